@@ -1,0 +1,92 @@
+// The match stage: a set of terms compiled into Hyperscan databases (Matcher, immutable and
+// shared) and the per-thread state that scans one item's fields for them (MatchContext).
+// Contract shared by the rules stage.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+
+namespace steppewatch::match {
+
+// One term to find. Terms are matched case-insensitively (Unicode simple case folding) and as
+// whole words unless told otherwise; terms made of CJK characters match without word checks.
+struct TermSpec {
+  enum class Kind : uint8_t {
+    kLiteral,  // a word or phrase, matched literally after folding ("Xi Jinping", "Astana")
+    kPrefix,   // a word start: "Kazakh" as kPrefix matches "Kazakhstan", "Kazakhs"
+    kRegex,    // a Hyperscan regular expression, matched against the folded text unless
+               // case_sensitive
+  };
+  std::string text;
+  Kind kind = Kind::kLiteral;
+  bool case_sensitive = false;
+  bool whole_word = true;
+};
+
+using TermId = uint32_t;  // index of the term in the vector given to Matcher::Create
+
+// One occurrence of a term: byte offsets [start, end) into the ORIGINAL (unfolded) field text.
+// For regexes without start-of-match support `start` may equal the end of the previous word
+// boundary the engine can prove; see matcher docs.
+struct Hit {
+  TermId term;
+  uint8_t field;  // index into the fields given to MatchContext::Scan
+  uint32_t start;
+  uint32_t end;
+};
+
+struct MatcherOptions {
+  // Directory for the compiled-database cache; empty disables the cache.
+  std::string cache_dir;
+  // Hits kept per item; past this the scan stops and MatchContext::truncated() is true. Bounds
+  // the work of a hostile item (a body of a million matching words).
+  uint32_t max_hits_per_item = 10000;
+};
+
+struct MatcherStats {
+  size_t literal_terms = 0;
+  size_t regex_terms = 0;
+  size_t database_bytes = 0;
+  double compile_seconds = 0;
+  bool from_cache = false;
+};
+
+// The compiled databases. Thread-safe; immutable after Create(); share it with
+// std::shared_ptr and give each thread its own MatchContext.
+class Matcher {
+ public:
+  // Compiles `terms`. Errors name the term (index and text) and Hyperscan's reason; empty and
+  // whitespace-only terms are rejected.
+  static absl::StatusOr<std::shared_ptr<const Matcher>> Create(std::vector<TermSpec> terms,
+                                                               const MatcherOptions& options);
+  virtual ~Matcher() = default;
+  virtual size_t term_count() const = 0;
+  virtual const TermSpec& term(TermId id) const = 0;
+  virtual const MatcherStats& stats() const = 0;
+};
+
+// Per-thread scan state: Hyperscan scratch and fold buffers. One per worker thread per Matcher;
+// not thread-safe. Allocates only in Create() and when a field is longer than any seen before.
+class MatchContext {
+ public:
+  static absl::StatusOr<std::unique_ptr<MatchContext>> Create(
+      std::shared_ptr<const Matcher> matcher);
+  virtual ~MatchContext() = default;
+
+  // Finds every term in `fields` (valid UTF-8). Clears `*hits`, then appends hits sorted by
+  // (field, start, end). An error (Hyperscan scan failure) is a per-item error: the caller
+  // dead-letters the item.
+  virtual absl::Status Scan(absl::Span<const std::string_view> fields, std::vector<Hit>* hits) = 0;
+
+  // Returns true when the last Scan stopped at max_hits_per_item.
+  virtual bool truncated() const = 0;
+};
+
+}  // namespace steppewatch::match

@@ -1,0 +1,81 @@
+// ItemProcessor: everything that happens to one item between the Kafka consumer and the Kafka
+// producer (decode -> match -> evaluate rules -> render alerts), as one call. The daemon's
+// workers and the CLI's `match` command both use it, so the CLI's backtest output is by
+// construction what the daemon would publish.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "steppewatch/decode/news_item.h"
+
+namespace steppewatch::rules {
+class CompiledPack;  // rules/pack.h: an immutable, compiled rule pack (rules + matcher + hash)
+}
+
+namespace steppewatch::pipeline {
+
+// Where an item came from; copied into the alert's "origin" and the dead-letter headers.
+// For items read from a file (CLI) topic is empty and offset is the line number.
+struct Origin {
+  std::string_view topic;
+  int32_t partition = -1;
+  int64_t offset = -1;
+  int64_t timestamp_ms = -1;
+};
+
+struct Header {
+  std::string_view name;
+  std::string_view value;
+};
+
+// One alert message to publish: views into the processor's buffers, valid until the next
+// Process() call on the same processor.
+struct AlertMessage {
+  std::string_view topic;
+  std::string_view key;    // the item id
+  std::string_view value;  // steppewatch.alert.v1 JSON
+  std::vector<Header> headers;  // steppewatch.rules, steppewatch.tags, steppewatch.severity,
+                                // steppewatch.schema
+};
+
+struct Outcome {
+  enum class Kind : uint8_t { kNoMatch, kAlerts, kDeadLetter };
+  Kind kind = Kind::kNoMatch;
+  // For kDeadLetter: a closed-set reason (a DecodeErrorName, or "match_error" / "too_many_hits"
+  // when configured to dead-letter those) and a message for people.
+  std::string_view reason;
+  std::string message;
+  std::vector<AlertMessage> alerts;  // one per destination topic, for kAlerts
+  // Work counters of this item, for metrics.
+  uint64_t bytes_scanned = 0;
+  uint32_t hits = 0;
+  uint32_t rules_fired = 0;
+};
+
+struct ProcessorOptions {
+  decode::DecoderOptions decoder;
+  std::string instance;  // the alert's "instance" (host name by default)
+  bool include_snippets = true;
+};
+
+// One per worker thread; not thread-safe. Holds the decoder, the match context and the render
+// buffers of one compiled pack; make a new one (cheap) when the pack is swapped.
+class ItemProcessor {
+ public:
+  static absl::StatusOr<std::unique_ptr<ItemProcessor>> Create(
+      std::shared_ptr<const rules::CompiledPack> pack, const ProcessorOptions& options);
+  virtual ~ItemProcessor() = default;
+
+  // Processes one payload (null data = tombstone). Never throws; per-item failures are
+  // kDeadLetter outcomes. The returned reference is valid until the next call.
+  virtual const Outcome& Process(std::string_view payload, const Origin& origin) = 0;
+
+  virtual const rules::CompiledPack& pack() const = 0;
+};
+
+}  // namespace steppewatch::pipeline
