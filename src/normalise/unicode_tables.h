@@ -1,0 +1,31 @@
+// The generated Unicode tables of the normalise stage (see gen_unicode_tables.py): one packed
+// uint32 per code point, two-level. Private to src/normalise; the public API is utf8.h / fold.h.
+#pragma once
+
+#include <cstdint>
+
+namespace steppewatch::normalise::internal {
+
+// Flag bits (entry >> 24).
+inline constexpr uint32_t kFlagWord = 1;    // letter, digit or combining mark
+inline constexpr uint32_t kFlagCjk = 2;     // Han, kana, hangul letter: one word per character
+inline constexpr uint32_t kFlagSpace = 4;   // white space: folds to ' '
+inline constexpr uint32_t kFlagJoiner = 8;  // apostrophe or hyphen: joins a word for NEAR
+
+extern const char kUnicodeVersion[];
+extern const uint16_t kStage1[0x110000 >> 8];
+extern const uint32_t kStage2[][256];
+
+// Returns the packed entry of `cp` (< 0x110000).
+inline uint32_t Entry(uint32_t cp) { return kStage2[kStage1[cp >> 8]][cp & 0xFF]; }
+
+inline uint32_t EntryFlags(uint32_t entry) { return entry >> 24; }
+
+// Returns the folded code point of `cp` given its entry.
+inline uint32_t EntryFold(uint32_t cp, uint32_t entry) {
+  // Sign-extend the 24-bit delta.
+  int32_t delta = static_cast<int32_t>(entry << 8) >> 8;
+  return static_cast<uint32_t>(static_cast<int32_t>(cp) + delta);
+}
+
+}  // namespace steppewatch::normalise::internal

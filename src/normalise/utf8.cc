@@ -1,0 +1,134 @@
+#include "steppewatch/normalise/utf8.h"
+
+#include <algorithm>
+
+#include "normalise/unicode_tables.h"
+#include "normalise/utf8_internal.h"
+#include "simdjson.h"
+
+namespace steppewatch::normalise {
+namespace {
+
+using internal::Entry;
+using internal::EntryFlags;
+
+inline uint32_t Flags(char32_t cp) {
+  if (cp >= 0x110000) return 0;
+  return EntryFlags(Entry(static_cast<uint32_t>(cp)));
+}
+
+// The replacement for undecodable bytes: not a word character, so garbage separates words.
+constexpr char32_t kReplacement = 0xFFFD;
+
+}  // namespace
+
+bool ValidateUtf8(std::string_view text) {
+  return simdjson::validate_utf8(text.data(), text.size());
+}
+
+CodePoint DecodeAt(std::string_view text, size_t offset) {
+  if (offset >= text.size()) return {};
+  const auto* s = reinterpret_cast<const uint8_t*>(text.data()) + offset;
+  if (s[0] < 0x80) return {s[0], 1};
+  uint32_t cp = 0;
+  const uint32_t len = internal::DecodeMultiByte(s, text.size() - offset, &cp);
+  if (len == 0) return {kReplacement, 1};
+  return {cp, len};
+}
+
+CodePoint DecodeBefore(std::string_view text, size_t offset) {
+  if (offset == 0 || offset > text.size()) return {};
+  const auto* s = reinterpret_cast<const uint8_t*>(text.data());
+  if (s[offset - 1] < 0x80) return {s[offset - 1], 1};
+  // Walk back over at most three continuation bytes to the lead byte.
+  size_t lead = offset - 1;
+  while (lead > 0 && offset - lead < 4 && (s[lead] & 0xC0) == 0x80) --lead;
+  CodePoint c = DecodeAt(text, lead);
+  if (c.length == offset - lead && c.cp != kReplacement) return c;
+  return {kReplacement, 1};
+}
+
+bool IsWordChar(char32_t cp) { return Flags(cp) & internal::kFlagWord; }
+bool IsCjk(char32_t cp) { return Flags(cp) & internal::kFlagCjk; }
+bool IsJoiner(char32_t cp) { return Flags(cp) & internal::kFlagJoiner; }
+bool IsSpace(char32_t cp) { return Flags(cp) & internal::kFlagSpace; }
+
+namespace {
+inline bool BlocksBoundary(CodePoint c) {
+  if (c.length == 0) return false;
+  const uint32_t f = Flags(c.cp);
+  return (f & internal::kFlagWord) && !(f & internal::kFlagCjk);
+}
+}  // namespace
+
+bool IsBoundaryBefore(std::string_view text, size_t offset) {
+  return !BlocksBoundary(DecodeBefore(text, offset));
+}
+
+bool IsBoundaryAfter(std::string_view text, size_t offset) {
+  return !BlocksBoundary(DecodeAt(text, offset));
+}
+
+void WordIndex::Reset(std::string_view text) {
+  text_ = text;
+  scanned_ = false;
+  starts_.clear();
+  ends_.clear();
+}
+
+void WordIndex::Scan() {
+  scanned_ = true;
+  starts_.clear();
+  ends_.clear();
+  // Either outside a word or inside a non-CJK word. A joiner continues a word only when the
+  // next character is a non-CJK word character too.
+  bool in_word = false;
+  size_t i = 0;
+  while (i < text_.size()) {
+    const CodePoint c = DecodeAt(text_, i);
+    const uint32_t f = Flags(c.cp);
+    const bool cjk = f & internal::kFlagCjk;
+    const bool word = (f & internal::kFlagWord) && !cjk;
+    bool continues = word;
+    if (in_word && !word && (f & internal::kFlagJoiner)) {
+      const CodePoint next = DecodeAt(text_, i + c.length);
+      const uint32_t nf = next.length ? Flags(next.cp) : 0;
+      continues = (nf & internal::kFlagWord) && !(nf & internal::kFlagCjk);
+    }
+    if (in_word && !continues) {
+      ends_.push_back(static_cast<uint32_t>(i));
+      in_word = false;
+    }
+    if (cjk) {
+      starts_.push_back(static_cast<uint32_t>(i));
+      ends_.push_back(static_cast<uint32_t>(i + c.length));
+    } else if (word && !in_word) {
+      starts_.push_back(static_cast<uint32_t>(i));
+      in_word = true;
+    }
+    i += c.length;
+  }
+  if (in_word) ends_.push_back(static_cast<uint32_t>(text_.size()));
+}
+
+uint32_t WordIndex::WordIndexAt(size_t offset) {
+  if (!scanned_) Scan();
+  // The candidate is the last word starting at or before `offset`; if `offset` lies past its
+  // end, it is between words and belongs to the next one.
+  auto it = std::upper_bound(starts_.begin(), starts_.end(), offset);
+  if (it == starts_.begin()) return 0;
+  const uint32_t last = static_cast<uint32_t>(it - starts_.begin()) - 1;
+  return offset < ends_[last] ? last : last + 1;
+}
+
+uint32_t WordIndex::word_count() {
+  if (!scanned_) Scan();
+  return static_cast<uint32_t>(starts_.size());
+}
+
+const std::vector<uint32_t>& WordIndex::word_starts() {
+  if (!scanned_) Scan();
+  return starts_;
+}
+
+}  // namespace steppewatch::normalise

@@ -1,0 +1,121 @@
+#include "steppewatch/normalise/fold.h"
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "steppewatch/normalise/utf8.h"
+
+namespace steppewatch::normalise {
+namespace {
+
+struct FoldCase {
+  const char* name;
+  std::string input;
+  std::string folded;
+};
+
+class FoldTableTest : public ::testing::TestWithParam<FoldCase> {};
+
+TEST_P(FoldTableTest, FoldsToExpectedText) {
+  EXPECT_EQ(FoldToString(GetParam().input), GetParam().folded);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Scripts, FoldTableTest,
+    ::testing::Values(
+        FoldCase{"English", "Tokayev MET Xi Jinping", "tokayev met xi jinping"},
+        FoldCase{"Russian", "КАЗАХСТАНА Токаевым", "казахстана токаевым"},
+        FoldCase{"RussianYo", "Горбачёв ЁЛКА", "горбачев елка"},
+        FoldCase{"KazakhCyrillic", "ҚАЗАҚСТАННЫҢ ӘҒҚҢӨҰҮҺІ", "қазақстанның әғқңөұүһі"},
+        FoldCase{"KazakhLatin", "QAZAQSTAN Ä Ğ Ñ Ö Ş Ū Ü", "qazaqstan ä ğ ñ ö ş ū ü"},
+        FoldCase{"UzbekLatin", "OʻZBEKISTON Gʻarb", "o'zbekiston g'arb"},
+        FoldCase{"UzbekCyrillic", "ЎЗБЕКИСТОН", "ўзбекистон"},
+        FoldCase{"Tajik", "ҶӢҲ ТОҶИКИСТОН", "ҷӣҳ тоҷикистон"},
+        FoldCase{"Turkish", "İSTANBUL Istanbul ıspanak ÇĞÖŞÜ", "istanbul istanbul ispanak çğöşü"},
+        FoldCase{"Greek", "ΑΘΗΝΑ ΟΔΥΣΣΕΥΣ", "αθηνα οδυσσευσ"},
+        FoldCase{"Chinese", "哈萨克斯坦 Kazakhstan", "哈萨克斯坦 kazakhstan"},
+        FoldCase{"Apostrophes", "Xi Jinping’s ‘x’ ʼy", "xi jinping's 'x' 'y"},
+        FoldCase{"Dashes", "Nur‑Sultan Nur‐Sultan 2020–2022 a—b ‒", "nur-sultan nur-sultan 2020-2022 a-b -"},
+        FoldCase{"Spaces", "a\u00a0b\u2009c\u202fd\te\n\n  f", "a b c d e f"},
+        FoldCase{"LatinExtended", "ĀĂĄĆČĎĐĒĘĚĞĢĪĮĶĹĻĽŁŃŅŇŌŐŒŔŘŚŞŠŢŤŪŮŰŲŹŻŽ",
+                 "āăąćčďđēęěğģīįķĺļľłńņňōőœŕřśşšţťūůűųźżž"},
+        FoldCase{"LatinExtendedB", "ƏȘȚǄȺ", "əșțǆⱥ"},
+        FoldCase{"InvalidBytes", std::string("a\xff\xc3(b\xe2\x82"), "a??(b??"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(FoldTest, TajikLettersFoldToTheirLowercase) {
+  // Ҷ U+04B6 -> ҷ U+04B7, Ӣ U+04E2 -> ӣ U+04E3, Ҳ U+04B2 -> ҳ U+04B3.
+  EXPECT_EQ(FoldToString("Ҷ Ӣ Ҳ"), "ҷ ӣ ҳ");
+}
+
+// Every folded offset at a character boundary maps back to the original offset of the same
+// character: check it character by character over texts with length-changing folds.
+struct OffsetCase {
+  const char* name;
+  std::string text;
+};
+
+class FoldOffsetTest : public ::testing::TestWithParam<OffsetCase> {};
+
+TEST_P(FoldOffsetTest, EveryFoldedCharacterMapsBackToItsOriginal) {
+  const std::string& text = GetParam().text;
+  FoldedText folded;
+  Fold(text, &folded);
+  const std::string_view f = folded.text();
+  // Walk both texts together: each folded character comes from one original character, except
+  // a collapsed space run (one ' ' from several spaces).
+  size_t fi = 0;
+  size_t oi = 0;
+  while (fi < f.size()) {
+    ASSERT_EQ(folded.ToOriginal(fi), oi) << "folded offset " << fi;
+    const CodePoint fc = DecodeAt(f, fi);
+    const CodePoint oc = DecodeAt(text, oi);
+    ASSERT_GT(oc.length, 0u);
+    oi += oc.length;
+    if (fc.cp == ' ') {
+      while (oi < text.size() && IsSpace(DecodeAt(text, oi).cp)) oi += DecodeAt(text, oi).length;
+    }
+    fi += fc.length;
+    ASSERT_EQ(folded.ToOriginal(fi), oi) << "end of folded character at " << fi;
+  }
+  EXPECT_EQ(oi, text.size());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    LengthChanges, FoldOffsetTest,
+    ::testing::Values(OffsetCase{"Ascii", "Plain ASCII text, nothing changes length."},
+                      OffsetCase{"TurkishDottedI", "İstanbul and İzmir, İİİ"},
+                      OffsetCase{"Apostrophes", "Xi Jinping’s visit; Oʻzbekiston’s ‘x’"},
+                      OffsetCase{"Dashes", "Nur‑Sultan — Astana – 2022"},
+                      OffsetCase{"Spaces", "a\u00a0\u00a0b \n\t c\u2009\u202fd   "},
+                      OffsetCase{"Grows", "ȺȾ x Ⱥ"},
+                      OffsetCase{"Mixed", "  ҚАЗАҚСТАН’ның İ — 哈萨克斯坦\u3000x"},
+                      OffsetCase{"LongAscii",
+                                 std::string(100, 'A') + "\n\n  " + std::string(40, 'b') + "İ"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(FoldTest, IdentityWhenNoLengthChanges) {
+  FoldedText folded;
+  Fold("Казахстан and Kazakhstan", &folded);
+  EXPECT_TRUE(folded.identity());
+  Fold("Nur‑Sultan", &folded);
+  EXPECT_FALSE(folded.identity());
+  EXPECT_EQ(folded.text(), "nur-sultan");
+  // "sultan" starts at folded 4; in the original the no-break hyphen is 3 bytes.
+  EXPECT_EQ(folded.ToOriginal(4), 6u);
+}
+
+TEST(FoldTest, ReusedBufferGivesSameResultAsFresh) {
+  FoldedText reused;
+  const std::vector<std::string> texts = {std::string(5000, 'Q'), "İ’ — x", "", "ÄÖÜ"};
+  for (const auto& t : texts) {
+    Fold(t, &reused);
+    EXPECT_EQ(reused.text(), FoldToString(t));
+  }
+}
+
+}  // namespace
+}  // namespace steppewatch::normalise

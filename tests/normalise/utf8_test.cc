@@ -1,0 +1,129 @@
+#include "steppewatch/normalise/utf8.h"
+
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace steppewatch::normalise {
+namespace {
+
+using ::testing::ElementsAre;
+
+TEST(Utf8Test, ValidatesUtf8) {
+  EXPECT_TRUE(ValidateUtf8("Қазақстан 哈萨克斯坦"));
+  EXPECT_FALSE(ValidateUtf8("\xc3("));
+  EXPECT_FALSE(ValidateUtf8("\xed\xa0\x80"));  // surrogate
+}
+
+TEST(Utf8Test, DecodesAtAndBefore) {
+  const std::string t = "aҚ哈😀";
+  EXPECT_EQ(DecodeAt(t, 0).cp, U'a');
+  EXPECT_EQ(DecodeAt(t, 1).cp, U'Қ');
+  EXPECT_EQ(DecodeAt(t, 1).length, 2u);
+  EXPECT_EQ(DecodeAt(t, 3).cp, U'哈');
+  EXPECT_EQ(DecodeAt(t, 6).cp, U'😀');
+  EXPECT_EQ(DecodeAt(t, 10).length, 0u);
+  EXPECT_EQ(DecodeBefore(t, 10).cp, U'😀');
+  EXPECT_EQ(DecodeBefore(t, 6).cp, U'哈');
+  EXPECT_EQ(DecodeBefore(t, 3).cp, U'Қ');
+  EXPECT_EQ(DecodeBefore(t, 1).cp, U'a');
+  EXPECT_EQ(DecodeBefore(t, 0).length, 0u);
+  // Inside a character or on garbage: U+FFFD of length 1, never past the text.
+  EXPECT_EQ(DecodeAt(t, 2).cp, U'\uFFFD');
+  EXPECT_EQ(DecodeBefore(t, 2).cp, U'\uFFFD');
+  EXPECT_EQ(DecodeAt("\xe2\x82", 0).length, 1u);
+}
+
+struct ClassCase {
+  char32_t cp;
+  bool word;
+  bool cjk;
+  bool joiner;
+};
+
+TEST(Utf8Test, ClassifiesCharacters) {
+  const std::vector<ClassCase> cases = {
+      {U'a', true, false, false},  {U'7', true, false, false},  {U'Қ', true, false, false},
+      {U'ә', true, false, false},  {U'Ў', true, false, false},  {U'Ҷ', true, false, false},
+      {U'ω', true, false, false},  {U'ʻ', true, false, false},  {U'ş', true, false, false},
+      {U'哈', true, true, false},   {U'カ', true, true, false},   {U'한', true, true, false},
+      {U'。', false, false, false}, {U'\'', false, false, true}, {U'’', false, false, true},
+      {U'-', false, false, true},  {U'‑', false, false, true},  {U'—', false, false, false},
+      {U'_', false, false, false}, {U' ', false, false, false}, {U'\u0301', true, false, false},
+  };
+  for (const auto& c : cases) {
+    EXPECT_EQ(IsWordChar(c.cp), c.word) << static_cast<uint32_t>(c.cp);
+    EXPECT_EQ(IsCjk(c.cp), c.cjk) << static_cast<uint32_t>(c.cp);
+    EXPECT_EQ(IsJoiner(c.cp), c.joiner) << static_cast<uint32_t>(c.cp);
+  }
+  EXPECT_TRUE(IsSpace(U'\u00a0'));
+  EXPECT_TRUE(IsSpace(U'\u3000'));
+  EXPECT_FALSE(IsSpace(U'x'));
+}
+
+TEST(Utf8Test, BoundariesUseUnicodeLettersAndTreatCjkAsSeparateWords) {
+  const std::string t = "Қазақстанның";
+  EXPECT_TRUE(IsBoundaryBefore(t, 0));
+  EXPECT_FALSE(IsBoundaryAfter(t, std::string("Қазақстан").size()));
+  EXPECT_TRUE(IsBoundaryAfter(t, t.size()));
+  const std::string z = "中国Kazakhstan";
+  EXPECT_TRUE(IsBoundaryBefore(z, std::string("中国").size()));
+  const std::string o = "Oʻzbekiston";
+  EXPECT_FALSE(IsBoundaryBefore(o, std::string("Oʻ").size())) << "ʻ is a letter";
+}
+
+struct WordCase {
+  const char* name;
+  std::string text;
+  std::vector<std::string> words;
+};
+
+class WordIndexTest : public ::testing::TestWithParam<WordCase> {};
+
+TEST_P(WordIndexTest, SplitsWordsAsTheRuleLanguageDefinesThem) {
+  WordIndex index;
+  const std::string& text = GetParam().text;
+  index.Reset(text);
+  std::vector<std::string> words;
+  const auto& starts = index.word_starts();
+  for (size_t w = 0; w < starts.size(); ++w) {
+    // A word runs from its start until the first offset whose word index differs.
+    size_t end = starts[w];
+    while (end < text.size() && index.WordIndexAt(end) == w) ++end;
+    words.push_back(text.substr(starts[w], end - starts[w]));
+  }
+  EXPECT_EQ(words, GetParam().words);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Languages, WordIndexTest,
+    ::testing::Values(
+        WordCase{"English", "Kazakhstan's multi-vector policy - now!",
+                 {"Kazakhstan's", "multi-vector", "policy", "now"}},
+        WordCase{"Typographic", "Xi Jinping’s Nur‑Sultan — Astana",
+                 {"Xi", "Jinping’s", "Nur‑Sultan", "Astana"}},
+        WordCase{"Russian", "Встреча с Токаевым, 2022 г.", {"Встреча", "с", "Токаевым", "2022", "г"}},
+        WordCase{"Kazakh", "Қазақстанның Президенті", {"Қазақстанның", "Президенті"}},
+        WordCase{"Uzbek", "Oʻzbekiston va Gʻarb", {"Oʻzbekiston", "va", "Gʻarb"}},
+        WordCase{"Chinese", "中国与哈萨克斯坦。", {"中", "国", "与", "哈", "萨", "克", "斯", "坦"}},
+        WordCase{"MixedCjkLatin", "在Astana会谈", {"在", "Astana", "会", "谈"}},
+        WordCase{"JoinerAtEdges", "'quoted' -dash- it's", {"quoted", "dash", "it's"}}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(WordIndexTest, OffsetsBetweenWordsBelongToTheNextWord) {
+  WordIndex index;
+  index.Reset("one,  two");
+  EXPECT_EQ(index.WordIndexAt(0), 0u);
+  EXPECT_EQ(index.WordIndexAt(3), 1u);  // ','
+  EXPECT_EQ(index.WordIndexAt(6), 1u);  // 't'
+  EXPECT_EQ(index.WordIndexAt(9), 2u);  // past the end
+  EXPECT_EQ(index.word_count(), 2u);
+  index.Reset("");
+  EXPECT_EQ(index.word_count(), 0u);
+  EXPECT_EQ(index.WordIndexAt(0), 0u);
+}
+
+}  // namespace
+}  // namespace steppewatch::normalise
