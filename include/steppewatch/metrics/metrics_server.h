@@ -1,0 +1,70 @@
+// MetricsServer: the daemon's HTTP endpoint for Prometheus and Kubernetes.
+//   GET /metrics  the Prometheus text exposition, built at scrape time by Collectables that read
+//                 the pipeline's lock-free counters (the hot path never calls prometheus-cpp);
+//                 optionally behind HTTP basic auth.
+//   GET /healthz  liveness  (200 "ok" / 503 with the reason), see health.h for the meaning.
+//   GET /readyz   readiness (200 "ok" / 503 with the reason).
+// The probes never need credentials: kubelet cannot send them, and they reveal nothing.
+//
+// Built on prometheus-cpp's Exposer (civetweb). The Exposer takes no extra URI handlers and its
+// begin_request callback has no user pointer, so the probes find their HealthState in a
+// process-wide table keyed by the listening port (one lookup under a mutex per probe request,
+// never on the data path).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "prometheus/collectable.h"
+#include "steppewatch/metrics/health.h"
+
+namespace prometheus {
+class Exposer;
+}
+
+namespace steppewatch::metrics {
+
+struct ServerOptions {
+  // host:port to listen on. Loopback by default: the metrics and probe endpoints are for the
+  // local Prometheus agent and kubelet; open it explicitly ("0.0.0.0:9464") in a pod.
+  // 9464 is the port registered for Prometheus exporters of this kind; port 0 picks a free one.
+  std::string listen_address = "127.0.0.1:9464";
+  // HTTP worker threads: a scrape every 15 s and two probes every 10 s need one; the second keeps
+  // a probe answered while a slow scrape renders.
+  int http_threads = 2;
+  // When both are set, /metrics requires HTTP basic auth with these credentials (compared in
+  // constant time). Plain HTTP: only worth it on a network you trust to carry the password.
+  std::string basic_auth_user;
+  std::string basic_auth_password;
+};
+
+// Owns the HTTP server. Thread-safe: serves from its own threads until destroyed. The
+// collectables and the HealthState must outlive the server (the destructor stops serving first).
+class MetricsServer {
+ public:
+  // Starts serving `collectables` on /metrics and `health` on /healthz and /readyz (health may be
+  // null: then both probes answer 200). Fails when the address cannot be bound.
+  static absl::StatusOr<std::unique_ptr<MetricsServer>> Create(
+      const ServerOptions& options,
+      std::vector<std::shared_ptr<prometheus::Collectable>> collectables,
+      const HealthState* health);
+
+  ~MetricsServer();
+  MetricsServer(const MetricsServer&) = delete;
+  MetricsServer& operator=(const MetricsServer&) = delete;
+
+  // Returns the bound port (the chosen one when listen_address had port 0).
+  int port() const { return port_; }
+
+ private:
+  MetricsServer() = default;
+
+  std::vector<std::shared_ptr<prometheus::Collectable>> collectables_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::vector<int> ports_;
+  int port_ = 0;
+};
+
+}  // namespace steppewatch::metrics
