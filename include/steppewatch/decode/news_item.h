@@ -17,9 +17,11 @@ enum class Field : uint8_t { kTitle = 0, kBody = 1 };
 inline constexpr int kFieldCount = 2;
 std::string_view FieldName(Field field);  // "title", "body"
 
-// A decoded item. Every view points into the decoder's buffer (or the payload) and stays valid
-// only until the next Decode() call on the same decoder. Absent optional fields are empty.
-// String fields are the JSON strings unescaped and validated as UTF-8.
+// A decoded item. Every view points into the decoder's own buffers (never into the payload, which
+// may be freed after Decode() returns) and stays valid only until the next Decode() call on the
+// same decoder. Absent optional fields are empty; a JSON null counts as absent.
+// String fields are the JSON strings unescaped and validated as UTF-8 (an escaped \u0000 stays a
+// NUL byte inside the view). `id` may also be a JSON number: it is then its raw text ("12", "1e3").
 struct NewsItem {
   std::string_view id;
   std::string_view title;
@@ -49,7 +51,9 @@ enum class DecodeError : uint8_t {
 inline constexpr int kDecodeErrorCount = 10;
 std::string_view DecodeErrorName(DecodeError error);
 
-// Where each field is read from: a dotted path of object keys ("meta.lang") into the item.
+// Where each field is read from: a dotted path of object keys ("meta.lang") into the item (a key
+// that itself contains a dot cannot be addressed). Two fields may share a path; one field's path
+// may not be a prefix of another's. Create() rejects empty paths and empty components.
 struct FieldPaths {
   std::string id = "id";
   std::string title = "title";
@@ -68,6 +72,11 @@ struct DecoderOptions {
 };
 
 // Decodes JSON news items with simdjson On-Demand.
+// Decisions: when a configured key occurs twice in one object, every occurrence is checked and the
+// last one wins (as JSON.parse does). A UTF-8 byte-order mark at the start is skipped (RFC 8259
+// 8.1). Values of keys off the configured paths are skipped structurally, so their scalars and
+// nesting depth are not validated (skipping does not recurse); trailing content after the root
+// object is kInvalidJson. The size limit is checked before the payload is read.
 // One per worker thread: owns a parser and a padded buffer; no allocation per item once the
 // buffer has grown to the largest item seen. Not thread-safe.
 class ItemDecoder {
