@@ -33,8 +33,10 @@ struct TermSpec {
 using TermId = uint32_t;  // index of the term in the vector given to Matcher::Create
 
 // One occurrence of a term: byte offsets [start, end) into the ORIGINAL (unfolded) field text.
-// For regexes without start-of-match support `start` may equal the end of the previous word
-// boundary the engine can prove; see matcher docs.
+// Literal and prefix hits are exact (for a prefix, [start, end) covers the prefix, not the whole
+// word). Regex hits have an exact `end`; `start` is exact only with
+// MatcherOptions::regex_start_offsets, otherwise it is the start of the word run (letters and
+// digits) that ends at `end`, or `end` itself when the match ends on a non-word character.
 struct Hit {
   TermId term;
   uint8_t field;  // index into the fields given to MatchContext::Scan
@@ -48,6 +50,10 @@ struct MatcherOptions {
   // Hits kept per item; past this the scan stops and MatchContext::truncated() is true. Bounds
   // the work of a hostile item (a body of a million matching words).
   uint32_t max_hits_per_item = 10000;
+  // Ask Hyperscan for exact regex start offsets (HS_FLAG_SOM_LEFTMOST). Off by default: SOM
+  // costs 3-6x in regex scan speed (FIELD-NOTES) and NEAR needs only the word of a hit.
+  // Literals never need it (start = end - length).
+  bool regex_start_offsets = false;
 };
 
 struct MatcherStats {
@@ -60,6 +66,21 @@ struct MatcherStats {
 
 // The compiled databases. Thread-safe; immutable after Create(); share it with
 // std::shared_ptr and give each thread its own MatchContext.
+//
+// How terms are matched (implementation: src/match/hyperscan_matcher.cc):
+//   - Case-insensitive literals and prefixes are folded with normalise::Fold (the same fold as
+//     the text: Unicode case, Turkish i, ё, typographic apostrophes/dashes/spaces, space runs),
+//     trimmed, and compiled with hs_compile_lit_multi; the text is folded per field and scanned.
+//   - Case-sensitive literals: a second literal database over the original text (no fold).
+//   - Regexes: hs_compile_multi with HS_FLAG_UTF8|HS_FLAG_CASELESS over the folded text (so a
+//     regex sees ' for ’, - for dashes, one space for white-space runs); case-sensitive regexes
+//     with HS_FLAG_UTF8 over the original text (the field is validated first).
+//   - Whole words: checked on the original text at each edge of the term whose edge character
+//     is a non-CJK letter or digit: the neighbouring character must not be a non-CJK letter or
+//     digit. So "Kazakhstan" matches in "Kazakhstan's" and "Nur-Sultan", not in
+//     "Kazakhstani"; a CJK term (or CJK edge) needs no boundary. A prefix checks its start only.
+//     A regex checks its end (and its start with regex_start_offsets).
+//   - Several terms with the same folded text share one Hyperscan pattern.
 class Matcher {
  public:
   // Compiles `terms`. Errors name the term (index and text) and Hyperscan's reason; empty and

@@ -1,0 +1,431 @@
+// HyperscanMatcher and HyperscanMatchContext: the implementation of match/matcher.h. The design
+// follows ../shared/FIELD-NOTES.md (Hyperscan 5.4.0): fold the text ourselves so almost every
+// term is a plain literal for hs_compile_lit_multi, check word boundaries in the callback on the
+// UTF-8 text, keep regexes in their own database, share one immutable database set and give
+// every MatchContext its own scratch.
+#include <hs/hs.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "match/database_cache.h"
+#include "steppewatch/common/status_macros.h"
+#include "steppewatch/match/matcher.h"
+#include "steppewatch/normalise/fold.h"
+#include "steppewatch/normalise/utf8.h"
+
+namespace steppewatch::match {
+namespace {
+
+using internal::DatabaseSet;
+using internal::kDatabaseCount;
+
+// The four databases, by what they scan.
+enum DbIndex : size_t {
+  kFoldedLiterals = 0,    // case-insensitive literals and prefixes, over folded text
+  kFoldedRegexes = 1,     // case-insensitive regexes, over folded text
+  kOriginalLiterals = 2,  // case-sensitive literals, over the original text
+  kOriginalRegexes = 3,   // case-sensitive regexes, over the original (validated) text
+};
+
+constexpr bool ScansFolded(size_t db) { return db == kFoldedLiterals || db == kFoldedRegexes; }
+constexpr bool IsRegexDb(size_t db) { return db == kFoldedRegexes || db == kOriginalRegexes; }
+
+// One term behind a pattern, with the word checks it needs.
+struct Target {
+  TermId term;
+  bool check_start;
+  bool check_end;
+};
+
+// One Hyperscan pattern: its expression and the terms that share it.
+struct Pattern {
+  std::string expression;
+  uint32_t length = 0;  // bytes, for literals (start = end - length)
+  std::vector<Target> targets;
+};
+
+// Returns true when a word boundary check applies at an edge whose character is `cp`.
+bool NeedsBoundary(char32_t cp) { return normalise::IsWordChar(cp) && !normalise::IsCjk(cp); }
+
+std::string_view TrimSpaces(std::string_view s) {
+  while (!s.empty() && normalise::IsSpace(normalise::DecodeAt(s, 0).cp)) {
+    s.remove_prefix(normalise::DecodeAt(s, 0).length);
+  }
+  while (!s.empty() && normalise::IsSpace(normalise::DecodeBefore(s, s.size()).cp)) {
+    s.remove_suffix(normalise::DecodeBefore(s, s.size()).length);
+  }
+  return s;
+}
+
+std::string Quote(std::string_view text) {
+  // Error messages quote the term as written; cap it so a huge regex does not flood a log line.
+  constexpr size_t kMaxQuoted = 200;
+  if (text.size() <= kMaxQuoted) return absl::StrCat("\"", std::string(text), "\"");
+  return absl::StrCat("\"", std::string(text.substr(0, kMaxQuoted)), "...\"");
+}
+
+std::string TermName(TermId id, const TermSpec& term) {
+  return absl::StrCat("term ", id, " ", Quote(term.text));
+}
+
+// Appends the canonical serialization of everything that decides the compiled databases: the
+// cache key. Length-prefixed, so no two term lists serialize alike.
+void AppendKey(const std::vector<TermSpec>& terms, const MatcherOptions& options,
+               std::string* key) {
+  // Bump when the fold, the pattern grouping or the flags change: old cache files then miss.
+  key->append("steppewatch-match-v1;");
+  key->append(normalise::FoldToString("Unicode fold sentinel: İ’—ё"));
+  key->push_back(options.regex_start_offsets ? 'S' : 's');
+  for (const TermSpec& t : terms) {
+    const uint64_t n = t.text.size();
+    key->append(reinterpret_cast<const char*>(&n), sizeof(n));
+    key->append(t.text);
+    key->push_back(static_cast<char>('0' + static_cast<int>(t.kind)));
+    key->push_back(t.case_sensitive ? 'C' : 'c');
+    key->push_back(t.whole_word ? 'W' : 'w');
+  }
+}
+
+class HyperscanMatcher final : public Matcher {
+ public:
+  HyperscanMatcher(std::vector<TermSpec> terms, const MatcherOptions& options)
+      : terms_(std::move(terms)), options_(options) {}
+
+  ~HyperscanMatcher() override {
+    hs_free_scratch(scratch_);
+    for (hs_database_t* db : dbs_) hs_free_database(db);
+  }
+
+  size_t term_count() const override { return terms_.size(); }
+  const TermSpec& term(TermId id) const override { return terms_[id]; }
+  const MatcherStats& stats() const override { return stats_; }
+
+  absl::Status Build();
+
+  const DatabaseSet& dbs() const { return dbs_; }
+  const std::vector<Pattern>& patterns(size_t db) const { return patterns_[db]; }
+  const hs_scratch_t* scratch() const { return scratch_; }
+  const MatcherOptions& options() const { return options_; }
+
+ private:
+  absl::Status GroupPatterns();
+  absl::Status Compile(size_t db, const hs_platform_info_t& platform);
+
+  std::vector<TermSpec> terms_;
+  MatcherOptions options_;
+  MatcherStats stats_;
+  std::array<std::vector<Pattern>, kDatabaseCount> patterns_;
+  DatabaseSet dbs_{};
+  hs_scratch_t* scratch_ = nullptr;  // prototype, cloned per MatchContext
+};
+
+absl::Status HyperscanMatcher::GroupPatterns() {
+  std::array<absl::flat_hash_map<std::string, uint32_t>, kDatabaseCount> index;
+  for (TermId id = 0; id < terms_.size(); ++id) {
+    const TermSpec& t = terms_[id];
+    size_t db;
+    std::string expression;
+    Target target{id, false, false};
+    if (t.kind == TermSpec::Kind::kRegex) {
+      db = t.case_sensitive ? kOriginalRegexes : kFoldedRegexes;
+      if (TrimSpaces(t.text).empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(TermName(id, t), ": empty or whitespace-only regex"));
+      }
+      expression = t.text;
+      // The start is known only with SOM; the end is checked when the match ends on a letter.
+      target.check_start = t.whole_word && options_.regex_start_offsets;
+      target.check_end = t.whole_word;
+      ++stats_.regex_terms;
+    } else {
+      db = t.case_sensitive ? kOriginalLiterals : kFoldedLiterals;
+      std::string_view text = t.text;
+      // The rule syntax marks a prefix with a trailing '*'; accept the term with or without it.
+      if (t.kind == TermSpec::Kind::kPrefix && !text.empty() && text.back() == '*') {
+        text.remove_suffix(1);
+      }
+      expression = t.case_sensitive ? std::string(TrimSpaces(text))
+                                     : std::string(TrimSpaces(normalise::FoldToString(text)));
+      if (expression.empty()) {
+        // Empty literals crash hs_compile_lit_multi in Hyperscan 5.4.0 (FIELD-NOTES).
+        return absl::InvalidArgumentError(
+            absl::StrCat(TermName(id, t), ": empty or whitespace-only term"));
+      }
+      target.check_start =
+          t.whole_word && NeedsBoundary(normalise::DecodeAt(expression, 0).cp);
+      target.check_end = t.whole_word && t.kind == TermSpec::Kind::kLiteral &&
+                         NeedsBoundary(normalise::DecodeBefore(expression, expression.size()).cp);
+      ++stats_.literal_terms;
+    }
+    // Regexes are not shared: their whole-word checks differ by how the match ends.
+    auto [it, inserted] = index[db].try_emplace(expression, patterns_[db].size());
+    if (inserted || IsRegexDb(db)) {
+      if (!inserted) it->second = patterns_[db].size();
+      Pattern p;
+      p.expression = std::move(expression);
+      p.length = static_cast<uint32_t>(p.expression.size());
+      patterns_[db].push_back(std::move(p));
+    }
+    patterns_[db][it->second].targets.push_back(target);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status HyperscanMatcher::Compile(size_t db, const hs_platform_info_t& platform) {
+  const std::vector<Pattern>& patterns = patterns_[db];
+  if (patterns.empty()) return absl::OkStatus();
+  std::vector<const char*> expressions;
+  std::vector<size_t> lengths;
+  std::vector<unsigned> flags;
+  std::vector<unsigned> ids;
+  for (size_t i = 0; i < patterns.size(); ++i) {
+    expressions.push_back(patterns[i].expression.c_str());
+    lengths.push_back(patterns[i].expression.size());
+    unsigned f = 0;
+    if (IsRegexDb(db)) {
+      f = HS_FLAG_UTF8;
+      if (db == kFoldedRegexes) f |= HS_FLAG_CASELESS;
+      if (options_.regex_start_offsets) f |= HS_FLAG_SOM_LEFTMOST;
+    }
+    flags.push_back(f);
+    ids.push_back(static_cast<unsigned>(i));
+  }
+  hs_compile_error_t* error = nullptr;
+  const unsigned count = static_cast<unsigned>(patterns.size());
+  const hs_error_t err =
+      IsRegexDb(db)
+          ? hs_compile_multi(expressions.data(), flags.data(), ids.data(), count, HS_MODE_BLOCK,
+                             &platform, &dbs_[db], &error)
+          : hs_compile_lit_multi(expressions.data(), flags.data(), ids.data(), lengths.data(),
+                                 count, HS_MODE_BLOCK, &platform, &dbs_[db], &error);
+  if (err == HS_SUCCESS) return absl::OkStatus();
+  std::string message = absl::StrCat("Hyperscan compile error ", err);
+  if (error != nullptr) {
+    if (error->expression >= 0 && static_cast<size_t>(error->expression) < patterns.size()) {
+      const TermId id = patterns[error->expression].targets.front().term;
+      message = absl::StrCat(TermName(id, terms_[id]), ": ", error->message);
+    } else {
+      message = absl::StrCat("Hyperscan: ", error->message);
+    }
+    hs_free_compile_error(error);
+  }
+  return absl::InvalidArgumentError(message);
+}
+
+absl::Status HyperscanMatcher::Build() {
+  const auto started = std::chrono::steady_clock::now();
+  SW_RETURN_IF_ERROR(GroupPatterns());
+  auto env = internal::CurrentEnvironment();
+  if (!env.ok()) return env.status();
+  std::string key;
+  const bool use_cache = !options_.cache_dir.empty();
+  if (use_cache) {
+    AppendKey(terms_, options_, &key);
+    auto loaded = internal::LoadDatabases(options_.cache_dir, key, *env);
+    if (loaded.ok()) {
+      // Trust but verify: the cached set must have a database exactly where terms need one.
+      bool consistent = true;
+      for (size_t db = 0; db < kDatabaseCount; ++db) {
+        consistent &= ((*loaded)[db] != nullptr) == !patterns_[db].empty();
+      }
+      if (consistent) {
+        dbs_ = *loaded;
+        stats_.from_cache = true;
+      } else {
+        for (hs_database_t* db : *loaded) hs_free_database(db);
+      }
+    }
+  }
+  if (!stats_.from_cache) {
+    for (size_t db = 0; db < kDatabaseCount; ++db) SW_RETURN_IF_ERROR(Compile(db, env->platform));
+  }
+  for (hs_database_t* db : dbs_) {
+    if (db == nullptr) continue;
+    size_t size = 0;
+    if (hs_database_size(db, &size) == HS_SUCCESS) stats_.database_bytes += size;
+    // One scratch sized for every database, so one clone per context serves all four scans.
+    if (hs_alloc_scratch(db, &scratch_) != HS_SUCCESS) {
+      return absl::ResourceExhaustedError("hs_alloc_scratch failed");
+    }
+  }
+  if (use_cache && !stats_.from_cache) {
+    // A cache that cannot be written costs the next start a compile; it must not fail this one.
+    (void)internal::StoreDatabases(options_.cache_dir, key, *env, dbs_);
+  }
+  stats_.compile_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return absl::OkStatus();
+}
+
+// Per-scan state the Hyperscan callback sees.
+struct ScanState {
+  const std::vector<Pattern>* patterns;
+  const normalise::FoldedText* folded;  // nullptr when the database scans the original text
+  std::string_view original;
+  bool regex;
+  bool exact_start;  // regex database compiled with SOM
+  uint8_t field;
+  uint32_t max_hits;
+  std::vector<Hit>* hits;
+  bool truncated;
+};
+
+// Returns the start of the run of non-CJK word characters that ends at `end`, or `end`.
+uint32_t WordRunStart(std::string_view text, uint32_t end) {
+  uint32_t start = end;
+  while (start > 0) {
+    const normalise::CodePoint c = normalise::DecodeBefore(text, start);
+    if (!NeedsBoundary(c.cp)) break;
+    start -= c.length;
+  }
+  return start;
+}
+
+int OnMatch(unsigned int id, unsigned long long from, unsigned long long to, unsigned int,
+            void* context) {
+  auto* s = static_cast<ScanState*>(context);
+  const Pattern& p = (*s->patterns)[id];
+  uint32_t start;
+  uint32_t end;
+  if (s->regex) {
+    end = s->folded ? s->folded->ToOriginal(static_cast<uint32_t>(to)) : static_cast<uint32_t>(to);
+    if (s->exact_start) {
+      start = s->folded ? s->folded->ToOriginal(static_cast<uint32_t>(from))
+                        : static_cast<uint32_t>(from);
+    } else {
+      start = WordRunStart(s->original, end);
+    }
+  } else {
+    const uint32_t fstart = static_cast<uint32_t>(to) - p.length;
+    start = s->folded ? s->folded->ToOriginal(fstart) : fstart;
+    end = s->folded ? s->folded->ToOriginal(static_cast<uint32_t>(to)) : static_cast<uint32_t>(to);
+  }
+  for (const Target& t : p.targets) {
+    if (t.check_start && !normalise::IsBoundaryBefore(s->original, start)) continue;
+    if (t.check_end) {
+      // For regexes the pattern's last character is unknown: check when the match ends on a
+      // non-CJK letter or digit (as a literal ending in one would).
+      const bool applies = !s->regex || NeedsBoundary(normalise::DecodeBefore(s->original, end).cp);
+      if (applies && !normalise::IsBoundaryAfter(s->original, end)) continue;
+    }
+    if (s->hits->size() >= s->max_hits) {
+      s->truncated = true;
+      return 1;  // stop the scan: HS_SCAN_TERMINATED
+    }
+    s->hits->push_back(Hit{t.term, s->field, start, end});
+  }
+  return 0;
+}
+
+class HyperscanMatchContext final : public MatchContext {
+ public:
+  explicit HyperscanMatchContext(std::shared_ptr<const HyperscanMatcher> matcher)
+      : matcher_(std::move(matcher)) {}
+  ~HyperscanMatchContext() override { hs_free_scratch(scratch_); }
+
+  absl::Status Init() {
+    if (matcher_->scratch() == nullptr) return absl::OkStatus();  // no terms
+    if (hs_clone_scratch(matcher_->scratch(), &scratch_) != HS_SUCCESS) {
+      return absl::ResourceExhaustedError("hs_clone_scratch failed");
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Scan(absl::Span<const std::string_view> fields, std::vector<Hit>* hits) override;
+  bool truncated() const override { return truncated_; }
+
+ private:
+  std::shared_ptr<const HyperscanMatcher> matcher_;
+  hs_scratch_t* scratch_ = nullptr;
+  normalise::FoldedText folded_;
+  bool truncated_ = false;
+};
+
+absl::Status HyperscanMatchContext::Scan(absl::Span<const std::string_view> fields,
+                                         std::vector<Hit>* hits) {
+  hits->clear();
+  truncated_ = false;
+  // Hit::field is a uint8_t.
+  if (fields.size() > 256) {
+    return absl::InvalidArgumentError(absl::StrCat("too many fields: ", fields.size()));
+  }
+  const DatabaseSet& dbs = matcher_->dbs();
+  const bool any_folded = dbs[kFoldedLiterals] != nullptr || dbs[kFoldedRegexes] != nullptr;
+  ScanState state{};
+  state.max_hits = matcher_->options().max_hits_per_item;
+  state.exact_start = matcher_->options().regex_start_offsets;
+  state.hits = hits;
+  for (size_t f = 0; f < fields.size() && !state.truncated; ++f) {
+    const std::string_view field = fields[f];
+    if (field.size() > UINT32_MAX) {
+      return absl::InvalidArgumentError(absl::StrCat("field ", f, " larger than 4 GiB"));
+    }
+    if (field.empty()) continue;
+    state.field = static_cast<uint8_t>(f);
+    state.original = field;
+    if (any_folded) normalise::Fold(field, &folded_);
+    for (size_t db = 0; db < kDatabaseCount && !state.truncated; ++db) {
+      if (dbs[db] == nullptr) continue;
+      std::string_view text = field;
+      if (ScansFolded(db)) {
+        text = folded_.text();
+      } else if (db == kOriginalRegexes && !normalise::ValidateUtf8(field)) {
+        // Hyperscan's UTF-8 mode has undefined behaviour on invalid input (FIELD-NOTES).
+        return absl::InvalidArgumentError(absl::StrCat("field ", f, " is not valid UTF-8"));
+      }
+      if (text.empty()) continue;
+      state.patterns = &matcher_->patterns(db);
+      state.folded = ScansFolded(db) ? &folded_ : nullptr;
+      state.regex = IsRegexDb(db);
+      const hs_error_t err = hs_scan(dbs[db], text.data(), static_cast<unsigned>(text.size()), 0,
+                                     scratch_, OnMatch, &state);
+      if (err != HS_SUCCESS && err != HS_SCAN_TERMINATED) {
+        hits->clear();
+        return absl::InternalError(
+            absl::StrCat("Hyperscan scan of field ", f, " failed with code ", err));
+      }
+    }
+  }
+  truncated_ = state.truncated;
+  std::sort(hits->begin(), hits->end(), [](const Hit& a, const Hit& b) {
+    if (a.field != b.field) return a.field < b.field;
+    if (a.start != b.start) return a.start < b.start;
+    if (a.end != b.end) return a.end < b.end;
+    return a.term < b.term;
+  });
+  hits->erase(std::unique(hits->begin(), hits->end(),
+                          [](const Hit& a, const Hit& b) {
+                            return a.field == b.field && a.start == b.start && a.end == b.end &&
+                                   a.term == b.term;
+                          }),
+              hits->end());
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<const Matcher>> Matcher::Create(std::vector<TermSpec> terms,
+                                                               const MatcherOptions& options) {
+  if (terms.size() > UINT32_MAX) return absl::InvalidArgumentError("too many terms");
+  auto matcher = std::make_shared<HyperscanMatcher>(std::move(terms), options);
+  SW_RETURN_IF_ERROR(matcher->Build());
+  return std::shared_ptr<const Matcher>(std::move(matcher));
+}
+
+absl::StatusOr<std::unique_ptr<MatchContext>> MatchContext::Create(
+    std::shared_ptr<const Matcher> matcher) {
+  auto hs = std::dynamic_pointer_cast<const HyperscanMatcher>(matcher);
+  if (hs == nullptr) return absl::InvalidArgumentError("MatchContext needs a Matcher::Create() matcher");
+  auto context = std::make_unique<HyperscanMatchContext>(std::move(hs));
+  SW_RETURN_IF_ERROR(context->Init());
+  return std::unique_ptr<MatchContext>(std::move(context));
+}
+
+}  // namespace steppewatch::match

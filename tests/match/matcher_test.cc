@@ -1,0 +1,333 @@
+#include "steppewatch/match/matcher.h"
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "testing/paths.h"
+#include "testing/status_matchers.h"
+
+namespace steppewatch::match {
+namespace {
+
+using ::steppewatch::testing::IsOk;
+using ::steppewatch::testing::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+TermSpec Lit(std::string text) { return TermSpec{std::move(text)}; }
+TermSpec Prefix(std::string text) {
+  return TermSpec{std::move(text), TermSpec::Kind::kPrefix};
+}
+TermSpec Regex(std::string text) { return TermSpec{std::move(text), TermSpec::Kind::kRegex}; }
+
+// Scans `fields` and returns the hits as "term:field:matched original text" strings, checking
+// that every hit's [start, end) lies inside its field.
+std::vector<std::string> Find(const std::vector<TermSpec>& terms,
+                              std::vector<std::string_view> fields,
+                              const MatcherOptions& options = {}) {
+  auto matcher = Matcher::Create(terms, options);
+  EXPECT_THAT(matcher, IsOk());
+  if (!matcher.ok()) return {"<compile error>"};
+  auto context = MatchContext::Create(*matcher);
+  EXPECT_THAT(context, IsOk());
+  std::vector<Hit> hits;
+  EXPECT_THAT((*context)->Scan(fields, &hits), IsOk());
+  std::vector<std::string> out;
+  for (const Hit& h : hits) {
+    EXPECT_LE(h.start, h.end);
+    EXPECT_LE(h.end, fields[h.field].size());
+    out.push_back(std::to_string(h.term) + ":" + std::to_string(h.field) + ":" +
+                  std::string(fields[h.field].substr(h.start, h.end - h.start)));
+  }
+  return out;
+}
+
+struct MatchCase {
+  const char* name;
+  std::vector<TermSpec> terms;
+  std::string text;
+  std::vector<std::string> expected;  // "term:field:original substring", sorted by offset
+};
+
+class MatchTableTest : public ::testing::TestWithParam<MatchCase> {};
+
+TEST_P(MatchTableTest, FindsExactlyTheExpectedHitsAtExactOffsets) {
+  EXPECT_EQ(Find(GetParam().terms, {GetParam().text}), GetParam().expected);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Languages, MatchTableTest,
+    ::testing::Values(
+        MatchCase{"EnglishWholeWords",
+                  {Lit("Kazakhstan"), Lit("Xi Jinping")},
+                  "KAZAKHSTAN, Kazakhstani Kazakhstan's talks with Xi\nJinping; Xi Jinping’s",
+                  {"0:0:KAZAKHSTAN", "0:0:Kazakhstan", "1:0:Xi\nJinping", "1:0:Xi Jinping"}},
+        MatchCase{"EnglishPrefix",
+                  {Prefix("Kazakh")},
+                  "Kazakhs and Kazakhstan but not unKazakh",
+                  {"0:0:Kazakh", "0:0:Kazakh"}},
+        MatchCase{"TypographicDashAndApostrophe",
+                  {Lit("Nur-Sultan"), Lit("Xi Jinping's")},
+                  "Nur‑Sultan (Nur—Sultan) and Xi Jinping’s",
+                  {"0:0:Nur‑Sultan", "0:0:Nur—Sultan", "1:0:Xi Jinping’s"}},
+        MatchCase{"NoBreakSpaceInPhrase",
+                  {Lit("Xi Jinping")},
+                  "met Xi\u00a0Jinping and Xi\u2009\u2009Jinping",
+                  {"0:0:Xi\u00a0Jinping", "0:0:Xi\u2009\u2009Jinping"}},
+        MatchCase{"RussianInflections",
+                  {Prefix("Казахстан"), Lit("Токаевым"), Lit("Токаев")},
+                  "Встреча в КАЗАХСТАНЕ с Токаевым; Казахстана.",
+                  {"0:0:КАЗАХСТАН", "1:0:Токаевым", "0:0:Казахстан"}},
+        MatchCase{"RussianYo",
+                  {Lit("Горбачёв")},
+                  "Горбачев и ГОРБАЧЁВ",
+                  {"0:0:Горбачев", "0:0:ГОРБАЧЁВ"}},
+        MatchCase{"KazakhCyrillic",
+                  {Lit("Қазақстан"), Prefix("Қазақстан")},
+                  "ҚАЗАҚСТАННЫҢ Президенті; Қазақстан.",
+                  {"1:0:ҚАЗАҚСТАН", "0:0:Қазақстан", "1:0:Қазақстан"}},
+        MatchCase{"KazakhLatin",
+                  {Lit("Qazaqstan"), Lit("Ūlttyq")},
+                  "QAZAQSTAN Respublikasy, ŪLTTYQ bank",
+                  {"0:0:QAZAQSTAN", "1:0:ŪLTTYQ"}},
+        MatchCase{"UzbekOkina",
+                  {Lit("Oʻzbekiston"), Lit("zbekiston")},
+                  "OʻZBEKISTON, O‘zbekiston va O'zbekiston",
+                  // ʻ is a letter: "zbekiston" is not a word in OʻZBEKISTON. ‘ and ' are not.
+                  {"0:0:OʻZBEKISTON", "0:0:O‘zbekiston", "1:0:zbekiston", "0:0:O'zbekiston",
+                   "1:0:zbekiston"}},
+        MatchCase{"Turkish",
+                  {Lit("Istanbul")},
+                  "İSTANBUL, İstanbul, istanbul, ıstanbul",
+                  {"0:0:İSTANBUL", "0:0:İstanbul", "0:0:istanbul", "0:0:ıstanbul"}},
+        MatchCase{"ChineseWithoutBoundaries",
+                  {Lit("哈萨克斯坦"), Lit("中国")},
+                  "中国与哈萨克斯坦的合作。哈萨克斯坦总统",
+                  {"1:0:中国", "0:0:哈萨克斯坦", "0:0:哈萨克斯坦"}},
+        MatchCase{"Greek",
+                  {Lit("Αθήνα")},
+                  "ΑΘΉΝΑ και Αθήνα",
+                  {"0:0:ΑΘΉΝΑ", "0:0:Αθήνα"}},
+        MatchCase{"WholeWordOff",
+                  {TermSpec{"stan", TermSpec::Kind::kLiteral, false, false}},
+                  "Kazakhstan",
+                  {"0:0:stan"}},
+        MatchCase{"CaseSensitive",
+                  {TermSpec{"KZ", TermSpec::Kind::kLiteral, true}},
+                  "KZ kz Kz KZT",
+                  {"0:0:KZ"}},
+        MatchCase{"SameTextDifferentKinds",
+                  {Lit("Astana"), Prefix("astana"), Lit("ASTANA")},
+                  "Astana's Astanaly",
+                  {"0:0:Astana", "1:0:Astana", "2:0:Astana", "1:0:Astana"}},
+        MatchCase{"RegexOnFoldedText",
+                  {Regex("qazaq(stan|sta?n)"), Regex("Қазақ\\w*")},
+                  "QAZAQSTN and Qazaqstan and qazaqstanka",
+                  {"0:0:QAZAQSTN", "0:0:Qazaqstan"}},
+        MatchCase{"PhraseAcrossLengthChanges",
+                  {Lit("İzmir")},
+                  "İİ İzmir’s İZMİR",
+                  {"0:0:İzmir", "0:0:İZMİR"}}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(MatcherTest, RegexStartIsWordRunStartWithoutSomAndExactWithSom) {
+  const std::vector<TermSpec> terms = {Regex("new\\s+york")};
+  EXPECT_THAT(Find(terms, {"in New  York."}), ElementsAre("0:0:York"));
+  MatcherOptions som;
+  som.regex_start_offsets = true;
+  EXPECT_THAT(Find(terms, {"in New  York."}, som), ElementsAre("0:0:New  York"));
+}
+
+TEST(MatcherTest, ScansSeveralFieldsAndSortsByFieldThenOffset) {
+  EXPECT_THAT(Find({Lit("b"), Lit("a")}, {"b a", "", "a b"}),
+              ElementsAre("0:0:b", "1:0:a", "1:2:a", "0:2:b"));
+}
+
+TEST(MatcherTest, ReportsTermsAndStats) {
+  SW_ASSERT_OK_AND_ASSIGN(auto matcher,
+                          Matcher::Create({Lit("a"), Regex("b+"), Lit("a")}, MatcherOptions{}));
+  EXPECT_EQ(matcher->term_count(), 3u);
+  EXPECT_EQ(matcher->term(1).text, "b+");
+  EXPECT_EQ(matcher->stats().literal_terms, 2u);
+  EXPECT_EQ(matcher->stats().regex_terms, 1u);
+  EXPECT_GT(matcher->stats().database_bytes, 0u);
+  EXPECT_FALSE(matcher->stats().from_cache);
+}
+
+TEST(MatcherTest, EmptyTermSetMatchesNothing) {
+  EXPECT_THAT(Find({}, {"anything"}), IsEmpty());
+}
+
+struct BadTermCase {
+  const char* name;
+  std::vector<TermSpec> terms;
+  std::string message;
+};
+
+class BadTermTest : public ::testing::TestWithParam<BadTermCase> {};
+
+TEST_P(BadTermTest, IsRejectedWithTermIndexTextAndReason) {
+  EXPECT_THAT(Matcher::Create(GetParam().terms, MatcherOptions{}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(GetParam().message)));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Terms, BadTermTest,
+    ::testing::Values(
+        BadTermCase{"Empty", {Lit("ok"), Lit("")}, "term 1 \"\": empty or whitespace-only term"},
+        BadTermCase{"Whitespace", {Lit(" \t\u00a0 ")}, "term 0 \" \t\u00a0 \": empty"},
+        BadTermCase{"StarOnlyPrefix", {Lit("x"), Prefix("*")}, "term 1 \"*\": empty"},
+        BadTermCase{"EmptyRegex", {Regex("")}, "term 0 \"\": empty or whitespace-only regex"},
+        BadTermCase{"BadRegex", {Lit("fine"), Regex("a(b")}, "term 1 \"a(b\": Missing close"},
+        BadTermCase{"RegexMatchingEmpty", {Regex("x*")}, "term 0 \"x*\": Pattern matches empty"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(MatcherTest, TruncatesAtMaxHitsPerItem) {
+  MatcherOptions options;
+  options.max_hits_per_item = 5;
+  SW_ASSERT_OK_AND_ASSIGN(auto matcher, Matcher::Create({Lit("ab")}, options));
+  SW_ASSERT_OK_AND_ASSIGN(auto context, MatchContext::Create(matcher));
+  std::vector<Hit> hits;
+  std::string text;
+  for (int i = 0; i < 100; ++i) text += "ab ";
+  ASSERT_THAT(context->Scan({text}, &hits), IsOk());
+  EXPECT_EQ(hits.size(), 5u);
+  EXPECT_TRUE(context->truncated());
+  ASSERT_THAT(context->Scan({"ab ab"}, &hits), IsOk());
+  EXPECT_EQ(hits.size(), 2u);
+  EXPECT_FALSE(context->truncated());
+}
+
+TEST(MatcherTest, InvalidUtf8IsAnItemErrorForCaseSensitiveRegexesAndSafeOtherwise) {
+  const std::string bad = "Astana \xff\xfe Astana";
+  EXPECT_THAT(Find({Lit("astana"), Regex("ast[a-z]+")}, {bad}),
+              ElementsAre("0:0:Astana", "1:0:Astana", "0:0:Astana", "1:0:Astana"));
+  SW_ASSERT_OK_AND_ASSIGN(
+      auto matcher,
+      Matcher::Create({TermSpec{"A.", TermSpec::Kind::kRegex, true}}, MatcherOptions{}));
+  SW_ASSERT_OK_AND_ASSIGN(auto context, MatchContext::Create(matcher));
+  std::vector<Hit> hits;
+  EXPECT_THAT(context->Scan({bad}, &hits),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not valid UTF-8")));
+}
+
+// The cache: a second Create with the same terms loads instead of compiling; a different term
+// set misses; a corrupt file or a file from another Hyperscan version is recompiled and
+// rewritten, and the resulting matcher finds the same hits.
+class CacheTest : public ::testing::Test {
+ protected:
+  void SetUp() override { options_.cache_dir = steppewatch::testing::MakeTempDir("sw-hscache"); }
+
+  std::vector<std::filesystem::path> CacheFiles() {
+    std::vector<std::filesystem::path> files;
+    for (const auto& e : std::filesystem::directory_iterator(options_.cache_dir)) {
+      files.push_back(e.path());
+    }
+    return files;
+  }
+
+  static std::string ReadFile(const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
+  static void WriteFile(const std::filesystem::path& p, const std::string& data) {
+    std::ofstream out(p, std::ios::binary | std::ios::trunc);
+    out << data;
+  }
+
+  std::shared_ptr<const Matcher> Create(const std::vector<TermSpec>& terms) {
+    auto m = Matcher::Create(terms, options_);
+    EXPECT_THAT(m, IsOk());
+    return m.ok() ? *m : nullptr;
+  }
+
+  static size_t CountHits(const std::shared_ptr<const Matcher>& m, std::string_view text) {
+    auto context = MatchContext::Create(m);
+    std::vector<Hit> hits;
+    EXPECT_THAT((*context)->Scan({text}, &hits), IsOk());
+    return hits.size();
+  }
+
+  MatcherOptions options_;
+  const std::vector<TermSpec> terms_ = {Lit("Astana"), Prefix("Kazakh"), Regex("tokay[a-z]+"),
+                                        TermSpec{"KZ", TermSpec::Kind::kLiteral, true}};
+  const std::string text_ = "Astana: Kazakhstan's Tokayev, KZ.";
+};
+
+TEST_F(CacheTest, MissThenHit) {
+  auto first = Create(terms_);
+  EXPECT_FALSE(first->stats().from_cache);
+  ASSERT_EQ(CacheFiles().size(), 1u);
+  auto second = Create(terms_);
+  EXPECT_TRUE(second->stats().from_cache);
+  EXPECT_EQ(CountHits(second, text_), 4u);
+  EXPECT_EQ(CountHits(first, text_), 4u);
+}
+
+TEST_F(CacheTest, OtherTermSetOrOptionsMiss) {
+  Create(terms_);
+  auto other = Create({Lit("Almaty")});
+  EXPECT_FALSE(other->stats().from_cache);
+  options_.regex_start_offsets = true;
+  EXPECT_FALSE(Create(terms_)->stats().from_cache);
+  EXPECT_EQ(CacheFiles().size(), 3u);
+}
+
+TEST_F(CacheTest, CorruptFileIsRecompiledAndRewritten) {
+  Create(terms_);
+  const auto file = CacheFiles().at(0);
+  std::string data = ReadFile(file);
+  data[data.size() / 2] ^= 0x5a;  // inside the literal database blob
+  WriteFile(file, data);
+  auto recompiled = Create(terms_);
+  EXPECT_FALSE(recompiled->stats().from_cache);
+  EXPECT_EQ(CountHits(recompiled, text_), 4u);
+  EXPECT_TRUE(Create(terms_)->stats().from_cache) << "the corrupt file was rewritten";
+
+  WriteFile(file, data.substr(0, 20));  // truncated
+  EXPECT_FALSE(Create(terms_)->stats().from_cache);
+  WriteFile(file, "");
+  EXPECT_FALSE(Create(terms_)->stats().from_cache);
+  EXPECT_TRUE(Create(terms_)->stats().from_cache);
+}
+
+TEST_F(CacheTest, FileFromAnotherHyperscanVersionIsRecompiled) {
+  Create(terms_);
+  const auto file = CacheFiles().at(0);
+  std::string data = ReadFile(file);
+  // The file records the Hyperscan version string ("5.4.0 2023-..."); pretend another build
+  // wrote it. The version is also part of the file name, so this is a renamed foreign file.
+  const std::string version = "5.4.0";
+  const size_t at = data.find(version);
+  ASSERT_NE(at, std::string::npos);
+  data.replace(at, version.size(), "9.9.9");
+  WriteFile(file, data);
+  auto recompiled = Create(terms_);
+  EXPECT_FALSE(recompiled->stats().from_cache);
+  EXPECT_EQ(CountHits(recompiled, text_), 4u);
+  EXPECT_TRUE(Create(terms_)->stats().from_cache);
+}
+
+TEST_F(CacheTest, NoTempFilesAreLeftBehind) {
+  Create(terms_);
+  Create({Lit("Almaty")});
+  for (const auto& f : CacheFiles()) {
+    EXPECT_EQ(f.extension(), ".bin") << f;
+  }
+}
+
+TEST(MatcherTest, UnwritableCacheDirStillCompiles) {
+  MatcherOptions options;
+  options.cache_dir = "/proc/steppewatch-no-such-dir";
+  SW_ASSERT_OK_AND_ASSIGN(auto matcher, Matcher::Create({Lit("x")}, options));
+  EXPECT_FALSE(matcher->stats().from_cache);
+}
+
+}  // namespace
+}  // namespace steppewatch::match
