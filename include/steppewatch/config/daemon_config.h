@@ -1,0 +1,258 @@
+// DaemonConfig: steppewatchd's configuration, read from one YAML file
+// (/etc/steppewatch/steppewatch.yaml by default), then environment variables, then command-line
+// overrides. config/steppewatch.example.yaml documents every key with its default (a test loads
+// it and checks that it equals DaemonConfig{}, so the two cannot drift).
+//
+// Loading rules (see daemon_config.cc for the implementation):
+//   - Unknown keys, duplicate keys and wrong types are errors that name the key, the file and the
+//     line ("steppewatch.yaml:12:3: kafka.input_topic: unknown key ...").
+//   - Secrets: any string key `k` may instead be given as `k_file: /path`; the file's content,
+//     trimmed of surrounding whitespace, is the value (`password_file` under metrics.basic_auth,
+//     `sasl.password_file` inside kafka.common). Giving both `k` and `k_file` is an error.
+//   - Environment overrides (EnvOverrides() lists them all), each also as NAME_FILE (a path whose
+//     trimmed content is the value, for Docker/Kubernetes/systemd credentials).
+//   - Command-line overrides "section.key=value" (LoadOptions::overrides) are applied last.
+//   - Then ValidateConfig() runs; its errors name the file and line of the offending key when the
+//     value came from the file, or the environment variable when it came from there.
+//
+// Threading: plain values; load once at start (and on SIGHUP if the daemon wants), then share as
+// const. Functions here are thread-compatible (they read the process environment only through
+// ProcessEnvironment()).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "steppewatch/decode/news_item.h"
+
+namespace steppewatch::config {
+
+inline constexpr std::string_view kDefaultConfigPath = "/etc/steppewatch/steppewatch.yaml";
+
+// librdkafka properties, passed through verbatim (name -> value). Sorted, so rendering is stable.
+using PropertyMap = std::map<std::string, std::string>;
+
+// `kafka.embedded`: used only when kafka.brokers is "embedded" (an in-process mock cluster, for
+// demos and tests; it keeps no data across restarts).
+struct EmbeddedKafkaConfig {
+  // Partitions of each auto-created topic. 16: the mock cluster keeps only ~5 MiB per partition
+  // and silently drops older messages (FIELD-NOTES), so a demo feed of ~50 MB needs this many.
+  int partitions = 16;
+  // Topics created at start besides the input topics, the dead-letter topic and the default
+  // alert topic (which are always created): e.g. the alert topics named by rules.
+  std::vector<std::string> topics;
+
+  bool operator==(const EmbeddedKafkaConfig&) const = default;
+};
+
+// `kafka`: where items come from and alerts go.
+struct KafkaConfig {
+  // bootstrap.servers ("host:port,host:port"), or "embedded" for an in-process mock cluster
+  // whose bootstrap string the daemon logs at start.
+  std::string brokers = "localhost:9092";
+  // Consumer group: instances with the same group share the input partitions.
+  std::string group_id = "steppewatch";
+  std::string client_id = "steppewatch";
+  std::vector<std::string> input_topics = {"news.items"};
+  // Items that cannot be decoded or processed go here with the reason in headers.
+  std::string dead_letter_topic = "steppewatch.dead-letter";
+  // Alert topic of rules that name none (the rule pack's `defaults.topic` takes precedence).
+  std::string default_alert_topic = "steppewatch.alerts";
+  // librdkafka properties for both clients (security.protocol, sasl.*, ssl.*, ...), then
+  // per-client ones on top. See KafkaClientProperties() for defaults and refused keys.
+  PropertyMap common;
+  PropertyMap consumer;
+  PropertyMap producer;
+  EmbeddedKafkaConfig embedded;
+
+  bool operator==(const KafkaConfig&) const = default;
+};
+
+// `decoder`: decode::DecoderOptions as YAML: `decoder.fields.{id,title,body,url,source,lang,
+// published_at}` (dotted paths) and `decoder.max_item_bytes`.
+struct DecoderConfig {
+  decode::DecoderOptions options;
+
+  bool operator==(const DecoderConfig& other) const;
+};
+
+// `rules`: the rule pack (config/rules/README.md) and its compiled-database cache.
+struct RulesConfig {
+  // Where `cmake --install` / the .deb put the default pack. On Kubernetes, the ConfigMap mount.
+  std::string dir = "/usr/share/steppewatch/rules";
+  // Reload when the directory changes (inotify; Kubernetes swaps a `..data` symlink). SIGHUP
+  // always reloads.
+  bool reload_on_change = true;
+  // Optional (empty = off): a JSONL file of items replayed through the old and new pack on
+  // reload; the per-rule difference in hits is logged.
+  std::string reload_gate_sample;
+  // Serialized Hyperscan databases (systemd's CacheDirectory=steppewatch). Must be writable;
+  // on a read-only root filesystem point it at a volume.
+  std::string cache_dir = "/var/cache/steppewatch";
+
+  bool operator==(const RulesConfig&) const = default;
+};
+
+// `pipeline`: threads and backpressure (pipeline::InFlightLimits mirrors the last three).
+struct PipelineConfig {
+  // Worker threads; 0 = one per hardware core (std::thread::hardware_concurrency()).
+  int workers = 0;
+  // Items between "consumed" and "every output acked" before the consumer pauses: 20000 is
+  // ~0.2 s of work at the measured ~100k items/s, and a revoke drains that quickly.
+  int64_t max_in_flight_items = 20000;
+  // Payload bytes in flight before pausing: bounds memory when items are large. Must be at least
+  // decoder.max_item_bytes, or one maximal item could never be admitted.
+  int64_t max_in_flight_bytes = int64_t{256} << 20;
+  // Resume when both counts are below this fraction of their limits (hysteresis: pausing drops
+  // librdkafka's prefetched data, so flapping would refetch it over and over). In (0, 1).
+  double resume_fraction = 0.5;
+  // On SIGTERM or revoke: how long in-flight items may take to finish before the daemon gives up
+  // (their offsets are not stored, so they are re-consumed: nothing is lost). Keep below
+  // systemd's TimeoutStopSec and Kubernetes' terminationGracePeriodSeconds minus the flush.
+  double shutdown_budget_seconds = 30;
+  // Hits kept per item; beyond it the item is marked truncated. Real articles produce a few
+  // hundred at most; this bounds a hostile item (1 M matching words) to milliseconds of rules work.
+  int max_hits_per_item = 10000;
+
+  bool operator==(const PipelineConfig&) const = default;
+};
+
+struct BasicAuthConfig {
+  std::string user;      // both empty = no auth; both set = /metrics requires them
+  std::string password;  // usually given as `password_file`
+
+  bool operator==(const BasicAuthConfig&) const = default;
+};
+
+// `metrics`: the HTTP endpoint with /metrics, /healthz and /readyz.
+struct MetricsConfig {
+  // host:port ("[::1]:9464" for IPv6). Loopback by default; "0.0.0.0:9464" in a pod.
+  // 9464 is the port registered for this kind of Prometheus exporter; port 0 picks a free one.
+  std::string listen = "127.0.0.1:9464";
+  // Label hit/alert counters with the rule id: one series per rule (fine for hundreds of rules;
+  // turn off for packs of many thousands to spare Prometheus).
+  bool per_rule_label = true;
+  BasicAuthConfig basic_auth;
+
+  bool operator==(const MetricsConfig&) const = default;
+};
+
+// `log`
+struct LogConfig {
+  std::string level = "info";   // debug | info | warning | error
+  std::string format = "text";  // text | json (one JSON object per line)
+
+  bool operator==(const LogConfig&) const = default;
+};
+
+struct DaemonConfig {
+  // Names this instance in alerts (`instance`) and logs. Empty in the file = the host name
+  // (filled in by LoadConfig/ParseConfig, so a loaded config never has it empty).
+  std::string instance;
+  KafkaConfig kafka;
+  DecoderConfig decoder;
+  RulesConfig rules;
+  PipelineConfig pipeline;
+  MetricsConfig metrics;
+  LogConfig log;
+
+  bool operator==(const DaemonConfig&) const = default;
+};
+
+// One environment override: NAME sets the dotted key (NAME_FILE reads the value from a file).
+struct EnvOverride {
+  std::string_view name;  // "STEPPEWATCH_KAFKA_BROKERS"
+  std::string_view key;   // "kafka.brokers"
+};
+// The complete list, also in config/steppewatch.example.yaml:
+//   STEPPEWATCH_INSTANCE                    instance
+//   STEPPEWATCH_KAFKA_BROKERS               kafka.brokers
+//   STEPPEWATCH_KAFKA_GROUP_ID              kafka.group_id
+//   STEPPEWATCH_KAFKA_CLIENT_ID             kafka.client_id
+//   STEPPEWATCH_KAFKA_INPUT_TOPICS          kafka.input_topics (comma-separated)
+//   STEPPEWATCH_KAFKA_DEAD_LETTER_TOPIC     kafka.dead_letter_topic
+//   STEPPEWATCH_KAFKA_DEFAULT_ALERT_TOPIC   kafka.default_alert_topic
+//   STEPPEWATCH_KAFKA_SECURITY_PROTOCOL     kafka.common."security.protocol"
+//   STEPPEWATCH_KAFKA_SASL_MECHANISM        kafka.common."sasl.mechanism"
+//   STEPPEWATCH_KAFKA_SASL_USERNAME         kafka.common."sasl.username"
+//   STEPPEWATCH_KAFKA_SASL_PASSWORD         kafka.common."sasl.password"
+//   STEPPEWATCH_KAFKA_SSL_CA_LOCATION       kafka.common."ssl.ca.location"
+//   STEPPEWATCH_DECODER_MAX_ITEM_BYTES      decoder.max_item_bytes
+//   STEPPEWATCH_RULES_DIR                   rules.dir
+//   STEPPEWATCH_RULES_RELOAD_ON_CHANGE      rules.reload_on_change
+//   STEPPEWATCH_RULES_CACHE_DIR             rules.cache_dir
+//   STEPPEWATCH_PIPELINE_WORKERS            pipeline.workers
+//   STEPPEWATCH_METRICS_LISTEN              metrics.listen
+//   STEPPEWATCH_METRICS_BASIC_AUTH_USER     metrics.basic_auth.user
+//   STEPPEWATCH_METRICS_BASIC_AUTH_PASSWORD metrics.basic_auth.password
+//   STEPPEWATCH_LOG_LEVEL                   log.level
+//   STEPPEWATCH_LOG_FORMAT                  log.format
+// Any other variable starting with STEPPEWATCH_ is an error (a typo must not be ignored).
+const std::vector<EnvOverride>& EnvOverrides();
+
+struct LoadOptions {
+  // The YAML file. LoadConfig() fails when it is missing unless allow_missing_file (then the
+  // defaults plus environment and overrides are used: a container configured by env only).
+  std::string path = std::string(kDefaultConfigPath);
+  bool allow_missing_file = false;
+  // Environment variables (name -> value); pass ProcessEnvironment() in the daemon, a literal
+  // map in tests.
+  std::map<std::string, std::string> env;
+  // "dotted.key=value" from the command line (e.g. "kafka.brokers=host:9092",
+  // "kafka.consumer.fetch.max.bytes=1048576"), applied after the environment.
+  std::vector<std::string> overrides;
+};
+
+// Returns the STEPPEWATCH_* variables of this process.
+std::map<std::string, std::string> ProcessEnvironment();
+
+// Reads options.path, applies environment and overrides, fills the instance name, validates.
+absl::StatusOr<DaemonConfig> LoadConfig(const LoadOptions& options);
+
+// As LoadConfig, from YAML text; `source_name` stands for the file name in messages.
+absl::StatusOr<DaemonConfig> ParseConfig(std::string_view yaml, std::string_view source_name,
+                                         const LoadOptions& options = {});
+
+// Checks values that parse but make no sense (empty topics, watermarks, listen address, ...).
+// LoadConfig/ParseConfig call it; call it again after changing a config in code.
+absl::Status ValidateConfig(const DaemonConfig& config);
+
+// Returns true for keys whose values must never be logged: names containing password, secret,
+// key, token or sasl.oauthbearer (case-insensitive), e.g. sasl.password, ssl.key.password.
+bool IsSecretKey(std::string_view key);
+
+// Renders the effective configuration as YAML with every secret value replaced by "<redacted>",
+// for the start-up log and `steppewatchd --check-config`.
+std::string RenderRedacted(const DaemonConfig& config);
+
+// The librdkafka properties of the daemon's two clients.
+struct KafkaClientProperties {
+  PropertyMap consumer;
+  PropertyMap producer;
+};
+
+// Builds the properties: steppewatch's defaults, then kafka.common, then kafka.consumer or
+// kafka.producer. `bootstrap_servers` replaces kafka.brokers (for "embedded": the mock cluster's
+// bootstrap string); empty = kafka.brokers.
+// Consumer defaults: enable.auto.offset.store=false, enable.auto.commit=true,
+//   partition.assignment.strategy=range,roundrobin (cooperative-sticky can abort librdkafka 2.0.2),
+//   auto.offset.reset=earliest, queued.min.messages=100000, queued.max.messages.kbytes=131072,
+//   statistics.interval.ms=5000.
+// Producer defaults: enable.idempotence=true, acks=all, statistics.interval.ms=5000.
+// Refused in the user maps (ValidateConfig fails; correctness depends on them):
+//   enable.auto.offset.store, enable.auto.commit, enable.idempotence (at-least-once and no
+//   duplicates from retries), and bootstrap.servers, group.id, client.id (set kafka.brokers,
+//   kafka.group_id, kafka.client_id instead).
+KafkaClientProperties BuildKafkaProperties(const DaemonConfig& config,
+                                           std::string_view bootstrap_servers = {});
+
+// The keys BuildKafkaProperties' user maps may not set.
+const std::vector<std::string_view>& RefusedKafkaProperties();
+
+}  // namespace steppewatch::config
