@@ -887,6 +887,9 @@ int RunTail(const Args& args) {
        {"session.timeout.ms", "6000"},
        {"queued.max.messages.kbytes", "262144"},
        {"queued.min.messages", "200000"},
+       // The mock cluster answers a fetch with at most this much per partition: the 1 MiB
+       // default halved the pass-through rate measured here (118k vs 50-67k msgs/s).
+       {"max.partition.fetch.bytes", "10485760"},
        {"fetch.wait.max.ms", "10"},
        {"enable.partition.eof", "false"},
        {"log_level", "3"}},

@@ -1,0 +1,434 @@
+#!/usr/bin/python3
+"""End-to-end benchmark of steppewatchd (issues 4 and 9). Run it through benchmarks/e2e/run.sh.
+
+One broker process (`steppewatch broker`), one input topic filled once, then in the same run:
+  1. pass-through: `steppewatch tail --quiet` in a fresh consumer group reads the whole topic and
+     does nothing: the rate the broker and librdkafka can deliver, the baseline of every ratio;
+  2. offline: `steppewatch match` over the same file, for the CPU cost per item without Kafka;
+  3. throughput: steppewatchd with the default pack and with 1k/10k/100k-term synthetic packs,
+     each in a new group reading the topic from the start;
+  4. live: steppewatchd on a second topic fed at 10/50/90% of the measured maximum rate; latency
+     from each item's Kafka timestamp to the moment a subscriber (`steppewatch tail`) receives
+     its alert, p50/p99/p999;
+  5. scale-out: 1, 2 and 3 daemons in one group on the prefilled topic.
+
+How "done" is detected: the daemon stores an offset only after all of an item's alerts are
+acknowledged, and commits stored offsets every `auto.commit.interval.ms` (set to 100 ms here).
+This script polls the group's committed offsets with confluent-kafka (without joining the group)
+every 100 ms; the run is done when they reach the topic's high watermarks. The rate is measured
+from the first poll that sees progress to the last, so start-up (pack compile, the mock
+cluster's 3 s group join) is excluded and reported separately.
+
+CPU: utime+stime from /proc/<pid>/stat over the same interval (CPU seconds per million items).
+Peak RSS: VmHWM from /proc/<pid>/status just before the daemon is stopped.
+"""
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+from confluent_kafka import Consumer, TopicPartition
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+POLL_S = 0.1  # progress poll period; bounds the timing error of one run to ~0.2 s
+
+
+def log(*a):
+  print("[e2e %s]" % time.strftime("%H:%M:%S"), *a, file=sys.stderr, flush=True)
+
+
+class Proc:
+  """A child process with CPU and memory read from /proc."""
+
+  def __init__(self, args, **kw):
+    self.args = args
+    self.p = subprocess.Popen(args, **kw)
+    self.pid = self.p.pid
+
+  def cpu_seconds(self):
+    try:
+      with open(f"/proc/{self.pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+      return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+    except (FileNotFoundError, ProcessLookupError):
+      return None
+
+  def hwm_mb(self):
+    try:
+      with open(f"/proc/{self.pid}/status") as f:
+        for line in f:
+          if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    except FileNotFoundError:
+      return None
+
+  def stop(self, timeout=30):
+    if self.p.poll() is None:
+      self.p.send_signal(signal.SIGTERM)
+      try:
+        self.p.wait(timeout)
+      except subprocess.TimeoutExpired:
+        self.p.kill()
+        self.p.wait()
+    return self.p.returncode
+
+
+def start_broker(sw, topics, workdir):
+  spec = ",".join(f"{t}:{n}" for t, n in topics.items())
+  out = open(os.path.join(workdir, "broker.out"), "w+")
+  b = Proc([sw, "broker", "--topics", spec], stdout=out, stderr=subprocess.STDOUT)
+  deadline = time.time() + 10
+  while time.time() < deadline:
+    out.seek(0)
+    for line in out.read().splitlines():
+      if line.startswith("bootstrap: "):
+        return b, line.split(": ", 1)[1].strip()
+    time.sleep(0.05)
+  raise SystemExit("broker did not print its bootstrap address")
+
+
+def feed(sw, bootstrap, topic, path, repeat=1, rate=None, linger_ms=None):
+  args = [sw, "feed", "--brokers", bootstrap, "--topic", topic, "--repeat", str(repeat), "--quiet"]
+  if rate:
+    args += ["--rate", str(rate)]
+  if linger_ms is not None:
+    args += ["--linger-ms", str(linger_ms)]
+  out = subprocess.run(args + [path], check=True, capture_output=True, text=True)
+  return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+class Watcher:
+  """Reads high watermarks and a group's committed offsets without joining any group."""
+
+  def __init__(self, bootstrap):
+    self.c = Consumer({"bootstrap.servers": bootstrap, "group.id": "e2e-watcher",
+                       "enable.auto.commit": False, "log_level": 3})
+
+  def partitions(self, topic):
+    md = self.c.list_topics(topic, timeout=10)
+    return sorted(md.topics[topic].partitions.keys())
+
+  def high_sum(self, topic):
+    total = 0
+    for p in self.partitions(topic):
+      lo, hi = self.c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+      total += hi
+    return total
+
+  def low_sum(self, topic):
+    return sum(self.c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[0]
+               for p in self.partitions(topic))
+
+  def close(self):
+    self.c.close()
+
+
+def committed_sum(bootstrap, group, topic, parts, cache={}):
+  # One idle consumer per group, reused: committed() asks the group coordinator directly.
+  c = cache.get(group)
+  if c is None:
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
+                  "log_level": 3})
+    cache[group] = c
+  offs = c.committed([TopicPartition(topic, p) for p in parts], timeout=10)
+  return sum(max(tp.offset, 0) for tp in offs)
+
+
+def write_config(path, bootstrap, topic, group, rules, workdir, workers=0):
+  """The daemon's YAML config for one run (keys: include/steppewatch/config/daemon_config.h)."""
+  text = f"""kafka:
+  brokers: "{bootstrap}"
+  group_id: "{group}"
+  input_topics: ["{topic}"]
+  dead_letter_topic: "steppewatch.dead-letter"
+  consumer:
+    # Commit stored offsets often, so that the harness sees progress with little delay.
+    auto.commit.interval.ms: "100"
+    session.timeout.ms: "6000"
+rules:
+  dir: "{rules}"
+  reload_on_change: false
+  cache_dir: "{os.path.join(workdir, 'hs-cache')}"
+pipeline:
+  workers: {workers}
+metrics:
+  listen: "127.0.0.1:0"
+log:
+  level: warning
+"""
+  os.makedirs(os.path.join(workdir, "hs-cache"), exist_ok=True)
+  with open(path, "w") as f:
+    f.write(text)
+
+
+def daemon_args(ctx, config, rules, bootstrap):
+  return [ctx.swd, "--config", config, "--rules", rules, "--brokers", bootstrap]
+
+
+def run_daemons(ctx, name, rules, topic, total, instances=1, timeout=600):
+  """Runs `instances` daemons in one new group until the group has committed `total` items."""
+  group = f"e2e-{name}-{int(time.time() * 1000)}"
+  cfg = os.path.join(ctx.workdir, f"{name}.yaml")
+  write_config(cfg, ctx.bootstrap, topic, group, rules, ctx.workdir)
+  alerts_before = {t: ctx.w.high_sum(t) for t in ctx.alert_topics}
+  dlq_before = ctx.w.high_sum(ctx.dlq_topic)
+  parts = ctx.w.partitions(topic)
+  logs = [open(os.path.join(ctx.workdir, f"{name}.{i}.log"), "w") for i in range(instances)]
+  start = time.time()
+  procs = [Proc(daemon_args(ctx, cfg, rules, ctx.bootstrap), stdout=logs[i],
+                stderr=subprocess.STDOUT) for i in range(instances)]
+  t0 = c0 = cpu0 = None
+  done_at = None
+  last = 0
+  deadline = start + timeout
+  while time.time() < deadline:
+    time.sleep(POLL_S)
+    if any(p.p.poll() is not None for p in procs):
+      log(f"{name}: a daemon exited early (rc={[p.p.poll() for p in procs]}); see {logs[0].name}")
+      break
+    c = committed_sum(ctx.bootstrap, group, topic, parts)
+    now = time.time()
+    if t0 is None and c > 0:
+      t0, c0 = now, c
+      cpu0 = sum(p.cpu_seconds() or 0 for p in procs)
+    last = c
+    if c >= total:
+      done_at = now
+      break
+  cpu1 = sum(p.cpu_seconds() or 0 for p in procs)
+  hwm = max((p.hwm_mb() or 0) for p in procs)
+  rcs = [p.stop() for p in procs]
+  for f in logs:
+    f.close()
+  res = {"name": name, "instances": instances, "items": total, "committed": last,
+         "exit_codes": rcs, "startup_to_progress_s": (t0 - start) if t0 else None,
+         "peak_rss_mb": round(hwm, 1)}
+  if done_at and t0 and done_at > t0:
+    n = total - c0
+    secs = done_at - t0
+    res.update({"seconds": round(secs, 2), "items_per_s": round(n / secs),
+                "mb_per_s": round(ctx.bytes_per_item * n / secs / 1e6, 1),
+                "cpu_s_per_m_items": round((cpu1 - cpu0) / n * 1e6, 2) if n else None})
+  else:
+    res["error"] = f"not done: committed {last} of {total}"
+  res["alerts"] = sum(ctx.w.high_sum(t) - alerts_before[t] for t in ctx.alert_topics)
+  res["dead_letters"] = ctx.w.high_sum(ctx.dlq_topic) - dlq_before
+  log(name, json.dumps(res))
+  return res
+
+
+def pass_through(ctx, topic, total):
+  group = f"e2e-passthrough-{int(time.time() * 1000)}"
+  p = Proc([ctx.sw, "tail", "--brokers", ctx.bootstrap, "--topic", topic, "--group", group,
+            "--from-beginning", "--quiet", "--count", str(total), "--timeout", "600",
+            # Fetches may wait for more data: this reader wants throughput, not latency.
+            "--property", "fetch.wait.max.ms=100",
+            "--summary-json"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+  _, status, ru = os.wait4(p.pid, 0)
+  p.p.returncode = os.waitstatus_to_exitcode(status)
+  summary = json.loads(p.p.stdout.read().strip().splitlines()[-1])
+  secs = summary["first_to_last_seconds"]
+  n = summary["messages"]
+  res = {"name": "pass-through", "items": n, "seconds": round(secs, 2),
+         "items_per_s": round(n / secs) if secs else None,
+         "mb_per_s": round(summary["bytes"] / secs / 1e6, 1) if secs else None,
+         "cpu_s_per_m_items": round((ru.ru_utime + ru.ru_stime) / n * 1e6, 2) if n else None,
+         "peak_rss_mb": round(ru.ru_maxrss / 1024, 1), "exit_code": p.p.returncode}
+  log("pass-through", json.dumps(res))
+  return res
+
+
+def offline_match(ctx, rules, path, items):
+  start = time.time()
+  p = subprocess.Popen([ctx.sw, "match", "--rules", rules, path], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+  _, status, ru = os.wait4(p.pid, 0)
+  cpu = ru.ru_utime + ru.ru_stime
+  res = {"name": "offline match (default pack)", "items": items,
+         "seconds": round(time.time() - start, 2),
+         "cpu_s_per_m_items": round(cpu / items * 1e6, 2), "peak_rss_mb": round(ru.ru_maxrss / 1024, 1),
+         "exit_code": os.waitstatus_to_exitcode(status)}
+  log("offline", json.dumps(res))
+  return res
+
+
+def live(ctx, rules, rate, seconds, sample_path, sample_items):
+  """Feeds the live topic at `rate` items/s and measures item -> alert latency."""
+  topic = ctx.live_topic
+  name = f"live-{rate}"
+  group = f"e2e-{name}-{int(time.time() * 1000)}"
+  cfg = os.path.join(ctx.workdir, f"{name}.yaml")
+  write_config(cfg, ctx.bootstrap, topic, group, rules, ctx.workdir)
+  logf = open(os.path.join(ctx.workdir, f"{name}.log"), "w")
+  d = Proc(daemon_args(ctx, cfg, rules, ctx.bootstrap), stdout=logf, stderr=subprocess.STDOUT)
+  parts = ctx.w.partitions(topic)
+  # Warm-up: wait until the daemon has joined its group and committed one small batch, so
+  # that the measurement does not include the first join or the first metadata round trips.
+  base = ctx.w.high_sum(topic)
+  feed(ctx.sw, ctx.bootstrap, topic, ctx.warmup_path)
+  warm_total = ctx.w.high_sum(topic)
+  deadline = time.time() + 60
+  while committed_sum(ctx.bootstrap, group, topic, parts) < warm_total and time.time() < deadline:
+    time.sleep(POLL_S)
+  tail = subprocess.Popen([ctx.sw, "tail", "--brokers", ctx.bootstrap, "--topic",
+                           ",".join(ctx.alert_topics), "--quiet", "--latency", "--summary-json",
+                           "--idle", "5", "--timeout", str(seconds + 60)],
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+  time.sleep(1.0)  # the tail assigns partitions at their end: give it its first fetch round
+  repeat = max(1, int(rate * seconds / sample_items + 0.999))
+  cpu0 = d.cpu_seconds()
+  f = feed(ctx.sw, ctx.bootstrap, topic, sample_path, repeat=repeat, rate=rate, linger_ms=1)
+  target = ctx.w.high_sum(topic)
+  deadline = time.time() + 60
+  while committed_sum(ctx.bootstrap, group, topic, parts) < target and time.time() < deadline:
+    time.sleep(POLL_S)
+  cpu1 = d.cpu_seconds()
+  hwm = d.hwm_mb()
+  out, _ = tail.communicate()
+  rc = d.stop()
+  logf.close()
+  s = json.loads(out.strip().splitlines()[-1])
+  res = {"name": name, "rate": rate, "items": f["produced"],
+         "achieved_rate": round(f["produced"] / f["produce_seconds"]),
+         "alerts": s["messages"], "latency_ms": s["receive_latency_ms"],
+         "produce_ts_latency_ms": s["kafka_timestamp_latency_ms"],
+         "cpu_s_per_m_items": round((cpu1 - cpu0) / f["produced"] * 1e6, 2),
+         "peak_rss_mb": round(hwm or 0, 1), "exit_code": rc}
+  log(name, json.dumps(res))
+  return res
+
+
+def fmt(v, nd=0):
+  if v is None:
+    return "-"
+  if isinstance(v, float):
+    return f"{v:.{nd}f}"
+  return str(v)
+
+
+def table(results, baseline):
+  rows = ["| run | items | items/s | MB/s | ratio | CPU s/M items | peak RSS MB | alerts | "
+          "latency p50/p99/p999 ms |", "|---|---|---|---|---|---|---|---|---|"]
+  for r in results:
+    ratio = (r.get("items_per_s") / baseline) if r.get("items_per_s") and baseline else None
+    lat = r.get("latency_ms")
+    lat_s = f"{lat['p50']}/{lat['p99']}/{lat['p999']} (n={lat['n']})" if lat and lat.get("n") else "-"
+    ips = r.get("items_per_s") or (f"{r['achieved_rate']} (fed)" if "achieved_rate" in r else None)
+    rows.append(f"| {r['name']} | {fmt(r.get('items'))} | {fmt(ips)} | {fmt(r.get('mb_per_s'))} | "
+                f"{fmt(ratio, 2)} | {fmt(r.get('cpu_s_per_m_items'))} | {fmt(r.get('peak_rss_mb'))} | "
+                f"{fmt(r.get('alerts'))} | {lat_s} |")
+  return "\n".join(rows)
+
+
+class Ctx:
+  pass
+
+
+def main():
+  ap = argparse.ArgumentParser()
+  ap.add_argument("--build", required=True)
+  ap.add_argument("--source", required=True)
+  ap.add_argument("--quick", action="store_true")
+  ap.add_argument("--workdir", required=True)
+  ap.add_argument("--only", default="passthrough,offline,packs,live,scale",
+                  help="comma list of stages to run")
+  ap.add_argument("--packs", default="default,1k,10k,100k")
+  args = ap.parse_args()
+  only = set(args.only.split(","))
+
+  ctx = Ctx()
+  ctx.sw = os.path.join(args.build, "steppewatch")
+  ctx.swd = os.path.join(args.build, "steppewatchd")
+  ctx.workdir = args.workdir
+  os.makedirs(ctx.workdir, exist_ok=True)
+  gen = os.path.join(args.source, "benchmarks/e2e/gen.py")
+  corpus = os.path.normpath(os.path.join(args.source, "../shared/corpus/news-bench.jsonl"))
+  default_pack = os.path.join(args.source, "config/rules/central-asia")
+
+  if os.path.exists(corpus):
+    sample, sample_items, source = corpus, sum(1 for _ in open(corpus, "rb")), "news-bench.jsonl"
+  else:
+    sample = os.path.join(ctx.workdir, "synthetic-items.jsonl")
+    sample_items = 50000
+    with open(sample, "w") as f:
+      subprocess.run([gen, "items", "--count", str(sample_items)], stdout=f, check=True)
+    source = "synthetic (gen.py items)"
+  repeat = 1 if args.quick else max(1, -(-500000 // sample_items))
+  ctx.warmup_path = os.path.join(ctx.workdir, "warmup.jsonl")
+  with open(sample, "rb") as src, open(ctx.warmup_path, "wb") as dst:
+    for i, line in enumerate(src):
+      if i >= 200:
+        break
+      dst.write(line.replace(b'"id": "', b'"id": "warmup-', 1))
+
+  in_topic, ctx.live_topic, ctx.dlq_topic = "news.items", "news.live", "steppewatch.dead-letter"
+  ctx.alert_topics = ["alerts.central-asia", "alerts.central-asia.urgent", "alerts.synthetic",
+                      "steppewatch.alerts"]
+  # 128 input partitions: the mock cluster keeps ~5 MiB per partition, and 10 repeats of the
+  # corpus are ~440 MB.
+  topics = {in_topic: 128, ctx.live_topic: 64, ctx.dlq_topic: 8, "alerts.central-asia": 32,
+            "alerts.central-asia.urgent": 8, "alerts.synthetic": 64, "steppewatch.alerts": 8}
+  broker, ctx.bootstrap = start_broker(ctx.sw, topics, ctx.workdir)
+  log("broker at", ctx.bootstrap)
+  ctx.w = Watcher(ctx.bootstrap)
+  results = []
+  meta = {"source": source, "repeat": repeat, "quick": args.quick,
+          "machine": f"{platform.node()} {os.cpu_count()} cores {platform.processor() or platform.machine()}",
+          "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+  try:
+    f = feed(ctx.sw, ctx.bootstrap, in_topic, sample, repeat=repeat)
+    total = ctx.w.high_sum(in_topic)
+    low = ctx.w.low_sum(in_topic)
+    ctx.bytes_per_item = f["bytes"] / f["produced"]
+    meta.update({"items": total, "bytes": f["bytes"], "load_items_per_s": round(f["produced"] / f["seconds"])})
+    log(f"loaded {total} items ({f['bytes'] / 1e6:.0f} MB) in {f['seconds']:.1f} s; low watermark sum {low}")
+    if low != 0 or total != f["produced"]:
+      raise SystemExit(f"broker dropped items (low watermarks {low}, high {total}, produced "
+                       f"{f['produced']}): use more partitions")
+    baseline = None
+    if "passthrough" in only:
+      pt = pass_through(ctx, in_topic, total)
+      baseline = pt.get("items_per_s")
+      results.append(pt)
+    if "offline" in only:
+      results.append(offline_match(ctx, default_pack, sample, sample_items))
+    packs = {"default": default_pack}
+    for label, n in (("1k", 1000), ("10k", 10000), ("100k", 100000)):
+      if label in args.packs.split(","):
+        d = os.path.join(ctx.workdir, f"pack-{label}")
+        if not os.path.exists(os.path.join(d, "pack.yaml")):
+          subprocess.run([gen, "pack", "--terms", str(n), "--out", d], check=True)
+        packs[label] = d
+    max_rate = None
+    if "packs" in only:
+      for label in args.packs.split(","):
+        r = run_daemons(ctx, f"daemon-{label}", packs[label], in_topic, total)
+        results.append(r)
+        if label == "default":
+          max_rate = r.get("items_per_s")
+    if "live" in only:
+      max_rate = max_rate or 20000
+      secs = 5 if args.quick else 20
+      for frac in (0.1, 0.5, 0.9):
+        results.append(live(ctx, default_pack, int(max_rate * frac), secs, sample, sample_items))
+    if "scale" in only:
+      for n in (1, 2, 3):
+        results.append(run_daemons(ctx, f"scale-{n}x", default_pack, in_topic, total, instances=n))
+  finally:
+    ctx.w.close()
+    broker.stop()
+  print(f"\nEnd-to-end, {meta['date']}, {meta['machine']}; input {meta['items']} items from "
+        f"{meta['source']} (x{meta['repeat']})\n")
+  print(table(results, baseline))
+  with open(os.path.join(ctx.workdir, "results.json"), "w") as f:
+    json.dump({"meta": meta, "results": results}, f, indent=1)
+  print(f"\nresults: {os.path.join(ctx.workdir, 'results.json')}")
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The end-to-end benchmark (benchmarks/README.md, "End to end"): builds steppewatch and
+# steppewatchd in build/e2e, then runs benchmarks/e2e/e2e.py, which starts one broker process,
+# loads the input topic, and measures pass-through, offline match, the daemon with the default
+# and synthetic packs, live latency and scale-out. Prints a markdown table; results.json and
+# every process log stay in the work directory.
+#   benchmarks/e2e/run.sh [--quick] [--only passthrough,offline,packs,live,scale]
+#                         [--packs default,1k,10k,100k]
+# Environment: BUILD (default build/e2e), WORKDIR (default a new /tmp/steppewatch-e2e.XXXX),
+# NO_BUILD=1 to skip the build.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BUILD=${BUILD:-build/e2e}
+if [[ -z "${NO_BUILD:-}" ]]; then
+  [[ -f "$BUILD/build.ninja" ]] || cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build "$BUILD" --target steppewatchd steppewatch -j2
+fi
+WORKDIR=${WORKDIR:-$(mktemp -d /tmp/steppewatch-e2e.XXXX)}
+# confluent-kafka is Debian's python3-confluent-kafka: only /usr/bin/python3 sees it.
+exec /usr/bin/python3 benchmarks/e2e/e2e.py --build "$(realpath "$BUILD")" --source "$PWD" \
+  --workdir "$WORKDIR" "$@"
