@@ -1,0 +1,268 @@
+"""Support for the script integration tests: a broker process, daemons, external clients.
+
+Every test starts its own `steppewatch broker` process (a real Kafka-protocol broker, librdkafka's
+mock cluster) and runs steppewatchd as a separate process against it; items go in and alerts come
+out through real external clients (kcat, Python confluent-kafka). Nothing here sleeps to wait for
+work: every wait polls a condition (committed offsets, high watermarks, a line of output) against
+a deadline and fails with what it saw.
+
+Paths come from the environment that tests.cmake sets: STEPPEWATCH_BUILD_DIR, STEPPEWATCH_SOURCE_DIR.
+Run by hand: STEPPEWATCH_BUILD_DIR=build/e2e STEPPEWATCH_SOURCE_DIR=. /usr/bin/python3 FILE.py
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+from confluent_kafka import Consumer, TopicPartition
+
+SOURCE = os.path.abspath(os.environ.get("STEPPEWATCH_SOURCE_DIR", os.path.join(
+    os.path.dirname(__file__), "..", "..")))
+BUILD = os.path.abspath(os.environ.get("STEPPEWATCH_BUILD_DIR", os.path.join(SOURCE, "build/e2e")))
+SW = os.path.join(BUILD, "steppewatch")
+SWD = os.path.join(BUILD, "steppewatchd")
+DEFAULT_PACK = os.path.join(SOURCE, "config/rules/central-asia")
+GEN = os.path.join(SOURCE, "benchmarks/e2e/gen.py")
+SHARED_CORPUS = os.path.normpath(os.path.join(SOURCE, "../shared/corpus"))
+
+INPUT = "news.items"
+DLQ = "steppewatch.dead-letter"
+# The default pack's alert topics, plus the daemon's default for rules that name none.
+ALERT_TOPICS = ["alerts.central-asia", "alerts.central-asia.urgent", "steppewatch.alerts"]
+
+
+def wait_until(predicate, timeout, what, period=0.05):
+  """Polls `predicate` until it returns a true value; fails after `timeout` seconds."""
+  deadline = time.monotonic() + timeout
+  last = None
+  while time.monotonic() < deadline:
+    last = predicate()
+    if last:
+      return last
+    time.sleep(period)
+  raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+class TempDir:
+  def __init__(self, prefix="sw-it-"):
+    self.path = tempfile.mkdtemp(prefix=prefix)
+
+  def file(self, name):
+    return os.path.join(self.path, name)
+
+  def cleanup(self):
+    shutil.rmtree(self.path, ignore_errors=True)
+
+
+class Broker:
+  """`steppewatch broker` in its own process, with its control FIFO."""
+
+  def __init__(self, tmp, topics, partitions=8):
+    self.fifo = tmp.file("broker.ctl")
+    self.out_path = tmp.file("broker.out")
+    self.out = open(self.out_path, "w+")
+    spec = ",".join(t if ":" in t else f"{t}:{partitions}" for t in topics)
+    self.p = subprocess.Popen([SW, "broker", "--topics", spec, "--control-fifo", self.fifo],
+                              stdout=self.out, stderr=subprocess.STDOUT)
+    self.bootstrap = wait_until(self._bootstrap, 10, "the broker's bootstrap line")
+    self.replies = 0
+
+  def _bootstrap(self):
+    if self.p.poll() is not None:
+      raise AssertionError(f"broker exited: {self.text()}")
+    for line in self.text().splitlines():
+      if line.startswith("bootstrap: "):
+        return line.split(": ", 1)[1].strip()
+    return None
+
+  def text(self):
+    self.out.seek(0)
+    return self.out.read()
+
+  def control(self, command):
+    """Sends one control command and waits for its "ok" line."""
+    with open(self.fifo, "w") as f:
+      f.write(command + "\n")
+    self.replies += 1
+    want = self.replies
+
+    def answered():
+      lines = [l for l in self.text().splitlines() if l.startswith(("ok ", "error "))]
+      return lines[want - 1] if len(lines) >= want else None
+    reply = wait_until(answered, 5, f"broker reply to {command!r}")
+    if not reply.startswith("ok "):
+      raise AssertionError(reply)
+
+  def stop(self):
+    if self.p.poll() is None:
+      self.p.terminate()
+      self.p.wait(10)
+    self.out.close()
+
+
+def write_daemon_config(tmp, name, bootstrap, group, rules=DEFAULT_PACK, workers=1,
+                        topic=INPUT, extra=""):
+  """A steppewatchd config (keys: include/steppewatch/config/daemon_config.h)."""
+  path = tmp.file(f"{name}.yaml")
+  cache = tmp.file("hs-cache")
+  os.makedirs(cache, exist_ok=True)
+  with open(path, "w") as f:
+    f.write(f"""kafka:
+  brokers: "{bootstrap}"
+  group_id: "{group}"
+  input_topics: ["{topic}"]
+  dead_letter_topic: "{DLQ}"
+  consumer:
+    # Commit stored offsets often: the tests wait for the committed offsets.
+    auto.commit.interval.ms: "100"
+    session.timeout.ms: "6000"
+rules:
+  dir: "{rules}"
+  reload_on_change: false
+  cache_dir: "{cache}"
+pipeline:
+  workers: {workers}
+  shutdown_budget_seconds: 20
+metrics:
+  listen: "127.0.0.1:0"
+{extra}""")
+  return path
+
+
+class Daemon:
+  """steppewatchd as a separate process."""
+
+  def __init__(self, tmp, name, config, rules=DEFAULT_PACK, bootstrap=None):
+    self.log_path = tmp.file(f"{name}.log")
+    self.log = open(self.log_path, "w+")
+    args = [SWD, "--config", config, "--rules", rules]
+    if bootstrap:
+      args += ["--brokers", bootstrap]
+    self.p = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+
+  def text(self):
+    self.log.flush()
+    with open(self.log_path, errors="replace") as f:
+      return f.read()
+
+  def running(self):
+    return self.p.poll() is None
+
+  def stop(self, sig=signal.SIGTERM, timeout=40):
+    """Sends `sig` and returns the exit code (None if it had to be killed)."""
+    if self.p.poll() is None:
+      self.p.send_signal(sig)
+      try:
+        self.p.wait(timeout)
+      except subprocess.TimeoutExpired:
+        self.p.kill()
+        self.p.wait()
+        return None
+    return self.p.returncode
+
+
+class Kafka:
+  """Reads watermarks, committed offsets and whole topics with confluent-kafka."""
+
+  def __init__(self, bootstrap):
+    self.bootstrap = bootstrap
+    self.meta = Consumer({"bootstrap.servers": bootstrap, "group.id": "sw-it-meta",
+                          "enable.auto.commit": False, "log_level": 3})
+    self.groups = {}
+
+  def partitions(self, topic):
+    md = self.meta.list_topics(topic, timeout=10)
+    return sorted(md.topics[topic].partitions.keys())
+
+  def high(self, topic):
+    return {p: self.meta.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in self.partitions(topic)}
+
+  def committed(self, group, topic):
+    c = self.groups.get(group)
+    if c is None:
+      c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": group,
+                    "enable.auto.commit": False, "log_level": 3})
+      self.groups[group] = c
+    offs = c.committed([TopicPartition(topic, p) for p in self.partitions(topic)], timeout=10)
+    return {tp.partition: tp.offset for tp in offs}
+
+  def wait_consumed(self, group, topic, timeout, daemons=()):
+    """Waits until `group` has committed the whole of `topic` (as of now)."""
+    target = self.high(topic)
+
+    def done():
+      for d in daemons:
+        if not d.running():
+          raise AssertionError(f"daemon exited with {d.p.returncode}:\n{d.text()[-3000:]}")
+      c = self.committed(group, topic)
+      behind = sum(max(0, h - max(c.get(p, 0), 0)) for p, h in target.items())
+      return behind == 0 or None
+    wait_until(done, timeout, f"group {group} to commit {sum(target.values())} items of {topic}")
+
+  def read_all(self, topics, timeout=30):
+    """Returns every message of `topics` up to their current high watermarks."""
+    c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "sw-it-reader",
+                  "enable.auto.commit": False, "log_level": 3})
+    want = {}
+    assign = []
+    for t in topics:
+      for p, h in self.high(t).items():
+        if h > 0:
+          want[(t, p)] = h
+          assign.append(TopicPartition(t, p, 0))
+    out = []
+    if not assign:
+      return out
+    c.assign(assign)
+    pos = {k: 0 for k in want}
+    deadline = time.monotonic() + timeout
+    while any(pos[k] < want[k] for k in want):
+      if time.monotonic() > deadline:
+        raise AssertionError(f"reading {topics}: got {pos}, want {want}")
+      for m in c.consume(1000, 0.2):
+        if m.error():
+          continue
+        pos[(m.topic(), m.partition())] = m.offset() + 1
+        out.append({"topic": m.topic(), "partition": m.partition(), "offset": m.offset(),
+                    "key": m.key(), "value": m.value(),
+                    "headers": {k: v for k, v in (m.headers() or [])}})
+    c.close()
+    return out
+
+  def close(self):
+    for c in self.groups.values():
+      c.close()
+    self.meta.close()
+
+
+def kcat_produce(bootstrap, topic, records, null_empty=False, extra=()):
+  """Produces (key, value) byte pairs with kcat -K (keys spread them over partitions)."""
+  data = b"".join(k + b"\t" + v + b"\n" for k, v in records)
+  args = ["kcat", "-b", bootstrap, "-P", "-t", topic, "-K", "\t",
+          "-X", "message.max.bytes=8000000"] + (["-Z"] if null_empty else []) + list(extra)
+  subprocess.run(args, input=data, check=True, timeout=60)
+
+
+def gen_items(path, count, seed=7, region_rate=0.3):
+  with open(path, "w") as f:
+    subprocess.run(["/usr/bin/python3", GEN, "items", "--count", str(count), "--seed", str(seed),
+                    "--region-rate", str(region_rate)], stdout=f, check=True, timeout=60)
+
+
+def offline_alerts(rules, path):
+  """Runs `steppewatch match` and returns {item id: set of rule ids} for items with alerts."""
+  out = subprocess.run([SW, "match", "--rules", rules, path], check=True, capture_output=True,
+                       timeout=300).stdout
+  return alerts_by_item([json.loads(l) for l in out.splitlines() if l.strip().startswith(b"{")])
+
+
+def alerts_by_item(alerts):
+  """{item id: set of rule ids} over alert JSON objects (steppewatch.alert.v1)."""
+  by_item = {}
+  for a in alerts:
+    by_item.setdefault(a["item"]["id"], set()).update(m["rule"] for m in a["matches"])
+  return by_item

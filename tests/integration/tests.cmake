@@ -1,0 +1,16 @@
+# Script integration tests (Python, real kcat and confluent-kafka against `steppewatch broker` and
+# steppewatchd as separate processes). Debian's confluent-kafka is visible only to
+# /usr/bin/python3. Each test method is one ctest test so that failures are reported by name.
+set(sw_it_env "STEPPEWATCH_BUILD_DIR=${PROJECT_BINARY_DIR};STEPPEWATCH_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+foreach(method
+    test_kcat_in_kcat_and_python_out
+    test_malformed_items_dead_lettered_and_later_items_processed
+    test_alerts_are_exactly_the_offline_matches
+    test_sigterm_mid_stream_then_restart_loses_nothing
+    test_readme_main_command)
+  add_test(NAME integration.external_clients.${method}
+           COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/external_clients_test.py
+                   ExternalClientsTest.${method})
+  set_tests_properties(integration.external_clients.${method} PROPERTIES
+      LABELS "integration;external" TIMEOUT 300 ENVIRONMENT "${sw_it_env}")
+endforeach()
