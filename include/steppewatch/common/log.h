@@ -12,6 +12,7 @@
 #include <type_traits>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 
 namespace steppewatch::log {
 
@@ -50,6 +51,9 @@ void LimitedLine(RateLimiter& limiter, Level level, std::string_view component,
 inline void AppendPiece(std::string* out, std::string_view s) { out->append(s); }
 inline void AppendPiece(std::string* out, const char* s) { out->append(s ? s : "(null)"); }
 inline void AppendPiece(std::string* out, const std::string& s) { out->append(s); }
+#if !ABSL_USES_STD_STRING_VIEW
+inline void AppendPiece(std::string* out, absl::string_view s) { out->append(s.data(), s.size()); }
+#endif
 inline void AppendPiece(std::string* out, const absl::Status& s) { out->append(s.ToString()); }
 inline void AppendPiece(std::string* out, bool b) { out->append(b ? "true" : "false"); }
 inline void AppendPiece(std::string* out, char c) { out->push_back(c); }
