@@ -180,6 +180,7 @@ def run_daemons(ctx, name, rules, topic, total, instances=1, timeout=600):
   parts = ctx.w.partitions(topic)
   logs = [open(os.path.join(ctx.workdir, f"{name}.{i}.log"), "w") for i in range(instances)]
   start = time.time()
+  broker_cpu0 = ctx.broker.cpu_seconds()
   procs = [Proc(daemon_args(ctx, cfg, rules, ctx.bootstrap), stdout=logs[i],
                 stderr=subprocess.STDOUT) for i in range(instances)]
   t0 = c0 = cpu0 = None
@@ -216,6 +217,7 @@ def run_daemons(ctx, name, rules, topic, total, instances=1, timeout=600):
                 "cpu_s_per_m_items": round((cpu1 - cpu0) / n * 1e6, 2) if n else None})
   else:
     res["error"] = f"not done: committed {last} of {total}"
+  res["broker_cpu_s"] = round(ctx.broker.cpu_seconds() - broker_cpu0, 1)
   res["alerts"] = sum(ctx.w.high_sum(t) - alerts_before[t] for t in ctx.alert_topics)
   res["dead_letters"] = ctx.w.high_sum(ctx.dlq_topic) - dlq_before
   log(name, json.dumps(res))
@@ -224,6 +226,7 @@ def run_daemons(ctx, name, rules, topic, total, instances=1, timeout=600):
 
 def pass_through(ctx, topic, total):
   group = f"e2e-passthrough-{int(time.time() * 1000)}"
+  broker_cpu0 = ctx.broker.cpu_seconds()
   p = Proc([ctx.sw, "tail", "--brokers", ctx.bootstrap, "--topic", topic, "--group", group,
             "--from-beginning", "--quiet", "--count", str(total), "--timeout", "600",
             # Fetches may wait for more data: this reader wants throughput, not latency.
@@ -238,7 +241,8 @@ def pass_through(ctx, topic, total):
          "items_per_s": round(n / secs) if secs else None,
          "mb_per_s": round(summary["bytes"] / secs / 1e6, 1) if secs else None,
          "cpu_s_per_m_items": round((ru.ru_utime + ru.ru_stime) / n * 1e6, 2) if n else None,
-         "peak_rss_mb": round(ru.ru_maxrss / 1024, 1), "exit_code": p.p.returncode}
+         "peak_rss_mb": round(ru.ru_maxrss / 1024, 1), "exit_code": p.p.returncode,
+         "broker_cpu_s": round(ctx.broker.cpu_seconds() - broker_cpu0, 1)}
   log("pass-through", json.dumps(res))
   return res
 
@@ -313,7 +317,7 @@ def fmt(v, nd=0):
 
 def table(results, baseline):
   rows = ["| run | items | items/s | MB/s | ratio | CPU s/M items | peak RSS MB | alerts | "
-          "latency p50/p99/p999 ms |", "|---|---|---|---|---|---|---|---|---|"]
+          "latency p50/p99/p999 ms | load |", "|---|---|---|---|---|---|---|---|---|---|"]
   for r in results:
     ratio = (r.get("items_per_s") / baseline) if r.get("items_per_s") and baseline else None
     lat = r.get("latency_ms")
@@ -321,7 +325,7 @@ def table(results, baseline):
     ips = r.get("items_per_s") or (f"{r['achieved_rate']} (fed)" if "achieved_rate" in r else None)
     rows.append(f"| {r['name']} | {fmt(r.get('items'))} | {fmt(ips)} | {fmt(r.get('mb_per_s'))} | "
                 f"{fmt(ratio, 2)} | {fmt(r.get('cpu_s_per_m_items'))} | {fmt(r.get('peak_rss_mb'))} | "
-                f"{fmt(r.get('alerts'))} | {lat_s} |")
+                f"{fmt(r.get('alerts'))} | {lat_s} | {fmt(r.get('load1'), 1)} |")
   return "\n".join(rows)
 
 
@@ -374,11 +378,22 @@ def main():
   topics = {in_topic: 128, ctx.live_topic: 64, ctx.dlq_topic: 8, "alerts.central-asia": 32,
             "alerts.central-asia.urgent": 8, "alerts.synthetic": 64, "steppewatch.alerts": 8}
   broker, ctx.bootstrap = start_broker(ctx.sw, topics, ctx.workdir)
+  ctx.broker = broker
   log("broker at", ctx.bootstrap)
   ctx.w = Watcher(ctx.bootstrap)
   results = []
+
+  def add(r):
+    # The 1-minute load average when the run ended: this machine is shared, so a high value
+    # (> 2 on 2 cores) marks a run whose rates are depressed by other work.
+    r["load1"] = round(os.getloadavg()[0], 1)
+    results.append(r)
+    return r
+  cpu_model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
+                    if l.startswith("model name")), platform.machine())
   meta = {"source": source, "repeat": repeat, "quick": args.quick,
-          "machine": f"{platform.node()} {os.cpu_count()} cores {platform.processor() or platform.machine()}",
+          "machine": f"{os.cpu_count()} cores, {cpu_model}, load average at start "
+                     f"{os.getloadavg()[0]:.1f}",
           "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
   try:
     f = feed(ctx.sw, ctx.bootstrap, in_topic, sample, repeat=repeat)
@@ -394,9 +409,9 @@ def main():
     if "passthrough" in only:
       pt = pass_through(ctx, in_topic, total)
       baseline = pt.get("items_per_s")
-      results.append(pt)
+      add(pt)
     if "offline" in only:
-      results.append(offline_match(ctx, default_pack, sample, sample_items))
+      add(offline_match(ctx, default_pack, sample, sample_items))
     packs = {"default": default_pack}
     for label, n in (("1k", 1000), ("10k", 10000), ("100k", 100000)):
       if label in args.packs.split(","):
@@ -407,18 +422,17 @@ def main():
     max_rate = None
     if "packs" in only:
       for label in args.packs.split(","):
-        r = run_daemons(ctx, f"daemon-{label}", packs[label], in_topic, total)
-        results.append(r)
+        r = add(run_daemons(ctx, f"daemon-{label}", packs[label], in_topic, total))
         if label == "default":
           max_rate = r.get("items_per_s")
     if "live" in only:
       max_rate = max_rate or 20000
       secs = 5 if args.quick else 20
       for frac in (0.1, 0.5, 0.9):
-        results.append(live(ctx, default_pack, int(max_rate * frac), secs, sample, sample_items))
+        add(live(ctx, default_pack, int(max_rate * frac), secs, sample, sample_items))
     if "scale" in only:
       for n in (1, 2, 3):
-        results.append(run_daemons(ctx, f"scale-{n}x", default_pack, in_topic, total, instances=n))
+        add(run_daemons(ctx, f"scale-{n}x", default_pack, in_topic, total, instances=n))
   finally:
     ctx.w.close()
     broker.stop()
