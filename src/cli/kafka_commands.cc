@@ -1026,9 +1026,22 @@ int RunTail(const Args& args) {
   return 0;
 }
 
+// Returns true (after printing the usage to stdout) when the arguments ask for help.
+bool PrintedHelp(int argc, char** argv, std::string_view usage) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::printf("usage: %.*s\n", static_cast<int>(usage.size()), usage.data());
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 int RunBrokerCommand(int argc, char** argv) {
+  if (PrintedHelp(argc, argv, kBrokerUsage)) return 0;
   absl::StatusOr<Args> args =
       ParseArgs(argc, argv, {"topics", "partitions", "brokers", "control-fifo", "property"}, {});
   if (!args.ok()) return UsageError("broker", args.status(), kBrokerUsage);
@@ -1036,6 +1049,7 @@ int RunBrokerCommand(int argc, char** argv) {
 }
 
 int RunFeedCommand(int argc, char** argv) {
+  if (PrintedHelp(argc, argv, kFeedUsage)) return 0;
   absl::StatusOr<Args> args = ParseArgs(
       argc, argv,
       {"brokers", "topic", "rate", "repeat", "linger-ms", "id-field", "property", "flush-timeout"},
@@ -1045,6 +1059,7 @@ int RunFeedCommand(int argc, char** argv) {
 }
 
 int RunTailCommand(int argc, char** argv) {
+  if (PrintedHelp(argc, argv, kTailUsage)) return 0;
   absl::StatusOr<Args> args =
       ParseArgs(argc, argv, {"brokers", "topic", "group", "count", "timeout", "idle", "property"},
                 {"raw", "keys", "from-beginning", "quiet", "latency", "summary-json"});
