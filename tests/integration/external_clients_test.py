@@ -92,6 +92,18 @@ class ExternalClientsTest(unittest.TestCase):
                      sorted((m["topic"], m["key"], m["payload"]) for m in kcat_alerts))
     for m in py:
       self.assertEqual(m["headers"]["steppewatch.schema"], b"steppewatch.alert.v1")
+
+    # `steppewatch tail` prints every alert for people: the item's title and each rule id.
+    out = subprocess.run([sw.SW, "tail", "--brokers", self.broker.bootstrap, "--topic",
+                          ",".join(sw.ALERT_TOPICS), "--from-beginning", "--count",
+                          str(len(kcat_alerts)), "--timeout", "60"], check=True,
+                         capture_output=True, text=True, timeout=90).stdout
+    for m in kcat_alerts:
+      alert = json.loads(m["payload"])
+      self.assertIn(f"key={m['key']} ", out)
+      self.assertIn(f"title: {alert['item']['title']}", out)
+      for match in alert["matches"]:
+        self.assertIn(f"  - {match['rule']} ", out)
     self.assertEqual(d.stop(), 0, d.text()[-2000:])
 
   def test_malformed_items_dead_lettered_and_later_items_processed(self):
