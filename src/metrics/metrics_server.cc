@@ -20,7 +20,7 @@ namespace {
 // The probes' view of the servers of this process: listening port -> (owner, health).
 struct ProbeTarget {
   const MetricsServer* owner = nullptr;
-  const HealthState* health = nullptr;  // null: always healthy and ready
+  const HealthChecker* health = nullptr;  // null: always healthy and ready
 };
 
 struct ProbeRegistry {
@@ -53,7 +53,7 @@ int BeginRequest(mg_connection* conn) {
   const bool live = uri == "/healthz";
   if (!live && uri != "/readyz") return 0;
 
-  HealthState::Verdict verdict;
+  Verdict verdict;
   {
     ProbeRegistry& registry = Registry();
     absl::MutexLock lock(&registry.mu);
@@ -85,7 +85,7 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b) {
 absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Create(
     const ServerOptions& options,
     std::vector<std::shared_ptr<prometheus::Collectable>> collectables,
-    const HealthState* health) {
+    std::shared_ptr<const HealthChecker> health) {
   if (options.listen_address.empty()) {
     return absl::InvalidArgumentError("metrics listen address is empty");
   }
@@ -106,6 +106,7 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Create(
 
   std::unique_ptr<MetricsServer> server(new MetricsServer());
   server->collectables_ = std::move(collectables);
+  server->health_ = std::move(health);
   try {
     // civetweb throws CivetException when it cannot bind; this is start-up, not the data path.
     server->exposer_ = std::make_unique<prometheus::Exposer>(
@@ -139,7 +140,7 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Create(
   {
     ProbeRegistry& registry = Registry();
     absl::MutexLock lock(&registry.mu);
-    for (int port : server->ports_) registry.by_port[port] = {server.get(), health};
+    for (int port : server->ports_) registry.by_port[port] = {server.get(), server->health_.get()};
   }
   return server;
 }

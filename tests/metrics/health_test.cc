@@ -9,95 +9,109 @@ namespace steppewatch::metrics {
 namespace {
 
 using ::testing::HasSubstr;
-using Clock = HealthState::Clock;
 
-HealthState::Options StaleAfter(std::chrono::seconds seconds) {
-  HealthState::Options options;
-  options.stale_after = seconds;
+constexpr int64_t kSecond = 1000000000;
+constexpr int64_t kT0 = 1000 * kSecond;  // an arbitrary steady-clock time
+
+HealthOptions ThirtySeconds() {
+  HealthOptions options;
+  options.stale_after = std::chrono::seconds(30);
   return options;
 }
 
-TEST(HealthState, IsLiveButNotReadyBeforeRulesLoad) {
-  HealthState health(StaleAfter(std::chrono::seconds(30)));
-  const Clock::time_point t0 = Clock::now();
-  const int main_loop = health.AddHeartbeat("main");
-  health.Beat(main_loop, t0);
-
-  EXPECT_TRUE(health.Liveness(t0).ok);
-  HealthState::Verdict ready = health.Readiness(t0);
-  EXPECT_FALSE(ready.ok);
-  EXPECT_THAT(ready.reason, HasSubstr("rule pack"));
+// A pipeline that is running: both heartbeats fresh at kT0.
+pipeline::StatsSnapshot Running() {
+  pipeline::StatsSnapshot s;
+  s.main_loop_heartbeat_steady_ns = kT0;
+  s.oldest_worker_heartbeat_steady_ns = kT0;
+  return s;
 }
 
-TEST(HealthState, WalksStartupReadyAndDraining) {
-  HealthState health(StaleAfter(std::chrono::seconds(30)));
-  const Clock::time_point t0 = Clock::now();
-  health.Beat(health.AddHeartbeat("main"), t0);
-
-  health.SetRulesLoaded(true);
-  HealthState::Verdict ready = health.Readiness(t0);
+TEST(Health, LiveButNotReadyBeforeRulesLoad) {
+  const pipeline::StatsSnapshot s = Running();
+  EXPECT_TRUE(EvaluateLiveness(s, kT0, ThirtySeconds()).ok);
+  const Verdict ready = EvaluateReadiness(s, kT0, ThirtySeconds());
   EXPECT_FALSE(ready.ok);
-  EXPECT_THAT(ready.reason, HasSubstr("consumer"));
-
-  health.SetConsumerSubscribed(true);
-  EXPECT_TRUE(health.Readiness(t0).ok);
-  EXPECT_EQ(health.Readiness(t0).reason, "ok");
-
-  health.SetDraining(true);
-  ready = health.Readiness(t0);
-  EXPECT_FALSE(ready.ok);
-  EXPECT_THAT(ready.reason, HasSubstr("draining"));
-  // Draining is a planned stop: the process is still alive and must not be killed for it.
-  EXPECT_TRUE(health.Liveness(t0).ok);
+  EXPECT_THAT(ready.reason, HasSubstr("rule pack not loaded"));
 }
 
-TEST(HealthState, StaleWorkerMakesItUnhealthyAndUnready) {
-  HealthState health(StaleAfter(std::chrono::seconds(30)));
-  const Clock::time_point t0 = Clock::now();
-  const int main_loop = health.AddHeartbeat("main");
-  const int worker = health.AddHeartbeat("worker-1");
-  health.SetRulesLoaded(true);
-  health.SetConsumerSubscribed(true);
-  health.Beat(main_loop, t0);
-  health.Beat(worker, t0);
+TEST(Health, NotStartedThreadsCountAsLive) {
+  pipeline::StatsSnapshot s;  // heartbeats 0: compiling the pack, workers not started
+  EXPECT_TRUE(EvaluateLiveness(s, kT0, ThirtySeconds()).ok);
+  EXPECT_FALSE(EvaluateReadiness(s, kT0, ThirtySeconds()).ok);
+}
 
-  const Clock::time_point later = t0 + std::chrono::seconds(31);
-  health.Beat(main_loop, later);  // the main loop goes on, the worker is stuck
-  HealthState::Verdict live = health.Liveness(later);
+TEST(Health, WalksStartupToReadyThenDraining) {
+  pipeline::StatsSnapshot s = Running();
+  s.rules_loaded = true;
+  Verdict ready = EvaluateReadiness(s, kT0, ThirtySeconds());
+  EXPECT_FALSE(ready.ok);
+  EXPECT_THAT(ready.reason, HasSubstr("consumer not created"));
+
+  s.consumer_created = true;
+  ready = EvaluateReadiness(s, kT0, ThirtySeconds());
+  EXPECT_TRUE(ready.ok);
+  EXPECT_EQ(ready.reason, "ok");
+
+  s.draining = true;
+  ready = EvaluateReadiness(s, kT0, ThirtySeconds());
+  EXPECT_FALSE(ready.ok);
+  EXPECT_EQ(ready.reason, "draining");
+  // Draining is a planned stop: the process is alive and must not be killed for it.
+  EXPECT_TRUE(EvaluateLiveness(s, kT0, ThirtySeconds()).ok);
+}
+
+TEST(Health, StaleWorkerIsUnhealthyAndUnready) {
+  pipeline::StatsSnapshot s = Running();
+  s.rules_loaded = true;
+  s.consumer_created = true;
+  s.main_loop_heartbeat_steady_ns = kT0 + 31 * kSecond;  // the main loop goes on, a worker hangs
+  const int64_t now = kT0 + 31 * kSecond;
+
+  const Verdict live = EvaluateLiveness(s, now, ThirtySeconds());
   EXPECT_FALSE(live.ok);
-  EXPECT_THAT(live.reason, HasSubstr("worker-1"));
-  EXPECT_FALSE(health.Readiness(later).ok);
+  EXPECT_THAT(live.reason, HasSubstr("worker heartbeat is stale"));
+  const Verdict ready = EvaluateReadiness(s, now, ThirtySeconds());
+  EXPECT_FALSE(ready.ok);
+  EXPECT_THAT(ready.reason, HasSubstr("not live"));
 
-  health.Beat(worker, later);  // it recovers
-  EXPECT_TRUE(health.Liveness(later).ok);
-  EXPECT_TRUE(health.Readiness(later).ok);
+  s.oldest_worker_heartbeat_steady_ns = now;  // it recovers
+  EXPECT_TRUE(EvaluateLiveness(s, now, ThirtySeconds()).ok);
+  EXPECT_TRUE(EvaluateReadiness(s, now, ThirtySeconds()).ok);
 }
 
-TEST(HealthState, BeatWithinLimitStaysLive) {
-  HealthState health(StaleAfter(std::chrono::seconds(30)));
-  const Clock::time_point t0 = Clock::now();
-  const int worker = health.AddHeartbeat("worker-0");
-  health.Beat(worker, t0);
-  EXPECT_TRUE(health.Liveness(t0 + std::chrono::seconds(29)).ok);
-  EXPECT_FALSE(health.Liveness(t0 + std::chrono::seconds(31)).ok);
+TEST(Health, StaleMainLoopIsUnhealthy) {
+  pipeline::StatsSnapshot s = Running();
+  s.oldest_worker_heartbeat_steady_ns = kT0 + 60 * kSecond;
+  const Verdict live = EvaluateLiveness(s, kT0 + 60 * kSecond, ThirtySeconds());
+  EXPECT_FALSE(live.ok);
+  EXPECT_THAT(live.reason, HasSubstr("main loop"));
 }
 
-TEST(HealthState, RemovedHeartbeatIsNoLongerChecked) {
-  HealthState health(StaleAfter(std::chrono::seconds(30)));
-  const Clock::time_point t0 = Clock::now();
-  const int worker = health.AddHeartbeat("worker-0");
-  health.Beat(worker, t0);
-  health.RemoveHeartbeat(worker);
-  EXPECT_TRUE(health.Liveness(t0 + std::chrono::hours(1)).ok);
+TEST(Health, TheLimitIsInclusive) {
+  const pipeline::StatsSnapshot s = Running();
+  EXPECT_TRUE(EvaluateLiveness(s, kT0 + 30 * kSecond, ThirtySeconds()).ok);
+  EXPECT_FALSE(EvaluateLiveness(s, kT0 + 30 * kSecond + 1, ThirtySeconds()).ok);
 }
 
-TEST(HealthState, RefusesMoreThanMaxHeartbeats) {
-  HealthState health;
-  for (int i = 0; i < HealthState::kMaxHeartbeats; ++i) {
-    ASSERT_EQ(health.AddHeartbeat("w"), i);
-  }
-  EXPECT_EQ(health.AddHeartbeat("one-too-many"), -1);
-  health.Beat(-1);  // a refused slot is harmless to beat
+TEST(HealthChecker, ReadsTheLiveStats) {
+  pipeline::Stats stats(/*num_workers=*/2);
+  const HealthChecker checker(&stats, ThirtySeconds());
+  EXPECT_FALSE(checker.Readiness().ok);
+
+  const int64_t now = pipeline::Stats::SteadyNowNanos();
+  stats.health().main_loop_heartbeat_steady_ns.store(now);
+  stats.worker(0).heartbeat_steady_ns.store(now);
+  stats.worker(1).heartbeat_steady_ns.store(now);
+  stats.health().rules_loaded.store(true);
+  stats.health().consumer_created.store(true);
+  EXPECT_TRUE(checker.Liveness().ok);
+  EXPECT_TRUE(checker.Readiness().ok);
+
+  // Worker 1 last beat an hour ago.
+  stats.worker(1).heartbeat_steady_ns.store(now - 3600 * kSecond);
+  EXPECT_FALSE(checker.Liveness().ok);
+  EXPECT_FALSE(checker.Readiness().ok);
 }
 
 }  // namespace

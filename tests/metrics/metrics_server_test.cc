@@ -38,11 +38,11 @@ TEST(MetricsServer, ServesMetricsOnAChosenPort) {
   EXPECT_THAT(response.body, HasSubstr("steppewatch_build_info{version=\""));
 }
 
-TEST(MetricsServer, ProbesFollowHealthState) {
-  HealthState health;
-  const int main_loop = health.AddHeartbeat("main");
-  SW_ASSERT_OK_AND_ASSIGN(std::unique_ptr<MetricsServer> server,
-                          MetricsServer::Create(AnyPort(), {}, &health));
+TEST(MetricsServer, ProbesFollowThePipelineState) {
+  pipeline::Stats stats(/*num_workers=*/1);
+  SW_ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<MetricsServer> server,
+      MetricsServer::Create(AnyPort(), {}, std::make_shared<HealthChecker>(&stats, HealthOptions{})));
 
   SW_ASSERT_OK_AND_ASSIGN(HttpResponse live, HttpGet(server->port(), "/healthz"));
   EXPECT_EQ(live.status, 200);
@@ -52,14 +52,14 @@ TEST(MetricsServer, ProbesFollowHealthState) {
   EXPECT_EQ(ready.status, 503);
   EXPECT_THAT(ready.body, HasSubstr("rule pack not loaded"));
 
-  health.SetRulesLoaded(true);
-  health.SetConsumerSubscribed(true);
-  health.Beat(main_loop);
+  stats.health().rules_loaded.store(true);
+  stats.health().consumer_created.store(true);
+  stats.health().main_loop_heartbeat_steady_ns.store(pipeline::Stats::SteadyNowNanos());
   SW_ASSERT_OK_AND_ASSIGN(ready, HttpGet(server->port(), "/readyz"));
   EXPECT_EQ(ready.status, 200);
   EXPECT_EQ(ready.body, "ok\n");
 
-  health.SetDraining(true);
+  stats.health().draining.store(true);
   SW_ASSERT_OK_AND_ASSIGN(ready, HttpGet(server->port(), "/readyz"));
   EXPECT_EQ(ready.status, 503);
   EXPECT_THAT(ready.body, HasSubstr("draining"));
@@ -68,17 +68,16 @@ TEST(MetricsServer, ProbesFollowHealthState) {
 }
 
 TEST(MetricsServer, StaleHeartbeatFailsLiveness) {
-  HealthState::Options options;
-  options.stale_after = std::chrono::seconds(30);
-  HealthState health(options);
-  const int worker = health.AddHeartbeat("worker-0");
+  pipeline::Stats stats(/*num_workers=*/1);
   // A beat an hour in the past stands for a worker stuck for an hour.
-  health.Beat(worker, HealthState::Clock::now() - std::chrono::hours(1));
-  SW_ASSERT_OK_AND_ASSIGN(std::unique_ptr<MetricsServer> server,
-                          MetricsServer::Create(AnyPort(), {}, &health));
+  stats.worker(0).heartbeat_steady_ns.store(pipeline::Stats::SteadyNowNanos() -
+                                            int64_t{3600} * 1000000000);
+  SW_ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<MetricsServer> server,
+      MetricsServer::Create(AnyPort(), {}, std::make_shared<HealthChecker>(&stats, HealthOptions{})));
   SW_ASSERT_OK_AND_ASSIGN(HttpResponse live, HttpGet(server->port(), "/healthz"));
   EXPECT_EQ(live.status, 503);
-  EXPECT_THAT(live.body, HasSubstr("worker-0"));
+  EXPECT_THAT(live.body, HasSubstr("worker heartbeat is stale"));
 }
 
 TEST(MetricsServer, BasicAuthGuardsMetricsButNotProbes) {

@@ -7,9 +7,12 @@
 // The probes never need credentials: kubelet cannot send them, and they reveal nothing.
 //
 // Built on prometheus-cpp's Exposer (civetweb). The Exposer takes no extra URI handlers and its
-// begin_request callback has no user pointer, so the probes find their HealthState in a
+// begin_request callback has no user pointer, so the probes find their HealthChecker in a
 // process-wide table keyed by the listening port (one lookup under a mutex per probe request,
 // never on the data path).
+//
+// The daemon normally starts it through StartMetricsServer() (metrics.h), which wires the
+// steppewatch collectors and the HealthChecker to a pipeline::Stats.
 #pragma once
 
 #include <memory>
@@ -40,8 +43,8 @@ struct ServerOptions {
   std::string basic_auth_password;
 };
 
-// Owns the HTTP server. Thread-safe: serves from its own threads until destroyed. The
-// collectables and the HealthState must outlive the server (the destructor stops serving first).
+// Owns the HTTP server, its collectables and its health checker. Thread-safe: serves from its own
+// threads until destroyed; the destructor stops serving before it releases what it owns.
 class MetricsServer {
  public:
   // Starts serving `collectables` on /metrics and `health` on /healthz and /readyz (health may be
@@ -49,7 +52,7 @@ class MetricsServer {
   static absl::StatusOr<std::unique_ptr<MetricsServer>> Create(
       const ServerOptions& options,
       std::vector<std::shared_ptr<prometheus::Collectable>> collectables,
-      const HealthState* health);
+      std::shared_ptr<const HealthChecker> health);
 
   ~MetricsServer();
   MetricsServer(const MetricsServer&) = delete;
@@ -62,6 +65,7 @@ class MetricsServer {
   MetricsServer() = default;
 
   std::vector<std::shared_ptr<prometheus::Collectable>> collectables_;
+  std::shared_ptr<const HealthChecker> health_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   std::vector<int> ports_;
   int port_ = 0;

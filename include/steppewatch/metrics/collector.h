@@ -1,0 +1,97 @@
+// StatsCollector: the steppewatch_* metric families, built at scrape time from a
+// pipeline::Stats snapshot, the running rule pack and the reload counters. The pipeline's hot
+// path only bumps its own relaxed atomics (stats.h); nothing here runs per item.
+//
+// Naming: steppewatch_<what>_<unit>, base units (seconds, bytes), `_total` on counters (which
+// prometheus-cpp does not add), help text on every family. Labels are bounded: topics by
+// configuration and pack (pipeline::kMaxTopics), reasons and kinds by closed sets, rules by the
+// pack (or dropped with per_rule_labels = false), partitions by the assignment.
+//
+// Series that disappear on purpose: steppewatch_rule_matches_total is emitted for the rules of
+// the newest pack the workers use, so a deleted rule's series ends at the reload (and the counts
+// restart, which rate() reads as a counter reset); steppewatch_consumer_lag_messages covers the
+// assigned partitions only, so a revoked partition's series ends at the revoke.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "prometheus/collectable.h"
+#include "prometheus/metric_family.h"
+#include "steppewatch/metrics/health.h"
+#include "steppewatch/pipeline/pack_holder.h"
+#include "steppewatch/pipeline/stats.h"
+
+namespace steppewatch::metrics {
+
+// Rule-pack reload outcomes, written by the daemon's reloader. Thread-safe (relaxed atomics).
+class ReloadStats {
+ public:
+  // Records a reload attempt (SIGHUP, a change in the rules directory). `unix_seconds` is the
+  // wall-clock time of a success (the metric is a timestamp, so dashboards can show its age).
+  void RecordSuccess(double unix_seconds) {
+    successes_.fetch_add(1, std::memory_order_relaxed);
+    last_success_unix_seconds_.store(unix_seconds, std::memory_order_relaxed);
+  }
+  void RecordFailure() { failures_.fetch_add(1, std::memory_order_relaxed); }
+  // Records the pack loaded at start-up: sets the last-success time, counts no reload.
+  void RecordInitialLoad(double unix_seconds) {
+    last_success_unix_seconds_.store(unix_seconds, std::memory_order_relaxed);
+  }
+
+  uint64_t successes() const { return successes_.load(std::memory_order_relaxed); }
+  uint64_t failures() const { return failures_.load(std::memory_order_relaxed); }
+  double last_success_unix_seconds() const {
+    return last_success_unix_seconds_.load(std::memory_order_relaxed);
+  }
+
+ private:
+  std::atomic<uint64_t> successes_{0};
+  std::atomic<uint64_t> failures_{0};
+  std::atomic<double> last_success_unix_seconds_{0};
+};
+
+struct CollectorOptions {
+  // Label steppewatch_rule_matches_total by rule id (and severity). False keeps only the
+  // severity label: for packs of tens of thousands of rules, where one series per rule would
+  // cost Prometheus more than the insight is worth.
+  bool per_rule_labels = true;
+  // The dead-letter topic: its deliveries are reported as dead letters, not as alerts.
+  std::string dead_letter_topic;
+  // For steppewatch_live / steppewatch_ready: the same limits the probes use.
+  HealthOptions health;
+};
+
+// What the collector reads. `stats` is required; the others may be null (their families are
+// then left out). All must outlive the collector.
+struct CollectorSources {
+  const pipeline::Stats* stats = nullptr;
+  const pipeline::PackHolder* packs = nullptr;  // for steppewatch_rule_pack_info, rules loaded
+  const ReloadStats* reloads = nullptr;
+};
+
+// Thread-safe: Collect() may run on several HTTP threads at once; it only reads.
+class StatsCollector : public prometheus::Collectable {
+ public:
+  StatsCollector(CollectorSources sources, CollectorOptions options)
+      : sources_(std::move(sources)), options_(std::move(options)) {}
+
+  std::vector<prometheus::MetricFamily> Collect() const override;
+
+  // Builds the families from given values (Collect() with a snapshot taken now; tests use this
+  // directly with a hand-filled snapshot).
+  std::vector<prometheus::MetricFamily> Build(const pipeline::StatsSnapshot& snapshot,
+                                              int64_t now_steady_ns) const;
+
+ private:
+  const CollectorSources sources_;
+  const CollectorOptions options_;
+};
+
+// Renders `families` in the Prometheus text format (what /metrics serves).
+std::string RenderText(const std::vector<prometheus::MetricFamily>& families);
+
+}  // namespace steppewatch::metrics
