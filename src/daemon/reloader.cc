@@ -1,0 +1,370 @@
+#include "steppewatch/daemon/reloader.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <optional>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "steppewatch/common/log.h"
+#include "steppewatch/daemon/systemd_notify.h"
+#include "steppewatch/match/matcher.h"
+#include "steppewatch/normalise/utf8.h"
+#include "steppewatch/pipeline/pack_holder.h"
+#include "steppewatch/rules/evaluator.h"
+
+namespace steppewatch::daemon {
+namespace {
+
+namespace fs = std::filesystem;
+constexpr std::string_view kComponent = "reload";
+
+// Directories watched at most: each costs one inotify watch from the per-user limit
+// (fs.inotify.max_user_watches, 8192 on small hosts), and a pack of thousands of directories is
+// a mistake, not a layout.
+constexpr size_t kMaxWatchedDirs = 1024;
+
+// Events that can change what the loader reads. IN_MODIFY as well as IN_CLOSE_WRITE: a writer
+// that keeps the file open still changes it. IN_ATTRIB: touch(1) and chmod are how operators
+// nudge a reload by hand.
+constexpr uint32_t kWatchMask = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |
+                                IN_CLOSE_WRITE | IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF |
+                                IN_MOVE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK;
+
+// Bytes of an example quoted in a failing-test message: enough to recognise it.
+constexpr size_t kExcerptBytes = 60;
+
+double UnixSeconds(absl::Time t) { return absl::ToDoubleSeconds(t - absl::UnixEpoch()); }
+
+std::string Excerpt(const rules::RuleTest& test) {
+  std::string_view text = test.body.empty() ? std::string_view(test.title) : test.body;
+  if (text.size() <= kExcerptBytes) return std::string(text);
+  size_t cut = kExcerptBytes;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;  // UTF-8
+  return log::Cat(text.substr(0, cut), "...");
+}
+
+std::string_view FirstLine(std::string_view text) { return text.substr(0, text.find('\n')); }
+
+}  // namespace
+
+absl::Status RunEmbeddedTests(std::shared_ptr<const rules::CompiledPack> pack) {
+  if (pack == nullptr || pack->matcher() == nullptr) {
+    return absl::FailedPreconditionError("embedded tests need a pack compiled with its matcher");
+  }
+  auto context = match::MatchContext::Create(pack->matcher());
+  if (!context.ok()) return context.status();
+  rules::Evaluator evaluator(pack);
+  std::vector<match::Hit> hits;
+  std::string failures;
+  size_t failed = 0;
+  const std::vector<rules::Rule>& all_rules = pack->rules();
+  for (uint32_t r = 0; r < all_rules.size(); ++r) {
+    const rules::Rule& rule = all_rules[r];
+    for (const rules::RuleTest& test : rule.tests) {
+      const std::string_view fields[2] = {test.title, test.body};
+      const rules::ItemView item{{fields[0], fields[1]}, test.lang, test.source};
+      bool fired = false;
+      std::string problem;
+      if (!normalise::ValidateUtf8(fields[0]) || !normalise::ValidateUtf8(fields[1])) {
+        problem = "example is not valid UTF-8";
+      } else if (absl::Status s = (*context)->Scan(fields, &hits); !s.ok()) {
+        problem = log::Cat("scan failed: ", s);
+      } else if (rule.enabled) {
+        const std::vector<rules::FiredRule>& out = evaluator.Evaluate(item, hits);
+        fired = std::any_of(out.begin(), out.end(),
+                            [r](const rules::FiredRule& f) { return f.rule == r; });
+      } else {
+        // Disabled rules are not evaluated in production; their examples still document them.
+        fired = evaluator.Explain(r, item, hits).fired;
+      }
+      if (problem.empty() && fired == test.expect_match) continue;
+      if (problem.empty()) {
+        problem = test.expect_match ? "expected match, did not fire" : "expected no match, fired";
+      }
+      ++failed;
+      log::AppendPiece(&failures, log::Cat(rule.file, ":", test.line, ":", test.column, ": rule ",
+                                           rule.id, ": ", problem, ": \"", Excerpt(test), "\"\n"));
+    }
+  }
+  if (failed == 0) return absl::OkStatus();
+  // The locations first, so the first line (the systemd STATUS= and the log's headline) already
+  // says where to look.
+  return absl::FailedPreconditionError(
+      log::Cat(failures, failed, " of ", pack->stats().tests, " embedded rule tests failed"));
+}
+
+absl::StatusOr<std::shared_ptr<const rules::CompiledPack>> LoadAndTestPack(
+    const fs::path& dir, const rules::PackOptions& options) {
+  auto pack = rules::CompiledPack::Load(dir, options);
+  if (!pack.ok()) return pack.status();
+  if (absl::Status tests = RunEmbeddedTests(*pack); !tests.ok()) return tests;
+  return pack;
+}
+
+absl::StatusOr<std::unique_ptr<RuleReloader>> RuleReloader::Create(pipeline::PackHolder* holder,
+                                                                   ReloaderOptions options) {
+  if (holder == nullptr || holder->Get() == nullptr) {
+    return absl::InvalidArgumentError("RuleReloader needs a PackHolder with the initial pack");
+  }
+  std::error_code ec;
+  if (!fs::is_directory(options.rules_dir, ec)) {
+    return absl::NotFoundError(
+        log::Cat("rules directory ", options.rules_dir.string(), " is not a directory"));
+  }
+  if (!options.loader) {
+    options.loader = [pack_options = options.pack_options](const fs::path& dir) {
+      return LoadAndTestPack(dir, pack_options);
+    };
+  }
+  const int wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd < 0) return absl::InternalError(log::Cat("eventfd: ", strerror(errno)));
+  int inotify_fd = -1;
+  if (options.watch) {
+    inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (inotify_fd < 0) {
+      close(wake_fd);
+      return absl::ResourceExhaustedError(log::Cat("inotify_init1: ", strerror(errno)));
+    }
+  }
+  std::unique_ptr<RuleReloader> reloader(
+      new RuleReloader(holder, std::move(options), inotify_fd, wake_fd));
+  if (reloader->inotify_fd_ >= 0) {
+    if (absl::Status s = reloader->SyncWatches(); !s.ok()) return s;
+  }
+  reloader->thread_ = std::thread([r = reloader.get()] { r->Run(); });
+  return reloader;
+}
+
+RuleReloader::RuleReloader(pipeline::PackHolder* holder, ReloaderOptions options, int inotify_fd,
+                           int wake_fd)
+    : holder_(holder), options_(std::move(options)), inotify_fd_(inotify_fd), wake_fd_(wake_fd) {}
+
+RuleReloader::~RuleReloader() {
+  Stop();
+  if (inotify_fd_ >= 0) close(inotify_fd_);
+  close(wake_fd_);
+}
+
+void RuleReloader::RequestReload() {
+  reload_requested_.store(true, std::memory_order_release);
+  const uint64_t one = 1;
+  // A full eventfd counter (2^64-2 pending wakeups) cannot happen; the result is irrelevant
+  // either way because the flag above is what the thread reads.
+  [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof(one));
+}
+
+void RuleReloader::Stop() {
+  if (!thread_.joinable()) return;
+  stop_.store(true, std::memory_order_release);
+  const uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof(one));
+  thread_.join();
+}
+
+void RuleReloader::MarkInitialPack(absl::Time loaded_at) {
+  counters_.last_success_unix_seconds.store(UnixSeconds(loaded_at), std::memory_order_relaxed);
+  absl::MutexLock lock(&mu_);
+  last_success_ = loaded_at;
+}
+
+ReloaderStatus RuleReloader::status() const {
+  ReloaderStatus out;
+  out.success = counters_.success.load(std::memory_order_relaxed);
+  out.failure = counters_.failure.load(std::memory_order_relaxed);
+  out.unchanged = counters_.unchanged.load(std::memory_order_relaxed);
+  if (auto pack = holder_->Get(); pack != nullptr) out.running = pack->info();
+  absl::MutexLock lock(&mu_);
+  out.attempts = attempts_;
+  out.last_error = last_error_;
+  out.last_success = last_success_;
+  return out;
+}
+
+bool RuleReloader::AwaitAttempts(uint64_t attempts, absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto done = [this, attempts]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return attempts_ >= attempts;
+  };
+  return mu_.AwaitWithTimeout(absl::Condition(&done), timeout);
+}
+
+absl::Status RuleReloader::SyncWatches() {
+  // inotify_add_watch on an already watched directory returns its existing descriptor, so
+  // re-adding everything and removing the descriptors not seen again is the diff. The IN_IGNORED
+  // events that removal queues are skipped by DrainEvents().
+  std::vector<int> added;
+  std::error_code ec;
+  const int root = inotify_add_watch(inotify_fd_, options_.rules_dir.c_str(), kWatchMask);
+  if (root < 0) {
+    return absl::UnavailableError(log::Cat("inotify_add_watch ", options_.rules_dir.string(),
+                                           ": ", strerror(errno)));
+  }
+  added.push_back(root);
+  // The same walk as the pack loader: follow directory symlinks, skip names starting with '.'
+  // (the ConfigMap's `..data` and `..<timestamp>` copies are reached through the top-level
+  // symlinks instead, and their swap shows up as a rename in the root).
+  auto it = fs::recursive_directory_iterator(
+      options_.rules_dir, fs::directory_options::follow_directory_symlink, ec);
+  for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (!name.empty() && name[0] == '.') {
+      if (it->is_directory(ec)) it.disable_recursion_pending();
+      continue;
+    }
+    if (!it->is_directory(ec)) continue;
+    if (added.size() >= kMaxWatchedDirs) {
+      SW_LOG(kWarning, kComponent, "more than ", kMaxWatchedDirs, " directories under ",
+             options_.rules_dir.string(), ": not watching the rest (SIGHUP still reloads)");
+      break;
+    }
+    const int wd = inotify_add_watch(inotify_fd_, it->path().c_str(), kWatchMask);
+    if (wd < 0) {
+      SW_LOG(kWarning, kComponent, "inotify_add_watch ", it->path().string(), ": ",
+             strerror(errno), " (changes there need SIGHUP)");
+      continue;
+    }
+    added.push_back(wd);
+  }
+  std::sort(added.begin(), added.end());
+  for (int wd : watched_) {
+    if (!std::binary_search(added.begin(), added.end(), wd)) inotify_rm_watch(inotify_fd_, wd);
+  }
+  watched_ = std::move(added);
+  return absl::OkStatus();
+}
+
+bool RuleReloader::DrainEvents() {
+  // Large enough for a burst of events with names; aligned as inotify(7) requires.
+  alignas(struct inotify_event) char buf[16 * 1024];
+  bool changed = false;
+  for (;;) {
+    const ssize_t n = read(inotify_fd_, buf, sizeof(buf));
+    if (n <= 0) break;  // EAGAIN: drained.
+    for (const char* p = buf; p < buf + n;) {
+      const auto* event = reinterpret_cast<const struct inotify_event*>(p);
+      if ((event->mask & IN_IGNORED) == 0) changed = true;
+      // IN_Q_OVERFLOW: events were lost, so assume a change (the reload reads the truth).
+      p += sizeof(struct inotify_event) + event->len;
+    }
+  }
+  return changed;
+}
+
+void RuleReloader::Run() {
+  std::optional<absl::Time> first_event;
+  absl::Time last_event;
+  while (!stop_.load(std::memory_order_acquire)) {
+    int timeout_ms = -1;
+    if (first_event.has_value()) {
+      const absl::Time due =
+          std::min(last_event + options_.debounce, *first_event + options_.max_debounce);
+      timeout_ms = static_cast<int>(
+          std::max<int64_t>(0, absl::ToInt64Milliseconds(absl::Ceil(due - absl::Now(),
+                                                                     absl::Milliseconds(1)))));
+    }
+    pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {inotify_fd_, POLLIN, 0}};
+    const int ready = poll(fds, inotify_fd_ >= 0 ? 2 : 1, timeout_ms);
+    if (ready < 0 && errno != EINTR) {
+      SW_LOG(kError, kComponent, "poll: ", strerror(errno), "; reloader stops");
+      return;
+    }
+    if (fds[0].revents & POLLIN) {
+      uint64_t count;
+      [[maybe_unused]] ssize_t n = read(wake_fd_, &count, sizeof(count));
+    }
+    if (stop_.load(std::memory_order_acquire)) break;
+    if (inotify_fd_ >= 0 && (fds[1].revents & POLLIN) && DrainEvents()) {
+      const absl::Time now = absl::Now();
+      if (!first_event.has_value()) first_event = now;
+      last_event = now;
+    }
+    const bool requested = reload_requested_.exchange(false, std::memory_order_acq_rel);
+    const bool files_due =
+        first_event.has_value() &&
+        absl::Now() >= std::min(last_event + options_.debounce,
+                                *first_event + options_.max_debounce);
+    if (!requested && !files_due) continue;
+    if (inotify_fd_ >= 0) {
+      // Watch the tree as it is now (new subdirectories, a swapped ConfigMap) before reading it,
+      // so a change made during the load triggers the next reload.
+      if (absl::Status s = SyncWatches(); !s.ok()) {
+        SW_LOG(kWarning, kComponent, std::string(s.message()),
+               " (changes need SIGHUP until it is back)");
+      }
+      DrainEvents();
+    }
+    first_event.reset();
+    ReloadOnce(requested ? Trigger::kRequest : Trigger::kFiles);
+  }
+}
+
+void RuleReloader::ReloadOnce(Trigger trigger) {
+  const std::string_view why = trigger == Trigger::kRequest ? "on request" : "on file change";
+  const std::string dir = options_.rules_dir.string();
+  if (options_.notifier != nullptr) {
+    options_.notifier->Reloading(log::Cat("reloading rules from ", dir, " ", why)).IgnoreError();
+  }
+  const absl::Time start = absl::Now();
+  absl::StatusOr<std::shared_ptr<const rules::CompiledPack>> candidate =
+      options_.loader(options_.rules_dir);
+  const absl::Time end = absl::Now();
+  const double seconds = absl::ToDoubleSeconds(end - start);
+  counters_.last_attempt_unix_seconds.store(UnixSeconds(end), std::memory_order_relaxed);
+  counters_.last_duration_seconds.store(seconds, std::memory_order_relaxed);
+
+  std::shared_ptr<const rules::CompiledPack> running = holder_->Get();
+  std::string status_line;
+  std::string error;
+  bool installed = false;
+  if (!candidate.ok() || *candidate == nullptr) {
+    error = candidate.ok() ? std::string("loader returned no pack")
+                           : std::string(candidate.status().message());
+    counters_.failure.fetch_add(1, std::memory_order_relaxed);
+    SW_LOG(kError, kComponent, "rule reload ", why, " from ", dir, " FAILED after ", seconds,
+           " s; keeping pack ", running->info().name, " ", running->info().version, " ",
+           running->info().hash, ". Errors:");
+    // One log line per problem, each "file:line:column: message", so editors and log search
+    // find them.
+    for (std::string_view rest = error; !rest.empty();) {
+      const size_t nl = rest.find('\n');
+      SW_LOG(kError, kComponent, "  ", rest.substr(0, nl));
+      rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+    }
+    status_line = log::Cat("pack ", running->info().name, " ", running->info().version,
+                           "; last reload FAILED: ", FirstLine(error));
+  } else if ((*candidate)->info().hash == running->info().hash) {
+    counters_.unchanged.fetch_add(1, std::memory_order_relaxed);
+    SW_LOG(kInfo, kComponent, "rule reload ", why, ": pack ", running->info().name, " ",
+           running->info().hash, " unchanged; nothing to swap");
+    status_line = log::Cat("pack ", running->info().name, " ", running->info().version);
+  } else {
+    const rules::CompiledPack& next = **candidate;
+    holder_->Swap(*candidate);
+    installed = true;
+    counters_.success.fetch_add(1, std::memory_order_relaxed);
+    counters_.last_success_unix_seconds.store(UnixSeconds(end), std::memory_order_relaxed);
+    SW_LOG(kInfo, kComponent, "rule reload ", why, ": installed pack ", next.info().name, " ",
+           next.info().version, " ", next.info().hash, " (", next.stats().enabled_rules,
+           " enabled rules, ", next.stats().terms, " terms, ", next.stats().tests,
+           " tests passed) in ", seconds, " s; replaced ", running->info().version, " ",
+           running->info().hash);
+    status_line = log::Cat("pack ", next.info().name, " ", next.info().version, " reloaded");
+  }
+  if (options_.notifier != nullptr) options_.notifier->Ready(status_line).IgnoreError();
+  running.reset();  // Drop our reference to the old pack before waking waiters.
+
+  absl::MutexLock lock(&mu_);
+  ++attempts_;
+  if (!error.empty()) last_error_ = std::move(error);
+  if (installed) last_success_ = end;
+}
+
+}  // namespace steppewatch::daemon
