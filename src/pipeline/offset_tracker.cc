@@ -25,8 +25,8 @@ void PartitionOffsets::GrowLocked() {
 
 uint64_t PartitionOffsets::Begin(int64_t offset) {
   absl::MutexLock lock(&mu_);
-  // Offsets go up within a partition; a repeat would break the watermark, so it is a bug.
-  assert(offset > last_begun_offset_);
+  // Offsets go up within a partition. After an offset reset to an earlier offset they may not:
+  // then the committable offset can move back, which only re-consumes more (safe direction).
   last_begun_offset_ = offset;
   if (next_seq_ - head_seq_ == ring_.size()) GrowLocked();
   const uint64_t seq = next_seq_++;

@@ -230,8 +230,8 @@ struct ConsumerStats {
 struct DeliveryStats {
   TopicTable produced;  // alerts and dead letters, by output topic (failed = delivery failures)
   std::array<SingleWriterCounter, kDeadLetterReasonCount>
-      dead_letters_produced;            // acked, by reason
-  SingleWriterCounter produce_retries;  // re-produces after a failed delivery (at-least-once)
+      dead_letters_produced;      // acked, by reason
+  SharedCounter produce_retries;  // re-produces after a failed delivery (at-least-once)
   LatencyHistogram<kEndToEndLatencyBuckets.size()> end_to_end_latency{kEndToEndLatencyBuckets};
 };
 
