@@ -1,0 +1,116 @@
+// Evaluator: evaluates every enabled rule of a CompiledPack over the hits of one item, at a
+// cost proportional to the hits: only rules that mention a term that hit (outside NOT) are
+// evaluated (the loader rejects rules that could fire without any hit, so skipping the others
+// is exact). Also the traced evaluation of one rule that `steppewatch explain` prints.
+//
+// Threading: one Evaluator per worker thread (it holds scratch vectors reused across items: no
+// allocation per item once they have grown); it keeps the pack alive through a shared_ptr.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "absl/types/span.h"
+#include "steppewatch/match/matcher.h"
+#include "steppewatch/normalise/utf8.h"
+#include "steppewatch/rules/pack.h"
+
+namespace steppewatch::rules {
+
+// What the rules see of an item: the scanned fields (index = Hit::field: 0 title, 1 body) and
+// the metadata the lang:/source: filters read. Views; the caller keeps the text alive.
+struct ItemView {
+  std::string_view fields[2];
+  std::string_view lang;
+  std::string_view source;
+};
+
+// A rule that fired on the item.
+struct FiredRule {
+  uint32_t rule = 0;   // index into CompiledPack::rules()
+  double score = 0;
+  uint32_t hits_begin = 0, hits_end = 0;  // into Evaluator::fired_hits()
+};
+
+// Most hits reported per fired rule: an alert explains a match, it need not list a thousand
+// occurrences of one word (the score still counts them all).
+inline constexpr uint32_t kMaxHitsPerFiredRule = 32;
+
+class Evaluator {
+ public:
+  explicit Evaluator(std::shared_ptr<const CompiledPack> pack);
+
+  // Evaluates the enabled rules over `hits` (sorted by field, start as MatchContext::Scan
+  // returns them). Returns the fired rules in rule-index order; valid until the next call.
+  const std::vector<FiredRule>& Evaluate(const ItemView& item, absl::Span<const match::Hit> hits);
+
+  // Indexes into the `hits` of the last Evaluate(): the hits that satisfied each fired rule.
+  const std::vector<uint32_t>& fired_hits() const { return fired_hits_; }
+
+  // The value of every program node of one rule, for explain. value: 1 true, 0 false, -1 not
+  // evaluated (short-circuited).
+  struct Trace {
+    std::vector<int8_t> value;
+    bool query_true = false;
+    bool fired = false;
+    double score = 0;
+  };
+  // Evaluates rule `rule` (even if disabled) over `hits` without short-circuiting.
+  Trace Explain(uint32_t rule, const ItemView& item, absl::Span<const match::Hit> hits);
+
+  const CompiledPack& pack() const { return *pack_; }
+
+ private:
+  void Index(const ItemView& item, absl::Span<const match::Hit> hits);
+  bool Eval(const Rule& rule, uint32_t node, bool trace);
+  bool TermsHit(const Rule& rule, const ProgramNode& n) const;
+  // Appends the hits of the leaves under `node` (outside NOT); with `only_true`, only of
+  // subtrees that evaluated true.
+  void Gather(const Rule& rule, uint32_t node, bool only_true, std::vector<uint32_t>* out) const;
+  bool Near(const Rule& rule, const ProgramNode& n);
+  double Score(const Rule& rule);
+  uint32_t FirstWordOf(uint32_t hit);
+  uint32_t LastWordOf(uint32_t hit);
+
+  std::shared_ptr<const CompiledPack> pack_;
+  const ItemView* item_ = nullptr;
+  absl::Span<const match::Hit> hits_;
+
+  // Per term, valid when stamp_[t] == epoch_: its hits by_term_[first_, first_ + n_) and its
+  // counts per field.
+  uint32_t epoch_ = 0;
+  std::vector<uint32_t> stamp_;
+  std::vector<uint32_t> first_;
+  std::vector<uint32_t> n_;
+  std::vector<uint16_t> n_title_;
+  std::vector<uint16_t> n_body_;
+  std::vector<match::TermId> touched_;
+  std::vector<uint32_t> by_term_;
+  std::vector<uint32_t> fill_;
+
+  std::vector<uint32_t> rule_stamp_;
+  std::vector<uint32_t> candidates_;
+  std::vector<int8_t> values_;
+  std::vector<FiredRule> fired_;
+  std::vector<uint32_t> fired_hits_;
+  std::vector<uint32_t> left_, right_, gather_;
+  struct NearPos {
+    uint64_t key;   // field << 32 | first word
+    uint32_t last;  // last word
+    uint32_t hit;
+  };
+  std::vector<NearPos> left_pos_, right_pos_;
+  struct Scored {
+    uint32_t hit;
+    float weight;
+  };
+  std::vector<Scored> scored_;
+  std::vector<uint32_t> occurrences_;  // per term, zero between calls
+
+  normalise::WordIndex words_[2];
+  std::vector<uint32_t> first_word_, last_word_;  // per hit; UINT32_MAX until computed
+};
+
+}  // namespace steppewatch::rules

@@ -1,0 +1,203 @@
+// CompiledPack: a rule pack (config/rules/README.md) loaded from its YAML files, validated,
+// and compiled into one Matcher for every distinct term of the pack plus an evaluation program
+// per rule. Loading collects every problem as a Diagnostic with file:line:column.
+//
+// Ownership and threading: CompiledPack is immutable after Load() and shared as
+// std::shared_ptr<const CompiledPack> (pipeline::PackHolder swaps it whole on reload). The
+// per-thread state that evaluates it is rules::Evaluator (evaluator.h).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "steppewatch/match/matcher.h"
+#include "steppewatch/rules/query.h"
+
+namespace steppewatch::rules {
+
+enum class Severity : uint8_t { kInfo = 0, kLow, kMedium, kHigh, kCritical };
+inline constexpr int kSeverityCount = 5;
+// Returns "info", "low", "medium", "high" or "critical".
+std::string_view SeverityName(Severity severity);
+
+// One problem found while loading a pack. `line` and `column` are 1-based; 0 when the problem
+// has no position (e.g. a missing `pack:` key concerns the whole directory).
+struct Diagnostic {
+  std::string file;  // relative to the pack directory
+  int line = 0;
+  int column = 0;
+  std::string message;
+  // Returns "file:line:column: message" (the form editors and CI annotate).
+  std::string ToString() const;
+};
+
+// One embedded test of a rule: an item that must (or must not) fire the rule.
+struct RuleTest {
+  bool expect_match = true;
+  std::string title;
+  std::string body;
+  std::string lang;
+  std::string source;
+  int line = 0;  // position in the rule's file
+  int column = 0;
+};
+
+// A node of a rule's compiled program (the query with sets expanded and field scopes folded into
+// the leaves). Nodes are stored in a vector; `children` index the rule's `child_index` vector.
+struct ProgramNode {
+  enum class Kind : uint8_t {
+    kTerms,            // true when any of terms[terms_begin, terms_end) hit in `fields`
+    kAnd,
+    kOr,
+    kNot,
+    kNear,             // 2 children; distance, ordered
+    kLang,             // values[values_begin, values_end)
+    kSource,
+    kAtLeast,          // 1 child; count
+    kAtLeastDistinct,  // 1 child; count
+  };
+  Kind kind = Kind::kTerms;
+  FieldMask fields = kAllFields;
+  bool ordered = false;
+  uint32_t distance = 0;
+  uint32_t count = 0;
+  uint32_t children_begin = 0, children_end = 0;
+  uint32_t terms_begin = 0, terms_end = 0;    // into Rule::terms (sorted within the range)
+  uint32_t values_begin = 0, values_end = 0;  // into Rule::values
+  std::string label;  // the source text of the node, for explain: "@kazakhstan", "NEAR/5"
+};
+
+// One rule, as written and as compiled.
+struct Rule {
+  std::string id;
+  std::string title;
+  std::string description;
+  Severity severity = Severity::kMedium;
+  std::vector<std::string> tags;
+  std::vector<std::string> topics;
+  bool enabled = true;
+  std::string query;  // as written; empty for a score-only rule
+  bool has_threshold = false;
+  double threshold = 0;
+  std::vector<RuleTest> tests;
+  std::string file;  // relative to the pack directory
+  int line = 0;
+
+  // Compiled form (read by the Evaluator). program[0] is the root; empty for score-only rules.
+  std::vector<ProgramNode> program;
+  std::vector<uint32_t> child_index;
+  std::vector<match::TermId> terms;
+  std::vector<std::string> values;
+  // Terms the query mentions outside NOT, with their scoring weight, sorted by term id.
+  std::vector<std::pair<match::TermId, float>> weights;
+  std::vector<uint16_t> topic_ids;  // into CompiledPack::topics()
+};
+
+struct PackInfo {
+  std::string name;
+  std::string version;
+  std::string description;
+  std::string hash;  // "sha256:<64 hex>" over the sorted relative paths and contents
+};
+
+struct PackStats {
+  size_t files = 0;
+  size_t sets = 0;
+  size_t terms = 0;  // distinct terms compiled into the matcher
+  size_t rules = 0;
+  size_t enabled_rules = 0;
+  size_t tests = 0;
+  double load_seconds = 0;  // YAML, validation and programs, without the matcher
+  match::MatcherStats matcher;
+};
+
+struct PackOptions {
+  QueryLimits limits;
+  match::MatcherOptions matcher;
+  // Distinct terms per pack: FIELD-NOTES measured 100k literals as compilable but 100k
+  // Unicode-caseless patterns at 194 s; 200k leaves room for big literal watchlists.
+  size_t max_terms = 200000;
+  // Terms one rule may expand to through its sets: bounds the program and the scoring loop.
+  size_t max_terms_per_rule = 50000;
+  // Alert topic of rules that name none and of packs whose `defaults` name none.
+  std::string default_topic = "alerts";
+  // False skips the Hyperscan compile (matcher() is then null): syntax and reference checks
+  // only, used by the pack fuzzer.
+  bool compile_matcher = true;
+};
+
+// A file of a pack given in memory: path relative to the pack root, and its content.
+struct PackFile {
+  std::string path;
+  std::string content;
+};
+
+class CompiledPack {
+ public:
+  // Loads every *.yaml below `dir` (recursively, sorted by relative path). On failure returns
+  // InvalidArgument whose message lists every diagnostic, one per line; `diagnostics` (if not
+  // null) receives them as values either way.
+  static absl::StatusOr<std::shared_ptr<const CompiledPack>> Load(
+      const std::filesystem::path& dir, const PackOptions& options = {},
+      std::vector<Diagnostic>* diagnostics = nullptr);
+
+  // As Load(), from files in memory (tests, fuzzers). `files` need not be sorted.
+  static absl::StatusOr<std::shared_ptr<const CompiledPack>> LoadFromFiles(
+      std::vector<PackFile> files, const PackOptions& options = {},
+      std::vector<Diagnostic>* diagnostics = nullptr);
+
+  const PackInfo& info() const { return info_; }
+  const PackStats& stats() const { return stats_; }
+
+  // Every rule of the pack, enabled or not, in file order. A rule's index here is its stable
+  // number within this pack (metrics helpers: label per-rule counters with rules()[i].id).
+  const std::vector<Rule>& rules() const { return rules_; }
+  // Returns the index of rule `id`, or -1.
+  int FindRule(std::string_view id) const;
+
+  // Distinct destination topics of the enabled rules, sorted.
+  const std::vector<std::string>& topics() const { return topics_; }
+
+  // The matcher of every term; null only when loaded with compile_matcher = false.
+  const std::shared_ptr<const match::Matcher>& matcher() const { return matcher_; }
+  size_t term_count() const { return term_specs_.size(); }
+  const match::TermSpec& term(match::TermId id) const { return term_specs_[id]; }
+  // Returns the term as an analyst wrote it ("Kazakh*", "/qazaq(stan)/"): for alerts.
+  std::string_view term_display(match::TermId id) const { return term_display_[id]; }
+
+  // Returns the enabled rules that mention term `id` outside NOT: the candidates to evaluate
+  // when the term hits.
+  absl::Span<const uint32_t> RulesOfTerm(match::TermId id) const {
+    return absl::MakeConstSpan(index_rules_).subspan(index_begin_[id],
+                                                     index_begin_[id + 1] - index_begin_[id]);
+  }
+
+ private:
+  friend class PackBuilder;
+  CompiledPack() = default;
+
+  PackInfo info_;
+  PackStats stats_;
+  std::vector<Rule> rules_;
+  absl::flat_hash_map<std::string, int> rule_by_id_;
+  std::vector<std::string> topics_;
+  std::shared_ptr<const match::Matcher> matcher_;
+  std::vector<match::TermSpec> term_specs_;
+  std::vector<std::string> term_display_;
+  std::vector<uint32_t> index_begin_;  // term_count + 1 offsets into index_rules_
+  std::vector<uint32_t> index_rules_;
+};
+
+// Returns "sha256:<hex>" of `files` (sorted by path): SHA-256 over, per file, the path, a NUL,
+// the content length in decimal, a NUL and the content.
+std::string PackHash(std::vector<PackFile> files);
+
+}  // namespace steppewatch::rules

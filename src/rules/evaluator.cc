@@ -1,0 +1,410 @@
+// Evaluation of compiled rule programs over the hits of one item.
+#include "steppewatch/rules/evaluator.h"
+
+#include <algorithm>
+#include <limits>
+#include <utility>
+
+
+namespace steppewatch::rules {
+namespace {
+
+using K = ProgramNode::Kind;
+constexpr uint32_t kUnknownWord = std::numeric_limits<uint32_t>::max();
+
+char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+// Glob with `*` (any run) and `?` (one byte), ASCII case-insensitive, iterative with one
+// backtrack point: linear in practice, no recursion on hostile patterns.
+bool GlobMatch(std::string_view pattern, std::string_view text) {
+  size_t p = 0, t = 0, star = std::string_view::npos, mark = 0;
+  while (t < text.size()) {
+    if (p < pattern.size() && (pattern[p] == '?' || Lower(pattern[p]) == Lower(text[t]))) {
+      ++p;
+      ++t;
+    } else if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      mark = t;
+    } else if (star != std::string_view::npos) {
+      p = star + 1;
+      t = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (Lower(a[i]) != Lower(b[i])) return false;
+  }
+  return true;
+}
+
+// lang:ru matches "ru", "RU", "ru-RU" and "ru_RU".
+bool LangMatch(std::string_view want, std::string_view lang) {
+  if (lang.size() < want.size()) return false;
+  if (!EqualsIgnoreCase(lang.substr(0, want.size()), want)) return false;
+  return lang.size() == want.size() || lang[want.size()] == '-' || lang[want.size()] == '_';
+}
+
+}  // namespace
+
+Evaluator::Evaluator(std::shared_ptr<const CompiledPack> pack) : pack_(std::move(pack)) {
+  size_t terms = pack_->term_count();
+  stamp_.assign(terms, 0);
+  first_.assign(terms, 0);
+  n_.assign(terms, 0);
+  n_title_.assign(terms, 0);
+  n_body_.assign(terms, 0);
+  fill_.assign(terms, 0);
+  rule_stamp_.assign(pack_->rules().size(), 0);
+  occurrences_.assign(terms, 0);
+}
+
+void Evaluator::Index(const ItemView& item, absl::Span<const match::Hit> hits) {
+  item_ = &item;
+  hits_ = hits;
+  if (++epoch_ == 0) {  // wrapped after 2^32 items: old stamps could alias
+    std::fill(stamp_.begin(), stamp_.end(), 0);
+    std::fill(rule_stamp_.begin(), rule_stamp_.end(), 0);
+    epoch_ = 1;
+  }
+  touched_.clear();
+  for (const match::Hit& h : hits) {
+    match::TermId t = h.term;
+    if (stamp_[t] != epoch_) {
+      stamp_[t] = epoch_;
+      n_[t] = 0;
+      n_title_[t] = 0;
+      n_body_[t] = 0;
+      touched_.push_back(t);
+    }
+    ++n_[t];
+    uint16_t& field_count = h.field == 0 ? n_title_[t] : n_body_[t];
+    if (field_count != std::numeric_limits<uint16_t>::max()) ++field_count;
+  }
+  uint32_t offset = 0;
+  for (match::TermId t : touched_) {
+    first_[t] = offset;
+    fill_[t] = offset;
+    offset += n_[t];
+  }
+  by_term_.resize(hits.size());
+  for (uint32_t i = 0; i < hits.size(); ++i) by_term_[fill_[hits[i].term]++] = i;
+  first_word_.assign(hits.size(), kUnknownWord);
+  last_word_.assign(hits.size(), kUnknownWord);
+  words_[0].Reset(item.fields[0]);
+  words_[1].Reset(item.fields[1]);
+}
+
+const std::vector<FiredRule>& Evaluator::Evaluate(const ItemView& item,
+                                                  absl::Span<const match::Hit> hits) {
+  Index(item, hits);
+  fired_.clear();
+  fired_hits_.clear();
+  candidates_.clear();
+  for (match::TermId t : touched_) {
+    for (uint32_t r : pack_->RulesOfTerm(t)) {
+      if (rule_stamp_[r] != epoch_) {
+        rule_stamp_[r] = epoch_;
+        candidates_.push_back(r);
+      }
+    }
+  }
+  std::sort(candidates_.begin(), candidates_.end());
+  const std::vector<Rule>& rules = pack_->rules();
+  for (uint32_t r : candidates_) {
+    const Rule& rule = rules[r];
+    if (!rule.program.empty()) {
+      values_.assign(rule.program.size(), -1);
+      if (!Eval(rule, 0, false)) continue;
+    }
+    double score = Score(rule);
+    if (rule.has_threshold && score < rule.threshold) continue;
+    gather_.clear();
+    if (rule.program.empty()) {
+      for (const auto& [t, w] : rule.weights) {
+        if (stamp_[t] != epoch_) continue;
+        for (uint32_t k = first_[t]; k < first_[t] + n_[t]; ++k) gather_.push_back(by_term_[k]);
+      }
+    } else {
+      Gather(rule, 0, true, &gather_);
+    }
+    std::sort(gather_.begin(), gather_.end());
+    gather_.erase(std::unique(gather_.begin(), gather_.end()), gather_.end());
+    if (gather_.size() > kMaxHitsPerFiredRule) gather_.resize(kMaxHitsPerFiredRule);
+    FiredRule f;
+    f.rule = r;
+    f.score = score;
+    f.hits_begin = static_cast<uint32_t>(fired_hits_.size());
+    fired_hits_.insert(fired_hits_.end(), gather_.begin(), gather_.end());
+    f.hits_end = static_cast<uint32_t>(fired_hits_.size());
+    fired_.push_back(f);
+  }
+  return fired_;
+}
+
+Evaluator::Trace Evaluator::Explain(uint32_t r, const ItemView& item,
+                                    absl::Span<const match::Hit> hits) {
+  Index(item, hits);
+  const Rule& rule = pack_->rules()[r];
+  Trace trace;
+  values_.assign(rule.program.size(), -1);
+  trace.query_true = rule.program.empty() ? true : Eval(rule, 0, true);
+  trace.score = Score(rule);
+  trace.fired = trace.query_true && (!rule.has_threshold || trace.score >= rule.threshold);
+  if (rule.program.empty()) trace.fired = trace.fired && rule.has_threshold;
+  trace.value = values_;
+  return trace;
+}
+
+bool Evaluator::TermsHit(const Rule& rule, const ProgramNode& n) const {
+  auto hit = [&](match::TermId t) {
+    if (stamp_[t] != epoch_) return false;
+    if (n.fields == kAllFields) return true;
+    return ((n.fields & kTitleMask) && n_title_[t] > 0) || ((n.fields & kBodyMask) && n_body_[t] > 0);
+  };
+  const match::TermId* begin = rule.terms.data() + n.terms_begin;
+  const match::TermId* end = rule.terms.data() + n.terms_end;
+  // Walk the smaller side: a set of 500 terms against 3 terms that hit costs 3 binary searches.
+  if (static_cast<size_t>(end - begin) <= touched_.size() * 4) {
+    for (const match::TermId* t = begin; t != end; ++t) {
+      if (hit(*t)) return true;
+    }
+    return false;
+  }
+  for (match::TermId t : touched_) {
+    if (std::binary_search(begin, end, t) && hit(t)) return true;
+  }
+  return false;
+}
+
+bool Evaluator::Eval(const Rule& rule, uint32_t node, bool trace) {
+  const ProgramNode& n = rule.program[node];
+  auto child = [&](uint32_t i) { return rule.child_index[n.children_begin + i]; };
+  uint32_t nchildren = n.children_end - n.children_begin;
+  bool v = false;
+  switch (n.kind) {
+    case K::kTerms:
+      v = TermsHit(rule, n);
+      break;
+    case K::kAnd:
+      v = true;
+      for (uint32_t i = 0; i < nchildren; ++i) {
+        if (!Eval(rule, child(i), trace)) {
+          v = false;
+          if (!trace) break;
+        }
+      }
+      break;
+    case K::kOr:
+      for (uint32_t i = 0; i < nchildren; ++i) {
+        if (Eval(rule, child(i), trace)) {
+          v = true;
+          if (!trace) break;
+        }
+      }
+      break;
+    case K::kNot:
+      v = !Eval(rule, child(0), trace);
+      break;
+    case K::kNear: {
+      bool left = Eval(rule, child(0), trace);
+      bool right = (left || trace) ? Eval(rule, child(1), trace) : false;
+      v = left && right && Near(rule, n);
+      break;
+    }
+    case K::kLang:
+      for (uint32_t i = n.values_begin; i < n.values_end && !v; ++i) {
+        v = LangMatch(rule.values[i], item_->lang);
+      }
+      break;
+    case K::kSource:
+      for (uint32_t i = n.values_begin; i < n.values_end && !v; ++i) {
+        v = GlobMatch(rule.values[i], item_->source);
+      }
+      break;
+    case K::kAtLeast:
+    case K::kAtLeastDistinct: {
+      if (!Eval(rule, child(0), trace)) break;
+      gather_.clear();
+      Gather(rule, child(0), false, &gather_);
+      std::sort(gather_.begin(), gather_.end());
+      gather_.erase(std::unique(gather_.begin(), gather_.end()), gather_.end());
+      if (n.kind == K::kAtLeast) {
+        v = gather_.size() >= n.count;
+        break;
+      }
+      for (uint32_t& i : gather_) i = hits_[i].term;
+      std::sort(gather_.begin(), gather_.end());
+      v = static_cast<size_t>(std::unique(gather_.begin(), gather_.end()) - gather_.begin()) >=
+          n.count;
+      break;
+    }
+  }
+  values_[node] = v ? 1 : 0;
+  return v;
+}
+
+void Evaluator::Gather(const Rule& rule, uint32_t node, bool only_true,
+                       std::vector<uint32_t>* out) const {
+  const ProgramNode& n = rule.program[node];
+  if (only_true && values_[node] != 1) return;
+  switch (n.kind) {
+    case K::kNot:
+    case K::kLang:
+    case K::kSource:
+      return;
+    case K::kTerms: {
+      auto add = [&](match::TermId t) {
+        if (stamp_[t] != epoch_) return;
+        for (uint32_t k = first_[t]; k < first_[t] + n_[t]; ++k) {
+          uint32_t h = by_term_[k];
+          if (n.fields & (1u << hits_[h].field)) out->push_back(h);
+        }
+      };
+      const match::TermId* begin = rule.terms.data() + n.terms_begin;
+      const match::TermId* end = rule.terms.data() + n.terms_end;
+      if (static_cast<size_t>(end - begin) <= touched_.size() * 4) {
+        for (const match::TermId* t = begin; t != end; ++t) add(*t);
+      } else {
+        for (match::TermId t : touched_) {
+          if (std::binary_search(begin, end, t)) add(t);
+        }
+      }
+      return;
+    }
+    default:
+      for (uint32_t i = n.children_begin; i < n.children_end; ++i) {
+        Gather(rule, rule.child_index[i], only_true, out);
+      }
+  }
+}
+
+uint32_t Evaluator::FirstWordOf(uint32_t hit) {
+  uint32_t& w = first_word_[hit];
+  if (w == kUnknownWord) {
+    const match::Hit& h = hits_[hit];
+    w = words_[h.field & 1].WordIndexAt(h.start);
+  }
+  return w;
+}
+
+uint32_t Evaluator::LastWordOf(uint32_t hit) {
+  uint32_t& w = last_word_[hit];
+  if (w == kUnknownWord) {
+    const match::Hit& h = hits_[hit];
+    // The word holding the hit's last byte; a hit that ends on a separator ("U.S.") belongs to
+    // the word before, never before its own first word.
+    w = h.end > h.start ? words_[h.field & 1].WordIndexAt(h.end - 1) : FirstWordOf(hit);
+    uint32_t first = FirstWordOf(hit);
+    if (w < first) w = first;
+    const std::vector<uint32_t>& starts = words_[h.field & 1].word_starts();
+    if (w > first && w < starts.size() && starts[w] >= h.end) --w;
+  }
+  return w;
+}
+
+bool Evaluator::Near(const Rule& rule, const ProgramNode& n) {
+  uint32_t c0 = rule.child_index[n.children_begin];
+  uint32_t c1 = rule.child_index[n.children_begin + 1];
+  left_.clear();
+  right_.clear();
+  Gather(rule, c0, false, &left_);
+  Gather(rule, c1, false, &right_);
+  if (left_.empty() || right_.empty()) return false;
+  // Position of a hit: (field << 32 | first word) plus its last word.
+  uint32_t max_span = 0;
+  auto positions = [&](const std::vector<uint32_t>& in, std::vector<NearPos>* out) {
+    out->clear();
+    for (uint32_t h : in) {
+      NearPos p;
+      p.key = (uint64_t{hits_[h].field} << 32) | FirstWordOf(h);
+      p.last = LastWordOf(h);
+      p.hit = h;
+      max_span = std::max(max_span, p.last - static_cast<uint32_t>(p.key));
+      out->push_back(p);
+    }
+    std::sort(out->begin(), out->end(),
+              [](const NearPos& a, const NearPos& b) { return a.key < b.key; });
+  };
+  positions(right_, &right_pos_);
+  positions(left_, &left_pos_);
+  const uint64_t d = n.distance;
+  for (const NearPos& l : left_pos_) {
+    uint64_t field = l.key >> 32;
+    uint64_t first = l.key & 0xffffffffu;
+    // Candidates b start within [first - d - max_span, last + d] (any order) or
+    // [first, last + d] (ONEAR: b after a).
+    uint64_t lo_word = n.ordered ? first : (first > d + max_span ? first - d - max_span : 0);
+    uint64_t lo = (field << 32) | lo_word;
+    uint64_t hi = (field << 32) | std::min<uint64_t>(uint64_t{l.last} + d, 0xffffffffu);
+    auto it = std::lower_bound(right_pos_.begin(), right_pos_.end(), lo,
+                               [](const NearPos& p, uint64_t key) { return p.key < key; });
+    for (; it != right_pos_.end() && it->key <= hi; ++it) {
+      if (it->hit == l.hit) continue;
+      const match::Hit& a = hits_[l.hit];
+      const match::Hit& b = hits_[it->hit];
+      uint64_t b_first = it->key & 0xffffffffu;
+      bool b_after = b_first > first || (b_first == first && b.start > a.start);
+      if (n.ordered && !b_after) continue;
+      // Distance: from the last word of the earlier hit to the first word of the later one.
+      uint64_t dist = b_after ? (b_first > l.last ? b_first - l.last : 0)
+                              : (first > it->last ? first - it->last : 0);
+      if (dist <= d) return true;
+    }
+  }
+  return false;
+}
+
+double Evaluator::Score(const Rule& rule) {
+  // Every hit of a scored term, with its weight; hits that start at the same place as a
+  // heavier (or longer) one are the same mention seen by two terms ("Kazakh*" and
+  // "Kazakhstan") and count once.
+  scored_.clear();
+  auto add = [&](match::TermId t, float weight) {
+    for (uint32_t k = first_[t]; k < first_[t] + n_[t]; ++k) scored_.push_back({by_term_[k], weight});
+  };
+  if (rule.weights.size() <= touched_.size()) {
+    for (const auto& [t, w] : rule.weights) {
+      if (stamp_[t] == epoch_) add(t, w);
+    }
+  } else {
+    for (match::TermId t : touched_) {
+      auto it = std::lower_bound(
+          rule.weights.begin(), rule.weights.end(), t,
+          [](const std::pair<match::TermId, float>& p, match::TermId id) { return p.first < id; });
+      if (it != rule.weights.end() && it->first == t) add(t, it->second);
+    }
+  }
+  if (scored_.empty()) return 0;
+  std::sort(scored_.begin(), scored_.end(), [&](const Scored& a, const Scored& b) {
+    const match::Hit& x = hits_[a.hit];
+    const match::Hit& y = hits_[b.hit];
+    if (x.field != y.field) return x.field < y.field;
+    if (x.start != y.start) return x.start < y.start;
+    if (a.weight != b.weight) return a.weight > b.weight;
+    if (x.end != y.end) return x.end > y.end;
+    return x.term < y.term;
+  });
+  double score = 0;
+  const match::Hit* prev = nullptr;
+  for (const Scored& s : scored_) {
+    const match::Hit& h = hits_[s.hit];
+    if (prev && prev->field == h.field && prev->start == h.start) continue;
+    prev = &h;
+    // Occurrences per term: title ones count twice, and the sum is capped at 3.
+    uint32_t& occ = occurrences_[h.term];
+    uint32_t add_occ = std::min<uint32_t>(h.field == 0 ? 2 : 1, 3 - std::min<uint32_t>(occ, 3));
+    occ += add_occ;
+    score += s.weight * add_occ;
+  }
+  for (const Scored& s : scored_) occurrences_[hits_[s.hit].term] = 0;
+  return score;
+}
+
+}  // namespace steppewatch::rules
