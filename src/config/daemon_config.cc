@@ -87,12 +87,21 @@ std::vector<std::string> SplitList(std::string_view s) {
 
 // Reads a secret file and returns its content trimmed of surrounding whitespace (files written
 // with `echo` end in a newline). The error names the path, never the content.
+// At most 64 KiB are read: secrets are short, and a path like /dev/zero must not hang the loader.
+constexpr size_t kMaxSecretFileBytes = 64 * 1024;
+
 absl::StatusOr<std::string> ReadSecretFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Invalid(Cat("cannot read file '", path, "'"));
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return std::string(Trim(buffer.str()));
+  std::string content(kMaxSecretFileBytes + 1, '\0');
+  in.read(content.data(), static_cast<std::streamsize>(content.size()));
+  if (in.bad()) return Invalid(Cat("cannot read file '", path, "'"));
+  content.resize(static_cast<size_t>(in.gcount()));
+  if (content.size() > kMaxSecretFileBytes) {
+    return Invalid(Cat("file '", path, "' is larger than ", std::to_string(kMaxSecretFileBytes),
+                       " bytes; not a secret"));
+  }
+  return std::string(Trim(content));
 }
 
 std::string Join(const std::vector<std::string>& parts, std::string_view sep) {

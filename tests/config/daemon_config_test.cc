@@ -325,6 +325,11 @@ TEST(DaemonConfig, SecretsFromFiles) {
               StatusIs(absl::StatusCode::kInvalidArgument,
                        AllOf(HasSubstr("STEPPEWATCH_KAFKA_SASL_PASSWORD_FILE"),
                              HasSubstr("cannot read file"))));
+  // A device or huge file is refused instead of read forever.
+  EXPECT_THAT(ParseStatus("kafka:\n  common:\n    sasl.password_file: /dev/zero\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("test.yaml:3:25: kafka.common.sasl.password_file: file "
+                                 "'/dev/zero' is larger than 65536 bytes")));
   std::filesystem::remove_all(dir);
 }
 
