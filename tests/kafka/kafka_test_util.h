@@ -1,0 +1,196 @@
+// Helpers for tests that run the real librdkafka against an in-process EmbeddedBroker: produce
+// keyed items, read whole topics, read a group's committed offsets, and a scripted
+// ItemProcessor for pipeline tests that are about Kafka behaviour rather than rules.
+#pragma once
+
+#include <librdkafka/rdkafka.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "steppewatch/pipeline/item_processor.h"
+
+namespace steppewatch::kafka::testing {
+
+struct Record {
+  std::string topic;
+  int32_t partition = 0;
+  int64_t offset = 0;
+  std::string key;
+  std::string value;
+  int64_t timestamp_ms = 0;
+  std::map<std::string, std::string> headers;
+};
+
+// Waits until `done()` or `timeout`; re-checks every 20 ms. For state that has no
+// notification of its own (a broker's committed offsets, counters); returns done().
+inline bool WaitUntil(const std::function<bool()>& done, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!done()) {
+    if (absl::Now() >= deadline) return done();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+inline rd_kafka_t* NewClient(rd_kafka_type_t type,
+                             const std::map<std::string, std::string>& props) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  char err[512];
+  for (const auto& [k, v] : props) {
+    EXPECT_EQ(rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof(err)), RD_KAFKA_CONF_OK)
+        << k << ": " << err;
+  }
+  rd_kafka_t* rk = rd_kafka_new(type, conf, err, sizeof(err));
+  EXPECT_NE(rk, nullptr) << err;
+  return rk;
+}
+
+// Produces (key, value) pairs to `topic` and waits for all deliveries. Returns the count acked.
+inline int ProduceAll(const std::string& bootstrap, const std::string& topic,
+                      const std::vector<std::pair<std::string, std::string>>& records,
+                      const std::vector<std::pair<std::string, std::string>>& headers = {}) {
+  rd_kafka_t* rk =
+      NewClient(RD_KAFKA_PRODUCER,
+                {{"bootstrap.servers", bootstrap}, {"log_level", "3"}, {"linger.ms", "1"}});
+  for (const auto& [key, value] : records) {
+    rd_kafka_headers_t* h = rd_kafka_headers_new(headers.size());
+    for (const auto& [name, v] : headers) {
+      rd_kafka_header_add(h, name.data(), name.size(), v.data(), v.size());
+    }
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_KEY(key.data(), key.size()),
+        RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_BLOCK), RD_KAFKA_V_HEADERS(h),
+        RD_KAFKA_V_END);
+    EXPECT_EQ(err, RD_KAFKA_RESP_ERR_NO_ERROR) << rd_kafka_err2str(err);
+  }
+  EXPECT_EQ(rd_kafka_flush(rk, 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
+  const int left = rd_kafka_outq_len(rk);
+  rd_kafka_destroy(rk);
+  return static_cast<int>(records.size()) - left;
+}
+
+// Reads every message of `topic` (all partitions, from the beginning) until `expected` were
+// read or `timeout` passed (then returns what it has). No consumer group.
+inline std::vector<Record> ReadTopic(const std::string& bootstrap, const std::string& topic,
+                                     int partitions, size_t expected, absl::Duration timeout) {
+  rd_kafka_t* rk = NewClient(RD_KAFKA_CONSUMER, {{"bootstrap.servers", bootstrap},
+                                                 {"group.id", "test-reader"},
+                                                 {"enable.auto.commit", "false"},
+                                                 {"log_level", "3"}});
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
+  for (int p = 0; p < partitions; ++p) {
+    rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+  }
+  rd_kafka_assign(rk, list);
+  rd_kafka_topic_partition_list_destroy(list);
+  std::vector<Record> out;
+  const absl::Time deadline = absl::Now() + timeout;
+  while (out.size() < expected && absl::Now() < deadline) {
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
+    if (m == nullptr) continue;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      Record r;
+      r.topic = rd_kafka_topic_name(m->rkt);
+      r.partition = m->partition;
+      r.offset = m->offset;
+      if (m->key) r.key.assign(static_cast<const char*>(m->key), m->key_len);
+      if (m->payload) r.value.assign(static_cast<const char*>(m->payload), m->len);
+      rd_kafka_timestamp_type_t type;
+      r.timestamp_ms = rd_kafka_message_timestamp(m, &type);
+      rd_kafka_headers_t* hdrs = nullptr;
+      if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const char* name;
+        const void* value;
+        size_t size;
+        for (size_t i = 0;
+             rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+             ++i) {
+          r.headers[name] = std::string(static_cast<const char*>(value), size);
+        }
+      }
+      out.push_back(std::move(r));
+    }
+    rd_kafka_message_destroy(m);
+  }
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+  return out;
+}
+
+// Returns the committed offset of each partition of `topic` for `group` (-1001 = none).
+inline std::vector<int64_t> Committed(const std::string& bootstrap, const std::string& group,
+                                      const std::string& topic, int partitions) {
+  rd_kafka_t* rk = NewClient(RD_KAFKA_CONSUMER, {{"bootstrap.servers", bootstrap},
+                                                 {"group.id", group},
+                                                 {"enable.auto.commit", "false"},
+                                                 {"log_level", "3"}});
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
+  for (int p = 0; p < partitions; ++p) rd_kafka_topic_partition_list_add(list, topic.c_str(), p);
+  std::vector<int64_t> out(partitions, -1001);
+  if (rd_kafka_committed(rk, list, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    for (int i = 0; i < list->cnt; ++i) out[list->elems[i].partition] = list->elems[i].offset;
+  }
+  rd_kafka_topic_partition_list_destroy(list);
+  rd_kafka_destroy(rk);
+  return out;
+}
+
+// A scripted processor: payload "match:<id>" yields one alert (key <id>) to `alert_topic` with
+// headers steppewatch.rules=test.rule and steppewatch.schema=test; payload "bad:<anything>" is a
+// dead letter "invalid_json"; anything else is no match. When `gate` is set, Process() first
+// waits for it (to hold items in flight).
+class ScriptedProcessor : public pipeline::ItemProcessor {
+ public:
+  ScriptedProcessor(std::string alert_topic, absl::Notification* gate)
+      : alert_topic_(std::move(alert_topic)), gate_(gate) {}
+
+  const pipeline::Outcome& Process(std::string_view payload,
+                                   const pipeline::Origin& origin) override {
+    if (gate_ != nullptr) gate_->WaitForNotification();
+    outcome_ = pipeline::Outcome();
+    outcome_.bytes_scanned = payload.size();
+    if (payload.substr(0, 6) == "match:") {
+      id_ = std::string(payload.substr(6));
+      value_ = "{\"id\":\"" + id_ + "\",\"origin\":{\"topic\":\"" + std::string(origin.topic) +
+               "\",\"partition\":" + std::to_string(origin.partition) +
+               ",\"offset\":" + std::to_string(origin.offset) + "}}";
+      outcome_.kind = pipeline::Outcome::Kind::kAlerts;
+      pipeline::AlertMessage alert;
+      alert.topic = alert_topic_;
+      alert.key = id_;
+      alert.value = value_;
+      alert.headers = {{"steppewatch.rules", "test.rule"}, {"steppewatch.schema", "test"}};
+      outcome_.alerts.push_back(alert);
+      outcome_.hits = 1;
+      outcome_.rules_fired = 1;
+    } else if (payload.substr(0, 4) == "bad:") {
+      outcome_.kind = pipeline::Outcome::Kind::kDeadLetter;
+      outcome_.reason = "invalid_json";
+      outcome_.message = "scripted bad item";
+    }
+    return outcome_;
+  }
+
+  // The pipeline never asks a processor for its pack; these tests have none.
+  const rules::CompiledPack& pack() const override { std::abort(); }
+
+ private:
+  std::string alert_topic_;
+  absl::Notification* gate_;
+  pipeline::Outcome outcome_;
+  std::string id_;
+  std::string value_;
+};
+
+}  // namespace steppewatch::kafka::testing
