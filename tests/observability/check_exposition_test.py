@@ -1,0 +1,57 @@
+#!/usr/bin/python3
+"""promtool check metrics on a real steppewatchd's /metrics, after it processed the demo items;
+and the families the dashboard and alerts need are present.
+
+Usage: check_exposition_test.py STEPPEWATCHD SOURCE_DIR
+"""
+
+import subprocess
+import sys
+
+import daemon_fixture
+
+REQUIRED = [
+    "steppewatch_items_consumed_total", "steppewatch_items_processed_total",
+    "steppewatch_items_matched_total", "steppewatch_scanned_bytes_total",
+    "steppewatch_alerts_produced_total", "steppewatch_dead_letters_total",
+    "steppewatch_decode_failures_total", "steppewatch_rule_matches_total",
+    "steppewatch_item_processing_seconds", "steppewatch_end_to_end_latency_seconds",
+    "steppewatch_consumer_lag_messages", "steppewatch_in_flight_items",
+    "steppewatch_paused_partitions", "steppewatch_rebalances_total", "steppewatch_brokers_down",
+    "steppewatch_rule_pack_info", "steppewatch_rules_loaded", "steppewatch_rule_reloads_total",
+    "steppewatch_rule_reload_last_success_timestamp_seconds", "steppewatch_build_info",
+    "process_cpu_seconds_total", "process_resident_memory_bytes", "process_virtual_memory_bytes",
+    "process_open_fds", "process_max_fds", "process_start_time_seconds",
+]
+
+
+def main():
+    binary, source_dir = sys.argv[1], sys.argv[2]
+    with daemon_fixture.Daemon(binary, source_dir) as d:
+        d.wait_ready()
+        d.wait_processed(d.demo_items())
+        text = d.metrics()
+        for probe in ("/healthz", "/readyz"):
+            status, body = daemon_fixture.http_get(d.url + probe)
+            print(f"{probe}: {status} {body.strip()}")
+            if status != 200:
+                return 1
+    lint = subprocess.run(["/usr/bin/promtool", "check", "metrics"], input=text,
+                          capture_output=True, text=True)
+    sys.stdout.write(lint.stdout + lint.stderr)
+    failures = 0
+    if lint.returncode != 0:
+        print(f"promtool check metrics exited with {lint.returncode}")
+        failures += 1
+    types = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")}
+    for name in REQUIRED:
+        if name not in types:
+            print(f"missing metric family: {name}")
+            failures += 1
+    samples = [line for line in text.splitlines() if line and not line.startswith("#")]
+    print(f"{len(types)} families, {len(samples)} samples, promtool exit {lint.returncode}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+#!/usr/bin/python3
+"""The real Prometheus server scrapes a real steppewatchd (embedded broker, demo items), loads
+the alert rules, and every PromQL expression of the Grafana dashboard and of the alert rules
+returns data through Prometheus' HTTP API.
+
+"Returns data" means at least one series: template variables are substituted as Grafana would
+for job "steppewatch" and all instances, and comparisons become `bool` comparisons, so an alert
+expression answers whether the series it watches exist, not whether it fires now. The rules
+must also evaluate without error inside Prometheus (health "ok" in /api/v1/rules).
+
+Usage: prometheus_integration_test.py STEPPEWATCHD SOURCE_DIR
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import urllib.parse
+
+import daemon_fixture
+import promql_exprs
+from daemon_fixture import http_get, wait_for
+
+PROMETHEUS = "/usr/bin/prometheus"
+
+
+def api(base, path, **params):
+    status, body = http_get(f"{base}{path}?{urllib.parse.urlencode(params)}", timeout=10)
+    if status == 0:
+        raise RuntimeError(f"Prometheus does not answer {path}")
+    return json.loads(body)
+
+
+def main():
+    binary, source_dir = sys.argv[1], sys.argv[2]
+    if not os.access(PROMETHEUS, os.X_OK):
+        print(f"SKIP: {PROMETHEUS} not installed (Debian package prometheus)")
+        return daemon_fixture.SKIP
+    dashboard = os.path.join(source_dir, "deploy", "grafana", "steppewatch.json")
+    alerts = os.path.join(source_dir, "deploy", "prometheus", "steppewatch-alerts.yaml")
+    exprs = promql_exprs.dashboard_expressions(dashboard) + promql_exprs.alert_expressions(alerts)
+
+    with daemon_fixture.Daemon(binary, source_dir) as d:
+        d.wait_ready()
+        workdir = tempfile.mkdtemp(prefix="steppewatch-prom-")
+        config = os.path.join(workdir, "prometheus.yml")
+        with open(config, "w", encoding="utf-8") as f:
+            # Scrape and evaluate every second so rate() windows fill within seconds.
+            f.write("global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+                    f"rule_files: [{json.dumps(alerts)}]\n"
+                    "scrape_configs:\n"
+                    "  - job_name: steppewatch\n"
+                    f"    static_configs: [{{targets: ['127.0.0.1:{d.port}']}}]\n")
+        prom_port = daemon_fixture.free_port()
+        base = f"http://127.0.0.1:{prom_port}"
+        prom_log_path = os.path.join(workdir, "prometheus.log")
+        with open(prom_log_path, "w", encoding="utf-8") as prom_log:
+            prom = subprocess.Popen(
+                [PROMETHEUS, f"--config.file={config}",
+                 f"--storage.tsdb.path={os.path.join(workdir, 'data')}",
+                 f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=warn"],
+                stdout=prom_log, stderr=subprocess.STDOUT, cwd=workdir)
+            try:
+                return run_checks(d, base, exprs, prom)
+            finally:
+                prom.terminate()
+                try:
+                    prom.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    prom.kill()
+                    prom.wait()
+                with open(prom_log_path, encoding="utf-8", errors="replace") as f:
+                    log = f.read()
+                if log.strip():
+                    print("--- prometheus log ---\n" + log[-4000:])
+
+
+def run_checks(d, base, exprs, prom):
+    def prometheus_up():
+        if prom.poll() is not None:
+            raise RuntimeError(f"prometheus exited with {prom.returncode}")
+        return http_get(base + "/-/ready")[0] == 200
+    wait_for("Prometheus to be ready", prometheus_up, 60)
+    wait_for("Prometheus to scrape steppewatchd",
+             lambda: api(base, "/api/v1/query", query='up{job="steppewatch"} == 1')
+             ["data"]["result"], 60)
+    d.wait_processed(d.demo_items())
+
+    queries = [(where, expr, promql_exprs.with_bool_comparisons(promql_exprs.substitute(expr)))
+               for where, expr in exprs]
+    results = {}
+
+    def all_have_data():
+        d.check_running()
+        for where, _, query in queries:
+            answer = api(base, "/api/v1/query", query=query)
+            if answer.get("status") != "success":
+                raise RuntimeError(f"{where}: Prometheus rejects {query}: {answer}")
+            results[where] = len(answer["data"]["result"])
+        return all(results.values())
+
+    failures = 0
+    try:
+        wait_for("every expression to return data", all_have_data, 90, poll_s=1)
+    except TimeoutError as e:
+        print(e)
+        failures += 1
+    for where, expr, query in queries:
+        mark = "ok  " if results.get(where) else "FAIL"
+        print(f"{mark} {results.get(where, 0):3d} series  {where}: {query}")
+
+    def rules_evaluated():
+        groups = api(base, "/api/v1/rules")["data"]["groups"]
+        rules = [r for g in groups for r in g["rules"]]
+        return rules if rules and all(r.get("evaluationTime", 0) > 0 for r in rules) else None
+    rules = wait_for("every rule to be evaluated once", rules_evaluated, 30)
+    for r in rules:
+        if r.get("health") != "ok":
+            print(f"FAIL rule {r['name']}: health {r.get('health')}: {r.get('lastError')}")
+            failures += 1
+    print(f"{len(queries)} expressions, {len(rules)} rules evaluated, {failures} failures")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
