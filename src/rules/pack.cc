@@ -83,6 +83,7 @@ struct Pos {
 
 struct TermEntry {
   std::string text;
+  std::string display;  // as written, when `text` is a regex made from a starred phrase
   TermSpec::Kind kind = TermSpec::Kind::kLiteral;
   bool case_sensitive = false;
   bool whole_word = true;
@@ -425,7 +426,7 @@ bool PackBuilder::ReadTerm(int file, const YAML::Node& node, TermEntry* entry) {
     return false;
   }
   std::string err;
-  if (!ParseTermString(text_node.Scalar(), &entry->text, &entry->kind, &err)) {
+  if (!ParseTermString(text_node.Scalar(), &entry->text, &entry->kind, &err, &entry->display)) {
     Error(At(file, text_node), err);
     return false;
   }
@@ -698,7 +699,8 @@ TermId PackBuilder::Intern(const TermEntry& e, std::string_view owner) {
     spec.case_sensitive = e.case_sensitive;
     spec.whole_word = e.whole_word;
     pack_->term_specs_.push_back(std::move(spec));
-    pack_->term_display_.push_back(e.kind == TermSpec::Kind::kRegex    ? Cat("/", e.text, "/")
+    pack_->term_display_.push_back(!e.display.empty()                  ? e.display
+                                   : e.kind == TermSpec::Kind::kRegex    ? Cat("/", e.text, "/")
                                    : e.kind == TermSpec::Kind::kPrefix ? Cat(e.text, "*")
                                                                        : e.text);
     term_origin_.emplace_back(e.pos, std::string(owner));
@@ -773,6 +775,7 @@ uint32_t PackBuilder::CompileNode(RuleDef& def, const QueryNode& q, FieldMask ma
       TermEntry e;
       e.text = q.text;
       e.kind = q.term_kind;
+      e.display = q.display;
       e.case_sensitive = default_case_sensitive_;
       e.whole_word = default_whole_word_;
       e.pos = QueryPos(def, q.offset);

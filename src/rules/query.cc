@@ -317,7 +317,9 @@ class Parser {
     auto node = Make(QueryNode::Kind::kTerm, t.offset);
     std::string err;
     std::string_view raw = t.kind == TK::kWord ? t.value : t.text;
-    if (!ParseTermString(raw, &node->text, &node->term_kind, &err)) return Fail(t, err);
+    if (!ParseTermString(raw, &node->text, &node->term_kind, &err, &node->display)) {
+      return Fail(t, err);
+    }
     if (node->text.size() > limits_.max_term_bytes) {
       return Fail(t, Cat("term is ", node->text.size(), " bytes, over the limit of ",
                                   limits_.max_term_bytes));
@@ -481,7 +483,9 @@ void Print(const QueryNode& n, std::string* out) {
   };
   switch (n.kind) {
     case K::kTerm:
-      if (n.term_kind == TermSpec::Kind::kRegex) {
+      if (!n.display.empty()) {
+        out->append(Cat("\"", n.display, "\""));
+      } else if (n.term_kind == TermSpec::Kind::kRegex) {
         out->append(Cat("/", n.text, "/"));
       } else {
         out->append(Cat("\"", n.text, n.term_kind == TermSpec::Kind::kPrefix ? "*" : "", "\""));
@@ -527,7 +531,8 @@ void Print(const QueryNode& n, std::string* out) {
 }  // namespace
 
 bool ParseTermString(std::string_view raw, std::string* text, TermSpec::Kind* kind,
-                     std::string* error) {
+                     std::string* error, std::string* display) {
+  if (display) display->clear();
   raw = StripWs(raw);
   if (raw.size() >= 2 && raw.front() == '/' && raw.back() == '/') {
     *kind = TermSpec::Kind::kRegex;
@@ -551,8 +556,40 @@ bool ParseTermString(std::string_view raw, std::string* text, TermSpec::Kind* ki
     }
   }
   if (raw.find('*') != std::string_view::npos) {
-    *error = "'*' is allowed only at the end of a term (a prefix); use a /regex/ otherwise";
-    return false;
+    // A phrase of word prefixes: "внешн* политик*". Every '*' must end a word.
+    for (size_t i = raw.find('*'); i != std::string_view::npos; i = raw.find('*', i + 1)) {
+      if (i == 0 || IsSpace(raw[i - 1]) || (i + 1 < raw.size() && !IsSpace(raw[i + 1]))) {
+        *error = "'*' is allowed only at the end of a word (a prefix); use a /regex/ otherwise";
+        return false;
+      }
+    }
+    bool last_prefix = *kind == TermSpec::Kind::kPrefix;
+    if (display) *display = Cat(StripWs(raw), last_prefix ? "*" : "");
+    // The matcher folds the text (case, and white-space runs to one space) before regexes see
+    // it; a starred word continues with anything but white space and ASCII punctuation.
+    constexpr std::string_view kRest = "[^\\s!-/:-@\\[-`{-~]*";
+    text->clear();
+    bool space = false;
+    for (char c : raw) {
+      if (IsSpace(c)) {
+        space = true;
+        continue;
+      }
+      if (space && !text->empty()) text->push_back(' ');
+      space = false;
+      if (c == '*') {
+        text->append(kRest);
+      } else if (static_cast<unsigned char>(c) < 0x80 &&
+                 !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))) {
+        text->push_back('\\');
+        text->push_back(c);
+      } else {
+        text->push_back(c);
+      }
+    }
+    if (last_prefix) text->append(kRest);
+    *kind = TermSpec::Kind::kRegex;
+    return true;
   }
   // Collapse runs of spaces: "Xi  Jinping" and "Xi Jinping" are one phrase.
   text->clear();

@@ -56,6 +56,7 @@ struct QueryNode {
   uint32_t offset = 0;
   std::string text;
   match::TermSpec::Kind term_kind = match::TermSpec::Kind::kLiteral;
+  std::string display;  // kTerm: the term as written, when it differs from `text` (see below)
   std::vector<std::string> values;
   uint32_t distance = 0;
   bool ordered = false;
@@ -82,10 +83,12 @@ struct ParsedQuery {
 ParsedQuery ParseQuery(std::string_view query, const QueryLimits& limits = {});
 
 // Parses a term string as written in a set or in a query token: `/re/` is a regex, a trailing
-// `*` makes a prefix, surrounding double quotes are removed. Returns false with `*error` set for
-// an empty term, an empty regex or a lone `*`.
+// `*` makes a prefix, surrounding double quotes are removed. A phrase whose inner words end in
+// `*` ("внешн* политик*") becomes a regex (each starred word matches any word it begins), and
+// `*display` (if not null) receives the term as written for alerts. Returns false with `*error`
+// set for an empty term, an empty regex, a lone `*` or a `*` inside a word.
 bool ParseTermString(std::string_view raw, std::string* text, match::TermSpec::Kind* kind,
-                     std::string* error);
+                     std::string* error, std::string* display = nullptr);
 
 // Returns the tree as a canonical one-line string (used by explain, by tests and to detect
 // `x AND NOT x`).
