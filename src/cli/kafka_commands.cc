@@ -45,6 +45,7 @@
 #include "absl/strings/str_split.h"
 #include "simdjson.h"
 #include "steppewatch/common/status_macros.h"
+#include "steppewatch/kafka/embedded_broker.h"
 
 namespace steppewatch::cli {
 namespace {
@@ -416,33 +417,19 @@ int RunBroker(const Args& args) {
     }
   }
 
-  // The mock cluster needs a client handle for its bookkeeping; a producer that never produces.
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  absl::Status st = ApplyProperties(conf, {{"log_level", "3"}}, args);
-  if (!st.ok()) {
-    rd_kafka_conf_destroy(conf);
-    return UsageError("broker", st, kBrokerUsage);
-  }
-  absl::StatusOr<KafkaHandle> rk = NewHandle(RD_KAFKA_PRODUCER, conf);
-  if (!rk.ok()) {
-    std::fprintf(stderr, "steppewatch broker: %s\n", std::string(rk.status().message()).c_str());
+  // The same in-process cluster as the daemon's embedded mode, here alone in its process.
+  kafka::EmbeddedBrokerOptions options;
+  options.num_brokers = static_cast<int>(*brokers);
+  for (const auto& [name, n] : topics) options.topics.push_back({name, n});
+  absl::StatusOr<std::unique_ptr<kafka::EmbeddedBroker>> broker =
+      kafka::EmbeddedBroker::Create(options);
+  if (!broker.ok()) {
+    std::fprintf(stderr, "steppewatch broker: %s\n",
+                 std::string(broker.status().message()).c_str());
     return 1;
   }
-  rd_kafka_mock_cluster_t* mc = rd_kafka_mock_cluster_new(rk->get(), static_cast<int>(*brokers));
-  if (mc == nullptr) {
-    std::fprintf(stderr, "steppewatch broker: cannot create the mock cluster\n");
-    return 1;
-  }
-  for (const auto& [name, n] : topics) {
-    rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(mc, name.c_str(), n, 1);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      std::fprintf(stderr, "steppewatch broker: topic %s: %s\n", name.c_str(),
-                   rd_kafka_err2str(err));
-      rd_kafka_mock_cluster_destroy(mc);
-      return 1;
-    }
-  }
-  std::printf("bootstrap: %s\n", rd_kafka_mock_cluster_bootstraps(mc));
+  rd_kafka_mock_cluster_t* mc = (*broker)->cluster();
+  std::printf("bootstrap: %s\n", (*broker)->bootstrap().c_str());
   for (const auto& [name, n] : topics) std::printf("topic: %s partitions=%d\n", name.c_str(), n);
   std::fflush(stdout);
 
@@ -480,7 +467,7 @@ int RunBroker(const Args& args) {
       }
     }
   }
-  rd_kafka_mock_cluster_destroy(mc);
+  broker->reset();
   if (control_fd >= 0) close(control_fd);
   close(sfd);
   return 0;
@@ -1043,7 +1030,7 @@ bool PrintedHelp(int argc, char** argv, std::string_view usage) {
 int RunBrokerCommand(int argc, char** argv) {
   if (PrintedHelp(argc, argv, kBrokerUsage)) return 0;
   absl::StatusOr<Args> args =
-      ParseArgs(argc, argv, {"topics", "partitions", "brokers", "control-fifo", "property"}, {});
+      ParseArgs(argc, argv, {"topics", "partitions", "brokers", "control-fifo"}, {});
   if (!args.ok()) return UsageError("broker", args.status(), kBrokerUsage);
   return RunBroker(*args);
 }
