@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 
 #include "normalise/unicode_tables.h"
 #include "normalise/utf8_internal.h"
@@ -51,41 +52,76 @@ uint32_t FoldedText::ToOriginal(uint32_t folded_offset) const {
   return folded_offset - it->folded + it->original;
 }
 
-void Fold(std::string_view text, FoldedText* out) {
-  const size_t n = text.size();
-  // A folded character is at most one byte longer than the original, and only for originals of
-  // two or more bytes (checked by the table generator), so 1.5x bounds the output.
-  out->Reserve(n + n / 2 + kStoreSlack);
-  out->map_.clear();
-  char* const dst = out->data_.get();
-  const auto* const s = reinterpret_cast<const uint8_t*>(text.data());
-  auto& map = out->map_;
+namespace {
 
-  size_t i = 0;  // input position
-  size_t o = 0;  // output position
+#define SW_FOLD_INLINE inline __attribute__((always_inline))
+
+// Folds of the two-byte code points U+0080..U+07FF (Latin-1, Latin Extended, Greek, Cyrillic,
+// ...), precomputed so the common non-ASCII case is one load: low 24 bits the folded UTF-8
+// bytes, bits 24-25 their count, bit 31 set for white space.
+constexpr uint32_t kTwoByteSpace = 1u << 31;
+
+std::array<uint32_t, 0x800> MakeTwoByteTable() {
+  std::array<uint32_t, 0x800> t{};
+  for (uint32_t cp = 0x80; cp < 0x800; ++cp) {
+    const uint32_t entry = internal::Entry(cp);
+    if (internal::EntryFlags(entry) & internal::kFlagSpace) {
+      t[cp] = kTwoByteSpace;
+      continue;
+    }
+    char bytes[4] = {};
+    const uint32_t len = internal::EncodeUtf8(internal::EntryFold(cp, entry), bytes);
+    uint32_t packed = 0;
+    std::memcpy(&packed, bytes, 3);
+    t[cp] = packed | (len << 24);
+  }
+  return t;
+}
+
+const std::array<uint32_t, 0x800>& TwoByteTable() {
+  static const std::array<uint32_t, 0x800> table = MakeTwoByteTable();
+  return table;
+}
+
+// The fold loop's state, kept in registers: every helper is force-inlined.
+struct FoldState {
+  const uint8_t* s;
+  size_t n;
+  char* dst;
+  std::vector<FoldedText::MapEntry>* map;
+  const uint32_t* two_byte;
+  size_t i = 0;
+  size_t o = 0;
   bool prev_space = false;
 
-  // Records that from output offset `o` on, original = o + (i - o).
-  auto note = [&]() {
-    if (!map.empty() && map.back().folded == o) {
-      map.back().original = static_cast<uint32_t>(i);
+  // Records that from output offset `o` on, original = o + (i - o). Rare: only after a length
+  // change, so it is kept out of line.
+  __attribute__((noinline)) void Note() {
+    if (!map->empty() && map->back().folded == o) {
+      map->back().original = static_cast<uint32_t>(i);
     } else {
-      map.push_back({static_cast<uint32_t>(o), static_cast<uint32_t>(i)});
+      map->push_back({static_cast<uint32_t>(o), static_cast<uint32_t>(i)});
     }
-  };
+  }
+
+  // Emits the fold of one white-space character of `len` input bytes.
+  SW_FOLD_INLINE void Space(uint32_t len) {
+    i += len;
+    if (!prev_space) {
+      dst[o++] = ' ';
+      prev_space = true;
+      if (len != 1) Note();
+    } else {
+      Note();
+    }
+  }
 
   // Folds the one code point at s[i].
-  auto step = [&]() {
+  SW_FOLD_INLINE void Step() {
     const uint8_t b = s[i];
     if (b < 0x80) {
       if (kAscii.space[b]) {
-        ++i;
-        if (prev_space) {
-          note();
-          return;
-        }
-        prev_space = true;
-        dst[o++] = ' ';
+        Space(1);
         return;
       }
       prev_space = false;
@@ -93,6 +129,41 @@ void Fold(std::string_view text, FoldedText* out) {
       ++i;
       return;
     }
+    if (b >= 0xC2 && b < 0xE0 && i + 1 < n && (s[i + 1] & 0xC0) == 0x80) {
+      const uint32_t cp = (uint32_t{b} & 0x1F) << 6 | (s[i + 1] & 0x3F);
+      const uint32_t packed = two_byte[cp];
+      if (packed & kTwoByteSpace) {
+        Space(2);
+        return;
+      }
+      prev_space = false;
+      const uint32_t olen = (packed >> 24) & 3;
+      // Writes 4 bytes and advances by olen: the slack after the output absorbs the excess.
+      std::memcpy(dst + o, &packed, 4);
+      i += 2;
+      o += olen;
+      if (olen != 2) Note();
+      return;
+    }
+    if (b >= 0xE1 && b < 0xF0 && b != 0xED && i + 2 < n && (s[i + 1] & 0xC0) == 0x80 &&
+        (s[i + 2] & 0xC0) == 0x80) {
+      // A three-byte character without overlong/surrogate forms (E0 and ED are excluded): if it
+      // neither folds nor is white space (CJK, most symbols), it is copied.
+      const uint32_t cp =
+          (uint32_t{b} & 0x0F) << 12 | (uint32_t{s[i + 1]} & 0x3F) << 6 | (s[i + 2] & 0x3F);
+      const uint32_t entry = internal::Entry(cp);
+      if ((entry & 0xFFFFFFu) == 0 && !(internal::EntryFlags(entry) & internal::kFlagSpace)) {
+        prev_space = false;
+        std::memcpy(dst + o, s + i, 3);
+        i += 3;
+        o += 3;
+        return;
+      }
+    }
+    StepGeneric();
+  }
+
+  __attribute__((noinline)) void StepGeneric() {
     uint32_t cp = 0;
     const uint32_t len = internal::DecodeMultiByte(s + i, n - i, &cp);
     if (len == 0) {
@@ -102,18 +173,29 @@ void Fold(std::string_view text, FoldedText* out) {
       return;
     }
     const uint32_t entry = internal::Entry(cp);
-    i += len;
     if (internal::EntryFlags(entry) & internal::kFlagSpace) {
-      if (!prev_space) dst[o++] = ' ';
-      prev_space = true;
-      note();
+      Space(len);
       return;
     }
     prev_space = false;
+    i += len;
     const uint32_t olen = internal::EncodeUtf8(internal::EntryFold(cp, entry), dst + o);
     o += olen;
-    if (olen != len) note();
-  };
+    if (olen != len) Note();
+  }
+};
+
+}  // namespace
+
+void Fold(std::string_view text, FoldedText* out) {
+  const size_t n = text.size();
+  // A folded character is at most one byte longer than the original, and only for originals of
+  // two or more bytes (checked by the table generator), so 1.5x bounds the output.
+  out->Reserve(n + n / 2 + kStoreSlack);
+  out->map_.clear();
+  FoldState st{reinterpret_cast<const uint8_t*>(text.data()), n, out->data_.get(), &out->map_,
+               TwoByteTable().data()};
+  const uint8_t* const s = st.s;
 
   const __m128i k_a_minus_1 = _mm_set1_epi8('A' - 1);
   const __m128i k_z_plus_1 = _mm_set1_epi8('Z' + 1);
@@ -121,42 +203,91 @@ void Fold(std::string_view text, FoldedText* out) {
   const __m128i k_space = _mm_set1_epi8(' ');
   const __m128i k_tab_minus_1 = _mm_set1_epi8('\t' - 1);
   const __m128i k_cr_plus_1 = _mm_set1_epi8('\r' + 1);
+  // Bytes compared as signed: 0x80..0xBF (continuations) are < (int8)0xC0.
+  const __m128i k_first_lead = _mm_set1_epi8(static_cast<char>(0xC0));
+  const __m128i k_d0 = _mm_set1_epi8(static_cast<char>(0xD0));
+  const __m128i k_d1 = _mm_set1_epi8(static_cast<char>(0xD1));
+  const __m128i k_af = _mm_set1_epi8(static_cast<char>(0xAF));
+  const __m128i k_90 = _mm_set1_epi8(static_cast<char>(0x90));
 
-  while (i < n) {
-    if (n - i >= 16) {
-      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i));
-      const int high = _mm_movemask_epi8(v);
-      if (high == 0) {
-        // 16 ASCII bytes. Signed compares are right: all bytes are < 0x80 here.
-        const __m128i upper =
-            _mm_and_si128(_mm_cmpgt_epi8(v, k_a_minus_1), _mm_cmplt_epi8(v, k_z_plus_1));
-        const __m128i ws = _mm_or_si128(
-            _mm_cmpeq_epi8(v, k_space),
-            _mm_and_si128(_mm_cmpgt_epi8(v, k_tab_minus_1), _mm_cmplt_epi8(v, k_cr_plus_1)));
-        const unsigned wm = static_cast<unsigned>(_mm_movemask_epi8(ws));
-        // A space that follows a space collapses: the output gets shorter, take the slow path.
-        if ((wm & ((wm << 1) | (prev_space ? 1u : 0u))) == 0) {
-          const __m128i lower = _mm_or_si128(v, _mm_and_si128(upper, k_case_bit));
-          const __m128i res = _mm_or_si128(_mm_andnot_si128(ws, lower), _mm_and_si128(ws, k_space));
-          _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + o), res);
-          i += 16;
-          o += 16;
-          prev_space = (wm >> 15) & 1;
-          continue;
-        }
-        const size_t block_end = i + 16;
-        while (i < block_end) step();
+  while (st.i < n) {
+    if (n - st.i >= 16) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + st.i));
+      const unsigned high = static_cast<unsigned>(_mm_movemask_epi8(v));
+      // Bytes >= 0x80 are negative as int8, so they are never in 'A'..'Z' or '\t'..'\r'.
+      const __m128i upper =
+          _mm_and_si128(_mm_cmpgt_epi8(v, k_a_minus_1), _mm_cmplt_epi8(v, k_z_plus_1));
+      const __m128i ws = _mm_or_si128(
+          _mm_cmpeq_epi8(v, k_space),
+          _mm_and_si128(_mm_cmpgt_epi8(v, k_tab_minus_1), _mm_cmplt_epi8(v, k_cr_plus_1)));
+      const unsigned wm = static_cast<unsigned>(_mm_movemask_epi8(ws));
+      // A space after a space collapses (the output gets shorter): not for the fast paths.
+      const bool runs = (wm & ((wm << 1) | (st.prev_space ? 1u : 0u))) != 0;
+      size_t advance = 16;
+      bool fast = !runs;
+      if (fast && high != 0) {
+        // Cyrillic fast path: a block of ASCII and lowercase Russian letters (two-byte
+        // sequences led by D0/D1 that fold to themselves) is copied with ASCII lowercased.
+        const unsigned d0 = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, k_d0)));
+        const unsigned d1 = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, k_d1)));
+        const unsigned cont =
+            static_cast<unsigned>(_mm_movemask_epi8(_mm_cmplt_epi8(v, k_first_lead)));
+        const unsigned leads = d0 | d1;
+        // After D0 only B0..BF (а..п) folds to itself, after D1 only 80..8F (р..я); other
+        // Cyrillic (capitals, Ё/ё, Kazakh letters under D2/D3) takes the scalar path.
+        const unsigned ge_b0 = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpgt_epi8(v, k_af)));
+        const unsigned le_8f = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmplt_epi8(v, k_90)));
+        const unsigned bad_next = (((d0 << 1) & ~ge_b0) | ((d1 << 1) & ~le_8f)) & 0xFFFFu;
+        fast = (high & ~cont & ~leads) == 0 &&           // no other lead bytes
+               cont == ((leads << 1) & 0xFFFFu) &&        // continuations follow leads only
+               bad_next == 0;
+        // A lead in the last byte: store 16 bytes but advance 15; the next block redoes it.
+        advance = 16 - (leads >> 15);
+      }
+      if (fast) {
+        const __m128i lower = _mm_or_si128(v, _mm_and_si128(upper, k_case_bit));
+        const __m128i res = _mm_or_si128(_mm_andnot_si128(ws, lower), _mm_and_si128(ws, k_space));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(st.dst + st.o), res);
+        st.i += advance;
+        st.o += advance;
+        st.prev_space = (wm >> (advance - 1)) & 1;
         continue;
       }
-      // Fold the ASCII bytes before the first non-ASCII byte, then the non-ASCII run.
-      const size_t block_end = i + static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(high)));
-      while (i < block_end) step();
-      while (i < n && s[i] >= 0x80) step();
+      if (high == 0) {
+        // ASCII with space runs (hard-wrapped, indented news text): fold the block with SIMD,
+        // then copy it around the bytes that collapse.
+        alignas(16) char tmp[16];
+        const __m128i lower = _mm_or_si128(v, _mm_and_si128(upper, k_case_bit));
+        _mm_store_si128(reinterpret_cast<__m128i*>(tmp),
+                        _mm_or_si128(_mm_andnot_si128(ws, lower), _mm_and_si128(ws, k_space)));
+        const size_t block = st.i;
+        unsigned drop = wm & ((wm << 1) | (st.prev_space ? 1u : 0u));
+        unsigned j = 0;
+        while (drop != 0) {
+          const unsigned k = static_cast<unsigned>(__builtin_ctz(drop));
+          std::memcpy(st.dst + st.o, tmp + j, k - j);
+          st.o += k - j;
+          const unsigned run_end = k + static_cast<unsigned>(__builtin_ctz(~(drop >> k)));
+          st.i = block + run_end;
+          st.Note();
+          j = run_end;
+          drop &= run_end >= 16 ? 0u : ~((1u << run_end) - 1);
+        }
+        std::memcpy(st.dst + st.o, tmp + j, 16 - j);
+        st.o += 16 - j;
+        st.i = block + 16;
+        st.prev_space = (wm >> 15) & 1;
+        continue;
+      }
+      // Fold up to the end of this block one code point at a time (a character that straddles
+      // the block end is finished too).
+      const size_t block_end = st.i + 16;
+      while (st.i < block_end) st.Step();
       continue;
     }
-    step();
+    st.Step();
   }
-  out->size_ = o;
+  out->size_ = st.o;
 }
 
 std::string FoldToString(std::string_view text) {

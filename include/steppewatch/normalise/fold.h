@@ -57,14 +57,15 @@ class FoldedText {
   // Number of map entries of the last fold (one per length change; for tests and benchmarks).
   size_t map_entries() const { return map_.size(); }
 
- private:
-  friend void Fold(std::string_view, FoldedText*);
-
-  // From folded offset `folded` on (up to the next entry), original = folded + (orig - folded).
+  // One map entry: from folded offset `folded` on (up to the next entry), the original offset is
+  // folded - this.folded + this.original. Public only so the fold loop can name it.
   struct MapEntry {
     uint32_t folded;
     uint32_t original;
   };
+
+ private:
+  friend void Fold(std::string_view, FoldedText*);
 
   void Reserve(size_t bytes);
 

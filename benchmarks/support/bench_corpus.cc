@@ -1,0 +1,293 @@
+#include "support/bench_corpus.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "simdjson.h"
+#include "steppewatch/normalise/fold.h"
+#include "steppewatch/normalise/utf8.h"
+
+namespace steppewatch::bench {
+namespace {
+
+bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+
+// Reads a string field; missing or non-string fields give "".
+std::string GetString(simdjson::ondemand::object& obj, std::string_view key) {
+  std::string_view v;
+  if (obj.find_field_unordered(key).get_string().get(v) != simdjson::SUCCESS) return {};
+  return std::string(v);
+}
+
+// Names of the kind the default pack watches, per script; '*' marks a prefix.
+const std::vector<std::string>& PackNames(Language lang) {
+  static const std::vector<std::string> kEnglish = {
+      "Kazakhstan", "Uzbekistan", "Kyrgyzstan", "Tajikistan", "Turkmenistan", "Kazakh*",
+      "Uzbek*", "Kyrgyz*", "Tajik*", "Turkmen*", "Central Asia", "Caspian", "Astana", "Almaty",
+      "Tashkent", "Bishkek", "Dushanbe", "Ashgabat", "Nur-Sultan", "Tokayev", "Nazarbayev",
+      "Mirziyoyev", "Japarov", "Rahmon", "Berdimuhamedov", "Xi Jinping", "Putin", "Erdogan",
+      "Borrell", "CSTO", "Shanghai Cooperation Organisation", "Eurasian Economic Union",
+      "Belt and Road", "Silk Road", "Khorgos", "Baikonur", "Tengiz", "Kashagan", "KazMunayGas",
+      "Gazprom", "Rosneft", "uranium", "rare earths", "critical minerals", "pipeline*",
+      "sanction*", "Moscow", "Beijing", "Brussels", "Washington", "European Union", "NATO",
+      "OPEC", "Iran", "Turkey", "Afghanistan", "Taliban", "Soviet Union", "Kremlin",
+      "Middle Corridor", "Trans-Caspian", "Aral Sea", "migrant workers", "election*", "protest*",
+      "oil", "gas", "grain", "wheat", "cotton"};
+  static const std::vector<std::string> kRussian = {
+      "Казахстан*", "Узбекистан*", "Киргиз*", "Кыргызстан*", "Таджикистан*", "Туркмен*",
+      "Центральной Азии", "Средней Азии", "Каспий*", "Астана", "Астаны", "Алматы", "Ташкент*",
+      "Бишкек*", "Душанбе", "Ашхабад*", "Нур-Султан*", "Токаев*", "Назарбаев*", "Мирзиёев*",
+      "Жапаров*", "Рахмон*", "Си Цзиньпин*", "Путин*", "Эрдоган*", "Лукашенко", "ОДКБ", "ШОС",
+      "ЕАЭС", "СНГ", "Евразийск*", "Шелков* путь", "Байконур*", "Газпром*", "Роснефт*", "нефт*",
+      "газопровод*", "трубопровод*", "санкци*", "уран*", "Москв*", "Кремл*", "Пекин*", "Китай",
+      "Китая", "Брюссел*", "Вашингтон*", "Евросоюз*", "Европейск* союз*", "НАТО", "ОПЕК",
+      "Иран*", "Турци*", "Афганистан*", "талиб*", "СССР", "Советск* Союз*", "выбор*",
+      "протест*", "мигрант*", "зерн*", "пшениц*", "хлоп*", "Украин*", "Росси*", "Белорусси*",
+      "Грузи*", "Армени*", "Азербайджан*"};
+  static const std::vector<std::string> kChinese = {
+      "哈萨克斯坦", "乌兹别克斯坦", "吉尔吉斯斯坦", "塔吉克斯坦", "土库曼斯坦", "中亚",
+      "里海", "阿斯塔纳", "阿拉木图", "塔什干", "比什凯克", "杜尚别", "阿什哈巴德",
+      "托卡耶夫", "纳扎尔巴耶夫", "米尔济约耶夫", "习近平", "普京", "埃尔多安",
+      "上海合作组织", "上合组织", "一带一路", "丝绸之路", "霍尔果斯", "中欧班列",
+      "天然气", "石油", "管道", "铀", "稀土", "关键矿产", "制裁", "莫斯科", "北京",
+      "布鲁塞尔", "华盛顿", "欧盟", "北约", "欧佩克", "伊朗", "土耳其", "阿富汗",
+      "塔利班", "俄罗斯", "中国", "美国", "能源", "电力", "光伏", "风电", "新能源",
+      "中石油", "中石化", "国家电网", "亚投行", "丝路基金", "互联互通", "基础设施",
+      "绿色发展", "碳中和", "煤炭", "氢能", "核电", "水电", "油气", "炼油", "沙特",
+      "阿联酋", "卡塔尔", "埃及"};
+  static const std::vector<std::string> kKazakh = {
+      "Қазақстан*", "Өзбекстан*", "Қырғыз*", "Тәжікстан*", "Түрікмен*", "Орталық Азия*",
+      "Каспий*", "Астана*", "Алматы*", "Ташкент*", "Бішкек*", "Тоқаев*", "Назарбаев*",
+      "Президент*", "Парламент*", "Мәжіліс*", "Сенат*", "Үкімет*", "Ресей*", "Қытай*",
+      "Мәскеу*", "Бейжің*", "АҚШ", "Еуроодақ*", "ТМД", "ШЫҰ", "ЕАЭО", "мұнай*", "газ*",
+      "уран*", "сайлау*", "Ақорда*"};
+  switch (lang) {
+    case Language::kEnglish: return kEnglish;
+    case Language::kRussian: return kRussian;
+    case Language::kChinese: return kChinese;
+    case Language::kKazakh: return kKazakh;
+  }
+  return kEnglish;
+}
+
+// Splits folded text into words (runs of non-CJK word characters) and calls `fn(word, gap)`,
+// where gap is true when the previous word was not separated by exactly one space.
+template <typename Fn>
+void ForEachWord(std::string_view text, Fn fn) {
+  size_t i = 0;
+  size_t prev_end = std::string_view::npos;
+  while (i < text.size()) {
+    const normalise::CodePoint c = normalise::DecodeAt(text, i);
+    if (!normalise::IsWordChar(c.cp) || normalise::IsCjk(c.cp)) {
+      i += c.length;
+      continue;
+    }
+    const size_t start = i;
+    while (i < text.size()) {
+      const normalise::CodePoint d = normalise::DecodeAt(text, i);
+      if (!normalise::IsWordChar(d.cp) || normalise::IsCjk(d.cp)) break;
+      i += d.length;
+    }
+    const bool adjacent = prev_end != std::string_view::npos && start == prev_end + 1 &&
+                          text[prev_end] == ' ';
+    fn(text.substr(start, i - start), !adjacent);
+    prev_end = i;
+  }
+}
+
+size_t CodePoints(std::string_view s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+std::vector<std::pair<std::string, uint32_t>> ByFrequency(
+    absl::flat_hash_map<std::string, uint32_t>&& counts) {
+  std::vector<std::pair<std::string, uint32_t>> v(counts.begin(), counts.end());
+  std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) {
+    return a.second != b.second ? a.second > b.second : a.first < b.first;
+  });
+  return v;
+}
+
+size_t ReadStatusKb(const char* key) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  const std::string prefix = std::string(key) + ":";
+  while (std::getline(in, line)) {
+    if (line.rfind(prefix, 0) == 0) return std::strtoull(line.c_str() + prefix.size(), nullptr, 10);
+  }
+  return 0;
+}
+
+}  // namespace
+
+const char* LanguageName(Language lang) {
+  switch (lang) {
+    case Language::kEnglish: return "English";
+    case Language::kRussian: return "Russian";
+    case Language::kChinese: return "Chinese";
+    case Language::kKazakh: return "Kazakh";
+  }
+  return "?";
+}
+
+std::vector<const BenchItem*> BenchCorpus::Select(Language lang) const {
+  std::vector<const BenchItem*> out;
+  for (const BenchItem& item : items) {
+    const std::string_view id = item.id;
+    bool keep = false;
+    switch (lang) {
+      case Language::kEnglish: keep = StartsWith(id, "reuters21578-") || StartsWith(id, "bbc-"); break;
+      case Language::kRussian:
+        keep = StartsWith(id, "nerel-") || StartsWith(id, "factru-") || StartsWith(id, "rusentrel-");
+        break;
+      case Language::kChinese: keep = StartsWith(id, "bri-"); break;
+      case Language::kKazakh: keep = StartsWith(id, "kaznerd-"); break;
+    }
+    if (keep) out.push_back(&item);
+  }
+  return out;
+}
+
+std::optional<std::string> FindBenchCorpus() {
+  std::vector<std::filesystem::path> dirs;
+  if (const char* env = std::getenv("STEPPEWATCH_CORPUS_DIR")) dirs.emplace_back(env);
+  dirs.emplace_back(std::filesystem::path(STEPPEWATCH_SOURCE_DIR) / ".." / "shared" / "corpus");
+  for (const auto& d : dirs) {
+    const auto p = d / "news-bench.jsonl";
+    if (std::filesystem::exists(p)) return p.lexically_normal().string();
+  }
+  return std::nullopt;
+}
+
+const BenchCorpus* LoadBenchCorpus() {
+  static const std::unique_ptr<BenchCorpus> corpus = []() -> std::unique_ptr<BenchCorpus> {
+    const auto path = FindBenchCorpus();
+    if (!path) return nullptr;
+    simdjson::padded_string json;
+    if (simdjson::padded_string::load(*path).get(json) != simdjson::SUCCESS) return nullptr;
+    auto c = std::make_unique<BenchCorpus>();
+    c->path = *path;
+    simdjson::ondemand::parser parser;
+    simdjson::ondemand::document_stream stream;
+    if (parser.iterate_many(json).get(stream) != simdjson::SUCCESS) return nullptr;
+    for (auto doc : stream) {
+      simdjson::ondemand::object obj;
+      if (doc.get_object().get(obj) != simdjson::SUCCESS) continue;
+      BenchItem item;
+      item.id = GetString(obj, "id");
+      item.title = GetString(obj, "title");
+      item.body = GetString(obj, "body");
+      item.lang = GetString(obj, "lang");
+      c->items.push_back(std::move(item));
+    }
+    return c;
+  }();
+  return corpus.get();
+}
+
+std::vector<BenchTerm> BuildTerms(const std::vector<const BenchItem*>& items, Language lang,
+                                  size_t count) {
+  std::vector<BenchTerm> terms;
+  absl::flat_hash_set<std::string> seen;
+  auto add = [&](std::string text, bool prefix) {
+    if (terms.size() >= count) return;
+    if (seen.insert(normalise::FoldToString(text) + (prefix ? "*" : "")).second) {
+      terms.push_back({std::move(text), prefix});
+    }
+  };
+  for (const std::string& name : PackNames(lang)) {
+    if (!name.empty() && name.back() == '*') {
+      add(name.substr(0, name.size() - 1), true);
+    } else {
+      add(name, false);
+    }
+  }
+  // Skips the most frequent words: function words ("the", "и", "的") are not watch-list terms.
+  constexpr size_t kSkipMostFrequent = 300;
+  if (lang == Language::kChinese) {
+    absl::flat_hash_map<std::string, uint32_t> grams;
+    for (const BenchItem* item : items) {
+      for (const std::string* s : {&item->title, &item->body}) {
+        std::vector<size_t> starts;  // offsets of the CJK run's characters
+        size_t i = 0;
+        auto flush = [&]() {
+          for (size_t a = 0; a < starts.size(); ++a) {
+            for (size_t len = 2; len <= 4 && a + len <= starts.size(); ++len) {
+              const size_t end = a + len < starts.size() ? starts[a + len] : i;
+              grams[s->substr(starts[a], end - starts[a])]++;
+            }
+          }
+          starts.clear();
+        };
+        while (i < s->size()) {
+          const normalise::CodePoint c = normalise::DecodeAt(*s, i);
+          if (normalise::IsCjk(c.cp)) {
+            starts.push_back(i);
+          } else {
+            flush();
+          }
+          i += c.length;
+        }
+        flush();
+      }
+    }
+    const auto ranked = ByFrequency(std::move(grams));
+    for (size_t r = kSkipMostFrequent / 3; r < ranked.size() && terms.size() < count; ++r) {
+      add(ranked[r].first, false);
+    }
+    return terms;
+  }
+  absl::flat_hash_map<std::string, uint32_t> words;
+  absl::flat_hash_map<std::string, uint32_t> bigrams;
+  normalise::FoldedText folded;
+  for (const BenchItem* item : items) {
+    for (const std::string* s : {&item->title, &item->body}) {
+      normalise::Fold(*s, &folded);
+      std::string_view previous;
+      ForEachWord(folded.text(), [&](std::string_view word, bool gap) {
+        if (CodePoints(word) >= 4) words[std::string(word)]++;
+        if (!gap && !previous.empty() && CodePoints(previous) >= 3 && CodePoints(word) >= 3) {
+          std::string phrase(previous);
+          phrase.push_back(' ');
+          phrase.append(word);
+          bigrams[phrase]++;
+        }
+        previous = word;
+      });
+    }
+  }
+  const auto ranked_words = ByFrequency(std::move(words));
+  const auto ranked_bigrams = ByFrequency(std::move(bigrams));
+  size_t w = kSkipMostFrequent;
+  size_t b = 0;
+  size_t word_terms = 0;
+  while (terms.size() < count && (w < ranked_words.size() || b < ranked_bigrams.size())) {
+    if (w < ranked_words.size()) {
+      const std::string& word = ranked_words[w++].first;
+      // Every tenth word term is a prefix of its first 6 characters (a stem, like "Kazakh*").
+      if (++word_terms % 10 == 0 && CodePoints(word) > 6) {
+        size_t cut = 0;
+        for (int k = 0; k < 6; ++k) cut += normalise::DecodeAt(word, cut).length;
+        add(word.substr(0, cut), true);
+      } else {
+        add(word, false);
+      }
+    }
+    if (b < ranked_bigrams.size()) add(ranked_bigrams[b++].first, false);
+  }
+  return terms;
+}
+
+size_t PeakRssBytes() { return ReadStatusKb("VmHWM") * 1024; }
+size_t CurrentRssBytes() { return ReadStatusKb("VmRSS") * 1024; }
+
+}  // namespace steppewatch::bench
