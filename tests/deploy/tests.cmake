@@ -7,3 +7,14 @@ add_test(NAME deploy.systemd_unit
          COMMAND bash ${_deploy_dir}/systemd_unit_test.sh ${PROJECT_SOURCE_DIR})
 set_tests_properties(deploy.systemd_unit PROPERTIES LABELS "unit;deploy" SKIP_RETURN_CODE 77
                      TIMEOUT 60)
+
+add_test(NAME deploy.kubernetes
+         COMMAND bash ${_deploy_dir}/kubernetes_test.sh ${PROJECT_SOURCE_DIR})
+# Renders and type-checks 3 kustomizations: a few seconds of CPU (more on a loaded machine).
+set_tests_properties(deploy.kubernetes PROPERTIES LABELS "unit;deploy" SKIP_RETURN_CODE 77
+                     TIMEOUT 300)
+
+add_test(NAME deploy.prometheusrule_matches_alerts
+         COMMAND /usr/bin/python3 ${_deploy_dir}/prometheusrule.py ${PROJECT_SOURCE_DIR} --check)
+set_tests_properties(deploy.prometheusrule_matches_alerts PROPERTIES LABELS "unit;deploy"
+                     TIMEOUT 60)

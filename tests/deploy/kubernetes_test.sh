@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Renders every kustomization under deploy/kubernetes (base, overlays/*) with `kubectl kustomize`
+# and validates every object offline against Kubernetes, prometheus-operator and KEDA schemas,
+# unknown fields included (deploy/kubernetes/validate/validate.mjs). Then checks the invariants
+# that tie the manifests to the daemon: grace period = drain budget + 15 s = systemd
+# TimeoutStopSec, probes on /healthz and /readyz, rules and config mounted as directories.
+# Finally proves the validator can fail, on a copy with a misspelt field.
+# Usage: kubernetes_test.sh SOURCE_DIR
+set -euo pipefail
+src=${1:?source dir}
+k8s=$src/deploy/kubernetes
+validate=$k8s/validate
+
+command -v kubectl >/dev/null || { echo "SKIP: kubectl (with kustomize) not installed"; exit 77; }
+command -v node >/dev/null || { echo "SKIP: node not installed"; exit 77; }
+# The validator's npm packages, pinned by package-lock.json; installed once (needs the npm
+# registry the first time only).
+if [[ ! -d $validate/node_modules/kubernetes-models ]]; then
+  echo "installing the validator's pinned npm packages (npm ci)"
+  npm ci --prefix "$validate" --no-audit --no-fund --loglevel=error >/dev/null
+fi
+
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+rendered=()
+for dir in "$k8s/base" "$k8s"/overlays/*/; do
+  dir=${dir%/}
+  name=$(basename "$dir")
+  kubectl kustomize "$dir" >"$out/$name.yaml"
+  echo "rendered $name: $(grep -c '^kind:' "$out/$name.yaml") objects"
+  rendered+=("$out/$name.yaml")
+done
+node "$validate/validate.mjs" "${rendered[@]}"
+
+/usr/bin/python3 - "$src" "${rendered[@]}" <<'PY'
+import re, sys, yaml
+src, files = sys.argv[1], sys.argv[2:]
+fail = []
+unit = open(f"{src}/deploy/systemd/steppewatchd.service").read()
+stop = int(re.search(r"^TimeoutStopSec=(\d+)s$", unit, re.M).group(1))
+for f in files:
+    docs = [d for d in yaml.safe_load_all(open(f)) if d]
+    dep = next(d for d in docs if d["kind"] == "Deployment")
+    cms = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ConfigMap"}
+    cfg_cm = next(v for k, v in cms.items() if k.startswith("steppewatch-config"))
+    cfg = yaml.safe_load(cfg_cm["data"]["steppewatch.yaml"])
+    budget = cfg["pipeline"]["shutdown_budget_seconds"]
+    pod = dep["spec"]["template"]["spec"]
+    grace = pod["terminationGracePeriodSeconds"]
+    if grace != budget + 15 or grace != stop:
+        fail.append(f"{f}: terminationGracePeriodSeconds {grace} != drain budget {budget} + 15 "
+                    f"== TimeoutStopSec {stop}")
+    c = pod["containers"][0]
+    for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz"),
+                        ("startupProbe", "/healthz")):
+        if c.get(probe, {}).get("httpGet", {}).get("path") != path:
+            fail.append(f"{f}: {probe} is not an HTTP GET of {path}")
+    for m in c["volumeMounts"]:
+        if "subPath" in m:
+            fail.append(f"{f}: mount {m['name']} uses subPath: ConfigMap updates never reach it")
+    mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+    if mounts.get(cfg["rules"]["dir"]) != "rules":
+        fail.append(f"{f}: rules.dir {cfg['rules']['dir']} is not the rules volume's mount")
+    if mounts.get(cfg["rules"]["cache_dir"]) is None:
+        fail.append(f"{f}: rules.cache_dir is not a writable volume (read-only root fs)")
+    sc = c["securityContext"]
+    if not (sc.get("readOnlyRootFilesystem") and sc.get("capabilities", {}).get("drop") == ["ALL"]
+            and pod["securityContext"].get("runAsNonRoot")):
+        fail.append(f"{f}: security context is weaker than the base's")
+    rules_cm = cms.get("steppewatch-rules")
+    if rules_cm is None:
+        fail.append(f"{f}: the rules ConfigMap must keep its fixed name (no hash suffix) so updates reload in place")
+    so = next((d for d in docs if d["kind"] == "ScaledObject"), None)
+    if so is not None and "replicas" in dep["spec"]:
+        fail.append(f"{f}: Deployment sets replicas while KEDA owns them")
+print("\n".join(fail) if fail else f"ok: invariants hold in {len(files)} renderings")
+sys.exit(1 if fail else 0)
+PY
+
+sed 's/livenessProbe:/livenesProbe:/' "$out/base.yaml" >"$out/typo.yaml"
+if node "$validate/validate.mjs" "$out/typo.yaml" >"$out/typo.log" 2>&1; then
+  echo "FAIL: the validator accepted a misspelt field, so the checks above prove nothing"; exit 1
+fi
+grep -q livenesProbe "$out/typo.log" || { cat "$out/typo.log"; exit 1; }
+echo "ok: the validator rejects a misspelt field"
