@@ -136,7 +136,21 @@ const std::vector<FiredRule>& Evaluator::Evaluate(const ItemView& item,
     }
     std::sort(gather_.begin(), gather_.end());
     gather_.erase(std::unique(gather_.begin(), gather_.end()), gather_.end());
-    if (gather_.size() > kMaxHitsPerFiredRule) gather_.resize(kMaxHitsPerFiredRule);
+    // Hits are sorted by (field, start, end): of hits that start at the same place ("Kazakh*"
+    // and "Kazakhstan"), report only the longest, the one a reader sees.
+    size_t kept = 0;
+    for (size_t i = 0; i < gather_.size(); ++i) {
+      const match::Hit& h = hits_[gather_[i]];
+      if (kept > 0) {
+        const match::Hit& prev = hits_[gather_[kept - 1]];
+        if (prev.field == h.field && prev.start == h.start) {
+          gather_[kept - 1] = gather_[i];
+          continue;
+        }
+      }
+      gather_[kept++] = gather_[i];
+    }
+    gather_.resize(std::min<size_t>(kept, kMaxHitsPerFiredRule));
     FiredRule f;
     f.rule = r;
     f.score = score;

@@ -55,12 +55,23 @@ struct Outcome {
   uint64_t bytes_scanned = 0;
   uint32_t hits = 0;
   uint32_t rules_fired = 0;
+  // The fired rules (indexes into pack().rules(), ascending), for per-rule metrics.
+  std::vector<uint32_t> fired_rules;
+  // True when the matcher stopped at MatcherOptions::max_hits_per_item. The alerts are still
+  // published (evaluated over the hits found so far, marked "hits_truncated": true) unless
+  // ProcessorOptions::dead_letter_truncated asks for a dead letter "too_many_hits" instead.
+  bool hits_truncated = false;
 };
 
 struct ProcessorOptions {
   decode::DecoderOptions decoder;
   std::string instance;  // the alert's "instance" (host name by default)
   bool include_snippets = true;
+  // Dead-letter items whose hits were truncated (reason "too_many_hits") instead of alerting.
+  bool dead_letter_truncated = false;
+  // When not empty, every alert's "processed_at" is this string instead of the current time:
+  // for golden-file tests and reproducible backtests.
+  std::string fixed_processed_at;
 };
 
 // One per worker thread; not thread-safe. Holds the decoder, the match context and the render

@@ -1,0 +1,173 @@
+// ItemProcessor: decode -> scan -> evaluate -> render, for one item, with every buffer reused.
+#include "steppewatch/pipeline/item_processor.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "steppewatch/match/matcher.h"
+#include "steppewatch/rules/evaluator.h"
+#include "steppewatch/rules/pack.h"
+#include "steppewatch/sink/alert.h"
+
+namespace steppewatch::pipeline {
+namespace {
+
+std::string HostName() {
+  char buf[256] = {0};
+  if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "unknown";
+  return buf;
+}
+
+class ItemProcessorImpl final : public ItemProcessor {
+ public:
+  ItemProcessorImpl(std::shared_ptr<const rules::CompiledPack> pack, ProcessorOptions options,
+                    std::unique_ptr<decode::ItemDecoder> decoder,
+                    std::unique_ptr<match::MatchContext> context)
+      : pack_(std::move(pack)),
+        options_(std::move(options)),
+        decoder_(std::move(decoder)),
+        context_(std::move(context)),
+        evaluator_(pack_),
+        renderer_(*pack_, sink::RenderOptions{options_.include_snippets}) {
+    if (options_.instance.empty()) options_.instance = HostName();
+    size_t topics = pack_->topics().size();
+    json_.resize(topics);
+    rules_header_.resize(topics);
+    tags_header_.resize(topics);
+    severity_header_.resize(topics);
+    topic_rules_.resize(topics);
+  }
+
+  const Outcome& Process(std::string_view payload, const Origin& origin) override {
+    Outcome& out = outcome_;
+    out.kind = Outcome::Kind::kNoMatch;
+    out.reason = {};
+    out.message.clear();
+    out.alerts.clear();
+    out.bytes_scanned = 0;
+    out.hits = 0;
+    out.rules_fired = 0;
+    out.fired_rules.clear();
+    out.hits_truncated = false;
+
+    detail_.clear();
+    decode::DecodeError error = decoder_->Decode(payload, &item_, &detail_);
+    if (error != decode::DecodeError::kOk) {
+      out.kind = Outcome::Kind::kDeadLetter;
+      out.reason = decode::DecodeErrorName(error);
+      out.message = detail_.empty() ? std::string(out.reason) : detail_;
+      return out;
+    }
+    std::string_view fields[2] = {item_.title, item_.body};
+    absl::Status scanned = context_->Scan(fields, &hits_);
+    out.bytes_scanned = item_.title.size() + item_.body.size();
+    if (!scanned.ok()) {
+      out.kind = Outcome::Kind::kDeadLetter;
+      out.reason = "match_error";
+      out.message = std::string(scanned.message());
+      return out;
+    }
+    out.hits = static_cast<uint32_t>(hits_.size());
+    out.hits_truncated = context_->truncated();
+    if (out.hits_truncated && options_.dead_letter_truncated) {
+      out.kind = Outcome::Kind::kDeadLetter;
+      out.reason = "too_many_hits";
+      out.message = "the item has more hits than MatcherOptions::max_hits_per_item";
+      return out;
+    }
+    if (hits_.empty()) return out;
+    rules::ItemView view;
+    view.fields[0] = item_.title;
+    view.fields[1] = item_.body;
+    view.lang = item_.lang;
+    view.source = item_.source;
+    const std::vector<rules::FiredRule>& fired = evaluator_.Evaluate(view, hits_);
+    if (fired.empty()) return out;
+    out.kind = Outcome::Kind::kAlerts;
+    out.rules_fired = static_cast<uint32_t>(fired.size());
+    for (const rules::FiredRule& f : fired) out.fired_rules.push_back(f.rule);
+
+    // Group the fired rules by destination topic (topic ids index pack().topics()).
+    used_topics_.clear();
+    for (const rules::FiredRule& f : fired) {
+      for (uint16_t t : pack_->rules()[f.rule].topic_ids) {
+        if (topic_rules_[t].empty()) used_topics_.push_back(t);
+        topic_rules_[t].push_back(&f);
+      }
+    }
+    std::sort(used_topics_.begin(), used_topics_.end());
+    processed_at_.clear();
+    if (options_.fixed_processed_at.empty()) {
+      sink::AppendRfc3339Now(&processed_at_);
+    } else {
+      processed_at_ = options_.fixed_processed_at;
+    }
+    sink::AlertContext context;
+    context.item = &item_;
+    context.hits = hits_;
+    context.fired_hits = &evaluator_.fired_hits();
+    context.origin_topic = origin.topic;
+    context.origin_partition = origin.partition;
+    context.origin_offset = origin.offset;
+    context.origin_timestamp_ms = origin.timestamp_ms;
+    context.processed_at = processed_at_;
+    context.instance = options_.instance;
+    context.hits_truncated = out.hits_truncated;
+    for (uint16_t t : used_topics_) {
+      json_[t].clear();
+      renderer_.Render(context, topic_rules_[t], &json_[t], &rules_header_[t], &tags_header_[t],
+                       &severity_header_[t]);
+      topic_rules_[t].clear();
+      AlertMessage& alert = out.alerts.emplace_back();
+      alert.topic = pack_->topics()[t];
+      alert.key = item_.id;
+      alert.value = json_[t];
+      alert.headers.clear();
+      alert.headers.push_back({sink::kHeaderSchema, sink::kAlertSchema});
+      alert.headers.push_back({sink::kHeaderRules, rules_header_[t]});
+      alert.headers.push_back({sink::kHeaderTags, tags_header_[t]});
+      alert.headers.push_back({sink::kHeaderSeverity, severity_header_[t]});
+    }
+    return out;
+  }
+
+  const rules::CompiledPack& pack() const override { return *pack_; }
+
+ private:
+  std::shared_ptr<const rules::CompiledPack> pack_;
+  ProcessorOptions options_;
+  std::unique_ptr<decode::ItemDecoder> decoder_;
+  std::unique_ptr<match::MatchContext> context_;
+  rules::Evaluator evaluator_;
+  sink::AlertRenderer renderer_;
+
+  Outcome outcome_;
+  decode::NewsItem item_;
+  std::string detail_;
+  std::vector<match::Hit> hits_;
+  std::string processed_at_;
+  std::vector<uint16_t> used_topics_;
+  // Per topic of the pack: the fired rules of the current item and the rendered message.
+  std::vector<std::vector<const rules::FiredRule*>> topic_rules_;
+  std::vector<std::string> json_, rules_header_, tags_header_, severity_header_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ItemProcessor>> ItemProcessor::Create(
+    std::shared_ptr<const rules::CompiledPack> pack, const ProcessorOptions& options) {
+  if (!pack) return absl::InvalidArgumentError("ItemProcessor needs a pack");
+  if (!pack->matcher()) {
+    return absl::FailedPreconditionError("the pack was loaded without a matcher");
+  }
+  auto decoder = decode::ItemDecoder::Create(options.decoder);
+  if (!decoder.ok()) return decoder.status();
+  auto context = match::MatchContext::Create(pack->matcher());
+  if (!context.ok()) return context.status();
+  return std::unique_ptr<ItemProcessor>(new ItemProcessorImpl(
+      std::move(pack), options, *std::move(decoder), *std::move(context)));
+}
+
+}  // namespace steppewatch::pipeline

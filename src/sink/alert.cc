@@ -1,0 +1,160 @@
+#include "steppewatch/sink/alert.h"
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
+#include "steppewatch/sink/json_writer.h"
+
+namespace steppewatch::sink {
+namespace {
+
+bool IsContinuation(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
+bool IsSpaceByte(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+
+}  // namespace
+
+void AppendSnippet(std::string_view text, uint32_t start, uint32_t end, uint32_t context,
+                   std::string* out) {
+  size_t n = text.size();
+  size_t s = std::min<size_t>(start, n);
+  size_t e = std::min<size_t>(std::max(start, end), n);
+  size_t from = s > context ? s - context : 0;
+  size_t to = std::min(n, e + context);
+  while (from > 0 && from < n && IsContinuation(text[from])) ++from;  // never start mid-sequence
+  while (to < n && IsContinuation(text[to])) --to;                   // never end mid-sequence
+  // Prefer to cut at a space, when one is near enough (keeps whole words).
+  if (from > 0) {
+    size_t sp = from;
+    while (sp < s && !IsSpaceByte(text[sp])) ++sp;
+    if (sp < s && sp - from < context / 2) from = sp + 1;
+  }
+  if (to < n) {
+    size_t sp = to;
+    while (sp > e && !IsSpaceByte(text[sp - 1])) --sp;
+    if (sp > e && to - sp < context / 2) to = sp - 1;
+  }
+  if (from > 0) out->append("\xE2\x80\xA6");  // "…"
+  bool space = false;
+  for (size_t i = from; i < to; ++i) {
+    if (IsSpaceByte(text[i])) {
+      space = true;
+      continue;
+    }
+    if (space) out->push_back(' ');
+    space = false;
+    out->push_back(text[i]);
+  }
+  if (space) out->push_back(' ');
+  if (to < n) out->append("\xE2\x80\xA6");
+}
+
+void AppendRfc3339Now(std::string* out) {
+  auto now = std::chrono::system_clock::now();
+  int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm;
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  int len = std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                          tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                          static_cast<int>(ms % 1000));
+  out->append(buf, static_cast<size_t>(len));
+}
+
+void AlertRenderer::Render(const AlertContext& c, absl::Span<const rules::FiredRule* const> fired,
+                           std::string* json, std::string* rules_header, std::string* tags_header,
+                           std::string* severity_header) const {
+  const decode::NewsItem& item = *c.item;
+  rules_header->clear();
+  tags_header->clear();
+  severity_header->clear();
+  JsonWriter w(json);
+  w.BeginObject();
+  w.Field("schema", kAlertSchema);
+  w.Key("item");
+  w.BeginObject();
+  w.Field("id", item.id);
+  w.Field("title", item.title);
+  if (!item.url.empty()) w.Field("url", item.url);
+  if (!item.source.empty()) w.Field("source", item.source);
+  if (!item.lang.empty()) w.Field("lang", item.lang);
+  if (!item.published_at.empty()) w.Field("published_at", item.published_at);
+  w.EndObject();
+  w.Key("matches");
+  w.BeginArray();
+  int top = -1;
+  std::string snippet;
+  for (const rules::FiredRule* f : fired) {
+    const rules::Rule& rule = pack_.rules()[f->rule];
+    if (!rules_header->empty()) rules_header->push_back(',');
+    rules_header->append(rule.id);
+    top = std::max(top, static_cast<int>(rule.severity));
+    for (const std::string& tag : rule.tags) {
+      // Distinct tags, in first-seen order; the header is short, a linear search is fine.
+      bool seen = false;
+      for (size_t p = 0; p <= tags_header->size() && !seen;) {
+        size_t q = tags_header->find(',', p);
+        if (q == std::string::npos) q = tags_header->size();
+        seen = q > p && std::string_view(*tags_header).substr(p, q - p) == tag;
+        p = q + 1;
+      }
+      if (seen) continue;
+      if (!tags_header->empty()) tags_header->push_back(',');
+      tags_header->append(tag);
+    }
+    w.BeginObject();
+    w.Field("rule", rule.id);
+    w.Field("title", rule.title);
+    w.Field("severity", rules::SeverityName(rule.severity));
+    w.Key("tags");
+    w.BeginArray();
+    for (const std::string& tag : rule.tags) w.String(tag);
+    w.EndArray();
+    w.Key("score");
+    w.Double(f->score);
+    w.Key("hits");
+    w.BeginArray();
+    for (uint32_t k = f->hits_begin; k < f->hits_end; ++k) {
+      const match::Hit& h = c.hits[(*c.fired_hits)[k]];
+      std::string_view text = h.field == 0 ? item.title : item.body;
+      w.BeginObject();
+      w.Field("term", pack_.term_display(h.term));
+      w.Field("field", h.field == 0 ? "title" : "body");
+      w.FieldInt("start", h.start);
+      w.FieldInt("end", h.end);
+      if (options_.include_snippets) {
+        snippet.clear();
+        AppendSnippet(text, h.start, h.end, options_.snippet_context_bytes, &snippet);
+        w.Field("snippet", snippet);
+      }
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+  }
+  w.EndArray();
+  if (c.hits_truncated) {
+    w.Key("hits_truncated");
+    w.Bool(true);
+  }
+  w.Key("rule_pack");
+  w.BeginObject();
+  w.Field("name", pack_.info().name);
+  w.Field("version", pack_.info().version);
+  w.Field("hash", pack_.info().hash);
+  w.EndObject();
+  w.Key("origin");
+  w.BeginObject();
+  w.Field("topic", c.origin_topic);
+  w.FieldInt("partition", c.origin_partition);
+  w.FieldInt("offset", c.origin_offset);
+  w.FieldInt("timestamp_ms", c.origin_timestamp_ms);
+  w.EndObject();
+  w.Field("processed_at", c.processed_at);
+  w.Field("instance", c.instance);
+  w.EndObject();
+  if (top >= 0) severity_header->append(rules::SeverityName(static_cast<rules::Severity>(top)));
+}
+
+}  // namespace steppewatch::sink

@@ -1,0 +1,152 @@
+#include "steppewatch/sink/json_writer.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+
+namespace steppewatch::sink {
+namespace {
+
+// Length of the valid UTF-8 sequence at s[i], or 0 when it is not valid (RFC 3629: no
+// overlongs, no surrogates, nothing above U+10FFFF).
+size_t Utf8Length(std::string_view s, size_t i) {
+  auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  unsigned char c = b(i);
+  size_t n = c < 0xC2 ? 0 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : c < 0xF5 ? 4 : 0;
+  if (n == 0 || i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k) {
+    if ((b(i + k) & 0xC0) != 0x80) return 0;
+  }
+  if (n == 3 && ((c == 0xE0 && b(i + 1) < 0xA0) || (c == 0xED && b(i + 1) >= 0xA0))) return 0;
+  if (n == 4 && ((c == 0xF0 && b(i + 1) < 0x90) || (c == 0xF4 && b(i + 1) >= 0x90))) return 0;
+  return n;
+}
+
+}  // namespace
+
+void JsonWriter::Escape(std::string_view v, std::string* out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  size_t run = 0;  // start of the pending run of bytes that need no escaping
+  size_t i = 0;
+  auto flush = [&](size_t end) { out->append(v.data() + run, end - run); };
+  while (i < v.size()) {
+    unsigned char c = static_cast<unsigned char>(v[i]);
+    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+      ++i;
+      continue;
+    }
+    if (c >= 0x80) {
+      size_t n = Utf8Length(v, i);
+      if (n == 0) {
+        flush(i);
+        out->append("\\ufffd");
+        run = ++i;
+        continue;
+      }
+      // U+2028 and U+2029 are valid JSON but end lines in JavaScript: escape them.
+      if (n == 3 && c == 0xE2 && static_cast<unsigned char>(v[i + 1]) == 0x80 &&
+          (static_cast<unsigned char>(v[i + 2]) & 0xFE) == 0xA8) {
+        flush(i);
+        out->append(v[i + 2] == '\xA8' ? "\\u2028" : "\\u2029");
+        run = i += 3;
+        continue;
+      }
+      i += n;
+      continue;
+    }
+    flush(i);
+    switch (c) {
+      case '"': out->append("\\\""); break;
+      case '\\': out->append("\\\\"); break;
+      case '\n': out->append("\\n"); break;
+      case '\r': out->append("\\r"); break;
+      case '\t': out->append("\\t"); break;
+      case '\b': out->append("\\b"); break;
+      case '\f': out->append("\\f"); break;
+      default:
+        out->append("\\u00");
+        out->push_back(kHex[c >> 4]);
+        out->push_back(kHex[c & 15]);
+    }
+    run = ++i;
+  }
+  flush(v.size());
+}
+
+void JsonWriter::Separate() {
+  if (after_key_) {
+    after_key_ = false;
+    return;
+  }
+  if (!first_[depth_]) out_->push_back(',');
+  first_[depth_] = false;
+}
+
+void JsonWriter::BeginObject() {
+  Separate();
+  out_->push_back('{');
+  if (++depth_ > kMaxDepth) std::abort();
+  first_[depth_] = true;
+}
+
+void JsonWriter::EndObject() {
+  out_->push_back('}');
+  --depth_;
+}
+
+void JsonWriter::BeginArray() {
+  Separate();
+  out_->push_back('[');
+  if (++depth_ > kMaxDepth) std::abort();
+  first_[depth_] = true;
+}
+
+void JsonWriter::EndArray() {
+  out_->push_back(']');
+  --depth_;
+}
+
+void JsonWriter::Key(std::string_view key) {
+  Separate();
+  out_->push_back('"');
+  Escape(key, out_);
+  out_->append("\":");
+  after_key_ = true;
+}
+
+void JsonWriter::String(std::string_view value) {
+  Separate();
+  out_->push_back('"');
+  Escape(value, out_);
+  out_->push_back('"');
+}
+
+void JsonWriter::Int(int64_t value) {
+  Separate();
+  char buf[24];
+  auto [p, ec] = std::to_chars(buf, buf + sizeof buf, value);
+  out_->append(buf, p);
+}
+
+void JsonWriter::Double(double value) {
+  Separate();
+  if (!std::isfinite(value)) {
+    out_->append("null");
+    return;
+  }
+  char buf[32];
+  auto [p, ec] = std::to_chars(buf, buf + sizeof buf, value);
+  out_->append(buf, p);
+}
+
+void JsonWriter::Bool(bool value) {
+  Separate();
+  out_->append(value ? "true" : "false");
+}
+
+void JsonWriter::Null() {
+  Separate();
+  out_->append("null");
+}
+
+}  // namespace steppewatch::sink
