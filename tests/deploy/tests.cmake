@@ -18,3 +18,14 @@ add_test(NAME deploy.prometheusrule_matches_alerts
          COMMAND /usr/bin/python3 ${_deploy_dir}/prometheusrule.py ${PROJECT_SOURCE_DIR} --check)
 set_tests_properties(deploy.prometheusrule_matches_alerts PROPERTIES LABELS "unit;deploy"
                      TIMEOUT 60)
+
+add_test(NAME deploy.docker_and_compose
+         COMMAND bash ${_deploy_dir}/docker_test.sh ${PROJECT_SOURCE_DIR})
+set_tests_properties(deploy.docker_and_compose PROPERTIES LABELS "unit;deploy" SKIP_RETURN_CODE 77
+                     TIMEOUT 120)
+
+# Needs the built binaries; cpack adds a few seconds.
+add_test(NAME deploy.packaging
+         COMMAND bash ${_deploy_dir}/packaging_test.sh ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR})
+set_tests_properties(deploy.packaging PROPERTIES LABELS "packaging;deploy" SKIP_RETURN_CODE 77
+                     TIMEOUT 300)
