@@ -1,0 +1,456 @@
+// steppewatchd's top level (see daemon.h).
+#include "steppewatch/daemon/daemon.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "steppewatch/common/log.h"
+#include "steppewatch/common/version.h"
+#include "steppewatch/config/daemon_config.h"
+#include "steppewatch/daemon/demo.h"
+#include "steppewatch/daemon/reloader.h"
+#include "steppewatch/daemon/systemd_notify.h"
+#include "steppewatch/kafka/embedded_broker.h"
+#include "steppewatch/kafka/kafka_pipeline.h"
+#include "steppewatch/metrics/metrics.h"
+#include "steppewatch/pipeline/pack_holder.h"
+#include "steppewatch/pipeline/stats.h"
+#include "steppewatch/rules/pack.h"
+
+namespace steppewatch::daemon {
+namespace {
+
+constexpr char kLog[] = "steppewatchd";
+
+// Blocks the signals the main loop handles, in the calling thread (and so in every thread it
+// creates afterwards), and returns a signalfd that reads them; -1 on error.
+int BlockSignalsAndOpenFd() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  if (pthread_sigmask(SIG_BLOCK, &set, nullptr) != 0) return -1;
+  return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+// Waits up to `timeout` for a signal; returns its number or 0.
+int WaitSignal(int fd, absl::Duration timeout) {
+  pollfd p{fd, POLLIN, 0};
+  const int ms = static_cast<int>(std::max<int64_t>(0, absl::ToInt64Milliseconds(timeout)));
+  if (poll(&p, 1, ms) <= 0) return 0;
+  signalfd_siginfo info;
+  if (read(fd, &info, sizeof(info)) != sizeof(info)) return 0;
+  return static_cast<int>(info.ssi_signo);
+}
+
+std::string PackSummary(const rules::CompiledPack& pack) {
+  const rules::PackInfo& info = pack.info();
+  const rules::PackStats& st = pack.stats();
+  return log::Cat("rule pack ", info.name, " ", info.version, " (", info.hash, "): ", st.rules,
+                  " rules (", st.enabled_rules, " enabled), ", st.terms, " terms, ", st.tests,
+                  " embedded tests passed");
+}
+
+}  // namespace
+
+std::string UsageText() {
+  return R"(usage: steppewatchd [flags]
+
+Consumes news items from Kafka, matches them against the rule pack and publishes alerts, with
+at-least-once delivery (an input offset is committed only after every alert and dead letter of
+that item and of all earlier items of its partition was acknowledged).
+
+flags:
+  --config FILE     YAML configuration (default /etc/steppewatch/steppewatch.yaml; when that
+                    default is missing the built-in defaults are used). Keys and defaults:
+                    config/steppewatch.example.yaml; STEPPEWATCH_* environment variables override.
+  --rules DIR       rule pack directory (overrides rules.dir)
+  --brokers LIST    Kafka bootstrap servers (overrides kafka.brokers), or "embedded"
+  --embedded        run an in-process Kafka-protocol broker (librdkafka mock cluster) with the
+                    input, alert and dead-letter topics; prints
+                    "steppewatchd: embedded Kafka broker at 127.0.0.1:PORT" on stdout so that
+                    kcat / steppewatch tail can connect. Nothing survives the process.
+  --demo FILE       (embedded mode) produce the JSON-lines items of FILE to the input topic and
+                    print every alert readably on stdout as it arrives
+  --demo-exit       with --demo: exit 0 once every demo item is processed and its alerts printed
+  --set KEY=VALUE   override one config key (dotted, e.g. --set pipeline.workers=2); repeatable
+  --check-config    validate the configuration, load, compile and test the rule pack, print a
+                    summary (secrets redacted) and exit (0 = valid)
+  --version         print versions and exit
+  --help            this text
+
+stdout lines (stable, for scripts):
+  steppewatchd: embedded Kafka broker at HOST:PORT
+  steppewatchd: metrics on http://HOST:PORT/metrics
+  steppewatchd: ready
+Logs go to stderr.
+
+signals:
+  SIGTERM, SIGINT   stop taking input, finish in-flight items within
+                    pipeline.shutdown_budget_seconds, store offsets, close, exit 0;
+                    a second one exits at once (130), storing nothing more
+  SIGHUP            reload the rule pack (kept only if it compiles and its tests pass)
+
+exit codes: 0 ok, 1 start-up/runtime failure, 2 bad flags/config/rule pack,
+            3 fatal Kafka producer error (restart; unstored items are re-consumed),
+            130 second stop signal
+)";
+}
+
+bool ParseFlags(const std::vector<std::string>& args, DaemonFlags* flags, bool* help, bool* version,
+                std::string* error) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string arg = args[i];
+    std::string value;
+    bool has_value = false;
+    if (size_t eq = arg.find('='); arg.rfind("--", 0) == 0 && eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+      has_value = true;
+    }
+    auto take = [&](std::string* out) {
+      if (has_value) {
+        *out = value;
+        return true;
+      }
+      if (i + 1 >= args.size()) {
+        *error = arg + " needs a value";
+        return false;
+      }
+      *out = args[++i];
+      return true;
+    };
+    if (arg == "--help" || arg == "-h") {
+      *help = true;
+    } else if (arg == "--version") {
+      *version = true;
+    } else if (arg == "--config") {
+      if (!take(&flags->config_path)) return false;
+    } else if (arg == "--rules") {
+      if (!take(&flags->rules_dir)) return false;
+    } else if (arg == "--brokers") {
+      if (!take(&flags->brokers)) return false;
+    } else if (arg == "--embedded") {
+      flags->embedded = true;
+    } else if (arg == "--demo") {
+      if (!take(&flags->demo_file)) return false;
+    } else if (arg == "--demo-exit") {
+      flags->demo_exit = true;
+    } else if (arg == "--check-config") {
+      flags->check_config = true;
+    } else if (arg == "--set") {
+      std::string kv;
+      if (!take(&kv)) return false;
+      if (kv.find('=') == std::string::npos) {
+        *error = "--set needs KEY=VALUE, got '" + kv + "'";
+        return false;
+      }
+      flags->overrides.push_back(kv);
+    } else {
+      *error = "unknown flag '" + args[i] + "'";
+      return false;
+    }
+  }
+  if (!flags->demo_file.empty() && !flags->embedded && flags->brokers != "embedded") {
+    *error = "--demo needs embedded mode (--embedded)";
+    return false;
+  }
+  return true;
+}
+
+int RunDaemon(const DaemonFlags& flags) {
+  // Before any thread exists (librdkafka's, the reloader's, civetweb's): they all inherit the
+  // blocked mask, so the signals reach only the signalfd read by the main loop.
+  const int signal_fd = BlockSignalsAndOpenFd();
+  if (signal_fd < 0) {
+    SW_LOG(kError, kLog, "cannot set up signal handling: ", std::strerror(errno));
+    return kExitRuntimeError;
+  }
+
+  // --- configuration ---
+  config::LoadOptions load;
+  const bool config_given = !flags.config_path.empty();
+  load.path = config_given ? flags.config_path : std::string(config::kDefaultConfigPath);
+  // Without --config the default file may be missing (the demo, a container configured by
+  // environment): the defaults apply. An explicitly named file must exist.
+  load.allow_missing_file = !config_given;
+  load.env = config::ProcessEnvironment();
+  if (!flags.rules_dir.empty()) load.overrides.push_back("rules.dir=" + flags.rules_dir);
+  if (!flags.brokers.empty()) load.overrides.push_back("kafka.brokers=" + flags.brokers);
+  if (flags.embedded) load.overrides.push_back("kafka.brokers=embedded");
+  for (const std::string& o : flags.overrides) load.overrides.push_back(o);
+  absl::StatusOr<config::DaemonConfig> loaded = config::LoadConfig(load);
+  if (!loaded.ok()) {
+    SW_LOG(kError, kLog, "configuration: ", loaded.status());
+    return kExitConfigError;
+  }
+  const config::DaemonConfig cfg = *std::move(loaded);
+  log::Level level;
+  if (log::ParseLevel(cfg.log.level, &level)) log::SetMinLevel(level);
+  SW_LOG(kInfo, kLog, "steppewatchd ", Version(), " (", LibraryVersions(), ") instance ",
+         cfg.instance);
+  if (config_given || std::filesystem::exists(load.path)) {
+    SW_LOG(kInfo, kLog, "configuration from ", load.path);
+  } else {
+    SW_LOG(kInfo, kLog, "no ", load.path, ": built-in defaults, environment and flags");
+  }
+
+  // --- rule pack ---
+  rules::PackOptions pack_options;
+  pack_options.matcher.cache_dir = cfg.rules.cache_dir;
+  pack_options.default_topic = cfg.kafka.default_alert_topic;
+  if (!cfg.rules.cache_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(cfg.rules.cache_dir, ec);
+    if (ec) {
+      // A read-only cache directory only costs start-up time: compile without the cache.
+      SW_LOG(kWarning, kLog, "rules.cache_dir ", cfg.rules.cache_dir, ": ", ec.message(),
+             "; compiling without the cache");
+      pack_options.matcher.cache_dir.clear();
+    }
+  }
+  const absl::Time pack_start = absl::Now();
+  absl::StatusOr<std::shared_ptr<const rules::CompiledPack>> pack =
+      LoadAndTestPack(cfg.rules.dir, pack_options);
+  if (!pack.ok()) {
+    SW_LOG(kError, kLog, "rule pack ", cfg.rules.dir, ":\n", pack.status().message());
+    return kExitConfigError;
+  }
+  SW_LOG(kInfo, kLog, PackSummary(**pack), " in ",
+         absl::FormatDuration(absl::Trunc(absl::Now() - pack_start, absl::Milliseconds(1))));
+
+  if (flags.check_config) {
+    std::printf("%s\n%s\nconfiguration and rule pack OK\n", config::RenderRedacted(cfg).c_str(),
+                PackSummary(**pack).c_str());
+    return kExitOk;
+  }
+
+  // --- Kafka ---
+  const bool embedded = cfg.kafka.brokers == "embedded";
+  std::vector<std::string> alert_topics = {cfg.kafka.default_alert_topic};
+  for (const std::string& t : (*pack)->topics()) {
+    if (std::find(alert_topics.begin(), alert_topics.end(), t) == alert_topics.end()) {
+      alert_topics.push_back(t);
+    }
+  }
+  std::unique_ptr<kafka::EmbeddedBroker> broker;
+  std::string bootstrap = cfg.kafka.brokers;
+  if (embedded) {
+    kafka::EmbeddedBrokerOptions eo;
+    std::vector<std::string> topics = cfg.kafka.input_topics;
+    topics.push_back(cfg.kafka.dead_letter_topic);
+    topics.insert(topics.end(), alert_topics.begin(), alert_topics.end());
+    topics.insert(topics.end(), cfg.kafka.embedded.topics.begin(), cfg.kafka.embedded.topics.end());
+    for (const std::string& t : topics) {
+      bool dup = false;
+      for (const auto& e : eo.topics) dup = dup || e.name == t;
+      if (!dup) eo.topics.push_back({t, cfg.kafka.embedded.partitions});
+    }
+    auto made = kafka::EmbeddedBroker::Create(eo);
+    if (!made.ok()) {
+      SW_LOG(kError, kLog, made.status());
+      return kExitRuntimeError;
+    }
+    broker = *std::move(made);
+    bootstrap = broker->bootstrap();
+    std::printf("steppewatchd: embedded Kafka broker at %s\n", bootstrap.c_str());
+    std::fflush(stdout);
+    SW_LOG(kInfo, kLog, "embedded broker at ", bootstrap, " with ", eo.topics.size(), " topics of ",
+           cfg.kafka.embedded.partitions, " partitions");
+  }
+  const config::KafkaClientProperties props = config::BuildKafkaProperties(cfg, bootstrap);
+
+  const int workers = kafka::KafkaPipeline::ResolveWorkers(cfg.pipeline.workers);
+  pipeline::Stats stats(workers);
+  pipeline::PackHolder packs(*pack);
+  stats.health().rules_loaded.store(true);
+  stats.health().main_loop_heartbeat_steady_ns.store(pipeline::Stats::SteadyNowNanos());
+
+  absl::StatusOr<std::unique_ptr<SystemdNotifier>> notifier =
+      SystemdNotifier::Create(SystemdNotifierOptions::FromEnvironment());
+  if (!notifier.ok()) {
+    SW_LOG(kWarning, kLog, "systemd notify disabled: ", notifier.status());
+    notifier = SystemdNotifier::Create(SystemdNotifierOptions{});
+    if (!notifier.ok()) return kExitRuntimeError;
+  }
+
+  // --- rule reloader (SIGHUP, directory changes) ---
+  ReloaderOptions ro;
+  ro.rules_dir = cfg.rules.dir;
+  ro.watch = cfg.rules.reload_on_change;
+  ro.pack_options = pack_options;
+  ro.notifier = notifier->get();
+  absl::StatusOr<std::unique_ptr<RuleReloader>> reloader = RuleReloader::Create(&packs, ro);
+  if (!reloader.ok()) {
+    SW_LOG(kError, kLog, "rule reloader: ", reloader.status());
+    return kExitRuntimeError;
+  }
+  (*reloader)->MarkInitialPack(absl::Now());
+
+  // --- metrics (/metrics, /healthz, /readyz) ---
+  metrics::MetricsOptions mo;
+  mo.server.listen_address = cfg.metrics.listen;
+  mo.server.basic_auth_user = cfg.metrics.basic_auth.user;
+  mo.server.basic_auth_password = cfg.metrics.basic_auth.password;
+  mo.collector.per_rule_labels = cfg.metrics.per_rule_label;
+  mo.collector.dead_letter_topic = cfg.kafka.dead_letter_topic;
+  std::unique_ptr<metrics::MetricsServer> metrics_server;
+  if (!cfg.metrics.listen.empty()) {
+    const ReloadCounters* rc = &(*reloader)->counters();
+    auto server = metrics::StartMetricsServer(
+        mo, {.stats = &stats, .packs = &packs, .reloads = [rc] {
+               return metrics::ReloadSnapshot{
+                   rc->success.load(), rc->failure.load(), rc->unchanged.load(),
+                   rc->last_success_unix_seconds.load(), rc->last_duration_seconds.load()};
+             }});
+    if (!server.ok()) {
+      SW_LOG(kError, kLog, "metrics on ", cfg.metrics.listen, ": ", server.status());
+      return kExitRuntimeError;
+    }
+    metrics_server = *std::move(server);
+    const std::string host = cfg.metrics.listen.substr(0, cfg.metrics.listen.rfind(':'));
+    std::printf("steppewatchd: metrics on http://%s:%d/metrics\n", host.c_str(),
+                metrics_server->port());
+    std::fflush(stdout);
+  }
+
+  // --- pipeline ---
+  kafka::PipelineOptions po;
+  po.brokers = bootstrap;
+  po.group_id = cfg.kafka.group_id;
+  po.client_id = cfg.kafka.client_id;
+  po.input_topics = cfg.kafka.input_topics;
+  po.dead_letter_topic = cfg.kafka.dead_letter_topic;
+  po.consumer_properties = props.consumer;
+  po.producer_properties = props.producer;
+  if (embedded) {
+    // The mock cluster's first group join waits 3 s; a short session keeps the demo snappy.
+    po.consumer_properties.try_emplace("session.timeout.ms", "6000");
+  }
+  po.workers = workers;
+  po.limits.max_items = static_cast<size_t>(cfg.pipeline.max_in_flight_items);
+  po.limits.max_bytes = static_cast<size_t>(cfg.pipeline.max_in_flight_bytes);
+  po.limits.resume_fraction = cfg.pipeline.resume_fraction;
+  po.processor.decoder = cfg.decoder.options;
+  po.processor.instance = cfg.instance;
+  absl::StatusOr<std::unique_ptr<kafka::KafkaPipeline>> pipe =
+      kafka::KafkaPipeline::Create(po, &packs, &stats);
+  if (!pipe.ok()) {
+    SW_LOG(kError, kLog, pipe.status());
+    return kExitConfigError;
+  }
+  if (absl::Status st = (*pipe)->Start(); !st.ok()) {
+    SW_LOG(kError, kLog, st);
+    return kExitRuntimeError;
+  }
+
+  std::unique_ptr<DemoFeed> demo;
+  if (!flags.demo_file.empty()) {
+    auto made = DemoFeed::Create({.bootstrap = bootstrap,
+                                  .items_file = flags.demo_file,
+                                  .input_topic = cfg.kafka.input_topics.front(),
+                                  .alert_topics = alert_topics,
+                                  .partitions = cfg.kafka.embedded.partitions,
+                                  .dead_letter_topic = cfg.kafka.dead_letter_topic},
+                                 &stats);
+    if (!made.ok()) {
+      SW_LOG(kError, kLog, made.status());
+      return kExitConfigError;
+    }
+    demo = *std::move(made);
+    if (absl::Status st = demo->Start(); !st.ok()) {
+      SW_LOG(kError, kLog, st);
+      return kExitRuntimeError;
+    }
+  }
+
+  (void)(*notifier)->Ready(log::Cat("processing ", cfg.kafka.input_topics.size(), " topic(s) with ",
+                                    workers, " worker(s)"));
+  std::printf("steppewatchd: ready\n");
+  std::fflush(stdout);
+  SW_LOG(kInfo, kLog, "ready");
+
+  // --- main loop ---
+  // Wakes at least every second (the liveness heartbeat's period, see metrics/health.h), or
+  // at the watchdog's pace when systemd asks for more.
+  absl::Duration tick = absl::Seconds(1);
+  if (auto wd = (*notifier)->watchdog_interval(); wd.has_value()) tick = std::min(tick, *wd);
+  std::thread stopper;
+  absl::Notification stopped;
+  absl::Status stop_status;
+  int exit_code = kExitOk;
+  bool demo_reported = false;
+  auto begin_stop = [&](const char* why) {
+    SW_LOG(kInfo, kLog, why, ": draining (budget ", cfg.pipeline.shutdown_budget_seconds,
+           " s); a second signal exits at once");
+    (void)(*notifier)->Stopping("draining");
+    const absl::Duration budget = absl::Seconds(cfg.pipeline.shutdown_budget_seconds);
+    stopper = std::thread([&, budget] {
+      stop_status = (*pipe)->Stop(budget);
+      stopped.Notify();
+    });
+  };
+  for (;;) {
+    const int sig = WaitSignal(signal_fd, stopper.joinable() ? absl::Milliseconds(100) : tick);
+    stats.health().main_loop_heartbeat_steady_ns.store(pipeline::Stats::SteadyNowNanos(),
+                                                       std::memory_order_relaxed);
+    (void)(*notifier)->KickWatchdogIfDue();
+    if (sig == SIGHUP) {
+      SW_LOG(kInfo, kLog, "SIGHUP: reloading the rule pack");
+      (*reloader)->RequestReload();
+    } else if (sig == SIGTERM || sig == SIGINT) {
+      if (stopper.joinable()) {
+        SW_LOG(kWarning, kLog,
+               "second stop signal: exiting now; unfinished items were not "
+               "stored and will be consumed again");
+        std::fflush(stdout);
+        std::_Exit(kExitSecondSignal);
+      }
+      begin_stop(sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    }
+    if ((*pipe)->fatal()) {
+      // Nothing more is stored (the pipeline stopped storing at the error); leave at once.
+      std::fflush(stdout);
+      std::_Exit(kExitKafkaFatal);
+    }
+    if (demo != nullptr && !demo_reported && demo->Done()) {
+      demo_reported = true;
+      std::printf("steppewatchd: demo: %zu items processed, %zu alerts printed\n", demo->items(),
+                  demo->alerts_printed());
+      std::fflush(stdout);
+      if (flags.demo_exit && !stopper.joinable()) begin_stop("demo finished");
+    }
+    if (stopper.joinable() && stopped.HasBeenNotified()) break;
+  }
+  stopper.join();
+  if (!stop_status.ok()) {
+    SW_LOG(kWarning, kLog, "stop: ", stop_status);
+  } else {
+    SW_LOG(kInfo, kLog, "stopped: every consumed item was finished and its offset stored");
+  }
+  demo.reset();
+  (*reloader)->Stop();
+  pipe->reset();
+  metrics_server.reset();
+  broker.reset();
+  close(signal_fd);
+  return exit_code;
+}
+
+}  // namespace steppewatch::daemon

@@ -1,0 +1,63 @@
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "steppewatch/daemon/daemon.h"
+
+namespace steppewatch::daemon {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+TEST(ParseFlags, ReadsEveryFlagInBothSpellings) {
+  DaemonFlags f;
+  bool help = false, version = false;
+  std::string error;
+  ASSERT_TRUE(ParseFlags({"--config", "/x.yaml", "--rules=/r", "--brokers", "b:9092", "--set",
+                          "pipeline.workers=2", "--set=log.level=debug"},
+                         &f, &help, &version, &error))
+      << error;
+  EXPECT_EQ(f.config_path, "/x.yaml");
+  EXPECT_EQ(f.rules_dir, "/r");
+  EXPECT_EQ(f.brokers, "b:9092");
+  EXPECT_THAT(f.overrides, ElementsAre("pipeline.workers=2", "log.level=debug"));
+  EXPECT_FALSE(help);
+  EXPECT_FALSE(version);
+}
+
+TEST(ParseFlags, DemoNeedsEmbeddedMode) {
+  DaemonFlags f;
+  bool help = false, version = false;
+  std::string error;
+  EXPECT_FALSE(ParseFlags({"--demo", "items.jsonl"}, &f, &help, &version, &error));
+  EXPECT_THAT(error, HasSubstr("--embedded"));
+  DaemonFlags g;
+  ASSERT_TRUE(ParseFlags({"--embedded", "--demo", "items.jsonl", "--demo-exit"}, &g, &help,
+                         &version, &error));
+  EXPECT_TRUE(g.embedded);
+  EXPECT_TRUE(g.demo_exit);
+  EXPECT_EQ(g.demo_file, "items.jsonl");
+}
+
+TEST(ParseFlags, RejectsUnknownFlagsAndMissingValues) {
+  DaemonFlags f;
+  bool help = false, version = false;
+  std::string error;
+  EXPECT_FALSE(ParseFlags({"--bogus"}, &f, &help, &version, &error));
+  EXPECT_THAT(error, HasSubstr("--bogus"));
+  EXPECT_FALSE(ParseFlags({"--config"}, &f, &help, &version, &error));
+  EXPECT_THAT(error, HasSubstr("needs a value"));
+  EXPECT_FALSE(ParseFlags({"--set", "novalue"}, &f, &help, &version, &error));
+}
+
+TEST(UsageText, DocumentsTheStableStdoutLinesAndExitCodes) {
+  const std::string usage = UsageText();
+  for (const char* needle :
+       {"--config", "--rules", "--brokers", "--embedded", "--demo", "--demo-exit", "--check-config",
+        "--version", "--help", "embedded Kafka broker at", "steppewatchd: ready", "exit codes",
+        "SIGHUP"}) {
+    EXPECT_THAT(usage, HasSubstr(needle));
+  }
+}
+
+}  // namespace
+}  // namespace steppewatch::daemon
