@@ -547,6 +547,10 @@ bool ParseTermString(std::string_view raw, std::string* text, TermSpec::Kind* ki
     raw = StripWs(raw.substr(1, raw.size() - 2));
   }
   *kind = TermSpec::Kind::kLiteral;
+  if (raw == "*") {
+    *error = "a lone '*' is not a term: write a prefix such as Kazakh*";
+    return false;
+  }
   if (!raw.empty() && raw.back() == '*') {
     *kind = TermSpec::Kind::kPrefix;
     raw.remove_suffix(1);

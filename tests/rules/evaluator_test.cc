@@ -1,0 +1,237 @@
+// The evaluator over real matcher hits: every operator, NEAR across fields and scripts, scoring,
+// candidate selection and buffer reuse across items.
+#include "steppewatch/rules/evaluator.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "steppewatch/match/matcher.h"
+#include "steppewatch/rules/pack.h"
+#include "testing/status_matchers.h"
+
+namespace steppewatch::rules {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using ::testing::UnorderedElementsAre;
+
+struct Item {
+  std::string title;
+  std::string body;
+  std::string lang;
+  std::string source;
+};
+
+// A pack from YAML text (sets and rules), with the real matcher, and an evaluator over it.
+class Engine {
+ public:
+  explicit Engine(const std::string& yaml) {
+    std::vector<Diagnostic> diags;
+    auto pack = CompiledPack::LoadFromFiles(
+        {{"pack.yaml", "pack: {name: t, version: '1'}\n" + yaml}}, PackOptions(), &diags);
+    EXPECT_TRUE(pack.ok()) << pack.status();
+    if (!pack.ok()) return;
+    pack_ = *pack;
+    context_ = *match::MatchContext::Create(pack_->matcher());
+    evaluator_ = std::make_unique<Evaluator>(pack_);
+  }
+
+  // Returns the ids of the rules that fire on `item`, and their scores in `*scores`.
+  std::vector<std::string> Fired(const Item& item, std::vector<double>* scores = nullptr) {
+    std::vector<std::string> ids;
+    if (!pack_) return ids;
+    std::string_view fields[2] = {item.title, item.body};
+    EXPECT_TRUE(context_->Scan(fields, &hits_).ok());
+    ItemView view;
+    view.fields[0] = item.title;
+    view.fields[1] = item.body;
+    view.lang = item.lang;
+    view.source = item.source;
+    last_ = evaluator_->Evaluate(view, hits_);
+    for (const FiredRule& f : last_) {
+      ids.push_back(pack_->rules()[f.rule].id);
+      if (scores) scores->push_back(f.score);
+    }
+    return ids;
+  }
+  std::vector<std::string> Body(const std::string& body) { return Fired({"", body}); }
+
+  // Returns "field:start-end" of the reported hits of the i-th fired rule of the last call.
+  std::vector<std::string> ReportedHits(size_t i) {
+    std::vector<std::string> out;
+    const FiredRule& f = last_[i];
+    for (uint32_t k = f.hits_begin; k < f.hits_end; ++k) {
+      const match::Hit& h = hits_[evaluator_->fired_hits()[k]];
+      out.push_back(std::to_string(h.field) + ":" + std::to_string(h.start) + "-" +
+                    std::to_string(h.end));
+    }
+    return out;
+  }
+
+ private:
+  std::shared_ptr<const CompiledPack> pack_;
+  std::unique_ptr<match::MatchContext> context_;
+  std::unique_ptr<Evaluator> evaluator_;
+  std::vector<match::Hit> hits_;
+  std::vector<FiredRule> last_;
+};
+
+std::string Rule(const std::string& id, const std::string& query) {
+  return "  - {id: " + id + ", query: '" + query + "'}\n";
+}
+
+TEST(Evaluator, BooleanOperators) {
+  Engine e("rules:\n" + Rule("and", "alpha AND beta") + Rule("or", "alpha OR gamma") +
+           Rule("not", "alpha AND NOT beta") + Rule("nested", "(alpha OR beta) AND NOT (gamma OR delta)"));
+  EXPECT_THAT(e.Body("alpha beta"), ElementsAre("and", "or", "nested"));
+  EXPECT_THAT(e.Body("alpha"), ElementsAre("or", "not", "nested"));
+  EXPECT_THAT(e.Body("gamma"), ElementsAre("or"));
+  EXPECT_THAT(e.Body("beta delta"), IsEmpty());
+  EXPECT_THAT(e.Body("nothing here"), IsEmpty());
+}
+
+TEST(Evaluator, FieldScopes) {
+  Engine e("rules:\n" + Rule("t", "title:(alpha OR beta)") + Rule("b", "body:alpha") +
+           Rule("mix", "title:alpha AND body:beta") + Rule("notitle", "alpha AND NOT title:beta"));
+  EXPECT_THAT(e.Fired({"alpha", ""}), ElementsAre("t", "notitle"));
+  EXPECT_THAT(e.Fired({"", "alpha"}), ElementsAre("b", "notitle"));
+  EXPECT_THAT(e.Fired({"alpha", "beta"}), ElementsAre("t", "mix", "notitle"));
+  EXPECT_THAT(e.Fired({"beta", "alpha"}), ElementsAre("t", "b"));
+}
+
+TEST(Evaluator, MetadataFilters) {
+  Engine e("rules:\n" + Rule("ru", "alpha AND lang:(ru OR kk)") +
+           Rule("src", "alpha AND source:reuters*") + Rule("notsrc", "alpha AND NOT source:*.ru"));
+  EXPECT_THAT(e.Fired({"", "alpha", "ru-RU", "Reuters.com"}), ElementsAre("ru", "src", "notsrc"));
+  EXPECT_THAT(e.Fired({"", "alpha", "KK", "tass.ru"}), ElementsAre("ru"));
+  EXPECT_THAT(e.Fired({"", "alpha", "rus", ""}), ElementsAre("notsrc"));
+}
+
+TEST(Evaluator, AtLeastCountsOccurrencesAndDistinctTerms) {
+  Engine e(
+      "sets:\n  s: [alpha, beta, gamma]\n"
+      "rules:\n" +
+      Rule("two", "AT_LEAST(2, @s)") + Rule("distinct", "AT_LEAST_DISTINCT(2, @s)") +
+      Rule("title2", "AT_LEAST(2, title:@s)"));
+  EXPECT_THAT(e.Body("alpha"), IsEmpty());
+  EXPECT_THAT(e.Body("alpha and alpha"), ElementsAre("two"));
+  EXPECT_THAT(e.Body("alpha and beta"), ElementsAre("two", "distinct"));
+  EXPECT_THAT(e.Fired({"alpha", "alpha"}), ElementsAre("two"));
+  EXPECT_THAT(e.Fired({"alpha gamma", ""}), ElementsAre("two", "distinct", "title2"));
+}
+
+TEST(Evaluator, NearCountsWordsFromTheEndOfTheEarlierHit) {
+  Engine e("rules:\n" + Rule("n2", "alpha NEAR/2 beta") + Rule("o2", "alpha ONEAR/2 beta") +
+           Rule("phrase", "\"red square\" NEAR/1 beta"));
+  EXPECT_THAT(e.Body("alpha beta"), ElementsAre("n2", "o2"));
+  EXPECT_THAT(e.Body("alpha x beta"), ElementsAre("n2", "o2"));
+  EXPECT_THAT(e.Body("alpha x y beta"), IsEmpty());
+  EXPECT_THAT(e.Body("beta x alpha"), ElementsAre("n2"));  // ONEAR needs alpha first
+  // Punctuation is not a word; joiners keep a word together.
+  EXPECT_THAT(e.Body("alpha, (Nur-Sultan's) beta"), ElementsAre("n2", "o2"));
+  // A phrase counts from its last word.
+  EXPECT_THAT(e.Body("red square beta"), ElementsAre("phrase"));
+  EXPECT_THAT(e.Body("beta red square"), ElementsAre("phrase"));
+  EXPECT_THAT(e.Body("red square x beta"), IsEmpty());
+}
+
+TEST(Evaluator, NearNeedsBothHitsInTheSameField) {
+  Engine e("rules:\n" + Rule("n", "alpha NEAR/5 beta"));
+  EXPECT_THAT(e.Fired({"alpha", "beta"}), IsEmpty());
+  EXPECT_THAT(e.Fired({"alpha beta", ""}), ElementsAre("n"));
+  EXPECT_THAT(e.Fired({"alpha", "x beta alpha"}), ElementsAre("n"));
+}
+
+TEST(Evaluator, NearIsConsistentAcrossScripts) {
+  Engine e(
+      "sets:\n  kz: [Kazakhstan, Казахстан*, 哈萨克斯坦]\n  cn: [China, Китай*, 中国]\n"
+      "rules:\n" +
+      Rule("n2", "@kz NEAR/2 @cn"));
+  EXPECT_THAT(e.Body("Kazakhstan and China"), ElementsAre("n2"));
+  EXPECT_THAT(e.Body("Казахстан и Китай"), ElementsAre("n2"));
+  EXPECT_THAT(e.Body("Казахстаном и Китай"), ElementsAre("n2"));
+  // Each ideograph is a word; the five-character name counts from its last character.
+  EXPECT_THAT(e.Body("哈萨克斯坦与中国"), ElementsAre("n2"));
+  EXPECT_THAT(e.Body("Kazakhstan and the old China"), IsEmpty());
+  EXPECT_THAT(e.Body("Казахстан и старый добрый Китай"), IsEmpty());
+  EXPECT_THAT(e.Body("哈萨克斯坦与旧的中国"), IsEmpty());
+}
+
+TEST(Evaluator, NearWithTheSameTermOnBothSidesNeedsTwoHits) {
+  Engine e("rules:\n" + Rule("twice", "alpha NEAR/3 alpha"));
+  EXPECT_THAT(e.Body("alpha"), IsEmpty());
+  EXPECT_THAT(e.Body("alpha x alpha"), ElementsAre("twice"));
+}
+
+TEST(Evaluator, NearBetweenSubExpressions) {
+  Engine e("rules:\n" + Rule("sub", "(alpha OR beta) NEAR/1 title:(gamma OR delta)"));
+  EXPECT_THAT(e.Fired({"beta delta", ""}), ElementsAre("sub"));
+  EXPECT_THAT(e.Fired({"beta", "delta"}), IsEmpty());
+  EXPECT_THAT(e.Fired({"", "beta delta"}), IsEmpty());  // the right side counts in the title only
+}
+
+TEST(Evaluator, ScoresWeightsTitlesAndCaps) {
+  Engine e(
+      "sets:\n"
+      "  kz: {weight: 2, terms: [Kazakhstan, Kazakh*, {term: Astana, weight: 5}]}\n"
+      "  other: [pipeline]\n"
+      "rules:\n"
+      "  - {id: plain, query: '@kz'}\n"
+      "  - {id: over, query: '@kz AND @other', score: {weights: {kz: 1}}}\n"
+      "  - {id: thr, query: '@kz', score: {threshold: 6}}\n"
+      "  - {id: only, score: {threshold: 4, weights: {kz: 1, other: 2}}}\n");
+  std::vector<double> s;
+  // Kazakhstan (2) in the body once: "Kazakh*" hits at the same place and counts once.
+  EXPECT_THAT(e.Fired({"", "Kazakhstan"}, &s), ElementsAre("plain"));
+  EXPECT_THAT(s, ElementsAre(2));
+  s.clear();
+  // Title counts twice: 2 x 2 = 4; plus Astana (explicit 5) in the body: 9.
+  EXPECT_THAT(e.Fired({"Kazakhstan", "Astana"}, &s), ElementsAre("plain", "thr", "only"));
+  EXPECT_THAT(s, ElementsAre(9, 9, 7));  // only: Kazakhstan 1 x 2 + Astana 5
+  s.clear();
+  // Occurrences cap at 3: five mentions weigh like three.
+  EXPECT_THAT(e.Fired({"", "Kazakhstan Kazakhstan Kazakhstan Kazakhstan Kazakhstan pipeline"}, &s),
+              ElementsAre("plain", "over", "thr", "only"));
+  EXPECT_THAT(s, ElementsAre(6, 4, 6, 5));
+}
+
+TEST(Evaluator, ReportsTheHitsThatSatisfiedTheRule) {
+  Engine e("sets:\n  kz: [Kazakhstan, Kazakh*]\nrules:\n" + Rule("r", "@kz AND (alpha OR beta)"));
+  EXPECT_THAT(e.Fired({"", "Kazakhstan alpha beta"}), ElementsAre("r"));
+  // Kazakh* and Kazakhstan start at 0: only the longer one is reported. OR stops at alpha.
+  EXPECT_THAT(e.ReportedHits(0), ElementsAre("1:0-10", "1:11-16"));
+}
+
+TEST(Evaluator, ReusesStateAcrossItemsWithoutLeaks) {
+  Engine e("rules:\n" + Rule("ab", "alpha AND beta") + Rule("n", "alpha NEAR/1 beta"));
+  EXPECT_THAT(e.Body("alpha beta"), ElementsAre("ab", "n"));
+  EXPECT_THAT(e.Body("beta"), IsEmpty());
+  EXPECT_THAT(e.Body("alpha"), IsEmpty());
+  EXPECT_THAT(e.Body("alpha x x beta"), ElementsAre("ab"));
+  for (int i = 0; i < 1000; ++i) {
+    std::vector<std::string> want;
+    if (i % 2) want = {"ab", "n"};
+    ASSERT_EQ(e.Body(i % 2 ? "alpha beta" : "gamma"), want) << i;
+  }
+}
+
+TEST(Evaluator, DisabledRulesNeverFire) {
+  Engine e("rules:\n  - {id: off, query: alpha, enabled: false}\n" + Rule("on", "alpha"));
+  EXPECT_THAT(e.Body("alpha"), ElementsAre("on"));
+}
+
+TEST(Evaluator, OnlyRulesWhoseTermsHitAreCandidates) {
+  // 2000 rules over distinct terms: an item that hits one term fires exactly its rule.
+  std::string yaml = "rules:\n";
+  for (int i = 0; i < 2000; ++i) yaml += Rule("r" + std::to_string(i), "word" + std::to_string(i) + " AND NOT zzz");
+  Engine e(yaml);
+  EXPECT_THAT(e.Body("word1234 and word77"), UnorderedElementsAre("r77", "r1234"));
+  EXPECT_THAT(e.Body("word1234 zzz"), IsEmpty());
+}
+
+}  // namespace
+}  // namespace steppewatch::rules
