@@ -303,7 +303,9 @@ class Loader {
     if (!node.IsMap()) return Error(node, path, "expected a mapping of keys");
     std::set<std::string> seen;
     for (auto it = node.begin(); it != node.end(); ++it) {
-      const YAML::Node& key_node = it->first;
+      // Copies: yaml-cpp's iterator hands out a temporary pair, so references into it dangle.
+      const YAML::Node key_node = it->first;
+      const YAML::Node value_node = it->second;
       if (!key_node.IsScalar()) return Error(key_node, path, "keys must be plain strings");
       const std::string key = key_node.Scalar();
       const std::string key_path = Child(path, key);
@@ -331,16 +333,16 @@ class Loader {
       }
       const std::string target_path = Child(path, entry->name);
       if (!from_file) {
-        SW_RETURN_IF_ERROR(entry->handler(it->second, target_path));
+        SW_RETURN_IF_ERROR(entry->handler(value_node, target_path));
         continue;
       }
       if (node[std::string(entry->name)]) {
         return Error(key_node, key_path,
                      Cat("both '", entry->name, "' and '", key, "' are given; keep one"));
       }
-      SW_ASSIGN_OR_RETURN(YAML::Node value, FileValue(it->second, key_path));
+      SW_ASSIGN_OR_RETURN(YAML::Node value, FileValue(value_node, key_path));
       SW_RETURN_IF_ERROR(entry->handler(value, target_path));
-      origins_[target_path] = Cat(Where(it->second, key_path), " (", key, ")");
+      origins_[target_path] = Cat(Where(value_node, key_path), " (", key, ")");
     }
     return absl::OkStatus();
   }
@@ -420,26 +422,31 @@ class Loader {
               if (n.IsNull()) return absl::OkStatus();
               if (!n.IsMap()) return Error(n, p, "expected a mapping of librdkafka properties");
               for (auto it = n.begin(); it != n.end(); ++it) {
-                if (!it->first.IsScalar()) return Error(it->first, p, "keys must be strings");
-                std::string key = it->first.Scalar();
+                const YAML::Node key_node = it->first;  // copies: see Section()
+                const YAML::Node value_node = it->second;
+                if (!key_node.IsScalar()) return Error(key_node, p, "keys must be strings");
+                std::string key = key_node.Scalar();
                 std::string key_path = Cat(p, ".", key);
-                YAML::Node value = it->second;
+                std::string value;
                 std::string origin_note;
                 if (key.size() > kFileSuffix.size() &&
                     std::string_view(key).substr(key.size() - kFileSuffix.size()) ==
                         kFileSuffix) {
-                  SW_ASSIGN_OR_RETURN(value, FileValue(it->second, key_path));
+                  // (Never assign to a YAML::Node that refers into the tree: that rewrites it.)
+                  SW_ASSIGN_OR_RETURN(YAML::Node from_file, FileValue(value_node, key_path));
+                  value = from_file.Scalar();
                   origin_note = Cat(" (", key, ")");
                   key.resize(key.size() - kFileSuffix.size());
+                } else if (value_node.IsScalar()) {
+                  value = value_node.Scalar();
+                } else {
+                  return Error(value_node, key_path, "property values must be scalars");
                 }
-                if (!value.IsScalar()) {
-                  return Error(it->second, key_path, "property values must be scalars");
-                }
-                if (!out->emplace(key, value.Scalar()).second) {
-                  return Error(it->first, key_path,
+                if (!out->emplace(key, value).second) {
+                  return Error(key_node, key_path,
                                "given twice (directly, or also as a _file key)");
                 }
-                origins_[Cat(p, ".", key)] = Where(it->second, key_path) + origin_note;
+                origins_[Cat(p, ".", key)] = Where(value_node, key_path) + origin_note;
               }
               return absl::OkStatus();
             },

@@ -378,6 +378,22 @@ TEST(ItemDecoder, PayloadNeedNotOutliveDecode) {
   EXPECT_EQ(item.body, "Б");
 }
 
+// Regression (found by the fuzzer): a truncated item decoded after a longer one used to see the
+// longer item's bytes in the padding and get another result than on a fresh decoder.
+TEST(ItemDecoder, ResultDependsOnlyOnThePayload) {
+  const std::string truncated = R"({"id":{"id":98766543210,"body":ti43210,"body":})";
+  const std::string longer = R"({"id":"x","title":")" + std::string(300, 'y') + R"("}  }]}]]})";
+  auto fresh = MakeDecoder();
+  Result expected = DecodeOne(*fresh, truncated);
+  auto used = MakeDecoder();
+  for (const std::string& before : {longer, std::string(R"({"id":"1","body":"b"})")}) {
+    DecodeOne(*used, before);
+    Result r = DecodeOne(*used, truncated);
+    EXPECT_EQ(r.error, expected.error) << r.detail << " vs " << expected.detail;
+    EXPECT_EQ(r.detail, expected.detail);
+  }
+}
+
 TEST(ItemDecoder, HappyPathDoesNotAllocate) {
   auto d = MakeDecoder();
   std::vector<std::string> items;
