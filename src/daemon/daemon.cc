@@ -397,8 +397,9 @@ int RunDaemon(const DaemonFlags& flags) {
   int exit_code = kExitOk;
   bool demo_reported = false;
   auto begin_stop = [&](const char* why) {
-    SW_LOG(kInfo, kLog, why, ": draining (budget ", cfg.pipeline.shutdown_budget_seconds,
-           " s); a second signal exits at once");
+    SW_LOG(kInfo, kLog, why, ": draining (budget ",
+           absl::FormatDuration(absl::Seconds(cfg.pipeline.shutdown_budget_seconds)),
+           "); a second signal exits at once");
     (void)(*notifier)->Stopping("draining");
     const absl::Duration budget = absl::Seconds(cfg.pipeline.shutdown_budget_seconds);
     stopper = std::thread([&, budget] {
