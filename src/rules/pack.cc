@@ -18,7 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "steppewatch/common/log.h"
-#include "rules/sha256.h"
+#include "steppewatch/rules/sha256.h"
 #include "yaml-cpp/yaml.h"
 
 namespace steppewatch::rules {
@@ -450,7 +450,7 @@ void PackBuilder::ReadSets(int file, const YAML::Node& node) {
     set.pos = At(file, it->first);
     if (!ValidName(set.name)) {
       Error(set.pos, Cat("invalid set name '", set.name,
-                                  "': use lower case letters, digits and . _ - "));
+                                  "': use lower case letters, digits and . _ -"));
       continue;
     }
     if (auto prev = set_index_.find(set.name); prev != set_index_.end()) {
@@ -750,7 +750,8 @@ uint32_t PackBuilder::CompileNode(RuleDef& def, const QueryNode& q, FieldMask ma
     FieldMask inner = mask & q.fields;
     if (inner == 0) {
       Error(QueryPos(def, q.offset),
-            "a field scope inside a different field scope can never match (title: within body:)");
+            Cat("rule '", rule.id, "': a field scope inside a different field scope can never "
+                "match (title: within body:)"));
       *ok = false;
       inner = q.fields;
     }
@@ -892,8 +893,8 @@ std::string PackBuilder::Unreachable(const Rule& rule, const QueryNode& root) co
             if (std::includes(rule.terms.begin() + x.terms_begin, rule.terms.begin() + x.terms_end,
                               rule.terms.begin() + p.terms_begin,
                               rule.terms.begin() + p.terms_end)) {
-              never[k] = Cat("'", p.label, "' AND NOT '", x.label,
-                                      "' is a contradiction: every term of the first is in the second");
+              never[k] = Cat(p.label, " AND NOT ", x.label,
+                             " is a contradiction: every term of the first is in the second");
               break;
             }
           }
@@ -1013,7 +1014,7 @@ void PackBuilder::CompileRule(RuleDef& def) {
       return;
     }
     for (const auto& [name, wp] : def.weights) {
-      if (rule.query.find(Cat("@", name)) == std::string::npos) {
+      if (set_index_.contains(name) && rule.query.find(Cat("@", name)) == std::string::npos) {
         Error(wp.second, Cat("score.weights names set '", name,
                                       "', which the query of rule '", rule.id, "' does not use"));
       }

@@ -1,4 +1,4 @@
-#include "rules/sha256.h"
+#include "steppewatch/rules/sha256.h"
 
 #include <algorithm>
 
