@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <map>
 #include <optional>
 #include <string_view>
 #include <system_error>
@@ -15,6 +17,7 @@
 
 #include "steppewatch/common/log.h"
 #include "steppewatch/daemon/systemd_notify.h"
+#include "steppewatch/decode/news_item.h"
 #include "steppewatch/match/matcher.h"
 #include "steppewatch/normalise/utf8.h"
 #include "steppewatch/pipeline/pack_holder.h"
@@ -99,6 +102,65 @@ absl::Status RunEmbeddedTests(std::shared_ptr<const rules::CompiledPack> pack) {
   // says where to look.
   return absl::FailedPreconditionError(
       log::Cat(failures, failed, " of ", pack->stats().tests, " embedded rule tests failed"));
+}
+
+namespace {
+
+// Counts, per rule index of `pack`, the items of `payloads` it fires on.
+absl::StatusOr<std::vector<uint64_t>> CountFiring(std::shared_ptr<const rules::CompiledPack> pack,
+                                                  const std::vector<std::string>& payloads) {
+  auto decoder = decode::ItemDecoder::Create({});
+  if (!decoder.ok()) return decoder.status();
+  auto context = match::MatchContext::Create(pack->matcher());
+  if (!context.ok()) return context.status();
+  rules::Evaluator evaluator(pack);
+  std::vector<uint64_t> counts(pack->rules().size(), 0);
+  std::vector<match::Hit> hits;
+  decode::NewsItem item;
+  for (const std::string& payload : payloads) {
+    if ((*decoder)->Decode(payload, &item) != decode::DecodeError::kOk) continue;
+    const std::string_view fields[2] = {item.title, item.body};
+    if (!(*context)->Scan(fields, &hits).ok()) continue;
+    for (const rules::FiredRule& f :
+         evaluator.Evaluate({{fields[0], fields[1]}, item.lang, item.source}, hits)) {
+      ++counts[f.rule];
+    }
+  }
+  return counts;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<RuleHitDiff>> CompareOnSample(
+    std::shared_ptr<const rules::CompiledPack> before,
+    std::shared_ptr<const rules::CompiledPack> after, const fs::path& sample, size_t max_items) {
+  std::ifstream in(sample, std::ios::binary);
+  if (!in)
+    return absl::NotFoundError(log::Cat("reload gate sample ", sample.string(), ": cannot open"));
+  std::vector<std::string> payloads;
+  for (std::string line; payloads.size() < max_items && std::getline(in, line);) {
+    if (!line.empty()) payloads.push_back(std::move(line));
+  }
+  auto counts_before = CountFiring(before, payloads);
+  if (!counts_before.ok()) return counts_before.status();
+  auto counts_after = CountFiring(after, payloads);
+  if (!counts_after.ok()) return counts_after.status();
+  std::map<std::string, RuleHitDiff> by_id;
+  for (size_t r = 0; r < before->rules().size(); ++r) {
+    RuleHitDiff& d = by_id[before->rules()[r].id];
+    d.rule = before->rules()[r].id;
+    d.before = (*counts_before)[r];
+  }
+  for (size_t r = 0; r < after->rules().size(); ++r) {
+    RuleHitDiff& d = by_id[after->rules()[r].id];
+    d.rule = after->rules()[r].id;
+    d.after = (*counts_after)[r];
+  }
+  std::vector<RuleHitDiff> diffs;
+  for (auto& [id, d] : by_id) {
+    if (d.before != d.after) diffs.push_back(std::move(d));
+  }
+  return diffs;
 }
 
 absl::StatusOr<std::shared_ptr<const rules::CompiledPack>> LoadAndTestPack(
@@ -190,9 +252,7 @@ ReloaderStatus RuleReloader::status() const {
 
 bool RuleReloader::AwaitAttempts(uint64_t attempts, absl::Duration timeout) const {
   absl::MutexLock lock(&mu_);
-  auto done = [this, attempts]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-    return attempts_ >= attempts;
-  };
+  auto done = [this, attempts]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return attempts_ >= attempts; };
   return mu_.AwaitWithTimeout(absl::Condition(&done), timeout);
 }
 
@@ -204,15 +264,15 @@ absl::Status RuleReloader::SyncWatches() {
   std::error_code ec;
   const int root = inotify_add_watch(inotify_fd_, options_.rules_dir.c_str(), kWatchMask);
   if (root < 0) {
-    return absl::UnavailableError(log::Cat("inotify_add_watch ", options_.rules_dir.string(),
-                                           ": ", strerror(errno)));
+    return absl::UnavailableError(
+        log::Cat("inotify_add_watch ", options_.rules_dir.string(), ": ", strerror(errno)));
   }
   added.push_back(root);
   // The same walk as the pack loader: follow directory symlinks, skip names starting with '.'
   // (the ConfigMap's `..data` and `..<timestamp>` copies are reached through the top-level
   // symlinks instead, and their swap shows up as a rename in the root).
-  auto it = fs::recursive_directory_iterator(
-      options_.rules_dir, fs::directory_options::follow_directory_symlink, ec);
+  auto it = fs::recursive_directory_iterator(options_.rules_dir,
+                                             fs::directory_options::follow_directory_symlink, ec);
   for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     const std::string name = it->path().filename().string();
     if (!name.empty() && name[0] == '.') {
@@ -227,8 +287,8 @@ absl::Status RuleReloader::SyncWatches() {
     }
     const int wd = inotify_add_watch(inotify_fd_, it->path().c_str(), kWatchMask);
     if (wd < 0) {
-      SW_LOG(kWarning, kComponent, "inotify_add_watch ", it->path().string(), ": ",
-             strerror(errno), " (changes there need SIGHUP)");
+      SW_LOG(kWarning, kComponent, "inotify_add_watch ", it->path().string(), ": ", strerror(errno),
+             " (changes there need SIGHUP)");
       continue;
     }
     added.push_back(wd);
@@ -266,9 +326,8 @@ void RuleReloader::Run() {
     if (first_event.has_value()) {
       const absl::Time due =
           std::min(last_event + options_.debounce, *first_event + options_.max_debounce);
-      timeout_ms = static_cast<int>(
-          std::max<int64_t>(0, absl::ToInt64Milliseconds(absl::Ceil(due - absl::Now(),
-                                                                     absl::Milliseconds(1)))));
+      timeout_ms = static_cast<int>(std::max<int64_t>(
+          0, absl::ToInt64Milliseconds(absl::Ceil(due - absl::Now(), absl::Milliseconds(1)))));
     }
     pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {inotify_fd_, POLLIN, 0}};
     const int ready = poll(fds, inotify_fd_ >= 0 ? 2 : 1, timeout_ms);
@@ -288,9 +347,8 @@ void RuleReloader::Run() {
     }
     const bool requested = reload_requested_.exchange(false, std::memory_order_acq_rel);
     const bool files_due =
-        first_event.has_value() &&
-        absl::Now() >= std::min(last_event + options_.debounce,
-                                *first_event + options_.max_debounce);
+        first_event.has_value() && absl::Now() >= std::min(last_event + options_.debounce,
+                                                           *first_event + options_.max_debounce);
     if (!requested && !files_due) continue;
     if (inotify_fd_ >= 0) {
       // Watch the tree as it is now (new subdirectories, a swapped ConfigMap) before reading it,
@@ -303,6 +361,22 @@ void RuleReloader::Run() {
     }
     first_event.reset();
     ReloadOnce(requested ? Trigger::kRequest : Trigger::kFiles);
+  }
+}
+
+void RuleReloader::LogGate(std::shared_ptr<const rules::CompiledPack> running,
+                           std::shared_ptr<const rules::CompiledPack> candidate) {
+  auto diffs = CompareOnSample(running, candidate, options_.gate_sample, options_.gate_max_items);
+  if (!diffs.ok()) {
+    SW_LOG(kWarning, kComponent, "reload gate skipped: ", diffs.status());
+    return;
+  }
+  SW_LOG(kInfo, kComponent, "reload gate on ", options_.gate_sample.string(), ": ", diffs->size(),
+         " rule(s) fire on a different number of sample items");
+  for (const RuleHitDiff& d : *diffs) {
+    SW_LOG(kInfo, kComponent, "  ", d.rule, ": ", d.before, " -> ", d.after, " items (",
+           d.after >= d.before ? "+" : "-",
+           d.after >= d.before ? d.after - d.before : d.before - d.after, ")");
   }
 }
 
@@ -347,6 +421,7 @@ void RuleReloader::ReloadOnce(Trigger trigger) {
     status_line = log::Cat("pack ", running->info().name, " ", running->info().version);
   } else {
     const rules::CompiledPack& next = **candidate;
+    if (!options_.gate_sample.empty()) LogGate(running, *candidate);
     holder_->Swap(*candidate);
     installed = true;
     counters_.success.fetch_add(1, std::memory_order_relaxed);

@@ -69,9 +69,9 @@ absl::StatusOr<std::unique_ptr<SystemdNotifier>> SystemdNotifier::Create(
     address[0] = '\0';  // Linux abstract namespace: a leading NUL, not an '@'.
   } else if (address[0] != '/') {
     // systemd 252 also knows "vsock:" addresses for VMs; a daemon in a VM is not our deployment.
-    return absl::InvalidArgumentError(absl::StrCat(
-        "NOTIFY_SOCKET must be an absolute path or an @abstract name, got '",
-        options.notify_socket, "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("NOTIFY_SOCKET must be an absolute path or an @abstract name, got '",
+                     options.notify_socket, "'"));
   }
   if (address.size() > sizeof(sockaddr_un::sun_path)) {
     return absl::InvalidArgumentError(
@@ -98,8 +98,8 @@ absl::Status SystemdNotifier::Send(std::string_view message) {
   sa.sun_family = AF_UNIX;
   std::memcpy(sa.sun_path, address_.data(), address_.size());
   // Abstract names are length-delimited (no terminating NUL); paths get one from the zeroed sa.
-  const socklen_t len = static_cast<socklen_t>(
-      offsetof(sockaddr_un, sun_path) + address_.size() + (address_[0] == '\0' ? 0 : 1));
+  const socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + address_.size() +
+                                               (address_[0] == '\0' ? 0 : 1));
   ssize_t sent;
   do {
     // MSG_NOSIGNAL: a vanished manager must not SIGPIPE the daemon; MSG_DONTWAIT: never block the
@@ -119,8 +119,8 @@ absl::Status SystemdNotifier::Ready(std::string_view status) {
 }
 
 absl::Status SystemdNotifier::Reloading(std::string_view status) {
-  return Send(absl::StrCat("RELOADING=1\nMONOTONIC_USEC=", MonotonicUsec(),
-                           "\nSTATUS=", OneLine(status)));
+  return Send(
+      absl::StrCat("RELOADING=1\nMONOTONIC_USEC=", MonotonicUsec(), "\nSTATUS=", OneLine(status)));
 }
 
 absl::Status SystemdNotifier::Stopping(std::string_view status) {

@@ -52,12 +52,20 @@ std::string PackYaml(const std::string& version) {
 // A rule file with one rule `id` that fires on `term`, with one embedded example each way.
 std::string RuleYaml(const std::string& id, const std::string& term) {
   return "rules:\n"
-         "  - id: " + id + "\n"
-         "    title: Mentions " + term + "\n"
-         "    query: '" + term + "'\n"
+         "  - id: " +
+         id +
+         "\n"
+         "    title: Mentions " +
+         term +
+         "\n"
+         "    query: '" +
+         term +
+         "'\n"
          "    tests:\n"
          "      match:\n"
-         "        - \"A summit opened in " + term + " on Monday.\"\n"
+         "        - \"A summit opened in " +
+         term +
+         " on Monday.\"\n"
          "      no_match:\n"
          "        - \"Nothing to see here.\"\n";
 }
@@ -287,6 +295,45 @@ TEST_F(ReloaderTest, WorkersKeepEvaluatingAcrossASwapAndPickUpTheNewPack) {
   EXPECT_EQ(reloader->status().success, 1u);
   EXPECT_GT(saw_new_rule.load(), 0u);
   EXPECT_GT(items.load(), saw_new_rule.load()) << "the worker never ran with the old pack";
+}
+
+TEST_F(ReloaderTest, GateCountsPerRuleDifferencesOnASample) {
+  ASSERT_NO_FATAL_FAILURE(LoadInitial());
+  const fs::path next_dir = steppewatch::testing::MakeTempDir("sw-gate");
+  WriteFile(next_dir / "pack.yaml", PackYaml("2"));
+  WriteFile(next_dir / "astana.yaml", RuleYaml("t.astana", "Astana"));
+  WriteFile(next_dir / "bishkek.yaml", RuleYaml("t.bishkek", "Bishkek"));
+  auto next = LoadAndTestPack(next_dir, {});
+  ASSERT_THAT(next.status(), IsOk());
+  const fs::path sample = next_dir.parent_path() / (next_dir.filename().string() + ".jsonl");
+  WriteFile(sample,
+            "{\"id\": \"1\", \"body\": \"A visit to Astana.\"}\n"
+            "{\"id\": \"2\", \"body\": \"The Bishkek market.\"}\n"
+            "not json: skipped by both packs alike\n"
+            "{\"id\": \"3\", \"title\": \"Astana and Bishkek\", \"body\": \"Talks.\"}\n");
+
+  auto diffs = CompareOnSample(holder_->Get(), *next, sample, 100);
+  ASSERT_THAT(diffs.status(), IsOk());
+  ASSERT_EQ(diffs->size(), 1u);  // t.astana fires on 2 items under both packs: no difference.
+  EXPECT_EQ((*diffs)[0].rule, "t.bishkek");
+  EXPECT_EQ((*diffs)[0].before, 0u);
+  EXPECT_EQ((*diffs)[0].after, 2u);
+
+  // max_items bounds the replay: only the first item is used.
+  auto first_only = CompareOnSample(holder_->Get(), *next, sample, 1);
+  ASSERT_THAT(first_only.status(), IsOk());
+  EXPECT_TRUE(first_only->empty());
+  fs::remove(sample);
+}
+
+// The packs shipped in the Kubernetes manifests are what a fresh deployment reloads: they must
+// load and pass their own embedded tests, as the reloader demands.
+TEST(RuleReloader, KubernetesExamplePacksLoadAndPassTheirTests) {
+  for (const char* dir :
+       {"deploy/kubernetes/base/rules", "deploy/kubernetes/overlays/production/rules"}) {
+    auto pack = LoadAndTestPack(steppewatch::testing::SourceDir() / dir, {});
+    EXPECT_THAT(pack.status(), IsOk()) << dir;
+  }
 }
 
 TEST(RuleReloader, RejectsAMissingDirectory) {

@@ -40,8 +40,8 @@ class NotifyListener {
     sa.sun_family = AF_UNIX;
     std::memcpy(sa.sun_path, address.data(), address.size());
     if (address[0] == '@') sa.sun_path[0] = '\0';
-    const socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) +
-                                                 address.size() + (address[0] == '@' ? 0 : 1));
+    const socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + address.size() +
+                                                 (address[0] == '@' ? 0 : 1));
     EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&sa), len), 0) << strerror(errno);
   }
   ~NotifyListener() {
