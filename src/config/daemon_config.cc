@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "simdjson.h"
 #include "steppewatch/common/status_macros.h"
 #include "yaml-cpp/yaml.h"
 
@@ -146,6 +147,9 @@ class Loader {
     if (parts.empty() || std::any_of(parts.begin(), parts.end(),
                                      [](const std::string& p) { return p.empty(); })) {
       return Invalid(Cat(origin, ": malformed key '", key, "'"));
+    }
+    if (!simdjson::validate_utf8(value.data(), value.size())) {
+      return Invalid(Cat(origin, ": the value is not valid UTF-8"));
     }
     std::string full(key);
     injected_[full] = origin;
@@ -474,6 +478,11 @@ absl::StatusOr<DaemonConfig> Load(std::string_view yaml, std::string_view source
                                   const LoadOptions& options) {
   DaemonConfig config;
   Loader loader(source, &config);
+  // YAML is Unicode text; yaml-cpp would pass invalid bytes through, and its emitter would turn
+  // them into U+FFFD, so the rendered config would differ from the effective one (fuzzer find).
+  if (!simdjson::validate_utf8(yaml.data(), yaml.size())) {
+    return Invalid(Cat(source, ": the file is not valid UTF-8"));
+  }
   try {
     YAML::Node root = yaml.empty() ? YAML::Node() : YAML::Load(std::string(yaml));
     if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);

@@ -160,6 +160,8 @@ INSTANTIATE_TEST_SUITE_P(
                   "test.yaml:3:10: kafka.common.ssl: property values must be scalars"},
         BadConfig{"syntax", "kafka: [a, b\nlog: {}\n", "test.yaml:"},
         BadConfig{"syntax_message", "kafka:\n  brokers: x\n   bad: y\n", "test.yaml:3:7: invalid YAML: "},
+        BadConfig{"not_utf8", "decoder:\n  fields:\n    lang: \xA2meta.lang\n",
+                  "test.yaml: the file is not valid UTF-8"},
         BadConfig{"tab_indent", "kafka:\n\tbrokers: x\n", "invalid YAML"},
         // Validation errors carry the location of the value.
         BadConfig{"no_topics", "kafka:\n  input_topics: []\n",
@@ -285,6 +287,11 @@ TEST(DaemonConfig, EnvironmentErrorsNameTheVariable) {
   EXPECT_THAT(ParseStatus("", options),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("STEPPEWATCH_KAFKA_BROKER is not a known override")));
+  options.env = {{"STEPPEWATCH_KAFKA_GROUP_ID", "g\xFF"}};
+  EXPECT_THAT(ParseStatus("", options),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("environment variable STEPPEWATCH_KAFKA_GROUP_ID: the value is "
+                                 "not valid UTF-8")));
   options.env = {{"STEPPEWATCH_KAFKA_SASL_PASSWORD", "a"},
                  {"STEPPEWATCH_KAFKA_SASL_PASSWORD_FILE", "/x"}};
   EXPECT_THAT(ParseStatus("", options),
