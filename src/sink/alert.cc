@@ -24,12 +24,12 @@ void AppendSnippet(std::string_view text, uint32_t start, uint32_t end, uint32_t
   while (from > 0 && from < n && IsContinuation(text[from])) ++from;  // never start mid-sequence
   while (to < n && IsContinuation(text[to])) --to;                   // never end mid-sequence
   // Prefer to cut at a space, when one is near enough (keeps whole words).
-  if (from > 0) {
+  if (from > 0 && !IsSpaceByte(text[from - 1])) {
     size_t sp = from;
     while (sp < s && !IsSpaceByte(text[sp])) ++sp;
     if (sp < s && sp - from < context / 2) from = sp + 1;
   }
-  if (to < n) {
+  if (to < n && !IsSpaceByte(text[to])) {
     size_t sp = to;
     while (sp > e && !IsSpaceByte(text[sp - 1])) --sp;
     if (sp > e && to - sp < context / 2) to = sp - 1;

@@ -1,0 +1,134 @@
+// ItemProcessor with the real decoder, matcher, evaluator and renderer: alerts per destination
+// topic with headers, dead letters with reason codes, truncated hits, buffer reuse.
+#include "steppewatch/pipeline/item_processor.h"
+
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "steppewatch/rules/pack.h"
+#include "testing/paths.h"
+#include "testing/status_matchers.h"
+
+namespace steppewatch::pipeline {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+std::shared_ptr<const rules::CompiledPack> GoodPack(uint32_t max_hits = 10000) {
+  rules::PackOptions options;
+  options.matcher.max_hits_per_item = max_hits;
+  auto pack = rules::CompiledPack::Load(
+      steppewatch::testing::SourceDir() / "tests/data/rules/good", options);
+  EXPECT_TRUE(pack.ok()) << pack.status();
+  return pack.ok() ? *pack : nullptr;
+}
+
+std::unique_ptr<ItemProcessor> Make(std::shared_ptr<const rules::CompiledPack> pack,
+                                    ProcessorOptions options = {}) {
+  options.instance = "test-instance";
+  options.fixed_processed_at = "2026-01-01T00:00:00.000Z";
+  auto p = ItemProcessor::Create(std::move(pack), options);
+  EXPECT_TRUE(p.ok()) << p.status();
+  return p.ok() ? *std::move(p) : nullptr;
+}
+
+std::string HeaderValue(const AlertMessage& a, std::string_view name) {
+  for (const Header& h : a.headers) {
+    if (h.name == name) return std::string(h.value);
+  }
+  return "<absent>";
+}
+
+TEST(ItemProcessor, RendersOneAlertPerDestinationTopic) {
+  auto p = Make(GoodPack());
+  Origin origin{"news.items", 3, 1234, 1668931200000};
+  const Outcome& o = p->Process(
+      R"({"id":"k1","title":"Kazakhstan and China","body":"A deal with Kazakhstan.","lang":"en"})",
+      origin);
+  ASSERT_EQ(o.kind, Outcome::Kind::kAlerts);
+  ASSERT_EQ(o.alerts.size(), 2u);
+  // kz.china-near goes to alerts.test and alerts.china; the others to alerts.test only.
+  EXPECT_EQ(o.alerts[0].topic, "alerts.china");
+  EXPECT_EQ(HeaderValue(o.alerts[0], "steppewatch.rules"), "kz.china-near");
+  EXPECT_EQ(o.alerts[1].topic, "alerts.test");
+  EXPECT_EQ(HeaderValue(o.alerts[1], "steppewatch.rules"), "kz.china-near,ca.score-only");
+  EXPECT_EQ(HeaderValue(o.alerts[1], "steppewatch.severity"), "high");
+  EXPECT_EQ(HeaderValue(o.alerts[1], "steppewatch.tags"), "geo:kazakhstan,actor:china");
+  EXPECT_EQ(HeaderValue(o.alerts[1], "steppewatch.schema"), "steppewatch.alert.v1");
+  for (const AlertMessage& a : o.alerts) {
+    EXPECT_EQ(a.key, "k1");
+    EXPECT_THAT(std::string(a.value), HasSubstr(R"("origin":{"topic":"news.items","partition":3,"offset":1234,"timestamp_ms":1668931200000})"));
+    EXPECT_THAT(std::string(a.value), HasSubstr(R"("processed_at":"2026-01-01T00:00:00.000Z","instance":"test-instance"})"));
+    EXPECT_THAT(std::string(a.value), HasSubstr(R"("rule_pack":{"name":"test-pack","version":"1.0","hash":"sha256:)"));
+  }
+  EXPECT_EQ(o.rules_fired, 2u);
+  EXPECT_EQ(o.fired_rules.size(), 2u);
+  EXPECT_GT(o.hits, 0u);
+  EXPECT_FALSE(o.hits_truncated);
+}
+
+TEST(ItemProcessor, ReturnsNoMatchWithoutAlerts) {
+  auto p = Make(GoodPack());
+  const Outcome& o = p->Process(R"({"id":"w","title":"Weather","body":"Sunny."})", {});
+  EXPECT_EQ(o.kind, Outcome::Kind::kNoMatch);
+  EXPECT_TRUE(o.alerts.empty());
+  EXPECT_EQ(o.bytes_scanned, 13u);
+}
+
+TEST(ItemProcessor, DeadLettersDecodeErrorsWithTheirReason) {
+  auto p = Make(GoodPack());
+  struct Case {
+    std::string payload;
+    const char* reason;
+  } cases[] = {
+      {"{not json", "invalid_json"},
+      {"[1,2]", "not_an_object"},
+      {R"({"title":"Kazakhstan"})", "missing_id"},
+      {R"({"id":"x"})", "no_text"},
+      {"", "empty_payload"},
+  };
+  for (const Case& c : cases) {
+    const Outcome& o = p->Process(c.payload, {});
+    EXPECT_EQ(o.kind, Outcome::Kind::kDeadLetter) << c.payload;
+    EXPECT_EQ(o.reason, c.reason) << c.payload;
+    EXPECT_FALSE(o.message.empty());
+  }
+  const Outcome& tomb = p->Process(std::string_view(), {});
+  EXPECT_EQ(tomb.kind, Outcome::Kind::kDeadLetter);
+  EXPECT_EQ(tomb.reason, "tombstone");
+  // The processor recovers: the next good item alerts.
+  EXPECT_EQ(p->Process(R"({"id":"k","title":"Kazakhstan and China","body":""})", {}).kind,
+            Outcome::Kind::kAlerts);
+}
+
+TEST(ItemProcessor, KeepsAlertsWhenHitsAreTruncatedUnlessToldOtherwise) {
+  std::string body;
+  for (int i = 0; i < 50; ++i) body += "Kazakhstan China ";
+  std::string item = R"({"id":"t","title":"","body":")" + body + R"("})";
+  auto pack = GoodPack(/*max_hits=*/10);
+  auto keep = Make(pack);
+  const Outcome& o = keep->Process(item, {});
+  EXPECT_TRUE(o.hits_truncated);
+  ASSERT_EQ(o.kind, Outcome::Kind::kAlerts);
+  EXPECT_THAT(std::string(o.alerts[0].value), HasSubstr(R"("hits_truncated":true)"));
+  ProcessorOptions options;
+  options.dead_letter_truncated = true;
+  auto strict = Make(pack, options);
+  const Outcome& d = strict->Process(item, {});
+  EXPECT_EQ(d.kind, Outcome::Kind::kDeadLetter);
+  EXPECT_EQ(d.reason, "too_many_hits");
+}
+
+TEST(ItemProcessor, ProducesIdenticalOutputForRepeatedItems) {
+  auto p = Make(GoodPack());
+  std::string payload =
+      R"({"id":"r","title":"Казахстан продолжит многовекторную политику","body":"Токаев.","lang":"ru"})";
+  std::string first(p->Process(payload, {}).alerts.at(0).value);
+  p->Process(R"({"id":"other","title":"Weather","body":"x"})", {});
+  EXPECT_EQ(std::string(p->Process(payload, {}).alerts.at(0).value), first);
+}
+
+}  // namespace
+}  // namespace steppewatch::pipeline
