@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Golden-file tests of the `steppewatch` CLI as a user runs it: for each case, the exact stdout,
+# stderr and exit code are compared with tests/cli/golden/CASE.{stdout,stderr,exit}. Timing
+# numbers (compile/load seconds, items/s, MB/s) and database sizes are replaced by X first, so
+# the files hold only what must not change.
+#
+# usage: golden_test.sh STEPPEWATCH CASE [--update]
+#   Runs from the source directory, so paths in the output are relative and stable.
+set -u
+bin="$1"
+case_name="$2"
+update="${3:-}"
+cd "$(dirname "$0")/../.."
+golden=tests/cli/golden
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+good=tests/data/rules/good
+items=tests/cli/data/items.jsonl
+fixed=(--processed-at 2026-01-01T00:00:00.000Z --instance golden)
+
+run() { "$bin" "$@" >"$out/stdout" 2>"$out/stderr"; echo $? >"$out/exit"; }
+
+case "$case_name" in
+  help) run --help ;;
+  no-command) run ;;
+  unknown-command) run frobnicate ;;
+  rules-help) run rules --help ;;
+  rules-no-subcommand) run rules ;;
+  rules-bad-option) run rules check --frobnicate "$good" ;;
+  rules-check-good) run rules check "$good" ;;
+  rules-check-bad-syntax) run rules check tests/data/rules/bad-syntax ;;
+  rules-check-missing-dir) run rules check tests/data/rules/does-not-exist ;;
+  rules-test-good) run rules test "$good" --verbose ;;
+  rules-test-failing) run rules test tests/data/rules/failing-tests ;;
+  rules-test-one-rule) run rules test tests/data/rules/failing-tests --rule kz.quiet --verbose ;;
+  match-help) run match --help ;;
+  match-no-rules) run match "$items" ;;
+  match-bad-threads) run match --rules "$good" --threads 0 "$items" ;;
+  match-ordered) run match --rules "$good" --threads 3 --ordered "${fixed[@]}" "$items" ;;
+  match-stdin) "$bin" match --rules "$good" "${fixed[@]}" - <"$items" >"$out/stdout" 2>"$out/stderr"; echo $? >"$out/exit" ;;
+  match-invalid-pack) run match --rules tests/data/rules/bad-regex "$items" ;;
+  explain) run explain --rules "$good" --rule kz.china-near "$items" ;;
+  explain-unknown-rule) run explain --rules "$good" --rule no.such.rule "$items" ;;
+  *) echo "unknown case $case_name"; exit 2 ;;
+esac
+
+# Numbers that vary from run to run or machine to machine.
+sed -i -E \
+  -e 's/database [0-9.]+ (B|KiB|MiB)/database X/' \
+  -e 's/compile [0-9.]+ s, load [0-9.]+ s/compile X s, load X s/' \
+  -e 's/in [0-9.]+ s: [0-9]+ items\/s, [0-9.]+ MB\/s/in X s: X items\/s, X MB\/s/' \
+  "$out/stdout" "$out/stderr"
+
+if [ "$update" = "--update" ]; then
+  for s in stdout stderr exit; do cp "$out/$s" "$golden/$case_name.$s"; done
+  exit 0
+fi
+status=0
+for s in stdout stderr exit; do
+  if ! diff -u "$golden/$case_name.$s" "$out/$s"; then
+    echo "golden mismatch: $case_name.$s (rerun with --update to accept, then review the diff)"
+    status=1
+  fi
+done
+exit $status
