@@ -1,0 +1,120 @@
+#!/usr/bin/python3
+"""Backtests the default pack over the shared news corpus and draws the samples to read.
+
+Runs `steppewatch match` (the daemon's matcher and evaluator) over news-bench.jsonl, prints
+how many items got each tag (total and per corpus source), and writes, per tag, a seeded random
+sample of items that got it (to estimate precision) and of plausible candidates that did not
+(to find misses) into --out, one file per tag, for a person to read and judge. The judgements
+and the resulting estimates are recorded in config/rules/central-asia/QUALITY.md.
+
+Candidates for a miss: for ca.geopolitics, actor:, org:, theme: tags, the items that got a
+geo: tag but not this one; for a geo: tag, the items that a naive keyword regex for the
+country finds but the pack did not tag.
+
+Not a ctest test (it needs the 43 MB corpus and minutes of CPU); run it by hand:
+  /usr/bin/python3 tests/pack/quality.py --steppewatch build/pack/steppewatch
+"""
+import argparse
+import collections
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+
+# The naive baselines a geo rule should beat: one case-insensitive regex per country.
+NAIVE = {
+    "geo:kazakhstan": r"kazakh|казах|қазақ|哈萨克|astana|астана|almaty|алматы|алма-ат|tokayev|токаев|тоқаев|nazarbayev|назарбаев",
+    "geo:uzbekistan": r"uzbek|узбек|өзбек|乌兹别克|tashkent|ташкент|samarkand|самарканд|mirziyoyev|мирзиёев",
+    "geo:kyrgyzstan": r"kyrgyz|kirghiz|киргиз|кыргыз|қырғыз|吉尔吉斯|bishkek|бишкек|бішкек",
+    "geo:tajikistan": r"tajik|tadzhik|таджик|тәжік|塔吉克|dushanbe|душанбе|rahmon|рахмон",
+    "geo:turkmenistan": r"turkmen|туркмен|түрікмен|土库曼|ashgabat|ашхабад",
+    "geo:central-asia": r"central asia|средн\w+ ази|центральн\w+ ази|орталық азия|中亚",
+    "geo:caspian": r"caspian|каспи|里海",
+}
+
+
+def parse_args():
+  here = os.path.dirname(os.path.abspath(__file__))
+  root = os.path.normpath(os.path.join(here, "..", ".."))
+  p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  p.add_argument("--steppewatch", default=os.path.join(root, "build", "pack", "steppewatch"))
+  p.add_argument("--pack", default=os.path.join(root, "config", "rules", "central-asia"))
+  p.add_argument("--corpus", default=os.path.normpath(
+      os.path.join(root, "..", "shared", "corpus", "news-bench.jsonl")))
+  p.add_argument("--samples", type=int, default=25, help="items per tag and kind")
+  p.add_argument("--seed", type=int, default=20261127)
+  p.add_argument("--out", default="/tmp/steppewatch-quality")
+  p.add_argument("--alerts", help="reuse a saved `steppewatch match` output instead of running it")
+  return p.parse_args()
+
+
+def source_of(item_id):
+  return item_id.split("-", 1)[0]
+
+
+def main():
+  a = parse_args()
+  if not os.path.exists(a.corpus):
+    print(f"SKIP: {a.corpus} is absent")
+    return 77
+  os.makedirs(a.out, exist_ok=True)
+  alerts_path = a.alerts or os.path.join(a.out, "alerts.jsonl")
+  if not a.alerts:
+    with open(alerts_path, "w") as out:
+      subprocess.run([a.steppewatch, "match", "--rules", a.pack, a.corpus], stdout=out,
+                     check=True)
+  tags = collections.defaultdict(set)
+  rules = collections.defaultdict(set)
+  with open(alerts_path) as f:
+    for line in f:
+      if not line.startswith("{"):
+        continue
+      alert = json.loads(line)
+      for m in alert["matches"]:
+        tags[alert["item"]["id"]].update(m.get("tags", []))
+        rules[alert["item"]["id"]].add(m["rule"])
+
+  items = {}
+  per_source = collections.Counter()
+  with open(a.corpus, encoding="utf-8") as f:
+    for line in f:
+      d = json.loads(line)
+      items[d["id"]] = d
+      per_source[source_of(d["id"])] += 1
+
+  all_tags = sorted({t for ts in tags.values() for t in ts})
+  sources = sorted(per_source)
+  print(f"items {len(items)}, with any tag {len(tags)}")
+  print("tag".ljust(28) + "total  " + "  ".join(s[:9].rjust(9) for s in sources))
+  for t in all_tags:
+    by = collections.Counter(source_of(i) for i, ts in tags.items() if t in ts)
+    print(t.ljust(28) + str(sum(by.values())).rjust(5) + "  " +
+          "  ".join(str(by[s]).rjust(9) for s in sources))
+
+  rng = random.Random(a.seed)
+  for t in all_tags:
+    fired = sorted(i for i, ts in tags.items() if t in ts)
+    if t in NAIVE:
+      rx = re.compile(NAIVE[t], re.I)
+      cand = sorted(i for i, d in items.items() if t not in tags.get(i, ())
+                    and rx.search((d.get("title") or "") + " " + (d.get("body") or "")))
+    else:
+      cand = sorted(i for i, ts in tags.items() if t not in ts
+                    and any(x.startswith("geo:") for x in ts))
+    with open(os.path.join(a.out, t.replace(":", "_") + ".txt"), "w") as out:
+      for kind, pool in (("FIRED", fired), ("NOT FIRED (candidates)", cand)):
+        sample = rng.sample(pool, min(a.samples, len(pool)))
+        out.write(f"##### {t} {kind}: {len(sample)} of {len(pool)}\n")
+        for i in sample:
+          d = items[i]
+          body = (d.get("body") or "").replace("\n", " ")
+          out.write(f"-- {i} | {d.get('title') or ''}\n   {body[:600]}\n"
+                    f"   rules: {' '.join(sorted(rules.get(i, ())))}\n")
+  print(f"samples in {a.out}/<tag>.txt (seed {a.seed}, {a.samples} per kind)")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
