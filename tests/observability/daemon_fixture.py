@@ -2,11 +2,13 @@
 bundled demo items, with its metrics endpoint on a free loopback port; for the observability
 script tests.
 
-The daemon is configured through its documented environment (STEPPEWATCH_METRICS_LISTEN) and
-command line (`--embedded --rules DIR --demo FILE`), exactly as an operator would run it.
+The daemon is started with its documented command line (`--embedded --rules DIR --demo FILE
+--set metrics.listen=127.0.0.1:0`), and the test reads the port from its documented stdout line
+"steppewatchd: metrics on http://HOST:PORT/metrics", as a script of an operator would.
 """
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -72,8 +74,8 @@ class Daemon:
     def __init__(self, binary, source_dir, extra_env=None):
         self.binary = binary
         self.source_dir = source_dir
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.port = None
+        self.url = None
         self.workdir = tempfile.mkdtemp(prefix="steppewatch-obs-")
         self.log_path = os.path.join(self.workdir, "steppewatchd.log")
         self.demo = os.path.join(source_dir, "config", "demo", "sample-items.jsonl")
@@ -81,7 +83,6 @@ class Daemon:
         # A developer's STEPPEWATCH_* variables must not leak into the test's daemon.
         for k in [k for k in self.env if k.startswith("STEPPEWATCH_")]:
             del self.env[k]
-        self.env["STEPPEWATCH_METRICS_LISTEN"] = f"127.0.0.1:{self.port}"
         self.env.update(extra_env or {})
         self.proc = None
 
@@ -97,11 +98,24 @@ class Daemon:
             sys.exit(SKIP)
         cmd = [self.binary, "--embedded",
                "--rules", os.path.join(self.source_dir, "config", "rules", "central-asia"),
-               "--demo", self.demo]
+               "--demo", self.demo, "--set", "metrics.listen=127.0.0.1:0"]
         self.log = open(self.log_path, "w", encoding="utf-8")
         self.proc = subprocess.Popen(cmd, env=self.env, cwd=self.workdir, stdout=self.log,
                                      stderr=subprocess.STDOUT)
+        try:
+            self.port = wait_for("the daemon's 'metrics on' line", self._announced_port, 120)
+        except BaseException:
+            self.__exit__(*sys.exc_info())
+            raise
+        self.url = f"http://127.0.0.1:{self.port}"
         return self
+
+    def _announced_port(self):
+        self.check_running()
+        with open(self.log_path, encoding="utf-8", errors="replace") as f:
+            m = re.search(r"^steppewatchd: metrics on http://[^\s]*:(\d+)/metrics$", f.read(),
+                          re.MULTILINE)
+        return int(m.group(1)) if m else None
 
     def __exit__(self, *exc):
         if self.proc and self.proc.poll() is None:
