@@ -5,9 +5,13 @@
 # that tie the manifests to the daemon: grace period = drain budget + 15 s = systemd
 # TimeoutStopSec, probes on /healthz and /readyz, rules and config mounted as directories.
 # Finally proves the validator can fail, on a copy with a misspelt field.
-# Usage: kubernetes_test.sh SOURCE_DIR
+# With BINARY_DIR (a build with steppewatchd), each rendering's config and rules ConfigMaps are
+# also written out and checked by the real daemon: `steppewatchd --check-config` (unknown keys,
+# pack compile, embedded tests).
+# Usage: kubernetes_test.sh SOURCE_DIR [BINARY_DIR]
 set -euo pipefail
 src=${1:?source dir}
+bin=${2:-}
 k8s=$src/deploy/kubernetes
 validate=$k8s/validate
 
@@ -76,6 +80,29 @@ for f in files:
 print("\n".join(fail) if fail else f"ok: invariants hold in {len(files)} renderings")
 sys.exit(1 if fail else 0)
 PY
+
+if [[ -n $bin && -x $bin/steppewatchd ]]; then
+  for f in "${rendered[@]}"; do
+    name=$(basename "$f" .yaml)
+    /usr/bin/python3 - "$f" "$out/$name" <<'PY'
+import os, sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+root = sys.argv[2]
+for d in docs:
+    if d["kind"] != "ConfigMap":
+        continue
+    sub = "rules" if d["metadata"]["name"] == "steppewatch-rules" else "config"
+    os.makedirs(f"{root}/{sub}", exist_ok=True)
+    for key, text in d["data"].items():
+        open(f"{root}/{sub}/{key}", "w").write(text)
+PY
+    "$bin/steppewatchd" --check-config --config "$out/$name/config/steppewatch.yaml" \
+      --rules "$out/$name/rules" >"$out/$name.check" 2>&1 || {
+      echo "FAIL: steppewatchd --check-config rejects the $name rendering:"; cat "$out/$name.check"
+      exit 1; }
+    echo "ok: steppewatchd --check-config accepts the $name config and rules ConfigMaps"
+  done
+fi
 
 sed 's/livenessProbe:/livenesProbe:/' "$out/base.yaml" >"$out/typo.yaml"
 if node "$validate/validate.mjs" "$out/typo.yaml" >"$out/typo.log" 2>&1; then
