@@ -28,7 +28,7 @@ class ExternalClientsTest(unittest.TestCase):
   def setUp(self):
     self.tmp = sw.TempDir()
     self.broker = sw.Broker(self.tmp, [f"{sw.INPUT}:8", f"{sw.DLQ}:4"] +
-                            [f"{t}:4" for t in sw.ALERT_TOPICS])
+                            [f"{t}:16" for t in sw.ALERT_TOPICS])
     self.kafka = sw.Kafka(self.broker.bootstrap)
     self.daemons = []
 
@@ -46,6 +46,7 @@ class ExternalClientsTest(unittest.TestCase):
     cfg = sw.write_daemon_config(self.tmp, name, self.broker.bootstrap, group, workers=workers)
     d = sw.Daemon(self.tmp, name, cfg, bootstrap=self.broker.bootstrap)
     self.daemons.append(d)
+    d.wait_ready()
     return d
 
   def items_file(self, count, name="items.jsonl"):
@@ -194,6 +195,7 @@ class ExternalClientsTest(unittest.TestCase):
                     "--quiet", path], check=True, timeout=120, stdout=subprocess.DEVNULL)
     total = sum(self.kafka.high(sw.INPUT).values())
     self.assertEqual(total, 20000)
+    self.assertEqual(self.kafka.low(sw.INPUT), 0, "the broker dropped input: more partitions")
     expected = sw.offline_alerts(sw.DEFAULT_PACK, path)
 
     d1 = self.start_daemon("d1", "it-restart")

@@ -151,6 +151,14 @@ class Daemon:
   def running(self):
     return self.p.poll() is None
 
+  def wait_ready(self, timeout=60):
+    """Waits for the "steppewatchd: ready" line (signals are handled from then on)."""
+    def ready():
+      if not self.running():
+        raise AssertionError(f"daemon exited with {self.p.returncode}:\n{self.text()[-3000:]}")
+      return "steppewatchd: ready" in self.text()
+    wait_until(ready, timeout, "steppewatchd: ready")
+
   def stop(self, sig=signal.SIGTERM, timeout=40):
     """Sends `sig` and returns the exit code (None if it had to be killed)."""
     if self.p.poll() is None:
@@ -181,6 +189,12 @@ class Kafka:
     return {p: self.meta.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
             for p in self.partitions(topic)}
 
+  def low(self, topic):
+    """Sum of low watermarks: > 0 when the mock cluster dropped old messages (~5 MiB kept per
+    partition), which would make a test's "lost item" the broker's doing."""
+    return sum(self.meta.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[0]
+               for p in self.partitions(topic))
+
   def committed(self, group, topic):
     c = self.groups.get(group)
     if c is None:
@@ -210,7 +224,12 @@ class Kafka:
     want = {}
     assign = []
     for t in topics:
-      for p, h in self.high(t).items():
+      for p in self.partitions(t):
+        lo, h = self.meta.get_watermark_offsets(TopicPartition(t, p), timeout=10)
+        if lo > 0:
+          # The mock cluster keeps ~5 MiB per partition and drops older messages silently.
+          raise AssertionError(f"the broker dropped {lo} messages of {t}/{p} (~5 MiB kept per "
+                               "partition): give the topic more partitions")
         if h > 0:
           want[(t, p)] = h
           assign.append(TopicPartition(t, p, 0))
