@@ -32,3 +32,10 @@ if(NOT STEPPEWATCH_SANITIZE)
   set_tests_properties(deploy.packaging PROPERTIES LABELS "packaging;deploy" SKIP_RETURN_CODE 77
                        TIMEOUT 300)
 endif()
+
+# The real daemon against a stand-in notify socket: READY, WATCHDOG, RELOADING/READY on SIGHUP
+# and on a rules change, STOPPING on SIGTERM (embedded broker; a few seconds).
+add_test(NAME deploy.systemd_notify_e2e
+         COMMAND /usr/bin/python3 ${_deploy_dir}/systemd_notify_e2e_test.py ${PROJECT_SOURCE_DIR}
+                 ${PROJECT_BINARY_DIR})
+set_tests_properties(deploy.systemd_notify_e2e PROPERTIES LABELS "integration;deploy" TIMEOUT 300)
