@@ -74,6 +74,15 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
+// Returns the offset of the first C0 control character other than tab, LF and CR (or DEL).
+size_t FindControl(std::string_view s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    const unsigned char ch = static_cast<unsigned char>(s[i]);
+    if ((ch < 0x20 && ch != '\t' && ch != '\n' && ch != '\r') || ch == 0x7F) return i;
+  }
+  return std::string_view::npos;
+}
+
 std::vector<std::string> SplitList(std::string_view s) {
   std::vector<std::string> out;
   while (true) {
@@ -148,8 +157,9 @@ class Loader {
                                      [](const std::string& p) { return p.empty(); })) {
       return Invalid(Cat(origin, ": malformed key '", key, "'"));
     }
-    if (!simdjson::validate_utf8(value.data(), value.size())) {
-      return Invalid(Cat(origin, ": the value is not valid UTF-8"));
+    if (!simdjson::validate_utf8(value.data(), value.size()) ||
+        FindControl(value) != std::string_view::npos) {
+      return Invalid(Cat(origin, ": the value is not valid UTF-8 text without control characters"));
     }
     std::string full(key);
     injected_[full] = origin;
@@ -482,6 +492,14 @@ absl::StatusOr<DaemonConfig> Load(std::string_view yaml, std::string_view source
   // them into U+FFFD, so the rendered config would differ from the effective one (fuzzer find).
   if (!simdjson::validate_utf8(yaml.data(), yaml.size())) {
     return Invalid(Cat(source, ": the file is not valid UTF-8"));
+  }
+  // YAML's character set excludes C0 controls but tab, LF and CR; yaml-cpp accepts a NUL in a
+  // plain scalar and its emitter then writes U+FFFD (fuzzer find).
+  if (size_t at = FindControl(yaml); at != std::string_view::npos) {
+    const size_t line = 1 + static_cast<size_t>(std::count(yaml.begin(), yaml.begin() + at, '\n'));
+    return Invalid(Cat(source, ":", std::to_string(line), ": control character (byte ",
+                       std::to_string(static_cast<unsigned char>(yaml[at])),
+                       ") is not allowed in YAML"));
   }
   try {
     YAML::Node root = yaml.empty() ? YAML::Node() : YAML::Load(std::string(yaml));

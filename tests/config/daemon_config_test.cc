@@ -162,6 +162,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"syntax_message", "kafka:\n  brokers: x\n   bad: y\n", "test.yaml:3:7: invalid YAML: "},
         BadConfig{"not_utf8", "decoder:\n  fields:\n    lang: \xA2meta.lang\n",
                   "test.yaml: the file is not valid UTF-8"},
+        BadConfig{"nul_byte", "log:\n  level: info\n  format: te\x1axt\n",
+                  "test.yaml:3: control character (byte 26) is not allowed in YAML"},
         BadConfig{"tab_indent", "kafka:\n\tbrokers: x\n", "invalid YAML"},
         // Validation errors carry the location of the value.
         BadConfig{"no_topics", "kafka:\n  input_topics: []\n",
@@ -291,7 +293,7 @@ TEST(DaemonConfig, EnvironmentErrorsNameTheVariable) {
   EXPECT_THAT(ParseStatus("", options),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("environment variable STEPPEWATCH_KAFKA_GROUP_ID: the value is "
-                                 "not valid UTF-8")));
+                                 "not valid UTF-8 text")));
   options.env = {{"STEPPEWATCH_KAFKA_SASL_PASSWORD", "a"},
                  {"STEPPEWATCH_KAFKA_SASL_PASSWORD_FILE", "/x"}};
   EXPECT_THAT(ParseStatus("", options),
