@@ -39,3 +39,13 @@ add_test(NAME deploy.systemd_notify_e2e
          COMMAND /usr/bin/python3 ${_deploy_dir}/systemd_notify_e2e_test.py ${PROJECT_SOURCE_DIR}
                  ${PROJECT_BINARY_DIR})
 set_tests_properties(deploy.systemd_notify_e2e PROPERTIES LABELS "integration;deploy" TIMEOUT 300)
+
+# strace of the real daemon against the unit's SystemCallFilter (a few seconds). Not in sanitizer
+# builds: their runtimes make calls (e.g. personality) that a release binary does not.
+if(NOT STEPPEWATCH_SANITIZE)
+  add_test(NAME deploy.syscall_filter
+           COMMAND bash ${_deploy_dir}/syscall_filter_test.sh ${PROJECT_SOURCE_DIR}
+                   ${PROJECT_BINARY_DIR})
+  set_tests_properties(deploy.syscall_filter PROPERTIES LABELS "integration;deploy"
+                       SKIP_RETURN_CODE 77 TIMEOUT 300)
+endif()
