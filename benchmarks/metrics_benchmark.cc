@@ -16,7 +16,6 @@
 // The machine has 2 cores shared with other builds: compare ratios, not absolute numbers.
 // Run: build/<dir>/benchmarks/metrics_benchmark --benchmark_repetitions=5
 #include <benchmark/benchmark.h>
-
 #include <time.h>
 
 #include <chrono>
@@ -72,7 +71,8 @@ class Worker {
     if (decoder_->Decode(payload, &item_) != decode::DecodeError::kOk) return false;
     const std::string_view fields[decode::kFieldCount] = {item_.title, item_.body};
     if (!context_->Scan(fields, &hits_).ok()) return false;
-    out->fired = &evaluator_->Evaluate({{item_.title, item_.body}, item_.lang, item_.source}, hits_);
+    out->fired =
+        &evaluator_->Evaluate({{item_.title, item_.body}, item_.lang, item_.source}, hits_);
     out->bytes = item_.title.size() + item_.body.size();
     out->hits = static_cast<uint32_t>(hits_.size());
     return true;
@@ -239,8 +239,9 @@ BENCHMARK(BM_MetricsWorkerUpdates);
 std::shared_ptr<const rules::CompiledPack> SyntheticPack(int rules) {
   std::string yaml = "rules:\n";
   for (int i = 0; i < rules; ++i) {
-    yaml += "  - id: r" + std::to_string(i) + "\n    severity: " +
-            (i % 3 == 0 ? "high" : "medium") + "\n    query: w" + std::to_string(i) + "x\n";
+    yaml += "  - id: r" + std::to_string(i) +
+            "\n    severity: " + (i % 3 == 0 ? "high" : "medium") + "\n    query: w" +
+            std::to_string(i) + "x\n";
   }
   rules::PackOptions options;
   options.compile_matcher = false;

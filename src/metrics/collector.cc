@@ -29,15 +29,15 @@ void AppendHistogram(std::vector<MetricFamily>* out, std::string_view name, std:
   metric.histogram.bucket.reserve(h.cumulative_counts.size());
   for (size_t i = 0; i < h.cumulative_counts.size(); ++i) {
     // prometheus-cpp serializes the buckets it is given: the last one (+Inf) must be explicit.
-    const double bound = i < h.upper_bounds.size() ? h.upper_bounds[i]
-                                                   : std::numeric_limits<double>::infinity();
+    const double bound =
+        i < h.upper_bounds.size() ? h.upper_bounds[i] : std::numeric_limits<double>::infinity();
     metric.histogram.bucket.push_back({h.cumulative_counts[i], bound});
   }
   out->push_back(std::move(family));
 }
 
-void AppendTopics(std::vector<MetricFamily>* out, const std::vector<pipeline::StatsSnapshot::Topic>&
-                                                      topics,
+void AppendTopics(std::vector<MetricFamily>* out,
+                  const std::vector<pipeline::StatsSnapshot::Topic>& topics,
                   std::string_view skip_topic, std::string_view messages_name,
                   std::string_view messages_help, std::string_view second_name,
                   std::string_view second_help, bool second_is_failed) {
@@ -65,8 +65,7 @@ void AppendByReason(std::vector<MetricFamily>* out, std::string_view name, std::
 
 // Decode failures are the dead letters whose reason is a decode::DecodeError name: every item
 // that fails to decode is dead-lettered with that reason (item_processor.h).
-void AppendDecodeFailures(std::vector<MetricFamily>* out,
-                          const pipeline::StatsSnapshot& snapshot) {
+void AppendDecodeFailures(std::vector<MetricFamily>* out, const pipeline::StatsSnapshot& snapshot) {
   MetricFamily family =
       MakeFamily("steppewatch_decode_failures_total",
                  "Items that could not be decoded, by reason (each is also a dead letter).",
@@ -125,10 +124,10 @@ void AppendPack(std::vector<MetricFamily>* out, const rules::CompiledPack* pack)
       MakeFamily("steppewatch_rule_pack_info",
                  "The running rule pack: name, version and content hash as labels; always 1.",
                  MetricType::Gauge);
-  AddGauge(&info,
-           {{"name", pack->info().name}, {"version", pack->info().version},
-            {"hash", pack->info().hash}},
-           1);
+  AddGauge(
+      &info,
+      {{"name", pack->info().name}, {"version", pack->info().version}, {"hash", pack->info().hash}},
+      1);
   out->push_back(std::move(info));
   AppendSingle(out, "steppewatch_rules_loaded", "Enabled rules in the running pack.",
                MetricType::Gauge, static_cast<double>(pack->stats().enabled_rules));
@@ -137,17 +136,21 @@ void AppendPack(std::vector<MetricFamily>* out, const rules::CompiledPack* pack)
                static_cast<double>(pack->stats().terms));
 }
 
-void AppendReloads(std::vector<MetricFamily>* out, const ReloadStats& reloads) {
-  MetricFamily family =
-      MakeFamily("steppewatch_rule_reloads_total",
-                 "Rule pack reload attempts, by result (a failed reload keeps the old pack).",
-                 MetricType::Counter);
-  AddCounter(&family, {{"result", "success"}}, static_cast<double>(reloads.successes()));
-  AddCounter(&family, {{"result", "failure"}}, static_cast<double>(reloads.failures()));
+void AppendReloads(std::vector<MetricFamily>* out, const ReloadSnapshot& reloads) {
+  MetricFamily family = MakeFamily(
+      "steppewatch_rule_reloads_total",
+      "Rule pack reload attempts, by result (failure keeps the old pack; unchanged: same hash).",
+      MetricType::Counter);
+  AddCounter(&family, {{"result", "success"}}, static_cast<double>(reloads.success));
+  AddCounter(&family, {{"result", "failure"}}, static_cast<double>(reloads.failure));
+  AddCounter(&family, {{"result", "unchanged"}}, static_cast<double>(reloads.unchanged));
   out->push_back(std::move(family));
   AppendSingle(out, "steppewatch_rule_reload_last_success_timestamp_seconds",
-               "Unix time of the last successful rule pack load (start-up or reload).",
-               MetricType::Gauge, reloads.last_success_unix_seconds());
+               "Unix time of the last successful rule pack install (0: none since start-up).",
+               MetricType::Gauge, reloads.last_success_unix_seconds);
+  AppendSingle(out, "steppewatch_rule_reload_duration_seconds",
+               "Duration of the last reload attempt: load, compile and embedded tests.",
+               MetricType::Gauge, reloads.last_duration_seconds);
 }
 
 }  // namespace
@@ -173,9 +176,8 @@ std::vector<MetricFamily> StatsCollector::Build(const pipeline::StatsSnapshot& s
   AppendSingle(&out, "steppewatch_items_processed_total",
                "Items the workers finished, whatever the outcome.", MetricType::Counter,
                static_cast<double>(s.items_processed));
-  AppendSingle(&out, "steppewatch_items_matched_total",
-               "Items that produced at least one alert.", MetricType::Counter,
-               static_cast<double>(s.items_matched));
+  AppendSingle(&out, "steppewatch_items_matched_total", "Items that produced at least one alert.",
+               MetricType::Counter, static_cast<double>(s.items_matched));
   AppendSingle(&out, "steppewatch_scanned_bytes_total",
                "Bytes of item text scanned by the matcher.", MetricType::Counter,
                static_cast<double>(s.bytes_scanned));
@@ -190,7 +192,7 @@ std::vector<MetricFamily> StatsCollector::Build(const pipeline::StatsSnapshot& s
   if (sources_.packs != nullptr) current = sources_.packs->Get();
   AppendRuleMatches(&out, s, current.get(), options_.per_rule_labels);
   AppendPack(&out, current.get());
-  if (sources_.reloads != nullptr) AppendReloads(&out, *sources_.reloads);
+  if (sources_.reloads) AppendReloads(&out, sources_.reloads());
 
   // Output.
   AppendTopics(&out, s.produced_by_topic, options_.dead_letter_topic,
@@ -220,11 +222,11 @@ std::vector<MetricFamily> StatsCollector::Build(const pipeline::StatsSnapshot& s
                   s.end_to_end_latency);
 
   // Kafka client state.
-  MetricFamily lag = MakeFamily(
-      "steppewatch_consumer_lag_messages",
-      "Messages between the partition's high watermark and the consumer's position, per "
-      "assigned partition (from librdkafka statistics).",
-      MetricType::Gauge);
+  MetricFamily lag =
+      MakeFamily("steppewatch_consumer_lag_messages",
+                 "Messages between the partition's high watermark and the consumer's position, per "
+                 "assigned partition (from librdkafka statistics).",
+                 MetricType::Gauge);
   MetricFamily lag_stored =
       MakeFamily("steppewatch_consumer_lag_stored_messages",
                  "Messages between the partition's high watermark and the last stored offset "
@@ -246,9 +248,8 @@ std::vector<MetricFamily> StatsCollector::Build(const pipeline::StatsSnapshot& s
   out.push_back(std::move(lag_stored));
   AppendSingle(&out, "steppewatch_assigned_partitions", "Input partitions assigned to this member.",
                MetricType::Gauge, static_cast<double>(s.assigned_partitions));
-  AppendSingle(&out, "steppewatch_paused_partitions",
-               "Input partitions paused for backpressure.", MetricType::Gauge,
-               static_cast<double>(s.paused_partitions));
+  AppendSingle(&out, "steppewatch_paused_partitions", "Input partitions paused for backpressure.",
+               MetricType::Gauge, static_cast<double>(s.paused_partitions));
   AppendSingle(&out, "steppewatch_backpressure_pauses_total",
                "Times the pipeline paused its input for backpressure.", MetricType::Counter,
                static_cast<double>(s.pauses));
@@ -257,9 +258,9 @@ std::vector<MetricFamily> StatsCollector::Build(const pipeline::StatsSnapshot& s
                static_cast<double>(s.in_flight_items));
   AppendSingle(&out, "steppewatch_in_flight_bytes", "Payload bytes of the in-flight items.",
                MetricType::Gauge, static_cast<double>(s.in_flight_bytes));
-  MetricFamily rebalances = MakeFamily("steppewatch_rebalances_total",
-                                       "Consumer group rebalance events, by kind.",
-                                       MetricType::Counter);
+  MetricFamily rebalances =
+      MakeFamily("steppewatch_rebalances_total", "Consumer group rebalance events, by kind.",
+                 MetricType::Counter);
   for (size_t k = 0; k < pipeline::kRebalanceKindNames.size(); ++k) {
     AddCounter(&rebalances, {{"kind", pipeline::kRebalanceKindNames[k]}},
                static_cast<double>(s.rebalances_by_kind[k]));
@@ -277,8 +278,7 @@ std::vector<MetricFamily> StatsCollector::Build(const pipeline::StatsSnapshot& s
                MetricType::Gauge, EvaluateLiveness(s, now_steady_ns, options_.health).ok ? 1 : 0);
   AppendSingle(&out, "steppewatch_ready",
                "1 when /readyz answers 200 (rules loaded, consumer created, not draining).",
-               MetricType::Gauge,
-               EvaluateReadiness(s, now_steady_ns, options_.health).ok ? 1 : 0);
+               MetricType::Gauge, EvaluateReadiness(s, now_steady_ns, options_.health).ok ? 1 : 0);
   return out;
 }
 

@@ -12,8 +12,8 @@ std::string StaleReason(const char* who, int64_t beat_ns, int64_t now_ns,
   const int64_t age_ns = now_ns - beat_ns;
   const int64_t limit_ns = options.stale_after.count();
   if (age_ns <= limit_ns) return "";
-  return absl::StrCat(who, " heartbeat is stale: last beat ", age_ns / 1000000,
-                      " ms ago (limit ", limit_ns / 1000000, " ms)");
+  return absl::StrCat(who, " heartbeat is stale: last beat ", age_ns / 1000000, " ms ago (limit ",
+                      limit_ns / 1000000, " ms)");
 }
 
 }  // namespace
@@ -23,8 +23,8 @@ Verdict EvaluateLiveness(const pipeline::StatsSnapshot& snapshot, int64_t now_st
   std::string reason =
       StaleReason("main loop", snapshot.main_loop_heartbeat_steady_ns, now_steady_ns, options);
   if (reason.empty()) {
-    reason = StaleReason("worker", snapshot.oldest_worker_heartbeat_steady_ns, now_steady_ns,
-                         options);
+    reason =
+        StaleReason("worker", snapshot.oldest_worker_heartbeat_steady_ns, now_steady_ns, options);
   }
   if (!reason.empty()) return {false, std::move(reason)};
   return {true, "ok"};

@@ -5,8 +5,8 @@
 
 namespace steppewatch::metrics {
 
-absl::StatusOr<std::unique_ptr<MetricsServer>> StartMetricsServer(
-    const MetricsOptions& options, const CollectorSources& sources) {
+absl::StatusOr<std::unique_ptr<MetricsServer>> StartMetricsServer(const MetricsOptions& options,
+                                                                  const CollectorSources& sources) {
   if (sources.stats == nullptr) {
     return absl::InvalidArgumentError("metrics server needs the pipeline's Stats");
   }

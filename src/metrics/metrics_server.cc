@@ -114,8 +114,8 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Create(
                                  std::to_string(options.http_threads)},
         callbacks);
   } catch (const std::exception& e) {
-    return absl::UnavailableError(absl::StrCat("metrics server cannot listen on '",
-                                               options.listen_address, "': ", e.what()));
+    return absl::UnavailableError(
+        absl::StrCat("metrics server cannot listen on '", options.listen_address, "': ", e.what()));
   }
   for (const auto& collectable : server->collectables_) {
     server->exposer_->RegisterCollectable(collectable);

@@ -1,6 +1,5 @@
 #include "steppewatch/metrics/process_collector.h"
 
-
 #include "absl/strings/str_split.h"
 #include "metrics/families.h"
 #include "steppewatch/common/version.h"

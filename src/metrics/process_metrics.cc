@@ -97,9 +97,8 @@ void AppendProcessFamilies(const ProcessSample& sample,
   internal::AppendSingle(families, "process_resident_memory_bytes",
                          "Resident memory size in bytes.", MetricType::Gauge,
                          sample.resident_bytes);
-  internal::AppendSingle(families, "process_virtual_memory_bytes",
-                         "Virtual memory size in bytes.", MetricType::Gauge,
-                         sample.virtual_bytes);
+  internal::AppendSingle(families, "process_virtual_memory_bytes", "Virtual memory size in bytes.",
+                         MetricType::Gauge, sample.virtual_bytes);
   internal::AppendSingle(families, "process_open_fds", "Number of open file descriptors.",
                          MetricType::Gauge, sample.open_fds);
   internal::AppendSingle(families, "process_max_fds",

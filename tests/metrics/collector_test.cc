@@ -13,8 +13,8 @@
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "steppewatch/rules/pack.h"
 #include "steppewatch/metrics/process_collector.h"
+#include "steppewatch/rules/pack.h"
 #include "testing/paths.h"
 #include "testing/status_matchers.h"
 
@@ -68,10 +68,10 @@ std::shared_ptr<const rules::CompiledPack> LoadPack(bool with_second_rule) {
     query: Uzbekistan
 )";
   }
-  std::vector<rules::PackFile> files = {
-      {"pack.yaml", "pack: {name: test-pack, version: \"1.2.3\"}\n"
-                    "defaults: {topic: alerts.test}\n"},
-      {"rules.yaml", rules_yaml}};
+  std::vector<rules::PackFile> files = {{"pack.yaml",
+                                         "pack: {name: test-pack, version: \"1.2.3\"}\n"
+                                         "defaults: {topic: alerts.test}\n"},
+                                        {"rules.yaml", rules_yaml}};
   absl::StatusOr<std::shared_ptr<const rules::CompiledPack>> pack =
       rules::CompiledPack::LoadFromFiles(std::move(files));
   EXPECT_TRUE(pack.ok()) << pack.status();
@@ -124,17 +124,19 @@ class CollectorTest : public ::testing::Test {
     stats_.consumer().paused_partitions.Set(1);
     stats_.health().in_flight_items.Set(5);
     stats_.health().in_flight_bytes.Set(15000);
-    stats_.SetConsumerLag({{"news.items", 0, 42, 50}, {"news.items", 1, 7, 9},
-                           {"news.items", 2, -1, -1}});
-    reloads_.RecordSuccess(1700000000);
-    reloads_.RecordFailure();
-    reloads_.RecordFailure();
+    stats_.SetConsumerLag(
+        {{"news.items", 0, 42, 50}, {"news.items", 1, 7, 9}, {"news.items", 2, -1, -1}});
+    reloads_ = {.success = 1,
+                .failure = 2,
+                .unchanged = 3,
+                .last_success_unix_seconds = 1700000000,
+                .last_duration_seconds = 0.25};
   }
 
   std::string ScrapeText(CollectorOptions options = {}) {
     options.dead_letter_topic = "dead-letters";
-    StatsCollector collector({.stats = &stats_, .packs = &holder_, .reloads = &reloads_},
-                             options);
+    StatsCollector collector(
+        {.stats = &stats_, .packs = &holder_, .reloads = [this] { return reloads_; }}, options);
     return RenderText(collector.Collect());
   }
   Exposition Scrape(CollectorOptions options = {}) { return Parse(ScrapeText(options)); }
@@ -142,7 +144,7 @@ class CollectorTest : public ::testing::Test {
   pipeline::Stats stats_;
   std::shared_ptr<const rules::CompiledPack> pack_;
   pipeline::PackHolder holder_;
-  ReloadStats reloads_;
+  ReloadSnapshot reloads_;
 };
 
 TEST_F(CollectorTest, EveryFamilyIsNamedTypedAndDocumented) {
@@ -171,7 +173,9 @@ TEST_F(CollectorTest, PassesPromtoolCheckMetrics) {
   FeedKnownTraffic();
   std::vector<prometheus::MetricFamily> families = ProcessCollector().Collect();
   std::vector<prometheus::MetricFamily> ours =
-      StatsCollector({.stats = &stats_, .packs = &holder_, .reloads = &reloads_}, {}).Collect();
+      StatsCollector({.stats = &stats_, .packs = &holder_, .reloads = [this] { return reloads_; }},
+                     {})
+          .Collect();
   families.insert(families.end(), ours.begin(), ours.end());
   const std::filesystem::path file = steppewatch::testing::MakeTempDir() / "metrics.txt";
   std::ofstream(file) << RenderText(families);
@@ -202,11 +206,14 @@ TEST_F(CollectorTest, ReportsTheKnownTraffic) {
   EXPECT_EQ(s.at(R"(steppewatch_dead_letters_produced_total{reason="invalid_json"})"), 2);
   // Decode failures: the decode reasons only.
   EXPECT_EQ(s.at(R"(steppewatch_decode_failures_total{reason="invalid_json"})"), 2);
-  EXPECT_THAT(s, Not(Contains(Key(R"(steppewatch_decode_failures_total{reason="too_many_hits"})"))));
+  EXPECT_THAT(s,
+              Not(Contains(Key(R"(steppewatch_decode_failures_total{reason="too_many_hits"})"))));
 
   EXPECT_EQ(s.at(R"(steppewatch_rule_matches_total{rule="kz.one",severity="high"})"), 3);
   EXPECT_EQ(s.at(R"(steppewatch_rule_matches_total{rule="uz.two",severity="low"})"), 1);
-  EXPECT_THAT(s, Not(Contains(Key(R"(steppewatch_rule_matches_total{rule="off.three",severity="medium"})"))));
+  EXPECT_THAT(
+      s,
+      Not(Contains(Key(R"(steppewatch_rule_matches_total{rule="off.three",severity="medium"})"))));
 
   EXPECT_EQ(s.at(R"(steppewatch_rule_pack_info{name="test-pack",version="1.2.3",hash=")" +
                  pack_->info().hash + R"("})"),
@@ -214,13 +221,17 @@ TEST_F(CollectorTest, ReportsTheKnownTraffic) {
   EXPECT_EQ(s.at("steppewatch_rules_loaded"), 2);
   EXPECT_EQ(s.at(R"(steppewatch_rule_reloads_total{result="success"})"), 1);
   EXPECT_EQ(s.at(R"(steppewatch_rule_reloads_total{result="failure"})"), 2);
+  EXPECT_EQ(s.at(R"(steppewatch_rule_reloads_total{result="unchanged"})"), 3);
+  EXPECT_EQ(s.at("steppewatch_rule_reload_duration_seconds"), 0.25);
   EXPECT_EQ(s.at("steppewatch_rule_reload_last_success_timestamp_seconds"), 1700000000);
 
   EXPECT_EQ(s.at(R"(steppewatch_consumer_lag_messages{topic="news.items",partition="0"})"), 42);
   EXPECT_EQ(s.at(R"(steppewatch_consumer_lag_stored_messages{topic="news.items",partition="1"})"),
             9);
   // An unknown lag (-1) has no sample.
-  EXPECT_THAT(s, Not(Contains(Key(R"(steppewatch_consumer_lag_messages{topic="news.items",partition="2"})"))));
+  EXPECT_THAT(
+      s,
+      Not(Contains(Key(R"(steppewatch_consumer_lag_messages{topic="news.items",partition="2"})"))));
   EXPECT_EQ(s.at(R"(steppewatch_rebalances_total{kind="assign"})"), 2);
   EXPECT_EQ(s.at(R"(steppewatch_rebalances_total{kind="revoke"})"), 1);
   EXPECT_EQ(s.at(R"(steppewatch_rebalances_total{kind="lost"})"), 0);
@@ -255,7 +266,9 @@ TEST_F(CollectorTest, RevokedPartitionsLoseTheirLagSeries) {
   const std::vector<std::pair<std::string, int32_t>> revoked = {{"news.items", 0}};
   stats_.RemoveConsumerLag(revoked);
   const auto& s = Scrape().samples;
-  EXPECT_THAT(s, Not(Contains(Key(R"(steppewatch_consumer_lag_messages{topic="news.items",partition="0"})"))));
+  EXPECT_THAT(
+      s,
+      Not(Contains(Key(R"(steppewatch_consumer_lag_messages{topic="news.items",partition="0"})"))));
   EXPECT_EQ(s.at(R"(steppewatch_consumer_lag_messages{topic="news.items",partition="1"})"), 7);
 }
 
@@ -269,7 +282,8 @@ TEST_F(CollectorTest, DeletedRulesDisappearAfterReload) {
   stats_.worker(0).CountRule(smaller->FindRule("kz.one"));
 
   const auto& s = Scrape().samples;
-  EXPECT_THAT(s, Not(Contains(Key(R"(steppewatch_rule_matches_total{rule="uz.two",severity="low"})"))));
+  EXPECT_THAT(
+      s, Not(Contains(Key(R"(steppewatch_rule_matches_total{rule="uz.two",severity="low"})"))));
   // Counts restart with the new pack (rate() reads that as a counter reset).
   EXPECT_EQ(s.at(R"(steppewatch_rule_matches_total{rule="kz.one",severity="high"})"), 1);
   EXPECT_EQ(s.at("steppewatch_rules_loaded"), 1);

@@ -14,9 +14,9 @@ namespace {
 
 using ::steppewatch::metrics::test_http::HttpGet;
 using ::steppewatch::metrics::test_http::HttpResponse;
+using ::steppewatch::testing::StatusIs;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using ::steppewatch::testing::StatusIs;
 
 ServerOptions AnyPort() {
   ServerOptions options;
@@ -42,7 +42,8 @@ TEST(MetricsServer, ProbesFollowThePipelineState) {
   pipeline::Stats stats(/*num_workers=*/1);
   SW_ASSERT_OK_AND_ASSIGN(
       std::unique_ptr<MetricsServer> server,
-      MetricsServer::Create(AnyPort(), {}, std::make_shared<HealthChecker>(&stats, HealthOptions{})));
+      MetricsServer::Create(AnyPort(), {},
+                            std::make_shared<HealthChecker>(&stats, HealthOptions{})));
 
   SW_ASSERT_OK_AND_ASSIGN(HttpResponse live, HttpGet(server->port(), "/healthz"));
   EXPECT_EQ(live.status, 200);
@@ -74,7 +75,8 @@ TEST(MetricsServer, StaleHeartbeatFailsLiveness) {
                                             int64_t{3600} * 1000000000);
   SW_ASSERT_OK_AND_ASSIGN(
       std::unique_ptr<MetricsServer> server,
-      MetricsServer::Create(AnyPort(), {}, std::make_shared<HealthChecker>(&stats, HealthOptions{})));
+      MetricsServer::Create(AnyPort(), {},
+                            std::make_shared<HealthChecker>(&stats, HealthOptions{})));
   SW_ASSERT_OK_AND_ASSIGN(HttpResponse live, HttpGet(server->port(), "/healthz"));
   EXPECT_EQ(live.status, 503);
   EXPECT_THAT(live.body, HasSubstr("worker heartbeat is stale"));
@@ -92,7 +94,8 @@ TEST(MetricsServer, BasicAuthGuardsMetricsButNotProbes) {
   EXPECT_EQ(anonymous.status, 401);
   EXPECT_THAT(anonymous.body, Not(HasSubstr("process_cpu_seconds_total")));
 
-  const std::string wrong = "Authorization: Basic " + absl::Base64Escape("prometheus:nope") + "\r\n";
+  const std::string wrong =
+      "Authorization: Basic " + absl::Base64Escape("prometheus:nope") + "\r\n";
   SW_ASSERT_OK_AND_ASSIGN(HttpResponse denied, HttpGet(server->port(), "/metrics", wrong));
   EXPECT_EQ(denied.status, 401);
 
@@ -111,9 +114,9 @@ TEST(MetricsServer, FailsCleanlyWhenThePortIsTaken) {
                           MetricsServer::Create(AnyPort(), {}, nullptr));
   ServerOptions same = AnyPort();
   same.listen_address = "127.0.0.1:" + std::to_string(first->port());
-  absl::StatusOr<std::unique_ptr<MetricsServer>> second =
-      MetricsServer::Create(same, {}, nullptr);
-  EXPECT_THAT(second.status(), StatusIs(absl::StatusCode::kUnavailable, HasSubstr("cannot listen")));
+  absl::StatusOr<std::unique_ptr<MetricsServer>> second = MetricsServer::Create(same, {}, nullptr);
+  EXPECT_THAT(second.status(),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("cannot listen")));
 }
 
 TEST(MetricsServer, RejectsHalfConfiguredAuth) {

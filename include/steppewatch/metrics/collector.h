@@ -13,8 +13,8 @@
 // assigned partitions only, so a revoked partition's series ends at the revoke.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -27,31 +27,14 @@
 
 namespace steppewatch::metrics {
 
-// Rule-pack reload outcomes, written by the daemon's reloader. Thread-safe (relaxed atomics).
-class ReloadStats {
- public:
-  // Records a reload attempt (SIGHUP, a change in the rules directory). `unix_seconds` is the
-  // wall-clock time of a success (the metric is a timestamp, so dashboards can show its age).
-  void RecordSuccess(double unix_seconds) {
-    successes_.fetch_add(1, std::memory_order_relaxed);
-    last_success_unix_seconds_.store(unix_seconds, std::memory_order_relaxed);
-  }
-  void RecordFailure() { failures_.fetch_add(1, std::memory_order_relaxed); }
-  // Records the pack loaded at start-up: sets the last-success time, counts no reload.
-  void RecordInitialLoad(double unix_seconds) {
-    last_success_unix_seconds_.store(unix_seconds, std::memory_order_relaxed);
-  }
-
-  uint64_t successes() const { return successes_.load(std::memory_order_relaxed); }
-  uint64_t failures() const { return failures_.load(std::memory_order_relaxed); }
-  double last_success_unix_seconds() const {
-    return last_success_unix_seconds_.load(std::memory_order_relaxed);
-  }
-
- private:
-  std::atomic<uint64_t> successes_{0};
-  std::atomic<uint64_t> failures_{0};
-  std::atomic<double> last_success_unix_seconds_{0};
+// Rule-pack reload outcomes, as the daemon's reloader counts them (daemon::ReloadCounters; the
+// daemon stage depends on this one, so the collector reads them through a callback).
+struct ReloadSnapshot {
+  uint64_t success = 0;    // a new pack was installed
+  uint64_t failure = 0;    // load, compile or an embedded test failed; the old pack kept running
+  uint64_t unchanged = 0;  // loaded fine with the running pack's hash: nothing swapped
+  double last_success_unix_seconds = 0;  // 0 = never (the start-up pack may count as one)
+  double last_duration_seconds = 0;      // of the last attempt, whatever its result
 };
 
 struct CollectorOptions {
@@ -70,7 +53,9 @@ struct CollectorOptions {
 struct CollectorSources {
   const pipeline::Stats* stats = nullptr;
   const pipeline::PackHolder* packs = nullptr;  // for steppewatch_rule_pack_info, rules loaded
-  const ReloadStats* reloads = nullptr;
+  // Called once per scrape (on an HTTP thread); must be thread-safe, e.g. relaxed loads of
+  // daemon::RuleReloader::counters().
+  std::function<ReloadSnapshot()> reloads;
 };
 
 // Thread-safe: Collect() may run on several HTTP threads at once; it only reads.

@@ -1,15 +1,21 @@
 // The metrics stage's entry point for the daemon: one call starts /metrics, /healthz and
 // /readyz for a running pipeline.
 //
-//   metrics::ReloadStats reloads;  // the reloader calls RecordSuccess/RecordFailure on it
 //   metrics::MetricsOptions options;
-//   options.server.listen_address = config.metrics.listen;       // "127.0.0.1:9464"
-//   options.collector.dead_letter_topic = config.dead_letter_topic;
-//   SW_ASSIGN_OR_RETURN(auto server, metrics::StartMetricsServer(
-//       options, {.stats = &stats, .packs = &pack_holder, .reloads = &reloads}));
-//   log "metrics on port " << server->port();
+//   options.server.listen_address = config.metrics.listen;  // "127.0.0.1:9464"
+//   options.server.basic_auth_user = config.metrics.basic_auth.user;
+//   options.server.basic_auth_password = config.metrics.basic_auth.password;
+//   options.collector.per_rule_labels = config.metrics.per_rule_label;
+//   options.collector.dead_letter_topic = config.kafka.dead_letter_topic;
+//   const daemon::ReloadCounters& c = reloader->counters();
+//   SW_ASSIGN_OR_RETURN(auto server, metrics::StartMetricsServer(options, {
+//       .stats = &stats, .packs = &pack_holder,
+//       .reloads = [&c] { return metrics::ReloadSnapshot{c.success.load(), c.failure.load(),
+//           c.unchanged.load(), c.last_success_unix_seconds.load(),
+//           c.last_duration_seconds.load()}; }}));
+//   log "metrics on " << server->port();
 //
-// Destroy the server before the Stats, PackHolder and ReloadStats it reads.
+// Destroy the server before the Stats, PackHolder and reloader it reads.
 #pragma once
 
 #include <memory>
