@@ -2,6 +2,9 @@
 //
 //   BM_MatchScan/lang/terms     MatchContext::Scan (fold + Hyperscan + word checks + sort) of
 //                               title and body, per language, with 1k/10k/100k corpus terms
+//                               (watch-list profile: few hits per item)
+//   BM_MatchScanDense           the same with the dense profile (tens of hits per item)
+//   BM_MatchScanPhrases         the same with two-word phrases only (names-like watch list)
 //   BM_Re2Set/lang/terms        baseline: RE2::Set of the same terms ((?i), quoted literals,
 //                               no word boundaries, no offsets: strictly less work) on the same text
 //   BM_StdRegex/lang/terms      baseline: one std::regex alternation (icase), a few items only
@@ -21,6 +24,7 @@
 #include <memory>
 #include <regex>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "steppewatch/match/matcher.h"
@@ -52,10 +56,11 @@ const LangData* Load(benchmark::State& state, Language lang) {
   return &it->second;
 }
 
-const std::vector<BenchTerm>& Terms(Language lang, size_t count, const LangData& data) {
-  static std::map<std::pair<Language, size_t>, std::vector<BenchTerm>> cache;
-  auto [it, inserted] = cache.try_emplace({lang, count});
-  if (inserted) it->second = BuildTerms(data.items, lang, count);
+const std::vector<BenchTerm>& Terms(Language lang, size_t count, const LangData& data,
+                                    TermProfile profile = TermProfile::kSpread) {
+  static std::map<std::tuple<Language, size_t, TermProfile>, std::vector<BenchTerm>> cache;
+  auto [it, inserted] = cache.try_emplace({lang, count, profile});
+  if (inserted) it->second = BuildTerms(data.items, lang, count, profile);
   return it->second;
 }
 
@@ -79,12 +84,12 @@ void SetRss(benchmark::State& state) {
   state.counters["peak_rss_MB"] = static_cast<double>(PeakRssBytes()) / 1e6;
 }
 
-void BM_MatchScan(benchmark::State& state) {
+void MatchScan(benchmark::State& state, TermProfile profile) {
   const auto lang = static_cast<Language>(state.range(0));
   const size_t count = static_cast<size_t>(state.range(1));
   const LangData* data = Load(state, lang);
   if (data == nullptr) return;
-  const auto& terms = Terms(lang, count, *data);
+  const auto& terms = Terms(lang, count, *data, profile);
   match::MatcherOptions options;
   options.cache_dir = BenchCacheDir();
   auto matcher = match::Matcher::Create(Specs(terms), options);
@@ -130,17 +135,33 @@ void BM_MatchScan(benchmark::State& state) {
   state.counters["db_MB"] = static_cast<double>((*matcher)->stats().database_bytes) / 1e6;
   SetRss(state);
 }
+
+void BM_MatchScan(benchmark::State& state) { MatchScan(state, TermProfile::kSpread); }
 BENCHMARK(BM_MatchScan)
     ->ArgsProduct({{0, 1, 2}, {1000, 10000, 100000}})
     ->ArgNames({"lang", "terms"})
     ->Unit(benchmark::kMillisecond);
 
-void BM_Re2Set(benchmark::State& state) {
+// The stress case: the most frequent non-function words, tens of hits per item.
+void BM_MatchScanDense(benchmark::State& state) { MatchScan(state, TermProfile::kDense); }
+BENCHMARK(BM_MatchScanDense)
+    ->ArgsProduct({{0, 1, 2}, {1000}})
+    ->ArgNames({"lang", "terms"})
+    ->Unit(benchmark::kMillisecond);
+
+// Two-word phrases only (names-like watch list): 1k, 10k, 100k.
+void BM_MatchScanPhrases(benchmark::State& state) { MatchScan(state, TermProfile::kPhrases); }
+BENCHMARK(BM_MatchScanPhrases)
+    ->ArgsProduct({{0, 1}, {1000, 10000, 100000}})
+    ->ArgNames({"lang", "terms"})
+    ->Unit(benchmark::kMillisecond);
+
+void Re2Set(benchmark::State& state, TermProfile profile) {
   const auto lang = static_cast<Language>(state.range(0));
   const size_t count = static_cast<size_t>(state.range(1));
   const LangData* data = Load(state, lang);
   if (data == nullptr) return;
-  const auto& terms = Terms(lang, count, *data);
+  const auto& terms = Terms(lang, count, *data, profile);
   RE2::Options options;
   options.set_case_sensitive(false);
   // RE2's default 8 MB budget makes the DFA give up on 1k alternatives; give it room.
@@ -180,8 +201,22 @@ void BM_Re2Set(benchmark::State& state) {
   state.counters["items_hit_pct"] =
       100.0 * static_cast<double>(items_with_hits) / static_cast<double>(data->items.size());
 }
+
+void BM_Re2Set(benchmark::State& state) { Re2Set(state, TermProfile::kSpread); }
 BENCHMARK(BM_Re2Set)
     ->ArgsProduct({{0, 1, 2}, {1000, 10000}})
+    ->ArgNames({"lang", "terms"})
+    ->Unit(benchmark::kMillisecond);
+
+void BM_Re2SetDense(benchmark::State& state) { Re2Set(state, TermProfile::kDense); }
+BENCHMARK(BM_Re2SetDense)
+    ->ArgsProduct({{0, 1, 2}, {1000}})
+    ->ArgNames({"lang", "terms"})
+    ->Unit(benchmark::kMillisecond);
+
+void BM_Re2SetPhrases(benchmark::State& state) { Re2Set(state, TermProfile::kPhrases); }
+BENCHMARK(BM_Re2SetPhrases)
+    ->ArgsProduct({{0, 1}, {1000}})
     ->ArgNames({"lang", "terms"})
     ->Unit(benchmark::kMillisecond);
 

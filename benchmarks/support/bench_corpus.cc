@@ -195,7 +195,7 @@ const BenchCorpus* LoadBenchCorpus() {
 }
 
 std::vector<BenchTerm> BuildTerms(const std::vector<const BenchItem*>& items, Language lang,
-                                  size_t count) {
+                                  size_t count, TermProfile profile) {
   std::vector<BenchTerm> terms;
   absl::flat_hash_set<std::string> seen;
   auto add = [&](std::string text, bool prefix) {
@@ -241,8 +241,16 @@ std::vector<BenchTerm> BuildTerms(const std::vector<const BenchItem*>& items, La
       }
     }
     const auto ranked = ByFrequency(std::move(grams));
-    for (size_t r = kSkipMostFrequent / 3; r < ranked.size() && terms.size() < count; ++r) {
-      add(ranked[r].first, false);
+    const size_t first = kSkipMostFrequent / 3;
+    const size_t wanted = count > terms.size() ? count - terms.size() : 0;
+    const size_t stride =
+        profile == TermProfile::kDense || ranked.size() <= first
+            ? 1
+            : std::max<size_t>(1, (ranked.size() - first) / (wanted + 1));
+    for (size_t pass_stride : {stride, size_t{1}}) {
+      for (size_t r = first; r < ranked.size() && terms.size() < count; r += pass_stride) {
+        add(ranked[r].first, false);
+      }
     }
     return terms;
   }
@@ -267,22 +275,44 @@ std::vector<BenchTerm> BuildTerms(const std::vector<const BenchItem*>& items, La
   }
   const auto ranked_words = ByFrequency(std::move(words));
   const auto ranked_bigrams = ByFrequency(std::move(bigrams));
-  size_t w = kSkipMostFrequent;
-  size_t b = 0;
+  // Dense: the next most frequent candidates (many hits per item). Spread: every stride-th
+  // candidate across the whole frequency range, so the set has a few common words and mostly
+  // rare ones, like a real watch list.
+  const size_t wanted = count > terms.size() ? count - terms.size() : 0;
+  const size_t word_candidates =
+      ranked_words.size() > kSkipMostFrequent ? ranked_words.size() - kSkipMostFrequent : 0;
+  const size_t word_stride =
+      profile == TermProfile::kDense ? 1 : std::max<size_t>(1, word_candidates / (wanted / 2 + 1));
+  const size_t bigram_share = profile == TermProfile::kPhrases ? wanted : wanted / 2;
+  const size_t bigram_stride = profile == TermProfile::kDense
+                                   ? 1
+                                   : std::max<size_t>(1, ranked_bigrams.size() / (bigram_share + 1));
   size_t word_terms = 0;
-  while (terms.size() < count && (w < ranked_words.size() || b < ranked_bigrams.size())) {
-    if (w < ranked_words.size()) {
-      const std::string& word = ranked_words[w++].first;
-      // Every tenth word term is a prefix of its first 6 characters (a stem, like "Kazakh*").
-      if (++word_terms % 10 == 0 && CodePoints(word) > 6) {
-        size_t cut = 0;
-        for (int k = 0; k < 6; ++k) cut += normalise::DecodeAt(word, cut).length;
-        add(word.substr(0, cut), true);
-      } else {
-        add(word, false);
+  for (int pass = 0; pass < 2 && terms.size() < count; ++pass) {
+    // The second pass fills what striding left out, densely.
+    const size_t ws = pass == 0 ? word_stride : 1;
+    const size_t bs = pass == 0 ? bigram_stride : 1;
+    size_t w = kSkipMostFrequent;
+    size_t b = 0;
+    while (terms.size() < count && (w < ranked_words.size() || b < ranked_bigrams.size())) {
+      if (profile == TermProfile::kPhrases) w = ranked_words.size();
+      if (w < ranked_words.size()) {
+        const std::string& word = ranked_words[w].first;
+        w += ws;
+        // Every tenth word term is a prefix of its first 6 characters (a stem, like "Kazakh*").
+        if (++word_terms % 10 == 0 && CodePoints(word) > 6) {
+          size_t cut = 0;
+          for (int k = 0; k < 6; ++k) cut += normalise::DecodeAt(word, cut).length;
+          add(word.substr(0, cut), true);
+        } else {
+          add(word, false);
+        }
+      }
+      if (b < ranked_bigrams.size()) {
+        add(ranked_bigrams[b].first, false);
+        b += bs;
       }
     }
-    if (b < ranked_bigrams.size()) add(ranked_bigrams[b++].first, false);
   }
   return terms;
 }

@@ -56,16 +56,24 @@ struct BenchTerm {
   bool prefix = false;
 };
 
+// How BuildTerms picks corpus words: kSpread samples the whole frequency range (a watch list:
+// a few common words, mostly rare ones; few hits per item), kDense takes the most frequent
+// words right after the function words (a stress case: tens of hits per item).
+// kPhrases is kSpread with two-word phrases only (no single words): closer to a watch list of
+// names, whose terms rarely occur inside ordinary sentences.
+enum class TermProfile { kSpread, kDense, kPhrases };
+
 // Builds `count` distinct terms that behave like a real watch list over `items`:
 //   - ~70 real names of the default pack's kind (countries, leaders, organisations, in the
 //     group's script), always included;
 //   - then, from the items' own text (folded), words of >= 4 characters and two-word phrases
-//     alternately, in descending frequency, skipping the 300 most frequent words (function words,
-//     which no analyst lists); for Chinese, 2-4 character n-grams (no spaces to split on);
+//     alternately, ranked by frequency, skipping the 300 most frequent words (function words,
+//     which no analyst lists), picked per `profile`; for Chinese, 2-4 character n-grams (no
+//     spaces to split on);
 //   - every tenth word term becomes a prefix of its first 6 characters (Latin/Cyrillic only).
 // Deterministic for a given corpus. Fewer than `count` terms only if the text runs out.
 std::vector<BenchTerm> BuildTerms(const std::vector<const BenchItem*>& items, Language lang,
-                                  size_t count);
+                                  size_t count, TermProfile profile = TermProfile::kSpread);
 
 // Returns the peak resident set size of this process so far (VmHWM), in bytes.
 size_t PeakRssBytes();

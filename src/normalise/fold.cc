@@ -256,7 +256,9 @@ void Fold(std::string_view text, FoldedText* out) {
       if (high == 0) {
         // ASCII with space runs (hard-wrapped, indented news text): fold the block with SIMD,
         // then copy it around the bytes that collapse.
-        alignas(16) char tmp[16];
+        // 32 bytes: the copies below read 16 bytes from any offset of the first 16.
+        alignas(16) char tmp[32];
+        _mm_store_si128(reinterpret_cast<__m128i*>(tmp + 16), _mm_setzero_si128());
         const __m128i lower = _mm_or_si128(v, _mm_and_si128(upper, k_case_bit));
         _mm_store_si128(reinterpret_cast<__m128i*>(tmp),
                         _mm_or_si128(_mm_andnot_si128(ws, lower), _mm_and_si128(ws, k_space)));
@@ -265,7 +267,9 @@ void Fold(std::string_view text, FoldedText* out) {
         unsigned j = 0;
         while (drop != 0) {
           const unsigned k = static_cast<unsigned>(__builtin_ctz(drop));
-          std::memcpy(st.dst + st.o, tmp + j, k - j);
+          // Copies 16 bytes, keeps k - j: fixed-size moves instead of a memcpy call.
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(st.dst + st.o),
+                           _mm_loadu_si128(reinterpret_cast<const __m128i*>(tmp + j)));
           st.o += k - j;
           const unsigned run_end = k + static_cast<unsigned>(__builtin_ctz(~(drop >> k)));
           st.i = block + run_end;
@@ -273,7 +277,8 @@ void Fold(std::string_view text, FoldedText* out) {
           j = run_end;
           drop &= run_end >= 16 ? 0u : ~((1u << run_end) - 1);
         }
-        std::memcpy(st.dst + st.o, tmp + j, 16 - j);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(st.dst + st.o),
+                         _mm_loadu_si128(reinterpret_cast<const __m128i*>(tmp + j)));
         st.o += 16 - j;
         st.i = block + 16;
         st.prev_space = (wm >> 15) & 1;
