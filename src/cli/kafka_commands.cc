@@ -937,13 +937,19 @@ int RunTail(const Args& args) {
         std::chrono::duration<double>(now - last.value_or(start)).count() >= *idle_s) {
       break;
     }
-    ssize_t n = rd_kafka_consume_batch_queue(queue, 100, batch, kBatch);
-    if (n < 0) {
+    // Block for the first message only, then take what else is ready without waiting:
+    // rd_kafka_consume_batch_queue() with a timeout waits until the batch is full or the
+    // timeout passes, which would add up to that timeout to every measured latency.
+    rd_kafka_message_t* first_msg = rd_kafka_consume_queue(queue, 100);
+    if (first_msg == nullptr) continue;
+    batch[0] = first_msg;
+    ssize_t more = rd_kafka_consume_batch_queue(queue, 0, batch + 1, kBatch - 1);
+    if (more < 0) {
       std::fprintf(stderr, "steppewatch tail: consume: %s\n",
                    rd_kafka_err2str(rd_kafka_last_error()));
-      break;
+      more = 0;
     }
-    if (n == 0) continue;
+    const ssize_t n = 1 + more;
     const int64_t received_ms = latency ? NowMs() : 0;
     const auto received = std::chrono::steady_clock::now();
     for (ssize_t i = 0; i < n; ++i) {
