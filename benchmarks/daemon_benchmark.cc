@@ -105,12 +105,17 @@ void BM_DaemonReloadUnderLoad(benchmark::State& state) {
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> processed{0};
   std::atomic<uint64_t> fired_total{0};
+  // The longest pause between two finished items while `measuring_gap`: a stall shows here even
+  // when the average rate looks fine.
+  std::atomic<bool> measuring_gap{false};
+  std::atomic<int64_t> max_gap_ns{0};
   std::thread worker([&] {
     uint64_t generation = holder.generation();
     std::shared_ptr<const rules::CompiledPack> pack = holder.Get();
     auto context = *match::MatchContext::Create(pack->matcher());
     auto evaluator = std::make_unique<rules::Evaluator>(pack);
     std::vector<match::Hit> hits;
+    absl::Time last_item = absl::Now();
     for (size_t k = 0; !stop.load(std::memory_order_relaxed); ++k) {
       if (holder.generation() != generation) {  // As the pipeline's workers do.
         generation = holder.generation();
@@ -123,6 +128,12 @@ void BM_DaemonReloadUnderLoad(benchmark::State& state) {
       fired_total.fetch_add(evaluator->Evaluate({{fields[0], fields[1]}, "en", ""}, hits).size(),
                             std::memory_order_relaxed);
       processed.fetch_add(1, std::memory_order_relaxed);
+      const absl::Time now = absl::Now();
+      if (measuring_gap.load(std::memory_order_relaxed)) {
+        const int64_t gap = absl::ToInt64Nanoseconds(now - last_item);
+        if (gap > max_gap_ns.load(std::memory_order_relaxed)) max_gap_ns.store(gap);
+      }
+      last_item = now;
     }
   });
 
@@ -138,6 +149,7 @@ void BM_DaemonReloadUnderLoad(benchmark::State& state) {
     WritePack(dir, rules, 2);
     const uint64_t r0 = processed.load();
     const absl::Time t1 = absl::Now();
+    measuring_gap = true;
     (*reloader)->RequestReload();
     if (!(*reloader)->AwaitAttempts(1, absl::Minutes(10))) {
       state.SkipWithError("reload did not finish in 10 minutes");
@@ -145,6 +157,7 @@ void BM_DaemonReloadUnderLoad(benchmark::State& state) {
     }
     reload_seconds = absl::ToDoubleSeconds(absl::Now() - t1);
     reload_rate = (processed.load() - r0) / reload_seconds;
+    measuring_gap = false;
   }
   stop = true;
   worker.join();
@@ -155,6 +168,7 @@ void BM_DaemonReloadUnderLoad(benchmark::State& state) {
   state.counters["reload_s"] = reload_seconds;
   state.counters["baseline_items_per_s"] = baseline_rate;
   state.counters["during_reload_items_per_s"] = reload_rate;
+  state.counters["max_gap_during_reload_ms"] = max_gap_ns.load() / 1e6;
   state.counters["during_over_baseline"] = baseline_rate > 0 ? reload_rate / baseline_rate : 0;
   fs::remove_all(dir);
 }
