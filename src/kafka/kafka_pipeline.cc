@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -316,6 +317,7 @@ class KafkaPipeline::Impl {
   rd_kafka_queue_t* consumer_queue_ = nullptr;
   rd_kafka_t* producer_ = nullptr;
   rd_kafka_topic_t* dead_letter_rkt_ = nullptr;  // producer topic handle, owned
+  size_t max_message_bytes_ = 1000000;           // the producer's message.max.bytes
 
   std::thread consumer_thread_;
   std::thread producer_thread_;
@@ -412,6 +414,14 @@ absl::Status KafkaPipeline::Impl::Init() {
     return absl::InvalidArgumentError(log::Cat("kafka producer: ", err));
   }
   dead_letter_rkt_ = rd_kafka_topic_new(producer_, options_.dead_letter_topic.c_str(), nullptr);
+  {
+    char value[64];
+    size_t size = sizeof(value);
+    if (rd_kafka_conf_get(rd_kafka_conf(producer_), "message.max.bytes", value, &size) ==
+        RD_KAFKA_CONF_OK) {
+      max_message_bytes_ = std::strtoull(value, nullptr, 10);
+    }
+  }
   stats_->delivery().produced.Register(options_.dead_letter_topic);
   for (const std::string& t : options_.input_topics) stats_->consumer().consumed.Register(t);
   stats_->health().consumer_created.store(true);
@@ -846,7 +856,32 @@ void KafkaPipeline::Impl::ProcessItem(
     rd_kafka_header_add(headers, "steppewatch.error.rule_pack", -1, pack_label.data(),
                         static_cast<ssize_t>(pack_label.size()));
     const std::string_view key(static_cast<const char*>(msg->key), msg->key ? msg->key_len : 0);
-    Produce(item, dead_letter_rkt_, msg->key ? key : std::string_view(), payload, headers,
+    // A value that does not fit the producer's message.max.bytes (an item dead-lettered as
+    // too_large may be bigger than what we may produce) is forwarded as a prefix, with its
+    // original size in steppewatch.error.truncated: retrying it could never succeed and would
+    // block the partition forever.
+    std::string_view value = payload;
+    size_t headers_bytes = 0;
+    {
+      const char* name;
+      const void* v;
+      size_t size;
+      for (size_t i = 0;
+           rd_kafka_header_get_all(headers, i, &name, &v, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+           ++i) {
+        headers_bytes += std::strlen(name) + size + 16;
+      }
+    }
+    // 4 KiB: librdkafka's per-record framing and the truncation header, with room to spare.
+    const size_t overhead = key.size() + headers_bytes + 4096;
+    if (value.data() != nullptr && value.size() + overhead > max_message_bytes_) {
+      const size_t keep = max_message_bytes_ > overhead ? max_message_bytes_ - overhead : 0;
+      const std::string original = std::to_string(value.size());
+      rd_kafka_header_add(headers, "steppewatch.error.truncated", -1, original.data(),
+                          static_cast<ssize_t>(original.size()));
+      value = value.substr(0, keep);
+    }
+    Produce(item, dead_letter_rkt_, msg->key ? key : std::string_view(), value, headers,
             item->timestamp_ms > 0 ? item->timestamp_ms : 0, /*from_worker=*/true);
   }
   Unref(item);  // the processing reference
