@@ -471,6 +471,20 @@ class Parser {
   bool failed_ = false;
 };
 
+// Writes a lang:/source: value so that it lexes back as one value: quoted when it holds
+// spaces or delimiters or is an operator word.
+void AppendValue(const std::string& v, std::string* out) {
+  bool plain = !v.empty() && v != "AND" && v != "OR" && v != "NOT" && v != "AT_LEAST" &&
+               v != "AT_LEAST_DISTINCT" && !v.starts_with("NEAR") && !v.starts_with("ONEAR") &&
+               v[0] != '@' && v[0] != '/' && v.find(':') == std::string::npos;
+  for (char c : v) plain = plain && !IsWordStop(c);
+  if (plain) {
+    out->append(v);
+  } else {
+    out->append(Cat("\"", v, "\""));
+  }
+}
+
 void Print(const QueryNode& n, std::string* out) {
   using K = QueryNode::Kind;
   auto join = [&](std::string_view op) {
@@ -513,10 +527,13 @@ void Print(const QueryNode& n, std::string* out) {
       out->append(")");
       break;
     case K::kLang:
-      out->append(Cat("lang:(", absl::StrJoin(n.values, " OR "), ")"));
-      break;
     case K::kSource:
-      out->append(Cat("source:(", absl::StrJoin(n.values, " OR "), ")"));
+      out->append(n.kind == K::kLang ? "lang:(" : "source:(");
+      for (size_t i = 0; i < n.values.size(); ++i) {
+        if (i) out->append(" OR ");
+        AppendValue(n.values[i], out);
+      }
+      out->append(")");
       break;
     case K::kAtLeast:
     case K::kAtLeastDistinct:

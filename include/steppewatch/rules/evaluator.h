@@ -49,6 +49,10 @@ class Evaluator {
   // Indexes into the `hits` of the last Evaluate(): the hits that satisfied each fired rule.
   const std::vector<uint32_t>& fired_hits() const { return fired_hits_; }
 
+  // Returns how many rules the last Evaluate() evaluated (the candidates: enabled rules that
+  // mention a term that hit). The work of an item is proportional to this, not to the pack.
+  size_t last_candidates() const { return candidates_.size(); }
+
   // The value of every program node of one rule, for explain. value: 1 true, 0 false, -1 not
   // evaluated (short-circuited).
   struct Trace {
