@@ -40,8 +40,8 @@ const std::vector<std::string>& Items() {
 
 bool SkipWithoutCorpus(benchmark::State& state) {
   if (!Items().empty()) return false;
-  state.SkipWithError(("corpus absent: " + CorpusPath().string() +
-                       " (set STEPPEWATCH_CORPUS_DIR)").c_str());
+  state.SkipWithError(
+      ("corpus absent: " + CorpusPath().string() + " (set STEPPEWATCH_CORPUS_DIR)").c_str());
   return true;
 }
 

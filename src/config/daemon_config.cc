@@ -153,8 +153,8 @@ class Loader {
       path += (path.empty() ? "" : ".") + parts.back();
       rest = dot == std::string_view::npos ? std::string_view() : rest.substr(dot + 1);
     }
-    if (parts.empty() || std::any_of(parts.begin(), parts.end(),
-                                     [](const std::string& p) { return p.empty(); })) {
+    if (parts.empty() ||
+        std::any_of(parts.begin(), parts.end(), [](const std::string& p) { return p.empty(); })) {
       return Invalid(Cat(origin, ": malformed key '", key, "'"));
     }
     if (!simdjson::validate_utf8(value.data(), value.size()) ||
@@ -194,52 +194,52 @@ class Loader {
 
   absl::Status Parse(const YAML::Node& root) {
     DaemonConfig& c = *config_;
-    return Section(root, "",
-                   {
-                       String("instance", &c.instance),
-                       Sub("kafka", [&](const YAML::Node& n, const std::string& p) {
-                         return ParseKafka(n, p);
-                       }),
-                       Sub("decoder", [&](const YAML::Node& n, const std::string& p) {
-                         return ParseDecoder(n, p);
-                       }),
-                       Sub("rules", [&](const YAML::Node& n, const std::string& p) {
-                         RulesConfig& r = c.rules;
-                         return Section(n, p,
-                                        {String("dir", &r.dir),
-                                         Bool("reload_on_change", &r.reload_on_change),
-                                         String("reload_gate_sample", &r.reload_gate_sample),
-                                         String("cache_dir", &r.cache_dir)});
-                       }),
-                       Sub("pipeline", [&](const YAML::Node& n, const std::string& p) {
-                         PipelineConfig& q = c.pipeline;
-                         return Section(
-                             n, p,
-                             {Int("workers", &q.workers),
-                              Int64("max_in_flight_items", &q.max_in_flight_items),
-                              Int64("max_in_flight_bytes", &q.max_in_flight_bytes),
-                              Double("resume_fraction", &q.resume_fraction),
-                              Double("shutdown_budget_seconds", &q.shutdown_budget_seconds),
-                              Int("max_hits_per_item", &q.max_hits_per_item)});
-                       }),
-                       Sub("metrics", [&](const YAML::Node& n, const std::string& p) {
-                         MetricsConfig& m = c.metrics;
-                         return Section(
-                             n, p,
-                             {String("listen", &m.listen), Bool("per_rule_label", &m.per_rule_label),
-                              Sub("basic_auth",
-                                  [&](const YAML::Node& n2, const std::string& p2) {
-                                    return Section(n2, p2,
-                                                   {String("user", &m.basic_auth.user),
-                                                    String("password", &m.basic_auth.password)});
-                                  })});
-                       }),
-                       Sub("log", [&](const YAML::Node& n, const std::string& p) {
-                         return Section(n, p,
-                                        {String("level", &c.log.level),
-                                         String("format", &c.log.format)});
-                       }),
-                   });
+    return Section(
+        root, "",
+        {
+            String("instance", &c.instance),
+            Sub("kafka",
+                [&](const YAML::Node& n, const std::string& p) { return ParseKafka(n, p); }),
+            Sub("decoder",
+                [&](const YAML::Node& n, const std::string& p) { return ParseDecoder(n, p); }),
+            Sub("rules",
+                [&](const YAML::Node& n, const std::string& p) {
+                  RulesConfig& r = c.rules;
+                  return Section(
+                      n, p,
+                      {String("dir", &r.dir), Bool("reload_on_change", &r.reload_on_change),
+                       String("reload_gate_sample", &r.reload_gate_sample),
+                       String("cache_dir", &r.cache_dir)});
+                }),
+            Sub("pipeline",
+                [&](const YAML::Node& n, const std::string& p) {
+                  PipelineConfig& q = c.pipeline;
+                  return Section(n, p,
+                                 {Int("workers", &q.workers),
+                                  Int64("max_in_flight_items", &q.max_in_flight_items),
+                                  Int64("max_in_flight_bytes", &q.max_in_flight_bytes),
+                                  Double("resume_fraction", &q.resume_fraction),
+                                  Double("shutdown_budget_seconds", &q.shutdown_budget_seconds),
+                                  Int("max_hits_per_item", &q.max_hits_per_item)});
+                }),
+            Sub("metrics",
+                [&](const YAML::Node& n, const std::string& p) {
+                  MetricsConfig& m = c.metrics;
+                  return Section(
+                      n, p,
+                      {String("listen", &m.listen), Bool("per_rule_label", &m.per_rule_label),
+                       Sub("basic_auth", [&](const YAML::Node& n2, const std::string& p2) {
+                         return Section(n2, p2,
+                                        {String("user", &m.basic_auth.user),
+                                         String("password", &m.basic_auth.password)});
+                       })});
+                }),
+            Sub("log",
+                [&](const YAML::Node& n, const std::string& p) {
+                  return Section(n, p,
+                                 {String("level", &c.log.level), String("format", &c.log.format)});
+                }),
+        });
   }
 
  private:
@@ -252,18 +252,18 @@ class Loader {
 
   absl::Status ParseKafka(const YAML::Node& node, const std::string& path) {
     KafkaConfig& k = config_->kafka;
-    return Section(node, path,
-                   {String("brokers", &k.brokers), String("group_id", &k.group_id),
-                    String("client_id", &k.client_id), List("input_topics", &k.input_topics),
-                    String("dead_letter_topic", &k.dead_letter_topic),
-                    String("default_alert_topic", &k.default_alert_topic),
-                    Properties("common", &k.common), Properties("consumer", &k.consumer),
-                    Properties("producer", &k.producer),
-                    Sub("embedded", [&](const YAML::Node& n, const std::string& p) {
-                      return Section(n, p,
-                                     {Int("partitions", &k.embedded.partitions),
-                                      List("topics", &k.embedded.topics)});
-                    })});
+    return Section(
+        node, path,
+        {String("brokers", &k.brokers), String("group_id", &k.group_id),
+         String("client_id", &k.client_id), List("input_topics", &k.input_topics),
+         String("dead_letter_topic", &k.dead_letter_topic),
+         String("default_alert_topic", &k.default_alert_topic), Properties("common", &k.common),
+         Properties("consumer", &k.consumer), Properties("producer", &k.producer),
+         Sub("embedded", [&](const YAML::Node& n, const std::string& p) {
+           return Section(
+               n, p,
+               {Int("partitions", &k.embedded.partitions), List("topics", &k.embedded.topics)});
+         })});
   }
 
   absl::Status ParseDecoder(const YAML::Node& node, const std::string& path) {
@@ -285,8 +285,7 @@ class Loader {
   std::string Where(const YAML::Node& node, const std::string& path) const {
     const YAML::Mark mark = node.Mark();
     if (!mark.is_null()) {
-      return Cat(source_, ":", std::to_string(mark.line + 1), ":",
-                 std::to_string(mark.column + 1));
+      return Cat(source_, ":", std::to_string(mark.line + 1), ":", std::to_string(mark.column + 1));
     }
     for (std::string p = path;;) {
       if (auto it = injected_.find(p); it != injected_.end()) return it->second;
@@ -298,8 +297,8 @@ class Loader {
   }
 
   absl::Status Error(const YAML::Node& node, const std::string& path, std::string_view message) {
-    return Invalid(Cat(Where(node, path), ": ", path.empty() ? "(top level)" : path, ": ",
-                       message));
+    return Invalid(
+        Cat(Where(node, path), ": ", path.empty() ? "(top level)" : path, ": ", message));
   }
 
   void Record(const YAML::Node& node, const std::string& path) {
@@ -373,8 +372,7 @@ class Loader {
                              std::string_view what) {
     if (node.IsScalar()) return absl::OkStatus();
     if (node.IsNull()) return Error(node, path, Cat("needs a value (", what, ")"));
-    return Error(node, path,
-                 Cat("expected ", what, ", got a ", node.IsMap() ? "mapping" : "list"));
+    return Error(node, path, Cat("expected ", what, ", got a ", node.IsMap() ? "mapping" : "list"));
   }
 
   Entry String(std::string_view name, std::string* out) {
@@ -409,9 +407,7 @@ class Loader {
     return Number(name, out, "a non-negative integer");
   }
   Entry Double(std::string_view name, double* out) { return Number(name, out, "a number"); }
-  Entry Bool(std::string_view name, bool* out) {
-    return Number(name, out, "true or false");
-  }
+  Entry Bool(std::string_view name, bool* out) { return Number(name, out, "true or false"); }
 
   Entry List(std::string_view name, std::vector<std::string>* out) {
     return {name,
@@ -444,8 +440,7 @@ class Loader {
                 std::string value;
                 std::string origin_note;
                 if (key.size() > kFileSuffix.size() &&
-                    std::string_view(key).substr(key.size() - kFileSuffix.size()) ==
-                        kFileSuffix) {
+                    std::string_view(key).substr(key.size() - kFileSuffix.size()) == kFileSuffix) {
                   // (Never assign to a YAML::Node that refers into the tree: that rewrites it.)
                   SW_ASSIGN_OR_RETURN(YAML::Node from_file, FileValue(value_node, key_path));
                   value = from_file.Scalar();
@@ -516,8 +511,8 @@ absl::StatusOr<DaemonConfig> Load(std::string_view yaml, std::string_view source
         return Invalid(Cat("environment: both ", name, " and ", file_name, " are set; keep one"));
       }
       if (direct != options.env.end()) {
-        SW_RETURN_IF_ERROR(loader.Inject(root, e.key, direct->second,
-                                                Cat("environment variable ", name)));
+        SW_RETURN_IF_ERROR(
+            loader.Inject(root, e.key, direct->second, Cat("environment variable ", name)));
       } else if (file != options.env.end()) {
         absl::StatusOr<std::string> content = ReadSecretFile(file->second);
         if (!content.ok()) {
@@ -532,9 +527,8 @@ absl::StatusOr<DaemonConfig> Load(std::string_view yaml, std::string_view source
     for (const auto& [name, value] : options.env) {
       std::string_view n = name;
       if (n.substr(0, kEnvPrefix.size()) != kEnvPrefix) continue;
-      std::string_view base = n.size() > 5 && n.substr(n.size() - 5) == "_FILE"
-                                  ? n.substr(0, n.size() - 5)
-                                  : n;
+      std::string_view base =
+          n.size() > 5 && n.substr(n.size() - 5) == "_FILE" ? n.substr(0, n.size() - 5) : n;
       bool known = false;
       for (const EnvOverride& e : EnvOverrides()) known = known || e.name == base;
       if (known) continue;
@@ -552,8 +546,8 @@ absl::StatusOr<DaemonConfig> Load(std::string_view yaml, std::string_view source
         return Invalid(Cat("override '", o, "': expected key=value"));
       }
       SW_RETURN_IF_ERROR(loader.Inject(root, std::string_view(o).substr(0, eq),
-                                              std::string_view(o).substr(eq + 1),
-                                              Cat("override '", o.substr(0, eq), "'")));
+                                       std::string_view(o).substr(eq + 1),
+                                       Cat("override '", o.substr(0, eq), "'")));
     }
     SW_RETURN_IF_ERROR(loader.Parse(root));
   } catch (const YAML::Exception& e) {
@@ -607,7 +601,8 @@ absl::Status ValidateWithOrigins(const DaemonConfig& c, const Origins& origins) 
   std::set<std::string> inputs;
   for (const std::string& t : k.input_topics) {
     if (t.empty()) return fail("kafka.input_topics", "a topic name is empty");
-    if (!inputs.insert(t).second) return fail("kafka.input_topics", Cat("'", t, "' is listed twice"));
+    if (!inputs.insert(t).second)
+      return fail("kafka.input_topics", Cat("'", t, "' is listed twice"));
   }
   if (k.dead_letter_topic.empty()) return fail("kafka.dead_letter_topic", "must not be empty");
   if (k.default_alert_topic.empty()) return fail("kafka.default_alert_topic", "must not be empty");
@@ -625,9 +620,10 @@ absl::Status ValidateWithOrigins(const DaemonConfig& c, const Origins& origins) 
   for (const std::string& t : k.embedded.topics) {
     if (t.empty()) return fail("kafka.embedded.topics", "a topic name is empty");
   }
-  for (const auto& [section, map] : {std::pair<std::string, const PropertyMap*>{"kafka.common", &k.common},
-                                     {"kafka.consumer", &k.consumer},
-                                     {"kafka.producer", &k.producer}}) {
+  for (const auto& [section, map] :
+       {std::pair<std::string, const PropertyMap*>{"kafka.common", &k.common},
+        {"kafka.consumer", &k.consumer},
+        {"kafka.producer", &k.producer}}) {
     for (const auto& [key, value] : *map) {
       const std::string path = Cat(section, ".", key);
       const auto& refused = RefusedKafkaProperties();
@@ -787,9 +783,7 @@ absl::StatusOr<DaemonConfig> LoadConfig(const LoadOptions& options) {
   return Load(text.str(), options.path, options);
 }
 
-absl::Status ValidateConfig(const DaemonConfig& config) {
-  return ValidateWithOrigins(config, {});
-}
+absl::Status ValidateConfig(const DaemonConfig& config) { return ValidateWithOrigins(config, {}); }
 
 bool IsSecretKey(std::string_view key) {
   std::string lower(key);

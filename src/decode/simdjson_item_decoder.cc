@@ -93,8 +93,8 @@ bool IsJsonNumber(std::string_view text) {
 }
 
 std::string_view TrimJsonWhitespace(std::string_view s) {
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' ||
-                        s.back() == '\r')) {
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r')) {
     s.remove_suffix(1);
   }
   return s;
@@ -137,7 +137,8 @@ class SimdjsonItemDecoder final : public ItemDecoder {
     // Checked before anything touches the bytes: a hostile 100 MB message costs nothing.
     if (payload.size() > max_item_bytes_) {
       return Fail(DecodeError::kTooLarge, detail,
-                  Cat(std::to_string(payload.size()), " bytes > max_item_bytes ", std::to_string(max_item_bytes_)));
+                  Cat(std::to_string(payload.size()), " bytes > max_item_bytes ",
+                      std::to_string(max_item_bytes_)));
     }
     if (!simdjson::validate_utf8(payload.data(), payload.size())) {
       return Fail(DecodeError::kInvalidUtf8, detail, "payload is not valid UTF-8");
@@ -155,11 +156,12 @@ class SimdjsonItemDecoder final : public ItemDecoder {
     values_.fill(std::string_view());
 
     ondemand::document doc;
-    if (auto error = parser_.iterate(buffer_.get(), payload.size(), capacity_ + simdjson::SIMDJSON_PADDING)
-                         .get(doc)) {
-      return Fail(error == simdjson::UTF8_ERROR ? DecodeError::kInvalidUtf8
-                                                : DecodeError::kInvalidJson,
-                  detail, Cat("document: ", simdjson::error_message(error)));
+    if (auto error =
+            parser_.iterate(buffer_.get(), payload.size(), capacity_ + simdjson::SIMDJSON_PADDING)
+                .get(doc)) {
+      return Fail(
+          error == simdjson::UTF8_ERROR ? DecodeError::kInvalidUtf8 : DecodeError::kInvalidJson,
+          detail, Cat("document: ", simdjson::error_message(error)));
     }
     // type() looks at the first byte only: a root that starts like no JSON value is an error
     // here, while a well-formed array, string, number or literal is "not an object".
@@ -199,7 +201,7 @@ class SimdjsonItemDecoder final : public ItemDecoder {
       *item = NewsItem{};
       return Fail(DecodeError::kNoText, detail,
                   Cat("fields '", PathOf(kTitle), "' and '", PathOf(kBody),
-                               "' are both absent, null or empty"));
+                      "' are both absent, null or empty"));
     }
     return DecodeError::kOk;
   }
@@ -237,13 +239,13 @@ class SimdjsonItemDecoder final : public ItemDecoder {
       if (auto error = std::move(field_result).get(field)) {
         return Fail(DecodeError::kInvalidJson, detail,
                     Cat(node.path.empty() ? "root object" : node.path, ": ",
-                                 simdjson::error_message(error)));
+                        simdjson::error_message(error)));
       }
       std::string_view key;
       if (auto error = field.unescaped_key().get(key)) {
         return Fail(DecodeError::kInvalidJson, detail,
                     Cat(node.path.empty() ? "root object" : node.path,
-                                 ": bad key: ", simdjson::error_message(error)));
+                        ": bad key: ", simdjson::error_message(error)));
       }
       const PathNode* child = nullptr;
       uint16_t child_index = 0;
@@ -278,8 +280,7 @@ class SimdjsonItemDecoder final : public ItemDecoder {
       }
       if (type != ondemand::json_type::object) {
         return Fail(DecodeError::kWrongType, detail,
-                    Cat("field '", child->path, "': expected an object, got ",
-                                 TypeName(type)));
+                    Cat("field '", child->path, "': expected an object, got ", TypeName(type)));
       }
       ondemand::object sub;
       if (auto error = value.get_object().get(sub)) {
@@ -314,9 +315,8 @@ class SimdjsonItemDecoder final : public ItemDecoder {
     } else {
       return Fail(DecodeError::kWrongType, detail,
                   Cat("field '", node.path, "': expected ",
-                               node.leaf_mask & (1u << kId) ? "a string or a number"
-                                                            : "a string",
-                               ", got ", TypeName(type)));
+                      node.leaf_mask & (1u << kId) ? "a string or a number" : "a string", ", got ",
+                      TypeName(type)));
     }
     for (int s = 0; s < kSlotCount; ++s) {
       if (node.leaf_mask & (1u << s)) values_[s] = text;
@@ -339,8 +339,7 @@ class SimdjsonItemDecoder final : public ItemDecoder {
 absl::Status AddPath(std::vector<PathNode>& nodes, std::string_view path, int slot,
                      std::string_view field_name) {
   if (path.empty()) {
-    return absl::InvalidArgumentError(Cat("decoder: path of field '", field_name,
-                                                   "' is empty"));
+    return absl::InvalidArgumentError(Cat("decoder: path of field '", field_name, "' is empty"));
   }
   uint16_t at = 0;
   std::vector<std::string_view> parts;
@@ -352,13 +351,13 @@ absl::Status AddPath(std::vector<PathNode>& nodes, std::string_view path, int sl
   }
   for (size_t i = 0; i < parts.size(); ++i) {
     if (parts[i].empty()) {
-      return absl::InvalidArgumentError(Cat("decoder: path '", path, "' of field '",
-                                                     field_name, "' has an empty component"));
+      return absl::InvalidArgumentError(
+          Cat("decoder: path '", path, "' of field '", field_name, "' has an empty component"));
     }
     if (nodes[at].leaf_mask != 0) {
-      return absl::InvalidArgumentError(Cat(
-          "decoder: path '", path, "' of field '", field_name, "' goes through '",
-          nodes[at].path, "', the path of another field"));
+      return absl::InvalidArgumentError(Cat("decoder: path '", path, "' of field '", field_name,
+                                            "' goes through '", nodes[at].path,
+                                            "', the path of another field"));
     }
     uint16_t next = 0;
     for (uint16_t c : nodes[at].children) {
@@ -375,9 +374,8 @@ absl::Status AddPath(std::vector<PathNode>& nodes, std::string_view path, int sl
     at = next;
   }
   if (!nodes[at].children.empty()) {
-    return absl::InvalidArgumentError(Cat("decoder: path '", path, "' of field '",
-                                                   field_name,
-                                                   "' is a prefix of another field's path"));
+    return absl::InvalidArgumentError(Cat("decoder: path '", path, "' of field '", field_name,
+                                          "' is a prefix of another field's path"));
   }
   nodes[at].leaf_mask |= static_cast<uint8_t>(1u << slot);
   return absl::OkStatus();
@@ -387,15 +385,19 @@ absl::Status AddPath(std::vector<PathNode>& nodes, std::string_view path, int sl
 
 absl::StatusOr<std::unique_ptr<ItemDecoder>> ItemDecoder::Create(const DecoderOptions& options) {
   if (options.max_item_bytes == 0 || options.max_item_bytes > simdjson::SIMDJSON_MAXSIZE_BYTES) {
-    return absl::InvalidArgumentError(
-        Cat("decoder: max_item_bytes must be in [1, ", std::to_string(simdjson::SIMDJSON_MAXSIZE_BYTES),
-                     "] (simdjson's limit), got ", std::to_string(options.max_item_bytes)));
+    return absl::InvalidArgumentError(Cat(
+        "decoder: max_item_bytes must be in [1, ", std::to_string(simdjson::SIMDJSON_MAXSIZE_BYTES),
+        "] (simdjson's limit), got ", std::to_string(options.max_item_bytes)));
   }
   std::vector<PathNode> nodes(1);
   const FieldPaths& f = options.fields;
   const std::pair<const std::string*, std::string_view> paths[kSlotCount] = {
-      {&f.id, "id"},         {&f.title, "title"},   {&f.body, "body"},
-      {&f.url, "url"},       {&f.source, "source"}, {&f.lang, "lang"},
+      {&f.id, "id"},
+      {&f.title, "title"},
+      {&f.body, "body"},
+      {&f.url, "url"},
+      {&f.source, "source"},
+      {&f.lang, "lang"},
       {&f.published_at, "published_at"}};
   for (int slot = 0; slot < kSlotCount; ++slot) {
     absl::Status s = AddPath(nodes, *paths[slot].first, slot, paths[slot].second);

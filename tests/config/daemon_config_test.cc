@@ -159,7 +159,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"property_is_map", "kafka:\n  common:\n    ssl: {a: b}\n",
                   "test.yaml:3:10: kafka.common.ssl: property values must be scalars"},
         BadConfig{"syntax", "kafka: [a, b\nlog: {}\n", "test.yaml:"},
-        BadConfig{"syntax_message", "kafka:\n  brokers: x\n   bad: y\n", "test.yaml:3:7: invalid YAML: "},
+        BadConfig{"syntax_message", "kafka:\n  brokers: x\n   bad: y\n",
+                  "test.yaml:3:7: invalid YAML: "},
         BadConfig{"not_utf8", "decoder:\n  fields:\n    lang: \xA2meta.lang\n",
                   "test.yaml: the file is not valid UTF-8"},
         BadConfig{"nul_byte", "log:\n  level: info\n  format: te\x1axt\n",
@@ -171,8 +172,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"empty_topic", "kafka:\n  input_topics: [\"\"]\n",
                   "kafka.input_topics: a topic name is empty"},
         BadConfig{"duplicate_topic", "kafka:\n  input_topics: [a, a]\n", "'a' is listed twice"},
-        BadConfig{"dead_letter_is_input",
-                  "kafka:\n  input_topics: [a]\n  dead_letter_topic: a\n",
+        BadConfig{"dead_letter_is_input", "kafka:\n  input_topics: [a]\n  dead_letter_topic: a\n",
                   "test.yaml:3:22: kafka.dead_letter_topic: must not be one of kafka.input_topics"},
         BadConfig{"alert_is_input", "kafka:\n  default_alert_topic: news.items\n",
                   "kafka.default_alert_topic: must not be one of kafka.input_topics"},
@@ -220,7 +220,8 @@ INSTANTIATE_TEST_SUITE_P(
                   "metrics:\n  basic_auth:\n    user: u\n    password_file: /nonexistent/pw\n",
                   "test.yaml:4:20: metrics.basic_auth.password_file: cannot read file "
                   "'/nonexistent/pw'"},
-        BadConfig{"secret_both", "metrics:\n  basic_auth:\n    password: a\n    password_file: /x\n",
+        BadConfig{"secret_both",
+                  "metrics:\n  basic_auth:\n    password: a\n    password_file: /x\n",
                   "test.yaml:4:5: metrics.basic_auth.password_file: both 'password' and "
                   "'password_file' are given"},
         BadConfig{"property_both",
@@ -229,8 +230,8 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<BadConfig>& info) { return std::string(info.param.name); });
 
 TEST(DaemonConfig, ListenAddressesThatParse) {
-  for (const char* listen : {"127.0.0.1:9464", "0.0.0.0:0", "[::1]:9464", "[::]:80",
-                             "metrics.local:9464"}) {
+  for (const char* listen :
+       {"127.0.0.1:9464", "0.0.0.0:0", "[::1]:9464", "[::]:80", "metrics.local:9464"}) {
     DaemonConfig c = Defaults();
     c.metrics.listen = listen;
     EXPECT_THAT(ValidateConfig(c), IsOk()) << listen;
@@ -309,10 +310,12 @@ TEST(DaemonConfig, SecretsFromFiles) {
   const std::string kafka_pw = WriteFile(dir, "kafka-pw", "  s3cr3t-kafka\n");
   const std::string metrics_pw = WriteFile(dir, "metrics-pw", "metrics-pw\n\n");
   const std::string brokers = WriteFile(dir, "brokers", "secret-broker:9093\n");
-  const std::string yaml = "kafka:\n  brokers_file: " + brokers +
-                           "\n  common:\n    sasl.username: sw\n    sasl.password_file: " +
-                           kafka_pw + "\nmetrics:\n  basic_auth:\n    user: prom\n"
-                           "    password_file: " + metrics_pw + "\n";
+  const std::string yaml =
+      "kafka:\n  brokers_file: " + brokers +
+      "\n  common:\n    sasl.username: sw\n    sasl.password_file: " + kafka_pw +
+      "\nmetrics:\n  basic_auth:\n    user: prom\n"
+      "    password_file: " +
+      metrics_pw + "\n";
   SW_ASSERT_OK_AND_ASSIGN(DaemonConfig c, ParseConfig(yaml, "s.yaml"));
   EXPECT_EQ(c.kafka.brokers, "secret-broker:9093");
   EXPECT_EQ(c.kafka.common.at("sasl.password"), "s3cr3t-kafka");
@@ -348,8 +351,8 @@ TEST(DaemonConfig, CommandLineOverridesComeLast) {
   options.overrides = {"pipeline.workers=2", "kafka.consumer.fetch.max.bytes=1048576",
                        "kafka.input_topics=x,y", "metrics.basic_auth.user=u",
                        "metrics.basic_auth.password=p"};
-  SW_ASSERT_OK_AND_ASSIGN(DaemonConfig c, ParseConfig("pipeline: {workers: 1}\n", "o.yaml",
-                                                      options));
+  SW_ASSERT_OK_AND_ASSIGN(DaemonConfig c,
+                          ParseConfig("pipeline: {workers: 1}\n", "o.yaml", options));
   EXPECT_EQ(c.pipeline.workers, 2);
   EXPECT_EQ(c.kafka.consumer.at("fetch.max.bytes"), "1048576");
   EXPECT_EQ(c.kafka.input_topics, (std::vector<std::string>{"x", "y"}));
@@ -398,9 +401,9 @@ TEST(DaemonConfig, ProcessEnvironmentReadsOnlyOurVariables) {
 }
 
 TEST(IsSecretKey, MatchesSecretNames) {
-  for (const char* key : {"sasl.password", "ssl.key.password", "ssl.key.pem", "password",
-                          "sasl.oauthbearer.config", "SASL.OAUTHBEARER.client.secret",
-                          "api_token", "ssl.keystore.password", "client_secret"}) {
+  for (const char* key :
+       {"sasl.password", "ssl.key.password", "ssl.key.pem", "password", "sasl.oauthbearer.config",
+        "SASL.OAUTHBEARER.client.secret", "api_token", "ssl.keystore.password", "client_secret"}) {
     EXPECT_TRUE(IsSecretKey(key)) << key;
   }
   for (const char* key : {"sasl.username", "sasl.mechanism", "user", "brokers", "listen",

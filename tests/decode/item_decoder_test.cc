@@ -119,8 +119,8 @@ INSTANTIATE_TEST_SUITE_P(
                 DecodeError::kTooLarge, "> max_item_bytes 200"},
         BadCase{"bad_utf8", "{\"id\":\"1\",\"title\":\"\xC3\x28\"}", DecodeError::kInvalidUtf8,
                 "UTF-8"},
-        BadCase{"overlong_utf8", "{\"id\":\"1\",\"title\":\"\xC0\xAF\"}",
-                DecodeError::kInvalidUtf8, "UTF-8"},
+        BadCase{"overlong_utf8", "{\"id\":\"1\",\"title\":\"\xC0\xAF\"}", DecodeError::kInvalidUtf8,
+                "UTF-8"},
         BadCase{"raw_surrogate", "{\"id\":\"1\",\"title\":\"\xED\xA0\x80\"}",
                 DecodeError::kInvalidUtf8, "UTF-8"},
         BadCase{"truncated", R"({"id":"1","title":"x")", DecodeError::kInvalidJson, "document"},
@@ -157,8 +157,7 @@ INSTANTIATE_TEST_SUITE_P(
                 "field 'lang': expected a string, got boolean"},
         BadCase{"id_array", R"({"id":[1],"title":"t"})", DecodeError::kWrongType,
                 "field 'id': expected a string or a number, got array"},
-        BadCase{"id_bool", R"({"id":true,"title":"t"})", DecodeError::kWrongType,
-                "got boolean"}),
+        BadCase{"id_bool", R"({"id":true,"title":"t"})", DecodeError::kWrongType, "got boolean"}),
     [](const ::testing::TestParamInfo<BadCase>& info) { return std::string(info.param.name); });
 
 TEST(ItemDecoder, NullDataIsTombstone) {
@@ -237,9 +236,9 @@ TEST(ItemDecoder, SharedPathFillsBothFields) {
 
 TEST(ItemDecoder, UnescapesStrings) {
   auto d = MakeDecoder();
-  Result r = DecodeOne(
-      *d, R"({"id":"\u0031","title":"\u0417\u0430\u043a\u043e\u043d \"q\"\n\t\\\/",)"
-          R"("body":"smile \uD83D\uDE00 end","url":"a\u0000b"})");
+  Result r =
+      DecodeOne(*d, R"({"id":"\u0031","title":"\u0417\u0430\u043a\u043e\u043d \"q\"\n\t\\\/",)"
+                    R"("body":"smile \uD83D\uDE00 end","url":"a\u0000b"})");
   ASSERT_EQ(r.error, DecodeError::kOk) << r.detail;
   EXPECT_EQ(r.item.id, "1");
   EXPECT_EQ(r.item.title, "Закон \"q\"\n\t\\/");
@@ -271,7 +270,8 @@ TEST(ItemDecoder, ViewsOfOneItemStayIntact) {
 
 TEST(ItemDecoder, NumericIdsKeepTheirRawText) {
   auto d = MakeDecoder();
-  for (std::string id : {"12345", "-7", "0", "1.5e3", "-0.25E-2", "123456789012345678901234567890"}) {
+  for (std::string id :
+       {"12345", "-7", "0", "1.5e3", "-0.25E-2", "123456789012345678901234567890"}) {
     Result r = DecodeOne(*d, R"({"id":)" + id + R"( ,"title":"t"})");
     ASSERT_EQ(r.error, DecodeError::kOk) << id << ": " << r.detail;
     EXPECT_EQ(r.item.id, id);
@@ -350,15 +350,15 @@ TEST(ItemDecoder, DeepNesting) {
   auto d = MakeDecoder();
   const int depth = 100000;
   // In a value that is not read: skipped iteratively (no recursion), so it is harmless.
-  std::string skipped = R"({"id":"1","title":"t","x":)" + std::string(depth, '[') +
-                        std::string(depth, ']') + "}";
+  std::string skipped =
+      R"({"id":"1","title":"t","x":)" + std::string(depth, '[') + std::string(depth, ']') + "}";
   EXPECT_EQ(DecodeOne(*d, skipped).error, DecodeError::kOk);
   // Unbalanced nesting is found by simdjson's structural pass.
   std::string unbalanced = R"({"id":"1","title":"t","x":)" + std::string(depth, '[') + "}";
   EXPECT_EQ(DecodeOne(*d, unbalanced).error, DecodeError::kInvalidJson);
   // On a configured path: a deep object where a string is expected is a wrong type.
-  std::string on_path = R"({"id":"1","title":)" + std::string(depth, '[') +
-                        std::string(depth, ']') + "}";
+  std::string on_path =
+      R"({"id":"1","title":)" + std::string(depth, '[') + std::string(depth, ']') + "}";
   EXPECT_EQ(DecodeOne(*d, on_path).error, DecodeError::kWrongType);
   // As the root: not an object.
   EXPECT_EQ(DecodeOne(*d, std::string(depth, '[') + std::string(depth, ']')).error,

@@ -4,6 +4,14 @@
 // config.
 // Inputs naming `_file` keys are skipped: they would make the loader read arbitrary paths of the
 // fuzzing machine (such as /dev/stdin, which blocks); the tests cover *_file handling.
+//
+// Run (what was done for the report; the `fuzz` preset builds it too, with the whole core):
+//   clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -Iinclude
+//     tests/fuzz/config_fuzzer.cc src/config/*.cc src/decode/*.cc -lsimdjson -lyaml-cpp
+//     -labsl_statusor -labsl_status -labsl_strings -labsl_cord ...
+//     -o build/decode-fuzz/config_fuzzer
+//   build/decode-fuzz/config_fuzzer -max_total_time=60 WORK_DIR tests/fuzz/corpus/config
+// Every crash it finds becomes a file in tests/fuzz/corpus/config/ (regression-*).
 #include <cstdint>
 #include <cstdlib>
 #include <string>

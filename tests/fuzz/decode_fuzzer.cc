@@ -3,6 +3,13 @@
 // and no sanitizer report": a decoded item satisfies NewsItem's contract (id and some text,
 // every view valid UTF-8), and decoding is deterministic across decoder state (the same payload
 // decodes the same after another item was decoded in between).
+//
+// Run (what was done for the report; the `fuzz` preset builds it too, with the whole core):
+//   clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -Iinclude
+//     tests/fuzz/decode_fuzzer.cc src/decode/*.cc -lsimdjson -labsl_statusor -labsl_status
+//     -labsl_strings -labsl_cord ... -o build/decode-fuzz/decode_fuzzer
+//   build/decode-fuzz/decode_fuzzer -max_total_time=60 WORK_DIR tests/fuzz/corpus/decode
+// Every crash it finds becomes a file in tests/fuzz/corpus/decode/ (regression-*).
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
@@ -28,8 +35,8 @@ std::unique_ptr<ItemDecoder> Make(const DecoderOptions& options) {
 // The fields of an item, copied out of the decoder's buffers.
 std::string Flatten(DecodeError error, const NewsItem& item) {
   std::string out(steppewatch::decode::DecodeErrorName(error));
-  for (std::string_view f : {item.id, item.title, item.body, item.url, item.source, item.lang,
-                             item.published_at}) {
+  for (std::string_view f :
+       {item.id, item.title, item.body, item.url, item.source, item.lang, item.published_at}) {
     out += '\x1f';
     out.append(f);
   }
@@ -39,8 +46,8 @@ std::string Flatten(DecodeError error, const NewsItem& item) {
 void CheckContract(DecodeError error, const NewsItem& item) {
   if (error != DecodeError::kOk) return;
   if (item.id.empty() || (item.title.empty() && item.body.empty())) std::abort();
-  for (std::string_view f : {item.id, item.title, item.body, item.url, item.source, item.lang,
-                             item.published_at}) {
+  for (std::string_view f :
+       {item.id, item.title, item.body, item.url, item.source, item.lang, item.published_at}) {
     if (!simdjson::validate_utf8(f.data(), f.size())) std::abort();
   }
 }

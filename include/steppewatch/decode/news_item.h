@@ -76,7 +76,9 @@ struct DecoderOptions {
 // last one wins (as JSON.parse does). A UTF-8 byte-order mark at the start is skipped (RFC 8259
 // 8.1). Values of keys off the configured paths are skipped structurally, so their scalars and
 // nesting depth are not validated (skipping does not recurse); trailing content after the root
-// object is kInvalidJson. The size limit is checked before the payload is read.
+// object is kInvalidJson. The size limit is checked before the payload is read. Fields are read
+// in document order and the first problem met is reported, so a truncated document whose
+// configured field is already of the wrong type reports kWrongType rather than kInvalidJson.
 // One per worker thread: owns a parser and a padded buffer; no allocation per item once the
 // buffer has grown to the largest item seen. Not thread-safe.
 class ItemDecoder {
