@@ -6,7 +6,8 @@
 //   BM_MatchScanDense           the same with the dense profile (tens of hits per item)
 //   BM_MatchScanPhrases         the same with two-word phrases only (names-like watch list)
 //   BM_Re2Set/lang/terms        baseline: RE2::Set of the same terms ((?i), quoted literals,
-//                               no word boundaries, no offsets: strictly less work) on the same text
+//                               no word boundaries, no offsets: strictly less work) on the same
+//                               text
 //   BM_StdRegex/lang/terms      baseline: one std::regex alternation (icase), a few items only
 //   BM_MatchCompile/lang/terms/cache   Matcher::Create cold (cache:0) or from the disk cache
 //   BM_DumpForRipgrep           writes terms/bodies files for the rg comparison when

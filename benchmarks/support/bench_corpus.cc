@@ -28,51 +28,174 @@ std::string GetString(simdjson::ondemand::object& obj, std::string_view key) {
 
 // Names of the kind the default pack watches, per script; '*' marks a prefix.
 const std::vector<std::string>& PackNames(Language lang) {
-  static const std::vector<std::string> kEnglish = {
-      "Kazakhstan", "Uzbekistan", "Kyrgyzstan", "Tajikistan", "Turkmenistan", "Kazakh*",
-      "Uzbek*", "Kyrgyz*", "Tajik*", "Turkmen*", "Central Asia", "Caspian", "Astana", "Almaty",
-      "Tashkent", "Bishkek", "Dushanbe", "Ashgabat", "Nur-Sultan", "Tokayev", "Nazarbayev",
-      "Mirziyoyev", "Japarov", "Rahmon", "Berdimuhamedov", "Xi Jinping", "Putin", "Erdogan",
-      "Borrell", "CSTO", "Shanghai Cooperation Organisation", "Eurasian Economic Union",
-      "Belt and Road", "Silk Road", "Khorgos", "Baikonur", "Tengiz", "Kashagan", "KazMunayGas",
-      "Gazprom", "Rosneft", "uranium", "rare earths", "critical minerals", "pipeline*",
-      "sanction*", "Moscow", "Beijing", "Brussels", "Washington", "European Union", "NATO",
-      "OPEC", "Iran", "Turkey", "Afghanistan", "Taliban", "Soviet Union", "Kremlin",
-      "Middle Corridor", "Trans-Caspian", "Aral Sea", "migrant workers", "election*", "protest*",
-      "oil", "gas", "grain", "wheat", "cotton"};
-  static const std::vector<std::string> kRussian = {
-      "Казахстан*", "Узбекистан*", "Киргиз*", "Кыргызстан*", "Таджикистан*", "Туркмен*",
-      "Центральной Азии", "Средней Азии", "Каспий*", "Астана", "Астаны", "Алматы", "Ташкент*",
-      "Бишкек*", "Душанбе", "Ашхабад*", "Нур-Султан*", "Токаев*", "Назарбаев*", "Мирзиёев*",
-      "Жапаров*", "Рахмон*", "Си Цзиньпин*", "Путин*", "Эрдоган*", "Лукашенко", "ОДКБ", "ШОС",
-      "ЕАЭС", "СНГ", "Евразийск*", "Шелков* путь", "Байконур*", "Газпром*", "Роснефт*", "нефт*",
-      "газопровод*", "трубопровод*", "санкци*", "уран*", "Москв*", "Кремл*", "Пекин*", "Китай",
-      "Китая", "Брюссел*", "Вашингтон*", "Евросоюз*", "Европейск* союз*", "НАТО", "ОПЕК",
-      "Иран*", "Турци*", "Афганистан*", "талиб*", "СССР", "Советск* Союз*", "выбор*",
-      "протест*", "мигрант*", "зерн*", "пшениц*", "хлоп*", "Украин*", "Росси*", "Белорусси*",
-      "Грузи*", "Армени*", "Азербайджан*"};
+  static const std::vector<std::string> kEnglish = {"Kazakhstan",
+                                                    "Uzbekistan",
+                                                    "Kyrgyzstan",
+                                                    "Tajikistan",
+                                                    "Turkmenistan",
+                                                    "Kazakh*",
+                                                    "Uzbek*",
+                                                    "Kyrgyz*",
+                                                    "Tajik*",
+                                                    "Turkmen*",
+                                                    "Central Asia",
+                                                    "Caspian",
+                                                    "Astana",
+                                                    "Almaty",
+                                                    "Tashkent",
+                                                    "Bishkek",
+                                                    "Dushanbe",
+                                                    "Ashgabat",
+                                                    "Nur-Sultan",
+                                                    "Tokayev",
+                                                    "Nazarbayev",
+                                                    "Mirziyoyev",
+                                                    "Japarov",
+                                                    "Rahmon",
+                                                    "Berdimuhamedov",
+                                                    "Xi Jinping",
+                                                    "Putin",
+                                                    "Erdogan",
+                                                    "Borrell",
+                                                    "CSTO",
+                                                    "Shanghai Cooperation Organisation",
+                                                    "Eurasian Economic Union",
+                                                    "Belt and Road",
+                                                    "Silk Road",
+                                                    "Khorgos",
+                                                    "Baikonur",
+                                                    "Tengiz",
+                                                    "Kashagan",
+                                                    "KazMunayGas",
+                                                    "Gazprom",
+                                                    "Rosneft",
+                                                    "uranium",
+                                                    "rare earths",
+                                                    "critical minerals",
+                                                    "pipeline*",
+                                                    "sanction*",
+                                                    "Moscow",
+                                                    "Beijing",
+                                                    "Brussels",
+                                                    "Washington",
+                                                    "European Union",
+                                                    "NATO",
+                                                    "OPEC",
+                                                    "Iran",
+                                                    "Turkey",
+                                                    "Afghanistan",
+                                                    "Taliban",
+                                                    "Soviet Union",
+                                                    "Kremlin",
+                                                    "Middle Corridor",
+                                                    "Trans-Caspian",
+                                                    "Aral Sea",
+                                                    "migrant workers",
+                                                    "election*",
+                                                    "protest*",
+                                                    "oil",
+                                                    "gas",
+                                                    "grain",
+                                                    "wheat",
+                                                    "cotton"};
+  static const std::vector<std::string> kRussian = {"Казахстан*",
+                                                    "Узбекистан*",
+                                                    "Киргиз*",
+                                                    "Кыргызстан*",
+                                                    "Таджикистан*",
+                                                    "Туркмен*",
+                                                    "Центральной Азии",
+                                                    "Средней Азии",
+                                                    "Каспий*",
+                                                    "Астана",
+                                                    "Астаны",
+                                                    "Алматы",
+                                                    "Ташкент*",
+                                                    "Бишкек*",
+                                                    "Душанбе",
+                                                    "Ашхабад*",
+                                                    "Нур-Султан*",
+                                                    "Токаев*",
+                                                    "Назарбаев*",
+                                                    "Мирзиёев*",
+                                                    "Жапаров*",
+                                                    "Рахмон*",
+                                                    "Си Цзиньпин*",
+                                                    "Путин*",
+                                                    "Эрдоган*",
+                                                    "Лукашенко",
+                                                    "ОДКБ",
+                                                    "ШОС",
+                                                    "ЕАЭС",
+                                                    "СНГ",
+                                                    "Евразийск*",
+                                                    "Шелков* путь",
+                                                    "Байконур*",
+                                                    "Газпром*",
+                                                    "Роснефт*",
+                                                    "нефт*",
+                                                    "газопровод*",
+                                                    "трубопровод*",
+                                                    "санкци*",
+                                                    "уран*",
+                                                    "Москв*",
+                                                    "Кремл*",
+                                                    "Пекин*",
+                                                    "Китай",
+                                                    "Китая",
+                                                    "Брюссел*",
+                                                    "Вашингтон*",
+                                                    "Евросоюз*",
+                                                    "Европейск* союз*",
+                                                    "НАТО",
+                                                    "ОПЕК",
+                                                    "Иран*",
+                                                    "Турци*",
+                                                    "Афганистан*",
+                                                    "талиб*",
+                                                    "СССР",
+                                                    "Советск* Союз*",
+                                                    "выбор*",
+                                                    "протест*",
+                                                    "мигрант*",
+                                                    "зерн*",
+                                                    "пшениц*",
+                                                    "хлоп*",
+                                                    "Украин*",
+                                                    "Росси*",
+                                                    "Белорусси*",
+                                                    "Грузи*",
+                                                    "Армени*",
+                                                    "Азербайджан*"};
   static const std::vector<std::string> kChinese = {
-      "哈萨克斯坦", "乌兹别克斯坦", "吉尔吉斯斯坦", "塔吉克斯坦", "土库曼斯坦", "中亚",
-      "里海", "阿斯塔纳", "阿拉木图", "塔什干", "比什凯克", "杜尚别", "阿什哈巴德",
-      "托卡耶夫", "纳扎尔巴耶夫", "米尔济约耶夫", "习近平", "普京", "埃尔多安",
-      "上海合作组织", "上合组织", "一带一路", "丝绸之路", "霍尔果斯", "中欧班列",
-      "天然气", "石油", "管道", "铀", "稀土", "关键矿产", "制裁", "莫斯科", "北京",
-      "布鲁塞尔", "华盛顿", "欧盟", "北约", "欧佩克", "伊朗", "土耳其", "阿富汗",
-      "塔利班", "俄罗斯", "中国", "美国", "能源", "电力", "光伏", "风电", "新能源",
-      "中石油", "中石化", "国家电网", "亚投行", "丝路基金", "互联互通", "基础设施",
-      "绿色发展", "碳中和", "煤炭", "氢能", "核电", "水电", "油气", "炼油", "沙特",
-      "阿联酋", "卡塔尔", "埃及"};
+      "哈萨克斯坦", "乌兹别克斯坦", "吉尔吉斯斯坦", "塔吉克斯坦",   "土库曼斯坦", "中亚",
+      "里海",       "阿斯塔纳",     "阿拉木图",     "塔什干",       "比什凯克",   "杜尚别",
+      "阿什哈巴德", "托卡耶夫",     "纳扎尔巴耶夫", "米尔济约耶夫", "习近平",     "普京",
+      "埃尔多安",   "上海合作组织", "上合组织",     "一带一路",     "丝绸之路",   "霍尔果斯",
+      "中欧班列",   "天然气",       "石油",         "管道",         "铀",         "稀土",
+      "关键矿产",   "制裁",         "莫斯科",       "北京",         "布鲁塞尔",   "华盛顿",
+      "欧盟",       "北约",         "欧佩克",       "伊朗",         "土耳其",     "阿富汗",
+      "塔利班",     "俄罗斯",       "中国",         "美国",         "能源",       "电力",
+      "光伏",       "风电",         "新能源",       "中石油",       "中石化",     "国家电网",
+      "亚投行",     "丝路基金",     "互联互通",     "基础设施",     "绿色发展",   "碳中和",
+      "煤炭",       "氢能",         "核电",         "水电",         "油气",       "炼油",
+      "沙特",       "阿联酋",       "卡塔尔",       "埃及"};
   static const std::vector<std::string> kKazakh = {
-      "Қазақстан*", "Өзбекстан*", "Қырғыз*", "Тәжікстан*", "Түрікмен*", "Орталық Азия*",
-      "Каспий*", "Астана*", "Алматы*", "Ташкент*", "Бішкек*", "Тоқаев*", "Назарбаев*",
-      "Президент*", "Парламент*", "Мәжіліс*", "Сенат*", "Үкімет*", "Ресей*", "Қытай*",
-      "Мәскеу*", "Бейжің*", "АҚШ", "Еуроодақ*", "ТМД", "ШЫҰ", "ЕАЭО", "мұнай*", "газ*",
-      "уран*", "сайлау*", "Ақорда*"};
+      "Қазақстан*", "Өзбекстан*", "Қырғыз*",    "Тәжікстан*", "Түрікмен*", "Орталық Азия*",
+      "Каспий*",    "Астана*",    "Алматы*",    "Ташкент*",   "Бішкек*",   "Тоқаев*",
+      "Назарбаев*", "Президент*", "Парламент*", "Мәжіліс*",   "Сенат*",    "Үкімет*",
+      "Ресей*",     "Қытай*",     "Мәскеу*",    "Бейжің*",    "АҚШ",       "Еуроодақ*",
+      "ТМД",        "ШЫҰ",        "ЕАЭО",       "мұнай*",     "газ*",      "уран*",
+      "сайлау*",    "Ақорда*"};
   switch (lang) {
-    case Language::kEnglish: return kEnglish;
-    case Language::kRussian: return kRussian;
-    case Language::kChinese: return kChinese;
-    case Language::kKazakh: return kKazakh;
+    case Language::kEnglish:
+      return kEnglish;
+    case Language::kRussian:
+      return kRussian;
+    case Language::kChinese:
+      return kChinese;
+    case Language::kKazakh:
+      return kKazakh;
   }
   return kEnglish;
 }
@@ -95,8 +218,8 @@ void ForEachWord(std::string_view text, Fn fn) {
       if (!normalise::IsWordChar(d.cp) || normalise::IsCjk(d.cp)) break;
       i += d.length;
     }
-    const bool adjacent = prev_end != std::string_view::npos && start == prev_end + 1 &&
-                          text[prev_end] == ' ';
+    const bool adjacent =
+        prev_end != std::string_view::npos && start == prev_end + 1 && text[prev_end] == ' ';
     fn(text.substr(start, i - start), !adjacent);
     prev_end = i;
   }
@@ -131,10 +254,14 @@ size_t ReadStatusKb(const char* key) {
 
 const char* LanguageName(Language lang) {
   switch (lang) {
-    case Language::kEnglish: return "English";
-    case Language::kRussian: return "Russian";
-    case Language::kChinese: return "Chinese";
-    case Language::kKazakh: return "Kazakh";
+    case Language::kEnglish:
+      return "English";
+    case Language::kRussian:
+      return "Russian";
+    case Language::kChinese:
+      return "Chinese";
+    case Language::kKazakh:
+      return "Kazakh";
   }
   return "?";
 }
@@ -145,12 +272,19 @@ std::vector<const BenchItem*> BenchCorpus::Select(Language lang) const {
     const std::string_view id = item.id;
     bool keep = false;
     switch (lang) {
-      case Language::kEnglish: keep = StartsWith(id, "reuters21578-") || StartsWith(id, "bbc-"); break;
-      case Language::kRussian:
-        keep = StartsWith(id, "nerel-") || StartsWith(id, "factru-") || StartsWith(id, "rusentrel-");
+      case Language::kEnglish:
+        keep = StartsWith(id, "reuters21578-") || StartsWith(id, "bbc-");
         break;
-      case Language::kChinese: keep = StartsWith(id, "bri-"); break;
-      case Language::kKazakh: keep = StartsWith(id, "kaznerd-"); break;
+      case Language::kRussian:
+        keep =
+            StartsWith(id, "nerel-") || StartsWith(id, "factru-") || StartsWith(id, "rusentrel-");
+        break;
+      case Language::kChinese:
+        keep = StartsWith(id, "bri-");
+        break;
+      case Language::kKazakh:
+        keep = StartsWith(id, "kaznerd-");
+        break;
     }
     if (keep) out.push_back(&item);
   }
@@ -243,10 +377,9 @@ std::vector<BenchTerm> BuildTerms(const std::vector<const BenchItem*>& items, La
     const auto ranked = ByFrequency(std::move(grams));
     const size_t first = kSkipMostFrequent / 3;
     const size_t wanted = count > terms.size() ? count - terms.size() : 0;
-    const size_t stride =
-        profile == TermProfile::kDense || ranked.size() <= first
-            ? 1
-            : std::max<size_t>(1, (ranked.size() - first) / (wanted + 1));
+    const size_t stride = profile == TermProfile::kDense || ranked.size() <= first
+                              ? 1
+                              : std::max<size_t>(1, (ranked.size() - first) / (wanted + 1));
     for (size_t pass_stride : {stride, size_t{1}}) {
       for (size_t r = first; r < ranked.size() && terms.size() < count; r += pass_stride) {
         add(ranked[r].first, false);
@@ -284,9 +417,10 @@ std::vector<BenchTerm> BuildTerms(const std::vector<const BenchItem*>& items, La
   const size_t word_stride =
       profile == TermProfile::kDense ? 1 : std::max<size_t>(1, word_candidates / (wanted / 2 + 1));
   const size_t bigram_share = profile == TermProfile::kPhrases ? wanted : wanted / 2;
-  const size_t bigram_stride = profile == TermProfile::kDense
-                                   ? 1
-                                   : std::max<size_t>(1, ranked_bigrams.size() / (bigram_share + 1));
+  const size_t bigram_stride =
+      profile == TermProfile::kDense
+          ? 1
+          : std::max<size_t>(1, ranked_bigrams.size() / (bigram_share + 1));
   size_t word_terms = 0;
   for (int pass = 0; pass < 2 && terms.size() < count; ++pass) {
     // The second pass fills what striding left out, densely.

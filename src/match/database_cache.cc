@@ -144,7 +144,8 @@ absl::Status StoreDatabases(const std::string& dir, std::string_view key,
                             const CacheEnvironment& env, const DatabaseSet& dbs) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot create cache dir ", dir, ": ", ec.message()));
+  if (ec)
+    return absl::InternalError(absl::StrCat("cannot create cache dir ", dir, ": ", ec.message()));
   std::string image(kMagic, sizeof(kMagic));
   PutBytes(&image, EnvironmentBlob(env));
   PutBytes(&image, key);

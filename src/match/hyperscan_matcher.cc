@@ -176,14 +176,13 @@ absl::Status HyperscanMatcher::GroupPatterns() {
         text.remove_suffix(1);
       }
       expression = t.case_sensitive ? std::string(TrimSpaces(text))
-                                     : std::string(TrimSpaces(normalise::FoldToString(text)));
+                                    : std::string(TrimSpaces(normalise::FoldToString(text)));
       if (expression.empty()) {
         // Empty literals crash hs_compile_lit_multi in Hyperscan 5.4.0 (FIELD-NOTES).
         return absl::InvalidArgumentError(
             absl::StrCat(TermName(id, t), ": empty or whitespace-only term"));
       }
-      target.check_start =
-          t.whole_word && NeedsBoundary(normalise::DecodeAt(expression, 0).cp);
+      target.check_start = t.whole_word && NeedsBoundary(normalise::DecodeAt(expression, 0).cp);
       target.check_end = t.whole_word && t.kind == TermSpec::Kind::kLiteral &&
                          NeedsBoundary(normalise::DecodeBefore(expression, expression.size()).cp);
       ++stats_.literal_terms;
@@ -300,7 +299,7 @@ absl::Status HyperscanMatcher::Build() {
 struct ScanState {
   const PatternInfo* infos;
   const Target* targets;
-  std::string_view scanned;  // the text Hyperscan scans (folded or original)
+  std::string_view scanned;             // the text Hyperscan scans (folded or original)
   const normalise::FoldedText* folded;  // nullptr when the database scans the original text
   std::string_view original;
   bool regex;
@@ -472,7 +471,8 @@ absl::StatusOr<std::shared_ptr<const Matcher>> Matcher::Create(std::vector<TermS
 absl::StatusOr<std::unique_ptr<MatchContext>> MatchContext::Create(
     std::shared_ptr<const Matcher> matcher) {
   auto hs = std::dynamic_pointer_cast<const HyperscanMatcher>(matcher);
-  if (hs == nullptr) return absl::InvalidArgumentError("MatchContext needs a Matcher::Create() matcher");
+  if (hs == nullptr)
+    return absl::InvalidArgumentError("MatchContext needs a Matcher::Create() matcher");
   auto context = std::make_unique<HyperscanMatchContext>(std::move(hs));
   SW_RETURN_IF_ERROR(context->Init());
   return std::unique_ptr<MatchContext>(std::move(context));

@@ -26,7 +26,9 @@ constexpr AsciiTable MakeAsciiTable() {
   for (int c = 0; c < 128; ++c) {
     const bool ws = c == ' ' || (c >= '\t' && c <= '\r');
     t.space[c] = ws;
-    t.fold[c] = ws ? ' ' : (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : static_cast<char>(c);
+    t.fold[c] = ws                       ? ' '
+                : (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32)
+                                         : static_cast<char>(c);
   }
   return t;
 }
@@ -44,9 +46,8 @@ void FoldedText::Reserve(size_t bytes) {
 
 uint32_t FoldedText::ToOriginal(uint32_t folded_offset) const {
   if (map_.empty()) return folded_offset;
-  auto it = std::upper_bound(
-      map_.begin(), map_.end(), folded_offset,
-      [](uint32_t f, const MapEntry& e) { return f < e.folded; });
+  auto it = std::upper_bound(map_.begin(), map_.end(), folded_offset,
+                             [](uint32_t f, const MapEntry& e) { return f < e.folded; });
   if (it == map_.begin()) return folded_offset;
   --it;
   return folded_offset - it->folded + it->original;
@@ -238,8 +239,8 @@ void Fold(std::string_view text, FoldedText* out) {
         const unsigned ge_b0 = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpgt_epi8(v, k_af)));
         const unsigned le_8f = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmplt_epi8(v, k_90)));
         const unsigned bad_next = (((d0 << 1) & ~ge_b0) | ((d1 << 1) & ~le_8f)) & 0xFFFFu;
-        fast = (high & ~cont & ~leads) == 0 &&           // no other lead bytes
-               cont == ((leads << 1) & 0xFFFFu) &&        // continuations follow leads only
+        fast = (high & ~cont & ~leads) == 0 &&      // no other lead bytes
+               cont == ((leads << 1) & 0xFFFFu) &&  // continuations follow leads only
                bad_next == 0;
         // A lead in the last byte: store 16 bytes but advance 15; the next block redoes it.
         advance = 16 - (leads >> 15);

@@ -28,8 +28,8 @@ inline uint32_t DecodeMultiByte(const uint8_t* s, size_t avail, uint32_t* cp) {
   if ((s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80) return 0;
   if (b0 == 0xF0 && s[1] < 0x90) return 0;   // overlong
   if (b0 == 0xF4 && s[1] >= 0x90) return 0;  // past U+10FFFF
-  *cp = (uint32_t{b0} & 0x07) << 18 | (uint32_t{s[1]} & 0x3F) << 12 |
-        (uint32_t{s[2]} & 0x3F) << 6 | (s[3] & 0x3F);
+  *cp = (uint32_t{b0} & 0x07) << 18 | (uint32_t{s[1]} & 0x3F) << 12 | (uint32_t{s[2]} & 0x3F) << 6 |
+        (s[3] & 0x3F);
   return 4;
 }
 

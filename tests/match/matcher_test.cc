@@ -21,9 +21,7 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
 TermSpec Lit(std::string text) { return TermSpec{std::move(text)}; }
-TermSpec Prefix(std::string text) {
-  return TermSpec{std::move(text), TermSpec::Kind::kPrefix};
-}
+TermSpec Prefix(std::string text) { return TermSpec{std::move(text), TermSpec::Kind::kPrefix}; }
 TermSpec Regex(std::string text) { return TermSpec{std::move(text), TermSpec::Kind::kRegex}; }
 
 // Scans `fields` and returns the hits as "term:field:matched original text" strings, checking
@@ -110,10 +108,7 @@ INSTANTIATE_TEST_SUITE_P(
                   {Lit("哈萨克斯坦"), Lit("中国")},
                   "中国与哈萨克斯坦的合作。哈萨克斯坦总统",
                   {"1:0:中国", "0:0:哈萨克斯坦", "0:0:哈萨克斯坦"}},
-        MatchCase{"Greek",
-                  {Lit("Αθήνα")},
-                  "ΑΘΉΝΑ και Αθήνα",
-                  {"0:0:ΑΘΉΝΑ", "0:0:Αθήνα"}},
+        MatchCase{"Greek", {Lit("Αθήνα")}, "ΑΘΉΝΑ και Αθήνα", {"0:0:ΑΘΉΝΑ", "0:0:Αθήνα"}},
         MatchCase{"WholeWordOff",
                   {TermSpec{"stan", TermSpec::Kind::kLiteral, false, false}},
                   "Kazakhstan",
@@ -160,9 +155,7 @@ TEST(MatcherTest, ReportsTermsAndStats) {
   EXPECT_FALSE(matcher->stats().from_cache);
 }
 
-TEST(MatcherTest, EmptyTermSetMatchesNothing) {
-  EXPECT_THAT(Find({}, {"anything"}), IsEmpty());
-}
+TEST(MatcherTest, EmptyTermSetMatchesNothing) { EXPECT_THAT(Find({}, {"anything"}), IsEmpty()); }
 
 struct BadTermCase {
   const char* name;

@@ -45,13 +45,13 @@ struct ClassCase {
 
 TEST(Utf8Test, ClassifiesCharacters) {
   const std::vector<ClassCase> cases = {
-      {U'a', true, false, false},  {U'7', true, false, false},  {U'Қ', true, false, false},
-      {U'ә', true, false, false},  {U'Ў', true, false, false},  {U'Ҷ', true, false, false},
-      {U'ω', true, false, false},  {U'ʻ', true, false, false},  {U'ş', true, false, false},
-      {U'哈', true, true, false},   {U'カ', true, true, false},   {U'한', true, true, false},
+      {U'a', true, false, false},   {U'7', true, false, false},  {U'Қ', true, false, false},
+      {U'ә', true, false, false},   {U'Ў', true, false, false},  {U'Ҷ', true, false, false},
+      {U'ω', true, false, false},   {U'ʻ', true, false, false},  {U'ş', true, false, false},
+      {U'哈', true, true, false},   {U'カ', true, true, false},  {U'한', true, true, false},
       {U'。', false, false, false}, {U'\'', false, false, true}, {U'’', false, false, true},
-      {U'-', false, false, true},  {U'‑', false, false, true},  {U'—', false, false, false},
-      {U'_', false, false, false}, {U' ', false, false, false}, {U'\u0301', true, false, false},
+      {U'-', false, false, true},   {U'‑', false, false, true},  {U'—', false, false, false},
+      {U'_', false, false, false},  {U' ', false, false, false}, {U'\u0301', true, false, false},
   };
   for (const auto& c : cases) {
     EXPECT_EQ(IsWordChar(c.cp), c.word) << static_cast<uint32_t>(c.cp);
@@ -100,11 +100,14 @@ TEST_P(WordIndexTest, SplitsWordsAsTheRuleLanguageDefinesThem) {
 INSTANTIATE_TEST_SUITE_P(
     Languages, WordIndexTest,
     ::testing::Values(
-        WordCase{"English", "Kazakhstan's multi-vector policy - now!",
+        WordCase{"English",
+                 "Kazakhstan's multi-vector policy - now!",
                  {"Kazakhstan's", "multi-vector", "policy", "now"}},
-        WordCase{"Typographic", "Xi Jinping’s Nur‑Sultan — Astana",
+        WordCase{"Typographic",
+                 "Xi Jinping’s Nur‑Sultan — Astana",
                  {"Xi", "Jinping’s", "Nur‑Sultan", "Astana"}},
-        WordCase{"Russian", "Встреча с Токаевым, 2022 г.", {"Встреча", "с", "Токаевым", "2022", "г"}},
+        WordCase{
+            "Russian", "Встреча с Токаевым, 2022 г.", {"Встреча", "с", "Токаевым", "2022", "г"}},
         WordCase{"Kazakh", "Қазақстанның Президенті", {"Қазақстанның", "Президенті"}},
         WordCase{"Uzbek", "Oʻzbekiston va Gʻarb", {"Oʻzbekiston", "va", "Gʻarb"}},
         WordCase{"Chinese", "中国与哈萨克斯坦。", {"中", "国", "与", "哈", "萨", "克", "斯", "坦"}},
