@@ -609,10 +609,17 @@ void KafkaPipeline::Impl::OnAssign(rd_kafka_topic_partition_list_t* partitions, 
   } else {
     rd_kafka_assign(consumer_, partitions);
   }
-  // Newly assigned partitions are not paused (FIELD-NOTES): pause them if we are.
-  if (paused_ && partitions->cnt > 0) {
-    rd_kafka_pause_partitions(consumer_, partitions);
-    stats_->consumer().paused_partitions.Set(assigned_count_);
+  // Set the pause state of every newly assigned partition explicitly. Pause them if we are
+  // paused (FIELD-NOTES: new assignments are not). Resume them otherwise: librdkafka keeps the
+  // application's pause flag on its partition object across unassign/assign, so a partition
+  // we paused before a revoke would come back paused forever (found by the revoke test).
+  if (partitions->cnt > 0) {
+    if (paused_) {
+      rd_kafka_pause_partitions(consumer_, partitions);
+    } else {
+      rd_kafka_resume_partitions(consumer_, partitions);
+    }
+    stats_->consumer().paused_partitions.Set(paused_ ? assigned_count_ : 0);
   }
   SW_LOG(kInfo, kLog, "assigned ", partitions->cnt, " partition(s) (", assigned_count_, " total, ",
          cooperative ? "cooperative" : "eager", ")");
@@ -660,6 +667,17 @@ void KafkaPipeline::Impl::OnRevoke(rd_kafka_topic_partition_list_t* partitions, 
       rd_kafka_resp_err_t err = rd_kafka_offsets_store(consumer_, store);
       if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         SW_LOG(kWarning, kLog, "offsets_store on revoke: ", rd_kafka_err2str(err));
+      }
+      // Commit them now, synchronously: the partitions' next owner fetches the committed offset
+      // as soon as the rebalance completes, and an auto-commit still in flight would make it
+      // re-process what we just finished.
+      err = rd_kafka_commit(consumer_, store, /*async=*/0);
+      // The mock cluster (and brokers in some rebalance states) refuse it with
+      // REBALANCE_IN_PROGRESS: then the new owner re-processes the items finished since the
+      // last auto-commit (duplicates, counted by the revoke test, never losses).
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+        SW_LOG(kInfo, kLog, "commit on revoke: ", rd_kafka_err2str(err),
+               "; the partitions' next owner may re-process recent items");
       }
     }
     rd_kafka_topic_partition_list_destroy(store);

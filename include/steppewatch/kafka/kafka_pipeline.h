@@ -21,18 +21,21 @@
 // - Offsets are stored only on the consumer thread (periodically, and in the revoke callback),
 //   so a store can never race an unassign.
 // - Revoke: the callback waits (revoke_drain_timeout) for the revoked partitions' in-flight
-//   items, stores their offsets, then unassigns. If the assignment was lost, or the wait runs
-//   out, the remaining items are abandoned: no offset of theirs is stored, the partition's new
-//   owner re-processes them (duplicates, never losses).
+//   items, stores and synchronously commits their offsets, then unassigns. Newly assigned
+//   partitions get an explicit pause or resume (librdkafka keeps an old pause flag). If the
+//   assignment was lost, or the wait runs out, the remaining items are abandoned: no offset of
+//   theirs is stored, the partition's new owner re-processes them (duplicates, never losses).
 // - Stop(budget): stop taking input (pause everything, drop messages polled afterwards
 //   without tracking them), wait for in-flight items, store, close the consumer (final
 //   commit), flush the producer. Items not finished within the budget are not stored.
 // - Duplicates therefore happen after a crash/kill (items finished since the last commit, at
 //   most auto.commit.interval.ms of work plus everything in flight), after an abandoned revoke,
-//   and when a delivery report was lost although the broker had the message (librdkafka
-//   retries inside the idempotent session do not duplicate). Subscribers de-duplicate on the
-//   alert's key (item id) or on (origin.topic, origin.partition, origin.offset) plus the rule
-//   pack hash.
+//   after a revoke whose synchronous commit the group coordinator refused (the mock cluster
+//   answers REBALANCE_IN_PROGRESS: the new owner re-processes what was finished since the last
+//   auto-commit), and when a delivery report was lost although the broker had the message
+//   (librdkafka retries inside the idempotent session do not duplicate). Subscribers de-duplicate
+//   on the alert's key (item id) or on (origin.topic, origin.partition, origin.offset) plus the
+//   rule pack hash.
 // - A fatal idempotent-producer error (RD_KAFKA_RESP_ERR__FATAL) stops storing offsets at once
 //   and sets fatal(): the daemon exits non-zero; unstored items are re-consumed after restart.
 //
