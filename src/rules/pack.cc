@@ -459,7 +459,7 @@ void PackBuilder::ReadSets(int file, const YAML::Node& node) {
                                   files_[p.file].path, ":", p.line, ")"));
       continue;
     }
-    const YAML::Node& body = it->second;
+    YAML::Node body = it->second;
     YAML::Node terms;
     if (body.IsSequence()) {
       terms.reset(body);
@@ -477,7 +477,7 @@ void PackBuilder::ReadSets(int file, const YAML::Node& node) {
           std::vector<std::string> names;
           if (StringList(file, kv->second, "include", &names)) {
             for (size_t i = 0; i < names.size(); ++i) {
-              const YAML::Node& n = kv->second.IsSequence() ? kv->second[i] : kv->second;
+              YAML::Node n = kv->second.IsSequence() ? kv->second[i] : kv->second;
               set.includes.emplace_back(names[i], At(file, n));
             }
           }
@@ -562,7 +562,7 @@ void PackBuilder::ReadRules(int file, const YAML::Node& node) {
     bool has_severity = false, has_topics = false;
     for (auto it = r.begin(); it != r.end(); ++it) {
       std::string key = it->first.Scalar();
-      const YAML::Node& v = it->second;
+      YAML::Node v = it->second;
       if (key == "id") {
         ok &= Scalar(file, v, "id", &rule.id);
       } else if (key == "title") {
@@ -636,7 +636,9 @@ void PackBuilder::ReadRules(int file, const YAML::Node& node) {
             ok = false;
             continue;
           }
-          for (const YAML::Node& item : t->second) {
+          // Copy: yaml-cpp's iterator-> returns a proxy that dies with the full expression.
+          YAML::Node list = t->second;
+          for (const YAML::Node& item : list) {
             RuleTest test;
             if (ReadTest(file, item, tk == "match", &test)) {
               rule.tests.push_back(std::move(test));

@@ -59,7 +59,13 @@ absl::StatusOr<TestReport> RunPackTests(const std::shared_ptr<const CompiledPack
       failure.score = score;
       if (!got) score = evaluator.Explain(r, item, hits).score;
       failure.score = score;
+      size_t listed = 0;
       for (const match::Hit& h : hits) {
+        // Twenty hits show what the matcher saw; a long test text would print hundreds.
+        if (++listed > 20) {
+          failure.hits.append(log::Cat(", ... ", hits.size() - 20, " more"));
+          break;
+        }
         if (!failure.hits.empty()) failure.hits.append(", ");
         std::string_view text = fields[h.field].substr(h.start, h.end - h.start);
         failure.hits.append(log::Cat("'", text, "' as ", pack->term_display(h.term), " (",
