@@ -20,8 +20,8 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <map>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -37,16 +37,16 @@ namespace {
 std::string YamlQuote(std::string_view s) {
   std::string out = "'";
   for (char c : s) {
-    if (c == '\'') out += "''";
-    else out.push_back(c);
+    if (c == '\'')
+      out += "''";
+    else
+      out.push_back(c);
   }
   return out + "'";
 }
 
 // A term as it appears in a query (inside a single-quoted YAML string).
-std::string QueryTerm(const BenchTerm& t) {
-  return "\"" + t.text + (t.prefix ? "*" : "") + "\"";
-}
+std::string QueryTerm(const BenchTerm& t) { return "\"" + t.text + (t.prefix ? "*" : "") + "\""; }
 
 // Returns the pack's one YAML file, or "" when the corpus is absent.
 std::string SyntheticPack(size_t rules) {
@@ -84,12 +84,24 @@ std::string SyntheticPack(size_t rules) {
     std::string set2 = "@s" + std::to_string((i * 13 + 7) % kSets);
     std::string q;
     switch (i % 6) {
-      case 0: q = set + " AND (" + term(0) + " OR " + term(1) + ")"; break;
-      case 1: q = term(0) + " NEAR/5 " + term(1) + " AND NOT " + term(2); break;
-      case 2: q = "AT_LEAST(2, " + set + ") AND NOT " + term(0); break;
-      case 3: q = "title:(" + set + ") OR (" + term(0) + " AND " + term(1) + ")"; break;
-      case 4: q = set + " ONEAR/3 " + set2; break;
-      case 5: q = "AT_LEAST_DISTINCT(2, " + set + " OR " + term(0) + ")"; break;
+      case 0:
+        q = set + " AND (" + term(0) + " OR " + term(1) + ")";
+        break;
+      case 1:
+        q = term(0) + " NEAR/5 " + term(1) + " AND NOT " + term(2);
+        break;
+      case 2:
+        q = "AT_LEAST(2, " + set + ") AND NOT " + term(0);
+        break;
+      case 3:
+        q = "title:(" + set + ") OR (" + term(0) + " AND " + term(1) + ")";
+        break;
+      case 4:
+        q = set + " ONEAR/3 " + set2;
+        break;
+      case 5:
+        q = "AT_LEAST_DISTINCT(2, " + set + " OR " + term(0) + ")";
+        break;
     }
     y += "  - {id: r" + std::to_string(i) + ", query: " + YamlQuote(q) + "}\n";
   }

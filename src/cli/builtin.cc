@@ -15,8 +15,8 @@ void RegisterBuiltinCommands() {
   RegisterCommand({"match", "backtest: run a rule pack over NDJSON items, print alerts as NDJSON",
                    &RunMatchCommand});
   RegisterCommand({"explain", "show why a rule fired or did not on items", &RunExplainCommand});
-  RegisterCommand({"version", "print the versions of steppewatch and its libraries",
-                   &RunVersionCommand});
+  RegisterCommand(
+      {"version", "print the versions of steppewatch and its libraries", &RunVersionCommand});
 }
 
 int RunVersionCommand(int argc, char** argv) {

@@ -47,9 +47,8 @@ void PrintLeafHits(const rules::CompiledPack& pack, const rules::Rule& rule,
     if (++shown > 5) continue;
     std::string_view text = h.field == 0 ? item.title : item.body;
     std::printf("%s  hit %s %u-%u '%.*s' (term %s)\n", indent.c_str(),
-                h.field == 0 ? "title" : "body", h.start, h.end,
-                static_cast<int>(h.end - h.start), text.data() + h.start,
-                std::string(pack.term_display(h.term)).c_str());
+                h.field == 0 ? "title" : "body", h.start, h.end, static_cast<int>(h.end - h.start),
+                text.data() + h.start, std::string(pack.term_display(h.term)).c_str());
   }
   if (shown > 5) std::printf("%s  ... %d more hits\n", indent.c_str(), shown - 5);
 }
@@ -120,8 +119,9 @@ int RunExplainCommand(int argc, char** argv) {
   auto decoder = decode::ItemDecoder::Create(decode::DecoderOptions());
   auto context = match::MatchContext::Create(pack->matcher());
   if (!decoder.ok() || !context.ok()) {
-    std::fprintf(stderr, "steppewatch explain: %s\n",
-                 std::string((decoder.ok() ? context.status() : decoder.status()).message()).c_str());
+    std::fprintf(
+        stderr, "steppewatch explain: %s\n",
+        std::string((decoder.ok() ? context.status() : decoder.status()).message()).c_str());
     return kExitFailure;
   }
   rules::Evaluator evaluator(pack);
@@ -183,8 +183,8 @@ int RunExplainCommand(int argc, char** argv) {
       std::string_view text = h.field == 0 ? item.title : item.body;
       snippet.clear();
       sink::AppendSnippet(text, h.start, h.end, 40, &snippet);
-      std::printf("    %-5s %u-%u  %s (weight %g): %s\n", h.field == 0 ? "title" : "body",
-                  h.start, h.end, std::string(pack->term_display(h.term)).c_str(), it->second,
+      std::printf("    %-5s %u-%u  %s (weight %g): %s\n", h.field == 0 ? "title" : "body", h.start,
+                  h.end, std::string(pack->term_display(h.term)).c_str(), it->second,
                   snippet.c_str());
     }
     if (shown == 0) std::printf("    (none)\n");

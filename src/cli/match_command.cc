@@ -9,8 +9,8 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <map>
 #include <memory>
@@ -184,9 +184,8 @@ void Runner::Work(pipeline::ItemProcessor* processor, std::vector<uint64_t>* rul
     std::unique_ptr<Batch> b;
     {
       absl::MutexLock lock(&mu_);
-      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return !todo_.empty() || read_done_;
-      };
+      auto ready = [this]()
+                       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !todo_.empty() || read_done_; };
       mu_.Await(absl::Condition(&ready));
       if (todo_.empty()) return;
       b = std::move(todo_.front());
@@ -224,7 +223,8 @@ void Runner::Work(pipeline::ItemProcessor* processor, std::vector<uint64_t>* rul
 }
 
 void Runner::Write(Batch& b) {
-  if (!b.alerts.empty() && std::fwrite(b.alerts.data(), 1, b.alerts.size(), out_) != b.alerts.size()) {
+  if (!b.alerts.empty() &&
+      std::fwrite(b.alerts.data(), 1, b.alerts.size(), out_) != b.alerts.size()) {
     write_error_ = true;
   }
   if (!b.dead.empty()) std::fwrite(b.dead.data(), 1, b.dead.size(), dead_);
@@ -312,7 +312,8 @@ int Runner::Run() {
       dead += v;
     }
   }
-  std::fprintf(stderr, "items %llu in %.2f s: %.0f items/s, %.1f MB/s; alerts %llu; dead letters %llu\n",
+  std::fprintf(stderr,
+               "items %llu in %.2f s: %.0f items/s, %.1f MB/s; alerts %llu; dead letters %llu\n",
                static_cast<unsigned long long>(items_), seconds, items_ / std::max(seconds, 1e-9),
                bytes_ / std::max(seconds, 1e-9) / 1e6, static_cast<unsigned long long>(alerts_),
                static_cast<unsigned long long>(dead));
@@ -367,7 +368,8 @@ int RunMatchCommand(int argc, char** argv) {
   int64_t threads = 1;
   // 256 threads is far beyond any machine this runs on; the bound catches typos.
   if (!flags.GetInt("threads", 1, 256, &threads)) return UsageError("match", flags.error(), kUsage);
-  if (flags.positional().size() > 1) return UsageError("match", "give at most one input file", kUsage);
+  if (flags.positional().size() > 1)
+    return UsageError("match", "give at most one input file", kUsage);
   std::string input = flags.positional().empty() ? "-" : flags.positional()[0];
 
   auto pack = LoadPackOrPrint(*flags.Get("rules"));

@@ -27,10 +27,11 @@ void PrintCounts(const std::string& dir, const rules::CompiledPack& pack) {
   const rules::PackStats& s = pack.stats();
   std::printf("pack %s %s (%s)\n", pack.info().name.c_str(), pack.info().version.c_str(),
               pack.info().hash.c_str());
-  std::printf("  files %zu, sets %zu, terms %zu (%zu literal/prefix, %zu regex), rules %zu "
-              "(%zu enabled), tests %zu, topics %zu\n",
-              s.files, s.sets, s.terms, s.matcher.literal_terms, s.matcher.regex_terms, s.rules,
-              s.enabled_rules, s.tests, pack.topics().size());
+  std::printf(
+      "  files %zu, sets %zu, terms %zu (%zu literal/prefix, %zu regex), rules %zu "
+      "(%zu enabled), tests %zu, topics %zu\n",
+      s.files, s.sets, s.terms, s.matcher.literal_terms, s.matcher.regex_terms, s.rules,
+      s.enabled_rules, s.tests, pack.topics().size());
   std::printf("  database %s%s, compile %.3f s, load %.3f s\n",
               HumanBytes(s.matcher.database_bytes).c_str(),
               s.matcher.from_cache ? " (from cache)" : "", s.matcher.compile_seconds,
@@ -104,17 +105,20 @@ int Test(const std::string& dir, const std::string& only, bool verbose) {
       if (!t.body.empty()) std::printf("      body:     %s\n", Quote(t.body).c_str());
       if (!t.lang.empty()) std::printf("      lang:     %s\n", t.lang.c_str());
       if (!t.source.empty()) std::printf("      source:   %s\n", t.source.c_str());
-      std::printf("      expected: %s\n", t.expect_match ? "the rule fires" : "the rule does not fire");
+      std::printf("      expected: %s\n",
+                  t.expect_match ? "the rule fires" : "the rule does not fire");
       std::printf("      got:      %s (score %g", f.got_match ? "it fired" : "it did not fire",
                   f.score);
       if (rule.has_threshold) std::printf(", threshold %g", rule.threshold);
       std::printf(")\n");
-      std::printf("      hits:     %s\n", f.hits.empty() ? "(no term of the pack hit)" : f.hits.c_str());
+      std::printf("      hits:     %s\n",
+                  f.hits.empty() ? "(no term of the pack hit)" : f.hits.c_str());
     }
   }
   std::printf("%zu tests of %zu rules: %zu passed, %zu failed", report->run,
               report->rules_with_tests, report->passed, report->failures.size());
-  if (report->skipped_disabled) std::printf(", %zu skipped (disabled rules)", report->skipped_disabled);
+  if (report->skipped_disabled)
+    std::printf(", %zu skipped (disabled rules)", report->skipped_disabled);
   std::printf("\n");
   return report->ok() ? kExitOk : kExitFailure;
 }

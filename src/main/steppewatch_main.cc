@@ -9,9 +9,9 @@ int main(int argc, char** argv) {
   steppewatch::cli::RegisterBuiltinCommands();
   RegisterCommand({"broker", "run a standalone Kafka-protocol broker (mock cluster) for tests",
                    &steppewatch::cli::RunBrokerCommand});
-  RegisterCommand({"feed", "produce NDJSON news items to a Kafka topic",
-                   &steppewatch::cli::RunFeedCommand});
-  RegisterCommand({"tail", "print or count alerts from Kafka topics",
-                   &steppewatch::cli::RunTailCommand});
+  RegisterCommand(
+      {"feed", "produce NDJSON news items to a Kafka topic", &steppewatch::cli::RunFeedCommand});
+  RegisterCommand(
+      {"tail", "print or count alerts from Kafka topics", &steppewatch::cli::RunTailCommand});
   return steppewatch::cli::Main(argc, argv);
 }

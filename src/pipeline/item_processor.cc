@@ -166,8 +166,8 @@ absl::StatusOr<std::unique_ptr<ItemProcessor>> ItemProcessor::Create(
   if (!decoder.ok()) return decoder.status();
   auto context = match::MatchContext::Create(pack->matcher());
   if (!context.ok()) return context.status();
-  return std::unique_ptr<ItemProcessor>(new ItemProcessorImpl(
-      std::move(pack), options, *std::move(decoder), *std::move(context)));
+  return std::unique_ptr<ItemProcessor>(
+      new ItemProcessorImpl(std::move(pack), options, *std::move(decoder), *std::move(context)));
 }
 
 }  // namespace steppewatch::pipeline

@@ -5,7 +5,6 @@
 #include <limits>
 #include <utility>
 
-
 namespace steppewatch::rules {
 namespace {
 
@@ -180,7 +179,8 @@ bool Evaluator::TermsHit(const Rule& rule, const ProgramNode& n) const {
   auto hit = [&](match::TermId t) {
     if (stamp_[t] != epoch_) return false;
     if (n.fields == kAllFields) return true;
-    return ((n.fields & kTitleMask) && n_title_[t] > 0) || ((n.fields & kBodyMask) && n_body_[t] > 0);
+    return ((n.fields & kTitleMask) && n_title_[t] > 0) ||
+           ((n.fields & kBodyMask) && n_body_[t] > 0);
   };
   const match::TermId* begin = rule.terms.data() + n.terms_begin;
   const match::TermId* end = rule.terms.data() + n.terms_end;
@@ -381,7 +381,8 @@ double Evaluator::Score(const Rule& rule) {
   // "Kazakhstan") and count once.
   scored_.clear();
   auto add = [&](match::TermId t, float weight) {
-    for (uint32_t k = first_[t]; k < first_[t] + n_[t]; ++k) scored_.push_back({by_term_[k], weight});
+    for (uint32_t k = first_[t]; k < first_[t] + n_[t]; ++k)
+      scored_.push_back({by_term_[k], weight});
   };
   if (rule.weights.size() <= touched_.size()) {
     for (const auto& [t, w] : rule.weights) {

@@ -93,9 +93,9 @@ struct TermEntry {
 
 struct Expanded {
   TermId id;
-  float weight;        // the entry's own weight or its set's
+  float weight;  // the entry's own weight or its set's
   bool explicit_weight;
-  int owner;           // index of the set whose `terms:` holds the entry
+  int owner;  // index of the set whose `terms:` holds the entry
 };
 
 struct SetDef {
@@ -165,9 +165,9 @@ class PackBuilder {
       return true;
     } catch (const YAML::Exception&) {
       Error(At(file, node), Cat(what, ": '", node.Scalar(), "' is not a valid ",
-                                         std::is_same_v<T, bool>     ? "boolean (true or false)"
-                                         : std::is_same_v<T, double> ? "number"
-                                                                     : "value"));
+                                std::is_same_v<T, bool>     ? "boolean (true or false)"
+                                : std::is_same_v<T, double> ? "number"
+                                                            : "value"));
       return false;
     }
   }
@@ -214,7 +214,8 @@ Pos PackBuilder::At(int file, const YAML::Mark& mark) const {
   size_t line_start = c.rfind('\n', pos == 0 ? 0 : pos - 1);
   line_start = (line_start == std::string::npos || pos == 0) ? 0 : line_start + 1;
   if (pos > 0 && c[pos - 1] == '\n') line_start = pos;
-  p.column = ColumnOf(std::string_view(c).substr(line_start), static_cast<uint32_t>(pos - line_start));
+  p.column =
+      ColumnOf(std::string_view(c).substr(line_start), static_cast<uint32_t>(pos - line_start));
   return p;
 }
 
@@ -265,7 +266,8 @@ Pos PackBuilder::QueryPos(const RuleDef& def, uint32_t offset) const {
   Pos p;
   p.file = def.file;
   p.line = line + 1;
-  p.column = ColumnOf(std::string_view(c).substr(line_start), static_cast<uint32_t>(i - line_start));
+  p.column =
+      ColumnOf(std::string_view(c).substr(line_start), static_cast<uint32_t>(i - line_start));
   return p;
 }
 
@@ -299,8 +301,7 @@ bool PackBuilder::ParseSeverity(int file, const YAML::Node& node, Severity* out)
       return true;
     }
   }
-  Error(At(file, node),
-        Cat("unknown severity '", s, "': use info, low, medium, high or critical"));
+  Error(At(file, node), Cat("unknown severity '", s, "': use info, low, medium, high or critical"));
   return false;
 }
 
@@ -336,8 +337,8 @@ void PackBuilder::ReadFile(int file) {
 
 void PackBuilder::ReadPack(int file, const YAML::Node& node) {
   if (pack_file_ >= 0) {
-    Error(At(file, node), Cat("a second 'pack:' (the first is in ",
-                                       files_[pack_file_].path, "): a pack has exactly one"));
+    Error(At(file, node), Cat("a second 'pack:' (the first is in ", files_[pack_file_].path,
+                              "): a pack has exactly one"));
     return;
   }
   pack_file_ = file;
@@ -364,8 +365,8 @@ void PackBuilder::ReadPack(int file, const YAML::Node& node) {
 
 void PackBuilder::ReadDefaults(int file, const YAML::Node& node) {
   if (defaults_file_ >= 0) {
-    Error(At(file, node), Cat("a second 'defaults:' (the first is in ",
-                                       files_[defaults_file_].path, ")"));
+    Error(At(file, node),
+          Cat("a second 'defaults:' (the first is in ", files_[defaults_file_].path, ")"));
     return;
   }
   defaults_file_ = file;
@@ -385,8 +386,8 @@ void PackBuilder::ReadDefaults(int file, const YAML::Node& node) {
       Scalar(file, it->second, "defaults.whole_word", &default_whole_word_);
     } else {
       Error(At(file, it->first), Cat("unknown key '", key,
-                                              "' in defaults: expected topic, severity, "
-                                              "case_sensitive, whole_word"));
+                                     "' in defaults: expected topic, severity, "
+                                     "case_sensitive, whole_word"));
     }
   }
 }
@@ -412,8 +413,9 @@ bool PackBuilder::ReadTerm(int file, const YAML::Node& node, TermEntry* entry) {
         double w = 1;
         if (Scalar(file, it->second, "weight", &w)) entry->weight = static_cast<float>(w);
       } else {
-        Error(At(file, it->first), Cat("unknown key '", key, "' in a term: expected term, "
-                                                "case_sensitive, whole_word, weight"));
+        Error(At(file, it->first), Cat("unknown key '", key,
+                                       "' in a term: expected term, "
+                                       "case_sensitive, whole_word, weight"));
       }
     }
     if (!text_node.IsDefined()) {
@@ -431,9 +433,8 @@ bool PackBuilder::ReadTerm(int file, const YAML::Node& node, TermEntry* entry) {
     return false;
   }
   if (entry->text.size() > options_.limits.max_term_bytes) {
-    Error(At(file, text_node), Cat("term is ", entry->text.size(),
-                                            " bytes, over the limit of ",
-                                            options_.limits.max_term_bytes));
+    Error(At(file, text_node), Cat("term is ", entry->text.size(), " bytes, over the limit of ",
+                                   options_.limits.max_term_bytes));
     return false;
   }
   return true;
@@ -449,14 +450,14 @@ void PackBuilder::ReadSets(int file, const YAML::Node& node) {
     set.name = it->first.Scalar();
     set.pos = At(file, it->first);
     if (!ValidName(set.name)) {
-      Error(set.pos, Cat("invalid set name '", set.name,
-                                  "': use lower case letters, digits and . _ -"));
+      Error(set.pos,
+            Cat("invalid set name '", set.name, "': use lower case letters, digits and . _ -"));
       continue;
     }
     if (auto prev = set_index_.find(set.name); prev != set_index_.end()) {
       Pos p = sets_[prev->second].pos;
-      Error(set.pos, Cat("duplicate set '", set.name, "' (first defined at ",
-                                  files_[p.file].path, ":", p.line, ")"));
+      Error(set.pos, Cat("duplicate set '", set.name, "' (first defined at ", files_[p.file].path,
+                         ":", p.line, ")"));
       continue;
     }
     YAML::Node body = it->second;
@@ -483,12 +484,13 @@ void PackBuilder::ReadSets(int file, const YAML::Node& node) {
           }
         } else {
           Error(At(file, kv->first), Cat("unknown key '", key, "' in set '", set.name,
-                                                  "': expected description, weight, terms, include"));
+                                         "': expected description, weight, terms, include"));
         }
       }
     } else {
-      Error(At(file, body), Cat("set '", set.name, "' must be a list of terms or a map "
-                                         "with terms/include"));
+      Error(At(file, body), Cat("set '", set.name,
+                                "' must be a list of terms or a map "
+                                "with terms/include"));
       continue;
     }
     if (terms.IsDefined() && !terms.IsNull()) {
@@ -528,8 +530,8 @@ bool PackBuilder::ReadTest(int file, const YAML::Node& node, bool expect, RuleTe
                          : key == "source" ? &test->source
                                            : nullptr;
     if (!field) {
-      Error(At(file, it->first), Cat("unknown key '", key,
-                                              "' in a test: expected title, body, lang, source"));
+      Error(At(file, it->first),
+            Cat("unknown key '", key, "' in a test: expected title, body, lang, source"));
       return false;
     }
     if (!Scalar(file, it->second, key, field)) return false;
@@ -612,8 +614,8 @@ void PackBuilder::ReadRules(int file, const YAML::Node& node) {
               }
             }
           } else {
-            Error(At(file, s->first), Cat("unknown key '", sk,
-                                                   "' in score: expected threshold, weights"));
+            Error(At(file, s->first),
+                  Cat("unknown key '", sk, "' in score: expected threshold, weights"));
             ok = false;
           }
         }
@@ -649,10 +651,9 @@ void PackBuilder::ReadRules(int file, const YAML::Node& node) {
         }
       } else {
         Error(At(file, it->first),
-              Cat("unknown key '", key, "' in rule",
-                           rule.id.empty() ? "" : Cat(" '", rule.id, "'"),
-                           ": expected id, title, description, severity, tags, topics, query, "
-                           "score, tests, enabled"));
+              Cat("unknown key '", key, "' in rule", rule.id.empty() ? "" : Cat(" '", rule.id, "'"),
+                  ": expected id, title, description, severity, tags, topics, query, "
+                  "score, tests, enabled"));
         ok = false;
       }
     }
@@ -662,13 +663,13 @@ void PackBuilder::ReadRules(int file, const YAML::Node& node) {
       continue;
     }
     if (!ValidName(rule.id)) {
-      Error(def.pos, Cat("invalid rule id '", rule.id,
-                                  "': use lower case letters, digits and . _ -"));
+      Error(def.pos,
+            Cat("invalid rule id '", rule.id, "': use lower case letters, digits and . _ -"));
       continue;
     }
     if (auto prev = rule_pos_.find(rule.id); prev != rule_pos_.end()) {
       Error(def.pos, Cat("duplicate rule id '", rule.id, "' (first defined at ",
-                                  files_[prev->second.file].path, ":", prev->second.line, ")"));
+                         files_[prev->second.file].path, ":", prev->second.line, ")"));
       continue;
     }
     rule_pos_[rule.id] = def.pos;
@@ -686,8 +687,8 @@ void PackBuilder::ReadRules(int file, const YAML::Node& node) {
 TermId PackBuilder::Intern(const TermEntry& e, std::string_view owner) {
   // Identical specs share one matcher term; case-insensitive ones compare ASCII-folded so that
   // "Astana" in one set and "astana" in a query are one pattern.
-  std::string key = Cat(static_cast<int>(e.kind), e.case_sensitive ? "C" : "c",
-                                 e.whole_word ? "W" : "w", ":");
+  std::string key =
+      Cat(static_cast<int>(e.kind), e.case_sensitive ? "C" : "c", e.whole_word ? "W" : "w", ":");
   if (e.case_sensitive || e.kind == TermSpec::Kind::kRegex) {
     key.append(Cat(e.text));
   } else {
@@ -702,7 +703,7 @@ TermId PackBuilder::Intern(const TermEntry& e, std::string_view owner) {
     spec.whole_word = e.whole_word;
     pack_->term_specs_.push_back(std::move(spec));
     pack_->term_display_.push_back(!e.display.empty()                  ? e.display
-                                   : e.kind == TermSpec::Kind::kRegex    ? Cat("/", e.text, "/")
+                                   : e.kind == TermSpec::Kind::kRegex  ? Cat("/", e.text, "/")
                                    : e.kind == TermSpec::Kind::kPrefix ? Cat(e.text, "*")
                                                                        : e.text);
     term_origin_.emplace_back(e.pos, std::string(owner));
@@ -727,9 +728,10 @@ void PackBuilder::ExpandSet(int index) {
     }
     SetDef& inc = sets_[it->second];
     if (inc.state == 1) {
-      Error(pos, Cat("include cycle: set '", set.name, "' includes '", name,
-                              "', which includes '", set.name, "' again (directly or through "
-                              "other sets)"));
+      Error(pos, Cat("include cycle: set '", set.name, "' includes '", name, "', which includes '",
+                     set.name,
+                     "' again (directly or through "
+                     "other sets)"));
       continue;
     }
     ExpandSet(it->second);
@@ -752,7 +754,8 @@ uint32_t PackBuilder::CompileNode(RuleDef& def, const QueryNode& q, FieldMask ma
     FieldMask inner = mask & q.fields;
     if (inner == 0) {
       Error(QueryPos(def, q.offset),
-            Cat("rule '", rule.id, "': a field scope inside a different field scope can never "
+            Cat("rule '", rule.id,
+                "': a field scope inside a different field scope can never "
                 "match (title: within body:)"));
       *ok = false;
       inner = q.fields;
@@ -794,8 +797,8 @@ uint32_t PackBuilder::CompileNode(RuleDef& def, const QueryNode& q, FieldMask ma
       node.terms_begin = node.terms_end = static_cast<uint32_t>(rule.terms.size());
       auto it = set_index_.find(q.text);
       if (it == set_index_.end()) {
-        Error(QueryPos(def, q.offset), Cat("undefined set '@", q.text, "' in rule '",
-                                                    rule.id, "'"));
+        Error(QueryPos(def, q.offset),
+              Cat("undefined set '@", q.text, "' in rule '", rule.id, "'"));
         *ok = false;
         break;
       }
@@ -820,9 +823,8 @@ uint32_t PackBuilder::CompileNode(RuleDef& def, const QueryNode& q, FieldMask ma
       rule.terms.insert(rule.terms.end(), ids.begin(), ids.end());
       node.terms_end = static_cast<uint32_t>(rule.terms.size());
       if (rule.terms.size() > options_.max_terms_per_rule) {
-        Error(QueryPos(def, q.offset),
-              Cat("rule '", rule.id, "' expands to more than ",
-                           options_.max_terms_per_rule, " terms"));
+        Error(QueryPos(def, q.offset), Cat("rule '", rule.id, "' expands to more than ",
+                                           options_.max_terms_per_rule, " terms"));
         *ok = false;
       }
       break;
@@ -835,10 +837,10 @@ uint32_t PackBuilder::CompileNode(RuleDef& def, const QueryNode& q, FieldMask ma
       node.values_end = static_cast<uint32_t>(rule.values.size());
       break;
     default:
-      node.kind = q.kind == QK::kAnd    ? PK::kAnd
-                  : q.kind == QK::kOr   ? PK::kOr
-                  : q.kind == QK::kNot  ? PK::kNot
-                  : q.kind == QK::kNear ? PK::kNear
+      node.kind = q.kind == QK::kAnd       ? PK::kAnd
+                  : q.kind == QK::kOr      ? PK::kOr
+                  : q.kind == QK::kNot     ? PK::kNot
+                  : q.kind == QK::kNear    ? PK::kNear
                   : q.kind == QK::kAtLeast ? PK::kAtLeast
                                            : PK::kAtLeastDistinct;
       node.distance = q.distance;
@@ -930,8 +932,10 @@ std::string PackBuilder::Unreachable(const Rule& rule, const QueryNode& root) co
           for (uint32_t i = x.children_begin; i < x.children_end; ++i) stack.push_back(child(i));
         }
         if (distinct.size() < n.count) {
-          never[k] = Cat(n.label, " asks for ", n.count, " distinct terms of an "
-                                  "expression that has only ", distinct.size());
+          never[k] = Cat(n.label, " asks for ", n.count,
+                         " distinct terms of an "
+                         "expression that has only ",
+                         distinct.size());
         }
         break;
       }
@@ -991,12 +995,14 @@ void PackBuilder::CompileRule(RuleDef& def) {
   if (rule.query.empty()) {
     // Score-only rule: it scores the sets named in score.weights.
     if (!rule.has_threshold || rule.threshold <= 0) {
-      Error(def.score_pos, Cat("rule '", rule.id, "' has no query, so it needs "
-                                        "score.threshold > 0 to decide when it fires"));
+      Error(def.score_pos, Cat("rule '", rule.id,
+                               "' has no query, so it needs "
+                               "score.threshold > 0 to decide when it fires"));
     }
     if (def.weights.empty()) {
-      Error(def.score_pos, Cat("rule '", rule.id, "' has no query: name the sets to "
-                                        "score in score.weights"));
+      Error(def.score_pos, Cat("rule '", rule.id,
+                               "' has no query: name the sets to "
+                               "score in score.weights"));
     }
     for (const auto& [name, wp] : def.weights) {
       auto it = set_index_.find(name);
@@ -1012,23 +1018,23 @@ void PackBuilder::CompileRule(RuleDef& def) {
     if (!parsed.ok()) {
       Error(QueryPos(def, parsed.error.offset),
             Cat("rule '", rule.id, "': query: ", parsed.error.message, " (query column ",
-                         ColumnOf(rule.query, parsed.error.offset), ")"));
+                ColumnOf(rule.query, parsed.error.offset), ")"));
       return;
     }
     for (const auto& [name, wp] : def.weights) {
       if (set_index_.contains(name) && rule.query.find(Cat("@", name)) == std::string::npos) {
-        Error(wp.second, Cat("score.weights names set '", name,
-                                      "', which the query of rule '", rule.id, "' does not use"));
+        Error(wp.second, Cat("score.weights names set '", name, "', which the query of rule '",
+                             rule.id, "' does not use"));
       }
     }
     bool ok = true;
     CompileNode(def, *parsed.root, kAllFields, false, &weights, &ok);
     if (!ok) return;
     if (ZeroHits(rule, 0).can_true) {
-      Error(def.query_pos,
-            Cat("rule '", rule.id, "' could fire on items where no term hit (its query "
-                         "is decided by NOT or lang:/source: alone): add a term that must be "
-                         "present, e.g. '@topic AND NOT x'"));
+      Error(def.query_pos, Cat("rule '", rule.id,
+                               "' could fire on items where no term hit (its query "
+                               "is decided by NOT or lang:/source: alone): add a term that must be "
+                               "present, e.g. '@topic AND NOT x'"));
       return;
     }
     std::string never = Unreachable(rule, *parsed.root);
@@ -1066,10 +1072,11 @@ void PackBuilder::CompileMatcher() {
     ++found;
     const auto& [pos, owner] = term_origin_[id];
     Error(pos, Cat("term '", pack_->term_display_[id], "' of ", owner,
-                            " is rejected by Hyperscan: ", std::string(one.status().message())));
+                   " is rejected by Hyperscan: ", std::string(one.status().message())));
   }
   if (found == 0) {
-    Error(Pos{}, Cat("compiling the pack's terms failed: ", std::string(matcher.status().message())));
+    Error(Pos{},
+          Cat("compiling the pack's terms failed: ", std::string(matcher.status().message())));
   }
 }
 
@@ -1093,7 +1100,7 @@ absl::StatusOr<std::shared_ptr<const CompiledPack>> PackBuilder::Build(std::vect
   }
   if (pack_->term_specs_.size() > options_.max_terms) {
     Error(Pos{}, Cat("the pack has ", pack_->term_specs_.size(),
-                              " distinct terms, over the limit of ", options_.max_terms));
+                     " distinct terms, over the limit of ", options_.max_terms));
   }
   if (diags_->size() == errors_before && options_.compile_matcher) {
     if (pack_->term_specs_.empty()) {
@@ -1104,7 +1111,8 @@ absl::StatusOr<std::shared_ptr<const CompiledPack>> PackBuilder::Build(std::vect
   }
   if (diags_->size() != errors_before) {
     std::vector<std::string> lines;
-    for (size_t i = errors_before; i < diags_->size(); ++i) lines.push_back((*diags_)[i].ToString());
+    for (size_t i = errors_before; i < diags_->size(); ++i)
+      lines.push_back((*diags_)[i].ToString());
     return absl::InvalidArgumentError(absl::StrJoin(lines, "\n"));
   }
 
@@ -1165,7 +1173,8 @@ absl::StatusOr<std::shared_ptr<const CompiledPack>> CompiledPack::Load(
   std::vector<PackFile> files;
   // Names starting with '.' are skipped: editors' swap files and Kubernetes ConfigMap mounts,
   // whose `..data/` holds a second copy of every file that the top-level symlinks point to.
-  auto it = fs::recursive_directory_iterator(dir, fs::directory_options::follow_directory_symlink, ec);
+  auto it =
+      fs::recursive_directory_iterator(dir, fs::directory_options::follow_directory_symlink, ec);
   for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     std::string name = it->path().filename().string();
     if (!name.empty() && name[0] == '.') {

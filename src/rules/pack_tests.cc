@@ -10,7 +10,8 @@ namespace steppewatch::rules {
 
 absl::StatusOr<TestReport> RunPackTests(const std::shared_ptr<const CompiledPack>& pack,
                                         std::string_view only_rule) {
-  if (!pack->matcher()) return absl::FailedPreconditionError("the pack was loaded without a matcher");
+  if (!pack->matcher())
+    return absl::FailedPreconditionError("the pack was loaded without a matcher");
   auto context = match::MatchContext::Create(pack->matcher());
   if (!context.ok()) return context.status();
   Evaluator evaluator(pack);
@@ -31,8 +32,8 @@ absl::StatusOr<TestReport> RunPackTests(const std::shared_ptr<const CompiledPack
       std::string_view fields[2] = {test.title, test.body};
       absl::Status scanned = (*context)->Scan(fields, &hits);
       if (!scanned.ok()) {
-        return absl::InternalError(log::Cat("rule ", rule.id, " test ", t + 1, ": scan failed: ",
-                                            scanned));
+        return absl::InternalError(
+            log::Cat("rule ", rule.id, " test ", t + 1, ": scan failed: ", scanned));
       }
       ItemView item;
       item.fields[0] = test.title;

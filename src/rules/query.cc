@@ -19,13 +19,29 @@ using match::TermSpec;
 
 struct Token {
   enum class Kind : uint8_t {
-    kEnd, kLParen, kRParen, kComma, kAnd, kOr, kNot, kNear, kAtLeast, kAtLeastDistinct,
-    kPhrase, kRegex, kSetRef, kWord, kTitle, kBody, kLang, kSource,
+    kEnd,
+    kLParen,
+    kRParen,
+    kComma,
+    kAnd,
+    kOr,
+    kNot,
+    kNear,
+    kAtLeast,
+    kAtLeastDistinct,
+    kPhrase,
+    kRegex,
+    kSetRef,
+    kWord,
+    kTitle,
+    kBody,
+    kLang,
+    kSource,
   };
   Kind kind = Kind::kEnd;
   uint32_t offset = 0;
-  std::string_view text;  // the token as written
-  std::string_view value; // phrase/regex content, set name, word
+  std::string_view text;   // the token as written
+  std::string_view value;  // phrase/regex content, set name, word
   uint32_t distance = 0;
   bool ordered = false;
 };
@@ -45,8 +61,10 @@ bool IsNameChar(char c) {
 
 std::string Describe(const Token& t) {
   switch (t.kind) {
-    case TK::kEnd: return "the end of the query";
-    default: return Cat("'", t.text, "'");
+    case TK::kEnd:
+      return "the end of the query";
+    default:
+      return Cat("'", t.text, "'");
   }
 }
 
@@ -96,12 +114,12 @@ class Lexer {
         t.kind = TK::kSetRef;
         t.text = q_.substr(i, j - i);
         t.value = q_.substr(i + 1, j - i - 1);
-        bool valid = !t.value.empty() && t.value[0] != '.' && t.value[0] != '_' &&
-                     t.value[0] != '-';
+        bool valid =
+            !t.value.empty() && t.value[0] != '.' && t.value[0] != '_' && t.value[0] != '-';
         for (char ch : t.value) valid = valid && IsNameChar(ch);
         if (!valid) {
           *error = {t.offset, Cat("invalid set reference '", t.text,
-                                           "': set names are [a-z0-9][a-z0-9._-]*")};
+                                  "': set names are [a-z0-9][a-z0-9._-]*")};
           return false;
         }
         i = j;
@@ -147,7 +165,7 @@ class Lexer {
           auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), t.distance);
           if (digits.empty() || ec != std::errc() || p != digits.data() + digits.size()) {
             *error = {t.offset, Cat("'", w, "': write ", t.ordered ? "ONEAR" : "NEAR",
-                                             "/n with n the maximum distance in words")};
+                                    "/n with n the maximum distance in words")};
             return false;
           }
         } else {
@@ -165,9 +183,18 @@ class Lexer {
 
 bool StartsOperand(TK k) {
   switch (k) {
-    case TK::kLParen: case TK::kNot: case TK::kAtLeast: case TK::kAtLeastDistinct:
-    case TK::kPhrase: case TK::kRegex: case TK::kSetRef: case TK::kWord: case TK::kTitle:
-    case TK::kBody: case TK::kLang: case TK::kSource:
+    case TK::kLParen:
+    case TK::kNot:
+    case TK::kAtLeast:
+    case TK::kAtLeastDistinct:
+    case TK::kPhrase:
+    case TK::kRegex:
+    case TK::kSetRef:
+    case TK::kWord:
+    case TK::kTitle:
+    case TK::kBody:
+    case TK::kLang:
+    case TK::kSource:
       return true;
     default:
       return false;
@@ -221,7 +248,7 @@ class Parser {
     const Token& t = Peek();
     if (StartsOperand(t.kind)) {
       return Fail(t, Cat("missing operator before ", Describe(t),
-                                  ": write AND or OR between operands (operators are upper case)"));
+                         ": write AND or OR between operands (operators are upper case)"));
     }
     return Fail(t, Cat("unexpected ", Describe(t)));
   }
@@ -274,14 +301,14 @@ class Parser {
       const Token& op = Next();
       if (op.distance > limits_.max_near_distance) {
         return Fail(op, Cat("NEAR distance ", op.distance, " exceeds the limit of ",
-                                     limits_.max_near_distance, " words: use AND"));
+                            limits_.max_near_distance, " words: use AND"));
       }
       auto right = ParseUnary();
       if (!right) return nullptr;
       if (!HasPositiveTerm(*left) || !HasPositiveTerm(*right)) {
         return Fail(op, Cat(op.text,
-                                     " needs terms on both sides (a side with only NOT or "
-                                     "lang:/source: filters has no position)"));
+                            " needs terms on both sides (a side with only NOT or "
+                            "lang:/source: filters has no position)"));
       }
       auto node = Make(QueryNode::Kind::kNear, left->offset);
       node->distance = op.distance;
@@ -322,7 +349,7 @@ class Parser {
     }
     if (node->text.size() > limits_.max_term_bytes) {
       return Fail(t, Cat("term is ", node->text.size(), " bytes, over the limit of ",
-                                  limits_.max_term_bytes));
+                         limits_.max_term_bytes));
     }
     return node;
   }
@@ -356,21 +383,19 @@ class Parser {
       return node;
     }
     if (t.kind != TK::kLParen) {
-      return Fail(t, Cat("expected ", what, " after '", field.text, "', found ",
-                                  Describe(t)));
+      return Fail(t, Cat("expected ", what, " after '", field.text, "', found ", Describe(t)));
     }
     while (true) {
       const Token& v = Next();
       if (v.kind != TK::kWord && v.kind != TK::kPhrase) {
-        return Fail(v, Cat("expected ", what, " in '", field.text, "(...)', found ",
-                                    Describe(v)));
+        return Fail(v, Cat("expected ", what, " in '", field.text, "(...)', found ", Describe(v)));
       }
       value(v);
       const Token& sep = Next();
       if (sep.kind == TK::kRParen) return node;
       if (sep.kind != TK::kOr) {
-        return Fail(sep, Cat("expected OR or ')' in '", field.text, "(...)', found ",
-                                      Describe(sep)));
+        return Fail(sep,
+                    Cat("expected OR or ')' in '", field.text, "(...)', found ", Describe(sep)));
       }
     }
   }
@@ -396,8 +421,8 @@ class Parser {
         const Token& next = Peek();
         if (next.kind != TK::kLParen && next.kind != TK::kWord && next.kind != TK::kPhrase &&
             next.kind != TK::kRegex && next.kind != TK::kSetRef) {
-          return Fail(next, Cat("expected '(' or a term after '", t.text, "', found ",
-                                         Describe(next)));
+          return Fail(next,
+                      Cat("expected '(' or a term after '", t.text, "', found ", Describe(next)));
         }
         if (!Enter(t)) return nullptr;
         auto child = ParsePrimary();
@@ -412,9 +437,9 @@ class Parser {
         return ParseValues(t, QueryNode::Kind::kSource);
       case TK::kAtLeast:
       case TK::kAtLeastDistinct: {
-        auto node = Make(t.kind == TK::kAtLeast ? QueryNode::Kind::kAtLeast
-                                                : QueryNode::Kind::kAtLeastDistinct,
-                         t.offset);
+        auto node = Make(
+            t.kind == TK::kAtLeast ? QueryNode::Kind::kAtLeast : QueryNode::Kind::kAtLeastDistinct,
+            t.offset);
         std::string usage = Cat(t.text, "(n, expression)");
         const Token& open = Next();
         if (open.kind != TK::kLParen) {
@@ -424,12 +449,11 @@ class Parser {
         auto [p, ec] = std::from_chars(n.text.data(), n.text.data() + n.text.size(), node->count);
         if (n.kind != TK::kWord || ec != std::errc() || p != n.text.data() + n.text.size() ||
             node->count == 0) {
-          return Fail(n, Cat("expected a count >= 1, found ", Describe(n), ": write ",
-                                      usage));
+          return Fail(n, Cat("expected a count >= 1, found ", Describe(n), ": write ", usage));
         }
         if (node->count > limits_.max_at_least) {
-          return Fail(n, Cat("count ", node->count, " exceeds the limit of ",
-                                      limits_.max_at_least));
+          return Fail(n,
+                      Cat("count ", node->count, " exceeds the limit of ", limits_.max_at_least));
         }
         const Token& comma = Next();
         if (comma.kind != TK::kComma) {
@@ -537,8 +561,7 @@ void Print(const QueryNode& n, std::string* out) {
       break;
     case K::kAtLeast:
     case K::kAtLeastDistinct:
-      out->append(Cat(n.kind == K::kAtLeast ? "AT_LEAST(" : "AT_LEAST_DISTINCT(", n.count,
-                      ", "));
+      out->append(Cat(n.kind == K::kAtLeast ? "AT_LEAST(" : "AT_LEAST_DISTINCT(", n.count, ", "));
       Print(*n.children[0], out);
       out->append(")");
       break;
@@ -635,7 +658,7 @@ ParsedQuery ParseQuery(std::string_view query, const QueryLimits& limits) {
   ParsedQuery result;
   if (query.size() > limits.max_query_bytes) {
     result.error = {0, Cat("the query is ", query.size(), " bytes, over the limit of ",
-                                    limits.max_query_bytes, ": move term lists into sets")};
+                           limits.max_query_bytes, ": move term lists into sets")};
     return result;
   }
   std::vector<Token> tokens;

@@ -22,7 +22,7 @@ void AppendSnippet(std::string_view text, uint32_t start, uint32_t end, uint32_t
   size_t from = s > context ? s - context : 0;
   size_t to = std::min(n, e + context);
   while (from > 0 && from < n && IsContinuation(text[from])) ++from;  // never start mid-sequence
-  while (to < n && IsContinuation(text[to])) --to;                   // never end mid-sequence
+  while (to < n && IsContinuation(text[to])) --to;                    // never end mid-sequence
   // Prefer to cut at a space, when one is near enough (keeps whole words).
   if (from > 0 && !IsSpaceByte(text[from - 1])) {
     size_t sp = from;
@@ -51,7 +51,8 @@ void AppendSnippet(std::string_view text, uint32_t start, uint32_t end, uint32_t
 
 void AppendRfc3339Now(std::string* out) {
   auto now = std::chrono::system_clock::now();
-  int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  int64_t ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
   std::time_t secs = static_cast<std::time_t>(ms / 1000);
   std::tm tm;
   gmtime_r(&secs, &tm);

@@ -16,8 +16,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   steppewatch::rules::PackOptions options;
   options.compile_matcher = false;
   std::vector<steppewatch::rules::Diagnostic> diags;
-  auto pack = steppewatch::rules::CompiledPack::LoadFromFiles({{"fuzz.yaml", content}}, options,
-                                                              &diags);
+  auto pack =
+      steppewatch::rules::CompiledPack::LoadFromFiles({{"fuzz.yaml", content}}, options, &diags);
   if (pack.ok() != diags.empty()) std::abort();
   for (const auto& d : diags) {
     if (d.message.empty() || d.line < 0 || d.column < 0) std::abort();

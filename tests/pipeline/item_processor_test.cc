@@ -19,8 +19,8 @@ using ::testing::HasSubstr;
 std::shared_ptr<const rules::CompiledPack> GoodPack(uint32_t max_hits = 10000) {
   rules::PackOptions options;
   options.matcher.max_hits_per_item = max_hits;
-  auto pack = rules::CompiledPack::Load(
-      steppewatch::testing::SourceDir() / "tests/data/rules/good", options);
+  auto pack = rules::CompiledPack::Load(steppewatch::testing::SourceDir() / "tests/data/rules/good",
+                                        options);
   EXPECT_TRUE(pack.ok()) << pack.status();
   return pack.ok() ? *pack : nullptr;
 }
@@ -59,9 +59,15 @@ TEST(ItemProcessor, RendersOneAlertPerDestinationTopic) {
   EXPECT_EQ(HeaderValue(o.alerts[1], "steppewatch.schema"), "steppewatch.alert.v1");
   for (const AlertMessage& a : o.alerts) {
     EXPECT_EQ(a.key, "k1");
-    EXPECT_THAT(std::string(a.value), HasSubstr(R"("origin":{"topic":"news.items","partition":3,"offset":1234,"timestamp_ms":1668931200000})"));
-    EXPECT_THAT(std::string(a.value), HasSubstr(R"("processed_at":"2026-01-01T00:00:00.000Z","instance":"test-instance"})"));
-    EXPECT_THAT(std::string(a.value), HasSubstr(R"("rule_pack":{"name":"test-pack","version":"1.0","hash":"sha256:)"));
+    EXPECT_THAT(
+        std::string(a.value),
+        HasSubstr(
+            R"("origin":{"topic":"news.items","partition":3,"offset":1234,"timestamp_ms":1668931200000})"));
+    EXPECT_THAT(
+        std::string(a.value),
+        HasSubstr(R"("processed_at":"2026-01-01T00:00:00.000Z","instance":"test-instance"})"));
+    EXPECT_THAT(std::string(a.value),
+                HasSubstr(R"("rule_pack":{"name":"test-pack","version":"1.0","hash":"sha256:)"));
   }
   EXPECT_EQ(o.rules_fired, 2u);
   EXPECT_EQ(o.fired_rules.size(), 2u);

@@ -86,7 +86,8 @@ std::string Rule(const std::string& id, const std::string& query) {
 
 TEST(Evaluator, BooleanOperators) {
   Engine e("rules:\n" + Rule("and", "alpha AND beta") + Rule("or", "alpha OR gamma") +
-           Rule("not", "alpha AND NOT beta") + Rule("nested", "(alpha OR beta) AND NOT (gamma OR delta)"));
+           Rule("not", "alpha AND NOT beta") +
+           Rule("nested", "(alpha OR beta) AND NOT (gamma OR delta)"));
   EXPECT_THAT(e.Body("alpha beta"), ElementsAre("and", "or", "nested"));
   EXPECT_THAT(e.Body("alpha"), ElementsAre("or", "not", "nested"));
   EXPECT_THAT(e.Body("gamma"), ElementsAre("or"));
@@ -227,7 +228,8 @@ TEST(Evaluator, DisabledRulesNeverFire) {
 TEST(Evaluator, OnlyRulesWhoseTermsHitAreCandidates) {
   // 2000 rules over distinct terms: an item that hits one term fires exactly its rule.
   std::string yaml = "rules:\n";
-  for (int i = 0; i < 2000; ++i) yaml += Rule("r" + std::to_string(i), "word" + std::to_string(i) + " AND NOT zzz");
+  for (int i = 0; i < 2000; ++i)
+    yaml += Rule("r" + std::to_string(i), "word" + std::to_string(i) + " AND NOT zzz");
   Engine e(yaml);
   EXPECT_THAT(e.Body("word1234 and word77"), UnorderedElementsAre("r77", "r1234"));
   EXPECT_THAT(e.Body("word1234 zzz"), IsEmpty());

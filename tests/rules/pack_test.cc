@@ -72,8 +72,9 @@ TEST(CompiledPack, LoadsTheGoodPack) {
 }
 
 TEST(CompiledPack, HashCoversPathsAndContents) {
-  std::vector<PackFile> files = {{"a.yaml", "pack: {name: x, version: '1'}\nrules: [{id: r, query: a}]\n"},
-                                 {"b.yaml", "sets: {s: [b]}\n"}};
+  std::vector<PackFile> files = {
+      {"a.yaml", "pack: {name: x, version: '1'}\nrules: [{id: r, query: a}]\n"},
+      {"b.yaml", "sets: {s: [b]}\n"}};
   std::string h = PackHash(files);
   std::vector<PackFile> reordered = {files[1], files[0]};
   EXPECT_EQ(PackHash(reordered), h);  // order of discovery does not matter
@@ -114,7 +115,8 @@ TEST(CompiledPack, SkipsHiddenEntriesLikeConfigMapData) {
   fs::create_directories(dir / "..data");
   std::ofstream(dir / "..data/pack.yaml") << "pack: {name: hidden, version: '1'}\n";
   std::ofstream(dir / ".swap.yaml") << "not: [valid\n";
-  std::ofstream(dir / "pack.yaml") << "pack: {name: shown, version: '1'}\nrules: [{id: r, query: a}]\n";
+  std::ofstream(dir / "pack.yaml")
+      << "pack: {name: shown, version: '1'}\nrules: [{id: r, query: a}]\n";
   std::ofstream(dir / "notes.txt") << "ignored";
   auto pack = CompiledPack::Load(dir);
   ASSERT_TRUE(pack.ok()) << pack.status();
@@ -132,7 +134,8 @@ TEST(CompiledPack, EnforcesTheTermLimit) {
   options.max_terms = 3;
   std::vector<Diagnostic> diags;
   auto pack = CompiledPack::LoadFromFiles(
-      {{"p.yaml", "pack: {name: x, version: '1'}\nsets: {s: [a, b, c, d]}\nrules: [{id: r, query: '@s'}]\n"}},
+      {{"p.yaml",
+        "pack: {name: x, version: '1'}\nsets: {s: [a, b, c, d]}\nrules: [{id: r, query: '@s'}]\n"}},
       options, &diags);
   ASSERT_FALSE(pack.ok());
   ASSERT_EQ(diags.size(), 1u);
@@ -143,7 +146,8 @@ TEST(CompiledPack, LoadsWithoutAMatcherForSyntaxChecks) {
   PackOptions options;
   options.compile_matcher = false;
   auto pack = CompiledPack::LoadFromFiles(
-      {{"p.yaml", "pack: {name: x, version: '1'}\nrules: [{id: r, query: 'a AND /b/'}]\n"}}, options);
+      {{"p.yaml", "pack: {name: x, version: '1'}\nrules: [{id: r, query: 'a AND /b/'}]\n"}},
+      options);
   ASSERT_TRUE(pack.ok()) << pack.status();
   EXPECT_EQ((*pack)->matcher(), nullptr);
   EXPECT_EQ((*pack)->term_count(), 2u);

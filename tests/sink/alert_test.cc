@@ -60,7 +60,8 @@ std::string Snippet(std::string_view text, uint32_t start, uint32_t end, uint32_
 }
 
 TEST(Snippet, ShowsTheWholeShortTextAndCollapsesSpaces) {
-  EXPECT_EQ(Snippet("Tokayev  said\n\nKazakhstan will", 15, 25, 60), "Tokayev said Kazakhstan will");
+  EXPECT_EQ(Snippet("Tokayev  said\n\nKazakhstan will", 15, 25, 60),
+            "Tokayev said Kazakhstan will");
 }
 
 TEST(Snippet, CutsAtSpacesWithEllipses) {
@@ -94,8 +95,9 @@ TEST(Snippet, ClampsOffsetsOutsideTheText) {
 TEST(Rfc3339, FormatsUtcWithMilliseconds) {
   std::string out;
   AppendRfc3339Now(&out);
-  EXPECT_THAT(out, ::testing::MatchesRegex("20[0-9][0-9]-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:"
-                                           "[0-6][0-9]\\.[0-9][0-9][0-9]Z"));
+  EXPECT_THAT(out,
+              ::testing::MatchesRegex("20[0-9][0-9]-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:"
+                                      "[0-6][0-9]\\.[0-9][0-9][0-9]Z"));
 }
 
 }  // namespace

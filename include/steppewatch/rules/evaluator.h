@@ -29,7 +29,7 @@ struct ItemView {
 
 // A rule that fired on the item.
 struct FiredRule {
-  uint32_t rule = 0;   // index into CompiledPack::rules()
+  uint32_t rule = 0;  // index into CompiledPack::rules()
   double score = 0;
   uint32_t hits_begin = 0, hits_end = 0;  // into Evaluator::fired_hits()
 };

@@ -54,12 +54,12 @@ struct RuleTest {
 // the leaves). Nodes are stored in a vector; `children` index the rule's `child_index` vector.
 struct ProgramNode {
   enum class Kind : uint8_t {
-    kTerms,            // true when any of terms[terms_begin, terms_end) hit in `fields`
+    kTerms,  // true when any of terms[terms_begin, terms_end) hit in `fields`
     kAnd,
     kOr,
     kNot,
-    kNear,             // 2 children; distance, ordered
-    kLang,             // values[values_begin, values_end)
+    kNear,  // 2 children; distance, ordered
+    kLang,  // values[values_begin, values_end)
     kSource,
     kAtLeast,          // 1 child; count
     kAtLeastDistinct,  // 1 child; count
@@ -176,8 +176,8 @@ class CompiledPack {
   // Returns the enabled rules that mention term `id` outside NOT: the candidates to evaluate
   // when the term hits.
   absl::Span<const uint32_t> RulesOfTerm(match::TermId id) const {
-    return absl::MakeConstSpan(index_rules_).subspan(index_begin_[id],
-                                                     index_begin_[id + 1] - index_begin_[id]);
+    return absl::MakeConstSpan(index_rules_)
+        .subspan(index_begin_[id], index_begin_[id + 1] - index_begin_[id]);
   }
 
  private:

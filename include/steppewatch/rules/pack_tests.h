@@ -17,8 +17,8 @@
 namespace steppewatch::rules {
 
 struct TestFailure {
-  uint32_t rule = 0;   // index into CompiledPack::rules()
-  size_t test = 0;     // index into Rule::tests
+  uint32_t rule = 0;  // index into CompiledPack::rules()
+  size_t test = 0;    // index into Rule::tests
   bool got_match = false;
   double score = 0;
   // What hit, for people: "Kazakhstan (body 4-14), Tokayev (title 0-7)"; empty when nothing.

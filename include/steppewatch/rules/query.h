@@ -39,17 +39,17 @@ inline constexpr FieldMask kAllFields = kTitleMask | kBodyMask;
 // One node of a parsed query. Owned by its parent; the root is owned by the caller.
 struct QueryNode {
   enum class Kind : uint8_t {
-    kTerm,              // text/term_kind: a word, phrase, prefix* or /regex/
-    kSet,               // text: the set name of `@name`
-    kAnd,               // children: 2 or more
-    kOr,                // children: 2 or more
-    kNot,               // children: 1
-    kNear,              // children: 2; distance, ordered (ONEAR)
-    kField,             // children: 1; fields (title: or body:)
-    kLang,              // values: language codes, any of which
-    kSource,            // values: globs over the item's source, any of which
-    kAtLeast,           // children: 1; count
-    kAtLeastDistinct,   // children: 1; count
+    kTerm,             // text/term_kind: a word, phrase, prefix* or /regex/
+    kSet,              // text: the set name of `@name`
+    kAnd,              // children: 2 or more
+    kOr,               // children: 2 or more
+    kNot,              // children: 1
+    kNear,             // children: 2; distance, ordered (ONEAR)
+    kField,            // children: 1; fields (title: or body:)
+    kLang,             // values: language codes, any of which
+    kSource,           // values: globs over the item's source, any of which
+    kAtLeast,          // children: 1; count
+    kAtLeastDistinct,  // children: 1; count
   };
   Kind kind = Kind::kTerm;
   // Byte offset of the node's first token in the query text (for error messages).

@@ -29,15 +29,15 @@ inline constexpr std::string_view kHeaderSeverity = "steppewatch.severity";  // 
 // Everything about one item that an alert repeats besides the fired rules.
 struct AlertContext {
   const decode::NewsItem* item = nullptr;
-  absl::Span<const match::Hit> hits;          // the item's hits (Hit::field 0 title, 1 body)
+  absl::Span<const match::Hit> hits;  // the item's hits (Hit::field 0 title, 1 body)
   const std::vector<uint32_t>* fired_hits = nullptr;  // Evaluator::fired_hits()
-  std::string_view origin_topic;              // empty for items read from a file
+  std::string_view origin_topic;                      // empty for items read from a file
   int32_t origin_partition = -1;
-  int64_t origin_offset = -1;                 // for files: the line number
+  int64_t origin_offset = -1;  // for files: the line number
   int64_t origin_timestamp_ms = -1;
-  std::string_view processed_at;              // RFC 3339 UTC
+  std::string_view processed_at;  // RFC 3339 UTC
   std::string_view instance;
-  bool hits_truncated = false;                // the matcher stopped at its hit cap
+  bool hits_truncated = false;  // the matcher stopped at its hit cap
 };
 
 struct RenderOptions {

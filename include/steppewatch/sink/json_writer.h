@@ -35,9 +35,18 @@ class JsonWriter {
   void Null();
 
   // Convenience: Key(key) then the value.
-  void Field(std::string_view key, std::string_view value) { Key(key); String(value); }
-  void Field(std::string_view key, const char* value) { Key(key); String(value); }
-  void FieldInt(std::string_view key, int64_t value) { Key(key); Int(value); }
+  void Field(std::string_view key, std::string_view value) {
+    Key(key);
+    String(value);
+  }
+  void Field(std::string_view key, const char* value) {
+    Key(key);
+    String(value);
+  }
+  void FieldInt(std::string_view key, int64_t value) {
+    Key(key);
+    Int(value);
+  }
 
   // Appends `value` to `*out` as the body of a JSON string (escaped, without quotes).
   static void Escape(std::string_view value, std::string* out);
