@@ -296,6 +296,7 @@ int RunDaemon(const DaemonFlags& flags) {
   ro.watch = cfg.rules.reload_on_change;
   ro.pack_options = pack_options;
   ro.notifier = notifier->get();
+  ro.gate_sample = cfg.rules.reload_gate_sample;  // empty: no gate
   absl::StatusOr<std::unique_ptr<RuleReloader>> reloader = RuleReloader::Create(&packs, ro);
   if (!reloader.ok()) {
     SW_LOG(kError, kLog, "rule reloader: ", reloader.status());

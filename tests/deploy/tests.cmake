@@ -11,8 +11,10 @@ set_tests_properties(deploy.systemd_unit PROPERTIES LABELS "unit;deploy" SKIP_RE
 add_test(NAME deploy.kubernetes
          COMMAND bash ${_deploy_dir}/kubernetes_test.sh ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR})
 # Renders and type-checks 3 kustomizations: a few seconds of CPU (more on a loaded machine).
+# Both npm-based checks install into deploy/kubernetes/validate/node_modules: two `npm ci` at once
+# in one folder fail with ENOTEMPTY, so they hold one lock.
 set_tests_properties(deploy.kubernetes PROPERTIES LABELS "unit;deploy" SKIP_RETURN_CODE 77
-                     TIMEOUT 300)
+                     TIMEOUT 300 RESOURCE_LOCK npm_validate_dir)
 
 add_test(NAME deploy.prometheusrule_matches_alerts
          COMMAND /usr/bin/python3 ${_deploy_dir}/prometheusrule.py ${PROJECT_SOURCE_DIR} --check)
@@ -22,7 +24,7 @@ set_tests_properties(deploy.prometheusrule_matches_alerts PROPERTIES LABELS "uni
 add_test(NAME deploy.docker_and_compose
          COMMAND bash ${_deploy_dir}/docker_test.sh ${PROJECT_SOURCE_DIR})
 set_tests_properties(deploy.docker_and_compose PROPERTIES LABELS "unit;deploy" SKIP_RETURN_CODE 77
-                     TIMEOUT 120)
+                     TIMEOUT 120 RESOURCE_LOCK npm_validate_dir)
 
 # Needs the built binaries; cpack adds a few seconds. Not in sanitizer builds: their binaries
 # link the sanitizer runtimes, which no release package depends on.
