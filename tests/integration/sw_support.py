@@ -16,6 +16,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import unittest
 
 from confluent_kafka import Consumer, TopicPartition
 
@@ -104,17 +105,21 @@ class Broker:
 
 
 def write_daemon_config(tmp, name, bootstrap, group, rules=DEFAULT_PACK, workers=1,
-                        topic=INPUT, extra=""):
-  """A steppewatchd config (keys: include/steppewatch/config/daemon_config.h)."""
+                        topic=INPUT, extra="", kafka_common=None):
+  """A steppewatchd config (keys: include/steppewatch/config/daemon_config.h). `kafka_common`:
+  librdkafka properties for both clients (kafka.common), e.g. security.protocol."""
   path = tmp.file(f"{name}.yaml")
   cache = tmp.file("hs-cache")
   os.makedirs(cache, exist_ok=True)
+  common = "".join(f"\n    {k}: {json.dumps(str(v))}" for k, v in (kafka_common or {}).items())
+  common = common or " {}"
   with open(path, "w") as f:
     f.write(f"""kafka:
   brokers: "{bootstrap}"
   group_id: "{group}"
   input_topics: ["{topic}"]
   dead_letter_topic: "{DLQ}"
+  common:{common}
   consumer:
     # Commit stored offsets often: the tests wait for the committed offsets.
     auto.commit.interval.ms: "100"
@@ -144,7 +149,8 @@ class Daemon:
     self.p = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
 
   def text(self):
-    self.log.flush()
+    if not self.log.closed:
+      self.log.flush()
     with open(self.log_path, errors="replace") as f:
       return f.read()
 
@@ -168,7 +174,9 @@ class Daemon:
       except subprocess.TimeoutExpired:
         self.p.kill()
         self.p.wait()
+        self.log.close()
         return None
+    self.log.close()
     return self.p.returncode
 
 
@@ -285,3 +293,51 @@ def alerts_by_item(alerts):
   for a in alerts:
     by_item.setdefault(a["item"]["id"], set()).update(m["rule"] for m in a["matches"])
   return by_item
+
+
+def standard_topics(input_partitions):
+  """The input, dead-letter and default pack's alert topics, as `Broker` topic specs. Alert topics
+  get 16 partitions: the mock cluster keeps only ~5 MiB per partition (see Kafka.read_all)."""
+  return ([f"{INPUT}:{input_partitions}", f"{DLQ}:4"] + [f"{t}:16" for t in ALERT_TOPICS])
+
+
+class BrokerTestCase(unittest.TestCase):
+  """A test with its own temporary directory, `steppewatch broker` process and Kafka reader.
+
+  Daemons started with `start_daemon` are SIGKILLed when the test ends (a test that wants a
+  graceful stop does it itself and checks the exit code). Clean-up is registered with addCleanup,
+  so it also runs when a subclass's setUp fails after this one. KEEP_TMP=1 keeps the directory
+  (logs, configs) and prints its path.
+  """
+  TMP_PREFIX = "sw-it-"
+  INPUT_PARTITIONS = 8
+
+  def setUp(self):
+    self.daemons = []
+    self.broker = None
+    self.kafka = None
+    self.tmp = TempDir(self.TMP_PREFIX)
+    self.addCleanup(self._clean_up)
+    self.broker = Broker(self.tmp, standard_topics(self.INPUT_PARTITIONS))
+    self.kafka = Kafka(self.broker.bootstrap)
+
+  def _clean_up(self):
+    for d in self.daemons:
+      d.stop(signal.SIGKILL, timeout=5)
+    if self.kafka:
+      self.kafka.close()
+    if self.broker:
+      self.broker.stop()
+    if os.environ.get("KEEP_TMP"):
+      print("kept", self.tmp.path)
+    else:
+      self.tmp.cleanup()
+
+  def start_daemon(self, name, group, rules=DEFAULT_PACK, workers=1):
+    """Starts steppewatchd against this test's broker and waits until it is ready."""
+    cfg = write_daemon_config(self.tmp, name, self.broker.bootstrap, group, rules=rules,
+                              workers=workers)
+    d = Daemon(self.tmp, name, cfg, rules=rules, bootstrap=self.broker.bootstrap)
+    self.daemons.append(d)
+    d.wait_ready()
+    return d

@@ -17,3 +17,29 @@ foreach(method
   set_tests_properties(reliability.${method} PROPERTIES
       LABELS "integration;reliability" TIMEOUT 400 ENVIRONMENT "${sw_rel_env}")
 endforeach()
+
+# Kafka TLS, mTLS and SASL settings reach librdkafka (issue 8, Security): the real steppewatchd
+# against a TLS listener on loopback with throw-away certificates made by `openssl`.
+foreach(method
+    test_tls_with_the_right_ca_completes_the_handshake_then_kafka_requests
+    test_wrong_ca_logs_verification_error_keeps_retrying_and_stays_live
+    test_mtls_presents_the_client_certificate_with_an_encrypted_key
+    test_sasl_plain_over_tls_sends_the_password_from_its_file_and_never_logs_it
+    test_sasl_scram_sha512_over_tls_with_the_password_file_from_the_environment)
+  add_test(NAME reliability.security.${method}
+           COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/kafka_security_test.py
+                   KafkaSecurityTest.${method})
+  set_tests_properties(reliability.security.${method} PROPERTIES
+      LABELS "integration;reliability" TIMEOUT 300 ENVIRONMENT "${sw_rel_env}")
+endforeach()
+
+# The soak run: steady load plus periodic faults for 30 minutes (tests/RELIABILITY.md). On
+# demand only: -DSTEPPEWATCH_SOAK=ON, then `ctest -L soak`; the default suite never sees it.
+option(STEPPEWATCH_SOAK "Register the 30-minute soak run as ctest test reliability.soak" OFF)
+if(STEPPEWATCH_SOAK)
+  add_test(NAME reliability.soak
+           COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/soak.py --minutes 30 --rate 2000)
+  # 30 minutes of load, plus the catch-up and final check.
+  set_tests_properties(reliability.soak PROPERTIES
+      LABELS "soak" TIMEOUT 3000 ENVIRONMENT "${sw_rel_env}")
+endif()
