@@ -92,8 +92,14 @@ def start_broker(sw, topics, workdir):
   raise SystemExit("broker did not print its bootstrap address")
 
 
-def feed(sw, bootstrap, topic, path, repeat=1, rate=None, linger_ms=None):
+# librdkafka properties for the live mode's feeder and subscriber (--live-client-prop).
+LIVE_CLIENT_PROPS = []
+
+
+def feed(sw, bootstrap, topic, path, repeat=1, rate=None, linger_ms=None, props=()):
   args = [sw, "feed", "--brokers", bootstrap, "--topic", topic, "--repeat", str(repeat), "--quiet"]
+  for kv in props:
+    args += ["--property", kv]
   if rate:
     args += ["--rate", str(rate)]
   if linger_ms is not None:
@@ -291,12 +297,14 @@ def live(ctx, rules, rate, seconds, sample_path, sample_items):
     time.sleep(POLL_S)
   tail = subprocess.Popen([ctx.sw, "tail", "--brokers", ctx.bootstrap, "--topic",
                            ",".join(ctx.alert_topics), "--quiet", "--latency", "--summary-json",
-                           "--timeout", str(seconds + 180)],
+                           "--timeout", str(seconds + 180)]
+                          + [a for kv in LIVE_CLIENT_PROPS for a in ("--property", kv)],
                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
   time.sleep(1.0)  # the tail assigns partitions at their end: give it its first fetch round
   repeat = max(1, int(rate * seconds / sample_items + 0.999))
   cpu0 = d.cpu_seconds()
-  f = feed(ctx.sw, ctx.bootstrap, topic, sample_path, repeat=repeat, rate=rate, linger_ms=1)
+  f = feed(ctx.sw, ctx.bootstrap, topic, sample_path, repeat=repeat, rate=rate, linger_ms=1,
+           props=LIVE_CLIENT_PROPS)
   target = ctx.w.high_sum(topic)
   deadline = time.time() + 60
   while committed_sum(ctx.bootstrap, group, topic, parts) < target and time.time() < deadline:
@@ -359,10 +367,15 @@ def main():
   ap.add_argument("--daemon-prop", action="append", default=[],
                   help="consumer.KEY=VALUE or producer.KEY=VALUE for every daemon config")
   ap.add_argument("--live-seconds", type=float, default=None)
+  ap.add_argument("--live-client-prop", action="append", default=[],
+                  help="K=V librdkafka property for the live feeder and subscriber")
+  ap.add_argument("--live-fractions", default="0.1,0.5,0.9",
+                  help="live mode rates as fractions of the measured (or --max-rate) maximum")
   ap.add_argument("--max-rate", type=int, default=20000,
                   help="live mode rate base when the packs stage does not run")
   args = ap.parse_args()
   only = set(args.only.split(","))
+  LIVE_CLIENT_PROPS.extend(args.live_client_prop)
   for kv in args.daemon_prop:
     client, rest = kv.split(".", 1)
     k, v = rest.split("=", 1)
@@ -451,7 +464,7 @@ def main():
     if "live" in only:
       max_rate = max_rate or args.max_rate
       secs = args.live_seconds or (5 if args.quick else 20)
-      for frac in (0.1, 0.5, 0.9):
+      for frac in (float(f) for f in args.live_fractions.split(",")):
         add(live(ctx, default_pack, int(max_rate * frac), secs, sample, sample_items))
     if "scale" in only:
       for n in (1, 2, 3):
