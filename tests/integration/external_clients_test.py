@@ -23,31 +23,7 @@ def header_list(value):
   return {x for x in value.replace(" ", "").split(",") if x}
 
 
-class ExternalClientsTest(unittest.TestCase):
-
-  def setUp(self):
-    self.tmp = sw.TempDir()
-    self.broker = sw.Broker(self.tmp, [f"{sw.INPUT}:8", f"{sw.DLQ}:4"] +
-                            [f"{t}:16" for t in sw.ALERT_TOPICS])
-    self.kafka = sw.Kafka(self.broker.bootstrap)
-    self.daemons = []
-
-  def tearDown(self):
-    for d in self.daemons:
-      d.stop(signal.SIGKILL, timeout=5)
-    self.kafka.close()
-    self.broker.stop()
-    if os.environ.get("KEEP_TMP"):
-      print("kept", self.tmp.path)
-    else:
-      self.tmp.cleanup()
-
-  def start_daemon(self, name, group, workers=1):
-    cfg = sw.write_daemon_config(self.tmp, name, self.broker.bootstrap, group, workers=workers)
-    d = sw.Daemon(self.tmp, name, cfg, bootstrap=self.broker.bootstrap)
-    self.daemons.append(d)
-    d.wait_ready()
-    return d
+class ExternalClientsTest(sw.BrokerTestCase):
 
   def items_file(self, count, name="items.jsonl"):
     path = self.tmp.file(name)

@@ -34,7 +34,9 @@ RESULTS = os.environ.get("SW_RESULTS")  # optional: append one JSON line per sce
 REPEATS = {"test_sigterm_under_load_drains_and_restart_has_no_duplicates": 5}
 
 
-class Scenario(unittest.TestCase):
+class Scenario(sw.BrokerTestCase):
+  TMP_PREFIX = "sw-rel-"
+  INPUT_PARTITIONS = 32
   items_path = None
   expected = None
   shared = None
@@ -52,11 +54,7 @@ class Scenario(unittest.TestCase):
     cls.shared.cleanup()
 
   def setUp(self):
-    self.tmp = sw.TempDir("sw-rel-")
-    self.broker = sw.Broker(self.tmp, [f"{sw.INPUT}:32", f"{sw.DLQ}:4"] +
-                            [f"{t}:16" for t in sw.ALERT_TOPICS])
-    self.kafka = sw.Kafka(self.broker.bootstrap)
-    self.daemons = []
+    super().setUp()
     self.group = f"rel-{self._testMethodName}"
     self.max_rss_mb = 0.0
     self.repeat = REPEATS.get(self._testMethodName, 1)
@@ -71,26 +69,11 @@ class Scenario(unittest.TestCase):
       for r in range(self.repeat):
         self.expected_all[k if r == 0 else f"{k}~r{r}"] = v
 
-  def tearDown(self):
-    for d in self.daemons:
-      d.stop(signal.SIGKILL, timeout=5)
-    self.kafka.close()
-    self.broker.stop()
-    if os.environ.get("KEEP_TMP"):
-      print("kept", self.tmp.path)
-    else:
-      self.tmp.cleanup()
-
   # -- helpers
 
   def start(self, name=None, rules=sw.DEFAULT_PACK, workers=1):
-    name = name or f"d{len(self.daemons)}"
-    cfg = sw.write_daemon_config(self.tmp, name, self.broker.bootstrap, self.group, rules=rules,
-                                 workers=workers)
-    d = sw.Daemon(self.tmp, name, cfg, rules=rules, bootstrap=self.broker.bootstrap)
-    self.daemons.append(d)
-    d.wait_ready()
-    return d
+    return self.start_daemon(name or f"d{len(self.daemons)}", self.group, rules=rules,
+                             workers=workers)
 
   def committed(self):
     return sum(max(o, 0) for o in self.kafka.committed(self.group, sw.INPUT).values())
