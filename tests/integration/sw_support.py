@@ -57,6 +57,14 @@ class TempDir:
   def cleanup(self):
     shutil.rmtree(self.path, ignore_errors=True)
 
+  def release(self):
+    """Removes the directory at the end of a test, or keeps it (logs, configs) and says where
+    when KEEP_TMP=1 is set."""
+    if os.environ.get("KEEP_TMP"):
+      print("kept", self.path)
+    else:
+      self.cleanup()
+
 
 class Broker:
   """`steppewatch broker` in its own process, with its control FIFO."""
@@ -328,10 +336,7 @@ class BrokerTestCase(unittest.TestCase):
       self.kafka.close()
     if self.broker:
       self.broker.stop()
-    if os.environ.get("KEEP_TMP"):
-      print("kept", self.tmp.path)
-    else:
-      self.tmp.cleanup()
+    self.tmp.release()
 
   def start_daemon(self, name, group, rules=DEFAULT_PACK, workers=1):
     """Starts steppewatchd against this test's broker and waits until it is ready."""

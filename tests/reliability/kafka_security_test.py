@@ -244,10 +244,7 @@ class KafkaSecurityTest(unittest.TestCase):
       self.daemon.stop(timeout=20)
     if self.broker:
       self.broker.stop()
-    if os.environ.get("KEEP_TMP"):
-      print("kept", self.tmp.path)
-    else:
-      self.tmp.cleanup()
+    self.tmp.release()
 
   # -- helpers
 
