@@ -8,8 +8,9 @@ SaslAuthenticate and records every request header (api_key, version) and the SAS
 What the tests prove, with the real steppewatchd and Debian's librdkafka:
   - security.protocol=ssl + ssl.ca.location: the TLS handshake completes and Kafka requests
     (ApiVersions, api_key 18) follow inside it;
-  - a wrong CA: the daemon logs a certificate-verification error, keeps running and retrying, and
-    /healthz stays 200 (liveness does not depend on the broker);
+  - a wrong CA: the daemon logs a certificate-verification error, keeps running and retrying,
+    /healthz stays 200 (liveness does not depend on the broker) and /metrics shows
+    steppewatch_brokers_down 1;
   - mTLS: the client certificate is presented, its key decrypted with ssl.key.password_file;
   - sasl_ssl: after TLS the client sends SaslHandshake (api_key 17) for the configured mechanism
     (PLAIN, SCRAM-SHA-512), and SaslAuthenticate carries the username and (PLAIN) the password
@@ -322,6 +323,9 @@ class KafkaSecurityTest(unittest.TestCase):
     self.assertTrue(self.daemon.running())
     status, body = self.http("/healthz")
     self.assertEqual(status, 200, f"liveness does not depend on the broker: {body}")
+    # The outage is visible to monitoring, not only in the log.
+    sw.wait_until(lambda: "\nsteppewatch_brokers_down 1" in self.http("/metrics")[1], WAIT_S,
+                  "steppewatch_brokers_down 1 on /metrics")
     # The daemon keeps going: more refused handshakes after the first log line.
     seen = len(self.broker.snapshot()["errors"])
     self.wait_broker(lambda s: len(s["errors"]) > seen, "another handshake attempt")
