@@ -384,6 +384,22 @@ class KafkaSecurityTest(unittest.TestCase):
     self.assertTrue(s["auth"][0].startswith(b"n,,n=" + USERNAME.encode() + b",r="), s["auth"])
     self.assertNotIn(PASSWORD.encode(), b"".join(s["auth"]))
 
+  def test_oauthbearer_oidc_is_refused_at_start_by_this_librdkafka_build(self):
+    # deploy/README.md tells operators OIDC is unavailable with Debian's librdkafka 2.0.2 (built
+    # without libcurl). This pins that down: if a rebuilt librdkafka gains OIDC, this fails and
+    # the README must change. The client secret must not be echoed in the refusal.
+    secret = "oidc-s3cret-" + os.urandom(6).hex()
+    cfg = sw.write_daemon_config(self.tmp, "oidc", "localhost:9", "sec-test", kafka_common={
+        "security.protocol": "sasl_ssl", "sasl.mechanisms": "OAUTHBEARER",
+        "sasl.oauthbearer.method": "oidc", "sasl.oauthbearer.client.id": "steppewatch",
+        "sasl.oauthbearer.client.secret": secret,
+        "sasl.oauthbearer.token.endpoint.url": "https://localhost:9/token"})
+    out = subprocess.run([sw.SWD, "--config", cfg, "--rules", sw.DEFAULT_PACK],
+                         capture_output=True, text=True, timeout=120)
+    self.assertEqual(out.returncode, 2, out.stdout + out.stderr)
+    self.assertIn("not supported in this build", out.stdout + out.stderr)
+    self.assertNotIn(secret, out.stdout + out.stderr)
+
 
 if __name__ == "__main__":
   unittest.main(verbosity=2)

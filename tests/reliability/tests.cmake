@@ -25,7 +25,8 @@ foreach(method
     test_wrong_ca_logs_verification_error_keeps_retrying_and_stays_live
     test_mtls_presents_the_client_certificate_with_an_encrypted_key
     test_sasl_plain_over_tls_sends_the_password_from_its_file_and_never_logs_it
-    test_sasl_scram_sha512_over_tls_with_the_password_file_from_the_environment)
+    test_sasl_scram_sha512_over_tls_with_the_password_file_from_the_environment
+    test_oauthbearer_oidc_is_refused_at_start_by_this_librdkafka_build)
   add_test(NAME reliability.security.${method}
            COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/kafka_security_test.py
                    KafkaSecurityTest.${method})
@@ -43,3 +44,28 @@ if(STEPPEWATCH_SOAK)
   set_tests_properties(reliability.soak PROPERTIES
       LABELS "soak" TIMEOUT 3000 ENVIRONMENT "${sw_rel_env}")
 endif()
+
+# Hostile input through the daemon (issue 8, tests/RELIABILITY.md "Hostile input"): one ctest
+# test per row. The 100 MB and zip-bomb rows move 100-200 MB through the mock broker (slow on a
+# shared 2-core runner, hence the timeout; peak memory stays below 1 GB per process).
+set(sw_hostile_env "STEPPEWATCH_BUILD_DIR=${PROJECT_BINARY_DIR};STEPPEWATCH_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+foreach(method
+    test_01_deeply_nested_json
+    test_02_100_mb_payload_is_dead_lettered_as_too_large
+    test_02b_item_above_receive_message_max_bytes_stalls_until_the_limit_allows_it
+    test_03_nul_bytes
+    test_04_overlong_utf8
+    test_05_lone_surrogates
+    test_06_utf8_bom
+    test_07_one_million_matching_words
+    test_07b_pipeline_max_hits_per_item_is_honoured
+    test_08_pathological_rules_are_refused_on_reload_and_the_running_pack_stays
+    test_08b_pack_over_200k_distinct_terms_is_refused
+    test_09_zip_bomb_gzip
+    test_09_zip_bomb_zstd
+    test_09b_zstd_bomb_above_receive_message_max_bytes_is_dead_lettered)
+  add_test(NAME reliability.hostile.${method}
+           COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/hostile_test.py HostileTest.${method})
+  set_tests_properties(reliability.hostile.${method} PROPERTIES
+      LABELS "integration;reliability" TIMEOUT 600 ENVIRONMENT "${sw_hostile_env}")
+endforeach()
