@@ -9,17 +9,17 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <deque>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
-#include "absl/time/time.h"
 #include "cli/builtin.h"
 #include "cli/flags.h"
 #include "steppewatch/cli/command.h"
@@ -102,11 +102,16 @@ class Runner {
   std::FILE* dead_;
   bool progress_;
 
-  absl::Mutex mu_;
-  std::deque<std::unique_ptr<Batch>> todo_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::unique_ptr<Batch>> done_ ABSL_GUARDED_BY(mu_);
-  bool read_done_ ABSL_GUARDED_BY(mu_) = false;
-  uint64_t batches_read_ ABSL_GUARDED_BY(mu_) = 0;
+  // std::mutex rather than absl::Mutex: Debian's libabsl is not TSan-instrumented. One
+  // condition variable, notified (all) on every change below: changes are per batch, not per
+  // item, and the reader, the workers and the writer each wait for a different predicate.
+  std::mutex mu_;
+  std::condition_variable changed_;
+  // Guarded by mu_:
+  std::deque<std::unique_ptr<Batch>> todo_;
+  std::vector<std::unique_ptr<Batch>> done_;
+  bool read_done_ = false;
+  uint64_t batches_read_ = 0;
   bool read_error_ = false;
 
   uint64_t items_ = 0, alerts_ = 0, bytes_ = 0;
@@ -122,17 +127,16 @@ void Runner::Read() {
   auto push = [&](bool final) {
     if (batch->lines.empty() && !final) return;
     batch->seq = seq++;
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     // Bounded: a few batches per worker keep them busy without reading the whole file ahead.
-    auto room = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return todo_.size() < static_cast<size_t>(threads_) * 4;
-    };
-    mu_.Await(absl::Condition(&room));
+    auto room = [this] { return todo_.size() < static_cast<size_t>(threads_) * 4; };
+    changed_.wait(lock, room);
     if (!batch->lines.empty()) {
       todo_.push_back(std::move(batch));
       ++batches_read_;
     }
     if (final) read_done_ = true;
+    changed_.notify_all();
   };
   auto add_line = [&](std::string_view l) {
     if (batch->lines.empty()) batch->first_line = line;
@@ -183,13 +187,12 @@ void Runner::Work(pipeline::ItemProcessor* processor, std::vector<uint64_t>* rul
   while (true) {
     std::unique_ptr<Batch> b;
     {
-      absl::MutexLock lock(&mu_);
-      auto ready = [this]()
-                       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !todo_.empty() || read_done_; };
-      mu_.Await(absl::Condition(&ready));
+      std::unique_lock<std::mutex> lock(mu_);
+      changed_.wait(lock, [this] { return !todo_.empty() || read_done_; });
       if (todo_.empty()) return;
       b = std::move(todo_.front());
       todo_.pop_front();
+      changed_.notify_all();  // room for the reader
     }
     for (size_t i = 0; i < b->lines.size(); ++i) {
       auto [off, len] = b->lines[i];
@@ -217,8 +220,9 @@ void Runner::Work(pipeline::ItemProcessor* processor, std::vector<uint64_t>* rul
         b->dead.push_back('\n');
       }
     }
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     done_.push_back(std::move(b));
+    changed_.notify_all();
   }
 }
 
@@ -260,12 +264,12 @@ int Runner::Run() {
     std::vector<std::unique_ptr<Batch>> got;
     bool finished = false;
     {
-      absl::MutexLock lock(&mu_);
-      auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      std::unique_lock<std::mutex> lock(mu_);
+      auto ready = [&] {
         return !done_.empty() || (read_done_ && written + pending.size() == batches_read_);
       };
       // Wake at least twice a second for the progress line.
-      mu_.AwaitWithTimeout(absl::Condition(&ready), absl::Milliseconds(500));
+      changed_.wait_for(lock, std::chrono::milliseconds(500), ready);
       got.swap(done_);
       finished = read_done_ && written + pending.size() + got.size() == batches_read_;
     }

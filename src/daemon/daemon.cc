@@ -16,10 +16,10 @@
 #include <thread>
 #include <vector>
 
-#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "steppewatch/common/log.h"
+#include "steppewatch/common/notification.h"
 #include "steppewatch/common/version.h"
 #include "steppewatch/config/daemon_config.h"
 #include "steppewatch/daemon/demo.h"
@@ -393,7 +393,7 @@ int RunDaemon(const DaemonFlags& flags) {
   absl::Duration tick = absl::Seconds(1);
   if (auto wd = (*notifier)->watchdog_interval(); wd.has_value()) tick = std::min(tick, *wd);
   std::thread stopper;
-  absl::Notification stopped;
+  Notification stopped;
   absl::Status stop_status;
   int exit_code = kExitOk;
   bool demo_reported = false;

@@ -233,7 +233,7 @@ void RuleReloader::Stop() {
 
 void RuleReloader::MarkInitialPack(absl::Time loaded_at) {
   counters_.last_success_unix_seconds.store(UnixSeconds(loaded_at), std::memory_order_relaxed);
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   last_success_ = loaded_at;
 }
 
@@ -243,7 +243,7 @@ ReloaderStatus RuleReloader::status() const {
   out.failure = counters_.failure.load(std::memory_order_relaxed);
   out.unchanged = counters_.unchanged.load(std::memory_order_relaxed);
   if (auto pack = holder_->Get(); pack != nullptr) out.running = pack->info();
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   out.attempts = attempts_;
   out.last_error = last_error_;
   out.last_success = last_success_;
@@ -251,9 +251,13 @@ ReloaderStatus RuleReloader::status() const {
 }
 
 bool RuleReloader::AwaitAttempts(uint64_t attempts, absl::Duration timeout) const {
-  absl::MutexLock lock(&mu_);
-  auto done = [this, attempts]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return attempts_ >= attempts; };
-  return mu_.AwaitWithTimeout(absl::Condition(&done), timeout);
+  std::unique_lock<std::mutex> lock(mu_);
+  auto done = [this, attempts] { return attempts_ >= attempts; };
+  if (timeout == absl::InfiniteDuration()) {
+    attempts_cv_.wait(lock, done);
+    return true;
+  }
+  return attempts_cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout), done);
 }
 
 absl::Status RuleReloader::SyncWatches() {
@@ -436,8 +440,9 @@ void RuleReloader::ReloadOnce(Trigger trigger) {
   if (options_.notifier != nullptr) options_.notifier->Ready(status_line).IgnoreError();
   running.reset();  // Drop our reference to the old pack before waking waiters.
 
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   ++attempts_;
+  attempts_cv_.notify_all();
   if (!error.empty()) last_error_ = std::move(error);
   if (installed) last_success_ = end;
 }

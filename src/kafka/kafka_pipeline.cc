@@ -8,8 +8,10 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -17,9 +19,8 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "steppewatch/common/log.h"
+#include "steppewatch/common/notification.h"
 #include "steppewatch/common/status_macros.h"
 #include "steppewatch/kafka/consumer_lag.h"
 #include "steppewatch/pipeline/offset_tracker.h"
@@ -64,7 +65,7 @@ class ItemPool {
   }
   Item* Acquire() {
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       if (free_ != nullptr) {
         Item* item = free_;
         free_ = item->next_free;
@@ -79,14 +80,15 @@ class ItemPool {
     item->partition.reset();
     item->dead_letter = false;
     item->dead_letter_reason = 0;
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     item->next_free = free_;
     free_ = item;
   }
 
  private:
-  absl::Mutex mu_;
-  Item* free_ ABSL_GUARDED_BY(mu_) = nullptr;
+  // std::mutex (not absl::Mutex) everywhere here: Debian's libabsl is not TSan-instrumented.
+  std::mutex mu_;
+  Item* free_ = nullptr;  // guarded by mu_
 };
 
 // The queue from the consumer thread to the workers: one shared FIFO, so any worker takes any
@@ -98,7 +100,7 @@ class WorkQueue {
   WorkQueue() : ring_(1024) {}
 
   void Push(Item* item) {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (size_ == ring_.size()) {
       std::vector<Item*> bigger(ring_.size() * 2);
       for (size_t i = 0; i < size_; ++i) bigger[i] = ring_[(head_ + i) % ring_.size()];
@@ -107,14 +109,14 @@ class WorkQueue {
     }
     ring_[(head_ + size_) % ring_.size()] = item;
     ++size_;
+    ready_.notify_one();
   }
 
   // Takes up to `max` items, waiting up to `wait` for the first. Returns 0 on timeout or when
   // closed and empty (`*closed` tells which).
   size_t PopBatch(Item** out, size_t max, absl::Duration wait, bool* closed) {
-    absl::MutexLock lock(&mu_);
-    auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return size_ > 0 || closed_; };
-    mu_.AwaitWithTimeout(absl::Condition(&ready), wait);
+    std::unique_lock<std::mutex> lock(mu_);
+    ready_.wait_for(lock, absl::ToChronoNanoseconds(wait), [this] { return size_ > 0 || closed_; });
     *closed = closed_ && size_ == 0;
     size_t n = 0;
     while (n < max && size_ > 0) {
@@ -126,16 +128,19 @@ class WorkQueue {
   }
 
   void Close() {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     closed_ = true;
+    ready_.notify_all();
   }
 
  private:
-  absl::Mutex mu_;
-  std::vector<Item*> ring_ ABSL_GUARDED_BY(mu_);
-  size_t head_ ABSL_GUARDED_BY(mu_) = 0;
-  size_t size_ ABSL_GUARDED_BY(mu_) = 0;
-  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  std::mutex mu_;
+  std::condition_variable ready_;  // notified on Push (one item) and Close (everyone)
+  // Guarded by mu_:
+  std::vector<Item*> ring_;
+  size_t head_ = 0;
+  size_t size_ = 0;
+  bool closed_ = false;
 };
 
 // A message whose delivery failed (or whose produce call failed), kept for another attempt.
@@ -331,9 +336,9 @@ class KafkaPipeline::Impl {
   std::atomic<bool> stop_consumer_{false};
   std::atomic<bool> stop_producer_{false};
   std::atomic<bool> discard_retries_{false};  // after the budget: give up re-producing
-  absl::Notification consumer_closed_;
+  Notification consumer_closed_;
   absl::Time stop_deadline_ = absl::InfiniteFuture();  // set before stop_input_
-  mutable absl::Notification fatal_;
+  mutable Notification fatal_;
   std::atomic<uint64_t> items_finished_{0};
 
   // Consumer-thread state (rebalance callbacks run on the consumer thread too).
@@ -342,8 +347,8 @@ class KafkaPipeline::Impl {
   bool paused_ = false;
   absl::Time next_store_ = absl::InfinitePast();
 
-  absl::Mutex retry_mu_;
-  std::vector<Retry> retries_ ABSL_GUARDED_BY(retry_mu_);
+  std::mutex retry_mu_;
+  std::vector<Retry> retries_;  // guarded by retry_mu_
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -966,14 +971,14 @@ void KafkaPipeline::Impl::ScheduleRetry(Retry retry) {
   }
   retry.due = absl::Now() + RetryBackoff(retry.attempts);
   stats_->delivery().produce_retries.Add();
-  absl::MutexLock lock(&retry_mu_);
+  std::lock_guard<std::mutex> lock(retry_mu_);
   retries_.push_back(std::move(retry));
 }
 
 void KafkaPipeline::Impl::RunDueRetries() {
   std::vector<Retry> due;
   {
-    absl::MutexLock lock(&retry_mu_);
+    std::lock_guard<std::mutex> lock(retry_mu_);
     if (retries_.empty()) return;
     const absl::Time now = absl::Now();
     auto split = std::partition(retries_.begin(), retries_.end(),
@@ -1081,7 +1086,7 @@ absl::Status KafkaPipeline::Impl::Stop(absl::Duration budget) {
   discard_retries_.store(true, std::memory_order_release);
   RunDueRetries();  // all due or not: discarded
   {
-    absl::MutexLock lock(&retry_mu_);
+    std::lock_guard<std::mutex> lock(retry_mu_);
     for (Retry& r : retries_) r.due = absl::InfinitePast();
   }
   RunDueRetries();

@@ -5,13 +5,13 @@
 
 #include <cstring>
 #include <exception>
+#include <mutex>
 #include <string_view>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "prometheus/exposer.h"
 
 namespace steppewatch::metrics {
@@ -24,8 +24,9 @@ struct ProbeTarget {
 };
 
 struct ProbeRegistry {
-  absl::Mutex mu;
-  absl::flat_hash_map<int, ProbeTarget> by_port ABSL_GUARDED_BY(mu);
+  // std::mutex rather than absl::Mutex: Debian's libabsl is not TSan-instrumented.
+  std::mutex mu;
+  absl::flat_hash_map<int, ProbeTarget> by_port;  // guarded by mu
 };
 
 ProbeRegistry& Registry() {
@@ -56,7 +57,7 @@ int BeginRequest(mg_connection* conn) {
   Verdict verdict;
   {
     ProbeRegistry& registry = Registry();
-    absl::MutexLock lock(&registry.mu);
+    std::lock_guard<std::mutex> lock(registry.mu);
     auto it = registry.by_port.find(info->server_port);
     if (it == registry.by_port.end()) {
       verdict = {false, "starting"};  // between bind and registration, or during shutdown
@@ -139,7 +140,7 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Create(
   server->port_ = server->ports_.front();
   {
     ProbeRegistry& registry = Registry();
-    absl::MutexLock lock(&registry.mu);
+    std::lock_guard<std::mutex> lock(registry.mu);
     for (int port : server->ports_) registry.by_port[port] = {server.get(), server->health_.get()};
   }
   return server;
@@ -148,7 +149,7 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Create(
 MetricsServer::~MetricsServer() {
   {
     ProbeRegistry& registry = Registry();
-    absl::MutexLock lock(&registry.mu);
+    std::lock_guard<std::mutex> lock(registry.mu);
     for (int port : ports_) {
       auto it = registry.by_port.find(port);
       if (it != registry.by_port.end() && it->second.owner == this) registry.by_port.erase(it);

@@ -19,7 +19,7 @@ bool InFlightLimiter::BelowLowLocked() const {
 }
 
 void InFlightLimiter::Admit(size_t bytes) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   ++items_;
   bytes_ += bytes;
   if (health_ != nullptr) {
@@ -31,13 +31,14 @@ void InFlightLimiter::Admit(size_t bytes) {
 void InFlightLimiter::Release(size_t bytes) {
   bool signal = false;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     --items_;
     bytes_ -= bytes;
     if (health_ != nullptr) {
       health_->in_flight_items.Set(static_cast<int64_t>(items_));
       health_->in_flight_bytes.Set(static_cast<int64_t>(bytes_));
     }
+    if (items_ == 0) empty_cv_.notify_all();
     if (paused_ && !resumable_signalled_ && BelowLowLocked()) {
       resumable_signalled_ = true;
       signal = true;
@@ -47,7 +48,7 @@ void InFlightLimiter::Release(size_t bytes) {
 }
 
 InFlightLimiter::Decision InFlightLimiter::Decide() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (!paused_ && AboveHighLocked()) {
     paused_ = true;
     resumable_signalled_ = false;
@@ -61,24 +62,28 @@ InFlightLimiter::Decision InFlightLimiter::Decide() {
 }
 
 bool InFlightLimiter::paused() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return paused_;
 }
 
 size_t InFlightLimiter::items() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return items_;
 }
 
 size_t InFlightLimiter::bytes() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return bytes_;
 }
 
 bool InFlightLimiter::WaitEmpty(absl::Time deadline) const {
-  absl::MutexLock lock(&mu_);
-  auto empty = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return items_ == 0; };
-  return mu_.AwaitWithDeadline(absl::Condition(&empty), deadline);
+  std::unique_lock<std::mutex> lock(mu_);
+  auto empty = [this] { return items_ == 0; };
+  if (deadline == absl::InfiniteFuture()) {
+    empty_cv_.wait(lock, empty);
+    return true;
+  }
+  return empty_cv_.wait_until(lock, absl::ToChronoTime(deadline), empty);
 }
 
 }  // namespace steppewatch::pipeline

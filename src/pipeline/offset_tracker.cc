@@ -24,7 +24,7 @@ void PartitionOffsets::GrowLocked() {
 }
 
 uint64_t PartitionOffsets::Begin(int64_t offset) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   // Offsets go up within a partition. After an offset reset to an earlier offset they may not:
   // then the committable offset can move back, which only re-consumes more (safe direction).
   last_begun_offset_ = offset;
@@ -35,7 +35,7 @@ uint64_t PartitionOffsets::Begin(int64_t offset) {
 }
 
 void PartitionOffsets::Finish(uint64_t seq) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   assert(seq >= head_seq_ && seq < next_seq_);
   const size_t mask = ring_.size() - 1;
   ring_[seq & mask].finished = true;
@@ -44,29 +44,34 @@ void PartitionOffsets::Finish(uint64_t seq) {
     committable_ = ring_[head_seq_ & mask].offset + 1;
     ++head_seq_;
   }
+  if (head_seq_ == next_seq_) idle_cv_.notify_all();
 }
 
 int64_t PartitionOffsets::TakeCommittable() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (abandoned() || committable_ == taken_) return -1;
   taken_ = committable_;
   return committable_;
 }
 
 int64_t PartitionOffsets::committed_watermark() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return taken_;
 }
 
 size_t PartitionOffsets::in_flight() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return static_cast<size_t>(next_seq_ - head_seq_);
 }
 
 bool PartitionOffsets::WaitIdle(absl::Time deadline) const {
-  absl::MutexLock lock(&mu_);
-  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return head_seq_ == next_seq_; };
-  return mu_.AwaitWithDeadline(absl::Condition(&idle), deadline);
+  std::unique_lock<std::mutex> lock(mu_);
+  auto idle = [this] { return head_seq_ == next_seq_; };
+  if (deadline == absl::InfiniteFuture()) {
+    idle_cv_.wait(lock, idle);
+    return true;
+  }
+  return idle_cv_.wait_until(lock, absl::ToChronoTime(deadline), idle);
 }
 
 void PartitionOffsets::Abandon() { abandoned_.store(true, std::memory_order_release); }

@@ -38,7 +38,7 @@ TopicCounters* TopicTable::Find(std::string_view topic) const {
 
 TopicCounters* TopicTable::Register(std::string_view topic) {
   if (TopicCounters* found = Find(topic)) return found;
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (TopicCounters* found = Find(topic)) return found;
   const size_t n = size_.load(std::memory_order_relaxed);
   if (n + 1 >= kMaxTopics) {
@@ -63,12 +63,12 @@ int64_t Stats::SteadyNowNanos() {
 }
 
 void Stats::SetConsumerLag(std::vector<PartitionLag> lags) {
-  absl::MutexLock lock(&lag_mu_);
+  std::lock_guard<std::mutex> lock(lag_mu_);
   lag_ = std::move(lags);
 }
 
 void Stats::RemoveConsumerLag(absl::Span<const std::pair<std::string, int32_t>> partitions) {
-  absl::MutexLock lock(&lag_mu_);
+  std::lock_guard<std::mutex> lock(lag_mu_);
   lag_.erase(std::remove_if(lag_.begin(), lag_.end(),
                             [&](const PartitionLag& lag) {
                               for (const auto& [topic, partition] : partitions) {
@@ -141,7 +141,7 @@ StatsSnapshot Stats::Snapshot() const {
   s.pauses = consumer_.pauses.Value();
   s.consume_errors = consumer_.consume_errors.Value();
   {
-    absl::MutexLock lock(&lag_mu_);
+    std::lock_guard<std::mutex> lock(lag_mu_);
     s.consumer_lag = lag_;
   }
 

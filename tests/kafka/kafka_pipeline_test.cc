@@ -37,7 +37,7 @@ struct Fixture {
 };
 
 PipelineOptions Options(const std::string& bootstrap, const std::string& group, int workers,
-                        absl::Notification* gate = nullptr) {
+                        ::steppewatch::Notification* gate = nullptr) {
   PipelineOptions o;
   o.brokers = bootstrap;
   o.group_id = group;
@@ -258,7 +258,7 @@ TEST(KafkaPipeline, PausesAtTheInFlightLimitAndResumes) {
   for (int i = 0; i < kItems; ++i) items.push_back({"k" + std::to_string(i), "plain"});
   ASSERT_EQ(ProduceAll(broker->bootstrap(), kIn, items), kItems);
 
-  absl::Notification gate;
+  ::steppewatch::Notification gate;
   pipeline::PackHolder packs(nullptr);
   pipeline::Stats stats(1);
   PipelineOptions options = Options(broker->bootstrap(), "g4", 1, &gate);
@@ -299,7 +299,7 @@ TEST(KafkaPipeline, RevokeAbandonsStuckItemsAndTheGroupLosesNothing) {
   ASSERT_EQ(ProduceAll(broker->bootstrap(), kIn, items), kItems);
 
   pipeline::PackHolder packs(nullptr);
-  absl::Notification gate;
+  ::steppewatch::Notification gate;
   pipeline::Stats stats_a(1), stats_b(1);
   PipelineOptions a_options = Options(broker->bootstrap(), "g5", 1, &gate);
   a_options.limits.max_items = 20;

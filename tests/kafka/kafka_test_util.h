@@ -13,10 +13,10 @@
 #include <thread>
 #include <vector>
 
-#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "steppewatch/common/notification.h"
 #include "steppewatch/pipeline/item_processor.h"
 
 namespace steppewatch::kafka::testing {
@@ -152,7 +152,7 @@ inline std::vector<int64_t> Committed(const std::string& bootstrap, const std::s
 // waits for it (to hold items in flight).
 class ScriptedProcessor : public pipeline::ItemProcessor {
  public:
-  ScriptedProcessor(std::string alert_topic, absl::Notification* gate)
+  ScriptedProcessor(std::string alert_topic, ::steppewatch::Notification* gate)
       : alert_topic_(std::move(alert_topic)), gate_(gate) {}
 
   const pipeline::Outcome& Process(std::string_view payload,
@@ -187,7 +187,7 @@ class ScriptedProcessor : public pipeline::ItemProcessor {
 
  private:
   std::string alert_topic_;
-  absl::Notification* gate_;
+  ::steppewatch::Notification* gate_;
   pipeline::Outcome outcome_;
   std::string id_;
   std::string value_;

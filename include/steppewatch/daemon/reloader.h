@@ -22,18 +22,19 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"  // absl::Now() for callers building deadlines
 #include "absl/time/time.h"
 #include "steppewatch/rules/pack.h"
 
@@ -181,10 +182,13 @@ class RuleReloader {
   std::atomic<bool> reload_requested_{false};
   ReloadCounters counters_;
 
-  mutable absl::Mutex mu_;
-  uint64_t attempts_ ABSL_GUARDED_BY(mu_) = 0;
-  std::string last_error_ ABSL_GUARDED_BY(mu_);
-  absl::Time last_success_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  // std::mutex rather than absl::Mutex: Debian's libabsl is not TSan-instrumented.
+  mutable std::mutex mu_;
+  mutable std::condition_variable attempts_cv_;  // notified when attempts_ grows
+  // Guarded by mu_:
+  uint64_t attempts_ = 0;
+  std::string last_error_;
+  absl::Time last_success_ = absl::InfinitePast();
 
   std::thread thread_;  // last: started after everything above is initialised
 };

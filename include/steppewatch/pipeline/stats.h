@@ -32,7 +32,6 @@
 #include <string_view>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
 
 namespace steppewatch::pipeline {
@@ -211,7 +210,8 @@ class TopicTable {
   }
 
  private:
-  absl::Mutex mu_;
+  // std::mutex, as everywhere in the project: Debian's libabsl is not TSan-instrumented.
+  std::mutex mu_;                              // serialises Register(); readers go through size_
   std::array<std::string, kMaxTopics> names_;  // written before size_ is published
   std::array<TopicCounters, kMaxTopics> slots_;
   std::atomic<size_t> size_{0};
@@ -323,8 +323,8 @@ class Stats {
   ConsumerStats consumer_;
   DeliveryStats delivery_;
   Health health_;
-  mutable absl::Mutex lag_mu_;
-  std::vector<PartitionLag> lag_ ABSL_GUARDED_BY(lag_mu_);
+  mutable std::mutex lag_mu_;
+  std::vector<PartitionLag> lag_;  // guarded by lag_mu_
 };
 
 }  // namespace steppewatch::pipeline
