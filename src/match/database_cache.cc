@@ -1,14 +1,14 @@
 #include "match/database_cache.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
+#include <memory>
 #include <random>
 
 #include "absl/strings/str_cat.h"
@@ -18,7 +18,8 @@ namespace steppewatch::match::internal {
 namespace {
 
 // Bump when the file layout changes: old files then fail the magic check and are rewritten.
-constexpr char kMagic[8] = {'S', 'W', 'H', 'S', 'D', 'B', '0', '1'};
+// 02: word-at-a-time checksums (Hash64) instead of byte-wise FNV-1a.
+constexpr char kMagic[8] = {'S', 'W', 'H', 'S', 'D', 'B', '0', '2'};
 
 void PutU64(std::string* out, uint64_t v) { out->append(reinterpret_cast<const char*>(&v), 8); }
 
@@ -73,13 +74,23 @@ void FreeAll(DatabaseSet* dbs) {
 
 }  // namespace
 
-uint64_t Fnv1a64(std::string_view data, uint64_t seed) {
-  uint64_t h = seed;
-  for (unsigned char c : data) {
-    h ^= c;
-    h *= 0x100000001b3ULL;
+uint64_t Hash64(std::string_view data) {
+  // Eight bytes per step: a byte-wise FNV-1a over a 15 MB database was ~10% of a cached start.
+  // Multiply by the 64-bit golden ratio and fold the high half down, so every input bit reaches
+  // every output bit within a few words; the length goes in first, so a truncation changes it.
+  constexpr uint64_t kMul = 0x9e3779b97f4a7c15ULL;
+  uint64_t h = 0xcbf29ce484222325ULL ^ (data.size() * kMul);
+  size_t i = 0;
+  for (; i + 8 <= data.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, data.data() + i, 8);
+    h = (h ^ w) * kMul;
+    h ^= h >> 32;
   }
-  return h;
+  uint64_t tail = 0;
+  if (i < data.size()) std::memcpy(&tail, data.data() + i, data.size() - i);
+  h = (h ^ tail) * kMul;
+  return h ^ (h >> 29);
 }
 
 absl::StatusOr<CacheEnvironment> CurrentEnvironment() {
@@ -93,17 +104,34 @@ absl::StatusOr<CacheEnvironment> CurrentEnvironment() {
 
 std::string CacheFilePath(const std::string& dir, std::string_view key,
                           const CacheEnvironment& env) {
-  return absl::StrFormat("%s/hsdb-%016x-%016x.bin", dir, Fnv1a64(key),
-                         Fnv1a64(EnvironmentBlob(env)));
+  return absl::StrFormat("%s/hsdb-%016x-%016x.bin", dir, Hash64(key),
+                         Hash64(EnvironmentBlob(env)));
 }
 
 absl::StatusOr<DatabaseSet> LoadDatabases(const std::string& dir, std::string_view key,
                                           const CacheEnvironment& env) {
   const std::string path = CacheFilePath(dir, key, env);
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("no cache file ", path));
-  const std::string image((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  Reader r(image);
+  // One read into an uninitialised buffer of the file's size: an istreambuf_iterator copy into a
+  // growing string cost ~6% of a cached 100k-term start (per-byte loop, regrowth, zeroing).
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return absl::NotFoundError(absl::StrCat("no cache file ", path));
+  struct stat st;
+  if (fstat(fd, &st) != 0 || st.st_size < 0) {
+    close(fd);
+    return absl::DataLossError(absl::StrCat("cache file ", path, ": cannot stat"));
+  }
+  const size_t size = static_cast<size_t>(st.st_size);
+  std::unique_ptr<char[]> buffer(new char[size == 0 ? 1 : size]);
+  size_t got = 0;
+  while (got < size) {
+    const ssize_t n = read(fd, buffer.get() + got, size - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  close(fd);
+  if (got != size) return absl::DataLossError(absl::StrCat("cache file ", path, ": short read"));
+  Reader r(std::string_view(buffer.get(), size));
   std::string_view magic, file_env, file_key;
   if (!r.Raw(sizeof(kMagic), &magic) || magic != std::string_view(kMagic, sizeof(kMagic))) {
     return absl::DataLossError(absl::StrCat("cache file ", path, ": bad magic"));
@@ -121,7 +149,7 @@ absl::StatusOr<DatabaseSet> LoadDatabases(const std::string& dir, std::string_vi
   for (size_t i = 0; i < kDatabaseCount; ++i) {
     uint64_t checksum = 0;
     std::string_view blob;
-    if (!r.U64(&checksum) || !r.Bytes(&blob) || Fnv1a64(blob) != checksum) {
+    if (!r.U64(&checksum) || !r.Bytes(&blob) || Hash64(blob) != checksum) {
       FreeAll(&dbs);
       return absl::DataLossError(absl::StrCat(path, ": database ", i, " corrupt"));
     }
@@ -160,7 +188,7 @@ absl::Status StoreDatabases(const std::string& dir, std::string_view key,
       }
       blob = std::string_view(bytes, length);
     }
-    PutU64(&image, Fnv1a64(blob));
+    PutU64(&image, Hash64(blob));
     PutBytes(&image, blob);
     std::free(bytes);  // Hyperscan's default allocator is malloc
   }

@@ -50,7 +50,8 @@ absl::StatusOr<DatabaseSet> LoadDatabases(const std::string& dir, std::string_vi
 absl::Status StoreDatabases(const std::string& dir, std::string_view key,
                             const CacheEnvironment& env, const DatabaseSet& dbs);
 
-// FNV-1a 64-bit: a stable (cross-process, cross-build) hash for file names and checksums.
-uint64_t Fnv1a64(std::string_view data, uint64_t seed = 0xcbf29ce484222325ULL);
+// A stable (cross-process, cross-build) 64-bit hash for file names and checksums; not
+// cryptographic: it detects corruption and spreads names, the stored key settles identity.
+uint64_t Hash64(std::string_view data);
 
 }  // namespace steppewatch::match::internal
