@@ -894,6 +894,15 @@ KafkaClientProperties BuildKafkaProperties(const DaemonConfig& config,
       // of input (100k items/s; 128 MiB = 1 s of 1.3 KB items, more of the typical 0.8 KB).
       {"queued.min.messages", "100000"},
       {"queued.max.messages.kbytes", "131072"},
+      // Liveness over hostile input (tests/reliability/hostile_test.py): librdkafka 2.0.2 treats
+      // a fetch response larger than this, or a zstd batch that decompresses to more, as an error
+      // and fetches the same offset again forever: the partition stalls. The broker returns the
+      // first batch whole whatever fetch.max.bytes says (KIP-74), so this is the only cap that
+      // matters; 512 MiB is 5x the 100 MB an operator might allow per batch and lets the daemon
+      // fetch and dead-letter (too_large) such items and zstd bombs up to 512 MiB. It allocates
+      // nothing by itself: the cost is the size of the largest batch actually received
+      // (deploy/README.md, "Limits on hostile input").
+      {"receive.message.max.bytes", "536870912"},
   });
   props.producer = base;
   props.producer.insert({

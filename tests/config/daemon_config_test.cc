@@ -460,6 +460,9 @@ TEST(BuildKafkaProperties, DefaultsThenCommonThenPerClient) {
   EXPECT_EQ(p.consumer.at("partition.assignment.strategy"), "range,roundrobin");
   EXPECT_EQ(p.consumer.at("auto.offset.reset"), "earliest");
   EXPECT_EQ(p.consumer.at("queued.max.messages.kbytes"), "65536");
+  // Above librdkafka's 100 MB default, so an oversize item is fetched and dead-lettered instead
+  // of stalling its partition (tests/reliability/hostile_test.py).
+  EXPECT_EQ(p.consumer.at("receive.message.max.bytes"), "536870912");
   EXPECT_EQ(p.consumer.at("security.protocol"), "SASL_SSL");
   EXPECT_EQ(p.consumer.at("statistics.interval.ms"), "1000");
   EXPECT_EQ(p.consumer.count("linger.ms"), 0u);
@@ -470,6 +473,7 @@ TEST(BuildKafkaProperties, DefaultsThenCommonThenPerClient) {
   EXPECT_EQ(p.producer.at("security.protocol"), "SASL_SSL");
   EXPECT_EQ(p.producer.count("group.id"), 0u);
   EXPECT_EQ(p.producer.count("queued.max.messages.kbytes"), 0u);
+  EXPECT_EQ(p.producer.count("receive.message.max.bytes"), 0u);
 
   // Embedded mode: the mock cluster's bootstrap string replaces kafka.brokers.
   c.kafka.brokers = "embedded";

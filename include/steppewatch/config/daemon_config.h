@@ -243,7 +243,8 @@ struct KafkaClientProperties {
 // Consumer defaults: enable.auto.offset.store=false, enable.auto.commit=true,
 //   partition.assignment.strategy=range,roundrobin (cooperative-sticky can abort librdkafka 2.0.2),
 //   auto.offset.reset=earliest, queued.min.messages=100000, queued.max.messages.kbytes=131072,
-//   statistics.interval.ms=5000.
+//   receive.message.max.bytes=536870912 (a larger batch would stall its partition; see
+//   BuildKafkaProperties), statistics.interval.ms=5000.
 // Producer defaults: enable.idempotence=true, acks=all, statistics.interval.ms=5000.
 // Refused in the user maps (ValidateConfig fails; correctness depends on them):
 //   enable.auto.offset.store, enable.auto.commit, enable.idempotence (at-least-once and no
