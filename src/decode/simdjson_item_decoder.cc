@@ -303,8 +303,13 @@ class SimdjsonItemDecoder final : public ItemDecoder {
       }
       // Advances string_cursor_ past this string: earlier views stay intact.
       if (auto error = parser_.unescape(raw, string_cursor_).get(text)) {
+        // simdjson says only "Problem while parsing a string"; the usual culprit in hostile or
+        // broken input is an escape that encodes no character (tests/reliability/hostile_test.py).
         return Fail(DecodeError::kInvalidJson, detail,
-                    Cat("field '", node.path, "': ", simdjson::error_message(error)));
+                    Cat("field '", node.path, "': ", simdjson::error_message(error),
+                        error == simdjson::STRING_ERROR
+                            ? " (a bad \\u escape, e.g. a lone UTF-16 surrogate \\uD800-\\uDFFF)"
+                            : ""));
       }
     } else if (type == ondemand::json_type::number && node.leaf_mask == (1u << kId)) {
       text = TrimJsonWhitespace(value.raw_json_token());
