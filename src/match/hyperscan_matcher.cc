@@ -3,12 +3,14 @@
 // term is a plain literal for hs_compile_lit_multi, check word boundaries in the callback on the
 // UTF-8 text, keep regexes in their own database, share one immutable database set and give
 // every MatchContext its own scratch.
+#include <emmintrin.h>  // SSE2: part of the x86-64 baseline
 #include <hs/hs.h>
 
 #include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -96,12 +98,85 @@ std::string TermName(TermId id, const TermSpec& term) {
   return absl::StrCat("term ", id, " ", Quote(term.text));
 }
 
+// A whole-field length test written as a regex: `^[\s\S]{m,n}$` (also `[\S\s]`, `.`, `{m}`,
+// `{m,}`), "the field has m..n characters". Packs use it to select short items. Hyperscan runs it
+// as a bounded-repeat NFA over up to n characters of every field (UTF-8 mode): with n = 400 it
+// was 12% of all instructions of the default pack's item path (callgrind, benchmarks/README.md),
+// so the matcher counts the folded field's code points instead. On folded text `.` equals
+// `[\s\S]` (white space, '\n' included, folds to ' '), and `$` has no final newline to skip.
+struct LengthRange {
+  uint32_t min_chars;
+  uint32_t max_chars;  // UINT32_MAX: no upper bound
+};
+
+// Returns the range when `regex` is exactly the idiom with 1 <= m <= n (anything else, m = 0
+// included, is left to Hyperscan and its own errors).
+std::optional<LengthRange> ParseLengthIdiom(std::string_view regex) {
+  std::string_view s = regex;
+  if (s.size() < 5 || s.front() != '^' || s.back() != '$') return std::nullopt;
+  s = s.substr(1, s.size() - 2);
+  bool any_char = false;
+  for (std::string_view atom : {"[\\s\\S]", "[\\S\\s]", "."}) {
+    if (s.substr(0, atom.size()) == atom) {
+      s.remove_prefix(atom.size());
+      any_char = true;
+      break;
+    }
+  }
+  if (!any_char) return std::nullopt;
+  if (s.size() < 3 || s.front() != '{' || s.back() != '}') return std::nullopt;
+  s = s.substr(1, s.size() - 2);
+  // At most 9 digits per bound: no overflow, and far beyond any item size limit.
+  auto number = [&s](uint32_t* out) {
+    size_t n = 0;
+    uint32_t v = 0;
+    while (n < s.size() && n < 10 && s[n] >= '0' && s[n] <= '9') v = v * 10 + (s[n++] - '0');
+    if (n == 0 || n > 9) return false;
+    s.remove_prefix(n);
+    *out = v;
+    return true;
+  };
+  LengthRange range{};
+  if (!number(&range.min_chars)) return std::nullopt;
+  if (s.empty()) {
+    range.max_chars = range.min_chars;
+  } else {
+    if (s.front() != ',') return std::nullopt;
+    s.remove_prefix(1);
+    range.max_chars = UINT32_MAX;
+    if (!s.empty() && !number(&range.max_chars)) return std::nullopt;
+    if (!s.empty()) return std::nullopt;
+  }
+  if (range.min_chars == 0 || range.max_chars < range.min_chars) return std::nullopt;
+  return range;
+}
+
+// Returns true when valid UTF-8 `text` has between range.min_chars and range.max_chars code
+// points; stops counting past the maximum.
+bool CharCountInRange(std::string_view text, LengthRange range) {
+  if (text.size() < range.min_chars) return false;  // a code point is at least one byte
+  const auto* s = reinterpret_cast<const uint8_t*>(text.data());
+  const size_t n = text.size();
+  uint64_t chars = 0;
+  size_t i = 0;
+  // A byte starts a code point unless it is a continuation byte 10xxxxxx (-128..-65 as int8).
+  const __m128i last_continuation = _mm_set1_epi8(static_cast<char>(0xBF));
+  for (; i + 16 <= n && chars <= range.max_chars; i += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i));
+    chars += static_cast<uint64_t>(__builtin_popcount(
+        static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpgt_epi8(v, last_continuation)))));
+  }
+  for (; i < n && chars <= range.max_chars; ++i) chars += (s[i] & 0xC0) != 0x80;
+  return chars >= range.min_chars && chars <= range.max_chars;
+}
+
 // Appends the canonical serialization of everything that decides the compiled databases: the
 // cache key. Length-prefixed, so no two term lists serialize alike.
 void AppendKey(const std::vector<TermSpec>& terms, const MatcherOptions& options,
                std::string* key) {
   // Bump when the fold, the pattern grouping or the flags change: old cache files then miss.
-  key->append("steppewatch-match-v1;");
+  // v2: whole-field length regexes are no longer compiled.
+  key->append("steppewatch-match-v2;");
   key->append(normalise::FoldToString("Unicode fold sentinel: İ’—ё"));
   key->push_back(options.regex_start_offsets ? 'S' : 's');
   for (const TermSpec& t : terms) {
@@ -134,6 +209,12 @@ class HyperscanMatcher final : public Matcher {
   const std::vector<PatternInfo>& infos(size_t db) const { return infos_[db]; }
   const std::vector<Target>& targets(size_t db) const { return targets_[db]; }
   const hs_scratch_t* scratch() const { return scratch_; }
+  // Case-insensitive whole-field length regexes (ParseLengthIdiom), checked without Hyperscan.
+  struct LengthTerm {
+    LengthRange range;
+    Target target;
+  };
+  const std::vector<LengthTerm>& length_terms() const { return length_terms_; }
   const MatcherOptions& options() const { return options_; }
 
  private:
@@ -146,6 +227,7 @@ class HyperscanMatcher final : public Matcher {
   std::array<std::vector<Pattern>, kDatabaseCount> patterns_;  // freed after Build()
   std::array<std::vector<PatternInfo>, kDatabaseCount> infos_;
   std::array<std::vector<Target>, kDatabaseCount> targets_;
+  std::vector<LengthTerm> length_terms_;
   DatabaseSet dbs_{};
   hs_scratch_t* scratch_ = nullptr;  // prototype, cloned per MatchContext
 };
@@ -168,6 +250,12 @@ absl::Status HyperscanMatcher::GroupPatterns() {
       target.check_start = t.whole_word && options_.regex_start_offsets;
       target.check_end = t.whole_word;
       ++stats_.regex_terms;
+      if (db == kFoldedRegexes) {
+        if (const std::optional<LengthRange> range = ParseLengthIdiom(t.text)) {
+          length_terms_.push_back(LengthTerm{*range, target});
+          continue;
+        }
+      }
     } else {
       db = t.case_sensitive ? kOriginalLiterals : kFoldedLiterals;
       std::string_view text = t.text;
@@ -321,6 +409,40 @@ uint32_t WordRunStart(std::string_view text, uint32_t end) {
   return start;
 }
 
+// Appends a hit [start, end) (original offsets) for each of the targets [first, last) whose word
+// checks pass. Returns 1 (stop the scan) when the item reached max_hits.
+int EmitHits(ScanState* s, const Target* first, const Target* last, uint32_t start, uint32_t end) {
+  for (const Target* t = first; t != last; ++t) {
+    if (t->check_start && !normalise::IsBoundaryBefore(s->original, start)) continue;
+    if (t->check_end) {
+      // For regexes the pattern's last character is unknown: check when the match ends on a
+      // non-CJK letter or digit (as a literal ending in one would).
+      const bool applies = !s->regex || NeedsBoundary(normalise::DecodeBefore(s->original, end).cp);
+      if (applies && !normalise::IsBoundaryAfter(s->original, end)) continue;
+    }
+    if (s->hits->size() >= s->max_hits) {
+      s->truncated = true;
+      return 1;  // stop the scan: HS_SCAN_TERMINATED
+    }
+    s->hits->push_back(Hit{t->term, s->field, start, end});
+  }
+  return 0;
+}
+
+// The hits of the whole-field length terms on one field, as Hyperscan would report them: one
+// match ending at the end of the folded field (start 0 with SOM, else the word run's start).
+void EmitLengthHits(ScanState* s, const std::vector<HyperscanMatcher::LengthTerm>& terms) {
+  const uint32_t folded_end = static_cast<uint32_t>(s->scanned.size());
+  for (const HyperscanMatcher::LengthTerm& term : terms) {
+    if (s->truncated) return;
+    if (!CharCountInRange(s->scanned, term.range)) continue;
+    const uint32_t end = s->folded->ToOriginal(folded_end);
+    const uint32_t start =
+        s->exact_start ? s->folded->ToOriginal(0) : WordRunStart(s->original, end);
+    EmitHits(s, &term.target, &term.target + 1, start, end);
+  }
+}
+
 int OnMatch(unsigned int id, unsigned long long from, unsigned long long to, unsigned int,
             void* context) {
   auto* s = static_cast<ScanState*>(context);
@@ -354,21 +476,7 @@ int OnMatch(unsigned int id, unsigned long long from, unsigned long long to, uns
     start = s->folded ? s->folded->ToOriginal(fstart) : fstart;
     end = s->folded ? s->folded->ToOriginal(static_cast<uint32_t>(to)) : static_cast<uint32_t>(to);
   }
-  for (const Target* t = first; t != last; ++t) {
-    if (t->check_start && !normalise::IsBoundaryBefore(s->original, start)) continue;
-    if (t->check_end) {
-      // For regexes the pattern's last character is unknown: check when the match ends on a
-      // non-CJK letter or digit (as a literal ending in one would).
-      const bool applies = !s->regex || NeedsBoundary(normalise::DecodeBefore(s->original, end).cp);
-      if (applies && !normalise::IsBoundaryAfter(s->original, end)) continue;
-    }
-    if (s->hits->size() >= s->max_hits) {
-      s->truncated = true;
-      return 1;  // stop the scan: HS_SCAN_TERMINATED
-    }
-    s->hits->push_back(Hit{t->term, s->field, start, end});
-  }
-  return 0;
+  return EmitHits(s, first, last, start, end);
 }
 
 class HyperscanMatchContext final : public MatchContext {
@@ -404,7 +512,9 @@ absl::Status HyperscanMatchContext::Scan(absl::Span<const std::string_view> fiel
     return absl::InvalidArgumentError(absl::StrCat("too many fields: ", fields.size()));
   }
   const DatabaseSet& dbs = matcher_->dbs();
-  const bool any_folded = dbs[kFoldedLiterals] != nullptr || dbs[kFoldedRegexes] != nullptr;
+  const std::vector<HyperscanMatcher::LengthTerm>& length_terms = matcher_->length_terms();
+  const bool any_folded =
+      dbs[kFoldedLiterals] != nullptr || dbs[kFoldedRegexes] != nullptr || !length_terms.empty();
   ScanState state{};
   state.max_hits = matcher_->options().max_hits_per_item;
   state.exact_start = matcher_->options().regex_start_offsets;
@@ -419,6 +529,14 @@ absl::Status HyperscanMatchContext::Scan(absl::Span<const std::string_view> fiel
     state.original = field;
     if (any_folded) normalise::Fold(field, &folded_);
     for (size_t db = 0; db < kDatabaseCount && !state.truncated; ++db) {
+      if (db == kFoldedRegexes + 1 && !length_terms.empty() && !folded_.text().empty()) {
+        // After the regex database's scan of this field: where its end-of-field matches were.
+        state.scanned = folded_.text();
+        state.folded = &folded_;
+        state.regex = true;
+        EmitLengthHits(&state, length_terms);
+        if (state.truncated) break;
+      }
       if (dbs[db] == nullptr) continue;
       std::string_view text = field;
       if (ScansFolded(db)) {

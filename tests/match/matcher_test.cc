@@ -139,6 +139,77 @@ TEST(MatcherTest, RegexStartIsWordRunStartWithoutSomAndExactWithSom) {
   EXPECT_THAT(Find(terms, {"in New  York."}, som), ElementsAre("0:0:New  York"));
 }
 
+// The matcher checks `^[\s\S]{m,n}$` (a whole field of m..n characters) by counting code points
+// instead of scanning it with Hyperscan; the hits must be exactly Hyperscan's. `(?:[\s\S])` is the
+// same regex in a spelling the shortcut does not recognise, so Hyperscan runs it.
+TEST(MatcherTest, WholeFieldLengthRegexGivesHyperscansHits) {
+  const std::vector<std::pair<std::string, std::string>> idioms = {
+      {"^[\\s\\S]{1,12}$", "^(?:[\\s\\S]){1,12}$"},
+      {"^[\\S\\s]{3,5}$", "^(?:[\\S\\s]){3,5}$"},
+      {"^.{4,}$", "^(?:.){4,}$"},
+      {"^.{6}$", "^(?:.){6}$"}};
+  // ASCII, Cyrillic (2 bytes), CJK (3 bytes), length-changing folds (İ, ’, a space run, a
+  // trailing newline), exactly at and one past the bounds.
+  const std::vector<std::string> texts = {"a",
+                                          "abc",
+                                          "abcdef",
+                                          "abcdefghijkl",
+                                          "abcdefghijklm",
+                                          "Астана",
+                                          "Қазақстан дамуы",
+                                          "习近平访问",
+                                          "İİ  x’s\n",
+                                          "word  \n\t ",
+                                          "  lead",
+                                          "x"};
+  for (bool som : {false, true}) {
+    for (bool whole_word : {false, true}) {
+      MatcherOptions options;
+      options.regex_start_offsets = som;
+      for (const auto& [idiom, spelled] : idioms) {
+        TermSpec fast = Regex(idiom), slow = Regex(spelled);
+        fast.whole_word = slow.whole_word = whole_word;
+        SW_ASSERT_OK_AND_ASSIGN(auto fast_matcher, Matcher::Create({fast}, options));
+        SW_ASSERT_OK_AND_ASSIGN(auto slow_matcher, Matcher::Create({slow}, options));
+        // The shortcut compiles nothing for the idiom.
+        EXPECT_EQ(fast_matcher->stats().database_bytes, 0u) << idiom;
+        SW_ASSERT_OK_AND_ASSIGN(auto fast_context, MatchContext::Create(fast_matcher));
+        SW_ASSERT_OK_AND_ASSIGN(auto slow_context, MatchContext::Create(slow_matcher));
+        for (const std::string& title : texts) {
+          for (const std::string& body : {std::string(), std::string("a short body"), title}) {
+            const std::string_view fields[] = {title, body};
+            std::vector<Hit> fast_hits, slow_hits;
+            ASSERT_THAT(fast_context->Scan(fields, &fast_hits), IsOk());
+            ASSERT_THAT(slow_context->Scan(fields, &slow_hits), IsOk());
+            ASSERT_EQ(fast_hits.size(), slow_hits.size()) << idiom << " on \"" << title << "\"";
+            for (size_t i = 0; i < fast_hits.size(); ++i) {
+              EXPECT_EQ(fast_hits[i].term, slow_hits[i].term);
+              EXPECT_EQ(fast_hits[i].field, slow_hits[i].field);
+              EXPECT_EQ(fast_hits[i].start, slow_hits[i].start)
+                  << idiom << " on \"" << title << "\"";
+              EXPECT_EQ(fast_hits[i].end, slow_hits[i].end) << idiom << " on \"" << title << "\"";
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// With a minimum of 0 the shortcut stays out of the way: Hyperscan compiles and runs it.
+TEST(MatcherTest, WholeFieldLengthRegexWithZeroMinimumGoesToHyperscan) {
+  SW_ASSERT_OK_AND_ASSIGN(auto matcher,
+                          Matcher::Create({Regex("^[\\s\\S]{0,4}$")}, MatcherOptions{}));
+  EXPECT_GT(matcher->stats().database_bytes, 0u);
+  EXPECT_THAT(Find({Regex("^[\\s\\S]{0,4}$")}, {"ab c", "abcde"}), ElementsAre("0:0:c"));
+}
+
+TEST(MatcherTest, WholeFieldLengthRegexHitsAlongsideOtherTerms) {
+  EXPECT_THAT(Find({Regex("^[\\s\\S]{1,20}$"), Lit("astana"), Regex("ast[a-z]+")},
+                   {"Astana today", "A body far longer than twenty characters about Astana"}),
+              ElementsAre("1:0:Astana", "2:0:Astana", "0:0:today", "1:1:Astana", "2:1:Astana"));
+}
+
 TEST(MatcherTest, ScansSeveralFieldsAndSortsByFieldThenOffset) {
   EXPECT_THAT(Find({Lit("b"), Lit("a")}, {"b a", "", "a b"}),
               ElementsAre("0:0:b", "1:0:a", "1:2:a", "0:2:b"));
