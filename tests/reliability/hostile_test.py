@@ -423,6 +423,7 @@ log:
     # dead-lettered as too_large; this row raises the limit so the matcher meets the words.
     d = self.start(max_item_bytes=16 * MiB)
     hits_before = self.metric(d, "steppewatch_term_hits_total")
+    busy_before = self.metric(d, "steppewatch_item_processing_seconds_sum")
 
     def truncated(test, msgs):
       for m in msgs:
@@ -437,10 +438,13 @@ log:
     waited = self.wait_all_committed(d)
     elapsed = time.monotonic() - started
     hits = self.metric(d, "steppewatch_term_hits_total") - hits_before
+    # The worker's time on this one item: decode, scan, rules, render (reported, not asserted).
+    busy = self.metric(d, "steppewatch_item_processing_seconds_sum") - busy_before
     self.send_canary()
     self.wait_all_committed(d)
     self.verify()
     self.report(item_bytes=len(value), matching_words=words, hits_kept=hits,
+                seconds_processing_the_item=round(busy, 3),
                 seconds_produce_to_committed=round(elapsed, 2),
                 seconds_to_commit=round(waited, 2), max_rss_mb=round(vmhwm_mb(d.p.pid), 1))
     self.assertGreater(hits, 0)
