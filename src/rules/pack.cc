@@ -17,6 +17,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "rules/pack_cache.h"
 #include "steppewatch/common/log.h"
 #include "steppewatch/rules/sha256.h"
 #include "yaml-cpp/yaml.h"
@@ -1084,6 +1085,24 @@ absl::StatusOr<std::shared_ptr<const CompiledPack>> PackBuilder::Build(std::vect
   auto start = std::chrono::steady_clock::now();
   pack_ = std::shared_ptr<CompiledPack>(new CompiledPack());
   pack_->info_.hash = PackHash(in);
+  // A pack that loaded before, unchanged, under the same options and binary: skip the YAML and
+  // the programs (most of a restart's work; src/rules/pack_cache.h). Any failure here is a miss.
+  const std::string cache_key = PackCache::Key(pack_->info_.hash, options_);
+  if (!cache_key.empty()) {
+    auto cached = PackCache::Load(options_.matcher.cache_dir, cache_key);
+    if (cached.ok()) {
+      CompiledPack& p = **cached;
+      auto matcher = match::Matcher::Create(p.term_specs_, options_.matcher);
+      if (matcher.ok()) {
+        p.matcher_ = *std::move(matcher);
+        p.stats_.matcher = p.matcher_->stats();
+        p.stats_.load_seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() -
+            p.stats_.matcher.compile_seconds;
+        return std::shared_ptr<const CompiledPack>(*std::move(cached));
+      }
+    }
+  }
   std::sort(in.begin(), in.end(),
             [](const PackFile& a, const PackFile& b) { return a.path < b.path; });
   for (PackFile& f : in) files_.push_back({std::move(f.path), std::move(f.content)});
@@ -1152,6 +1171,11 @@ absl::StatusOr<std::shared_ptr<const CompiledPack>> PackBuilder::Build(std::vect
   p.stats_.load_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() -
       p.stats_.matcher.compile_seconds;
+  if (!cache_key.empty()) {
+    // A cache that cannot be written costs the next start the full load; it must not fail this
+    // one.
+    (void)PackCache::Store(options_.matcher.cache_dir, cache_key, p);
+  }
   return std::shared_ptr<const CompiledPack>(pack_);
 }
 

@@ -116,11 +116,15 @@ struct PackStats {
   size_t enabled_rules = 0;
   size_t tests = 0;
   double load_seconds = 0;  // YAML, validation and programs, without the matcher
+  // True when the compiled pack (not only the matcher's databases) came from the cache in
+  // matcher.cache_dir, keyed by the pack's content hash (src/rules/pack_cache.h).
+  bool from_cache = false;
   match::MatcherStats matcher;
 };
 
 struct PackOptions {
   QueryLimits limits;
+  // matcher.cache_dir, when set, also caches the compiled pack (src/rules/pack_cache.h).
   match::MatcherOptions matcher;
   // Distinct terms per pack: FIELD-NOTES measured 100k literals as compilable but 100k
   // Unicode-caseless patterns at 194 s; 200k leaves room for big literal watchlists.
@@ -182,6 +186,7 @@ class CompiledPack {
 
  private:
   friend class PackBuilder;
+  friend class PackCache;
   CompiledPack() = default;
 
   PackInfo info_;
