@@ -568,6 +568,23 @@ void Print(const QueryNode& n, std::string* out) {
   }
 }
 
+// Replaces `*out` with `raw` without leading and trailing white space and with every inner run
+// of it as one space; `emit` appends each other byte to `*out` (as is, escaped or expanded).
+template <typename Emit>
+void CollapseSpaces(std::string_view raw, std::string* out, Emit emit) {
+  out->clear();
+  bool space = false;
+  for (char c : raw) {
+    if (IsSpace(c)) {
+      space = true;
+      continue;
+    }
+    if (space && !out->empty()) out->push_back(' ');
+    space = false;
+    emit(c);
+  }
+}
+
 }  // namespace
 
 bool ParseTermString(std::string_view raw, std::string* text, TermSpec::Kind* kind,
@@ -612,15 +629,7 @@ bool ParseTermString(std::string_view raw, std::string* text, TermSpec::Kind* ki
     // The matcher folds the text (case, and white-space runs to one space) before regexes see
     // it; a starred word continues with anything but white space and ASCII punctuation.
     constexpr std::string_view kRest = "[^\\s!-/:-@\\[-`{-~]*";
-    text->clear();
-    bool space = false;
-    for (char c : raw) {
-      if (IsSpace(c)) {
-        space = true;
-        continue;
-      }
-      if (space && !text->empty()) text->push_back(' ');
-      space = false;
+    CollapseSpaces(raw, text, [&](char c) {
       if (c == '*') {
         text->append(kRest);
       } else if (static_cast<unsigned char>(c) < 0x80 &&
@@ -630,23 +639,13 @@ bool ParseTermString(std::string_view raw, std::string* text, TermSpec::Kind* ki
       } else {
         text->push_back(c);
       }
-    }
+    });
     if (last_prefix) text->append(kRest);
     *kind = TermSpec::Kind::kRegex;
     return true;
   }
   // Collapse runs of spaces: "Xi  Jinping" and "Xi Jinping" are one phrase.
-  text->clear();
-  bool space = false;
-  for (char c : raw) {
-    if (IsSpace(c)) {
-      space = true;
-      continue;
-    }
-    if (space && !text->empty()) text->push_back(' ');
-    space = false;
-    text->push_back(c);
-  }
+  CollapseSpaces(raw, text, [text](char c) { text->push_back(c); });
   if (text->empty()) {
     *error = "empty term";
     return false;
