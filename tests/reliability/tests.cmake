@@ -62,7 +62,8 @@ foreach(method
     test_08b_pack_over_200k_distinct_terms_is_refused
     test_09_zip_bomb_gzip
     test_09_zip_bomb_zstd
-    test_09b_zstd_bomb_above_receive_message_max_bytes_is_dead_lettered)
+    test_09b_zstd_bomb_above_receive_message_max_bytes_is_dead_lettered
+    test_10_matching_item_with_a_1_mb_title_does_not_stall)
   add_test(NAME reliability.hostile.${method}
            COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/hostile_test.py HostileTest.${method})
   set_tests_properties(reliability.hostile.${method} PROPERTIES
