@@ -47,6 +47,7 @@ struct Item {
   std::atomic<int32_t> pending{0};
   size_t bytes = 0;
   int64_t timestamp_ms = -1;
+  int64_t consumed_steady_ns = 0;  // when the consumer thread queued it (queue-wait histogram)
   uint8_t dead_letter_reason = 0;
   bool dead_letter = false;
   Item* next_free = nullptr;
@@ -272,6 +273,24 @@ class KafkaPipeline::Impl {
   void OnClientError(rd_kafka_t* rk, int err, const char* reason);
   void WakeConsumer() {
     if (consumer_queue_ != nullptr) rd_kafka_queue_yield(consumer_queue_);
+    {
+      std::lock_guard<std::mutex> lock(wake_mu_);
+      wake_pending_ = true;
+    }
+    wake_cv_.notify_one();
+  }
+  // Consumer thread, while holding input: sleeps until WakeConsumer() or `deadline`.
+  void WaitForWake(absl::Time deadline) {
+    std::unique_lock<std::mutex> lock(wake_mu_);
+    wake_cv_.wait_until(lock, absl::ToChronoTime(deadline), [this] { return wake_pending_; });
+    wake_pending_ = false;
+  }
+  void MaybeStore(absl::Time now) {
+    if (now < next_store_) return;
+    // Every 50 ms: often enough that auto-commit (5 s) always sees fresh offsets, rare enough
+    // that walking the partitions costs nothing per item.
+    StoreCommittable();
+    next_store_ = now + absl::Milliseconds(50);
   }
   TopicEntry* FindTopic(std::string_view name) {
     auto it = topics_.find(absl::string_view(name.data(), name.size()));
@@ -345,7 +364,16 @@ class KafkaPipeline::Impl {
   absl::flat_hash_map<std::string, TopicEntry> topics_;
   int assigned_count_ = 0;
   bool paused_ = false;
+  // Backpressure, first stage: over the in-flight limit the consumer stops taking messages
+  // from librdkafka (whose prefetch queue keeps them) until hold_until_, then pauses.
+  bool holding_ = false;
+  absl::Time hold_until_ = absl::InfinitePast();
   absl::Time next_store_ = absl::InfinitePast();
+
+  // WakeConsumer() -> the holding consumer thread.
+  std::mutex wake_mu_;
+  std::condition_variable wake_cv_;
+  bool wake_pending_ = false;  // guarded by wake_mu_
 
   std::mutex retry_mu_;
   std::vector<Retry> retries_;  // guarded by retry_mu_
@@ -467,17 +495,33 @@ void KafkaPipeline::Impl::ConsumerLoop() {
   while (!stop_consumer_.load(std::memory_order_acquire)) {
     if (stop_input_.load(std::memory_order_acquire) && !stopping_seen) {
       stopping_seen = true;
+      holding_ = false;
       SetPaused(true);  // stop taking input; keep polling to serve rebalances
+    }
+    if (holding_) {
+      // Over the in-flight limit: take nothing from librdkafka, whose prefetch queue (bounded
+      // by queued.max.messages.kbytes) keeps the data. Pausing at once instead would drop that
+      // queue and refetch it on resume: measured on the e2e harness, that churn starved the
+      // workers and halved throughput (benchmarks/README.md, "Backpressure").
+      const absl::Time now = absl::Now();
+      if (now < hold_until_) {
+        // 50 ms slices: offsets keep being stored while we wait.
+        WaitForWake(std::min(hold_until_, now + absl::Milliseconds(50)));
+        MaybeStore(absl::Now());
+        ApplyBackpressure();  // may end the hold
+        continue;
+      }
+      // Held for hold_before_pause: the outputs are stalled (an outage, an unavailable alert
+      // topic). Pause, which frees the prefetched data and lets the loop poll, and so serve
+      // rebalances and max.poll.interval.ms, while we wait.
+      holding_ = false;
+      SW_LOG_EVERY(kInfo, kLog, 10000, "backpressure: pausing input at ", limiter_->items(),
+                   " items / ", limiter_->bytes(), " bytes in flight");
+      SetPaused(true);
     }
     rd_kafka_message_t* msg = rd_kafka_consumer_poll(consumer_, kPollMs);
     if (msg != nullptr) HandleMessage(msg);
-    const absl::Time now = absl::Now();
-    if (now >= next_store_) {
-      // Every 50 ms: often enough that auto-commit (5 s) always sees fresh offsets, rare
-      // enough that walking the partitions costs nothing per item.
-      StoreCommittable();
-      next_store_ = now + absl::Milliseconds(50);
-    }
+    MaybeStore(absl::Now());
     if (!stopping_seen) ApplyBackpressure();
   }
   StoreCommittable();
@@ -524,6 +568,10 @@ void KafkaPipeline::Impl::HandleMessage(rd_kafka_message_t* msg) {
   item->bytes = msg->len;
   rd_kafka_timestamp_type_t ts_type;
   item->timestamp_ms = rd_kafka_message_timestamp(msg, &ts_type);
+  if (item->timestamp_ms > 0) {
+    stats_->consumer().consume_age.ObserveNanos((WallMillis() - item->timestamp_ms) * 1000000);
+  }
+  item->consumed_steady_ns = pipeline::Stats::SteadyNowNanos();
   limiter_->Admit(item->bytes);
   queue_.Push(item);
 }
@@ -566,13 +614,14 @@ void KafkaPipeline::Impl::SetPaused(bool paused) {
 void KafkaPipeline::Impl::ApplyBackpressure() {
   switch (limiter_->Decide()) {
     case pipeline::InFlightLimiter::Decision::kPause:
+      // See PipelineOptions::hold_before_pause.
       stats_->consumer().pauses.Add();
-      SW_LOG_EVERY(kInfo, kLog, 10000, "backpressure: pausing input at ", limiter_->items(),
-                   " items / ", limiter_->bytes(), " bytes in flight");
-      SetPaused(true);
+      holding_ = true;
+      hold_until_ = absl::Now() + options_.hold_before_pause;
       break;
     case pipeline::InFlightLimiter::Decision::kResume:
-      SetPaused(false);
+      holding_ = false;
+      if (paused_) SetPaused(false);
       break;
     case pipeline::InFlightLimiter::Decision::kNone:
       break;
@@ -815,6 +864,7 @@ void KafkaPipeline::Impl::ProcessItem(
   const std::string_view payload(static_cast<const char*>(msg->payload), msg->len);
 
   const int64_t t0 = pipeline::Stats::SteadyNowNanos();
+  ws.queue_wait.ObserveNanos(t0 - item->consumed_steady_ns);
   std::string_view reason = "processor_error";
   std::string reason_message = "no ItemProcessor could be built for the rule pack";
   const pipeline::Outcome* outcome = nullptr;

@@ -230,6 +230,12 @@ std::vector<MetricFamily> StatsCollector::Build(const pipeline::StatsSnapshot& s
   AppendSingle(&out, "steppewatch_produce_retries_total",
                "Messages produced again after a failed delivery (at-least-once).",
                MetricType::Counter, static_cast<double>(s.produce_retries));
+  AppendHistogram(&out, "steppewatch_item_consume_age_seconds",
+                  "Age of an item when the daemon receives it (wall clock minus its Kafka "
+                  "timestamp): the part of the end-to-end latency spent before steppewatch.",
+                  s.consume_age);
+  AppendHistogram(&out, "steppewatch_item_queue_wait_seconds",
+                  "Time an item waits between the consumer thread and a worker.", s.queue_wait);
   AppendHistogram(&out, "steppewatch_end_to_end_latency_seconds",
                   "From the item's Kafka timestamp to the delivery of its last alert.",
                   s.end_to_end_latency);

@@ -101,6 +101,7 @@ StatsSnapshot Stats::Snapshot() const {
       s.dead_letters_by_reason[r] += w->dead_letters[r].Value();
     }
     w->processing_time.FoldInto(&s.processing_time);
+    w->queue_wait.FoldInto(&s.queue_wait);
     oldest_heartbeat =
         std::min(oldest_heartbeat, w->heartbeat_steady_ns.load(std::memory_order_relaxed));
   }
@@ -109,6 +110,8 @@ StatsSnapshot Stats::Snapshot() const {
     // Keep the histogram's shape even with no data so the exposition is stable.
     LatencyHistogram<kProcessingTimeBuckets.size()> empty(kProcessingTimeBuckets);
     empty.FoldInto(&s.processing_time);
+    LatencyHistogram<kQueueWaitBuckets.size()> empty_wait(kQueueWaitBuckets);
+    empty_wait.FoldInto(&s.queue_wait);
   }
 
   // Per-rule counts: the newest generation wins; workers still on an older pack (at most until
@@ -132,6 +135,7 @@ StatsSnapshot Stats::Snapshot() const {
   }
   s.produce_retries = delivery_.produce_retries.Value();
   delivery_.end_to_end_latency.FoldInto(&s.end_to_end_latency);
+  consumer_.consume_age.FoldInto(&s.consume_age);
 
   for (size_t k = 0; k < s.rebalances_by_kind.size(); ++k) {
     s.rebalances_by_kind[k] = consumer_.rebalances[k].Value();

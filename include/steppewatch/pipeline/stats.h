@@ -77,6 +77,11 @@ inline constexpr std::array<double, 17> kEndToEndLatencyBuckets = {
     1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 500e-3,
     1.0,  2.5,    5.0,  10.0,  30.0,  60.0,  120.0,  300.0};
 
+// Wait in the work queue, from the consumer thread's hand-off to a worker picking the item up:
+// tens of us when a worker is idle, up to the whole in-flight backlog under backpressure
+// (20k items at tens of thousands per second: about a second). 10 us .. 5 s.
+inline constexpr std::array<double, 14> kQueueWaitBuckets = {
+    10e-6, 50e-6, 100e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 1.0, 5.0};
 // A plain copy of a histogram in Prometheus' shape.
 struct HistogramSnapshot {
   std::vector<double> upper_bounds;         // ascending, without +Inf
@@ -153,6 +158,7 @@ struct alignas(64) WorkerStats {
   SingleWriterCounter hits;             // term hits (Outcome::hits)
   std::array<SingleWriterCounter, kDeadLetterReasonCount> dead_letters;  // by reason, at process
   LatencyHistogram<kProcessingTimeBuckets.size()> processing_time{kProcessingTimeBuckets};
+  LatencyHistogram<kQueueWaitBuckets.size()> queue_wait{kQueueWaitBuckets};
   // Stats::SteadyNowNanos() of the worker's last sign of life: set after each item and on each
   // idle wake-up (workers wake at least every 500 ms when idle).
   std::atomic<int64_t> heartbeat_steady_ns{0};
@@ -223,8 +229,14 @@ struct ConsumerStats {
   std::array<SingleWriterCounter, 3> rebalances;  // by RebalanceKind
   SharedCounter assigned_partitions;
   SharedCounter paused_partitions;
-  SingleWriterCounter pauses;          // times the pipeline paused for backpressure
+  // Times the pipeline stopped taking input for backpressure (it holds first and pauses the
+  // partitions only if the hold lasts, see kafka_pipeline.cc).
+  SingleWriterCounter pauses;
   SingleWriterCounter consume_errors;  // consumer errors other than partition EOF
+  // Age of each item when the consumer thread receives it: wall clock minus the item's Kafka
+  // timestamp. The part of the end-to-end latency spent before the daemon (the producer's
+  // batching, the broker, the fetch), and the backlog after a restart.
+  LatencyHistogram<kEndToEndLatencyBuckets.size()> consume_age{kEndToEndLatencyBuckets};
 };
 
 struct DeliveryStats {
@@ -278,6 +290,8 @@ struct StatsSnapshot {
   int64_t brokers_down_events = 0;
   std::vector<PartitionLag> consumer_lag;  // assigned partitions only
   HistogramSnapshot processing_time;
+  HistogramSnapshot queue_wait;
+  HistogramSnapshot consume_age;
   HistogramSnapshot end_to_end_latency;
   // Per-rule matches of the newest pack any worker uses: counts[i] is rule i of `pack` (an
   // opaque rules::CompiledPack the metrics stage static_pointer_casts back), summed over the
