@@ -215,6 +215,9 @@ int RunDaemon(const DaemonFlags& flags) {
   rules::PackOptions pack_options;
   pack_options.matcher.cache_dir = cfg.rules.cache_dir;
   pack_options.default_topic = cfg.kafka.default_alert_topic;
+  // The same options go to every reload (ReloaderOptions::pack_options below), so the cap holds
+  // for reloaded packs too.
+  pack_options.matcher.max_hits_per_item = static_cast<uint32_t>(cfg.pipeline.max_hits_per_item);
   if (!cfg.rules.cache_dir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(cfg.rules.cache_dir, ec);
