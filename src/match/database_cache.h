@@ -52,6 +52,29 @@ absl::Status StoreDatabases(const std::string& dir, std::string_view key,
 
 // A stable (cross-process, cross-build) 64-bit hash for file names and checksums; not
 // cryptographic: it detects corruption and spreads names, the stored key settles identity.
+// Also used by the rules stage's compiled-pack cache (src/rules/pack_cache.cc).
 uint64_t Hash64(std::string_view data);
+
+// The bytes of a whole file, read with read() into anonymous pages mapped up front
+// (MAP_POPULATE): on this paravirtualised VM a page fault per 4 KB of a fresh 15 MB heap buffer
+// was a visible part of a cached start. Read, not a file mapping, so a file truncated in place
+// by someone else cannot SIGBUS the reader. Move-only; also used by src/rules/pack_cache.cc.
+class FileImage {
+ public:
+  // Reads `path`. NotFound when it cannot be opened, DataLoss on a short read.
+  static absl::StatusOr<FileImage> Read(const std::string& path);
+
+  FileImage(FileImage&& other) noexcept;
+  FileImage& operator=(FileImage&& other) = delete;
+  ~FileImage();
+
+  std::string_view data() const { return {static_cast<const char*>(map_), size_}; }
+
+ private:
+  FileImage() = default;
+  void* map_ = nullptr;
+  size_t size_ = 0;
+  size_t mapped_ = 0;
+};
 
 }  // namespace steppewatch::match::internal

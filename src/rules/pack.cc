@@ -1206,11 +1206,17 @@ absl::StatusOr<std::shared_ptr<const CompiledPack>> CompiledPack::Load(
       continue;
     }
     if (!it->is_regular_file(ec) || it->path().extension() != ".yaml") continue;
-    std::ifstream in(it->path(), std::ios::binary);
+    std::ifstream in(it->path(), std::ios::binary | std::ios::ate);
     if (!in) return absl::PermissionDeniedError(Cat(it->path().string(), ": cannot read"));
     PackFile f;
     f.path = fs::relative(it->path(), dir).generic_string();
-    f.content.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    // One read of the file's size (an istreambuf_iterator copy of a 2 MB pack file was ~1% of
+    // a cached start); a file that shrinks meanwhile gives what it still holds.
+    const std::streamoff size = in.tellg();
+    in.seekg(0);
+    f.content.resize(size > 0 ? static_cast<size_t>(size) : 0);
+    in.read(f.content.data(), static_cast<std::streamsize>(f.content.size()));
+    f.content.resize(static_cast<size_t>(in.gcount()));
     files.push_back(std::move(f));
   }
   if (ec) return absl::UnavailableError(Cat(dir.string(), ": ", ec.message()));

@@ -3,7 +3,6 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <link.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -18,6 +17,7 @@
 #include "absl/base/casts.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "match/database_cache.h"
 #include "steppewatch/rules/sha256.h"
 
 namespace steppewatch::rules {
@@ -78,25 +78,6 @@ std::string OwnBuildId() {
       },
       &search);
   return search.id;
-}
-
-// A stable 64-bit checksum of the payload, eight bytes per step (SHA-256 of a 5 MB payload
-// would cost more than the YAML it replaces). Detects corruption; the stored key settles
-// identity.
-uint64_t Checksum(std::string_view data) {
-  constexpr uint64_t kMul = 0x9e3779b97f4a7c15ULL;  // 2^64 / golden ratio
-  uint64_t h = 0x243f6a8885a308d3ULL ^ (data.size() * kMul);
-  size_t i = 0;
-  for (; i + 8 <= data.size(); i += 8) {
-    uint64_t w;
-    std::memcpy(&w, data.data() + i, 8);
-    h = (h ^ w) * kMul;
-    h ^= h >> 32;
-  }
-  uint64_t tail = 0;
-  if (i < data.size()) std::memcpy(&tail, data.data() + i, data.size() - i);
-  h = (h ^ tail) * kMul;
-  return h ^ (h >> 29);
 }
 
 class Writer {
@@ -361,26 +342,9 @@ std::string PackCache::FilePath(const std::string& dir, std::string_view key) {
 absl::StatusOr<std::shared_ptr<CompiledPack>> PackCache::Load(const std::string& dir,
                                                               std::string_view key) {
   const std::string path = FilePath(dir, key);
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return absl::NotFoundError(absl::StrCat("no pack cache file ", path));
-  struct stat st;
-  if (fstat(fd, &st) != 0 || st.st_size < 0) {
-    close(fd);
-    return absl::DataLossError(absl::StrCat(path, ": cannot stat"));
-  }
-  const size_t size = static_cast<size_t>(st.st_size);
-  std::unique_ptr<char[]> buffer(new char[size == 0 ? 1 : size]);
-  size_t got = 0;
-  while (got < size) {
-    const ssize_t n = read(fd, buffer.get() + got, size - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += static_cast<size_t>(n);
-  }
-  close(fd);
-  if (got != size) return absl::DataLossError(absl::StrCat(path, ": short read"));
-
-  std::string_view image(buffer.get(), size);
+  absl::StatusOr<match::internal::FileImage> file = match::internal::FileImage::Read(path);
+  if (!file.ok()) return file.status();
+  const std::string_view image = file->data();
   if (image.substr(0, sizeof(kMagic)) != std::string_view(kMagic, sizeof(kMagic))) {
     return absl::FailedPreconditionError(absl::StrCat(path, ": bad magic (another layout)"));
   }
@@ -397,8 +361,10 @@ absl::StatusOr<std::shared_ptr<CompiledPack>> PackCache::Load(const std::string&
   if (payload_size != image.size() - payload_at) {
     return absl::DataLossError(absl::StrCat(path, ": truncated payload"));
   }
+  // Hash64 (the match cache's checksum): SHA-256 of a 6 MB payload would cost as much as the
+  // YAML it replaces.
   const std::string_view payload = image.substr(payload_at);
-  if (Checksum(payload) != checksum) {
+  if (match::internal::Hash64(payload) != checksum) {
     return absl::DataLossError(absl::StrCat(path, ": checksum mismatch"));
   }
 
@@ -475,7 +441,7 @@ absl::Status PackCache::Store(const std::string& dir, std::string_view key,
   Writer header;
   header.out().assign(kMagic, sizeof(kMagic));
   header.Str(key);
-  header.U64(Checksum(w.out()));
+  header.U64(match::internal::Hash64(w.out()));
   header.U64(w.out().size());
 
   std::error_code ec;
