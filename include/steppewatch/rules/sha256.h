@@ -1,6 +1,8 @@
 // SHA-256 (FIPS 180-4), for the rule pack's content hash. Written here because the rules stage
-// must not pull in OpenSSL for one hash of a few kilobytes at load time. Not thread-safe per
-// object; one object per digest.
+// must not pull in OpenSSL for one hash at load time. A big pack is megabytes and is hashed on
+// every start (the compiled-pack cache is keyed by it), so the compression uses the CPU's SHA
+// extensions when it has them, the portable loop otherwise. Not thread-safe per object; one
+// object per digest.
 #pragma once
 
 #include <array>
@@ -21,6 +23,8 @@ class Sha256 {
   static std::string Hex(std::string_view data);
 
  private:
+  // Compresses `count` consecutive 64-byte blocks (SHA extensions or the portable Block()).
+  void Blocks(const uint8_t* p, size_t count);
   void Block(const uint8_t* p);
 
   std::array<uint32_t, 8> h_;
