@@ -35,17 +35,18 @@ void AppendSnippet(std::string_view text, uint32_t start, uint32_t end, uint32_t
     if (sp > e && to - sp < context / 2) to = sp - 1;
   }
   if (from > 0) out->append("\xE2\x80\xA6");  // "…"
-  bool space = false;
-  for (size_t i = from; i < to; ++i) {
+  // Appends each run of non-space bytes at once, one ' ' for each run of white space.
+  size_t i = from;
+  while (i < to) {
     if (IsSpaceByte(text[i])) {
-      space = true;
+      while (i < to && IsSpaceByte(text[i])) ++i;
+      out->push_back(' ');
       continue;
     }
-    if (space) out->push_back(' ');
-    space = false;
-    out->push_back(text[i]);
+    const size_t run = i;
+    while (i < to && !IsSpaceByte(text[i])) ++i;
+    out->append(text.data() + run, i - run);
   }
-  if (space) out->push_back(' ');
   if (to < n) out->append("\xE2\x80\xA6");
 }
 

@@ -19,6 +19,36 @@ std::string Escaped(std::string_view s) {
   return out;
 }
 
+// Escape skips plain bytes 16 at a time: every special byte must be found wherever it falls
+// relative to those blocks.
+TEST(JsonWriter, EscapesSpecialBytesAtEveryBlockPosition) {
+  const std::string filler(40, 'x');
+  const std::vector<std::pair<std::string, std::string>> specials = {
+      {"\"", "\\\""},
+      {"\\", "\\\\"},
+      {"\n", "\\n"},
+      {std::string(1, '\0'), "\\u0000"},
+      {"\x1f", "\\u001f"},
+      {"Қ", "Қ"},
+      {"\xE2\x80\xA8", "\\u2028"},
+      {"\xC0", "\\ufffd"}};
+  for (const auto& [raw, escaped] : specials) {
+    for (size_t at = 0; at <= filler.size(); ++at) {
+      const std::string in = filler.substr(0, at) + raw + filler.substr(at);
+      EXPECT_EQ(Escaped(in), filler.substr(0, at) + escaped + filler.substr(at)) << at;
+    }
+    // Two-byte letters around it, at both alignments: a skip can end inside a letter.
+    for (const std::string lead : {"", "y"}) {
+      for (size_t k = 0; k <= 20; ++k) {
+        std::string before = lead, after;
+        for (size_t j = 0; j < k; ++j) before += "ж";
+        for (size_t j = k; j < 20; ++j) after += "ж";
+        EXPECT_EQ(Escaped(before + raw + after), before + escaped + after) << lead << k;
+      }
+    }
+  }
+}
+
 TEST(JsonWriter, EscapesEverythingJsonRequires) {
   EXPECT_EQ(Escaped("plain"), "plain");
   EXPECT_EQ(Escaped("a\"b\\c"), "a\\\"b\\\\c");
