@@ -328,8 +328,152 @@ const BenchCorpus* LoadBenchCorpus() {
   return corpus.get();
 }
 
+namespace {
+
+// splitmix64: a fixed, platform-independent generator, so the names set is the same everywhere.
+struct NameRng {
+  uint64_t state;
+  uint64_t Next() {
+    uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+  }
+  template <typename T>
+  const T& Pick(const std::vector<T>& v) {
+    return v[Next() % v.size()];
+  }
+};
+
+// Word parts per script. Syllables are chained into family names, company names and place names
+// that look like the region's names without being taken from the corpus.
+struct NameParts {
+  std::vector<std::string> given;        // real given names
+  std::vector<std::string> syllables;    // word starts and middles (first one capitalised)
+  std::vector<std::string> family_ends;  // -ov, -bayev, -uly, ...
+  std::vector<std::string> place_ends;   // -abad, -kent, -sk, ...
+  std::vector<std::string> org_words;    // Holding, Bank, ...
+  std::vector<std::string> titles;       // a few multi-word entities get one: "Minister ..."
+};
+
+const NameParts& PartsFor(Language lang) {
+  static const NameParts kLatin = {
+      {"Aibek",  "Nursultan", "Dinara", "Askar",   "Gulnara", "Timur",   "Aliya",  "Rustam",
+       "Madina", "Yerlan",    "Saule",  "Bakyt",   "Farrukh", "Dilnoza", "Sardor", "Zarina",
+       "Otabek", "Kamila",    "Azamat", "Aigerim", "John",    "Maria",   "Ahmed",  "Elena",
+       "Sergei", "Olga",      "Wei",    "Li",      "James",   "Anna",    "Mehmet", "Fatima",
+       "Dmitry", "Irina",     "Ivan",   "Natalia", "Peter",   "Sarah",   "Hassan", "Leyla"},
+      {"Kar",  "Bek", "Nur", "Tas", "Zhan", "Ser",  "Tal", "Mur", "Dau", "Kur",  "Yer", "Bol",
+       "Sul",  "Ait", "Ord", "Tur", "Khal", "Ibr",  "Sab", "Rah", "Mir", "Kam",  "Orz", "Ulug",
+       "Shav", "Tem", "Bat", "Gal", "Zhum", "Khod", "Uzb", "Sat", "Erk", "Dost", "Yus", "Abd"},
+      {"ov", "ev", "bayev", "bekov", "uly", "kyzy", "ova", "eva", "imov", "alov", "ullaev", "zoda",
+       "murodov", "sky", "enko", "berg", "son", "ani"},
+      {"abad", "kent", "tau", "bulak", "sai", "kul", "obod", "grad", "sk", "ovka", "stan", "dara"},
+      {"Holding", "Group", "Bank", "Energy", "Mining", "Logistics", "Invest", "Foundation",
+       "Resources", "Telecom", "Agro", "Airlines", "Capital", "Petroleum", "Metallurgical Plant"},
+      {"Minister", "Governor", "Ambassador", "General", "Akim"}};
+  static const NameParts kCyrillic = {
+      {"Айбек",  "Нурсултан", "Динара", "Аскар",   "Гульнара", "Тимур",   "Алия",    "Рустам",
+       "Мадина", "Ерлан",     "Сауле",  "Бакыт",   "Фаррух",   "Дилноза", "Сардор",  "Зарина",
+       "Отабек", "Камила",    "Азамат", "Айгерим", "Сергей",   "Ольга",   "Дмитрий", "Ирина",
+       "Иван",   "Наталья",   "Пётр",   "Елена",   "Андрей",   "Марина",  "Алексей", "Татьяна"},
+      {"Кар", "Бек", "Нур", "Тас", "Жан", "Сер", "Тал", "Мур", "Дау",  "Кур", "Ер",  "Бол",
+       "Сул", "Аит", "Орд", "Тур", "Хал", "Ибр", "Саб", "Рах", "Мир",  "Кам", "Орз", "Улуг",
+       "Шав", "Тем", "Бат", "Гал", "Жум", "Ход", "Сат", "Ерк", "Дост", "Юс",  "Абд", "Қаз"},
+      {"ов", "ев", "баев", "беков", "улы", "кызы", "ова", "ева", "имов", "алов", "уллаев", "зода",
+       "муродов", "ский", "енко", "ин", "ёв"},
+      {"абад", "кент", "тау", "булак", "сай", "куль", "обод", "град", "ск", "овка", "стан"},
+      {"Холдинг", "Групп", "Банк", "Энерго", "Майнинг", "Логистик", "Инвест", "Фонд", "Ресурс",
+       "Телеком", "Агро", "Авиа", "Капитал", "Нефтегаз", "Металлургический завод"},
+      {"министр", "аким", "посол", "генерал", "губернатор"}};
+  static const NameParts kChinese = {
+      {"李", "王", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙", "胡", "朱",
+       "高", "林", "何", "郭", "马", "罗", "梁", "宋", "郑", "谢", "韩", "唐", "冯", "于"},
+      {"建", "国", "明", "华", "志", "伟", "军", "平", "文", "海", "东", "晓", "春", "永",
+       "德", "玉", "丽", "红", "光", "新", "金", "强", "荣", "辉", "俊", "峰", "杰", "宏",
+       "鹏", "斌", "涛", "磊", "霞", "燕", "芳", "敏", "静", "秀", "英", "娟"},
+      {},
+      {"市", "县", "镇", "港", "湾", "山", "河", "口"},
+      {"集团", "公司", "银行", "能源", "矿业", "物流", "投资", "基金会", "电信", "航空"},
+      {"部长", "大使", "省长"}};
+  switch (lang) {
+    case Language::kRussian:
+    case Language::kKazakh:
+      return kCyrillic;
+    case Language::kChinese:
+      return kChinese;
+    default:
+      return kLatin;
+  }
+}
+
+// One generated word: 1-3 syllables, the later ones lowercased (ASCII or Cyrillic), plus `end`.
+std::string NameWord(NameRng& rng, const NameParts& parts, const std::string& end) {
+  std::string word = rng.Pick(parts.syllables);
+  const int more = static_cast<int>(rng.Next() % 3);
+  for (int i = 0; i < more; ++i) {
+    // Lowercase by folding: the syllables are capitalised at their first letter only.
+    word += normalise::FoldToString(rng.Pick(parts.syllables));
+  }
+  return word + end;
+}
+
+std::string NameTerm(NameRng& rng, const NameParts& parts, Language lang) {
+  const uint64_t kind = rng.Next() % 100;
+  if (lang == Language::kChinese) {
+    // Person (surname + 1-2 given characters), organisation, place.
+    std::string given = rng.Pick(parts.syllables);
+    if (rng.Next() % 2) given += rng.Pick(parts.syllables);
+    if (kind < 60) return rng.Pick(parts.given) + given;
+    if (kind < 85)
+      return rng.Pick(parts.syllables) + rng.Pick(parts.syllables) + rng.Pick(parts.org_words);
+    return rng.Pick(parts.syllables) + rng.Pick(parts.syllables) + rng.Pick(parts.place_ends);
+  }
+  if (kind < 45)
+    return rng.Pick(parts.given) + " " + NameWord(rng, parts, rng.Pick(parts.family_ends));
+  if (kind < 60) return NameWord(rng, parts, rng.Pick(parts.family_ends));  // a family name alone
+  if (kind < 65) {
+    return rng.Pick(parts.titles) + " " + NameWord(rng, parts, rng.Pick(parts.family_ends));
+  }
+  if (kind < 85) return NameWord(rng, parts, "") + " " + rng.Pick(parts.org_words);
+  return NameWord(rng, parts, rng.Pick(parts.place_ends));
+}
+
+}  // namespace
+
+std::vector<BenchTerm> BuildNameTerms(Language lang, size_t count) {
+  std::vector<BenchTerm> terms;
+  absl::flat_hash_set<std::string> seen;
+  auto add = [&](std::string text, bool prefix) {
+    if (terms.size() < count &&
+        seen.insert(normalise::FoldToString(text) + (prefix ? "*" : "")).second) {
+      terms.push_back({std::move(text), prefix});
+    }
+  };
+  // The real names of the default pack's kind first (proper names only: they start with a
+  // capital, or are CJK), then generated ones.
+  for (const std::string& name : PackNames(lang)) {
+    if (name.empty()) continue;
+    const std::string head = name.substr(0, normalise::DecodeAt(name, 0).length);
+    if (lang != Language::kChinese && normalise::FoldToString(head) == head) continue;
+    if (name.back() == '*') {
+      add(name.substr(0, name.size() - 1), true);
+    } else {
+      add(name, false);
+    }
+  }
+  NameRng rng{0x5157E99E000000ULL + static_cast<uint64_t>(lang)};
+  const NameParts& parts = PartsFor(lang);
+  // The generator has millions of combinations per script; the bound only guards against a loop.
+  for (size_t attempts = 0; terms.size() < count && attempts < count * 20; ++attempts) {
+    add(NameTerm(rng, parts, lang), false);
+  }
+  return terms;
+}
+
 std::vector<BenchTerm> BuildTerms(const std::vector<const BenchItem*>& items, Language lang,
                                   size_t count, TermProfile profile) {
+  if (profile == TermProfile::kNames) return BuildNameTerms(lang, count);
   std::vector<BenchTerm> terms;
   absl::flat_hash_set<std::string> seen;
   auto add = [&](std::string text, bool prefix) {

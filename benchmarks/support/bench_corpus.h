@@ -61,7 +61,8 @@ struct BenchTerm {
 // words right after the function words (a stress case: tens of hits per item).
 // kPhrases is kSpread with two-word phrases only (no single words): closer to a watch list of
 // names, whose terms rarely occur inside ordinary sentences.
-enum class TermProfile { kSpread, kDense, kPhrases };
+// kNames is not taken from the corpus at all: BuildNameTerms below.
+enum class TermProfile { kSpread, kDense, kPhrases, kNames };
 
 // Builds `count` distinct terms that behave like a real watch list over `items`:
 //   - ~70 real names of the default pack's kind (countries, leaders, organisations, in the
@@ -74,6 +75,15 @@ enum class TermProfile { kSpread, kDense, kPhrases };
 // Deterministic for a given corpus. Fewer than `count` terms only if the text runs out.
 std::vector<BenchTerm> BuildTerms(const std::vector<const BenchItem*>& items, Language lang,
                                   size_t count, TermProfile profile = TermProfile::kSpread);
+
+// Builds `count` distinct watch-list names that are NOT taken from the corpus: the proper names
+// of the default pack's kind (as BuildTerms), then generated people ("Aibek Karnurov", "Дмитрий
+// Жантасбеков"), family names alone, officials ("Minister Kurbatov"), organisations
+// ("Sultemkar Holding") and places ("Ordtaskent"), from fixed syllable lists with a seeded
+// generator; Chinese: surname + given characters, organisations, places. Deterministic. Its
+// point is the 100k scan figure of a realistic watch list, where few words of an item are terms
+// (the corpus-derived sets make nearly every word one: the worst case).
+std::vector<BenchTerm> BuildNameTerms(Language lang, size_t count);
 
 // Returns the peak resident set size of this process so far (VmHWM), in bytes.
 size_t PeakRssBytes();
