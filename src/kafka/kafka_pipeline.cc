@@ -254,6 +254,9 @@ class KafkaPipeline::Impl {
  private:
   struct PartitionEntry {
     std::shared_ptr<pipeline::PartitionOffsets> offsets;
+    // The last consume error at an offset of this partition, and how often it repeated.
+    int64_t error_offset = -1;
+    int error_repeats = 0;
   };
   struct TopicEntry {
     pipeline::TopicCounters* consumed = nullptr;
@@ -263,6 +266,9 @@ class KafkaPipeline::Impl {
   // --- consumer thread ---
   void ConsumerLoop();
   void HandleMessage(rd_kafka_message_t* msg);
+  // A consume error that repeats at one offset: dead-letters that offset and seeks past it.
+  // Returns true when it took ownership of `msg`.
+  bool HandleUndecodable(rd_kafka_message_t* msg);
   void StoreCommittable();
   void ApplyBackpressure();
   void SetPaused(bool paused);
@@ -302,6 +308,10 @@ class KafkaPipeline::Impl {
   void ProcessItem(int index, pipeline::ItemProcessor* processor, Item* item,
                    absl::flat_hash_map<std::string, rd_kafka_topic_t*>* topic_cache,
                    const std::string& pack_label);
+  // Produces `item`'s dead letter: its original key, value (a prefix if too large), headers and
+  // timestamp, plus the steppewatch.error.* headers.
+  void ProduceDeadLetter(int index, Item* item, std::string_view reason,
+                         const std::string& reason_message, const std::string& pack_label);
   // Drops one reference; the last one finishes the item.
   void Unref(Item* item);
 
@@ -538,6 +548,7 @@ void KafkaPipeline::Impl::HandleMessage(rd_kafka_message_t* msg) {
     if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
       stats_->consumer().consume_errors.Add();
       SW_LOG_EVERY(kWarning, kLog, 10000, "consume error: ", rd_kafka_message_errstr(msg));
+      if (HandleUndecodable(msg)) return;
     }
     rd_kafka_message_destroy(msg);
     return;
@@ -574,6 +585,60 @@ void KafkaPipeline::Impl::HandleMessage(rd_kafka_message_t* msg) {
   item->consumed_steady_ns = pipeline::Stats::SteadyNowNanos();
   limiter_->Admit(item->bytes);
   queue_.Push(item);
+}
+
+bool KafkaPipeline::Impl::HandleUndecodable(rd_kafka_message_t* msg) {
+  // Errors that librdkafka reports for one offset of one partition and then meets again at the
+  // same offset forever, because it refetches it: a batch it cannot decompress (a zstd batch
+  // beyond receive.message.max.bytes), a corrupt batch, a response over
+  // receive.message.max.bytes. Anything else (transport, leader changes) is transient.
+  const bool per_offset = msg->err == RD_KAFKA_RESP_ERR__BAD_COMPRESSION ||
+                          msg->err == RD_KAFKA_RESP_ERR__BAD_MSG ||
+                          msg->err == RD_KAFKA_RESP_ERR_INVALID_MSG ||  // a CRC mismatch
+                          msg->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE;
+  if (!per_offset || msg->rkt == nullptr || msg->offset < 0) return false;
+  if (stop_input_.load(std::memory_order_acquire)) return false;
+  TopicEntry* t = FindTopic(rd_kafka_topic_name(msg->rkt));
+  if (t == nullptr) return false;
+  auto it = t->partitions.find(msg->partition);
+  if (it == t->partitions.end()) return false;
+  PartitionEntry& p = it->second;
+  if (p.error_offset != msg->offset) {
+    p.error_offset = msg->offset;
+    p.error_repeats = 0;
+  }
+  // 3 times at one offset (librdkafka refetches after fetch.error.backoff.ms, 500 ms): not a
+  // hiccup. Skipping silently would lose the record and retrying forever stalls the partition,
+  // so the offset becomes a dead letter (reason undecodable, the error as the message, an empty
+  // value: the bytes never reached us) and the consumer seeks past it. A batch of several
+  // records is stepped over one offset, and one dead letter, at a time.
+  if (++p.error_repeats < 3) return false;
+  p.error_repeats = 0;
+  SW_LOG(kError, kLog, "offset ", msg->offset, " of ", rd_kafka_topic_name(msg->rkt), "[",
+         msg->partition, "] cannot be read (", rd_kafka_message_errstr(msg),
+         "): dead-lettered as undecodable, seeking past it");
+  rd_kafka_topic_partition_list_t* seek = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(seek, rd_kafka_topic_name(msg->rkt), msg->partition)->offset =
+      msg->offset + 1;
+  rd_kafka_error_t* error = rd_kafka_seek_partitions(consumer_, seek, 0);
+  rd_kafka_topic_partition_list_destroy(seek);
+  if (error != nullptr) {
+    SW_LOG(kWarning, kLog, "seek past undecodable offset: ", rd_kafka_error_string(error));
+    rd_kafka_error_destroy(error);
+    return false;
+  }
+  t->consumed->messages.Add();
+  Item* item = pool_.Acquire();
+  item->msg = msg;  // an error message: ProcessItem dead-letters it without processing
+  item->partition = p.offsets;
+  item->seq = p.offsets->Begin(msg->offset);
+  item->pending.store(1, std::memory_order_relaxed);
+  item->bytes = 0;
+  item->timestamp_ms = -1;
+  item->consumed_steady_ns = pipeline::Stats::SteadyNowNanos();
+  limiter_->Admit(0);
+  queue_.Push(item);
+  return true;
 }
 
 void KafkaPipeline::Impl::StoreCommittable() {
@@ -861,14 +926,21 @@ void KafkaPipeline::Impl::ProcessItem(
   origin.partition = msg->partition;
   origin.offset = msg->offset;
   origin.timestamp_ms = item->timestamp_ms;
-  const std::string_view payload(static_cast<const char*>(msg->payload), msg->len);
+  // An undecodable offset (HandleUndecodable) carries librdkafka's error, not the record.
+  const bool undecodable = msg->err != RD_KAFKA_RESP_ERR_NO_ERROR;
+  const std::string_view payload =
+      undecodable ? std::string_view()
+                  : std::string_view(static_cast<const char*>(msg->payload), msg->len);
 
   const int64_t t0 = pipeline::Stats::SteadyNowNanos();
   ws.queue_wait.ObserveNanos(t0 - item->consumed_steady_ns);
   std::string_view reason = "processor_error";
   std::string reason_message = "no ItemProcessor could be built for the rule pack";
   const pipeline::Outcome* outcome = nullptr;
-  if (processor != nullptr) {
+  if (undecodable) {
+    reason = "undecodable";
+    reason_message = rd_kafka_message_errstr(msg);
+  } else if (processor != nullptr) {
     outcome = &processor->Process(payload, origin);
     if (outcome->kind == pipeline::Outcome::Kind::kDeadLetter) {
       reason = outcome->reason;
@@ -882,7 +954,26 @@ void KafkaPipeline::Impl::ProcessItem(
     ws.bytes_scanned.Add(outcome->bytes_scanned);
     ws.hits.Add(outcome->hits);
     CountFiredRules(*outcome, ws);
+    // An alert larger than the producer's message.max.bytes (say, a matching item with a 1 MB
+    // title) would be refused at every retry and hold its partition forever: the item goes to
+    // the dead-letter topic instead, whole, so nothing is lost and the partition moves on.
+    // Decided before anything is produced, so an item is either alerted or dead-lettered.
+    std::string oversize;
     if (outcome->kind == pipeline::Outcome::Kind::kAlerts) {
+      for (const pipeline::AlertMessage& alert : outcome->alerts) {
+        size_t bytes = alert.key.size() + alert.value.size();
+        for (const pipeline::Header& h : alert.headers) bytes += h.name.size() + h.value.size() + 16;
+        if (bytes > max_message_bytes_) {
+          oversize = log::Cat("the alert for ", alert.topic, " would be ", bytes,
+                              " bytes, over the producer's message.max.bytes (",
+                              max_message_bytes_, ")");
+          break;
+        }
+      }
+    }
+    if (!oversize.empty()) {
+      ProduceDeadLetter(index, item, "render_error", oversize, pack_label);
+    } else if (outcome->kind == pipeline::Outcome::Kind::kAlerts) {
       ws.items_matched.Add();
       for (const pipeline::AlertMessage& alert : outcome->alerts) {
         auto it = topic_cache->find(absl::string_view(alert.topic.data(), alert.topic.size()));
@@ -901,64 +992,77 @@ void KafkaPipeline::Impl::ProcessItem(
       }
     }
   } else {
-    // Dead letter: the original key, value, headers and timestamp, plus why.
-    const size_t r = pipeline::DeadLetterReasonIndex(reason);
-    ws.dead_letters[r].Add();
-    item->dead_letter = true;
-    item->dead_letter_reason = static_cast<uint8_t>(r);
-    rd_kafka_headers_t* original = nullptr;
-    rd_kafka_headers_t* headers = nullptr;
-    if (rd_kafka_message_headers(msg, &original) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      headers = rd_kafka_headers_copy(original);
-    } else {
-      headers = rd_kafka_headers_new(6);
-    }
-    const std::string reason_name(pipeline::kDeadLetterReasons[r]);
-    const std::string partition = std::to_string(msg->partition);
-    const std::string offset = std::to_string(msg->offset);
-    rd_kafka_header_add(headers, "steppewatch.error.reason", -1, reason_name.data(),
-                        static_cast<ssize_t>(reason_name.size()));
-    rd_kafka_header_add(headers, "steppewatch.error.message", -1, reason_message.data(),
-                        static_cast<ssize_t>(reason_message.size()));
-    rd_kafka_header_add(headers, "steppewatch.error.topic", -1, origin.topic.data(),
-                        static_cast<ssize_t>(origin.topic.size()));
-    rd_kafka_header_add(headers, "steppewatch.error.partition", -1, partition.data(),
-                        static_cast<ssize_t>(partition.size()));
-    rd_kafka_header_add(headers, "steppewatch.error.offset", -1, offset.data(),
-                        static_cast<ssize_t>(offset.size()));
-    rd_kafka_header_add(headers, "steppewatch.error.rule_pack", -1, pack_label.data(),
-                        static_cast<ssize_t>(pack_label.size()));
-    const std::string_view key(static_cast<const char*>(msg->key), msg->key ? msg->key_len : 0);
-    // A value that does not fit the producer's message.max.bytes (an item dead-lettered as
-    // too_large may be bigger than what we may produce) is forwarded as a prefix, with its
-    // original size in steppewatch.error.truncated: retrying it could never succeed and would
-    // block the partition forever.
-    std::string_view value = payload;
-    size_t headers_bytes = 0;
-    {
-      const char* name;
-      const void* v;
-      size_t size;
-      for (size_t i = 0;
-           rd_kafka_header_get_all(headers, i, &name, &v, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
-           ++i) {
-        headers_bytes += std::strlen(name) + size + 16;
-      }
-    }
-    // 4 KiB: librdkafka's per-record framing and the truncation header, with room to spare.
-    const size_t overhead = key.size() + headers_bytes + 4096;
-    if (value.data() != nullptr && value.size() + overhead > max_message_bytes_) {
-      const size_t keep = max_message_bytes_ > overhead ? max_message_bytes_ - overhead : 0;
-      const std::string original = std::to_string(value.size());
-      rd_kafka_header_add(headers, "steppewatch.error.truncated", -1, original.data(),
-                          static_cast<ssize_t>(original.size()));
-      value = value.substr(0, keep);
-    }
-    Produce(item, dead_letter_rkt_, msg->key ? key : std::string_view(), value, headers,
-            item->timestamp_ms > 0 ? item->timestamp_ms : 0, /*from_worker=*/true);
+    ProduceDeadLetter(index, item, reason, reason_message, pack_label);
   }
   Unref(item);  // the processing reference
   ws.heartbeat_steady_ns.store(pipeline::Stats::SteadyNowNanos(), std::memory_order_relaxed);
+}
+
+void KafkaPipeline::Impl::ProduceDeadLetter(int index, Item* item, std::string_view reason,
+                                            const std::string& reason_message,
+                                            const std::string& pack_label) {
+  pipeline::WorkerStats& ws = stats_->worker(index);
+  rd_kafka_message_t* msg = item->msg;
+  const std::string_view origin_topic = rd_kafka_topic_name(msg->rkt);
+  const std::string_view payload =
+      msg->err != RD_KAFKA_RESP_ERR_NO_ERROR
+          ? std::string_view()
+          : std::string_view(static_cast<const char*>(msg->payload), msg->len);
+  // Dead letter: the original key, value, headers and timestamp, plus why.
+  const size_t r = pipeline::DeadLetterReasonIndex(reason);
+  ws.dead_letters[r].Add();
+  item->dead_letter = true;
+  item->dead_letter_reason = static_cast<uint8_t>(r);
+  rd_kafka_headers_t* original = nullptr;
+  rd_kafka_headers_t* headers = nullptr;
+  if (rd_kafka_message_headers(msg, &original) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    headers = rd_kafka_headers_copy(original);
+  } else {
+    headers = rd_kafka_headers_new(6);
+  }
+  const std::string reason_name(pipeline::kDeadLetterReasons[r]);
+  const std::string partition = std::to_string(msg->partition);
+  const std::string offset = std::to_string(msg->offset);
+  rd_kafka_header_add(headers, "steppewatch.error.reason", -1, reason_name.data(),
+                      static_cast<ssize_t>(reason_name.size()));
+  rd_kafka_header_add(headers, "steppewatch.error.message", -1, reason_message.data(),
+                      static_cast<ssize_t>(reason_message.size()));
+  rd_kafka_header_add(headers, "steppewatch.error.topic", -1, origin_topic.data(),
+                      static_cast<ssize_t>(origin_topic.size()));
+  rd_kafka_header_add(headers, "steppewatch.error.partition", -1, partition.data(),
+                      static_cast<ssize_t>(partition.size()));
+  rd_kafka_header_add(headers, "steppewatch.error.offset", -1, offset.data(),
+                      static_cast<ssize_t>(offset.size()));
+  rd_kafka_header_add(headers, "steppewatch.error.rule_pack", -1, pack_label.data(),
+                      static_cast<ssize_t>(pack_label.size()));
+  const std::string_view key(static_cast<const char*>(msg->key), msg->key ? msg->key_len : 0);
+  // A value that does not fit the producer's message.max.bytes (an item dead-lettered as
+  // too_large may be bigger than what we may produce) is forwarded as a prefix, with its
+  // original size in steppewatch.error.truncated: retrying it could never succeed and would
+  // block the partition forever.
+  std::string_view value = payload;
+  size_t headers_bytes = 0;
+  {
+    const char* name;
+    const void* v;
+    size_t size;
+    for (size_t i = 0;
+         rd_kafka_header_get_all(headers, i, &name, &v, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+         ++i) {
+      headers_bytes += std::strlen(name) + size + 16;
+    }
+  }
+  // 4 KiB: librdkafka's per-record framing and the truncation header, with room to spare.
+  const size_t overhead = key.size() + headers_bytes + 4096;
+  if (value.data() != nullptr && value.size() + overhead > max_message_bytes_) {
+    const size_t keep = max_message_bytes_ > overhead ? max_message_bytes_ - overhead : 0;
+    const std::string original = std::to_string(value.size());
+    rd_kafka_header_add(headers, "steppewatch.error.truncated", -1, original.data(),
+                        static_cast<ssize_t>(original.size()));
+    value = value.substr(0, keep);
+  }
+  Produce(item, dead_letter_rkt_, msg->key ? key : std::string_view(), value, headers,
+          item->timestamp_ms > 0 ? item->timestamp_ms : 0, /*from_worker=*/true);
 }
 
 void KafkaPipeline::Impl::Unref(Item* item) {

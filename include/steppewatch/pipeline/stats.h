@@ -133,10 +133,10 @@ class LatencyHistogram {
 // The closed set of dead-letter reasons (the `steppewatch.error.reason` header and the
 // `reason` metric label): the decode errors of decode::DecodeErrorName, then the reasons of the
 // later stages. Index with DeadLetterReasonIndex(); never reorder or rename.
-inline constexpr std::array<std::string_view, 14> kDeadLetterReasons = {
+inline constexpr std::array<std::string_view, 15> kDeadLetterReasons = {
     "tombstone",     "empty_payload", "too_large",       "invalid_utf8", "invalid_json",
     "not_an_object", "missing_id",    "no_text",         "wrong_type",   "match_error",
-    "too_many_hits", "render_error",  "processor_error", "other"};
+    "too_many_hits", "render_error",  "processor_error", "undecodable",  "other"};
 inline constexpr size_t kDeadLetterReasonCount = kDeadLetterReasons.size();
 // Returns the index of `reason` in kDeadLetterReasons, or that of "other" when unknown.
 size_t DeadLetterReasonIndex(std::string_view reason);
