@@ -421,13 +421,14 @@ std::string NameWord(NameRng& rng, const NameParts& parts, const std::string& en
 std::string NameTerm(NameRng& rng, const NameParts& parts, Language lang) {
   const uint64_t kind = rng.Next() % 100;
   if (lang == Language::kChinese) {
-    // Person (surname + 1-2 given characters), organisation, place.
+    // Person (surname + 1-2 given characters: ~46k of them), organisation and place (a 2-3
+    // character name + a suffix: the 3-character names give room for 100k distinct terms).
     std::string given = rng.Pick(parts.syllables);
     if (rng.Next() % 2) given += rng.Pick(parts.syllables);
-    if (kind < 60) return rng.Pick(parts.given) + given;
-    if (kind < 85)
-      return rng.Pick(parts.syllables) + rng.Pick(parts.syllables) + rng.Pick(parts.org_words);
-    return rng.Pick(parts.syllables) + rng.Pick(parts.syllables) + rng.Pick(parts.place_ends);
+    if (kind < 40) return rng.Pick(parts.given) + given;
+    std::string name = rng.Pick(parts.syllables) + rng.Pick(parts.syllables);
+    if (rng.Next() % 2) name += rng.Pick(parts.syllables);
+    return name + (kind < 75 ? rng.Pick(parts.org_words) : rng.Pick(parts.place_ends));
   }
   if (kind < 45)
     return rng.Pick(parts.given) + " " + NameWord(rng, parts, rng.Pick(parts.family_ends));
