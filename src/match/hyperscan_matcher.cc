@@ -154,7 +154,11 @@ std::optional<LengthRange> ParseLengthIdiom(std::string_view regex) {
 // Returns true when valid UTF-8 `text` has between range.min_chars and range.max_chars code
 // points; stops counting past the maximum.
 bool CharCountInRange(std::string_view text, LengthRange range) {
-  if (text.size() < range.min_chars) return false;  // a code point is at least one byte
+  // A code point is 1 to 4 bytes, so the byte count alone often decides (a short title, a long
+  // body) without counting: counting was ~40% of this check's cost on the corpus (callgrind).
+  const uint64_t bytes = text.size();
+  if (bytes < range.min_chars || bytes > uint64_t{4} * range.max_chars) return false;
+  if (bytes <= range.max_chars && bytes >= uint64_t{4} * range.min_chars) return true;
   const auto* s = reinterpret_cast<const uint8_t*>(text.data());
   const size_t n = text.size();
   uint64_t chars = 0;

@@ -149,7 +149,8 @@ TEST(MatcherTest, WholeFieldLengthRegexGivesHyperscansHits) {
       {"^.{4,}$", "^(?:.){4,}$"},
       {"^.{6}$", "^(?:.){6}$"}};
   // ASCII, Cyrillic (2 bytes), CJK (3 bytes), length-changing folds (İ, ’, a space run, a
-  // trailing newline), exactly at and one past the bounds.
+  // trailing newline), exactly at and one past the bounds, and longer than 4 bytes x the maximum
+  // (decided by the byte count alone).
   const std::vector<std::string> texts = {"a",
                                           "abc",
                                           "abcdef",
@@ -161,7 +162,9 @@ TEST(MatcherTest, WholeFieldLengthRegexGivesHyperscansHits) {
                                           "İİ  x’s\n",
                                           "word  \n\t ",
                                           "  lead",
-                                          "x"};
+                                          "x",
+                                          std::string(60, 'y'),
+                                          "Қазақстан Қазақстан Қазақстан"};
   for (bool som : {false, true}) {
     for (bool whole_word : {false, true}) {
       MatcherOptions options;
