@@ -26,11 +26,13 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 
 from confluent_kafka import Consumer, TopicPartition
 
@@ -76,6 +78,53 @@ class Proc:
         self.p.kill()
         self.p.wait()
     return self.p.returncode
+
+
+def histogram_buckets(metrics_text, name):
+  buckets = []
+  for line in (metrics_text or "").splitlines():
+    if line.startswith(name + "_bucket{"):
+      le = line.split('le="', 1)[1].split('"', 1)[0]
+      buckets.append((float("inf") if le == "+Inf" else float(le), float(line.rsplit(" ", 1)[1])))
+  return buckets
+
+
+def histogram_quantiles(after, before, name, qs=(0.5, 0.99)):
+  """Quantiles (ms, bucket upper bounds: an upper estimate) of a Prometheus histogram between
+  two scrapes."""
+  b0 = dict(histogram_buckets(before, name))
+  buckets = [(le, c - b0.get(le, 0)) for le, c in histogram_buckets(after, name)]
+  if not buckets or buckets[-1][1] == 0:
+    return None
+  total = buckets[-1][1]
+  out = {"n": int(total)}
+  for q in qs:
+    for le, c in buckets:
+      if c >= q * total:
+        out[f"p{int(q * 100)}"] = le * 1000 if le != float("inf") else None
+        break
+  return out
+
+
+def scrape(log_path):
+  """The daemon's /metrics page (its port is in its log), or None."""
+  try:
+    with open(log_path) as f:
+      m = re.search(r"metrics on (http://\S+/metrics)", f.read())
+    return urllib.request.urlopen(m.group(1), timeout=5).read().decode()
+  except (OSError, AttributeError):
+    return None
+
+
+def stage_quantiles(after, before):
+  """The daemon's own stage histograms between two scrapes: where the time went."""
+  if after is None:
+    return None
+  return {short: histogram_quantiles(after, before, name) for short, name in (
+      ("consume_age_ms", "steppewatch_item_consume_age_seconds"),
+      ("queue_wait_ms", "steppewatch_item_queue_wait_seconds"),
+      ("processing_ms", "steppewatch_item_processing_seconds"),
+      ("end_to_end_ms", "steppewatch_end_to_end_latency_seconds"))}
 
 
 def start_broker(sw, topics, workdir):
@@ -302,6 +351,7 @@ def live(ctx, rules, rate, seconds, sample_path, sample_items):
                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
   time.sleep(1.0)  # the tail assigns partitions at their end: give it its first fetch round
   repeat = max(1, int(rate * seconds / sample_items + 0.999))
+  metrics0 = scrape(os.path.join(ctx.workdir, f"{name}.log"))
   cpu0 = d.cpu_seconds()
   f = feed(ctx.sw, ctx.bootstrap, topic, sample_path, repeat=repeat, rate=rate, linger_ms=1,
            props=LIVE_CLIENT_PROPS)
@@ -311,6 +361,7 @@ def live(ctx, rules, rate, seconds, sample_path, sample_items):
     time.sleep(POLL_S)
   cpu1 = d.cpu_seconds()
   hwm = d.hwm_mb()
+  stages = stage_quantiles(scrape(os.path.join(ctx.workdir, f"{name}.log")), metrics0)
   # Every alert is acknowledged by now (offsets are stored only after that); the subscriber
   # reads with a 10 ms fetch wait, so 2 s is ample for the last ones to reach it.
   time.sleep(2)
@@ -324,7 +375,9 @@ def live(ctx, rules, rate, seconds, sample_path, sample_items):
          "alerts": s["messages"], "latency_ms": s["receive_latency_ms"],
          "produce_ts_latency_ms": s["kafka_timestamp_latency_ms"],
          "cpu_s_per_m_items": round((cpu1 - cpu0) / f["produced"] * 1e6, 2),
-         "peak_rss_mb": round(hwm or 0, 1), "exit_code": rc}
+         "peak_rss_mb": round(hwm or 0, 1), "exit_code": rc,
+         # The daemon's histograms over the measured feed (bucket upper bounds).
+         "daemon_stages": stages}
   log(name, json.dumps(res))
   return res
 
