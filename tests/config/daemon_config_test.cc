@@ -463,6 +463,8 @@ TEST(BuildKafkaProperties, DefaultsThenCommonThenPerClient) {
   // Above librdkafka's 100 MB default, so an oversize item is fetched and dead-lettered instead
   // of stalling its partition (tests/reliability/hostile_test.py).
   EXPECT_EQ(p.consumer.at("receive.message.max.bytes"), "536870912");
+  EXPECT_EQ(p.consumer.at("socket.nagle.disable"), "true");
+  EXPECT_EQ(p.producer.at("socket.nagle.disable"), "true");
   EXPECT_EQ(p.consumer.at("security.protocol"), "SASL_SSL");
   EXPECT_EQ(p.consumer.at("statistics.interval.ms"), "1000");
   EXPECT_EQ(p.consumer.count("linger.ms"), 0u);
