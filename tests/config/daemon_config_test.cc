@@ -464,6 +464,7 @@ TEST(BuildKafkaProperties, DefaultsThenCommonThenPerClient) {
   // of stalling its partition (tests/reliability/hostile_test.py).
   EXPECT_EQ(p.consumer.at("receive.message.max.bytes"), "536870912");
   EXPECT_EQ(p.consumer.at("socket.nagle.disable"), "true");
+  EXPECT_EQ(p.consumer.at("fetch.max.bytes"), "4194304");
   EXPECT_EQ(p.producer.at("socket.nagle.disable"), "true");
   EXPECT_EQ(p.consumer.at("security.protocol"), "SASL_SSL");
   EXPECT_EQ(p.consumer.at("statistics.interval.ms"), "1000");
