@@ -952,6 +952,7 @@ void KafkaPipeline::Impl::ProcessItem(
 
   if (outcome != nullptr && outcome->kind != pipeline::Outcome::Kind::kDeadLetter) {
     ws.bytes_scanned.Add(outcome->bytes_scanned);
+    ws.match_time.ObserveNanos(outcome->match_nanos);
     ws.hits.Add(outcome->hits);
     CountFiredRules(*outcome, ws);
     // An alert larger than the producer's message.max.bytes (say, a matching item with a 1 MB

@@ -36,18 +36,6 @@ void AppendHistogram(std::vector<MetricFamily>* out, std::string_view name, std:
   out->push_back(std::move(family));
 }
 
-// steppewatch_item_match_seconds, once pipeline::StatsSnapshot carries a `match_time`
-// histogram (the matcher's share of the processing time; issue 6). Until then the family is
-// left out rather than shown empty: a template, so this compiles against either snapshot.
-template <typename Snapshot>
-void AppendMatchTime(std::vector<MetricFamily>* out, const Snapshot& s) {
-  if constexpr (requires { s.match_time.count; }) {
-    AppendHistogram(out, "steppewatch_item_match_seconds",
-                    "Time the matcher spends scanning one item (part of the processing time).",
-                    s.match_time);
-  }
-}
-
 void AppendTopics(std::vector<MetricFamily>* out,
                   const std::vector<pipeline::StatsSnapshot::Topic>& topics,
                   std::string_view skip_topic, std::string_view messages_name,
@@ -198,7 +186,9 @@ std::vector<MetricFamily> StatsCollector::Build(const pipeline::StatsSnapshot& s
   AppendHistogram(&out, "steppewatch_item_processing_seconds",
                   "Time a worker spends on one item: decode, match, rules and render.",
                   s.processing_time);
-  AppendMatchTime(&out, s);
+  AppendHistogram(&out, "steppewatch_item_match_seconds",
+                  "Time the matcher spends scanning one item (part of the processing time).",
+                  s.match_time);
 
   // Rules.
   std::shared_ptr<const rules::CompiledPack> current;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <utility>
 
 #include "steppewatch/match/matcher.h"
@@ -49,6 +50,7 @@ class ItemProcessorImpl final : public ItemProcessor {
     out.bytes_scanned = 0;
     out.hits = 0;
     out.rules_fired = 0;
+    out.match_nanos = 0;
     out.fired_rules.clear();
     out.hits_truncated = false;
 
@@ -61,7 +63,12 @@ class ItemProcessorImpl final : public ItemProcessor {
       return out;
     }
     std::string_view fields[2] = {item_.title, item_.body};
+    // Two clock reads (tens of ns on an item of ~10 us) for the match-time histogram.
+    const auto scan_start = std::chrono::steady_clock::now();
     absl::Status scanned = context_->Scan(fields, &hits_);
+    out.match_nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::steady_clock::now() - scan_start)
+                          .count();
     out.bytes_scanned = item_.title.size() + item_.body.size();
     if (!scanned.ok()) {
       out.kind = Outcome::Kind::kDeadLetter;

@@ -102,6 +102,7 @@ StatsSnapshot Stats::Snapshot() const {
     }
     w->processing_time.FoldInto(&s.processing_time);
     w->queue_wait.FoldInto(&s.queue_wait);
+    w->match_time.FoldInto(&s.match_time);
     oldest_heartbeat =
         std::min(oldest_heartbeat, w->heartbeat_steady_ns.load(std::memory_order_relaxed));
   }
@@ -112,6 +113,8 @@ StatsSnapshot Stats::Snapshot() const {
     empty.FoldInto(&s.processing_time);
     LatencyHistogram<kQueueWaitBuckets.size()> empty_wait(kQueueWaitBuckets);
     empty_wait.FoldInto(&s.queue_wait);
+    LatencyHistogram<kProcessingTimeBuckets.size()> empty_match(kProcessingTimeBuckets);
+    empty_match.FoldInto(&s.match_time);
   }
 
   // Per-rule counts: the newest generation wins; workers still on an older pack (at most until

@@ -100,6 +100,7 @@ class CollectorTest : public ::testing::Test {
     w1.dead_letters[pipeline::DeadLetterReasonIndex("too_many_hits")].Add(1);
     w0.processing_time.ObserveNanos(7000);    // 7 us: le="1e-05"
     w1.processing_time.ObserveNanos(300000);  // 300 us: le="0.0005"
+    w1.match_time.ObserveNanos(150000);       // 150 us: le="0.0002"
     w0.BeginPack(1, pack_, pack_->rules().size());
     w1.BeginPack(1, pack_, pack_->rules().size());
     const int one = pack_->FindRule("kz.one");
@@ -255,6 +256,9 @@ TEST_F(CollectorTest, HistogramsAreCumulativeWithInf) {
   EXPECT_EQ(s.at(R"(steppewatch_item_processing_seconds_bucket{le="1e-05"})"), 1);
   EXPECT_EQ(s.at(R"(steppewatch_item_processing_seconds_bucket{le="0.0005"})"), 2);
   EXPECT_EQ(s.at(R"(steppewatch_item_processing_seconds_bucket{le="+Inf"})"), 2);
+  EXPECT_EQ(s.at(R"(steppewatch_item_match_seconds_bucket{le="0.0001"})"), 0);
+  EXPECT_EQ(s.at(R"(steppewatch_item_match_seconds_bucket{le="0.0002"})"), 1);
+  EXPECT_EQ(s.at(R"(steppewatch_item_match_seconds_count)"), 1);
   EXPECT_EQ(s.at(R"(steppewatch_end_to_end_latency_seconds_bucket{le="0.0025"})"), 0);
   EXPECT_EQ(s.at(R"(steppewatch_end_to_end_latency_seconds_bucket{le="0.005"})"), 1);
   EXPECT_EQ(s.at(R"(steppewatch_end_to_end_latency_seconds_bucket{le="+Inf"})"), 1);

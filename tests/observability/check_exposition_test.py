@@ -16,6 +16,8 @@ REQUIRED = [
     "steppewatch_alerts_produced_total", "steppewatch_dead_letters_total",
     "steppewatch_decode_failures_total", "steppewatch_rule_matches_total",
     "steppewatch_item_processing_seconds", "steppewatch_end_to_end_latency_seconds",
+    "steppewatch_item_match_seconds", "steppewatch_item_consume_age_seconds",
+    "steppewatch_item_queue_wait_seconds",
     "steppewatch_consumer_lag_messages", "steppewatch_in_flight_items",
     "steppewatch_paused_partitions", "steppewatch_rebalances_total", "steppewatch_brokers_down",
     "steppewatch_rule_pack_info", "steppewatch_rules_loaded", "steppewatch_rule_reloads_total",

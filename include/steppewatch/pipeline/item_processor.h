@@ -55,6 +55,8 @@ struct Outcome {
   uint64_t bytes_scanned = 0;
   uint32_t hits = 0;
   uint32_t rules_fired = 0;
+  // Steady-clock time the matcher spent on this item (0 when it was not scanned).
+  int64_t match_nanos = 0;
   // The fired rules (indexes into pack().rules(), ascending), for per-rule metrics.
   std::vector<uint32_t> fired_rules;
   // True when the matcher stopped at MatcherOptions::max_hits_per_item. The alerts are still

@@ -159,6 +159,8 @@ struct alignas(64) WorkerStats {
   std::array<SingleWriterCounter, kDeadLetterReasonCount> dead_letters;  // by reason, at process
   LatencyHistogram<kProcessingTimeBuckets.size()> processing_time{kProcessingTimeBuckets};
   LatencyHistogram<kQueueWaitBuckets.size()> queue_wait{kQueueWaitBuckets};
+  // The matcher's share of processing_time (Outcome::match_nanos), items that were scanned.
+  LatencyHistogram<kProcessingTimeBuckets.size()> match_time{kProcessingTimeBuckets};
   // Stats::SteadyNowNanos() of the worker's last sign of life: set after each item and on each
   // idle wake-up (workers wake at least every 500 ms when idle).
   std::atomic<int64_t> heartbeat_steady_ns{0};
@@ -291,6 +293,7 @@ struct StatsSnapshot {
   std::vector<PartitionLag> consumer_lag;  // assigned partitions only
   HistogramSnapshot processing_time;
   HistogramSnapshot queue_wait;
+  HistogramSnapshot match_time;
   HistogramSnapshot consume_age;
   HistogramSnapshot end_to_end_latency;
   // Per-rule matches of the newest pack any worker uses: counts[i] is rule i of `pack` (an
