@@ -24,25 +24,6 @@ constexpr char kIn[] = "news.items";
 constexpr char kAlerts[] = "alerts";
 constexpr char kDlq[] = "dead-letter";
 
-PipelineOptions HeldOptions(const std::string& bootstrap, const std::string& group,
-                            ::steppewatch::Notification* gate) {
-  PipelineOptions o;
-  o.brokers = bootstrap;
-  o.group_id = group;
-  o.input_topics = {kIn};
-  o.dead_letter_topic = kDlq;
-  o.workers = 1;
-  o.consumer_properties = {
-      {"session.timeout.ms", "6000"}, {"auto.commit.interval.ms", "100"}, {"log_level", "3"}};
-  o.producer_properties = {{"log_level", "3"}};
-  o.processor_factory = [gate](std::shared_ptr<const rules::CompiledPack>,
-                               const pipeline::ProcessorOptions&)
-      -> absl::StatusOr<std::unique_ptr<pipeline::ItemProcessor>> {
-    return std::make_unique<ScriptedProcessor>(kAlerts, gate);
-  };
-  return o;
-}
-
 // The workers are gated for as long as the test likes; with a hold that never turns into a
 // pause, the consumer stops at exactly the limit and no partition is ever paused; once the
 // workers run again every item is processed and committed.
@@ -60,7 +41,8 @@ TEST(Backpressure, HoldsAtTheLimitWithoutPausingThenCatchesUp) {
   ::steppewatch::Notification gate;
   pipeline::PackHolder packs(nullptr);
   pipeline::Stats stats(1);
-  PipelineOptions options = HeldOptions(bootstrap, "hold", &gate);
+  PipelineOptions options =
+      ScriptedPipelineOptions(bootstrap, "hold", 1, kIn, kDlq, kAlerts, &gate);
   options.limits.max_items = kLimit;
   options.hold_before_pause = absl::Hours(1);
   SW_ASSERT_OK_AND_ASSIGN(auto pipe, KafkaPipeline::Create(options, &packs, &stats));

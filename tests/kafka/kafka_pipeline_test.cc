@@ -38,21 +38,7 @@ struct Fixture {
 
 PipelineOptions Options(const std::string& bootstrap, const std::string& group, int workers,
                         ::steppewatch::Notification* gate = nullptr) {
-  PipelineOptions o;
-  o.brokers = bootstrap;
-  o.group_id = group;
-  o.input_topics = {kIn};
-  o.dead_letter_topic = kDlq;
-  o.workers = workers;
-  o.consumer_properties = {
-      {"session.timeout.ms", "6000"}, {"auto.commit.interval.ms", "100"}, {"log_level", "3"}};
-  o.producer_properties = {{"log_level", "3"}};
-  o.processor_factory = [gate](std::shared_ptr<const rules::CompiledPack>,
-                               const pipeline::ProcessorOptions&)
-      -> absl::StatusOr<std::unique_ptr<pipeline::ItemProcessor>> {
-    return std::make_unique<ScriptedProcessor>(kAlerts, gate);
-  };
-  return o;
+  return ScriptedPipelineOptions(bootstrap, group, workers, kIn, kDlq, kAlerts, gate);
 }
 
 std::unique_ptr<EmbeddedBroker> MakeBroker(int brokers, int in_partitions) {

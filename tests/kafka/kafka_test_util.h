@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "steppewatch/common/notification.h"
+#include "steppewatch/kafka/kafka_pipeline.h"
 #include "steppewatch/pipeline/item_processor.h"
 
 namespace steppewatch::kafka::testing {
@@ -192,5 +193,30 @@ class ScriptedProcessor : public pipeline::ItemProcessor {
   std::string id_;
   std::string value_;
 };
+
+// Pipeline options for tests: one input topic, ScriptedProcessor workers (held by `gate` when
+// set), quick auto-commit, the mock cluster's group timings, quiet librdkafka logs.
+inline PipelineOptions ScriptedPipelineOptions(const std::string& bootstrap,
+                                               const std::string& group, int workers,
+                                               const std::string& input_topic,
+                                               const std::string& dead_letter_topic,
+                                               const std::string& alert_topic,
+                                               ::steppewatch::Notification* gate = nullptr) {
+  PipelineOptions o;
+  o.brokers = bootstrap;
+  o.group_id = group;
+  o.input_topics = {input_topic};
+  o.dead_letter_topic = dead_letter_topic;
+  o.workers = workers;
+  o.consumer_properties = {
+      {"session.timeout.ms", "6000"}, {"auto.commit.interval.ms", "100"}, {"log_level", "3"}};
+  o.producer_properties = {{"log_level", "3"}};
+  o.processor_factory = [alert_topic, gate](std::shared_ptr<const rules::CompiledPack>,
+                                            const pipeline::ProcessorOptions&)
+      -> absl::StatusOr<std::unique_ptr<pipeline::ItemProcessor>> {
+    return std::make_unique<ScriptedProcessor>(alert_topic, gate);
+  };
+  return o;
+}
 
 }  // namespace steppewatch::kafka::testing
