@@ -218,25 +218,29 @@ absl::Status StoreDatabases(const std::string& dir, std::string_view key,
     PutBytes(&image, blob);
     std::free(bytes);  // Hyperscan's default allocator is malloc
   }
-  const std::string path = CacheFilePath(dir, key, env);
-  // A unique temp name per writer: two processes compiling the same pack must not interleave.
+  return WriteFileAtomically(CacheFilePath(dir, key, env), {image});
+}
+
+absl::Status WriteFileAtomically(const std::string& path,
+                                 std::initializer_list<std::string_view> parts) {
   std::random_device rd;
   const std::string tmp = absl::StrFormat("%s.tmp.%d.%08x", path, getpid(), rd());
   const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return absl::InternalError(absl::StrCat("open ", tmp, ": ", std::strerror(errno)));
-  size_t written = 0;
-  while (written < image.size()) {
-    const ssize_t n = write(fd, image.data() + written, image.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int e = errno;
-      close(fd);
-      unlink(tmp.c_str());
-      return absl::InternalError(absl::StrCat("write ", tmp, ": ", std::strerror(e)));
+  for (std::string_view part : parts) {
+    size_t written = 0;
+    while (written < part.size()) {
+      const ssize_t n = write(fd, part.data() + written, part.size() - written);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        const int e = errno;
+        close(fd);
+        unlink(tmp.c_str());
+        return absl::InternalError(absl::StrCat("write ", tmp, ": ", std::strerror(e)));
+      }
+      written += static_cast<size_t>(n);
     }
-    written += static_cast<size_t>(n);
   }
-  // fsync before rename: after a crash the name points at complete data or at the old file.
   if (fsync(fd) != 0 || close(fd) != 0) {
     unlink(tmp.c_str());
     return absl::InternalError(absl::StrCat("fsync/close ", tmp, ": ", std::strerror(errno)));

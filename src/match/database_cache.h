@@ -14,6 +14,7 @@
 #include <hs/hs.h>
 
 #include <array>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 
@@ -76,5 +77,12 @@ class FileImage {
   size_t size_ = 0;
   size_t mapped_ = 0;
 };
+
+// Writes the concatenation of `parts` to `path` atomically: a temp file with a name unique to
+// this writer (two processes caching the same pack must not interleave), fsync, then rename, so
+// that after a crash the name points at complete data or at the old file. Also used by
+// src/rules/pack_cache.cc.
+absl::Status WriteFileAtomically(const std::string& path,
+                                 std::initializer_list<std::string_view> parts);
 
 }  // namespace steppewatch::match::internal

@@ -449,37 +449,7 @@ absl::Status PackCache::Store(const std::string& dir, std::string_view key,
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
-  const std::string path = FilePath(dir, key);
-  // A unique temp name per writer: two processes loading the same pack must not interleave.
-  std::random_device rd;
-  const std::string tmp = absl::StrFormat("%s.tmp.%d.%08x", path, getpid(), rd());
-  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return absl::InternalError(absl::StrCat("open ", tmp, ": ", std::strerror(errno)));
-  for (const std::string* part : {&header.out(), &w.out()}) {
-    size_t written = 0;
-    while (written < part->size()) {
-      const ssize_t n = write(fd, part->data() + written, part->size() - written);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        const int e = errno;
-        close(fd);
-        unlink(tmp.c_str());
-        return absl::InternalError(absl::StrCat("write ", tmp, ": ", std::strerror(e)));
-      }
-      written += static_cast<size_t>(n);
-    }
-  }
-  // fsync before rename: after a crash the name points at complete data or at the old file.
-  if (fsync(fd) != 0 || close(fd) != 0) {
-    unlink(tmp.c_str());
-    return absl::InternalError(absl::StrCat("fsync/close ", tmp, ": ", std::strerror(errno)));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int e = errno;
-    unlink(tmp.c_str());
-    return absl::InternalError(absl::StrCat("rename ", tmp, ": ", std::strerror(e)));
-  }
-  return absl::OkStatus();
+  return match::internal::WriteFileAtomically(FilePath(dir, key), {header.out(), w.out()});
 }
 
 }  // namespace steppewatch::rules
