@@ -283,6 +283,10 @@ TEST_F(ReloaderTest, WorkersKeepEvaluatingAcrossASwapAndPickUpTheNewPack) {
       items++;
     }
   });
+  // Let the worker evaluate with the old pack first: a reload served from the compiled-pack
+  // cache takes about a millisecond and could otherwise finish before the thread first runs.
+  const absl::Time warm = absl::Now() + kDeadline;
+  while (items.load() == 0 && absl::Now() < warm) std::this_thread::yield();
   WriteFile(dir_ / "rules" / "bishkek.yaml", RuleYaml("t.bishkek", "Bishkek"));
   reloader->RequestReload();
   const bool reloaded = reloader->AwaitAttempts(1, kDeadline);
