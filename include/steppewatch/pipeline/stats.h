@@ -132,7 +132,9 @@ class LatencyHistogram {
 
 // The closed set of dead-letter reasons (the `steppewatch.error.reason` header and the
 // `reason` metric label): the decode errors of decode::DecodeErrorName, then the reasons of the
-// later stages. Index with DeadLetterReasonIndex(); never reorder or rename.
+// later stages. Index with DeadLetterReasonIndex(). Never rename one (dashboards and consumers
+// match the names); add new reasons just before "other", which must stay last: it is
+// DeadLetterReasonIndex()'s fallback. The indexes themselves are internal and may shift.
 inline constexpr std::array<std::string_view, 15> kDeadLetterReasons = {
     "tombstone",     "empty_payload", "too_large",       "invalid_utf8", "invalid_json",
     "not_an_object", "missing_id",    "no_text",         "wrong_type",   "match_error",
