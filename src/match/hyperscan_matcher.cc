@@ -499,11 +499,17 @@ class HyperscanMatchContext final : public MatchContext {
 
   absl::Status Scan(absl::Span<const std::string_view> fields, std::vector<Hit>* hits) override;
   bool truncated() const override { return truncated_; }
+  std::string_view folded(size_t field) const override {
+    return field < folded_fields_ ? folded_[field]->text() : std::string_view();
+  }
 
  private:
   std::shared_ptr<const HyperscanMatcher> matcher_;
   hs_scratch_t* scratch_ = nullptr;
-  normalise::FoldedText folded_;
+  // One fold buffer per field, kept after the scan for folded(); grows only when an item has
+  // more fields than any before (two: title and body).
+  std::vector<std::unique_ptr<normalise::FoldedText>> folded_;
+  size_t folded_fields_ = 0;  // fields folded by the last Scan
   bool truncated_ = false;
 };
 
@@ -511,6 +517,7 @@ absl::Status HyperscanMatchContext::Scan(absl::Span<const std::string_view> fiel
                                          std::vector<Hit>* hits) {
   hits->clear();
   truncated_ = false;
+  folded_fields_ = 0;
   // Hit::field is a uint8_t.
   if (fields.size() > 256) {
     return absl::InvalidArgumentError(absl::StrCat("too many fields: ", fields.size()));
@@ -523,20 +530,30 @@ absl::Status HyperscanMatchContext::Scan(absl::Span<const std::string_view> fiel
   state.max_hits = matcher_->options().max_hits_per_item;
   state.exact_start = matcher_->options().regex_start_offsets;
   state.hits = hits;
+  if (any_folded) {
+    while (folded_.size() < fields.size()) {
+      folded_.push_back(std::make_unique<normalise::FoldedText>());
+    }
+  }
   for (size_t f = 0; f < fields.size() && !state.truncated; ++f) {
     const std::string_view field = fields[f];
     if (field.size() > UINT32_MAX) {
       return absl::InvalidArgumentError(absl::StrCat("field ", f, " larger than 4 GiB"));
     }
+    if (any_folded) {
+      normalise::Fold(field, folded_[f].get());
+      folded_fields_ = f + 1;
+    }
     if (field.empty()) continue;
+    // Set whenever a folded database or a length term exists (any_folded).
+    normalise::FoldedText* const folded_text = any_folded ? folded_[f].get() : nullptr;
     state.field = static_cast<uint8_t>(f);
     state.original = field;
-    if (any_folded) normalise::Fold(field, &folded_);
     for (size_t db = 0; db < kDatabaseCount && !state.truncated; ++db) {
-      if (db == kFoldedRegexes + 1 && !length_terms.empty() && !folded_.text().empty()) {
+      if (db == kFoldedRegexes + 1 && !length_terms.empty() && !folded_text->text().empty()) {
         // After the regex database's scan of this field: where its end-of-field matches were.
-        state.scanned = folded_.text();
-        state.folded = &folded_;
+        state.scanned = folded_text->text();
+        state.folded = folded_text;
         state.regex = true;
         EmitLengthHits(&state, length_terms);
         if (state.truncated) break;
@@ -544,7 +561,7 @@ absl::Status HyperscanMatchContext::Scan(absl::Span<const std::string_view> fiel
       if (dbs[db] == nullptr) continue;
       std::string_view text = field;
       if (ScansFolded(db)) {
-        text = folded_.text();
+        text = folded_text->text();
       } else if (db == kOriginalRegexes && !normalise::ValidateUtf8(field)) {
         // Hyperscan's UTF-8 mode has undefined behaviour on invalid input (FIELD-NOTES).
         return absl::InvalidArgumentError(absl::StrCat("field ", f, " is not valid UTF-8"));
@@ -553,7 +570,7 @@ absl::Status HyperscanMatchContext::Scan(absl::Span<const std::string_view> fiel
       state.infos = matcher_->infos(db).data();
       state.targets = matcher_->targets(db).data();
       state.scanned = text;
-      state.folded = ScansFolded(db) ? &folded_ : nullptr;
+      state.folded = ScansFolded(db) ? folded_text : nullptr;
       state.regex = IsRegexDb(db);
       const hs_error_t err = hs_scan(dbs[db], text.data(), static_cast<unsigned>(text.size()), 0,
                                      scratch_, OnMatch, &state);

@@ -398,3 +398,37 @@ TEST(MatcherTest, UnwritableCacheDirStillCompiles) {
 
 }  // namespace
 }  // namespace steppewatch::match
+
+namespace steppewatch::match {
+namespace {
+
+TEST(MatchContextFolded, KeepsEveryFieldsFoldedTextAfterTheScan) {
+  auto matcher = Matcher::Create({TermSpec{"astana"}}, {});
+  ASSERT_TRUE(matcher.ok());
+  auto context = MatchContext::Create(*matcher);
+  ASSERT_TRUE(context.ok());
+  std::vector<Hit> hits;
+  std::vector<std::string_view> fields = {"ASTANA  Talks", "Тоҡаев\tи ASTANA"};
+  ASSERT_TRUE((*context)->Scan(fields, &hits).ok());
+  EXPECT_EQ((*context)->folded(0), "astana talks");
+  EXPECT_EQ((*context)->folded(1), "тоҡаев и astana");
+  EXPECT_EQ((*context)->folded(2), "");
+  // The next scan replaces them, also with fewer fields.
+  ASSERT_TRUE((*context)->Scan({std::string_view("Almaty")}, &hits).ok());
+  EXPECT_EQ((*context)->folded(0), "almaty");
+  EXPECT_EQ((*context)->folded(1), "");
+}
+
+TEST(MatchContextFolded, IsEmptyWhenOnlyCaseSensitiveTermsExist) {
+  auto matcher = Matcher::Create({TermSpec{"CSTO", TermSpec::Kind::kLiteral, true}}, {});
+  ASSERT_TRUE(matcher.ok());
+  auto context = MatchContext::Create(*matcher);
+  ASSERT_TRUE(context.ok());
+  std::vector<Hit> hits;
+  ASSERT_TRUE((*context)->Scan({std::string_view("CSTO summit")}, &hits).ok());
+  EXPECT_EQ(hits.size(), 1u);
+  EXPECT_EQ((*context)->folded(0), "");
+}
+
+}  // namespace
+}  // namespace steppewatch::match

@@ -113,6 +113,12 @@ class MatchContext {
 
   // Returns true when the last Scan stopped at max_hits_per_item.
   virtual bool truncated() const = 0;
+
+  // Returns the folded text (normalise::Fold) of field `field` of the last Scan, valid until the
+  // next Scan: what the stories fingerprint is computed from, without folding twice. Empty when
+  // the field was empty or not reached (a truncated scan), or when the matcher has only
+  // case-sensitive terms and so folds nothing.
+  virtual std::string_view folded(size_t field) const = 0;
 };
 
 }  // namespace steppewatch::match
