@@ -1,0 +1,108 @@
+// StoriesStage: the stateful second stage, independent of Kafka, shared by the stories role of
+// the daemon and by `steppewatch stories` (so an offline backtest is by construction what the
+// stage publishes).
+//
+// For each alert (steppewatch.alert.v1 JSON with item.fingerprint) it
+//   - assigns the item to a story: the story of the nearest fingerprint within
+//     kNearDuplicateDistance seen inside the window, or a new story whose id is the item's id;
+//   - renders the alert again with a "story" object {id, first_seen, copies, sources, languages,
+//     new} (new = first copy) for the stories topic;
+//   - counts NEW stories per rule and per tag in event-time buckets, keeps a trailing baseline
+//     per key and emits steppewatch.spike.v1 events when a key starts, grows or ends a spike.
+// Tick() moves time forward without an alert (a quiet key's spike must still end).
+//
+// Rebuild: on start the daemon replays the window's alerts with Options replay = true on
+// Process(): state is updated, nothing is rendered and no spike event is emitted.
+//
+// Threading: not thread-safe; one instance per consumer (the role runs it on one thread).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace steppewatch::stories {
+
+inline constexpr std::string_view kSpikeSchema = "steppewatch.spike.v1";
+
+struct StageOptions {
+  // How long a story stays open for new copies (and is kept in memory).
+  absl::Duration window = absl::Hours(72);
+  // Spike detection settings (documented with their defaults in stage.cc and
+  // config/rules/README.md, "Stories and spikes").
+  absl::Duration bucket = absl::Minutes(10);
+  absl::Duration spike_window = absl::Hours(2);
+  // Days of history a key needs before it may spike.
+  int warmup_days = 7;
+  // Minimum new stories in spike_window for a spike, whatever the baseline.
+  int min_stories = 5;
+  // Smallest expected count (stories per spike_window) a sparse key is judged against.
+  double baseline_floor = 0.5;
+  // Upper-tail probability under the baseline below which a count is a spike.
+  double alpha = 1e-4;
+  // Maximum number of story ids listed in a spike event.
+  int top_story_ids = 10;
+  // When not empty, every output's "detected_at" is this instead of the current time (golden
+  // tests, reproducible backtests).
+  std::string fixed_now;
+};
+
+// What one call produced: views valid until the next call on the same stage.
+struct StageOutput {
+  // The enriched alert for the stories topic (empty in replay or when the alert was rejected).
+  std::string_view alert;
+  std::string_view key;  // the item id (the stories topic's message key)
+  // steppewatch.spike.v1 events to publish, in order (key: the spike's scope:name).
+  struct Event {
+    std::string_view key;
+    std::string_view json;
+  };
+  std::vector<Event> spikes;
+  // Set when the alert was not usable (unknown schema, no fingerprint, absurd time, ...): a
+  // closed-set reason for metrics and a message for the log. The alert is then counted and
+  // skipped, never a crash.
+  std::string_view rejected;
+  std::string message;
+};
+
+// Counters and gauges for metrics (cumulative since Create unless said otherwise).
+struct StageStats {
+  uint64_t alerts = 0;
+  uint64_t new_stories = 0;
+  uint64_t copies = 0;  // alerts that joined an existing story
+  uint64_t rejected = 0;
+  uint64_t late = 0;  // events older than the window, counted and not grouped
+  uint64_t spike_events = 0;
+  size_t window_stories = 0;  // gauge
+  size_t memory_bytes = 0;    // gauge: the window's and the baselines' memory
+  size_t active_spikes = 0;   // gauge
+};
+
+class StoriesStage {
+ public:
+  static absl::StatusOr<std::unique_ptr<StoriesStage>> Create(const StageOptions& options);
+  virtual ~StoriesStage() = default;
+
+  // Processes one alert. `kafka_timestamp_ms` is the event time when the alert's
+  // item.published_at is missing or not sane (-1: none); `replay` updates state only.
+  virtual const StageOutput& Process(std::string_view alert_json, int64_t kafka_timestamp_ms,
+                                     bool replay) = 0;
+  // Advances the stage's clock to `now_ms` (event time) without an alert: closes buckets and
+  // ends spikes that are over. Returns the spike events it produced.
+  virtual const StageOutput& Tick(int64_t now_ms) = 0;
+
+  virtual StageStats stats() const = 0;
+  // New stories per key since Create, for the per-rule and per-tag metrics: calls `fn(scope,
+  // name, count)` with scope "rule" or "tag".
+  virtual void ForEachKey(
+      const std::function<void(std::string_view scope, std::string_view name, uint64_t)>& fn)
+      const = 0;
+};
+
+}  // namespace steppewatch::stories
