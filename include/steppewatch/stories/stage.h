@@ -58,6 +58,9 @@ struct StageOutput {
   // The enriched alert for the stories topic (empty in replay or when the alert was rejected).
   std::string_view alert;
   std::string_view key;  // the item id (the stories topic's message key)
+  // The alert's story after this alert (set with `alert`): for the top-stories metric.
+  std::string_view story_id;
+  uint32_t story_copies = 0;
   // steppewatch.spike.v1 events to publish, in order (key: the spike's scope:name).
   struct Event {
     std::string_view key;

@@ -1,0 +1,142 @@
+// StoriesRole: the stories stage on Kafka. It consumes the alert topics, runs every alert
+// through a stories::StoriesStage (grouping into stories, spike detection) and publishes the
+// enriched alerts to the stories topic and the spike events to the spikes topic.
+//
+//   alert topics ──> consumer ──> StoriesStage ──> producer ──> stories topic (every alert + story)
+//        │  (all partitions,                                └──> spikes topic (steppewatch.spike.v1)
+//        │   one active instance)
+//        └── offsets stored only after the alert's outputs are acknowledged (at-least-once)
+//
+// ONE ACTIVE INSTANCE, STANDBYS IN THE SAME GROUP. Near-duplicates cannot be partitioned (two
+// copies of a story differ in a few fingerprint bits, so no key sends them to one partition), so
+// one instance must see every partition of the alert topics. The role therefore subscribes, in
+// its consumer group, to a one-partition *lease topic* that carries no data: the member that is
+// assigned lease partition 0 is the active instance and assigns itself every partition of the
+// alert topics in the same rebalance (librdkafka's assign() with the lease partition plus the
+// alert partitions); the others hold nothing and wait. When the active member dies, the group
+// coordinator gives the lease to a standby after session.timeout.ms, and the standby rebuilds
+// its state and continues from the committed offsets. Offsets are committed under the group, as
+// for any member.
+//
+// STATE IS REBUILT FROM KAFKA, no database. On becoming active, for each alert partition the
+// role finds the first offset at or after (now - replay window) with ListOffsets by timestamp
+// (falling back to the partition's start when the broker cannot answer it) and the group's
+// committed offset. Messages below the committed offset are *replayed* (state only: nothing is
+// published again), messages from it on are live. A partition the group never committed is
+// replayed up to its end at activation time and live after it: a new deployment learns the last
+// window and publishes only new alerts. The replay window is the stage's window, extended to
+// the baseline history when StoriesRoleOptions::replay_window says so (alert topics must retain
+// that much).
+//
+// Guarantee: an alert's offset is stored once its enriched copy and the spike events it caused
+// were acknowledged (acks=all, idempotent producer); a failed delivery is produced again with
+// backoff, forever, holding its partition's offset. After a crash or failover the new active
+// instance replays and re-publishes alerts after the last commit (duplicates, never losses;
+// subscribers de-duplicate on the stories message key, the item id, plus story id). Spike
+// events produced by Tick() (a spike ending on a quiet key) carry no input offset: one lost in
+// a crash is not sent again, and the next active instance sends the end when its own state
+// decides it.
+//
+// Threading: Start/Stop from one controlling thread; stats() and active() from any thread. The
+// role owns its consumer thread, its librdkafka handles and the stage (which runs only on the
+// consumer thread).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "steppewatch/stories/stage.h"
+
+namespace steppewatch::kafka {
+
+struct StoriesRoleOptions {
+  std::string brokers;
+  // The group of the stories instances (their own, never the matchers').
+  std::string group_id = "steppewatch-stories";
+  std::string client_id = "steppewatch-stories";
+  // The alert topics to read (the rule pack's topics).
+  std::vector<std::string> input_topics;
+  // One partition, no data: whoever holds partition 0 is the active instance.
+  std::string lease_topic = "steppewatch.stories.lease";
+  std::string stories_topic = "steppewatch.stories";
+  std::string spikes_topic = "steppewatch.spikes";
+  // librdkafka properties passed through (security, tuning); the role forces group.id,
+  // enable.auto.offset.store=false, enable.auto.commit=true and enable.idempotence=true.
+  std::map<std::string, std::string> consumer_properties;
+  std::map<std::string, std::string> producer_properties;
+  stories::StageOptions stage;
+  // How far back a new active instance replays; 0 = stage.window.
+  absl::Duration replay_window = absl::ZeroDuration();
+  // How often the stage's clock is advanced without alerts (ends spikes on quiet keys) and
+  // offsets are stored.
+  absl::Duration tick = absl::Seconds(1);
+  // Wall clock in ms (tests replace it to run a timeline fast).
+  std::function<int64_t()> now_ms;
+};
+
+// Counters of the role (cumulative since Start), readable from any thread.
+struct StoriesRoleCounters {
+  std::atomic<uint64_t> consumed{0};
+  std::atomic<uint64_t> replayed{0};
+  std::atomic<uint64_t> published_alerts{0};
+  std::atomic<uint64_t> published_spikes{0};
+  std::atomic<uint64_t> delivery_failures{0};
+  std::atomic<uint64_t> activations{0};
+  std::atomic<bool> active{false};
+  std::atomic<bool> replaying{false};
+};
+
+class StoriesRole {
+ public:
+  static absl::StatusOr<std::unique_ptr<StoriesRole>> Create(StoriesRoleOptions options);
+  ~StoriesRole();  // Stop(0) if still running
+  StoriesRole(const StoriesRole&) = delete;
+  StoriesRole& operator=(const StoriesRole&) = delete;
+
+  // Subscribes to the lease topic and starts the consumer thread.
+  absl::Status Start();
+  // Stops taking input, waits up to `budget` for outstanding deliveries, stores offsets, closes.
+  // Returns DeadlineExceeded when deliveries were still outstanding. Idempotent.
+  absl::Status Stop(absl::Duration budget);
+
+  const StoriesRoleCounters& counters() const;
+  // A snapshot of the stage's statistics and per-key new-story counts (taken on the consumer
+  // thread after each batch; empty before the first activation).
+  stories::StageStats stage_stats() const;
+  void ForEachKey(const std::function<void(std::string_view scope, std::string_view name,
+                                           uint64_t new_stories)>& fn) const;
+
+  // What the published spike events said, for metrics and dashboards: every key that ever
+  // spiked with whether its spike is active now and confirmed, and its event counts by state
+  // (start, update, end).
+  struct SpikeKey {
+    std::string scope, name;
+    bool active = false;
+    bool confirmed = false;
+    std::map<std::string, uint64_t> events;  // state -> count
+  };
+  std::vector<SpikeKey> spikes() const;
+  // Spike starts per language of their stories.
+  std::map<std::string, uint64_t> spike_starts_by_language() const;
+  // The stories with the most copies among those that got a copy in the last
+  // kTopStoriesHorizon, at most kTopStories of them, most copies first.
+  static constexpr size_t kTopStories = 10;
+  static constexpr absl::Duration kTopStoriesHorizon = absl::Hours(24);
+  std::vector<std::pair<std::string, uint32_t>> top_stories() const;
+
+ private:
+  class Impl;
+  explicit StoriesRole(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace steppewatch::kafka

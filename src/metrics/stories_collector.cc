@@ -1,0 +1,108 @@
+#include "steppewatch/metrics/stories_collector.h"
+
+#include <string>
+#include <utility>
+
+#include "metrics/families.h"
+
+namespace steppewatch::metrics {
+
+using internal::AddCounter;
+using internal::AddGauge;
+using internal::AppendSingle;
+using internal::MakeFamily;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+std::vector<MetricFamily> StoriesCollector::Collect() const {
+  std::vector<MetricFamily> out;
+  const kafka::StoriesRoleCounters& c = role_->counters();
+  const stories::StageStats stage = role_->stage_stats();
+  AppendSingle(&out, "steppewatch_stories_active",
+               "1 while this instance holds the stories lease (reads every alert partition).",
+               MetricType::Gauge, c.active.load() ? 1 : 0);
+  AppendSingle(&out, "steppewatch_stories_replaying",
+               "1 while the active instance replays the window from Kafka (nothing published).",
+               MetricType::Gauge, c.replaying.load() ? 1 : 0);
+  AppendSingle(&out, "steppewatch_stories_alerts_total",
+               "Alerts read live by the stories stage (replayed ones not included).",
+               MetricType::Counter, static_cast<double>(c.consumed.load()));
+  AppendSingle(&out, "steppewatch_stories_replayed_total",
+               "Alerts replayed to rebuild the window on becoming active.", MetricType::Counter,
+               static_cast<double>(c.replayed.load()));
+  AppendSingle(&out, "steppewatch_stories_published_total",
+               "Enriched alerts delivered to the stories topic.", MetricType::Counter,
+               static_cast<double>(c.published_alerts.load()));
+  AppendSingle(&out, "steppewatch_stories_delivery_failures_total",
+               "Failed deliveries of the stories stage (retried with backoff).",
+               MetricType::Counter, static_cast<double>(c.delivery_failures.load()));
+  AppendSingle(&out, "steppewatch_stories_copies_total",
+               "Alerts that joined an existing story (syndicated or repeated copies), since the "
+               "last activation.",
+               MetricType::Counter, static_cast<double>(stage.copies));
+  AppendSingle(&out, "steppewatch_stories_rejected_total",
+               "Alerts the stage could not use (unknown schema, no fingerprint, absurd time), "
+               "since the last activation.",
+               MetricType::Counter, static_cast<double>(stage.rejected));
+  AppendSingle(&out, "steppewatch_stories_late_total",
+               "Alerts older than the window (counted, not grouped), since the last activation.",
+               MetricType::Counter, static_cast<double>(stage.late));
+  AppendSingle(&out, "steppewatch_stories_window_stories", "Stories kept in the window.",
+               MetricType::Gauge, static_cast<double>(stage.window_stories));
+  AppendSingle(&out, "steppewatch_stories_memory_bytes",
+               "Memory of the window's stories and the spike baselines.", MetricType::Gauge,
+               static_cast<double>(stage.memory_bytes));
+  AppendSingle(&out, "steppewatch_spikes_active", "Keys (rules, tags) with an active spike.",
+               MetricType::Gauge, static_cast<double>(stage.active_spikes));
+
+  MetricFamily news = MakeFamily("steppewatch_stories_new_total",
+                                 "New stories (first copies) per rule and per tag, since the "
+                                 "last activation.",
+                                 MetricType::Counter);
+  role_->ForEachKey([&news](std::string_view scope, std::string_view name, uint64_t n) {
+    AddCounter(&news, {{"scope", scope}, {"name", name}}, static_cast<double>(n));
+  });
+  out.push_back(std::move(news));
+
+  MetricFamily active = MakeFamily("steppewatch_spike_active",
+                                   "1 while the key's spike is on (0 after it ended), per key "
+                                   "that ever spiked; confirmed = stories in two or more "
+                                   "languages.",
+                                   MetricType::Gauge);
+  MetricFamily events = MakeFamily("steppewatch_spike_events_total",
+                                   "Spike events published, by key and state (start, update, "
+                                   "end).",
+                                   MetricType::Counter);
+  for (const kafka::StoriesRole::SpikeKey& k : role_->spikes()) {
+    AddGauge(&active,
+             {{"scope", k.scope}, {"name", k.name}, {"confirmed", k.confirmed ? "true" : "false"}},
+             k.active ? 1 : 0);
+    for (const auto& [state, n] : k.events) {
+      AddCounter(&events, {{"scope", k.scope}, {"name", k.name}, {"state", state}},
+                 static_cast<double>(n));
+    }
+  }
+  out.push_back(std::move(active));
+  out.push_back(std::move(events));
+
+  MetricFamily langs = MakeFamily("steppewatch_spike_starts_by_language_total",
+                                  "Spike starts per language among the spike's stories.",
+                                  MetricType::Counter);
+  for (const auto& [lang, n] : role_->spike_starts_by_language()) {
+    AddCounter(&langs, {{"lang", lang}}, static_cast<double>(n));
+  }
+  out.push_back(std::move(langs));
+
+  MetricFamily top = MakeFamily("steppewatch_story_copies",
+                                "Copies of the stories with the most copies (at most 10, among "
+                                "those that got a copy in the last 24 h); story = its first "
+                                "item's id.",
+                                MetricType::Gauge);
+  for (const auto& [id, copies] : role_->top_stories()) {
+    AddGauge(&top, {{"story", id}}, copies);
+  }
+  out.push_back(std::move(top));
+  return out;
+}
+
+}  // namespace steppewatch::metrics

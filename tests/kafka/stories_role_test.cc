@@ -1,0 +1,170 @@
+// StoriesRole against the real librdkafka and an in-process mock cluster: every alert is
+// published again with its story, copies join the story of their first copy, and a standby in
+// the same group takes over the lease and rebuilds the window from Kafka.
+#include "steppewatch/kafka/stories_role.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "kafka/kafka_test_util.h"
+#include "steppewatch/kafka/embedded_broker.h"
+#include "steppewatch/sink/alert.h"
+
+namespace steppewatch::kafka {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr char kAlerts[] = "alerts.test";
+constexpr char kLease[] = "stories.lease";
+constexpr char kStories[] = "stories.out";
+constexpr char kSpikes[] = "spikes.out";
+
+// An alert as the matcher publishes it, with a fingerprint and a publication time of now.
+std::string Alert(const std::string& id, const std::string& fingerprint, const std::string& lang,
+                  const std::string& source) {
+  std::string now;
+  sink::AppendRfc3339Now(&now);
+  return absl::StrCat(
+      R"({"schema":"steppewatch.alert.v1","item":{"id":")", id, R"(","title":"t )", id,
+      R"(","source":")", source, R"(","lang":")", lang, R"(","published_at":")", now,
+      R"(","fingerprint":")", fingerprint,
+      R"("},"matches":[{"rule":"ca.kz","title":"Kazakhstan","severity":"low","tags":["geo:kazakhstan"],"score":1,"hits":[]}],"rule_pack":{"name":"t","version":"1","hash":"sha256:00"},"origin":{"topic":"news","partition":0,"offset":1,"timestamp_ms":1},"processed_at":")",
+      now, R"(","instance":"test"})");
+}
+
+class StoriesRoleTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto broker = EmbeddedBroker::Create(
+        {.topics = {{kAlerts, 4}, {kLease, 1}, {kStories, 1}, {kSpikes, 1}}});
+    ASSERT_TRUE(broker.ok()) << broker.status();
+    broker_ = *std::move(broker);
+  }
+
+  StoriesRoleOptions Options(const std::string& name) {
+    StoriesRoleOptions o;
+    o.brokers = broker_->bootstrap();
+    o.group_id = "stories-test";
+    o.client_id = name;
+    o.input_topics = {kAlerts};
+    o.lease_topic = kLease;
+    o.stories_topic = kStories;
+    o.spikes_topic = kSpikes;
+    // The mock's first join waits ~3 s; a short session makes a failover quick.
+    o.consumer_properties = {{"session.timeout.ms", "6000"},
+                             {"heartbeat.interval.ms", "500"},
+                             {"log_level", "3"}};
+    o.producer_properties = {{"log_level", "3"}};
+    o.tick = absl::Milliseconds(100);
+    return o;
+  }
+
+  std::unique_ptr<StoriesRole> StartRole(const std::string& name) {
+    auto role = StoriesRole::Create(Options(name));
+    EXPECT_TRUE(role.ok()) << role.status();
+    if (!role.ok()) return nullptr;
+    EXPECT_TRUE((*role)->Start().ok());
+    return *std::move(role);
+  }
+
+  std::unique_ptr<EmbeddedBroker> broker_;
+};
+
+TEST_F(StoriesRoleTest, PublishesEveryAlertWithItsStoryAndGroupsCopies) {
+  auto role = StartRole("a");
+  ASSERT_NE(role, nullptr);
+  ASSERT_TRUE(testing::WaitUntil([&] { return role->counters().active.load(); },
+                                 absl::Seconds(20)));
+  // Two copies of one story (fingerprints 1 bit apart), on different partitions (other keys),
+  // and an unrelated story.
+  ASSERT_EQ(testing::ProduceAll(broker_->bootstrap(), kAlerts,
+                                {{"a1", Alert("a1", "00000000000000ff", "en", "wire")}}),
+            1);
+  ASSERT_TRUE(testing::WaitUntil([&] { return role->counters().published_alerts.load() >= 1; },
+                                 absl::Seconds(20)));
+  ASSERT_EQ(testing::ProduceAll(broker_->bootstrap(), kAlerts,
+                                {{"a2", Alert("a2", "00000000000000fe", "ru", "paper")},
+                                 {"b1", Alert("b1", "ffff0000ffff0000", "en", "wire")}},
+                                {{"steppewatch.rules", "ca.kz"}}),
+            2);
+  const std::vector<testing::Record> out =
+      testing::ReadTopic(broker_->bootstrap(), kStories, 1, 3, absl::Seconds(20));
+  ASSERT_EQ(out.size(), 3u);
+  std::map<std::string, std::string> by_key;
+  for (const testing::Record& r : out) by_key[r.key] = r.value;
+  EXPECT_THAT(by_key["a1"], HasSubstr(R"("story":{"id":"a1")"));
+  EXPECT_THAT(by_key["a1"], HasSubstr(R"("new":true)"));
+  EXPECT_THAT(by_key["a2"], HasSubstr(R"("story":{"id":"a1")"));
+  EXPECT_THAT(by_key["a2"], HasSubstr(R"("copies":2)"));
+  EXPECT_THAT(by_key["a2"], HasSubstr(R"("new":false)"));
+  EXPECT_THAT(by_key["b1"], HasSubstr(R"("story":{"id":"b1")"));
+  // The alert's headers travel with it.
+  for (const testing::Record& r : out) {
+    if (r.key == "a2") EXPECT_EQ(r.headers.at("steppewatch.rules"), "ca.kz");
+  }
+  EXPECT_TRUE(role->Stop(absl::Seconds(10)).ok());
+  // Everything published was committed.
+  const std::vector<int64_t> committed =
+      testing::Committed(broker_->bootstrap(), "stories-test", kAlerts, 4);
+  int64_t total = 0;
+  for (int64_t c : committed) total += std::max<int64_t>(c, 0);
+  EXPECT_EQ(total, 3);
+}
+
+TEST_F(StoriesRoleTest, StandbyTakesOverAndRebuildsTheWindowFromKafka) {
+  auto a = StartRole("a");
+  auto b = StartRole("b");
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] { return a->counters().active.load() || b->counters().active.load(); },
+      absl::Seconds(20)));
+  // Exactly one instance holds the lease.
+  EXPECT_NE(a->counters().active.load(), b->counters().active.load());
+  std::unique_ptr<StoriesRole>& active = a->counters().active.load() ? a : b;
+  std::unique_ptr<StoriesRole>& standby = a->counters().active.load() ? b : a;
+
+  ASSERT_EQ(testing::ProduceAll(broker_->bootstrap(), kAlerts,
+                                {{"x1", Alert("x1", "0123456789abcdef", "en", "wire")}}),
+            1);
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] { return active->counters().published_alerts.load() >= 1; }, absl::Seconds(20)));
+  // The active instance stops (a rolling update); the standby gets the lease, replays x1
+  // without publishing it again, and groups the next copy into x1's story.
+  ASSERT_TRUE(active->Stop(absl::Seconds(10)).ok());
+  active.reset();
+  ASSERT_TRUE(testing::WaitUntil([&] { return standby->counters().active.load(); },
+                                 absl::Seconds(30)));
+  ASSERT_TRUE(testing::WaitUntil([&] { return !standby->counters().replaying.load(); },
+                                 absl::Seconds(20)));
+  EXPECT_EQ(standby->counters().replayed.load(), 1u);
+  ASSERT_EQ(testing::ProduceAll(broker_->bootstrap(), kAlerts,
+                                {{"x2", Alert("x2", "0123456789abcdee", "kk", "tv")}}),
+            1);
+  const std::vector<testing::Record> out =
+      testing::ReadTopic(broker_->bootstrap(), kStories, 1, 2, absl::Seconds(30));
+  ASSERT_EQ(out.size(), 2u);  // x1 once (not re-published by the replay), then x2
+  EXPECT_EQ(out[0].key, "x1");
+  EXPECT_EQ(out[1].key, "x2");
+  EXPECT_THAT(out[1].value, HasSubstr(R"("story":{"id":"x1")"));
+  EXPECT_THAT(out[1].value, HasSubstr(R"("new":false)"));
+  EXPECT_THAT(out[1].value, Not(HasSubstr(R"("new":true)")));
+  EXPECT_TRUE(standby->Stop(absl::Seconds(10)).ok());
+}
+
+TEST_F(StoriesRoleTest, RefusesToReadAndWriteTheSameTopic) {
+  StoriesRoleOptions o = Options("x");
+  o.stories_topic = kAlerts;
+  auto role = StoriesRole::Create(o);
+  ASSERT_FALSE(role.ok());
+  EXPECT_THAT(std::string(role.status().message()), HasSubstr("both read and written"));
+}
+
+}  // namespace
+}  // namespace steppewatch::kafka
