@@ -15,8 +15,21 @@ add_test(NAME observability.promtool_check_config
 add_test(NAME observability.dashboard_structure
          COMMAND /usr/bin/python3 ${obs_dir}/check_dashboard.py
                  ${PROJECT_SOURCE_DIR}/deploy/grafana/steppewatch.json)
+# The stories role's alert rules and the analysts' Situation dashboard.
+add_test(NAME observability.promtool_test_stories_rules
+         COMMAND /usr/bin/promtool test rules
+                 ${PROJECT_SOURCE_DIR}/deploy/prometheus/steppewatch-stories-alerts.test.yaml)
+add_test(NAME observability.promtool_check_stories_rules
+         COMMAND /usr/bin/promtool check rules
+                 ${PROJECT_SOURCE_DIR}/deploy/prometheus/steppewatch-stories-alerts.yaml)
+add_test(NAME observability.situation_dashboard_structure
+         COMMAND /usr/bin/python3 ${obs_dir}/check_dashboard.py
+                 ${PROJECT_SOURCE_DIR}/deploy/grafana/situation.json)
 set_tests_properties(observability.promtool_test_rules observability.promtool_check_rules
                      observability.promtool_check_config observability.dashboard_structure
+                     observability.promtool_test_stories_rules
+                     observability.promtool_check_stories_rules
+                     observability.situation_dashboard_structure
                      PROPERTIES LABELS "unit;observability" TIMEOUT 60)
 
 add_test(NAME observability.promtool_check_metrics_daemon
