@@ -1,8 +1,9 @@
 // PartitionOffsets (see offset_tracker.h).
 #include "steppewatch/pipeline/offset_tracker.h"
 
-#include <cassert>
 #include <utility>
+
+#include "steppewatch/common/check.h"
 
 namespace steppewatch::pipeline {
 
@@ -36,7 +37,7 @@ uint64_t PartitionOffsets::Begin(int64_t offset) {
 
 void PartitionOffsets::Finish(uint64_t seq) {
   std::lock_guard<std::mutex> lock(mu_);
-  assert(seq >= head_seq_ && seq < next_seq_);
+  SW_CHECK(seq >= head_seq_ && seq < next_seq_);
   const size_t mask = ring_.size() - 1;
   ring_[seq & mask].finished = true;
   // Advance over the contiguous finished prefix.

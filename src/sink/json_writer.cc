@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "steppewatch/common/check.h"
 #include "steppewatch/normalise/utf8.h"
 
 namespace steppewatch::sink {
@@ -134,7 +135,8 @@ void JsonWriter::Separate() {
 void JsonWriter::BeginObject() {
   Separate();
   out_->push_back('{');
-  if (++depth_ > kMaxDepth) std::abort();
+  ++depth_;
+  SW_CHECK(depth_ <= kMaxDepth);
   first_[depth_] = true;
 }
 
@@ -146,7 +148,8 @@ void JsonWriter::EndObject() {
 void JsonWriter::BeginArray() {
   Separate();
   out_->push_back('[');
-  if (++depth_ > kMaxDepth) std::abort();
+  ++depth_;
+  SW_CHECK(depth_ <= kMaxDepth);
   first_[depth_] = true;
 }
 
