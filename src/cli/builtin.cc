@@ -15,6 +15,8 @@ void RegisterBuiltinCommands() {
   RegisterCommand({"match", "backtest: run a rule pack over NDJSON items, print alerts as NDJSON",
                    &RunMatchCommand});
   RegisterCommand({"explain", "show why a rule fired or did not on items", &RunExplainCommand});
+  RegisterCommand({"stories", "group alerts (NDJSON) into stories and detect spikes, as the stage",
+                   &RunStoriesCommand});
   RegisterCommand(
       {"version", "print the versions of steppewatch and its libraries", &RunVersionCommand});
 }

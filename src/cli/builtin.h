@@ -11,6 +11,7 @@ namespace steppewatch::cli {
 int RunRulesCommand(int argc, char** argv);    // rules_command.cc
 int RunMatchCommand(int argc, char** argv);    // match_command.cc
 int RunExplainCommand(int argc, char** argv);  // explain_command.cc
+int RunStoriesCommand(int argc, char** argv);  // stories_command.cc
 int RunVersionCommand(int argc, char** argv);  // builtin.cc
 
 // Loads the pack at `dir` for a command; on failure prints every diagnostic (prefixed with

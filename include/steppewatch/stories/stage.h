@@ -38,8 +38,11 @@ struct StageOptions {
   // config/rules/README.md, "Stories and spikes").
   absl::Duration bucket = absl::Minutes(10);
   absl::Duration spike_window = absl::Hours(2);
-  // Days of history a key needs before it may spike.
+  // Days of history (since the first event the stage saw) before any key may spike.
   int warmup_days = 7;
+  // Time constant of the trailing baseline (an exponentially weighted level per key, shaped by
+  // the hour-of-week profile of all new stories).
+  absl::Duration baseline = absl::Hours(7 * 24);
   // Minimum new stories in spike_window for a spike, whatever the baseline.
   int min_stories = 5;
   // Smallest expected count (stories per spike_window) a sparse key is judged against.
@@ -48,10 +51,19 @@ struct StageOptions {
   double alpha = 1e-4;
   // Maximum number of story ids listed in a spike event.
   int top_story_ids = 10;
+  // Keys (rules + tags) tracked for spikes; new keys past this are counted in dropped_keys.
+  size_t max_keys = 10000;
   // When not empty, every output's "detected_at" is this instead of the current time (golden
   // tests, reproducible backtests).
   std::string fixed_now;
 };
+
+// How far back the stage should be replayed on start so that it is as it was: the window (for
+// the stories) and the warmup (a stage replayed over less history does not raise spikes until
+// warmup_days of stream time have passed). The baseline keeps learning from what it has: with
+// less than its time constant of history it is noisier, not wrong. With the defaults this is 7
+// days, Kafka's default retention; longer needs the alert topics' retention.ms raised to match.
+absl::Duration ReplayHorizon(const StageOptions& options);
 
 // What one call produced: views valid until the next call on the same stage.
 struct StageOutput {
@@ -70,6 +82,8 @@ struct StageOutput {
   // Set when the alert was not usable (unknown schema, no fingerprint, absurd time, ...): a
   // closed-set reason for metrics and a message for the log. The alert is then counted and
   // skipped, never a crash.
+  // Reasons: "json", "schema", "no_id", "no_fingerprint", "no_time", "late" (older than the
+  // window; also counted in StageStats::late).
   std::string_view rejected;
   std::string message;
 };
@@ -78,13 +92,17 @@ struct StageOutput {
 struct StageStats {
   uint64_t alerts = 0;
   uint64_t new_stories = 0;
-  uint64_t copies = 0;  // alerts that joined an existing story
-  uint64_t rejected = 0;
-  uint64_t late = 0;  // events older than the window, counted and not grouped
+  uint64_t copies = 0;    // alerts that joined an existing story
+  uint64_t rejected = 0;  // every alert not grouped (late ones included)
+  uint64_t late = 0;      // events older than the window, counted and not grouped
   uint64_t spike_events = 0;
   size_t window_stories = 0;  // gauge
   size_t memory_bytes = 0;    // gauge: the window's and the baselines' memory
   size_t active_spikes = 0;   // gauge
+  size_t keys = 0;            // gauge: keys (rules + tags) tracked
+  uint64_t dropped_keys = 0;  // new keys not tracked because max_keys was reached
+  bool warm = false;          // gauge: enough history for spikes (warmup over)
+  int64_t clock_ms = -1;      // gauge: the stage's event-time clock (latest event time; -1 none)
 };
 
 class StoriesStage {
@@ -103,9 +121,8 @@ class StoriesStage {
   virtual StageStats stats() const = 0;
   // New stories per key since Create, for the per-rule and per-tag metrics: calls `fn(scope,
   // name, count)` with scope "rule" or "tag".
-  virtual void ForEachKey(
-      const std::function<void(std::string_view scope, std::string_view name, uint64_t)>& fn)
-      const = 0;
+  virtual void ForEachKey(const std::function<void(std::string_view scope, std::string_view name,
+                                                   uint64_t)>& fn) const = 0;
 };
 
 }  // namespace steppewatch::stories

@@ -1,0 +1,134 @@
+// StoryIndex: the stories of a sliding event-time window and the near-duplicate lookup of their
+// fingerprints (Hamming distance <= kNearDuplicateDistance), for the stories stage.
+//
+// Lookup is the pigeonhole scheme of Manku et al. (WWW 2007) for k = 3: the 64-bit fingerprint is
+// cut into four 16-bit blocks, and two fingerprints within distance 3 agree exactly on at least
+// one block. Each block has a table of 65536 buckets holding the full fingerprints (and the story
+// sequence numbers) of the stories with that block value, so a lookup scans four buckets of
+// ~N/65536 entries each (76 at 5 M stories) with a vector popcount, instead of the permuted sorted
+// tables of the paper, which need a sort or a tree to insert and delete in a moving window.
+//
+// Stories live in a FIFO of fixed-size chunks in insertion order (their sequence number is their
+// position), and their ids in a byte ring in the same order, so expiry pops from the front and
+// memory is ~130 bytes per story with no per-story allocation (benchmarks/README.md, "Stories").
+//
+// What a story keeps, compactly: its fingerprint, id, first-seen time, copies (saturating at
+// 2^32-1), the languages of its copies as a bitmap of language indexes the caller interns (exact
+// for up to 64 languages), and its distinct sources: the first kExactSources distinct sources as
+// 16-bit hashes (exact up to there, save a 1/65536 hash collision), and beyond that a 64-bit
+// linear-counting bitmap (an estimate, about +-15% at 50 sources, saturating at ~260).
+//
+// Expiry is by first-seen time: a story takes copies for `window` after its first copy. Stories
+// are expired in insertion order, so one inserted late (with an older first-seen time than the
+// stories before it) leaves a little later than its time; it no longer takes copies once its
+// window is over (lookups check the time).
+//
+// Not thread-safe; one per stage.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "steppewatch/stories/fingerprint.h"
+
+namespace steppewatch::stories {
+
+// 56 bytes.
+struct Story {
+  Fingerprint fp = 0;
+  int64_t first_seen_ms = 0;
+  uint64_t languages = 0;    // bit i: language index i (mod 64) seen in a copy
+  uint64_t source_bits = 0;  // linear-counting bitmap of every distinct source past the exact set
+  uint16_t sources[4] = {};  // the first distinct sources' hashes (never 0)
+  uint64_t id_offset : 48 = 0;  // into the id ring (monotonic offset)
+  uint64_t id_length : 8 = 0;
+  uint64_t exact_sources : 8 = 0;  // used entries of sources[]
+  uint32_t copies = 0;
+  // A hash of the latest copy's item id: the same item alerting to several topics arrives once
+  // per topic and is one copy, not several.
+  uint32_t last_item = 0;
+};
+
+class StoryIndex {
+ public:
+  static constexpr int kExactSources = 4;
+  // Ids longer than this are cut (at a UTF-8 boundary) when stored: a story id is a reference,
+  // and an unbounded id would make the window's memory unbounded.
+  static constexpr size_t kMaxIdBytes = 255;
+
+  // `window_ms`: how long a story takes copies after its first. `max_distance`: the Hamming
+  // distance for a near-duplicate, at most 3 (the pigeonhole on four blocks needs it).
+  explicit StoryIndex(int64_t window_ms, int max_distance = kNearDuplicateDistance);
+  ~StoryIndex();
+  StoryIndex(const StoryIndex&) = delete;
+  StoryIndex& operator=(const StoryIndex&) = delete;
+
+  struct Assignment {
+    uint64_t seq = 0;  // the story's sequence number (stable while it is in the window)
+    Story* story = nullptr;
+    bool is_new = false;      // the story was created by this item
+    bool first_item = false;  // this item is the story's first (its id is the story's id)
+    bool same_item = false;   // the item was seen already (another topic's alert): not a copy
+  };
+
+  // Assigns an item to the story of the nearest fingerprint within the distance that is still
+  // open at `time_ms` (ties: the oldest story), adding the copy's source and language to it; or
+  // creates a new story with first copy (`item_id`, `time_ms`). An item that is the story's
+  // first or latest copy again (`same_item`) changes nothing. Fingerprint 0 (an item without
+  // text) never joins or is joined: it is a story of its own.
+  // `source_hash`: any 64-bit hash of the source name; `language_index`: 0..63.
+  Assignment Assign(Fingerprint fp, std::string_view item_id, int64_t time_ms, uint64_t source_hash,
+                    int language_index);
+
+  // Drops the stories whose window ended before `now_ms` (first_seen < now - window).
+  void Expire(int64_t now_ms);
+
+  // Returns the story with sequence number `seq`, or null when it left the window.
+  const Story* Find(uint64_t seq) const;
+  std::string_view Id(const Story& story) const;
+  // Distinct sources of a story: exact up to kExactSources, an estimate beyond.
+  static uint32_t Sources(const Story& story);
+
+  size_t size() const { return static_cast<size_t>(tail_seq_ - head_seq_); }
+  // Bytes held by the index, the stories and their ids (capacity, not just what is used).
+  size_t MemoryBytes() const;
+
+ private:
+  // One bucket of one block table: `size` fingerprints then `cap - size` free slots, and the
+  // stories' low sequence-number bits in a parallel array of the same allocation.
+  struct Bucket {
+    uint64_t* fps = nullptr;  // cap fingerprints, then cap uint32 sequence numbers
+    uint32_t size = 0;
+    uint32_t cap = 0;
+    uint32_t* seqs() const { return reinterpret_cast<uint32_t*>(fps + cap); }
+  };
+  static constexpr int kChunkBits = 12;  // 4096 stories (224 KiB) per chunk
+  static constexpr uint64_t kChunkSize = uint64_t{1} << kChunkBits;
+
+  Story& At(uint64_t seq) const;
+  void IndexInsert(Fingerprint fp, uint32_t seq_low);
+  void IndexRemove(Fingerprint fp, uint32_t seq_low);
+  void Grow(Bucket& b, uint32_t new_cap);
+  uint64_t StoreId(std::string_view id);
+  // The id as stored: cut to kMaxIdBytes at a UTF-8 boundary.
+  static std::string_view StoredForm(std::string_view id);
+  static uint64_t IdHash(std::string_view id);
+  uint64_t FullSeq(uint32_t low) const;
+
+  int64_t window_ms_;
+  int max_distance_;
+  std::unique_ptr<Bucket[]> tables_;  // 4 x 65536
+  size_t bucket_bytes_ = 0;           // allocated bytes of all buckets
+  std::deque<std::unique_ptr<Story[]>> chunks_;
+  uint64_t head_seq_ = 0, tail_seq_ = 0;  // live stories: [head, tail)
+  // The id ring: live ids are at offsets [ids_head_, ids_tail_) (position: offset & mask).
+  std::vector<char> ids_;
+  uint64_t ids_head_ = 0, ids_tail_ = 0;
+};
+
+}  // namespace steppewatch::stories

@@ -1,0 +1,301 @@
+#include "stories/spikes.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace steppewatch::stories {
+namespace {
+
+constexpr int64_t kHourMs = 3600 * 1000;
+// Weeks each hour-of-week slot of the profile averages over.
+constexpr int kSeasonWeeks = 4;
+// A clock jump longer than this restarts history (and the spikes of before end).
+constexpr int64_t kRestartGapMs = 14 * 86400 * 1000LL;
+// Above this expectation the Poisson tail is taken from its normal approximation (the exact sum
+// would take ~expected terms per refresh).
+constexpr double kNormalAbove = 400;
+
+int64_t FloorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+
+// Hour of the week, 0 = Monday 00:00-01:00 UTC (1970-01-01 was a Thursday).
+int HourOfWeek(int64_t ms) {
+  int64_t h = FloorDiv(ms, kHourMs) + 72;
+  return static_cast<int>(((h % 168) + 168) % 168);
+}
+
+}  // namespace
+
+SpikeDetector::SpikeDetector(const SpikeOptions& options) : o_(options) {
+  n_ = static_cast<int>(std::max<int64_t>(1, o_.spike_window_ms / o_.bucket_ms));
+  decay_ = std::exp(-static_cast<double>(o_.bucket_ms) / static_cast<double>(o_.baseline_ms));
+  shape_ring_.assign(n_, 0.0);
+}
+
+bool SpikeDetector::warm() const {
+  return clock_ms_ != INT64_MIN && clock_ms_ - history_start_ms_ >= o_.warmup_ms;
+}
+
+double SpikeDetector::Shape(int64_t b) const {
+  if (season_slots_seen_ < 168 || season_sum_ <= 0) return 1.0;
+  double mean = season_sum_ / 168;
+  double v = season_[HourOfWeek(b * o_.bucket_ms)] / mean;
+  // Bounded so one empty or one crowded hour in the profile cannot make a key's baseline 0 or
+  // absurdly high (the floor still applies after).
+  return std::clamp(v, 0.05, 20.0);
+}
+
+void SpikeDetector::CloseBucket(int64_t b) {
+  hour_count_ += static_cast<double>(global_bucket_count_);
+  global_bucket_count_ = 0;
+  int slot = HourOfWeek(b * o_.bucket_ms);
+  if (HourOfWeek((b + 1) * o_.bucket_ms) != slot) {
+    if (season_seen_[slot] == 0) ++season_slots_seen_;
+    int seen = std::min(++season_seen_[slot], kSeasonWeeks);
+    season_sum_ -= season_[slot];
+    season_[slot] += (hour_count_ - season_[slot]) / seen;
+    season_sum_ += season_[slot];
+    hour_count_ = 0;
+  }
+  // Bucket b + 1 enters the spike window; bucket b + 1 - n leaves it for the baseline.
+  double& ring = shape_ring_[static_cast<size_t>(((b + 1) % n_ + n_) % n_)];
+  den_ = den_ * decay_ + ring;
+  shape_window_sum_ -= ring;
+  ring = Shape(b + 1);
+  shape_window_sum_ += ring;
+  bucket_ = b + 1;
+}
+
+void SpikeDetector::Advance(int64_t now_ms, std::vector<SpikeEvent>* events) {
+  if (clock_ms_ == INT64_MIN) {
+    clock_ms_ = history_start_ms_ = now_ms;
+    bucket_ = FloorDiv(now_ms, o_.bucket_ms);
+    shape_ring_[static_cast<size_t>((bucket_ % n_ + n_) % n_)] = 1.0;
+    shape_window_sum_ = 1.0;
+    return;
+  }
+  if (now_ms <= clock_ms_) return;
+  if (now_ms - clock_ms_ > kRestartGapMs) {
+    RestartHistory(now_ms, events);
+    return;
+  }
+  clock_ms_ = now_ms;
+  int64_t nb = FloorDiv(now_ms, o_.bucket_ms);
+  if (nb == bucket_) return;
+  int64_t closed = nb - bucket_;
+  while (bucket_ < nb) CloseBucket(bucket_);
+  for (size_t i = 0; i < active_.size();) {
+    Key& k = keys_[active_[i]];
+    Rotate(k, bucket_);
+    Refresh(k);
+    k.spike_expected += k.expected / n_ * static_cast<double>(closed);
+    if (k.window_sum < k.threshold) {
+      events->push_back(MakeEvent(k, SpikeState::kEnd));
+      k.active = false;
+      k.spike_to_bucket = bucket_;
+      active_[i] = active_.back();
+      active_.pop_back();
+      continue;
+    }
+    ++i;
+  }
+}
+
+void SpikeDetector::RestartHistory(int64_t now_ms, std::vector<SpikeEvent>* events) {
+  for (uint32_t i : active_) {
+    events->push_back(MakeEvent(keys_[i], SpikeState::kEnd));
+    keys_[i].active = false;
+  }
+  active_.clear();
+  int64_t nb = FloorDiv(now_ms, o_.bucket_ms);
+  for (Key& k : keys_) {
+    std::fill(k.counts.begin(), k.counts.end(), 0);
+    std::fill(k.langs.begin(), k.langs.end(), 0);
+    k.window_sum = 0;
+    k.ring_bucket = nb;
+    k.num = 0;
+    k.threshold_bucket = INT64_MIN;
+    k.spike_from_bucket = INT64_MAX;
+    k.spike_to_bucket = INT64_MIN;
+  }
+  std::fill(std::begin(season_), std::end(season_), 0.0);
+  std::fill(std::begin(season_seen_), std::end(season_seen_), 0);
+  season_slots_seen_ = 0;
+  season_sum_ = 0;
+  hour_count_ = 0;
+  global_bucket_count_ = 0;
+  den_ = 0;
+  std::fill(shape_ring_.begin(), shape_ring_.end(), 0.0);
+  clock_ms_ = INT64_MIN;
+  Advance(now_ms, events);
+}
+
+void SpikeDetector::Rotate(Key& k, int64_t b) {
+  if (b <= k.ring_bucket) return;
+  int64_t steps = b - k.ring_bucket;
+  int64_t fold = std::min<int64_t>(steps, n_);
+  for (int64_t i = 1; i <= fold; ++i) {
+    int64_t entering = k.ring_bucket + i;
+    int64_t leaving = entering - n_;
+    size_t slot = static_cast<size_t>((entering % n_ + n_) % n_);
+    double value = k.counts[slot];
+    if (leaving >= k.spike_from_bucket && leaving <= k.spike_to_bucket) {
+      value = std::min(value, k.spike_cap);
+    }
+    k.num = k.num * decay_ + value;
+    k.window_sum -= k.counts[slot];
+    k.counts[slot] = 0;
+    k.langs[slot] = 0;
+  }
+  if (steps > fold) k.num *= std::pow(decay_, static_cast<double>(steps - fold));
+  k.ring_bucket = b;
+}
+
+uint32_t SpikeDetector::Threshold(double expected) const {
+  uint32_t c;
+  if (expected > kNormalAbove) {
+    // Normal approximation with continuity correction: the smallest c with P(X >= c) < alpha.
+    double lo = 0, hi = 40;
+    for (int i = 0; i < 100; ++i) {
+      double mid = (lo + hi) / 2;
+      (0.5 * std::erfc(mid / std::sqrt(2.0)) > o_.alpha ? lo : hi) = mid;
+    }
+    c = static_cast<uint32_t>(std::ceil(expected + hi * std::sqrt(expected) + 0.5));
+  } else {
+    // Smallest c with P(X >= c) = 1 - P(X <= c - 1) < alpha.
+    double p = std::exp(-expected), cdf = p;
+    uint32_t k = 0;
+    uint32_t limit = static_cast<uint32_t>(expected + 60 * std::sqrt(expected + 1) + 100);
+    while (1 - cdf >= o_.alpha && k < limit) {
+      ++k;
+      p *= expected / k;
+      cdf += p;
+    }
+    c = k + 1;
+  }
+  return std::max<uint32_t>(c, static_cast<uint32_t>(std::max(1, o_.min_stories)));
+}
+
+void SpikeDetector::Refresh(Key& k) {
+  if (k.threshold_bucket == bucket_) return;
+  k.threshold_bucket = bucket_;
+  double rate = den_ > 0 ? k.num / den_ : 0;
+  k.expected = std::max(rate * shape_window_sum_, o_.floor);
+  k.threshold = Threshold(k.expected);
+}
+
+SpikeDetector::Key* SpikeDetector::FindOrAdd(bool rule_scope, std::string_view name) {
+  scratch_.assign(rule_scope ? "r:" : "t:");
+  scratch_.append(name);
+  auto it = index_.find(scratch_);
+  if (it != index_.end()) return &keys_[it->second];
+  if (keys_.size() >= o_.max_keys) {
+    ++dropped_keys_;
+    return nullptr;
+  }
+  index_.emplace(scratch_, static_cast<uint32_t>(keys_.size()));
+  Key& k = keys_.emplace_back();
+  k.name.assign(name);
+  k.rule_scope = rule_scope;
+  k.ring_bucket = bucket_;
+  k.counts.assign(n_, 0);
+  k.langs.assign(n_, 0);
+  k.recent.assign(static_cast<size_t>(std::max(1, o_.recent_stories)), {UINT64_MAX, 0});
+  return &k;
+}
+
+SpikeEvent SpikeDetector::MakeEvent(const Key& k, SpikeState state) const {
+  SpikeEvent e;
+  e.state = state;
+  e.rule_scope = k.rule_scope;
+  e.name = k.name;
+  e.window_start_ms = k.spike_start_ms;
+  e.window_end_ms = clock_ms_;
+  e.stories = k.spike_stories;
+  e.expected = k.spike_expected;
+  e.languages = k.spike_langs;
+  size_t m = k.recent.size();
+  for (size_t i = 0; i < m; ++i) {
+    const auto& [seq, t] = k.recent[(k.recent_next + i) % m];  // oldest first
+    if (seq != UINT64_MAX && t >= k.spike_start_ms) e.story_seqs.push_back(seq);
+  }
+  return e;
+}
+
+void SpikeDetector::AddStory(bool rule_scope, std::string_view name, int64_t time_ms, int language,
+                             uint64_t seq, std::vector<SpikeEvent>* events) {
+  Key* kp = FindOrAdd(rule_scope, name);
+  if (kp == nullptr) return;
+  Key& k = *kp;
+  ++k.total;
+  Rotate(k, bucket_);
+  uint64_t lang_bit = uint64_t{1} << (language & 63);
+  int64_t tb = FloorDiv(time_ms, o_.bucket_ms);
+  if (tb > bucket_ - n_) {
+    size_t slot = static_cast<size_t>((tb % n_ + n_) % n_);
+    if (k.counts[slot] != UINT16_MAX) {
+      ++k.counts[slot];
+      ++k.window_sum;
+    }
+    k.langs[slot] |= lang_bit;
+  } else {
+    // Late, but inside the story window: it feeds the baseline only.
+    k.num += std::pow(decay_, static_cast<double>(bucket_ - n_ - tb));
+  }
+  k.recent[k.recent_next] = {seq, time_ms};
+  k.recent_next = (k.recent_next + 1) % static_cast<uint32_t>(k.recent.size());
+
+  if (k.active) {
+    if (time_ms < k.spike_start_ms) return;
+    ++k.spike_stories;
+    k.spike_langs |= lang_bit;
+    bool confirmed = __builtin_popcountll(k.spike_langs) >= 2;
+    // Updates while it grows by half again, or when it becomes confirmed: not every story.
+    if (confirmed != k.reported_confirmed ||
+        k.spike_stories >= k.reported_stories + (k.reported_stories + 1) / 2) {
+      events->push_back(MakeEvent(k, SpikeState::kUpdate));
+      k.reported_stories = k.spike_stories;
+      k.reported_confirmed = confirmed;
+    }
+    return;
+  }
+  if (!warm() || tb <= bucket_ - n_) return;
+  Refresh(k);
+  if (k.window_sum < k.threshold) return;
+  k.active = true;
+  int64_t first = bucket_ - n_ + 1;
+  k.spike_from_bucket =
+      k.spike_to_bucket >= bucket_ - n_ ? std::min(k.spike_from_bucket, first) : first;
+  k.spike_to_bucket = INT64_MAX;
+  k.spike_cap = k.expected / n_;
+  k.spike_start_ms = std::max(first * o_.bucket_ms, clock_ms_ - o_.spike_window_ms);
+  k.spike_stories = k.window_sum;
+  k.spike_expected = k.expected;
+  k.spike_langs = 0;
+  for (uint64_t l : k.langs) k.spike_langs |= l;
+  k.reported_stories = k.spike_stories;
+  k.reported_confirmed = __builtin_popcountll(k.spike_langs) >= 2;
+  active_.push_back(static_cast<uint32_t>(&k - keys_.data()));
+  events->push_back(MakeEvent(k, SpikeState::kStart));
+}
+
+double SpikeDetector::ExpectedNow(bool rule_scope, std::string_view name) {
+  scratch_.assign(rule_scope ? "r:" : "t:");
+  scratch_.append(name);
+  auto it = index_.find(scratch_);
+  if (it == index_.end()) return -1;
+  Key& k = keys_[it->second];
+  Rotate(k, bucket_);
+  double rate = den_ > 0 ? k.num / den_ : 0;
+  return rate * shape_window_sum_;
+}
+
+size_t SpikeDetector::MemoryBytes() const {
+  size_t per_key = sizeof(Key) + static_cast<size_t>(n_) * (sizeof(uint16_t) + sizeof(uint64_t)) +
+                   static_cast<size_t>(std::max(1, o_.recent_stories)) * 16;
+  size_t bytes = keys_.capacity() * sizeof(Key) + shape_ring_.capacity() * sizeof(double);
+  for (const Key& k : keys_) bytes += per_key - sizeof(Key) + k.name.capacity();
+  bytes += index_.capacity() * (sizeof(std::string) + sizeof(uint32_t) + 1);
+  return bytes;
+}
+
+}  // namespace steppewatch::stories

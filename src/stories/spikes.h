@@ -1,0 +1,166 @@
+// SpikeDetector: counts new stories per key (a rule or a tag) in event-time buckets, keeps a
+// trailing baseline per key and says when a key's count in the trailing spike window is
+// improbably high against it (a spike): one event when it starts, updates while it grows, one
+// when it ends. It knows stories only by sequence number; the stage renders the events.
+//
+// The baseline (what a key is expected to count in a spike window at time t):
+//   expected = max(floor, rate_key * sum of shape(b) over the window's buckets)
+//   - shape(b): the hour-of-week profile of all new stories (all keys together: dense enough to
+//     learn, unlike one sparse key), each hour-of-week slot the mean of its last 4 weeks,
+//     normalised to mean 1; flat (1) until every slot has been seen once. It carries the daily
+//     and weekly rhythm of news (nights, weekends) into every key's baseline.
+//   - rate_key: the key's new stories per unit of shape over the trailing baseline period
+//     (exponentially weighted, time constant `baseline`), counting only buckets that left the
+//     spike window (the burst being judged is not its own baseline), and counting a bucket that
+//     was part of a spike as its expected value (past spikes stay out of the baseline).
+//   - floor: sparse keys are judged against at least this many stories per window.
+// A count c is a spike when P(Poisson(expected) >= c) < alpha and c >= min_stories, and only
+// after `warmup` of history (since the first event, or since a clock jump longer than two weeks,
+// which restarts history: a baseline across such a gap would describe another time).
+//
+// Memory: per key ~250 bytes plus 16 bytes per bucket of the spike window; keys are capped at
+// max_keys (new keys beyond are counted in dropped_keys and not tracked).
+//
+// Not thread-safe; one per stage.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+
+namespace steppewatch::stories {
+
+struct SpikeOptions {
+  int64_t bucket_ms = 10 * 60 * 1000;
+  int64_t spike_window_ms = 2 * 3600 * 1000;
+  int64_t warmup_ms = 7 * 86400 * 1000LL;
+  int64_t baseline_ms = 7 * 86400 * 1000LL;
+  int min_stories = 5;
+  double floor = 0.5;
+  double alpha = 1e-4;
+  // Stories remembered per key for the event's story ids (the most recent ones).
+  int recent_stories = 32;
+  size_t max_keys = 10000;
+};
+
+enum class SpikeState { kStart, kUpdate, kEnd };
+
+struct SpikeEvent {
+  SpikeState state;
+  bool rule_scope;  // scope "rule" (else "tag")
+  std::string_view name;
+  int64_t window_start_ms;
+  int64_t window_end_ms;
+  uint32_t stories;
+  double expected;
+  uint64_t languages;  // bitmap of language indexes
+  // The spike's most recent new stories (sequence numbers, newest last), for the story ids.
+  std::vector<uint64_t> story_seqs;
+};
+
+class SpikeDetector {
+ public:
+  explicit SpikeDetector(const SpikeOptions& options);
+
+  // Moves the clock to `now_ms` if it is later: closes buckets, ends spikes that are over
+  // (appends their events to `*events`). A jump of more than two weeks restarts history.
+  void Advance(int64_t now_ms, std::vector<SpikeEvent>* events);
+
+  // Counts one new story (sequence `seq`, language index `language`) for the key at event time
+  // `time_ms` (<= the clock; older than the spike window still feeds the baseline) and appends
+  // a start or update event when the key spikes or grows. `rule_scope`: a rule (else a tag).
+  void AddStory(bool rule_scope, std::string_view name, int64_t time_ms, int language, uint64_t seq,
+                std::vector<SpikeEvent>* events);
+  // Counts one new story for the all-keys hour-of-week profile (once per story).
+  void AddGlobalStory() { ++global_bucket_count_; }
+
+  bool warm() const;
+  size_t active_spikes() const { return active_.size(); }
+  size_t keys() const { return keys_.size(); }
+  uint64_t dropped_keys() const { return dropped_keys_; }
+  size_t MemoryBytes() const;
+  // New stories per key since creation: fn(rule_scope, name, count).
+  template <typename Fn>
+  void ForEachKey(Fn fn) const {
+    for (const Key& k : keys_) fn(k.rule_scope, std::string_view(k.name), k.total);
+  }
+
+  // The baseline of a key now, for tests and tools: expected stories in the spike window
+  // (before the floor), or -1 when the key is unknown.
+  double ExpectedNow(bool rule_scope, std::string_view name);
+
+ private:
+  struct Key {
+    std::string name;
+    bool rule_scope = false;
+    uint64_t total = 0;
+    // The ring: new stories (and their languages) of the spike window's buckets; slot b % n.
+    int64_t ring_bucket = 0;  // the newest bucket the ring holds
+    std::vector<uint16_t> counts;
+    std::vector<uint64_t> langs;
+    // Exponentially weighted new stories of the buckets that left the ring, as of ring_bucket -
+    // n (the newest bucket folded).
+    double num = 0;
+    uint32_t window_sum = 0;  // the ring's counts summed
+    // The threshold for the current bucket (cached: the baseline moves per bucket).
+    int64_t threshold_bucket = INT64_MIN;
+    double expected = 0;
+    uint32_t threshold = 0;
+    // Recent new stories (ring of recent_stories): sequence number and event time.
+    std::vector<std::pair<uint64_t, int64_t>> recent;
+    uint32_t recent_next = 0;
+    // The spike, when active (and the buckets it covered, kept out of the baseline).
+    bool active = false;
+    int64_t spike_from_bucket = INT64_MAX, spike_to_bucket = INT64_MIN;
+    double spike_cap = 0;  // stories per bucket a spike bucket counts as in the baseline
+    int64_t spike_start_ms = 0;
+    uint32_t spike_stories = 0;  // new stories since spike_start_ms
+    double spike_expected = 0;   // the baseline's expectation over the same span
+    uint64_t spike_langs = 0;
+    uint32_t reported_stories = 0;
+    bool reported_confirmed = false;
+  };
+
+  Key* FindOrAdd(bool rule_scope, std::string_view name);
+  // Brings the key's ring up to bucket `b` (folding buckets that leave it into num).
+  void Rotate(Key& k, int64_t b);
+  // Computes the key's expected count and threshold for the current bucket.
+  void Refresh(Key& k);
+  uint32_t WindowCount(const Key& k) const;
+  uint64_t WindowLangs(const Key& k) const;
+  void CloseBucket(int64_t b);
+  double Shape(int64_t b) const;
+  void RestartHistory(int64_t now_ms, std::vector<SpikeEvent>* events);
+  SpikeEvent MakeEvent(const Key& k, SpikeState state) const;
+  uint32_t Threshold(double expected) const;
+
+  SpikeOptions o_;
+  int n_;         // buckets per spike window
+  double decay_;  // per bucket
+  int64_t clock_ms_ = INT64_MIN;
+  int64_t bucket_ = INT64_MIN;  // the current bucket
+  int64_t history_start_ms_ = INT64_MIN;
+  // Global: the shape ring of the window's buckets, its sum, and the weighted shape sum of the
+  // buckets that left it (the denominator of every key's rate), as of bucket_ - n_.
+  std::vector<double> shape_ring_;
+  double shape_window_sum_ = 0;
+  double den_ = 0;
+  uint64_t global_bucket_count_ = 0;
+  double hour_count_ = 0;
+  double season_[168] = {};
+  int season_seen_[168] = {};
+  int season_slots_seen_ = 0;
+  double season_sum_ = 0;
+
+  std::vector<Key> keys_;
+  absl::flat_hash_map<std::string, uint32_t> index_;  // "r:" or "t:" + name
+  std::vector<uint32_t> active_;
+  uint64_t dropped_keys_ = 0;
+  std::string scratch_;
+};
+
+}  // namespace steppewatch::stories

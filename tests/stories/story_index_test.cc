@@ -1,0 +1,187 @@
+#include "steppewatch/stories/story_index.h"
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "steppewatch/stories/fingerprint.h"
+
+namespace steppewatch::stories {
+namespace {
+
+constexpr int64_t kHour = 3600 * 1000LL;
+constexpr int64_t kWindow = 72 * kHour;
+constexpr int64_t kT0 = 1669000000000LL;  // 2022-11-21
+
+TEST(StoryIndex, GroupsWithinDistanceThreeAndNotFour) {
+  StoryIndex index(kWindow);
+  Fingerprint a = 0x0123456789abcdefULL;
+  auto first = index.Assign(a, "a", kT0, 1, 0);
+  EXPECT_TRUE(first.is_new);
+  // Three bits flipped, each in a different 16-bit block but one: still found by the pigeonhole.
+  auto copy = index.Assign(a ^ (1ULL << 3) ^ (1ULL << 17) ^ (1ULL << 40), "b", kT0 + 1, 2, 0);
+  EXPECT_FALSE(copy.is_new);
+  EXPECT_EQ(copy.seq, first.seq);
+  EXPECT_EQ(copy.story->copies, 2u);
+  // Four bits, one per block: a different story.
+  auto other = index.Assign(a ^ (1ULL << 3) ^ (1ULL << 17) ^ (1ULL << 40) ^ (1ULL << 60), "c",
+                            kT0 + 2, 3, 0);
+  EXPECT_TRUE(other.is_new);
+  EXPECT_EQ(index.size(), 2u);
+}
+
+TEST(StoryIndex, JoinsTheNearestStory) {
+  StoryIndex index(kWindow);
+  Fingerprint a = 0xffff0000ffff0000ULL;
+  Fingerprint b = a ^ 0xF;  // distance 4 from a: its own story
+  auto sa = index.Assign(a, "a", kT0, 1, 0);
+  auto sb = index.Assign(b, "b", kT0, 1, 0);
+  ASSERT_TRUE(sb.is_new);
+  // Distance 1 from b, 3 from a: joins b.
+  auto c = index.Assign(b ^ 0x8, "c", kT0 + 1, 1, 0);
+  EXPECT_EQ(c.seq, sb.seq);
+  EXPECT_NE(c.seq, sa.seq);
+}
+
+TEST(StoryIndex, StoryIdIsTheFirstItemAndCountsSourcesAndLanguages) {
+  StoryIndex index(kWindow);
+  Fingerprint a = 0x1111222233334444ULL;
+  index.Assign(a, "first-item", kT0, /*source=*/100, /*language=*/0);
+  index.Assign(a ^ 1, "second", kT0 + 10, 100, 0);  // same source, same language
+  index.Assign(a ^ 2, "third", kT0 + 20, 200, 1);   // new source, new language
+  auto last = index.Assign(a ^ 4, "fourth", kT0 + 30, 300, 1);
+  ASSERT_FALSE(last.is_new);
+  EXPECT_EQ(index.Id(*last.story), "first-item");
+  EXPECT_EQ(last.story->first_seen_ms, kT0);
+  EXPECT_EQ(last.story->copies, 4u);
+  EXPECT_EQ(StoryIndex::Sources(*last.story), 3u);
+  EXPECT_EQ(__builtin_popcountll(last.story->languages), 2);
+}
+
+TEST(StoryIndex, TheSameItemAgainIsNotACopy) {
+  StoryIndex index(kWindow);
+  Fingerprint a = 0x1111222233334444ULL;
+  index.Assign(a, "x", kT0, 1, 0);
+  auto again = index.Assign(a, "x", kT0 + 1, 1, 0);  // the same item on a second alert topic
+  EXPECT_TRUE(again.same_item);
+  EXPECT_TRUE(again.first_item);
+  EXPECT_EQ(again.story->copies, 1u);
+  auto copy = index.Assign(a, "y", kT0 + 2, 2, 0);
+  EXPECT_FALSE(copy.same_item);
+  EXPECT_FALSE(copy.first_item);
+  auto copy_again = index.Assign(a, "y", kT0 + 3, 2, 0);
+  EXPECT_TRUE(copy_again.same_item);
+  EXPECT_EQ(copy_again.story->copies, 2u);
+}
+
+TEST(StoryIndex, ManySourcesAreEstimated) {
+  StoryIndex index(kWindow);
+  Fingerprint a = 0x1111222233334444ULL;
+  std::mt19937_64 rng(7);
+  StoryIndex::Assignment last;
+  for (int i = 0; i < 50; ++i) {
+    last = index.Assign(a, "item" + std::to_string(i), kT0 + i, rng(), 0);
+  }
+  uint32_t sources = StoryIndex::Sources(*last.story);
+  EXPECT_GE(sources, 40u);
+  EXPECT_LE(sources, 62u);
+}
+
+TEST(StoryIndex, ExpiresStoriesAfterTheWindow) {
+  StoryIndex index(kWindow);
+  Fingerprint a = 0x1111222233334444ULL;
+  auto first = index.Assign(a, "old", kT0, 1, 0);
+  index.Expire(kT0 + kWindow);  // still open at exactly the window
+  EXPECT_NE(index.Find(first.seq), nullptr);
+  index.Expire(kT0 + kWindow + 1);
+  EXPECT_EQ(index.Find(first.seq), nullptr);
+  EXPECT_EQ(index.size(), 0u);
+  auto again = index.Assign(a, "new", kT0 + kWindow + 2, 1, 0);
+  EXPECT_TRUE(again.is_new);
+  EXPECT_EQ(index.Id(*again.story), "new");
+}
+
+TEST(StoryIndex, AStoryPastItsWindowTakesNoCopiesBeforeItIsExpired) {
+  StoryIndex index(kWindow);
+  Fingerprint a = 0x1111222233334444ULL;
+  index.Assign(a, "old", kT0, 1, 0);
+  auto late = index.Assign(a, "later", kT0 + kWindow + 5, 1, 0);  // no Expire() in between
+  EXPECT_TRUE(late.is_new);
+}
+
+TEST(StoryIndex, ZeroFingerprintIsAlwaysItsOwnStory) {
+  StoryIndex index(kWindow);
+  EXPECT_TRUE(index.Assign(0, "a", kT0, 1, 0).is_new);
+  EXPECT_TRUE(index.Assign(0, "b", kT0, 1, 0).is_new);
+  EXPECT_TRUE(index.Assign(1, "c", kT0, 1, 0).is_new);  // 1 is within 3 of 0, but 0 is not indexed
+  index.Expire(kT0 + kWindow + 1);
+  EXPECT_EQ(index.size(), 0u);
+}
+
+TEST(StoryIndex, LongIdsAreCutAtACharacterBoundary) {
+  StoryIndex index(kWindow);
+  std::string id(300, 'x');
+  id.replace(254, 2, "\xc3\xa9");  // a two-byte character across the 255-byte cut
+  auto a = index.Assign(42, id, kT0, 1, 0);
+  EXPECT_EQ(index.Id(*a.story), std::string(254, 'x'));
+  auto same = index.Assign(42, id, kT0 + 1, 1, 0);
+  EXPECT_TRUE(same.same_item);
+}
+
+// The index against a brute-force scan over the live stories: random fingerprints with planted
+// near-duplicates, a sliding window with expiry, chunk and id-ring wrap-arounds.
+TEST(StoryIndex, AgreesWithBruteForceOverASlidingWindow) {
+  constexpr int64_t kSmallWindow = 1000;
+  StoryIndex index(kSmallWindow);
+  struct Live {
+    Fingerprint fp;
+    int64_t first_seen;
+    uint64_t seq;
+    std::string id;
+  };
+  std::vector<Live> live;
+  std::mt19937_64 rng(42);
+  std::vector<Fingerprint> recent;
+  for (int i = 0; i < 30000; ++i) {
+    int64_t t = i / 10;  // 10 items per ms: ~10000 stories live at once
+    index.Expire(t);
+    std::erase_if(live, [&](const Live& l) { return l.first_seen < t - kSmallWindow; });
+    Fingerprint fp;
+    if (!recent.empty() && rng() % 3 == 0) {
+      fp = recent[rng() % recent.size()];
+      int flips = static_cast<int>(rng() % 6);  // 0..5 bits: some near, some not
+      for (int f = 0; f < flips; ++f) fp ^= 1ULL << (rng() % 64);
+    } else {
+      fp = rng();
+    }
+    if (fp == 0) fp = 1;
+    recent.push_back(fp);
+    if (recent.size() > 2000) recent.erase(recent.begin());
+    // Brute force: nearest within 3, oldest on ties.
+    int best_d = 4;
+    const Live* best = nullptr;
+    for (const Live& l : live) {
+      int d = Distance(l.fp, fp);
+      if (d < best_d || (d == best_d && best != nullptr && l.seq < best->seq)) {
+        best_d = d;
+        best = &l;
+      }
+    }
+    std::string id = "item-" + std::to_string(i);
+    auto a = index.Assign(fp, id, t, 1, 0);
+    if (best == nullptr) {
+      ASSERT_TRUE(a.is_new) << "item " << i;
+      live.push_back({fp, t, a.seq, id});
+    } else {
+      ASSERT_FALSE(a.is_new) << "item " << i;
+      ASSERT_EQ(a.seq, best->seq) << "item " << i;
+      ASSERT_EQ(index.Id(*a.story), best->id);
+    }
+  }
+  EXPECT_EQ(index.size(), live.size());
+}
+
+}  // namespace
+}  // namespace steppewatch::stories
