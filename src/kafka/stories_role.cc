@@ -60,7 +60,7 @@ class StoriesRole::Impl {
   explicit Impl(StoriesRoleOptions options) : options_(std::move(options)) {
     if (!options_.now_ms) options_.now_ms = WallMillis;
     if (options_.replay_window <= absl::ZeroDuration()) {
-      options_.replay_window = options_.stage.window;
+      options_.replay_window = stories::ReplayHorizon(options_.stage);
     }
   }
   ~Impl() { Destroy(); }
@@ -405,22 +405,40 @@ void StoriesRole::Impl::Activate(rd_kafka_topic_partition_list_t* lease_parts) {
   auto stage = stories::StoriesStage::Create(options_.stage);  // validated in Init()
   if (stage.ok()) stage_ = *std::move(stage);
 
+  // Watermarks, and whether the broker really looked the offsets up by time: it answers -1
+  // ("no message at or after the time") for a partition whose messages are all older, but a
+  // broker without the look-up (librdkafka's mock cluster) answers -1 everywhere. When every
+  // partition that has messages answered -1, replay from each partition's start instead: the
+  // stage drops what is older than its window as it goes, so that costs time, not correctness.
+  std::vector<int64_t> lows(alerts->cnt, 0), highs(alerts->cnt, 0);
+  bool any_data = false, any_time = false;
+  for (int i = 0; i < alerts->cnt; ++i) {
+    rd_kafka_query_watermark_offsets(consumer_, alerts->elems[i].topic,
+                                     alerts->elems[i].partition, &lows[i], &highs[i], kTimeoutMs);
+    if (highs[i] > lows[i]) {
+      any_data = true;
+      if (times_err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+          times->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR && times->elems[i].offset >= 0) {
+        any_time = true;
+      }
+    }
+  }
+  const bool by_time = times_err == RD_KAFKA_RESP_ERR_NO_ERROR && (any_time || !any_data);
+
   rd_kafka_topic_partition_list_t* assignment = rd_kafka_topic_partition_list_copy(lease_parts);
   bool replaying = false;
   int64_t replay_messages = 0;
   for (int i = 0; i < alerts->cnt; ++i) {
     const char* topic = alerts->elems[i].topic;
     const int32_t partition = alerts->elems[i].partition;
-    int64_t low = 0, high = 0;
-    rd_kafka_query_watermark_offsets(consumer_, topic, partition, &low, &high, kTimeoutMs);
+    const int64_t low = lows[i], high = highs[i];
     const int64_t c = committed->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR
                           ? committed->elems[i].offset
                           : RD_KAFKA_OFFSET_INVALID;
     const int64_t live_from = c >= 0 ? c : high;
     int64_t start = low;
-    if (times_err == RD_KAFKA_RESP_ERR_NO_ERROR &&
-        times->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      // -1: no message at or after the timestamp, i.e. nothing in the window.
+    if (by_time && times->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      // -1: no message at or after the time, i.e. nothing in the window.
       start = times->elems[i].offset >= 0 ? times->elems[i].offset : high;
     }
     start = std::clamp(start, low, std::max(low, live_from));
@@ -451,9 +469,7 @@ void StoriesRole::Impl::Activate(rd_kafka_topic_partition_list_t* lease_parts) {
   SW_LOG(kInfo, kLog, "active (lease held): ", parts_.size(), " alert partition(s), replaying ",
          replay_messages, " message(s) of the last ",
          absl::FormatDuration(options_.replay_window), " to rebuild the window",
-         times_err == RD_KAFKA_RESP_ERR_NO_ERROR
-             ? ""
-             : " (the broker cannot look offsets up by time: replaying from each start)");
+         by_time ? "" : " (the broker did not look offsets up by time: replaying from each start)");
   Snapshot();
 }
 

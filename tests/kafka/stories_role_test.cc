@@ -108,6 +108,11 @@ TEST_F(StoriesRoleTest, PublishesEveryAlertWithItsStoryAndGroupsCopies) {
   for (const testing::Record& r : out) {
     if (r.key == "a2") EXPECT_EQ(r.headers.at("steppewatch.rules"), "ca.kz");
   }
+  // The story with copies is the top story (for the steppewatch_story_copies metric).
+  const auto top = role->top_stories();
+  ASSERT_EQ(top.size(), 1u);
+  EXPECT_EQ(top[0].first, "a1");
+  EXPECT_EQ(top[0].second, 2u);
   EXPECT_TRUE(role->Stop(absl::Seconds(10)).ok());
   // Everything published was committed.
   const std::vector<int64_t> committed =
@@ -156,6 +161,54 @@ TEST_F(StoriesRoleTest, StandbyTakesOverAndRebuildsTheWindowFromKafka) {
   EXPECT_THAT(out[1].value, HasSubstr(R"("new":false)"));
   EXPECT_THAT(out[1].value, Not(HasSubstr(R"("new":true)")));
   EXPECT_TRUE(standby->Stop(absl::Seconds(10)).ok());
+}
+
+TEST_F(StoriesRoleTest, PublishesASpikeOfDistinctStoriesButNotOfCopies) {
+  StoriesRoleOptions o = Options("spiky");
+  // No history in a test: no warm-up; a burst of 6 stories in the spike window is improbable
+  // against the floor.
+  o.stage.warmup_days = 0;
+  auto created = StoriesRole::Create(o);
+  ASSERT_TRUE(created.ok()) << created.status();
+  std::unique_ptr<StoriesRole> role = *std::move(created);
+  ASSERT_TRUE(role->Start().ok());
+  ASSERT_TRUE(testing::WaitUntil([&] { return role->counters().active.load(); },
+                                 absl::Seconds(20)));
+  // Thirty copies of one story: one story, no spike.
+  std::vector<std::pair<std::string, std::string>> copies;
+  for (int i = 0; i < 30; ++i) {
+    copies.push_back({absl::StrCat("c", i), Alert(absl::StrCat("c", i), "00ff00ff00ff00ff",
+                                                  "en", absl::StrCat("outlet", i))});
+  }
+  ASSERT_EQ(testing::ProduceAll(broker_->bootstrap(), kAlerts, copies), 30);
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] { return role->counters().published_alerts.load() >= 30; }, absl::Seconds(20)));
+  EXPECT_EQ(role->counters().published_spikes.load(), 0u);
+  // Eight distinct stories (fingerprints far apart) in two languages: a confirmed spike.
+  std::vector<std::pair<std::string, std::string>> burst;
+  const char* fps[] = {"0f0f0f0f0f0f0f0f", "f0f0f0f0f0f0f0f0", "3333333333333333",
+                       "cccccccccccccccc", "5555555555555555", "aaaaaaaaaaaaaaaa",
+                       "0000ffff0000ffff", "ffff0000ffff0000"};
+  for (int i = 0; i < 8; ++i) {
+    burst.push_back({absl::StrCat("s", i), Alert(absl::StrCat("s", i), fps[i],
+                                                 i % 2 ? "ru" : "en", "wire")});
+  }
+  ASSERT_EQ(testing::ProduceAll(broker_->bootstrap(), kAlerts, burst), 8);
+  const std::vector<testing::Record> spikes =
+      testing::ReadTopic(broker_->bootstrap(), kSpikes, 1, 1, absl::Seconds(20));
+  ASSERT_GE(spikes.size(), 1u);
+  EXPECT_THAT(spikes[0].value, HasSubstr(R"("schema":"steppewatch.spike.v1")"));
+  EXPECT_THAT(spikes[0].value, HasSubstr(R"("state":"start")"));
+  EXPECT_EQ(spikes[0].headers.at("steppewatch.schema"), "steppewatch.spike.v1");
+  // The role's view for metrics: the keys that spiked are active.
+  ASSERT_TRUE(testing::WaitUntil([&] { return !role->spikes().empty(); }, absl::Seconds(5)));
+  bool tag_active = false;
+  for (const StoriesRole::SpikeKey& k : role->spikes()) {
+    if (k.scope == "tag" && k.name == "geo:kazakhstan") tag_active = k.active && k.confirmed;
+  }
+  EXPECT_TRUE(tag_active);
+  EXPECT_GE(role->spike_starts_by_language()["ru"], 1u);
+  EXPECT_TRUE(role->Stop(absl::Seconds(10)).ok());
 }
 
 TEST_F(StoriesRoleTest, RefusesToReadAndWriteTheSameTopic) {

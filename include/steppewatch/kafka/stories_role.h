@@ -24,9 +24,11 @@
 // committed offset. Messages below the committed offset are *replayed* (state only: nothing is
 // published again), messages from it on are live. A partition the group never committed is
 // replayed up to its end at activation time and live after it: a new deployment learns the last
-// window and publishes only new alerts. The replay window is the stage's window, extended to
-// the baseline history when StoriesRoleOptions::replay_window says so (alert topics must retain
-// that much).
+// window and publishes only new alerts. How far back: stories::ReplayHorizon() (the window, or
+// the spike warm-up when longer: 7 days by default), so the alert topics must retain that much.
+// A broker that cannot look offsets up by time (librdkafka's mock cluster answers -1 for every
+// partition) is replayed from each partition's start; the stage drops what is older than its
+// window as it goes.
 //
 // Guarantee: an alert's offset is stored once its enriched copy and the spike events it caused
 // were acknowledged (acks=all, idempotent producer); a failed delivery is produced again with
@@ -74,7 +76,8 @@ struct StoriesRoleOptions {
   std::map<std::string, std::string> consumer_properties;
   std::map<std::string, std::string> producer_properties;
   stories::StageOptions stage;
-  // How far back a new active instance replays; 0 = stage.window.
+  // How far back a new active instance replays; 0 = stories::ReplayHorizon(stage) (the window,
+  // or the spike warm-up when longer).
   absl::Duration replay_window = absl::ZeroDuration();
   // How often the stage's clock is advanced without alerts (ends spikes on quiet keys) and
   // offsets are stored.
