@@ -63,9 +63,21 @@ constexpr std::array<uint8_t, 256> kClasses = MakeClasses();
 constexpr uint64_t kMul1 = 0x9E3779B97F4A7C15ull;
 constexpr uint64_t kMul2 = 0xC2B2AE3D27D4EB4Full;
 
-inline uint64_t Load(const char* p, size_t n) {  // n <= 8, little-endian
+inline uint64_t Load8(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+
+// Reads the n (1..8) bytes at p as a little-endian integer. One 8-byte load, masked, whenever it
+// stays inside the text (a memcpy of a variable length is a library call).
+inline uint64_t LoadTail(const char* p, size_t n, const char* end) {
+  if (end - p >= 8) {
+    const uint64_t v = Load8(p);
+    return n >= 8 ? v : v & ((uint64_t{1} << (8 * n)) - 1);
+  }
   uint64_t v = 0;
-  std::memcpy(&v, p, n);
+  for (size_t i = 0; i < n; ++i) v |= uint64_t{static_cast<unsigned char>(p[i])} << (8 * i);
   return v;
 }
 
@@ -80,16 +92,24 @@ inline uint64_t Mix(uint64_t k) {
   return k;
 }
 
+// Derives a feature hash from a token hash (already well mixed by HashToken): one multiply and a
+// fold of the high half into the low half, so every bit depends on the whole input (SimHash
+// needs each bit to be a fair coin per feature).
+inline uint64_t Feature(uint64_t x) {
+  x *= 0xD6E8FEB86659FD93ull;
+  return x ^ (x >> 32);
+}
+
 // Hashes a token's bytes 8 at a time (tokens are short: no per-byte loop, no allocation).
-inline uint64_t HashToken(const char* p, size_t n) {
+inline uint64_t HashToken(const char* p, size_t n, const char* end) {
   uint64_t h = n * kMul1;
   while (n > 8) {
-    h = (h ^ Load(p, 8)) * kMul2;
+    h = (h ^ Load8(p)) * kMul2;
     h ^= h >> 31;
     p += 8;
     n -= 8;
   }
-  h = (h ^ Load(p, n)) * kMul2;
+  h = (h ^ LoadTail(p, n, end)) * kMul2;
   return h ^ (h >> 29);
 }
 
@@ -106,9 +126,14 @@ inline size_t SpanEnd(const char* p, size_t i, size_t n, size_t limit, const cha
 }  // namespace
 
 // Calls emit(hash) once per unit of weight of each feature of `text`.
-template <class Emit>
-inline void Features(std::string_view text, bool is_title, const FingerprintOptions& o,
+inline constexpr FingerprintOptions kDefaultOptions{};
+
+// kDefault: use kDefaultOptions (constants the compiler folds: Fingerprinter's path), else
+// `runtime` (the evaluation tool's).
+template <bool kDefault, class Emit>
+inline void Features(std::string_view text, bool is_title, const FingerprintOptions& runtime,
                      Emit&& emit) {
+  const FingerprintOptions& o = kDefault ? kDefaultOptions : runtime;
   const char* p = text.data();
   const size_t n = std::min(text.size(), is_title ? o.max_title_bytes : o.max_body_bytes);
   const int field_weight = is_title ? o.title_weight : 1;
@@ -132,15 +157,15 @@ inline void Features(std::string_view text, bool is_title, const FingerprintOpti
   int have = 0;
   auto token = [&](uint64_t th, bool cjk) {
     const int uw = field_weight * (cjk ? o.cjk_unigram_weight : o.unigram_weight);
-    for (int r = 0; r < uw; ++r) emit(Mix(th + 0x1111 + r * kMul2));
+    for (int r = 0; r < uw; ++r) emit(Feature(th + 0x1111 + r * kMul2));
     if (have >= 1) {
       const int bw = field_weight * (cjk && prev_cjk ? o.cjk_bigram_weight : o.bigram_weight);
-      for (int r = 0; r < bw; ++r) emit(Mix(prev1 * kMul1 + th + 0x2222 + r * kMul2));
+      for (int r = 0; r < bw; ++r) emit(Feature(prev1 * kMul1 + th + 0x2222 + r * kMul2));
     }
     if (have >= 2) {
       const int tw = field_weight * o.trigram_weight;
       for (int r = 0; r < tw; ++r) {
-        emit(Mix((prev2 * kMul1 + prev1) * kMul1 + th + 0x3333 + r * kMul2));
+        emit(Feature((prev2 * kMul1 + prev1) * kMul1 + th + 0x3333 + r * kMul2));
       }
     }
     prev2 = prev1;
@@ -148,46 +173,45 @@ inline void Features(std::string_view text, bool is_title, const FingerprintOpti
     prev_cjk = cjk;
     if (have < 2) ++have;
   };
-  while (i < n) {
+  // A word is a run of word bytes: ASCII letters and digits, and the bytes of 2-, 3- and 4-byte
+  // letters outside CJK. `open` says whether a word runs up to i, from `start`.
+  bool open = false;
+  size_t start = 0;
+  auto close = [&](size_t e) {
+    open = false;
+    e = std::min(e, n);  // a sequence cut by max_*_bytes
+    if (e - start >= o.min_token_bytes) token(HashToken(p + start, e - start, p + n), false);
+  };
+  // Handles the one character at i (or a bracketed span it opens).
+  auto scalar_step = [&] {
     const unsigned char c = static_cast<unsigned char>(p[i]);
     const uint8_t k = kClasses[c];
-    if (k == kWord1 || k == kWord2 || k == kWord3 || k == kWord4) {
-      // A word: a run of letters and digits of any non-CJK script.
-      const size_t s = i;
-      while (i < n) {
-        const uint8_t kd = kClasses[static_cast<unsigned char>(p[i])];
-        if (kd == kWord1) {
-          ++i;
-        } else if (kd == kWord2) {
-          i += 2;
-        } else if (kd == kWord3) {
-          i += 3;
-        } else if (kd == kWord4) {
-          i += 4;
-        } else {
-          break;
-        }
+    if (k == kWord1 || (c >= 0x80 && c < 0xC0) || k == kWord2 || k == kWord3 || k == kWord4) {
+      // A continuation byte here is the tail of a letter whose lead the 16-byte path took.
+      if (!open) {
+        open = true;
+        start = i;
       }
-      i = std::min(i, n);  // a sequence cut by max_*_bytes
-      if (i - s >= o.min_token_bytes) token(HashToken(p + s, i - s), false);
-      continue;
+      i += k == kWord2 ? 2 : k == kWord3 ? 3 : k == kWord4 ? 4 : 1;
+      return;
     }
+    if (open) close(i);
     if (k == kSep1) {
       // Credits and agency names in brackets ("(reuters)", "(reporting by ...; editing by
       // ...)", "[video]") are skipped when the bracket closes soon.
       if (o.skip_brackets && (c == '(' || c == '[')) {
-        const char close = c == '(' ? ')' : ']';
-        if (size_t e = SpanEnd(p, i, n, o.bracket_bytes, &close, 1)) {
+        const char closing = c == '(' ? ')' : ']';
+        if (size_t e = SpanEnd(p, i, n, o.bracket_bytes, &closing, 1)) {
           i = e;
-          continue;
+          return;
         }
       }
       ++i;
-      continue;
+      return;
     }
-    if (k == kSep2 || k == kWord2) {
+    if (k == kSep2) {
       i += 2;
-      continue;
+      return;
     }
     const unsigned char c1 = i + 1 < n ? static_cast<unsigned char>(p[i + 1]) : 0;
     const unsigned char c2 = i + 2 < n ? static_cast<unsigned char>(p[i + 2]) : 0;
@@ -198,7 +222,7 @@ inline void Features(std::string_view text, bool is_title, const FingerprintOpti
       if (o.skip_brackets && c1 == 0x80 && c2 == 0x90) {  // 【 ... 】
         if (size_t e = SpanEnd(p, i, n, o.bracket_bytes, "\xE3\x80\x91", 3)) {
           i = e;
-          continue;
+          return;
         }
       }
     } else if (k == kCjk3) {
@@ -208,7 +232,7 @@ inline void Features(std::string_view text, bool is_title, const FingerprintOpti
       if (o.skip_brackets && c1 == 0xBC && c2 == 0x88) {  // （ ... ）
         if (size_t e = SpanEnd(p, i, n, o.bracket_bytes, "\xEF\xBC\x89", 3)) {
           i = e;
-          continue;
+          return;
         }
       }
     } else if (k == kF0) {
@@ -217,9 +241,56 @@ inline void Features(std::string_view text, bool is_title, const FingerprintOpti
     }
     // Each CJK character is a token of its own: Chinese has no spaces, so its "words" are the
     // character pairs (bigrams) the shingles make.
-    if (cjk && i + len <= n) token(HashToken(p + i, len), true);
+    if (cjk && i + len <= n) token(HashToken(p + i, len, p + n), true);
     i += len;
+  };
+  // 16 bytes at a time while they hold only ASCII, Latin/Cyrillic/Greek 2-byte letters and no
+  // bracket (the bulk of English and Russian text): word starts and ends come from a bit mask,
+  // with no branch per byte. Anything else goes through scalar_step, which classifies the same
+  // bytes the same way, so the tokens do not depend on where the 16-byte blocks fall.
+  const __m128i kZero = _mm_setzero_si128();
+  while (i + 16 <= n) {
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+    // Signed bytes: 0x80..0xBF are -128..-65, 0xC0..0xC2 -64..-62, 0xC3..0xDF -61..-33,
+    // 0xE0..0xFF -32..-1.
+    const __m128i high_lead =
+        _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8(-33)), _mm_cmplt_epi8(x, kZero));
+    const __m128i c0_c2 =
+        _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8(-65)), _mm_cmplt_epi8(x, _mm_set1_epi8(-61)));
+    __m128i special = _mm_or_si128(high_lead, c0_c2);
+    if (o.skip_brackets) {
+      special = _mm_or_si128(special, _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('(')),
+                                                   _mm_cmpeq_epi8(x, _mm_set1_epi8('['))));
+    }
+    const __m128i lower = _mm_or_si128(x, _mm_set1_epi8(0x20));
+    const __m128i word =
+        _mm_or_si128(_mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('0' - 1)),
+                                                _mm_cmplt_epi8(x, _mm_set1_epi8('9' + 1))),
+                                  _mm_and_si128(_mm_cmpgt_epi8(lower, _mm_set1_epi8('a' - 1)),
+                                                _mm_cmplt_epi8(lower, _mm_set1_epi8('z' + 1)))),
+                     _mm_cmplt_epi8(x, kZero));
+    const uint32_t special_mask = static_cast<uint32_t>(_mm_movemask_epi8(special));
+    // Bytes before the first special one (all 16 when there is none).
+    const int take = special_mask ? __builtin_ctz(special_mask) : 16;
+    const uint32_t valid = (1u << take) - 1;
+    const uint32_t m = static_cast<uint32_t>(_mm_movemask_epi8(word)) & valid;
+    const uint32_t before = (m << 1) | (open ? 1u : 0u);  // bit j: byte j-1 is a word byte
+    uint32_t events = ((m & ~before) | (~m & before)) & valid;
+    while (events != 0) {
+      const int j = __builtin_ctz(events);
+      events &= events - 1;
+      if (!open) {
+        open = true;
+        start = i + j;
+      } else {
+        close(i + j);
+      }
+    }
+    i += take;
+    if (take < 16) scalar_step();
   }
+  while (i < n) scalar_step();
+  if (open) close(n);
 }
 
 namespace {
@@ -338,8 +409,8 @@ Fingerprint ComputeWithOptions(std::string_view folded_title, std::string_view f
                                const FingerprintOptions& options, Kernel kernel) {
   std::vector<uint64_t> features;
   auto emit = [&](uint64_t h) { features.push_back(h); };
-  Features(folded_title, true, options, emit);
-  Features(folded_body, false, options, emit);
+  Features<false>(folded_title, true, options, emit);
+  Features<false>(folded_body, false, options, emit);
   if (options.minhash) return MinHashBits(features);
   return Accumulate(kernel, features.data(), features.size());
 }
@@ -361,12 +432,11 @@ Fingerprinter::Fingerprinter(internal::Kernel kernel) : scratch_(new Scratch{ker
 Fingerprinter::~Fingerprinter() { delete scratch_; }
 
 Fingerprint Fingerprinter::Compute(std::string_view folded_title, std::string_view folded_body) {
-  static constexpr internal::FingerprintOptions kOptions;
   std::vector<uint64_t>& features = scratch_->features;
   features.clear();
   auto emit = [&features](uint64_t h) { features.push_back(h); };
-  internal::Features(folded_title, true, kOptions, emit);
-  internal::Features(folded_body, false, kOptions, emit);
+  internal::Features<true>(folded_title, true, internal::kDefaultOptions, emit);
+  internal::Features<true>(folded_body, false, internal::kDefaultOptions, emit);
   return internal::Accumulate(scratch_->kernel, features.data(), features.size());
 }
 
