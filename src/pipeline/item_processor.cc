@@ -8,9 +8,11 @@
 #include <utility>
 
 #include "steppewatch/match/matcher.h"
+#include "steppewatch/normalise/fold.h"
 #include "steppewatch/rules/evaluator.h"
 #include "steppewatch/rules/pack.h"
 #include "steppewatch/sink/alert.h"
+#include "steppewatch/stories/fingerprint.h"
 
 namespace steppewatch::pipeline {
 namespace {
@@ -122,6 +124,10 @@ class ItemProcessorImpl final : public ItemProcessor {
     context.processed_at = processed_at_;
     context.instance = options_.instance;
     context.hits_truncated = out.hits_truncated;
+    // The near-duplicate fingerprint, for alerting items only, from the text the matcher folded.
+    context.has_fingerprint = true;
+    context.fingerprint =
+        fingerprinter_.Compute(FoldedField(0, item_.title), FoldedField(1, item_.body));
     for (uint16_t t : used_topics_) {
       json_[t].clear();
       renderer_.Render(context, topic_rules_[t], &json_[t], &rules_header_[t], &tags_header_[t],
@@ -143,12 +149,23 @@ class ItemProcessorImpl final : public ItemProcessor {
   const rules::CompiledPack& pack() const override { return *pack_; }
 
  private:
+  // Returns the folded text of field `f` of the last scan; folds it here when the matcher did
+  // not (a pack of case-sensitive terms only, or a scan that stopped at the hit cap).
+  std::string_view FoldedField(size_t f, std::string_view original) {
+    std::string_view folded = context_->folded(f);
+    if (!folded.empty() || original.empty()) return folded;
+    normalise::Fold(original, &fold_[f]);
+    return fold_[f].text();
+  }
+
   std::shared_ptr<const rules::CompiledPack> pack_;
   ProcessorOptions options_;
   std::unique_ptr<decode::ItemDecoder> decoder_;
   std::unique_ptr<match::MatchContext> context_;
   rules::Evaluator evaluator_;
   sink::AlertRenderer renderer_;
+  stories::Fingerprinter fingerprinter_;
+  normalise::FoldedText fold_[2];
 
   Outcome outcome_;
   decode::NewsItem item_;

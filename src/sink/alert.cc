@@ -82,6 +82,11 @@ void AlertRenderer::Render(const AlertContext& c, absl::Span<const rules::FiredR
   if (!item.source.empty()) w.Field("source", item.source);
   if (!item.lang.empty()) w.Field("lang", item.lang);
   if (!item.published_at.empty()) w.Field("published_at", item.published_at);
+  if (c.has_fingerprint) {
+    char hex[16];
+    for (int i = 0; i < 16; ++i) hex[i] = "0123456789abcdef"[(c.fingerprint >> (60 - 4 * i)) & 0xF];
+    w.Field("fingerprint", std::string_view(hex, 16));
+  }
   w.EndObject();
   w.Key("matches");
   w.BeginArray();

@@ -6,7 +6,9 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "steppewatch/normalise/fold.h"
 #include "steppewatch/rules/pack.h"
+#include "steppewatch/stories/fingerprint.h"
 #include "testing/paths.h"
 #include "testing/status_matchers.h"
 
@@ -134,6 +136,54 @@ TEST(ItemProcessor, ProducesIdenticalOutputForRepeatedItems) {
   std::string first(p->Process(payload, {}).alerts.at(0).value);
   p->Process(R"({"id":"other","title":"Weather","body":"x"})", {});
   EXPECT_EQ(std::string(p->Process(payload, {}).alerts.at(0).value), first);
+}
+
+// Returns the "fingerprint" value of the alert's item object, or "<absent>".
+std::string FingerprintOf(std::string_view alert) {
+  const size_t item_end = alert.find(R"(,"matches":)");
+  const size_t at = alert.substr(0, item_end).find(R"("fingerprint":")");
+  if (at == std::string_view::npos) return "<absent>";
+  return std::string(alert.substr(at + 15, 16));
+}
+
+TEST(ItemProcessor, PutsTheFingerprintOfTheFoldedTextInTheItem) {
+  auto p = Make(GoodPack());
+  const std::string title = "Kazakhstan and China";
+  const std::string body = "A deal with Kazakhstan, signed in Astana on Monday.";
+  const Outcome& o = p->Process(
+      R"({"id":"f1","title":")" + title + R"(","body":")" + body + R"(","lang":"en"})", {});
+  ASSERT_EQ(o.kind, Outcome::Kind::kAlerts);
+  stories::Fingerprinter fingerprinter;
+  std::string expected;
+  stories::AppendFingerprint(
+      fingerprinter.Compute(normalise::FoldToString(title), normalise::FoldToString(body)),
+      &expected);
+  for (const AlertMessage& a : o.alerts) {
+    EXPECT_EQ(FingerprintOf(a.value), expected) << a.value;
+    // After the item's other fields, inside the item object.
+    EXPECT_THAT(std::string(a.value), HasSubstr(R"("lang":"en","fingerprint":")"));
+  }
+  // A wire copy (dateline, upper-case headline, typographic dash) carries the same fingerprint.
+  const Outcome& copy = p->Process(
+      R"({"id":"f2","title":"KAZAKHSTAN AND CHINA","body":"ASTANA, Nov 20 (Reuters) \u2014 A deal with Kazakhstan, signed in Astana on Monday.","lang":"en"})",
+      {});
+  ASSERT_EQ(copy.kind, Outcome::Kind::kAlerts);
+  EXPECT_EQ(FingerprintOf(copy.alerts[0].value), expected);
+}
+
+TEST(ItemProcessor, FingerprintsTextTheMatcherDidNotFold) {
+  // A scan that stops at the hit cap leaves later fields unfolded; the fingerprint still covers
+  // the whole item.
+  std::string body;
+  for (int i = 0; i < 50; ++i) body += "Kazakhstan China ";
+  auto p = Make(GoodPack(/*max_hits=*/10));
+  const Outcome& o = p->Process(R"({"id":"t","title":"Kazakhstan","body":")" + body + R"("})", {});
+  ASSERT_EQ(o.kind, Outcome::Kind::kAlerts);
+  stories::Fingerprinter fingerprinter;
+  std::string expected;
+  stories::AppendFingerprint(fingerprinter.Compute("kazakhstan", normalise::FoldToString(body)),
+                             &expected);
+  EXPECT_EQ(FingerprintOf(o.alerts[0].value), expected);
 }
 
 }  // namespace

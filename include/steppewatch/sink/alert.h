@@ -38,6 +38,10 @@ struct AlertContext {
   std::string_view processed_at;  // RFC 3339 UTC
   std::string_view instance;
   bool hits_truncated = false;  // the matcher stopped at its hit cap
+  // The item's near-duplicate fingerprint (stories/fingerprint.h), rendered as
+  // "item.fingerprint" (16 hex digits) when has_fingerprint.
+  bool has_fingerprint = false;
+  uint64_t fingerprint = 0;
 };
 
 struct RenderOptions {

@@ -16,6 +16,12 @@ namespace steppewatch::stories {
 
 using Fingerprint = uint64_t;
 
+namespace internal {
+// The counting kernels. Fingerprinter() uses the best the CPU supports; all give the same
+// fingerprint (tests compare them).
+enum class Kernel : uint8_t { kPortable, kAvx512 };
+}  // namespace internal
+
 // Two items are near-duplicates (copies of one story) when the Hamming distance of their
 // fingerprints is at most this. Chosen by measurement (benchmarks/README.md, "Stories").
 inline constexpr int kNearDuplicateDistance = 3;
@@ -26,6 +32,9 @@ inline int Distance(Fingerprint a, Fingerprint b) { return __builtin_popcountll(
 class Fingerprinter {
  public:
   Fingerprinter();
+  // For tests and benchmarks: a given counting kernel (falls back to kPortable when the CPU
+  // lacks it).
+  explicit Fingerprinter(internal::Kernel kernel);
   ~Fingerprinter();
   Fingerprinter(const Fingerprinter&) = delete;
   Fingerprinter& operator=(const Fingerprinter&) = delete;
@@ -44,4 +53,48 @@ void AppendFingerprint(Fingerprint fp, std::string* out);
 // Parses the 16-hex-digit form; false on anything else.
 bool ParseFingerprint(std::string_view text, Fingerprint* fp);
 
+namespace internal {
+
+// Feature settings. The defaults are what Fingerprinter uses; the evaluation tool
+// (benchmarks/stories) sets others to compare them (benchmarks/README.md, "Stories").
+struct FingerprintOptions {
+  // Weight of each word (and each CJK character), of each pair of consecutive words (CJK:
+  // character pair), and of each triple.
+  int unigram_weight = 1;
+  int bigram_weight = 1;
+  int trigram_weight = 0;
+  int cjk_unigram_weight = 0;
+  int cjk_bigram_weight = 1;
+  // Multiplies the weights of the title's features (0: the title is ignored).
+  int title_weight = 1;
+  // Skip bracketed spans that close within bracket_bytes: "(Reuters)", "(Reporting by ...)".
+  bool skip_brackets = true;
+  size_t bracket_bytes = 120;
+  // Skip a leading body segment of at most dateline_bytes that ends with " - " (a dateline).
+  bool strip_dateline = true;
+  size_t dateline_bytes = 64;
+  // Only the first bytes of each field count: bounds the cost of huge items; the lead of an
+  // article is what its copies keep.
+  size_t max_title_bytes = 1024;
+  size_t max_body_bytes = 2048;
+  // Tokens shorter than this many bytes are skipped.
+  size_t min_token_bytes = 1;
+  // Instead of SimHash, one-permutation MinHash with one bit per bin (evaluation only).
+  bool minhash = false;
+};
+
+// Computes a fingerprint with `options` (allocates; for the evaluation tool and tests).
+Fingerprint ComputeWithOptions(std::string_view folded_title, std::string_view folded_body,
+                               const FingerprintOptions& options,
+                               Kernel kernel = Kernel::kPortable);
+
+// Returns whether this CPU can run `kernel`, and the kernel Fingerprinter() picks.
+bool KernelSupported(Kernel kernel);
+Kernel BestKernel();
+
+// Returns the SimHash of `n` unit-weight feature hashes: bit b set when more than half of them
+// have bit b set; 0 when n is 0.
+Fingerprint Accumulate(Kernel kernel, const uint64_t* features, size_t n);
+
+}  // namespace internal
 }  // namespace steppewatch::stories

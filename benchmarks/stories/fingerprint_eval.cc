@@ -1,0 +1,369 @@
+// Pairwise precision and recall of "fingerprint distance <= k" as the near-duplicate test, over
+// the evaluation set that make_copies.py writes (every bench-corpus item as an original plus
+// edited syndicated copies of a sample; "story" is the ground truth).
+//
+// Every item is folded with the real normalise::Fold and fingerprinted with the real
+// stories::Fingerprinter, as the item processor does. A pair is positive when both items have
+// the same story. Positive pairs are enumerated per story; negative pairs within distance
+// kMaxK are found with the pigeonhole index of Manku et al. (7 blocks of the 64 bits: two
+// fingerprints within 6 bits agree on at least one block), so every one of the ~3e9 pairs is
+// accounted for without comparing them all.
+//
+// Classes: all pairs; pairs of two items of one language (en, ru, kk, zh); short pairs (both
+// originals < 200 bytes). Recall is also broken down by edit (original-copy pairs whose copy
+// had that edit).
+//
+// usage: stories_fingerprint_eval EVAL.jsonl [--examples N] [--k K] [option=value ...]
+//   option=value overrides a feature setting (internal::FingerprintOptions), for comparing
+//   variants: uni, bi, tri, cjk_uni, cjk_bi, title, brackets, dateline, min_token, max_body,
+//   minhash.
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "simdjson.h"
+#include "steppewatch/normalise/fold.h"
+#include "steppewatch/stories/fingerprint.h"
+
+namespace {
+
+using steppewatch::stories::Fingerprint;
+
+constexpr int kMaxK = 6;
+constexpr size_t kShortBytes = 200;
+
+struct Item {
+  uint32_t story;
+  uint32_t group;  // stories of one group that differ are neither positive nor negative
+  uint8_t lang;    // index into kLangs
+  bool short_item;
+  bool copy;
+  uint32_t edits;  // bit per edit name
+  Fingerprint fp;
+  std::string id, title, body;
+};
+
+constexpr const char* kLangs[] = {"en", "ru", "kk", "zh", "other"};
+constexpr int kLangCount = 5;
+constexpr const char* kEdits[] = {"dateline", "byline",   "footer",     "truncate",  "drop",
+                                  "move",     "headline", "substitute", "typography"};
+constexpr int kEditCount = 9;
+
+// Class of a pair: bit 0 all, 1..4 language, 5 short.
+constexpr int kClassAll = 0, kClassShort = 5, kClassCount = 6;
+const char* ClassName(int c) {
+  static const char* names[] = {"all", "en", "ru", "kk", "zh", "short (<200 B)"};
+  return names[c];
+}
+uint32_t PairClasses(const Item& a, const Item& b) {
+  uint32_t m = 1u << kClassAll;
+  if (a.lang == b.lang && a.lang < 4) m |= 1u << (1 + a.lang);
+  if (a.short_item && b.short_item) m |= 1u << kClassShort;
+  return m;
+}
+
+struct Counts {
+  uint64_t pairs = 0;
+  uint64_t within[kMaxK + 1] = {0};  // pairs with distance <= k
+};
+
+int Distance(Fingerprint a, Fingerprint b) { return __builtin_popcountll(a ^ b); }
+
+bool SetOption(steppewatch::stories::internal::FingerprintOptions* o, std::string_view key,
+               long v) {
+  if (key == "uni")
+    o->unigram_weight = v;
+  else if (key == "bi")
+    o->bigram_weight = v;
+  else if (key == "tri")
+    o->trigram_weight = v;
+  else if (key == "cjk_uni")
+    o->cjk_unigram_weight = v;
+  else if (key == "cjk_bi")
+    o->cjk_bigram_weight = v;
+  else if (key == "title")
+    o->title_weight = v;
+  else if (key == "brackets")
+    o->skip_brackets = v != 0;
+  else if (key == "dateline")
+    o->strip_dateline = v != 0;
+  else if (key == "min_token")
+    o->min_token_bytes = v;
+  else if (key == "max_body")
+    o->max_body_bytes = v;
+  else if (key == "minhash")
+    o->minhash = v != 0;
+  else
+    return false;
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: %s EVAL.jsonl [--examples N] [option=value ...]\n", argv[0]);
+    return 2;
+  }
+  int examples = 0;
+  int example_k = 3;
+  bool use_options = false;
+  steppewatch::stories::internal::FingerprintOptions options;
+  for (int a = 2; a < argc; ++a) {
+    std::string_view arg = argv[a];
+    if (arg == "--examples" && a + 1 < argc) {
+      examples = std::atoi(argv[++a]);
+    } else if (arg == "--k" && a + 1 < argc) {
+      example_k = std::atoi(argv[++a]);
+    } else if (size_t eq = arg.find('='); eq != std::string_view::npos) {
+      if (!SetOption(&options, arg.substr(0, eq), std::atol(argv[a] + eq + 1))) {
+        std::fprintf(stderr, "unknown option %s\n", argv[a]);
+        return 2;
+      }
+      use_options = true;
+    } else {
+      std::fprintf(stderr, "unknown argument %s\n", argv[a]);
+      return 2;
+    }
+  }
+
+  std::ifstream in(argv[1]);
+  if (!in) {
+    std::fprintf(stderr, "cannot read %s (make it with benchmarks/stories/make_copies.py)\n",
+                 argv[1]);
+    return 1;
+  }
+  simdjson::ondemand::parser parser;
+  std::unordered_map<std::string, uint32_t> story_ids, group_ids;
+  std::vector<Item> items;
+  steppewatch::normalise::FoldedText ftitle, fbody;
+  steppewatch::stories::Fingerprinter fingerprinter;
+  std::string line;
+  while (std::getline(in, line)) {
+    simdjson::padded_string padded(line);
+    simdjson::ondemand::document doc = parser.iterate(padded);
+    Item item;
+    std::string_view story = doc["story"].get_string().value();
+    std::string_view id = doc["id"].get_string().value();
+    std::string_view lang = doc["lang"].get_string().value();
+    std::string_view kind = doc["kind"].get_string().value();
+    item.edits = 0;
+    for (auto e : doc["edits"].get_array()) {
+      std::string_view name = e.get_string().value();
+      for (int k = 0; k < kEditCount; ++k) {
+        if (name == kEdits[k]) item.edits |= 1u << k;
+      }
+    }
+    uint64_t original_bytes = doc["original_bytes"].get_uint64().value();
+    std::string_view title = doc["title"].get_string().value();
+    item.title = std::string(title);
+    std::string_view body = doc["body"].get_string().value();
+    item.body = std::string(body);
+    item.id = std::string(id);
+    item.story = story_ids.emplace(std::string(story), story_ids.size()).first->second;
+    std::string_view group = doc["group"].get_string().value();
+    item.group = group_ids.emplace(std::string(group), group_ids.size()).first->second;
+    item.lang = 4;
+    for (int l = 0; l < 4; ++l) {
+      if (lang == kLangs[l]) item.lang = l;
+    }
+    item.short_item = original_bytes < kShortBytes;
+    item.copy = kind == "copy";
+    steppewatch::normalise::Fold(item.title, &ftitle);
+    steppewatch::normalise::Fold(item.body, &fbody);
+    item.fp = use_options ? steppewatch::stories::internal::ComputeWithOptions(
+                                ftitle.text(), fbody.text(), options)
+                          : fingerprinter.Compute(ftitle.text(), fbody.text());
+    items.push_back(std::move(item));
+  }
+  const size_t n = items.size();
+
+  // Items per class, to count all pairs of a class.
+  uint64_t class_items[kClassCount] = {0};
+  for (const Item& it : items) {
+    class_items[kClassAll]++;
+    if (it.lang < 4) class_items[1 + it.lang]++;
+    if (it.short_item) class_items[kClassShort]++;
+  }
+
+  // Positive pairs: all pairs of each story.
+  Counts pos[kClassCount], neg[kClassCount];
+  Counts edit_pos[kEditCount];
+  std::vector<std::vector<uint32_t>> stories(story_ids.size());
+  for (uint32_t i = 0; i < n; ++i) stories[items[i].story].push_back(i);
+  std::vector<std::pair<uint32_t, uint32_t>> missed;
+  for (const auto& s : stories) {
+    for (size_t x = 0; x < s.size(); ++x) {
+      for (size_t y = x + 1; y < s.size(); ++y) {
+        const Item& a = items[s[x]];
+        const Item& b = items[s[y]];
+        int d = Distance(a.fp, b.fp);
+        uint32_t classes = PairClasses(a, b);
+        for (int c = 0; c < kClassCount; ++c) {
+          if (!(classes >> c & 1)) continue;
+          pos[c].pairs++;
+          for (int k = d; k <= kMaxK; ++k) pos[c].within[k]++;
+        }
+        if (!a.copy && b.copy) {
+          for (int e = 0; e < kEditCount; ++e) {
+            if (!(b.edits >> e & 1)) continue;
+            edit_pos[e].pairs++;
+            for (int k = d; k <= kMaxK; ++k) edit_pos[e].within[k]++;
+          }
+        }
+        if (d > example_k) missed.emplace_back(s[x], s[y]);
+      }
+    }
+  }
+
+  // Negative pairs within kMaxK: pigeonhole blocks.
+  constexpr int kBlocks = kMaxK + 1;
+  int block_start[kBlocks + 1];
+  for (int b = 0; b <= kBlocks; ++b) block_start[b] = b * 64 / kBlocks;
+  auto block = [&](Fingerprint fp, int b) {
+    int width = block_start[b + 1] - block_start[b];
+    return (fp >> block_start[b]) & ((uint64_t{1} << width) - 1);
+  };
+  std::vector<std::pair<uint32_t, uint32_t>> false_pairs;
+  std::vector<uint8_t> has_false(n, 0);
+  std::vector<uint32_t> order(n);
+  for (int b = 0; b < kBlocks; ++b) {
+    for (uint32_t i = 0; i < n; ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](uint32_t x, uint32_t y) {
+      return block(items[x].fp, b) < block(items[y].fp, b);
+    });
+    for (size_t g = 0; g < n;) {
+      size_t h = g;
+      const uint64_t value = block(items[order[g]].fp, b);
+      while (h < n && block(items[order[h]].fp, b) == value) ++h;
+      for (size_t x = g; x < h; ++x) {
+        for (size_t y = x + 1; y < h; ++y) {
+          const Item& a = items[order[x]];
+          const Item& c = items[order[y]];
+          if (a.story == c.story) continue;
+          int d = Distance(a.fp, c.fp);
+          if (d > kMaxK) continue;
+          if (a.group == c.group) continue;  // counted below with all pairs of the group
+          bool earlier = false;              // counted in an earlier block already
+          for (int e = 0; e < b && !earlier; ++e) earlier = block(a.fp, e) == block(c.fp, e);
+          if (earlier) continue;
+          uint32_t classes = PairClasses(a, c);
+          for (int cl = 0; cl < kClassCount; ++cl) {
+            if (!(classes >> cl & 1)) continue;
+            for (int k = d; k <= kMaxK; ++k) neg[cl].within[k]++;
+          }
+          if (d <= example_k) {
+            false_pairs.emplace_back(order[x], order[y]);
+            has_false[order[x]] = has_false[order[y]] = 1;
+          }
+        }
+      }
+      g = h;
+    }
+  }
+  // Pairs of one group but different stories (KazNERD transcriptions): left out.
+  std::vector<std::vector<uint32_t>> groups(group_ids.size());
+  for (uint32_t i = 0; i < n; ++i) groups[items[i].group].push_back(i);
+  Counts variant[kClassCount];
+  for (const auto& g : groups) {
+    for (size_t x = 0; x < g.size(); ++x) {
+      for (size_t y = x + 1; y < g.size(); ++y) {
+        const Item& a = items[g[x]];
+        const Item& b = items[g[y]];
+        if (a.story == b.story) continue;
+        int d = Distance(a.fp, b.fp);
+        uint32_t classes = PairClasses(a, b);
+        for (int c = 0; c < kClassCount; ++c) {
+          if (!(classes >> c & 1)) continue;
+          variant[c].pairs++;
+          for (int k = d; k <= kMaxK; ++k) variant[c].within[k]++;
+        }
+      }
+    }
+  }
+  for (int c = 0; c < kClassCount; ++c) {
+    neg[c].pairs = class_items[c] * (class_items[c] - 1) / 2 - pos[c].pairs - variant[c].pairs;
+  }
+
+  std::printf("%zu items, %zu stories\n\n", n, stories.size());
+  std::printf("| class | positive pairs | negative pairs |");
+  for (int k = 0; k <= kMaxK; ++k) std::printf(" k=%d P / R |", k);
+  std::printf("\n|---|---|---|");
+  for (int k = 0; k <= kMaxK; ++k) std::printf("---|");
+  std::printf("\n");
+  for (int c = 0; c < kClassCount; ++c) {
+    std::printf("| %s | %llu | %.3g |", ClassName(c), static_cast<unsigned long long>(pos[c].pairs),
+                static_cast<double>(neg[c].pairs));
+    for (int k = 0; k <= kMaxK; ++k) {
+      double tp = pos[c].within[k], fp = neg[c].within[k];
+      double precision = tp + fp > 0 ? tp / (tp + fp) : 1.0;
+      double recall = pos[c].pairs ? tp / pos[c].pairs : 1.0;
+      std::printf(" %.3f / %.3f |", precision, recall);
+    }
+    std::printf("\n");
+  }
+  std::printf("\nFalse pairs (distinct stories within k) per class:\n| class |");
+  for (int k = 0; k <= kMaxK; ++k) std::printf(" k=%d |", k);
+  std::printf("\n|---|");
+  for (int k = 0; k <= kMaxK; ++k) std::printf("---|");
+  std::printf("\n");
+  for (int c = 0; c < kClassCount; ++c) {
+    std::printf("| %s |", ClassName(c));
+    for (int k = 0; k <= kMaxK; ++k) {
+      std::printf(" %llu |", static_cast<unsigned long long>(neg[c].within[k]));
+    }
+    std::printf("\n");
+  }
+  std::printf(
+      "\nLeft out: %llu pairs of KazNERD transcriptions of one sentence (numbers in words "
+      "or digits); share within k:",
+      static_cast<unsigned long long>(variant[kClassAll].pairs));
+  for (int k = 0; k <= kMaxK; ++k) {
+    std::printf(" %d: %.3f", k,
+                variant[kClassAll].pairs
+                    ? double(variant[kClassAll].within[k]) / variant[kClassAll].pairs
+                    : 0.0);
+  }
+  std::printf("\n");
+  size_t with_false = 0;
+  for (uint8_t f : has_false) with_false += f;
+  std::printf("\nItems with at least one false neighbour within k=%d: %zu of %zu (%.3f%%)\n",
+              example_k, with_false, n, 100.0 * with_false / n);
+  std::printf("\nRecall of original-copy pairs by edit of the copy:\n| edit | pairs |");
+  for (int k = 0; k <= kMaxK; ++k) std::printf(" k=%d |", k);
+  std::printf("\n|---|---|");
+  for (int k = 0; k <= kMaxK; ++k) std::printf("---|");
+  std::printf("\n");
+  for (int e = 0; e < kEditCount; ++e) {
+    std::printf("| %s | %llu |", kEdits[e], static_cast<unsigned long long>(edit_pos[e].pairs));
+    for (int k = 0; k <= kMaxK; ++k) {
+      std::printf(" %.3f |",
+                  edit_pos[e].pairs ? double(edit_pos[e].within[k]) / edit_pos[e].pairs : 1.0);
+    }
+    std::printf("\n");
+  }
+  if (examples > 0) {
+    auto show = [&](const char* what, const std::vector<std::pair<uint32_t, uint32_t>>& pairs) {
+      std::printf("\n%s (k=%d), %zu, first %d:\n", what, example_k, pairs.size(), examples);
+      size_t step = std::max<size_t>(1, pairs.size() / examples);
+      for (size_t p = 0, shown = 0; p < pairs.size() && shown < size_t(examples); p += step) {
+        ++shown;
+        const Item& a = items[pairs[p].first];
+        const Item& b = items[pairs[p].second];
+        std::printf("- d=%d %s | %s\n    A: %.100s || %.200s\n    B: %.100s || %.200s\n",
+                    Distance(a.fp, b.fp), a.id.c_str(), b.id.c_str(), a.title.c_str(),
+                    a.body.c_str(), b.title.c_str(), b.body.c_str());
+      }
+    };
+    show("False pairs", false_pairs);
+    show("Missed pairs", missed);
+  }
+  return 0;
+}

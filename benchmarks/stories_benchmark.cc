@@ -1,0 +1,193 @@
+// The stories fingerprint (stories::Fingerprinter) and what it adds to the item path.
+//
+//   BM_Fingerprint3KB/kernel        3 KB English articles (Reuters + BBC bodies of >= 3 KB, cut
+//                                   at 3,072 bytes, folded beforehand), 0 portable, 1 AVX-512BW
+//   BM_FingerprintCorpus/lang/kernel every item of one language group, whole (folded beforehand)
+//   BM_ItemPathFingerprintShare     the item path of `steppewatch match` over the corpus with the
+//                                   default central-asia pack (ItemProcessor: decode, scan,
+//                                   evaluate, render, fingerprint of alerting items), with the
+//                                   fingerprint's own time measured inside the same loop:
+//                                   counter "fp_share" = fingerprint time / item-path time
+//
+// Results are checked once before timing (kernels agree; fingerprints are not all zero; the
+// item path alerts). Numbers: benchmarks/README.md, "Stories: fingerprint".
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "steppewatch/normalise/fold.h"
+#include "steppewatch/pipeline/item_processor.h"
+#include "steppewatch/rules/pack.h"
+#include "steppewatch/stories/fingerprint.h"
+#include "support/bench_corpus.h"
+
+namespace {
+
+using steppewatch::bench::BenchCorpus;
+using steppewatch::bench::Language;
+using steppewatch::bench::LoadBenchCorpus;
+using steppewatch::stories::Fingerprint;
+using steppewatch::stories::Fingerprinter;
+using steppewatch::stories::internal::Kernel;
+
+struct Folded {
+  std::string title, body;
+};
+
+std::vector<Folded> FoldAll(const std::vector<const steppewatch::bench::BenchItem*>& items,
+                            size_t cut = 0) {
+  std::vector<Folded> out;
+  for (const auto* it : items) {
+    Folded f;
+    f.title = steppewatch::normalise::FoldToString(it->title);
+    f.body = steppewatch::normalise::FoldToString(it->body);
+    if (cut > 0) {
+      if (f.body.size() < cut) continue;
+      size_t n = cut;
+      while (n > 0 && (static_cast<unsigned char>(f.body[n]) & 0xC0) == 0x80) --n;
+      f.body.resize(n);
+    }
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+bool KernelOk(benchmark::State& state, Kernel kernel) {
+  if (!steppewatch::stories::internal::KernelSupported(kernel)) {
+    state.SkipWithError("this CPU lacks the kernel");
+    return false;
+  }
+  return true;
+}
+
+void RunFingerprints(benchmark::State& state, const std::vector<Folded>& items, Kernel kernel) {
+  if (items.empty()) {
+    state.SkipWithError("no items");
+    return;
+  }
+  Fingerprinter f(kernel), reference(Kernel::kPortable);
+  size_t bytes = 0, zero = 0;
+  for (const Folded& it : items) {  // checked once before timing
+    const Fingerprint fp = f.Compute(it.title, it.body);
+    if (fp != reference.Compute(it.title, it.body)) {
+      state.SkipWithError("kernels disagree");
+      return;
+    }
+    zero += fp == 0;
+    bytes += it.title.size() + it.body.size();
+  }
+  if (zero == items.size()) {
+    state.SkipWithError("every fingerprint is 0");
+    return;
+  }
+  for (auto _ : state) {
+    for (const Folded& it : items) benchmark::DoNotOptimize(f.Compute(it.title, it.body));
+  }
+  state.SetItemsProcessed(state.iterations() * items.size());
+  state.SetBytesProcessed(state.iterations() * bytes);
+}
+
+void BM_Fingerprint3KB(benchmark::State& state) {
+  const Kernel kernel = static_cast<Kernel>(state.range(0));
+  if (!KernelOk(state, kernel)) return;
+  const BenchCorpus* corpus = LoadBenchCorpus();
+  if (corpus == nullptr) {
+    state.SkipWithError(steppewatch::bench::kNoCorpusMessage);
+    return;
+  }
+  static const std::vector<Folded> items = FoldAll(corpus->Select(Language::kEnglish), 3072);
+  RunFingerprints(state, items, kernel);
+  state.counters["items"] = items.size();
+}
+BENCHMARK(BM_Fingerprint3KB)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
+
+void BM_FingerprintCorpus(benchmark::State& state) {
+  const Language lang = static_cast<Language>(state.range(0));
+  const Kernel kernel = static_cast<Kernel>(state.range(1));
+  if (!KernelOk(state, kernel)) return;
+  const BenchCorpus* corpus = LoadBenchCorpus();
+  if (corpus == nullptr) {
+    state.SkipWithError(steppewatch::bench::kNoCorpusMessage);
+    return;
+  }
+  state.SetLabel(steppewatch::bench::LanguageName(lang));
+  RunFingerprints(state, FoldAll(corpus->Select(lang)), kernel);
+}
+BENCHMARK(BM_FingerprintCorpus)->ArgsProduct({{0, 1, 2, 3}, {0, 1}})->Unit(benchmark::kMillisecond);
+
+// The share of the fingerprint in the item path, measured in one loop so both see the same
+// machine load: every corpus line through ItemProcessor::Process (which fingerprints the
+// alerting items), and, for the alerting items, the same fingerprint computed again on the same
+// folded text with its own clock (what Process spent on it).
+void BM_ItemPathFingerprintShare(benchmark::State& state) {
+  auto path = steppewatch::bench::FindBenchCorpus();
+  if (!path) {
+    state.SkipWithError(steppewatch::bench::kNoCorpusMessage);
+    return;
+  }
+  std::vector<std::string> lines;
+  {
+    std::ifstream in(*path);
+    for (std::string line; std::getline(in, line);) lines.push_back(std::move(line));
+  }
+  auto pack = steppewatch::rules::CompiledPack::Load(
+      std::string(STEPPEWATCH_SOURCE_DIR) + "/config/rules/central-asia", {});
+  if (!pack.ok()) {
+    state.SkipWithError(std::string(pack.status().message()).c_str());
+    return;
+  }
+  steppewatch::pipeline::ProcessorOptions options;
+  options.fixed_processed_at = "2026-01-01T00:00:00.000Z";
+  auto processor = steppewatch::pipeline::ItemProcessor::Create(*pack, options);
+  if (!processor.ok()) {
+    state.SkipWithError(std::string(processor.status().message()).c_str());
+    return;
+  }
+  // The alerting items' folded text, found once (the check before timing).
+  std::vector<bool> alerts(lines.size());
+  std::vector<Folded> alerted;
+  {
+    auto decoder = steppewatch::decode::ItemDecoder::Create({});
+    steppewatch::decode::NewsItem item;
+    std::string detail;
+    for (size_t i = 0; i < lines.size(); ++i) {
+      const auto& o = (*processor)->Process(lines[i], {});
+      alerts[i] = o.kind == steppewatch::pipeline::Outcome::Kind::kAlerts;
+      if (!alerts[i]) continue;
+      if ((*decoder)->Decode(lines[i], &item, &detail) != steppewatch::decode::DecodeError::kOk) {
+        continue;
+      }
+      alerted.push_back({steppewatch::normalise::FoldToString(item.title),
+                         steppewatch::normalise::FoldToString(item.body)});
+    }
+  }
+  if (alerted.empty()) {
+    state.SkipWithError("no item alerted");
+    return;
+  }
+  Fingerprinter f;
+  double path_seconds = 0, fp_seconds = 0;
+  for (auto _ : state) {
+    auto t0 = std::chrono::steady_clock::now();
+    for (size_t i = 0; i < lines.size(); ++i)
+      benchmark::DoNotOptimize((*processor)->Process(lines[i], {}));
+    auto t1 = std::chrono::steady_clock::now();
+    for (const Folded& it : alerted) benchmark::DoNotOptimize(f.Compute(it.title, it.body));
+    auto t2 = std::chrono::steady_clock::now();
+    path_seconds += std::chrono::duration<double>(t1 - t0).count();
+    fp_seconds += std::chrono::duration<double>(t2 - t1).count();
+  }
+  state.SetItemsProcessed(state.iterations() * lines.size());
+  state.counters["alerted"] = alerted.size();
+  state.counters["fp_share"] = fp_seconds / path_seconds;
+  state.counters["fp_us_per_alert"] = 1e6 * fp_seconds / (state.iterations() * alerted.size());
+  state.counters["path_us_per_item"] = 1e6 * path_seconds / (state.iterations() * lines.size());
+}
+BENCHMARK(BM_ItemPathFingerprintShare)->Unit(benchmark::kMillisecond)->Iterations(3);
+
+}  // namespace
+
+BENCHMARK_MAIN();

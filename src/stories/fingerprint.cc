@@ -1,0 +1,471 @@
+// SimHash of folded text in two passes: the features of the title and body are hashed into the
+// Fingerprinter's scratch array (portable code), then a kernel counts, for each of the 64 bits,
+// how many feature hashes have it set (portable bit-sliced counters, or AVX-512BW byte counters
+// chosen at run time). Both kernels count exactly, so they give the same fingerprint.
+#include "steppewatch/stories/fingerprint.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <vector>
+
+namespace steppewatch::stories {
+namespace internal {
+namespace {
+
+enum ByteClass : uint8_t {
+  kSep1,   // one byte, not part of a word (ASCII punctuation, space, stray continuation byte)
+  kWord1,  // ASCII letter or digit
+  kWord2,  // lead of a 2-byte letter (Latin, Cyrillic, Greek, Armenian, Hebrew, Arabic, ...)
+  kSep2,   // lead 0xC2: U+0080..U+00BF, Latin-1 punctuation and symbols (« » © ° ...)
+  kWord3,  // lead of a 3-byte letter outside CJK (Indic, Thai, Georgian, Hangul, ...)
+  kSep3,   // U+2000..U+2FFF punctuation, symbols, arrows; U+E000..U+EFFF private use
+  kE3,     // U+3000..U+3FFF: CJK punctuation (U+3000..U+303F), kana, CJK extension A
+  kCjk3,   // U+4000..U+9FFF: CJK ideographs
+  kEF,     // U+F000..U+FFFF: CJK compatibility ideographs, or fullwidth/compatibility punctuation
+  kF0,     // 4-byte, plane 1-2: emoji and symbols (separators) or CJK extension ideographs
+  kWord4,  // other 4-byte sequences
+};
+
+constexpr std::array<uint8_t, 256> MakeClasses() {
+  std::array<uint8_t, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    uint8_t k = kSep1;
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+      k = kWord1;
+    } else if (c == 0xC2) {
+      k = kSep2;
+    } else if (c >= 0xC3 && c <= 0xDF) {
+      k = kWord2;
+    } else if (c == 0xE2 || c == 0xEE) {
+      k = kSep3;
+    } else if (c == 0xE3) {
+      k = kE3;
+    } else if (c >= 0xE4 && c <= 0xE9) {
+      k = kCjk3;
+    } else if (c == 0xEF) {
+      k = kEF;
+    } else if (c == 0xE0 || c == 0xE1 || (c >= 0xEA && c <= 0xED)) {
+      k = kWord3;
+    } else if (c == 0xF0) {
+      k = kF0;
+    } else if (c >= 0xF1 && c <= 0xF4) {
+      k = kWord4;
+    }
+    t[c] = k;
+  }
+  return t;
+}
+constexpr std::array<uint8_t, 256> kClasses = MakeClasses();
+
+constexpr uint64_t kMul1 = 0x9E3779B97F4A7C15ull;
+constexpr uint64_t kMul2 = 0xC2B2AE3D27D4EB4Full;
+
+inline uint64_t Load8(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+
+// Reads the n (1..8) bytes at p as a little-endian integer. One 8-byte load, masked, whenever it
+// stays inside the text (a memcpy of a variable length is a library call).
+inline uint64_t LoadTail(const char* p, size_t n, const char* end) {
+  if (end - p >= 8) {
+    const uint64_t v = Load8(p);
+    return n >= 8 ? v : v & ((uint64_t{1} << (8 * n)) - 1);
+  }
+  uint64_t v = 0;
+  for (size_t i = 0; i < n; ++i) v |= uint64_t{static_cast<unsigned char>(p[i])} << (8 * i);
+  return v;
+}
+
+// The murmur3 finalizer: every output bit depends on every input bit, which SimHash needs (each
+// of the 64 bits must be an independent fair coin per feature).
+inline uint64_t Mix(uint64_t k) {
+  k ^= k >> 33;
+  k *= 0xff51afd7ed558ccdull;
+  k ^= k >> 33;
+  k *= 0xc4ceb9fe1a85ec53ull;
+  k ^= k >> 33;
+  return k;
+}
+
+// Derives a feature hash from a token hash (already well mixed by HashToken): one multiply and a
+// fold of the high half into the low half, so every bit depends on the whole input (SimHash
+// needs each bit to be a fair coin per feature).
+inline uint64_t Feature(uint64_t x) {
+  x *= 0xD6E8FEB86659FD93ull;
+  return x ^ (x >> 32);
+}
+
+// Hashes a token's bytes 8 at a time (tokens are short: no per-byte loop, no allocation).
+inline uint64_t HashToken(const char* p, size_t n, const char* end) {
+  uint64_t h = n * kMul1;
+  while (n > 8) {
+    h = (h ^ Load8(p)) * kMul2;
+    h ^= h >> 31;
+    p += 8;
+    n -= 8;
+  }
+  h = (h ^ LoadTail(p, n, end)) * kMul2;
+  return h ^ (h >> 29);
+}
+
+// Finds the end of a bracketed span opened at p[i] within `limit` bytes, or returns 0.
+inline size_t SpanEnd(const char* p, size_t i, size_t n, size_t limit, const char* close,
+                      size_t close_len) {
+  const size_t end = std::min(n, i + limit);
+  for (size_t j = i + 1; j + close_len <= end; ++j) {
+    if (std::memcmp(p + j, close, close_len) == 0) return j + close_len;
+  }
+  return 0;
+}
+
+}  // namespace
+
+// Calls emit(hash) once per unit of weight of each feature of `text`.
+inline constexpr FingerprintOptions kDefaultOptions{};
+
+// kDefault: use kDefaultOptions (constants the compiler folds: Fingerprinter's path), else
+// `runtime` (the evaluation tool's).
+template <bool kDefault, class Emit>
+inline void Features(std::string_view text, bool is_title, const FingerprintOptions& runtime,
+                     Emit&& emit) {
+  const FingerprintOptions& o = kDefault ? kDefaultOptions : runtime;
+  const char* p = text.data();
+  const size_t n = std::min(text.size(), is_title ? o.max_title_bytes : o.max_body_bytes);
+  const int field_weight = is_title ? o.title_weight : 1;
+  if (field_weight <= 0) return;
+  size_t i = 0;
+  if (o.strip_dateline && !is_title) {
+    // A wire dateline ("almaty, nov 20 (reuters) - ", "астана. kazinform - ") is a short
+    // leading segment that ends with a dash between spaces (Fold turns – and — into -).
+    const size_t limit = std::min(n, o.dateline_bytes);
+    for (size_t j = 1; j + 1 < limit; ++j) {
+      if (p[j] == '-' && p[j - 1] == ' ' && (p[j + 1] == ' ' || p[j + 1] == '-')) {
+        size_t e = j + 1;
+        while (e < n && (p[e] == '-' || p[e] == ' ')) ++e;
+        i = e;
+        break;
+      }
+    }
+  }
+  uint64_t prev1 = 0, prev2 = 0;
+  bool prev_cjk = false;
+  int have = 0;
+  auto token = [&](uint64_t th, bool cjk) {
+    const int uw = field_weight * (cjk ? o.cjk_unigram_weight : o.unigram_weight);
+    for (int r = 0; r < uw; ++r) emit(Feature(th + 0x1111 + r * kMul2));
+    if (have >= 1) {
+      const int bw = field_weight * (cjk && prev_cjk ? o.cjk_bigram_weight : o.bigram_weight);
+      for (int r = 0; r < bw; ++r) emit(Feature(prev1 * kMul1 + th + 0x2222 + r * kMul2));
+    }
+    if (have >= 2) {
+      const int tw = field_weight * o.trigram_weight;
+      for (int r = 0; r < tw; ++r) {
+        emit(Feature((prev2 * kMul1 + prev1) * kMul1 + th + 0x3333 + r * kMul2));
+      }
+    }
+    prev2 = prev1;
+    prev1 = th;
+    prev_cjk = cjk;
+    if (have < 2) ++have;
+  };
+  // A word is a run of word bytes: ASCII letters and digits, and the bytes of 2-, 3- and 4-byte
+  // letters outside CJK. `open` says whether a word runs up to i, from `start`.
+  bool open = false;
+  size_t start = 0;
+  auto close = [&](size_t e) {
+    open = false;
+    e = std::min(e, n);  // a sequence cut by max_*_bytes
+    if (e - start >= o.min_token_bytes) token(HashToken(p + start, e - start, p + n), false);
+  };
+  // Handles the one character at i (or a bracketed span it opens).
+  auto scalar_step = [&] {
+    const unsigned char c = static_cast<unsigned char>(p[i]);
+    const uint8_t k = kClasses[c];
+    if (k == kWord1 || (c >= 0x80 && c < 0xC0) || k == kWord2 || k == kWord3 || k == kWord4) {
+      // A continuation byte here is the tail of a letter whose lead the 16-byte path took.
+      if (!open) {
+        open = true;
+        start = i;
+      }
+      i += k == kWord2 ? 2 : k == kWord3 ? 3 : k == kWord4 ? 4 : 1;
+      return;
+    }
+    if (open) close(i);
+    if (k == kSep1) {
+      // Credits and agency names in brackets ("(reuters)", "(reporting by ...; editing by
+      // ...)", "[video]") are skipped when the bracket closes soon.
+      if (o.skip_brackets && (c == '(' || c == '[')) {
+        const char closing = c == '(' ? ')' : ']';
+        if (size_t e = SpanEnd(p, i, n, o.bracket_bytes, &closing, 1)) {
+          i = e;
+          return;
+        }
+      }
+      ++i;
+      return;
+    }
+    if (k == kSep2) {
+      i += 2;
+      return;
+    }
+    const unsigned char c1 = i + 1 < n ? static_cast<unsigned char>(p[i + 1]) : 0;
+    const unsigned char c2 = i + 2 < n ? static_cast<unsigned char>(p[i + 2]) : 0;
+    bool cjk = false;
+    size_t len = 3;
+    if (k == kE3) {
+      cjk = c1 != 0x80;                                   // U+3000..U+303F is CJK punctuation
+      if (o.skip_brackets && c1 == 0x80 && c2 == 0x90) {  // 【 ... 】
+        if (size_t e = SpanEnd(p, i, n, o.bracket_bytes, "\xE3\x80\x91", 3)) {
+          i = e;
+          return;
+        }
+      }
+    } else if (k == kCjk3) {
+      cjk = true;
+    } else if (k == kEF) {
+      cjk = c1 >= 0xA4 && c1 <= 0xAB;                     // U+F900..U+FAFF compatibility ideographs
+      if (o.skip_brackets && c1 == 0xBC && c2 == 0x88) {  // （ ... ）
+        if (size_t e = SpanEnd(p, i, n, o.bracket_bytes, "\xEF\xBC\x89", 3)) {
+          i = e;
+          return;
+        }
+      }
+    } else if (k == kF0) {
+      len = 4;
+      cjk = c1 >= 0xA0 && c1 <= 0xAF;  // U+20000..U+2FFFF CJK extensions
+    }
+    // Each CJK character is a token of its own: Chinese has no spaces, so its "words" are the
+    // character pairs (bigrams) the shingles make.
+    if (cjk && i + len <= n) token(HashToken(p + i, len, p + n), true);
+    i += len;
+  };
+  // 16 bytes at a time while they hold only ASCII, Latin/Cyrillic/Greek 2-byte letters and no
+  // bracket (the bulk of English and Russian text): word starts and ends come from a bit mask,
+  // with no branch per byte. Anything else goes through scalar_step, which classifies the same
+  // bytes the same way, so the tokens do not depend on where the 16-byte blocks fall.
+  const __m128i kZero = _mm_setzero_si128();
+  while (i + 16 <= n) {
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+    // Signed bytes: 0x80..0xBF are -128..-65, 0xC0..0xC2 -64..-62, 0xC3..0xDF -61..-33,
+    // 0xE0..0xFF -32..-1.
+    const __m128i high_lead =
+        _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8(-33)), _mm_cmplt_epi8(x, kZero));
+    const __m128i c0_c2 =
+        _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8(-65)), _mm_cmplt_epi8(x, _mm_set1_epi8(-61)));
+    __m128i special = _mm_or_si128(high_lead, c0_c2);
+    if (o.skip_brackets) {
+      special = _mm_or_si128(special, _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('(')),
+                                                   _mm_cmpeq_epi8(x, _mm_set1_epi8('['))));
+    }
+    const __m128i lower = _mm_or_si128(x, _mm_set1_epi8(0x20));
+    const __m128i word =
+        _mm_or_si128(_mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('0' - 1)),
+                                                _mm_cmplt_epi8(x, _mm_set1_epi8('9' + 1))),
+                                  _mm_and_si128(_mm_cmpgt_epi8(lower, _mm_set1_epi8('a' - 1)),
+                                                _mm_cmplt_epi8(lower, _mm_set1_epi8('z' + 1)))),
+                     _mm_cmplt_epi8(x, kZero));
+    const uint32_t special_mask = static_cast<uint32_t>(_mm_movemask_epi8(special));
+    // Bytes before the first special one (all 16 when there is none).
+    const int take = special_mask ? __builtin_ctz(special_mask) : 16;
+    const uint32_t valid = (1u << take) - 1;
+    const uint32_t m = static_cast<uint32_t>(_mm_movemask_epi8(word)) & valid;
+    const uint32_t before = (m << 1) | (open ? 1u : 0u);  // bit j: byte j-1 is a word byte
+    uint32_t events = ((m & ~before) | (~m & before)) & valid;
+    while (events != 0) {
+      const int j = __builtin_ctz(events);
+      events &= events - 1;
+      if (!open) {
+        open = true;
+        start = i + j;
+      } else {
+        close(i + j);
+      }
+    }
+    i += take;
+    if (take < 16) scalar_step();
+  }
+  while (i < n) scalar_step();
+  if (open) close(n);
+}
+
+namespace {
+
+// Returns the fingerprint of a finished count: bit b set when more than half the features set it.
+inline Fingerprint Threshold(const uint32_t* counts, size_t n) {
+  Fingerprint fp = 0;
+  for (int b = 0; b < 64; ++b) {
+    if (2 * static_cast<uint64_t>(counts[b]) > n) fp |= uint64_t{1} << b;
+  }
+  return fp;
+}
+
+// Portable kernel: 8 bit-sliced 64-lane counters (plane j holds bit j of each lane's count), so
+// adding a feature is a ripple of AND/XOR over the planes (two steps on average) instead of 64
+// counter updates; flushed into 32-bit counts every 255 features.
+Fingerprint AccumulatePortable(const uint64_t* features, size_t n) {
+  uint32_t counts[64] = {0};
+  size_t done = 0;
+  while (done < n) {
+    const size_t block = std::min<size_t>(255, n - done);
+    uint64_t planes[8] = {0};
+    for (size_t f = done; f < done + block; ++f) {
+      uint64_t carry = features[f];
+      for (int j = 0; carry != 0; ++j) {
+        const uint64_t next = planes[j] & carry;
+        planes[j] ^= carry;
+        carry = next;
+      }
+    }
+    for (int j = 0; j < 8; ++j) {
+      for (uint64_t m = planes[j]; m != 0; m &= m - 1) counts[__builtin_ctzll(m)] += 1u << j;
+    }
+    done += block;
+  }
+  return Threshold(counts, n);
+}
+
+// AVX-512BW kernel: the 64 bits of a feature are a mask register, and one masked byte add counts
+// them into 64 byte counters; flushed into 32-bit counts every 255 features.
+__attribute__((target("avx512f,avx512bw"))) Fingerprint AccumulateAvx512(const uint64_t* features,
+                                                                         size_t n) {
+  alignas(64) uint32_t counts[64] = {0};
+  const __m512i one = _mm512_set1_epi8(1);
+  size_t done = 0;
+  while (done < n) {
+    const size_t block = std::min<size_t>(255, n - done);
+    __m512i bytes = _mm512_setzero_si512();
+    for (size_t f = done; f < done + block; ++f) {
+      bytes = _mm512_mask_add_epi8(bytes, _cvtu64_mask64(features[f]), bytes, one);
+    }
+    alignas(64) uint8_t lanes[64];
+    _mm512_store_si512(lanes, bytes);
+    for (int q = 0; q < 4; ++q) {
+      // The zero-masked form: GCC 12 warns about the unmasked one's undefined pass-through.
+      const __m512i wide = _mm512_maskz_cvtepu8_epi32(
+          0xFFFF, _mm_load_si128(reinterpret_cast<const __m128i*>(lanes + 16 * q)));
+      __m512i* dst = reinterpret_cast<__m512i*>(counts + 16 * q);
+      _mm512_store_si512(dst, _mm512_add_epi32(_mm512_load_si512(dst), wide));
+    }
+    done += block;
+  }
+  return Threshold(counts, n);
+}
+
+}  // namespace
+
+bool KernelSupported(Kernel kernel) {
+  switch (kernel) {
+    case Kernel::kPortable:
+      return true;
+    case Kernel::kAvx512:
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+  }
+  return false;
+}
+
+Kernel BestKernel() {
+  static const Kernel best = KernelSupported(Kernel::kAvx512) ? Kernel::kAvx512 : Kernel::kPortable;
+  return best;
+}
+
+Fingerprint Accumulate(Kernel kernel, const uint64_t* features, size_t n) {
+  if (n == 0) return 0;
+  if (kernel == Kernel::kAvx512 && KernelSupported(Kernel::kAvx512)) {
+    return AccumulateAvx512(features, n);
+  }
+  return AccumulatePortable(features, n);
+}
+
+namespace {
+
+// One-permutation MinHash with one bit per bin (evaluation only, see FingerprintOptions).
+Fingerprint MinHashBits(const std::vector<uint64_t>& features) {
+  if (features.empty()) return 0;
+  uint64_t bins[64];
+  std::fill(std::begin(bins), std::end(bins), ~uint64_t{0});
+  for (uint64_t h : features) {
+    const int bin = static_cast<int>(h >> 58);
+    bins[bin] = std::min(bins[bin], h & ((uint64_t{1} << 58) - 1));
+  }
+  Fingerprint fp = 0;
+  for (int b = 0; b < 64; ++b) {
+    uint64_t v = bins[b];
+    for (uint64_t attempt = 1; v == ~uint64_t{0}; ++attempt) {  // densification
+      v = bins[Mix(b * 0x10001ull + attempt * kMul2) >> 58];
+    }
+    fp |= (Mix(v ^ b) & 1) << b;
+  }
+  return fp;
+}
+
+}  // namespace
+
+Fingerprint ComputeWithOptions(std::string_view folded_title, std::string_view folded_body,
+                               const FingerprintOptions& options, Kernel kernel) {
+  std::vector<uint64_t> features;
+  auto emit = [&](uint64_t h) { features.push_back(h); };
+  Features<false>(folded_title, true, options, emit);
+  Features<false>(folded_body, false, options, emit);
+  if (options.minhash) return MinHashBits(features);
+  return Accumulate(kernel, features.data(), features.size());
+}
+
+}  // namespace internal
+
+struct Fingerprinter::Scratch {
+  internal::Kernel kernel;
+  std::vector<uint64_t> features;
+};
+
+Fingerprinter::Fingerprinter() : Fingerprinter(internal::BestKernel()) {}
+
+Fingerprinter::Fingerprinter(internal::Kernel kernel) : scratch_(new Scratch{kernel, {}}) {
+  // Room for a 3 KB article's features; grows (once) for longer items.
+  scratch_->features.reserve(2048);
+}
+
+Fingerprinter::~Fingerprinter() { delete scratch_; }
+
+Fingerprint Fingerprinter::Compute(std::string_view folded_title, std::string_view folded_body) {
+  std::vector<uint64_t>& features = scratch_->features;
+  features.clear();
+  auto emit = [&features](uint64_t h) { features.push_back(h); };
+  internal::Features<true>(folded_title, true, internal::kDefaultOptions, emit);
+  internal::Features<true>(folded_body, false, internal::kDefaultOptions, emit);
+  return internal::Accumulate(scratch_->kernel, features.data(), features.size());
+}
+
+void AppendFingerprint(Fingerprint fp, std::string* out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  char buf[16];
+  for (int i = 15; i >= 0; --i) {
+    buf[i] = kHex[fp & 0xF];
+    fp >>= 4;
+  }
+  out->append(buf, 16);
+}
+
+bool ParseFingerprint(std::string_view text, Fingerprint* fp) {
+  if (text.size() != 16) return false;
+  Fingerprint v = 0;
+  for (char c : text) {
+    int d;
+    if (c >= '0' && c <= '9') {
+      d = c - '0';
+    } else if (c >= 'a' && c <= 'f') {
+      d = c - 'a' + 10;
+    } else {
+      return false;
+    }
+    v = v << 4 | static_cast<Fingerprint>(d);
+  }
+  *fp = v;
+  return true;
+}
+
+}  // namespace steppewatch::stories

@@ -1,0 +1,247 @@
+// The near-duplicate fingerprint on folded text (the real normalise::Fold): determinism, what
+// copies of one story keep (case, typography, datelines, bracketed credits) and what keeps
+// distinct items apart, short items, Chinese, the counting kernels, the hex form.
+#include "steppewatch/stories/fingerprint.h"
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "steppewatch/normalise/fold.h"
+
+namespace steppewatch::stories {
+namespace {
+
+using internal::Kernel;
+
+Fingerprint Of(std::string_view title, std::string_view body) {
+  Fingerprinter f;
+  return f.Compute(normalise::FoldToString(title), normalise::FoldToString(body));
+}
+
+constexpr char kTitle[] = "Kazakhstan signs gas deal with China";
+constexpr char kBody[] =
+    "Kazakhstan and China signed an agreement on Tuesday to expand the capacity of the gas "
+    "pipeline that links the two countries, the energy ministry in Astana said. The deal "
+    "raises annual exports to 10 billion cubic metres by 2025, up from about 6 billion now. "
+    "President Kassym-Jomart Tokayev said the project was part of the country's multi-vector "
+    "foreign policy, which balances ties with Russia, China and the West.";
+
+TEST(Fingerprint, IsDeterministicAcrossInstancesAndCalls) {
+  Fingerprinter a, b;
+  const std::string t = normalise::FoldToString(kTitle), d = normalise::FoldToString(kBody);
+  const Fingerprint first = a.Compute(t, d);
+  EXPECT_NE(first, 0u);
+  EXPECT_EQ(a.Compute(t, d), first);
+  a.Compute("other", "text entirely");
+  EXPECT_EQ(a.Compute(t, d), first);
+  EXPECT_EQ(b.Compute(t, d), first);
+}
+
+TEST(Fingerprint, EmptyItemIsZero) {
+  Fingerprinter f;
+  EXPECT_EQ(f.Compute("", ""), 0u);
+  EXPECT_EQ(f.Compute("", " ,.;- "), 0u);  // no word at all
+}
+
+TEST(Fingerprint, IgnoresCaseAndTypographyThroughFold) {
+  const Fingerprint base = Of(kTitle, kBody);
+  std::string body = kBody;
+  // Upper case, curly apostrophe, no-break spaces, an em dash, a wrapped line.
+  std::string upper = normalise::FoldToString(body);
+  for (char& c : upper) c = static_cast<char>(toupper(static_cast<unsigned char>(c)));
+  EXPECT_EQ(Of("KAZAKHSTAN SIGNS GAS DEAL WITH CHINA", upper), base);
+  std::string typo = body;
+  typo.replace(typo.find("country's"), 9, "country\u2019s");
+  typo.replace(typo.find("10 billion"), 10, "10\u00a0billion");
+  typo.replace(typo.find("Astana said."), 12, "Astana\n    said.");
+  EXPECT_EQ(Of(kTitle, typo), base);
+}
+
+TEST(Fingerprint, CopiesWithDatelineBylineCreditsAreWithinTheDistance) {
+  const Fingerprint base = Of(kTitle, kBody);
+  const std::string body = kBody;
+  const std::vector<std::string> copies = {
+      "ASTANA, Nov 20 (Reuters) - " + body,
+      "Astana (AFP) \u2014 " + body,
+      "ALMATY -- " + body,
+      body + " (Reporting by Olzhas Auyezov; Editing by Tom Balmforth)",
+      "ASTANA, Nov 20 (Reuters) - " + body + " [video]",
+  };
+  for (const std::string& copy : copies) {
+    EXPECT_LE(Distance(Of(kTitle, copy), base), kNearDuplicateDistance) << copy;
+  }
+  // A headline that changed case only, with a copy's dateline.
+  EXPECT_LE(Distance(Of("KAZAKHSTAN SIGNS GAS DEAL WITH CHINA", "ASTANA (AP) - " + body), base),
+            kNearDuplicateDistance);
+}
+
+TEST(Fingerprint, UnrelatedAndSameTemplateItemsAreFar) {
+  const Fingerprint base = Of(kTitle, kBody);
+  EXPECT_GT(Distance(Of("Uzbekistan wheat harvest falls",
+                        "Uzbekistan's wheat harvest fell by a fifth this year after a drought "
+                        "in the Fergana valley, the agriculture ministry said on Monday, and "
+                        "the government will import grain from Kazakhstan and Russia."),
+                     base),
+            2 * kNearDuplicateDistance);
+  // Two reports of one template that differ in the company and figures: distinct stories.
+  const Fingerprint a = Of("ENTEX ENERGY DEVELOPMENT LTD QTLY DIV",
+                           "Qtly div 15 cts vs 15 cts prior Payable August 31 Record June 30");
+  const Fingerprint b = Of("ARNOX CORP SETS QUARTERLY PAYOUT",
+                           "Qtly div 22 cts vs 20 cts prior Payable July 15 Record June 1");
+  EXPECT_GT(Distance(a, b), kNearDuplicateDistance);
+}
+
+TEST(Fingerprint, ShortItemsKeepTheirIdentity) {
+  // One-sentence Kazakh TV items of ~70 characters.
+  const std::string one = "Өйткені осы уақытқа дейін біз мамандар дайындадық.";
+  const std::string two = "Құрылысты оныншы күні бастағанбыз, оныншы май күні.";
+  const Fingerprint f1 = Of("", one);
+  EXPECT_NE(f1, 0u);
+  EXPECT_EQ(Of("", "АЛМАТЫ. KAZINFORM \u2013 " + one), f1);  // dateline
+  EXPECT_EQ(Of("", "«" + one + "»"), f1);                    // quotes
+  EXPECT_GT(Distance(Of("", two), f1), 2 * kNearDuplicateDistance);
+}
+
+TEST(Fingerprint, ChineseUsesCharacterPairs) {
+  const std::string body =
+      "当地时间12月19日，中国国家电网公司所属中电装备公司与沙特电力公司在利雅得签署沙特智能电表项目"
+      "总承包合同，项目合同金额约11亿美元，计划2021年全部建成投运。";
+  const Fingerprint base = Of("中企与沙特电力公司签署智能电表项目合同", body);
+  EXPECT_NE(base, 0u);
+  // A credit in full-width brackets and a 【】 tag are skipped.
+  EXPECT_EQ(Of("中企与沙特电力公司签署智能电表项目合同", body + "（责任编辑：王磊）【编辑：张伟】"),
+            base);
+  // The same characters in another order are another text: pairs, not single characters.
+  const std::string shuffled =
+      "中国国家电网公司所属中电装备公司与沙特电力公司在利雅得签署总承包合同，当地时间12月19日沙特智"
+      "能"
+      "电表项目，计划2021年全部建成投运，项目合同金额约11亿美元。";
+  EXPECT_GT(Distance(Of("中企与沙特电力公司签署智能电表项目合同", shuffled), base),
+            kNearDuplicateDistance);
+  EXPECT_GT(
+      Distance(Of("", "哈萨克斯坦与中国签署天然气管道扩建协议，年出口量将提高到一百亿立方米。"),
+               base),
+      2 * kNearDuplicateDistance);
+}
+
+TEST(Fingerprint, KernelsCountExactlyTheSame) {
+  std::mt19937_64 rng(7);
+  std::vector<uint64_t> features;
+  for (size_t n : {1u, 2u, 3u, 254u, 255u, 256u, 511u, 1000u, 5000u}) {
+    for (int trial = 0; trial < 20; ++trial) {
+      features.resize(n);
+      // Biased inputs too, so that counts sit near the majority threshold.
+      const int mode = trial % 3;
+      for (uint64_t& f : features) {
+        f = rng();
+        if (mode == 1) f &= rng();
+        if (mode == 2) f |= rng();
+      }
+      // The reference: one counter per bit.
+      Fingerprint expected = 0;
+      for (int b = 0; b < 64; ++b) {
+        size_t set = 0;
+        for (uint64_t f : features) set += f >> b & 1;
+        if (2 * set > n) expected |= uint64_t{1} << b;
+      }
+      EXPECT_EQ(internal::Accumulate(Kernel::kPortable, features.data(), n), expected) << n;
+      if (internal::KernelSupported(Kernel::kAvx512)) {
+        EXPECT_EQ(internal::Accumulate(Kernel::kAvx512, features.data(), n), expected) << n;
+      }
+    }
+  }
+  if (!internal::KernelSupported(Kernel::kAvx512)) {
+    GTEST_SKIP() << "no AVX-512BW on this CPU: only the portable kernel was checked";
+  }
+}
+
+TEST(Fingerprint, KernelsGiveTheSameFingerprintOnRandomText) {
+  std::mt19937_64 rng(11);
+  const std::vector<std::string> words = {
+      "kazakhstan", "астана", "нефть", "pipeline", "中国", "能源",     "Қазақстан", "(reuters)",
+      "-",          "2025",   "a",     "the",      "said", "«цитата»", "über"};
+  Fingerprinter portable(Kernel::kPortable), best;
+  for (int trial = 0; trial < 300; ++trial) {
+    std::string title, body;
+    const int nt = static_cast<int>(rng() % 8), nb = static_cast<int>(rng() % 600);
+    for (int i = 0; i < nt; ++i) title += words[rng() % words.size()] + " ";
+    for (int i = 0; i < nb; ++i) body += words[rng() % words.size()] + " ";
+    const std::string ft = normalise::FoldToString(title), fb = normalise::FoldToString(body);
+    EXPECT_EQ(best.Compute(ft, fb), portable.Compute(ft, fb)) << trial;
+    EXPECT_EQ(best.Compute(ft, fb), internal::ComputeWithOptions(ft, fb, {})) << trial;
+  }
+}
+
+// Text is read 16 bytes at a time where it can be and byte by byte elsewhere: the features must
+// not depend on where those blocks fall, so shifting the text by leading spaces (separators)
+// changes nothing.
+TEST(Fingerprint, DoesNotDependOnWhereTheTextStarts) {
+  const std::vector<std::string> bodies = {
+      kBody,
+      "Президент Казахстана Касым-Жомарт Токаев заявил, что «многовекторная политика» страны "
+      "остаётся неизменной; Астана (столица) продолжит [сотрудничество] с Россией, Китаем и ЕС.",
+      "Қазақстан мен Қытай арасындағы газ құбырының өткізу қабілеті 2025 жылға қарай артады.",
+      "Kazakhstan 哈萨克斯坦 signed (签署) a deal 协议 with China, über 10 млрд кубометров 😀 "
+      "«газа».",
+  };
+  for (const std::string& body : bodies) {
+    const std::string folded = normalise::FoldToString(body);
+    Fingerprinter f;
+    const Fingerprint base = f.Compute("", folded);
+    EXPECT_NE(base, 0u) << body;
+    for (int shift = 1; shift <= 33; ++shift) {
+      EXPECT_EQ(f.Compute("", std::string(shift, ' ') + folded), base) << shift << " " << body;
+      // And the same text as a title (no dateline rule there).
+      EXPECT_EQ(f.Compute(std::string(shift, ' ') + folded, ""), f.Compute(folded, ""))
+          << shift << " " << body;
+    }
+  }
+}
+
+TEST(Fingerprint, HandlesInvalidAndCutSequencesWithoutReadingPastTheText) {
+  Fingerprinter f;
+  // Bytes a fold never produces, lone lead bytes at the very end, unclosed brackets.
+  for (std::string s :
+       {std::string("\xE4"), std::string("abc \xF0\x9F"), std::string("(((("),
+        std::string("\xEF\xBC\x88 open"), std::string("\xE3\x80\x90"), std::string("word\xC3")}) {
+    std::string copy = s;  // exactly sized: ASan catches a read past the end
+    f.Compute(copy, copy);
+  }
+  SUCCEED();
+}
+
+TEST(FingerprintText, RoundTripsSixteenHexDigits) {
+  for (Fingerprint fp :
+       {Fingerprint{0}, Fingerprint{1}, Fingerprint{0xfedcba9876543210ull}, ~Fingerprint{0}}) {
+    std::string text = "x";
+    AppendFingerprint(fp, &text);
+    ASSERT_EQ(text.size(), 17u);
+    Fingerprint back = 42;
+    ASSERT_TRUE(ParseFingerprint(std::string_view(text).substr(1), &back)) << text;
+    EXPECT_EQ(back, fp);
+  }
+  std::string text;
+  AppendFingerprint(0xabcull, &text);
+  EXPECT_EQ(text, "0000000000000abc");
+}
+
+TEST(FingerprintText, RejectsAnythingElse) {
+  Fingerprint fp = 7;
+  for (std::string_view bad :
+       {"", "abc", "0000000000000abc0", "000000000000000", "ABCDEF0123456789", "g000000000000000",
+        "000000000000000 ", "-000000000000001", "0x00000000000001"}) {
+    EXPECT_FALSE(ParseFingerprint(bad, &fp)) << bad;
+  }
+  EXPECT_EQ(fp, 7u);  // untouched on failure
+}
+
+TEST(FingerprintDistance, CountsDifferingBits) {
+  EXPECT_EQ(Distance(0, 0), 0);
+  EXPECT_EQ(Distance(0, ~Fingerprint{0}), 64);
+  EXPECT_EQ(Distance(0b1011, 0b0001), 2);
+}
+
+}  // namespace
+}  // namespace steppewatch::stories
