@@ -40,6 +40,12 @@ std::string UserKey(const DaemonConfig& c, std::string_view client, const std::s
   return Cat("kafka.", client, " (steppewatch's default ", property, ")");
 }
 
+// True when the user did not set `property` for `client` (it is one of steppewatch's own).
+bool IsDefaultOnly(const DaemonConfig& c, std::string_view client, const std::string& property) {
+  const PropertyMap& own = client == "consumer" ? c.kafka.consumer : c.kafka.producer;
+  return own.count(property) == 0 && c.kafka.common.count(property) == 0;
+}
+
 std::string WithOrigin(const Origins& origins, const std::string& key) {
   auto it = origins.find(key);
   return it == origins.end() ? key : Cat(it->second, ": ", key);
@@ -138,7 +144,6 @@ void CheckKafkaClients(const DaemonConfig& config, const Origins& origins, Prefl
         {"producer", &props.producer}}) {
     rd_kafka_conf_t* conf = rd_kafka_conf_new();
     char err[512];
-    bool ok = true;
     for (const auto& [key, value] : *map) {
       // The client built below must not connect (or wait on a name lookup when destroyed):
       // the broker list is checked on a configuration of its own.
@@ -148,13 +153,9 @@ void CheckKafkaClients(const DaemonConfig& config, const Origins& origins, Prefl
           rd_kafka_conf_set(target, key.c_str(), value.c_str(), err, sizeof(err));
       if (target != conf) rd_kafka_conf_destroy(target);
       if (res != RD_KAFKA_CONF_OK) {
-        ok = false;
+        // Reported; the client is still built without it, to find the other problems too.
         report(&out->errors, Cat(WithOrigin(origins, UserKey(config, client, key)), ": ", err));
       }
-    }
-    if (!ok) {
-      rd_kafka_conf_destroy(conf);
-      continue;
     }
     // Creating the client checks what single properties cannot (e.g. acks with idempotence,
     // unreadable ssl.ca.location); without brokers it connects to nothing.
@@ -165,7 +166,21 @@ void CheckKafkaClients(const DaemonConfig& config, const Origins& origins, Prefl
                                   conf, err, sizeof(err));
     if (rk == nullptr) {
       rd_kafka_conf_destroy(conf);
-      report(&out->errors, Cat("kafka ", client, ": ", err));
+      // librdkafka names the properties in backquotes: name the user's keys (and where they
+      // were set) instead, when the user set them.
+      std::string keys;
+      for (std::string_view rest = err;;) {
+        const size_t open = rest.find('`');
+        const size_t close = open == std::string_view::npos ? open : rest.find('`', open + 1);
+        if (close == std::string_view::npos) break;
+        const std::string property(rest.substr(open + 1, close - open - 1));
+        const std::string key = UserKey(config, client, property);
+        if (key.find(' ') == std::string::npos && !IsDefaultOnly(config, client, property)) {
+          keys += Cat(keys.empty() ? "" : ", ", WithOrigin(origins, key));
+        }
+        rest.remove_prefix(close + 1);
+      }
+      report(&out->errors, Cat(keys.empty() ? Cat("kafka.", client) : keys, ": ", err));
       continue;
     }
     rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);

@@ -75,11 +75,13 @@ void CheckCacheDir(const DaemonConfig& c, const Origins& origins, PreflightRepor
   std::filesystem::create_directories(dir, ec);
   if (ec) {
     out->warnings.push_back(Cat(where, ": cannot create ", dir, ": ", ec.message(), consequence));
+    out->cache_usable = false;
     return;
   }
   struct stat st;
   if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
     out->warnings.push_back(Cat(where, ": ", dir, " is not a directory", consequence));
+    out->cache_usable = false;
     return;
   }
   std::string probe = Cat(dir, "/.steppewatch-write-test-XXXXXX");
@@ -87,6 +89,7 @@ void CheckCacheDir(const DaemonConfig& c, const Origins& origins, PreflightRepor
   if (fd < 0) {
     out->warnings.push_back(
         Cat(where, ": cannot write in ", dir, ": ", std::strerror(errno), consequence));
+    out->cache_usable = false;
     return;
   }
   close(fd);

@@ -251,6 +251,8 @@ const std::vector<std::string_view>& RefusedKafkaProperties();
 struct PreflightReport {
   std::vector<std::string> errors;
   std::vector<std::string> warnings;
+  // False when rules.cache_dir cannot be used (a warning says why): compile without the cache.
+  bool cache_usable = true;
 };
 
 struct PreflightOptions {
