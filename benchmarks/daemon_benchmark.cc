@@ -18,6 +18,7 @@
 
 #include "absl/time/clock.h"
 #include "steppewatch/daemon/reloader.h"
+#include "steppewatch/rules/pack_tests.h"
 #include "steppewatch/match/matcher.h"
 #include "steppewatch/pipeline/pack_holder.h"
 #include "steppewatch/rules/evaluator.h"
@@ -85,7 +86,7 @@ void BM_DaemonReloadUnderLoad(benchmark::State& state) {
     state.SkipWithError(std::string(first.status().message()).c_str());
     return;
   }
-  if (absl::Status tests = RunEmbeddedTests(*first); !tests.ok()) {
+  if (absl::Status tests = rules::CheckPackTests(*first); !tests.ok()) {
     state.SkipWithError(std::string(tests.message()).c_str());
     return;
   }

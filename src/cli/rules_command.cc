@@ -20,6 +20,8 @@ constexpr std::string_view kUsage =
     "test   Also runs every rule's embedded tests (tests: match / no_match) through the real\n"
     "       matcher and evaluator and prints each failure with the rule, the text, the\n"
     "       expectation and what hit. --rule ID runs one rule's tests; --verbose lists passes.\n"
+    "       Tests of disabled rules are skipped (and counted), as the daemon does at start-up\n"
+    "       and on reload: the same runner decides both.\n"
     "\n"
     "exit: 0 valid (and all tests passed), 1 errors or failed tests, 2 usage error\n";
 
@@ -107,6 +109,10 @@ int Test(const std::string& dir, const std::string& only, bool verbose) {
       if (!t.source.empty()) std::printf("      source:   %s\n", t.source.c_str());
       std::printf("      expected: %s\n",
                   t.expect_match ? "the rule fires" : "the rule does not fire");
+      if (!f.error.empty()) {
+        std::printf("      got:      not run: %s\n", f.error.c_str());
+        continue;
+      }
       std::printf("      got:      %s (score %g", f.got_match ? "it fired" : "it did not fire",
                   f.score);
       if (rule.has_threshold) std::printf(", threshold %g", rule.threshold);

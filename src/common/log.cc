@@ -1,4 +1,4 @@
-// The logger of log.h: formats a line into a stack buffer and writes it with one write(2).
+// The logger of log.h: formats a line (text or JSON) and writes it with one write(2).
 #include "steppewatch/common/log.h"
 
 #include <unistd.h>
@@ -12,6 +12,7 @@ namespace steppewatch::log {
 namespace {
 
 std::atomic<int> g_min_level{static_cast<int>(Level::kInfo)};
+std::atomic<int> g_format{static_cast<int>(Format::kText)};
 
 int64_t NowMillis() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -31,6 +32,110 @@ char LevelLetter(Level level) {
       return 'E';
   }
   return '?';
+}
+
+std::string_view LevelName(Level level) {
+  switch (level) {
+    case Level::kDebug:
+      return "debug";
+    case Level::kInfo:
+      return "info";
+    case Level::kWarning:
+      return "warning";
+    case Level::kError:
+      return "error";
+  }
+  return "unknown";
+}
+
+// Length of the valid UTF-8 sequence at s[i], or 0 when the bytes there are not one.
+size_t Utf8SequenceLength(std::string_view s, size_t i) {
+  const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char b = byte(i);
+  size_t n;
+  uint32_t cp;
+  if (b < 0x80) return 1;
+  if (b >= 0xC2 && b <= 0xDF) {
+    n = 2;
+    cp = b & 0x1F;
+  } else if (b >= 0xE0 && b <= 0xEF) {
+    n = 3;
+    cp = b & 0x0F;
+  } else if (b >= 0xF0 && b <= 0xF4) {
+    n = 4;
+    cp = b & 0x07;
+  } else {
+    return 0;
+  }
+  if (i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k) {
+    if ((byte(i + k) & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (byte(i + k) & 0x3F);
+  }
+  // Overlong forms, surrogates and code points above U+10FFFF are not UTF-8.
+  if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+      (cp >= 0xD800 && cp <= 0xDFFF)) {
+    return 0;
+  }
+  return n;
+}
+
+// Appends `s` as a JSON string: quotes, escapes, and U+FFFD for bytes that are not UTF-8 (a
+// message may quote an item's bytes; the record must stay valid JSON).
+void AppendJsonString(std::string* out, std::string_view s) {
+  out->push_back('"');
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c == '"' || c == '\\') {
+      out->push_back('\\');
+      out->push_back(static_cast<char>(c));
+      ++i;
+    } else if (c == '\n') {
+      out->append("\\n");
+      ++i;
+    } else if (c == '\t') {
+      out->append("\\t");
+      ++i;
+    } else if (c == '\r') {
+      out->append("\\r");
+      ++i;
+    } else if (c < 0x20 || c == 0x7F) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+      out->append(buf);
+      ++i;
+    } else if (size_t n = Utf8SequenceLength(s, i); n > 0) {
+      out->append(s.substr(i, n));
+      i += n;
+    } else {
+      out->append("\xEF\xBF\xBD");
+      ++i;
+    }
+  }
+  out->push_back('"');
+}
+
+void AppendTimestamp(std::string* out, int64_t now_ms) {
+  const std::time_t seconds = static_cast<std::time_t>(now_ms / 1000);
+  std::tm tm_utc;
+  gmtime_r(&seconds, &tm_utc);
+  char stamp[80];  // 24 bytes in practice; sized for the widest ints snprintf could print
+  std::snprintf(stamp, sizeof(stamp), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm_utc.tm_year + 1900,
+                tm_utc.tm_mon + 1, tm_utc.tm_mday, tm_utc.tm_hour, tm_utc.tm_min, tm_utc.tm_sec,
+                static_cast<int>(now_ms % 1000));
+  out->append(stamp);
+}
+
+// Writes one formatted line. One write per line keeps lines whole between threads; a short
+// write to a pipe of stderr is retried, an error (closed stderr) is ignored: logging never
+// fails the daemon.
+void WriteLine(const std::string& line) {
+  size_t done = 0;
+  while (done < line.size()) {
+    ssize_t n = ::write(STDERR_FILENO, line.data() + done, line.size() - done);
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
 }
 
 }  // namespace
@@ -56,34 +161,69 @@ bool ParseLevel(std::string_view name, Level* level) {
   return true;
 }
 
-void Line(Level level, std::string_view component, std::string_view message) {
-  if (!Enabled(level)) return;
-  const int64_t now_ms = NowMillis();
-  const std::time_t seconds = static_cast<std::time_t>(now_ms / 1000);
-  std::tm tm_utc;
-  gmtime_r(&seconds, &tm_utc);
-  char stamp[80];  // 24 bytes in practice; sized for the widest ints snprintf could print
-  std::snprintf(stamp, sizeof(stamp), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm_utc.tm_year + 1900,
-                tm_utc.tm_mon + 1, tm_utc.tm_mday, tm_utc.tm_hour, tm_utc.tm_min, tm_utc.tm_sec,
-                static_cast<int>(now_ms % 1000));
+void SetFormat(Format format) { g_format.store(static_cast<int>(format)); }
+
+Format GetFormat() { return static_cast<Format>(g_format.load(std::memory_order_relaxed)); }
+
+bool ParseFormat(std::string_view name, Format* format) {
+  if (name == "text") {
+    *format = Format::kText;
+  } else if (name == "json") {
+    *format = Format::kJson;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+std::string FormatLine(Format format, int64_t now_ms, Level level, std::string_view component,
+                       std::string_view message, std::initializer_list<Field> fields) {
   std::string line;
-  line.reserve(48 + component.size() + message.size());
-  line.append(stamp);
+  line.reserve(64 + component.size() + message.size());
+  if (format == Format::kJson) {
+    line.append("{\"time\":\"");
+    AppendTimestamp(&line, now_ms);
+    line.append("\",\"level\":\"");
+    line.append(LevelName(level));
+    line.append("\",\"component\":");
+    AppendJsonString(&line, component);
+    line.append(",\"message\":");
+    AppendJsonString(&line, message);
+    for (const Field& f : fields) {
+      line.push_back(',');
+      AppendJsonString(&line, f.key);
+      line.push_back(':');
+      AppendJsonString(&line, f.value);
+    }
+    line.append("}\n");
+    return line;
+  }
+  AppendTimestamp(&line, now_ms);
   line.push_back(' ');
   line.push_back(LevelLetter(level));
   line.push_back(' ');
   line.append(component);
   line.append(": ");
-  line.append(message);
-  line.push_back('\n');
-  // One write per line keeps lines whole between threads; a short write to a pipe of
-  // stderr is retried, an error (closed stderr) is ignored: logging never fails the daemon.
-  size_t done = 0;
-  while (done < line.size()) {
-    ssize_t n = ::write(STDERR_FILENO, line.data() + done, line.size() - done);
-    if (n <= 0) break;
-    done += static_cast<size_t>(n);
+  // Continuation lines are indented so that a reader (and a log shipper's multi-line rule)
+  // sees them belong to this record.
+  for (size_t i = 0; i < message.size(); ++i) {
+    line.push_back(message[i]);
+    if (message[i] == '\n' && i + 1 < message.size()) line.append("    ");
   }
+  for (const Field& f : fields) {
+    line.push_back(' ');
+    line.append(f.key);
+    line.push_back('=');
+    line.append(f.value);
+  }
+  line.push_back('\n');
+  return line;
+}
+
+void Line(Level level, std::string_view component, std::string_view message,
+          std::initializer_list<Field> fields) {
+  if (!Enabled(level)) return;
+  WriteLine(FormatLine(GetFormat(), NowMillis(), level, component, message, fields));
 }
 
 bool RateLimiter::Allow(uint64_t* suppressed) {
@@ -99,17 +239,17 @@ bool RateLimiter::Allow(uint64_t* suppressed) {
 }
 
 void LimitedLine(RateLimiter& limiter, Level level, std::string_view component,
-                 std::string_view message) {
+                 std::string_view message, std::initializer_list<Field> fields) {
   uint64_t suppressed = 0;
   if (!limiter.Allow(&suppressed)) return;
   if (suppressed == 0) {
-    Line(level, component, message);
+    Line(level, component, message, fields);
   } else {
     std::string m(message);
     m.append(" (");
     m.append(std::to_string(suppressed));
     m.append(" more suppressed)");
-    Line(level, component, m);
+    Line(level, component, m, fields);
   }
 }
 

@@ -22,6 +22,7 @@
 #include "steppewatch/common/notification.h"
 #include "steppewatch/common/version.h"
 #include "steppewatch/config/daemon_config.h"
+#include "steppewatch/daemon/component_options.h"
 #include "steppewatch/daemon/demo.h"
 #include "steppewatch/daemon/reloader.h"
 #include "steppewatch/daemon/systemd_notify.h"
@@ -31,6 +32,7 @@
 #include "steppewatch/pipeline/pack_holder.h"
 #include "steppewatch/pipeline/stats.h"
 #include "steppewatch/rules/pack.h"
+#include "steppewatch/rules/pack_tests.h"
 
 namespace steppewatch::daemon {
 namespace {
@@ -59,12 +61,21 @@ int WaitSignal(int fd, absl::Duration timeout) {
   return static_cast<int>(info.ssi_signo);
 }
 
-std::string PackSummary(const rules::CompiledPack& pack) {
+std::string PackSummary(const rules::CompiledPack& pack, const rules::TestReport& tests) {
   const rules::PackInfo& info = pack.info();
   const rules::PackStats& st = pack.stats();
   return log::Cat("rule pack ", info.name, " ", info.version, " (", info.hash, "): ", st.rules,
-                  " rules (", st.enabled_rules, " enabled), ", st.terms, " terms, ", st.tests,
-                  " embedded tests passed");
+                  " rules (", st.enabled_rules, " enabled), ", st.terms, " terms, ",
+                  rules::DescribeTestCounts(tests));
+}
+
+// Logs a multi-line text as one line per line, each with `prefix`.
+void LogLines(log::Level level, std::string_view prefix, std::string_view text) {
+  for (std::string_view rest = text; !rest.empty();) {
+    const size_t nl = rest.find('\n');
+    log::Line(level, kLog, log::Cat(prefix, rest.substr(0, nl)));
+    rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+  }
 }
 
 }  // namespace
@@ -195,14 +206,19 @@ int RunDaemon(const DaemonFlags& flags) {
   if (!flags.brokers.empty()) load.overrides.push_back("kafka.brokers=" + flags.brokers);
   if (flags.embedded) load.overrides.push_back("kafka.brokers=embedded");
   for (const std::string& o : flags.overrides) load.overrides.push_back(o);
+  std::vector<std::string> config_warnings;
+  config::Origins origins;
+  load.warnings = &config_warnings;
+  load.origins = &origins;
   absl::StatusOr<config::DaemonConfig> loaded = config::LoadConfig(load);
   if (!loaded.ok()) {
-    SW_LOG(kError, kLog, "configuration: ", loaded.status());
+    LogLines(log::Level::kError, "configuration: ", std::string(loaded.status().message()));
     return kExitConfigError;
   }
   const config::DaemonConfig cfg = *std::move(loaded);
-  log::Level level;
-  if (log::ParseLevel(cfg.log.level, &level)) log::SetMinLevel(level);
+  const LogOptions log_options = LogOptionsFrom(cfg);
+  log::SetMinLevel(log_options.level);
+  log::SetFormat(log_options.format);
   SW_LOG(kInfo, kLog, "steppewatchd ", Version(), " (", LibraryVersions(), ") instance ",
          cfg.instance);
   if (config_given || std::filesystem::exists(load.path)) {
@@ -210,39 +226,54 @@ int RunDaemon(const DaemonFlags& flags) {
   } else {
     SW_LOG(kInfo, kLog, "no ", load.path, ": built-in defaults, environment and flags");
   }
+  for (const std::string& w : config_warnings) SW_LOG(kWarning, kLog, "configuration: ", w);
+
+  // What parsing cannot see: the librdkafka configurations, the metrics address (bound by
+  // --check-config only: at start the server binds it and reports it), the cache directory.
+  const config::PreflightReport preflight =
+      config::Preflight(cfg, origins, {.check_listen = flags.check_config});
+  for (const std::string& w : preflight.warnings) SW_LOG(kWarning, kLog, "configuration: ", w);
+  std::vector<std::string> errors = preflight.errors;
 
   // --- rule pack ---
-  rules::PackOptions pack_options;
-  pack_options.matcher.cache_dir = cfg.rules.cache_dir;
-  pack_options.default_topic = cfg.kafka.default_alert_topic;
-  // The same options go to every reload (ReloaderOptions::pack_options below), so the cap holds
-  // for reloaded packs too.
-  pack_options.matcher.max_hits_per_item = static_cast<uint32_t>(cfg.pipeline.max_hits_per_item);
-  if (!cfg.rules.cache_dir.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(cfg.rules.cache_dir, ec);
-    if (ec) {
-      // A read-only cache directory only costs start-up time: compile without the cache.
-      SW_LOG(kWarning, kLog, "rules.cache_dir ", cfg.rules.cache_dir, ": ", ec.message(),
-             "; compiling without the cache");
-      pack_options.matcher.cache_dir.clear();
-    }
-  }
+  rules::PackOptions pack_options = PackOptionsFrom(cfg);
+  if (!preflight.cache_usable) pack_options.matcher.cache_dir.clear();
   const absl::Time pack_start = absl::Now();
+  rules::TestReport tests;
   absl::StatusOr<std::shared_ptr<const rules::CompiledPack>> pack =
-      LoadAndTestPack(cfg.rules.dir, pack_options);
+      LoadAndTestPack(cfg.rules.dir, pack_options, &tests);
   if (!pack.ok()) {
-    SW_LOG(kError, kLog, "rule pack ", cfg.rules.dir, ":\n", pack.status().message());
-    return kExitConfigError;
+    // One line per problem, each with the pack directory, so the reason is on the line that
+    // names the pack.
+    const std::string message(pack.status().message());
+    for (std::string_view rest = message; !rest.empty();) {
+      const size_t nl = rest.find('\n');
+      errors.push_back(log::Cat("rule pack ", cfg.rules.dir, ": ", rest.substr(0, nl)));
+      rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+    }
+  } else {
+    log::Line(log::Level::kInfo, kLog,
+              log::Cat(PackSummary(**pack, tests), " in ",
+                       absl::FormatDuration(
+                           absl::Trunc(absl::Now() - pack_start, absl::Milliseconds(1)))),
+              {{"rule_pack", (*pack)->info().name}, {"rule_pack_hash", (*pack)->info().hash}});
   }
-  SW_LOG(kInfo, kLog, PackSummary(**pack), " in ",
-         absl::FormatDuration(absl::Trunc(absl::Now() - pack_start, absl::Milliseconds(1))));
+  for (const std::string& e : errors) SW_LOG(kError, kLog, e);
 
   if (flags.check_config) {
-    std::printf("%s\n%s\nconfiguration and rule pack OK\n", config::RenderRedacted(cfg).c_str(),
-                PackSummary(**pack).c_str());
+    std::printf("%s\n", config::RenderRedacted(cfg).c_str());
+    for (const std::string& w : config_warnings) std::printf("warning: %s\n", w.c_str());
+    for (const std::string& w : preflight.warnings) std::printf("warning: %s\n", w.c_str());
+    if (!errors.empty()) {
+      for (const std::string& e : errors) std::printf("error: %s\n", e.c_str());
+      std::printf("%zu error(s): steppewatchd would not start with this configuration\n",
+                  errors.size());
+      return kExitConfigError;
+    }
+    std::printf("%s\nconfiguration and rule pack OK\n", PackSummary(**pack, tests).c_str());
     return kExitOk;
   }
+  if (!errors.empty()) return kExitConfigError;
 
   // --- Kafka ---
   const bool embedded = cfg.kafka.brokers == "embedded";
@@ -255,16 +286,7 @@ int RunDaemon(const DaemonFlags& flags) {
   std::unique_ptr<kafka::EmbeddedBroker> broker;
   std::string bootstrap = cfg.kafka.brokers;
   if (embedded) {
-    kafka::EmbeddedBrokerOptions eo;
-    std::vector<std::string> topics = cfg.kafka.input_topics;
-    topics.push_back(cfg.kafka.dead_letter_topic);
-    topics.insert(topics.end(), alert_topics.begin(), alert_topics.end());
-    topics.insert(topics.end(), cfg.kafka.embedded.topics.begin(), cfg.kafka.embedded.topics.end());
-    for (const std::string& t : topics) {
-      bool dup = false;
-      for (const auto& e : eo.topics) dup = dup || e.name == t;
-      if (!dup) eo.topics.push_back({t, cfg.kafka.embedded.partitions});
-    }
+    const kafka::EmbeddedBrokerOptions eo = EmbeddedBrokerOptionsFrom(cfg, alert_topics);
     auto made = kafka::EmbeddedBroker::Create(eo);
     if (!made.ok()) {
       SW_LOG(kError, kLog, made.status());
@@ -277,9 +299,10 @@ int RunDaemon(const DaemonFlags& flags) {
     SW_LOG(kInfo, kLog, "embedded broker at ", bootstrap, " with ", eo.topics.size(), " topics of ",
            cfg.kafka.embedded.partitions, " partitions");
   }
-  const config::KafkaClientProperties props = config::BuildKafkaProperties(cfg, bootstrap);
+  kafka::PipelineOptions po = PipelineOptionsFrom(cfg, bootstrap);
+  const MainLoopOptions loop_options = MainLoopOptionsFrom(cfg);
 
-  const int workers = kafka::KafkaPipeline::ResolveWorkers(cfg.pipeline.workers);
+  const int workers = po.workers;
   pipeline::Stats stats(workers);
   pipeline::PackHolder packs(*pack);
   stats.health().rules_loaded.store(true);
@@ -294,12 +317,9 @@ int RunDaemon(const DaemonFlags& flags) {
   }
 
   // --- rule reloader (SIGHUP, directory changes) ---
-  ReloaderOptions ro;
-  ro.rules_dir = cfg.rules.dir;
-  ro.watch = cfg.rules.reload_on_change;
-  ro.pack_options = pack_options;
+  ReloaderOptions ro = ReloaderOptionsFrom(cfg);
+  ro.pack_options = pack_options;  // without the cache when it is unusable
   ro.notifier = notifier->get();
-  ro.gate_sample = cfg.rules.reload_gate_sample;  // empty: no gate
   absl::StatusOr<std::unique_ptr<RuleReloader>> reloader = RuleReloader::Create(&packs, ro);
   if (!reloader.ok()) {
     SW_LOG(kError, kLog, "rule reloader: ", reloader.status());
@@ -308,12 +328,7 @@ int RunDaemon(const DaemonFlags& flags) {
   (*reloader)->MarkInitialPack(absl::Now());
 
   // --- metrics (/metrics, /healthz, /readyz) ---
-  metrics::MetricsOptions mo;
-  mo.server.listen_address = cfg.metrics.listen;
-  mo.server.basic_auth_user = cfg.metrics.basic_auth.user;
-  mo.server.basic_auth_password = cfg.metrics.basic_auth.password;
-  mo.collector.per_rule_labels = cfg.metrics.per_rule_label;
-  mo.collector.dead_letter_topic = cfg.kafka.dead_letter_topic;
+  const metrics::MetricsOptions mo = MetricsOptionsFrom(cfg);
   std::unique_ptr<metrics::MetricsServer> metrics_server;
   if (!cfg.metrics.listen.empty()) {
     const ReloadCounters* rc = &(*reloader)->counters();
@@ -335,24 +350,6 @@ int RunDaemon(const DaemonFlags& flags) {
   }
 
   // --- pipeline ---
-  kafka::PipelineOptions po;
-  po.brokers = bootstrap;
-  po.group_id = cfg.kafka.group_id;
-  po.client_id = cfg.kafka.client_id;
-  po.input_topics = cfg.kafka.input_topics;
-  po.dead_letter_topic = cfg.kafka.dead_letter_topic;
-  po.consumer_properties = props.consumer;
-  po.producer_properties = props.producer;
-  if (embedded) {
-    // The mock cluster's first group join waits 3 s; a short session keeps the demo snappy.
-    po.consumer_properties.try_emplace("session.timeout.ms", "6000");
-  }
-  po.workers = workers;
-  po.limits.max_items = static_cast<size_t>(cfg.pipeline.max_in_flight_items);
-  po.limits.max_bytes = static_cast<size_t>(cfg.pipeline.max_in_flight_bytes);
-  po.limits.resume_fraction = cfg.pipeline.resume_fraction;
-  po.processor.decoder = cfg.decoder.options;
-  po.processor.instance = cfg.instance;
   absl::StatusOr<std::unique_ptr<kafka::KafkaPipeline>> pipe =
       kafka::KafkaPipeline::Create(po, &packs, &stats);
   if (!pipe.ok()) {
@@ -401,11 +398,10 @@ int RunDaemon(const DaemonFlags& flags) {
   int exit_code = kExitOk;
   bool demo_reported = false;
   auto begin_stop = [&](const char* why) {
-    SW_LOG(kInfo, kLog, why, ": draining (budget ",
-           absl::FormatDuration(absl::Seconds(cfg.pipeline.shutdown_budget_seconds)),
+    SW_LOG(kInfo, kLog, why, ": draining (budget ", absl::FormatDuration(loop_options.stop_budget),
            "); a second signal exits at once");
     (void)(*notifier)->Stopping("draining");
-    const absl::Duration budget = absl::Seconds(cfg.pipeline.shutdown_budget_seconds);
+    const absl::Duration budget = loop_options.stop_budget;
     stopper = std::thread([&, budget] {
       stop_status = (*pipe)->Stop(budget);
       stopped.Notify();

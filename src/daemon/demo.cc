@@ -1,5 +1,6 @@
 // DemoFeed (see demo.h).
 #include "steppewatch/daemon/demo.h"
+#include "steppewatch/kafka/log_route.h"
 
 #include <librdkafka/rdkafka.h>
 
@@ -27,6 +28,7 @@ rd_kafka_t* NewClient(rd_kafka_type_t type,
       return nullptr;
     }
   }
+  kafka::RouteLogs(conf);
   rd_kafka_t* rk = rd_kafka_new(type, conf, err, sizeof(err));
   if (rk == nullptr) {
     *error = err;

@@ -17,11 +17,9 @@
 
 #include "steppewatch/common/log.h"
 #include "steppewatch/daemon/systemd_notify.h"
-#include "steppewatch/decode/news_item.h"
-#include "steppewatch/match/matcher.h"
-#include "steppewatch/normalise/utf8.h"
+#include "steppewatch/pipeline/item_processor.h"
 #include "steppewatch/pipeline/pack_holder.h"
-#include "steppewatch/rules/evaluator.h"
+#include "steppewatch/rules/pack_tests.h"
 
 namespace steppewatch::daemon {
 namespace {
@@ -41,90 +39,28 @@ constexpr uint32_t kWatchMask = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED
                                 IN_CLOSE_WRITE | IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF |
                                 IN_MOVE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK;
 
-// Bytes of an example quoted in a failing-test message: enough to recognise it.
-constexpr size_t kExcerptBytes = 60;
-
 double UnixSeconds(absl::Time t) { return absl::ToDoubleSeconds(t - absl::UnixEpoch()); }
-
-std::string Excerpt(const rules::RuleTest& test) {
-  std::string_view text = test.body.empty() ? std::string_view(test.title) : test.body;
-  if (text.size() <= kExcerptBytes) return std::string(text);
-  size_t cut = kExcerptBytes;
-  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;  // UTF-8
-  return log::Cat(text.substr(0, cut), "...");
-}
 
 std::string_view FirstLine(std::string_view text) { return text.substr(0, text.find('\n')); }
 
 }  // namespace
 
-absl::Status RunEmbeddedTests(std::shared_ptr<const rules::CompiledPack> pack) {
-  if (pack == nullptr || pack->matcher() == nullptr) {
-    return absl::FailedPreconditionError("embedded tests need a pack compiled with its matcher");
-  }
-  auto context = match::MatchContext::Create(pack->matcher());
-  if (!context.ok()) return context.status();
-  rules::Evaluator evaluator(pack);
-  std::vector<match::Hit> hits;
-  std::string failures;
-  size_t failed = 0;
-  const std::vector<rules::Rule>& all_rules = pack->rules();
-  for (uint32_t r = 0; r < all_rules.size(); ++r) {
-    const rules::Rule& rule = all_rules[r];
-    for (const rules::RuleTest& test : rule.tests) {
-      const std::string_view fields[2] = {test.title, test.body};
-      const rules::ItemView item{{fields[0], fields[1]}, test.lang, test.source};
-      bool fired = false;
-      std::string problem;
-      if (!normalise::ValidateUtf8(fields[0]) || !normalise::ValidateUtf8(fields[1])) {
-        problem = "example is not valid UTF-8";
-      } else if (absl::Status s = (*context)->Scan(fields, &hits); !s.ok()) {
-        problem = log::Cat("scan failed: ", s);
-      } else if (rule.enabled) {
-        const std::vector<rules::FiredRule>& out = evaluator.Evaluate(item, hits);
-        fired = std::any_of(out.begin(), out.end(),
-                            [r](const rules::FiredRule& f) { return f.rule == r; });
-      } else {
-        // Disabled rules are not evaluated in production; their examples still document them.
-        fired = evaluator.Explain(r, item, hits).fired;
-      }
-      if (problem.empty() && fired == test.expect_match) continue;
-      if (problem.empty()) {
-        problem = test.expect_match ? "expected match, did not fire" : "expected no match, fired";
-      }
-      ++failed;
-      log::AppendPiece(&failures, log::Cat(rule.file, ":", test.line, ":", test.column, ": rule ",
-                                           rule.id, ": ", problem, ": \"", Excerpt(test), "\"\n"));
-    }
-  }
-  if (failed == 0) return absl::OkStatus();
-  // The locations first, so the first line (the systemd STATUS= and the log's headline) already
-  // says where to look.
-  return absl::FailedPreconditionError(
-      log::Cat(failures, failed, " of ", pack->stats().tests, " embedded rule tests failed"));
-}
-
 namespace {
 
-// Counts, per rule index of `pack`, the items of `payloads` it fires on.
+// Counts, per rule index of `pack`, the items of `payloads` it fires on, through the item
+// processor the workers use (so the configured decoder.fields and limits apply).
 absl::StatusOr<std::vector<uint64_t>> CountFiring(std::shared_ptr<const rules::CompiledPack> pack,
+                                                  const pipeline::ProcessorOptions& options,
                                                   const std::vector<std::string>& payloads) {
-  auto decoder = decode::ItemDecoder::Create({});
-  if (!decoder.ok()) return decoder.status();
-  auto context = match::MatchContext::Create(pack->matcher());
-  if (!context.ok()) return context.status();
-  rules::Evaluator evaluator(pack);
+  auto processor = pipeline::ItemProcessor::Create(pack, options);
+  if (!processor.ok()) return processor.status();
   std::vector<uint64_t> counts(pack->rules().size(), 0);
-  std::vector<match::Hit> hits;
-  decode::NewsItem item;
+  int64_t line = 0;
   for (const std::string& payload : payloads) {
-    if ((*decoder)->Decode(payload, &item) != decode::DecodeError::kOk) continue;
-    const std::string_view fields[2] = {item.title, item.body};
-    if (!(*context)->Scan(fields, &hits).ok()) continue;
-    for (const rules::FiredRule& f :
-         evaluator.Evaluate({{fields[0], fields[1]}, item.lang, item.source}, hits)) {
-      ++counts[f.rule];
-    }
+    pipeline::Origin origin;
+    origin.offset = ++line;
+    const pipeline::Outcome& outcome = (*processor)->Process(payload, origin);
+    for (uint32_t r : outcome.fired_rules) ++counts[r];
   }
   return counts;
 }
@@ -133,7 +69,8 @@ absl::StatusOr<std::vector<uint64_t>> CountFiring(std::shared_ptr<const rules::C
 
 absl::StatusOr<std::vector<RuleHitDiff>> CompareOnSample(
     std::shared_ptr<const rules::CompiledPack> before,
-    std::shared_ptr<const rules::CompiledPack> after, const fs::path& sample, size_t max_items) {
+    std::shared_ptr<const rules::CompiledPack> after, const fs::path& sample, size_t max_items,
+    const pipeline::ProcessorOptions& processor) {
   std::ifstream in(sample, std::ios::binary);
   if (!in)
     return absl::NotFoundError(log::Cat("reload gate sample ", sample.string(), ": cannot open"));
@@ -141,9 +78,9 @@ absl::StatusOr<std::vector<RuleHitDiff>> CompareOnSample(
   for (std::string line; payloads.size() < max_items && std::getline(in, line);) {
     if (!line.empty()) payloads.push_back(std::move(line));
   }
-  auto counts_before = CountFiring(before, payloads);
+  auto counts_before = CountFiring(before, processor, payloads);
   if (!counts_before.ok()) return counts_before.status();
-  auto counts_after = CountFiring(after, payloads);
+  auto counts_after = CountFiring(after, processor, payloads);
   if (!counts_after.ok()) return counts_after.status();
   std::map<std::string, RuleHitDiff> by_id;
   for (size_t r = 0; r < before->rules().size(); ++r) {
@@ -164,10 +101,10 @@ absl::StatusOr<std::vector<RuleHitDiff>> CompareOnSample(
 }
 
 absl::StatusOr<std::shared_ptr<const rules::CompiledPack>> LoadAndTestPack(
-    const fs::path& dir, const rules::PackOptions& options) {
+    const fs::path& dir, const rules::PackOptions& options, rules::TestReport* report) {
   auto pack = rules::CompiledPack::Load(dir, options);
   if (!pack.ok()) return pack.status();
-  if (absl::Status tests = RunEmbeddedTests(*pack); !tests.ok()) return tests;
+  if (absl::Status tests = rules::CheckPackTests(*pack, report); !tests.ok()) return tests;
   return pack;
 }
 
@@ -370,7 +307,8 @@ void RuleReloader::Run() {
 
 void RuleReloader::LogGate(std::shared_ptr<const rules::CompiledPack> running,
                            std::shared_ptr<const rules::CompiledPack> candidate) {
-  auto diffs = CompareOnSample(running, candidate, options_.gate_sample, options_.gate_max_items);
+  auto diffs = CompareOnSample(running, candidate, options_.gate_sample, options_.gate_max_items,
+                               options_.processor);
   if (!diffs.ok()) {
     SW_LOG(kWarning, kComponent, "reload gate skipped: ", diffs.status());
     return;

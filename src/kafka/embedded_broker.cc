@@ -1,5 +1,6 @@
 // EmbeddedBroker (see embedded_broker.h).
 #include "steppewatch/kafka/embedded_broker.h"
+#include "steppewatch/kafka/log_route.h"
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -30,6 +31,8 @@ absl::StatusOr<std::unique_ptr<EmbeddedBroker>> EmbeddedBroker::Create(
     rd_kafka_conf_destroy(conf);
     return absl::InternalError(log::Cat("embedded broker: ", err));
   }
+  // The mock brokers log through this handle: through the project's logger, as JSON when asked.
+  RouteLogs(conf);
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
   if (rk == nullptr) {
     rd_kafka_conf_destroy(conf);

@@ -2,6 +2,7 @@
 // work queue, then Impl: configuration, the consumer thread (poll, dispatch, rebalance, store,
 // pause/resume), the workers, the producer (produce, delivery reports, retries), Stop.
 #include "steppewatch/kafka/kafka_pipeline.h"
+#include "steppewatch/kafka/log_route.h"
 
 #include <librdkafka/rdkafka.h>
 
@@ -211,18 +212,6 @@ absl::Status ApplyProperties(rd_kafka_conf_t* conf, const PropertyMap& props) {
   return absl::OkStatus();
 }
 
-// librdkafka's own log lines, mapped to ours (syslog levels: 0..3 error, 4 warning, 5..6 info).
-void LogCallback(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
-  const log::Level ours = level <= 3   ? log::Level::kError
-                          : level == 4 ? log::Level::kWarning
-                          : level <= 6 ? log::Level::kInfo
-                                       : log::Level::kDebug;
-  // A broker outage makes librdkafka log every reconnect attempt: one line per 10 s is enough.
-  static log::RateLimiter limiter(10000);
-  if (!log::Enabled(ours)) return;
-  log::LimitedLine(limiter, ours, "librdkafka", log::Cat(rd_kafka_name(rk), " ", fac, ": ", buf));
-}
-
 }  // namespace
 
 class KafkaPipeline::Impl {
@@ -425,7 +414,7 @@ absl::Status KafkaPipeline::Impl::Init() {
   rd_kafka_conf_set_rebalance_cb(conf, &RebalanceCb);
   rd_kafka_conf_set_stats_cb(conf, &StatsCb);
   rd_kafka_conf_set_error_cb(conf, &ErrorCb);
-  rd_kafka_conf_set_log_cb(conf, &LogCallback);
+  RouteLogs(conf);
   consumer_ = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
   if (consumer_ == nullptr) {
     rd_kafka_conf_destroy(conf);
@@ -450,7 +439,7 @@ absl::Status KafkaPipeline::Impl::Init() {
   rd_kafka_conf_set_opaque(conf, this);
   rd_kafka_conf_set_dr_msg_cb(conf, &DeliveryCb);
   rd_kafka_conf_set_error_cb(conf, &ErrorCb);
-  rd_kafka_conf_set_log_cb(conf, &LogCallback);
+  RouteLogs(conf);
   producer_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
   if (producer_ == nullptr) {
     rd_kafka_conf_destroy(conf);

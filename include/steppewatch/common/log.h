@@ -1,5 +1,10 @@
-// A small leveled, rate-limited logger: one text line per message to stderr,
-//   2026-11-27T21:40:00.123Z W kafka: all brokers down (3 more suppressed)
+// A small leveled, rate-limited logger: one line per message to stderr, as text
+//   2026-11-27T21:40:00.123Z W kafka: all brokers down (3 more suppressed) topic=news.items
+// or, with SetFormat(Format::kJson) (config log.format: json), one JSON object per line
+//   {"time":"2026-11-27T21:40:00.123Z","level":"warning","component":"kafka",
+//    "message":"all brokers down (3 more suppressed)","topic":"news.items"}
+// A message with newlines stays one record (escaped in JSON; continuation lines indented in
+// text); JSON strings are valid UTF-8 (invalid bytes become U+FFFD).
 // Why not a logging library: abseil 20220623 has no absl/log, and a daemon under systemd or
 // Kubernetes only needs lines on stderr (journald and the container runtime add the rest).
 // Thread-safe: each line is written with one write(2) call, so lines from threads never mix.
@@ -7,6 +12,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -24,8 +30,29 @@ bool Enabled(Level level);
 // Parses "debug", "info", "warning"/"warn", "error"; returns false when unknown.
 bool ParseLevel(std::string_view name, Level* level);
 
-// Writes one line: time, level letter, `component`, message. No-op below the minimum level.
-void Line(Level level, std::string_view component, std::string_view message);
+enum class Format : uint8_t { kText = 0, kJson = 1 };
+
+// Sets the line format (default kText). Thread-safe; set it once at start.
+void SetFormat(Format format);
+Format GetFormat();
+// Parses "text" or "json"; returns false when unknown.
+bool ParseFormat(std::string_view name, Format* format);
+
+// A structured field of a log line: a JSON member in kJson, " key=value" in kText.
+struct Field {
+  std::string_view key;
+  std::string_view value;
+};
+
+// Writes one line: time, level, `component`, message, then `fields`. No-op below the minimum
+// level.
+void Line(Level level, std::string_view component, std::string_view message,
+          std::initializer_list<Field> fields = {});
+
+// Formats one line without writing it (ends in '\n'); `now_ms` is Unix time in milliseconds.
+// For tests and for Line().
+std::string FormatLine(Format format, int64_t now_ms, Level level, std::string_view component,
+                       std::string_view message, std::initializer_list<Field> fields = {});
 
 // Lets one message through per period and counts the ones held back, for messages that a
 // fault repeats (broker down, failed deliveries): the first one is logged at once, later ones
@@ -44,7 +71,7 @@ class RateLimiter {
 
 // Logs through `limiter`, appending "(N more suppressed)" when some were held back.
 void LimitedLine(RateLimiter& limiter, Level level, std::string_view component,
-                 std::string_view message);
+                 std::string_view message, std::initializer_list<Field> fields = {});
 
 // Concatenates strings, string_views, C strings, numbers and Statuses. (absl::StrCat cannot take
 // std::string_view here: Debian's abseil is built with its own absl::string_view.)

@@ -42,7 +42,7 @@ using PropertyMap = std::map<std::string, std::string>;
 // demos and tests; it keeps no data across restarts).
 struct EmbeddedKafkaConfig {
   // Partitions of each auto-created topic. 16: the mock cluster keeps only ~5 MiB per partition
-  // and silently drops older messages (FIELD-NOTES), so a demo feed of ~50 MB needs this many.
+  // and silently drops older messages, so a demo feed of ~50 MB needs this many.
   int partitions = 16;
   // Topics created at start besides the input topics, the dead-letter topic and the default
   // alert topic (which are always created): e.g. the alert topics named by rules.
@@ -170,31 +170,15 @@ struct EnvOverride {
   std::string_view name;  // "STEPPEWATCH_KAFKA_BROKERS"
   std::string_view key;   // "kafka.brokers"
 };
-// The complete list, also in config/steppewatch.example.yaml:
-//   STEPPEWATCH_INSTANCE                    instance
-//   STEPPEWATCH_KAFKA_BROKERS               kafka.brokers
-//   STEPPEWATCH_KAFKA_GROUP_ID              kafka.group_id
-//   STEPPEWATCH_KAFKA_CLIENT_ID             kafka.client_id
-//   STEPPEWATCH_KAFKA_INPUT_TOPICS          kafka.input_topics (comma-separated)
-//   STEPPEWATCH_KAFKA_DEAD_LETTER_TOPIC     kafka.dead_letter_topic
-//   STEPPEWATCH_KAFKA_DEFAULT_ALERT_TOPIC   kafka.default_alert_topic
-//   STEPPEWATCH_KAFKA_SECURITY_PROTOCOL     kafka.common."security.protocol"
-//   STEPPEWATCH_KAFKA_SASL_MECHANISM        kafka.common."sasl.mechanism"
-//   STEPPEWATCH_KAFKA_SASL_USERNAME         kafka.common."sasl.username"
-//   STEPPEWATCH_KAFKA_SASL_PASSWORD         kafka.common."sasl.password"
-//   STEPPEWATCH_KAFKA_SSL_CA_LOCATION       kafka.common."ssl.ca.location"
-//   STEPPEWATCH_DECODER_MAX_ITEM_BYTES      decoder.max_item_bytes
-//   STEPPEWATCH_RULES_DIR                   rules.dir
-//   STEPPEWATCH_RULES_RELOAD_ON_CHANGE      rules.reload_on_change
-//   STEPPEWATCH_RULES_CACHE_DIR             rules.cache_dir
-//   STEPPEWATCH_PIPELINE_WORKERS            pipeline.workers
-//   STEPPEWATCH_METRICS_LISTEN              metrics.listen
-//   STEPPEWATCH_METRICS_BASIC_AUTH_USER     metrics.basic_auth.user
-//   STEPPEWATCH_METRICS_BASIC_AUTH_PASSWORD metrics.basic_auth.password
-//   STEPPEWATCH_LOG_LEVEL                   log.level
-//   STEPPEWATCH_LOG_FORMAT                  log.format
-// Any other variable starting with STEPPEWATCH_ is an error (a typo must not be ignored).
+// The complete list, derived from the schema (schema.h) and listed in
+// config/steppewatch.example.yaml (a test keeps the two equal). An unknown variable under a
+// known section (STEPPEWATCH_KAFKA_BROKER) is an error; any other unknown STEPPEWATCH_* variable
+// (STEPPEWATCH_METRIC_LISTEN) is a warning; both name the nearest known variable.
 const std::vector<EnvOverride>& EnvOverrides();
+
+// Where each value came from, by dotted key: "file.yaml:3:5", "environment variable X",
+// "override 'k'". Keys left at their default are absent.
+using Origins = std::map<std::string, std::string>;
 
 struct LoadOptions {
   // The YAML file. LoadConfig() fails when it is missing unless allow_missing_file (then the
@@ -207,12 +191,18 @@ struct LoadOptions {
   // "dotted.key=value" from the command line (e.g. "kafka.brokers=host:9092",
   // "kafka.consumer.fetch.max.bytes=1048576"), applied after the environment.
   std::vector<std::string> overrides;
+  // Optional outputs: problems that do not stop loading (an unknown STEPPEWATCH_* variable),
+  // and the origin of every value.
+  std::vector<std::string>* warnings = nullptr;
+  Origins* origins = nullptr;
 };
 
 // Returns the STEPPEWATCH_* variables of this process.
 std::map<std::string, std::string> ProcessEnvironment();
 
-// Reads options.path, applies environment and overrides, fills the instance name, validates.
+// Reads options.path (a regular file: a directory is an error), applies environment and
+// overrides, fills the instance name, validates. Validation reports every problem at once, one
+// per line.
 absl::StatusOr<DaemonConfig> LoadConfig(const LoadOptions& options);
 
 // As LoadConfig, from YAML text; `source_name` stands for the file name in messages.
@@ -255,5 +245,30 @@ KafkaClientProperties BuildKafkaProperties(const DaemonConfig& config,
 
 // The keys BuildKafkaProperties' user maps may not set.
 const std::vector<std::string_view>& RefusedKafkaProperties();
+
+// What Preflight() found: errors stop the daemon (and fail --check-config); warnings do not.
+// Each line names the key (with its origin when known) in the words of the configuration.
+struct PreflightReport {
+  std::vector<std::string> errors;
+  std::vector<std::string> warnings;
+  // False when rules.cache_dir cannot be used (a warning says why): compile without the cache.
+  bool cache_usable = true;
+};
+
+struct PreflightOptions {
+  // Bind the metrics address to see that it is free (false when the caller binds it itself).
+  bool check_listen = true;
+};
+
+// Checks a valid configuration against what parsing cannot see: both librdkafka client
+// configurations are built through librdkafka (every property set with rd_kafka_conf_set, then
+// the client created without brokers, so an unknown property, a bad value or an inconsistent
+// combination is an error naming the key); the metrics address can be bound; the cache
+// directory can be created and written (warnings: read-only, foreign-owned, nearly full).
+PreflightReport Preflight(const DaemonConfig& config, const Origins& origins = {},
+                          const PreflightOptions& options = {});
+
+// The librdkafka part of Preflight().
+void CheckKafkaClients(const DaemonConfig& config, const Origins& origins, PreflightReport* out);
 
 }  // namespace steppewatch::config

@@ -36,7 +36,9 @@
 #include "absl/status/statusor.h"
 #include "absl/time/clock.h"  // absl::Now() for callers building deadlines
 #include "absl/time/time.h"
+#include "steppewatch/pipeline/item_processor.h"
 #include "steppewatch/rules/pack.h"
+#include "steppewatch/rules/pack_tests.h"
 
 namespace steppewatch::pipeline {
 class PackHolder;
@@ -50,17 +52,13 @@ class SystemdNotifier;
 using PackLoader = std::function<absl::StatusOr<std::shared_ptr<const rules::CompiledPack>>(
     const std::filesystem::path& dir)>;
 
-// The default PackLoader: rules::CompiledPack::Load(dir, options) followed by RunEmbeddedTests.
-// Errors list one problem per line, each starting with "file:line:column: ".
+// The default PackLoader: rules::CompiledPack::Load(dir, options) followed by
+// rules::CheckPackTests, the runner `steppewatch rules test` uses (tests of disabled rules are
+// skipped there and here alike). Errors list one problem per line, each starting with
+// "file:line:column: ". `report`, when not null, receives the test counts.
 absl::StatusOr<std::shared_ptr<const rules::CompiledPack>> LoadAndTestPack(
-    const std::filesystem::path& dir, const rules::PackOptions& options);
-
-// Runs every `tests:` example of every rule (enabled or not: a disabled rule's tests still
-// document it) through the pack's matcher and evaluator. Returns OK when each match example
-// fires its rule and each no_match example does not; otherwise FailedPrecondition with one line
-// per failing example, "file:line:column: rule <id>: expected match, did not fire: "<excerpt>"",
-// then a line "N of M embedded rule tests failed".
-absl::Status RunEmbeddedTests(std::shared_ptr<const rules::CompiledPack> pack);
+    const std::filesystem::path& dir, const rules::PackOptions& options,
+    rules::TestReport* report = nullptr);
 
 // How often one rule fired on the reload gate's sample, under the running and the candidate pack.
 struct RuleHitDiff {
@@ -70,13 +68,14 @@ struct RuleHitDiff {
 };
 
 // The reload gate: replays the JSONL items of `sample` (one JSON news item per line, at most
-// `max_items`) through `before` and `after` and returns, sorted by rule id, every rule whose
-// number of firing items differs. Lines that do not decode are skipped (they would be
-// dead-lettered by either pack alike).
+// `max_items`) through `before` and `after` with the workers' pipeline::ItemProcessor built
+// from `processor` (the daemon's decoder.fields and limits) and returns, sorted by rule id,
+// every rule whose number of firing items differs. Lines that do not decode are dead letters
+// for either pack alike, so they count for no rule.
 absl::StatusOr<std::vector<RuleHitDiff>> CompareOnSample(
     std::shared_ptr<const rules::CompiledPack> before,
     std::shared_ptr<const rules::CompiledPack> after, const std::filesystem::path& sample,
-    size_t max_items);
+    size_t max_items, const pipeline::ProcessorOptions& processor = {});
 
 struct ReloaderOptions {
   // The pack directory (the same one the daemon loaded at startup).
@@ -99,6 +98,8 @@ struct ReloaderOptions {
   // running and the candidate pack before the swap; the per-rule difference in firing items is
   // logged. It informs, it does not block: the embedded tests are the pass/fail gate.
   std::filesystem::path gate_sample;
+  // How the gate decodes and processes the sample: the workers' options (decoder.fields, ...).
+  pipeline::ProcessorOptions processor;
   // Items of the sample used: the replay runs twice per reload on the reloader thread, so this
   // bounds the delay it adds (10k items of 3 KB: well under a second per pack here).
   size_t gate_max_items = 10000;

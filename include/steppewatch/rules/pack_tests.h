@@ -1,6 +1,11 @@
-// Runs the embedded tests of a rule pack (each rule's `tests: match / no_match`) through the
-// real matcher and evaluator, as `steppewatch rules test` and the daemon's reload check do: a
-// pack is swapped in only when its tests pass.
+// The one runner of a rule pack's embedded tests (each rule's `tests: match / no_match`)
+// through the real matcher and evaluator. `steppewatch rules test`, the daemon's start-up,
+// every reload and `steppewatchd --check-config` all call it, so they agree on every pack.
+//
+// Disabled rules (`enabled: false`): their tests are skipped and counted (TestReport::
+// skipped_disabled), never run. A disabled rule cannot fire, so its examples protect no alert,
+// and disabling a rule whose examples broke (e.g. after a shared set changed) must be a way to
+// ship the rest of the pack.
 //
 // Thread-safe: each call builds its own MatchContext and Evaluator.
 #pragma once
@@ -11,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "steppewatch/rules/pack.h"
 
@@ -21,8 +27,11 @@ struct TestFailure {
   size_t test = 0;    // index into Rule::tests
   bool got_match = false;
   double score = 0;
-  // What hit, for people: "Kazakhstan (body 4-14), Tokayev (title 0-7)"; empty when nothing.
+  // What hit, for people: "'Kazakhstan' as kazakhstan (body 4-14)"; empty when nothing.
   std::string hits;
+  // Set when the example could not be run at all (e.g. not valid UTF-8); got_match is then
+  // meaningless.
+  std::string error;
 };
 
 struct TestReport {
@@ -38,5 +47,15 @@ struct TestReport {
 // when the pack has no matcher or a scan fails; test failures are in the report.
 absl::StatusOr<TestReport> RunPackTests(const std::shared_ptr<const CompiledPack>& pack,
                                         std::string_view only_rule = {});
+
+// RunPackTests as a gate: OK when every test ran passed; otherwise FailedPrecondition with one
+// line per failure, "FILE:LINE:COLUMN: rule ID: expected match, did not fire: "<excerpt>"", then
+// "N of M embedded rule tests failed". For logs and systemd's status line (the first line says
+// where to look). `report`, when not null, receives the counts.
+absl::Status CheckPackTests(const std::shared_ptr<const CompiledPack>& pack,
+                            TestReport* report = nullptr);
+
+// "N embedded tests passed" plus ", M skipped (disabled rules)" when some were: for summaries.
+std::string DescribeTestCounts(const TestReport& report);
 
 }  // namespace steppewatch::rules

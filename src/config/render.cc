@@ -1,0 +1,175 @@
+// Rendering a DaemonConfig as redacted YAML by walking the schema table, and the small text
+// helpers of the config stage.
+#include <cctype>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/internal.h"
+#include "steppewatch/config/daemon_config.h"
+#include "steppewatch/config/schema.h"
+#include "yaml-cpp/yaml.h"
+
+namespace steppewatch::config {
+namespace {
+
+void EmitString(YAML::Emitter& out, std::string_view key, const std::string& value, bool secret) {
+  out << YAML::Key << std::string(key) << YAML::Value;
+  if (secret && !value.empty()) {
+    out << std::string(kRedacted);
+  } else {
+    out << YAML::DoubleQuoted << value;
+  }
+}
+
+void EmitField(YAML::Emitter& out, std::string_view key, const Field& f, const DaemonConfig& c) {
+  switch (f.type) {
+    case FieldType::kString:
+      EmitString(out, key, f.Get<std::string>(c), f.secret || IsSecretKey(key));
+      return;
+    case FieldType::kBool:
+      out << YAML::Key << std::string(key) << YAML::Value << f.Get<bool>(c);
+      return;
+    case FieldType::kInt:
+      out << YAML::Key << std::string(key) << YAML::Value << f.Get<int>(c);
+      return;
+    case FieldType::kInt64:
+      out << YAML::Key << std::string(key) << YAML::Value << f.Get<int64_t>(c);
+      return;
+    case FieldType::kSize:
+      out << YAML::Key << std::string(key) << YAML::Value << f.Get<size_t>(c);
+      return;
+    case FieldType::kDouble:
+      out << YAML::Key << std::string(key) << YAML::Value << f.Get<double>(c);
+      return;
+    case FieldType::kList:
+      out << YAML::Key << std::string(key) << YAML::Value << YAML::Flow << YAML::BeginSeq;
+      for (const std::string& v : f.Get<std::vector<std::string>>(c))
+        out << YAML::DoubleQuoted << v;
+      out << YAML::EndSeq;
+      return;
+    case FieldType::kProperties: {
+      const PropertyMap& map = f.Get<PropertyMap>(c);
+      out << YAML::Key << std::string(key) << YAML::Value;
+      if (map.empty()) {
+        out << YAML::Flow << YAML::BeginMap << YAML::EndMap;
+        return;
+      }
+      out << YAML::BeginMap;
+      for (const auto& [k, v] : map) EmitString(out, k, v, IsSecretKey(k));
+      out << YAML::EndMap;
+      return;
+    }
+  }
+}
+
+std::vector<std::string_view> Split(std::string_view path) {
+  std::vector<std::string_view> parts;
+  while (true) {
+    size_t dot = path.find('.');
+    parts.push_back(path.substr(0, dot));
+    if (dot == std::string_view::npos) break;
+    path.remove_prefix(dot + 1);
+  }
+  return parts;
+}
+
+}  // namespace
+
+bool IsSecretKey(std::string_view key) {
+  std::string lower(key);
+  for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  for (std::string_view word : {"password", "secret", "key", "token", "sasl.oauthbearer"}) {
+    if (lower.find(word) != std::string::npos) return true;
+  }
+  return false;
+}
+
+std::string RenderRedacted(const DaemonConfig& c) {
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  std::vector<std::string_view> open;  // sections currently open, outermost first
+  for (const Field& f : ConfigFields()) {
+    std::vector<std::string_view> parts = Split(f.path);
+    const std::string_view leaf = parts.back();
+    parts.pop_back();
+    size_t common = 0;
+    while (common < open.size() && common < parts.size() && open[common] == parts[common]) {
+      ++common;
+    }
+    for (; open.size() > common; open.pop_back()) out << YAML::EndMap;
+    for (size_t i = common; i < parts.size(); ++i) {
+      out << YAML::Key << std::string(parts[i]) << YAML::Value << YAML::BeginMap;
+      open.push_back(parts[i]);
+    }
+    EmitField(out, leaf, f, c);
+  }
+  for (; !open.empty(); open.pop_back()) out << YAML::EndMap;
+  out << YAML::EndMap;
+  return std::string(out.c_str()) + "\n";
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+size_t FindControl(std::string_view s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    const unsigned char ch = static_cast<unsigned char>(s[i]);
+    if ((ch < 0x20 && ch != '\t' && ch != '\n' && ch != '\r') || ch == 0x7F) return i;
+  }
+  return std::string_view::npos;
+}
+
+std::vector<std::string> SplitList(std::string_view s) {
+  std::vector<std::string> out;
+  while (true) {
+    size_t comma = s.find(',');
+    std::string_view part = Trim(s.substr(0, comma));
+    if (!part.empty()) out.emplace_back(part);
+    if (comma == std::string_view::npos) break;
+    s.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
+std::string Join(const std::vector<std::string>& parts, std::string_view sep) {
+  std::string out;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (i) out.append(sep);
+    out.append(parts[i]);
+  }
+  return out;
+}
+
+bool ParseListen(std::string_view s, std::string* host, int* port) {
+  size_t colon;
+  if (!s.empty() && s.front() == '[') {
+    size_t close = s.find(']');
+    if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':') {
+      return false;
+    }
+    *host = std::string(s.substr(1, close - 1));
+    colon = close + 1;
+  } else {
+    colon = s.rfind(':');
+    if (colon == std::string_view::npos) return false;
+    *host = std::string(s.substr(0, colon));
+    if (host->find(':') != std::string::npos) return false;  // bare IPv6 needs brackets
+  }
+  std::string_view digits = s.substr(colon + 1);
+  if (host->empty() || digits.empty() || digits.size() > 5) return false;
+  if (host->find_first_of(" \t/") != std::string::npos) return false;
+  int value = 0;
+  for (char ch : digits) {
+    if (ch < '0' || ch > '9') return false;
+    value = value * 10 + (ch - '0');
+  }
+  if (value > 65535) return false;
+  *port = value;
+  return true;
+}
+
+}  // namespace steppewatch::config

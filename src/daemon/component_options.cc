@@ -1,0 +1,92 @@
+#include "steppewatch/daemon/component_options.h"
+
+#include <algorithm>
+
+namespace steppewatch::daemon {
+
+LogOptions LogOptionsFrom(const config::DaemonConfig& cfg) {
+  LogOptions out;
+  (void)log::ParseLevel(cfg.log.level, &out.level);
+  (void)log::ParseFormat(cfg.log.format, &out.format);
+  return out;
+}
+
+rules::PackOptions PackOptionsFrom(const config::DaemonConfig& cfg) {
+  rules::PackOptions out;
+  out.matcher.cache_dir = cfg.rules.cache_dir;
+  out.default_topic = cfg.kafka.default_alert_topic;
+  out.matcher.max_hits_per_item = static_cast<uint32_t>(cfg.pipeline.max_hits_per_item);
+  return out;
+}
+
+pipeline::ProcessorOptions ProcessorOptionsFrom(const config::DaemonConfig& cfg) {
+  pipeline::ProcessorOptions out;
+  out.decoder = cfg.decoder.options;
+  out.instance = cfg.instance;
+  return out;
+}
+
+ReloaderOptions ReloaderOptionsFrom(const config::DaemonConfig& cfg) {
+  ReloaderOptions out;
+  out.rules_dir = cfg.rules.dir;
+  out.watch = cfg.rules.reload_on_change;
+  out.pack_options = PackOptionsFrom(cfg);
+  out.gate_sample = cfg.rules.reload_gate_sample;  // empty: no gate
+  out.processor = ProcessorOptionsFrom(cfg);
+  return out;
+}
+
+metrics::MetricsOptions MetricsOptionsFrom(const config::DaemonConfig& cfg) {
+  metrics::MetricsOptions out;
+  out.server.listen_address = cfg.metrics.listen;
+  out.server.basic_auth_user = cfg.metrics.basic_auth.user;
+  out.server.basic_auth_password = cfg.metrics.basic_auth.password;
+  out.collector.per_rule_labels = cfg.metrics.per_rule_label;
+  out.collector.dead_letter_topic = cfg.kafka.dead_letter_topic;
+  return out;
+}
+
+kafka::EmbeddedBrokerOptions EmbeddedBrokerOptionsFrom(
+    const config::DaemonConfig& cfg, const std::vector<std::string>& alert_topics) {
+  kafka::EmbeddedBrokerOptions out;
+  std::vector<std::string> topics = cfg.kafka.input_topics;
+  topics.push_back(cfg.kafka.dead_letter_topic);
+  topics.push_back(cfg.kafka.default_alert_topic);
+  topics.insert(topics.end(), alert_topics.begin(), alert_topics.end());
+  topics.insert(topics.end(), cfg.kafka.embedded.topics.begin(), cfg.kafka.embedded.topics.end());
+  for (const std::string& t : topics) {
+    const bool dup = std::any_of(out.topics.begin(), out.topics.end(),
+                                 [&](const kafka::EmbeddedTopic& e) { return e.name == t; });
+    if (!dup) out.topics.push_back({t, cfg.kafka.embedded.partitions});
+  }
+  return out;
+}
+
+kafka::PipelineOptions PipelineOptionsFrom(const config::DaemonConfig& cfg,
+                                           std::string_view bootstrap) {
+  const config::KafkaClientProperties props = config::BuildKafkaProperties(cfg, bootstrap);
+  kafka::PipelineOptions out;
+  out.brokers = bootstrap.empty() ? cfg.kafka.brokers : std::string(bootstrap);
+  out.group_id = cfg.kafka.group_id;
+  out.client_id = cfg.kafka.client_id;
+  out.input_topics = cfg.kafka.input_topics;
+  out.dead_letter_topic = cfg.kafka.dead_letter_topic;
+  out.consumer_properties = props.consumer;
+  out.producer_properties = props.producer;
+  if (cfg.kafka.brokers == "embedded") {
+    // The mock cluster's first group join waits 3 s; a short session keeps the demo snappy.
+    out.consumer_properties.try_emplace("session.timeout.ms", "6000");
+  }
+  out.workers = kafka::KafkaPipeline::ResolveWorkers(cfg.pipeline.workers);
+  out.limits.max_items = static_cast<size_t>(cfg.pipeline.max_in_flight_items);
+  out.limits.max_bytes = static_cast<size_t>(cfg.pipeline.max_in_flight_bytes);
+  out.limits.resume_fraction = cfg.pipeline.resume_fraction;
+  out.processor = ProcessorOptionsFrom(cfg);
+  return out;
+}
+
+MainLoopOptions MainLoopOptionsFrom(const config::DaemonConfig& cfg) {
+  return {.stop_budget = absl::Seconds(cfg.pipeline.shutdown_budget_seconds)};
+}
+
+}  // namespace steppewatch::daemon

@@ -1,0 +1,242 @@
+// Every key of the configuration schema reaches a component: the test sets each key to a
+// non-default value (through the real override path) and finds that value in the options the
+// daemon builds its components from. A key added to the schema without a probe here, or parsed
+// but wired to nothing, fails it.
+#include "steppewatch/daemon/component_options.h"
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "steppewatch/config/schema.h"
+
+namespace steppewatch::daemon {
+namespace {
+
+struct Built {
+  LogOptions log;
+  rules::PackOptions pack;
+  ReloaderOptions reloader;
+  metrics::MetricsOptions metrics;
+  kafka::EmbeddedBrokerOptions embedded;
+  kafka::PipelineOptions pipeline;
+  MainLoopOptions loop;
+};
+
+Built Build(const config::DaemonConfig& c) {
+  return {LogOptionsFrom(c),
+          PackOptionsFrom(c),
+          ReloaderOptionsFrom(c),
+          MetricsOptionsFrom(c),
+          EmbeddedBrokerOptionsFrom(c, {}),
+          PipelineOptionsFrom(c),
+          MainLoopOptionsFrom(c)};
+}
+
+bool HasTopic(const kafka::EmbeddedBrokerOptions& o, const std::string& name, int partitions = 0) {
+  return std::any_of(o.topics.begin(), o.topics.end(), [&](const kafka::EmbeddedTopic& t) {
+    return t.name == name && (partitions == 0 || t.partitions == partitions);
+  });
+}
+
+std::string Prop(const std::map<std::string, std::string>& map, const std::string& key) {
+  auto it = map.find(key);
+  return it == map.end() ? std::string() : it->second;
+}
+
+struct Probe {
+  std::string value;  // the override's value
+  std::function<bool(const Built&)> reached;
+};
+
+// Override key (the field's path, or a property inside a property map) -> probe, by field path.
+const std::map<std::string, std::pair<std::string, Probe>>& Probes() {
+  static const auto* probes = new std::map<std::string, std::pair<std::string, Probe>>{
+      {"instance",
+       {"instance",
+        {"node-7", [](const Built& b) { return b.pipeline.processor.instance == "node-7"; }}}},
+      {"kafka.brokers",
+       {"kafka.brokers",
+        {"k9:9093",
+         [](const Built& b) {
+           return b.pipeline.brokers == "k9:9093" &&
+                  Prop(b.pipeline.consumer_properties, "bootstrap.servers") == "k9:9093";
+         }}}},
+      {"kafka.group_id",
+       {"kafka.group_id",
+        {"g7",
+         [](const Built& b) {
+           return b.pipeline.group_id == "g7" &&
+                  Prop(b.pipeline.consumer_properties, "group.id") == "g7";
+         }}}},
+      {"kafka.client_id",
+       {"kafka.client_id", {"c7", [](const Built& b) { return b.pipeline.client_id == "c7"; }}}},
+      {"kafka.input_topics",
+       {"kafka.input_topics",
+        {"in1,in2",
+         [](const Built& b) {
+           return b.pipeline.input_topics == std::vector<std::string>{"in1", "in2"} &&
+                  HasTopic(b.embedded, "in2");
+         }}}},
+      {"kafka.dead_letter_topic",
+       {"kafka.dead_letter_topic",
+        {"dl7",
+         [](const Built& b) {
+           return b.pipeline.dead_letter_topic == "dl7" &&
+                  b.metrics.collector.dead_letter_topic == "dl7";
+         }}}},
+      {"kafka.default_alert_topic",
+       {"kafka.default_alert_topic",
+        {"al7",
+         [](const Built& b) {
+           return b.pack.default_topic == "al7" && b.reloader.pack_options.default_topic == "al7" &&
+                  HasTopic(b.embedded, "al7");
+         }}}},
+      {"kafka.common",
+       {"kafka.common.socket.timeout.ms",
+        {"12345",
+         [](const Built& b) {
+           return Prop(b.pipeline.consumer_properties, "socket.timeout.ms") == "12345" &&
+                  Prop(b.pipeline.producer_properties, "socket.timeout.ms") == "12345";
+         }}}},
+      {"kafka.consumer",
+       {"kafka.consumer.fetch.wait.max.ms",
+        {"77",
+         [](const Built& b) {
+           return Prop(b.pipeline.consumer_properties, "fetch.wait.max.ms") == "77";
+         }}}},
+      {"kafka.producer",
+       {"kafka.producer.linger.ms",
+        {"17",
+         [](const Built& b) {
+           return Prop(b.pipeline.producer_properties, "linger.ms") == "17";
+         }}}},
+      {"kafka.embedded.partitions",
+       {"kafka.embedded.partitions",
+        {"3", [](const Built& b) { return HasTopic(b.embedded, "in1", 3); }}}},
+      {"kafka.embedded.topics",
+       {"kafka.embedded.topics",
+        {"extra7", [](const Built& b) { return HasTopic(b.embedded, "extra7"); }}}},
+      {"decoder.fields.id",
+       {"decoder.fields.id",
+        {"m.id",
+         [](const Built& b) {
+           return b.pipeline.processor.decoder.fields.id == "m.id" &&
+                  b.reloader.processor.decoder.fields.id == "m.id";
+         }}}},
+      {"decoder.fields.title",
+       {"decoder.fields.title",
+        {"m.title",
+         [](const Built& b) { return b.pipeline.processor.decoder.fields.title == "m.title"; }}}},
+      {"decoder.fields.body",
+       {"decoder.fields.body",
+        {"m.body",
+         [](const Built& b) { return b.pipeline.processor.decoder.fields.body == "m.body"; }}}},
+      {"decoder.fields.url",
+       {"decoder.fields.url",
+        {"m.url",
+         [](const Built& b) { return b.pipeline.processor.decoder.fields.url == "m.url"; }}}},
+      {"decoder.fields.source",
+       {"decoder.fields.source",
+        {"m.source",
+         [](const Built& b) { return b.pipeline.processor.decoder.fields.source == "m.source"; }}}},
+      {"decoder.fields.lang",
+       {"decoder.fields.lang",
+        {"m.lang",
+         [](const Built& b) { return b.reloader.processor.decoder.fields.lang == "m.lang"; }}}},
+      {"decoder.fields.published_at",
+       {"decoder.fields.published_at",
+        {"m.at",
+         [](const Built& b) {
+           return b.pipeline.processor.decoder.fields.published_at == "m.at";
+         }}}},
+      {"decoder.max_item_bytes",
+       {"decoder.max_item_bytes",
+        {"2097152",
+         [](const Built& b) { return b.pipeline.processor.decoder.max_item_bytes == 2097152u; }}}},
+      {"rules.dir",
+       {"rules.dir", {"/r7", [](const Built& b) { return b.reloader.rules_dir == "/r7"; }}}},
+      {"rules.reload_on_change",
+       {"rules.reload_on_change", {"false", [](const Built& b) { return !b.reloader.watch; }}}},
+      {"rules.reload_gate_sample",
+       {"rules.reload_gate_sample",
+        {"/s7.jsonl", [](const Built& b) { return b.reloader.gate_sample == "/s7.jsonl"; }}}},
+      {"rules.cache_dir",
+       {"rules.cache_dir",
+        {"/c7",
+         [](const Built& b) {
+           return b.pack.matcher.cache_dir == "/c7" &&
+                  b.reloader.pack_options.matcher.cache_dir == "/c7";
+         }}}},
+      {"pipeline.workers",
+       {"pipeline.workers", {"3", [](const Built& b) { return b.pipeline.workers == 3; }}}},
+      {"pipeline.max_in_flight_items",
+       {"pipeline.max_in_flight_items",
+        {"77", [](const Built& b) { return b.pipeline.limits.max_items == 77u; }}}},
+      {"pipeline.max_in_flight_bytes",
+       {"pipeline.max_in_flight_bytes",
+        {"99999999", [](const Built& b) { return b.pipeline.limits.max_bytes == 99999999u; }}}},
+      {"pipeline.resume_fraction",
+       {"pipeline.resume_fraction",
+        {"0.25", [](const Built& b) { return b.pipeline.limits.resume_fraction == 0.25; }}}},
+      {"pipeline.shutdown_budget_seconds",
+       {"pipeline.shutdown_budget_seconds",
+        {"7", [](const Built& b) { return b.loop.stop_budget == absl::Seconds(7); }}}},
+      {"pipeline.max_hits_per_item",
+       {"pipeline.max_hits_per_item",
+        {"77",
+         [](const Built& b) {
+           return b.pack.matcher.max_hits_per_item == 77u &&
+                  b.reloader.pack_options.matcher.max_hits_per_item == 77u;
+         }}}},
+      {"metrics.listen",
+       {"metrics.listen",
+        {"127.0.0.1:19464",
+         [](const Built& b) { return b.metrics.server.listen_address == "127.0.0.1:19464"; }}}},
+      {"metrics.per_rule_label",
+       {"metrics.per_rule_label",
+        {"false", [](const Built& b) { return !b.metrics.collector.per_rule_labels; }}}},
+      {"metrics.basic_auth.user",
+       {"metrics.basic_auth.user",
+        {"u7", [](const Built& b) { return b.metrics.server.basic_auth_user == "u7"; }}}},
+      {"metrics.basic_auth.password",
+       {"metrics.basic_auth.password",
+        {"p7", [](const Built& b) { return b.metrics.server.basic_auth_password == "p7"; }}}},
+      {"log.level",
+       {"log.level", {"debug", [](const Built& b) { return b.log.level == log::Level::kDebug; }}}},
+      {"log.format",
+       {"log.format", {"json", [](const Built& b) { return b.log.format == log::Format::kJson; }}}},
+  };
+  return *probes;
+}
+
+TEST(ComponentOptions, EveryKeyOfTheSchemaHasAProbe) {
+  for (const config::Field& f : config::ConfigFields()) {
+    EXPECT_EQ(Probes().count(std::string(f.path)), 1u) << "no probe for " << f.path;
+  }
+  EXPECT_EQ(Probes().size(), config::ConfigFields().size());
+}
+
+TEST(ComponentOptions, EveryKeySetToANonDefaultValueReachesAComponent) {
+  config::LoadOptions options;
+  for (const auto& [path, probe] : Probes()) {
+    options.overrides.push_back(probe.first + "=" + probe.second.value);
+  }
+  absl::StatusOr<config::DaemonConfig> set = config::ParseConfig("", "test.yaml", options);
+  ASSERT_TRUE(set.ok()) << set.status();
+  absl::StatusOr<config::DaemonConfig> defaults = config::ParseConfig("", "test.yaml");
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  const Built with_values = Build(*set);
+  const Built with_defaults = Build(*defaults);
+  for (const auto& [path, probe] : Probes()) {
+    EXPECT_TRUE(probe.second.reached(with_values)) << path << " did not reach a component";
+    // The probe can fail: the defaults do not satisfy it.
+    EXPECT_FALSE(probe.second.reached(with_defaults)) << path << ": the probe proves nothing";
+  }
+}
+
+}  // namespace
+}  // namespace steppewatch::daemon
