@@ -12,6 +12,7 @@
 
 #include "simdjson.h"
 #include "steppewatch/common/log.h"
+#include "steppewatch/kafka/log_route.h"
 #include "steppewatch/pipeline/offset_tracker.h"
 
 namespace steppewatch::kafka {
@@ -33,16 +34,6 @@ absl::Status SetAll(rd_kafka_conf_t* conf, const std::map<std::string, std::stri
     }
   }
   return absl::OkStatus();
-}
-
-void LogCallback(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
-  const log::Level ours = level <= 3   ? log::Level::kError
-                          : level == 4 ? log::Level::kWarning
-                          : level <= 6 ? log::Level::kInfo
-                                       : log::Level::kDebug;
-  static log::RateLimiter limiter(10000);  // an outage logs every reconnect: one line per 10 s
-  if (!log::Enabled(ours)) return;
-  log::LimitedLine(limiter, ours, "librdkafka", log::Cat(rd_kafka_name(rk), " ", fac, ": ", buf));
 }
 
 // Exponential backoff of a failed delivery: 0.5 s doubling to 30 s (an outage is waited out
@@ -228,7 +219,7 @@ absl::Status StoriesRole::Impl::Init() {
   }
   rd_kafka_conf_set_opaque(conf, this);
   rd_kafka_conf_set_rebalance_cb(conf, &RebalanceCb);
-  rd_kafka_conf_set_log_cb(conf, &LogCallback);
+  RouteLogs(conf);
   consumer_ = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
   if (consumer_ == nullptr) {
     rd_kafka_conf_destroy(conf);
@@ -249,7 +240,7 @@ absl::Status StoriesRole::Impl::Init() {
   }
   rd_kafka_conf_set_opaque(conf, this);
   rd_kafka_conf_set_dr_msg_cb(conf, &DeliveryCb);
-  rd_kafka_conf_set_log_cb(conf, &LogCallback);
+  RouteLogs(conf);
   producer_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
   if (producer_ == nullptr) {
     rd_kafka_conf_destroy(conf);

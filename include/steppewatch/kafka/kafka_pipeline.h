@@ -36,8 +36,18 @@
 //   (librdkafka retries inside the idempotent session do not duplicate). Subscribers de-duplicate
 //   on the alert's key (item id) or on (origin.topic, origin.partition, origin.offset) plus the
 //   rule pack hash.
-// - A fatal idempotent-producer error (RD_KAFKA_RESP_ERR__FATAL) stops storing offsets at once
-//   and sets fatal(): the daemon exits non-zero; unstored items are re-consumed after restart.
+// - A fatal idempotent-producer error (RD_KAFKA_RESP_ERR__FATAL, e.g. a sequence
+//   desynchronisation) is recovered in process (RetryingProducer, producer.h): a new producer
+//   takes over and every unacknowledged alert and dead letter of the unfinished items is
+//   produced again; the consumer and its assignment stay. Only when that happens
+//   max_fatal_producer_errors times within fatal_window does the pipeline stop storing offsets
+//   and set fatal() (kProducer): the daemon exits non-zero; unstored items are re-consumed
+//   after the restart.
+// - A fatal consumer error sets fatal() too: kFenced when another live member uses the same
+//   group.instance.id (static membership), kConsumer otherwise.
+//
+// The client layer under it: client.h (handles, defaults, creation), consumer.h, producer.h,
+// output_messages.h (alert headers, dead-letter encoding).
 //
 // Threading: Create/Start/Stop/Abort from one controlling thread; the getters from any thread.
 // The pipeline owns its threads and librdkafka handles; the PackHolder and Stats it is given
@@ -47,7 +57,9 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -60,6 +72,14 @@
 
 namespace steppewatch::kafka {
 
+// Why the pipeline cannot go on (fatal()).
+enum class FatalKind {
+  kNone,
+  kProducer,  // fatal producer errors kept coming after in-process recovery
+  kFenced,    // another live group member uses this group.instance.id
+  kConsumer,  // any other fatal consumer error
+};
+
 // Makes a worker's ItemProcessor for a pack (default: pipeline::ItemProcessor::Create). Tests
 // may substitute one; the daemon uses the default.
 using ProcessorFactory = std::function<absl::StatusOr<std::unique_ptr<pipeline::ItemProcessor>>(
@@ -70,13 +90,15 @@ struct PipelineOptions {
   std::string brokers;
   std::string group_id = "steppewatch";
   std::string client_id = "steppewatch";
+  // group.instance.id (static membership, see consumer.h); empty = dynamic membership.
+  std::string instance_id;
   std::vector<std::string> input_topics;
   std::string dead_letter_topic = "steppewatch.dead-letter";
   // librdkafka properties passed through verbatim (security.protocol, sasl.*, ssl.*, tuning).
   // The pipeline then forces what its guarantee depends on (consumer: group.id,
   // enable.auto.offset.store=false, enable.auto.commit=true; producer:
   // enable.idempotence=true) and fills its defaults where a key is absent (see
-  // kafka_pipeline.cc: DefaultConsumerProperties/DefaultProducerProperties).
+  // client.h: DefaultProperties).
   std::map<std::string, std::string> consumer_properties;
   std::map<std::string, std::string> producer_properties;
   // Worker threads; 0 = std::thread::hardware_concurrency().
@@ -95,6 +117,10 @@ struct PipelineOptions {
   // How long a revoke waits for the revoked partitions' in-flight items before abandoning them.
   // Below max.poll.interval.ms (300 s) by far; 10 s covers a full in-flight window many times.
   absl::Duration revoke_drain_timeout = absl::Seconds(10);
+  // The producer gives up (fatal(), kProducer) after this many fatal errors within
+  // fatal_window; each one before is recovered in process (see producer.h for the choice).
+  int max_fatal_producer_errors = 3;
+  absl::Duration fatal_window = absl::Seconds(60);
   pipeline::ProcessorOptions processor;
   ProcessorFactory processor_factory;  // empty = the real ItemProcessor
 };
@@ -121,14 +147,24 @@ class KafkaPipeline {
   // Idempotent.
   absl::Status Stop(absl::Duration budget);
 
-  // Returns true once a fatal producer error happened; the caller should exit non-zero.
+  // Returns true once a fatal Kafka error happened that the pipeline cannot recover from; the
+  // caller should exit non-zero. fatal_kind() says which.
   bool fatal() const;
+  FatalKind fatal_kind() const;
   // Blocks until fatal() or `deadline`; the daemon's main loop waits on this with its tick.
   bool WaitFatal(absl::Time deadline) const;
 
   int num_workers() const;
   // Items finished (processed and acked) since Start: for tests and the demo's exit condition.
   uint64_t items_finished() const;
+  // Fatal producer errors recovered in process since Create.
+  int producer_recoveries() const;
+
+  // Tests only: raises the fatal error `rd_kafka_resp_err` on the producer (or the consumer),
+  // as librdkafka does (rd_kafka_test_fatal_error).
+  absl::Status InjectFatalErrorForTesting(bool producer, int rd_kafka_resp_err);
+  // Tests only: a property as the consumer (or producer) client was configured.
+  std::optional<std::string> ClientPropertyForTesting(bool producer, std::string_view name) const;
 
  private:
   class Impl;

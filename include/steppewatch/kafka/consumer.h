@@ -1,0 +1,140 @@
+// Consumer: a consumer-group member for one or more topics, with what an at-least-once stage
+// needs around librdkafka's consumer: the rebalance callback (written against
+// rd_kafka_rebalance_protocol(), so eager and cooperative assignors are both served and a
+// switch is configuration only), manual offset storing, pause/resume that also covers newly
+// assigned partitions, static membership (group.instance.id), fatal-error reporting (a fenced
+// instance id), and a timestamp replay.
+//
+// Used by the daemon's pipeline (KafkaPipeline) and by the stories stage:
+//   (a) several topics in one group: ConsumerOptions::topics, then Subscribe();
+//   (b) a replay from a point in time: ConsumerOptions::start_timestamp_ms. On its first
+//       assignment in this Consumer's life, each partition starts at the first offset whose
+//       timestamp is >= start_timestamp_ms (rd_kafka_offsets_for_times; the end of the partition
+//       when every record is older), instead of at the group's committed offset. A partition
+//       that comes back in a later rebalance continues from its committed offset, so a replay
+//       is not restarted by every rebalance.
+//   (c) outputs go through RetryingProducer (producer.h), any number of topics.
+//
+// Offsets: with `manual_offset_store` (the default) the consumer stores nothing by itself:
+// call StoreOffsets() with last_done + 1 once everything the records produced is delivered;
+// librdkafka's auto-commit commits what was stored (periodically, on revoke and on Close).
+//
+// Threading: one thread owns the consumer: it calls Subscribe, Poll, StoreOffsets, CommitSync,
+// SetPaused, Seek and Close, and the listener is called on it (from inside Poll and Close).
+// Wake() may be called from any thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "steppewatch/kafka/client.h"
+
+namespace steppewatch::kafka {
+
+// Called on the consumer's thread.
+class ConsumerListener {
+ public:
+  virtual ~ConsumerListener() = default;
+  // `partitions` are about to be assigned (offsets already set for a replay). The listener sets
+  // up its bookkeeping; it may set an element's offset to start elsewhere.
+  virtual void OnAssign(rd_kafka_topic_partition_list_t* partitions) = 0;
+  // `partitions` are about to be unassigned. Not `lost`: finish or abandon their work and store
+  // (and commit) their offsets now. `lost`: another member may own them already: store nothing.
+  virtual void OnRevoke(const rd_kafka_topic_partition_list_t& partitions, bool lost) = 0;
+  // librdkafka's statistics JSON (statistics.interval.ms); valid during the call.
+  virtual void OnStatistics(std::string_view json) {}
+  // A non-fatal client error (librdkafka's error callback), e.g. all brokers down.
+  virtual void OnClientError(rd_kafka_t* rk, rd_kafka_resp_err_t err, const char* reason) {}
+  // A fatal consumer error: the consumer cannot go on. `original` is the underlying error, e.g.
+  // RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID when another live member uses this group.instance.id.
+  virtual void OnFatal(rd_kafka_resp_err_t original, const std::string& reason) = 0;
+};
+
+struct ConsumerOptions {
+  // Client properties over DefaultProperties(kConsumer) (security, tuning).
+  PropertyMap properties;
+  std::string group_id;
+  // client.id; empty keeps the one in `properties` (or librdkafka's).
+  std::string client_id;
+  // group.instance.id: static membership. A member that restarts with the same id within
+  // session.timeout.ms gets its partitions back without a rebalance; two live members with the
+  // same id fence each other (OnFatal with FENCED_INSTANCE_ID). Unique and stable per instance
+  // (a StatefulSet pod name, a systemd instance name). Empty: dynamic membership.
+  std::string instance_id;
+  std::vector<std::string> topics;
+  // See (b) in the file comment; < 0: no replay.
+  int64_t start_timestamp_ms = -1;
+  // enable.auto.offset.store=false and enable.auto.commit=true (see the file comment).
+  bool manual_offset_store = true;
+  // How long a replay's offsets_for_times may take per assignment (it blocks the rebalance).
+  int replay_lookup_timeout_ms = 10000;
+  std::string what = "kafka consumer";
+};
+
+class Consumer {
+ public:
+  // Creates the client (nothing is consumed before Subscribe()). `listener` is not owned and
+  // must outlive the consumer.
+  static absl::StatusOr<std::unique_ptr<Consumer>> Create(ConsumerOptions options,
+                                                          ConsumerListener* listener);
+  ~Consumer();  // destroys the client; call Close() first for a final commit
+  Consumer(const Consumer&) = delete;
+  Consumer& operator=(const Consumer&) = delete;
+
+  absl::Status Subscribe();
+
+  // Serves callbacks and returns the next record or error (the caller owns it), or nullptr after
+  // `timeout_ms`, after Wake(), and for a fatal error (reported to the listener instead).
+  rd_kafka_message_t* Poll(int timeout_ms);
+  // Makes a Poll() in progress return early. Any thread.
+  void Wake();
+
+  // Stores offsets (rd_kafka_offsets_store): each element's offset is the next to consume.
+  rd_kafka_resp_err_t StoreOffsets(rd_kafka_topic_partition_list_t* offsets);
+  // Commits `offsets` (nullptr: the stored ones) and waits for the answer.
+  rd_kafka_resp_err_t CommitSync(const rd_kafka_topic_partition_list_t* offsets);
+
+  // Pauses or resumes every assigned partition; partitions assigned later get the same state
+  // (librdkafka neither pauses new assignments nor forgets an old pause flag).
+  void SetPaused(bool paused);
+  bool paused() const { return paused_; }
+  int assigned_count() const { return assigned_count_; }
+
+  // Moves the fetch position of one assigned partition.
+  absl::Status Seek(const char* topic, int32_t partition, int64_t offset);
+
+  // Leaves the group: the revoke callback runs (from inside this call), stored offsets are
+  // committed. Idempotent.
+  absl::Status Close();
+
+  // The client, for calls this class does not wrap (metadata, assignment queries).
+  rd_kafka_t* handle() const { return client_.get(); }
+  const ConsumerOptions& options() const { return options_; }
+
+ private:
+  Consumer(ConsumerOptions options, ConsumerListener* listener);
+  void OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions);
+  void ApplyReplay(rd_kafka_topic_partition_list_t* partitions);
+  static void RebalanceCb(rd_kafka_t*, rd_kafka_resp_err_t err,
+                          rd_kafka_topic_partition_list_t* partitions, void* opaque);
+  static int StatsCb(rd_kafka_t*, char* json, size_t len, void* opaque);
+  static void ErrorCb(rd_kafka_t* rk, int err, const char* reason, void* opaque);
+
+  const ConsumerOptions options_;
+  ConsumerListener* const listener_;
+  ClientHandle client_;
+  QueueHandle queue_;  // the consumer queue, for Wake()
+  bool paused_ = false;
+  int assigned_count_ = 0;
+  bool closed_ = false;
+  std::set<std::pair<std::string, int32_t>> replayed_;  // partitions a replay already started
+};
+
+}  // namespace steppewatch::kafka

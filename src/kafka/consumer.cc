@@ -1,0 +1,221 @@
+// Consumer (see consumer.h): creation, the rebalance protocol, replay, pause state, fatal errors.
+#include "steppewatch/kafka/consumer.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "steppewatch/common/log.h"
+
+namespace steppewatch::kafka {
+namespace {
+constexpr char kLog[] = "kafka";
+}  // namespace
+
+Consumer::Consumer(ConsumerOptions options, ConsumerListener* listener)
+    : options_(std::move(options)), listener_(listener) {}
+
+Consumer::~Consumer() {
+  queue_.reset();
+  client_.reset();
+}
+
+absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(ConsumerOptions options,
+                                                           ConsumerListener* listener) {
+  if (listener == nullptr) return absl::InvalidArgumentError("consumer: a listener is required");
+  if (options.group_id.empty()) return absl::InvalidArgumentError("consumer: no group id");
+  std::unique_ptr<Consumer> c(new Consumer(std::move(options), listener));
+  const ConsumerOptions& o = c->options_;
+  ClientSpec spec;
+  spec.type = RD_KAFKA_CONSUMER;
+  spec.defaults = ClientRole::kConsumer;
+  spec.properties = o.properties;
+  spec.forced["group.id"] = o.group_id;
+  if (!o.client_id.empty()) spec.forced["client.id"] = o.client_id;
+  if (!o.instance_id.empty()) spec.forced["group.instance.id"] = o.instance_id;
+  if (o.manual_offset_store) {
+    // The guarantee: offsets are stored by the caller, only for finished records; librdkafka
+    // commits what was stored (periodically, on revoke and on close).
+    spec.forced["enable.auto.offset.store"] = "false";
+    spec.forced["enable.auto.commit"] = "true";
+  }
+  spec.callbacks.opaque = c.get();
+  spec.callbacks.rebalance = &RebalanceCb;
+  spec.callbacks.statistics = &StatsCb;
+  spec.callbacks.error = &ErrorCb;
+  spec.what = o.what;
+  absl::StatusOr<ClientHandle> client = NewClient(spec);
+  if (!client.ok()) return client.status();
+  c->client_ = *std::move(client);
+  c->queue_ = QueueHandle(rd_kafka_queue_get_consumer(c->client_.get()));
+  return c;
+}
+
+absl::Status Consumer::Subscribe() {
+  if (options_.topics.empty()) return absl::InvalidArgumentError("consumer: no topics");
+  PartitionListHandle topics = NewPartitionList(static_cast<int>(options_.topics.size()));
+  for (const std::string& t : options_.topics) {
+    rd_kafka_topic_partition_list_add(topics.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
+  }
+  rd_kafka_resp_err_t err = rd_kafka_subscribe(client_.get(), topics.get());
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::InternalError(log::Cat(options_.what, ": subscribe: ", rd_kafka_err2str(err)));
+  }
+  return absl::OkStatus();
+}
+
+rd_kafka_message_t* Consumer::Poll(int timeout_ms) {
+  rd_kafka_message_t* msg = rd_kafka_consumer_poll(client_.get(), timeout_ms);
+  if (msg != nullptr && msg->err == RD_KAFKA_RESP_ERR__FATAL) {
+    // A consumer-group member's fatal error comes as a consume error (static membership:
+    // another live member with the same group.instance.id). rd_kafka_fatal_error has the cause.
+    char buf[512] = "";
+    const rd_kafka_resp_err_t original = rd_kafka_fatal_error(client_.get(), buf, sizeof(buf));
+    rd_kafka_message_destroy(msg);
+    listener_->OnFatal(original, buf);
+    return nullptr;
+  }
+  return msg;
+}
+
+void Consumer::Wake() { rd_kafka_queue_yield(queue_.get()); }
+
+rd_kafka_resp_err_t Consumer::StoreOffsets(rd_kafka_topic_partition_list_t* offsets) {
+  return rd_kafka_offsets_store(client_.get(), offsets);
+}
+
+rd_kafka_resp_err_t Consumer::CommitSync(const rd_kafka_topic_partition_list_t* offsets) {
+  return rd_kafka_commit(client_.get(), offsets, /*async=*/0);
+}
+
+void Consumer::SetPaused(bool paused) {
+  rd_kafka_topic_partition_list_t* assignment = nullptr;
+  if (rd_kafka_assignment(client_.get(), &assignment) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    PartitionListHandle owned(assignment);
+    if (assignment->cnt > 0) {
+      if (paused) {
+        rd_kafka_pause_partitions(client_.get(), assignment);
+      } else {
+        rd_kafka_resume_partitions(client_.get(), assignment);
+      }
+    }
+  }
+  paused_ = paused;
+}
+
+absl::Status Consumer::Seek(const char* topic, int32_t partition, int64_t offset) {
+  PartitionListHandle seek = NewPartitionList(1);
+  rd_kafka_topic_partition_list_add(seek.get(), topic, partition)->offset = offset;
+  if (rd_kafka_error_t* error = rd_kafka_seek_partitions(client_.get(), seek.get(), 0)) {
+    absl::Status st = absl::InternalError(rd_kafka_error_string(error));
+    rd_kafka_error_destroy(error);
+    return st;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Consumer::Close() {
+  if (closed_) return absl::OkStatus();
+  closed_ = true;
+  rd_kafka_resp_err_t err = rd_kafka_consumer_close(client_.get());
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::UnavailableError(log::Cat("consumer close: ", rd_kafka_err2str(err)));
+  }
+  return absl::OkStatus();
+}
+
+void Consumer::RebalanceCb(rd_kafka_t*, rd_kafka_resp_err_t err,
+                           rd_kafka_topic_partition_list_t* partitions, void* opaque) {
+  static_cast<Consumer*>(opaque)->OnRebalance(err, partitions);
+}
+
+int Consumer::StatsCb(rd_kafka_t*, char* json, size_t len, void* opaque) {
+  static_cast<Consumer*>(opaque)->listener_->OnStatistics(std::string_view(json, len));
+  return 0;  // librdkafka frees the buffer
+}
+
+void Consumer::ErrorCb(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
+  static_cast<Consumer*>(opaque)->listener_->OnClientError(
+      rk, static_cast<rd_kafka_resp_err_t>(err), reason);
+}
+
+void Consumer::ApplyReplay(rd_kafka_topic_partition_list_t* partitions) {
+  PartitionListHandle lookup = NewPartitionList(partitions->cnt);
+  for (int i = 0; i < partitions->cnt; ++i) {
+    const auto& tp = partitions->elems[i];
+    if (replayed_.contains({tp.topic, tp.partition})) continue;
+    rd_kafka_topic_partition_list_add(lookup.get(), tp.topic, tp.partition)->offset =
+        options_.start_timestamp_ms;  // offsets_for_times reads the timestamp from `offset`
+  }
+  if (lookup->cnt == 0) return;
+  rd_kafka_resp_err_t err =
+      rd_kafka_offsets_for_times(client_.get(), lookup.get(), options_.replay_lookup_timeout_ms);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    // The committed offsets stay: a replay that cannot start is logged, not a stall.
+    SW_LOG(kError, kLog, options_.what, ": replay from timestamp ", options_.start_timestamp_ms,
+           ": offsets_for_times: ", rd_kafka_err2str(err), "; starting at the committed offsets");
+    return;
+  }
+  for (int i = 0; i < lookup->cnt; ++i) {
+    const auto& found = lookup->elems[i];
+    rd_kafka_topic_partition_t* tp =
+        rd_kafka_topic_partition_list_find(partitions, found.topic, found.partition);
+    if (tp == nullptr) continue;
+    if (found.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      SW_LOG(kWarning, kLog, options_.what, ": replay of ", found.topic, "[", found.partition,
+             "]: ", rd_kafka_err2str(found.err), "; starting at the committed offset");
+      continue;
+    }
+    // -1: every record is older than the timestamp: start at the end.
+    tp->offset = found.offset >= 0 ? found.offset : RD_KAFKA_OFFSET_END;
+    replayed_.insert({found.topic, found.partition});
+  }
+}
+
+void Consumer::OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions) {
+  const char* protocol = rd_kafka_rebalance_protocol(client_.get());
+  const bool cooperative = protocol != nullptr && std::strcmp(protocol, "COOPERATIVE") == 0;
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    if (options_.start_timestamp_ms >= 0) ApplyReplay(partitions);
+    listener_->OnAssign(partitions);
+    assigned_count_ += partitions->cnt;
+    if (cooperative) {
+      if (rd_kafka_error_t* e = rd_kafka_incremental_assign(client_.get(), partitions)) {
+        SW_LOG(kError, kLog, "incremental_assign: ", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+      }
+    } else {
+      rd_kafka_assign(client_.get(), partitions);
+    }
+    // Set the pause state of every newly assigned partition explicitly: new assignments are not
+    // paused, and librdkafka keeps the application's pause flag on its partition object across
+    // unassign/assign, so a partition paused before a revoke would come back paused forever.
+    if (partitions->cnt > 0) {
+      if (paused_) {
+        rd_kafka_pause_partitions(client_.get(), partitions);
+      } else {
+        rd_kafka_resume_partitions(client_.get(), partitions);
+      }
+    }
+    SW_LOG(kInfo, kLog, "assigned ", partitions->cnt, " partition(s) (", assigned_count_,
+           " total, ", cooperative ? "cooperative" : "eager", ")");
+  } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+    const bool lost = rd_kafka_assignment_lost(client_.get()) != 0;
+    listener_->OnRevoke(*partitions, lost);
+    assigned_count_ = std::max(0, assigned_count_ - partitions->cnt);
+    if (cooperative) {
+      if (rd_kafka_error_t* e = rd_kafka_incremental_unassign(client_.get(), partitions)) {
+        SW_LOG(kError, kLog, "incremental_unassign: ", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+      }
+    } else {
+      rd_kafka_assign(client_.get(), nullptr);
+    }
+    SW_LOG(kInfo, kLog, lost ? "lost " : "revoked ", partitions->cnt, " partition(s)");
+  } else {
+    SW_LOG(kError, kLog, "rebalance error: ", rd_kafka_err2str(err));
+    rd_kafka_assign(client_.get(), nullptr);
+    assigned_count_ = 0;
+  }
+}
+
+}  // namespace steppewatch::kafka

@@ -1,0 +1,335 @@
+// KafkaPipeline's consumer thread (see pipeline_impl.h): poll, dispatch to the workers, offset
+// storing, two-stage backpressure, and the bookkeeping of assignments and revokes.
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kafka/pipeline_impl.h"
+#include "steppewatch/common/log.h"
+#include "steppewatch/kafka/consumer_lag.h"
+
+namespace steppewatch::kafka {
+namespace {
+constexpr char kLog[] = "kafka";
+}  // namespace
+
+using internal::Item;
+using internal::WallMillis;
+
+void KafkaPipeline::Impl::WakeConsumer() {
+  if (consumer_ != nullptr) consumer_->Wake();
+  {
+    std::lock_guard<std::mutex> lock(wake_mu_);
+    wake_pending_ = true;
+  }
+  wake_cv_.notify_one();
+}
+
+void KafkaPipeline::Impl::WaitForWake(absl::Time deadline) {
+  std::unique_lock<std::mutex> lock(wake_mu_);
+  wake_cv_.wait_until(lock, absl::ToChronoTime(deadline), [this] { return wake_pending_; });
+  wake_pending_ = false;
+}
+
+void KafkaPipeline::Impl::MaybeStore(absl::Time now) {
+  if (now < next_store_) return;
+  // Every 50 ms: often enough that auto-commit (5 s) always sees fresh offsets, rare enough
+  // that walking the partitions costs nothing per item.
+  StoreCommittable();
+  next_store_ = now + absl::Milliseconds(50);
+}
+
+KafkaPipeline::Impl::TopicEntry* KafkaPipeline::Impl::FindTopic(std::string_view name) {
+  auto it = topics_.find(absl::string_view(name.data(), name.size()));
+  return it == topics_.end() ? nullptr : &it->second;
+}
+
+void KafkaPipeline::Impl::ConsumerLoop() {
+  // 100 ms: the longest the loop sleeps in poll, so stores, resumes and stop requests are
+  // handled within a tenth of a second even when no message arrives.
+  constexpr int kPollMs = 100;
+  bool stopping_seen = false;
+  while (!stop_consumer_.load(std::memory_order_acquire)) {
+    if (stop_input_.load(std::memory_order_acquire) && !stopping_seen) {
+      stopping_seen = true;
+      holding_ = false;
+      SetPaused(true);  // stop taking input; keep polling to serve rebalances
+    }
+    if (holding_) {
+      // Over the in-flight limit: take nothing from librdkafka, whose prefetch queue (bounded
+      // by queued.max.messages.kbytes) keeps the data. Pausing at once instead would drop that
+      // queue and refetch it on resume: measured on the e2e harness, that churn starved the
+      // workers and halved throughput (benchmarks/README.md, "Backpressure").
+      const absl::Time now = absl::Now();
+      if (now < hold_until_) {
+        // 50 ms slices: offsets keep being stored while we wait.
+        WaitForWake(std::min(hold_until_, now + absl::Milliseconds(50)));
+        MaybeStore(absl::Now());
+        ApplyBackpressure();  // may end the hold
+        continue;
+      }
+      // Held for hold_before_pause: the outputs are stalled (an outage, an unavailable alert
+      // topic). Pause, which frees the prefetched data and lets the loop poll, and so serve
+      // rebalances and max.poll.interval.ms, while we wait.
+      holding_ = false;
+      SW_LOG_EVERY(kInfo, kLog, 10000, "backpressure: pausing input at ", limiter_->items(),
+                   " items / ", limiter_->bytes(), " bytes in flight");
+      SetPaused(true);
+    }
+    rd_kafka_message_t* msg = consumer_->Poll(kPollMs);
+    if (msg != nullptr) HandleMessage(msg);
+    MaybeStore(absl::Now());
+    if (!stopping_seen) ApplyBackpressure();
+  }
+  StoreCommittable();
+  // Close: triggers the revoke callback (drain-or-abandon, store, unassign) and commits.
+  if (absl::Status st = consumer_->Close(); !st.ok()) SW_LOG(kWarning, kLog, st.message());
+}
+
+void KafkaPipeline::Impl::HandleMessage(rd_kafka_message_t* msg) {
+  if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      stats_->consumer().consume_errors.Add();
+      SW_LOG_EVERY(kWarning, kLog, 10000, "consume error: ", rd_kafka_message_errstr(msg));
+      if (HandleUndecodable(msg)) return;
+    }
+    rd_kafka_message_destroy(msg);
+    return;
+  }
+  if (stats_->health().all_brokers_down.exchange(false)) {
+    SW_LOG(kInfo, kLog, "brokers reachable again: consuming");
+  }
+  const char* topic = rd_kafka_topic_name(msg->rkt);
+  TopicEntry* t = FindTopic(topic);
+  PartitionEntry* p = nullptr;
+  if (t != nullptr) {
+    auto it = t->partitions.find(msg->partition);
+    if (it != t->partitions.end()) p = &it->second;
+  }
+  if (stop_input_.load(std::memory_order_acquire) || p == nullptr) {
+    // Stopping (or a message of a partition no longer ours): not tracked, so never stored;
+    // it will be consumed again.
+    rd_kafka_message_destroy(msg);
+    return;
+  }
+  t->consumed->messages.Add();
+  t->consumed->bytes.Add(msg->len);
+  Item* item = pool_.Acquire();
+  item->msg = msg;
+  item->partition = p->offsets;
+  item->seq = p->offsets->Begin(msg->offset);
+  item->pending.store(1, std::memory_order_relaxed);
+  item->bytes = msg->len;
+  rd_kafka_timestamp_type_t ts_type;
+  item->timestamp_ms = rd_kafka_message_timestamp(msg, &ts_type);
+  if (item->timestamp_ms > 0) {
+    p->last_timestamp_ms = item->timestamp_ms;
+    stats_->consumer().consume_age.ObserveNanos((WallMillis() - item->timestamp_ms) * 1000000);
+  }
+  item->consumed_steady_ns = pipeline::Stats::SteadyNowNanos();
+  limiter_->Admit(item->bytes);
+  queue_.Push(item);
+}
+
+bool KafkaPipeline::Impl::HandleUndecodable(rd_kafka_message_t* msg) {
+  // Errors that librdkafka reports for one offset of one partition and then meets again at the
+  // same offset forever, because it refetches it: a batch it cannot decompress (a zstd batch
+  // beyond receive.message.max.bytes), a corrupt batch, a response over
+  // receive.message.max.bytes. Anything else (transport, leader changes) is transient.
+  const bool per_offset = msg->err == RD_KAFKA_RESP_ERR__BAD_COMPRESSION ||
+                          msg->err == RD_KAFKA_RESP_ERR__BAD_MSG ||
+                          msg->err == RD_KAFKA_RESP_ERR_INVALID_MSG ||  // a CRC mismatch
+                          msg->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE;
+  if (!per_offset || msg->rkt == nullptr || msg->offset < 0) return false;
+  if (stop_input_.load(std::memory_order_acquire)) return false;
+  TopicEntry* t = FindTopic(rd_kafka_topic_name(msg->rkt));
+  if (t == nullptr) return false;
+  auto it = t->partitions.find(msg->partition);
+  if (it == t->partitions.end()) return false;
+  PartitionEntry& p = it->second;
+  if (p.error_offset != msg->offset) {
+    p.error_offset = msg->offset;
+    p.error_repeats = 0;
+  }
+  // 3 times at one offset (librdkafka refetches after fetch.error.backoff.ms, 500 ms): not a
+  // hiccup. Skipping silently would lose the record and retrying forever stalls the partition,
+  // so the offset becomes a dead letter (reason undecodable, the error as the message, an empty
+  // value: the bytes never reached us) and the consumer seeks past it. A batch of several
+  // records is stepped over one offset, and one dead letter, at a time.
+  if (++p.error_repeats < 3) return false;
+  p.error_repeats = 0;
+  SW_LOG(kError, kLog, "offset ", msg->offset, " of ", rd_kafka_topic_name(msg->rkt), "[",
+         msg->partition, "] cannot be read (", rd_kafka_message_errstr(msg),
+         "): dead-lettered as undecodable, seeking past it");
+  if (absl::Status st =
+          consumer_->Seek(rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset + 1);
+      !st.ok()) {
+    SW_LOG(kWarning, kLog, "seek past undecodable offset: ", st.message());
+    return false;
+  }
+  t->consumed->messages.Add();
+  Item* item = pool_.Acquire();
+  item->msg = msg;  // an error message: ProcessItem dead-letters it without processing
+  item->partition = p.offsets;
+  item->seq = p.offsets->Begin(msg->offset);
+  item->pending.store(1, std::memory_order_relaxed);
+  item->bytes = 0;
+  item->timestamp_ms = -1;
+  item->consumed_steady_ns = pipeline::Stats::SteadyNowNanos();
+  limiter_->Admit(0);
+  queue_.Push(item);
+  return true;
+}
+
+void KafkaPipeline::Impl::StoreCommittable() {
+  if (fatal()) return;  // a fatal error: store nothing more
+  PartitionListHandle list;
+  for (auto& [name, topic] : topics_) {
+    for (auto& [id, partition] : topic.partitions) {
+      const int64_t offset = partition.offsets->TakeCommittable();
+      if (offset < 0) continue;
+      if (list == nullptr) list = NewPartitionList(8);
+      rd_kafka_topic_partition_list_add(list.get(), name.c_str(), id)->offset = offset;
+    }
+  }
+  if (list == nullptr) return;
+  rd_kafka_resp_err_t err = consumer_->StoreOffsets(list.get());
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    SW_LOG_EVERY(kWarning, kLog, 10000, "offsets_store: ", rd_kafka_err2str(err));
+  }
+}
+
+void KafkaPipeline::Impl::SetPaused(bool paused) {
+  consumer_->SetPaused(paused);
+  stats_->consumer().paused_partitions.Set(paused ? assigned_count_ : 0);
+}
+
+void KafkaPipeline::Impl::ApplyBackpressure() {
+  switch (limiter_->Decide()) {
+    case pipeline::InFlightLimiter::Decision::kPause:
+      // See PipelineOptions::hold_before_pause.
+      stats_->consumer().pauses.Add();
+      holding_ = true;
+      hold_until_ = absl::Now() + options_.hold_before_pause;
+      break;
+    case pipeline::InFlightLimiter::Decision::kResume:
+      holding_ = false;
+      if (consumer_->paused()) SetPaused(false);
+      break;
+    case pipeline::InFlightLimiter::Decision::kNone:
+      break;
+  }
+}
+
+void KafkaPipeline::Impl::ConsumerEvents::OnAssign(rd_kafka_topic_partition_list_t* partitions) {
+  impl_->OnAssign(partitions);
+}
+void KafkaPipeline::Impl::ConsumerEvents::OnRevoke(const rd_kafka_topic_partition_list_t& p,
+                                                   bool lost) {
+  impl_->OnRevoke(p, lost);
+}
+void KafkaPipeline::Impl::ConsumerEvents::OnStatistics(std::string_view json) {
+  impl_->OnConsumerStatistics(json);
+}
+
+void KafkaPipeline::Impl::OnAssign(rd_kafka_topic_partition_list_t* partitions) {
+  for (int i = 0; i < partitions->cnt; ++i) {
+    const auto& tp = partitions->elems[i];
+    TopicEntry& topic = topics_[tp.topic];
+    if (topic.consumed == nullptr) topic.consumed = stats_->consumer().consumed.Register(tp.topic);
+    // A fresh tracker per assignment: items of an earlier assignment of the same partition
+    // keep their own (abandoned or drained) tracker.
+    topic.partitions[tp.partition] = PartitionEntry{
+        .offsets = std::make_shared<pipeline::PartitionOffsets>(tp.topic, tp.partition)};
+  }
+  assigned_count_ += partitions->cnt;
+  stats_->consumer().rebalances[static_cast<int>(pipeline::RebalanceKind::kAssign)].Add();
+  stats_->consumer().assigned_partitions.Set(assigned_count_);
+  // The consumer gives new partitions its pause state after this call.
+  stats_->consumer().paused_partitions.Set(consumer_->paused() ? assigned_count_ : 0);
+}
+
+void KafkaPipeline::Impl::OnRevoke(const rd_kafka_topic_partition_list_t& partitions, bool lost) {
+  stats_->consumer()
+      .rebalances[static_cast<int>(lost ? pipeline::RebalanceKind::kLost
+                                        : pipeline::RebalanceKind::kRevoke)]
+      .Add();
+  std::vector<std::shared_ptr<pipeline::PartitionOffsets>> revoked;
+  for (int i = 0; i < partitions.cnt; ++i) {
+    const auto& tp = partitions.elems[i];
+    if (TopicEntry* t = FindTopic(tp.topic)) {
+      auto it = t->partitions.find(tp.partition);
+      if (it != t->partitions.end()) revoked.push_back(it->second.offsets);
+    }
+  }
+  size_t abandoned_items = 0;
+  if (lost) {
+    // Another member may own them already: storing would move its offsets. Abandon.
+    for (auto& p : revoked) {
+      abandoned_items += p->in_flight();
+      p->Abandon();
+    }
+  } else {
+    absl::Time deadline = absl::Now() + options_.revoke_drain_timeout;
+    if (stop_input_.load()) deadline = std::min(deadline, stop_deadline_);
+    PartitionListHandle store = NewPartitionList(partitions.cnt);
+    for (auto& p : revoked) {
+      p->WaitIdle(deadline);
+      const int64_t offset = fatal() ? -1 : p->TakeCommittable();
+      if (offset >= 0) {
+        rd_kafka_topic_partition_list_add(store.get(), p->topic().c_str(), p->partition())->offset =
+            offset;
+      }
+      const size_t left = p->in_flight();
+      if (left > 0) {
+        abandoned_items += left;
+        p->Abandon();
+      }
+    }
+    if (store->cnt > 0) {
+      rd_kafka_resp_err_t err = consumer_->StoreOffsets(store.get());
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        SW_LOG(kWarning, kLog, "offsets_store on revoke: ", rd_kafka_err2str(err));
+      }
+      // Commit them now, synchronously: the partitions' next owner fetches the committed offset
+      // as soon as the rebalance completes, and an auto-commit still in flight would make it
+      // re-process what we just finished.
+      err = consumer_->CommitSync(store.get());
+      // The mock cluster (and brokers in some rebalance states) refuse it with
+      // REBALANCE_IN_PROGRESS: then the new owner re-processes the items finished since the
+      // last auto-commit (duplicates, counted by the revoke test, never losses).
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+        SW_LOG(kInfo, kLog, "commit on revoke: ", rd_kafka_err2str(err),
+               "; the partitions' next owner may re-process recent items");
+      }
+    }
+  }
+  if (abandoned_items > 0) {
+    SW_LOG(kWarning, kLog, lost ? "assignment lost" : "revoke drain timed out", ": abandoned ",
+           abandoned_items, " in-flight item(s); they will be consumed again");
+  }
+  std::vector<std::pair<std::string, int32_t>> gone;
+  for (auto& p : revoked) {
+    gone.emplace_back(p->topic(), p->partition());
+    if (TopicEntry* t = FindTopic(p->topic())) t->partitions.erase(p->partition());
+  }
+  stats_->RemoveConsumerLag(gone);
+  assigned_count_ = std::max(0, assigned_count_ - partitions.cnt);
+  stats_->consumer().assigned_partitions.Set(assigned_count_);
+  stats_->consumer().paused_partitions.Set(consumer_->paused() ? assigned_count_ : 0);
+}
+
+void KafkaPipeline::Impl::OnConsumerStatistics(std::string_view json) {
+  auto lags = ParseConsumerLag(json, [this](std::string_view topic, int32_t partition) {
+    TopicEntry* t = FindTopic(topic);
+    return t != nullptr && t->partitions.contains(partition);
+  });
+  if (!lags.ok()) {
+    SW_LOG_EVERY(kWarning, kLog, 60000, "statistics: ", lags.status());
+    return;
+  }
+  stats_->SetConsumerLag(*std::move(lags));
+}
+
+}  // namespace steppewatch::kafka
