@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -12,6 +13,7 @@ namespace steppewatch::log {
 namespace {
 
 std::atomic<int> g_min_level{static_cast<int>(Level::kInfo)};
+std::atomic<uint64_t> g_write_errors{0};
 
 int64_t NowMillis() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -34,6 +36,25 @@ char LevelLetter(Level level) {
 }
 
 }  // namespace
+
+void WriteLine(std::string_view line) {
+  // One write per line keeps lines whole between threads; a short write to a pipe is retried
+  // and EINTR is retried. Any other error (the reader of a log pipe went away: EPIPE, SIGPIPE
+  // being ignored; a full disk; a closed descriptor) drops the line and is counted: logging
+  // never fails the daemon.
+  size_t done = 0;
+  while (done < line.size()) {
+    const ssize_t n = ::write(STDERR_FILENO, line.data() + done, line.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      g_write_errors.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    done += static_cast<size_t>(n);
+  }
+}
+
+uint64_t WriteErrors() { return g_write_errors.load(std::memory_order_relaxed); }
 
 void SetMinLevel(Level level) { g_min_level.store(static_cast<int>(level)); }
 
@@ -76,14 +97,7 @@ void Line(Level level, std::string_view component, std::string_view message) {
   line.append(": ");
   line.append(message);
   line.push_back('\n');
-  // One write per line keeps lines whole between threads; a short write to a pipe of
-  // stderr is retried, an error (closed stderr) is ignored: logging never fails the daemon.
-  size_t done = 0;
-  while (done < line.size()) {
-    ssize_t n = ::write(STDERR_FILENO, line.data() + done, line.size() - done);
-    if (n <= 0) break;
-    done += static_cast<size_t>(n);
-  }
+  WriteLine(line);
 }
 
 bool RateLimiter::Allow(uint64_t* suppressed) {
