@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -13,6 +14,7 @@ namespace {
 
 std::atomic<int> g_min_level{static_cast<int>(Level::kInfo)};
 std::atomic<int> g_format{static_cast<int>(Format::kText)};
+std::atomic<uint64_t> g_write_errors{0};
 
 int64_t NowMillis() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -126,19 +128,26 @@ void AppendTimestamp(std::string* out, int64_t now_ms) {
   out->append(stamp);
 }
 
-// Writes one formatted line. One write per line keeps lines whole between threads; a short
-// write to a pipe of stderr is retried, an error (closed stderr) is ignored: logging never
-// fails the daemon.
-void WriteLine(const std::string& line) {
+}  // namespace
+
+void WriteLine(std::string_view line) {
+  // One write per line keeps lines whole between threads; a short write to a pipe is retried
+  // and EINTR is retried. Any other error (the reader of a log pipe went away: EPIPE, SIGPIPE
+  // being ignored; a full disk; a closed descriptor) drops the line and is counted: logging
+  // never fails the daemon.
   size_t done = 0;
   while (done < line.size()) {
-    ssize_t n = ::write(STDERR_FILENO, line.data() + done, line.size() - done);
-    if (n <= 0) break;
+    const ssize_t n = ::write(STDERR_FILENO, line.data() + done, line.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      g_write_errors.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
     done += static_cast<size_t>(n);
   }
 }
 
-}  // namespace
+uint64_t WriteErrors() { return g_write_errors.load(std::memory_order_relaxed); }
 
 void SetMinLevel(Level level) { g_min_level.store(static_cast<int>(level)); }
 

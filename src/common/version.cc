@@ -6,10 +6,13 @@
 #include "absl/strings/str_cat.h"
 #include "simdjson.h"
 #include "steppewatch/build_info.h"
+#include "steppewatch/git_revision.h"
 
 namespace steppewatch {
 
 const char* Version() { return kVersion; }
+
+const char* Revision() { return kGitRevision; }
 
 std::string LibraryVersions() {
   return absl::StrCat("librdkafka ", rd_kafka_version_str(), ", Hyperscan ", hs_version(),

@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "steppewatch/common/log.h"
@@ -39,17 +40,61 @@ namespace {
 
 constexpr char kLog[] = "steppewatchd";
 
-// Blocks the signals the main loop handles, in the calling thread (and so in every thread it
-// creates afterwards), and returns a signalfd that reads them; -1 on error.
-int BlockSignalsAndOpenFd() {
+// The signals the main loop reads from its signalfd.
+sigset_t DaemonSignalSet() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGHUP);
-  if (pthread_sigmask(SIG_BLOCK, &set, nullptr) != 0) return -1;
+  return set;
+}
+
+// Blocks the signals the main loop handles, in the calling thread (and so in every thread it
+// creates afterwards), and returns a signalfd that reads them (including those that arrived,
+// blocked, before); -1 on error.
+int BlockSignalsAndOpenFd() {
+  BlockDaemonSignals();
+  const sigset_t set = DaemonSignalSet();
   return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 }
+
+// Reads the signals pending on the signalfd during start-up, before the main loop runs: a
+// SIGHUP is remembered (the reloader does not exist yet), a stop signal is returned.
+class StartupSignals {
+ public:
+  explicit StartupSignals(int fd) : fd_(fd) {}
+  // Returns the first stop signal read (SIGTERM or SIGINT), or 0.
+  int PollStop() {
+    signalfd_siginfo info;
+    while (read(fd_, &info, sizeof(info)) == sizeof(info)) {
+      const int sig = static_cast<int>(info.ssi_signo);
+      if (sig == SIGHUP) {
+        if (!reload_pending_) SW_LOG(kInfo, kLog, "SIGHUP before ready: reloading once started");
+        reload_pending_ = true;
+      } else if (sig == SIGTERM || sig == SIGINT) {
+        return sig;
+      }
+    }
+    return 0;
+  }
+  bool reload_pending() const { return reload_pending_; }
+
+ private:
+  const int fd_;
+  bool reload_pending_ = false;
+};
+
+// Logs a stop signal that came before ready and returns the exit code: nothing was consumed
+// yet, so there is nothing to drain or store.
+int StopBeforeReady(int sig, std::string_view step) {
+  SW_LOG(kInfo, kLog, sig == SIGTERM ? "SIGTERM" : "SIGINT", " before ready (", step,
+         "): exiting; nothing was consumed");
+  return kExitOk;
+}
+
+// Returns the wall clock in ms since the epoch.
+int64_t NowUnixMillis() { return absl::ToUnixMillis(absl::Now()); }
 
 // Waits up to `timeout` for a signal; returns its number or 0.
 int WaitSignal(int fd, absl::Duration timeout) {
@@ -80,6 +125,61 @@ void LogLines(log::Level level, std::string_view prefix, std::string_view text) 
 
 }  // namespace
 
+void BlockDaemonSignals() {
+  const sigset_t set = DaemonSignalSet();
+  // sigprocmask and signal are async-signal-safe and need no initialised C++ runtime: this runs
+  // from .preinit_array, before any constructor. Errors cannot happen with valid arguments.
+  (void)pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  (void)signal(SIGPIPE, SIG_IGN);
+}
+
+absl::Duration StopDrainBudget(absl::Duration budget) {
+  const absl::Duration reserve = std::clamp(budget / 4, absl::Seconds(1), absl::Seconds(10));
+  return std::max(budget - reserve, absl::ZeroDuration());
+}
+
+int ReloadAndWait(const DaemonFlags& flags) {
+  if (flags.reload_status_file.empty()) {
+    std::fprintf(stderr, "steppewatchd: --reload-and-wait needs --reload-status FILE\n");
+    return kExitConfigError;
+  }
+  const std::filesystem::path status = flags.reload_status_file;
+  // Only reloads that start after the signal count: one already running when it arrives was
+  // loading the old files.
+  const int64_t sent_ms = NowUnixMillis();
+  if (kill(flags.reload_and_wait_pid, SIGHUP) != 0) {
+    std::fprintf(stderr, "steppewatchd: cannot signal process %d: %s\n", flags.reload_and_wait_pid,
+                 std::strerror(errno));
+    return kExitRuntimeError;
+  }
+  const absl::Time deadline = absl::Now() + absl::Seconds(flags.reload_timeout_seconds);
+  for (;;) {
+    absl::StatusOr<ReloadOutcome> outcome = ReadReloadStatus(status);
+    if (outcome.ok() && outcome->started_unix_ms >= sent_ms) {
+      if (outcome->result == "refused") {
+        std::fprintf(stderr, "steppewatchd: rule reload REFUSED; the running pack %s stays:\n%s",
+                     outcome->pack.c_str(), outcome->error.c_str());
+        return kExitConfigError;
+      }
+      std::printf("steppewatchd: rule reload %s: pack %s\n", outcome->result.c_str(),
+                  outcome->pack.c_str());
+      return kExitOk;
+    }
+    if (kill(flags.reload_and_wait_pid, 0) != 0 && errno == ESRCH) {
+      std::fprintf(stderr, "steppewatchd: process %d exited before reloading\n",
+                   flags.reload_and_wait_pid);
+      return kExitRuntimeError;
+    }
+    if (absl::Now() >= deadline) {
+      std::fprintf(stderr, "steppewatchd: no reload outcome in %s after %d s\n", status.c_str(),
+                   flags.reload_timeout_seconds);
+      return kExitRuntimeError;
+    }
+    // A reload takes milliseconds from the compiled-pack cache, seconds for a cold compile.
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+}
+
 std::string UsageText() {
   return R"(usage: steppewatchd [flags]
 
@@ -103,6 +203,16 @@ flags:
   --set KEY=VALUE   override one config key (dotted, e.g. --set pipeline.workers=2); repeatable
   --check-config    validate the configuration, load, compile and test the rule pack, print a
                     summary (secrets redacted) and exit (0 = valid)
+  --reload-status FILE
+                    after each rule reload, replace FILE with its outcome (first line
+                    "attempt=N started_ms=T finished_ms=T result=installed|unchanged|refused
+                    pack=HASH", then the errors of a refused pack)
+  --reload-and-wait PID
+                    with --reload-status FILE: do not run a daemon; send SIGHUP to PID, wait
+                    for the outcome of the reload it starts and exit 0 (installed or unchanged),
+                    2 (refused: the running pack stays) or 1 (no outcome within
+                    --reload-timeout SECONDS, default 90). systemd's ExecReload uses it, so
+                    `systemctl reload` fails when the new pack is refused.
   --version         print versions and exit
   --help            this text
 
@@ -112,15 +222,24 @@ stdout lines (stable, for scripts):
   steppewatchd: ready
 Logs go to stderr.
 
-signals:
-  SIGTERM, SIGINT   stop taking input, finish in-flight items within
-                    pipeline.shutdown_budget_seconds, store offsets, close, exit 0;
-                    a second one exits at once (130), storing nothing more
-  SIGHUP            reload the rule pack (kept only if it compiles and its tests pass)
+signals (handled from the first instruction on; never the default action):
+  SIGTERM, SIGINT   stop taking input, finish in-flight items, store offsets, close, exit 0,
+                    all within pipeline.shutdown_budget_seconds (the whole stop); a stop not
+                    finished at the budget exits 4. Before "ready": exit 0 at once (nothing
+                    consumed). A second one exits at once (130), storing nothing more
+  SIGHUP            reload the rule pack (kept only if it compiles and its tests pass); one
+                    that arrives before "ready" is applied once, right after start-up
+  SIGPIPE           ignored: a closed log pipe or socket is a write error, counted in
+                    steppewatch_log_write_errors_total
 
-exit codes: 0 ok, 1 start-up/runtime failure, 2 bad flags/config/rule pack,
-            3 fatal Kafka producer error (restart; unstored items are re-consumed),
-            130 second stop signal
+exit codes:
+  0    ok (stopped by SIGTERM/SIGINT, drained; or --check-config/--help/--version)
+  1    start-up or runtime failure (broker, metrics port, ...)
+  2    bad flags, configuration or rule pack (also: a reload refused, with --reload-and-wait)
+  3    fatal Kafka producer error: restart (unstored items are consumed again)
+  4    stop budget exceeded: exited without finishing the stop (unstored items are consumed
+       again; nothing is lost)
+  130  second stop signal: exited at once
 )";
 }
 
@@ -165,6 +284,17 @@ bool ParseFlags(const std::vector<std::string>& args, DaemonFlags* flags, bool* 
       flags->demo_exit = true;
     } else if (arg == "--check-config") {
       flags->check_config = true;
+    } else if (arg == "--reload-status") {
+      if (!take(&flags->reload_status_file)) return false;
+    } else if (arg == "--reload-and-wait" || arg == "--reload-timeout") {
+      std::string number;
+      if (!take(&number)) return false;
+      int* out =
+          arg == "--reload-and-wait" ? &flags->reload_and_wait_pid : &flags->reload_timeout_seconds;
+      if (!absl::SimpleAtoi(number, out) || *out <= 0) {
+        *error = arg + " needs a positive number, got '" + number + "'";
+        return false;
+      }
     } else if (arg == "--set") {
       std::string kv;
       if (!take(&kv)) return false;
@@ -193,6 +323,7 @@ int RunDaemon(const DaemonFlags& flags) {
     SW_LOG(kError, kLog, "cannot set up signal handling: ", std::strerror(errno));
     return kExitRuntimeError;
   }
+  StartupSignals early(signal_fd);
 
   // --- configuration ---
   config::LoadOptions load;
@@ -219,8 +350,8 @@ int RunDaemon(const DaemonFlags& flags) {
   const LogOptions log_options = LogOptionsFrom(cfg);
   log::SetMinLevel(log_options.level);
   log::SetFormat(log_options.format);
-  SW_LOG(kInfo, kLog, "steppewatchd ", Version(), " (", LibraryVersions(), ") instance ",
-         cfg.instance);
+  SW_LOG(kInfo, kLog, "steppewatchd ", Version(), " (revision ", Revision(), "; ",
+         LibraryVersions(), ") instance ", cfg.instance);
   if (config_given || std::filesystem::exists(load.path)) {
     SW_LOG(kInfo, kLog, "configuration from ", load.path);
   } else {
@@ -259,6 +390,9 @@ int RunDaemon(const DaemonFlags& flags) {
               {{"rule_pack", (*pack)->info().name}, {"rule_pack_hash", (*pack)->info().hash}});
   }
   for (const std::string& e : errors) SW_LOG(kError, kLog, e);
+  if (int sig = early.PollStop(); sig != 0 && !flags.check_config) {
+    return StopBeforeReady(sig, "rule pack loaded");
+  }
 
   if (flags.check_config) {
     std::printf("%s\n", config::RenderRedacted(cfg).c_str());
@@ -320,12 +454,14 @@ int RunDaemon(const DaemonFlags& flags) {
   ReloaderOptions ro = ReloaderOptionsFrom(cfg);
   ro.pack_options = pack_options;  // without the cache when it is unusable
   ro.notifier = notifier->get();
+  ro.status_file = flags.reload_status_file;
   absl::StatusOr<std::unique_ptr<RuleReloader>> reloader = RuleReloader::Create(&packs, ro);
   if (!reloader.ok()) {
     SW_LOG(kError, kLog, "rule reloader: ", reloader.status());
     return kExitRuntimeError;
   }
   (*reloader)->MarkInitialPack(absl::Now());
+  if (int sig = early.PollStop(); sig != 0) return StopBeforeReady(sig, "reloader started");
 
   // --- metrics (/metrics, /healthz, /readyz) ---
   const metrics::MetricsOptions mo = MetricsOptionsFrom(cfg);
@@ -334,9 +470,14 @@ int RunDaemon(const DaemonFlags& flags) {
     const ReloadCounters* rc = &(*reloader)->counters();
     auto server = metrics::StartMetricsServer(
         mo, {.stats = &stats, .packs = &packs, .reloads = [rc] {
-               return metrics::ReloadSnapshot{
-                   rc->success.load(), rc->failure.load(), rc->unchanged.load(),
-                   rc->last_success_unix_seconds.load(), rc->last_duration_seconds.load()};
+               return metrics::ReloadSnapshot{rc->success.load(),
+                                              rc->failure.load(),
+                                              rc->unchanged.load(),
+                                              rc->last_success_unix_seconds.load(),
+                                              rc->last_duration_seconds.load(),
+                                              rc->last_ok.load(),
+                                              rc->last_attempt_unix_seconds.load(),
+                                              rc->watch_active.load()};
              }});
     if (!server.ok()) {
       SW_LOG(kError, kLog, "metrics on ", cfg.metrics.listen, ": ", server.status());
@@ -348,6 +489,7 @@ int RunDaemon(const DaemonFlags& flags) {
                 metrics_server->port());
     std::fflush(stdout);
   }
+  if (int sig = early.PollStop(); sig != 0) return StopBeforeReady(sig, "metrics started");
 
   // --- pipeline ---
   absl::StatusOr<std::unique_ptr<kafka::KafkaPipeline>> pipe =
@@ -356,6 +498,7 @@ int RunDaemon(const DaemonFlags& flags) {
     SW_LOG(kError, kLog, pipe.status());
     return kExitConfigError;
   }
+  if (int sig = early.PollStop(); sig != 0) return StopBeforeReady(sig, "pipeline created");
   if (absl::Status st = (*pipe)->Start(); !st.ok()) {
     SW_LOG(kError, kLog, st);
     return kExitRuntimeError;
@@ -386,6 +529,13 @@ int RunDaemon(const DaemonFlags& flags) {
   std::printf("steppewatchd: ready\n");
   std::fflush(stdout);
   SW_LOG(kInfo, kLog, "ready");
+  // Read what came during start-up once more: a SIGHUP read by the checks above is applied
+  // now (once, however many came); a stop signal starts the stop below, like in the loop.
+  const int early_stop = early.PollStop();
+  if (early.reload_pending()) {
+    SW_LOG(kInfo, kLog, "SIGHUP received during start-up: reloading the rule pack");
+    (*reloader)->RequestReload();
+  }
 
   // --- main loop ---
   // Wakes at least every second (the liveness heartbeat's period, see metrics/health.h), or
@@ -397,16 +547,20 @@ int RunDaemon(const DaemonFlags& flags) {
   absl::Status stop_status;
   int exit_code = kExitOk;
   bool demo_reported = false;
+  const absl::Duration budget = loop_options.stop_budget;
+  absl::Time stop_deadline = absl::InfiniteFuture();
   auto begin_stop = [&](const char* why) {
-    SW_LOG(kInfo, kLog, why, ": draining (budget ", absl::FormatDuration(loop_options.stop_budget),
-           "); a second signal exits at once");
+    SW_LOG(kInfo, kLog, why, ": stopping (budget ", absl::FormatDuration(budget), ", of which ",
+           absl::FormatDuration(StopDrainBudget(budget)),
+           " to drain); a second signal exits at once");
     (void)(*notifier)->Stopping("draining");
-    const absl::Duration budget = loop_options.stop_budget;
-    stopper = std::thread([&, budget] {
-      stop_status = (*pipe)->Stop(budget);
+    stop_deadline = absl::Now() + budget;
+    stopper = std::thread([&] {
+      stop_status = (*pipe)->Stop(StopDrainBudget(budget));
       stopped.Notify();
     });
   };
+  if (early_stop != 0) begin_stop(early_stop == SIGTERM ? "SIGTERM" : "SIGINT");
   for (;;) {
     const int sig = WaitSignal(signal_fd, stopper.joinable() ? absl::Milliseconds(100) : tick);
     stats.health().main_loop_heartbeat_steady_ns.store(pipeline::Stats::SteadyNowNanos(),
@@ -438,6 +592,16 @@ int RunDaemon(const DaemonFlags& flags) {
       if (flags.demo_exit && !stopper.joinable()) begin_stop("demo finished");
     }
     if (stopper.joinable() && stopped.HasBeenNotified()) break;
+    if (stopper.joinable() && absl::Now() >= stop_deadline) {
+      // The stop is stuck beyond what was budgeted, typically in the consumer close waiting
+      // for a group coordinator that is down. Offsets stored so far were committed by the
+      // auto-commit or are lost with the process like every unstored item: all of them are
+      // consumed again after a restart, so leaving now loses nothing.
+      SW_LOG(kWarning, kLog, "stop budget of ", absl::FormatDuration(budget), " exceeded: exiting ",
+             kExitStopBudget, " without finishing the stop; items not stored are consumed again");
+      std::fflush(stdout);
+      std::_Exit(kExitStopBudget);
+    }
   }
   stopper.join();
   if (!stop_status.ok()) {

@@ -9,12 +9,14 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <string_view>
 #include <system_error>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "steppewatch/common/log.h"
 #include "steppewatch/daemon/systemd_notify.h"
 #include "steppewatch/pipeline/item_processor.h"
@@ -205,9 +207,14 @@ absl::Status RuleReloader::SyncWatches() {
   std::error_code ec;
   const int root = inotify_add_watch(inotify_fd_, options_.rules_dir.c_str(), kWatchMask);
   if (root < 0) {
+    root_watched_ = false;
+    counters_.watch_active.store(false, std::memory_order_relaxed);
     return absl::UnavailableError(
         log::Cat("inotify_add_watch ", options_.rules_dir.string(), ": ", strerror(errno)));
   }
+  root_wd_ = root;
+  root_watched_ = true;
+  counters_.watch_active.store(true, std::memory_order_relaxed);
   added.push_back(root);
   // The same walk as the pack loader: follow directory symlinks, skip names starting with '.'
   // (the ConfigMap's `..data` and `..<timestamp>` copies are reached through the top-level
@@ -252,6 +259,18 @@ bool RuleReloader::DrainEvents() {
     for (const char* p = buf; p < buf + n;) {
       const auto* event = reinterpret_cast<const struct inotify_event*>(p);
       if ((event->mask & IN_IGNORED) == 0) changed = true;
+      // The root deleted or renamed: its watch is gone or follows the old directory; Run()
+      // watches the path again once a directory is there. (Other watches' IN_IGNORED come
+      // from SyncWatches() removing them or from subdirectories going away.)
+      if (event->wd == root_wd_ && (event->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED))) {
+        if (root_watched_) {
+          SW_LOG(kWarning, kComponent, "rules directory ", options_.rules_dir.string(),
+                 " was removed or moved: watching for it to come back (SIGHUP reloads too)");
+        }
+        root_watched_ = false;
+        counters_.watch_active.store(false, std::memory_order_relaxed);
+        changed = true;
+      }
       // IN_Q_OVERFLOW: events were lost, so assume a change (the reload reads the truth).
       p += sizeof(struct inotify_event) + event->len;
     }
@@ -270,6 +289,11 @@ void RuleReloader::Run() {
       timeout_ms = static_cast<int>(std::max<int64_t>(
           0, absl::ToInt64Milliseconds(absl::Ceil(due - absl::Now(), absl::Milliseconds(1)))));
     }
+    const bool rewatch = inotify_fd_ >= 0 && !root_watched_;
+    if (rewatch) {
+      const int period_ms = static_cast<int>(absl::ToInt64Milliseconds(options_.rewatch_period));
+      timeout_ms = timeout_ms < 0 ? period_ms : std::min(timeout_ms, period_ms);
+    }
     pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {inotify_fd_, POLLIN, 0}};
     const int ready = poll(fds, inotify_fd_ >= 0 ? 2 : 1, timeout_ms);
     if (ready < 0 && errno != EINTR) {
@@ -286,6 +310,17 @@ void RuleReloader::Run() {
       if (!first_event.has_value()) first_event = now;
       last_event = now;
     }
+    if (rewatch && !root_watched_) {
+      std::error_code ec;
+      if (fs::is_directory(options_.rules_dir, ec) && SyncWatches().ok()) {
+        SW_LOG(kInfo, kComponent, "rules directory ", options_.rules_dir.string(),
+               " is back: watching it again");
+        // Its content is new to us: reload once it is quiet, like any change.
+        const absl::Time now = absl::Now();
+        if (!first_event.has_value()) first_event = now;
+        last_event = now;
+      }
+    }
     const bool requested = reload_requested_.exchange(false, std::memory_order_acq_rel);
     const bool files_due =
         first_event.has_value() && absl::Now() >= std::min(last_event + options_.debounce,
@@ -296,7 +331,7 @@ void RuleReloader::Run() {
       // so a change made during the load triggers the next reload.
       if (absl::Status s = SyncWatches(); !s.ok()) {
         SW_LOG(kWarning, kComponent, std::string(s.message()),
-               " (changes need SIGHUP until it is back)");
+               " (watched again when it is back; SIGHUP reloads too)");
       }
       DrainEvents();
     }
@@ -331,6 +366,8 @@ void RuleReloader::ReloadOnce(Trigger trigger) {
   const absl::Time start = absl::Now();
   absl::StatusOr<std::shared_ptr<const rules::CompiledPack>> candidate =
       options_.loader(options_.rules_dir);
+  ReloadOutcome outcome;
+  outcome.started_unix_ms = absl::ToUnixMillis(start);
   const absl::Time end = absl::Now();
   const double seconds = absl::ToDoubleSeconds(end - start);
   counters_.last_attempt_unix_seconds.store(UnixSeconds(end), std::memory_order_relaxed);
@@ -356,11 +393,16 @@ void RuleReloader::ReloadOnce(Trigger trigger) {
     }
     status_line = log::Cat("pack ", running->info().name, " ", running->info().version,
                            "; last reload FAILED: ", FirstLine(error));
+    outcome.result = "refused";
+    outcome.pack = running->info().hash;
+    outcome.error = error;
   } else if ((*candidate)->info().hash == running->info().hash) {
     counters_.unchanged.fetch_add(1, std::memory_order_relaxed);
     SW_LOG(kInfo, kComponent, "rule reload ", why, ": pack ", running->info().name, " ",
            running->info().hash, " unchanged; nothing to swap");
     status_line = log::Cat("pack ", running->info().name, " ", running->info().version);
+    outcome.result = "unchanged";
+    outcome.pack = running->info().hash;
   } else {
     const rules::CompiledPack& next = **candidate;
     if (!options_.gate_sample.empty()) LogGate(running, *candidate);
@@ -374,15 +416,96 @@ void RuleReloader::ReloadOnce(Trigger trigger) {
            " tests passed) in ", seconds, " s; replaced ", running->info().version, " ",
            running->info().hash);
     status_line = log::Cat("pack ", next.info().name, " ", next.info().version, " reloaded");
+    LogNewTopics(*running, next);
+    outcome.result = "installed";
+    outcome.pack = next.info().hash;
   }
+  counters_.last_ok.store(error.empty(), std::memory_order_relaxed);
+  outcome.finished_unix_ms = absl::ToUnixMillis(end);
   if (options_.notifier != nullptr) options_.notifier->Ready(status_line).IgnoreError();
   running.reset();  // Drop our reference to the old pack before waking waiters.
 
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    outcome.attempt = attempts_ + 1;
+  }
+  // Written before attempts_ grows, so a waiter woken by AwaitAttempts() finds the file
+  // already describing its attempt.
+  if (!options_.status_file.empty()) {
+    if (absl::Status st = WriteReloadStatus(options_.status_file, outcome); !st.ok()) {
+      SW_LOG_EVERY(kWarning, kComponent, 60000, "reload status: ", st);
+    }
+  }
   std::lock_guard<std::mutex> lock(mu_);
   ++attempts_;
   attempts_cv_.notify_all();
   if (!error.empty()) last_error_ = std::move(error);
   if (installed) last_success_ = end;
+}
+
+void RuleReloader::LogNewTopics(const rules::CompiledPack& before,
+                                const rules::CompiledPack& after) {
+  const std::vector<std::string>& old_topics = before.topics();
+  for (const std::string& topic : after.topics()) {
+    if (std::find(old_topics.begin(), old_topics.end(), topic) != old_topics.end()) continue;
+    // The producer writes to it from now on: a topic that does not exist (and is not
+    // auto-created) fails those alerts' deliveries, and its subscribers need to know of it.
+    SW_LOG(kWarning, kComponent, "the new pack sends alerts to a new topic ", topic,
+           ": check that it exists and that its subscribers know");
+  }
+}
+
+absl::Status WriteReloadStatus(const fs::path& path, const ReloadOutcome& outcome) {
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) return absl::UnavailableError(log::Cat(tmp.string(), ": cannot write"));
+    out << "attempt=" << outcome.attempt << " started_ms=" << outcome.started_unix_ms
+        << " finished_ms=" << outcome.finished_unix_ms << " result=" << outcome.result
+        << " pack=" << outcome.pack << "\n"
+        << outcome.error;
+    if (!outcome.error.empty() && outcome.error.back() != '\n') out << "\n";
+    out.close();
+    if (!out) return absl::UnavailableError(log::Cat(tmp.string(), ": write failed"));
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) return absl::UnavailableError(log::Cat(path.string(), ": ", ec.message()));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ReloadOutcome> ReadReloadStatus(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(log::Cat(path.string(), ": cannot open"));
+  std::string header;
+  std::getline(in, header);
+  ReloadOutcome out;
+  bool has_attempt = false;
+  for (std::string_view rest = header; !rest.empty();) {
+    const size_t sp = rest.find(' ');
+    const std::string_view field = rest.substr(0, sp);
+    rest = sp == std::string_view::npos ? std::string_view() : rest.substr(sp + 1);
+    const size_t eq = field.find('=');
+    if (eq == std::string_view::npos) continue;
+    const std::string_view key = field.substr(0, eq);
+    const std::string value(field.substr(eq + 1));
+    if (key == "attempt") {
+      has_attempt = absl::SimpleAtoi(value, &out.attempt);
+    } else if (key == "started_ms") {
+      (void)absl::SimpleAtoi(value, &out.started_unix_ms);
+    } else if (key == "finished_ms") {
+      (void)absl::SimpleAtoi(value, &out.finished_unix_ms);
+    } else if (key == "result") {
+      out.result = value;
+    } else if (key == "pack") {
+      out.pack = value;
+    }
+  }
+  if (!has_attempt) {
+    return absl::DataLossError(log::Cat(path.string(), ": not a reload status: '", header, "'"));
+  }
+  out.error.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  return out;
 }
 
 }  // namespace steppewatch::daemon

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "metrics/families.h"
 #include "prometheus/text_serializer.h"
+#include "steppewatch/common/log.h"
 #include "steppewatch/decode/news_item.h"
 #include "steppewatch/rules/pack.h"
 
@@ -151,6 +152,17 @@ void AppendReloads(std::vector<MetricFamily>* out, const ReloadSnapshot& reloads
   AppendSingle(out, "steppewatch_rule_reload_duration_seconds",
                "Duration of the last reload attempt: load, compile and embedded tests.",
                MetricType::Gauge, reloads.last_duration_seconds);
+  AppendSingle(out, "steppewatch_rules_last_reload_success",
+               "1 when the last reload attempt left the pack on disk running (installed or "
+               "unchanged; 1 before any attempt), 0 while the last attempt was refused.",
+               MetricType::Gauge, reloads.last_ok ? 1 : 0);
+  AppendSingle(out, "steppewatch_rules_last_reload_timestamp_seconds",
+               "Unix time of the last reload attempt, whatever its result (0: none yet).",
+               MetricType::Gauge, reloads.last_attempt_unix_seconds);
+  AppendSingle(out, "steppewatch_rules_watch_active",
+               "1 while the rules directory is watched for changes (rules.reload_on_change), 0 "
+               "when watching is off or the directory is gone.",
+               MetricType::Gauge, reloads.watch_active ? 1 : 0);
 }
 
 }  // namespace
@@ -286,8 +298,20 @@ std::vector<MetricFamily> StatsCollector::Build(const pipeline::StatsSnapshot& s
   AppendSingle(&out, "steppewatch_live", "1 when /healthz answers 200 (threads make progress).",
                MetricType::Gauge, EvaluateLiveness(s, now_steady_ns, options_.health).ok ? 1 : 0);
   AppendSingle(&out, "steppewatch_ready",
-               "1 when /readyz answers 200 (rules loaded, consumer created, not draining).",
+               "1 when /readyz answers 200 (able to consume: see steppewatch_ready_condition).",
                MetricType::Gauge, EvaluateReadiness(s, now_steady_ns, options_.health).ok ? 1 : 0);
+  MetricFamily conditions = MakeFamily(
+      "steppewatch_ready_condition",
+      "Each condition of readiness: 1 when met (all 1 = /readyz answers 200).", MetricType::Gauge);
+  const auto met = EvaluateReadyConditions(s, now_steady_ns, options_.health);
+  for (size_t c = 0; c < met.size(); ++c) {
+    AddGauge(&conditions, {{"condition", kReadyConditionNames[c]}}, met[c] ? 1 : 0);
+  }
+  out.push_back(std::move(conditions));
+  AppendSingle(&out, "steppewatch_log_write_errors_total",
+               "Log lines that could not be written (stderr closed or full, e.g. a log pipe "
+               "whose reader went away).",
+               MetricType::Counter, static_cast<double>(log::WriteErrors()));
   return out;
 }
 

@@ -30,6 +30,34 @@ Verdict EvaluateLiveness(const pipeline::StatsSnapshot& snapshot, int64_t now_st
   return {true, "ok"};
 }
 
+namespace {
+
+// In a consumer group with the eager protocol every assignment ends with a revoke or a loss
+// before the next one, so the member holds an assignment exactly when it has seen more
+// assignments than ends of one.
+bool GroupJoined(const pipeline::StatsSnapshot& s) {
+  const auto kind = [&s](pipeline::RebalanceKind k) {
+    return s.rebalances_by_kind[static_cast<size_t>(k)];
+  };
+  return kind(pipeline::RebalanceKind::kAssign) >
+         kind(pipeline::RebalanceKind::kRevoke) + kind(pipeline::RebalanceKind::kLost);
+}
+
+}  // namespace
+
+std::array<bool, kReadyConditionNames.size()> EvaluateReadyConditions(
+    const pipeline::StatsSnapshot& snapshot, int64_t now_steady_ns, const HealthOptions& options) {
+  std::array<bool, kReadyConditionNames.size()> met{};
+  met[static_cast<size_t>(ReadyCondition::kLive)] =
+      EvaluateLiveness(snapshot, now_steady_ns, options).ok;
+  met[static_cast<size_t>(ReadyCondition::kNotDraining)] = !snapshot.draining;
+  met[static_cast<size_t>(ReadyCondition::kRulePackLoaded)] = snapshot.rules_loaded;
+  met[static_cast<size_t>(ReadyCondition::kConsumerCreated)] = snapshot.consumer_created;
+  met[static_cast<size_t>(ReadyCondition::kBrokersReachable)] = !snapshot.all_brokers_down;
+  met[static_cast<size_t>(ReadyCondition::kGroupJoined)] = GroupJoined(snapshot);
+  return met;
+}
+
 Verdict EvaluateReadiness(const pipeline::StatsSnapshot& snapshot, int64_t now_steady_ns,
                           const HealthOptions& options) {
   // Checked in start-up order, so the reason names the first step that is not done.
@@ -38,6 +66,10 @@ Verdict EvaluateReadiness(const pipeline::StatsSnapshot& snapshot, int64_t now_s
   if (snapshot.draining) return {false, "draining"};
   if (!snapshot.rules_loaded) return {false, "rule pack not loaded"};
   if (!snapshot.consumer_created) return {false, "consumer not created"};
+  if (snapshot.all_brokers_down) return {false, "all brokers down (unreachable or unresolvable)"};
+  if (!GroupJoined(snapshot)) {
+    return {false, "not a member of the consumer group yet (no partition assignment)"};
+  }
   return {true, "ok"};
 }
 

@@ -93,6 +93,9 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Create(
   if (options.http_threads < 1) {
     return absl::InvalidArgumentError("metrics http_threads must be at least 1");
   }
+  if (options.request_timeout_ms < 1) {
+    return absl::InvalidArgumentError("metrics request_timeout_ms must be at least 1");
+  }
   if (options.basic_auth_user.empty() != options.basic_auth_password.empty()) {
     return absl::InvalidArgumentError(
         "metrics basic auth needs both a user and a password (or neither)");
@@ -112,7 +115,9 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Create(
     // civetweb throws CivetException when it cannot bind; this is start-up, not the data path.
     server->exposer_ = std::make_unique<prometheus::Exposer>(
         std::vector<std::string>{"listening_ports", options.listen_address, "num_threads",
-                                 std::to_string(options.http_threads)},
+                                 std::to_string(options.http_threads), "request_timeout_ms",
+                                 std::to_string(options.request_timeout_ms), "enable_keep_alive",
+                                 "no"},
         callbacks);
   } catch (const std::exception& e) {
     return absl::UnavailableError(

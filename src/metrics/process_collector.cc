@@ -33,6 +33,7 @@ std::vector<prometheus::MetricFamily> ProcessCollector::Collect() const {
       prometheus::MetricType::Gauge);
   internal::AddGauge(&build,
                      {{"version", build_info_.version},
+                      {"revision", Revision()},
                       {"librdkafka", build_info_.librdkafka},
                       {"hyperscan", build_info_.hyperscan},
                       {"simdjson", build_info_.simdjson}},

@@ -49,9 +49,31 @@ TEST(Health, WalksStartupToReadyThenDraining) {
   EXPECT_THAT(ready.reason, HasSubstr("consumer not created"));
 
   s.consumer_created = true;
+  s.all_brokers_down = true;  // an unresolvable or closed broker address
+  ready = EvaluateReadiness(s, kT0, ThirtySeconds());
+  EXPECT_FALSE(ready.ok);
+  EXPECT_THAT(ready.reason, HasSubstr("all brokers down"));
+
+  s.all_brokers_down = false;  // reachable, but the group has not assigned anything yet
+  ready = EvaluateReadiness(s, kT0, ThirtySeconds());
+  EXPECT_FALSE(ready.ok);
+  EXPECT_THAT(ready.reason, HasSubstr("consumer group"));
+
+  s.rebalances_by_kind[static_cast<size_t>(pipeline::RebalanceKind::kAssign)] = 1;
   ready = EvaluateReadiness(s, kT0, ThirtySeconds());
   EXPECT_TRUE(ready.ok);
   EXPECT_EQ(ready.reason, "ok");
+
+  // A revoke ends the assignment; the next assignment makes the member ready again.
+  s.rebalances_by_kind[static_cast<size_t>(pipeline::RebalanceKind::kRevoke)] = 1;
+  EXPECT_FALSE(EvaluateReadiness(s, kT0, ThirtySeconds()).ok);
+  s.rebalances_by_kind[static_cast<size_t>(pipeline::RebalanceKind::kAssign)] = 2;
+  EXPECT_TRUE(EvaluateReadiness(s, kT0, ThirtySeconds()).ok);
+  // A lost assignment ends it too.
+  s.rebalances_by_kind[static_cast<size_t>(pipeline::RebalanceKind::kLost)] = 1;
+  EXPECT_FALSE(EvaluateReadiness(s, kT0, ThirtySeconds()).ok);
+  s.rebalances_by_kind[static_cast<size_t>(pipeline::RebalanceKind::kAssign)] = 3;
+  EXPECT_TRUE(EvaluateReadiness(s, kT0, ThirtySeconds()).ok);
 
   s.draining = true;
   ready = EvaluateReadiness(s, kT0, ThirtySeconds());
@@ -61,10 +83,31 @@ TEST(Health, WalksStartupToReadyThenDraining) {
   EXPECT_TRUE(EvaluateLiveness(s, kT0, ThirtySeconds()).ok);
 }
 
-TEST(Health, StaleWorkerIsUnhealthyAndUnready) {
+TEST(Health, EachReadyConditionIsReportedApart) {
   pipeline::StatsSnapshot s = Running();
   s.rules_loaded = true;
   s.consumer_created = true;
+  s.all_brokers_down = true;
+  const auto met = EvaluateReadyConditions(s, kT0, ThirtySeconds());
+  EXPECT_TRUE(met[static_cast<size_t>(ReadyCondition::kLive)]);
+  EXPECT_TRUE(met[static_cast<size_t>(ReadyCondition::kNotDraining)]);
+  EXPECT_TRUE(met[static_cast<size_t>(ReadyCondition::kRulePackLoaded)]);
+  EXPECT_TRUE(met[static_cast<size_t>(ReadyCondition::kConsumerCreated)]);
+  EXPECT_FALSE(met[static_cast<size_t>(ReadyCondition::kBrokersReachable)]);
+  EXPECT_FALSE(met[static_cast<size_t>(ReadyCondition::kGroupJoined)]);
+}
+
+// A snapshot of a member that consumes: rules loaded, consumer created, brokers up, assigned.
+pipeline::StatsSnapshot Consuming() {
+  pipeline::StatsSnapshot s = Running();
+  s.rules_loaded = true;
+  s.consumer_created = true;
+  s.rebalances_by_kind[static_cast<size_t>(pipeline::RebalanceKind::kAssign)] = 1;
+  return s;
+}
+
+TEST(Health, StaleWorkerIsUnhealthyAndUnready) {
+  pipeline::StatsSnapshot s = Consuming();
   s.main_loop_heartbeat_steady_ns = kT0 + 31 * kSecond;  // the main loop goes on, a worker hangs
   const int64_t now = kT0 + 31 * kSecond;
 
@@ -105,6 +148,7 @@ TEST(HealthChecker, ReadsTheLiveStats) {
   stats.worker(1).heartbeat_steady_ns.store(now);
   stats.health().rules_loaded.store(true);
   stats.health().consumer_created.store(true);
+  stats.consumer().rebalances[static_cast<int>(pipeline::RebalanceKind::kAssign)].Add();
   EXPECT_TRUE(checker.Liveness().ok);
   EXPECT_TRUE(checker.Readiness().ok);
 

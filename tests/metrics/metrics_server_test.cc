@@ -1,6 +1,14 @@
 #include "steppewatch/metrics/metrics_server.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <memory>
+#include <vector>
 
 #include "absl/strings/escaping.h"
 #include "gmock/gmock.h"
@@ -55,6 +63,7 @@ TEST(MetricsServer, ProbesFollowThePipelineState) {
 
   stats.health().rules_loaded.store(true);
   stats.health().consumer_created.store(true);
+  stats.consumer().rebalances[static_cast<int>(pipeline::RebalanceKind::kAssign)].Add();
   stats.health().main_loop_heartbeat_steady_ns.store(pipeline::Stats::SteadyNowNanos());
   SW_ASSERT_OK_AND_ASSIGN(ready, HttpGet(server->port(), "/readyz"));
   EXPECT_EQ(ready.status, 200);
@@ -117,6 +126,73 @@ TEST(MetricsServer, FailsCleanlyWhenThePortIsTaken) {
   absl::StatusOr<std::unique_ptr<MetricsServer>> second = MetricsServer::Create(same, {}, nullptr);
   EXPECT_THAT(second.status(),
               StatusIs(absl::StatusCode::kUnavailable, HasSubstr("cannot listen")));
+}
+
+// Opens a TCP connection to 127.0.0.1:`port` and returns its descriptor (-1 on failure). Reads
+// on it give up after 10 s.
+int Connect(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  timeval timeout{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// A port scanner or a stuck scraper (connects, sends nothing) and a slowloris client (sends
+// the request a few bytes at a time and never finishes it) each hold a civetweb thread while
+// their connection is open. Twenty of each must not keep kubelet's probes or Prometheus' scrape
+// from being answered, and the server must end them once request_timeout_ms has passed.
+TEST(MetricsServer, ProbesAndScrapesAreAnsweredBesideIdleAndSlowConnections) {
+  pipeline::Stats stats(/*num_workers=*/1);
+  ServerOptions options = AnyPort();
+  options.request_timeout_ms = 1000;  // shorter than the default so the test ends sooner
+  SW_ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<MetricsServer> server,
+      MetricsServer::Create(options, {std::make_shared<ProcessCollector>()},
+                            std::make_shared<HealthChecker>(&stats, HealthOptions{})));
+  std::vector<int> idle;
+  std::vector<int> slow;
+  for (int i = 0; i < 20; ++i) {
+    idle.push_back(Connect(server->port()));
+    slow.push_back(Connect(server->port()));
+    ASSERT_GE(idle.back(), 0);
+    ASSERT_GE(slow.back(), 0);
+    const char partial[] = "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+    ASSERT_EQ(send(slow.back(), partial, sizeof(partial) - 1, 0),
+              static_cast<ssize_t>(sizeof(partial) - 1));
+  }
+  // Every probe and scrape gets its answer while the 40 connections are open (HttpGet fails
+  // after 10 s without one; with civetweb's defaults of 2 threads and 30 s this failed).
+  for (int round = 0; round < 3; ++round) {
+    for (int fd : slow) (void)send(fd, "a", 1, MSG_NOSIGNAL);  // keep trickling
+    SW_ASSERT_OK_AND_ASSIGN(HttpResponse live, HttpGet(server->port(), "/healthz"));
+    EXPECT_EQ(live.status, 200);
+    SW_ASSERT_OK_AND_ASSIGN(HttpResponse ready, HttpGet(server->port(), "/readyz"));
+    EXPECT_EQ(ready.status, 503);  // nothing loaded: the probe answers, with the truth
+    SW_ASSERT_OK_AND_ASSIGN(HttpResponse metrics, HttpGet(server->port(), "/metrics"));
+    EXPECT_EQ(metrics.status, 200);
+  }
+  // The server ends both kinds once their request time is up: a read sees the close (0) or
+  // a reset, never the 10 s receive timeout.
+  for (const std::vector<int>* group : {&idle, &slow}) {
+    for (int fd : *group) {
+      char byte;
+      ssize_t n;
+      do {
+        n = recv(fd, &byte, 1, 0);  // an error page may come first: read to the end
+      } while (n > 0);
+      EXPECT_TRUE(n == 0 || errno == ECONNRESET) << "errno " << errno;
+      close(fd);
+    }
+  }
 }
 
 TEST(MetricsServer, RejectsHalfConfiguredAuth) {

@@ -54,6 +54,13 @@ void Line(Level level, std::string_view component, std::string_view message,
 std::string FormatLine(Format format, int64_t now_ms, Level level, std::string_view component,
                        std::string_view message, std::initializer_list<Field> fields = {});
 
+// Writes one finished line (with its newline) to stderr with one write(2). A line that cannot
+// be written is dropped and counted (WriteErrors()); never fails, never raises SIGPIPE when
+// the process ignores it (steppewatchd does). Thread-safe.
+void WriteLine(std::string_view line);
+// Returns the number of lines WriteLine() could not write since start.
+uint64_t WriteErrors();
+
 // Lets one message through per period and counts the ones held back, for messages that a
 // fault repeats (broker down, failed deliveries): the first one is logged at once, later ones
 // at most once per period with the number suppressed meanwhile. Thread-safe, lock-free.

@@ -5,6 +5,11 @@
 // file:line:column and the failure is counted. Workers never wait: they keep evaluating with the
 // pack they hold and pick up the new one at their next item (PackHolder's contract).
 //
+// Outcome: every finished attempt updates counters() (lock-free, for the metrics: whether the
+// last attempt succeeded and when) and, when ReloaderOptions::status_file is set, replaces that
+// file (WriteReloadStatus) so that `steppewatchd --reload-and-wait` (systemd's ExecReload) can
+// report a refused pack as a failed `systemctl reload`.
+//
 // Watching: inotify on the DIRECTORY tree (the root and every subdirectory the pack loader
 // reads), never on files, because Kubernetes updates a mounted ConfigMap by writing a new
 // hidden `..<timestamp>` directory and renaming a `..data` symlink over the old one: the files
@@ -13,6 +18,9 @@
 // to be quiet for `debounce` (but never longer than `max_debounce` after the first event): a
 // reload at the first event would compile a half-written pack and count a spurious failure.
 // A reload whose result has the same pack hash as the running pack swaps nothing.
+// When the rules directory itself goes away (`rm -rf` then a copy, a volume remounted) its
+// watches die with it; the thread then retries every `rewatch_period` and, once the directory
+// is back, watches it again and reloads (counters().watch_active says which state it is in).
 //
 // Threading: one background thread owns the inotify descriptor and does every load/compile/test,
 // so a slow compile (seconds for a 10k-rule pack) delays only the next reload. RequestReload()
@@ -105,7 +113,28 @@ struct ReloaderOptions {
   size_t gate_max_items = 10000;
   // Told RELOADING=1 before and READY=1 after every reload; may be null. Not owned.
   SystemdNotifier* notifier = nullptr;
+  // When not empty, replaced after every attempt with its outcome (WriteReloadStatus).
+  std::filesystem::path status_file;
+  // While the rules directory is gone (its watch removed), how often to try watching it again.
+  absl::Duration rewatch_period = absl::Seconds(1);
 };
+
+// The outcome of one reload attempt, as the status file records it.
+struct ReloadOutcome {
+  uint64_t attempt = 0;         // 1 for the first attempt since start-up
+  int64_t started_unix_ms = 0;  // wall clock when the load began
+  int64_t finished_unix_ms = 0;
+  std::string result;  // "installed", "unchanged" or "refused"
+  std::string pack;    // hash of the pack running afterwards
+  std::string error;   // refused: the loader's message (one problem per line)
+};
+
+// Replaces `path` atomically (write a sibling temporary, rename) with
+//   attempt=N started_ms=T finished_ms=T result=R pack=HASH
+// followed by the error lines, if any. Returns the error when the file cannot be written.
+absl::Status WriteReloadStatus(const std::filesystem::path& path, const ReloadOutcome& outcome);
+// Parses what WriteReloadStatus wrote; NotFound when the file does not exist.
+absl::StatusOr<ReloadOutcome> ReadReloadStatus(const std::filesystem::path& path);
 
 // Lock-free counters for the metrics stage (read at scrape time with relaxed loads).
 struct ReloadCounters {
@@ -118,6 +147,12 @@ struct ReloadCounters {
   // Unix time and duration of the last attempt, whatever its result.
   std::atomic<double> last_attempt_unix_seconds{0};
   std::atomic<double> last_duration_seconds{0};
+  // Whether the last attempt ended with the pack on disk running (installed or unchanged);
+  // true until the first attempt (the start-up pack is the one on disk).
+  std::atomic<bool> last_ok{true};
+  // Whether the rules directory is watched now (false when watching is off or the directory
+  // is gone and not back yet).
+  std::atomic<bool> watch_active{false};
 };
 
 // A copy of the reloader's state for logs, status lines and tests.
@@ -169,16 +204,21 @@ class RuleReloader {
   // Logs the reload gate's per-rule differences between the running pack and the candidate.
   void LogGate(std::shared_ptr<const rules::CompiledPack> running,
                std::shared_ptr<const rules::CompiledPack> candidate);
+  // Logs each alert topic `after` sends to that `before` did not.
+  void LogNewTopics(const rules::CompiledPack& before, const rules::CompiledPack& after);
   // Re-adds a watch on the root and every subdirectory the loader reads; drops stale ones.
   absl::Status SyncWatches();
-  // Reads every pending inotify event; returns true when one of them is a change.
+  // Reads every pending inotify event; returns true when one of them is a change. Clears
+  // root_watched_ when the root directory's watch went away (deleted or moved).
   bool DrainEvents();
 
   pipeline::PackHolder* const holder_;
   const ReloaderOptions options_;
-  const int inotify_fd_;      // -1 when not watching
-  const int wake_fd_;         // eventfd: RequestReload() and Stop()
-  std::vector<int> watched_;  // inotify watch descriptors; Create() and then the thread only
+  const int inotify_fd_;       // -1 when not watching
+  const int wake_fd_;          // eventfd: RequestReload() and Stop()
+  std::vector<int> watched_;   // inotify watch descriptors; Create() and then the thread only
+  int root_wd_ = -1;           // the root's watch descriptor; thread only (after Create())
+  bool root_watched_ = false;  // thread only (after Create())
   std::atomic<bool> stop_{false};
   std::atomic<bool> reload_requested_{false};
   ReloadCounters counters_;

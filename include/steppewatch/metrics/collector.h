@@ -35,6 +35,9 @@ struct ReloadSnapshot {
   uint64_t unchanged = 0;  // loaded fine with the running pack's hash: nothing swapped
   double last_success_unix_seconds = 0;  // 0 = never (the start-up pack may count as one)
   double last_duration_seconds = 0;      // of the last attempt, whatever its result
+  bool last_ok = true;                   // the last attempt installed or kept the disk's pack
+  double last_attempt_unix_seconds = 0;  // 0 = no attempt since start-up
+  bool watch_active = false;             // the rules directory is watched now
 };
 
 struct CollectorOptions {

@@ -7,16 +7,23 @@
 //            "not started yet" and counts as live, so a long rule-pack compile at start-up is
 //            not a failure (give such pods a startupProbe instead). Nothing about Kafka: a broker
 //            outage must not restart pods, and the threads beat while they wait for the broker.
-// - Ready  = live, the rule pack is loaded, the consumer is created (assigned some partitions or
-//            waiting for an assignment: an instance left without partitions in a group with more
-//            members than partitions is still ready), and the daemon is not draining.
-//            A broker outage does not make an instance unready either: steppewatch takes no
-//            traffic through a Service, and every instance would flap at once.
+// - Ready  = able to consume now: live, not draining, the rule pack loaded, the consumer
+//            created, the brokers reachable (librdkafka has not reported all brokers down), and
+//            the consumer a member of its group (the last rebalance event was an assignment;
+//            an assignment of zero partitions, in a group with more members than partitions,
+//            counts: that member is ready to take partitions over). An unresolvable, closed or
+//            down broker address, or a group that cannot be joined, is not ready.
+//            Readiness never restarts anything (only liveness does) and steppewatch takes no
+//            traffic through a Service, so a broker outage making every instance unready at
+//            once is the truth, not a hazard. Each condition is also exported as
+//            steppewatch_ready_condition{condition=...} so the metrics say which one fails.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "steppewatch/pipeline/stats.h"
 
@@ -34,6 +41,23 @@ struct Verdict {
   bool ok = false;
   std::string reason;  // "ok", or what is wrong: the probe's response body
 };
+
+// The conditions of readiness, in start-up order (the metric label `condition`).
+enum class ReadyCondition : uint8_t {
+  kLive = 0,
+  kNotDraining,
+  kRulePackLoaded,
+  kConsumerCreated,
+  kBrokersReachable,
+  kGroupJoined,
+};
+inline constexpr std::array<std::string_view, 6> kReadyConditionNames = {
+    "live",        "not_draining", "rule_pack_loaded", "consumer_created", "brokers_reachable",
+    "group_joined"};
+
+// Returns each condition of readiness of `snapshot` (true = met), indexed by ReadyCondition.
+std::array<bool, kReadyConditionNames.size()> EvaluateReadyConditions(
+    const pipeline::StatsSnapshot& snapshot, int64_t now_steady_ns, const HealthOptions& options);
 
 // Evaluates liveness / readiness of `snapshot` at steady-clock time `now_steady_ns`
 // (pipeline::Stats::SteadyNowNanos()). Pure functions: the tests drive them with any clock.

@@ -9,7 +9,8 @@
 // Built on prometheus-cpp's Exposer (civetweb). The Exposer takes no extra URI handlers and its
 // begin_request callback has no user pointer, so the probes find their HealthChecker in a
 // process-wide table keyed by the listening port (one lookup under a mutex per probe request,
-// never on the data path).
+// never on the data path). Connections are not kept alive: one request per connection, so a
+// client cannot keep a thread by reusing its connection slowly.
 //
 // The daemon normally starts it through StartMetricsServer() (metrics.h), which wires the
 // steppewatch collectors and the HealthChecker to a pipeline::Stats.
@@ -34,9 +35,18 @@ struct ServerOptions {
   // local Prometheus agent and kubelet; open it explicitly ("0.0.0.0:9464") in a pod.
   // 9464 is the port registered for Prometheus exporters of this kind; port 0 picks a free one.
   std::string listen_address = "127.0.0.1:9464";
-  // HTTP worker threads: a scrape every 15 s and two probes every 10 s need one; the second keeps
-  // a probe answered while a slow scrape renders.
-  int http_threads = 2;
+  // HTTP worker threads. civetweb gives each connection a thread for as long as it is open, and
+  // a client that connects and sends nothing (a port scanner, a stuck scraper, a slowloris)
+  // holds its thread until request_timeout_ms: with 2 threads, two such connections starved
+  // the probes (kubelet then restarts a healthy pod). 32 threads keep probes and scrapes
+  // answered beside 20 such connections (tests/metrics checks it with real sockets); an idle
+  // thread costs a stack mapping, not work.
+  int http_threads = 32;
+  // Longest time one request may take to arrive in full (civetweb's request_timeout_ms; its
+  // default is 30 s): bounds how long an idle or trickling connection holds a thread. kubelet
+  // and Prometheus send their whole request at once, so 5 s refuses none of them; it also
+  // bounds each send of the response to a reader that does not read.
+  int request_timeout_ms = 5000;
   // When both are set, /metrics requires HTTP basic auth with these credentials (compared in
   // constant time). Plain HTTP: only worth it on a network you trust to carry the password.
   std::string basic_auth_user;
