@@ -787,12 +787,25 @@ absl::Status HyperscanMatchContext::Scan(absl::Span<const std::string_view> fiel
     }
   }
   truncated_ = state.truncated;
-  std::sort(hits->begin(), hits->end(), [](const Hit& a, const Hit& b) {
+  auto less = [](const Hit& a, const Hit& b) {
     if (a.field != b.field) return a.field < b.field;
     if (a.start != b.start) return a.start < b.start;
     if (a.end != b.end) return a.end < b.end;
     return a.term < b.term;
-  });
+  };
+  // Hyperscan reports in order of end offset, so the hits are nearly sorted already (out of
+  // order only where terms overlap): an insertion sort is linear on them, where std::sort was 6%
+  // of the item path. Many hits (a hostile item) still go to std::sort.
+  if (hits->size() <= 256) {
+    for (size_t i = 1; i < hits->size(); ++i) {
+      const Hit h = (*hits)[i];
+      size_t j = i;
+      for (; j > 0 && less(h, (*hits)[j - 1]); --j) (*hits)[j] = (*hits)[j - 1];
+      (*hits)[j] = h;
+    }
+  } else {
+    std::sort(hits->begin(), hits->end(), less);
+  }
   hits->erase(std::unique(hits->begin(), hits->end(),
                           [](const Hit& a, const Hit& b) {
                             return a.field == b.field && a.start == b.start && a.end == b.end &&
