@@ -110,16 +110,18 @@ bool Evaluator::GroupHit(const EvalPlan::Group& g) const {
   auto hit = [&](const RequiredTerm& t) {
     return stamp_[t.term] == epoch_ && (fields_[t.term] & t.fields) != 0;
   };
+  // The group's terms are distinct: count them up to `min`.
+  uint32_t found = 0;
   if (static_cast<size_t>(end - begin) <= touched_.size() * 4) {
     for (const RequiredTerm* t = begin; t != end; ++t) {
-      if (hit(*t)) return true;
+      if (hit(*t) && ++found >= g.min) return true;
     }
     return false;
   }
   for (match::TermId t : touched_) {
     const RequiredTerm* it = std::lower_bound(
         begin, end, t, [](const RequiredTerm& a, match::TermId id) { return a.term < id; });
-    if (it != end && it->term == t && hit(*it)) return true;
+    if (it != end && it->term == t && hit(*it) && ++found >= g.min) return true;
   }
   return false;
 }
@@ -145,10 +147,12 @@ const std::vector<FiredRule>& Evaluator::Evaluate(const ItemView& item,
   const std::vector<Rule>& rules = pack_->rules();
   for (uint32_t r : candidates_) {
     const EvalRule& er = plan.rules[r];
-    // The trigger group (the first) hit; a rule whose other required groups did not cannot be
-    // true, and is rejected without walking its program.
+    // A term of the trigger group (the first) hit; a rule whose other required groups did not
+    // (or whose trigger group needs more than one term) cannot be true, and is rejected without
+    // walking its program.
     bool required = true;
-    for (uint32_t g = er.groups_begin + 1; g < er.groups_end && required; ++g) {
+    const uint32_t unchecked = plan.groups[er.groups_begin].min <= 1 ? 1 : 0;
+    for (uint32_t g = er.groups_begin + unchecked; g < er.groups_end && required; ++g) {
       required = GroupHit(plan.groups[g]);
     }
     if (!required) continue;

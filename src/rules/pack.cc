@@ -1183,7 +1183,12 @@ absl::StatusOr<std::shared_ptr<const CompiledPack>> PackBuilder::Build(std::vect
 
 namespace {
 
-using Groups = std::vector<std::vector<RequiredTerm>>;
+// A group of terms of which `min` distinct ones must hit.
+struct TermGroup {
+  std::vector<RequiredTerm> terms;
+  uint32_t min = 1;
+};
+using Groups = std::vector<TermGroup>;
 
 // Sorts a group by term and merges the fields of repeated terms.
 void Canonical(std::vector<RequiredTerm>* g) {
@@ -1202,10 +1207,25 @@ void Canonical(std::vector<RequiredTerm>* g) {
 
 // The cost of triggering on a group: how many rules mention its terms (a term many rules share
 // is likely a common one, and each of its hits wakes all of them).
-uint64_t GroupCost(const std::vector<RequiredTerm>& g, const std::vector<uint32_t>& rules_of) {
+uint64_t GroupCost(const TermGroup& g, const std::vector<uint32_t>& rules_of) {
   uint64_t cost = 0;
-  for (const RequiredTerm& t : g) cost += rules_of[t.term] + 1;
+  for (const RequiredTerm& t : g.terms) cost += rules_of[t.term] + 1;
   return cost;
+}
+
+// Appends the terms of every leaf under node `k` outside NOT (what Evaluator::Gather collects).
+void LeafTerms(const Rule& rule, uint32_t k, std::vector<RequiredTerm>* out) {
+  using K = ProgramNode::Kind;
+  const ProgramNode& n = rule.program[k];
+  if (n.kind == K::kNot || n.kind == K::kLang || n.kind == K::kSource) return;
+  if (n.kind == K::kTerms) {
+    for (uint32_t i = n.terms_begin; i < n.terms_end; ++i)
+      out->push_back({rule.terms[i], n.fields});
+    return;
+  }
+  for (uint32_t i = n.children_begin; i < n.children_end; ++i) {
+    LeafTerms(rule, rule.child_index[i], out);
+  }
 }
 
 // Appends to `out` groups of terms node `k` needs to be true (a conjunction of disjunctions);
@@ -1216,34 +1236,47 @@ void RequiredGroups(const Rule& rule, uint32_t k, const std::vector<uint32_t>& r
   const ProgramNode& n = rule.program[k];
   switch (n.kind) {
     case K::kTerms: {
-      std::vector<RequiredTerm> g;
-      for (uint32_t i = n.terms_begin; i < n.terms_end; ++i) g.push_back({rule.terms[i], n.fields});
-      Canonical(&g);
+      TermGroup g;
+      for (uint32_t i = n.terms_begin; i < n.terms_end; ++i) {
+        g.terms.push_back({rule.terms[i], n.fields});
+      }
+      Canonical(&g.terms);
       out->push_back(std::move(g));
       return;
     }
+    case K::kAtLeastDistinct:
+      // The evaluator counts the distinct terms of every hit under the child (Gather): at least
+      // `count` of the leaves' terms must hit.
+      if (n.count > 1) {
+        TermGroup g;
+        LeafTerms(rule, rule.child_index[n.children_begin], &g.terms);
+        Canonical(&g.terms);
+        g.min = n.count;
+        out->push_back(std::move(g));
+      }
+      [[fallthrough]];
     case K::kAnd:
     case K::kNear:  // true only when both sides are
     case K::kAtLeast:
-    case K::kAtLeastDistinct:
       for (uint32_t i = n.children_begin; i < n.children_end; ++i) {
         RequiredGroups(rule, rule.child_index[i], rules_of, out);
       }
       return;
     case K::kOr: {
       // Some child is true, so the union of one group of each child has a hit.
-      std::vector<RequiredTerm> g;
+      // (A group's `min` does not carry over: one hit of the union is what is certain.)
+      TermGroup g;
       for (uint32_t i = n.children_begin; i < n.children_end; ++i) {
         Groups child;
         RequiredGroups(rule, rule.child_index[i], rules_of, &child);
         if (child.empty()) return;  // a child that needs no hit: the OR needs none either
-        const std::vector<RequiredTerm>* best = &child[0];
+        const TermGroup* best = &child[0];
         for (const auto& c : child) {
           if (GroupCost(c, rules_of) < GroupCost(*best, rules_of)) best = &c;
         }
-        g.insert(g.end(), best->begin(), best->end());
+        g.terms.insert(g.terms.end(), best->terms.begin(), best->terms.end());
       }
-      Canonical(&g);
+      Canonical(&g.terms);
       out->push_back(std::move(g));
       return;
     }
@@ -1300,8 +1333,8 @@ void CompiledPack::BuildEvalPlan() {
     if (!rule.program.empty()) RequiredGroups(rule, 0, rules_of, &groups);
     if (groups.empty()) {
       // A score-only rule (or a query that needs no particular term): any scored term.
-      std::vector<RequiredTerm> g;
-      for (const auto& [t, w] : rule.weights) g.push_back({t, kAllFields});
+      TermGroup g;
+      for (const auto& [t, w] : rule.weights) g.terms.push_back({t, kAllFields});
       groups.push_back(std::move(g));
     }
     size_t best = 0;
@@ -1312,12 +1345,12 @@ void CompiledPack::BuildEvalPlan() {
     er.groups_begin = static_cast<uint32_t>(plan.groups.size());
     for (const auto& g : groups) {
       const uint32_t begin = static_cast<uint32_t>(plan.required.size());
-      plan.required.insert(plan.required.end(), g.begin(), g.end());
-      plan.groups.push_back({begin, static_cast<uint32_t>(plan.required.size())});
+      plan.required.insert(plan.required.end(), g.terms.begin(), g.terms.end());
+      plan.groups.push_back({begin, static_cast<uint32_t>(plan.required.size()), g.min});
     }
     er.groups_end = static_cast<uint32_t>(plan.groups.size());
     if (!rule.enabled) continue;
-    for (const RequiredTerm& t : groups[0]) triggers.push_back({t.term, {r, t.fields}});
+    for (const RequiredTerm& t : groups[0].terms) triggers.push_back({t.term, {r, t.fields}});
   }
   plan.trigger_begin.assign(terms + 1, 0);
   for (const auto& [t, trigger] : triggers) ++plan.trigger_begin[t + 1];

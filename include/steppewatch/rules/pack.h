@@ -121,8 +121,9 @@ struct RequiredTerm {
 
 // Per rule: its nodes and the groups of terms it needs. A rule can be true only when every group
 // has a term that hit in the group's fields (the groups are a consequence of the query: the
-// terms of every AND branch, both sides of NEAR, one group per OR; NOT, lang: and source: add
-// none), so a rule whose groups are not all hit is rejected without evaluating it.
+// terms of every AND branch, both sides of NEAR, one group per OR, n distinct terms of the
+// leaves under AT_LEAST_DISTINCT(n); NOT, lang: and source: add none), so a rule whose groups
+// are not all hit is rejected without evaluating it.
 struct EvalRule {
   uint32_t nodes_begin = 0, node_count = 0;   // EvalPlan::nodes
   uint32_t groups_begin = 0, groups_end = 0;  // EvalPlan::groups; the first is the trigger
@@ -131,6 +132,7 @@ struct EvalRule {
 struct EvalPlan {
   struct Group {
     uint32_t begin, end;  // into required, sorted by term
+    uint32_t min = 1;     // distinct terms of the group that must hit (AT_LEAST_DISTINCT)
   };
   // A rule to consider when `term` hits in one of `fields`: the terms of the rule's trigger
   // group, the group whose terms the fewest rules share (the likely rarest).
