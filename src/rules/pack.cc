@@ -1350,7 +1350,18 @@ void CompiledPack::BuildEvalPlan() {
     }
     er.groups_end = static_cast<uint32_t>(plan.groups.size());
     if (!rule.enabled) continue;
-    for (const RequiredTerm& t : groups[0].terms) triggers.push_back({t.term, {r, t.fields}});
+    // A group that needs `min` distinct terms has one of any (size - min + 1) of them hit: index
+    // the rule under the least shared ones only.
+    std::vector<RequiredTerm> trigger_terms = groups[0].terms;
+    if (groups[0].min > 1 && groups[0].min <= trigger_terms.size()) {
+      std::sort(trigger_terms.begin(), trigger_terms.end(),
+                [&](const RequiredTerm& a, const RequiredTerm& b) {
+                  return rules_of[a.term] != rules_of[b.term] ? rules_of[a.term] < rules_of[b.term]
+                                                              : a.term < b.term;
+                });
+      trigger_terms.resize(trigger_terms.size() - groups[0].min + 1);
+    }
+    for (const RequiredTerm& t : trigger_terms) triggers.push_back({t.term, {r, t.fields}});
   }
   plan.trigger_begin.assign(terms + 1, 0);
   for (const auto& [t, trigger] : triggers) ++plan.trigger_begin[t + 1];
