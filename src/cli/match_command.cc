@@ -1,8 +1,8 @@
 // `steppewatch match`: the backtest. NDJSON items in, alert messages out as NDJSON (one line per
 // alert, exactly the value the daemon would publish), through the same ItemProcessor as the
-// daemon. A reader thread cuts the input into batches of lines, N workers each own an
-// ItemProcessor, and the main thread writes results (in input order with --ordered) and the
-// progress line.
+// daemon. With --threads 1 one thread reads, processes and writes. With more, a reader thread
+// cuts the input into batches of lines, N workers each own an ItemProcessor, and the main
+// thread writes results (in input order with --ordered) and the progress line.
 #include <unistd.h>
 
 #include <algorithm>
@@ -92,6 +92,17 @@ class Runner {
   void Work(pipeline::ItemProcessor* processor, std::vector<uint64_t>* rule_counts,
             std::map<std::string, uint64_t>* reasons);
   void Write(Batch& b);
+  // Processes one non-blank line into b's results.
+  void ProcessLine(pipeline::ItemProcessor* processor, std::string_view line, int64_t number,
+                   Batch* b, std::vector<uint64_t>* rule_counts,
+                   std::map<std::string, uint64_t>* reasons);
+  // --threads 1: reads, processes and writes on this thread, from the read buffer, with no
+  // batches handed between threads (a hand-off per batch cost wake-ups and a copy of the input).
+  int RunInline(pipeline::ItemProcessor* processor, std::vector<uint64_t>* rule_counts,
+                std::map<std::string, uint64_t>* reasons);
+  // Prints the summary; returns the exit code.
+  int Finish(double seconds, const std::vector<std::vector<uint64_t>>& rule_counts,
+             const std::vector<std::map<std::string, uint64_t>>& reasons);
 
   std::shared_ptr<const rules::CompiledPack> pack_;
   pipeline::ProcessorOptions options_;
@@ -197,33 +208,94 @@ void Runner::Work(pipeline::ItemProcessor* processor, std::vector<uint64_t>* rul
     for (size_t i = 0; i < b->lines.size(); ++i) {
       auto [off, len] = b->lines[i];
       if (len == 0) continue;
-      ++b->items;
-      pipeline::Origin origin;
-      origin.offset = b->first_line + static_cast<int64_t>(i);
-      const pipeline::Outcome& o =
-          processor->Process(std::string_view(b->data).substr(off, len), origin);
-      if (o.kind == pipeline::Outcome::Kind::kAlerts) {
-        for (const pipeline::AlertMessage& a : o.alerts) {
-          b->alerts.append(a.value);
-          b->alerts.push_back('\n');
-          ++b->alert_count;
-        }
-        for (uint32_t r : o.fired_rules) ++(*rule_counts)[r];
-      } else if (o.kind == pipeline::Outcome::Kind::kDeadLetter) {
-        ++(*reasons)[std::string(o.reason)];
-        sink::JsonWriter w(&b->dead);
-        w.BeginObject();
-        w.FieldInt("line", origin.offset);
-        w.Field("reason", o.reason);
-        w.Field("message", o.message);
-        w.EndObject();
-        b->dead.push_back('\n');
-      }
+      ProcessLine(processor, std::string_view(b->data).substr(off, len),
+                  b->first_line + static_cast<int64_t>(i), b.get(), rule_counts, reasons);
     }
     std::lock_guard<std::mutex> lock(mu_);
     done_.push_back(std::move(b));
     changed_.notify_all();
   }
+}
+
+void Runner::ProcessLine(pipeline::ItemProcessor* processor, std::string_view line, int64_t number,
+                         Batch* b, std::vector<uint64_t>* rule_counts,
+                         std::map<std::string, uint64_t>* reasons) {
+  ++b->items;
+  pipeline::Origin origin;
+  origin.offset = number;
+  const pipeline::Outcome& o = processor->Process(line, origin);
+  if (o.kind == pipeline::Outcome::Kind::kAlerts) {
+    for (const pipeline::AlertMessage& a : o.alerts) {
+      b->alerts.append(a.value);
+      b->alerts.push_back('\n');
+      ++b->alert_count;
+    }
+    for (uint32_t r : o.fired_rules) ++(*rule_counts)[r];
+  } else if (o.kind == pipeline::Outcome::Kind::kDeadLetter) {
+    ++(*reasons)[std::string(o.reason)];
+    sink::JsonWriter w(&b->dead);
+    w.BeginObject();
+    w.FieldInt("line", origin.offset);
+    w.Field("reason", o.reason);
+    w.Field("message", o.message);
+    w.EndObject();
+    b->dead.push_back('\n');
+  }
+}
+
+int Runner::RunInline(pipeline::ItemProcessor* processor, std::vector<uint64_t>* rule_counts,
+                      std::map<std::string, uint64_t>* reasons) {
+  const auto start = std::chrono::steady_clock::now();
+  auto last_progress = start;
+  // `b` only collects results (its data stays empty: lines are processed where they were read);
+  // written and cleared after every chunk, so its buffers keep their capacity.
+  Batch b;
+  std::string buf(kReadChunk, '\0');
+  size_t have = 0;  // bytes of buf holding input not yet processed (a partial line)
+  int64_t line = 1;
+  auto process = [&](std::string_view l) {
+    if (l.find_first_not_of(" \t\r") != std::string_view::npos) {
+      ProcessLine(processor, l, line, &b, rule_counts, reasons);
+      bytes_ += l.size();  // as the batches count: the items' bytes
+    }
+    ++line;
+  };
+  auto flush = [&] {
+    Write(b);
+    b.alerts.clear();
+    b.dead.clear();
+    b.items = 0;
+    b.alert_count = 0;
+  };
+  while (true) {
+    if (have == buf.size()) buf.resize(buf.size() * 2);  // a line longer than the buffer
+    const size_t n = std::fread(buf.data() + have, 1, buf.size() - have, in_);
+    if (n == 0) {
+      if (std::ferror(in_)) read_error_ = true;
+      break;
+    }
+    const std::string_view chunk(buf.data(), have + n);
+    size_t pos = 0;
+    for (size_t nl; (nl = chunk.find('\n', pos)) != std::string_view::npos; pos = nl + 1) {
+      process(chunk.substr(pos, nl - pos));
+    }
+    have = chunk.size() - pos;
+    std::memmove(buf.data(), buf.data() + pos, have);
+    flush();
+    const auto now = std::chrono::steady_clock::now();
+    if (progress_ && now - last_progress > std::chrono::milliseconds(500)) {
+      last_progress = now;
+      const double s = std::chrono::duration<double>(now - start).count();
+      std::fprintf(stderr, "\r%llu items, %.0f items/s, %llu alerts   ",
+                   static_cast<unsigned long long>(items_), items_ / std::max(s, 1e-9),
+                   static_cast<unsigned long long>(alerts_));
+    }
+  }
+  if (have > 0) {
+    process(std::string_view(buf.data(), have));
+  }
+  flush();
+  return 0;
 }
 
 void Runner::Write(Batch& b) {
@@ -251,6 +323,13 @@ int Runner::Run() {
   std::vector<std::vector<uint64_t>> rule_counts(threads_,
                                                  std::vector<uint64_t>(pack_->rules().size()));
   std::vector<std::map<std::string, uint64_t>> reasons(threads_);
+  if (threads_ == 1) {
+    RunInline(processors[0].get(), &rule_counts[0], &reasons[0]);
+    std::fflush(out_);
+    if (progress_) std::fprintf(stderr, "\r\033[K");
+    return Finish(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+                  rule_counts, reasons);
+  }
   std::thread reader([this] { Read(); });
   std::vector<std::thread> workers;
   for (int i = 0; i < threads_; ++i) {
@@ -302,8 +381,11 @@ int Runner::Run() {
   std::fflush(out_);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (progress_) std::fprintf(stderr, "\r\033[K");
+  return Finish(seconds, rule_counts, reasons);
+}
 
-  // Summary.
+int Runner::Finish(double seconds, const std::vector<std::vector<uint64_t>>& rule_counts,
+                   const std::vector<std::map<std::string, uint64_t>>& reasons) {
   std::vector<uint64_t> per_rule(pack_->rules().size());
   for (const auto& counts : rule_counts) {
     for (size_t r = 0; r < counts.size(); ++r) per_rule[r] += counts[r];

@@ -45,12 +45,19 @@ struct Target {
   TermId term;
   bool check_start;
   bool check_end;
+  // A literal expanded from a simple regex: its hit's start is reported as the regex's would
+  // be (the start of the word run that ends at the match's end).
+  bool regex_start = false;
+  // A case-sensitive literal matched through its folded form: 1 + index of the exact text the
+  // original must hold at the hit (HyperscanMatcher::exact_text); 0 for case-insensitive terms.
+  uint32_t exact = 0;
 };
 
 // One Hyperscan pattern: its expression and the terms that share it (used while building).
 struct Pattern {
   std::string expression;
-  uint32_t length = 0;  // bytes, for literals (start = end - length)
+  uint32_t length = 0;       // bytes, for literals (start = end - length)
+  bool regex_start = false;  // Target::regex_start of its (one) target
   std::vector<Target> targets;
 };
 
@@ -61,6 +68,7 @@ struct PatternInfo {
   uint32_t length;
   uint32_t first;
   uint32_t count;
+  bool regex_start;  // a spelling of a simple regex (Target::regex_start)
 };
 
 // ASCII letters and digits: a neighbour that is one of these rejects a whole-word hit without
@@ -174,13 +182,88 @@ bool CharCountInRange(std::string_view text, LengthRange range) {
   return chars >= range.min_chars && chars <= range.max_chars;
 }
 
+// Returns the code point `cp` as it stands in folded text when a case-insensitive regex atom
+// `cp` matches exactly the folded characters equal to it, or 0 when that is not certain: ASCII
+// digits, punctuation and space, ASCII letters except the ones Unicode case folding relates to
+// other characters (k: KELVIN SIGN, s: LONG S, i: Turkish dotted and dotless i), and the basic
+// Cyrillic alphabet.
+char32_t SimpleFoldedAtom(char32_t cp) {
+  if (cp >= 'A' && cp <= 'Z') cp += 'a' - 'A';
+  if (cp >= 0x0410 && cp <= 0x042F) cp += 0x20;
+  if (cp == 'k' || cp == 's' || cp == 'i') return 0;
+  if (cp >= 0x20 && cp < 0x7F) return cp;
+  if (cp >= 0x0430 && cp <= 0x044F) return cp;
+  return 0;
+}
+
+// Returns the literals a case-insensitive regex made only of plain characters and optional
+// ones (`c5 ?\+ ?1`) matches, or nothing when the regex is anything else or has more than 16
+// spellings. Matched over folded text, those literals find exactly the regex's matches: the
+// regex database and its scan per field are then not needed.
+std::optional<std::vector<std::string>> ExpandSimpleRegex(std::string_view regex) {
+  constexpr size_t kMaxSpellings = 16;
+  std::vector<std::string> out = {""};
+  size_t i = 0;
+  while (i < regex.size()) {
+    char32_t cp;
+    const unsigned char c = static_cast<unsigned char>(regex[i]);
+    if (c == '\\') {
+      if (i + 1 >= regex.size()) return std::nullopt;
+      const unsigned char e = static_cast<unsigned char>(regex[i + 1]);
+      // Only an escaped ASCII punctuation character is a plain character.
+      if (e >= 0x80 || kAsciiAlnum[e] || e <= 0x20) return std::nullopt;
+      cp = e;
+      i += 2;
+    } else if (std::string_view("^$.|?*+()[]{}").find(static_cast<char>(c)) !=
+               std::string_view::npos) {
+      return std::nullopt;
+    } else {
+      const normalise::CodePoint d = normalise::DecodeAt(regex, i);
+      if (d.length == 0) return std::nullopt;
+      cp = d.cp;
+      i += d.length;
+    }
+    const char32_t folded = SimpleFoldedAtom(cp);
+    if (folded == 0) return std::nullopt;
+    std::string atom;
+    if (folded < 0x80) {
+      atom.push_back(static_cast<char>(folded));
+    } else {  // U+0430..U+044F: two bytes
+      atom.push_back(static_cast<char>(0xC0 | (folded >> 6)));
+      atom.push_back(static_cast<char>(0x80 | (folded & 0x3F)));
+    }
+    const bool optional = i < regex.size() && regex[i] == '?';
+    if (optional) {
+      ++i;
+      // `x??` (lazy) and `x?+` are not this idiom.
+      if (i < regex.size() && (regex[i] == '?' || regex[i] == '+')) return std::nullopt;
+    }
+    const size_t n = out.size();
+    if (optional) {
+      if (2 * n > kMaxSpellings) return std::nullopt;
+      for (size_t k = 0; k < n; ++k) out.push_back(out[k]);
+    }
+    for (size_t k = 0; k < n; ++k) out[k] += atom;
+  }
+  for (const std::string& spelling : out) {
+    // Folded text has no space runs and no space at a field's edges; a spelling that needs them
+    // (or is empty) would behave unlike the regex.
+    if (spelling.empty() || spelling.front() == ' ' || spelling.back() == ' ' ||
+        spelling.find("  ") != std::string::npos || normalise::FoldToString(spelling) != spelling) {
+      return std::nullopt;
+    }
+  }
+  return out;
+}
+
 // Appends the canonical serialization of everything that decides the compiled databases: the
 // cache key. Length-prefixed, so no two term lists serialize alike.
 void AppendKey(const std::vector<TermSpec>& terms, const MatcherOptions& options,
                std::string* key) {
   // Bump when the fold, the pattern grouping or the flags change: old cache files then miss.
   // v2: whole-field length regexes are no longer compiled.
-  key->append("steppewatch-match-v2;");
+  // v3: case-sensitive literals and simple regexes join the folded literal database.
+  key->append("steppewatch-match-v3;");
   key->append(normalise::FoldToString("Unicode fold sentinel: İ’—ё"));
   key->push_back(options.regex_start_offsets ? 'S' : 's');
   for (const TermSpec& t : terms) {
@@ -219,6 +302,7 @@ class HyperscanMatcher final : public Matcher {
     Target target;
   };
   const std::vector<LengthTerm>& length_terms() const { return length_terms_; }
+  const std::string& exact_text(uint32_t exact) const { return exact_texts_[exact - 1]; }
   const MatcherOptions& options() const { return options_; }
 
  private:
@@ -232,6 +316,7 @@ class HyperscanMatcher final : public Matcher {
   std::array<std::vector<PatternInfo>, kDatabaseCount> infos_;
   std::array<std::vector<Target>, kDatabaseCount> targets_;
   std::vector<LengthTerm> length_terms_;
+  std::vector<std::string> exact_texts_;  // of case-sensitive literals, see Target::exact
   DatabaseSet dbs_{};
   hs_scratch_t* scratch_ = nullptr;  // prototype, cloned per MatchContext
 };
@@ -259,6 +344,25 @@ absl::Status HyperscanMatcher::GroupPatterns() {
           length_terms_.push_back(LengthTerm{*range, target});
           continue;
         }
+        std::optional<std::vector<std::string>> spellings;
+        if (!options_.regex_start_offsets) spellings = ExpandSimpleRegex(t.text);
+        if (spellings) {
+          // Each spelling is its own pattern (not shared, as regexes are not): the hit's start
+          // is the regex's, and the end is checked when the spelling ends on a letter or digit.
+          for (std::string& spelling : *spellings) {
+            Target spelled{id, false, false, true, 0};
+            spelled.check_end =
+                t.whole_word &&
+                NeedsBoundary(normalise::DecodeBefore(spelling, spelling.size()).cp);
+            Pattern p;
+            p.expression = std::move(spelling);
+            p.length = static_cast<uint32_t>(p.expression.size());
+            p.regex_start = true;
+            p.targets.push_back(spelled);
+            patterns_[kFoldedLiterals].push_back(std::move(p));
+          }
+          continue;
+        }
       }
     } else {
       db = t.case_sensitive ? kOriginalLiterals : kFoldedLiterals;
@@ -277,6 +381,19 @@ absl::Status HyperscanMatcher::GroupPatterns() {
       target.check_start = t.whole_word && NeedsBoundary(normalise::DecodeAt(expression, 0).cp);
       target.check_end = t.whole_word && t.kind == TermSpec::Kind::kLiteral &&
                          NeedsBoundary(normalise::DecodeBefore(expression, expression.size()).cp);
+      if (t.case_sensitive) {
+        // Found through its folded form in the one folded scan, then compared byte for byte with
+        // the original at the hit. Folding maps characters one to one (and a white-space run to
+        // one space), so every occurrence of the exact text in the original is an occurrence of
+        // its fold in the folded text, and the comparison rejects the other spellings.
+        std::string folded = std::string(TrimSpaces(normalise::FoldToString(expression)));
+        if (!folded.empty()) {
+          exact_texts_.push_back(std::move(expression));
+          target.exact = static_cast<uint32_t>(exact_texts_.size());
+          expression = std::move(folded);
+          db = kFoldedLiterals;
+        }
+      }
       ++stats_.literal_terms;
     }
     // Regexes are not shared: their whole-word checks differ by how the match ends.
@@ -377,7 +494,7 @@ absl::Status HyperscanMatcher::Build() {
   for (size_t db = 0; db < kDatabaseCount; ++db) {
     for (Pattern& p : patterns_[db]) {
       infos_[db].push_back(PatternInfo{p.length, static_cast<uint32_t>(targets_[db].size()),
-                                       static_cast<uint32_t>(p.targets.size())});
+                                       static_cast<uint32_t>(p.targets.size()), p.regex_start});
       targets_[db].insert(targets_[db].end(), p.targets.begin(), p.targets.end());
     }
     std::vector<Pattern>().swap(patterns_[db]);  // the expressions are compiled in by now
@@ -400,6 +517,15 @@ struct ScanState {
   uint32_t max_hits;
   std::vector<Hit>* hits;
   bool truncated;
+  const HyperscanMatcher* matcher;
+  // The folded literal database scans every field's folded text at once, joined by '\n' (which
+  // folded text never holds: white space folds to ' '): field f is
+  // joined[segment_starts[f], segment_starts[f] + folded f size).
+  std::string_view joined;
+  const uint32_t* segment_starts = nullptr;
+  uint32_t segments = 0;
+  const std::string_view* fields = nullptr;
+  const std::unique_ptr<normalise::FoldedText>* folded_fields = nullptr;
 };
 
 // Returns the start of the run of non-CJK word characters that ends at `end`, or `end`.
@@ -417,6 +543,14 @@ uint32_t WordRunStart(std::string_view text, uint32_t end) {
 // checks pass. Returns 1 (stop the scan) when the item reached max_hits.
 int EmitHits(ScanState* s, const Target* first, const Target* last, uint32_t start, uint32_t end) {
   for (const Target* t = first; t != last; ++t) {
+    if (t->exact != 0) {
+      // A case-sensitive literal found through its fold: the original must hold it exactly.
+      const std::string& exact = s->matcher->exact_text(t->exact);
+      if (end - start != exact.size() ||
+          std::memcmp(s->original.data() + start, exact.data(), exact.size()) != 0) {
+        continue;
+      }
+    }
     if (t->check_start && !normalise::IsBoundaryBefore(s->original, start)) continue;
     if (t->check_end) {
       // For regexes the pattern's last character is unknown: check when the match ends on a
@@ -483,6 +617,41 @@ int OnMatch(unsigned int id, unsigned long long from, unsigned long long to, uns
   return EmitHits(s, first, last, start, end);
 }
 
+// The callback of the folded literal database over the joined fields: finds the hit's field,
+// then proceeds as OnMatch does on that field alone.
+int OnJoinedMatch(unsigned int id, unsigned long long, unsigned long long to, unsigned int,
+                  void* context) {
+  auto* s = static_cast<ScanState*>(context);
+  const PatternInfo& p = s->infos[id];
+  const Target* const first = s->targets + p.first;
+  const Target* const last = first + p.count;
+  const auto* joined = reinterpret_cast<const uint8_t*>(s->joined.data());
+  const uint32_t jend = static_cast<uint32_t>(to);
+  const uint32_t jstart = jend - p.length;
+  // No pattern holds '\n', so a match lies within one field; the separators and the text's ends
+  // are not letters, as a field's ends are not.
+  const bool letter_before = jstart > 0 && kAsciiAlnum[joined[jstart - 1]];
+  const bool letter_after = jend < s->joined.size() && kAsciiAlnum[joined[jend]];
+  if (letter_before || letter_after) {
+    bool any = false;
+    for (const Target* t = first; t != last; ++t) {
+      any |= !(t->check_start && letter_before) && !(t->check_end && letter_after);
+    }
+    if (!any) return 0;
+  }
+  uint32_t f = 0;
+  while (f + 1 < s->segments && s->segment_starts[f + 1] <= jstart) ++f;
+  const uint32_t base = s->segment_starts[f];
+  const normalise::FoldedText* folded = s->folded_fields[f].get();
+  s->field = static_cast<uint8_t>(f);
+  s->original = s->fields[f];
+  s->regex = p.regex_start;  // a simple regex's spelling: the end check applies as a regex's
+  const uint32_t end = folded->ToOriginal(jend - base);
+  const uint32_t start =
+      p.regex_start ? WordRunStart(s->original, end) : folded->ToOriginal(jstart - base);
+  return EmitHits(s, first, last, start, end);
+}
+
 class HyperscanMatchContext final : public MatchContext {
  public:
   explicit HyperscanMatchContext(std::shared_ptr<const HyperscanMatcher> matcher)
@@ -510,6 +679,10 @@ class HyperscanMatchContext final : public MatchContext {
   // more fields than any before (two: title and body).
   std::vector<std::unique_ptr<normalise::FoldedText>> folded_;
   size_t folded_fields_ = 0;  // fields folded by the last Scan
+  // The folded fields joined by '\n' for the one scan of the folded literals, and where each
+  // field starts in it; grow to the largest item and stay.
+  std::string joined_;
+  std::vector<uint32_t> segment_starts_;
   bool truncated_ = false;
 };
 
@@ -530,26 +703,58 @@ absl::Status HyperscanMatchContext::Scan(absl::Span<const std::string_view> fiel
   state.max_hits = matcher_->options().max_hits_per_item;
   state.exact_start = matcher_->options().regex_start_offsets;
   state.hits = hits;
+  state.matcher = matcher_.get();
+  uint64_t total = 0;
+  for (size_t f = 0; f < fields.size(); ++f) {
+    if (fields[f].size() > UINT32_MAX) {
+      return absl::InvalidArgumentError(absl::StrCat("field ", f, " larger than 4 GiB"));
+    }
+    total += fields[f].size() + 1;
+  }
   if (any_folded) {
     while (folded_.size() < fields.size()) {
       folded_.push_back(std::make_unique<normalise::FoldedText>());
     }
+    for (size_t f = 0; f < fields.size(); ++f) normalise::Fold(fields[f], folded_[f].get());
+    folded_fields_ = fields.size();
+  }
+  // The folded literals, the bulk of the terms: one scan of every field's folded text joined
+  // by '\n', instead of one scan per field (each hs_scan has a fixed cost).
+  if (dbs[kFoldedLiterals] != nullptr && total <= UINT32_MAX) {
+    joined_.clear();
+    segment_starts_.clear();
+    for (size_t f = 0; f < fields.size(); ++f) {
+      segment_starts_.push_back(static_cast<uint32_t>(joined_.size()));
+      joined_.append(folded_[f]->text());
+      joined_.push_back('\n');
+    }
+    joined_.pop_back();  // an empty item scans nothing
+    if (!joined_.empty()) {
+      state.infos = matcher_->infos(kFoldedLiterals).data();
+      state.targets = matcher_->targets(kFoldedLiterals).data();
+      state.joined = joined_;
+      state.segment_starts = segment_starts_.data();
+      state.segments = static_cast<uint32_t>(fields.size());
+      state.fields = fields.data();
+      state.folded_fields = folded_.data();
+      const hs_error_t err =
+          hs_scan(dbs[kFoldedLiterals], joined_.data(), static_cast<unsigned>(joined_.size()), 0,
+                  scratch_, OnJoinedMatch, &state);
+      if (err != HS_SUCCESS && err != HS_SCAN_TERMINATED) {
+        hits->clear();
+        return absl::InternalError(
+            absl::StrCat("Hyperscan scan of the folded fields failed with code ", err));
+      }
+    }
   }
   for (size_t f = 0; f < fields.size() && !state.truncated; ++f) {
     const std::string_view field = fields[f];
-    if (field.size() > UINT32_MAX) {
-      return absl::InvalidArgumentError(absl::StrCat("field ", f, " larger than 4 GiB"));
-    }
-    if (any_folded) {
-      normalise::Fold(field, folded_[f].get());
-      folded_fields_ = f + 1;
-    }
     if (field.empty()) continue;
     // Set whenever a folded database or a length term exists (any_folded).
     normalise::FoldedText* const folded_text = any_folded ? folded_[f].get() : nullptr;
     state.field = static_cast<uint8_t>(f);
     state.original = field;
-    for (size_t db = 0; db < kDatabaseCount && !state.truncated; ++db) {
+    for (size_t db = kFoldedRegexes; db < kDatabaseCount && !state.truncated; ++db) {
       if (db == kFoldedRegexes + 1 && !length_terms.empty() && !folded_text->text().empty()) {
         // After the regex database's scan of this field: where its end-of-field matches were.
         state.scanned = folded_text->text();
@@ -582,12 +787,25 @@ absl::Status HyperscanMatchContext::Scan(absl::Span<const std::string_view> fiel
     }
   }
   truncated_ = state.truncated;
-  std::sort(hits->begin(), hits->end(), [](const Hit& a, const Hit& b) {
+  auto less = [](const Hit& a, const Hit& b) {
     if (a.field != b.field) return a.field < b.field;
     if (a.start != b.start) return a.start < b.start;
     if (a.end != b.end) return a.end < b.end;
     return a.term < b.term;
-  });
+  };
+  // Hyperscan reports in order of end offset, so the hits are nearly sorted already (out of
+  // order only where terms overlap): an insertion sort is linear on them, where std::sort was 6%
+  // of the item path. Many hits (a hostile item) still go to std::sort.
+  if (hits->size() <= 256) {
+    for (size_t i = 1; i < hits->size(); ++i) {
+      const Hit h = (*hits)[i];
+      size_t j = i;
+      for (; j > 0 && less(h, (*hits)[j - 1]); --j) (*hits)[j] = (*hits)[j - 1];
+      (*hits)[j] = h;
+    }
+  } else {
+    std::sort(hits->begin(), hits->end(), less);
+  }
   hits->erase(std::unique(hits->begin(), hits->end(),
                           [](const Hit& a, const Hit& b) {
                             return a.field == b.field && a.start == b.start && a.end == b.end &&

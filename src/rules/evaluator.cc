@@ -57,8 +57,7 @@ Evaluator::Evaluator(std::shared_ptr<const CompiledPack> pack) : pack_(std::move
   stamp_.assign(terms, 0);
   first_.assign(terms, 0);
   n_.assign(terms, 0);
-  n_title_.assign(terms, 0);
-  n_body_.assign(terms, 0);
+  fields_.assign(terms, 0);
   fill_.assign(terms, 0);
   rule_stamp_.assign(pack_->rules().size(), 0);
   occurrences_.assign(terms, 0);
@@ -78,13 +77,11 @@ void Evaluator::Index(const ItemView& item, absl::Span<const match::Hit> hits) {
     if (stamp_[t] != epoch_) {
       stamp_[t] = epoch_;
       n_[t] = 0;
-      n_title_[t] = 0;
-      n_body_[t] = 0;
+      fields_[t] = 0;
       touched_.push_back(t);
     }
     ++n_[t];
-    uint16_t& field_count = h.field == 0 ? n_title_[t] : n_body_[t];
-    if (field_count != std::numeric_limits<uint16_t>::max()) ++field_count;
+    fields_[t] |= h.field == 0 ? kTitleMask : kBodyMask;
   }
   uint32_t offset = 0;
   for (match::TermId t : touched_) {
@@ -94,10 +91,39 @@ void Evaluator::Index(const ItemView& item, absl::Span<const match::Hit> hits) {
   }
   by_term_.resize(hits.size());
   for (uint32_t i = 0; i < hits.size(); ++i) by_term_[fill_[hits[i].term]++] = i;
-  first_word_.assign(hits.size(), kUnknownWord);
-  last_word_.assign(hits.size(), kUnknownWord);
-  words_[0].Reset(item.fields[0]);
-  words_[1].Reset(item.fields[1]);
+  // Word positions are computed on demand (NEAR only): reset lazily, not per item.
+  words_ready_ = false;
+}
+
+void Evaluator::PrepareWords() {
+  if (words_ready_) return;
+  words_ready_ = true;
+  first_word_.assign(hits_.size(), kUnknownWord);
+  last_word_.assign(hits_.size(), kUnknownWord);
+  words_[0].Reset(item_->fields[0]);
+  words_[1].Reset(item_->fields[1]);
+}
+
+bool Evaluator::GroupHit(const EvalPlan::Group& g) const {
+  const RequiredTerm* begin = plan_->required.data() + g.begin;
+  const RequiredTerm* end = plan_->required.data() + g.end;
+  auto hit = [&](const RequiredTerm& t) {
+    return stamp_[t.term] == epoch_ && (fields_[t.term] & t.fields) != 0;
+  };
+  // The group's terms are distinct: count them up to `min`.
+  uint32_t found = 0;
+  if (static_cast<size_t>(end - begin) <= touched_.size() * 4) {
+    for (const RequiredTerm* t = begin; t != end; ++t) {
+      if (hit(*t) && ++found >= g.min) return true;
+    }
+    return false;
+  }
+  for (match::TermId t : touched_) {
+    const RequiredTerm* it = std::lower_bound(
+        begin, end, t, [](const RequiredTerm& a, match::TermId id) { return a.term < id; });
+    if (it != end && it->term == t && hit(*it) && ++found >= g.min) return true;
+  }
+  return false;
 }
 
 const std::vector<FiredRule>& Evaluator::Evaluate(const ItemView& item,
@@ -106,21 +132,49 @@ const std::vector<FiredRule>& Evaluator::Evaluate(const ItemView& item,
   fired_.clear();
   fired_hits_.clear();
   candidates_.clear();
+  const EvalPlan& plan = *plan_;
   for (match::TermId t : touched_) {
-    for (uint32_t r : pack_->RulesOfTerm(t)) {
-      if (rule_stamp_[r] != epoch_) {
-        rule_stamp_[r] = epoch_;
-        candidates_.push_back(r);
+    const FieldMask hit_fields = fields_[t];
+    for (const EvalPlan::Trigger& trigger : plan.TriggersOf(t)) {
+      if ((trigger.fields & hit_fields) == 0) continue;
+      if (rule_stamp_[trigger.rule] != epoch_) {
+        rule_stamp_[trigger.rule] = epoch_;
+        candidates_.push_back(trigger.rule);
       }
     }
   }
   std::sort(candidates_.begin(), candidates_.end());
   const std::vector<Rule>& rules = pack_->rules();
-  for (uint32_t r : candidates_) {
+  // With many candidates their plan entries are cold: fetch a few candidates ahead.
+  constexpr size_t kAhead = 8;
+  for (size_t i = 0; i < candidates_.size(); ++i) {
+    if (i + kAhead < candidates_.size()) {
+      const EvalRule& ahead = plan.rules[candidates_[i + kAhead]];
+      __builtin_prefetch(&plan.groups[ahead.groups_begin]);
+      __builtin_prefetch(
+          &plan.rules[candidates_[std::min(i + 2 * kAhead, candidates_.size() - 1)]]);
+    }
+    if (i + kAhead / 2 < candidates_.size()) {
+      const EvalRule& near = plan.rules[candidates_[i + kAhead / 2]];
+      const EvalPlan::Group& g =
+          plan.groups[near.groups_begin + (near.groups_end - near.groups_begin > 1)];
+      __builtin_prefetch(&plan.required[g.begin]);
+    }
+    const uint32_t r = candidates_[i];
+    const EvalRule& er = plan.rules[r];
+    // A term of the trigger group (the first) hit; a rule whose other required groups did not
+    // (or whose trigger group needs more than one term) cannot be true, and is rejected without
+    // walking its program.
+    bool required = true;
+    const uint32_t unchecked = plan.groups[er.groups_begin].min <= 1 ? 1 : 0;
+    for (uint32_t g = er.groups_begin + unchecked; g < er.groups_end && required; ++g) {
+      required = GroupHit(plan.groups[g]);
+    }
+    if (!required) continue;
     const Rule& rule = rules[r];
-    if (!rule.program.empty()) {
-      values_.assign(rule.program.size(), -1);
-      if (!Eval(rule, 0, false)) continue;
+    if (er.node_count != 0) {
+      values_.assign(er.node_count, -1);
+      if (!Eval(r, 0, false)) continue;
     }
     double score = Score(rule);
     if (rule.has_threshold && score < rule.threshold) continue;
@@ -167,7 +221,7 @@ Evaluator::Trace Evaluator::Explain(uint32_t r, const ItemView& item,
   const Rule& rule = pack_->rules()[r];
   Trace trace;
   values_.assign(rule.program.size(), -1);
-  trace.query_true = rule.program.empty() ? true : Eval(rule, 0, true);
+  trace.query_true = rule.program.empty() ? true : Eval(r, 0, true);
   trace.score = Score(rule);
   trace.fired = trace.query_true && (!rule.has_threshold || trace.score >= rule.threshold);
   if (rule.program.empty()) trace.fired = trace.fired && rule.has_threshold;
@@ -175,15 +229,10 @@ Evaluator::Trace Evaluator::Explain(uint32_t r, const ItemView& item,
   return trace;
 }
 
-bool Evaluator::TermsHit(const Rule& rule, const ProgramNode& n) const {
-  auto hit = [&](match::TermId t) {
-    if (stamp_[t] != epoch_) return false;
-    if (n.fields == kAllFields) return true;
-    return ((n.fields & kTitleMask) && n_title_[t] > 0) ||
-           ((n.fields & kBodyMask) && n_body_[t] > 0);
-  };
-  const match::TermId* begin = rule.terms.data() + n.terms_begin;
-  const match::TermId* end = rule.terms.data() + n.terms_end;
+bool Evaluator::TermsHit(const EvalNode& n) const {
+  auto hit = [&](match::TermId t) { return stamp_[t] == epoch_ && (fields_[t] & n.fields) != 0; };
+  const match::TermId* begin = plan_->terms.data() + n.begin;
+  const match::TermId* end = plan_->terms.data() + n.end;
   // Walk the smaller side: a set of 500 terms against 3 terms that hit costs 3 binary searches.
   if (static_cast<size_t>(end - begin) <= touched_.size() * 4) {
     for (const match::TermId* t = begin; t != end; ++t) {
@@ -197,19 +246,21 @@ bool Evaluator::TermsHit(const Rule& rule, const ProgramNode& n) const {
   return false;
 }
 
-bool Evaluator::Eval(const Rule& rule, uint32_t node, bool trace) {
-  const ProgramNode& n = rule.program[node];
-  auto child = [&](uint32_t i) { return rule.child_index[n.children_begin + i]; };
-  uint32_t nchildren = n.children_end - n.children_begin;
+bool Evaluator::Eval(uint32_t r, uint32_t node, bool trace) {
+  const EvalPlan& plan = *plan_;
+  const EvalRule& er = plan.rules[r];
+  const EvalNode& n = plan.nodes[er.nodes_begin + node];
+  const uint32_t* child = plan.children.data() + n.begin;
+  const uint32_t nchildren = n.end - n.begin;
   bool v = false;
   switch (n.kind) {
     case K::kTerms:
-      v = TermsHit(rule, n);
+      v = TermsHit(n);
       break;
     case K::kAnd:
       v = true;
       for (uint32_t i = 0; i < nchildren; ++i) {
-        if (!Eval(rule, child(i), trace)) {
+        if (!Eval(r, child[i], trace)) {
           v = false;
           if (!trace) break;
         }
@@ -217,46 +268,49 @@ bool Evaluator::Eval(const Rule& rule, uint32_t node, bool trace) {
       break;
     case K::kOr:
       for (uint32_t i = 0; i < nchildren; ++i) {
-        if (Eval(rule, child(i), trace)) {
+        if (Eval(r, child[i], trace)) {
           v = true;
           if (!trace) break;
         }
       }
       break;
     case K::kNot:
-      v = !Eval(rule, child(0), trace);
+      v = !Eval(r, child[0], trace);
       break;
     case K::kNear: {
-      bool left = Eval(rule, child(0), trace);
-      bool right = (left || trace) ? Eval(rule, child(1), trace) : false;
-      v = left && right && Near(rule, n);
+      bool left = Eval(r, child[0], trace);
+      bool right = (left || trace) ? Eval(r, child[1], trace) : false;
+      if (left && right) {
+        const Rule& rule = pack_->rules()[r];
+        v = Near(rule, rule.program[node]);
+      }
       break;
     }
-    case K::kLang:
-      for (uint32_t i = n.values_begin; i < n.values_end && !v; ++i) {
-        v = LangMatch(rule.values[i], item_->lang);
-      }
+    case K::kLang: {
+      const Rule& rule = pack_->rules()[r];
+      for (uint32_t i = n.begin; i < n.end && !v; ++i) v = LangMatch(rule.values[i], item_->lang);
       break;
-    case K::kSource:
-      for (uint32_t i = n.values_begin; i < n.values_end && !v; ++i) {
-        v = GlobMatch(rule.values[i], item_->source);
-      }
+    }
+    case K::kSource: {
+      const Rule& rule = pack_->rules()[r];
+      for (uint32_t i = n.begin; i < n.end && !v; ++i) v = GlobMatch(rule.values[i], item_->source);
       break;
+    }
     case K::kAtLeast:
     case K::kAtLeastDistinct: {
-      if (!Eval(rule, child(0), trace)) break;
+      if (!Eval(r, child[0], trace)) break;
       gather_.clear();
-      Gather(rule, child(0), false, &gather_);
+      Gather(pack_->rules()[r], child[0], false, &gather_);
       std::sort(gather_.begin(), gather_.end());
       gather_.erase(std::unique(gather_.begin(), gather_.end()), gather_.end());
       if (n.kind == K::kAtLeast) {
-        v = gather_.size() >= n.count;
+        v = gather_.size() >= n.param;
         break;
       }
       for (uint32_t& i : gather_) i = hits_[i].term;
       std::sort(gather_.begin(), gather_.end());
       v = static_cast<size_t>(std::unique(gather_.begin(), gather_.end()) - gather_.begin()) >=
-          n.count;
+          n.param;
       break;
     }
   }
@@ -331,6 +385,7 @@ bool Evaluator::Near(const Rule& rule, const ProgramNode& n) {
   Gather(rule, c0, false, &left_);
   Gather(rule, c1, false, &right_);
   if (left_.empty() || right_.empty()) return false;
+  PrepareWords();
   // Position of a hit: (field << 32 | first word) plus its last word.
   uint32_t max_span = 0;
   auto positions = [&](const std::vector<uint32_t>& in, std::vector<NearPos>* out) {

@@ -295,7 +295,8 @@ bool Consistent(const CompiledPack& p, const std::vector<uint32_t>& index_begin,
       if (t >= p.topics().size()) return false;
     }
     for (const ProgramNode& n : rule.program) {
-      if (static_cast<uint8_t>(n.kind) > static_cast<uint8_t>(ProgramNode::Kind::kAtLeastDistinct) ||
+      if (static_cast<uint8_t>(n.kind) >
+              static_cast<uint8_t>(ProgramNode::Kind::kAtLeastDistinct) ||
           n.children_begin > n.children_end || n.children_end > rule.child_index.size() ||
           n.terms_begin > n.terms_end || n.terms_end > rule.terms.size() ||
           n.values_begin > n.values_end || n.values_end > rule.values.size()) {
@@ -326,7 +327,8 @@ std::string PackCache::Key(std::string_view pack_hash, const PackOptions& option
     build.push_back(kHex[c & 15]);
   }
   const QueryLimits& l = options.limits;
-  std::string key = absl::StrCat("steppewatch-pack-v1;build=", build, ";hash=", std::string(pack_hash));
+  std::string key =
+      absl::StrCat("steppewatch-pack-v1;build=", build, ";hash=", std::string(pack_hash));
   absl::StrAppend(&key, ";depth=", l.max_depth, ";query_bytes=", l.max_query_bytes,
                   ";near=", l.max_near_distance, ";at_least=", l.max_at_least);
   absl::StrAppend(&key, ";term_bytes=", l.max_term_bytes, ";terms=", options.max_terms,
@@ -415,8 +417,7 @@ absl::StatusOr<std::shared_ptr<CompiledPack>> PackCache::Load(const std::string&
   return pack;
 }
 
-absl::Status PackCache::Store(const std::string& dir, std::string_view key,
-                              const CompiledPack& p) {
+absl::Status PackCache::Store(const std::string& dir, std::string_view key, const CompiledPack& p) {
   Writer w;
   w.Str(p.info_.name);
   w.Str(p.info_.version);

@@ -33,7 +33,7 @@ bool HasShaExtensions() {
 // `h` is the state A..H. SHA256RNDS2 keeps the state as two registers, {A,B,E,F} and
 // {C,D,G,H} (highest lane first), and does two rounds per call.
 __attribute__((target("sha,sse4.1,ssse3"))) void CompressShaNi(uint32_t* h, const uint8_t* p,
-                                                                size_t count) {
+                                                               size_t count) {
   const __m128i kByteSwap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
   __m128i abcd = _mm_loadu_si128(reinterpret_cast<const __m128i*>(h));      // D C B A
   __m128i efgh = _mm_loadu_si128(reinterpret_cast<const __m128i*>(h + 4));  // H G F E

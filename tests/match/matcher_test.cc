@@ -199,6 +199,80 @@ TEST(MatcherTest, WholeFieldLengthRegexGivesHyperscansHits) {
   }
 }
 
+// Compares the hits of two single-term matchers over the same texts (title and body).
+void ExpectSameHits(const TermSpec& fast, const TermSpec& slow, const MatcherOptions& fast_options,
+                    const MatcherOptions& slow_options, const std::vector<std::string>& texts) {
+  SW_ASSERT_OK_AND_ASSIGN(auto fast_matcher, Matcher::Create({fast}, fast_options));
+  SW_ASSERT_OK_AND_ASSIGN(auto slow_matcher, Matcher::Create({slow}, slow_options));
+  SW_ASSERT_OK_AND_ASSIGN(auto fast_context, MatchContext::Create(fast_matcher));
+  SW_ASSERT_OK_AND_ASSIGN(auto slow_context, MatchContext::Create(slow_matcher));
+  size_t total = 0;
+  for (const std::string& title : texts) {
+    for (const std::string& body : texts) {
+      const std::string_view fields[] = {title, body};
+      std::vector<Hit> fast_hits, slow_hits;
+      ASSERT_THAT(fast_context->Scan(fields, &fast_hits), IsOk());
+      ASSERT_THAT(slow_context->Scan(fields, &slow_hits), IsOk());
+      ASSERT_EQ(fast_hits.size(), slow_hits.size())
+          << fast.text << " on \"" << title << "\" / \"" << body << "\"";
+      for (size_t i = 0; i < fast_hits.size(); ++i) {
+        EXPECT_EQ(fast_hits[i].field, slow_hits[i].field) << fast.text << " on " << title;
+        EXPECT_EQ(fast_hits[i].start, slow_hits[i].start) << fast.text << " on " << title;
+        EXPECT_EQ(fast_hits[i].end, slow_hits[i].end) << fast.text << " on " << title;
+      }
+      total += fast_hits.size();
+    }
+  }
+  EXPECT_GT(total, 0u) << fast.text << ": the texts must exercise the term";
+}
+
+// A case-sensitive literal is found through its fold and compared with the original; the
+// reference is the same text as a case-sensitive regex with exact starts (Hyperscan over the
+// original text).
+TEST(MatcherTest, CaseSensitiveLiteralsMatchAsOverTheOriginal) {
+  const std::vector<std::string> texts = {"PRC and the prc, Prc, PRCs, (PRC) PRC-led",
+                                          "Xi met xi; XI; Xi’s visit; Xi\n  Jinping",
+                                          "ҚХР мен қхр, ҚХР-да",
+                                          "İİ  PRC  LNG’s  lng LNG",
+                                          "C5+1 and c5+1",
+                                          "",
+                                          "Xi  Jinping, Xi Jinping, xi jinping"};
+  MatcherOptions som;
+  som.regex_start_offsets = true;
+  const std::vector<std::pair<std::string, std::string>> terms = {
+      {"PRC", "PRC"}, {"Xi", "Xi"},       {"ҚХР", "ҚХР"},
+      {"LNG", "LNG"}, {"C5+1", "C5\\+1"}, {"Xi Jinping", "Xi Jinping"}};
+  for (bool whole_word : {false, true}) {
+    for (const auto& [literal, regex] : terms) {
+      TermSpec fast{literal, TermSpec::Kind::kLiteral, true, whole_word};
+      TermSpec slow{regex, TermSpec::Kind::kRegex, true, whole_word};
+      ExpectSameHits(fast, slow, MatcherOptions{}, som, texts);
+    }
+  }
+}
+
+// A regex of plain and optional characters becomes literals of its spellings; the reference is
+// the same regex spelled so that Hyperscan runs it.
+TEST(MatcherTest, SimpleRegexesMatchAsHyperscanRegexes) {
+  const std::vector<std::string> texts = {
+      "C5+1 and c5 + 1, c5 +1, c5+ 1, c5  +  1, xc5+1, c5+12", "С5+1 и с5 + 1 саммит",
+      "the colour, the color; COLOR, colours", "", "e-mail, email, E-Mail, e mail"};
+  const std::vector<std::pair<std::string, std::string>> regexes = {
+      {"c5 ?\\+ ?1", "(?:c5 ?\\+ ?1)"},
+      {"с5 ?\\+ ?1", "(?:с5 ?\\+ ?1)"},
+      {"colou?r", "(?:colou?r)"},
+      {"e-?mail", "(?:e-?mail)"}};
+  for (bool whole_word : {false, true}) {
+    for (const auto& [simple, spelled] : regexes) {
+      TermSpec fast{simple, TermSpec::Kind::kRegex, false, whole_word};
+      TermSpec slow{spelled, TermSpec::Kind::kRegex, false, whole_word};
+      SW_ASSERT_OK_AND_ASSIGN(auto matcher, Matcher::Create({fast}, MatcherOptions{}));
+      EXPECT_EQ(matcher->stats().regex_terms, 1u);
+      ExpectSameHits(fast, slow, MatcherOptions{}, MatcherOptions{}, texts);
+    }
+  }
+}
+
 // With a minimum of 0 the shortcut stays out of the way: Hyperscan compiles and runs it.
 TEST(MatcherTest, WholeFieldLengthRegexWithZeroMinimumGoesToHyperscan) {
   SW_ASSERT_OK_AND_ASSIGN(auto matcher,
@@ -419,15 +493,18 @@ TEST(MatchContextFolded, KeepsEveryFieldsFoldedTextAfterTheScan) {
   EXPECT_EQ((*context)->folded(1), "");
 }
 
-TEST(MatchContextFolded, IsEmptyWhenOnlyCaseSensitiveTermsExist) {
+TEST(MatchContextFolded, IsKeptWhenOnlyCaseSensitiveTermsExist) {
+  // Case-sensitive literals are found through their fold, so the text is folded for them too.
   auto matcher = Matcher::Create({TermSpec{"CSTO", TermSpec::Kind::kLiteral, true}}, {});
   ASSERT_TRUE(matcher.ok());
   auto context = MatchContext::Create(*matcher);
   ASSERT_TRUE(context.ok());
   std::vector<Hit> hits;
-  ASSERT_TRUE((*context)->Scan({std::string_view("CSTO summit")}, &hits).ok());
-  EXPECT_EQ(hits.size(), 1u);
-  EXPECT_EQ((*context)->folded(0), "");
+  ASSERT_TRUE((*context)->Scan({std::string_view("CSTO summit, csto")}, &hits).ok());
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].start, 0u);
+  EXPECT_EQ(hits[0].end, 4u);
+  EXPECT_EQ((*context)->folded(0), "csto summit, csto");
 }
 
 }  // namespace

@@ -68,8 +68,13 @@ class Evaluator {
 
  private:
   void Index(const ItemView& item, absl::Span<const match::Hit> hits);
-  bool Eval(const Rule& rule, uint32_t node, bool trace);
-  bool TermsHit(const Rule& rule, const ProgramNode& n) const;
+  // Evaluates node `node` (local to rule `r`) of the rule's EvalPlan program.
+  bool Eval(uint32_t r, uint32_t node, bool trace);
+  bool TermsHit(const EvalNode& n) const;
+  // Returns true when a term of the group hit in the term's fields.
+  bool GroupHit(const EvalPlan::Group& g) const;
+  // Builds the word index and per-hit word caches of the current item (NEAR needs them).
+  void PrepareWords();
   // Appends the hits of the leaves under `node` (outside NOT); with `only_true`, only of
   // subtrees that evaluated true.
   void Gather(const Rule& rule, uint32_t node, bool only_true, std::vector<uint32_t>* out) const;
@@ -79,17 +84,17 @@ class Evaluator {
   uint32_t LastWordOf(uint32_t hit);
 
   std::shared_ptr<const CompiledPack> pack_;
+  const EvalPlan* plan_ = &pack_->eval_plan();
   const ItemView* item_ = nullptr;
   absl::Span<const match::Hit> hits_;
 
-  // Per term, valid when stamp_[t] == epoch_: its hits by_term_[first_, first_ + n_) and its
-  // counts per field.
+  // Per term, valid when stamp_[t] == epoch_: its hits by_term_[first_, first_ + n_) and the
+  // fields (FieldMask) it hit in.
   uint32_t epoch_ = 0;
   std::vector<uint32_t> stamp_;
   std::vector<uint32_t> first_;
   std::vector<uint32_t> n_;
-  std::vector<uint16_t> n_title_;
-  std::vector<uint16_t> n_body_;
+  std::vector<FieldMask> fields_;
   std::vector<match::TermId> touched_;
   std::vector<uint32_t> by_term_;
   std::vector<uint32_t> fill_;
@@ -113,6 +118,7 @@ class Evaluator {
   std::vector<Scored> scored_;
   std::vector<uint32_t> occurrences_;  // per term, zero between calls
 
+  bool words_ready_ = false;
   normalise::WordIndex words_[2];
   std::vector<uint32_t> first_word_, last_word_;  // per hit; UINT32_MAX until computed
 };

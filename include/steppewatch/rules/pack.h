@@ -101,6 +101,60 @@ struct Rule {
   std::vector<uint16_t> topic_ids;  // into CompiledPack::topics()
 };
 
+// The evaluator's form of a rule program: ProgramNode without its label, in one array for the
+// whole pack, so evaluating a candidate touches a few contiguous cache lines.
+struct EvalNode {
+  ProgramNode::Kind kind = ProgramNode::Kind::kTerms;
+  FieldMask fields = kAllFields;
+  bool ordered = false;
+  uint32_t param = 0;  // NEAR distance, AT_LEAST count
+  // kTerms: EvalPlan::terms; kLang, kSource: Rule::values; the others: EvalPlan::children,
+  // whose entries are node indexes local to the rule (as in Rule::child_index).
+  uint32_t begin = 0, end = 0;
+};
+
+// A term that must hit in one of `fields`.
+struct RequiredTerm {
+  match::TermId term;
+  FieldMask fields;
+};
+
+// Per rule: its nodes and the groups of terms it needs. A rule can be true only when every group
+// has a term that hit in the group's fields (the groups are a consequence of the query: the
+// terms of every AND branch, both sides of NEAR, one group per OR, n distinct terms of the
+// leaves under AT_LEAST_DISTINCT(n); NOT, lang: and source: add none), so a rule whose groups
+// are not all hit is rejected without evaluating it.
+struct EvalRule {
+  uint32_t nodes_begin = 0, node_count = 0;   // EvalPlan::nodes
+  uint32_t groups_begin = 0, groups_end = 0;  // EvalPlan::groups; the first is the trigger
+};
+
+struct EvalPlan {
+  struct Group {
+    uint32_t begin, end;  // into required, sorted by term
+    uint32_t min = 1;     // distinct terms of the group that must hit (AT_LEAST_DISTINCT)
+  };
+  // A rule to consider when `term` hits in one of `fields`: the terms of the rule's trigger
+  // group, the group whose terms the fewest rules share (the likely rarest).
+  struct Trigger {
+    uint32_t rule;
+    FieldMask fields;
+  };
+  std::vector<EvalRule> rules;  // by rule index
+  std::vector<EvalNode> nodes;
+  std::vector<uint32_t> children;
+  std::vector<match::TermId> terms;
+  std::vector<Group> groups;
+  std::vector<RequiredTerm> required;
+  std::vector<uint32_t> trigger_begin;  // term_count + 1 offsets into triggers
+  std::vector<Trigger> triggers;
+
+  absl::Span<const Trigger> TriggersOf(match::TermId id) const {
+    return absl::MakeConstSpan(triggers).subspan(trigger_begin[id],
+                                                 trigger_begin[id + 1] - trigger_begin[id]);
+  }
+};
+
 struct PackInfo {
   std::string name;
   std::string version;
@@ -177,8 +231,11 @@ class CompiledPack {
   // Returns the term as an analyst wrote it ("Kazakh*", "/qazaq(stan)/"): for alerts.
   std::string_view term_display(match::TermId id) const { return term_display_[id]; }
 
-  // Returns the enabled rules that mention term `id` outside NOT: the candidates to evaluate
-  // when the term hits.
+  // The programs and trigger index the Evaluator runs (derived from rules() at load).
+  const EvalPlan& eval_plan() const { return plan_; }
+
+  // Returns the enabled rules that mention term `id` outside NOT: every rule that can fire
+  // when the term hits (the Evaluator considers a subset: EvalPlan::TriggersOf).
   absl::Span<const uint32_t> RulesOfTerm(match::TermId id) const {
     return absl::MakeConstSpan(index_rules_)
         .subspan(index_begin_[id], index_begin_[id + 1] - index_begin_[id]);
@@ -188,6 +245,8 @@ class CompiledPack {
   friend class PackBuilder;
   friend class PackCache;
   CompiledPack() = default;
+  // Builds plan_ from rules_ and the term index (after a YAML load and after a cache load).
+  void BuildEvalPlan();
 
   PackInfo info_;
   PackStats stats_;
@@ -199,6 +258,7 @@ class CompiledPack {
   std::vector<std::string> term_display_;
   std::vector<uint32_t> index_begin_;  // term_count + 1 offsets into index_rules_
   std::vector<uint32_t> index_rules_;
+  EvalPlan plan_;
 };
 
 // Returns "sha256:<hex>" of `files` (sorted by path): SHA-256 over, per file, the path, a NUL,
