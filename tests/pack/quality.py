@@ -91,7 +91,7 @@ def report_labels(path, fired, show_errors):
   rows = read_labels(path)
   print(f"\nca.geopolitics against {path} ({len(rows)} labelled items):")
   print("split  lang    n  precision  recall   (weighted tp / fp / fn)")
-  for split in ("tune", "hold", "fresh", "all"):
+  for split in ("tune", "hold", "tune2", "tune3", "fresh", "all"):
     in_split = [r for r in rows if split == "all" or r["split"] == split]
     if not in_split:
       continue
