@@ -100,6 +100,21 @@ INSTANTIATE_TEST_SUITE_P(
                   // ʻ is a letter: "zbekiston" is not a word in OʻZBEKISTON. ‘ and ' are not.
                   {"0:0:OʻZBEKISTON", "0:0:O‘zbekiston", "1:0:zbekiston", "0:0:O'zbekiston",
                    "1:0:zbekiston"}},
+        MatchCase{"UzbekModifierApostrophe",
+                  {Prefix("O'zbekiston"), Prefix("Toshkent")},
+                  "Oʼzbekistonning, O‘ZBEKISTON; xToshkent, Toshkentda",
+                  // U+02BC and U+2018 match the ASCII apostrophe of the term; "xToshkent" is
+                  // another word.
+                  {"0:0:Oʼzbekiston", "0:0:O‘ZBEKISTON", "1:0:Toshkent"}},
+        MatchCase{"TajikAndKyrgyzLetters",
+                  {Prefix("Тоҷикистон"), Lit("Раҳмон"), Lit("Жогорку Кеңеш")},
+                  "ТОҶИКИСТОНРО, Раҳмонӣ, Раҳмон; ЖОГОРКУ КЕҢЕШ, Жогорку Кеңештин",
+                  // ӣ and ң are letters: "Раҳмонӣ" and "Кеңештин" are other words for a literal.
+                  {"0:0:ТОҶИКИСТОН", "1:0:Раҳмон", "2:0:ЖОГОРКУ КЕҢЕШ"}},
+        MatchCase{"TurkmenLetters",
+                  {Prefix("Türkmenistan"), Lit("Aşgabat")},
+                  "TÜRKMENISTANYŇ Paşgabat AŞGABAT Aşgabatda",
+                  {"0:0:TÜRKMENISTAN", "1:0:AŞGABAT"}},
         MatchCase{"Turkish",
                   {Lit("Istanbul")},
                   "İSTANBUL, İstanbul, istanbul, ıstanbul",

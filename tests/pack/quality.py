@@ -11,8 +11,16 @@ Candidates for a miss: for ca.geopolitics, actor:, org:, theme: tags, the items 
 geo: tag but not this one; for a geo: tag, the items that a naive keyword regex for the
 country finds but the pack did not tag.
 
-Not a ctest test (it needs the 43 MB corpus and minutes of CPU); run it by hand:
-  /usr/bin/python3 tests/pack/quality.py --steppewatch build/pack/steppewatch
+With --labels (tests/pack/geopolitics-labels.tsv: item ids, a label and a one-line reason each,
+never the text), it also estimates the precision and recall of ca.geopolitics from that
+stratified labelled sample: each labelled item stands for stratum_size / (labelled items of its
+language and stratum in the group) items of the corpus, so a sample that over-represents the
+items the pack fires on still gives unbiased corpus-level figures. Printed per language and per
+split (tune, hold, fresh, all), with the sample size.
+
+Not a ctest test (it needs the 43 MB corpus); run it by hand:
+  /usr/bin/python3 tests/pack/quality.py --steppewatch build/release/steppewatch \
+      --labels tests/pack/geopolitics-labels.tsv
 """
 import argparse
 import collections
@@ -39,7 +47,7 @@ def parse_args():
   here = os.path.dirname(os.path.abspath(__file__))
   root = os.path.normpath(os.path.join(here, "..", ".."))
   p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  p.add_argument("--steppewatch", default=os.path.join(root, "build", "pack", "steppewatch"))
+  p.add_argument("--steppewatch", default=os.path.join(root, "build", "release", "steppewatch"))
   p.add_argument("--pack", default=os.path.join(root, "config", "rules", "central-asia"))
   p.add_argument("--corpus", default=os.path.normpath(
       os.path.join(root, "..", "shared", "corpus", "news-bench.jsonl")))
@@ -47,7 +55,60 @@ def parse_args():
   p.add_argument("--seed", type=int, default=20261127)
   p.add_argument("--out", default="/tmp/steppewatch-quality")
   p.add_argument("--alerts", help="reuse a saved `steppewatch match` output instead of running it")
+  p.add_argument("--labels", help="labelled sample of ca.geopolitics (TSV) to estimate P/R from")
+  p.add_argument("--errors", action="store_true",
+                 help="with --labels: list the labelled items the pack gets wrong")
   return p.parse_args()
+
+
+def read_labels(path):
+  """Rows of the labelled sample: id, lang, stratum, stratum_size, split, label, reason."""
+  rows = []
+  with open(path, encoding="utf-8") as f:
+    for line in f:
+      if line.startswith("#") or not line.strip():
+        continue
+      c = line.rstrip("\n").split("\t")
+      rows.append({"id": c[0], "lang": c[1], "stratum": c[2], "size": int(c[3]),
+                   "split": c[4], "label": int(c[5]), "reason": c[8] if len(c) > 8 else ""})
+  return rows
+
+
+def weighted(rows, fired):
+  """Horvitz-Thompson totals of true/false positives and misses over one group of rows."""
+  sampled = collections.Counter((r["lang"], r["stratum"]) for r in rows)
+  tp = fp = fn = 0.0
+  for r in rows:
+    w = r["size"] / sampled[(r["lang"], r["stratum"])]
+    f = r["id"] in fired
+    tp += w * (r["label"] and f)
+    fp += w * (not r["label"] and f)
+    fn += w * (r["label"] and not f)
+  return tp, fp, fn
+
+
+def report_labels(path, fired, show_errors):
+  rows = read_labels(path)
+  print(f"\nca.geopolitics against {path} ({len(rows)} labelled items):")
+  print("split  lang    n  precision  recall   (weighted tp / fp / fn)")
+  for split in ("tune", "hold", "tune2", "tune3", "fresh", "all"):
+    in_split = [r for r in rows if split == "all" or r["split"] == split]
+    if not in_split:
+      continue
+    for lang in ("en", "ru", "kk", "zh", "all"):
+      g = [r for r in in_split if lang == "all" or r["lang"] == lang]
+      if not g:
+        continue
+      tp, fp, fn = weighted(g, fired)
+      p = f"{tp / (tp + fp):.3f}" if tp + fp else "  -  "
+      rc = f"{tp / (tp + fn):.3f}" if tp + fn else "  -  "
+      print(f"{split:6} {lang:4} {len(g):4}  {p:>9}  {rc:>6}   ({tp:.0f} / {fp:.0f} / {fn:.0f})")
+  if show_errors:
+    for r in rows:
+      f = r["id"] in fired
+      if f != bool(r["label"]):
+        print(f"{'FP' if f else 'FN'} {r['split']:5} {r['lang']} {r['stratum']} {r['id']}: "
+              f"{r['reason']}")
 
 
 def source_of(item_id):
@@ -113,6 +174,9 @@ def main():
           out.write(f"-- {i} | {d.get('title') or ''}\n   {body[:600]}\n"
                     f"   rules: {' '.join(sorted(rules.get(i, ())))}\n")
   print(f"samples in {a.out}/<tag>.txt (seed {a.seed}, {a.samples} per kind)")
+  if a.labels:
+    fired = {i for i, rs in rules.items() if "ca.geopolitics" in rs}
+    report_labels(a.labels, fired, a.errors)
   return 0
 
 
