@@ -101,6 +101,20 @@ const std::vector<Field>& ConfigFields() {
                   SW_FIELD("instance", kString, instance, "STEPPEWATCH_INSTANCE", false,
                            "names this instance in alerts and logs; empty = the host name",
                            SW_NOT_EMPTY(instance)),
+                  SW_FIELD("roles", kList, roles, "STEPPEWATCH_ROLES", false,
+                           "what this process runs: match (items -> alerts), stories (alerts -> "
+                           "stories and spikes), or both",
+                           [](const DaemonConfig& c, Problems& p) {
+                             if (c.roles.empty()) return p.Fail("needs match, stories or both");
+                             std::set<std::string> seen;
+                             for (const std::string& r : c.roles) {
+                               if (r != "match" && r != "stories") {
+                                 p.Fail(Cat("'", r, "' is not match or stories"));
+                               } else if (!seen.insert(r).second) {
+                                 p.Fail(Cat("'", r, "' is listed twice"));
+                               }
+                             }
+                           }),
                   // --- kafka ---
                   SW_FIELD("kafka.brokers", kString, kafka.brokers, "STEPPEWATCH_KAFKA_BROKERS",
                            false,
@@ -295,6 +309,76 @@ const std::vector<Field>& ConfigFields() {
                            [](const DaemonConfig& c, Problems& p) {
                              if (c.log.format != "text" && c.log.format != "json") {
                                p.Fail(Cat("'", c.log.format, "' is not text or json"));
+                             }
+                           }),
+                  // --- stories (the stories role) ---
+                  SW_FIELD("stories.group_id", kString, stories.group_id,
+                           "STEPPEWATCH_STORIES_GROUP_ID", false,
+                           "consumer group of the stories instances (never the matchers')",
+                           SW_NOT_EMPTY(stories.group_id)),
+                  SW_FIELD("stories.input_topics", kList, stories.input_topics,
+                           "STEPPEWATCH_STORIES_INPUT_TOPICS", false,
+                           "alert topics to read; empty = the rule pack's topics", kNoCheck),
+                  SW_FIELD("stories.topic", kString, stories.topic, "STEPPEWATCH_STORIES_TOPIC",
+                           false, "every alert again with its story", SW_NOT_EMPTY(stories.topic)),
+                  SW_FIELD("stories.spikes_topic", kString, stories.spikes_topic,
+                           "STEPPEWATCH_STORIES_SPIKES_TOPIC", false,
+                           "spike events (steppewatch.spike.v1)",
+                           SW_NOT_EMPTY(stories.spikes_topic)),
+                  SW_FIELD("stories.lease_topic", kString, stories.lease_topic,
+                           "STEPPEWATCH_STORIES_LEASE_TOPIC", false,
+                           "one-partition topic whose holder is the active instance",
+                           SW_NOT_EMPTY(stories.lease_topic)),
+                  SW_FIELD("stories.window_hours", kDouble, stories.window_hours, "", false,
+                           "how long a story takes copies (and is kept)",
+                           [](const DaemonConfig& c, Problems& p) {
+                             if (!(c.stories.window_hours >= 1.0 / 60 && c.stories.window_hours <= 24 * 31)) {
+                               p.Fail("must be in [1.0 / 60, 24 * 31] hours");
+                             }
+                           }),
+                  SW_FIELD("stories.bucket_minutes", kDouble, stories.bucket_minutes, "", false,
+                           "counting bucket of new stories",
+                           [](const DaemonConfig& c, Problems& p) {
+                             if (!(c.stories.bucket_minutes >= 1.0 / 60 && c.stories.bucket_minutes <= 24 * 60)) {
+                               p.Fail("must be in [1.0 / 60, 24 * 60] minutes");
+                             }
+                           }),
+                  SW_FIELD("stories.spike_window_minutes", kDouble, stories.spike_window_minutes,
+                           "", false, "trailing window a spike is judged on (whole buckets)",
+                           kNoCheck),
+                  SW_FIELD("stories.warmup_days", kInt, stories.warmup_days, "", false,
+                           "days of history before any spike",
+                           [](const DaemonConfig& c, Problems& p) {
+                             if (!(c.stories.warmup_days >= 0 && c.stories.warmup_days <= 365)) {
+                               p.Fail("must be in [0, 365]");
+                             }
+                           }),
+                  SW_FIELD("stories.baseline_hours", kDouble, stories.baseline_hours, "", false,
+                           "time constant of each key's baseline", kNoCheck),
+                  SW_FIELD("stories.min_stories", kInt, stories.min_stories, "", false,
+                           "fewest new stories in the spike window for a spike",
+                           [](const DaemonConfig& c, Problems& p) {
+                             if (!(c.stories.min_stories >= 1 && c.stories.min_stories <= 1000000)) {
+                               p.Fail("must be in [1, 1000000]");
+                             }
+                           }),
+                  SW_FIELD("stories.baseline_floor", kDouble, stories.baseline_floor, "", false,
+                           "smallest expected count a sparse key is judged against", kNoCheck),
+                  SW_FIELD("stories.alpha", kDouble, stories.alpha, "", false,
+                           "Poisson upper-tail probability below which a count spikes",
+                           kNoCheck),
+                  SW_FIELD("stories.top_story_ids", kInt, stories.top_story_ids, "", false,
+                           "story ids listed in a spike event",
+                           [](const DaemonConfig& c, Problems& p) {
+                             if (!(c.stories.top_story_ids >= 0 && c.stories.top_story_ids <= 100)) {
+                               p.Fail("must be in [0, 100]");
+                             }
+                           }),
+                  SW_FIELD("stories.max_keys", kInt, stories.max_keys, "", false,
+                           "rules and tags tracked for spikes",
+                           [](const DaemonConfig& c, Problems& p) {
+                             if (!(c.stories.max_keys >= 1 && c.stories.max_keys <= 10000000)) {
+                               p.Fail("must be in [1, 10000000]");
                              }
                            }),
               };

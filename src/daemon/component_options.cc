@@ -54,11 +54,60 @@ kafka::EmbeddedBrokerOptions EmbeddedBrokerOptionsFrom(
   topics.push_back(cfg.kafka.default_alert_topic);
   topics.insert(topics.end(), alert_topics.begin(), alert_topics.end());
   topics.insert(topics.end(), cfg.kafka.embedded.topics.begin(), cfg.kafka.embedded.topics.end());
+  if (HasRole(cfg, "stories")) {
+    topics.push_back(cfg.stories.topic);
+    topics.push_back(cfg.stories.spikes_topic);
+    topics.insert(topics.end(), cfg.stories.input_topics.begin(), cfg.stories.input_topics.end());
+  }
   for (const std::string& t : topics) {
     const bool dup = std::any_of(out.topics.begin(), out.topics.end(),
                                  [&](const kafka::EmbeddedTopic& e) { return e.name == t; });
     if (!dup) out.topics.push_back({t, cfg.kafka.embedded.partitions});
   }
+  // The lease is one partition by definition (its holder is the one active instance).
+  if (HasRole(cfg, "stories")) out.topics.push_back({cfg.stories.lease_topic, 1});
+  return out;
+}
+
+bool HasRole(const config::DaemonConfig& cfg, std::string_view role) {
+  return std::find(cfg.roles.begin(), cfg.roles.end(), role) != cfg.roles.end();
+}
+
+kafka::StoriesRoleOptions StoriesRoleOptionsFrom(const config::DaemonConfig& cfg,
+                                                 const std::vector<std::string>& alert_topics,
+                                                 std::string_view bootstrap) {
+  const config::KafkaClientProperties props = config::BuildKafkaProperties(cfg, bootstrap);
+  const config::StoriesConfig& s = cfg.stories;
+  kafka::StoriesRoleOptions out;
+  out.brokers = bootstrap.empty() ? cfg.kafka.brokers : std::string(bootstrap);
+  out.group_id = s.group_id;
+  out.client_id = cfg.kafka.client_id + "-stories";
+  out.input_topics = s.input_topics.empty() ? alert_topics : s.input_topics;
+  out.lease_topic = s.lease_topic;
+  out.stories_topic = s.topic;
+  out.spikes_topic = s.spikes_topic;
+  out.consumer_properties = props.consumer;
+  out.producer_properties = props.producer;
+  // The matcher's consumer tuning (a large prefetch for items) is not the stories' business;
+  // only the connection settings carry over. group.id and client.id are the role's own.
+  for (const char* key : {"queued.min.messages", "queued.max.messages.kbytes", "fetch.max.bytes",
+                          "group.id", "client.id"}) {
+    out.consumer_properties.erase(key);
+  }
+  if (cfg.kafka.brokers == "embedded") {
+    out.consumer_properties.try_emplace("session.timeout.ms", "6000");  // as the matcher's
+  }
+  auto minutes = [](double m) { return absl::Milliseconds(static_cast<int64_t>(m * 60000)); };
+  out.stage.window = minutes(s.window_hours * 60);
+  out.stage.bucket = minutes(s.bucket_minutes);
+  out.stage.spike_window = minutes(s.spike_window_minutes);
+  out.stage.warmup_days = s.warmup_days;
+  out.stage.baseline = minutes(s.baseline_hours * 60);
+  out.stage.min_stories = s.min_stories;
+  out.stage.baseline_floor = s.baseline_floor;
+  out.stage.alpha = s.alpha;
+  out.stage.top_story_ids = s.top_story_ids;
+  out.stage.max_keys = static_cast<size_t>(s.max_keys);
   return out;
 }
 

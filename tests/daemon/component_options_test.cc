@@ -24,6 +24,7 @@ struct Built {
   kafka::EmbeddedBrokerOptions embedded;
   kafka::PipelineOptions pipeline;
   MainLoopOptions loop;
+  kafka::StoriesRoleOptions stories;
 };
 
 Built Build(const config::DaemonConfig& c) {
@@ -33,7 +34,8 @@ Built Build(const config::DaemonConfig& c) {
           MetricsOptionsFrom(c),
           EmbeddedBrokerOptionsFrom(c, {}),
           PipelineOptionsFrom(c),
-          MainLoopOptionsFrom(c)};
+          MainLoopOptionsFrom(c),
+          StoriesRoleOptionsFrom(c, {"pack.topic"})};
 }
 
 bool HasTopic(const kafka::EmbeddedBrokerOptions& o, const std::string& name, int partitions = 0) {
@@ -209,6 +211,63 @@ const std::map<std::string, std::pair<std::string, Probe>>& Probes() {
        {"log.level", {"debug", [](const Built& b) { return b.log.level == log::Level::kDebug; }}}},
       {"log.format",
        {"log.format", {"json", [](const Built& b) { return b.log.format == log::Format::kJson; }}}},
+      {"roles",
+       {"roles",
+        {"match,stories",
+         [](const Built& b) { return HasTopic(b.embedded, b.stories.lease_topic, 1); }}}},
+      {"stories.group_id",
+       {"stories.group_id", {"sg7", [](const Built& b) { return b.stories.group_id == "sg7"; }}}},
+      {"stories.input_topics",
+       {"stories.input_topics",
+        {"a7,b7",
+         [](const Built& b) {
+           return b.stories.input_topics == std::vector<std::string>{"a7", "b7"} &&
+                  HasTopic(b.embedded, "b7");
+         }}}},
+      {"stories.topic",
+       {"stories.topic",
+        {"st7",
+         [](const Built& b) { return b.stories.stories_topic == "st7" && HasTopic(b.embedded, "st7"); }}}},
+      {"stories.spikes_topic",
+       {"stories.spikes_topic",
+        {"sp7",
+         [](const Built& b) { return b.stories.spikes_topic == "sp7" && HasTopic(b.embedded, "sp7"); }}}},
+      {"stories.lease_topic",
+       {"stories.lease_topic",
+        {"le7",
+         [](const Built& b) {
+           return b.stories.lease_topic == "le7" && HasTopic(b.embedded, "le7", 1);
+         }}}},
+      {"stories.window_hours",
+       {"stories.window_hours",
+        {"24", [](const Built& b) { return b.stories.stage.window == absl::Hours(24); }}}},
+      {"stories.bucket_minutes",
+       {"stories.bucket_minutes",
+        {"5", [](const Built& b) { return b.stories.stage.bucket == absl::Minutes(5); }}}},
+      {"stories.spike_window_minutes",
+       {"stories.spike_window_minutes",
+        {"60", [](const Built& b) { return b.stories.stage.spike_window == absl::Minutes(60); }}}},
+      {"stories.warmup_days",
+       {"stories.warmup_days",
+        {"3", [](const Built& b) { return b.stories.stage.warmup_days == 3; }}}},
+      {"stories.baseline_hours",
+       {"stories.baseline_hours",
+        {"48", [](const Built& b) { return b.stories.stage.baseline == absl::Hours(48); }}}},
+      {"stories.min_stories",
+       {"stories.min_stories",
+        {"9", [](const Built& b) { return b.stories.stage.min_stories == 9; }}}},
+      {"stories.baseline_floor",
+       {"stories.baseline_floor",
+        {"0.25", [](const Built& b) { return b.stories.stage.baseline_floor == 0.25; }}}},
+      {"stories.alpha",
+       {"stories.alpha", {"0.001", [](const Built& b) { return b.stories.stage.alpha == 0.001; }}}},
+      {"stories.top_story_ids",
+       {"stories.top_story_ids",
+        {"4", [](const Built& b) { return b.stories.stage.top_story_ids == 4; }}}},
+      {"stories.max_keys",
+       {"stories.max_keys",
+        {"77", [](const Built& b) { return b.stories.stage.max_keys == 77u; }}}},
+
   };
   return *probes;
 }

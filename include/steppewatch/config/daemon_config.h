@@ -151,16 +151,44 @@ struct LogConfig {
   bool operator==(const LogConfig&) const = default;
 };
 
+// `stories`: the stories role (grouping copies into stories, spikes of new stories). The
+// defaults are stories::StageOptions' (config/rules/README.md, "Stories and spikes").
+struct StoriesConfig {
+  std::string group_id = "steppewatch-stories";
+  // The alert topics to read; empty = the rule pack's topics (and kafka.default_alert_topic).
+  std::vector<std::string> input_topics;
+  std::string topic = "steppewatch.stories";
+  std::string spikes_topic = "steppewatch.spikes";
+  // One partition, no data: the instance holding it is the active one.
+  std::string lease_topic = "steppewatch.stories.lease";
+  double window_hours = 72;
+  double bucket_minutes = 10;
+  double spike_window_minutes = 120;
+  int warmup_days = 7;
+  double baseline_hours = 168;
+  int min_stories = 5;
+  double baseline_floor = 0.5;
+  double alpha = 1e-4;
+  int top_story_ids = 10;
+  int max_keys = 10000;
+
+  bool operator==(const StoriesConfig&) const = default;
+};
+
 struct DaemonConfig {
   // Names this instance in alerts (`instance`) and logs. Empty in the file = the host name
   // (filled in by LoadConfig/ParseConfig, so a loaded config never has it empty).
   std::string instance;
+  // What this process runs: "match" (items -> alerts), "stories" (alerts -> stories and spikes),
+  // or both (a small installation, the embedded demo).
+  std::vector<std::string> roles = {"match"};
   KafkaConfig kafka;
   DecoderConfig decoder;
   RulesConfig rules;
   PipelineConfig pipeline;
   MetricsConfig metrics;
   LogConfig log;
+  StoriesConfig stories;
 
   bool operator==(const DaemonConfig&) const = default;
 };

@@ -16,6 +16,7 @@
 #include "steppewatch/daemon/reloader.h"
 #include "steppewatch/kafka/embedded_broker.h"
 #include "steppewatch/kafka/kafka_pipeline.h"
+#include "steppewatch/kafka/stories_role.h"
 #include "steppewatch/metrics/metrics.h"
 #include "steppewatch/rules/pack.h"
 
@@ -44,7 +45,8 @@ ReloaderOptions ReloaderOptionsFrom(const config::DaemonConfig& cfg);
 metrics::MetricsOptions MetricsOptionsFrom(const config::DaemonConfig& cfg);
 
 // The embedded cluster (kafka.brokers: embedded): every input, output and kafka.embedded.topics
-// topic with kafka.embedded.partitions partitions. `alert_topics` are the pack's.
+// topic with kafka.embedded.partitions partitions, and with the stories role its output topics
+// and its one-partition lease topic. `alert_topics` are the pack's.
 kafka::EmbeddedBrokerOptions EmbeddedBrokerOptionsFrom(
     const config::DaemonConfig& cfg, const std::vector<std::string>& alert_topics);
 
@@ -54,6 +56,16 @@ kafka::EmbeddedBrokerOptions EmbeddedBrokerOptionsFrom(
 // kafka.brokers.
 kafka::PipelineOptions PipelineOptionsFrom(const config::DaemonConfig& cfg,
                                            std::string_view bootstrap = {});
+
+// True when `roles` lists `role` ("match" or "stories").
+bool HasRole(const config::DaemonConfig& cfg, std::string_view role);
+
+// The stories role: stories.*, the clients' librdkafka properties (the same security settings
+// as the matcher's), and its input topics: stories.input_topics, or `alert_topics` (the pack's)
+// when that is empty. `bootstrap` as for PipelineOptionsFrom.
+kafka::StoriesRoleOptions StoriesRoleOptionsFrom(const config::DaemonConfig& cfg,
+                                                 const std::vector<std::string>& alert_topics,
+                                                 std::string_view bootstrap = {});
 
 // What the daemon's main loop itself uses.
 struct MainLoopOptions {
