@@ -34,6 +34,7 @@
 #include "steppewatch/pipeline/stats.h"
 #include "steppewatch/rules/pack.h"
 #include "steppewatch/rules/pack_tests.h"
+#include "steppewatch/stories/stage.h"
 
 namespace steppewatch::daemon {
 namespace {
@@ -336,6 +337,16 @@ int RunDaemon(const DaemonFlags& flags) {
   if (!flags.rules_dir.empty()) load.overrides.push_back("rules.dir=" + flags.rules_dir);
   if (!flags.brokers.empty()) load.overrides.push_back("kafka.brokers=" + flags.brokers);
   if (flags.embedded) load.overrides.push_back("kafka.brokers=embedded");
+  if (!flags.demo_file.empty()) {
+    // The demo shows both stages: alerts, then stories and a spike. Its items span a month
+    // (their times are moved so the newest is now, see DemoOptions::shift_to_now) and arrive
+    // in any order over the partitions, so the window covers the month and no warm-up is
+    // needed. Flags given with --set still win (they come later).
+    for (const char* o : {"roles=match,stories", "stories.window_hours=720",
+                          "stories.warmup_days=0"}) {
+      load.overrides.push_back(o);
+    }
+  }
   for (const std::string& o : flags.overrides) load.overrides.push_back(o);
   std::vector<std::string> config_warnings;
   config::Origins origins;
@@ -392,6 +403,17 @@ int RunDaemon(const DaemonFlags& flags) {
   for (const std::string& e : errors) SW_LOG(kError, kLog, e);
   if (int sig = early.PollStop(); sig != 0 && !flags.check_config) {
     return StopBeforeReady(sig, "rule pack loaded");
+  }
+
+  const bool run_match = HasRole(cfg, "match");
+  const bool run_stories = HasRole(cfg, "stories");
+  if (run_stories) {
+    // The stage's own rules (a spike window of whole buckets, ...), checked as at start.
+    auto stage = stories::StoriesStage::Create(StoriesRoleOptionsFrom(cfg, {}).stage);
+    if (!stage.ok()) errors.push_back(log::Cat("stories: ", stage.status().message()));
+  }
+  if (!flags.demo_file.empty() && !run_match) {
+    errors.push_back("--demo feeds items to the match role: roles must include match");
   }
 
   if (flags.check_config) {
@@ -463,13 +485,32 @@ int RunDaemon(const DaemonFlags& flags) {
   (*reloader)->MarkInitialPack(absl::Now());
   if (int sig = early.PollStop(); sig != 0) return StopBeforeReady(sig, "reloader started");
 
+  // --- the stories role: created before the metrics server, which serves its metrics ---
+  std::unique_ptr<kafka::StoriesRole> stories_role;
+  if (run_stories) {
+    kafka::StoriesRoleOptions so = StoriesRoleOptionsFrom(cfg, alert_topics, bootstrap);
+    // Alone, the role's consumer is the one readiness and the consumer metrics tell about.
+    if (!run_match) so.stats = &stats;
+    absl::StatusOr<std::unique_ptr<kafka::StoriesRole>> made = kafka::StoriesRole::Create(so);
+    if (!made.ok()) {
+      SW_LOG(kError, kLog, "stories: ", made.status());
+      return kExitConfigError;
+    }
+    stories_role = *std::move(made);
+    SW_LOG(kInfo, kLog, "stories role: reading ", so.input_topics.size(), " alert topic(s), group ",
+           so.group_id, ", window ", absl::FormatDuration(so.stage.window));
+  }
+
   // --- metrics (/metrics, /healthz, /readyz) ---
   const metrics::MetricsOptions mo = MetricsOptionsFrom(cfg);
   std::unique_ptr<metrics::MetricsServer> metrics_server;
   if (!cfg.metrics.listen.empty()) {
     const ReloadCounters* rc = &(*reloader)->counters();
     auto server = metrics::StartMetricsServer(
-        mo, {.stats = &stats, .packs = &packs, .reloads = [rc] {
+        mo, {.stats = &stats,
+             .packs = &packs,
+             .reloads =
+                 [rc] {
                return metrics::ReloadSnapshot{rc->success.load(),
                                               rc->failure.load(),
                                               rc->unchanged.load(),
@@ -478,7 +519,8 @@ int RunDaemon(const DaemonFlags& flags) {
                                               rc->last_ok.load(),
                                               rc->last_attempt_unix_seconds.load(),
                                               rc->watch_active.load()};
-             }});
+                 },
+             .stories = stories_role.get()});
     if (!server.ok()) {
       SW_LOG(kError, kLog, "metrics on ", cfg.metrics.listen, ": ", server.status());
       return kExitRuntimeError;
@@ -491,17 +533,37 @@ int RunDaemon(const DaemonFlags& flags) {
   }
   if (int sig = early.PollStop(); sig != 0) return StopBeforeReady(sig, "metrics started");
 
-  // --- pipeline ---
-  absl::StatusOr<std::unique_ptr<kafka::KafkaPipeline>> pipe =
-      kafka::KafkaPipeline::Create(po, &packs, &stats);
-  if (!pipe.ok()) {
-    SW_LOG(kError, kLog, pipe.status());
-    return kExitConfigError;
+  // --- pipeline (the match role) ---
+  std::unique_ptr<kafka::KafkaPipeline> pipe;
+  if (run_match) {
+    absl::StatusOr<std::unique_ptr<kafka::KafkaPipeline>> made =
+        kafka::KafkaPipeline::Create(po, &packs, &stats);
+    if (!made.ok()) {
+      SW_LOG(kError, kLog, made.status());
+      return kExitConfigError;
+    }
+    pipe = *std::move(made);
+    if (int sig = early.PollStop(); sig != 0) return StopBeforeReady(sig, "pipeline created");
+    if (absl::Status st = pipe->Start(); !st.ok()) {
+      SW_LOG(kError, kLog, st);
+      return kExitRuntimeError;
+    }
   }
-  if (int sig = early.PollStop(); sig != 0) return StopBeforeReady(sig, "pipeline created");
-  if (absl::Status st = (*pipe)->Start(); !st.ok()) {
-    SW_LOG(kError, kLog, st);
-    return kExitRuntimeError;
+  // --- the stories role ---
+  if (stories_role != nullptr) {
+    if (absl::Status st = stories_role->Start(); !st.ok()) {
+      SW_LOG(kError, kLog, st);
+      return kExitRuntimeError;
+    }
+    if (!flags.demo_file.empty()) {
+      // The demo's alerts must reach a live stories reader: one that joins later treats the
+      // alerts already there as history (replayed, not published). The mock's first group
+      // join takes about 3 s; 30 s bounds a broken setup.
+      const absl::Time deadline = absl::Now() + absl::Seconds(30);
+      while (!stories_role->counters().active.load() && absl::Now() < deadline) {
+        absl::SleepFor(absl::Milliseconds(50));
+      }
+    }
   }
 
   std::unique_ptr<DemoFeed> demo;
@@ -511,7 +573,10 @@ int RunDaemon(const DaemonFlags& flags) {
                                   .input_topic = cfg.kafka.input_topics.front(),
                                   .alert_topics = alert_topics,
                                   .partitions = cfg.kafka.embedded.partitions,
-                                  .dead_letter_topic = cfg.kafka.dead_letter_topic},
+                                  .dead_letter_topic = cfg.kafka.dead_letter_topic,
+                                  .stories = stories_role.get(),
+                                  .stories_topic = cfg.stories.topic,
+                                  .spikes_topic = cfg.stories.spikes_topic},
                                  &stats);
     if (!made.ok()) {
       SW_LOG(kError, kLog, made.status());
@@ -556,7 +621,13 @@ int RunDaemon(const DaemonFlags& flags) {
     (void)(*notifier)->Stopping("draining");
     stop_deadline = absl::Now() + budget;
     stopper = std::thread([&] {
-      stop_status = (*pipe)->Stop(StopDrainBudget(budget));
+      if (pipe != nullptr) stop_status = pipe->Stop(StopDrainBudget(budget));
+      // The stories role stops after the matcher: the matcher's last alerts are delivered by
+      // then, and what the role does not read now a standby (or the next start) replays.
+      if (stories_role != nullptr) {
+        absl::Status st = stories_role->Stop(StopDrainBudget(budget) / 2);
+        if (stop_status.ok()) stop_status = st;
+      }
       stopped.Notify();
     });
   };
@@ -579,7 +650,7 @@ int RunDaemon(const DaemonFlags& flags) {
       }
       begin_stop(sig == SIGTERM ? "SIGTERM" : "SIGINT");
     }
-    if ((*pipe)->fatal()) {
+    if (pipe != nullptr && pipe->fatal()) {
       // Nothing more is stored (the pipeline stopped storing at the error); leave at once.
       std::fflush(stdout);
       std::_Exit(kExitKafkaFatal);
@@ -611,7 +682,8 @@ int RunDaemon(const DaemonFlags& flags) {
   }
   demo.reset();
   (*reloader)->Stop();
-  pipe->reset();
+  pipe.reset();
+  stories_role.reset();
   metrics_server.reset();
   broker.reset();
   close(signal_fd);

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <algorithm>
 #include <string>
 
 #include "simdjson.h"
@@ -85,6 +86,105 @@ std::string FormatAlertLine(std::string_view topic, std::string_view json) {
   return line;
 }
 
+std::string FormatStoryLine(std::string_view json) {
+  simdjson::dom::parser parser;
+  simdjson::padded_string padded(json.data(), json.size());
+  simdjson::dom::element root;
+  if (parser.parse(padded).get(root) != simdjson::SUCCESS) return {};
+  simdjson::dom::element story;
+  bool is_new = true;
+  if (root["story"].get(story) != simdjson::SUCCESS ||
+      story["new"].get(is_new) != simdjson::SUCCESS || is_new) {
+    return {};
+  }
+  std::string_view id, item, title;
+  uint64_t copies = 0, sources = 0;
+  if (story["id"].get(id) != simdjson::SUCCESS) id = {};
+  if (story["copies"].get(copies) != simdjson::SUCCESS) copies = 0;
+  if (story["sources"].get(sources) != simdjson::SUCCESS) sources = 0;
+  if (root["item"]["id"].get(item) != simdjson::SUCCESS) item = {};
+  if (root["item"]["title"].get(title) != simdjson::SUCCESS) title = {};
+  return log::Cat("STORY ", item, " is copy ", copies, " of story ", id, " (", sources,
+                  " sources): ", title);
+}
+
+std::string FormatSpikeLine(std::string_view json) {
+  simdjson::dom::parser parser;
+  simdjson::padded_string padded(json.data(), json.size());
+  simdjson::dom::element root;
+  if (parser.parse(padded).get(root) != simdjson::SUCCESS) {
+    return log::Cat("SPIKE ", json.substr(0, 300));
+  }
+  std::string_view state, scope, name;
+  uint64_t stories = 0;
+  double expected = 0;
+  bool confirmed = false;
+  if (root["state"].get(state) != simdjson::SUCCESS) state = {};
+  if (root["scope"].get(scope) != simdjson::SUCCESS) scope = {};
+  if (root["name"].get(name) != simdjson::SUCCESS) name = {};
+  if (root["stories"].get(stories) != simdjson::SUCCESS) stories = 0;
+  if (root["expected"].get(expected) != simdjson::SUCCESS) expected = 0;
+  if (root["confirmed"].get(confirmed) != simdjson::SUCCESS) confirmed = false;
+  std::string languages;
+  simdjson::dom::array langs;
+  if (root["languages"].get(langs) == simdjson::SUCCESS) {
+    for (simdjson::dom::element l : langs) {
+      std::string_view code;
+      if (l.get(code) != simdjson::SUCCESS) continue;
+      if (!languages.empty()) languages += ",";
+      languages.append(code);
+    }
+  }
+  char expected_text[32];
+  std::snprintf(expected_text, sizeof(expected_text), "%.1f", expected);
+  return log::Cat("SPIKE ", state, " ", scope, " ", name, ": ", stories, " new stories (expected ",
+                  expected_text, "), languages ", languages, confirmed ? ", confirmed" : "");
+}
+
+std::vector<std::string> ShiftPublishedAt(const std::vector<std::string>& lines, absl::Time now) {
+  constexpr std::string_view kKey = "\"published_at\"";
+  // Finds the value of "published_at" in a line: [begin, end) of the time text, or npos.
+  auto locate = [&](const std::string& line, size_t* begin, size_t* end) {
+    size_t k = line.find(kKey);
+    if (k == std::string::npos) return false;
+    size_t q = line.find('"', line.find(':', k + kKey.size()) + 1);
+    if (q == std::string::npos) return false;
+    size_t e = line.find('"', q + 1);
+    if (e == std::string::npos) return false;
+    *begin = q + 1;
+    *end = e;
+    return true;
+  };
+  absl::Time newest = absl::InfinitePast();
+  for (const std::string& line : lines) {
+    size_t b, e;
+    absl::Time t;
+    std::string err;
+    if (locate(line, &b, &e) &&
+        absl::ParseTime(absl::RFC3339_full, line.substr(b, e - b), &t, &err)) {
+      newest = std::max(newest, t);
+    }
+  }
+  if (newest == absl::InfinitePast()) return lines;
+  const absl::Duration shift = now - newest;
+  std::vector<std::string> out;
+  out.reserve(lines.size());
+  for (const std::string& line : lines) {
+    size_t b, e;
+    absl::Time t;
+    std::string err;
+    if (!locate(line, &b, &e) ||
+        !absl::ParseTime(absl::RFC3339_full, line.substr(b, e - b), &t, &err)) {
+      out.push_back(line);
+      continue;
+    }
+    out.push_back(line.substr(0, b) +
+                  absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t + shift, absl::UTCTimeZone()) +
+                  line.substr(e));
+  }
+  return out;
+}
+
 absl::StatusOr<std::unique_ptr<DemoFeed>> DemoFeed::Create(DemoOptions options,
                                                            const pipeline::Stats* stats) {
   std::ifstream in(options.items_file);
@@ -95,6 +195,7 @@ absl::StatusOr<std::unique_ptr<DemoFeed>> DemoFeed::Create(DemoOptions options,
   }
   if (lines.empty())
     return absl::InvalidArgumentError(log::Cat("demo: ", options.items_file, " has no items"));
+  if (options.stories != nullptr) lines = ShiftPublishedAt(lines, absl::Now());
   return std::unique_ptr<DemoFeed>(new DemoFeed(std::move(options), stats, std::move(lines)));
 }
 
@@ -145,7 +246,12 @@ bool DemoFeed::Done() const {
       if (t.name == a) delivered += t.messages;
     }
   }
-  return printed_.load() >= delivered;
+  if (printed_.load() < delivered) return false;
+  if (options_.stories == nullptr) return true;
+  // The role read every alert, and what it published was read here.
+  const kafka::StoriesRoleCounters& c = options_.stories->counters();
+  return c.consumed.load() >= delivered && stories_printed_.load() >= c.published_alerts.load() &&
+         spikes_printed_.load() >= c.published_spikes.load();
 }
 
 void DemoFeed::ReadAlerts() {
@@ -162,7 +268,12 @@ void DemoFeed::ReadAlerts() {
   }
   // Assigned directly (no group join): reads from the beginning at once.
   rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(16);
-  for (const std::string& topic : options_.alert_topics) {
+  std::vector<std::string> topics = options_.alert_topics;
+  if (options_.stories != nullptr) {
+    topics.push_back(options_.stories_topic);
+    topics.push_back(options_.spikes_topic);
+  }
+  for (const std::string& topic : topics) {
     for (int p = 0; p < options_.partitions; ++p) {
       rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
     }
@@ -174,12 +285,20 @@ void DemoFeed::ReadAlerts() {
     rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 200);
     if (m == nullptr) continue;
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR && m->payload != nullptr) {
-      const std::string line =
-          FormatAlertLine(rd_kafka_topic_name(m->rkt),
-                          std::string_view(static_cast<const char*>(m->payload), m->len));
-      std::printf("%s\n", line.c_str());
+      const std::string_view topic = rd_kafka_topic_name(m->rkt);
+      const std::string_view json(static_cast<const char*>(m->payload), m->len);
+      if (options_.stories != nullptr && topic == options_.stories_topic) {
+        const std::string line = FormatStoryLine(json);
+        if (!line.empty()) std::printf("%s\n", line.c_str());
+        stories_printed_.fetch_add(1);
+      } else if (options_.stories != nullptr && topic == options_.spikes_topic) {
+        std::printf("%s\n", FormatSpikeLine(json).c_str());
+        spikes_printed_.fetch_add(1);
+      } else {
+        std::printf("%s\n", FormatAlertLine(topic, json).c_str());
+        printed_.fetch_add(1);
+      }
       std::fflush(stdout);
-      printed_.fetch_add(1);
     }
     rd_kafka_message_destroy(m);
   }

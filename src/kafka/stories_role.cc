@@ -248,6 +248,7 @@ absl::Status StoriesRole::Impl::Init() {
   }
   stories_rkt_ = rd_kafka_topic_new(producer_, options_.stories_topic.c_str(), nullptr);
   spikes_rkt_ = rd_kafka_topic_new(producer_, options_.spikes_topic.c_str(), nullptr);
+  if (options_.stats != nullptr) options_.stats->health().consumer_created.store(true);
   return absl::OkStatus();
 }
 
@@ -336,6 +337,15 @@ void StoriesRole::Impl::CheckCaughtUp() {
 
 void StoriesRole::Impl::OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                                     rd_kafka_topic_partition_list_t* parts) {
+  if (options_.stats != nullptr) {
+    const bool assign = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
+    const bool lost = !assign && rd_kafka_assignment_lost(rk);
+    options_.stats->consumer()
+        .rebalances[static_cast<int>(assign ? pipeline::RebalanceKind::kAssign
+                                     : lost ? pipeline::RebalanceKind::kLost
+                                            : pipeline::RebalanceKind::kRevoke)]
+        .Add();
+  }
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     bool lease = false;
     for (int i = 0; i < parts->cnt; ++i) {
@@ -453,6 +463,7 @@ void StoriesRole::Impl::Activate(rd_kafka_topic_partition_list_t* lease_parts) {
   counters_.active.store(true);
   counters_.activations.fetch_add(1);
   err = rd_kafka_assign(consumer_, assignment);
+  if (options_.stats != nullptr) options_.stats->consumer().assigned_partitions.Set(assignment->cnt);
   rd_kafka_topic_partition_list_destroy(assignment);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     SW_LOG(kError, kLog, "assign failed: ", rd_kafka_err2str(err));

@@ -214,6 +214,12 @@ class ExternalClientsTest(sw.BrokerTestCase):
     self.assertEqual(rc, 0, text[-3000:])
     self.assertRegex(text, r"127\.0\.0\.1:\d+", "prints the embedded broker's bootstrap address")
     self.assertIn("ca.", text, "prints alerts of the default pack")
+    # The demo runs the stories role too: the syndicated copies of demo-044 join its story, and
+    # the burst of distinct stories about Kazakh oil exports is a spike.
+    self.assertRegex(text, r"STORY demo-04[56] is copy \d of story demo-044",
+                     "prints the story grouping of the syndicated copies")
+    self.assertRegex(text, r"SPIKE start tag theme:energy: \d+ new stories",
+                     "prints the spike of the burst")
 
 
 if __name__ == "__main__":

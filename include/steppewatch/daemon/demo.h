@@ -17,6 +17,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "steppewatch/kafka/stories_role.h"
 #include "steppewatch/pipeline/stats.h"
 
 namespace steppewatch::daemon {
@@ -28,6 +30,14 @@ struct DemoOptions {
   std::vector<std::string> alert_topics;  // read and printed
   int partitions = 16;                    // of each alert topic (the embedded broker's)
   std::string dead_letter_topic;          // deliveries there are not alerts
+  // With the stories role in the same process: the demo also prints, under each alert, the
+  // story it joined when it is a copy, and every spike event; Done() then also waits for the
+  // role to have read every alert and for its outputs to be printed. The items' published_at
+  // are moved so that the newest is now (the stage judges spikes on event time, and a month
+  // old timeline would be history, not news). Null: alerts only, items as written.
+  const kafka::StoriesRole* stories = nullptr;
+  std::string stories_topic;
+  std::string spikes_topic;
 };
 
 class DemoFeed {
@@ -56,6 +66,8 @@ class DemoFeed {
   const std::vector<std::string> lines_;
   uint64_t processed_before_ = 0;  // items the pipeline had finished before the demo started
   std::atomic<size_t> printed_{0};
+  std::atomic<size_t> stories_printed_{0};  // messages of the stories topic read
+  std::atomic<size_t> spikes_printed_{0};
   std::atomic<bool> stop_{false};
   std::thread reader_;
 };
@@ -63,5 +75,14 @@ class DemoFeed {
 // Formats one alert (steppewatch.alert.v1 JSON) as one readable line; falls back to the raw
 // JSON (truncated) when it does not parse.
 std::string FormatAlertLine(std::string_view topic, std::string_view json);
+
+// The demo's line for a message of the stories topic: "STORY ..." when the alert is a copy of
+// an earlier story (empty for a story's first copy: its alert line says it all).
+std::string FormatStoryLine(std::string_view json);
+// The demo's line for a spike event: "SPIKE start tag theme:energy: 6 new stories ...".
+std::string FormatSpikeLine(std::string_view json);
+// Moves every item's "published_at" (RFC 3339, UTC) by the same amount so that the newest is
+// `now`; lines without one stay as they are.
+std::vector<std::string> ShiftPublishedAt(const std::vector<std::string>& lines, absl::Time now);
 
 }  // namespace steppewatch::daemon

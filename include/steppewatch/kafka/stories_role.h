@@ -56,6 +56,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "steppewatch/pipeline/stats.h"
 #include "steppewatch/stories/stage.h"
 
 namespace steppewatch::kafka {
@@ -84,6 +85,10 @@ struct StoriesRoleOptions {
   absl::Duration tick = absl::Seconds(1);
   // Wall clock in ms (tests replace it to run a timeline fast).
   std::function<int64_t()> now_ms;
+  // When set (a process that runs only the stories role), the role reports its consumer to it
+  // as the matcher's pipeline would: created, rebalances, assigned partitions, so the readiness
+  // probe and the consumer metrics tell about the stories consumer. Not owned; outlives the role.
+  pipeline::Stats* stats = nullptr;
 };
 
 // Counters of the role (cumulative since Start), readable from any thread.

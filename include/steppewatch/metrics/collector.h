@@ -25,6 +25,10 @@
 #include "steppewatch/pipeline/pack_holder.h"
 #include "steppewatch/pipeline/stats.h"
 
+namespace steppewatch::kafka {
+class StoriesRole;  // kafka/stories_role.h
+}  // namespace steppewatch::kafka
+
 namespace steppewatch::metrics {
 
 // Rule-pack reload outcomes, as the daemon's reloader counts them (daemon::ReloadCounters; the
@@ -59,6 +63,9 @@ struct CollectorSources {
   // Called once per scrape (on an HTTP thread); must be thread-safe, e.g. relaxed loads of
   // daemon::RuleReloader::counters().
   std::function<ReloadSnapshot()> reloads;
+  // The stories role, when this process runs it: its families (metrics/stories_collector.h)
+  // are served beside these.
+  const kafka::StoriesRole* stories = nullptr;
 };
 
 // Thread-safe: Collect() may run on several HTTP threads at once; it only reads.
