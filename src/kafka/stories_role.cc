@@ -347,6 +347,7 @@ void StoriesRole::Impl::OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
         .Add();
   }
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    counters_.assignments.fetch_add(1);
     bool lease = false;
     for (int i = 0; i < parts->cnt; ++i) {
       if (options_.lease_topic == parts->elems[i].topic && parts->elems[i].partition == 0) {

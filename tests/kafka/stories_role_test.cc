@@ -127,11 +127,14 @@ TEST_F(StoriesRoleTest, StandbyTakesOverAndRebuildsTheWindowFromKafka) {
   auto b = StartRole("b");
   ASSERT_NE(a, nullptr);
   ASSERT_NE(b, nullptr);
+  // Both members joined (each got an assignment, the lease or nothing) and exactly one holds
+  // the lease. The first member may hold it alone for a moment before the second joins.
   ASSERT_TRUE(testing::WaitUntil(
-      [&] { return a->counters().active.load() || b->counters().active.load(); },
-      absl::Seconds(20)));
-  // Exactly one instance holds the lease.
-  EXPECT_NE(a->counters().active.load(), b->counters().active.load());
+      [&] {
+        return a->counters().assignments.load() >= 1 && b->counters().assignments.load() >= 1 &&
+               a->counters().active.load() != b->counters().active.load();
+      },
+      absl::Seconds(30)));
   std::unique_ptr<StoriesRole>& active = a->counters().active.load() ? a : b;
   std::unique_ptr<StoriesRole>& standby = a->counters().active.load() ? b : a;
 

@@ -99,6 +99,7 @@ struct StoriesRoleCounters {
   std::atomic<uint64_t> published_spikes{0};
   std::atomic<uint64_t> delivery_failures{0};
   std::atomic<uint64_t> activations{0};
+  std::atomic<uint64_t> assignments{0};  // group assignments received (with or without the lease)
   std::atomic<bool> active{false};
   std::atomic<bool> replaying{false};
 };
