@@ -69,6 +69,7 @@ sys.exit(1 if fail else 0)
 PY
 
 if command -v promtool >/dev/null; then
-  cp "$src/deploy/compose/prometheus.yml" "$src/deploy/prometheus/steppewatch-alerts.yaml" "$tmp/"
+  cp "$src/deploy/compose/prometheus.yml" "$src/deploy/prometheus/steppewatch-alerts.yaml" \
+     "$src/deploy/prometheus/steppewatch-stories-alerts.yaml" "$tmp/"
   promtool check config "$tmp/prometheus.yml"
 fi
