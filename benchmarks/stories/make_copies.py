@@ -32,7 +32,11 @@ EDIT_PROBABILITY):
 
 Deterministic for a given corpus and seed (Python's random with a fixed seed).
 
-usage: make_copies.py [--corpus PATH] [--seed N] [--out FILE]
+With --single-edit each copy gets exactly one edit, drawn uniformly, for the recall of each
+edit alone (an edit that cannot apply, such as truncating a one-sentence item, leaves the copy
+identical to its original).
+
+usage: make_copies.py [--corpus PATH] [--seed N] [--out FILE] [--single-edit]
 """
 
 import argparse
@@ -287,13 +291,16 @@ def typography(text, rng):
     return text
 
 
-def make_copy(item, lang, vocab, rng):
+def make_copy(item, lang, vocab, rng, single_edit):
     title = item["title"] or ""
     body = item["body"] or ""
-    edits = [e for e, p in EDIT_PROBABILITY.items() if rng.random() < p]
-    structural = [e for e in edits if e != "typography"]
-    if not structural:
-        edits.append(pick(rng, ["dateline", "footer", "headline", "byline"]))
+    if single_edit:
+        edits = [pick(rng, list(EDIT_PROBABILITY))]
+    else:
+        edits = [e for e, p in EDIT_PROBABILITY.items() if rng.random() < p]
+        structural = [e for e in edits if e != "typography"]
+        if not structural:
+            edits.append(pick(rng, ["dateline", "footer", "headline", "byline"]))
     sentences = split_sentences(body, lang)
     applied = []
     for edit in sorted(set(edits), key=list(EDIT_PROBABILITY).index):
@@ -342,6 +349,8 @@ def main():
                         or default_corpus)
     parser.add_argument("--seed", type=int, default=20221120)
     parser.add_argument("--out", default="-")
+    parser.add_argument("--single-edit", action="store_true",
+                        help="one edit per copy, drawn uniformly (recall per edit, alone)")
     args = parser.parse_args()
     if not os.path.exists(args.corpus):
         sys.exit(f"{args.corpus} not found (set STEPPEWATCH_CORPUS_DIR or --corpus)")
@@ -387,7 +396,8 @@ def main():
         chosen = rng.sample(pool, min(len(pool), COPIED_PER_SOURCE.get(source, 0)))
         for rec in chosen:
             for n in range(COPIES_PER_ORIGINAL):
-                title, body, edits = make_copy(rec, rec["lang"], vocab[rec["lang"]], rng)
+                title, body, edits = make_copy(rec, rec["lang"], vocab[rec["lang"]], rng,
+                                               args.single_edit)
                 copy = dict(rec, id=f"{rec['id']}~copy{n + 1}", kind="copy", edits=edits,
                             title=title, body=body)
                 out.write(json.dumps(copy, ensure_ascii=False) + "\n")

@@ -142,14 +142,29 @@ inline void Features(std::string_view text, bool is_title, const FingerprintOpti
   if (o.strip_dateline && !is_title) {
     // A wire dateline ("almaty, nov 20 (reuters) - ", "астана. kazinform - ") is a short
     // leading segment that ends with a dash between spaces (Fold turns – and — into -).
-    const size_t limit = std::min(n, o.dateline_bytes);
-    for (size_t j = 1; j + 1 < limit; ++j) {
-      if (p[j] == '-' && p[j - 1] == ' ' && (p[j + 1] == ' ' || p[j + 1] == '-')) {
-        size_t e = j + 1;
-        while (e < n && (p[e] == '-' || p[e] == ' ')) ++e;
-        i = e;
-        break;
+    // Repeated: a copy of a copy carries two datelines, and a copy's dateline stands before
+    // the original's own first dash (a Kazakh copula, "оның бірі - дәрігер"), which the
+    // original loses too, so both keep the same text.
+    for (int round = 0; round < o.dateline_rounds; ++round) {
+      const size_t limit = std::min(n, i + o.dateline_bytes);
+      bool found = false;
+      for (size_t j = i + 1; j + 1 < limit; ++j) {
+        if (p[j] == '-' && p[j - 1] == ' ' && (p[j + 1] == ' ' || p[j + 1] == '-')) {
+          size_t e = j + 1;
+          while (e < n && (p[e] == '-' || p[e] == ' ')) ++e;
+          i = e;
+          found = true;
+          break;
+        }
       }
+      if (!found) break;
+    }
+    // Chinese wire datelines end with 日电 ("dispatch of day ...": "新华社阿斯塔纳11月20日电").
+    for (int round = 0; round < o.dateline_rounds && o.strip_cjk_dateline; ++round) {
+      const std::string_view head(p + i, std::min(n - i, o.dateline_bytes));
+      const size_t at = head.find("\xE6\x97\xA5\xE7\x94\xB5");
+      if (at == std::string_view::npos) break;
+      i += at + 6;
     }
   }
   uint64_t prev1 = 0, prev2 = 0;
@@ -203,6 +218,15 @@ inline void Features(std::string_view text, bool is_title, const FingerprintOpti
         const char closing = c == '(' ? ')' : ']';
         if (size_t e = SpanEnd(p, i, n, o.bracket_bytes, &closing, 1)) {
           i = e;
+          return;
+        }
+      }
+      // An agency between slashes ("/тасс/", "/trend/"): one short word.
+      if (o.skip_slashes && c == '/') {
+        size_t e = i + 1;
+        while (e < n && e < i + 24 && p[e] != '/' && p[e] != ' ') ++e;
+        if (e < n && p[e] == '/' && e > i + 1) {
+          i = e + 1;
           return;
         }
       }
@@ -262,6 +286,7 @@ inline void Features(std::string_view text, bool is_title, const FingerprintOpti
       special = _mm_or_si128(special, _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('(')),
                                                    _mm_cmpeq_epi8(x, _mm_set1_epi8('['))));
     }
+    if (o.skip_slashes) special = _mm_or_si128(special, _mm_cmpeq_epi8(x, _mm_set1_epi8('/')));
     const __m128i lower = _mm_or_si128(x, _mm_set1_epi8(0x20));
     const __m128i word =
         _mm_or_si128(_mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('0' - 1)),

@@ -73,6 +73,12 @@ struct FingerprintOptions {
   // Skip a leading body segment of at most dateline_bytes that ends with " - " (a dateline).
   bool strip_dateline = true;
   size_t dateline_bytes = 64;
+  // How many datelines in a row are skipped (each within dateline_bytes of the last).
+  int dateline_rounds = 1;
+  // Also a leading segment ending with 日电 within dateline_bytes (Chinese wire datelines).
+  bool strip_cjk_dateline = true;
+  // Skip one short word between slashes ("/ТАСС/", "/Trend/").
+  bool skip_slashes = true;
   // Only the first bytes of each field count: bounds the cost of huge items; the lead of an
   // article is what its copies keep.
   size_t max_title_bytes = 1024;
