@@ -96,14 +96,20 @@ bool SetOption(steppewatch::stories::internal::FingerprintOptions* o, std::strin
       {"tri", &O::trigram_weight},       {"cjk_uni", &O::cjk_unigram_weight},
       {"cjk_bi", &O::cjk_bigram_weight}, {"dateline_rounds", &O::dateline_rounds},
       {"title", &O::title_weight}};
-  static constexpr Bool kBools[] = {{"brackets", &O::skip_brackets},
-                                    {"dateline", &O::strip_dateline},
-                                    {"cjk_dateline", &O::strip_cjk_dateline},
-                                    {"slashes", &O::skip_slashes},
-                                    {"minhash", &O::minhash}};
+  static constexpr Bool kBools[] = {
+      {"brackets", &O::skip_brackets},
+      {"dateline", &O::strip_dateline},
+      {"cjk_dateline", &O::strip_cjk_dateline},
+      {"slashes", &O::skip_slashes},
+  };
   static constexpr Size kSizes[] = {{"min_token", &O::min_token_bytes},
                                     {"max_body", &O::max_body_bytes},
                                     {"dateline_bytes", &O::dateline_bytes}};
+  if (key == "simhash") {
+    o->method = v != 0 ? steppewatch::stories::internal::Method::kSimHash
+                       : steppewatch::stories::internal::Method::kMinHash;
+    return true;
+  }
   for (const Int& e : kInts) {
     if (key == e.name) return o->*e.field = static_cast<int>(v), true;
   }

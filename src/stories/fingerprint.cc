@@ -1,7 +1,9 @@
-// SimHash of folded text in two passes: the features of the title and body are hashed into the
-// Fingerprinter's scratch array (portable code), then a kernel counts, for each of the 64 bits,
-// how many feature hashes have it set (portable bit-sliced counters, or AVX-512BW byte counters
-// chosen at run time). Both kernels count exactly, so they give the same fingerprint.
+// The near-duplicate fingerprint: the features of the folded title and body (words, word pairs,
+// CJK characters and character pairs, found 16 bytes at a time where the text allows) go into a
+// one-permutation MinHash of 64 one-bit bins (MinHashBins below). SimHash over the same features
+// is kept for the evaluation that chose between them (internal::Method::kSimHash): a portable
+// bit-sliced counter kernel and an AVX-512BW one picked at run time, which count exactly, so
+// they give the same fingerprint.
 #include "steppewatch/stories/fingerprint.h"
 
 #include <immintrin.h>
@@ -408,61 +410,99 @@ Fingerprint Accumulate(Kernel kernel, const uint64_t* features, size_t n) {
 
 namespace {
 
-// One-permutation MinHash with one bit per bin (evaluation only, see FingerprintOptions).
-Fingerprint MinHashBits(const std::vector<uint64_t>& features) {
-  if (features.empty()) return 0;
-  uint64_t bins[64];
-  std::fill(std::begin(bins), std::end(bins), ~uint64_t{0});
-  for (uint64_t h : features) {
-    const int bin = static_cast<int>(h >> 58);
-    bins[bin] = std::min(bins[bin], h & ((uint64_t{1} << 58) - 1));
+// A fixed pseudo-random order of the 64 bins for each bin: where an empty bin borrows its
+// minimum from (densification). The same for every item, so two items with the same features
+// borrow the same way.
+struct ProbeTable {
+  std::array<std::array<uint8_t, 64>, 64> order{};
+};
+
+constexpr ProbeTable MakeProbeTable() {
+  ProbeTable t;
+  uint64_t state = 0x5EED5EED5EED5EEDull;
+  for (int b = 0; b < 64; ++b) {
+    for (int j = 0; j < 64; ++j) t.order[b][j] = static_cast<uint8_t>(j);
+    for (int j = 63; j > 0; --j) {  // Fisher-Yates with splitmix64
+      state += 0x9E3779B97F4A7C15ull;
+      uint64_t z = state;
+      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+      z ^= z >> 31;
+      const int k = static_cast<int>(z % static_cast<uint64_t>(j + 1));
+      const uint8_t tmp = t.order[b][j];
+      t.order[b][j] = t.order[b][k];
+      t.order[b][k] = tmp;
+    }
   }
+  return t;
+}
+
+constexpr ProbeTable kProbes = MakeProbeTable();
+
+constexpr uint64_t kEmptyBin = ~uint64_t{0};
+constexpr uint64_t kValueMask = (uint64_t{1} << 58) - 1;
+
+}  // namespace
+
+// One-permutation MinHash (Li, Owen and Zhang, NIPS 2012) with one bit per bin (b-bit minwise
+// hashing, Li and König, WWW 2010): the top 6 bits of a feature hash pick one of 64 bins, each
+// bin keeps the smallest of the other 58 bits, and bit b of the fingerprint is a hash bit of
+// bin b's minimum. Two items agree on a bin's bit with probability (1 + J) / 2, J the Jaccard
+// resemblance of their feature sets, so their expected distance is 32 (1 - J): linear in the
+// share of features an edit changes, where SimHash's grows with its square root (measured:
+// benchmarks/README.md, "Stories: fingerprint"). Bins no feature fell into (short items)
+// borrow the minimum of another bin in kProbes order.
+void MinHashBins::Reset() {
+  std::fill(std::begin(bins), std::end(bins), kEmptyBin);
+  features = 0;
+}
+
+Fingerprint MinHashBins::Finish() const {
+  if (features == 0) return 0;
   Fingerprint fp = 0;
   for (int b = 0; b < 64; ++b) {
     uint64_t v = bins[b];
-    for (uint64_t attempt = 1; v == ~uint64_t{0}; ++attempt) {  // densification
-      v = bins[Mix(b * 0x10001ull + attempt * kMul2) >> 58];
-    }
-    fp |= (Mix(v ^ b) & 1) << b;
+    for (int j = 0; v == kEmptyBin; ++j) v = bins[kProbes.order[b][j]];
+    // One well-mixed bit of (minimum, bin): bins that borrowed the same minimum still differ.
+    fp |= (((v ^ (static_cast<uint64_t>(b) * kMul1)) * kMul2) >> 63) << b;
   }
   return fp;
 }
 
-}  // namespace
-
 Fingerprint ComputeWithOptions(std::string_view folded_title, std::string_view folded_body,
                                const FingerprintOptions& options, Kernel kernel) {
-  std::vector<uint64_t> features;
-  auto emit = [&](uint64_t h) { features.push_back(h); };
+  if (options.method == Method::kSimHash) {
+    std::vector<uint64_t> features;
+    auto emit = [&](uint64_t h) { features.push_back(h); };
+    Features<false>(folded_title, true, options, emit);
+    Features<false>(folded_body, false, options, emit);
+    return Accumulate(kernel, features.data(), features.size());
+  }
+  MinHashBins bins;
+  bins.Reset();
+  auto emit = [&bins](uint64_t h) { bins.Add(h); };
   Features<false>(folded_title, true, options, emit);
   Features<false>(folded_body, false, options, emit);
-  if (options.minhash) return MinHashBits(features);
-  return Accumulate(kernel, features.data(), features.size());
+  return bins.Finish();
 }
 
 }  // namespace internal
 
 struct Fingerprinter::Scratch {
-  internal::Kernel kernel;
-  std::vector<uint64_t> features;
+  internal::MinHashBins bins;
 };
 
-Fingerprinter::Fingerprinter() : Fingerprinter(internal::BestKernel()) {}
-
-Fingerprinter::Fingerprinter(internal::Kernel kernel) : scratch_(new Scratch{kernel, {}}) {
-  // Room for a 3 KB article's features; grows (once) for longer items.
-  scratch_->features.reserve(2048);
-}
+Fingerprinter::Fingerprinter() : scratch_(new Scratch) {}
 
 Fingerprinter::~Fingerprinter() { delete scratch_; }
 
 Fingerprint Fingerprinter::Compute(std::string_view folded_title, std::string_view folded_body) {
-  std::vector<uint64_t>& features = scratch_->features;
-  features.clear();
-  auto emit = [&features](uint64_t h) { features.push_back(h); };
+  internal::MinHashBins& bins = scratch_->bins;
+  bins.Reset();
+  auto emit = [&bins](uint64_t h) { bins.Add(h); };
   internal::Features<true>(folded_title, true, internal::kDefaultOptions, emit);
   internal::Features<true>(folded_body, false, internal::kDefaultOptions, emit);
-  return internal::Accumulate(scratch_->kernel, features.data(), features.size());
+  return bins.Finish();
 }
 
 void AppendFingerprint(Fingerprint fp, std::string* out) {
