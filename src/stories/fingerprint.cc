@@ -173,6 +173,18 @@ inline void Features(std::string_view text, bool is_title, const FingerprintOpti
   bool prev_cjk = false;
   int have = 0;
   auto token = [&](uint64_t th, bool cjk) {
+    if constexpr (kDefault) {
+      // Every weight of the defaults is 1 (and no triples): one feature each, no loops.
+      static_assert(kDefaultOptions.unigram_weight == 1 && kDefaultOptions.bigram_weight == 1 &&
+                    kDefaultOptions.trigram_weight == 0 &&
+                    kDefaultOptions.cjk_unigram_weight == 1 &&
+                    kDefaultOptions.cjk_bigram_weight == 1 && kDefaultOptions.title_weight == 1);
+      emit(Feature(th + 0x1111));
+      if (have) emit(Feature(prev1 * kMul1 + th + 0x2222));
+      prev1 = th;
+      have = 1;
+      return;
+    }
     const int uw = field_weight * (cjk ? o.cjk_unigram_weight : o.unigram_weight);
     for (int r = 0; r < uw; ++r) emit(Feature(th + 0x1111 + r * kMul2));
     if (have >= 1) {
@@ -452,13 +464,12 @@ constexpr uint64_t kValueMask = (uint64_t{1} << 58) - 1;
 // share of features an edit changes, where SimHash's grows with its square root (measured:
 // benchmarks/README.md, "Stories: fingerprint"). Bins no feature fell into (short items)
 // borrow the minimum of another bin in kProbes order.
-void MinHashBins::Reset() {
-  std::fill(std::begin(bins), std::end(bins), kEmptyBin);
-  features = 0;
-}
+void MinHashBins::Reset() { std::fill(std::begin(bins), std::end(bins), kEmptyBin); }
 
 Fingerprint MinHashBins::Finish() const {
-  if (features == 0) return 0;
+  bool any = false;
+  for (uint64_t v : bins) any |= v != kEmptyBin;
+  if (!any) return 0;
   Fingerprint fp = 0;
   for (int b = 0; b < 64; ++b) {
     uint64_t v = bins[b];

@@ -30,15 +30,14 @@ enum class Kernel : uint8_t { kPortable, kAvx512 };
 
 // The 64 bins of a one-permutation MinHash: the Fingerprinter's scratch.
 struct MinHashBins {
-  uint64_t bins[64];
-  uint32_t features = 0;
+  uint64_t bins[64];  // ~0: empty
   void Reset();
-  // Adds one feature hash: its top 6 bits pick the bin, the bin keeps the smallest low 58 bits.
+  // Adds one feature hash: its top 6 bits pick the bin, the bin keeps the smallest low 58 bits
+  // (branch-free: whether a feature lowers its bin's minimum is unpredictable early on).
   void Add(uint64_t h) {
-    ++features;
     const unsigned bin = static_cast<unsigned>(h >> 58);
     const uint64_t value = h & ((uint64_t{1} << 58) - 1);
-    if (value < bins[bin]) bins[bin] = value;
+    bins[bin] = value < bins[bin] ? value : bins[bin];
   }
   // Returns the fingerprint (0 when no feature was added).
   Fingerprint Finish() const;
