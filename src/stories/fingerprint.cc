@@ -456,6 +456,21 @@ constexpr uint64_t kValueMask = (uint64_t{1} << 58) - 1;
 
 }  // namespace
 
+// The 64 bins of a one-permutation MinHash: the Fingerprinter's scratch.
+struct MinHashBins {
+  uint64_t bins[64];  // kEmptyBin: no feature fell into the bin
+  void Reset();
+  // Adds one feature hash: its top 6 bits pick the bin, the bin keeps the smallest low 58 bits
+  // (branch-free: whether a feature lowers its bin's minimum is unpredictable early on).
+  void Add(uint64_t h) {
+    const unsigned bin = static_cast<unsigned>(h >> 58);
+    const uint64_t value = h & kValueMask;
+    bins[bin] = value < bins[bin] ? value : bins[bin];
+  }
+  // Returns the fingerprint (0 when no feature was added).
+  Fingerprint Finish() const;
+};
+
 // One-permutation MinHash (Li, Owen and Zhang, NIPS 2012) with one bit per bin (b-bit minwise
 // hashing, Li and König, WWW 2010): the top 6 bits of a feature hash pick one of 64 bins, each
 // bin keeps the smallest of the other 58 bits, and bit b of the fingerprint is a hash bit of
