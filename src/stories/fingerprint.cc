@@ -83,20 +83,10 @@ inline uint64_t LoadTail(const char* p, size_t n, const char* end) {
   return v;
 }
 
-// The murmur3 finalizer: every output bit depends on every input bit, which SimHash needs (each
-// of the 64 bits must be an independent fair coin per feature).
-inline uint64_t Mix(uint64_t k) {
-  k ^= k >> 33;
-  k *= 0xff51afd7ed558ccdull;
-  k ^= k >> 33;
-  k *= 0xc4ceb9fe1a85ec53ull;
-  k ^= k >> 33;
-  return k;
-}
-
 // Derives a feature hash from a token hash (already well mixed by HashToken): one multiply and a
-// fold of the high half into the low half, so every bit depends on the whole input (SimHash
-// needs each bit to be a fair coin per feature).
+// fold of the high half into the low half, so every bit depends on the whole input (both
+// sketches need fair, independent bits: MinHash takes its bin from the top 6 and its minimum
+// from the rest, SimHash counts each bit).
 inline uint64_t Feature(uint64_t x) {
   x *= 0xD6E8FEB86659FD93ull;
   return x ^ (x >> 32);
