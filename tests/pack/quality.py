@@ -115,7 +115,7 @@ def report_labels(path, fired, show_errors):
   rows = read_labels(path)
   print(f"\nca.geopolitics against {path} ({len(rows)} labelled items):")
   print("split  lang    n  precision  recall   (weighted tp / fp / fn)   90% interval P, R")
-  for split in ("tune", "hold", "tune2", "tune3", "tune4", "tune5", "fresh", "all"):
+  for split in ("tune", "hold", "tune2", "tune3", "tune4", "tune5", "tune6", "fresh", "all"):
     in_split = [r for r in rows if split == "all" or r["split"] == split]
     if not in_split:
       continue
