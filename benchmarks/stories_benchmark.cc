@@ -1,8 +1,10 @@
 // The stories fingerprint (stories::Fingerprinter) and what it adds to the item path.
 //
-//   BM_Fingerprint3KB/kernel        3 KB English articles (Reuters + BBC bodies of >= 3 KB, cut
-//                                   at 3,072 bytes, folded beforehand), 0 portable, 1 AVX-512BW
-//   BM_FingerprintCorpus/lang/kernel every item of one language group, whole (folded beforehand)
+//   BM_Fingerprint3KB/method        3 KB English articles (Reuters + BBC bodies of >= 3 KB, cut
+//                                   at 3,072 bytes, folded beforehand); method 0 Fingerprinter
+//                                   (MinHash, the product), 1 SimHash with the portable kernel,
+//                                   2 SimHash with the AVX-512BW kernel (the alternative)
+//   BM_FingerprintCorpus/lang/method every item of one language group, whole (folded beforehand)
 //   BM_ItemPathFingerprintShare     the item path of `steppewatch match` over the corpus with the
 //                                   default central-asia pack (ItemProcessor: decode, scan,
 //                                   evaluate, render, fingerprint of alerting items), with the
@@ -12,8 +14,8 @@
 // Results are checked once before timing (kernels agree; fingerprints are not all zero; the
 // item path alerts). Numbers: benchmarks/README.md, "Stories: fingerprint".
 #include <benchmark/benchmark.h>
+#include <time.h>
 
-#include <chrono>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -63,17 +65,34 @@ bool KernelOk(benchmark::State& state, Kernel kernel) {
   return true;
 }
 
-void RunFingerprints(benchmark::State& state, const std::vector<Folded>& items, Kernel kernel) {
+// method 0: Fingerprinter (MinHash, the product); 1: SimHash, portable kernel; 2: SimHash,
+// AVX-512BW kernel (the evaluated alternative, through ComputeWithOptions: it allocates).
+void RunFingerprints(benchmark::State& state, const std::vector<Folded>& items, int method) {
   if (items.empty()) {
     state.SkipWithError("no items");
     return;
   }
-  Fingerprinter f(kernel), reference(Kernel::kPortable);
+  steppewatch::stories::internal::FingerprintOptions simhash;
+  simhash.method = steppewatch::stories::internal::Method::kSimHash;
+  const Kernel kernel = method == 2 ? Kernel::kAvx512 : Kernel::kPortable;
+  if (method == 2 && !KernelOk(state, kernel)) return;
+  Fingerprinter f;
+  auto compute = [&](const Folded& it) {
+    return method == 0 ? f.Compute(it.title, it.body)
+                       : steppewatch::stories::internal::ComputeWithOptions(it.title, it.body,
+                                                                            simhash, kernel);
+  };
   size_t bytes = 0, zero = 0;
   for (const Folded& it : items) {  // checked once before timing
-    const Fingerprint fp = f.Compute(it.title, it.body);
-    if (fp != reference.Compute(it.title, it.body)) {
-      state.SkipWithError("kernels disagree");
+    const Fingerprint fp = compute(it);
+    if (method == 0 &&
+        fp != steppewatch::stories::internal::ComputeWithOptions(it.title, it.body, {})) {
+      state.SkipWithError("the fast path disagrees with the options path");
+      return;
+    }
+    if (method == 2 && fp != steppewatch::stories::internal::ComputeWithOptions(
+                                 it.title, it.body, simhash, Kernel::kPortable)) {
+      state.SkipWithError("SimHash kernels disagree");
       return;
     }
     zero += fp == 0;
@@ -84,37 +103,33 @@ void RunFingerprints(benchmark::State& state, const std::vector<Folded>& items, 
     return;
   }
   for (auto _ : state) {
-    for (const Folded& it : items) benchmark::DoNotOptimize(f.Compute(it.title, it.body));
+    for (const Folded& it : items) benchmark::DoNotOptimize(compute(it));
   }
   state.SetItemsProcessed(state.iterations() * items.size());
   state.SetBytesProcessed(state.iterations() * bytes);
 }
 
 void BM_Fingerprint3KB(benchmark::State& state) {
-  const Kernel kernel = static_cast<Kernel>(state.range(0));
-  if (!KernelOk(state, kernel)) return;
   const BenchCorpus* corpus = LoadBenchCorpus();
   if (corpus == nullptr) {
     state.SkipWithError(steppewatch::bench::kNoCorpusMessage);
     return;
   }
   static const std::vector<Folded> items = FoldAll(corpus->Select(Language::kEnglish), 3072);
-  RunFingerprints(state, items, kernel);
+  RunFingerprints(state, items, static_cast<int>(state.range(0)));
   state.counters["items"] = items.size();
 }
-BENCHMARK(BM_Fingerprint3KB)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_Fingerprint3KB)->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond);
 
 void BM_FingerprintCorpus(benchmark::State& state) {
   const Language lang = static_cast<Language>(state.range(0));
-  const Kernel kernel = static_cast<Kernel>(state.range(1));
-  if (!KernelOk(state, kernel)) return;
   const BenchCorpus* corpus = LoadBenchCorpus();
   if (corpus == nullptr) {
     state.SkipWithError(steppewatch::bench::kNoCorpusMessage);
     return;
   }
   state.SetLabel(steppewatch::bench::LanguageName(lang));
-  RunFingerprints(state, FoldAll(corpus->Select(lang)), kernel);
+  RunFingerprints(state, FoldAll(corpus->Select(lang)), static_cast<int>(state.range(1)));
 }
 BENCHMARK(BM_FingerprintCorpus)->ArgsProduct({{0, 1, 2, 3}, {0, 1}})->Unit(benchmark::kMillisecond);
 
@@ -170,15 +185,22 @@ void BM_ItemPathFingerprintShare(benchmark::State& state) {
   }
   Fingerprinter f;
   double path_seconds = 0, fp_seconds = 0;
+  // Thread CPU time: on a shared machine, wall time would charge other processes to whichever
+  // half ran while they did.
+  auto now = [] {
+    timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+  };
   for (auto _ : state) {
-    auto t0 = std::chrono::steady_clock::now();
+    const double t0 = now();
     for (size_t i = 0; i < lines.size(); ++i)
       benchmark::DoNotOptimize((*processor)->Process(lines[i], {}));
-    auto t1 = std::chrono::steady_clock::now();
+    const double t1 = now();
     for (const Folded& it : alerted) benchmark::DoNotOptimize(f.Compute(it.title, it.body));
-    auto t2 = std::chrono::steady_clock::now();
-    path_seconds += std::chrono::duration<double>(t1 - t0).count();
-    fp_seconds += std::chrono::duration<double>(t2 - t1).count();
+    const double t2 = now();
+    path_seconds += t1 - t0;
+    fp_seconds += t2 - t1;
   }
   state.SetItemsProcessed(state.iterations() * lines.size());
   state.counters["alerted"] = alerted.size();
@@ -186,7 +208,7 @@ void BM_ItemPathFingerprintShare(benchmark::State& state) {
   state.counters["fp_us_per_alert"] = 1e6 * fp_seconds / (state.iterations() * alerted.size());
   state.counters["path_us_per_item"] = 1e6 * path_seconds / (state.iterations() * lines.size());
 }
-BENCHMARK(BM_ItemPathFingerprintShare)->Unit(benchmark::kMillisecond)->Iterations(3);
+BENCHMARK(BM_ItemPathFingerprintShare)->Unit(benchmark::kMillisecond)->Iterations(5);
 
 }  // namespace
 

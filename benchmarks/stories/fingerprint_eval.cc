@@ -15,8 +15,7 @@
 //
 // usage: stories_fingerprint_eval EVAL.jsonl [--examples N] [--k K] [option=value ...]
 //   option=value overrides a feature setting (internal::FingerprintOptions), for comparing
-//   variants: uni, bi, tri, cjk_uni, cjk_bi, title, brackets, dateline, min_token, max_body,
-//   minhash.
+//   variants (see SetOption for the names).
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -78,31 +77,49 @@ int Distance(Fingerprint a, Fingerprint b) { return __builtin_popcountll(a ^ b);
 
 bool SetOption(steppewatch::stories::internal::FingerprintOptions* o, std::string_view key,
                long v) {
-  if (key == "uni")
-    o->unigram_weight = v;
-  else if (key == "bi")
-    o->bigram_weight = v;
-  else if (key == "tri")
-    o->trigram_weight = v;
-  else if (key == "cjk_uni")
-    o->cjk_unigram_weight = v;
-  else if (key == "cjk_bi")
-    o->cjk_bigram_weight = v;
-  else if (key == "title")
-    o->title_weight = v;
-  else if (key == "brackets")
-    o->skip_brackets = v != 0;
-  else if (key == "dateline")
-    o->strip_dateline = v != 0;
-  else if (key == "min_token")
-    o->min_token_bytes = v;
-  else if (key == "max_body")
-    o->max_body_bytes = v;
-  else if (key == "minhash")
-    o->minhash = v != 0;
-  else
-    return false;
-  return true;
+  // One entry per setting: name -> field.
+  struct Int {
+    const char* name;
+    int steppewatch::stories::internal::FingerprintOptions::*field;
+  };
+  struct Bool {
+    const char* name;
+    bool steppewatch::stories::internal::FingerprintOptions::*field;
+  };
+  struct Size {
+    const char* name;
+    size_t steppewatch::stories::internal::FingerprintOptions::*field;
+  };
+  using O = steppewatch::stories::internal::FingerprintOptions;
+  static constexpr Int kInts[] = {
+      {"uni", &O::unigram_weight},       {"bi", &O::bigram_weight},
+      {"tri", &O::trigram_weight},       {"cjk_uni", &O::cjk_unigram_weight},
+      {"cjk_bi", &O::cjk_bigram_weight}, {"dateline_rounds", &O::dateline_rounds},
+      {"title", &O::title_weight}};
+  static constexpr Bool kBools[] = {
+      {"brackets", &O::skip_brackets},
+      {"dateline", &O::strip_dateline},
+      {"cjk_dateline", &O::strip_cjk_dateline},
+      {"slashes", &O::skip_slashes},
+  };
+  static constexpr Size kSizes[] = {{"min_token", &O::min_token_bytes},
+                                    {"max_body", &O::max_body_bytes},
+                                    {"dateline_bytes", &O::dateline_bytes}};
+  if (key == "simhash") {
+    o->method = v != 0 ? steppewatch::stories::internal::Method::kSimHash
+                       : steppewatch::stories::internal::Method::kMinHash;
+    return true;
+  }
+  for (const Int& e : kInts) {
+    if (key == e.name) return o->*e.field = static_cast<int>(v), true;
+  }
+  for (const Bool& e : kBools) {
+    if (key == e.name) return o->*e.field = v != 0, true;
+  }
+  for (const Size& e : kSizes) {
+    if (key == e.name) return o->*e.field = static_cast<size_t>(v), true;
+  }
+  return false;
 }
 
 }  // namespace

@@ -4,12 +4,13 @@
 copies are edited when other outlets republish them.
 
 Output: one JSON object per line, {"story", "group", "id", "lang", "source", "kind" (original or copy),
-"edits" (of a copy), "original_bytes" (of the original: the short-item class), "title", "body"}. "story" is the ground truth: a copy has its original's story; originals whose word
-sequences are identical (the corpus has ~480 such groups: Reuters reissues, repeated KazNERD
-credits lines) share one story, because no text fingerprint can tell them apart. Every other pair
-of items is a distinct pair, including the hard ones the corpus is full of: Reuters reports of
-one template ("Fed sets 1.5 billion dlr customer repurchase" / "... two billion ..."), dividend
-notices, KazNERD one-line sentences of one broadcast.
+"edits" (of a copy), "original_bytes" (of the original: the short-item class), "title", "body"}. "story" is the ground truth: a copy has its original's story; originals that are near-identical
+by an exact text measure (corpus_stories: word 3-shingle resemblance >= 0.9) share one story:
+the corpus has its own reissues and duplicates (Reuters items repeated with a ticker added, BBC
+articles present twice, AG News items with and without their dateline, repeated KazNERD credits
+lines). Every other pair of items is a distinct pair, including the hard ones the corpus is full
+of: Reuters reports of one template ("Fed sets 1.5 billion dlr customer repurchase" / "... two
+billion ..."), dividend notices, KazNERD one-line sentences of one broadcast.
 
 Edits of a copy (each drawn independently, at least one besides typography; probabilities in
 EDIT_PROBABILITY):
@@ -32,7 +33,11 @@ EDIT_PROBABILITY):
 
 Deterministic for a given corpus and seed (Python's random with a fixed seed).
 
-usage: make_copies.py [--corpus PATH] [--seed N] [--out FILE]
+With --single-edit each copy gets exactly one edit, drawn uniformly, for the recall of each
+edit alone (an edit that cannot apply, such as truncating a one-sentence item, leaves the copy
+identical to its original).
+
+usage: make_copies.py [--corpus PATH] [--seed N] [--out FILE] [--single-edit]
 """
 
 import argparse
@@ -287,13 +292,16 @@ def typography(text, rng):
     return text
 
 
-def make_copy(item, lang, vocab, rng):
+def make_copy(item, lang, vocab, rng, single_edit):
     title = item["title"] or ""
     body = item["body"] or ""
-    edits = [e for e, p in EDIT_PROBABILITY.items() if rng.random() < p]
-    structural = [e for e in edits if e != "typography"]
-    if not structural:
-        edits.append(pick(rng, ["dateline", "footer", "headline", "byline"]))
+    if single_edit:
+        edits = [pick(rng, list(EDIT_PROBABILITY))]
+    else:
+        edits = [e for e, p in EDIT_PROBABILITY.items() if rng.random() < p]
+        structural = [e for e in edits if e != "typography"]
+        if not structural:
+            edits.append(pick(rng, ["dateline", "footer", "headline", "byline"]))
     sentences = split_sentences(body, lang)
     applied = []
     for edit in sorted(set(edits), key=list(EDIT_PROBABILITY).index):
@@ -328,9 +336,53 @@ def make_copy(item, lang, vocab, rng):
     return title, body, applied
 
 
-def word_key(item):
+def words(item):
     text = (item.get("title") or "") + " " + (item.get("body") or "")
-    return " ".join(re.findall(r"\w+", text.casefold()))
+    if item.get("lang") == "zh":  # no spaces: characters and runs of Latin letters and digits
+        return re.findall(r"[\u3400-\u9fff\uf900-\ufaff]|[^\W\u3400-\u9fff\uf900-\ufaff]+",
+                          text.casefold())
+    return re.findall(r"\w+", text.casefold())
+
+
+def corpus_stories(items):
+    """Returns the story id of each original: the first id of its group of near-identical items.
+
+    Two originals are one story when the resemblance (Jaccard) of their sets of word 3-shingles
+    (title and body, case-folded, punctuation dropped; CJK: character 3-shingles) is >= 0.9, or
+    when both have fewer than three words and the same words; groups are closed transitively.
+    This is an exact measure computed here, independent of the fingerprint under test. It merges
+    the corpus' own reissues (Reuters items repeated with a ticker added, BBC articles present
+    twice, AG News items with and without their dateline) and keeps apart reports of one template
+    that differ in a figure ("... two billion dlrs ..." / "... 1.5 billion dlrs ...": ~0.75).
+    """
+    parent = list(range(len(items)))
+
+    def find(x):
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    shingles = []
+    index = collections.defaultdict(list)
+    for n, it in enumerate(items):
+        w = words(it)
+        sh = {" ".join(w[i:i + 3]) for i in range(len(w) - 2)} if len(w) >= 3 else {" ".join(w)}
+        shingles.append(sh)
+        for x in sh:
+            index[x].append(n)
+    for n, sh in enumerate(shingles):
+        # Candidates: the items that share one of this item's rarest shingles that another item
+        # has too (a pair with resemblance >= 0.9 shares at least 90% of its shingles, and the
+        # ones it does not share are the rarest of all).
+        rare = sorted((x for x in sh if len(index[x]) > 1), key=lambda x: len(index[x]))[:4]
+        for m in {m for x in rare for m in index[x] if m > n}:
+            other = shingles[m]
+            inter = len(sh & other)
+            if inter and inter / (len(sh) + len(other) - inter) >= 0.9:
+                parent[find(m)] = find(n)
+    first = {}
+    return [first.setdefault(find(n), items[n]["id"]) for n in range(len(items))]
 
 
 def main():
@@ -342,6 +394,8 @@ def main():
                         or default_corpus)
     parser.add_argument("--seed", type=int, default=20221120)
     parser.add_argument("--out", default="-")
+    parser.add_argument("--single-edit", action="store_true",
+                        help="one edit per copy, drawn uniformly (recall per edit, alone)")
     args = parser.parse_args()
     if not os.path.exists(args.corpus):
         sys.exit(f"{args.corpus} not found (set STEPPEWATCH_CORPUS_DIR or --corpus)")
@@ -360,12 +414,11 @@ def main():
     vocab = {lang: [w for w, _ in sorted(c.items(), key=lambda x: (-x[1], x[0]))[:3000]]
              for lang, c in counts.items()}
 
-    story_of_key = {}
+    stories = corpus_stories(items)
     by_source = collections.defaultdict(list)
     out = sys.stdout if args.out == "-" else open(args.out, "w", encoding="utf-8")
-    for it in items:
+    for it, story in zip(items, stories):
         source = it["id"].split("-")[0]
-        story = story_of_key.setdefault(word_key(it), it["id"])
         title = it.get("title") or ""
         body = it.get("body") or ""
         # KazNERD holds up to three transcriptions of one TV sentence (ids AID<n>, BID<n>,
@@ -387,7 +440,8 @@ def main():
         chosen = rng.sample(pool, min(len(pool), COPIED_PER_SOURCE.get(source, 0)))
         for rec in chosen:
             for n in range(COPIES_PER_ORIGINAL):
-                title, body, edits = make_copy(rec, rec["lang"], vocab[rec["lang"]], rng)
+                title, body, edits = make_copy(rec, rec["lang"], vocab[rec["lang"]], rng,
+                                               args.single_edit)
                 copy = dict(rec, id=f"{rec['id']}~copy{n + 1}", kind="copy", edits=edits,
                             title=title, body=body)
                 out.write(json.dumps(copy, ensure_ascii=False) + "\n")

@@ -1,7 +1,9 @@
-// SimHash of folded text in two passes: the features of the title and body are hashed into the
-// Fingerprinter's scratch array (portable code), then a kernel counts, for each of the 64 bits,
-// how many feature hashes have it set (portable bit-sliced counters, or AVX-512BW byte counters
-// chosen at run time). Both kernels count exactly, so they give the same fingerprint.
+// The near-duplicate fingerprint: the features of the folded title and body (words, word pairs,
+// CJK characters and character pairs, found 16 bytes at a time where the text allows) go into a
+// one-permutation MinHash of 64 one-bit bins (MinHashBins below). SimHash over the same features
+// is kept for the evaluation that chose between them (internal::Method::kSimHash): a portable
+// bit-sliced counter kernel and an AVX-512BW one picked at run time, which count exactly, so
+// they give the same fingerprint.
 #include "steppewatch/stories/fingerprint.h"
 
 #include <immintrin.h>
@@ -81,20 +83,10 @@ inline uint64_t LoadTail(const char* p, size_t n, const char* end) {
   return v;
 }
 
-// The murmur3 finalizer: every output bit depends on every input bit, which SimHash needs (each
-// of the 64 bits must be an independent fair coin per feature).
-inline uint64_t Mix(uint64_t k) {
-  k ^= k >> 33;
-  k *= 0xff51afd7ed558ccdull;
-  k ^= k >> 33;
-  k *= 0xc4ceb9fe1a85ec53ull;
-  k ^= k >> 33;
-  return k;
-}
-
 // Derives a feature hash from a token hash (already well mixed by HashToken): one multiply and a
-// fold of the high half into the low half, so every bit depends on the whole input (SimHash
-// needs each bit to be a fair coin per feature).
+// fold of the high half into the low half, so every bit depends on the whole input (both
+// sketches need fair, independent bits: MinHash takes its bin from the top 6 and its minimum
+// from the rest, SimHash counts each bit).
 inline uint64_t Feature(uint64_t x) {
   x *= 0xD6E8FEB86659FD93ull;
   return x ^ (x >> 32);
@@ -142,20 +134,47 @@ inline void Features(std::string_view text, bool is_title, const FingerprintOpti
   if (o.strip_dateline && !is_title) {
     // A wire dateline ("almaty, nov 20 (reuters) - ", "астана. kazinform - ") is a short
     // leading segment that ends with a dash between spaces (Fold turns – and — into -).
-    const size_t limit = std::min(n, o.dateline_bytes);
-    for (size_t j = 1; j + 1 < limit; ++j) {
-      if (p[j] == '-' && p[j - 1] == ' ' && (p[j + 1] == ' ' || p[j + 1] == '-')) {
-        size_t e = j + 1;
-        while (e < n && (p[e] == '-' || p[e] == ' ')) ++e;
-        i = e;
-        break;
+    // Repeated: a copy of a copy carries two datelines, and a copy's dateline stands before
+    // the original's own first dash (a Kazakh copula, "оның бірі - дәрігер"), which the
+    // original loses too, so both keep the same text.
+    for (int round = 0; round < o.dateline_rounds; ++round) {
+      const size_t limit = std::min(n, i + o.dateline_bytes);
+      bool found = false;
+      for (size_t j = i + 1; j + 1 < limit; ++j) {
+        if (p[j] == '-' && p[j - 1] == ' ' && (p[j + 1] == ' ' || p[j + 1] == '-')) {
+          size_t e = j + 1;
+          while (e < n && (p[e] == '-' || p[e] == ' ')) ++e;
+          i = e;
+          found = true;
+          break;
+        }
       }
+      if (!found) break;
+    }
+    // Chinese wire datelines end with 日电 ("dispatch of day ...": "新华社阿斯塔纳11月20日电").
+    for (int round = 0; round < o.dateline_rounds && o.strip_cjk_dateline; ++round) {
+      const std::string_view head(p + i, std::min(n - i, o.dateline_bytes));
+      const size_t at = head.find("\xE6\x97\xA5\xE7\x94\xB5");
+      if (at == std::string_view::npos) break;
+      i += at + 6;
     }
   }
   uint64_t prev1 = 0, prev2 = 0;
   bool prev_cjk = false;
   int have = 0;
   auto token = [&](uint64_t th, bool cjk) {
+    if constexpr (kDefault) {
+      // Every weight of the defaults is 1 (and no triples): one feature each, no loops.
+      static_assert(kDefaultOptions.unigram_weight == 1 && kDefaultOptions.bigram_weight == 1 &&
+                    kDefaultOptions.trigram_weight == 0 &&
+                    kDefaultOptions.cjk_unigram_weight == 1 &&
+                    kDefaultOptions.cjk_bigram_weight == 1 && kDefaultOptions.title_weight == 1);
+      emit(Feature(th + 0x1111));
+      if (have) emit(Feature(prev1 * kMul1 + th + 0x2222));
+      prev1 = th;
+      have = 1;
+      return;
+    }
     const int uw = field_weight * (cjk ? o.cjk_unigram_weight : o.unigram_weight);
     for (int r = 0; r < uw; ++r) emit(Feature(th + 0x1111 + r * kMul2));
     if (have >= 1) {
@@ -203,6 +222,15 @@ inline void Features(std::string_view text, bool is_title, const FingerprintOpti
         const char closing = c == '(' ? ')' : ']';
         if (size_t e = SpanEnd(p, i, n, o.bracket_bytes, &closing, 1)) {
           i = e;
+          return;
+        }
+      }
+      // An agency between slashes ("/тасс/", "/trend/"): one short word.
+      if (o.skip_slashes && c == '/') {
+        size_t e = i + 1;
+        while (e < n && e < i + 24 && p[e] != '/' && p[e] != ' ') ++e;
+        if (e < n && p[e] == '/' && e > i + 1) {
+          i = e + 1;
           return;
         }
       }
@@ -262,6 +290,7 @@ inline void Features(std::string_view text, bool is_title, const FingerprintOpti
       special = _mm_or_si128(special, _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('(')),
                                                    _mm_cmpeq_epi8(x, _mm_set1_epi8('['))));
     }
+    if (o.skip_slashes) special = _mm_or_si128(special, _mm_cmpeq_epi8(x, _mm_set1_epi8('/')));
     const __m128i lower = _mm_or_si128(x, _mm_set1_epi8(0x20));
     const __m128i word =
         _mm_or_si128(_mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('0' - 1)),
@@ -383,61 +412,113 @@ Fingerprint Accumulate(Kernel kernel, const uint64_t* features, size_t n) {
 
 namespace {
 
-// One-permutation MinHash with one bit per bin (evaluation only, see FingerprintOptions).
-Fingerprint MinHashBits(const std::vector<uint64_t>& features) {
-  if (features.empty()) return 0;
-  uint64_t bins[64];
-  std::fill(std::begin(bins), std::end(bins), ~uint64_t{0});
-  for (uint64_t h : features) {
-    const int bin = static_cast<int>(h >> 58);
-    bins[bin] = std::min(bins[bin], h & ((uint64_t{1} << 58) - 1));
+// A fixed pseudo-random order of the 64 bins for each bin: where an empty bin borrows its
+// minimum from (densification). The same for every item, so two items with the same features
+// borrow the same way.
+struct ProbeTable {
+  std::array<std::array<uint8_t, 64>, 64> order{};
+};
+
+constexpr ProbeTable MakeProbeTable() {
+  ProbeTable t;
+  uint64_t state = 0x5EED5EED5EED5EEDull;
+  for (int b = 0; b < 64; ++b) {
+    for (int j = 0; j < 64; ++j) t.order[b][j] = static_cast<uint8_t>(j);
+    for (int j = 63; j > 0; --j) {  // Fisher-Yates with splitmix64
+      state += 0x9E3779B97F4A7C15ull;
+      uint64_t z = state;
+      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+      z ^= z >> 31;
+      const int k = static_cast<int>(z % static_cast<uint64_t>(j + 1));
+      const uint8_t tmp = t.order[b][j];
+      t.order[b][j] = t.order[b][k];
+      t.order[b][k] = tmp;
+    }
   }
+  return t;
+}
+
+constexpr ProbeTable kProbes = MakeProbeTable();
+
+constexpr uint64_t kEmptyBin = ~uint64_t{0};
+constexpr uint64_t kValueMask = (uint64_t{1} << 58) - 1;
+
+}  // namespace
+
+// The 64 bins of a one-permutation MinHash: the Fingerprinter's scratch.
+struct MinHashBins {
+  uint64_t bins[64];  // kEmptyBin: no feature fell into the bin
+  void Reset();
+  // Adds one feature hash: its top 6 bits pick the bin, the bin keeps the smallest low 58 bits
+  // (branch-free: whether a feature lowers its bin's minimum is unpredictable early on).
+  void Add(uint64_t h) {
+    const unsigned bin = static_cast<unsigned>(h >> 58);
+    const uint64_t value = h & kValueMask;
+    bins[bin] = value < bins[bin] ? value : bins[bin];
+  }
+  // Returns the fingerprint (0 when no feature was added).
+  Fingerprint Finish() const;
+};
+
+// One-permutation MinHash (Li, Owen and Zhang, NIPS 2012) with one bit per bin (b-bit minwise
+// hashing, Li and König, WWW 2010): the top 6 bits of a feature hash pick one of 64 bins, each
+// bin keeps the smallest of the other 58 bits, and bit b of the fingerprint is a hash bit of
+// bin b's minimum. Two items agree on a bin's bit with probability (1 + J) / 2, J the Jaccard
+// resemblance of their feature sets, so their expected distance is 32 (1 - J): linear in the
+// share of features an edit changes, where SimHash's grows with its square root (measured:
+// benchmarks/README.md, "Stories: fingerprint"). Bins no feature fell into (short items)
+// borrow the minimum of another bin in kProbes order.
+void MinHashBins::Reset() { std::fill(std::begin(bins), std::end(bins), kEmptyBin); }
+
+Fingerprint MinHashBins::Finish() const {
+  bool any = false;
+  for (uint64_t v : bins) any |= v != kEmptyBin;
+  if (!any) return 0;
   Fingerprint fp = 0;
   for (int b = 0; b < 64; ++b) {
     uint64_t v = bins[b];
-    for (uint64_t attempt = 1; v == ~uint64_t{0}; ++attempt) {  // densification
-      v = bins[Mix(b * 0x10001ull + attempt * kMul2) >> 58];
-    }
-    fp |= (Mix(v ^ b) & 1) << b;
+    for (int j = 0; v == kEmptyBin; ++j) v = bins[kProbes.order[b][j]];
+    // One well-mixed bit of (minimum, bin): bins that borrowed the same minimum still differ.
+    fp |= (((v ^ (static_cast<uint64_t>(b) * kMul1)) * kMul2) >> 63) << b;
   }
   return fp;
 }
 
-}  // namespace
-
 Fingerprint ComputeWithOptions(std::string_view folded_title, std::string_view folded_body,
                                const FingerprintOptions& options, Kernel kernel) {
-  std::vector<uint64_t> features;
-  auto emit = [&](uint64_t h) { features.push_back(h); };
+  if (options.method == Method::kSimHash) {
+    std::vector<uint64_t> features;
+    auto emit = [&](uint64_t h) { features.push_back(h); };
+    Features<false>(folded_title, true, options, emit);
+    Features<false>(folded_body, false, options, emit);
+    return Accumulate(kernel, features.data(), features.size());
+  }
+  MinHashBins bins;
+  bins.Reset();
+  auto emit = [&bins](uint64_t h) { bins.Add(h); };
   Features<false>(folded_title, true, options, emit);
   Features<false>(folded_body, false, options, emit);
-  if (options.minhash) return MinHashBits(features);
-  return Accumulate(kernel, features.data(), features.size());
+  return bins.Finish();
 }
 
 }  // namespace internal
 
 struct Fingerprinter::Scratch {
-  internal::Kernel kernel;
-  std::vector<uint64_t> features;
+  internal::MinHashBins bins;
 };
 
-Fingerprinter::Fingerprinter() : Fingerprinter(internal::BestKernel()) {}
-
-Fingerprinter::Fingerprinter(internal::Kernel kernel) : scratch_(new Scratch{kernel, {}}) {
-  // Room for a 3 KB article's features; grows (once) for longer items.
-  scratch_->features.reserve(2048);
-}
+Fingerprinter::Fingerprinter() : scratch_(new Scratch) {}
 
 Fingerprinter::~Fingerprinter() { delete scratch_; }
 
 Fingerprint Fingerprinter::Compute(std::string_view folded_title, std::string_view folded_body) {
-  std::vector<uint64_t>& features = scratch_->features;
-  features.clear();
-  auto emit = [&features](uint64_t h) { features.push_back(h); };
+  internal::MinHashBins& bins = scratch_->bins;
+  bins.Reset();
+  auto emit = [&bins](uint64_t h) { bins.Add(h); };
   internal::Features<true>(folded_title, true, internal::kDefaultOptions, emit);
   internal::Features<true>(folded_body, false, internal::kDefaultOptions, emit);
-  return internal::Accumulate(scratch_->kernel, features.data(), features.size());
+  return bins.Finish();
 }
 
 void AppendFingerprint(Fingerprint fp, std::string* out) {

@@ -87,11 +87,35 @@ def weighted(rows, fired):
   return tp, fp, fn
 
 
+def bootstrap(rows, fired, reps=1000, seed=1):
+  """90% intervals of precision and recall: resample each (language, stratum) group with
+  replacement, as the sample was drawn, and recompute the weighted figures."""
+  groups = collections.defaultdict(list)
+  for r in rows:
+    groups[(r["lang"], r["stratum"])].append(r)
+  rng = random.Random(seed)
+  ps, rs = [], []
+  for _ in range(reps):
+    resampled = [rng.choice(g) for g in groups.values() for _ in g]
+    tp, fp, fn = weighted(resampled, fired)
+    if tp + fp:
+      ps.append(tp / (tp + fp))
+    if tp + fn:
+      rs.append(tp / (tp + fn))
+
+  def interval(v):
+    if not v:
+      return "  -  "
+    v.sort()
+    return f"{v[int(0.05 * len(v))]:.2f}-{v[int(0.95 * len(v)) - 1]:.2f}"
+  return interval(ps), interval(rs)
+
+
 def report_labels(path, fired, show_errors):
   rows = read_labels(path)
   print(f"\nca.geopolitics against {path} ({len(rows)} labelled items):")
-  print("split  lang    n  precision  recall   (weighted tp / fp / fn)")
-  for split in ("tune", "hold", "tune2", "tune3", "fresh", "all"):
+  print("split  lang    n  precision  recall   (weighted tp / fp / fn)   90% interval P, R")
+  for split in ("tune", "hold", "tune2", "tune3", "tune4", "tune5", "tune6", "fresh", "all"):
     in_split = [r for r in rows if split == "all" or r["split"] == split]
     if not in_split:
       continue
@@ -102,7 +126,9 @@ def report_labels(path, fired, show_errors):
       tp, fp, fn = weighted(g, fired)
       p = f"{tp / (tp + fp):.3f}" if tp + fp else "  -  "
       rc = f"{tp / (tp + fn):.3f}" if tp + fn else "  -  "
-      print(f"{split:6} {lang:4} {len(g):4}  {p:>9}  {rc:>6}   ({tp:.0f} / {fp:.0f} / {fn:.0f})")
+      pi, ri = bootstrap(g, fired)
+      print(f"{split:6} {lang:4} {len(g):4}  {p:>9}  {rc:>6}   ({tp:.0f} / {fp:.0f} / {fn:.0f})"
+            f"   {pi}, {ri}")
   if show_errors:
     for r in rows:
       f = r["id"] in fired

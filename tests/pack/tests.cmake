@@ -13,3 +13,11 @@ add_test(NAME pack.central_asia.seed_article
                  --source-dir ${PROJECT_SOURCE_DIR})
 set_tests_properties(pack.central_asia.seed_article PROPERTIES
     LABELS "unit;pack" TIMEOUT 120 SKIP_RETURN_CODE 77)
+
+# Severity: an event reported as news pages (a high match, an alert on the urgent topic); a
+# mention of one (an opinion column, an anniversary, an accident) does not.
+add_test(NAME pack.central_asia.severity
+         COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/severity_test.py
+                 --steppewatch $<TARGET_FILE:steppewatch> --pack ${_pack_dir}
+                 --source-dir ${PROJECT_SOURCE_DIR})
+set_tests_properties(pack.central_asia.severity PROPERTIES LABELS "unit;pack" TIMEOUT 120)

@@ -157,21 +157,53 @@ TEST(Fingerprint, KernelsCountExactlyTheSame) {
   }
 }
 
-TEST(Fingerprint, KernelsGiveTheSameFingerprintOnRandomText) {
+TEST(Fingerprint, FastPathEqualsTheOptionsPathAndSimHashKernelsAgreeOnRandomText) {
   std::mt19937_64 rng(11);
   const std::vector<std::string> words = {
       "kazakhstan", "астана", "нефть", "pipeline", "中国", "能源",     "Қазақстан", "(reuters)",
-      "-",          "2025",   "a",     "the",      "said", "«цитата»", "über"};
-  Fingerprinter portable(Kernel::kPortable), best;
+      "-",          "2025",   "a",     "the",      "said", "«цитата»", "über",      "/тасс/"};
+  Fingerprinter fingerprinter;
+  internal::FingerprintOptions simhash;
+  simhash.method = internal::Method::kSimHash;
   for (int trial = 0; trial < 300; ++trial) {
     std::string title, body;
     const int nt = static_cast<int>(rng() % 8), nb = static_cast<int>(rng() % 600);
     for (int i = 0; i < nt; ++i) title += words[rng() % words.size()] + " ";
     for (int i = 0; i < nb; ++i) body += words[rng() % words.size()] + " ";
     const std::string ft = normalise::FoldToString(title), fb = normalise::FoldToString(body);
-    EXPECT_EQ(best.Compute(ft, fb), portable.Compute(ft, fb)) << trial;
-    EXPECT_EQ(best.Compute(ft, fb), internal::ComputeWithOptions(ft, fb, {})) << trial;
+    EXPECT_EQ(fingerprinter.Compute(ft, fb), internal::ComputeWithOptions(ft, fb, {})) << trial;
+    const Fingerprint portable = internal::ComputeWithOptions(ft, fb, simhash, Kernel::kPortable);
+    EXPECT_EQ(internal::ComputeWithOptions(ft, fb, simhash, internal::BestKernel()), portable)
+        << trial;
   }
+}
+
+TEST(Fingerprint, ExpectedDistanceFollowsTheShareOfChangedFeatures) {
+  // Two items sharing most of their words: MinHash's distance is about 32 (1 - J); items with
+  // nothing in common are about 32 apart.
+  std::mt19937_64 rng(3);
+  std::vector<std::string> vocabulary;
+  for (int i = 0; i < 5000; ++i) vocabulary.push_back("w" + std::to_string(i));
+  Fingerprinter f;
+  double near = 0, far = 0;
+  constexpr int kTrials = 200;
+  for (int t = 0; t < kTrials; ++t) {
+    std::string a, b, c;
+    for (int i = 0; i < 300; ++i) {
+      const std::string& w = vocabulary[rng() % vocabulary.size()];
+      a += w + " ";
+      // One word in 50 replaced: about 2% of unigrams and 4% of pairs change.
+      b += (i % 50 == 49 ? vocabulary[rng() % vocabulary.size()] : w) + " ";
+      c += vocabulary[rng() % vocabulary.size()] + " ";
+    }
+    near += Distance(f.Compute("", a), f.Compute("", b));
+    far += Distance(f.Compute("", a), f.Compute("", c));
+  }
+  near /= kTrials;
+  far /= kTrials;
+  EXPECT_LT(near, 2.0);  // J ~ 0.94: 32 (1 - J) ~ 1.9 expected at most
+  EXPECT_GT(far, 28.0);
+  EXPECT_LT(far, 36.0);
 }
 
 // Text is read 16 bytes at a time where it can be and byte by byte elsewhere: the features must

@@ -1,13 +1,22 @@
-// The near-duplicate fingerprint of an alerted item: a 64-bit SimHash of the item's folded text,
-// computed by the item processor (daemon and `steppewatch match` alike) for items that alert
-// only, and carried in the alert as "item.fingerprint" (16 lower-case hex digits). The stories
-// stage groups alerts whose fingerprints are within kNearDuplicateDistance bits of each other
-// into one story; it never sees the text.
+// The near-duplicate fingerprint of an alerted item: 64 bits computed from the item's folded text
+// by the item processor (daemon and `steppewatch match` alike) for items that alert only, and
+// carried in the alert as "item.fingerprint" (16 lower-case hex digits). The stories stage groups
+// alerts whose fingerprints are within kNearDuplicateDistance bits of each other into one story;
+// it never sees the text.
+//
+// What it is: a one-permutation MinHash with one bit per bin over the item's words, word pairs,
+// CJK characters and CJK character pairs (title and the first 2 KB of the body; a leading wire
+// dateline and short bracketed credits skipped). Copies that share a fraction J of these features
+// differ in about 32 (1 - J) bits; unrelated items in about 32. It was chosen over a 64-bit
+// SimHash of the same features by measurement (benchmarks/README.md, "Stories: fingerprint":
+// the same precision, more recall, because SimHash's distance grows with the square root of the
+// share of changed features).
 //
 // Threading: Fingerprinter is one per worker thread (it reuses scratch buffers); the free
 // functions are thread-safe.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -16,14 +25,10 @@ namespace steppewatch::stories {
 
 using Fingerprint = uint64_t;
 
-namespace internal {
-// The counting kernels. Fingerprinter() uses the best the CPU supports; all give the same
-// fingerprint (tests compare them).
-enum class Kernel : uint8_t { kPortable, kAvx512 };
-}  // namespace internal
-
 // Two items are near-duplicates (copies of one story) when the Hamming distance of their
-// fingerprints is at most this. Chosen by measurement (benchmarks/README.md, "Stories").
+// fingerprints is at most this. Chosen by measurement (benchmarks/README.md, "Stories:
+// fingerprint": precision >= 0.98 in every language at 3; larger values buy little recall, lose
+// English precision and slow an index that needs distance + 1 blocks).
 inline constexpr int kNearDuplicateDistance = 3;
 
 // Returns the Hamming distance of two fingerprints.
@@ -32,9 +37,6 @@ inline int Distance(Fingerprint a, Fingerprint b) { return __builtin_popcountll(
 class Fingerprinter {
  public:
   Fingerprinter();
-  // For tests and benchmarks: a given counting kernel (falls back to kPortable when the CPU
-  // lacks it).
-  explicit Fingerprinter(internal::Kernel kernel);
   ~Fingerprinter();
   Fingerprinter(const Fingerprinter&) = delete;
   Fingerprinter& operator=(const Fingerprinter&) = delete;
@@ -55,15 +57,22 @@ bool ParseFingerprint(std::string_view text, Fingerprint* fp);
 
 namespace internal {
 
+enum class Method : uint8_t { kMinHash, kSimHash };
+// SimHash's counting kernels: all give the same fingerprint (tests compare them).
+enum class Kernel : uint8_t { kPortable, kAvx512 };
+
 // Feature settings. The defaults are what Fingerprinter uses; the evaluation tool
 // (benchmarks/stories) sets others to compare them (benchmarks/README.md, "Stories").
 struct FingerprintOptions {
+  // MinHash (the product) or SimHash (the measured alternative).
+  Method method = Method::kMinHash;
   // Weight of each word (and each CJK character), of each pair of consecutive words (CJK:
-  // character pair), and of each triple.
+  // character pair), and of each triple. MinHash sees a set: a weight w > 1 adds w salted
+  // copies of the feature.
   int unigram_weight = 1;
   int bigram_weight = 1;
   int trigram_weight = 0;
-  int cjk_unigram_weight = 0;
+  int cjk_unigram_weight = 1;
   int cjk_bigram_weight = 1;
   // Multiplies the weights of the title's features (0: the title is ignored).
   int title_weight = 1;
@@ -73,22 +82,27 @@ struct FingerprintOptions {
   // Skip a leading body segment of at most dateline_bytes that ends with " - " (a dateline).
   bool strip_dateline = true;
   size_t dateline_bytes = 64;
+  // How many datelines in a row are skipped (each within dateline_bytes of the last).
+  int dateline_rounds = 1;
+  // Also a leading segment ending with 日电 within dateline_bytes (Chinese wire datelines).
+  bool strip_cjk_dateline = true;
+  // Skip one short word between slashes ("/ТАСС/", "/Trend/").
+  bool skip_slashes = true;
   // Only the first bytes of each field count: bounds the cost of huge items; the lead of an
   // article is what its copies keep.
   size_t max_title_bytes = 1024;
   size_t max_body_bytes = 2048;
   // Tokens shorter than this many bytes are skipped.
   size_t min_token_bytes = 1;
-  // Instead of SimHash, one-permutation MinHash with one bit per bin (evaluation only).
-  bool minhash = false;
 };
 
-// Computes a fingerprint with `options` (allocates; for the evaluation tool and tests).
+// Computes a fingerprint with `options` (allocates for SimHash; for the evaluation tool and
+// tests). `kernel` is SimHash's counting kernel.
 Fingerprint ComputeWithOptions(std::string_view folded_title, std::string_view folded_body,
                                const FingerprintOptions& options,
                                Kernel kernel = Kernel::kPortable);
 
-// Returns whether this CPU can run `kernel`, and the kernel Fingerprinter() picks.
+// Returns whether this CPU can run `kernel`, and the best kernel it can run.
 bool KernelSupported(Kernel kernel);
 Kernel BestKernel();
 
