@@ -267,7 +267,12 @@ void SpikeDetector::AddStory(bool rule_scope, std::string_view name, int64_t tim
       k.spike_to_bucket >= bucket_ - n_ ? std::min(k.spike_from_bucket, first) : first;
   k.spike_to_bucket = INT64_MAX;
   k.spike_cap = k.expected / n_;
-  k.spike_start_ms = std::max(first * o_.bucket_ms, clock_ms_ - o_.spike_window_ms);
+  // The spike starts with the first bucket of the window that has new stories.
+  int64_t earliest = first;
+  while (earliest < bucket_ && k.counts[static_cast<size_t>((earliest % n_ + n_) % n_)] == 0) {
+    ++earliest;
+  }
+  k.spike_start_ms = earliest * o_.bucket_ms;
   k.spike_stories = k.window_sum;
   k.spike_expected = k.expected;
   k.spike_langs = 0;
