@@ -387,6 +387,7 @@ void StageImpl::RenderAlert(std::string_view json, const StoryIndex::Assignment&
 }
 
 void StageImpl::RenderEvents() {
+  if (events_.empty()) return;
   events_out_.clear();
   event_spans_.clear();
   std::string detected;
