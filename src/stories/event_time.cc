@@ -131,10 +131,18 @@ bool ParseReuters(std::string_view text, int64_t* ms, bool* has_time) {
   if (mo == 0) return false;
   c.i += 3;
   if (!c.Take('-') || !c.Digits(4, &y) || !c.Take(' ')) return false;
+  while (c.Take(' ')) {
+  }
   if (!c.Digits(2, &h) || !c.Take(':') || !c.Digits(2, &mi) || !c.Take(':') || !c.Digits(2, &sec) ||
-      !Fraction(c, &millis) || !c.Done()) {
+      !Fraction(c, &millis)) {
     return false;
   }
+  // Some Reuters-21578 stamps carry the desk's letters after the time ("00:02:59.13RM",
+  // "10:08:20.88E F"): the time is still good.
+  while (!c.Done() && (std::isupper(static_cast<unsigned char>(c.s[c.i])) || c.s[c.i] == ' ')) {
+    ++c.i;
+  }
+  if (!c.Done()) return false;
   *has_time = true;
   return Assemble(y, mo, d, h, mi, sec, millis, 0, ms);
 }

@@ -309,6 +309,15 @@ TEST_F(StageTest, ReadsTheReutersDateForm) {
   Feed(a);
   ASSERT_EQ(got_.alerts.size(), 1u);
   EXPECT_THAT(got_.alerts[0], HasSubstr("\"first_seen\":\"1987-02-26T15:01:01.790Z\""));
+  // The corpus's quirks: two spaces, one-digit days, desk letters after the time.
+  for (std::string form : {"3-MAR-1987  09:15:05.40", "27-MAR-1987 10:08:20.88E F"}) {
+    std::string b = Alert({"r-" + form, Distinct(form.size()), kT0});
+    b.replace(b.find("2022-11-21T00:00:00.000Z"), 24, form);
+    Feed(b);
+  }
+  ASSERT_EQ(got_.alerts.size(), 3u) << (got_.rejected.empty() ? "" : got_.rejected.back());
+  EXPECT_THAT(got_.alerts[1], HasSubstr("\"first_seen\":\"1987-03-03T09:15:05.400Z\""));
+  EXPECT_THAT(got_.alerts[2], HasSubstr("\"first_seen\":\"1987-03-27T10:08:20.880Z\""));
 }
 
 TEST_F(StageTest, UsesTheKafkaTimestampWhenPublishedAtIsNotSane) {
