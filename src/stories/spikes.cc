@@ -113,28 +113,31 @@ void SpikeDetector::Advance(int64_t now_ms, std::vector<SpikeEvent>* events) {
   clock_ms_ = now_ms;
   int64_t nb = FloorDiv(now_ms, o_.bucket_ms);
   if (nb == bucket_) return;
-  int64_t closed = nb - bucket_;
-  while (bucket_ < nb) CloseBucket(bucket_);
-  for (size_t i = 0; i < active_.size();) {
-    Key& k = keys_[active_[i]];
-    Rotate(k, bucket_);
-    Refresh(k);
-    k.spike_expected += k.expected / n_ * static_cast<double>(closed);
-    if (k.window_sum * 2 < k.threshold) {
-      events->push_back(MakeEvent(k, SpikeState::kEnd));
-      k.active = false;
-      k.spike_to_bucket = bucket_;
-      active_[i] = active_.back();
-      active_.pop_back();
-      continue;
+  while (bucket_ < nb) {
+    CloseBucket(bucket_);
+    // Spikes are checked at every bucket, so one that ended while no alert came ends at its
+    // time, not at the next alert's.
+    for (size_t i = 0; i < active_.size();) {
+      Key& k = keys_[active_[i]];
+      Rotate(k, bucket_);
+      Refresh(k);
+      k.spike_expected += k.expected / n_;
+      if (k.window_sum * 2 < k.threshold) {
+        events->push_back(MakeEvent(k, SpikeState::kEnd, bucket_ * o_.bucket_ms));
+        k.active = false;
+        k.spike_to_bucket = bucket_;
+        active_[i] = active_.back();
+        active_.pop_back();
+        continue;
+      }
+      ++i;
     }
-    ++i;
   }
 }
 
 void SpikeDetector::RestartHistory(int64_t now_ms, std::vector<SpikeEvent>* events) {
   for (uint32_t i : active_) {
-    events->push_back(MakeEvent(keys_[i], SpikeState::kEnd));
+    events->push_back(MakeEvent(keys_[i], SpikeState::kEnd, clock_ms_));
     keys_[i].active = false;
   }
   active_.clear();
@@ -262,13 +265,13 @@ SpikeDetector::Key* SpikeDetector::FindOrAdd(bool rule_scope, std::string_view n
   return &k;
 }
 
-SpikeEvent SpikeDetector::MakeEvent(const Key& k, SpikeState state) const {
+SpikeEvent SpikeDetector::MakeEvent(const Key& k, SpikeState state, int64_t end_ms) const {
   SpikeEvent e;
   e.state = state;
   e.rule_scope = k.rule_scope;
   e.name = k.name;
   e.window_start_ms = k.spike_start_ms;
-  e.window_end_ms = clock_ms_;
+  e.window_end_ms = end_ms;
   e.stories = k.spike_stories;
   e.expected = k.spike_expected;
   e.languages = k.spike_langs;
@@ -311,7 +314,7 @@ void SpikeDetector::AddStory(bool rule_scope, std::string_view name, int64_t tim
     // Updates while it grows by half again, or when it becomes confirmed: not every story.
     if (confirmed != k.reported_confirmed ||
         k.spike_stories >= k.reported_stories + (k.reported_stories + 1) / 2) {
-      events->push_back(MakeEvent(k, SpikeState::kUpdate));
+      events->push_back(MakeEvent(k, SpikeState::kUpdate, clock_ms_));
       k.reported_stories = k.spike_stories;
       k.reported_confirmed = confirmed;
     }
@@ -339,7 +342,7 @@ void SpikeDetector::AddStory(bool rule_scope, std::string_view name, int64_t tim
   k.reported_stories = k.spike_stories;
   k.reported_confirmed = __builtin_popcountll(k.spike_langs) >= 2;
   active_.push_back(static_cast<uint32_t>(&k - keys_.data()));
-  events->push_back(MakeEvent(k, SpikeState::kStart));
+  events->push_back(MakeEvent(k, SpikeState::kStart, clock_ms_));
 }
 
 double SpikeDetector::ExpectedNow(bool rule_scope, std::string_view name) {

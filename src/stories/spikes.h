@@ -62,8 +62,8 @@ enum class SpikeState { kStart, kUpdate, kEnd };
 
 struct SpikeEvent {
   SpikeState state;
-  bool rule_scope;  // scope "rule" (else "tag")
-  std::string_view name;
+  bool rule_scope;   // scope "rule" (else "tag")
+  std::string name;  // a copy: the detector's keys may move before the event is rendered
   int64_t window_start_ms;
   int64_t window_end_ms;
   uint32_t stories;
@@ -155,7 +155,7 @@ class SpikeDetector {
   double HourOfDayExpected(const Key& k) const;
   int64_t DayOf(int64_t b) const;
   void RestartHistory(int64_t now_ms, std::vector<SpikeEvent>* events);
-  SpikeEvent MakeEvent(const Key& k, SpikeState state) const;
+  SpikeEvent MakeEvent(const Key& k, SpikeState state, int64_t end_ms) const;
   uint32_t Threshold(double expected, double dispersion) const;
 
   SpikeOptions o_;

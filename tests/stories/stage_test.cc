@@ -216,6 +216,29 @@ TEST_F(StageTest, ABurstOfDistinctStoriesOnAQuietKeySpikes) {
   EXPECT_EQ(stage_->stats().active_spikes, 0u);
 }
 
+TEST_F(StageTest, ASpikeEndsWhenItsCountFellNotWhenTheNextAlertCame) {
+  StageOptions o;
+  o.warmup_days = 0;
+  Make(o);
+  for (int i = 0; i < 25; ++i) {
+    Feed(Alert({"b" + std::to_string(i), Distinct(i), kT0 + 10 * kHour + i * 4 * kMinute}));
+  }
+  ASSERT_EQ(SpikesWith("start").size(), 2u);
+  // Two days later, an alert on keys never seen before (their creation must not disturb the
+  // end events rendered in the same call).
+  AlertSpec later{"later", Distinct(500), kT0 + 2 * kDay};
+  later.rule = "another.rule";
+  later.tags = {"t1", "t2", "t3", "t4", "t5", "t6", "t7", "t8"};
+  Feed(Alert(later));
+  auto ends = SpikesWith("end");
+  ASSERT_EQ(ends.size(), 2u);
+  EXPECT_THAT(ends[0], HasSubstr("\"name\":\"kz.unrest\""));
+  EXPECT_THAT(ends[1], HasSubstr("\"name\":\"geo:kazakhstan\""));
+  // The burst's last story is at 11:36; the trailing two hours hold fewer than half the
+  // threshold soon after 13:00.
+  EXPECT_THAT(ends[0], HasSubstr("\"window_end\":\"2022-11-21T1"));
+}
+
 TEST_F(StageTest, CopiesOfOneStoryDoNotSpike) {
   Make({});
   Background(8, 12 * kHour);
