@@ -14,6 +14,8 @@ constexpr int64_t kRestartGapMs = 14 * 86400 * 1000LL;
 // Above this expectation the Poisson tail is taken from its normal approximation (the exact sum
 // would take ~expected terms per refresh).
 constexpr double kNormalAbove = 400;
+// The largest dispersion a key is judged with (see Refresh).
+constexpr double kMaxDispersion = 10;
 
 int64_t FloorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
 
@@ -28,11 +30,33 @@ int HourOfWeek(int64_t ms) {
 SpikeDetector::SpikeDetector(const SpikeOptions& options) : o_(options) {
   n_ = static_cast<int>(std::max<int64_t>(1, o_.spike_window_ms / o_.bucket_ms));
   decay_ = std::exp(-static_cast<double>(o_.bucket_ms) / static_cast<double>(o_.baseline_ms));
+  day_decay_ = std::exp(-86400 * 1000.0 / static_cast<double>(o_.baseline_ms));
   shape_ring_.assign(n_, 0.0);
 }
 
 bool SpikeDetector::warm() const {
   return clock_ms_ != INT64_MIN && clock_ms_ - history_start_ms_ >= o_.warmup_ms;
+}
+
+int64_t SpikeDetector::DayOf(int64_t b) const { return FloorDiv(b * o_.bucket_ms, 86400 * 1000LL); }
+
+double SpikeDetector::HourOfDayExpected(const Key& k) const {
+  if (den_days_ <= 0) return 0;
+  double per_bucket = std::min(1.0, static_cast<double>(o_.bucket_ms) / kHourMs);
+  double sum = 0;
+  for (int64_t x = bucket_ - n_ + 1; x <= bucket_; ++x) {
+    int h = static_cast<int>(FloorDiv(x * o_.bucket_ms, kHourMs) % 24 + 24) % 24;
+    sum += k.hod[h] * std::pow(day_decay_, static_cast<double>(today_ - k.hod_day[h]));
+  }
+  double expected = sum / den_days_ * per_bucket;
+  // Scaled by the day of the week of all stories (weekends are quieter for every key).
+  if (season_slots_seen_ == 168 && season_sum_ > 0) {
+    int first = HourOfWeek(today_ * 86400 * 1000LL);  // this day's 00:00 slot
+    double day = 0;
+    for (int i = 0; i < 24; ++i) day += season_[(first + i) % 168];
+    expected *= std::clamp(day / (season_sum_ / 7), 0.2, 5.0);
+  }
+  return expected;
 }
 
 double SpikeDetector::Shape(int64_t b) const {
@@ -59,10 +83,16 @@ void SpikeDetector::CloseBucket(int64_t b) {
   // Bucket b + 1 enters the spike window; bucket b + 1 - n leaves it for the baseline.
   double& ring = shape_ring_[static_cast<size_t>(((b + 1) % n_ + n_) % n_)];
   den_ = den_ * decay_ + ring;
+  if (ring > 0) den_buckets_ = den_buckets_ * decay_ + 1;
   shape_window_sum_ -= ring;
   ring = Shape(b + 1);
   shape_window_sum_ += ring;
   bucket_ = b + 1;
+  int64_t day = DayOf(bucket_);
+  if (day != today_) {
+    den_days_ = den_days_ * std::pow(day_decay_, static_cast<double>(day - today_)) + 1;
+    today_ = day;
+  }
 }
 
 void SpikeDetector::Advance(int64_t now_ms, std::vector<SpikeEvent>* events) {
@@ -71,6 +101,8 @@ void SpikeDetector::Advance(int64_t now_ms, std::vector<SpikeEvent>* events) {
     bucket_ = FloorDiv(now_ms, o_.bucket_ms);
     shape_ring_[static_cast<size_t>((bucket_ % n_ + n_) % n_)] = 1.0;
     shape_window_sum_ = 1.0;
+    today_ = DayOf(bucket_);
+    den_days_ = 1;
     return;
   }
   if (now_ms <= clock_ms_) return;
@@ -81,28 +113,31 @@ void SpikeDetector::Advance(int64_t now_ms, std::vector<SpikeEvent>* events) {
   clock_ms_ = now_ms;
   int64_t nb = FloorDiv(now_ms, o_.bucket_ms);
   if (nb == bucket_) return;
-  int64_t closed = nb - bucket_;
-  while (bucket_ < nb) CloseBucket(bucket_);
-  for (size_t i = 0; i < active_.size();) {
-    Key& k = keys_[active_[i]];
-    Rotate(k, bucket_);
-    Refresh(k);
-    k.spike_expected += k.expected / n_ * static_cast<double>(closed);
-    if (k.window_sum < k.threshold) {
-      events->push_back(MakeEvent(k, SpikeState::kEnd));
-      k.active = false;
-      k.spike_to_bucket = bucket_;
-      active_[i] = active_.back();
-      active_.pop_back();
-      continue;
+  while (bucket_ < nb) {
+    CloseBucket(bucket_);
+    // Spikes are checked at every bucket, so one that ended while no alert came ends at its
+    // time, not at the next alert's.
+    for (size_t i = 0; i < active_.size();) {
+      Key& k = keys_[active_[i]];
+      Rotate(k, bucket_);
+      Refresh(k);
+      k.spike_expected += k.expected / n_;
+      if (k.window_sum * 2 < k.threshold) {
+        events->push_back(MakeEvent(k, SpikeState::kEnd, bucket_ * o_.bucket_ms));
+        k.active = false;
+        k.spike_to_bucket = bucket_;
+        active_[i] = active_.back();
+        active_.pop_back();
+        continue;
+      }
+      ++i;
     }
-    ++i;
   }
 }
 
 void SpikeDetector::RestartHistory(int64_t now_ms, std::vector<SpikeEvent>* events) {
   for (uint32_t i : active_) {
-    events->push_back(MakeEvent(keys_[i], SpikeState::kEnd));
+    events->push_back(MakeEvent(keys_[i], SpikeState::kEnd, clock_ms_));
     keys_[i].active = false;
   }
   active_.clear();
@@ -113,6 +148,8 @@ void SpikeDetector::RestartHistory(int64_t now_ms, std::vector<SpikeEvent>* even
     k.window_sum = 0;
     k.ring_bucket = nb;
     k.num = 0;
+    k.num2 = 0;
+    std::fill(std::begin(k.hod), std::end(k.hod), 0.0f);
     k.threshold_bucket = INT64_MIN;
     k.spike_from_bucket = INT64_MAX;
     k.spike_to_bucket = INT64_MIN;
@@ -124,6 +161,8 @@ void SpikeDetector::RestartHistory(int64_t now_ms, std::vector<SpikeEvent>* even
   hour_count_ = 0;
   global_bucket_count_ = 0;
   den_ = 0;
+  den_buckets_ = 0;
+  den_days_ = 0;
   std::fill(shape_ring_.begin(), shape_ring_.end(), 0.0);
   clock_ms_ = INT64_MIN;
   Advance(now_ms, events);
@@ -142,15 +181,29 @@ void SpikeDetector::Rotate(Key& k, int64_t b) {
       value = std::min(value, k.spike_cap);
     }
     k.num = k.num * decay_ + value;
+    k.num2 = k.num2 * decay_ + value * value;
+    if (value > 0) {
+      int h = static_cast<int>(FloorDiv(leaving * o_.bucket_ms, kHourMs) % 24 + 24) % 24;
+      int64_t day = DayOf(leaving);
+      k.hod[h] = static_cast<float>(
+          k.hod[h] * std::pow(day_decay_, static_cast<double>(day - k.hod_day[h])) + value);
+      k.hod_day[h] = static_cast<int32_t>(day);
+    }
     k.window_sum -= k.counts[slot];
     k.counts[slot] = 0;
     k.langs[slot] = 0;
   }
-  if (steps > fold) k.num *= std::pow(decay_, static_cast<double>(steps - fold));
+  if (steps > fold) {
+    double d = std::pow(decay_, static_cast<double>(steps - fold));
+    k.num *= d;
+    k.num2 *= d;
+  }
   k.ring_bucket = b;
 }
 
-uint32_t SpikeDetector::Threshold(double expected) const {
+uint32_t SpikeDetector::Threshold(double expected, double dispersion) const {
+  // Quasi-Poisson: counts and expectation in units of the dispersion.
+  expected /= dispersion;
   uint32_t c;
   if (expected > kNormalAbove) {
     // Normal approximation with continuity correction: the smallest c with P(X >= c) < alpha.
@@ -172,6 +225,7 @@ uint32_t SpikeDetector::Threshold(double expected) const {
     }
     c = k + 1;
   }
+  c = static_cast<uint32_t>(std::ceil(c * dispersion));
   return std::max<uint32_t>(c, static_cast<uint32_t>(std::max(1, o_.min_stories)));
 }
 
@@ -179,8 +233,16 @@ void SpikeDetector::Refresh(Key& k) {
   if (k.threshold_bucket == bucket_) return;
   k.threshold_bucket = bucket_;
   double rate = den_ > 0 ? k.num / den_ : 0;
-  k.expected = std::max(rate * shape_window_sum_, o_.floor);
-  k.threshold = Threshold(k.expected);
+  k.expected = std::max({rate * shape_window_sum_, HourOfDayExpected(k), o_.floor});
+  // Dispersion of the key's bucket counts; 1 (Poisson) until a day of buckets is behind it.
+  k.dispersion = 1;
+  if (den_buckets_ * o_.bucket_ms >= 86400 * 1000.0 && k.num > 0) {
+    double mean = k.num / den_buckets_;
+    double var = k.num2 / den_buckets_ - mean * mean;
+    // Bounded: one enormous burst in the history must not make a key deaf for a week.
+    k.dispersion = std::clamp(var / mean, 1.0, kMaxDispersion);
+  }
+  k.threshold = Threshold(k.expected, k.dispersion);
 }
 
 SpikeDetector::Key* SpikeDetector::FindOrAdd(bool rule_scope, std::string_view name) {
@@ -203,13 +265,13 @@ SpikeDetector::Key* SpikeDetector::FindOrAdd(bool rule_scope, std::string_view n
   return &k;
 }
 
-SpikeEvent SpikeDetector::MakeEvent(const Key& k, SpikeState state) const {
+SpikeEvent SpikeDetector::MakeEvent(const Key& k, SpikeState state, int64_t end_ms) const {
   SpikeEvent e;
   e.state = state;
   e.rule_scope = k.rule_scope;
   e.name = k.name;
   e.window_start_ms = k.spike_start_ms;
-  e.window_end_ms = clock_ms_;
+  e.window_end_ms = end_ms;
   e.stories = k.spike_stories;
   e.expected = k.spike_expected;
   e.languages = k.spike_langs;
@@ -252,7 +314,7 @@ void SpikeDetector::AddStory(bool rule_scope, std::string_view name, int64_t tim
     // Updates while it grows by half again, or when it becomes confirmed: not every story.
     if (confirmed != k.reported_confirmed ||
         k.spike_stories >= k.reported_stories + (k.reported_stories + 1) / 2) {
-      events->push_back(MakeEvent(k, SpikeState::kUpdate));
+      events->push_back(MakeEvent(k, SpikeState::kUpdate, clock_ms_));
       k.reported_stories = k.spike_stories;
       k.reported_confirmed = confirmed;
     }
@@ -267,7 +329,12 @@ void SpikeDetector::AddStory(bool rule_scope, std::string_view name, int64_t tim
       k.spike_to_bucket >= bucket_ - n_ ? std::min(k.spike_from_bucket, first) : first;
   k.spike_to_bucket = INT64_MAX;
   k.spike_cap = k.expected / n_;
-  k.spike_start_ms = std::max(first * o_.bucket_ms, clock_ms_ - o_.spike_window_ms);
+  // The spike starts with the first bucket of the window that has new stories.
+  int64_t earliest = first;
+  while (earliest < bucket_ && k.counts[static_cast<size_t>((earliest % n_ + n_) % n_)] == 0) {
+    ++earliest;
+  }
+  k.spike_start_ms = earliest * o_.bucket_ms;
   k.spike_stories = k.window_sum;
   k.spike_expected = k.expected;
   k.spike_langs = 0;
@@ -275,7 +342,7 @@ void SpikeDetector::AddStory(bool rule_scope, std::string_view name, int64_t tim
   k.reported_stories = k.spike_stories;
   k.reported_confirmed = __builtin_popcountll(k.spike_langs) >= 2;
   active_.push_back(static_cast<uint32_t>(&k - keys_.data()));
-  events->push_back(MakeEvent(k, SpikeState::kStart));
+  events->push_back(MakeEvent(k, SpikeState::kStart, clock_ms_));
 }
 
 double SpikeDetector::ExpectedNow(bool rule_scope, std::string_view name) {

@@ -13,8 +13,19 @@
 //     (exponentially weighted, time constant `baseline`), counting only buckets that left the
 //     spike window (the burst being judged is not its own baseline), and counting a bucket that
 //     was part of a spike as its expected value (past spikes stay out of the baseline).
+//   - the key's own hour-of-day profile (its new stories per hour of the day, exponentially
+//     weighted over days with the same time constant, spike buckets capped), scaled by the
+//     day-of-week factor of all stories: a key with its own rhythm (Tokyo-hours stories of a
+//     Japan rule) is judged against that rhythm. The expectation is the larger of the two.
 //   - floor: sparse keys are judged against at least this many stories per window.
-// A count c is a spike when P(Poisson(expected) >= c) < alpha and c >= min_stories, and only
+// A spike ends when the window's count falls below half the threshold (hysteresis: a count
+// hovering at the threshold does not start and end a spike every bucket).
+// News is burstier than Poisson (earnings seasons, a desk filing twenty briefs in an hour), so
+// each key also has a dispersion phi >= 1: the variance-to-mean ratio of its bucket counts over
+// the same baseline period (spike buckets capped as above). The test is quasi-Poisson: a count c
+// is a spike when P(Poisson(expected / phi) >= c / phi) < alpha and c >= min_stories; a key whose
+// stories come one at a time (phi ~ 1) keeps the Poisson test, a bursty key needs a bigger burst.
+// Spikes are raised only
 // after `warmup` of history (since the first event, or since a clock jump longer than two weeks,
 // which restarts history: a baseline across such a gap would describe another time).
 //
@@ -51,8 +62,8 @@ enum class SpikeState { kStart, kUpdate, kEnd };
 
 struct SpikeEvent {
   SpikeState state;
-  bool rule_scope;  // scope "rule" (else "tag")
-  std::string_view name;
+  bool rule_scope;   // scope "rule" (else "tag")
+  std::string name;  // a copy: the detector's keys may move before the event is rendered
   int64_t window_start_ms;
   int64_t window_end_ms;
   uint32_t stories;
@@ -105,10 +116,16 @@ class SpikeDetector {
     // Exponentially weighted new stories of the buckets that left the ring, as of ring_bucket -
     // n (the newest bucket folded).
     double num = 0;
+    double num2 = 0;  // the same for the squared counts (the dispersion)
+    // The hour-of-day profile: per hour, the exponentially weighted sum over days of the
+    // key's counts in that hour, as of day hod_day[h].
+    float hod[24] = {};
+    int32_t hod_day[24] = {};
     uint32_t window_sum = 0;  // the ring's counts summed
     // The threshold for the current bucket (cached: the baseline moves per bucket).
     int64_t threshold_bucket = INT64_MIN;
     double expected = 0;
+    double dispersion = 1;
     uint32_t threshold = 0;
     // Recent new stories (ring of recent_stories): sequence number and event time.
     std::vector<std::pair<uint64_t, int64_t>> recent;
@@ -134,9 +151,12 @@ class SpikeDetector {
   uint64_t WindowLangs(const Key& k) const;
   void CloseBucket(int64_t b);
   double Shape(int64_t b) const;
+  // Expected new stories of the key in the spike window from its hour-of-day profile.
+  double HourOfDayExpected(const Key& k) const;
+  int64_t DayOf(int64_t b) const;
   void RestartHistory(int64_t now_ms, std::vector<SpikeEvent>* events);
-  SpikeEvent MakeEvent(const Key& k, SpikeState state) const;
-  uint32_t Threshold(double expected) const;
+  SpikeEvent MakeEvent(const Key& k, SpikeState state, int64_t end_ms) const;
+  uint32_t Threshold(double expected, double dispersion) const;
 
   SpikeOptions o_;
   int n_;         // buckets per spike window
@@ -149,6 +169,10 @@ class SpikeDetector {
   std::vector<double> shape_ring_;
   double shape_window_sum_ = 0;
   double den_ = 0;
+  double den_buckets_ = 0;  // the weighted number of those buckets (for per-bucket moments)
+  double day_decay_;
+  double den_days_ = 0;  // the weighted number of days of history, as of today
+  int64_t today_ = 0;    // day index of bucket_
   uint64_t global_bucket_count_ = 0;
   double hour_count_ = 0;
   double season_[168] = {};

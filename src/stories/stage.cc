@@ -372,7 +372,7 @@ void StageImpl::RenderAlert(std::string_view json, const StoryIndex::Assignment&
   const Story& s = *a.story;
   // The object has at least its schema, so the story follows a member.
   alert_out_.append(",\"story\":{\"id\":");
-  AppendString(index_.Id(s), &alert_out_);
+  AppendString(index_.Id(a.seq), &alert_out_);
   alert_out_.append(",\"first_seen\":\"");
   AppendRfc3339(s.first_seen_ms, &alert_out_);
   alert_out_.append("\",\"copies\":");
@@ -389,6 +389,7 @@ void StageImpl::RenderAlert(std::string_view json, const StoryIndex::Assignment&
 }
 
 void StageImpl::RenderEvents() {
+  if (events_.empty()) return;
   events_out_.clear();
   event_spans_.clear();
   std::string detected;
@@ -433,7 +434,7 @@ void StageImpl::RenderEvents() {
     size_t n = std::min(top_.size(), static_cast<size_t>(std::max(0, options_.top_story_ids)));
     for (size_t i = 0; i < n; ++i) {
       if (i > 0) o.push_back(',');
-      AppendString(index_.Id(*index_.Find(top_[i].second)), &o);
+      AppendString(index_.Id(top_[i].second), &o);
     }
     o.append("]}");
     event_spans_.emplace_back(key_end, o.size());

@@ -77,17 +77,17 @@ const ScanFn kScan = ChooseScan();
 StoryIndex::StoryIndex(int64_t window_ms, int max_distance)
     : window_ms_(window_ms),
       max_distance_(std::clamp(max_distance, 0, 3)),
-      tables_(new Bucket[kTables * kBuckets]) {
-  ids_.resize(1 << 16);
-}
+      tables_(new Bucket[kTables * kBuckets]) {}
 
 StoryIndex::~StoryIndex() {
   for (size_t i = 0; i < kTables * kBuckets; ++i) std::free(tables_[i].fps);
 }
 
-Story& StoryIndex::At(uint64_t seq) const {
-  return chunks_[(seq >> kChunkBits) - (head_seq_ >> kChunkBits)][seq & (kChunkSize - 1)];
+StoryIndex::Chunk& StoryIndex::ChunkOf(uint64_t seq) const {
+  return chunks_[(seq >> kChunkBits) - (head_seq_ >> kChunkBits)];
 }
+
+Story& StoryIndex::At(uint64_t seq) const { return ChunkOf(seq).stories[seq & (kChunkSize - 1)]; }
 
 uint64_t StoryIndex::FullSeq(uint32_t low) const {
   // Live sequence numbers span far less than 2^32, so the low bits name one of them.
@@ -112,8 +112,9 @@ void StoryIndex::Grow(Bucket& b, uint32_t new_cap) {
 void StoryIndex::IndexInsert(Fingerprint fp, uint32_t seq_low) {
   for (int t = 0; t < kTables; ++t) {
     Bucket& b = tables_[t * kBuckets + BlockOf(fp, t)];
-    // Growth by 1.5 keeps the slack (and so the memory per story) small.
-    if (b.size == b.cap) Grow(b, b.cap < 4 ? 4 : b.cap + b.cap / 2);
+    // Growth by 1.25 keeps the slack (and so the memory per story) small; a bucket grows
+    // about 10 times in its life, each a copy of under 1 KiB.
+    if (b.size == b.cap) Grow(b, b.cap < 4 ? 4 : b.cap + b.cap / 4 + 1);
     b.fps[b.size] = fp;
     b.seqs()[b.size] = seq_low;
     ++b.size;
@@ -121,6 +122,11 @@ void StoryIndex::IndexInsert(Fingerprint fp, uint32_t seq_low) {
 }
 
 void StoryIndex::IndexRemove(Fingerprint fp, uint32_t seq_low) {
+  for (int t = 0; t < kTables; ++t) __builtin_prefetch(&tables_[t * kBuckets + BlockOf(fp, t)]);
+  for (int t = 0; t < kTables; ++t) {
+    const Bucket& b = tables_[t * kBuckets + BlockOf(fp, t)];
+    __builtin_prefetch(b.seqs());
+  }
   for (int t = 0; t < kTables; ++t) {
     Bucket& b = tables_[t * kBuckets + BlockOf(fp, t)];
     uint32_t* seqs = b.seqs();
@@ -151,31 +157,6 @@ uint64_t StoryIndex::IdHash(std::string_view id) {
   return h ^ (h >> 32);
 }
 
-uint64_t StoryIndex::StoreId(std::string_view id) {
-  id = StoredForm(id);
-  uint64_t cap = ids_.size();
-  // An id never wraps around the end of the ring (it must be readable as one view): skip to
-  // the next lap when it would.
-  uint64_t start = ids_tail_;
-  if ((start & (cap - 1)) + id.size() > cap) start = (start | (cap - 1)) + 1;
-  if (start + id.size() - ids_head_ > cap) {
-    uint64_t need = start + id.size() - ids_head_;
-    uint64_t new_cap = cap;
-    while (new_cap < need) new_cap *= 2;
-    std::vector<char> fresh(new_cap);
-    for (uint64_t off = ids_head_; off < ids_tail_; ++off) {
-      fresh[off & (new_cap - 1)] = ids_[off & (cap - 1)];
-    }
-    ids_.swap(fresh);
-    cap = new_cap;
-    start = ids_tail_;
-    if ((start & (cap - 1)) + id.size() > cap) start = (start | (cap - 1)) + 1;
-  }
-  if (!id.empty()) std::memcpy(ids_.data() + (start & (cap - 1)), id.data(), id.size());
-  ids_tail_ = start + id.size();
-  return start;
-}
-
 StoryIndex::Assignment StoryIndex::Assign(Fingerprint fp, std::string_view item_id, int64_t time_ms,
                                           uint64_t source_hash, int language_index) {
   Assignment out;
@@ -184,6 +165,11 @@ StoryIndex::Assignment StoryIndex::Assign(Fingerprint fp, std::string_view item_
     int best_d = max_distance_ + 1;
     uint64_t best_seq = 0;
     bool found = false;
+    // The four buckets are in four random places of a large table: start all their cache misses
+    // before waiting on the first.
+    for (int t = 0; t < kTables; ++t) __builtin_prefetch(&tables_[t * kBuckets + BlockOf(fp, t)]);
+    for (int t = 0; t < kTables; ++t)
+      __builtin_prefetch(tables_[t * kBuckets + BlockOf(fp, t)].fps);
     for (int t = 0; t < kTables; ++t) {
       const Bucket& b = tables_[t * kBuckets + BlockOf(fp, t)];
       if (b.size == 0) continue;
@@ -206,7 +192,7 @@ StoryIndex::Assignment StoryIndex::Assign(Fingerprint fp, std::string_view item_
       out.seq = best_seq;
       out.story = &s;
       uint32_t item = static_cast<uint32_t>(IdHash(item_id));
-      out.first_item = Id(s) == StoredForm(item_id);
+      out.first_item = Id(best_seq) == StoredForm(item_id);
       if (out.first_item || (s.copies > 1 && s.last_item == item)) {
         out.same_item = true;
         return out;
@@ -229,16 +215,28 @@ StoryIndex::Assignment StoryIndex::Assign(Fingerprint fp, std::string_view item_
   }
   if ((tail_seq_ & (kChunkSize - 1)) == 0 &&
       (tail_seq_ >> kChunkBits) - (head_seq_ >> kChunkBits) == chunks_.size()) {
-    chunks_.push_back(std::make_unique<Story[]>(kChunkSize));
+    // The previous chunk is full: its ids will not grow any more.
+    if (!chunks_.empty()) chunks_.back().ids.shrink_to_fit();
+    Chunk c;
+    if (spare_.stories != nullptr) {
+      c = std::move(spare_);
+      c.ids.clear();
+    } else {
+      c.stories.reset(new Story[kChunkSize]);
+      c.ids.reserve(kChunkSize * 24);
+    }
+    chunks_.push_back(std::move(c));
   }
   uint64_t seq = tail_seq_++;
-  Story& s = At(seq);
+  Chunk& chunk = ChunkOf(seq);
+  Story& s = chunk.stories[seq & (kChunkSize - 1)];
   s = Story{};
   s.fp = fp;
   s.first_seen_ms = time_ms;
-  uint64_t offset = StoreId(item_id);
-  s.id_offset = offset;
-  s.id_length = ids_tail_ - offset;
+  std::string_view stored = StoredForm(item_id);
+  s.id_offset = chunk.ids.size();
+  s.id_length = stored.size();
+  chunk.ids.append(stored);
   s.last_item = static_cast<uint32_t>(IdHash(item_id));
   s.copies = 1;
   s.languages = uint64_t{1} << (language_index & 63);
@@ -260,8 +258,10 @@ void StoryIndex::Expire(int64_t now_ms) {
     if (s.first_seen_ms >= oldest_open) break;
     if (s.fp != 0) IndexRemove(s.fp, static_cast<uint32_t>(head_seq_));
     ++head_seq_;
-    if ((head_seq_ & (kChunkSize - 1)) == 0) chunks_.pop_front();
-    ids_head_ = head_seq_ < tail_seq_ ? At(head_seq_).id_offset : ids_tail_;
+    if ((head_seq_ & (kChunkSize - 1)) == 0) {
+      spare_ = std::move(chunks_.front());
+      chunks_.pop_front();
+    }
   }
 }
 
@@ -270,8 +270,10 @@ const Story* StoryIndex::Find(uint64_t seq) const {
   return &At(seq);
 }
 
-std::string_view StoryIndex::Id(const Story& story) const {
-  return std::string_view(ids_.data() + (story.id_offset & (ids_.size() - 1)), story.id_length);
+std::string_view StoryIndex::Id(uint64_t seq) const {
+  const Chunk& c = ChunkOf(seq);
+  const Story& s = c.stories[seq & (kChunkSize - 1)];
+  return std::string_view(c.ids.data() + s.id_offset, s.id_length);
 }
 
 uint32_t StoryIndex::Sources(const Story& story) {
@@ -284,8 +286,11 @@ uint32_t StoryIndex::Sources(const Story& story) {
 }
 
 size_t StoryIndex::MemoryBytes() const {
-  return bucket_bytes_ + kTables * kBuckets * sizeof(Bucket) +
-         chunks_.size() * kChunkSize * sizeof(Story) + ids_.capacity();
+  size_t bytes = bucket_bytes_ + kTables * kBuckets * sizeof(Bucket) +
+                 (chunks_.size() + (spare_.stories != nullptr)) * kChunkSize * sizeof(Story) +
+                 spare_.ids.capacity();
+  for (const Chunk& c : chunks_) bytes += c.ids.capacity();
+  return bytes;
 }
 
 }  // namespace steppewatch::stories

@@ -42,6 +42,10 @@ case "$case_name" in
   match-invalid-pack) run match --rules tests/data/rules/bad-regex "$items" ;;
   explain) run explain --rules "$good" --rule kz.china-near "$items" ;;
   explain-unknown-rule) run explain --rules "$good" --rule no.such.rule "$items" ;;
+  stories-help) run stories --help ;;
+  stories-backtest) run stories --warmup-days 1 --now 2026-01-01T00:00:00Z tests/cli/data/stories-alerts.jsonl ;;
+  stories-bad-input) "$bin" stories --now 2026-01-01T00:00:00Z --rejected "$out/rejected" - <tests/cli/data/stories-bad.jsonl >"$out/stdout" 2>"$out/stderr"; echo $? >"$out/exit"; cat "$out/rejected" >>"$out/stdout" ;;
+  stories-bad-flag) run stories --bucket 7x tests/cli/data/stories-alerts.jsonl ;;
   *) echo "unknown case $case_name"; exit 2 ;;
 esac
 
@@ -50,6 +54,7 @@ sed -i -E \
   -e 's/database [0-9.]+ (B|KiB|MiB)/database X/' \
   -e 's/compile [0-9.]+ s, load [0-9.]+ s/compile X s, load X s/' \
   -e 's/in [0-9.]+ s: [0-9]+ items\/s, [0-9.]+ MB\/s/in X s: X items\/s, X MB\/s/' \
+  -e 's/and memory [0-9.]+ (B|KiB|MiB) at the end/and memory X at the end/' \
   "$out/stdout" "$out/stderr"
 
 if [ "$update" = "--update" ]; then

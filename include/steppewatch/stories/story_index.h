@@ -9,8 +9,9 @@
 // tables of the paper, which need a sort or a tree to insert and delete in a moving window.
 //
 // Stories live in a FIFO of fixed-size chunks in insertion order (their sequence number is their
-// position), and their ids in a byte ring in the same order, so expiry pops from the front and
-// memory is ~130 bytes per story with no per-story allocation (benchmarks/README.md, "Stories").
+// position), each chunk with the ids of its stories in one string, so expiry pops whole chunks
+// from the front and memory is ~130 bytes per story with no per-story allocation
+// (benchmarks/README.md, "Stories").
 //
 // What a story keeps, compactly: its fingerprint, id, first-seen time, copies (saturating at
 // 2^32-1), the languages of its copies as a bitmap of language indexes the caller interns (exact
@@ -45,7 +46,7 @@ struct Story {
   uint64_t languages = 0;    // bit i: language index i (mod 64) seen in a copy
   uint64_t source_bits = 0;  // linear-counting bitmap of every distinct source past the exact set
   uint16_t sources[4] = {};  // the first distinct sources' hashes (never 0)
-  uint64_t id_offset : 48 = 0;  // into the id ring (monotonic offset)
+  uint64_t id_offset : 48 = 0;  // into its chunk's ids
   uint64_t id_length : 8 = 0;
   uint64_t exact_sources : 8 = 0;  // used entries of sources[]
   uint32_t copies = 0;
@@ -90,7 +91,8 @@ class StoryIndex {
 
   // Returns the story with sequence number `seq`, or null when it left the window.
   const Story* Find(uint64_t seq) const;
-  std::string_view Id(const Story& story) const;
+  // The id of the story with sequence number `seq` (which must be in the window).
+  std::string_view Id(uint64_t seq) const;
   // Distinct sources of a story: exact up to kExactSources, an estimate beyond.
   static uint32_t Sources(const Story& story);
 
@@ -109,12 +111,16 @@ class StoryIndex {
   };
   static constexpr int kChunkBits = 12;  // 4096 stories (224 KiB) per chunk
   static constexpr uint64_t kChunkSize = uint64_t{1} << kChunkBits;
+  struct Chunk {
+    std::unique_ptr<Story[]> stories;
+    std::string ids;  // the ids of its stories, back to back
+  };
 
+  Chunk& ChunkOf(uint64_t seq) const;
   Story& At(uint64_t seq) const;
   void IndexInsert(Fingerprint fp, uint32_t seq_low);
   void IndexRemove(Fingerprint fp, uint32_t seq_low);
   void Grow(Bucket& b, uint32_t new_cap);
-  uint64_t StoreId(std::string_view id);
   // The id as stored: cut to kMaxIdBytes at a UTF-8 boundary.
   static std::string_view StoredForm(std::string_view id);
   static uint64_t IdHash(std::string_view id);
@@ -124,11 +130,9 @@ class StoryIndex {
   int max_distance_;
   std::unique_ptr<Bucket[]> tables_;  // 4 x 65536
   size_t bucket_bytes_ = 0;           // allocated bytes of all buckets
-  std::deque<std::unique_ptr<Story[]>> chunks_;
+  mutable std::deque<Chunk> chunks_;
+  Chunk spare_;  // the last chunk expired, reused for the next one (no 224 KiB allocation)
   uint64_t head_seq_ = 0, tail_seq_ = 0;  // live stories: [head, tail)
-  // The id ring: live ids are at offsets [ids_head_, ids_tail_) (position: offset & mask).
-  std::vector<char> ids_;
-  uint64_t ids_head_ = 0, ids_tail_ = 0;
 };
 
 }  // namespace steppewatch::stories

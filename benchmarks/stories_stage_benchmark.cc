@@ -1,0 +1,301 @@
+// Stories stage benchmarks (see benchmarks/README.md, "Stories").
+//
+//   BM_StoryIndexAssign/N          StoryIndex::Expire + Assign in steady state with N stories in a
+//                                  7-day window (time advances 7d/N per item, so one story
+//                                  expires per new one); 80% new stories, 20% copies (a recent
+//                                  fingerprint with 0-3 bits flipped). Counter bytes_per_story:
+//                                  MemoryBytes() / stories.
+//   BM_StoryIndexReferenceSortedTables/N
+//                                  the reference: the published scheme (Manku et al.) as four
+//                                  permuted sorted tables, lookup only (no insert, no expiry:
+//                                  a lower bound of what it costs in a moving window), same
+//                                  queries.
+//   BM_StoriesStage/N              StoriesStage::Process of a 1.3 KB alert (2 matches, 6 hits with
+//                                  snippets, a rule and two tags each) with N stories in a 7-day
+//                                  window: parse, assign, count keys, render. Counter
+//                                  bytes_per_story: the stage's memory / stories.
+//   BM_StoriesStageReferenceParse  the reference for the stage: simdjson On-Demand over the same
+//                                  alert, reading the same fields (the floor of any stage that
+//                                  reads JSON alerts), plus the copy into the padded buffer.
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "simdjson.h"
+#include "steppewatch/stories/fingerprint.h"
+#include "steppewatch/stories/stage.h"
+#include "steppewatch/stories/story_index.h"
+
+namespace steppewatch::stories {
+namespace {
+
+constexpr int64_t kWeekMs = 7 * 86400 * 1000LL;
+constexpr int64_t kT0 = 1668988800000LL;  // 2022-11-21
+
+// The query stream: 80% fresh random fingerprints, 20% near-copies of one of the last 4096.
+class FingerprintStream {
+ public:
+  explicit FingerprintStream(uint64_t seed) : rng_(seed), recent_(4096, 0) {}
+  Fingerprint Next() {
+    Fingerprint fp;
+    if (n_ > recent_.size() && rng_() % 5 == 0) {
+      fp = recent_[rng_() % recent_.size()];
+      int flips = static_cast<int>(rng_() % 4);
+      for (int i = 0; i < flips; ++i) fp ^= uint64_t{1} << (rng_() % 64);
+    } else {
+      fp = rng_() | 1;
+    }
+    recent_[n_++ % recent_.size()] = fp;
+    return fp;
+  }
+
+ private:
+  std::mt19937_64 rng_;
+  std::vector<Fingerprint> recent_;
+  size_t n_ = 0;
+};
+
+std::string ItemId(uint64_t i) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "reuters21578-%llu", static_cast<unsigned long long>(i));
+  return buf;
+}
+
+void BM_StoryIndexAssign(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  // One item in five is a copy, so a week of N stories is 1.25 N items.
+  const int64_t dt = kWeekMs * 4 / (5 * n);
+  StoryIndex index(kWeekMs);
+  FingerprintStream fps(1);
+  int64_t t = kT0;
+  uint64_t i = 0;
+  std::string id;
+  for (; t < kT0 + kWeekMs; ++i, t += dt) {
+    id = ItemId(i);
+    index.Assign(fps.Next(), id, t, i * 0x9E3779B97F4A7C15ULL, 0);
+  }
+  // Ids made outside the timed loop.
+  std::vector<std::string> ids(1 << 16);
+  for (size_t k = 0; k < ids.size(); ++k) ids[k] = ItemId(i + k);
+  uint64_t copies = 0;
+  for (auto _ : state) {
+    t += dt;
+    index.Expire(t);
+    auto a = index.Assign(fps.Next(), ids[i & 0xffff], t, i * 0x9E3779B97F4A7C15ULL, 0);
+    copies += !a.is_new;
+    ++i;
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.counters["stories"] = static_cast<double>(index.size());
+  state.counters["bytes_per_story"] =
+      static_cast<double>(index.MemoryBytes()) / static_cast<double>(index.size());
+  state.counters["copy_share"] = static_cast<double>(copies) / state.iterations();
+}
+BENCHMARK(BM_StoryIndexAssign)
+    ->Arg(10000)
+    ->Arg(1000000)
+    ->Arg(5000000)
+    ->Unit(benchmark::kNanosecond);
+
+// Manku et al.'s tables for k = 3 with four 16-bit blocks: table t holds every fingerprint
+// rotated so that block t is the top 16 bits, sorted; a query finds its block's range by binary
+// search and tests each entry's distance.
+void BM_StoryIndexReferenceSortedTables(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  FingerprintStream fps(1);
+  std::vector<Fingerprint> all(static_cast<size_t>(n));
+  for (auto& fp : all) fp = fps.Next();
+  auto rot = [](Fingerprint fp, int t) {
+    int r = 16 * (3 - t);
+    return r == 0 ? fp : (fp << r) | (fp >> (64 - r));
+  };
+  std::vector<Fingerprint> tables[4];
+  for (int t = 0; t < 4; ++t) {
+    tables[t].reserve(all.size());
+    for (Fingerprint fp : all) tables[t].push_back(rot(fp, t));
+    std::sort(tables[t].begin(), tables[t].end());
+  }
+  uint64_t found = 0;
+  for (auto _ : state) {
+    Fingerprint q = fps.Next();
+    int best = 4;
+    for (int t = 0; t < 4; ++t) {
+      Fingerprint rq = rot(q, t);
+      Fingerprint lo = rq & 0xffff000000000000ULL;
+      auto it = std::lower_bound(tables[t].begin(), tables[t].end(), lo);
+      for (; it != tables[t].end() && (*it >> 48) == (rq >> 48); ++it) {
+        best = std::min(best, __builtin_popcountll(*it ^ rq));
+      }
+    }
+    found += best <= 3;
+  }
+  benchmark::DoNotOptimize(found);
+  state.SetItemsProcessed(state.iterations());
+  state.counters["bytes_per_story"] = 4 * sizeof(Fingerprint);  // fingerprints only, no stories
+}
+BENCHMARK(BM_StoryIndexReferenceSortedTables)->Arg(1000000)->Arg(5000000);
+
+// A realistic alert: two matches with three hits each and their snippets (~1.3 KB).
+std::string MakeAlert(uint64_t i, Fingerprint fp, int64_t t_ms, int rule) {
+  char head[512];
+  std::string fp_hex;
+  AppendFingerprint(fp, &fp_hex);
+  time_t secs = static_cast<time_t>(t_ms / 1000);
+  struct tm tm;
+  gmtime_r(&secs, &tm);
+  char when[32];
+  std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  std::snprintf(
+      head, sizeof head,
+      "{\"schema\":\"steppewatch.alert.v1\",\"item\":{\"id\":\"%s\",\"title\":\"Kazakhstan "
+      "signs gas pipeline deal with China as Tokayev visits Beijing\",\"url\":\"https://"
+      "example.org/news/%llu\",\"source\":\"outlet%d.example\",\"lang\":\"en\","
+      "\"published_at\":\"%s\",\"fingerprint\":\"%s\"},\"matches\":[",
+      ItemId(i).c_str(), static_cast<unsigned long long>(i), static_cast<int>(i % 300), when,
+      fp_hex.c_str());
+  std::string a = head;
+  for (int m = 0; m < 2; ++m) {
+    char match[256];
+    std::snprintf(match, sizeof match,
+                  "%s{\"rule\":\"rule.%d\",\"title\":\"Rule %d\",\"severity\":\"high\",\"tags\":"
+                  "[\"geo:country%d\",\"theme:topic%d\"],\"score\":10,\"hits\":[",
+                  m ? "," : "", (rule + m * 7) % 50, rule, (rule + m) % 40, (rule + m) % 30);
+    a += match;
+    for (int h = 0; h < 3; ++h) {
+      a += std::string(h ? "," : "") +
+           "{\"term\":\"Kazakhstan\",\"field\":\"body\",\"start\":120,\"end\":130,\"snippet\":"
+           "\"…the government of Kazakhstan said on Tuesday that the new pipeline to China would "
+           "carry 10 bcm a year from 2026…\"}";
+    }
+    a += "]}";
+  }
+  a += "],\"rule_pack\":{\"name\":\"central-asia\",\"version\":\"1.4\",\"hash\":\"sha256:"
+       "d1458e66d4911cc47fd97ca008f9c0e3fb3c2dd89d3a8e8035cf56733d62b7e4\"},\"origin\":{"
+       "\"topic\":\"news.items\",\"partition\":3,\"offset\":123456,\"timestamp_ms\":-1},"
+       "\"processed_at\":\"2026-01-01T00:00:00.000Z\",\"instance\":\"bench\"}";
+  return a;
+}
+
+void BM_StoriesStage(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  const int64_t dt = kWeekMs * 4 / (5 * n);  // as in BM_StoryIndexAssign
+  StageOptions o;
+  o.window = absl::Hours(7 * 24);
+  o.fixed_now = "2030-01-01T00:00:00Z";
+  auto stage_or = StoriesStage::Create(o);
+  if (!stage_or.ok()) {
+    state.SkipWithError("Create failed");
+    return;
+  }
+  auto& stage = **stage_or;
+  FingerprintStream fps(2);
+  int64_t t = kT0;
+  uint64_t i = 0;
+  // Fill the window through replay (the rebuild path).
+  for (; t < kT0 + kWeekMs; ++i, t += dt) {
+    stage.Process(MakeAlert(i, fps.Next(), t, static_cast<int>(i % 50)), -1, true);
+  }
+  // Alerts made outside the timed loop: 4096 of them, their fingerprints fresh per pass.
+  std::vector<std::string> alerts;
+  for (int k = 0; k < 4096; ++k) {
+    alerts.push_back(MakeAlert(i + k, fps.Next(), t + k * dt, k % 50));
+  }
+  size_t bytes = 0;
+  uint64_t k = 0;
+  for (auto _ : state) {
+    const std::string& a = alerts[k & 4095];
+    const StageOutput& out = stage.Process(a, -1, false);
+    benchmark::DoNotOptimize(out.alert.data());
+    bytes += a.size();
+    ++k;
+    if ((k & 4095) == 0) {
+      // The next pass: later times and fresh fingerprints (outside the measurement).
+      state.PauseTiming();
+      t += 4096 * dt;
+      for (int j = 0; j < 4096; ++j) {
+        alerts[j] = MakeAlert(i + k + j, fps.Next(), t + j * dt, j % 50);
+      }
+      state.ResumeTiming();
+    }
+  }
+  StageStats s = stage.stats();
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(static_cast<int64_t>(bytes));
+  state.counters["stories"] = static_cast<double>(s.window_stories);
+  state.counters["bytes_per_story"] =
+      static_cast<double>(s.memory_bytes) / static_cast<double>(s.window_stories);
+  state.counters["rejected"] = static_cast<double>(s.rejected);
+}
+BENCHMARK(BM_StoriesStage)->Arg(1000000)->Arg(5000000)->Unit(benchmark::kNanosecond);
+
+void BM_StoriesStageReferenceParse(benchmark::State& state) {
+  std::string alert = MakeAlert(1, 0x1234, kT0, 1);
+  simdjson::ondemand::parser parser;
+  std::string buffer;
+  buffer.reserve(alert.size() + simdjson::SIMDJSON_PADDING);
+  size_t bytes = 0;
+  for (auto _ : state) {
+    buffer.assign(alert);
+    simdjson::ondemand::document doc;
+    if (parser.iterate(buffer.data(), buffer.size(), buffer.capacity()).get(doc)) {
+      state.SkipWithError("parse");
+      return;
+    }
+    simdjson::ondemand::object root;
+    if (doc.get_object().get(root)) return;
+    size_t n = 0;
+    for (auto f : root) {
+      std::string_view key;
+      if (f.unescaped_key().get(key)) return;
+      if (key == "item") {
+        simdjson::ondemand::object item;
+        if (f.value().get_object().get(item)) return;
+        for (auto g : item) {
+          std::string_view v;
+          if (g.value().get_string().get(v)) return;
+          n += v.size();
+        }
+      } else if (key == "matches") {
+        simdjson::ondemand::array arr;
+        if (f.value().get_array().get(arr)) return;
+        for (auto m : arr) {
+          simdjson::ondemand::object mo;
+          if (m.get_object().get(mo)) return;
+          for (auto g : mo) {
+            std::string_view mk;
+            if (g.unescaped_key().get(mk)) return;
+            if (mk == "rule") {
+              std::string_view v;
+              if (g.value().get_string().get(v)) return;
+              n += v.size();
+            } else if (mk == "tags") {
+              simdjson::ondemand::array tags;
+              if (g.value().get_array().get(tags)) return;
+              for (auto tag : tags) {
+                std::string_view v;
+                if (tag.get_string().get(v)) return;
+                n += v.size();
+              }
+            }
+          }
+        }
+      }
+    }
+    benchmark::DoNotOptimize(n);
+    bytes += alert.size();
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(static_cast<int64_t>(bytes));
+}
+BENCHMARK(BM_StoriesStageReferenceParse);
+
+}  // namespace
+}  // namespace steppewatch::stories
+
+BENCHMARK_MAIN();

@@ -1,0 +1,468 @@
+#include "steppewatch/stories/stage.h"
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "steppewatch/stories/fingerprint.h"
+#include "testing/status_matchers.h"
+
+namespace steppewatch::stories {
+namespace {
+
+using ::steppewatch::testing::StatusIs;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Not;
+
+constexpr int64_t kMinute = 60 * 1000LL;
+constexpr int64_t kHour = 60 * kMinute;
+constexpr int64_t kDay = 24 * kHour;
+// Monday 2022-11-21 00:00:00 UTC.
+constexpr int64_t kT0 = 1668988800000LL;
+
+std::string Rfc3339(int64_t ms) {
+  time_t secs = static_cast<time_t>(ms / 1000);
+  struct tm tm;
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(ms % 1000));
+  return buf;
+}
+
+struct AlertSpec {
+  std::string id;
+  Fingerprint fp;
+  int64_t time_ms;
+  std::string rule = "kz.unrest";
+  std::vector<std::string> tags = {"geo:kazakhstan"};
+  std::string source = "example.org";
+  std::string lang = "en";
+};
+
+std::string Alert(const AlertSpec& a) {
+  std::string fp;
+  AppendFingerprint(a.fp, &fp);
+  std::string tags;
+  for (const std::string& t : a.tags) tags += (tags.empty() ? "\"" : ",\"") + t + "\"";
+  return "{\"schema\":\"steppewatch.alert.v1\",\"item\":{\"id\":\"" + a.id +
+         "\",\"title\":\"T\",\"source\":\"" + a.source + "\",\"lang\":\"" + a.lang +
+         "\",\"published_at\":\"" + Rfc3339(a.time_ms) + "\",\"fingerprint\":\"" + fp +
+         "\"},\"matches\":[{\"rule\":\"" + a.rule + "\",\"tags\":[" + tags +
+         "],\"score\":1,\"hits\":[{\"term\":\"x\",\"field\":\"title\"}]}],\"origin\":{\"topic\":"
+         "\"items\",\"partition\":0,\"offset\":1,\"timestamp_ms\":-1},\"instance\":\"t\"}";
+}
+
+// Distinct fingerprints: far apart (a multiplicative hash of i), never near-duplicates.
+Fingerprint Distinct(uint64_t i) { return (i + 1) * 0x9E3779B97F4A7C15ULL; }
+
+struct Collected {
+  std::vector<std::string> alerts;
+  std::vector<std::string> spikes;
+  std::vector<std::string> rejected;
+};
+
+class StageTest : public ::testing::Test {
+ protected:
+  void Make(StageOptions o) {
+    o.fixed_now = "2030-01-01T00:00:00Z";
+    SW_ASSERT_OK_AND_ASSIGN(stage_, StoriesStage::Create(o));
+  }
+  void Feed(const std::string& json, int64_t kafka_ms = -1, bool replay = false) {
+    const StageOutput& out = stage_->Process(json, kafka_ms, replay);
+    if (!out.rejected.empty()) got_.rejected.emplace_back(out.rejected);
+    if (!out.alert.empty()) got_.alerts.emplace_back(out.alert);
+    for (const auto& e : out.spikes) got_.spikes.emplace_back(e.json);
+  }
+  void Tick(int64_t now) {
+    for (const auto& e : stage_->Tick(now).spikes) got_.spikes.emplace_back(e.json);
+  }
+  // A steady background for `days` from kT0: one new story every `every` on the key under test
+  // (kz.unrest, geo:kazakhstan) and, so that the hour-of-week profile of all stories is flat as
+  // in a real feed, one every 10 minutes on another key.
+  void Background(int64_t days, int64_t every) {
+    int64_t next_key = kT0;
+    for (int64_t t = kT0, i = 0; t < kT0 + days * kDay; t += 10 * kMinute, ++i) {
+      AlertSpec other{
+          "other" + std::to_string(i), Distinct(2000000 + i), t, "other.rule", {"theme:other"}};
+      Feed(Alert(other));
+      if (t >= next_key) {
+        Feed(Alert({"bg" + std::to_string(i), Distinct(1000000 + i), t}));
+        next_key += every;
+      }
+    }
+  }
+  std::vector<std::string> SpikesWith(std::string_view state) const {
+    std::vector<std::string> out;
+    for (const auto& s : got_.spikes) {
+      if (s.find("\"state\":\"" + std::string(state) + "\"") != std::string::npos) out.push_back(s);
+    }
+    return out;
+  }
+  std::unique_ptr<StoriesStage> stage_;
+  Collected got_;
+};
+
+TEST_F(StageTest, RejectsBadOptions) {
+  StageOptions o;
+  o.spike_window = absl::Minutes(25);  // not a whole number of 10-minute buckets
+  EXPECT_THAT(StoriesStage::Create(o), StatusIs(absl::StatusCode::kInvalidArgument, ::testing::_));
+  o = {};
+  o.alpha = 0;
+  EXPECT_THAT(StoriesStage::Create(o), StatusIs(absl::StatusCode::kInvalidArgument, ::testing::_));
+  o = {};
+  o.fixed_now = "yesterday";
+  EXPECT_THAT(StoriesStage::Create(o), StatusIs(absl::StatusCode::kInvalidArgument, ::testing::_));
+}
+
+TEST_F(StageTest, EnrichesTheAlertWithoutRewritingIt) {
+  Make({});
+  std::string in = Alert({"a1", 0x0123456789abcdefULL, kT0 + 8 * kHour});
+  Feed(in);
+  ASSERT_EQ(got_.alerts.size(), 1u);
+  const std::string& out = got_.alerts[0];
+  EXPECT_EQ(out.substr(0, in.size() - 1), in.substr(0, in.size() - 1));
+  EXPECT_EQ(out.substr(in.size() - 1),
+            ",\"story\":{\"id\":\"a1\",\"first_seen\":\"2022-11-21T08:00:00.000Z\",\"copies\":1,"
+            "\"sources\":1,\"languages\":[\"en\"],\"new\":true}}");
+  EXPECT_EQ(stage_->stats().new_stories, 1u);
+}
+
+TEST_F(StageTest, CopiesJoinTheStoryOfTheFirstItem) {
+  Make({});
+  Fingerprint fp = 0x0123456789abcdefULL;
+  Feed(Alert({"first", fp, kT0}));
+  AlertSpec copy{"second", fp ^ 0x5, kT0 + kHour};  // distance 2
+  copy.source = "other.example";
+  copy.lang = "ru";
+  Feed(Alert(copy));
+  Feed(Alert({"unrelated", fp ^ 0xF0F0, kT0 + 2 * kHour}));  // distance 8
+  ASSERT_EQ(got_.alerts.size(), 3u);
+  EXPECT_THAT(got_.alerts[1],
+              HasSubstr("\"story\":{\"id\":\"first\",\"first_seen\":\"2022-11-21T00:00:00.000Z\","
+                        "\"copies\":2,\"sources\":2,\"languages\":[\"en\",\"ru\"],\"new\":false}"));
+  EXPECT_THAT(got_.alerts[2], HasSubstr("\"story\":{\"id\":\"unrelated\""));
+  StageStats s = stage_->stats();
+  EXPECT_EQ(s.new_stories, 2u);
+  EXPECT_EQ(s.copies, 1u);
+  EXPECT_EQ(s.window_stories, 2u);
+}
+
+TEST_F(StageTest, TheSameItemOnTwoTopicsIsNotACopy) {
+  Make({});
+  std::string a = Alert({"x", 42, kT0});
+  Feed(a);
+  Feed(a);
+  ASSERT_EQ(got_.alerts.size(), 2u);
+  EXPECT_THAT(got_.alerts[1], HasSubstr("\"copies\":1,"));
+  EXPECT_THAT(got_.alerts[1], HasSubstr("\"new\":true}"));
+  EXPECT_EQ(stage_->stats().copies, 0u);
+}
+
+TEST_F(StageTest, StoriesExpireAfterTheWindow) {
+  StageOptions o;
+  o.window = absl::Hours(72);
+  Make(o);
+  Feed(Alert({"old", 7777, kT0}));
+  Feed(Alert({"copy", 7777, kT0 + 71 * kHour}));
+  Feed(Alert({"after", 7777, kT0 + 73 * kHour}));
+  ASSERT_EQ(got_.alerts.size(), 3u);
+  EXPECT_THAT(got_.alerts[1], HasSubstr("\"id\":\"old\""));
+  EXPECT_THAT(got_.alerts[2], HasSubstr("\"story\":{\"id\":\"after\""));
+  EXPECT_EQ(stage_->stats().window_stories, 1u);
+}
+
+TEST_F(StageTest, ABurstOfDistinctStoriesOnAQuietKeySpikes) {
+  StageOptions o;
+  o.warmup_days = 7;
+  Make(o);
+  Background(8, 12 * kHour);  // two stories a day: a quiet key
+  EXPECT_THAT(got_.spikes, IsEmpty());
+  int64_t burst = kT0 + 8 * kDay + 10 * kHour;
+  for (int i = 0; i < 25; ++i) {
+    AlertSpec a{"burst" + std::to_string(i), Distinct(i), burst + i * 2 * kHour / 25};
+    if (i == 20) a.lang = "kk";
+    Feed(Alert(a));
+  }
+  auto starts = SpikesWith("start");
+  // One start per key (the rule and the tag), detected inside the two hours.
+  ASSERT_EQ(starts.size(), 2u);
+  EXPECT_THAT(starts[0], HasSubstr("\"scope\":\"rule\",\"name\":\"kz.unrest\""));
+  EXPECT_THAT(starts[1], HasSubstr("\"scope\":\"tag\",\"name\":\"geo:kazakhstan\""));
+  EXPECT_THAT(starts[0], HasSubstr("\"stories\":6,"));
+  EXPECT_THAT(starts[0], HasSubstr("\"confirmed\":false"));
+  EXPECT_THAT(starts[0], HasSubstr("\"detected_at\":\"2030-01-01T00:00:00.000Z\""));
+  EXPECT_THAT(starts[0], HasSubstr("\"story_ids\":[\"burst0\","));
+  // Updates as it grows (6 -> 9 -> 14 -> 21, and when the Kazakh story confirms it), not per
+  // story.
+  auto updates = SpikesWith("update");
+  EXPECT_GE(updates.size(), 2u);
+  EXPECT_LE(updates.size(), 10u);
+  bool confirmed = false;
+  for (const auto& u : updates) confirmed |= u.find("\"confirmed\":true") != std::string::npos;
+  EXPECT_TRUE(confirmed);
+  EXPECT_THAT(SpikesWith("end"), IsEmpty());
+  // It ends once the spike window has passed without the burst.
+  Tick(burst + 5 * kHour);
+  auto ends = SpikesWith("end");
+  ASSERT_EQ(ends.size(), 2u);
+  EXPECT_THAT(ends[0], HasSubstr("\"stories\":25,"));
+  EXPECT_THAT(ends[0], HasSubstr("\"confirmed\":true"));
+  EXPECT_EQ(stage_->stats().active_spikes, 0u);
+}
+
+TEST_F(StageTest, ASpikeEndsWhenItsCountFellNotWhenTheNextAlertCame) {
+  StageOptions o;
+  o.warmup_days = 0;
+  Make(o);
+  for (int i = 0; i < 25; ++i) {
+    Feed(Alert({"b" + std::to_string(i), Distinct(i), kT0 + 10 * kHour + i * 4 * kMinute}));
+  }
+  ASSERT_EQ(SpikesWith("start").size(), 2u);
+  // Two days later, an alert on keys never seen before (their creation must not disturb the
+  // end events rendered in the same call).
+  AlertSpec later{"later", Distinct(500), kT0 + 2 * kDay};
+  later.rule = "another.rule";
+  later.tags = {"t1", "t2", "t3", "t4", "t5", "t6", "t7", "t8"};
+  Feed(Alert(later));
+  auto ends = SpikesWith("end");
+  ASSERT_EQ(ends.size(), 2u);
+  EXPECT_THAT(ends[0], HasSubstr("\"name\":\"kz.unrest\""));
+  EXPECT_THAT(ends[1], HasSubstr("\"name\":\"geo:kazakhstan\""));
+  // The burst's last story is at 11:36; the trailing two hours hold fewer than half the
+  // threshold soon after 13:00.
+  EXPECT_THAT(ends[0], HasSubstr("\"window_end\":\"2022-11-21T1"));
+}
+
+TEST_F(StageTest, CopiesOfOneStoryDoNotSpike) {
+  Make({});
+  Background(8, 12 * kHour);
+  int64_t burst = kT0 + 8 * kDay + 10 * kHour;
+  Fingerprint fp = 0x5555aaaa5555aaaaULL;
+  for (int i = 0; i < 30; ++i) {
+    AlertSpec a{"copy" + std::to_string(i), fp ^ (uint64_t{1} << (i % 64)), burst + i * kMinute};
+    a.source = "outlet" + std::to_string(i);
+    Feed(Alert(a));
+  }
+  EXPECT_THAT(got_.spikes, IsEmpty());
+  EXPECT_THAT(got_.alerts.back(), HasSubstr("\"copies\":30,"));
+}
+
+TEST_F(StageTest, NoSpikeDuringWarmup) {
+  StageOptions o;
+  o.warmup_days = 7;
+  Make(o);
+  Background(2, 12 * kHour);
+  for (int i = 0; i < 25; ++i)
+    Feed(Alert({"b" + std::to_string(i), Distinct(i), kT0 + 2 * kDay + i * kMinute}));
+  EXPECT_THAT(got_.spikes, IsEmpty());
+  EXPECT_FALSE(stage_->stats().warm);
+}
+
+TEST_F(StageTest, ABusyKeyAtItsUsualRateDoesNotSpike) {
+  Make({});
+  // Six new stories an hour, evenly, for 10 days: a busy key at its baseline.
+  Background(10, 10 * kMinute);
+  EXPECT_THAT(got_.spikes, IsEmpty());
+  EXPECT_TRUE(stage_->stats().warm);
+  // Four times its rate for two hours (48 more against ~12) spikes.
+  int64_t start = kT0 + 10 * kDay;
+  for (int i = 0; i < 48; ++i) {
+    Feed(Alert({"hot" + std::to_string(i), Distinct(5000 + i), start + i * 150 * 1000}));
+  }
+  ASSERT_THAT(SpikesWith("start"), Not(IsEmpty()));
+  // The expectation reported is the key's baseline over the spike window (~12), not the floor.
+  std::string s = SpikesWith("start")[0];
+  size_t at = s.find("\"expected\":");
+  ASSERT_NE(at, std::string::npos);
+  double expected = std::stod(s.substr(at + 11));
+  EXPECT_GT(expected, 8);
+  EXPECT_LT(expected, 16);
+}
+
+TEST_F(StageTest, PastSpikesStayOutOfTheBaseline) {
+  Make({});
+  Background(8, 12 * kHour);
+  int64_t t = kT0 + 8 * kDay + 10 * kHour;
+  // A huge burst: 300 stories in two hours.
+  for (int i = 0; i < 300; ++i)
+    Feed(Alert({"big" + std::to_string(i), Distinct(i), t + i * 24 * 1000}));
+  ASSERT_EQ(SpikesWith("start").size(), 2u);
+  Tick(t + 6 * kHour);
+  ASSERT_EQ(SpikesWith("end").size(), 2u);
+  // Ten stories in an hour, a day later: still a spike, because the burst did not become the
+  // baseline (were it counted, the key would expect ~4 per window and need 14).
+  int64_t t2 = t + kDay;
+  for (int i = 0; i < 10; ++i)
+    Feed(Alert({"again" + std::to_string(i), Distinct(400 + i), t2 + i * 6 * kMinute}));
+  EXPECT_EQ(SpikesWith("start").size(), 4u);
+}
+
+TEST_F(StageTest, ReplayUpdatesStateOnly) {
+  Make({});
+  Feed(Alert({"first", 99, kT0}), -1, /*replay=*/true);
+  EXPECT_THAT(got_.alerts, IsEmpty());
+  Feed(Alert({"second", 99, kT0 + kMinute}));
+  ASSERT_EQ(got_.alerts.size(), 1u);
+  EXPECT_THAT(got_.alerts[0], HasSubstr("\"id\":\"first\""));
+  EXPECT_THAT(got_.alerts[0], HasSubstr("\"copies\":2,"));
+}
+
+TEST_F(StageTest, ReplayedSpikesEmitNothing) {
+  StageOptions o;
+  o.warmup_days = 0;
+  Make(o);
+  for (int i = 0; i < 25; ++i)
+    Feed(Alert({"b" + std::to_string(i), Distinct(i), kT0 + i * kMinute}), -1, true);
+  EXPECT_THAT(got_.spikes, IsEmpty());
+  EXPECT_EQ(stage_->stats().active_spikes, 2u);  // the state knows the spike: no second start
+  Feed(Alert({"live", Distinct(99), kT0 + 30 * kMinute}));
+  EXPECT_THAT(SpikesWith("start"), IsEmpty());
+}
+
+TEST_F(StageTest, ReadsTheReutersDateForm) {
+  Make({});
+  std::string a = Alert({"r1", 5, kT0});
+  a.replace(a.find("2022-11-21T00:00:00.000Z"), 24, "26-FEB-1987 15:01:01.79");
+  Feed(a);
+  ASSERT_EQ(got_.alerts.size(), 1u);
+  EXPECT_THAT(got_.alerts[0], HasSubstr("\"first_seen\":\"1987-02-26T15:01:01.790Z\""));
+  // The corpus's quirks: two spaces, one-digit days, desk letters after the time.
+  for (std::string form : {"3-MAR-1987  09:15:05.40", "27-MAR-1987 10:08:20.88E F"}) {
+    std::string b = Alert({"r-" + form, Distinct(form.size()), kT0});
+    b.replace(b.find("2022-11-21T00:00:00.000Z"), 24, form);
+    Feed(b);
+  }
+  ASSERT_EQ(got_.alerts.size(), 3u) << (got_.rejected.empty() ? "" : got_.rejected.back());
+  EXPECT_THAT(got_.alerts[1], HasSubstr("\"first_seen\":\"1987-03-03T09:15:05.400Z\""));
+  EXPECT_THAT(got_.alerts[2], HasSubstr("\"first_seen\":\"1987-03-27T10:08:20.880Z\""));
+}
+
+TEST_F(StageTest, UsesTheKafkaTimestampWhenPublishedAtIsNotSane) {
+  Make({});
+  int64_t kafka = kT0 + 5 * kHour;
+  auto with_date = [&](std::string id, std::string date) {
+    std::string a = Alert({id, Distinct(id.size() * 7 + id[0]), kT0});
+    a.replace(a.find("2022-11-21T00:00:00.000Z"), 24, date);
+    return a;
+  };
+  Feed(with_date("epoch", "1970-01-01T00:00:00Z"), kafka);
+  Feed(with_date("future", "2099-01-01T00:00:00Z"), kafka);
+  Feed(with_date("garbage", "June 2004/2005"), kafka);
+  Feed(with_date("date-only", "2022-11-21"), kafka);
+  ASSERT_EQ(got_.alerts.size(), 4u);
+  for (const auto& a : got_.alerts)
+    EXPECT_THAT(a, HasSubstr("\"first_seen\":\"2022-11-21T05:00:00.000Z\""));
+}
+
+TEST_F(StageTest, BadInputIsCountedNeverFatal) {
+  Make({});
+  Feed(Alert({"ok", 1, kT0}));
+  struct Row {
+    std::string json;
+    std::string reason;
+  };
+  std::string good = Alert({"x", 123, kT0 + kMinute});
+  auto replace = [&](std::string from, std::string to) {
+    std::string s = good;
+    s.replace(s.find(from), from.size(), to);
+    return s;
+  };
+  std::string fp_hex;
+  AppendFingerprint(123, &fp_hex);
+  std::vector<Row> rows = {
+      {"", "json"},
+      {"not json", "json"},
+      {"[1,2]", "json"},
+      {good.substr(0, good.size() / 2), "json"},
+      {good + "{}", "json"},
+      {replace("steppewatch.alert.v1", "steppewatch.alert.v9"), "schema"},
+      {replace("\"schema\":\"steppewatch.alert.v1\",", ""), "schema"},
+      {replace("\"id\":\"x\"", "\"id\":\"\""), "no_id"},
+      {replace("\"fingerprint\":\"" + fp_hex + "\"", "\"fingerprint\":\"xyz\""), "no_fingerprint"},
+      {replace(",\"fingerprint\":\"" + fp_hex + "\"", ""), "no_fingerprint"},
+      {replace("\"fingerprint\":\"" + fp_hex + "\"", "\"fingerprint\":null"), "no_fingerprint"},
+      {replace("2022-11-21T00:01:00.000Z", "1970-01-01T00:00:00Z"), "no_time"},
+      {replace("2022-11-21T00:01:00.000Z", "2999-01-01T00:00:00Z"), "no_time"},
+      {replace("\"published_at\":\"2022-11-21T00:01:00.000Z\",", ""), "no_time"},
+      {replace("2022-11-21T00:01:00.000Z", "2022-11-17T00:00:00Z"), "late"},
+      {replace("\"tags\":[\"geo:kazakhstan\"]", "\"tags\":[1]"), "json"},
+      {replace("\"timestamp_ms\":-1", "\"timestamp_ms\":\"soon\""), "json"},
+  };
+  for (const Row& r : rows) {
+    const StageOutput& out = stage_->Process(r.json, -1, false);
+    EXPECT_EQ(out.rejected, r.reason) << r.json;
+    EXPECT_TRUE(out.alert.empty());
+    EXPECT_FALSE(out.message.empty());
+  }
+  StageStats s = stage_->stats();
+  EXPECT_EQ(s.rejected, rows.size());
+  EXPECT_EQ(s.late, 1u);
+  // The stage still works.
+  Feed(good);
+  EXPECT_EQ(got_.alerts.size(), 2u);
+}
+
+TEST_F(StageTest, AClockJumpDoesNotStallOrKeepOldState) {
+  StageOptions o;
+  o.warmup_days = 0;
+  Make(o);
+  for (int i = 0; i < 25; ++i)
+    Feed(Alert({"b" + std::to_string(i), Distinct(i), kT0 + i * kMinute}));
+  ASSERT_EQ(SpikesWith("start").size(), 2u);
+  // Five years later (a broken clock or a replayed archive): spikes end, the window empties,
+  // history restarts.
+  Feed(Alert({"later", Distinct(100), kT0 + 5 * 365 * kDay}));
+  EXPECT_EQ(SpikesWith("end").size(), 2u);
+  StageStats s = stage_->stats();
+  EXPECT_EQ(s.window_stories, 1u);
+  EXPECT_EQ(s.active_spikes, 0u);
+  // And back: older than the window now.
+  Feed(Alert({"back", Distinct(101), kT0 + kHour}));
+  EXPECT_EQ(stage_->stats().late, 1u);
+}
+
+TEST_F(StageTest, KeysAreBounded) {
+  StageOptions o;
+  o.max_keys = 3;
+  Make(o);
+  for (int i = 0; i < 10; ++i) {
+    AlertSpec a{"k" + std::to_string(i), Distinct(i), kT0 + i * kMinute};
+    a.rule = "rule" + std::to_string(i);
+    a.tags = {"tag" + std::to_string(i)};
+    Feed(Alert(a));
+  }
+  StageStats s = stage_->stats();
+  EXPECT_EQ(s.keys, 3u);
+  EXPECT_EQ(s.dropped_keys, 17u);
+  EXPECT_EQ(got_.alerts.size(), 10u);  // alerts are still enriched
+}
+
+TEST_F(StageTest, CountsNewStoriesPerRuleAndTag) {
+  Make({});
+  AlertSpec a{"a", 1, kT0};
+  a.tags = {"geo:kazakhstan", "geo:kazakhstan", "actor:china"};  // a tag twice counts once
+  Feed(Alert(a));
+  Feed(Alert({"a-copy", 1, kT0 + kMinute}));  // a copy counts for no key
+  std::map<std::string, uint64_t> counts;
+  stage_->ForEachKey([&](std::string_view scope, std::string_view name, uint64_t n) {
+    counts[std::string(scope) + ":" + std::string(name)] = n;
+  });
+  EXPECT_EQ(counts, (std::map<std::string, uint64_t>{
+                        {"rule:kz.unrest", 1}, {"tag:actor:china", 1}, {"tag:geo:kazakhstan", 1}}));
+}
+
+TEST(ReplayHorizon, CoversTheWindowAndTheWarmup) {
+  StageOptions o;
+  EXPECT_EQ(ReplayHorizon(o), absl::Hours(7 * 24));
+  o.warmup_days = 0;
+  EXPECT_EQ(ReplayHorizon(o), absl::Hours(72));
+}
+
+}  // namespace
+}  // namespace steppewatch::stories

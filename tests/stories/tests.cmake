@@ -1,0 +1,10 @@
+# The output of `steppewatch stories` (the stage's enriched alerts and spike events) validated
+# against config/schema/alert.v1.schema.json and spike.v1.schema.json by Debian's
+# python3-jsonschema.
+add_test(NAME stories.output_schema
+         COMMAND bash -c "set -e; '$<TARGET_FILE:steppewatch>' stories --warmup-days 1 \
+--now 2026-01-01T00:00:00Z --output '${PROJECT_BINARY_DIR}/tests/stories-output.ndjson' \
+'${PROJECT_SOURCE_DIR}/tests/cli/data/stories-alerts.jsonl'; /usr/bin/python3 \
+'${PROJECT_SOURCE_DIR}/tests/stories/validate_stories.py' '${PROJECT_SOURCE_DIR}/config/schema' \
+'${PROJECT_BINARY_DIR}/tests/stories-output.ndjson' 70 6")
+set_tests_properties(stories.output_schema PROPERTIES LABELS unit)
