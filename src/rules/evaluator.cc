@@ -137,6 +137,10 @@ const std::vector<FiredRule>& Evaluator::Evaluate(const ItemView& item,
     const FieldMask hit_fields = fields_[t];
     for (const EvalPlan::Trigger& trigger : plan.TriggersOf(t)) {
       if ((trigger.fields & hit_fields) == 0) continue;
+      if (trigger.also_fields != 0 &&
+          (stamp_[trigger.also] != epoch_ || (fields_[trigger.also] & trigger.also_fields) == 0)) {
+        continue;
+      }
       if (rule_stamp_[trigger.rule] != epoch_) {
         rule_stamp_[trigger.rule] = epoch_;
         candidates_.push_back(trigger.rule);

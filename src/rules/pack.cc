@@ -1361,7 +1361,25 @@ void CompiledPack::BuildEvalPlan() {
                 });
       trigger_terms.resize(trigger_terms.size() - groups[0].min + 1);
     }
-    for (const RequiredTerm& t : trigger_terms) triggers.push_back({t.term, {r, t.fields}});
+    // A one-term group besides the trigger (the least shared one) is checked with the trigger:
+    // `A AND B` is then a candidate only when both hit, without a look at its plan.
+    const TermGroup* single = nullptr;
+    for (size_t g = 1; g < groups.size(); ++g) {
+      if (groups[g].terms.size() != 1 || groups[g].min > 1) continue;
+      if (single == nullptr ||
+          rules_of[groups[g].terms[0].term] < rules_of[single->terms[0].term]) {
+        single = &groups[g];
+      }
+    }
+    EvalPlan::Trigger trigger{r, 0};
+    if (single != nullptr) {
+      trigger.also = single->terms[0].term;
+      trigger.also_fields = single->terms[0].fields;
+    }
+    for (const RequiredTerm& t : trigger_terms) {
+      trigger.fields = t.fields;
+      triggers.push_back({t.term, trigger});
+    }
   }
   plan.trigger_begin.assign(terms + 1, 0);
   for (const auto& [t, trigger] : triggers) ++plan.trigger_begin[t + 1];

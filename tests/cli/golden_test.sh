@@ -39,6 +39,10 @@ case "$case_name" in
   match-bad-threads) run match --rules "$good" --threads 0 "$items" ;;
   match-ordered) run match --rules "$good" --threads 3 --ordered "${fixed[@]}" "$items" ;;
   match-stdin) "$bin" match --rules "$good" "${fixed[@]}" - <"$items" >"$out/stdout" 2>"$out/stderr"; echo $? >"$out/exit" ;;
+  # The default pack over the demo items, one worker (read, process and write on one thread)
+  # and three: the same alerts, byte for byte (speed work must not change one).
+  match-demo) run match --rules config/rules/central-asia "${fixed[@]}" config/demo/sample-items.jsonl ;;
+  match-demo-threads) run match --rules config/rules/central-asia --threads 3 --ordered "${fixed[@]}" config/demo/sample-items.jsonl ;;
   match-invalid-pack) run match --rules tests/data/rules/bad-regex "$items" ;;
   explain) run explain --rules "$good" --rule kz.china-near "$items" ;;
   explain-unknown-rule) run explain --rules "$good" --rule no.such.rule "$items" ;;

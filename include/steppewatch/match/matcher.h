@@ -70,11 +70,19 @@ struct MatcherStats {
 // How terms are matched (implementation: src/match/hyperscan_matcher.cc):
 //   - Case-insensitive literals and prefixes are folded with normalise::Fold (the same fold as
 //     the text: Unicode case, Turkish i, ё, typographic apostrophes/dashes/spaces, space runs),
-//     trimmed, and compiled with hs_compile_lit_multi; the text is folded per field and scanned.
-//   - Case-sensitive literals: a second literal database over the original text (no fold).
-//   - Regexes: hs_compile_multi with HS_FLAG_UTF8|HS_FLAG_CASELESS over the folded text (so a
-//     regex sees ' for ’, - for dashes, one space for white-space runs); case-sensitive regexes
-//     with HS_FLAG_UTF8 over the original text (the field is validated first).
+//     trimmed, and compiled with hs_compile_lit_multi. Every field is folded, and the folded
+//     fields, joined by '\n' (which folded text never holds), are scanned once per item.
+//   - Case-sensitive literals are in the same database as their folded form; a hit counts only
+//     when the original text holds the term byte for byte there (folding maps characters one to
+//     one and a white-space run to one space, so this finds exactly the original's occurrences).
+//   - Case-insensitive regexes of plain and optional characters (`c5 ?\+ ?1`, at most 16
+//     spellings; ASCII except k, s, i, basic Cyrillic, escaped punctuation) are compiled as the
+//     literals of their spellings into the same database, with the hit a regex would give (start
+//     of the word run that ends at the end, end checked when it ends on a letter or digit).
+//     Not with regex_start_offsets.
+//   - Other regexes: hs_compile_multi with HS_FLAG_UTF8|HS_FLAG_CASELESS over each folded field
+//     (so a regex sees ' for ’, - for dashes, one space for white-space runs); case-sensitive
+//     regexes with HS_FLAG_UTF8 over the original text (the field is validated first).
 //   - Whole words: checked on the original text at each edge of the term whose edge character
 //     is a non-CJK letter or digit: the neighbouring character must not be a non-CJK letter or
 //     digit. So "Kazakhstan" matches in "Kazakhstan's" and "Nur-Sultan", not in
@@ -115,9 +123,9 @@ class MatchContext {
   virtual bool truncated() const = 0;
 
   // Returns the folded text (normalise::Fold) of field `field` of the last Scan, valid until the
-  // next Scan: what the stories fingerprint is computed from, without folding twice. Empty when
-  // the field was empty or not reached (a truncated scan), or when the matcher has only
-  // case-sensitive terms and so folds nothing.
+  // next Scan: what the stories fingerprint is computed from, without folding twice. Every field
+  // is folded before the first scan, so this holds for truncated scans too. Empty when the field
+  // was empty, or when the matcher has only case-sensitive regexes and so folds nothing.
   virtual std::string_view folded(size_t field) const = 0;
 };
 

@@ -139,6 +139,10 @@ struct EvalPlan {
   struct Trigger {
     uint32_t rule;
     FieldMask fields;
+    // Another term the rule needs (a required group of one term), checked before the rule
+    // becomes a candidate: `also_fields` 0 when the rule has none.
+    FieldMask also_fields = 0;
+    match::TermId also = 0;
   };
   std::vector<EvalRule> rules;  // by rule index
   std::vector<EvalNode> nodes;
