@@ -26,6 +26,7 @@
 
 #include "simdjson.h"
 #include "steppewatch/common/status_macros.h"
+#include "steppewatch/kafka/client.h"
 #include "yaml-cpp/yaml.h"
 
 extern char** environ;
@@ -255,7 +256,8 @@ class Loader {
     return Section(
         node, path,
         {String("brokers", &k.brokers), String("group_id", &k.group_id),
-         String("client_id", &k.client_id), List("input_topics", &k.input_topics),
+         String("client_id", &k.client_id), String("instance_id", &k.instance_id),
+         List("input_topics", &k.input_topics),
          String("dead_letter_topic", &k.dead_letter_topic),
          String("default_alert_topic", &k.default_alert_topic), Properties("common", &k.common),
          Properties("consumer", &k.consumer), Properties("producer", &k.producer),
@@ -597,6 +599,10 @@ absl::Status ValidateWithOrigins(const DaemonConfig& c, const Origins& origins) 
   if (Trim(k.brokers).empty()) return fail("kafka.brokers", "must not be empty");
   if (k.group_id.empty()) return fail("kafka.group_id", "must not be empty");
   if (k.client_id.empty()) return fail("kafka.client_id", "must not be empty");
+  // The broker compares ids byte for byte: a stray space would make two "same" ids differ.
+  if (k.instance_id != Trim(k.instance_id)) {
+    return fail("kafka.instance_id", "must not start or end with white space");
+  }
   if (k.input_topics.empty()) return fail("kafka.input_topics", "needs at least one topic");
   std::set<std::string> inputs;
   for (const std::string& t : k.input_topics) {
@@ -629,8 +635,10 @@ absl::Status ValidateWithOrigins(const DaemonConfig& c, const Origins& origins) 
       const auto& refused = RefusedKafkaProperties();
       if (std::find(refused.begin(), refused.end(), key) != refused.end()) {
         return fail(path,
-                    key == "bootstrap.servers" || key == "group.id" || key == "client.id"
-                        ? "set by kafka.brokers, kafka.group_id or kafka.client_id; use those"
+                    key == "bootstrap.servers" || key == "group.id" || key == "client.id" ||
+                            key == "group.instance.id"
+                        ? "set by kafka.brokers, kafka.group_id, kafka.client_id or "
+                          "kafka.instance_id; use those"
                         : "cannot be overridden: steppewatch's at-least-once delivery depends on "
                           "it (see BuildKafkaProperties)");
       }
@@ -731,6 +739,7 @@ const std::vector<EnvOverride>& EnvOverrides() {
       {"STEPPEWATCH_KAFKA_BROKERS", "kafka.brokers"},
       {"STEPPEWATCH_KAFKA_GROUP_ID", "kafka.group_id"},
       {"STEPPEWATCH_KAFKA_CLIENT_ID", "kafka.client_id"},
+      {"STEPPEWATCH_KAFKA_INSTANCE_ID", "kafka.instance_id"},
       {"STEPPEWATCH_KAFKA_INPUT_TOPICS", "kafka.input_topics"},
       {"STEPPEWATCH_KAFKA_DEAD_LETTER_TOPIC", "kafka.dead_letter_topic"},
       {"STEPPEWATCH_KAFKA_DEFAULT_ALERT_TOPIC", "kafka.default_alert_topic"},
@@ -803,6 +812,7 @@ std::string RenderRedacted(const DaemonConfig& c) {
   EmitString(out, "brokers", c.kafka.brokers);
   EmitString(out, "group_id", c.kafka.group_id);
   EmitString(out, "client_id", c.kafka.client_id);
+  EmitString(out, "instance_id", c.kafka.instance_id);
   EmitList(out, "input_topics", c.kafka.input_topics);
   EmitString(out, "dead_letter_topic", c.kafka.dead_letter_topic);
   EmitString(out, "default_alert_topic", c.kafka.default_alert_topic);
@@ -864,7 +874,8 @@ std::string RenderRedacted(const DaemonConfig& c) {
 const std::vector<std::string_view>& RefusedKafkaProperties() {
   static const std::vector<std::string_view> kRefused = {
       "enable.auto.offset.store", "enable.auto.commit", "enable.idempotence",
-      "bootstrap.servers",        "group.id",           "client.id"};
+      "bootstrap.servers",        "group.id",           "client.id",
+      "group.instance.id"};
   return kRefused;
 }
 
@@ -872,55 +883,20 @@ KafkaClientProperties BuildKafkaProperties(const DaemonConfig& config,
                                            std::string_view bootstrap_servers) {
   const KafkaConfig& k = config.kafka;
   KafkaClientProperties props;
-  PropertyMap base = {
-      {"bootstrap.servers", bootstrap_servers.empty() ? k.brokers : std::string(bootstrap_servers)},
-      {"client.id", k.client_id},
-      // Lag and queue gauges for /metrics; 5 s keeps them fresh for a 15 s scrape at negligible
-      // cost (one JSON document per interval).
-      {"statistics.interval.ms", "5000"},
-      // Latency: send each request (a fetch, a batch of alerts) at once rather than hold it
-      // until the previous segment is acknowledged (Nagle with delayed ACKs can hold it up to
-      // 40 ms on Linux). librdkafka batches by itself, so this costs no throughput.
-      {"socket.nagle.disable", "true"},
-  };
-  props.consumer = base;
-  props.consumer.insert({
-      {"group.id", k.group_id},
-      // At-least-once: the daemon stores an offset only after every output of the items up to
-      // it was acked; librdkafka's auto-commit then commits what was stored.
-      {"enable.auto.offset.store", "false"},
-      {"enable.auto.commit", "true"},
-      // cooperative-sticky can abort librdkafka 2.0.2 when members close mid-rebalance.
-      {"partition.assignment.strategy", "range,roundrobin"},
-      // A new group starts at the oldest item: nothing published before the first start is lost.
-      {"auto.offset.reset", "earliest"},
-      // In 2.0.2 a full prefetch queue costs a fixed 1 s fetch backoff: hold at least a second
-      // of input (100k items/s; 128 MiB = 1 s of 1.3 KB items, more of the typical 0.8 KB).
-      {"queued.min.messages", "100000"},
-      {"queued.max.messages.kbytes", "131072"},
-      // CPU: librdkafka allocates one buffer per fetch response. At its default 50 MiB that is
-      // above glibc's largest mmap threshold (32 MiB), so every response is a fresh mapping and
-      // page-faults on every page it receives (perf: ~14% of the daemon's CPU in faults under
-      // the receive copy). At 4 MiB the buffers come from the heap and are reused: the e2e run
-      // (545,830 items, default pack) took 7.9-8.5 s of CPU instead of 10.0-11.5 s. It does not
-      // cap one batch (KIP-74), and 4 MiB is still ~1,000 average items per response.
-      {"fetch.max.bytes", "4194304"},
-      // Liveness over hostile input (tests/reliability/hostile_test.py): librdkafka 2.0.2 treats
-      // a fetch response larger than this, or a zstd batch that decompresses to more, as an error
-      // and fetches the same offset again forever: the partition stalls. The broker returns the
-      // first batch whole whatever fetch.max.bytes says (KIP-74), so this is the only cap that
-      // matters; 512 MiB is 5x the 100 MB an operator might allow per batch and lets the daemon
-      // fetch and dead-letter (too_large) such items and zstd bombs up to 512 MiB. It allocates
-      // nothing by itself: the cost is the size of the largest batch actually received
-      // (deploy/README.md, "Limits on hostile input").
-      {"receive.message.max.bytes", "536870912"},
-  });
-  props.producer = base;
-  props.producer.insert({
-      // Retries never duplicate or reorder alerts; requires acks=all.
-      {"enable.idempotence", "true"},
-      {"acks", "all"},
-  });
+  // steppewatch's defaults live in the Kafka client layer (one place for every client).
+  const std::string bootstrap =
+      bootstrap_servers.empty() ? k.brokers : std::string(bootstrap_servers);
+  props.consumer = kafka::DefaultProperties(kafka::ClientRole::kConsumer);
+  props.consumer["bootstrap.servers"] = bootstrap;
+  props.consumer["client.id"] = k.client_id;
+  props.consumer["group.id"] = k.group_id;
+  // At-least-once: the daemon stores an offset only after every output of the items up to it
+  // was acked; librdkafka's auto-commit then commits what was stored.
+  props.consumer["enable.auto.offset.store"] = "false";
+  props.consumer["enable.auto.commit"] = "true";
+  props.producer = kafka::DefaultProperties(kafka::ClientRole::kProducer);
+  props.producer["bootstrap.servers"] = bootstrap;
+  props.producer["client.id"] = k.client_id;
   for (const auto& [key, value] : k.common) {
     props.consumer[key] = value;
     props.producer[key] = value;
@@ -931,6 +907,7 @@ KafkaClientProperties BuildKafkaProperties(const DaemonConfig& config,
   props.consumer["enable.auto.offset.store"] = "false";
   props.consumer["enable.auto.commit"] = "true";
   props.consumer["group.id"] = k.group_id;
+  if (!k.instance_id.empty()) props.consumer["group.instance.id"] = k.instance_id;
   props.producer["enable.idempotence"] = "true";
   return props;
 }

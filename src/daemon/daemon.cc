@@ -108,7 +108,9 @@ signals:
   SIGHUP            reload the rule pack (kept only if it compiles and its tests pass)
 
 exit codes: 0 ok, 1 start-up/runtime failure, 2 bad flags/config/rule pack,
-            3 fatal Kafka producer error (restart; unstored items are re-consumed),
+            3 fatal Kafka error that in-process recovery could not cure (restart;
+              unstored items are re-consumed),
+            4 fenced: another live instance has this kafka.instance_id (do not restart),
             130 second stop signal
 )";
 }
@@ -339,13 +341,17 @@ int RunDaemon(const DaemonFlags& flags) {
   po.brokers = bootstrap;
   po.group_id = cfg.kafka.group_id;
   po.client_id = cfg.kafka.client_id;
+  po.instance_id = cfg.kafka.instance_id;
   po.input_topics = cfg.kafka.input_topics;
   po.dead_letter_topic = cfg.kafka.dead_letter_topic;
   po.consumer_properties = props.consumer;
   po.producer_properties = props.producer;
   if (embedded) {
     // The mock cluster's first group join waits 3 s; a short session keeps the demo snappy.
-    po.consumer_properties.try_emplace("session.timeout.ms", "6000");
+    if (!cfg.kafka.common.contains("session.timeout.ms") &&
+        !cfg.kafka.consumer.contains("session.timeout.ms")) {
+      po.consumer_properties["session.timeout.ms"] = "6000";
+    }
   }
   po.workers = workers;
   po.limits.max_items = static_cast<size_t>(cfg.pipeline.max_in_flight_items);
@@ -432,7 +438,8 @@ int RunDaemon(const DaemonFlags& flags) {
     if ((*pipe)->fatal()) {
       // Nothing more is stored (the pipeline stopped storing at the error); leave at once.
       std::fflush(stdout);
-      std::_Exit(kExitKafkaFatal);
+      std::_Exit((*pipe)->fatal_kind() == kafka::FatalKind::kFenced ? kExitKafkaFenced
+                                                                    : kExitKafkaFatal);
     }
     if (demo != nullptr && !demo_reported && demo->Done()) {
       demo_reported = true;

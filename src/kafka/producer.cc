@@ -256,9 +256,9 @@ void RetryingProducer::DrainClient(absl::Duration timeout) {
 }
 
 void RetryingProducer::Fail(std::string reason) {
-  failed_.store(true, std::memory_order_release);
   SW_LOG(kError, kLog, options_.what, ": ", reason);
   listener_->OnFailed(reason);
+  failed_.store(true, std::memory_order_release);  // after the listener: failed() means told
 }
 
 void RetryingProducer::Recover() {
@@ -270,9 +270,9 @@ void RetryingProducer::Recover() {
     fatal_times_.pop_front();
   }
   if (static_cast<int>(fatal_times_.size()) >= options_.max_fatal_errors) {
-    Fail(log::Cat("fatal error ", rd_kafka_err2name(cause), " (", buf, "), the ",
-                  fatal_times_.size(), "th within ", absl::FormatDuration(options_.fatal_window),
-                  ": giving up (unacknowledged messages stay unstored)"));
+    Fail(log::Cat("fatal error ", rd_kafka_err2name(cause), " (", buf, "): ", fatal_times_.size(),
+                  " fatal errors within ", absl::FormatDuration(options_.fatal_window),
+                  ", giving up (unacknowledged messages stay unstored)"));
     return;
   }
   SW_LOG(kError, kLog, options_.what, ": fatal error ", rd_kafka_err2name(cause), ": ", buf,

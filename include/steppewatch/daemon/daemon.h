@@ -22,7 +22,10 @@ namespace steppewatch::daemon {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitRuntimeError = 1;  // start-up failed (broker, metrics port, ...)
 inline constexpr int kExitConfigError = 2;   // bad flags, config or rule pack
-inline constexpr int kExitKafkaFatal = 3;    // fatal idempotent-producer error: restart me
+inline constexpr int kExitKafkaFatal = 3;    // fatal Kafka errors kept coming: restart me
+// Another live member uses this kafka.instance_id (group.instance.id): a restart would fence
+// the other one in turn, so supervisors should not restart on it (RestartPreventExitStatus).
+inline constexpr int kExitKafkaFenced = 4;
 inline constexpr int kExitSecondSignal = 130;
 
 struct DaemonFlags {
