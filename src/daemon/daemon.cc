@@ -316,6 +316,8 @@ int RunDaemon(const DaemonFlags& flags) {
   mo.server.basic_auth_password = cfg.metrics.basic_auth.password;
   mo.collector.per_rule_labels = cfg.metrics.per_rule_label;
   mo.collector.dead_letter_topic = cfg.kafka.dead_letter_topic;
+  // librdkafka's statistics of the pipeline's clients, for /metrics; made before both.
+  kafka::ClientStatistics kafka_stats;
   std::unique_ptr<metrics::MetricsServer> metrics_server;
   if (!cfg.metrics.listen.empty()) {
     const ReloadCounters* rc = &(*reloader)->counters();
@@ -324,7 +326,8 @@ int RunDaemon(const DaemonFlags& flags) {
                return metrics::ReloadSnapshot{
                    rc->success.load(), rc->failure.load(), rc->unchanged.load(),
                    rc->last_success_unix_seconds.load(), rc->last_duration_seconds.load()};
-             }});
+             },
+             .kafka_clients = [&kafka_stats] { return kafka_stats.Snapshot(); }});
     if (!server.ok()) {
       SW_LOG(kError, kLog, "metrics on ", cfg.metrics.listen, ": ", server.status());
       return kExitRuntimeError;
@@ -342,6 +345,7 @@ int RunDaemon(const DaemonFlags& flags) {
   po.group_id = cfg.kafka.group_id;
   po.client_id = cfg.kafka.client_id;
   po.instance_id = cfg.kafka.instance_id;
+  po.client_statistics = &kafka_stats;
   po.input_topics = cfg.kafka.input_topics;
   po.dead_letter_topic = cfg.kafka.dead_letter_topic;
   po.consumer_properties = props.consumer;

@@ -21,6 +21,7 @@
 
 #include "prometheus/collectable.h"
 #include "prometheus/metric_family.h"
+#include "steppewatch/kafka/client_statistics.h"
 #include "steppewatch/metrics/health.h"
 #include "steppewatch/pipeline/pack_holder.h"
 #include "steppewatch/pipeline/stats.h"
@@ -56,6 +57,9 @@ struct CollectorSources {
   // Called once per scrape (on an HTTP thread); must be thread-safe, e.g. relaxed loads of
   // daemon::RuleReloader::counters().
   std::function<ReloadSnapshot()> reloads;
+  // The Kafka clients' statistics (kafka::ClientStatistics::Snapshot, thread-safe): broker
+  // round-trip and throttle time, producer queue, lag in seconds, producer recoveries.
+  std::function<kafka::ClientStatisticsSnapshot()> kafka_clients;
 };
 
 // Thread-safe: Collect() may run on several HTTP threads at once; it only reads.
@@ -70,6 +74,11 @@ class StatsCollector : public prometheus::Collectable {
   // directly with a hand-filled snapshot).
   std::vector<prometheus::MetricFamily> Build(const pipeline::StatsSnapshot& snapshot,
                                               int64_t now_steady_ns) const;
+
+  // Appends the families of the Kafka clients' statistics (Collect() does, when
+  // sources.kafka_clients is set).
+  static void AppendKafkaClients(const kafka::ClientStatisticsSnapshot& snapshot,
+                                 std::vector<prometheus::MetricFamily>* out);
 
  private:
   const CollectorSources sources_;
