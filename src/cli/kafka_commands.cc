@@ -45,6 +45,7 @@
 #include "absl/strings/str_split.h"
 #include "simdjson.h"
 #include "steppewatch/common/status_macros.h"
+#include "steppewatch/kafka/client.h"
 #include "steppewatch/kafka/embedded_broker.h"
 
 namespace steppewatch::cli {
@@ -184,70 +185,28 @@ int UsageError(std::string_view command, const absl::Status& status, std::string
 // ---------------------------------------------------------------------------------------------
 // librdkafka plumbing shared by the commands
 
-struct KafkaDeleter {
-  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
-};
-using KafkaHandle = std::unique_ptr<rd_kafka_t, KafkaDeleter>;
-
-absl::Status SetProperty(rd_kafka_conf_t* conf, const std::string& key, const std::string& value) {
-  char err[512];
-  if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), err, sizeof(err)) != RD_KAFKA_CONF_OK) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("librdkafka property ", key, "=", value, ": ", err));
-  }
-  return absl::OkStatus();
-}
-
-// Applies `defaults`, then the user's `--property key=value` overrides.
-absl::Status ApplyProperties(rd_kafka_conf_t* conf,
-                             const std::vector<std::pair<std::string, std::string>>& defaults,
-                             const Args& args) {
-  for (const auto& [k, v] : defaults) SW_RETURN_IF_ERROR(SetProperty(conf, k, v));
+// A client of a command: `defaults` (the command's own tuning), then the user's
+// `--property key=value` overrides, created through the client layer.
+absl::StatusOr<kafka::ClientHandle> NewCommandClient(rd_kafka_type_t type,
+                                                     kafka::PropertyMap defaults, const Args& args,
+                                                     kafka::ClientCallbacks callbacks,
+                                                     const char* what) {
+  kafka::ClientSpec spec;
+  spec.type = type;
+  spec.properties = std::move(defaults);
   for (const std::string& kv : args.GetAll("property")) {
     auto [key, value] = SplitOnce(kv, '=');
     if (key.empty()) return absl::InvalidArgumentError("--property wants key=value");
-    SW_RETURN_IF_ERROR(SetProperty(conf, std::string(key), std::string(value)));
+    spec.forced[std::string(key)] = std::string(value);
   }
-  return absl::OkStatus();
+  spec.callbacks = callbacks;
+  // The commands print librdkafka's own lines on stderr as librdkafka writes them.
+  spec.route_logs = false;
+  spec.what = what;
+  return kafka::NewClient(spec);
 }
 
-absl::StatusOr<KafkaHandle> NewHandle(rd_kafka_type_t type, rd_kafka_conf_t* conf) {
-  char err[512];
-  rd_kafka_t* rk = rd_kafka_new(type, conf, err, sizeof(err));
-  if (rk == nullptr) {
-    rd_kafka_conf_destroy(conf);
-    return absl::InternalError(absl::StrCat("rd_kafka_new: ", err));
-  }
-  return KafkaHandle(rk);
-}
-
-// Returns the partition count of `topic`, failing when the broker does not know it (the mock
-// cluster has no admin API: topics come from `steppewatch broker --topics`).
-absl::StatusOr<int> PartitionCount(rd_kafka_t* rk, const std::string& topic, int timeout_ms) {
-  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
-  const rd_kafka_metadata_t* md = nullptr;
-  rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms);
-  rd_kafka_topic_destroy(rkt);
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return absl::UnavailableError(
-        absl::StrCat("metadata for topic ", topic, ": ", rd_kafka_err2str(err)));
-  }
-  absl::Status status = absl::NotFoundError(absl::StrCat("topic ", topic, " not in metadata"));
-  int count = 0;
-  for (int i = 0; i < md->topic_cnt; ++i) {
-    if (topic != md->topics[i].topic) continue;
-    if (md->topics[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      status = absl::NotFoundError(
-          absl::StrCat("topic ", topic, ": ", rd_kafka_err2str(md->topics[i].err)));
-    } else {
-      count = md->topics[i].partition_cnt;
-      status = absl::OkStatus();
-    }
-  }
-  rd_kafka_metadata_destroy(md);
-  if (!status.ok()) return status;
-  return count;
-}
+using kafka::PartitionCount;
 
 // SIGINT/SIGTERM set this; `feed` and `tail` poll it between batches.
 std::atomic<bool> g_stop{false};
@@ -583,27 +542,21 @@ int RunFeed(const Args& args) {
   }
 
   FeedStats stats;
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
   // Idempotence keeps retried batches from duplicating items. The queue limits allow a whole
   // corpus repeat (~55k items, ~45 MB) in flight so the loader is never the bottleneck;
   // linger.ms 5 batches well at high rates and adds at most 5 ms to a live item's latency.
-  absl::Status st = ApplyProperties(conf,
-                                    {{"bootstrap.servers", *brokers},
-                                     {"enable.idempotence", "true"},
-                                     {"linger.ms", std::to_string(*linger)},
-                                     {"queue.buffering.max.messages", "1000000"},
-                                     {"queue.buffering.max.kbytes", "1048576"},
-                                     {"batch.num.messages", "10000"},
-                                     {"log_level", "3"}},
-                                    args);
-  if (!st.ok()) {
-    rd_kafka_conf_destroy(conf);
-    return UsageError("feed", st, kFeedUsage);
-  }
-  rd_kafka_conf_set_dr_msg_cb(conf, FeedDeliveryReport);
-  rd_kafka_conf_set_opaque(conf, &stats);
-  absl::StatusOr<KafkaHandle> rk = NewHandle(RD_KAFKA_PRODUCER, conf);
+  absl::StatusOr<kafka::ClientHandle> rk =
+      NewCommandClient(RD_KAFKA_PRODUCER,
+                       {{"bootstrap.servers", *brokers},
+                        {"enable.idempotence", "true"},
+                        {"linger.ms", std::to_string(*linger)},
+                        {"queue.buffering.max.messages", "1000000"},
+                        {"queue.buffering.max.kbytes", "1048576"},
+                        {"batch.num.messages", "10000"},
+                        {"log_level", "3"}},
+                       args, {.opaque = &stats, .delivery = FeedDeliveryReport}, "producer");
   if (!rk.ok()) {
+    if (absl::IsInvalidArgument(rk.status())) return UsageError("feed", rk.status(), kFeedUsage);
     std::fprintf(stderr, "steppewatch feed: %s\n", std::string(rk.status().message()).c_str());
     return 1;
   }
@@ -859,13 +812,12 @@ int RunTail(const Args& args) {
   const bool quiet = args.Has("quiet");
   const bool latency = args.Has("latency");
 
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
   // Consumer settings of a fast reader: a large prefetch queue (librdkafka 2.0.2 backs off a
   // full second when it fills, see FIELD-NOTES), a short fetch wait so that latency
   // measurements are not dominated by the broker holding a fetch, and a short session timeout
   // because the mock cluster's first group join waits 3 s.
-  absl::Status st = ApplyProperties(
-      conf,
+  absl::StatusOr<kafka::ClientHandle> rk = NewCommandClient(
+      RD_KAFKA_CONSUMER,
       {{"bootstrap.servers", *brokers},
        {"group.id", group.value_or(absl::StrCat("steppewatch-tail-", getpid(), "-", NowMs()))},
        {"enable.auto.commit", group ? "true" : "false"},
@@ -880,17 +832,12 @@ int RunTail(const Args& args) {
        {"fetch.wait.max.ms", "10"},
        {"enable.partition.eof", "false"},
        {"log_level", "3"}},
-      args);
-  if (!st.ok()) {
-    rd_kafka_conf_destroy(conf);
-    return UsageError("tail", st, kTailUsage);
-  }
-  absl::StatusOr<KafkaHandle> rk = NewHandle(RD_KAFKA_CONSUMER, conf);
+      args, {}, "consumer");
   if (!rk.ok()) {
+    if (absl::IsInvalidArgument(rk.status())) return UsageError("tail", rk.status(), kTailUsage);
     std::fprintf(stderr, "steppewatch tail: %s\n", std::string(rk.status().message()).c_str());
     return 1;
   }
-  rd_kafka_poll_set_consumer(rk->get());
   const auto start = std::chrono::steady_clock::now();
 
   rd_kafka_topic_partition_list_t* tpl = rd_kafka_topic_partition_list_new(64);

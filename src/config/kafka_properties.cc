@@ -9,6 +9,7 @@
 
 #include "config/internal.h"
 #include "steppewatch/config/daemon_config.h"
+#include "steppewatch/kafka/client.h"
 
 namespace steppewatch::config {
 namespace {
@@ -37,6 +38,7 @@ std::string UserKey(const DaemonConfig& c, std::string_view client, const std::s
   if (property == "bootstrap.servers") return "kafka.brokers";
   if (property == "group.id") return "kafka.group_id";
   if (property == "client.id") return "kafka.client_id";
+  if (property == "group.instance.id") return "kafka.instance_id";
   return Cat("kafka.", client, " (steppewatch's default ", property, ")");
 }
 
@@ -56,7 +58,8 @@ std::string WithOrigin(const Origins& origins, const std::string& key) {
 const std::vector<std::string_view>& RefusedKafkaProperties() {
   static const std::vector<std::string_view> kRefused = {
       "enable.auto.offset.store", "enable.auto.commit", "enable.idempotence",
-      "bootstrap.servers",        "group.id",           "client.id"};
+      "bootstrap.servers",        "group.id",           "client.id",
+      "group.instance.id"};
   return kRefused;
 }
 
@@ -64,55 +67,20 @@ KafkaClientProperties BuildKafkaProperties(const DaemonConfig& config,
                                            std::string_view bootstrap_servers) {
   const KafkaConfig& k = config.kafka;
   KafkaClientProperties props;
-  PropertyMap base = {
-      {"bootstrap.servers", bootstrap_servers.empty() ? k.brokers : std::string(bootstrap_servers)},
-      {"client.id", k.client_id},
-      // Lag and queue gauges for /metrics; 5 s keeps them fresh for a 15 s scrape at negligible
-      // cost (one JSON document per interval).
-      {"statistics.interval.ms", "5000"},
-      // Latency: send each request (a fetch, a batch of alerts) at once rather than hold it
-      // until the previous segment is acknowledged (Nagle with delayed ACKs can hold it up to
-      // 40 ms on Linux). librdkafka batches by itself, so this costs no throughput.
-      {"socket.nagle.disable", "true"},
-  };
-  props.consumer = base;
-  props.consumer.insert({
-      {"group.id", k.group_id},
-      // At-least-once: the daemon stores an offset only after every output of the items up to
-      // it was acked; librdkafka's auto-commit then commits what was stored.
-      {"enable.auto.offset.store", "false"},
-      {"enable.auto.commit", "true"},
-      // cooperative-sticky can abort librdkafka 2.0.2 when members close mid-rebalance.
-      {"partition.assignment.strategy", "range,roundrobin"},
-      // A new group starts at the oldest item: nothing published before the first start is lost.
-      {"auto.offset.reset", "earliest"},
-      // In 2.0.2 a full prefetch queue costs a fixed 1 s fetch backoff: hold at least a second
-      // of input (100k items/s; 128 MiB = 1 s of 1.3 KB items, more of the typical 0.8 KB).
-      {"queued.min.messages", "100000"},
-      {"queued.max.messages.kbytes", "131072"},
-      // CPU: librdkafka allocates one buffer per fetch response. At its default 50 MiB that is
-      // above glibc's largest mmap threshold (32 MiB), so every response is a fresh mapping and
-      // page-faults on every page it receives (perf: ~14% of the daemon's CPU in faults under
-      // the receive copy). At 4 MiB the buffers come from the heap and are reused: the e2e run
-      // (545,830 items, default pack) took 7.9-8.5 s of CPU instead of 10.0-11.5 s. It does not
-      // cap one batch (KIP-74), and 4 MiB is still ~1,000 average items per response.
-      {"fetch.max.bytes", "4194304"},
-      // Liveness over hostile input (tests/reliability/hostile_test.py): librdkafka 2.0.2 treats
-      // a fetch response larger than this, or a zstd batch that decompresses to more, as an error
-      // and fetches the same offset again forever: the partition stalls. The broker returns the
-      // first batch whole whatever fetch.max.bytes says (KIP-74), so this is the only cap that
-      // matters; 512 MiB is 5x the 100 MB an operator might allow per batch and lets the daemon
-      // fetch and dead-letter (too_large) such items and zstd bombs up to 512 MiB. It allocates
-      // nothing by itself: the cost is the size of the largest batch actually received
-      // (deploy/README.md, "Limits on hostile input").
-      {"receive.message.max.bytes", "536870912"},
-  });
-  props.producer = base;
-  props.producer.insert({
-      // Retries never duplicate or reorder alerts; requires acks=all.
-      {"enable.idempotence", "true"},
-      {"acks", "all"},
-  });
+  // steppewatch's defaults live in the Kafka client layer (one place for every client).
+  const std::string bootstrap =
+      bootstrap_servers.empty() ? k.brokers : std::string(bootstrap_servers);
+  props.consumer = kafka::DefaultProperties(kafka::ClientRole::kConsumer);
+  props.consumer["bootstrap.servers"] = bootstrap;
+  props.consumer["client.id"] = k.client_id;
+  props.consumer["group.id"] = k.group_id;
+  // At-least-once: the daemon stores an offset only after every output of the items up to it
+  // was acked; librdkafka's auto-commit then commits what was stored.
+  props.consumer["enable.auto.offset.store"] = "false";
+  props.consumer["enable.auto.commit"] = "true";
+  props.producer = kafka::DefaultProperties(kafka::ClientRole::kProducer);
+  props.producer["bootstrap.servers"] = bootstrap;
+  props.producer["client.id"] = k.client_id;
   for (const auto& [key, value] : k.common) {
     props.consumer[key] = value;
     props.producer[key] = value;
@@ -123,6 +91,7 @@ KafkaClientProperties BuildKafkaProperties(const DaemonConfig& config,
   props.consumer["enable.auto.offset.store"] = "false";
   props.consumer["enable.auto.commit"] = "true";
   props.consumer["group.id"] = k.group_id;
+  if (!k.instance_id.empty()) props.consumer["group.instance.id"] = k.instance_id;
   props.producer["enable.idempotence"] = "true";
   return props;
 }

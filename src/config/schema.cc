@@ -76,8 +76,10 @@ void CheckProperties(const PropertyMap& map, std::string_view section, Problems&
     const auto& refused = RefusedKafkaProperties();
     if (std::find(refused.begin(), refused.end(), key) == refused.end()) continue;
     p.Fail(Cat(section, ".", key),
-           key == "bootstrap.servers" || key == "group.id" || key == "client.id"
-               ? "set by kafka.brokers, kafka.group_id or kafka.client_id; use those"
+           key == "bootstrap.servers" || key == "group.id" || key == "client.id" ||
+                   key == "group.instance.id"
+               ? "set by kafka.brokers, kafka.group_id, kafka.client_id or kafka.instance_id; "
+                 "use those"
                : "cannot be overridden: steppewatch's at-least-once delivery depends on it");
   }
 }
@@ -126,6 +128,17 @@ const std::vector<Field>& ConfigFields() {
                   SW_FIELD("kafka.client_id", kString, kafka.client_id,
                            "STEPPEWATCH_KAFKA_CLIENT_ID", false, "client.id of both clients",
                            SW_NOT_EMPTY(kafka.client_id)),
+                  SW_FIELD("kafka.instance_id", kString, kafka.instance_id,
+                           "STEPPEWATCH_KAFKA_INSTANCE_ID", false,
+                           "group.instance.id (static membership: fast recovery); stable and "
+                           "unique per instance; empty = dynamic membership",
+                           [](const DaemonConfig& c, Problems& p) {
+                             // The broker compares ids byte for byte: a stray space would make
+                             // two "same" ids differ.
+                             if (c.kafka.instance_id != Trim(c.kafka.instance_id)) {
+                               p.Fail("must not start or end with white space");
+                             }
+                           }),
                   SW_FIELD("kafka.input_topics", kList, kafka.input_topics,
                            "STEPPEWATCH_KAFKA_INPUT_TOPICS", false, "topics of JSON news items",
                            [](const DaemonConfig& c, Problems& p) {

@@ -94,9 +94,13 @@ kafka::StoriesRoleOptions StoriesRoleOptionsFrom(const config::DaemonConfig& cfg
                           "group.id", "client.id"}) {
     out.consumer_properties.erase(key);
   }
-  if (cfg.kafka.brokers == "embedded") {
-    out.consumer_properties.try_emplace("session.timeout.ms", "6000");  // as the matcher's
+  if (cfg.kafka.brokers == "embedded" && !cfg.kafka.common.contains("session.timeout.ms") &&
+      !cfg.kafka.consumer.contains("session.timeout.ms")) {
+    out.consumer_properties["session.timeout.ms"] = "6000";  // as the matcher's
   }
+  // Static membership is the matcher's (kafka.instance_id names a matcher instance); a stories
+  // instance with the same id would fence it.
+  out.consumer_properties.erase("group.instance.id");
   auto minutes = [](double m) { return absl::Milliseconds(static_cast<int64_t>(m * 60000)); };
   out.stage.window = minutes(s.window_hours * 60);
   out.stage.bucket = minutes(s.bucket_minutes);
@@ -122,9 +126,11 @@ kafka::PipelineOptions PipelineOptionsFrom(const config::DaemonConfig& cfg,
   out.dead_letter_topic = cfg.kafka.dead_letter_topic;
   out.consumer_properties = props.consumer;
   out.producer_properties = props.producer;
-  if (cfg.kafka.brokers == "embedded") {
+  out.instance_id = cfg.kafka.instance_id;
+  if (cfg.kafka.brokers == "embedded" && !cfg.kafka.common.contains("session.timeout.ms") &&
+      !cfg.kafka.consumer.contains("session.timeout.ms")) {
     // The mock cluster's first group join waits 3 s; a short session keeps the demo snappy.
-    out.consumer_properties.try_emplace("session.timeout.ms", "6000");
+    out.consumer_properties["session.timeout.ms"] = "6000";
   }
   out.workers = kafka::KafkaPipeline::ResolveWorkers(cfg.pipeline.workers);
   out.limits.max_items = static_cast<size_t>(cfg.pipeline.max_in_flight_items);

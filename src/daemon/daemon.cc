@@ -237,9 +237,11 @@ exit codes:
   0    ok (stopped by SIGTERM/SIGINT, drained; or --check-config/--help/--version)
   1    start-up or runtime failure (broker, metrics port, ...)
   2    bad flags, configuration or rule pack (also: a reload refused, with --reload-and-wait)
-  3    fatal Kafka producer error: restart (unstored items are consumed again)
+  3    fatal Kafka error that in-process recovery could not cure: restart (unstored items are
+       consumed again)
   4    stop budget exceeded: exited without finishing the stop (unstored items are consumed
        again; nothing is lost)
+  5    fenced: another live instance has this kafka.instance_id (do not restart)
   130  second stop signal: exited at once
 )";
 }
@@ -503,6 +505,8 @@ int RunDaemon(const DaemonFlags& flags) {
 
   // --- metrics (/metrics, /healthz, /readyz) ---
   const metrics::MetricsOptions mo = MetricsOptionsFrom(cfg);
+  // librdkafka's statistics of the pipeline's clients, for /metrics; made before both.
+  kafka::ClientStatistics kafka_stats;
   std::unique_ptr<metrics::MetricsServer> metrics_server;
   if (!cfg.metrics.listen.empty()) {
     const ReloadCounters* rc = &(*reloader)->counters();
@@ -511,16 +515,17 @@ int RunDaemon(const DaemonFlags& flags) {
              .packs = &packs,
              .reloads =
                  [rc] {
-               return metrics::ReloadSnapshot{rc->success.load(),
-                                              rc->failure.load(),
-                                              rc->unchanged.load(),
-                                              rc->last_success_unix_seconds.load(),
-                                              rc->last_duration_seconds.load(),
-                                              rc->last_ok.load(),
-                                              rc->last_attempt_unix_seconds.load(),
-                                              rc->watch_active.load()};
+                   return metrics::ReloadSnapshot{rc->success.load(),
+                                                  rc->failure.load(),
+                                                  rc->unchanged.load(),
+                                                  rc->last_success_unix_seconds.load(),
+                                                  rc->last_duration_seconds.load(),
+                                                  rc->last_ok.load(),
+                                                  rc->last_attempt_unix_seconds.load(),
+                                                  rc->watch_active.load()};
                  },
-             .stories = stories_role.get()});
+             .stories = stories_role.get(),
+             .kafka_clients = [&kafka_stats] { return kafka_stats.Snapshot(); }});
     if (!server.ok()) {
       SW_LOG(kError, kLog, "metrics on ", cfg.metrics.listen, ": ", server.status());
       return kExitRuntimeError;
@@ -536,6 +541,7 @@ int RunDaemon(const DaemonFlags& flags) {
   // --- pipeline (the match role) ---
   std::unique_ptr<kafka::KafkaPipeline> pipe;
   if (run_match) {
+    po.client_statistics = &kafka_stats;
     absl::StatusOr<std::unique_ptr<kafka::KafkaPipeline>> made =
         kafka::KafkaPipeline::Create(po, &packs, &stats);
     if (!made.ok()) {
@@ -653,7 +659,8 @@ int RunDaemon(const DaemonFlags& flags) {
     if (pipe != nullptr && pipe->fatal()) {
       // Nothing more is stored (the pipeline stopped storing at the error); leave at once.
       std::fflush(stdout);
-      std::_Exit(kExitKafkaFatal);
+      std::_Exit(pipe->fatal_kind() == kafka::FatalKind::kFenced ? kExitKafkaFenced
+                                                                    : kExitKafkaFatal);
     }
     if (demo != nullptr && !demo_reported && demo->Done()) {
       demo_reported = true;

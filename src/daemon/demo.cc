@@ -11,31 +11,22 @@
 
 #include "simdjson.h"
 #include "steppewatch/common/log.h"
+#include "steppewatch/kafka/client.h"
 
 namespace steppewatch::daemon {
 namespace {
 
 constexpr char kLog[] = "demo";
 
-rd_kafka_t* NewClient(rd_kafka_type_t type,
-                      const std::vector<std::pair<std::string, std::string>>& props,
-                      std::string* error) {
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  char err[512];
-  for (const auto& [k, v] : props) {
-    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof(err)) != RD_KAFKA_CONF_OK) {
-      *error = err;
-      rd_kafka_conf_destroy(conf);
-      return nullptr;
-    }
-  }
-  kafka::RouteLogs(conf);
-  rd_kafka_t* rk = rd_kafka_new(type, conf, err, sizeof(err));
-  if (rk == nullptr) {
-    *error = err;
-    rd_kafka_conf_destroy(conf);
-  }
-  return rk;
+// A demo client through the client layer, with librdkafka's own defaults (a feed and a reader,
+// not the daemon's clients).
+absl::StatusOr<kafka::ClientHandle> NewClient(rd_kafka_type_t type, kafka::PropertyMap props,
+                                              const char* what) {
+  kafka::ClientSpec spec;
+  spec.type = type;
+  spec.properties = std::move(props);
+  spec.what = what;
+  return kafka::NewClient(spec);
 }
 
 std::string ItemId(std::string_view line, size_t index) {
@@ -207,10 +198,11 @@ DemoFeed::~DemoFeed() {
 absl::Status DemoFeed::Start() {
   processed_before_ = stats_->Snapshot().items_processed;
   reader_ = std::thread([this] { ReadAlerts(); });
-  std::string error;
-  rd_kafka_t* rk = NewClient(
-      RD_KAFKA_PRODUCER, {{"bootstrap.servers", options_.bootstrap}, {"log_level", "3"}}, &error);
-  if (rk == nullptr) return absl::InternalError(log::Cat("demo producer: ", error));
+  absl::StatusOr<kafka::ClientHandle> client =
+      NewClient(RD_KAFKA_PRODUCER, {{"bootstrap.servers", options_.bootstrap}, {"log_level", "3"}},
+                "demo producer");
+  if (!client.ok()) return client.status();
+  rd_kafka_t* rk = client->get();
   for (size_t i = 0; i < lines_.size(); ++i) {
     // Keyed by item id, so the items spread over the partitions (and the workers).
     const std::string key = ItemId(lines_[i], i);
@@ -219,13 +211,12 @@ absl::Status DemoFeed::Start() {
         RD_KAFKA_V_VALUE(const_cast<char*>(lines_[i].data()), lines_[i].size()),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_BLOCK), RD_KAFKA_V_END);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      rd_kafka_destroy(rk);
       return absl::InternalError(log::Cat("demo produce: ", rd_kafka_err2str(err)));
     }
   }
   // 30 s: a local mock broker acks ~40 items in milliseconds; this only bounds a broken setup.
   rd_kafka_resp_err_t err = rd_kafka_flush(rk, 30000);
-  rd_kafka_destroy(rk);
+  client->reset();
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return absl::InternalError(log::Cat("demo produce flush: ", rd_kafka_err2str(err)));
   }
@@ -255,17 +246,17 @@ bool DemoFeed::Done() const {
 }
 
 void DemoFeed::ReadAlerts() {
-  std::string error;
-  rd_kafka_t* rk = NewClient(RD_KAFKA_CONSUMER,
-                             {{"bootstrap.servers", options_.bootstrap},
-                              {"group.id", "steppewatchd-demo"},
-                              {"enable.auto.commit", "false"},
-                              {"log_level", "3"}},
-                             &error);
-  if (rk == nullptr) {
-    SW_LOG(kError, kLog, "alert reader: ", error);
+  absl::StatusOr<kafka::ClientHandle> client = NewClient(RD_KAFKA_CONSUMER,
+                                                         {{"bootstrap.servers", options_.bootstrap},
+                                                          {"group.id", "steppewatchd-demo"},
+                                                          {"enable.auto.commit", "false"},
+                                                          {"log_level", "3"}},
+                                                         "demo alert reader");
+  if (!client.ok()) {
+    SW_LOG(kError, kLog, client.status());
     return;
   }
+  rd_kafka_t* rk = client->get();
   // Assigned directly (no group join): reads from the beginning at once.
   rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(16);
   std::vector<std::string> topics = options_.alert_topics;
@@ -303,7 +294,6 @@ void DemoFeed::ReadAlerts() {
     rd_kafka_message_destroy(m);
   }
   rd_kafka_consumer_close(rk);
-  rd_kafka_destroy(rk);
 }
 
 }  // namespace steppewatch::daemon

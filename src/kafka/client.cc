@@ -103,7 +103,7 @@ absl::StatusOr<ClientHandle> NewClient(const ClientSpec& spec) {
   char err[512];
   // rd_kafka_new takes the configuration only when it succeeds.
   rd_kafka_t* rk = rd_kafka_new(spec.type, conf->get(), err, sizeof(err));
-  if (rk == nullptr) return absl::InvalidArgumentError(log::Cat(spec.what, ": ", err));
+  if (rk == nullptr) return absl::InternalError(log::Cat(spec.what, ": ", err));
   (void)conf->release();
   ClientHandle handle(rk);
   if (spec.type == RD_KAFKA_CONSUMER) {

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "steppewatch/common/log.h"
+#include "steppewatch/kafka/client.h"
 
 namespace steppewatch::kafka {
 
@@ -24,20 +25,16 @@ absl::StatusOr<std::unique_ptr<EmbeddedBroker>> EmbeddedBroker::Create(
   if (options.num_brokers < 1) {
     return absl::InvalidArgumentError("embedded broker: num_brokers must be at least 1");
   }
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  char err[512];
+  ClientSpec spec;
+  spec.type = RD_KAFKA_PRODUCER;
   // Errors only: the bookkeeping handle has no bootstrap servers and would warn about it.
-  if (rd_kafka_conf_set(conf, "log_level", "3", err, sizeof(err)) != RD_KAFKA_CONF_OK) {
-    rd_kafka_conf_destroy(conf);
-    return absl::InternalError(log::Cat("embedded broker: ", err));
-  }
+  spec.properties = {{"log_level", "3"}};
   // The mock brokers log through this handle: through the project's logger, as JSON when asked.
-  RouteLogs(conf);
-  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-  if (rk == nullptr) {
-    rd_kafka_conf_destroy(conf);
-    return absl::InternalError(log::Cat("embedded broker: cannot create a client handle: ", err));
-  }
+  spec.route_logs = true;
+  spec.what = "embedded broker";
+  absl::StatusOr<ClientHandle> client = NewClient(spec);
+  if (!client.ok()) return client.status();
+  rd_kafka_t* rk = client->release();  // owned by the EmbeddedBroker from here
   rd_kafka_mock_cluster_t* cluster = rd_kafka_mock_cluster_new(rk, options.num_brokers);
   if (cluster == nullptr) {
     rd_kafka_destroy(rk);

@@ -92,6 +92,7 @@ constexpr char kLog[] = "kafka";
 KafkaPipeline::Impl::Impl(PipelineOptions options, pipeline::PackHolder* packs,
                           pipeline::Stats* stats)
     : options_(std::move(options)), packs_(packs), stats_(stats) {
+  if (options_.client_statistics != nullptr) client_stats_ = options_.client_statistics;
   limiter_ = std::make_unique<pipeline::InFlightLimiter>(options_.limits, &stats_->health(),
                                                          [this] { WakeConsumer(); });
 }
@@ -208,6 +209,7 @@ void KafkaPipeline::Impl::ProducerEvents::OnFailed(const std::string& reason) {
 void KafkaPipeline::Impl::ProducerEvents::OnRecovered(rd_kafka_resp_err_t cause,
                                                       size_t reproduced) {
   // The producer logged it; the items stay unfinished until the new producer's reports come.
+  impl_->client_stats_->AddProducerRecovery();
 }
 
 void KafkaPipeline::Impl::ProducerEvents::OnClientError(rd_kafka_t* rk, rd_kafka_resp_err_t err,
@@ -291,6 +293,9 @@ bool KafkaPipeline::WaitFatal(absl::Time deadline) const { return impl_->WaitFat
 int KafkaPipeline::num_workers() const { return impl_->num_workers(); }
 uint64_t KafkaPipeline::items_finished() const { return impl_->items_finished(); }
 int KafkaPipeline::producer_recoveries() const { return impl_->producer()->recoveries(); }
+const ClientStatistics& KafkaPipeline::client_statistics() const {
+  return impl_->client_statistics();
+}
 
 absl::Status KafkaPipeline::InjectFatalErrorForTesting(bool producer, int rd_kafka_resp_err) {
   const auto err = static_cast<rd_kafka_resp_err_t>(rd_kafka_resp_err);

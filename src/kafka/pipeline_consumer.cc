@@ -315,6 +315,10 @@ void KafkaPipeline::Impl::OnRevoke(const rd_kafka_topic_partition_list_t& partit
     if (TopicEntry* t = FindTopic(p->topic())) t->partitions.erase(p->partition());
   }
   stats_->RemoveConsumerLag(gone);
+  client_stats_->RetainLagSeconds([this](std::string_view topic, int32_t partition) {
+    TopicEntry* t = FindTopic(topic);
+    return t != nullptr && t->partitions.contains(partition);
+  });
   assigned_count_ = std::max(0, assigned_count_ - partitions.cnt);
   stats_->consumer().assigned_partitions.Set(assigned_count_);
   stats_->consumer().paused_partitions.Set(consumer_->paused() ? assigned_count_ : 0);
@@ -329,7 +333,27 @@ void KafkaPipeline::Impl::OnConsumerStatistics(std::string_view json) {
     SW_LOG_EVERY(kWarning, kLog, 60000, "statistics: ", lags.status());
     return;
   }
+  // Lag in seconds (client_statistics.h says why this definition): 0 when caught up, else the
+  // age of the last record consumed from the partition.
+  const int64_t now_ms = WallMillis();
+  std::vector<PartitionLagSeconds> seconds;
+  for (const pipeline::PartitionLag& lag : *lags) {
+    if (lag.consumer_lag < 0) continue;  // not known yet
+    TopicEntry* t = FindTopic(lag.topic);
+    if (t == nullptr) continue;
+    auto it = t->partitions.find(lag.partition);
+    if (it == t->partitions.end()) continue;
+    double age = 0;
+    if (lag.consumer_lag > 0) {
+      if (it->second.last_timestamp_ms <= 0) continue;  // behind, but nothing consumed yet
+      age = std::max<int64_t>(0, now_ms - it->second.last_timestamp_ms) / 1000.0;
+    }
+    seconds.push_back({lag.topic, lag.partition, age});
+  }
+  client_stats_->SetLagSeconds(std::move(seconds));
   stats_->SetConsumerLag(*std::move(lags));
+  absl::StatusOr<ParsedClientStatistics> parsed = ParseClientStatistics(json, "consumer");
+  if (parsed.ok()) client_stats_->Update("consumer", *std::move(parsed));
 }
 
 }  // namespace steppewatch::kafka

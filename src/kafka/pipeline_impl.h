@@ -105,6 +105,7 @@ class KafkaPipeline::Impl {
   int num_workers() const { return num_workers_; }
   uint64_t items_finished() const { return items_finished_.load(std::memory_order_relaxed); }
   RetryingProducer* producer() { return producer_.get(); }
+  const ClientStatistics& client_statistics() const { return *client_stats_; }
   Consumer* consumer() { return consumer_.get(); }
 
  private:
@@ -197,6 +198,8 @@ class KafkaPipeline::Impl {
   internal::ItemPool pool_;
   internal::WorkQueue queue_;
 
+  ClientStatistics own_client_stats_;
+  ClientStatistics* client_stats_ = &own_client_stats_;  // options_.client_statistics if set
   ConsumerEvents consumer_events_{this};
   ProducerEvents producer_events_{this};
   std::unique_ptr<RetryingProducer> producer_;

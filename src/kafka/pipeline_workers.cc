@@ -192,7 +192,14 @@ void KafkaPipeline::Impl::ProducerEvents::OnRetryScheduled(void*) {
 void KafkaPipeline::Impl::ProducerEvents::OnDiscarded(void* opaque) {
   impl_->OnDiscarded(static_cast<Item*>(opaque));
 }
-void KafkaPipeline::Impl::ProducerEvents::OnStatistics(std::string_view json) {}
+void KafkaPipeline::Impl::ProducerEvents::OnStatistics(std::string_view json) {
+  absl::StatusOr<ParsedClientStatistics> parsed = ParseClientStatistics(json, "producer");
+  if (!parsed.ok()) {
+    SW_LOG_EVERY(kWarning, kLog, 60000, "producer statistics: ", parsed.status());
+    return;
+  }
+  impl_->client_stats_->Update("producer", *std::move(parsed));
+}
 
 void KafkaPipeline::Impl::OnDelivered(const rd_kafka_message_t& msg) {
   Item* item = static_cast<Item*>(msg._private);

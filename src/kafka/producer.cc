@@ -165,27 +165,37 @@ void RetryingProducer::RunDueRetries(bool all) {
     due.assign(std::make_move_iterator(split), std::make_move_iterator(retries_.end()));
     retries_.erase(split, retries_.end());
   }
+  // The poll thread must never wait for mu_: a worker blocked in Produce() (shared, waiting
+  // for queue room that only this thread's polling frees) and another waiting to add a topic
+  // (exclusive) would then wait on each other through it. So the lock is only tried; what
+  // cannot be produced now waits for the next round (100 ms).
+  std::shared_lock<std::shared_mutex> lock(mu_, std::defer_lock);
+  std::vector<Retry> later;
   for (Retry& r : due) {
     if (discard_.load(std::memory_order_acquire)) {
       if (r.headers != nullptr) rd_kafka_headers_destroy(r.headers);
       listener_->OnDiscarded(r.opaque);
       continue;
     }
-    rd_kafka_resp_err_t err;
-    {
-      std::shared_lock<std::shared_mutex> lock(mu_);
-      err = rd_kafka_producev(client_.get(), RD_KAFKA_V_TOPIC(r.topic.c_str()),
-                              RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
-                              RD_KAFKA_V_KEY(r.has_key ? r.key.data() : nullptr, r.key.size()),
-                              RD_KAFKA_V_VALUE(r.value.data(), r.value.size()),
-                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                              RD_KAFKA_V_TIMESTAMP(r.timestamp_ms), RD_KAFKA_V_HEADERS(r.headers),
-                              RD_KAFKA_V_OPAQUE(r.opaque), RD_KAFKA_V_END);
+    if (!lock.owns_lock() && !lock.try_lock()) {
+      later.push_back(std::move(r));
+      continue;
     }
+    const rd_kafka_resp_err_t err = rd_kafka_producev(
+        client_.get(), RD_KAFKA_V_TOPIC(r.topic.c_str()),
+        RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
+        RD_KAFKA_V_KEY(r.has_key ? r.key.data() : nullptr, r.key.size()),
+        RD_KAFKA_V_VALUE(r.value.data(), r.value.size()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_TIMESTAMP(r.timestamp_ms), RD_KAFKA_V_HEADERS(r.headers),
+        RD_KAFKA_V_OPAQUE(r.opaque), RD_KAFKA_V_END);
     // Produced: the owner's reference moves to the new message; its delivery report decides.
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) continue;
     r.attempts++;
     ScheduleRetry(std::move(r));
+  }
+  if (!later.empty()) {
+    std::lock_guard<std::mutex> retry_lock(retry_mu_);
+    for (Retry& r : later) retries_.push_back(std::move(r));  // still due
   }
 }
 
@@ -256,9 +266,9 @@ void RetryingProducer::DrainClient(absl::Duration timeout) {
 }
 
 void RetryingProducer::Fail(std::string reason) {
-  failed_.store(true, std::memory_order_release);
   SW_LOG(kError, kLog, options_.what, ": ", reason);
   listener_->OnFailed(reason);
+  failed_.store(true, std::memory_order_release);  // after the listener: failed() means told
 }
 
 void RetryingProducer::Recover() {
@@ -270,9 +280,9 @@ void RetryingProducer::Recover() {
     fatal_times_.pop_front();
   }
   if (static_cast<int>(fatal_times_.size()) >= options_.max_fatal_errors) {
-    Fail(log::Cat("fatal error ", rd_kafka_err2name(cause), " (", buf, "), the ",
-                  fatal_times_.size(), "th within ", absl::FormatDuration(options_.fatal_window),
-                  ": giving up (unacknowledged messages stay unstored)"));
+    Fail(log::Cat("fatal error ", rd_kafka_err2name(cause), " (", buf, "): ", fatal_times_.size(),
+                  " fatal errors within ", absl::FormatDuration(options_.fatal_window),
+                  ", giving up (unacknowledged messages stay unstored)"));
     return;
   }
   SW_LOG(kError, kLog, options_.what, ": fatal error ", rd_kafka_err2name(cause), ": ", buf,

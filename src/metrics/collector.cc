@@ -168,7 +168,61 @@ void AppendReloads(std::vector<MetricFamily>* out, const ReloadSnapshot& reloads
 }  // namespace
 
 std::vector<MetricFamily> StatsCollector::Collect() const {
-  return Build(sources_.stats->Snapshot(), pipeline::Stats::SteadyNowNanos());
+  std::vector<MetricFamily> out =
+      Build(sources_.stats->Snapshot(), pipeline::Stats::SteadyNowNanos());
+  if (sources_.kafka_clients) AppendKafkaClients(sources_.kafka_clients(), &out);
+  return out;
+}
+
+void StatsCollector::AppendKafkaClients(const kafka::ClientStatisticsSnapshot& k,
+                                        std::vector<MetricFamily>* out) {
+  // Per broker connection of each client, over librdkafka's statistics window (5 s). A broker
+  // that answered nothing in the window has no rtt sample (no made-up zero).
+  MetricFamily rtt_avg =
+      MakeFamily("steppewatch_kafka_broker_rtt_avg_seconds",
+                 "Mean request round-trip time to the broker, per client (consumer/producer).",
+                 MetricType::Gauge);
+  MetricFamily rtt_p99 = MakeFamily("steppewatch_kafka_broker_rtt_p99_seconds",
+                                    "99th percentile of the request round-trip time to the broker, "
+                                    "per client (consumer/producer).",
+                                    MetricType::Gauge);
+  MetricFamily throttle = MakeFamily(
+      "steppewatch_kafka_broker_throttle_max_seconds",
+      "Longest throttle the broker imposed (quotas) in the last statistics window, per client.",
+      MetricType::Gauge);
+  for (const kafka::BrokerStatistics& b : k.brokers) {
+    if (b.rtt_avg_seconds >= 0) {
+      AddGauge(&rtt_avg, {{"client", b.client}, {"broker", b.broker}}, b.rtt_avg_seconds);
+      AddGauge(&rtt_p99, {{"client", b.client}, {"broker", b.broker}}, b.rtt_p99_seconds);
+    }
+    if (b.throttle_max_seconds >= 0) {
+      AddGauge(&throttle, {{"client", b.client}, {"broker", b.broker}}, b.throttle_max_seconds);
+    }
+  }
+  out->push_back(std::move(rtt_avg));
+  out->push_back(std::move(rtt_p99));
+  out->push_back(std::move(throttle));
+  if (k.producer_queue_messages >= 0) {
+    AppendSingle(out, "steppewatch_producer_queue_messages",
+                 "Alerts and dead letters in the producer's queues, not yet acknowledged.",
+                 MetricType::Gauge, static_cast<double>(k.producer_queue_messages));
+    AppendSingle(out, "steppewatch_producer_queue_bytes",
+                 "Payload bytes of the messages in the producer's queues.", MetricType::Gauge,
+                 static_cast<double>(k.producer_queue_bytes));
+  }
+  MetricFamily lag = MakeFamily("steppewatch_consumer_lag_seconds",
+                                "0 when the assigned partition is caught up, else the age of the "
+                                "last item consumed from it: how long its oldest unread item has "
+                                "waited, at most.",
+                                MetricType::Gauge);
+  for (const kafka::PartitionLagSeconds& l : k.lag_seconds) {
+    AddGauge(&lag, {{"topic", l.topic}, {"partition", absl::StrCat(l.partition)}}, l.seconds);
+  }
+  out->push_back(std::move(lag));
+  AppendSingle(out, "steppewatch_producer_recoveries_total",
+               "Fatal producer errors recovered in process (a new producer took over and the "
+               "unacknowledged messages were produced again).",
+               MetricType::Counter, static_cast<double>(k.producer_recoveries));
 }
 
 std::vector<MetricFamily> StatsCollector::Build(const pipeline::StatsSnapshot& s,

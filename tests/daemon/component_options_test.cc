@@ -76,6 +76,12 @@ const std::map<std::string, std::pair<std::string, Probe>>& Probes() {
          }}}},
       {"kafka.client_id",
        {"kafka.client_id", {"c7", [](const Built& b) { return b.pipeline.client_id == "c7"; }}}},
+      {"kafka.instance_id",
+       {"kafka.instance_id",
+        {"pod-7",
+         [](const Built& b) {
+           return Prop(b.pipeline.consumer_properties, "group.instance.id") == "pod-7";
+         }}}},
       {"kafka.input_topics",
        {"kafka.input_topics",
         {"in1,in2",

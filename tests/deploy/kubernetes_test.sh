@@ -3,7 +3,9 @@
 # and validates every object offline against Kubernetes, prometheus-operator and KEDA schemas,
 # unknown fields included (deploy/kubernetes/validate/validate.mjs). Then checks the invariants
 # that tie the manifests to the daemon: grace period = drain budget + 15 s = systemd
-# TimeoutStopSec, probes on /healthz and /readyz, rules and config mounted as directories.
+# TimeoutStopSec, probes on /healthz and /readyz, rules and config mounted as directories, a
+# StatefulSet whose stable pod name is the static group membership id (kafka.instance_id), and
+# a session timeout above the unit's restart delay.
 # Finally proves the validator can fail, on a copy with a misspelt field.
 # With BINARY_DIR (a build with steppewatchd), each rendering's config and rules ConfigMaps are
 # also written out and checked by the real daemon: `steppewatchd --check-config` (unknown keys,
@@ -44,7 +46,9 @@ unit = open(f"{src}/deploy/systemd/steppewatchd.service").read()
 stop = int(re.search(r"^TimeoutStopSec=(\d+)s$", unit, re.M).group(1))
 for f in files:
     docs = [d for d in yaml.safe_load_all(open(f)) if d]
-    dep = next(d for d in docs if d["kind"] == "Deployment")
+    if any(d["kind"] == "Deployment" for d in docs):
+        fail.append(f"{f}: a Deployment: pod names change on restart, static membership needs a StatefulSet")
+    dep = next(d for d in docs if d["kind"] == "StatefulSet")
     cms = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ConfigMap"}
     cfg_cm = next(v for k, v in cms.items() if k.startswith("steppewatch-config"))
     cfg = yaml.safe_load(cfg_cm["data"]["steppewatch.yaml"])
@@ -67,6 +71,10 @@ for f in files:
         fail.append(f"{f}: rules.dir {cfg['rules']['dir']} is not the rules volume's mount")
     if mounts.get(cfg["rules"]["cache_dir"]) is None:
         fail.append(f"{f}: rules.cache_dir is not a writable volume (read-only root fs)")
+    env = {e["name"]: e for e in c.get("env", [])}
+    iid = env.get("STEPPEWATCH_KAFKA_INSTANCE_ID", {})
+    if iid.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") != "metadata.name":
+        fail.append(f"{f}: STEPPEWATCH_KAFKA_INSTANCE_ID is not the pod name (static membership)")
     sc = c["securityContext"]
     if not (sc.get("readOnlyRootFilesystem") and sc.get("capabilities", {}).get("drop") == ["ALL"]
             and pod["securityContext"].get("runAsNonRoot")):
@@ -76,7 +84,20 @@ for f in files:
         fail.append(f"{f}: the rules ConfigMap must keep its fixed name (no hash suffix) so updates reload in place")
     so = next((d for d in docs if d["kind"] == "ScaledObject"), None)
     if so is not None and "replicas" in dep["spec"]:
-        fail.append(f"{f}: Deployment sets replicas while KEDA owns them")
+        fail.append(f"{f}: StatefulSet sets replicas while KEDA owns them")
+    if so is not None and so["spec"]["scaleTargetRef"].get("kind") != "StatefulSet":
+        fail.append(f"{f}: the ScaledObject does not target the StatefulSet")
+# The unit restarts a crashed daemon within the consumer's session timeout, so the static member
+# comes back before the group moves its partitions (deploy/README.md, "Fast recovery").
+restart = float(re.search(r"^RestartSec=(\d+)s$", unit, re.M).group(1))
+if not re.search(r"^Environment=STEPPEWATCH_KAFKA_INSTANCE_ID=", unit, re.M):
+    fail.append("steppewatchd.service: no STEPPEWATCH_KAFKA_INSTANCE_ID (static membership)")
+if not re.search(r"^RestartPreventExitStatus=5$", unit, re.M):
+    fail.append("steppewatchd.service: a fenced instance (exit 5) must not be restarted")
+session = int(re.search(r'"session.timeout.ms", "(\d+)"',
+                        open(f"{src}/src/kafka/client.cc").read()).group(1)) / 1000
+if restart * 3 > session:
+    fail.append(f"RestartSec {restart} s is not well below session.timeout.ms {session} s")
 print("\n".join(fail) if fail else f"ok: invariants hold in {len(files)} renderings")
 sys.exit(1 if fail else 0)
 PY

@@ -28,8 +28,8 @@ constexpr char kDlq[] = "dead-letter";
 // pause, the consumer stops at exactly the limit and no partition is ever paused; once the
 // workers run again every item is processed and committed.
 TEST(Backpressure, HoldsAtTheLimitWithoutPausingThenCatchesUp) {
-  auto broker = EmbeddedBroker::Create({.num_brokers = 1,
-                                        .topics = {{kIn, 2}, {kAlerts, 2}, {kDlq, 1}}});
+  auto broker =
+      EmbeddedBroker::Create({.num_brokers = 1, .topics = {{kIn, 2}, {kAlerts, 2}, {kDlq, 1}}});
   ASSERT_THAT(broker, IsOk());
   const std::string bootstrap = (*broker)->bootstrap();
   constexpr int kItems = 500;

@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "steppewatch/common/notification.h"
+#include "steppewatch/kafka/client.h"
 #include "steppewatch/kafka/kafka_pipeline.h"
 #include "steppewatch/pipeline/item_processor.h"
 
@@ -43,17 +44,17 @@ inline bool WaitUntil(const std::function<bool()>& done, absl::Duration timeout)
   return true;
 }
 
+// Creates a test client through the client layer (kafka::NewClient), without the daemon's
+// defaults: these are tools around the pipeline under test, not the pipeline's own clients.
 inline rd_kafka_t* NewClient(rd_kafka_type_t type,
                              const std::map<std::string, std::string>& props) {
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  char err[512];
-  for (const auto& [k, v] : props) {
-    EXPECT_EQ(rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof(err)), RD_KAFKA_CONF_OK)
-        << k << ": " << err;
-  }
-  rd_kafka_t* rk = rd_kafka_new(type, conf, err, sizeof(err));
-  EXPECT_NE(rk, nullptr) << err;
-  return rk;
+  ClientSpec spec;
+  spec.type = type;
+  spec.properties = props;
+  spec.what = "test client";
+  absl::StatusOr<ClientHandle> client = ::steppewatch::kafka::NewClient(spec);
+  EXPECT_TRUE(client.ok()) << client.status();
+  return client.ok() ? client->release() : nullptr;
 }
 
 // Produces (key, value) pairs to `topic` and waits for all deliveries. Returns the count acked.

@@ -59,6 +59,12 @@ struct KafkaConfig {
   // Consumer group: instances with the same group share the input partitions.
   std::string group_id = "steppewatch";
   std::string client_id = "steppewatch";
+  // group.instance.id: static group membership, for fast recovery. A restarted instance with
+  // the same id gets its partitions back without a rebalance within session.timeout.ms (10 s).
+  // Must be stable across restarts and unique per running instance (a StatefulSet pod name,
+  // the systemd instance); two live members with the same id are fenced (exit code 5).
+  // Empty: dynamic membership. deploy/README.md, "Fast recovery".
+  std::string instance_id;
   std::vector<std::string> input_topics = {"news.items"};
   // Items that cannot be decoded or processed go here with the reason in headers.
   std::string dead_letter_topic = "steppewatch.dead-letter";
@@ -255,19 +261,14 @@ struct KafkaClientProperties {
   PropertyMap producer;
 };
 
-// Builds the properties: steppewatch's defaults, then kafka.common, then kafka.consumer or
-// kafka.producer. `bootstrap_servers` replaces kafka.brokers (for "embedded": the mock cluster's
-// bootstrap string); empty = kafka.brokers.
-// Consumer defaults: enable.auto.offset.store=false, enable.auto.commit=true,
-//   partition.assignment.strategy=range,roundrobin (cooperative-sticky can abort librdkafka 2.0.2),
-//   auto.offset.reset=earliest, queued.min.messages=100000, queued.max.messages.kbytes=131072,
-//   receive.message.max.bytes=536870912 (a larger batch would stall its partition; see
-//   BuildKafkaProperties), statistics.interval.ms=5000.
-// Producer defaults: enable.idempotence=true, acks=all, statistics.interval.ms=5000.
+// Builds the properties: steppewatch's defaults (kafka::DefaultProperties, client.h: the one
+// place they are set), then kafka.common, then kafka.consumer or kafka.producer.
+// `bootstrap_servers` replaces kafka.brokers (for "embedded": the mock cluster's bootstrap
+// string); empty = kafka.brokers. kafka.instance_id becomes group.instance.id.
 // Refused in the user maps (ValidateConfig fails; correctness depends on them):
 //   enable.auto.offset.store, enable.auto.commit, enable.idempotence (at-least-once and no
-//   duplicates from retries), and bootstrap.servers, group.id, client.id (set kafka.brokers,
-//   kafka.group_id, kafka.client_id instead).
+//   duplicates from retries), and bootstrap.servers, group.id, client.id, group.instance.id (set
+//   kafka.brokers, kafka.group_id, kafka.client_id, kafka.instance_id instead).
 KafkaClientProperties BuildKafkaProperties(const DaemonConfig& config,
                                            std::string_view bootstrap_servers = {});
 

@@ -34,8 +34,11 @@ namespace steppewatch::daemon {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitRuntimeError = 1;  // start-up failed (broker, metrics port, ...)
 inline constexpr int kExitConfigError = 2;   // bad flags, config or rule pack
-inline constexpr int kExitKafkaFatal = 3;    // fatal idempotent-producer error: restart me
+inline constexpr int kExitKafkaFatal = 3;    // fatal Kafka errors kept coming: restart me
 inline constexpr int kExitStopBudget = 4;    // the stop did not finish within its budget
+// Another live member uses this kafka.instance_id (group.instance.id): a restart would fence
+// the other one in turn, so supervisors should not restart on it (RestartPreventExitStatus).
+inline constexpr int kExitKafkaFenced = 5;
 inline constexpr int kExitSecondSignal = 130;
 
 // Returns the part of the stop budget the drain may use: all but a quarter (1 s to 10 s) kept

@@ -12,7 +12,8 @@
 //       timestamp is >= start_timestamp_ms (rd_kafka_offsets_for_times; the end of the partition
 //       when every record is older), instead of at the group's committed offset. A partition
 //       that comes back in a later rebalance continues from its committed offset, so a replay
-//       is not restarted by every rebalance.
+//       is not restarted by every rebalance. (The 2.0.2 mock cluster answers every timestamp
+//       lookup with -1, so against it a replay starts at the end of each partition.)
 //   (c) outputs go through RetryingProducer (producer.h), any number of topics.
 //
 // Offsets: with `manual_offset_store` (the default) the consumer stores nothing by itself:

@@ -65,6 +65,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "steppewatch/kafka/client_statistics.h"
 #include "steppewatch/pipeline/backpressure.h"
 #include "steppewatch/pipeline/item_processor.h"
 #include "steppewatch/pipeline/pack_holder.h"
@@ -121,6 +122,9 @@ struct PipelineOptions {
   // fatal_window; each one before is recovered in process (see producer.h for the choice).
   int max_fatal_producer_errors = 3;
   absl::Duration fatal_window = absl::Seconds(60);
+  // Where the clients' statistics go for /metrics (not owned; must outlive the pipeline).
+  // Null: the pipeline keeps its own (client_statistics()).
+  ClientStatistics* client_statistics = nullptr;
   pipeline::ProcessorOptions processor;
   ProcessorFactory processor_factory;  // empty = the real ItemProcessor
 };
@@ -159,6 +163,8 @@ class KafkaPipeline {
   uint64_t items_finished() const;
   // Fatal producer errors recovered in process since Create.
   int producer_recoveries() const;
+  // The clients' statistics (options.client_statistics, or the pipeline's own).
+  const ClientStatistics& client_statistics() const;
 
   // Tests only: raises the fatal error `rd_kafka_resp_err` on the producer (or the consumer),
   // as librdkafka does (rd_kafka_test_fatal_error).

@@ -21,6 +21,7 @@
 
 #include "prometheus/collectable.h"
 #include "prometheus/metric_family.h"
+#include "steppewatch/kafka/client_statistics.h"
 #include "steppewatch/metrics/health.h"
 #include "steppewatch/pipeline/pack_holder.h"
 #include "steppewatch/pipeline/stats.h"
@@ -66,6 +67,9 @@ struct CollectorSources {
   // The stories role, when this process runs it: its families (metrics/stories_collector.h)
   // are served beside these.
   const kafka::StoriesRole* stories = nullptr;
+  // The Kafka clients' statistics (kafka::ClientStatistics::Snapshot, thread-safe): broker
+  // round-trip and throttle time, producer queue, lag in seconds, producer recoveries.
+  std::function<kafka::ClientStatisticsSnapshot()> kafka_clients;
 };
 
 // Thread-safe: Collect() may run on several HTTP threads at once; it only reads.
@@ -80,6 +84,11 @@ class StatsCollector : public prometheus::Collectable {
   // directly with a hand-filled snapshot).
   std::vector<prometheus::MetricFamily> Build(const pipeline::StatsSnapshot& snapshot,
                                               int64_t now_steady_ns) const;
+
+  // Appends the families of the Kafka clients' statistics (Collect() does, when
+  // sources.kafka_clients is set).
+  static void AppendKafkaClients(const kafka::ClientStatisticsSnapshot& snapshot,
+                                 std::vector<prometheus::MetricFamily>* out);
 
  private:
   const CollectorSources sources_;
