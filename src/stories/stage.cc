@@ -384,7 +384,7 @@ void StageImpl::RenderAlert(std::string_view json, const StoryIndex::Assignment&
   key_out_.assign(f_.id);
   out_.alert = alert_out_;
   out_.key = key_out_;
-  out_.story_id = index_.Id(s);
+  out_.story_id = index_.Id(a.seq);
   out_.story_copies = s.copies;
 }
 
