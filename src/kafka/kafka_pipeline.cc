@@ -826,6 +826,13 @@ void KafkaPipeline::Impl::OnRevoke(rd_kafka_topic_partition_list_t* partitions, 
 }
 
 void KafkaPipeline::Impl::OnStatistics(std::string_view json) {
+  // A broker in state UP in the statistics (librdkafka writes `"state":"UP"` for each broker
+  // it is connected to) clears the outage even when no message or delivery report does, as
+  // with an idle input: readiness depends on this flag.
+  if (json.find("\"state\":\"UP\"") != std::string_view::npos &&
+      stats_->health().all_brokers_down.exchange(false)) {
+    SW_LOG(kInfo, kLog, "brokers reachable again");
+  }
   auto lags = ParseConsumerLag(json, [this](std::string_view topic, int32_t partition) {
     TopicEntry* t = FindTopic(topic);
     return t != nullptr && t->partitions.contains(partition);
@@ -963,11 +970,12 @@ void KafkaPipeline::Impl::ProcessItem(
     if (outcome->kind == pipeline::Outcome::Kind::kAlerts) {
       for (const pipeline::AlertMessage& alert : outcome->alerts) {
         size_t bytes = alert.key.size() + alert.value.size();
-        for (const pipeline::Header& h : alert.headers) bytes += h.name.size() + h.value.size() + 16;
+        for (const pipeline::Header& h : alert.headers)
+          bytes += h.name.size() + h.value.size() + 16;
         if (bytes > max_message_bytes_) {
-          oversize = log::Cat("the alert for ", alert.topic, " would be ", bytes,
-                              " bytes, over the producer's message.max.bytes (",
-                              max_message_bytes_, ")");
+          oversize =
+              log::Cat("the alert for ", alert.topic, " would be ", bytes,
+                       " bytes, over the producer's message.max.bytes (", max_message_bytes_, ")");
           break;
         }
       }
@@ -1048,8 +1056,7 @@ void KafkaPipeline::Impl::ProduceDeadLetter(int index, Item* item, std::string_v
     const void* v;
     size_t size;
     for (size_t i = 0;
-         rd_kafka_header_get_all(headers, i, &name, &v, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
-         ++i) {
+         rd_kafka_header_get_all(headers, i, &name, &v, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
       headers_bytes += std::strlen(name) + size + 16;
     }
   }
