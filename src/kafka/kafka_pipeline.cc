@@ -970,12 +970,11 @@ void KafkaPipeline::Impl::ProcessItem(
     if (outcome->kind == pipeline::Outcome::Kind::kAlerts) {
       for (const pipeline::AlertMessage& alert : outcome->alerts) {
         size_t bytes = alert.key.size() + alert.value.size();
-        for (const pipeline::Header& h : alert.headers)
-          bytes += h.name.size() + h.value.size() + 16;
+        for (const pipeline::Header& h : alert.headers) bytes += h.name.size() + h.value.size() + 16;
         if (bytes > max_message_bytes_) {
-          oversize =
-              log::Cat("the alert for ", alert.topic, " would be ", bytes,
-                       " bytes, over the producer's message.max.bytes (", max_message_bytes_, ")");
+          oversize = log::Cat("the alert for ", alert.topic, " would be ", bytes,
+                              " bytes, over the producer's message.max.bytes (",
+                              max_message_bytes_, ")");
           break;
         }
       }
@@ -1056,7 +1055,8 @@ void KafkaPipeline::Impl::ProduceDeadLetter(int index, Item* item, std::string_v
     const void* v;
     size_t size;
     for (size_t i = 0;
-         rd_kafka_header_get_all(headers, i, &name, &v, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
+         rd_kafka_header_get_all(headers, i, &name, &v, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+         ++i) {
       headers_bytes += std::strlen(name) + size + 16;
     }
   }
