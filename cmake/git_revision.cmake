@@ -1,11 +1,14 @@
 # Writes OUT (a C++ header) with the source tree's `git describe` as steppewatch::kGitRevision,
-# or "unknown" without git or outside a repository (a source tarball, a Docker context without
-# .git). Run at every build by the sw_git_revision target; OUT is rewritten only when the
-# revision changed, so an unchanged tree recompiles nothing.
-# Usage: cmake -DSOURCE_DIR=... -DOUT=... -P git_revision.cmake
+# or REVISION when given (a build without .git that knows it: the Docker build's
+# --build-arg STEPPEWATCH_REVISION), or "unknown" without either (a source tarball). Run at every
+# build by the sw_git_revision target; OUT is rewritten only when the revision changed, so an
+# unchanged tree recompiles nothing.
+# Usage: cmake -DSOURCE_DIR=... -DOUT=... [-DREVISION=...] -P git_revision.cmake
 set(revision "unknown")
 find_program(GIT_EXECUTABLE git)
-if(GIT_EXECUTABLE)
+if(REVISION)
+  set(revision "${REVISION}")
+elseif(GIT_EXECUTABLE)
   execute_process(COMMAND ${GIT_EXECUTABLE} -C ${SOURCE_DIR} describe --always --dirty --tags
                   OUTPUT_VARIABLE described RESULT_VARIABLE rc ERROR_QUIET
                   OUTPUT_STRIP_TRAILING_WHITESPACE)

@@ -130,8 +130,9 @@ void BlockDaemonSignals() {
   const sigset_t set = DaemonSignalSet();
   // sigprocmask and signal are async-signal-safe and need no initialised C++ runtime: this runs
   // from .preinit_array, before any constructor. Errors cannot happen with valid arguments.
-  (void)pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  // SIGPIPE first: once the mask shows the others blocked, everything here is in place.
   (void)signal(SIGPIPE, SIG_IGN);
+  (void)pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
 absl::Duration StopDrainBudget(absl::Duration budget) {

@@ -49,12 +49,37 @@ TEST(ParseFlags, RejectsUnknownFlagsAndMissingValues) {
   EXPECT_FALSE(ParseFlags({"--set", "novalue"}, &f, &help, &version, &error));
 }
 
+TEST(ParseFlags, ReadsTheReloadFlags) {
+  DaemonFlags f;
+  bool help = false, version = false;
+  std::string error;
+  ASSERT_TRUE(ParseFlags(
+      {"--reload-status", "/run/x/status", "--reload-and-wait", "4242", "--reload-timeout=30"}, &f,
+      &help, &version, &error))
+      << error;
+  EXPECT_EQ(f.reload_status_file, "/run/x/status");
+  EXPECT_EQ(f.reload_and_wait_pid, 4242);
+  EXPECT_EQ(f.reload_timeout_seconds, 30);
+  for (const char* bad : {"0", "-1", "pid"}) {
+    DaemonFlags g;
+    EXPECT_FALSE(ParseFlags({"--reload-and-wait", bad}, &g, &help, &version, &error)) << bad;
+    EXPECT_THAT(error, HasSubstr("positive number"));
+  }
+}
+
+TEST(StopDrainBudget, KeepsAQuarterBetweenOneAndTenSecondsForTheClose) {
+  EXPECT_EQ(StopDrainBudget(absl::Seconds(30)), absl::Seconds(22.5));
+  EXPECT_EQ(StopDrainBudget(absl::Seconds(2)), absl::Seconds(1));     // at least 1 s kept
+  EXPECT_EQ(StopDrainBudget(absl::Seconds(100)), absl::Seconds(90));  // at most 10 s kept
+  EXPECT_EQ(StopDrainBudget(absl::Milliseconds(500)), absl::ZeroDuration());
+}
+
 TEST(UsageText, DocumentsTheStableStdoutLinesAndExitCodes) {
   const std::string usage = UsageText();
   for (const char* needle :
        {"--config", "--rules", "--brokers", "--embedded", "--demo", "--demo-exit", "--check-config",
         "--version", "--help", "embedded Kafka broker at", "steppewatchd: ready", "exit codes",
-        "SIGHUP"}) {
+        "SIGHUP", "SIGPIPE", "--reload-status", "--reload-and-wait", "4    stop budget"}) {
     EXPECT_THAT(usage, HasSubstr(needle));
   }
 }

@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -186,6 +187,106 @@ TEST_F(ReloaderTest, KeepsTheRunningPackWhenAnEmbeddedTestFails) {
   EXPECT_THAT(status.last_error, HasSubstr("rules/wrong.yaml:7:"));
   EXPECT_THAT(status.last_error, HasSubstr("t.wrong"));
   EXPECT_THAT(status.last_error, HasSubstr("expected match"));
+}
+
+// Polls `done` every 10 ms until it holds or kDeadline passes; returns whether it held. For
+// state that has no notification (the watch flag): the deadline only bounds a broken reloader.
+template <typename Fn>
+bool WaitFor(Fn done) {
+  const absl::Time deadline = absl::Now() + kDeadline;
+  while (!done()) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return true;
+}
+
+TEST_F(ReloaderTest, RecordsEachOutcomeInTheCountersAndTheStatusFile) {
+  ASSERT_NO_FATAL_FAILURE(LoadInitial());
+  const fs::path status_file = steppewatch::testing::MakeTempDir("sw-reload-status") / "status";
+  ReloaderOptions options;
+  options.rules_dir = dir_;
+  options.watch = false;
+  options.status_file = status_file;
+  SW_ASSERT_OK_AND_ASSIGN(std::unique_ptr<RuleReloader> reloader,
+                          RuleReloader::Create(holder_.get(), options));
+  EXPECT_TRUE(reloader->counters().last_ok.load());  // the start-up pack is the disk's
+  EXPECT_EQ(ReadReloadStatus(status_file).status().code(), absl::StatusCode::kNotFound);
+
+  WriteFile(dir_ / "rules" / "broken.yaml",
+            "rules:\n  - id: t.broken\n    title: Broken\n    query: 'Astana AND'\n");
+  const int64_t before_ms = absl::ToUnixMillis(absl::Now());
+  reloader->RequestReload();
+  ASSERT_TRUE(reloader->AwaitAttempts(1, kDeadline));
+  EXPECT_FALSE(reloader->counters().last_ok.load());
+  EXPECT_GE(reloader->counters().last_attempt_unix_seconds.load(), before_ms / 1000);
+  SW_ASSERT_OK_AND_ASSIGN(ReloadOutcome refused, ReadReloadStatus(status_file));
+  EXPECT_EQ(refused.attempt, 1u);
+  EXPECT_EQ(refused.result, "refused");
+  EXPECT_GE(refused.started_unix_ms, before_ms);
+  EXPECT_GE(refused.finished_unix_ms, refused.started_unix_ms);
+  EXPECT_EQ(refused.pack, holder_->Get()->info().hash);
+  EXPECT_THAT(refused.error, HasSubstr("rules/broken.yaml:4:"));
+
+  fs::remove(dir_ / "rules" / "broken.yaml");
+  WriteFile(dir_ / "rules" / "astana.yaml", RuleYaml("t.astana", "Almaty"));
+  reloader->RequestReload();
+  ASSERT_TRUE(reloader->AwaitAttempts(2, kDeadline));
+  EXPECT_TRUE(reloader->counters().last_ok.load());
+  SW_ASSERT_OK_AND_ASSIGN(ReloadOutcome installed, ReadReloadStatus(status_file));
+  EXPECT_EQ(installed.attempt, 2u);
+  EXPECT_EQ(installed.result, "installed");
+  EXPECT_EQ(installed.pack, holder_->Get()->info().hash);
+  EXPECT_EQ(installed.error, "");
+
+  reloader->RequestReload();  // same files: unchanged also counts as the disk's pack running
+  ASSERT_TRUE(reloader->AwaitAttempts(3, kDeadline));
+  EXPECT_TRUE(reloader->counters().last_ok.load());
+  SW_ASSERT_OK_AND_ASSIGN(ReloadOutcome unchanged, ReadReloadStatus(status_file));
+  EXPECT_EQ(unchanged.result, "unchanged");
+}
+
+// `rm -rf rules && cp -r new-rules rules`: the directory's watches die with it. The reloader
+// must notice, say so in watch_active, and watch the new directory once it is there, so later
+// edits reload again without a SIGHUP.
+TEST_F(ReloaderTest, WatchesTheDirectoryAgainWhenItIsDeletedAndRecreated) {
+  ASSERT_NO_FATAL_FAILURE(LoadInitial());
+  ReloaderOptions options;
+  options.rules_dir = dir_;
+  options.watch = true;
+  options.debounce = absl::Milliseconds(50);
+  options.rewatch_period = absl::Milliseconds(50);
+  SW_ASSERT_OK_AND_ASSIGN(std::unique_ptr<RuleReloader> reloader,
+                          RuleReloader::Create(holder_.get(), options));
+  EXPECT_TRUE(reloader->counters().watch_active.load());
+
+  fs::remove_all(dir_);
+  ASSERT_TRUE(WaitFor([&] { return !reloader->counters().watch_active.load(); }))
+      << "the reloader did not notice that the directory is gone";
+  // The files it sees (none) are not a pack: refused, the running pack stays.
+  ASSERT_TRUE(WaitFor([&] { return reloader->status().failure >= 1; }));
+  EXPECT_EQ(holder_->generation(), 0u);
+
+  // The deploy finishes a while later with a new pack.
+  WriteFile(dir_ / "pack.yaml", PackYaml("2"));
+  WriteFile(dir_ / "rules" / "astana.yaml", RuleYaml("t.astana", "Almaty"));
+  ASSERT_TRUE(WaitFor([&] { return reloader->counters().watch_active.load(); }))
+      << "the reloader did not watch the recreated directory";
+  // (It may first load the directory half-copied; the copy's last file triggers one more.)
+  const auto fires = [&](const char* body) {
+    const std::vector<std::string> ids = FiringRules(holder_->Get(), body);
+    return std::find(ids.begin(), ids.end(), "t.astana") != ids.end();
+  };
+  ASSERT_TRUE(WaitFor([&] { return holder_->generation() >= 1 && fires("Rain in Almaty."); }))
+      << "the recreated directory's pack was not loaded: " << reloader->status().last_error;
+
+  // And it keeps watching: a later edit reloads by itself.
+  const uint64_t generation = holder_->generation();
+  WriteFile(dir_ / "rules" / "astana.yaml", RuleYaml("t.astana", "Bishkek"));
+  ASSERT_TRUE(WaitFor([&] {
+    return holder_->generation() > generation && fires("Snow in Bishkek.");
+  })) << "an edit after the directory came back did not reload";
+  EXPECT_TRUE(reloader->counters().watch_active.load());
 }
 
 TEST_F(ReloaderTest, ReloadsWhenAFileInTheDirectoryChanges) {

@@ -3,9 +3,9 @@
 # and validates every object offline against Kubernetes, prometheus-operator and KEDA schemas,
 # unknown fields included (deploy/kubernetes/validate/validate.mjs). Then checks the invariants
 # that tie the manifests to the daemon: grace period = drain budget + 15 s = systemd
-# TimeoutStopSec, probes on /healthz and /readyz, rules and config mounted as directories, a
-# StatefulSet whose stable pod name is the static group membership id (kafka.instance_id), and
-# a session timeout above the unit's restart delay.
+# TimeoutStopSec, probes on /healthz (liveness) and /readyz (readiness, startup), rules and
+# config mounted as directories, a StatefulSet whose stable pod name is the static group
+# membership id (kafka.instance_id), and a session timeout above the unit's restart delay.
 # Finally proves the validator can fail, on a copy with a misspelt field.
 # With BINARY_DIR (a build with steppewatchd), each rendering's config and rules ConfigMaps are
 # also written out and checked by the real daemon: `steppewatchd --check-config` (unknown keys,
@@ -60,7 +60,7 @@ for f in files:
                     f"== TimeoutStopSec {stop}")
     c = pod["containers"][0]
     for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz"),
-                        ("startupProbe", "/healthz")):
+                        ("startupProbe", "/readyz")):
         if c.get(probe, {}).get("httpGet", {}).get("path") != path:
             fail.append(f"{f}: {probe} is not an HTTP GET of {path}")
     for m in c["volumeMounts"]:

@@ -51,3 +51,10 @@ if(NOT STEPPEWATCH_SANITIZE)
   set_tests_properties(deploy.syscall_filter PROPERTIES LABELS "integration;deploy"
                        SKIP_RETURN_CODE 77 TIMEOUT 300)
 endif()
+
+# The stop budget is kept by the supervisors (TimeoutStopSec, terminationGracePeriodSeconds,
+# stop_grace_period above the largest shipped pipeline.shutdown_budget_seconds), the startup
+# probe means "ready to work", ExecReload waits for the reload verdict.
+add_test(NAME deploy.stop_budget_and_probes
+         COMMAND /usr/bin/python3 ${_deploy_dir}/stop_budget_test.py ${PROJECT_SOURCE_DIR})
+set_tests_properties(deploy.stop_budget_and_probes PROPERTIES LABELS "unit;deploy" TIMEOUT 60)

@@ -69,3 +69,24 @@ foreach(method
   set_tests_properties(reliability.hostile.${method} PROPERTIES
       LABELS "integration;reliability" TIMEOUT 600 ENVIRONMENT "${sw_hostile_env}")
 endforeach()
+
+# The daemon's lifecycle (tests/RELIABILITY.md, "Lifecycle"): signals before ready at 0/1/5/20 ms,
+# a closed log pipe, readiness against unreachable brokers, --reload-and-wait on a refused pack,
+# SIGTERM during a broker outage within the stop budget.
+foreach(method
+    SignalsBeforeReadyTest.test_no_thread_before_main
+    SignalsBeforeReadyTest.test_sigterm
+    SignalsBeforeReadyTest.test_sigint
+    SignalsBeforeReadyTest.test_sighup
+    SignalsBeforeReadyTest.test_sigpipe
+    LogPipeTest.test_log_pipe_closed_daemon_survives_and_counts_write_errors
+    ReadinessTest.test_unresolvable_broker_is_not_ready
+    ReadinessTest.test_closed_broker_port_is_not_ready
+    ReadinessTest.test_ready_once_the_group_assigned_partitions_and_not_during_an_outage
+    ReloadAndWaitTest.test_refused_pack_fails_the_reload_and_the_gauge_says_so
+    StopBudgetTest.test_sigterm_during_broker_outage_exits_within_the_budget_and_loses_nothing)
+  add_test(NAME reliability.lifecycle.${method}
+           COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/lifecycle_test.py ${method})
+  set_tests_properties(reliability.lifecycle.${method} PROPERTIES
+      LABELS "integration;reliability" TIMEOUT 400 ENVIRONMENT "${sw_rel_env}")
+endforeach()
