@@ -101,8 +101,10 @@ flags:
                     print every alert readably on stdout as it arrives
   --demo-exit       with --demo: exit 0 once every demo item is processed and its alerts printed
   --set KEY=VALUE   override one config key (dotted, e.g. --set pipeline.workers=2); repeatable
-  --check-config    validate the configuration, load, compile and test the rule pack, print a
-                    summary (secrets redacted) and exit (0 = valid)
+  --check-config    validate the configuration, build both librdkafka configurations, bind the
+                    metrics address, check the cache directory, load, compile and test the rule
+                    pack; print the effective configuration (secrets redacted), every warning
+                    and every error, and exit (0 = valid, 2 = problems)
   --version         print versions and exit
   --help            this text
 
@@ -118,9 +120,20 @@ signals:
                     a second one exits at once (130), storing nothing more
   SIGHUP            reload the rule pack (kept only if it compiles and its tests pass)
 
-exit codes: 0 ok, 1 start-up/runtime failure, 2 bad flags/config/rule pack,
-            3 fatal Kafka producer error (restart; unstored items are re-consumed),
-            130 second stop signal
+)" + ExitCodeTable();
+}
+
+std::string ExitCodeTable() {
+  return R"(exit codes:
+  0    stopped cleanly after SIGTERM/SIGINT (every consumed item finished, offsets stored);
+       --check-config: the configuration and the rule pack are valid
+  1    start-up or runtime failure: metrics address taken, embedded broker or Kafka clients
+       could not start, signal handling unavailable
+  2    bad flags, configuration or rule pack (every problem is logged with its file:line or
+       environment variable; --check-config prints them all)
+  3    fatal Kafka producer error: restart (items whose offsets were not stored are consumed
+       again, nothing is lost)
+  130  a second SIGTERM/SIGINT during the drain: exited at once, storing nothing more
 )";
 }
 

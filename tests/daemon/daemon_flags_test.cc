@@ -1,6 +1,11 @@
+#include <fstream>
+#include <iterator>
+#include <string>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "steppewatch/daemon/daemon.h"
+#include "testing/paths.h"
 
 namespace steppewatch::daemon {
 namespace {
@@ -56,6 +61,18 @@ TEST(UsageText, DocumentsTheStableStdoutLinesAndExitCodes) {
         "--version", "--help", "embedded Kafka broker at", "steppewatchd: ready", "exit codes",
         "SIGHUP"}) {
     EXPECT_THAT(usage, HasSubstr(needle));
+  }
+}
+
+TEST(ExitCodeTable, HelpAndTheOperatorsGuideShowTheSameTable) {
+  EXPECT_THAT(UsageText(), HasSubstr(ExitCodeTable()));
+  std::ifstream in(steppewatch::testing::SourceDir() / "deploy/README.md");
+  const std::string guide((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_THAT(guide, HasSubstr("```\n" + ExitCodeTable() + "```\n"))
+      << "deploy/README.md's exit code table differs from steppewatchd --help";
+  for (int code : {kExitOk, kExitRuntimeError, kExitConfigError, kExitKafkaFatal,
+                   kExitSecondSignal}) {
+    EXPECT_THAT(ExitCodeTable(), HasSubstr("\n  " + std::to_string(code) + " ")) << code;
   }
 }
 
