@@ -243,8 +243,8 @@ int RunDaemon(const DaemonFlags& flags) {
 
   // What parsing cannot see: the librdkafka configurations, the metrics address (bound by
   // --check-config only: at start the server binds it and reports it), the cache directory.
-  const config::PreflightReport preflight =
-      config::Preflight(cfg, origins, {.check_listen = flags.check_config});
+  const config::PreflightReport preflight = config::Preflight(
+      cfg, origins, {.check_listen = flags.check_config, .check_brokers = flags.check_config});
   for (const std::string& w : preflight.warnings) SW_LOG(kWarning, kLog, "configuration: ", w);
   std::vector<std::string> errors = preflight.errors;
 
@@ -283,7 +283,9 @@ int RunDaemon(const DaemonFlags& flags) {
                   errors.size());
       return kExitConfigError;
     }
-    std::printf("%s\nconfiguration and rule pack OK\n", PackSummary(**pack, tests).c_str());
+    const size_t warnings = config_warnings.size() + preflight.warnings.size();
+    std::printf("%s\nconfiguration and rule pack OK%s\n", PackSummary(**pack, tests).c_str(),
+                warnings == 0 ? "" : log::Cat(" (", warnings, " warning(s) above)").c_str());
     return kExitOk;
   }
   if (!errors.empty()) return kExitConfigError;

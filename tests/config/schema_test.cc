@@ -234,5 +234,36 @@ TEST(Preflight, AnUnwritableCacheDirectoryIsAWarning) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(Preflight, BrokersThatNothingAnswersAreAWarningWhenAsked) {
+  const std::filesystem::path dir = steppewatch::testing::MakeTempDir("preflight-brokers");
+  DaemonConfig c = Usable(dir);
+  // A port nothing listens on: take a free one and close it.
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  close(fd);
+  c.kafka.brokers = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  EXPECT_THAT(Preflight(c).warnings, IsEmpty());  // not asked
+  const PreflightReport r = Preflight(c, {}, {.check_brokers = true});
+  EXPECT_THAT(r.errors, IsEmpty());
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_THAT(r.warnings[0], AllOf(HasSubstr("kafka.brokers: no broker reachable"),
+                                   HasSubstr("Connection refused")));
+  // One live listener among them is enough.
+  const int live = socket(AF_INET, SOCK_STREAM, 0);
+  addr.sin_port = 0;
+  ASSERT_EQ(bind(live, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(live, 1), 0);
+  ASSERT_EQ(getsockname(live, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  c.kafka.brokers += ",127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  EXPECT_THAT(Preflight(c, {}, {.check_brokers = true}).warnings, IsEmpty());
+  close(live);
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace steppewatch::config

@@ -258,13 +258,16 @@ struct PreflightReport {
 struct PreflightOptions {
   // Bind the metrics address to see that it is free (false when the caller binds it itself).
   bool check_listen = true;
+  // Connect to the brokers (a warning when none answers: the daemon would start and wait).
+  bool check_brokers = false;
 };
 
 // Checks a valid configuration against what parsing cannot see: both librdkafka client
 // configurations are built through librdkafka (every property set with rd_kafka_conf_set, then
 // the client created without brokers, so an unknown property, a bad value or an inconsistent
 // combination is an error naming the key); the metrics address can be bound; the cache
-// directory can be created and written (warnings: read-only, foreign-owned, nearly full).
+// directory can be created and written (warnings: read-only, foreign-owned, nearly full); with
+// check_brokers, at least one broker of kafka.brokers accepts a TCP connection (a warning).
 PreflightReport Preflight(const DaemonConfig& config, const Origins& origins = {},
                           const PreflightOptions& options = {});
 
