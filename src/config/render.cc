@@ -109,39 +109,12 @@ std::string RenderRedacted(const DaemonConfig& c) {
   return std::string(out.c_str()) + "\n";
 }
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
-
 size_t FindControl(std::string_view s) {
   for (size_t i = 0; i < s.size(); ++i) {
     const unsigned char ch = static_cast<unsigned char>(s[i]);
     if ((ch < 0x20 && ch != '\t' && ch != '\n' && ch != '\r') || ch == 0x7F) return i;
   }
   return std::string_view::npos;
-}
-
-std::vector<std::string> SplitList(std::string_view s) {
-  std::vector<std::string> out;
-  while (true) {
-    size_t comma = s.find(',');
-    std::string_view part = Trim(s.substr(0, comma));
-    if (!part.empty()) out.emplace_back(part);
-    if (comma == std::string_view::npos) break;
-    s.remove_prefix(comma + 1);
-  }
-  return out;
-}
-
-std::string Join(const std::vector<std::string>& parts, std::string_view sep) {
-  std::string out;
-  for (size_t i = 0; i < parts.size(); ++i) {
-    if (i) out.append(sep);
-    out.append(parts[i]);
-  }
-  return out;
 }
 
 bool ParseListen(std::string_view s, std::string* host, int* port) {
