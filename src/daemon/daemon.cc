@@ -18,6 +18,7 @@
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "steppewatch/common/flags.h"
 #include "steppewatch/common/log.h"
 #include "steppewatch/common/notification.h"
 #include "steppewatch/common/version.h"
@@ -139,57 +140,31 @@ std::string ExitCodeTable() {
 
 bool ParseFlags(const std::vector<std::string>& args, DaemonFlags* flags, bool* help, bool* version,
                 std::string* error) {
-  for (size_t i = 0; i < args.size(); ++i) {
-    std::string arg = args[i];
-    std::string value;
-    bool has_value = false;
-    if (size_t eq = arg.find('='); arg.rfind("--", 0) == 0 && eq != std::string::npos) {
-      value = arg.substr(eq + 1);
-      arg = arg.substr(0, eq);
-      has_value = true;
-    }
-    auto take = [&](std::string* out) {
-      if (has_value) {
-        *out = value;
-        return true;
-      }
-      if (i + 1 >= args.size()) {
-        *error = arg + " needs a value";
-        return false;
-      }
-      *out = args[++i];
-      return true;
-    };
-    if (arg == "--help" || arg == "-h") {
-      *help = true;
-    } else if (arg == "--version") {
-      *version = true;
-    } else if (arg == "--config") {
-      if (!take(&flags->config_path)) return false;
-    } else if (arg == "--rules") {
-      if (!take(&flags->rules_dir)) return false;
-    } else if (arg == "--brokers") {
-      if (!take(&flags->brokers)) return false;
-    } else if (arg == "--embedded") {
-      flags->embedded = true;
-    } else if (arg == "--demo") {
-      if (!take(&flags->demo_file)) return false;
-    } else if (arg == "--demo-exit") {
-      flags->demo_exit = true;
-    } else if (arg == "--check-config") {
-      flags->check_config = true;
-    } else if (arg == "--set") {
-      std::string kv;
-      if (!take(&kv)) return false;
-      if (kv.find('=') == std::string::npos) {
-        *error = "--set needs KEY=VALUE, got '" + kv + "'";
-        return false;
-      }
-      flags->overrides.push_back(kv);
-    } else {
-      *error = "unknown flag '" + args[i] + "'";
+  cmdline::Flags parsed({"config", "rules", "brokers", "demo", "set"},
+                        {"embedded", "demo-exit", "check-config", "version"});
+  if (!parsed.Parse(args)) {
+    *error = parsed.error();
+    return false;
+  }
+  if (!parsed.positional().empty()) {
+    *error = "unexpected argument '" + parsed.positional().front() + "' (flags only; see --help)";
+    return false;
+  }
+  *help = parsed.help();
+  *version = parsed.Has("version");
+  flags->config_path = parsed.Get("config").value_or(flags->config_path);
+  flags->rules_dir = parsed.Get("rules").value_or(flags->rules_dir);
+  flags->brokers = parsed.Get("brokers").value_or(flags->brokers);
+  flags->demo_file = parsed.Get("demo").value_or(flags->demo_file);
+  flags->embedded = flags->embedded || parsed.Has("embedded");
+  flags->demo_exit = flags->demo_exit || parsed.Has("demo-exit");
+  flags->check_config = flags->check_config || parsed.Has("check-config");
+  for (const std::string& kv : parsed.GetAll("set")) {
+    if (kv.find('=') == std::string::npos) {
+      *error = "--set needs KEY=VALUE, got '" + kv + "'";
       return false;
     }
+    flags->overrides.push_back(kv);
   }
   if (!flags->demo_file.empty() && !flags->embedded && flags->brokers != "embedded") {
     *error = "--demo needs embedded mode (--embedded)";

@@ -52,6 +52,11 @@ TEST(ParseFlags, RejectsUnknownFlagsAndMissingValues) {
   EXPECT_FALSE(ParseFlags({"--config"}, &f, &help, &version, &error));
   EXPECT_THAT(error, HasSubstr("needs a value"));
   EXPECT_FALSE(ParseFlags({"--set", "novalue"}, &f, &help, &version, &error));
+  EXPECT_FALSE(ParseFlags({"stray"}, &f, &help, &version, &error));
+  EXPECT_THAT(error, HasSubstr("unexpected argument 'stray'"));
+  // --help does not skip the parse: a typo next to it is still an error.
+  EXPECT_FALSE(ParseFlags({"--check-confg", "--help"}, &f, &help, &version, &error));
+  EXPECT_THAT(error, HasSubstr("--check-confg"));
 }
 
 TEST(UsageText, DocumentsTheStableStdoutLinesAndExitCodes) {
@@ -70,8 +75,8 @@ TEST(ExitCodeTable, HelpAndTheOperatorsGuideShowTheSameTable) {
   const std::string guide((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_THAT(guide, HasSubstr("```\n" + ExitCodeTable() + "```\n"))
       << "deploy/README.md's exit code table differs from steppewatchd --help";
-  for (int code : {kExitOk, kExitRuntimeError, kExitConfigError, kExitKafkaFatal,
-                   kExitSecondSignal}) {
+  for (int code :
+       {kExitOk, kExitRuntimeError, kExitConfigError, kExitKafkaFatal, kExitSecondSignal}) {
     EXPECT_THAT(ExitCodeTable(), HasSubstr("\n  " + std::to_string(code) + " ")) << code;
   }
 }
