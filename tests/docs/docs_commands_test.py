@@ -14,6 +14,7 @@ of `A|B` the first is taken), and runs it:
 A documented command that does not exist (`steppewatch check RULES_DIR`) fails the test.
 """
 import glob
+import hashlib
 import os
 import re
 import subprocess
@@ -37,6 +38,11 @@ PLACEHOLDERS = {
 }
 # Commands that need a broker, or the daemon itself: parsed only (--help appended).
 PARSE_ONLY = {"feed", "tail", "broker"}
+
+
+def sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
 
 
 def quoted_commands():
@@ -64,10 +70,17 @@ def quoted_commands():
     return found
 
 
+# Flags whose FILE is written: a fresh path, never a file of the source tree.
+OUTPUT_FLAGS = {"--output": "alerts.jsonl", "--dead-letters": "dead-letters.jsonl"}
+
+
 def concrete(span):
     span = span.replace("\\|", "|")
     words = []
     for word in span.split():
+        if words and words[-1].strip("[]") in OUTPUT_FLAGS:
+            words.append(os.path.join(TMP, OUTPUT_FLAGS[words[-1].strip("[]")]))
+            continue
         if word == "[flags]" or word == "[ARGS...]":
             continue
         word = word.strip("[]")
@@ -86,6 +99,7 @@ def main():
         print(f"only {len(commands)} commands found in the docs: the extraction is broken")
         return 1
     failures = []
+    before = {p: sha256(p) for p in (ITEMS, CONFIG)}
     for where, span in commands:
         words = concrete(span)
         if len(words) == 1:
@@ -105,8 +119,8 @@ def main():
             continue
         if binary == DAEMON or sub in PARSE_ONLY or reference:
             argv.append("--help")
-        if binary == CLI and sub == "match":
-            argv += ["--output", os.path.join(TMP, "alerts.jsonl")] if "--output" not in argv else []
+        if binary == CLI and sub == "match" and "--output" not in argv:
+            argv += ["--output", os.path.join(TMP, "alerts.jsonl")]
         try:
             run = subprocess.run(argv, capture_output=True, text=True, timeout=120,
                                  stdin=subprocess.DEVNULL)
@@ -120,6 +134,10 @@ def main():
                             f"{run.stderr.strip().splitlines()[:3]} ({' '.join(argv)})")
         else:
             print(f"ok    {where}: `{span}` (exit {run.returncode})")
+    # The commands read the source tree; none may have written into it.
+    for path, digest in before.items():
+        if sha256(path) != digest:
+            failures.append(f"{path} was modified by a documented command")
     for f in failures:
         print("FAIL  " + f)
     print(f"{len(commands) - len(failures)} of {len(commands)} quoted commands parse")
