@@ -193,8 +193,17 @@ class Loader {
         SW_RETURN_IF_ERROR(Walk(value_node, key_path));
         continue;
       }
-      return Error(key_node, key_path,
-                   Cat("unknown key (known here: ", Join(KnownChildren(path), ", "), ")"));
+      const std::vector<std::string> known = KnownChildren(path);
+      std::string message = Cat("unknown key (known here: ", Join(known, ", "), ")");
+      const std::vector<std::string_view> names(known.begin(), known.end());
+      if (std::string_view near = NearestName(key, names); !near.empty()) {
+        message += Cat("; did you mean '", near, "'");
+        if (const Field* f = FindField(Child(path, near)); f != nullptr) {
+          message += Cat(" (", f->help, ")");
+        }
+        message += "?";
+      }
+      return Error(key_node, key_path, message);
     }
     return absl::OkStatus();
   }

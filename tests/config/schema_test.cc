@@ -128,6 +128,15 @@ log:
                                      HasSubstr("f.yaml:5:10: log.level: 'loud' is not"))));
 }
 
+TEST(Validation, AnUnknownKeyNamesTheNearestKnownOneWithItsHelp) {
+  EXPECT_THAT(ParseConfig("kafka:\n  broker: x:1\n", "f.yaml").status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("f.yaml:2:3: kafka.broker: unknown key (known here: brokers, "
+                                 "brokers_file, group_id")));
+  EXPECT_THAT(ParseConfig("kafka:\n  broker: x:1\n", "f.yaml").status().message(),
+              HasSubstr("; did you mean 'brokers' (bootstrap.servers, or \"embedded\""));
+}
+
 TEST(LoadConfig, ADirectoryIsNotAConfigFile) {
   const std::filesystem::path dir = steppewatch::testing::MakeTempDir("config-dir");
   LoadOptions options;
