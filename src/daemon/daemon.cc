@@ -249,7 +249,7 @@ int RunDaemon(const DaemonFlags& flags) {
   for (const std::string& e : errors) SW_LOG(kError, kLog, e);
 
   if (flags.check_config) {
-    std::printf("%s\n", config::RenderRedacted(cfg).c_str());
+    std::printf("%s\n", config::RenderRedacted(cfg, &origins).c_str());
     for (const std::string& w : config_warnings) std::printf("warning: %s\n", w.c_str());
     for (const std::string& w : preflight.warnings) std::printf("warning: %s\n", w.c_str());
     if (!errors.empty()) {

@@ -80,6 +80,26 @@ TEST(Schema, SecretFieldsAreRedacted) {
   EXPECT_THAT(RenderRedacted(c), Not(HasSubstr("hunter2")));
 }
 
+TEST(Render, SaysWhereEachValueCameFromAndStillParses) {
+  Origins origins;
+  LoadOptions options;
+  options.origins = &origins;
+  options.env = {{"STEPPEWATCH_KAFKA_BROKERS", "b:9092"}};
+  options.overrides = {"kafka.consumer.fetch.wait.max.ms=50"};
+  auto c = ParseConfig("pipeline:\n  workers: 3\n", "f.yaml", options);
+  ASSERT_TRUE(c.ok()) << c.status();
+  const std::string text = RenderRedacted(*c, &origins);
+  EXPECT_THAT(text,
+              HasSubstr("brokers: \"b:9092\"  # environment variable STEPPEWATCH_KAFKA_BROKERS"));
+  EXPECT_THAT(text, HasSubstr("workers: 3  # f.yaml:2:12"));
+  EXPECT_THAT(
+      text, HasSubstr("fetch.wait.max.ms: \"50\"  # override 'kafka.consumer.fetch.wait.max.ms'"));
+  EXPECT_THAT(text, HasSubstr("group_id: \"steppewatch\"\n"));  // a default: no comment
+  auto back = ParseConfig(text, "rendered.yaml");
+  ASSERT_TRUE(back.ok()) << back.status() << "\n" << text;
+  EXPECT_EQ(*back, *c);
+}
+
 TEST(Environment, AnInvalidValueIsReportedAtTheVariableNotTheFileLine) {
   LoadOptions options;
   options.env = {{"STEPPEWATCH_RULES_RELOAD_ON_CHANGE", "maybe"}};

@@ -219,7 +219,10 @@ bool IsSecretKey(std::string_view key);
 
 // Renders the effective configuration as YAML with every secret value replaced by "<redacted>",
 // for the start-up log and `steppewatchd --check-config`.
-std::string RenderRedacted(const DaemonConfig& config);
+// With `origins` (LoadOptions::origins), each value that did not come from the defaults is
+// followed by a comment saying where it came from ("# steppewatch.yaml:12:3",
+// "# environment variable STEPPEWATCH_KAFKA_BROKERS").
+std::string RenderRedacted(const DaemonConfig& config, const Origins* origins = nullptr);
 
 // The librdkafka properties of the daemon's two clients.
 struct KafkaClientProperties {
