@@ -134,6 +134,14 @@ def main():
                             f"{run.stderr.strip().splitlines()[:3]} ({' '.join(argv)})")
         else:
             print(f"ok    {where}: `{span}` (exit {run.returncode})")
+    # steppewatch's exit codes, as its --help states them, are the ones deploy/README.md gives.
+    overview = subprocess.run([CLI, "--help"], capture_output=True, text=True).stdout
+    codes = re.search(r"exit codes: (.*)", overview)
+    with open(os.path.join(SOURCE, "deploy/README.md"), encoding="utf-8") as f:
+        guide = " ".join(f.read().split())
+    if codes is None or " ".join(codes.group(1).split()) not in guide:
+        failures.append("deploy/README.md does not give steppewatch's exit codes as its --help "
+                        f"does: {codes.group(1) if codes else '(none in --help)'}")
     # The commands read the source tree; none may have written into it.
     for path, digest in before.items():
         if sha256(path) != digest:
