@@ -10,6 +10,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <sstream>
 #include <string>
 
 #include "gmock/gmock.h"
@@ -54,6 +56,30 @@ TEST(Schema, ExampleFileHasEveryKeyOfTheTableAndNoOther) {
   }
   for (const std::string& k : keys) {
     EXPECT_NE(FindField(k), nullptr) << "in the example file but not in the table: " << k;
+  }
+}
+
+TEST(Schema, TheExampleFileListsExactlyTheEnvironmentVariablesOfTheTable) {
+  std::ifstream in(ExamplePath());
+  std::map<std::string, std::string> listed;  // "#   STEPPEWATCH_X   key ..." lines
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream words(line);
+    std::string hash, name, key;
+    if (words >> hash >> name >> key && hash == "#" && name.rfind("STEPPEWATCH_", 0) == 0) {
+      listed[name] = key;
+    }
+  }
+  std::map<std::string, std::string> table;
+  for (const EnvOverride& e : EnvOverrides()) table[std::string(e.name)] = std::string(e.key);
+  ASSERT_EQ(listed.size(), table.size()) << ::testing::PrintToString(listed);
+  for (const auto& [name, key] : table) {
+    ASSERT_TRUE(listed.count(name)) << name << " is not listed in the example file";
+    // The example names property-map entries as "kafka.common:" followed by the property.
+    if (key.rfind("kafka.common.", 0) == 0) {
+      EXPECT_EQ(listed[name], "kafka.common:") << name;
+    } else {
+      EXPECT_EQ(listed[name], key) << name;
+    }
   }
 }
 
