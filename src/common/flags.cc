@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <charconv>
 
+#include "steppewatch/common/strings.h"
+
 namespace steppewatch::cmdline {
 
 bool Flags::Parse(int argc, char** argv) {
@@ -53,6 +55,13 @@ bool Flags::Parse(const std::vector<std::string>& args) {
       values_[name].push_back(*value);
     } else {
       error_ = "unknown option '--" + name + "'";
+      std::vector<std::string_view> known(with_value_.begin(), with_value_.end());
+      known.insert(known.end(), boolean_.begin(), boolean_.end());
+      known.push_back("help");
+      // Two edits: flags are short, and a wider net suggests unrelated names.
+      if (std::string_view near = strings::Nearest(name, known, 2); !near.empty()) {
+        error_ += " (did you mean --" + std::string(near) + "?)";
+      }
       return false;
     }
   }

@@ -1,5 +1,6 @@
 #include "steppewatch/common/strings.h"
 
+#include <algorithm>
 #include <cctype>
 
 namespace steppewatch::strings {
@@ -29,6 +30,31 @@ std::string Join(const std::vector<std::string>& parts, std::string_view separat
     out.append(parts[i]);
   }
   return out;
+}
+
+std::string_view Nearest(std::string_view name, const std::vector<std::string_view>& candidates,
+                         size_t max_edits) {
+  std::string_view best;
+  size_t best_distance = max_edits + 1;
+  std::vector<size_t> row;
+  for (std::string_view c : candidates) {
+    row.resize(c.size() + 1);
+    for (size_t j = 0; j <= c.size(); ++j) row[j] = j;
+    for (size_t i = 1; i <= name.size(); ++i) {
+      size_t diagonal = row[0];
+      row[0] = i;
+      for (size_t j = 1; j <= c.size(); ++j) {
+        const size_t up = row[j];
+        row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (name[i - 1] != c[j - 1])});
+        diagonal = up;
+      }
+    }
+    if (row[c.size()] < best_distance) {
+      best_distance = row[c.size()];
+      best = c;
+    }
+  }
+  return best;
 }
 
 }  // namespace steppewatch::strings

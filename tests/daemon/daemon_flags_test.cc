@@ -56,7 +56,7 @@ TEST(ParseFlags, RejectsUnknownFlagsAndMissingValues) {
   EXPECT_THAT(error, HasSubstr("unexpected argument 'stray'"));
   // --help does not skip the parse: a typo next to it is still an error.
   EXPECT_FALSE(ParseFlags({"--check-confg", "--help"}, &f, &help, &version, &error));
-  EXPECT_THAT(error, HasSubstr("--check-confg"));
+  EXPECT_THAT(error, HasSubstr("unknown option '--check-confg' (did you mean --check-config?)"));
 }
 
 TEST(UsageText, DocumentsTheStableStdoutLinesAndExitCodes) {

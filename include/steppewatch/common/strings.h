@@ -20,4 +20,9 @@ std::vector<std::string> SplitList(std::string_view s, char separator = ',');
 // The parts with `separator` between them.
 std::string Join(const std::vector<std::string>& parts, std::string_view separator);
 
+// The candidate nearest to `name` by edit distance (Levenshtein) when at most `max_edits` away
+// (a likely typo), else empty. For "did you mean" hints.
+std::string_view Nearest(std::string_view name, const std::vector<std::string_view>& candidates,
+                         size_t max_edits = 3);
+
 }  // namespace steppewatch::strings
