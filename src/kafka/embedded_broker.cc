@@ -1,6 +1,5 @@
 // EmbeddedBroker (see embedded_broker.h).
 #include "steppewatch/kafka/embedded_broker.h"
-#include "steppewatch/kafka/log_route.h"
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -8,6 +7,7 @@
 #include <string>
 
 #include "steppewatch/common/log.h"
+#include "steppewatch/kafka/log_route.h"
 
 namespace steppewatch::kafka {
 

@@ -2,7 +2,6 @@
 // work queue, then Impl: configuration, the consumer thread (poll, dispatch, rebalance, store,
 // pause/resume), the workers, the producer (produce, delivery reports, retries), Stop.
 #include "steppewatch/kafka/kafka_pipeline.h"
-#include "steppewatch/kafka/log_route.h"
 
 #include <librdkafka/rdkafka.h>
 
@@ -24,6 +23,7 @@
 #include "steppewatch/common/notification.h"
 #include "steppewatch/common/status_macros.h"
 #include "steppewatch/kafka/consumer_lag.h"
+#include "steppewatch/kafka/log_route.h"
 #include "steppewatch/pipeline/offset_tracker.h"
 #include "steppewatch/rules/pack.h"
 
