@@ -18,10 +18,10 @@
 
 #include "absl/time/clock.h"
 #include "steppewatch/daemon/reloader.h"
-#include "steppewatch/rules/pack_tests.h"
 #include "steppewatch/match/matcher.h"
 #include "steppewatch/pipeline/pack_holder.h"
 #include "steppewatch/rules/evaluator.h"
+#include "steppewatch/rules/pack_tests.h"
 
 namespace steppewatch::daemon {
 namespace {

@@ -28,6 +28,7 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -44,6 +45,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "simdjson.h"
+#include "steppewatch/common/flags.h"
 #include "steppewatch/common/status_macros.h"
 #include "steppewatch/kafka/client.h"
 #include "steppewatch/kafka/embedded_broker.h"
@@ -95,11 +97,12 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
                                 absl::string_view(b.data(), b.size()));
 }
 
-// Flags of one command, in order of appearance. `--name value` and `--name=value` are accepted;
-// a flag may repeat (e.g. --property), Get() returns the last value.
+// Flags of one command, read by the shared parser (common/flags.h); a flag may repeat (e.g.
+// --property), Get() returns the last value.
 struct Args {
   std::vector<std::pair<std::string, std::string>> flags;
   std::vector<std::string> positional;
+  bool help = false;
 
   std::optional<std::string> Get(std::string_view name) const {
     std::optional<std::string> value;
@@ -121,33 +124,16 @@ struct Args {
 absl::StatusOr<Args> ParseArgs(int argc, char** argv,
                                std::initializer_list<std::string_view> value_flags,
                                std::initializer_list<std::string_view> bool_flags) {
+  std::set<std::string> with_value(value_flags.begin(), value_flags.end());
+  std::set<std::string> boolean(bool_flags.begin(), bool_flags.end());
+  cmdline::Flags parsed(with_value, boolean);
+  if (!parsed.Parse(argc, argv)) return absl::InvalidArgumentError(parsed.error());
   Args args;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    if (arg.size() < 3 || arg.substr(0, 2) != "--") {
-      args.positional.emplace_back(arg);
-      continue;
-    }
-    std::string_view name = arg.substr(2);
-    std::optional<std::string_view> inline_value;
-    if (size_t eq = name.find('='); eq != std::string_view::npos) {
-      inline_value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-    }
-    if (std::find(bool_flags.begin(), bool_flags.end(), name) != bool_flags.end()) {
-      if (inline_value)
-        return absl::InvalidArgumentError(absl::StrCat("--", std::string(name), " takes no value"));
-      args.flags.emplace_back(std::string(name), "true");
-    } else if (std::find(value_flags.begin(), value_flags.end(), name) != value_flags.end()) {
-      if (inline_value) {
-        args.flags.emplace_back(std::string(name), std::string(*inline_value));
-      } else if (i + 1 < argc) {
-        args.flags.emplace_back(std::string(name), argv[++i]);
-      } else {
-        return absl::InvalidArgumentError(absl::StrCat("--", std::string(name), " needs a value"));
-      }
-    } else {
-      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", std::string(name)));
+  args.help = parsed.help();
+  args.positional = parsed.positional();
+  for (const std::set<std::string>* names : {&with_value, &boolean}) {
+    for (const std::string& name : *names) {
+      for (const std::string& v : parsed.GetAll(name)) args.flags.emplace_back(name, v);
     }
   }
   return args;
@@ -966,44 +952,40 @@ int RunTail(const Args& args) {
   return 0;
 }
 
-// Returns true (after printing the usage to stdout) when the arguments ask for help.
-bool PrintedHelp(int argc, char** argv, std::string_view usage) {
-  for (int i = 1; i < argc; ++i) {
-    std::string_view a = argv[i];
-    if (a == "--help" || a == "-h") {
-      std::printf("usage: %.*s\n", static_cast<int>(usage.size()), usage.data());
-      return true;
-    }
-  }
-  return false;
+// Prints the usage to stdout when the arguments asked for help (after they parsed: a typo next
+// to --help is still an error); returns whether it did.
+bool PrintedHelp(const Args& args, std::string_view usage) {
+  if (!args.help) return false;
+  std::printf("usage: %.*s\n", static_cast<int>(usage.size()), usage.data());
+  return true;
 }
 
 }  // namespace
 
 int RunBrokerCommand(int argc, char** argv) {
-  if (PrintedHelp(argc, argv, kBrokerUsage)) return 0;
   absl::StatusOr<Args> args =
       ParseArgs(argc, argv, {"topics", "partitions", "brokers", "control-fifo"}, {});
   if (!args.ok()) return UsageError("broker", args.status(), kBrokerUsage);
+  if (PrintedHelp(*args, kBrokerUsage)) return 0;
   return RunBroker(*args);
 }
 
 int RunFeedCommand(int argc, char** argv) {
-  if (PrintedHelp(argc, argv, kFeedUsage)) return 0;
   absl::StatusOr<Args> args = ParseArgs(
       argc, argv,
       {"brokers", "topic", "rate", "repeat", "linger-ms", "id-field", "property", "flush-timeout"},
       {"keep-ids", "quiet"});
   if (!args.ok()) return UsageError("feed", args.status(), kFeedUsage);
+  if (PrintedHelp(*args, kFeedUsage)) return 0;
   return RunFeed(*args);
 }
 
 int RunTailCommand(int argc, char** argv) {
-  if (PrintedHelp(argc, argv, kTailUsage)) return 0;
   absl::StatusOr<Args> args =
       ParseArgs(argc, argv, {"brokers", "topic", "group", "count", "timeout", "idle", "property"},
                 {"raw", "keys", "from-beginning", "quiet", "latency", "summary-json"});
   if (!args.ok()) return UsageError("tail", args.status(), kTailUsage);
+  if (PrintedHelp(*args, kTailUsage)) return 0;
   return RunTail(*args);
 }
 

@@ -10,6 +10,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "steppewatch/common/log.h"
+#include "steppewatch/common/strings.h"
 #include "steppewatch/config/daemon_config.h"
 
 namespace steppewatch::config {
@@ -18,17 +20,10 @@ inline constexpr std::string_view kEnvPrefix = "STEPPEWATCH_";
 inline constexpr std::string_view kFileSuffix = "_file";
 inline constexpr std::string_view kRedacted = "<redacted>";
 
-// Concatenates message text. Debian's abseil has its own string_view type
-// (ABSL_OPTION_USE_STD_STRING_VIEW is 0), so absl::StrCat does not take std::string_view.
-inline std::string Cat(std::initializer_list<std::string_view> parts) {
-  std::string out;
-  for (std::string_view p : parts) out.append(p);
-  return out;
-}
-template <typename... Parts>
-std::string Cat(const Parts&... parts) {
-  return Cat({std::string_view(parts)...});
-}
+using ::steppewatch::log::Cat;
+using ::steppewatch::strings::Join;
+using ::steppewatch::strings::SplitList;
+using ::steppewatch::strings::Trim;
 
 // An absl::Status message as std::string_view.
 inline std::string_view Msg(const absl::Status& status) {
@@ -39,10 +34,6 @@ inline absl::Status Invalid(std::string_view message) {
   return absl::InvalidArgumentError(std::string(message));
 }
 
-std::string_view Trim(std::string_view s);
-// Splits at commas, trims each part, drops empty parts.
-std::vector<std::string> SplitList(std::string_view s);
-std::string Join(const std::vector<std::string>& parts, std::string_view sep);
 // Offset of the first C0 control character other than tab, LF and CR (or DEL); npos if none.
 size_t FindControl(std::string_view s);
 

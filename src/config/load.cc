@@ -43,10 +43,6 @@ constexpr std::string_view kToolVariables[] = {"STEPPEWATCH_SOURCE_DIR", "STEPPE
 constexpr std::string_view kEnvSections[] = {"KAFKA_",    "DECODER_", "RULES_",
                                              "PIPELINE_", "METRICS_", "LOG_"};
 
-bool EndsWith(std::string_view s, std::string_view suffix) {
-  return s.size() > suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
 const Field* PropertyMapField(std::string_view path) {
   const Field* f = FindField(path);
   return f != nullptr && f->type == FieldType::kProperties ? f : nullptr;
@@ -179,7 +175,7 @@ class Loader {
         SW_RETURN_IF_ERROR(ParseValue(*f, value_node, key_path));
         continue;
       }
-      if (EndsWith(key, kFileSuffix)) {
+      if (key.size() > kFileSuffix.size() && key.ends_with(kFileSuffix)) {
         const std::string base = key.substr(0, key.size() - kFileSuffix.size());
         const Field* f = FindField(Child(path, base));
         if (f != nullptr && f->type == FieldType::kString) {
@@ -197,8 +193,17 @@ class Loader {
         SW_RETURN_IF_ERROR(Walk(value_node, key_path));
         continue;
       }
-      return Error(key_node, key_path,
-                   Cat("unknown key (known here: ", Join(KnownChildren(path), ", "), ")"));
+      const std::vector<std::string> known = KnownChildren(path);
+      std::string message = Cat("unknown key (known here: ", Join(known, ", "), ")");
+      const std::vector<std::string_view> names(known.begin(), known.end());
+      if (std::string_view near = NearestName(key, names); !near.empty()) {
+        message += Cat("; did you mean '", near, "'");
+        if (const Field* f = FindField(Child(path, near)); f != nullptr) {
+          message += Cat(" (", f->help, ")");
+        }
+        message += "?";
+      }
+      return Error(key_node, key_path, message);
     }
     return absl::OkStatus();
   }
@@ -312,7 +317,7 @@ class Loader {
       std::string key_path = Cat(p, ".", key);
       std::string value;
       std::string origin_note;
-      if (EndsWith(key, kFileSuffix)) {
+      if (key.size() > kFileSuffix.size() && key.ends_with(kFileSuffix)) {
         // (Never assign to a YAML::Node that refers into the tree: that rewrites it.)
         SW_ASSIGN_OR_RETURN(YAML::Node from_file, FileValue(value_node, key_path));
         value = from_file.Scalar();
@@ -380,7 +385,7 @@ absl::Status ApplyEnvironment(Loader& loader, YAML::Node& root, const LoadOption
         std::end(kToolVariables)) {
       continue;
     }
-    std::string_view base = EndsWith(n, "_FILE") ? n.substr(0, n.size() - 5) : n;
+    std::string_view base = n.ends_with("_FILE") ? n.substr(0, n.size() - 5) : n;
     if (std::find(known.begin(), known.end(), base) != known.end()) continue;
     std::string message = Cat("environment variable ", name, " is not a known override");
     if (std::string_view near = NearestName(base, known); !near.empty()) {

@@ -1,5 +1,7 @@
 // Pre-flight checks of a loaded configuration against the machine (see daemon_config.h).
+#include <fcntl.h>
 #include <netdb.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -111,6 +113,78 @@ void CheckCacheDir(const DaemonConfig& c, const Origins& origins, PreflightRepor
   }
 }
 
+// Connects to `host:port` within `timeout_ms`; returns an empty string or why not.
+std::string TryConnect(const std::string& host, const std::string& port, int timeout_ms) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
+    return Cat("cannot resolve '", host, "': ", gai_strerror(rc));
+  }
+  std::string error = "no address";
+  for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
+    const int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) continue;
+    int rc = connect(fd, a->ai_addr, a->ai_addrlen);
+    if (rc != 0 && errno == EINPROGRESS) {
+      pollfd p{fd, POLLOUT, 0};
+      rc = poll(&p, 1, timeout_ms) == 1 ? 0 : -1;
+      int so_error = rc == 0 ? 0 : ETIMEDOUT;
+      socklen_t len = sizeof(so_error);
+      if (rc == 0) getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len);
+      errno = so_error;
+      rc = so_error == 0 ? 0 : -1;
+    }
+    if (rc == 0) {
+      close(fd);
+      freeaddrinfo(found);
+      return {};
+    }
+    error = std::strerror(errno);
+    close(fd);
+  }
+  freeaddrinfo(found);
+  return error;
+}
+
+// A warning, not an error: the daemon starts without brokers and consumes once they are back;
+// but a broker list that reaches nothing from here is worth saying before a deploy.
+void CheckBrokers(const DaemonConfig& c, const Origins& origins, PreflightReport* out) {
+  if (c.kafka.brokers == "embedded") return;
+  std::vector<std::string> problems;
+  size_t reachable = 0;
+  for (std::string broker : SplitList(c.kafka.brokers)) {
+    if (size_t scheme = broker.find("://"); scheme != std::string::npos) {
+      broker = broker.substr(scheme + 3);
+    }
+    std::string host = broker, port = "9092";
+    if (!broker.empty() && broker.front() == '[') {  // [v6]:port
+      const size_t close = broker.find(']');
+      host = broker.substr(1, close == std::string::npos ? std::string::npos : close - 1);
+      if (close != std::string::npos && broker.compare(close + 1, 1, ":") == 0) {
+        port = broker.substr(close + 2);
+      }
+    } else if (const size_t colon = broker.find(':');
+               colon != std::string::npos && colon == broker.rfind(':')) {
+      host = broker.substr(0, colon);
+      port = broker.substr(colon + 1);
+    }
+    // 2 s per broker: a connect to a live broker takes milliseconds, even across regions.
+    const std::string error = TryConnect(host, port, 2000);
+    if (error.empty()) {
+      ++reachable;
+    } else {
+      problems.push_back(Cat(broker, ": ", error));
+    }
+  }
+  if (reachable == 0 && !problems.empty()) {
+    out->warnings.push_back(Cat(WithOrigin(origins, "kafka.brokers"),
+                                ": no broker reachable from here (", Join(problems, "; "),
+                                "); the daemon would start and wait for them"));
+  }
+}
+
 }  // namespace
 
 PreflightReport Preflight(const DaemonConfig& config, const Origins& origins,
@@ -119,6 +193,7 @@ PreflightReport Preflight(const DaemonConfig& config, const Origins& origins,
   CheckKafkaClients(config, origins, &report);
   if (options.check_listen && !config.metrics.listen.empty()) CheckListen(config, origins, &report);
   CheckCacheDir(config, origins, &report);
+  if (options.check_brokers) CheckBrokers(config, origins, &report);
   return report;
 }
 

@@ -22,32 +22,39 @@ void EmitString(YAML::Emitter& out, std::string_view key, const std::string& val
   }
 }
 
-void EmitField(YAML::Emitter& out, std::string_view key, const Field& f, const DaemonConfig& c) {
+// "# <origin>" after a value that did not come from the defaults.
+void EmitOrigin(YAML::Emitter& out, const Origins* origins, const std::string& path) {
+  if (origins == nullptr) return;
+  if (auto it = origins->find(path); it != origins->end()) out << YAML::Comment(it->second);
+}
+
+void EmitField(YAML::Emitter& out, std::string_view key, const Field& f, const DaemonConfig& c,
+               const Origins* origins) {
   switch (f.type) {
     case FieldType::kString:
       EmitString(out, key, f.Get<std::string>(c), f.secret || IsSecretKey(key));
-      return;
+      break;
     case FieldType::kBool:
       out << YAML::Key << std::string(key) << YAML::Value << f.Get<bool>(c);
-      return;
+      break;
     case FieldType::kInt:
       out << YAML::Key << std::string(key) << YAML::Value << f.Get<int>(c);
-      return;
+      break;
     case FieldType::kInt64:
       out << YAML::Key << std::string(key) << YAML::Value << f.Get<int64_t>(c);
-      return;
+      break;
     case FieldType::kSize:
       out << YAML::Key << std::string(key) << YAML::Value << f.Get<size_t>(c);
-      return;
+      break;
     case FieldType::kDouble:
       out << YAML::Key << std::string(key) << YAML::Value << f.Get<double>(c);
-      return;
+      break;
     case FieldType::kList:
       out << YAML::Key << std::string(key) << YAML::Value << YAML::Flow << YAML::BeginSeq;
       for (const std::string& v : f.Get<std::vector<std::string>>(c))
         out << YAML::DoubleQuoted << v;
       out << YAML::EndSeq;
-      return;
+      break;
     case FieldType::kProperties: {
       const PropertyMap& map = f.Get<PropertyMap>(c);
       out << YAML::Key << std::string(key) << YAML::Value;
@@ -56,11 +63,15 @@ void EmitField(YAML::Emitter& out, std::string_view key, const Field& f, const D
         return;
       }
       out << YAML::BeginMap;
-      for (const auto& [k, v] : map) EmitString(out, k, v, IsSecretKey(k));
+      for (const auto& [k, v] : map) {
+        EmitString(out, k, v, IsSecretKey(k));
+        EmitOrigin(out, origins, Cat(f.path, ".", k));
+      }
       out << YAML::EndMap;
       return;
     }
   }
+  EmitOrigin(out, origins, std::string(f.path));
 }
 
 std::vector<std::string_view> Split(std::string_view path) {
@@ -85,7 +96,7 @@ bool IsSecretKey(std::string_view key) {
   return false;
 }
 
-std::string RenderRedacted(const DaemonConfig& c) {
+std::string RenderRedacted(const DaemonConfig& c, const Origins* origins) {
   YAML::Emitter out;
   out << YAML::BeginMap;
   std::vector<std::string_view> open;  // sections currently open, outermost first
@@ -102,17 +113,11 @@ std::string RenderRedacted(const DaemonConfig& c) {
       out << YAML::Key << std::string(parts[i]) << YAML::Value << YAML::BeginMap;
       open.push_back(parts[i]);
     }
-    EmitField(out, leaf, f, c);
+    EmitField(out, leaf, f, c, origins);
   }
   for (; !open.empty(); open.pop_back()) out << YAML::EndMap;
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
 }
 
 size_t FindControl(std::string_view s) {
@@ -121,27 +126,6 @@ size_t FindControl(std::string_view s) {
     if ((ch < 0x20 && ch != '\t' && ch != '\n' && ch != '\r') || ch == 0x7F) return i;
   }
   return std::string_view::npos;
-}
-
-std::vector<std::string> SplitList(std::string_view s) {
-  std::vector<std::string> out;
-  while (true) {
-    size_t comma = s.find(',');
-    std::string_view part = Trim(s.substr(0, comma));
-    if (!part.empty()) out.emplace_back(part);
-    if (comma == std::string_view::npos) break;
-    s.remove_prefix(comma + 1);
-  }
-  return out;
-}
-
-std::string Join(const std::vector<std::string>& parts, std::string_view sep) {
-  std::string out;
-  for (size_t i = 0; i < parts.size(); ++i) {
-    if (i) out.append(sep);
-    out.append(parts[i]);
-  }
-  return out;
 }
 
 bool ParseListen(std::string_view s, std::string* host, int* port) {

@@ -465,28 +465,8 @@ std::string FieldValueText(const Field& field, const DaemonConfig& c) {
 
 std::string_view NearestName(std::string_view name,
                              const std::vector<std::string_view>& candidates) {
-  std::string_view best;
-  size_t best_distance = std::string_view::npos;
-  for (std::string_view c : candidates) {
-    // Levenshtein distance, one row at a time.
-    std::vector<size_t> row(c.size() + 1);
-    for (size_t j = 0; j <= c.size(); ++j) row[j] = j;
-    for (size_t i = 1; i <= name.size(); ++i) {
-      size_t diagonal = row[0];
-      row[0] = i;
-      for (size_t j = 1; j <= c.size(); ++j) {
-        const size_t up = row[j];
-        row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (name[i - 1] != c[j - 1])});
-        diagonal = up;
-      }
-    }
-    if (row[c.size()] < best_distance) {
-      best_distance = row[c.size()];
-      best = c;
-    }
-  }
   // Up to 3 edits (a dropped 'S', a swapped pair and one more) still reads as a typo.
-  return best_distance <= 3 ? best : std::string_view();
+  return strings::Nearest(name, candidates, 3);
 }
 
 }  // namespace steppewatch::config

@@ -19,6 +19,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "steppewatch/common/flags.h"
 #include "steppewatch/common/log.h"
 #include "steppewatch/common/notification.h"
 #include "steppewatch/common/version.h"
@@ -203,8 +204,10 @@ flags:
                     print every alert readably on stdout as it arrives
   --demo-exit       with --demo: exit 0 once every demo item is processed and its alerts printed
   --set KEY=VALUE   override one config key (dotted, e.g. --set pipeline.workers=2); repeatable
-  --check-config    validate the configuration, load, compile and test the rule pack, print a
-                    summary (secrets redacted) and exit (0 = valid)
+  --check-config    validate the configuration, build both librdkafka configurations, bind the
+                    metrics address, check the cache directory, load, compile and test the rule
+                    pack; print the effective configuration (secrets redacted), every warning
+                    and every error, and exit (0 = valid, 2 = problems)
   --reload-status FILE
                     after each rule reload, replace FILE with its outcome (first line
                     "attempt=N started_ms=T finished_ms=T result=installed|unchanged|refused
@@ -234,83 +237,67 @@ signals (handled from the first instruction on; never the default action):
   SIGPIPE           ignored: a closed log pipe or socket is a write error, counted in
                     steppewatch_log_write_errors_total
 
-exit codes:
-  0    ok (stopped by SIGTERM/SIGINT, drained; or --check-config/--help/--version)
-  1    start-up or runtime failure (broker, metrics port, ...)
-  2    bad flags, configuration or rule pack (also: a reload refused, with --reload-and-wait)
-  3    fatal Kafka error that in-process recovery could not cure: restart (unstored items are
-       consumed again)
+)" + ExitCodeTable();
+}
+
+std::string ExitCodeTable() {
+  return R"(exit codes:
+  0    stopped cleanly after SIGTERM/SIGINT (every consumed item finished, offsets stored);
+       --check-config: the configuration and the rule pack are valid
+  1    start-up or runtime failure: metrics address taken, embedded broker or Kafka clients
+       could not start, signal handling unavailable
+  2    bad flags, configuration or rule pack (every problem is logged with its file:line or
+       environment variable; --check-config prints them all); with --reload-and-wait: the
+       reload was refused (the running pack stays)
+  3    fatal Kafka error that in-process recovery could not cure: restart (items whose offsets
+       were not stored are consumed again, nothing is lost)
   4    stop budget exceeded: exited without finishing the stop (unstored items are consumed
        again; nothing is lost)
   5    fenced: another live instance has this kafka.instance_id (do not restart)
-  130  second stop signal: exited at once
+  130  a second SIGTERM/SIGINT during the drain: exited at once, storing nothing more
 )";
 }
 
 bool ParseFlags(const std::vector<std::string>& args, DaemonFlags* flags, bool* help, bool* version,
                 std::string* error) {
-  for (size_t i = 0; i < args.size(); ++i) {
-    std::string arg = args[i];
-    std::string value;
-    bool has_value = false;
-    if (size_t eq = arg.find('='); arg.rfind("--", 0) == 0 && eq != std::string::npos) {
-      value = arg.substr(eq + 1);
-      arg = arg.substr(0, eq);
-      has_value = true;
-    }
-    auto take = [&](std::string* out) {
-      if (has_value) {
-        *out = value;
-        return true;
-      }
-      if (i + 1 >= args.size()) {
-        *error = arg + " needs a value";
-        return false;
-      }
-      *out = args[++i];
-      return true;
-    };
-    if (arg == "--help" || arg == "-h") {
-      *help = true;
-    } else if (arg == "--version") {
-      *version = true;
-    } else if (arg == "--config") {
-      if (!take(&flags->config_path)) return false;
-    } else if (arg == "--rules") {
-      if (!take(&flags->rules_dir)) return false;
-    } else if (arg == "--brokers") {
-      if (!take(&flags->brokers)) return false;
-    } else if (arg == "--embedded") {
-      flags->embedded = true;
-    } else if (arg == "--demo") {
-      if (!take(&flags->demo_file)) return false;
-    } else if (arg == "--demo-exit") {
-      flags->demo_exit = true;
-    } else if (arg == "--check-config") {
-      flags->check_config = true;
-    } else if (arg == "--reload-status") {
-      if (!take(&flags->reload_status_file)) return false;
-    } else if (arg == "--reload-and-wait" || arg == "--reload-timeout") {
-      std::string number;
-      if (!take(&number)) return false;
-      int* out =
-          arg == "--reload-and-wait" ? &flags->reload_and_wait_pid : &flags->reload_timeout_seconds;
-      if (!absl::SimpleAtoi(number, out) || *out <= 0) {
-        *error = arg + " needs a positive number, got '" + number + "'";
-        return false;
-      }
-    } else if (arg == "--set") {
-      std::string kv;
-      if (!take(&kv)) return false;
-      if (kv.find('=') == std::string::npos) {
-        *error = "--set needs KEY=VALUE, got '" + kv + "'";
-        return false;
-      }
-      flags->overrides.push_back(kv);
-    } else {
-      *error = "unknown flag '" + args[i] + "'";
+  cmdline::Flags parsed({"config", "rules", "brokers", "demo", "set", "reload-status",
+                         "reload-and-wait", "reload-timeout"},
+                        {"embedded", "demo-exit", "check-config", "version"});
+  if (!parsed.Parse(args)) {
+    *error = parsed.error();
+    return false;
+  }
+  if (!parsed.positional().empty()) {
+    *error = "unexpected argument '" + parsed.positional().front() + "' (flags only; see --help)";
+    return false;
+  }
+  *help = parsed.help();
+  *version = parsed.Has("version");
+  flags->config_path = parsed.Get("config").value_or(flags->config_path);
+  flags->rules_dir = parsed.Get("rules").value_or(flags->rules_dir);
+  flags->brokers = parsed.Get("brokers").value_or(flags->brokers);
+  flags->demo_file = parsed.Get("demo").value_or(flags->demo_file);
+  flags->embedded = flags->embedded || parsed.Has("embedded");
+  flags->demo_exit = flags->demo_exit || parsed.Has("demo-exit");
+  flags->check_config = flags->check_config || parsed.Has("check-config");
+  flags->reload_status_file = parsed.Get("reload-status").value_or(flags->reload_status_file);
+  for (const char* name : {"reload-and-wait", "reload-timeout"}) {
+    if (!parsed.Has(name)) continue;
+    int64_t n = 0;
+    if (!parsed.GetInt(name, 1, INT32_MAX, &n)) {
+      *error = parsed.error();
       return false;
     }
+    (std::string_view(name) == "reload-and-wait" ? flags->reload_and_wait_pid
+                                                 : flags->reload_timeout_seconds) =
+        static_cast<int>(n);
+  }
+  for (const std::string& kv : parsed.GetAll("set")) {
+    if (kv.find('=') == std::string::npos) {
+      *error = "--set needs KEY=VALUE, got '" + kv + "'";
+      return false;
+    }
+    flags->overrides.push_back(kv);
   }
   if (!flags->demo_file.empty() && !flags->embedded && flags->brokers != "embedded") {
     *error = "--demo needs embedded mode (--embedded)";
@@ -375,8 +362,8 @@ int RunDaemon(const DaemonFlags& flags) {
 
   // What parsing cannot see: the librdkafka configurations, the metrics address (bound by
   // --check-config only: at start the server binds it and reports it), the cache directory.
-  const config::PreflightReport preflight =
-      config::Preflight(cfg, origins, {.check_listen = flags.check_config});
+  const config::PreflightReport preflight = config::Preflight(
+      cfg, origins, {.check_listen = flags.check_config, .check_brokers = flags.check_config});
   for (const std::string& w : preflight.warnings) SW_LOG(kWarning, kLog, "configuration: ", w);
   std::vector<std::string> errors = preflight.errors;
 
@@ -420,7 +407,7 @@ int RunDaemon(const DaemonFlags& flags) {
   }
 
   if (flags.check_config) {
-    std::printf("%s\n", config::RenderRedacted(cfg).c_str());
+    std::printf("%s\n", config::RenderRedacted(cfg, &origins).c_str());
     for (const std::string& w : config_warnings) std::printf("warning: %s\n", w.c_str());
     for (const std::string& w : preflight.warnings) std::printf("warning: %s\n", w.c_str());
     if (!errors.empty()) {
@@ -429,7 +416,9 @@ int RunDaemon(const DaemonFlags& flags) {
                   errors.size());
       return kExitConfigError;
     }
-    std::printf("%s\nconfiguration and rule pack OK\n", PackSummary(**pack, tests).c_str());
+    const size_t warnings = config_warnings.size() + preflight.warnings.size();
+    std::printf("%s\nconfiguration and rule pack OK%s\n", PackSummary(**pack, tests).c_str(),
+                warnings == 0 ? "" : log::Cat(" (", warnings, " warning(s) above)").c_str());
     return kExitOk;
   }
   if (!errors.empty()) return kExitConfigError;

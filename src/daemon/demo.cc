@@ -1,6 +1,5 @@
 // DemoFeed (see demo.h).
 #include "steppewatch/daemon/demo.h"
-#include "steppewatch/kafka/log_route.h"
 
 #include <librdkafka/rdkafka.h>
 
@@ -12,6 +11,7 @@
 #include "simdjson.h"
 #include "steppewatch/common/log.h"
 #include "steppewatch/kafka/client.h"
+#include "steppewatch/kafka/log_route.h"
 
 namespace steppewatch::daemon {
 namespace {

@@ -1,6 +1,5 @@
 // EmbeddedBroker (see embedded_broker.h).
 #include "steppewatch/kafka/embedded_broker.h"
-#include "steppewatch/kafka/log_route.h"
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -9,6 +8,7 @@
 
 #include "steppewatch/common/log.h"
 #include "steppewatch/kafka/client.h"
+#include "steppewatch/kafka/log_route.h"
 
 namespace steppewatch::kafka {
 

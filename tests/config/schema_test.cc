@@ -10,6 +10,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <sstream>
 #include <string>
 
 #include "gmock/gmock.h"
@@ -57,6 +59,30 @@ TEST(Schema, ExampleFileHasEveryKeyOfTheTableAndNoOther) {
   }
 }
 
+TEST(Schema, TheExampleFileListsExactlyTheEnvironmentVariablesOfTheTable) {
+  std::ifstream in(ExamplePath());
+  std::map<std::string, std::string> listed;  // "#   STEPPEWATCH_X   key ..." lines
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream words(line);
+    std::string hash, name, key;
+    if (words >> hash >> name >> key && hash == "#" && name.rfind("STEPPEWATCH_", 0) == 0) {
+      listed[name] = key;
+    }
+  }
+  std::map<std::string, std::string> table;
+  for (const EnvOverride& e : EnvOverrides()) table[std::string(e.name)] = std::string(e.key);
+  ASSERT_EQ(listed.size(), table.size()) << ::testing::PrintToString(listed);
+  for (const auto& [name, key] : table) {
+    ASSERT_TRUE(listed.count(name)) << name << " is not listed in the example file";
+    // The example names property-map entries as "kafka.common:" followed by the property.
+    if (key.rfind("kafka.common.", 0) == 0) {
+      EXPECT_EQ(listed[name], "kafka.common:") << name;
+    } else {
+      EXPECT_EQ(listed[name], key) << name;
+    }
+  }
+}
+
 TEST(Schema, EveryRowHasHelpAndUniquePathAndEnvironmentName) {
   std::set<std::string_view> paths, envs;
   for (const Field& f : ConfigFields()) {
@@ -78,6 +104,26 @@ TEST(Schema, SecretFieldsAreRedacted) {
     }
   }
   EXPECT_THAT(RenderRedacted(c), Not(HasSubstr("hunter2")));
+}
+
+TEST(Render, SaysWhereEachValueCameFromAndStillParses) {
+  Origins origins;
+  LoadOptions options;
+  options.origins = &origins;
+  options.env = {{"STEPPEWATCH_KAFKA_BROKERS", "b:9092"}};
+  options.overrides = {"kafka.consumer.fetch.wait.max.ms=50"};
+  auto c = ParseConfig("pipeline:\n  workers: 3\n", "f.yaml", options);
+  ASSERT_TRUE(c.ok()) << c.status();
+  const std::string text = RenderRedacted(*c, &origins);
+  EXPECT_THAT(text,
+              HasSubstr("brokers: \"b:9092\"  # environment variable STEPPEWATCH_KAFKA_BROKERS"));
+  EXPECT_THAT(text, HasSubstr("workers: 3  # f.yaml:2:12"));
+  EXPECT_THAT(
+      text, HasSubstr("fetch.wait.max.ms: \"50\"  # override 'kafka.consumer.fetch.wait.max.ms'"));
+  EXPECT_THAT(text, HasSubstr("group_id: \"steppewatch\"\n"));  // a default: no comment
+  auto back = ParseConfig(text, "rendered.yaml");
+  ASSERT_TRUE(back.ok()) << back.status() << "\n" << text;
+  EXPECT_EQ(*back, *c);
 }
 
 TEST(Environment, AnInvalidValueIsReportedAtTheVariableNotTheFileLine) {
@@ -126,6 +172,15 @@ log:
                                AllOf(HasSubstr("f.yaml:2:12: pipeline.workers: must be in"),
                                      HasSubstr("f.yaml:3:20: pipeline.resume_fraction: must be in"),
                                      HasSubstr("f.yaml:5:10: log.level: 'loud' is not"))));
+}
+
+TEST(Validation, AnUnknownKeyNamesTheNearestKnownOneWithItsHelp) {
+  EXPECT_THAT(ParseConfig("kafka:\n  broker: x:1\n", "f.yaml").status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("f.yaml:2:3: kafka.broker: unknown key (known here: brokers, "
+                                 "brokers_file, group_id")));
+  EXPECT_THAT(ParseConfig("kafka:\n  broker: x:1\n", "f.yaml").status().message(),
+              HasSubstr("; did you mean 'brokers' (bootstrap.servers, or \"embedded\""));
 }
 
 TEST(LoadConfig, ADirectoryIsNotAConfigFile) {
@@ -231,6 +286,37 @@ TEST(Preflight, AnUnwritableCacheDirectoryIsAWarning) {
   EXPECT_THAT(r.warnings[0], AllOf(HasSubstr("rules.cache_dir: cannot write in"),
                                    HasSubstr("compiled on every start")));
   chmod((dir / "cache").c_str(), 0755);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Preflight, BrokersThatNothingAnswersAreAWarningWhenAsked) {
+  const std::filesystem::path dir = steppewatch::testing::MakeTempDir("preflight-brokers");
+  DaemonConfig c = Usable(dir);
+  // A port nothing listens on: take a free one and close it.
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  close(fd);
+  c.kafka.brokers = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  EXPECT_THAT(Preflight(c).warnings, IsEmpty());  // not asked
+  const PreflightReport r = Preflight(c, {}, {.check_brokers = true});
+  EXPECT_THAT(r.errors, IsEmpty());
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_THAT(r.warnings[0], AllOf(HasSubstr("kafka.brokers: no broker reachable"),
+                                   HasSubstr("Connection refused")));
+  // One live listener among them is enough.
+  const int live = socket(AF_INET, SOCK_STREAM, 0);
+  addr.sin_port = 0;
+  ASSERT_EQ(bind(live, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(live, 1), 0);
+  ASSERT_EQ(getsockname(live, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  c.kafka.brokers += ",127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  EXPECT_THAT(Preflight(c, {}, {.check_brokers = true}).warnings, IsEmpty());
+  close(live);
   std::filesystem::remove_all(dir);
 }
 

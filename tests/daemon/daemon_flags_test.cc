@@ -1,6 +1,11 @@
+#include <fstream>
+#include <iterator>
+#include <string>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "steppewatch/daemon/daemon.h"
+#include "testing/paths.h"
 
 namespace steppewatch::daemon {
 namespace {
@@ -47,6 +52,11 @@ TEST(ParseFlags, RejectsUnknownFlagsAndMissingValues) {
   EXPECT_FALSE(ParseFlags({"--config"}, &f, &help, &version, &error));
   EXPECT_THAT(error, HasSubstr("needs a value"));
   EXPECT_FALSE(ParseFlags({"--set", "novalue"}, &f, &help, &version, &error));
+  EXPECT_FALSE(ParseFlags({"stray"}, &f, &help, &version, &error));
+  EXPECT_THAT(error, HasSubstr("unexpected argument 'stray'"));
+  // --help does not skip the parse: a typo next to it is still an error.
+  EXPECT_FALSE(ParseFlags({"--check-confg", "--help"}, &f, &help, &version, &error));
+  EXPECT_THAT(error, HasSubstr("unknown option '--check-confg' (did you mean --check-config?)"));
 }
 
 TEST(ParseFlags, ReadsTheReloadFlags) {
@@ -81,6 +91,18 @@ TEST(UsageText, DocumentsTheStableStdoutLinesAndExitCodes) {
         "--version", "--help", "embedded Kafka broker at", "steppewatchd: ready", "exit codes",
         "SIGHUP", "SIGPIPE", "--reload-status", "--reload-and-wait", "4    stop budget"}) {
     EXPECT_THAT(usage, HasSubstr(needle));
+  }
+}
+
+TEST(ExitCodeTable, HelpAndTheOperatorsGuideShowTheSameTable) {
+  EXPECT_THAT(UsageText(), HasSubstr(ExitCodeTable()));
+  std::ifstream in(steppewatch::testing::SourceDir() / "deploy/README.md");
+  const std::string guide((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_THAT(guide, HasSubstr("```\n" + ExitCodeTable() + "```\n"))
+      << "deploy/README.md's exit code table differs from steppewatchd --help";
+  for (int code :
+       {kExitOk, kExitRuntimeError, kExitConfigError, kExitKafkaFatal, kExitSecondSignal}) {
+    EXPECT_THAT(ExitCodeTable(), HasSubstr("\n  " + std::to_string(code) + " ")) << code;
   }
 }
 

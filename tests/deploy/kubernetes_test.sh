@@ -117,7 +117,11 @@ for d in docs:
     for key, text in d["data"].items():
         open(f"{root}/{sub}/{key}", "w").write(text)
 PY
-    "$bin/steppewatchd" --check-config --config "$out/$name/config/steppewatch.yaml" \
+    # --check-config binds the metrics address. A pod has a network namespace of its own, so run
+    # the check in one too when possible: on this host the port may be taken by another daemon.
+    netns=()
+    if unshare --net true 2>/dev/null; then netns=(unshare --net); fi
+    "${netns[@]}" "$bin/steppewatchd" --check-config --config "$out/$name/config/steppewatch.yaml" \
       --rules "$out/$name/rules" >"$out/$name.check" 2>&1 || {
       echo "FAIL: steppewatchd --check-config rejects the $name rendering:"; cat "$out/$name.check"
       exit 1; }

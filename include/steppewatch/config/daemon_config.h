@@ -253,7 +253,10 @@ bool IsSecretKey(std::string_view key);
 
 // Renders the effective configuration as YAML with every secret value replaced by "<redacted>",
 // for the start-up log and `steppewatchd --check-config`.
-std::string RenderRedacted(const DaemonConfig& config);
+// With `origins` (LoadOptions::origins), each value that did not come from the defaults is
+// followed by a comment saying where it came from ("# steppewatch.yaml:12:3",
+// "# environment variable STEPPEWATCH_KAFKA_BROKERS").
+std::string RenderRedacted(const DaemonConfig& config, const Origins* origins = nullptr);
 
 // The librdkafka properties of the daemon's two clients.
 struct KafkaClientProperties {
@@ -287,13 +290,16 @@ struct PreflightReport {
 struct PreflightOptions {
   // Bind the metrics address to see that it is free (false when the caller binds it itself).
   bool check_listen = true;
+  // Connect to the brokers (a warning when none answers: the daemon would start and wait).
+  bool check_brokers = false;
 };
 
 // Checks a valid configuration against what parsing cannot see: both librdkafka client
 // configurations are built through librdkafka (every property set with rd_kafka_conf_set, then
 // the client created without brokers, so an unknown property, a bad value or an inconsistent
 // combination is an error naming the key); the metrics address can be bound; the cache
-// directory can be created and written (warnings: read-only, foreign-owned, nearly full).
+// directory can be created and written (warnings: read-only, foreign-owned, nearly full); with
+// check_brokers, at least one broker of kafka.brokers accepts a TCP connection (a warning).
 PreflightReport Preflight(const DaemonConfig& config, const Origins& origins = {},
                           const PreflightOptions& options = {});
 

@@ -30,7 +30,7 @@
 
 namespace steppewatch::daemon {
 
-// Exit codes (documented in `steppewatchd --help`).
+// Exit codes (documented in `steppewatchd --help` and deploy/README.md by ExitCodeTable()).
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitRuntimeError = 1;  // start-up failed (broker, metrics port, ...)
 inline constexpr int kExitConfigError = 2;   // bad flags, config or rule pack
@@ -89,5 +89,9 @@ bool ParseFlags(const std::vector<std::string>& args, DaemonFlags* flags, bool* 
 
 // The text of `steppewatchd --help`.
 std::string UsageText();
+
+// The table of exit codes, as printed by --help and quoted in deploy/README.md (a test keeps the
+// two equal).
+std::string ExitCodeTable();
 
 }  // namespace steppewatch::daemon
