@@ -9,3 +9,13 @@ foreach(case ${steppewatch_cli_golden_cases})
            COMMAND ${PROJECT_SOURCE_DIR}/tests/cli/golden_test.sh $<TARGET_FILE:steppewatch> ${case})
   set_tests_properties(cli.golden.${case} PROPERTIES LABELS unit)
 endforeach()
+
+# `steppewatch tail` against `steppewatch broker` in its own process, with kcat as the producer.
+foreach(method test_shows_url_language_and_marks_the_matched_words
+               test_warns_about_a_topic_that_does_not_exist)
+  add_test(NAME cli.tail.${method}
+           COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/tail_test.py TailTest.${method})
+  set_tests_properties(cli.tail.${method} PROPERTIES
+      LABELS unit TIMEOUT 120
+      ENVIRONMENT "STEPPEWATCH_BUILD_DIR=${PROJECT_BINARY_DIR};STEPPEWATCH_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+endforeach()
