@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "steppewatch/cli/command.h"
+#include "steppewatch/common/did_you_mean.h"
 
 namespace steppewatch::cli {
 
@@ -33,6 +34,11 @@ bool Flags::Parse(int argc, char** argv) {
       value = name.substr(eq + 1);
       name.resize(eq);
     }
+    if ((boolean_.count(name) || with_value_.count(name)) && values_.count(name) &&
+        !repeatable_.count(name)) {
+      error_ = "option --" + name + " given twice: give it once";
+      return false;
+    }
     if (boolean_.count(name)) {
       if (value) {
         error_ = "option --" + name + " takes no value";
@@ -48,8 +54,12 @@ bool Flags::Parse(int argc, char** argv) {
         value = argv[++i];
       }
       values_[name] = *value;
+      all_values_[name].push_back(*value);
     } else {
-      error_ = "unknown option '--" + name + "'";
+      std::vector<std::string> known;
+      for (const std::string& f : with_value_) known.push_back("--" + f);
+      for (const std::string& f : boolean_) known.push_back("--" + f);
+      error_ = "unknown option '--" + name + "'" + DidYouMean("--" + name, known);
       return false;
     }
   }
@@ -60,6 +70,11 @@ std::optional<std::string> Flags::Get(const std::string& name) const {
   auto it = values_.find(name);
   if (it == values_.end()) return std::nullopt;
   return it->second;
+}
+
+std::vector<std::string> Flags::GetAll(const std::string& name) const {
+  auto it = all_values_.find(name);
+  return it == all_values_.end() ? std::vector<std::string>() : it->second;
 }
 
 bool Flags::GetInt(const std::string& name, int64_t min, int64_t max, int64_t* out) {

@@ -2,8 +2,11 @@
 set(steppewatch_cli_golden_cases
     help no-command unknown-command rules-help rules-no-subcommand rules-bad-option
     rules-check-good rules-check-bad-syntax rules-check-missing-dir rules-test-good
-    rules-test-failing rules-test-one-rule match-help match-no-rules match-bad-threads
-    match-ordered match-stdin match-invalid-pack explain explain-unknown-rule)
+    rules-test-failing rules-test-one-rule rules-test-two-rules rules-test-unknown-rule
+    rules-check-warnings rules-check-strict rules-check-strict-clean rules-check-undefined-set
+    rules-check-bad-regex typo-command match-typo-option match-repeated-option match-help match-no-rules match-bad-threads
+    match-ordered match-stdin match-invalid-pack match-summary match-compact explain
+    explain-unknown-rule)
 foreach(case ${steppewatch_cli_golden_cases})
   add_test(NAME cli.golden.${case}
            COMMAND ${PROJECT_SOURCE_DIR}/tests/cli/golden_test.sh $<TARGET_FILE:steppewatch> ${case})

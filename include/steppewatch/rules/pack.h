@@ -161,6 +161,13 @@ class CompiledPack {
   const PackInfo& info() const { return info_; }
   const PackStats& stats() const { return stats_; }
 
+  // What loads but is almost surely a mistake (`steppewatch rules check` prints these, and
+  // `--strict` fails on them): a term that looks like a misspelt field scope (`titel:Rogun`),
+  // an unknown language code in lang:, a one-letter prefix, a set no rule uses, an enabled
+  // rule without tests. Empty for a pack that came from the compiled-pack cache (it was
+  // checked when it was first loaded).
+  const std::vector<Diagnostic>& warnings() const { return warnings_; }
+
   // Every rule of the pack, enabled or not, in file order. A rule's index here is its stable
   // number within this pack (metrics helpers: label per-rule counters with rules()[i].id).
   const std::vector<Rule>& rules() const { return rules_; }
@@ -191,6 +198,7 @@ class CompiledPack {
 
   PackInfo info_;
   PackStats stats_;
+  std::vector<Diagnostic> warnings_;
   std::vector<Rule> rules_;
   absl::flat_hash_map<std::string, int> rule_by_id_;
   std::vector<std::string> topics_;

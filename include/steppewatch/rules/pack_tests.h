@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "steppewatch/rules/evaluator.h"
 #include "steppewatch/rules/pack.h"
 
 namespace steppewatch::rules {
@@ -23,6 +24,9 @@ struct TestFailure {
   double score = 0;
   // What hit, for people: "Kazakhstan (body 4-14), Tokayev (title 0-7)"; empty when nothing.
   std::string hits;
+  // Why, for people (DescribeTestOutcome): the clauses of the query that were false when the
+  // rule did not fire, or true when it did, and the score against the threshold.
+  std::string why;
 };
 
 struct TestReport {
@@ -38,5 +42,18 @@ struct TestReport {
 // when the pack has no matcher or a scan fails; test failures are in the report.
 absl::StatusOr<TestReport> RunPackTests(const std::shared_ptr<const CompiledPack>& pack,
                                         std::string_view only_rule = {});
+
+// Returns why `rule` gave `trace` (Evaluator::Explain over a test item whose language is
+// `lang`), for a failing test's message: when the rule did not fire, the clauses of its query
+// that were false ("false: lang:(ru OR kk) (the test has no lang: ...)", "false: @a NEAR/5 @b
+// (both hit, not within 5 words)") or the score under the threshold; when it fired, the clauses
+// that made it true and the NOTs that did not veto it. A test given as a plain string has no
+// language, so its lang: clauses are false, and the message says so.
+std::string DescribeTestOutcome(const Rule& rule, const Evaluator::Trace& trace,
+                                std::string_view lang);
+
+// Returns the test item's language for a failure message: the code, or a note that a plain-
+// string test has none (so lang: clauses are false on it).
+std::string DescribeTestLanguage(std::string_view lang);
 
 }  // namespace steppewatch::rules
