@@ -932,9 +932,9 @@ int RunTail(const Args& args) {
 
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   // Consumer settings of a fast reader: a large prefetch queue (librdkafka 2.0.2 backs off a
-  // full second when it fills, see FIELD-NOTES), a short fetch wait so that latency
-  // measurements are not dominated by the broker holding a fetch, and a short session timeout
-  // because the mock cluster's first group join waits 3 s.
+  // full second when it fills; fetch.queue.backoff.ms came only in 2.2), a short fetch wait so
+  // that latency measurements are not dominated by the broker holding a fetch, and a short
+  // session timeout because the mock cluster's first group join waits 3 s.
   absl::Status st = ApplyProperties(
       conf,
       {{"bootstrap.servers", *brokers},

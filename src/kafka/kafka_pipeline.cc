@@ -180,11 +180,13 @@ void CountFiredRules(const O& outcome, pipeline::WorkerStats& ws) {
 // Consumer defaults (the user's map wins unless a key is forced).
 PropertyMap DefaultConsumerProperties() {
   return {
-      // cooperative-sticky can abort librdkafka 2.0.2 (FIELD-NOTES); the rebalance callback
+      // cooperative-sticky can abort librdkafka 2.0.2 (an assertion in the sticky assignor when
+      // consumers close during a rebalance, fixed in 2.3.0); the rebalance callback
       // handles both protocols, so switching later is configuration only.
       {"partition.assignment.strategy", "range,roundrobin"},
       {"auto.offset.reset", "earliest"},
-      // librdkafka 2.0.2 backs off a full second when the prefetch queue is full (FIELD-NOTES):
+      // librdkafka 2.0.2 backs off a full second when the prefetch queue is full (no
+      // fetch.queue.backoff.ms before 2.2):
       // hold about a second of input at the measured ~80-100k items/s of ~3 KB.
       {"queued.min.messages", "100000"},
       {"queued.max.messages.kbytes", "262144"},
@@ -729,7 +731,7 @@ void KafkaPipeline::Impl::OnAssign(rd_kafka_topic_partition_list_t* partitions, 
     rd_kafka_assign(consumer_, partitions);
   }
   // Set the pause state of every newly assigned partition explicitly. Pause them if we are
-  // paused (FIELD-NOTES: new assignments are not). Resume them otherwise: librdkafka keeps the
+  // paused (librdkafka does not pause new assignments). Resume them otherwise: librdkafka keeps the
   // application's pause flag on its partition object across unassign/assign, so a partition
   // we paused before a revoke would come back paused forever (found by the revoke test).
   if (partitions->cnt > 0) {

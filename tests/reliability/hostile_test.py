@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Hostile and malformed input replayed through the real daemon (issue 8, tests/RELIABILITY.md).
+"""Hostile and malformed input replayed through the real daemon (tests/RELIABILITY.md).
 
 Every row starts its own `steppewatch broker` and steppewatchd (separate processes), produces the
 nasty items with confluent-kafka, each followed by a canary item that must alert, and checks with
