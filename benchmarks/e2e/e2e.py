@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""End-to-end benchmark of steppewatchd (issues 4 and 9). Run it through benchmarks/e2e/run.sh.
+"""End-to-end benchmark of steppewatchd. Run it through benchmarks/e2e/run.sh.
 
 One broker process (`steppewatch broker`), one input topic filled once, then in the same run:
   1. pass-through: `steppewatch tail --quiet` in a fresh consumer group reads the whole topic and

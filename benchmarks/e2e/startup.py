@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Start-up to ready of steppewatchd against a broker (issue 9: <= 1 s with a cached 100k-term
+"""Start-up to ready of steppewatchd against a broker (target: <= 1 s with a cached 100k-term
 database). benchmarks/README.md, "End to end" -> "Start-up".
 
   startup.py --build build/DIR --pack PACK_DIR --cache-dir CACHE_DIR [--runs N]

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <string>
 
+#include "steppewatch/common/did_you_mean.h"
 #include "steppewatch/common/version.h"
 
 namespace steppewatch::cli {
@@ -63,8 +64,10 @@ int Main(int argc, char** argv) {
   for (const Command& c : Commands()) {
     if (c.name == name) return c.run(argc - 1, argv + 1);
   }
-  std::fprintf(stderr, "steppewatch: unknown command '%.*s'\n\n", static_cast<int>(name.size()),
-               name.data());
+  std::vector<std::string> names;
+  for (const Command& c : Commands()) names.emplace_back(c.name);
+  std::fprintf(stderr, "steppewatch: unknown command '%.*s'%s\n\n", static_cast<int>(name.size()),
+               name.data(), DidYouMean(name, names).c_str());
   PrintOverview(stderr);
   return kExitUsage;
 }

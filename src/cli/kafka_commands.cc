@@ -46,6 +46,7 @@
 #include "absl/strings/str_split.h"
 #include "simdjson.h"
 #include "steppewatch/common/flags.h"
+#include "steppewatch/common/did_you_mean.h"
 #include "steppewatch/common/status_macros.h"
 #include "steppewatch/kafka/client.h"
 #include "steppewatch/kafka/embedded_broker.h"
@@ -644,7 +645,8 @@ constexpr std::string_view kTailUsage =
     "steppewatch tail --brokers B --topic T[,T2...] [--group G] [--from-beginning] [--raw]\n"
     "                        [--keys] [--count N] [--timeout S] [--idle S] [--quiet]\n"
     "                        [--latency] [--summary-json] [--property K=V]...\n"
-    "  Prints alerts readably (item, rules, severity, tags, snippets), dead letters with their\n"
+    "  Prints alerts readably (item title, url and language; rules, severity, tags; snippets\n"
+    "  with the matched words marked **so**), dead letters with their\n"
     "  reason, or with --raw each value on one line (--keys: key TAB value).\n"
     "  Without --group it reads every partition directly; with --group it joins that group.\n"
     "  --count N: stop after N messages (exit 1 if the deadline comes first). --timeout S: total\n"
@@ -661,6 +663,18 @@ std::string_view HeaderValue(rd_kafka_headers_t* headers, const char* name) {
     return {};
   }
   return std::string_view(static_cast<const char*>(value), size);
+}
+
+// Returns `snippet` with the hit at byte offsets [from, to) (the alert's snippet_start and
+// snippet_end) marked as **hit**; unchanged when the offsets are absent or do not fit.
+std::string MarkHit(std::string_view snippet, int64_t from, int64_t to) {
+  if (from < 0 || to <= from || static_cast<size_t>(to) > snippet.size()) {
+    return std::string(snippet);
+  }
+  std::string out(snippet.substr(0, from));
+  out.append("**").append(snippet.substr(from, to - from)).append("**");
+  out.append(snippet.substr(to));
+  return out;
 }
 
 // Prints one message for people. Alerts (JSON with "matches") show the item and each rule's
@@ -699,14 +713,25 @@ void PrintReadable(const rd_kafka_message_t* msg, simdjson::ondemand::parser& pa
   buffer.append(simdjson::SIMDJSON_PADDING, ' ');
   simdjson::padded_string_view view(buffer.data(), value.size(), buffer.size());
   simdjson::ondemand::document doc;
-  std::string_view title;
-  simdjson::ondemand::array matches;
+  simdjson::ondemand::object item;
   if (parser.iterate(view).get(doc) != simdjson::SUCCESS ||
-      doc["item"]["title"].get_string().get(title) != simdjson::SUCCESS) {
+      doc["item"].get_object().get(item) != simdjson::SUCCESS) {
     std::printf("  %.*s\n", static_cast<int>(std::min<size_t>(value.size(), 200)), value.data());
     return;
   }
+  std::string_view title, url, lang;
+  for (auto field : item) {
+    std::string_view name, v;
+    if (field.unescaped_key().get(name) != simdjson::SUCCESS) break;
+    if (field.value().get_string().get(v) != simdjson::SUCCESS) continue;
+    if (name == "title") title = v;
+    if (name == "url") url = v;
+    if (name == "lang") lang = v;
+  }
   std::printf("  title: %.*s\n", static_cast<int>(title.size()), title.data());
+  std::printf("  url: %.*s  lang: %.*s\n", static_cast<int>(url.size()), url.data(),
+              static_cast<int>(lang.size()), lang.data());
+  simdjson::ondemand::array matches;
   if (doc["matches"].get_array().get(matches) != simdjson::SUCCESS) return;
   for (auto match_result : matches) {
     simdjson::ondemand::object match;
@@ -733,11 +758,26 @@ void PrintReadable(const rd_kafka_message_t* msg, simdjson::ondemand::parser& pa
       } else if (name == "hits") {
         simdjson::ondemand::array a;
         if (field.value().get_array().get(a) != simdjson::SUCCESS) continue;
-        for (auto hit : a) {
-          std::string_view s;
-          if (hit["snippet"].get_string().get(s) == simdjson::SUCCESS && snippets.size() < 3) {
-            snippets.emplace_back(s);
+        for (auto hit_result : a) {
+          // Three snippets show why a rule fired; the alert holds the rest.
+          if (snippets.size() >= 3) continue;
+          simdjson::ondemand::object hit;
+          if (hit_result.get_object().get(hit) != simdjson::SUCCESS) break;
+          std::string snippet;
+          int64_t from = -1, to = -1;
+          for (auto hf : hit) {
+            std::string_view key, text;
+            if (hf.unescaped_key().get(key) != simdjson::SUCCESS) break;
+            if (key == "snippet" && hf.value().get_string().get(text) == simdjson::SUCCESS) {
+              snippet.assign(text);
+            } else if (key == "snippet_start") {
+              if (hf.value().get_int64().get(from) != simdjson::SUCCESS) from = -1;
+            } else if (key == "snippet_end") {
+              if (hf.value().get_int64().get(to) != simdjson::SUCCESS) to = -1;
+            }
           }
+          if (snippet.empty()) continue;
+          snippets.push_back(MarkHit(snippet, from, to));
         }
       }
     }
@@ -775,6 +815,37 @@ std::string Percentiles(std::vector<int64_t>& v) {
                       ",\"p99\":", at(0.99), ",\"p999\":", at(0.999), ",\"max\":", v.back(), "}");
 }
 
+// Returns `topics` without those the cluster does not have (all of them with `keep_missing`,
+// for a group subscription that picks a topic up once it is created), after a warning on
+// stderr for each missing one that names the closest existing topic. Lists the cluster's
+// topics (a metadata request for all topics, which creates none); on failure returns `topics`.
+std::vector<std::string> WarnAboutMissingTopics(rd_kafka_t* rk,
+                                                const std::vector<std::string>& topics,
+                                                bool keep_missing) {
+  const rd_kafka_metadata_t* md = nullptr;
+  // 10 s: as PartitionCount; a cluster that cannot list its topics in that time is down.
+  if (rd_kafka_metadata(rk, 1, nullptr, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR) return topics;
+  std::vector<std::string> existing;
+  for (int i = 0; i < md->topic_cnt; ++i) {
+    if (md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) existing.emplace_back(md->topics[i].topic);
+  }
+  rd_kafka_metadata_destroy(md);
+  std::vector<std::string> kept;
+  for (const std::string& t : topics) {
+    if (std::find(existing.begin(), existing.end(), t) != existing.end()) {
+      kept.push_back(t);
+      continue;
+    }
+    std::optional<std::string> close = ClosestName(t, existing);
+    std::fprintf(stderr, "steppewatch tail: warning: topic '%s' does not exist%s%s%s%s\n",
+                 t.c_str(), close ? " (did you mean '" : "", close ? close->c_str() : "",
+                 close ? "'?)" : "",
+                 keep_missing ? "; subscribed anyway, in case it is created" : "; not read");
+    if (keep_missing) kept.push_back(t);
+  }
+  return kept;
+}
+
 int RunTail(const Args& args) {
   std::optional<std::string> brokers = args.Get("brokers");
   std::optional<std::string> topic_list = args.Get("topic");
@@ -799,9 +870,9 @@ int RunTail(const Args& args) {
   const bool latency = args.Has("latency");
 
   // Consumer settings of a fast reader: a large prefetch queue (librdkafka 2.0.2 backs off a
-  // full second when it fills, see FIELD-NOTES), a short fetch wait so that latency
-  // measurements are not dominated by the broker holding a fetch, and a short session timeout
-  // because the mock cluster's first group join waits 3 s.
+  // full second when it fills; fetch.queue.backoff.ms came only in 2.2), a short fetch wait so
+  // that latency measurements are not dominated by the broker holding a fetch, and a short
+  // session timeout because the mock cluster's first group join waits 3 s.
   absl::StatusOr<kafka::ClientHandle> rk = NewCommandClient(
       RD_KAFKA_CONSUMER,
       {{"bootstrap.servers", *brokers},
@@ -826,6 +897,13 @@ int RunTail(const Args& args) {
   }
   const auto start = std::chrono::steady_clock::now();
 
+  // A topic name with a typo would otherwise wait in silence (brokers that auto-create topics,
+  // the mock cluster among them, even create it on the first metadata request for it).
+  topics = WarnAboutMissingTopics(rk->get(), topics, /*keep_missing=*/group.has_value());
+  if (topics.empty()) {
+    std::fprintf(stderr, "steppewatch tail: none of the topics exists\n");
+    return 1;
+  }
   rd_kafka_topic_partition_list_t* tpl = rd_kafka_topic_partition_list_new(64);
   for (const std::string& t : topics) {
     if (group) {

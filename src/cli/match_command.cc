@@ -1,6 +1,6 @@
 // `steppewatch match`: the backtest. NDJSON items in, alert messages out as NDJSON (one line per
-// alert, exactly the value the daemon would publish), through the same ItemProcessor as the
-// daemon. With --threads 1 one thread reads, processes and writes. With more, a reader thread
+// alert, exactly the value the daemon would publish, which names its destination topic), through
+// the same ItemProcessor as the daemon. With --threads 1 one thread reads, processes and writes. With more, a reader thread
 // cuts the input into batches of lines, N workers each own an ItemProcessor, and the main
 // thread writes results (in input order with --ordered) and the progress line.
 #include <unistd.h>
@@ -33,11 +33,13 @@ namespace {
 constexpr std::string_view kUsage =
     "usage: steppewatch match --rules DIR [--threads N] [--ordered] [--output FILE]\n"
     "                         [--dead-letters FILE] [--instance NAME] [--processed-at TIME]\n"
+    "                         [--hits full|compact] [--summary] [--summary-json FILE]\n"
     "                         [--no-progress] [FILE|-]\n"
     "\n"
     "Runs the rule pack in DIR over news items, one JSON object per line (NDJSON) from FILE or\n"
     "stdin, and writes every alert message (schema steppewatch.alert.v1) as one line to stdout\n"
-    "or --output FILE: one line per item and destination topic, as the daemon would publish.\n"
+    "or --output FILE: one line per item and destination topic, as the daemon would publish;\n"
+    "each alert's \"topic\" names its destination topic.\n"
     "\n"
     "  --threads N          worker threads, each with its own decoder, scratch and evaluator\n"
     "                       (default 1)\n"
@@ -46,6 +48,11 @@ constexpr std::string_view kUsage =
     "                       {\"line\",\"reason\",\"message\"} to FILE (default: stderr)\n"
     "  --instance NAME      the alerts' \"instance\" (default: the host name)\n"
     "  --processed-at TIME  fix every alert's \"processed_at\" (reproducible output, tests)\n"
+    "  --hits MODE          full (default: up to 32 hits per rule) or compact (one hit per\n"
+    "                       distinct term, at most 8 per rule, shorter snippets)\n"
+    "  --summary            print alerts per rule, tag, source and language and the enabled\n"
+    "                       rules that never fired to stderr at the end\n"
+    "  --summary-json FILE  write the same summary as one JSON object to FILE (- for stdout)\n"
     "  --no-progress        no progress line (it is shown only when stderr is a terminal)\n"
     "\n"
     "A summary goes to stderr at the end: items, items/s, alerts, top rules, dead letters by\n"
@@ -72,10 +79,23 @@ struct Batch {
   uint64_t alert_count = 0;
 };
 
+// What one worker counted; merged at the end.
+struct Counts {
+  std::vector<uint64_t> rules;  // items each rule fired on, by rule index
+  std::map<std::string, uint64_t> reasons;
+  // Only with --summary / --summary-json.
+  uint64_t alerting_items = 0;
+  std::map<std::string, uint64_t> tags;  // alerting items per tag
+  // Items and alerting items per source and per language ("" = the item has none).
+  std::map<std::string, std::pair<uint64_t, uint64_t>> sources, languages;
+  std::vector<std::string_view> item_tags;  // scratch of one item's tags
+};
+
 class Runner {
  public:
   Runner(std::shared_ptr<const rules::CompiledPack> pack, pipeline::ProcessorOptions options,
-         int threads, bool ordered, std::FILE* in, std::FILE* out, std::FILE* dead, bool progress)
+         int threads, bool ordered, std::FILE* in, std::FILE* out, std::FILE* dead, bool progress,
+         bool summary, std::FILE* summary_json)
       : pack_(std::move(pack)),
         options_(std::move(options)),
         threads_(threads),
@@ -83,26 +103,25 @@ class Runner {
         in_(in),
         out_(out),
         dead_(dead),
-        progress_(progress) {}
+        progress_(progress),
+        summary_(summary),
+        summary_json_(summary_json) {}
 
   int Run();
 
  private:
   void Read();
-  void Work(pipeline::ItemProcessor* processor, std::vector<uint64_t>* rule_counts,
-            std::map<std::string, uint64_t>* reasons);
+  void Work(pipeline::ItemProcessor* processor, Counts* counts);
   void Write(Batch& b);
   // Processes one non-blank line into b's results.
   void ProcessLine(pipeline::ItemProcessor* processor, std::string_view line, int64_t number,
-                   Batch* b, std::vector<uint64_t>* rule_counts,
-                   std::map<std::string, uint64_t>* reasons);
+                   Batch* b, Counts* counts);
   // --threads 1: reads, processes and writes on this thread, from the read buffer, with no
   // batches handed between threads (a hand-off per batch cost wake-ups and a copy of the input).
-  int RunInline(pipeline::ItemProcessor* processor, std::vector<uint64_t>* rule_counts,
-                std::map<std::string, uint64_t>* reasons);
+  int RunInline(pipeline::ItemProcessor* processor, Counts* counts);
   // Prints the summary; returns the exit code.
-  int Finish(double seconds, const std::vector<std::vector<uint64_t>>& rule_counts,
-             const std::vector<std::map<std::string, uint64_t>>& reasons);
+  int Finish(double seconds, const std::vector<Counts>& counts);
+  void PrintSummary(const Counts& total, uint64_t dead) const;
 
   std::shared_ptr<const rules::CompiledPack> pack_;
   pipeline::ProcessorOptions options_;
@@ -112,6 +131,8 @@ class Runner {
   std::FILE* out_;
   std::FILE* dead_;
   bool progress_;
+  bool summary_;
+  std::FILE* summary_json_;
 
   // std::mutex rather than absl::Mutex: Debian's libabsl is not TSan-instrumented. One
   // condition variable, notified (all) on every change below: changes are per batch, not per
@@ -193,8 +214,7 @@ void Runner::Read() {
   push(true);
 }
 
-void Runner::Work(pipeline::ItemProcessor* processor, std::vector<uint64_t>* rule_counts,
-                  std::map<std::string, uint64_t>* reasons) {
+void Runner::Work(pipeline::ItemProcessor* processor, Counts* counts) {
   while (true) {
     std::unique_ptr<Batch> b;
     {
@@ -209,7 +229,7 @@ void Runner::Work(pipeline::ItemProcessor* processor, std::vector<uint64_t>* rul
       auto [off, len] = b->lines[i];
       if (len == 0) continue;
       ProcessLine(processor, std::string_view(b->data).substr(off, len),
-                  b->first_line + static_cast<int64_t>(i), b.get(), rule_counts, reasons);
+                  b->first_line + static_cast<int64_t>(i), b.get(), counts);
     }
     std::lock_guard<std::mutex> lock(mu_);
     done_.push_back(std::move(b));
@@ -218,21 +238,43 @@ void Runner::Work(pipeline::ItemProcessor* processor, std::vector<uint64_t>* rul
 }
 
 void Runner::ProcessLine(pipeline::ItemProcessor* processor, std::string_view line, int64_t number,
-                         Batch* b, std::vector<uint64_t>* rule_counts,
-                         std::map<std::string, uint64_t>* reasons) {
+                         Batch* b, Counts* counts) {
   ++b->items;
   pipeline::Origin origin;
   origin.offset = number;
   const pipeline::Outcome& o = processor->Process(line, origin);
-  if (o.kind == pipeline::Outcome::Kind::kAlerts) {
+  const bool alerted = o.kind == pipeline::Outcome::Kind::kAlerts;
+  const bool detail = summary_ || summary_json_ != nullptr;
+  if (detail && o.item != nullptr) {
+    auto& source = counts->sources[std::string(o.item->source)];
+    auto& lang = counts->languages[std::string(o.item->lang)];
+    ++source.first;
+    ++lang.first;
+    if (alerted) {
+      ++source.second;
+      ++lang.second;
+    }
+  }
+  if (alerted) {
     for (const pipeline::AlertMessage& a : o.alerts) {
       b->alerts.append(a.value);
       b->alerts.push_back('\n');
       ++b->alert_count;
     }
-    for (uint32_t r : o.fired_rules) ++(*rule_counts)[r];
+    for (uint32_t r : o.fired_rules) ++counts->rules[r];
+    if (detail) {
+      ++counts->alerting_items;
+      std::vector<std::string_view>& item_tags = counts->item_tags;
+      item_tags.clear();
+      for (uint32_t r : o.fired_rules) {
+        for (const std::string& t : pack_->rules()[r].tags) item_tags.push_back(t);
+      }
+      std::sort(item_tags.begin(), item_tags.end());
+      item_tags.erase(std::unique(item_tags.begin(), item_tags.end()), item_tags.end());
+      for (std::string_view t : item_tags) ++counts->tags[std::string(t)];
+    }
   } else if (o.kind == pipeline::Outcome::Kind::kDeadLetter) {
-    ++(*reasons)[std::string(o.reason)];
+    ++counts->reasons[std::string(o.reason)];
     sink::JsonWriter w(&b->dead);
     w.BeginObject();
     w.FieldInt("line", origin.offset);
@@ -243,8 +285,7 @@ void Runner::ProcessLine(pipeline::ItemProcessor* processor, std::string_view li
   }
 }
 
-int Runner::RunInline(pipeline::ItemProcessor* processor, std::vector<uint64_t>* rule_counts,
-                      std::map<std::string, uint64_t>* reasons) {
+int Runner::RunInline(pipeline::ItemProcessor* processor, Counts* counts) {
   const auto start = std::chrono::steady_clock::now();
   auto last_progress = start;
   // `b` only collects results (its data stays empty: lines are processed where they were read);
@@ -255,7 +296,7 @@ int Runner::RunInline(pipeline::ItemProcessor* processor, std::vector<uint64_t>*
   int64_t line = 1;
   auto process = [&](std::string_view l) {
     if (l.find_first_not_of(" \t\r") != std::string_view::npos) {
-      ProcessLine(processor, l, line, &b, rule_counts, reasons);
+      ProcessLine(processor, l, line, &b, counts);
       bytes_ += l.size();  // as the batches count: the items' bytes
     }
     ++line;
@@ -320,20 +361,19 @@ int Runner::Run() {
     }
     processors.push_back(*std::move(p));
   }
-  std::vector<std::vector<uint64_t>> rule_counts(threads_,
-                                                 std::vector<uint64_t>(pack_->rules().size()));
-  std::vector<std::map<std::string, uint64_t>> reasons(threads_);
+  std::vector<Counts> counts(threads_);
+  for (Counts& c : counts) c.rules.assign(pack_->rules().size(), 0);
   if (threads_ == 1) {
-    RunInline(processors[0].get(), &rule_counts[0], &reasons[0]);
+    RunInline(processors[0].get(), &counts[0]);
     std::fflush(out_);
     if (progress_) std::fprintf(stderr, "\r\033[K");
     return Finish(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
-                  rule_counts, reasons);
+                  counts);
   }
   std::thread reader([this] { Read(); });
   std::vector<std::thread> workers;
   for (int i = 0; i < threads_; ++i) {
-    workers.emplace_back([&, i] { Work(processors[i].get(), &rule_counts[i], &reasons[i]); });
+    workers.emplace_back([&, i] { Work(processors[i].get(), &counts[i]); });
   }
   // Write results as they come (or in sequence with --ordered) until every batch is written.
   std::map<uint64_t, std::unique_ptr<Batch>> pending;
@@ -381,23 +421,32 @@ int Runner::Run() {
   std::fflush(out_);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (progress_) std::fprintf(stderr, "\r\033[K");
-  return Finish(seconds, rule_counts, reasons);
+  return Finish(seconds, counts);
 }
 
-int Runner::Finish(double seconds, const std::vector<std::vector<uint64_t>>& rule_counts,
-                   const std::vector<std::map<std::string, uint64_t>>& reasons) {
-  std::vector<uint64_t> per_rule(pack_->rules().size());
-  for (const auto& counts : rule_counts) {
-    for (size_t r = 0; r < counts.size(); ++r) per_rule[r] += counts[r];
-  }
-  std::map<std::string, uint64_t> by_reason;
+int Runner::Finish(double seconds, const std::vector<Counts>& counts) {
+  Counts total;
+  total.rules.assign(pack_->rules().size(), 0);
   uint64_t dead = 0;
-  for (const auto& m : reasons) {
-    for (const auto& [k, v] : m) {
-      by_reason[k] += v;
+  for (const Counts& c : counts) {
+    for (size_t r = 0; r < c.rules.size(); ++r) total.rules[r] += c.rules[r];
+    for (const auto& [k, v] : c.reasons) {
+      total.reasons[k] += v;
       dead += v;
     }
+    total.alerting_items += c.alerting_items;
+    for (const auto& [k, v] : c.tags) total.tags[k] += v;
+    for (const auto& [k, v] : c.sources) {
+      total.sources[k].first += v.first;
+      total.sources[k].second += v.second;
+    }
+    for (const auto& [k, v] : c.languages) {
+      total.languages[k].first += v.first;
+      total.languages[k].second += v.second;
+    }
   }
+  const std::vector<uint64_t>& per_rule = total.rules;
+  const std::map<std::string, uint64_t>& by_reason = total.reasons;
   std::fprintf(stderr,
                "items %llu in %.2f s: %.0f items/s, %.1f MB/s; alerts %llu; dead letters %llu\n",
                static_cast<unsigned long long>(items_), seconds, items_ / std::max(seconds, 1e-9),
@@ -429,6 +478,7 @@ int Runner::Finish(double seconds, const std::vector<std::vector<uint64_t>>& rul
     }
     std::fprintf(stderr, "\n");
   }
+  PrintSummary(total, dead);
   if (read_error_) {
     std::fprintf(stderr, "steppewatch match: reading the input failed\n");
     return kExitFailure;
@@ -440,11 +490,101 @@ int Runner::Finish(double seconds, const std::vector<std::vector<uint64_t>>& rul
   return kExitOk;
 }
 
+// Prints the --summary tables to stderr and writes the --summary-json object.
+void Runner::PrintSummary(const Counts& total, uint64_t dead) const {
+  const std::vector<rules::Rule>& rules = pack_->rules();
+  auto by_count = [](const std::map<std::string, uint64_t>& m) {
+    std::vector<std::pair<std::string, uint64_t>> v(m.begin(), m.end());
+    std::stable_sort(v.begin(), v.end(),
+                     [](const auto& a, const auto& b) { return a.second > b.second; });
+    return v;
+  };
+  std::map<std::string, uint64_t> fired;
+  std::vector<std::string> never;
+  for (size_t r = 0; r < rules.size(); ++r) {
+    if (total.rules[r] > 0) fired[rules[r].id] = total.rules[r];
+    if (total.rules[r] == 0 && rules[r].enabled) never.push_back(rules[r].id);
+  }
+  auto pct = [](uint64_t part, uint64_t whole) {
+    return whole == 0 ? 0.0 : 100.0 * static_cast<double>(part) / static_cast<double>(whole);
+  };
+  if (summary_) {
+    std::fprintf(stderr, "summary: %llu items, %llu alerting (%.1f%%), %llu alerts\n",
+                 static_cast<unsigned long long>(items_),
+                 static_cast<unsigned long long>(total.alerting_items),
+                 pct(total.alerting_items, items_), static_cast<unsigned long long>(alerts_));
+    std::fprintf(stderr, "alerting items per rule:\n");
+    for (const auto& [id, n] : by_count(fired)) {
+      std::fprintf(stderr, "  %8llu  %s\n", static_cast<unsigned long long>(n), id.c_str());
+    }
+    std::fprintf(stderr, "alerting items per tag:\n");
+    for (const auto& [tag, n] : by_count(total.tags)) {
+      std::fprintf(stderr, "  %8llu  %s\n", static_cast<unsigned long long>(n), tag.c_str());
+    }
+    for (const auto* table : {&total.sources, &total.languages}) {
+      std::fprintf(stderr, "alerting items / items per %s:\n",
+                   table == &total.sources ? "source" : "language");
+      std::vector<std::pair<std::string, std::pair<uint64_t, uint64_t>>> v(table->begin(),
+                                                                           table->end());
+      std::stable_sort(v.begin(), v.end(), [](const auto& a, const auto& b) {
+        return a.second.second > b.second.second;
+      });
+      for (const auto& [name, n] : v) {
+        std::fprintf(stderr, "  %8llu / %-8llu %5.1f%%  %s\n",
+                     static_cast<unsigned long long>(n.second),
+                     static_cast<unsigned long long>(n.first), pct(n.second, n.first),
+                     name.empty() ? "(none)" : name.c_str());
+      }
+    }
+    std::fprintf(stderr, "enabled rules that never fired (%zu):%s", never.size(),
+                 never.empty() ? " none\n" : "\n");
+    for (const std::string& id : never) std::fprintf(stderr, "  %s\n", id.c_str());
+  }
+  if (summary_json_ == nullptr) return;
+  std::string json;
+  sink::JsonWriter w(&json);
+  w.BeginObject();
+  w.FieldInt("items", static_cast<int64_t>(items_));
+  w.FieldInt("alerting_items", static_cast<int64_t>(total.alerting_items));
+  w.FieldInt("alerts", static_cast<int64_t>(alerts_));
+  w.FieldInt("dead_letters", static_cast<int64_t>(dead));
+  auto counts = [&](std::string_view key, const std::map<std::string, uint64_t>& m) {
+    w.Key(key);
+    w.BeginObject();
+    for (const auto& [k, v] : m) w.FieldInt(k, static_cast<int64_t>(v));
+    w.EndObject();
+  };
+  counts("dead_letters_by_reason", total.reasons);
+  counts("rules", fired);
+  counts("tags", total.tags);
+  for (const auto* table : {&total.sources, &total.languages}) {
+    w.Key(table == &total.sources ? "sources" : "languages");
+    w.BeginObject();
+    for (const auto& [k, v] : *table) {
+      w.Key(k);
+      w.BeginObject();
+      w.FieldInt("items", static_cast<int64_t>(v.first));
+      w.FieldInt("alerting_items", static_cast<int64_t>(v.second));
+      w.EndObject();
+    }
+    w.EndObject();
+  }
+  w.Key("never_fired");
+  w.BeginArray();
+  for (const std::string& id : never) w.String(id);
+  w.EndArray();
+  w.EndObject();
+  json.push_back('\n');
+  std::fwrite(json.data(), 1, json.size(), summary_json_);
+  std::fflush(summary_json_);
+}
+
 }  // namespace
 
 int RunMatchCommand(int argc, char** argv) {
-  Flags flags({"rules", "threads", "output", "dead-letters", "instance", "processed-at"},
-              {"ordered", "no-progress"});
+  Flags flags({"rules", "threads", "output", "dead-letters", "instance", "processed-at", "hits",
+               "summary-json"},
+              {"ordered", "no-progress", "summary"});
   if (!flags.Parse(argc, argv)) return UsageError("match", flags.error(), kUsage);
   if (flags.help()) {
     std::fputs(kUsage.data(), stdout);
@@ -458,6 +598,10 @@ int RunMatchCommand(int argc, char** argv) {
     return UsageError("match", "give at most one input file", kUsage);
   std::string input = flags.positional().empty() ? "-" : flags.positional()[0];
 
+  pipeline::ProcessorOptions options;
+  if (auto hits = flags.Get("hits"); hits && !sink::ParseHitsMode(*hits, &options.hits)) {
+    return UsageError("match", "--hits must be full or compact, not '" + *hits + "'", kUsage);
+  }
   auto pack = LoadPackOrPrint(*flags.Get("rules"));
   if (!pack) return kExitFailure;
 
@@ -488,16 +632,27 @@ int RunMatchCommand(int argc, char** argv) {
       return kExitFailure;
     }
   }
-  pipeline::ProcessorOptions options;
+  std::FILE* summary_json = nullptr;
+  if (auto path = flags.Get("summary-json")) {
+    summary_json = *path == "-" ? stdout : std::fopen(path->c_str(), "wb");
+    if (!summary_json) {
+      std::fprintf(stderr, "steppewatch match: cannot write %s: %s\n", path->c_str(),
+                   std::strerror(errno));
+      return kExitFailure;
+    }
+  }
   options.instance = flags.Get("instance").value_or("");
   options.fixed_processed_at = flags.Get("processed-at").value_or("");
   bool progress = !flags.Has("no-progress") && isatty(STDERR_FILENO);
   Runner runner(pack, options, static_cast<int>(threads), flags.Has("ordered"), in, out, dead,
-                progress);
+                progress, flags.Has("summary"), summary_json);
   int rc = runner.Run();
   if (in != stdin) std::fclose(in);
   if (out != stdout && std::fclose(out) != 0) rc = kExitFailure;
   if (dead != stderr) std::fclose(dead);
+  if (summary_json && summary_json != stdout && std::fclose(summary_json) != 0) {
+    rc = kExitFailure;
+  }
   return rc;
 }
 

@@ -38,6 +38,11 @@ bool Flags::Parse(const std::vector<std::string>& args) {
       value = name.substr(eq + 1);
       name.resize(eq);
     }
+    if ((boolean_.count(name) || with_value_.count(name)) && values_.count(name) &&
+        !repeatable_.count(name)) {
+      error_ = "option --" + name + " given twice: give it once";
+      return false;
+    }
     if (boolean_.count(name)) {
       if (value) {
         error_ = "option --" + name + " takes no value";

@@ -262,7 +262,7 @@ bool ParseFlags(const std::vector<std::string>& args, DaemonFlags* flags, bool* 
                 std::string* error) {
   cmdline::Flags parsed({"config", "rules", "brokers", "demo", "set", "reload-status",
                          "reload-and-wait", "reload-timeout"},
-                        {"embedded", "demo-exit", "check-config", "version"});
+                        {"embedded", "demo-exit", "check-config", "version"}, /*repeatable=*/{"set"});
   if (!parsed.Parse(args)) {
     *error = parsed.error();
     return false;

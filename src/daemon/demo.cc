@@ -58,7 +58,18 @@ std::string FormatAlertLine(std::string_view topic, std::string_view json) {
   if (root["item"]["lang"].get(lang) != simdjson::SUCCESS) lang = {};
   if (root["item"]["url"].get(url) != simdjson::SUCCESS) url = {};
   std::string rules;
+  // The alert's highest severity: its top-level "severity", or the highest of its rules' (for
+  // alerts written before the body carried it), never just the first rule's.
+  static constexpr std::string_view kOrder[] = {"info", "low", "medium", "high", "critical"};
+  auto rank = [](std::string_view s) {
+    for (int i = 0; i < 5; ++i) {
+      if (kOrder[i] == s) return i;
+    }
+    return -1;
+  };
   std::string severity;
+  std::string_view top;
+  if (root["severity"].get(top) == simdjson::SUCCESS) severity = top;
   simdjson::dom::array matches;
   if (root["matches"].get(matches) == simdjson::SUCCESS) {
     for (simdjson::dom::element m : matches) {
@@ -67,7 +78,10 @@ std::string FormatAlertLine(std::string_view topic, std::string_view json) {
         if (!rules.empty()) rules += ", ";
         rules.append(rule);
       }
-      if (severity.empty() && m["severity"].get(sev) == simdjson::SUCCESS) severity = sev;
+      if (top.empty() && m["severity"].get(sev) == simdjson::SUCCESS &&
+          rank(sev) > rank(severity)) {
+        severity = sev;
+      }
     }
   }
   if (rules.empty()) return raw();

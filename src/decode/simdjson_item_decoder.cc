@@ -118,6 +118,45 @@ std::string_view TypeName(ondemand::json_type type) {
   return "unknown";
 }
 
+// Returns true when the root of `doc`, of type `type` (not an object), is that JSON value and
+// nothing follows it. A scalar must be the whole payload (its raw token ends at the next
+// structural character, which prose has plenty of) and read as its type; an array is skipped
+// structurally (balanced brackets, its scalars unchecked), as values off the configured paths
+// are.
+bool RootValueIsWellFormed(ondemand::document& doc, ondemand::json_type type,
+                           std::string_view payload) {
+  if (type == ondemand::json_type::array) {
+    ondemand::array array;
+    std::string_view raw;
+    // current_location() fails with OUT_OF_BOUNDS exactly when the whole input was consumed.
+    return !doc.get_array().get(array) && !array.raw_json().get(raw) &&
+           doc.current_location().error() == simdjson::OUT_OF_BOUNDS;
+  }
+  std::string_view token;
+  if (doc.raw_json_token().get(token)) return false;
+  token = TrimJsonWhitespace(token);
+  payload = TrimJsonWhitespace(payload);
+  while (!payload.empty() &&
+         (payload[0] == ' ' || payload[0] == '\t' || payload[0] == '\n' || payload[0] == '\r')) {
+    payload.remove_prefix(1);
+  }
+  if (token != payload) return false;
+  switch (type) {
+    case ondemand::json_type::null:
+      return token == "null";
+    case ondemand::json_type::boolean:
+      return token == "true" || token == "false";
+    case ondemand::json_type::number:
+      return IsJsonNumber(token);
+    case ondemand::json_type::string: {
+      std::string_view s;
+      return !doc.get_string().get(s);
+    }
+    default:
+      return true;
+  }
+}
+
 class SimdjsonItemDecoder final : public ItemDecoder {
  public:
   SimdjsonItemDecoder(const DecoderOptions& options, std::vector<PathNode> nodes)
@@ -171,6 +210,14 @@ class SimdjsonItemDecoder final : public ItemDecoder {
                   Cat("document: ", simdjson::error_message(error)));
     }
     if (root_type != ondemand::json_type::object) {
+      // type() saw only the first byte: "not json" starts like null, "true story" like a
+      // boolean. Only a root that reads as that JSON value, with nothing after it, is
+      // "not_an_object"; anything else is not JSON at all.
+      if (!RootValueIsWellFormed(doc, root_type, payload)) {
+        return Fail(DecodeError::kInvalidJson, detail,
+                    Cat("document: not JSON (it starts like a JSON ", TypeName(root_type),
+                        " but is not one)"));
+      }
       return Fail(DecodeError::kNotAnObject, detail,
                   Cat("the root is not a JSON object but ", TypeName(root_type)));
     }

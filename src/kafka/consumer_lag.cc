@@ -13,7 +13,8 @@ namespace steppewatch::kafka {
 absl::StatusOr<std::vector<pipeline::PartitionLag>> ParseConsumerLag(
     std::string_view json,
     const std::function<bool(std::string_view topic, int32_t partition)>& assigned) {
-  // librdkafka's buffer is not padded for simdjson (FIELD-NOTES): parse a padded copy.
+  // The statistics JSON librdkafka hands over has no SIMDJSON_PADDING bytes after it: parse a
+  // padded copy.
   simdjson::padded_string padded(json.data(), json.size());
   simdjson::dom::parser parser;
   simdjson::dom::element root;

@@ -23,6 +23,13 @@ std::string HostName() {
   return buf;
 }
 
+sink::RenderOptions RenderOptionsOf(const ProcessorOptions& options) {
+  sink::RenderOptions render;
+  render.include_snippets = options.include_snippets;
+  render.hits = options.hits;
+  return render;
+}
+
 class ItemProcessorImpl final : public ItemProcessor {
  public:
   ItemProcessorImpl(std::shared_ptr<const rules::CompiledPack> pack, ProcessorOptions options,
@@ -33,13 +40,14 @@ class ItemProcessorImpl final : public ItemProcessor {
         decoder_(std::move(decoder)),
         context_(std::move(context)),
         evaluator_(pack_),
-        renderer_(*pack_, sink::RenderOptions{options_.include_snippets}) {
+        renderer_(*pack_, RenderOptionsOf(options_)) {
     if (options_.instance.empty()) options_.instance = HostName();
     size_t topics = pack_->topics().size();
     json_.resize(topics);
     rules_header_.resize(topics);
     tags_header_.resize(topics);
     severity_header_.resize(topics);
+    alert_id_.resize(topics);
     topic_rules_.resize(topics);
   }
 
@@ -55,6 +63,7 @@ class ItemProcessorImpl final : public ItemProcessor {
     out.match_nanos = 0;
     out.fired_rules.clear();
     out.hits_truncated = false;
+    out.item = nullptr;
 
     detail_.clear();
     decode::DecodeError error = decoder_->Decode(payload, &item_, &detail_);
@@ -64,6 +73,7 @@ class ItemProcessorImpl final : public ItemProcessor {
       out.message = detail_.empty() ? std::string(out.reason) : detail_;
       return out;
     }
+    out.item = &item_;
     std::string_view fields[2] = {item_.title, item_.body};
     // Two clock reads (tens of ns on an item of ~10 us) for the match-time histogram.
     const auto scan_start = std::chrono::steady_clock::now();
@@ -130,8 +140,9 @@ class ItemProcessorImpl final : public ItemProcessor {
         fingerprinter_.Compute(FoldedField(0, item_.title), FoldedField(1, item_.body));
     for (uint16_t t : used_topics_) {
       json_[t].clear();
+      context.topic = pack_->topics()[t];
       renderer_.Render(context, topic_rules_[t], &json_[t], &rules_header_[t], &tags_header_[t],
-                       &severity_header_[t]);
+                       &severity_header_[t], &alert_id_[t]);
       topic_rules_[t].clear();
       AlertMessage& alert = out.alerts.emplace_back();
       alert.topic = pack_->topics()[t];
@@ -142,6 +153,7 @@ class ItemProcessorImpl final : public ItemProcessor {
       alert.headers.push_back({sink::kHeaderRules, rules_header_[t]});
       alert.headers.push_back({sink::kHeaderTags, tags_header_[t]});
       alert.headers.push_back({sink::kHeaderSeverity, severity_header_[t]});
+      alert.headers.push_back({sink::kHeaderAlertId, alert_id_[t]});
     }
     return out;
   }
@@ -175,7 +187,7 @@ class ItemProcessorImpl final : public ItemProcessor {
   std::vector<uint16_t> used_topics_;
   // Per topic of the pack: the fired rules of the current item and the rendered message.
   std::vector<std::vector<const rules::FiredRule*>> topic_rules_;
-  std::vector<std::string> json_, rules_header_, tags_header_, severity_header_;
+  std::vector<std::string> json_, rules_header_, tags_header_, severity_header_, alert_id_;
 };
 
 }  // namespace

@@ -182,32 +182,7 @@ const std::vector<FiredRule>& Evaluator::Evaluate(const ItemView& item,
     }
     double score = Score(rule);
     if (rule.has_threshold && score < rule.threshold) continue;
-    gather_.clear();
-    if (rule.program.empty()) {
-      for (const auto& [t, w] : rule.weights) {
-        if (stamp_[t] != epoch_) continue;
-        for (uint32_t k = first_[t]; k < first_[t] + n_[t]; ++k) gather_.push_back(by_term_[k]);
-      }
-    } else {
-      Gather(rule, 0, true, &gather_);
-    }
-    std::sort(gather_.begin(), gather_.end());
-    gather_.erase(std::unique(gather_.begin(), gather_.end()), gather_.end());
-    // Hits are sorted by (field, start, end): of hits that start at the same place ("Kazakh*"
-    // and "Kazakhstan"), report only the longest, the one a reader sees.
-    size_t kept = 0;
-    for (size_t i = 0; i < gather_.size(); ++i) {
-      const match::Hit& h = hits_[gather_[i]];
-      if (kept > 0) {
-        const match::Hit& prev = hits_[gather_[kept - 1]];
-        if (prev.field == h.field && prev.start == h.start) {
-          gather_[kept - 1] = gather_[i];
-          continue;
-        }
-      }
-      gather_[kept++] = gather_[i];
-    }
-    gather_.resize(std::min<size_t>(kept, kMaxHitsPerFiredRule));
+    SelectReportedHits(rule);
     FiredRule f;
     f.rule = r;
     f.score = score;
@@ -354,6 +329,120 @@ void Evaluator::Gather(const Rule& rule, uint32_t node, bool only_true,
       for (uint32_t i = n.children_begin; i < n.children_end; ++i) {
         Gather(rule, rule.child_index[i], only_true, out);
       }
+  }
+}
+
+void Evaluator::CollectTrueLeaves(const Rule& rule, uint32_t node) {
+  const ProgramNode& n = rule.program[node];
+  if (values_[node] != 1) return;
+  switch (n.kind) {
+    case K::kNot:
+    case K::kLang:
+    case K::kSource:
+      return;
+    case K::kTerms:
+      leaves_.push_back(node);
+      return;
+    default:
+      for (uint32_t i = n.children_begin; i < n.children_end; ++i) {
+        CollectTrueLeaves(rule, rule.child_index[i]);
+      }
+  }
+}
+
+// Appends to group_hits_ at most kMaxHitsPerFiredRule hits of the terms group_terms_[from..)
+// in `fields`: the first hit of each term (in term order), then the second of each, and so on,
+// so that every distinct term of the group shows before any term repeats.
+void Evaluator::AppendGroup(size_t terms_from, FieldMask fields) {
+  term_cursor_.clear();
+  for (size_t i = terms_from; i < group_terms_.size(); ++i) {
+    term_cursor_.push_back(first_[group_terms_[i]]);
+  }
+  uint32_t taken = 0;
+  bool progress = true;
+  while (progress && taken < kMaxHitsPerFiredRule) {
+    progress = false;
+    for (size_t i = terms_from; i < group_terms_.size() && taken < kMaxHitsPerFiredRule; ++i) {
+      const match::TermId t = group_terms_[i];
+      uint32_t& k = term_cursor_[i - terms_from];
+      while (k < first_[t] + n_[t] && !(fields & (1u << hits_[by_term_[k]].field))) ++k;
+      if (k == first_[t] + n_[t]) continue;
+      group_hits_.push_back(by_term_[k++]);
+      ++taken;
+      progress = true;
+    }
+  }
+  group_begin_.push_back(static_cast<uint32_t>(group_hits_.size()));
+}
+
+// Fills gather_ with the hits reported for a fired rule, decisive clauses first: one group per
+// true term leaf of the query (outside NOT, in query order) or, for a score-only rule, per
+// scored term (heaviest first); then round-robin over the groups, so every clause that made
+// the rule true is represented before the kMaxHitsPerFiredRule cap, whatever the count of
+// place names elsewhere in the item. Of hits that start at the same place ("Kazakh*" and
+// "Kazakhstan") only the longest is kept, where the first of them was picked.
+void Evaluator::SelectReportedHits(const Rule& rule) {
+  gather_.clear();
+  group_hits_.clear();
+  group_terms_.clear();
+  group_begin_.assign(1, 0);
+  if (rule.program.empty()) {
+    scored_.clear();
+    for (const auto& [t, w] : rule.weights) {
+      if (stamp_[t] == epoch_) scored_.push_back({t, w});
+    }
+    std::stable_sort(scored_.begin(), scored_.end(),
+                     [](const Scored& a, const Scored& b) { return a.weight > b.weight; });
+    for (const Scored& s : scored_) {
+      group_terms_.assign(1, s.hit);  // Scored::hit holds a term id here
+      AppendGroup(0, kAllFields);
+    }
+  } else {
+    leaves_.clear();
+    CollectTrueLeaves(rule, 0);
+    for (uint32_t leaf : leaves_) {
+      const ProgramNode& n = rule.program[leaf];
+      const size_t from = group_terms_.size();
+      const match::TermId* begin = rule.terms.data() + n.terms_begin;
+      const match::TermId* end = rule.terms.data() + n.terms_end;
+      if (static_cast<size_t>(end - begin) <= touched_.size() * 4) {
+        for (const match::TermId* t = begin; t != end; ++t) {
+          if (stamp_[*t] == epoch_) group_terms_.push_back(*t);
+        }
+      } else {
+        for (match::TermId t : touched_) {
+          if (std::binary_search(begin, end, t)) group_terms_.push_back(t);
+        }
+      }
+      AppendGroup(from, n.fields);
+    }
+  }
+  const size_t groups = group_begin_.size() - 1;
+  group_cursor_.assign(group_begin_.begin(), group_begin_.end() - 1);
+  bool progress = true;
+  while (progress && gather_.size() < kMaxHitsPerFiredRule) {
+    progress = false;
+    for (size_t g = 0; g < groups && gather_.size() < kMaxHitsPerFiredRule; ++g) {
+      uint32_t& k = group_cursor_[g];
+      while (k < group_begin_[g + 1]) {
+        const uint32_t candidate = group_hits_[k++];
+        const match::Hit& h = hits_[candidate];
+        bool fresh = true;
+        for (uint32_t& chosen : gather_) {
+          const match::Hit& c = hits_[chosen];
+          if (c.field != h.field || c.start != h.start) continue;
+          if (h.end > c.end) chosen = candidate;
+          fresh = false;
+          break;
+        }
+        if (fresh) {
+          gather_.push_back(candidate);
+          progress = true;
+          break;
+        }
+      }
+      if (k < group_begin_[g + 1]) progress = true;
+    }
   }
 }
 

@@ -9,6 +9,7 @@
 #include <iterator>
 #include <optional>
 #include <set>
+#include <tuple>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -18,7 +19,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "rules/pack_cache.h"
+#include "steppewatch/common/did_you_mean.h"
 #include "steppewatch/common/log.h"
+#include "steppewatch/normalise/utf8.h"
 #include "steppewatch/rules/sha256.h"
 #include "yaml-cpp/yaml.h"
 
@@ -73,6 +76,76 @@ bool ValidName(std::string_view s) {
   };
   if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9'))) return false;
   return std::all_of(s.begin(), s.end(), ok);
+}
+
+// ISO 639-1 language codes: what news feeds put in an item's "lang" (with a region subtag at
+// most, which lang: ignores).
+constexpr std::string_view kIso639_1 =
+    "aa ab ae af ak am an ar as av ay az ba be bg bh bi bm bn bo br bs ca ce ch co cr cs cu cv "
+    "cy da de dv dz ee el en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he hi ho hr "
+    "ht hu hy hz ia id ie ig ii ik io is it iu ja jv ka kg ki kj kk kl km kn ko kr ks ku kv kw "
+    "ky la lb lg li ln lo lt lu lv mg mh mi mk ml mn mr ms mt my na nb nd ne ng nl nn no nr nv "
+    "ny oc oj om or os pa pi pl ps pt qu rm rn ro ru rw sa sc sd se sg si sk sl sm sn so sq sr "
+    "ss st su sv sw ta te tg th ti tk tl tn to tr ts tt tw ty ug uk ur uz ve vi vo wa wo xh yi "
+    "yo za zh zu";
+
+bool KnownLanguage(std::string_view code) {
+  std::string_view primary = code.substr(0, code.find_first_of("-_"));
+  if (primary.size() != 2) return false;
+  for (size_t i = 0; i + 2 <= kIso639_1.size(); i += 3) {
+    if (kIso639_1.substr(i, 2) == primary) return true;
+  }
+  return false;
+}
+
+// The field scopes of the query language, for "did you mean" on `titel:x`.
+const std::vector<std::string>& FieldScopes() {
+  static const auto* scopes = new std::vector<std::string>{"title", "body", "lang", "source"};
+  return *scopes;
+}
+
+// Returns Hyperscan's compile error for one term in an analyst's words: without the
+// `term 0 "..."` prefix (the caller names the term) and without Hyperscan's flag names.
+std::string ExplainHyperscanError(std::string_view message) {
+  if (size_t q = message.find("\": "); message.starts_with("term ") && q != std::string::npos) {
+    message.remove_prefix(q + 3);
+  }
+  struct Known {
+    std::string_view hyperscan;
+    std::string_view analyst;
+  };
+  static constexpr Known kKnown[] = {
+      {"Pattern matches empty buffer",
+       "the regex can match an empty text (as a* or x{0,3} can): make at least one character "
+       "required, e.g. a+ instead of a*"},
+      {"Zero-width assertions are not supported",
+       "look-ahead and look-behind ((?=...), (?<=...)) are not supported: whole words are "
+       "checked for you, so drop the assertion or write the words out"},
+      {"Bounded repeat is too large",
+       "a repeat count such as {100000} is too large for the matcher: use a smaller bound"},
+      {"Embedded start anchors not supported", "^ may stand only at the start of the regex"},
+      {"Embedded end anchors not supported", "$ may stand only at the end of the regex"},
+      {"Invalid back reference", "back references (\\1) are not supported"},
+      {"Pattern is too large", "the regex is too large for the matcher: split it into terms"},
+  };
+  for (const Known& k : kKnown) {
+    if (message.starts_with(k.hyperscan)) return std::string(k.analyst);
+  }
+  std::string out(message);
+  // "at index 3" counts bytes from 0; analysts count characters from 1 (ASCII regexes).
+  if (size_t at = out.find(" at index "); at != std::string::npos) {
+    size_t digits = at + 10;
+    size_t end = digits;
+    while (end < out.size() && out[end] >= '0' && out[end] <= '9') ++end;
+    if (end > digits) {
+      out = Cat(out.substr(0, at), " at character ",
+                std::stoul(out.substr(digits, end - digits)) + 1, out.substr(end));
+    }
+  }
+  if (!out.empty() && out.back() == '.') out.pop_back();
+  if (!out.empty() && out[0] >= 'A' && out[0] <= 'Z')
+    out[0] = static_cast<char>(out[0] - 'A' + 'a');
+  return out;
 }
 
 // A position in a pack file: index into the builder's files, 1-based line and column.
@@ -143,6 +216,20 @@ class PackBuilder {
     d.message = std::move(message);
     diags_->push_back(std::move(d));
   }
+  void Warn(Pos pos, std::string message) {
+    Diagnostic d;
+    d.file = pos.file >= 0 ? files_[pos.file].path : std::string("(pack)");
+    d.line = pos.line;
+    d.column = pos.column;
+    d.message = std::move(message);
+    pack_->warnings_.push_back(std::move(d));
+  }
+  void WarnUnusedSets();
+  std::vector<std::string> SetNames() const {
+    std::vector<std::string> names;
+    for (const SetDef& set : sets_) names.push_back(set.name);
+    return names;
+  }
   Pos At(int file, const YAML::Node& node) const { return At(file, node.Mark()); }
   Pos At(int file, const YAML::Mark& mark) const;
   Pos QueryPos(const RuleDef& def, uint32_t offset) const;
@@ -201,6 +288,7 @@ class PackBuilder {
   std::vector<RuleDef> rules_;
   absl::flat_hash_map<std::string, Pos> rule_pos_;
 
+  std::vector<bool> set_used_;  // per set: a query, score.weights or a used set names it
   absl::flat_hash_map<std::string, TermId> term_ids_;
   std::vector<std::pair<Pos, std::string>> term_origin_;  // first use: position and owner
 };
@@ -562,7 +650,7 @@ void PackBuilder::ReadRules(int file, const YAML::Node& node) {
       continue;
     }
     bool ok = true;
-    bool has_severity = false, has_topics = false;
+    bool has_topics = false;
     for (auto it = r.begin(); it != r.end(); ++it) {
       std::string key = it->first.Scalar();
       YAML::Node v = it->second;
@@ -574,7 +662,6 @@ void PackBuilder::ReadRules(int file, const YAML::Node& node) {
         ok &= Scalar(file, v, "description", &rule.description);
       } else if (key == "severity") {
         ok &= ParseSeverity(file, v, &rule.severity);
-        has_severity = true;
       } else if (key == "tags") {
         ok &= StringList(file, v, "tags", &rule.tags);
       } else if (key == "topics") {
@@ -658,7 +745,6 @@ void PackBuilder::ReadRules(int file, const YAML::Node& node) {
         ok = false;
       }
     }
-    (void)has_severity;
     if (rule.id.empty()) {
       Error(def.pos, "a rule without 'id:'");
       continue;
@@ -708,6 +794,12 @@ TermId PackBuilder::Intern(const TermEntry& e, std::string_view owner) {
                                    : e.kind == TermSpec::Kind::kPrefix ? Cat(e.text, "*")
                                                                        : e.text);
     term_origin_.emplace_back(e.pos, std::string(owner));
+    if (e.kind == TermSpec::Kind::kPrefix &&
+        normalise::DecodeAt(e.text, 0).length == e.text.size()) {
+      Warn(e.pos,
+           Cat("term '", e.text, "*' of ", owner,
+               " is a one-letter prefix: it matches every word that starts with '", e.text, "'"));
+    }
   }
   return it->second;
 }
@@ -724,7 +816,8 @@ void PackBuilder::ExpandSet(int index) {
   for (const auto& [name, pos] : set.includes) {
     auto it = set_index_.find(name);
     if (it == set_index_.end()) {
-      Error(pos, Cat("set '", set.name, "' includes undefined set '", name, "'"));
+      Error(pos, Cat("set '", set.name, "' includes undefined set '", name, "'",
+                     DidYouMean(name, SetNames())));
       continue;
     }
     SetDef& inc = sets_[it->second];
@@ -786,6 +879,20 @@ uint32_t PackBuilder::CompileNode(RuleDef& def, const QueryNode& q, FieldMask ma
       e.case_sensitive = default_case_sensitive_;
       e.whole_word = default_whole_word_;
       e.pos = QueryPos(def, q.offset);
+      if (q.term_kind == TermSpec::Kind::kLiteral) {
+        // `titel:Rogun` lexes as one word: a misspelt field scope becomes a term that never hits.
+        const std::string_view word = q.text;
+        const size_t colon = word.find(':');
+        if (colon != std::string_view::npos && colon > 0 && colon + 1 < word.size() &&
+            std::all_of(word.begin(), word.begin() + colon,
+                        [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); })) {
+          const std::string scope(word.substr(0, colon));
+          std::optional<std::string> close = ClosestName(scope, FieldScopes());
+          Warn(e.pos, Cat("rule '", rule.id, "': '", word, "' is searched as one term: '", scope,
+                          "' is not a field scope (title, body, lang, source)",
+                          close ? Cat("; did you mean '", *close, ":'?") : std::string()));
+        }
+      }
       TermId id = Intern(e, Cat("rule '", rule.id, "'"));
       node.terms_begin = static_cast<uint32_t>(rule.terms.size());
       rule.terms.push_back(id);
@@ -798,11 +905,12 @@ uint32_t PackBuilder::CompileNode(RuleDef& def, const QueryNode& q, FieldMask ma
       node.terms_begin = node.terms_end = static_cast<uint32_t>(rule.terms.size());
       auto it = set_index_.find(q.text);
       if (it == set_index_.end()) {
-        Error(QueryPos(def, q.offset),
-              Cat("undefined set '@", q.text, "' in rule '", rule.id, "'"));
+        Error(QueryPos(def, q.offset), Cat("undefined set '@", q.text, "' in rule '", rule.id, "'",
+                                           DidYouMean(q.text, SetNames())));
         *ok = false;
         break;
       }
+      set_used_[it->second] = true;
       const SetDef& set = sets_[it->second];
       std::vector<TermId> ids;
       for (const Expanded& x : set.expanded) {
@@ -833,6 +941,16 @@ uint32_t PackBuilder::CompileNode(RuleDef& def, const QueryNode& q, FieldMask ma
     case QK::kLang:
     case QK::kSource:
       node.kind = q.kind == QK::kLang ? PK::kLang : PK::kSource;
+      if (q.kind == QK::kLang) {
+        for (const std::string& code : q.values) {
+          if (!KnownLanguage(code)) {
+            Warn(QueryPos(def, q.offset),
+                 Cat("rule '", rule.id, "': lang:", code,
+                     " is not an ISO 639-1 language code (two letters, as en, ru, kk, zh; a "
+                     "region such as ru-RU may follow): no item will match it"));
+          }
+        }
+      }
       node.values_begin = static_cast<uint32_t>(rule.values.size());
       rule.values.insert(rule.values.end(), q.values.begin(), q.values.end());
       node.values_end = static_cast<uint32_t>(rule.values.size());
@@ -988,8 +1106,10 @@ static ZeroHit ZeroHits(const Rule& rule, uint32_t k) {
 void PackBuilder::CompileRule(RuleDef& def) {
   Rule& rule = def.rule;
   for (const auto& [name, wp] : def.weights) {
+    if (auto it = set_index_.find(name); it != set_index_.end()) set_used_[it->second] = true;
     if (!set_index_.contains(name)) {
-      Error(wp.second, Cat("score.weights names undefined set '", name, "'"));
+      Error(wp.second,
+            Cat("score.weights names undefined set '", name, "'", DidYouMean(name, SetNames())));
     }
   }
   absl::flat_hash_map<TermId, float> weights;
@@ -1048,6 +1168,31 @@ void PackBuilder::CompileRule(RuleDef& def) {
   std::sort(rule.weights.begin(), rule.weights.end());
 }
 
+void PackBuilder::WarnUnusedSets() {
+  // A used set's includes are used too, transitively.
+  std::vector<int> stack;
+  for (int i = 0; i < static_cast<int>(sets_.size()); ++i) {
+    if (set_used_[i]) stack.push_back(i);
+  }
+  while (!stack.empty()) {
+    const int i = stack.back();
+    stack.pop_back();
+    for (const auto& [name, pos] : sets_[i].includes) {
+      auto it = set_index_.find(name);
+      if (it == set_index_.end() || set_used_[it->second]) continue;
+      set_used_[it->second] = true;
+      stack.push_back(it->second);
+    }
+  }
+  for (size_t i = 0; i < sets_.size(); ++i) {
+    if (!set_used_[i]) {
+      Warn(sets_[i].pos, Cat("set '", sets_[i].name,
+                             "' is not used by any rule (no query, score.weights or used set "
+                             "names it)"));
+    }
+  }
+}
+
 void PackBuilder::CompileMatcher() {
   auto start = std::chrono::steady_clock::now();
   auto matcher = match::Matcher::Create(pack_->term_specs_, options_.matcher);
@@ -1072,8 +1217,8 @@ void PackBuilder::CompileMatcher() {
     if (one.ok()) continue;
     ++found;
     const auto& [pos, owner] = term_origin_[id];
-    Error(pos, Cat("term '", pack_->term_display_[id], "' of ", owner,
-                   " is rejected by Hyperscan: ", std::string(one.status().message())));
+    Error(pos, Cat("term '", pack_->term_display_[id], "' of ", owner, " cannot be compiled: ",
+                   ExplainHyperscanError(std::string(one.status().message()))));
   }
   if (found == 0) {
     Error(Pos{},
@@ -1114,10 +1259,17 @@ absl::StatusOr<std::shared_ptr<const CompiledPack>> PackBuilder::Build(std::vect
   }
   if (default_topic_.empty()) default_topic_ = options_.default_topic;
   for (int i = 0; i < static_cast<int>(sets_.size()); ++i) ExpandSet(i);
+  set_used_.assign(sets_.size(), false);
   for (RuleDef& def : rules_) {
     if (def.rule.topics.empty()) def.rule.topics.push_back(default_topic_);
     CompileRule(def);
+    if (def.rule.enabled && def.rule.tests.empty()) {
+      Warn(def.pos, Cat("rule '", def.rule.id,
+                        "' has no tests: add tests.match (and tests.no_match) so that a change "
+                        "that breaks it fails `steppewatch rules test`"));
+    }
   }
+  WarnUnusedSets();
   if (pack_->term_specs_.size() > options_.max_terms) {
     Error(Pos{}, Cat("the pack has ", pack_->term_specs_.size(),
                      " distinct terms, over the limit of ", options_.max_terms));
@@ -1166,6 +1318,10 @@ absl::StatusOr<std::shared_ptr<const CompiledPack>> PackBuilder::Build(std::vect
     for (const auto& [t, w] : p.rules_[r].weights) p.index_rules_[counts[t]++] = r;
   }
   p.BuildEvalPlan();
+  std::stable_sort(p.warnings_.begin(), p.warnings_.end(),
+                   [](const Diagnostic& a, const Diagnostic& b) {
+                     return std::tie(a.file, a.line, a.column) < std::tie(b.file, b.line, b.column);
+                   });
   p.stats_.files = files_.size();
   p.stats_.sets = sets_.size();
   p.stats_.terms = p.term_specs_.size();

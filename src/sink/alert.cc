@@ -1,9 +1,13 @@
 #include "steppewatch/sink/alert.h"
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
 
+#include "steppewatch/normalise/utf8.h"
+#include "steppewatch/rules/sha256.h"
 #include "steppewatch/sink/json_writer.h"
 
 namespace steppewatch::sink {
@@ -14,13 +18,64 @@ bool IsSpaceByte(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t
 
 }  // namespace
 
-void AppendSnippet(std::string_view text, uint32_t start, uint32_t end, uint32_t context,
+std::string_view HitsModeName(HitsMode mode) {
+  return mode == HitsMode::kCompact ? "compact" : "full";
+}
+
+bool ParseHitsMode(std::string_view text, HitsMode* mode) {
+  if (text == "full") {
+    *mode = HitsMode::kFull;
+  } else if (text == "compact") {
+    *mode = HitsMode::kCompact;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+void AppendAlertId(std::string_view item_id, std::string_view pack_hash, std::string_view topic,
                    std::string* out) {
+  rules::Sha256 sha;
+  sha.Update(item_id);
+  sha.Update(std::string_view("\0", 1));
+  sha.Update(pack_hash);
+  sha.Update(std::string_view("\0", 1));
+  sha.Update(topic);
+  static constexpr char kHex[] = "0123456789abcdef";
+  const std::array<uint8_t, 32> digest = sha.Final();
+  for (size_t i = 0; i < 16; ++i) {
+    out->push_back(kHex[digest[i] >> 4]);
+    out->push_back(kHex[digest[i] & 15]);
+  }
+}
+
+uint32_t ExtendToWordEnd(std::string_view text, uint32_t end) {
+  const size_t limit = std::min<size_t>(text.size(), size_t{end} + kMaxWordExtensionBytes);
+  size_t e = std::min<size_t>(end, text.size());
+  if (e == 0) return static_cast<uint32_t>(e);
+  while (e < limit && !normalise::IsBoundaryAfter(text, e) &&
+         !normalise::IsCjk(normalise::DecodeBefore(text, e).cp)) {
+    const normalise::CodePoint next = normalise::DecodeAt(text, e);
+    if (e + next.length > limit) break;
+    e += next.length;
+  }
+  return static_cast<uint32_t>(e);
+}
+
+SnippetSpan AppendSnippet(std::string_view text, uint32_t start, uint32_t end, uint32_t context,
+                          std::string* out) {
+  const size_t base = out->size();
   size_t n = text.size();
   size_t s = std::min<size_t>(start, n);
   size_t e = std::min<size_t>(std::max(start, end), n);
+  bool hit_cut = false;
+  if (e - s > kMaxSnippetHitBytes) {
+    e = s + kMaxSnippetHitBytes;
+    while (e > s && IsContinuation(text[e])) --e;
+    hit_cut = true;
+  }
   size_t from = s > context ? s - context : 0;
-  size_t to = std::min(n, e + context);
+  size_t to = hit_cut ? e : std::min(n, e + context);
   while (from > 0 && from < n && IsContinuation(text[from])) ++from;  // never start mid-sequence
   while (to < n && IsContinuation(text[to])) --to;                    // never end mid-sequence
   // Prefer to cut at a space, when one is near enough (keeps whole words).
@@ -35,19 +90,45 @@ void AppendSnippet(std::string_view text, uint32_t start, uint32_t end, uint32_t
     if (sp > e && to - sp < context / 2) to = sp - 1;
   }
   if (from > 0) out->append("\xE2\x80\xA6");  // "…"
-  // Appends each run of non-space bytes at once, one ' ' for each run of white space.
+  SnippetSpan span;
+  bool start_seen = false, end_seen = false;
+  auto mark = [&](size_t i) {
+    if (!start_seen && i >= s) {
+      span.start = static_cast<uint32_t>(out->size() - base);
+      start_seen = true;
+    }
+    if (!end_seen && i >= e) {
+      span.end = static_cast<uint32_t>(out->size() - base);
+      end_seen = true;
+    }
+  };
+  // Appends each run of non-space bytes at once, one ' ' for each run of white space; marks the
+  // hit's start and end as the output reaches them.
   size_t i = from;
   while (i < to) {
+    mark(i);
     if (IsSpaceByte(text[i])) {
       while (i < to && IsSpaceByte(text[i])) ++i;
       out->push_back(' ');
       continue;
     }
-    const size_t run = i;
-    while (i < to && !IsSpaceByte(text[i])) ++i;
+    size_t run = i;
+    while (i < to && !IsSpaceByte(text[i])) {
+      ++i;
+      if ((!start_seen && i == s) || (!end_seen && i == e)) {
+        out->append(text.data() + run, i - run);
+        run = i;
+        mark(i);
+      }
+    }
     out->append(text.data() + run, i - run);
   }
+  mark(to);
+  if (!start_seen) span.start = static_cast<uint32_t>(out->size() - base);
+  if (!end_seen) span.end = static_cast<uint32_t>(out->size() - base);
+  if (span.end < span.start) span.end = span.start;
   if (to < n) out->append("\xE2\x80\xA6");
+  return span;
 }
 
 void AppendRfc3339Now(std::string* out) {
@@ -66,32 +147,14 @@ void AppendRfc3339Now(std::string* out) {
 
 void AlertRenderer::Render(const AlertContext& c, absl::Span<const rules::FiredRule* const> fired,
                            std::string* json, std::string* rules_header, std::string* tags_header,
-                           std::string* severity_header) const {
+                           std::string* severity_header, std::string* alert_id) const {
   const decode::NewsItem& item = *c.item;
   rules_header->clear();
   tags_header->clear();
   severity_header->clear();
-  JsonWriter w(json);
-  w.BeginObject();
-  w.Field("schema", kAlertSchema);
-  w.Key("item");
-  w.BeginObject();
-  w.Field("id", item.id);
-  w.Field("title", item.title);
-  if (!item.url.empty()) w.Field("url", item.url);
-  if (!item.source.empty()) w.Field("source", item.source);
-  if (!item.lang.empty()) w.Field("lang", item.lang);
-  if (!item.published_at.empty()) w.Field("published_at", item.published_at);
-  if (c.has_fingerprint) {
-    char hex[16];
-    for (int i = 0; i < 16; ++i) hex[i] = "0123456789abcdef"[(c.fingerprint >> (60 - 4 * i)) & 0xF];
-    w.Field("fingerprint", std::string_view(hex, 16));
-  }
-  w.EndObject();
-  w.Key("matches");
-  w.BeginArray();
+  alert_id->clear();
+  // The headers first: the body repeats the top severity and the tags at its top level.
   int top = -1;
-  std::string snippet;
   for (const rules::FiredRule* f : fired) {
     const rules::Rule& rule = pack_.rules()[f->rule];
     if (!rules_header->empty()) rules_header->push_back(',');
@@ -110,6 +173,53 @@ void AlertRenderer::Render(const AlertContext& c, absl::Span<const rules::FiredR
       if (!tags_header->empty()) tags_header->push_back(',');
       tags_header->append(tag);
     }
+  }
+  if (top >= 0) severity_header->append(rules::SeverityName(static_cast<rules::Severity>(top)));
+  AppendAlertId(item.id, pack_.info().hash, c.topic, alert_id);
+
+  const bool compact = options_.hits == HitsMode::kCompact;
+  const uint32_t context_bytes =
+      compact ? options_.compact_snippet_context_bytes : options_.snippet_context_bytes;
+  JsonWriter w(json);
+  w.BeginObject();
+  w.Field("schema", kAlertSchema);
+  w.Field("alert_id", *alert_id);
+  w.Field("topic", c.topic);
+  w.Field("severity", *severity_header);
+  w.Key("tags");
+  w.BeginArray();
+  for (const rules::FiredRule* f : fired) {
+    const std::vector<std::string>& tags = pack_.rules()[f->rule].tags;
+    for (size_t i = 0; i < tags.size(); ++i) {
+      // Each tag once, where it first appears (as in the header).
+      bool seen = std::find(tags.begin(), tags.begin() + i, tags[i]) != tags.begin() + i;
+      for (const rules::FiredRule* g : fired) {
+        if (seen || g == f) break;
+        const std::vector<std::string>& earlier = pack_.rules()[g->rule].tags;
+        seen = std::find(earlier.begin(), earlier.end(), tags[i]) != earlier.end();
+      }
+      if (!seen) w.String(tags[i]);
+    }
+  }
+  w.EndArray();
+  w.Key("item");
+  w.BeginObject();
+  w.Field("id", item.id);
+  w.Field("title", item.title);
+  if (!item.url.empty()) w.Field("url", item.url);
+  if (!item.source.empty()) w.Field("source", item.source);
+  if (!item.lang.empty()) w.Field("lang", item.lang);
+  if (!item.published_at.empty()) w.Field("published_at", item.published_at);
+  if (c.has_fingerprint) {
+    char hex[16];
+    for (int i = 0; i < 16; ++i) hex[i] = "0123456789abcdef"[(c.fingerprint >> (60 - 4 * i)) & 0xF];
+    w.Field("fingerprint", std::string_view(hex, 16));
+  }
+  w.EndObject();
+  w.Key("matches");
+  w.BeginArray();
+  for (const rules::FiredRule* f : fired) {
+    const rules::Rule& rule = pack_.rules()[f->rule];
     w.BeginObject();
     w.Field("rule", rule.id);
     w.Field("title", rule.title);
@@ -122,18 +232,32 @@ void AlertRenderer::Render(const AlertContext& c, absl::Span<const rules::FiredR
     w.Double(f->score);
     w.Key("hits");
     w.BeginArray();
+    shown_terms_.clear();
     for (uint32_t k = f->hits_begin; k < f->hits_end; ++k) {
       const match::Hit& h = c.hits[(*c.fired_hits)[k]];
+      if (compact) {
+        if (shown_terms_.size() >= kCompactHitsPerRule ||
+            std::find(shown_terms_.begin(), shown_terms_.end(), h.term) != shown_terms_.end()) {
+          continue;
+        }
+        shown_terms_.push_back(h.term);
+      }
       std::string_view text = h.field == 0 ? item.title : item.body;
+      uint32_t end = h.end;
+      if (pack_.term(h.term).kind != match::TermSpec::Kind::kLiteral) {
+        end = ExtendToWordEnd(text, end);
+      }
       w.BeginObject();
       w.Field("term", pack_.term_display(h.term));
       w.Field("field", h.field == 0 ? "title" : "body");
       w.FieldInt("start", h.start);
-      w.FieldInt("end", h.end);
+      w.FieldInt("end", end);
       if (options_.include_snippets) {
-        snippet.clear();
-        AppendSnippet(text, h.start, h.end, options_.snippet_context_bytes, &snippet);
-        w.Field("snippet", snippet);
+        snippet_.clear();
+        const SnippetSpan span = AppendSnippet(text, h.start, end, context_bytes, &snippet_);
+        w.Field("snippet", snippet_);
+        w.FieldInt("snippet_start", span.start);
+        w.FieldInt("snippet_end", span.end);
       }
       w.EndObject();
     }
@@ -161,7 +285,6 @@ void AlertRenderer::Render(const AlertContext& c, absl::Span<const rules::FiredR
   w.Field("processed_at", c.processed_at);
   w.Field("instance", c.instance);
   w.EndObject();
-  if (top >= 0) severity_header->append(rules::SeverityName(static_cast<rules::Severity>(top)));
 }
 
 }  // namespace steppewatch::sink

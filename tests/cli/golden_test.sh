@@ -34,6 +34,16 @@ case "$case_name" in
   rules-test-good) run rules test "$good" --verbose ;;
   rules-test-failing) run rules test tests/data/rules/failing-tests ;;
   rules-test-one-rule) run rules test tests/data/rules/failing-tests --rule kz.quiet --verbose ;;
+  rules-test-two-rules) run rules test tests/data/rules/failing-tests --rule kz.russian --rule kz.quiet --verbose ;;
+  rules-test-unknown-rule) run rules test tests/data/rules/failing-tests --rule kz.qiet ;;
+  rules-check-warnings) run rules check tests/data/rules/lint ;;
+  rules-check-strict) run rules check --strict tests/data/rules/lint ;;
+  rules-check-strict-clean) run rules check --strict "$good" ;;
+  rules-check-undefined-set) run rules check tests/data/rules/bad-typo ;;
+  rules-check-bad-regex) run rules check tests/data/rules/bad-regex ;;
+  typo-command) run mach ;;
+  match-typo-option) run match --rule "$good" "$items" ;;
+  match-repeated-option) run match --rules "$good" --threads 2 --threads 3 "$items" ;;
   match-help) run match --help ;;
   match-no-rules) run match "$items" ;;
   match-bad-threads) run match --rules "$good" --threads 0 "$items" ;;
@@ -44,6 +54,8 @@ case "$case_name" in
   match-demo) run match --rules config/rules/central-asia "${fixed[@]}" config/demo/sample-items.jsonl ;;
   match-demo-threads) run match --rules config/rules/central-asia --threads 3 --ordered "${fixed[@]}" config/demo/sample-items.jsonl ;;
   match-invalid-pack) run match --rules tests/data/rules/bad-regex "$items" ;;
+  match-summary) run match --rules "$good" --summary --summary-json - --output /dev/null "${fixed[@]}" "$items" ;;
+  match-compact) run match --rules "$good" --hits compact --ordered "${fixed[@]}" "$items" ;;
   explain) run explain --rules "$good" --rule kz.china-near "$items" ;;
   explain-unknown-rule) run explain --rules "$good" --rule no.such.rule "$items" ;;
   stories-help) run stories --help ;;

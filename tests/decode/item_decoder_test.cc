@@ -154,6 +154,18 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"array_root", "[1,2]", DecodeError::kNotAnObject, "not a JSON object"},
         BadCase{"string_root", R"("x")", DecodeError::kNotAnObject, "not a JSON object"},
         BadCase{"number_root", "42", DecodeError::kNotAnObject, "not a JSON object"},
+        BadCase{"null_root", " null ", DecodeError::kNotAnObject, "not a JSON object but null"},
+        BadCase{"true_root", "true", DecodeError::kNotAnObject, "not a JSON object but boolean"},
+        // Text that only starts like a JSON value is not JSON (simdjson's type() reads one
+        // byte): these were "not_an_object" once.
+        BadCase{"prose_like_null", "not json at all", DecodeError::kInvalidJson, "not JSON"},
+        BadCase{"prose_like_bool", "true story", DecodeError::kInvalidJson, "not JSON"},
+        BadCase{"prose_like_number", "404 not found", DecodeError::kInvalidJson, "not JSON"},
+        BadCase{"number_then_bracket", "42 ]", DecodeError::kInvalidJson, "not JSON"},
+        BadCase{"prose_like_string", "\"quoted\" and more", DecodeError::kInvalidJson, "not JSON"},
+        BadCase{"unclosed_array", "[1,2", DecodeError::kInvalidJson, ""},
+        BadCase{"array_then_text", "[1,2] and more", DecodeError::kInvalidJson, "not JSON"},
+        BadCase{"null_then_text", "null x", DecodeError::kInvalidJson, "not JSON"},
         BadCase{"no_id", R"({"title":"x"})", DecodeError::kMissingId, "field 'id'"},
         BadCase{"null_id", R"({"id":null,"title":"x"})", DecodeError::kMissingId, "field 'id'"},
         BadCase{"empty_id", R"({"id":"","title":"x"})", DecodeError::kMissingId, "field 'id'"},

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """steppewatchd as users see it: a separate daemon process, a separate broker process, and real
-external clients (kcat, Python confluent-kafka) on both sides (issue 4).
+external clients (kcat, Python confluent-kafka) on both sides.
 
 Each test starts its own broker, so tests are independent; waits poll committed offsets and high
 watermarks with deadlines (sw_support.wait_until), never sleep for work.

@@ -1,4 +1,4 @@
-# Observability script tests (issue 6): the real promtool and Prometheus against the real daemon
+# Observability script tests: the real promtool and Prometheus against the real daemon
 # and the files in deploy/. Labels: "observability", plus "integration" for those that start
 # steppewatchd. Exit code 77 = skipped (daemon without --embedded, or prometheus not installed).
 set(obs_dir ${PROJECT_SOURCE_DIR}/tests/observability)

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Acceptance test of the default pack (issue 5): the seed article, the column this product
+"""Acceptance test of the default pack: the seed article, the column this product
 was conceived from, gets exactly the expected tags through the real CLI (`steppewatch match`,
 the same matcher and evaluator as the daemon).
 
@@ -14,7 +14,7 @@ import sys
 
 SKIP = 77
 
-# Issue 5, "Acceptance": exactly these, and none of the pack's other tags.
+# The acceptance criterion: exactly these, and none of the pack's other tags.
 EXPECTED = {
     "geo:kazakhstan", "geo:uzbekistan", "geo:central-asia",
     "actor:china", "actor:russia", "actor:eu", "actor:usa",

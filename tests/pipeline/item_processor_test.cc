@@ -77,6 +77,68 @@ TEST(ItemProcessor, RendersOneAlertPerDestinationTopic) {
   EXPECT_FALSE(o.hits_truncated);
 }
 
+// A subscriber reads the destination topic, the top severity, the tags and a stable id from the
+// body itself (the headers repeat them), so it can de-duplicate redeliveries.
+TEST(ItemProcessor, PutsTopicSeverityTagsAndAStableAlertIdInTheBody) {
+  auto pack = GoodPack();
+  auto p = Make(pack);
+  const std::string item =
+      R"({"id":"k1","title":"Kazakhstan and China","body":"A deal with Kazakhstan.","lang":"en"})";
+  const Outcome& o = p->Process(item, {"news.items", 3, 1234, 1668931200000});
+  ASSERT_EQ(o.alerts.size(), 2u);
+  std::vector<std::string> ids;
+  for (const AlertMessage& a : o.alerts) {
+    const std::string v(a.value);
+    EXPECT_THAT(v, HasSubstr(R"("topic":")" + std::string(a.topic) + R"(")"));
+    const std::string id = HeaderValue(a, "steppewatch.alert_id");
+    EXPECT_EQ(id.size(), 32u);
+    EXPECT_THAT(v, HasSubstr(R"("alert_id":")" + id + R"(")"));
+    ids.push_back(id);
+  }
+  EXPECT_NE(ids[0], ids[1]) << "one id per destination topic";
+  EXPECT_THAT(std::string(o.alerts[1].value),
+              HasSubstr(R"("severity":"high","tags":["geo:kazakhstan","actor:china"],"item")"));
+  // The same item, redelivered from another offset to another processor: the same ids.
+  auto other = Make(pack);
+  const Outcome& again = other->Process(item, {"news.items", 0, 99, 1});
+  ASSERT_EQ(again.alerts.size(), 2u);
+  EXPECT_EQ(HeaderValue(again.alerts[0], "steppewatch.alert_id"), ids[0]);
+  EXPECT_EQ(HeaderValue(again.alerts[1], "steppewatch.alert_id"), ids[1]);
+}
+
+TEST(ItemProcessor, ExtendsPrefixHitsToTheWholeWord) {
+  auto p = Make(GoodPack());
+  const Outcome& o = p->Process(
+      R"({"id":"w","title":"","body":"The Kazakhs and China signed a deal.","lang":"en"})", {});
+  ASSERT_EQ(o.kind, Outcome::Kind::kAlerts);
+  // Kazakh* matched "Kazakh"; the alert shows the word "Kazakhs" (4..11), marked in its snippet.
+  EXPECT_THAT(std::string(o.alerts[0].value),
+              HasSubstr(R"("term":"Kazakh*","field":"body","start":4,"end":11,)"
+                        R"("snippet":"The Kazakhs and China signed a deal.","snippet_start":4,)"
+                        R"("snippet_end":11})"));
+}
+
+TEST(ItemProcessor, CompactModeShowsOneHitPerTerm) {
+  std::string body;
+  for (int i = 0; i < 20; ++i) body += "Kazakhstan and China. ";
+  const std::string item = R"({"id":"c","title":"","body":")" + body + R"("})";
+  auto full = Make(GoodPack());
+  const std::string full_alert(full->Process(item, {}).alerts.at(0).value);
+  ProcessorOptions options;
+  options.hits = sink::HitsMode::kCompact;
+  auto compact = Make(GoodPack(), options);
+  const std::string compact_alert(compact->Process(item, {}).alerts.at(0).value);
+  auto count = [](const std::string& s, const std::string& what) {
+    size_t n = 0;
+    for (size_t at = s.find(what); at != std::string::npos; at = s.find(what, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count(compact_alert, R"("term":"Kazakhstan")"), 1u);
+  EXPECT_EQ(count(compact_alert, R"("term":"China")"), 1u);
+  EXPECT_GT(count(full_alert, R"("term":"Kazakhstan")"), 10u);
+  EXPECT_LT(compact_alert.size() * 4, full_alert.size());
+}
+
 TEST(ItemProcessor, ReturnsNoMatchWithoutAlerts) {
   auto p = Make(GoodPack());
   const Outcome& o = p->Process(R"({"id":"w","title":"Weather","body":"Sunny."})", {});
@@ -91,11 +153,9 @@ TEST(ItemProcessor, DeadLettersDecodeErrorsWithTheirReason) {
     std::string payload;
     const char* reason;
   } cases[] = {
-      {"{not json", "invalid_json"},
-      {"[1,2]", "not_an_object"},
-      {R"({"title":"Kazakhstan"})", "missing_id"},
-      {R"({"id":"x"})", "no_text"},
-      {"", "empty_payload"},
+      {"{not json", "invalid_json"},       {"[1,2]", "not_an_object"},
+      {"not json at all", "invalid_json"}, {R"({"title":"Kazakhstan"})", "missing_id"},
+      {R"({"id":"x"})", "no_text"},        {"", "empty_payload"},
   };
   for (const Case& c : cases) {
     const Outcome& o = p->Process(c.payload, {});

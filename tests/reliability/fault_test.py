@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Fault-injection scenarios (issue 8): broker faults, crashes, rebalances and reloads under load.
+"""Fault-injection scenarios (tests/RELIABILITY.md): broker faults, crashes, rebalances and reloads under load.
 
 Every scenario feeds the same known items (benchmarks/e2e/gen.py, seeded) through
 `steppewatch broker` + steppewatchd (separate processes), injects its fault, lets the daemon(s)

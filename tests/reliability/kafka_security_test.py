@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Kafka TLS, mTLS and SASL settings of steppewatchd reach librdkafka and behave (issue 8, Security).
+"""Kafka TLS, mTLS and SASL settings of steppewatchd reach librdkafka and behave (RELIABILITY.md, Security).
 
 librdkafka's mock cluster has no TLS, so the "broker" here is a TLS listener on loopback (Python's
 ssl module, certificates made for each run by the `openssl` command) that speaks just enough of

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The soak run (issue 8, tests/RELIABILITY.md): steady load plus periodic faults for --minutes.
+"""The soak run (tests/RELIABILITY.md): steady load plus periodic faults for --minutes.
 
 On demand, not in CI. `steppewatch feed --rate` sends the seeded items (benchmarks/e2e/gen.py,
 repeated with "~rK" id suffixes) into a `steppewatch broker` process for the whole run while one

@@ -1,4 +1,4 @@
-# Fault-injection scenarios (issue 8, tests/RELIABILITY.md): steppewatchd and `steppewatch broker`
+# Fault-injection scenarios (tests/RELIABILITY.md): steppewatchd and `steppewatch broker`
 # as separate processes, faults through the broker's control FIFO, results checked against
 # `steppewatch match` with confluent-kafka (Debian's, only visible to /usr/bin/python3).
 # SW_SEED picks the random kill points; SW_ITEMS the input size.
@@ -18,7 +18,7 @@ foreach(method
       LABELS "integration;reliability" TIMEOUT 400 ENVIRONMENT "${sw_rel_env}")
 endforeach()
 
-# Kafka TLS, mTLS and SASL settings reach librdkafka (issue 8, Security): the real steppewatchd
+# Kafka TLS, mTLS and SASL settings reach librdkafka (RELIABILITY.md, Security): the real steppewatchd
 # against a TLS listener on loopback with throw-away certificates made by `openssl`.
 foreach(method
     test_tls_with_the_right_ca_completes_the_handshake_then_kafka_requests
@@ -45,7 +45,7 @@ if(STEPPEWATCH_SOAK)
       LABELS "soak" TIMEOUT 3000 ENVIRONMENT "${sw_rel_env}")
 endif()
 
-# Hostile input through the daemon (issue 8, tests/RELIABILITY.md "Hostile input"): one ctest
+# Hostile input through the daemon (tests/RELIABILITY.md "Hostile input"): one ctest
 # test per row. The 100 MB and zip-bomb rows move 100-200 MB through the mock broker (slow on a
 # shared 2-core runner, hence the timeout; peak memory stays below 1 GB per process).
 set(sw_hostile_env "STEPPEWATCH_BUILD_DIR=${PROJECT_BINARY_DIR};STEPPEWATCH_SOURCE_DIR=${PROJECT_SOURCE_DIR}")

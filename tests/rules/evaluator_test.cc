@@ -227,6 +227,40 @@ TEST(Evaluator, ReportsTheHitsThatSatisfiedTheRule) {
   EXPECT_THAT(e.ReportedHits(0), ElementsAre("1:0-10", "1:11-16"));
 }
 
+// An article that names places forty times and the decisive word once, at its end: the capped
+// list still shows that word, and shows it first among the clauses (one hit of each true
+// clause, in query order, before any clause repeats).
+TEST(Evaluator, ReportsADecisiveHitOfEveryTrueClauseBeforeTheCap) {
+  Engine e("sets:\n  places: [Astana, Almaty, Tashkent]\n  unrest: [protest*]\nrules:\n" +
+           Rule("r", "@places AND @unrest") + Rule("s", "@unrest AND @places"));
+  std::string body;
+  for (int i = 0; i < 20; ++i) body += "Astana Almaty ";
+  const size_t at = body.size();
+  body += "protesters gathered in Tashkent";
+  EXPECT_THAT(e.Body(body), ElementsAre("r", "s"));
+  const std::string protest = "1:" + std::to_string(at) + "-" + std::to_string(at + 7);
+  const std::vector<std::string> r = e.ReportedHits(0);
+  ASSERT_EQ(r.size(), kMaxHitsPerFiredRule);
+  // Query order: a place first, then the unrest word; every distinct place term before repeats.
+  EXPECT_EQ(r[0], "1:0-6");
+  EXPECT_EQ(r[1], protest);
+  EXPECT_THAT(std::vector<std::string>(r.begin(), r.begin() + 4), ::testing::Contains("1:7-13"));
+  EXPECT_EQ(e.ReportedHits(1)[0], protest);
+}
+
+// A score-only rule reports its heaviest terms first: place names that weigh 0 come last.
+TEST(Evaluator, ReportsTheHeaviestScoredTermsFirst) {
+  Engine e(
+      "sets:\n  places: {weight: 0, terms: [Astana]}\n  energy: {weight: 3, terms: [pipeline]}\n"
+      "rules:\n  - {id: sc, score: {threshold: 3, weights: {places: 0, energy: 3}}}\n");
+  std::string body;
+  for (int i = 0; i < 40; ++i) body += "Astana ";
+  const size_t at = body.size();
+  body += "pipeline";
+  EXPECT_THAT(e.Body(body), ElementsAre("sc"));
+  EXPECT_EQ(e.ReportedHits(0)[0], "1:" + std::to_string(at) + "-" + std::to_string(at + 8));
+}
+
 TEST(Evaluator, ReusesStateAcrossItemsWithoutLeaks) {
   Engine e("rules:\n" + Rule("ab", "alpha AND beta") + Rule("n", "alpha NEAR/1 beta"));
   EXPECT_THAT(e.Body("alpha beta"), ElementsAre("ab", "n"));

@@ -185,3 +185,43 @@ TEST(CompiledPack, LoadsWithoutAMatcherForSyntaxChecks) {
 
 }  // namespace
 }  // namespace steppewatch::rules
+
+namespace steppewatch::rules {
+namespace {
+
+// What loads but is almost surely wrong is a warning with its place, not an error: the pack
+// still loads (and `rules check --strict` fails on it).
+TEST(CompiledPack, WarnsAboutWhatLoadsButIsAlmostSurelyWrong) {
+  auto pack = CompiledPack::Load(DataDir() / "lint");
+  ASSERT_TRUE(pack.ok()) << pack.status();
+  std::vector<std::string> got;
+  for (const Diagnostic& d : (*pack)->warnings()) got.push_back(d.ToString());
+  ASSERT_EQ(got.size(), 5u) << ::testing::PrintToString(got);
+  EXPECT_THAT(got[0], ::testing::StartsWith("pack.yaml:6:3: set 'unused-words' is not used"));
+  EXPECT_THAT(got[1], ::testing::HasSubstr("term 'k*' of set 'letters' is a one-letter prefix"));
+  EXPECT_THAT(got[2], ::testing::HasSubstr("'titel:Rogun' is searched as one term"));
+  EXPECT_THAT(got[2], ::testing::HasSubstr("did you mean 'title:'?"));
+  EXPECT_THAT(got[3], ::testing::HasSubstr("rule 'dam.unknown-lang' has no tests"));
+  EXPECT_THAT(got[4], ::testing::HasSubstr("lang:rus is not an ISO 639-1 language code"));
+  auto good = CompiledPack::Load(DataDir() / "good");
+  ASSERT_TRUE(good.ok()) << good.status();
+  EXPECT_THAT((*good)->warnings(), ::testing::IsEmpty());
+}
+
+TEST(CompiledPack, CountsASetAsUsedThroughIncludesAndScoreWeights) {
+  auto pack = CompiledPack::LoadFromFiles(
+      {{"p.yaml",
+        "pack: {name: t, version: '1'}\n"
+        "sets:\n  a: {terms: [alpha], include: [b]}\n  b: [beta]\n  c: [gamma]\n"
+        "rules:\n"
+        "  - {id: q, query: '@a', tests: {match: [alpha]}}\n"
+        "  - {id: s, score: {threshold: 1, weights: {c: 1}}, tests: {match: [gamma]}}\n"
+        "  - {id: off, enabled: false, query: 'alpha AND lang:xx'}\n"}});
+  ASSERT_TRUE(pack.ok()) << pack.status();
+  // Only the disabled rule's unknown language; a disabled rule needs no tests.
+  ASSERT_EQ((*pack)->warnings().size(), 1u);
+  EXPECT_THAT((*pack)->warnings()[0].message, ::testing::HasSubstr("lang:xx"));
+}
+
+}  // namespace
+}  // namespace steppewatch::rules

@@ -122,6 +122,85 @@ TEST(Snippet, ClampsOffsetsOutsideTheText) {
   EXPECT_EQ(Snippet("", 0, 0, 10), "");
 }
 
+TEST(Snippet, SaysWhereTheHitSitsInBytes) {
+  std::string out;
+  // "Astana" at 12..18 of the text; the doubled spaces before it collapse to one.
+  SnippetSpan span = AppendSnippet("Tokayev  met Astana officials", 13, 19, 60, &out);
+  EXPECT_EQ(out, "Tokayev met Astana officials");
+  EXPECT_EQ(out.substr(span.start, span.end - span.start), "Astana");
+  // Cut on the left: the offsets count the three bytes of the leading "…".
+  const std::string text = "one two three four five six seven eight nine ten eleven twelve";
+  out.clear();
+  span = AppendSnippet(text, 24, 27, 10, &out);
+  EXPECT_EQ(out, "…four five six seven…");
+  EXPECT_EQ(out.substr(span.start, span.end - span.start), "six");
+  // Cyrillic: offsets are bytes, not characters.
+  out.clear();
+  const std::string ru = "Президент Токаев заявил";
+  const size_t at = ru.find("Токаев");
+  span = AppendSnippet(ru, at, at + 12, 60, &out);
+  EXPECT_EQ(span.start, at);
+  EXPECT_EQ(out.substr(span.start, span.end - span.start), "Токаев");
+  // A hit with white space inside (a phrase over a line break) is shown collapsed.
+  out.clear();
+  span = AppendSnippet("said Xi\n\nJinping today", 5, 16, 60, &out);
+  EXPECT_EQ(out.substr(span.start, span.end - span.start), "Xi Jinping");
+}
+
+TEST(Snippet, CutsAHitLongerThanTheLimit) {
+  const std::string text = "intro " + std::string(1000, 'x') + " outro";
+  std::string out;
+  const SnippetSpan span = AppendSnippet(text, 6, 1006, 60, &out);
+  EXPECT_EQ(span.end - span.start, kMaxSnippetHitBytes);
+  EXPECT_LE(out.size(), kMaxSnippetHitBytes + 60 + 6);
+  EXPECT_THAT(out, ::testing::EndsWith("x…"));
+}
+
+TEST(ExtendToWordEnd, CoversTheWholeWordOfAPrefixOrRegexMatch) {
+  // "shortage*" matched "shortage" in "shortages": the span ends after "shortages".
+  const std::string text = "fuel shortages, and Kazakhstan's shortage";
+  EXPECT_EQ(ExtendToWordEnd(text, 13), 14u);
+  // Already at a word's end: unchanged (punctuation, apostrophe, end of text).
+  EXPECT_EQ(ExtendToWordEnd(text, 14), 14u);
+  EXPECT_EQ(ExtendToWordEnd(text, 30), 30u);
+  EXPECT_EQ(ExtendToWordEnd(text, text.size()), text.size());
+  // Cyrillic, by whole code points: Казахстан* on Казахстане.
+  const std::string ru = "в Казахстане.";
+  EXPECT_EQ(ExtendToWordEnd(ru, ru.find("Казахстан") + 18), ru.find("."));
+  // CJK characters are words by themselves: never extended.
+  const std::string zh = "哈萨克斯坦与中国";
+  EXPECT_EQ(ExtendToWordEnd(zh, 15), 15u);
+  // A run of letters without end is cut at the bound.
+  const std::string blob = "ab" + std::string(500, 'c');
+  EXPECT_EQ(ExtendToWordEnd(blob, 2), 2 + kMaxWordExtensionBytes);
+}
+
+TEST(AlertId, IsDeterministicAndDependsOnItemPackAndTopic) {
+  auto id = [](std::string_view item, std::string_view pack, std::string_view topic) {
+    std::string out;
+    AppendAlertId(item, pack, topic, &out);
+    return out;
+  };
+  // SHA-256("a1\0sha256:p\0alerts") computed independently (Python hashlib).
+  EXPECT_EQ(id("a1", "sha256:p", "alerts"), "65815cf1e5b23053d816f72fe1bf8be6");
+  EXPECT_EQ(id("a1", "sha256:p", "alerts"), id("a1", "sha256:p", "alerts"));
+  EXPECT_NE(id("a1", "sha256:p", "alerts"), id("a1", "sha256:p", "alerts.urgent"));
+  EXPECT_NE(id("a1", "sha256:p", "alerts"), id("a2", "sha256:p", "alerts"));
+  EXPECT_NE(id("a1", "sha256:p", "alerts"), id("a1", "sha256:q", "alerts"));
+  // The separator keeps the parts apart: ("ab", "c") is not ("a", "bc").
+  EXPECT_NE(id("a1x", "sha256:p", "alerts"), id("a1", "xsha256:p", "alerts"));
+}
+
+TEST(HitsMode, ParsesItsNames) {
+  HitsMode mode = HitsMode::kFull;
+  EXPECT_TRUE(ParseHitsMode("compact", &mode));
+  EXPECT_EQ(mode, HitsMode::kCompact);
+  EXPECT_EQ(HitsModeName(mode), "compact");
+  EXPECT_TRUE(ParseHitsMode("full", &mode));
+  EXPECT_EQ(mode, HitsMode::kFull);
+  EXPECT_FALSE(ParseHitsMode("short", &mode));
+}
+
 TEST(Rfc3339, FormatsUtcWithMilliseconds) {
   std::string out;
   AppendRfc3339Now(&out);

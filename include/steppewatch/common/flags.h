@@ -1,8 +1,9 @@
 // The command-line flag parser of both programs (steppewatch's commands and steppewatchd):
 // `--name value`, `--name=value`, boolean `--name`, `--help`/`-h`, positional arguments, and
 // `--` to end flags. Every argument is read before the caller acts on --help, so an unknown flag
-// is an error (with the flag named) even next to --help. A flag given twice keeps every value
-// (GetAll); Get returns the last.
+// is an error (with the flag named) even next to --help. A flag given twice is a usage error
+// unless it is declared repeatable (then GetAll keeps every value in order), so that
+// `--rule a --rule b` never silently keeps only b.
 //
 // Threading: one parser per command line; not thread-safe.
 #pragma once
@@ -20,8 +21,12 @@ namespace steppewatch::cmdline {
 class Flags {
  public:
   // `with_value`: flags that take a value; `boolean`: flags that do not. Names without "--".
-  Flags(std::set<std::string> with_value, std::set<std::string> boolean)
-      : with_value_(std::move(with_value)), boolean_(std::move(boolean)) {}
+  // `repeatable`: flags with a value that may be given more than once.
+  Flags(std::set<std::string> with_value, std::set<std::string> boolean,
+        std::set<std::string> repeatable = {})
+      : with_value_(std::move(with_value)),
+        boolean_(std::move(boolean)),
+        repeatable_(std::move(repeatable)) {}
 
   // Parses argv[1..argc). Returns false with error() set on a usage error.
   bool Parse(int argc, char** argv);
@@ -40,7 +45,7 @@ class Flags {
   const std::vector<std::string>& positional() const { return positional_; }
 
  private:
-  std::set<std::string> with_value_, boolean_;
+  std::set<std::string> with_value_, boolean_, repeatable_;
   std::map<std::string, std::vector<std::string>> values_;
   std::vector<std::string> positional_;
   bool help_ = false;

@@ -1,5 +1,6 @@
 // Status propagation macros. Abseil 20220623 ships no ASSIGN_OR_RETURN: these are the project's
-// one definition, used by every stage.
+// one definition, for any stage whose functions pass a Status up (config, kafka, match and the
+// Kafka CLI commands use them today).
 #pragma once
 
 #include <utility>

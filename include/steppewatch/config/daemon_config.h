@@ -42,7 +42,8 @@ using PropertyMap = std::map<std::string, std::string>;
 // demos and tests; it keeps no data across restarts).
 struct EmbeddedKafkaConfig {
   // Partitions of each auto-created topic. 16: the mock cluster keeps only ~5 MiB per partition
-  // and silently drops older messages, so a demo feed of ~50 MB needs this many.
+  // and silently drops older messages (hard-coded in librdkafka 2.0.2's mock), so a demo feed
+  // of ~50 MB needs this many.
   int partitions = 16;
   // Topics created at start besides the input topics, the dead-letter topic and the default
   // alert topic (which are always created): e.g. the alert topics named by rules.

@@ -6,7 +6,7 @@
 // One cluster for every client: librdkafka's `test.mock.num.brokers` would give each client
 // handle its own cluster (a consumer and a producer would never meet), so the cluster is made
 // once with rd_kafka_mock_cluster_new() and its bootstrap string handed to all clients.
-// Limits of the mock (FIELD-NOTES): ~5 MiB kept per partition (older messages silently dropped),
+// Limits of librdkafka 2.0.2's mock: ~5 MiB kept per partition (older messages silently dropped),
 // random ports, no TLS/SASL, no admin API (topics are created here), the first group join waits
 // ~3 s, nothing survives the process.
 //

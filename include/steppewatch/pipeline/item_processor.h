@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "steppewatch/decode/news_item.h"
+#include "steppewatch/sink/alert.h"
 
 namespace steppewatch::rules {
 class CompiledPack;  // rules/pack.h: an immutable, compiled rule pack (rules + matcher + hash)
@@ -37,10 +38,10 @@ struct Header {
 // Process() call on the same processor.
 struct AlertMessage {
   std::string_view topic;
-  std::string_view key;    // the item id
-  std::string_view value;  // steppewatch.alert.v1 JSON
+  std::string_view key;         // the item id
+  std::string_view value;       // steppewatch.alert.v1 JSON
   std::vector<Header> headers;  // steppewatch.rules, steppewatch.tags, steppewatch.severity,
-                                // steppewatch.schema
+                                // steppewatch.schema, steppewatch.alert_id
 };
 
 struct Outcome {
@@ -63,12 +64,19 @@ struct Outcome {
   // published (evaluated over the hits found so far, marked "hits_truncated": true) unless
   // ProcessorOptions::dead_letter_truncated asks for a dead letter "too_many_hits" instead.
   bool hits_truncated = false;
+  // The decoded item (views into the processor's buffers, valid until the next Process()); null
+  // when the payload could not be decoded. For per-source and per-language counts
+  // (`steppewatch match --summary`).
+  const decode::NewsItem* item = nullptr;
 };
 
 struct ProcessorOptions {
   decode::DecoderOptions decoder;
   std::string instance;  // the alert's "instance" (host name by default)
   bool include_snippets = true;
+  // Hits per fired rule in the alert: all (up to 32) or one per distinct term (the "compact"
+  // mode, smaller alerts; `steppewatch match --hits compact`).
+  sink::HitsMode hits = sink::HitsMode::kFull;
   // Dead-letter items whose hits were truncated (reason "too_many_hits") instead of alerting.
   bool dead_letter_truncated = false;
   // When not empty, every alert's "processed_at" is this string instead of the current time:

@@ -1,7 +1,8 @@
 // Stats: the counters, gauges and histograms the pipeline keeps for metrics and health, and
 // Stats::Snapshot(), a plain-value copy of them for a scrape.
 //
-// Why this shape: the hot path must not lock or allocate for metrics (issue 6), and
+// Why this shape: the hot path must not lock or allocate for metrics (they may cost under 3% of
+// throughput), and
 // prometheus-cpp's own Counter/Histogram take a mutex. So every value lives here as a relaxed
 // atomic written by exactly one thread (a worker, the consumer thread or the producer's
 // delivery-report thread); the metrics stage reads them at scrape time through a Collectable
@@ -251,7 +252,7 @@ struct DeliveryStats {
   LatencyHistogram<kEndToEndLatencyBuckets.size()> end_to_end_latency{kEndToEndLatencyBuckets};
 };
 
-// Health and readiness (issue 6): the metrics stage's /healthz and /readyz read these.
+// Health and readiness: the metrics stage's /healthz and /readyz read these.
 struct Health {
   std::atomic<bool> rules_loaded{false};
   std::atomic<bool> consumer_created{false};

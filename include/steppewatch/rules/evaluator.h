@@ -35,7 +35,9 @@ struct FiredRule {
 };
 
 // Most hits reported per fired rule: an alert explains a match, it need not list a thousand
-// occurrences of one word (the score still counts them all).
+// occurrences of one word (the score still counts them all). The reported hits come decisive
+// clause first: one hit of each true term leaf of the query, in query order, then round-robin
+// (Evaluator::fired_hits()).
 inline constexpr uint32_t kMaxHitsPerFiredRule = 32;
 
 class Evaluator {
@@ -46,7 +48,9 @@ class Evaluator {
   // returns them). Returns the fired rules in rule-index order; valid until the next call.
   const std::vector<FiredRule>& Evaluate(const ItemView& item, absl::Span<const match::Hit> hits);
 
-  // Indexes into the `hits` of the last Evaluate(): the hits that satisfied each fired rule.
+  // Indexes into the `hits` of the last Evaluate(): the hits that satisfied each fired rule,
+  // in report order (one hit of each clause that made the rule true first, at most
+  // kMaxHitsPerFiredRule per rule; of hits that start at the same place, the longest).
   const std::vector<uint32_t>& fired_hits() const { return fired_hits_; }
 
   // Returns how many rules the last Evaluate() evaluated (the candidates: enabled rules that
@@ -78,6 +82,11 @@ class Evaluator {
   // Appends the hits of the leaves under `node` (outside NOT); with `only_true`, only of
   // subtrees that evaluated true.
   void Gather(const Rule& rule, uint32_t node, bool only_true, std::vector<uint32_t>* out) const;
+  // Fills gather_ with the hits reported for fired rule `rule`, decisive clauses first, capped
+  // at kMaxHitsPerFiredRule (evaluator.cc says how).
+  void SelectReportedHits(const Rule& rule);
+  void CollectTrueLeaves(const Rule& rule, uint32_t node);
+  void AppendGroup(size_t terms_from, FieldMask fields);
   bool Near(const Rule& rule, const ProgramNode& n);
   double Score(const Rule& rule);
   uint32_t FirstWordOf(uint32_t hit);
@@ -119,6 +128,12 @@ class Evaluator {
   std::vector<uint32_t> occurrences_;  // per term, zero between calls
 
   bool words_ready_ = false;
+  // Scratch of SelectReportedHits: the true term leaves, per group its terms and its hits
+  // (group_hits_[group_begin_[g], group_begin_[g + 1])), and the cursors of the round-robin.
+  std::vector<uint32_t> leaves_;
+  std::vector<match::TermId> group_terms_;
+  std::vector<uint32_t> group_hits_, group_begin_, group_cursor_, term_cursor_;
+
   normalise::WordIndex words_[2];
   std::vector<uint32_t> first_word_, last_word_;  // per hit; UINT32_MAX until computed
 };

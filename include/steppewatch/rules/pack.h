@@ -184,8 +184,9 @@ struct PackOptions {
   QueryLimits limits;
   // matcher.cache_dir, when set, also caches the compiled pack (src/rules/pack_cache.h).
   match::MatcherOptions matcher;
-  // Distinct terms per pack: FIELD-NOTES measured 100k literals as compilable but 100k
-  // Unicode-caseless patterns at 194 s; 200k leaves room for big literal watchlists.
+  // Distinct terms per pack: 100k literals compile in seconds with Hyperscan 5.4.0, 100k
+  // Unicode-caseless patterns took 194 s (measured on this project's 2-core VM); 200k leaves
+  // room for big literal watchlists.
   size_t max_terms = 200000;
   // Terms one rule may expand to through its sets: bounds the program and the scoring loop.
   size_t max_terms_per_rule = 50000;
@@ -218,6 +219,13 @@ class CompiledPack {
 
   const PackInfo& info() const { return info_; }
   const PackStats& stats() const { return stats_; }
+
+  // What loads but is almost surely a mistake (`steppewatch rules check` prints these, and
+  // `--strict` fails on them): a term that looks like a misspelt field scope (`titel:Rogun`),
+  // an unknown language code in lang:, a one-letter prefix, a set no rule uses, an enabled
+  // rule without tests. Empty for a pack that came from the compiled-pack cache (it was
+  // checked when it was first loaded).
+  const std::vector<Diagnostic>& warnings() const { return warnings_; }
 
   // Every rule of the pack, enabled or not, in file order. A rule's index here is its stable
   // number within this pack (metrics helpers: label per-rule counters with rules()[i].id).
@@ -254,6 +262,7 @@ class CompiledPack {
 
   PackInfo info_;
   PackStats stats_;
+  std::vector<Diagnostic> warnings_;
   std::vector<Rule> rules_;
   absl::flat_hash_map<std::string, int> rule_by_id_;
   std::vector<std::string> topics_;

@@ -18,6 +18,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "steppewatch/rules/evaluator.h"
 #include "steppewatch/rules/pack.h"
 
 namespace steppewatch::rules {
@@ -32,6 +33,10 @@ struct TestFailure {
   // Set when the example could not be run at all (e.g. not valid UTF-8); got_match is then
   // meaningless.
   std::string error;
+
+  // Why, for people (DescribeTestOutcome): the clauses of the query that were false when the
+  // rule did not fire, or true when it did, and the score against the threshold.
+  std::string why;
 };
 
 struct TestReport {
@@ -57,5 +62,18 @@ absl::Status CheckPackTests(const std::shared_ptr<const CompiledPack>& pack,
 
 // "N embedded tests passed" plus ", M skipped (disabled rules)" when some were: for summaries.
 std::string DescribeTestCounts(const TestReport& report);
+
+// Returns why `rule` gave `trace` (Evaluator::Explain over a test item whose language is
+// `lang`), for a failing test's message: when the rule did not fire, the clauses of its query
+// that were false ("false: lang:(ru OR kk) (the test has no lang: ...)", "false: @a NEAR/5 @b
+// (both hit, not within 5 words)") or the score under the threshold; when it fired, the clauses
+// that made it true and the NOTs that did not veto it. A test given as a plain string has no
+// language, so its lang: clauses are false, and the message says so.
+std::string DescribeTestOutcome(const Rule& rule, const Evaluator::Trace& trace,
+                                std::string_view lang);
+
+// Returns the test item's language for a failure message: the code, or a note that a plain-
+// string test has none (so lang: clauses are false on it).
+std::string DescribeTestLanguage(std::string_view lang);
 
 }  // namespace steppewatch::rules
