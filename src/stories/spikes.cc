@@ -9,8 +9,11 @@ namespace {
 constexpr int64_t kHourMs = 3600 * 1000;
 // Weeks each hour-of-week slot of the profile averages over.
 constexpr int kSeasonWeeks = 4;
-// A clock jump longer than this restarts history (and the spikes of before end).
+// A clock jump longer than this, and than kRestartGapFactor times the stream's mean gap between
+// new stories once it has had kRestartMinStories, restarts history (see Advance).
 constexpr int64_t kRestartGapMs = 14 * 86400 * 1000LL;
+constexpr double kRestartGapFactor = 50;
+constexpr uint64_t kRestartMinStories = 100;
 // Above this expectation the Poisson tail is taken from its normal approximation (the exact sum
 // would take ~expected terms per refresh).
 constexpr double kNormalAbove = 400;
@@ -106,8 +109,22 @@ void SpikeDetector::Advance(int64_t now_ms, std::vector<SpikeEvent>* events) {
     return;
   }
   if (now_ms <= clock_ms_) return;
-  if (now_ms - clock_ms_ > kRestartGapMs) {
-    RestartHistory(now_ms, events);
+  int64_t gap = now_ms - clock_ms_;
+  // A silence far longer than the stream's usual gaps is missing data (an outage, an archive
+  // with holes, a broken clock): history restarts, with its warmup. A sparse stream (a pack
+  // that alerts every few days) has long gaps that are just quiet: they do not restart it.
+  double mean_gap = stories_since_start_ > 0
+                        ? static_cast<double>(clock_ms_ - history_start_ms_) / stories_since_start_
+                        : 0;
+  if (gap > kRestartGapMs && stories_since_start_ >= kRestartMinStories &&
+      gap > kRestartGapFactor * mean_gap) {
+    RestartHistory(now_ms, /*keep_history=*/false, events);
+    return;
+  }
+  // After a gap of five baseline time constants every level has decayed to under 1%: jump
+  // there in one step (a bucket at a time would stall on a jump of years).
+  if (gap > 5 * o_.baseline_ms) {
+    RestartHistory(now_ms, /*keep_history=*/true, events);
     return;
   }
   clock_ms_ = now_ms;
@@ -135,9 +152,11 @@ void SpikeDetector::Advance(int64_t now_ms, std::vector<SpikeEvent>* events) {
   }
 }
 
-void SpikeDetector::RestartHistory(int64_t now_ms, std::vector<SpikeEvent>* events) {
+void SpikeDetector::RestartHistory(int64_t now_ms, bool keep_history,
+                                   std::vector<SpikeEvent>* events) {
   for (uint32_t i : active_) {
-    events->push_back(MakeEvent(keys_[i], SpikeState::kEnd, clock_ms_));
+    // It ended at the latest when its window had passed after the last clock.
+    events->push_back(MakeEvent(keys_[i], SpikeState::kEnd, clock_ms_ + o_.spike_window_ms));
     keys_[i].active = false;
   }
   active_.clear();
@@ -154,18 +173,23 @@ void SpikeDetector::RestartHistory(int64_t now_ms, std::vector<SpikeEvent>* even
     k.spike_from_bucket = INT64_MAX;
     k.spike_to_bucket = INT64_MIN;
   }
-  std::fill(std::begin(season_), std::end(season_), 0.0);
-  std::fill(std::begin(season_seen_), std::end(season_seen_), 0);
-  season_slots_seen_ = 0;
-  season_sum_ = 0;
+  if (!keep_history) {
+    std::fill(std::begin(season_), std::end(season_), 0.0);
+    std::fill(std::begin(season_seen_), std::end(season_seen_), 0);
+    season_slots_seen_ = 0;
+    season_sum_ = 0;
+    stories_since_start_ = 0;
+  }
   hour_count_ = 0;
   global_bucket_count_ = 0;
   den_ = 0;
   den_buckets_ = 0;
   den_days_ = 0;
   std::fill(shape_ring_.begin(), shape_ring_.end(), 0.0);
+  int64_t history_start = history_start_ms_;
   clock_ms_ = INT64_MIN;
   Advance(now_ms, events);
+  if (keep_history) history_start_ms_ = history_start;
 }
 
 void SpikeDetector::Rotate(Key& k, int64_t b) {

@@ -26,8 +26,9 @@
 // is a spike when P(Poisson(expected / phi) >= c / phi) < alpha and c >= min_stories; a key whose
 // stories come one at a time (phi ~ 1) keeps the Poisson test, a bursty key needs a bigger burst.
 // Spikes are raised only
-// after `warmup` of history (since the first event, or since a clock jump longer than two weeks,
-// which restarts history: a baseline across such a gap would describe another time).
+// after `warmup` of history (since the first event, or since a silence of more than two weeks
+// and 50 times the stream's mean gap between new stories: missing data, after which a baseline
+// would describe another time).
 //
 // Memory: per key ~250 bytes plus 16 bytes per bucket of the spike window; keys are capped at
 // max_keys (new keys beyond are counted in dropped_keys and not tracked).
@@ -87,7 +88,10 @@ class SpikeDetector {
   void AddStory(bool rule_scope, std::string_view name, int64_t time_ms, int language, uint64_t seq,
                 std::vector<SpikeEvent>* events);
   // Counts one new story for the all-keys hour-of-week profile (once per story).
-  void AddGlobalStory() { ++global_bucket_count_; }
+  void AddGlobalStory() {
+    ++global_bucket_count_;
+    ++stories_since_start_;
+  }
 
   bool warm() const;
   size_t active_spikes() const { return active_.size(); }
@@ -154,7 +158,9 @@ class SpikeDetector {
   // Expected new stories of the key in the spike window from its hour-of-day profile.
   double HourOfDayExpected(const Key& k) const;
   int64_t DayOf(int64_t b) const;
-  void RestartHistory(int64_t now_ms, std::vector<SpikeEvent>* events);
+  // Clears every baseline (and, unless `keep_history`, the hour-of-week profile and the
+  // warmup) and moves the clock to now_ms; active spikes end.
+  void RestartHistory(int64_t now_ms, bool keep_history, std::vector<SpikeEvent>* events);
   SpikeEvent MakeEvent(const Key& k, SpikeState state, int64_t end_ms) const;
   uint32_t Threshold(double expected, double dispersion) const;
 
@@ -174,6 +180,7 @@ class SpikeDetector {
   double den_days_ = 0;  // the weighted number of days of history, as of today
   int64_t today_ = 0;    // day index of bucket_
   uint64_t global_bucket_count_ = 0;
+  uint64_t stories_since_start_ = 0;
   double hour_count_ = 0;
   double season_[168] = {};
   int season_seen_[168] = {};

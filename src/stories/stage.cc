@@ -148,6 +148,7 @@ class StageImpl final : public StoriesStage {
   int64_t clock_ms_ = INT64_MIN;
 
   ondemand::parser parser_;
+  simdjson::dom::parser validator_;
   std::string buffer_;  // the alert, padded for simdjson
   Fields f_;
 
@@ -298,6 +299,16 @@ simdjson::error_code StageImpl::Parse(std::string_view json) {
   }
   // current_location() fails with OUT_OF_BOUNDS exactly when the whole input was consumed.
   if (!doc.current_location().error()) return simdjson::TRAILING_CONTENT;
+  // On-Demand checks only what it reads, and the stage republishes the alert's bytes: a value
+  // it skipped (a hit with a missing ':') would reach the stories topic as invalid JSON. The
+  // DOM parser validates the whole document (~0.3 us for a 1.3 KB alert).
+  simdjson::dom::element root_element;
+  if (auto e = validator_
+                   .parse(reinterpret_cast<const uint8_t*>(buffer_.data()), buffer_.size(),
+                          /*realloc_if_needed=*/false)
+                   .get(root_element)) {
+    return e;
+  }
   return simdjson::SUCCESS;
 }
 

@@ -392,6 +392,9 @@ TEST_F(StageTest, BadInputIsCountedNeverFatal) {
       {replace("\"published_at\":\"2022-11-21T00:01:00.000Z\",", ""), "no_time"},
       {replace("2022-11-21T00:01:00.000Z", "2022-11-17T00:00:00Z"), "late"},
       {replace("\"tags\":[\"geo:kazakhstan\"]", "\"tags\":[1]"), "json"},
+      // Malformed where the stage does not read (it republishes these bytes).
+      {replace("\"term\":\"x\"", "\"term\" \"x\""), "json"},
+      {replace("\"score\":1", "\"score\":tru"), "json"},
       {replace("\"timestamp_ms\":-1", "\"timestamp_ms\":\"soon\""), "json"},
   };
   for (const Row& r : rows) {

@@ -6,7 +6,8 @@
 //   - assigns the item to a story: the story of the nearest fingerprint within
 //     kNearDuplicateDistance seen inside the window, or a new story whose id is the item's id;
 //   - renders the alert again with a "story" object {id, first_seen, copies, sources, languages,
-//     new} (new = first copy) for the stories topic;
+//     new} (new = the story's first item) for the stories topic; the same item arriving again
+//     (an alert per destination topic) is not a copy;
 //   - counts NEW stories per rule and per tag in event-time buckets, keeps a trailing baseline
 //     per key and emits steppewatch.spike.v1 events when a key starts, grows or ends a spike.
 // Tick() moves time forward without an alert (a quiet key's spike must still end).
@@ -40,8 +41,9 @@ struct StageOptions {
   absl::Duration spike_window = absl::Hours(2);
   // Days of history (since the first event the stage saw) before any key may spike.
   int warmup_days = 7;
-  // Time constant of the trailing baseline (an exponentially weighted level per key, shaped by
-  // the hour-of-week profile of all new stories).
+  // Time constant of the trailing baseline: each key's exponentially weighted level (spread by
+  // the hour-of-week profile of all new stories), its hour-of-day rhythm and its burstiness
+  // (src/stories/spikes.h).
   absl::Duration baseline = absl::Hours(7 * 24);
   // Minimum new stories in spike_window for a spike, whatever the baseline.
   int min_stories = 5;
