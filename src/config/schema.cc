@@ -309,6 +309,14 @@ const std::vector<Field>& ConfigFields() {
                            "STEPPEWATCH_METRICS_BASIC_AUTH_PASSWORD", true,
                            "password of /metrics' basic auth (use password_file)", kNoCheck),
                   // --- log ---
+                  SW_FIELD("alerts.hits", kString, alerts.hits, "STEPPEWATCH_ALERTS_HITS", false,
+                           "full (up to 32 hits per rule) | compact (one per distinct term, at "
+                           "most 8 per rule, shorter snippets)",
+                           [](const DaemonConfig& c, Problems& p) {
+                             if (c.alerts.hits != "full" && c.alerts.hits != "compact") {
+                               p.Fail(Cat("'", c.alerts.hits, "' is not full or compact"));
+                             }
+                           }),
                   SW_FIELD("log.level", kString, log.level, "STEPPEWATCH_LOG_LEVEL", false,
                            "debug | info | warning | error",
                            [](const DaemonConfig& c, Problems& p) {

@@ -285,7 +285,8 @@ bool ParseFlags(const std::vector<std::string>& args, DaemonFlags* flags, bool* 
     if (!parsed.Has(name)) continue;
     int64_t n = 0;
     if (!parsed.GetInt(name, 1, INT32_MAX, &n)) {
-      *error = parsed.error();
+      *error = log::Cat("--", name, " needs a positive number, got '",
+                        parsed.Get(name).value_or(""), "'");
       return false;
     }
     (std::string_view(name) == "reload-and-wait" ? flags->reload_and_wait_pid

@@ -213,6 +213,13 @@ const std::map<std::string, std::pair<std::string, Probe>>& Probes() {
       {"metrics.basic_auth.password",
        {"metrics.basic_auth.password",
         {"p7", [](const Built& b) { return b.metrics.server.basic_auth_password == "p7"; }}}},
+      {"alerts.hits",
+       {"alerts.hits",
+        {"compact",
+         [](const Built& b) {
+           return b.pipeline.processor.hits == sink::HitsMode::kCompact &&
+                  b.reloader.processor.hits == sink::HitsMode::kCompact;
+         }}}},
       {"log.level",
        {"log.level", {"debug", [](const Built& b) { return b.log.level == log::Level::kDebug; }}}},
       {"log.format",

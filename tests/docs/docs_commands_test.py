@@ -34,7 +34,7 @@ PLACEHOLDERS = {
     "ID": "ca.actor.china", "N": "1", "K": "1", "B": "127.0.0.1:1", "T": "news.items",
     "T2": "steppewatch.alerts", "G": "docs-test", "PATH": os.path.join(TMP, "fifo"),
     "NAME": "news.items", "PARTITIONS": "1", "COMMAND": "match",
-    "/etc/steppewatch/steppewatch.yaml": CONFIG,
+    "/etc/steppewatch/steppewatch.yaml": CONFIG, "DUR": "72h", "PID": "1", "$MAINPID": "1",
 }
 # Commands that need a broker, or the daemon itself: parsed only (--help appended).
 PARSE_ONLY = {"feed", "tail", "broker"}
@@ -65,13 +65,17 @@ def quoted_commands():
         # A span may be folded over lines (YAML annotations): join the whitespace.
         for span in re.findall(r"`([^`]+)`", text):
             span = " ".join(span.split())
+            # A shell pipe or redirection ends the command (` \| ` in a table cell); `A\|B`
+            # without spaces is an alternative and stays.
+            span = re.split(r" \\?\| | 2?>", span)[0]
             if re.match(r"^steppewatchd?( |$)", span):
                 found.append((os.path.relpath(path, SOURCE), span))
     return found
 
 
 # Flags whose FILE is written: a fresh path, never a file of the source tree.
-OUTPUT_FLAGS = {"--output": "alerts.jsonl", "--dead-letters": "dead-letters.jsonl"}
+OUTPUT_FLAGS = {"--output": "alerts.jsonl", "--dead-letters": "dead-letters.jsonl",
+                "--summary-json": "summary.json", "--rejected": "rejected.jsonl"}
 
 
 def concrete(span):

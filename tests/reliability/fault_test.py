@@ -30,13 +30,16 @@ ITEMS = int(os.environ.get("SW_ITEMS", "10000"))
 SEED = int(os.environ.get("SW_SEED", "1"))
 RESULTS = os.environ.get("SW_RESULTS")  # optional: append one JSON line per scenario here
 # Scenarios that must catch the daemon mid-stream feed the file several times (ids of repeat r
-# get the suffix "~rR", see `steppewatch feed --repeat`): 10k items take well under a second.
-REPEATS = {"test_sigterm_under_load_drains_and_restart_has_no_duplicates": 5}
+# get the suffix "~rR", see `steppewatch feed --repeat`): 10k items take well under a second,
+# and after the item-path work 50k were all finished before a SIGTERM sent at 30% landed, so
+# the SIGTERM scenario feeds 150k (about 1.5 s of work on one worker).
+REPEATS = {"test_sigterm_under_load_drains_and_restart_has_no_duplicates": 15}
 
 
 class Scenario(sw.BrokerTestCase):
   TMP_PREFIX = "sw-rel-"
-  INPUT_PARTITIONS = 32
+  # 64: the mock broker keeps ~5 MiB per partition, and the largest scenario feeds ~100 MB.
+  INPUT_PARTITIONS = 64
   items_path = None
   expected = None
   shared = None

@@ -150,6 +150,15 @@ struct MetricsConfig {
   bool operator==(const MetricsConfig&) const = default;
 };
 
+// `alerts`: what an alert message carries.
+struct AlertsConfig {
+  // full: up to 32 hits per fired rule with 60-byte snippets; compact: one hit per distinct term,
+  // at most 8 per rule, 30-byte snippets (config/rules/README.md, "Alerts": the size bounds).
+  std::string hits = "full";
+
+  bool operator==(const AlertsConfig&) const = default;
+};
+
 // `log`
 struct LogConfig {
   std::string level = "info";   // debug | info | warning | error
@@ -194,6 +203,7 @@ struct DaemonConfig {
   RulesConfig rules;
   PipelineConfig pipeline;
   MetricsConfig metrics;
+  AlertsConfig alerts;
   LogConfig log;
   StoriesConfig stories;
 
