@@ -305,8 +305,11 @@ def alerts_by_item(alerts):
 
 def standard_topics(input_partitions):
   """The input, dead-letter and default pack's alert topics, as `Broker` topic specs. Alert topics
-  get 16 partitions: the mock cluster keeps only ~5 MiB per partition (see Kafka.read_all)."""
-  return ([f"{INPUT}:{input_partitions}", f"{DLQ}:4"] + [f"{t}:16" for t in ALERT_TOPICS])
+  get at least 16 partitions, as many as the input: the mock cluster keeps only ~5 MiB per
+  partition (see Kafka.read_all)."""
+  alert_partitions = max(16, input_partitions)  # alerts outweigh their items' bytes
+  return ([f"{INPUT}:{input_partitions}", f"{DLQ}:4"] +
+          [f"{t}:{alert_partitions}" for t in ALERT_TOPICS])
 
 
 class BrokerTestCase(unittest.TestCase):
