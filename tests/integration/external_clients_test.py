@@ -216,7 +216,8 @@ class ExternalClientsTest(sw.BrokerTestCase):
     self.assertIn("ca.", text, "prints alerts of the default pack")
     # The demo runs the stories role too: the syndicated copies of demo-044 join its story, and
     # the burst of distinct stories about Kazakh oil exports is a spike.
-    self.assertRegex(text, r"STORY demo-04[56] is copy \d of story demo-044",
+    # Which copy the stage sees first (and names the story after) depends on the partitions.
+    self.assertRegex(text, r"STORY demo-04[456] is copy [23] of story demo-04[456]",
                      "prints the story grouping of the syndicated copies")
     self.assertRegex(text, r"SPIKE start tag theme:energy: \d+ new stories",
                      "prints the spike of the burst")
