@@ -605,41 +605,19 @@ int RunMatchCommand(int argc, char** argv) {
   auto pack = LoadPackOrPrint(*flags.Get("rules"));
   if (!pack) return kExitFailure;
 
-  std::FILE* in = stdin;
-  if (input != "-") {
-    in = std::fopen(input.c_str(), "rb");
-    if (!in) {
-      std::fprintf(stderr, "steppewatch match: cannot open %s: %s\n", input.c_str(),
-                   std::strerror(errno));
-      return kExitFailure;
-    }
-  }
-  std::FILE* out = stdout;
-  if (auto path = flags.Get("output")) {
-    out = std::fopen(path->c_str(), "wb");
-    if (!out) {
-      std::fprintf(stderr, "steppewatch match: cannot write %s: %s\n", path->c_str(),
-                   std::strerror(errno));
-      return kExitFailure;
-    }
-  }
+  std::FILE* in = OpenFile("match", input, "rb", stdin);
+  if (!in) return kExitFailure;
+  std::FILE* out = OpenFile("match", flags.Get("output").value_or("-"), "wb", stdout);
+  if (!out) return kExitFailure;
   std::FILE* dead = stderr;
   if (auto path = flags.Get("dead-letters")) {
-    dead = std::fopen(path->c_str(), "wb");
-    if (!dead) {
-      std::fprintf(stderr, "steppewatch match: cannot write %s: %s\n", path->c_str(),
-                   std::strerror(errno));
-      return kExitFailure;
-    }
+    dead = OpenFile("match", *path, "wb", stderr);
+    if (!dead) return kExitFailure;
   }
   std::FILE* summary_json = nullptr;
   if (auto path = flags.Get("summary-json")) {
-    summary_json = *path == "-" ? stdout : std::fopen(path->c_str(), "wb");
-    if (!summary_json) {
-      std::fprintf(stderr, "steppewatch match: cannot write %s: %s\n", path->c_str(),
-                   std::strerror(errno));
-      return kExitFailure;
-    }
+    summary_json = OpenFile("match", *path, "wb", stdout);
+    if (!summary_json) return kExitFailure;
   }
   options.instance = flags.Get("instance").value_or("");
   options.fixed_processed_at = flags.Get("processed-at").value_or("");

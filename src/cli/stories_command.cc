@@ -152,32 +152,14 @@ int RunStoriesCommand(int argc, char** argv) {
   }
   std::string input = flags.positional().empty() ? "-" : flags.positional()[0];
 
-  std::FILE* in = stdin;
-  if (input != "-") {
-    in = std::fopen(input.c_str(), "rb");
-    if (!in) {
-      std::fprintf(stderr, "steppewatch stories: cannot open %s: %s\n", input.c_str(),
-                   std::strerror(errno));
-      return kExitFailure;
-    }
-  }
-  std::FILE* out = stdout;
-  if (auto path = flags.Get("output")) {
-    out = std::fopen(path->c_str(), "wb");
-    if (!out) {
-      std::fprintf(stderr, "steppewatch stories: cannot write %s: %s\n", path->c_str(),
-                   std::strerror(errno));
-      return kExitFailure;
-    }
-  }
+  std::FILE* in = OpenFile("stories", input, "rb", stdin);
+  if (!in) return kExitFailure;
+  std::FILE* out = OpenFile("stories", flags.Get("output").value_or("-"), "wb", stdout);
+  if (!out) return kExitFailure;
   std::FILE* rejected = nullptr;
   if (auto path = flags.Get("rejected")) {
-    rejected = std::fopen(path->c_str(), "wb");
-    if (!rejected) {
-      std::fprintf(stderr, "steppewatch stories: cannot write %s: %s\n", path->c_str(),
-                   std::strerror(errno));
-      return kExitFailure;
-    }
+    rejected = OpenFile("stories", *path, "wb", stdout);
+    if (!rejected) return kExitFailure;
   }
 
   stories::StoriesStage& s = **stage;
@@ -262,7 +244,7 @@ int RunStoriesCommand(int argc, char** argv) {
                before_flush.window_stories, HumanBytes(before_flush.memory_bytes).c_str(), st.keys);
   if (in != stdin) std::fclose(in);
   if (out != stdout && std::fclose(out) != 0) io_error = true;
-  if (rejected && std::fclose(rejected) != 0) io_error = true;
+  if (rejected && rejected != stdout && std::fclose(rejected) != 0) io_error = true;
   if (read_error) std::fprintf(stderr, "steppewatch stories: error reading %s\n", input.c_str());
   if (io_error) std::fprintf(stderr, "steppewatch stories: error writing the output\n");
   return read_error || io_error ? kExitFailure : kExitOk;
