@@ -12,7 +12,7 @@
 
 #include "simdjson.h"
 #include "steppewatch/common/log.h"
-#include "steppewatch/kafka/log_route.h"
+#include "steppewatch/kafka/client.h"
 #include "steppewatch/pipeline/offset_tracker.h"
 
 namespace steppewatch::kafka {
@@ -24,16 +24,6 @@ int64_t WallMillis() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-absl::Status SetAll(rd_kafka_conf_t* conf, const std::map<std::string, std::string>& props) {
-  char err[512];
-  for (const auto& [key, value] : props) {
-    if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), err, sizeof(err)) != RD_KAFKA_CONF_OK) {
-      return absl::InvalidArgumentError(log::Cat("librdkafka property '", key, "': ", err));
-    }
-  }
-  return absl::OkStatus();
 }
 
 // Exponential backoff of a failed delivery: 0.5 s doubling to 30 s (an outage is waited out
@@ -196,56 +186,43 @@ absl::Status StoriesRole::Impl::Init() {
   auto probe = stories::StoriesStage::Create(options_.stage);
   if (!probe.ok()) return probe.status();
 
-  char err[512];
-  std::map<std::string, std::string> consumer = {
-      {"auto.offset.reset", "earliest"},
-      {"enable.partition.eof", "false"},
+  // Both clients through the Kafka layer (kafka/client.h), the one place clients are made; the
+  // role's own tuning on top of the user's properties, then what its guarantee depends on.
+  ClientSpec consumer;
+  consumer.type = RD_KAFKA_CONSUMER;
+  consumer.what = "stories consumer";
+  consumer.properties = {{"auto.offset.reset", "earliest"}, {"enable.partition.eof", "false"}};
+  for (const auto& [k, v] : options_.consumer_properties) consumer.properties[k] = v;
+  consumer.forced = {
+      {"bootstrap.servers", options_.brokers},
+      {"group.id", options_.group_id},
+      {"client.id", options_.client_id},
+      {"enable.auto.offset.store", "false"},
+      {"enable.auto.commit", "true"},
+      // The lease works by assigning more than the group gave: that is the eager protocol's
+      // assign(); the cooperative protocol's incremental assign would treat the extra
+      // partitions as owned by the group's assignment.
+      {"partition.assignment.strategy", "range,roundrobin"},
   };
-  for (const auto& [k, v] : options_.consumer_properties) consumer[k] = v;
-  consumer["bootstrap.servers"] = options_.brokers;
-  consumer["group.id"] = options_.group_id;
-  consumer["client.id"] = options_.client_id;
-  consumer["enable.auto.offset.store"] = "false";
-  consumer["enable.auto.commit"] = "true";
-  // The lease works by assigning more than the group gave: that is the eager protocol's
-  // assign(); the cooperative protocol's incremental assign would treat the extra partitions
-  // as owned by the group's assignment.
-  consumer["partition.assignment.strategy"] = "range,roundrobin";
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  absl::Status st = SetAll(conf, consumer);
-  if (!st.ok()) {
-    rd_kafka_conf_destroy(conf);
-    return st;
-  }
-  rd_kafka_conf_set_opaque(conf, this);
-  rd_kafka_conf_set_rebalance_cb(conf, &RebalanceCb);
-  RouteLogs(conf);
-  consumer_ = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
-  if (consumer_ == nullptr) {
-    rd_kafka_conf_destroy(conf);
-    return absl::InvalidArgumentError(log::Cat("stories consumer: ", err));
-  }
-  rd_kafka_poll_set_consumer(consumer_);
+  consumer.callbacks.opaque = this;
+  consumer.callbacks.rebalance = &RebalanceCb;
+  absl::StatusOr<ClientHandle> c = NewClient(consumer);
+  if (!c.ok()) return c.status();
+  consumer_ = c->release();  // destroyed in Destroy(), after the thread is joined
 
-  std::map<std::string, std::string> producer = {{"linger.ms", "5"}};
-  for (const auto& [k, v] : options_.producer_properties) producer[k] = v;
-  producer["bootstrap.servers"] = options_.brokers;
-  producer["client.id"] = options_.client_id;
-  producer["enable.idempotence"] = "true";
-  conf = rd_kafka_conf_new();
-  st = SetAll(conf, producer);
-  if (!st.ok()) {
-    rd_kafka_conf_destroy(conf);
-    return st;
-  }
-  rd_kafka_conf_set_opaque(conf, this);
-  rd_kafka_conf_set_dr_msg_cb(conf, &DeliveryCb);
-  RouteLogs(conf);
-  producer_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-  if (producer_ == nullptr) {
-    rd_kafka_conf_destroy(conf);
-    return absl::InvalidArgumentError(log::Cat("stories producer: ", err));
-  }
+  ClientSpec producer;
+  producer.type = RD_KAFKA_PRODUCER;
+  producer.what = "stories producer";
+  producer.properties = {{"linger.ms", "5"}};
+  for (const auto& [k, v] : options_.producer_properties) producer.properties[k] = v;
+  producer.forced = {{"bootstrap.servers", options_.brokers},
+                     {"client.id", options_.client_id},
+                     {"enable.idempotence", "true"}};
+  producer.callbacks.opaque = this;
+  producer.callbacks.delivery = &DeliveryCb;
+  absl::StatusOr<ClientHandle> pr = NewClient(producer);
+  if (!pr.ok()) return pr.status();
+  producer_ = pr->release();
   stories_rkt_ = rd_kafka_topic_new(producer_, options_.stories_topic.c_str(), nullptr);
   spikes_rkt_ = rd_kafka_topic_new(producer_, options_.spikes_topic.c_str(), nullptr);
   if (options_.stats != nullptr) options_.stats->health().consumer_created.store(true);

@@ -122,8 +122,4 @@ std::optional<std::string> GetProperty(const rd_kafka_t* rk, std::string_view na
 // Returns the partition count of `topic`, NotFound when the broker does not know it.
 absl::StatusOr<int> PartitionCount(rd_kafka_t* rk, const std::string& topic, int timeout_ms);
 
-// librdkafka's log callback that writes through steppewatch's log (syslog levels 0..3 error,
-// 4 warning, 5..6 info), at most one line per 10 s (a broker outage logs every reconnect).
-void RouteLogLine(const rd_kafka_t* rk, int level, const char* facility, const char* line);
-
 }  // namespace steppewatch::kafka
