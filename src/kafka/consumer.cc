@@ -77,7 +77,11 @@ rd_kafka_message_t* Consumer::Poll(int timeout_ms) {
   return msg;
 }
 
-void Consumer::Wake() { rd_kafka_queue_yield(queue_.get()); }
+void Consumer::Wake() {
+  // Under the lock so that no yield can start once Close() has begun (see Close()).
+  std::lock_guard<std::mutex> lock(wake_mu_);
+  if (!closing_) rd_kafka_queue_yield(queue_.get());
+}
 
 rd_kafka_resp_err_t Consumer::StoreOffsets(rd_kafka_topic_partition_list_t* offsets) {
   return rd_kafka_offsets_store(client_.get(), offsets);
@@ -116,9 +120,21 @@ absl::Status Consumer::Seek(const char* topic, int32_t partition, int64_t offset
 absl::Status Consumer::Close() {
   if (closed_) return absl::OkStatus();
   closed_ = true;
+  {
+    // rd_kafka_consumer_close forwards the consumer queue to a temporary queue and waits on it
+    // for the group's end; a yield on the consumer queue follows the forward, ends that wait at
+    // once and makes the close return "Local: Timed out" with the group still leaving. The
+    // client's destruction then waited for that leave forever (seen under ThreadSanitizer: a
+    // worker finishing an item woke the consumer during the close). No Wake() after this point.
+    std::lock_guard<std::mutex> lock(wake_mu_);
+    closing_ = true;
+  }
   rd_kafka_resp_err_t err = rd_kafka_consumer_close(client_.get());
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return absl::UnavailableError(log::Cat("consumer close: ", rd_kafka_err2str(err)));
+  }
+  if (rd_kafka_consumer_closed(client_.get()) == 0) {
+    return absl::InternalError("consumer close returned before the group was left");
   }
   return absl::OkStatus();
 }

@@ -8,8 +8,10 @@
 // auto.offset.reset=earliest would have read the old records.
 #include "steppewatch/kafka/consumer.h"
 
+#include <atomic>
 #include <map>
 #include <set>
+#include <thread>
 #include <string>
 #include <utility>
 #include <vector>
@@ -131,6 +133,63 @@ TEST(Consumer, ReplaysSeveralTopicsFromATimestamp) {
   EXPECT_THAT(consumer->Close(), IsOk());
   EXPECT_EQ(listener.revoked, 3);
   EXPECT_EQ(listener.fatal, RD_KAFKA_RESP_ERR_NO_ERROR);
+}
+
+// Wake() from other threads while Close() leaves the group (the pipeline's workers wake the
+// consumer whenever an item finishes): the close still waits for the group's end. A yield that
+// reached librdkafka's close made it return "Local: Timed out" at once with the group still
+// leaving, and the client's destruction then hung.
+TEST(Consumer, WakeDuringCloseDoesNotCutTheCloseShort) {
+  auto broker = EmbeddedBroker::Create({.topics = {{"in", 2}}});
+  ASSERT_THAT(broker, IsOk());
+  // The race is timing-dependent (without the guard, about one close in three returned early
+  // here), so eight consumers, each in its own group, close under wakes.
+  constexpr int kConsumers = 8;
+  std::vector<Listener> listeners(kConsumers);
+  std::vector<std::unique_ptr<Consumer>> consumers;
+  for (int i = 0; i < kConsumers; ++i) {
+    ConsumerOptions options;
+    options.properties = {{"bootstrap.servers", (*broker)->bootstrap()},
+                          {"session.timeout.ms", "6000"},
+                          {"log_level", "3"}};
+    options.group_id = "wake-close-" + std::to_string(i);
+    options.topics = {"in"};
+    SW_ASSERT_OK_AND_ASSIGN(auto consumer, Consumer::Create(options, &listeners[i]));
+    ASSERT_THAT(consumer->Subscribe(), IsOk());
+    consumers.push_back(std::move(consumer));
+  }
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  auto all_assigned = [&] {
+    for (const auto& c : consumers) {
+      if (c->assigned_count() < 2) return false;
+    }
+    return true;
+  };
+  while (!all_assigned() && absl::Now() < deadline) {
+    for (const auto& c : consumers) {
+      if (rd_kafka_message_t* m = c->Poll(10)) rd_kafka_message_destroy(m);
+    }
+  }
+  ASSERT_TRUE(all_assigned());
+
+  for (int i = 0; i < kConsumers; ++i) {
+    Consumer* consumer = consumers[i].get();
+    std::atomic<bool> done{false};
+    std::atomic<int> wakes{0};
+    std::thread waker([&] {
+      while (!done.load()) {
+        consumer->Wake();
+        wakes.fetch_add(1);
+      }
+    });
+    while (wakes.load() < 100) std::this_thread::yield();  // the waker is running
+    const absl::Status closed = consumer->Close();
+    done.store(true);
+    waker.join();
+    EXPECT_THAT(closed, IsOk()) << "consumer " << i;
+    EXPECT_NE(rd_kafka_consumer_closed(consumer->handle()), 0) << "consumer " << i;
+    EXPECT_EQ(listeners[i].revoked, 2) << "consumer " << i << ": the revoke runs inside the close";
+  }
 }
 
 }  // namespace

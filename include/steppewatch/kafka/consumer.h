@@ -27,6 +27,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <string_view>
@@ -94,7 +95,7 @@ class Consumer {
   // Serves callbacks and returns the next record or error (the caller owns it), or nullptr after
   // `timeout_ms`, after Wake(), and for a fatal error (reported to the listener instead).
   rd_kafka_message_t* Poll(int timeout_ms);
-  // Makes a Poll() in progress return early. Any thread.
+  // Makes a Poll() in progress return early. Any thread; does nothing once Close() has begun.
   void Wake();
 
   // Stores offsets (rd_kafka_offsets_store): each element's offset is the next to consume.
@@ -135,6 +136,8 @@ class Consumer {
   bool paused_ = false;
   int assigned_count_ = 0;
   bool closed_ = false;
+  std::mutex wake_mu_;    // orders Wake() against the start of Close()
+  bool closing_ = false;  // guarded by wake_mu_: set when Close() begins
   std::set<std::pair<std::string, int32_t>> replayed_;  // partitions a replay already started
 };
 
