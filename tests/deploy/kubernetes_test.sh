@@ -5,7 +5,9 @@
 # that tie the manifests to the daemon: grace period = drain budget + 15 s = systemd
 # TimeoutStopSec, probes on /healthz (liveness) and /readyz (readiness, startup), rules and
 # config mounted as directories, a StatefulSet whose stable pod name is the static group
-# membership id (kafka.instance_id), and a session timeout above the unit's restart delay.
+# membership id (kafka.instance_id), and a session timeout above the unit's restart delay; with
+# the stories component, its StatefulSet runs roles [stories] from its own config, reads the
+# matchers' rules ConfigMap and connects to Kafka like the matchers.
 # Finally proves the validator can fail, on a copy with a misspelt field.
 # With BINARY_DIR (a build with steppewatchd), each rendering's config and rules ConfigMaps are
 # also written out and checked by the real daemon: `steppewatchd --check-config` (unknown keys,
@@ -44,41 +46,69 @@ src, files = sys.argv[1], sys.argv[2:]
 fail = []
 unit = open(f"{src}/deploy/systemd/steppewatchd.service").read()
 stop = int(re.search(r"^TimeoutStopSec=(\d+)s$", unit, re.M).group(1))
+
+
+def kafka_env(statefulset):
+    """The Kafka connection variables of a StatefulSet's container (not its membership id)."""
+    env = statefulset["spec"]["template"]["spec"]["containers"][0].get("env", [])
+    return {(e["name"], e.get("value")) for e in env
+            if e["name"].startswith("STEPPEWATCH_KAFKA_") and e["name"] != "STEPPEWATCH_KAFKA_INSTANCE_ID"}
+
+
 for f in files:
     docs = [d for d in yaml.safe_load_all(open(f)) if d]
     if any(d["kind"] == "Deployment" for d in docs):
         fail.append(f"{f}: a Deployment: pod names change on restart, static membership needs a StatefulSet")
-    dep = next(d for d in docs if d["kind"] == "StatefulSet")
     cms = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ConfigMap"}
-    cfg_cm = next(v for k, v in cms.items() if k.startswith("steppewatch-config"))
-    cfg = yaml.safe_load(cfg_cm["data"]["steppewatch.yaml"])
-    budget = cfg["pipeline"]["shutdown_budget_seconds"]
-    pod = dep["spec"]["template"]["spec"]
-    grace = pod["terminationGracePeriodSeconds"]
-    if grace != budget + 15 or grace != stop:
-        fail.append(f"{f}: terminationGracePeriodSeconds {grace} != drain budget {budget} + 15 "
-                    f"== TimeoutStopSec {stop}")
-    c = pod["containers"][0]
-    for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz"),
-                        ("startupProbe", "/readyz")):
-        if c.get(probe, {}).get("httpGet", {}).get("path") != path:
-            fail.append(f"{f}: {probe} is not an HTTP GET of {path}")
-    for m in c["volumeMounts"]:
-        if "subPath" in m:
-            fail.append(f"{f}: mount {m['name']} uses subPath: ConfigMap updates never reach it")
-    mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
-    if mounts.get(cfg["rules"]["dir"]) != "rules":
-        fail.append(f"{f}: rules.dir {cfg['rules']['dir']} is not the rules volume's mount")
-    if mounts.get(cfg["rules"]["cache_dir"]) is None:
-        fail.append(f"{f}: rules.cache_dir is not a writable volume (read-only root fs)")
-    env = {e["name"]: e for e in c.get("env", [])}
-    iid = env.get("STEPPEWATCH_KAFKA_INSTANCE_ID", {})
-    if iid.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") != "metadata.name":
-        fail.append(f"{f}: STEPPEWATCH_KAFKA_INSTANCE_ID is not the pod name (static membership)")
-    sc = c["securityContext"]
-    if not (sc.get("readOnlyRootFilesystem") and sc.get("capabilities", {}).get("drop") == ["ALL"]
-            and pod["securityContext"].get("runAsNonRoot")):
-        fail.append(f"{f}: security context is weaker than the base's")
+    sets = [d for d in docs if d["kind"] == "StatefulSet"]
+    if not any(d["metadata"]["name"] == "steppewatch" for d in sets):
+        fail.append(f"{f}: no StatefulSet steppewatch (the matchers)")
+    for dep in sets:
+        name = dep["metadata"]["name"]
+        pod = dep["spec"]["template"]["spec"]
+        vols = {v["name"]: v for v in pod["volumes"]}
+        # The config volume's ConfigMap (hash-suffixed) and the one file in it.
+        cfg_cm = next(v for k, v in cms.items()
+                      if k == vols["config"]["configMap"]["name"])
+        (cfg_file, cfg_text), = cfg_cm["data"].items()
+        cfg = yaml.safe_load(cfg_text)
+        c = pod["containers"][0]
+        if f"/etc/steppewatch/config/{cfg_file}" not in c.get("args", []):
+            fail.append(f"{f}: {name} does not read its config file {cfg_file}")
+        roles = cfg.get("roles", ["match"])
+        if (name == "steppewatch") != (roles == ["match"]) or \
+           (name == "steppewatch-stories") != (roles == ["stories"]):
+            fail.append(f"{f}: {name} runs roles {roles}")
+        budget = cfg["pipeline"]["shutdown_budget_seconds"]
+        grace = pod["terminationGracePeriodSeconds"]
+        if grace != budget + 15 or grace != stop:
+            fail.append(f"{f}: {name}: terminationGracePeriodSeconds {grace} != drain budget "
+                        f"{budget} + 15 == TimeoutStopSec {stop}")
+        for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz"),
+                            ("startupProbe", "/readyz")):
+            if c.get(probe, {}).get("httpGet", {}).get("path") != path:
+                fail.append(f"{f}: {name}: {probe} is not an HTTP GET of {path}")
+        for m in c["volumeMounts"]:
+            if "subPath" in m:
+                fail.append(f"{f}: {name}: mount {m['name']} uses subPath: ConfigMap updates never reach it")
+        mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+        if mounts.get(cfg["rules"]["dir"]) != "rules" or \
+           vols["rules"]["configMap"]["name"] != "steppewatch-rules":
+            fail.append(f"{f}: {name}: rules.dir {cfg['rules']['dir']} is not the steppewatch-rules mount")
+        if mounts.get(cfg["rules"]["cache_dir"]) is None:
+            fail.append(f"{f}: {name}: rules.cache_dir is not a writable volume (read-only root fs)")
+        env = {e["name"]: e for e in c.get("env", [])}
+        if name == "steppewatch":
+            iid = env.get("STEPPEWATCH_KAFKA_INSTANCE_ID", {})
+            if iid.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") != "metadata.name":
+                fail.append(f"{f}: STEPPEWATCH_KAFKA_INSTANCE_ID is not the pod name (static membership)")
+        if kafka_env(dep) != kafka_env(sets[0]):
+            fail.append(f"{f}: {name} does not connect to Kafka like {sets[0]['metadata']['name']}")
+        sc = c["securityContext"]
+        if not (sc.get("readOnlyRootFilesystem") and sc.get("capabilities", {}).get("drop") == ["ALL"]
+                and pod["securityContext"].get("runAsNonRoot")):
+            fail.append(f"{f}: {name}: security context is weaker than the base's")
+    dep = next(d for d in sets if d["metadata"]["name"] == "steppewatch")
     rules_cm = cms.get("steppewatch-rules")
     if rules_cm is None:
         fail.append(f"{f}: the rules ConfigMap must keep its fixed name (no hash suffix) so updates reload in place")
@@ -121,11 +151,13 @@ PY
     # the check in one too when possible: on this host the port may be taken by another daemon.
     netns=()
     if unshare --net true 2>/dev/null; then netns=(unshare --net); fi
-    "${netns[@]}" "$bin/steppewatchd" --check-config --config "$out/$name/config/steppewatch.yaml" \
-      --rules "$out/$name/rules" >"$out/$name.check" 2>&1 || {
-      echo "FAIL: steppewatchd --check-config rejects the $name rendering:"; cat "$out/$name.check"
-      exit 1; }
-    echo "ok: steppewatchd --check-config accepts the $name config and rules ConfigMaps"
+    for cfg in "$out/$name"/config/*.yaml; do  # steppewatch.yaml, and stories.yaml with the component
+      "${netns[@]}" "$bin/steppewatchd" --check-config --config "$cfg" \
+        --rules "$out/$name/rules" >"$out/$name.check" 2>&1 || {
+        echo "FAIL: steppewatchd --check-config rejects $(basename "$cfg") of the $name rendering:"
+        cat "$out/$name.check"; exit 1; }
+      echo "ok: steppewatchd --check-config accepts the $name $(basename "$cfg") and rules ConfigMaps"
+    done
   done
 fi
 

@@ -25,10 +25,25 @@ expect() {  # expect LISTING PATH
 DESTDIR=$tmp/stage cmake --install "$bin" --prefix /usr >/dev/null
 (cd "$tmp/stage" && find . \( -type f -o -type l \) | sort) >"$tmp/installed"
 for p in ./usr/bin/steppewatchd ./usr/bin/steppewatch ./usr/lib/systemd/system/steppewatchd.service \
+         ./usr/lib/systemd/system/steppewatch-stories.service ./etc/steppewatch/stories.yaml \
          ./etc/steppewatch/steppewatch.yaml ./usr/share/steppewatch/rules/central-asia/pack.yaml \
          ./usr/share/doc/steppewatch/README.deploy.md; do
   expect "$tmp/installed" "$p"
 done
+
+# The installed stories config is one the daemon accepts, with the installed pack (its
+# /usr/share path, here under the staging root). --check-config binds the metrics address: in a
+# network namespace of its own when possible, as that port may be taken on this host.
+netns=()
+if unshare --net true 2>/dev/null; then netns=(unshare --net); fi
+if "${netns[@]}" "$bin/steppewatchd" --check-config --config "$tmp/stage/etc/steppewatch/stories.yaml" \
+    --rules "$tmp/stage/usr/share/steppewatch/rules" >"$tmp/stories-check" 2>&1 &&
+   grep -q '^roles: \["stories"\]' "$tmp/stories-check"; then
+  echo "ok: steppewatchd --check-config accepts /etc/steppewatch/stories.yaml (roles: stories)"
+else
+  echo "FAIL: steppewatchd --check-config on /etc/steppewatch/stories.yaml:"; cat "$tmp/stories-check"
+  fail=1
+fi
 
 # 2. The .deb.
 cpack -G DEB --config "$bin/CPackConfig.cmake" -B "$tmp/pkg" >"$tmp/cpack.log" 2>&1 || {
@@ -37,12 +52,14 @@ deb=$(ls "$tmp"/pkg/*.deb)
 echo "built $(basename "$deb") ($(du -k "$deb" | cut -f1) KiB)"
 dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|/$||' | sort >"$tmp/contents"
 for p in ./usr/bin/steppewatchd ./usr/bin/steppewatch ./usr/lib/systemd/system/steppewatchd.service \
+         ./usr/lib/systemd/system/steppewatch-stories.service ./etc/steppewatch/stories.yaml \
          ./etc/steppewatch/steppewatch.yaml ./usr/share/steppewatch/rules/central-asia/pack.yaml \
          ./usr/share/doc/steppewatch/README.deploy.md; do
   expect "$tmp/contents" "$p"
 done
 dpkg-deb -e "$deb" "$tmp/control"
 expect "$tmp/control/conffiles" /etc/steppewatch/steppewatch.yaml
+expect "$tmp/control/conffiles" /etc/steppewatch/stories.yaml
 for script in postinst prerm postrm; do
   [[ -x $tmp/control/$script ]] && echo "ok: $script" || { echo "FAIL: no $script"; fail=1; }
 done
