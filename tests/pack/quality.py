@@ -67,7 +67,8 @@ def parse_args():
 
 
 # The development / test split of the labelled sample, fixed before the rules were changed for
-# it: an item is in the test part when the first 32 bits of SHA-256(SPLIT_SALT + id) are odd.
+# it: an item is in the test part when the first 32 bits of SHA-256(SPLIT_SALT + split_key(id))
+# are odd.
 # Errors are listed (--errors) for the development part only; the test part is only scored.
 SPLIT_SALT = "steppewatch-geopolitics-split-2026-12-03\t"
 # Labelling rounds that no rule had been changed for when the dev/test split was made: their
@@ -76,8 +77,15 @@ SPLIT_SALT = "steppewatch-geopolitics-split-2026-12-03\t"
 UNSEEN_SPLITS = ("fresh", "new")
 
 
+def split_key(item_id):
+  """KazNERD gives one sentence several ids (kaznerd-test-AID248027, -BID248027: numbers as words
+  and as digits), so the split hashes the sentence, not the id: copies never straddle it."""
+  m = re.match(r"(kaznerd-(?:test|valid))-[A-Z]ID(\d+)$", item_id)
+  return f"{m.group(1)}-{m.group(2)}" if m else item_id
+
+
 def part_of(item_id):
-  h = hashlib.sha256((SPLIT_SALT + item_id).encode("utf-8")).hexdigest()
+  h = hashlib.sha256((SPLIT_SALT + split_key(item_id)).encode("utf-8")).hexdigest()
   return "test" if int(h[:8], 16) % 2 else "dev"
 
 
@@ -158,7 +166,10 @@ def report_labels(path, fired, show_errors, by_split):
     in_part = [r for r in rows if r["part"] == part]
     report_group(part, in_part, fired)
     if part == "test":
-      report_group("test-untuned", [r for r in in_part if r["split"] in UNSEEN_SPLITS], fired)
+      # A sentence is untuned only if no copy of it was in a round read while tuning.
+      tuned = {split_key(r["id"]) for r in rows if r["split"] not in UNSEEN_SPLITS}
+      report_group("test-untuned", [r for r in in_part if r["split"] in UNSEEN_SPLITS
+                                    and split_key(r["id"]) not in tuned], fired)
   if by_split:
     for split in ("tune", "hold", "tune2", "tune3", "tune4", "tune5", "tune6", "fresh", "new",
                   "all"):
