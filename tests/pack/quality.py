@@ -16,7 +16,7 @@ never the text), it also estimates the precision and recall of ca.geopolitics fr
 stratified labelled sample: each labelled item stands for stratum_size / (labelled items of its
 language and stratum in the group) items of the corpus, so a sample that over-represents the
 items the pack fires on still gives unbiased corpus-level figures. Printed per language and per
-part of the dev/test split (a seeded hash of the id, below) and, with --by-split, per
+part of the dev/test split (a seeded hash of the item, below: split_key, part_of) and, with --by-split, per
 labelling round, with the sample size.
 
 Not a ctest test (it needs the 43 MB corpus); run it by hand:
