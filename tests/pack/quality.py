@@ -16,7 +16,8 @@ never the text), it also estimates the precision and recall of ca.geopolitics fr
 stratified labelled sample: each labelled item stands for stratum_size / (labelled items of its
 language and stratum in the group) items of the corpus, so a sample that over-represents the
 items the pack fires on still gives unbiased corpus-level figures. Printed per language and per
-split (tune, hold, fresh, all), with the sample size.
+part of the dev/test split (a seeded hash of the item, below: split_key, part_of) and, with --by-split, per
+labelling round, with the sample size.
 
 Not a ctest test (it needs the 43 MB corpus); run it by hand:
   /usr/bin/python3 tests/pack/quality.py --steppewatch build/release/steppewatch \
@@ -24,6 +25,7 @@ Not a ctest test (it needs the 43 MB corpus); run it by hand:
 """
 import argparse
 import collections
+import hashlib
 import json
 import os
 import random
@@ -57,8 +59,34 @@ def parse_args():
   p.add_argument("--alerts", help="reuse a saved `steppewatch match` output instead of running it")
   p.add_argument("--labels", help="labelled sample of ca.geopolitics (TSV) to estimate P/R from")
   p.add_argument("--errors", action="store_true",
-                 help="with --labels: list the labelled items the pack gets wrong")
+                 help="with --labels: list the development items the pack gets wrong (never the "
+                 "test part's)")
+  p.add_argument("--by-split", action="store_true",
+                 help="with --labels: also score each labelling round (tune, hold, ..., new)")
   return p.parse_args()
+
+
+# The development / test split of the labelled sample, fixed before the rules were changed for
+# it: an item is in the test part when the first 32 bits of SHA-256(SPLIT_SALT + split_key(id))
+# are odd.
+# Errors are listed (--errors) for the development part only; the test part is only scored.
+SPLIT_SALT = "steppewatch-geopolitics-split-2026-12-03\t"
+# Labelling rounds that no rule had been changed for when the dev/test split was made: their
+# test items are scored apart ("test-untuned"), the figure to trust; the other rounds were read
+# while tuning before the split existed.
+UNSEEN_SPLITS = ("fresh", "new")
+
+
+def split_key(item_id):
+  """KazNERD gives one sentence several ids (kaznerd-test-AID248027, -BID248027: numbers as words
+  and as digits), so the split hashes the sentence, not the id: copies never straddle it."""
+  m = re.match(r"(kaznerd-(?:test|valid))-[A-Z]ID(\d+)$", item_id)
+  return f"{m.group(1)}-{m.group(2)}" if m else item_id
+
+
+def part_of(item_id):
+  h = hashlib.sha256((SPLIT_SALT + split_key(item_id)).encode("utf-8")).hexdigest()
+  return "test" if int(h[:8], 16) % 2 else "dev"
 
 
 def read_labels(path):
@@ -70,7 +98,8 @@ def read_labels(path):
         continue
       c = line.rstrip("\n").split("\t")
       rows.append({"id": c[0], "lang": c[1], "stratum": c[2], "size": int(c[3]),
-                   "split": c[4], "label": int(c[5]), "reason": c[8] if len(c) > 8 else ""})
+                   "split": c[4], "label": int(c[5]), "reason": c[8] if len(c) > 8 else "",
+                   "part": part_of(c[0])})
   return rows
 
 
@@ -111,28 +140,46 @@ def bootstrap(rows, fired, reps=1000, seed=1):
   return interval(ps), interval(rs)
 
 
-def report_labels(path, fired, show_errors):
+def report_group(name, rows, fired):
+  for lang in ("en", "ru", "kk", "zh", "all"):
+    g = [r for r in rows if lang == "all" or r["lang"] == lang]
+    if not g:
+      continue
+    tp, fp, fn = weighted(g, fired)
+    p = f"{tp / (tp + fp):.3f}" if tp + fp else "  -  "
+    rc = f"{tp / (tp + fn):.3f}" if tp + fn else "  -  "
+    pi, ri = bootstrap(g, fired)
+    # Raw counts of labelled items too: weighted figures hide how few items carry them.
+    ctp = sum(1 for r in g if r["label"] and r["id"] in fired)
+    cfp = sum(1 for r in g if not r["label"] and r["id"] in fired)
+    cfn = sum(1 for r in g if r["label"] and r["id"] not in fired)
+    print(f"{name:12} {lang:4} {len(g):4}  {p:>9}  {rc:>6}   ({tp:.0f} / {fp:.0f} / {fn:.0f})"
+          f"   [{ctp} / {cfp} / {cfn}]   {pi}, {ri}")
+
+
+def report_labels(path, fired, show_errors, by_split):
   rows = read_labels(path)
   print(f"\nca.geopolitics against {path} ({len(rows)} labelled items):")
-  print("split  lang    n  precision  recall   (weighted tp / fp / fn)   90% interval P, R")
-  for split in ("tune", "hold", "tune2", "tune3", "tune4", "tune5", "tune6", "fresh", "all"):
-    in_split = [r for r in rows if split == "all" or r["split"] == split]
-    if not in_split:
-      continue
-    for lang in ("en", "ru", "kk", "zh", "all"):
-      g = [r for r in in_split if lang == "all" or r["lang"] == lang]
-      if not g:
-        continue
-      tp, fp, fn = weighted(g, fired)
-      p = f"{tp / (tp + fp):.3f}" if tp + fp else "  -  "
-      rc = f"{tp / (tp + fn):.3f}" if tp + fn else "  -  "
-      pi, ri = bootstrap(g, fired)
-      print(f"{split:6} {lang:4} {len(g):4}  {p:>9}  {rc:>6}   ({tp:.0f} / {fp:.0f} / {fn:.0f})"
-            f"   {pi}, {ri}")
+  print("group        lang    n  precision  recall   (weighted tp / fp / fn)   "
+        "[labelled tp / fp / fn]   90% interval P, R")
+  for part in ("dev", "test"):
+    in_part = [r for r in rows if r["part"] == part]
+    report_group(part, in_part, fired)
+    if part == "test":
+      # A sentence is untuned only if no copy of it was in a round read while tuning.
+      tuned = {split_key(r["id"]) for r in rows if r["split"] not in UNSEEN_SPLITS}
+      report_group("test-untuned", [r for r in in_part if r["split"] in UNSEEN_SPLITS
+                                    and split_key(r["id"]) not in tuned], fired)
+  if by_split:
+    for split in ("tune", "hold", "tune2", "tune3", "tune4", "tune5", "tune6", "fresh", "new",
+                  "all"):
+      in_split = [r for r in rows if split == "all" or r["split"] == split]
+      if in_split:
+        report_group(split, in_split, fired)
   if show_errors:
     for r in rows:
       f = r["id"] in fired
-      if f != bool(r["label"]):
+      if r["part"] == "dev" and f != bool(r["label"]):
         print(f"{'FP' if f else 'FN'} {r['split']:5} {r['lang']} {r['stratum']} {r['id']}: "
               f"{r['reason']}")
 
@@ -202,7 +249,7 @@ def main():
   print(f"samples in {a.out}/<tag>.txt (seed {a.seed}, {a.samples} per kind)")
   if a.labels:
     fired = {i for i, rs in rules.items() if "ca.geopolitics" in rs}
-    report_labels(a.labels, fired, a.errors)
+    report_labels(a.labels, fired, a.errors, a.by_split)
   return 0
 
 
