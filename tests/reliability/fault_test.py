@@ -105,7 +105,10 @@ class Scenario(sw.BrokerTestCase):
     with open(cfg) as f:
       text = f.read()
     if shipped_session_timeout:
-      text = text.replace('    session.timeout.ms: "6000"\n', "")
+      # SW_SESSION_TIMEOUT_MS measures another value for comparison (e.g. librdkafka's 45000).
+      other = os.environ.get("SW_SESSION_TIMEOUT_MS")
+      text = text.replace('    session.timeout.ms: "6000"\n',
+                          f'    session.timeout.ms: "{int(other)}"\n' if other else "")
     if producer:
       props = "".join(f"\n    {k}: {json.dumps(str(v))}" for k, v in producer.items())
       text = text.replace("\nrules:\n", f"\n  producer:{props}\nrules:\n", 1)
@@ -376,19 +379,22 @@ class FaultTest(Scenario):
     self.assertIsNone(feed.poll(), "the feed must outlast the measurement: lower the rate")
     last = self.kafka.committed(self.group, sw.INPUT)
     killed_at = time.monotonic()
+    now = time.time()
+    killed_wall = time.strftime("%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}"
     self.assertEqual(ds[0].stop(signal.SIGKILL), -signal.SIGKILL)
     # Sample every partition's committed offset every 0.2 s: the gap of a partition is the
     # longest time its committed offset stood still after the kill (items keep arriving on
     # every partition at ~rate/partitions per second, so a still offset is a stall).
     last_move = {p: killed_at for p in all_parts}
-    gap = {p: 0.0 for p in all_parts}
+    gap = {p: (0.0, 0.0) for p in all_parts}  # (length, start after the kill)
     resumed = {}
-    while time.monotonic() - killed_at < 90:
+    while time.monotonic() - killed_at < 150:
       now_offsets = self.kafka.committed(self.group, sw.INPUT)
       now = time.monotonic()
       for p in all_parts:
         if now_offsets.get(p, -1) > last.get(p, -1):
-          gap[p] = max(gap[p], now - last_move[p])
+          if now - last_move[p] > gap[p][0]:
+            gap[p] = (now - last_move[p], last_move[p] - killed_at)
           last_move[p] = now
           resumed.setdefault(p, now - killed_at)
       last = now_offsets
@@ -400,20 +406,32 @@ class FaultTest(Scenario):
       time.sleep(0.2)
     self.assertEqual(set(resumed), all_parts, f"partitions that never resumed: {resumed}")
     killed_gap = max(resumed[p] for p in killed_parts)
-    survivor_gap = max(gap[p] for p in all_parts - killed_parts)
-    result = {"scenario": "group of 3, one SIGKILLed, session.timeout.ms 10000",
-              "feed_rate": rate, "killed_partitions": sorted(killed_parts),
+    survivor_gap, survivor_gap_start = max(gap[p] for p in all_parts - killed_parts)
+    session = os.environ.get("SW_SESSION_TIMEOUT_MS", "10000 (shipped)")
+    result = {"scenario": f"group of 3, one SIGKILLed, session.timeout.ms {session}",
+              "feed_rate": rate, "partitions": len(all_parts),
+              "killed_member_partitions": len(killed_parts),
+              # From the SIGKILL to the first commit on each of the killed member's partitions.
               "killed_partitions_no_progress_s": round(killed_gap, 1),
-              "survivor_partitions_max_gap_s": round(survivor_gap, 1)}
+              "killed_partitions_first_resumed_s": round(min(resumed[p] for p in killed_parts), 1),
+              # The longest time a survivor's partition committed nothing, and when it began.
+              "survivor_partitions_max_gap_s": round(survivor_gap, 1),
+              "survivor_gap_began_after_kill_s": round(survivor_gap_start, 1)}
     print("RESULT", json.dumps(result))
     if RESULTS:
       with open(RESULTS, "a") as f:
         f.write(json.dumps(result) + "\n")
+    # Where the time went: the survivors' rebalance events after the kill.
+    print(f"SIGKILL at {killed_wall} UTC; survivors' rebalances:")
+    for i, d in enumerate(ds[1:], 1):
+      for line in d.text().splitlines():
+        if re.search(r"kafka: (assigned|revoked)", line) and line[11:23] >= killed_wall:
+          print(f"  r{i} {line}")
     # Sanity bounds only (no timing promise on a shared machine): the killed member's
     # partitions waited for its session to expire, and nothing waited for minutes.
     self.assertGreater(killed_gap, 5, "the killed member's partitions resumed before its "
                        "session could expire: was it really killed?")
-    self.assertLess(max(killed_gap, survivor_gap), 80)
+    self.assertLess(max(killed_gap, survivor_gap), 140)
     self.end_live_feed(feed)
     self.finish(ds[1:], timeout=240)
     self.stop_all()
