@@ -264,7 +264,7 @@ class FaultTest(Scenario):
                   "steppewatch_brokers_down 0 after the broker is back")
     self.finish([d])
     self.stop_all()
-    r = self.verify("broker down 3 s, then up")
+    self.verify("broker down 3 s, then up")
     print("RESULT", json.dumps({"scenario": "broker down", "committed_at_fault": at_fault,
                                 "brokers_down_events": events}))
 
@@ -278,9 +278,9 @@ class FaultTest(Scenario):
                 ("OffsetCommit", "COORDINATOR_NOT_AVAILABLE"), ("Produce", "REQUEST_TIMED_OUT"))
     for api, err in injected:
       self.broker.control(f"broker-errors 1 {api} 5 {err}")
-    # Proof: every injected error was the answer to one of the daemon's requests (nothing else
-    # produces, fetches or commits on this broker now). Only the daemon's own retries drain
-    # these stacks, so a daemon that gave up a request would leave errors behind.
+    # Proof: the broker answered requests with every injected error. The Fetch and OffsetCommit
+    # ones went to the daemon (nothing else fetches or commits now); the Produce ones to the
+    # daemon's producer or the feed's (the Produce scenario below proves the daemon's stall).
     left = {}
     def drained():
       self.assertTrue(d.running(), d.text()[-2000:])
@@ -477,8 +477,8 @@ class FaultTest(Scenario):
     # A good reload: the same rules, a touched file.
     with open(os.path.join(pack, "pack.yaml"), "a") as f:
       f.write("\n# reloaded\n")
-    d.p.send_signal(signal.SIGHUP)
     self.assertLess(self.committed(), self.total, "the reload must be sent mid-stream")
+    d.p.send_signal(signal.SIGHUP)
     # Proof: the daemon attempted the reload and kept (or installed) a good pack.
     sw.wait_until(lambda: self.metric(d, "steppewatch_rule_reloads_total", result="success") +
                   self.metric(d, "steppewatch_rule_reloads_total", result="unchanged") >= 1, 60,
