@@ -226,6 +226,7 @@ constexpr std::string_view kBrokerUsage =
     "  Runs a Kafka-protocol broker (librdkafka mock cluster) until SIGTERM/SIGINT and prints\n"
     "  \"bootstrap: HOST:PORT\". Control commands, one per line on the FIFO:\n"
     "    down ID | up ID | rtt ID MS | errors API COUNT ERROR | clear API |\n"
+    "    broker-errors ID API COUNT ERROR [RTT_MS] | error-count ID API (prints what is left) |\n"
     "    topic-error TOPIC ERROR | create TOPIC PARTITIONS\n"
     "  API is a Kafka request name (Produce, Fetch, OffsetCommit, ...) or number; ERROR a\n"
     "  librdkafka error name without RD_KAFKA_RESP_ERR_ (e.g. NOT_LEADER_FOR_PARTITION) or "
@@ -296,6 +297,33 @@ absl::StatusOr<std::string> RunControl(rd_kafka_mock_cluster_t* mc, std::string_
     }
     std::vector<rd_kafka_resp_err_t> errs(static_cast<size_t>(count), *err);
     rd_kafka_mock_push_request_errors_array(mc, *api, errs.size(), errs.data());
+  } else if (cmd == "broker-errors") {
+    // Per-broker errors can be counted while they last (error-count), so a test can prove its
+    // requests really failed. They take precedence over the cluster's: in librdkafka 2.0.2 a
+    // broker's stack for an API, once pushed, hides the cluster's for that API even when empty.
+    std::optional<int16_t> api = w.size() >= 5 ? ParseApiKey(w[2]) : std::nullopt;
+    std::optional<rd_kafka_resp_err_t> err = w.size() >= 5 ? ParseError(w[4]) : std::nullopt;
+    SW_ASSIGN_OR_RETURN(int64_t id, int_at(1));
+    SW_ASSIGN_OR_RETURN(int64_t count, int_at(3));
+    int64_t rtt_ms = 0;
+    if (w.size() == 6) {
+      SW_ASSIGN_OR_RETURN(rtt_ms, int_at(5));
+    }
+    if (!api || !err || w.size() > 6 || count <= 0 || count > 100000) {
+      return absl::InvalidArgumentError("broker-errors ID API COUNT ERROR [RTT_MS]");
+    }
+    for (int64_t i = 0; i < count; ++i) {
+      SW_RETURN_IF_ERROR(check(rd_kafka_mock_broker_push_request_error_rtts(
+          mc, static_cast<int32_t>(id), *api, 1, *err, static_cast<int>(rtt_ms))));
+    }
+  } else if (cmd == "error-count") {
+    std::optional<int16_t> api = w.size() == 3 ? ParseApiKey(w[2]) : std::nullopt;
+    SW_ASSIGN_OR_RETURN(int64_t id, int_at(1));
+    if (!api) return absl::InvalidArgumentError("error-count ID API");
+    size_t left = 0;
+    SW_RETURN_IF_ERROR(
+        check(rd_kafka_mock_broker_error_stack_cnt(mc, static_cast<int32_t>(id), *api, &left)));
+    return absl::StrCat("ok ", std::string(line), " ", left);
   } else if (cmd == "clear") {
     std::optional<int16_t> api = w.size() == 2 ? ParseApiKey(w[1]) : std::nullopt;
     if (!api) return absl::InvalidArgumentError("clear API");

@@ -10,7 +10,8 @@ foreach(method
     test_sigkill_at_seeded_random_points_then_restart
     test_sigterm_under_load_drains_and_restart_has_no_duplicates
     test_group_of_three_one_killed_one_added
-    test_alert_topic_unavailable_then_back
+    test_produce_errors_stall_commits_then_recover
+    test_group_of_three_one_killed_recovery_time
     test_rule_reload_during_load_good_then_broken_pack)
   add_test(NAME reliability.${method}
            COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/fault_test.py FaultTest.${method})
