@@ -123,13 +123,38 @@ inline constexpr FingerprintOptions kDefaultOptions{};
 // kDefault: use kDefaultOptions (constants the compiler folds: Fingerprinter's path), else
 // `runtime` (the evaluation tool's).
 template <bool kDefault, class Emit>
-inline void Features(std::string_view text, bool is_title, const FingerprintOptions& runtime,
+inline bool Features(std::string_view text, bool is_title, const FingerprintOptions& runtime,
                      Emit&& emit) {
   const FingerprintOptions& o = kDefault ? kDefaultOptions : runtime;
   const char* p = text.data();
-  const size_t n = std::min(text.size(), is_title ? o.max_title_bytes : o.max_body_bytes);
+  size_t n = std::min(text.size(), is_title ? o.max_title_bytes : o.max_body_bytes);
   const int field_weight = is_title ? o.title_weight : 1;
-  if (field_weight <= 0) return;
+  if (field_weight <= 0) return true;
+  if (!is_title && o.drop_last_sentence) {
+    // The last sentence starts after the last '.', '!' or '?' followed by a space, or after the
+    // last 。 (Chinese has no space after it), not counting the body's own final punctuation.
+    auto ends_sentence = [p](size_t j) {
+      const unsigned char c = static_cast<unsigned char>(p[j]);
+      return c == '.' || c == '!' || c == '?' ||
+             (c == 0x82 && j >= 2 && p[j - 2] == '\xE3' && p[j - 1] == '\x80');  // 。
+    };
+    size_t e = n;
+    while (e > 0 && (p[e - 1] == ' ' || ends_sentence(e - 1))) --e;
+    size_t cut = 0;
+    for (size_t j = e; j-- > 0;) {
+      if (ends_sentence(j) && (p[j + 1] == ' ' || p[j] == '\x82')) {
+        cut = j + 1;
+        break;
+      }
+    }
+    const bool drop = cut != 0 && cut >= o.min_kept_bytes &&
+                      (o.max_dropped_bytes == 0 || n - cut <= o.max_dropped_bytes);
+    if (drop) {
+      n = cut;
+    } else if (!o.drop_last_or_whole) {
+      return false;
+    }
+  }
   size_t i = 0;
   if (o.strip_dateline && !is_title) {
     // A wire dateline ("almaty, nov 20 (reuters) - ", "астана. kazinform - ") is a short
@@ -162,7 +187,13 @@ inline void Features(std::string_view text, bool is_title, const FingerprintOpti
   uint64_t prev1 = 0, prev2 = 0;
   bool prev_cjk = false;
   int have = 0;
+  const bool limit_tokens = !is_title && o.max_body_tokens != 0;
+  size_t tokens_left = o.max_body_tokens;
   auto token = [&](uint64_t th, bool cjk) {
+    if (limit_tokens) {
+      if (tokens_left == 0) return;
+      --tokens_left;
+    }
     if constexpr (kDefault) {
       // Every weight of the defaults is 1 (and no triples): one feature each, no loops.
       static_assert(kDefaultOptions.unigram_weight == 1 && kDefaultOptions.bigram_weight == 1 &&
@@ -320,6 +351,7 @@ inline void Features(std::string_view text, bool is_title, const FingerprintOpti
   }
   while (i < n) scalar_step();
   if (open) close(n);
+  return true;
 }
 
 namespace {
@@ -491,14 +523,14 @@ Fingerprint ComputeWithOptions(std::string_view folded_title, std::string_view f
     std::vector<uint64_t> features;
     auto emit = [&](uint64_t h) { features.push_back(h); };
     Features<false>(folded_title, true, options, emit);
-    Features<false>(folded_body, false, options, emit);
+    if (!Features<false>(folded_body, false, options, emit)) return 0;
     return Accumulate(kernel, features.data(), features.size());
   }
   MinHashBins bins;
   bins.Reset();
   auto emit = [&bins](uint64_t h) { bins.Add(h); };
   Features<false>(folded_title, true, options, emit);
-  Features<false>(folded_body, false, options, emit);
+  if (!Features<false>(folded_body, false, options, emit)) return 0;
   return bins.Finish();
 }
 

@@ -104,6 +104,34 @@ TEST(Fingerprint, ShortItemsKeepTheirIdentity) {
   EXPECT_GT(Distance(Of("", two), f1), 2 * kNearDuplicateDistance);
 }
 
+TEST(Fingerprint, CopiesWithAFooterSentenceOrWithoutTheLastSentenceAreGrouped) {
+  // The body's last short sentence is left out, so a copy that adds a footer sentence and a
+  // copy cut before the last sentence keep the text the fingerprint is made of.
+  const std::string one = "Сондықтан ең қауіпті аумақтардың бірі болып есептеледі.";
+  const Fingerprint f1 = Of("", one);
+  EXPECT_EQ(Of("", one + "\nЖаңалықтарды Telegram арнамыздан оқыңыз."), f1);
+  EXPECT_EQ(Of("", one + "\nРедактор: Бауыржан Серікбаев"), f1);
+  const Fingerprint base = Of(kTitle, kBody);
+  const std::string body = kBody;
+  EXPECT_EQ(Of(kTitle, body + "\nFollow us on Twitter and subscribe to our newsletter."), base);
+  EXPECT_EQ(Of(kTitle, body + " Our Standards: The Thomson Reuters Trust Principles."), base);
+  // A copy cut before the original's short last sentence that carries a footer in its place.
+  const std::string cut = body.substr(0, body.rfind(" President"));
+  const Fingerprint cut_base = Of(kTitle, cut + " Tokayev welcomed the deal.");
+  EXPECT_EQ(Of(kTitle, cut + " Подписывайтесь на наш канал в Telegram."), cut_base);
+  // Two different one-sentence items stay apart, and so do two reports of one template that
+  // differ in a figure before their last sentence.
+  const std::string other = "Құрылысты оныншы күні бастағанбыз, оныншы май күні.";
+  EXPECT_GT(Distance(Of("", other), f1), 2 * kNearDuplicateDistance);
+  auto fed = [](const std::string& figure) {
+    return Of("FED ADDS RESERVES VIA CUSTOMER REPURCHASES",
+              "The Federal Reserve arranged " + figure +
+                  " dlrs of customer repurchase agreements, a spokesman said. The Fed declined "
+                  "to comment.");
+  };
+  EXPECT_GT(Distance(fed("two billion"), fed("1.5 billion")), kNearDuplicateDistance);
+}
+
 TEST(Fingerprint, ChineseUsesCharacterPairs) {
   const std::string body =
       "当地时间12月19日，中国国家电网公司所属中电装备公司与沙特电力公司在利雅得签署沙特智能电表项目"

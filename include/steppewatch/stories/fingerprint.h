@@ -94,6 +94,18 @@ struct FingerprintOptions {
   size_t max_body_bytes = 2048;
   // Tokens shorter than this many bytes are skipped.
   size_t min_token_bytes = 1;
+  // Only the first max_body_tokens tokens (words, CJK characters) of the body count; 0: all.
+  size_t max_body_tokens = 0;
+  // The body's last sentence (after the last '.', '!', '?' or 。 followed by more text) is left
+  // out when it is at most max_dropped_bytes long (0: any length) and at least min_kept_bytes of
+  // the body stay: a footer, a credit or a "subscribe" line is the last sentence of a copy, and
+  // the last sentence is the one that truncation and dropped sentences change first. Otherwise
+  // the body counts whole (drop_last_or_whole), or the item gets no fingerprint (0; for the
+  // evaluation of the rule as a view of its own).
+  bool drop_last_sentence = true;
+  size_t min_kept_bytes = 80;
+  size_t max_dropped_bytes = 100;
+  bool drop_last_or_whole = true;
 };
 
 // Computes a fingerprint with `options` (allocates for SimHash; for the evaluation tool and
