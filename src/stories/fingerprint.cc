@@ -130,31 +130,6 @@ inline bool Features(std::string_view text, bool is_title, const FingerprintOpti
   size_t n = std::min(text.size(), is_title ? o.max_title_bytes : o.max_body_bytes);
   const int field_weight = is_title ? o.title_weight : 1;
   if (field_weight <= 0) return true;
-  if (!is_title && o.drop_last_sentence) {
-    // The last sentence starts after the last '.', '!' or '?' followed by a space, or after the
-    // last 。 (Chinese has no space after it), not counting the body's own final punctuation.
-    auto ends_sentence = [p](size_t j) {
-      const unsigned char c = static_cast<unsigned char>(p[j]);
-      return c == '.' || c == '!' || c == '?' ||
-             (c == 0x82 && j >= 2 && p[j - 2] == '\xE3' && p[j - 1] == '\x80');  // 。
-    };
-    size_t e = n;
-    while (e > 0 && (p[e - 1] == ' ' || ends_sentence(e - 1))) --e;
-    size_t cut = 0;
-    for (size_t j = e; j-- > 0;) {
-      if (ends_sentence(j) && (p[j + 1] == ' ' || p[j] == '\x82')) {
-        cut = j + 1;
-        break;
-      }
-    }
-    const bool drop = cut != 0 && cut >= o.min_kept_bytes &&
-                      (o.max_dropped_bytes == 0 || n - cut <= o.max_dropped_bytes);
-    if (drop) {
-      n = cut;
-    } else if (!o.drop_last_or_whole) {
-      return false;
-    }
-  }
   size_t i = 0;
   if (o.strip_dateline && !is_title) {
     // A wire dateline ("almaty, nov 20 (reuters) - ", "астана. kazinform - ") is a short
@@ -182,6 +157,32 @@ inline bool Features(std::string_view text, bool is_title, const FingerprintOpti
       const size_t at = head.find("\xE6\x97\xA5\xE7\x94\xB5");
       if (at == std::string_view::npos) break;
       i += at + 6;
+    }
+  }
+  if (!is_title && o.drop_last_sentence) {
+    // After the dateline: a dateline is no sentence of the story, and what stays must be story.
+    // The last sentence starts after the last '.', '!' or '?' followed by a space, or after the
+    // last 。 (Chinese has no space after it), not counting the body's own final punctuation.
+    auto ends_sentence = [p](size_t j) {
+      const unsigned char c = static_cast<unsigned char>(p[j]);
+      return c == '.' || c == '!' || c == '?' ||
+             (c == 0x82 && j >= 2 && p[j - 2] == '\xE3' && p[j - 1] == '\x80');  // 。
+    };
+    size_t e = n;
+    while (e > i && (p[e - 1] == ' ' || ends_sentence(e - 1))) --e;
+    size_t cut = 0;
+    for (size_t j = e; j-- > i;) {
+      if (ends_sentence(j) && (p[j + 1] == ' ' || p[j] == '\x82')) {
+        cut = j + 1;
+        break;
+      }
+    }
+    const bool drop = cut != 0 && cut - i >= o.min_kept_bytes &&
+                      (o.max_dropped_bytes == 0 || n - cut <= o.max_dropped_bytes);
+    if (drop) {
+      n = cut;
+    } else if (!o.drop_last_or_whole) {
+      return false;
     }
   }
   uint64_t prev1 = 0, prev2 = 0;

@@ -103,7 +103,7 @@ struct FingerprintOptions {
   // the body counts whole (drop_last_or_whole), or the item gets no fingerprint (0; for the
   // evaluation of the rule as a view of its own).
   bool drop_last_sentence = true;
-  size_t min_kept_bytes = 80;
+  size_t min_kept_bytes = 40;
   size_t max_dropped_bytes = 100;
   bool drop_last_or_whole = true;
 };
