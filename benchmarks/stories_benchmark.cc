@@ -36,7 +36,8 @@ using steppewatch::stories::Fingerprinter;
 using steppewatch::stories::internal::Kernel;
 
 struct Folded {
-  std::string title, body;
+  std::string title, body;    // folded
+  std::string original_body;  // as the item processor passes it (the byline rule's line breaks)
 };
 
 std::vector<Folded> FoldAll(const std::vector<const steppewatch::bench::BenchItem*>& items,
@@ -46,6 +47,7 @@ std::vector<Folded> FoldAll(const std::vector<const steppewatch::bench::BenchIte
     Folded f;
     f.title = steppewatch::normalise::FoldToString(it->title);
     f.body = steppewatch::normalise::FoldToString(it->body);
+    f.original_body = it->body;
     if (cut > 0) {
       if (f.body.size() < cut) continue;
       size_t n = cut;
@@ -78,20 +80,20 @@ void RunFingerprints(benchmark::State& state, const std::vector<Folded>& items, 
   if (method == 2 && !KernelOk(state, kernel)) return;
   Fingerprinter f;
   auto compute = [&](const Folded& it) {
-    return method == 0 ? f.Compute(it.title, it.body)
-                       : steppewatch::stories::internal::ComputeWithOptions(it.title, it.body,
-                                                                            simhash, kernel);
+    return method == 0 ? f.Compute(it.title, it.body, it.original_body)
+                       : steppewatch::stories::internal::ComputeWithOptions(
+                             it.title, it.body, simhash, kernel, it.original_body);
   };
   size_t bytes = 0, zero = 0;
   for (const Folded& it : items) {  // checked once before timing
     const Fingerprint fp = compute(it);
-    if (method == 0 &&
-        fp != steppewatch::stories::internal::ComputeWithOptions(it.title, it.body, {})) {
+    if (method == 0 && fp != steppewatch::stories::internal::ComputeWithOptions(
+                                 it.title, it.body, {}, Kernel::kPortable, it.original_body)) {
       state.SkipWithError("the fast path disagrees with the options path");
       return;
     }
     if (method == 2 && fp != steppewatch::stories::internal::ComputeWithOptions(
-                                 it.title, it.body, simhash, Kernel::kPortable)) {
+                                 it.title, it.body, simhash, Kernel::kPortable, it.original_body)) {
       state.SkipWithError("SimHash kernels disagree");
       return;
     }
@@ -176,7 +178,7 @@ void BM_ItemPathFingerprintShare(benchmark::State& state) {
         continue;
       }
       alerted.push_back({steppewatch::normalise::FoldToString(item.title),
-                         steppewatch::normalise::FoldToString(item.body)});
+                         steppewatch::normalise::FoldToString(item.body), std::string(item.body)});
     }
   }
   if (alerted.empty()) {
@@ -197,7 +199,9 @@ void BM_ItemPathFingerprintShare(benchmark::State& state) {
     for (size_t i = 0; i < lines.size(); ++i)
       benchmark::DoNotOptimize((*processor)->Process(lines[i], {}));
     const double t1 = now();
-    for (const Folded& it : alerted) benchmark::DoNotOptimize(f.Compute(it.title, it.body));
+    for (const Folded& it : alerted) {
+      benchmark::DoNotOptimize(f.Compute(it.title, it.body, it.original_body));
+    }
     const double t2 = now();
     path_seconds += t1 - t0;
     fp_seconds += t2 - t1;

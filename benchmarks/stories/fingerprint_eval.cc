@@ -124,7 +124,8 @@ bool SetOption(steppewatch::stories::internal::FingerprintOptions* o, std::strin
   static constexpr Size kSizes[] = {
       {"min_token", &O::min_token_bytes}, {"lead", &O::max_body_tokens},
       {"min_kept", &O::min_kept_bytes},   {"max_dropped", &O::max_dropped_bytes},
-      {"max_body", &O::max_body_bytes},   {"dateline_bytes", &O::dateline_bytes}};
+      {"max_body", &O::max_body_bytes},   {"dateline_bytes", &O::dateline_bytes},
+      {"byline", &O::byline_bytes}};
   if (key == "simhash") {
     o->method = v != 0 ? steppewatch::stories::internal::Method::kSimHash
                        : steppewatch::stories::internal::Method::kMinHash;
@@ -233,11 +234,13 @@ int main(int argc, char** argv) {
     steppewatch::normalise::Fold(item.title, &ftitle);
     steppewatch::normalise::Fold(item.body, &fbody);
     item.fp[0] = use_options ? steppewatch::stories::internal::ComputeWithOptions(
-                                   ftitle.text(), fbody.text(), options)
-                             : fingerprinter.Compute(ftitle.text(), fbody.text());
+                                   ftitle.text(), fbody.text(), options,
+                                   steppewatch::stories::internal::Kernel::kPortable, item.body)
+                             : fingerprinter.Compute(ftitle.text(), fbody.text(), item.body);
     for (int v = 1; v < g_views; ++v) {
-      item.fp[v] = steppewatch::stories::internal::ComputeWithOptions(ftitle.text(), fbody.text(),
-                                                                      view_options[v]);
+      item.fp[v] = steppewatch::stories::internal::ComputeWithOptions(
+          ftitle.text(), fbody.text(), view_options[v],
+          steppewatch::stories::internal::Kernel::kPortable, item.body);
     }
     items.push_back(std::move(item));
   }

@@ -137,7 +137,7 @@ class ItemProcessorImpl final : public ItemProcessor {
     // The near-duplicate fingerprint, for alerting items only, from the text the matcher folded.
     context.has_fingerprint = true;
     context.fingerprint =
-        fingerprinter_.Compute(FoldedField(0, item_.title), FoldedField(1, item_.body));
+        fingerprinter_.Compute(FoldedField(0, item_.title), FoldedField(1, item_.body), item_.body);
     for (uint16_t t : used_topics_) {
       json_[t].clear();
       context.topic = pack_->topics()[t];

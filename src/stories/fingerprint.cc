@@ -13,6 +13,8 @@
 #include <cstring>
 #include <vector>
 
+#include "steppewatch/normalise/fold.h"
+
 namespace steppewatch::stories {
 namespace internal {
 namespace {
@@ -122,9 +124,10 @@ inline constexpr FingerprintOptions kDefaultOptions{};
 
 // kDefault: use kDefaultOptions (constants the compiler folds: Fingerprinter's path), else
 // `runtime` (the evaluation tool's).
+// `first_line`: the length of the body's first line in the folded text (0: no line break known).
 template <bool kDefault, class Emit>
 inline bool Features(std::string_view text, bool is_title, const FingerprintOptions& runtime,
-                     Emit&& emit) {
+                     Emit&& emit, size_t first_line = 0) {
   const FingerprintOptions& o = kDefault ? kDefaultOptions : runtime;
   const char* p = text.data();
   size_t n = std::min(text.size(), is_title ? o.max_title_bytes : o.max_body_bytes);
@@ -157,6 +160,20 @@ inline bool Features(std::string_view text, bool is_title, const FingerprintOpti
       const size_t at = head.find("\xE6\x97\xA5\xE7\x94\xB5");
       if (at == std::string_view::npos) break;
       i += at + 6;
+    }
+  }
+  if (!is_title && o.byline_bytes != 0 && first_line > i && first_line < n) {
+    // What stays of the first line after the dateline: a byline when it is short, ends without
+    // punctuation (a wrapped sentence ends in a word or a comma, a short lead-in in a colon)
+    // and the rest of the body is longer.
+    size_t e = first_line;
+    while (e > i && p[e - 1] == ' ') --e;
+    const char last = e > i ? p[e - 1] : '\0';
+    const bool punctuated = last == '.' || last == '!' || last == '?' || last == ':' ||
+                            last == ';' || last == ',' ||
+                            (e >= i + 3 && std::string_view(p + e - 3, 3) == "\xE3\x80\x82");  // 。
+    if (e > i && e - i <= o.byline_bytes && !punctuated && n - first_line > e - i) {
+      i = first_line;
     }
   }
   if (!is_title && o.drop_last_sentence) {
@@ -518,20 +535,39 @@ Fingerprint MinHashBins::Finish() const {
   return fp;
 }
 
+// Returns the length in `folded_body` of the body's first line (the original body up to its
+// first line break, folded), or 0 when there is none within reach of the byline rule or the
+// folded body does not start with it.
+size_t FirstLine(std::string_view folded_body, std::string_view original_body,
+                 const FingerprintOptions& o, normalise::FoldedText* scratch) {
+  if (o.byline_bytes == 0 || original_body.empty()) return 0;
+  // Folding can shorten text (a dash of 3 bytes folds to 1): look a few times further.
+  const size_t reach = std::min(original_body.size(), 4 * (o.dateline_bytes + o.byline_bytes));
+  const size_t nl = original_body.substr(0, reach).find('\n');
+  if (nl == std::string_view::npos || nl == 0) return 0;
+  normalise::Fold(original_body.substr(0, nl), scratch);
+  const std::string_view line = scratch->text();
+  if (line.size() >= folded_body.size() || folded_body.substr(0, line.size()) != line) return 0;
+  return line.size();
+}
+
 Fingerprint ComputeWithOptions(std::string_view folded_title, std::string_view folded_body,
-                               const FingerprintOptions& options, Kernel kernel) {
+                               const FingerprintOptions& options, Kernel kernel,
+                               std::string_view original_body) {
+  normalise::FoldedText line_scratch;
+  const size_t first_line = FirstLine(folded_body, original_body, options, &line_scratch);
   if (options.method == Method::kSimHash) {
     std::vector<uint64_t> features;
     auto emit = [&](uint64_t h) { features.push_back(h); };
     Features<false>(folded_title, true, options, emit);
-    if (!Features<false>(folded_body, false, options, emit)) return 0;
+    if (!Features<false>(folded_body, false, options, emit, first_line)) return 0;
     return Accumulate(kernel, features.data(), features.size());
   }
   MinHashBins bins;
   bins.Reset();
   auto emit = [&bins](uint64_t h) { bins.Add(h); };
   Features<false>(folded_title, true, options, emit);
-  if (!Features<false>(folded_body, false, options, emit)) return 0;
+  if (!Features<false>(folded_body, false, options, emit, first_line)) return 0;
   return bins.Finish();
 }
 
@@ -539,18 +575,22 @@ Fingerprint ComputeWithOptions(std::string_view folded_title, std::string_view f
 
 struct Fingerprinter::Scratch {
   internal::MinHashBins bins;
+  normalise::FoldedText first_line;  // the body's first line, folded (the byline rule)
 };
 
 Fingerprinter::Fingerprinter() : scratch_(new Scratch) {}
 
 Fingerprinter::~Fingerprinter() { delete scratch_; }
 
-Fingerprint Fingerprinter::Compute(std::string_view folded_title, std::string_view folded_body) {
+Fingerprint Fingerprinter::Compute(std::string_view folded_title, std::string_view folded_body,
+                                   std::string_view original_body) {
   internal::MinHashBins& bins = scratch_->bins;
   bins.Reset();
   auto emit = [&bins](uint64_t h) { bins.Add(h); };
+  const size_t first_line = internal::FirstLine(folded_body, original_body,
+                                                internal::kDefaultOptions, &scratch_->first_line);
   internal::Features<true>(folded_title, true, internal::kDefaultOptions, emit);
-  internal::Features<true>(folded_body, false, internal::kDefaultOptions, emit);
+  internal::Features<true>(folded_body, false, internal::kDefaultOptions, emit, first_line);
   return bins.Finish();
 }
 

@@ -15,9 +15,10 @@ namespace {
 
 using internal::Kernel;
 
+// As the item processor calls it: the folded fields and the original body.
 Fingerprint Of(std::string_view title, std::string_view body) {
   Fingerprinter f;
-  return f.Compute(normalise::FoldToString(title), normalise::FoldToString(body));
+  return f.Compute(normalise::FoldToString(title), normalise::FoldToString(body), body);
 }
 
 constexpr char kTitle[] = "Kazakhstan signs gas deal with China";
@@ -130,6 +131,29 @@ TEST(Fingerprint, CopiesWithAFooterSentenceOrWithoutTheLastSentenceAreGrouped) {
                   "to comment.");
   };
   EXPECT_GT(Distance(fed("two billion"), fed("1.5 billion")), kNearDuplicateDistance);
+}
+
+TEST(Fingerprint, CopiesWithABylineLineAreGrouped) {
+  // A short first line without punctuation, before a line break, is a byline: skipped, also
+  // after a dateline. Fold turns line breaks into spaces, so the original body shows the line.
+  const std::string one = "И вот до сих пор соныменен жүріп келе жатырмыз бәріміз.";
+  const Fingerprint f1 = Of("", one);
+  EXPECT_EQ(Of("", "Тілші: Асқар Омаров\n" + one), f1);
+  EXPECT_EQ(Of("", "АЛМАТЫ. KAZINFORM \u2013 Автор: Айгерім Сейітқали\n" + one), f1);
+  const Fingerprint base = Of(kTitle, kBody);
+  const std::string body = kBody;
+  EXPECT_EQ(Of(kTitle, "By Olzhas Auyezov and Mariya Gordeyeva\n" + body), base);
+  EXPECT_EQ(Of(kTitle, "By Olzhas Auyezov\nASTANA, Nov 20 (Reuters) - " + body), base);
+  // Without the original body the line is unknown and the byline counts.
+  Fingerprinter f;
+  const std::string with_byline = "By Olzhas Auyezov\n" + body;
+  EXPECT_NE(f.Compute(normalise::FoldToString(kTitle), normalise::FoldToString(with_byline)), base);
+  // A first line that is a sentence, or a wrapped line ending in a comma, is text: kept (on a
+  // one-line item, four more words are far more than the distance).
+  EXPECT_GT(Distance(Of("", "Тоқаев Пекинге ұшты.\n" + one), f1), kNearDuplicateDistance);
+  EXPECT_GT(Distance(Of("", "Тоқаев Пекинге ұшты,\n" + one), f1), kNearDuplicateDistance);
+  // A first line as long as the rest is no byline.
+  EXPECT_NE(Of("", "Тілші Асқар Омаров\nкелді"), Of("", "келді"));
 }
 
 TEST(Fingerprint, ChineseUsesCharacterPairs) {
