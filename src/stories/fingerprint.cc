@@ -187,12 +187,37 @@ inline bool Features(std::string_view text, bool is_title, const FingerprintOpti
     };
     size_t e = n;
     while (e > i && (p[e - 1] == ' ' || ends_sentence(e - 1))) --e;
+    // Only a sentence end at or above `lo` can give a cut that keeps min_kept_bytes and drops at
+    // most max_dropped_bytes: the scan stops there (a one-line item is not read twice).
+    size_t lo = i;
+    if (o.min_kept_bytes > 0) lo = std::max(lo, i + o.min_kept_bytes - 1);
+    if (o.max_dropped_bytes != 0 && n > o.max_dropped_bytes + 1) {
+      lo = std::max(lo, n - o.max_dropped_bytes - 1);
+    }
     size_t cut = 0;
-    for (size_t j = e; j-- > i;) {
-      if (ends_sentence(j) && (p[j + 1] == ' ' || p[j] == '\x82')) {
-        cut = j + 1;
-        break;
+    auto is_cut = [&](size_t j) { return ends_sentence(j) && (p[j + 1] == ' ' || p[j] == '\x82'); };
+    // 16 bytes at a time from the end: a mask of the bytes that can end a sentence.
+    size_t j = e;
+    while (cut == 0 && j >= lo + 16) {
+      const size_t at = j - 16;
+      const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + at));
+      const __m128i hit =
+          _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('.')),
+                                    _mm_cmpeq_epi8(x, _mm_set1_epi8('!'))),
+                       _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('?')),
+                                    _mm_cmpeq_epi8(x, _mm_set1_epi8(static_cast<char>(0x82)))));
+      for (uint32_t m = static_cast<uint32_t>(_mm_movemask_epi8(hit)); m != 0;) {
+        const int b = 31 - __builtin_clz(m);
+        m &= ~(1u << b);
+        if (is_cut(at + b)) {
+          cut = at + b + 1;
+          break;
+        }
       }
+      j = at;
+    }
+    for (; cut == 0 && j > lo; --j) {
+      if (is_cut(j - 1)) cut = j;
     }
     const bool drop = cut != 0 && cut - i >= o.min_kept_bytes &&
                       (o.max_dropped_bytes == 0 || n - cut <= o.max_dropped_bytes);
