@@ -120,6 +120,15 @@ TEST(Fingerprint, CopiesWithAFooterSentenceOrWithoutTheLastSentenceAreGrouped) {
   const std::string cut = body.substr(0, body.rfind(" President"));
   const Fingerprint cut_base = Of(kTitle, cut + " Tokayev welcomed the deal.");
   EXPECT_EQ(Of(kTitle, cut + " Подписывайтесь на наш канал в Telegram."), cut_base);
+  // A last sentence longer than a footer is story: two items that differ only there differ.
+  const std::string lead = "Kazakhstan and China signed an agreement on Tuesday in Astana.";
+  EXPECT_GT(
+      Distance(Of(kTitle, lead + " The deal raises annual gas exports to China to 10 billion "
+                                 "cubic metres by 2025, the energy ministry said on Tuesday."),
+               Of(kTitle, lead + " President Tokayev said the project balances the "
+                                 "country's ties with Russia, China and the West, his "
+                                 "office said.")),
+      kNearDuplicateDistance);
   // Two different one-sentence items stay apart, and so do two reports of one template that
   // differ in a figure before their last sentence.
   const std::string other = "Құрылысты оныншы күні бастағанбыз, оныншы май күні.";
