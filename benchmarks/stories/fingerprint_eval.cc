@@ -121,11 +121,15 @@ bool SetOption(steppewatch::stories::internal::FingerprintOptions* o, std::strin
       {"cjk_dateline", &O::strip_cjk_dateline}, {"drop_last", &O::drop_last_sentence},
       {"or_whole", &O::drop_last_or_whole},     {"slashes", &O::skip_slashes},
   };
-  static constexpr Size kSizes[] = {
-      {"min_token", &O::min_token_bytes}, {"lead", &O::max_body_tokens},
-      {"min_kept", &O::min_kept_bytes},   {"max_dropped", &O::max_dropped_bytes},
-      {"max_body", &O::max_body_bytes},   {"dateline_bytes", &O::dateline_bytes},
-      {"byline", &O::byline_bytes}};
+  static constexpr Size kSizes[] = {{"min_token", &O::min_token_bytes},
+                                    {"lead", &O::max_body_tokens},
+                                    {"min_kept", &O::min_kept_bytes},
+                                    {"max_dropped", &O::max_dropped_bytes},
+                                    {"max_body", &O::max_body_bytes},
+                                    {"dateline_bytes", &O::dateline_bytes},
+                                    {"byline", &O::byline_bytes},
+                                    {"title_prefix", &O::title_prefix_bytes},
+                                    {"title_suffix", &O::title_suffix_bytes}};
   if (key == "simhash") {
     o->method = v != 0 ? steppewatch::stories::internal::Method::kSimHash
                        : steppewatch::stories::internal::Method::kMinHash;

@@ -134,6 +134,27 @@ inline bool Features(std::string_view text, bool is_title, const FingerprintOpti
   const int field_weight = is_title ? o.title_weight : 1;
   if (field_weight <= 0) return true;
   size_t i = 0;
+  if (is_title && o.title_suffix_bytes != 0) {
+    const std::string_view t(p, n);
+    for (std::string_view sep :
+         {std::string_view(" - "), std::string_view(" | "), std::string_view("_")}) {
+      const size_t at = t.rfind(sep);
+      if (at != std::string_view::npos && at > 0 && n - at - sep.size() <= o.title_suffix_bytes) {
+        n = at;
+        break;
+      }
+    }
+  }
+  if (is_title && o.title_prefix_bytes != 0) {
+    const std::string_view head(p, std::min(n, o.title_prefix_bytes + 2));
+    size_t at = head.find(": ");
+    size_t len = 2;
+    if (at == std::string_view::npos) {
+      at = head.find("\xEF\xBC\x9A");  // ：
+      len = 3;
+    }
+    if (at != std::string_view::npos && at > 0 && at + len < n) i = at + len;
+  }
   if (o.strip_dateline && !is_title) {
     // A wire dateline ("almaty, nov 20 (reuters) - ", "астана. kazinform - ") is a short
     // leading segment that ends with a dash between spaces (Fold turns – and — into -).

@@ -165,6 +165,17 @@ TEST(Fingerprint, CopiesWithABylineLineAreGrouped) {
   EXPECT_NE(Of("", "Тілші Асқар Омаров\nкелді"), Of("", "келді"));
 }
 
+TEST(Fingerprint, AnOutletTagAfterTheHeadlineIsSkipped) {
+  const Fingerprint base = Of(kTitle, kBody);
+  EXPECT_EQ(Of(std::string(kTitle) + " - Reuters", kBody), base);
+  EXPECT_EQ(Of(std::string(kTitle) + " | AP News", kBody), base);
+  // Only a short last segment: a headline of two long halves keeps both.
+  const std::string one = "Өйткені осы уақытқа дейін біз мамандар дайындадық.";
+  EXPECT_GT(Distance(Of("Kazakhstan signs gas deal - China to double its imports by 2025", one),
+                     Of("Kazakhstan signs gas deal", one)),
+            kNearDuplicateDistance);
+}
+
 TEST(Fingerprint, ChineseUsesCharacterPairs) {
   const std::string body =
       "当地时间12月19日，中国国家电网公司所属中电装备公司与沙特电力公司在利雅得签署沙特智能电表项目"

@@ -114,6 +114,12 @@ struct FingerprintOptions {
   // the dateline, is skipped when it has at most byline_bytes (0: never), ends without
   // punctuation and is followed by a longer rest ("By Olzhas Auyezov", "Автор: ...").
   size_t byline_bytes = 64;
+  // A headline's outlet tag: the title's last segment after " - ", " | " or "_" when it has at
+  // most title_suffix_bytes (" - reuters", " | ap news", "_新华网": how outlets tag the titles
+  // they republish), and a leading segment ending in ": " or "：" of at most title_prefix_bytes
+  // ("breaking: ", "срочно: "; measured without gain, so off) are skipped; 0: never.
+  size_t title_suffix_bytes = 24;
+  size_t title_prefix_bytes = 0;
 };
 
 // Computes a fingerprint with `options` (allocates for SimHash; for the evaluation tool and
