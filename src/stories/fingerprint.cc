@@ -117,6 +117,53 @@ inline size_t SpanEnd(const char* p, size_t i, size_t n, size_t limit, const cha
   return 0;
 }
 
+// Returns the position where the last sentence of p[i, n) starts (after its '.', '!', '?' or
+// 。), or 0 when no such cut keeps min_kept bytes after i and drops at most max_dropped bytes (0:
+// any). Out of line: it runs once per body, and keeping it out of Features keeps the word loop's
+// code as it was.
+__attribute__((noinline)) size_t LastSentenceStart(const char* p, size_t i, size_t n,
+                                                   size_t min_kept, size_t max_dropped) {
+  auto ends_sentence = [p](size_t j) {
+    const unsigned char c = static_cast<unsigned char>(p[j]);
+    return c == '.' || c == '!' || c == '?' ||
+           (c == 0x82 && j >= 2 && p[j - 2] == '\xE3' && p[j - 1] == '\x80');  // 。
+  };
+  size_t e = n;
+  while (e > i && (p[e - 1] == ' ' || ends_sentence(e - 1))) --e;
+  // Only a sentence end at or above `lo` can give a cut that keeps min_kept_bytes and drops at
+  // most max_dropped_bytes: the scan stops there (a one-line item is not read twice).
+  size_t lo = i;
+  if (min_kept > 0) lo = std::max(lo, i + min_kept - 1);
+  if (max_dropped != 0 && n > max_dropped + 1) {
+    lo = std::max(lo, n - max_dropped - 1);
+  }
+  size_t cut = 0;
+  auto is_cut = [&](size_t j) { return ends_sentence(j) && (p[j + 1] == ' ' || p[j] == '\x82'); };
+  // 16 bytes at a time from the end: a mask of the bytes that can end a sentence.
+  size_t j = e;
+  while (cut == 0 && j >= lo + 16) {
+    const size_t at = j - 16;
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + at));
+    const __m128i hit = _mm_or_si128(
+        _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('.')), _mm_cmpeq_epi8(x, _mm_set1_epi8('!'))),
+        _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('?')),
+                     _mm_cmpeq_epi8(x, _mm_set1_epi8(static_cast<char>(0x82)))));
+    for (uint32_t m = static_cast<uint32_t>(_mm_movemask_epi8(hit)); m != 0;) {
+      const int b = 31 - __builtin_clz(m);
+      m &= ~(1u << b);
+      if (is_cut(at + b)) {
+        cut = at + b + 1;
+        break;
+      }
+    }
+    j = at;
+  }
+  for (; cut == 0 && j > lo; --j) {
+    if (is_cut(j - 1)) cut = j;
+  }
+  return cut;
+}
+
 }  // namespace
 
 // Calls emit(hash) once per unit of weight of each feature of `text`.
@@ -135,12 +182,15 @@ inline bool Features(std::string_view text, bool is_title, const FingerprintOpti
   if (field_weight <= 0) return true;
   size_t i = 0;
   if (is_title && o.title_suffix_bytes != 0) {
-    const std::string_view t(p, n);
+    // Only the title's tail can hold a tag short enough: search there.
+    const size_t from = n > o.title_suffix_bytes + 3 ? n - o.title_suffix_bytes - 3 : 0;
+    const std::string_view tail(p + from, n - from);
     for (std::string_view sep :
          {std::string_view(" - "), std::string_view(" | "), std::string_view("_")}) {
-      const size_t at = t.rfind(sep);
-      if (at != std::string_view::npos && at > 0 && n - at - sep.size() <= o.title_suffix_bytes) {
-        n = at;
+      const size_t at = tail.rfind(sep);
+      if (at != std::string_view::npos && from + at > 0 &&
+          tail.size() - at - sep.size() <= o.title_suffix_bytes) {
+        n = from + at;
         break;
       }
     }
@@ -201,45 +251,7 @@ inline bool Features(std::string_view text, bool is_title, const FingerprintOpti
     // After the dateline: a dateline is no sentence of the story, and what stays must be story.
     // The last sentence starts after the last '.', '!' or '?' followed by a space, or after the
     // last 。 (Chinese has no space after it), not counting the body's own final punctuation.
-    auto ends_sentence = [p](size_t j) {
-      const unsigned char c = static_cast<unsigned char>(p[j]);
-      return c == '.' || c == '!' || c == '?' ||
-             (c == 0x82 && j >= 2 && p[j - 2] == '\xE3' && p[j - 1] == '\x80');  // 。
-    };
-    size_t e = n;
-    while (e > i && (p[e - 1] == ' ' || ends_sentence(e - 1))) --e;
-    // Only a sentence end at or above `lo` can give a cut that keeps min_kept_bytes and drops at
-    // most max_dropped_bytes: the scan stops there (a one-line item is not read twice).
-    size_t lo = i;
-    if (o.min_kept_bytes > 0) lo = std::max(lo, i + o.min_kept_bytes - 1);
-    if (o.max_dropped_bytes != 0 && n > o.max_dropped_bytes + 1) {
-      lo = std::max(lo, n - o.max_dropped_bytes - 1);
-    }
-    size_t cut = 0;
-    auto is_cut = [&](size_t j) { return ends_sentence(j) && (p[j + 1] == ' ' || p[j] == '\x82'); };
-    // 16 bytes at a time from the end: a mask of the bytes that can end a sentence.
-    size_t j = e;
-    while (cut == 0 && j >= lo + 16) {
-      const size_t at = j - 16;
-      const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + at));
-      const __m128i hit =
-          _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('.')),
-                                    _mm_cmpeq_epi8(x, _mm_set1_epi8('!'))),
-                       _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('?')),
-                                    _mm_cmpeq_epi8(x, _mm_set1_epi8(static_cast<char>(0x82)))));
-      for (uint32_t m = static_cast<uint32_t>(_mm_movemask_epi8(hit)); m != 0;) {
-        const int b = 31 - __builtin_clz(m);
-        m &= ~(1u << b);
-        if (is_cut(at + b)) {
-          cut = at + b + 1;
-          break;
-        }
-      }
-      j = at;
-    }
-    for (; cut == 0 && j > lo; --j) {
-      if (is_cut(j - 1)) cut = j;
-    }
+    const size_t cut = LastSentenceStart(p, i, n, o.min_kept_bytes, o.max_dropped_bytes);
     const bool drop = cut != 0 && cut - i >= o.min_kept_bytes &&
                       (o.max_dropped_bytes == 0 || n - cut <= o.max_dropped_bytes);
     if (drop) {
@@ -591,6 +603,18 @@ size_t FirstLine(std::string_view folded_body, std::string_view original_body,
   const size_t reach = std::min(original_body.size(), 4 * (o.dateline_bytes + o.byline_bytes));
   const size_t nl = original_body.substr(0, reach).find('\n');
   if (nl == std::string_view::npos || nl == 0) return 0;
+  // A line that ends in punctuation is no byline: not worth folding (the rule checks the folded
+  // line again, which ends in the same punctuation).
+  size_t e = nl;
+  while (e > 0 && (original_body[e - 1] == ' ' || original_body[e - 1] == '\r' ||
+                   original_body[e - 1] == '\t')) {
+    --e;
+  }
+  if (e == 0) return 0;
+  const char last = original_body[e - 1];
+  if (last == '.' || last == '!' || last == '?' || last == ':' || last == ';' || last == ',') {
+    return 0;
+  }
   normalise::Fold(original_body.substr(0, nl), scratch);
   const std::string_view line = scratch->text();
   if (line.size() >= folded_body.size() || folded_body.substr(0, line.size()) != line) return 0;

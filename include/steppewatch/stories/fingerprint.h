@@ -6,12 +6,12 @@
 //
 // What it is: a one-permutation MinHash with one bit per bin over the item's words, word pairs,
 // CJK characters and CJK character pairs (title and the first 2 KB of the body; a leading wire
-// dateline, short bracketed credits and the body's last sentence when it is short, where copies
-// put footers, skipped). Copies that share a fraction J of these features
-// differ in about 32 (1 - J) bits; unrelated items in about 32. It was chosen over a 64-bit
-// SimHash of the same features by measurement (benchmarks/README.md, "Stories: fingerprint":
-// the same precision, more recall, because SimHash's distance grows with the square root of the
-// share of changed features).
+// dateline, short bracketed credits, a byline line, the body's last sentence when it is short,
+// where copies put footers, and an outlet tag after the headline skipped). Copies that share a
+// fraction J of these features differ in about 32 (1 - J) bits; unrelated items in about 32. It was
+// chosen over a 64-bit SimHash of the same features by measurement (benchmarks/README.md, "Stories:
+// fingerprint": the same precision, more recall, because SimHash's distance grows with the square
+// root of the share of changed features).
 //
 // Threading: Fingerprinter is one per worker thread (it reuses scratch buffers); the free
 // functions are thread-safe.
