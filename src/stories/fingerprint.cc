@@ -182,15 +182,19 @@ inline bool Features(std::string_view text, bool is_title, const FingerprintOpti
   if (field_weight <= 0) return true;
   size_t i = 0;
   if (is_title && o.title_suffix_bytes != 0) {
-    // Only the title's tail can hold a tag short enough: search there.
-    const size_t from = n > o.title_suffix_bytes + 3 ? n - o.title_suffix_bytes - 3 : 0;
-    const std::string_view tail(p + from, n - from);
-    for (std::string_view sep :
-         {std::string_view(" - "), std::string_view(" | "), std::string_view("_")}) {
-      const size_t at = tail.rfind(sep);
-      if (at != std::string_view::npos && from + at > 0 &&
-          tail.size() - at - sep.size() <= o.title_suffix_bytes) {
-        n = from + at;
+    // Only the title's tail can hold a tag short enough: the last separator there, byte by byte
+    // (string_view::rfind compares at every position through a library call).
+    const size_t from = n > o.title_suffix_bytes + 3 ? n - o.title_suffix_bytes - 3 : 1;
+    for (size_t k = n; k-- > from;) {
+      size_t sep = 0;
+      if (p[k] == '_') {
+        sep = 1;
+      } else if (p[k] == ' ' && k + 2 < n && (p[k + 1] == '-' || p[k + 1] == '|') &&
+                 p[k + 2] == ' ') {
+        sep = 3;
+      }
+      if (sep != 0) {
+        if (n - k - sep <= o.title_suffix_bytes) n = k;
         break;
       }
     }
@@ -580,15 +584,31 @@ struct MinHashBins {
 void MinHashBins::Reset() { std::fill(std::begin(bins), std::end(bins), kEmptyBin); }
 
 Fingerprint MinHashBins::Finish() const {
-  bool any = false;
-  for (uint64_t v : bins) any |= v != kEmptyBin;
-  if (!any) return 0;
+  uint64_t occupied = 0;  // bit b: bin b has a minimum of its own
+  for (int b = 0; b < 64; ++b) occupied |= static_cast<uint64_t>(bins[b] != kEmptyBin) << b;
+  if (occupied == 0) return 0;
+  uint64_t values[64];
+  std::memcpy(values, bins, sizeof values);
+  // Only the empty bins probe (a short item has many), and they test eight probe positions at
+  // a time against the occupancy bits: the first occupied bin in kProbes order, with one branch
+  // per eight positions instead of one per position (their outcome is unpredictable, and a
+  // mispredicted branch per empty bin was most of a one-line item's time).
+  for (uint64_t empty = ~occupied; empty != 0; empty &= empty - 1) {
+    const int b = __builtin_ctzll(empty);
+    const uint8_t* order = kProbes.order[b].data();
+    for (int j = 0;; j += 8) {  // ends within 64 positions: order is a permutation of all bins
+      uint32_t hit = 0;
+      for (int k = 0; k < 8; ++k) hit |= static_cast<uint32_t>((occupied >> order[j + k]) & 1) << k;
+      if (hit != 0) {
+        values[b] = bins[order[j + __builtin_ctz(hit)]];
+        break;
+      }
+    }
+  }
   Fingerprint fp = 0;
   for (int b = 0; b < 64; ++b) {
-    uint64_t v = bins[b];
-    for (int j = 0; v == kEmptyBin; ++j) v = bins[kProbes.order[b][j]];
     // One well-mixed bit of (minimum, bin): bins that borrowed the same minimum still differ.
-    fp |= (((v ^ (static_cast<uint64_t>(b) * kMul1)) * kMul2) >> 63) << b;
+    fp |= (((values[b] ^ (static_cast<uint64_t>(b) * kMul1)) * kMul2) >> 63) << b;
   }
   return fp;
 }
