@@ -14,8 +14,13 @@
 // had that edit).
 //
 // usage: stories_fingerprint_eval EVAL.jsonl [--examples N] [--k K] [option=value ...]
+//                                 [vN.option=value ...] [vN.penalty=P] [cross=1]
 //   option=value overrides a feature setting (internal::FingerprintOptions), for comparing
-//   variants (see SetOption for the names).
+//   variants (see SetOption for the names). vN.option=value (N = 1..3) adds a second (third,
+//   fourth) fingerprint per item, a "view" computed with those settings over the defaults; a
+//   pair's distance is then the smallest over its views (a view's fingerprint 0 never matches),
+//   plus P for view N (so it matches within k - P); cross=1 also compares different views of
+//   the two items (as one index holding every view would).
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
