@@ -36,7 +36,8 @@ using steppewatch::stories::Fingerprinter;
 using steppewatch::stories::internal::Kernel;
 
 struct Folded {
-  std::string title, body;
+  std::string title, body;    // folded
+  std::string original_body;  // as the item processor passes it (the byline rule's line breaks)
 };
 
 std::vector<Folded> FoldAll(const std::vector<const steppewatch::bench::BenchItem*>& items,
@@ -46,6 +47,7 @@ std::vector<Folded> FoldAll(const std::vector<const steppewatch::bench::BenchIte
     Folded f;
     f.title = steppewatch::normalise::FoldToString(it->title);
     f.body = steppewatch::normalise::FoldToString(it->body);
+    f.original_body = it->body;
     if (cut > 0) {
       if (f.body.size() < cut) continue;
       size_t n = cut;
@@ -65,33 +67,44 @@ bool KernelOk(benchmark::State& state, Kernel kernel) {
   return true;
 }
 
-// method 0: Fingerprinter (MinHash, the product); 1: SimHash, portable kernel; 2: SimHash,
-// AVX-512BW kernel (the evaluated alternative, through ComputeWithOptions: it allocates).
+// method 0: Fingerprinter (MinHash, the product); 3: the same without the original body (no
+// byline rule: its cost by difference); 1: SimHash, portable kernel; 2: SimHash,
+// AVX-512BW kernel (the evaluated alternative, through ComputeWithOptions: it allocates);
+// 4 and 5: MinHash through ComputeWithOptions (settings read at run time) with the defaults and
+// without the last-sentence and byline rules: the rules' cost by difference, in one run.
 void RunFingerprints(benchmark::State& state, const std::vector<Folded>& items, int method) {
   if (items.empty()) {
     state.SkipWithError("no items");
     return;
   }
-  steppewatch::stories::internal::FingerprintOptions simhash;
+  steppewatch::stories::internal::FingerprintOptions simhash, defaults, previous;
+  previous.drop_last_sentence = false;  // the features before the last-sentence and byline rules
+  previous.byline_bytes = 0;
   simhash.method = steppewatch::stories::internal::Method::kSimHash;
   const Kernel kernel = method == 2 ? Kernel::kAvx512 : Kernel::kPortable;
   if (method == 2 && !KernelOk(state, kernel)) return;
   Fingerprinter f;
   auto compute = [&](const Folded& it) {
-    return method == 0 ? f.Compute(it.title, it.body)
-                       : steppewatch::stories::internal::ComputeWithOptions(it.title, it.body,
-                                                                            simhash, kernel);
+    if (method == 3) return f.Compute(it.title, it.body);  // no original body: no byline rule
+    if (method == 4 || method == 5) {
+      return steppewatch::stories::internal::ComputeWithOptions(
+          it.title, it.body, method == 4 ? defaults : previous, Kernel::kPortable,
+          it.original_body);
+    }
+    return method == 0 ? f.Compute(it.title, it.body, it.original_body)
+                       : steppewatch::stories::internal::ComputeWithOptions(
+                             it.title, it.body, simhash, kernel, it.original_body);
   };
   size_t bytes = 0, zero = 0;
   for (const Folded& it : items) {  // checked once before timing
     const Fingerprint fp = compute(it);
-    if (method == 0 &&
-        fp != steppewatch::stories::internal::ComputeWithOptions(it.title, it.body, {})) {
+    if (method == 0 && fp != steppewatch::stories::internal::ComputeWithOptions(
+                                 it.title, it.body, {}, Kernel::kPortable, it.original_body)) {
       state.SkipWithError("the fast path disagrees with the options path");
       return;
     }
     if (method == 2 && fp != steppewatch::stories::internal::ComputeWithOptions(
-                                 it.title, it.body, simhash, Kernel::kPortable)) {
+                                 it.title, it.body, simhash, Kernel::kPortable, it.original_body)) {
       state.SkipWithError("SimHash kernels disagree");
       return;
     }
@@ -119,7 +132,7 @@ void BM_Fingerprint3KB(benchmark::State& state) {
   RunFingerprints(state, items, static_cast<int>(state.range(0)));
   state.counters["items"] = items.size();
 }
-BENCHMARK(BM_Fingerprint3KB)->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_Fingerprint3KB)->DenseRange(0, 5)->Unit(benchmark::kMicrosecond);
 
 void BM_FingerprintCorpus(benchmark::State& state) {
   const Language lang = static_cast<Language>(state.range(0));
@@ -176,7 +189,7 @@ void BM_ItemPathFingerprintShare(benchmark::State& state) {
         continue;
       }
       alerted.push_back({steppewatch::normalise::FoldToString(item.title),
-                         steppewatch::normalise::FoldToString(item.body)});
+                         steppewatch::normalise::FoldToString(item.body), std::string(item.body)});
     }
   }
   if (alerted.empty()) {
@@ -197,7 +210,9 @@ void BM_ItemPathFingerprintShare(benchmark::State& state) {
     for (size_t i = 0; i < lines.size(); ++i)
       benchmark::DoNotOptimize((*processor)->Process(lines[i], {}));
     const double t1 = now();
-    for (const Folded& it : alerted) benchmark::DoNotOptimize(f.Compute(it.title, it.body));
+    for (const Folded& it : alerted) {
+      benchmark::DoNotOptimize(f.Compute(it.title, it.body, it.original_body));
+    }
     const double t2 = now();
     path_seconds += t1 - t0;
     fp_seconds += t2 - t1;

@@ -14,8 +14,13 @@
 // had that edit).
 //
 // usage: stories_fingerprint_eval EVAL.jsonl [--examples N] [--k K] [option=value ...]
+//                                 [vN.option=value ...] [vN.penalty=P] [cross=1]
 //   option=value overrides a feature setting (internal::FingerprintOptions), for comparing
-//   variants (see SetOption for the names).
+//   variants (see SetOption for the names). vN.option=value (N = 1..3) adds a second (third,
+//   fourth) fingerprint per item, a "view" computed with those settings over the defaults; a
+//   pair's distance is then the smallest over its views (a view's fingerprint 0 never matches),
+//   plus P for view N (so it matches within k - P); cross=1 also compares different views of
+//   the two items (as one index holding every view would).
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -25,6 +30,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "simdjson.h"
@@ -44,8 +50,8 @@ struct Item {
   uint8_t lang;    // index into kLangs
   bool short_item;
   bool copy;
-  uint32_t edits;  // bit per edit name
-  Fingerprint fp;
+  uint32_t edits;     // bit per edit name
+  Fingerprint fp[4];  // one per view: [0] the product's (or option=value), [1..] vN.option=value
   std::string id, title, body;
 };
 
@@ -75,6 +81,25 @@ struct Counts {
 
 int Distance(Fingerprint a, Fingerprint b) { return __builtin_popcountll(a ^ b); }
 
+int g_views = 1;
+int g_penalty[4] = {0};  // vN.penalty=p: view N matches at distance <= k - p
+
+// The distance of two items: the smallest over the views (a pair matches when any view is within
+// k). A view other than the first never matches on fingerprint 0 (no text in that view), as the
+// stage never matches 0.
+bool g_cross = false;  // cross=1: view v of one item is also compared with view w != v of the other
+int Distance(const Item& a, const Item& b) {
+  int d = Distance(a.fp[0], b.fp[0]);
+  for (int v = 0; v < g_views; ++v) {
+    for (int w = g_cross ? 0 : v; w < (g_cross ? g_views : v + 1); ++w) {
+      if (v == 0 && w == 0) continue;
+      if (a.fp[v] == 0 || b.fp[w] == 0) continue;
+      d = std::min(d, Distance(a.fp[v], b.fp[w]) + std::max(g_penalty[v], g_penalty[w]));
+    }
+  }
+  return d;
+}
+
 bool SetOption(steppewatch::stories::internal::FingerprintOptions* o, std::string_view key,
                long v) {
   // One entry per setting: name -> field.
@@ -97,14 +122,19 @@ bool SetOption(steppewatch::stories::internal::FingerprintOptions* o, std::strin
       {"cjk_bi", &O::cjk_bigram_weight}, {"dateline_rounds", &O::dateline_rounds},
       {"title", &O::title_weight}};
   static constexpr Bool kBools[] = {
-      {"brackets", &O::skip_brackets},
-      {"dateline", &O::strip_dateline},
-      {"cjk_dateline", &O::strip_cjk_dateline},
-      {"slashes", &O::skip_slashes},
+      {"brackets", &O::skip_brackets},          {"dateline", &O::strip_dateline},
+      {"cjk_dateline", &O::strip_cjk_dateline}, {"drop_last", &O::drop_last_sentence},
+      {"or_whole", &O::drop_last_or_whole},     {"slashes", &O::skip_slashes},
   };
   static constexpr Size kSizes[] = {{"min_token", &O::min_token_bytes},
+                                    {"lead", &O::max_body_tokens},
+                                    {"min_kept", &O::min_kept_bytes},
+                                    {"max_dropped", &O::max_dropped_bytes},
                                     {"max_body", &O::max_body_bytes},
-                                    {"dateline_bytes", &O::dateline_bytes}};
+                                    {"dateline_bytes", &O::dateline_bytes},
+                                    {"byline", &O::byline_bytes},
+                                    {"title_prefix", &O::title_prefix_bytes},
+                                    {"title_suffix", &O::title_suffix_bytes}};
   if (key == "simhash") {
     o->method = v != 0 ? steppewatch::stories::internal::Method::kSimHash
                        : steppewatch::stories::internal::Method::kMinHash;
@@ -133,12 +163,29 @@ int main(int argc, char** argv) {
   int example_k = 3;
   bool use_options = false;
   steppewatch::stories::internal::FingerprintOptions options;
+  steppewatch::stories::internal::FingerprintOptions view_options[4];
   for (int a = 2; a < argc; ++a) {
     std::string_view arg = argv[a];
     if (arg == "--examples" && a + 1 < argc) {
       examples = std::atoi(argv[++a]);
     } else if (arg == "--k" && a + 1 < argc) {
       example_k = std::atoi(argv[++a]);
+    } else if (arg == "cross=1") {
+      g_cross = true;
+    } else if (size_t eq = arg.find('='); eq != std::string_view::npos && arg[0] == 'v' &&
+                                          arg.size() > 3 && arg[1] >= '1' && arg[1] <= '3' &&
+                                          arg[2] == '.') {
+      const int v = arg[1] - '0';
+      g_views = std::max(g_views, v + 1);
+      if (arg.substr(3, eq - 3) == "penalty") {
+        g_penalty[v] = std::atoi(argv[a] + eq + 1);
+        continue;
+      }
+      if (!SetOption(&view_options[v], arg.substr(3, eq - 3), std::atol(argv[a] + eq + 1))) {
+        std::fprintf(stderr, "unknown option %s\n", argv[a]);
+        return 2;
+      }
+      g_views = std::max(g_views, v + 1);
     } else if (size_t eq = arg.find('='); eq != std::string_view::npos) {
       if (!SetOption(&options, arg.substr(0, eq), std::atol(argv[a] + eq + 1))) {
         std::fprintf(stderr, "unknown option %s\n", argv[a]);
@@ -195,9 +242,15 @@ int main(int argc, char** argv) {
     item.copy = kind == "copy";
     steppewatch::normalise::Fold(item.title, &ftitle);
     steppewatch::normalise::Fold(item.body, &fbody);
-    item.fp = use_options ? steppewatch::stories::internal::ComputeWithOptions(
-                                ftitle.text(), fbody.text(), options)
-                          : fingerprinter.Compute(ftitle.text(), fbody.text());
+    item.fp[0] = use_options ? steppewatch::stories::internal::ComputeWithOptions(
+                                   ftitle.text(), fbody.text(), options,
+                                   steppewatch::stories::internal::Kernel::kPortable, item.body)
+                             : fingerprinter.Compute(ftitle.text(), fbody.text(), item.body);
+    for (int v = 1; v < g_views; ++v) {
+      item.fp[v] = steppewatch::stories::internal::ComputeWithOptions(
+          ftitle.text(), fbody.text(), view_options[v],
+          steppewatch::stories::internal::Kernel::kPortable, item.body);
+    }
     items.push_back(std::move(item));
   }
   const size_t n = items.size();
@@ -221,7 +274,7 @@ int main(int argc, char** argv) {
       for (size_t y = x + 1; y < s.size(); ++y) {
         const Item& a = items[s[x]];
         const Item& b = items[s[y]];
-        int d = Distance(a.fp, b.fp);
+        int d = Distance(a, b);
         uint32_t classes = PairClasses(a, b);
         for (int c = 0; c < kClassCount; ++c) {
           if (!(classes >> c & 1)) continue;
@@ -250,35 +303,48 @@ int main(int argc, char** argv) {
   };
   std::vector<std::pair<uint32_t, uint32_t>> false_pairs;
   std::vector<uint8_t> has_false(n, 0);
-  std::vector<uint32_t> order(n);
+  // Every (item, view) with a fingerprint, grouped by each block in turn; a pair of items is
+  // counted once (the set of pairs counted), at its smallest distance over the views.
+  std::vector<std::pair<uint32_t, uint8_t>> entries;
+  for (uint32_t i = 0; i < n; ++i) {
+    for (int v = 0; v < g_views; ++v) {
+      if (v == 0 || items[i].fp[v] != 0) entries.emplace_back(i, static_cast<uint8_t>(v));
+    }
+  }
+  std::unordered_set<uint64_t> counted;
   for (int b = 0; b < kBlocks; ++b) {
-    for (uint32_t i = 0; i < n; ++i) order[i] = i;
-    std::sort(order.begin(), order.end(), [&](uint32_t x, uint32_t y) {
-      return block(items[x].fp, b) < block(items[y].fp, b);
-    });
-    for (size_t g = 0; g < n;) {
+    auto key = [&](const std::pair<uint32_t, uint8_t>& e) {
+      return block(items[e.first].fp[e.second], b);
+    };
+    std::sort(entries.begin(), entries.end(),
+              [&](const auto& x, const auto& y) { return key(x) < key(y); });
+    const size_t m = entries.size();
+    for (size_t g = 0; g < m;) {
       size_t h = g;
-      const uint64_t value = block(items[order[g]].fp, b);
-      while (h < n && block(items[order[h]].fp, b) == value) ++h;
+      const uint64_t value = key(entries[g]);
+      while (h < m && key(entries[h]) == value) ++h;
       for (size_t x = g; x < h; ++x) {
         for (size_t y = x + 1; y < h; ++y) {
-          const Item& a = items[order[x]];
-          const Item& c = items[order[y]];
+          uint32_t ia = entries[x].first, ic = entries[y].first;
+          if (ia == ic) continue;
+          if (ia > ic) std::swap(ia, ic);
+          const Item& a = items[ia];
+          const Item& c = items[ic];
           if (a.story == c.story) continue;
-          int d = Distance(a.fp, c.fp);
+          if (!g_cross && g_views > 1 && entries[x].second != entries[y].second) continue;
+          int d = Distance(a, c);
           if (d > kMaxK) continue;
           if (a.group == c.group) continue;  // counted below with all pairs of the group
-          bool earlier = false;              // counted in an earlier block already
-          for (int e = 0; e < b && !earlier; ++e) earlier = block(a.fp, e) == block(c.fp, e);
-          if (earlier) continue;
+          if (!counted.insert(uint64_t{ia} << 32 | ic).second) continue;
+          const uint32_t order_x = ia, order_y = ic;
           uint32_t classes = PairClasses(a, c);
           for (int cl = 0; cl < kClassCount; ++cl) {
             if (!(classes >> cl & 1)) continue;
             for (int k = d; k <= kMaxK; ++k) neg[cl].within[k]++;
           }
           if (d <= example_k) {
-            false_pairs.emplace_back(order[x], order[y]);
-            has_false[order[x]] = has_false[order[y]] = 1;
+            false_pairs.emplace_back(order_x, order_y);
+            has_false[order_x] = has_false[order_y] = 1;
           }
         }
       }
@@ -295,7 +361,7 @@ int main(int argc, char** argv) {
         const Item& a = items[g[x]];
         const Item& b = items[g[y]];
         if (a.story == b.story) continue;
-        int d = Distance(a.fp, b.fp);
+        int d = Distance(a, b);
         uint32_t classes = PairClasses(a, b);
         for (int c = 0; c < kClassCount; ++c) {
           if (!(classes >> c & 1)) continue;
@@ -375,8 +441,8 @@ int main(int argc, char** argv) {
         const Item& a = items[pairs[p].first];
         const Item& b = items[pairs[p].second];
         std::printf("- d=%d %s | %s\n    A: %.100s || %.200s\n    B: %.100s || %.200s\n",
-                    Distance(a.fp, b.fp), a.id.c_str(), b.id.c_str(), a.title.c_str(),
-                    a.body.c_str(), b.title.c_str(), b.body.c_str());
+                    Distance(a, b), a.id.c_str(), b.id.c_str(), a.title.c_str(), a.body.c_str(),
+                    b.title.c_str(), b.body.c_str());
       }
     };
     show("False pairs", false_pairs);

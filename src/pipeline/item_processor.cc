@@ -134,10 +134,11 @@ class ItemProcessorImpl final : public ItemProcessor {
     context.processed_at = processed_at_;
     context.instance = options_.instance;
     context.hits_truncated = out.hits_truncated;
-    // The near-duplicate fingerprint, for alerting items only, from the text the matcher folded.
+    // The near-duplicate fingerprint, for alerting items only, from the text the matcher folded
+    // (and the original body, whose line breaks Fold does not keep).
     context.has_fingerprint = true;
     context.fingerprint =
-        fingerprinter_.Compute(FoldedField(0, item_.title), FoldedField(1, item_.body));
+        fingerprinter_.Compute(FoldedField(0, item_.title), FoldedField(1, item_.body), item_.body);
     for (uint16_t t : used_topics_) {
       json_[t].clear();
       context.topic = pack_->topics()[t];

@@ -13,6 +13,8 @@
 #include <cstring>
 #include <vector>
 
+#include "steppewatch/normalise/fold.h"
+
 namespace steppewatch::stories {
 namespace internal {
 namespace {
@@ -115,6 +117,53 @@ inline size_t SpanEnd(const char* p, size_t i, size_t n, size_t limit, const cha
   return 0;
 }
 
+// Returns the position where the last sentence of p[i, n) starts (after its '.', '!', '?' or
+// 。), or 0 when no such cut keeps min_kept bytes after i and drops at most max_dropped bytes (0:
+// any). Out of line: it runs once per body, and keeping it out of Features keeps the word loop's
+// code as it was.
+__attribute__((noinline)) size_t LastSentenceStart(const char* p, size_t i, size_t n,
+                                                   size_t min_kept, size_t max_dropped) {
+  auto ends_sentence = [p](size_t j) {
+    const unsigned char c = static_cast<unsigned char>(p[j]);
+    return c == '.' || c == '!' || c == '?' ||
+           (c == 0x82 && j >= 2 && p[j - 2] == '\xE3' && p[j - 1] == '\x80');  // 。
+  };
+  size_t e = n;
+  while (e > i && (p[e - 1] == ' ' || ends_sentence(e - 1))) --e;
+  // Only a sentence end at or above `lo` can give a cut that keeps min_kept_bytes and drops at
+  // most max_dropped_bytes: the scan stops there (a one-line item is not read twice).
+  size_t lo = i;
+  if (min_kept > 0) lo = std::max(lo, i + min_kept - 1);
+  if (max_dropped != 0 && n > max_dropped + 1) {
+    lo = std::max(lo, n - max_dropped - 1);
+  }
+  size_t cut = 0;
+  auto is_cut = [&](size_t j) { return ends_sentence(j) && (p[j + 1] == ' ' || p[j] == '\x82'); };
+  // 16 bytes at a time from the end: a mask of the bytes that can end a sentence.
+  size_t j = e;
+  while (cut == 0 && j >= lo + 16) {
+    const size_t at = j - 16;
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + at));
+    const __m128i hit = _mm_or_si128(
+        _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('.')), _mm_cmpeq_epi8(x, _mm_set1_epi8('!'))),
+        _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('?')),
+                     _mm_cmpeq_epi8(x, _mm_set1_epi8(static_cast<char>(0x82)))));
+    for (uint32_t m = static_cast<uint32_t>(_mm_movemask_epi8(hit)); m != 0;) {
+      const int b = 31 - __builtin_clz(m);
+      m &= ~(1u << b);
+      if (is_cut(at + b)) {
+        cut = at + b + 1;
+        break;
+      }
+    }
+    j = at;
+  }
+  for (; cut == 0 && j > lo; --j) {
+    if (is_cut(j - 1)) cut = j;
+  }
+  return cut;
+}
+
 }  // namespace
 
 // Calls emit(hash) once per unit of weight of each feature of `text`.
@@ -122,15 +171,44 @@ inline constexpr FingerprintOptions kDefaultOptions{};
 
 // kDefault: use kDefaultOptions (constants the compiler folds: Fingerprinter's path), else
 // `runtime` (the evaluation tool's).
+// `first_line`: the length of the body's first line in the folded text (0: no line break known).
 template <bool kDefault, class Emit>
-inline void Features(std::string_view text, bool is_title, const FingerprintOptions& runtime,
-                     Emit&& emit) {
+inline bool Features(std::string_view text, bool is_title, const FingerprintOptions& runtime,
+                     Emit&& emit, size_t first_line = 0) {
   const FingerprintOptions& o = kDefault ? kDefaultOptions : runtime;
   const char* p = text.data();
-  const size_t n = std::min(text.size(), is_title ? o.max_title_bytes : o.max_body_bytes);
+  size_t n = std::min(text.size(), is_title ? o.max_title_bytes : o.max_body_bytes);
   const int field_weight = is_title ? o.title_weight : 1;
-  if (field_weight <= 0) return;
+  if (field_weight <= 0) return true;
   size_t i = 0;
+  if (is_title && o.title_suffix_bytes != 0) {
+    // Only the title's tail can hold a tag short enough: the last separator there, byte by byte
+    // (string_view::rfind compares at every position through a library call).
+    const size_t from = n > o.title_suffix_bytes + 3 ? n - o.title_suffix_bytes - 3 : 1;
+    for (size_t k = n; k-- > from;) {
+      size_t sep = 0;
+      if (p[k] == '_') {
+        sep = 1;
+      } else if (p[k] == ' ' && k + 2 < n && (p[k + 1] == '-' || p[k + 1] == '|') &&
+                 p[k + 2] == ' ') {
+        sep = 3;
+      }
+      if (sep != 0) {
+        if (n - k - sep <= o.title_suffix_bytes) n = k;
+        break;
+      }
+    }
+  }
+  if (is_title && o.title_prefix_bytes != 0) {
+    const std::string_view head(p, std::min(n, o.title_prefix_bytes + 2));
+    size_t at = head.find(": ");
+    size_t len = 2;
+    if (at == std::string_view::npos) {
+      at = head.find("\xEF\xBC\x9A");  // ：
+      len = 3;
+    }
+    if (at != std::string_view::npos && at > 0 && at + len < n) i = at + len;
+  }
   if (o.strip_dateline && !is_title) {
     // A wire dateline ("almaty, nov 20 (reuters) - ", "астана. kazinform - ") is a short
     // leading segment that ends with a dash between spaces (Fold turns – and — into -).
@@ -159,10 +237,43 @@ inline void Features(std::string_view text, bool is_title, const FingerprintOpti
       i += at + 6;
     }
   }
+  if (!is_title && o.byline_bytes != 0 && first_line > i && first_line < n) {
+    // What stays of the first line after the dateline: a byline when it is short, ends without
+    // punctuation (a wrapped sentence ends in a word or a comma, a short lead-in in a colon)
+    // and the rest of the body is longer.
+    size_t e = first_line;
+    while (e > i && p[e - 1] == ' ') --e;
+    const char last = e > i ? p[e - 1] : '\0';
+    const bool punctuated = last == '.' || last == '!' || last == '?' || last == ':' ||
+                            last == ';' || last == ',' ||
+                            (e >= i + 3 && std::string_view(p + e - 3, 3) == "\xE3\x80\x82");  // 。
+    if (e > i && e - i <= o.byline_bytes && !punctuated && n - first_line > e - i) {
+      i = first_line;
+    }
+  }
+  if (!is_title && o.drop_last_sentence) {
+    // After the dateline: a dateline is no sentence of the story, and what stays must be story.
+    // The last sentence starts after the last '.', '!' or '?' followed by a space, or after the
+    // last 。 (Chinese has no space after it), not counting the body's own final punctuation.
+    const size_t cut = LastSentenceStart(p, i, n, o.min_kept_bytes, o.max_dropped_bytes);
+    const bool drop = cut != 0 && cut - i >= o.min_kept_bytes &&
+                      (o.max_dropped_bytes == 0 || n - cut <= o.max_dropped_bytes);
+    if (drop) {
+      n = cut;
+    } else if (!o.drop_last_or_whole) {
+      return false;
+    }
+  }
   uint64_t prev1 = 0, prev2 = 0;
   bool prev_cjk = false;
   int have = 0;
+  const bool limit_tokens = !is_title && o.max_body_tokens != 0;
+  size_t tokens_left = o.max_body_tokens;
   auto token = [&](uint64_t th, bool cjk) {
+    if (limit_tokens) {
+      if (tokens_left == 0) return;
+      --tokens_left;
+    }
     if constexpr (kDefault) {
       // Every weight of the defaults is 1 (and no triples): one feature each, no loops.
       static_assert(kDefaultOptions.unigram_weight == 1 && kDefaultOptions.bigram_weight == 1 &&
@@ -320,6 +431,7 @@ inline void Features(std::string_view text, bool is_title, const FingerprintOpti
   }
   while (i < n) scalar_step();
   if (open) close(n);
+  return true;
 }
 
 namespace {
@@ -472,33 +584,80 @@ struct MinHashBins {
 void MinHashBins::Reset() { std::fill(std::begin(bins), std::end(bins), kEmptyBin); }
 
 Fingerprint MinHashBins::Finish() const {
-  bool any = false;
-  for (uint64_t v : bins) any |= v != kEmptyBin;
-  if (!any) return 0;
+  uint64_t occupied = 0;  // bit b: bin b has a minimum of its own
+  for (int b = 0; b < 64; ++b) occupied |= static_cast<uint64_t>(bins[b] != kEmptyBin) << b;
+  if (occupied == 0) return 0;
+  uint64_t values[64];
+  std::memcpy(values, bins, sizeof values);
+  // Only the empty bins probe (a short item has many), and they test eight probe positions at
+  // a time against the occupancy bits: the first occupied bin in kProbes order, with one branch
+  // per eight positions instead of one per position (their outcome is unpredictable, and a
+  // mispredicted branch per empty bin was most of a one-line item's time).
+  for (uint64_t empty = ~occupied; empty != 0; empty &= empty - 1) {
+    const int b = __builtin_ctzll(empty);
+    const uint8_t* order = kProbes.order[b].data();
+    for (int j = 0;; j += 8) {  // ends within 64 positions: order is a permutation of all bins
+      uint32_t hit = 0;
+      for (int k = 0; k < 8; ++k) hit |= static_cast<uint32_t>((occupied >> order[j + k]) & 1) << k;
+      if (hit != 0) {
+        values[b] = bins[order[j + __builtin_ctz(hit)]];
+        break;
+      }
+    }
+  }
   Fingerprint fp = 0;
   for (int b = 0; b < 64; ++b) {
-    uint64_t v = bins[b];
-    for (int j = 0; v == kEmptyBin; ++j) v = bins[kProbes.order[b][j]];
     // One well-mixed bit of (minimum, bin): bins that borrowed the same minimum still differ.
-    fp |= (((v ^ (static_cast<uint64_t>(b) * kMul1)) * kMul2) >> 63) << b;
+    fp |= (((values[b] ^ (static_cast<uint64_t>(b) * kMul1)) * kMul2) >> 63) << b;
   }
   return fp;
 }
 
+// Returns the length in `folded_body` of the body's first line (the original body up to its
+// first line break, folded), or 0 when there is none within reach of the byline rule or the
+// folded body does not start with it.
+size_t FirstLine(std::string_view folded_body, std::string_view original_body,
+                 const FingerprintOptions& o, normalise::FoldedText* scratch) {
+  if (o.byline_bytes == 0 || original_body.empty()) return 0;
+  // Folding can shorten text (a dash of 3 bytes folds to 1): look a few times further.
+  const size_t reach = std::min(original_body.size(), 4 * (o.dateline_bytes + o.byline_bytes));
+  const size_t nl = original_body.substr(0, reach).find('\n');
+  if (nl == std::string_view::npos || nl == 0) return 0;
+  // A line that ends in punctuation is no byline: not worth folding (the rule checks the folded
+  // line again, which ends in the same punctuation).
+  size_t e = nl;
+  while (e > 0 && (original_body[e - 1] == ' ' || original_body[e - 1] == '\r' ||
+                   original_body[e - 1] == '\t')) {
+    --e;
+  }
+  if (e == 0) return 0;
+  const char last = original_body[e - 1];
+  if (last == '.' || last == '!' || last == '?' || last == ':' || last == ';' || last == ',') {
+    return 0;
+  }
+  normalise::Fold(original_body.substr(0, nl), scratch);
+  const std::string_view line = scratch->text();
+  if (line.size() >= folded_body.size() || folded_body.substr(0, line.size()) != line) return 0;
+  return line.size();
+}
+
 Fingerprint ComputeWithOptions(std::string_view folded_title, std::string_view folded_body,
-                               const FingerprintOptions& options, Kernel kernel) {
+                               const FingerprintOptions& options, Kernel kernel,
+                               std::string_view original_body) {
+  normalise::FoldedText line_scratch;
+  const size_t first_line = FirstLine(folded_body, original_body, options, &line_scratch);
   if (options.method == Method::kSimHash) {
     std::vector<uint64_t> features;
     auto emit = [&](uint64_t h) { features.push_back(h); };
     Features<false>(folded_title, true, options, emit);
-    Features<false>(folded_body, false, options, emit);
+    if (!Features<false>(folded_body, false, options, emit, first_line)) return 0;
     return Accumulate(kernel, features.data(), features.size());
   }
   MinHashBins bins;
   bins.Reset();
   auto emit = [&bins](uint64_t h) { bins.Add(h); };
   Features<false>(folded_title, true, options, emit);
-  Features<false>(folded_body, false, options, emit);
+  if (!Features<false>(folded_body, false, options, emit, first_line)) return 0;
   return bins.Finish();
 }
 
@@ -506,18 +665,22 @@ Fingerprint ComputeWithOptions(std::string_view folded_title, std::string_view f
 
 struct Fingerprinter::Scratch {
   internal::MinHashBins bins;
+  normalise::FoldedText first_line;  // the body's first line, folded (the byline rule)
 };
 
 Fingerprinter::Fingerprinter() : scratch_(new Scratch) {}
 
 Fingerprinter::~Fingerprinter() { delete scratch_; }
 
-Fingerprint Fingerprinter::Compute(std::string_view folded_title, std::string_view folded_body) {
+Fingerprint Fingerprinter::Compute(std::string_view folded_title, std::string_view folded_body,
+                                   std::string_view original_body) {
   internal::MinHashBins& bins = scratch_->bins;
   bins.Reset();
   auto emit = [&bins](uint64_t h) { bins.Add(h); };
+  const size_t first_line = internal::FirstLine(folded_body, original_body,
+                                                internal::kDefaultOptions, &scratch_->first_line);
   internal::Features<true>(folded_title, true, internal::kDefaultOptions, emit);
-  internal::Features<true>(folded_body, false, internal::kDefaultOptions, emit);
+  internal::Features<true>(folded_body, false, internal::kDefaultOptions, emit, first_line);
   return bins.Finish();
 }
 

@@ -15,9 +15,10 @@ namespace {
 
 using internal::Kernel;
 
+// As the item processor calls it: the folded fields and the original body.
 Fingerprint Of(std::string_view title, std::string_view body) {
   Fingerprinter f;
-  return f.Compute(normalise::FoldToString(title), normalise::FoldToString(body));
+  return f.Compute(normalise::FoldToString(title), normalise::FoldToString(body), body);
 }
 
 constexpr char kTitle[] = "Kazakhstan signs gas deal with China";
@@ -102,6 +103,77 @@ TEST(Fingerprint, ShortItemsKeepTheirIdentity) {
   EXPECT_EQ(Of("", "АЛМАТЫ. KAZINFORM \u2013 " + one), f1);  // dateline
   EXPECT_EQ(Of("", "«" + one + "»"), f1);                    // quotes
   EXPECT_GT(Distance(Of("", two), f1), 2 * kNearDuplicateDistance);
+}
+
+TEST(Fingerprint, CopiesWithAFooterSentenceOrWithoutTheLastSentenceAreGrouped) {
+  // The body's last short sentence is left out, so a copy that adds a footer sentence and a
+  // copy cut before the last sentence keep the text the fingerprint is made of.
+  const std::string one = "Сондықтан ең қауіпті аумақтардың бірі болып есептеледі.";
+  const Fingerprint f1 = Of("", one);
+  EXPECT_EQ(Of("", one + "\nЖаңалықтарды Telegram арнамыздан оқыңыз."), f1);
+  EXPECT_EQ(Of("", one + "\nРедактор: Бауыржан Серікбаев"), f1);
+  const Fingerprint base = Of(kTitle, kBody);
+  const std::string body = kBody;
+  EXPECT_EQ(Of(kTitle, body + "\nFollow us on Twitter and subscribe to our newsletter."), base);
+  EXPECT_EQ(Of(kTitle, body + " Our Standards: The Thomson Reuters Trust Principles."), base);
+  // A copy cut before the original's short last sentence that carries a footer in its place.
+  const std::string cut = body.substr(0, body.rfind(" President"));
+  const Fingerprint cut_base = Of(kTitle, cut + " Tokayev welcomed the deal.");
+  EXPECT_EQ(Of(kTitle, cut + " Подписывайтесь на наш канал в Telegram."), cut_base);
+  // A last sentence longer than a footer is story: two items that differ only there differ.
+  const std::string lead = "Kazakhstan and China signed an agreement on Tuesday in Astana.";
+  EXPECT_GT(
+      Distance(Of(kTitle, lead + " The deal raises annual gas exports to China to 10 billion "
+                                 "cubic metres by 2025, the energy ministry said on Tuesday."),
+               Of(kTitle, lead + " President Tokayev said the project balances the "
+                                 "country's ties with Russia, China and the West, his "
+                                 "office said.")),
+      kNearDuplicateDistance);
+  // Two different one-sentence items stay apart, and so do two reports of one template that
+  // differ in a figure before their last sentence.
+  const std::string other = "Құрылысты оныншы күні бастағанбыз, оныншы май күні.";
+  EXPECT_GT(Distance(Of("", other), f1), 2 * kNearDuplicateDistance);
+  auto fed = [](const std::string& figure) {
+    return Of("FED ADDS RESERVES VIA CUSTOMER REPURCHASES",
+              "The Federal Reserve arranged " + figure +
+                  " dlrs of customer repurchase agreements, a spokesman said. The Fed declined "
+                  "to comment.");
+  };
+  EXPECT_GT(Distance(fed("two billion"), fed("1.5 billion")), kNearDuplicateDistance);
+}
+
+TEST(Fingerprint, CopiesWithABylineLineAreGrouped) {
+  // A short first line without punctuation, before a line break, is a byline: skipped, also
+  // after a dateline. Fold turns line breaks into spaces, so the original body shows the line.
+  const std::string one = "И вот до сих пор соныменен жүріп келе жатырмыз бәріміз.";
+  const Fingerprint f1 = Of("", one);
+  EXPECT_EQ(Of("", "Тілші: Асқар Омаров\n" + one), f1);
+  EXPECT_EQ(Of("", "АЛМАТЫ. KAZINFORM \u2013 Автор: Айгерім Сейітқали\n" + one), f1);
+  const Fingerprint base = Of(kTitle, kBody);
+  const std::string body = kBody;
+  EXPECT_EQ(Of(kTitle, "By Olzhas Auyezov and Mariya Gordeyeva\n" + body), base);
+  EXPECT_EQ(Of(kTitle, "By Olzhas Auyezov\nASTANA, Nov 20 (Reuters) - " + body), base);
+  // Without the original body the line is unknown and the byline counts.
+  Fingerprinter f;
+  const std::string with_byline = "By Olzhas Auyezov\n" + body;
+  EXPECT_NE(f.Compute(normalise::FoldToString(kTitle), normalise::FoldToString(with_byline)), base);
+  // A first line that is a sentence, or a wrapped line ending in a comma, is text: kept (on a
+  // one-line item, four more words are far more than the distance).
+  EXPECT_GT(Distance(Of("", "Тоқаев Пекинге ұшты.\n" + one), f1), kNearDuplicateDistance);
+  EXPECT_GT(Distance(Of("", "Тоқаев Пекинге ұшты,\n" + one), f1), kNearDuplicateDistance);
+  // A first line as long as the rest is no byline.
+  EXPECT_NE(Of("", "Тілші Асқар Омаров\nкелді"), Of("", "келді"));
+}
+
+TEST(Fingerprint, AnOutletTagAfterTheHeadlineIsSkipped) {
+  const Fingerprint base = Of(kTitle, kBody);
+  EXPECT_EQ(Of(std::string(kTitle) + " - Reuters", kBody), base);
+  EXPECT_EQ(Of(std::string(kTitle) + " | AP News", kBody), base);
+  // Only a short last segment: a headline of two long halves keeps both.
+  const std::string one = "Өйткені осы уақытқа дейін біз мамандар дайындадық.";
+  EXPECT_GT(Distance(Of("Kazakhstan signs gas deal - China to double its imports by 2025", one),
+                     Of("Kazakhstan signs gas deal", one)),
+            kNearDuplicateDistance);
 }
 
 TEST(Fingerprint, ChineseUsesCharacterPairs) {

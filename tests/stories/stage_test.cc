@@ -7,6 +7,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "steppewatch/normalise/fold.h"
 #include "steppewatch/stories/fingerprint.h"
 #include "testing/status_matchers.h"
 
@@ -151,6 +152,36 @@ TEST_F(StageTest, CopiesJoinTheStoryOfTheFirstItem) {
   EXPECT_EQ(s.new_stories, 2u);
   EXPECT_EQ(s.copies, 1u);
   EXPECT_EQ(s.window_stories, 2u);
+}
+
+// The grouping end to end from text: fingerprints as the item processor computes them (folded
+// fields and the original body), through the stage's alert parsing and index.
+TEST_F(StageTest, SyndicatedCopiesFromTextJoinOneStoryAndATemplateTwinDoesNot) {
+  Make({});
+  Fingerprinter fingerprinter;
+  auto fp = [&](const std::string& title, const std::string& body) {
+    return fingerprinter.Compute(normalise::FoldToString(title), normalise::FoldToString(body),
+                                 body);
+  };
+  // A one-sentence template item (Reuters has hundreds): its twin with another figure is
+  // another story; its copies with a footer line or a byline line are the same story.
+  const std::string title = "Fed adds reserves via customer repurchases";
+  const std::string body =
+      "The Federal Reserve arranged two billion dlrs of customer repurchase agreements, a Fed "
+      "spokesman said.";
+  Feed(Alert({"original", fp(title, body), kT0}));
+  Feed(Alert({"footer", fp(title, body + "\nOur Standards: The Thomson Reuters Trust Principles."),
+              kT0 + kMinute}));
+  Feed(Alert({"byline", fp(title, "By Olzhas Auyezov\nWASHINGTON, March 2 (Reuters) - " + body),
+              kT0 + 2 * kMinute}));
+  std::string twin = body;
+  twin.replace(twin.find("two billion"), 11, "1.5 billion");
+  Feed(Alert({"twin", fp(title, twin), kT0 + 3 * kMinute}));
+  ASSERT_EQ(got_.alerts.size(), 4u);
+  EXPECT_THAT(got_.alerts[1], HasSubstr("\"story\":{\"id\":\"original\""));
+  EXPECT_THAT(got_.alerts[2], HasSubstr("\"story\":{\"id\":\"original\""));
+  EXPECT_THAT(got_.alerts[2], HasSubstr("\"copies\":3"));
+  EXPECT_THAT(got_.alerts[3], HasSubstr("\"story\":{\"id\":\"twin\""));
 }
 
 TEST_F(StageTest, TheSameItemOnTwoTopicsIsNotACopy) {

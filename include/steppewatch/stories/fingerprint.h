@@ -6,11 +6,12 @@
 //
 // What it is: a one-permutation MinHash with one bit per bin over the item's words, word pairs,
 // CJK characters and CJK character pairs (title and the first 2 KB of the body; a leading wire
-// dateline and short bracketed credits skipped). Copies that share a fraction J of these features
-// differ in about 32 (1 - J) bits; unrelated items in about 32. It was chosen over a 64-bit
-// SimHash of the same features by measurement (benchmarks/README.md, "Stories: fingerprint":
-// the same precision, more recall, because SimHash's distance grows with the square root of the
-// share of changed features).
+// dateline, short bracketed credits, a byline line, the body's last sentence when it is short,
+// where copies put footers, and an outlet tag after the headline skipped). Copies that share a
+// fraction J of these features differ in about 32 (1 - J) bits; unrelated items in about 32. It was
+// chosen over a 64-bit SimHash of the same features by measurement (benchmarks/README.md, "Stories:
+// fingerprint": the same precision, more recall, because SimHash's distance grows with the square
+// root of the share of changed features).
 //
 // Threading: Fingerprinter is one per worker thread (it reuses scratch buffers); the free
 // functions are thread-safe.
@@ -42,8 +43,11 @@ class Fingerprinter {
   Fingerprinter& operator=(const Fingerprinter&) = delete;
 
   // Computes the fingerprint of an item from its folded title and body (normalise::Fold output,
-  // as match::MatchContext::folded() returns them). Never fails; an empty item has fingerprint 0.
-  Fingerprint Compute(std::string_view folded_title, std::string_view folded_body);
+  // as match::MatchContext::folded() returns them), and the original body, whose line breaks
+  // (which Fold turns into spaces) show where a byline line ends; without it (empty) no byline
+  // is skipped. Never fails; an empty item has fingerprint 0.
+  Fingerprint Compute(std::string_view folded_title, std::string_view folded_body,
+                      std::string_view original_body = {});
 
  private:
   struct Scratch;
@@ -94,13 +98,35 @@ struct FingerprintOptions {
   size_t max_body_bytes = 2048;
   // Tokens shorter than this many bytes are skipped.
   size_t min_token_bytes = 1;
+  // Only the first max_body_tokens tokens (words, CJK characters) of the body count; 0: all.
+  size_t max_body_tokens = 0;
+  // The body's last sentence (after the last '.', '!', '?' or 。 followed by more text) is left
+  // out when it is at most max_dropped_bytes long (0: any length) and at least min_kept_bytes of
+  // the body stay: a footer, a credit or a "subscribe" line is the last sentence of a copy, and
+  // the last sentence is the one that truncation and dropped sentences change first. Otherwise
+  // the body counts whole (drop_last_or_whole), or the item gets no fingerprint (0; for the
+  // evaluation of the rule as a view of its own).
+  bool drop_last_sentence = true;
+  size_t min_kept_bytes = 40;
+  size_t max_dropped_bytes = 100;
+  bool drop_last_or_whole = true;
+  // A byline: the body's first line (up to the first line break of the original body), after
+  // the dateline, is skipped when it has at most byline_bytes (0: never), ends without
+  // punctuation and is followed by a longer rest ("By Olzhas Auyezov", "Автор: ...").
+  size_t byline_bytes = 64;
+  // A headline's outlet tag: the title's last segment after " - ", " | " or "_" when it has at
+  // most title_suffix_bytes (" - reuters", " | ap news", "_新华网": how outlets tag the titles
+  // they republish), and a leading segment ending in ": " or "：" of at most title_prefix_bytes
+  // ("breaking: ", "срочно: "; measured without gain, so off) are skipped; 0: never.
+  size_t title_suffix_bytes = 24;
+  size_t title_prefix_bytes = 0;
 };
 
 // Computes a fingerprint with `options` (allocates for SimHash; for the evaluation tool and
 // tests). `kernel` is SimHash's counting kernel.
 Fingerprint ComputeWithOptions(std::string_view folded_title, std::string_view folded_body,
-                               const FingerprintOptions& options,
-                               Kernel kernel = Kernel::kPortable);
+                               const FingerprintOptions& options, Kernel kernel = Kernel::kPortable,
+                               std::string_view original_body = {});
 
 // Returns whether this CPU can run `kernel`, and the best kernel it can run.
 bool KernelSupported(Kernel kernel);
