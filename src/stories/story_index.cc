@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "steppewatch/common/check.h"
+
 namespace steppewatch::stories {
 namespace {
 
@@ -97,7 +99,7 @@ uint64_t StoryIndex::FullSeq(uint32_t low) const {
 void StoryIndex::Grow(Bucket& b, uint32_t new_cap) {
   // fps and seqs share one allocation: 12 bytes per slot.
   auto* fresh = static_cast<uint64_t*>(std::malloc(size_t{new_cap} * 12));
-  if (fresh == nullptr) std::abort();  // out of memory: nothing sane to do on the data path
+  SW_CHECK(fresh != nullptr);  // out of memory: nothing sane to do on the data path
   if (b.size > 0) {
     std::memcpy(fresh, b.fps, size_t{b.size} * 8);
     std::memcpy(reinterpret_cast<uint32_t*>(fresh + new_cap), b.seqs(), size_t{b.size} * 4);
