@@ -15,21 +15,20 @@
   "Fast recovery"). The number is printed, never asserted (timing belongs to reports, not to
   pass/fail).
 
-Run by hand: STEPPEWATCH_BUILD_DIR=build/release STEPPEWATCH_SOURCE_DIR=. \
+Run by hand: PYTHONPATH=tests STEPPEWATCH_BUILD_DIR=build/release STEPPEWATCH_SOURCE_DIR=. \
   /usr/bin/python3 tests/kafka/daemon_recovery_test.py
 """
 import json
 import os
 import re
 import signal
-import sys
 import threading
 import time
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-import sw_support as sw  # noqa: E402
-from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+import support as sw
 
 
 def matching_item(i):

@@ -1,7 +1,7 @@
 # steppewatchd and fatal Kafka errors / crash recovery (Python, the real daemon against
 # `steppewatch broker` in its own process; Debian's confluent-kafka is visible only to
 # /usr/bin/python3). One ctest test per method, so failures are reported by name.
-set(sw_kafka_env "STEPPEWATCH_BUILD_DIR=${PROJECT_BINARY_DIR};STEPPEWATCH_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+set(sw_kafka_env "STEPPEWATCH_BUILD_DIR=${PROJECT_BINARY_DIR};STEPPEWATCH_SOURCE_DIR=${PROJECT_SOURCE_DIR};PYTHONPATH=${PROJECT_SOURCE_DIR}/tests")
 foreach(method
     test_repeated_fatal_producer_errors_exit_3_then_nothing_lost
     test_sigkill_then_restart_recovery_time)

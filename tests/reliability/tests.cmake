@@ -2,7 +2,7 @@
 # as separate processes, faults through the broker's control FIFO, results checked against
 # `steppewatch match` with confluent-kafka (Debian's, only visible to /usr/bin/python3).
 # SW_SEED picks the random kill points; SW_ITEMS the input size.
-set(sw_rel_env "STEPPEWATCH_BUILD_DIR=${PROJECT_BINARY_DIR};STEPPEWATCH_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+set(sw_rel_env "STEPPEWATCH_BUILD_DIR=${PROJECT_BINARY_DIR};STEPPEWATCH_SOURCE_DIR=${PROJECT_SOURCE_DIR};PYTHONPATH=${PROJECT_SOURCE_DIR}/tests")
 foreach(method
     test_broker_down_then_up
     test_request_errors_on_produce_fetch_and_commit
@@ -48,7 +48,7 @@ endif()
 # Hostile input through the daemon (tests/RELIABILITY.md "Hostile input"): one ctest
 # test per row. The 100 MB and zip-bomb rows move 100-200 MB through the mock broker (slow on a
 # shared 2-core runner, hence the timeout; peak memory stays below 1 GB per process).
-set(sw_hostile_env "STEPPEWATCH_BUILD_DIR=${PROJECT_BINARY_DIR};STEPPEWATCH_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+set(sw_hostile_env "${sw_rel_env}")
 foreach(method
     test_01_deeply_nested_json
     test_02_100_mb_payload_is_dead_lettered_as_too_large
