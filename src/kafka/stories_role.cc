@@ -12,6 +12,7 @@
 
 #include "simdjson.h"
 #include "steppewatch/common/log.h"
+#include "steppewatch/common/mutex.h"
 #include "steppewatch/kafka/client.h"
 #include "steppewatch/pipeline/offset_tracker.h"
 
@@ -52,26 +53,26 @@ class StoriesRole::Impl {
 
   const StoriesRoleCounters& counters() const { return counters_; }
   stories::StageStats stage_stats() const {
-    std::lock_guard<std::mutex> lock(snapshot_mu_);
+    MutexLock lock(&snapshot_mu_);
     return snapshot_stats_;
   }
   void ForEachKey(
       const std::function<void(std::string_view, std::string_view, uint64_t)>& fn) const {
-    std::lock_guard<std::mutex> lock(snapshot_mu_);
+    MutexLock lock(&snapshot_mu_);
     for (const KeyCount& k : snapshot_keys_) fn(k.scope, k.name, k.count);
   }
   std::vector<StoriesRole::SpikeKey> spikes() const {
-    std::lock_guard<std::mutex> lock(snapshot_mu_);
+    MutexLock lock(&snapshot_mu_);
     std::vector<StoriesRole::SpikeKey> out;
     for (const auto& [key, s] : spikes_) out.push_back(s);
     return out;
   }
   std::map<std::string, uint64_t> spike_starts_by_language() const {
-    std::lock_guard<std::mutex> lock(snapshot_mu_);
+    MutexLock lock(&snapshot_mu_);
     return starts_by_language_;
   }
   std::vector<std::pair<std::string, uint32_t>> top_stories() const {
-    std::lock_guard<std::mutex> lock(snapshot_mu_);
+    MutexLock lock(&snapshot_mu_);
     std::vector<std::pair<std::string, uint32_t>> out;
     for (const TopStory& t : top_) out.emplace_back(t.id, t.copies);
     return out;
@@ -158,12 +159,14 @@ class StoriesRole::Impl {
   bool stopping_ = false;
 
   StoriesRoleCounters counters_;
-  mutable std::mutex snapshot_mu_;
-  stories::StageStats snapshot_stats_;
-  std::vector<KeyCount> snapshot_keys_;
-  std::map<std::string, StoriesRole::SpikeKey> spikes_;  // by "scope:name"
-  std::map<std::string, uint64_t> starts_by_language_;
-  std::vector<TopStory> top_;  // at most kTopStories, most copies first
+  mutable Mutex snapshot_mu_;
+  stories::StageStats snapshot_stats_ ABSL_GUARDED_BY(snapshot_mu_);
+  std::vector<KeyCount> snapshot_keys_ ABSL_GUARDED_BY(snapshot_mu_);
+  // by "scope:name"
+  std::map<std::string, StoriesRole::SpikeKey> spikes_ ABSL_GUARDED_BY(snapshot_mu_);
+  std::map<std::string, uint64_t> starts_by_language_ ABSL_GUARDED_BY(snapshot_mu_);
+  // at most kTopStories, most copies first
+  std::vector<TopStory> top_ ABSL_GUARDED_BY(snapshot_mu_);
   simdjson::ondemand::parser spike_parser_;  // consumer thread only
   std::string scope_buf_, name_buf_, state_buf_;
 };
@@ -562,7 +565,7 @@ void StoriesRole::Impl::NoteSpike(std::string_view json) {
     }
   }
   if (scope_buf_.empty() || name_buf_.empty() || state_buf_.empty()) return;
-  std::lock_guard<std::mutex> lock(snapshot_mu_);
+  MutexLock lock(&snapshot_mu_);
   StoriesRole::SpikeKey& key = spikes_[scope_buf_ + ":" + name_buf_];
   key.scope = scope_buf_;
   key.name = name_buf_;
@@ -580,7 +583,7 @@ void StoriesRole::Impl::NoteSpike(std::string_view json) {
 void StoriesRole::Impl::NoteStory(std::string_view id, uint32_t copies) {
   if (id.empty() || copies < 2) return;  // a story of one copy is not a "top story"
   const absl::Time now = absl::Now();
-  std::lock_guard<std::mutex> lock(snapshot_mu_);
+  MutexLock lock(&snapshot_mu_);
   top_.erase(std::remove_if(top_.begin(), top_.end(),
                             [&](const TopStory& t) {
                               return t.id == id ||
@@ -733,7 +736,7 @@ void StoriesRole::Impl::Snapshot() {
       keys.push_back({std::string(scope), std::string(name), n});
     });
   }
-  std::lock_guard<std::mutex> lock(snapshot_mu_);
+  MutexLock lock(&snapshot_mu_);
   if (stage_ != nullptr || snapshot_keys_.empty()) {
     snapshot_stats_ = stats;
     snapshot_keys_ = std::move(keys);
