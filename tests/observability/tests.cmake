@@ -42,4 +42,4 @@ set_tests_properties(observability.promtool_check_metrics_daemon
                      observability.prometheus_scrapes_daemon
                      PROPERTIES LABELS "integration;observability" TIMEOUT 300
                                 SKIP_RETURN_CODE 77
-                                ENVIRONMENT "PYTHONPATH=${PROJECT_SOURCE_DIR}/tests")
+                                ENVIRONMENT "${STEPPEWATCH_SCRIPT_ENV}")

@@ -107,32 +107,13 @@ class HostileTest(unittest.TestCase):
     consumer = dict(consumer or {})
     if os.environ.get("SW_DEBUG"):
       consumer["debug"] = os.environ["SW_DEBUG"]  # librdkafka debug contexts, e.g. "fetch,msg"
-    consumer_lines = "".join(f'    {k}: "{v}"\n' for k, v in (consumer or {}).items())
     decoder = f"decoder:\n  max_item_bytes: {max_item_bytes}\n" if max_item_bytes else ""
-    hits = f"  max_hits_per_item: {max_hits}\n" if max_hits else ""
-    path = self.tmp.file(f"{name}.yaml")
-    with open(path, "w") as f:
-      f.write(f"""kafka:
-  brokers: "{self.broker.bootstrap}"
-  group_id: "{self.group}"
-  input_topics: ["{sw.INPUT}"]
-  dead_letter_topic: "{sw.DLQ}"
-  consumer:
-    # Commit stored offsets often: the rows wait for the committed offsets.
-    auto.commit.interval.ms: "100"
-    session.timeout.ms: "6000"
-{consumer_lines}rules:
-  dir: "{rules}"
-  reload_on_change: {"true" if reload_on_change else "false"}
-  cache_dir: "{HS_CACHE}"
-{decoder}pipeline:
-  workers: 1
-  shutdown_budget_seconds: 10
-{hits}metrics:
-  listen: "127.0.0.1:0"
-log:
-  level: "{"debug" if os.environ.get("SW_DEBUG") else "info"}"
-""")
+    log_level = "debug" if os.environ.get("SW_DEBUG") else "info"
+    path = sw.write_daemon_config(
+        self.tmp, name, self.broker.bootstrap, self.group, rules=rules, consumer=consumer,
+        cache_dir=HS_CACHE, reload_on_change=reload_on_change, shutdown_budget=10,
+        pipeline_extra=f"  max_hits_per_item: {max_hits}\n" if max_hits else "",
+        extra=f'{decoder}log:\n  level: "{log_level}"\n')
     d = sw.Daemon(self.tmp, name, path, rules=rules)
     self.daemons.append(d)
     d.wait_ready()

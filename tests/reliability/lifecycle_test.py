@@ -56,18 +56,9 @@ class LifecycleCase(sw.BrokerTestCase):
     self.procs = []
     self.addCleanup(lambda: [p.kill() for p in self.procs])
 
-  def config(self, name, group, extra="", brokers=None, budget=None, session_ms=None):
-    path = sw.write_daemon_config(self.tmp, name, brokers or self.broker.bootstrap, group,
+  def config(self, name, group, extra="", brokers=None):
+    return sw.write_daemon_config(self.tmp, name, brokers or self.broker.bootstrap, group,
                                   extra=extra)
-    with open(path) as f:
-      text = f.read()
-    if budget is not None:
-      text = text.replace("shutdown_budget_seconds: 20", f"shutdown_budget_seconds: {budget}")
-    if session_ms is not None:
-      text = text.replace('session.timeout.ms: "6000"', f'session.timeout.ms: "{session_ms}"')
-    with open(path, "w") as f:
-      f.write(text)
-    return path
 
   def spawn(self, name, args, env=None):
     p = Proc(self.tmp, name, args, env)
@@ -177,7 +168,7 @@ class LogPipeTest(LifecycleCase):
 
   def test_log_pipe_closed_daemon_survives_and_counts_write_errors(self):
     port = sw.free_port()
-    cfg = self.config("pipe", "life-pipe", extra=f"")
+    cfg = self.config("pipe", "life-pipe")
     p = subprocess.Popen([sw.SWD, "--config", cfg, "--rules", sw.DEFAULT_PACK,
                           "--set", f"metrics.listen=127.0.0.1:{port}"],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -304,16 +295,9 @@ class StopBudgetTest(fault_test.Scenario):
   SESSION_MS = 20000
 
   def test_sigterm_during_broker_outage_exits_within_the_budget_and_loses_nothing(self):
-    cfg = sw.write_daemon_config(self.tmp, "d0", self.broker.bootstrap, self.group)
-    with open(cfg) as f:
-      text = f.read()
-    text = text.replace("shutdown_budget_seconds: 20",
-                                    f"shutdown_budget_seconds: {self.BUDGET}")
-    text = text.replace('session.timeout.ms: "6000"',
-                        f'session.timeout.ms: "{self.SESSION_MS}"\n'
-                        f'    max.poll.interval.ms: "{self.SESSION_MS}"')
-    with open(cfg, "w") as f:
-      f.write(text)
+    cfg = sw.write_daemon_config(
+        self.tmp, "d0", self.broker.bootstrap, self.group, shutdown_budget=self.BUDGET,
+        consumer={"session.timeout.ms": self.SESSION_MS, "max.poll.interval.ms": self.SESSION_MS})
     d = sw.Daemon(self.tmp, "d0", cfg, bootstrap=self.broker.bootstrap)
     self.daemons.append(d)
     d.wait_ready()

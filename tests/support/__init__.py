@@ -6,9 +6,10 @@ tree (`paths`), one way to wait for a condition (`wait`), HTTP probes and /metri
 Kafka reads with confluent-kafka and writes with kcat (`kafka`), expected alerts from
 `steppewatch match` (`items`), and a unittest base class that owns a broker (`cases`).
 
-Importing it: ctest puts tests/ on PYTHONPATH for every script suite (the tests.cmake files) and
-benchmarks/e2e/run.sh does the same, so a suite writes `import support` and nothing else. By
-hand: `PYTHONPATH=tests STEPPEWATCH_BUILD_DIR=build/release /usr/bin/python3 tests/X/Y_test.py`.
+Importing it: ctest puts tests/ on PYTHONPATH for every script suite (STEPPEWATCH_SCRIPT_ENV in
+tests/CMakeLists.txt) and benchmarks/e2e/run.sh does the same, so a suite writes
+`import support` and nothing else. By hand:
+`PYTHONPATH=tests STEPPEWATCH_BUILD_DIR=build/release /usr/bin/python3 tests/X/Y_test.py`.
 Debian's confluent-kafka is visible only to /usr/bin/python3 (`python3` on PATH may be another
 interpreter); it is imported when a Kafka reader is first made, so `import support` works in any
 Python 3.

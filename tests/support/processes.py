@@ -180,34 +180,50 @@ class Broker(LoggedProcess):
     return super().stop(sig, timeout)
 
 
+# The consumer properties of every test daemon: commit stored offsets often (the tests wait for
+# the committed offsets) and a short session, so a group's first join and a dead member's
+# expulsion take seconds (the mock cluster's join waits 3 s).
+TEST_CONSUMER = {"auto.commit.interval.ms": "100", "session.timeout.ms": "6000"}
+
+
 def write_daemon_config(tmp, name, bootstrap, group, rules=DEFAULT_PACK, workers=1,
-                        topic=INPUT, extra="", kafka_common=None):
-  """A steppewatchd config (keys: config/steppewatch.example.yaml). `kafka_common`: librdkafka
-  properties for both clients (kafka.common), e.g. security.protocol."""
+                        topic=INPUT, extra="", kafka_common=None, consumer=None,
+                        kafka_keys=None, cache_dir=None, reload_on_change=False,
+                        shutdown_budget=20, pipeline_extra=""):
+  """Writes `tmp`/`name`.yaml, a steppewatchd config (keys: config/steppewatch.example.yaml),
+  and returns its path.
+
+  `kafka_common`: librdkafka properties for both clients (kafka.common), e.g. security.protocol.
+  `consumer`: consumer properties over TEST_CONSUMER (a value None drops the key, leaving the
+  daemon's default). `kafka_keys`: more kafka.* keys (e.g. instance_id). `pipeline_extra`: more
+  pipeline.* lines; `extra`: whole sections appended at the end (decoder:, log:).
+  """
   path = tmp.file(f"{name}.yaml")
-  cache = tmp.file("hs-cache")
+  cache = cache_dir or tmp.file("hs-cache")
   os.makedirs(cache, exist_ok=True)
   common = "".join(f"\n    {k}: {json.dumps(str(v))}" for k, v in (kafka_common or {}).items())
   common = common or " {}"
+  props = dict(TEST_CONSUMER)
+  props.update(consumer or {})
+  consumer_lines = "".join(f"    {k}: {json.dumps(str(v))}\n" for k, v in props.items()
+                           if v is not None)
+  keys = "".join(f"  {k}: {json.dumps(str(v))}\n" for k, v in (kafka_keys or {}).items())
   with open(path, "w") as f:
     f.write(f"""kafka:
-  brokers: "{bootstrap}"
+{keys}  brokers: "{bootstrap}"
   group_id: "{group}"
   input_topics: ["{topic}"]
   dead_letter_topic: "{DLQ}"
   common:{common}
   consumer:
-    # Commit stored offsets often: the tests wait for the committed offsets.
-    auto.commit.interval.ms: "100"
-    session.timeout.ms: "6000"
-rules:
+{consumer_lines}rules:
   dir: "{rules}"
-  reload_on_change: false
+  reload_on_change: {"true" if reload_on_change else "false"}
   cache_dir: "{cache}"
 pipeline:
   workers: {workers}
-  shutdown_budget_seconds: 20
-metrics:
+  shutdown_budget_seconds: {shutdown_budget}
+{pipeline_extra}metrics:
   listen: "127.0.0.1:0"
 {extra}""")
   return path
