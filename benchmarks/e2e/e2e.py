@@ -136,36 +136,14 @@ class Watcher(sw.Kafka):
 DAEMON_PROPS = {"consumer": {}, "producer": {}}
 
 
-def write_config(path, bootstrap, topic, group, rules, workdir, workers=0, props=None):
-  """The daemon's YAML config for one run (keys: include/steppewatch/config/daemon_config.h)."""
+def write_config(name, bootstrap, topic, group, rules, workdir, workers=0, props=None):
+  """Writes the daemon's YAML config for one run (tests/support's, with the benchmark's
+  librdkafka properties, auto workers and warning-level logs) and returns its path."""
   props = props or DAEMON_PROPS
-  consumer = "".join(f'    {k}: "{v}"\n' for k, v in props["consumer"].items())
-  producer = "".join(f'    {k}: "{v}"\n' for k, v in props["producer"].items())
-  if producer:
-    producer = "  producer:\n" + producer
-  text = f"""kafka:
-  brokers: "{bootstrap}"
-  group_id: "{group}"
-  input_topics: ["{topic}"]
-  dead_letter_topic: "steppewatch.dead-letter"
-  consumer:
-    # Commit stored offsets often, so that the harness sees progress with little delay.
-    auto.commit.interval.ms: "100"
-    session.timeout.ms: "6000"
-{consumer}{producer}rules:
-  dir: "{rules}"
-  reload_on_change: false
-  cache_dir: "{os.path.join(workdir, 'hs-cache')}"
-pipeline:
-  workers: {workers}
-metrics:
-  listen: "127.0.0.1:0"
-log:
-  level: warning
-"""
-  os.makedirs(os.path.join(workdir, "hs-cache"), exist_ok=True)
-  with open(path, "w") as f:
-    f.write(text)
+  return sw.write_daemon_config(
+      sw.TempDir(path=workdir), name, bootstrap, group, rules=rules, workers=workers, topic=topic,
+      consumer=props["consumer"], producer=props["producer"],
+      cache_dir=os.path.join(workdir, "hs-cache"), extra="log:\n  level: warning\n")
 
 
 def daemon_args(ctx, config, rules, bootstrap):
@@ -175,8 +153,7 @@ def daemon_args(ctx, config, rules, bootstrap):
 def run_daemons(ctx, name, rules, topic, total, instances=1, timeout=600):
   """Runs `instances` daemons in one new group until the group has committed `total` items."""
   group = f"e2e-{name}-{int(time.time() * 1000)}"
-  cfg = os.path.join(ctx.workdir, f"{name}.yaml")
-  write_config(cfg, ctx.bootstrap, topic, group, rules, ctx.workdir)
+  cfg = write_config(name, ctx.bootstrap, topic, group, rules, ctx.workdir)
   alerts_before = {t: ctx.w.high_sum(t) for t in ctx.alert_topics}
   dlq_before = ctx.w.high_sum(ctx.dlq_topic)
   parts = ctx.w.partitions(topic)
@@ -275,8 +252,7 @@ def live(ctx, rules, rate, seconds, sample_path, sample_items):
   topic = ctx.live_topic
   name = f"live-{rate}"
   group = f"e2e-{name}-{int(time.time() * 1000)}"
-  cfg = os.path.join(ctx.workdir, f"{name}.yaml")
-  write_config(cfg, ctx.bootstrap, topic, group, rules, ctx.workdir)
+  cfg = write_config(name, ctx.bootstrap, topic, group, rules, ctx.workdir)
   d = Proc(daemon_args(ctx, cfg, rules, ctx.bootstrap), os.path.join(ctx.workdir, f"{name}.log"))
   parts = ctx.w.partitions(topic)
   # Warm-up: wait until the daemon has joined its group and committed one small batch, so

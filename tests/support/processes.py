@@ -188,14 +188,14 @@ TEST_CONSUMER = {"auto.commit.interval.ms": "100", "session.timeout.ms": "6000"}
 
 def write_daemon_config(tmp, name, bootstrap, group, rules=DEFAULT_PACK, workers=1,
                         topic=INPUT, extra="", kafka_common=None, consumer=None,
-                        kafka_keys=None, cache_dir=None, reload_on_change=False,
-                        shutdown_budget=20, pipeline_extra=""):
+                        producer=None, kafka_keys=None, cache_dir=None,
+                        reload_on_change=False, shutdown_budget=20, pipeline_extra=""):
   """Writes `tmp`/`name`.yaml, a steppewatchd config (keys: config/steppewatch.example.yaml),
   and returns its path.
 
   `kafka_common`: librdkafka properties for both clients (kafka.common), e.g. security.protocol.
   `consumer`: consumer properties over TEST_CONSUMER (a value None drops the key, leaving the
-  daemon's default). `kafka_keys`: more kafka.* keys (e.g. instance_id). `pipeline_extra`: more
+  daemon's default); `producer`: producer properties. `kafka_keys`: more kafka.* keys (e.g. instance_id). `pipeline_extra`: more
   pipeline.* lines; `extra`: whole sections appended at the end (decoder:, log:).
   """
   path = tmp.file(f"{name}.yaml")
@@ -207,6 +207,9 @@ def write_daemon_config(tmp, name, bootstrap, group, rules=DEFAULT_PACK, workers
   props.update(consumer or {})
   consumer_lines = "".join(f"    {k}: {json.dumps(str(v))}\n" for k, v in props.items()
                            if v is not None)
+  producer_lines = "".join(f"    {k}: {json.dumps(str(v))}\n" for k, v in (producer or {}).items())
+  if producer_lines:
+    producer_lines = "  producer:\n" + producer_lines
   keys = "".join(f"  {k}: {json.dumps(str(v))}\n" for k, v in (kafka_keys or {}).items())
   with open(path, "w") as f:
     f.write(f"""kafka:
@@ -216,7 +219,7 @@ def write_daemon_config(tmp, name, bootstrap, group, rules=DEFAULT_PACK, workers
   dead_letter_topic: "{DLQ}"
   common:{common}
   consumer:
-{consumer_lines}rules:
+{consumer_lines}{producer_lines}rules:
   dir: "{rules}"
   reload_on_change: {"true" if reload_on_change else "false"}
   cache_dir: "{cache}"
