@@ -26,17 +26,13 @@ import argparse
 import json
 import os
 import platform
-import re
-import shutil
 import signal
 import subprocess
 import sys
 import time
-import urllib.request
 
-from confluent_kafka import Consumer, TopicPartition
+import support as sw
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 POLL_S = 0.1  # progress poll period; bounds the timing error of one run to ~0.2 s
 
 
@@ -44,40 +40,12 @@ def log(*a):
   print("[e2e %s]" % time.strftime("%H:%M:%S"), *a, file=sys.stderr, flush=True)
 
 
-class Proc:
-  """A child process with CPU and memory read from /proc."""
+class Proc(sw.LoggedProcess):
+  """A daemon or the broker, its output in the work directory, with CPU and memory read from
+  /proc (tests/support, as the test suites use it)."""
 
-  def __init__(self, args, **kw):
-    self.args = args
-    self.p = subprocess.Popen(args, **kw)
-    self.pid = self.p.pid
-
-  def cpu_seconds(self):
-    try:
-      with open(f"/proc/{self.pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-      return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
-    except (FileNotFoundError, ProcessLookupError):
-      return None
-
-  def hwm_mb(self):
-    try:
-      with open(f"/proc/{self.pid}/status") as f:
-        for line in f:
-          if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    except FileNotFoundError:
-      return None
-
-  def stop(self, timeout=30):
-    if self.p.poll() is None:
-      self.p.send_signal(signal.SIGTERM)
-      try:
-        self.p.wait(timeout)
-      except subprocess.TimeoutExpired:
-        self.p.kill()
-        self.p.wait()
-    return self.p.returncode
+  def stop(self, sig=signal.SIGTERM, timeout=30):
+    return super().stop(sig, timeout)
 
 
 def histogram_buckets(metrics_text, name):
@@ -106,14 +74,11 @@ def histogram_quantiles(after, before, name, qs=(0.5, 0.99)):
   return out
 
 
-def scrape(log_path):
+def scrape(d):
   """The daemon's /metrics page (its port is in its log), or None."""
-  try:
-    with open(log_path) as f:
-      m = re.search(r"metrics on (http://\S+/metrics)", f.read())
-    return urllib.request.urlopen(m.group(1), timeout=5).read().decode()
-  except (OSError, AttributeError):
-    return None
+  url = d.metrics_url()
+  status, body = sw.http_get(url) if url else (0, "")
+  return body if status == 200 else None
 
 
 def stage_quantiles(after, before):
@@ -127,18 +92,10 @@ def stage_quantiles(after, before):
       ("end_to_end_ms", "steppewatch_end_to_end_latency_seconds"))}
 
 
-def start_broker(sw, topics, workdir):
-  spec = ",".join(f"{t}:{n}" for t, n in topics.items())
-  out = open(os.path.join(workdir, "broker.out"), "w+")
-  b = Proc([sw, "broker", "--topics", spec], stdout=out, stderr=subprocess.STDOUT)
-  deadline = time.time() + 10
-  while time.time() < deadline:
-    out.seek(0)
-    for line in out.read().splitlines():
-      if line.startswith("bootstrap: "):
-        return b, line.split(": ", 1)[1].strip()
-    time.sleep(0.05)
-  raise SystemExit("broker did not print its bootstrap address")
+def start_broker(binary, topics, workdir):
+  b = sw.Broker(sw.TempDir(path=workdir), [f"{t}:{n}" for t, n in topics.items()],
+                control=False, binary=binary)
+  return b, b.bootstrap
 
 
 # librdkafka properties for the live mode's feeder and subscriber (--live-client-prop).
@@ -157,41 +114,21 @@ def feed(sw, bootstrap, topic, path, repeat=1, rate=None, linger_ms=None, props=
   return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-class Watcher:
-  """Reads high watermarks and a group's committed offsets without joining any group."""
+class Watcher(sw.Kafka):
+  """Reads high watermarks and groups' committed offsets without joining any group (one idle
+  consumer per group, reused: committed() asks the group coordinator directly)."""
 
   def __init__(self, bootstrap):
-    self.c = Consumer({"bootstrap.servers": bootstrap, "group.id": "e2e-watcher",
-                       "enable.auto.commit": False, "log_level": 3})
-
-  def partitions(self, topic):
-    md = self.c.list_topics(topic, timeout=10)
-    return sorted(md.topics[topic].partitions.keys())
+    super().__init__(bootstrap, group="e2e-watcher")
 
   def high_sum(self, topic):
-    total = 0
-    for p in self.partitions(topic):
-      lo, hi = self.c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-      total += hi
-    return total
+    return sum(self.high(topic).values())
 
   def low_sum(self, topic):
-    return sum(self.c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[0]
-               for p in self.partitions(topic))
+    return self.low(topic)
 
-  def close(self):
-    self.c.close()
-
-
-def committed_sum(bootstrap, group, topic, parts, cache={}):
-  # One idle consumer per group, reused: committed() asks the group coordinator directly.
-  c = cache.get(group)
-  if c is None:
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
-                  "log_level": 3})
-    cache[group] = c
-  offs = c.committed([TopicPartition(topic, p) for p in parts], timeout=10)
-  return sum(max(tp.offset, 0) for tp in offs)
+  def committed_sum(self, group, topic, parts):
+    return sum(max(o, 0) for o in self.committed(group, topic, parts).values())
 
 
 # librdkafka properties added to every daemon config (--daemon-prop consumer.KEY=VALUE or
@@ -199,36 +136,14 @@ def committed_sum(bootstrap, group, topic, parts, cache={}):
 DAEMON_PROPS = {"consumer": {}, "producer": {}}
 
 
-def write_config(path, bootstrap, topic, group, rules, workdir, workers=0, props=None):
-  """The daemon's YAML config for one run (keys: include/steppewatch/config/daemon_config.h)."""
+def write_config(name, bootstrap, topic, group, rules, workdir, workers=0, props=None):
+  """Writes the daemon's YAML config for one run (tests/support's, with the benchmark's
+  librdkafka properties, auto workers and warning-level logs) and returns its path."""
   props = props or DAEMON_PROPS
-  consumer = "".join(f'    {k}: "{v}"\n' for k, v in props["consumer"].items())
-  producer = "".join(f'    {k}: "{v}"\n' for k, v in props["producer"].items())
-  if producer:
-    producer = "  producer:\n" + producer
-  text = f"""kafka:
-  brokers: "{bootstrap}"
-  group_id: "{group}"
-  input_topics: ["{topic}"]
-  dead_letter_topic: "steppewatch.dead-letter"
-  consumer:
-    # Commit stored offsets often, so that the harness sees progress with little delay.
-    auto.commit.interval.ms: "100"
-    session.timeout.ms: "6000"
-{consumer}{producer}rules:
-  dir: "{rules}"
-  reload_on_change: false
-  cache_dir: "{os.path.join(workdir, 'hs-cache')}"
-pipeline:
-  workers: {workers}
-metrics:
-  listen: "127.0.0.1:0"
-log:
-  level: warning
-"""
-  os.makedirs(os.path.join(workdir, "hs-cache"), exist_ok=True)
-  with open(path, "w") as f:
-    f.write(text)
+  return sw.write_daemon_config(
+      sw.TempDir(path=workdir), name, bootstrap, group, rules=rules, workers=workers, topic=topic,
+      consumer=props["consumer"], producer=props["producer"],
+      cache_dir=os.path.join(workdir, "hs-cache"), extra="log:\n  level: warning\n")
 
 
 def daemon_args(ctx, config, rules, bootstrap):
@@ -238,16 +153,14 @@ def daemon_args(ctx, config, rules, bootstrap):
 def run_daemons(ctx, name, rules, topic, total, instances=1, timeout=600):
   """Runs `instances` daemons in one new group until the group has committed `total` items."""
   group = f"e2e-{name}-{int(time.time() * 1000)}"
-  cfg = os.path.join(ctx.workdir, f"{name}.yaml")
-  write_config(cfg, ctx.bootstrap, topic, group, rules, ctx.workdir)
+  cfg = write_config(name, ctx.bootstrap, topic, group, rules, ctx.workdir)
   alerts_before = {t: ctx.w.high_sum(t) for t in ctx.alert_topics}
   dlq_before = ctx.w.high_sum(ctx.dlq_topic)
   parts = ctx.w.partitions(topic)
-  logs = [open(os.path.join(ctx.workdir, f"{name}.{i}.log"), "w") for i in range(instances)]
   start = time.time()
   broker_cpu0 = ctx.broker.cpu_seconds()
-  procs = [Proc(daemon_args(ctx, cfg, rules, ctx.bootstrap), stdout=logs[i],
-                stderr=subprocess.STDOUT) for i in range(instances)]
+  procs = [Proc(daemon_args(ctx, cfg, rules, ctx.bootstrap),
+                os.path.join(ctx.workdir, f"{name}.{i}.log")) for i in range(instances)]
   t0 = c0 = cpu0 = None
   done_at = None
   last = 0
@@ -255,9 +168,10 @@ def run_daemons(ctx, name, rules, topic, total, instances=1, timeout=600):
   while time.time() < deadline:
     time.sleep(POLL_S)
     if any(p.p.poll() is not None for p in procs):
-      log(f"{name}: a daemon exited early (rc={[p.p.poll() for p in procs]}); see {logs[0].name}")
+      log(f"{name}: a daemon exited early (rc={[p.p.poll() for p in procs]}); see "
+          f"{procs[0].log_path}")
       break
-    c = committed_sum(ctx.bootstrap, group, topic, parts)
+    c = ctx.w.committed_sum(group, topic, parts)
     now = time.time()
     if t0 is None and c > 0:
       t0, c0 = now, c
@@ -269,8 +183,6 @@ def run_daemons(ctx, name, rules, topic, total, instances=1, timeout=600):
   cpu1 = sum(p.cpu_seconds() or 0 for p in procs)
   hwm = max((p.hwm_mb() or 0) for p in procs)
   rcs = [p.stop() for p in procs]
-  for f in logs:
-    f.close()
   res = {"name": name, "instances": instances, "items": total, "committed": last,
          "exit_codes": rcs, "startup_to_progress_s": (t0 - start) if t0 else None,
          "peak_rss_mb": round(hwm, 1)}
@@ -292,21 +204,21 @@ def run_daemons(ctx, name, rules, topic, total, instances=1, timeout=600):
 def pass_through(ctx, topic, total):
   group = f"e2e-passthrough-{int(time.time() * 1000)}"
   broker_cpu0 = ctx.broker.cpu_seconds()
-  p = Proc([ctx.sw, "tail", "--brokers", ctx.bootstrap, "--topic", topic, "--group", group,
+  p = subprocess.Popen([ctx.sw, "tail", "--brokers", ctx.bootstrap, "--topic", topic, "--group", group,
             "--from-beginning", "--quiet", "--count", str(total), "--timeout", "600",
             # Fetches may wait for more data: this reader wants throughput, not latency.
             "--property", "fetch.wait.max.ms=100",
             "--summary-json"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
   _, status, ru = os.wait4(p.pid, 0)
-  p.p.returncode = os.waitstatus_to_exitcode(status)
-  summary = json.loads(p.p.stdout.read().strip().splitlines()[-1])
+  p.returncode = os.waitstatus_to_exitcode(status)
+  summary = json.loads(p.stdout.read().strip().splitlines()[-1])
   secs = summary["first_to_last_seconds"]
   n = summary["messages"]
   res = {"name": "pass-through", "items": n, "seconds": round(secs, 2),
          "items_per_s": round(n / secs) if secs else None,
          "mb_per_s": round(summary["bytes"] / secs / 1e6, 1) if secs else None,
          "cpu_s_per_m_items": round((ru.ru_utime + ru.ru_stime) / n * 1e6, 2) if n else None,
-         "peak_rss_mb": round(ru.ru_maxrss / 1024, 1), "exit_code": p.p.returncode,
+         "peak_rss_mb": round(ru.ru_maxrss / 1024, 1), "exit_code": p.returncode,
          "broker_cpu_s": round(ctx.broker.cpu_seconds() - broker_cpu0, 1)}
   log("pass-through", json.dumps(res))
   return res
@@ -340,10 +252,8 @@ def live(ctx, rules, rate, seconds, sample_path, sample_items):
   topic = ctx.live_topic
   name = f"live-{rate}"
   group = f"e2e-{name}-{int(time.time() * 1000)}"
-  cfg = os.path.join(ctx.workdir, f"{name}.yaml")
-  write_config(cfg, ctx.bootstrap, topic, group, rules, ctx.workdir)
-  logf = open(os.path.join(ctx.workdir, f"{name}.log"), "w")
-  d = Proc(daemon_args(ctx, cfg, rules, ctx.bootstrap), stdout=logf, stderr=subprocess.STDOUT)
+  cfg = write_config(name, ctx.bootstrap, topic, group, rules, ctx.workdir)
+  d = Proc(daemon_args(ctx, cfg, rules, ctx.bootstrap), os.path.join(ctx.workdir, f"{name}.log"))
   parts = ctx.w.partitions(topic)
   # Warm-up: wait until the daemon has joined its group and committed one small batch, so
   # that the measurement does not include the first join or the first metadata round trips.
@@ -351,7 +261,7 @@ def live(ctx, rules, rate, seconds, sample_path, sample_items):
   feed(ctx.sw, ctx.bootstrap, topic, ctx.warmup_path)
   warm_total = ctx.w.high_sum(topic)
   deadline = time.time() + 60
-  while committed_sum(ctx.bootstrap, group, topic, parts) < warm_total and time.time() < deadline:
+  while ctx.w.committed_sum(group, topic, parts) < warm_total and time.time() < deadline:
     time.sleep(POLL_S)
   tail = subprocess.Popen([ctx.sw, "tail", "--brokers", ctx.bootstrap, "--topic",
                            ",".join(ctx.alert_topics), "--quiet", "--latency", "--summary-json",
@@ -360,24 +270,23 @@ def live(ctx, rules, rate, seconds, sample_path, sample_items):
                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
   time.sleep(1.0)  # the tail assigns partitions at their end: give it its first fetch round
   repeat = max(1, int(rate * seconds / sample_items + 0.999))
-  metrics0 = scrape(os.path.join(ctx.workdir, f"{name}.log"))
+  metrics0 = scrape(d)
   cpu0 = d.cpu_seconds()
   f = feed(ctx.sw, ctx.bootstrap, topic, sample_path, repeat=repeat, rate=rate, linger_ms=1,
            props=LIVE_CLIENT_PROPS)
   target = ctx.w.high_sum(topic)
   deadline = time.time() + 60
-  while committed_sum(ctx.bootstrap, group, topic, parts) < target and time.time() < deadline:
+  while ctx.w.committed_sum(group, topic, parts) < target and time.time() < deadline:
     time.sleep(POLL_S)
   cpu1 = d.cpu_seconds()
   hwm = d.hwm_mb()
-  stages = stage_quantiles(scrape(os.path.join(ctx.workdir, f"{name}.log")), metrics0)
+  stages = stage_quantiles(scrape(d), metrics0)
   # Every alert is acknowledged by now (offsets are stored only after that); the subscriber
   # reads with a 10 ms fetch wait, so 2 s is ample for the last ones to reach it.
   time.sleep(2)
   tail.send_signal(signal.SIGINT)
   out, _ = tail.communicate()
   rc = d.stop()
-  logf.close()
   s = json.loads(out.strip().splitlines()[-1])
   res = {"name": name, "rate": rate, "items": f["produced"],
          "achieved_rate": round(f["produced"] / f["produce_seconds"]),
@@ -538,8 +447,6 @@ def main():
       add(pt2)
       baseline = max(baseline or 0, pt2.get("items_per_s") or 0) or None
   finally:
-    for c in committed_sum.__defaults__[0].values():
-      c.close()
     ctx.w.close()
     broker.stop()
   print(f"\nEnd-to-end, {meta['date']}, {meta['machine']}; input {meta['items']} items from "

@@ -16,6 +16,7 @@ if [[ -z "${NO_BUILD:-}" ]]; then
   cmake --build "$BUILD" --target steppewatchd steppewatch -j2
 fi
 WORKDIR=${WORKDIR:-$(mktemp -d /tmp/steppewatch-e2e.XXXX)}
-# confluent-kafka is Debian's python3-confluent-kafka: only /usr/bin/python3 sees it.
-exec /usr/bin/python3 benchmarks/e2e/e2e.py --build "$(realpath "$BUILD")" --source "$PWD" \
+# confluent-kafka is Debian's python3-confluent-kafka: only /usr/bin/python3 sees it. tests/ on
+# PYTHONPATH: e2e.py starts the broker and daemons with the test suites' support package.
+PYTHONPATH="$PWD/tests${PYTHONPATH:+:$PYTHONPATH}" exec /usr/bin/python3 benchmarks/e2e/e2e.py --build "$(realpath "$BUILD")" --source "$PWD" \
   --workdir "$WORKDIR" "$@"

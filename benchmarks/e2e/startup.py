@@ -2,7 +2,7 @@
 """Start-up to ready of steppewatchd against a broker (target: <= 1 s with a cached 100k-term
 database). benchmarks/README.md, "End to end" -> "Start-up".
 
-  startup.py --build build/DIR --pack PACK_DIR --cache-dir CACHE_DIR [--runs N]
+  PYTHONPATH=tests startup.py --build build/DIR --pack PACK_DIR --cache-dir CACHE_DIR [--runs N]
 
 Starts `steppewatch broker` (one input topic), then N times: spawns steppewatchd with PACK_DIR
 and CACHE_DIR (rules.cache_dir), polls its /readyz every 5 ms and prints the wall time from the
@@ -13,30 +13,12 @@ cold start); the runs after it are the cached start. Every process it starts is 
 import argparse
 import os
 import re
-import subprocess
-import sys
-import tempfile
+import signal
 import time
-import urllib.request
+
+import support as sw
 
 POLL_S = 0.005  # /readyz poll period: small against the 1 s target
-
-
-def wait_for(pattern, f, timeout):
-  deadline = time.time() + timeout
-  while time.time() < deadline:
-    f.seek(0)
-    m = re.search(pattern, f.read(), re.M)
-    if m:
-      return m
-    time.sleep(POLL_S)
-  return None
-
-
-def cpu_seconds(pid):
-  with open(f"/proc/{pid}/stat") as f:
-    fields = f.read().rsplit(")", 1)[1].split()
-  return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main():
@@ -47,17 +29,13 @@ def main():
   ap.add_argument("--runs", type=int, default=5)
   ap.add_argument("--timeout", type=float, default=120, help="seconds per run to become ready")
   args = ap.parse_args()
-  work = tempfile.mkdtemp(prefix="sw-startup-")
-  broker_out = open(os.path.join(work, "broker.out"), "w+")
-  broker = subprocess.Popen([os.path.join(args.build, "steppewatch"), "broker", "--topics",
-                             "news.items:8"], stdout=broker_out, stderr=subprocess.STDOUT)
+  work = sw.TempDir("sw-startup-")
+  broker = sw.Broker(work, ["news.items:8"], control=False,
+                     binary=os.path.join(args.build, "steppewatch"))
   try:
-    m = wait_for(r"^bootstrap: (\S+)", broker_out, 10)
-    if not m:
-      sys.exit("the broker did not print its bootstrap address")
-    bootstrap = m.group(1)
+    bootstrap = broker.bootstrap
     for i in range(args.runs):
-      cfg = os.path.join(work, f"daemon-{i}.yaml")
+      cfg = work.file(f"daemon-{i}.yaml")
       with open(cfg, "w") as f:
         f.write(f"""kafka:
   brokers: "{bootstrap}"
@@ -72,37 +50,32 @@ metrics:
 log:
   level: info
 """)
-      out = open(os.path.join(work, f"daemon-{i}.out"), "w+")
       start = time.time()
-      daemon = subprocess.Popen([os.path.join(args.build, "steppewatchd"), "--config", cfg],
-                                stdout=out, stderr=subprocess.STDOUT)
+      daemon = sw.LoggedProcess([os.path.join(args.build, "steppewatchd"), "--config", cfg],
+                                work.file(f"daemon-{i}.out"))
       ready = cpu = None
       try:
-        m = wait_for(r"metrics on http://[\d.]+:(\d+)/", out, args.timeout)
-        while m and time.time() - start < args.timeout and daemon.poll() is None:
-          try:
-            url = f"http://127.0.0.1:{m.group(1)}/readyz"
-            if urllib.request.urlopen(url, timeout=1).status == 200:
-              ready = time.time() - start
-              cpu = cpu_seconds(daemon.pid)
-              break
-          except OSError:
-            pass
+        try:
+          url = sw.wait_until(daemon.metrics_url, args.timeout, "the metrics line", POLL_S)
+        except AssertionError:
+          url = None
+        while url and time.time() - start < args.timeout and daemon.running():
+          if sw.http_get(url.rsplit("/", 1)[0] + "/readyz", timeout=1)[0] == 200:
+            ready = time.time() - start
+            cpu = daemon.cpu_seconds()
+            break
           time.sleep(POLL_S)
       finally:
-        daemon.terminate()
-        daemon.wait(30)
-      out.seek(0)
-      logged = re.search(r"embedded tests passed in (\S+)", out.read())
+        daemon.stop(signal.SIGTERM, timeout=30)
+      logged = re.search(r"embedded tests passed in (\S+)", daemon.text())
       if ready is None:
-        print(f"run {i}: not ready within {args.timeout} s; see {out.name}", flush=True)
+        print(f"run {i}: not ready within {args.timeout} s; see {daemon.log_path}", flush=True)
         continue
       print(f"run {i}: ready {ready:.3f} s wall, daemon CPU {cpu:.2f} s, pack load logged "
             f"{logged.group(1) if logged else '?'}, load average {os.getloadavg()[0]:.1f}",
             flush=True)
   finally:
-    broker.terminate()
-    broker.wait(10)
+    broker.stop()
 
 
 if __name__ == "__main__":

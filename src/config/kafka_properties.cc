@@ -3,11 +3,11 @@
 #include <librdkafka/rdkafka.h>
 
 #include <algorithm>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "config/internal.h"
+#include "steppewatch/common/mutex.h"
 #include "steppewatch/config/daemon_config.h"
 #include "steppewatch/kafka/client.h"
 
@@ -17,15 +17,15 @@ namespace {
 // librdkafka's configuration warnings (log level <= 4 while creating a client), collected for
 // the check instead of printed.
 struct ConfLog {
-  std::mutex mu;
-  std::vector<std::string> lines;
+  Mutex mu;
+  std::vector<std::string> lines ABSL_GUARDED_BY(mu);
 };
 
 void CollectLog(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
   if (level > 4) return;
   auto* log = static_cast<ConfLog*>(rd_kafka_opaque(rk));
   if (log == nullptr) return;
-  std::lock_guard<std::mutex> lock(log->mu);
+  MutexLock lock(&log->mu);
   log->lines.push_back(Cat(fac, ": ", buf));
 }
 
@@ -153,7 +153,7 @@ void CheckKafkaClients(const DaemonConfig& config, const Origins& origins, Prefl
       continue;
     }
     rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
-    std::lock_guard<std::mutex> lock(log.mu);
+    MutexLock lock(&log.mu);
     for (const std::string& line : log.lines)
       report(&out->warnings, Cat("kafka ", client, ": ", line));
   }

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -172,7 +173,7 @@ void RuleReloader::Stop() {
 
 void RuleReloader::MarkInitialPack(absl::Time loaded_at) {
   counters_.last_success_unix_seconds.store(UnixSeconds(loaded_at), std::memory_order_relaxed);
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   last_success_ = loaded_at;
 }
 
@@ -182,7 +183,7 @@ ReloaderStatus RuleReloader::status() const {
   out.failure = counters_.failure.load(std::memory_order_relaxed);
   out.unchanged = counters_.unchanged.load(std::memory_order_relaxed);
   if (auto pack = holder_->Get(); pack != nullptr) out.running = pack->info();
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   out.attempts = attempts_;
   out.last_error = last_error_;
   out.last_success = last_success_;
@@ -190,13 +191,19 @@ ReloaderStatus RuleReloader::status() const {
 }
 
 bool RuleReloader::AwaitAttempts(uint64_t attempts, absl::Duration timeout) const {
-  std::unique_lock<std::mutex> lock(mu_);
-  auto done = [this, attempts] { return attempts_ >= attempts; };
-  if (timeout == absl::InfiniteDuration()) {
-    attempts_cv_.wait(lock, done);
-    return true;
+  const bool forever = timeout == absl::InfiniteDuration();
+  const auto deadline =
+      std::chrono::steady_clock::now() +
+      (forever ? std::chrono::nanoseconds(0) : absl::ToChronoNanoseconds(timeout));
+  MutexLock lock(&mu_);
+  while (attempts_ < attempts) {
+    if (forever) {
+      attempts_cv_.Wait(&mu_);
+    } else if (!attempts_cv_.WaitUntil(&mu_, deadline)) {
+      return attempts_ >= attempts;
+    }
   }
-  return attempts_cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout), done);
+  return true;
 }
 
 absl::Status RuleReloader::SyncWatches() {
@@ -426,7 +433,7 @@ void RuleReloader::ReloadOnce(Trigger trigger) {
   running.reset();  // Drop our reference to the old pack before waking waiters.
 
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     outcome.attempt = attempts_ + 1;
   }
   // Written before attempts_ grows, so a waiter woken by AwaitAttempts() finds the file
@@ -436,9 +443,9 @@ void RuleReloader::ReloadOnce(Trigger trigger) {
       SW_LOG_EVERY(kWarning, kComponent, 60000, "reload status: ", st);
     }
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   ++attempts_;
-  attempts_cv_.notify_all();
+  attempts_cv_.SignalAll();
   if (!error.empty()) last_error_ = std::move(error);
   if (installed) last_success_ = end;
 }

@@ -59,7 +59,7 @@ absl::StatusOr<ParsedClientStatistics> ParseClientStatistics(std::string_view js
 }
 
 void ClientStatistics::Update(std::string_view client, ParsedClientStatistics parsed) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto& brokers = state_.brokers;
   brokers.erase(std::remove_if(brokers.begin(), brokers.end(),
                                [&](const BrokerStatistics& b) { return b.client == client; }),
@@ -75,13 +75,13 @@ void ClientStatistics::Update(std::string_view client, ParsedClientStatistics pa
 }
 
 void ClientStatistics::SetLagSeconds(std::vector<PartitionLagSeconds> lags) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   state_.lag_seconds = std::move(lags);
 }
 
 void ClientStatistics::RetainLagSeconds(
     const std::function<bool(std::string_view topic, int32_t partition)>& keep) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto& lags = state_.lag_seconds;
   lags.erase(
       std::remove_if(lags.begin(), lags.end(),
@@ -90,12 +90,12 @@ void ClientStatistics::RetainLagSeconds(
 }
 
 void ClientStatistics::AddProducerRecovery() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   ++state_.producer_recoveries;
 }
 
 ClientStatisticsSnapshot ClientStatistics::Snapshot() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return state_;
 }
 

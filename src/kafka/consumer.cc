@@ -79,7 +79,7 @@ rd_kafka_message_t* Consumer::Poll(int timeout_ms) {
 
 void Consumer::Wake() {
   // Under the lock so that no yield can start once Close() has begun (see Close()).
-  std::lock_guard<std::mutex> lock(wake_mu_);
+  MutexLock lock(&wake_mu_);
   if (!closing_) rd_kafka_queue_yield(queue_.get());
 }
 
@@ -126,7 +126,7 @@ absl::Status Consumer::Close() {
     // once and makes the close return "Local: Timed out" with the group still leaving. The
     // client's destruction then waited for that leave forever (seen under ThreadSanitizer: a
     // worker finishing an item woke the consumer during the close). No Wake() after this point.
-    std::lock_guard<std::mutex> lock(wake_mu_);
+    MutexLock lock(&wake_mu_);
     closing_ = true;
   }
   rd_kafka_resp_err_t err = rd_kafka_consumer_close(client_.get());

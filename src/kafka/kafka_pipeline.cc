@@ -30,7 +30,7 @@ ItemPool::~ItemPool() {
 
 Item* ItemPool::Acquire() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (free_ != nullptr) {
       Item* item = free_;
       free_ = item->next_free;
@@ -46,13 +46,13 @@ void ItemPool::Release(Item* item) {
   item->partition.reset();
   item->dead_letter = false;
   item->dead_letter_reason = 0;
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   item->next_free = free_;
   free_ = item;
 }
 
 void WorkQueue::Push(Item* item) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (size_ == ring_.size()) {
     std::vector<Item*> bigger(ring_.size() * 2);
     for (size_t i = 0; i < size_; ++i) bigger[i] = ring_[(head_ + i) % ring_.size()];
@@ -61,12 +61,15 @@ void WorkQueue::Push(Item* item) {
   }
   ring_[(head_ + size_) % ring_.size()] = item;
   ++size_;
-  ready_.notify_one();
+  ready_.Signal();
 }
 
 size_t WorkQueue::PopBatch(Item** out, size_t max, absl::Duration wait, bool* closed) {
-  std::unique_lock<std::mutex> lock(mu_);
-  ready_.wait_for(lock, absl::ToChronoNanoseconds(wait), [this] { return size_ > 0 || closed_; });
+  const auto deadline = std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(wait);
+  MutexLock lock(&mu_);
+  while (size_ == 0 && !closed_) {
+    if (!ready_.WaitUntil(&mu_, deadline)) break;
+  }
   *closed = closed_ && size_ == 0;
   size_t n = 0;
   while (n < max && size_ > 0) {
@@ -78,9 +81,9 @@ size_t WorkQueue::PopBatch(Item** out, size_t max, absl::Duration wait, bool* cl
 }
 
 void WorkQueue::Close() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   closed_ = true;
-  ready_.notify_all();
+  ready_.SignalAll();
 }
 
 }  // namespace internal

@@ -20,15 +20,17 @@ using internal::WallMillis;
 void KafkaPipeline::Impl::WakeConsumer() {
   if (consumer_ != nullptr) consumer_->Wake();
   {
-    std::lock_guard<std::mutex> lock(wake_mu_);
+    MutexLock lock(&wake_mu_);
     wake_pending_ = true;
   }
-  wake_cv_.notify_one();
+  wake_cv_.Signal();
 }
 
 void KafkaPipeline::Impl::WaitForWake(absl::Time deadline) {
-  std::unique_lock<std::mutex> lock(wake_mu_);
-  wake_cv_.wait_until(lock, absl::ToChronoTime(deadline), [this] { return wake_pending_; });
+  MutexLock lock(&wake_mu_);
+  while (!wake_pending_) {
+    if (!wake_cv_.WaitWithDeadline(&wake_mu_, deadline)) break;
+  }
   wake_pending_ = false;
 }
 

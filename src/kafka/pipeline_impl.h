@@ -7,9 +7,7 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -18,6 +16,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/time/time.h"
+#include "steppewatch/common/mutex.h"
 #include "steppewatch/common/notification.h"
 #include "steppewatch/kafka/client.h"
 #include "steppewatch/kafka/consumer.h"
@@ -52,9 +51,8 @@ class ItemPool {
   void Release(Item* item);
 
  private:
-  // std::mutex (not absl::Mutex) everywhere here: Debian's libabsl is not TSan-instrumented.
-  std::mutex mu_;
-  Item* free_ = nullptr;  // guarded by mu_
+  Mutex mu_;
+  Item* free_ ABSL_GUARDED_BY(mu_) = nullptr;
 };
 
 // The queue from the consumer thread to the workers: one shared FIFO, so any worker takes any
@@ -71,13 +69,12 @@ class WorkQueue {
   void Close();
 
  private:
-  std::mutex mu_;
-  std::condition_variable ready_;  // notified on Push (one item) and Close (everyone)
-  // Guarded by mu_:
-  std::vector<Item*> ring_;
-  size_t head_ = 0;
-  size_t size_ = 0;
-  bool closed_ = false;
+  Mutex mu_;
+  CondVar ready_;  // signalled on Push (one item) and Close (everyone)
+  std::vector<Item*> ring_ ABSL_GUARDED_BY(mu_);
+  size_t head_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t size_ ABSL_GUARDED_BY(mu_) = 0;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 int64_t WallMillis();
@@ -231,9 +228,9 @@ class KafkaPipeline::Impl {
   absl::Time next_store_ = absl::InfinitePast();
 
   // WakeConsumer() -> the holding consumer thread.
-  std::mutex wake_mu_;
-  std::condition_variable wake_cv_;
-  bool wake_pending_ = false;  // guarded by wake_mu_
+  Mutex wake_mu_;
+  CondVar wake_cv_;
+  bool wake_pending_ ABSL_GUARDED_BY(wake_mu_) = false;
 };
 
 }  // namespace steppewatch::kafka

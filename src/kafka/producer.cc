@@ -33,7 +33,7 @@ absl::StatusOr<std::unique_ptr<RetryingProducer>> RetryingProducer::Create(
   if (listener == nullptr) return absl::InvalidArgumentError("producer: a listener is required");
   std::unique_ptr<RetryingProducer> p(new RetryingProducer(std::move(options), listener));
   {
-    std::unique_lock<std::shared_mutex> lock(p->mu_);
+    WriterMutexLock lock(&p->mu_);
     absl::Status st = p->NewGeneration();
     if (!st.ok()) return st;
     if (auto v = GetProperty(p->client_.get(), "message.max.bytes"); v.has_value()) {
@@ -45,11 +45,11 @@ absl::StatusOr<std::unique_ptr<RetryingProducer>> RetryingProducer::Create(
 
 RetryingProducer::~RetryingProducer() {
   StopPolling();
-  std::unique_lock<std::shared_mutex> lock(mu_);
+  WriterMutexLock lock(&mu_);
   for (auto& [name, rkt] : topics_) rd_kafka_topic_destroy(rkt);
   topics_.clear();
   client_.reset();
-  std::lock_guard<std::mutex> retry_lock(retry_mu_);
+  MutexLock retry_lock(&retry_mu_);
   for (Retry& r : retries_) {
     if (r.headers != nullptr) rd_kafka_headers_destroy(r.headers);
   }
@@ -93,27 +93,26 @@ void RetryingProducer::Produce(std::string_view topic, std::string_view key, std
   // re-produces retries, must never block on itself.
   const int flags = RD_KAFKA_MSG_F_COPY | (block ? RD_KAFKA_MSG_F_BLOCK : 0);
   rd_kafka_resp_err_t err;
-  {
-    std::shared_lock<std::shared_mutex> lock(mu_);
-    auto it = topics_.find(absl::string_view(topic.data(), topic.size()));
-    rd_kafka_topic_t* rkt = it == topics_.end() ? nullptr : it->second;
-    if (rkt == nullptr) {
-      // A topic seen for the first time (a handful per pack): take the lock exclusively once.
-      lock.unlock();
-      {
-        std::unique_lock<std::shared_mutex> write(mu_);
-        (void)TopicLocked(topic);
-      }
-      lock.lock();
-      rkt = topics_.find(absl::string_view(topic.data(), topic.size()))->second;
+  mu_.ReaderLock();
+  auto it = topics_.find(absl::string_view(topic.data(), topic.size()));
+  rd_kafka_topic_t* rkt = it == topics_.end() ? nullptr : it->second;
+  if (rkt == nullptr) {
+    // A topic seen for the first time (a handful per pack): take the lock exclusively once.
+    mu_.ReaderUnlock();
+    {
+      WriterMutexLock write(&mu_);
+      (void)TopicLocked(topic);
     }
-    err = rd_kafka_producev(client_.get(), RD_KAFKA_V_RKT(rkt),
-                            RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
-                            RD_KAFKA_V_KEY(key.data(), key.size()),
-                            RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
-                            RD_KAFKA_V_MSGFLAGS(flags), RD_KAFKA_V_TIMESTAMP(timestamp_ms),
-                            RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+    mu_.ReaderLock();
+    rkt = topics_.find(absl::string_view(topic.data(), topic.size()))->second;
   }
+  err = rd_kafka_producev(client_.get(), RD_KAFKA_V_RKT(rkt),
+                          RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
+                          RD_KAFKA_V_KEY(key.data(), key.size()),
+                          RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+                          RD_KAFKA_V_MSGFLAGS(flags), RD_KAFKA_V_TIMESTAMP(timestamp_ms),
+                          RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+  mu_.ReaderUnlock();
   if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return;  // librdkafka owns the headers now
   // Refused at once (queue full on the poll thread, message too large, fatal...): keep it for
   // another attempt, so its owner stays unfinished.
@@ -145,19 +144,19 @@ void RetryingProducer::ScheduleRetry(Retry retry) {
   }
   retry.due = absl::Now() + Backoff(retry.attempts);
   listener_->OnRetryScheduled(retry.opaque);
-  std::lock_guard<std::mutex> lock(retry_mu_);
+  MutexLock lock(&retry_mu_);
   retries_.push_back(std::move(retry));
 }
 
 size_t RetryingProducer::retries_pending() const {
-  std::lock_guard<std::mutex> lock(retry_mu_);
+  MutexLock lock(&retry_mu_);
   return retries_.size();
 }
 
 void RetryingProducer::RunDueRetries(bool all) {
   std::vector<Retry> due;
   {
-    std::lock_guard<std::mutex> lock(retry_mu_);
+    MutexLock lock(&retry_mu_);
     if (retries_.empty()) return;
     const absl::Time now = all ? absl::InfiniteFuture() : absl::Now();
     auto split = std::partition(retries_.begin(), retries_.end(),
@@ -169,7 +168,11 @@ void RetryingProducer::RunDueRetries(bool all) {
   // for queue room that only this thread's polling frees) and another waiting to add a topic
   // (exclusive) would then wait on each other through it. So the lock is only tried; what
   // cannot be produced now waits for the next round (100 ms).
-  std::shared_lock<std::shared_mutex> lock(mu_, std::defer_lock);
+  if (mu_.ReaderTryLock()) {
+    ProduceRetriesLocked(&due);
+    mu_.ReaderUnlock();
+    return;
+  }
   std::vector<Retry> later;
   for (Retry& r : due) {
     if (discard_.load(std::memory_order_acquire)) {
@@ -177,8 +180,19 @@ void RetryingProducer::RunDueRetries(bool all) {
       listener_->OnDiscarded(r.opaque);
       continue;
     }
-    if (!lock.owns_lock() && !lock.try_lock()) {
-      later.push_back(std::move(r));
+    later.push_back(std::move(r));
+  }
+  if (!later.empty()) {
+    MutexLock retry_lock(&retry_mu_);
+    for (Retry& r : later) retries_.push_back(std::move(r));  // still due
+  }
+}
+
+void RetryingProducer::ProduceRetriesLocked(std::vector<Retry>* due) {
+  for (Retry& r : *due) {
+    if (discard_.load(std::memory_order_acquire)) {
+      if (r.headers != nullptr) rd_kafka_headers_destroy(r.headers);
+      listener_->OnDiscarded(r.opaque);
       continue;
     }
     const rd_kafka_resp_err_t err = rd_kafka_producev(
@@ -192,10 +206,6 @@ void RetryingProducer::RunDueRetries(bool all) {
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) continue;
     r.attempts++;
     ScheduleRetry(std::move(r));
-  }
-  if (!later.empty()) {
-    std::lock_guard<std::mutex> retry_lock(retry_mu_);
-    for (Retry& r : later) retries_.push_back(std::move(r));  // still due
   }
 }
 
@@ -252,7 +262,7 @@ void RetryingProducer::OnError(rd_kafka_t* rk, int err, const char* reason) {
 void RetryingProducer::PollLoop() {
   // 100 ms bounds the delay of a retry, of a recovery and of noticing the stop request.
   while (!stop_polling_.load(std::memory_order_acquire)) {
-    rd_kafka_poll(client_.get(), 100);  // client_ changes only on this thread
+    rd_kafka_poll(OwnClient(), 100);
     if (fatal_seen_.load(std::memory_order_acquire) && !failed()) Recover();
     RunDueRetries(/*all=*/false);
   }
@@ -260,8 +270,8 @@ void RetryingProducer::PollLoop() {
 
 void RetryingProducer::DrainClient(absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
-  while (rd_kafka_outq_len(client_.get()) > 0 && absl::Now() < deadline) {
-    rd_kafka_poll(client_.get(), 50);
+  while (rd_kafka_outq_len(OwnClient()) > 0 && absl::Now() < deadline) {
+    rd_kafka_poll(OwnClient(), 50);
   }
 }
 
@@ -273,7 +283,7 @@ void RetryingProducer::Fail(std::string reason) {
 
 void RetryingProducer::Recover() {
   char buf[512] = "";
-  const rd_kafka_resp_err_t cause = rd_kafka_fatal_error(client_.get(), buf, sizeof(buf));
+  const rd_kafka_resp_err_t cause = rd_kafka_fatal_error(OwnClient(), buf, sizeof(buf));
   const absl::Time now = absl::Now();
   fatal_times_.push_back(now);
   while (!fatal_times_.empty() && now - fatal_times_.front() > options_.fatal_window) {
@@ -295,7 +305,7 @@ void RetryingProducer::Recover() {
   {
     // No Produce() is inside the client from here on: late messages that a blocked worker
     // queued after the error are purged and reported too, then the client goes.
-    std::unique_lock<std::shared_mutex> lock(mu_);
+    WriterMutexLock lock(&mu_);
     rd_kafka_purge(client_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     DrainClient(absl::Seconds(5));
     for (auto& [name, rkt] : topics_) rd_kafka_topic_destroy(rkt);
@@ -319,7 +329,7 @@ void RetryingProducer::Recover() {
 void RetryingProducer::DiscardRetries() {
   discard_.store(true, std::memory_order_release);
   {
-    std::lock_guard<std::mutex> lock(retry_mu_);
+    MutexLock lock(&retry_mu_);
     for (Retry& r : retries_) r.due = absl::InfinitePast();
   }
   RunDueRetries(/*all=*/true);  // discarded
@@ -332,27 +342,27 @@ void RetryingProducer::StopPolling() {
 
 bool RetryingProducer::Flush(absl::Duration timeout) {
   rd_kafka_resp_err_t err =
-      rd_kafka_flush(client_.get(), static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+      rd_kafka_flush(OwnClient(), static_cast<int>(absl::ToInt64Milliseconds(timeout)));
   bool complete = err == RD_KAFKA_RESP_ERR_NO_ERROR;
   if (!complete) {
     // Undelivered messages are purged: their failed reports release their owners, which are
     // never stored. Purged messages report within a poll; 5 s covers a request on the wire.
-    rd_kafka_purge(client_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-    rd_kafka_flush(client_.get(), 5000);
+    rd_kafka_purge(OwnClient(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_flush(OwnClient(), 5000);
   }
   RunDueRetries(/*all=*/true);  // after DiscardRetries: discarded
   return complete && retries_pending() == 0;
 }
 
 absl::Status RetryingProducer::InjectFatalErrorForTesting(rd_kafka_resp_err_t err) {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  ReaderMutexLock lock(&mu_);
   const rd_kafka_resp_err_t r = rd_kafka_test_fatal_error(client_.get(), err, "injected by a test");
   if (r != RD_KAFKA_RESP_ERR_NO_ERROR) return absl::InternalError(rd_kafka_err2str(r));
   return absl::OkStatus();
 }
 
 std::optional<std::string> RetryingProducer::PropertyForTesting(std::string_view name) const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  ReaderMutexLock lock(&mu_);
   return GetProperty(client_.get(), name);
 }
 

@@ -219,7 +219,7 @@ void StoriesRole::Impl::NoteSpike(std::string_view json) {
     }
   }
   if (scope_buf_.empty() || name_buf_.empty() || state_buf_.empty()) return;
-  std::lock_guard<std::mutex> lock(snapshot_mu_);
+  MutexLock lock(&snapshot_mu_);
   StoriesRole::SpikeKey& key = spikes_[scope_buf_ + ":" + name_buf_];
   key.scope = scope_buf_;
   key.name = name_buf_;
@@ -237,7 +237,7 @@ void StoriesRole::Impl::NoteSpike(std::string_view json) {
 void StoriesRole::Impl::NoteStory(std::string_view id, uint32_t copies) {
   if (id.empty() || copies < 2) return;  // a story of one copy is not a "top story"
   const absl::Time now = absl::Now();
-  std::lock_guard<std::mutex> lock(snapshot_mu_);
+  MutexLock lock(&snapshot_mu_);
   top_.erase(std::remove_if(top_.begin(), top_.end(),
                             [&](const TopStory& t) {
                               return t.id == id || now - t.last > StoriesRole::kTopStoriesHorizon;
@@ -260,7 +260,7 @@ void StoriesRole::Impl::Snapshot() {
       keys.push_back({std::string(scope), std::string(name), n});
     });
   }
-  std::lock_guard<std::mutex> lock(snapshot_mu_);
+  MutexLock lock(&snapshot_mu_);
   if (stage_ != nullptr || snapshot_keys_.empty()) {
     snapshot_stats_ = stats;
     snapshot_keys_ = std::move(keys);

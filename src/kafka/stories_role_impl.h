@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "simdjson.h"
+#include "steppewatch/common/mutex.h"
 #include "steppewatch/kafka/stories_role.h"
 #include "steppewatch/pipeline/offset_tracker.h"
 
@@ -63,26 +64,26 @@ class StoriesRole::Impl {
 
   const StoriesRoleCounters& counters() const { return counters_; }
   stories::StageStats stage_stats() const {
-    std::lock_guard<std::mutex> lock(snapshot_mu_);
+    MutexLock lock(&snapshot_mu_);
     return snapshot_stats_;
   }
   void ForEachKey(
       const std::function<void(std::string_view, std::string_view, uint64_t)>& fn) const {
-    std::lock_guard<std::mutex> lock(snapshot_mu_);
+    MutexLock lock(&snapshot_mu_);
     for (const KeyCount& k : snapshot_keys_) fn(k.scope, k.name, k.count);
   }
   std::vector<StoriesRole::SpikeKey> spikes() const {
-    std::lock_guard<std::mutex> lock(snapshot_mu_);
+    MutexLock lock(&snapshot_mu_);
     std::vector<StoriesRole::SpikeKey> out;
     for (const auto& [key, s] : spikes_) out.push_back(s);
     return out;
   }
   std::map<std::string, uint64_t> spike_starts_by_language() const {
-    std::lock_guard<std::mutex> lock(snapshot_mu_);
+    MutexLock lock(&snapshot_mu_);
     return starts_by_language_;
   }
   std::vector<std::pair<std::string, uint32_t>> top_stories() const {
-    std::lock_guard<std::mutex> lock(snapshot_mu_);
+    MutexLock lock(&snapshot_mu_);
     std::vector<std::pair<std::string, uint32_t>> out;
     for (const TopStory& t : top_) out.emplace_back(t.id, t.copies);
     return out;
@@ -169,12 +170,14 @@ class StoriesRole::Impl {
   bool stopping_ = false;
 
   StoriesRoleCounters counters_;
-  mutable std::mutex snapshot_mu_;
-  stories::StageStats snapshot_stats_;
-  std::vector<KeyCount> snapshot_keys_;
-  std::map<std::string, StoriesRole::SpikeKey> spikes_;  // by "scope:name"
-  std::map<std::string, uint64_t> starts_by_language_;
-  std::vector<TopStory> top_;                // at most kTopStories, most copies first
+  mutable Mutex snapshot_mu_;
+  stories::StageStats snapshot_stats_ ABSL_GUARDED_BY(snapshot_mu_);
+  std::vector<KeyCount> snapshot_keys_ ABSL_GUARDED_BY(snapshot_mu_);
+  // by "scope:name"
+  std::map<std::string, StoriesRole::SpikeKey> spikes_ ABSL_GUARDED_BY(snapshot_mu_);
+  std::map<std::string, uint64_t> starts_by_language_ ABSL_GUARDED_BY(snapshot_mu_);
+  // at most kTopStories, most copies first
+  std::vector<TopStory> top_ ABSL_GUARDED_BY(snapshot_mu_);
   simdjson::ondemand::parser spike_parser_;  // consumer thread only
   std::string scope_buf_, name_buf_, state_buf_;
 };

@@ -5,7 +5,6 @@
 
 #include <cstring>
 #include <exception>
-#include <mutex>
 #include <string_view>
 #include <utility>
 
@@ -13,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "prometheus/exposer.h"
+#include "steppewatch/common/mutex.h"
 
 namespace steppewatch::metrics {
 namespace {
@@ -24,9 +24,8 @@ struct ProbeTarget {
 };
 
 struct ProbeRegistry {
-  // std::mutex rather than absl::Mutex: Debian's libabsl is not TSan-instrumented.
-  std::mutex mu;
-  absl::flat_hash_map<int, ProbeTarget> by_port;  // guarded by mu
+  Mutex mu;
+  absl::flat_hash_map<int, ProbeTarget> by_port ABSL_GUARDED_BY(mu);
 };
 
 ProbeRegistry& Registry() {
@@ -57,7 +56,7 @@ int BeginRequest(mg_connection* conn) {
   Verdict verdict;
   {
     ProbeRegistry& registry = Registry();
-    std::lock_guard<std::mutex> lock(registry.mu);
+    MutexLock lock(&registry.mu);
     auto it = registry.by_port.find(info->server_port);
     if (it == registry.by_port.end()) {
       verdict = {false, "starting"};  // between bind and registration, or during shutdown
@@ -145,7 +144,7 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Create(
   server->port_ = server->ports_.front();
   {
     ProbeRegistry& registry = Registry();
-    std::lock_guard<std::mutex> lock(registry.mu);
+    MutexLock lock(&registry.mu);
     for (int port : server->ports_) registry.by_port[port] = {server.get(), server->health_.get()};
   }
   return server;
@@ -154,7 +153,7 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Create(
 MetricsServer::~MetricsServer() {
   {
     ProbeRegistry& registry = Registry();
-    std::lock_guard<std::mutex> lock(registry.mu);
+    MutexLock lock(&registry.mu);
     for (int port : ports_) {
       auto it = registry.by_port.find(port);
       if (it != registry.by_port.end() && it->second.owner == this) registry.by_port.erase(it);

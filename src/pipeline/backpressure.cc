@@ -19,7 +19,7 @@ bool InFlightLimiter::BelowLowLocked() const {
 }
 
 void InFlightLimiter::Admit(size_t bytes) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   ++items_;
   bytes_ += bytes;
   if (health_ != nullptr) {
@@ -31,14 +31,14 @@ void InFlightLimiter::Admit(size_t bytes) {
 void InFlightLimiter::Release(size_t bytes) {
   bool signal = false;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     --items_;
     bytes_ -= bytes;
     if (health_ != nullptr) {
       health_->in_flight_items.Set(static_cast<int64_t>(items_));
       health_->in_flight_bytes.Set(static_cast<int64_t>(bytes_));
     }
-    if (items_ == 0) empty_cv_.notify_all();
+    if (items_ == 0) empty_cv_.SignalAll();
     if (paused_ && !resumable_signalled_ && BelowLowLocked()) {
       resumable_signalled_ = true;
       signal = true;
@@ -48,7 +48,7 @@ void InFlightLimiter::Release(size_t bytes) {
 }
 
 InFlightLimiter::Decision InFlightLimiter::Decide() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (!paused_ && AboveHighLocked()) {
     paused_ = true;
     resumable_signalled_ = false;
@@ -62,28 +62,26 @@ InFlightLimiter::Decision InFlightLimiter::Decide() {
 }
 
 bool InFlightLimiter::paused() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return paused_;
 }
 
 size_t InFlightLimiter::items() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return items_;
 }
 
 size_t InFlightLimiter::bytes() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return bytes_;
 }
 
 bool InFlightLimiter::WaitEmpty(absl::Time deadline) const {
-  std::unique_lock<std::mutex> lock(mu_);
-  auto empty = [this] { return items_ == 0; };
-  if (deadline == absl::InfiniteFuture()) {
-    empty_cv_.wait(lock, empty);
-    return true;
+  MutexLock lock(&mu_);
+  while (items_ != 0) {
+    if (!empty_cv_.WaitWithDeadline(&mu_, deadline)) return items_ == 0;
   }
-  return empty_cv_.wait_until(lock, absl::ToChronoTime(deadline), empty);
+  return true;
 }
 
 }  // namespace steppewatch::pipeline

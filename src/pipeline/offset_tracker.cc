@@ -25,7 +25,7 @@ void PartitionOffsets::GrowLocked() {
 }
 
 uint64_t PartitionOffsets::Begin(int64_t offset) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   // Offsets go up within a partition. After an offset reset to an earlier offset they may not:
   // then the committable offset can move back, which only re-consumes more (safe direction).
   last_begun_offset_ = offset;
@@ -36,7 +36,7 @@ uint64_t PartitionOffsets::Begin(int64_t offset) {
 }
 
 void PartitionOffsets::Finish(uint64_t seq) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   SW_CHECK(seq >= head_seq_ && seq < next_seq_);
   const size_t mask = ring_.size() - 1;
   ring_[seq & mask].finished = true;
@@ -45,34 +45,32 @@ void PartitionOffsets::Finish(uint64_t seq) {
     committable_ = ring_[head_seq_ & mask].offset + 1;
     ++head_seq_;
   }
-  if (head_seq_ == next_seq_) idle_cv_.notify_all();
+  if (head_seq_ == next_seq_) idle_cv_.SignalAll();
 }
 
 int64_t PartitionOffsets::TakeCommittable() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (abandoned() || committable_ == taken_) return -1;
   taken_ = committable_;
   return committable_;
 }
 
 int64_t PartitionOffsets::committed_watermark() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return taken_;
 }
 
 size_t PartitionOffsets::in_flight() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return static_cast<size_t>(next_seq_ - head_seq_);
 }
 
 bool PartitionOffsets::WaitIdle(absl::Time deadline) const {
-  std::unique_lock<std::mutex> lock(mu_);
-  auto idle = [this] { return head_seq_ == next_seq_; };
-  if (deadline == absl::InfiniteFuture()) {
-    idle_cv_.wait(lock, idle);
-    return true;
+  MutexLock lock(&mu_);
+  while (head_seq_ != next_seq_) {
+    if (!idle_cv_.WaitWithDeadline(&mu_, deadline)) return head_seq_ == next_seq_;
   }
-  return idle_cv_.wait_until(lock, absl::ToChronoTime(deadline), idle);
+  return true;
 }
 
 void PartitionOffsets::Abandon() { abandoned_.store(true, std::memory_order_release); }

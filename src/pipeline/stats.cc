@@ -19,7 +19,7 @@ void WorkerStats::BeginPack(uint64_t generation, std::shared_ptr<const void> pac
                             size_t rule_count) {
   auto counts = std::make_unique<std::atomic<uint64_t>[]>(rule_count);
   for (size_t i = 0; i < rule_count; ++i) counts[i].store(0, std::memory_order_relaxed);
-  std::lock_guard<std::mutex> lock(rules_mu_);
+  MutexLock lock(&rules_mu_);
   pack_generation_ = generation;
   pack_ = std::move(pack);
   rule_counts_ = std::move(counts);
@@ -38,7 +38,7 @@ TopicCounters* TopicTable::Find(std::string_view topic) const {
 
 TopicCounters* TopicTable::Register(std::string_view topic) {
   if (TopicCounters* found = Find(topic)) return found;
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (TopicCounters* found = Find(topic)) return found;
   const size_t n = size_.load(std::memory_order_relaxed);
   if (n + 1 >= kMaxTopics) {
@@ -63,12 +63,12 @@ int64_t Stats::SteadyNowNanos() {
 }
 
 void Stats::SetConsumerLag(std::vector<PartitionLag> lags) {
-  std::lock_guard<std::mutex> lock(lag_mu_);
+  MutexLock lock(&lag_mu_);
   lag_ = std::move(lags);
 }
 
 void Stats::RemoveConsumerLag(absl::Span<const std::pair<std::string, int32_t>> partitions) {
-  std::lock_guard<std::mutex> lock(lag_mu_);
+  MutexLock lock(&lag_mu_);
   lag_.erase(std::remove_if(lag_.begin(), lag_.end(),
                             [&](const PartitionLag& lag) {
                               for (const auto& [topic, partition] : partitions) {
@@ -120,7 +120,7 @@ StatsSnapshot Stats::Snapshot() const {
   // Per-rule counts: the newest generation wins; workers still on an older pack (at most until
   // their next item) are left out.
   for (const auto& w : workers_) {
-    std::lock_guard<std::mutex> lock(w->rules_mu_);
+    MutexLock lock(&w->rules_mu_);
     if (w->pack_ == nullptr) continue;
     if (s.rule_pack == nullptr || w->pack_generation_ > s.rule_pack_generation) {
       s.rule_pack_generation = w->pack_generation_;
@@ -148,7 +148,7 @@ StatsSnapshot Stats::Snapshot() const {
   s.pauses = consumer_.pauses.Value();
   s.consume_errors = consumer_.consume_errors.Value();
   {
-    std::lock_guard<std::mutex> lock(lag_mu_);
+    MutexLock lock(&lag_mu_);
     s.consumer_lag = lag_;
   }
 

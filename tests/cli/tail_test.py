@@ -6,11 +6,9 @@ exist is warned about, with the closest existing name, instead of being waited o
 """
 import os
 import subprocess
-import sys
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../integration"))
-import sw_support as sw  # noqa: E402
+import support as sw
 
 ITEM = (b'{"id":"tail-1","title":"Kazakhstan and China sign a deal",'
         b'"body":"Tokayev met Xi Jinping in Astana.","lang":"en","url":"https://example.org/1"}')

@@ -21,5 +21,5 @@ foreach(method test_shows_url_language_and_marks_the_matched_words
            COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/tail_test.py TailTest.${method})
   set_tests_properties(cli.tail.${method} PROPERTIES
       LABELS unit TIMEOUT 120
-      ENVIRONMENT "STEPPEWATCH_BUILD_DIR=${PROJECT_BINARY_DIR};STEPPEWATCH_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+      ENVIRONMENT "${STEPPEWATCH_SCRIPT_ENV}")
 endforeach()

@@ -3,17 +3,15 @@
 external clients (kcat, Python confluent-kafka) on both sides.
 
 Each test starts its own broker, so tests are independent; waits poll committed offsets and high
-watermarks with deadlines (sw_support.wait_until), never sleep for work.
+watermarks with deadlines (support.wait_until), never sleep for work.
 """
 import json
 import os
 import signal
 import subprocess
-import sys
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import sw_support as sw  # noqa: E402
+import support as sw
 
 ALERT_HEADERS = ("steppewatch.rules", "steppewatch.tags", "steppewatch.severity",
                  "steppewatch.schema")

@@ -1,7 +1,6 @@
 # Script integration tests (Python, real kcat and confluent-kafka against `steppewatch broker` and
 # steppewatchd as separate processes). Debian's confluent-kafka is visible only to
 # /usr/bin/python3. Each test method is one ctest test so that failures are reported by name.
-set(sw_it_env "STEPPEWATCH_BUILD_DIR=${PROJECT_BINARY_DIR};STEPPEWATCH_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
 foreach(method
     test_kcat_in_kcat_and_python_out
     test_malformed_items_dead_lettered_and_later_items_processed
@@ -12,5 +11,5 @@ foreach(method
            COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/external_clients_test.py
                    ExternalClientsTest.${method})
   set_tests_properties(integration.external_clients.${method} PROPERTIES
-      LABELS "integration;external" TIMEOUT 300 ENVIRONMENT "${sw_it_env}")
+      LABELS "integration;external" TIMEOUT 300 ENVIRONMENT "${STEPPEWATCH_SCRIPT_ENV}")
 endforeach()

@@ -15,21 +15,19 @@
   "Fast recovery"). The number is printed, never asserted (timing belongs to reports, not to
   pass/fail).
 
-Run by hand: STEPPEWATCH_BUILD_DIR=build/release STEPPEWATCH_SOURCE_DIR=. \
+Run by hand: PYTHONPATH=tests STEPPEWATCH_BUILD_DIR=build/release STEPPEWATCH_SOURCE_DIR=. \
   /usr/bin/python3 tests/kafka/daemon_recovery_test.py
 """
 import json
 import os
-import re
 import signal
-import sys
 import threading
 import time
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-import sw_support as sw  # noqa: E402
-from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+import support as sw
 
 
 def matching_item(i):
@@ -43,17 +41,11 @@ class DaemonRecoveryTest(sw.BrokerTestCase):
   INPUT_PARTITIONS = 4
 
   def config(self, name, group, instance_id="", session_ms=None):
-    path = sw.write_daemon_config(self.tmp, name, self.broker.bootstrap, group)
-    with open(path) as f:
-      text = f.read()
-    if session_ms is None:
-      # The shipped default (10 s, src/kafka/client.cc), not the tests' short one.
-      text = re.sub(r'\n    session.timeout.ms: "\d+"', "", text)
-    if instance_id:
-      text = text.replace("kafka:\n", f'kafka:\n  instance_id: "{instance_id}"\n', 1)
-    with open(path, "w") as f:
-      f.write(text)
-    return path
+    # Without session_ms: the shipped default (10 s, src/kafka/client.cc), not the tests' short
+    # one (None drops the key).
+    return sw.write_daemon_config(self.tmp, name, self.broker.bootstrap, group,
+                                  consumer={"session.timeout.ms": session_ms},
+                                  kafka_keys={"instance_id": instance_id} if instance_id else None)
 
   def daemon(self, name, config):
     d = sw.Daemon(self.tmp, name, config, bootstrap=self.broker.bootstrap)
@@ -90,12 +82,7 @@ class DaemonRecoveryTest(sw.BrokerTestCase):
     # SW_RECOVERY_SESSION_MS measures another session timeout (45000: librdkafka's default, the
     # reference before steppewatch shipped 10000).
     session = os.environ.get("SW_RECOVERY_SESSION_MS")
-    cfg = self.config("rec", "rec-kill", instance_id="steppewatch-0")
-    if session:
-      with open(cfg) as f:
-        text = f.read()
-      with open(cfg, "w") as f:
-        f.write(text.replace("  consumer:\n", f'  consumer:\n    session.timeout.ms: "{session}"\n', 1))
+    cfg = self.config("rec", "rec-kill", instance_id="steppewatch-0", session_ms=session)
     d1 = self.daemon("d1", cfg)
     d1.wait_ready()
     stop = threading.Event()

@@ -1,7 +1,6 @@
 # steppewatchd and fatal Kafka errors / crash recovery (Python, the real daemon against
 # `steppewatch broker` in its own process; Debian's confluent-kafka is visible only to
 # /usr/bin/python3). One ctest test per method, so failures are reported by name.
-set(sw_kafka_env "STEPPEWATCH_BUILD_DIR=${PROJECT_BINARY_DIR};STEPPEWATCH_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
 foreach(method
     test_repeated_fatal_producer_errors_exit_3_then_nothing_lost
     test_sigkill_then_restart_recovery_time)
@@ -9,5 +8,5 @@ foreach(method
            COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/daemon_recovery_test.py
                    DaemonRecoveryTest.${method})
   set_tests_properties(kafka.daemon_recovery.${method} PROPERTIES
-      LABELS "integration;external" TIMEOUT 300 ENVIRONMENT "${sw_kafka_env}")
+      LABELS "integration;external" TIMEOUT 300 ENVIRONMENT "${STEPPEWATCH_SCRIPT_ENV}")
 endforeach()

@@ -8,7 +8,7 @@ Usage: check_exposition_test.py STEPPEWATCHD SOURCE_DIR
 import subprocess
 import sys
 
-import daemon_fixture
+import support
 
 REQUIRED = [
     "steppewatch_items_consumed_total", "steppewatch_items_processed_total",
@@ -29,12 +29,12 @@ REQUIRED = [
 
 def main():
     binary, source_dir = sys.argv[1], sys.argv[2]
-    with daemon_fixture.Daemon(binary, source_dir) as d:
+    with support.EmbeddedDaemon(binary, source_dir) as d:
         d.wait_ready()
         d.wait_processed(d.demo_items())
         text = d.metrics()
         for probe in ("/healthz", "/readyz"):
-            status, body = daemon_fixture.http_get(d.url + probe)
+            status, body = support.http_get(d.url + probe)
             print(f"{probe}: {status} {body.strip()}")
             if status != 200:
                 return 1

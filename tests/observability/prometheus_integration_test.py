@@ -18,9 +18,9 @@ import sys
 import tempfile
 import urllib.parse
 
-import daemon_fixture
 import promql_exprs
-from daemon_fixture import http_get, wait_for
+import support
+from support import http_get, wait_until
 
 PROMETHEUS = "/usr/bin/prometheus"
 
@@ -36,12 +36,12 @@ def main():
     binary, source_dir = sys.argv[1], sys.argv[2]
     if not os.access(PROMETHEUS, os.X_OK):
         print(f"SKIP: {PROMETHEUS} not installed (Debian package prometheus)")
-        return daemon_fixture.SKIP
+        return support.SKIP
     dashboard = os.path.join(source_dir, "deploy", "grafana", "steppewatch.json")
     alerts = os.path.join(source_dir, "deploy", "prometheus", "steppewatch-alerts.yaml")
     exprs = promql_exprs.dashboard_expressions(dashboard) + promql_exprs.alert_expressions(alerts)
 
-    with daemon_fixture.Daemon(binary, source_dir) as d:
+    with support.EmbeddedDaemon(binary, source_dir) as d:
         d.wait_ready()
         workdir = tempfile.mkdtemp(prefix="steppewatch-prom-")
         config = os.path.join(workdir, "prometheus.yml")
@@ -52,7 +52,7 @@ def main():
                     "scrape_configs:\n"
                     "  - job_name: steppewatch\n"
                     f"    static_configs: [{{targets: ['127.0.0.1:{d.port}']}}]\n")
-        prom_port = daemon_fixture.free_port()
+        prom_port = support.free_port()
         base = f"http://127.0.0.1:{prom_port}"
         prom_log_path = os.path.join(workdir, "prometheus.log")
         with open(prom_log_path, "w", encoding="utf-8") as prom_log:
@@ -81,10 +81,9 @@ def run_checks(d, base, exprs, prom):
         if prom.poll() is not None:
             raise RuntimeError(f"prometheus exited with {prom.returncode}")
         return http_get(base + "/-/ready")[0] == 200
-    wait_for("Prometheus to be ready", prometheus_up, 60)
-    wait_for("Prometheus to scrape steppewatchd",
-             lambda: api(base, "/api/v1/query", query='up{job="steppewatch"} == 1')
-             ["data"]["result"], 60)
+    wait_until(prometheus_up, 60, "Prometheus to be ready", period=0.2)
+    wait_until(lambda: api(base, "/api/v1/query", query='up{job="steppewatch"} == 1')
+               ["data"]["result"], 60, "Prometheus to scrape steppewatchd", period=0.2)
     d.wait_processed(d.demo_items())
 
     queries = [(where, expr, promql_exprs.with_bool_comparisons(promql_exprs.substitute(expr)))
@@ -102,8 +101,8 @@ def run_checks(d, base, exprs, prom):
 
     failures = 0
     try:
-        wait_for("every expression to return data", all_have_data, 90, poll_s=1)
-    except TimeoutError as e:
+        wait_until(all_have_data, 90, "every expression to return data", period=1)
+    except AssertionError as e:
         print(e)
         failures += 1
     for where, expr, query in queries:
@@ -114,7 +113,7 @@ def run_checks(d, base, exprs, prom):
         groups = api(base, "/api/v1/rules")["data"]["groups"]
         rules = [r for g in groups for r in g["rules"]]
         return rules if rules and all(r.get("evaluationTime", 0) > 0 for r in rules) else None
-    rules = wait_for("every rule to be evaluated once", rules_evaluated, 30)
+    rules = wait_until(rules_evaluated, 30, "every rule to be evaluated once", period=0.2)
     for r in rules:
         if r.get("health") != "ok":
             print(f"FAIL rule {r['name']}: health {r.get('health')}: {r.get('lastError')}")

@@ -41,4 +41,5 @@ add_test(NAME observability.prometheus_scrapes_daemon
 set_tests_properties(observability.promtool_check_metrics_daemon
                      observability.prometheus_scrapes_daemon
                      PROPERTIES LABELS "integration;observability" TIMEOUT 300
-                                SKIP_RETURN_CODE 77)
+                                SKIP_RETURN_CODE 77
+                                ENVIRONMENT "${STEPPEWATCH_SCRIPT_ENV}")

@@ -24,13 +24,11 @@ import random
 import re
 import signal
 import subprocess
-import sys
 import time
 import unittest
 import urllib.request
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-import sw_support as sw  # noqa: E402
+import support as sw
 
 ITEMS = int(os.environ.get("SW_ITEMS", "10000"))
 SEED = int(os.environ.get("SW_SEED", "1"))

@@ -14,7 +14,7 @@ Rows that need it measure the daemon's peak RSS (VmHWM) and the time the item to
 is printed as a `RESULT {...}` line (and appended to $SW_RESULTS when set). Waits poll conditions
 with deadlines; nothing sleeps for work.
 
-Run: STEPPEWATCH_BUILD_DIR=build/hostile STEPPEWATCH_SOURCE_DIR=. \\
+Run: PYTHONPATH=tests STEPPEWATCH_BUILD_DIR=build/hostile STEPPEWATCH_SOURCE_DIR=. \\
        /usr/bin/python3 tests/reliability/hostile_test.py [HostileTest.test_...]
 KEEP_TMP=1 keeps the logs; SW_DEBUG=fetch,msg turns on librdkafka debug contexts in the daemon
 (and its log level debug).
@@ -25,14 +25,12 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import unittest
-import urllib.request
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-import sw_support as sw  # noqa: E402
-from confluent_kafka import Producer, TopicPartition  # noqa: E402
+from confluent_kafka import Producer, TopicPartition
+
+import support as sw
 
 RESULTS = os.environ.get("SW_RESULTS")
 # Compiled Hyperscan databases shared by the rows (written atomically by the daemon): the default
@@ -57,17 +55,6 @@ def item(item_id, title="Kazakhstan and China sign a deal",
   d = {"id": item_id, "title": title, "body": body, "lang": "en"}
   d.update(extra)
   return json.dumps(d, ensure_ascii=False).encode()
-
-
-def vmhwm_mb(pid):
-  try:
-    with open(f"/proc/{pid}/status") as f:
-      for line in f:
-        if line.startswith("VmHWM:"):
-          return int(line.split()[1]) / 1024
-  except FileNotFoundError:
-    pass
-  return 0.0
 
 
 class Expect:
@@ -109,10 +96,7 @@ class HostileTest(unittest.TestCase):
       d.stop(signal.SIGKILL, timeout=5)
     self.kafka.close()
     self.broker.stop()
-    if os.environ.get("KEEP_TMP"):
-      print("kept", self.tmp.path)
-    else:
-      self.tmp.cleanup()
+    self.tmp.release()
 
   # -- helpers
 
@@ -123,32 +107,13 @@ class HostileTest(unittest.TestCase):
     consumer = dict(consumer or {})
     if os.environ.get("SW_DEBUG"):
       consumer["debug"] = os.environ["SW_DEBUG"]  # librdkafka debug contexts, e.g. "fetch,msg"
-    consumer_lines = "".join(f'    {k}: "{v}"\n' for k, v in (consumer or {}).items())
     decoder = f"decoder:\n  max_item_bytes: {max_item_bytes}\n" if max_item_bytes else ""
-    hits = f"  max_hits_per_item: {max_hits}\n" if max_hits else ""
-    path = self.tmp.file(f"{name}.yaml")
-    with open(path, "w") as f:
-      f.write(f"""kafka:
-  brokers: "{self.broker.bootstrap}"
-  group_id: "{self.group}"
-  input_topics: ["{sw.INPUT}"]
-  dead_letter_topic: "{sw.DLQ}"
-  consumer:
-    # Commit stored offsets often: the rows wait for the committed offsets.
-    auto.commit.interval.ms: "100"
-    session.timeout.ms: "6000"
-{consumer_lines}rules:
-  dir: "{rules}"
-  reload_on_change: {"true" if reload_on_change else "false"}
-  cache_dir: "{HS_CACHE}"
-{decoder}pipeline:
-  workers: 1
-  shutdown_budget_seconds: 10
-{hits}metrics:
-  listen: "127.0.0.1:0"
-log:
-  level: "{"debug" if os.environ.get("SW_DEBUG") else "info"}"
-""")
+    log_level = "debug" if os.environ.get("SW_DEBUG") else "info"
+    path = sw.write_daemon_config(
+        self.tmp, name, self.broker.bootstrap, self.group, rules=rules, consumer=consumer,
+        cache_dir=HS_CACHE, reload_on_change=reload_on_change, shutdown_budget=10,
+        pipeline_extra=f"  max_hits_per_item: {max_hits}\n" if max_hits else "",
+        extra=f'{decoder}log:\n  level: "{log_level}"\n')
     d = sw.Daemon(self.tmp, name, path, rules=rules)
     self.daemons.append(d)
     d.wait_ready()
@@ -205,14 +170,11 @@ log:
 
   def metric(self, d, name):
     """Sums the samples of one metric family from the daemon's /metrics."""
-    m = re.search(r"metrics on (http://\S+/metrics)", d.text())
-    self.assertIsNotNone(m, "the daemon logs its metrics URL")
-    text = urllib.request.urlopen(m.group(1), timeout=10).read().decode()
-    total = 0.0
-    for line in text.splitlines():
-      if line.startswith(name) and (line[len(name)] in " {"):
-        total += float(line.rsplit(" ", 1)[1])
-    return total
+    url = d.metrics_url()
+    self.assertIsNotNone(url, "the daemon logs its metrics URL")
+    status, text = sw.http_get(url, timeout=10)
+    self.assertEqual(status, 200, url)
+    return sw.metrics_sum(text, name) or 0.0
 
   def verify(self):
     """Checks every remembered record against the dead-letter and alert topics."""
@@ -278,7 +240,7 @@ log:
     waited = self.wait_all_committed(d)
     self.verify()
     self.report(items=len(self.sent), nasty=len(cases), canaries=self.canaries,
-                seconds_to_commit_all=round(waited, 2), max_rss_mb=round(vmhwm_mb(d.p.pid), 1))
+                seconds_to_commit_all=round(waited, 2), max_rss_mb=round((d.hwm_mb() or 0.0), 1))
     self.assertEqual(d.stop(), 0, d.text()[-2000:])
 
   # -- row 1
@@ -332,8 +294,8 @@ log:
     waited = self.wait_all_committed(d, timeout=240)
     self.verify()
     self.report(item_bytes=size, seconds_to_produce=round(produced, 1),
-                seconds_to_commit_all=round(waited, 1), max_rss_mb=round(vmhwm_mb(d.p.pid), 1))
-    self.assertLess(vmhwm_mb(d.p.pid), 1024, "one 99 MB item costs a bounded amount of memory")
+                seconds_to_commit_all=round(waited, 1), max_rss_mb=round((d.hwm_mb() or 0.0), 1))
+    self.assertLess((d.hwm_mb() or 0.0), 1024, "one 99 MB item costs a bounded amount of memory")
     self.assertEqual(d.stop(), 0, d.text()[-2000:])
 
   # -- rows 3-6: bytes that are not what they seem
@@ -454,7 +416,7 @@ log:
     self.report(item_bytes=len(value), matching_words=words, hits_kept=hits,
                 seconds_processing_the_item=round(busy, 3),
                 seconds_produce_to_committed=round(elapsed, 2),
-                seconds_to_commit=round(waited, 2), max_rss_mb=round(vmhwm_mb(d.p.pid), 1))
+                seconds_to_commit=round(waited, 2), max_rss_mb=round((d.hwm_mb() or 0.0), 1))
     self.assertGreater(hits, 0)
     self.assertLessEqual(hits, DEFAULT_MAX_HITS, "hits per item are bounded")
     self.assertEqual(d.stop(), 0, d.text()[-2000:])
@@ -570,7 +532,7 @@ log:
     for key in canaries[:3]:  # the ones processed while a hostile file was refused
       fired = {x["rule"] for m in alerts[key] for x in json.loads(m["value"])["matches"]}
       self.assertFalse({r for r in fired if r.startswith("hostile.")}, fired)
-    self.report(max_rss_mb=round(vmhwm_mb(d.p.pid), 1), **timings)
+    self.report(max_rss_mb=round((d.hwm_mb() or 0.0), 1), **timings)
     self.assertEqual(d.stop(), 0, d.text()[-2000:])
 
   def test_08b_pack_over_200k_distinct_terms_is_refused(self):
@@ -642,7 +604,7 @@ log:
     self.send_canary()
     waited = self.wait_all_committed(d, timeout=240)
     self.verify()
-    rss = vmhwm_mb(d.p.pid)
+    rss = (d.hwm_mb() or 0.0)
     self.report(compression=compression, uncompressed_bytes=size,
                 seconds_to_produce=round(produced, 1), seconds_to_commit_all=round(waited, 1),
                 max_rss_mb=round(rss, 1))

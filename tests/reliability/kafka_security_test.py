@@ -18,21 +18,17 @@ What the tests prove, with the real steppewatchd and Debian's librdkafka:
     works end to end;
   - the password (and the key password) never appears in the daemon's log, the `--check-config`
     output or the /metrics page, and --check-config shows the key as <redacted>.
-No sleeps for work: every wait polls a condition with a deadline (sw_support.wait_until).
+No sleeps for work: every wait polls a condition with a deadline (support.wait_until).
 """
 import os
 import socket
 import ssl
 import struct
 import subprocess
-import sys
 import threading
 import unittest
-import urllib.error
-import urllib.request
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-import sw_support as sw  # noqa: E402
+import support as sw
 
 API_SASL_HANDSHAKE = 17
 API_VERSIONS = 18
@@ -279,15 +275,8 @@ class KafkaSecurityTest(unittest.TestCase):
     return sw.wait_until(check, WAIT_S, what, period=0.1)
 
   def http(self, path):
-    line = sw.wait_until(
-        lambda: next((l for l in self.daemon.text().splitlines()
-                      if l.startswith("steppewatchd: metrics on ")), None), 10, "metrics line")
-    base = line.split(" on ", 1)[1].rsplit("/", 1)[0]
-    try:
-      with urllib.request.urlopen(base + path, timeout=10) as r:
-        return r.status, r.read().decode("utf-8", "replace")
-    except urllib.error.HTTPError as e:
-      return e.code, e.read().decode("utf-8", "replace")
+    url = sw.wait_until(self.daemon.metrics_url, 10, "metrics line")
+    return sw.http_get(url.rsplit("/", 1)[0] + path, timeout=10)
 
   def check_config(self, env=None):
     out = subprocess.run([sw.SWD, "--check-config", "--config", self.config, "--rules",

@@ -9,21 +9,14 @@ scenario that moves items ends with the "nothing lost" check against `steppewatc
 """
 import json
 import os
-import re
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 import unittest
-import urllib.error
-import urllib.request
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import sw_support as sw  # noqa: E402
-import fault_test  # noqa: E402
+import support as sw
+import fault_test
 
 # Delays after the daemon's program starts running (see SignalsBeforeReadyTest) and starts per
 # delay: 4 x 2 starts per signal keep each test under a minute on a loaded 2-core machine.
@@ -31,89 +24,28 @@ DELAYS_MS = (0, 1, 5, 20)
 STARTS_PER_DELAY = int(os.environ.get("SW_STARTS", "2"))
 
 
-def free_port():
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    return s.getsockname()[1]
-
-
-def http_get(port, path, timeout=5):
-  """Returns (status, body) of GET http://127.0.0.1:port/path."""
-  try:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as r:
-      return r.status, r.read().decode()
-  except urllib.error.HTTPError as e:
-    return e.code, e.read().decode()
+def http_get(port, path):
+  """Returns (status, body) of GET http://127.0.0.1:port/path (status 0: nothing answers)."""
+  return sw.http_get(f"http://127.0.0.1:{port}{path}")
 
 
 def metric(port, name, labels=""):
   """Returns the value of one sample of /metrics (None when absent)."""
-  _, body = http_get(port, "/metrics")
-  for line in body.splitlines():
-    if line.startswith(name + (("{" + labels + "}") if labels else "") + " "):
-      return float(line.rsplit(" ", 1)[1])
-  return None
-
-
-def proc_status(pid):
-  """Returns /proc/PID/status as a dict of its fields (empty when the process is gone)."""
-  try:
-    with open(f"/proc/{pid}/status") as f:
-      return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
-  except (FileNotFoundError, ProcessLookupError):
-    return {}
+  return sw.metric_sample(http_get(port, "/metrics")[1], name, labels)
 
 
 def sigmask_has(mask_hex, sig):
   return bool(int(mask_hex, 16) & (1 << (sig - 1)))
 
 
-class Proc:
+class Proc(sw.LoggedProcess):
   """steppewatchd started with arbitrary arguments, stdout+stderr to a log file."""
 
   def __init__(self, tmp, name, args, env=None):
-    self.log_path = tmp.file(f"{name}.log")
-    self.log = open(self.log_path, "w+")
-    self.p = subprocess.Popen([sw.SWD] + args, stdout=self.log, stderr=subprocess.STDOUT,
-                              env=env)
-
-  def text(self):
-    with open(self.log_path, errors="replace") as f:
-      return f.read()
-
-  def running(self):
-    return self.p.poll() is None
-
-  def wait_line(self, needle, timeout=60):
-    def seen():
-      if needle in self.text():
-        return True
-      if not self.running():
-        raise AssertionError(f"exited with {self.p.returncode} before {needle!r}:\n"
-                             f"{self.text()[-3000:]}")
-      return False
-    sw.wait_until(seen, timeout, repr(needle))
-
-  def metrics_port(self):
-    m = re.search(r"metrics on http://[^:]+:(\d+)/metrics", self.text())
-    return int(m.group(1)) if m else None
+    super().__init__([sw.SWD] + args, tmp.file(f"{name}.log"), env=env)
 
   def stop(self, sig=signal.SIGTERM, timeout=60):
-    if self.p.poll() is None:
-      self.p.send_signal(sig)
-      try:
-        self.p.wait(timeout)
-      except subprocess.TimeoutExpired:
-        self.p.kill()
-        self.p.wait()
-        return None
-    return self.p.returncode
-
-  def kill(self):
-    if self.p.poll() is None:
-      self.p.kill()
-      self.p.wait()
-    self.log.close()
+    return super().stop(sig, timeout)
 
 
 class LifecycleCase(sw.BrokerTestCase):
@@ -124,18 +56,9 @@ class LifecycleCase(sw.BrokerTestCase):
     self.procs = []
     self.addCleanup(lambda: [p.kill() for p in self.procs])
 
-  def config(self, name, group, extra="", brokers=None, budget=None, session_ms=None):
-    path = sw.write_daemon_config(self.tmp, name, brokers or self.broker.bootstrap, group,
+  def config(self, name, group, extra="", brokers=None):
+    return sw.write_daemon_config(self.tmp, name, brokers or self.broker.bootstrap, group,
                                   extra=extra)
-    with open(path) as f:
-      text = f.read()
-    if budget is not None:
-      text = text.replace("shutdown_budget_seconds: 20", f"shutdown_budget_seconds: {budget}")
-    if session_ms is not None:
-      text = text.replace('session.timeout.ms: "6000"', f'session.timeout.ms: "{session_ms}"')
-    with open(path, "w") as f:
-      f.write(text)
-    return path
 
   def spawn(self, name, args, env=None):
     p = Proc(self.tmp, name, args, env)
@@ -182,7 +105,7 @@ class SignalsBeforeReadyTest(LifecycleCase):
         deadline = time.monotonic() + 30
         status = {}
         while time.monotonic() < deadline:
-          status = proc_status(p.p.pid)
+          status = sw.proc_status(p.p.pid)
           if status and sigmask_has(status.get("SigBlk", "0"), signal.SIGHUP):
             break
           if not status or not p.running():
@@ -244,8 +167,8 @@ class LogPipeTest(LifecycleCase):
   """`steppewatchd ... 2>&1 | head -c 200`: the reader of the log pipe goes away."""
 
   def test_log_pipe_closed_daemon_survives_and_counts_write_errors(self):
-    port = free_port()
-    cfg = self.config("pipe", "life-pipe", extra=f"")
+    port = sw.free_port()
+    cfg = self.config("pipe", "life-pipe")
     p = subprocess.Popen([sw.SWD, "--config", cfg, "--rules", sw.DEFAULT_PACK,
                           "--set", f"metrics.listen=127.0.0.1:{port}"],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -294,7 +217,7 @@ class ReadinessTest(LifecycleCase):
     self.check_not_ready("unresolvable", "broker.invalid:9092")
 
   def test_closed_broker_port_is_not_ready(self):
-    self.check_not_ready("closed", f"127.0.0.1:{free_port()}")
+    self.check_not_ready("closed", f"127.0.0.1:{sw.free_port()}")
 
   def test_ready_once_the_group_assigned_partitions_and_not_during_an_outage(self):
     cfg = self.config("good", "life-good")
@@ -372,21 +295,14 @@ class StopBudgetTest(fault_test.Scenario):
   SESSION_MS = 20000
 
   def test_sigterm_during_broker_outage_exits_within_the_budget_and_loses_nothing(self):
-    cfg = sw.write_daemon_config(self.tmp, "d0", self.broker.bootstrap, self.group)
-    with open(cfg) as f:
-      text = f.read()
-    text = text.replace("shutdown_budget_seconds: 20",
-                                    f"shutdown_budget_seconds: {self.BUDGET}")
-    text = text.replace('session.timeout.ms: "6000"',
-                        f'session.timeout.ms: "{self.SESSION_MS}"\n'
-                        f'    max.poll.interval.ms: "{self.SESSION_MS}"')
-    with open(cfg, "w") as f:
-      f.write(text)
+    cfg = sw.write_daemon_config(
+        self.tmp, "d0", self.broker.bootstrap, self.group, shutdown_budget=self.BUDGET,
+        consumer={"session.timeout.ms": self.SESSION_MS, "max.poll.interval.ms": self.SESSION_MS})
     d = sw.Daemon(self.tmp, "d0", cfg, bootstrap=self.broker.bootstrap)
     self.daemons.append(d)
     d.wait_ready()
     self.wait_progress(0.1, [d])
-    port = int(re.search(r"metrics on http://[^:]+:(\d+)/", d.text()).group(1))
+    port = d.metrics_port()
     self.broker.control("down 1")
     # The fault took effect: librdkafka says so and the committed offsets stop moving.
     sw.wait_until(lambda: metric(port, "steppewatch_brokers_down") == 1, 60, "brokers_down 1")

@@ -21,14 +21,13 @@ reached every high watermark, the same check as fault_test.py:
     loss the broker's doing, not the daemon's.
 A RESULT {...} line has the figures; the exit code is 1 when anything was lost or invented.
 
-  STEPPEWATCH_BUILD_DIR=build/e2e /usr/bin/python3 tests/reliability/soak.py --minutes 30 \\
+  PYTHONPATH=tests STEPPEWATCH_BUILD_DIR=build/e2e /usr/bin/python3 tests/reliability/soak.py --minutes 30 \\
       --rate 2000 --seed 1 --csv /tmp/soak.csv
 """
 import argparse
 import csv
 import json
 import math
-import os
 import random
 import signal
 import subprocess
@@ -36,10 +35,10 @@ import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-import sw_support as sw  # noqa: E402
+from confluent_kafka import Consumer, KafkaException, TopicPartition, OFFSET_BEGINNING
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition, OFFSET_BEGINNING  # noqa
+import support as sw
+
 
 # Distinct items in the generated file; the feed repeats it. 10k items is 5 s of input at the
 # default rate, so a repeat boundary passes every few seconds and ids stay unique across repeats.
@@ -53,7 +52,6 @@ INPUT_PARTITIONS = 48
 # feed's default 5 ms linger makes one-item batches and caps catching up after a fault at about
 # the feed rate; 500 ms batches ~20 items (a real broker returns many batches per fetch).
 FEED_LINGER_MS = 500
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def log(msg):
@@ -179,18 +177,12 @@ class DaemonRun:
 
   def proc(self):
     """(VmRSS MB, VmHWM MB, CPU seconds) of the running daemon, or None."""
-    pid = self.d.p.pid
-    try:
-      with open(f"/proc/{pid}/status") as f:
-        status = {l.split(":")[0]: l.split()[1] for l in f if l.startswith(("VmRSS", "VmHWM"))}
-      with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-      cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
-      rss, hwm = int(status["VmRSS"]) / 1024, int(status["VmHWM"]) / 1024
-      self.hwm_max_mb = max(self.hwm_max_mb, hwm)
-      return rss, hwm, cpu
-    except (FileNotFoundError, KeyError, ProcessLookupError):
+    pid = self.d.pid
+    rss, hwm, cpu = sw.vm_mb(pid, "VmRSS"), sw.vm_mb(pid, "VmHWM"), sw.cpu_seconds(pid)
+    if rss is None or hwm is None or cpu is None:
       return None
+    self.hwm_max_mb = max(self.hwm_max_mb, hwm)
+    return rss, hwm, cpu
 
   def cpu_total(self):
     s = self.proc()

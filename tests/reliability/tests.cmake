@@ -2,7 +2,6 @@
 # as separate processes, faults through the broker's control FIFO, results checked against
 # `steppewatch match` with confluent-kafka (Debian's, only visible to /usr/bin/python3).
 # SW_SEED picks the random kill points; SW_ITEMS the input size.
-set(sw_rel_env "STEPPEWATCH_BUILD_DIR=${PROJECT_BINARY_DIR};STEPPEWATCH_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
 foreach(method
     test_broker_down_then_up
     test_request_errors_on_produce_fetch_and_commit
@@ -16,7 +15,7 @@ foreach(method
   add_test(NAME reliability.${method}
            COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/fault_test.py FaultTest.${method})
   set_tests_properties(reliability.${method} PROPERTIES
-      LABELS "integration;reliability" TIMEOUT 400 ENVIRONMENT "${sw_rel_env}")
+      LABELS "integration;reliability" TIMEOUT 400 ENVIRONMENT "${STEPPEWATCH_SCRIPT_ENV}")
 endforeach()
 
 # Kafka TLS, mTLS and SASL settings reach librdkafka (RELIABILITY.md, Security): the real steppewatchd
@@ -32,7 +31,7 @@ foreach(method
            COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/kafka_security_test.py
                    KafkaSecurityTest.${method})
   set_tests_properties(reliability.security.${method} PROPERTIES
-      LABELS "integration;reliability" TIMEOUT 300 ENVIRONMENT "${sw_rel_env}")
+      LABELS "integration;reliability" TIMEOUT 300 ENVIRONMENT "${STEPPEWATCH_SCRIPT_ENV}")
 endforeach()
 
 # The soak run: steady load plus periodic faults for 30 minutes (tests/RELIABILITY.md). On
@@ -43,13 +42,12 @@ if(STEPPEWATCH_SOAK)
            COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/soak.py --minutes 30 --rate 2000)
   # 30 minutes of load, plus the catch-up and final check.
   set_tests_properties(reliability.soak PROPERTIES
-      LABELS "soak" TIMEOUT 3000 ENVIRONMENT "${sw_rel_env}")
+      LABELS "soak" TIMEOUT 3000 ENVIRONMENT "${STEPPEWATCH_SCRIPT_ENV}")
 endif()
 
 # Hostile input through the daemon (tests/RELIABILITY.md "Hostile input"): one ctest
 # test per row. The 100 MB and zip-bomb rows move 100-200 MB through the mock broker (slow on a
 # shared 2-core runner, hence the timeout; peak memory stays below 1 GB per process).
-set(sw_hostile_env "STEPPEWATCH_BUILD_DIR=${PROJECT_BINARY_DIR};STEPPEWATCH_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
 foreach(method
     test_01_deeply_nested_json
     test_02_100_mb_payload_is_dead_lettered_as_too_large
@@ -68,7 +66,7 @@ foreach(method
   add_test(NAME reliability.hostile.${method}
            COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/hostile_test.py HostileTest.${method})
   set_tests_properties(reliability.hostile.${method} PROPERTIES
-      LABELS "integration;reliability" TIMEOUT 600 ENVIRONMENT "${sw_hostile_env}")
+      LABELS "integration;reliability" TIMEOUT 600 ENVIRONMENT "${STEPPEWATCH_SCRIPT_ENV}")
 endforeach()
 
 # The daemon's lifecycle (tests/RELIABILITY.md, "Lifecycle"): signals before ready at 0/1/5/20 ms,
@@ -89,5 +87,5 @@ foreach(method
   add_test(NAME reliability.lifecycle.${method}
            COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/lifecycle_test.py ${method})
   set_tests_properties(reliability.lifecycle.${method} PROPERTIES
-      LABELS "integration;reliability" TIMEOUT 400 ENVIRONMENT "${sw_rel_env}")
+      LABELS "integration;reliability" TIMEOUT 400 ENVIRONMENT "${STEPPEWATCH_SCRIPT_ENV}")
 endforeach()

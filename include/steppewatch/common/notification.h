@@ -1,5 +1,5 @@
 // Notification: a one-shot event (the interface of absl::Notification) built on std::mutex and
-// std::condition_variable.
+// std::condition_variable (through steppewatch/common/mutex.h).
 //
 // Why not absl::Notification: Debian's libabsl is not built with ThreadSanitizer, so TSan does
 // not see absl's synchronisation and reports every hand-off through it as a data race. std::mutex
@@ -12,10 +12,10 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
-#include <mutex>
+#include <chrono>
 
 #include "absl/time/time.h"
+#include "steppewatch/common/mutex.h"
 
 namespace steppewatch {
 
@@ -26,26 +26,25 @@ class Notification {
   Notification& operator=(const Notification&) = delete;
 
   void Notify() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     notified_.store(true, std::memory_order_release);
-    cv_.notify_all();
+    cv_.SignalAll();
   }
 
   bool HasBeenNotified() const { return notified_.load(std::memory_order_acquire); }
 
   void WaitForNotification() const {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [this] { return HasBeenNotified(); });
+    MutexLock lock(&mu_);
+    while (!HasBeenNotified()) cv_.Wait(&mu_);
   }
 
   // Returns true when notified before `deadline` (absl::Time is wall-clock time).
   bool WaitForNotificationWithDeadline(absl::Time deadline) const {
-    if (deadline == absl::InfiniteFuture()) {
-      WaitForNotification();
-      return true;
+    MutexLock lock(&mu_);
+    while (!HasBeenNotified()) {
+      if (!cv_.WaitWithDeadline(&mu_, deadline)) return HasBeenNotified();
     }
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_until(lock, absl::ToChronoTime(deadline), [this] { return HasBeenNotified(); });
+    return true;
   }
 
   // Returns true when notified within `timeout` (measured on the steady clock).
@@ -54,14 +53,18 @@ class Notification {
       WaitForNotification();
       return true;
     }
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout),
-                        [this] { return HasBeenNotified(); });
+    const auto deadline = std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(timeout);
+    MutexLock lock(&mu_);
+    while (!HasBeenNotified()) {
+      if (!cv_.WaitUntil(&mu_, deadline)) return HasBeenNotified();
+    }
+    return true;
   }
 
  private:
-  mutable std::mutex mu_;
-  mutable std::condition_variable cv_;
+  // mu_ and cv_ only make waiting possible; the state is the atomic, readable without the lock.
+  mutable Mutex mu_;
+  mutable CondVar cv_;
   std::atomic<bool> notified_{false};
 };
 

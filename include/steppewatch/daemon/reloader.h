@@ -30,12 +30,10 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -44,6 +42,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/clock.h"  // absl::Now() for callers building deadlines
 #include "absl/time/time.h"
+#include "steppewatch/common/mutex.h"
 #include "steppewatch/pipeline/item_processor.h"
 #include "steppewatch/rules/pack.h"
 #include "steppewatch/rules/pack_tests.h"
@@ -223,13 +222,11 @@ class RuleReloader {
   std::atomic<bool> reload_requested_{false};
   ReloadCounters counters_;
 
-  // std::mutex rather than absl::Mutex: Debian's libabsl is not TSan-instrumented.
-  mutable std::mutex mu_;
-  mutable std::condition_variable attempts_cv_;  // notified when attempts_ grows
-  // Guarded by mu_:
-  uint64_t attempts_ = 0;
-  std::string last_error_;
-  absl::Time last_success_ = absl::InfinitePast();
+  mutable Mutex mu_;
+  mutable CondVar attempts_cv_;  // signalled when attempts_ grows
+  uint64_t attempts_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string last_error_ ABSL_GUARDED_BY(mu_);
+  absl::Time last_success_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 
   std::thread thread_;  // last: started after everything above is initialised
 };

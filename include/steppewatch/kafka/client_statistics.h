@@ -16,12 +16,12 @@
 
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "steppewatch/common/mutex.h"
 
 namespace steppewatch::kafka {
 
@@ -71,8 +71,8 @@ class ClientStatistics {
   ClientStatisticsSnapshot Snapshot() const;
 
  private:
-  mutable std::mutex mu_;
-  ClientStatisticsSnapshot state_;  // guarded by mu_
+  mutable Mutex mu_;
+  ClientStatisticsSnapshot state_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace steppewatch::kafka

@@ -27,7 +27,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 #include <string_view>
@@ -36,6 +35,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "steppewatch/common/mutex.h"
 #include "steppewatch/kafka/client.h"
 
 namespace steppewatch::kafka {
@@ -136,8 +136,8 @@ class Consumer {
   bool paused_ = false;
   int assigned_count_ = 0;
   bool closed_ = false;
-  std::mutex wake_mu_;    // orders Wake() against the start of Close()
-  bool closing_ = false;  // guarded by wake_mu_: set when Close() begins
+  Mutex wake_mu_;  // orders Wake() against the start of Close()
+  bool closing_ ABSL_GUARDED_BY(wake_mu_) = false;  // set when Close() begins
   std::set<std::pair<std::string, int32_t>> replayed_;  // partitions a replay already started
 };
 

@@ -27,8 +27,6 @@
 #include <atomic>
 #include <deque>
 #include <memory>
-#include <mutex>
-#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -38,6 +36,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "steppewatch/common/mutex.h"
 #include "steppewatch/kafka/client.h"
 
 namespace steppewatch::kafka {
@@ -126,8 +125,15 @@ class RetryingProducer {
   struct Retry;
 
   RetryingProducer(ProducerOptions options, ProducerListener* listener);
-  absl::Status NewGeneration();  // creates client_; called with mu_ held exclusively
-  rd_kafka_topic_t* TopicLocked(std::string_view topic);
+  absl::Status NewGeneration() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);  // creates client_
+  rd_kafka_topic_t* TopicLocked(std::string_view topic) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Produces the due retries that the discard did not take; the rest go back to retries_.
+  void ProduceRetriesLocked(std::vector<Retry>* due) ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // client_ for the poll thread, and for the controlling thread once StopPolling() returned.
+  // Only the poll thread replaces client_ (Recover(), holding mu_ exclusively), so it reads
+  // client_ without the lock, and so does the controlling thread after the poll thread ended;
+  // every other thread reads client_ holding mu_ (Produce).
+  rd_kafka_t* OwnClient() const ABSL_NO_THREAD_SAFETY_ANALYSIS { return client_.get(); }
   void PollLoop();
   void OnDelivery(const rd_kafka_message_t* msg);
   void OnError(rd_kafka_t* rk, int err, const char* reason);
@@ -148,9 +154,9 @@ class RetryingProducer {
 
   // The client and its topic handles. Produce() holds it shared; recovery and new topics hold
   // it exclusively.
-  mutable std::shared_mutex mu_;
-  ClientHandle client_;                                         // guarded by mu_
-  absl::flat_hash_map<std::string, rd_kafka_topic_t*> topics_;  // guarded by mu_, owned
+  mutable SharedMutex mu_;
+  ClientHandle client_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, rd_kafka_topic_t*> topics_ ABSL_GUARDED_BY(mu_);  // owned
 
   std::thread poll_thread_;
   std::atomic<bool> stop_polling_{false};
@@ -160,8 +166,8 @@ class RetryingProducer {
   std::atomic<int> recoveries_{0};
   std::deque<absl::Time> fatal_times_;  // poll thread only
 
-  mutable std::mutex retry_mu_;
-  std::vector<Retry> retries_;  // guarded by retry_mu_
+  mutable Mutex retry_mu_;
+  std::vector<Retry> retries_ ABSL_GUARDED_BY(retry_mu_);
 };
 
 }  // namespace steppewatch::kafka

@@ -11,14 +11,13 @@
 // the delivery-report thread). WaitEmpty() is for the shutdown drain.
 #pragma once
 
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 
 #include "absl/time/clock.h"  // absl::Now() for callers building deadlines
 #include "absl/time/time.h"
+#include "steppewatch/common/mutex.h"
 #include "steppewatch/pipeline/stats.h"
 
 namespace steppewatch::pipeline {
@@ -61,22 +60,18 @@ class InFlightLimiter {
   bool WaitEmpty(absl::Time deadline) const;
 
  private:
-  // Both require mu_ held.
-  bool AboveHighLocked() const;
-  bool BelowLowLocked() const;
+  bool AboveHighLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool BelowLowLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const InFlightLimits limits_;
   Health* const health_;
   const std::function<void()> on_resumable_;
-  // std::mutex rather than absl::Mutex: Debian's libabsl is not TSan-instrumented, so TSan
-  // would not see an absl lock and would report the fields below as races.
-  mutable std::mutex mu_;
-  mutable std::condition_variable empty_cv_;  // notified when items_ drops to 0
-  // Guarded by mu_:
-  size_t items_ = 0;
-  size_t bytes_ = 0;
-  bool paused_ = false;
-  bool resumable_signalled_ = false;
+  mutable Mutex mu_;
+  mutable CondVar empty_cv_;  // signalled when items_ drops to 0
+  size_t items_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  bool paused_ ABSL_GUARDED_BY(mu_) = false;
+  bool resumable_signalled_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace steppewatch::pipeline

@@ -14,21 +14,20 @@
 // offsets, as after compaction or transaction markers, cost nothing) and allocate only when the
 // ring grows past its largest size so far.
 //
-// Thread-safe (one std::mutex per partition, held for a few instructions per item). Shared by
+// Thread-safe (one mutex per partition, held for a few instructions per item). Shared by
 // the consumer thread, the workers and the delivery-report thread through std::shared_ptr, so a
 // revoked partition lives until its last in-flight item lets go of it.
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "absl/time/clock.h"  // absl::Now() for callers building deadlines
 #include "absl/time/time.h"
+#include "steppewatch/common/mutex.h"
 
 namespace steppewatch::pipeline {
 
@@ -73,21 +72,19 @@ class PartitionOffsets {
     int64_t offset;
     bool finished;
   };
-  void GrowLocked();  // requires mu_ held
+  void GrowLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string topic_;
   const int32_t partition_;
-  // std::mutex rather than absl::Mutex: Debian's libabsl is not TSan-instrumented, so TSan
-  // would not see an absl lock and would report the fields below as races.
-  mutable std::mutex mu_;
-  mutable std::condition_variable idle_cv_;  // notified when in_flight() drops to 0
-  // Guarded by mu_:
-  std::vector<Entry> ring_;  // size is a power of two
-  uint64_t head_seq_ = 0;    // seq of the oldest unfinished-or-pending entry
-  uint64_t next_seq_ = 0;
-  int64_t last_begun_offset_ = -1;
-  int64_t committable_ = -1;            // last contiguous finished + 1
-  int64_t taken_ = -1;                  // last value TakeCommittable returned
+  mutable Mutex mu_;
+  mutable CondVar idle_cv_;                       // signalled when in_flight() drops to 0
+  std::vector<Entry> ring_ ABSL_GUARDED_BY(mu_);  // size is a power of two
+  // seq of the oldest unfinished-or-pending entry
+  uint64_t head_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t last_begun_offset_ ABSL_GUARDED_BY(mu_) = -1;
+  int64_t committable_ ABSL_GUARDED_BY(mu_) = -1;  // last contiguous finished + 1
+  int64_t taken_ ABSL_GUARDED_BY(mu_) = -1;        // last value TakeCommittable returned
   std::atomic<bool> abandoned_{false};  // read by workers per item without the lock
 };
 

@@ -6,7 +6,8 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
+
+#include "steppewatch/common/mutex.h"
 
 namespace steppewatch::rules {
 class CompiledPack;
@@ -24,22 +25,22 @@ class PackHolder {
 
   // Returns the current pack (never null once constructed with a pack).
   std::shared_ptr<const rules::CompiledPack> Get() const {
-    std::lock_guard<std::mutex> lock(mu_);  // Taken once per swap per worker, not per item.
+    MutexLock lock(&mu_);  // Taken once per swap per worker, not per item.
     return pack_;
   }
 
   // Installs `pack` for items that start after this call.
   void Swap(std::shared_ptr<const rules::CompiledPack> pack) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       pack_ = std::move(pack);
     }
     generation_.fetch_add(1, std::memory_order_acq_rel);
   }
 
  private:
-  mutable std::mutex mu_;
-  std::shared_ptr<const rules::CompiledPack> pack_;
+  mutable Mutex mu_;
+  std::shared_ptr<const rules::CompiledPack> pack_ ABSL_GUARDED_BY(mu_);
   std::atomic<uint64_t> generation_{0};
 };
 

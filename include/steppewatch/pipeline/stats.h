@@ -28,12 +28,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/types/span.h"
+#include "steppewatch/common/mutex.h"
 
 namespace steppewatch::pipeline {
 
@@ -173,7 +173,9 @@ struct alignas(64) WorkerStats {
   // (no lock). The counts restart at each pack: counters are "matches since this pack was
   // loaded", which Prometheus' rate() treats as a counter reset.
   void BeginPack(uint64_t generation, std::shared_ptr<const void> pack, size_t rule_count);
-  void CountRule(uint32_t rule_index) {
+  // The worker that calls BeginPack() is the only writer of the fields below, so its own reads
+  // here need no lock (only other threads' reads, in Stats::Snapshot, do).
+  void CountRule(uint32_t rule_index) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     if (rule_index < rule_count_) {
       auto& c = rule_counts_[rule_index];
       c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -182,11 +184,11 @@ struct alignas(64) WorkerStats {
 
  private:
   friend class Stats;
-  mutable std::mutex rules_mu_;  // guards the array's replacement, never taken per item
-  uint64_t pack_generation_ = 0;
-  std::shared_ptr<const void> pack_;
-  std::unique_ptr<std::atomic<uint64_t>[]> rule_counts_;
-  size_t rule_count_ = 0;
+  mutable Mutex rules_mu_;  // guards the array's replacement, never taken per item
+  uint64_t pack_generation_ ABSL_GUARDED_BY(rules_mu_) = 0;
+  std::shared_ptr<const void> pack_ ABSL_GUARDED_BY(rules_mu_);
+  std::unique_ptr<std::atomic<uint64_t>[]> rule_counts_ ABSL_GUARDED_BY(rules_mu_);
+  size_t rule_count_ ABSL_GUARDED_BY(rules_mu_) = 0;
 };
 
 // Consumer lag of one assigned partition, from librdkafka's statistics.
@@ -221,8 +223,7 @@ class TopicTable {
   }
 
  private:
-  // std::mutex, as everywhere in the project: Debian's libabsl is not TSan-instrumented.
-  std::mutex mu_;                              // serialises Register(); readers go through size_
+  Mutex mu_;  // serialises Register(); readers go through size_, so names_ is not GUARDED_BY
   std::array<std::string, kMaxTopics> names_;  // written before size_ is published
   std::array<TopicCounters, kMaxTopics> slots_;
   std::atomic<size_t> size_{0};
@@ -343,8 +344,8 @@ class Stats {
   ConsumerStats consumer_;
   DeliveryStats delivery_;
   Health health_;
-  mutable std::mutex lag_mu_;
-  std::vector<PartitionLag> lag_;  // guarded by lag_mu_
+  mutable Mutex lag_mu_;
+  std::vector<PartitionLag> lag_ ABSL_GUARDED_BY(lag_mu_);
 };
 
 }  // namespace steppewatch::pipeline

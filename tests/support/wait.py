@@ -1,0 +1,17 @@
+"""The one wait of the script suites: poll a condition until a deadline, never sleep for work."""
+import time
+
+
+def wait_until(predicate, timeout, what, period=0.05):
+  """Calls `predicate` until it returns a true value and returns that value; raises
+  AssertionError naming `what` and the last value seen after `timeout` seconds. An exception
+  raised by `predicate` (a process that died, say) ends the wait at once."""
+  deadline = time.monotonic() + timeout
+  last = None
+  while True:
+    last = predicate()
+    if last:
+      return last
+    if time.monotonic() >= deadline:
+      raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+    time.sleep(period)
