@@ -6,6 +6,7 @@
 #include "cli/flags.h"
 #include "steppewatch/cli/command.h"
 #include "steppewatch/common/version.h"
+#include "steppewatch/versions/library_versions.h"
 
 namespace steppewatch::cli {
 

@@ -36,6 +36,7 @@
 #include "steppewatch/rules/pack.h"
 #include "steppewatch/rules/pack_tests.h"
 #include "steppewatch/stories/stage.h"
+#include "steppewatch/versions/library_versions.h"
 
 namespace steppewatch::daemon {
 namespace {
@@ -262,7 +263,8 @@ bool ParseFlags(const std::vector<std::string>& args, DaemonFlags* flags, bool* 
                 std::string* error) {
   cmdline::Flags parsed({"config", "rules", "brokers", "demo", "set", "reload-status",
                          "reload-and-wait", "reload-timeout"},
-                        {"embedded", "demo-exit", "check-config", "version"}, /*repeatable=*/{"set"});
+                        {"embedded", "demo-exit", "check-config", "version"},
+                        /*repeatable=*/{"set"});
   if (!parsed.Parse(args)) {
     *error = parsed.error();
     return false;
@@ -333,8 +335,8 @@ int RunDaemon(const DaemonFlags& flags) {
     // (their times are moved so the newest is now, see DemoOptions::shift_to_now) and arrive
     // in any order over the partitions, so the window covers the month and no warm-up is
     // needed. Flags given with --set still win (they come later).
-    for (const char* o : {"roles=match,stories", "stories.window_hours=720",
-                          "stories.warmup_days=0"}) {
+    for (const char* o :
+         {"roles=match,stories", "stories.window_hours=720", "stories.warmup_days=0"}) {
       load.overrides.push_back(o);
     }
   }
@@ -651,7 +653,7 @@ int RunDaemon(const DaemonFlags& flags) {
       // Nothing more is stored (the pipeline stopped storing at the error); leave at once.
       std::fflush(stdout);
       std::_Exit(pipe->fatal_kind() == kafka::FatalKind::kFenced ? kExitKafkaFenced
-                                                                    : kExitKafkaFatal);
+                                                                 : kExitKafkaFatal);
     }
     if (demo != nullptr && !demo_reported && demo->Done()) {
       demo_reported = true;
