@@ -45,9 +45,10 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "simdjson.h"
-#include "steppewatch/common/flags.h"
 #include "steppewatch/common/did_you_mean.h"
+#include "steppewatch/common/flags.h"
 #include "steppewatch/common/status_macros.h"
+#include "steppewatch/common/strings.h"
 #include "steppewatch/kafka/client.h"
 #include "steppewatch/kafka/embedded_broker.h"
 
@@ -57,46 +58,11 @@ namespace {
 // ---------------------------------------------------------------------------------------------
 // Arguments
 
-// Debian's abseil (20220623) has its own absl::string_view, distinct from std::string_view:
-// these small helpers keep this file on std::string_view without conversions at every call.
-std::vector<std::string_view> Split(std::string_view s, char sep, bool skip_blank) {
-  std::vector<std::string_view> out;
-  while (true) {
-    size_t pos = s.find(sep);
-    std::string_view piece = s.substr(0, pos);
-    if (!skip_blank || piece.find_first_not_of(" \t\r\n") != std::string_view::npos) {
-      out.push_back(piece);
-    }
-    if (pos == std::string_view::npos) break;
-    s.remove_prefix(pos + 1);
-  }
-  return out;
-}
-
-// Splits at the first `sep`; the second part is empty when there is none.
-std::pair<std::string_view, std::string_view> SplitOnce(std::string_view s, char sep) {
-  size_t pos = s.find(sep);
-  if (pos == std::string_view::npos) return {s, {}};
-  return {s.substr(0, pos), s.substr(pos + 1)};
-}
-
-std::string_view Trim(std::string_view s) {
-  constexpr std::string_view kSpace = " \t\r\n";
-  size_t b = s.find_first_not_of(kSpace);
-  if (b == std::string_view::npos) return {};
-  size_t e = s.find_last_not_of(kSpace);
-  return s.substr(b, e - b + 1);
-}
-
-template <typename T>
-bool ParseInt(std::string_view s, T* out) {
-  return absl::SimpleAtoi(absl::string_view(s.data(), s.size()), out);
-}
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return absl::EqualsIgnoreCase(absl::string_view(a.data(), a.size()),
-                                absl::string_view(b.data(), b.size()));
-}
+using strings::EqualsIgnoreCase;
+using strings::ParseInt;
+using strings::Split;
+using strings::SplitOnce;
+using strings::Trim;
 
 // Flags of one command, read by the shared parser (common/flags.h); a flag may repeat (e.g.
 // --property), Get() returns the last value.
