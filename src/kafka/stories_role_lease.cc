@@ -1,0 +1,200 @@
+// The stories role's lease: the partitions of the alert topics this instance holds, and their
+// replay from Kafka into the stage's state before it publishes (see stories_role_impl.h).
+#include <algorithm>
+#include <utility>
+
+#include "kafka/stories_role_impl.h"
+#include "steppewatch/common/log.h"
+
+namespace steppewatch::kafka {
+
+bool StoriesRole::Impl::Replaying() const {
+  return counters_.replaying.load(std::memory_order_relaxed);
+}
+
+void StoriesRole::Impl::MarkCaughtUp(Part& part) {
+  if (part.caught_up) return;
+  part.caught_up = true;
+  if (--replaying_parts_ == 0 && Replaying()) {
+    counters_.replaying.store(false);
+    SW_LOG(kInfo, kLog, "window rebuilt (", counters_.replayed.load(), " alert(s) replayed): live");
+  }
+}
+
+void StoriesRole::Impl::CheckCaughtUp() {
+  if (replaying_parts_ == 0) return;
+  for (auto& [key, part] : parts_) {
+    if (part.caught_up) continue;
+    rd_kafka_topic_partition_list_t* pos = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(pos, part.topic.c_str(), part.partition);
+    rd_kafka_position(consumer_, pos);
+    const int64_t at = pos->elems[0].offset;
+    rd_kafka_topic_partition_list_destroy(pos);
+    if (at >= part.live_from) MarkCaughtUp(part);
+  }
+}
+
+void StoriesRole::Impl::OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                                    rd_kafka_topic_partition_list_t* parts) {
+  if (options_.stats != nullptr) {
+    const bool assign = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
+    const bool lost = !assign && rd_kafka_assignment_lost(rk);
+    options_.stats->consumer()
+        .rebalances[static_cast<int>(assign ? pipeline::RebalanceKind::kAssign
+                                     : lost ? pipeline::RebalanceKind::kLost
+                                            : pipeline::RebalanceKind::kRevoke)]
+        .Add();
+  }
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    counters_.assignments.fetch_add(1);
+    bool lease = false;
+    for (int i = 0; i < parts->cnt; ++i) {
+      if (options_.lease_topic == parts->elems[i].topic && parts->elems[i].partition == 0) {
+        lease = true;
+      }
+    }
+    if (lease && !stopping_) {
+      Activate(parts);
+    } else {
+      rd_kafka_assign(rk, parts);
+    }
+    return;
+  }
+  // Revoke (or an error): give up the lease and the alert partitions.
+  Deactivate();
+  rd_kafka_assign(rk, nullptr);
+}
+
+void StoriesRole::Impl::Activate(rd_kafka_topic_partition_list_t* lease_parts) {
+  constexpr int kTimeoutMs = 10000;  // metadata and offset look-ups of a reachable cluster
+  const rd_kafka_metadata_t* md = nullptr;
+  rd_kafka_resp_err_t err = rd_kafka_metadata(consumer_, 1, nullptr, &md, kTimeoutMs);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    SW_LOG(kError, kLog, "cannot read the alert topics' metadata (", rd_kafka_err2str(err),
+           "): holding the lease without input until the next rebalance");
+    rd_kafka_assign(consumer_, lease_parts);
+    return;
+  }
+  rd_kafka_topic_partition_list_t* alerts = rd_kafka_topic_partition_list_new(64);
+  for (const std::string& topic : options_.input_topics) {
+    bool found = false;
+    for (int t = 0; t < md->topic_cnt; ++t) {
+      if (topic != md->topics[t].topic || md->topics[t].err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+      found = true;
+      for (int p = 0; p < md->topics[t].partition_cnt; ++p) {
+        rd_kafka_topic_partition_list_add(alerts, topic.c_str(), md->topics[t].partitions[p].id);
+      }
+    }
+    if (!found) SW_LOG(kWarning, kLog, "alert topic ", topic, " does not exist (yet): not read");
+  }
+  rd_kafka_metadata_destroy(md);
+
+  rd_kafka_topic_partition_list_t* committed = rd_kafka_topic_partition_list_copy(alerts);
+  err = rd_kafka_committed(consumer_, committed, kTimeoutMs);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    SW_LOG(kWarning, kLog, "cannot read committed offsets (", rd_kafka_err2str(err),
+           "): replaying every partition's window and publishing from its end");
+  }
+  rd_kafka_topic_partition_list_t* times = rd_kafka_topic_partition_list_copy(alerts);
+  const int64_t since = options_.now_ms() - absl::ToInt64Milliseconds(options_.replay_window);
+  for (int i = 0; i < times->cnt; ++i) times->elems[i].offset = since;
+  const rd_kafka_resp_err_t times_err = rd_kafka_offsets_for_times(consumer_, times, kTimeoutMs);
+
+  stage_.reset();
+  parts_.clear();
+  replaying_parts_ = 0;
+  auto stage = stories::StoriesStage::Create(options_.stage);  // validated in Init()
+  if (stage.ok()) stage_ = *std::move(stage);
+
+  // Watermarks, and whether the broker really looked the offsets up by time: it answers -1
+  // ("no message at or after the time") for a partition whose messages are all older, but a
+  // broker without the look-up (librdkafka's mock cluster) answers -1 everywhere. When every
+  // partition that has messages answered -1, replay from each partition's start instead: the
+  // stage drops what is older than its window as it goes, so that costs time, not correctness.
+  std::vector<int64_t> lows(alerts->cnt, 0), highs(alerts->cnt, 0);
+  bool any_data = false, any_time = false;
+  for (int i = 0; i < alerts->cnt; ++i) {
+    rd_kafka_query_watermark_offsets(consumer_, alerts->elems[i].topic, alerts->elems[i].partition,
+                                     &lows[i], &highs[i], kTimeoutMs);
+    if (highs[i] > lows[i]) {
+      any_data = true;
+      if (times_err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+          times->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR && times->elems[i].offset >= 0) {
+        any_time = true;
+      }
+    }
+  }
+  const bool by_time = times_err == RD_KAFKA_RESP_ERR_NO_ERROR && (any_time || !any_data);
+
+  rd_kafka_topic_partition_list_t* assignment = rd_kafka_topic_partition_list_copy(lease_parts);
+  bool replaying = false;
+  int64_t replay_messages = 0;
+  for (int i = 0; i < alerts->cnt; ++i) {
+    const char* topic = alerts->elems[i].topic;
+    const int32_t partition = alerts->elems[i].partition;
+    const int64_t low = lows[i], high = highs[i];
+    const int64_t c = committed->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR
+                          ? committed->elems[i].offset
+                          : RD_KAFKA_OFFSET_INVALID;
+    const int64_t live_from = c >= 0 ? c : high;
+    int64_t start = low;
+    if (by_time && times->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      // -1: no message at or after the time, i.e. nothing in the window.
+      start = times->elems[i].offset >= 0 ? times->elems[i].offset : high;
+    }
+    start = std::clamp(start, low, std::max(low, live_from));
+    Part& part = parts_[{topic, partition}];
+    part.topic = topic;
+    part.partition = partition;
+    part.live_from = live_from;
+    part.caught_up = start >= live_from;
+    if (!part.caught_up) {
+      replaying = true;
+      ++replaying_parts_;
+      replay_messages += live_from - start;
+    }
+    part.offsets = std::make_shared<pipeline::PartitionOffsets>(topic, partition);
+    rd_kafka_topic_partition_list_add(assignment, topic, partition)->offset = start;
+  }
+  rd_kafka_topic_partition_list_destroy(alerts);
+  rd_kafka_topic_partition_list_destroy(committed);
+  rd_kafka_topic_partition_list_destroy(times);
+  counters_.replaying.store(replaying);
+  counters_.active.store(true);
+  counters_.activations.fetch_add(1);
+  err = rd_kafka_assign(consumer_, assignment);
+  if (options_.stats != nullptr)
+    options_.stats->consumer().assigned_partitions.Set(assignment->cnt);
+  rd_kafka_topic_partition_list_destroy(assignment);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    SW_LOG(kError, kLog, "assign failed: ", rd_kafka_err2str(err));
+  }
+  SW_LOG(kInfo, kLog, "active (lease held): ", parts_.size(), " alert partition(s), replaying ",
+         replay_messages, " message(s) of the last ", absl::FormatDuration(options_.replay_window),
+         " to rebuild the window",
+         by_time ? "" : " (the broker did not look offsets up by time: replaying from each start)");
+  Snapshot();
+}
+
+void StoriesRole::Impl::Deactivate() {
+  if (!counters_.active.load()) return;
+  // Deliver what is in flight (bounded), store, and commit synchronously so the next active
+  // instance starts where this one stopped.
+  const absl::Time deadline = absl::Now() + std::min(stop_budget_, absl::Seconds(10));
+  while (in_flight_ > 0 && absl::Now() < deadline) {
+    rd_kafka_poll(producer_, 50);
+    RetryDue();
+  }
+  StoreCommittable();
+  rd_kafka_commit(consumer_, nullptr, 0);
+  Snapshot();
+  stage_.reset();
+  for (auto& [key, part] : parts_) part.offsets->Abandon();
+  parts_.clear();
+  replaying_parts_ = 0;
+  counters_.active.store(false);
+  counters_.replaying.store(false);
+  SW_LOG(kInfo, kLog, "lease lost or given up: standing by");
+}
+
+}  // namespace steppewatch::kafka
