@@ -8,6 +8,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "steppewatch/common/clock.h"
 #include "steppewatch/common/flags.h"
 #include "steppewatch/common/strings.h"
 
@@ -120,12 +121,6 @@ void InstallStopHandlers() {
 }
 
 bool StopRequested() { return g_stop.load(std::memory_order_relaxed); }
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

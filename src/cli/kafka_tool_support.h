@@ -66,9 +66,6 @@ absl::StatusOr<kafka::ClientHandle> NewCommandClient(rd_kafka_type_t type,
 void InstallStopHandlers();
 bool StopRequested();
 
-// Wall-clock milliseconds since the epoch (for latencies against Kafka timestamps).
-int64_t NowMs();
-
 // Seconds of the steady clock since `start`.
 double SecondsSince(std::chrono::steady_clock::time_point start);
 

@@ -25,6 +25,7 @@
 #include "cli/kafka_tool_support.h"
 #include "simdjson.h"
 #include "steppewatch/cli/kafka_commands.h"
+#include "steppewatch/common/clock.h"
 #include "steppewatch/common/did_you_mean.h"
 #include "steppewatch/common/strings.h"
 #include "steppewatch/kafka/client.h"
@@ -270,7 +271,7 @@ int RunTail(const Args& args) {
   absl::StatusOr<kafka::ClientHandle> rk = NewCommandClient(
       RD_KAFKA_CONSUMER,
       {{"bootstrap.servers", *brokers},
-       {"group.id", group.value_or(absl::StrCat("steppewatch-tail-", getpid(), "-", NowMs()))},
+       {"group.id", group.value_or(absl::StrCat("steppewatch-tail-", getpid(), "-", WallMillis()))},
        {"enable.auto.commit", group ? "true" : "false"},
        {"auto.offset.reset", from_beginning ? "earliest" : "latest"},
        {"partition.assignment.strategy", "range,roundrobin"},
@@ -355,7 +356,7 @@ int RunTail(const Args& args) {
       more = 0;
     }
     const ssize_t n = 1 + more;
-    const int64_t received_ms = latency ? NowMs() : 0;
+    const int64_t received_ms = latency ? WallMillis() : 0;
     const auto received = std::chrono::steady_clock::now();
     for (ssize_t i = 0; i < n; ++i) {
       rd_kafka_message_t* msg = batch[i];

@@ -80,8 +80,6 @@ class WorkQueue {
   bool closed_ = false;
 };
 
-int64_t WallMillis();
-
 }  // namespace steppewatch::kafka::internal
 
 namespace steppewatch::kafka {

@@ -4,23 +4,15 @@
 #include "steppewatch/kafka/stories_role.h"
 
 #include <algorithm>
-#include <chrono>
 #include <utility>
 
 #include "kafka/stories_role_impl.h"
+#include "steppewatch/common/clock.h"
 #include "steppewatch/common/log.h"
 #include "steppewatch/kafka/client.h"
 
 namespace steppewatch::kafka {
-namespace {
-
-int64_t WallMillis() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
+namespace {}  // namespace
 
 StoriesRole::Impl::Impl(StoriesRoleOptions options) : options_(std::move(options)) {
   if (!options_.now_ms) options_.now_ms = WallMillis;
