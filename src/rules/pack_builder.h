@@ -86,21 +86,19 @@ class PackBuilder {
   absl::StatusOr<std::shared_ptr<const CompiledPack>> Build(std::vector<PackFile> files);
 
  private:
-  void Error(Pos pos, std::string message) {
+  Diagnostic MakeDiagnostic(Pos pos, std::string message) const {
     Diagnostic d;
     d.file = pos.file >= 0 ? files_[pos.file].path : std::string("(pack)");
     d.line = pos.line;
     d.column = pos.column;
     d.message = std::move(message);
-    diags_->push_back(std::move(d));
+    return d;
+  }
+  void Error(Pos pos, std::string message) {
+    diags_->push_back(MakeDiagnostic(pos, std::move(message)));
   }
   void Warn(Pos pos, std::string message) {
-    Diagnostic d;
-    d.file = pos.file >= 0 ? files_[pos.file].path : std::string("(pack)");
-    d.line = pos.line;
-    d.column = pos.column;
-    d.message = std::move(message);
-    pack_->warnings_.push_back(std::move(d));
+    pack_->warnings_.push_back(MakeDiagnostic(pos, std::move(message)));
   }
   void WarnUnusedSets();
   std::vector<std::string> SetNames() const {
