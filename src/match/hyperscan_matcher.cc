@@ -21,23 +21,8 @@
 #include "steppewatch/common/status_macros.h"
 #include "steppewatch/normalise/fold.h"
 
-namespace steppewatch::match {
+namespace steppewatch::match::internal {
 namespace {
-
-using internal::HyperscanMatcher;
-using internal::kDatabaseCount;
-using internal::LengthRange;
-using internal::PatternInfo;
-using internal::Target;
-
-using internal::IsRegexDb;
-using internal::kAsciiAlnum;
-using internal::kFoldedLiterals;
-using internal::kFoldedRegexes;
-using internal::kOriginalLiterals;
-using internal::kOriginalRegexes;
-using internal::NeedsBoundary;
-using internal::Pattern;
 
 std::string_view TrimSpaces(std::string_view s) {
   while (!s.empty() && normalise::IsSpace(normalise::DecodeAt(s, 0).cp)) {
@@ -197,8 +182,6 @@ void AppendKey(const std::vector<TermSpec>& terms, const MatcherOptions& options
 }
 
 }  // namespace
-
-namespace internal {
 
 absl::Status HyperscanMatcher::GroupPatterns() {
   std::array<absl::flat_hash_map<std::string, uint32_t>, kDatabaseCount> index;
@@ -383,12 +366,14 @@ absl::Status HyperscanMatcher::Build() {
   return absl::OkStatus();
 }
 
-}  // namespace internal
+}  // namespace steppewatch::match::internal
+
+namespace steppewatch::match {
 
 absl::StatusOr<std::shared_ptr<const Matcher>> Matcher::Create(std::vector<TermSpec> terms,
                                                                const MatcherOptions& options) {
   if (terms.size() > UINT32_MAX) return absl::InvalidArgumentError("too many terms");
-  auto matcher = std::make_shared<HyperscanMatcher>(std::move(terms), options);
+  auto matcher = std::make_shared<internal::HyperscanMatcher>(std::move(terms), options);
   SW_RETURN_IF_ERROR(matcher->Build());
   return std::shared_ptr<const Matcher>(std::move(matcher));
 }

@@ -15,23 +15,8 @@
 #include "steppewatch/common/status_macros.h"
 #include "steppewatch/normalise/fold.h"
 
-namespace steppewatch::match {
+namespace steppewatch::match::internal {
 namespace {
-
-using internal::DatabaseSet;
-using internal::HyperscanMatcher;
-using internal::kDatabaseCount;
-using internal::LengthRange;
-using internal::PatternInfo;
-using internal::Target;
-
-using internal::IsRegexDb;
-using internal::kAsciiAlnum;
-using internal::kFoldedLiterals;
-using internal::kFoldedRegexes;
-using internal::kOriginalRegexes;
-using internal::NeedsBoundary;
-using internal::ScansFolded;
 
 // Returns true when valid UTF-8 `text` has between range.min_chars and range.max_chars code
 // points; stops counting past the maximum.
@@ -369,13 +354,16 @@ absl::Status HyperscanMatchContext::Scan(absl::Span<const std::string_view> fiel
 }
 
 }  // namespace
+}  // namespace steppewatch::match::internal
+
+namespace steppewatch::match {
 
 absl::StatusOr<std::unique_ptr<MatchContext>> MatchContext::Create(
     std::shared_ptr<const Matcher> matcher) {
-  auto hs = std::dynamic_pointer_cast<const HyperscanMatcher>(matcher);
+  auto hs = std::dynamic_pointer_cast<const internal::HyperscanMatcher>(matcher);
   if (hs == nullptr)
     return absl::InvalidArgumentError("MatchContext needs a Matcher::Create() matcher");
-  auto context = std::make_unique<HyperscanMatchContext>(std::move(hs));
+  auto context = std::make_unique<internal::HyperscanMatchContext>(std::move(hs));
   SW_RETURN_IF_ERROR(context->Init());
   return std::unique_ptr<MatchContext>(std::move(context));
 }
