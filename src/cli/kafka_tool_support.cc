@@ -37,7 +37,8 @@ absl::StatusOr<Args> ParseArgs(int argc, char** argv,
                                std::initializer_list<std::string_view> bool_flags) {
   std::set<std::string> with_value(value_flags.begin(), value_flags.end());
   std::set<std::string> boolean(bool_flags.begin(), bool_flags.end());
-  cmdline::Flags parsed(with_value, boolean);
+  // --property is the one flag the usages mark as repeatable ("[--property K=V]...").
+  cmdline::Flags parsed(with_value, boolean, /*repeatable=*/{"property"});
   if (!parsed.Parse(argc, argv)) return absl::InvalidArgumentError(parsed.error());
   Args args;
   args.help = parsed.help();
