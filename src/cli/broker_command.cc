@@ -139,7 +139,7 @@ int RunBroker(const Args& args) {
   absl::StatusOr<int64_t> brokers = GetInt(args, "brokers", 1);
   if (!partitions.ok()) return UsageError("broker", partitions.status(), kBrokerUsage);
   if (!brokers.ok()) return UsageError("broker", brokers.status(), kBrokerUsage);
-  if (*partitions < 1 || *brokers < 1 || !args.positional.empty()) {
+  if (*partitions < 1 || *brokers < 1 || !args.positional().empty()) {
     return UsageError("broker", absl::InvalidArgumentError("bad arguments"), kBrokerUsage);
   }
   std::vector<std::pair<std::string, int>> topics;

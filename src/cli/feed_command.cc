@@ -119,7 +119,7 @@ int RunFeed(const Args& args) {
        {rate.status(), repeat.status(), linger.status(), flush_timeout_s.status()}) {
     if (!s.ok()) return UsageError("feed", s, kFeedUsage);
   }
-  if (!brokers || !topic || args.positional.size() != 1 || *repeat < 1 || *rate < 0) {
+  if (!brokers || !topic || args.positional().size() != 1 || *repeat < 1 || *rate < 0) {
     return UsageError("feed", absl::InvalidArgumentError("want --brokers, --topic and one FILE"),
                       kFeedUsage);
   }
@@ -127,7 +127,7 @@ int RunFeed(const Args& args) {
   const std::string id_field = args.Get("id-field").value_or("id");
   const bool quiet = args.Has("quiet");
 
-  absl::StatusOr<std::string> input = ReadInput(args.positional[0]);
+  absl::StatusOr<std::string> input = ReadInput(args.positional()[0]);
   if (!input.ok()) {
     std::fprintf(stderr, "steppewatch feed: %s\n", std::string(input.status().message()).c_str());
     return 1;

@@ -16,22 +16,6 @@ namespace steppewatch::cli {
 
 using strings::SplitOnce;
 
-std::optional<std::string> Args::Get(std::string_view name) const {
-  std::optional<std::string> value;
-  for (const auto& [n, v] : flags) {
-    if (n == name) value = v;
-  }
-  return value;
-}
-
-std::vector<std::string> Args::GetAll(std::string_view name) const {
-  std::vector<std::string> values;
-  for (const auto& [n, v] : flags) {
-    if (n == name) values.push_back(v);
-  }
-  return values;
-}
-
 absl::StatusOr<Args> ParseArgs(int argc, char** argv,
                                std::initializer_list<std::string_view> value_flags,
                                std::initializer_list<std::string_view> bool_flags) {
@@ -40,19 +24,11 @@ absl::StatusOr<Args> ParseArgs(int argc, char** argv,
   // --property is the one flag the usages mark as repeatable ("[--property K=V]...").
   cmdline::Flags parsed(with_value, boolean, /*repeatable=*/{"property"});
   if (!parsed.Parse(argc, argv)) return absl::InvalidArgumentError(parsed.error());
-  Args args;
-  args.help = parsed.help();
-  args.positional = parsed.positional();
-  for (const std::set<std::string>* names : {&with_value, &boolean}) {
-    for (const std::string& name : *names) {
-      for (const std::string& v : parsed.GetAll(name)) args.flags.emplace_back(name, v);
-    }
-  }
-  return args;
+  return parsed;
 }
 
 absl::StatusOr<int64_t> GetInt(const Args& args, std::string_view name, int64_t default_value) {
-  std::optional<std::string> v = args.Get(name);
+  std::optional<std::string> v = args.Get(std::string(name));
   if (!v) return default_value;
   int64_t out;
   if (!absl::SimpleAtoi(*v, &out)) {
@@ -63,7 +39,7 @@ absl::StatusOr<int64_t> GetInt(const Args& args, std::string_view name, int64_t 
 }
 
 absl::StatusOr<double> GetDouble(const Args& args, std::string_view name, double default_value) {
-  std::optional<std::string> v = args.Get(name);
+  std::optional<std::string> v = args.Get(std::string(name));
   if (!v) return default_value;
   double out;
   if (!absl::SimpleAtod(*v, &out)) {
@@ -81,7 +57,7 @@ int UsageError(std::string_view command, const absl::Status& status, std::string
 }
 
 bool PrintedHelp(const Args& args, std::string_view usage) {
-  if (!args.help) return false;
+  if (!args.help()) return false;
   std::printf("usage: %.*s\n", static_cast<int>(usage.size()), usage.data());
   return true;
 }

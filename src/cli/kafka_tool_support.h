@@ -22,21 +22,14 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "steppewatch/common/flags.h"
 #include "steppewatch/kafka/client.h"
 
 namespace steppewatch::cli {
 
-// Flags of one command, read by the shared parser (common/flags.h); a flag may repeat (e.g.
-// --property), Get() returns the last value.
-struct Args {
-  std::vector<std::pair<std::string, std::string>> flags;
-  std::vector<std::string> positional;
-  bool help = false;
-
-  std::optional<std::string> Get(std::string_view name) const;
-  bool Has(std::string_view name) const { return Get(name).has_value(); }
-  std::vector<std::string> GetAll(std::string_view name) const;
-};
+// The flags of one command, as the shared parser (common/flags.h) read them; `--property` may
+// repeat (GetAll), any other flag only once.
+using Args = cmdline::Flags;
 
 // Parses `argv` with the shared parser: `value_flags` take a value, `bool_flags` do not.
 absl::StatusOr<Args> ParseArgs(int argc, char** argv,

@@ -250,7 +250,7 @@ int RunTail(const Args& args) {
   for (const absl::Status& s : {count.status(), timeout_s.status(), idle_s.status()}) {
     if (!s.ok()) return UsageError("tail", s, kTailUsage);
   }
-  if (!brokers || !topic_list || !args.positional.empty()) {
+  if (!brokers || !topic_list || !args.positional().empty()) {
     return UsageError("tail", absl::InvalidArgumentError("want --brokers and --topic"), kTailUsage);
   }
   std::vector<std::string> topics;
