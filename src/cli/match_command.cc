@@ -24,10 +24,10 @@
 #include "cli/builtin.h"
 #include "cli/flags.h"
 #include "cli/match_summary.h"
+#include "steppewatch/alert/json_writer.h"
 #include "steppewatch/cli/command.h"
 #include "steppewatch/pipeline/item_processor.h"
 #include "steppewatch/rules/pack.h"
-#include "steppewatch/sink/json_writer.h"
 
 namespace steppewatch::cli {
 namespace {
@@ -264,7 +264,7 @@ void Runner::ProcessLine(pipeline::ItemProcessor* processor, std::string_view li
     }
   } else if (o.kind == pipeline::Outcome::Kind::kDeadLetter) {
     ++counts->reasons[std::string(o.reason)];
-    sink::JsonWriter w(&b->dead);
+    alert::JsonWriter w(&b->dead);
     w.BeginObject();
     w.FieldInt("line", origin.offset);
     w.Field("reason", o.reason);
@@ -499,7 +499,7 @@ int RunMatchCommand(int argc, char** argv) {
   std::string input = flags.positional().empty() ? "-" : flags.positional()[0];
 
   pipeline::ProcessorOptions options;
-  if (auto hits = flags.Get("hits"); hits && !sink::ParseHitsMode(*hits, &options.hits)) {
+  if (auto hits = flags.Get("hits"); hits && !alert::ParseHitsMode(*hits, &options.hits)) {
     return UsageError("match", "--hits must be full or compact, not '" + *hits + "'", kUsage);
   }
   auto pack = LoadPackOrPrint(*flags.Get("rules"));

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "steppewatch/sink/json_writer.h"
+#include "steppewatch/alert/json_writer.h"
 
 namespace steppewatch::cli {
 
@@ -58,7 +58,7 @@ void PrintMatchSummary(const rules::CompiledPack& pack, const MatchCounts& total
   }
   if (json_out == nullptr) return;
   std::string json;
-  sink::JsonWriter w(&json);
+  alert::JsonWriter w(&json);
   w.BeginObject();
   w.FieldInt("items", static_cast<int64_t>(items));
   w.FieldInt("alerting_items", static_cast<int64_t>(total.alerting_items));

@@ -12,8 +12,8 @@
 #include "absl/time/time.h"
 #include "cli/builtin.h"
 #include "cli/flags.h"
+#include "steppewatch/alert/json_writer.h"
 #include "steppewatch/cli/command.h"
-#include "steppewatch/sink/json_writer.h"
 #include "steppewatch/stories/stage.h"
 
 namespace steppewatch::cli {
@@ -179,7 +179,7 @@ int RunStoriesCommand(int argc, char** argv) {
       ++reasons[std::string(o.rejected)];
       if (rejected) {
         std::string r;
-        sink::JsonWriter w(&r);
+        alert::JsonWriter w(&r);
         w.BeginObject();
         w.FieldInt("line", line_no);
         w.Field("reason", o.rejected);
