@@ -210,10 +210,26 @@ void BM_MetricsOverhead(benchmark::State& state) {
 }
 BENCHMARK(BM_MetricsOverhead)->Unit(benchmark::kMillisecond)->MinTime(3);
 
+// A pack of `rules` score-free rules without a compiled matcher (the collector reads only ids,
+// severities and pack info).
+std::shared_ptr<const rules::CompiledPack> SyntheticPack(int rules) {
+  std::string yaml = "rules:\n";
+  for (int i = 0; i < rules; ++i) {
+    yaml += "  - id: r" + std::to_string(i) +
+            "\n    severity: " + (i % 3 == 0 ? "high" : "medium") + "\n    query: w" +
+            std::to_string(i) + "x\n";
+  }
+  rules::PackOptions options;
+  options.compile_matcher = false;
+  auto pack = rules::CompiledPack::LoadFromFiles(
+      {{"pack.yaml", "pack: {name: bench, version: \"1\"}\n"}, {"rules.yaml", yaml}}, options);
+  return pack.ok() ? *pack : nullptr;
+}
+
 void BM_MetricsWorkerUpdates(benchmark::State& state) {
   pipeline::Stats stats(1);
   pipeline::WorkerStats& ws = stats.worker(0);
-  ws.BeginPack(1, std::make_shared<int>(0), 100);
+  ws.BeginPack(1, SyntheticPack(100), 100);
   uint32_t k = 0;
   for (auto _ : state) {
     const int64_t t0 = pipeline::Stats::SteadyNowNanos();
@@ -233,22 +249,6 @@ void BM_MetricsWorkerUpdates(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_MetricsWorkerUpdates);
-
-// A pack of `rules` score-free rules without a compiled matcher (the collector reads only ids,
-// severities and pack info).
-std::shared_ptr<const rules::CompiledPack> SyntheticPack(int rules) {
-  std::string yaml = "rules:\n";
-  for (int i = 0; i < rules; ++i) {
-    yaml += "  - id: r" + std::to_string(i) +
-            "\n    severity: " + (i % 3 == 0 ? "high" : "medium") + "\n    query: w" +
-            std::to_string(i) + "x\n";
-  }
-  rules::PackOptions options;
-  options.compile_matcher = false;
-  auto pack = rules::CompiledPack::LoadFromFiles(
-      {{"pack.yaml", "pack: {name: bench, version: \"1\"}\n"}, {"rules.yaml", yaml}}, options);
-  return pack.ok() ? *pack : nullptr;
-}
 
 void BM_MetricsScrape(benchmark::State& state) {
   const int rules = static_cast<int>(state.range(0));

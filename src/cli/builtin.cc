@@ -6,6 +6,7 @@
 #include "cli/flags.h"
 #include "steppewatch/cli/command.h"
 #include "steppewatch/common/version.h"
+#include "steppewatch/versions/library_versions.h"
 
 namespace steppewatch::cli {
 
@@ -36,6 +37,16 @@ int RunVersionCommand(int argc, char** argv) {
   return kExitOk;
 }
 
+void PrintDiagnostic(const std::string& dir, const rules::Diagnostic& d, const char* kind) {
+  std::string prefix = dir;
+  if (!prefix.empty() && prefix.back() != '/') prefix.push_back('/');
+  // A diagnostic of the pack as a whole ("(pack)", no line) is reported against the directory.
+  const std::string file = d.line > 0 || d.file != "(pack)" ? prefix + d.file : dir;
+  const std::string where =
+      d.line > 0 ? file + ":" + std::to_string(d.line) + ":" + std::to_string(d.column) : file;
+  std::fprintf(stderr, "%s: %s: %s\n", where.c_str(), kind, d.message.c_str());
+}
+
 std::shared_ptr<const rules::CompiledPack> LoadPackOrPrint(const std::string& dir,
                                                            const rules::PackOptions& options) {
   std::vector<rules::Diagnostic> diagnostics;
@@ -45,18 +56,7 @@ std::shared_ptr<const rules::CompiledPack> LoadPackOrPrint(const std::string& di
     std::fprintf(stderr, "error: %s\n", std::string(pack.status().message()).c_str());
     return nullptr;
   }
-  std::string prefix = dir;
-  if (!prefix.empty() && prefix.back() != '/') prefix.push_back('/');
-  for (const rules::Diagnostic& d : diagnostics) {
-    rules::Diagnostic shown = d;
-    shown.file = d.line > 0 || d.file != "(pack)" ? prefix + d.file : dir;
-    std::fprintf(stderr, "%s: error: %s\n",
-                 shown.line > 0 ? (shown.file + ":" + std::to_string(shown.line) + ":" +
-                                   std::to_string(shown.column))
-                                      .c_str()
-                                : shown.file.c_str(),
-                 shown.message.c_str());
-  }
+  for (const rules::Diagnostic& d : diagnostics) PrintDiagnostic(dir, d, "error");
   std::fprintf(stderr, "%s: %zu error%s; the pack was not loaded\n", dir.c_str(),
                diagnostics.size(), diagnostics.size() == 1 ? "" : "s");
   return nullptr;

@@ -11,11 +11,11 @@
 
 #include "cli/builtin.h"
 #include "cli/flags.h"
+#include "steppewatch/alert/alert.h"
 #include "steppewatch/cli/command.h"
 #include "steppewatch/decode/news_item.h"
 #include "steppewatch/match/matcher.h"
 #include "steppewatch/rules/evaluator.h"
-#include "steppewatch/sink/alert.h"
 
 namespace steppewatch::cli {
 namespace {
@@ -182,7 +182,7 @@ int RunExplainCommand(int argc, char** argv) {
       ++shown;
       std::string_view text = h.field == 0 ? item.title : item.body;
       snippet.clear();
-      sink::AppendSnippet(text, h.start, h.end, 40, &snippet);
+      alert::AppendSnippet(text, h.start, h.end, 40, &snippet);
       std::printf("    %-5s %u-%u  %s (weight %g): %s\n", h.field == 0 ? "title" : "body", h.start,
                   h.end, std::string(pack->term_display(h.term)).c_str(), it->second,
                   snippet.c_str());

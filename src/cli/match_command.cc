@@ -1,8 +1,9 @@
 // `steppewatch match`: the backtest. NDJSON items in, alert messages out as NDJSON (one line per
 // alert, exactly the value the daemon would publish, which names its destination topic), through
-// the same ItemProcessor as the daemon. With --threads 1 one thread reads, processes and writes. With more, a reader thread
-// cuts the input into batches of lines, N workers each own an ItemProcessor, and the main
-// thread writes results (in input order with --ordered) and the progress line.
+// the same ItemProcessor as the daemon. With --threads 1 one thread reads, processes and writes.
+// With more, a reader thread cuts the input into batches of lines, N workers each own an
+// ItemProcessor, and the main thread writes results (in input order with --ordered) and the
+// progress line.
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,10 +23,11 @@
 
 #include "cli/builtin.h"
 #include "cli/flags.h"
+#include "cli/match_summary.h"
+#include "steppewatch/alert/json_writer.h"
 #include "steppewatch/cli/command.h"
 #include "steppewatch/pipeline/item_processor.h"
 #include "steppewatch/rules/pack.h"
-#include "steppewatch/sink/json_writer.h"
 
 namespace steppewatch::cli {
 namespace {
@@ -79,18 +81,6 @@ struct Batch {
   uint64_t alert_count = 0;
 };
 
-// What one worker counted; merged at the end.
-struct Counts {
-  std::vector<uint64_t> rules;  // items each rule fired on, by rule index
-  std::map<std::string, uint64_t> reasons;
-  // Only with --summary / --summary-json.
-  uint64_t alerting_items = 0;
-  std::map<std::string, uint64_t> tags;  // alerting items per tag
-  // Items and alerting items per source and per language ("" = the item has none).
-  std::map<std::string, std::pair<uint64_t, uint64_t>> sources, languages;
-  std::vector<std::string_view> item_tags;  // scratch of one item's tags
-};
-
 class Runner {
  public:
   Runner(std::shared_ptr<const rules::CompiledPack> pack, pipeline::ProcessorOptions options,
@@ -111,17 +101,16 @@ class Runner {
 
  private:
   void Read();
-  void Work(pipeline::ItemProcessor* processor, Counts* counts);
+  void Work(pipeline::ItemProcessor* processor, MatchCounts* counts);
   void Write(Batch& b);
   // Processes one non-blank line into b's results.
   void ProcessLine(pipeline::ItemProcessor* processor, std::string_view line, int64_t number,
-                   Batch* b, Counts* counts);
+                   Batch* b, MatchCounts* counts);
   // --threads 1: reads, processes and writes on this thread, from the read buffer, with no
   // batches handed between threads (a hand-off per batch cost wake-ups and a copy of the input).
-  int RunInline(pipeline::ItemProcessor* processor, Counts* counts);
+  int RunInline(pipeline::ItemProcessor* processor, MatchCounts* counts);
   // Prints the summary; returns the exit code.
-  int Finish(double seconds, const std::vector<Counts>& counts);
-  void PrintSummary(const Counts& total, uint64_t dead) const;
+  int Finish(double seconds, const std::vector<MatchCounts>& counts);
 
   std::shared_ptr<const rules::CompiledPack> pack_;
   pipeline::ProcessorOptions options_;
@@ -214,7 +203,7 @@ void Runner::Read() {
   push(true);
 }
 
-void Runner::Work(pipeline::ItemProcessor* processor, Counts* counts) {
+void Runner::Work(pipeline::ItemProcessor* processor, MatchCounts* counts) {
   while (true) {
     std::unique_ptr<Batch> b;
     {
@@ -238,7 +227,7 @@ void Runner::Work(pipeline::ItemProcessor* processor, Counts* counts) {
 }
 
 void Runner::ProcessLine(pipeline::ItemProcessor* processor, std::string_view line, int64_t number,
-                         Batch* b, Counts* counts) {
+                         Batch* b, MatchCounts* counts) {
   ++b->items;
   pipeline::Origin origin;
   origin.offset = number;
@@ -275,7 +264,7 @@ void Runner::ProcessLine(pipeline::ItemProcessor* processor, std::string_view li
     }
   } else if (o.kind == pipeline::Outcome::Kind::kDeadLetter) {
     ++counts->reasons[std::string(o.reason)];
-    sink::JsonWriter w(&b->dead);
+    alert::JsonWriter w(&b->dead);
     w.BeginObject();
     w.FieldInt("line", origin.offset);
     w.Field("reason", o.reason);
@@ -285,7 +274,7 @@ void Runner::ProcessLine(pipeline::ItemProcessor* processor, std::string_view li
   }
 }
 
-int Runner::RunInline(pipeline::ItemProcessor* processor, Counts* counts) {
+int Runner::RunInline(pipeline::ItemProcessor* processor, MatchCounts* counts) {
   const auto start = std::chrono::steady_clock::now();
   auto last_progress = start;
   // `b` only collects results (its data stays empty: lines are processed where they were read);
@@ -361,8 +350,8 @@ int Runner::Run() {
     }
     processors.push_back(*std::move(p));
   }
-  std::vector<Counts> counts(threads_);
-  for (Counts& c : counts) c.rules.assign(pack_->rules().size(), 0);
+  std::vector<MatchCounts> counts(threads_);
+  for (MatchCounts& c : counts) c.rules.assign(pack_->rules().size(), 0);
   if (threads_ == 1) {
     RunInline(processors[0].get(), &counts[0]);
     std::fflush(out_);
@@ -424,11 +413,11 @@ int Runner::Run() {
   return Finish(seconds, counts);
 }
 
-int Runner::Finish(double seconds, const std::vector<Counts>& counts) {
-  Counts total;
+int Runner::Finish(double seconds, const std::vector<MatchCounts>& counts) {
+  MatchCounts total;
   total.rules.assign(pack_->rules().size(), 0);
   uint64_t dead = 0;
-  for (const Counts& c : counts) {
+  for (const MatchCounts& c : counts) {
     for (size_t r = 0; r < c.rules.size(); ++r) total.rules[r] += c.rules[r];
     for (const auto& [k, v] : c.reasons) {
       total.reasons[k] += v;
@@ -478,7 +467,7 @@ int Runner::Finish(double seconds, const std::vector<Counts>& counts) {
     }
     std::fprintf(stderr, "\n");
   }
-  PrintSummary(total, dead);
+  PrintMatchSummary(*pack_, total, items_, alerts_, dead, summary_, summary_json_);
   if (read_error_) {
     std::fprintf(stderr, "steppewatch match: reading the input failed\n");
     return kExitFailure;
@@ -488,95 +477,6 @@ int Runner::Finish(double seconds, const std::vector<Counts>& counts) {
     return kExitFailure;
   }
   return kExitOk;
-}
-
-// Prints the --summary tables to stderr and writes the --summary-json object.
-void Runner::PrintSummary(const Counts& total, uint64_t dead) const {
-  const std::vector<rules::Rule>& rules = pack_->rules();
-  auto by_count = [](const std::map<std::string, uint64_t>& m) {
-    std::vector<std::pair<std::string, uint64_t>> v(m.begin(), m.end());
-    std::stable_sort(v.begin(), v.end(),
-                     [](const auto& a, const auto& b) { return a.second > b.second; });
-    return v;
-  };
-  std::map<std::string, uint64_t> fired;
-  std::vector<std::string> never;
-  for (size_t r = 0; r < rules.size(); ++r) {
-    if (total.rules[r] > 0) fired[rules[r].id] = total.rules[r];
-    if (total.rules[r] == 0 && rules[r].enabled) never.push_back(rules[r].id);
-  }
-  auto pct = [](uint64_t part, uint64_t whole) {
-    return whole == 0 ? 0.0 : 100.0 * static_cast<double>(part) / static_cast<double>(whole);
-  };
-  if (summary_) {
-    std::fprintf(stderr, "summary: %llu items, %llu alerting (%.1f%%), %llu alerts\n",
-                 static_cast<unsigned long long>(items_),
-                 static_cast<unsigned long long>(total.alerting_items),
-                 pct(total.alerting_items, items_), static_cast<unsigned long long>(alerts_));
-    std::fprintf(stderr, "alerting items per rule:\n");
-    for (const auto& [id, n] : by_count(fired)) {
-      std::fprintf(stderr, "  %8llu  %s\n", static_cast<unsigned long long>(n), id.c_str());
-    }
-    std::fprintf(stderr, "alerting items per tag:\n");
-    for (const auto& [tag, n] : by_count(total.tags)) {
-      std::fprintf(stderr, "  %8llu  %s\n", static_cast<unsigned long long>(n), tag.c_str());
-    }
-    for (const auto* table : {&total.sources, &total.languages}) {
-      std::fprintf(stderr, "alerting items / items per %s:\n",
-                   table == &total.sources ? "source" : "language");
-      std::vector<std::pair<std::string, std::pair<uint64_t, uint64_t>>> v(table->begin(),
-                                                                           table->end());
-      std::stable_sort(v.begin(), v.end(), [](const auto& a, const auto& b) {
-        return a.second.second > b.second.second;
-      });
-      for (const auto& [name, n] : v) {
-        std::fprintf(stderr, "  %8llu / %-8llu %5.1f%%  %s\n",
-                     static_cast<unsigned long long>(n.second),
-                     static_cast<unsigned long long>(n.first), pct(n.second, n.first),
-                     name.empty() ? "(none)" : name.c_str());
-      }
-    }
-    std::fprintf(stderr, "enabled rules that never fired (%zu):%s", never.size(),
-                 never.empty() ? " none\n" : "\n");
-    for (const std::string& id : never) std::fprintf(stderr, "  %s\n", id.c_str());
-  }
-  if (summary_json_ == nullptr) return;
-  std::string json;
-  sink::JsonWriter w(&json);
-  w.BeginObject();
-  w.FieldInt("items", static_cast<int64_t>(items_));
-  w.FieldInt("alerting_items", static_cast<int64_t>(total.alerting_items));
-  w.FieldInt("alerts", static_cast<int64_t>(alerts_));
-  w.FieldInt("dead_letters", static_cast<int64_t>(dead));
-  auto counts = [&](std::string_view key, const std::map<std::string, uint64_t>& m) {
-    w.Key(key);
-    w.BeginObject();
-    for (const auto& [k, v] : m) w.FieldInt(k, static_cast<int64_t>(v));
-    w.EndObject();
-  };
-  counts("dead_letters_by_reason", total.reasons);
-  counts("rules", fired);
-  counts("tags", total.tags);
-  for (const auto* table : {&total.sources, &total.languages}) {
-    w.Key(table == &total.sources ? "sources" : "languages");
-    w.BeginObject();
-    for (const auto& [k, v] : *table) {
-      w.Key(k);
-      w.BeginObject();
-      w.FieldInt("items", static_cast<int64_t>(v.first));
-      w.FieldInt("alerting_items", static_cast<int64_t>(v.second));
-      w.EndObject();
-    }
-    w.EndObject();
-  }
-  w.Key("never_fired");
-  w.BeginArray();
-  for (const std::string& id : never) w.String(id);
-  w.EndArray();
-  w.EndObject();
-  json.push_back('\n');
-  std::fwrite(json.data(), 1, json.size(), summary_json_);
-  std::fflush(summary_json_);
 }
 
 }  // namespace
@@ -599,7 +499,7 @@ int RunMatchCommand(int argc, char** argv) {
   std::string input = flags.positional().empty() ? "-" : flags.positional()[0];
 
   pipeline::ProcessorOptions options;
-  if (auto hits = flags.Get("hits"); hits && !sink::ParseHitsMode(*hits, &options.hits)) {
+  if (auto hits = flags.Get("hits"); hits && !alert::ParseHitsMode(*hits, &options.hits)) {
     return UsageError("match", "--hits must be full or compact, not '" + *hits + "'", kUsage);
   }
   auto pack = LoadPackOrPrint(*flags.Get("rules"));

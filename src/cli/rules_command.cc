@@ -73,17 +73,8 @@ std::string Quote(std::string_view s, size_t max = 160) {
 // Prints the pack's warnings to stderr as FILE:LINE:COLUMN: warning: MESSAGE (or, with
 // `strict`, as errors). Returns how many there were.
 size_t PrintWarnings(const std::string& dir, const rules::CompiledPack& pack, bool strict) {
-  std::string prefix = dir;
-  if (!prefix.empty() && prefix.back() != '/') prefix.push_back('/');
   for (const rules::Diagnostic& d : pack.warnings()) {
-    rules::Diagnostic shown = d;
-    shown.file = d.line > 0 || d.file != "(pack)" ? prefix + d.file : dir;
-    std::fprintf(stderr, "%s: %s: %s\n",
-                 shown.line > 0 ? (shown.file + ":" + std::to_string(shown.line) + ":" +
-                                   std::to_string(shown.column))
-                                      .c_str()
-                                : shown.file.c_str(),
-                 strict ? "error" : "warning", shown.message.c_str());
+    PrintDiagnostic(dir, d, strict ? "error" : "warning");
   }
   return pack.warnings().size();
 }

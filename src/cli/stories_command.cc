@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "cli/builtin.h"
 #include "cli/flags.h"
+#include "steppewatch/alert/json_writer.h"
 #include "steppewatch/cli/command.h"
 #include "steppewatch/stories/stage.h"
 
@@ -92,23 +93,6 @@ bool ParseDoubleFlag(const Flags& flags, const std::string& name, double* out, s
   }
   *out = x;
   return true;
-}
-
-void WriteJsonString(std::string_view s, std::string* out) {
-  out->push_back('"');
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out->push_back('\\');
-      out->push_back(static_cast<char>(c));
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out->append(buf);
-    } else {
-      out->push_back(static_cast<char>(c));
-    }
-  }
-  out->push_back('"');
 }
 
 }  // namespace
@@ -194,11 +178,14 @@ int RunStoriesCommand(int argc, char** argv) {
     if (!o.rejected.empty()) {
       ++reasons[std::string(o.rejected)];
       if (rejected) {
-        std::string r = "{\"line\":" + std::to_string(line_no) + ",\"reason\":";
-        WriteJsonString(o.rejected, &r);
-        r += ",\"message\":";
-        WriteJsonString(o.message, &r);
-        r += "}\n";
+        std::string r;
+        alert::JsonWriter w(&r);
+        w.BeginObject();
+        w.FieldInt("line", line_no);
+        w.Field("reason", o.rejected);
+        w.Field("message", o.message);
+        w.EndObject();
+        r.push_back('\n');
         if (std::fwrite(r.data(), 1, r.size(), rejected) != r.size()) io_error = true;
       }
     } else {

@@ -3,12 +3,10 @@
 #include <algorithm>
 #include <numeric>
 
+#include "steppewatch/common/strings.h"
+
 namespace steppewatch {
-namespace {
-
-char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-}  // namespace
+using strings::AsciiLower;
 
 size_t EditDistance(std::string_view a, std::string_view b) {
   // Optimal string alignment over three rows; names are short, so O(|a| |b|) is nothing.
@@ -17,10 +15,10 @@ size_t EditDistance(std::string_view a, std::string_view b) {
   for (size_t i = 1; i <= a.size(); ++i) {
     cur[0] = i;
     for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t cost = Lower(a[i - 1]) == Lower(b[j - 1]) ? 0 : 1;
+      const size_t cost = AsciiLower(a[i - 1]) == AsciiLower(b[j - 1]) ? 0 : 1;
       cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost});
-      if (i > 1 && j > 1 && Lower(a[i - 1]) == Lower(b[j - 2]) &&
-          Lower(a[i - 2]) == Lower(b[j - 1])) {
+      if (i > 1 && j > 1 && AsciiLower(a[i - 1]) == AsciiLower(b[j - 2]) &&
+          AsciiLower(a[i - 2]) == AsciiLower(b[j - 1])) {
         cur[j] = std::min(cur[j], prev2[j - 2] + 1);
       }
     }
@@ -38,6 +36,20 @@ std::optional<std::string> ClosestName(std::string_view typed,
   for (const std::string& c : candidates) {
     if (c == typed) continue;
     const size_t d = EditDistance(typed, c);
+    if (d < best_distance) {
+      best_distance = d;
+      best = c;
+    }
+  }
+  return best;
+}
+
+std::string_view Nearest(std::string_view name, const std::vector<std::string_view>& candidates,
+                         size_t max_edits) {
+  std::string_view best;
+  size_t best_distance = max_edits + 1;
+  for (std::string_view c : candidates) {
+    const size_t d = EditDistance(name, c);
     if (d < best_distance) {
       best_distance = d;
       best = c;

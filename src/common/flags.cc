@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "steppewatch/common/did_you_mean.h"
 #include "steppewatch/common/strings.h"
 
 namespace steppewatch::cmdline {
@@ -64,7 +65,7 @@ bool Flags::Parse(const std::vector<std::string>& args) {
       known.insert(known.end(), boolean_.begin(), boolean_.end());
       known.push_back("help");
       // Two edits: flags are short, and a wider net suggests unrelated names.
-      if (std::string_view near = strings::Nearest(name, known, 2); !near.empty()) {
+      if (std::string_view near = Nearest(name, known, 2); !near.empty()) {
         error_ += " (did you mean --" + std::string(near) + "?)";
       }
       return false;

@@ -4,10 +4,11 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <string>
+
+#include "steppewatch/common/clock.h"
 
 namespace steppewatch::log {
 namespace {
@@ -15,12 +16,6 @@ namespace {
 std::atomic<int> g_min_level{static_cast<int>(Level::kInfo)};
 std::atomic<int> g_format{static_cast<int>(Format::kText)};
 std::atomic<uint64_t> g_write_errors{0};
-
-int64_t NowMillis() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 char LevelLetter(Level level) {
   switch (level) {
@@ -232,11 +227,11 @@ std::string FormatLine(Format format, int64_t now_ms, Level level, std::string_v
 void Line(Level level, std::string_view component, std::string_view message,
           std::initializer_list<Field> fields) {
   if (!Enabled(level)) return;
-  WriteLine(FormatLine(GetFormat(), NowMillis(), level, component, message, fields));
+  WriteLine(FormatLine(GetFormat(), WallMillis(), level, component, message, fields));
 }
 
 bool RateLimiter::Allow(uint64_t* suppressed) {
-  const int64_t now = NowMillis();
+  const int64_t now = WallMillis();
   int64_t next = next_allowed_ms_.load(std::memory_order_relaxed);
   if (now >= next &&
       next_allowed_ms_.compare_exchange_strong(next, now + period_ms_, std::memory_order_relaxed)) {

@@ -1,6 +1,5 @@
 #include "steppewatch/common/strings.h"
 
-#include <algorithm>
 #include <cctype>
 
 namespace steppewatch::strings {
@@ -9,6 +8,12 @@ std::string_view Trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
   return s;
+}
+
+std::string_view Trim(std::string_view s, std::string_view chars) {
+  const size_t begin = s.find_first_not_of(chars);
+  if (begin == std::string_view::npos) return {};
+  return s.substr(begin, s.find_last_not_of(chars) - begin + 1);
 }
 
 std::vector<std::string> SplitList(std::string_view s, char separator) {
@@ -23,6 +28,24 @@ std::vector<std::string> SplitList(std::string_view s, char separator) {
   return out;
 }
 
+std::vector<std::string_view> Split(std::string_view s, char separator, bool skip_blank) {
+  std::vector<std::string_view> out;
+  while (true) {
+    const size_t at = s.find(separator);
+    const std::string_view part = s.substr(0, at);
+    if (!skip_blank || !Trim(part).empty()) out.push_back(part);
+    if (at == std::string_view::npos) break;
+    s.remove_prefix(at + 1);
+  }
+  return out;
+}
+
+std::pair<std::string_view, std::string_view> SplitOnce(std::string_view s, char separator) {
+  const size_t at = s.find(separator);
+  if (at == std::string_view::npos) return {s, {}};
+  return {s.substr(0, at), s.substr(at + 1)};
+}
+
 std::string Join(const std::vector<std::string>& parts, std::string_view separator) {
   std::string out;
   for (size_t i = 0; i < parts.size(); ++i) {
@@ -32,29 +55,12 @@ std::string Join(const std::vector<std::string>& parts, std::string_view separat
   return out;
 }
 
-std::string_view Nearest(std::string_view name, const std::vector<std::string_view>& candidates,
-                         size_t max_edits) {
-  std::string_view best;
-  size_t best_distance = max_edits + 1;
-  std::vector<size_t> row;
-  for (std::string_view c : candidates) {
-    row.resize(c.size() + 1);
-    for (size_t j = 0; j <= c.size(); ++j) row[j] = j;
-    for (size_t i = 1; i <= name.size(); ++i) {
-      size_t diagonal = row[0];
-      row[0] = i;
-      for (size_t j = 1; j <= c.size(); ++j) {
-        const size_t up = row[j];
-        row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (name[i - 1] != c[j - 1])});
-        diagonal = up;
-      }
-    }
-    if (row[c.size()] < best_distance) {
-      best_distance = row[c.size()];
-      best = c;
-    }
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (AsciiLower(a[i]) != AsciiLower(b[i])) return false;
   }
-  return best;
+  return true;
 }
 
 }  // namespace steppewatch::strings

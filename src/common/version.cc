@@ -1,10 +1,5 @@
 #include "steppewatch/common/version.h"
 
-#include <hs/hs.h>
-#include <librdkafka/rdkafka.h>
-
-#include "absl/strings/str_cat.h"
-#include "simdjson.h"
 #include "steppewatch/build_info.h"
 #include "steppewatch/git_revision.h"
 
@@ -13,11 +8,5 @@ namespace steppewatch {
 const char* Version() { return kVersion; }
 
 const char* Revision() { return kGitRevision; }
-
-std::string LibraryVersions() {
-  return absl::StrCat("librdkafka ", rd_kafka_version_str(), ", Hyperscan ", hs_version(),
-                      ", simdjson ", simdjson::SIMDJSON_VERSION_MAJOR, ".",
-                      simdjson::SIMDJSON_VERSION_MINOR, ".", simdjson::SIMDJSON_VERSION_REVISION);
-}
 
 }  // namespace steppewatch

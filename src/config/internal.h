@@ -22,6 +22,7 @@ inline constexpr std::string_view kRedacted = "<redacted>";
 
 using ::steppewatch::log::Cat;
 using ::steppewatch::strings::Join;
+using ::steppewatch::strings::Split;
 using ::steppewatch::strings::SplitList;
 using ::steppewatch::strings::Trim;
 

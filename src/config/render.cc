@@ -74,17 +74,6 @@ void EmitField(YAML::Emitter& out, std::string_view key, const Field& f, const D
   EmitOrigin(out, origins, std::string(f.path));
 }
 
-std::vector<std::string_view> Split(std::string_view path) {
-  std::vector<std::string_view> parts;
-  while (true) {
-    size_t dot = path.find('.');
-    parts.push_back(path.substr(0, dot));
-    if (dot == std::string_view::npos) break;
-    path.remove_prefix(dot + 1);
-  }
-  return parts;
-}
-
 }  // namespace
 
 bool IsSecretKey(std::string_view key) {
@@ -101,7 +90,7 @@ std::string RenderRedacted(const DaemonConfig& c, const Origins* origins) {
   out << YAML::BeginMap;
   std::vector<std::string_view> open;  // sections currently open, outermost first
   for (const Field& f : ConfigFields()) {
-    std::vector<std::string_view> parts = Split(f.path);
+    std::vector<std::string_view> parts = Split(f.path, '.');
     const std::string_view leaf = parts.back();
     parts.pop_back();
     size_t common = 0;

@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include "config/internal.h"
+#include "steppewatch/common/did_you_mean.h"
 #include "steppewatch/decode/news_item.h"
 
 namespace steppewatch::config {
@@ -353,14 +354,16 @@ const std::vector<Field>& ConfigFields() {
                   SW_FIELD("stories.window_hours", kDouble, stories.window_hours, "", false,
                            "how long a story takes copies (and is kept)",
                            [](const DaemonConfig& c, Problems& p) {
-                             if (!(c.stories.window_hours >= 1.0 / 60 && c.stories.window_hours <= 24 * 31)) {
+                             if (!(c.stories.window_hours >= 1.0 / 60 &&
+                                   c.stories.window_hours <= 24 * 31)) {
                                p.Fail("must be in [1.0 / 60, 24 * 31] hours");
                              }
                            }),
                   SW_FIELD("stories.bucket_minutes", kDouble, stories.bucket_minutes, "", false,
                            "counting bucket of new stories",
                            [](const DaemonConfig& c, Problems& p) {
-                             if (!(c.stories.bucket_minutes >= 1.0 / 60 && c.stories.bucket_minutes <= 24 * 60)) {
+                             if (!(c.stories.bucket_minutes >= 1.0 / 60 &&
+                                   c.stories.bucket_minutes <= 24 * 60)) {
                                p.Fail("must be in [1.0 / 60, 24 * 60] minutes");
                              }
                            }),
@@ -376,22 +379,23 @@ const std::vector<Field>& ConfigFields() {
                            }),
                   SW_FIELD("stories.baseline_hours", kDouble, stories.baseline_hours, "", false,
                            "time constant of each key's baseline", kNoCheck),
-                  SW_FIELD("stories.min_stories", kInt, stories.min_stories, "", false,
-                           "fewest new stories in the spike window for a spike",
-                           [](const DaemonConfig& c, Problems& p) {
-                             if (!(c.stories.min_stories >= 1 && c.stories.min_stories <= 1000000)) {
-                               p.Fail("must be in [1, 1000000]");
-                             }
-                           }),
+                  SW_FIELD(
+                      "stories.min_stories", kInt, stories.min_stories, "", false,
+                      "fewest new stories in the spike window for a spike",
+                      [](const DaemonConfig& c, Problems& p) {
+                        if (!(c.stories.min_stories >= 1 && c.stories.min_stories <= 1000000)) {
+                          p.Fail("must be in [1, 1000000]");
+                        }
+                      }),
                   SW_FIELD("stories.baseline_floor", kDouble, stories.baseline_floor, "", false,
                            "smallest expected count a sparse key is judged against", kNoCheck),
                   SW_FIELD("stories.alpha", kDouble, stories.alpha, "", false,
-                           "Poisson upper-tail probability below which a count spikes",
-                           kNoCheck),
+                           "Poisson upper-tail probability below which a count spikes", kNoCheck),
                   SW_FIELD("stories.top_story_ids", kInt, stories.top_story_ids, "", false,
                            "story ids listed in a spike event",
                            [](const DaemonConfig& c, Problems& p) {
-                             if (!(c.stories.top_story_ids >= 0 && c.stories.top_story_ids <= 100)) {
+                             if (!(c.stories.top_story_ids >= 0 &&
+                                   c.stories.top_story_ids <= 100)) {
                                p.Fail("must be in [0, 100]");
                              }
                            }),
@@ -474,7 +478,7 @@ std::string FieldValueText(const Field& field, const DaemonConfig& c) {
 std::string_view NearestName(std::string_view name,
                              const std::vector<std::string_view>& candidates) {
   // Up to 3 edits (a dropped 'S', a swapped pair and one more) still reads as a typo.
-  return strings::Nearest(name, candidates, 3);
+  return ::steppewatch::Nearest(name, candidates, 3);
 }
 
 }  // namespace steppewatch::config

@@ -23,7 +23,7 @@ pipeline::ProcessorOptions ProcessorOptionsFrom(const config::DaemonConfig& cfg)
   pipeline::ProcessorOptions out;
   out.decoder = cfg.decoder.options;
   out.instance = cfg.instance;
-  (void)sink::ParseHitsMode(cfg.alerts.hits, &out.hits);  // validated by the config
+  (void)alert::ParseHitsMode(cfg.alerts.hits, &out.hits);  // validated by the config
   return out;
 }
 

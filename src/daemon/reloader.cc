@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "steppewatch/common/files.h"
 #include "steppewatch/common/log.h"
 #include "steppewatch/daemon/systemd_notify.h"
 #include "steppewatch/pipeline/item_processor.h"
@@ -463,21 +464,14 @@ void RuleReloader::LogNewTopics(const rules::CompiledPack& before,
 }
 
 absl::Status WriteReloadStatus(const fs::path& path, const ReloadOutcome& outcome) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return absl::UnavailableError(log::Cat(tmp.string(), ": cannot write"));
-    out << "attempt=" << outcome.attempt << " started_ms=" << outcome.started_unix_ms
-        << " finished_ms=" << outcome.finished_unix_ms << " result=" << outcome.result
-        << " pack=" << outcome.pack << "\n"
-        << outcome.error;
-    if (!outcome.error.empty() && outcome.error.back() != '\n') out << "\n";
-    out.close();
-    if (!out) return absl::UnavailableError(log::Cat(tmp.string(), ": write failed"));
+  std::string text = log::Cat("attempt=", outcome.attempt, " started_ms=", outcome.started_unix_ms,
+                              " finished_ms=", outcome.finished_unix_ms, " result=", outcome.result,
+                              " pack=", outcome.pack, "\n", outcome.error);
+  if (!outcome.error.empty() && outcome.error.back() != '\n') text += "\n";
+  // --reload-and-wait polls the file: it must see the old outcome or the new one, never a part.
+  if (absl::Status st = files::WriteFileAtomically(path.string(), {text}); !st.ok()) {
+    return absl::UnavailableError(st.message());
   }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return absl::UnavailableError(log::Cat(path.string(), ": ", ec.message()));
   return absl::OkStatus();
 }
 

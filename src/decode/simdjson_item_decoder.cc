@@ -28,12 +28,15 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "simdjson.h"
+#include "steppewatch/common/strings.h"
 #include "steppewatch/decode/news_item.h"
 
 namespace steppewatch::decode {
 namespace {
 
 namespace ondemand = simdjson::ondemand;
+using strings::kJsonWhitespace;
+using strings::Trim;
 
 // The fields of NewsItem in the order of FieldPaths; bit i of a leaf mask is slot i.
 enum Slot : uint8_t { kId, kTitle, kBody, kUrl, kSource, kLang, kPublishedAt, kSlotCount };
@@ -92,14 +95,6 @@ bool IsJsonNumber(std::string_view text) {
   return i == n;
 }
 
-std::string_view TrimJsonWhitespace(std::string_view s) {
-  while (!s.empty() &&
-         (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
 std::string_view TypeName(ondemand::json_type type) {
   switch (type) {
     case ondemand::json_type::array:
@@ -134,12 +129,8 @@ bool RootValueIsWellFormed(ondemand::document& doc, ondemand::json_type type,
   }
   std::string_view token;
   if (doc.raw_json_token().get(token)) return false;
-  token = TrimJsonWhitespace(token);
-  payload = TrimJsonWhitespace(payload);
-  while (!payload.empty() &&
-         (payload[0] == ' ' || payload[0] == '\t' || payload[0] == '\n' || payload[0] == '\r')) {
-    payload.remove_prefix(1);
-  }
+  token = Trim(token, kJsonWhitespace);
+  payload = Trim(payload, kJsonWhitespace);
   if (token != payload) return false;
   switch (type) {
     case ondemand::json_type::null:
@@ -359,7 +350,7 @@ class SimdjsonItemDecoder final : public ItemDecoder {
                             : ""));
       }
     } else if (type == ondemand::json_type::number && node.leaf_mask == (1u << kId)) {
-      text = TrimJsonWhitespace(value.raw_json_token());
+      text = Trim(value.raw_json_token(), kJsonWhitespace);
       if (!IsJsonNumber(text)) {
         return Fail(DecodeError::kInvalidJson, detail,
                     Cat("field '", node.path, "': malformed number"));

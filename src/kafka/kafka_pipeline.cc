@@ -4,21 +4,15 @@
 #include "steppewatch/kafka/kafka_pipeline.h"
 
 #include <algorithm>
-#include <chrono>
 #include <utility>
 
 #include "kafka/pipeline_impl.h"
+#include "steppewatch/common/clock.h"
 #include "steppewatch/common/log.h"
 #include "steppewatch/common/status_macros.h"
 
 namespace steppewatch::kafka {
 namespace internal {
-
-int64_t WallMillis() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 ItemPool::~ItemPool() {
   while (free_ != nullptr) {

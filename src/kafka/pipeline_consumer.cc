@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kafka/pipeline_impl.h"
+#include "steppewatch/common/clock.h"
 #include "steppewatch/common/log.h"
 #include "steppewatch/kafka/consumer_lag.h"
 
@@ -15,7 +16,6 @@ constexpr char kLog[] = "kafka";
 }  // namespace
 
 using internal::Item;
-using internal::WallMillis;
 
 void KafkaPipeline::Impl::WakeConsumer() {
   if (consumer_ != nullptr) consumer_->Wake();

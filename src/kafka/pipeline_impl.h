@@ -77,8 +77,6 @@ class WorkQueue {
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-int64_t WallMillis();
-
 }  // namespace steppewatch::kafka::internal
 
 namespace steppewatch::kafka {

@@ -5,6 +5,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "kafka/pipeline_impl.h"
+#include "steppewatch/common/clock.h"
 #include "steppewatch/common/log.h"
 #include "steppewatch/kafka/output_messages.h"
 #include "steppewatch/rules/pack.h"
@@ -15,7 +16,6 @@ constexpr char kLog[] = "kafka";
 }  // namespace
 
 using internal::Item;
-using internal::WallMillis;
 
 void KafkaPipeline::Impl::WorkerLoop(int index) {
   pipeline::WorkerStats& ws = stats_->worker(index);

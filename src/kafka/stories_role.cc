@@ -1,18 +1,25 @@
 // StoriesRole (see stories_role.h): lease-based single active consumer, replay from Kafka,
-// at-least-once publication of enriched alerts and spike events. This file: the clients, the
-// consume loop, the stage and the metrics snapshot, stop; the lease is in
-// stories_role_lease.cc, the output in stories_role_output.cc.
+// at-least-once publication of enriched alerts and spike events. This file: the role's
+// lifecycle and consumer loop; the parts are described in stories_role_impl.h.
 #include "steppewatch/kafka/stories_role.h"
 
+#include <algorithm>
+#include <utility>
+
 #include "kafka/stories_role_impl.h"
+#include "steppewatch/common/clock.h"
 #include "steppewatch/common/log.h"
 #include "steppewatch/kafka/client.h"
 
 namespace steppewatch::kafka {
+namespace {}  // namespace
 
-using stories_role_internal::kLog;
-using stories_role_internal::RetryBackoff;
-using stories_role_internal::WallMillis;
+StoriesRole::Impl::Impl(StoriesRoleOptions options) : options_(std::move(options)) {
+  if (!options_.now_ms) options_.now_ms = WallMillis;
+  if (options_.replay_window <= absl::ZeroDuration()) {
+    options_.replay_window = stories::ReplayHorizon(options_.stage);
+  }
+}
 
 absl::Status StoriesRole::Impl::Init() {
   if (options_.brokers.empty()) return absl::InvalidArgumentError("stories: no brokers");
@@ -129,142 +136,6 @@ void StoriesRole::Impl::Loop() {
   StoreCommittable();
   rd_kafka_consumer_close(consumer_);
   Snapshot();
-}
-
-void StoriesRole::Impl::HandleMessage(rd_kafka_message_t* msg) {
-  if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      SW_LOG_EVERY(kWarning, kLog, 10000, "consume error: ", rd_kafka_message_errstr(msg));
-    }
-    rd_kafka_message_destroy(msg);
-    return;
-  }
-  const char* topic = rd_kafka_topic_name(msg->rkt);
-  auto it = parts_.find({topic, msg->partition});
-  if (it == parts_.end() || stage_ == nullptr) {  // the lease topic, or a stale message
-    rd_kafka_message_destroy(msg);
-    return;
-  }
-  Part& part = it->second;
-  rd_kafka_timestamp_type_t type;
-  const int64_t ts = rd_kafka_message_timestamp(msg, &type);
-  const std::string_view payload(static_cast<const char*>(msg->payload),
-                                 msg->payload ? msg->len : 0);
-  const bool replay = msg->offset < part.live_from;
-  const stories::StageOutput& out = stage_->Process(payload, ts, replay);
-  if (!out.rejected.empty()) {
-    SW_LOG_EVERY(kWarning, kLog, 10000, "alert ", topic, "/", msg->partition, "@", msg->offset,
-                 " skipped (", out.rejected, "): ", out.message);
-  }
-  if (replay) {
-    counters_.replayed.fetch_add(1, std::memory_order_relaxed);
-    if (msg->offset + 1 >= part.live_from) MarkCaughtUp(part);
-  } else {
-    MarkCaughtUp(part);
-    counters_.consumed.fetch_add(1, std::memory_order_relaxed);
-    const uint64_t seq = part.offsets->Begin(msg->offset);
-    const int outputs = (out.alert.empty() ? 0 : 1) + static_cast<int>(out.spikes.size());
-    if (outputs == 0) {
-      part.offsets->Finish(seq);
-    } else {
-      auto* pending = new Pending{part.offsets, seq, outputs};
-      Publish(out, msg, pending);
-    }
-  }
-  rd_kafka_message_destroy(msg);
-}
-
-void StoriesRole::Impl::NoteSpike(std::string_view json) {
-  // Spike events are rare (a few per key and day): parsing them again here keeps the stage's
-  // interface to the event itself.
-  simdjson::padded_string padded(json);
-  simdjson::ondemand::document doc;
-  if (spike_parser_.iterate(padded).get(doc) != simdjson::SUCCESS) return;
-  std::string_view scope, name, state;
-  bool confirmed = false;
-  std::vector<std::string> languages;
-  simdjson::ondemand::object obj;
-  if (doc.get_object().get(obj) != simdjson::SUCCESS) return;
-  for (auto field : obj) {
-    std::string_view k;
-    if (field.unescaped_key().get(k) != simdjson::SUCCESS) return;
-    if (k == "scope") {
-      if (field.value().get_string().get(scope) != simdjson::SUCCESS) return;
-      scope_buf_.assign(scope);
-    } else if (k == "name") {
-      if (field.value().get_string().get(name) != simdjson::SUCCESS) return;
-      name_buf_.assign(name);
-    } else if (k == "state") {
-      if (field.value().get_string().get(state) != simdjson::SUCCESS) return;
-      state_buf_.assign(state);
-    } else if (k == "confirmed") {
-      if (field.value().get_bool().get(confirmed) != simdjson::SUCCESS) return;
-    } else if (k == "languages") {
-      // An array of codes, or an object {code: stories}.
-      simdjson::ondemand::value v;
-      if (field.value().get(v) != simdjson::SUCCESS) return;
-      simdjson::ondemand::json_type type;
-      if (v.type().get(type) != simdjson::SUCCESS) return;
-      if (type == simdjson::ondemand::json_type::array) {
-        for (auto e : v.get_array()) {
-          std::string_view lang;
-          if (e.get_string().get(lang) == simdjson::SUCCESS) languages.emplace_back(lang);
-        }
-      } else if (type == simdjson::ondemand::json_type::object) {
-        for (auto e : v.get_object()) {
-          std::string_view lang;
-          if (e.unescaped_key().get(lang) == simdjson::SUCCESS) languages.emplace_back(lang);
-        }
-      }
-    }
-  }
-  if (scope_buf_.empty() || name_buf_.empty() || state_buf_.empty()) return;
-  MutexLock lock(&snapshot_mu_);
-  StoriesRole::SpikeKey& key = spikes_[scope_buf_ + ":" + name_buf_];
-  key.scope = scope_buf_;
-  key.name = name_buf_;
-  key.active = state_buf_ != "end";
-  key.confirmed = confirmed;
-  ++key.events[state_buf_];
-  if (state_buf_ == "start") {
-    for (const std::string& lang : languages) ++starts_by_language_[lang];
-  }
-  scope_buf_.clear();
-  name_buf_.clear();
-  state_buf_.clear();
-}
-
-void StoriesRole::Impl::NoteStory(std::string_view id, uint32_t copies) {
-  if (id.empty() || copies < 2) return;  // a story of one copy is not a "top story"
-  const absl::Time now = absl::Now();
-  MutexLock lock(&snapshot_mu_);
-  top_.erase(std::remove_if(top_.begin(), top_.end(),
-                            [&](const TopStory& t) {
-                              return t.id == id || now - t.last > StoriesRole::kTopStoriesHorizon;
-                            }),
-             top_.end());
-  if (top_.size() < StoriesRole::kTopStories || copies > top_.back().copies) {
-    top_.push_back({std::string(id), copies, now});
-    std::sort(top_.begin(), top_.end(),
-              [](const TopStory& a, const TopStory& b) { return a.copies > b.copies; });
-    if (top_.size() > StoriesRole::kTopStories) top_.pop_back();
-  }
-}
-
-void StoriesRole::Impl::Snapshot() {
-  stories::StageStats stats;
-  std::vector<KeyCount> keys;
-  if (stage_ != nullptr) {
-    stats = stage_->stats();
-    stage_->ForEachKey([&keys](std::string_view scope, std::string_view name, uint64_t n) {
-      keys.push_back({std::string(scope), std::string(name), n});
-    });
-  }
-  MutexLock lock(&snapshot_mu_);
-  if (stage_ != nullptr || snapshot_keys_.empty()) {
-    snapshot_stats_ = stats;
-    snapshot_keys_ = std::move(keys);
-  }
 }
 
 absl::Status StoriesRole::Impl::Stop(absl::Duration budget) {

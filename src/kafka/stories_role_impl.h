@@ -1,21 +1,21 @@
-// StoriesRole::Impl, shared by stories_role.cc (lifecycle, the consume loop, the stage and its
-// metrics snapshot), stories_role_lease.cc (the lease: activation, replay, hand-over) and
-// stories_role_output.cc (publication, delivery, retries, offsets). Private to src/kafka.
+// StoriesRole::Impl (private to the kafka stage): the state of the stories role and its three
+// parts, a file each: the lifecycle and the consumer loop (stories_role.cc); the lease, the
+// partitions this instance holds and their replay from Kafka (stories_role_lease.cc); the alerts
+// in, the enriched alerts and spike events out, at least once, with retries and offset storing
+// (stories_role_output.cc).
 //
-// Threading: everything but the snapshot accessors runs on the role's one thread (Loop and the
-// librdkafka callbacks it serves); the accessors read the snapshot under snapshot_mu_.
+// Threading: the consumer thread (Loop) owns the stage, the partitions and the retry queue; the
+// snapshot read by the metrics stage is guarded by snapshot_mu_; delivery reports run on the
+// thread that polls the producer: the loop, and at stop the stopping thread once the loop ended.
 #pragma once
 
 #include <librdkafka/rdkafka.h>
 
-#include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -28,34 +28,12 @@
 #include "steppewatch/pipeline/offset_tracker.h"
 
 namespace steppewatch::kafka {
-namespace stories_role_internal {
-
-inline constexpr char kLog[] = "stories";
-
-inline int64_t WallMillis() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-// Exponential backoff of a failed delivery: 0.5 s doubling to 30 s (an outage is waited out
-// without hammering the broker; a transient error costs half a second).
-inline absl::Duration RetryBackoff(int attempts) {
-  absl::Duration d = absl::Milliseconds(500);
-  for (int i = 1; i < attempts && d < absl::Seconds(30); ++i) d *= 2;
-  return std::min(d, absl::Seconds(30));
-}
-
-}  // namespace stories_role_internal
 
 class StoriesRole::Impl {
  public:
-  explicit Impl(StoriesRoleOptions options) : options_(std::move(options)) {
-    if (!options_.now_ms) options_.now_ms = stories_role_internal::WallMillis;
-    if (options_.replay_window <= absl::ZeroDuration()) {
-      options_.replay_window = stories::ReplayHorizon(options_.stage);
-    }
-  }
+  static constexpr char kLog[] = "stories";
+
+  explicit Impl(StoriesRoleOptions options);
   ~Impl() { Destroy(); }
 
   absl::Status Init();

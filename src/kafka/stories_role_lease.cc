@@ -1,15 +1,12 @@
-// StoriesRole's lease (see stories_role.h): the instance assigned the lease topic's partition is
-// active; it assigns itself every alert partition, replays the window up to the committed
-// offsets without publishing, and hands over (drain, commit) when the lease moves.
+// The stories role's lease: the partitions of the alert topics this instance holds, and their
+// replay from Kafka into the stage's state before it publishes (see stories_role_impl.h).
+#include <algorithm>
+#include <utility>
+
 #include "kafka/stories_role_impl.h"
 #include "steppewatch/common/log.h"
-#include "steppewatch/kafka/client.h"
 
 namespace steppewatch::kafka {
-
-using stories_role_internal::kLog;
-using stories_role_internal::RetryBackoff;
-using stories_role_internal::WallMillis;
 
 bool StoriesRole::Impl::Replaying() const {
   return counters_.replaying.load(std::memory_order_relaxed);

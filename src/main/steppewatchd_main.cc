@@ -18,6 +18,7 @@
 
 #include "steppewatch/common/version.h"
 #include "steppewatch/daemon/daemon.h"
+#include "steppewatch/versions/library_versions.h"
 
 namespace {
 

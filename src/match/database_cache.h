@@ -14,7 +14,6 @@
 #include <hs/hs.h>
 
 #include <array>
-#include <initializer_list>
 #include <string>
 #include <string_view>
 
@@ -50,39 +49,5 @@ absl::StatusOr<DatabaseSet> LoadDatabases(const std::string& dir, std::string_vi
 // Serializes `dbs` for `key` into `dir` atomically (creates `dir` if needed).
 absl::Status StoreDatabases(const std::string& dir, std::string_view key,
                             const CacheEnvironment& env, const DatabaseSet& dbs);
-
-// A stable (cross-process, cross-build) 64-bit hash for file names and checksums; not
-// cryptographic: it detects corruption and spreads names, the stored key settles identity.
-// Also used by the rules stage's compiled-pack cache (src/rules/pack_cache.cc).
-uint64_t Hash64(std::string_view data);
-
-// The bytes of a whole file, read with read() into anonymous pages mapped up front
-// (MAP_POPULATE): on this paravirtualised VM a page fault per 4 KB of a fresh 15 MB heap buffer
-// was a visible part of a cached start. Read, not a file mapping, so a file truncated in place
-// by someone else cannot SIGBUS the reader. Move-only; also used by src/rules/pack_cache.cc.
-class FileImage {
- public:
-  // Reads `path`. NotFound when it cannot be opened, DataLoss on a short read.
-  static absl::StatusOr<FileImage> Read(const std::string& path);
-
-  FileImage(FileImage&& other) noexcept;
-  FileImage& operator=(FileImage&& other) = delete;
-  ~FileImage();
-
-  std::string_view data() const { return {static_cast<const char*>(map_), size_}; }
-
- private:
-  FileImage() = default;
-  void* map_ = nullptr;
-  size_t size_ = 0;
-  size_t mapped_ = 0;
-};
-
-// Writes the concatenation of `parts` to `path` atomically: a temp file with a name unique to
-// this writer (two processes caching the same pack must not interleave), fsync, then rename, so
-// that after a crash the name points at complete data or at the old file. Also used by
-// src/rules/pack_cache.cc.
-absl::Status WriteFileAtomically(const std::string& path,
-                                 std::initializer_list<std::string_view> parts);
 
 }  // namespace steppewatch::match::internal

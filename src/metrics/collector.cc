@@ -91,7 +91,7 @@ void AppendRuleMatches(std::vector<MetricFamily>* out, const pipeline::StatsSnap
       MetricType::Counter);
   // The counts belong to the snapshot's pack (the newest one a worker uses); before any worker
   // has taken a pack, the running pack's rules are shown at 0 so the series exist from the start.
-  const auto* counted = static_cast<const rules::CompiledPack*>(snapshot.rule_pack.get());
+  const rules::CompiledPack* counted = snapshot.rule_pack.get();
   const rules::CompiledPack* pack = counted != nullptr ? counted : current;
   if (pack != nullptr) {
     std::array<double, rules::kSeverityCount> by_severity{};

@@ -4,6 +4,7 @@
 #include "metrics/families.h"
 #include "steppewatch/common/version.h"
 #include "steppewatch/metrics/process_metrics.h"
+#include "steppewatch/versions/library_versions.h"
 
 namespace steppewatch::metrics {
 

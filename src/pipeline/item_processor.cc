@@ -7,11 +7,11 @@
 #include <chrono>
 #include <utility>
 
+#include "steppewatch/alert/alert.h"
 #include "steppewatch/match/matcher.h"
 #include "steppewatch/normalise/fold.h"
 #include "steppewatch/rules/evaluator.h"
 #include "steppewatch/rules/pack.h"
-#include "steppewatch/sink/alert.h"
 #include "steppewatch/stories/fingerprint.h"
 
 namespace steppewatch::pipeline {
@@ -23,8 +23,8 @@ std::string HostName() {
   return buf;
 }
 
-sink::RenderOptions RenderOptionsOf(const ProcessorOptions& options) {
-  sink::RenderOptions render;
+alert::RenderOptions RenderOptionsOf(const ProcessorOptions& options) {
+  alert::RenderOptions render;
   render.include_snippets = options.include_snippets;
   render.hits = options.hits;
   return render;
@@ -119,11 +119,11 @@ class ItemProcessorImpl final : public ItemProcessor {
     std::sort(used_topics_.begin(), used_topics_.end());
     processed_at_.clear();
     if (options_.fixed_processed_at.empty()) {
-      sink::AppendRfc3339Now(&processed_at_);
+      alert::AppendRfc3339Now(&processed_at_);
     } else {
       processed_at_ = options_.fixed_processed_at;
     }
-    sink::AlertContext context;
+    alert::AlertContext context;
     context.item = &item_;
     context.hits = hits_;
     context.fired_hits = &evaluator_.fired_hits();
@@ -150,11 +150,11 @@ class ItemProcessorImpl final : public ItemProcessor {
       alert.key = item_.id;
       alert.value = json_[t];
       alert.headers.clear();
-      alert.headers.push_back({sink::kHeaderSchema, sink::kAlertSchema});
-      alert.headers.push_back({sink::kHeaderRules, rules_header_[t]});
-      alert.headers.push_back({sink::kHeaderTags, tags_header_[t]});
-      alert.headers.push_back({sink::kHeaderSeverity, severity_header_[t]});
-      alert.headers.push_back({sink::kHeaderAlertId, alert_id_[t]});
+      alert.headers.push_back({alert::kHeaderSchema, alert::kAlertSchema});
+      alert.headers.push_back({alert::kHeaderRules, rules_header_[t]});
+      alert.headers.push_back({alert::kHeaderTags, tags_header_[t]});
+      alert.headers.push_back({alert::kHeaderSeverity, severity_header_[t]});
+      alert.headers.push_back({alert::kHeaderAlertId, alert_id_[t]});
     }
     return out;
   }
@@ -176,7 +176,7 @@ class ItemProcessorImpl final : public ItemProcessor {
   std::unique_ptr<decode::ItemDecoder> decoder_;
   std::unique_ptr<match::MatchContext> context_;
   rules::Evaluator evaluator_;
-  sink::AlertRenderer renderer_;
+  alert::AlertRenderer renderer_;
   stories::Fingerprinter fingerprinter_;
   normalise::FoldedText fold_[2];
 

@@ -15,7 +15,7 @@ size_t DeadLetterReasonIndex(std::string_view reason) {
   return kDeadLetterReasonCount - 1;  // "other"
 }
 
-void WorkerStats::BeginPack(uint64_t generation, std::shared_ptr<const void> pack,
+void WorkerStats::BeginPack(uint64_t generation, std::shared_ptr<const rules::CompiledPack> pack,
                             size_t rule_count) {
   auto counts = std::make_unique<std::atomic<uint64_t>[]>(rule_count);
   for (size_t i = 0; i < rule_count; ++i) counts[i].store(0, std::memory_order_relaxed);

@@ -5,20 +5,24 @@
 #include <limits>
 #include <utility>
 
+#include "steppewatch/common/strings.h"
+
 namespace steppewatch::rules {
 namespace {
 
 using K = ProgramNode::Kind;
 constexpr uint32_t kUnknownWord = std::numeric_limits<uint32_t>::max();
 
-char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+using strings::AsciiLower;
+using strings::EqualsIgnoreCase;
 
 // Glob with `*` (any run) and `?` (one byte), ASCII case-insensitive, iterative with one
 // backtrack point: linear in practice, no recursion on hostile patterns.
 bool GlobMatch(std::string_view pattern, std::string_view text) {
   size_t p = 0, t = 0, star = std::string_view::npos, mark = 0;
   while (t < text.size()) {
-    if (p < pattern.size() && (pattern[p] == '?' || Lower(pattern[p]) == Lower(text[t]))) {
+    if (p < pattern.size() &&
+        (pattern[p] == '?' || AsciiLower(pattern[p]) == AsciiLower(text[t]))) {
       ++p;
       ++t;
     } else if (p < pattern.size() && pattern[p] == '*') {
@@ -33,14 +37,6 @@ bool GlobMatch(std::string_view pattern, std::string_view text) {
   }
   while (p < pattern.size() && pattern[p] == '*') ++p;
   return p == pattern.size();
-}
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (Lower(a[i]) != Lower(b[i])) return false;
-  }
-  return true;
 }
 
 // lang:ru matches "ru", "RU", "ru-RU" and "ru_RU".

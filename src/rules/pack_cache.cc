@@ -1,15 +1,11 @@
 #include "rules/pack_cache.h"
 
 #include <elf.h>
-#include <fcntl.h>
 #include <link.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <random>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -17,7 +13,7 @@
 #include "absl/base/casts.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "match/database_cache.h"
+#include "steppewatch/common/files.h"
 #include "steppewatch/rules/sha256.h"
 
 namespace steppewatch::rules {
@@ -346,7 +342,7 @@ std::string PackCache::FilePath(const std::string& dir, std::string_view key) {
 absl::StatusOr<std::shared_ptr<CompiledPack>> PackCache::Load(const std::string& dir,
                                                               std::string_view key) {
   const std::string path = FilePath(dir, key);
-  absl::StatusOr<match::internal::FileImage> file = match::internal::FileImage::Read(path);
+  absl::StatusOr<files::FileImage> file = files::FileImage::Read(path);
   if (!file.ok()) return file.status();
   const std::string_view image = file->data();
   if (image.substr(0, sizeof(kMagic)) != std::string_view(kMagic, sizeof(kMagic))) {
@@ -368,7 +364,7 @@ absl::StatusOr<std::shared_ptr<CompiledPack>> PackCache::Load(const std::string&
   // Hash64 (the match cache's checksum): SHA-256 of a 6 MB payload would cost as much as the
   // YAML it replaces.
   const std::string_view payload = image.substr(payload_at);
-  if (match::internal::Hash64(payload) != checksum) {
+  if (files::Hash64(payload) != checksum) {
     return absl::DataLossError(absl::StrCat(path, ": checksum mismatch"));
   }
 
@@ -444,13 +440,13 @@ absl::Status PackCache::Store(const std::string& dir, std::string_view key, cons
   Writer header;
   header.out().assign(kMagic, sizeof(kMagic));
   header.Str(key);
-  header.U64(match::internal::Hash64(w.out()));
+  header.U64(files::Hash64(w.out()));
   header.U64(w.out().size());
 
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
-  return match::internal::WriteFileAtomically(FilePath(dir, key), {header.out(), w.out()});
+  return files::WriteFileAtomically(FilePath(dir, key), {header.out(), w.out()});
 }
 
 }  // namespace steppewatch::rules

@@ -44,6 +44,7 @@ case "$case_name" in
   typo-command) run mach ;;
   match-typo-option) run match --rule "$good" "$items" ;;
   match-repeated-option) run match --rules "$good" --threads 2 --threads 3 "$items" ;;
+  feed-repeated-property) run feed --property a=b --property c=d --help ;;
   match-help) run match --help ;;
   match-no-rules) run match "$items" ;;
   match-bad-threads) run match --rules "$good" --threads 0 "$items" ;;

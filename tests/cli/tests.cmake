@@ -4,7 +4,8 @@ set(steppewatch_cli_golden_cases
     rules-check-good rules-check-bad-syntax rules-check-missing-dir rules-test-good
     rules-test-failing rules-test-one-rule rules-test-two-rules rules-test-unknown-rule
     rules-check-warnings rules-check-strict rules-check-strict-clean rules-check-undefined-set
-    rules-check-bad-regex typo-command match-typo-option match-repeated-option match-help
+    rules-check-bad-regex typo-command match-typo-option match-repeated-option
+    feed-repeated-property match-help
     match-no-rules match-bad-threads match-ordered match-stdin match-demo match-demo-threads
     match-invalid-pack match-summary match-compact explain explain-unknown-rule stories-help
     stories-backtest stories-bad-input stories-bad-flag)

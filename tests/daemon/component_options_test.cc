@@ -217,8 +217,8 @@ const std::map<std::string, std::pair<std::string, Probe>>& Probes() {
        {"alerts.hits",
         {"compact",
          [](const Built& b) {
-           return b.pipeline.processor.hits == sink::HitsMode::kCompact &&
-                  b.reloader.processor.hits == sink::HitsMode::kCompact;
+           return b.pipeline.processor.hits == alert::HitsMode::kCompact &&
+                  b.reloader.processor.hits == alert::HitsMode::kCompact;
          }}}},
       {"log.level",
        {"log.level", {"debug", [](const Built& b) { return b.log.level == log::Level::kDebug; }}}},

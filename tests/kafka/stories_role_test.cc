@@ -11,8 +11,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kafka/kafka_test_util.h"
+#include "steppewatch/alert/alert.h"
 #include "steppewatch/kafka/embedded_broker.h"
-#include "steppewatch/sink/alert.h"
 
 namespace steppewatch::kafka {
 namespace {
@@ -29,7 +29,7 @@ constexpr char kSpikes[] = "spikes.out";
 std::string Alert(const std::string& id, const std::string& fingerprint, const std::string& lang,
                   const std::string& source) {
   std::string now;
-  sink::AppendRfc3339Now(&now);
+  alert::AppendRfc3339Now(&now);
   return absl::StrCat(
       R"({"schema":"steppewatch.alert.v1","item":{"id":")", id, R"(","title":"t )", id,
       R"(","source":")", source, R"(","lang":")", lang, R"(","published_at":")", now,

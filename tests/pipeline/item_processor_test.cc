@@ -125,7 +125,7 @@ TEST(ItemProcessor, CompactModeShowsOneHitPerTerm) {
   auto full = Make(GoodPack());
   const std::string full_alert(full->Process(item, {}).alerts.at(0).value);
   ProcessorOptions options;
-  options.hits = sink::HitsMode::kCompact;
+  options.hits = alert::HitsMode::kCompact;
   auto compact = Make(GoodPack(), options);
   const std::string compact_alert(compact->Process(item, {}).alerts.at(0).value);
   auto count = [](const std::string& s, const std::string& what) {

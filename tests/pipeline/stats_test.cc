@@ -4,6 +4,8 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "steppewatch/rules/pack.h"
+#include "testing/paths.h"
 
 namespace steppewatch::pipeline {
 namespace {
@@ -56,21 +58,23 @@ TEST(Stats, TopicTableRegistersOnceAndOverflowsToOther) {
 
 TEST(Stats, RuleCountsFollowTheNewestPack) {
   Stats stats(2);
-  auto pack1 = std::make_shared<int>(1);
-  auto pack2 = std::make_shared<int>(2);
-  stats.worker(0).BeginPack(1, pack1, 3);
-  stats.worker(1).BeginPack(1, pack1, 3);
+  // Two loads of one pack are two packs; Stats only holds them (the counts given are its own).
+  auto pack1 = rules::CompiledPack::Load(testing::SourceDir() / "tests/data/rules/good");
+  auto pack2 = rules::CompiledPack::Load(testing::SourceDir() / "tests/data/rules/good");
+  ASSERT_TRUE(pack1.ok() && pack2.ok());
+  stats.worker(0).BeginPack(1, *pack1, 3);
+  stats.worker(1).BeginPack(1, *pack1, 3);
   stats.worker(0).CountRule(0);
   stats.worker(1).CountRule(0);
   stats.worker(1).CountRule(2);
   stats.worker(1).CountRule(7);  // out of range: ignored
   StatsSnapshot s = stats.Snapshot();
-  EXPECT_EQ(s.rule_pack, pack1);
+  EXPECT_EQ(s.rule_pack, *pack1);
   EXPECT_THAT(s.rule_matches, ElementsAre(2, 0, 1));
-  stats.worker(0).BeginPack(2, pack2, 2);
+  stats.worker(0).BeginPack(2, *pack2, 2);
   stats.worker(0).CountRule(1);
   s = stats.Snapshot();
-  EXPECT_EQ(s.rule_pack, pack2);
+  EXPECT_EQ(s.rule_pack, *pack2);
   EXPECT_EQ(s.rule_pack_generation, 2u);
   EXPECT_THAT(s.rule_matches, ElementsAre(0, 1));
 }

@@ -20,6 +20,11 @@ size_t EditDistance(std::string_view a, std::string_view b);
 std::optional<std::string> ClosestName(std::string_view typed,
                                        const std::vector<std::string>& candidates);
 
+// Returns the candidate nearest to `name` when at most `max_edits` away, else empty; ties go to
+// the first candidate. For hints where the caller knows how far a typo may go.
+std::string_view Nearest(std::string_view name, const std::vector<std::string_view>& candidates,
+                         size_t max_edits);
+
 // Returns " (did you mean 'X'?)" for ClosestName(typed, candidates), or "" when none is close.
 std::string DidYouMean(std::string_view typed, const std::vector<std::string>& candidates);
 

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "steppewatch/alert/alert.h"
 #include "steppewatch/decode/news_item.h"
-#include "steppewatch/sink/alert.h"
 
 namespace steppewatch::rules {
 class CompiledPack;  // rules/pack.h: an immutable, compiled rule pack (rules + matcher + hash)
@@ -76,7 +76,7 @@ struct ProcessorOptions {
   bool include_snippets = true;
   // Hits per fired rule in the alert: all (up to 32) or one per distinct term (the "compact"
   // mode, smaller alerts; `steppewatch match --hits compact`).
-  sink::HitsMode hits = sink::HitsMode::kFull;
+  alert::HitsMode hits = alert::HitsMode::kFull;
   // Dead-letter items whose hits were truncated (reason "too_many_hits") instead of alerting.
   bool dead_letter_truncated = false;
   // When not empty, every alert's "processed_at" is this string instead of the current time:

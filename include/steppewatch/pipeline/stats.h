@@ -35,6 +35,10 @@
 #include "absl/types/span.h"
 #include "steppewatch/common/mutex.h"
 
+namespace steppewatch::rules {
+class CompiledPack;  // steppewatch/rules/pack.h; only held here, never looked into
+}  // namespace steppewatch::rules
+
 namespace steppewatch::pipeline {
 
 // A monotonically increasing count with a single writer thread: Add() is a relaxed load and
@@ -81,8 +85,9 @@ inline constexpr std::array<double, 17> kEndToEndLatencyBuckets = {
 // Wait in the work queue, from the consumer thread's hand-off to a worker picking the item up:
 // tens of us when a worker is idle, up to the whole in-flight backlog under backpressure
 // (20k items at tens of thousands per second: about a second). 10 us .. 5 s.
-inline constexpr std::array<double, 14> kQueueWaitBuckets = {
-    10e-6, 50e-6, 100e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 1.0, 5.0};
+inline constexpr std::array<double, 14> kQueueWaitBuckets = {10e-6,  50e-6,  100e-6, 500e-6, 1e-3,
+                                                             2.5e-3, 5e-3,   10e-3,  25e-3,  50e-3,
+                                                             100e-3, 250e-3, 1.0,    5.0};
 // A plain copy of a histogram in Prometheus' shape.
 struct HistogramSnapshot {
   std::vector<double> upper_bounds;         // ascending, without +Inf
@@ -172,7 +177,8 @@ struct alignas(64) WorkerStats {
   // builds an ItemProcessor for a new pack (rare; takes a lock), CountRule() per fired rule
   // (no lock). The counts restart at each pack: counters are "matches since this pack was
   // loaded", which Prometheus' rate() treats as a counter reset.
-  void BeginPack(uint64_t generation, std::shared_ptr<const void> pack, size_t rule_count);
+  void BeginPack(uint64_t generation, std::shared_ptr<const rules::CompiledPack> pack,
+                 size_t rule_count);
   // The worker that calls BeginPack() is the only writer of the fields below, so its own reads
   // here need no lock (only other threads' reads, in Stats::Snapshot, do).
   void CountRule(uint32_t rule_index) ABSL_NO_THREAD_SAFETY_ANALYSIS {
@@ -186,7 +192,7 @@ struct alignas(64) WorkerStats {
   friend class Stats;
   mutable Mutex rules_mu_;  // guards the array's replacement, never taken per item
   uint64_t pack_generation_ ABSL_GUARDED_BY(rules_mu_) = 0;
-  std::shared_ptr<const void> pack_ ABSL_GUARDED_BY(rules_mu_);
+  std::shared_ptr<const rules::CompiledPack> pack_ ABSL_GUARDED_BY(rules_mu_);
   std::unique_ptr<std::atomic<uint64_t>[]> rule_counts_ ABSL_GUARDED_BY(rules_mu_);
   size_t rule_count_ ABSL_GUARDED_BY(rules_mu_) = 0;
 };
@@ -300,11 +306,10 @@ struct StatsSnapshot {
   HistogramSnapshot match_time;
   HistogramSnapshot consume_age;
   HistogramSnapshot end_to_end_latency;
-  // Per-rule matches of the newest pack any worker uses: counts[i] is rule i of `pack` (an
-  // opaque rules::CompiledPack the metrics stage static_pointer_casts back), summed over the
-  // workers that already use it.
+  // Per-rule matches of the newest pack any worker uses: counts[i] is rule i of `rule_pack`,
+  // summed over the workers that already use it.
   uint64_t rule_pack_generation = 0;
-  std::shared_ptr<const void> rule_pack;
+  std::shared_ptr<const rules::CompiledPack> rule_pack;
   std::vector<uint64_t> rule_matches;
   // Health.
   bool rules_loaded = false;

@@ -1,14 +1,14 @@
 // JsonWriter escaping and structure, snippets that never split a code point, and a rendered
 // alert read back with simdjson-free checks on its exact text.
-#include "steppewatch/sink/alert.h"
+#include "steppewatch/alert/alert.h"
 
 #include <string>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "steppewatch/sink/json_writer.h"
+#include "steppewatch/alert/json_writer.h"
 
-namespace steppewatch::sink {
+namespace steppewatch::alert {
 namespace {
 
 using ::testing::HasSubstr;
@@ -210,4 +210,4 @@ TEST(Rfc3339, FormatsUtcWithMilliseconds) {
 }
 
 }  // namespace
-}  // namespace steppewatch::sink
+}  // namespace steppewatch::alert

@@ -1,4 +1,4 @@
-#include "steppewatch/sink/json_writer.h"
+#include "steppewatch/alert/json_writer.h"
 
 #include <emmintrin.h>  // SSE2: part of the x86-64 baseline
 
@@ -9,7 +9,7 @@
 #include "steppewatch/common/check.h"
 #include "steppewatch/normalise/utf8.h"
 
-namespace steppewatch::sink {
+namespace steppewatch::alert {
 namespace {
 
 // Length of the valid UTF-8 sequence at s[i], or 0 when it is not valid (RFC 3629: no
@@ -201,4 +201,4 @@ void JsonWriter::Null() {
   out_->append("null");
 }
 
-}  // namespace steppewatch::sink
+}  // namespace steppewatch::alert

@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-namespace steppewatch::sink {
+namespace steppewatch::alert {
 
 class JsonWriter {
  public:
@@ -60,4 +60,4 @@ class JsonWriter {
   bool after_key_ = false;
 };
 
-}  // namespace steppewatch::sink
+}  // namespace steppewatch::alert

@@ -20,7 +20,7 @@
 #include "steppewatch/rules/evaluator.h"
 #include "steppewatch/rules/pack.h"
 
-namespace steppewatch::sink {
+namespace steppewatch::alert {
 
 inline constexpr std::string_view kAlertSchema = "steppewatch.alert.v1";
 
@@ -137,4 +137,4 @@ SnippetSpan AppendSnippet(std::string_view text, uint32_t start, uint32_t end,
 // Appends the current UTC time as RFC 3339 with milliseconds ("2026-11-27T21:40:00.123Z").
 void AppendRfc3339Now(std::string* out);
 
-}  // namespace steppewatch::sink
+}  // namespace steppewatch::alert

@@ -1,4 +1,4 @@
-#include "steppewatch/sink/alert.h"
+#include "steppewatch/alert/alert.h"
 
 #include <algorithm>
 #include <array>
@@ -6,11 +6,11 @@
 #include <cstdio>
 #include <ctime>
 
+#include "steppewatch/alert/json_writer.h"
 #include "steppewatch/normalise/utf8.h"
 #include "steppewatch/rules/sha256.h"
-#include "steppewatch/sink/json_writer.h"
 
-namespace steppewatch::sink {
+namespace steppewatch::alert {
 namespace {
 
 bool IsContinuation(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
@@ -287,4 +287,4 @@ void AlertRenderer::Render(const AlertContext& c, absl::Span<const rules::FiredR
   w.EndObject();
 }
 
-}  // namespace steppewatch::sink
+}  // namespace steppewatch::alert

@@ -1,5 +1,5 @@
 # Runs `steppewatch match` over tests/cli/data/items.jsonl with the good test pack, then
-# validates every alert with tests/sink/validate_alerts.py (real jsonschema).
+# validates every alert with tests/alert/validate_alerts.py (real jsonschema).
 file(MAKE_DIRECTORY ${WORK_DIR})
 set(alerts ${WORK_DIR}/schema-alerts.ndjson)
 execute_process(
@@ -11,7 +11,7 @@ if(NOT rc EQUAL 0)
   message(FATAL_ERROR "steppewatch match exited ${rc}")
 endif()
 execute_process(
-  COMMAND /usr/bin/python3 ${SOURCE_DIR}/tests/sink/validate_alerts.py
+  COMMAND /usr/bin/python3 ${SOURCE_DIR}/tests/alert/validate_alerts.py
           ${SOURCE_DIR}/config/schema/alert.v1.schema.json ${alerts}
           ${SOURCE_DIR}/tests/cli/data/items.jsonl 5
   RESULT_VARIABLE rc)

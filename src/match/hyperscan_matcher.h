@@ -1,0 +1,138 @@
+// HyperscanMatcher: the Matcher of match/matcher.h (private to the match stage), shared by its
+// two halves: building the databases from the terms (hyperscan_matcher.cc) and scanning an item
+// with them (hyperscan_scan.cc, HyperscanMatchContext).
+//
+// Thread-safe after Build(): immutable, shared by every MatchContext; each context clones the
+// prototype scratch.
+#pragma once
+
+#include <hs/hs.h>
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "match/database_cache.h"
+#include "steppewatch/match/matcher.h"
+#include "steppewatch/normalise/utf8.h"
+
+namespace steppewatch::match::internal {
+
+// The four databases, by what they scan.
+enum DbIndex : size_t {
+  kFoldedLiterals = 0,    // case-insensitive literals and prefixes, over folded text
+  kFoldedRegexes = 1,     // case-insensitive regexes, over folded text
+  kOriginalLiterals = 2,  // case-sensitive literals, over the original text
+  kOriginalRegexes = 3,   // case-sensitive regexes, over the original (validated) text
+};
+
+constexpr bool ScansFolded(size_t db) { return db == kFoldedLiterals || db == kFoldedRegexes; }
+constexpr bool IsRegexDb(size_t db) { return db == kFoldedRegexes || db == kOriginalRegexes; }
+
+// One term behind a pattern, with the word checks it needs.
+struct Target {
+  TermId term;
+  bool check_start;
+  bool check_end;
+  // A literal expanded from a simple regex: its hit's start is reported as the regex's would
+  // be (the start of the word run that ends at the match's end).
+  bool regex_start = false;
+  // A case-sensitive literal matched through its folded form: 1 + index of the exact text the
+  // original must hold at the hit (HyperscanMatcher::exact_text); 0 for case-insensitive terms.
+  uint32_t exact = 0;
+};
+
+// One Hyperscan pattern: its expression and the terms that share it (used while building).
+struct Pattern {
+  std::string expression;
+  uint32_t length = 0;       // bytes, for literals (start = end - length)
+  bool regex_start = false;  // Target::regex_start of its (one) target
+  std::vector<Target> targets;
+};
+
+// What the match callback needs of a pattern, packed: at 100k patterns the callback's cache
+// misses on fat Pattern objects were 20% of the scan (perf). Its targets are
+// targets[first, first + count).
+struct PatternInfo {
+  uint32_t length;
+  uint32_t first;
+  uint32_t count;
+  bool regex_start;  // a spelling of a simple regex (Target::regex_start)
+};
+
+// ASCII letters and digits: a neighbour that is one of these rejects a whole-word hit without
+// decoding (folding never turns a non-letter into an ASCII letter, so this holds on folded text).
+constexpr std::array<bool, 256> MakeAsciiAlnum() {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    t[c] = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+  }
+  return t;
+}
+inline constexpr std::array<bool, 256> kAsciiAlnum = MakeAsciiAlnum();
+
+// Returns true when a word boundary check applies at an edge whose character is `cp`.
+inline bool NeedsBoundary(char32_t cp) {
+  return normalise::IsWordChar(cp) && !normalise::IsCjk(cp);
+}
+
+// A whole-field length test written as a regex: `^[\s\S]{m,n}$` (also `[\S\s]`, `.`, `{m}`,
+// `{m,}`), "the field has m..n characters". Packs use it to select short items. Hyperscan runs it
+// as a bounded-repeat NFA over up to n characters of every field (UTF-8 mode): with n = 400 it
+// was 12% of all instructions of the default pack's item path (callgrind, benchmarks/README.md),
+// so the matcher counts the folded field's code points instead. On folded text `.` equals
+// `[\s\S]` (white space, '\n' included, folds to ' '), and `$` has no final newline to skip.
+struct LengthRange {
+  uint32_t min_chars;
+  uint32_t max_chars;  // UINT32_MAX: no upper bound
+};
+
+class HyperscanMatcher final : public Matcher {
+ public:
+  HyperscanMatcher(std::vector<TermSpec> terms, const MatcherOptions& options)
+      : terms_(std::move(terms)), options_(options) {}
+
+  ~HyperscanMatcher() override {
+    hs_free_scratch(scratch_);
+    for (hs_database_t* db : dbs_) hs_free_database(db);
+  }
+
+  size_t term_count() const override { return terms_.size(); }
+  const TermSpec& term(TermId id) const override { return terms_[id]; }
+  const MatcherStats& stats() const override { return stats_; }
+
+  absl::Status Build();
+
+  const DatabaseSet& dbs() const { return dbs_; }
+  const std::vector<PatternInfo>& infos(size_t db) const { return infos_[db]; }
+  const std::vector<Target>& targets(size_t db) const { return targets_[db]; }
+  const hs_scratch_t* scratch() const { return scratch_; }
+  // Case-insensitive whole-field length regexes (ParseLengthIdiom), checked without Hyperscan.
+  struct LengthTerm {
+    LengthRange range;
+    Target target;
+  };
+  const std::vector<LengthTerm>& length_terms() const { return length_terms_; }
+  const std::string& exact_text(uint32_t exact) const { return exact_texts_[exact - 1]; }
+  const MatcherOptions& options() const { return options_; }
+
+ private:
+  absl::Status GroupPatterns();
+  absl::Status Compile(size_t db, const hs_platform_info_t& platform);
+
+  std::vector<TermSpec> terms_;
+  MatcherOptions options_;
+  MatcherStats stats_;
+  std::array<std::vector<Pattern>, kDatabaseCount> patterns_;  // freed after Build()
+  std::array<std::vector<PatternInfo>, kDatabaseCount> infos_;
+  std::array<std::vector<Target>, kDatabaseCount> targets_;
+  std::vector<LengthTerm> length_terms_;
+  std::vector<std::string> exact_texts_;  // of case-sensitive literals, see Target::exact
+  DatabaseSet dbs_{};
+  hs_scratch_t* scratch_ = nullptr;  // prototype, cloned per MatchContext
+};
+
+}  // namespace steppewatch::match::internal

@@ -1,0 +1,371 @@
+// HyperscanMatchContext: one item's scan with a HyperscanMatcher's databases (see
+// hyperscan_matcher.h): the callbacks, the word-boundary checks on the UTF-8 text, the
+// whole-field length terms, the hits in order.
+#include <emmintrin.h>  // SSE2: part of the x86-64 baseline
+#include <hs/hs.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "match/hyperscan_matcher.h"
+#include "steppewatch/common/status_macros.h"
+#include "steppewatch/normalise/fold.h"
+
+namespace steppewatch::match::internal {
+namespace {
+
+// Returns true when valid UTF-8 `text` has between range.min_chars and range.max_chars code
+// points; stops counting past the maximum.
+bool CharCountInRange(std::string_view text, LengthRange range) {
+  // A code point is 1 to 4 bytes, so the byte count alone often decides (a short title, a long
+  // body) without counting: counting was ~40% of this check's cost on the corpus (callgrind).
+  const uint64_t bytes = text.size();
+  if (bytes < range.min_chars || bytes > uint64_t{4} * range.max_chars) return false;
+  if (bytes <= range.max_chars && bytes >= uint64_t{4} * range.min_chars) return true;
+  const auto* s = reinterpret_cast<const uint8_t*>(text.data());
+  const size_t n = text.size();
+  uint64_t chars = 0;
+  size_t i = 0;
+  // A byte starts a code point unless it is a continuation byte 10xxxxxx (-128..-65 as int8).
+  const __m128i last_continuation = _mm_set1_epi8(static_cast<char>(0xBF));
+  for (; i + 16 <= n && chars <= range.max_chars; i += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i));
+    chars += static_cast<uint64_t>(__builtin_popcount(
+        static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpgt_epi8(v, last_continuation)))));
+  }
+  for (; i < n && chars <= range.max_chars; ++i) chars += (s[i] & 0xC0) != 0x80;
+  return chars >= range.min_chars && chars <= range.max_chars;
+}
+
+// Per-scan state the Hyperscan callback sees.
+struct ScanState {
+  const PatternInfo* infos;
+  const Target* targets;
+  std::string_view scanned;             // the text Hyperscan scans (folded or original)
+  const normalise::FoldedText* folded;  // nullptr when the database scans the original text
+  std::string_view original;
+  bool regex;
+  bool exact_start;  // regex database compiled with SOM
+  uint8_t field;
+  uint32_t max_hits;
+  std::vector<Hit>* hits;
+  bool truncated;
+  const HyperscanMatcher* matcher;
+  // The folded literal database scans every field's folded text at once, joined by '\n' (which
+  // folded text never holds: white space folds to ' '): field f is
+  // joined[segment_starts[f], segment_starts[f] + folded f size).
+  std::string_view joined;
+  const uint32_t* segment_starts = nullptr;
+  uint32_t segments = 0;
+  const std::string_view* fields = nullptr;
+  const std::unique_ptr<normalise::FoldedText>* folded_fields = nullptr;
+};
+
+// Returns the start of the run of non-CJK word characters that ends at `end`, or `end`.
+uint32_t WordRunStart(std::string_view text, uint32_t end) {
+  uint32_t start = end;
+  while (start > 0) {
+    const normalise::CodePoint c = normalise::DecodeBefore(text, start);
+    if (!NeedsBoundary(c.cp)) break;
+    start -= c.length;
+  }
+  return start;
+}
+
+// Appends a hit [start, end) (original offsets) for each of the targets [first, last) whose word
+// checks pass. Returns 1 (stop the scan) when the item reached max_hits.
+int EmitHits(ScanState* s, const Target* first, const Target* last, uint32_t start, uint32_t end) {
+  for (const Target* t = first; t != last; ++t) {
+    if (t->exact != 0) {
+      // A case-sensitive literal found through its fold: the original must hold it exactly.
+      const std::string& exact = s->matcher->exact_text(t->exact);
+      if (end - start != exact.size() ||
+          std::memcmp(s->original.data() + start, exact.data(), exact.size()) != 0) {
+        continue;
+      }
+    }
+    if (t->check_start && !normalise::IsBoundaryBefore(s->original, start)) continue;
+    if (t->check_end) {
+      // For regexes the pattern's last character is unknown: check when the match ends on a
+      // non-CJK letter or digit (as a literal ending in one would).
+      const bool applies = !s->regex || NeedsBoundary(normalise::DecodeBefore(s->original, end).cp);
+      if (applies && !normalise::IsBoundaryAfter(s->original, end)) continue;
+    }
+    if (s->hits->size() >= s->max_hits) {
+      s->truncated = true;
+      return 1;  // stop the scan: HS_SCAN_TERMINATED
+    }
+    s->hits->push_back(Hit{t->term, s->field, start, end});
+  }
+  return 0;
+}
+
+// The hits of the whole-field length terms on one field, as Hyperscan would report them: one
+// match ending at the end of the folded field (start 0 with SOM, else the word run's start).
+void EmitLengthHits(ScanState* s, const std::vector<HyperscanMatcher::LengthTerm>& terms) {
+  const uint32_t folded_end = static_cast<uint32_t>(s->scanned.size());
+  for (const HyperscanMatcher::LengthTerm& term : terms) {
+    if (s->truncated) return;
+    if (!CharCountInRange(s->scanned, term.range)) continue;
+    const uint32_t end = s->folded->ToOriginal(folded_end);
+    const uint32_t start =
+        s->exact_start ? s->folded->ToOriginal(0) : WordRunStart(s->original, end);
+    EmitHits(s, &term.target, &term.target + 1, start, end);
+  }
+}
+
+int OnMatch(unsigned int id, unsigned long long from, unsigned long long to, unsigned int,
+            void* context) {
+  auto* s = static_cast<ScanState*>(context);
+  const PatternInfo& p = s->infos[id];
+  const Target* const first = s->targets + p.first;
+  const Target* const last = first + p.count;
+  const auto* scanned = reinterpret_cast<const uint8_t*>(s->scanned.data());
+  uint32_t start;
+  uint32_t end;
+  if (s->regex) {
+    end = s->folded ? s->folded->ToOriginal(static_cast<uint32_t>(to)) : static_cast<uint32_t>(to);
+    if (s->exact_start) {
+      start = s->folded ? s->folded->ToOriginal(static_cast<uint32_t>(from))
+                        : static_cast<uint32_t>(from);
+    } else {
+      start = WordRunStart(s->original, end);
+    }
+  } else {
+    const uint32_t fstart = static_cast<uint32_t>(to) - p.length;
+    // Most rejected candidates are a term inside a longer word ("port" in "report"): reject
+    // them on the scanned bytes before mapping offsets or decoding.
+    const bool letter_before = fstart > 0 && kAsciiAlnum[scanned[fstart - 1]];
+    const bool letter_after = to < s->scanned.size() && kAsciiAlnum[scanned[to]];
+    if (letter_before || letter_after) {
+      bool any = false;
+      for (const Target* t = first; t != last; ++t) {
+        any |= !(t->check_start && letter_before) && !(t->check_end && letter_after);
+      }
+      if (!any) return 0;
+    }
+    start = s->folded ? s->folded->ToOriginal(fstart) : fstart;
+    end = s->folded ? s->folded->ToOriginal(static_cast<uint32_t>(to)) : static_cast<uint32_t>(to);
+  }
+  return EmitHits(s, first, last, start, end);
+}
+
+// The callback of the folded literal database over the joined fields: finds the hit's field,
+// then proceeds as OnMatch does on that field alone.
+int OnJoinedMatch(unsigned int id, unsigned long long, unsigned long long to, unsigned int,
+                  void* context) {
+  auto* s = static_cast<ScanState*>(context);
+  const PatternInfo& p = s->infos[id];
+  const Target* const first = s->targets + p.first;
+  const Target* const last = first + p.count;
+  const auto* joined = reinterpret_cast<const uint8_t*>(s->joined.data());
+  const uint32_t jend = static_cast<uint32_t>(to);
+  const uint32_t jstart = jend - p.length;
+  // No pattern holds '\n', so a match lies within one field; the separators and the text's ends
+  // are not letters, as a field's ends are not.
+  const bool letter_before = jstart > 0 && kAsciiAlnum[joined[jstart - 1]];
+  const bool letter_after = jend < s->joined.size() && kAsciiAlnum[joined[jend]];
+  if (letter_before || letter_after) {
+    bool any = false;
+    for (const Target* t = first; t != last; ++t) {
+      any |= !(t->check_start && letter_before) && !(t->check_end && letter_after);
+    }
+    if (!any) return 0;
+  }
+  uint32_t f = 0;
+  while (f + 1 < s->segments && s->segment_starts[f + 1] <= jstart) ++f;
+  const uint32_t base = s->segment_starts[f];
+  const normalise::FoldedText* folded = s->folded_fields[f].get();
+  s->field = static_cast<uint8_t>(f);
+  s->original = s->fields[f];
+  s->regex = p.regex_start;  // a simple regex's spelling: the end check applies as a regex's
+  const uint32_t end = folded->ToOriginal(jend - base);
+  const uint32_t start =
+      p.regex_start ? WordRunStart(s->original, end) : folded->ToOriginal(jstart - base);
+  return EmitHits(s, first, last, start, end);
+}
+
+class HyperscanMatchContext final : public MatchContext {
+ public:
+  explicit HyperscanMatchContext(std::shared_ptr<const HyperscanMatcher> matcher)
+      : matcher_(std::move(matcher)) {}
+  ~HyperscanMatchContext() override { hs_free_scratch(scratch_); }
+
+  absl::Status Init() {
+    if (matcher_->scratch() == nullptr) return absl::OkStatus();  // no terms
+    if (hs_clone_scratch(matcher_->scratch(), &scratch_) != HS_SUCCESS) {
+      return absl::ResourceExhaustedError("hs_clone_scratch failed");
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Scan(absl::Span<const std::string_view> fields, std::vector<Hit>* hits) override;
+  bool truncated() const override { return truncated_; }
+  std::string_view folded(size_t field) const override {
+    return field < folded_fields_ ? folded_[field]->text() : std::string_view();
+  }
+
+ private:
+  std::shared_ptr<const HyperscanMatcher> matcher_;
+  hs_scratch_t* scratch_ = nullptr;
+  // One fold buffer per field, kept after the scan for folded(); grows only when an item has
+  // more fields than any before (two: title and body).
+  std::vector<std::unique_ptr<normalise::FoldedText>> folded_;
+  size_t folded_fields_ = 0;  // fields folded by the last Scan
+  // The folded fields joined by '\n' for the one scan of the folded literals, and where each
+  // field starts in it; grow to the largest item and stay.
+  std::string joined_;
+  std::vector<uint32_t> segment_starts_;
+  bool truncated_ = false;
+};
+
+absl::Status HyperscanMatchContext::Scan(absl::Span<const std::string_view> fields,
+                                         std::vector<Hit>* hits) {
+  hits->clear();
+  truncated_ = false;
+  folded_fields_ = 0;
+  // Hit::field is a uint8_t.
+  if (fields.size() > 256) {
+    return absl::InvalidArgumentError(absl::StrCat("too many fields: ", fields.size()));
+  }
+  const DatabaseSet& dbs = matcher_->dbs();
+  const std::vector<HyperscanMatcher::LengthTerm>& length_terms = matcher_->length_terms();
+  const bool any_folded =
+      dbs[kFoldedLiterals] != nullptr || dbs[kFoldedRegexes] != nullptr || !length_terms.empty();
+  ScanState state{};
+  state.max_hits = matcher_->options().max_hits_per_item;
+  state.exact_start = matcher_->options().regex_start_offsets;
+  state.hits = hits;
+  state.matcher = matcher_.get();
+  uint64_t total = 0;
+  for (size_t f = 0; f < fields.size(); ++f) {
+    if (fields[f].size() > UINT32_MAX) {
+      return absl::InvalidArgumentError(absl::StrCat("field ", f, " larger than 4 GiB"));
+    }
+    total += fields[f].size() + 1;
+  }
+  if (any_folded) {
+    while (folded_.size() < fields.size()) {
+      folded_.push_back(std::make_unique<normalise::FoldedText>());
+    }
+    for (size_t f = 0; f < fields.size(); ++f) normalise::Fold(fields[f], folded_[f].get());
+    folded_fields_ = fields.size();
+  }
+  // The folded literals, the bulk of the terms: one scan of every field's folded text joined
+  // by '\n', instead of one scan per field (each hs_scan has a fixed cost).
+  if (dbs[kFoldedLiterals] != nullptr && total <= UINT32_MAX) {
+    joined_.clear();
+    segment_starts_.clear();
+    for (size_t f = 0; f < fields.size(); ++f) {
+      segment_starts_.push_back(static_cast<uint32_t>(joined_.size()));
+      joined_.append(folded_[f]->text());
+      joined_.push_back('\n');
+    }
+    joined_.pop_back();  // an empty item scans nothing
+    if (!joined_.empty()) {
+      state.infos = matcher_->infos(kFoldedLiterals).data();
+      state.targets = matcher_->targets(kFoldedLiterals).data();
+      state.joined = joined_;
+      state.segment_starts = segment_starts_.data();
+      state.segments = static_cast<uint32_t>(fields.size());
+      state.fields = fields.data();
+      state.folded_fields = folded_.data();
+      const hs_error_t err =
+          hs_scan(dbs[kFoldedLiterals], joined_.data(), static_cast<unsigned>(joined_.size()), 0,
+                  scratch_, OnJoinedMatch, &state);
+      if (err != HS_SUCCESS && err != HS_SCAN_TERMINATED) {
+        hits->clear();
+        return absl::InternalError(
+            absl::StrCat("Hyperscan scan of the folded fields failed with code ", err));
+      }
+    }
+  }
+  for (size_t f = 0; f < fields.size() && !state.truncated; ++f) {
+    const std::string_view field = fields[f];
+    if (field.empty()) continue;
+    // Set whenever a folded database or a length term exists (any_folded).
+    normalise::FoldedText* const folded_text = any_folded ? folded_[f].get() : nullptr;
+    state.field = static_cast<uint8_t>(f);
+    state.original = field;
+    for (size_t db = kFoldedRegexes; db < kDatabaseCount && !state.truncated; ++db) {
+      if (db == kFoldedRegexes + 1 && !length_terms.empty() && !folded_text->text().empty()) {
+        // After the regex database's scan of this field: where its end-of-field matches were.
+        state.scanned = folded_text->text();
+        state.folded = folded_text;
+        state.regex = true;
+        EmitLengthHits(&state, length_terms);
+        if (state.truncated) break;
+      }
+      if (dbs[db] == nullptr) continue;
+      std::string_view text = field;
+      if (ScansFolded(db)) {
+        text = folded_text->text();
+      } else if (db == kOriginalRegexes && !normalise::ValidateUtf8(field)) {
+        // Hyperscan's UTF-8 mode does not check its input: invalid UTF-8 is undefined
+        // behaviour.
+        return absl::InvalidArgumentError(absl::StrCat("field ", f, " is not valid UTF-8"));
+      }
+      if (text.empty()) continue;
+      state.infos = matcher_->infos(db).data();
+      state.targets = matcher_->targets(db).data();
+      state.scanned = text;
+      state.folded = ScansFolded(db) ? folded_text : nullptr;
+      state.regex = IsRegexDb(db);
+      const hs_error_t err = hs_scan(dbs[db], text.data(), static_cast<unsigned>(text.size()), 0,
+                                     scratch_, OnMatch, &state);
+      if (err != HS_SUCCESS && err != HS_SCAN_TERMINATED) {
+        hits->clear();
+        return absl::InternalError(
+            absl::StrCat("Hyperscan scan of field ", f, " failed with code ", err));
+      }
+    }
+  }
+  truncated_ = state.truncated;
+  auto less = [](const Hit& a, const Hit& b) {
+    if (a.field != b.field) return a.field < b.field;
+    if (a.start != b.start) return a.start < b.start;
+    if (a.end != b.end) return a.end < b.end;
+    return a.term < b.term;
+  };
+  // Hyperscan reports in order of end offset, so the hits are nearly sorted already (out of
+  // order only where terms overlap): an insertion sort is linear on them, where std::sort was 6%
+  // of the item path. Many hits (a hostile item) still go to std::sort.
+  if (hits->size() <= 256) {
+    for (size_t i = 1; i < hits->size(); ++i) {
+      const Hit h = (*hits)[i];
+      size_t j = i;
+      for (; j > 0 && less(h, (*hits)[j - 1]); --j) (*hits)[j] = (*hits)[j - 1];
+      (*hits)[j] = h;
+    }
+  } else {
+    std::sort(hits->begin(), hits->end(), less);
+  }
+  hits->erase(std::unique(hits->begin(), hits->end(),
+                          [](const Hit& a, const Hit& b) {
+                            return a.field == b.field && a.start == b.start && a.end == b.end &&
+                                   a.term == b.term;
+                          }),
+              hits->end());
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace steppewatch::match::internal
+
+namespace steppewatch::match {
+
+absl::StatusOr<std::unique_ptr<MatchContext>> MatchContext::Create(
+    std::shared_ptr<const Matcher> matcher) {
+  auto hs = std::dynamic_pointer_cast<const internal::HyperscanMatcher>(matcher);
+  if (hs == nullptr)
+    return absl::InvalidArgumentError("MatchContext needs a Matcher::Create() matcher");
+  auto context = std::make_unique<internal::HyperscanMatchContext>(std::move(hs));
+  SW_RETURN_IF_ERROR(context->Init());
+  return std::unique_ptr<MatchContext>(std::move(context));
+}
+
+}  // namespace steppewatch::match

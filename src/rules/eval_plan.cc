@@ -1,0 +1,221 @@
+// CompiledPack::BuildEvalPlan: the flat programs the Evaluator runs and, per term, the rules
+// whose trigger group it belongs to, so that evaluating an item costs in proportion to its hits,
+// not to the rules.
+#include <algorithm>
+#include <utility>
+
+#include "steppewatch/common/log.h"
+#include "steppewatch/rules/pack.h"
+
+namespace steppewatch::rules {
+
+namespace {
+
+// A group of terms of which `min` distinct ones must hit.
+struct TermGroup {
+  std::vector<RequiredTerm> terms;
+  uint32_t min = 1;
+};
+using Groups = std::vector<TermGroup>;
+
+// Sorts a group by term and merges the fields of repeated terms.
+void Canonical(std::vector<RequiredTerm>* g) {
+  std::sort(g->begin(), g->end(),
+            [](const RequiredTerm& a, const RequiredTerm& b) { return a.term < b.term; });
+  size_t kept = 0;
+  for (const RequiredTerm& t : *g) {
+    if (kept > 0 && (*g)[kept - 1].term == t.term) {
+      (*g)[kept - 1].fields |= t.fields;
+    } else {
+      (*g)[kept++] = t;
+    }
+  }
+  g->resize(kept);
+}
+
+// The cost of triggering on a group: how many rules mention its terms (a term many rules share
+// is likely a common one, and each of its hits wakes all of them).
+uint64_t GroupCost(const TermGroup& g, const std::vector<uint32_t>& rules_of) {
+  uint64_t cost = 0;
+  for (const RequiredTerm& t : g.terms) cost += rules_of[t.term] + 1;
+  return cost;
+}
+
+// Appends the terms of every leaf under node `k` outside NOT (what Evaluator::Gather collects).
+void LeafTerms(const Rule& rule, uint32_t k, std::vector<RequiredTerm>* out) {
+  using K = ProgramNode::Kind;
+  const ProgramNode& n = rule.program[k];
+  if (n.kind == K::kNot || n.kind == K::kLang || n.kind == K::kSource) return;
+  if (n.kind == K::kTerms) {
+    for (uint32_t i = n.terms_begin; i < n.terms_end; ++i)
+      out->push_back({rule.terms[i], n.fields});
+    return;
+  }
+  for (uint32_t i = n.children_begin; i < n.children_end; ++i) {
+    LeafTerms(rule, rule.child_index[i], out);
+  }
+}
+
+// Appends to `out` groups of terms node `k` needs to be true (a conjunction of disjunctions);
+// appends nothing when the node can be true without hits (NOT, lang:, source:).
+void RequiredGroups(const Rule& rule, uint32_t k, const std::vector<uint32_t>& rules_of,
+                    Groups* out) {
+  using K = ProgramNode::Kind;
+  const ProgramNode& n = rule.program[k];
+  switch (n.kind) {
+    case K::kTerms: {
+      TermGroup g;
+      for (uint32_t i = n.terms_begin; i < n.terms_end; ++i) {
+        g.terms.push_back({rule.terms[i], n.fields});
+      }
+      Canonical(&g.terms);
+      out->push_back(std::move(g));
+      return;
+    }
+    case K::kAtLeastDistinct:
+      // The evaluator counts the distinct terms of every hit under the child (Gather): at least
+      // `count` of the leaves' terms must hit.
+      if (n.count > 1) {
+        TermGroup g;
+        LeafTerms(rule, rule.child_index[n.children_begin], &g.terms);
+        Canonical(&g.terms);
+        g.min = n.count;
+        out->push_back(std::move(g));
+      }
+      [[fallthrough]];
+    case K::kAnd:
+    case K::kNear:  // true only when both sides are
+    case K::kAtLeast:
+      for (uint32_t i = n.children_begin; i < n.children_end; ++i) {
+        RequiredGroups(rule, rule.child_index[i], rules_of, out);
+      }
+      return;
+    case K::kOr: {
+      // Some child is true, so the union of one group of each child has a hit.
+      // (A group's `min` does not carry over: one hit of the union is what is certain.)
+      TermGroup g;
+      for (uint32_t i = n.children_begin; i < n.children_end; ++i) {
+        Groups child;
+        RequiredGroups(rule, rule.child_index[i], rules_of, &child);
+        if (child.empty()) return;  // a child that needs no hit: the OR needs none either
+        const TermGroup* best = &child[0];
+        for (const auto& c : child) {
+          if (GroupCost(c, rules_of) < GroupCost(*best, rules_of)) best = &c;
+        }
+        g.terms.insert(g.terms.end(), best->terms.begin(), best->terms.end());
+      }
+      Canonical(&g.terms);
+      out->push_back(std::move(g));
+      return;
+    }
+    case K::kNot:
+    case K::kLang:
+    case K::kSource:
+      return;
+  }
+}
+
+}  // namespace
+
+void CompiledPack::BuildEvalPlan() {
+  EvalPlan& plan = plan_;
+  plan = EvalPlan();
+  const size_t terms = term_specs_.size();
+  std::vector<uint32_t> rules_of(terms);
+  for (size_t t = 0; t < terms; ++t) rules_of[t] = index_begin_[t + 1] - index_begin_[t];
+  plan.rules.resize(rules_.size());
+  std::vector<std::pair<match::TermId, EvalPlan::Trigger>> triggers;
+  Groups groups;
+  for (uint32_t r = 0; r < rules_.size(); ++r) {
+    const Rule& rule = rules_[r];
+    EvalRule& er = plan.rules[r];
+    er.nodes_begin = static_cast<uint32_t>(plan.nodes.size());
+    er.node_count = static_cast<uint32_t>(rule.program.size());
+    for (const ProgramNode& n : rule.program) {
+      EvalNode e;
+      e.kind = n.kind;
+      e.fields = n.fields;
+      e.ordered = n.ordered;
+      e.param = n.kind == ProgramNode::Kind::kNear ? n.distance : n.count;
+      switch (n.kind) {
+        case ProgramNode::Kind::kTerms:
+          e.begin = static_cast<uint32_t>(plan.terms.size());
+          plan.terms.insert(plan.terms.end(), rule.terms.begin() + n.terms_begin,
+                            rule.terms.begin() + n.terms_end);
+          e.end = static_cast<uint32_t>(plan.terms.size());
+          break;
+        case ProgramNode::Kind::kLang:
+        case ProgramNode::Kind::kSource:
+          e.begin = n.values_begin;
+          e.end = n.values_end;
+          break;
+        default:
+          e.begin = static_cast<uint32_t>(plan.children.size());
+          plan.children.insert(plan.children.end(), rule.child_index.begin() + n.children_begin,
+                               rule.child_index.begin() + n.children_end);
+          e.end = static_cast<uint32_t>(plan.children.size());
+      }
+      plan.nodes.push_back(e);
+    }
+    groups.clear();
+    if (!rule.program.empty()) RequiredGroups(rule, 0, rules_of, &groups);
+    if (groups.empty()) {
+      // A score-only rule (or a query that needs no particular term): any scored term.
+      TermGroup g;
+      for (const auto& [t, w] : rule.weights) g.terms.push_back({t, kAllFields});
+      groups.push_back(std::move(g));
+    }
+    size_t best = 0;
+    for (size_t i = 1; i < groups.size(); ++i) {
+      if (GroupCost(groups[i], rules_of) < GroupCost(groups[best], rules_of)) best = i;
+    }
+    std::swap(groups[0], groups[best]);
+    er.groups_begin = static_cast<uint32_t>(plan.groups.size());
+    for (const auto& g : groups) {
+      const uint32_t begin = static_cast<uint32_t>(plan.required.size());
+      plan.required.insert(plan.required.end(), g.terms.begin(), g.terms.end());
+      plan.groups.push_back({begin, static_cast<uint32_t>(plan.required.size()), g.min});
+    }
+    er.groups_end = static_cast<uint32_t>(plan.groups.size());
+    if (!rule.enabled) continue;
+    // A group that needs `min` distinct terms has one of any (size - min + 1) of them hit: index
+    // the rule under the least shared ones only.
+    std::vector<RequiredTerm> trigger_terms = groups[0].terms;
+    if (groups[0].min > 1 && groups[0].min <= trigger_terms.size()) {
+      std::sort(trigger_terms.begin(), trigger_terms.end(),
+                [&](const RequiredTerm& a, const RequiredTerm& b) {
+                  return rules_of[a.term] != rules_of[b.term] ? rules_of[a.term] < rules_of[b.term]
+                                                              : a.term < b.term;
+                });
+      trigger_terms.resize(trigger_terms.size() - groups[0].min + 1);
+    }
+    // A one-term group besides the trigger (the least shared one) is checked with the trigger:
+    // `A AND B` is then a candidate only when both hit, without a look at its plan.
+    const TermGroup* single = nullptr;
+    for (size_t g = 1; g < groups.size(); ++g) {
+      if (groups[g].terms.size() != 1 || groups[g].min > 1) continue;
+      if (single == nullptr ||
+          rules_of[groups[g].terms[0].term] < rules_of[single->terms[0].term]) {
+        single = &groups[g];
+      }
+    }
+    EvalPlan::Trigger trigger{r, 0};
+    if (single != nullptr) {
+      trigger.also = single->terms[0].term;
+      trigger.also_fields = single->terms[0].fields;
+    }
+    for (const RequiredTerm& t : trigger_terms) {
+      trigger.fields = t.fields;
+      triggers.push_back({t.term, trigger});
+    }
+  }
+  plan.trigger_begin.assign(terms + 1, 0);
+  for (const auto& [t, trigger] : triggers) ++plan.trigger_begin[t + 1];
+  for (size_t i = 1; i <= terms; ++i) plan.trigger_begin[i] += plan.trigger_begin[i - 1];
+  plan.triggers.resize(triggers.size());
+  std::vector<uint32_t> fill(plan.trigger_begin.begin(), plan.trigger_begin.end() - 1);
+  // `triggers` is in rule order, so each term's triggers are too.
+  for (const auto& [t, trigger] : triggers) plan.triggers[fill[t]++] = trigger;
+}
+
+}  // namespace steppewatch::rules
