@@ -3,9 +3,9 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
-#include <algorithm>
 #include <string>
 
 #include "simdjson.h"

@@ -17,8 +17,9 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> StartMetricsServer(const MetricsO
   if (sources.stories != nullptr) {
     collectables.push_back(std::make_shared<StoriesCollector>(sources.stories));
   }
-  return MetricsServer::Create(options.server, std::move(collectables),
-                               std::make_shared<HealthChecker>(sources.stats, options.collector.health));
+  return MetricsServer::Create(
+      options.server, std::move(collectables),
+      std::make_shared<HealthChecker>(sources.stats, options.collector.health));
 }
 
 }  // namespace steppewatch::metrics

@@ -85,9 +85,9 @@ std::vector<MetricFamily> StoriesCollector::Collect() const {
   out.push_back(std::move(active));
   out.push_back(std::move(events));
 
-  MetricFamily langs = MakeFamily("steppewatch_spike_starts_by_language_total",
-                                  "Spike starts per language among the spike's stories.",
-                                  MetricType::Counter);
+  MetricFamily langs =
+      MakeFamily("steppewatch_spike_starts_by_language_total",
+                 "Spike starts per language among the spike's stories.", MetricType::Counter);
   for (const auto& [lang, n] : role_->spike_starts_by_language()) {
     AddCounter(&langs, {{"lang", lang}}, static_cast<double>(n));
   }

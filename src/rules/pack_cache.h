@@ -42,8 +42,7 @@ class PackCache {
                                                             std::string_view key);
 
   // Writes `pack` under `key` into `dir` atomically (creates `dir` if needed).
-  static absl::Status Store(const std::string& dir, std::string_view key,
-                            const CompiledPack& pack);
+  static absl::Status Store(const std::string& dir, std::string_view key, const CompiledPack& pack);
 
   // Returns the path of the file for `key` in `dir` (tests).
   static std::string FilePath(const std::string& dir, std::string_view key);

@@ -127,8 +127,9 @@ TEST_P(BadConfigTest, FailsWithLocation) {
 INSTANTIATE_TEST_SUITE_P(
     Table, BadConfigTest,
     ::testing::Values(
-        BadConfig{"unknown_top_key", "kafak:\n  brokers: x\n",
-                  "test.yaml:1:1: kafak: unknown key (known here: instance, instance_file, roles, kafka"},
+        BadConfig{
+            "unknown_top_key", "kafak:\n  brokers: x\n",
+            "test.yaml:1:1: kafak: unknown key (known here: instance, instance_file, roles, kafka"},
         BadConfig{"unknown_nested_key", "kafka:\n  input_topic: [a]\n",
                   "test.yaml:2:3: kafka.input_topic: unknown key"},
         BadConfig{"unknown_deep_key", "metrics:\n  basic_auth:\n    username: u\n",

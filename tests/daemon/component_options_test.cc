@@ -240,11 +240,15 @@ const std::map<std::string, std::pair<std::string, Probe>>& Probes() {
       {"stories.topic",
        {"stories.topic",
         {"st7",
-         [](const Built& b) { return b.stories.stories_topic == "st7" && HasTopic(b.embedded, "st7"); }}}},
+         [](const Built& b) {
+           return b.stories.stories_topic == "st7" && HasTopic(b.embedded, "st7");
+         }}}},
       {"stories.spikes_topic",
        {"stories.spikes_topic",
         {"sp7",
-         [](const Built& b) { return b.stories.spikes_topic == "sp7" && HasTopic(b.embedded, "sp7"); }}}},
+         [](const Built& b) {
+           return b.stories.spikes_topic == "sp7" && HasTopic(b.embedded, "sp7");
+         }}}},
       {"stories.lease_topic",
        {"stories.lease_topic",
         {"le7",

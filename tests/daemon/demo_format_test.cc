@@ -1,6 +1,6 @@
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "absl/time/time.h"
 #include "steppewatch/daemon/demo.h"
 
 namespace steppewatch::daemon {
@@ -41,8 +41,7 @@ TEST(FormatStoryLine, NamesTheStoryOfACopyAndIsSilentForAFirstCopy) {
   EXPECT_EQ(FormatStoryLine(R"({"item":{"id":"b","title":"T"},"story":{"id":"a","copies":2,)"
                             R"("sources":2,"new":false}})"),
             "STORY b is copy 2 of story a (2 sources): T");
-  EXPECT_EQ(FormatStoryLine(R"({"item":{"id":"a"},"story":{"id":"a","copies":1,"new":true}})"),
-            "");
+  EXPECT_EQ(FormatStoryLine(R"({"item":{"id":"a"},"story":{"id":"a","copies":1,"new":true}})"), "");
   EXPECT_EQ(FormatStoryLine("not json"), "");
 }
 

@@ -11,8 +11,8 @@
 #include <atomic>
 #include <map>
 #include <set>
-#include <thread>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 

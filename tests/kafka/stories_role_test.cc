@@ -57,9 +57,8 @@ class StoriesRoleTest : public ::testing::Test {
     o.stories_topic = kStories;
     o.spikes_topic = kSpikes;
     // The mock's first join waits ~3 s; a short session makes a failover quick.
-    o.consumer_properties = {{"session.timeout.ms", "6000"},
-                             {"heartbeat.interval.ms", "500"},
-                             {"log_level", "3"}};
+    o.consumer_properties = {
+        {"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "500"}, {"log_level", "3"}};
     o.producer_properties = {{"log_level", "3"}};
     o.tick = absl::Milliseconds(100);
     return o;
@@ -79,8 +78,8 @@ class StoriesRoleTest : public ::testing::Test {
 TEST_F(StoriesRoleTest, PublishesEveryAlertWithItsStoryAndGroupsCopies) {
   auto role = StartRole("a");
   ASSERT_NE(role, nullptr);
-  ASSERT_TRUE(testing::WaitUntil([&] { return role->counters().active.load(); },
-                                 absl::Seconds(20)));
+  ASSERT_TRUE(
+      testing::WaitUntil([&] { return role->counters().active.load(); }, absl::Seconds(20)));
   // Two copies of one story (fingerprints 1 bit apart), on different partitions (other keys),
   // and an unrelated story.
   ASSERT_EQ(testing::ProduceAll(broker_->bootstrap(), kAlerts,
@@ -141,16 +140,16 @@ TEST_F(StoriesRoleTest, StandbyTakesOverAndRebuildsTheWindowFromKafka) {
   ASSERT_EQ(testing::ProduceAll(broker_->bootstrap(), kAlerts,
                                 {{"x1", Alert("x1", "0123456789abcdef", "en", "wire")}}),
             1);
-  ASSERT_TRUE(testing::WaitUntil(
-      [&] { return active->counters().published_alerts.load() >= 1; }, absl::Seconds(20)));
+  ASSERT_TRUE(testing::WaitUntil([&] { return active->counters().published_alerts.load() >= 1; },
+                                 absl::Seconds(20)));
   // The active instance stops (a rolling update); the standby gets the lease, replays x1
   // without publishing it again, and groups the next copy into x1's story.
   ASSERT_TRUE(active->Stop(absl::Seconds(10)).ok());
   active.reset();
-  ASSERT_TRUE(testing::WaitUntil([&] { return standby->counters().active.load(); },
-                                 absl::Seconds(30)));
-  ASSERT_TRUE(testing::WaitUntil([&] { return !standby->counters().replaying.load(); },
-                                 absl::Seconds(20)));
+  ASSERT_TRUE(
+      testing::WaitUntil([&] { return standby->counters().active.load(); }, absl::Seconds(30)));
+  ASSERT_TRUE(
+      testing::WaitUntil([&] { return !standby->counters().replaying.load(); }, absl::Seconds(20)));
   EXPECT_EQ(standby->counters().replayed.load(), 1u);
   ASSERT_EQ(testing::ProduceAll(broker_->bootstrap(), kAlerts,
                                 {{"x2", Alert("x2", "0123456789abcdee", "kk", "tv")}}),
@@ -175,17 +174,17 @@ TEST_F(StoriesRoleTest, PublishesASpikeOfDistinctStoriesButNotOfCopies) {
   ASSERT_TRUE(created.ok()) << created.status();
   std::unique_ptr<StoriesRole> role = *std::move(created);
   ASSERT_TRUE(role->Start().ok());
-  ASSERT_TRUE(testing::WaitUntil([&] { return role->counters().active.load(); },
-                                 absl::Seconds(20)));
+  ASSERT_TRUE(
+      testing::WaitUntil([&] { return role->counters().active.load(); }, absl::Seconds(20)));
   // Thirty copies of one story: one story, no spike.
   std::vector<std::pair<std::string, std::string>> copies;
   for (int i = 0; i < 30; ++i) {
-    copies.push_back({absl::StrCat("c", i), Alert(absl::StrCat("c", i), "00ff00ff00ff00ff",
-                                                  "en", absl::StrCat("outlet", i))});
+    copies.push_back({absl::StrCat("c", i), Alert(absl::StrCat("c", i), "00ff00ff00ff00ff", "en",
+                                                  absl::StrCat("outlet", i))});
   }
   ASSERT_EQ(testing::ProduceAll(broker_->bootstrap(), kAlerts, copies), 30);
-  ASSERT_TRUE(testing::WaitUntil(
-      [&] { return role->counters().published_alerts.load() >= 30; }, absl::Seconds(20)));
+  ASSERT_TRUE(testing::WaitUntil([&] { return role->counters().published_alerts.load() >= 30; },
+                                 absl::Seconds(20)));
   EXPECT_EQ(role->counters().published_spikes.load(), 0u);
   // Eight distinct stories (fingerprints far apart) in two languages: a confirmed spike.
   std::vector<std::pair<std::string, std::string>> burst;
@@ -193,8 +192,8 @@ TEST_F(StoriesRoleTest, PublishesASpikeOfDistinctStoriesButNotOfCopies) {
                        "cccccccccccccccc", "5555555555555555", "aaaaaaaaaaaaaaaa",
                        "0000ffff0000ffff", "ffff0000ffff0000"};
   for (int i = 0; i < 8; ++i) {
-    burst.push_back({absl::StrCat("s", i), Alert(absl::StrCat("s", i), fps[i],
-                                                 i % 2 ? "ru" : "en", "wire")});
+    burst.push_back(
+        {absl::StrCat("s", i), Alert(absl::StrCat("s", i), fps[i], i % 2 ? "ru" : "en", "wire")});
   }
   ASSERT_EQ(testing::ProduceAll(broker_->bootstrap(), kAlerts, burst), 8);
   const std::vector<testing::Record> spikes =

@@ -133,8 +133,8 @@ std::vector<std::vector<uint32_t>> FiredOnEveryTest(std::shared_ptr<const Compil
       const std::string_view fields[2] = {test.title, test.body};
       EXPECT_TRUE((*context)->Scan(fields, &hits).ok());
       std::vector<uint32_t> fired;
-      for (const FiredRule& f : evaluator.Evaluate({{fields[0], fields[1]}, test.lang, test.source},
-                                                   hits)) {
+      for (const FiredRule& f :
+           evaluator.Evaluate({{fields[0], fields[1]}, test.lang, test.source}, hits)) {
         fired.push_back(f.rule);
       }
       out.push_back(std::move(fired));
@@ -242,9 +242,8 @@ TEST_F(PackCacheTest, CorruptOrForeignFilesAreMissesAndRewritten) {
   EXPECT_EQ(ReadAll(files[0]), good) << "the full load rewrote the file";
   EXPECT_TRUE(LoadFiles(kSmallPack)->stats().from_cache);
 
-  for (const std::string& bad :
-       {good.substr(0, good.size() / 2), good.substr(0, 5), std::string(),
-        "SWPACK99" + good.substr(8), good + "trailing"}) {
+  for (const std::string& bad : {good.substr(0, good.size() / 2), good.substr(0, 5), std::string(),
+                                 "SWPACK99" + good.substr(8), good + "trailing"}) {
     WriteAll(files[0], bad);
     auto loaded = LoadFiles(kSmallPack);
     EXPECT_FALSE(loaded->stats().from_cache) << bad.size() << " bytes";

@@ -39,6 +39,6 @@ MATCHER_P2(StatusIs, code, message_matcher, "") {
 #define SW_TESTING_CONCAT_INNER_(a, b) a##b
 #define SW_TESTING_CONCAT_(a, b) SW_TESTING_CONCAT_INNER_(a, b)
 #define SW_ASSERT_OK_AND_ASSIGN_IMPL_(tmp, lhs, rexpr) \
-  auto tmp = (rexpr);                                   \
-  ASSERT_TRUE(tmp.ok()) << tmp.status();                \
+  auto tmp = (rexpr);                                  \
+  ASSERT_TRUE(tmp.ok()) << tmp.status();               \
   lhs = std::move(tmp).value()

@@ -7,11 +7,10 @@
 #include <cstdio>
 #include <cstdlib>
 
-#define SW_CHECK(condition)                                                         \
-  do {                                                                              \
-    if (__builtin_expect(!(condition), 0)) {                                        \
-      std::fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__,    \
-                   #condition);                                                     \
-      std::abort();                                                                 \
-    }                                                                               \
+#define SW_CHECK(condition)                                                                  \
+  do {                                                                                       \
+    if (__builtin_expect(!(condition), 0)) {                                                 \
+      std::fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__, #condition); \
+      std::abort();                                                                          \
+    }                                                                                        \
   } while (false)

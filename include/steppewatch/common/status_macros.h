@@ -12,10 +12,10 @@
 #define SW_STATUS_CONCAT_(a, b) SW_STATUS_CONCAT_INNER_(a, b)
 
 // Returns the status of `expr` from the enclosing function when it is not OK.
-#define SW_RETURN_IF_ERROR(expr)                  \
-  do {                                            \
-    ::absl::Status sw_status_ = (expr);           \
-    if (!sw_status_.ok()) return sw_status_;      \
+#define SW_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::absl::Status sw_status_ = (expr);      \
+    if (!sw_status_.ok()) return sw_status_; \
   } while (0)
 
 // Evaluates `rexpr` (an absl::StatusOr<T>); returns its status on error, else moves the value

@@ -38,15 +38,15 @@ struct NewsItem {
 // dead-letter header `steppewatch.error.reason` and in metric labels: never rename one.
 enum class DecodeError : uint8_t {
   kOk = 0,
-  kTombstone,      // "tombstone": the Kafka message has a null value
-  kEmptyPayload,   // "empty_payload": zero bytes
-  kTooLarge,       // "too_large": larger than DecoderOptions::max_item_bytes
-  kInvalidUtf8,    // "invalid_utf8": the payload is not valid UTF-8
-  kInvalidJson,    // "invalid_json": not JSON, or a JSON error while reading a field
-  kNotAnObject,    // "not_an_object": valid JSON whose root is not an object
-  kMissingId,      // "missing_id": no id field, or an empty one
-  kNoText,         // "no_text": neither title nor body (both absent or empty)
-  kWrongType,      // "wrong_type": a configured field holds a non-string (id may be a number)
+  kTombstone,     // "tombstone": the Kafka message has a null value
+  kEmptyPayload,  // "empty_payload": zero bytes
+  kTooLarge,      // "too_large": larger than DecoderOptions::max_item_bytes
+  kInvalidUtf8,   // "invalid_utf8": the payload is not valid UTF-8
+  kInvalidJson,   // "invalid_json": not JSON, or a JSON error while reading a field
+  kNotAnObject,   // "not_an_object": valid JSON whose root is not an object
+  kMissingId,     // "missing_id": no id field, or an empty one
+  kNoText,        // "no_text": neither title nor body (both absent or empty)
+  kWrongType,     // "wrong_type": a configured field holds a non-string (id may be a number)
 };
 inline constexpr int kDecodeErrorCount = 10;
 std::string_view DecodeErrorName(DecodeError error);

@@ -136,7 +136,7 @@ class Consumer {
   bool paused_ = false;
   int assigned_count_ = 0;
   bool closed_ = false;
-  Mutex wake_mu_;  // orders Wake() against the start of Close()
+  Mutex wake_mu_;                                   // orders Wake() against the start of Close()
   bool closing_ ABSL_GUARDED_BY(wake_mu_) = false;  // set when Close() begins
   std::set<std::pair<std::string, int32_t>> replayed_;  // partitions a replay already started
 };

@@ -3,9 +3,9 @@
 // enriched alerts to the stories topic and the spike events to the spikes topic.
 //
 //   alert topics ──> consumer ──> StoriesStage ──> producer ──> stories topic (every alert + story)
-//        │  (all partitions,                                └──> spikes topic (steppewatch.spike.v1)
-//        │   one active instance)
-//        └── offsets stored only after the alert's outputs are acknowledged (at-least-once)
+//        │  (all partitions,                                └──> spikes topic
+//        (steppewatch.spike.v1) │   one active instance) └── offsets stored only after the alert's
+//        outputs are acknowledged (at-least-once)
 //
 // ONE ACTIVE INSTANCE, STANDBYS IN THE SAME GROUP. Near-duplicates cannot be partitioned (two
 // copies of a story differ in a few fingerprint bits, so no key sends them to one partition), so

@@ -85,7 +85,7 @@ class PartitionOffsets {
   int64_t last_begun_offset_ ABSL_GUARDED_BY(mu_) = -1;
   int64_t committable_ ABSL_GUARDED_BY(mu_) = -1;  // last contiguous finished + 1
   int64_t taken_ ABSL_GUARDED_BY(mu_) = -1;        // last value TakeCommittable returned
-  std::atomic<bool> abandoned_{false};  // read by workers per item without the lock
+  std::atomic<bool> abandoned_{false};             // read by workers per item without the lock
 };
 
 }  // namespace steppewatch::pipeline
