@@ -125,7 +125,8 @@ absl::Status Consumer::Close() {
     // for the group's end; a yield on the consumer queue follows the forward, ends that wait at
     // once and makes the close return "Local: Timed out" with the group still leaving. The
     // client's destruction then waited for that leave forever (seen under ThreadSanitizer: a
-    // worker finishing an item woke the consumer during the close). No Wake() after this point.
+    // worker whose finished item took the in-flight count below the resume threshold woke the
+    // paused consumer during the close; Stop() wakes it too). No Wake() after this point.
     MutexLock lock(&wake_mu_);
     closing_ = true;
   }

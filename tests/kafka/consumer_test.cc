@@ -136,8 +136,9 @@ TEST(Consumer, ReplaysSeveralTopicsFromATimestamp) {
 }
 
 // Wake() from other threads while Close() leaves the group (the pipeline's workers wake the
-// consumer whenever an item finishes): the close still waits for the group's end. A yield that
-// reached librdkafka's close made it return "Local: Timed out" at once with the group still
+// paused consumer when a finished item takes the in-flight count below the resume threshold,
+// and the pipeline's Stop() wakes it as well): the close still waits for the group's end. A yield
+// that reached librdkafka's close made it return "Local: Timed out" at once with the group still
 // leaving, and the client's destruction then hung.
 TEST(Consumer, WakeDuringCloseDoesNotCutTheCloseShort) {
   auto broker = EmbeddedBroker::Create({.topics = {{"in", 2}}});

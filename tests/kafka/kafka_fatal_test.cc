@@ -36,12 +36,6 @@ std::unique_ptr<EmbeddedBroker> MakeBroker(int in_partitions, int brokers = 1) {
   return broker.ok() ? *std::move(broker) : nullptr;
 }
 
-int64_t Sum(const std::vector<int64_t>& v) {
-  int64_t s = 0;
-  for (int64_t x : v) s += std::max<int64_t>(x, 0);
-  return s;
-}
-
 std::vector<std::pair<std::string, std::string>> MatchingItems(int from, int to) {
   std::vector<std::pair<std::string, std::string>> items;
   for (int i = from; i < to; ++i) {
@@ -88,9 +82,9 @@ void ExpectRecoveryWithoutLoss(const std::function<void(EmbeddedBroker*, KafkaPi
   // go on: no fatal().
   ASSERT_TRUE(WaitUntil([&] { return pipe->items_finished() == kItems; }, absl::Seconds(60)))
       << pipe->items_finished();
-  EXPECT_TRUE(
-      WaitUntil([&] { return Sum(Committed(broker->bootstrap(), group, kIn, 2)) == kItems; },
-                absl::Seconds(30)));
+  EXPECT_TRUE(WaitUntil(
+      [&] { return SumCommitted(Committed(broker->bootstrap(), group, kIn, 2)) == kItems; },
+      absl::Seconds(30)));
   EXPECT_EQ(AlertKeys(broker->bootstrap(), kItems).size(), static_cast<size_t>(kItems));
   // The fault took effect.
   EXPECT_GE(pipe->producer_recoveries(), 1);

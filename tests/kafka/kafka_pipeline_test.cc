@@ -48,12 +48,6 @@ std::unique_ptr<EmbeddedBroker> MakeBroker(int brokers, int in_partitions) {
   return broker.ok() ? *std::move(broker) : nullptr;
 }
 
-int64_t Sum(const std::vector<int64_t>& v) {
-  int64_t s = 0;
-  for (int64_t x : v) s += std::max<int64_t>(x, 0);
-  return s;
-}
-
 TEST(KafkaPipeline, AlertsAndDeadLettersOutOffsetsCommitted) {
   auto broker = MakeBroker(1, 4);
   ASSERT_NE(broker, nullptr);
@@ -84,8 +78,9 @@ TEST(KafkaPipeline, AlertsAndDeadLettersOutOffsetsCommitted) {
       ReadTopic(broker->bootstrap(), kAlerts, 2, matching.size(), absl::Seconds(60));
   std::vector<Record> dead = ReadTopic(broker->bootstrap(), kDlq, 1, bad.size(), absl::Seconds(30));
   // Every item's offset is committed (auto-commit every 100 ms of what we stored).
-  EXPECT_TRUE(WaitUntil([&] { return Sum(Committed(broker->bootstrap(), "g1", kIn, 4)) == 60; },
-                        absl::Seconds(30)));
+  EXPECT_TRUE(
+      WaitUntil([&] { return SumCommitted(Committed(broker->bootstrap(), "g1", kIn, 4)) == 60; },
+                absl::Seconds(30)));
   ASSERT_THAT(pipe->Stop(absl::Seconds(10)), IsOk());
 
   std::set<std::string> alert_keys;
@@ -207,16 +202,16 @@ TEST(KafkaPipeline, GracefulStopThenRestartLosesNothing) {
     ASSERT_THAT(pipe->Stop(absl::Seconds(20)), IsOk());
     first_run = pipe->items_finished();
   }
-  const int64_t committed = Sum(Committed(broker->bootstrap(), "g3", kIn, 4));
+  const int64_t committed = SumCommitted(Committed(broker->bootstrap(), "g3", kIn, 4));
   EXPECT_EQ(committed, static_cast<int64_t>(first_run)) << "everything finished was committed";
   {
     pipeline::Stats stats(2);
     SW_ASSERT_OK_AND_ASSIGN(
         auto pipe, KafkaPipeline::Create(Options(broker->bootstrap(), "g3", 2), &packs, &stats));
     ASSERT_THAT(pipe->Start(), IsOk());
-    ASSERT_TRUE(
-        WaitUntil([&] { return Sum(Committed(broker->bootstrap(), "g3", kIn, 4)) == kItems; },
-                  absl::Seconds(60)));
+    ASSERT_TRUE(WaitUntil(
+        [&] { return SumCommitted(Committed(broker->bootstrap(), "g3", kIn, 4)) == kItems; },
+        absl::Seconds(60)));
     ASSERT_THAT(pipe->Stop(absl::Seconds(20)), IsOk());
   }
   std::vector<Record> alerts =
@@ -263,8 +258,9 @@ TEST(KafkaPipeline, PausesAtTheInFlightLimitAndResumes) {
   // before the pause took effect, far from all 500.
   EXPECT_LT(paused.in_flight_items, kItems);
   gate.Notify();
-  EXPECT_TRUE(WaitUntil([&] { return Sum(Committed(broker->bootstrap(), "g4", kIn, 2)) == kItems; },
-                        absl::Seconds(60)));
+  EXPECT_TRUE(WaitUntil(
+      [&] { return SumCommitted(Committed(broker->bootstrap(), "g4", kIn, 2)) == kItems; },
+      absl::Seconds(60)));
   pipeline::StatsSnapshot done = stats.Snapshot();
   EXPECT_EQ(done.items_processed, static_cast<uint64_t>(kItems));
   EXPECT_EQ(done.paused_partitions, 0) << "resumed";
@@ -301,8 +297,9 @@ TEST(KafkaPipeline, RevokeAbandonsStuckItemsAndTheGroupLosesNothing) {
   ASSERT_TRUE(
       WaitUntil([&] { return stats_a.Snapshot().rebalances_by_kind[1] >= 1; }, absl::Seconds(30)));
   gate.Notify();
-  EXPECT_TRUE(WaitUntil([&] { return Sum(Committed(broker->bootstrap(), "g5", kIn, 4)) == kItems; },
-                        absl::Seconds(90)));
+  EXPECT_TRUE(WaitUntil(
+      [&] { return SumCommitted(Committed(broker->bootstrap(), "g5", kIn, 4)) == kItems; },
+      absl::Seconds(90)));
   EXPECT_THAT(a->Stop(absl::Seconds(10)), IsOk());
   EXPECT_THAT(b->Stop(absl::Seconds(10)), IsOk());
 

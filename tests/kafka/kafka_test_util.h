@@ -5,6 +5,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -80,6 +81,14 @@ inline int ProduceAll(const std::string& bootstrap, const std::string& topic,
   const int left = rd_kafka_outq_len(rk);
   rd_kafka_destroy(rk);
   return static_cast<int>(records.size()) - left;
+}
+
+// The sum of committed offsets (a partition with none, -1001, counts 0): how many items of a
+// topic that starts at offset 0 a group has committed.
+inline int64_t SumCommitted(const std::vector<int64_t>& offsets) {
+  int64_t s = 0;
+  for (int64_t x : offsets) s += std::max<int64_t>(x, 0);
+  return s;
 }
 
 // Reads every message of `topic` (all partitions, from the beginning) until `expected` were
