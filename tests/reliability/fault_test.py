@@ -45,7 +45,11 @@ RESULTS = os.environ.get("SW_RESULTS")  # optional: append one JSON line per sce
 REPEATS = {"test_sigterm_under_load_drains_and_restart_has_no_duplicates": 15,
            "test_sigkill_at_seeded_random_points_then_restart": 3,
            "test_produce_errors_stall_commits_then_recover": 3,
-           "test_request_errors_on_produce_fetch_and_commit": 3}
+           "test_request_errors_on_produce_fetch_and_commit": 3,
+           # Both reloads must land mid-stream, and a reload of a changed pack compiles it: with
+           # 10k items a clean-clone CI run had finished every item before the first reload
+           # was done (committed 10000 of 10000 at the second SIGHUP).
+           "test_rule_reload_during_load_good_then_broken_pack": 15}
 # Scenarios that measure under a steady feed: they feed the input themselves (`live_feed`), at
 # a steady rate, with this many repeats of the file (setUp feeds nothing for them).
 LIVE_FEED = {"test_group_of_three_one_killed_recovery_time": 3}
@@ -489,8 +493,7 @@ class FaultTest(Scenario):
     sw.wait_until(lambda: self.metric(d, "steppewatch_rule_reloads_total", result="success") +
                   self.metric(d, "steppewatch_rule_reloads_total", result="unchanged") >= 1, 60,
                   "a successful reload on /metrics")
-    self.wait_progress(0.5, [d])
-    # A broken pack: the daemon must keep the running one.
+    # A broken pack, as soon as the good one is in: the daemon must keep the running one.
     with open(os.path.join(pack, "zz-broken.yaml"), "w") as f:
       f.write("rules:\n  - id: broken\n    query: '(((\n")
     self.assertLess(self.committed(), self.total, "the reload must be sent mid-stream")
@@ -501,7 +504,7 @@ class FaultTest(Scenario):
     self.finish([d])
     self.assertTrue(d.running(), "a broken pack does not stop the daemon")
     self.stop_all()
-    self.verify("reload good pack at 20%, broken pack at 50%")
+    self.verify("reload good pack at 20%, broken pack right after it is installed")
 
 
 if __name__ == "__main__":
