@@ -61,6 +61,11 @@ def parse_args():
   p.add_argument("--errors", action="store_true",
                  help="with --labels: list the development items the pack gets wrong (never the "
                  "test part's)")
+  p.add_argument("--second",
+                 help="with --labels: a second reading of some labelled items (TSV id, label, flag;"
+                 " tests/pack/geopolitics-labels-kk-test-reader2.tsv): prints the agreement of the two"
+                 " readings and the figures of those items under the first labels, the second labels"
+                 " and the items both readings agree on")
   p.add_argument("--by-split", action="store_true",
                  help="with --labels: also score each labelling round (tune, hold, ..., new)")
   return p.parse_args()
@@ -184,6 +189,44 @@ def report_labels(path, fired, show_errors, by_split):
               f"{r['reason']}")
 
 
+def read_second(path):
+  """The second reading: item id -> (label, uncertain)."""
+  second = {}
+  with open(path, encoding="utf-8") as f:
+    for line in f:
+      if line.startswith("#") or not line.strip():
+        continue
+      c = line.rstrip("\n").split("\t")
+      second[c[0]] = (int(c[1]), len(c) > 2 and c[2] == "u")
+  return second
+
+
+def report_second(labels_path, second_path, fired):
+  """Agreement of two readings, counted per sentence (KazNERD copies share one reading), and the
+  precision and recall of ca.geopolitics on the re-read items under each set of labels."""
+  second = read_second(second_path)
+  rows = [r for r in read_labels(labels_path) if r["id"] in second]
+  first_by, second_by = {}, {}
+  for r in rows:
+    first_by[split_key(r["id"])] = r["label"]
+    second_by[split_key(r["id"])] = second[r["id"]][0]
+  n = len(first_by)
+  both = collections.Counter((first_by[k], second_by[k]) for k in first_by)
+  agree = (both[(1, 1)] + both[(0, 0)]) / n
+  p1, p2 = (both[(1, 1)] + both[(1, 0)]) / n, (both[(1, 1)] + both[(0, 1)]) / n
+  expected = p1 * p2 + (1 - p1) * (1 - p2)
+  print(f"\nsecond reading {second_path}: {len(rows)} items, {n} sentences; both positive "
+        f"{both[(1, 1)]}, first only {both[(1, 0)]}, second only {both[(0, 1)]}, both negative "
+        f"{both[(0, 0)]}; agreement {agree:.3f}, Cohen's kappa {(agree - expected) / (1 - expected):.2f}")
+  relabelled = [dict(r, label=second[r["id"]][0]) for r in rows]
+  agreed = [r for r in rows if r["label"] == second[r["id"]][0]]
+  for name, group in (("first", rows), ("second", relabelled), ("agreed", agreed)):
+    for part in ("dev", "test"):
+      in_part = [r for r in group if r["part"] == part]
+      if in_part:
+        report_group(f"{part}:{name}", in_part, fired)
+
+
 def source_of(item_id):
   return item_id.split("-", 1)[0]
 
@@ -250,6 +293,8 @@ def main():
   if a.labels:
     fired = {i for i, rs in rules.items() if "ca.geopolitics" in rs}
     report_labels(a.labels, fired, a.errors, a.by_split)
+    if a.second:
+      report_second(a.labels, a.second, fired)
   return 0
 
 
