@@ -61,6 +61,30 @@ TEST(JsonWriter, EscapesEverythingJsonRequires) {
             "\\ufffd\\ufffd|\\ufffd|\\ufffd\\ufffd|\\ufffd\\ufffd\\ufffd");
 }
 
+// Keys and values take a one-append path when short and plain; it must write exactly what the
+// general escaper writes, for every mix of plain bytes, specials and UTF-8 around its limits.
+TEST(JsonWriter, ShortPlainPathWritesWhatTheEscaperWrites) {
+  const std::string pieces[] = {"a", "Z", " ", "\"", "\\", "\n", std::string(1, '\x01'),
+                                "\x7f", "\xc3\xa9", "\xe2\x80\xa8", "\xff", "/"};
+  uint32_t state = 12345;
+  auto next = [&] { return state = state * 1103515245u + 12345u; };
+  for (int round = 0; round < 4000; ++round) {
+    const size_t len = (next() >> 16) % 56;
+    const bool plain = round % 2 == 0;  // half only letters and spaces: the fast path's inputs
+    std::string v;
+    while (v.size() < len) v += pieces[plain ? (next() >> 16) % 3 : (next() >> 16) % 12];
+    std::string escaped;
+    JsonWriter::Escape(v, &escaped);
+    std::string out;
+    JsonWriter w(&out);
+    w.BeginObject();
+    w.Key(v);
+    w.String(v);
+    w.EndObject();
+    EXPECT_EQ(out, "{\"" + escaped + "\":\"" + escaped + "\"}") << "input of " << v.size() << " bytes";
+  }
+}
+
 TEST(JsonWriter, WritesNestedStructures) {
   std::string out = "prefix:";
   JsonWriter w(&out);
