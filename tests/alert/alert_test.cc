@@ -171,6 +171,24 @@ TEST(Snippet, SaysWhereTheHitSitsInBytes) {
   EXPECT_EQ(out.substr(span.start, span.end - span.start), "Xi Jinping");
 }
 
+// A hit edge inside a run of white space (the run is written as one ' '): at the run's first
+// byte it lands before the ' ', further in it lands after it.
+TEST(Snippet, HitEdgesInsideWhiteSpaceLandOnTheCollapsedSpace) {
+  std::string out;
+  SnippetSpan span = AppendSnippet("a   bc", 2, 5, 60, &out);  // from the run's middle to 'c'
+  EXPECT_EQ(out, "a bc");
+  EXPECT_EQ(span.start, 2u);
+  EXPECT_EQ(span.end, 3u);
+  out.clear();
+  span = AppendSnippet("a   bc", 1, 4, 60, &out);  // the whole run
+  EXPECT_EQ(span.start, 1u);
+  EXPECT_EQ(span.end, 2u);
+  out = "prefix";  // appends: offsets count from where the snippet starts
+  span = AppendSnippet("x\t\ty z", 3, 4, 60, &out);
+  EXPECT_EQ(out, "prefixx y z");
+  EXPECT_EQ(out.substr(6 + span.start, span.end - span.start), "y");
+}
+
 TEST(Snippet, CutsAHitLongerThanTheLimit) {
   const std::string text = "intro " + std::string(1000, 'x') + " outro";
   std::string out;
