@@ -90,43 +90,36 @@ SnippetSpan AppendSnippet(std::string_view text, uint32_t start, uint32_t end, u
     if (sp > e && to - sp < context / 2) to = sp - 1;
   }
   if (from > 0) out->append("\xE2\x80\xA6");  // "…"
-  SnippetSpan span;
-  bool start_seen = false, end_seen = false;
-  auto mark = [&](size_t i) {
-    if (!start_seen && i >= s) {
-      span.start = static_cast<uint32_t>(out->size() - base);
-      start_seen = true;
-    }
-    if (!end_seen && i >= e) {
-      span.end = static_cast<uint32_t>(out->size() - base);
-      end_seen = true;
-    }
-  };
-  // Appends each run of non-space bytes at once, one ' ' for each run of white space; marks the
-  // hit's start and end as the output reaches them.
-  size_t i = from;
-  while (i < to) {
-    mark(i);
-    if (IsSpaceByte(text[i])) {
-      while (i < to && IsSpaceByte(text[i])) ++i;
-      out->push_back(' ');
-      continue;
-    }
-    size_t run = i;
-    while (i < to && !IsSpaceByte(text[i])) {
-      ++i;
-      if ((!start_seen && i == s) || (!end_seen && i == e)) {
-        out->append(text.data() + run, i - run);
-        run = i;
-        mark(i);
+  // Copies text[from, to) with each run of white space written as one ' ', straight into the
+  // output (sized for the worst case, trimmed after), and notes where the hit's first and end
+  // bytes land. A hit edge inside a run of white space lands after its one ' ', at its first
+  // byte before it.
+  const size_t head = out->size();
+  out->resize(head + (to > from ? to - from : 0));
+  char* const first = out->data() + head;
+  char* p = first;
+  bool prev_space = false;
+  auto copy = [&](size_t a, size_t b) {
+    for (size_t i = a; i < b; ++i) {
+      const char c = text[i];
+      if (IsSpaceByte(c)) {
+        if (!prev_space) *p++ = ' ';
+        prev_space = true;
+      } else {
+        *p++ = c;
+        prev_space = false;
       }
     }
-    out->append(text.data() + run, i - run);
-  }
-  mark(to);
-  if (!start_seen) span.start = static_cast<uint32_t>(out->size() - base);
-  if (!end_seen) span.end = static_cast<uint32_t>(out->size() - base);
-  if (span.end < span.start) span.end = span.start;
+  };
+  const size_t hit_from = std::clamp(s, from, std::max(from, to));
+  const size_t hit_to = std::clamp(e, hit_from, std::max(hit_from, to));
+  SnippetSpan span;
+  copy(from, hit_from);
+  span.start = static_cast<uint32_t>(head - base + (p - first));
+  copy(hit_from, hit_to);
+  span.end = static_cast<uint32_t>(head - base + (p - first));
+  copy(hit_to, to);
+  out->resize(head + (p - first));
   if (to < n) out->append("\xE2\x80\xA6");
   return span;
 }

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 
 #include "steppewatch/common/check.h"
 #include "steppewatch/normalise/utf8.h"
@@ -30,6 +31,32 @@ size_t Utf8Length(std::string_view s, size_t i) {
 // Bytes to step over at byte `c` of text known to be valid UTF-8. The 16-byte skip can stop
 // inside a sequence, so a continuation byte steps one byte.
 size_t Utf8LengthOfValid(unsigned char c) { return c < 0xC0 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4; }
+
+// True when no byte of `v` needs escaping: printable ASCII other than '"' and '\\'.
+inline bool PlainAscii(std::string_view v) {
+  for (const char ch : v) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') return false;
+  }
+  return true;
+}
+
+// Keys, tags, terms, ids and numbers-as-text in an alert are mostly short and plain: they are
+// written quoted with one append (an alert of a large watch list has hundreds of them, and the
+// general path cost ~200 instructions each).
+constexpr size_t kShortPlain = 48;
+
+// Appends '"', `v`, then `suffix` (at most 2 bytes) in one append when `v` is short and plain;
+// returns false (and appends nothing) otherwise.
+inline bool AppendQuotedPlain(std::string_view v, std::string_view suffix, std::string* out) {
+  if (v.size() > kShortPlain || !PlainAscii(v)) return false;
+  char buf[kShortPlain + 3];
+  buf[0] = '"';
+  std::memcpy(buf + 1, v.data(), v.size());
+  std::memcpy(buf + 1 + v.size(), suffix.data(), suffix.size());
+  out->append(buf, 1 + v.size() + suffix.size());
+  return true;
+}
 
 }  // namespace
 
@@ -160,14 +187,16 @@ void JsonWriter::EndArray() {
 
 void JsonWriter::Key(std::string_view key) {
   Separate();
+  after_key_ = true;
+  if (AppendQuotedPlain(key, "\":", out_)) return;
   out_->push_back('"');
   Escape(key, out_);
   out_->append("\":");
-  after_key_ = true;
 }
 
 void JsonWriter::String(std::string_view value) {
   Separate();
+  if (AppendQuotedPlain(value, "\"", out_)) return;
   out_->push_back('"');
   Escape(value, out_);
   out_->push_back('"');

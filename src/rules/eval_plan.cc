@@ -2,7 +2,10 @@
 // whose trigger group it belongs to, so that evaluating an item costs in proportion to its hits,
 // not to the rules.
 #include <algorithm>
+#include <string_view>
 #include <utility>
+
+#include "absl/container/flat_hash_map.h"
 
 #include "steppewatch/common/log.h"
 #include "steppewatch/rules/pack.h"
@@ -126,6 +129,13 @@ void CompiledPack::BuildEvalPlan() {
   plan.rules.resize(rules_.size());
   std::vector<std::pair<match::TermId, EvalPlan::Trigger>> triggers;
   Groups groups;
+  // Large term lists by content (the bytes of their term ids): the first node's range in
+  // plan.terms and its set index.
+  struct SetRange {
+    uint32_t begin, end, set;
+  };
+  absl::flat_hash_map<std::string_view, SetRange> sets;
+  std::vector<std::pair<match::TermId, uint32_t>> set_members;
   for (uint32_t r = 0; r < rules_.size(); ++r) {
     const Rule& rule = rules_[r];
     EvalRule& er = plan.rules[r];
@@ -138,12 +148,36 @@ void CompiledPack::BuildEvalPlan() {
       e.ordered = n.ordered;
       e.param = n.kind == ProgramNode::Kind::kNear ? n.distance : n.count;
       switch (n.kind) {
-        case ProgramNode::Kind::kTerms:
+        case ProgramNode::Kind::kTerms: {
+          const size_t count = n.terms_end - n.terms_begin;
+          e.param = 0;
+          if (count >= EvalPlan::kSetMinTerms) {
+            // The key views the rule's own terms, which outlive this function's map.
+            const std::string_view key(
+                reinterpret_cast<const char*>(rule.terms.data() + n.terms_begin),
+                count * sizeof(match::TermId));
+            auto [it, fresh] = sets.try_emplace(key, SetRange{0, 0, plan.set_count});
+            if (fresh) {
+              it->second.begin = static_cast<uint32_t>(plan.terms.size());
+              plan.terms.insert(plan.terms.end(), rule.terms.begin() + n.terms_begin,
+                                rule.terms.begin() + n.terms_end);
+              it->second.end = static_cast<uint32_t>(plan.terms.size());
+              for (uint32_t i = n.terms_begin; i < n.terms_end; ++i) {
+                set_members.push_back({rule.terms[i], plan.set_count});
+              }
+              ++plan.set_count;
+            }
+            e.begin = it->second.begin;
+            e.end = it->second.end;
+            e.param = it->second.set + 1;
+            break;
+          }
           e.begin = static_cast<uint32_t>(plan.terms.size());
           plan.terms.insert(plan.terms.end(), rule.terms.begin() + n.terms_begin,
                             rule.terms.begin() + n.terms_end);
           e.end = static_cast<uint32_t>(plan.terms.size());
           break;
+        }
         case ProgramNode::Kind::kLang:
         case ProgramNode::Kind::kSource:
           e.begin = n.values_begin;
@@ -216,6 +250,16 @@ void CompiledPack::BuildEvalPlan() {
   std::vector<uint32_t> fill(plan.trigger_begin.begin(), plan.trigger_begin.end() - 1);
   // `triggers` is in rule order, so each term's triggers are too.
   for (const auto& [t, trigger] : triggers) plan.triggers[fill[t]++] = trigger;
+
+  // A term repeated within one list (sets are sorted, duplicates possible in hand-written
+  // lists) is listed once per set.
+  std::sort(set_members.begin(), set_members.end());
+  set_members.erase(std::unique(set_members.begin(), set_members.end()), set_members.end());
+  plan.set_begin.assign(terms + 1, 0);
+  for (const auto& [t, set] : set_members) ++plan.set_begin[t + 1];
+  for (size_t i = 1; i <= terms; ++i) plan.set_begin[i] += plan.set_begin[i - 1];
+  plan.sets_of.resize(set_members.size());
+  for (size_t i = 0; i < set_members.size(); ++i) plan.sets_of[i] = set_members[i].second;
 }
 
 }  // namespace steppewatch::rules

@@ -57,6 +57,8 @@ Evaluator::Evaluator(std::shared_ptr<const CompiledPack> pack) : pack_(std::move
   fill_.assign(terms, 0);
   rule_stamp_.assign(pack_->rules().size(), 0);
   occurrences_.assign(terms, 0);
+  set_stamp_.assign(plan_->set_count, 0);
+  set_fields_.assign(plan_->set_count, 0);
 }
 
 void Evaluator::Index(const ItemView& item, absl::Span<const match::Hit> hits) {
@@ -65,6 +67,7 @@ void Evaluator::Index(const ItemView& item, absl::Span<const match::Hit> hits) {
   if (++epoch_ == 0) {  // wrapped after 2^32 items: old stamps could alias
     std::fill(stamp_.begin(), stamp_.end(), 0);
     std::fill(rule_stamp_.begin(), rule_stamp_.end(), 0);
+    std::fill(set_stamp_.begin(), set_stamp_.end(), 0);
     epoch_ = 1;
   }
   touched_.clear();
@@ -84,6 +87,13 @@ void Evaluator::Index(const ItemView& item, absl::Span<const match::Hit> hits) {
     first_[t] = offset;
     fill_[t] = offset;
     offset += n_[t];
+    for (uint32_t s : plan_->SetsOf(t)) {
+      if (set_stamp_[s] != epoch_) {
+        set_stamp_[s] = epoch_;
+        set_fields_[s] = 0;
+      }
+      set_fields_[s] |= fields_[t];
+    }
   }
   by_term_.resize(hits.size());
   for (uint32_t i = 0; i < hits.size(); ++i) by_term_[fill_[hits[i].term]++] = i;
@@ -205,6 +215,10 @@ Evaluator::Trace Evaluator::Explain(uint32_t r, const ItemView& item,
 }
 
 bool Evaluator::TermsHit(const EvalNode& n) const {
+  if (n.param != 0) {  // a set: marked while indexing
+    const uint32_t s = n.param - 1;
+    return set_stamp_[s] == epoch_ && (set_fields_[s] & n.fields) != 0;
+  }
   auto hit = [&](match::TermId t) { return stamp_[t] == epoch_ && (fields_[t] & n.fields) != 0; };
   const match::TermId* begin = plan_->terms.data() + n.begin;
   const match::TermId* end = plan_->terms.data() + n.end;

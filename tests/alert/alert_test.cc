@@ -61,6 +61,30 @@ TEST(JsonWriter, EscapesEverythingJsonRequires) {
             "\\ufffd\\ufffd|\\ufffd|\\ufffd\\ufffd|\\ufffd\\ufffd\\ufffd");
 }
 
+// Keys and values take a one-append path when short and plain; it must write exactly what the
+// general escaper writes, for every mix of plain bytes, specials and UTF-8 around its limits.
+TEST(JsonWriter, ShortPlainPathWritesWhatTheEscaperWrites) {
+  const std::string pieces[] = {"a", "Z", " ", "\"", "\\", "\n", std::string(1, '\x01'),
+                                "\x7f", "\xc3\xa9", "\xe2\x80\xa8", "\xff", "/"};
+  uint32_t state = 12345;
+  auto next = [&] { return state = state * 1103515245u + 12345u; };
+  for (int round = 0; round < 4000; ++round) {
+    const size_t len = (next() >> 16) % 56;
+    const bool plain = round % 2 == 0;  // half only letters and spaces: the fast path's inputs
+    std::string v;
+    while (v.size() < len) v += pieces[plain ? (next() >> 16) % 3 : (next() >> 16) % 12];
+    std::string escaped;
+    JsonWriter::Escape(v, &escaped);
+    std::string out;
+    JsonWriter w(&out);
+    w.BeginObject();
+    w.Key(v);
+    w.String(v);
+    w.EndObject();
+    EXPECT_EQ(out, "{\"" + escaped + "\":\"" + escaped + "\"}") << "input of " << v.size() << " bytes";
+  }
+}
+
 TEST(JsonWriter, WritesNestedStructures) {
   std::string out = "prefix:";
   JsonWriter w(&out);
@@ -145,6 +169,24 @@ TEST(Snippet, SaysWhereTheHitSitsInBytes) {
   out.clear();
   span = AppendSnippet("said Xi\n\nJinping today", 5, 16, 60, &out);
   EXPECT_EQ(out.substr(span.start, span.end - span.start), "Xi Jinping");
+}
+
+// A hit edge inside a run of white space (the run is written as one ' '): at the run's first
+// byte it lands before the ' ', further in it lands after it.
+TEST(Snippet, HitEdgesInsideWhiteSpaceLandOnTheCollapsedSpace) {
+  std::string out;
+  SnippetSpan span = AppendSnippet("a   bc", 2, 5, 60, &out);  // from the run's middle to 'c'
+  EXPECT_EQ(out, "a bc");
+  EXPECT_EQ(span.start, 2u);
+  EXPECT_EQ(span.end, 3u);
+  out.clear();
+  span = AppendSnippet("a   bc", 1, 4, 60, &out);  // the whole run
+  EXPECT_EQ(span.start, 1u);
+  EXPECT_EQ(span.end, 2u);
+  out = "prefix";  // appends: offsets count from where the snippet starts
+  span = AppendSnippet("x\t\ty z", 3, 4, 60, &out);
+  EXPECT_EQ(out, "prefixx y z");
+  EXPECT_EQ(out.substr(6 + span.start, span.end - span.start), "y");
 }
 
 TEST(Snippet, CutsAHitLongerThanTheLimit) {

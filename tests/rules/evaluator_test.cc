@@ -18,6 +18,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using ::testing::UnorderedElementsAre;
+using ::testing::UnorderedElementsAreArray;
 
 struct Item {
   std::string title;
@@ -91,6 +92,8 @@ class Engine {
     }
     return out;
   }
+
+  const CompiledPack* pack() const { return pack_.get(); }
 
  private:
   std::shared_ptr<const CompiledPack> pack_;
@@ -327,6 +330,49 @@ TEST(Evaluator, CandidateSelectionIsExact) {
     fired += expected.size();
   }
   EXPECT_GT(fired, 1000u);
+}
+
+// Large term lists (the pack's named sets) are evaluated from marks set while the item's hits
+// are indexed, and a list that several rules share is stored once. The expectations are written
+// out here, independent of the evaluator: each of the ten terms of the set in the title, the body
+// or both, against rules that scope the set to a field, negate a member, and share it.
+TEST(Evaluator, LargeSetsAreMarkedPerFieldAndShared) {
+  std::string big = "[";
+  std::string reversed = "[";
+  for (int i = 0; i < 10; ++i) {
+    big += (i ? ", w" : "w") + std::to_string(i);
+    reversed += (i ? ", w" : "w") + std::to_string(9 - i);
+  }
+  big += "]";
+  reversed += ", w4]";  // the same terms in another order, one repeated
+  Engine e("sets:\n  big: " + big + "\n  same: " + reversed +
+           "\n  other: [v0, v1, v2, v3, v4, v5, v6, v7, v8, v9]\n"
+           "rules:\n" +
+           Rule("in-title", "title:@big") + Rule("in-body", "body:@same") +
+           Rule("not-w3", "@big AND NOT w3") + Rule("with-other", "@big AND body:@other") +
+           Rule("title-and-body", "title:@big AND body:@same"));
+  ASSERT_NE(e.pack(), nullptr);
+  EXPECT_EQ(e.pack()->eval_plan().set_count, 2u);  // big and same are one set; other is two
+  for (int i = 0; i < 10; ++i) {
+    for (int place = 1; place <= 3; ++place) {  // 1 title, 2 body, 3 both
+      for (bool other : {false, true}) {
+        Item item;
+        const std::string w = "w" + std::to_string(i);
+        if (place & 1) item.title = "x " + w;
+        if (place & 2) item.body = w + " y";
+        if (other) item.body += " v" + std::to_string(9 - i);
+        std::vector<std::string> want;
+        if (place & 1) want.push_back("in-title");
+        if (place & 2) want.push_back("in-body");
+        if (i != 3) want.push_back("not-w3");
+        if (other) want.push_back("with-other");
+        if (place == 3) want.push_back("title-and-body");
+        EXPECT_THAT(e.Fired(item), UnorderedElementsAreArray(want))
+            << w << " place " << place << " other " << other;
+        EXPECT_THAT(e.FiredByExplain(item), UnorderedElementsAreArray(want));
+      }
+    }
+  }
 }
 
 }  // namespace

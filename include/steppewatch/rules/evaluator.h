@@ -108,6 +108,10 @@ class Evaluator {
   std::vector<uint32_t> by_term_;
   std::vector<uint32_t> fill_;
 
+  // Per EvalPlan set, valid when set_stamp_[s] == epoch_: the fields its hit terms hit in.
+  std::vector<uint32_t> set_stamp_;
+  std::vector<FieldMask> set_fields_;
+
   std::vector<uint32_t> rule_stamp_;
   std::vector<uint32_t> candidates_;
   std::vector<int8_t> values_;

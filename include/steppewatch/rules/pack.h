@@ -107,7 +107,9 @@ struct EvalNode {
   ProgramNode::Kind kind = ProgramNode::Kind::kTerms;
   FieldMask fields = kAllFields;
   bool ordered = false;
-  uint32_t param = 0;  // NEAR distance, AT_LEAST count
+  // NEAR distance, AT_LEAST count; kTerms: 1 + the node's EvalPlan set when its terms are one
+  // (EvalPlan::kSetMinTerms or more terms), else 0.
+  uint32_t param = 0;
   // kTerms: EvalPlan::terms; kLang, kSource: Rule::values; the others: EvalPlan::children,
   // whose entries are node indexes local to the rule (as in Rule::child_index).
   uint32_t begin = 0, end = 0;
@@ -152,6 +154,17 @@ struct EvalPlan {
   std::vector<RequiredTerm> required;
   std::vector<uint32_t> trigger_begin;  // term_count + 1 offsets into triggers
   std::vector<Trigger> triggers;
+  // Term lists of kTerms nodes with kSetMinTerms or more terms (a pack's named sets, used by
+  // many rules), each stored once in `terms`. The evaluator marks a set hit while it indexes an
+  // item's hits, so such a node costs one lookup instead of a search per hit term.
+  static constexpr size_t kSetMinTerms = 8;
+  uint32_t set_count = 0;
+  std::vector<uint32_t> set_begin;  // term_count + 1 offsets into sets_of
+  std::vector<uint32_t> sets_of;    // per term, the sets that hold it
+
+  absl::Span<const uint32_t> SetsOf(match::TermId id) const {
+    return absl::MakeConstSpan(sets_of).subspan(set_begin[id], set_begin[id + 1] - set_begin[id]);
+  }
 
   absl::Span<const Trigger> TriggersOf(match::TermId id) const {
     return absl::MakeConstSpan(triggers).subspan(trigger_begin[id],
