@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
@@ -32,13 +33,32 @@ size_t Utf8Length(std::string_view s, size_t i) {
 // inside a sequence, so a continuation byte steps one byte.
 size_t Utf8LengthOfValid(unsigned char c) { return c < 0xC0 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4; }
 
-// True when no byte of `v` needs escaping: printable ASCII other than '"' and '\\'.
+// True when no byte of `v` needs escaping: printable ASCII other than '"' and '\\'. Eight bytes
+// at a time: each test below is exact about whether any byte of the word matches (the classic
+// has-less-than / has-zero-byte tricks); the last word overlaps, a short string is padded.
 inline bool PlainAscii(std::string_view v) {
-  for (const char ch : v) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') return false;
+  constexpr uint64_t kOnes = 0x0101010101010101ull;
+  constexpr uint64_t kHigh = 0x8080808080808080ull;
+  auto special = [](uint64_t x) {
+    const uint64_t below_space = (x - kOnes * 0x20) & ~x;
+    const uint64_t q = x ^ (kOnes * '"');
+    const uint64_t b = x ^ (kOnes * '\\');
+    return (below_space | ((q - kOnes) & ~q) | ((b - kOnes) & ~b) | x) & kHigh;
+  };
+  const char* p = v.data();
+  const size_t n = v.size();
+  if (n < 8) {
+    uint64_t x = kOnes * 'a';
+    std::memcpy(&x, p, n);
+    return special(x) == 0;
   }
-  return true;
+  uint64_t x;
+  for (size_t i = 0; i + 8 < n; i += 8) {
+    std::memcpy(&x, p + i, 8);
+    if (special(x) != 0) return false;
+  }
+  std::memcpy(&x, p + n - 8, 8);
+  return special(x) == 0;
 }
 
 // Keys, tags, terms, ids and numbers-as-text in an alert are mostly short and plain: they are
