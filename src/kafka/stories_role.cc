@@ -54,7 +54,7 @@ absl::Status StoriesRole::Impl::Init() {
   consumer.client_id = options_.client_id;
   consumer.topics = {options_.lease_topic};
   consumer.what = "stories consumer";
-  absl::StatusOr<std::unique_ptr<Consumer>> c = Consumer::Create(consumer, &consumer_events_);
+  absl::StatusOr<std::unique_ptr<Consumer>> c = Consumer::Create(consumer, this);
   if (!c.ok()) return c.status();
   consumer_ = *std::move(c);
 
@@ -64,8 +64,7 @@ absl::Status StoriesRole::Impl::Init() {
   producer.properties["bootstrap.servers"] = options_.brokers;
   producer.properties["client.id"] = options_.client_id;
   producer.what = "stories producer";
-  absl::StatusOr<std::unique_ptr<RetryingProducer>> pr =
-      RetryingProducer::Create(producer, &producer_events_);
+  absl::StatusOr<std::unique_ptr<RetryingProducer>> pr = RetryingProducer::Create(producer, this);
   if (!pr.ok()) return pr.status();
   producer_ = *std::move(pr);
   if (options_.stats != nullptr) options_.stats->health().consumer_created.store(true);

@@ -4,7 +4,7 @@
 // in, the enriched alerts and spike events out through the retrying producer, and offset storing
 // (stories_role_output.cc). Kafka goes through the client layer: a kafka::Consumer (poll,
 // rebalance, offset store) and a kafka::RetryingProducer (delivery, retries with backoff,
-// recovery from fatal idempotent-producer errors).
+// recovery from fatal idempotent-producer errors); the Impl listens to both.
 //
 // Threading: the consumer thread (Loop, and the consumer's rebalance callbacks, which run inside
 // Poll and Close on it) owns the stage and the partitions. The producer's poll thread delivers
@@ -33,7 +33,8 @@
 
 namespace steppewatch::kafka {
 
-class StoriesRole::Impl {
+// The listener of its own consumer and producer.
+class StoriesRole::Impl : private ConsumerListener, private ProducerListener {
  public:
   static constexpr char kLog[] = "stories";
 
@@ -101,37 +102,24 @@ class StoriesRole::Impl {
     absl::Time last;
   };
 
-  // The consumer's events, on the consumer thread.
-  class ConsumerEvents : public ConsumerListener {
-   public:
-    explicit ConsumerEvents(Impl* impl) : impl_(impl) {}
-    void OnAssign(rd_kafka_topic_partition_list_t* partitions) override;
-    PartitionListHandle AssignmentFor(const rd_kafka_topic_partition_list_t& partitions) override;
-    void OnRevoke(const rd_kafka_topic_partition_list_t& partitions, bool lost) override;
-    void OnClientError(rd_kafka_t* rk, rd_kafka_resp_err_t err, const char* reason) override;
-    void OnFatal(rd_kafka_resp_err_t original, const std::string& reason) override;
-
-   private:
-    Impl* const impl_;
-  };
-  // The producer's events, on its poll thread (and on the stopping thread inside Flush).
-  class ProducerEvents : public ProducerListener {
-   public:
-    explicit ProducerEvents(Impl* impl) : impl_(impl) {}
-    void OnDelivered(const rd_kafka_message_t& msg) override;
-    void OnRetryScheduled(void* opaque) override;
-    void OnDiscarded(void* opaque) override;
-    void OnClientError(rd_kafka_t* rk, rd_kafka_resp_err_t err, const char* reason) override;
-    void OnFailed(const std::string& reason) override;
-
-   private:
-    Impl* const impl_;
-  };
+  // --- the client layer's events ---
+  // The consumer's (ConsumerListener), on the consumer thread.
+  void OnAssign(rd_kafka_topic_partition_list_t* partitions) override;
+  // With the lease: the lease plus every alert partition at its replay start; null otherwise.
+  PartitionListHandle AssignmentFor(const rd_kafka_topic_partition_list_t& partitions) override;
+  void OnRevoke(const rd_kafka_topic_partition_list_t& partitions, bool lost) override;
+  void OnFatal(rd_kafka_resp_err_t original, const std::string& reason) override;
+  // The producer's (ProducerListener), on its poll thread (and on the stopping thread inside
+  // Flush).
+  void OnDelivered(const rd_kafka_message_t& msg) override;
+  void OnRetryScheduled(void* opaque) override;
+  void OnDiscarded(void* opaque) override;
+  void OnFailed(const std::string& reason) override;
+  // Both clients' (the same signature in both interfaces), on the thread that polls `rk`.
+  void OnClientError(rd_kafka_t* rk, rd_kafka_resp_err_t err, const char* reason) override;
 
   // --- consumer thread (stories_role.cc, stories_role_lease.cc) ---
   void Loop();
-  // With the lease: the lease plus every alert partition at its replay start; null otherwise.
-  PartitionListHandle AssignmentFor(const rd_kafka_topic_partition_list_t& partitions);
   PartitionListHandle Activate(const rd_kafka_topic_partition_list_t& lease_parts);
   void Deactivate();
   bool Replaying() const;
@@ -159,8 +147,6 @@ class StoriesRole::Impl {
   void Destroy();
 
   StoriesRoleOptions options_;
-  ConsumerEvents consumer_events_{this};
-  ProducerEvents producer_events_{this};
   std::unique_ptr<Consumer> consumer_;
   std::unique_ptr<RetryingProducer> producer_;
   std::thread thread_;

@@ -32,41 +32,33 @@ void StoriesRole::Impl::CheckCaughtUp() {
   }
 }
 
-void StoriesRole::Impl::ConsumerEvents::OnAssign(rd_kafka_topic_partition_list_t*) {
-  if (impl_->options_.stats != nullptr) {
-    impl_->options_.stats->consumer()
-        .rebalances[static_cast<int>(pipeline::RebalanceKind::kAssign)]
-        .Add();
+void StoriesRole::Impl::OnAssign(rd_kafka_topic_partition_list_t*) {
+  if (options_.stats != nullptr) {
+    options_.stats->consumer().rebalances[static_cast<int>(pipeline::RebalanceKind::kAssign)].Add();
   }
-  impl_->counters_.assignments.fetch_add(1);
+  counters_.assignments.fetch_add(1);
 }
 
-PartitionListHandle StoriesRole::Impl::ConsumerEvents::AssignmentFor(
-    const rd_kafka_topic_partition_list_t& partitions) {
-  return impl_->AssignmentFor(partitions);
-}
-
-void StoriesRole::Impl::ConsumerEvents::OnRevoke(const rd_kafka_topic_partition_list_t&,
-                                                 bool lost) {
-  if (impl_->options_.stats != nullptr) {
-    impl_->options_.stats->consumer()
+void StoriesRole::Impl::OnRevoke(const rd_kafka_topic_partition_list_t&, bool lost) {
+  if (options_.stats != nullptr) {
+    options_.stats->consumer()
         .rebalances[static_cast<int>(lost ? pipeline::RebalanceKind::kLost
                                           : pipeline::RebalanceKind::kRevoke)]
         .Add();
   }
   // Give up the lease and the alert partitions (the consumer unassigns them all).
-  impl_->Deactivate();
+  Deactivate();
 }
 
-void StoriesRole::Impl::ConsumerEvents::OnClientError(rd_kafka_t*, rd_kafka_resp_err_t err,
-                                                      const char* reason) {
-  SW_LOG_EVERY(kWarning, kLog, 10000, "consumer: ", rd_kafka_err2str(err), ": ", reason);
-}
-
-void StoriesRole::Impl::ConsumerEvents::OnFatal(rd_kafka_resp_err_t original,
-                                                const std::string& reason) {
+void StoriesRole::Impl::OnFatal(rd_kafka_resp_err_t original, const std::string& reason) {
   SW_LOG_EVERY(kError, kLog, 10000, "consumer fatal error ", rd_kafka_err2name(original), ": ",
                reason, "; the role reads nothing more until it is restarted");
+}
+
+void StoriesRole::Impl::OnClientError(rd_kafka_t* rk, rd_kafka_resp_err_t err, const char* reason) {
+  const bool consumer = consumer_ != nullptr && rk == consumer_->handle();
+  SW_LOG_EVERY(kWarning, kLog, 10000, consumer ? "consumer: " : "producer: ", rd_kafka_err2str(err),
+               ": ", reason);
 }
 
 PartitionListHandle StoriesRole::Impl::AssignmentFor(

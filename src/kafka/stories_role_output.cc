@@ -165,32 +165,26 @@ void StoriesRole::Impl::ProduceOutput(const std::string& topic, std::string_view
   producer_->Produce(topic, key, value, headers, /*timestamp_ms=*/0, pending, /*block=*/false);
 }
 
-void StoriesRole::Impl::ProducerEvents::OnDelivered(const rd_kafka_message_t& msg) {
-  StoriesRoleCounters& c = impl_->counters_;
-  if (impl_->options_.stories_topic == rd_kafka_topic_name(msg.rkt)) {
-    c.published_alerts.fetch_add(1, std::memory_order_relaxed);
+void StoriesRole::Impl::OnDelivered(const rd_kafka_message_t& msg) {
+  if (options_.stories_topic == rd_kafka_topic_name(msg.rkt)) {
+    counters_.published_alerts.fetch_add(1, std::memory_order_relaxed);
   } else {
-    c.published_spikes.fetch_add(1, std::memory_order_relaxed);
+    counters_.published_spikes.fetch_add(1, std::memory_order_relaxed);
   }
-  impl_->Release(static_cast<Pending*>(msg._private), /*delivered=*/true);
+  Release(static_cast<Pending*>(msg._private), /*delivered=*/true);
 }
 
-void StoriesRole::Impl::ProducerEvents::OnRetryScheduled(void*) {
+void StoriesRole::Impl::OnRetryScheduled(void*) {
   // A failed delivery or a refused produce; the producer tries again with backoff.
-  impl_->counters_.delivery_failures.fetch_add(1, std::memory_order_relaxed);
+  counters_.delivery_failures.fetch_add(1, std::memory_order_relaxed);
 }
 
-void StoriesRole::Impl::ProducerEvents::OnDiscarded(void* opaque) {
+void StoriesRole::Impl::OnDiscarded(void* opaque) {
   // Given up at stop: its alert's offset stays unstored; the next active instance re-publishes.
-  impl_->Release(static_cast<Pending*>(opaque), /*delivered=*/false);
+  Release(static_cast<Pending*>(opaque), /*delivered=*/false);
 }
 
-void StoriesRole::Impl::ProducerEvents::OnClientError(rd_kafka_t*, rd_kafka_resp_err_t err,
-                                                      const char* reason) {
-  SW_LOG_EVERY(kWarning, kLog, 10000, "producer: ", rd_kafka_err2str(err), ": ", reason);
-}
-
-void StoriesRole::Impl::ProducerEvents::OnFailed(const std::string& reason) {
+void StoriesRole::Impl::OnFailed(const std::string& reason) {
   SW_LOG(kError, kLog, "producer gave up (", reason,
          "): nothing more is published and no offset stored until the role is restarted");
 }

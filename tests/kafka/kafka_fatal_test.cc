@@ -25,10 +25,6 @@ namespace {
 using ::steppewatch::testing::IsOk;
 using namespace ::steppewatch::kafka::testing;  // NOLINT: test helpers
 
-constexpr char kIn[] = "news.items";
-constexpr char kAlerts[] = "alerts";
-constexpr char kDlq[] = "dead-letter";
-
 std::unique_ptr<EmbeddedBroker> MakeBroker(int in_partitions, int brokers = 1) {
   auto broker = EmbeddedBroker::Create(
       {.num_brokers = brokers, .topics = {{kIn, in_partitions}, {kAlerts, 2}, {kDlq, 1}}});

@@ -91,6 +91,23 @@ void ProduceRange(RetryingProducer* p, const std::vector<std::string>& topics, i
   }
 }
 
+// Shuts `p` down as its owner does at stop (producer.h); returns Flush()'s answer.
+bool ShutDown(RetryingProducer* p, absl::Duration timeout = absl::Seconds(5)) {
+  p->DiscardRetries();
+  p->StopPolling();
+  return p->Flush(timeout);
+}
+
+// The distinct message keys of `topic`, read until `expected` messages or a timeout.
+std::set<std::string> KeysOf(const std::string& bootstrap, const std::string& topic, int partitions,
+                             size_t expected) {
+  std::set<std::string> keys;
+  for (const Record& r : ReadTopic(bootstrap, topic, partitions, expected, absl::Seconds(30))) {
+    keys.insert(r.key);
+  }
+  return keys;
+}
+
 TEST(RetryingProducer, DeliversToSeveralTopicsOnceEach) {
   auto broker = EmbeddedBroker::Create({.topics = {{"out.a", 2}, {"out.b", 2}, {"out.c", 1}}});
   ASSERT_THAT(broker, IsOk());
@@ -103,9 +120,7 @@ TEST(RetryingProducer, DeliversToSeveralTopicsOnceEach) {
   producer->Start();
   ProduceRange(producer.get(), {"out.a", "out.b", "out.c"}, 0, 300);
   ASSERT_TRUE(WaitUntil([&] { return recorder.distinct_delivered() == 300; }, absl::Seconds(30)));
-  producer->DiscardRetries();
-  producer->StopPolling();
-  EXPECT_TRUE(producer->Flush(absl::Seconds(5)));
+  EXPECT_TRUE(ShutDown(producer.get()));
   EXPECT_EQ(recorder.topics(), (std::set<std::string>{"out.a", "out.b", "out.c"}));
   EXPECT_EQ(ReadTopic((*broker)->bootstrap(), "out.c", 1, 100, absl::Seconds(20)).size(), 100u);
   EXPECT_EQ(producer->recoveries(), 0);
@@ -129,14 +144,8 @@ TEST(RetryingProducer, RecoversFromAnInjectedFatalErrorWithoutLoss) {
   EXPECT_EQ(producer->recoveries(), 1);
   EXPECT_EQ(recorder.recoveries(), 1u);
   EXPECT_FALSE(producer->failed());
-  producer->DiscardRetries();
-  producer->StopPolling();
-  EXPECT_TRUE(producer->Flush(absl::Seconds(5)));
-  std::set<std::string> keys;
-  for (const Record& r : ReadTopic((*broker)->bootstrap(), "out", 4, 400, absl::Seconds(30))) {
-    keys.insert(r.key);
-  }
-  EXPECT_EQ(keys.size(), 400u);
+  EXPECT_TRUE(ShutDown(producer.get()));
+  EXPECT_EQ(KeysOf((*broker)->bootstrap(), "out", 4, 400).size(), 400u);
 }
 
 // The broker answers Produce with OUT_OF_ORDER_SEQUENCE_NUMBER: librdkafka's idempotent producer
@@ -159,14 +168,8 @@ TEST(RetryingProducer, RecoversFromTheBrokersOutOfOrderSequenceErrors) {
   // The fault took effect: the producer went through a recovery.
   EXPECT_GE(producer->recoveries(), 1);
   EXPECT_FALSE(producer->failed());
-  producer->DiscardRetries();
-  producer->StopPolling();
-  (void)producer->Flush(absl::Seconds(5));
-  std::set<std::string> keys;
-  for (const Record& r : ReadTopic((*broker)->bootstrap(), "out", 1, 100, absl::Seconds(30))) {
-    keys.insert(r.key);
-  }
-  EXPECT_EQ(keys.size(), 100u);
+  (void)ShutDown(producer.get());
+  EXPECT_EQ(KeysOf((*broker)->bootstrap(), "out", 1, 100).size(), 100u);
 }
 
 TEST(RetryingProducer, GivesUpAfterRepeatedFatalErrors) {
@@ -188,9 +191,7 @@ TEST(RetryingProducer, GivesUpAfterRepeatedFatalErrors) {
   EXPECT_EQ(producer->recoveries(), 2);
   EXPECT_NE(recorder.failed_reason().find("giving up"), std::string::npos)
       << recorder.failed_reason();
-  producer->DiscardRetries();
-  producer->StopPolling();
-  (void)producer->Flush(absl::Seconds(1));
+  (void)ShutDown(producer.get(), absl::Seconds(1));
 }
 
 }  // namespace

@@ -69,7 +69,10 @@ class StoriesRoleTest : public ::testing::Test {
   }
 
   std::unique_ptr<StoriesRole> StartRole(const std::string& name) {
-    auto role = StoriesRole::Create(Options(name));
+    return StartRole(Options(name));
+  }
+  std::unique_ptr<StoriesRole> StartRole(const StoriesRoleOptions& options) {
+    auto role = StoriesRole::Create(options);
     EXPECT_TRUE(role.ok()) << role.status();
     if (!role.ok()) return nullptr;
     EXPECT_TRUE((*role)->Start().ok());
@@ -130,10 +133,8 @@ TEST_F(StoriesRoleTest, RetriesAFailedDeliveryAndCommitsTheAlertOnlyAfterIt) {
   // committed within 100 ms, so one stored too early would show up at once.
   o.producer_properties["message.timeout.ms"] = "1000";
   o.consumer_properties["auto.commit.interval.ms"] = "100";
-  auto created = StoriesRole::Create(o);
-  ASSERT_TRUE(created.ok()) << created.status();
-  std::unique_ptr<StoriesRole> role = *std::move(created);
-  ASSERT_TRUE(role->Start().ok());
+  std::unique_ptr<StoriesRole> role = StartRole(o);
+  ASSERT_NE(role, nullptr);
   ASSERT_TRUE(
       testing::WaitUntil([&] { return role->counters().active.load(); }, absl::Seconds(20)));
 
@@ -221,10 +222,8 @@ TEST_F(StoriesRoleTest, PublishesASpikeOfDistinctStoriesButNotOfCopies) {
   // No history in a test: no warm-up; a burst of 6 stories in the spike window is improbable
   // against the floor.
   o.stage.warmup_days = 0;
-  auto created = StoriesRole::Create(o);
-  ASSERT_TRUE(created.ok()) << created.status();
-  std::unique_ptr<StoriesRole> role = *std::move(created);
-  ASSERT_TRUE(role->Start().ok());
+  std::unique_ptr<StoriesRole> role = StartRole(o);
+  ASSERT_NE(role, nullptr);
   ASSERT_TRUE(
       testing::WaitUntil([&] { return role->counters().active.load(); }, absl::Seconds(20)));
   // Thirty copies of one story: one story, no spike.
