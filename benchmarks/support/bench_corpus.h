@@ -1,4 +1,5 @@
-// Loading ../shared/corpus/news-bench.jsonl for benchmarks, and building term sets from it.
+// Loading ../shared/corpus/news-bench.jsonl for benchmarks, and building term sets from it
+// (bench_corpus.cc: the corpus and memory figures; bench_terms.cc: the term sets).
 //
 // The corpus is research-licensed and never copied into the repository: LoadBenchCorpus() looks
 // for it at $STEPPEWATCH_CORPUS_DIR or <source dir>/../shared/corpus and returns nullopt when it

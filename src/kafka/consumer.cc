@@ -27,7 +27,7 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(ConsumerOptions optio
   const ConsumerOptions& o = c->options_;
   ClientSpec spec;
   spec.type = RD_KAFKA_CONSUMER;
-  spec.defaults = ClientRole::kConsumer;
+  spec.defaults = o.defaults;
   spec.properties = o.properties;
   spec.forced["group.id"] = o.group_id;
   if (!o.client_id.empty()) spec.forced["client.id"] = o.client_id;
@@ -194,31 +194,35 @@ void Consumer::OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_lis
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     if (options_.start_timestamp_ms >= 0) ApplyReplay(partitions);
     listener_->OnAssign(partitions);
-    assigned_count_ += partitions->cnt;
+    PartitionListHandle replaced;
+    if (!cooperative) replaced = listener_->AssignmentFor(*partitions);
+    rd_kafka_topic_partition_list_t* assigned = replaced != nullptr ? replaced.get() : partitions;
+    assigned_count_ += assigned->cnt;
     if (cooperative) {
       if (rd_kafka_error_t* e = rd_kafka_incremental_assign(client_.get(), partitions)) {
         SW_LOG(kError, kLog, "incremental_assign: ", rd_kafka_error_string(e));
         rd_kafka_error_destroy(e);
       }
-    } else {
-      rd_kafka_assign(client_.get(), partitions);
+    } else if (rd_kafka_resp_err_t e = rd_kafka_assign(client_.get(), assigned)) {
+      SW_LOG(kError, kLog, "assign: ", rd_kafka_err2str(e));
     }
     // Set the pause state of every newly assigned partition explicitly: new assignments are not
     // paused, and librdkafka keeps the application's pause flag on its partition object across
     // unassign/assign, so a partition paused before a revoke would come back paused forever.
-    if (partitions->cnt > 0) {
+    if (assigned->cnt > 0) {
       if (paused_) {
-        rd_kafka_pause_partitions(client_.get(), partitions);
+        rd_kafka_pause_partitions(client_.get(), assigned);
       } else {
-        rd_kafka_resume_partitions(client_.get(), partitions);
+        rd_kafka_resume_partitions(client_.get(), assigned);
       }
     }
-    SW_LOG(kInfo, kLog, "assigned ", partitions->cnt, " partition(s) (", assigned_count_,
-           " total, ", cooperative ? "cooperative" : "eager", ")");
+    SW_LOG(kInfo, kLog, "assigned ", assigned->cnt, " partition(s) (", assigned_count_, " total, ",
+           cooperative ? "cooperative" : "eager", ")");
   } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
     const bool lost = rd_kafka_assignment_lost(client_.get()) != 0;
     listener_->OnRevoke(*partitions, lost);
-    assigned_count_ = std::max(0, assigned_count_ - partitions->cnt);
+    // Eager: the unassign below drops everything, an AssignmentFor() extension too.
+    assigned_count_ = cooperative ? std::max(0, assigned_count_ - partitions->cnt) : 0;
     if (cooperative) {
       if (rd_kafka_error_t* e = rd_kafka_incremental_unassign(client_.get(), partitions)) {
         SW_LOG(kError, kLog, "incremental_unassign: ", rd_kafka_error_string(e));

@@ -9,10 +9,8 @@
 #include "kafka/stories_role_impl.h"
 #include "steppewatch/common/clock.h"
 #include "steppewatch/common/log.h"
-#include "steppewatch/kafka/client.h"
 
 namespace steppewatch::kafka {
-namespace {}  // namespace
 
 StoriesRole::Impl::Impl(StoriesRoleOptions options) : options_(std::move(options)) {
   if (!options_.now_ms) options_.now_ms = WallMillis;
@@ -39,59 +37,45 @@ absl::Status StoriesRole::Impl::Init() {
   auto probe = stories::StoriesStage::Create(options_.stage);
   if (!probe.ok()) return probe.status();
 
-  // Both clients through the Kafka layer (kafka/client.h), the one place clients are made; the
-  // role's own tuning on top of the user's properties, then what its guarantee depends on.
-  ClientSpec consumer;
-  consumer.type = RD_KAFKA_CONSUMER;
-  consumer.what = "stories consumer";
+  // Both clients from the Kafka layer: its consumer and its retrying producer. The caller's
+  // properties (the daemon's hold its defaults, without the matcher's prefetch tuning) over
+  // what the role needs without them, then what its guarantee depends on.
+  ConsumerOptions consumer;
+  consumer.defaults.reset();
   consumer.properties = {{"auto.offset.reset", "earliest"}, {"enable.partition.eof", "false"}};
   for (const auto& [k, v] : options_.consumer_properties) consumer.properties[k] = v;
-  consumer.forced = {
-      {"bootstrap.servers", options_.brokers},
-      {"group.id", options_.group_id},
-      {"client.id", options_.client_id},
-      {"enable.auto.offset.store", "false"},
-      {"enable.auto.commit", "true"},
-      // The lease works by assigning more than the group gave: that is the eager protocol's
-      // assign(); the cooperative protocol's incremental assign would treat the extra
-      // partitions as owned by the group's assignment.
-      {"partition.assignment.strategy", "range,roundrobin"},
-  };
-  consumer.callbacks.opaque = this;
-  consumer.callbacks.rebalance = &RebalanceCb;
-  absl::StatusOr<ClientHandle> c = NewClient(consumer);
+  consumer.properties["bootstrap.servers"] = options_.brokers;
+  // The lease works by assigning more than the group gave (ConsumerListener::AssignmentFor):
+  // that is the eager protocol's assign(); the cooperative protocol's incremental assign would
+  // treat the extra partitions as owned by the group's assignment.
+  consumer.properties["partition.assignment.strategy"] = "range,roundrobin";
+  // Consumer forces group.id, client.id, enable.auto.offset.store=false, enable.auto.commit=true.
+  consumer.group_id = options_.group_id;
+  consumer.client_id = options_.client_id;
+  consumer.topics = {options_.lease_topic};
+  consumer.what = "stories consumer";
+  absl::StatusOr<std::unique_ptr<Consumer>> c = Consumer::Create(consumer, this);
   if (!c.ok()) return c.status();
-  consumer_ = c->release();  // destroyed in Destroy(), after the thread is joined
+  consumer_ = *std::move(c);
 
-  ClientSpec producer;
-  producer.type = RD_KAFKA_PRODUCER;
+  // RetryingProducer forces enable.idempotence=true.
+  ProducerOptions producer;
+  producer.properties = options_.producer_properties;
+  producer.properties["bootstrap.servers"] = options_.brokers;
+  producer.properties["client.id"] = options_.client_id;
   producer.what = "stories producer";
-  producer.properties = {{"linger.ms", "5"}};
-  for (const auto& [k, v] : options_.producer_properties) producer.properties[k] = v;
-  producer.forced = {{"bootstrap.servers", options_.brokers},
-                     {"client.id", options_.client_id},
-                     {"enable.idempotence", "true"}};
-  producer.callbacks.opaque = this;
-  producer.callbacks.delivery = &DeliveryCb;
-  absl::StatusOr<ClientHandle> pr = NewClient(producer);
+  absl::StatusOr<std::unique_ptr<RetryingProducer>> pr = RetryingProducer::Create(producer, this);
   if (!pr.ok()) return pr.status();
-  producer_ = pr->release();
-  stories_rkt_ = rd_kafka_topic_new(producer_, options_.stories_topic.c_str(), nullptr);
-  spikes_rkt_ = rd_kafka_topic_new(producer_, options_.spikes_topic.c_str(), nullptr);
+  producer_ = *std::move(pr);
   if (options_.stats != nullptr) options_.stats->health().consumer_created.store(true);
   return absl::OkStatus();
 }
 
 absl::Status StoriesRole::Impl::Start() {
   if (started_) return absl::FailedPreconditionError("stories role already started");
-  rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(1);
-  rd_kafka_topic_partition_list_add(topics, options_.lease_topic.c_str(), RD_KAFKA_PARTITION_UA);
-  const rd_kafka_resp_err_t err = rd_kafka_subscribe(consumer_, topics);
-  rd_kafka_topic_partition_list_destroy(topics);
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return absl::InternalError(log::Cat("stories: subscribe: ", rd_kafka_err2str(err)));
-  }
+  if (absl::Status st = consumer_->Subscribe(); !st.ok()) return st;
   started_ = true;
+  producer_->Start();
   thread_ = std::thread([this] { Loop(); });
   SW_LOG(kInfo, kLog, "stories role started: group ", options_.group_id, ", lease topic ",
          options_.lease_topic, ", ", options_.input_topics.size(), " alert topic(s) -> ",
@@ -102,15 +86,14 @@ absl::Status StoriesRole::Impl::Start() {
 void StoriesRole::Impl::Loop() {
   absl::Time next_tick = absl::Now() + options_.tick;
   while (!stop_.load(std::memory_order_acquire)) {
-    rd_kafka_message_t* msg = rd_kafka_consumer_poll(consumer_, 50);
-    // Up to a batch of messages per turn, then the producer's delivery reports.
+    // 50 ms: the longest a tick waits when no alert arrives; Stop() wakes the poll at once.
+    rd_kafka_message_t* msg = consumer_->Poll(50);
+    // Up to a batch of messages per turn, then the clock.
     for (int n = 0; msg != nullptr && n < 512; ++n) {
       HandleMessage(msg);
-      msg = rd_kafka_consumer_poll(consumer_, 0);
+      msg = consumer_->Poll(0);
     }
     if (msg != nullptr) HandleMessage(msg);
-    rd_kafka_poll(producer_, 0);
-    RetryDue();
     const absl::Time now = absl::Now();
     if (now >= next_tick) {
       next_tick = now + options_.tick;
@@ -125,26 +108,25 @@ void StoriesRole::Impl::Loop() {
       Snapshot();
     }
   }
-  // Stopping: finish what is in flight within the budget, then close (which revokes: see
-  // Deactivate) and store what was finished.
+  // Stopping: let the producer deliver what is in flight within the budget, then close (which
+  // revokes: see Deactivate) and store what was finished.
   stopping_ = true;
-  const absl::Time deadline = absl::Now() + stop_budget_;
-  while (in_flight_ > 0 && absl::Now() < deadline) {
-    rd_kafka_poll(producer_, 50);
-    RetryDue();
-  }
+  WaitDelivered(absl::Now() + absl::Milliseconds(stop_budget_ms_.load(std::memory_order_relaxed)));
   StoreCommittable();
-  rd_kafka_consumer_close(consumer_);
+  if (absl::Status st = consumer_->Close(); !st.ok()) {
+    SW_LOG(kWarning, kLog, "closing the consumer: ", st.message());
+  }
   Snapshot();
 }
 
 absl::Status StoriesRole::Impl::Stop(absl::Duration budget) {
   if (!started_ || stopped_) return absl::OkStatus();
   stopped_ = true;
-  stop_budget_ = budget;
+  stop_budget_ms_.store(absl::ToInt64Milliseconds(budget), std::memory_order_relaxed);
   stop_.store(true, std::memory_order_release);
+  consumer_->Wake();
   if (thread_.joinable()) thread_.join();
-  const size_t left = in_flight_;
+  const size_t left = in_flight();
   Destroy();
   if (left > 0) {
     return absl::DeadlineExceededError(log::Cat("stories: ", left,
@@ -157,23 +139,20 @@ absl::Status StoriesRole::Impl::Stop(absl::Duration budget) {
 void StoriesRole::Impl::Destroy() {
   if (thread_.joinable()) {
     stop_.store(true, std::memory_order_release);
+    consumer_->Wake();
     thread_.join();
   }
   if (producer_ != nullptr) {
+    // Whatever is still undelivered is given up: purged, its reports (on this thread) release
+    // its alerts unfinished, so their offsets stay unstored and the next active instance
+    // publishes them again.
     stopping_ = true;
-    rd_kafka_purge(producer_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-    // The purged messages' reports free their Outs.
-    const absl::Time deadline = absl::Now() + absl::Seconds(1);
-    while (in_flight_ > retry_.size() && absl::Now() < deadline) rd_kafka_poll(producer_, 10);
+    producer_->DiscardRetries();
+    producer_->StopPolling();
+    producer_->Flush(absl::ZeroDuration());
+    producer_.reset();
   }
-  for (Out* o : retry_) Drop(o);
-  retry_.clear();
-  if (stories_rkt_ != nullptr) rd_kafka_topic_destroy(stories_rkt_);
-  if (spikes_rkt_ != nullptr) rd_kafka_topic_destroy(spikes_rkt_);
-  stories_rkt_ = spikes_rkt_ = nullptr;
-  if (consumer_ != nullptr) rd_kafka_destroy(consumer_);
-  if (producer_ != nullptr) rd_kafka_destroy(producer_);
-  consumer_ = producer_ = nullptr;
+  consumer_.reset();
 }
 
 absl::StatusOr<std::unique_ptr<StoriesRole>> StoriesRole::Create(StoriesRoleOptions options) {

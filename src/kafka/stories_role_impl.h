@@ -1,18 +1,20 @@
 // StoriesRole::Impl (private to the kafka stage): the state of the stories role and its three
 // parts, a file each: the lifecycle and the consumer loop (stories_role.cc); the lease, the
 // partitions this instance holds and their replay from Kafka (stories_role_lease.cc); the alerts
-// in, the enriched alerts and spike events out, at least once, with retries and offset storing
-// (stories_role_output.cc).
+// in, the enriched alerts and spike events out through the retrying producer, and offset storing
+// (stories_role_output.cc). Kafka goes through the client layer: a kafka::Consumer (poll,
+// rebalance, offset store) and a kafka::RetryingProducer (delivery, retries with backoff,
+// recovery from fatal idempotent-producer errors); the Impl listens to both.
 //
-// Threading: the consumer thread (Loop) owns the stage, the partitions and the retry queue; the
-// snapshot read by the metrics stage is guarded by snapshot_mu_; delivery reports run on the
-// thread that polls the producer: the loop, and at stop the stopping thread once the loop ended.
+// Threading: the consumer thread (Loop, and the consumer's rebalance callbacks, which run inside
+// Poll and Close on it) owns the stage and the partitions. The producer's poll thread delivers
+// the reports: the delivery bookkeeping (outputs in flight, the outputs left per alert) is
+// guarded by delivery_mu_. The snapshot read by the metrics stage is guarded by snapshot_mu_.
 #pragma once
 
 #include <librdkafka/rdkafka.h>
 
 #include <atomic>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -24,12 +26,15 @@
 
 #include "simdjson.h"
 #include "steppewatch/common/mutex.h"
+#include "steppewatch/kafka/consumer.h"
+#include "steppewatch/kafka/producer.h"
 #include "steppewatch/kafka/stories_role.h"
 #include "steppewatch/pipeline/offset_tracker.h"
 
 namespace steppewatch::kafka {
 
-class StoriesRole::Impl {
+// The listener of its own consumer and producer.
+class StoriesRole::Impl : private ConsumerListener, private ProducerListener {
  public:
   static constexpr char kLog[] = "stories";
 
@@ -76,20 +81,16 @@ class StoriesRole::Impl {
     bool caught_up = false;  // the replay of this partition is over
     std::shared_ptr<pipeline::PartitionOffsets> offsets;
   };
-  // The outputs of one live alert; its offset is finished when `remaining` reaches 0.
+  // The outputs of one live alert, the opaque of each of its messages. Its offset is finished
+  // when the last output is delivered, and never when one was given up. Made on the consumer
+  // thread before its first output is produced; from then on `remaining` and `discarded` are
+  // read and written under Impl::delivery_mu_ only, and whoever takes `remaining` to 0 deletes
+  // it.
   struct Pending {
     std::shared_ptr<pipeline::PartitionOffsets> offsets;
     uint64_t seq = 0;
     int remaining = 0;
-  };
-  // One message to deliver; owned by librdkafka (opaque) while in flight, by retry_ otherwise.
-  struct Out {
-    Pending* pending = nullptr;  // null for Tick()'s spike events
-    rd_kafka_topic_t* rkt = nullptr;
-    std::string key, value;
-    std::vector<std::pair<std::string, std::string>> headers;
-    int attempts = 0;
-    absl::Time retry_at;
+    bool discarded = false;
   };
   struct KeyCount {
     std::string scope, name;
@@ -101,51 +102,70 @@ class StoriesRole::Impl {
     absl::Time last;
   };
 
-  static void RebalanceCb(rd_kafka_t* rk, rd_kafka_resp_err_t err,
-                          rd_kafka_topic_partition_list_t* parts, void* opaque) {
-    static_cast<Impl*>(opaque)->OnRebalance(rk, err, parts);
-  }
-  static void DeliveryCb(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaque) {
-    static_cast<Impl*>(opaque)->OnDelivery(msg);
-  }
+  // --- the client layer's events ---
+  // The consumer's (ConsumerListener), on the consumer thread.
+  void OnAssign(rd_kafka_topic_partition_list_t* partitions) override;
+  // With the lease: the lease plus every alert partition at its replay start; null otherwise.
+  PartitionListHandle AssignmentFor(const rd_kafka_topic_partition_list_t& partitions) override;
+  void OnRevoke(const rd_kafka_topic_partition_list_t& partitions, bool lost) override;
+  void OnFatal(rd_kafka_resp_err_t original, const std::string& reason) override;
+  // The producer's (ProducerListener), on its poll thread (and on the stopping thread inside
+  // Flush).
+  void OnDelivered(const rd_kafka_message_t& msg) override;
+  void OnRetryScheduled(void* opaque) override;
+  void OnDiscarded(void* opaque) override;
+  void OnFailed(const std::string& reason) override;
+  // Both clients' (the same signature in both interfaces), on the thread that polls `rk`.
+  void OnClientError(rd_kafka_t* rk, rd_kafka_resp_err_t err, const char* reason) override;
 
+  // --- consumer thread (stories_role.cc, stories_role_lease.cc) ---
   void Loop();
-  void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts);
-  void Activate(rd_kafka_topic_partition_list_t* lease_parts);
+  PartitionListHandle Activate(const rd_kafka_topic_partition_list_t& lease_parts);
   void Deactivate();
+  bool Replaying() const;
+  void MarkCaughtUp(Part& part);
+  void CheckCaughtUp();  // by the consumer's positions: partitions whose replay ended quietly
+
+  // --- consumer thread (stories_role_output.cc) ---
   void HandleMessage(rd_kafka_message_t* msg);
   void Publish(const stories::StageOutput& out, rd_kafka_message_t* input, Pending* pending);
-  void Produce(Out* out);
-  void OnDelivery(const rd_kafka_message_t* msg);
-  void FinishOne(Pending* pending);
-  void Drop(Out* o);  // an output given up at stop: its alert's offset is never finished
-  void RetryDue();
+  // Produces one output of `pending` (null for Tick()'s spike events); takes `headers`.
+  void ProduceOutput(const std::string& topic, std::string_view key, std::string_view value,
+                     rd_kafka_headers_t* headers, Pending* pending);
   void StoreCommittable();
   void Snapshot();
   void NoteSpike(std::string_view json);
   void NoteStory(std::string_view id, uint32_t copies);
-  bool Replaying() const;
-  void MarkCaughtUp(Part& part);
-  void CheckCaughtUp();  // by the consumer's positions: partitions whose replay ended quietly
+
+  // --- delivery bookkeeping (stories_role_output.cc) ---
+  // Any thread: waits until no output is in flight or `deadline`; returns true when none is.
+  bool WaitDelivered(absl::Time deadline);
+  size_t in_flight() const;
+  // The producer's poll thread: one output of `pending` (may be null) is delivered, or given up.
+  void Release(Pending* pending, bool delivered);
+
   void Destroy();
 
   StoriesRoleOptions options_;
-  rd_kafka_t* consumer_ = nullptr;
-  rd_kafka_t* producer_ = nullptr;
-  rd_kafka_topic_t* stories_rkt_ = nullptr;
-  rd_kafka_topic_t* spikes_rkt_ = nullptr;
+  std::unique_ptr<Consumer> consumer_;
+  std::unique_ptr<RetryingProducer> producer_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
-  bool started_ = false, stopped_ = false;
-  absl::Duration stop_budget_ = absl::Seconds(10);
+  bool started_ = false, stopped_ = false;  // controlling thread
+  // How long a hand-over waits for outputs in flight; Stop() sets it before stop_, while the
+  // consumer thread may read it in a rebalance.
+  std::atomic<int64_t> stop_budget_ms_{10000};
 
   // Consumer thread only.
   std::unique_ptr<stories::StoriesStage> stage_;
   std::map<std::pair<std::string, int32_t>, Part> parts_;
-  std::deque<Out*> retry_;
-  size_t in_flight_ = 0;        // Outs handed to librdkafka or waiting in retry_
   size_t replaying_parts_ = 0;  // partitions not caught up
   bool stopping_ = false;
+
+  // Outputs handed to the producer and not yet delivered or given up.
+  mutable Mutex delivery_mu_;
+  CondVar delivered_cv_;  // signalled when in_flight_ drops to 0
+  size_t in_flight_ ABSL_GUARDED_BY(delivery_mu_) = 0;
 
   StoriesRoleCounters counters_;
   mutable Mutex snapshot_mu_;

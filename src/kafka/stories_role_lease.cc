@@ -25,80 +25,94 @@ void StoriesRole::Impl::CheckCaughtUp() {
   if (replaying_parts_ == 0) return;
   for (auto& [key, part] : parts_) {
     if (part.caught_up) continue;
-    rd_kafka_topic_partition_list_t* pos = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(pos, part.topic.c_str(), part.partition);
-    rd_kafka_position(consumer_, pos);
-    const int64_t at = pos->elems[0].offset;
-    rd_kafka_topic_partition_list_destroy(pos);
-    if (at >= part.live_from) MarkCaughtUp(part);
+    PartitionListHandle pos = NewPartitionList(1);
+    rd_kafka_topic_partition_list_add(pos.get(), part.topic.c_str(), part.partition);
+    rd_kafka_position(consumer_->handle(), pos.get());
+    if (pos->elems[0].offset >= part.live_from) MarkCaughtUp(part);
   }
 }
 
-void StoriesRole::Impl::OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
-                                    rd_kafka_topic_partition_list_t* parts) {
+void StoriesRole::Impl::OnAssign(rd_kafka_topic_partition_list_t*) {
   if (options_.stats != nullptr) {
-    const bool assign = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
-    const bool lost = !assign && rd_kafka_assignment_lost(rk);
+    options_.stats->consumer().rebalances[static_cast<int>(pipeline::RebalanceKind::kAssign)].Add();
+  }
+  counters_.assignments.fetch_add(1);
+}
+
+void StoriesRole::Impl::OnRevoke(const rd_kafka_topic_partition_list_t&, bool lost) {
+  if (options_.stats != nullptr) {
     options_.stats->consumer()
-        .rebalances[static_cast<int>(assign ? pipeline::RebalanceKind::kAssign
-                                     : lost ? pipeline::RebalanceKind::kLost
-                                            : pipeline::RebalanceKind::kRevoke)]
+        .rebalances[static_cast<int>(lost ? pipeline::RebalanceKind::kLost
+                                          : pipeline::RebalanceKind::kRevoke)]
         .Add();
   }
-  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-    counters_.assignments.fetch_add(1);
-    bool lease = false;
-    for (int i = 0; i < parts->cnt; ++i) {
-      if (options_.lease_topic == parts->elems[i].topic && parts->elems[i].partition == 0) {
-        lease = true;
-      }
-    }
-    if (lease && !stopping_) {
-      Activate(parts);
-    } else {
-      rd_kafka_assign(rk, parts);
-    }
-    return;
-  }
-  // Revoke (or an error): give up the lease and the alert partitions.
+  // Give up the lease and the alert partitions (the consumer unassigns them all).
   Deactivate();
-  rd_kafka_assign(rk, nullptr);
 }
 
-void StoriesRole::Impl::Activate(rd_kafka_topic_partition_list_t* lease_parts) {
+void StoriesRole::Impl::OnFatal(rd_kafka_resp_err_t original, const std::string& reason) {
+  SW_LOG_EVERY(kError, kLog, 10000, "consumer fatal error ", rd_kafka_err2name(original), ": ",
+               reason, "; the role reads nothing more until it is restarted");
+}
+
+void StoriesRole::Impl::OnClientError(rd_kafka_t* rk, rd_kafka_resp_err_t err, const char* reason) {
+  const bool consumer = consumer_ != nullptr && rk == consumer_->handle();
+  SW_LOG_EVERY(kWarning, kLog, 10000, consumer ? "consumer: " : "producer: ", rd_kafka_err2str(err),
+               ": ", reason);
+}
+
+PartitionListHandle StoriesRole::Impl::AssignmentFor(
+    const rd_kafka_topic_partition_list_t& partitions) {
+  bool lease = false;
+  for (int i = 0; i < partitions.cnt; ++i) {
+    if (options_.lease_topic == partitions.elems[i].topic && partitions.elems[i].partition == 0) {
+      lease = true;
+    }
+  }
+  if (lease && !stopping_) return Activate(partitions);
+  // No lease (or closing): hold what the group gave, nothing more. A revoke always comes first
+  // under the eager protocol; after a rebalance error, which unassigns without one, this is where
+  // an instance still marked active stands down.
+  Deactivate();
+  return nullptr;
+}
+
+PartitionListHandle StoriesRole::Impl::Activate(
+    const rd_kafka_topic_partition_list_t& lease_parts) {
   constexpr int kTimeoutMs = 10000;  // metadata and offset look-ups of a reachable cluster
+  rd_kafka_t* const rk = consumer_->handle();
   const rd_kafka_metadata_t* md = nullptr;
-  rd_kafka_resp_err_t err = rd_kafka_metadata(consumer_, 1, nullptr, &md, kTimeoutMs);
+  rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 1, nullptr, &md, kTimeoutMs);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     SW_LOG(kError, kLog, "cannot read the alert topics' metadata (", rd_kafka_err2str(err),
            "): holding the lease without input until the next rebalance");
-    rd_kafka_assign(consumer_, lease_parts);
-    return;
+    return nullptr;
   }
-  rd_kafka_topic_partition_list_t* alerts = rd_kafka_topic_partition_list_new(64);
+  PartitionListHandle alerts = NewPartitionList(64);
   for (const std::string& topic : options_.input_topics) {
     bool found = false;
     for (int t = 0; t < md->topic_cnt; ++t) {
       if (topic != md->topics[t].topic || md->topics[t].err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
       found = true;
       for (int p = 0; p < md->topics[t].partition_cnt; ++p) {
-        rd_kafka_topic_partition_list_add(alerts, topic.c_str(), md->topics[t].partitions[p].id);
+        rd_kafka_topic_partition_list_add(alerts.get(), topic.c_str(),
+                                          md->topics[t].partitions[p].id);
       }
     }
     if (!found) SW_LOG(kWarning, kLog, "alert topic ", topic, " does not exist (yet): not read");
   }
   rd_kafka_metadata_destroy(md);
 
-  rd_kafka_topic_partition_list_t* committed = rd_kafka_topic_partition_list_copy(alerts);
-  err = rd_kafka_committed(consumer_, committed, kTimeoutMs);
+  PartitionListHandle committed(rd_kafka_topic_partition_list_copy(alerts.get()));
+  err = rd_kafka_committed(rk, committed.get(), kTimeoutMs);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     SW_LOG(kWarning, kLog, "cannot read committed offsets (", rd_kafka_err2str(err),
            "): replaying every partition's window and publishing from its end");
   }
-  rd_kafka_topic_partition_list_t* times = rd_kafka_topic_partition_list_copy(alerts);
+  PartitionListHandle times(rd_kafka_topic_partition_list_copy(alerts.get()));
   const int64_t since = options_.now_ms() - absl::ToInt64Milliseconds(options_.replay_window);
   for (int i = 0; i < times->cnt; ++i) times->elems[i].offset = since;
-  const rd_kafka_resp_err_t times_err = rd_kafka_offsets_for_times(consumer_, times, kTimeoutMs);
+  const rd_kafka_resp_err_t times_err = rd_kafka_offsets_for_times(rk, times.get(), kTimeoutMs);
 
   stage_.reset();
   parts_.clear();
@@ -114,7 +128,7 @@ void StoriesRole::Impl::Activate(rd_kafka_topic_partition_list_t* lease_parts) {
   std::vector<int64_t> lows(alerts->cnt, 0), highs(alerts->cnt, 0);
   bool any_data = false, any_time = false;
   for (int i = 0; i < alerts->cnt; ++i) {
-    rd_kafka_query_watermark_offsets(consumer_, alerts->elems[i].topic, alerts->elems[i].partition,
+    rd_kafka_query_watermark_offsets(rk, alerts->elems[i].topic, alerts->elems[i].partition,
                                      &lows[i], &highs[i], kTimeoutMs);
     if (highs[i] > lows[i]) {
       any_data = true;
@@ -126,7 +140,7 @@ void StoriesRole::Impl::Activate(rd_kafka_topic_partition_list_t* lease_parts) {
   }
   const bool by_time = times_err == RD_KAFKA_RESP_ERR_NO_ERROR && (any_time || !any_data);
 
-  rd_kafka_topic_partition_list_t* assignment = rd_kafka_topic_partition_list_copy(lease_parts);
+  PartitionListHandle assignment(rd_kafka_topic_partition_list_copy(&lease_parts));
   bool replaying = false;
   int64_t replay_messages = 0;
   for (int i = 0; i < alerts->cnt; ++i) {
@@ -154,39 +168,30 @@ void StoriesRole::Impl::Activate(rd_kafka_topic_partition_list_t* lease_parts) {
       replay_messages += live_from - start;
     }
     part.offsets = std::make_shared<pipeline::PartitionOffsets>(topic, partition);
-    rd_kafka_topic_partition_list_add(assignment, topic, partition)->offset = start;
+    rd_kafka_topic_partition_list_add(assignment.get(), topic, partition)->offset = start;
   }
-  rd_kafka_topic_partition_list_destroy(alerts);
-  rd_kafka_topic_partition_list_destroy(committed);
-  rd_kafka_topic_partition_list_destroy(times);
   counters_.replaying.store(replaying);
   counters_.active.store(true);
   counters_.activations.fetch_add(1);
-  err = rd_kafka_assign(consumer_, assignment);
-  if (options_.stats != nullptr)
+  if (options_.stats != nullptr) {
     options_.stats->consumer().assigned_partitions.Set(assignment->cnt);
-  rd_kafka_topic_partition_list_destroy(assignment);
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    SW_LOG(kError, kLog, "assign failed: ", rd_kafka_err2str(err));
   }
   SW_LOG(kInfo, kLog, "active (lease held): ", parts_.size(), " alert partition(s), replaying ",
          replay_messages, " message(s) of the last ", absl::FormatDuration(options_.replay_window),
          " to rebuild the window",
          by_time ? "" : " (the broker did not look offsets up by time: replaying from each start)");
   Snapshot();
+  return assignment;  // the consumer assigns it
 }
 
 void StoriesRole::Impl::Deactivate() {
   if (!counters_.active.load()) return;
-  // Deliver what is in flight (bounded), store, and commit synchronously so the next active
-  // instance starts where this one stopped.
-  const absl::Time deadline = absl::Now() + std::min(stop_budget_, absl::Seconds(10));
-  while (in_flight_ > 0 && absl::Now() < deadline) {
-    rd_kafka_poll(producer_, 50);
-    RetryDue();
-  }
+  // Let the producer deliver what is in flight (bounded), store, and commit synchronously so
+  // the next active instance starts where this one stopped.
+  const absl::Duration budget = absl::Milliseconds(stop_budget_ms_.load(std::memory_order_relaxed));
+  WaitDelivered(absl::Now() + std::min(budget, absl::Seconds(10)));
   StoreCommittable();
-  rd_kafka_commit(consumer_, nullptr, 0);
+  consumer_->CommitSync(nullptr);
   Snapshot();
   stage_.reset();
   for (auto& [key, part] : parts_) part.offsets->Abandon();

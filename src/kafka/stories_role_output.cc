@@ -1,5 +1,5 @@
 // The stories role's output: each live alert through the stage, its enriched alert and spike
-// events produced at least once (retried with backoff), its offset stored once all are
+// events produced at least once through the retrying producer, its offset stored once all are
 // delivered; the snapshot the metrics read (see stories_role_impl.h).
 #include <algorithm>
 #include <utility>
@@ -8,17 +8,6 @@
 #include "steppewatch/common/log.h"
 
 namespace steppewatch::kafka {
-namespace {
-
-// Exponential backoff of a failed delivery: 0.5 s doubling to 30 s (an outage is waited out
-// without hammering the broker; a transient error costs half a second).
-absl::Duration RetryBackoff(int attempts) {
-  absl::Duration d = absl::Milliseconds(500);
-  for (int i = 1; i < attempts && d < absl::Seconds(30); ++i) d *= 2;
-  return std::min(d, absl::Seconds(30));
-}
-
-}  // namespace
 
 void StoriesRole::Impl::HandleMessage(rd_kafka_message_t* msg) {
   if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -145,128 +134,102 @@ void StoriesRole::Impl::Publish(const stories::StageOutput& out, rd_kafka_messag
   for (const stories::StageOutput::Event& e : out.spikes) NoteSpike(e.json);
   if (!out.alert.empty()) {
     NoteStory(out.story_id, out.story_copies);
-    auto* o = new Out;
-    o->pending = pending;
-    o->rkt = stories_rkt_;
-    o->key.assign(out.key);
-    o->value.assign(out.alert);
     // The alert's own headers (rule ids, tags, severity, schema) travel with it, so a stories
     // subscriber filters as an alert subscriber does.
-    rd_kafka_headers_t* hdrs = nullptr;
-    if (input != nullptr && rd_kafka_message_headers(input, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      const char* name;
-      const void* value;
-      size_t size;
-      for (size_t i = 0;
-           rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
-           ++i) {
-        o->headers.emplace_back(name, std::string(static_cast<const char*>(value), size));
-      }
-    }
-    Produce(o);
+    rd_kafka_headers_t* in_headers = nullptr;
+    rd_kafka_headers_t* headers =
+        input != nullptr &&
+                rd_kafka_message_headers(input, &in_headers) == RD_KAFKA_RESP_ERR_NO_ERROR
+            ? rd_kafka_headers_copy(in_headers)
+            : nullptr;
+    ProduceOutput(options_.stories_topic, out.key, out.alert, headers, pending);
   }
   for (const stories::StageOutput::Event& e : out.spikes) {
-    auto* o = new Out;
-    o->pending = pending;
-    o->rkt = spikes_rkt_;
-    o->key.assign(e.key);
-    o->value.assign(e.json);
-    o->headers.emplace_back("steppewatch.schema", std::string(stories::kSpikeSchema));
-    Produce(o);
+    rd_kafka_headers_t* headers = rd_kafka_headers_new(1);
+    rd_kafka_header_add(headers, "steppewatch.schema", -1, stories::kSpikeSchema.data(),
+                        static_cast<ssize_t>(stories::kSpikeSchema.size()));
+    ProduceOutput(options_.spikes_topic, e.key, e.json, headers, pending);
   }
 }
 
-void StoriesRole::Impl::Produce(Out* o) {
-  ++o->attempts;
-  rd_kafka_headers_t* hdrs = rd_kafka_headers_new(o->headers.size());
-  for (const auto& [name, value] : o->headers) {
-    rd_kafka_header_add(hdrs, name.data(), static_cast<ssize_t>(name.size()), value.data(),
-                        static_cast<ssize_t>(value.size()));
+void StoriesRole::Impl::ProduceOutput(const std::string& topic, std::string_view key,
+                                      std::string_view value, rd_kafka_headers_t* headers,
+                                      Pending* pending) {
+  {
+    MutexLock lock(&delivery_mu_);
+    ++in_flight_;
   }
-  const rd_kafka_resp_err_t err = rd_kafka_producev(
-      producer_, RD_KAFKA_V_RKT(o->rkt), RD_KAFKA_V_KEY(o->key.data(), o->key.size()),
-      RD_KAFKA_V_VALUE(o->value.data(), o->value.size()), RD_KAFKA_V_HEADERS(hdrs),
-      RD_KAFKA_V_OPAQUE(o), RD_KAFKA_V_END);
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    rd_kafka_headers_destroy(hdrs);  // not taken over on failure
-    counters_.delivery_failures.fetch_add(1, std::memory_order_relaxed);
-    o->retry_at = absl::Now() + (err == RD_KAFKA_RESP_ERR__QUEUE_FULL ? absl::Milliseconds(50)
-                                                                      : RetryBackoff(o->attempts));
-    if (o->attempts == 1) ++in_flight_;
-    retry_.push_back(o);
-    return;
-  }
-  if (o->attempts == 1) ++in_flight_;
+  // Not blocking on a full queue: the consumer thread keeps serving the group (and the lease)
+  // while the producer's poll thread works the queue down; a refused message is retried by the
+  // producer like a failed delivery.
+  producer_->Produce(topic, key, value, headers, /*timestamp_ms=*/0, pending, /*block=*/false);
 }
 
-void StoriesRole::Impl::OnDelivery(const rd_kafka_message_t* msg) {
-  Out* o = static_cast<Out*>(msg->_private);
-  if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    counters_.delivery_failures.fetch_add(1, std::memory_order_relaxed);
-    if (stopping_ && (msg->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
-                      msg->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)) {
-      --in_flight_;
-      Drop(o);  // its offset stays unstored: the next active instance re-publishes it
-      return;
-    }
-    SW_LOG_EVERY(kWarning, kLog, 10000, "delivery to ", rd_kafka_topic_name(o->rkt), " failed (",
-                 rd_kafka_err2str(msg->err), "): retrying");
-    o->retry_at = absl::Now() + RetryBackoff(o->attempts);
-    retry_.push_back(o);
-    return;
-  }
-  --in_flight_;
-  if (o->rkt == stories_rkt_) {
+void StoriesRole::Impl::OnDelivered(const rd_kafka_message_t& msg) {
+  if (options_.stories_topic == rd_kafka_topic_name(msg.rkt)) {
     counters_.published_alerts.fetch_add(1, std::memory_order_relaxed);
   } else {
     counters_.published_spikes.fetch_add(1, std::memory_order_relaxed);
   }
-  if (o->pending != nullptr) FinishOne(o->pending);
-  delete o;
+  Release(static_cast<Pending*>(msg._private), /*delivered=*/true);
 }
 
-void StoriesRole::Impl::Drop(Out* o) {
-  if (o->pending != nullptr && --o->pending->remaining == 0) delete o->pending;
-  delete o;
+void StoriesRole::Impl::OnRetryScheduled(void*) {
+  // A failed delivery or a refused produce; the producer tries again with backoff.
+  counters_.delivery_failures.fetch_add(1, std::memory_order_relaxed);
 }
 
-void StoriesRole::Impl::FinishOne(Pending* pending) {
-  if (--pending->remaining == 0) {
-    pending->offsets->Finish(pending->seq);
-    delete pending;
-  }
+void StoriesRole::Impl::OnDiscarded(void* opaque) {
+  // Given up at stop: its alert's offset stays unstored; the next active instance re-publishes.
+  Release(static_cast<Pending*>(opaque), /*delivered=*/false);
 }
 
-void StoriesRole::Impl::RetryDue() {
-  if (retry_.empty()) return;
-  const absl::Time now = absl::Now();
-  const size_t n = retry_.size();
-  for (size_t i = 0; i < n; ++i) {
-    Out* o = retry_.front();
-    retry_.pop_front();
-    if (o->retry_at > now) {
-      retry_.push_back(o);
-      continue;
+void StoriesRole::Impl::OnFailed(const std::string& reason) {
+  SW_LOG(kError, kLog, "producer gave up (", reason,
+         "): nothing more is published and no offset stored until the role is restarted");
+}
+
+void StoriesRole::Impl::Release(Pending* pending, bool delivered) {
+  MutexLock lock(&delivery_mu_);
+  if (pending != nullptr) {
+    if (!delivered) pending->discarded = true;
+    if (--pending->remaining == 0) {
+      // Finished before in_flight_ drops, so a waiter that sees no output in flight stores it.
+      if (!pending->discarded) pending->offsets->Finish(pending->seq);
+      delete pending;
     }
-    Produce(o);
   }
+  if (--in_flight_ == 0) delivered_cv_.SignalAll();
+}
+
+bool StoriesRole::Impl::WaitDelivered(absl::Time deadline) {
+  MutexLock lock(&delivery_mu_);
+  while (in_flight_ > 0) {
+    if (!delivered_cv_.WaitWithDeadline(&delivery_mu_, deadline)) return in_flight_ == 0;
+  }
+  return true;
+}
+
+size_t StoriesRole::Impl::in_flight() const {
+  MutexLock lock(&delivery_mu_);
+  return in_flight_;
 }
 
 void StoriesRole::Impl::StoreCommittable() {
   if (parts_.empty()) return;
-  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(16);
+  PartitionListHandle list = NewPartitionList(16);
   for (auto& [key, part] : parts_) {
     const int64_t offset = part.offsets->TakeCommittable();
     if (offset >= 0)
-      rd_kafka_topic_partition_list_add(list, part.topic.c_str(), part.partition)->offset = offset;
+      rd_kafka_topic_partition_list_add(list.get(), part.topic.c_str(), part.partition)->offset =
+          offset;
   }
   if (list->cnt > 0) {
-    const rd_kafka_resp_err_t err = rd_kafka_offsets_store(consumer_, list);
+    const rd_kafka_resp_err_t err = consumer_->StoreOffsets(list.get());
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       SW_LOG_EVERY(kWarning, kLog, 10000, "offsets_store: ", rd_kafka_err2str(err));
     }
   }
-  rd_kafka_topic_partition_list_destroy(list);
 }
 
 void StoriesRole::Impl::Snapshot() {

@@ -20,10 +20,6 @@ namespace {
 using ::steppewatch::testing::IsOk;
 using namespace ::steppewatch::kafka::testing;  // NOLINT: test helpers
 
-constexpr char kIn[] = "news.items";
-constexpr char kAlerts[] = "alerts";
-constexpr char kDlq[] = "dead-letter";
-
 // The workers are gated for as long as the test likes; with a hold that never turns into a
 // pause, the consumer stops at exactly the limit and no partition is ever paused; once the
 // workers run again every item is processed and committed.

@@ -7,6 +7,8 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include <functional>
+#include <memory>
 #include <set>
 #include <string>
 #include <utility>
@@ -24,10 +26,6 @@ namespace {
 
 using ::steppewatch::testing::IsOk;
 using namespace ::steppewatch::kafka::testing;  // NOLINT: test helpers
-
-constexpr char kIn[] = "news.items";
-constexpr char kAlerts[] = "alerts";
-constexpr char kDlq[] = "dead-letter";
 
 std::unique_ptr<EmbeddedBroker> MakeBroker(int in_partitions, int brokers = 1) {
   auto broker = EmbeddedBroker::Create(
@@ -115,16 +113,37 @@ TEST(KafkaFatal, BrokersOutOfOrderSequenceErrorsAreRecoveredWithoutLoss) {
       "fatal-broker");
 }
 
+// A scripted one-worker pipeline, created and not started, on its own one-partition broker.
+struct Created {
+  std::unique_ptr<EmbeddedBroker> broker;
+  pipeline::PackHolder packs{nullptr};
+  pipeline::Stats stats{1};
+  PipelineOptions options;
+  std::unique_ptr<KafkaPipeline> pipe;
+};
+
+// `adjust` (may be empty) changes the options before the pipeline is created.
+std::unique_ptr<Created> CreatePipeline(const std::string& group,
+                                        const std::function<void(PipelineOptions*)>& adjust = {}) {
+  auto c = std::make_unique<Created>();
+  c->broker = MakeBroker(1);
+  if (c->broker == nullptr) return nullptr;
+  c->options = ScriptedPipelineOptions(c->broker->bootstrap(), group, 1, kIn, kDlq, kAlerts);
+  if (adjust) adjust(&c->options);
+  auto pipe = KafkaPipeline::Create(c->options, &c->packs, &c->stats);
+  EXPECT_THAT(pipe, IsOk());
+  if (!pipe.ok()) return nullptr;
+  c->pipe = *std::move(pipe);
+  return c;
+}
+
 // Fatal errors that keep coming: the pipeline gives up, stores nothing more, and says so
 // (the daemon then exits 3).
 TEST(KafkaFatal, RepeatedFatalProducerErrorsAreFatal) {
-  auto broker = MakeBroker(1);
-  ASSERT_NE(broker, nullptr);
-  pipeline::PackHolder packs(nullptr);
-  pipeline::Stats stats(1);
-  PipelineOptions options =
-      ScriptedPipelineOptions(broker->bootstrap(), "fatal-repeated", 1, kIn, kDlq, kAlerts);
-  SW_ASSERT_OK_AND_ASSIGN(auto pipe, KafkaPipeline::Create(options, &packs, &stats));
+  auto c = CreatePipeline("fatal-repeated");
+  ASSERT_NE(c, nullptr);
+  KafkaPipeline* pipe = c->pipe.get();
+  const PipelineOptions& options = c->options;
   ASSERT_THAT(pipe->Start(), IsOk());
   for (int round = 1; round <= options.max_fatal_producer_errors; ++round) {
     ASSERT_FALSE(pipe->fatal()) << "round " << round;
@@ -144,14 +163,10 @@ TEST(KafkaFatal, RepeatedFatalProducerErrorsAreFatal) {
 // the same id; raised here as librdkafka raises it, the 2.0.2 mock cluster does not fence) ends
 // in fatal() of kind kFenced.
 TEST(KafkaFatal, StaticMemberIdReachesLibrdkafkaAndFencingIsFatal) {
-  auto broker = MakeBroker(1);
-  ASSERT_NE(broker, nullptr);
-  pipeline::PackHolder packs(nullptr);
-  pipeline::Stats stats(1);
-  PipelineOptions options =
-      ScriptedPipelineOptions(broker->bootstrap(), "static", 1, kIn, kDlq, kAlerts);
-  options.instance_id = "steppewatch-0";
-  SW_ASSERT_OK_AND_ASSIGN(auto pipe, KafkaPipeline::Create(options, &packs, &stats));
+  auto c = CreatePipeline("static", [](PipelineOptions* o) { o->instance_id = "steppewatch-0"; });
+  ASSERT_NE(c, nullptr);
+  KafkaPipeline* pipe = c->pipe.get();
+  EmbeddedBroker* broker = c->broker.get();
   EXPECT_EQ(pipe->ClientPropertyForTesting(/*producer=*/false, "group.instance.id"),
             "steppewatch-0");
   ASSERT_THAT(pipe->Start(), IsOk());
@@ -168,13 +183,9 @@ TEST(KafkaFatal, StaticMemberIdReachesLibrdkafkaAndFencingIsFatal) {
 // One place for the defaults: the pipeline's clients carry DefaultProperties (the daemon's
 // values), and the caller's properties win key by key.
 TEST(KafkaFatal, ClientsCarryTheLayersDefaults) {
-  auto broker = MakeBroker(1);
-  ASSERT_NE(broker, nullptr);
-  pipeline::PackHolder packs(nullptr);
-  pipeline::Stats stats(1);
-  PipelineOptions options =
-      ScriptedPipelineOptions(broker->bootstrap(), "defaults", 1, kIn, kDlq, kAlerts);
-  SW_ASSERT_OK_AND_ASSIGN(auto pipe, KafkaPipeline::Create(options, &packs, &stats));
+  auto c = CreatePipeline("defaults");
+  ASSERT_NE(c, nullptr);
+  KafkaPipeline* pipe = c->pipe.get();
   const PropertyMap& consumer = DefaultProperties(ClientRole::kConsumer);
   EXPECT_EQ(consumer.at("queued.max.messages.kbytes"), "131072");
   EXPECT_EQ(pipe->ClientPropertyForTesting(false, "queued.max.messages.kbytes"), "131072");

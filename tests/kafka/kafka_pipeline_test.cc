@@ -26,10 +26,6 @@ using ::testing::Contains;
 using ::testing::Pair;
 using namespace ::steppewatch::kafka::testing;  // NOLINT: test helpers
 
-constexpr char kIn[] = "news.items";
-constexpr char kAlerts[] = "alerts";
-constexpr char kDlq[] = "dead-letter";
-
 struct Fixture {
   std::unique_ptr<EmbeddedBroker> broker;
   pipeline::PackHolder packs{nullptr};

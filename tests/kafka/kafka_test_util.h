@@ -24,6 +24,11 @@
 
 namespace steppewatch::kafka::testing {
 
+// The topics of the pipeline tests (ScriptedPipelineOptions): input, alerts, dead letters.
+inline constexpr char kIn[] = "news.items";
+inline constexpr char kAlerts[] = "alerts";
+inline constexpr char kDlq[] = "dead-letter";
+
 struct Record {
   std::string topic;
   int32_t partition = 0;

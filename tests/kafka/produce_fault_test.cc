@@ -22,9 +22,6 @@ namespace {
 using ::steppewatch::testing::IsOk;
 using namespace ::steppewatch::kafka::testing;  // NOLINT: test helpers
 
-constexpr char kIn[] = "news.items";
-constexpr char kAlerts[] = "alerts";
-constexpr char kDlq[] = "dead-letter";
 constexpr int16_t kProduceApiKey = 0;  // the Kafka protocol's ProduceRequest
 
 struct Delivery {

@@ -91,93 +91,108 @@ void ProduceRange(RetryingProducer* p, const std::vector<std::string>& topics, i
   }
 }
 
-TEST(RetryingProducer, DeliversToSeveralTopicsOnceEach) {
-  auto broker = EmbeddedBroker::Create({.topics = {{"out.a", 2}, {"out.b", 2}, {"out.c", 1}}});
-  ASSERT_THAT(broker, IsOk());
+// A started producer on its own broker, with a Recorder as its listener.
+struct Started {
+  std::unique_ptr<EmbeddedBroker> broker;
   Recorder recorder;
-  auto producer = MakeProducer((*broker)->bootstrap(), &recorder);
-  ASSERT_NE(producer, nullptr);
+  std::unique_ptr<RetryingProducer> producer;
+  const std::string& bootstrap() const { return broker->bootstrap(); }
+};
+
+std::unique_ptr<Started> StartProducer(std::vector<EmbeddedTopic> topics) {
+  auto s = std::make_unique<Started>();
+  auto broker = EmbeddedBroker::Create({.topics = std::move(topics)});
+  EXPECT_THAT(broker, IsOk());
+  if (!broker.ok()) return nullptr;
+  s->broker = *std::move(broker);
+  s->producer = MakeProducer(s->broker->bootstrap(), &s->recorder);
+  if (s->producer == nullptr) return nullptr;
+  s->producer->Start();
+  return s;
+}
+
+// Shuts `p` down as its owner does at stop (producer.h); returns Flush()'s answer.
+bool ShutDown(RetryingProducer* p, absl::Duration timeout = absl::Seconds(5)) {
+  p->DiscardRetries();
+  p->StopPolling();
+  return p->Flush(timeout);
+}
+
+// The distinct message keys of `topic`, read until `expected` messages or a timeout.
+std::set<std::string> KeysOf(const std::string& bootstrap, const std::string& topic, int partitions,
+                             size_t expected) {
+  std::set<std::string> keys;
+  for (const Record& r : ReadTopic(bootstrap, topic, partitions, expected, absl::Seconds(30))) {
+    keys.insert(r.key);
+  }
+  return keys;
+}
+
+TEST(RetryingProducer, DeliversToSeveralTopicsOnceEach) {
+  auto started = StartProducer({{"out.a", 2}, {"out.b", 2}, {"out.c", 1}});
+  ASSERT_NE(started, nullptr);
+  RetryingProducer* producer = started->producer.get();
+  Recorder& recorder = started->recorder;
   // The client is made with the layer's producer defaults.
   EXPECT_EQ(producer->PropertyForTesting("enable.idempotence"), "true");
   EXPECT_EQ(producer->PropertyForTesting("linger.ms"), "5");
-  producer->Start();
-  ProduceRange(producer.get(), {"out.a", "out.b", "out.c"}, 0, 300);
+  ProduceRange(producer, {"out.a", "out.b", "out.c"}, 0, 300);
   ASSERT_TRUE(WaitUntil([&] { return recorder.distinct_delivered() == 300; }, absl::Seconds(30)));
-  producer->DiscardRetries();
-  producer->StopPolling();
-  EXPECT_TRUE(producer->Flush(absl::Seconds(5)));
+  EXPECT_TRUE(ShutDown(producer));
   EXPECT_EQ(recorder.topics(), (std::set<std::string>{"out.a", "out.b", "out.c"}));
-  EXPECT_EQ(ReadTopic((*broker)->bootstrap(), "out.c", 1, 100, absl::Seconds(20)).size(), 100u);
+  EXPECT_EQ(ReadTopic(started->bootstrap(), "out.c", 1, 100, absl::Seconds(20)).size(), 100u);
   EXPECT_EQ(producer->recoveries(), 0);
 }
 
 // A fatal error in the middle of a stream: the producer is replaced, every message is delivered
 // and the topic holds each of them (at least once).
 TEST(RetryingProducer, RecoversFromAnInjectedFatalErrorWithoutLoss) {
-  auto broker = EmbeddedBroker::Create({.topics = {{"out", 4}}});
-  ASSERT_THAT(broker, IsOk());
-  Recorder recorder;
-  auto producer = MakeProducer((*broker)->bootstrap(), &recorder);
-  ASSERT_NE(producer, nullptr);
-  producer->Start();
-  ProduceRange(producer.get(), {"out"}, 0, 200);
+  auto started = StartProducer({{"out", 4}});
+  ASSERT_NE(started, nullptr);
+  RetryingProducer* producer = started->producer.get();
+  Recorder& recorder = started->recorder;
+  ProduceRange(producer, {"out"}, 0, 200);
   ASSERT_THAT(producer->InjectFatalErrorForTesting(RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER),
               IsOk());
-  ProduceRange(producer.get(), {"out"}, 200, 400);  // some hit the failed client: retried
+  ProduceRange(producer, {"out"}, 200, 400);  // some hit the failed client: retried
   ASSERT_TRUE(WaitUntil([&] { return recorder.distinct_delivered() == 400; }, absl::Seconds(60)))
       << recorder.distinct_delivered();
   EXPECT_EQ(producer->recoveries(), 1);
   EXPECT_EQ(recorder.recoveries(), 1u);
   EXPECT_FALSE(producer->failed());
-  producer->DiscardRetries();
-  producer->StopPolling();
-  EXPECT_TRUE(producer->Flush(absl::Seconds(5)));
-  std::set<std::string> keys;
-  for (const Record& r : ReadTopic((*broker)->bootstrap(), "out", 4, 400, absl::Seconds(30))) {
-    keys.insert(r.key);
-  }
-  EXPECT_EQ(keys.size(), 400u);
+  EXPECT_TRUE(ShutDown(producer));
+  EXPECT_EQ(KeysOf(started->bootstrap(), "out", 4, 400).size(), 400u);
 }
 
 // The broker answers Produce with OUT_OF_ORDER_SEQUENCE_NUMBER: librdkafka's idempotent producer
 // raises a fatal error, which is recovered; nothing is lost.
 TEST(RetryingProducer, RecoversFromTheBrokersOutOfOrderSequenceErrors) {
-  auto broker = EmbeddedBroker::Create({.topics = {{"out", 1}}});
-  ASSERT_THAT(broker, IsOk());
-  Recorder recorder;
-  auto producer = MakeProducer((*broker)->bootstrap(), &recorder);
-  ASSERT_NE(producer, nullptr);
-  producer->Start();
-  ProduceRange(producer.get(), {"out"}, 0, 10);  // a first batch: the producer id is known
+  auto started = StartProducer({{"out", 1}});
+  ASSERT_NE(started, nullptr);
+  RetryingProducer* producer = started->producer.get();
+  Recorder& recorder = started->recorder;
+  ProduceRange(producer, {"out"}, 0, 10);  // a first batch: the producer id is known
   ASSERT_TRUE(WaitUntil([&] { return recorder.distinct_delivered() == 10; }, absl::Seconds(30)));
   // ApiKey 0: Produce.
-  rd_kafka_mock_push_request_errors((*broker)->cluster(), /*Produce=*/0, 1,
+  rd_kafka_mock_push_request_errors(started->broker->cluster(), /*Produce=*/0, 1,
                                     RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
-  ProduceRange(producer.get(), {"out"}, 10, 100);
+  ProduceRange(producer, {"out"}, 10, 100);
   ASSERT_TRUE(WaitUntil([&] { return recorder.distinct_delivered() == 100; }, absl::Seconds(60)))
       << recorder.distinct_delivered();
   // The fault took effect: the producer went through a recovery.
   EXPECT_GE(producer->recoveries(), 1);
   EXPECT_FALSE(producer->failed());
-  producer->DiscardRetries();
-  producer->StopPolling();
-  (void)producer->Flush(absl::Seconds(5));
-  std::set<std::string> keys;
-  for (const Record& r : ReadTopic((*broker)->bootstrap(), "out", 1, 100, absl::Seconds(30))) {
-    keys.insert(r.key);
-  }
-  EXPECT_EQ(keys.size(), 100u);
+  (void)ShutDown(producer);
+  EXPECT_EQ(KeysOf(started->bootstrap(), "out", 1, 100).size(), 100u);
 }
 
 TEST(RetryingProducer, GivesUpAfterRepeatedFatalErrors) {
-  auto broker = EmbeddedBroker::Create({.topics = {{"out", 1}}});
-  ASSERT_THAT(broker, IsOk());
-  Recorder recorder;
-  auto producer = MakeProducer((*broker)->bootstrap(), &recorder);
-  ASSERT_NE(producer, nullptr);
-  producer->Start();
+  auto started = StartProducer({{"out", 1}});
+  ASSERT_NE(started, nullptr);
+  RetryingProducer* producer = started->producer.get();
+  Recorder& recorder = started->recorder;
   for (int round = 1; round <= 3; ++round) {
-    ProduceRange(producer.get(), {"out"}, round * 10, round * 10 + 10);
+    ProduceRange(producer, {"out"}, round * 10, round * 10 + 10);
     ASSERT_THAT(producer->InjectFatalErrorForTesting(RD_KAFKA_RESP_ERR__FENCED), IsOk());
     if (round < 3) {
       ASSERT_TRUE(WaitUntil([&] { return producer->recoveries() == round; }, absl::Seconds(30)));
@@ -188,9 +203,7 @@ TEST(RetryingProducer, GivesUpAfterRepeatedFatalErrors) {
   EXPECT_EQ(producer->recoveries(), 2);
   EXPECT_NE(recorder.failed_reason().find("giving up"), std::string::npos)
       << recorder.failed_reason();
-  producer->DiscardRetries();
-  producer->StopPolling();
-  (void)producer->Flush(absl::Seconds(1));
+  (void)ShutDown(producer, absl::Seconds(1));
 }
 
 }  // namespace

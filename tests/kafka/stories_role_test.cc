@@ -1,7 +1,11 @@
 // StoriesRole against the real librdkafka and an in-process mock cluster: every alert is
-// published again with its story, copies join the story of their first copy, and a standby in
-// the same group takes over the lease and rebuilds the window from Kafka.
+// published again with its story, copies join the story of their first copy, a standby in the
+// same group takes over the lease and rebuilds the window from Kafka, and a failed delivery is
+// produced again while the alert's offset waits for it.
 #include "steppewatch/kafka/stories_role.h"
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
 
 #include <string>
 #include <vector>
@@ -65,7 +69,10 @@ class StoriesRoleTest : public ::testing::Test {
   }
 
   std::unique_ptr<StoriesRole> StartRole(const std::string& name) {
-    auto role = StoriesRole::Create(Options(name));
+    return StartRole(Options(name));
+  }
+  std::unique_ptr<StoriesRole> StartRole(const StoriesRoleOptions& options) {
+    auto role = StoriesRole::Create(options);
     EXPECT_TRUE(role.ok()) << role.status();
     if (!role.ok()) return nullptr;
     EXPECT_TRUE((*role)->Start().ok());
@@ -114,11 +121,56 @@ TEST_F(StoriesRoleTest, PublishesEveryAlertWithItsStoryAndGroupsCopies) {
   EXPECT_EQ(top[0].second, 2u);
   EXPECT_TRUE(role->Stop(absl::Seconds(10)).ok());
   // Everything published was committed.
-  const std::vector<int64_t> committed =
-      testing::Committed(broker_->bootstrap(), "stories-test", kAlerts, 4);
-  int64_t total = 0;
-  for (int64_t c : committed) total += std::max<int64_t>(c, 0);
-  EXPECT_EQ(total, 3);
+  EXPECT_EQ(
+      testing::SumCommitted(testing::Committed(broker_->bootstrap(), "stories-test", kAlerts, 4)),
+      3);
+}
+
+TEST_F(StoriesRoleTest, RetriesAFailedDeliveryAndCommitsTheAlertOnlyAfterIt) {
+  StoriesRoleOptions o = Options("retry");
+  // A delivery fails after 1 s instead of librdkafka's 5 minutes, so the role's producer gives
+  // the message back and produces it again inside the fault; offsets stored by the role are
+  // committed within 100 ms, so one stored too early would show up at once.
+  o.producer_properties["message.timeout.ms"] = "1000";
+  o.consumer_properties["auto.commit.interval.ms"] = "100";
+  std::unique_ptr<StoriesRole> role = StartRole(o);
+  ASSERT_NE(role, nullptr);
+  ASSERT_TRUE(
+      testing::WaitUntil([&] { return role->counters().active.load(); }, absl::Seconds(20)));
+
+  // The stories topic has no leader: nothing can be written to it.
+  rd_kafka_mock_cluster_t* mc = broker_->cluster();
+  ASSERT_EQ(rd_kafka_mock_partition_set_leader(mc, kStories, 0, -1), RD_KAFKA_RESP_ERR_NO_ERROR);
+  ASSERT_EQ(testing::ProduceAll(broker_->bootstrap(), kAlerts,
+                                {{"r1", Alert("r1", "0123456789abcdef", "en", "wire")}}),
+            1);
+  // The first attempt and a retry failed: the producer's re-produce path ran.
+  ASSERT_TRUE(testing::WaitUntil([&] { return role->counters().delivery_failures.load() >= 2; },
+                                 absl::Seconds(30)));
+  EXPECT_EQ(role->counters().consumed.load(), 1u);
+  EXPECT_EQ(role->counters().published_alerts.load(), 0u);
+  // Several ticks stored offsets and auto-commits ran meanwhile; none covers the alert.
+  EXPECT_EQ(
+      testing::SumCommitted(testing::Committed(broker_->bootstrap(), "stories-test", kAlerts, 4)),
+      0)
+      << "an alert's offset was committed before its enriched copy was delivered";
+
+  // The partition gets its leader back: the retried message is delivered, then committed.
+  ASSERT_EQ(rd_kafka_mock_partition_set_leader(mc, kStories, 0, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+  ASSERT_TRUE(testing::WaitUntil([&] { return role->counters().published_alerts.load() >= 1; },
+                                 absl::Seconds(30)));
+  EXPECT_TRUE(testing::WaitUntil(
+      [&] {
+        return testing::SumCommitted(
+                   testing::Committed(broker_->bootstrap(), "stories-test", kAlerts, 4)) == 1;
+      },
+      absl::Seconds(20)));
+  const std::vector<testing::Record> out =
+      testing::ReadTopic(broker_->bootstrap(), kStories, 1, 1, absl::Seconds(20));
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].key, "r1");
+  EXPECT_TRUE(role->Stop(absl::Seconds(10)).ok());
+  EXPECT_EQ(role->counters().published_alerts.load(), 1u);
 }
 
 TEST_F(StoriesRoleTest, StandbyTakesOverAndRebuildsTheWindowFromKafka) {
@@ -170,10 +222,8 @@ TEST_F(StoriesRoleTest, PublishesASpikeOfDistinctStoriesButNotOfCopies) {
   // No history in a test: no warm-up; a burst of 6 stories in the spike window is improbable
   // against the floor.
   o.stage.warmup_days = 0;
-  auto created = StoriesRole::Create(o);
-  ASSERT_TRUE(created.ok()) << created.status();
-  std::unique_ptr<StoriesRole> role = *std::move(created);
-  ASSERT_TRUE(role->Start().ok());
+  std::unique_ptr<StoriesRole> role = StartRole(o);
+  ASSERT_NE(role, nullptr);
   ASSERT_TRUE(
       testing::WaitUntil([&] { return role->counters().active.load(); }, absl::Seconds(20)));
   // Thirty copies of one story: one story, no spike.

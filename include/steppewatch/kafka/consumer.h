@@ -27,6 +27,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -47,6 +48,14 @@ class ConsumerListener {
   // `partitions` are about to be assigned (offsets already set for a replay). The listener sets
   // up its bookkeeping; it may set an element's offset to start elsewhere.
   virtual void OnAssign(rd_kafka_topic_partition_list_t* partitions) = 0;
+  // The eager protocol only, called after OnAssign: returns the list to assign instead of
+  // `partitions` (it should contain them), for a member that reads partitions the group did not
+  // give it: the stories role, whose holder of a one-partition lease topic reads every alert
+  // partition from offsets of its own choosing. Null (the default) assigns `partitions`. All of
+  // it is unassigned at the next revoke (eager revokes everything).
+  virtual PartitionListHandle AssignmentFor(const rd_kafka_topic_partition_list_t& partitions) {
+    return nullptr;
+  }
   // `partitions` are about to be unassigned. Not `lost`: finish or abandon their work and store
   // (and commit) their offsets now. `lost`: another member may own them already: store nothing.
   virtual void OnRevoke(const rd_kafka_topic_partition_list_t& partitions, bool lost) = 0;
@@ -60,8 +69,11 @@ class ConsumerListener {
 };
 
 struct ConsumerOptions {
-  // Client properties over DefaultProperties(kConsumer) (security, tuning).
+  // Client properties over `defaults` (security, tuning).
   PropertyMap properties;
+  // The layer's defaults under `properties`; nullopt for a caller whose properties already hold
+  // the defaults it wants (the stories role gets the daemon's, minus the matcher's prefetch).
+  std::optional<ClientRole> defaults = ClientRole::kConsumer;
   std::string group_id;
   // client.id; empty keeps the one in `properties` (or librdkafka's).
   std::string client_id;

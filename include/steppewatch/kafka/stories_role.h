@@ -30,18 +30,22 @@
 // partition) is replayed from each partition's start; the stage drops what is older than its
 // window as it goes.
 //
-// Guarantee: an alert's offset is stored once its enriched copy and the spike events it caused
-// were acknowledged (acks=all, idempotent producer); a failed delivery is produced again with
-// backoff, forever, holding its partition's offset. After a crash or failover the new active
-// instance replays and re-publishes alerts after the last commit (duplicates, never losses;
-// subscribers de-duplicate on the stories message key, the item id, plus story id). Spike
-// events produced by Tick() (a spike ending on a quiet key) carry no input offset: one lost in
-// a crash is not sent again, and the next active instance sends the end when its own state
-// decides it.
+// KAFKA THROUGH THE CLIENT LAYER: a kafka::Consumer (consumer.h) whose AssignmentFor hook adds
+// the alert partitions to the lease, and a kafka::RetryingProducer (producer.h).
 //
-// Threading: Start/Stop from one controlling thread; stats() and active() from any thread. The
-// role owns its consumer thread, its librdkafka handles and the stage (which runs only on the
-// consumer thread).
+// Guarantee: an alert's offset is stored once its enriched copy and the spike events it caused
+// were acknowledged (acks=all, idempotent producer); a failed delivery is produced again by the
+// retrying producer with backoff (0.5 s doubling to 30 s), forever, holding its partition's
+// offset, and a fatal idempotent-producer error is recovered with a new producer. After a crash or
+// failover the new active instance replays and re-publishes alerts after the last commit
+// (duplicates, never losses; subscribers de-duplicate on the stories message key, the item id, plus
+// story id). Spike events produced by Tick() (a spike ending on a quiet key) carry no input offset:
+// one lost in a crash is not sent again, and the next active instance sends the end when its own
+// state decides it.
+//
+// Threading: Start/Stop from one controlling thread; counters() and the snapshot accessors from
+// any thread. The role owns its consumer thread (which alone runs the stage), its consumer and
+// its producer (whose own poll thread delivers the reports).
 #pragma once
 
 #include <atomic>
@@ -49,7 +53,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -72,8 +75,11 @@ struct StoriesRoleOptions {
   std::string lease_topic = "steppewatch.stories.lease";
   std::string stories_topic = "steppewatch.stories";
   std::string spikes_topic = "steppewatch.spikes";
-  // librdkafka properties passed through (security, tuning); the role forces group.id,
-  // enable.auto.offset.store=false, enable.auto.commit=true and enable.idempotence=true.
+  // librdkafka properties passed through (security, tuning), with no defaults of the client
+  // layer under the consumer's (the daemon passes its own) and the layer's under the
+  // producer's; the role forces bootstrap.servers, group.id, client.id,
+  // partition.assignment.strategy=range,roundrobin, enable.auto.offset.store=false,
+  // enable.auto.commit=true and enable.idempotence=true.
   std::map<std::string, std::string> consumer_properties;
   std::map<std::string, std::string> producer_properties;
   stories::StageOptions stage;
