@@ -483,6 +483,14 @@ int RunDaemon(const DaemonFlags& flags) {
       std::_Exit(pipe->fatal_kind() == kafka::FatalKind::kFenced ? kExitKafkaFenced
                                                                  : kExitKafkaFatal);
     }
+    if (stories_role != nullptr && stories_role->fatal()) {
+      // The role's consumer failed, or its producer gave up: it publishes and stores nothing
+      // more, so a restart (or the standby instance) must take over; its unstored alerts are
+      // consumed again.
+      SW_LOG(kError, kLog, "stories role: fatal Kafka error: exiting ", kExitKafkaFatal);
+      std::fflush(stdout);
+      std::_Exit(kExitKafkaFatal);
+    }
     if (demo != nullptr && !demo_reported && demo->Done()) {
       demo_reported = true;
       std::printf("steppewatchd: demo: %zu items processed, %zu alerts printed\n", demo->items(),

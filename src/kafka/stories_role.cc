@@ -167,6 +167,17 @@ StoriesRole::~StoriesRole() { Stop(absl::ZeroDuration()).IgnoreError(); }
 absl::Status StoriesRole::Start() { return impl_->Start(); }
 absl::Status StoriesRole::Stop(absl::Duration budget) { return impl_->Stop(budget); }
 const StoriesRoleCounters& StoriesRole::counters() const { return impl_->counters(); }
+bool StoriesRole::fatal() const { return impl_->fatal(); }
+int StoriesRole::producer_recoveries() const { return impl_->producer()->recoveries(); }
+absl::Status StoriesRole::InjectFatalErrorForTesting(bool producer, int rd_kafka_resp_err) {
+  const auto err = static_cast<rd_kafka_resp_err_t>(rd_kafka_resp_err);
+  if (producer) return impl_->producer()->InjectFatalErrorForTesting(err);
+  if (rd_kafka_test_fatal_error(impl_->consumer()->handle(), err, "injected by a test") !=
+      RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::InternalError("rd_kafka_test_fatal_error on the stories consumer failed");
+  }
+  return absl::OkStatus();
+}
 stories::StageStats StoriesRole::stage_stats() const { return impl_->stage_stats(); }
 std::vector<StoriesRole::SpikeKey> StoriesRole::spikes() const { return impl_->spikes(); }
 std::map<std::string, uint64_t> StoriesRole::spike_starts_by_language() const {

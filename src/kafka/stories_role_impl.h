@@ -46,6 +46,10 @@ class StoriesRole::Impl : private ConsumerListener, private ProducerListener {
   absl::Status Stop(absl::Duration budget);
 
   const StoriesRoleCounters& counters() const { return counters_; }
+  bool fatal() const { return fatal_.load(std::memory_order_acquire); }
+  // Set by Init() before the role is shared; the tests' fault injection and the metrics use them.
+  RetryingProducer* producer() const { return producer_.get(); }
+  Consumer* consumer() const { return consumer_.get(); }
   stories::StageStats stage_stats() const {
     MutexLock lock(&snapshot_mu_);
     return snapshot_stats_;
@@ -151,6 +155,7 @@ class StoriesRole::Impl : private ConsumerListener, private ProducerListener {
   std::unique_ptr<RetryingProducer> producer_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> fatal_{false};  // the consumer's fatal error, or the producer gave up
   bool started_ = false, stopped_ = false;  // controlling thread
   // How long a hand-over waits for outputs in flight; Stop() sets it before stop_, while the
   // consumer thread may read it in a rebalance.

@@ -53,6 +53,7 @@ void StoriesRole::Impl::OnRevoke(const rd_kafka_topic_partition_list_t&, bool lo
 void StoriesRole::Impl::OnFatal(rd_kafka_resp_err_t original, const std::string& reason) {
   SW_LOG_EVERY(kError, kLog, 10000, "consumer fatal error ", rd_kafka_err2name(original), ": ",
                reason, "; the role reads nothing more until it is restarted");
+  fatal_.store(true, std::memory_order_release);
 }
 
 void StoriesRole::Impl::OnClientError(rd_kafka_t* rk, rd_kafka_resp_err_t err, const char* reason) {

@@ -187,6 +187,7 @@ void StoriesRole::Impl::OnDiscarded(void* opaque) {
 void StoriesRole::Impl::OnFailed(const std::string& reason) {
   SW_LOG(kError, kLog, "producer gave up (", reason,
          "): nothing more is published and no offset stored until the role is restarted");
+  fatal_.store(true, std::memory_order_release);
 }
 
 void StoriesRole::Impl::Release(Pending* pending, bool delivered) {

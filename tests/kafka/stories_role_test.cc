@@ -17,6 +17,7 @@
 #include "kafka/kafka_test_util.h"
 #include "steppewatch/alert/alert.h"
 #include "steppewatch/kafka/embedded_broker.h"
+#include "steppewatch/kafka/producer.h"
 
 namespace steppewatch::kafka {
 namespace {
@@ -171,6 +172,28 @@ TEST_F(StoriesRoleTest, RetriesAFailedDeliveryAndCommitsTheAlertOnlyAfterIt) {
   EXPECT_EQ(out[0].key, "r1");
   EXPECT_TRUE(role->Stop(absl::Seconds(10)).ok());
   EXPECT_EQ(role->counters().published_alerts.load(), 1u);
+}
+
+// A fatal producer error is recovered in process (a new producer); errors that keep coming make
+// the role fatal(), which the daemon turns into exit code 3 so the standby or a restart takes
+// over, instead of a role that consumes on and publishes nothing.
+TEST_F(StoriesRoleTest, RepeatedFatalProducerErrorsMakeTheRoleFatal) {
+  auto role = StartRole("fatal");
+  ASSERT_NE(role, nullptr);
+  ASSERT_TRUE(
+      testing::WaitUntil([&] { return role->counters().active.load(); }, absl::Seconds(20)));
+  const int max_errors = ProducerOptions().max_fatal_errors;
+  for (int round = 1; round <= max_errors; ++round) {
+    ASSERT_FALSE(role->fatal()) << "round " << round;
+    ASSERT_TRUE(role->InjectFatalErrorForTesting(/*producer=*/true, RD_KAFKA_RESP_ERR__FENCED).ok());
+    if (round < max_errors) {
+      ASSERT_TRUE(testing::WaitUntil([&] { return role->producer_recoveries() == round; },
+                                     absl::Seconds(30)))
+          << "round " << round;
+    }
+  }
+  EXPECT_TRUE(testing::WaitUntil([&] { return role->fatal(); }, absl::Seconds(30)));
+  (void)role->Stop(absl::Seconds(2));
 }
 
 TEST_F(StoriesRoleTest, StandbyTakesOverAndRebuildsTheWindowFromKafka) {

@@ -124,6 +124,16 @@ class StoriesRole {
   absl::Status Stop(absl::Duration budget);
 
   const StoriesRoleCounters& counters() const;
+  // True once the role cannot go on in this process: its consumer hit a fatal error, or its
+  // producer gave up recovering from fatal errors (RetryingProducer). Nothing more is published
+  // or stored; the daemon exits (code 3, as for the matcher's pipeline) so that a restart, or
+  // the standby, takes over.
+  bool fatal() const;
+  // Fatal producer errors recovered in process so far.
+  int producer_recoveries() const;
+  // Tests only: raises fatal error `rd_kafka_resp_err` on the role's producer (or consumer), as
+  // librdkafka would (rd_kafka_test_fatal_error).
+  absl::Status InjectFatalErrorForTesting(bool producer, int rd_kafka_resp_err);
   // A snapshot of the stage's statistics and per-key new-story counts (taken on the consumer
   // thread after each batch; empty before the first activation).
   stories::StageStats stage_stats() const;
