@@ -155,7 +155,7 @@ class StoriesRole::Impl : private ConsumerListener, private ProducerListener {
   std::unique_ptr<RetryingProducer> producer_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
-  std::atomic<bool> fatal_{false};  // the consumer's fatal error, or the producer gave up
+  std::atomic<bool> fatal_{false};          // the consumer's fatal error, or the producer gave up
   bool started_ = false, stopped_ = false;  // controlling thread
   // How long a hand-over waits for outputs in flight; Stop() sets it before stop_, while the
   // consumer thread may read it in a rebalance.

@@ -6,7 +6,6 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
-
 #include "steppewatch/common/log.h"
 #include "steppewatch/rules/pack.h"
 

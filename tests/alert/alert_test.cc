@@ -64,8 +64,18 @@ TEST(JsonWriter, EscapesEverythingJsonRequires) {
 // Keys and values take a one-append path when short and plain; it must write exactly what the
 // general escaper writes, for every mix of plain bytes, specials and UTF-8 around its limits.
 TEST(JsonWriter, ShortPlainPathWritesWhatTheEscaperWrites) {
-  const std::string pieces[] = {"a", "Z", " ", "\"", "\\", "\n", std::string(1, '\x01'),
-                                "\x7f", "\xc3\xa9", "\xe2\x80\xa8", "\xff", "/"};
+  const std::string pieces[] = {"a",
+                                "Z",
+                                " ",
+                                "\"",
+                                "\\",
+                                "\n",
+                                std::string(1, '\x01'),
+                                "\x7f",
+                                "\xc3\xa9",
+                                "\xe2\x80\xa8",
+                                "\xff",
+                                "/"};
   uint32_t state = 12345;
   auto next = [&] { return state = state * 1103515245u + 12345u; };
   for (int round = 0; round < 4000; ++round) {
@@ -81,7 +91,8 @@ TEST(JsonWriter, ShortPlainPathWritesWhatTheEscaperWrites) {
     w.Key(v);
     w.String(v);
     w.EndObject();
-    EXPECT_EQ(out, "{\"" + escaped + "\":\"" + escaped + "\"}") << "input of " << v.size() << " bytes";
+    EXPECT_EQ(out, "{\"" + escaped + "\":\"" + escaped + "\"}")
+        << "input of " << v.size() << " bytes";
   }
 }
 

@@ -185,7 +185,8 @@ TEST_F(StoriesRoleTest, RepeatedFatalProducerErrorsMakeTheRoleFatal) {
   const int max_errors = ProducerOptions().max_fatal_errors;
   for (int round = 1; round <= max_errors; ++round) {
     ASSERT_FALSE(role->fatal()) << "round " << round;
-    ASSERT_TRUE(role->InjectFatalErrorForTesting(/*producer=*/true, RD_KAFKA_RESP_ERR__FENCED).ok());
+    ASSERT_TRUE(
+        role->InjectFatalErrorForTesting(/*producer=*/true, RD_KAFKA_RESP_ERR__FENCED).ok());
     if (round < max_errors) {
       ASSERT_TRUE(testing::WaitUntil([&] { return role->producer_recoveries() == round; },
                                      absl::Seconds(30)))
