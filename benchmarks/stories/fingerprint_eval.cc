@@ -159,7 +159,9 @@ bool SetOption(steppewatch::stories::internal::FingerprintOptions* o, std::strin
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s EVAL.jsonl [--examples N] [--fingerprints OUT] [option=value ...]\n", argv[0]);
+    std::fprintf(stderr,
+                 "usage: %s EVAL.jsonl [--examples N] [--fingerprints OUT] [option=value ...]\n",
+                 argv[0]);
     return 2;
   }
   int examples = 0;
