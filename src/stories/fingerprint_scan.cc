@@ -269,15 +269,27 @@ STEPPEWATCH_AVX512_SCAN size_t ScanAvx512(std::string_view text, TextSpan span,
             _mm512_sub_epi8(_mm512_or_si512(x, _mm512_set1_epi8(0x20)), _mm512_set1_epi8('a')),
             _mm512_set1_epi8(25)) |
         _mm512_movepi8_mask(x);
-    // Bytes before the first special one, or to the span's end.
-    const size_t take = special != 0 ? _tzcnt_u64(special) : std::min<size_t>(avail, 64);
+    if (special == 0) [[likely]] {
+      // The whole block (or the rest of the span), on a path of its own: where the next block
+      // starts does not wait for this block's bytes, so its load is not serialised behind
+      // this one's (as one path with `take` from the special mask, the loads waited on each
+      // other: two thirds of the scan's time).
+      const uint64_t m = word;  // zero past the span
+      const uint64_t before = (m << 1) | (s.ns != s.ne ? 1u : 0u);
+      CompressBits(m & ~before, s.i, s.starts, &s.ns);
+      CompressBits(~m & before & load, s.i, s.ends, &s.ne);
+      s.i += avail >= 64 ? 64 : avail;
+      continue;
+    }
+    // The bytes before the first special one, then the special character.
+    const size_t take = _tzcnt_u64(special);
     const uint64_t valid = _bzhi_u64(~uint64_t{0}, static_cast<unsigned>(take));
     const uint64_t m = word & valid;
     const uint64_t before = (m << 1) | (s.ns != s.ne ? 1u : 0u);
     CompressBits(m & ~before, s.i, s.starts, &s.ns);
     CompressBits(~m & before & valid, s.i, s.ends, &s.ne);
     s.i += take;
-    if (special != 0) ScalarStep<kDefault>(s, o);
+    ScalarStep<kDefault>(s, o);
   }
   if (s.ns != s.ne) s.ends[s.ne++] = static_cast<uint32_t>(n);
   return s.ne;
