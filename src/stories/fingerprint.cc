@@ -112,28 +112,19 @@ struct Fingerprinter::Scratch {
   normalise::FoldedText first_line;  // the body's first line, folded (the byline rule)
   uint32_t starts[kMaxTokens];       // the tokens of one field (internal::ScanTokens)
   uint32_t ends[kMaxTokens];
+  uint64_t unigrams[internal::RoundUp8(kMaxTokens)];  // their features (internal::TokenFeatures)
+  uint64_t bigrams[internal::RoundUp8(kMaxTokens)];
 
-  // Adds the features of one field: the token hashes in a loop of their own, after the scan
-  // (hashing inside the scan's loop interleaved two unpredictable branch patterns).
+  // Adds the features of one field: the scan, then the token hashes and features in a loop of
+  // their own, then the bins (each step a loop without unpredictable branches).
   void AddField(std::string_view text, bool is_title, size_t first_line_bytes) {
     internal::TextSpan span;
     internal::SelectText(text, is_title, kDefaults, first_line_bytes, &span);
     const size_t count = internal::ScanTokens<true>(kernel, text, span, kDefaults, starts, ends);
     if (count == 0) return;
-    const char* p = text.data();
-    const char* end = p + text.size();
-    auto hash = [&](size_t k) {
-      return internal::HashTokenFast(p + starts[k], (ends[k] & internal::kEndMask) - starts[k],
-                                     end);
-    };
-    uint64_t prev = hash(0);
-    bins.Add(internal::UnigramFeature(prev));
-    for (size_t k = 1; k < count; ++k) {
-      const uint64_t th = hash(k);
-      bins.Add(internal::UnigramFeature(th));
-      bins.Add(internal::BigramFeature(prev, th));
-      prev = th;
-    }
+    internal::TokenFeatures(kernel, text, starts, ends, count, unigrams, bigrams);
+    for (size_t k = 0; k < count; ++k) bins.Add(unigrams[k]);
+    for (size_t k = 1; k < count; ++k) bins.Add(bigrams[k]);
   }
 };
 
