@@ -161,11 +161,12 @@ bool KernelSupported(Kernel kernel) {
     case Kernel::kPortable:
       return true;
     case Kernel::kAvx512:
-      // The token scan's byte compress is VBMI2's, the token hashes' 64-bit multiplies DQ's;
-      // the SimHash counters need only BW.
+      // The token scan's byte compress is VBMI2's, the token hashes' byte permutes VBMI's and
+      // 64-bit multiplies DQ's; the SimHash counters need only BW.
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
-             __builtin_cpu_supports("avx512vbmi2") && __builtin_cpu_supports("bmi2");
+             __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512vbmi2") &&
+             __builtin_cpu_supports("bmi2");
   }
   return false;
 }
