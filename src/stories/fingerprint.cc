@@ -148,7 +148,7 @@ Fingerprint Fingerprinter::Compute(std::string_view folded_title, std::string_vi
       internal::FirstLine(folded_body, original_body, kDefaults, &s.first_line);
   s.AddField(folded_title, true, 0);
   s.AddField(folded_body, false, first_line);
-  return s.bins.Finish();
+  return s.bins.Finish(s.kernel);
 }
 
 void AppendFingerprint(Fingerprint fp, std::string* out) {

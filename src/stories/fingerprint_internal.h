@@ -156,8 +156,9 @@ struct MinHashBins {
     const uint64_t value = h & kValueMask;
     bins[bin] = value < bins[bin] ? value : bins[bin];
   }
-  // Returns the fingerprint (0 when no feature was added).
-  Fingerprint Finish() const;
+  // Returns the fingerprint (0 when no feature was added), the same with either kernel (kAvx512
+  // must be supported).
+  Fingerprint Finish(Kernel kernel = Kernel::kPortable) const;
 };
 
 }  // namespace steppewatch::stories::internal

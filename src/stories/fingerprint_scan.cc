@@ -234,11 +234,14 @@ STEPPEWATCH_AVX512_SCAN inline void CompressBits(uint64_t bits, size_t base, uin
   const __m512i b = _mm512_set1_epi32(static_cast<int>(base));
   // The zero-masked forms: GCC 12 warns about the unmasked ones' undefined pass-through.
   const __m128i low = _mm512_maskz_extracti32x4_epi32(0xF, packed, 0);
-  const __m128i high = _mm512_maskz_extracti32x4_epi32(0xF, packed, 1);
   uint32_t* dst = out + *count;
   _mm512_storeu_si512(dst, _mm512_add_epi32(b, _mm512_maskz_cvtepu8_epi32(0xFFFF, low)));
-  _mm512_storeu_si512(dst + 16, _mm512_add_epi32(b, _mm512_maskz_cvtepu8_epi32(0xFFFF, high)));
-  *count += static_cast<size_t>(__builtin_popcountll(bits));
+  const int found = __builtin_popcountll(bits);
+  if (found > 16) [[unlikely]] {  // more than 16 words start in 64 bytes: rare in any language
+    const __m128i high = _mm512_maskz_extracti32x4_epi32(0xF, packed, 1);
+    _mm512_storeu_si512(dst + 16, _mm512_add_epi32(b, _mm512_maskz_cvtepu8_epi32(0xFFFF, high)));
+  }
+  *count += static_cast<size_t>(found);
 }
 
 template <bool kDefault>

@@ -126,9 +126,49 @@ constexpr ProbeTable kProbes = MakeProbeTable();
 // borrow the minimum of another bin in kProbes order.
 void MinHashBins::Reset() { std::fill(std::begin(bins), std::end(bins), kEmptyBin); }
 
-Fingerprint MinHashBins::Finish() const {
+namespace {
+
+// b * kMul1 for each bin b: what bin b's bit mixes in (below).
+alignas(64) constexpr std::array<uint64_t, 64> kBinSalts = [] {
+  std::array<uint64_t, 64> t{};
+  for (int b = 0; b < 64; ++b) t[b] = static_cast<uint64_t>(b) * kMul1;
+  return t;
+}();
+
+#define STEPPEWATCH_AVX512_BINS __attribute__((target("avx512f,avx512dq")))
+
+// Finish's two loops over the 64 bins, eight bins at a time (the same values).
+STEPPEWATCH_AVX512_BINS uint64_t OccupiedAvx512(const uint64_t* bins) {
+  uint64_t occupied = 0;
+  for (int q = 0; q < 8; ++q) {
+    const __mmask8 m = _mm512_cmpneq_epu64_mask(_mm512_loadu_si512(bins + 8 * q),
+                                                _mm512_set1_epi64(-1));  // kEmptyBin
+    occupied |= uint64_t{m} << (8 * q);
+  }
+  return occupied;
+}
+
+STEPPEWATCH_AVX512_BINS Fingerprint BinBitsAvx512(const uint64_t* values) {
+  Fingerprint fp = 0;
+  for (int q = 0; q < 8; ++q) {
+    const __m512i x = _mm512_xor_si512(_mm512_loadu_si512(values + 8 * q),
+                                       _mm512_load_si512(kBinSalts.data() + 8 * q));
+    const __m512i mixed = _mm512_mullo_epi64(x, _mm512_set1_epi64(static_cast<long long>(kMul2)));
+    fp |= uint64_t{_mm512_movepi64_mask(mixed)} << (8 * q);  // bit 63 of each
+  }
+  return fp;
+}
+
+}  // namespace
+
+Fingerprint MinHashBins::Finish(Kernel kernel) const {
+  const bool avx512 = kernel == Kernel::kAvx512;
   uint64_t occupied = 0;  // bit b: bin b has a minimum of its own
-  for (int b = 0; b < 64; ++b) occupied |= static_cast<uint64_t>(bins[b] != kEmptyBin) << b;
+  if (avx512) {
+    occupied = OccupiedAvx512(bins);
+  } else {
+    for (int b = 0; b < 64; ++b) occupied |= static_cast<uint64_t>(bins[b] != kEmptyBin) << b;
+  }
   if (occupied == 0) return 0;
   uint64_t values[64];
   std::memcpy(values, bins, sizeof values);
@@ -148,10 +188,11 @@ Fingerprint MinHashBins::Finish() const {
       }
     }
   }
+  if (avx512) return BinBitsAvx512(values);
   Fingerprint fp = 0;
   for (int b = 0; b < 64; ++b) {
     // One well-mixed bit of (minimum, bin): bins that borrowed the same minimum still differ.
-    fp |= (((values[b] ^ (static_cast<uint64_t>(b) * kMul1)) * kMul2) >> 63) << b;
+    fp |= (((values[b] ^ kBinSalts[b]) * kMul2) >> 63) << b;
   }
   return fp;
 }
