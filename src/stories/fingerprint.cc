@@ -123,8 +123,13 @@ struct Fingerprinter::Scratch {
     const size_t count = internal::ScanTokens<true>(kernel, text, span, kDefaults, starts, ends);
     if (count == 0) return;
     internal::TokenFeatures(kernel, text, starts, ends, count, unigrams, bigrams);
-    for (size_t k = 0; k < count; ++k) bins.Add(unigrams[k]);
-    for (size_t k = 1; k < count; ++k) bins.Add(bigrams[k]);
+    // Unrolled: a quarter of the loop's instructions were its own compare and branch.
+    bins.Add(unigrams[0]);
+#pragma GCC unroll 4
+    for (size_t k = 1; k < count; ++k) {
+      bins.Add(unigrams[k]);
+      bins.Add(bigrams[k]);
+    }
   }
 };
 

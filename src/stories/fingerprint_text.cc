@@ -57,6 +57,26 @@ __attribute__((noinline)) size_t LastSentenceStart(const char* p, size_t i, size
   return cut;
 }
 
+// Returns the first j in [from, limit - 1) where p[j - 1..j + 1] is " - " or " --" (a dash between
+// spaces), or limit. 16 positions at a time (a byte loop was 4% of a 3 KB item's time).
+inline size_t FindDatelineDash(const char* p, size_t from, size_t limit) {
+  size_t j = from;
+  for (; j + 17 <= limit; j += 16) {  // reads p[j - 1, j + 17): inside [from - 1, limit)
+    const __m128i before = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + j - 1));
+    const __m128i at = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + j));
+    const __m128i after = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + j + 1));
+    const __m128i dash = _mm_set1_epi8('-'), space = _mm_set1_epi8(' ');
+    const __m128i hit =
+        _mm_and_si128(_mm_and_si128(_mm_cmpeq_epi8(at, dash), _mm_cmpeq_epi8(before, space)),
+                      _mm_or_si128(_mm_cmpeq_epi8(after, space), _mm_cmpeq_epi8(after, dash)));
+    if (const int m = _mm_movemask_epi8(hit); m != 0) return j + __builtin_ctz(m);
+  }
+  for (; j + 1 < limit; ++j) {
+    if (p[j] == '-' && p[j - 1] == ' ' && (p[j + 1] == ' ' || p[j + 1] == '-')) return j;
+  }
+  return limit;
+}
+
 // Returns where the first occurrence of 日电 in p[i, limit) starts, or limit. Byte by byte for
 // its rare first byte (string_view::find called memchr and memcmp: 8% of a 3 KB item's time).
 inline size_t FindCjkDispatch(const char* p, size_t i, size_t limit) {
@@ -111,17 +131,11 @@ bool SelectText(std::string_view text, bool is_title, const FingerprintOptions& 
     // original loses too, so both keep the same text.
     for (int round = 0; round < o.dateline_rounds; ++round) {
       const size_t limit = std::min(n, i + o.dateline_bytes);
-      bool found = false;
-      for (size_t j = i + 1; j + 1 < limit; ++j) {
-        if (p[j] == '-' && p[j - 1] == ' ' && (p[j + 1] == ' ' || p[j + 1] == '-')) {
-          size_t e = j + 1;
-          while (e < n && (p[e] == '-' || p[e] == ' ')) ++e;
-          i = e;
-          found = true;
-          break;
-        }
-      }
-      if (!found) break;
+      const size_t j = FindDatelineDash(p, i + 1, limit);
+      if (j == limit) break;
+      size_t e = j + 1;
+      while (e < n && (p[e] == '-' || p[e] == ' ')) ++e;
+      i = e;
     }
     // Chinese wire datelines end with 日电 ("dispatch of day ...": "新华社阿斯塔纳11月20日电").
     for (int round = 0; round < o.dateline_rounds && o.strip_cjk_dateline; ++round) {
