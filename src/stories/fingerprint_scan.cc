@@ -293,6 +293,9 @@ STEPPEWATCH_AVX512_SCAN size_t ScanAvx512(std::string_view text, TextSpan span,
     CompressBits(~m & before & valid, s.i, s.ends, &s.ne);
     s.i += take;
     ScalarStep<kDefault>(s, o);
+    // A run of 3- and 4-byte characters (Chinese: all of it) one character at a time, without
+    // a 64-byte block per character.
+    while (s.i < n && static_cast<unsigned char>(p[s.i]) >= 0xE0) ScalarStep<kDefault>(s, o);
   }
   if (s.ns != s.ne) s.ends[s.ne++] = static_cast<uint32_t>(n);
   return s.ne;
