@@ -5,7 +5,8 @@
 //   2. the token scan (fingerprint_scan.cc): the words and CJK characters of those bytes, as
 //      positions, 16 bytes at a time (SSE2, any x86-64) or 64 at a time (AVX-512BW, picked at
 //      run time), with identical tokens on any valid UTF-8 (what Fold writes);
-//   3. token hashes and features (here, inline), which go into
+//   3. token hashes and features (the hash functions here; eight tokens at a time with AVX-512
+//      in fingerprint_hash.cc), which go into
 //   4. a one-permutation MinHash of 64 one-bit bins, or SimHash's counters for the evaluation
 //      (fingerprint_sketch.cc).
 // Private to src/stories. Everything here is stateless and thread-safe.
@@ -64,7 +65,8 @@ inline constexpr size_t MaxTokens(size_t bytes) { return bytes / 2 + 2 + kScanSl
 
 // Scans text[span.begin, span.end) with `kernel` (kAvx512 must be supported) into `starts` and
 // `ends` (MaxTokens(span.end - span.begin) entries each) and returns the token count. Reads only
-// inside `text`. kDefault: o is kDefaultOptions (Fingerprinter's path).
+// inside `text`; only its first 2 GB count (positions are 31 bits). kDefault: o is
+// kDefaultOptions (Fingerprinter's path).
 template <bool kDefault>
 size_t ScanTokens(Kernel kernel, std::string_view text, TextSpan span, const FingerprintOptions& o,
                   uint32_t* starts, uint32_t* ends);

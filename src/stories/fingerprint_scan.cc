@@ -306,6 +306,7 @@ STEPPEWATCH_AVX512_SCAN size_t ScanAvx512(std::string_view text, TextSpan span,
 template <bool kDefault>
 size_t ScanTokens(Kernel kernel, std::string_view text, TextSpan span, const FingerprintOptions& o,
                   uint32_t* starts, uint32_t* ends) {
+  span.end = std::min<size_t>(span.end, kEndMask);  // positions and the CJK flag share 32 bits
   if (span.begin >= span.end) return 0;
   if (kernel == Kernel::kAvx512) return ScanAvx512<kDefault>(text, span, o, starts, ends);
   return ScanPortable<kDefault>(text, span, o, starts, ends);

@@ -13,8 +13,9 @@
 // fingerprint": the same precision, more recall, because SimHash's distance grows with the square
 // root of the share of changed features).
 //
-// Speed: the token scan reads 64 bytes at a time with AVX-512 where the CPU has it (picked at
-// run time) and 16 at a time with SSE2 elsewhere; both give the same fingerprint.
+// Speed: with AVX-512 where the CPU has it (picked at run time) the token scan reads 64 bytes at
+// a time and the token hashes take eight tokens at a time; elsewhere the portable kernel (SSE2,
+// 16 bytes at a time, one token at a time) gives the same fingerprint.
 //
 // Threading: Fingerprinter is one per worker thread (it reuses scratch buffers); the free
 // functions are thread-safe.
@@ -39,8 +40,9 @@ inline constexpr int kNearDuplicateDistance = 3;
 inline int Distance(Fingerprint a, Fingerprint b) { return __builtin_popcountll(a ^ b); }
 
 namespace internal {
-// The kernels of the token scan and of SimHash's counters: kPortable (SSE2, any x86-64) and
-// kAvx512 (AVX-512BW and VBMI2, and BMI2). All give the same fingerprint (tests compare them).
+// The kernels of the token scan, the token hashes, the MinHash finish and SimHash's counters:
+// kPortable (SSE2, any x86-64) and kAvx512 (AVX-512 F, BW, DQ, VL, VBMI and VBMI2, and BMI2).
+// Both give the same fingerprint (tests compare them).
 enum class Kernel : uint8_t { kPortable, kAvx512 };
 }  // namespace internal
 
