@@ -2,8 +2,13 @@
 //
 //   BM_Fingerprint3KB/method        3 KB English articles (Reuters + BBC bodies of >= 3 KB, cut
 //                                   at 3,072 bytes, folded beforehand); method 0 Fingerprinter
-//                                   (MinHash, the product), 1 SimHash with the portable kernel,
-//                                   2 SimHash with the AVX-512BW kernel (the alternative)
+//                                   (MinHash, the product, with the best kernel of the CPU),
+//                                   6 Fingerprinter with the portable (SSE2) kernel, 1 SimHash
+//                                   with the portable kernel, 2 SimHash with the AVX-512BW
+//                                   kernel (the alternative); 1,004 items, 6 MB with the
+//                                   original bodies: mostly out of the core's L2 cache
+//   BM_Fingerprint3KBHot/method     the same for the first 64 of them (in L2: the item path
+//                                   fingerprints text it has just folded and scanned)
 //   BM_FingerprintCorpus/lang/method every item of one language group, whole (folded beforehand)
 //   BM_ItemPathFingerprintShare     the item path of `steppewatch match` over the corpus with the
 //                                   default central-asia pack (ItemProcessor: decode, scan,
@@ -16,6 +21,7 @@
 #include <benchmark/benchmark.h>
 #include <time.h>
 
+#include <algorithm>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -71,7 +77,8 @@ bool KernelOk(benchmark::State& state, Kernel kernel) {
 // byline rule: its cost by difference); 1: SimHash, portable kernel; 2: SimHash,
 // AVX-512BW kernel (the evaluated alternative, through ComputeWithOptions: it allocates);
 // 4 and 5: MinHash through ComputeWithOptions (settings read at run time) with the defaults and
-// without the last-sentence and byline rules: the rules' cost by difference, in one run.
+// without the last-sentence and byline rules: the rules' cost by difference, in one run;
+// 6: Fingerprinter with the portable kernel (the same-run reference for the AVX-512 one).
 void RunFingerprints(benchmark::State& state, const std::vector<Folded>& items, int method) {
   if (items.empty()) {
     state.SkipWithError("no items");
@@ -83,7 +90,7 @@ void RunFingerprints(benchmark::State& state, const std::vector<Folded>& items, 
   simhash.method = steppewatch::stories::internal::Method::kSimHash;
   const Kernel kernel = method == 2 ? Kernel::kAvx512 : Kernel::kPortable;
   if (method == 2 && !KernelOk(state, kernel)) return;
-  Fingerprinter f;
+  Fingerprinter f(method == 6 ? Kernel::kPortable : steppewatch::stories::internal::BestKernel());
   auto compute = [&](const Folded& it) {
     if (method == 3) return f.Compute(it.title, it.body);  // no original body: no byline rule
     if (method == 4 || method == 5) {
@@ -91,15 +98,16 @@ void RunFingerprints(benchmark::State& state, const std::vector<Folded>& items, 
           it.title, it.body, method == 4 ? defaults : previous, Kernel::kPortable,
           it.original_body);
     }
-    return method == 0 ? f.Compute(it.title, it.body, it.original_body)
-                       : steppewatch::stories::internal::ComputeWithOptions(
-                             it.title, it.body, simhash, kernel, it.original_body);
+    return method == 0 || method == 6 ? f.Compute(it.title, it.body, it.original_body)
+                                      : steppewatch::stories::internal::ComputeWithOptions(
+                                            it.title, it.body, simhash, kernel, it.original_body);
   };
   size_t bytes = 0, zero = 0;
   for (const Folded& it : items) {  // checked once before timing
     const Fingerprint fp = compute(it);
-    if (method == 0 && fp != steppewatch::stories::internal::ComputeWithOptions(
-                                 it.title, it.body, {}, Kernel::kPortable, it.original_body)) {
+    if ((method == 0 || method == 6) &&
+        fp != steppewatch::stories::internal::ComputeWithOptions(
+                  it.title, it.body, {}, Kernel::kPortable, it.original_body)) {
       state.SkipWithError("the fast path disagrees with the options path");
       return;
     }
@@ -132,7 +140,23 @@ void BM_Fingerprint3KB(benchmark::State& state) {
   RunFingerprints(state, items, static_cast<int>(state.range(0)));
   state.counters["items"] = items.size();
 }
-BENCHMARK(BM_Fingerprint3KB)->DenseRange(0, 5)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_Fingerprint3KB)->DenseRange(0, 6)->Unit(benchmark::kMicrosecond);
+
+void BM_Fingerprint3KBHot(benchmark::State& state) {
+  const BenchCorpus* corpus = LoadBenchCorpus();
+  if (corpus == nullptr) {
+    state.SkipWithError(steppewatch::bench::kNoCorpusMessage);
+    return;
+  }
+  static const std::vector<Folded> items = [&] {
+    std::vector<Folded> all = FoldAll(corpus->Select(Language::kEnglish), 3072);
+    all.resize(std::min<size_t>(all.size(), 64));
+    return all;
+  }();
+  RunFingerprints(state, items, static_cast<int>(state.range(0)));
+  state.counters["items"] = items.size();
+}
+BENCHMARK(BM_Fingerprint3KBHot)->Arg(0)->Arg(6)->Arg(1)->Unit(benchmark::kMicrosecond);
 
 void BM_FingerprintCorpus(benchmark::State& state) {
   const Language lang = static_cast<Language>(state.range(0));

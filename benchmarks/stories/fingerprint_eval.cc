@@ -13,8 +13,11 @@
 // originals < 200 bytes). Recall is also broken down by edit (original-copy pairs whose copy
 // had that edit).
 //
-// usage: stories_fingerprint_eval EVAL.jsonl [--examples N] [--k K] [option=value ...]
-//                                 [vN.option=value ...] [vN.penalty=P] [cross=1]
+// usage: stories_fingerprint_eval EVAL.jsonl [--examples N] [--k K] [--fingerprints OUT]
+//                                 [option=value ...] [vN.option=value ...] [vN.penalty=P]
+//                                 [cross=1]
+//   --fingerprints OUT writes "id fingerprint" per item (16 hex digits), so two builds can be
+//   compared item by item (a change meant to keep the fingerprint must give the same file).
 //   option=value overrides a feature setting (internal::FingerprintOptions), for comparing
 //   variants (see SetOption for the names). vN.option=value (N = 1..3) adds a second (third,
 //   fourth) fingerprint per item, a "view" computed with those settings over the defaults; a
@@ -156,11 +159,14 @@ bool SetOption(steppewatch::stories::internal::FingerprintOptions* o, std::strin
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s EVAL.jsonl [--examples N] [option=value ...]\n", argv[0]);
+    std::fprintf(stderr,
+                 "usage: %s EVAL.jsonl [--examples N] [--fingerprints OUT] [option=value ...]\n",
+                 argv[0]);
     return 2;
   }
   int examples = 0;
   int example_k = 3;
+  const char* fingerprints_path = nullptr;
   bool use_options = false;
   steppewatch::stories::internal::FingerprintOptions options;
   steppewatch::stories::internal::FingerprintOptions view_options[4];
@@ -168,6 +174,8 @@ int main(int argc, char** argv) {
     std::string_view arg = argv[a];
     if (arg == "--examples" && a + 1 < argc) {
       examples = std::atoi(argv[++a]);
+    } else if (arg == "--fingerprints" && a + 1 < argc) {
+      fingerprints_path = argv[++a];
     } else if (arg == "--k" && a + 1 < argc) {
       example_k = std::atoi(argv[++a]);
     } else if (arg == "cross=1") {
@@ -254,6 +262,20 @@ int main(int argc, char** argv) {
     items.push_back(std::move(item));
   }
   const size_t n = items.size();
+  if (fingerprints_path != nullptr) {
+    std::FILE* out = std::fopen(fingerprints_path, "w");
+    if (out == nullptr) {
+      std::fprintf(stderr, "cannot write %s\n", fingerprints_path);
+      return 1;
+    }
+    std::string hex;
+    for (const Item& it : items) {
+      hex.clear();
+      steppewatch::stories::AppendFingerprint(it.fp[0], &hex);
+      std::fprintf(out, "%s %s\n", it.id.c_str(), hex.c_str());
+    }
+    std::fclose(out);
+  }
 
   // Items per class, to count all pairs of a class.
   uint64_t class_items[kClassCount] = {0};

@@ -3,6 +3,10 @@
 // with the clock moved by Tick between calls. Checks, beyond "no crash and no sanitizer report":
 // a message is either rejected with a reason or republished as valid JSON (what subscribers of
 // the stories topic parse), and every spike event is valid JSON.
+// The same bytes are also an item's text for the fingerprint (title: the first line, body: the
+// rest, also as the original body): folded, the AVX-512 and the portable kernels and the
+// settings-at-run-time path must give one fingerprint; unfolded (bytes Fold never writes,
+// sequences cut anywhere), each kernel must only stay inside the text.
 //
 // Run: the `fuzz` preset builds it (`cmake --build --preset fuzz --target stories_fuzzer`);
 //   build/fuzz/tests/stories_fuzzer -max_total_time=60 WORK_DIR tests/fuzz/corpus/stories
@@ -14,6 +18,8 @@
 #include <string_view>
 
 #include "simdjson.h"
+#include "steppewatch/normalise/fold.h"
+#include "steppewatch/stories/fingerprint.h"
 #include "steppewatch/stories/stage.h"
 
 namespace {
@@ -37,6 +43,28 @@ void Check(const StageOutput& out) {
   }
 }
 
+void CheckFingerprints(std::string_view text) {
+  using steppewatch::stories::Fingerprinter;
+  using steppewatch::stories::internal::Kernel;
+  static Fingerprinter best, portable(Kernel::kPortable);
+  const size_t nl = text.find('\n');
+  const std::string_view title = text.substr(0, nl == std::string_view::npos ? 0 : nl);
+  const std::string_view body =
+      nl == std::string_view::npos ? text : text.substr(nl + 1);  // an original body
+  // Exactly sized copies: ASan reports a read past the end of the text.
+  const std::string folded_title = steppewatch::normalise::FoldToString(title);
+  const std::string folded_body = steppewatch::normalise::FoldToString(body);
+  const auto fp = best.Compute(folded_title, folded_body, body);
+  if (portable.Compute(folded_title, folded_body, body) != fp) std::abort();
+  if (steppewatch::stories::internal::ComputeWithOptions(folded_title, folded_body, {},
+                                                         Kernel::kPortable, body) != fp) {
+    std::abort();
+  }
+  const std::string raw_title(title), raw_body(body);
+  best.Compute(raw_title, raw_body, raw_body);
+  portable.Compute(raw_title, raw_body, raw_body);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -52,6 +80,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }();
   static int64_t kafka_ms = 1767225600000;  // 2026-01-01
   const std::string_view alert(reinterpret_cast<const char*>(data), size);
+  CheckFingerprints(alert);
   // The first byte picks the timestamp's behaviour: steady, a jump forward, one back, none.
   const uint8_t mode = size > 0 ? data[0] % 4 : 0;
   kafka_ms += mode == 1 ? 3600000 : mode == 2 ? -600000 : 60000;

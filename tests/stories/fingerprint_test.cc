@@ -250,6 +250,140 @@ TEST(Fingerprint, FastPathEqualsTheOptionsPathAndSimHashKernelsAgreeOnRandomText
   }
 }
 
+// Texts of every kind the scan treats differently: ASCII, 2-byte letters (Cyrillic with the
+// Kazakh letters, Latin with diacritics), 3-byte letters outside CJK, CJK characters and
+// punctuation, emoji, brackets of every kind (closed soon, late and never), /slashed/ words,
+// datelines, bylines before a line break, sentence ends, words of 1 to 80 bytes (the hash takes
+// 8 and 16 bytes at a time), one-liners, empty texts and texts past the 2 KB limit (cut inside
+// a character), each at many offsets from a 64-byte block's start.
+std::vector<std::string> ManyTexts() {
+  const std::vector<std::string> pieces = {"kazakhstan",
+                                           "a",
+                                           "the",
+                                           "2025",
+                                           "x1",
+                                           "pipeline",
+                                           "internationalisation",
+                                           "астана",
+                                           "нефть",
+                                           "Қазақстан",
+                                           "әңгіме",
+                                           "ғылым",
+                                           "құрылыс",
+                                           "өнім",
+                                           "ұлт",
+                                           "үкімет",
+                                           "һижра",
+                                           "іс",
+                                           "über",
+                                           "façade",
+                                           "中国",
+                                           "能源",
+                                           "签署",
+                                           "合同",
+                                           "、",
+                                           "。",
+                                           "，",
+                                           "😀",
+                                           "𠀀字",
+                                           "हिन्दी",
+                                           "ქართული",
+                                           "한국어",
+                                           "«цитата»",
+                                           "“quote”",
+                                           "—",
+                                           "-",
+                                           " - ",
+                                           "(reuters)",
+                                           "(",
+                                           ")",
+                                           "[video]",
+                                           "[",
+                                           "（责任编辑：王磊）",
+                                           "【编辑】",
+                                           "【",
+                                           "/тасс/",
+                                           "/",
+                                           "//",
+                                           "dlrs/shr",
+                                           ".",
+                                           "!",
+                                           "?",
+                                           ",",
+                                           ":",
+                                           ";",
+                                           "\n",
+                                           "\n\n",
+                                           "  ",
+                                           "\t",
+                                           "ALMATY, Nov 20 - ",
+                                           "新华社阿斯塔纳11月20日电",
+                                           "by olzhas auyezov\n",
+                                           "© 2026",
+                                           "°c",
+                                           "№5",
+                                           "оченьдлинноеслововкотором",
+                                           std::string(40, 'w'),
+                                           std::string(17, 'z')};
+  std::mt19937_64 rng(20261203);
+  std::vector<std::string> texts = {"", " ", "a", "я", "中", "\n", "(", "。", "a b", "ab\ncd"};
+  for (int t = 0; t < 1500; ++t) {
+    std::string text;
+    // Mostly short (one-liners, titles), some long, some past the 2 KB limit.
+    const int kind = static_cast<int>(rng() % 10);
+    const size_t words = kind < 5 ? rng() % 12 : kind < 9 ? rng() % 150 : 300 + rng() % 400;
+    for (size_t i = 0; i < words; ++i) {
+      text += pieces[rng() % pieces.size()];
+      if (rng() % 3 != 0) text += ' ';
+    }
+    if (rng() % 4 == 0) text = std::string(rng() % 70, ' ') + text;  // block offsets
+    texts.push_back(text);
+  }
+  return texts;
+}
+
+TEST(Fingerprint, KernelsAndPathsGiveTheSameFingerprintOnManyTexts) {
+  Fingerprinter best, portable(Kernel::kPortable);
+  internal::FingerprintOptions simhash, no_rules, lead;
+  simhash.method = internal::Method::kSimHash;
+  no_rules.skip_brackets = false;  // brackets and slashes stop being special bytes of a block
+  no_rules.skip_slashes = false;
+  no_rules.drop_last_sentence = false;
+  no_rules.max_body_bytes = 4096;
+  lead.max_body_tokens = 40;
+  lead.min_token_bytes = 3;
+  lead.trigram_weight = 1;
+  lead.title_weight = 2;
+  const std::vector<std::string> texts = ManyTexts();
+  size_t nonzero = 0;
+  for (size_t t = 0; t < texts.size(); ++t) {
+    const std::string& raw = texts[t];
+    const std::string& raw_title = texts[(t * 7 + 3) % texts.size()].substr(0, 120);
+    // Exactly sized strings, so that ASan sees a read past the end of the text.
+    const std::string title = normalise::FoldToString(raw_title);
+    const std::string body = normalise::FoldToString(raw);
+    const Fingerprint fp = portable.Compute(title, body, raw);
+    nonzero += fp != 0;
+    ASSERT_EQ(best.Compute(title, body, raw), fp) << t << ": " << raw;
+    ASSERT_EQ(internal::ComputeWithOptions(title, body, {}, Kernel::kPortable, raw), fp) << t;
+    ASSERT_EQ(internal::ComputeWithOptions(title, body, {}, internal::BestKernel(), raw), fp) << t;
+    ASSERT_EQ(best.Compute(title, body), portable.Compute(title, body)) << t;
+    ASSERT_EQ(best.Compute(body, title), portable.Compute(body, title)) << t;
+    for (const auto* o : {&simhash, &no_rules, &lead}) {
+      ASSERT_EQ(internal::ComputeWithOptions(title, body, *o, internal::BestKernel(), raw),
+                internal::ComputeWithOptions(title, body, *o, Kernel::kPortable, raw))
+          << t << ": " << raw;
+    }
+    // The folded body cut anywhere, also inside a character (the 2 KB limit does that).
+    const std::string cut = body.substr(0, body.size() * (t % 5) / 4);
+    ASSERT_EQ(best.Compute("", cut), portable.Compute("", cut)) << t;
+  }
+  EXPECT_GT(nonzero, texts.size() * 3 / 4);
+  if (!internal::KernelSupported(Kernel::kAvx512)) {
+    GTEST_SKIP() << "no AVX-512 (BW, DQ, VL, VBMI2) on this CPU: only the portable kernel ran";
+  }
+}
+
 TEST(Fingerprint, ExpectedDistanceFollowsTheShareOfChangedFeatures) {
   // Two items sharing most of their words: MinHash's distance is about 32 (1 - J); items with
   // nothing in common are about 32 apart.
@@ -292,26 +426,29 @@ TEST(Fingerprint, DoesNotDependOnWhereTheTextStarts) {
   };
   for (const std::string& body : bodies) {
     const std::string folded = normalise::FoldToString(body);
-    Fingerprinter f;
-    const Fingerprint base = f.Compute("", folded);
-    EXPECT_NE(base, 0u) << body;
-    for (int shift = 1; shift <= 33; ++shift) {
-      EXPECT_EQ(f.Compute("", std::string(shift, ' ') + folded), base) << shift << " " << body;
-      // And the same text as a title (no dateline rule there).
-      EXPECT_EQ(f.Compute(std::string(shift, ' ') + folded, ""), f.Compute(folded, ""))
-          << shift << " " << body;
+    for (Kernel kernel : {Kernel::kPortable, Kernel::kAvx512}) {
+      Fingerprinter f(kernel);
+      const Fingerprint base = f.Compute("", folded);
+      EXPECT_NE(base, 0u) << body;
+      for (int shift = 1; shift <= 33; ++shift) {
+        EXPECT_EQ(f.Compute("", std::string(shift, ' ') + folded), base) << shift << " " << body;
+        // And the same text as a title (no dateline rule there).
+        EXPECT_EQ(f.Compute(std::string(shift, ' ') + folded, ""), f.Compute(folded, ""))
+            << shift << " " << body;
+      }
     }
   }
 }
 
 TEST(Fingerprint, HandlesInvalidAndCutSequencesWithoutReadingPastTheText) {
-  Fingerprinter f;
+  Fingerprinter f, portable(Kernel::kPortable);
   // Bytes a fold never produces, lone lead bytes at the very end, unclosed brackets.
   for (std::string s :
        {std::string("\xE4"), std::string("abc \xF0\x9F"), std::string("(((("),
         std::string("\xEF\xBC\x88 open"), std::string("\xE3\x80\x90"), std::string("word\xC3")}) {
     std::string copy = s;  // exactly sized: ASan catches a read past the end
     f.Compute(copy, copy);
+    portable.Compute(copy, copy);
   }
   SUCCEED();
 }

@@ -13,6 +13,10 @@
 // fingerprint": the same precision, more recall, because SimHash's distance grows with the square
 // root of the share of changed features).
 //
+// Speed: with AVX-512 where the CPU has it (picked at run time) the token scan reads 64 bytes at
+// a time and the token hashes take eight tokens at a time; elsewhere the portable kernel (SSE2,
+// 16 bytes at a time, one token at a time) gives the same fingerprint.
+//
 // Threading: Fingerprinter is one per worker thread (it reuses scratch buffers); the free
 // functions are thread-safe.
 #pragma once
@@ -35,9 +39,19 @@ inline constexpr int kNearDuplicateDistance = 3;
 // Returns the Hamming distance of two fingerprints.
 inline int Distance(Fingerprint a, Fingerprint b) { return __builtin_popcountll(a ^ b); }
 
+namespace internal {
+// The kernels of the token scan, the token hashes, the MinHash finish and SimHash's counters:
+// kPortable (SSE2, any x86-64) and kAvx512 (AVX-512 F, BW, DQ, VL, VBMI and VBMI2, and BMI2).
+// Both give the same fingerprint (tests compare them).
+enum class Kernel : uint8_t { kPortable, kAvx512 };
+}  // namespace internal
+
 class Fingerprinter {
  public:
+  // Uses the best kernel this CPU runs (internal::BestKernel()).
   Fingerprinter();
+  // Uses `kernel` if this CPU runs it, else the portable one (for tests and benchmarks).
+  explicit Fingerprinter(internal::Kernel kernel);
   ~Fingerprinter();
   Fingerprinter(const Fingerprinter&) = delete;
   Fingerprinter& operator=(const Fingerprinter&) = delete;
@@ -62,8 +76,6 @@ bool ParseFingerprint(std::string_view text, Fingerprint* fp);
 namespace internal {
 
 enum class Method : uint8_t { kMinHash, kSimHash };
-// SimHash's counting kernels: all give the same fingerprint (tests compare them).
-enum class Kernel : uint8_t { kPortable, kAvx512 };
 
 // Feature settings. The defaults are what Fingerprinter uses; the evaluation tool
 // (benchmarks/stories) sets others to compare them (benchmarks/README.md, "Stories").
@@ -122,8 +134,9 @@ struct FingerprintOptions {
   size_t title_prefix_bytes = 0;
 };
 
-// Computes a fingerprint with `options` (allocates for SimHash; for the evaluation tool and
-// tests). `kernel` is SimHash's counting kernel.
+// Computes a fingerprint with `options` (allocates; for the evaluation tool and tests) with
+// `kernel` for the scan and SimHash's counters (the portable one when the CPU lacks it). With
+// the default options it equals Fingerprinter::Compute.
 Fingerprint ComputeWithOptions(std::string_view folded_title, std::string_view folded_body,
                                const FingerprintOptions& options, Kernel kernel = Kernel::kPortable,
                                std::string_view original_body = {});

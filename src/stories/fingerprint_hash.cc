@@ -1,0 +1,121 @@
+// The fingerprint's token hashes and default features, for Fingerprinter's path: the feature of
+// each token and of each pair of consecutive tokens, written to two arrays that the caller adds
+// to its MinHash bins. The AVX-512 kernel hashes eight tokens at a time (64-bit lanes: the same
+// multiplies and shifts as HashToken, so the same values); tokens it cannot take whole (longer
+// than 16 bytes, or within 16 bytes of the text's end) are hashed again one at a time.
+// GCC 12's AVX-512 intrinsics pass an undefined vector as the unused merge source of their
+// unmasked forms, and its -Wmaybe-uninitialized reports that inside its own headers once they
+// are inlined here (no value of this file is uninitialised).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+
+#include "stories/fingerprint_internal.h"
+
+namespace steppewatch::stories::internal {
+namespace {
+
+void TokenFeaturesPortable(std::string_view text, const uint32_t* starts, const uint32_t* ends,
+                           size_t count, uint64_t* unigrams, uint64_t* bigrams) {
+  const char* p = text.data();
+  const char* end = p + text.size();
+  uint64_t prev = 0;
+  for (size_t k = 0; k < count; ++k) {
+    const uint64_t th = HashTokenFast(p + starts[k], (ends[k] & kEndMask) - starts[k], end);
+    unigrams[k] = UnigramFeature(th);
+    bigrams[k] = BigramFeature(prev, th);  // [0] is no pair: the caller skips it
+    prev = th;
+  }
+}
+
+#define STEPPEWATCH_AVX512_HASH \
+  __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx512vbmi,bmi2")))
+
+// Feature() of eight hashes.
+STEPPEWATCH_AVX512_HASH inline __m512i Feature8(__m512i x) {
+  x = _mm512_mullo_epi64(x, _mm512_set1_epi64(static_cast<long long>(0xD6E8FEB86659FD93ull)));
+  return _mm512_xor_si512(x, _mm512_srli_epi64(x, 32));
+}
+
+STEPPEWATCH_AVX512_HASH void TokenFeaturesAvx512(std::string_view text, const uint32_t* starts,
+                                                 const uint32_t* ends, size_t count,
+                                                 uint64_t* unigrams, uint64_t* bigrams) {
+  const char* p = text.data();
+  const char* end = p + text.size();
+  const __m512i mul1 = _mm512_set1_epi64(static_cast<long long>(kMul1));
+  const __m512i mul2 = _mm512_set1_epi64(static_cast<long long>(kMul2));
+  const __m512i ones = _mm512_set1_epi64(-1);
+  const __m512i eight = _mm512_set1_epi64(8);
+  __m512i prev = _mm512_setzero_si512();
+  for (size_t k = 0; k < count; k += 8) {
+    const __mmask8 live = count - k >= 8 ? 0xFF : static_cast<__mmask8>((1u << (count - k)) - 1);
+    const __m512i st = _mm512_cvtepu32_epi64(_mm256_maskz_loadu_epi32(live, starts + k));
+    const __m512i en =
+        _mm512_and_si512(_mm512_cvtepu32_epi64(_mm256_maskz_loadu_epi32(live, ends + k)),
+                         _mm512_set1_epi64(kEndMask));
+    const __m512i len = _mm512_sub_epi64(en, st);
+    // The eight tokens' first 16 bytes come from a 128-byte window at the first token's start,
+    // through byte permutes (gathers took a third of the time): whole in the vector are the
+    // tokens of at most 16 bytes whose 16 bytes lie in the window. Bytes past the text read as
+    // 0 and fault nowhere; only a token's own bytes count.
+    const size_t base = starts[k];
+    const size_t rest_bytes = text.size() - base;
+    const __m512i w0 = _mm512_maskz_loadu_epi8(
+        rest_bytes >= 64 ? ~__mmask64{0} : _bzhi_u64(~uint64_t{0}, rest_bytes), p + base);
+    const __m512i w1 =
+        _mm512_maskz_loadu_epi8(rest_bytes >= 128  ? ~__mmask64{0}
+                                : rest_bytes <= 64 ? 0
+                                                   : _bzhi_u64(~uint64_t{0}, rest_bytes - 64),
+                                p + base + 64);
+    const __m512i off = _mm512_sub_epi64(st, _mm512_set1_epi64(static_cast<long long>(base)));
+    const __mmask8 fast = live & _mm512_cmple_epu64_mask(len, _mm512_set1_epi64(16)) &
+                          _mm512_cmple_epu64_mask(off, _mm512_set1_epi64(112));
+    // Byte i of lane j indexes the window at off[j] + i.
+    const __m512i idx =
+        _mm512_add_epi8(_mm512_shuffle_epi8(off, _mm512_set4_epi32(0x08080808, 0x08080808, 0, 0)),
+                        _mm512_set1_epi64(0x0706050403020100));
+    const __m512i a = _mm512_permutex2var_epi8(w0, idx, w1);
+    const __m512i b = _mm512_permutex2var_epi8(w0, _mm512_add_epi8(idx, _mm512_set1_epi8(8)), w1);
+    __m512i h = _mm512_mullo_epi64(len, mul1);
+    __m512i h8 = _mm512_mullo_epi64(_mm512_xor_si512(h, a), mul2);
+    h8 = _mm512_xor_si512(h8, _mm512_srli_epi64(h8, 31));
+    const __mmask8 two = _mm512_cmpgt_epu64_mask(len, eight);
+    h = _mm512_mask_blend_epi64(two, h, h8);
+    const __m512i last = _mm512_mask_blend_epi64(two, a, b);
+    const __m512i rest = _mm512_mask_sub_epi64(len, two, len, eight);
+    const __m512i keep = _mm512_srlv_epi64(
+        ones, _mm512_sub_epi64(_mm512_set1_epi64(64), _mm512_slli_epi64(rest, 3)));
+    h = _mm512_mullo_epi64(_mm512_xor_si512(h, _mm512_and_si512(last, keep)), mul2);
+    h = _mm512_xor_si512(h, _mm512_srli_epi64(h, 29));
+    if (const __mmask8 slow = live & ~fast; slow != 0) [[unlikely]] {
+      alignas(64) uint64_t lanes[8];
+      _mm512_store_si512(lanes, h);
+      for (unsigned m = slow; m != 0; m &= m - 1) {
+        const size_t j = k + __builtin_ctz(m);
+        lanes[j - k] = HashToken(p + starts[j], (ends[j] & kEndMask) - starts[j], end);
+      }
+      h = _mm512_load_si512(lanes);
+    }
+    // The token before each: the last lane of the previous eight, then this eight's.
+    const __m512i before = _mm512_alignr_epi64(h, prev, 7);
+    prev = h;
+    _mm512_storeu_si512(unigrams + k, Feature8(_mm512_add_epi64(h, _mm512_set1_epi64(0x1111))));
+    _mm512_storeu_si512(bigrams + k, Feature8(_mm512_add_epi64(
+                                         _mm512_add_epi64(_mm512_mullo_epi64(before, mul1), h),
+                                         _mm512_set1_epi64(0x2222))));
+  }
+}
+
+}  // namespace
+
+void TokenFeatures(Kernel kernel, std::string_view text, const uint32_t* starts,
+                   const uint32_t* ends, size_t count, uint64_t* unigrams, uint64_t* bigrams) {
+  if (kernel == Kernel::kAvx512) {
+    TokenFeaturesAvx512(text, starts, ends, count, unigrams, bigrams);
+  } else {
+    TokenFeaturesPortable(text, starts, ends, count, unigrams, bigrams);
+  }
+}
+
+}  // namespace steppewatch::stories::internal

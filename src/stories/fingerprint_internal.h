@@ -1,0 +1,166 @@
+// The parts of the near-duplicate fingerprint (include/steppewatch/stories/fingerprint.h), in
+// the order an item goes through them:
+//   1. text rules (fingerprint_text.cc): which bytes of the title and body count (datelines,
+//      bylines, a short last sentence, an outlet tag and the byte limits are cut off);
+//   2. the token scan (fingerprint_scan.cc): the words and CJK characters of those bytes, as
+//      positions, 16 bytes at a time (SSE2, any x86-64) or 64 at a time (AVX-512BW, picked at
+//      run time), with identical tokens on any valid UTF-8 (what Fold writes);
+//   3. token hashes and features (the hash functions here; eight tokens at a time with AVX-512
+//      in fingerprint_hash.cc), which go into
+//   4. a one-permutation MinHash of 64 one-bit bins, or SimHash's counters for the evaluation
+//      (fingerprint_sketch.cc).
+// Private to src/stories. Everything here is stateless and thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+
+#include "steppewatch/normalise/fold.h"
+#include "steppewatch/stories/fingerprint.h"
+
+namespace steppewatch::stories::internal {
+
+// What Fingerprinter uses; a constant, so the fast path's settings fold away.
+inline constexpr FingerprintOptions kDefaultOptions{};
+
+inline constexpr uint64_t kMul1 = 0x9E3779B97F4A7C15ull;
+inline constexpr uint64_t kMul2 = 0xC2B2AE3D27D4EB4Full;
+
+// ---- 1. Text rules --------------------------------------------------------------------------
+
+// Returns the length in `folded_body` of the body's first line (the original body up to its
+// first line break, folded into `scratch`), or 0 when there is none within reach of the byline
+// rule or the folded body does not start with it.
+size_t FirstLine(std::string_view folded_body, std::string_view original_body,
+                 const FingerprintOptions& o, normalise::FoldedText* scratch);
+
+// The bytes of a field whose features count: [begin, end) of the field's text.
+struct TextSpan {
+  size_t begin = 0;
+  size_t end = 0;
+};
+
+// Applies the text rules of `o` to a title or a body (`first_line`: FirstLine's result, for the
+// byline rule). Returns false when the item gets no fingerprint (the last-sentence rule found
+// no cut and `o.drop_last_or_whole` is off).
+bool SelectText(std::string_view text, bool is_title, const FingerprintOptions& o,
+                size_t first_line, TextSpan* span);
+
+// ---- 2. Token scan --------------------------------------------------------------------------
+
+// Tokens of one span as two arrays: token k is text[starts[k], ends[k] & kEndMask), a CJK
+// character when ends[k] has kCjkToken set, else a word. Words are runs of ASCII letters and
+// digits and of the bytes of non-CJK letters; each CJK character is a token of its own; short
+// bracketed spans and /slashed/ words are skipped.
+inline constexpr uint32_t kCjkToken = 0x80000000u;
+inline constexpr uint32_t kEndMask = ~kCjkToken;
+
+// How many entries ScanTokens may write for a span of `bytes` bytes: the most tokens such a span
+// has (a token and a separator take two bytes at least), plus kScanSlack (the 64-byte kernel
+// writes 32 entries per block whatever their count).
+inline constexpr size_t kScanSlack = 32;
+inline constexpr size_t MaxTokens(size_t bytes) { return bytes / 2 + 2 + kScanSlack; }
+
+// Scans text[span.begin, span.end) with `kernel` (kAvx512 must be supported) into `starts` and
+// `ends` (MaxTokens(span.end - span.begin) entries each) and returns the token count. Reads only
+// inside `text`; only its first 2 GB count (positions are 31 bits). kDefault: o is
+// kDefaultOptions (Fingerprinter's path).
+template <bool kDefault>
+size_t ScanTokens(Kernel kernel, std::string_view text, TextSpan span, const FingerprintOptions& o,
+                  uint32_t* starts, uint32_t* ends);
+
+// ---- 3. Hashes ------------------------------------------------------------------------------
+
+inline uint64_t Load8(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+
+// The low n (1..8) bytes of v.
+inline uint64_t LowBytes(uint64_t v, size_t n) { return v & (~uint64_t{0} >> (64 - 8 * n)); }
+
+// Hashes a token's n >= 1 bytes 8 at a time (tokens are short: no per-byte loop, no
+// allocation). Reads only inside [p, end).
+inline uint64_t HashToken(const char* p, size_t n, const char* end) {
+  uint64_t h = n * kMul1;
+  while (n > 8) {
+    h = (h ^ Load8(p)) * kMul2;
+    h ^= h >> 31;
+    p += 8;
+    n -= 8;
+  }
+  uint64_t tail = 0;
+  if (end - p >= 8) {
+    tail = LowBytes(Load8(p), n);
+  } else {
+    for (size_t i = 0; i < n; ++i) tail |= uint64_t{static_cast<unsigned char>(p[i])} << (8 * i);
+  }
+  h = (h ^ tail) * kMul2;
+  return h ^ (h >> 29);
+}
+
+// The same value as HashToken, without a branch for tokens of up to 16 bytes that have 16
+// readable bytes (most words: whether a word is longer than 8 bytes is a coin toss in Russian
+// and one word in five in English, and a mispredicted branch per such word cost more than
+// hashing both ways).
+inline uint64_t HashTokenFast(const char* p, size_t n, const char* end) {
+  if (n > 16 || end - p < 16) [[unlikely]] {
+    return HashToken(p, n, end);
+  }
+  const uint64_t a = Load8(p), b = Load8(p + 8);
+  const bool two = n > 8;
+  uint64_t h = n * kMul1;
+  uint64_t h8 = (h ^ a) * kMul2;
+  h8 ^= h8 >> 31;
+  h = two ? h8 : h;
+  h = (h ^ LowBytes(two ? b : a, two ? n - 8 : n)) * kMul2;
+  return h ^ (h >> 29);
+}
+
+// Derives a feature hash from a token hash (already well mixed by HashToken): one multiply and a
+// fold of the high half into the low half, so every bit depends on the whole input (both
+// sketches need fair, independent bits: MinHash takes its bin from the top 6 and its minimum
+// from the rest, SimHash counts each bit).
+inline uint64_t Feature(uint64_t x) {
+  x *= 0xD6E8FEB86659FD93ull;
+  return x ^ (x >> 32);
+}
+// The features of a token with hash th after a token with hash prev (the defaults: weights 1).
+inline uint64_t UnigramFeature(uint64_t th) { return Feature(th + 0x1111); }
+inline uint64_t BigramFeature(uint64_t prev, uint64_t th) {
+  return Feature(prev * kMul1 + th + 0x2222);
+}
+
+// Writes the default features (weights 1) of tokens 0..count-1 of `text`: unigrams[k] =
+// UnigramFeature(hash of token k), bigrams[k] = BigramFeature(hash of token k-1, hash of token
+// k) for k >= 1 (bigrams[0] is no feature). Both arrays need RoundUp8(count) entries; `starts`
+// and `ends` as ScanTokens writes them. kAvx512 must be supported.
+inline constexpr size_t RoundUp8(size_t n) { return (n + 7) / 8 * 8; }
+void TokenFeatures(Kernel kernel, std::string_view text, const uint32_t* starts,
+                   const uint32_t* ends, size_t count, uint64_t* unigrams, uint64_t* bigrams);
+
+// ---- 4. Sketches ----------------------------------------------------------------------------
+
+inline constexpr uint64_t kEmptyBin = ~uint64_t{0};
+inline constexpr uint64_t kValueMask = (uint64_t{1} << 58) - 1;
+
+// The 64 bins of a one-permutation MinHash: the Fingerprinter's scratch.
+struct MinHashBins {
+  uint64_t bins[64];  // kEmptyBin: no feature fell into the bin
+  void Reset();
+  // Adds one feature hash: its top 6 bits pick the bin, the bin keeps the smallest low 58 bits
+  // (branch-free: whether a feature lowers its bin's minimum is unpredictable early on).
+  void Add(uint64_t h) {
+    const unsigned bin = static_cast<unsigned>(h >> 58);
+    const uint64_t value = h & kValueMask;
+    bins[bin] = value < bins[bin] ? value : bins[bin];
+  }
+  // Returns the fingerprint (0 when no feature was added), the same with either kernel (kAvx512
+  // must be supported).
+  Fingerprint Finish(Kernel kernel = Kernel::kPortable) const;
+};
+
+}  // namespace steppewatch::stories::internal

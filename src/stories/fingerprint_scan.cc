@@ -1,0 +1,320 @@
+// The fingerprint's token scan: the words and CJK characters of a span of folded text, as
+// positions. Most text (ASCII, and 2-byte letters: Latin, Cyrillic, Greek) is classified a block
+// at a time into a mask of word bytes, and word starts and ends come out of that mask with no
+// branch per byte or per word; anything else (3- and 4-byte characters, brackets, slashes) goes
+// through ScalarStep, which classifies the same bytes the same way, so the tokens do not depend
+// on where the blocks fall or how wide they are (on valid UTF-8, what Fold writes).
+//
+// Two block kernels: 16 bytes with SSE2 (any x86-64: the portable path) and 64 bytes with
+// AVX-512BW, whose masked loads also take an item's last partial block (a title is one block),
+// and whose VBMI2 byte compress writes a block's word starts and ends with no loop.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <array>
+
+#include "stories/fingerprint_internal.h"
+
+namespace steppewatch::stories::internal {
+namespace {
+
+enum ByteClass : uint8_t {
+  kSep1,   // one byte, not part of a word (ASCII punctuation, space, stray continuation byte)
+  kWord1,  // ASCII letter or digit
+  kWord2,  // lead of a 2-byte letter (Latin, Cyrillic, Greek, Armenian, Hebrew, Arabic, ...)
+  kSep2,   // lead 0xC2: U+0080..U+00BF, Latin-1 punctuation and symbols (« » © ° ...)
+  kWord3,  // lead of a 3-byte letter outside CJK (Indic, Thai, Georgian, Hangul, ...)
+  kSep3,   // U+2000..U+2FFF punctuation, symbols, arrows; U+E000..U+EFFF private use
+  kE3,     // U+3000..U+3FFF: CJK punctuation (U+3000..U+303F), kana, CJK extension A
+  kCjk3,   // U+4000..U+9FFF: CJK ideographs
+  kEF,     // U+F000..U+FFFF: CJK compatibility ideographs, or fullwidth/compatibility punctuation
+  kF0,     // 4-byte, plane 1-2: emoji and symbols (separators) or CJK extension ideographs
+  kWord4,  // other 4-byte sequences
+};
+
+constexpr std::array<uint8_t, 256> MakeClasses() {
+  std::array<uint8_t, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    uint8_t k = kSep1;
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+      k = kWord1;
+    } else if (c == 0xC2) {
+      k = kSep2;
+    } else if (c >= 0xC3 && c <= 0xDF) {
+      k = kWord2;
+    } else if (c == 0xE2 || c == 0xEE) {
+      k = kSep3;
+    } else if (c == 0xE3) {
+      k = kE3;
+    } else if (c >= 0xE4 && c <= 0xE9) {
+      k = kCjk3;
+    } else if (c == 0xEF) {
+      k = kEF;
+    } else if (c == 0xE0 || c == 0xE1 || (c >= 0xEA && c <= 0xED)) {
+      k = kWord3;
+    } else if (c == 0xF0) {
+      k = kF0;
+    } else if (c >= 0xF1 && c <= 0xF4) {
+      k = kWord4;
+    }
+    t[c] = k;
+  }
+  return t;
+}
+constexpr std::array<uint8_t, 256> kClasses = MakeClasses();
+
+// Finds the end of a bracketed span opened at p[i] within `limit` bytes, or returns 0.
+inline size_t SpanEnd(const char* p, size_t i, size_t n, size_t limit, const char* close,
+                      size_t close_len) {
+  const size_t end = std::min(n, i + limit);
+  for (size_t j = i + 1; j + close_len <= end; ++j) {
+    if (std::memcmp(p + j, close, close_len) == 0) return j + close_len;
+  }
+  return 0;
+}
+
+// Where a scan is: tokens 0..ne-1 are complete; a word is open (from starts[ne]) when ns > ne.
+struct ScanState {
+  const char* p;
+  size_t n;  // the span's end
+  size_t i;
+  uint32_t* starts;
+  uint32_t* ends;
+  size_t ns = 0, ne = 0;
+};
+
+// Handles the one character at s.i (or a bracketed span it opens).
+template <bool kDefault>
+inline void ScalarStep(ScanState& s, const FingerprintOptions& runtime) {
+  const FingerprintOptions& o = kDefault ? kDefaultOptions : runtime;
+  const char* p = s.p;
+  const size_t n = s.n;
+  size_t& i = s.i;
+  const unsigned char c = static_cast<unsigned char>(p[i]);
+  const uint8_t k = kClasses[c];
+  if (k == kWord1 || (c >= 0x80 && c < 0xC0) || k == kWord2 || k == kWord3 || k == kWord4) {
+    // A continuation byte here is the tail of a letter whose lead a block took.
+    if (s.ns == s.ne) s.starts[s.ns++] = static_cast<uint32_t>(i);
+    i += k == kWord2 ? 2 : k == kWord3 ? 3 : k == kWord4 ? 4 : 1;
+    return;
+  }
+  if (s.ns != s.ne) s.ends[s.ne++] = static_cast<uint32_t>(i);
+  if (k == kSep1) {
+    // Credits and agency names in brackets ("(reuters)", "(reporting by ...; editing by
+    // ...)", "[video]") are skipped when the bracket closes soon.
+    if (o.skip_brackets && (c == '(' || c == '[')) {
+      const char closing = c == '(' ? ')' : ']';
+      if (size_t e = SpanEnd(p, i, n, o.bracket_bytes, &closing, 1)) {
+        i = e;
+        return;
+      }
+    }
+    // An agency between slashes ("/тасс/", "/trend/"): one short word.
+    if (o.skip_slashes && c == '/') {
+      size_t e = i + 1;
+      while (e < n && e < i + 24 && p[e] != '/' && p[e] != ' ') ++e;
+      if (e < n && p[e] == '/' && e > i + 1) {
+        i = e + 1;
+        return;
+      }
+    }
+    ++i;
+    return;
+  }
+  if (k == kSep2) {
+    i += 2;
+    return;
+  }
+  const unsigned char c1 = i + 1 < n ? static_cast<unsigned char>(p[i + 1]) : 0;
+  const unsigned char c2 = i + 2 < n ? static_cast<unsigned char>(p[i + 2]) : 0;
+  bool cjk = false;
+  size_t len = 3;
+  if (k == kE3) {
+    cjk = c1 != 0x80;                                   // U+3000..U+303F is CJK punctuation
+    if (o.skip_brackets && c1 == 0x80 && c2 == 0x90) {  // 【 ... 】
+      if (size_t e = SpanEnd(p, i, n, o.bracket_bytes, "\xE3\x80\x91", 3)) {
+        i = e;
+        return;
+      }
+    }
+  } else if (k == kCjk3) {
+    cjk = true;
+  } else if (k == kEF) {
+    cjk = c1 >= 0xA4 && c1 <= 0xAB;                     // U+F900..U+FAFF compatibility ideographs
+    if (o.skip_brackets && c1 == 0xBC && c2 == 0x88) {  // （ ... ）
+      if (size_t e = SpanEnd(p, i, n, o.bracket_bytes, "\xEF\xBC\x89", 3)) {
+        i = e;
+        return;
+      }
+    }
+  } else if (k == kF0) {
+    len = 4;
+    cjk = c1 >= 0xA0 && c1 <= 0xAF;  // U+20000..U+2FFFF CJK extensions
+  }
+  // Each CJK character is a token of its own: Chinese has no spaces, so its "words" are the
+  // character pairs (bigrams) the shingles make.
+  if (cjk && i + len <= n) {
+    s.starts[s.ns++] = static_cast<uint32_t>(i);
+    s.ends[s.ne++] = static_cast<uint32_t>(i + len) | kCjkToken;
+  }
+  i += len;
+}
+
+// Appends the positions base + b of the set bits b of `bits` to out[*count...].
+inline void AppendBits(uint64_t bits, size_t base, uint32_t* out, size_t* count) {
+  for (; bits != 0; bits &= bits - 1)
+    out[(*count)++] = static_cast<uint32_t>(base + __builtin_ctzll(bits));
+}
+
+// Adds a block's word starts and ends, given its word bytes m (within the block's valid bytes,
+// `valid`) and whether a word was open before it.
+inline void BlockEvents(ScanState& s, uint64_t m, uint64_t valid) {
+  const uint64_t before = (m << 1) | (s.ns != s.ne ? 1u : 0u);  // bit j: byte j-1 is a word byte
+  AppendBits(m & ~before, s.i, s.starts, &s.ns);
+  AppendBits(~m & before & valid, s.i, s.ends, &s.ne);
+}
+
+// 16 bytes at a time while they hold only ASCII, 2-byte letters and no bracket or slash.
+template <bool kDefault>
+size_t ScanPortable(std::string_view text, TextSpan span, const FingerprintOptions& runtime,
+                    uint32_t* starts, uint32_t* ends) {
+  const FingerprintOptions& o = kDefault ? kDefaultOptions : runtime;
+  ScanState s{text.data(), span.end, span.begin, starts, ends};
+  const char* p = s.p;
+  const size_t n = s.n;
+  const __m128i kZero = _mm_setzero_si128();
+  while (s.i + 16 <= n) {
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + s.i));
+    // Signed bytes: 0x80..0xBF are -128..-65, 0xC0..0xC2 -64..-62, 0xC3..0xDF -61..-33,
+    // 0xE0..0xFF -32..-1.
+    const __m128i high_lead =
+        _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8(-33)), _mm_cmplt_epi8(x, kZero));
+    const __m128i c0_c2 =
+        _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8(-65)), _mm_cmplt_epi8(x, _mm_set1_epi8(-61)));
+    __m128i special = _mm_or_si128(high_lead, c0_c2);
+    if (o.skip_brackets) {
+      special = _mm_or_si128(special, _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('(')),
+                                                   _mm_cmpeq_epi8(x, _mm_set1_epi8('['))));
+    }
+    if (o.skip_slashes) special = _mm_or_si128(special, _mm_cmpeq_epi8(x, _mm_set1_epi8('/')));
+    const __m128i lower = _mm_or_si128(x, _mm_set1_epi8(0x20));
+    const __m128i word =
+        _mm_or_si128(_mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('0' - 1)),
+                                                _mm_cmplt_epi8(x, _mm_set1_epi8('9' + 1))),
+                                  _mm_and_si128(_mm_cmpgt_epi8(lower, _mm_set1_epi8('a' - 1)),
+                                                _mm_cmplt_epi8(lower, _mm_set1_epi8('z' + 1)))),
+                     _mm_cmplt_epi8(x, kZero));
+    const uint32_t special_mask = static_cast<uint32_t>(_mm_movemask_epi8(special));
+    // Bytes before the first special one (all 16 when there is none).
+    const int take = special_mask ? __builtin_ctz(special_mask) : 16;
+    const uint64_t valid = (uint64_t{1} << take) - 1;
+    BlockEvents(s, static_cast<uint32_t>(_mm_movemask_epi8(word)) & valid, valid);
+    s.i += take;
+    if (take < 16) ScalarStep<kDefault>(s, o);
+  }
+  while (s.i < n) ScalarStep<kDefault>(s, o);
+  if (s.ns != s.ne) s.ends[s.ne++] = static_cast<uint32_t>(n);
+  return s.ne;
+}
+
+#define STEPPEWATCH_AVX512_SCAN __attribute__((target("avx512f,avx512bw,avx512vbmi2,bmi,bmi2")))
+
+// Writes the positions base + b of the set bits b of `bits` (at most 32) to out[*count...],
+// with no loop: VBMI2 compresses the bit indexes into bytes, which widen to 32 bits. Writes 32
+// entries whatever the count (the arrays have kScanSlack entries to spare).
+STEPPEWATCH_AVX512_SCAN inline void CompressBits(uint64_t bits, size_t base, uint32_t* out,
+                                                 size_t* count) {
+  alignas(64) static constexpr std::array<uint8_t, 64> kIota = [] {
+    std::array<uint8_t, 64> t{};
+    for (int j = 0; j < 64; ++j) t[j] = static_cast<uint8_t>(j);
+    return t;
+  }();
+  const __m512i packed = _mm512_maskz_compress_epi8(
+      bits, _mm512_load_si512(reinterpret_cast<const void*>(kIota.data())));
+  const __m512i b = _mm512_set1_epi32(static_cast<int>(base));
+  // The zero-masked forms: GCC 12 warns about the unmasked ones' undefined pass-through.
+  const __m128i low = _mm512_maskz_extracti32x4_epi32(0xF, packed, 0);
+  uint32_t* dst = out + *count;
+  _mm512_storeu_si512(dst, _mm512_add_epi32(b, _mm512_maskz_cvtepu8_epi32(0xFFFF, low)));
+  const int found = __builtin_popcountll(bits);
+  if (found > 16) [[unlikely]] {  // more than 16 words start in 64 bytes: rare in any language
+    const __m128i high = _mm512_maskz_extracti32x4_epi32(0xF, packed, 1);
+    _mm512_storeu_si512(dst + 16, _mm512_add_epi32(b, _mm512_maskz_cvtepu8_epi32(0xFFFF, high)));
+  }
+  *count += static_cast<size_t>(found);
+}
+
+template <bool kDefault>
+STEPPEWATCH_AVX512_SCAN size_t ScanAvx512(std::string_view text, TextSpan span,
+                                          const FingerprintOptions& runtime, uint32_t* starts,
+                                          uint32_t* ends) {
+  const FingerprintOptions& o = kDefault ? kDefaultOptions : runtime;
+  ScanState s{text.data(), span.end, span.begin, starts, ends};
+  const char* p = s.p;
+  const size_t n = s.n;
+  while (s.i < n) {
+    const size_t avail = n - s.i;
+    const __mmask64 load = avail >= 64 ? ~__mmask64{0} : _bzhi_u64(~uint64_t{0}, avail);
+    // Bytes past the span read as 0 (a separator) and fault nowhere.
+    const __m512i x = _mm512_maskz_loadu_epi8(load, p + s.i);
+    __mmask64 special =
+        _mm512_cmpge_epu8_mask(x, _mm512_set1_epi8(static_cast<char>(0xE0))) |
+        _mm512_cmple_epu8_mask(_mm512_sub_epi8(x, _mm512_set1_epi8(static_cast<char>(0xC0))),
+                               _mm512_set1_epi8(2));
+    if (o.skip_brackets) {
+      special |= _mm512_cmpeq_epi8_mask(x, _mm512_set1_epi8('(')) |
+                 _mm512_cmpeq_epi8_mask(x, _mm512_set1_epi8('['));
+    }
+    if (o.skip_slashes) special |= _mm512_cmpeq_epi8_mask(x, _mm512_set1_epi8('/'));
+    const __mmask64 word =
+        _mm512_cmple_epu8_mask(_mm512_sub_epi8(x, _mm512_set1_epi8('0')), _mm512_set1_epi8(9)) |
+        _mm512_cmple_epu8_mask(
+            _mm512_sub_epi8(_mm512_or_si512(x, _mm512_set1_epi8(0x20)), _mm512_set1_epi8('a')),
+            _mm512_set1_epi8(25)) |
+        _mm512_movepi8_mask(x);
+    if (special == 0) [[likely]] {
+      // The whole block (or the rest of the span), on a path of its own: where the next block
+      // starts does not wait for this block's bytes, so its load is not serialised behind
+      // this one's (as one path with `take` from the special mask, the loads waited on each
+      // other: two thirds of the scan's time).
+      const uint64_t m = word;  // zero past the span
+      const uint64_t before = (m << 1) | (s.ns != s.ne ? 1u : 0u);
+      CompressBits(m & ~before, s.i, s.starts, &s.ns);
+      CompressBits(~m & before & load, s.i, s.ends, &s.ne);
+      s.i += avail >= 64 ? 64 : avail;
+      continue;
+    }
+    // The bytes before the first special one, then the special character.
+    const size_t take = _tzcnt_u64(special);
+    const uint64_t valid = _bzhi_u64(~uint64_t{0}, static_cast<unsigned>(take));
+    const uint64_t m = word & valid;
+    const uint64_t before = (m << 1) | (s.ns != s.ne ? 1u : 0u);
+    CompressBits(m & ~before, s.i, s.starts, &s.ns);
+    CompressBits(~m & before & valid, s.i, s.ends, &s.ne);
+    s.i += take;
+    ScalarStep<kDefault>(s, o);
+    // A run of 3- and 4-byte characters (Chinese: all of it) one character at a time, without
+    // a 64-byte block per character.
+    while (s.i < n && static_cast<unsigned char>(p[s.i]) >= 0xE0) ScalarStep<kDefault>(s, o);
+  }
+  if (s.ns != s.ne) s.ends[s.ne++] = static_cast<uint32_t>(n);
+  return s.ne;
+}
+
+}  // namespace
+
+template <bool kDefault>
+size_t ScanTokens(Kernel kernel, std::string_view text, TextSpan span, const FingerprintOptions& o,
+                  uint32_t* starts, uint32_t* ends) {
+  span.end = std::min<size_t>(span.end, kEndMask);  // positions and the CJK flag share 32 bits
+  if (span.begin >= span.end) return 0;
+  if (kernel == Kernel::kAvx512) return ScanAvx512<kDefault>(text, span, o, starts, ends);
+  return ScanPortable<kDefault>(text, span, o, starts, ends);
+}
+
+template size_t ScanTokens<true>(Kernel, std::string_view, TextSpan, const FingerprintOptions&,
+                                 uint32_t*, uint32_t*);
+template size_t ScanTokens<false>(Kernel, std::string_view, TextSpan, const FingerprintOptions&,
+                                  uint32_t*, uint32_t*);
+
+}  // namespace steppewatch::stories::internal
