@@ -37,7 +37,7 @@ void ItemPool::Release(Item* const* items, size_t n) {
   for (size_t i = 0; i < n; ++i) {
     Item* item = items[i];
     item->msg = nullptr;
-    item->partition.reset();
+    item->partition = nullptr;
     item->dead_letter = false;
     item->dead_letter_reason = 0;
   }

@@ -39,7 +39,16 @@ void KafkaPipeline::Impl::MaybeStore(absl::Time now) {
   // Every 50 ms: often enough that auto-commit (5 s) always sees fresh offsets, rare enough
   // that walking the partitions costs nothing per item.
   StoreCommittable();
+  FreeRetired();
   next_store_ = now + absl::Milliseconds(50);
+}
+
+void KafkaPipeline::Impl::FreeRetired() {
+  // in_flight() takes the tracker's lock, so a Finish() that made it idle has left it (it
+  // touches nothing after unlocking); no item is begun on a retired tracker.
+  std::erase_if(retired_, [](const std::shared_ptr<pipeline::PartitionOffsets>& p) {
+    return p->in_flight() == 0;
+  });
 }
 
 KafkaPipeline::Impl::TopicEntry* KafkaPipeline::Impl::FindTopic(std::string_view name) {
@@ -139,7 +148,7 @@ void KafkaPipeline::Impl::HandleMessage(rd_kafka_message_t* msg) {
   t->consumed->bytes.Add(msg->len);
   Item* item = TakeItem();
   item->msg = msg;
-  item->partition = p->offsets;
+  item->partition = p->offsets.get();
   item->seq = p->offsets->Begin(msg->offset);
   item->pending.store(1, std::memory_order_relaxed);
   item->bytes = msg->len;
@@ -217,7 +226,7 @@ bool KafkaPipeline::Impl::HandleUndecodable(rd_kafka_message_t* msg) {
   t->consumed->messages.Add();
   Item* item = TakeItem();
   item->msg = msg;  // an error message: ProcessItem dead-letters it without processing
-  item->partition = p.offsets;
+  item->partition = p.offsets.get();
   item->seq = p.offsets->Begin(msg->offset);
   item->pending.store(1, std::memory_order_relaxed);
   item->bytes = 0;
@@ -284,8 +293,10 @@ void KafkaPipeline::Impl::OnAssign(rd_kafka_topic_partition_list_t* partitions) 
     TopicEntry& topic = topics_[tp.topic];
     if (topic.consumed == nullptr) topic.consumed = stats_->consumer().consumed.Register(tp.topic);
     // A fresh tracker per assignment: items of an earlier assignment of the same partition
-    // keep their own (abandoned or drained) tracker.
-    topic.partitions[tp.partition] = PartitionEntry{
+    // keep their own (abandoned or drained) tracker, retired until they are all finished.
+    PartitionEntry& entry = topic.partitions[tp.partition];
+    if (entry.offsets != nullptr) retired_.push_back(std::move(entry.offsets));
+    entry = PartitionEntry{
         .offsets = std::make_shared<pipeline::PartitionOffsets>(tp.topic, tp.partition)};
   }
   assigned_count_ += partitions->cnt;
@@ -360,6 +371,7 @@ void KafkaPipeline::Impl::OnRevoke(const rd_kafka_topic_partition_list_t& partit
   for (auto& p : revoked) {
     gone.emplace_back(p->topic(), p->partition());
     if (TopicEntry* t = FindTopic(p->topic())) t->partitions.erase(p->partition());
+    retired_.push_back(std::move(p));  // abandoned items may still be queued or producing
   }
   stats_->RemoveConsumerLag(gone);
   client_stats_->RetainLagSeconds([this](std::string_view topic, int32_t partition) {

@@ -31,7 +31,11 @@ namespace steppewatch::kafka::internal {
 // message not yet acknowledged. Whoever drops it to 0 finishes the item.
 struct Item {
   rd_kafka_message_t* msg = nullptr;
-  std::shared_ptr<pipeline::PartitionOffsets> partition;
+  // Not owned: the consumer thread keeps every tracker alive (assigned, then retired) until
+  // nothing is in flight on it, and no item touches its tracker after Finish(). A plain pointer
+  // rather than a shared_ptr: the reference count's cache line moved between the consumer and
+  // the workers twice per item.
+  pipeline::PartitionOffsets* partition = nullptr;
   uint64_t seq = 0;
   std::atomic<int32_t> pending{0};
   size_t bytes = 0;
@@ -184,6 +188,8 @@ class KafkaPipeline::Impl {
   // Consumer thread, while holding input: sleeps until WakeConsumer() or `deadline`.
   void WaitForWake(absl::Time deadline);
   void MaybeStore(absl::Time now);
+  // Frees the retired trackers that nothing is in flight on any more.
+  void FreeRetired();
   TopicEntry* FindTopic(std::string_view name);
 
   // --- errors (kafka_pipeline.cc) ---
@@ -249,6 +255,10 @@ class KafkaPipeline::Impl {
   bool holding_ = false;
   absl::Time hold_until_ = absl::InfinitePast();
   absl::Time next_store_ = absl::InfinitePast();
+  // Trackers of revoked (or replaced) assignments with items possibly still in flight: Items
+  // point at them without owning them (see Item::partition). Freed by FreeRetired() once idle,
+  // or with the Impl, after every thread has stopped.
+  std::vector<std::shared_ptr<pipeline::PartitionOffsets>> retired_;
   // Messages of the current poll round, tracked and waiting for FlushPending(). At most
   // kPollBatch: a round takes what librdkafka has ready, up to that many.
   static constexpr size_t kPollBatch = 64;
