@@ -76,6 +76,17 @@ def thread_cpu(pid):
   return out
 
 
+def minor_faults(pid):
+  """Minor page faults of `pid` so far (/proc/PID/stat): each is a page the kernel maps, most
+  often zeroed, for memory the process touches for the first time (or again after a free gave
+  it back)."""
+  try:
+    with open(f"/proc/{pid}/stat") as f:
+      return int(f.read().rsplit(")", 1)[1].split()[7])
+  except (FileNotFoundError, ProcessLookupError):
+    return None
+
+
 def by_thread(before, after, items):
   """Per thread name between two thread_cpu() samples: [us of CPU per item, voluntary and
   involuntary context switches per 1000 items]."""
@@ -213,7 +224,7 @@ def run_daemons(ctx, name, rules, topic, total, instances=1, timeout=600, swd=No
   procs = [Proc(daemon_args(ctx, cfg, rules, ctx.bootstrap, swd),
                 os.path.join(ctx.workdir, f"{name}.{i}.log")) for i in range(instances)]
   t0 = c0 = cpu0 = None
-  threads0 = perf = None
+  threads0 = faults0 = perf = None
   done_at = None
   last = 0
   deadline = start + timeout
@@ -229,6 +240,7 @@ def run_daemons(ctx, name, rules, topic, total, instances=1, timeout=600, swd=No
       t0, c0 = now, c
       cpu0 = sum(p.cpu_seconds() or 0 for p in procs)
       threads0 = thread_cpu(procs[0].pid)
+      faults0 = minor_faults(procs[0].pid)
       if PERF and instances == 1:
         what = (["record", "-g", "-q"] if PERF == "record" else
                 ["stat", "--per-thread", "-e", "instructions,cycles,context-switches"])
@@ -242,6 +254,7 @@ def run_daemons(ctx, name, rules, topic, total, instances=1, timeout=600, swd=No
       break
   cpu1 = sum(p.cpu_seconds() or 0 for p in procs)
   threads1 = thread_cpu(procs[0].pid)
+  faults1 = minor_faults(procs[0].pid)
   if perf is not None:
     perf.send_signal(signal.SIGINT)
     perf.wait()
@@ -261,6 +274,8 @@ def run_daemons(ctx, name, rules, topic, total, instances=1, timeout=600, swd=No
       # producer's poll thread and librdkafka's own threads; [us of CPU per item, voluntary and
       # involuntary context switches per 1000 items].
       res["by_thread"] = by_thread(threads0, threads1, n)
+      if faults0 is not None and faults1 is not None:
+        res["minor_faults_per_k_items"] = round((faults1 - faults0) / n * 1e3, 1)
   else:
     res["error"] = f"not done: committed {last} of {total}"
   res["broker_cpu_s"] = round(ctx.broker.cpu_seconds() - broker_cpu0, 1)
