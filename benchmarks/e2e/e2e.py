@@ -401,7 +401,7 @@ def table(results, baseline):
     lat_s = f"{lat['p50']}/{lat['p99']}/{lat['p999']} (n={lat['n']})" if lat and lat.get("n") else "-"
     ips = r.get("items_per_s") or (f"{r['achieved_rate']} (fed)" if "achieved_rate" in r else None)
     rows.append(f"| {r['name']} | {fmt(r.get('items'))} | {fmt(ips)} | {fmt(r.get('mb_per_s'))} | "
-                f"{fmt(ratio, 2)} | {fmt(r.get('cpu_s_per_m_items'))} | {fmt(r.get('peak_rss_mb'))} | "
+                f"{fmt(ratio, 2)} | {fmt(r.get('cpu_s_per_m_items'), 2)} | {fmt(r.get('peak_rss_mb'))} | "
                 f"{fmt(r.get('alerts'))} | {lat_s} | {fmt(r.get('load1'), 1)} |")
   return "\n".join(rows)
 
