@@ -48,6 +48,58 @@ class Proc(sw.LoggedProcess):
     return super().stop(sig, timeout)
 
 
+def thread_cpu(pid):
+  """Per thread name: CPU seconds (user + system) and context switches (voluntary,
+  involuntary) of the threads of `pid`, summed (librdkafka's threads are rdk:main,
+  rdk:broker<N>...; the pipeline names its own), from /proc."""
+  out = {}
+  try:
+    tids = os.listdir(f"/proc/{pid}/task")
+  except FileNotFoundError:
+    return out
+  for tid in tids:
+    try:
+      with open(f"/proc/{pid}/task/{tid}/stat") as f:
+        text = f.read()
+      with open(f"/proc/{pid}/task/{tid}/status") as f:
+        status = dict(l.rstrip("\n").split(":\t", 1) for l in f if ":\t" in l)
+    except (FileNotFoundError, ProcessLookupError):
+      continue
+    name = text[text.index("(") + 1:text.rindex(")")]
+    fields = text.rsplit(")", 1)[1].split()
+    # Per-instance numbers (rdk:broker12, sw-worker-1) are folded so runs compare.
+    key = name.rstrip("0123456789").rstrip("-") or name
+    cpu, vol, invol = out.get(key, (0, 0, 0))
+    out[key] = (cpu + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"),
+                vol + int(status.get("voluntary_ctxt_switches", 0)),
+                invol + int(status.get("nonvoluntary_ctxt_switches", 0)))
+  return out
+
+
+def minor_faults(pid):
+  """Minor page faults of `pid` so far (/proc/PID/stat): each is a page the kernel maps, most
+  often zeroed, for memory the process touches for the first time (or again after a free gave
+  it back)."""
+  try:
+    with open(f"/proc/{pid}/stat") as f:
+      return int(f.read().rsplit(")", 1)[1].split()[7])
+  except (FileNotFoundError, ProcessLookupError):
+    return None
+
+
+def by_thread(before, after, items):
+  """Per thread name between two thread_cpu() samples: [us of CPU per item, voluntary and
+  involuntary context switches per 1000 items]."""
+  res = {}
+  for k in sorted(after):
+    b = before.get(k, (0, 0, 0))
+    d = [after[k][i] - b[i] for i in range(3)]
+    if items and (d[0] > 0 or d[1] or d[2]):
+      res[k] = [round(d[0] / items * 1e6, 2), round(d[1] / items * 1e3, 1),
+                round(d[2] / items * 1e3, 1)]
+  return res
+
+
 def histogram_buckets(metrics_text, name):
   buckets = []
   for line in (metrics_text or "").splitlines():
@@ -131,26 +183,36 @@ class Watcher(sw.Kafka):
     return sum(max(o, 0) for o in self.committed(group, topic, parts).values())
 
 
+# --perf record|stat: `perf record -g` (or `perf stat --per-thread` of instructions, cycles and
+# context switches) of each single-instance daemon run over its measured interval, into
+# WORKDIR/<run>.perf.record (.perf.stat).
+PERF = None
+
 # librdkafka properties added to every daemon config (--daemon-prop consumer.KEY=VALUE or
 # producer.KEY=VALUE); empty = the daemon's defaults.
 DAEMON_PROPS = {"consumer": {}, "producer": {}}
 
 
-def write_config(name, bootstrap, topic, group, rules, workdir, workers=0, props=None):
+# --workers: pipeline.workers of every daemon (0: one per core, the daemon's default).
+WORKERS = 0
+
+
+def write_config(name, bootstrap, topic, group, rules, workdir, workers=None, props=None):
   """Writes the daemon's YAML config for one run (tests/support's, with the benchmark's
   librdkafka properties, auto workers and warning-level logs) and returns its path."""
   props = props or DAEMON_PROPS
+  workers = WORKERS if workers is None else workers
   return sw.write_daemon_config(
       sw.TempDir(path=workdir), name, bootstrap, group, rules=rules, workers=workers, topic=topic,
       consumer=props["consumer"], producer=props["producer"],
       cache_dir=os.path.join(workdir, "hs-cache"), extra="log:\n  level: warning\n")
 
 
-def daemon_args(ctx, config, rules, bootstrap):
-  return [ctx.swd, "--config", config, "--rules", rules, "--brokers", bootstrap]
+def daemon_args(ctx, config, rules, bootstrap, swd=None):
+  return [swd or ctx.swd, "--config", config, "--rules", rules, "--brokers", bootstrap]
 
 
-def run_daemons(ctx, name, rules, topic, total, instances=1, timeout=600):
+def run_daemons(ctx, name, rules, topic, total, instances=1, timeout=600, swd=None):
   """Runs `instances` daemons in one new group until the group has committed `total` items."""
   group = f"e2e-{name}-{int(time.time() * 1000)}"
   cfg = write_config(name, ctx.bootstrap, topic, group, rules, ctx.workdir)
@@ -159,9 +221,10 @@ def run_daemons(ctx, name, rules, topic, total, instances=1, timeout=600):
   parts = ctx.w.partitions(topic)
   start = time.time()
   broker_cpu0 = ctx.broker.cpu_seconds()
-  procs = [Proc(daemon_args(ctx, cfg, rules, ctx.bootstrap),
+  procs = [Proc(daemon_args(ctx, cfg, rules, ctx.bootstrap, swd),
                 os.path.join(ctx.workdir, f"{name}.{i}.log")) for i in range(instances)]
   t0 = c0 = cpu0 = None
+  threads0 = faults0 = perf = None
   done_at = None
   last = 0
   deadline = start + timeout
@@ -176,11 +239,25 @@ def run_daemons(ctx, name, rules, topic, total, instances=1, timeout=600):
     if t0 is None and c > 0:
       t0, c0 = now, c
       cpu0 = sum(p.cpu_seconds() or 0 for p in procs)
+      threads0 = thread_cpu(procs[0].pid)
+      faults0 = minor_faults(procs[0].pid)
+      if PERF and instances == 1:
+        what = (["record", "-g", "-q"] if PERF == "record" else
+                ["stat", "--per-thread", "-e", "instructions,cycles,context-switches"])
+        perf = subprocess.Popen(
+            ["perf"] + what + ["-p", str(procs[0].pid), "-o",
+                               os.path.join(ctx.workdir, f"{name}.perf.{PERF}")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     last = c
     if c >= total:
       done_at = now
       break
   cpu1 = sum(p.cpu_seconds() or 0 for p in procs)
+  threads1 = thread_cpu(procs[0].pid)
+  faults1 = minor_faults(procs[0].pid)
+  if perf is not None:
+    perf.send_signal(signal.SIGINT)
+    perf.wait()
   hwm = max((p.hwm_mb() or 0) for p in procs)
   rcs = [p.stop() for p in procs]
   res = {"name": name, "instances": instances, "items": total, "committed": last,
@@ -192,6 +269,13 @@ def run_daemons(ctx, name, rules, topic, total, instances=1, timeout=600):
     res.update({"seconds": round(secs, 2), "items_per_s": round(n / secs),
                 "mb_per_s": round(ctx.bytes_per_item * n / secs / 1e6, 1),
                 "cpu_s_per_m_items": round((cpu1 - cpu0) / n * 1e6, 2) if n else None})
+    if instances == 1 and threads0 is not None:
+      # Where the daemon's CPU went, per thread name: the consumer thread, the workers, the
+      # producer's poll thread and librdkafka's own threads; [us of CPU per item, voluntary and
+      # involuntary context switches per 1000 items].
+      res["by_thread"] = by_thread(threads0, threads1, n)
+      if faults0 is not None and faults1 is not None:
+        res["minor_faults_per_k_items"] = round((faults1 - faults0) / n * 1e3, 1)
   else:
     res["error"] = f"not done: committed {last} of {total}"
   res["broker_cpu_s"] = round(ctx.broker.cpu_seconds() - broker_cpu0, 1)
@@ -224,9 +308,9 @@ def pass_through(ctx, topic, total):
   return res
 
 
-def offline_match(ctx, rules, path, items):
+def offline_match(ctx, rules, path, items, sw=None):
   def run(input_path):
-    p = subprocess.Popen([ctx.sw, "match", "--rules", rules, input_path],
+    p = subprocess.Popen([sw or ctx.sw, "match", "--rules", rules, input_path],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, ru = os.wait4(p.pid, 0)
     return ru.ru_utime + ru.ru_stime, ru, status
@@ -317,7 +401,7 @@ def table(results, baseline):
     lat_s = f"{lat['p50']}/{lat['p99']}/{lat['p999']} (n={lat['n']})" if lat and lat.get("n") else "-"
     ips = r.get("items_per_s") or (f"{r['achieved_rate']} (fed)" if "achieved_rate" in r else None)
     rows.append(f"| {r['name']} | {fmt(r.get('items'))} | {fmt(ips)} | {fmt(r.get('mb_per_s'))} | "
-                f"{fmt(ratio, 2)} | {fmt(r.get('cpu_s_per_m_items'))} | {fmt(r.get('peak_rss_mb'))} | "
+                f"{fmt(ratio, 2)} | {fmt(r.get('cpu_s_per_m_items'), 2)} | {fmt(r.get('peak_rss_mb'))} | "
                 f"{fmt(r.get('alerts'))} | {lat_s} | {fmt(r.get('load1'), 1)} |")
   return "\n".join(rows)
 
@@ -337,6 +421,16 @@ def main():
   ap.add_argument("--packs", default="default,1k,10k,100k")
   ap.add_argument("--daemon-prop", action="append", default=[],
                   help="consumer.KEY=VALUE or producer.KEY=VALUE for every daemon config")
+  ap.add_argument("--perf", choices=("record", "stat"),
+                  help="perf record -g (or perf stat per thread) each single-daemon run "
+                       "(WORKDIR/<run>.perf.record or .perf.stat)")
+  ap.add_argument("--rounds", type=int, default=1,
+                  help="run the offline match and the pack daemons this many times")
+  ap.add_argument("--alt-build", default=None,
+                  help="another build directory whose daemon (and offline match) runs after "
+                       "this build's in every round: an A/B comparison under the same load")
+  ap.add_argument("--workers", type=int, default=0,
+                  help="worker threads of every daemon (default 0: one per core)")
   ap.add_argument("--live-seconds", type=float, default=None)
   ap.add_argument("--live-client-prop", action="append", default=[],
                   help="K=V librdkafka property for the live feeder and subscriber")
@@ -347,6 +441,9 @@ def main():
   args = ap.parse_args()
   only = set(args.only.split(","))
   LIVE_CLIENT_PROPS.extend(args.live_client_prop)
+  global PERF, WORKERS
+  PERF = args.perf
+  WORKERS = args.workers
   for kv in args.daemon_prop:
     client, rest = kv.split(".", 1)
     k, v = rest.split("=", 1)
@@ -417,7 +514,7 @@ def main():
       pt = pass_through(ctx, in_topic, total)
       baseline = pt.get("items_per_s")
       add(pt)
-    if "offline" in only:
+    if "offline" in only and args.rounds == 1:
       add(offline_match(ctx, default_pack, sample, sample_items))
     packs = {"default": default_pack}
     for label, n in (("1k", 1000), ("10k", 10000), ("100k", 100000)):
@@ -428,10 +525,22 @@ def main():
         packs[label] = d
     max_rate = None
     if "packs" in only:
-      for label in args.packs.split(","):
-        r = add(run_daemons(ctx, f"daemon-{label}", packs[label], in_topic, total))
-        if label == "default":
-          max_rate = r.get("items_per_s")
+      # --rounds N (and --alt-build): the offline run and each pack's daemon N times, each
+      # followed by the other build's, so that both meet the same load.
+      builds = [("", args.build)] + ([("alt ", args.alt_build)] if args.alt_build else [])
+      for rnd in range(args.rounds):
+        suffix = f"-r{rnd + 1}" if args.rounds > 1 else ""
+        for tag, build in builds:
+          if "offline" in only and args.rounds > 1:
+            r = add(offline_match(ctx, default_pack, sample, sample_items,
+                                  sw=os.path.join(build, "steppewatch")))
+            r["name"] = f"{tag}offline{suffix}"
+          for label in args.packs.split(","):
+            r = add(run_daemons(ctx, f"{tag.strip()}{'-' if tag else ''}daemon-{label}{suffix}",
+                                packs[label], in_topic, total,
+                                swd=os.path.join(build, "steppewatchd")))
+            if label == "default" and not tag:
+              max_rate = max_rate or r.get("items_per_s")
     if "live" in only:
       max_rate = max_rate or args.max_rate
       secs = args.live_seconds or (5 if args.quick else 20)

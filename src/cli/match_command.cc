@@ -1,9 +1,9 @@
 // `steppewatch match`: the backtest. NDJSON items in, alert messages out as NDJSON (one line per
 // alert, exactly the value the daemon would publish, which names its destination topic), through
 // the same ItemProcessor as the daemon. With --threads 1 one thread reads, processes and writes.
-// With more, a reader thread cuts the input into batches of lines, N workers each own an
-// ItemProcessor, and the main thread writes results (in input order with --ordered) and the
-// progress line.
+// With more, N workers each own an ItemProcessor and take turns reading the next chunk of input
+// (whole lines) into a batch of their own, and the main thread writes results (in input order
+// with --ordered) and the progress line.
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,7 +13,6 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
-#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -63,17 +62,21 @@ constexpr std::string_view kUsage =
     "exit: 0 done (dead letters are reported, not failures), 1 the pack is invalid or the input\n"
     "or output failed, 2 usage error\n";
 
-// Lines per batch: enough to amortise the queue's lock over ~1 ms of work, few enough that
-// --ordered output does not wait long behind one slow batch.
-constexpr size_t kBatchLines = 512;
-// Bytes read from the input at a time.
+// Bytes a worker reads per batch with several threads: ~300 news items, ~1.5 ms of work, enough
+// to amortise the input lock, few enough that --ordered output does not wait long behind one
+// slow batch. A line longer than this makes its batch larger.
+constexpr size_t kBatchBytes = 256 << 10;
+// Bytes read from the input at a time with --threads 1.
 constexpr size_t kReadChunk = 1 << 20;
 
 struct Batch {
   uint64_t seq = 0;
   int64_t first_line = 1;
-  std::string data;
-  std::vector<std::pair<uint32_t, uint32_t>> lines;  // (offset, length) into data
+  // Several threads: whole lines, read straight into buf[0, len). buf keeps its size from batch
+  // to batch, so filling it again writes no byte twice.
+  std::string buf;
+  size_t len = 0;
+  uint64_t bytes = 0;  // of the non-blank lines: the items' bytes
   // Results.
   std::string alerts;
   std::string dead;
@@ -100,7 +103,9 @@ class Runner {
   int Run();
 
  private:
-  void Read();
+  // Fills `b` with the next whole lines of the input (and its sequence number and first line
+  // number); false at the end of the input. Under in_mu_: the workers take turns.
+  bool ReadBatch(Batch* b);
   void Work(pipeline::ItemProcessor* processor, MatchCounts* counts);
   void Write(Batch& b);
   // Processes one non-blank line into b's results.
@@ -123,14 +128,20 @@ class Runner {
   bool summary_;
   std::FILE* summary_json_;
 
-  // std::mutex rather than absl::Mutex: Debian's libabsl is not TSan-instrumented. One
-  // condition variable, notified (all) on every change below: changes are per batch, not per
-  // item, and the reader, the workers and the writer each wait for a different predicate.
+  // std::mutex rather than absl::Mutex: Debian's libabsl is not TSan-instrumented.
+  // in_mu_: the input and where it stands; a worker holds it while it reads its batch (the
+  // read lands in that worker's cache, where it is processed next; no copy of the lines but
+  // the partial last one).
+  std::mutex in_mu_;
+  std::string carry_;      // guarded by in_mu_: the start of a line the last read cut
+  int64_t next_line_ = 1;  // guarded by in_mu_
+  bool eof_ = false;       // guarded by in_mu_
+  // mu_ and changed_: finished batches for the writer (notified per batch), spare batches.
   std::mutex mu_;
   std::condition_variable changed_;
   // Guarded by mu_:
-  std::deque<std::unique_ptr<Batch>> todo_;
   std::vector<std::unique_ptr<Batch>> done_;
+  std::vector<std::unique_ptr<Batch>> spare_;  // written batches, buffers kept for reuse
   bool read_done_ = false;
   uint64_t batches_read_ = 0;
   bool read_error_ = false;
@@ -139,86 +150,77 @@ class Runner {
   bool write_error_ = false;
 };
 
-void Runner::Read() {
-  auto batch = std::make_unique<Batch>();
-  int64_t line = 1;
-  std::string carry;
-  std::vector<char> buf(kReadChunk);
-  uint64_t seq = 0;
-  auto push = [&](bool final) {
-    if (batch->lines.empty() && !final) return;
-    batch->seq = seq++;
-    std::unique_lock<std::mutex> lock(mu_);
-    // Bounded: a few batches per worker keep them busy without reading the whole file ahead.
-    auto room = [this] { return todo_.size() < static_cast<size_t>(threads_) * 4; };
-    changed_.wait(lock, room);
-    if (!batch->lines.empty()) {
-      todo_.push_back(std::move(batch));
-      ++batches_read_;
-    }
-    if (final) read_done_ = true;
-    changed_.notify_all();
-  };
-  auto add_line = [&](std::string_view l) {
-    if (batch->lines.empty()) batch->first_line = line;
-    // Skip blank lines but keep counting them, so line numbers match the file.
-    if (l.find_first_not_of(" \t\r") != std::string_view::npos) {
-      batch->lines.emplace_back(static_cast<uint32_t>(batch->data.size()),
-                                static_cast<uint32_t>(l.size()));
-      batch->data.append(l);
-    } else {
-      batch->lines.emplace_back(static_cast<uint32_t>(batch->data.size()), 0);
-    }
-    ++line;
-    if (batch->lines.size() >= kBatchLines) {
-      push(false);
-      batch = std::make_unique<Batch>();
-    }
-  };
+bool Runner::ReadBatch(Batch* b) {
+  std::lock_guard<std::mutex> in_lock(in_mu_);
+  if (eof_) return false;
+  if (b->buf.size() < carry_.size() + kBatchBytes) b->buf.resize(carry_.size() + kBatchBytes);
+  std::memcpy(b->buf.data(), carry_.data(), carry_.size());  // the line the last read cut
+  size_t len = carry_.size();
+  size_t cut = 0;  // the end of the batch's last whole line
   while (true) {
-    size_t n = std::fread(buf.data(), 1, buf.size(), in_);
+    if (len == b->buf.size()) b->buf.resize(b->buf.size() * 2);  // a line longer than a batch
+    const size_t n = std::fread(b->buf.data() + len, 1, b->buf.size() - len, in_);
     if (n == 0) {
-      if (std::ferror(in_)) read_error_ = true;
+      eof_ = true;
+      if (std::ferror(in_)) {
+        std::lock_guard<std::mutex> lock(mu_);
+        read_error_ = true;
+      }
+      cut = len;  // the last line may have no newline
       break;
     }
-    std::string_view chunk(buf.data(), n);
-    size_t pos = 0;
-    while (true) {
-      size_t nl = chunk.find('\n', pos);
-      if (nl == std::string_view::npos) {
-        carry.append(chunk.substr(pos));
-        break;
-      }
-      if (!carry.empty()) {
-        carry.append(chunk.substr(pos, nl - pos));
-        add_line(carry);
-        carry.clear();
-      } else {
-        add_line(chunk.substr(pos, nl - pos));
-      }
-      pos = nl + 1;
+    const size_t searched = len;
+    len += n;
+    const void* nl = memrchr(b->buf.data() + searched, '\n', n);
+    if (nl != nullptr) {
+      cut = static_cast<const char*>(nl) - b->buf.data() + 1;
+      break;
     }
+    // No newline in what was read (the carried part never holds one): a line longer than the
+    // buffer so far; read on.
   }
-  if (!carry.empty()) add_line(carry);
-  push(true);
+  carry_.assign(b->buf.data() + cut, len - cut);
+  b->len = cut;
+  if (cut == 0) return false;
+  const std::string_view data(b->buf.data(), cut);
+  b->first_line = next_line_;
+  next_line_ += std::count(data.begin(), data.end(), '\n');
+  if (data.back() != '\n') ++next_line_;  // the input's last line, unterminated
+  std::lock_guard<std::mutex> lock(mu_);
+  b->seq = batches_read_++;
+  if (eof_) read_done_ = true;
+  return true;
 }
 
 void Runner::Work(pipeline::ItemProcessor* processor, MatchCounts* counts) {
   while (true) {
     std::unique_ptr<Batch> b;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      changed_.wait(lock, [this] { return !todo_.empty() || read_done_; });
-      if (todo_.empty()) return;
-      b = std::move(todo_.front());
-      todo_.pop_front();
-      changed_.notify_all();  // room for the reader
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!spare_.empty()) {
+        b = std::move(spare_.back());
+        spare_.pop_back();
+      }
     }
-    for (size_t i = 0; i < b->lines.size(); ++i) {
-      auto [off, len] = b->lines[i];
-      if (len == 0) continue;
-      ProcessLine(processor, std::string_view(b->data).substr(off, len),
-                  b->first_line + static_cast<int64_t>(i), b.get(), counts);
+    if (b == nullptr) b = std::make_unique<Batch>();
+    if (!ReadBatch(b.get())) {
+      std::lock_guard<std::mutex> lock(mu_);
+      read_done_ = true;
+      changed_.notify_all();
+      return;
+    }
+    const std::string_view data(b->buf.data(), b->len);
+    int64_t line = b->first_line;
+    for (size_t pos = 0; pos < data.size(); ++line) {
+      size_t nl = data.find('\n', pos);
+      if (nl == std::string_view::npos) nl = data.size();
+      const std::string_view l = data.substr(pos, nl - pos);
+      // Skip blank lines but keep counting them, so line numbers match the file.
+      if (l.find_first_not_of(" \t\r") != std::string_view::npos) {
+        ProcessLine(processor, l, line, b.get(), counts);
+        b->bytes += l.size();
+      }
+      pos = nl + 1;
     }
     std::lock_guard<std::mutex> lock(mu_);
     done_.push_back(std::move(b));
@@ -336,7 +338,7 @@ void Runner::Write(Batch& b) {
   if (!b.dead.empty()) std::fwrite(b.dead.data(), 1, b.dead.size(), dead_);
   items_ += b.items;
   alerts_ += b.alert_count;
-  bytes_ += b.data.size();
+  bytes_ += b.bytes;
 }
 
 int Runner::Run() {
@@ -359,7 +361,6 @@ int Runner::Run() {
     return Finish(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
                   counts);
   }
-  std::thread reader([this] { Read(); });
   std::vector<std::thread> workers;
   for (int i = 0; i < threads_; ++i) {
     workers.emplace_back([&, i] { Work(processors[i].get(), &counts[i]); });
@@ -381,19 +382,31 @@ int Runner::Run() {
       got.swap(done_);
       finished = read_done_ && written + pending.size() + got.size() == batches_read_;
     }
+    std::vector<std::unique_ptr<Batch>> spare;
+    // Written: back to the workers with their buffers' capacity.
+    auto written_out = [&](std::unique_ptr<Batch> b) {
+      Write(*b);
+      ++written;
+      b->alerts.clear();
+      b->dead.clear();
+      b->bytes = b->items = b->alert_count = 0;
+      spare.push_back(std::move(b));
+    };
     for (auto& b : got) {
       if (!ordered_) {
-        Write(*b);
-        ++written;
+        written_out(std::move(b));
       } else {
         pending[b->seq] = std::move(b);
       }
     }
     while (ordered_ && !pending.empty() && pending.begin()->first == next) {
-      Write(*pending.begin()->second);
+      written_out(std::move(pending.begin()->second));
       pending.erase(pending.begin());
       ++next;
-      ++written;
+    }
+    if (!spare.empty()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto& b : spare) spare_.push_back(std::move(b));
     }
     auto now = std::chrono::steady_clock::now();
     if (progress_ && now - last_progress > std::chrono::milliseconds(500)) {
@@ -405,7 +418,6 @@ int Runner::Run() {
     }
     if (finished && pending.empty()) break;
   }
-  reader.join();
   for (auto& w : workers) w.join();
   std::fflush(out_);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

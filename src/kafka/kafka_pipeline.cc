@@ -3,6 +3,8 @@
 // pipeline_consumer.cc, the workers and delivery outcomes in pipeline_workers.cc.
 #include "steppewatch/kafka/kafka_pipeline.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <utility>
 
@@ -15,54 +17,60 @@ namespace steppewatch::kafka {
 namespace internal {
 
 ItemPool::~ItemPool() {
-  while (free_ != nullptr) {
-    Item* next = free_->next_free;
-    delete free_;
-    free_ = next;
-  }
+  MutexLock lock(&mu_);
+  for (Item* item : free_) delete item;
 }
 
-Item* ItemPool::Acquire() {
+void ItemPool::Acquire(Item** out, size_t n) {
+  size_t taken = 0;
   {
     MutexLock lock(&mu_);
-    if (free_ != nullptr) {
-      Item* item = free_;
-      free_ = item->next_free;
-      item->next_free = nullptr;
-      return item;
+    while (taken < n && !free_.empty()) {
+      out[taken++] = free_.back();
+      free_.pop_back();
     }
   }
-  return new Item();
+  for (; taken < n; ++taken) out[taken] = new Item();  // growing to a new in-flight peak
 }
 
-void ItemPool::Release(Item* item) {
-  item->msg = nullptr;
-  item->partition.reset();
-  item->dead_letter = false;
-  item->dead_letter_reason = 0;
+void ItemPool::Release(Item* const* items, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    Item* item = items[i];
+    item->msg = nullptr;
+    item->partition = nullptr;
+    item->dead_letter = false;
+    item->dead_letter_reason = 0;
+  }
   MutexLock lock(&mu_);
-  item->next_free = free_;
-  free_ = item;
+  free_.insert(free_.end(), items, items + n);
 }
 
-void WorkQueue::Push(Item* item) {
+void WorkQueue::Push(Item* const* items, size_t n) {
+  if (n == 0) return;
   MutexLock lock(&mu_);
-  if (size_ == ring_.size()) {
-    std::vector<Item*> bigger(ring_.size() * 2);
+  if (size_ + n > ring_.size()) {
+    size_t capacity = ring_.size();
+    while (capacity < size_ + n) capacity *= 2;
+    std::vector<Item*> bigger(capacity);
     for (size_t i = 0; i < size_; ++i) bigger[i] = ring_[(head_ + i) % ring_.size()];
     ring_ = std::move(bigger);
     head_ = 0;
   }
-  ring_[(head_ + size_) % ring_.size()] = item;
-  ++size_;
-  ready_.Signal();
+  for (size_t i = 0; i < n; ++i) ring_[(head_ + size_ + i) % ring_.size()] = items[i];
+  size_ += n;
+  // One wake-up per item, but no more than there are workers waiting: a worker that finds more
+  // takes a batch, and waking the others for nothing would cost them a futex round trip each.
+  for (size_t i = 0; i < n && i < waiting_; ++i) ready_.Signal();
 }
 
 size_t WorkQueue::PopBatch(Item** out, size_t max, absl::Duration wait, bool* closed) {
   const auto deadline = std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(wait);
   MutexLock lock(&mu_);
   while (size_ == 0 && !closed_) {
-    if (!ready_.WaitUntil(&mu_, deadline)) break;
+    ++waiting_;
+    const bool woken = ready_.WaitUntil(&mu_, deadline);
+    --waiting_;
+    if (!woken) break;
   }
   *closed = closed_ && size_ == 0;
   size_t n = 0;
@@ -147,10 +155,17 @@ absl::Status KafkaPipeline::Impl::Start() {
   SW_RETURN_IF_ERROR(consumer_->Subscribe());
   started_ = true;
   producer_->Start();
+  // Named threads (top -H, perf --sort comm): where the daemon's CPU goes per stage.
   for (int i = 0; i < num_workers_; ++i) {
-    worker_threads_.emplace_back([this, i] { WorkerLoop(i); });
+    worker_threads_.emplace_back([this, i] {
+      pthread_setname_np(pthread_self(), log::Cat("sw-worker-", i).c_str());
+      WorkerLoop(i);
+    });
   }
-  consumer_thread_ = std::thread([this] { ConsumerLoop(); });
+  consumer_thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "sw-consumer");
+    ConsumerLoop();
+  });
   SW_LOG(
       kInfo, kLog, "consuming ", options_.input_topics.size(), " topic(s) as group '",
       options_.group_id, "'",

@@ -39,7 +39,16 @@ void KafkaPipeline::Impl::MaybeStore(absl::Time now) {
   // Every 50 ms: often enough that auto-commit (5 s) always sees fresh offsets, rare enough
   // that walking the partitions costs nothing per item.
   StoreCommittable();
+  FreeRetired();
   next_store_ = now + absl::Milliseconds(50);
+}
+
+void KafkaPipeline::Impl::FreeRetired() {
+  // in_flight() takes the tracker's lock, so a Finish() that made it idle has left it (it
+  // touches nothing after unlocking); no item is begun on a retired tracker.
+  std::erase_if(retired_, [](const std::shared_ptr<pipeline::PartitionOffsets>& p) {
+    return p->in_flight() == 0;
+  });
 }
 
 KafkaPipeline::Impl::TopicEntry* KafkaPipeline::Impl::FindTopic(std::string_view name) {
@@ -79,11 +88,28 @@ void KafkaPipeline::Impl::ConsumerLoop() {
                    " items / ", limiter_->bytes(), " bytes in flight");
       SetPaused(true);
     }
+    // One poll round: what librdkafka has ready, up to kPollBatch messages (the first poll
+    // waits up to kPollMs, the others not at all), handed to the workers together. Per round
+    // rather than per message: the clock reads, the limiter's and the queue's locks and the
+    // wake-ups of the workers (measured with benchmarks/e2e: benchmarks/README.md).
+    // A round stops where one more message would pass an in-flight limit, as taking messages
+    // one at a time did, and takes at least one (what a paused consumer is still handed).
+    size_t room_items = 0;
+    size_t room_bytes = 0;
+    limiter_->Room(&room_items, &room_bytes);
+    const size_t round = std::clamp<size_t>(room_items, 1, kPollBatch);
     rd_kafka_message_t* msg = consumer_->Poll(kPollMs);
-    if (msg != nullptr) HandleMessage(msg);
+    for (size_t polled = 0; msg != nullptr;) {
+      HandleMessage(msg);
+      if (++polled == round || pending_bytes_ >= room_bytes) break;
+      msg = consumer_->Poll(0);
+    }
+    FlushPending();
     MaybeStore(absl::Now());
     if (!stopping_seen) ApplyBackpressure();
   }
+  pool_.Release(spare_, spare_count_);
+  spare_count_ = 0;
   StoreCommittable();
   // Close: triggers the revoke callback (drain-or-abandon, store, unassign) and commits.
   if (absl::Status st = consumer_->Close(); !st.ok()) SW_LOG(kWarning, kLog, st.message());
@@ -99,7 +125,10 @@ void KafkaPipeline::Impl::HandleMessage(rd_kafka_message_t* msg) {
     rd_kafka_message_destroy(msg);
     return;
   }
-  if (stats_->health().all_brokers_down.exchange(false)) {
+  // Read before the exchange: a write per message would take the flag's cache line from the
+  // delivery-report thread, which tests it per delivery.
+  std::atomic<bool>& down = stats_->health().all_brokers_down;
+  if (down.load(std::memory_order_relaxed) && down.exchange(false)) {
     SW_LOG(kInfo, kLog, "brokers reachable again: consuming");
   }
   const char* topic = rd_kafka_topic_name(msg->rkt);
@@ -117,21 +146,45 @@ void KafkaPipeline::Impl::HandleMessage(rd_kafka_message_t* msg) {
   }
   t->consumed->messages.Add();
   t->consumed->bytes.Add(msg->len);
-  Item* item = pool_.Acquire();
+  Item* item = TakeItem();
   item->msg = msg;
-  item->partition = p->offsets;
+  item->partition = p->offsets.get();
   item->seq = p->offsets->Begin(msg->offset);
   item->pending.store(1, std::memory_order_relaxed);
   item->bytes = msg->len;
   rd_kafka_timestamp_type_t ts_type;
   item->timestamp_ms = rd_kafka_message_timestamp(msg, &ts_type);
-  if (item->timestamp_ms > 0) {
-    p->last_timestamp_ms = item->timestamp_ms;
-    stats_->consumer().consume_age.ObserveNanos((WallMillis() - item->timestamp_ms) * 1000000);
+  if (item->timestamp_ms > 0) p->last_timestamp_ms = item->timestamp_ms;
+  pending_[pending_count_++] = item;
+  pending_bytes_ += item->bytes;
+}
+
+internal::Item* KafkaPipeline::Impl::TakeItem() {
+  if (spare_count_ == 0) {
+    pool_.Acquire(spare_, kPollBatch);
+    spare_count_ = kPollBatch;
+    // Recycled items were last written by a worker on another core: ask for them (for writing)
+    // now rather than miss on each one when it is filled.
+    for (Item* item : spare_) __builtin_prefetch(item, 1);
   }
-  item->consumed_steady_ns = pipeline::Stats::SteadyNowNanos();
-  limiter_->Admit(item->bytes);
-  queue_.Push(item);
+  return spare_[--spare_count_];
+}
+
+void KafkaPipeline::Impl::FlushPending() {
+  if (pending_count_ == 0) return;
+  const int64_t now_ms = WallMillis();
+  const int64_t steady_ns = pipeline::Stats::SteadyNowNanos();
+  for (size_t i = 0; i < pending_count_; ++i) {
+    Item* item = pending_[i];
+    if (item->timestamp_ms > 0) {
+      stats_->consumer().consume_age.ObserveNanos((now_ms - item->timestamp_ms) * 1000000);
+    }
+    item->consumed_steady_ns = steady_ns;
+  }
+  limiter_->Admit(pending_bytes_, pending_count_);
+  queue_.Push(pending_, pending_count_);
+  pending_count_ = 0;
+  pending_bytes_ = 0;
 }
 
 bool KafkaPipeline::Impl::HandleUndecodable(rd_kafka_message_t* msg) {
@@ -171,16 +224,14 @@ bool KafkaPipeline::Impl::HandleUndecodable(rd_kafka_message_t* msg) {
     return false;
   }
   t->consumed->messages.Add();
-  Item* item = pool_.Acquire();
+  Item* item = TakeItem();
   item->msg = msg;  // an error message: ProcessItem dead-letters it without processing
-  item->partition = p.offsets;
+  item->partition = p.offsets.get();
   item->seq = p.offsets->Begin(msg->offset);
   item->pending.store(1, std::memory_order_relaxed);
   item->bytes = 0;
   item->timestamp_ms = -1;
-  item->consumed_steady_ns = pipeline::Stats::SteadyNowNanos();
-  limiter_->Admit(0);
-  queue_.Push(item);
+  pending_[pending_count_++] = item;
   return true;
 }
 
@@ -236,13 +287,16 @@ void KafkaPipeline::Impl::ConsumerEvents::OnStatistics(std::string_view json) {
 }
 
 void KafkaPipeline::Impl::OnAssign(rd_kafka_topic_partition_list_t* partitions) {
+  FlushPending();  // messages of the round so far belong to the earlier assignment's trackers
   for (int i = 0; i < partitions->cnt; ++i) {
     const auto& tp = partitions->elems[i];
     TopicEntry& topic = topics_[tp.topic];
     if (topic.consumed == nullptr) topic.consumed = stats_->consumer().consumed.Register(tp.topic);
     // A fresh tracker per assignment: items of an earlier assignment of the same partition
-    // keep their own (abandoned or drained) tracker.
-    topic.partitions[tp.partition] = PartitionEntry{
+    // keep their own (abandoned or drained) tracker, retired until they are all finished.
+    PartitionEntry& entry = topic.partitions[tp.partition];
+    if (entry.offsets != nullptr) retired_.push_back(std::move(entry.offsets));
+    entry = PartitionEntry{
         .offsets = std::make_shared<pipeline::PartitionOffsets>(tp.topic, tp.partition)};
   }
   assigned_count_ += partitions->cnt;
@@ -253,6 +307,8 @@ void KafkaPipeline::Impl::OnAssign(rd_kafka_topic_partition_list_t* partitions) 
 }
 
 void KafkaPipeline::Impl::OnRevoke(const rd_kafka_topic_partition_list_t& partitions, bool lost) {
+  // The round's messages so far are tracked: hand them over so the drain below waits for them.
+  FlushPending();
   stats_->consumer()
       .rebalances[static_cast<int>(lost ? pipeline::RebalanceKind::kLost
                                         : pipeline::RebalanceKind::kRevoke)]
@@ -315,6 +371,7 @@ void KafkaPipeline::Impl::OnRevoke(const rd_kafka_topic_partition_list_t& partit
   for (auto& p : revoked) {
     gone.emplace_back(p->topic(), p->partition());
     if (TopicEntry* t = FindTopic(p->topic())) t->partitions.erase(p->partition());
+    retired_.push_back(std::move(p));  // abandoned items may still be queued or producing
   }
   stats_->RemoveConsumerLag(gone);
   client_stats_->RetainLagSeconds([this](std::string_view topic, int32_t partition) {

@@ -31,7 +31,11 @@ namespace steppewatch::kafka::internal {
 // message not yet acknowledged. Whoever drops it to 0 finishes the item.
 struct Item {
   rd_kafka_message_t* msg = nullptr;
-  std::shared_ptr<pipeline::PartitionOffsets> partition;
+  // Not owned: the consumer thread keeps every tracker alive (assigned, then retired) until
+  // nothing is in flight on it, and no item touches its tracker after Finish(). A plain pointer
+  // rather than a shared_ptr: the reference count's cache line moved between the consumer and
+  // the workers twice per item.
+  pipeline::PartitionOffsets* partition = nullptr;
   uint64_t seq = 0;
   std::atomic<int32_t> pending{0};
   size_t bytes = 0;
@@ -39,20 +43,32 @@ struct Item {
   int64_t consumed_steady_ns = 0;  // when the consumer thread queued it (queue-wait histogram)
   uint8_t dead_letter_reason = 0;
   bool dead_letter = false;
-  Item* next_free = nullptr;
+};
+
+// Items a thread has finished and not yet given back: a worker collects those of one batch and
+// returns them to the pool and the in-flight limiter at once (one lock each per batch instead of
+// per item).
+struct FinishedItems {
+  static constexpr size_t kMax = 64;
+  Item* items[kMax];
+  size_t n = 0;
+  size_t bytes = 0;
 };
 
 // Recycles Items so the steady state allocates none. The pool holds at most what was ever in
-// flight at once, which the in-flight limiter bounds. Thread-safe.
+// flight at once, which the in-flight limiter bounds. A stack of pointers (not a list through
+// the items) so that taking one does not read an item another core wrote last. Thread-safe.
 class ItemPool {
  public:
   ~ItemPool();
-  Item* Acquire();
-  void Release(Item* item);
+  // Fills out[0..n) with items (new ones when the pool is empty).
+  void Acquire(Item** out, size_t n);
+  // Takes back items[0..n) (reset).
+  void Release(Item* const* items, size_t n);
 
  private:
   Mutex mu_;
-  Item* free_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::vector<Item*> free_ ABSL_GUARDED_BY(mu_);
 };
 
 // The queue from the consumer thread to the workers: one shared FIFO, so any worker takes any
@@ -62,7 +78,8 @@ class ItemPool {
 class WorkQueue {
  public:
   WorkQueue() : ring_(1024) {}
-  void Push(Item* item);
+  // Appends items[0..n) under one lock and wakes as many waiting workers as there are items.
+  void Push(Item* const* items, size_t n);
   // Takes up to `max` items, waiting up to `wait` for the first. Returns 0 on timeout or when
   // closed and empty (`*closed` tells which).
   size_t PopBatch(Item** out, size_t max, absl::Duration wait, bool* closed);
@@ -70,10 +87,11 @@ class WorkQueue {
 
  private:
   Mutex mu_;
-  CondVar ready_;  // signalled on Push (one item) and Close (everyone)
+  CondVar ready_;  // signalled on Push (once per item, up to the waiters) and Close (everyone)
   std::vector<Item*> ring_ ABSL_GUARDED_BY(mu_);
   size_t head_ ABSL_GUARDED_BY(mu_) = 0;
   size_t size_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t waiting_ ABSL_GUARDED_BY(mu_) = 0;  // workers blocked in PopBatch
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };
 
@@ -149,7 +167,14 @@ class KafkaPipeline::Impl {
 
   // --- consumer thread (pipeline_consumer.cc) ---
   void ConsumerLoop();
+  // Tracks `msg` (its partition's offsets, an Item) and adds it to pending_.
   void HandleMessage(rd_kafka_message_t* msg);
+  // Hands pending_ to the workers: one admission to the in-flight limiter, one push, one clock
+  // read for all. Called after each poll round and first thing in a rebalance callback, so a
+  // revoke drains every item it has tracked.
+  void FlushPending();
+  // Returns an Item for one message (from spare_).
+  Item* TakeItem();
   // A consume error that repeats at one offset: dead-letters that offset and seeks past it.
   // Returns true when it took ownership of `msg`.
   bool HandleUndecodable(rd_kafka_message_t* msg);
@@ -163,6 +188,8 @@ class KafkaPipeline::Impl {
   // Consumer thread, while holding input: sleeps until WakeConsumer() or `deadline`.
   void WaitForWake(absl::Time deadline);
   void MaybeStore(absl::Time now);
+  // Frees the retired trackers that nothing is in flight on any more.
+  void FreeRetired();
   TopicEntry* FindTopic(std::string_view name);
 
   // --- errors (kafka_pipeline.cc) ---
@@ -172,15 +199,19 @@ class KafkaPipeline::Impl {
   // --- workers (pipeline_workers.cc) ---
   void WorkerLoop(int index);
   void ProcessItem(int index, pipeline::ItemProcessor* processor, Item* item,
-                   const std::string& pack_label, absl::flat_hash_set<std::string>* registered);
+                   const std::string& pack_label, absl::flat_hash_set<std::string>* registered,
+                   internal::FinishedItems* done);
   // Produces `item`'s dead letter (output_messages.h).
   void ProduceDeadLetter(int index, Item* item, std::string_view reason,
                          const std::string& reason_message, const std::string& pack_label);
   // Produces one message for `item` (one more reference until its delivery).
   void Produce(Item* item, std::string_view topic, std::string_view key, std::string_view value,
                rd_kafka_headers_t* headers, int64_t timestamp_ms);
-  // Drops one reference; the last one finishes the item.
-  void Unref(Item* item);
+  // Drops one reference; the last one finishes the item. With `done`, a worker's batch, the
+  // finished item goes back to the pool and the limiter later, in ReleaseFinished().
+  void Unref(Item* item, internal::FinishedItems* done = nullptr);
+  // Returns done's items to the pool and the in-flight limiter.
+  void ReleaseFinished(internal::FinishedItems* done);
   void OnDelivered(const rd_kafka_message_t& msg);
   void OnDeliveryFailed(const rd_kafka_message_t& msg);
   void OnDiscarded(Item* item);
@@ -224,6 +255,20 @@ class KafkaPipeline::Impl {
   bool holding_ = false;
   absl::Time hold_until_ = absl::InfinitePast();
   absl::Time next_store_ = absl::InfinitePast();
+  // Trackers of revoked (or replaced) assignments with items possibly still in flight: Items
+  // point at them without owning them (see Item::partition). Freed by FreeRetired() once idle,
+  // or with the Impl, after every thread has stopped.
+  std::vector<std::shared_ptr<pipeline::PartitionOffsets>> retired_;
+  // Messages of the current poll round, tracked and waiting for FlushPending(). At most
+  // kPollBatch: a round takes what librdkafka has ready, up to that many.
+  static constexpr size_t kPollBatch = 64;
+  Item* pending_[kPollBatch];
+  size_t pending_count_ = 0;
+  size_t pending_bytes_ = 0;
+  // Items taken from the pool kPollBatch at a time (one lock per round, not per message);
+  // returned to it when the loop ends.
+  Item* spare_[kPollBatch];
+  size_t spare_count_ = 0;
 
   // WakeConsumer() -> the holding consumer thread.
   Mutex wake_mu_;

@@ -2,6 +2,8 @@
 // in-process recovery from fatal idempotent-producer errors.
 #include "steppewatch/kafka/producer.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <cstdlib>
 
@@ -74,7 +76,10 @@ absl::Status RetryingProducer::NewGeneration() {
 }
 
 void RetryingProducer::Start() {
-  poll_thread_ = std::thread([this] { PollLoop(); });
+  poll_thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "sw-producer");  // for top -H and perf
+    PollLoop();
+  });
 }
 
 rd_kafka_topic_t* RetryingProducer::TopicLocked(std::string_view topic) {

@@ -18,9 +18,9 @@ bool InFlightLimiter::BelowLowLocked() const {
          static_cast<double>(bytes_) < limits_.resume_fraction * limits_.max_bytes;
 }
 
-void InFlightLimiter::Admit(size_t bytes) {
+void InFlightLimiter::Admit(size_t bytes, size_t items) {
   MutexLock lock(&mu_);
-  ++items_;
+  items_ += items;
   bytes_ += bytes;
   if (health_ != nullptr) {
     health_->in_flight_items.Set(static_cast<int64_t>(items_));
@@ -28,11 +28,11 @@ void InFlightLimiter::Admit(size_t bytes) {
   }
 }
 
-void InFlightLimiter::Release(size_t bytes) {
+void InFlightLimiter::Release(size_t bytes, size_t items) {
   bool signal = false;
   {
     MutexLock lock(&mu_);
-    --items_;
+    items_ -= items;
     bytes_ -= bytes;
     if (health_ != nullptr) {
       health_->in_flight_items.Set(static_cast<int64_t>(items_));
@@ -74,6 +74,12 @@ size_t InFlightLimiter::items() const {
 size_t InFlightLimiter::bytes() const {
   MutexLock lock(&mu_);
   return bytes_;
+}
+
+void InFlightLimiter::Room(size_t* items, size_t* bytes) const {
+  MutexLock lock(&mu_);
+  *items = items_ < limits_.max_items ? limits_.max_items - items_ : 0;
+  *bytes = bytes_ < limits_.max_bytes ? limits_.max_bytes - bytes_ : 0;
 }
 
 bool InFlightLimiter::WaitEmpty(absl::Time deadline) const {

@@ -63,6 +63,22 @@ case "$case_name" in
   stories-backtest) run stories --warmup-days 1 --now 2026-01-01T00:00:00Z tests/cli/data/stories-alerts.jsonl ;;
   stories-bad-input) "$bin" stories --now 2026-01-01T00:00:00Z --rejected "$out/rejected" - <tests/cli/data/stories-bad.jsonl >"$out/stdout" 2>"$out/stderr"; echo $? >"$out/exit"; cat "$out/rejected" >>"$out/stdout" ;;
   stories-bad-flag) run stories --bucket 7x tests/cli/data/stories-alerts.jsonl ;;
+  match-threads-agree)
+    # Input larger than several of the workers' batches (256 KiB), with blank and bad lines and
+    # no final newline: three threads write what one does, and the same line numbers.
+    for i in $(seq 30); do cat config/demo/sample-items.jsonl; printf '\n   \n{"id": "bad-%s"\n' "$i"; done |
+      head -c -1 >"$out/in"
+    for t in 1 3; do
+      "$bin" match --rules config/rules/central-asia --threads "$t" --ordered "${fixed[@]}" \
+        --dead-letters "$out/dead$t" "$out/in" >"$out/alerts$t" 2>"$out/stderr$t"
+      echo $? >"$out/exit"
+    done
+    {
+      cmp -s "$out/alerts1" "$out/alerts3" && echo "alerts identical: $(wc -l <"$out/alerts1") lines"
+      cmp -s "$out/dead1" "$out/dead3" && echo "dead letters identical: $(wc -l <"$out/dead3") lines"
+      tail -n 1 "$out/dead3"
+    } >"$out/stdout"
+    cp "$out/stderr3" "$out/stderr" ;;
   *) echo "unknown case $case_name"; exit 2 ;;
 esac
 

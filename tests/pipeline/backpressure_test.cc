@@ -46,6 +46,37 @@ TEST(InFlightLimiter, PausesAtTheByteLimit) {
   EXPECT_EQ(limiter.Decide(), Decision::kResume);
 }
 
+// The pipeline admits a poll round and releases a worker's batch at once; the room tells the
+// consumer how large a round may be without passing a limit.
+TEST(InFlightLimiter, AdmitsAndReleasesBatchesAndReportsTheRoomLeft) {
+  Health health;
+  std::atomic<int> wakeups{0};
+  InFlightLimiter limiter({.max_items = 10, .max_bytes = 1000, .resume_fraction = 0.5}, &health,
+                          [&] { wakeups++; });
+  size_t items = 0, bytes = 0;
+  limiter.Room(&items, &bytes);
+  EXPECT_EQ(items, 10u);
+  EXPECT_EQ(bytes, 1000u);
+  limiter.Admit(/*bytes=*/300, /*items=*/7);
+  limiter.Room(&items, &bytes);
+  EXPECT_EQ(items, 3u);
+  EXPECT_EQ(bytes, 700u);
+  EXPECT_EQ(limiter.Decide(), Decision::kNone);
+  limiter.Admit(800, 3);  // both limits reached, the bytes passed
+  limiter.Room(&items, &bytes);
+  EXPECT_EQ(items, 0u);
+  EXPECT_EQ(bytes, 0u);
+  EXPECT_EQ(limiter.Decide(), Decision::kPause);
+  EXPECT_EQ(health.in_flight_items.Value(), 10);
+  EXPECT_EQ(health.in_flight_bytes.Value(), 1100);
+  limiter.Release(1000, 6);  // 4 items and 100 bytes: both below half
+  EXPECT_EQ(wakeups.load(), 1);
+  EXPECT_EQ(limiter.items(), 4u);
+  EXPECT_EQ(limiter.Decide(), Decision::kResume);
+  limiter.Release(100, 4);
+  EXPECT_TRUE(limiter.WaitEmpty(absl::Now()));
+}
+
 TEST(InFlightLimiter, WaitEmptyHonoursTheDeadlineAndWakesOnRelease) {
   InFlightLimiter limiter({}, nullptr);
   limiter.Admit(1);

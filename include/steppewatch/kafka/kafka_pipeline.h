@@ -51,7 +51,11 @@
 //
 // Threading: Create/Start/Stop/Abort from one controlling thread; the getters from any thread.
 // The pipeline owns its threads and librdkafka handles; the PackHolder and Stats it is given
-// must outlive it.
+// must outlive it. Its threads are named for top -H and perf: sw-consumer, sw-worker-N and
+// sw-producer (delivery reports, retries), beside librdkafka's rdk:main and rdk:broker<N> of
+// each client. The consumer thread hands the workers what one poll round took (up to 64
+// messages, never past an in-flight limit) at once; workers take up to 32 items at a time and
+// give the finished ones back per batch.
 #pragma once
 
 #include <functional>

@@ -43,10 +43,11 @@ class InFlightLimiter {
   InFlightLimiter(const InFlightLimits& limits, Health* health,
                   std::function<void()> on_resumable = {});
 
-  // Accounts one consumed item of `bytes`.
-  void Admit(size_t bytes);
-  // Releases one finished (or abandoned) item of `bytes`.
-  void Release(size_t bytes);
+  // Accounts `items` consumed items of `bytes` in all (the pipeline admits what one poll
+  // round took, and releases what one worker batch finished, under one lock).
+  void Admit(size_t bytes, size_t items = 1);
+  // Releases `items` finished (or abandoned) items of `bytes` in all.
+  void Release(size_t bytes, size_t items = 1);
 
   // Consumer thread: returns what to do now given the current counts and whether the
   // partitions are paused (the limiter remembers the state it last decided).
@@ -55,6 +56,9 @@ class InFlightLimiter {
 
   size_t items() const;
   size_t bytes() const;
+  // What may still be admitted before a limit is reached (0 when one is reached): the consumer
+  // takes a round of messages up to this, so batching never passes a limit.
+  void Room(size_t* items, size_t* bytes) const;
 
   // Blocks until nothing is in flight or `deadline`; returns true when empty.
   bool WaitEmpty(absl::Time deadline) const;

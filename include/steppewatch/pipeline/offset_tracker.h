@@ -74,9 +74,14 @@ class PartitionOffsets {
   };
   void GrowLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // First, with the constant fields, on a cache line apart from the lock and the ring: workers
+  // read the flag for every item (and prefetch the object's start for it) while the consumer
+  // thread and the workers write the lock's line for every item; on one line, each read of the
+  // flag was a cache miss.
+  alignas(64) std::atomic<bool> abandoned_{false};  // read by workers per item without the lock
   const std::string topic_;
   const int32_t partition_;
-  mutable Mutex mu_;
+  alignas(64) mutable Mutex mu_;
   mutable CondVar idle_cv_;                       // signalled when in_flight() drops to 0
   std::vector<Entry> ring_ ABSL_GUARDED_BY(mu_);  // size is a power of two
   // seq of the oldest unfinished-or-pending entry
@@ -85,7 +90,6 @@ class PartitionOffsets {
   int64_t last_begun_offset_ ABSL_GUARDED_BY(mu_) = -1;
   int64_t committable_ ABSL_GUARDED_BY(mu_) = -1;  // last contiguous finished + 1
   int64_t taken_ ABSL_GUARDED_BY(mu_) = -1;        // last value TakeCommittable returned
-  std::atomic<bool> abandoned_{false};             // read by workers per item without the lock
 };
 
 }  // namespace steppewatch::pipeline
