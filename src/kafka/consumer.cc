@@ -239,4 +239,12 @@ void Consumer::OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_lis
   }
 }
 
+absl::Status Consumer::InjectFatalErrorForTesting(rd_kafka_resp_err_t err) {
+  if (rd_kafka_test_fatal_error(client_.get(), err, "injected by a test") !=
+      RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::InternalError("rd_kafka_test_fatal_error on the consumer failed");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace steppewatch::kafka

@@ -311,12 +311,8 @@ const ClientStatistics& KafkaPipeline::client_statistics() const {
 
 absl::Status KafkaPipeline::InjectFatalErrorForTesting(bool producer, int rd_kafka_resp_err) {
   const auto err = static_cast<rd_kafka_resp_err_t>(rd_kafka_resp_err);
-  if (producer) return impl_->producer()->InjectFatalErrorForTesting(err);
-  if (rd_kafka_test_fatal_error(impl_->consumer()->handle(), err, "injected by a test") !=
-      RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return absl::InternalError("rd_kafka_test_fatal_error on the consumer failed");
-  }
-  return absl::OkStatus();
+  return producer ? impl_->producer()->InjectFatalErrorForTesting(err)
+                  : impl_->consumer()->InjectFatalErrorForTesting(err);
 }
 
 std::optional<std::string> KafkaPipeline::ClientPropertyForTesting(bool producer,

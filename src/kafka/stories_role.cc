@@ -171,12 +171,8 @@ bool StoriesRole::fatal() const { return impl_->fatal(); }
 int StoriesRole::producer_recoveries() const { return impl_->producer()->recoveries(); }
 absl::Status StoriesRole::InjectFatalErrorForTesting(bool producer, int rd_kafka_resp_err) {
   const auto err = static_cast<rd_kafka_resp_err_t>(rd_kafka_resp_err);
-  if (producer) return impl_->producer()->InjectFatalErrorForTesting(err);
-  if (rd_kafka_test_fatal_error(impl_->consumer()->handle(), err, "injected by a test") !=
-      RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return absl::InternalError("rd_kafka_test_fatal_error on the stories consumer failed");
-  }
-  return absl::OkStatus();
+  return producer ? impl_->producer()->InjectFatalErrorForTesting(err)
+                  : impl_->consumer()->InjectFatalErrorForTesting(err);
 }
 stories::StageStats StoriesRole::stage_stats() const { return impl_->stage_stats(); }
 std::vector<StoriesRole::SpikeKey> StoriesRole::spikes() const { return impl_->spikes(); }

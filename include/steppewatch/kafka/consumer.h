@@ -130,6 +130,9 @@ class Consumer {
 
   // The client, for calls this class does not wrap (metadata, assignment queries).
   rd_kafka_t* handle() const { return client_.get(); }
+  // Tests only: raises fatal error `err` on the client, as librdkafka would
+  // (rd_kafka_test_fatal_error).
+  absl::Status InjectFatalErrorForTesting(rd_kafka_resp_err_t err);
   const ConsumerOptions& options() const { return options_; }
 
  private:
