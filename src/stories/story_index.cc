@@ -32,6 +32,36 @@ inline uint32_t FilterOf(Fingerprint fp, int table) {
   return static_cast<uint32_t>(rotated >> 16);
 }
 
+constexpr int kClassCount = 80;
+// Bucket block sizes in words (see the header): 4, 6, ... 64 (16-byte steps, so a bucket's
+// slack is small), then x1.125 in steps of 8 words.
+struct ClassTable {
+  uint32_t words[kClassCount];
+};
+constexpr ClassTable MakeClasses() {
+  ClassTable t{};
+  uint32_t w = 0;
+  for (int c = 0; c < kClassCount; ++c) {
+    w = c < 31 ? 4 + 2 * c : (w + w / 8 + 7) / 8 * 8;
+    t.words[c] = w;
+  }
+  return t;
+}
+constexpr ClassTable kClassWords = MakeClasses();
+// Blocks above this come from aligned_alloc, one each (a bucket of thousands of stories with one
+// block value: a pathological stream).
+constexpr uint32_t kMaxArenaWords = 16384;
+static_assert(kClassWords.words[kClassCount - 1] > kMaxArenaWords);
+constexpr size_t kArenaBytes = size_t{2} << 20;
+
+// The smallest class of at least `words`, or kClassCount when none is.
+int ClassFor(uint32_t words) {
+  for (int c = 0; c < kClassCount; ++c) {
+    if (kClassWords.words[c] >= words) return c;
+  }
+  return kClassCount;
+}
+
 inline uint32_t SizeOf(const uint64_t* bucket) { return static_cast<uint32_t>(bucket[0]); }
 inline uint32_t CapOf(const uint64_t* bucket) { return static_cast<uint32_t>(bucket[0] >> 32); }
 
@@ -126,7 +156,9 @@ const ScanFn kScan = ChooseScan();
 void StoryIndex::Free::operator()(void* p) const { std::free(p); }
 
 StoryIndex::StoryIndex(int64_t window_ms, int max_distance)
-    : window_ms_(window_ms), max_distance_(std::clamp(max_distance, 0, 3)) {
+    : window_ms_(window_ms),
+      max_distance_(std::clamp(max_distance, 0, 3)),
+      free_(kClassCount, nullptr) {
   // The heads are read at random: in one 2 MiB huge page (where the kernel allows it) each
   // lookup's four reads need no page walk.
   constexpr size_t kHeadBytes = kSlots * sizeof(uint64_t*);
@@ -138,7 +170,75 @@ StoryIndex::StoryIndex(int64_t window_ms, int max_distance)
 }
 
 StoryIndex::~StoryIndex() {
-  for (size_t i = 0; i < kSlots; ++i) std::free(heads_[i]);
+  for (size_t i = 0; i < kSlots; ++i) {
+    if (heads_[i] != nullptr && CapOf(heads_[i]) + 1 > kMaxArenaWords) std::free(heads_[i]);
+  }
+  for (void* a : arenas_) std::free(a);
+}
+
+uint64_t* StoryIndex::AllocBlock(uint32_t words) {
+  if (words > kMaxArenaWords) {
+    const size_t bytes = (size_t{words} * 8 + 63) / 64 * 64;
+    auto* p = static_cast<uint64_t*>(std::aligned_alloc(64, bytes));
+    SW_CHECK(p != nullptr);  // out of memory: nothing sane to do on the data path
+    bucket_bytes_ += bytes;
+    return p;
+  }
+  const int c = ClassFor(words);
+  const size_t bytes = size_t{kClassWords.words[c]} * 8;
+  if (uint64_t* p = free_[c]) {
+    free_[c] = reinterpret_cast<uint64_t*>(p[0]);
+    free_bytes_ -= bytes;
+    return p;
+  }
+  if (bump_left_ < bytes) {
+    // A new arena; what is left of the last one (less than one block) stays unused.
+    void* a = std::aligned_alloc(kArenaBytes, kArenaBytes);
+    SW_CHECK(a != nullptr);
+    madvise(a, kArenaBytes, MADV_HUGEPAGE);  // a hint: without it, 4 KiB pages
+    arenas_.push_back(a);
+    bucket_bytes_ += kArenaBytes;
+    bump_ = static_cast<char*>(a);
+    bump_left_ = kArenaBytes;
+  }
+  auto* p = reinterpret_cast<uint64_t*>(bump_);
+  bump_ += bytes;
+  bump_left_ -= bytes;
+  return p;
+}
+
+void StoryIndex::FreeBlock(uint64_t* block, uint32_t words) {
+  if (words > kMaxArenaWords) {
+    bucket_bytes_ -= (size_t{words} * 8 + 63) / 64 * 64;
+    std::free(block);
+    return;
+  }
+  const int c = ClassFor(words);
+  block[0] = reinterpret_cast<uint64_t>(free_[c]);
+  free_[c] = block;
+  free_bytes_ += size_t{kClassWords.words[c]} * 8;
+}
+
+void StoryIndex::CompactArenas() {
+  // Every bucket in the arenas moves, at its class, into fresh arenas packed back to back; the
+  // old arenas (and every free block in them) go. Growth leaves a trail of smaller blocks that
+  // only other growing buckets reuse (filling a window frees each bucket's every earlier
+  // size), so without this the free lists would hold more than the buckets.
+  std::vector<void*> old;
+  old.swap(arenas_);
+  bucket_bytes_ -= old.size() * kArenaBytes;
+  bump_ = nullptr;
+  bump_left_ = 0;
+  std::fill(free_.begin(), free_.end(), nullptr);
+  free_bytes_ = 0;
+  for (size_t slot = 0; slot < kSlots; ++slot) {
+    uint64_t* b = heads_[slot];
+    if (b == nullptr || CapOf(b) + 1 > kMaxArenaWords) continue;
+    uint64_t* fresh = AllocBlock(CapOf(b) + 1);
+    std::memcpy(fresh, b, (size_t{SizeOf(b)} + 1) * 8);
+    heads_[slot] = fresh;
+  }
+  for (void* a : old) std::free(a);
 }
 
 StoryIndex::Chunk& StoryIndex::ChunkOf(uint64_t seq) const {
@@ -155,27 +255,32 @@ uint64_t StoryIndex::FullSeq(uint32_t low) const {
 void StoryIndex::Resize(size_t slot, uint32_t new_cap) {
   uint64_t* old = heads_[slot];
   const uint32_t size = old != nullptr ? SizeOf(old) : 0;
-  const uint32_t old_cap = old != nullptr ? CapOf(old) : 0;
   uint64_t* fresh = nullptr;
   if (new_cap > 0) {
-    fresh = static_cast<uint64_t*>(std::malloc((size_t{new_cap} + 1) * 8));
-    SW_CHECK(fresh != nullptr);  // out of memory: nothing sane to do on the data path
-    fresh[0] = size | (uint64_t{new_cap} << 32);
+    // The block's whole class is the capacity.
+    const int c = ClassFor(new_cap + 1);
+    const uint32_t words = c < kClassCount ? kClassWords.words[c] : new_cap + 1;
+    fresh = AllocBlock(words);
+    fresh[0] = size | (uint64_t{words - 1} << 32);
     if (size > 0) std::memcpy(fresh + 1, old + 1, size_t{size} * 8);
   }
-  std::free(old);
-  bucket_bytes_ += new_cap > 0 ? (size_t{new_cap} + 1) * 8 : 0;
-  bucket_bytes_ -= old != nullptr ? (size_t{old_cap} + 1) * 8 : 0;
+  if (old != nullptr) FreeBlock(old, CapOf(old) + 1);
   heads_[slot] = fresh;
+  // Free blocks above a sixth of the arenas (and an arena's worth): pack the arenas. Each
+  // compaction copies the buckets once and is followed by at least a sixth of them freed
+  // again, so its cost per story stays a few bytes of copying.
+  if (free_bytes_ > kArenaBytes && 6 * free_bytes_ > arenas_.size() * kArenaBytes) {
+    CompactArenas();
+  }
 }
 
 void StoryIndex::Append(size_t slot, uint64_t entry) {
   uint64_t* b = heads_[slot];
   if (b == nullptr || SizeOf(b) == CapOf(b)) {
-    // Growth by 1.25 keeps the slack (and so the memory per story) small; a bucket grows
-    // about 10 times in its life, each a copy of under 1 KiB.
+    // The next class: small steps keep the slack (and so the memory per story) small; a
+    // bucket grows about 10 times in its life, each a copy of under 1 KiB.
     const uint32_t cap = b == nullptr ? 0 : CapOf(b);
-    Resize(slot, cap < 4 ? 4 : cap + cap / 4 + 1);
+    Resize(slot, cap < 3 ? 3 : cap + cap / 4 + 1);
     b = heads_[slot];
   }
   const uint32_t size = SizeOf(b);
@@ -198,7 +303,7 @@ void StoryIndex::Compact(size_t slot) {
   // Give memory back when a bucket is mostly empty (the window's volume fell).
   if (kept == 0 && live == 0) {
     Resize(slot, 0);
-  } else if (cap > 8 && kept < cap / 4) {
+  } else if (cap > 15 && kept < cap / 4) {
     Resize(slot, kept + kept / 2 + 4);
   }
 }
@@ -208,10 +313,11 @@ void StoryIndex::PrefetchHeads(Fingerprint fp) const {
 }
 
 void StoryIndex::PrefetchBuckets(Fingerprint fp) const {
-  // The buckets hold about size / 65536 entries each; load that many lines (the first line
-  // also holds the bucket's size), at most 16.
-  const size_t bytes = 8 + (size() >> 16) * 9;  // 8 bytes an entry, and some slack
-  const size_t lines = std::min<size_t>(16, bytes / 64 + 1);
+  // The buckets hold about size / 65536 entries each (Poisson: a few in ten hold 1.5 times
+  // that); load the lines of 1.5 times the mean (the first line also holds the bucket's size;
+  // a block starts anywhere in a line), at most 24.
+  const size_t bytes = 8 + (size() >> 16) * 12;
+  const size_t lines = std::min<size_t>(24, bytes / 64 + 2);
   for (int t = 0; t < kTables; ++t) {
     const char* b = reinterpret_cast<const char*>(heads_[SlotOf(fp, t)]);
     if (b == nullptr) continue;
