@@ -10,7 +10,7 @@
 //
 // Defaults of the spike settings (StageOptions) and why:
 //   window 72 h: wire copies of a story keep arriving for a day or two; a longer window costs
-//     ~130 bytes per story;
+//     ~120 bytes per story;
 //   bucket 10 min: the resolution of counts and of the end of a spike (detection itself happens
 //     on the story that crosses the threshold, not at a bucket boundary);
 //   spike_window 2 h: a breaking story's burst lasts hours; 25 new stories in 2 h on a quiet key
