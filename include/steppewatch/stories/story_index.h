@@ -20,8 +20,8 @@
 //
 // Stories live in a FIFO of fixed-size chunks in insertion order (their sequence number is their
 // position), each chunk with the ids of its stories in one string, so expiry pops whole chunks
-// from the front and memory is ~115 bytes per story with no per-story allocation
-// (benchmarks/README.md, "Stories").
+// from the front and memory is ~115-135 bytes per story at 1-5 M stories, everything counted,
+// with no per-story allocation (benchmarks/README.md, "Stories").
 //
 // What a story keeps, compactly: its fingerprint, id, first-seen time, copies (saturating at
 // 2^32-1), the languages of its copies as a bitmap of language indexes the caller interns (exact
