@@ -10,13 +10,23 @@
 //                                  permuted sorted tables, lookup only (no insert, no expiry:
 //                                  a lower bound of what it costs in a moving window), same
 //                                  queries.
-//   BM_StoriesStage/N              StoriesStage::Process of a 1.3 KB alert (2 matches, 6 hits with
+//   BM_StoryIndexAssignPrefetched/N
+//                                  the same with the look-ahead a batch gives (the next items'
+//                                  bucket heads and buckets prefetched).
+//   BM_StoriesStage/N              StoriesStage::Process of a 1.5 KB alert (2 matches, 6 hits with
 //                                  snippets, a rule and two tags each) with N stories in a 7-day
-//                                  window: parse, assign, count keys, render. Counter
-//                                  bytes_per_story: the stage's memory / stories.
-//   BM_StoriesStageReferenceParse  the reference for the stage: simdjson On-Demand over the same
+//                                  window: parse and validate, assign, count keys, render.
+//                                  Counter bytes_per_story: the stage's memory / stories. Fails
+//                                  if any alert was rejected.
+//   BM_StoriesStageBatch16/N       the same through ProcessBatch, 16 alerts per call (what the
+//                                  stories role and `steppewatch stories` do).
+//   BM_StoriesStageReferenceParse  a reference for the stage: simdjson On-Demand over the same
 //                                  alert, reading the same fields (the floor of any stage that
-//                                  reads JSON alerts), plus the copy into the padded buffer.
+//                                  reads JSON alerts, without validating what it skips), plus the
+//                                  copy into the padded buffer.
+//   BM_StoriesStageReferenceDomParse
+//                                  the validating floor: simdjson's DOM parser over the same
+//                                  alert, the same fields read (the stage's own parse).
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -24,6 +34,7 @@
 #include <cstdio>
 #include <memory>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -102,6 +113,46 @@ BENCHMARK(BM_StoryIndexAssign)
     ->Arg(1000000)
     ->Arg(5000000)
     ->Unit(benchmark::kNanosecond);
+
+// As BM_StoryIndexAssign, with the look-ahead a batch gives: the heads of the item kAhead
+// places on and the buckets of the item kAhead / 2 places on are prefetched (what
+// StoriesStage::ProcessBatch does with the alerts it has parsed).
+void BM_StoryIndexAssignPrefetched(benchmark::State& state) {
+  constexpr size_t kAhead = 8;
+  const int64_t n = state.range(0);
+  const int64_t dt = kWeekMs * 4 / (5 * n);
+  StoryIndex index(kWeekMs);
+  FingerprintStream fps(1);
+  int64_t t = kT0;
+  uint64_t i = 0;
+  std::string id;
+  for (; t < kT0 + kWeekMs; ++i, t += dt) {
+    id = ItemId(i);
+    index.Assign(fps.Next(), id, t, i * 0x9E3779B97F4A7C15ULL, 0);
+  }
+  std::vector<std::string> ids(1 << 16);
+  for (size_t k = 0; k < ids.size(); ++k) ids[k] = ItemId(i + k);
+  Fingerprint ahead[kAhead];
+  for (size_t k = 0; k < kAhead; ++k) ahead[k] = fps.Next();
+  uint64_t copies = 0;
+  for (auto _ : state) {
+    const Fingerprint fp = ahead[i % kAhead];
+    ahead[i % kAhead] = fps.Next();  // the item kAhead places on
+    index.PrefetchHeads(ahead[i % kAhead]);
+    index.PrefetchBuckets(ahead[(i + kAhead / 2) % kAhead]);
+    t += dt;
+    index.Expire(t);
+    auto a = index.Assign(fp, ids[i & 0xffff], t, i * 0x9E3779B97F4A7C15ULL, 0);
+    copies += !a.is_new;
+    ++i;
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.counters["stories"] = static_cast<double>(index.size());
+  state.counters["bytes_per_story"] =
+      static_cast<double>(index.MemoryBytes()) / static_cast<double>(index.size());
+  state.counters["copy_share"] = static_cast<double>(copies) / state.iterations();
+}
+BENCHMARK(BM_StoryIndexAssignPrefetched)->Arg(1000000)->Arg(5000000)->Unit(benchmark::kNanosecond);
 
 // Manku et al.'s tables for k = 3 with four 16-bit blocks: table t holds every fingerprint
 // rotated so that block t is the top 16 bits, sorted; a query finds its block's range by binary
@@ -182,7 +233,9 @@ std::string MakeAlert(uint64_t i, Fingerprint fp, int64_t t_ms, int rule) {
   return a;
 }
 
-void BM_StoriesStage(benchmark::State& state) {
+// The stage with a full window: `batch` 1 calls Process per alert, more calls ProcessBatch with
+// that many alerts (items are counted per alert either way).
+void RunStage(benchmark::State& state, size_t batch) {
   const int64_t n = state.range(0);
   const int64_t dt = kWeekMs * 4 / (5 * n);  // as in BM_StoryIndexAssign
   StageOptions o;
@@ -197,42 +250,67 @@ void BM_StoriesStage(benchmark::State& state) {
   FingerprintStream fps(2);
   int64_t t = kT0;
   uint64_t i = 0;
-  // Fill the window through replay (the rebuild path).
-  for (; t < kT0 + kWeekMs; ++i, t += dt) {
-    stage.Process(MakeAlert(i, fps.Next(), t, static_cast<int>(i % 50)), -1, true);
+  // Fill the window through replay (the rebuild path), in batches of 64.
+  {
+    std::vector<std::string> fill(64);
+    std::vector<StageInput> in(64);
+    for (size_t k = 0; t < kT0 + kWeekMs; ++i, t += dt) {
+      fill[k] = MakeAlert(i, fps.Next(), t, static_cast<int>(i % 50));
+      in[k] = {fill[k], -1};
+      if (++k == fill.size()) {
+        stage.ProcessBatch(in, true);
+        k = 0;
+      }
+    }
   }
   // Alerts made outside the timed loop: 4096 of them, their fingerprints fresh per pass.
+  constexpr size_t kPass = 4096;
   std::vector<std::string> alerts;
-  for (int k = 0; k < 4096; ++k) {
+  for (size_t k = 0; k < kPass; ++k) {
     alerts.push_back(MakeAlert(i + k, fps.Next(), t + k * dt, k % 50));
   }
+  std::vector<StageInput> inputs(kPass);
+  for (size_t k = 0; k < kPass; ++k) inputs[k] = {alerts[k], -1};
   size_t bytes = 0;
   uint64_t k = 0;
   for (auto _ : state) {
-    const std::string& a = alerts[k & 4095];
-    const StageOutput& out = stage.Process(a, -1, false);
-    benchmark::DoNotOptimize(out.alert.data());
-    bytes += a.size();
-    ++k;
-    if ((k & 4095) == 0) {
+    const size_t at = k & (kPass - 1);
+    if (batch == 1) {
+      const StageOutput& out = stage.Process(alerts[at], -1, false);
+      benchmark::DoNotOptimize(out.alert.data());
+    } else {
+      auto outs = stage.ProcessBatch(std::span(inputs).subspan(at, batch), false);
+      benchmark::DoNotOptimize(outs.data());
+    }
+    for (size_t b = 0; b < batch; ++b) bytes += alerts[at + b].size();
+    k += batch;
+    if ((k & (kPass - 1)) == 0) {
       // The next pass: later times and fresh fingerprints (outside the measurement).
       state.PauseTiming();
-      t += 4096 * dt;
-      for (int j = 0; j < 4096; ++j) {
+      t += kPass * dt;
+      for (size_t j = 0; j < kPass; ++j) {
         alerts[j] = MakeAlert(i + k + j, fps.Next(), t + j * dt, j % 50);
+        inputs[j] = {alerts[j], -1};
       }
       state.ResumeTiming();
     }
   }
   StageStats s = stage.stats();
-  state.SetItemsProcessed(state.iterations());
+  if (s.rejected != 0) state.SkipWithError("alerts were rejected");
+  state.SetItemsProcessed(static_cast<int64_t>(k));
   state.SetBytesProcessed(static_cast<int64_t>(bytes));
   state.counters["stories"] = static_cast<double>(s.window_stories);
   state.counters["bytes_per_story"] =
       static_cast<double>(s.memory_bytes) / static_cast<double>(s.window_stories);
-  state.counters["rejected"] = static_cast<double>(s.rejected);
 }
+
+void BM_StoriesStage(benchmark::State& state) { RunStage(state, 1); }
 BENCHMARK(BM_StoriesStage)->Arg(1000000)->Arg(5000000)->Unit(benchmark::kNanosecond);
+
+// ProcessBatch of 16 alerts per call (the time per call is per batch; items_per_second and
+// CPU time / 16 are per alert).
+void BM_StoriesStageBatch16(benchmark::State& state) { RunStage(state, 16); }
+BENCHMARK(BM_StoriesStageBatch16)->Arg(1000000)->Arg(5000000)->Unit(benchmark::kNanosecond);
 
 void BM_StoriesStageReferenceParse(benchmark::State& state) {
   std::string alert = MakeAlert(1, 0x1234, kT0, 1);
@@ -294,6 +372,74 @@ void BM_StoriesStageReferenceParse(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<int64_t>(bytes));
 }
 BENCHMARK(BM_StoriesStageReferenceParse);
+
+// The validating floor: simdjson's DOM parser over the same alert (the whole document checked,
+// every value parsed), with the same fields read and the copy into the padded buffer. The stage
+// parses each alert this way once.
+void BM_StoriesStageReferenceDomParse(benchmark::State& state) {
+  // The 4096 distinct alerts of one pass of BM_StoriesStage (6 MB: from the last-level cache,
+  // as the stage reads them), or one alert over and over (from L1) when range(0) is 1.
+  const size_t distinct = static_cast<size_t>(state.range(0));
+  std::vector<std::string> alerts;
+  for (size_t k = 0; k < distinct; ++k) {
+    alerts.push_back(MakeAlert(k, k * 0x9E3779B97F4A7C15ULL, kT0 + k, static_cast<int>(k % 50)));
+  }
+  simdjson::dom::parser parser;
+  std::string buffer;
+  buffer.reserve(alerts[0].size() + 64 + simdjson::SIMDJSON_PADDING);
+  size_t bytes = 0, k = 0;
+  for (auto _ : state) {
+    const std::string& alert = alerts[k++ % distinct];
+    buffer.assign(alert);
+    simdjson::dom::element root;
+    if (parser.parse(reinterpret_cast<const uint8_t*>(buffer.data()), buffer.size(), false)
+            .get(root)) {
+      state.SkipWithError("parse");
+      return;
+    }
+    size_t n = 0;
+    simdjson::dom::object obj;
+    if (root.get_object().get(obj)) return;
+    for (auto [key, value] : obj) {
+      if (key == "item") {
+        simdjson::dom::object item;
+        if (value.get_object().get(item)) return;
+        for (auto [k, v] : item) {
+          std::string_view s;
+          if (v.get_string().get(s)) return;
+          n += s.size();
+        }
+      } else if (key == "matches") {
+        simdjson::dom::array arr;
+        if (value.get_array().get(arr)) return;
+        for (simdjson::dom::element m : arr) {
+          simdjson::dom::object mo;
+          if (m.get_object().get(mo)) return;
+          for (auto [mk, mv] : mo) {
+            if (mk == "rule") {
+              std::string_view s;
+              if (mv.get_string().get(s)) return;
+              n += s.size();
+            } else if (mk == "tags") {
+              simdjson::dom::array tags;
+              if (mv.get_array().get(tags)) return;
+              for (simdjson::dom::element tag : tags) {
+                std::string_view s;
+                if (tag.get_string().get(s)) return;
+                n += s.size();
+              }
+            }
+          }
+        }
+      }
+    }
+    benchmark::DoNotOptimize(n);
+    bytes += alert.size();
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(static_cast<int64_t>(bytes));
+}
+BENCHMARK(BM_StoriesStageReferenceDomParse)->Arg(1)->Arg(4096);
 
 }  // namespace
 }  // namespace steppewatch::stories

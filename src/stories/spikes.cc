@@ -270,15 +270,15 @@ void SpikeDetector::Refresh(Key& k) {
 }
 
 SpikeDetector::Key* SpikeDetector::FindOrAdd(bool rule_scope, std::string_view name) {
-  scratch_.assign(rule_scope ? "r:" : "t:");
-  scratch_.append(name);
-  auto it = index_.find(scratch_);
-  if (it != index_.end()) return &keys_[it->second];
+  auto& index = rule_scope ? rule_index_ : tag_index_;
+  const absl::string_view key(name.data(), name.size());
+  auto it = index.find(key);
+  if (it != index.end()) return &keys_[it->second];
   if (keys_.size() >= o_.max_keys) {
     ++dropped_keys_;
     return nullptr;
   }
-  index_.emplace(scratch_, static_cast<uint32_t>(keys_.size()));
+  index.emplace(std::string(name), static_cast<uint32_t>(keys_.size()));
   Key& k = keys_.emplace_back();
   k.name.assign(name);
   k.rule_scope = rule_scope;
@@ -370,10 +370,9 @@ void SpikeDetector::AddStory(bool rule_scope, std::string_view name, int64_t tim
 }
 
 double SpikeDetector::ExpectedNow(bool rule_scope, std::string_view name) {
-  scratch_.assign(rule_scope ? "r:" : "t:");
-  scratch_.append(name);
-  auto it = index_.find(scratch_);
-  if (it == index_.end()) return -1;
+  const auto& index = rule_scope ? rule_index_ : tag_index_;
+  auto it = index.find(absl::string_view(name.data(), name.size()));
+  if (it == index.end()) return -1;
   Key& k = keys_[it->second];
   Rotate(k, bucket_);
   double rate = den_ > 0 ? k.num / den_ : 0;
@@ -385,7 +384,8 @@ size_t SpikeDetector::MemoryBytes() const {
                    static_cast<size_t>(std::max(1, o_.recent_stories)) * 16;
   size_t bytes = keys_.capacity() * sizeof(Key) + shape_ring_.capacity() * sizeof(double);
   for (const Key& k : keys_) bytes += per_key - sizeof(Key) + k.name.capacity();
-  bytes += index_.capacity() * (sizeof(std::string) + sizeof(uint32_t) + 1);
+  bytes += (rule_index_.capacity() + tag_index_.capacity()) *
+           (sizeof(std::string) + sizeof(uint32_t) + 1);
   return bytes;
 }
 

@@ -188,10 +188,10 @@ class SpikeDetector {
   double season_sum_ = 0;
 
   std::vector<Key> keys_;
-  absl::flat_hash_map<std::string, uint32_t> index_;  // "r:" or "t:" + name
+  // Key index by name, one map per scope (looked up by view: no key string is built).
+  absl::flat_hash_map<std::string, uint32_t> rule_index_, tag_index_;
   std::vector<uint32_t> active_;
   uint64_t dropped_keys_ = 0;
-  std::string scratch_;
 };
 
 }  // namespace steppewatch::stories

@@ -1,11 +1,16 @@
-// StoriesStage implementation: simdjson On-Demand reads the few fields the stage needs from each
-// alert, StoryIndex assigns the story, SpikeDetector counts new stories per rule and tag, and the
-// enriched alert is the original bytes with a "story" object inserted before the final '}' (no
-// re-serialisation of the alert).
+// StoriesStage implementation: simdjson's DOM parser validates each whole alert and gives the few
+// fields the stage needs, StoryIndex assigns the story, SpikeDetector counts new stories per rule
+// and tag, and the enriched alert is the original bytes with a "story" object inserted before
+// the final '}' (no re-serialisation of the alert).
+//
+// Why the whole alert is validated: the stage republishes the alert's bytes, so a value it does
+// not read (a hit with a missing ':') would reach the stories topic as invalid JSON. One DOM
+// parse both validates and yields the fields; it costs less than On-Demand over the fields plus
+// a separate validation (benchmarks/README.md, "Stories").
 //
 // Defaults of the spike settings (StageOptions) and why:
 //   window 72 h: wire copies of a story keep arriving for a day or two; a longer window costs
-//     ~130 bytes per story;
+//     ~120 bytes per story;
 //   bucket 10 min: the resolution of counts and of the end of a spike (detection itself happens
 //     on the story that crosses the threshold, not at a bucket boundary);
 //   spike_window 2 h: a breaking story's burst lasts hours; 25 new stories in 2 h on a quiet key
@@ -21,6 +26,7 @@
 #include "steppewatch/stories/stage.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <initializer_list>
@@ -30,6 +36,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/time/clock.h"
 #include "simdjson.h"
+#include "steppewatch/alert/json_writer.h"
 #include "steppewatch/stories/fingerprint.h"
 #include "steppewatch/stories/story_index.h"
 #include "stories/event_time.h"
@@ -37,8 +44,6 @@
 
 namespace steppewatch::stories {
 namespace {
-
-namespace ondemand = simdjson::ondemand;
 
 constexpr std::string_view kAlertSchema = "steppewatch.alert.v1";
 constexpr int64_t kDayMs = 86400 * 1000LL;
@@ -76,26 +81,39 @@ uint64_t Hash64(std::string_view s) {
   return h;
 }
 
-void AppendEscaped(std::string_view s, std::string* out) {
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out->push_back('\\');
-      out->push_back(static_cast<char>(c));
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out->append(buf);
-    } else {
-      out->push_back(static_cast<char>(c));
-    }
-  }
-}
-
 void AppendString(std::string_view s, std::string* out) {
   out->push_back('"');
-  AppendEscaped(s, out);
+  alert::JsonWriter::Escape(s, out);
   out->push_back('"');
 }
+
+void AppendUint(uint64_t v, std::string* out) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  out->append(buf, end);
+}
+
+// The fields of one alert the stage reads (copies: the parser's views die at the next parse, and
+// a batch parses ahead of the alert it handles).
+struct Fields {
+  simdjson::error_code error = simdjson::SUCCESS;  // the parse's
+  bool schema_ok = false;
+  bool has_schema = false;
+  std::string id, source, lang, published_at, fingerprint;
+  bool has_fingerprint = false;
+  Fingerprint fp = 0;
+  bool fp_ok = false;  // fingerprint parsed into fp
+  int64_t origin_timestamp_ms = -1;
+  std::vector<std::string> rules, tags;
+  size_t n_rules = 0, n_tags = 0;
+};
+
+// One alert's place in a batch: its fields and the buffers its output points into.
+struct Slot {
+  Fields f;
+  std::string alert_out, key_out, story_id_out, events_out;
+  std::vector<std::pair<size_t, size_t>> event_spans;  // (key end, json end) in events_out
+};
 
 class StageImpl final : public StoriesStage {
  public:
@@ -104,10 +122,14 @@ class StageImpl final : public StoriesStage {
         window_ms_(absl::ToInt64Milliseconds(o.window)),
         fixed_now_ms_(fixed_now_ms),
         index_(window_ms_),
-        spikes_(so) {}
+        spikes_(so) {
+    Grow(1);
+  }
 
   const StageOutput& Process(std::string_view alert_json, int64_t kafka_timestamp_ms,
                              bool replay) override;
+  std::span<const StageOutput> ProcessBatch(std::span<const StageInput> alerts,
+                                            bool replay) override;
   const StageOutput& Tick(int64_t now_ms) override;
   StageStats stats() const override;
   void ForEachKey(
@@ -117,27 +139,23 @@ class StageImpl final : public StoriesStage {
   }
 
  private:
-  // The fields of one alert the stage reads (copies: simdjson's views die at the next parse).
-  struct Fields {
-    bool schema_ok = false;
-    bool has_schema = false;
-    std::string id, source, lang, published_at, fingerprint;
-    bool has_fingerprint = false;
-    int64_t origin_timestamp_ms = -1;
-    std::vector<std::string> rules, tags;
-    size_t n_rules = 0, n_tags = 0;
-  };
-
-  void Reset();
-  const StageOutput& Reject(std::string_view reason, std::string message);
-  simdjson::error_code Parse(std::string_view json);
-  simdjson::error_code ParseItem(ondemand::value item);
-  simdjson::error_code ParseMatches(ondemand::value matches);
-  bool ResolveTime(int64_t kafka_timestamp_ms, int64_t* t, std::string* why) const;
+  void Grow(size_t n);
+  void Reset(StageOutput& out);
+  void Reject(StageOutput& out, std::string_view reason, std::string message);
+  // Parses `json` into `*f` (the parse's error in f->error). Touches no stage state but the
+  // parser and its buffer.
+  void Parse(std::string_view json, Fields* f);
+  simdjson::error_code ParseFields(simdjson::dom::element root, Fields* f);
+  simdjson::error_code ParseItem(simdjson::dom::element item, Fields* f);
+  simdjson::error_code ParseMatches(simdjson::dom::element matches, Fields* f);
+  // Handles a parsed alert: everything Process does after the parse.
+  void Handle(const StageInput& in, Slot& slot, StageOutput& out, bool replay);
+  bool ResolveTime(const Fields& f, int64_t kafka_timestamp_ms, int64_t* t, std::string* why) const;
   int64_t PresentMs() const;
   int LanguageIndex(std::string_view lang);
-  void RenderAlert(std::string_view json, const StoryIndex::Assignment& a);
-  void RenderEvents();
+  void RenderAlert(std::string_view json, const StoryIndex::Assignment& a, Slot& slot,
+                   StageOutput& out);
+  void RenderEvents(Slot& slot, StageOutput& out);
   void Advance(int64_t now_ms);
 
   StageOptions options_;
@@ -147,99 +165,93 @@ class StageImpl final : public StoriesStage {
   SpikeDetector spikes_;
   int64_t clock_ms_ = INT64_MIN;
 
-  ondemand::parser parser_;
-  simdjson::dom::parser validator_;
+  simdjson::dom::parser parser_;
   std::string buffer_;  // the alert, padded for simdjson
-  Fields f_;
 
   absl::flat_hash_map<std::string, int> languages_;
   std::vector<std::string> language_names_;
 
-  std::vector<SpikeEvent> events_;
-  std::string alert_out_, key_out_, events_out_;
-  std::vector<std::pair<size_t, size_t>> event_spans_;  // (key end, json end) in events_out_
-  std::vector<std::pair<uint32_t, uint64_t>> top_;      // scratch: (copies, seq)
-  StageOutput out_;
+  std::vector<SpikeEvent> events_;  // of the alert being handled
+  // Per alert of the largest batch so far; outs_[i] points into slots_[i].
+  std::vector<std::unique_ptr<Slot>> slots_;
+  std::vector<StageOutput> outs_;
+  std::vector<std::pair<uint32_t, uint64_t>> top_;  // scratch: (copies, seq)
+  std::vector<std::string_view> keys_;              // scratch: one alert's rules or tags
   StageStats stats_;
 };
 
-void StageImpl::Reset() {
-  out_.alert = {};
-  out_.key = {};
-  out_.spikes.clear();
-  out_.rejected = {};
-  out_.message.clear();
-  events_.clear();
+void StageImpl::Grow(size_t n) {
+  while (slots_.size() < n) slots_.push_back(std::make_unique<Slot>());
+  if (outs_.size() < n) outs_.resize(n);
 }
 
-const StageOutput& StageImpl::Reject(std::string_view reason, std::string message) {
+void StageImpl::Reset(StageOutput& out) {
+  out.alert = {};
+  out.key = {};
+  out.story_id = {};
+  out.story_copies = 0;
+  out.spikes.clear();
+  out.rejected = {};
+  out.message.clear();
+}
+
+void StageImpl::Reject(StageOutput& out, std::string_view reason, std::string message) {
   ++stats_.rejected;
-  out_.rejected = reason;
-  out_.message = std::move(message);
-  return out_;
+  out.rejected = reason;
+  out.message = std::move(message);
 }
 
-simdjson::error_code StageImpl::ParseItem(ondemand::value item) {
-  ondemand::object obj;
+simdjson::error_code StageImpl::ParseItem(simdjson::dom::element item, Fields* f) {
+  simdjson::dom::object obj;
   if (auto e = item.get_object().get(obj)) return e;
-  for (auto field_result : obj) {
-    ondemand::field field;
-    if (auto e = std::move(field_result).get(field)) return e;
-    std::string_view key;
-    if (auto e = field.unescaped_key().get(key)) return e;
+  // Every member in order (a repeated key: the last one counts).
+  for (simdjson::dom::key_value_pair field : obj) {
     std::string* dest = nullptr;
-    if (key == "id") {
-      dest = &f_.id;
-    } else if (key == "source") {
-      dest = &f_.source;
-    } else if (key == "lang") {
-      dest = &f_.lang;
-    } else if (key == "published_at") {
-      dest = &f_.published_at;
-    } else if (key == "fingerprint") {
-      dest = &f_.fingerprint;
-      f_.has_fingerprint = true;
+    if (field.key == "id") {
+      dest = &f->id;
+    } else if (field.key == "source") {
+      dest = &f->source;
+    } else if (field.key == "lang") {
+      dest = &f->lang;
+    } else if (field.key == "published_at") {
+      dest = &f->published_at;
+    } else if (field.key == "fingerprint") {
+      dest = &f->fingerprint;
+      f->has_fingerprint = true;
     } else {
       continue;
     }
-    ondemand::value v = field.value();
-    bool is_null = false;
-    if (auto e = v.is_null().get(is_null)) return e;
-    if (is_null) {
-      if (dest == &f_.fingerprint) f_.has_fingerprint = false;
+    if (field.value.is_null()) {
+      if (dest == &f->fingerprint) f->has_fingerprint = false;
       continue;
     }
     std::string_view s;
-    if (auto e = v.get_string().get(s)) return e;
+    if (auto e = field.value.get_string().get(s)) return e;
     dest->assign(s);
   }
   return simdjson::SUCCESS;
 }
 
-simdjson::error_code StageImpl::ParseMatches(ondemand::value matches) {
-  ondemand::array arr;
+simdjson::error_code StageImpl::ParseMatches(simdjson::dom::element matches, Fields* f) {
+  simdjson::dom::array arr;
   if (auto e = matches.get_array().get(arr)) return e;
-  for (auto match_result : arr) {
-    ondemand::object match;
-    if (auto e = match_result.get_object().get(match)) return e;
-    for (auto field_result : match) {
-      ondemand::field field;
-      if (auto e = std::move(field_result).get(field)) return e;
-      std::string_view key;
-      if (auto e = field.unescaped_key().get(key)) return e;
-      if (key == "rule") {
+  for (simdjson::dom::element match_element : arr) {
+    simdjson::dom::object match;
+    if (auto e = match_element.get_object().get(match)) return e;
+    for (simdjson::dom::key_value_pair field : match) {
+      if (field.key == "rule") {
         std::string_view s;
-        if (auto e = field.value().get_string().get(s)) return e;
-        if (f_.n_rules == f_.rules.size()) f_.rules.emplace_back();
-        f_.rules[f_.n_rules++].assign(s);
-      } else if (key == "tags") {
-        ondemand::array tags;
-        if (auto e = field.value().get_array().get(tags)) return e;
-        for (auto tag_result : tags) {
+        if (auto e = field.value.get_string().get(s)) return e;
+        if (f->n_rules == f->rules.size()) f->rules.emplace_back();
+        f->rules[f->n_rules++].assign(s);
+      } else if (field.key == "tags") {
+        simdjson::dom::array tags;
+        if (auto e = field.value.get_array().get(tags)) return e;
+        for (simdjson::dom::element tag : tags) {
           std::string_view s;
-          if (auto e = tag_result.get_string().get(s)) return e;
-          if (f_.n_tags == f_.tags.size()) f_.tags.emplace_back();
-          f_.tags[f_.n_tags++].assign(s);
+          if (auto e = tag.get_string().get(s)) return e;
+          if (f->n_tags == f->tags.size()) f->tags.emplace_back();
+          f->tags[f->n_tags++].assign(s);
         }
       }
     }
@@ -247,81 +259,70 @@ simdjson::error_code StageImpl::ParseMatches(ondemand::value matches) {
   return simdjson::SUCCESS;
 }
 
-simdjson::error_code StageImpl::Parse(std::string_view json) {
-  f_.schema_ok = f_.has_schema = f_.has_fingerprint = false;
-  f_.id.clear();
-  f_.source.clear();
-  f_.lang.clear();
-  f_.published_at.clear();
-  f_.fingerprint.clear();
-  f_.origin_timestamp_ms = -1;
-  f_.n_rules = f_.n_tags = 0;
+simdjson::error_code StageImpl::ParseFields(simdjson::dom::element root, Fields* f) {
+  simdjson::dom::object obj;
+  if (auto e = root.get_object().get(obj)) return e;
+  for (simdjson::dom::key_value_pair field : obj) {
+    if (field.key == "schema") {
+      std::string_view s;
+      if (auto e = field.value.get_string().get(s)) return e;
+      f->has_schema = true;
+      f->schema_ok = s == kAlertSchema;
+    } else if (field.key == "item") {
+      if (auto e = ParseItem(field.value, f)) return e;
+    } else if (field.key == "matches") {
+      if (auto e = ParseMatches(field.value, f)) return e;
+    } else if (field.key == "origin") {
+      simdjson::dom::object origin;
+      if (auto e = field.value.get_object().get(origin)) return e;
+      for (simdjson::dom::key_value_pair of : origin) {
+        if (of.key != "timestamp_ms") continue;
+        int64_t ts;
+        if (auto e = of.value.get_int64().get(ts)) return e;
+        f->origin_timestamp_ms = ts;
+      }
+    }
+  }
+  return simdjson::SUCCESS;
+}
+
+void StageImpl::Parse(std::string_view json, Fields* f) {
+  f->schema_ok = f->has_schema = f->has_fingerprint = f->fp_ok = false;
+  f->fp = 0;
+  f->id.clear();
+  f->source.clear();
+  f->lang.clear();
+  f->published_at.clear();
+  f->fingerprint.clear();
+  f->origin_timestamp_ms = -1;
+  f->n_rules = f->n_tags = 0;
 
   // One padded buffer, reused: Kafka payloads have no readable bytes past their end.
   if (buffer_.capacity() < json.size() + simdjson::SIMDJSON_PADDING) {
     buffer_.reserve(json.size() + simdjson::SIMDJSON_PADDING);
   }
   buffer_.assign(json);
-  ondemand::document doc;
-  if (auto e = parser_.iterate(buffer_.data(), buffer_.size(), buffer_.capacity()).get(doc)) {
-    return e;
-  }
-  ondemand::object root;
-  if (auto e = doc.get_object().get(root)) return e;
-  for (auto field_result : root) {
-    ondemand::field field;
-    if (auto e = std::move(field_result).get(field)) return e;
-    std::string_view key;
-    if (auto e = field.unescaped_key().get(key)) return e;
-    if (key == "schema") {
-      std::string_view s;
-      if (auto e = field.value().get_string().get(s)) return e;
-      f_.has_schema = true;
-      f_.schema_ok = s == kAlertSchema;
-    } else if (key == "item") {
-      if (auto e = ParseItem(field.value())) return e;
-    } else if (key == "matches") {
-      if (auto e = ParseMatches(field.value())) return e;
-    } else if (key == "origin") {
-      ondemand::object origin;
-      if (auto e = field.value().get_object().get(origin)) return e;
-      for (auto of_result : origin) {
-        ondemand::field of;
-        if (auto e = std::move(of_result).get(of)) return e;
-        std::string_view ok;
-        if (auto e = of.unescaped_key().get(ok)) return e;
-        if (ok != "timestamp_ms") continue;
-        int64_t ts;
-        if (auto e = of.value().get_int64().get(ts)) return e;
-        f_.origin_timestamp_ms = ts;
-      }
-    }
-  }
-  // current_location() fails with OUT_OF_BOUNDS exactly when the whole input was consumed.
-  if (!doc.current_location().error()) return simdjson::TRAILING_CONTENT;
-  // On-Demand checks only what it reads, and the stage republishes the alert's bytes: a value
-  // it skipped (a hit with a missing ':') would reach the stories topic as invalid JSON. The
-  // DOM parser validates the whole document (~0.3 us for a 1.3 KB alert).
-  simdjson::dom::element root_element;
-  if (auto e = validator_
-                   .parse(reinterpret_cast<const uint8_t*>(buffer_.data()), buffer_.size(),
-                          /*realloc_if_needed=*/false)
-                   .get(root_element)) {
-    return e;
-  }
-  return simdjson::SUCCESS;
+  simdjson::dom::element root;
+  f->error = parser_
+                 .parse(reinterpret_cast<const uint8_t*>(buffer_.data()), buffer_.size(),
+                        /*realloc_if_needed=*/false)
+                 .get(root);
+  if (f->error) return;
+  f->error = ParseFields(root, f);
+  if (f->error) return;
+  f->fp_ok = f->has_fingerprint && ParseFingerprint(f->fingerprint, &f->fp);
 }
 
 int64_t StageImpl::PresentMs() const {
   return fixed_now_ms_ >= 0 ? fixed_now_ms_ : absl::ToUnixMillis(absl::Now());
 }
 
-bool StageImpl::ResolveTime(int64_t kafka_ms, int64_t* t, std::string* why) const {
+bool StageImpl::ResolveTime(const Fields& f, int64_t kafka_ms, int64_t* t, std::string* why) const {
   if (kafka_ms < kEarliestMs || kafka_ms > PresentMs() + kAheadOfNowMs) kafka_ms = -1;
   int64_t published = -1;
   bool has_time = false;
-  if (!f_.published_at.empty()) {
-    if (!ParseEventTime(f_.published_at, &published, &has_time) || published < kEarliestMs) {
+  if (!f.published_at.empty()) {
+    if (!ParseEventTime(f.published_at, &published, &has_time) || published < kEarliestMs) {
       published = -1;
     } else if (kafka_ms >= 0) {
       // Believed when it has a time of day, is not ahead of the broker's time and not older
@@ -342,9 +343,9 @@ bool StageImpl::ResolveTime(int64_t kafka_ms, int64_t* t, std::string* why) cons
     *t = kafka_ms;
     return true;
   }
-  *why = f_.published_at.empty() ? "no item.published_at and no Kafka timestamp"
-                                 : StrCat("item.published_at '", f_.published_at.substr(0, 64),
-                                          "' is not a usable time and there is no Kafka timestamp");
+  *why = f.published_at.empty() ? "no item.published_at and no Kafka timestamp"
+                                : StrCat("item.published_at '", f.published_at.substr(0, 64),
+                                         "' is not a usable time and there is no Kafka timestamp");
   return false;
 }
 
@@ -372,44 +373,51 @@ void AppendLanguages(uint64_t bits, const std::vector<std::string>& names, std::
   out->push_back(']');
 }
 
-void StageImpl::RenderAlert(std::string_view json, const StoryIndex::Assignment& a) {
+void StageImpl::RenderAlert(std::string_view json, const StoryIndex::Assignment& a, Slot& slot,
+                            StageOutput& out) {
   while (!json.empty() && (json.back() == ' ' || json.back() == '\n' || json.back() == '\r' ||
                            json.back() == '\t')) {
     json.remove_suffix(1);
   }
-  alert_out_.clear();
+  std::string& o = slot.alert_out;
+  o.clear();
   // Parse() succeeded on an object, so the last byte is its '}'.
-  alert_out_.append(json.data(), json.size() - 1);
+  o.append(json.data(), json.size() - 1);
   const Story& s = *a.story;
+  const std::string_view id = index_.Id(a.seq);
   // The object has at least its schema, so the story follows a member.
-  alert_out_.append(",\"story\":{\"id\":");
-  AppendString(index_.Id(a.seq), &alert_out_);
-  alert_out_.append(",\"first_seen\":\"");
-  AppendRfc3339(s.first_seen_ms, &alert_out_);
-  alert_out_.append("\",\"copies\":");
-  StrAppend(&alert_out_, std::to_string(s.copies),
-            ",\"sources\":", std::to_string(StoryIndex::Sources(s)), ",\"languages\":");
-  AppendLanguages(s.languages, language_names_, &alert_out_);
+  o.append(",\"story\":{\"id\":");
+  AppendString(id, &o);
+  o.append(",\"first_seen\":\"");
+  AppendRfc3339(s.first_seen_ms, &o);
+  o.append("\",\"copies\":");
+  AppendUint(s.copies, &o);
+  o.append(",\"sources\":");
+  AppendUint(StoryIndex::Sources(s), &o);
+  o.append(",\"languages\":");
+  AppendLanguages(s.languages, language_names_, &o);
   // "new" marks the story's first item (each of its alerts, when it alerted to several topics).
-  alert_out_.append(a.first_item ? ",\"new\":true}}" : ",\"new\":false}}");
-  key_out_.assign(f_.id);
-  out_.alert = alert_out_;
-  out_.key = key_out_;
-  out_.story_id = index_.Id(a.seq);
-  out_.story_copies = s.copies;
+  o.append(a.first_item ? ",\"new\":true}}" : ",\"new\":false}}");
+  slot.key_out.assign(slot.f.id);
+  // A copy: the index's ids move when later alerts of a batch expire or add stories.
+  slot.story_id_out.assign(id);
+  out.alert = o;
+  out.key = slot.key_out;
+  out.story_id = slot.story_id_out;
+  out.story_copies = s.copies;
 }
 
-void StageImpl::RenderEvents() {
+void StageImpl::RenderEvents(Slot& slot, StageOutput& out) {
   if (events_.empty()) return;
-  events_out_.clear();
-  event_spans_.clear();
+  std::string& o = slot.events_out;
+  o.clear();
+  slot.event_spans.clear();
   std::string detected;
   AppendRfc3339(PresentMs(), &detected);
   for (const SpikeEvent& e : events_) {
     std::string_view scope = e.rule_scope ? "rule" : "tag";
-    StrAppend(&events_out_, scope, ":", e.name);
-    size_t key_end = events_out_.size();
-    std::string& o = events_out_;
+    StrAppend(&o, scope, ":", e.name);
+    size_t key_end = o.size();
     o.append("{\"schema\":\"steppewatch.spike.v1\",\"spike_id\":");
     std::string id = StrCat(scope, ":", e.name, "@");
     AppendRfc3339(e.window_start_ms, &id);
@@ -424,8 +432,9 @@ void StageImpl::RenderEvents() {
     AppendRfc3339(e.window_start_ms, &o);
     o.append("\",\"window_end\":\"");
     AppendRfc3339(e.window_end_ms, &o);
-    StrAppend(&o, "\",\"detected_at\":\"", detected, "\",\"stories\":", std::to_string(e.stories),
-              ",\"expected\":");
+    StrAppend(&o, "\",\"detected_at\":\"", detected, "\",\"stories\":");
+    AppendUint(e.stories, &o);
+    o.append(",\"expected\":");
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.3f", e.expected);
     o.append(buf);
@@ -437,10 +446,10 @@ void StageImpl::RenderEvents() {
     // in the window.
     top_.clear();
     for (uint64_t seq : e.story_seqs) {
-      if (const Story* s = index_.Find(seq)) top_.emplace_back(s->copies, seq);
+      if (const Story* st = index_.Find(seq)) top_.emplace_back(st->copies, seq);
     }
-    std::sort(top_.begin(), top_.end(), [](const auto& a, const auto& b) {
-      return a.first != b.first ? a.first > b.first : a.second < b.second;
+    std::sort(top_.begin(), top_.end(), [](const auto& x, const auto& y) {
+      return x.first != y.first ? x.first > y.first : x.second < y.second;
     });
     size_t n = std::min(top_.size(), static_cast<size_t>(std::max(0, options_.top_story_ids)));
     for (size_t i = 0; i < n; ++i) {
@@ -448,12 +457,12 @@ void StageImpl::RenderEvents() {
       AppendString(index_.Id(top_[i].second), &o);
     }
     o.append("]}");
-    event_spans_.emplace_back(key_end, o.size());
+    slot.event_spans.emplace_back(key_end, o.size());
   }
   size_t start = 0;
-  for (const auto& [key_end, end] : event_spans_) {
-    out_.spikes.push_back({std::string_view(events_out_).substr(start, key_end - start),
-                           std::string_view(events_out_).substr(key_end, end - key_end)});
+  for (const auto& [key_end, end] : slot.event_spans) {
+    out.spikes.push_back({std::string_view(o).substr(start, key_end - start),
+                          std::string_view(o).substr(key_end, end - key_end)});
     start = end;
   }
   stats_.spike_events += events_.size();
@@ -466,69 +475,115 @@ void StageImpl::Advance(int64_t now_ms) {
   index_.Expire(now_ms);
 }
 
-const StageOutput& StageImpl::Process(std::string_view alert_json, int64_t kafka_timestamp_ms,
-                                      bool replay) {
-  Reset();
+void StageImpl::Handle(const StageInput& in, Slot& slot, StageOutput& out, bool replay) {
+  Reset(out);
+  events_.clear();
   ++stats_.alerts;
-  if (auto e = Parse(alert_json)) {
-    return Reject("json", StrCat("the alert is not valid JSON: ", simdjson::error_message(e)));
+  Fields& f = slot.f;
+  if (f.error) {
+    return Reject(out, "json",
+                  StrCat("the alert is not valid JSON: ", simdjson::error_message(f.error)));
   }
-  if (!f_.schema_ok) {
-    return Reject("schema", f_.has_schema ? "the alert's schema is not steppewatch.alert.v1"
-                                          : "the alert has no schema");
+  if (!f.schema_ok) {
+    return Reject(out, "schema",
+                  f.has_schema ? "the alert's schema is not steppewatch.alert.v1"
+                               : "the alert has no schema");
   }
-  if (f_.id.empty()) return Reject("no_id", "the alert has no item.id");
-  Fingerprint fp = 0;
-  if (!f_.has_fingerprint || !ParseFingerprint(f_.fingerprint, &fp)) {
-    return Reject("no_fingerprint",
-                  StrCat("item ", f_.id.substr(0, 64),
-                         f_.has_fingerprint ? ": item.fingerprint is not 16 hex digits"
-                                            : ": the alert has no item.fingerprint"));
+  if (f.id.empty()) return Reject(out, "no_id", "the alert has no item.id");
+  if (!f.fp_ok) {
+    return Reject(out, "no_fingerprint",
+                  StrCat("item ", std::string_view(f.id).substr(0, 64),
+                         f.has_fingerprint ? ": item.fingerprint is not 16 hex digits"
+                                           : ": the alert has no item.fingerprint"));
   }
-  if (kafka_timestamp_ms < 0) kafka_timestamp_ms = f_.origin_timestamp_ms;
+  int64_t kafka_timestamp_ms = in.kafka_timestamp_ms;
+  if (kafka_timestamp_ms < 0) kafka_timestamp_ms = f.origin_timestamp_ms;
   int64_t t;
   std::string why;
-  if (!ResolveTime(kafka_timestamp_ms, &t, &why)) {
-    return Reject("no_time", StrCat("item ", f_.id.substr(0, 64), ": ", why));
+  if (!ResolveTime(f, kafka_timestamp_ms, &t, &why)) {
+    return Reject(out, "no_time", StrCat("item ", std::string_view(f.id).substr(0, 64), ": ", why));
   }
   if (clock_ms_ != INT64_MIN && t < clock_ms_ - window_ms_) {
     ++stats_.late;
     std::string when;
     AppendRfc3339(t, &when);
-    return Reject("late", StrCat("item ", f_.id.substr(0, 64), ": its time ", when,
-                                 " is older than the window"));
+    return Reject(out, "late",
+                  StrCat("item ", std::string_view(f.id).substr(0, 64), ": its time ", when,
+                         " is older than the window"));
   }
   Advance(t);
-  int language = LanguageIndex(f_.lang);
-  StoryIndex::Assignment a = index_.Assign(fp, f_.id, t, Hash64(f_.source), language);
+  int language = LanguageIndex(f.lang);
+  StoryIndex::Assignment a = index_.Assign(f.fp, f.id, t, Hash64(f.source), language);
   if (a.is_new) {
     ++stats_.new_stories;
     spikes_.AddGlobalStory();
-    // Each key counts a story once, even when two matched rules carry the same tag.
-    std::sort(f_.tags.begin(), f_.tags.begin() + static_cast<ptrdiff_t>(f_.n_tags));
-    std::sort(f_.rules.begin(), f_.rules.begin() + static_cast<ptrdiff_t>(f_.n_rules));
-    for (size_t i = 0; i < f_.n_rules; ++i) {
-      if (i > 0 && f_.rules[i] == f_.rules[i - 1]) continue;
-      spikes_.AddStory(true, f_.rules[i], t, language, a.seq, &events_);
-    }
-    for (size_t i = 0; i < f_.n_tags; ++i) {
-      if (i > 0 && f_.tags[i] == f_.tags[i - 1]) continue;
-      spikes_.AddStory(false, f_.tags[i], t, language, a.seq, &events_);
-    }
+    // Each key counts a story once, even when two matched rules carry the same tag; keys in
+    // sorted order (views are sorted: moving the strings cost more than the rest of it).
+    auto count = [&](bool rule_scope, const std::vector<std::string>& names, size_t n) {
+      keys_.clear();
+      for (size_t i = 0; i < n; ++i) keys_.emplace_back(names[i]);
+      std::sort(keys_.begin(), keys_.end());
+      for (size_t i = 0; i < keys_.size(); ++i) {
+        if (i > 0 && keys_[i] == keys_[i - 1]) continue;
+        spikes_.AddStory(rule_scope, keys_[i], t, language, a.seq, &events_);
+      }
+    };
+    count(true, f.rules, f.n_rules);
+    count(false, f.tags, f.n_tags);
   } else if (!a.same_item) {
     ++stats_.copies;
   }
-  if (replay) return out_;
-  RenderAlert(alert_json, a);
-  RenderEvents();
-  return out_;
+  if (replay) return;
+  RenderAlert(in.alert_json, a, slot, out);
+  RenderEvents(slot, out);
+}
+
+std::span<const StageOutput> StageImpl::ProcessBatch(std::span<const StageInput> alerts,
+                                                     bool replay) {
+  const size_t n = alerts.size();
+  Grow(n);
+  // A software pipeline two alerts deep: parse alert j and start loading its bucket heads, start
+  // loading the buckets of alert j - 1 (its heads have arrived meanwhile), handle alert j - 2.
+  // Parsing touches no stage state and prefetches are hints, so the outputs and the state are
+  // those of handling the alerts one by one.
+  for (size_t j = 0; j < n + 2; ++j) {
+    if (j + 1 < n) {
+      // The next alert's bytes (the start of it: the hardware prefetcher follows a stream
+      // once it has seen a few lines of it).
+      const std::string_view next = alerts[j + 1].alert_json;
+      for (size_t at = 0; at < next.size() && at < 1024; at += 64) {
+        __builtin_prefetch(next.data() + at);
+      }
+    }
+    if (j < n) {
+      Fields& f = slots_[j]->f;
+      Parse(alerts[j].alert_json, &f);
+      if (f.fp_ok) index_.PrefetchHeads(f.fp);
+    }
+    if (j >= 1 && j - 1 < n) {
+      const Fields& f = slots_[j - 1]->f;
+      if (f.fp_ok) index_.PrefetchBuckets(f.fp);
+    }
+    if (j >= 2) Handle(alerts[j - 2], *slots_[j - 2], outs_[j - 2], replay);
+  }
+  return std::span<const StageOutput>(outs_.data(), n);
+}
+
+const StageOutput& StageImpl::Process(std::string_view alert_json, int64_t kafka_timestamp_ms,
+                                      bool replay) {
+  const StageInput in{alert_json, kafka_timestamp_ms};
+  Parse(alert_json, &slots_[0]->f);
+  Handle(in, *slots_[0], outs_[0], replay);
+  return outs_[0];
 }
 
 const StageOutput& StageImpl::Tick(int64_t now_ms) {
-  Reset();
+  StageOutput& out = outs_[0];
+  Reset(out);
+  events_.clear();
   Advance(now_ms);
-  RenderEvents();
-  return out_;
+  RenderEvents(*slots_[0], out);
+  return out;
 }
 
 StageStats StageImpl::stats() const {

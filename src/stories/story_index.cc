@@ -1,6 +1,7 @@
 #include "steppewatch/stories/story_index.h"
 
 #include <immintrin.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <cmath>
@@ -14,54 +15,130 @@ namespace {
 
 constexpr int kTables = 4;
 constexpr size_t kBuckets = 65536;
+constexpr size_t kSlots = kTables * kBuckets;
 
 inline uint32_t BlockOf(Fingerprint fp, int table) {
   return static_cast<uint32_t>((fp >> (16 * table)) & 0xffff);
 }
 
-// The bucket scan: writes the positions of the fingerprints within `k` of `q` in fps[0, n) to
-// `out` (at most kMaxHits) and returns how many. Three versions chosen once at run time: the
-// build targets generic x86-64, where __builtin_popcountll is a library call, and the AVX-512
-// VPOPCNTQ version tests eight fingerprints per instruction.
+inline size_t SlotOf(Fingerprint fp, int table) {
+  return static_cast<size_t>(table) * kBuckets + BlockOf(fp, table);
+}
+
+// The filter of `fp` in table `table`: the two 16-bit blocks after the table's own block.
+inline uint32_t FilterOf(Fingerprint fp, int table) {
+  const int r = 16 * table;
+  const uint64_t rotated = r == 0 ? fp : (fp >> r) | (fp << (64 - r));
+  return static_cast<uint32_t>(rotated >> 16);
+}
+
+constexpr int kClassCount = 80;
+// Bucket block sizes in words (see the header): 4, 6, ... 64 (16-byte steps, so a bucket's
+// slack is small), then x1.125 in steps of 8 words.
+struct ClassTable {
+  uint32_t words[kClassCount];
+};
+constexpr ClassTable MakeClasses() {
+  ClassTable t{};
+  uint32_t w = 0;
+  for (int c = 0; c < kClassCount; ++c) {
+    w = c < 31 ? 4 + 2 * c : (w + w / 8 + 7) / 8 * 8;
+    t.words[c] = w;
+  }
+  return t;
+}
+constexpr ClassTable kClassWords = MakeClasses();
+// Blocks above this come from aligned_alloc, one each (a bucket of thousands of stories with one
+// block value: a pathological stream).
+constexpr uint32_t kMaxArenaWords = 16384;
+static_assert(kClassWords.words[kClassCount - 1] > kMaxArenaWords);
+constexpr size_t kArenaBytes = size_t{2} << 20;
+
+// The smallest class of at least `words`, or kClassCount when none is.
+int ClassFor(uint32_t words) {
+  for (int c = 0; c < kClassCount; ++c) {
+    if (kClassWords.words[c] >= words) return c;
+  }
+  return kClassCount;
+}
+
+inline uint32_t SizeOf(const uint64_t* bucket) { return static_cast<uint32_t>(bucket[0]); }
+inline uint32_t CapOf(const uint64_t* bucket) { return static_cast<uint32_t>(bucket[0] >> 32); }
+
+// The bucket scan over `n` entries: writes the sequence numbers (low 32 bits) of the live
+// entries whose filter is within `k` of `q` to `out` (at most kMaxHits) and returns how many;
+// sets *stale when an entry's story has left the window. An entry is live when its sequence
+// number minus the window's first (mod 2^32) is below `live`. Three versions chosen once at run
+// time: the build targets generic x86-64, where __builtin_popcountll is a library call, and the
+// AVX-512 VPOPCNTQ version tests eight entries per instruction.
 constexpr int kMaxHits = 64;  // near-duplicates of one item in one bucket; more is pathological
 
-__attribute__((target("avx512f,avx512vpopcntdq"))) int ScanAvx512(const uint64_t* fps, uint32_t n,
-                                                                  uint64_t q, int k,
-                                                                  uint32_t* out) {
-  const __m512i query = _mm512_set1_epi64(static_cast<long long>(q));
+__attribute__((target("avx512f,avx512vpopcntdq"))) int ScanAvx512(const uint64_t* entries,
+                                                                  uint32_t n, uint32_t q, int k,
+                                                                  uint32_t head, uint32_t live,
+                                                                  uint32_t* out, bool* stale) {
+  const __m512i query = _mm512_set1_epi64(q);
+  const __m512i low_half = _mm512_set1_epi64(0xffffffff);
+  const __m512i head_high = _mm512_set1_epi64(static_cast<long long>(uint64_t{head} << 32));
+  const __m512i live_count = _mm512_set1_epi64(live);
   const __m512i limit = _mm512_set1_epi64(k);
+  __mmask8 any_stale = 0;
   int hits = 0;
   for (uint32_t i = 0; i < n; i += 8) {
     __mmask8 valid = n - i >= 8 ? 0xff : static_cast<__mmask8>((1u << (n - i)) - 1);
-    __m512i v = _mm512_maskz_loadu_epi64(valid, fps + i);
-    __m512i d = _mm512_popcnt_epi64(_mm512_xor_si512(v, query));
-    __mmask8 m = _mm512_mask_cmple_epu64_mask(valid, d, limit);
+    __m512i v = _mm512_maskz_loadu_epi64(valid, entries + i);
+    // The high halves minus the window's first sequence number, per 32-bit lane (no borrow into
+    // the filter), shifted down: the story's position in the window, or >= live when stale.
+    // (The maskz form: GCC 12 warns about the undefined source of the plain one.)
+    __m512i rel = _mm512_maskz_srli_epi64(valid, _mm512_sub_epi32(v, head_high), 32);
+    __mmask8 is_live = _mm512_mask_cmplt_epu64_mask(valid, rel, live_count);
+    any_stale |= static_cast<__mmask8>(valid & ~is_live);
+    __m512i d = _mm512_popcnt_epi64(_mm512_and_si512(_mm512_xor_si512(v, query), low_half));
+    __mmask8 m = _mm512_mask_cmple_epu64_mask(is_live, d, limit);
     while (m != 0 && hits < kMaxHits) {  // rare: a near-duplicate
-      out[hits++] = i + static_cast<uint32_t>(__builtin_ctz(m));
+      out[hits++] =
+          static_cast<uint32_t>(entries[i + static_cast<uint32_t>(__builtin_ctz(m))] >> 32);
       m &= m - 1;
     }
   }
+  *stale = any_stale != 0;
   return hits;
 }
 
-__attribute__((target("popcnt"))) int ScanPopcnt(const uint64_t* fps, uint32_t n, uint64_t q, int k,
-                                                 uint32_t* out) {
+// Inlined into both scalar versions below, so each is compiled for its own target.
+__attribute__((always_inline)) inline int ScanScalar(const uint64_t* entries, uint32_t n,
+                                                     uint32_t q, int k, uint32_t head,
+                                                     uint32_t live, uint32_t* out, bool* stale) {
   int hits = 0;
-  for (uint32_t i = 0; i < n && hits < kMaxHits; ++i) {
-    if (__builtin_popcountll(fps[i] ^ q) <= k) out[hits++] = i;
+  bool any_stale = false;
+  for (uint32_t i = 0; i < n; ++i) {
+    const uint64_t e = entries[i];
+    const uint32_t seq = static_cast<uint32_t>(e >> 32);
+    if (seq - head >= live) {
+      any_stale = true;
+      continue;
+    }
+    if (hits < kMaxHits && __builtin_popcount(static_cast<uint32_t>(e) ^ q) <= k) {
+      out[hits++] = seq;
+    }
   }
+  *stale = any_stale;
   return hits;
 }
 
-int ScanGeneric(const uint64_t* fps, uint32_t n, uint64_t q, int k, uint32_t* out) {
-  int hits = 0;
-  for (uint32_t i = 0; i < n && hits < kMaxHits; ++i) {
-    if (__builtin_popcountll(fps[i] ^ q) <= k) out[hits++] = i;
-  }
-  return hits;
+__attribute__((target("popcnt"))) int ScanPopcnt(const uint64_t* entries, uint32_t n, uint32_t q,
+                                                 int k, uint32_t head, uint32_t live, uint32_t* out,
+                                                 bool* stale) {
+  return ScanScalar(entries, n, q, k, head, live, out, stale);
 }
 
-using ScanFn = int (*)(const uint64_t*, uint32_t, uint64_t, int, uint32_t*);
+int ScanGeneric(const uint64_t* entries, uint32_t n, uint32_t q, int k, uint32_t head,
+                uint32_t live, uint32_t* out, bool* stale) {
+  return ScanScalar(entries, n, q, k, head, live, out, stale);
+}
+
+using ScanFn = int (*)(const uint64_t*, uint32_t, uint32_t, int, uint32_t, uint32_t, uint32_t*,
+                       bool*);
 
 ScanFn ChooseScan() {
   __builtin_cpu_init();
@@ -76,13 +153,92 @@ const ScanFn kScan = ChooseScan();
 
 }  // namespace
 
+void StoryIndex::Free::operator()(void* p) const { std::free(p); }
+
 StoryIndex::StoryIndex(int64_t window_ms, int max_distance)
     : window_ms_(window_ms),
       max_distance_(std::clamp(max_distance, 0, 3)),
-      tables_(new Bucket[kTables * kBuckets]) {}
+      free_(kClassCount, nullptr) {
+  // The heads are read at random: in one 2 MiB huge page (where the kernel allows it) each
+  // lookup's four reads need no page walk.
+  constexpr size_t kHeadBytes = kSlots * sizeof(uint64_t*);
+  void* heads = std::aligned_alloc(kHeadBytes, kHeadBytes);
+  SW_CHECK(heads != nullptr);
+  madvise(heads, kHeadBytes, MADV_HUGEPAGE);  // a hint: without it, 4 KiB pages
+  std::memset(heads, 0, kHeadBytes);
+  heads_.reset(static_cast<uint64_t**>(heads));
+}
 
 StoryIndex::~StoryIndex() {
-  for (size_t i = 0; i < kTables * kBuckets; ++i) std::free(tables_[i].fps);
+  for (size_t i = 0; i < kSlots; ++i) {
+    if (heads_[i] != nullptr && CapOf(heads_[i]) + 1 > kMaxArenaWords) std::free(heads_[i]);
+  }
+  for (void* a : arenas_) std::free(a);
+}
+
+uint64_t* StoryIndex::AllocBlock(uint32_t words) {
+  if (words > kMaxArenaWords) {
+    const size_t bytes = (size_t{words} * 8 + 63) / 64 * 64;
+    auto* p = static_cast<uint64_t*>(std::aligned_alloc(64, bytes));
+    SW_CHECK(p != nullptr);  // out of memory: nothing sane to do on the data path
+    bucket_bytes_ += bytes;
+    return p;
+  }
+  const int c = ClassFor(words);
+  const size_t bytes = size_t{kClassWords.words[c]} * 8;
+  if (uint64_t* p = free_[c]) {
+    free_[c] = reinterpret_cast<uint64_t*>(p[0]);
+    free_bytes_ -= bytes;
+    return p;
+  }
+  if (bump_left_ < bytes) {
+    // A new arena; what is left of the last one (less than one block) stays unused.
+    void* a = std::aligned_alloc(kArenaBytes, kArenaBytes);
+    SW_CHECK(a != nullptr);
+    madvise(a, kArenaBytes, MADV_HUGEPAGE);  // a hint: without it, 4 KiB pages
+    arenas_.push_back(a);
+    bucket_bytes_ += kArenaBytes;
+    bump_ = static_cast<char*>(a);
+    bump_left_ = kArenaBytes;
+  }
+  auto* p = reinterpret_cast<uint64_t*>(bump_);
+  bump_ += bytes;
+  bump_left_ -= bytes;
+  return p;
+}
+
+void StoryIndex::FreeBlock(uint64_t* block, uint32_t words) {
+  if (words > kMaxArenaWords) {
+    bucket_bytes_ -= (size_t{words} * 8 + 63) / 64 * 64;
+    std::free(block);
+    return;
+  }
+  const int c = ClassFor(words);
+  block[0] = reinterpret_cast<uint64_t>(free_[c]);
+  free_[c] = block;
+  free_bytes_ += size_t{kClassWords.words[c]} * 8;
+}
+
+void StoryIndex::CompactArenas() {
+  // Every bucket in the arenas moves, at its class, into fresh arenas packed back to back; the
+  // old arenas (and every free block in them) go. Growth leaves a trail of smaller blocks that
+  // only other growing buckets reuse (filling a window frees each bucket's every earlier
+  // size), so without this the free lists would hold more than the buckets.
+  std::vector<void*> old;
+  old.swap(arenas_);
+  bucket_bytes_ -= old.size() * kArenaBytes;
+  bump_ = nullptr;
+  bump_left_ = 0;
+  std::fill(free_.begin(), free_.end(), nullptr);
+  free_bytes_ = 0;
+  for (size_t slot = 0; slot < kSlots; ++slot) {
+    uint64_t* b = heads_[slot];
+    if (b == nullptr || CapOf(b) + 1 > kMaxArenaWords) continue;
+    uint64_t* fresh = AllocBlock(CapOf(b) + 1);
+    std::memcpy(fresh, b, (size_t{SizeOf(b)} + 1) * 8);
+    heads_[slot] = fresh;
+  }
+  for (void* a : old) std::free(a);
 }
 
 StoryIndex::Chunk& StoryIndex::ChunkOf(uint64_t seq) const {
@@ -96,51 +252,76 @@ uint64_t StoryIndex::FullSeq(uint32_t low) const {
   return head_seq_ + static_cast<uint32_t>(low - static_cast<uint32_t>(head_seq_));
 }
 
-void StoryIndex::Grow(Bucket& b, uint32_t new_cap) {
-  // fps and seqs share one allocation: 12 bytes per slot.
-  auto* fresh = static_cast<uint64_t*>(std::malloc(size_t{new_cap} * 12));
-  SW_CHECK(fresh != nullptr);  // out of memory: nothing sane to do on the data path
-  if (b.size > 0) {
-    std::memcpy(fresh, b.fps, size_t{b.size} * 8);
-    std::memcpy(reinterpret_cast<uint32_t*>(fresh + new_cap), b.seqs(), size_t{b.size} * 4);
+void StoryIndex::Resize(size_t slot, uint32_t new_cap) {
+  uint64_t* old = heads_[slot];
+  const uint32_t size = old != nullptr ? SizeOf(old) : 0;
+  uint64_t* fresh = nullptr;
+  if (new_cap > 0) {
+    // The block's whole class is the capacity.
+    const int c = ClassFor(new_cap + 1);
+    const uint32_t words = c < kClassCount ? kClassWords.words[c] : new_cap + 1;
+    fresh = AllocBlock(words);
+    fresh[0] = size | (uint64_t{words - 1} << 32);
+    if (size > 0) std::memcpy(fresh + 1, old + 1, size_t{size} * 8);
   }
-  std::free(b.fps);
-  bucket_bytes_ += size_t{new_cap} * 12;
-  bucket_bytes_ -= size_t{b.cap} * 12;
-  b.fps = fresh;
-  b.cap = new_cap;
-}
-
-void StoryIndex::IndexInsert(Fingerprint fp, uint32_t seq_low) {
-  for (int t = 0; t < kTables; ++t) {
-    Bucket& b = tables_[t * kBuckets + BlockOf(fp, t)];
-    // Growth by 1.25 keeps the slack (and so the memory per story) small; a bucket grows
-    // about 10 times in its life, each a copy of under 1 KiB.
-    if (b.size == b.cap) Grow(b, b.cap < 4 ? 4 : b.cap + b.cap / 4 + 1);
-    b.fps[b.size] = fp;
-    b.seqs()[b.size] = seq_low;
-    ++b.size;
+  if (old != nullptr) FreeBlock(old, CapOf(old) + 1);
+  heads_[slot] = fresh;
+  // Free blocks above a sixth of the arenas (and an arena's worth): pack the arenas. Each
+  // compaction copies the buckets once and is followed by at least a sixth of them freed
+  // again, so its cost per story stays a few bytes of copying.
+  if (free_bytes_ > kArenaBytes && 6 * free_bytes_ > arenas_.size() * kArenaBytes) {
+    CompactArenas();
   }
 }
 
-void StoryIndex::IndexRemove(Fingerprint fp, uint32_t seq_low) {
-  for (int t = 0; t < kTables; ++t) __builtin_prefetch(&tables_[t * kBuckets + BlockOf(fp, t)]);
-  for (int t = 0; t < kTables; ++t) {
-    const Bucket& b = tables_[t * kBuckets + BlockOf(fp, t)];
-    __builtin_prefetch(b.seqs());
+void StoryIndex::Append(size_t slot, uint64_t entry) {
+  uint64_t* b = heads_[slot];
+  if (b == nullptr || SizeOf(b) == CapOf(b)) {
+    // The next class: small steps keep the slack (and so the memory per story) small; a
+    // bucket grows about 10 times in its life, each a copy of under 1 KiB.
+    const uint32_t cap = b == nullptr ? 0 : CapOf(b);
+    Resize(slot, cap < 3 ? 3 : cap + cap / 4 + 1);
+    b = heads_[slot];
   }
+  const uint32_t size = SizeOf(b);
+  b[1 + size] = entry;
+  b[0] = (size + 1) | (uint64_t{CapOf(b)} << 32);
+}
+
+void StoryIndex::Compact(size_t slot) {
+  uint64_t* b = heads_[slot];
+  if (b == nullptr) return;
+  const uint32_t head = static_cast<uint32_t>(head_seq_);
+  const uint32_t live = static_cast<uint32_t>(tail_seq_ - head_seq_);
+  const uint32_t size = SizeOf(b), cap = CapOf(b);
+  uint32_t kept = 0;
+  for (uint32_t i = 0; i < size; ++i) {
+    const uint64_t e = b[1 + i];
+    if (static_cast<uint32_t>(e >> 32) - head < live) b[1 + kept++] = e;
+  }
+  b[0] = kept | (uint64_t{cap} << 32);
+  // Give memory back when a bucket is mostly empty (the window's volume fell).
+  if (kept == 0 && live == 0) {
+    Resize(slot, 0);
+  } else if (cap > 15 && kept < cap / 4) {
+    Resize(slot, kept + kept / 2 + 4);
+  }
+}
+
+void StoryIndex::PrefetchHeads(Fingerprint fp) const {
+  for (int t = 0; t < kTables; ++t) __builtin_prefetch(&heads_[SlotOf(fp, t)]);
+}
+
+void StoryIndex::PrefetchBuckets(Fingerprint fp) const {
+  // The buckets hold about size / 65536 entries each (Poisson: a few in ten hold 1.5 times
+  // that); load the lines of 1.5 times the mean (the first line also holds the bucket's size;
+  // a block starts anywhere in a line), at most 24.
+  const size_t bytes = 8 + (size() >> 16) * 12;
+  const size_t lines = std::min<size_t>(24, bytes / 64 + 2);
   for (int t = 0; t < kTables; ++t) {
-    Bucket& b = tables_[t * kBuckets + BlockOf(fp, t)];
-    uint32_t* seqs = b.seqs();
-    for (uint32_t i = 0; i < b.size; ++i) {
-      if (seqs[i] != seq_low) continue;
-      --b.size;
-      b.fps[i] = b.fps[b.size];
-      seqs[i] = seqs[b.size];
-      break;
-    }
-    // Give memory back when a bucket is mostly empty (the window's volume fell).
-    if (b.cap > 16 && b.size < b.cap / 4) Grow(b, b.size + b.size / 2 + 4);
+    const char* b = reinterpret_cast<const char*>(heads_[SlotOf(fp, t)]);
+    if (b == nullptr) continue;
+    for (size_t l = 0; l < lines; ++l) __builtin_prefetch(b + 64 * l);
   }
 }
 
@@ -167,27 +348,34 @@ StoryIndex::Assignment StoryIndex::Assign(Fingerprint fp, std::string_view item_
     int best_d = max_distance_ + 1;
     uint64_t best_seq = 0;
     bool found = false;
-    // The four buckets are in four random places of a large table: start all their cache misses
-    // before waiting on the first.
-    for (int t = 0; t < kTables; ++t) __builtin_prefetch(&tables_[t * kBuckets + BlockOf(fp, t)]);
-    for (int t = 0; t < kTables; ++t)
-      __builtin_prefetch(tables_[t * kBuckets + BlockOf(fp, t)].fps);
+    // The four buckets are in four random places: start all their cache misses before waiting
+    // on the first (a batch started them earlier still).
+    PrefetchHeads(fp);
+    PrefetchBuckets(fp);
+    const uint32_t head = static_cast<uint32_t>(head_seq_);
+    const uint32_t live = static_cast<uint32_t>(tail_seq_ - head_seq_);
     for (int t = 0; t < kTables; ++t) {
-      const Bucket& b = tables_[t * kBuckets + BlockOf(fp, t)];
-      if (b.size == 0) continue;
+      const size_t slot = SlotOf(fp, t);
+      const uint64_t* b = heads_[slot];
+      if (b == nullptr || SizeOf(b) == 0) continue;
       uint32_t hits[kMaxHits];
-      int n = kScan(b.fps, b.size, fp, max_distance_, hits);
+      bool stale = false;
+      int n = kScan(b + 1, SizeOf(b), FilterOf(fp, t), max_distance_, head, live, hits, &stale);
       for (int h = 0; h < n; ++h) {
-        uint32_t i = hits[h];
-        int d = __builtin_popcountll(b.fps[i] ^ fp);
-        uint64_t seq = FullSeq(b.seqs()[i]);
-        if (At(seq).first_seen_ms < oldest_open) continue;  // its window is over
+        uint64_t seq = FullSeq(hits[h]);
+        const Story& s = At(seq);
+        // The filter saw 32 bits; the story's fingerprint decides.
+        int d = Distance(s.fp, fp);
+        if (d > max_distance_) continue;
+        if (s.first_seen_ms < oldest_open) continue;  // its window is over
         if (d < best_d || (d == best_d && seq < best_seq)) {
           best_d = d;
           best_seq = seq;
           found = true;
         }
       }
+      // The bucket is in cache now: the cheapest time to drop what expired from it.
+      if (stale) Compact(slot);
     }
     if (found) {
       Story& s = At(best_seq);
@@ -245,7 +433,11 @@ StoryIndex::Assignment StoryIndex::Assign(Fingerprint fp, std::string_view item_
   s.sources[0] = static_cast<uint16_t>(source_hash) | 1;
   s.exact_sources = 1;
   s.source_bits = 0;
-  if (fp != 0) IndexInsert(fp, static_cast<uint32_t>(seq));
+  if (fp != 0) {
+    for (int t = 0; t < kTables; ++t) {
+      Append(SlotOf(fp, t), FilterOf(fp, t) | (uint64_t{static_cast<uint32_t>(seq)} << 32));
+    }
+  }
   out.seq = seq;
   out.story = &s;
   out.is_new = true;
@@ -255,15 +447,27 @@ StoryIndex::Assignment StoryIndex::Assign(Fingerprint fp, std::string_view item_
 
 void StoryIndex::Expire(int64_t now_ms) {
   int64_t oldest_open = now_ms - window_ms_;
+  const uint64_t before = size();
   while (head_seq_ < tail_seq_) {
     Story& s = At(head_seq_);
     if (s.first_seen_ms >= oldest_open) break;
-    if (s.fp != 0) IndexRemove(s.fp, static_cast<uint32_t>(head_seq_));
     ++head_seq_;
     if ((head_seq_ & (kChunkSize - 1)) == 0) {
       spare_ = std::move(chunks_.front());
       chunks_.pop_front();
     }
+  }
+  const uint64_t expired = before - size();
+  if (expired == 0) return;
+  // The sweep: every bucket once while as many stories expire as the window held, so stale
+  // entries of buckets no lookup reads are bounded by about one window's worth.
+  sweep_due_ = std::min(static_cast<double>(kSlots), sweep_due_ + static_cast<double>(expired) *
+                                                                      static_cast<double>(kSlots) /
+                                                                      static_cast<double>(before));
+  while (sweep_due_ >= 1) {
+    Compact(sweep_next_);
+    sweep_next_ = (sweep_next_ + 1) % kSlots;
+    sweep_due_ -= 1;
   }
 }
 
@@ -288,7 +492,7 @@ uint32_t StoryIndex::Sources(const Story& story) {
 }
 
 size_t StoryIndex::MemoryBytes() const {
-  size_t bytes = bucket_bytes_ + kTables * kBuckets * sizeof(Bucket) +
+  size_t bytes = bucket_bytes_ + kSlots * sizeof(uint64_t*) +
                  (chunks_.size() + (spare_.stories != nullptr)) * kChunkSize * sizeof(Story) +
                  spare_.ids.capacity();
   for (const Chunk& c : chunks_) bytes += c.ids.capacity();

@@ -183,5 +183,40 @@ TEST(StoryIndex, AgreesWithBruteForceOverASlidingWindow) {
   EXPECT_EQ(index.size(), live.size());
 }
 
+// A window large enough that its buckets grow through many sizes (which packs the bucket
+// arenas again) and then a volume drop to nothing (which sweeps every bucket and gives the
+// memory back): copies still find their stories all along.
+TEST(StoryIndex, FindsCopiesThroughArenaPackingAndGivesMemoryBackWhenTheWindowEmpties) {
+  constexpr int kStories = 600000;
+  StoryIndex index(kWindow);
+  std::mt19937_64 rng(7);
+  std::vector<Fingerprint> fps(kStories);
+  std::vector<uint64_t> seqs(kStories);
+  for (int i = 0; i < kStories; ++i) {
+    fps[i] = rng() | 1;
+    auto a = index.Assign(fps[i], "s" + std::to_string(i), kT0 + i, 1, 0);
+    ASSERT_TRUE(a.is_new);
+    seqs[i] = a.seq;
+  }
+  // Every 97th story, copied with two bits flipped, joins its story.
+  for (int i = 0; i < kStories; i += 97) {
+    auto c =
+        index.Assign(fps[i] ^ 0x8000000000000001ULL, "c" + std::to_string(i), kT0 + kStories, 2, 0);
+    ASSERT_FALSE(c.is_new) << i;
+    ASSERT_EQ(c.seq, seqs[i]) << i;
+  }
+  const size_t full = index.MemoryBytes();
+  EXPECT_LT(full / kStories, 150u);  // bytes per story, everything counted
+  // Everything expires: the sweep visits every bucket and the arenas go.
+  index.Expire(kT0 + kStories + kWindow + 1);
+  EXPECT_EQ(index.size(), 0u);
+  EXPECT_LT(index.MemoryBytes(), full / 10);
+  // And the index works as before.
+  auto a = index.Assign(fps[0], "again", kT0 + 2 * kWindow + kStories, 1, 0);
+  EXPECT_TRUE(a.is_new);
+  auto b = index.Assign(fps[0] ^ 4, "again-copy", kT0 + 2 * kWindow + kStories + 1, 1, 0);
+  EXPECT_EQ(b.seq, a.seq);
+}
+
 }  // namespace
 }  // namespace steppewatch::stories

@@ -11,6 +11,9 @@
 //   - counts NEW stories per rule and per tag in event-time buckets, keeps a trailing baseline
 //     per key and emits steppewatch.spike.v1 events when a key starts, grows or ends a spike.
 // Tick() moves time forward without an alert (a quiet key's spike must still end).
+// ProcessBatch() is Process() over several alerts in order, with the same outputs and state, and
+// faster: while one alert is handled the next ones' index buckets are already on their way from
+// memory (a lookup in a window of millions of stories is otherwise two cache misses in a row).
 //
 // Rebuild: on start the daemon replays the window's alerts with Options replay = true on
 // Process(): state is updated, nothing is rendered and no spike event is emitted.
@@ -21,6 +24,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -107,6 +111,12 @@ struct StageStats {
   int64_t clock_ms = -1;      // gauge: the stage's event-time clock (latest event time; -1 none)
 };
 
+// One alert for ProcessBatch: the arguments of one Process call.
+struct StageInput {
+  std::string_view alert_json;
+  int64_t kafka_timestamp_ms = -1;
+};
+
 class StoriesStage {
  public:
   static absl::StatusOr<std::unique_ptr<StoriesStage>> Create(const StageOptions& options);
@@ -116,6 +126,12 @@ class StoriesStage {
   // item.published_at is missing or not sane (-1: none); `replay` updates state only.
   virtual const StageOutput& Process(std::string_view alert_json, int64_t kafka_timestamp_ms,
                                      bool replay) = 0;
+  // Processes `alerts` in order, exactly as one Process call each would, and returns one output
+  // per alert (same order). The outputs and their views are valid until the next call on the
+  // stage; the inputs' bytes must stay valid for this call only. A batch of 8-64 alerts gets
+  // the speed-up; the stage keeps per-alert buffers for the largest batch it was given.
+  virtual std::span<const StageOutput> ProcessBatch(std::span<const StageInput> alerts,
+                                                    bool replay) = 0;
   // Advances the stage's clock to `now_ms` (event time) without an alert: closes buckets and
   // ends spikes that are over. Returns the spike events it produced.
   virtual const StageOutput& Tick(int64_t now_ms) = 0;

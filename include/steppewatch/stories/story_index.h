@@ -3,15 +3,25 @@
 //
 // Lookup is the pigeonhole scheme of Manku et al. (WWW 2007) for k = 3: the 64-bit fingerprint is
 // cut into four 16-bit blocks, and two fingerprints within distance 3 agree exactly on at least
-// one block. Each block has a table of 65536 buckets holding the full fingerprints (and the story
-// sequence numbers) of the stories with that block value, so a lookup scans four buckets of
-// ~N/65536 entries each (76 at 5 M stories) with a vector popcount, instead of the permuted sorted
-// tables of the paper, which need a sort or a tree to insert and delete in a moving window.
+// one block. Each block has a table of 65536 buckets holding, for the stories with that block
+// value, 8-byte entries: 32 of the other 48 bits (a filter: a fingerprint within distance 3 is
+// within 3 on them; a random one passes with probability 1.3e-6) and the story's sequence number.
+// A lookup scans four buckets of ~N/65536 entries each (76 at 5 M stories) with a vector
+// popcount and checks the few that pass against the story's own fingerprint. This replaces the
+// permuted sorted tables of the paper, which need a sort or a tree to insert and delete in a
+// moving window.
+//
+// Expiry touches no bucket: a story leaves the window by moving the window's first sequence
+// number past it, and its four entries become stale (the scan tells them by their sequence
+// number). Stale entries are dropped when their bucket is next scanned (every lookup scans and
+// compacts the four buckets it reads, which are then in cache) and by a sweep that visits every
+// bucket once per turnover of the window (so quiet buckets give their memory back and a 32-bit
+// sequence number never wraps into the live range).
 //
 // Stories live in a FIFO of fixed-size chunks in insertion order (their sequence number is their
 // position), each chunk with the ids of its stories in one string, so expiry pops whole chunks
-// from the front and memory is ~130 bytes per story with no per-story allocation
-// (benchmarks/README.md, "Stories").
+// from the front and memory is ~115-135 bytes per story at 1-5 M stories, everything counted,
+// with no per-story allocation (benchmarks/README.md, "Stories").
 //
 // What a story keeps, compactly: its fingerprint, id, first-seen time, copies (saturating at
 // 2^32-1), the languages of its copies as a bitmap of language indexes the caller interns (exact
@@ -89,6 +99,12 @@ class StoryIndex {
   // Drops the stories whose window ended before `now_ms` (first_seen < now - window).
   void Expire(int64_t now_ms);
 
+  // Starts loading the memory a later Assign of `fp` reads, in two steps a caller runs some work
+  // apart (a batch: the next alerts' parse): PrefetchHeads loads the four bucket heads,
+  // PrefetchBuckets (after the heads arrived) the buckets' entries. Hints only: nothing changes.
+  void PrefetchHeads(Fingerprint fp) const;
+  void PrefetchBuckets(Fingerprint fp) const;
+
   // Returns the story with sequence number `seq`, or null when it left the window.
   const Story* Find(uint64_t seq) const;
   // The id of the story with sequence number `seq` (which must be in the window).
@@ -101,14 +117,15 @@ class StoryIndex {
   size_t MemoryBytes() const;
 
  private:
-  // One bucket of one block table: `size` fingerprints then `cap - size` free slots, and the
-  // stories' low sequence-number bits in a parallel array of the same allocation.
-  struct Bucket {
-    uint64_t* fps = nullptr;  // cap fingerprints, then cap uint32 sequence numbers
-    uint32_t size = 0;
-    uint32_t cap = 0;
-    uint32_t* seqs() const { return reinterpret_cast<uint32_t*>(fps + cap); }
-  };
+  // A bucket is one block of 8-byte words: word 0 holds its size (low half) and capacity (high
+  // half), words 1..cap the entries: filter (low half) and the story's sequence number's low 32
+  // bits (high half). The table of 4 x 65536 heads holds only the pointers (2 MiB; null: an
+  // empty bucket). Blocks come in size classes (16-byte steps to 512 bytes, then x1.125)
+  // carved from 2 MiB huge-page arenas, with a free list per class: a lookup's random reads then
+  // need no page walk (with 4 KiB pages from malloc each bucket read was a TLB miss, and a
+  // prefetch that misses the TLB waits for the walk), and a bucket's growth costs no malloc.
+  // Freed blocks are kept for reuse, and the arenas are packed again (CompactArenas) when free
+  // blocks pass a sixth of them.
   static constexpr int kChunkBits = 12;  // 4096 stories (224 KiB) per chunk
   static constexpr uint64_t kChunkSize = uint64_t{1} << kChunkBits;
   struct Chunk {
@@ -118,9 +135,13 @@ class StoryIndex {
 
   Chunk& ChunkOf(uint64_t seq) const;
   Story& At(uint64_t seq) const;
-  void IndexInsert(Fingerprint fp, uint32_t seq_low);
-  void IndexRemove(Fingerprint fp, uint32_t seq_low);
-  void Grow(Bucket& b, uint32_t new_cap);
+  // Drops the stale entries of bucket `slot` (and gives memory back when it is mostly empty).
+  void Compact(size_t slot);
+  void Append(size_t slot, uint64_t entry);
+  void Resize(size_t slot, uint32_t new_cap);
+  uint64_t* AllocBlock(uint32_t words);
+  void FreeBlock(uint64_t* block, uint32_t words);
+  void CompactArenas();
   // The id as stored: cut to kMaxIdBytes at a UTF-8 boundary.
   static std::string_view StoredForm(std::string_view id);
   static uint64_t IdHash(std::string_view id);
@@ -128,8 +149,18 @@ class StoryIndex {
 
   int64_t window_ms_;
   int max_distance_;
-  std::unique_ptr<Bucket[]> tables_;  // 4 x 65536
-  size_t bucket_bytes_ = 0;           // allocated bytes of all buckets
+  struct Free {
+    void operator()(void* p) const;
+  };
+  std::unique_ptr<uint64_t*[], Free> heads_;  // 4 x 65536, aligned to 2 MiB
+  size_t bucket_bytes_ = 0;                   // the arenas' and the large blocks' bytes
+  std::vector<void*> arenas_;
+  char* bump_ = nullptr;  // the free end of the newest arena
+  size_t bump_left_ = 0;
+  std::vector<uint64_t*> free_;  // free blocks per class, linked through their word 0
+  size_t free_bytes_ = 0;
+  size_t sweep_next_ = 0;  // the next bucket the sweep visits
+  double sweep_due_ = 0;   // buckets the sweep owes
   mutable std::deque<Chunk> chunks_;
   Chunk spare_;  // the last chunk expired, reused for the next one (no 224 KiB allocation)
   uint64_t head_seq_ = 0, tail_seq_ = 0;  // live stories: [head, tail)
