@@ -35,17 +35,16 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/time/clock.h"
-#include "simdjson.h"
 #include "steppewatch/alert/json_writer.h"
 #include "steppewatch/stories/fingerprint.h"
 #include "steppewatch/stories/story_index.h"
+#include "stories/alert_fields.h"
 #include "stories/event_time.h"
 #include "stories/spikes.h"
 
 namespace steppewatch::stories {
 namespace {
 
-constexpr std::string_view kAlertSchema = "steppewatch.alert.v1";
 constexpr int64_t kDayMs = 86400 * 1000LL;
 // Times before this are absurd (a zero or a parse of "0"): 1971-01-01T00:00:00Z.
 constexpr int64_t kEarliestMs = 365 * kDayMs;
@@ -93,24 +92,9 @@ void AppendUint(uint64_t v, std::string* out) {
   out->append(buf, end);
 }
 
-// The fields of one alert the stage reads (copies: the parser's views die at the next parse, and
-// a batch parses ahead of the alert it handles).
-struct Fields {
-  simdjson::error_code error = simdjson::SUCCESS;  // the parse's
-  bool schema_ok = false;
-  bool has_schema = false;
-  std::string id, source, lang, published_at, fingerprint;
-  bool has_fingerprint = false;
-  Fingerprint fp = 0;
-  bool fp_ok = false;  // fingerprint parsed into fp
-  int64_t origin_timestamp_ms = -1;
-  std::vector<std::string> rules, tags;
-  size_t n_rules = 0, n_tags = 0;
-};
-
 // One alert's place in a batch: its fields and the buffers its output points into.
 struct Slot {
-  Fields f;
+  AlertFields f;
   std::string alert_out, key_out, story_id_out, events_out;
   std::vector<std::pair<size_t, size_t>> event_spans;  // (key end, json end) in events_out
 };
@@ -142,15 +126,10 @@ class StageImpl final : public StoriesStage {
   void Grow(size_t n);
   void Reset(StageOutput& out);
   void Reject(StageOutput& out, std::string_view reason, std::string message);
-  // Parses `json` into `*f` (the parse's error in f->error). Touches no stage state but the
-  // parser and its buffer.
-  void Parse(std::string_view json, Fields* f);
-  simdjson::error_code ParseFields(simdjson::dom::element root, Fields* f);
-  simdjson::error_code ParseItem(simdjson::dom::element item, Fields* f);
-  simdjson::error_code ParseMatches(simdjson::dom::element matches, Fields* f);
   // Handles a parsed alert: everything Process does after the parse.
   void Handle(const StageInput& in, Slot& slot, StageOutput& out, bool replay);
-  bool ResolveTime(const Fields& f, int64_t kafka_timestamp_ms, int64_t* t, std::string* why) const;
+  bool ResolveTime(const AlertFields& f, int64_t kafka_timestamp_ms, int64_t* t,
+                   std::string* why) const;
   int64_t PresentMs() const;
   int LanguageIndex(std::string_view lang);
   void RenderAlert(std::string_view json, const StoryIndex::Assignment& a, Slot& slot,
@@ -165,8 +144,7 @@ class StageImpl final : public StoriesStage {
   SpikeDetector spikes_;
   int64_t clock_ms_ = INT64_MIN;
 
-  simdjson::dom::parser parser_;
-  std::string buffer_;  // the alert, padded for simdjson
+  AlertFieldParser parser_;  // touches no stage state: a batch parses ahead
 
   absl::flat_hash_map<std::string, int> languages_;
   std::vector<std::string> language_names_;
@@ -201,123 +179,12 @@ void StageImpl::Reject(StageOutput& out, std::string_view reason, std::string me
   out.message = std::move(message);
 }
 
-simdjson::error_code StageImpl::ParseItem(simdjson::dom::element item, Fields* f) {
-  simdjson::dom::object obj;
-  if (auto e = item.get_object().get(obj)) return e;
-  // Every member in order (a repeated key: the last one counts).
-  for (simdjson::dom::key_value_pair field : obj) {
-    std::string* dest = nullptr;
-    if (field.key == "id") {
-      dest = &f->id;
-    } else if (field.key == "source") {
-      dest = &f->source;
-    } else if (field.key == "lang") {
-      dest = &f->lang;
-    } else if (field.key == "published_at") {
-      dest = &f->published_at;
-    } else if (field.key == "fingerprint") {
-      dest = &f->fingerprint;
-      f->has_fingerprint = true;
-    } else {
-      continue;
-    }
-    if (field.value.is_null()) {
-      if (dest == &f->fingerprint) f->has_fingerprint = false;
-      continue;
-    }
-    std::string_view s;
-    if (auto e = field.value.get_string().get(s)) return e;
-    dest->assign(s);
-  }
-  return simdjson::SUCCESS;
-}
-
-simdjson::error_code StageImpl::ParseMatches(simdjson::dom::element matches, Fields* f) {
-  simdjson::dom::array arr;
-  if (auto e = matches.get_array().get(arr)) return e;
-  for (simdjson::dom::element match_element : arr) {
-    simdjson::dom::object match;
-    if (auto e = match_element.get_object().get(match)) return e;
-    for (simdjson::dom::key_value_pair field : match) {
-      if (field.key == "rule") {
-        std::string_view s;
-        if (auto e = field.value.get_string().get(s)) return e;
-        if (f->n_rules == f->rules.size()) f->rules.emplace_back();
-        f->rules[f->n_rules++].assign(s);
-      } else if (field.key == "tags") {
-        simdjson::dom::array tags;
-        if (auto e = field.value.get_array().get(tags)) return e;
-        for (simdjson::dom::element tag : tags) {
-          std::string_view s;
-          if (auto e = tag.get_string().get(s)) return e;
-          if (f->n_tags == f->tags.size()) f->tags.emplace_back();
-          f->tags[f->n_tags++].assign(s);
-        }
-      }
-    }
-  }
-  return simdjson::SUCCESS;
-}
-
-simdjson::error_code StageImpl::ParseFields(simdjson::dom::element root, Fields* f) {
-  simdjson::dom::object obj;
-  if (auto e = root.get_object().get(obj)) return e;
-  for (simdjson::dom::key_value_pair field : obj) {
-    if (field.key == "schema") {
-      std::string_view s;
-      if (auto e = field.value.get_string().get(s)) return e;
-      f->has_schema = true;
-      f->schema_ok = s == kAlertSchema;
-    } else if (field.key == "item") {
-      if (auto e = ParseItem(field.value, f)) return e;
-    } else if (field.key == "matches") {
-      if (auto e = ParseMatches(field.value, f)) return e;
-    } else if (field.key == "origin") {
-      simdjson::dom::object origin;
-      if (auto e = field.value.get_object().get(origin)) return e;
-      for (simdjson::dom::key_value_pair of : origin) {
-        if (of.key != "timestamp_ms") continue;
-        int64_t ts;
-        if (auto e = of.value.get_int64().get(ts)) return e;
-        f->origin_timestamp_ms = ts;
-      }
-    }
-  }
-  return simdjson::SUCCESS;
-}
-
-void StageImpl::Parse(std::string_view json, Fields* f) {
-  f->schema_ok = f->has_schema = f->has_fingerprint = f->fp_ok = false;
-  f->fp = 0;
-  f->id.clear();
-  f->source.clear();
-  f->lang.clear();
-  f->published_at.clear();
-  f->fingerprint.clear();
-  f->origin_timestamp_ms = -1;
-  f->n_rules = f->n_tags = 0;
-
-  // One padded buffer, reused: Kafka payloads have no readable bytes past their end.
-  if (buffer_.capacity() < json.size() + simdjson::SIMDJSON_PADDING) {
-    buffer_.reserve(json.size() + simdjson::SIMDJSON_PADDING);
-  }
-  buffer_.assign(json);
-  simdjson::dom::element root;
-  f->error = parser_
-                 .parse(reinterpret_cast<const uint8_t*>(buffer_.data()), buffer_.size(),
-                        /*realloc_if_needed=*/false)
-                 .get(root);
-  if (f->error) return;
-  f->error = ParseFields(root, f);
-  if (f->error) return;
-  f->fp_ok = f->has_fingerprint && ParseFingerprint(f->fingerprint, &f->fp);
-}
-
 int64_t StageImpl::PresentMs() const {
   return fixed_now_ms_ >= 0 ? fixed_now_ms_ : absl::ToUnixMillis(absl::Now());
 }
 
-bool StageImpl::ResolveTime(const Fields& f, int64_t kafka_ms, int64_t* t, std::string* why) const {
+bool StageImpl::ResolveTime(const AlertFields& f, int64_t kafka_ms, int64_t* t,
+                            std::string* why) const {
   if (kafka_ms < kEarliestMs || kafka_ms > PresentMs() + kAheadOfNowMs) kafka_ms = -1;
   int64_t published = -1;
   bool has_time = false;
@@ -479,7 +346,7 @@ void StageImpl::Handle(const StageInput& in, Slot& slot, StageOutput& out, bool 
   Reset(out);
   events_.clear();
   ++stats_.alerts;
-  Fields& f = slot.f;
+  AlertFields& f = slot.f;
   if (f.error) {
     return Reject(out, "json",
                   StrCat("the alert is not valid JSON: ", simdjson::error_message(f.error)));
@@ -556,12 +423,12 @@ std::span<const StageOutput> StageImpl::ProcessBatch(std::span<const StageInput>
       }
     }
     if (j < n) {
-      Fields& f = slots_[j]->f;
-      Parse(alerts[j].alert_json, &f);
+      AlertFields& f = slots_[j]->f;
+      parser_.Parse(alerts[j].alert_json, &f);
       if (f.fp_ok) index_.PrefetchHeads(f.fp);
     }
     if (j >= 1 && j - 1 < n) {
-      const Fields& f = slots_[j - 1]->f;
+      const AlertFields& f = slots_[j - 1]->f;
       if (f.fp_ok) index_.PrefetchBuckets(f.fp);
     }
     if (j >= 2) Handle(alerts[j - 2], *slots_[j - 2], outs_[j - 2], replay);
@@ -572,7 +439,7 @@ std::span<const StageOutput> StageImpl::ProcessBatch(std::span<const StageInput>
 const StageOutput& StageImpl::Process(std::string_view alert_json, int64_t kafka_timestamp_ms,
                                       bool replay) {
   const StageInput in{alert_json, kafka_timestamp_ms};
-  Parse(alert_json, &slots_[0]->f);
+  parser_.Parse(alert_json, &slots_[0]->f);
   Handle(in, *slots_[0], outs_[0], replay);
   return outs_[0];
 }
