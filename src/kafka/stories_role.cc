@@ -94,6 +94,7 @@ void StoriesRole::Impl::Loop() {
       msg = consumer_->Poll(0);
     }
     if (msg != nullptr) HandleMessage(msg);
+    FlushBatch();
     const absl::Time now = absl::Now();
     if (now >= next_tick) {
       next_tick = now + options_.tick;

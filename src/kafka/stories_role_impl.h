@@ -131,7 +131,17 @@ class StoriesRole::Impl : private ConsumerListener, private ProducerListener {
   void CheckCaughtUp();  // by the consumer's positions: partitions whose replay ended quietly
 
   // --- consumer thread (stories_role_output.cc) ---
+  // Takes a consumed message: an alert of an alert partition this instance holds joins the
+  // batch, anything else is dropped. The batch goes through the stage (ProcessBatch: the next
+  // alerts' index buckets load while one is handled) when it is full, when an alert would mix
+  // replay and live in it, at the end of a poll round, and before anything that changes the
+  // partitions or the stage (a rebalance, a tick, the stop): so every alert is handled under
+  // the state it was consumed in, as one by one.
   void HandleMessage(rd_kafka_message_t* msg);
+  void FlushBatch();
+  // The output of one alert of the batch: replay bookkeeping, or publish and track its offset.
+  void HandleOutput(rd_kafka_message_t* msg, Part& part, bool replay,
+                    const stories::StageOutput& out);
   void Publish(const stories::StageOutput& out, rd_kafka_message_t* input, Pending* pending);
   // Produces one output of `pending` (null for Tick()'s spike events); takes `headers`.
   void ProduceOutput(const std::string& topic, std::string_view key, std::string_view value,
@@ -165,6 +175,14 @@ class StoriesRole::Impl : private ConsumerListener, private ProducerListener {
   std::unique_ptr<stories::StoriesStage> stage_;
   std::map<std::pair<std::string, int32_t>, Part> parts_;
   size_t replaying_parts_ = 0;  // partitions not caught up
+  struct Batched {
+    rd_kafka_message_t* msg;
+    Part* part;  // stable: parts_ changes only in a rebalance, which flushes the batch first
+  };
+  static constexpr size_t kBatch = 64;
+  std::vector<Batched> batch_;
+  std::vector<stories::StageInput> batch_inputs_;
+  bool batch_replay_ = false;
   bool stopping_ = false;
 
   // Outputs handed to the producer and not yet delivered or given up.

@@ -33,6 +33,7 @@ void StoriesRole::Impl::CheckCaughtUp() {
 }
 
 void StoriesRole::Impl::OnAssign(rd_kafka_topic_partition_list_t*) {
+  FlushBatch();  // under the partitions and the stage its alerts were consumed in
   if (options_.stats != nullptr) {
     options_.stats->consumer().rebalances[static_cast<int>(pipeline::RebalanceKind::kAssign)].Add();
   }
@@ -40,6 +41,7 @@ void StoriesRole::Impl::OnAssign(rd_kafka_topic_partition_list_t*) {
 }
 
 void StoriesRole::Impl::OnRevoke(const rd_kafka_topic_partition_list_t&, bool lost) {
+  FlushBatch();  // before the partitions and the stage go
   if (options_.stats != nullptr) {
     options_.stats->consumer()
         .rebalances[static_cast<int>(lost ? pipeline::RebalanceKind::kLost

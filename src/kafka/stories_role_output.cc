@@ -23,16 +23,37 @@ void StoriesRole::Impl::HandleMessage(rd_kafka_message_t* msg) {
     rd_kafka_message_destroy(msg);
     return;
   }
-  Part& part = it->second;
-  rd_kafka_timestamp_type_t type;
-  const int64_t ts = rd_kafka_message_timestamp(msg, &type);
-  const std::string_view payload(static_cast<const char*>(msg->payload),
-                                 msg->payload ? msg->len : 0);
-  const bool replay = msg->offset < part.live_from;
-  const stories::StageOutput& out = stage_->Process(payload, ts, replay);
+  const bool replay = msg->offset < it->second.live_from;
+  if (!batch_.empty() && replay != batch_replay_) FlushBatch();
+  batch_replay_ = replay;
+  batch_.push_back({msg, &it->second});
+  if (batch_.size() >= kBatch) FlushBatch();
+}
+
+void StoriesRole::Impl::FlushBatch() {
+  if (batch_.empty()) return;
+  batch_inputs_.clear();
+  for (const Batched& b : batch_) {
+    rd_kafka_timestamp_type_t type;
+    const int64_t ts = rd_kafka_message_timestamp(b.msg, &type);
+    batch_inputs_.push_back({std::string_view(static_cast<const char*>(b.msg->payload),
+                                              b.msg->payload ? b.msg->len : 0),
+                             ts});
+  }
+  const std::span<const stories::StageOutput> outs =
+      stage_->ProcessBatch(batch_inputs_, batch_replay_);
+  for (size_t i = 0; i < batch_.size(); ++i) {
+    HandleOutput(batch_[i].msg, *batch_[i].part, batch_replay_, outs[i]);
+    rd_kafka_message_destroy(batch_[i].msg);
+  }
+  batch_.clear();
+}
+
+void StoriesRole::Impl::HandleOutput(rd_kafka_message_t* msg, Part& part, bool replay,
+                                     const stories::StageOutput& out) {
   if (!out.rejected.empty()) {
-    SW_LOG_EVERY(kWarning, kLog, 10000, "alert ", topic, "/", msg->partition, "@", msg->offset,
-                 " skipped (", out.rejected, "): ", out.message);
+    SW_LOG_EVERY(kWarning, kLog, 10000, "alert ", rd_kafka_topic_name(msg->rkt), "/",
+                 msg->partition, "@", msg->offset, " skipped (", out.rejected, "): ", out.message);
   }
   if (replay) {
     counters_.replayed.fetch_add(1, std::memory_order_relaxed);
@@ -49,7 +70,6 @@ void StoriesRole::Impl::HandleMessage(rd_kafka_message_t* msg) {
       Publish(out, msg, pending);
     }
   }
-  rd_kafka_message_destroy(msg);
 }
 
 void StoriesRole::Impl::NoteSpike(std::string_view json) {
