@@ -49,7 +49,7 @@ inline bool PlainAscii(std::string_view v) {
   const size_t n = v.size();
   if (n < 8) {
     uint64_t x = kOnes * 'a';
-    std::memcpy(&x, p, n);
+    if (n != 0) std::memcpy(&x, p, n);  // an empty view may have no data pointer
     return special(x) == 0;
   }
   uint64_t x;
@@ -72,7 +72,7 @@ inline bool AppendQuotedPlain(std::string_view v, std::string_view suffix, std::
   if (v.size() > kShortPlain || !PlainAscii(v)) return false;
   char buf[kShortPlain + 3];
   buf[0] = '"';
-  std::memcpy(buf + 1, v.data(), v.size());
+  if (!v.empty()) std::memcpy(buf + 1, v.data(), v.size());
   std::memcpy(buf + 1 + v.size(), suffix.data(), suffix.size());
   out->append(buf, 1 + v.size() + suffix.size());
   return true;

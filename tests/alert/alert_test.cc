@@ -94,6 +94,14 @@ TEST(JsonWriter, ShortPlainPathWritesWhatTheEscaperWrites) {
     EXPECT_EQ(out, "{\"" + escaped + "\":\"" + escaped + "\"}")
         << "input of " << v.size() << " bytes";
   }
+  // An empty view without data (a default-constructed one, as an absent field gives).
+  std::string out;
+  JsonWriter w(&out);
+  w.BeginObject();
+  w.Key(std::string_view());
+  w.String(std::string_view());
+  w.EndObject();
+  EXPECT_EQ(out, "{\"\":\"\"}");
 }
 
 TEST(JsonWriter, WritesNestedStructures) {
