@@ -243,7 +243,7 @@ void BM_MetricsWorkerUpdates(benchmark::State& state) {
     ws.heartbeat_steady_ns.store(pipeline::Stats::SteadyNowNanos(), std::memory_order_relaxed);
     ++k;
   }
-  if (stats.Snapshot().items_processed != state.iterations()) {
+  if (stats.Snapshot().items_processed != static_cast<uint64_t>(state.iterations())) {
     state.SkipWithError("items_processed does not match the iterations");
   }
   state.SetItemsProcessed(state.iterations());

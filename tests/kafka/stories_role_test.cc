@@ -113,7 +113,9 @@ TEST_F(StoriesRoleTest, PublishesEveryAlertWithItsStoryAndGroupsCopies) {
   EXPECT_THAT(by_key["b1"], HasSubstr(R"("story":{"id":"b1")"));
   // The alert's headers travel with it.
   for (const testing::Record& r : out) {
-    if (r.key == "a2") EXPECT_EQ(r.headers.at("steppewatch.rules"), "ca.kz");
+    if (r.key == "a2") {
+      EXPECT_EQ(r.headers.at("steppewatch.rules"), "ca.kz");
+    }
   }
   // The story with copies is the top story (for the steppewatch_story_copies metric).
   const auto top = role->top_stories();

@@ -23,8 +23,8 @@ using ::testing::UnorderedElementsAreArray;
 struct Item {
   std::string title;
   std::string body;
-  std::string lang;
-  std::string source;
+  std::string lang = {};
+  std::string source = {};
 };
 
 // A pack from YAML text (sets and rules), with the real matcher, and an evaluator over it.

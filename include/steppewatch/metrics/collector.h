@@ -63,13 +63,13 @@ struct CollectorSources {
   const pipeline::PackHolder* packs = nullptr;  // for steppewatch_rule_pack_info, rules loaded
   // Called once per scrape (on an HTTP thread); must be thread-safe, e.g. relaxed loads of
   // daemon::RuleReloader::counters().
-  std::function<ReloadSnapshot()> reloads;
+  std::function<ReloadSnapshot()> reloads = {};
   // The stories role, when this process runs it: its families (metrics/stories_collector.h)
   // are served beside these.
   const kafka::StoriesRole* stories = nullptr;
   // The Kafka clients' statistics (kafka::ClientStatistics::Snapshot, thread-safe): broker
   // round-trip and throttle time, producer queue, lag in seconds, producer recoveries.
-  std::function<kafka::ClientStatisticsSnapshot()> kafka_clients;
+  std::function<kafka::ClientStatisticsSnapshot()> kafka_clients = {};
 };
 
 // Thread-safe: Collect() may run on several HTTP threads at once; it only reads.
