@@ -47,7 +47,7 @@ class StoriesRole::Impl : private ConsumerListener, private ProducerListener {
 
   const StoriesRoleCounters& counters() const { return counters_; }
   bool fatal() const { return fatal_.load(std::memory_order_acquire); }
-  // Set by Init() before the role is shared; the tests' fault injection and the metrics use them.
+  // Set by Init() before the role is shared; StoriesRole's test hooks use them.
   RetryingProducer* producer() const { return producer_.get(); }
   Consumer* consumer() const { return consumer_.get(); }
   stories::StageStats stage_stats() const {

@@ -36,6 +36,16 @@ simdjson::error_code ParseItem(simdjson::dom::element item, AlertFields* f) {
   return simdjson::SUCCESS;
 }
 
+// Appends `value` (a JSON string) as the `*n`-th of `list`, reusing its strings across alerts.
+simdjson::error_code AppendReused(simdjson::dom::element value, std::vector<std::string>* list,
+                                  size_t* n) {
+  std::string_view s;
+  if (auto e = value.get_string().get(s)) return e;
+  if (*n == list->size()) list->emplace_back();
+  (*list)[(*n)++].assign(s);
+  return simdjson::SUCCESS;
+}
+
 simdjson::error_code ParseMatches(simdjson::dom::element matches, AlertFields* f) {
   simdjson::dom::array arr;
   if (auto e = matches.get_array().get(arr)) return e;
@@ -44,18 +54,12 @@ simdjson::error_code ParseMatches(simdjson::dom::element matches, AlertFields* f
     if (auto e = match_element.get_object().get(match)) return e;
     for (simdjson::dom::key_value_pair field : match) {
       if (field.key == "rule") {
-        std::string_view s;
-        if (auto e = field.value.get_string().get(s)) return e;
-        if (f->n_rules == f->rules.size()) f->rules.emplace_back();
-        f->rules[f->n_rules++].assign(s);
+        if (auto e = AppendReused(field.value, &f->rules, &f->n_rules)) return e;
       } else if (field.key == "tags") {
         simdjson::dom::array tags;
         if (auto e = field.value.get_array().get(tags)) return e;
         for (simdjson::dom::element tag : tags) {
-          std::string_view s;
-          if (auto e = tag.get_string().get(s)) return e;
-          if (f->n_tags == f->tags.size()) f->tags.emplace_back();
-          f->tags[f->n_tags++].assign(s);
+          if (auto e = AppendReused(tag, &f->tags, &f->n_tags)) return e;
         }
       }
     }
