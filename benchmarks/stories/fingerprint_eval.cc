@@ -13,9 +13,15 @@
 // originals < 200 bytes). Recall is also broken down by edit (original-copy pairs whose copy
 // had that edit).
 //
+// --stories also runs the items through the stage's real StoryIndex, as the stories stage
+// assigns them (each item joins the story of the nearest open first-copy fingerprint within 3
+// bits, or starts one), and reports pairwise precision and recall of "same story": the
+// grouping a subscriber sees. Items arrive in a simulated order: originals 5 s apart in set
+// order, each copy 1 min to 4 h after its original (a fixed pseudo-random offset per copy).
+//
 // usage: stories_fingerprint_eval EVAL.jsonl [--examples N] [--k K] [--fingerprints OUT]
 //                                 [option=value ...] [vN.option=value ...] [vN.penalty=P]
-//                                 [cross=1]
+//                                 [cross=1] [--stories]
 //   --fingerprints OUT writes "id fingerprint" per item (16 hex digits), so two builds can be
 //   compared item by item (a change meant to keep the fingerprint must give the same file).
 //   option=value overrides a feature setting (internal::FingerprintOptions), for comparing
@@ -39,6 +45,7 @@
 #include "simdjson.h"
 #include "steppewatch/normalise/fold.h"
 #include "steppewatch/stories/fingerprint.h"
+#include "steppewatch/stories/story_index.h"
 
 namespace {
 
@@ -128,6 +135,7 @@ bool SetOption(steppewatch::stories::internal::FingerprintOptions* o, std::strin
       {"brackets", &O::skip_brackets},          {"dateline", &O::strip_dateline},
       {"cjk_dateline", &O::strip_cjk_dateline}, {"drop_last", &O::drop_last_sentence},
       {"or_whole", &O::drop_last_or_whole},     {"slashes", &O::skip_slashes},
+      {"byline_markers", &O::byline_markers},   {"wire_credits", &O::wire_credits},
   };
   static constexpr Size kSizes[] = {{"min_token", &O::min_token_bytes},
                                     {"lead", &O::max_body_tokens},
@@ -155,6 +163,80 @@ bool SetOption(steppewatch::stories::internal::FingerprintOptions* o, std::strin
   return false;
 }
 
+// Pairwise precision and recall of the stories the real StoryIndex forms (see --stories).
+void StoryLevel(const std::vector<Item>& items) {
+  const size_t n = items.size();
+  std::vector<int64_t> time(n);
+  std::unordered_map<std::string_view, int64_t> original_time;
+  uint64_t rng = 0x9E3779B97F4A7C15ull;
+  int64_t clock = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const Item& it = items[i];
+    if (!it.copy) {
+      clock += 5000;
+      time[i] = clock;
+      original_time[it.id] = clock;
+      continue;
+    }
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    const std::string_view original = std::string_view(it.id).substr(0, it.id.find('~'));
+    const auto found = original_time.find(original);
+    time[i] = (found != original_time.end() ? found->second : clock) + 60'000 +
+              static_cast<int64_t>(rng % (4 * 3600 * 1000));
+  }
+  std::vector<uint32_t> order(n);
+  for (uint32_t i = 0; i < n; ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](uint32_t a, uint32_t b) { return time[a] < time[b]; });
+  steppewatch::stories::StoryIndex index(72 * 3600 * 1000LL);
+  std::vector<uint64_t> story_of(n);
+  for (uint32_t i : order) {
+    index.Expire(time[i]);
+    story_of[i] = index
+                      .Assign(items[i].fp[0], items[i].id, time[i],
+                              std::hash<std::string>()(items[i].id), items[i].lang)
+                      .seq;
+  }
+  // Positives per true story; predicted pairs per assigned story (pairs of one KazNERD group but
+  // different stories are left out, as above).
+  double tp[kClassCount] = {}, pos[kClassCount] = {}, fp[kClassCount] = {};
+  std::unordered_map<uint32_t, std::vector<uint32_t>> by_truth;
+  std::unordered_map<uint64_t, std::vector<uint32_t>> by_story;
+  for (uint32_t i = 0; i < n; ++i) {
+    by_truth[items[i].story].push_back(i);
+    by_story[story_of[i]].push_back(i);
+  }
+  for (const auto& [story, members] : by_truth) {
+    for (size_t x = 0; x < members.size(); ++x) {
+      for (size_t y = x + 1; y < members.size(); ++y) {
+        const uint32_t classes = PairClasses(items[members[x]], items[members[y]]);
+        const bool same = story_of[members[x]] == story_of[members[y]];
+        for (int c = 0; c < kClassCount; ++c) {
+          if (classes >> c & 1) pos[c]++, tp[c] += same;
+        }
+      }
+    }
+  }
+  for (const auto& [story, members] : by_story) {
+    for (size_t x = 0; x < members.size(); ++x) {
+      for (size_t y = x + 1; y < members.size(); ++y) {
+        const Item& a = items[members[x]];
+        const Item& b = items[members[y]];
+        if (a.story == b.story || a.group == b.group) continue;
+        const uint32_t classes = PairClasses(a, b);
+        for (int c = 0; c < kClassCount; ++c) fp[c] += classes >> c & 1;
+      }
+    }
+  }
+  std::printf("\nStories as the stage's StoryIndex forms them (pairwise, same story):\n");
+  std::printf("| class | positive pairs | false pairs | precision / recall |\n|---|---|---|---|\n");
+  for (int c = 0; c < kClassCount; ++c) {
+    std::printf("| %s | %.0f | %.0f | %.3f / %.3f |\n", ClassName(c), pos[c], fp[c],
+                tp[c] + fp[c] > 0 ? tp[c] / (tp[c] + fp[c]) : 1.0,
+                pos[c] > 0 ? tp[c] / pos[c] : 1.0);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -168,6 +250,7 @@ int main(int argc, char** argv) {
   int example_k = 3;
   const char* fingerprints_path = nullptr;
   bool use_options = false;
+  bool stories_level = false;
   steppewatch::stories::internal::FingerprintOptions options;
   steppewatch::stories::internal::FingerprintOptions view_options[4];
   for (int a = 2; a < argc; ++a) {
@@ -178,6 +261,8 @@ int main(int argc, char** argv) {
       fingerprints_path = argv[++a];
     } else if (arg == "--k" && a + 1 < argc) {
       example_k = std::atoi(argv[++a]);
+    } else if (arg == "--stories") {
+      stories_level = true;
     } else if (arg == "cross=1") {
       g_cross = true;
     } else if (size_t eq = arg.find('='); eq != std::string_view::npos && arg[0] == 'v' &&
@@ -470,5 +555,6 @@ int main(int argc, char** argv) {
     show("False pairs", false_pairs);
     show("Missed pairs", missed);
   }
+  if (stories_level) StoryLevel(items);
   return 0;
 }

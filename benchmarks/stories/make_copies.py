@@ -37,7 +37,12 @@ With --single-edit each copy gets exactly one edit, drawn uniformly, for the rec
 edit alone (an edit that cannot apply, such as truncating a one-sentence item, leaves the copy
 identical to its original).
 
-usage: make_copies.py [--corpus PATH] [--seed N] [--out FILE] [--single-edit]
+With --without substitute (or any comma-separated edits) those edits are never drawn: the
+issue that defines this evaluation lists the edits wire copies get (datelines, bylines and
+boilerplate, truncation, dropped or moved sentences, typography, headlines) and not word
+substitutions, which this set adds as a harder case; both sets are reported.
+
+usage: make_copies.py [--corpus PATH] [--seed N] [--out FILE] [--single-edit] [--without EDITS]
 """
 
 import argparse
@@ -296,7 +301,7 @@ def make_copy(item, lang, vocab, rng, single_edit):
     title = item["title"] or ""
     body = item["body"] or ""
     if single_edit:
-        edits = [pick(rng, list(EDIT_PROBABILITY))]
+        edits = [pick(rng, [e for e, p in EDIT_PROBABILITY.items() if p > 0])]
     else:
         edits = [e for e, p in EDIT_PROBABILITY.items() if rng.random() < p]
         structural = [e for e in edits if e != "typography"]
@@ -394,9 +399,17 @@ def main():
                         or default_corpus)
     parser.add_argument("--seed", type=int, default=20221120)
     parser.add_argument("--out", default="-")
+    parser.add_argument("--without", default="",
+                        help="comma-separated edits never drawn (e.g. substitute: the edit "
+                             "list of the issue that defines the evaluation has no word "
+                             "substitutions); the other draws stay as they are")
     parser.add_argument("--single-edit", action="store_true",
                         help="one edit per copy, drawn uniformly (recall per edit, alone)")
     args = parser.parse_args()
+    for edit in filter(None, args.without.split(",")):
+        if edit not in EDIT_PROBABILITY:
+            sys.exit(f"--without: unknown edit {edit!r} (one of {', '.join(EDIT_PROBABILITY)})")
+        EDIT_PROBABILITY[edit] = 0.0
     if not os.path.exists(args.corpus):
         sys.exit(f"{args.corpus} not found (set STEPPEWATCH_CORPUS_DIR or --corpus)")
     with open(args.corpus, encoding="utf-8") as f:

@@ -86,6 +86,63 @@ inline size_t FindCjkDispatch(const char* p, size_t i, size_t limit) {
   return limit;
 }
 
+// The length of a byline marker at p[i, n) (the folded text), or 0: the words a byline starts
+// with in the languages of the pack ("by ", "автор: ", "тілші: ", "корреспондент: ").
+inline size_t BylineMarker(const char* p, size_t i, size_t n) {
+  static constexpr std::string_view kMarkers[] = {
+      "by ",
+      "\xD0\xB0\xD0\xB2\xD1\x82\xD0\xBE\xD1\x80: ",  // автор:
+      "\xD1\x82\xD1\x96\xD0\xBB\xD1\x88\xD1\x96: ",  // тілші:
+      "\xD0\xBA\xD0\xBE\xD1\x80\xD1\x80\xD0\xB5\xD1\x81\xD0\xBF\xD0\xBE\xD0\xBD\xD0\xB4"
+      "\xD0\xB5\xD0\xBD\xD1\x82: ",  // корреспондент:
+  };
+  const std::string_view rest(p + i, n - i);
+  for (std::string_view m : kMarkers) {
+    if (rest.size() > m.size() && rest.substr(0, m.size()) == m) return m.size();
+  }
+  return 0;
+}
+
+// Where the word starting at or after p[i] ends (the next ' ' or n), skipping leading spaces.
+inline size_t SkipWord(const char* p, size_t i, size_t n) {
+  while (i < n && p[i] == ' ') ++i;
+  while (i < n && p[i] != ' ') ++i;
+  return i;
+}
+
+// A wire credit right after a dateline's dash, ending in ". " within 24 bytes, of at most three
+// words with no other punctuation ("- риа новости. ", "- kazinform. ", "- sputnik. ",
+// "- интерфакс. "): returns where the text after it starts, or i.
+inline size_t SkipCreditAfterDash(const char* p, size_t i, size_t n) {
+  int spaces = 0;
+  for (size_t j = i; j + 1 < n && j < i + 24; ++j) {
+    const char c = p[j];
+    if (c == '.' && j > i && p[j + 1] == ' ') return j + 2;
+    if (c == ' ' && ++spaces > 2) return i;
+    if (c == ',' || c == ':' || c == ';' || c == '!' || c == '?' || c == '-' || c == '.' ||
+        c == '(' || c == '"') {
+      return i;
+    }
+  }
+  return i;
+}
+
+// A dateline that ends with a wire agency between slashes and a '.' or ':' ("астана, 20 ноября.
+// /тасс/. ", "new york, oct 15 /trend/: "): returns where the text after it starts, or i.
+inline size_t SkipSlashCredit(const char* p, size_t i, size_t limit, size_t n) {
+  for (size_t j = i + 1; j < limit; ++j) {
+    if (p[j] != '/' || p[j - 1] != ' ') continue;
+    size_t k = j + 1;
+    while (k < n && k < j + 32 && p[k] != '/' && p[k] != ' ') ++k;
+    if (k >= n || p[k] != '/' || k == j + 1) return i;
+    ++k;
+    if (k < n && (p[k] == '.' || p[k] == ':')) ++k;
+    if (k < n && p[k] == ' ') return k + 1;
+    return i;
+  }
+  return i;
+}
+
 }  // namespace
 
 bool SelectText(std::string_view text, bool is_title, const FingerprintOptions& o,
@@ -132,10 +189,15 @@ bool SelectText(std::string_view text, bool is_title, const FingerprintOptions& 
     for (int round = 0; round < o.dateline_rounds; ++round) {
       const size_t limit = std::min(n, i + o.dateline_bytes);
       const size_t j = FindDatelineDash(p, i + 1, limit);
-      if (j == limit) break;
+      if (j == limit) {
+        // Or one that ends with an agency between slashes ("/тасс/. ", "/trend/: ").
+        if (o.wire_credits) i = SkipSlashCredit(p, i, limit, n);
+        break;
+      }
       size_t e = j + 1;
       while (e < n && (p[e] == '-' || p[e] == ' ')) ++e;
-      i = e;
+      // The agency after the dash ("астана, 9 маусым - kazinform. ").
+      i = o.wire_credits ? SkipCreditAfterDash(p, e, n) : e;
     }
     // Chinese wire datelines end with 日电 ("dispatch of day ...": "新华社阿斯塔纳11月20日电").
     for (int round = 0; round < o.dateline_rounds && o.strip_cjk_dateline; ++round) {
@@ -143,6 +205,24 @@ bool SelectText(std::string_view text, bool is_title, const FingerprintOptions& 
       const size_t at = FindCjkDispatch(p, i, limit);
       if (at == limit) break;
       i = at + 6;
+    }
+  }
+  if (!is_title && o.byline_markers) {
+    // A byline that starts with its marker ("by olzhas auyezov", "автор: нұрлан омаров"),
+    // on a line of its own or run into the text when a copy re-wraps its paragraphs: the first
+    // line when it ends within byline_bytes, else the marker and two words (a name and a
+    // surname), and two more after "and" / "и" / "және" (two authors).
+    if (const size_t m = BylineMarker(p, i, n); m != 0) {
+      size_t e = SkipWord(p, SkipWord(p, i + m, n), n);
+      const std::string_view next(p + e, std::min<size_t>(n - e, 12));
+      if (next.starts_with(" and ") || next.starts_with(" \xD0\xB8 ") ||
+          next.starts_with(" \xD0\xB6\xD3\x99\xD0\xBD\xD0\xB5 ")) {  // и, және
+        e = SkipWord(p, SkipWord(p, SkipWord(p, e, n), n), n);
+      }
+      if (first_line > i && first_line - i <= o.byline_bytes) e = first_line;
+      while (e < n && p[e] == ' ') ++e;
+      // A byline, not the item: something must stay.
+      if (n - e >= o.min_kept_bytes) i = e;
     }
   }
   if (!is_title && o.byline_bytes != 0 && first_line > i && first_line < n) {

@@ -153,9 +153,10 @@ TEST(Fingerprint, CopiesWithABylineLineAreGrouped) {
   const std::string body = kBody;
   EXPECT_EQ(Of(kTitle, "By Olzhas Auyezov and Mariya Gordeyeva\n" + body), base);
   EXPECT_EQ(Of(kTitle, "By Olzhas Auyezov\nASTANA, Nov 20 (Reuters) - " + body), base);
-  // Without the original body the line is unknown and the byline counts.
+  EXPECT_EQ(Of(kTitle, "Olzhas Auyezov, Reuters\n" + body), base);
+  // Without the original body the line is unknown and a byline without a marker counts.
   Fingerprinter f;
-  const std::string with_byline = "By Olzhas Auyezov\n" + body;
+  const std::string with_byline = "Olzhas Auyezov, Reuters\n" + body;
   EXPECT_NE(f.Compute(normalise::FoldToString(kTitle), normalise::FoldToString(with_byline)), base);
   // A first line that is a sentence, or a wrapped line ending in a comma, is text: kept (on a
   // one-line item, four more words are far more than the distance).
@@ -163,6 +164,52 @@ TEST(Fingerprint, CopiesWithABylineLineAreGrouped) {
   EXPECT_GT(Distance(Of("", "Тоқаев Пекинге ұшты,\n" + one), f1), kNearDuplicateDistance);
   // A first line as long as the rest is no byline.
   EXPECT_NE(Of("", "Тілші Асқар Омаров\nкелді"), Of("", "келді"));
+}
+
+TEST(Fingerprint, ABylineRunIntoTheTextIsSkippedByItsMarker) {
+  // A copy that re-wraps its paragraphs has no line break after the byline: its marker and a
+  // two-word name (four after "and") are skipped.
+  const std::string one = "Бұл елден Қазақстанға 819 адам келген.";
+  const Fingerprint f1 = Of("", one);
+  EXPECT_EQ(Of("", "Автор: Бауыржан Омаров " + one), f1);
+  EXPECT_EQ(Of("", "Тілші: Асқар Нұрғалиева " + one), f1);
+  EXPECT_EQ(Of("", "ҚЫЗЫЛОРДА. KAZINFORM \u2013 Автор: Жанар Серікбаев " + one), f1);
+  const Fingerprint base = Of(kTitle, kBody);
+  const std::string body = kBody;
+  EXPECT_EQ(Of(kTitle, "By Gleb Baker and Sarah Kelly " + body), base);
+  EXPECT_EQ(Of(kTitle, "Корреспондент: Ерлан Нурланов " + body), base);
+  // Without the marker a leading name is text, and so is a short item that would be left
+  // with less than min_kept_bytes.
+  EXPECT_GT(Distance(Of("", "Бауыржан Омаров " + one), f1), kNearDuplicateDistance);
+  EXPECT_NE(Of("", "By Tom Kumar today"), Of("", "today"));
+  internal::FingerprintOptions off;
+  off.byline_markers = false;
+  const std::string copy = "Автор: Бауыржан Омаров " + one;
+  EXPECT_GT(Distance(internal::ComputeWithOptions(normalise::FoldToString(""),
+                                                  normalise::FoldToString(copy), off,
+                                                  Kernel::kPortable, copy),
+                     f1),
+            kNearDuplicateDistance);
+}
+
+TEST(Fingerprint, WireCreditsAfterTheDatelineAreSkipped) {
+  // The agencies' own forms: the credit after the dash (Kazinform, RIA Novosti, Sputnik), or
+  // between slashes and closed by '.' or ':' (TASS, Trend).
+  const std::string one = "Әбілқайыр Ысқақовтың кандидатурасын бірауыздан келісілді.";
+  const Fingerprint f1 = Of("", one);
+  EXPECT_EQ(Of("", "АҚТӨБЕ, 21 сәуір \u2013 Kazinform. " + one), f1);
+  EXPECT_EQ(Of("", "МИНСК, 10 сен \u2013 РИА Новости. " + one), f1);
+  EXPECT_EQ(Of("", "АСТАНА, 20 ноября. /ТАСС/. " + one), f1);
+  const Fingerprint base = Of(kTitle, kBody);
+  const std::string body = kBody;
+  EXPECT_EQ(Of(kTitle, "New York, Oct 15 /Trend/: " + body), base);
+  EXPECT_EQ(Of(kTitle, "DUSHANBE, Nov. 11 (Xinhua) -- " + body), base);
+  // What follows a dash is a credit only when it is a few words closed by ". ": a clause with a
+  // comma, or a sentence of four words, stays text.
+  const std::string two = "Оның бірі \u2014 дәрігер, екіншісі мұғалім. Екеуі де ауылда тұрады.";
+  EXPECT_NE(Of("", two), Of("", "екіншісі мұғалім. Екеуі де ауылда тұрады."));
+  // A slash inside a word ("km/h") is no credit.
+  EXPECT_NE(Of(kTitle, "Speed 90 km/h/ " + body), base);
 }
 
 TEST(Fingerprint, AnOutletTagAfterTheHeadlineIsSkipped) {

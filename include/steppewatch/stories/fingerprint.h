@@ -126,6 +126,13 @@ struct FingerprintOptions {
   // the dateline, is skipped when it has at most byline_bytes (0: never), ends without
   // punctuation and is followed by a longer rest ("By Olzhas Auyezov", "Автор: ...").
   size_t byline_bytes = 64;
+  // A byline that starts with a marker word ("by ", "автор: ", "тілші: ", "корреспондент: ")
+  // is skipped with or without its line break (a re-wrapped copy has none): the marker and a
+  // two-word name (four after "and").
+  bool byline_markers = true;
+  // A wire credit after a dateline's dash ("- kazinform. ", "- риа новости. ") and a dateline
+  // ending in an agency between slashes ("/тасс/. ", "/trend/: ") are skipped with it.
+  bool wire_credits = true;
   // A headline's outlet tag: the title's last segment after " - ", " | " or "_" when it has at
   // most title_suffix_bytes (" - reuters", " | ap news", "_新华网": how outlets tag the titles
   // they republish), and a leading segment ending in ": " or "：" of at most title_prefix_bytes
