@@ -136,6 +136,7 @@ bool SetOption(steppewatch::stories::internal::FingerprintOptions* o, std::strin
       {"cjk_dateline", &O::strip_cjk_dateline}, {"drop_last", &O::drop_last_sentence},
       {"or_whole", &O::drop_last_or_whole},     {"slashes", &O::skip_slashes},
       {"byline_markers", &O::byline_markers},   {"wire_credits", &O::wire_credits},
+      {"footer_markers", &O::footer_markers},
   };
   static constexpr Size kSizes[] = {{"min_token", &O::min_token_bytes},
                                     {"lead", &O::max_body_tokens},
@@ -144,6 +145,7 @@ bool SetOption(steppewatch::stories::internal::FingerprintOptions* o, std::strin
                                     {"max_body", &O::max_body_bytes},
                                     {"dateline_bytes", &O::dateline_bytes},
                                     {"byline", &O::byline_bytes},
+                                    {"footer_bytes", &O::footer_bytes},
                                     {"title_prefix", &O::title_prefix_bytes},
                                     {"title_suffix", &O::title_suffix_bytes}};
   if (key == "simhash") {

@@ -5,6 +5,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <array>
 
 #include "stories/fingerprint_internal.h"
 
@@ -96,9 +97,9 @@ inline size_t BylineMarker(const char* p, size_t i, size_t n) {
       "\xD0\xBA\xD0\xBE\xD1\x80\xD1\x80\xD0\xB5\xD1\x81\xD0\xBF\xD0\xBE\xD0\xBD\xD0\xB4"
       "\xD0\xB5\xD0\xBD\xD1\x82: ",  // корреспондент:
   };
-  const std::string_view rest(p + i, n - i);
+  if (i >= n || (p[i] != 'b' && p[i] != '\xD0' && p[i] != '\xD1')) return 0;  // most items
   for (std::string_view m : kMarkers) {
-    if (rest.size() > m.size() && rest.substr(0, m.size()) == m) return m.size();
+    if (n - i > m.size() && std::memcmp(p + i, m.data(), m.size()) == 0) return m.size();
   }
   return 0;
 }
@@ -131,7 +132,10 @@ inline size_t SkipCreditAfterDash(const char* p, size_t i, size_t n) {
 // /тасс/. ", "new york, oct 15 /trend/: "): returns where the text after it starts, or i.
 inline size_t SkipSlashCredit(const char* p, size_t i, size_t limit, size_t n) {
   for (size_t j = i + 1; j < limit; ++j) {
-    if (p[j] != '/' || p[j - 1] != ' ') continue;
+    const void* slash = std::memchr(p + j, '/', limit - j);
+    if (slash == nullptr) return i;
+    j = static_cast<size_t>(static_cast<const char*>(slash) - p);
+    if (p[j - 1] != ' ') continue;
     size_t k = j + 1;
     while (k < n && k < j + 32 && p[k] != '/' && p[k] != ' ') ++k;
     if (k >= n || p[k] != '/' || k == j + 1) return i;
@@ -141,6 +145,125 @@ inline size_t SkipSlashCredit(const char* p, size_t i, size_t limit, size_t n) {
     return i;
   }
   return i;
+}
+
+// Where a footer starts in p[from, n): the first sentence start (after ". ", "! ", "? ", a
+// bracket, a 。 or a line break folded to a space after one of those) at or after `from` that
+// opens with a marker outlets' boilerplate starts with (credits, copyright, "subscribe" and
+// "read more" lines, editor lines, in the languages of the pack), or n. The earliest wins: a
+// footer of several sentences ("© 2022 The Associated Press. All rights reserved. ...") goes
+// whole.
+size_t FooterStart(const char* p, size_t from, size_t n) {
+  static constexpr std::string_view kMarkers[] = {"reporting by ",
+                                                  "editing by ",
+                                                  "writing by ",
+                                                  "our standards:",
+                                                  "\xC2\xA9",
+                                                  "copyright ",
+                                                  "all rights reserved",
+                                                  "follow us on ",
+                                                  "subscribe to our ",
+                                                  "read more:",
+                                                  "подписывайтесь на ",
+                                                  "при использовании материалов",
+                                                  "при цитировании",
+                                                  "все новости по теме",
+                                                  "читайте также",
+                                                  "редактор:",
+                                                  "толығырақ:",
+                                                  "жаңалықтарды telegram",
+                                                  "责任编辑",
+                                                  "来源：",
+                                                  "本文来源",
+                                                  "【编辑",
+                                                  "编辑：",
+                                                  "（来源",
+                                                  "（责任编辑",
+                                                  "（编辑"};
+  // Every marker's first two bytes, compared with a candidate's in four 8-lane compares
+  // (Cyrillic words share their first byte, so one byte filters nothing in Russian and Kazakh;
+  // a loop over the markers cost ~80 instructions per candidate). Padding: 0xFFFF (which Fold
+  // never writes, but the text need not come from Fold: a padding lane is checked too).
+  static constexpr size_t kCount = std::size(kMarkers);
+  static_assert(kCount <= 32);
+  alignas(16) static constexpr auto kHeads = [] {
+    std::array<uint16_t, 32> heads{};
+    heads.fill(0xFFFF);
+    for (size_t k = 0; k < kCount; ++k) {
+      heads[k] = static_cast<uint16_t>(static_cast<unsigned char>(kMarkers[k][0]) |
+                                       static_cast<unsigned char>(kMarkers[k][1]) << 8);
+    }
+    return heads;
+  }();
+  auto marker_at = [p, n](size_t j) {
+    if (n - j < 2) return false;
+    uint16_t head;
+    std::memcpy(&head, p + j, 2);
+    const __m128i h = _mm_set1_epi16(static_cast<short>(head));
+    const auto* heads = reinterpret_cast<const __m128i*>(kHeads.data());
+    for (int v = 0; v < 4; ++v) {
+      // Two mask bits per 16-bit lane: keep the low one.
+      uint32_t m =
+          static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi16(_mm_load_si128(heads + v), h))) &
+          0x5555u;
+      for (; m != 0; m &= m - 1) {
+        const size_t k = static_cast<size_t>(v) * 8 + static_cast<size_t>(__builtin_ctz(m)) / 2;
+        if (k < kCount && n - j >= kMarkers[k].size() &&
+            std::memcmp(p + j, kMarkers[k].data(), kMarkers[k].size()) == 0) {
+          return true;
+        }
+      }
+    }
+    return false;
+  };
+  // The bytes a sentence start follows: '.', '!', '?', ')', '"' (then a space), '(' and the last
+  // byte of 。 (then a space or not), 16 at a time: a byte loop over the window cost as much as
+  // the rest of the text rules.
+  auto candidate = [&](size_t q) -> size_t {  // the sentence start after p[q], or 0
+    const char c = p[q];
+    if (c == '(') return q + 1;
+    if (c == '\x82') {
+      if (q < 2 || p[q - 1] != '\x80' || p[q - 2] != '\xE3') return 0;
+      return q + 1 < n && p[q + 1] == ' ' ? q + 2 : q + 1;
+    }
+    return q + 1 < n && p[q + 1] == ' ' ? q + 2 : 0;
+  };
+  auto hits = [p](size_t at) {  // bit k: p[at + k] can precede a sentence start
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + at));
+    const __m128i hit =
+        _mm_or_si128(_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('.')),
+                                               _mm_cmpeq_epi8(x, _mm_set1_epi8('!'))),
+                                  _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('?')),
+                                               _mm_cmpeq_epi8(x, _mm_set1_epi8('(')))),
+                     _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8(')')),
+                                               _mm_cmpeq_epi8(x, _mm_set1_epi8('"'))),
+                                  _mm_cmpeq_epi8(x, _mm_set1_epi8(static_cast<char>(0x82)))));
+    return static_cast<uint32_t>(_mm_movemask_epi8(hit));
+  };
+  for (size_t q = from >= 2 ? from - 2 : 0; q < n; q += 16) {
+    uint32_t mask;
+    if (q + 16 <= n) {
+      mask = hits(q);
+    } else if (n >= 16) {
+      // The last, partial block: the 16 bytes that end the text, without the ones before q.
+      mask = hits(n - 16) >> (q + 16 - n);
+    } else {
+      mask = 0;
+      for (size_t k = q; k < n; ++k) {
+        const char c = p[k];
+        if (c == '.' || c == '!' || c == '?' || c == '(' || c == ')' || c == '"' || c == '\x82') {
+          mask |= 1u << (k - q);
+        }
+      }
+    }
+    for (; mask != 0; mask &= mask - 1) {
+      const size_t at = q + static_cast<size_t>(__builtin_ctz(mask));
+      const size_t j = candidate(at);
+      if (j < from || j >= n) continue;
+      if (marker_at(j)) return p[j - 1] == '(' ? j - 1 : j;
+    }
+  }
+  return n;
 }
 
 }  // namespace
@@ -238,6 +361,16 @@ bool SelectText(std::string_view text, bool is_title, const FingerprintOptions& 
     if (e > i && e - i <= o.byline_bytes && !punctuated && n - first_line > e - i) {
       i = first_line;
     }
+  }
+  if (!is_title && o.footer_markers && n > i + o.min_kept_bytes) {
+    // A footer that opens with an outlets' boilerplate marker goes first, within the body's last
+    // footer_bytes, when min_kept_bytes stay: then the last-sentence rule below sees the copy as
+    // it sees the original (without it, a copy's footer took the place of the original's short
+    // last sentence, and the copy kept that sentence while the original lost it).
+    const size_t from = std::max(i + o.min_kept_bytes, n > o.footer_bytes ? n - o.footer_bytes : 0);
+    size_t cut = FooterStart(p, from, n);
+    while (cut > i && p[cut - 1] == ' ') --cut;
+    if (cut < n) n = cut;
   }
   if (!is_title && o.drop_last_sentence) {
     // After the dateline: a dateline is no sentence of the story, and what stays must be story.

@@ -116,10 +116,12 @@ TEST(Fingerprint, CopiesWithAFooterSentenceOrWithoutTheLastSentenceAreGrouped) {
   const std::string body = kBody;
   EXPECT_EQ(Of(kTitle, body + "\nFollow us on Twitter and subscribe to our newsletter."), base);
   EXPECT_EQ(Of(kTitle, body + " Our Standards: The Thomson Reuters Trust Principles."), base);
-  // A copy cut before the original's short last sentence that carries a footer in its place.
+  // A copy cut before the original's short last sentence that carries a footer in its place,
+  // one without a known marker (the last-sentence rule's case; a marked footer goes by its
+  // marker first, and the copy then loses its own last sentence).
   const std::string cut = body.substr(0, body.rfind(" President"));
   const Fingerprint cut_base = Of(kTitle, cut + " Tokayev welcomed the deal.");
-  EXPECT_EQ(Of(kTitle, cut + " Подписывайтесь на наш канал в Telegram."), cut_base);
+  EXPECT_EQ(Of(kTitle, cut + " Материал подготовлен агентством Kazinform."), cut_base);
   // A last sentence longer than a footer is story: two items that differ only there differ.
   const std::string lead = "Kazakhstan and China signed an agreement on Tuesday in Astana.";
   EXPECT_GT(
@@ -210,6 +212,46 @@ TEST(Fingerprint, WireCreditsAfterTheDatelineAreSkipped) {
   EXPECT_NE(Of("", two), Of("", "екіншісі мұғалім. Екеуі де ауылда тұрады."));
   // A slash inside a word ("km/h") is no credit.
   EXPECT_NE(Of(kTitle, "Speed 90 km/h/ " + body), base);
+}
+
+TEST(Fingerprint, AFooterOpeningWithABoilerplateMarkerGoesWhole) {
+  // The original ends in a short sentence, which the last-sentence rule leaves out; a copy's
+  // footer goes first by its marker, so the copy loses that same sentence too.
+  const std::string body =
+      "Crude oil futures surged on Wednesday as the US Energy Department reported that supplies "
+      "fell more than expected. Crude for October delivery rose 1.68 dollars to 43.";
+  const Fingerprint base = Of("Crude oil prices soar", body);
+  EXPECT_EQ(Of("Crude oil prices soar",
+               body + "\n\u00a9 2022 The Associated Press. All rights reserved. This material "
+                      "may not be published, broadcast, rewritten or redistributed."),
+            base);
+  EXPECT_EQ(
+      Of("Crude oil prices soar", body + " Our Standards: The Thomson Reuters Trust Principles."),
+      base);
+  EXPECT_EQ(Of("Crude oil prices soar",
+               body + "\n(Reporting by Olzhas Auyezov in Almaty; Writing by Mariya Gordeyeva; "
+                      "Editing by David Holton and Sarah Kelly for the Central Asia desk)"),
+            base);
+  const std::string ru =
+      "Президент подписал закон о ратификации соглашения с Китаем о транспортном коридоре. "
+      "Документ вступит в силу в июле.";
+  EXPECT_EQ(Of("", ru + "\nПодписывайтесь на наш канал в Telegram."), Of("", ru));
+  const std::string zh = "哈萨克斯坦与中国签署天然气管道扩建协议，年出口量将提高到一百亿立方米。";
+  EXPECT_EQ(Of("", zh + "\n（责任编辑：张伟）"), Of("", zh));
+  // A marker word inside a sentence is text, and so is one before the body's last footer_bytes.
+  EXPECT_NE(Of("", body + " He said copyright law did not apply."), base);
+  std::string long_body =
+      "Follow us on the road to Astana, where the summit opens. " + std::string(kBody);
+  EXPECT_NE(Of("", long_body), Of("", kBody));
+  // The rule off, the copy keeps the original's last sentence and drifts away.
+  internal::FingerprintOptions off;
+  off.footer_markers = false;
+  const std::string copy = body + " Our Standards: The Thomson Reuters Trust Principles.";
+  EXPECT_GT(Distance(internal::ComputeWithOptions(normalise::FoldToString("Crude oil prices soar"),
+                                                  normalise::FoldToString(copy), off,
+                                                  Kernel::kPortable, copy),
+                     base),
+            0);
 }
 
 TEST(Fingerprint, AnOutletTagAfterTheHeadlineIsSkipped) {

@@ -133,6 +133,11 @@ struct FingerprintOptions {
   // A wire credit after a dateline's dash ("- kazinform. ", "- риа новости. ") and a dateline
   // ending in an agency between slashes ("/тасс/. ", "/trend/: ") are skipped with it.
   bool wire_credits = true;
+  // A footer that opens with a boilerplate marker ("(Reporting by", "©", "Our Standards:",
+  // "Follow us on", "Подписывайтесь на", "Редактор:", "Толығырақ:", "（责任编辑", ...) after a
+  // sentence end within the body's last footer_bytes is cut, before the last-sentence rule.
+  bool footer_markers = true;
+  size_t footer_bytes = 200;
   // A headline's outlet tag: the title's last segment after " - ", " | " or "_" when it has at
   // most title_suffix_bytes (" - reuters", " | ap news", "_新华网": how outlets tag the titles
   // they republish), and a leading segment ending in ": " or "：" of at most title_prefix_bytes
