@@ -66,6 +66,17 @@ def parse_args():
                  " tests/pack/geopolitics-labels-kk-test-reader2.tsv): prints the agreement of the two"
                  " readings and the figures of those items under the first labels, the second labels"
                  " and the items both readings agree on")
+  p.add_argument("--fresh", action="append", default=[],
+                 help="a labelled sample drawn after the dev/test split (same TSV as --labels; "
+                 "tests/pack/geopolitics-labels-fresh2.tsv): scored whole, per language, never "
+                 "listed item by item")
+  p.add_argument("--draw", type=int, metavar="N",
+                 help="with --labels and --original: print N Kazakh sentences of the N stratum that "
+                 "no labelled item shares (id and text, in random order, without the pack's output) "
+                 "for a fresh blind sample, drawn with --seed")
+  p.add_argument("--original",
+                 help="saved `steppewatch match` output of the original pack (commit 294d026), "
+                 "which defines the strata")
   p.add_argument("--by-split", action="store_true",
                  help="with --labels: also score each labelling round (tune, hold, ..., new)")
   return p.parse_args()
@@ -227,6 +238,32 @@ def report_second(labels_path, second_path, fired):
         report_group(f"{part}:{name}", in_part, fired)
 
 
+def draw_fresh(labels_path, original_alerts, items, n, seed):
+  """A fresh sample of the Kazakh N stratum: items the original pack did not tag ca.geopolitics
+  but tagged otherwise or that a loose name regex finds, whose sentence no labelled item shares
+  (copies count as one sentence; the first id in sorted order stands for it)."""
+  orig_rules = collections.defaultdict(set)
+  with open(original_alerts) as f:
+    for line in f:
+      if line.startswith("{"):
+        alert = json.loads(line)
+        orig_rules[alert["item"]["id"]].update(m["rule"] for m in alert["matches"])
+  names = re.compile("|".join(NAIVE.values()), re.I)
+  labelled = {split_key(r["id"]) for r in read_labels(labels_path)}
+  pool = {}
+  for i in sorted(items):
+    d = items[i]
+    if d.get("lang") != "kk" or "ca.geopolitics" in orig_rules.get(i, ()):
+      continue
+    text = (d.get("title") or "") + " " + (d.get("body") or "")
+    if (i in orig_rules or names.search(text)) and split_key(i) not in labelled:
+      pool.setdefault(split_key(i), i)
+  print(f"fresh draw: {len(pool)} unlabelled Kazakh N sentences, {n} drawn with seed {seed}")
+  for k in random.Random(seed).sample(sorted(pool), n):
+    d = items[pool[k]]
+    print(f"{pool[k]}\t{((d.get('title') or '') + ' ' + (d.get('body') or '')).strip()}")
+
+
 def source_of(item_id):
   return item_id.split("-", 1)[0]
 
@@ -295,6 +332,11 @@ def main():
     report_labels(a.labels, fired, a.errors, a.by_split)
     if a.second:
       report_second(a.labels, a.second, fired)
+    for path in a.fresh:
+      print(f"\nfresh sample {path}:")
+      report_group("fresh", read_labels(path), fired)
+    if a.draw:
+      draw_fresh(a.labels, a.original, items, a.draw, a.seed)
   return 0
 
 
