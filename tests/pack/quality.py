@@ -17,7 +17,9 @@ stratified labelled sample: each labelled item stands for stratum_size / (labell
 language and stratum in the group) items of the corpus, so a sample that over-represents the
 items the pack fires on still gives unbiased corpus-level figures. Printed per language and per
 part of the dev/test split (a seeded hash of the item, below: split_key, part_of) and, with --by-split, per
-labelling round, with the sample size.
+labelling round, with the sample size. A sample drawn after the split (--fresh) is scored
+whole; --draw prints a new blind sample of the Kazakh near-misses that no labelled or read
+sentence shares.
 
 Not a ctest test (it needs the 43 MB corpus); run it by hand:
   /usr/bin/python3 tests/pack/quality.py --steppewatch build/release/steppewatch \
@@ -72,8 +74,11 @@ def parse_args():
                  "listed item by item")
   p.add_argument("--draw", type=int, metavar="N",
                  help="with --labels and --original: print N Kazakh sentences of the N stratum that "
-                 "no labelled item shares (id and text, in random order, without the pack's output) "
-                 "for a fresh blind sample, drawn with --seed")
+                 "no item of --labels or --fresh shares (id and text, in random order, without the "
+                 "pack's output) for a fresh blind sample, drawn with --seed")
+  p.add_argument("--exclude", action="append", default=[],
+                 help="with --draw: a file of sentences (split keys, one a line) read while tuning, "
+                 "never to be drawn (tests/pack/geopolitics-read-unlabelled.txt)")
   p.add_argument("--original",
                  help="saved `steppewatch match` output of the original pack (commit 294d026), "
                  "which defines the strata")
@@ -238,10 +243,11 @@ def report_second(labels_path, second_path, fired):
         report_group(f"{part}:{name}", in_part, fired)
 
 
-def draw_fresh(labels_path, original_alerts, items, n, seed):
+def draw_fresh(labels_paths, original_alerts, items, n, seed, exclude_paths):
   """A fresh sample of the Kazakh N stratum: items the original pack did not tag ca.geopolitics
   but tagged otherwise or that a loose name regex finds, whose sentence no labelled item shares
-  (copies count as one sentence; the first id in sorted order stands for it)."""
+  (copies count as one sentence; the first id in sorted order stands for it) and that was not
+  read while tuning (exclude_paths)."""
   orig_rules = collections.defaultdict(set)
   with open(original_alerts) as f:
     for line in f:
@@ -249,7 +255,10 @@ def draw_fresh(labels_path, original_alerts, items, n, seed):
         alert = json.loads(line)
         orig_rules[alert["item"]["id"]].update(m["rule"] for m in alert["matches"])
   names = re.compile("|".join(NAIVE.values()), re.I)
-  labelled = {split_key(r["id"]) for r in read_labels(labels_path)}
+  labelled = {split_key(r["id"]) for path in labels_paths for r in read_labels(path)}
+  for path in exclude_paths:
+    with open(path, encoding="utf-8") as f:
+      labelled.update(line.strip() for line in f if line.strip() and not line.startswith("#"))
   pool = {}
   for i in sorted(items):
     d = items[i]
@@ -336,7 +345,7 @@ def main():
       print(f"\nfresh sample {path}:")
       report_group("fresh", read_labels(path), fired)
     if a.draw:
-      draw_fresh(a.labels, a.original, items, a.draw, a.seed)
+      draw_fresh([a.labels] + a.fresh, a.original, items, a.draw, a.seed, a.exclude)
   return 0
 
 
