@@ -17,7 +17,9 @@ stratified labelled sample: each labelled item stands for stratum_size / (labell
 language and stratum in the group) items of the corpus, so a sample that over-represents the
 items the pack fires on still gives unbiased corpus-level figures. Printed per language and per
 part of the dev/test split (a seeded hash of the item, below: split_key, part_of) and, with --by-split, per
-labelling round, with the sample size.
+labelling round, with the sample size. A sample drawn after the split (--fresh) is scored
+whole; --draw prints a new blind sample of the Kazakh near-misses that no labelled or read
+sentence shares.
 
 Not a ctest test (it needs the 43 MB corpus); run it by hand:
   /usr/bin/python3 tests/pack/quality.py --steppewatch build/release/steppewatch \
@@ -66,6 +68,24 @@ def parse_args():
                  " tests/pack/geopolitics-labels-kk-test-reader2.tsv): prints the agreement of the two"
                  " readings and the figures of those items under the first labels, the second labels"
                  " and the items both readings agree on")
+  p.add_argument("--fresh", action="append", default=[],
+                 help="a labelled sample drawn after the dev/test split (same TSV as --labels; "
+                 "tests/pack/geopolitics-labels-fresh2.tsv): scored whole, per language, never "
+                 "listed item by item")
+  p.add_argument("--draw", type=int, metavar="N",
+                 help="with --labels and --original: print N Kazakh sentences of the N stratum that "
+                 "no item of --labels or --fresh shares (id and text, in random order, without the "
+                 "pack's output) for a fresh blind sample, drawn with --seed")
+  p.add_argument("--exclude", action="append", default=[],
+                 help="with --draw: a file of sentences (split keys, one a line) read while tuning, "
+                 "never to be drawn (tests/pack/geopolitics-read-unlabelled.txt)")
+  p.add_argument("--original",
+                 help="saved `steppewatch match` output of the original pack (commit 294d026), "
+                 "which defines the strata")
+  p.add_argument("--census", action="store_true",
+                 help="with --labels, --fresh and --original: corpus-level figures that take every "
+                 "labelled item (and its copies) as known and estimate the rest of the Kazakh N "
+                 "stratum from the fresh samples")
   p.add_argument("--by-split", action="store_true",
                  help="with --labels: also score each labelling round (tune, hold, ..., new)")
   return p.parse_args()
@@ -227,6 +247,104 @@ def report_second(labels_path, second_path, fired):
         report_group(f"{part}:{name}", in_part, fired)
 
 
+def draw_fresh(labels_paths, original_alerts, items, n, seed, exclude_paths):
+  """A fresh sample of the Kazakh N stratum: items the original pack did not tag ca.geopolitics
+  but tagged otherwise or that a loose name regex finds, whose sentence no labelled item shares
+  (copies count as one sentence; the first id in sorted order stands for it) and that was not
+  read while tuning (exclude_paths)."""
+  orig_rules = collections.defaultdict(set)
+  with open(original_alerts) as f:
+    for line in f:
+      if line.startswith("{"):
+        alert = json.loads(line)
+        orig_rules[alert["item"]["id"]].update(m["rule"] for m in alert["matches"])
+  names = re.compile("|".join(NAIVE.values()), re.I)
+  labelled = {split_key(r["id"]) for path in labels_paths for r in read_labels(path)}
+  for path in exclude_paths:
+    with open(path, encoding="utf-8") as f:
+      labelled.update(line.strip() for line in f if line.strip() and not line.startswith("#"))
+  pool = {}
+  for i in sorted(items):
+    d = items[i]
+    if d.get("lang") != "kk" or "ca.geopolitics" in orig_rules.get(i, ()):
+      continue
+    text = (d.get("title") or "") + " " + (d.get("body") or "")
+    if (i in orig_rules or names.search(text)) and split_key(i) not in labelled:
+      pool.setdefault(split_key(i), i)
+  print(f"fresh draw: {len(pool)} unlabelled Kazakh N sentences, {n} drawn with seed {seed}")
+  for k in random.Random(seed).sample(sorted(pool), n):
+    d = items[pool[k]]
+    print(f"{pool[k]}\t{((d.get('title') or '') + ' ' + (d.get('body') or '')).strip()}")
+
+
+def census(labels_path, fresh_paths, original_alerts, items, fired, reps=1000, seed=1):
+  """Corpus-level precision and recall of ca.geopolitics for this corpus. Every labelled item,
+  and every unlabelled copy of a labelled sentence, counts with its label; the unlabelled Kazakh
+  N-stratum items are estimated from the fresh samples, pooled as one random sample of their
+  sentences; unlabelled R items count as negative (no R item of any labelled round was
+  positive), so an R item the pack fires on counts as a false positive. 90% intervals: the fresh
+  rows resampled with replacement; the known part does not vary."""
+  orig = collections.defaultdict(set)
+  with open(original_alerts) as f:
+    for line in f:
+      if line.startswith("{"):
+        alert = json.loads(line)
+        orig[alert["item"]["id"]].update(m["rule"] for m in alert["matches"])
+  names = re.compile("|".join(NAIVE.values()), re.I)
+  known = {}
+  for r in read_labels(labels_path):
+    known.setdefault(split_key(r["id"]), r["label"])
+  fresh = [r for path in fresh_paths for r in read_labels(path)]
+  fresh_keys = {split_key(r["id"]) for r in fresh}
+  rows = {"en": [0, 0, 0], "ru": [0, 0, 0], "kk": [0, 0, 0], "zh": [0, 0, 0]}
+  pool = 0  # unlabelled Kazakh N items the fresh samples stand for
+  for i, d in items.items():
+    lang = d.get("lang")
+    if lang not in rows:
+      continue
+    k = split_key(i)
+    if k in known:
+      y, f = known[k], i in fired
+      rows[lang][0] += y and f
+      rows[lang][1] += (not y) and f
+      rows[lang][2] += y and not f
+      continue
+    text = (d.get("title") or "") + " " + (d.get("body") or "")
+    is_n = "ca.geopolitics" not in orig.get(i, ()) and (i in orig or names.search(text))
+    if lang == "kk" and is_n:
+      pool += 1
+    elif i in fired:
+      rows[lang][1] += 1
+  print(f"\ncensus: labelled items and their copies as labelled; {pool} other Kazakh N items "
+        f"estimated from {len(fresh)} fresh sentences; unlabelled R items negative")
+  rng = random.Random(seed)
+
+  def estimate(sample):
+    w = pool / len(sample)
+    tp = sum(w for r in sample if r["label"] and r["id"] in fired)
+    fp = sum(w for r in sample if not r["label"] and r["id"] in fired)
+    fn = sum(w for r in sample if r["label"] and r["id"] not in fired)
+    return tp, fp, fn
+  for lang, (tp, fp, fn) in list(rows.items()) + [("all", [sum(v[j] for v in rows.values())
+                                                           for j in range(3)])]:
+    ps, rs = [], []
+    for rep in range(reps + 1):
+      sample = fresh if rep == 0 else [rng.choice(fresh) for _ in fresh]
+      etp, efp, efn = estimate(sample) if lang in ("kk", "all") and fresh else (0, 0, 0)
+      p = (tp + etp) / (tp + etp + fp + efp) if tp + etp + fp + efp else 0
+      r = (tp + etp) / (tp + etp + fn + efn) if tp + etp + fn + efn else 0
+      if rep == 0:
+        point = (p, r, tp + etp, fp + efp, fn + efn)
+      else:
+        ps.append(p)
+        rs.append(r)
+    ps.sort()
+    rs.sort()
+    lo, hi = int(0.05 * reps), int(0.95 * reps) - 1
+    print(f"census       {lang:4}       {point[0]:.3f}   {point[1]:.3f}   ({point[2]:.0f} / "
+          f"{point[3]:.0f} / {point[4]:.0f})   {ps[lo]:.2f}-{ps[hi]:.2f}, {rs[lo]:.2f}-{rs[hi]:.2f}")
+
+
 def source_of(item_id):
   return item_id.split("-", 1)[0]
 
@@ -295,6 +413,13 @@ def main():
     report_labels(a.labels, fired, a.errors, a.by_split)
     if a.second:
       report_second(a.labels, a.second, fired)
+    for path in a.fresh:
+      print(f"\nfresh sample {path}:")
+      report_group("fresh", read_labels(path), fired)
+    if a.census:
+      census(a.labels, a.fresh, a.original, items, fired)
+    if a.draw:
+      draw_fresh([a.labels] + a.fresh, a.original, items, a.draw, a.seed, a.exclude)
   return 0
 
 
