@@ -21,7 +21,7 @@
 //
 // usage: stories_fingerprint_eval EVAL.jsonl [--examples N] [--k K] [--fingerprints OUT]
 //                                 [option=value ...] [vN.option=value ...] [vN.penalty=P]
-//                                 [cross=1] [--stories]
+//                                 [cross=1] [gate=T] [--stories]
 //   --fingerprints OUT writes "id fingerprint" per item (16 hex digits), so two builds can be
 //   compared item by item (a change meant to keep the fingerprint must give the same file).
 //   option=value overrides a feature setting (internal::FingerprintOptions), for comparing
@@ -29,7 +29,9 @@
 //   fourth) fingerprint per item, a "view" computed with those settings over the defaults; a
 //   pair's distance is then the smallest over its views (a view's fingerprint 0 never matches),
 //   plus P for view N (so it matches within k - P); cross=1 also compares different views of
-//   the two items (as one index holding every view would).
+//   the two items (as one index holding every view would); gate=T lets another view match only
+//   when the two items' first views are within T bits (a second key checked against the
+//   first fingerprint, which the stage keeps per story anyway).
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -97,13 +99,16 @@ int g_penalty[4] = {0};  // vN.penalty=p: view N matches at distance <= k - p
 // The distance of two items: the smallest over the views (a pair matches when any view is within
 // k). A view other than the first never matches on fingerprint 0 (no text in that view), as the
 // stage never matches 0.
-bool g_cross = false;  // cross=1: view v of one item is also compared with view w != v of the other
+bool g_cross = false;
+int g_gate = 0;  // cross=1: view v of one item is also compared with view w != v of the other
 int Distance(const Item& a, const Item& b) {
   int d = Distance(a.fp[0], b.fp[0]);
   for (int v = 0; v < g_views; ++v) {
     for (int w = g_cross ? 0 : v; w < (g_cross ? g_views : v + 1); ++w) {
       if (v == 0 && w == 0) continue;
       if (a.fp[v] == 0 || b.fp[w] == 0) continue;
+      // gate=T: another view counts only when the first views are within T bits.
+      if (g_gate > 0 && Distance(a.fp[0], b.fp[0]) > g_gate) continue;
       d = std::min(d, Distance(a.fp[v], b.fp[w]) + std::max(g_penalty[v], g_penalty[w]));
     }
   }
@@ -265,6 +270,8 @@ int main(int argc, char** argv) {
       example_k = std::atoi(argv[++a]);
     } else if (arg == "--stories") {
       stories_level = true;
+    } else if (arg.starts_with("gate=")) {
+      g_gate = std::atoi(argv[a] + 5);
     } else if (arg == "cross=1") {
       g_cross = true;
     } else if (size_t eq = arg.find('='); eq != std::string_view::npos && arg[0] == 'v' &&
