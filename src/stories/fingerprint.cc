@@ -66,7 +66,7 @@ Fingerprint ComputeWithOptions(std::string_view folded_title, std::string_view f
   std::vector<uint32_t> starts, ends;
   auto field = [&](std::string_view text, bool is_title, size_t line, auto&& emit) {
     TextSpan span;
-    if (!SelectText(text, is_title, options, line, &span)) return false;
+    if (!SelectText(text, is_title, options, line, &span, kernel)) return false;
     const size_t capacity = MaxTokens(span.end - span.begin);
     if (starts.size() < capacity) {
       starts.resize(capacity);
@@ -119,7 +119,7 @@ struct Fingerprinter::Scratch {
   // their own, then the bins (each step a loop without unpredictable branches).
   void AddField(std::string_view text, bool is_title, size_t first_line_bytes) {
     internal::TextSpan span;
-    internal::SelectText(text, is_title, kDefaults, first_line_bytes, &span);
+    internal::SelectText(text, is_title, kDefaults, first_line_bytes, &span, kernel);
     const size_t count = internal::ScanTokens<true>(kernel, text, span, kDefaults, starts, ends);
     if (count == 0) return;
     internal::TokenFeatures(kernel, text, starts, ends, count, unigrams, bigrams);

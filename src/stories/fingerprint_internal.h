@@ -45,8 +45,10 @@ struct TextSpan {
 // Applies the text rules of `o` to a title or a body (`first_line`: FirstLine's result, for the
 // byline rule). Returns false when the item gets no fingerprint (the last-sentence rule found
 // no cut and `o.drop_last_or_whole` is off).
+// `kernel` picks the vector width of the footer scan only (kAvx512 must be supported); the span
+// is the same with either.
 bool SelectText(std::string_view text, bool is_title, const FingerprintOptions& o,
-                size_t first_line, TextSpan* span);
+                size_t first_line, TextSpan* span, Kernel kernel = Kernel::kPortable);
 
 // ---- 2. Token scan --------------------------------------------------------------------------
 
