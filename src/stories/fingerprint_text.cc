@@ -90,14 +90,9 @@ inline size_t FindCjkDispatch(const char* p, size_t i, size_t limit) {
 // The length of a byline marker at p[i, n) (the folded text), or 0: the words a byline starts
 // with in the languages of the pack ("by ", "автор: ", "тілші: ", "корреспондент: ").
 inline size_t BylineMarker(const char* p, size_t i, size_t n) {
-  static constexpr std::string_view kMarkers[] = {
-      "by ",
-      "\xD0\xB0\xD0\xB2\xD1\x82\xD0\xBE\xD1\x80: ",  // автор:
-      "\xD1\x82\xD1\x96\xD0\xBB\xD1\x88\xD1\x96: ",  // тілші:
-      "\xD0\xBA\xD0\xBE\xD1\x80\xD1\x80\xD0\xB5\xD1\x81\xD0\xBF\xD0\xBE\xD0\xBD\xD0\xB4"
-      "\xD0\xB5\xD0\xBD\xD1\x82: ",  // корреспондент:
-  };
-  if (i >= n || (p[i] != 'b' && p[i] != '\xD0' && p[i] != '\xD1')) return 0;  // most items
+  static constexpr std::string_view kMarkers[] = {"by ", "автор: ", "тілші: ", "корреспондент: "};
+  // A marker starts with 'b' or with the first byte of а, к (D0) or т (D1); most items do not.
+  if (i >= n || (p[i] != 'b' && p[i] != '\xD0' && p[i] != '\xD1')) return 0;
   for (std::string_view m : kMarkers) {
     if (n - i > m.size() && std::memcmp(p + i, m.data(), m.size()) == 0) return m.size();
   }
@@ -147,12 +142,6 @@ inline size_t SkipSlashCredit(const char* p, size_t i, size_t limit, size_t n) {
   return i;
 }
 
-// Where a footer starts in p[from, n): the first sentence start (after ". ", "! ", "? ", a
-// bracket, a 。 or a line break folded to a space after one of those) at or after `from` that
-// opens with a marker outlets' boilerplate starts with (credits, copyright, "subscribe" and
-// "read more" lines, editor lines, in the languages of the pack), or n. The earliest wins: a
-// footer of several sentences ("© 2022 The Associated Press. All rights reserved. ...") goes
-// whole.
 // The bytes of p[at, at + len) (len <= 64) that can precede a sentence start ('.', '!', '?',
 // '(', ')', '"' and the last byte of 。), as a mask: 64 at a time, a masked load for the last
 // block (it reads nothing past the text).
@@ -170,12 +159,18 @@ __attribute__((target("avx512f,avx512bw"))) uint64_t SentenceMarksAvx512(const c
   return hit & valid;
 }
 
+// Where a footer starts in p[from, n): the first sentence start (after ". ", "! ", "? ", a
+// bracket, a 。 or a line break folded to a space after one of those) at or after `from` that
+// opens with a marker outlets' boilerplate starts with (credits, copyright, "subscribe" and
+// "read more" lines, editor lines, in the languages of the pack), or n. The earliest wins: a
+// footer of several sentences ("© 2022 The Associated Press. All rights reserved. ...") goes
+// whole.
 size_t FooterStart(const char* p, size_t from, size_t n, Kernel kernel) {
   static constexpr std::string_view kMarkers[] = {"reporting by ",
                                                   "editing by ",
                                                   "writing by ",
                                                   "our standards:",
-                                                  "\xC2\xA9",
+                                                  "©",
                                                   "copyright ",
                                                   "all rights reserved",
                                                   "follow us on ",
