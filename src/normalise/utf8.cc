@@ -78,15 +78,26 @@ void WordIndex::Reset(std::string_view text) {
 }
 
 namespace {
-// Flags of the ASCII characters, looked up once: most text the word index scans is ASCII, and
-// the general decode-and-lookup per character was most of the scan.
-const std::array<uint8_t, 128>& AsciiFlags() {
-  static const std::array<uint8_t, 128> flags = [] {
-    std::array<uint8_t, 128> f{};
-    for (char32_t c = 0; c < 128; ++c) f[c] = static_cast<uint8_t>(Flags(c));
-    return f;
+// What the word index's scan looks up once: the flags of the ASCII characters, and whether
+// every character of U+0400..U+047F (lead bytes D0 and D1: the Cyrillic alphabets) is a word
+// character outside CJK, so a word can skip them two bytes at a time. Most text the index scans
+// is ASCII or Cyrillic, and the general decode-and-lookup per character was most of the scan.
+struct ScanTables {
+  std::array<uint8_t, 128> ascii{};
+  bool cyrillic_words = true;
+};
+
+const ScanTables& WordScanTables() {
+  static const ScanTables tables = [] {
+    ScanTables t;
+    for (char32_t c = 0; c < 128; ++c) t.ascii[c] = static_cast<uint8_t>(Flags(c));
+    for (char32_t c = 0x400; c < 0x480; ++c) {
+      const uint32_t f = Flags(c);
+      t.cyrillic_words = t.cyrillic_words && (f & internal::kFlagWord) && !(f & internal::kFlagCjk);
+    }
+    return t;
   }();
-  return flags;
+  return tables;
 }
 }  // namespace
 
@@ -94,7 +105,8 @@ void WordIndex::Scan() {
   scanned_ = true;
   starts_.clear();
   ends_.clear();
-  const std::array<uint8_t, 128>& ascii = AsciiFlags();
+  const ScanTables& tables = WordScanTables();
+  const std::array<uint8_t, 128>& ascii = tables.ascii;
   const auto* s = reinterpret_cast<const uint8_t*>(text_.data());
   const size_t n = text_.size();
   // Either outside a word or inside a non-CJK word. A joiner continues a word only when the
@@ -105,7 +117,16 @@ void WordIndex::Scan() {
     // Runs of ASCII that change nothing: word characters inside a word, and characters that
     // are neither word characters nor CJK outside one (a joiner there starts nothing).
     if (in_word) {
-      while (i < n && s[i] < 0x80 && (ascii[s[i]] & internal::kFlagWord)) ++i;
+      while (i < n) {
+        if (s[i] < 0x80 && (ascii[s[i]] & internal::kFlagWord)) {
+          ++i;
+        } else if ((s[i] | 1) == 0xD1 && tables.cyrillic_words && i + 1 < n &&
+                   (s[i + 1] & 0xC0) == 0x80) {
+          i += 2;
+        } else {
+          break;
+        }
+      }
     } else {
       while (i < n && s[i] < 0x80 && !(ascii[s[i]] & internal::kFlagWord)) ++i;
     }

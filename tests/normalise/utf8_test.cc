@@ -156,9 +156,10 @@ std::vector<uint32_t> ReferenceWordStarts(std::string_view text) {
 
 TEST(WordIndexTest, AsciiRunsSplitAsOneCodePointAtATime) {
   // Pieces whose every order and neighbour matters: ASCII words, digits, joiners, spaces and
-  // punctuation, Cyrillic, CJK, a modifier letter, a combining mark, a lone continuation byte.
-  const std::vector<std::string> pieces = {"a", "Z",      "7",    "'", "-",     " ",
-                                           ",", ".",      "\n",   "_", "ж",     "中",
+  // punctuation, Cyrillic (and a Cyrillic symbol), CJK, a modifier letter, a combining mark, a lone
+  // continuation byte.
+  const std::vector<std::string> pieces = {"a", "Z",      "7",    "'", "-",     " ", ",",
+                                           ".", "\n",     "_",    "ж", "я",     "҂", "中",
                                            "ʻ", "\u0301", "\x80", "’", "Astana"};
   uint64_t state = 16;
   WordIndex index;
