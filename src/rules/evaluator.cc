@@ -168,6 +168,9 @@ const std::vector<FiredRule>& Evaluator::Evaluate(const ItemView& item,
       const EvalPlan::Group& g =
           plan.groups[near.groups_begin + (near.groups_end - near.groups_begin > 1)];
       __builtin_prefetch(&plan.required[g.begin]);
+      // Most candidates pass their groups (a trigger also checks a second term) and walk
+      // their program next.
+      __builtin_prefetch(&plan.nodes[near.nodes_begin]);
     }
     const uint32_t r = candidates_[i];
     const EvalRule& er = plan.rules[r];
