@@ -237,11 +237,6 @@ void JsonWriter::RepeatValue(size_t pos, size_t len) {
   out_->append(out_->data() + pos, len);
 }
 
-void JsonWriter::RawValue(std::string_view json) {
-  Separate();
-  out_->append(json);
-}
-
 void JsonWriter::Int(int64_t value) {
   Separate();
   char buf[24];

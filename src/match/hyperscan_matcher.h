@@ -62,8 +62,8 @@ struct PatternInfo {
   uint32_t count;
   bool regex_start;  // a spelling of a simple regex (Target::regex_start)
   // Whether some target of the pattern does not check its start, its end, or either: a match
-  // next to a letter is rejected from these alone, without reading the targets (with a large
-  // pack they are cold, and most matches of short names are inside longer words).
+  // next to a letter is rejected from these alone, without reading the targets (cold with a
+  // large pack, where short names often match inside longer words).
   bool free_start = false;
   bool free_end = false;
   bool free_both = false;

@@ -6,7 +6,8 @@
 // subscriber can de-duplicate and route without reading the headers.
 //
 // AlertRenderer is one per worker thread (not thread-safe); it writes into caller-owned strings
-// that the caller reuses, so rendering allocates only while those grow.
+// that the caller reuses, so rendering allocates only while those and its own scratch grow (the
+// scratch keeps the rendered opening of each rule that has fired: bounded by the pack).
 #pragma once
 
 #include <cstdint>
@@ -15,13 +16,14 @@
 #include <vector>
 
 #include "absl/types/span.h"
-#include "steppewatch/alert/json_writer.h"
 #include "steppewatch/decode/news_item.h"
 #include "steppewatch/match/matcher.h"
 #include "steppewatch/rules/evaluator.h"
 #include "steppewatch/rules/pack.h"
 
 namespace steppewatch::alert {
+
+class JsonWriter;
 
 inline constexpr std::string_view kAlertSchema = "steppewatch.alert.v1";
 
@@ -118,7 +120,7 @@ class AlertRenderer {
   };
   mutable std::vector<Span32> rule_opening_;  // by rule index
   // Per hit of the item (index into AlertContext::hits), where its JSON object lies in the
-  // output of the current Render() call, valid when hit_stamp_ equals render_stamp_: the same
+  // output of the current Render() call, valid when its stamp equals render_stamp_: the same
   // hit shows under every fired rule that reports it (tenants of a large watch list watch the
   // same names), and its object, snippet included, depends on the hit alone.
   struct HitObject {

@@ -55,8 +55,6 @@ class JsonWriter {
   // Writes again the value that this writer wrote at out[pos, pos + len) (separated as any
   // value): for a value that repeats within one document, rendered once and then copied.
   void RepeatValue(size_t pos, size_t len);
-  // Writes `json`, a complete value rendered earlier (by another JsonWriter), as the next value.
-  void RawValue(std::string_view json);
   // Returns the size of the output so far: with RepeatValue, where a value about to be written
   // (after its separator) or just written lies.
   size_t size() const { return out_->size(); }
