@@ -138,6 +138,29 @@ void AppendRfc3339Now(std::string* out) {
   out->append(buf, static_cast<size_t>(len));
 }
 
+AlertRenderer::AlertRenderer(const rules::CompiledPack& pack, const RenderOptions& options)
+    : pack_(pack), options_(options), rule_opening_(pack.rules().size()) {}
+
+void AlertRenderer::BeginRuleEntry(uint32_t r, JsonWriter* w) const {
+  Span32& span = rule_opening_[r];
+  if (span.size == 0) {
+    const rules::Rule& rule = pack_.rules()[r];
+    const size_t begin = rule_openings_.size();
+    JsonWriter o(&rule_openings_);
+    o.BeginObject();
+    o.Field("rule", rule.id);
+    o.Field("title", rule.title);
+    o.Field("severity", rules::SeverityName(rule.severity));
+    o.Key("tags");
+    o.BeginArray();
+    for (const std::string& tag : rule.tags) o.String(tag);
+    o.EndArray();
+    span.begin = static_cast<uint32_t>(begin);
+    span.size = static_cast<uint32_t>(rule_openings_.size() - begin);
+  }
+  w->BeginObjectWith(std::string_view(rule_openings_).substr(span.begin, span.size));
+}
+
 void AlertRenderer::Render(const AlertContext& c, absl::Span<const rules::FiredRule* const> fired,
                            std::string* json, std::string* rules_header, std::string* tags_header,
                            std::string* severity_header, std::string* alert_id) const {
@@ -170,6 +193,11 @@ void AlertRenderer::Render(const AlertContext& c, absl::Span<const rules::FiredR
   if (top >= 0) severity_header->append(rules::SeverityName(static_cast<rules::Severity>(top)));
   AppendAlertId(item.id, pack_.info().hash, c.topic, alert_id);
 
+  if (hit_object_.size() < c.hits.size()) hit_object_.resize(c.hits.size());
+  if (++render_stamp_ == 0) {  // wrapped: old stamps could alias
+    for (HitObject& o : hit_object_) o.stamp = 0;
+    render_stamp_ = 1;
+  }
   const bool compact = options_.hits == HitsMode::kCompact;
   const uint32_t context_bytes =
       compact ? options_.compact_snippet_context_bytes : options_.snippet_context_bytes;
@@ -212,22 +240,15 @@ void AlertRenderer::Render(const AlertContext& c, absl::Span<const rules::FiredR
   w.Key("matches");
   w.BeginArray();
   for (const rules::FiredRule* f : fired) {
-    const rules::Rule& rule = pack_.rules()[f->rule];
-    w.BeginObject();
-    w.Field("rule", rule.id);
-    w.Field("title", rule.title);
-    w.Field("severity", rules::SeverityName(rule.severity));
-    w.Key("tags");
-    w.BeginArray();
-    for (const std::string& tag : rule.tags) w.String(tag);
-    w.EndArray();
+    BeginRuleEntry(f->rule, &w);
     w.Key("score");
     w.Double(f->score);
     w.Key("hits");
     w.BeginArray();
     shown_terms_.clear();
     for (uint32_t k = f->hits_begin; k < f->hits_end; ++k) {
-      const match::Hit& h = c.hits[(*c.fired_hits)[k]];
+      const uint32_t hit = (*c.fired_hits)[k];
+      const match::Hit& h = c.hits[hit];
       if (compact) {
         if (shown_terms_.size() >= kCompactHitsPerRule ||
             std::find(shown_terms_.begin(), shown_terms_.end(), h.term) != shown_terms_.end()) {
@@ -235,12 +256,18 @@ void AlertRenderer::Render(const AlertContext& c, absl::Span<const rules::FiredR
         }
         shown_terms_.push_back(h.term);
       }
+      HitObject& memo = hit_object_[hit];
+      if (memo.stamp == render_stamp_) {
+        w.RepeatValue(memo.pos, memo.size);
+        continue;
+      }
       std::string_view text = h.field == 0 ? item.title : item.body;
       uint32_t end = h.end;
       if (pack_.term(h.term).kind != match::TermSpec::Kind::kLiteral) {
         end = ExtendToWordEnd(text, end);
       }
       w.BeginObject();
+      memo.pos = w.size() - 1;  // at the '{'
       w.Field("term", pack_.term_display(h.term));
       w.Field("field", h.field == 0 ? "title" : "body");
       w.FieldInt("start", h.start);
@@ -253,6 +280,8 @@ void AlertRenderer::Render(const AlertContext& c, absl::Span<const rules::FiredR
         w.FieldInt("snippet_end", span.end);
       }
       w.EndObject();
+      memo.size = static_cast<uint32_t>(w.size() - memo.pos);
+      memo.stamp = render_stamp_;
     }
     w.EndArray();
     w.EndObject();

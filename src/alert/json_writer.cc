@@ -222,6 +222,21 @@ void JsonWriter::String(std::string_view value) {
   out_->push_back('"');
 }
 
+void JsonWriter::BeginObjectWith(std::string_view opening) {
+  Separate();
+  out_->append(opening);
+  ++depth_;
+  SW_CHECK(depth_ <= kMaxDepth);
+  first_[depth_] = opening.size() <= 1;
+}
+
+void JsonWriter::RepeatValue(size_t pos, size_t len) {
+  Separate();
+  // Reserved first, so the append below copies from storage that does not move.
+  out_->reserve(out_->size() + len);
+  out_->append(out_->data() + pos, len);
+}
+
 void JsonWriter::Int(int64_t value) {
   Separate();
   char buf[24];
@@ -236,6 +251,15 @@ void JsonWriter::Double(double value) {
     return;
   }
   char buf[32];
+  // Scores are mostly small whole numbers (weights of 1 and 2 summed); the shortest form of a
+  // whole number below 1e5 in magnitude is its digits (from 1e5 on, "1e+05" can be shorter), and
+  // integer formatting costs a fraction of the general double algorithm.
+  if (value > -1e5 && value < 1e5 && value == static_cast<double>(static_cast<int32_t>(value)) &&
+      !(value == 0 && std::signbit(value))) {
+    auto [p, ec] = std::to_chars(buf, buf + sizeof buf, static_cast<int32_t>(value));
+    out_->append(buf, p);
+    return;
+  }
   auto [p, ec] = std::to_chars(buf, buf + sizeof buf, value);
   out_->append(buf, p);
 }

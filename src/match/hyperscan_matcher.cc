@@ -355,8 +355,14 @@ absl::Status HyperscanMatcher::Build() {
   }
   for (size_t db = 0; db < kDatabaseCount; ++db) {
     for (Pattern& p : patterns_[db]) {
-      infos_[db].push_back(PatternInfo{p.length, static_cast<uint32_t>(targets_[db].size()),
-                                       static_cast<uint32_t>(p.targets.size()), p.regex_start});
+      PatternInfo info{p.length, static_cast<uint32_t>(targets_[db].size()),
+                       static_cast<uint32_t>(p.targets.size()), p.regex_start};
+      for (const Target& t : p.targets) {
+        info.free_start |= !t.check_start;
+        info.free_end |= !t.check_end;
+        info.free_both |= !t.check_start && !t.check_end;
+      }
+      infos_[db].push_back(info);
       targets_[db].insert(targets_[db].end(), p.targets.begin(), p.targets.end());
     }
     std::vector<Pattern>().swap(patterns_[db]);  // the expressions are compiled in by now

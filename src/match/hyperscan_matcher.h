@@ -61,6 +61,12 @@ struct PatternInfo {
   uint32_t first;
   uint32_t count;
   bool regex_start;  // a spelling of a simple regex (Target::regex_start)
+  // Whether some target of the pattern does not check its start, its end, or either: a match
+  // next to a letter is rejected from these alone, without reading the targets (cold with a
+  // large pack, where short names often match inside longer words).
+  bool free_start = false;
+  bool free_end = false;
+  bool free_both = false;
 };
 
 // ASCII letters and digits: a neighbour that is one of these rejects a whole-word hit without

@@ -142,10 +142,10 @@ int OnMatch(unsigned int id, unsigned long long from, unsigned long long to, uns
     const bool letter_before = fstart > 0 && kAsciiAlnum[scanned[fstart - 1]];
     const bool letter_after = to < s->scanned.size() && kAsciiAlnum[scanned[to]];
     if (letter_before || letter_after) {
-      bool any = false;
-      for (const Target* t = first; t != last; ++t) {
-        any |= !(t->check_start && letter_before) && !(t->check_end && letter_after);
-      }
+      // Does some target accept a letter on the side(s) where there is one?
+      const bool any = letter_before && letter_after ? p.free_both
+                       : letter_before               ? p.free_start
+                                                     : p.free_end;
       if (!any) return 0;
     }
     start = s->folded ? s->folded->ToOriginal(fstart) : fstart;
@@ -170,10 +170,10 @@ int OnJoinedMatch(unsigned int id, unsigned long long, unsigned long long to, un
   const bool letter_before = jstart > 0 && kAsciiAlnum[joined[jstart - 1]];
   const bool letter_after = jend < s->joined.size() && kAsciiAlnum[joined[jend]];
   if (letter_before || letter_after) {
-    bool any = false;
-    for (const Target* t = first; t != last; ++t) {
-      any |= !(t->check_start && letter_before) && !(t->check_end && letter_after);
-    }
+    // Does some target accept a letter on the side(s) where there is one?
+    const bool any = letter_before && letter_after ? p.free_both
+                     : letter_before               ? p.free_start
+                                                   : p.free_end;
     if (!any) return 0;
   }
   uint32_t f = 0;

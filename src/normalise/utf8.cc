@@ -1,6 +1,7 @@
 #include "steppewatch/normalise/utf8.h"
 
 #include <algorithm>
+#include <array>
 
 #include "normalise/unicode_tables.h"
 #include "normalise/utf8_internal.h"
@@ -76,17 +77,62 @@ void WordIndex::Reset(std::string_view text) {
   ends_.clear();
 }
 
+namespace {
+// What the word index's scan looks up once: the flags of the ASCII characters, and whether
+// every character of U+0400..U+047F (lead bytes D0 and D1: the Cyrillic alphabets) is a word
+// character outside CJK, so a word can skip them two bytes at a time. Most text the index scans
+// is ASCII or Cyrillic, and the general decode-and-lookup per character was most of the scan.
+struct ScanTables {
+  std::array<uint8_t, 128> ascii{};
+  bool cyrillic_words = true;
+};
+
+const ScanTables& WordScanTables() {
+  static const ScanTables tables = [] {
+    ScanTables t;
+    for (char32_t c = 0; c < 128; ++c) t.ascii[c] = static_cast<uint8_t>(Flags(c));
+    for (char32_t c = 0x400; c < 0x480; ++c) {
+      const uint32_t f = Flags(c);
+      t.cyrillic_words = t.cyrillic_words && (f & internal::kFlagWord) && !(f & internal::kFlagCjk);
+    }
+    return t;
+  }();
+  return tables;
+}
+}  // namespace
+
 void WordIndex::Scan() {
   scanned_ = true;
   starts_.clear();
   ends_.clear();
+  const ScanTables& tables = WordScanTables();
+  const std::array<uint8_t, 128>& ascii = tables.ascii;
+  const auto* s = reinterpret_cast<const uint8_t*>(text_.data());
+  const size_t n = text_.size();
   // Either outside a word or inside a non-CJK word. A joiner continues a word only when the
   // next character is a non-CJK word character too.
   bool in_word = false;
   size_t i = 0;
-  while (i < text_.size()) {
+  while (i < n) {
+    // Runs of ASCII that change nothing: word characters inside a word, and characters that
+    // are neither word characters nor CJK outside one (a joiner there starts nothing).
+    if (in_word) {
+      while (i < n) {
+        if (s[i] < 0x80 && (ascii[s[i]] & internal::kFlagWord)) {
+          ++i;
+        } else if ((s[i] | 1) == 0xD1 && tables.cyrillic_words && i + 1 < n &&
+                   (s[i + 1] & 0xC0) == 0x80) {
+          i += 2;
+        } else {
+          break;
+        }
+      }
+    } else {
+      while (i < n && s[i] < 0x80 && !(ascii[s[i]] & internal::kFlagWord)) ++i;
+    }
+    if (i >= n) break;
     const CodePoint c = DecodeAt(text_, i);
-    const uint32_t f = Flags(c.cp);
+    const uint32_t f = c.cp < 0x80 ? ascii[c.cp] : Flags(c.cp);
     const bool cjk = f & internal::kFlagCjk;
     const bool word = (f & internal::kFlagWord) && !cjk;
     bool continues = word;
@@ -108,7 +154,7 @@ void WordIndex::Scan() {
     }
     i += c.length;
   }
-  if (in_word) ends_.push_back(static_cast<uint32_t>(text_.size()));
+  if (in_word) ends_.push_back(static_cast<uint32_t>(n));
 }
 
 uint32_t WordIndex::WordIndexAt(size_t offset) {

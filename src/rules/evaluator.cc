@@ -154,7 +154,6 @@ const std::vector<FiredRule>& Evaluator::Evaluate(const ItemView& item,
     }
   }
   std::sort(candidates_.begin(), candidates_.end());
-  const std::vector<Rule>& rules = pack_->rules();
   // With many candidates their plan entries are cold: fetch a few candidates ahead.
   constexpr size_t kAhead = 8;
   for (size_t i = 0; i < candidates_.size(); ++i) {
@@ -169,6 +168,9 @@ const std::vector<FiredRule>& Evaluator::Evaluate(const ItemView& item,
       const EvalPlan::Group& g =
           plan.groups[near.groups_begin + (near.groups_end - near.groups_begin > 1)];
       __builtin_prefetch(&plan.required[g.begin]);
+      // Most candidates pass their groups (a trigger also checks a second term) and walk
+      // their program next.
+      __builtin_prefetch(&plan.nodes[near.nodes_begin]);
     }
     const uint32_t r = candidates_[i];
     const EvalRule& er = plan.rules[r];
@@ -181,14 +183,13 @@ const std::vector<FiredRule>& Evaluator::Evaluate(const ItemView& item,
       required = GroupHit(plan.groups[g]);
     }
     if (!required) continue;
-    const Rule& rule = rules[r];
     if (er.node_count != 0) {
       values_.assign(er.node_count, -1);
       if (!Eval(r, 0, false)) continue;
     }
-    double score = Score(rule);
-    if (rule.has_threshold && score < rule.threshold) continue;
-    SelectReportedHits(rule);
+    double score = Score(er);
+    if (er.has_threshold && score < er.threshold) continue;
+    SelectReportedHits(r);
     FiredRule f;
     f.rule = r;
     f.score = score;
@@ -207,7 +208,7 @@ Evaluator::Trace Evaluator::Explain(uint32_t r, const ItemView& item,
   Trace trace;
   values_.assign(rule.program.size(), -1);
   trace.query_true = rule.program.empty() ? true : Eval(r, 0, true);
-  trace.score = Score(rule);
+  trace.score = Score(plan_->rules[r]);
   trace.fired = trace.query_true && (!rule.has_threshold || trace.score >= rule.threshold);
   if (rule.program.empty()) trace.fired = trace.fired && rule.has_threshold;
   trace.value = values_;
@@ -269,10 +270,7 @@ bool Evaluator::Eval(uint32_t r, uint32_t node, bool trace) {
     case K::kNear: {
       bool left = Eval(r, child[0], trace);
       bool right = (left || trace) ? Eval(r, child[1], trace) : false;
-      if (left && right) {
-        const Rule& rule = pack_->rules()[r];
-        v = Near(rule, rule.program[node]);
-      }
+      if (left && right) v = Near(r, n);
       break;
     }
     case K::kLang: {
@@ -289,7 +287,7 @@ bool Evaluator::Eval(uint32_t r, uint32_t node, bool trace) {
     case K::kAtLeastDistinct: {
       if (!Eval(r, child[0], trace)) break;
       gather_.clear();
-      Gather(pack_->rules()[r], child[0], false, &gather_);
+      Gather(r, child[0], false, &gather_);
       std::sort(gather_.begin(), gather_.end());
       gather_.erase(std::unique(gather_.begin(), gather_.end()), gather_.end());
       if (n.kind == K::kAtLeast) {
@@ -307,9 +305,10 @@ bool Evaluator::Eval(uint32_t r, uint32_t node, bool trace) {
   return v;
 }
 
-void Evaluator::Gather(const Rule& rule, uint32_t node, bool only_true,
+void Evaluator::Gather(uint32_t r, uint32_t node, bool only_true,
                        std::vector<uint32_t>* out) const {
-  const ProgramNode& n = rule.program[node];
+  const EvalPlan& plan = *plan_;
+  const EvalNode& n = plan.nodes[plan.rules[r].nodes_begin + node];
   if (only_true && values_[node] != 1) return;
   switch (n.kind) {
     case K::kNot:
@@ -324,8 +323,8 @@ void Evaluator::Gather(const Rule& rule, uint32_t node, bool only_true,
           if (n.fields & (1u << hits_[h].field)) out->push_back(h);
         }
       };
-      const match::TermId* begin = rule.terms.data() + n.terms_begin;
-      const match::TermId* end = rule.terms.data() + n.terms_end;
+      const match::TermId* begin = plan.terms.data() + n.begin;
+      const match::TermId* end = plan.terms.data() + n.end;
       if (static_cast<size_t>(end - begin) <= touched_.size() * 4) {
         for (const match::TermId* t = begin; t != end; ++t) add(*t);
       } else {
@@ -336,14 +335,15 @@ void Evaluator::Gather(const Rule& rule, uint32_t node, bool only_true,
       return;
     }
     default:
-      for (uint32_t i = n.children_begin; i < n.children_end; ++i) {
-        Gather(rule, rule.child_index[i], only_true, out);
+      for (uint32_t i = n.begin; i < n.end; ++i) {
+        Gather(r, plan.children[i], only_true, out);
       }
   }
 }
 
-void Evaluator::CollectTrueLeaves(const Rule& rule, uint32_t node) {
-  const ProgramNode& n = rule.program[node];
+void Evaluator::CollectTrueLeaves(uint32_t r, uint32_t node) {
+  const EvalPlan& plan = *plan_;
+  const EvalNode& n = plan.nodes[plan.rules[r].nodes_begin + node];
   if (values_[node] != 1) return;
   switch (n.kind) {
     case K::kNot:
@@ -354,9 +354,7 @@ void Evaluator::CollectTrueLeaves(const Rule& rule, uint32_t node) {
       leaves_.push_back(node);
       return;
     default:
-      for (uint32_t i = n.children_begin; i < n.children_end; ++i) {
-        CollectTrueLeaves(rule, rule.child_index[i]);
-      }
+      for (uint32_t i = n.begin; i < n.end; ++i) CollectTrueLeaves(r, plan.children[i]);
   }
 }
 
@@ -391,15 +389,18 @@ void Evaluator::AppendGroup(size_t terms_from, FieldMask fields) {
 // the rule true is represented before the kMaxHitsPerFiredRule cap, whatever the count of
 // place names elsewhere in the item. Of hits that start at the same place ("Kazakh*" and
 // "Kazakhstan") only the longest is kept, where the first of them was picked.
-void Evaluator::SelectReportedHits(const Rule& rule) {
+void Evaluator::SelectReportedHits(uint32_t r) {
+  const EvalPlan& plan = *plan_;
+  const EvalRule& er = plan.rules[r];
   gather_.clear();
   group_hits_.clear();
   group_terms_.clear();
   group_begin_.assign(1, 0);
-  if (rule.program.empty()) {
+  if (er.node_count == 0) {
     scored_.clear();
-    for (const auto& [t, w] : rule.weights) {
-      if (stamp_[t] == epoch_) scored_.push_back({t, w});
+    for (uint32_t i = er.weights_begin; i < er.weights_end; ++i) {
+      const EvalPlan::Weight& w = plan.weights[i];
+      if (stamp_[w.term] == epoch_) scored_.push_back({w.term, w.weight});
     }
     std::stable_sort(scored_.begin(), scored_.end(),
                      [](const Scored& a, const Scored& b) { return a.weight > b.weight; });
@@ -409,12 +410,12 @@ void Evaluator::SelectReportedHits(const Rule& rule) {
     }
   } else {
     leaves_.clear();
-    CollectTrueLeaves(rule, 0);
+    CollectTrueLeaves(r, 0);
     for (uint32_t leaf : leaves_) {
-      const ProgramNode& n = rule.program[leaf];
+      const EvalNode& n = plan.nodes[er.nodes_begin + leaf];
       const size_t from = group_terms_.size();
-      const match::TermId* begin = rule.terms.data() + n.terms_begin;
-      const match::TermId* end = rule.terms.data() + n.terms_end;
+      const match::TermId* begin = plan.terms.data() + n.begin;
+      const match::TermId* end = plan.terms.data() + n.end;
       if (static_cast<size_t>(end - begin) <= touched_.size() * 4) {
         for (const match::TermId* t = begin; t != end; ++t) {
           if (stamp_[*t] == epoch_) group_terms_.push_back(*t);
@@ -480,13 +481,13 @@ uint32_t Evaluator::LastWordOf(uint32_t hit) {
   return w;
 }
 
-bool Evaluator::Near(const Rule& rule, const ProgramNode& n) {
-  uint32_t c0 = rule.child_index[n.children_begin];
-  uint32_t c1 = rule.child_index[n.children_begin + 1];
+bool Evaluator::Near(uint32_t r, const EvalNode& n) {
+  uint32_t c0 = plan_->children[n.begin];
+  uint32_t c1 = plan_->children[n.begin + 1];
   left_.clear();
   right_.clear();
-  Gather(rule, c0, false, &left_);
-  Gather(rule, c1, false, &right_);
+  Gather(r, c0, false, &left_);
+  Gather(r, c1, false, &right_);
   if (left_.empty() || right_.empty()) return false;
   PrepareWords();
   // Position of a hit: (field << 32 | first word) plus its last word.
@@ -506,7 +507,7 @@ bool Evaluator::Near(const Rule& rule, const ProgramNode& n) {
   };
   positions(right_, &right_pos_);
   positions(left_, &left_pos_);
-  const uint64_t d = n.distance;
+  const uint64_t d = n.param;  // the distance
   for (const NearPos& l : left_pos_) {
     uint64_t field = l.key >> 32;
     uint64_t first = l.key & 0xffffffffu;
@@ -533,7 +534,7 @@ bool Evaluator::Near(const Rule& rule, const ProgramNode& n) {
   return false;
 }
 
-double Evaluator::Score(const Rule& rule) {
+double Evaluator::Score(const EvalRule& er) {
   // Every hit of a scored term, with its weight; hits that start at the same place as a
   // heavier (or longer) one are the same mention seen by two terms ("Kazakh*" and
   // "Kazakhstan") and count once.
@@ -542,16 +543,17 @@ double Evaluator::Score(const Rule& rule) {
     for (uint32_t k = first_[t]; k < first_[t] + n_[t]; ++k)
       scored_.push_back({by_term_[k], weight});
   };
-  if (rule.weights.size() <= touched_.size()) {
-    for (const auto& [t, w] : rule.weights) {
-      if (stamp_[t] == epoch_) add(t, w);
+  const EvalPlan::Weight* const begin = plan_->weights.data() + er.weights_begin;
+  const EvalPlan::Weight* const end = plan_->weights.data() + er.weights_end;
+  if (static_cast<size_t>(end - begin) <= touched_.size()) {
+    for (const EvalPlan::Weight* w = begin; w != end; ++w) {
+      if (stamp_[w->term] == epoch_) add(w->term, w->weight);
     }
   } else {
     for (match::TermId t : touched_) {
-      auto it = std::lower_bound(
-          rule.weights.begin(), rule.weights.end(), t,
-          [](const std::pair<match::TermId, float>& p, match::TermId id) { return p.first < id; });
-      if (it != rule.weights.end() && it->first == t) add(t, it->second);
+      const EvalPlan::Weight* it = std::lower_bound(
+          begin, end, t, [](const EvalPlan::Weight& w, match::TermId id) { return w.term < id; });
+      if (it != end && it->term == t) add(t, it->weight);
     }
   }
   if (scored_.empty()) return 0;

@@ -2,7 +2,10 @@
 // alert read back with simdjson-free checks on its exact text.
 #include "steppewatch/alert/alert.h"
 
+#include <charconv>
+#include <cmath>
 #include <string>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -124,6 +127,26 @@ TEST(JsonWriter, WritesNestedStructures) {
   w.Double(std::numeric_limits<double>::quiet_NaN());
   w.EndObject();
   EXPECT_EQ(out, "prefix:{\"a\":\"x\",\"list\":[-3,7,0.25,true,null,{}],\"n\":12,\"nan\":null}");
+}
+
+// Whole numbers take a shortcut past the shortest-form double formatting: it must write what
+// std::to_chars writes, on both sides of where the shortcut stops.
+TEST(JsonWriter, DoublesAreWrittenAsToCharsWritesThem) {
+  std::vector<double> values = {0.0, -0.0, 0.5, -0.5, 1e5, -1e5, 99999.5, 1e15, 2.5e-7, 1.0 / 3};
+  for (int i = -120000; i <= 120000; ++i) values.push_back(i);
+  for (int e = 0; e <= 18; ++e) {
+    values.push_back(std::pow(10.0, e));
+    values.push_back(-std::pow(10.0, e) * 7);
+  }
+  std::string out;
+  for (double v : values) {
+    out.clear();
+    JsonWriter w(&out);
+    w.Double(v);
+    char buf[32];
+    auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    ASSERT_EQ(out, std::string(buf, p)) << v;
+  }
 }
 
 std::string Snippet(std::string_view text, uint32_t start, uint32_t end, uint32_t context) {

@@ -318,6 +318,20 @@ TEST(MatcherTest, ReportsTermsAndStats) {
   EXPECT_FALSE(matcher->stats().from_cache);
 }
 
+// Terms that share a folded pattern but not their word checks: a match inside a longer word is
+// rejected before the targets are read only when none of the pattern's terms would take it.
+TEST(MatcherTest, TermsSharingAPatternKeepTheirOwnWordChecks) {
+  TermSpec substring = Lit("port");
+  substring.whole_word = false;
+  const std::vector<TermSpec> terms = {Lit("port"), substring, Prefix("port")};
+  EXPECT_EQ(Find(terms, {"reports"}), std::vector<std::string>({"1:0:port"}));
+  EXPECT_EQ(Find(terms, {"reporting"}), std::vector<std::string>({"1:0:port"}));
+  EXPECT_EQ(Find(terms, {"portable"}), std::vector<std::string>({"1:0:port", "2:0:port"}));
+  EXPECT_EQ(Find(terms, {"a port."}),
+            std::vector<std::string>({"0:0:port", "1:0:port", "2:0:port"}));
+  EXPECT_THAT(Find({Lit("port"), Prefix("port")}, {"reports", "report"}), IsEmpty());
+}
+
 TEST(MatcherTest, EmptyTermSetMatchesNothing) { EXPECT_THAT(Find({}, {"anything"}), IsEmpty()); }
 
 struct BadTermCase {

@@ -128,5 +128,53 @@ TEST(WordIndexTest, OffsetsBetweenWordsBelongToTheNextWord) {
   EXPECT_EQ(index.WordIndexAt(0), 0u);
 }
 
+// The word starts of `text` by the definition, one code point at a time (what WordIndex did
+// before it skipped ASCII runs).
+std::vector<uint32_t> ReferenceWordStarts(std::string_view text) {
+  std::vector<uint32_t> starts;
+  bool in_word = false;
+  for (size_t i = 0; i < text.size();) {
+    const CodePoint c = DecodeAt(text, i);
+    const bool cjk = IsCjk(c.cp);
+    const bool word = IsWordChar(c.cp) && !cjk;
+    bool continues = word;
+    if (in_word && !word && IsJoiner(c.cp)) {
+      const CodePoint next = DecodeAt(text, i + c.length);
+      continues = next.length != 0 && IsWordChar(next.cp) && !IsCjk(next.cp);
+    }
+    if (in_word && !continues) in_word = false;
+    if (cjk) {
+      starts.push_back(static_cast<uint32_t>(i));
+    } else if (word && !in_word) {
+      starts.push_back(static_cast<uint32_t>(i));
+      in_word = true;
+    }
+    i += c.length;
+  }
+  return starts;
+}
+
+TEST(WordIndexTest, AsciiRunsSplitAsOneCodePointAtATime) {
+  // Pieces whose every order and neighbour matters: ASCII words, digits, joiners, spaces and
+  // punctuation, Cyrillic (and a Cyrillic symbol), CJK, a modifier letter, a combining mark, a lone
+  // continuation byte.
+  const std::vector<std::string> pieces = {"a", "Z",      "7",    "'", "-",     " ", ",",
+                                           ".", "\n",     "_",    "ж", "я",     "҂", "中",
+                                           "ʻ", "\u0301", "\x80", "’", "Astana"};
+  uint64_t state = 16;
+  WordIndex index;
+  for (int round = 0; round < 20000; ++round) {
+    std::string text;
+    const int n = static_cast<int>(state % 12);
+    for (int k = 0; k < n; ++k) {
+      state = state * 6364136223846793005ull + 1442695040888963407ull;
+      text += pieces[(state >> 33) % pieces.size()];
+    }
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    index.Reset(text);
+    ASSERT_EQ(index.word_starts(), ReferenceWordStarts(text)) << "text: " << text;
+  }
+}
+
 }  // namespace
 }  // namespace steppewatch::normalise

@@ -3,6 +3,7 @@
 #include "steppewatch/pipeline/item_processor.h"
 
 #include <string>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -196,6 +197,69 @@ TEST(ItemProcessor, ProducesIdenticalOutputForRepeatedItems) {
   std::string first(p->Process(payload, {}).alerts.at(0).value);
   p->Process(R"({"id":"other","title":"Weather","body":"x"})", {});
   EXPECT_EQ(std::string(p->Process(payload, {}).alerts.at(0).value), first);
+}
+
+// Returns how many times `needle` occurs in `text`.
+size_t Count(std::string_view text, std::string_view needle) {
+  size_t n = 0;
+  for (size_t at = text.find(needle); at != std::string_view::npos;
+       at = text.find(needle, at + needle.size())) {
+    ++n;
+  }
+  return n;
+}
+
+// The renderer writes a hit that several fired rules report once and copies it, and keeps the
+// opening of each rule's entry once the rule has fired: the copies must be exact, and nothing of
+// one item may leak into the next (hit 0 of the next item is another hit).
+TEST(ItemProcessor, RepeatsSharedHitsAndRuleOpeningsExactly) {
+  auto pack = rules::CompiledPack::LoadFromFiles({{"pack.yaml", R"(
+pack: {name: shared, version: '1'}
+defaults: {topic: alerts.a, severity: low}
+rules:
+  - {id: r1, title: 'Quoted "one"', tags: [x, 'y "z"'], query: 'Astana AND deal'}
+  - {id: r2, query: 'Astana AND (deal OR talks)'}
+  - {id: r3, topics: [alerts.b], severity: high, query: 'Astana'}
+)"}});
+  ASSERT_TRUE(pack.ok()) << pack.status();
+  auto p = Make(*pack);
+  const std::string a = R"({"id":"a","title":"Astana deal","body":"Talks in Astana."})";
+  const std::string b = R"({"id":"b","title":"Deal signed in Astana","body":"No talks."})";
+  const Outcome& first = p->Process(a, {});
+  ASSERT_EQ(first.kind, Outcome::Kind::kAlerts);
+  ASSERT_EQ(first.alerts.size(), 2u);
+  const std::string to_a(first.alerts[0].value);
+  EXPECT_EQ(first.alerts[0].topic, "alerts.a");
+  // Both rules of alerts.a report the title's "Astana" and the body's.
+  EXPECT_EQ(Count(to_a, R"({"term":"Astana","field":"title","start":0,"end":6,)"
+                        R"("snippet":"Astana deal","snippet_start":0,"snippet_end":6})"),
+            2u)
+      << to_a;
+  EXPECT_EQ(Count(to_a, R"({"term":"Astana","field":"body","start":9,"end":15,)"
+                        R"("snippet":"Talks in Astana.","snippet_start":9,"snippet_end":15})"),
+            2u)
+      << to_a;
+  EXPECT_EQ(Count(to_a, R"({"rule":"r1","title":"Quoted \"one\"","severity":"low",)"
+                        R"("tags":["x","y \"z\""],"score":)"),
+            1u)
+      << to_a;
+  EXPECT_EQ(Count(to_a, R"({"rule":"r2","title":"r2","severity":"low","tags":[],"score":)"), 1u)
+      << to_a;
+  EXPECT_EQ(Count(std::string(first.alerts[1].value),
+                  R"({"rule":"r3","title":"r3","severity":"high","tags":[],"score":)"),
+            1u);
+  // The second item, rendered after the first, is byte for byte what a new processor renders.
+  std::vector<std::string> after;
+  for (const AlertMessage& m : p->Process(b, {}).alerts) after.emplace_back(m.value);
+  auto fresh = Make(*pack);
+  std::vector<std::string> alone;
+  for (const AlertMessage& m : fresh->Process(b, {}).alerts) alone.emplace_back(m.value);
+  EXPECT_EQ(after, alone);
+  ASSERT_EQ(alone.size(), 2u);
+  EXPECT_EQ(Count(alone[0], R"({"term":"Astana","field":"title","start":15,"end":21,)"), 2u)
+      << alone[0];
+  // And the first item again is what it was.
+  EXPECT_EQ(std::string(p->Process(a, {}).alerts[0].value), to_a);
 }
 
 // Returns the "fingerprint" value of the alert's item object, or "<absent>".

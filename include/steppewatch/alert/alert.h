@@ -6,7 +6,8 @@
 // subscriber can de-duplicate and route without reading the headers.
 //
 // AlertRenderer is one per worker thread (not thread-safe); it writes into caller-owned strings
-// that the caller reuses, so rendering allocates only while those grow.
+// that the caller reuses, so rendering allocates only while those and its own scratch grow (the
+// scratch keeps the rendered opening of each rule that has fired: bounded by the pack).
 #pragma once
 
 #include <cstdint>
@@ -21,6 +22,8 @@
 #include "steppewatch/rules/pack.h"
 
 namespace steppewatch::alert {
+
+class JsonWriter;
 
 inline constexpr std::string_view kAlertSchema = "steppewatch.alert.v1";
 
@@ -88,8 +91,7 @@ struct RenderOptions {
 
 class AlertRenderer {
  public:
-  AlertRenderer(const rules::CompiledPack& pack, const RenderOptions& options)
-      : pack_(pack), options_(options) {}
+  AlertRenderer(const rules::CompiledPack& pack, const RenderOptions& options);
 
   // Appends the alert JSON for the fired rules `fired` (those of one destination topic) to
   // `*json`, and sets the header values in `*rules`, `*tags`, `*severity` and `*alert_id`
@@ -99,11 +101,35 @@ class AlertRenderer {
               std::string* alert_id) const;
 
  private:
+  // Appends to `w` the opening of rule `rule`'s entry in "matches" ('{' and its rule, title,
+  // severity and tags members), rendered the first time the rule fires and copied after that.
+  void BeginRuleEntry(uint32_t rule, JsonWriter* w) const;
+
   const rules::CompiledPack& pack_;
   RenderOptions options_;
   // Scratch reused across Render() calls (one renderer per thread).
   mutable std::string snippet_;
   mutable std::vector<match::TermId> shown_terms_;
+  // The constant opening of each rule's entry, kept once the rule has fired: with a large watch
+  // list an alerting item fires tens of rules, and these members were rendered (escaped, keyed)
+  // again each time. Filled on first use rather than at pack load, so a worker holds only the
+  // rules that fire and loading a 100k-rule pack costs nothing more; bounded by the pack.
+  mutable std::string rule_openings_;
+  struct Span32 {
+    uint32_t begin = 0, size = 0;  // size 0: not rendered yet
+  };
+  mutable std::vector<Span32> rule_opening_;  // by rule index
+  // Per hit of the item (index into AlertContext::hits), where its JSON object lies in the
+  // output of the current Render() call, valid when its stamp equals render_stamp_: the same
+  // hit shows under every fired rule that reports it (tenants of a large watch list watch the
+  // same names), and its object, snippet included, depends on the hit alone.
+  struct HitObject {
+    uint32_t stamp = 0;
+    uint32_t size = 0;
+    size_t pos = 0;
+  };
+  mutable std::vector<HitObject> hit_object_;
+  mutable uint32_t render_stamp_ = 0;
 };
 
 // Appends the alert id of item `item_id` alerted to `topic` under the pack whose hash is

@@ -48,6 +48,17 @@ class JsonWriter {
     Int(value);
   }
 
+  // Begins an object whose first fields were rendered earlier: `opening` is '{' followed by
+  // zero or more complete `"key":value` members separated by commas (no trailing comma). End it
+  // with EndObject() as any object.
+  void BeginObjectWith(std::string_view opening);
+  // Writes again the value that this writer wrote at out[pos, pos + len) (separated as any
+  // value): for a value that repeats within one document, rendered once and then copied.
+  void RepeatValue(size_t pos, size_t len);
+  // Returns the size of the output so far: with RepeatValue, where a value about to be written
+  // (after its separator) or just written lies.
+  size_t size() const { return out_->size(); }
+
   // Appends `value` to `*out` as the body of a JSON string (escaped, without quotes).
   static void Escape(std::string_view value, std::string* out);
 

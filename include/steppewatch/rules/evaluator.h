@@ -81,14 +81,14 @@ class Evaluator {
   void PrepareWords();
   // Appends the hits of the leaves under `node` (outside NOT); with `only_true`, only of
   // subtrees that evaluated true.
-  void Gather(const Rule& rule, uint32_t node, bool only_true, std::vector<uint32_t>* out) const;
+  void Gather(uint32_t rule, uint32_t node, bool only_true, std::vector<uint32_t>* out) const;
   // Fills gather_ with the hits reported for fired rule `rule`, decisive clauses first, capped
   // at kMaxHitsPerFiredRule (evaluator.cc says how).
-  void SelectReportedHits(const Rule& rule);
-  void CollectTrueLeaves(const Rule& rule, uint32_t node);
+  void SelectReportedHits(uint32_t rule);
+  void CollectTrueLeaves(uint32_t rule, uint32_t node);
   void AppendGroup(size_t terms_from, FieldMask fields);
-  bool Near(const Rule& rule, const ProgramNode& n);
-  double Score(const Rule& rule);
+  bool Near(uint32_t rule, const EvalNode& n);
+  double Score(const EvalRule& rule);
   uint32_t FirstWordOf(uint32_t hit);
   uint32_t LastWordOf(uint32_t hit);
 

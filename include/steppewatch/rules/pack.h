@@ -126,9 +126,16 @@ struct RequiredTerm {
 // terms of every AND branch, both sides of NEAR, one group per OR, n distinct terms of the
 // leaves under AT_LEAST_DISTINCT(n); NOT, lang: and source: add none), so a rule whose groups
 // are not all hit is rejected without evaluating it.
+//
+// What the evaluator needs of a rule once it fires (its scored terms and threshold) is here too:
+// with a large pack each rule's own vectors (Rule::weights, program, terms) are separate heap
+// blocks, and reading them cost a cache miss each per fired rule.
 struct EvalRule {
-  uint32_t nodes_begin = 0, node_count = 0;   // EvalPlan::nodes
-  uint32_t groups_begin = 0, groups_end = 0;  // EvalPlan::groups; the first is the trigger
+  uint32_t nodes_begin = 0, node_count = 0;     // EvalPlan::nodes
+  uint32_t groups_begin = 0, groups_end = 0;    // EvalPlan::groups; the first is the trigger
+  uint32_t weights_begin = 0, weights_end = 0;  // EvalPlan::weights (Rule::weights)
+  bool has_threshold = false;                   // Rule::has_threshold, threshold
+  double threshold = 0;
 };
 
 struct EvalPlan {
@@ -146,12 +153,18 @@ struct EvalPlan {
     FieldMask also_fields = 0;
     match::TermId also = 0;
   };
+  // A term the rule scores, and its weight (Rule::weights).
+  struct Weight {
+    match::TermId term;
+    float weight;
+  };
   std::vector<EvalRule> rules;  // by rule index
   std::vector<EvalNode> nodes;
   std::vector<uint32_t> children;
   std::vector<match::TermId> terms;
   std::vector<Group> groups;
   std::vector<RequiredTerm> required;
+  std::vector<Weight> weights;          // per rule, sorted by term
   std::vector<uint32_t> trigger_begin;  // term_count + 1 offsets into triggers
   std::vector<Trigger> triggers;
   // Term lists of kTerms nodes with kSetMinTerms or more terms (a pack's named sets, used by
