@@ -247,17 +247,23 @@ def report_second(labels_path, second_path, fired):
         report_group(f"{part}:{name}", in_part, fired)
 
 
+def rules_by_item(alerts_path):
+  """The rules each item fired, from an alerts file (NDJSON; other lines skipped)."""
+  rules = collections.defaultdict(set)
+  with open(alerts_path) as f:
+    for line in f:
+      if line.startswith("{"):
+        alert = json.loads(line)
+        rules[alert["item"]["id"]].update(m["rule"] for m in alert["matches"])
+  return rules
+
+
 def draw_fresh(labels_paths, original_alerts, items, n, seed, exclude_paths):
   """A fresh sample of the Kazakh N stratum: items the original pack did not tag ca.geopolitics
   but tagged otherwise or that a loose name regex finds, whose sentence no labelled item shares
   (copies count as one sentence; the first id in sorted order stands for it) and that was not
   read while tuning (exclude_paths)."""
-  orig_rules = collections.defaultdict(set)
-  with open(original_alerts) as f:
-    for line in f:
-      if line.startswith("{"):
-        alert = json.loads(line)
-        orig_rules[alert["item"]["id"]].update(m["rule"] for m in alert["matches"])
+  orig_rules = rules_by_item(original_alerts)
   names = re.compile("|".join(NAIVE.values()), re.I)
   labelled = {split_key(r["id"]) for path in labels_paths for r in read_labels(path)}
   for path in exclude_paths:
@@ -284,12 +290,7 @@ def census(labels_path, fresh_paths, original_alerts, items, fired, reps=1000, s
   sentences; unlabelled R items count as negative (no R item of any labelled round was
   positive), so an R item the pack fires on counts as a false positive. 90% intervals: the fresh
   rows resampled with replacement; the known part does not vary."""
-  orig = collections.defaultdict(set)
-  with open(original_alerts) as f:
-    for line in f:
-      if line.startswith("{"):
-        alert = json.loads(line)
-        orig[alert["item"]["id"]].update(m["rule"] for m in alert["matches"])
+  orig = rules_by_item(original_alerts)
   names = re.compile("|".join(NAIVE.values()), re.I)
   known = {}
   for r in read_labels(labels_path):

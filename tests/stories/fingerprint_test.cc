@@ -21,6 +21,13 @@ Fingerprint Of(std::string_view title, std::string_view body) {
   return f.Compute(normalise::FoldToString(title), normalise::FoldToString(body), body);
 }
 
+// The same with settings other than the defaults (the portable kernel).
+Fingerprint OfWith(const internal::FingerprintOptions& options, std::string_view title,
+                   std::string_view body) {
+  return internal::ComputeWithOptions(normalise::FoldToString(title), normalise::FoldToString(body),
+                                      options, Kernel::kPortable, body);
+}
+
 constexpr char kTitle[] = "Kazakhstan signs gas deal with China";
 constexpr char kBody[] =
     "Kazakhstan and China signed an agreement on Tuesday to expand the capacity of the gas "
@@ -186,12 +193,7 @@ TEST(Fingerprint, ABylineRunIntoTheTextIsSkippedByItsMarker) {
   EXPECT_NE(Of("", "By Tom Kumar today"), Of("", "today"));
   internal::FingerprintOptions off;
   off.byline_markers = false;
-  const std::string copy = "Автор: Бауыржан Омаров " + one;
-  EXPECT_GT(Distance(internal::ComputeWithOptions(normalise::FoldToString(""),
-                                                  normalise::FoldToString(copy), off,
-                                                  Kernel::kPortable, copy),
-                     f1),
-            kNearDuplicateDistance);
+  EXPECT_GT(Distance(OfWith(off, "", "Автор: Бауыржан Омаров " + one), f1), kNearDuplicateDistance);
 }
 
 TEST(Fingerprint, WireCreditsAfterTheDatelineAreSkipped) {
@@ -246,10 +248,8 @@ TEST(Fingerprint, AFooterOpeningWithABoilerplateMarkerGoesWhole) {
   // The rule off, the copy keeps the original's last sentence and drifts away.
   internal::FingerprintOptions off;
   off.footer_markers = false;
-  const std::string copy = body + " Our Standards: The Thomson Reuters Trust Principles.";
-  EXPECT_GT(Distance(internal::ComputeWithOptions(normalise::FoldToString("Crude oil prices soar"),
-                                                  normalise::FoldToString(copy), off,
-                                                  Kernel::kPortable, copy),
+  EXPECT_GT(Distance(OfWith(off, "Crude oil prices soar",
+                            body + " Our Standards: The Thomson Reuters Trust Principles."),
                      base),
             0);
 }
