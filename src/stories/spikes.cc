@@ -35,6 +35,12 @@ SpikeDetector::SpikeDetector(const SpikeOptions& options) : o_(options) {
   decay_ = std::exp(-static_cast<double>(o_.bucket_ms) / static_cast<double>(o_.baseline_ms));
   day_decay_ = std::exp(-86400 * 1000.0 / static_cast<double>(o_.baseline_ms));
   shape_ring_.assign(n_, 0.0);
+  double lo = 0, hi = 40;
+  for (int i = 0; i < 100; ++i) {
+    double mid = (lo + hi) / 2;
+    (0.5 * std::erfc(mid / std::sqrt(2.0)) > o_.alpha ? lo : hi) = mid;
+  }
+  normal_z_ = hi;
 }
 
 bool SpikeDetector::warm() const {
@@ -231,12 +237,7 @@ uint32_t SpikeDetector::Threshold(double expected, double dispersion) const {
   uint32_t c;
   if (expected > kNormalAbove) {
     // Normal approximation with continuity correction: the smallest c with P(X >= c) < alpha.
-    double lo = 0, hi = 40;
-    for (int i = 0; i < 100; ++i) {
-      double mid = (lo + hi) / 2;
-      (0.5 * std::erfc(mid / std::sqrt(2.0)) > o_.alpha ? lo : hi) = mid;
-    }
-    c = static_cast<uint32_t>(std::ceil(expected + hi * std::sqrt(expected) + 0.5));
+    c = static_cast<uint32_t>(std::ceil(expected + normal_z_ * std::sqrt(expected) + 0.5));
   } else {
     // Smallest c with P(X >= c) = 1 - P(X <= c - 1) < alpha.
     double p = std::exp(-expected), cdf = p;

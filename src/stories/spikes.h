@@ -167,6 +167,8 @@ class SpikeDetector {
   SpikeOptions o_;
   int n_;         // buckets per spike window
   double decay_;  // per bucket
+  // The standard normal quantile of 1 - alpha (bisected once: it depends on alpha only).
+  double normal_z_ = 0;
   int64_t clock_ms_ = INT64_MIN;
   int64_t bucket_ = INT64_MIN;  // the current bucket
   int64_t history_start_ms_ = INT64_MIN;

@@ -1,12 +1,14 @@
-// StoriesStage implementation: simdjson's DOM parser validates each whole alert and gives the few
+// StoriesStage implementation: AlertFieldParser validates each whole alert and gives the few
 // fields the stage needs, StoryIndex assigns the story, SpikeDetector counts new stories per rule
 // and tag, and the enriched alert is the original bytes with a "story" object inserted before
 // the final '}' (no re-serialisation of the alert).
 //
 // Why the whole alert is validated: the stage republishes the alert's bytes, so a value it does
-// not read (a hit with a missing ':') would reach the stories topic as invalid JSON. One DOM
-// parse both validates and yields the fields; it costs less than On-Demand over the fields plus
-// a separate validation (benchmarks/README.md, "Stories").
+// not read (a hit with a missing ':') would reach the stories topic as invalid JSON. The parser
+// validates and reads the fields in one walk over simdjson's structural index, with simdjson's
+// DOM parser as the judge of anything unusual (src/stories/alert_fields.h); it costs less than a
+// DOM parse, which cost less than On-Demand over the fields plus a separate validation
+// (benchmarks/README.md, "Stories").
 //
 // Defaults of the spike settings (StageOptions) and why:
 //   window 72 h: wire copies of a story keep arriving for a day or two; a longer window costs
@@ -154,7 +156,6 @@ class StageImpl final : public StoriesStage {
   std::vector<std::unique_ptr<Slot>> slots_;
   std::vector<StageOutput> outs_;
   std::vector<std::pair<uint32_t, uint64_t>> top_;  // scratch: (copies, seq)
-  std::vector<std::string_view> keys_;              // scratch: one alert's rules or tags
   StageStats stats_;
 };
 
@@ -385,18 +386,16 @@ void StageImpl::Handle(const StageInput& in, Slot& slot, StageOutput& out, bool 
     ++stats_.new_stories;
     spikes_.AddGlobalStory();
     // Each key counts a story once, even when two matched rules carry the same tag; keys in
-    // sorted order (views are sorted: moving the strings cost more than the rest of it).
-    auto count = [&](bool rule_scope, const std::vector<std::string>& names, size_t n) {
-      keys_.clear();
-      for (size_t i = 0; i < n; ++i) keys_.emplace_back(names[i]);
-      std::sort(keys_.begin(), keys_.end());
-      for (size_t i = 0; i < keys_.size(); ++i) {
-        if (i > 0 && keys_[i] == keys_[i - 1]) continue;
-        spikes_.AddStory(rule_scope, keys_[i], t, language, a.seq, &events_);
+    // sorted order (the alert's own views, sorted in place: they are not used after this).
+    auto count = [&](bool rule_scope, std::vector<std::string_view>& names) {
+      std::sort(names.begin(), names.end());
+      for (size_t i = 0; i < names.size(); ++i) {
+        if (i > 0 && names[i] == names[i - 1]) continue;
+        spikes_.AddStory(rule_scope, names[i], t, language, a.seq, &events_);
       }
     };
-    count(true, f.rules, f.n_rules);
-    count(false, f.tags, f.n_tags);
+    count(true, f.rules);
+    count(false, f.tags);
   } else if (!a.same_item) {
     ++stats_.copies;
   }

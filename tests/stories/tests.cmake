@@ -8,3 +8,7 @@ add_test(NAME stories.output_schema
 '${PROJECT_SOURCE_DIR}/tests/stories/validate_stories.py' '${PROJECT_SOURCE_DIR}/config/schema' \
 '${PROJECT_BINARY_DIR}/tests/stories-output.ndjson' 70 6")
 set_tests_properties(stories.output_schema PROPERTIES LABELS unit)
+
+# The alert parser's differential test reads the parser's private header.
+target_include_directories(stories_stage_alert_fields_test PRIVATE ${PROJECT_SOURCE_DIR}/src)
+target_link_libraries(stories_stage_alert_fields_test PRIVATE simdjson::simdjson)
