@@ -38,6 +38,7 @@
 #include "steppewatch/kafka/embedded_broker.h"
 #include "steppewatch/kafka/stories_role.h"
 #include "steppewatch/stories/fingerprint.h"
+#include "support/stories_alert.h"
 
 namespace steppewatch::kafka {
 namespace {
@@ -48,47 +49,6 @@ constexpr char kStories[] = "stories.out";
 constexpr char kSpikes[] = "spikes.out";
 // 64: the mock keeps ~5 MiB per partition, and 100k alerts are 190 MB.
 constexpr int kPartitions = 64;
-
-std::string Rfc3339(int64_t ms) {
-  time_t secs = static_cast<time_t>(ms / 1000);
-  struct tm tm;
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-  return buf;
-}
-
-// The stage benchmark's alert (benchmarks/stories_stage_benchmark.cc, MakeAlert).
-std::string MakeAlert(uint64_t i, stories::Fingerprint fp, int64_t t_ms, int rule) {
-  std::string fp_hex;
-  stories::AppendFingerprint(fp, &fp_hex);
-  std::string a = "{\"schema\":\"steppewatch.alert.v1\",\"item\":{\"id\":\"item-" +
-                  std::to_string(i) +
-                  "\",\"title\":\"Kazakhstan signs gas pipeline deal with China as Tokayev "
-                  "visits Beijing\",\"url\":\"https://example.org/news/" +
-                  std::to_string(i) + "\",\"source\":\"outlet" + std::to_string(i % 300) +
-                  ".example\",\"lang\":\"en\",\"published_at\":\"" + Rfc3339(t_ms) +
-                  "\",\"fingerprint\":\"" + fp_hex + "\"},\"matches\":[";
-  for (int m = 0; m < 2; ++m) {
-    a += std::string(m ? "," : "") + "{\"rule\":\"rule." + std::to_string((rule + m * 7) % 50) +
-         "\",\"title\":\"Rule " + std::to_string(rule) +
-         "\",\"severity\":\"high\",\"tags\":[\"geo:country" + std::to_string((rule + m) % 40) +
-         "\",\"theme:topic" + std::to_string((rule + m) % 30) + "\"],\"score\":10,\"hits\":[";
-    for (int h = 0; h < 3; ++h) {
-      a += std::string(h ? "," : "") +
-           "{\"term\":\"Kazakhstan\",\"field\":\"body\",\"start\":120,\"end\":130,\"snippet\":"
-           "\"…the government of Kazakhstan said on Tuesday that the new pipeline to China would "
-           "carry 10 bcm a year from 2026…\"}";
-    }
-    a += "]}";
-  }
-  a += "],\"rule_pack\":{\"name\":\"central-asia\",\"version\":\"1.4\",\"hash\":\"sha256:"
-       "d1458e66d4911cc47fd97ca008f9c0e3fb3c2dd89d3a8e8035cf56733d62b7e4\"},\"origin\":{"
-       "\"topic\":\"news.items\",\"partition\":3,\"offset\":123456,\"timestamp_ms\":-1},"
-       "\"processed_at\":\"2026-01-01T00:00:00.000Z\",\"instance\":\"bench\"}";
-  return a;
-}
 
 // N alerts over the last hour, in time order; 80% new stories, 20% copies (0-3 bits flipped) of
 // one of the last 4096.
@@ -109,7 +69,9 @@ std::vector<std::pair<std::string, std::string>> MakeAlerts(size_t n) {
     }
     recent[i % recent.size()] = fp;
     const int64_t t = now - 3600 * 1000 + static_cast<int64_t>(i * 3600 * 1000 / n);
-    out.emplace_back("item-" + std::to_string(i), MakeAlert(i, fp, t, static_cast<int>(i % 50)));
+    std::string id = "item-" + std::to_string(i);
+    std::string alert = bench::SyntheticStoriesAlert(id, i, fp, t, static_cast<int>(i % 50));
+    out.emplace_back(std::move(id), std::move(alert));
   }
   return out;
 }
