@@ -22,8 +22,8 @@ std::string SyntheticStoriesAlert(std::string_view item_id, uint64_t i, stories:
       "signs gas pipeline deal with China as Tokayev visits Beijing\",\"url\":\"https://"
       "example.org/news/%llu\",\"source\":\"outlet%d.example\",\"lang\":\"en\","
       "\"published_at\":\"%s\",\"fingerprint\":\"%s\"},\"matches\":[",
-      static_cast<int>(item_id.size()), item_id.data(), static_cast<unsigned long long>(i), static_cast<int>(i % 300), when,
-      fp_hex.c_str());
+      static_cast<int>(item_id.size()), item_id.data(), static_cast<unsigned long long>(i),
+      static_cast<int>(i % 300), when, fp_hex.c_str());
   std::string a = head;
   for (int m = 0; m < 2; ++m) {
     char match[256];
