@@ -252,16 +252,21 @@ size_t FooterStart(const char* p, size_t from, size_t n, Kernel kernel) {
                                   _mm_cmpeq_epi8(x, _mm_set1_epi8(static_cast<char>(0x82)))));
     return static_cast<uint32_t>(_mm_movemask_epi8(hit));
   };
+  // The footer's start among the candidates of the block at q (bit k: p[q + k]), or n.
+  auto footer_in = [&](size_t q, uint64_t mask) {
+    for (; mask != 0; mask &= mask - 1) {
+      const size_t j = candidate(q + static_cast<size_t>(__builtin_ctzll(mask)));
+      if (j < from || j >= n) continue;
+      if (marker_at(j)) return p[j - 1] == '(' ? j - 1 : j;
+    }
+    return n;
+  };
   if (kernel == Kernel::kAvx512) {
     // A 200-byte window is four blocks here, thirteen with 16-byte vectors: the vector scan was
     // most of the footer rule's cost.
     for (size_t q = from >= 2 ? from - 2 : 0; q < n; q += 64) {
-      for (uint64_t mask = SentenceMarksAvx512(p, q, std::min<size_t>(64, n - q)); mask != 0;
-           mask &= mask - 1) {
-        const size_t j = candidate(q + static_cast<size_t>(__builtin_ctzll(mask)));
-        if (j < from || j >= n) continue;
-        if (marker_at(j)) return p[j - 1] == '(' ? j - 1 : j;
-      }
+      const size_t at = footer_in(q, SentenceMarksAvx512(p, q, std::min<size_t>(64, n - q)));
+      if (at != n) return at;
     }
     return n;
   }
@@ -281,12 +286,7 @@ size_t FooterStart(const char* p, size_t from, size_t n, Kernel kernel) {
         }
       }
     }
-    for (; mask != 0; mask &= mask - 1) {
-      const size_t at = q + static_cast<size_t>(__builtin_ctz(mask));
-      const size_t j = candidate(at);
-      if (j < from || j >= n) continue;
-      if (marker_at(j)) return p[j - 1] == '(' ? j - 1 : j;
-    }
+    if (const size_t at = footer_in(q, mask); at != n) return at;
   }
   return n;
 }

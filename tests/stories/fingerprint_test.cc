@@ -242,8 +242,10 @@ TEST(Fingerprint, AFooterOpeningWithABoilerplateMarkerGoesWhole) {
   EXPECT_EQ(Of("", zh + "\n（责任编辑：张伟）"), Of("", zh));
   // A marker word inside a sentence is text, and so is one before the body's last footer_bytes.
   EXPECT_NE(Of("", body + " He said copyright law did not apply."), base);
-  std::string long_body =
-      "Follow us on the road to Astana, where the summit opens. " + std::string(kBody);
+  // (after min_kept_bytes and more than footer_bytes before the end: only the window says no)
+  const std::string long_body = std::string(kBody) +
+                                " Follow us on the road to Astana, where the summit opens. " +
+                                std::string(kBody);
   EXPECT_NE(Of("", long_body), Of("", kBody));
   // The rule off, the copy keeps the original's last sentence and drifts away.
   internal::FingerprintOptions off;
