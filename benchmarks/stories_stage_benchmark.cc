@@ -37,6 +37,8 @@
 #include <random>
 #include <span>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "simdjson.h"
@@ -52,30 +54,34 @@ constexpr int64_t kWeekMs = 7 * 86400 * 1000LL;
 constexpr int64_t kT0 = 1668988800000LL;  // 2022-11-21
 
 // The query stream: 80% fresh random fingerprints, 20% near-copies of one of the last 4096.
+// Every item has a lead key (an item of more than 40 words: the most memory a story takes, and
+// every new story also scans the lead tables); a copy keeps its original's.
 class FingerprintStream {
  public:
-  explicit FingerprintStream(uint64_t seed) : rng_(seed), recent_(4096, 0) {}
-  Fingerprint Next() {
-    Fingerprint fp;
+  explicit FingerprintStream(uint64_t seed) : rng_(seed), recent_(4096) {}
+  Fingerprint Next(Fingerprint* lead = nullptr) {
+    Fingerprint fp, l;
     if (n_ > recent_.size() && rng_() % 5 == 0) {
-      fp = recent_[rng_() % recent_.size()];
+      std::tie(fp, l) = recent_[rng_() % recent_.size()];
       int flips = static_cast<int>(rng_() % 4);
       for (int i = 0; i < flips; ++i) fp ^= uint64_t{1} << (rng_() % 64);
     } else {
       fp = rng_() | 1;
+      l = rng_() | 1;
     }
-    recent_[n_++ % recent_.size()] = fp;
+    recent_[n_++ % recent_.size()] = {fp, l};
+    if (lead != nullptr) *lead = l;
     return fp;
   }
 
  private:
   std::mt19937_64 rng_;
-  std::vector<Fingerprint> recent_;
+  std::vector<std::pair<Fingerprint, Fingerprint>> recent_;
   size_t n_ = 0;
 };
 
 std::string ItemId(uint64_t i) {
-  char buf[32];
+  char buf[40];
   std::snprintf(buf, sizeof buf, "reuters21578-%llu", static_cast<unsigned long long>(i));
   return buf;
 }
@@ -91,7 +97,9 @@ void BM_StoryIndexAssign(benchmark::State& state) {
   std::string id;
   for (; t < kT0 + kWeekMs; ++i, t += dt) {
     id = ItemId(i);
-    index.Assign(fps.Next(), id, t, i * 0x9E3779B97F4A7C15ULL, 0);
+    Fingerprint lead;
+    const Fingerprint fp = fps.Next(&lead);
+    index.Assign(fp, id, t, i * 0x9E3779B97F4A7C15ULL, 0, lead);
   }
   // Ids made outside the timed loop.
   std::vector<std::string> ids(1 << 16);
@@ -100,7 +108,9 @@ void BM_StoryIndexAssign(benchmark::State& state) {
   for (auto _ : state) {
     t += dt;
     index.Expire(t);
-    auto a = index.Assign(fps.Next(), ids[i & 0xffff], t, i * 0x9E3779B97F4A7C15ULL, 0);
+    Fingerprint lead;
+    const Fingerprint fp = fps.Next(&lead);
+    auto a = index.Assign(fp, ids[i & 0xffff], t, i * 0x9E3779B97F4A7C15ULL, 0, lead);
     copies += !a.is_new;
     ++i;
   }
@@ -130,21 +140,24 @@ void BM_StoryIndexAssignPrefetched(benchmark::State& state) {
   std::string id;
   for (; t < kT0 + kWeekMs; ++i, t += dt) {
     id = ItemId(i);
-    index.Assign(fps.Next(), id, t, i * 0x9E3779B97F4A7C15ULL, 0);
+    Fingerprint lead;
+    const Fingerprint fp = fps.Next(&lead);
+    index.Assign(fp, id, t, i * 0x9E3779B97F4A7C15ULL, 0, lead);
   }
   std::vector<std::string> ids(1 << 16);
   for (size_t k = 0; k < ids.size(); ++k) ids[k] = ItemId(i + k);
-  Fingerprint ahead[kAhead];
-  for (size_t k = 0; k < kAhead; ++k) ahead[k] = fps.Next();
+  Fingerprint ahead[kAhead], ahead_lead[kAhead];
+  for (size_t k = 0; k < kAhead; ++k) ahead[k] = fps.Next(&ahead_lead[k]);
   uint64_t copies = 0;
   for (auto _ : state) {
-    const Fingerprint fp = ahead[i % kAhead];
-    ahead[i % kAhead] = fps.Next();  // the item kAhead places on
-    index.PrefetchHeads(ahead[i % kAhead]);
-    index.PrefetchBuckets(ahead[(i + kAhead / 2) % kAhead]);
+    const size_t now = i % kAhead, half = (i + kAhead / 2) % kAhead;
+    const Fingerprint fp = ahead[now], lead = ahead_lead[now];
+    ahead[now] = fps.Next(&ahead_lead[now]);  // the item kAhead places on
+    index.PrefetchHeads(ahead[now], ahead_lead[now]);
+    index.PrefetchBuckets(ahead[half], ahead_lead[half]);
     t += dt;
     index.Expire(t);
-    auto a = index.Assign(fp, ids[i & 0xffff], t, i * 0x9E3779B97F4A7C15ULL, 0);
+    auto a = index.Assign(fp, ids[i & 0xffff], t, i * 0x9E3779B97F4A7C15ULL, 0, lead);
     copies += !a.is_new;
     ++i;
   }
@@ -195,8 +208,10 @@ void BM_StoryIndexReferenceSortedTables(benchmark::State& state) {
 BENCHMARK(BM_StoryIndexReferenceSortedTables)->Arg(1000000)->Arg(5000000);
 
 // A realistic alert (~1.3 KB: two matches with three hits each and their snippets).
-std::string MakeAlert(uint64_t i, Fingerprint fp, int64_t t_ms, int rule) {
-  return bench::SyntheticStoriesAlert(ItemId(i), i, fp, t_ms, rule);
+std::string MakeAlert(uint64_t i, FingerprintStream& fps, int64_t t_ms, int rule) {
+  Fingerprint lead;
+  const Fingerprint fp = fps.Next(&lead);
+  return bench::SyntheticStoriesAlert(ItemId(i), i, fp, t_ms, rule, lead);
 }
 
 // The stage with a full window: `batch` 1 calls Process per alert, more calls ProcessBatch with
@@ -221,7 +236,7 @@ void RunStage(benchmark::State& state, size_t batch) {
     std::vector<std::string> fill(64);
     std::vector<StageInput> in(64);
     for (size_t k = 0; t < kT0 + kWeekMs; ++i, t += dt) {
-      fill[k] = MakeAlert(i, fps.Next(), t, static_cast<int>(i % 50));
+      fill[k] = MakeAlert(i, fps, t, static_cast<int>(i % 50));
       in[k] = {fill[k], -1};
       if (++k == fill.size()) {
         stage.ProcessBatch(in, true);
@@ -233,7 +248,7 @@ void RunStage(benchmark::State& state, size_t batch) {
   constexpr size_t kPass = 4096;
   std::vector<std::string> alerts;
   for (size_t k = 0; k < kPass; ++k) {
-    alerts.push_back(MakeAlert(i + k, fps.Next(), t + k * dt, k % 50));
+    alerts.push_back(MakeAlert(i + k, fps, t + k * dt, k % 50));
   }
   std::vector<StageInput> inputs(kPass);
   for (size_t k = 0; k < kPass; ++k) inputs[k] = {alerts[k], -1};
@@ -255,7 +270,7 @@ void RunStage(benchmark::State& state, size_t batch) {
       state.PauseTiming();
       t += kPass * dt;
       for (size_t j = 0; j < kPass; ++j) {
-        alerts[j] = MakeAlert(i + k + j, fps.Next(), t + j * dt, j % 50);
+        alerts[j] = MakeAlert(i + k + j, fps, t + j * dt, j % 50);
         inputs[j] = {alerts[j], -1};
       }
       state.ResumeTiming();
@@ -279,7 +294,7 @@ void BM_StoriesStageBatch16(benchmark::State& state) { RunStage(state, 16); }
 BENCHMARK(BM_StoriesStageBatch16)->Arg(1000000)->Arg(5000000)->Unit(benchmark::kNanosecond);
 
 void BM_StoriesStageReferenceParse(benchmark::State& state) {
-  std::string alert = MakeAlert(1, 0x1234, kT0, 1);
+  std::string alert = bench::SyntheticStoriesAlert(ItemId(1), 1, 0x1234, kT0, 1, 0x5678);
   simdjson::ondemand::parser parser;
   std::string buffer;
   buffer.reserve(alert.size() + simdjson::SIMDJSON_PADDING);
@@ -348,7 +363,9 @@ void BM_StoriesStageReferenceDomParse(benchmark::State& state) {
   const size_t distinct = static_cast<size_t>(state.range(0));
   std::vector<std::string> alerts;
   for (size_t k = 0; k < distinct; ++k) {
-    alerts.push_back(MakeAlert(k, k * 0x9E3779B97F4A7C15ULL, kT0 + k, static_cast<int>(k % 50)));
+    alerts.push_back(bench::SyntheticStoriesAlert(ItemId(k), k, k * 0x9E3779B97F4A7C15ULL, kT0 + k,
+                                                  static_cast<int>(k % 50),
+                                                  k * 0x2545F4914F6CDD1DULL));
   }
   simdjson::dom::parser parser;
   std::string buffer;

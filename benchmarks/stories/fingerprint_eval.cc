@@ -19,9 +19,15 @@
 // grouping a subscriber sees. Items arrive in a simulated order: originals 5 s apart in set
 // order, each copy 1 min to 4 h after its original (a fixed pseudo-random offset per copy).
 //
+// The product's lead key (fingerprint.h) counts by default, as the stage uses it: a pair also
+// matches when the two lead keys (an item without one: its fingerprint) are within
+// kLeadDistance bits, one of the two items has a lead key, and their fingerprints are within
+// kLeadGate bits. It is reported in the k = 3 column (the product's distance): a lead match is
+// counted as distance kLeadDistance + 2. --no-lead leaves it out.
+//
 // usage: stories_fingerprint_eval EVAL.jsonl [--examples N] [--k K] [--fingerprints OUT]
 //                                 [option=value ...] [vN.option=value ...] [vN.penalty=P]
-//                                 [cross=1] [gate=T] [--stories]
+//                                 [cross=1] [gate=T] [--stories] [--no-lead]
 //   --fingerprints OUT writes "id fingerprint" per item (16 hex digits), so two builds can be
 //   compared item by item (a change meant to keep the fingerprint must give the same file).
 //   option=value overrides a feature setting (internal::FingerprintOptions), for comparing
@@ -64,6 +70,7 @@ struct Item {
   bool copy;
   uint32_t edits;     // bit per edit name
   Fingerprint fp[4];  // one per view: [0] the product's (or option=value), [1..] vN.option=value
+  Fingerprint lead;   // the lead key of view 0 (0: none)
   std::string id, title, body;
 };
 
@@ -101,8 +108,14 @@ int g_penalty[4] = {0};  // vN.penalty=p: view N matches at distance <= k - p
 // stage never matches 0.
 bool g_cross = false;
 int g_gate = 0;  // cross=1: view v of one item is also compared with view w != v of the other
+bool g_lead = true;
 int Distance(const Item& a, const Item& b) {
   int d = Distance(a.fp[0], b.fp[0]);
+  if (g_lead && (a.lead != 0 || b.lead != 0) && a.fp[0] != 0 && b.fp[0] != 0 &&
+      d <= steppewatch::stories::kLeadGate) {
+    const int lead_d = Distance(a.lead != 0 ? a.lead : a.fp[0], b.lead != 0 ? b.lead : b.fp[0]);
+    if (lead_d <= steppewatch::stories::kLeadDistance) d = std::min(d, lead_d + 2);
+  }
   for (int v = 0; v < g_views; ++v) {
     for (int w = g_cross ? 0 : v; w < (g_cross ? g_views : v + 1); ++w) {
       if (v == 0 && w == 0) continue;
@@ -199,10 +212,11 @@ void StoryLevel(const std::vector<Item>& items) {
   std::vector<uint64_t> story_of(n);
   for (uint32_t i : order) {
     index.Expire(time[i]);
-    story_of[i] = index
-                      .Assign(items[i].fp[0], items[i].id, time[i],
-                              std::hash<std::string>()(items[i].id), items[i].lang)
-                      .seq;
+    story_of[i] =
+        index
+            .Assign(items[i].fp[0], items[i].id, time[i], std::hash<std::string>()(items[i].id),
+                    items[i].lang, g_lead ? items[i].lead : 0)
+            .seq;
   }
   // Positives per true story; predicted pairs per assigned story (pairs of one KazNERD group but
   // different stories are left out, as above).
@@ -270,6 +284,8 @@ int main(int argc, char** argv) {
       example_k = std::atoi(argv[++a]);
     } else if (arg == "--stories") {
       stories_level = true;
+    } else if (arg == "--no-lead") {
+      g_lead = false;
     } else if (arg.starts_with("gate=")) {
       g_gate = std::atoi(argv[a] + 5);
     } else if (arg == "cross=1") {
@@ -344,10 +360,21 @@ int main(int argc, char** argv) {
     item.copy = kind == "copy";
     steppewatch::normalise::Fold(item.title, &ftitle);
     steppewatch::normalise::Fold(item.body, &fbody);
-    item.fp[0] = use_options ? steppewatch::stories::internal::ComputeWithOptions(
-                                   ftitle.text(), fbody.text(), options,
-                                   steppewatch::stories::internal::Kernel::kPortable, item.body)
-                             : fingerprinter.Compute(ftitle.text(), fbody.text(), item.body);
+    if (use_options) {
+      item.fp[0] = steppewatch::stories::internal::ComputeWithOptions(
+          ftitle.text(), fbody.text(), options, steppewatch::stories::internal::Kernel::kPortable,
+          item.body);
+      // The lead key under these settings: the same text rules over the first kLeadTokens body
+      // tokens (equal to the fingerprint when the body has no more: then no lead key).
+      auto lead_options = options;
+      lead_options.max_body_tokens = steppewatch::stories::kLeadTokens;
+      item.lead = steppewatch::stories::internal::ComputeWithOptions(
+          ftitle.text(), fbody.text(), lead_options,
+          steppewatch::stories::internal::Kernel::kPortable, item.body);
+      if (item.lead == item.fp[0]) item.lead = 0;
+    } else {
+      item.fp[0] = fingerprinter.Compute(ftitle.text(), fbody.text(), item.body, &item.lead);
+    }
     for (int v = 1; v < g_views; ++v) {
       item.fp[v] = steppewatch::stories::internal::ComputeWithOptions(
           ftitle.text(), fbody.text(), view_options[v],

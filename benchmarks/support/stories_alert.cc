@@ -7,10 +7,14 @@
 namespace steppewatch::bench {
 
 std::string SyntheticStoriesAlert(std::string_view item_id, uint64_t i, stories::Fingerprint fp,
-                                  int64_t t_ms, int rule) {
-  char head[512];
+                                  int64_t t_ms, int rule, stories::Fingerprint lead) {
+  char head[560];
   std::string fp_hex;
   stories::AppendFingerprint(fp, &fp_hex);
+  if (lead != 0) {
+    fp_hex += "\",\"lead_fingerprint\":\"";
+    stories::AppendFingerprint(lead, &fp_hex);
+  }
   time_t secs = static_cast<time_t>(t_ms / 1000);
   struct tm tm;
   gmtime_r(&secs, &tm);

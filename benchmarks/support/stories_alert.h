@@ -12,8 +12,9 @@
 namespace steppewatch::bench {
 
 // The alert of item `item_id` (number `i`: its URL and source), with fingerprint `fp`,
-// published at `t_ms` (Unix milliseconds), matching rules `rule` and `rule + 7` (mod 50).
+// published at `t_ms` (Unix milliseconds), matching rules `rule` and `rule + 7` (mod 50), with
+// lead key `lead` (item.lead_fingerprint; none when 0).
 std::string SyntheticStoriesAlert(std::string_view item_id, uint64_t i, stories::Fingerprint fp,
-                                  int64_t t_ms, int rule);
+                                  int64_t t_ms, int rule, stories::Fingerprint lead = 0);
 
 }  // namespace steppewatch::bench

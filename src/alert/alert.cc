@@ -233,8 +233,12 @@ void AlertRenderer::Render(const AlertContext& c, absl::Span<const rules::FiredR
   if (!item.published_at.empty()) w.Field("published_at", item.published_at);
   if (c.has_fingerprint) {
     char hex[16];
-    for (int i = 0; i < 16; ++i) hex[i] = "0123456789abcdef"[(c.fingerprint >> (60 - 4 * i)) & 0xF];
-    w.Field("fingerprint", std::string_view(hex, 16));
+    auto field = [&](std::string_view key, uint64_t fp) {
+      for (int i = 0; i < 16; ++i) hex[i] = "0123456789abcdef"[(fp >> (60 - 4 * i)) & 0xF];
+      w.Field(key, std::string_view(hex, 16));
+    };
+    field("fingerprint", c.fingerprint);
+    if (c.lead_fingerprint != 0) field("lead_fingerprint", c.lead_fingerprint);
   }
   w.EndObject();
   w.Key("matches");

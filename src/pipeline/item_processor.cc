@@ -145,7 +145,8 @@ class ItemProcessorImpl final : public ItemProcessor {
     // (and the original body, whose line breaks Fold does not keep).
     context.has_fingerprint = true;
     context.fingerprint =
-        fingerprinter_.Compute(FoldedField(0, item_.title), FoldedField(1, item_.body), item_.body);
+        fingerprinter_.Compute(FoldedField(0, item_.title), FoldedField(1, item_.body), item_.body,
+                               &context.lead_fingerprint);
     for (uint16_t t : used_topics_) {
       json_[t].clear();
       context.topic = pack_->topics()[t];

@@ -360,6 +360,11 @@ class Walker {
         f_->has_fingerprint = present;
         return true;
       }
+      if (key == "lead_fingerprint") {
+        if (!NullableString(&f_->lead_fingerprint, &present)) return false;
+        f_->has_lead = present;
+        return true;
+      }
       return Value(depth);
     });
   }
@@ -448,11 +453,15 @@ simdjson::error_code DomItem(simdjson::dom::element item, AlertFields* f) {
     } else if (field.key == "fingerprint") {
       dest = &f->fingerprint;
       f->has_fingerprint = true;
+    } else if (field.key == "lead_fingerprint") {
+      dest = &f->lead_fingerprint;
+      f->has_lead = true;
     } else {
       continue;
     }
     if (field.value.is_null()) {
       if (dest == &f->fingerprint) f->has_fingerprint = false;
+      if (dest == &f->lead_fingerprint) f->has_lead = false;
       continue;
     }
     std::string_view s;
@@ -518,13 +527,21 @@ simdjson::error_code DomFields(simdjson::dom::element root, AlertFields* f) {
   return simdjson::SUCCESS;
 }
 
+// The fingerprints' hex digits into numbers.
+void ParseFingerprints(AlertFields* f) {
+  f->fp_ok = f->has_fingerprint && ParseHexFingerprint(f->fingerprint, &f->fp);
+  f->lead_ok = !f->has_lead || ParseHexFingerprint(f->lead_fingerprint, &f->lead);
+  if (!f->lead_ok) f->lead = 0;
+}
+
 }  // namespace
 
 void AlertFieldParser::Reset(AlertFields* f) {
   f->error = simdjson::SUCCESS;
-  f->schema_ok = f->has_schema = f->has_fingerprint = f->fp_ok = f->fast = false;
-  f->fp = 0;
-  f->id = f->source = f->lang = f->published_at = f->fingerprint = {};
+  f->schema_ok = f->has_schema = f->has_fingerprint = f->has_lead = f->fp_ok = f->fast = false;
+  f->lead_ok = true;
+  f->fp = f->lead = 0;
+  f->id = f->source = f->lang = f->published_at = f->fingerprint = f->lead_fingerprint = {};
   f->origin_timestamp_ms = -1;
   f->rules.clear();
   f->tags.clear();
@@ -589,7 +606,7 @@ void AlertFieldParser::Parse(std::string_view json, AlertFields* f) {
     DomParse(json, f);
     if (f->error) return;
   }
-  f->fp_ok = f->has_fingerprint && ParseHexFingerprint(f->fingerprint, &f->fp);
+  ParseFingerprints(f);
 }
 
 void AlertFieldParser::ParseWithDom(std::string_view json, AlertFields* f) {
@@ -597,7 +614,7 @@ void AlertFieldParser::ParseWithDom(std::string_view json, AlertFields* f) {
   Prepare(json, f);
   DomParse(json, f);
   if (f->error) return;
-  f->fp_ok = f->has_fingerprint && ParseHexFingerprint(f->fingerprint, &f->fp);
+  ParseFingerprints(f);
 }
 
 }  // namespace steppewatch::stories

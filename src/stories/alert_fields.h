@@ -37,10 +37,13 @@ struct AlertFields {
   simdjson::error_code error = simdjson::SUCCESS;  // the parse's
   bool schema_ok = false;
   bool has_schema = false;
-  std::string_view id, source, lang, published_at, fingerprint;
+  std::string_view id, source, lang, published_at, fingerprint, lead_fingerprint;
   bool has_fingerprint = false;
+  bool has_lead = false;
   Fingerprint fp = 0;
-  bool fp_ok = false;  // fingerprint parsed into fp
+  bool fp_ok = false;    // fingerprint parsed into fp
+  Fingerprint lead = 0;  // lead_fingerprint parsed; 0 when absent (or null)
+  bool lead_ok = true;   // false: lead_fingerprint present and not 16 hex digits
   int64_t origin_timestamp_ms = -1;
   std::vector<std::string_view> rules, tags;  // kept across parses: no allocation per alert
   bool fast = false;                          // read by the fast path (else the DOM parser)

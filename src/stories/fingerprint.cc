@@ -115,21 +115,37 @@ struct Fingerprinter::Scratch {
   uint64_t unigrams[internal::RoundUp8(kMaxTokens)];  // their features (internal::TokenFeatures)
   uint64_t bigrams[internal::RoundUp8(kMaxTokens)];
 
-  // Adds the features of one field: the scan, then the token hashes and features in a loop of
-  // their own, then the bins (each step a loop without unpredictable branches).
-  void AddField(std::string_view text, bool is_title, size_t first_line_bytes) {
-    internal::TextSpan span;
-    internal::SelectText(text, is_title, kDefaults, first_line_bytes, &span, kernel);
-    const size_t count = internal::ScanTokens<true>(kernel, text, span, kDefaults, starts, ends);
-    if (count == 0) return;
-    internal::TokenFeatures(kernel, text, starts, ends, count, unigrams, bigrams);
-    // Unrolled: a quarter of the loop's instructions were its own compare and branch.
-    bins.Add(unigrams[0]);
+  internal::MinHashBins lead_bins;  // the sketch after the body's first kLeadTokens tokens
+
+  // Adds the features of tokens [from, to) of the field scanned last.
+  void AddTokens(size_t from, size_t to) {
+    if (from == 0 && to > 0) bins.Add(unigrams[from++]);
+      // Unrolled: a quarter of the loop's instructions were its own compare and branch.
 #pragma GCC unroll 4
-    for (size_t k = 1; k < count; ++k) {
+    for (size_t k = from; k < to; ++k) {
       bins.Add(unigrams[k]);
       bins.Add(bigrams[k]);
     }
+  }
+
+  // Adds the features of one field: the scan, then the token hashes and features in a loop of
+  // their own, then the bins (each step a loop without unpredictable branches). With `lead`
+  // (the body) the sketch is also copied after kLeadTokens tokens when there are more; returns
+  // whether it was.
+  bool AddField(std::string_view text, bool is_title, size_t first_line_bytes, bool lead) {
+    internal::TextSpan span;
+    internal::SelectText(text, is_title, kDefaults, first_line_bytes, &span, kernel);
+    const size_t count = internal::ScanTokens<true>(kernel, text, span, kDefaults, starts, ends);
+    if (count == 0) return false;
+    internal::TokenFeatures(kernel, text, starts, ends, count, unigrams, bigrams);
+    if (!lead || count <= kLeadTokens) {
+      AddTokens(0, count);
+      return false;
+    }
+    AddTokens(0, kLeadTokens);
+    lead_bins = bins;
+    AddTokens(kLeadTokens, count);
+    return true;
   }
 };
 
@@ -143,6 +159,11 @@ Fingerprinter::~Fingerprinter() { delete scratch_; }
 
 Fingerprint Fingerprinter::Compute(std::string_view folded_title, std::string_view folded_body,
                                    std::string_view original_body) {
+  return Compute(folded_title, folded_body, original_body, nullptr);
+}
+
+Fingerprint Fingerprinter::Compute(std::string_view folded_title, std::string_view folded_body,
+                                   std::string_view original_body, Fingerprint* lead) {
   Scratch& s = *scratch_;
   // The body's bytes that count are asked for at once, so their cache misses overlap (the scan
   // itself asks for them one block at a time).
@@ -151,8 +172,9 @@ Fingerprint Fingerprinter::Compute(std::string_view folded_title, std::string_vi
   s.bins.Reset();
   const size_t first_line =
       internal::FirstLine(folded_body, original_body, kDefaults, &s.first_line);
-  s.AddField(folded_title, true, 0);
-  s.AddField(folded_body, false, first_line);
+  s.AddField(folded_title, true, 0, false);
+  const bool has_lead = s.AddField(folded_body, false, first_line, lead != nullptr);
+  if (lead != nullptr) *lead = has_lead ? s.lead_bins.Finish(s.kernel) : 0;
   return s.bins.Finish(s.kernel);
 }
 

@@ -364,6 +364,11 @@ void StageImpl::Handle(const StageInput& in, Slot& slot, StageOutput& out, bool 
                          f.has_fingerprint ? ": item.fingerprint is not 16 hex digits"
                                            : ": the alert has no item.fingerprint"));
   }
+  if (!f.lead_ok) {
+    return Reject(out, "no_fingerprint",
+                  StrCat("item ", std::string_view(f.id).substr(0, 64),
+                         ": item.lead_fingerprint is not 16 hex digits"));
+  }
   int64_t kafka_timestamp_ms = in.kafka_timestamp_ms;
   if (kafka_timestamp_ms < 0) kafka_timestamp_ms = f.origin_timestamp_ms;
   int64_t t;
@@ -381,7 +386,7 @@ void StageImpl::Handle(const StageInput& in, Slot& slot, StageOutput& out, bool 
   }
   Advance(t);
   int language = LanguageIndex(f.lang);
-  StoryIndex::Assignment a = index_.Assign(f.fp, f.id, t, Hash64(f.source), language);
+  StoryIndex::Assignment a = index_.Assign(f.fp, f.id, t, Hash64(f.source), language, f.lead);
   if (a.is_new) {
     ++stats_.new_stories;
     spikes_.AddGlobalStory();
@@ -424,11 +429,11 @@ std::span<const StageOutput> StageImpl::ProcessBatch(std::span<const StageInput>
     if (j < n) {
       AlertFields& f = slots_[j]->f;
       parser_.Parse(alerts[j].alert_json, &f);
-      if (f.fp_ok) index_.PrefetchHeads(f.fp);
+      if (f.fp_ok) index_.PrefetchHeads(f.fp, f.lead);
     }
     if (j >= 1 && j - 1 < n) {
       const AlertFields& f = slots_[j - 1]->f;
-      if (f.fp_ok) index_.PrefetchBuckets(f.fp);
+      if (f.fp_ok) index_.PrefetchBuckets(f.fp, f.lead);
     }
     if (j >= 2) Handle(alerts[j - 2], *slots_[j - 2], outs_[j - 2], replay);
   }

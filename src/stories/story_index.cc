@@ -13,22 +13,30 @@
 namespace steppewatch::stories {
 namespace {
 
+// Tables 0-3 index the fingerprint by its four 16-bit blocks; tables 4 and 5 the lead key by
+// the low block of each 32-bit half.
 constexpr int kTables = 4;
+constexpr int kLeadTables = 2;
+constexpr int kFirstLeadTable = kTables;
 constexpr size_t kBuckets = 65536;
-constexpr size_t kSlots = kTables * kBuckets;
+constexpr size_t kSlots = (kTables + kLeadTables) * kBuckets;
+// The heads' allocation: a multiple of the 2 MiB alignment (aligned_alloc's rule).
+constexpr size_t kHeadBytes =
+    (kSlots * sizeof(uint64_t*) + (size_t{2} << 20) - 1) / (size_t{2} << 20) * (size_t{2} << 20);
 
-inline uint32_t BlockOf(Fingerprint fp, int table) {
-  return static_cast<uint32_t>((fp >> (16 * table)) & 0xffff);
+// The rotation that brings table `table`'s block to the low bits.
+inline int RotationOf(int table) { return table < kTables ? 16 * table : 32 * (table - kTables); }
+
+inline size_t SlotOf(Fingerprint key, int table) {
+  return static_cast<size_t>(table) * kBuckets +
+         static_cast<size_t>((key >> RotationOf(table)) & 0xffff);
 }
 
-inline size_t SlotOf(Fingerprint fp, int table) {
-  return static_cast<size_t>(table) * kBuckets + BlockOf(fp, table);
-}
-
-// The filter of `fp` in table `table`: the two 16-bit blocks after the table's own block.
-inline uint32_t FilterOf(Fingerprint fp, int table) {
-  const int r = 16 * table;
-  const uint64_t rotated = r == 0 ? fp : (fp >> r) | (fp << (64 - r));
+// The filter of `key` in table `table`: the two 16-bit blocks after the table's own block (a key
+// within k bits of another that shares the block is within k on them).
+inline uint32_t FilterOf(Fingerprint key, int table) {
+  const int r = RotationOf(table);
+  const uint64_t rotated = r == 0 ? key : (key >> r) | (key << (64 - r));
   return static_cast<uint32_t>(rotated >> 16);
 }
 
@@ -159,10 +167,9 @@ StoryIndex::StoryIndex(int64_t window_ms, int max_distance)
     : window_ms_(window_ms),
       max_distance_(std::clamp(max_distance, 0, 3)),
       free_(kClassCount, nullptr) {
-  // The heads are read at random: in one 2 MiB huge page (where the kernel allows it) each
-  // lookup's four reads need no page walk.
-  constexpr size_t kHeadBytes = kSlots * sizeof(uint64_t*);
-  void* heads = std::aligned_alloc(kHeadBytes, kHeadBytes);
+  // The heads are read at random: in 2 MiB huge pages (where the kernel allows it) each
+  // lookup's reads need no page walk.
+  void* heads = std::aligned_alloc(size_t{2} << 20, kHeadBytes);
   SW_CHECK(heads != nullptr);
   madvise(heads, kHeadBytes, MADV_HUGEPAGE);  // a hint: without it, 4 KiB pages
   std::memset(heads, 0, kHeadBytes);
@@ -332,11 +339,15 @@ void StoryIndex::Compact(size_t slot) {
   }
 }
 
-void StoryIndex::PrefetchHeads(Fingerprint fp) const {
+void StoryIndex::PrefetchHeads(Fingerprint fp, Fingerprint lead) const {
   for (int t = 0; t < kTables; ++t) __builtin_prefetch(&heads_[SlotOf(fp, t)]);
+  const Fingerprint key = lead != 0 ? lead : fp;
+  for (int t = kFirstLeadTable; t < kFirstLeadTable + kLeadTables; ++t) {
+    __builtin_prefetch(&heads_[SlotOf(key, t)]);
+  }
 }
 
-void StoryIndex::PrefetchBuckets(Fingerprint fp) const {
+void StoryIndex::PrefetchBuckets(Fingerprint fp, Fingerprint lead) const {
   // The buckets hold about size / 65536 entries each (Poisson: a few in ten hold 1.5 times
   // that); load the lines of 1.5 times the mean (the first line also holds the bucket's size;
   // a block starts anywhere in a line), at most 24.
@@ -346,6 +357,13 @@ void StoryIndex::PrefetchBuckets(Fingerprint fp) const {
     const char* b = reinterpret_cast<const char*>(heads_[SlotOf(fp, t)]);
     if (b == nullptr) continue;
     for (size_t l = 0; l < lines; ++l) __builtin_prefetch(b + 64 * l);
+  }
+  // The lead buckets are read only when no story is within the distance (a new story, most of
+  // a window's alerts): their first line, which holds the few entries they have.
+  const Fingerprint key = lead != 0 ? lead : fp;
+  for (int t = kFirstLeadTable; t < kFirstLeadTable + kLeadTables; ++t) {
+    const char* b = reinterpret_cast<const char*>(heads_[SlotOf(key, t)]);
+    if (b != nullptr) __builtin_prefetch(b);
   }
 }
 
@@ -364,68 +382,84 @@ uint64_t StoryIndex::IdHash(std::string_view id) {
   return h ^ (h >> 32);
 }
 
+bool StoryIndex::Nearest(Fingerprint key, Fingerprint Story::*field, int first, int count, int k,
+                         Fingerprint fp, int gate, int64_t oldest_open, uint64_t* seq) {
+  int best_d = k + 1;
+  uint64_t best_seq = 0;
+  const uint32_t head = static_cast<uint32_t>(head_seq_);
+  const uint32_t live = static_cast<uint32_t>(tail_seq_ - head_seq_);
+  for (int t = first; t < first + count; ++t) {
+    const size_t slot = SlotOf(key, t);
+    const uint64_t* b = heads_[slot];
+    if (b == nullptr || SizeOf(b) == 0) continue;
+    uint32_t hits[kMaxHits];
+    bool stale = false;
+    int n = kScan(b + 1, SizeOf(b), FilterOf(key, t), k, head, live, hits, &stale);
+    for (int h = 0; h < n; ++h) {
+      uint64_t candidate = FullSeq(hits[h]);
+      const Story& s = At(candidate);
+      // The filter saw 32 bits; the story's key decides.
+      int d = Distance(s.*field, key);
+      if (d > k) continue;
+      if (Distance(s.fp, fp) > gate) continue;
+      if (s.first_seen_ms < oldest_open) continue;  // its window is over
+      if (d < best_d || (d == best_d && candidate < best_seq)) {
+        best_d = d;
+        best_seq = candidate;
+      }
+    }
+    // The bucket is in cache now: the cheapest time to drop what expired from it.
+    if (stale) Compact(slot);
+  }
+  *seq = best_seq;
+  return best_d <= k;
+}
+
+void StoryIndex::Join(uint64_t seq, std::string_view item_id, uint64_t source_hash,
+                      int language_index, Assignment* out) {
+  Story& s = At(seq);
+  out->seq = seq;
+  out->story = &s;
+  uint32_t item = static_cast<uint32_t>(IdHash(item_id));
+  out->first_item = Id(seq) == StoredForm(item_id);
+  if (out->first_item || (s.copies > 1 && s.last_item == item)) {
+    out->same_item = true;
+    return;
+  }
+  s.last_item = item;
+  if (s.copies != UINT32_MAX) ++s.copies;
+  s.languages |= uint64_t{1} << (language_index & 63);
+  uint16_t h = static_cast<uint16_t>(source_hash) | 1;  // never 0
+  bool known = false;
+  for (int i = 0; i < s.exact_sources; ++i) known |= s.sources[i] == h;
+  if (!known) {
+    if (s.exact_sources < kExactSources) {
+      s.sources[s.exact_sources++] = h;
+    } else {
+      s.source_bits |= uint64_t{1} << ((source_hash >> 16) & 63);
+    }
+  }
+}
+
 StoryIndex::Assignment StoryIndex::Assign(Fingerprint fp, std::string_view item_id, int64_t time_ms,
-                                          uint64_t source_hash, int language_index) {
+                                          uint64_t source_hash, int language_index,
+                                          Fingerprint lead) {
   Assignment out;
   int64_t oldest_open = time_ms - window_ms_;
   if (fp != 0) {
-    int best_d = max_distance_ + 1;
-    uint64_t best_seq = 0;
-    bool found = false;
-    // The four buckets are in four random places: start all their cache misses before waiting
-    // on the first (a batch started them earlier still).
-    PrefetchHeads(fp);
-    PrefetchBuckets(fp);
-    const uint32_t head = static_cast<uint32_t>(head_seq_);
-    const uint32_t live = static_cast<uint32_t>(tail_seq_ - head_seq_);
-    for (int t = 0; t < kTables; ++t) {
-      const size_t slot = SlotOf(fp, t);
-      const uint64_t* b = heads_[slot];
-      if (b == nullptr || SizeOf(b) == 0) continue;
-      uint32_t hits[kMaxHits];
-      bool stale = false;
-      int n = kScan(b + 1, SizeOf(b), FilterOf(fp, t), max_distance_, head, live, hits, &stale);
-      for (int h = 0; h < n; ++h) {
-        uint64_t seq = FullSeq(hits[h]);
-        const Story& s = At(seq);
-        // The filter saw 32 bits; the story's fingerprint decides.
-        int d = Distance(s.fp, fp);
-        if (d > max_distance_) continue;
-        if (s.first_seen_ms < oldest_open) continue;  // its window is over
-        if (d < best_d || (d == best_d && seq < best_seq)) {
-          best_d = d;
-          best_seq = seq;
-          found = true;
-        }
-      }
-      // The bucket is in cache now: the cheapest time to drop what expired from it.
-      if (stale) Compact(slot);
-    }
-    if (found) {
-      Story& s = At(best_seq);
-      out.seq = best_seq;
-      out.story = &s;
-      uint32_t item = static_cast<uint32_t>(IdHash(item_id));
-      out.first_item = Id(best_seq) == StoredForm(item_id);
-      if (out.first_item || (s.copies > 1 && s.last_item == item)) {
-        out.same_item = true;
-        return out;
-      }
-      s.last_item = item;
-      if (s.copies != UINT32_MAX) ++s.copies;
-      s.languages |= uint64_t{1} << (language_index & 63);
-      uint16_t h = static_cast<uint16_t>(source_hash) | 1;  // never 0
-      bool known = false;
-      for (int i = 0; i < s.exact_sources; ++i) known |= s.sources[i] == h;
-      if (!known) {
-        if (s.exact_sources < kExactSources) {
-          s.sources[s.exact_sources++] = h;
-        } else {
-          s.source_bits |= uint64_t{1} << ((source_hash >> 16) & 63);
-        }
-      }
+    // The buckets are in random places: start all their cache misses before waiting on the
+    // first (a batch started them earlier still).
+    PrefetchHeads(fp, lead);
+    PrefetchBuckets(fp, lead);
+    uint64_t seq;
+    if (Nearest(fp, &Story::fp, 0, kTables, max_distance_, fp, 64, oldest_open, &seq) ||
+        Nearest(lead != 0 ? lead : fp, &Story::lead, kFirstLeadTable, kLeadTables, kLeadDistance,
+                fp, kLeadGate, oldest_open, &seq)) {
+      Join(seq, item_id, source_hash, language_index, &out);
       return out;
     }
+  } else {
+    lead = 0;
   }
   if ((tail_seq_ & (kChunkSize - 1)) == 0 &&
       (tail_seq_ >> kChunkBits) - (head_seq_ >> kChunkBits) == chunks_.size()) {
@@ -446,6 +480,7 @@ StoryIndex::Assignment StoryIndex::Assign(Fingerprint fp, std::string_view item_
   Story& s = chunk.stories[seq & (kChunkSize - 1)];
   s = Story{};
   s.fp = fp;
+  s.lead = lead;
   s.first_seen_ms = time_ms;
   std::string_view stored = StoredForm(item_id);
   s.id_offset = chunk.ids.size();
@@ -460,6 +495,11 @@ StoryIndex::Assignment StoryIndex::Assign(Fingerprint fp, std::string_view item_
   if (fp != 0) {
     for (int t = 0; t < kTables; ++t) {
       Append(SlotOf(fp, t), FilterOf(fp, t) | (uint64_t{static_cast<uint32_t>(seq)} << 32));
+    }
+  }
+  if (lead != 0) {
+    for (int t = kFirstLeadTable; t < kFirstLeadTable + kLeadTables; ++t) {
+      Append(SlotOf(lead, t), FilterOf(lead, t) | (uint64_t{static_cast<uint32_t>(seq)} << 32));
     }
   }
   out.seq = seq;
@@ -516,7 +556,7 @@ uint32_t StoryIndex::Sources(const Story& story) {
 }
 
 size_t StoryIndex::MemoryBytes() const {
-  size_t bytes = bucket_bytes_ + kSlots * sizeof(uint64_t*) +
+  size_t bytes = bucket_bytes_ + kHeadBytes +
                  (chunks_.size() + (spare_.stories != nullptr)) * kChunkSize * sizeof(Story) +
                  spare_.ids.capacity();
   for (const Chunk& c : chunks_) bytes += c.ids.capacity();

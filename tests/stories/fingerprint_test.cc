@@ -452,7 +452,7 @@ TEST(Fingerprint, KernelsAndPathsGiveTheSameFingerprintOnManyTexts) {
   lead.trigram_weight = 1;
   lead.title_weight = 2;
   const std::vector<std::string> texts = ManyTexts();
-  size_t nonzero = 0;
+  size_t nonzero = 0, with_lead = 0;
   for (size_t t = 0; t < texts.size(); ++t) {
     const std::string& raw = texts[t];
     const std::string& raw_title = texts[(t * 7 + 3) % texts.size()].substr(0, 120);
@@ -471,11 +471,28 @@ TEST(Fingerprint, KernelsAndPathsGiveTheSameFingerprintOnManyTexts) {
                 internal::ComputeWithOptions(title, body, *o, Kernel::kPortable, raw))
           << t << ": " << raw;
     }
+    // The lead key: the options path over the first kLeadTokens body tokens, on both kernels,
+    // and 0 exactly when that is the whole fingerprint (no more body tokens than that).
+    internal::FingerprintOptions lead_only;
+    lead_only.max_body_tokens = kLeadTokens;
+    const Fingerprint lead_expected =
+        internal::ComputeWithOptions(title, body, lead_only, Kernel::kPortable, raw);
+    Fingerprint lead_best = 1, lead_portable = 1;
+    ASSERT_EQ(best.Compute(title, body, raw, &lead_best), fp) << t;
+    ASSERT_EQ(portable.Compute(title, body, raw, &lead_portable), fp) << t;
+    ASSERT_EQ(lead_best, lead_portable) << t;
+    if (lead_portable == 0) {
+      ASSERT_EQ(lead_expected, fp) << t << ": no lead key, yet the lead differs: " << raw;
+    } else {
+      ASSERT_EQ(lead_portable, lead_expected) << t << ": " << raw;
+      ++with_lead;
+    }
     // The folded body cut anywhere, also inside a character (the 2 KB limit does that).
     const std::string cut = body.substr(0, body.size() * (t % 5) / 4);
     ASSERT_EQ(best.Compute("", cut), portable.Compute("", cut)) << t;
   }
   EXPECT_GT(nonzero, texts.size() * 3 / 4);
+  EXPECT_GT(with_lead, texts.size() / 10);  // long texts were among them
   if (!internal::KernelSupported(Kernel::kAvx512)) {
     GTEST_SKIP() << "no AVX-512 (BW, DQ, VL, VBMI2) on this CPU: only the portable kernel ran";
   }

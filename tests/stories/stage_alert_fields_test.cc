@@ -25,6 +25,8 @@ std::string Describe(const AlertFields& f) {
       std::string(f.source) + "] lang=[" + std::string(f.lang) + "] published_at=[" +
       std::string(f.published_at) + "] fingerprint=" + std::to_string(f.has_fingerprint) + "[" +
       std::string(f.fingerprint) + "] fp=" + std::to_string(f.fp_ok) + ":" + std::to_string(f.fp) +
+      " lead=" + std::to_string(f.has_lead) + "[" + std::string(f.lead_fingerprint) +
+      "] lead_fp=" + std::to_string(f.lead_ok) + ":" + std::to_string(f.lead) +
       " origin=" + std::to_string(f.origin_timestamp_ms) + " rules=";
   for (std::string_view r : f.rules) s += "[" + std::string(r) + "]";
   s += " tags=";
@@ -60,6 +62,8 @@ std::vector<std::string> Seeds() {
   std::vector<std::string> seeds;
   AlertSpec spec{"item-1", Distinct(1), kT0};
   spec.tags = {"geo:kazakhstan", "theme:unrest", "geo:kazakhstan"};
+  seeds.push_back(Alert(spec));
+  spec.lead = Distinct(2);
   seeds.push_back(Alert(spec));
   // Escapes everywhere the stage reads, and in values it only checks.
   seeds.push_back(
@@ -160,6 +164,9 @@ TEST(AlertFieldParser, HandMadeEdgesAgreeWithDom) {
       "{\"item\":{\"fingerprint\":\"0123456789ABCDEF\"}}",
       "{\"item\":{\"fingerprint\":\"0123456789abcdeg\"}}",
       "{\"item\":{\"fingerprint\":\"0123456789abcde\"}}",
+      "{\"item\":{\"lead_fingerprint\":\"0123456789abcdef\",\"lead_fingerprint\":null}}",
+      "{\"item\":{\"lead_fingerprint\":\"0123456789abcdeF\"}}",
+      "{\"item\":{\"lead_fingerprint\":7}}",
       "{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}",
       "{\"a\":\"\\\"\"}",
       "{\"a\":\"\\\\\"}",

@@ -143,6 +143,56 @@ TEST_F(StageTest, SyndicatedCopiesFromTextJoinOneStoryAndATemplateTwinDoesNot) {
   EXPECT_THAT(got_.alerts[3], HasSubstr("\"story\":{\"id\":\"twin\""));
 }
 
+// A copy cut short keeps its lead: its whole text is too far for a copy, its lead key is not.
+// Fingerprints and lead keys as the item processor computes them, through the stage.
+TEST_F(StageTest, ATruncatedCopyJoinsByItsLead) {
+  Make({});
+  Fingerprinter fingerprinter;
+  auto alert = [&](const std::string& id, const std::string& body, int64_t t) {
+    AlertSpec spec{id, 0, t};
+    spec.fp = fingerprinter.Compute("", normalise::FoldToString(body), body, &spec.lead);
+    return std::make_pair(Alert(spec), spec);
+  };
+  const std::vector<std::string> sentences = {
+      "Kazakhstan signed a new agreement with China on the transit of goods along the Middle "
+      "Corridor on Tuesday.",
+      "The deal covers rail freight through the Khorgos dry port and the port of Aktau on the "
+      "Caspian Sea.",
+      "Officials said the volume of containers would double over the next three years.",
+      "The European Union has pledged investment in the route as an alternative to the northern "
+      "corridor through Russia.",
+      "Azerbaijan and Georgia are expected to join the talks on tariffs next month.",
+      "Analysts in Almaty said bottlenecks at the Caspian ports remain the main obstacle.",
+      "The ministry of transport plans to buy new ferries and expand the rail terminals.",
+      "Trade between the two countries reached a record last year, according to customs data.",
+      "Critics warned that the deal deepens dependence on Chinese credit.",
+      "The government rejected the criticism and said the corridor serves every partner."};
+  std::string whole, cut;
+  for (size_t i = 0; i < sentences.size(); ++i) {
+    whole += (i > 0 ? " " : "") + sentences[i];
+    if (i < 8) cut += (i > 0 ? " " : "") + sentences[i];
+  }
+  auto [original, o] = alert("original", whole, kT0);
+  auto [copy, c] = alert("cut", cut, kT0 + kMinute);
+  ASSERT_NE(o.lead, 0u);
+  ASSERT_NE(c.lead, 0u);
+  // What the test is about: too far apart as whole texts, within the gate, the same lead.
+  ASSERT_GT(Distance(o.fp, c.fp), kNearDuplicateDistance);
+  ASSERT_LE(Distance(o.fp, c.fp), kLeadGate);
+  ASSERT_EQ(o.lead, c.lead);
+  Feed(original);
+  Feed(copy);
+  ASSERT_EQ(got_.alerts.size(), 2u);
+  EXPECT_THAT(got_.alerts[1], HasSubstr("\"story\":{\"id\":\"original\""));
+  EXPECT_THAT(got_.alerts[1], HasSubstr("\"copies\":2"));
+  // Without its lead key in the alert the copy is a story of its own.
+  AlertSpec no_lead = c;
+  no_lead.id = "cut-without-lead";
+  no_lead.lead = 0;
+  Feed(Alert(no_lead));
+  EXPECT_THAT(got_.alerts[2], HasSubstr("\"story\":{\"id\":\"cut-without-lead\""));
+}
+
 TEST_F(StageTest, TheSameItemOnTwoTopicsIsNotACopy) {
   Make({});
   std::string a = Alert({"x", 42, kT0});
@@ -377,6 +427,9 @@ TEST_F(StageTest, BadInputIsCountedNeverFatal) {
       {replace("\"fingerprint\":\"" + fp_hex + "\"", "\"fingerprint\":\"xyz\""), "no_fingerprint"},
       {replace(",\"fingerprint\":\"" + fp_hex + "\"", ""), "no_fingerprint"},
       {replace("\"fingerprint\":\"" + fp_hex + "\"", "\"fingerprint\":null"), "no_fingerprint"},
+      {replace("\"fingerprint\":\"" + fp_hex + "\"",
+               "\"fingerprint\":\"" + fp_hex + "\",\"lead_fingerprint\":\"12\""),
+       "no_fingerprint"},
       {replace("2022-11-21T00:01:00.000Z", "1970-01-01T00:00:00Z"), "no_time"},
       {replace("2022-11-21T00:01:00.000Z", "2999-01-01T00:00:00Z"), "no_time"},
       {replace("\"published_at\":\"2022-11-21T00:01:00.000Z\",", ""), "no_time"},

@@ -37,11 +37,16 @@ struct AlertSpec {
   std::vector<std::string> tags = {"geo:kazakhstan"};
   std::string source = "example.org";
   std::string lang = "en";
+  Fingerprint lead = 0;  // item.lead_fingerprint when not 0
 };
 
 inline std::string Alert(const AlertSpec& a) {
   std::string fp;
   AppendFingerprint(a.fp, &fp);
+  if (a.lead != 0) {
+    fp += "\",\"lead_fingerprint\":\"";
+    AppendFingerprint(a.lead, &fp);
+  }
   std::string tags;
   for (const std::string& t : a.tags) tags += (tags.empty() ? "\"" : ",\"") + t + "\"";
   return "{\"schema\":\"steppewatch.alert.v1\",\"item\":{\"id\":\"" + a.id +

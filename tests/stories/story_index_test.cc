@@ -183,6 +183,127 @@ TEST(StoryIndex, AgreesWithBruteForceOverASlidingWindow) {
   EXPECT_EQ(index.size(), live.size());
 }
 
+TEST(StoryIndex, ACopyThatKeptTheLeadJoinsWithinTheGate) {
+  StoryIndex index(kWindow);
+  const Fingerprint fp = 0x0f0f0f0f0f0f0f0fULL;
+  const Fingerprint lead = 0x123456789abcdef0ULL;
+  auto first = index.Assign(fp, "original", kT0, 1, 0, lead);
+  ASSERT_TRUE(first.is_new);
+  EXPECT_EQ(first.story->lead, lead);
+  // The whole text moved by kLeadGate bits (past kNearDuplicateDistance), the lead by one bit:
+  // the same story.
+  Fingerprint far = fp;
+  for (int b = 0; b < kLeadGate; ++b) far ^= 1ULL << (7 * b);
+  ASSERT_EQ(Distance(far, fp), kLeadGate);
+  auto copy = index.Assign(far, "truncated", kT0 + 1, 2, 0, lead ^ (1ULL << 33));
+  EXPECT_FALSE(copy.is_new);
+  EXPECT_EQ(copy.seq, first.seq);
+  EXPECT_EQ(copy.story->copies, 2u);
+  // One bit further on the whole text: past the gate, a story of its own.
+  auto past_gate = index.Assign(far ^ (1ULL << 63), "follow-up", kT0 + 2, 3, 0, lead);
+  EXPECT_TRUE(past_gate.is_new);
+  // Within the gate but the lead two bits away (one in each half): a story of its own.
+  auto two_bits = index.Assign(fp ^ 0xF0, "other", kT0 + 3, 4, 0, lead ^ 1 ^ (1ULL << 40));
+  EXPECT_TRUE(two_bits.is_new);
+}
+
+TEST(StoryIndex, AnItemWithoutALeadKeyLooksUpItsFingerprintAmongTheLeads) {
+  StoryIndex index(kWindow);
+  const Fingerprint fp = 0x00ff00ff00ff00ffULL;
+  Fingerprint cut = fp;  // a copy cut to its lead: its whole text is near the original's lead
+  for (int b = 0; b < 6; ++b) cut ^= 1ULL << (9 * b + 1);
+  const Fingerprint lead = cut ^ (1ULL << 20);
+  auto first = index.Assign(fp, "long", kT0, 1, 0, lead);
+  ASSERT_TRUE(first.is_new);
+  auto copy = index.Assign(cut, "short-copy", kT0 + 1, 2, 0, /*lead=*/0);
+  EXPECT_FALSE(copy.is_new);
+  EXPECT_EQ(copy.seq, first.seq);
+}
+
+TEST(StoryIndex, AStoryWithoutALeadKeyIsNotFoundByLead) {
+  StoryIndex index(kWindow);
+  const Fingerprint fp = 0x5555aaaa5555aaaaULL;
+  ASSERT_TRUE(index.Assign(fp, "short", kT0, 1, 0).is_new);  // no lead key: not in the lead tables
+  Fingerprint near = fp;
+  for (int b = 0; b < 5; ++b) near ^= 1ULL << (11 * b);
+  // Its lead equals the story's fingerprint, and the whole text is within the gate: still a story
+  // of its own, because the story has no lead entry (its whole text is its lead).
+  EXPECT_TRUE(index.Assign(near, "long", kT0 + 1, 2, 0, fp).is_new);
+}
+
+// Random fingerprints and leads, some derived from earlier ones by a few flipped bits: the index
+// agrees with the rule computed over every live story (fingerprint within 3, nearest and oldest;
+// else a lead within 1 and a fingerprint within the gate, nearest lead and oldest).
+TEST(StoryIndex, LeadLookupAgreesWithBruteForce) {
+  constexpr int64_t kSmallWindow = 1000;
+  StoryIndex index(kSmallWindow);
+  struct Live {
+    Fingerprint fp, lead;
+    int64_t first_seen;
+    uint64_t seq;
+  };
+  std::vector<Live> live;
+  std::mt19937_64 rng(7);
+  std::vector<std::pair<Fingerprint, Fingerprint>> recent;
+  auto flip = [&](Fingerprint x, int max_flips) {
+    int flips = static_cast<int>(rng() % (max_flips + 1));
+    for (int f = 0; f < flips; ++f) x ^= 1ULL << (rng() % 64);
+    return x;
+  };
+  int by_lead = 0;
+  for (int i = 0; i < 20000; ++i) {
+    int64_t t = i / 10;
+    index.Expire(t);
+    std::erase_if(live, [&](const Live& l) { return l.first_seen < t - kSmallWindow; });
+    Fingerprint fp, lead;
+    if (!recent.empty() && rng() % 2 == 0) {
+      const auto& [rfp, rlead] = recent[rng() % recent.size()];
+      fp = flip(rfp, 10);
+      lead = rng() % 4 == 0 ? 0 : flip(rlead != 0 ? rlead : rfp, 2);
+    } else {
+      fp = rng();
+      lead = rng() % 3 == 0 ? 0 : rng();
+    }
+    if (fp == 0) fp = 1;
+    recent.emplace_back(fp, lead);
+    if (recent.size() > 1000) recent.erase(recent.begin());
+    const Live* best = nullptr;
+    int best_d = kNearDuplicateDistance + 1;
+    for (const Live& l : live) {
+      int d = Distance(l.fp, fp);
+      if (d < best_d || (d == best_d && best != nullptr && l.seq < best->seq)) {
+        best_d = d;
+        best = &l;
+      }
+    }
+    bool lead_match = false;
+    if (best == nullptr) {
+      const Fingerprint key = lead != 0 ? lead : fp;
+      best_d = kLeadDistance + 1;
+      for (const Live& l : live) {
+        if (l.lead == 0 || Distance(l.fp, fp) > kLeadGate) continue;
+        int d = Distance(l.lead, key);
+        if (d < best_d || (d == best_d && best != nullptr && l.seq < best->seq)) {
+          best_d = d;
+          best = &l;
+        }
+      }
+      lead_match = best != nullptr;
+    }
+    auto a = index.Assign(fp, "item-" + std::to_string(i), t, 1, 0, lead);
+    if (best == nullptr) {
+      ASSERT_TRUE(a.is_new) << "item " << i;
+      live.push_back({fp, lead, t, a.seq});
+    } else {
+      ASSERT_FALSE(a.is_new) << "item " << i;
+      ASSERT_EQ(a.seq, best->seq) << "item " << i;
+      by_lead += lead_match;
+    }
+  }
+  EXPECT_EQ(index.size(), live.size());
+  EXPECT_GT(by_lead, 100);  // the lead rule was exercised, not only the fingerprint's
+}
+
 // A window large enough that its buckets grow through many sizes (which packs the bucket
 // arenas again) and then a volume drop to nothing (which sweeps every bucket and gives the
 // memory back): copies still find their stories all along.

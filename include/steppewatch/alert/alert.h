@@ -77,6 +77,9 @@ struct AlertContext {
   // "item.fingerprint" (16 hex digits) when has_fingerprint.
   bool has_fingerprint = false;
   uint64_t fingerprint = 0;
+  // Its lead key (stories::Fingerprinter::Compute), rendered as "item.lead_fingerprint" when
+  // has_fingerprint and not 0 (0: the item's whole text is its lead).
+  uint64_t lead_fingerprint = 0;
 };
 
 struct RenderOptions {

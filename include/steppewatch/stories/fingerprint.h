@@ -36,6 +36,17 @@ using Fingerprint = uint64_t;
 // English precision and slow an index that needs distance + 1 blocks).
 inline constexpr int kNearDuplicateDistance = 3;
 
+// The lead key: a second fingerprint over the title and the first kLeadTokens tokens (words, CJK
+// characters) of the body, with the same text rules. Truncated copies and copies that dropped
+// or moved later sentences keep their lead while their whole text moves by more than
+// kNearDuplicateDistance bits. The stage lets an item join a story whose lead is within
+// kLeadDistance bits of its own when their whole fingerprints are also within kLeadGate bits:
+// leads alone are too alike among follow-ups of one agency (they share the lead's boilerplate),
+// the gate keeps those apart. Chosen by measurement (benchmarks/README.md, "Stories: lead key").
+inline constexpr size_t kLeadTokens = 40;
+inline constexpr int kLeadDistance = 1;
+inline constexpr int kLeadGate = 8;
+
 // Returns the Hamming distance of two fingerprints.
 inline int Distance(Fingerprint a, Fingerprint b) { return __builtin_popcountll(a ^ b); }
 
@@ -62,6 +73,12 @@ class Fingerprinter {
   // is skipped. Never fails; an empty item has fingerprint 0.
   Fingerprint Compute(std::string_view folded_title, std::string_view folded_body,
                       std::string_view original_body = {});
+  // The same, and sets *lead to the lead key: the fingerprint of the title and the body's first
+  // kLeadTokens tokens, or 0 when the body has no more tokens than that (the whole text is the
+  // lead, and the fingerprint is the lead key). Costs a copy of the sketch and a second finish,
+  // only for longer items. `lead` may be null (no lead key: the three-argument form).
+  Fingerprint Compute(std::string_view folded_title, std::string_view folded_body,
+                      std::string_view original_body, Fingerprint* lead);
 
  private:
   struct Scratch;

@@ -11,6 +11,12 @@
 // permuted sorted tables of the paper, which need a sort or a tree to insert and delete in a
 // moving window.
 //
+// A story whose first item has a lead key (fingerprint.h: longer items) is also indexed by it,
+// in two more tables keyed by 16 bits of each 32-bit half (two leads within kLeadDistance = 1
+// bit agree on one half): an item that finds no story within the distance looks there for a
+// story whose lead is within 1 bit of its own lead (its fingerprint when it has none) and whose
+// fingerprint is within kLeadGate bits of its own.
+//
 // Expiry touches no bucket: a story leaves the window by moving the window's first sequence
 // number past it, and its four entries become stale (the scan tells them by their sequence
 // number). Stale entries are dropped when their bucket is next scanned (every lookup scans and
@@ -49,9 +55,10 @@
 
 namespace steppewatch::stories {
 
-// 56 bytes.
+// 64 bytes.
 struct Story {
   Fingerprint fp = 0;
+  Fingerprint lead = 0;  // the first copy's lead key; 0: none (not in the lead tables)
   int64_t first_seen_ms = 0;
   uint64_t languages = 0;    // bit i: language index i (mod 64) seen in a copy
   uint64_t source_bits = 0;  // linear-counting bitmap of every distinct source past the exact set
@@ -93,8 +100,12 @@ class StoryIndex {
   // first or latest copy again (`same_item`) changes nothing. Fingerprint 0 (an item without
   // text) never joins or is joined: it is a story of its own.
   // `source_hash`: any 64-bit hash of the source name; `language_index`: 0..63.
+  // `lead`: the item's lead key, 0 when it has none (its fingerprint is its lead). When no story
+  // is within the distance, the item joins the story whose lead is within kLeadDistance of its
+  // lead (of its fingerprint when 0) and whose fingerprint is within kLeadGate of its own (the
+  // nearest lead; ties: the oldest story). A new story with a lead is indexed by it too.
   Assignment Assign(Fingerprint fp, std::string_view item_id, int64_t time_ms, uint64_t source_hash,
-                    int language_index);
+                    int language_index, Fingerprint lead = 0);
 
   // Drops the stories whose window ended before `now_ms` (first_seen < now - window).
   void Expire(int64_t now_ms);
@@ -102,8 +113,8 @@ class StoryIndex {
   // Starts loading the memory a later Assign of `fp` reads, in two steps a caller runs some work
   // apart (a batch: the next alerts' parse): PrefetchHeads loads the four bucket heads,
   // PrefetchBuckets (after the heads arrived) the buckets' entries. Hints only: nothing changes.
-  void PrefetchHeads(Fingerprint fp) const;
-  void PrefetchBuckets(Fingerprint fp) const;
+  void PrefetchHeads(Fingerprint fp, Fingerprint lead = 0) const;
+  void PrefetchBuckets(Fingerprint fp, Fingerprint lead = 0) const;
 
   // Returns the story with sequence number `seq`, or null when it left the window.
   const Story* Find(uint64_t seq) const;
@@ -119,13 +130,13 @@ class StoryIndex {
  private:
   // A bucket is one block of 8-byte words: word 0 holds its size (low half) and capacity (high
   // half), words 1..cap the entries: filter (low half) and the story's sequence number's low 32
-  // bits (high half). The table of 4 x 65536 heads holds only the pointers (2 MiB; null: an
-  // empty bucket). Blocks come in size classes (16-byte steps to 512 bytes, then x1.125)
-  // carved from 2 MiB huge-page arenas, with a free list per class: a lookup's random reads then
-  // need no page walk (with 4 KiB pages from malloc each bucket read was a TLB miss, and a
-  // prefetch that misses the TLB waits for the walk), and a bucket's growth costs no malloc.
-  // Freed blocks are kept for reuse, and the arenas are packed again (CompactArenas) when free
-  // blocks pass a sixth of them.
+  // bits (high half). The tables of 6 x 65536 heads (4 for the fingerprint, 2 for the lead key)
+  // hold only the pointers (3 MiB; null: an empty bucket). Blocks come in size classes (16-byte
+  // steps to 512 bytes, then x1.125) carved from 2 MiB huge-page arenas, with a free list per
+  // class: a lookup's random reads then need no page walk (with 4 KiB pages from malloc each bucket
+  // read was a TLB miss, and a prefetch that misses the TLB waits for the walk), and a bucket's
+  // growth costs no malloc. Freed blocks are kept for reuse, and the arenas are packed again
+  // (CompactArenas) when free blocks pass a sixth of them.
   static constexpr int kChunkBits = 12;  // 4096 stories (224 KiB) per chunk
   static constexpr uint64_t kChunkSize = uint64_t{1} << kChunkBits;
   struct Chunk {
@@ -152,7 +163,16 @@ class StoryIndex {
   struct Free {
     void operator()(void* p) const;
   };
-  std::unique_ptr<uint64_t*[], Free> heads_;  // 4 x 65536, aligned to 2 MiB
+  // Joins `out` to the story at `seq` (or marks the item as that story's again).
+  void Join(uint64_t seq, std::string_view item_id, uint64_t source_hash, int language_index,
+            Assignment* out);
+  // The nearest open story within `k` of `key` in tables [first, first + count) (rotation 16 *
+  // table bits), whose `field` is within `k` of the key and whose fingerprint is within `gate`
+  // of `fp`; scans compact stale entries. Returns whether one was found.
+  bool Nearest(Fingerprint key, Fingerprint Story::*field, int first, int count, int k,
+               Fingerprint fp, int gate, int64_t oldest_open, uint64_t* seq);
+
+  std::unique_ptr<uint64_t*[], Free> heads_;  // 6 x 65536, aligned to 2 MiB
   size_t bucket_bytes_ = 0;                   // the arenas' and the large blocks' bytes
   std::vector<void*> arenas_;
   char* bump_ = nullptr;  // the free end of the newest arena
