@@ -37,6 +37,14 @@ PipelineOptions Options(const std::string& bootstrap, const std::string& group, 
   return ScriptedPipelineOptions(bootstrap, group, workers, kIn, kDlq, kAlerts, gate);
 }
 
+// One member's view for a failure message: what it holds, has processed and has in flight.
+std::string DescribeMember(const std::string& name, const pipeline::Stats& stats) {
+  const pipeline::StatsSnapshot s = stats.Snapshot();
+  return name + ": " + std::to_string(s.assigned_partitions) + " partition(s) assigned, " +
+         std::to_string(s.paused_partitions) + " paused, " + std::to_string(s.items_processed) +
+         " item(s) processed, " + std::to_string(s.in_flight_items) + " in flight";
+}
+
 std::unique_ptr<EmbeddedBroker> MakeBroker(int brokers, int in_partitions) {
   auto broker = EmbeddedBroker::Create(
       {.num_brokers = brokers, .topics = {{kIn, in_partitions}, {kAlerts, 2}, {kDlq, 1}}});
@@ -289,13 +297,32 @@ TEST(KafkaPipeline, RevokeAbandonsStuckItemsAndTheGroupLosesNothing) {
   SW_ASSERT_OK_AND_ASSIGN(
       auto b, KafkaPipeline::Create(Options(broker->bootstrap(), "g5", 1), &packs, &stats_b));
   ASSERT_THAT(b->Start(), IsOk());
-  // A's revoke gave up on its stuck items; then its worker is released.
-  ASSERT_TRUE(
-      WaitUntil([&] { return stats_a.Snapshot().rebalances_by_kind[1] >= 1; }, absl::Seconds(30)));
+  // A's revoke gave up on its stuck items (its callback ends with nothing assigned, after
+  // revoke_drain_timeout); then its worker is released. Released as soon as the revoke began,
+  // the worker would finish the items within the drain and nothing would be abandoned.
+  pipeline::StatsSnapshot a_seen;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        a_seen = stats_a.Snapshot();
+        return a_seen.rebalances_by_kind[1] >= 1 && a_seen.assigned_partitions == 0;
+      },
+      absl::Seconds(30)))
+      << "A's revokes " << a_seen.rebalances_by_kind[1] << ", assigned "
+      << a_seen.assigned_partitions;
   gate.Notify();
-  EXPECT_TRUE(WaitUntil(
-      [&] { return SumCommitted(Committed(broker->bootstrap(), "g5", kIn, 4)) == kItems; },
-      absl::Seconds(90)));
+  // Each partition's committed offset reaches its end. On failure the last answer says which
+  // partition stopped (-1001: nothing committed), and the members' views say who holds what.
+  std::vector<int64_t> committed;
+  const bool all_committed = WaitUntil(
+      [&] {
+        committed = Committed(broker->bootstrap(), "g5", kIn, 4);
+        return SumCommitted(committed) == kItems;
+      },
+      absl::Seconds(90));
+  EXPECT_TRUE(all_committed) << "committed offsets of partitions 0..3 at the end of the wait: "
+                             << ::testing::PrintToString(committed) << "; "
+                             << DescribeMember("A", stats_a) << "; "
+                             << DescribeMember("B", stats_b);
   EXPECT_THAT(a->Stop(absl::Seconds(10)), IsOk());
   EXPECT_THAT(b->Stop(absl::Seconds(10)), IsOk());
 
