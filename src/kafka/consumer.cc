@@ -102,8 +102,9 @@ void Consumer::SetPaused(bool paused) {
         rd_kafka_pause_partitions(client_.get(), assignment);
         pause_flags_ = true;
       } else {
+        // pause_flags_ stays set: should this resume lose a race with librdkafka (see
+        // OnRebalance), the revoke still clears the flag, so it cannot outlive the assignment.
         rd_kafka_resume_partitions(client_.get(), assignment);
-        pause_flags_ = false;
       }
     }
   }

@@ -295,5 +295,45 @@ TEST(Consumer, PartitionPausedBeforeARevokeIsFetchedWhenAssignedBack) {
   EXPECT_THAT(consumer->Close(), IsOk());
 }
 
+// A consumer paused while nothing is assigned pauses what the group then gives it (before the
+// assign, so that nothing races librdkafka's start of the fetchers): no record arrives until
+// it resumes, and then every one does.
+TEST(Consumer, PartitionsAssignedWhilePausedStayPausedUntilResumed) {
+  auto broker = EmbeddedBroker::Create({.topics = {{"in", 2}}});
+  ASSERT_THAT(broker, IsOk());
+  const std::string bootstrap = (*broker)->bootstrap();
+  const int64_t now_ms = absl::ToUnixMillis(absl::Now());
+  for (int p = 0; p < 2; ++p) ProduceTimed(bootstrap, "in", p, 3, now_ms);
+
+  Listener listener;
+  ConsumerOptions options;
+  options.properties = {
+      {"bootstrap.servers", bootstrap}, {"session.timeout.ms", "6000"}, {"log_level", "3"}};
+  options.group_id = "paused-assign";
+  options.topics = {"in"};
+  SW_ASSERT_OK_AND_ASSIGN(auto consumer, Consumer::Create(options, &listener));
+  consumer->SetPaused(true);
+  ASSERT_THAT(consumer->Subscribe(), IsOk());
+  int received = 0;
+  auto poll = [&] {
+    rd_kafka_message_t* m = consumer->Poll(100);
+    if (m == nullptr) return;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) ++received;
+    rd_kafka_message_destroy(m);
+  };
+  absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (consumer->assigned_count() < 2 && absl::Now() < deadline) poll();
+  ASSERT_EQ(consumer->assigned_count(), 2);
+  // Unpaused, the six records would arrive within a few fetch rounds of the assignment.
+  const absl::Time quiet = absl::Now() + absl::Seconds(2);
+  while (absl::Now() < quiet) poll();
+  EXPECT_EQ(received, 0) << "records of partitions assigned while paused";
+  consumer->SetPaused(false);
+  deadline = absl::Now() + absl::Seconds(15);
+  while (received < 6 && absl::Now() < deadline) poll();
+  EXPECT_EQ(received, 6);
+  EXPECT_THAT(consumer->Close(), IsOk());
+}
+
 }  // namespace
 }  // namespace steppewatch::kafka

@@ -82,9 +82,7 @@ TEST(KafkaPipeline, AlertsAndDeadLettersOutOffsetsCommitted) {
       ReadTopic(broker->bootstrap(), kAlerts, 2, matching.size(), absl::Seconds(60));
   std::vector<Record> dead = ReadTopic(broker->bootstrap(), kDlq, 1, bad.size(), absl::Seconds(30));
   // Every item's offset is committed (auto-commit every 100 ms of what we stored).
-  EXPECT_TRUE(
-      WaitUntil([&] { return SumCommitted(Committed(broker->bootstrap(), "g1", kIn, 4)) == 60; },
-                absl::Seconds(30)));
+  EXPECT_EQ(WaitCommitted(broker->bootstrap(), "g1", kIn, 4, SumIs(60), absl::Seconds(30)), "");
   ASSERT_THAT(pipe->Stop(absl::Seconds(10)), IsOk());
 
   std::set<std::string> alert_keys;
@@ -147,8 +145,7 @@ TEST(KafkaPipeline, OffsetNeverPassesAnUndeliveredAlert) {
   // Warm up: one alert delivered, so the producer knows the alert topic's leader.
   ASSERT_EQ(ProduceAll(broker->bootstrap(), kIn, {{"w", "match:warm"}}), 1);
   ASSERT_EQ(ReadTopic(broker->bootstrap(), kAlerts, 2, 1, absl::Seconds(30)).size(), 1u);
-  ASSERT_TRUE(WaitUntil([&] { return Committed(broker->bootstrap(), "g2", kIn, 1)[0] == 1; },
-                        absl::Seconds(30)));
+  ASSERT_EQ(WaitCommitted(broker->bootstrap(), "g2", kIn, 1, SumIs(1), absl::Seconds(30)), "");
 
   ASSERT_EQ(rd_kafka_mock_broker_set_down(mc, 2), RD_KAFKA_RESP_ERR_NO_ERROR);
   // Offsets 1..3 match nothing, 4 matches (its alert cannot be delivered), 5..9 match nothing.
@@ -167,13 +164,11 @@ TEST(KafkaPipeline, OffsetNeverPassesAnUndeliveredAlert) {
       },
       absl::Seconds(30)));
   // ...and the committed offset stops at 4: items 5..9 are finished but not stored.
-  EXPECT_TRUE(WaitUntil([&] { return Committed(broker->bootstrap(), "g2", kIn, 1)[0] == 4; },
-                        absl::Seconds(10)));
+  EXPECT_EQ(WaitCommitted(broker->bootstrap(), "g2", kIn, 1, SumIs(4), absl::Seconds(10)), "");
   EXPECT_EQ(Committed(broker->bootstrap(), "g2", kIn, 1)[0], 4);
 
   ASSERT_EQ(rd_kafka_mock_broker_set_up(mc, 2), RD_KAFKA_RESP_ERR_NO_ERROR);
-  EXPECT_TRUE(WaitUntil([&] { return Committed(broker->bootstrap(), "g2", kIn, 1)[0] == 10; },
-                        absl::Seconds(60)));
+  EXPECT_EQ(WaitCommitted(broker->bootstrap(), "g2", kIn, 1, SumIs(10), absl::Seconds(60)), "");
   std::vector<Record> alerts = ReadTopic(broker->bootstrap(), kAlerts, 2, 2, absl::Seconds(30));
   std::set<std::string> keys;
   for (const Record& r : alerts) keys.insert(r.key);
@@ -213,9 +208,8 @@ TEST(KafkaPipeline, GracefulStopThenRestartLosesNothing) {
     SW_ASSERT_OK_AND_ASSIGN(
         auto pipe, KafkaPipeline::Create(Options(broker->bootstrap(), "g3", 2), &packs, &stats));
     ASSERT_THAT(pipe->Start(), IsOk());
-    ASSERT_TRUE(WaitUntil(
-        [&] { return SumCommitted(Committed(broker->bootstrap(), "g3", kIn, 4)) == kItems; },
-        absl::Seconds(60)));
+    ASSERT_EQ(WaitCommitted(broker->bootstrap(), "g3", kIn, 4, SumIs(kItems), absl::Seconds(60)),
+              "");
     ASSERT_THAT(pipe->Stop(absl::Seconds(20)), IsOk());
   }
   std::vector<Record> alerts =
@@ -262,9 +256,7 @@ TEST(KafkaPipeline, PausesAtTheInFlightLimitAndResumes) {
   // before the pause took effect, far from all 500.
   EXPECT_LT(paused.in_flight_items, kItems);
   gate.Notify();
-  EXPECT_TRUE(WaitUntil(
-      [&] { return SumCommitted(Committed(broker->bootstrap(), "g4", kIn, 2)) == kItems; },
-      absl::Seconds(60)));
+  EXPECT_EQ(WaitCommitted(broker->bootstrap(), "g4", kIn, 2, SumIs(kItems), absl::Seconds(60)), "");
   pipeline::StatsSnapshot done = stats.Snapshot();
   EXPECT_EQ(done.items_processed, static_cast<uint64_t>(kItems));
   EXPECT_EQ(done.paused_partitions, 0) << "resumed";
@@ -312,17 +304,8 @@ TEST(KafkaPipeline, RevokeAbandonsStuckItemsAndTheGroupLosesNothing) {
   gate.Notify();
   // Each partition's committed offset reaches its end. On failure the last answer says which
   // partition stopped (-1001: nothing committed), and the members' views say who holds what.
-  std::vector<int64_t> committed;
-  const bool all_committed = WaitUntil(
-      [&] {
-        committed = Committed(broker->bootstrap(), "g5", kIn, 4);
-        return SumCommitted(committed) == kItems;
-      },
-      absl::Seconds(90));
-  EXPECT_TRUE(all_committed) << "committed offsets of partitions 0..3 at the end of the wait: "
-                             << ::testing::PrintToString(committed) << "; "
-                             << DescribeMember("A", stats_a) << "; "
-                             << DescribeMember("B", stats_b);
+  EXPECT_EQ(WaitCommitted(broker->bootstrap(), "g5", kIn, 4, SumIs(kItems), absl::Seconds(90)), "")
+      << DescribeMember("A", stats_a) << "; " << DescribeMember("B", stats_b);
   EXPECT_THAT(a->Stop(absl::Seconds(10)), IsOk());
   EXPECT_THAT(b->Stop(absl::Seconds(10)), IsOk());
 

@@ -161,7 +161,8 @@ class Consumer {
   QueueHandle queue_;  // the consumer queue, for Wake()
   bool paused_ = false;
   // Whether some assigned partition may carry this consumer's pause flag (a pause was issued
-  // since the last revoke): the revoke then clears the flags before the partitions leave.
+  // since the last eager revoke, resumed or not): the revoke then clears the flags before the
+  // partitions leave.
   bool pause_flags_ = false;
   int assigned_count_ = 0;
   bool closed_ = false;
