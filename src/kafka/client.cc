@@ -93,7 +93,11 @@ absl::StatusOr<ConfHandle> NewConf(const ClientSpec& spec) {
   if (cb.statistics != nullptr) rd_kafka_conf_set_stats_cb(conf.get(), cb.statistics);
   if (cb.error != nullptr) rd_kafka_conf_set_error_cb(conf.get(), cb.error);
   if (cb.delivery != nullptr) rd_kafka_conf_set_dr_msg_cb(conf.get(), cb.delivery);
-  if (spec.route_logs) RouteLogs(conf.get());
+  if (cb.log != nullptr) {
+    rd_kafka_conf_set_log_cb(conf.get(), cb.log);
+  } else if (spec.route_logs) {
+    RouteLogs(conf.get());
+  }
   return conf;
 }
 

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "steppewatch/common/log.h"
+#include "steppewatch/kafka/log_route.h"
 
 namespace steppewatch::kafka {
 namespace {
@@ -42,6 +43,7 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(ConsumerOptions optio
   spec.callbacks.rebalance = &RebalanceCb;
   spec.callbacks.statistics = &StatsCb;
   spec.callbacks.error = &ErrorCb;
+  if (o.library_log_hook_for_testing) spec.callbacks.log = &LogCb;
   spec.what = o.what;
   absl::StatusOr<ClientHandle> client = NewClient(spec);
   if (!client.ok()) return client.status();
@@ -98,12 +100,22 @@ void Consumer::SetPaused(bool paused) {
     if (assignment->cnt > 0) {
       if (paused) {
         rd_kafka_pause_partitions(client_.get(), assignment);
+        pause_flags_ = true;
       } else {
+        // pause_flags_ stays set: should this resume lose a race with librdkafka (see
+        // OnRebalance), the revoke still clears the flag, so it cannot outlive the assignment.
         rd_kafka_resume_partitions(client_.get(), assignment);
       }
     }
   }
   paused_ = paused;
+}
+
+void Consumer::ClearPauseFlags(const rd_kafka_topic_partition_list_t* partitions) {
+  if (!pause_flags_ || partitions == nullptr || partitions->cnt == 0) return;
+  // A copy: the call records each partition's object and error in the list it is given.
+  PartitionListHandle resume(rd_kafka_topic_partition_list_copy(partitions));
+  rd_kafka_resume_partitions(client_.get(), resume.get());
 }
 
 absl::Status Consumer::Seek(const char* topic, int32_t partition, int64_t offset) {
@@ -155,6 +167,16 @@ void Consumer::ErrorCb(rd_kafka_t* rk, int err, const char* reason, void* opaque
       rk, static_cast<rd_kafka_resp_err_t>(err), reason);
 }
 
+void Consumer::LogCb(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
+  // Installed only with a hook; the opaque is the Consumer from rd_kafka_new to the end of
+  // rd_kafka_destroy (the client dies first in ~Consumer, the options after).
+  const auto* c = static_cast<const Consumer*>(rd_kafka_opaque(rk));
+  if (c != nullptr && c->options_.library_log_hook_for_testing) {
+    c->options_.library_log_hook_for_testing(buf);
+  }
+  RouteLog(rk, level, fac, buf);
+}
+
 void Consumer::ApplyReplay(rd_kafka_topic_partition_list_t* partitions) {
   PartitionListHandle lookup = NewPartitionList(partitions->cnt);
   for (int i = 0; i < partitions->cnt; ++i) {
@@ -198,6 +220,30 @@ void Consumer::OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_lis
     if (!cooperative) replaced = listener_->AssignmentFor(*partitions);
     rd_kafka_topic_partition_list_t* assigned = replaced != nullptr ? replaced.get() : partitions;
     assigned_count_ += assigned->cnt;
+    // The pause state of the new partitions, set without racing librdkafka. Every pause or
+    // resume takes a new version of the partition and then queues its operation; the
+    // partition's thread drops an operation older than one it already ran. librdkafka's main
+    // thread starts an assigned partition (a resume of its own pause, then the fetch start)
+    // when the committed offsets arrive, some milliseconds after the assign call returns. A
+    // pause or resume of ours interleaved with those is dropped, or drops the fetch start:
+    // either way the partition stays assigned and is never fetched (a member of a group lost a
+    // whole partition that way; the consumer's tests make the interleaving happen every time).
+    // So nothing is paused or resumed after the assign: a paused consumer pauses the
+    // partitions before assigning them (its operations are queued before any of the start's),
+    // and no old pause flag needs clearing, because the revoke cleared it (below).
+    PartitionListHandle pause_late;  // partitions librdkafka did not know before the assign
+    if (paused_ && assigned->cnt > 0) {
+      PartitionListHandle pause(rd_kafka_topic_partition_list_copy(assigned));
+      rd_kafka_pause_partitions(client_.get(), pause.get());
+      pause_flags_ = true;
+      for (int i = 0; i < pause->cnt; ++i) {
+        if (pause->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+        // Not in its metadata yet (a topic it has not seen): paused after the assign, racing.
+        if (pause_late == nullptr) pause_late = NewPartitionList(pause->cnt);
+        rd_kafka_topic_partition_list_add(pause_late.get(), pause->elems[i].topic,
+                                          pause->elems[i].partition);
+      }
+    }
     if (cooperative) {
       if (rd_kafka_error_t* e = rd_kafka_incremental_assign(client_.get(), partitions)) {
         SW_LOG(kError, kLog, "incremental_assign: ", rd_kafka_error_string(e));
@@ -206,21 +252,26 @@ void Consumer::OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_lis
     } else if (rd_kafka_resp_err_t e = rd_kafka_assign(client_.get(), assigned)) {
       SW_LOG(kError, kLog, "assign: ", rd_kafka_err2str(e));
     }
-    // Set the pause state of every newly assigned partition explicitly: new assignments are not
-    // paused, and librdkafka keeps the application's pause flag on its partition object across
-    // unassign/assign, so a partition paused before a revoke would come back paused forever.
-    if (assigned->cnt > 0) {
-      if (paused_) {
-        rd_kafka_pause_partitions(client_.get(), assigned);
-      } else {
-        rd_kafka_resume_partitions(client_.get(), assigned);
-      }
-    }
+    if (pause_late != nullptr) rd_kafka_pause_partitions(client_.get(), pause_late.get());
     SW_LOG(kInfo, kLog, "assigned ", assigned->cnt, " partition(s) (", assigned_count_, " total, ",
            cooperative ? "cooperative" : "eager", ")");
   } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
     const bool lost = rd_kafka_assignment_lost(client_.get()) != 0;
     listener_->OnRevoke(*partitions, lost);
+    // librdkafka keeps this consumer's pause flag on a partition object across unassign and
+    // assign: a partition paused now would come back paused at its next assignment. Clear the
+    // flags here, before the unassign, while no fetcher of ours is starting (see the assign
+    // branch); the library's own pause holds the fetchers until the unassign stops them.
+    if (cooperative) {
+      ClearPauseFlags(partitions);
+    } else {
+      rd_kafka_topic_partition_list_t* all = nullptr;
+      if (rd_kafka_assignment(client_.get(), &all) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        PartitionListHandle owned(all);
+        ClearPauseFlags(all);
+      }
+      pause_flags_ = false;
+    }
     // Eager: the unassign below drops everything, an AssignmentFor() extension too.
     assigned_count_ = cooperative ? std::max(0, assigned_count_ - partitions->cnt) : 0;
     if (cooperative) {
@@ -234,6 +285,12 @@ void Consumer::OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_lis
     SW_LOG(kInfo, kLog, lost ? "lost " : "revoked ", partitions->cnt, " partition(s)");
   } else {
     SW_LOG(kError, kLog, "rebalance error: ", rd_kafka_err2str(err));
+    rd_kafka_topic_partition_list_t* all = nullptr;
+    if (rd_kafka_assignment(client_.get(), &all) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      PartitionListHandle owned(all);
+      ClearPauseFlags(all);
+    }
+    pause_flags_ = false;
     rd_kafka_assign(client_.get(), nullptr);
     assigned_count_ = 0;
   }

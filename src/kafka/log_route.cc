@@ -22,4 +22,8 @@ void LogCallback(const rd_kafka_t* rk, int level, const char* fac, const char* b
 
 void RouteLogs(rd_kafka_conf_t* conf) { rd_kafka_conf_set_log_cb(conf, &LogCallback); }
 
+void RouteLog(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
+  LogCallback(rk, level, fac, buf);
+}
+
 }  // namespace steppewatch::kafka

@@ -54,15 +54,7 @@ TEST(Backpressure, HoldsAtTheLimitWithoutPausingThenCatchesUp) {
   EXPECT_EQ(held.items_processed, 0u);
 
   gate.Notify();
-  int64_t committed = 0;
-  EXPECT_TRUE(WaitUntil(
-      [&] {
-        committed = 0;
-        for (int64_t c : Committed(bootstrap, "hold", kIn, 2)) committed += std::max<int64_t>(c, 0);
-        return committed == kItems;
-      },
-      absl::Seconds(60)))
-      << "committed " << committed << " of " << kItems;
+  EXPECT_EQ(WaitCommitted(bootstrap, "hold", kIn, 2, SumIs(kItems), absl::Seconds(60)), "");
   const pipeline::StatsSnapshot done = stats.Snapshot();
   EXPECT_EQ(done.items_processed, static_cast<uint64_t>(kItems));
   EXPECT_EQ(done.paused_partitions, 0);

@@ -8,7 +8,10 @@
 // auto.offset.reset=earliest would have read the old records.
 #include "steppewatch/kafka/consumer.h"
 
+#include <librdkafka/rdkafka_mock.h>
+
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <set>
 #include <string>
@@ -191,6 +194,145 @@ TEST(Consumer, WakeDuringCloseDoesNotCutTheCloseShort) {
     EXPECT_NE(rd_kafka_consumer_closed(consumer->handle()), 0) << "consumer " << i;
     EXPECT_EQ(listeners[i].revoked, 2) << "consumer " << i << ": the revoke runs inside the close";
   }
+}
+
+// A partition this consumer paused, revoked by a rebalance and assigned back to it while the
+// consumer is no longer paused is fetched again. librdkafka keeps the application's pause flag
+// across unassign and assign, and starts a new assignment's fetcher on its main thread once the
+// committed offsets arrive: a resume of its own pause, then the fetch start. Each pause, resume
+// and fetch start takes a new version of the partition before its operation is queued, and the
+// partition's thread drops an operation older than one it already ran. The test makes the
+// application lose that race every time, through the consumer's log hook: from the rebalance
+// on, the main thread waits on the committed offsets' answer until the application thread has
+// taken a version for a pause or resume (at most 2 s), and the application thread then waits
+// until the main thread has started the fetcher (at most 2 s) before queueing its operation. A
+// consumer that clears the old pause flag with a resume after the assign has that resume
+// dropped, and never fetches the partition again; the consumer clears it at the revoke instead,
+// when no fetcher is starting, and does nothing after the assign.
+TEST(Consumer, PartitionPausedBeforeARevokeIsFetchedWhenAssignedBack) {
+  auto broker = EmbeddedBroker::Create({.topics = {{"in", 1}}});
+  ASSERT_THAT(broker, IsOk());
+  const std::string bootstrap = (*broker)->bootstrap();
+  ProduceTimed(bootstrap, "in", 0, 3, absl::ToUnixMillis(absl::Now()));
+
+  // Declared before the consumer: the hook runs until the consumer is destroyed.
+  const std::thread::id app_thread = std::this_thread::get_id();
+  std::atomic<bool> armed{false};
+  std::atomic<bool> app_version_taken{false};
+  std::atomic<bool> fetch_started{false};
+  std::atomic<int> held{0};
+  Listener listener;
+  ConsumerOptions options;
+  // debug=topic makes librdkafka log, on the thread that does it, each version it takes ("new
+  // version barrier"), the committed offsets' answer ("OffsetFetchResponse") and each fetch
+  // start ("Start consuming"); the project's log drops these debug lines (its level is info).
+  options.properties = {{"bootstrap.servers", bootstrap},
+                        {"session.timeout.ms", "6000"},
+                        {"debug", "topic"},
+                        {"log_level", "7"}};
+  options.group_id = "paused-revoke";
+  options.topics = {"in"};
+  auto wait_for = [](const std::atomic<bool>& flag) {
+    const absl::Time until = absl::Now() + absl::Seconds(2);
+    while (!flag.load() && absl::Now() < until) absl::SleepFor(absl::Milliseconds(5));
+  };
+  options.library_log_hook_for_testing = [&](std::string_view line) {
+    if (!armed.load()) return;
+    auto has = [&](const char* s) { return line.find(s) != std::string_view::npos; };
+    if (has("Start consuming")) fetch_started.store(true);
+    if (std::this_thread::get_id() == app_thread) {
+      if (has("rd_kafka_toppar_op_pause_resume") && has("new version barrier")) {
+        held.fetch_add(1);
+        app_version_taken.store(true);
+        wait_for(fetch_started);
+        absl::SleepFor(absl::Milliseconds(100));  // the fetch start is queued after its line
+      }
+    } else if (has("OffsetFetchResponse")) {
+      wait_for(app_version_taken);
+    }
+  };
+  SW_ASSERT_OK_AND_ASSIGN(auto consumer, Consumer::Create(options, &listener));
+  ASSERT_THAT(consumer->Subscribe(), IsOk());
+
+  int received = 0;
+  auto poll = [&] {
+    rd_kafka_message_t* m = consumer->Poll(100);
+    if (m == nullptr) return;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) ++received;
+    rd_kafka_message_destroy(m);
+  };
+  // Assigned, and fetching: the first record arrives (the mock's first join takes ~3 s).
+  absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (received == 0 && absl::Now() < deadline) poll();
+  ASSERT_GT(received, 0);
+
+  // Backpressure: pause. Then the group rebalances (the coordinator answers the next heartbeat
+  // with REBALANCE_IN_PROGRESS, as when a member joins) and the partition comes back.
+  consumer->SetPaused(true);
+  armed.store(true);
+  constexpr int16_t kHeartbeatApiKey = 12;  // the Kafka protocol's HeartbeatRequest
+  rd_kafka_mock_push_request_errors((*broker)->cluster(), kHeartbeatApiKey, 1,
+                                    RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS);
+  deadline = absl::Now() + absl::Seconds(30);
+  while (listener.revoked == 0 && absl::Now() < deadline) poll();
+  ASSERT_EQ(listener.revoked, 1);
+  // The workers caught up between the revoke and the new assignment: resume (nothing is
+  // assigned, so this only sets the state the new assignment gets).
+  consumer->SetPaused(false);
+  received = 0;
+  deadline = absl::Now() + absl::Seconds(30);
+  while (consumer->assigned_count() == 0 && absl::Now() < deadline) poll();
+  ASSERT_EQ(consumer->assigned_count(), 1);
+
+  // No committed offset: the partition is read again from its start, so records arrive at
+  // once when it is fetched. 15 s is many fetch rounds.
+  deadline = absl::Now() + absl::Seconds(15);
+  while (received == 0 && absl::Now() < deadline) poll();
+  EXPECT_GT(received, 0) << "the partition assigned back was never fetched";
+  EXPECT_TRUE(fetch_started.load()) << "the fetcher of the new assignment never started";
+  EXPECT_GE(held.load(), 1) << "no pause or resume was held: the race was not set up";
+  armed.store(false);
+  EXPECT_THAT(consumer->Close(), IsOk());
+}
+
+// A consumer paused while nothing is assigned pauses what the group then gives it (before the
+// assign, so that nothing races librdkafka's start of the fetchers): no record arrives until
+// it resumes, and then every one does.
+TEST(Consumer, PartitionsAssignedWhilePausedStayPausedUntilResumed) {
+  auto broker = EmbeddedBroker::Create({.topics = {{"in", 2}}});
+  ASSERT_THAT(broker, IsOk());
+  const std::string bootstrap = (*broker)->bootstrap();
+  const int64_t now_ms = absl::ToUnixMillis(absl::Now());
+  for (int p = 0; p < 2; ++p) ProduceTimed(bootstrap, "in", p, 3, now_ms);
+
+  Listener listener;
+  ConsumerOptions options;
+  options.properties = {
+      {"bootstrap.servers", bootstrap}, {"session.timeout.ms", "6000"}, {"log_level", "3"}};
+  options.group_id = "paused-assign";
+  options.topics = {"in"};
+  SW_ASSERT_OK_AND_ASSIGN(auto consumer, Consumer::Create(options, &listener));
+  consumer->SetPaused(true);
+  ASSERT_THAT(consumer->Subscribe(), IsOk());
+  int received = 0;
+  auto poll = [&] {
+    rd_kafka_message_t* m = consumer->Poll(100);
+    if (m == nullptr) return;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) ++received;
+    rd_kafka_message_destroy(m);
+  };
+  absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (consumer->assigned_count() < 2 && absl::Now() < deadline) poll();
+  ASSERT_EQ(consumer->assigned_count(), 2);
+  // Unpaused, the six records would arrive within a few fetch rounds of the assignment.
+  const absl::Time quiet = absl::Now() + absl::Seconds(2);
+  while (absl::Now() < quiet) poll();
+  EXPECT_EQ(received, 0) << "records of partitions assigned while paused";
+  consumer->SetPaused(false);
+  deadline = absl::Now() + absl::Seconds(15);
+  while (received < 6 && absl::Now() < deadline) poll();
+  EXPECT_EQ(received, 6);
+  EXPECT_THAT(consumer->Close(), IsOk());
 }
 
 }  // namespace

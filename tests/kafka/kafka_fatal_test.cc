@@ -80,9 +80,8 @@ void ExpectRecoveryWithoutLoss(const std::function<void(EmbeddedBroker*, KafkaPi
   // go on: no fatal().
   ASSERT_TRUE(WaitUntil([&] { return pipe->items_finished() == kItems; }, absl::Seconds(60)))
       << pipe->items_finished();
-  EXPECT_TRUE(WaitUntil(
-      [&] { return SumCommitted(Committed(broker->bootstrap(), group, kIn, 2)) == kItems; },
-      absl::Seconds(30)));
+  EXPECT_EQ(WaitCommitted(broker->bootstrap(), group, kIn, 2, SumIs(kItems), absl::Seconds(30)),
+            "");
   EXPECT_EQ(AlertKeys(broker->bootstrap(), kItems).size(), static_cast<size_t>(kItems));
   // The fault took effect.
   EXPECT_GE(pipe->producer_recoveries(), 1);

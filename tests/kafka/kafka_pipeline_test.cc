@@ -37,6 +37,14 @@ PipelineOptions Options(const std::string& bootstrap, const std::string& group, 
   return ScriptedPipelineOptions(bootstrap, group, workers, kIn, kDlq, kAlerts, gate);
 }
 
+// One member's view for a failure message: what it holds, has processed and has in flight.
+std::string DescribeMember(const std::string& name, const pipeline::Stats& stats) {
+  const pipeline::StatsSnapshot s = stats.Snapshot();
+  return name + ": " + std::to_string(s.assigned_partitions) + " partition(s) assigned, " +
+         std::to_string(s.paused_partitions) + " paused, " + std::to_string(s.items_processed) +
+         " item(s) processed, " + std::to_string(s.in_flight_items) + " in flight";
+}
+
 std::unique_ptr<EmbeddedBroker> MakeBroker(int brokers, int in_partitions) {
   auto broker = EmbeddedBroker::Create(
       {.num_brokers = brokers, .topics = {{kIn, in_partitions}, {kAlerts, 2}, {kDlq, 1}}});
@@ -74,9 +82,7 @@ TEST(KafkaPipeline, AlertsAndDeadLettersOutOffsetsCommitted) {
       ReadTopic(broker->bootstrap(), kAlerts, 2, matching.size(), absl::Seconds(60));
   std::vector<Record> dead = ReadTopic(broker->bootstrap(), kDlq, 1, bad.size(), absl::Seconds(30));
   // Every item's offset is committed (auto-commit every 100 ms of what we stored).
-  EXPECT_TRUE(
-      WaitUntil([&] { return SumCommitted(Committed(broker->bootstrap(), "g1", kIn, 4)) == 60; },
-                absl::Seconds(30)));
+  EXPECT_EQ(WaitCommitted(broker->bootstrap(), "g1", kIn, 4, SumIs(60), absl::Seconds(30)), "");
   ASSERT_THAT(pipe->Stop(absl::Seconds(10)), IsOk());
 
   std::set<std::string> alert_keys;
@@ -139,8 +145,7 @@ TEST(KafkaPipeline, OffsetNeverPassesAnUndeliveredAlert) {
   // Warm up: one alert delivered, so the producer knows the alert topic's leader.
   ASSERT_EQ(ProduceAll(broker->bootstrap(), kIn, {{"w", "match:warm"}}), 1);
   ASSERT_EQ(ReadTopic(broker->bootstrap(), kAlerts, 2, 1, absl::Seconds(30)).size(), 1u);
-  ASSERT_TRUE(WaitUntil([&] { return Committed(broker->bootstrap(), "g2", kIn, 1)[0] == 1; },
-                        absl::Seconds(30)));
+  ASSERT_EQ(WaitCommitted(broker->bootstrap(), "g2", kIn, 1, SumIs(1), absl::Seconds(30)), "");
 
   ASSERT_EQ(rd_kafka_mock_broker_set_down(mc, 2), RD_KAFKA_RESP_ERR_NO_ERROR);
   // Offsets 1..3 match nothing, 4 matches (its alert cannot be delivered), 5..9 match nothing.
@@ -159,13 +164,11 @@ TEST(KafkaPipeline, OffsetNeverPassesAnUndeliveredAlert) {
       },
       absl::Seconds(30)));
   // ...and the committed offset stops at 4: items 5..9 are finished but not stored.
-  EXPECT_TRUE(WaitUntil([&] { return Committed(broker->bootstrap(), "g2", kIn, 1)[0] == 4; },
-                        absl::Seconds(10)));
+  EXPECT_EQ(WaitCommitted(broker->bootstrap(), "g2", kIn, 1, SumIs(4), absl::Seconds(10)), "");
   EXPECT_EQ(Committed(broker->bootstrap(), "g2", kIn, 1)[0], 4);
 
   ASSERT_EQ(rd_kafka_mock_broker_set_up(mc, 2), RD_KAFKA_RESP_ERR_NO_ERROR);
-  EXPECT_TRUE(WaitUntil([&] { return Committed(broker->bootstrap(), "g2", kIn, 1)[0] == 10; },
-                        absl::Seconds(60)));
+  EXPECT_EQ(WaitCommitted(broker->bootstrap(), "g2", kIn, 1, SumIs(10), absl::Seconds(60)), "");
   std::vector<Record> alerts = ReadTopic(broker->bootstrap(), kAlerts, 2, 2, absl::Seconds(30));
   std::set<std::string> keys;
   for (const Record& r : alerts) keys.insert(r.key);
@@ -205,9 +208,8 @@ TEST(KafkaPipeline, GracefulStopThenRestartLosesNothing) {
     SW_ASSERT_OK_AND_ASSIGN(
         auto pipe, KafkaPipeline::Create(Options(broker->bootstrap(), "g3", 2), &packs, &stats));
     ASSERT_THAT(pipe->Start(), IsOk());
-    ASSERT_TRUE(WaitUntil(
-        [&] { return SumCommitted(Committed(broker->bootstrap(), "g3", kIn, 4)) == kItems; },
-        absl::Seconds(60)));
+    ASSERT_EQ(WaitCommitted(broker->bootstrap(), "g3", kIn, 4, SumIs(kItems), absl::Seconds(60)),
+              "");
     ASSERT_THAT(pipe->Stop(absl::Seconds(20)), IsOk());
   }
   std::vector<Record> alerts =
@@ -254,9 +256,7 @@ TEST(KafkaPipeline, PausesAtTheInFlightLimitAndResumes) {
   // before the pause took effect, far from all 500.
   EXPECT_LT(paused.in_flight_items, kItems);
   gate.Notify();
-  EXPECT_TRUE(WaitUntil(
-      [&] { return SumCommitted(Committed(broker->bootstrap(), "g4", kIn, 2)) == kItems; },
-      absl::Seconds(60)));
+  EXPECT_EQ(WaitCommitted(broker->bootstrap(), "g4", kIn, 2, SumIs(kItems), absl::Seconds(60)), "");
   pipeline::StatsSnapshot done = stats.Snapshot();
   EXPECT_EQ(done.items_processed, static_cast<uint64_t>(kItems));
   EXPECT_EQ(done.paused_partitions, 0) << "resumed";
@@ -289,13 +289,23 @@ TEST(KafkaPipeline, RevokeAbandonsStuckItemsAndTheGroupLosesNothing) {
   SW_ASSERT_OK_AND_ASSIGN(
       auto b, KafkaPipeline::Create(Options(broker->bootstrap(), "g5", 1), &packs, &stats_b));
   ASSERT_THAT(b->Start(), IsOk());
-  // A's revoke gave up on its stuck items; then its worker is released.
-  ASSERT_TRUE(
-      WaitUntil([&] { return stats_a.Snapshot().rebalances_by_kind[1] >= 1; }, absl::Seconds(30)));
+  // A's revoke gave up on its stuck items (its callback ends with nothing assigned, after
+  // revoke_drain_timeout); then its worker is released. Released as soon as the revoke began,
+  // the worker would finish the items within the drain and nothing would be abandoned.
+  pipeline::StatsSnapshot a_seen;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        a_seen = stats_a.Snapshot();
+        return a_seen.rebalances_by_kind[1] >= 1 && a_seen.assigned_partitions == 0;
+      },
+      absl::Seconds(30)))
+      << "A's revokes " << a_seen.rebalances_by_kind[1] << ", assigned "
+      << a_seen.assigned_partitions;
   gate.Notify();
-  EXPECT_TRUE(WaitUntil(
-      [&] { return SumCommitted(Committed(broker->bootstrap(), "g5", kIn, 4)) == kItems; },
-      absl::Seconds(90)));
+  // Each partition's committed offset reaches its end. On failure the last answer says which
+  // partition stopped (-1001: nothing committed), and the members' views say who holds what.
+  EXPECT_EQ(WaitCommitted(broker->bootstrap(), "g5", kIn, 4, SumIs(kItems), absl::Seconds(90)), "")
+      << DescribeMember("A", stats_a) << "; " << DescribeMember("B", stats_b);
   EXPECT_THAT(a->Stop(absl::Seconds(10)), IsOk());
   EXPECT_THAT(b->Stop(absl::Seconds(10)), IsOk());
 

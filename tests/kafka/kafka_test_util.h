@@ -162,6 +162,37 @@ inline std::vector<int64_t> Committed(const std::string& bootstrap, const std::s
   return out;
 }
 
+// Waits until `done` holds for `group`'s committed offsets of `topic` (partitions
+// 0..partitions-1, re-read every 20 ms) or `timeout` passes. Returns "" when it holds, else the
+// last offsets read (-1001: none committed), so that a failure says which partition stopped:
+//   EXPECT_EQ(WaitCommitted(bootstrap, "g", kIn, 4, SumIs(60), absl::Seconds(30)), "");
+inline std::string WaitCommitted(const std::string& bootstrap, const std::string& group,
+                                 const std::string& topic, int partitions,
+                                 const std::function<bool(const std::vector<int64_t>&)>& done,
+                                 absl::Duration timeout) {
+  std::vector<int64_t> last;
+  if (WaitUntil(
+          [&] {
+            last = Committed(bootstrap, group, topic, partitions);
+            return done(last);
+          },
+          timeout)) {
+    return "";
+  }
+  std::string out = "committed offsets of " + topic + " partitions 0.." +
+                    std::to_string(partitions - 1) + " after " + absl::FormatDuration(timeout) +
+                    ": [";
+  for (size_t i = 0; i < last.size(); ++i) {
+    out += (i > 0 ? ", " : "") + std::to_string(last[i]);
+  }
+  return out + "] (sum " + std::to_string(SumCommitted(last)) + ")";
+}
+
+// For WaitCommitted: the committed offsets sum to `items` (a topic that starts at offset 0).
+inline std::function<bool(const std::vector<int64_t>&)> SumIs(int64_t items) {
+  return [items](const std::vector<int64_t>& offsets) { return SumCommitted(offsets) == items; };
+}
+
 // A scripted processor: payload "match:<id>" yields one alert (key <id>) to `alert_topic` with
 // headers steppewatch.rules=test.rule and steppewatch.schema=test; payload "bad:<anything>" is a
 // dead letter "invalid_json"; anything else is no match. When `gate` is set, Process() first

@@ -104,8 +104,7 @@ TEST_P(ProduceFaultTest, CommitsStallWhileProduceFailsThenEveryItemIsDeliveredOn
 
   // The errors stop: every alert is delivered and every offset committed.
   rd_kafka_mock_clear_request_errors(mc, kProduceApiKey);
-  EXPECT_TRUE(
-      WaitUntil([&] { return Committed(bootstrap, "pf", kIn, 1)[0] == 20; }, absl::Seconds(60)));
+  EXPECT_EQ(WaitCommitted(bootstrap, "pf", kIn, 1, SumIs(20), absl::Seconds(60)), "");
   std::vector<Record> alerts = ReadTopic(bootstrap, kAlerts, 2, expected.size(), absl::Seconds(30));
   std::set<std::string> keys;
   for (const Record& r : alerts) keys.insert(r.key);

@@ -162,12 +162,9 @@ TEST_F(StoriesRoleTest, RetriesAFailedDeliveryAndCommitsTheAlertOnlyAfterIt) {
   ASSERT_EQ(rd_kafka_mock_partition_set_leader(mc, kStories, 0, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
   ASSERT_TRUE(testing::WaitUntil([&] { return role->counters().published_alerts.load() >= 1; },
                                  absl::Seconds(30)));
-  EXPECT_TRUE(testing::WaitUntil(
-      [&] {
-        return testing::SumCommitted(
-                   testing::Committed(broker_->bootstrap(), "stories-test", kAlerts, 4)) == 1;
-      },
-      absl::Seconds(20)));
+  EXPECT_EQ(testing::WaitCommitted(broker_->bootstrap(), "stories-test", kAlerts, 4,
+                                   testing::SumIs(1), absl::Seconds(20)),
+            "");
   const std::vector<testing::Record> out =
       testing::ReadTopic(broker_->bootstrap(), kStories, 1, 1, absl::Seconds(20));
   ASSERT_EQ(out.size(), 1u);

@@ -81,9 +81,13 @@ def run_checks(d, base, exprs, prom):
         if prom.poll() is not None:
             raise RuntimeError(f"prometheus exited with {prom.returncode}")
         return http_get(base + "/-/ready")[0] == 200
-    wait_until(prometheus_up, 60, "Prometheus to be ready", period=0.2)
+    wait_until(prometheus_up, 60, "Prometheus to be ready", period=0.2,
+               describe=lambda: "/-/ready answers %s %r" % http_get(base + "/-/ready"))
     wait_until(lambda: api(base, "/api/v1/query", query='up{job="steppewatch"} == 1')
-               ["data"]["result"], 60, "Prometheus to scrape steppewatchd", period=0.2)
+               ["data"]["result"], 60, "Prometheus to scrape steppewatchd", period=0.2,
+               describe=lambda: "its targets: %s" % json.dumps(
+                   [(t.get("health"), t.get("lastError")) for t in
+                    api(base, "/api/v1/targets")["data"]["activeTargets"]]))
     d.wait_processed(d.demo_items())
 
     queries = [(where, expr, promql_exprs.with_bool_comparisons(promql_exprs.substitute(expr)))
@@ -109,11 +113,19 @@ def run_checks(d, base, exprs, prom):
         mark = "ok  " if results.get(where) else "FAIL"
         print(f"{mark} {results.get(where, 0):3d} series  {where}: {query}")
 
+    def all_rules():
+        return [r for g in api(base, "/api/v1/rules")["data"]["groups"] for r in g["rules"]]
+
     def rules_evaluated():
-        groups = api(base, "/api/v1/rules")["data"]["groups"]
-        rules = [r for g in groups for r in g["rules"]]
+        rules = all_rules()
         return rules if rules and all(r.get("evaluationTime", 0) > 0 for r in rules) else None
-    rules = wait_until(rules_evaluated, 30, "every rule to be evaluated once", period=0.2)
+
+    def not_evaluated():
+        rules = all_rules()
+        waiting = [r["name"] for r in rules if not r.get("evaluationTime", 0) > 0]
+        return f"{len(rules)} rules loaded, not evaluated yet: {waiting}"
+    rules = wait_until(rules_evaluated, 30, "every rule to be evaluated once", period=0.2,
+                       describe=not_evaluated)
     for r in rules:
         if r.get("health") != "ok":
             print(f"FAIL rule {r['name']}: health {r.get('health')}: {r.get('lastError')}")

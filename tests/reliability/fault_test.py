@@ -200,7 +200,8 @@ class Scenario(sw.BrokerTestCase):
           raise AssertionError(f"daemon exited with {d.p.returncode}:\n{d.text()[-3000:]}")
         self.sample_rss(d)
       return self.committed() >= int(self.total * fraction)
-    sw.wait_until(ok, timeout, f"{fraction:.0%} of the input committed")
+    sw.wait_until(ok, timeout, f"{fraction:.0%} of the input committed",
+                  describe=lambda: f"committed {self.committed()} of {self.total}")
 
   def sample_rss(self, d):
     try:
@@ -259,14 +260,16 @@ class FaultTest(Scenario):
     self.broker.control("down 1")
     # Proof: the daemon's own clients saw every broker go down (librdkafka's ALL_BROKERS_DOWN).
     sw.wait_until(lambda: self.metric(d, "steppewatch_brokers_down") == 1, 20,
-                  "steppewatch_brokers_down 1 on /metrics")
+                  "steppewatch_brokers_down 1 on /metrics",
+                  describe=lambda: f"brokers_down {self.metric(d, 'steppewatch_brokers_down')}")
     time.sleep(3)  # the outage itself: long enough for sessions and requests to fail
     self.assertTrue(d.running(), "the daemon survives a broker outage")
     events = self.metric(d, "steppewatch_brokers_down_events_total")
     self.assertGreaterEqual(events, 1)
     self.broker.control("up 1")
     sw.wait_until(lambda: self.metric(d, "steppewatch_brokers_down") == 0, 60,
-                  "steppewatch_brokers_down 0 after the broker is back")
+                  "steppewatch_brokers_down 0 after the broker is back",
+                  describe=lambda: f"brokers_down {self.metric(d, 'steppewatch_brokers_down')}")
     self.finish([d])
     self.stop_all()
     self.verify("broker down 3 s, then up")
@@ -358,10 +361,15 @@ class FaultTest(Scenario):
     # fourth member joins, which would cause one too), and own every partition afterwards.
     sw.wait_until(lambda: all(self.metric(d, "steppewatch_rebalances_total") > b
                               for d, b in zip(ds[1:], before)), 90,
-                  "the survivors' rebalance after the SIGKILL")
+                  "the survivors' rebalance after the SIGKILL",
+                  describe=lambda: "rebalances per survivor " + str(
+                      [(self.metric(d, "steppewatch_rebalances_total"), b)
+                       for d, b in zip(ds[1:], before)]) + " (now, before)")
     sw.wait_until(lambda: sum(self.metric(d, "steppewatch_assigned_partitions")
                               for d in ds[1:]) == self.INPUT_PARTITIONS, 90,
-                  "the survivors to own every input partition")
+                  "the survivors to own every input partition",
+                  describe=lambda: "assigned per survivor " + str(
+                      [self.metric(d, "steppewatch_assigned_partitions") for d in ds[1:]]))
     self.wait_progress(0.5, ds[1:], timeout=90)
     added = self.start("g3")
     self.finish(ds[1:] + [added], timeout=240)

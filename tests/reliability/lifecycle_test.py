@@ -184,7 +184,9 @@ class LogPipeTest(LifecycleCase):
     # Make it log: a reload writes several lines, each to the closed pipe.
     os.kill(p.pid, signal.SIGHUP)
     sw.wait_until(lambda: metric(port, "steppewatch_log_write_errors_total") > before, 30,
-                  "more counted log write errors (the fault took effect)")
+                  "more counted log write errors (the fault took effect)",
+                  describe=lambda: "log_write_errors_total %s (before: %s)" % (
+                      metric(port, "steppewatch_log_write_errors_total"), before))
     self.assertIsNone(p.poll(), "the daemon died when its log pipe closed")
     self.assertEqual(http_get(port, "/healthz")[0], 200)
     os.kill(p.pid, signal.SIGTERM)
@@ -202,7 +204,9 @@ class ReadinessTest(LifecycleCase):
     # librdkafka reports all brokers down after its first connection attempts fail.
     sw.wait_until(lambda: metric(port, "steppewatch_ready_condition",
                                  'condition="brokers_reachable"') == 0, 30,
-                  "brokers_reachable 0 (the fault took effect)")
+                  "brokers_reachable 0 (the fault took effect)",
+                  describe=lambda: "brokers_reachable %s" % metric(
+                      port, "steppewatch_ready_condition", 'condition="brokers_reachable"'))
     status, body = http_get(port, "/readyz")
     self.assertEqual(status, 503, body)
     self.assertIn("brokers down", body)
@@ -224,14 +228,17 @@ class ReadinessTest(LifecycleCase):
     p = self.spawn("good", ["--config", cfg, "--rules", sw.DEFAULT_PACK])
     p.wait_line("steppewatchd: ready")
     port = p.metrics_port()
-    sw.wait_until(lambda: http_get(port, "/readyz")[0] == 200, 60, "/readyz 200")
+    sw.wait_until(lambda: http_get(port, "/readyz")[0] == 200, 60, "/readyz 200",
+                  describe=lambda: "/readyz answers %s %r" % http_get(port, "/readyz"))
     self.assertEqual(metric(port, "steppewatch_ready_condition", 'condition="group_joined"'), 1)
     self.broker.control("down 1")
-    sw.wait_until(lambda: http_get(port, "/readyz")[0] == 503, 60, "/readyz 503 in the outage")
+    sw.wait_until(lambda: http_get(port, "/readyz")[0] == 503, 60, "/readyz 503 in the outage",
+                  describe=lambda: "/readyz answers %s %r" % http_get(port, "/readyz"))
     self.assertEqual(http_get(port, "/healthz")[0], 200)
     self.broker.control("up 1")
     sw.wait_until(lambda: http_get(port, "/readyz")[0] == 200, 90, "/readyz 200 after it",
-                  period=0.5)
+                  period=0.5,
+                  describe=lambda: "/readyz answers %s %r" % http_get(port, "/readyz"))
     self.assertEqual(p.stop(), 0, p.text()[-2000:])
 
 
@@ -305,7 +312,8 @@ class StopBudgetTest(fault_test.Scenario):
     port = d.metrics_port()
     self.broker.control("down 1")
     # The fault took effect: librdkafka says so and the committed offsets stop moving.
-    sw.wait_until(lambda: metric(port, "steppewatch_brokers_down") == 1, 60, "brokers_down 1")
+    sw.wait_until(lambda: metric(port, "steppewatch_brokers_down") == 1, 60, "brokers_down 1",
+                  describe=lambda: f"brokers_down {metric(port, 'steppewatch_brokers_down')}")
     start = time.monotonic()
     d.p.send_signal(signal.SIGTERM)
     rc = d.p.wait(self.BUDGET + 30)

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 from .http import http_get, metrics_sum
 from .paths import SKIP
@@ -94,10 +95,52 @@ class EmbeddedDaemon:
       return http_get(self.url + "/readyz")[0] == 200
     wait_until(ready, deadline_s, "/readyz to answer 200", period=0.2)
 
-  def wait_processed(self, count, deadline_s=120):
-    """Waits until steppewatch_items_processed_total reaches `count`."""
-    def processed():
+  def wait_processed(self, count, stall_s=60, deadline_s=200):
+    """Waits until steppewatch_items_processed_total reaches `count` (every demo item: an item
+    is counted whatever its outcome, alert, no match or dead letter).
+
+    A loaded machine makes the daemon slow, not stuck: the wait goes on while the count or the
+    consumed count moves, and fails when neither moved for `stall_s` seconds, or after
+    `deadline_s` in all. The error says where the daemon stood at the last answer of /metrics:
+    items consumed, processed and in flight, partitions assigned and paused, and the input
+    partitions still behind, so an assigned partition that is never fetched shows up."""
+    start = time.monotonic()
+    moved_at = start
+    seen = None
+    state = "/metrics never answered"
+    while True:
       self.check_running()
-      value = metrics_sum(self.metrics(), "steppewatch_items_processed_total")
-      return value is not None and value >= count
-    wait_until(processed, deadline_s, f"{count} items processed", period=0.2)
+      text = self.metrics()
+      if text:
+        state = describe_progress(text)
+        processed = metrics_sum(text, "steppewatch_items_processed_total")
+        if processed is not None and processed >= count:
+          return processed
+        now_seen = (processed, metrics_sum(text, "steppewatch_items_consumed_total"))
+        if now_seen != seen:
+          seen = now_seen
+          moved_at = time.monotonic()
+      now = time.monotonic()
+      if now - moved_at >= stall_s or now - start >= deadline_s:
+        raise AssertionError(
+            f"{count} items processed: not reached after {now - start:.0f}s, "
+            f"{now - moved_at:.0f}s without progress; last /metrics: {state}")
+      time.sleep(0.2)
+
+
+def describe_progress(text):
+  """Summarises a daemon's progress from its /metrics exposition, for failure messages. The lag
+  of a partition is exported once librdkafka knows it (after a fetch): an assigned partition
+  that was never fetched has no lag sample."""
+  def total(name):
+    value = metrics_sum(text, name)
+    return "absent" if value is None else f"{value:g}"
+  lags = [line for line in text.splitlines()
+          if line.startswith("steppewatch_consumer_lag_messages{")]
+  behind = [line for line in lags if float(line.rsplit(" ", 1)[1]) > 0]
+  return (f"{total('steppewatch_items_consumed_total')} consumed, "
+          f"{total('steppewatch_items_processed_total')} processed, "
+          f"{total('steppewatch_in_flight_items')} in flight, "
+          f"{total('steppewatch_assigned_partitions')} partition(s) assigned, "
+          f"{total('steppewatch_paused_partitions')} paused, lag known for {len(lags)}; behind: "
+          + (", ".join(behind) if behind else "none"))

@@ -89,6 +89,9 @@ struct ClientCallbacks {
   int (*statistics)(rd_kafka_t*, char* json, size_t len, void*) = nullptr;
   void (*error)(rd_kafka_t*, int err, const char* reason, void*) = nullptr;
   void (*delivery)(rd_kafka_t*, const rd_kafka_message_t*, void*) = nullptr;
+  // librdkafka's log callback, for a caller that must see the lines itself; it routes them on
+  // with RouteLog() (log_route.h). Replaces the routing that `route_logs` would install.
+  void (*log)(const rd_kafka_t*, int level, const char* fac, const char* buf) = nullptr;
 };
 
 struct ClientSpec {

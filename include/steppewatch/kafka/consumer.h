@@ -26,6 +26,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
@@ -90,6 +91,11 @@ struct ConsumerOptions {
   // How long a replay's offsets_for_times may take per assignment (it blocks the rebalance).
   int replay_lookup_timeout_ms = 10000;
   std::string what = "kafka consumer";
+  // Tests only: called with every librdkafka log line of this consumer (set the `debug`
+  // property to get the internal ones), on the librdkafka or application thread that writes it,
+  // before the line is routed to the log. A test can hold that thread here to widen a race
+  // window inside librdkafka. Must be thread-safe; empty in the daemon.
+  std::function<void(std::string_view line)> library_log_hook_for_testing;
 };
 
 class Consumer {
@@ -116,7 +122,9 @@ class Consumer {
   rd_kafka_resp_err_t CommitSync(const rd_kafka_topic_partition_list_t* offsets);
 
   // Pauses or resumes every assigned partition; partitions assigned later get the same state
-  // (librdkafka neither pauses new assignments nor forgets an old pause flag).
+  // (librdkafka neither pauses new assignments nor forgets an old pause flag). The rebalance
+  // callback keeps that true without touching a partition while librdkafka starts its fetcher:
+  // see the comment in OnRebalance().
   void SetPaused(bool paused);
   bool paused() const { return paused_; }
   int assigned_count() const { return assigned_count_; }
@@ -143,12 +151,19 @@ class Consumer {
                           rd_kafka_topic_partition_list_t* partitions, void* opaque);
   static int StatsCb(rd_kafka_t*, char* json, size_t len, void* opaque);
   static void ErrorCb(rd_kafka_t* rk, int err, const char* reason, void* opaque);
+  static void LogCb(const rd_kafka_t* rk, int level, const char* fac, const char* buf);
+  // Resumes every partition of `partitions` this consumer paused (before they are unassigned).
+  void ClearPauseFlags(const rd_kafka_topic_partition_list_t* partitions);
 
   const ConsumerOptions options_;
   ConsumerListener* const listener_;
   ClientHandle client_;
   QueueHandle queue_;  // the consumer queue, for Wake()
   bool paused_ = false;
+  // Whether some assigned partition may carry this consumer's pause flag (a pause was issued
+  // since the last eager revoke, resumed or not): the revoke then clears the flags before the
+  // partitions leave.
+  bool pause_flags_ = false;
   int assigned_count_ = 0;
   bool closed_ = false;
   Mutex wake_mu_;                                   // orders Wake() against the start of Close()

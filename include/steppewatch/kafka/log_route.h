@@ -14,4 +14,8 @@ namespace steppewatch::kafka {
 // so the configuration's opaque pointer stays the caller's.
 void RouteLogs(rd_kafka_conf_t* conf);
 
+// Routes one line as the callback RouteLogs() installs does, for a log callback of the caller's
+// own (ClientCallbacks::log) that looks at the line first.
+void RouteLog(const rd_kafka_t* rk, int level, const char* fac, const char* buf);
+
 }  // namespace steppewatch::kafka
