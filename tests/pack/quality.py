@@ -326,8 +326,9 @@ def census(labels_path, fresh_paths, original_alerts, items, fired, reps=1000, s
   known = {}
   for r in read_labels(labels_path):
     known.setdefault(split_key(r["id"]), r["label"])
-  fresh = [r for path in fresh_paths for r in read_labels(path)]
-  fresh_keys = {split_key(r["id"]) for r in fresh}
+  # Only simple random samples of the N stratum (stratum "N") can stand for it as one pool; a
+  # stratified sample (fresh4: Nc and No) would over-weight its census stratum.
+  fresh = [r for path in fresh_paths for r in read_labels(path) if r["stratum"] == "N"]
   rows = {"en": [0, 0, 0], "ru": [0, 0, 0], "kk": [0, 0, 0], "zh": [0, 0, 0]}
   pool = 0  # unlabelled Kazakh N items the fresh samples stand for
   for i, d in items.items():
