@@ -79,6 +79,14 @@ def parse_args():
   p.add_argument("--exclude", action="append", default=[],
                  help="with --draw: a file of sentences (split keys, one a line) read while tuning, "
                  "never to be drawn (tests/pack/geopolitics-read-unlabelled.txt)")
+  p.add_argument("--strata", metavar="PROBE-OUTPUT",
+                 help="with --draw: saved `steppewatch match` output of a probe rule (fresh4: "
+                 "tests/pack/fresh4-probe.yaml) that splits the pool in two: every sentence the "
+                 "probe fires on is drawn (stratum Nc, a census of it) plus N of the rest (No); "
+                 "printed together in random order, so the reader cannot tell them apart")
+  p.add_argument("--strata-out", metavar="FILE",
+                 help="with --strata: write id, stratum and stratum size (sentences) here, to be "
+                 "read only when the labels are written down")
   p.add_argument("--original",
                  help="saved `steppewatch match` output of the original pack (commit 294d026), "
                  "which defines the strata")
@@ -258,7 +266,8 @@ def rules_by_item(alerts_path):
   return rules
 
 
-def draw_fresh(labels_paths, original_alerts, items, n, seed, exclude_paths):
+def draw_fresh(labels_paths, original_alerts, items, n, seed, exclude_paths, strata=None,
+               strata_out=None):
   """A fresh sample of the Kazakh N stratum: items the original pack did not tag ca.geopolitics
   but tagged otherwise or that a loose name regex finds, whose sentence no labelled item shares
   (copies count as one sentence; the first id in sorted order stands for it) and that was not
@@ -277,8 +286,30 @@ def draw_fresh(labels_paths, original_alerts, items, n, seed, exclude_paths):
     text = (d.get("title") or "") + " " + (d.get("body") or "")
     if (i in orig_rules or names.search(text)) and split_key(i) not in labelled:
       pool.setdefault(split_key(i), i)
-  print(f"fresh draw: {len(pool)} unlabelled Kazakh N sentences, {n} drawn with seed {seed}")
-  for k in random.Random(seed).sample(sorted(pool), n):
+  rng = random.Random(seed)
+  if strata:
+    # Sentences the probe fires on are few and hold most of what a recall rule would add: all
+    # of them are drawn, so the sample measures precision there and recall in the rest.
+    probe = rules_by_item(strata)
+    copies = collections.defaultdict(list)
+    for i in items:
+      copies[split_key(i)].append(i)
+    census_part = sorted(k for k in pool if any(i in probe for i in copies[k]))
+    rest = sorted(k for k in pool if k not in set(census_part))
+    drawn = [(k, "Nc", len(census_part)) for k in census_part] + \
+        [(k, "No", len(rest)) for k in rng.sample(rest, n)]
+    rng.shuffle(drawn)
+    print(f"fresh draw: {len(pool)} unlabelled Kazakh N sentences; all {len(census_part)} the "
+          f"probe fires on and {n} of the other {len(rest)}, drawn with seed {seed}")
+    if strata_out:
+      with open(strata_out, "w", encoding="utf-8") as out:
+        for k, stratum, size in drawn:
+          out.write(f"{pool[k]}\t{stratum}\t{size}\n")
+    keys = [k for k, _, _ in drawn]
+  else:
+    print(f"fresh draw: {len(pool)} unlabelled Kazakh N sentences, {n} drawn with seed {seed}")
+    keys = rng.sample(sorted(pool), n)
+  for k in keys:
     d = items[pool[k]]
     print(f"{pool[k]}\t{((d.get('title') or '') + ' ' + (d.get('body') or '')).strip()}")
 
@@ -295,8 +326,9 @@ def census(labels_path, fresh_paths, original_alerts, items, fired, reps=1000, s
   known = {}
   for r in read_labels(labels_path):
     known.setdefault(split_key(r["id"]), r["label"])
-  fresh = [r for path in fresh_paths for r in read_labels(path)]
-  fresh_keys = {split_key(r["id"]) for r in fresh}
+  # Only simple random samples of the N stratum (stratum "N") can stand for it as one pool; a
+  # stratified sample (fresh4: Nc and No) would over-weight its census stratum.
+  fresh = [r for path in fresh_paths for r in read_labels(path) if r["stratum"] == "N"]
   rows = {"en": [0, 0, 0], "ru": [0, 0, 0], "kk": [0, 0, 0], "zh": [0, 0, 0]}
   pool = 0  # unlabelled Kazakh N items the fresh samples stand for
   for i, d in items.items():
@@ -420,7 +452,8 @@ def main():
     if a.census:
       census(a.labels, a.fresh, a.original, items, fired)
     if a.draw:
-      draw_fresh([a.labels] + a.fresh, a.original, items, a.draw, a.seed, a.exclude)
+      draw_fresh([a.labels] + a.fresh, a.original, items, a.draw, a.seed, a.exclude, a.strata,
+                 a.strata_out)
   return 0
 
 
