@@ -97,22 +97,33 @@ class Evaluator {
   const ItemView* item_ = nullptr;
   absl::Span<const match::Hit> hits_;
 
-  // Per term, valid when stamp_[t] == epoch_: its hits by_term_[first_, first_ + n_) and the
-  // fields (FieldMask) it hit in.
+  // Returns the fields term `t` hit in on the current item (0: none).
+  FieldMask HitFields(match::TermId t) const {
+    const uint32_t m = mark_[t];
+    return m >= mark_epoch_ ? static_cast<FieldMask>(m & kAllFields) : 0;
+  }
+  bool TermHit(match::TermId t) const { return mark_[t] >= mark_epoch_; }
+
+  // Per term: epoch_ << 2 | the fields it hit in, when it hit on the current item (older marks
+  // are below mark_epoch_ = epoch_ << 2). One dense array: the trigger walk, the group checks
+  // and the term nodes test terms at random, and two arrays (stamp, fields) cost two cache
+  // misses per test with a large pack.
   uint32_t epoch_ = 0;
-  std::vector<uint32_t> stamp_;
-  std::vector<uint32_t> first_;
-  std::vector<uint32_t> n_;
-  std::vector<FieldMask> fields_;
+  uint32_t mark_epoch_ = 0;
+  std::vector<uint32_t> mark_;
+  // Per term hit on the current item: its hits are by_term_[first, end).
+  struct TermSpan {
+    uint32_t first;
+    uint32_t end;
+  };
+  std::vector<TermSpan> span_;
   std::vector<match::TermId> touched_;
   std::vector<uint32_t> by_term_;
-  std::vector<uint32_t> fill_;
 
   // Per EvalPlan set, valid when set_stamp_[s] == epoch_: the fields its hit terms hit in.
   std::vector<uint32_t> set_stamp_;
   std::vector<FieldMask> set_fields_;
 
-  std::vector<uint32_t> rule_stamp_;
   std::vector<uint32_t> candidates_;
   std::vector<int8_t> values_;
   std::vector<FiredRule> fired_;
