@@ -168,8 +168,8 @@ void AppendKey(const std::vector<TermSpec>& terms, const MatcherOptions& options
   // Bump when the fold, the pattern grouping or the flags change: old cache files then miss.
   // v2: whole-field length regexes are no longer compiled.
   // v3: case-sensitive literals and simple regexes join the folded literal database.
-  // v4: the folded literal database's ids carry a hint (kIdHintBits).
-  key->append("steppewatch-match-v4;");
+  // v5: the folded literal database's ids are direct or carry a hint (kIdHintBits).
+  key->append("steppewatch-match-v5;");
   key->append(normalise::FoldToString("Unicode fold sentinel: İ’—ё"));
   key->push_back(options.regex_start_offsets ? 'S' : 's');
   for (const TermSpec& t : terms) {
@@ -193,12 +193,21 @@ PatternInfo InfoOf(const Pattern& p) {
   return info;
 }
 
-// Returns the hint of pattern `p`'s id (kIdHintBits), or 0 when the database's ids carry none.
-unsigned IdHint(const Pattern& p, unsigned id_shift) {
-  if (id_shift == 0) return 0;
+// Returns the id Hyperscan reports for pattern `index` of a database whose ids are shifted by
+// `id_shift` (0 or kIdHintBits; hyperscan_matcher.h says how the id is built).
+unsigned PatternId(const Pattern& p, size_t index, unsigned id_shift) {
+  if (id_shift == 0) return static_cast<unsigned>(index);
+  if (p.targets.size() == 1 && !p.regex_start && p.length > 0 && p.length <= kHintLengthMask) {
+    const Target& t = p.targets[0];
+    if (t.exact == 0 && !t.regex_start && t.term <= kMaxDirectTerm) {
+      return kDirectId | t.term << kDirectTermShift |
+             (t.check_end ? 1u : 0u) << kDirectCheckEndBit |
+             (t.check_start ? 1u : 0u) << kDirectCheckStartBit | p.length;
+    }
+  }
   const PatternInfo info = InfoOf(p);
   const unsigned length = info.length <= kHintLengthMask ? info.length : 0;
-  return length | FreeBits(info) << kHintFreeShift;
+  return static_cast<unsigned>(index << id_shift) | length | FreeBits(info) << kHintFreeShift;
 }
 
 }  // namespace
@@ -309,7 +318,7 @@ absl::Status HyperscanMatcher::Compile(size_t db, const hs_platform_info_t& plat
       if (options_.regex_start_offsets) f |= HS_FLAG_SOM_LEFTMOST;
     }
     flags.push_back(f);
-    ids.push_back(static_cast<unsigned>(i << id_shift_[db]) | IdHint(patterns[i], id_shift_[db]));
+    ids.push_back(PatternId(patterns[i], i, id_shift_[db]));
   }
   hs_compile_error_t* error = nullptr;
   const unsigned count = static_cast<unsigned>(patterns.size());

@@ -69,18 +69,29 @@ struct PatternInfo {
   bool free_both = false;
 };
 
-// The ids Hyperscan reports for the folded literal database carry a hint below the pattern's
-// index (id = index << kIdHintBits | hint), so that the callback rejects a match inside a longer
-// word from the id alone: reading the PatternInfo of each reported match was a cache miss with
-// tens of thousands of literals, ~80% of the callback's CPU time in a profile with a 100k-rule
-// watch list. hint: bits 0-4 the literal's length in bytes when below 32 (0: longer, read the
-// PatternInfo), bit 5 PatternInfo::free_start, bit 6 free_end, bit 7 free_both. Other databases,
-// and a folded literal database of kMaxHintedPatterns patterns or more, report the plain index.
+// The ids Hyperscan reports for the folded literal database say enough for the callback to
+// reject a match inside a longer word, and for most patterns to emit the hit, without reading
+// the PatternInfo and the Target: with tens of thousands of literals those are cache misses per
+// reported match (~80% of the callback's CPU time in a profile with a 100k-rule watch list).
+// Two forms, told apart by bit 31:
+// - direct (kDirectId set), for a pattern with one target that is a case-insensitive literal
+//   (no exact text, not a regex's spelling) shorter than 32 bytes whose term id is at most
+//   kMaxDirectTerm: kDirectId | term << kDirectTermShift | check_end << 6 | check_start << 5 |
+//   length. The Target is these bits; nothing is read.
+// - hinted: index << kIdHintBits | hint, where hint is bits 0-4 the literal's length in bytes
+//   when below 32 (0: longer, read the PatternInfo), bit 5 PatternInfo::free_start, bit 6
+//   free_end, bit 7 free_both.
+// Other databases, and a folded literal database of kMaxHintedPatterns patterns or more, report
+// the plain index.
 inline constexpr unsigned kIdHintBits = 8;
 inline constexpr uint32_t kHintLengthMask = 31;
 inline constexpr unsigned kHintFreeShift = 5;
 inline constexpr uint32_t kHintFreeStart = 1, kHintFreeEnd = 2, kHintFreeBoth = 4;
-inline constexpr size_t kMaxHintedPatterns = size_t{1} << (32 - kIdHintBits);
+inline constexpr size_t kMaxHintedPatterns = size_t{1} << (31 - kIdHintBits);
+inline constexpr uint32_t kDirectId = 1u << 31;
+inline constexpr unsigned kDirectTermShift = 7;
+inline constexpr unsigned kDirectCheckStartBit = 5, kDirectCheckEndBit = 6;
+inline constexpr uint32_t kMaxDirectTerm = (1u << (31 - kDirectTermShift)) - 1;
 
 // Returns the PatternInfo free_* flags as a hint's free bits (kHintFreeStart...).
 inline uint32_t FreeBits(const PatternInfo& p) {
@@ -137,6 +148,8 @@ class HyperscanMatcher final : public Matcher {
   // its hint (0xFF or 0), per database.
   unsigned id_shift(size_t db) const { return id_shift_[db]; }
   uint32_t hint_mask(size_t db) const { return id_shift_[db] == 0 ? 0 : (1u << id_shift_[db]) - 1; }
+  // kDirectId when the database's ids can be direct, else 0.
+  uint32_t direct_bit(size_t db) const { return id_shift_[db] == 0 ? 0 : kDirectId; }
   const std::vector<Target>& targets(size_t db) const { return targets_[db]; }
   const hs_scratch_t* scratch() const { return scratch_; }
   // Case-insensitive whole-field length regexes (ParseLengthIdiom), checked without Hyperscan.

@@ -63,7 +63,9 @@ struct ScanState {
   uint32_t segments = 0;
   const std::string_view* fields = nullptr;
   const std::unique_ptr<normalise::FoldedText>* folded_fields = nullptr;
-  // The joined scan's ids: index << id_shift | hint (kIdHintBits).
+  // The joined scan's ids: direct when direct_bit is set in them, else index << id_shift | hint
+  // (kIdHintBits).
+  uint32_t direct_bit = 0;
   unsigned id_shift = 0;
   uint32_t hint_mask = 0;
 };
@@ -162,16 +164,29 @@ int OnMatch(unsigned int id, unsigned long long from, unsigned long long to, uns
 int OnJoinedMatch(unsigned int id, unsigned long long, unsigned long long to, unsigned int,
                   void* context) {
   auto* s = static_cast<ScanState*>(context);
-  // The id's hint, when it holds the length, decides a match next to a letter without the
-  // PatternInfo (cold with many literals).
-  const uint32_t hint = id & s->hint_mask;
+  // The id names the target itself (direct) or holds a hint; either decides a match next to a
+  // letter without the PatternInfo (cold with many literals).
+  Target direct{0, false, false};
   const PatternInfo* info = nullptr;
-  uint32_t length = hint & kHintLengthMask;
-  uint32_t free = hint >> kHintFreeShift;
-  if (length == 0) {
-    info = &s->infos[id >> s->id_shift];
-    length = info->length;
-    free = FreeBits(*info);
+  uint32_t length;
+  uint32_t free;
+  const bool is_direct = (id & s->direct_bit) != 0;
+  if (is_direct) {
+    length = id & kHintLengthMask;
+    direct.term = (id & ~kDirectId) >> kDirectTermShift;
+    direct.check_start = (id >> kDirectCheckStartBit) & 1;
+    direct.check_end = (id >> kDirectCheckEndBit) & 1;
+    free = (direct.check_start ? 0 : kHintFreeStart) | (direct.check_end ? 0 : kHintFreeEnd) |
+           (direct.check_start || direct.check_end ? 0 : kHintFreeBoth);
+  } else {
+    const uint32_t hint = id & s->hint_mask;
+    length = hint & kHintLengthMask;
+    free = hint >> kHintFreeShift;
+    if (length == 0) {
+      info = &s->infos[id >> s->id_shift];
+      length = info->length;
+      free = FreeBits(*info);
+    }
   }
   const auto* joined = reinterpret_cast<const uint8_t*>(s->joined.data());
   const uint32_t jend = static_cast<uint32_t>(to);
@@ -187,20 +202,25 @@ int OnJoinedMatch(unsigned int id, unsigned long long, unsigned long long to, un
                                                         : kHintFreeEnd;
     if ((free & need) == 0) return 0;
   }
-  if (info == nullptr) info = &s->infos[id >> s->id_shift];
-  const PatternInfo& p = *info;
-  const Target* const first = s->targets + p.first;
-  const Target* const last = first + p.count;
+  const Target* first = &direct;
+  const Target* last = &direct + 1;
+  bool regex_start = false;
+  if (!is_direct) {
+    if (info == nullptr) info = &s->infos[id >> s->id_shift];
+    first = s->targets + info->first;
+    last = first + info->count;
+    regex_start = info->regex_start;
+  }
   uint32_t f = 0;
   while (f + 1 < s->segments && s->segment_starts[f + 1] <= jstart) ++f;
   const uint32_t base = s->segment_starts[f];
   const normalise::FoldedText* folded = s->folded_fields[f].get();
   s->field = static_cast<uint8_t>(f);
   s->original = s->fields[f];
-  s->regex = p.regex_start;  // a simple regex's spelling: the end check applies as a regex's
+  s->regex = regex_start;  // a simple regex's spelling: the end check applies as a regex's
   const uint32_t end = folded->ToOriginal(jend - base);
   const uint32_t start =
-      p.regex_start ? WordRunStart(s->original, end) : folded->ToOriginal(jstart - base);
+      regex_start ? WordRunStart(s->original, end) : folded->ToOriginal(jstart - base);
   return EmitHits(s, first, last, start, end);
 }
 
@@ -289,6 +309,7 @@ absl::Status HyperscanMatchContext::Scan(absl::Span<const std::string_view> fiel
       state.segments = static_cast<uint32_t>(fields.size());
       state.fields = fields.data();
       state.folded_fields = folded_.data();
+      state.direct_bit = matcher_->direct_bit(kFoldedLiterals);
       state.id_shift = matcher_->id_shift(kFoldedLiterals);
       state.hint_mask = matcher_->hint_mask(kFoldedLiterals);
       const hs_error_t err =

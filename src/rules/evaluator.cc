@@ -67,6 +67,7 @@ void Evaluator::Index(const ItemView& item, absl::Span<const match::Hit> hits) {
     epoch_ = 1;
   }
   mark_epoch_ = epoch_ << 2;
+  hit_filter_.fill(0);
   touched_.clear();
   // Counts each term's hits in span_[t].end, then turns the counts into ranges of by_term_.
   for (const match::Hit& h : hits) {
@@ -75,6 +76,8 @@ void Evaluator::Index(const ItemView& item, absl::Span<const match::Hit> hits) {
       mark_[t] = mark_epoch_;
       span_[t].end = 0;
       touched_.push_back(t);
+      const uint32_t b = FilterBit(t);
+      hit_filter_[b >> 6] |= uint64_t{1} << (b & 63);
     }
     ++span_[t].end;
     mark_[t] |= h.field == 0 ? kTitleMask : kBodyMask;
@@ -138,18 +141,16 @@ const std::vector<FiredRule>& Evaluator::Evaluate(const ItemView& item,
   const EvalPlan& plan = *plan_;
   for (size_t i = 0; i < touched_.size(); ++i) {
     const match::TermId t = touched_[i];
+    // The next terms' triggers are cold with a large pack, and so is where they start.
+    if (i + 2 < touched_.size()) __builtin_prefetch(&plan.trigger_begin[touched_[i + 2]]);
     if (i + 1 < touched_.size()) {
-      // The next term's triggers are cold with a large pack.
       __builtin_prefetch(plan.triggers.data() + plan.trigger_begin[touched_[i + 1]]);
     }
     const FieldMask hit_fields = HitFields(t);
     for (const EvalPlan::Trigger& trigger : plan.TriggersOf(t)) {
       if ((trigger.rule_and_fields & hit_fields) == 0) continue;
       const uint32_t also = trigger.also_and_fields;
-      if (also != 0) {
-        const uint32_t m = mark_[also >> 2];
-        if (m < mark_epoch_ || (m & also & kAllFields) == 0) continue;
-      }
+      if (also != 0 && (HitFields(also >> 2) & also) == 0) continue;
       candidates_.push_back(trigger.rule());
     }
   }
