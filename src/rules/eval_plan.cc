@@ -196,8 +196,7 @@ void CompiledPack::BuildEvalPlan() {
     er.weights_begin = static_cast<uint32_t>(plan.weights.size());
     for (const auto& [t, w] : rule.weights) plan.weights.push_back({t, w});
     er.weights_end = static_cast<uint32_t>(plan.weights.size());
-    er.has_threshold = rule.has_threshold;
-    er.threshold = rule.threshold;
+    if (rule.has_threshold) er.threshold = rule.threshold;
     groups.clear();
     if (!rule.program.empty()) RequiredGroups(rule, 0, rules_of, &groups);
     if (groups.empty()) {

@@ -192,7 +192,7 @@ const std::vector<FiredRule>& Evaluator::Evaluate(const ItemView& item,
       if (!Eval(r, 0, false)) continue;
     }
     double score = Score(er);
-    if (er.has_threshold && score < er.threshold) continue;
+    if (score < er.threshold) continue;
     SelectReportedHits(r);
     FiredRule f;
     f.rule = r;

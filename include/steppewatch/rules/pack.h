@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -130,13 +131,16 @@ struct RequiredTerm {
 // What the evaluator needs of a rule once it fires (its scored terms and threshold) is here too:
 // with a large pack each rule's own vectors (Rule::weights, program, terms) are separate heap
 // blocks, and reading them cost a cache miss each per fired rule.
-struct EvalRule {
+//
+// 32 bytes, aligned: a candidate rule's entry is one cache line.
+struct alignas(32) EvalRule {
   uint32_t nodes_begin = 0, node_count = 0;     // EvalPlan::nodes
   uint32_t groups_begin = 0, groups_end = 0;    // EvalPlan::groups; the first is the trigger
   uint32_t weights_begin = 0, weights_end = 0;  // EvalPlan::weights (Rule::weights)
-  bool has_threshold = false;                   // Rule::has_threshold, threshold
-  double threshold = 0;
+  // Rule::threshold, or -infinity when the rule has none (no score is below it).
+  double threshold = -std::numeric_limits<double>::infinity();
 };
+static_assert(sizeof(EvalRule) == 32);
 
 struct EvalPlan {
   struct Group {
