@@ -67,7 +67,8 @@ void Evaluator::Index(const ItemView& item, absl::Span<const match::Hit> hits) {
     epoch_ = 1;
   }
   mark_epoch_ = epoch_ << 2;
-  hit_filter_.fill(0);
+  // Clears the previous item's bits (a few words, where clearing all 64 was ~70 instructions).
+  for (match::TermId t : touched_) hit_filter_[FilterBit(t) >> 6] = 0;
   touched_.clear();
   // Counts each term's hits in span_[t].end, then turns the counts into ranges of by_term_.
   for (const match::Hit& h : hits) {
