@@ -197,17 +197,16 @@ PatternInfo InfoOf(const Pattern& p) {
 // `id_shift` (0 or kIdHintBits; hyperscan_matcher.h says how the id is built).
 unsigned PatternId(const Pattern& p, size_t index, unsigned id_shift) {
   if (id_shift == 0) return static_cast<unsigned>(index);
-  if (p.targets.size() == 1 && !p.regex_start && p.length > 0 && p.length <= kHintLengthMask) {
-    const Target& t = p.targets[0];
-    if (t.exact == 0 && !t.regex_start && t.term <= kMaxDirectTerm) {
-      return kDirectId | t.term << kDirectTermShift |
-             (t.check_end ? 1u : 0u) << kDirectCheckEndBit |
-             (t.check_start ? 1u : 0u) << kDirectCheckStartBit | p.length;
-    }
-  }
   const PatternInfo info = InfoOf(p);
   const unsigned length = info.length <= kHintLengthMask ? info.length : 0;
-  return static_cast<unsigned>(index << id_shift) | length | FreeBits(info) << kHintFreeShift;
+  const unsigned hint = length | FreeBits(info) << kHintFreeShift;
+  if (p.targets.size() == 1 && !p.regex_start && length != 0) {
+    const Target& t = p.targets[0];
+    if (t.exact == 0 && !t.regex_start && t.term <= kMaxDirectTerm) {
+      return kDirectId | t.term << kIdHintBits | hint;
+    }
+  }
+  return static_cast<unsigned>(index << id_shift) | hint;
 }
 
 }  // namespace

@@ -73,14 +73,14 @@ struct PatternInfo {
 // reject a match inside a longer word, and for most patterns to emit the hit, without reading
 // the PatternInfo and the Target: with tens of thousands of literals those are cache misses per
 // reported match (~80% of the callback's CPU time in a profile with a 100k-rule watch list).
-// Two forms, told apart by bit 31:
+// The low kIdHintBits are a hint: bits 0-4 the literal's length in bytes when below 32 (0:
+// longer, read the PatternInfo), bit 5 PatternInfo::free_start, bit 6 free_end, bit 7
+// free_both. Above them, two forms told apart by bit 31:
 // - direct (kDirectId set), for a pattern with one target that is a case-insensitive literal
 //   (no exact text, not a regex's spelling) shorter than 32 bytes whose term id is at most
-//   kMaxDirectTerm: kDirectId | term << kDirectTermShift | check_end << 6 | check_start << 5 |
-//   length. The Target is these bits; nothing is read.
-// - hinted: index << kIdHintBits | hint, where hint is bits 0-4 the literal's length in bytes
-//   when below 32 (0: longer, read the PatternInfo), bit 5 PatternInfo::free_start, bit 6
-//   free_end, bit 7 free_both.
+//   kMaxDirectTerm: kDirectId | term << kIdHintBits | hint. The Target is these bits (its word
+//   checks are the negated free bits); nothing is read.
+// - indexed: index << kIdHintBits | hint.
 // Other databases, and a folded literal database of kMaxHintedPatterns patterns or more, report
 // the plain index.
 inline constexpr unsigned kIdHintBits = 8;
@@ -89,9 +89,7 @@ inline constexpr unsigned kHintFreeShift = 5;
 inline constexpr uint32_t kHintFreeStart = 1, kHintFreeEnd = 2, kHintFreeBoth = 4;
 inline constexpr size_t kMaxHintedPatterns = size_t{1} << (31 - kIdHintBits);
 inline constexpr uint32_t kDirectId = 1u << 31;
-inline constexpr unsigned kDirectTermShift = 7;
-inline constexpr unsigned kDirectCheckStartBit = 5, kDirectCheckEndBit = 6;
-inline constexpr uint32_t kMaxDirectTerm = (1u << (31 - kDirectTermShift)) - 1;
+inline constexpr uint32_t kMaxDirectTerm = (1u << (31 - kIdHintBits)) - 1;
 
 // Returns the PatternInfo free_* flags as a hint's free bits (kHintFreeStart...).
 inline uint32_t FreeBits(const PatternInfo& p) {

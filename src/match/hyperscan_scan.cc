@@ -166,27 +166,14 @@ int OnJoinedMatch(unsigned int id, unsigned long long, unsigned long long to, un
   auto* s = static_cast<ScanState*>(context);
   // The id names the target itself (direct) or holds a hint; either decides a match next to a
   // letter without the PatternInfo (cold with many literals).
-  Target direct{0, false, false};
   const PatternInfo* info = nullptr;
-  uint32_t length;
-  uint32_t free;
-  const bool is_direct = (id & s->direct_bit) != 0;
-  if (is_direct) {
-    length = id & kHintLengthMask;
-    direct.term = (id & ~kDirectId) >> kDirectTermShift;
-    direct.check_start = (id >> kDirectCheckStartBit) & 1;
-    direct.check_end = (id >> kDirectCheckEndBit) & 1;
-    free = (direct.check_start ? 0 : kHintFreeStart) | (direct.check_end ? 0 : kHintFreeEnd) |
-           (direct.check_start || direct.check_end ? 0 : kHintFreeBoth);
-  } else {
-    const uint32_t hint = id & s->hint_mask;
-    length = hint & kHintLengthMask;
-    free = hint >> kHintFreeShift;
-    if (length == 0) {
-      info = &s->infos[id >> s->id_shift];
-      length = info->length;
-      free = FreeBits(*info);
-    }
+  const uint32_t hint = id & s->hint_mask;
+  uint32_t length = hint & kHintLengthMask;
+  uint32_t free = hint >> kHintFreeShift;
+  if (length == 0) {  // never for a direct id
+    info = &s->infos[id >> s->id_shift];
+    length = info->length;
+    free = FreeBits(*info);
   }
   const auto* joined = reinterpret_cast<const uint8_t*>(s->joined.data());
   const uint32_t jend = static_cast<uint32_t>(to);
@@ -202,10 +189,15 @@ int OnJoinedMatch(unsigned int id, unsigned long long, unsigned long long to, un
                                                         : kHintFreeEnd;
     if ((free & need) == 0) return 0;
   }
+  Target direct{0, false, false};
   const Target* first = &direct;
   const Target* last = &direct + 1;
   bool regex_start = false;
-  if (!is_direct) {
+  if ((id & s->direct_bit) != 0) {
+    direct.term = (id & ~kDirectId) >> kIdHintBits;
+    direct.check_start = (free & kHintFreeStart) == 0;
+    direct.check_end = (free & kHintFreeEnd) == 0;
+  } else {
     if (info == nullptr) info = &s->infos[id >> s->id_shift];
     first = s->targets + info->first;
     last = first + info->count;

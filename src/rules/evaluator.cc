@@ -51,6 +51,7 @@ bool LangMatch(std::string_view want, std::string_view lang) {
 Evaluator::Evaluator(std::shared_ptr<const CompiledPack> pack) : pack_(std::move(pack)) {
   size_t terms = pack_->term_count();
   mark_.assign(terms, 0);
+  use_filter_ = terms >= kFilterMinTerms;
   span_.assign(terms, TermSpan{0, 0});
   occurrences_.assign(terms, 0);
   set_stamp_.assign(plan_->set_count, 0);
@@ -68,7 +69,9 @@ void Evaluator::Index(const ItemView& item, absl::Span<const match::Hit> hits) {
   }
   mark_epoch_ = epoch_ << 2;
   // Clears the previous item's bits (a few words, where clearing all 64 was ~70 instructions).
-  for (match::TermId t : touched_) hit_filter_[FilterBit(t) >> 6] = 0;
+  if (use_filter_) {
+    for (match::TermId t : touched_) hit_filter_[FilterBit(t) >> 6] = 0;
+  }
   touched_.clear();
   // Counts each term's hits in span_[t].end, then turns the counts into ranges of by_term_.
   for (const match::Hit& h : hits) {
@@ -77,8 +80,10 @@ void Evaluator::Index(const ItemView& item, absl::Span<const match::Hit> hits) {
       mark_[t] = mark_epoch_;
       span_[t].end = 0;
       touched_.push_back(t);
-      const uint32_t b = FilterBit(t);
-      hit_filter_[b >> 6] |= uint64_t{1} << (b & 63);
+      if (use_filter_) {
+        const uint32_t b = FilterBit(t);
+        hit_filter_[b >> 6] |= uint64_t{1} << (b & 63);
+      }
     }
     ++span_[t].end;
     mark_[t] |= h.field == 0 ? kTitleMask : kBodyMask;

@@ -102,8 +102,10 @@ class Evaluator {
   static uint32_t FilterBit(match::TermId t) { return (t * 0x9E3779B1u) >> (32 - kFilterLog2); }
   // Returns the fields term `t` hit in on the current item (0: none).
   FieldMask HitFields(match::TermId t) const {
-    const uint32_t b = FilterBit(t);
-    if ((hit_filter_[b >> 6] >> (b & 63) & 1) == 0) return 0;
+    if (use_filter_) {
+      const uint32_t b = FilterBit(t);
+      if ((hit_filter_[b >> 6] >> (b & 63) & 1) == 0) return 0;
+    }
     const uint32_t m = mark_[t];
     return m >= mark_epoch_ ? static_cast<FieldMask>(m & kAllFields) : 0;
   }
@@ -113,8 +115,11 @@ class Evaluator {
   // stay in L1): most terms tested are ones that did not hit (the second term of a trigger, the
   // terms of a candidate's groups and nodes), and with a large pack their marks are cold, a
   // cache miss each. With the ~25 distinct terms of a typical item, ~0.6% of those tests read
-  // a mark needlessly.
+  // a mark needlessly. Used when the marks outgrow L1 (kFilterMinTerms terms: 32 KB of marks);
+  // below that the marks are hot and the filter only adds instructions.
   static constexpr uint32_t kFilterLog2 = 12;
+  static constexpr size_t kFilterMinTerms = 8192;
+  bool use_filter_ = false;
   std::array<uint64_t, (size_t{1} << kFilterLog2) / 64> hit_filter_{};
 
   // Per term: epoch_ << 2 | the fields it hit in, when it hit on the current item (older marks
