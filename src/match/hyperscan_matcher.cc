@@ -168,8 +168,9 @@ void AppendKey(const std::vector<TermSpec>& terms, const MatcherOptions& options
   // Bump when the fold, the pattern grouping or the flags change: old cache files then miss.
   // v2: whole-field length regexes are no longer compiled.
   // v3: case-sensitive literals and simple regexes join the folded literal database.
-  // v5: the folded literal database's ids are direct or carry a hint (kIdHintBits).
-  key->append("steppewatch-match-v5;");
+  // v4-v6: the folded literal database's ids carry a hint, and name the target directly where
+  // they can (kIdHintBits).
+  key->append("steppewatch-match-v6;");
   key->append(normalise::FoldToString("Unicode fold sentinel: İ’—ё"));
   key->push_back(options.regex_start_offsets ? 'S' : 's');
   for (const TermSpec& t : terms) {
