@@ -168,7 +168,9 @@ void AppendKey(const std::vector<TermSpec>& terms, const MatcherOptions& options
   // Bump when the fold, the pattern grouping or the flags change: old cache files then miss.
   // v2: whole-field length regexes are no longer compiled.
   // v3: case-sensitive literals and simple regexes join the folded literal database.
-  key->append("steppewatch-match-v3;");
+  // v4-v6: the folded literal database's ids carry a hint, and name the target directly where
+  // they can (kIdHintBits).
+  key->append("steppewatch-match-v6;");
   key->append(normalise::FoldToString("Unicode fold sentinel: İ’—ё"));
   key->push_back(options.regex_start_offsets ? 'S' : 's');
   for (const TermSpec& t : terms) {
@@ -179,6 +181,33 @@ void AppendKey(const std::vector<TermSpec>& terms, const MatcherOptions& options
     key->push_back(t.case_sensitive ? 'C' : 'c');
     key->push_back(t.whole_word ? 'W' : 'w');
   }
+}
+
+// Returns what the match callback needs of pattern `p` (PatternInfo::first left 0).
+PatternInfo InfoOf(const Pattern& p) {
+  PatternInfo info{p.length, 0, static_cast<uint32_t>(p.targets.size()), p.regex_start};
+  for (const Target& t : p.targets) {
+    info.free_start |= !t.check_start;
+    info.free_end |= !t.check_end;
+    info.free_both |= !t.check_start && !t.check_end;
+  }
+  return info;
+}
+
+// Returns the id Hyperscan reports for pattern `index` of a database whose ids are shifted by
+// `id_shift` (0 or kIdHintBits; hyperscan_matcher.h says how the id is built).
+unsigned PatternId(const Pattern& p, size_t index, unsigned id_shift) {
+  if (id_shift == 0) return static_cast<unsigned>(index);
+  const PatternInfo info = InfoOf(p);
+  const unsigned length = info.length <= kHintLengthMask ? info.length : 0;
+  const unsigned hint = length | FreeBits(info) << kHintFreeShift;
+  if (p.targets.size() == 1 && !p.regex_start && length != 0) {
+    const Target& t = p.targets[0];
+    if (t.exact == 0 && !t.regex_start && t.term <= kMaxDirectTerm) {
+      return kDirectId | t.term << kIdHintBits | hint;
+    }
+  }
+  return static_cast<unsigned>(index << id_shift) | hint;
 }
 
 }  // namespace
@@ -289,7 +318,7 @@ absl::Status HyperscanMatcher::Compile(size_t db, const hs_platform_info_t& plat
       if (options_.regex_start_offsets) f |= HS_FLAG_SOM_LEFTMOST;
     }
     flags.push_back(f);
-    ids.push_back(static_cast<unsigned>(i));
+    ids.push_back(PatternId(patterns[i], i, id_shift_[db]));
   }
   hs_compile_error_t* error = nullptr;
   const unsigned count = static_cast<unsigned>(patterns.size());
@@ -316,6 +345,9 @@ absl::Status HyperscanMatcher::Compile(size_t db, const hs_platform_info_t& plat
 absl::Status HyperscanMatcher::Build() {
   const auto started = std::chrono::steady_clock::now();
   SW_RETURN_IF_ERROR(GroupPatterns());
+  // Decided by the patterns alone, so that databases loaded from the cache agree.
+  if (patterns_[kFoldedLiterals].size() < kMaxHintedPatterns)
+    id_shift_[kFoldedLiterals] = kIdHintBits;
   auto env = internal::CurrentEnvironment();
   if (!env.ok()) return env.status();
   std::string key;
@@ -355,13 +387,8 @@ absl::Status HyperscanMatcher::Build() {
   }
   for (size_t db = 0; db < kDatabaseCount; ++db) {
     for (Pattern& p : patterns_[db]) {
-      PatternInfo info{p.length, static_cast<uint32_t>(targets_[db].size()),
-                       static_cast<uint32_t>(p.targets.size()), p.regex_start};
-      for (const Target& t : p.targets) {
-        info.free_start |= !t.check_start;
-        info.free_end |= !t.check_end;
-        info.free_both |= !t.check_start && !t.check_end;
-      }
+      PatternInfo info = InfoOf(p);
+      info.first = static_cast<uint32_t>(targets_[db].size());
       infos_[db].push_back(info);
       targets_[db].insert(targets_[db].end(), p.targets.begin(), p.targets.end());
     }

@@ -69,6 +69,34 @@ struct PatternInfo {
   bool free_both = false;
 };
 
+// The ids Hyperscan reports for the folded literal database say enough for the callback to
+// reject a match inside a longer word, and for most patterns to emit the hit, without reading
+// the PatternInfo and the Target: with tens of thousands of literals those are cache misses per
+// reported match (~80% of the callback's CPU time in a profile with a 100k-rule watch list).
+// The low kIdHintBits are a hint: bits 0-4 the literal's length in bytes when below 32 (0:
+// longer, read the PatternInfo), bit 5 PatternInfo::free_start, bit 6 free_end, bit 7
+// free_both. Above them, two forms told apart by bit 31:
+// - direct (kDirectId set), for a pattern with one target that is a case-insensitive literal
+//   (no exact text, not a regex's spelling) shorter than 32 bytes whose term id is at most
+//   kMaxDirectTerm: kDirectId | term << kIdHintBits | hint. The Target is these bits (its word
+//   checks are the negated free bits); nothing is read.
+// - indexed: index << kIdHintBits | hint.
+// Other databases, and a folded literal database of kMaxHintedPatterns patterns or more, report
+// the plain index.
+inline constexpr unsigned kIdHintBits = 8;
+inline constexpr uint32_t kHintLengthMask = 31;
+inline constexpr unsigned kHintFreeShift = 5;
+inline constexpr uint32_t kHintFreeStart = 1, kHintFreeEnd = 2, kHintFreeBoth = 4;
+inline constexpr size_t kMaxHintedPatterns = size_t{1} << (31 - kIdHintBits);
+inline constexpr uint32_t kDirectId = 1u << 31;
+inline constexpr uint32_t kMaxDirectTerm = (1u << (31 - kIdHintBits)) - 1;
+
+// Returns the PatternInfo free_* flags as a hint's free bits (kHintFreeStart...).
+inline uint32_t FreeBits(const PatternInfo& p) {
+  return (p.free_start ? kHintFreeStart : 0) | (p.free_end ? kHintFreeEnd : 0) |
+         (p.free_both ? kHintFreeBoth : 0);
+}
+
 // ASCII letters and digits: a neighbour that is one of these rejects a whole-word hit without
 // decoding (folding never turns a non-letter into an ASCII letter, so this holds on folded text).
 constexpr std::array<bool, 256> MakeAsciiAlnum() {
@@ -114,6 +142,12 @@ class HyperscanMatcher final : public Matcher {
 
   const DatabaseSet& dbs() const { return dbs_; }
   const std::vector<PatternInfo>& infos(size_t db) const { return infos_[db]; }
+  // The shift from a reported id to the pattern's index (kIdHintBits or 0), and the mask of
+  // its hint (0xFF or 0), per database.
+  unsigned id_shift(size_t db) const { return id_shift_[db]; }
+  uint32_t hint_mask(size_t db) const { return id_shift_[db] == 0 ? 0 : (1u << id_shift_[db]) - 1; }
+  // kDirectId when the database's ids can be direct, else 0.
+  uint32_t direct_bit(size_t db) const { return id_shift_[db] == 0 ? 0 : kDirectId; }
   const std::vector<Target>& targets(size_t db) const { return targets_[db]; }
   const hs_scratch_t* scratch() const { return scratch_; }
   // Case-insensitive whole-field length regexes (ParseLengthIdiom), checked without Hyperscan.
@@ -134,6 +168,7 @@ class HyperscanMatcher final : public Matcher {
   MatcherStats stats_;
   std::array<std::vector<Pattern>, kDatabaseCount> patterns_;  // freed after Build()
   std::array<std::vector<PatternInfo>, kDatabaseCount> infos_;
+  std::array<unsigned, kDatabaseCount> id_shift_{};
   std::array<std::vector<Target>, kDatabaseCount> targets_;
   std::vector<LengthTerm> length_terms_;
   std::vector<std::string> exact_texts_;  // of case-sensitive literals, see Target::exact

@@ -63,6 +63,11 @@ struct ScanState {
   uint32_t segments = 0;
   const std::string_view* fields = nullptr;
   const std::unique_ptr<normalise::FoldedText>* folded_fields = nullptr;
+  // The joined scan's ids: direct when direct_bit is set in them, else index << id_shift | hint
+  // (kIdHintBits).
+  uint32_t direct_bit = 0;
+  unsigned id_shift = 0;
+  uint32_t hint_mask = 0;
 };
 
 // Returns the start of the run of non-CJK word characters that ends at `end`, or `end`.
@@ -159,22 +164,44 @@ int OnMatch(unsigned int id, unsigned long long from, unsigned long long to, uns
 int OnJoinedMatch(unsigned int id, unsigned long long, unsigned long long to, unsigned int,
                   void* context) {
   auto* s = static_cast<ScanState*>(context);
-  const PatternInfo& p = s->infos[id];
-  const Target* const first = s->targets + p.first;
-  const Target* const last = first + p.count;
+  // The id names the target itself (direct) or holds a hint; either decides a match next to a
+  // letter without the PatternInfo (cold with many literals).
+  const PatternInfo* info = nullptr;
+  const uint32_t hint = id & s->hint_mask;
+  uint32_t length = hint & kHintLengthMask;
+  uint32_t free = hint >> kHintFreeShift;
+  if (length == 0) {  // never for a direct id
+    info = &s->infos[id >> s->id_shift];
+    length = info->length;
+    free = FreeBits(*info);
+  }
   const auto* joined = reinterpret_cast<const uint8_t*>(s->joined.data());
   const uint32_t jend = static_cast<uint32_t>(to);
-  const uint32_t jstart = jend - p.length;
+  const uint32_t jstart = jend - length;
   // No pattern holds '\n', so a match lies within one field; the separators and the text's ends
   // are not letters, as a field's ends are not.
   const bool letter_before = jstart > 0 && kAsciiAlnum[joined[jstart - 1]];
   const bool letter_after = jend < s->joined.size() && kAsciiAlnum[joined[jend]];
   if (letter_before || letter_after) {
     // Does some target accept a letter on the side(s) where there is one?
-    const bool any = letter_before && letter_after ? p.free_both
-                     : letter_before               ? p.free_start
-                                                   : p.free_end;
-    if (!any) return 0;
+    const uint32_t need = letter_before && letter_after ? kHintFreeBoth
+                          : letter_before               ? kHintFreeStart
+                                                        : kHintFreeEnd;
+    if ((free & need) == 0) return 0;
+  }
+  Target direct{0, false, false};
+  const Target* first = &direct;
+  const Target* last = &direct + 1;
+  bool regex_start = false;
+  if ((id & s->direct_bit) != 0) {
+    direct.term = (id & ~kDirectId) >> kIdHintBits;
+    direct.check_start = (free & kHintFreeStart) == 0;
+    direct.check_end = (free & kHintFreeEnd) == 0;
+  } else {
+    if (info == nullptr) info = &s->infos[id >> s->id_shift];
+    first = s->targets + info->first;
+    last = first + info->count;
+    regex_start = info->regex_start;
   }
   uint32_t f = 0;
   while (f + 1 < s->segments && s->segment_starts[f + 1] <= jstart) ++f;
@@ -182,10 +209,10 @@ int OnJoinedMatch(unsigned int id, unsigned long long, unsigned long long to, un
   const normalise::FoldedText* folded = s->folded_fields[f].get();
   s->field = static_cast<uint8_t>(f);
   s->original = s->fields[f];
-  s->regex = p.regex_start;  // a simple regex's spelling: the end check applies as a regex's
+  s->regex = regex_start;  // a simple regex's spelling: the end check applies as a regex's
   const uint32_t end = folded->ToOriginal(jend - base);
   const uint32_t start =
-      p.regex_start ? WordRunStart(s->original, end) : folded->ToOriginal(jstart - base);
+      regex_start ? WordRunStart(s->original, end) : folded->ToOriginal(jstart - base);
   return EmitHits(s, first, last, start, end);
 }
 
@@ -274,6 +301,9 @@ absl::Status HyperscanMatchContext::Scan(absl::Span<const std::string_view> fiel
       state.segments = static_cast<uint32_t>(fields.size());
       state.fields = fields.data();
       state.folded_fields = folded_.data();
+      state.direct_bit = matcher_->direct_bit(kFoldedLiterals);
+      state.id_shift = matcher_->id_shift(kFoldedLiterals);
+      state.hint_mask = matcher_->hint_mask(kFoldedLiterals);
       const hs_error_t err =
           hs_scan(dbs[kFoldedLiterals], joined_.data(), static_cast<unsigned>(joined_.size()), 0,
                   scratch_, OnJoinedMatch, &state);

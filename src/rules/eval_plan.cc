@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "steppewatch/common/check.h"
 #include "steppewatch/common/log.h"
 #include "steppewatch/rules/pack.h"
 
@@ -125,6 +126,8 @@ void CompiledPack::BuildEvalPlan() {
   const size_t terms = term_specs_.size();
   std::vector<uint32_t> rules_of(terms);
   for (size_t t = 0; t < terms; ++t) rules_of[t] = index_begin_[t + 1] - index_begin_[t];
+  // A pack of 2^30 rules or terms would need hundreds of GB before it got here.
+  SW_CHECK(rules_.size() <= EvalPlan::kMaxTriggerIndex && terms <= EvalPlan::kMaxTriggerIndex);
   plan.rules.resize(rules_.size());
   std::vector<std::pair<match::TermId, EvalPlan::Trigger>> triggers;
   Groups groups;
@@ -193,8 +196,7 @@ void CompiledPack::BuildEvalPlan() {
     er.weights_begin = static_cast<uint32_t>(plan.weights.size());
     for (const auto& [t, w] : rule.weights) plan.weights.push_back({t, w});
     er.weights_end = static_cast<uint32_t>(plan.weights.size());
-    er.has_threshold = rule.has_threshold;
-    er.threshold = rule.threshold;
+    if (rule.has_threshold) er.threshold = rule.threshold;
     groups.clear();
     if (!rule.program.empty()) RequiredGroups(rule, 0, rules_of, &groups);
     if (groups.empty()) {
@@ -237,13 +239,12 @@ void CompiledPack::BuildEvalPlan() {
         single = &groups[g];
       }
     }
-    EvalPlan::Trigger trigger{r, 0};
+    EvalPlan::Trigger trigger{0, 0};
     if (single != nullptr) {
-      trigger.also = single->terms[0].term;
-      trigger.also_fields = single->terms[0].fields;
+      trigger.also_and_fields = single->terms[0].term << 2 | (single->terms[0].fields & kAllFields);
     }
     for (const RequiredTerm& t : trigger_terms) {
-      trigger.fields = t.fields;
+      trigger.rule_and_fields = r << 2 | (t.fields & kAllFields);
       triggers.push_back({t.term, trigger});
     }
   }

@@ -50,12 +50,9 @@ bool LangMatch(std::string_view want, std::string_view lang) {
 
 Evaluator::Evaluator(std::shared_ptr<const CompiledPack> pack) : pack_(std::move(pack)) {
   size_t terms = pack_->term_count();
-  stamp_.assign(terms, 0);
-  first_.assign(terms, 0);
-  n_.assign(terms, 0);
-  fields_.assign(terms, 0);
-  fill_.assign(terms, 0);
-  rule_stamp_.assign(pack_->rules().size(), 0);
+  mark_.assign(terms, 0);
+  use_filter_ = terms >= kFilterMinTerms;
+  span_.assign(terms, TermSpan{0, 0});
   occurrences_.assign(terms, 0);
   set_stamp_.assign(plan_->set_count, 0);
   set_fields_.assign(plan_->set_count, 0);
@@ -64,39 +61,50 @@ Evaluator::Evaluator(std::shared_ptr<const CompiledPack> pack) : pack_(std::move
 void Evaluator::Index(const ItemView& item, absl::Span<const match::Hit> hits) {
   item_ = &item;
   hits_ = hits;
-  if (++epoch_ == 0) {  // wrapped after 2^32 items: old stamps could alias
-    std::fill(stamp_.begin(), stamp_.end(), 0);
-    std::fill(rule_stamp_.begin(), rule_stamp_.end(), 0);
+  // A mark holds the epoch in its upper 30 bits.
+  if (++epoch_ >= (1u << 30)) {  // wrapped: old marks and stamps could alias
+    std::fill(mark_.begin(), mark_.end(), 0);
     std::fill(set_stamp_.begin(), set_stamp_.end(), 0);
     epoch_ = 1;
   }
+  mark_epoch_ = epoch_ << 2;
+  // Clears the previous item's bits (a few words, where clearing all 64 was ~70 instructions).
+  if (use_filter_) {
+    for (match::TermId t : touched_) hit_filter_[FilterBit(t) >> 6] = 0;
+  }
   touched_.clear();
+  // Counts each term's hits in span_[t].end, then turns the counts into ranges of by_term_.
   for (const match::Hit& h : hits) {
     match::TermId t = h.term;
-    if (stamp_[t] != epoch_) {
-      stamp_[t] = epoch_;
-      n_[t] = 0;
-      fields_[t] = 0;
+    if (mark_[t] < mark_epoch_) {
+      mark_[t] = mark_epoch_;
+      span_[t].end = 0;
       touched_.push_back(t);
+      if (use_filter_) {
+        const uint32_t b = FilterBit(t);
+        hit_filter_[b >> 6] |= uint64_t{1} << (b & 63);
+      }
     }
-    ++n_[t];
-    fields_[t] |= h.field == 0 ? kTitleMask : kBodyMask;
+    ++span_[t].end;
+    mark_[t] |= h.field == 0 ? kTitleMask : kBodyMask;
   }
   uint32_t offset = 0;
   for (match::TermId t : touched_) {
-    first_[t] = offset;
-    fill_[t] = offset;
-    offset += n_[t];
+    TermSpan& span = span_[t];
+    span.first = offset;
+    offset += span.end;
+    span.end = span.first;  // the fill cursor: back at first + count after the loop below
+    const FieldMask fields = HitFields(t);
     for (uint32_t s : plan_->SetsOf(t)) {
       if (set_stamp_[s] != epoch_) {
         set_stamp_[s] = epoch_;
         set_fields_[s] = 0;
       }
-      set_fields_[s] |= fields_[t];
+      set_fields_[s] |= fields;
     }
   }
   by_term_.resize(hits.size());
-  for (uint32_t i = 0; i < hits.size(); ++i) by_term_[fill_[hits[i].term]++] = i;
+  for (uint32_t i = 0; i < hits.size(); ++i) by_term_[span_[hits[i].term].end++] = i;
   // Word positions are computed on demand (NEAR only): reset lazily, not per item.
   words_ready_ = false;
 }
@@ -113,9 +121,7 @@ void Evaluator::PrepareWords() {
 bool Evaluator::GroupHit(const EvalPlan::Group& g) const {
   const RequiredTerm* begin = plan_->required.data() + g.begin;
   const RequiredTerm* end = plan_->required.data() + g.end;
-  auto hit = [&](const RequiredTerm& t) {
-    return stamp_[t.term] == epoch_ && (fields_[t.term] & t.fields) != 0;
-  };
+  auto hit = [&](const RequiredTerm& t) { return (HitFields(t.term) & t.fields) != 0; };
   // The group's terms are distinct: count them up to `min`.
   uint32_t found = 0;
   if (static_cast<size_t>(end - begin) <= touched_.size() * 4) {
@@ -139,21 +145,25 @@ const std::vector<FiredRule>& Evaluator::Evaluate(const ItemView& item,
   fired_hits_.clear();
   candidates_.clear();
   const EvalPlan& plan = *plan_;
-  for (match::TermId t : touched_) {
-    const FieldMask hit_fields = fields_[t];
+  for (size_t i = 0; i < touched_.size(); ++i) {
+    const match::TermId t = touched_[i];
+    // The next terms' triggers are cold with a large pack, and so is where they start.
+    if (i + 2 < touched_.size()) __builtin_prefetch(&plan.trigger_begin[touched_[i + 2]]);
+    if (i + 1 < touched_.size()) {
+      __builtin_prefetch(plan.triggers.data() + plan.trigger_begin[touched_[i + 1]]);
+    }
+    const FieldMask hit_fields = HitFields(t);
     for (const EvalPlan::Trigger& trigger : plan.TriggersOf(t)) {
-      if ((trigger.fields & hit_fields) == 0) continue;
-      if (trigger.also_fields != 0 &&
-          (stamp_[trigger.also] != epoch_ || (fields_[trigger.also] & trigger.also_fields) == 0)) {
-        continue;
-      }
-      if (rule_stamp_[trigger.rule] != epoch_) {
-        rule_stamp_[trigger.rule] = epoch_;
-        candidates_.push_back(trigger.rule);
-      }
+      if ((trigger.rule_and_fields & hit_fields) == 0) continue;
+      const uint32_t also = trigger.also_and_fields;
+      if (also != 0 && (HitFields(also >> 2) & also) == 0) continue;
+      candidates_.push_back(trigger.rule());
     }
   }
+  // A rule triggered by two of its terms is listed twice: sort and drop the repeats (cheaper
+  // than a per-rule stamp, a cache miss per trigger in a large pack).
   std::sort(candidates_.begin(), candidates_.end());
+  candidates_.erase(std::unique(candidates_.begin(), candidates_.end()), candidates_.end());
   // With many candidates their plan entries are cold: fetch a few candidates ahead.
   constexpr size_t kAhead = 8;
   for (size_t i = 0; i < candidates_.size(); ++i) {
@@ -188,7 +198,7 @@ const std::vector<FiredRule>& Evaluator::Evaluate(const ItemView& item,
       if (!Eval(r, 0, false)) continue;
     }
     double score = Score(er);
-    if (er.has_threshold && score < er.threshold) continue;
+    if (score < er.threshold) continue;
     SelectReportedHits(r);
     FiredRule f;
     f.rule = r;
@@ -220,7 +230,7 @@ bool Evaluator::TermsHit(const EvalNode& n) const {
     const uint32_t s = n.param - 1;
     return set_stamp_[s] == epoch_ && (set_fields_[s] & n.fields) != 0;
   }
-  auto hit = [&](match::TermId t) { return stamp_[t] == epoch_ && (fields_[t] & n.fields) != 0; };
+  auto hit = [&](match::TermId t) { return (HitFields(t) & n.fields) != 0; };
   const match::TermId* begin = plan_->terms.data() + n.begin;
   const match::TermId* end = plan_->terms.data() + n.end;
   // Walk the smaller side: a set of 500 terms against 3 terms that hit costs 3 binary searches.
@@ -317,8 +327,8 @@ void Evaluator::Gather(uint32_t r, uint32_t node, bool only_true,
       return;
     case K::kTerms: {
       auto add = [&](match::TermId t) {
-        if (stamp_[t] != epoch_) return;
-        for (uint32_t k = first_[t]; k < first_[t] + n_[t]; ++k) {
+        if (!TermHit(t)) return;
+        for (uint32_t k = span_[t].first; k < span_[t].end; ++k) {
           uint32_t h = by_term_[k];
           if (n.fields & (1u << hits_[h].field)) out->push_back(h);
         }
@@ -364,7 +374,7 @@ void Evaluator::CollectTrueLeaves(uint32_t r, uint32_t node) {
 void Evaluator::AppendGroup(size_t terms_from, FieldMask fields) {
   term_cursor_.clear();
   for (size_t i = terms_from; i < group_terms_.size(); ++i) {
-    term_cursor_.push_back(first_[group_terms_[i]]);
+    term_cursor_.push_back(span_[group_terms_[i]].first);
   }
   uint32_t taken = 0;
   bool progress = true;
@@ -373,8 +383,9 @@ void Evaluator::AppendGroup(size_t terms_from, FieldMask fields) {
     for (size_t i = terms_from; i < group_terms_.size() && taken < kMaxHitsPerFiredRule; ++i) {
       const match::TermId t = group_terms_[i];
       uint32_t& k = term_cursor_[i - terms_from];
-      while (k < first_[t] + n_[t] && !(fields & (1u << hits_[by_term_[k]].field))) ++k;
-      if (k == first_[t] + n_[t]) continue;
+      const uint32_t end = span_[t].end;
+      while (k < end && !(fields & (1u << hits_[by_term_[k]].field))) ++k;
+      if (k == end) continue;
       group_hits_.push_back(by_term_[k++]);
       ++taken;
       progress = true;
@@ -400,7 +411,7 @@ void Evaluator::SelectReportedHits(uint32_t r) {
     scored_.clear();
     for (uint32_t i = er.weights_begin; i < er.weights_end; ++i) {
       const EvalPlan::Weight& w = plan.weights[i];
-      if (stamp_[w.term] == epoch_) scored_.push_back({w.term, w.weight});
+      if (TermHit(w.term)) scored_.push_back({w.term, w.weight});
     }
     std::stable_sort(scored_.begin(), scored_.end(),
                      [](const Scored& a, const Scored& b) { return a.weight > b.weight; });
@@ -418,7 +429,7 @@ void Evaluator::SelectReportedHits(uint32_t r) {
       const match::TermId* end = plan.terms.data() + n.end;
       if (static_cast<size_t>(end - begin) <= touched_.size() * 4) {
         for (const match::TermId* t = begin; t != end; ++t) {
-          if (stamp_[*t] == epoch_) group_terms_.push_back(*t);
+          if (TermHit(*t)) group_terms_.push_back(*t);
         }
       } else {
         for (match::TermId t : touched_) {
@@ -472,8 +483,8 @@ uint32_t Evaluator::LastWordOf(uint32_t hit) {
     const match::Hit& h = hits_[hit];
     // The word holding the hit's last byte; a hit that ends on a separator ("U.S.") belongs to
     // the word before, never before its own first word.
-    w = h.end > h.start ? words_[h.field & 1].WordIndexAt(h.end - 1) : FirstWordOf(hit);
-    uint32_t first = FirstWordOf(hit);
+    const uint32_t first = FirstWordOf(hit);
+    w = h.end > h.start ? words_[h.field & 1].WordIndexAtFrom(h.end - 1, first) : first;
     if (w < first) w = first;
     const std::vector<uint32_t>& starts = words_[h.field & 1].word_starts();
     if (w > first && w < starts.size() && starts[w] >= h.end) --w;
@@ -540,14 +551,14 @@ double Evaluator::Score(const EvalRule& er) {
   // "Kazakhstan") and count once.
   scored_.clear();
   auto add = [&](match::TermId t, float weight) {
-    for (uint32_t k = first_[t]; k < first_[t] + n_[t]; ++k)
+    for (uint32_t k = span_[t].first; k < span_[t].end; ++k)
       scored_.push_back({by_term_[k], weight});
   };
   const EvalPlan::Weight* const begin = plan_->weights.data() + er.weights_begin;
   const EvalPlan::Weight* const end = plan_->weights.data() + er.weights_end;
   if (static_cast<size_t>(end - begin) <= touched_.size()) {
     for (const EvalPlan::Weight* w = begin; w != end; ++w) {
-      if (stamp_[w->term] == epoch_) add(w->term, w->weight);
+      if (TermHit(w->term)) add(w->term, w->weight);
     }
   } else {
     for (match::TermId t : touched_) {

@@ -332,6 +332,30 @@ TEST(MatcherTest, TermsSharingAPatternKeepTheirOwnWordChecks) {
   EXPECT_THAT(Find({Lit("port"), Prefix("port")}, {"reports", "report"}), IsEmpty());
 }
 
+// The match callback decides a match next to a letter from the reported id alone when the
+// literal is shorter than 32 bytes (the id carries its length and word-check freedoms), and from
+// the pattern's info otherwise: both sides of that limit keep whole-word hits, reject hits
+// inside longer words, and let prefixes and substring terms through.
+TEST(MatcherTest, WordChecksHoldOnBothSidesOfTheIdHintLength) {
+  const std::string w31 = "abcdefghijklmnopqrstuvwxyzabcde";
+  const std::string w32 = w31 + "f";
+  ASSERT_EQ(w31.size(), 31u);
+  TermSpec substring31 = Lit(w31);
+  substring31.whole_word = false;
+  TermSpec substring32 = Lit(w32);
+  substring32.whole_word = false;
+  const std::vector<TermSpec> words = {Lit(w31), Lit(w32)};
+  // w31 ends inside w32 (a letter after it); the title and the body both.
+  EXPECT_EQ(Find(words, {w32, "an " + w32 + "."}),
+            std::vector<std::string>({"1:0:" + w32, "1:1:" + w32}));
+  EXPECT_EQ(Find(words, {w31 + " " + w32}), std::vector<std::string>({"0:0:" + w31, "1:0:" + w32}));
+  EXPECT_THAT(Find(words, {"x" + w31, "x" + w32, "9" + w32 + "9"}), IsEmpty());
+  EXPECT_EQ(Find({Prefix(w31), Prefix(w32)}, {w31 + "s", "x" + w32 + "s " + w32 + "s"}),
+            std::vector<std::string>({"0:0:" + w31, "0:1:" + w31, "1:1:" + w32}));
+  EXPECT_EQ(Find({substring31, substring32}, {"x" + w31 + "y", "x" + w32 + "y"}),
+            std::vector<std::string>({"0:0:" + w31, "0:1:" + w31, "1:1:" + w32}));
+}
+
 TEST(MatcherTest, EmptyTermSetMatchesNothing) { EXPECT_THAT(Find({}, {"anything"}), IsEmpty()); }
 
 struct BadTermCase {

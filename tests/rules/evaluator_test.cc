@@ -295,13 +295,16 @@ TEST(Evaluator, OnlyRulesWhoseTermsHitAreCandidates) {
 // The evaluator considers only rules triggered by their cheapest required group, and rejects
 // those whose other groups missed before evaluating them; the rules that fire must be exactly
 // those a full evaluation of every rule fires. Every placement of five words over title and body
-// (1,024 items) against queries of every operator, nested.
-TEST(Evaluator, CandidateSelectionIsExact) {
+// (1,024 items) against queries of every operator, nested. `filler` terms (a set that one more
+// rule uses) make the pack large enough for the evaluator's filter of hit terms.
+void ExpectCandidateSelectionIsExact(int filler) {
+  std::string fill_set;
+  for (int i = 0; i < filler; ++i) fill_set += (i ? ", f" : "f") + std::to_string(i);
   Engine e(
       "sets:\n"
       "  pair: [alpha, beta]\n"
-      "  trio: [gamma, delta, epsilon]\n"
-      "rules:\n" +
+      "  trio: [gamma, delta, epsilon]\n" +
+      (filler > 0 ? "  fill: [" + fill_set + "]\n" : std::string()) + "rules:\n" +
       Rule("and-or", "alpha AND (beta OR gamma)") +
       Rule("and-not", "alpha AND beta AND NOT delta") +
       Rule("near", "\"alpha beta\" NEAR/2 gamma") + Rule("onear", "delta ONEAR/1 epsilon") +
@@ -313,8 +316,11 @@ TEST(Evaluator, CandidateSelectionIsExact) {
       Rule("nested", "((alpha OR beta) AND (gamma OR title:delta)) OR (epsilon AND body:@pair)") +
       Rule("distinct-title", "AT_LEAST_DISTINCT(2, title:@trio OR alpha)") +
       Rule("lang", "lang:en AND gamma") +
+      (filler > 0 ? Rule("filler", "(@fill OR beta) AND (alpha OR @fill)") : std::string()) +
       "  - {id: scored, query: '@pair OR @trio', score: {threshold: 4}}\n"
       "  - {id: only, score: {threshold: 3, weights: {pair: 1, trio: 2}}}\n");
+  ASSERT_NE(e.pack(), nullptr);
+  EXPECT_GE(e.pack()->term_count(), static_cast<size_t>(filler));
   const std::vector<std::string> words = {"alpha", "beta", "gamma", "delta", "epsilon"};
   size_t fired = 0;
   for (int code = 0; code < 1024; ++code) {
@@ -330,6 +336,14 @@ TEST(Evaluator, CandidateSelectionIsExact) {
     fired += expected.size();
   }
   EXPECT_GT(fired, 1000u);
+}
+
+TEST(Evaluator, CandidateSelectionIsExact) { ExpectCandidateSelectionIsExact(0); }
+
+// As above with over 8,192 terms, where the evaluator tests a filter of the item's hit terms
+// before a term's mark.
+TEST(Evaluator, CandidateSelectionIsExactWithTheHitFilter) {
+  ExpectCandidateSelectionIsExact(9000);
 }
 
 // Large term lists (the pack's named sets) are evaluated from marks set while the item's hits

@@ -1,0 +1,40 @@
+#!/bin/sh
+# Alternates `steppewatch match` builds over the same input and pack, so that builds compared on
+# a shared machine see the same load: per round and build, the CPU (user+sys) of a run over
+# INPUT, of a run over no input (the pack load), their difference (the items' CPU), the
+# processing seconds of the run's summary line (wall, pack load excluded) and the 1-minute load.
+#   benchmarks/alternate_cpu.sh ROUNDS INPUT PACK BIN [BIN...]
+# Example (the watch-list rows of benchmarks/README.md):
+#   benchmarks/alternate_cpu.sh 5 /tmp/s3x10.jsonl /tmp/wl100k /tmp/base/steppewatch \
+#       build/release/steppewatch
+set -eu
+if [ $# -lt 4 ]; then
+  echo "usage: $0 ROUNDS INPUT PACK BIN [BIN...]" >&2
+  exit 2
+fi
+rounds=$1
+input=$2
+pack=$3
+shift 3
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+# Prints "user+sys processing_seconds" of one run over $1.
+run() {
+  /usr/bin/time -f 'cpu %U %S' -o "$out.time" "$bin" match --rules "$pack" --no-progress \
+    --output /dev/null "$1" 2>"$out" >/dev/null
+  cpu=$(awk '/^cpu/ {print $2 + $3}' "$out.time")
+  proc=$(sed -n 's/^items [0-9]* in \([0-9.]*\) s.*/\1/p' "$out")
+  rm -f "$out.time"
+  echo "$cpu ${proc:-0}"
+}
+printf 'round bin items_cpu_s run_cpu_s load_cpu_s processing_s load\n'
+r=1
+while [ "$r" -le "$rounds" ]; do
+  for bin in "$@"; do
+    full_run=$(run "$input")
+    empty_run=$(run /dev/null)
+    echo "$r $bin $full_run $empty_run $(cut -d' ' -f1 /proc/loadavg)" |
+      awk '{printf "%s %s %.2f %.2f %.2f %s %s\n", $1, $2, $3 - $5, $3, $5, $4, $7}'
+  done
+  r=$((r + 1))
+done
