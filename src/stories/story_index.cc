@@ -311,7 +311,7 @@ void StoryIndex::Append(size_t slot, uint64_t entry) {
     // The next class: small steps keep the slack (and so the memory per story) small; a
     // bucket grows about 10 times in its life, each a copy of under 1 KiB.
     const uint32_t cap = b == nullptr ? 0 : CapOf(b);
-    Resize(slot, cap < 3 ? 3 : cap + cap / 4 + 1);
+    Resize(slot, cap < 3 ? 3 : cap + cap / 8 + 1);
     b = heads_[slot];
   }
   const uint32_t size = SizeOf(b);
