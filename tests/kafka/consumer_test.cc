@@ -196,6 +196,14 @@ TEST(Consumer, WakeDuringCloseDoesNotCutTheCloseShort) {
   }
 }
 
+// One poll of up to 100 ms: counts a record that arrived (errors and events are not records).
+void PollCounting(Consumer& consumer, int* received) {
+  rd_kafka_message_t* m = consumer.Poll(100);
+  if (m == nullptr) return;
+  if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) ++*received;
+  rd_kafka_message_destroy(m);
+}
+
 // A partition this consumer paused, revoked by a rebalance and assigned back to it while the
 // consumer is no longer paused is fetched again. librdkafka keeps the application's pause flag
 // across unassign and assign, and starts a new assignment's fetcher on its main thread once the
@@ -255,12 +263,7 @@ TEST(Consumer, PartitionPausedBeforeARevokeIsFetchedWhenAssignedBack) {
   ASSERT_THAT(consumer->Subscribe(), IsOk());
 
   int received = 0;
-  auto poll = [&] {
-    rd_kafka_message_t* m = consumer->Poll(100);
-    if (m == nullptr) return;
-    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) ++received;
-    rd_kafka_message_destroy(m);
-  };
+  auto poll = [&] { PollCounting(*consumer, &received); };
   // Assigned, and fetching: the first record arrives (the mock's first join takes ~3 s).
   absl::Time deadline = absl::Now() + absl::Seconds(30);
   while (received == 0 && absl::Now() < deadline) poll();
@@ -315,12 +318,7 @@ TEST(Consumer, PartitionsAssignedWhilePausedStayPausedUntilResumed) {
   consumer->SetPaused(true);
   ASSERT_THAT(consumer->Subscribe(), IsOk());
   int received = 0;
-  auto poll = [&] {
-    rd_kafka_message_t* m = consumer->Poll(100);
-    if (m == nullptr) return;
-    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) ++received;
-    rd_kafka_message_destroy(m);
-  };
+  auto poll = [&] { PollCounting(*consumer, &received); };
   absl::Time deadline = absl::Now() + absl::Seconds(30);
   while (consumer->assigned_count() < 2 && absl::Now() < deadline) poll();
   ASSERT_EQ(consumer->assigned_count(), 2);
