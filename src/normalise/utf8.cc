@@ -167,17 +167,6 @@ uint32_t WordIndex::WordIndexAt(size_t offset) {
   return offset < ends_[last] ? last : last + 1;
 }
 
-uint32_t WordIndex::WordIndexAtFrom(size_t offset, uint32_t from) {
-  if (!scanned_) Scan();
-  const size_t n = starts_.size();
-  if (n == 0 || starts_[0] > offset) return 0;
-  // WordIndexAt(o) is the last word starting at or before o, or the one after it: that last
-  // word is at least from - 1, and it starts at or before o <= offset.
-  uint32_t last = from > 0 ? from - 1 : 0;
-  while (last + 1 < n && starts_[last + 1] <= offset) ++last;
-  return offset < ends_[last] ? last : last + 1;
-}
-
 uint32_t WordIndex::word_count() {
   if (!scanned_) Scan();
   return static_cast<uint32_t>(starts_.size());

@@ -483,8 +483,8 @@ uint32_t Evaluator::LastWordOf(uint32_t hit) {
     const match::Hit& h = hits_[hit];
     // The word holding the hit's last byte; a hit that ends on a separator ("U.S.") belongs to
     // the word before, never before its own first word.
-    const uint32_t first = FirstWordOf(hit);
-    w = h.end > h.start ? words_[h.field & 1].WordIndexAtFrom(h.end - 1, first) : first;
+    w = h.end > h.start ? words_[h.field & 1].WordIndexAt(h.end - 1) : FirstWordOf(hit);
+    uint32_t first = FirstWordOf(hit);
     if (w < first) w = first;
     const std::vector<uint32_t>& starts = words_[h.field & 1].word_starts();
     if (w > first && w < starts.size() && starts[w] >= h.end) --w;

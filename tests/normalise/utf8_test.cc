@@ -128,32 +128,6 @@ TEST(WordIndexTest, OffsetsBetweenWordsBelongToTheNextWord) {
   EXPECT_EQ(index.WordIndexAt(0), 0u);
 }
 
-// WordIndexAtFrom walks forward from the word of an earlier offset; it must answer exactly as
-// WordIndexAt, for every pair of offsets of texts with leading separators, runs of separators,
-// joiners, Cyrillic, CJK and offsets past the end.
-TEST(WordIndexTest, WalkFromAnEarlierOffsetEqualsTheSearch) {
-  const std::vector<std::string> texts = {"",
-                                          "   ",
-                                          "one",
-                                          ", one,  two three.",
-                                          "U.S. it's -dash- x",
-                                          "中国与 哈萨克斯坦。",
-                                          "在Astana会谈 ok",
-                                          "Встреча с Токаевым, 2022 г.  ",
-                                          "a b c d e f g"};
-  for (const std::string& text : texts) {
-    WordIndex index;
-    index.Reset(text);
-    for (size_t a = 0; a <= text.size() + 1; ++a) {
-      const uint32_t from = index.WordIndexAt(a);
-      for (size_t b = a; b <= text.size() + 2; ++b) {
-        EXPECT_EQ(index.WordIndexAtFrom(b, from), index.WordIndexAt(b))
-            << "text '" << text << "' from offset " << a << " to " << b;
-      }
-    }
-  }
-}
-
 // The word starts of `text` by the definition, one code point at a time (what WordIndex did
 // before it skipped ASCII runs).
 std::vector<uint32_t> ReferenceWordStarts(std::string_view text) {

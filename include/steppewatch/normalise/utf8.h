@@ -76,11 +76,6 @@ class WordIndex {
   // gets word_count(). O(log words) after the first call on a text, which is O(text).
   uint32_t WordIndexAt(size_t offset);
 
-  // Returns WordIndexAt(offset), given `from` = WordIndexAt(o) for some o <= offset: a walk
-  // forward from `from`, for the end of a hit whose start is known (a hit spans a few words,
-  // where WordIndexAt searches them all).
-  uint32_t WordIndexAtFrom(size_t offset, uint32_t from);
-
   // Returns the number of words of the text.
   uint32_t word_count();
 
