@@ -118,6 +118,15 @@ void Consumer::ClearPauseFlags(const rd_kafka_topic_partition_list_t* partitions
   rd_kafka_resume_partitions(client_.get(), resume.get());
 }
 
+void Consumer::ClearAllPauseFlags() {
+  rd_kafka_topic_partition_list_t* all = nullptr;
+  if (rd_kafka_assignment(client_.get(), &all) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    PartitionListHandle owned(all);
+    ClearPauseFlags(all);
+  }
+  pause_flags_ = false;
+}
+
 absl::Status Consumer::Seek(const char* topic, int32_t partition, int64_t offset) {
   PartitionListHandle seek = NewPartitionList(1);
   rd_kafka_topic_partition_list_add(seek.get(), topic, partition)->offset = offset;
@@ -265,12 +274,7 @@ void Consumer::OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_lis
     if (cooperative) {
       ClearPauseFlags(partitions);
     } else {
-      rd_kafka_topic_partition_list_t* all = nullptr;
-      if (rd_kafka_assignment(client_.get(), &all) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        PartitionListHandle owned(all);
-        ClearPauseFlags(all);
-      }
-      pause_flags_ = false;
+      ClearAllPauseFlags();
     }
     // Eager: the unassign below drops everything, an AssignmentFor() extension too.
     assigned_count_ = cooperative ? std::max(0, assigned_count_ - partitions->cnt) : 0;
@@ -285,12 +289,7 @@ void Consumer::OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_lis
     SW_LOG(kInfo, kLog, lost ? "lost " : "revoked ", partitions->cnt, " partition(s)");
   } else {
     SW_LOG(kError, kLog, "rebalance error: ", rd_kafka_err2str(err));
-    rd_kafka_topic_partition_list_t* all = nullptr;
-    if (rd_kafka_assignment(client_.get(), &all) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      PartitionListHandle owned(all);
-      ClearPauseFlags(all);
-    }
-    pause_flags_ = false;
+    ClearAllPauseFlags();
     rd_kafka_assign(client_.get(), nullptr);
     assigned_count_ = 0;
   }

@@ -158,10 +158,9 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) void DensifyAvx512(const 
   for (uint64_t empty = ~occupied; empty != 0; empty &= empty - 1) {
     const int b = __builtin_ctzll(empty);
     const __m512i order = _mm512_loadu_si512(kProbes.order[b].data());
-    const uint64_t in_order =
-        // The zero-masked form: GCC 12 warns about the unmasked one's undefined pass-through.
-        _cvtmask64_u64(_mm512_movepi8_mask(
-            _mm512_maskz_permutexvar_epi8(_cvtu64_mask64(~uint64_t{0}), order, occupied_bytes)));
+    // The zero-masked form: GCC 12 warns about the unmasked one's undefined pass-through.
+    const uint64_t in_order = _cvtmask64_u64(_mm512_movepi8_mask(
+        _mm512_maskz_permutexvar_epi8(_cvtu64_mask64(~uint64_t{0}), order, occupied_bytes)));
     values[b] = bins[kProbes.order[b][__builtin_ctzll(in_order)]];
   }
 }
@@ -190,14 +189,14 @@ Fingerprint MinHashBins::Finish(Kernel kernel) const {
   if (occupied == 0) return 0;
   uint64_t values[64];
   std::memcpy(values, bins, sizeof values);
-  // Only the empty bins probe (a short item has many), and they test eight probe positions at
-  // a time against the occupancy bits: the first occupied bin in kProbes order, with one branch
-  // per eight positions instead of one per position (their outcome is unpredictable, and a
-  // mispredicted branch per empty bin was most of a one-line item's time).
   if (avx512) {
     DensifyAvx512(bins, occupied, values);
     return BinBitsAvx512(values);
   }
+  // Only the empty bins probe (a short item has many), and they test eight probe positions at
+  // a time against the occupancy bits: the first occupied bin in kProbes order, with one branch
+  // per eight positions instead of one per position (their outcome is unpredictable, and a
+  // mispredicted branch per empty bin was most of a one-line item's time).
   for (uint64_t empty = ~occupied; empty != 0; empty &= empty - 1) {
     const int b = __builtin_ctzll(empty);
     const uint8_t* order = kProbes.order[b].data();

@@ -60,6 +60,17 @@ void CheckFingerprints(std::string_view text) {
                                                          Kernel::kPortable, body) != fp) {
     std::abort();
   }
+  // The lead key: the same on both kernels, the options path over the first kLeadTokens body
+  // tokens, and 0 exactly when that is the whole fingerprint.
+  steppewatch::stories::Fingerprint lead = 0, lead_portable = 0;
+  if (best.Compute(folded_title, folded_body, body, &lead) != fp) std::abort();
+  if (portable.Compute(folded_title, folded_body, body, &lead_portable) != fp) std::abort();
+  if (lead != lead_portable) std::abort();
+  steppewatch::stories::internal::FingerprintOptions lead_only;
+  lead_only.max_body_tokens = steppewatch::stories::kLeadTokens;
+  const auto expected = steppewatch::stories::internal::ComputeWithOptions(
+      folded_title, folded_body, lead_only, Kernel::kPortable, body);
+  if (lead != 0 ? lead != expected : expected != fp) std::abort();
   const std::string raw_title(title), raw_body(body);
   best.Compute(raw_title, raw_body, raw_body);
   portable.Compute(raw_title, raw_body, raw_body);

@@ -154,6 +154,8 @@ class Consumer {
   static void LogCb(const rd_kafka_t* rk, int level, const char* fac, const char* buf);
   // Resumes every partition of `partitions` this consumer paused (before they are unassigned).
   void ClearPauseFlags(const rd_kafka_topic_partition_list_t* partitions);
+  // The same for the whole assignment, which then carries no pause flag of ours.
+  void ClearAllPauseFlags();
 
   const ConsumerOptions options_;
   ConsumerListener* const listener_;

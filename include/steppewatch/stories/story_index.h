@@ -26,8 +26,9 @@
 //
 // Stories live in a FIFO of fixed-size chunks in insertion order (their sequence number is their
 // position), each chunk with the ids of its stories in one string, so expiry pops whole chunks
-// from the front and memory is ~115-135 bytes per story at 1-5 M stories, everything counted,
-// with no per-story allocation (benchmarks/README.md, "Stories").
+// from the front and memory is ~115-135 bytes per story at 1-5 M stories, everything counted
+// (about 142 when every story has a lead key), with no per-story allocation
+// (benchmarks/README.md, "Stories" and "Stories: lead key").
 //
 // What a story keeps, compactly: its fingerprint, id, first-seen time, copies (saturating at
 // 2^32-1), the languages of its copies as a bitmap of language indexes the caller interns (exact
@@ -71,6 +72,7 @@ struct Story {
   // per topic and is one copy, not several.
   uint32_t last_item = 0;
 };
+static_assert(sizeof(Story) == 64);
 
 class StoryIndex {
  public:
@@ -137,7 +139,7 @@ class StoryIndex {
   // read was a TLB miss, and a prefetch that misses the TLB waits for the walk), and a bucket's
   // growth costs no malloc. Freed blocks are kept for reuse, and the arenas are packed again
   // (CompactArenas) when free blocks pass a sixth of them.
-  static constexpr int kChunkBits = 12;  // 4096 stories (224 KiB) per chunk
+  static constexpr int kChunkBits = 12;  // 4096 stories (256 KiB) per chunk
   static constexpr uint64_t kChunkSize = uint64_t{1} << kChunkBits;
   struct Chunk {
     std::unique_ptr<Story[]> stories;
@@ -182,7 +184,7 @@ class StoryIndex {
   size_t sweep_next_ = 0;  // the next bucket the sweep visits
   double sweep_due_ = 0;   // buckets the sweep owes
   mutable std::deque<Chunk> chunks_;
-  Chunk spare_;  // the last chunk expired, reused for the next one (no 224 KiB allocation)
+  Chunk spare_;  // the last chunk expired, reused for the next one (no 256 KiB allocation)
   uint64_t head_seq_ = 0, tail_seq_ = 0;  // live stories: [head, tail)
 };
 
