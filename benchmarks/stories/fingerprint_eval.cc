@@ -28,6 +28,7 @@
 // usage: stories_fingerprint_eval EVAL.jsonl [--examples N] [--k K] [--fingerprints OUT]
 //                                 [option=value ...] [vN.option=value ...] [vN.penalty=P]
 //                                 [cross=1] [gate=T] [--stories] [--no-lead]
+//                                 [lead_title=W] [lead_gate=T] [lead2=N gate2=G]
 //   --fingerprints OUT writes "id fingerprint" per item (16 hex digits), so two builds can be
 //   compared item by item (a change meant to keep the fingerprint must give the same file).
 //   option=value overrides a feature setting (internal::FingerprintOptions), for comparing
@@ -38,6 +39,11 @@
 //   the two items (as one index holding every view would); gate=T lets another view match only
 //   when the two items' first views are within T bits (a second key checked against the
 //   first fingerprint, which the stage keeps per story anyway).
+//   Variants of the lead key, measured and not taken (benchmarks/README.md, "Stories: text rules,
+//   night round"): lead_title=W its title weight (0: the body's lead only); lead_gate=T its gate;
+//   lead2=N gate2=G a second gate, the first N body tokens' fingerprints within G bits.
+//   Negative pairs are also looked up by the two halves of the lead key (a lead match may be up
+//   to the gate apart in its fingerprints, beyond the seven blocks' reach).
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -71,6 +77,7 @@ struct Item {
   uint32_t edits;     // bit per edit name
   Fingerprint fp[4];  // one per view: [0] the product's (or option=value), [1..] vN.option=value
   Fingerprint lead;   // the lead key of view 0 (0: none)
+  Fingerprint lead2;  // lead2=N: the fingerprint of the first N body tokens (0: none)
   std::string id, title, body;
 };
 
@@ -109,10 +116,17 @@ int g_penalty[4] = {0};  // vN.penalty=p: view N matches at distance <= k - p
 bool g_cross = false;
 int g_gate = 0;  // cross=1: view v of one item is also compared with view w != v of the other
 bool g_lead = true;
+int g_lead_title = -1;  // lead_title=W: the lead key's title weight (default: the fingerprint's)
+size_t g_lead2 = 0;     // lead2=N: a second gate, the first N body tokens' fingerprint...
+int g_gate2 = 0;        // gate2=G: ...within G bits lets a lead match through (beside kLeadGate)
+int g_lead_gate = steppewatch::stories::kLeadGate;  // lead_gate=T
 int Distance(const Item& a, const Item& b) {
   int d = Distance(a.fp[0], b.fp[0]);
-  if (g_lead && (a.lead != 0 || b.lead != 0) && a.fp[0] != 0 && b.fp[0] != 0 &&
-      d <= steppewatch::stories::kLeadGate) {
+  bool gate = d <= g_lead_gate;
+  if (!gate && g_lead2 > 0 && a.fp[0] != 0 && b.fp[0] != 0) {
+    gate = Distance(a.lead2 != 0 ? a.lead2 : a.fp[0], b.lead2 != 0 ? b.lead2 : b.fp[0]) <= g_gate2;
+  }
+  if (g_lead && (a.lead != 0 || b.lead != 0) && a.fp[0] != 0 && b.fp[0] != 0 && gate) {
     const int lead_d = Distance(a.lead != 0 ? a.lead : a.fp[0], b.lead != 0 ? b.lead : b.fp[0]);
     if (lead_d <= steppewatch::stories::kLeadDistance) d = std::min(d, lead_d + 2);
   }
@@ -153,8 +167,8 @@ bool SetOption(steppewatch::stories::internal::FingerprintOptions* o, std::strin
       {"brackets", &O::skip_brackets},          {"dateline", &O::strip_dateline},
       {"cjk_dateline", &O::strip_cjk_dateline}, {"drop_last", &O::drop_last_sentence},
       {"or_whole", &O::drop_last_or_whole},     {"slashes", &O::skip_slashes},
-      {"byline_markers", &O::byline_markers},   {"wire_credits", &O::wire_credits},
-      {"footer_markers", &O::footer_markers},
+      {"byline_markers", &O::byline_markers},   {"byline_roles", &O::byline_roles},
+      {"wire_credits", &O::wire_credits},       {"footer_markers", &O::footer_markers},
   };
   static constexpr Size kSizes[] = {{"min_token", &O::min_token_bytes},
                                     {"lead", &O::max_body_tokens},
@@ -163,6 +177,7 @@ bool SetOption(steppewatch::stories::internal::FingerprintOptions* o, std::strin
                                     {"max_body", &O::max_body_bytes},
                                     {"dateline_bytes", &O::dateline_bytes},
                                     {"byline", &O::byline_bytes},
+                                    {"wrap", &O::wrap_bytes},
                                     {"footer_bytes", &O::footer_bytes},
                                     {"title_prefix", &O::title_prefix_bytes},
                                     {"title_suffix", &O::title_suffix_bytes}};
@@ -286,6 +301,16 @@ int main(int argc, char** argv) {
       stories_level = true;
     } else if (arg == "--no-lead") {
       g_lead = false;
+    } else if (arg.starts_with("lead_title=")) {
+      g_lead_title = std::atoi(argv[a] + 11);
+      use_options = true;
+    } else if (arg.starts_with("lead2=")) {
+      g_lead2 = std::atol(argv[a] + 6);
+      use_options = true;
+    } else if (arg.starts_with("gate2=")) {
+      g_gate2 = std::atoi(argv[a] + 6);
+    } else if (arg.starts_with("lead_gate=")) {
+      g_lead_gate = std::atoi(argv[a] + 10);
     } else if (arg.starts_with("gate=")) {
       g_gate = std::atoi(argv[a] + 5);
     } else if (arg == "cross=1") {
@@ -368,10 +393,29 @@ int main(int argc, char** argv) {
       // tokens (equal to the fingerprint when the body has no more: then no lead key).
       auto lead_options = options;
       lead_options.max_body_tokens = steppewatch::stories::kLeadTokens;
+      if (g_lead_title >= 0) lead_options.title_weight = g_lead_title;
       item.lead = steppewatch::stories::internal::ComputeWithOptions(
           ftitle.text(), fbody.text(), lead_options,
           steppewatch::stories::internal::Kernel::kPortable, item.body);
       if (item.lead == item.fp[0]) item.lead = 0;
+      if (g_lead_title >= 0) {
+        // Present only when the body has more than the lead's tokens, as the product's.
+        auto whole = lead_options;
+        whole.max_body_tokens = 0;
+        if (item.lead == steppewatch::stories::internal::ComputeWithOptions(
+                             ftitle.text(), fbody.text(), whole,
+                             steppewatch::stories::internal::Kernel::kPortable, item.body)) {
+          item.lead = 0;
+        }
+      }
+      if (g_lead2 > 0) {
+        auto lead2_options = options;
+        lead2_options.max_body_tokens = g_lead2;
+        item.lead2 = steppewatch::stories::internal::ComputeWithOptions(
+            ftitle.text(), fbody.text(), lead2_options,
+            steppewatch::stories::internal::Kernel::kPortable, item.body);
+        if (item.lead2 == item.fp[0]) item.lead2 = 0;
+      }
     } else {
       item.fp[0] = fingerprinter.Compute(ftitle.text(), fbody.text(), item.body, &item.lead);
     }
@@ -455,8 +499,17 @@ int main(int argc, char** argv) {
     }
   }
   std::unordered_set<uint64_t> counted;
-  for (int b = 0; b < kBlocks; ++b) {
-    auto key = [&](const std::pair<uint32_t, uint8_t>& e) {
+  // Then the two 32-bit halves of the lead key (the fingerprint when an item has none): a lead
+  // match within kLeadDistance = 1 bit agrees on one, and its fingerprints may be up to the
+  // gate (8 bits) apart, past the seven blocks' reach.
+  for (int b = 0; b < kBlocks + (g_lead ? 2 : 0); ++b) {
+    auto key = [&](const std::pair<uint32_t, uint8_t>& e) -> uint64_t {
+      if (b >= kBlocks) {
+        const Item& it = items[e.first];
+        if (e.second != 0) return ~uint64_t{0};  // a lead block holds view 0 only
+        const Fingerprint l = it.lead != 0 ? it.lead : it.fp[0];
+        return b == kBlocks ? l & 0xffffffffu : l >> 32;
+      }
       return block(items[e.first].fp[e.second], b);
     };
     std::sort(entries.begin(), entries.end(),
@@ -466,6 +519,10 @@ int main(int argc, char** argv) {
       size_t h = g;
       const uint64_t value = key(entries[g]);
       while (h < m && key(entries[h]) == value) ++h;
+      if (b >= kBlocks && value == ~uint64_t{0}) {
+        g = h;
+        continue;
+      }
       for (size_t x = g; x < h; ++x) {
         for (size_t y = x + 1; y < h; ++y) {
           uint32_t ia = entries[x].first, ic = entries[y].first;

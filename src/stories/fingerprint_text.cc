@@ -99,6 +99,40 @@ inline size_t BylineMarker(const char* p, size_t i, size_t n) {
   return 0;
 }
 
+// The end of a byline that names its writer's agency or role after a comma, at p[i, n) (the
+// folded text): up to four words of letters (a name; initials may end in '.') then ", " and one
+// of the words in kRoles ("olzhas auyezov, reuters", "иван петров, корреспондент"), followed
+// by a space or the end; or 0. Within `limit` bytes of i.
+inline size_t BylineWithRole(const char* p, size_t i, size_t n, size_t limit) {
+  static constexpr std::string_view kRoles[] = {
+      "reuters",   "ap",      "afp",           "bloomberg", "xinhua", "tass",      "interfax",
+      "kazinform", "sputnik", "correspondent", "тасс",      "риа",    "интерфакс", "корреспондент",
+      "тілші",     "хабар"};
+  const size_t end = std::min(n, i + limit);
+  int words = 1;
+  for (size_t j = i; j < end; ++j) {
+    const unsigned char c = static_cast<unsigned char>(p[j]);
+    if (c == ' ') {
+      if (j == i || p[j - 1] == ' ' || ++words > 4) return 0;
+      continue;
+    }
+    if (c == ',') {
+      if (j == i || j + 1 >= n || p[j + 1] != ' ') return 0;
+      const size_t r = j + 2;
+      for (std::string_view role : kRoles) {
+        if (n - r >= role.size() && std::memcmp(p + r, role.data(), role.size()) == 0 &&
+            (r + role.size() == n || p[r + role.size()] == ' ')) {
+          return r + role.size();
+        }
+      }
+      return 0;
+    }
+    // Letters (and UTF-8 bytes of letters), a hyphen, an initial's dot: nothing else in a name.
+    if (c < 0x80 && !(c >= 'a' && c <= 'z') && c != '-' && c != '.' && c != '\'') return 0;
+  }
+  return 0;
+}
+
 // Where the word starting at or after p[i] ends (the next ' ' or n), skipping leading spaces.
 inline size_t SkipWord(const char* p, size_t i, size_t n) {
   while (i < n && p[i] == ' ') ++i;
@@ -371,6 +405,11 @@ bool SelectText(std::string_view text, bool is_title, const FingerprintOptions& 
       while (e < n && p[e] == ' ') ++e;
       // A byline, not the item: something must stay.
       if (n - e >= o.min_kept_bytes) i = e;
+    } else if (size_t e = o.byline_roles ? BylineWithRole(p, i, n, o.byline_bytes) : 0; e != 0) {
+      // Or one that ends with the writer's agency or role ("jonathan nguyen, reuters"), on a line
+      // of its own or run into the text.
+      while (e < n && p[e] == ' ') ++e;
+      if (n - e >= o.min_kept_bytes) i = e;
     }
   }
   if (!is_title && o.byline_bytes != 0 && first_line > i && first_line < n) {
@@ -435,6 +474,16 @@ size_t FirstLine(std::string_view folded_body, std::string_view original_body,
   const char last = original_body[e - 1];
   if (last == '.' || last == '!' || last == '?' || last == ':' || last == ';' || last == ',') {
     return 0;
+  }
+  if (o.wrap_bytes != 0) {
+    // A hard-wrapped body: the next line (its indent skipped) also ends within wrap_bytes.
+    size_t b = nl + 1;
+    while (b < original_body.size() &&
+           (original_body[b] == ' ' || original_body[b] == '\t' || original_body[b] == '\r')) {
+      ++b;
+    }
+    const size_t look = std::min(original_body.size() - b, o.wrap_bytes + 1);
+    if (look > 0 && std::memchr(original_body.data() + b, '\n', look) != nullptr) return 0;
   }
   normalise::Fold(original_body.substr(0, nl), scratch);
   const std::string_view line = scratch->text();

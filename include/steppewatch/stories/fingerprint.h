@@ -6,7 +6,9 @@
 //
 // What it is: a one-permutation MinHash with one bit per bin over the item's words, word pairs,
 // CJK characters and CJK character pairs (title and the first 2 KB of the body; a leading wire
-// dateline, short bracketed credits, a byline line, the body's last sentence when it is short,
+// dateline, short bracketed credits, a byline (by its marker, by the writer's agency or role
+// after a comma, or as a short first line when the body is not hard-wrapped), a footer by its
+// marker, the body's last sentence when it is short,
 // where copies put footers, and an outlet tag after the headline skipped). Copies that share a
 // fraction J of these features differ in about 32 (1 - J) bits; unrelated items in about 32. It was
 // chosen over a 64-bit SimHash of the same features by measurement (benchmarks/README.md, "Stories:
@@ -147,6 +149,14 @@ struct FingerprintOptions {
   // is skipped with or without its line break (a re-wrapped copy has none): the marker and a
   // two-word name (four after "and").
   bool byline_markers = true;
+  // And a byline of a name and the writer's agency or role after a comma ("olzhas auyezov,
+  // reuters", "иван петров, корреспондент"), with or without its line break.
+  bool byline_roles = true;
+  // The byline-line rule (byline_bytes) is not applied to a hard-wrapped body: one whose line
+  // after the first is also a line of at most wrap_bytes (text wrapped at a fixed width, as wire
+  // archives are, where the first line is a piece of a sentence, and a copy that re-wraps the
+  // text has no line there). 0: no such check.
+  size_t wrap_bytes = 80;
   // A wire credit after a dateline's dash ("- kazinform. ", "- риа новости. ") and a dateline
   // ending in an agency between slashes ("/тасс/. ", "/trend/: ") are skipped with it.
   bool wire_credits = true;
