@@ -28,7 +28,7 @@
 // usage: stories_fingerprint_eval EVAL.jsonl [--examples N] [--k K] [--fingerprints OUT]
 //                                 [option=value ...] [vN.option=value ...] [vN.penalty=P]
 //                                 [cross=1] [gate=T] [--stories] [--no-lead]
-//                                 [lead_title=W] [lead_gate=T] [lead2=N gate2=G]
+//                                 [lead_title=W] [lead_gate=T] [lead2=N gate2=G] [--dump OUT]
 //   --fingerprints OUT writes "id fingerprint" per item (16 hex digits), so two builds can be
 //   compared item by item (a change meant to keep the fingerprint must give the same file).
 //   option=value overrides a feature setting (internal::FingerprintOptions), for comparing
@@ -42,6 +42,7 @@
 //   Variants of the lead key, measured and not taken (benchmarks/README.md, "Stories: text rules,
 //   night round"): lead_title=W its title weight (0: the body's lead only); lead_gate=T its gate;
 //   lead2=N gate2=G a second gate, the first N body tokens' fingerprints within G bits.
+//   --dump OUT writes "id story lang copy fingerprint lead" per item, for analyses in a script.
 //   Negative pairs are also looked up by the two halves of the lead key (a lead match may be up
 //   to the gate apart in its fingerprints, beyond the seven blocks' reach).
 #include <algorithm>
@@ -285,6 +286,7 @@ int main(int argc, char** argv) {
   int examples = 0;
   int example_k = 3;
   const char* fingerprints_path = nullptr;
+  const char* dump_path = nullptr;  // --dump OUT: "id story lang copy fp lead" per item
   bool use_options = false;
   bool stories_level = false;
   steppewatch::stories::internal::FingerprintOptions options;
@@ -293,6 +295,8 @@ int main(int argc, char** argv) {
     std::string_view arg = argv[a];
     if (arg == "--examples" && a + 1 < argc) {
       examples = std::atoi(argv[++a]);
+    } else if (arg == "--dump" && a + 1 < argc) {
+      dump_path = argv[++a];
     } else if (arg == "--fingerprints" && a + 1 < argc) {
       fingerprints_path = argv[++a];
     } else if (arg == "--k" && a + 1 < argc) {
@@ -356,7 +360,7 @@ int main(int argc, char** argv) {
   while (std::getline(in, line)) {
     simdjson::padded_string padded(line);
     simdjson::ondemand::document doc = parser.iterate(padded);
-    Item item;
+    Item item{};
     std::string_view story = doc["story"].get_string().value();
     std::string_view id = doc["id"].get_string().value();
     std::string_view lang = doc["lang"].get_string().value();
@@ -442,6 +446,16 @@ int main(int argc, char** argv) {
     std::fclose(out);
   }
 
+  if (dump_path != nullptr) {
+    std::FILE* out = std::fopen(dump_path, "w");
+    if (out == nullptr) return 1;
+    for (const Item& it : items) {
+      std::fprintf(out, "%s %u %s %d %016llx %016llx\n", it.id.c_str(), it.story, kLangs[it.lang],
+                   it.copy ? 1 : 0, static_cast<unsigned long long>(it.fp[0]),
+                   static_cast<unsigned long long>(it.lead));
+    }
+    std::fclose(out);
+  }
   // Items per class, to count all pairs of a class.
   uint64_t class_items[kClassCount] = {0};
   for (const Item& it : items) {
