@@ -86,10 +86,29 @@ absl::Status StoriesRole::Impl::Start() {
 void StoriesRole::Impl::Loop() {
   absl::Time next_tick = absl::Now() + options_.tick;
   while (!stop_.load(std::memory_order_acquire)) {
+    // Backpressure: outputs not yet delivered. Over the limit, the input is paused (the poll
+    // still serves the group and the lease); at half of it, resumed. A turn takes no more
+    // messages than the room left (each alert makes at most one output besides rare spikes).
+    const size_t flying = in_flight();
+    const size_t limit = std::max<size_t>(options_.max_in_flight, 1);
+    if (!input_paused_ && flying >= limit) {
+      input_paused_ = true;
+      consumer_->SetPaused(true);
+      counters_.pauses.fetch_add(1, std::memory_order_relaxed);
+      counters_.paused.store(true, std::memory_order_relaxed);
+      SW_LOG_EVERY(kWarning, kLog, 10000, "backpressure: ", flying,
+                   " outputs undelivered; alert input paused until half are delivered");
+    } else if (input_paused_ && flying <= limit / 2) {
+      input_paused_ = false;
+      consumer_->SetPaused(false);
+      counters_.paused.store(false, std::memory_order_relaxed);
+      SW_LOG(kInfo, kLog, "backpressure: alert input resumed (", flying, " outputs undelivered)");
+    }
+    const size_t room = flying >= limit ? 1 : std::min<size_t>(512, limit - flying);
     // 50 ms: the longest a tick waits when no alert arrives; Stop() wakes the poll at once.
     rd_kafka_message_t* msg = consumer_->Poll(50);
-    // Up to a batch of messages per turn, then the clock.
-    for (int n = 0; msg != nullptr && n < 512; ++n) {
+    // Up to a batch of messages per turn (and the room), then the clock.
+    for (size_t n = 1; msg != nullptr && n < room; ++n) {
       HandleMessage(msg);
       msg = consumer_->Poll(0);
     }

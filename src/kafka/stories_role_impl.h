@@ -184,6 +184,7 @@ class StoriesRole::Impl : private ConsumerListener, private ProducerListener {
   std::vector<stories::StageInput> batch_inputs_;
   bool batch_replay_ = false;
   bool stopping_ = false;
+  bool input_paused_ = false;  // backpressure (options_.max_in_flight); the consumer thread's
 
   // Outputs handed to the producer and not yet delivered or given up.
   mutable Mutex delivery_mu_;

@@ -36,6 +36,14 @@ std::vector<MetricFamily> StoriesCollector::Collect() const {
   AppendSingle(&out, "steppewatch_stories_delivery_failures_total",
                "Failed deliveries of the stories stage (retried with backoff).",
                MetricType::Counter, static_cast<double>(c.delivery_failures.load()));
+  AppendSingle(&out, "steppewatch_stories_input_paused",
+               "1 while the stories stage's input is paused because too many of its outputs are "
+               "undelivered (backpressure).",
+               MetricType::Gauge, c.paused.load() ? 1 : 0);
+  AppendSingle(&out, "steppewatch_stories_backpressure_pauses_total",
+               "Times the stories stage paused its input because too many outputs were "
+               "undelivered.",
+               MetricType::Counter, static_cast<double>(c.pauses.load()));
   AppendSingle(&out, "steppewatch_stories_copies_total",
                "Alerts that joined an existing story (syndicated or repeated copies), since the "
                "last activation.",

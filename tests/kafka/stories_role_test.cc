@@ -7,7 +7,10 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include <cstdio>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -171,6 +174,62 @@ TEST_F(StoriesRoleTest, RetriesAFailedDeliveryAndCommitsTheAlertOnlyAfterIt) {
   EXPECT_EQ(out[0].key, "r1");
   EXPECT_TRUE(role->Stop(absl::Seconds(10)).ok());
   EXPECT_EQ(role->counters().published_alerts.load(), 1u);
+}
+
+// Backpressure: with the stories topic unwritable, the role stops reading alerts once
+// max_in_flight outputs wait for delivery (instead of reading on and holding the whole outage in
+// memory), and when the topic is back, every alert is published and committed.
+TEST_F(StoriesRoleTest, PausesItsInputWhileOutputsAreStuckAndLosesNothing) {
+  StoriesRoleOptions o = Options("backpressure");
+  o.max_in_flight = 20;
+  o.producer_properties["message.timeout.ms"] = "1000";
+  o.consumer_properties["auto.commit.interval.ms"] = "100";
+  std::unique_ptr<StoriesRole> role = StartRole(o);
+  ASSERT_NE(role, nullptr);
+  ASSERT_TRUE(
+      testing::WaitUntil([&] { return role->counters().active.load(); }, absl::Seconds(20)));
+  ASSERT_TRUE(
+      testing::WaitUntil([&] { return !role->counters().replaying.load(); }, absl::Seconds(20)));
+
+  rd_kafka_mock_cluster_t* mc = broker_->cluster();
+  ASSERT_EQ(rd_kafka_mock_partition_set_leader(mc, kStories, 0, -1), RD_KAFKA_RESP_ERR_NO_ERROR);
+  constexpr int kAlertsSent = 300;
+  std::vector<std::pair<std::string, std::string>> alerts;
+  for (int i = 0; i < kAlertsSent; ++i) {
+    // Distinct stories: fingerprints far apart.
+    char fp[17];
+    std::snprintf(fp, sizeof(fp), "%016llx",
+                  static_cast<unsigned long long>((i + 1) * 0x9E3779B97F4A7C15ull));
+    alerts.emplace_back(absl::StrCat("k", i), Alert(absl::StrCat("k", i), fp, "en", "wire"));
+  }
+  ASSERT_EQ(testing::ProduceAll(broker_->bootstrap(), kAlerts, alerts), kAlertsSent);
+  ASSERT_TRUE(testing::WaitUntil([&] { return role->counters().paused.load(); }, absl::Seconds(30)))
+      << "consumed " << role->counters().consumed.load();
+  // Held while the outage lasts: what was read stays near the limit, far below what waits.
+  absl::SleepFor(absl::Seconds(3));
+  EXPECT_TRUE(role->counters().paused.load());
+  EXPECT_GE(role->counters().pauses.load(), 1u);
+  EXPECT_LE(role->counters().consumed.load(), 2 * o.max_in_flight)
+      << "the role read on while its outputs could not be delivered";
+  EXPECT_EQ(role->counters().published_alerts.load(), 0u);
+
+  // The topic is back: the input resumes, every alert is published once and committed.
+  ASSERT_EQ(rd_kafka_mock_partition_set_leader(mc, kStories, 0, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] { return role->counters().published_alerts.load() >= uint64_t{kAlertsSent}; },
+      absl::Seconds(60)))
+      << "published " << role->counters().published_alerts.load();
+  EXPECT_TRUE(
+      testing::WaitUntil([&] { return !role->counters().paused.load(); }, absl::Seconds(10)));
+  EXPECT_EQ(testing::WaitCommitted(broker_->bootstrap(), "stories-test", kAlerts, 4,
+                                   testing::SumIs(kAlertsSent), absl::Seconds(30)),
+            "");
+  const std::vector<testing::Record> out =
+      testing::ReadTopic(broker_->bootstrap(), kStories, 1, kAlertsSent, absl::Seconds(30));
+  std::set<std::string> keys;
+  for (const testing::Record& r : out) keys.insert(r.key);
+  EXPECT_EQ(keys.size(), size_t{kAlertsSent});
+  EXPECT_TRUE(role->Stop(absl::Seconds(10)).ok());
 }
 
 // A fatal producer error is recovered in process (a new producer); errors that keep coming make

@@ -89,6 +89,11 @@ struct StoriesRoleOptions {
   // How often the stage's clock is advanced without alerts (ends spikes on quiet keys) and
   // offsets are stored.
   absl::Duration tick = absl::Seconds(1);
+  // Backpressure: at this many outputs (enriched alerts, spike events) produced and not yet
+  // delivered, the role pauses its input partitions, and resumes at half of it. Without it an
+  // unwritable stories topic (no leader, no ACL) made the role read on and hold every alert of
+  // the outage in memory. Messages librdkafka handed over before the pause are still processed.
+  size_t max_in_flight = 20000;
   // Wall clock in ms (tests replace it to run a timeline fast).
   std::function<int64_t()> now_ms;
   // When set (a process that runs only the stories role), the role reports its consumer to it
@@ -106,6 +111,8 @@ struct StoriesRoleCounters {
   std::atomic<uint64_t> delivery_failures{0};
   std::atomic<uint64_t> activations{0};
   std::atomic<uint64_t> assignments{0};  // group assignments received (with or without the lease)
+  std::atomic<uint64_t> pauses{0};       // input paused by backpressure (max_in_flight)
+  std::atomic<bool> paused{false};       // the input is paused by backpressure now
   std::atomic<bool> active{false};
   std::atomic<bool> replaying{false};
 };
