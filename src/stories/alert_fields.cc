@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string>
 
 namespace steppewatch::stories {
 namespace {
@@ -615,6 +616,22 @@ void AlertFieldParser::ParseWithDom(std::string_view json, AlertFields* f) {
   DomParse(json, f);
   if (f->error) return;
   ParseFingerprints(f);
+}
+
+std::string Describe(const AlertFields& f) {
+  std::string s =
+      "error=" + std::to_string(f.error) + " schema=" + std::to_string(f.has_schema) +
+      std::to_string(f.schema_ok) + " id=[" + std::string(f.id) + "] source=[" +
+      std::string(f.source) + "] lang=[" + std::string(f.lang) + "] published_at=[" +
+      std::string(f.published_at) + "] fingerprint=" + std::to_string(f.has_fingerprint) + "[" +
+      std::string(f.fingerprint) + "] fp=" + std::to_string(f.fp_ok) + ":" + std::to_string(f.fp) +
+      " lead=" + std::to_string(f.has_lead) + "[" + std::string(f.lead_fingerprint) +
+      "] lead_fp=" + std::to_string(f.lead_ok) + ":" + std::to_string(f.lead) +
+      " origin=" + std::to_string(f.origin_timestamp_ms) + " rules=";
+  for (std::string_view r : f.rules) s += "[" + std::string(r) + "]";
+  s += " tags=";
+  for (std::string_view t : f.tags) s += "[" + std::string(t) + "]";
+  return s;
 }
 
 }  // namespace steppewatch::stories

@@ -55,6 +55,11 @@ struct AlertFields {
   size_t arena_used = 0;
 };
 
+// Every field of `f` in one line ("error=... id=[...] ... tags=[...]"): two parses of one alert
+// agree when these are equal (the differential test and the stories fuzzer compare the fast
+// path with the DOM parser by it).
+std::string Describe(const AlertFields& f);
+
 class AlertFieldParser {
  public:
   // Containers nested deeper than this go to the DOM parser (alerts nest 4 deep).

@@ -2,7 +2,8 @@
 // topics (anything may be written there), through StoriesStage::Process, live and in replay,
 // with the clock moved by Tick between calls. Checks, beyond "no crash and no sanitizer report":
 // a message is either rejected with a reason or republished as valid JSON (what subscribers of
-// the stories topic parse), and every spike event is valid JSON.
+// the stories topic parse), and every spike event is valid JSON; the stage's fast alert parser
+// and simdjson's DOM parser give one verdict and the same fields (src/stories/alert_fields.h).
 // The same bytes are also an item's text for the fingerprint (title: the first line, body: the
 // rest, also as the original body): folded, the AVX-512 and the portable kernels and the
 // settings-at-run-time path must give one fingerprint; unfolded (bytes Fold never writes,
@@ -21,6 +22,7 @@
 #include "steppewatch/normalise/fold.h"
 #include "steppewatch/stories/fingerprint.h"
 #include "steppewatch/stories/stage.h"
+#include "stories/alert_fields.h"
 
 namespace {
 
@@ -41,6 +43,23 @@ void Check(const StageOutput& out) {
   for (const StageOutput::Event& e : out.spikes) {
     if (!ValidJson(e.json)) std::abort();
   }
+}
+
+// The stage's fast alert parser against simdjson's DOM parser (the reference it replaced): one
+// verdict (the same error) and the same fields for any bytes. The DOM parse goes first, and the
+// parser then parses another alert before the fields are compared, so the fast path's views
+// must point into the input or the fields' own arena, never into the parser's buffers.
+void CheckAlertParser(std::string_view alert) {
+  using steppewatch::stories::AlertFieldParser;
+  using steppewatch::stories::AlertFields;
+  static AlertFieldParser parser;
+  static AlertFields dom, fast, other;
+  parser.ParseWithDom(alert, &dom);
+  const std::string expected = steppewatch::stories::Describe(dom);
+  std::string input(alert);
+  parser.Parse(input, &fast);
+  parser.Parse(R"({"schema":"x","item":{"id":"overwrite"}})", &other);
+  if (steppewatch::stories::Describe(fast) != expected) std::abort();
 }
 
 void CheckFingerprints(std::string_view text) {
@@ -92,6 +111,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static int64_t kafka_ms = 1767225600000;  // 2026-01-01
   const std::string_view alert(reinterpret_cast<const char*>(data), size);
   CheckFingerprints(alert);
+  CheckAlertParser(alert);
   // The first byte picks the timestamp's behaviour: steady, a jump forward, one back, none.
   const uint8_t mode = size > 0 ? data[0] % 4 : 0;
   kafka_ms += mode == 1 ? 3600000 : mode == 2 ? -600000 : 60000;

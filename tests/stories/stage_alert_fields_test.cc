@@ -18,22 +18,6 @@
 namespace steppewatch::stories {
 namespace {
 
-std::string Describe(const AlertFields& f) {
-  std::string s =
-      "error=" + std::to_string(f.error) + " schema=" + std::to_string(f.has_schema) +
-      std::to_string(f.schema_ok) + " id=[" + std::string(f.id) + "] source=[" +
-      std::string(f.source) + "] lang=[" + std::string(f.lang) + "] published_at=[" +
-      std::string(f.published_at) + "] fingerprint=" + std::to_string(f.has_fingerprint) + "[" +
-      std::string(f.fingerprint) + "] fp=" + std::to_string(f.fp_ok) + ":" + std::to_string(f.fp) +
-      " lead=" + std::to_string(f.has_lead) + "[" + std::string(f.lead_fingerprint) +
-      "] lead_fp=" + std::to_string(f.lead_ok) + ":" + std::to_string(f.lead) +
-      " origin=" + std::to_string(f.origin_timestamp_ms) + " rules=";
-  for (std::string_view r : f.rules) s += "[" + std::string(r) + "]";
-  s += " tags=";
-  for (std::string_view t : f.tags) s += "[" + std::string(t) + "]";
-  return s;
-}
-
 // Parses `json` both ways (the DOM reference first, so the fast path's views cannot lean on it)
 // and compares. Returns whether the fast path decided.
 bool Compare(AlertFieldParser& parser, std::string_view json) {
