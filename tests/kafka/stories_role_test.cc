@@ -83,6 +83,21 @@ class StoriesRoleTest : public ::testing::Test {
     return *std::move(role);
   }
 
+  // A delivery fails after 1 s instead of librdkafka's 5 minutes, so the role's producer gives
+  // the message back and produces it again inside a fault; offsets stored by the role are
+  // committed within 100 ms, so one stored too early would show up at once. Returns the role
+  // once it holds the lease (null on failure, with the failure reported).
+  std::unique_ptr<StoriesRole> StartActiveWithQuickRetries(StoriesRoleOptions o) {
+    o.producer_properties["message.timeout.ms"] = "1000";
+    o.consumer_properties["auto.commit.interval.ms"] = "100";
+    std::unique_ptr<StoriesRole> role = StartRole(o);
+    if (role == nullptr) return nullptr;
+    const bool active =
+        testing::WaitUntil([&] { return role->counters().active.load(); }, absl::Seconds(20));
+    EXPECT_TRUE(active) << "the role never took the lease";
+    return active ? std::move(role) : nullptr;
+  }
+
   std::unique_ptr<EmbeddedBroker> broker_;
 };
 
@@ -133,16 +148,8 @@ TEST_F(StoriesRoleTest, PublishesEveryAlertWithItsStoryAndGroupsCopies) {
 }
 
 TEST_F(StoriesRoleTest, RetriesAFailedDeliveryAndCommitsTheAlertOnlyAfterIt) {
-  StoriesRoleOptions o = Options("retry");
-  // A delivery fails after 1 s instead of librdkafka's 5 minutes, so the role's producer gives
-  // the message back and produces it again inside the fault; offsets stored by the role are
-  // committed within 100 ms, so one stored too early would show up at once.
-  o.producer_properties["message.timeout.ms"] = "1000";
-  o.consumer_properties["auto.commit.interval.ms"] = "100";
-  std::unique_ptr<StoriesRole> role = StartRole(o);
+  std::unique_ptr<StoriesRole> role = StartActiveWithQuickRetries(Options("retry"));
   ASSERT_NE(role, nullptr);
-  ASSERT_TRUE(
-      testing::WaitUntil([&] { return role->counters().active.load(); }, absl::Seconds(20)));
 
   // The stories topic has no leader: nothing can be written to it.
   rd_kafka_mock_cluster_t* mc = broker_->cluster();
@@ -182,12 +189,8 @@ TEST_F(StoriesRoleTest, RetriesAFailedDeliveryAndCommitsTheAlertOnlyAfterIt) {
 TEST_F(StoriesRoleTest, PausesItsInputWhileOutputsAreStuckAndLosesNothing) {
   StoriesRoleOptions o = Options("backpressure");
   o.max_in_flight = 20;
-  o.producer_properties["message.timeout.ms"] = "1000";
-  o.consumer_properties["auto.commit.interval.ms"] = "100";
-  std::unique_ptr<StoriesRole> role = StartRole(o);
+  std::unique_ptr<StoriesRole> role = StartActiveWithQuickRetries(o);
   ASSERT_NE(role, nullptr);
-  ASSERT_TRUE(
-      testing::WaitUntil([&] { return role->counters().active.load(); }, absl::Seconds(20)));
   ASSERT_TRUE(
       testing::WaitUntil([&] { return !role->counters().replaying.load(); }, absl::Seconds(20)));
 
