@@ -27,8 +27,8 @@
 // Stories live in a FIFO of fixed-size chunks in insertion order (their sequence number is their
 // position), each chunk with the ids of its stories in one string, so expiry pops whole chunks
 // from the front and memory is ~115-135 bytes per story at 1-5 M stories, everything counted
-// (about 142 when every story has a lead key), with no per-story allocation
-// (benchmarks/README.md, "Stories" and "Stories: lead key").
+// (about 140-145 when every story has a lead key, the most just before the arenas are packed), with
+// no per-story allocation (benchmarks/README.md, "Stories" and "Stories: lead key").
 //
 // What a story keeps, compactly: its fingerprint, id, first-seen time, copies (saturating at
 // 2^32-1), the languages of its copies as a bitmap of language indexes the caller interns (exact
@@ -138,7 +138,7 @@ class StoryIndex {
   // class: a lookup's random reads then need no page walk (with 4 KiB pages from malloc each bucket
   // read was a TLB miss, and a prefetch that misses the TLB waits for the walk), and a bucket's
   // growth costs no malloc. Freed blocks are kept for reuse, and the arenas are packed again
-  // (CompactArenas) when free blocks pass a sixth of them.
+  // (CompactArenas) when free blocks pass a tenth of them.
   static constexpr int kChunkBits = 12;  // 4096 stories (256 KiB) per chunk
   static constexpr uint64_t kChunkSize = uint64_t{1} << kChunkBits;
   struct Chunk {
