@@ -185,6 +185,9 @@ class Consumer {
   std::set<std::pair<std::string, int32_t>> replayed_;  // partitions a replay already started
   // Assigned partitions whose fetcher this consumer has not yet seen started: SetPaused() leaves
   // them alone (see its comment). Small, and empty but for the seconds after an assignment.
+  // The statistics should not show a previous assignment's "active" here: with the eager
+  // protocol the group rejoins only once the revoke's fetch stops are done (read in 2.0.2's
+  // rdkafka_cgrp.c; not tested on its own).
   struct Unstarted {
     std::string topic;
     int32_t partition = 0;
