@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "steppewatch/common/log.h"
+#include "steppewatch/kafka/consumer_lag.h"
 #include "steppewatch/kafka/log_route.h"
 
 namespace steppewatch::kafka {
@@ -76,6 +77,12 @@ rd_kafka_message_t* Consumer::Poll(int timeout_ms) {
     listener_->OnFatal(original, buf);
     return nullptr;
   }
+  // A record was fetched, so its partition's fetch start has run. One branch per record but for
+  // the moments after an assignment.
+  if (!unstarted_.empty() && msg != nullptr && msg->err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+      msg->rkt != nullptr) {
+    MarkStarted(rd_kafka_topic_name(msg->rkt), msg->partition);
+  }
   return msg;
 }
 
@@ -97,6 +104,18 @@ void Consumer::SetPaused(bool paused) {
   rd_kafka_topic_partition_list_t* assignment = nullptr;
   if (rd_kafka_assignment(client_.get(), &assignment) == RD_KAFKA_RESP_ERR_NO_ERROR) {
     PartitionListHandle owned(assignment);
+    if (!unstarted_.empty()) {
+      // Not the partitions librdkafka may still be starting: MarkStarted() gives them the state.
+      PartitionListHandle started = NewPartitionList(assignment->cnt);
+      for (int i = 0; i < assignment->cnt; ++i) {
+        const auto& tp = assignment->elems[i];
+        if (!IsUnstarted(tp.topic, tp.partition)) {
+          rd_kafka_topic_partition_list_add(started.get(), tp.topic, tp.partition);
+        }
+      }
+      owned = std::move(started);
+      assignment = owned.get();
+    }
     if (assignment->cnt > 0) {
       if (paused) {
         rd_kafka_pause_partitions(client_.get(), assignment);
@@ -116,6 +135,60 @@ void Consumer::ClearPauseFlags(const rd_kafka_topic_partition_list_t* partitions
   // A copy: the call records each partition's object and error in the list it is given.
   PartitionListHandle resume(rd_kafka_topic_partition_list_copy(partitions));
   rd_kafka_resume_partitions(client_.get(), resume.get());
+}
+
+bool Consumer::IsUnstarted(std::string_view topic, int32_t partition) const {
+  return std::any_of(unstarted_.begin(), unstarted_.end(), [&](const Unstarted& u) {
+    return u.partition == partition && u.topic == topic;
+  });
+}
+
+void Consumer::MarkStarted(std::string_view topic, int32_t partition) {
+  auto it = std::find_if(unstarted_.begin(), unstarted_.end(), [&](const Unstarted& u) {
+    return u.partition == partition && u.topic == topic;
+  });
+  if (it == unstarted_.end()) return;
+  if (it->paused != paused_ || it->reassert) {
+    // librdkafka's main thread has queued the start (its own resume, then the fetch start)
+    // before the fetch start ran, so nothing of its own races this any more.
+    PartitionListHandle one = NewPartitionList(1);
+    rd_kafka_topic_partition_list_add(one.get(), it->topic.c_str(), it->partition);
+    if (paused_) {
+      rd_kafka_pause_partitions(client_.get(), one.get());
+      pause_flags_ = true;
+    } else {
+      rd_kafka_resume_partitions(client_.get(), one.get());
+    }
+  }
+  if (it->warned) {
+    SW_LOG(kInfo, kLog, options_.what, ": ", it->topic, "[", it->partition,
+           "]: fetcher started after ", absl::FormatDuration(absl::Now() - it->since));
+  }
+  unstarted_.erase(it);
+}
+
+void Consumer::CheckStarts(std::string_view json) {
+  absl::StatusOr<std::vector<PartitionFetchState>> states = ParseFetchStates(
+      json,
+      [this](std::string_view topic, int32_t partition) { return IsUnstarted(topic, partition); });
+  if (!states.ok()) return;  // the pipeline's own parse of the same JSON logs it
+  const absl::Time now = absl::Now();
+  for (const PartitionFetchState& state : *states) {
+    if (state.started) {
+      MarkStarted(state.topic, state.partition);
+      continue;
+    }
+    for (Unstarted& u : unstarted_) {
+      if (u.warned || u.partition != state.partition || u.topic != state.topic) continue;
+      if (now - u.since < kStartWarning) continue;
+      u.warned = true;
+      SW_LOG(kWarning, kLog, options_.what, ": ", u.topic, "[", u.partition, "] assigned ",
+             absl::FormatDuration(now - u.since), " ago and not fetched yet (fetch_state ",
+             state.fetch_state,
+             "): waiting for its committed offset, or librdkafka lost its fetch start; it is "
+             "fetched again after the next rebalance");
+    }
+  }
 }
 
 void Consumer::ClearAllPauseFlags() {
@@ -167,7 +240,9 @@ void Consumer::RebalanceCb(rd_kafka_t*, rd_kafka_resp_err_t err,
 }
 
 int Consumer::StatsCb(rd_kafka_t*, char* json, size_t len, void* opaque) {
-  static_cast<Consumer*>(opaque)->listener_->OnStatistics(std::string_view(json, len));
+  auto* c = static_cast<Consumer*>(opaque);
+  if (!c->unstarted_.empty()) c->CheckStarts(std::string_view(json, len));
+  c->listener_->OnStatistics(std::string_view(json, len));
   return 0;  // librdkafka frees the buffer
 }
 
@@ -239,7 +314,9 @@ void Consumer::OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_lis
     // whole partition that way; the consumer's tests make the interleaving happen every time).
     // So nothing is paused or resumed after the assign: a paused consumer pauses the
     // partitions before assigning them (its operations are queued before any of the start's),
-    // and no old pause flag needs clearing, because the revoke cleared it (below).
+    // and no old pause flag needs clearing, because the revoke cleared it (below). Until the
+    // start is seen (MarkStarted), SetPaused() leaves the new partitions alone too: the
+    // pipeline's backpressure lost the same race (tests/kafka/consumer_test.cc, Backpressure*).
     PartitionListHandle pause_late;  // partitions librdkafka did not know before the assign
     if (paused_ && assigned->cnt > 0) {
       PartitionListHandle pause(rd_kafka_topic_partition_list_copy(assigned));
@@ -262,6 +339,19 @@ void Consumer::OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_lis
       SW_LOG(kError, kLog, "assign: ", rd_kafka_err2str(e));
     }
     if (pause_late != nullptr) rd_kafka_pause_partitions(client_.get(), pause_late.get());
+    // Until librdkafka is seen to have started them, SetPaused() leaves these alone.
+    const absl::Time now = absl::Now();
+    for (int i = 0; i < assigned->cnt; ++i) {
+      const auto& tp = assigned->elems[i];
+      const bool late =
+          pause_late != nullptr &&
+          rd_kafka_topic_partition_list_find(pause_late.get(), tp.topic, tp.partition) != nullptr;
+      unstarted_.push_back({.topic = tp.topic,
+                            .partition = tp.partition,
+                            .paused = paused_,
+                            .reassert = late,
+                            .since = now});
+    }
     SW_LOG(kInfo, kLog, "assigned ", assigned->cnt, " partition(s) (", assigned_count_, " total, ",
            cooperative ? "cooperative" : "eager", ")");
   } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
@@ -275,6 +365,14 @@ void Consumer::OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_lis
       ClearPauseFlags(partitions);
     } else {
       ClearAllPauseFlags();
+    }
+    if (cooperative) {
+      std::erase_if(unstarted_, [&](const Unstarted& u) {
+        return rd_kafka_topic_partition_list_find(partitions, u.topic.c_str(), u.partition) !=
+               nullptr;
+      });
+    } else {
+      unstarted_.clear();
     }
     // Eager: the unassign below drops everything, an AssignmentFor() extension too.
     assigned_count_ = cooperative ? std::max(0, assigned_count_ - partitions->cnt) : 0;
@@ -292,6 +390,7 @@ void Consumer::OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_lis
     ClearAllPauseFlags();
     rd_kafka_assign(client_.get(), nullptr);
     assigned_count_ = 0;
+    unstarted_.clear();
   }
 }
 

@@ -1,5 +1,9 @@
 #include "steppewatch/kafka/consumer_lag.h"
 
+#include <map>
+#include <string>
+#include <utility>
+
 #include "gtest/gtest.h"
 #include "testing/status_matchers.h"
 
@@ -40,6 +44,32 @@ TEST(ParseConsumerLag, RejectsBrokenJsonAndAcceptsNoTopics) {
   auto none = ParseConsumerLag("{\"name\": \"x\"}", all);
   ASSERT_TRUE(none.ok());
   EXPECT_TRUE(none->empty());
+}
+
+// fetch_state as librdkafka 2.0.2 writes it (rd_kafka_fetch_states[]): only a partition whose
+// fetch start has run counts as started.
+TEST(ParseFetchStates, StartedOnlyOnceTheFetchStartHasRun) {
+  constexpr char kStates[] = R"({"topics": {
+    "in": {"partitions": {
+      "0": {"fetch_state": "none"}, "1": {"fetch_state": "stopping"},
+      "2": {"fetch_state": "stopped"}, "3": {"fetch_state": "offset-query"},
+      "4": {"fetch_state": "offset-wait"}, "5": {"fetch_state": "active"},
+      "6": {"consumer_lag": 1}, "7": {"fetch_state": "active"},
+      "-1": {"fetch_state": "active"}}}}})";
+  auto states = ParseFetchStates(
+      kStates, [](std::string_view topic, int32_t partition) { return partition != 7; });
+  ASSERT_THAT(states, steppewatch::testing::IsOk());
+  std::map<int32_t, std::pair<std::string, bool>> got;
+  for (const PartitionFetchState& s : *states) {
+    EXPECT_EQ(s.topic, "in");
+    got[s.partition] = {s.fetch_state, s.started};
+  }
+  const std::map<int32_t, std::pair<std::string, bool>> want = {
+      {0, {"none", false}},        {1, {"stopping", false}},   {2, {"stopped", false}},
+      {3, {"offset-query", true}}, {4, {"offset-wait", true}}, {5, {"active", true}}};
+  EXPECT_EQ(got, want);
+  EXPECT_FALSE(
+      ParseFetchStates("{\"topics\": {", [](std::string_view, int32_t) { return true; }).ok());
 }
 
 }  // namespace

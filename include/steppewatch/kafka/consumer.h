@@ -37,6 +37,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "steppewatch/common/mutex.h"
 #include "steppewatch/kafka/client.h"
 
@@ -122,9 +123,12 @@ class Consumer {
   rd_kafka_resp_err_t CommitSync(const rd_kafka_topic_partition_list_t* offsets);
 
   // Pauses or resumes every assigned partition; partitions assigned later get the same state
-  // (librdkafka neither pauses new assignments nor forgets an old pause flag). The rebalance
-  // callback keeps that true without touching a partition while librdkafka starts its fetcher:
-  // see the comment in OnRebalance().
+  // (librdkafka neither pauses new assignments nor forgets an old pause flag). No partition is
+  // touched while librdkafka may still be starting its fetcher (a pause or resume then can make
+  // librdkafka drop the start, or drop ours, and the partition is never fetched: see
+  // OnRebalance()): a newly assigned partition gets this state once its fetcher is seen started,
+  // from a record of it (Poll) or its fetch_state in the statistics (at most one
+  // statistics.interval.ms later). With statistics.interval.ms=0 only records tell.
   void SetPaused(bool paused);
   bool paused() const { return paused_; }
   int assigned_count() const { return assigned_count_; }
@@ -156,6 +160,14 @@ class Consumer {
   void ClearPauseFlags(const rd_kafka_topic_partition_list_t* partitions);
   // The same for the whole assignment, which then carries no pause flag of ours.
   void ClearAllPauseFlags();
+  // A partition of unstarted_ whose fetcher librdkafka has started: gives it this consumer's
+  // pause state when it has another one (or may have lost ours), and forgets it.
+  void MarkStarted(std::string_view topic, int32_t partition);
+  // Marks the partitions of unstarted_ that `json` (the statistics) shows started, and warns
+  // once about each one that has waited for its fetcher for longer than kStartWarning.
+  void CheckStarts(std::string_view json);
+  // Whether `partition` of `topic` is in unstarted_.
+  bool IsUnstarted(std::string_view topic, int32_t partition) const;
 
   const ConsumerOptions options_;
   ConsumerListener* const listener_;
@@ -171,6 +183,27 @@ class Consumer {
   Mutex wake_mu_;                                   // orders Wake() against the start of Close()
   bool closing_ ABSL_GUARDED_BY(wake_mu_) = false;  // set when Close() begins
   std::set<std::pair<std::string, int32_t>> replayed_;  // partitions a replay already started
+  // Assigned partitions whose fetcher this consumer has not yet seen started: SetPaused() leaves
+  // them alone (see its comment). Small, and empty but for the seconds after an assignment.
+  // The statistics should not show a previous assignment's "active" here: with the eager
+  // protocol the group rejoins only once the revoke's fetch stops are done (read in 2.0.2's
+  // rdkafka_cgrp.c; not tested on its own).
+  struct Unstarted {
+    std::string topic;
+    int32_t partition = 0;
+    // The pause state they were assigned with (paused before the assign, or not paused).
+    bool paused = false;
+    // Paused only after the assign (librdkafka did not know the partition before it): that pause
+    // may have been dropped, so the state is given again once started.
+    bool reassert = false;
+    absl::Time since;
+    bool warned = false;
+  };
+  std::vector<Unstarted> unstarted_;
+  // A partition whose fetcher has not started this long after its assignment is logged (once):
+  // the committed offsets normally arrive within a second; a minute of waiting means a
+  // coordinator that does not answer, or a fetch start that was lost.
+  static constexpr absl::Duration kStartWarning = absl::Seconds(60);
 };
 
 }  // namespace steppewatch::kafka
