@@ -5,6 +5,7 @@
 #include <hs/hs.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -159,6 +160,34 @@ int OnMatch(unsigned int id, unsigned long long from, unsigned long long to, uns
   return EmitHits(s, first, last, start, end);
 }
 
+// Emits the hits of word phrase `phrase` whose first chunk ends at `jend` of the joined text
+// (field at `base`), as the regex's scan of that field would: each end where the regex matches
+// from this start, the start of the word run before it, the end checked as a regex's.
+int EmitPhraseHits(ScanState* s, const WordPhrase& phrase, uint32_t jend, uint32_t base) {
+  const auto* joined = reinterpret_cast<const uint8_t*>(s->joined.data());
+  const size_t n = s->joined.size();
+  size_t p = jend;
+  for (size_t c = 1; c < phrase.chunks.size(); ++c) {
+    while (p < n && kWordRestBytes[joined[p]]) ++p;
+    const std::string& chunk = phrase.chunks[c];
+    if (n - p < chunk.size() || std::memcmp(joined + p, chunk.data(), chunk.size()) != 0) return 0;
+    p += chunk.size();
+  }
+  size_t last = p;
+  if (phrase.final_rest) {
+    while (last < n && kWordRestBytes[joined[last]]) ++last;
+  }
+  const normalise::FoldedText* folded = s->folded_fields[s->field].get();
+  s->regex = true;
+  for (size_t e = p; e <= last; ++e) {
+    if (e < last && (joined[e] & 0xC0) == 0x80) continue;  // inside a character
+    const uint32_t end = folded->ToOriginal(static_cast<uint32_t>(e) - base);
+    const uint32_t start = WordRunStart(s->original, end);
+    if (EmitHits(s, &phrase.target, &phrase.target + 1, start, end) != 0) return 1;
+  }
+  return 0;
+}
+
 // The callback of the folded literal database over the joined fields: finds the hit's field,
 // then proceeds as OnMatch does on that field alone.
 int OnJoinedMatch(unsigned int id, unsigned long long, unsigned long long to, unsigned int,
@@ -210,6 +239,7 @@ int OnJoinedMatch(unsigned int id, unsigned long long, unsigned long long to, un
   s->field = static_cast<uint8_t>(f);
   s->original = s->fields[f];
   s->regex = regex_start;  // a simple regex's spelling: the end check applies as a regex's
+  if (first->phrase != 0) return EmitPhraseHits(s, s->matcher->phrase(first->phrase), jend, base);
   const uint32_t end = folded->ToOriginal(jend - base);
   const uint32_t start =
       regex_start ? WordRunStart(s->original, end) : folded->ToOriginal(jstart - base);

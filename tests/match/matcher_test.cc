@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -286,6 +287,90 @@ TEST(MatcherTest, SimpleRegexesMatchAsHyperscanRegexes) {
       ExpectSameHits(fast, slow, MatcherOptions{}, MatcherOptions{}, texts);
     }
   }
+}
+
+// A phrase of word prefixes, as the rule language compiles "пункт* пропуск*", is matched
+// through its first chunk in the literal database and walked by the callback; the reference is
+// the same regex with its rests spelled `{0,}`, which Hyperscan runs. Hand-written texts for the
+// edges (punctuation, CJK and digits after a rest, white-space runs, ё, Kazakh letters, the
+// non-ASCII dash, overlapping starts, a phrase across the two fields) and random mixes of them.
+TEST(MatcherTest, WordPhrasesMatchAsHyperscanRegexes) {
+  const std::string rest = "[^\\s!-/:-@\\[-`{-~]*";
+  const std::string spelled_rest = "[^\\s!-/:-@\\[-`{-~]{0,}";
+  const std::vector<std::string> phrases = {"пункт" + rest + " пропуск" + rest,
+                                            "пункт" + rest + " пропуска",
+                                            "премьер\\-министр" + rest + " болып тағайындал" + rest,
+                                            "Совещани" + rest + " по взаимодействию",
+                                            "the" + rest + " gov" + rest + " of" + rest,
+                                            "ҒА" + rest + " ЖҰМ" + rest};
+  std::vector<std::string> texts = {
+      "Пункты пропуска, пунктов пропуска» и ПУНКТ  ПРОПУСКА; пункт\u00a0пропуск中 пункт пропуск1",
+      "непункт пропусками… пунктпункт пропуска-2 пункт, пропуска пункт пропускАлло",
+      "Премьер\u2011министрі болып тағайындалды. премьер-министр болып Тағайындалған",
+      "Совещания по взаимодействию и мерам; совещание по взаимодействиюю; Совещаний по",
+      "The governor of Texas, theory govs ofx, the gov of; thegov of",
+      "ғалым жұмысы, ҒАЛЫМ ЖҰМ, ғаҒ жұмЁ, ғаш\u00a0\u00a0жұм",
+      "пункт",
+      "пропуска пункт"};
+  std::mt19937 random(16);
+  const std::vector<std::string> pieces = {"пункт",      "ы",
+                                           "пропуск",    "а",
+                                           " ",          "  ",
+                                           "\n",         "-",
+                                           "\u2011",     ",",
+                                           "»",          "ё",
+                                           "Ё",          "премьер",
+                                           "министр",    "болып",
+                                           "тағайындал", "ды",
+                                           "ғ",          "Ғ",
+                                           "жұм",        "ҒА",
+                                           "x",          "1",
+                                           "中",         "\u00a0",
+                                           "é",          "İ",
+                                           "the",        "gov",
+                                           "of",         "Совещани",
+                                           "по",         "взаимодействию",
+                                           "\xff"};
+  for (int t = 0; t < 400; ++t) {
+    std::string text;
+    const int n = 1 + static_cast<int>(random() % 14);
+    for (int k = 0; k < n; ++k) text += pieces[random() % pieces.size()];
+    texts.push_back(text);
+  }
+  for (bool whole_word : {false, true}) {
+    for (const std::string& phrase : phrases) {
+      TermSpec fast{phrase, TermSpec::Kind::kRegex, false, whole_word};
+      std::string spelled = phrase;
+      for (size_t at = spelled.find(rest); at != std::string::npos;
+           at = spelled.find(rest, at + spelled_rest.size())) {
+        spelled.replace(at, rest.size(), spelled_rest);
+      }
+      TermSpec slow{spelled, TermSpec::Kind::kRegex, false, whole_word};
+      SW_ASSERT_OK_AND_ASSIGN(auto fast_matcher, Matcher::Create({fast}, MatcherOptions{}));
+      SW_ASSERT_OK_AND_ASSIGN(auto slow_matcher, Matcher::Create({slow}, MatcherOptions{}));
+      EXPECT_EQ(fast_matcher->stats().word_phrase_terms, 1u) << phrase;
+      EXPECT_EQ(slow_matcher->stats().word_phrase_terms, 0u) << spelled;
+      ExpectSameHits(fast, slow, MatcherOptions{}, MatcherOptions{}, texts);
+    }
+  }
+}
+
+// What a word phrase may not be: the callback could not walk it in one way (a rest followed by a
+// letter, two rests), or its characters' folded forms are not certain (ё, k). Hyperscan runs it.
+TEST(MatcherTest, OtherRegexesWithWordRestsGoToHyperscan) {
+  const std::string rest = "[^\\s!-/:-@\\[-`{-~]*";
+  for (const std::string& regex :
+       {"пункт" + rest + "пропуск", rest + " пункт", "пункт" + rest + rest + " по",
+        "ёлк" + rest + " пропуск", "kaz" + rest + " oil", "пункт" + rest + " (а|б)"}) {
+    SW_ASSERT_OK_AND_ASSIGN(auto matcher,
+                            Matcher::Create({TermSpec{regex, TermSpec::Kind::kRegex}}, {}));
+    EXPECT_EQ(matcher->stats().word_phrase_terms, 0u) << regex;
+  }
+  // Hyperscan's ё (caseless: ё, Ё) never meets folded text, where both are е: the literal "елк"
+  // a phrase would search for would find both words.
+  EXPECT_THAT(Find({TermSpec{"ёлк" + rest + " пропуск", TermSpec::Kind::kRegex}},
+                   {"Ёлки пропуск, елки пропуск"}),
+              IsEmpty());
 }
 
 // With a minimum of 0 the shortcut stays out of the way: Hyperscan compiles and runs it.
