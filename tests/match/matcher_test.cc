@@ -1,5 +1,7 @@
 #include "steppewatch/match/matcher.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -7,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/paths.h"
@@ -287,6 +290,56 @@ TEST(MatcherTest, SimpleRegexesMatchAsHyperscanRegexes) {
       ExpectSameHits(fast, slow, MatcherOptions{}, MatcherOptions{}, texts);
     }
   }
+}
+
+// Several length terms on one field share its hit's span; long fields (thousands of two-byte
+// characters, whose byte count alone does not decide) are counted exactly. Hyperscan cannot
+// compile bounds this large, so the expected hits are counted here: a term hits when the field's
+// code points are in its range, from the start of the field's last word to its end.
+TEST(MatcherTest, WholeFieldLengthRegexesCountLongFieldsAndShareTheirSpan) {
+  const std::vector<TermSpec> terms = {Regex("^[\\s\\S]{1,5000}$"), Regex("^[\\s\\S]{1,400}$"),
+                                       Regex("^.{4990,}$")};
+  const std::pair<size_t, size_t> ranges[] = {{1, 5000}, {1, 400}, {4990, SIZE_MAX}};
+  auto repeat = [](std::string_view piece, size_t n) {
+    std::string out;
+    for (size_t i = 0; i < n; ++i) out += piece;
+    return out;
+  };
+  // No folds that change lengths or collapse spaces: the folded field counts as the original.
+  const std::vector<std::string> texts = {repeat("Ж", 4990),
+                                          repeat("Ж", 4989),
+                                          repeat("Ж", 5000),
+                                          repeat("Ж", 5001),
+                                          repeat("ab Жc ", 832) + "Жx",
+                                          repeat("ab Жc ", 834),
+                                          repeat("Қазақ ", 399),
+                                          repeat("x", 401),
+                                          "short words, end"};
+  SW_ASSERT_OK_AND_ASSIGN(auto matcher, Matcher::Create(terms, MatcherOptions{}));
+  SW_ASSERT_OK_AND_ASSIGN(auto context, MatchContext::Create(matcher));
+  size_t total = 0;
+  for (const std::string& text : texts) {
+    const std::string_view fields[] = {"a body", text};
+    std::vector<Hit> hits;
+    ASSERT_THAT(context->Scan(fields, &hits), IsOk());
+    size_t chars = 0;
+    for (char c : text) chars += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+    const size_t space = text.rfind(' ');
+    const uint32_t word = space == std::string::npos ? 0 : static_cast<uint32_t>(space + 1);
+    std::vector<std::string> expected, found;
+    for (TermId t = 0; t < 3; ++t) {
+      if (chars >= ranges[t].first && chars <= ranges[t].second) {
+        expected.push_back(absl::StrCat(t, ":", word, "-", text.size()));
+      }
+    }
+    for (const Hit& h : hits) {
+      if (h.field == 1) found.push_back(absl::StrCat(h.term, ":", h.start, "-", h.end));
+    }
+    std::sort(found.begin(), found.end());
+    EXPECT_EQ(found, expected) << text.size() << " bytes, " << chars << " characters";
+    total += found.size();
+  }
+  EXPECT_GT(total, texts.size());
 }
 
 // A phrase of word prefixes, as the rule language compiles "пункт* пропуск*", is matched
