@@ -7,6 +7,7 @@
 #include <iterator>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -340,6 +341,41 @@ TEST(MatcherTest, WholeFieldLengthRegexesCountLongFieldsAndShareTheirSpan) {
     total += found.size();
   }
   EXPECT_GT(total, texts.size());
+}
+
+// Hits come back sorted by (field, start, end, term) without repeats, whether Hyperscan's order
+// is nearly sorted (few overlapping terms: the insertion sort) or far from it (phrases of 1 to
+// 40 words over 300 repeated words: every end reports 40 hits in descending start order, which
+// exhausts the insertion sort's moves budget and goes to std::sort).
+TEST(MatcherTest, ManyOverlappingHitsComeBackSortedWithoutRepeats) {
+  std::string text;
+  for (int i = 0; i < 300; ++i) text += "a ";
+  for (size_t words : {2, 40}) {
+    std::vector<TermSpec> terms;
+    std::string phrase = "a";
+    for (size_t k = 1; k <= words; ++k, phrase += " a") terms.push_back(Lit(phrase));
+    terms.push_back(Lit("a"));  // shares its pattern with the first term
+    MatcherOptions options;
+    options.max_hits_per_item = 100000;
+    SW_ASSERT_OK_AND_ASSIGN(auto matcher, Matcher::Create(terms, options));
+    SW_ASSERT_OK_AND_ASSIGN(auto context, MatchContext::Create(matcher));
+    const std::string_view fields[] = {"a a", text};
+    std::vector<Hit> hits;
+    ASSERT_THAT(context->Scan(fields, &hits), IsOk());
+    size_t expected = 0;
+    for (size_t f = 0; f < 2; ++f) {
+      const size_t n = f == 0 ? 2 : 300;
+      for (size_t k = 1; k <= words && k <= n; ++k) expected += (n - k + 1) * (k == 1 ? 2 : 1);
+    }
+    EXPECT_EQ(hits.size(), expected) << words;
+    for (size_t i = 1; i < hits.size(); ++i) {
+      const Hit& a = hits[i - 1];
+      const Hit& b = hits[i];
+      ASSERT_TRUE(std::tie(a.field, a.start, a.end, a.term) <
+                  std::tie(b.field, b.start, b.end, b.term))
+          << words << " words, hit " << i;
+    }
+  }
 }
 
 // A phrase of word prefixes, as the rule language compiles "пункт* пропуск*", is matched
