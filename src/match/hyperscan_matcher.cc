@@ -199,10 +199,12 @@ std::optional<WordPhrase> ParseWordPhrase(std::string_view regex) {
   bool rest = false;  // a rest was just read
   size_t i = 0;
   while (i < regex.size()) {
-    if (regex.substr(i, kWordRest.size()) == kWordRest) {
+    const bool word_rest = regex.substr(i, kWordRest.size()) == kWordRest;
+    if (word_rest || regex.substr(i, kNonSpaceRest.size()) == kNonSpaceRest) {
       if (rest || out.chunks.back().empty()) return std::nullopt;
       rest = true;
-      i += kWordRest.size();
+      out.rests.push_back(word_rest ? kRestOfWord : kRestNonSpace);
+      i += word_rest ? kWordRest.size() : kNonSpaceRest.size();
       continue;
     }
     char32_t cp;
@@ -226,7 +228,7 @@ std::optional<WordPhrase> ParseWordPhrase(std::string_view regex) {
     if (folded == 0) return std::nullopt;
     if (rest) {
       // The rest stops only where the next chunk starts.
-      if (folded >= 0x80 || kWordRestBytes[folded]) return std::nullopt;
+      if (folded >= 0x80 || RestBytes(out.rests.back())[folded]) return std::nullopt;
       out.chunks.emplace_back();
       rest = false;
     }
@@ -252,8 +254,8 @@ void AppendKey(const std::vector<TermSpec>& terms, const MatcherOptions& options
   // v3: case-sensitive literals and simple regexes join the folded literal database.
   // v4-v6: the folded literal database's ids carry a hint, and name the target directly where
   // they can (kIdHintBits).
-  // v7: word phrases join the folded literal database by their first chunk (WordPhrase).
-  key->append("steppewatch-match-v7;");
+  // v7, v8: word phrases join the folded literal database by their first chunk (WordPhrase).
+  key->append("steppewatch-match-v8;");
   key->append(normalise::FoldToString("Unicode fold sentinel: İ’—ё"));
   key->push_back(options.regex_start_offsets ? 'S' : 's');
   for (const TermSpec& t : terms) {

@@ -58,15 +58,24 @@ struct Target {
 // database, and the callback checks the rest at the match. A rest cannot hold white space or
 // ASCII punctuation, and every later chunk starts with one (or the phrase is left to Hyperscan),
 // so the regex can match in one way only from a given start: the callback walks it and reports
-// each end Hyperscan would (every code point boundary of a final rest).
+// each end Hyperscan would (every code point boundary of a final rest). A run of anything but a
+// space, `[^ ]+` (one or more; the pack's hand-written `/биыл [^ ]+ жыл/`), is a rest as well.
+enum RestKind : uint8_t {
+  kRestOfWord = 0,  // kWordRest, zero or more characters
+  kRestNonSpace,    // kNonSpaceRest, one or more characters
+};
 struct WordPhrase {
   std::vector<std::string> chunks;  // folded; chunks[0] is the pattern in the database
-  bool final_rest = false;          // the regex ends with a rest
-  Target target;                    // what a hit of the whole phrase emits (checks as a regex)
+  // rests[i] comes before chunks[i + 1]; with final_rest, rests.back() ends the regex.
+  std::vector<RestKind> rests;
+  bool final_rest = false;  // the regex ends with a rest
+  Target target;            // what a hit of the whole phrase emits (checks as a regex)
 };
 
-// The regex text of a rest of a word in a word phrase (rules/query_text.cc writes it).
+// The regex text of a rest of a word in a word phrase (rules/query_text.cc writes it), and of a
+// run of anything but a space.
 inline constexpr std::string_view kWordRest = "[^\\s!-/:-@\\[-`{-~]*";
+inline constexpr std::string_view kNonSpaceRest = "[^ ]+";
 
 // One Hyperscan pattern: its expression and the terms that share it (used while building).
 struct Pattern {
@@ -145,6 +154,19 @@ constexpr std::array<bool, 256> MakeWordRestBytes() {
   return t;
 }
 inline constexpr std::array<bool, 256> kWordRestBytes = MakeWordRestBytes();
+
+// Bytes of folded text a kNonSpaceRest continues over: all but the space and the joined fields'
+// '\n' (folded text holds no other white space).
+constexpr std::array<bool, 256> MakeNonSpaceBytes() {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 256; ++c) t[c] = c != ' ' && c != '\n';
+  return t;
+}
+inline constexpr std::array<bool, 256> kNonSpaceBytes = MakeNonSpaceBytes();
+
+inline const std::array<bool, 256>& RestBytes(RestKind kind) {
+  return kind == kRestOfWord ? kWordRestBytes : kNonSpaceBytes;
+}
 
 // Returns true when a word boundary check applies at an edge whose character is `cp`.
 inline bool NeedsBoundary(char32_t cp) {

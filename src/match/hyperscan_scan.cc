@@ -191,16 +191,30 @@ int OnMatch(unsigned int id, unsigned long long from, unsigned long long to, uns
 int EmitPhraseHits(ScanState* s, const WordPhrase& phrase, uint32_t jend, uint32_t base) {
   const auto* joined = reinterpret_cast<const uint8_t*>(s->joined.data());
   const size_t n = s->joined.size();
+  // Returns the end of the rest of `kind` that starts at `from`.
+  auto skip = [&](RestKind kind, size_t from) {
+    const std::array<bool, 256>& bytes = RestBytes(kind);
+    while (from < n && bytes[joined[from]]) ++from;
+    return from;
+  };
   size_t p = jend;
   for (size_t c = 1; c < phrase.chunks.size(); ++c) {
-    while (p < n && kWordRestBytes[joined[p]]) ++p;
+    const RestKind kind = phrase.rests[c - 1];
+    const size_t q = skip(kind, p);
+    if (q == p && kind == kRestNonSpace) return 0;  // one character at least
+    p = q;
     const std::string& chunk = phrase.chunks[c];
     if (n - p < chunk.size() || std::memcmp(joined + p, chunk.data(), chunk.size()) != 0) return 0;
     p += chunk.size();
   }
   size_t last = p;
   if (phrase.final_rest) {
-    while (last < n && kWordRestBytes[joined[last]]) ++last;
+    const RestKind kind = phrase.rests.back();
+    last = skip(kind, p);
+    if (kind == kRestNonSpace) {
+      if (last == p) return 0;
+      ++p;  // the first end is after the first character (the loop below skips to it)
+    }
   }
   const normalise::FoldedText* folded = s->folded_fields[s->field].get();
   s->regex = true;

@@ -386,12 +386,16 @@ TEST(MatcherTest, ManyOverlappingHitsComeBackSortedWithoutRepeats) {
 TEST(MatcherTest, WordPhrasesMatchAsHyperscanRegexes) {
   const std::string rest = "[^\\s!-/:-@\\[-`{-~]*";
   const std::string spelled_rest = "[^\\s!-/:-@\\[-`{-~]{0,}";
+  const std::string non_space = "[^ ]+", spelled_non_space = "[^ ]{1,}";
   const std::vector<std::string> phrases = {"пункт" + rest + " пропуск" + rest,
                                             "пункт" + rest + " пропуска",
                                             "премьер\\-министр" + rest + " болып тағайындал" + rest,
                                             "Совещани" + rest + " по взаимодействию",
                                             "the" + rest + " gov" + rest + " of" + rest,
-                                            "ҒА" + rest + " ЖҰМ" + rest};
+                                            "ҒА" + rest + " ЖҰМ" + rest,
+                                            "биыл [^ ]+ жыл",
+                                            "жыл [^ ]+",
+                                            "пункт" + rest + " [^ ]+ по" + rest};
   std::vector<std::string> texts = {
       "Пункты пропуска, пунктов пропуска» и ПУНКТ  ПРОПУСКА; пункт\u00a0пропуск中 пункт пропуск1",
       "непункт пропусками… пунктпункт пропуска-2 пункт, пропуска пункт пропускАлло",
@@ -400,25 +404,24 @@ TEST(MatcherTest, WordPhrasesMatchAsHyperscanRegexes) {
       "The governor of Texas, theory govs ofx, the gov of; thegov of",
       "ғалым жұмысы, ҒАЛЫМ ЖҰМ, ғаҒ жұмЁ, ғаш\u00a0\u00a0жұм",
       "пункт",
-      "пропуска пункт"};
+      "пропуска пункт",
+      "Биыл 30 жыл, биыл — жылы; биылғы «мерейтойлы» жыл. биыл  x\u00a0жыл жыл,? биыл жыл",
+      "пункт — по, пункты а-б под; жыл ёлка жылы",
+      "биыл 2,5 жыл және биыл (1) жыл, пункт ?! по"};
   std::mt19937 random(16);
-  const std::vector<std::string> pieces = {"пункт",      "ы",
-                                           "пропуск",    "а",
-                                           " ",          "  ",
-                                           "\n",         "-",
-                                           "\u2011",     ",",
-                                           "»",          "ё",
-                                           "Ё",          "премьер",
-                                           "министр",    "болып",
-                                           "тағайындал", "ды",
-                                           "ғ",          "Ғ",
-                                           "жұм",        "ҒА",
-                                           "x",          "1",
-                                           "中",         "\u00a0",
-                                           "é",          "İ",
-                                           "the",        "gov",
-                                           "of",         "Совещани",
-                                           "по",         "взаимодействию",
+  const std::vector<std::string> pieces = {"биыл",       "жыл",     "Жыл",
+                                           "—",          "?",       "пункт",
+                                           "ы",          "пропуск", "а",
+                                           " ",          "  ",      "\n",
+                                           "-",          "\u2011",  ",",
+                                           "»",          "ё",       "Ё",
+                                           "премьер",    "министр", "болып",
+                                           "тағайындал", "ды",      "ғ",
+                                           "Ғ",          "жұм",     "ҒА",
+                                           "x",          "1",       "中",
+                                           "\u00a0",     "é",       "İ",
+                                           "the",        "gov",     "of",
+                                           "Совещани",   "по",      "взаимодействию",
                                            "\xff"};
   for (int t = 0; t < 400; ++t) {
     std::string text;
@@ -434,6 +437,10 @@ TEST(MatcherTest, WordPhrasesMatchAsHyperscanRegexes) {
            at = spelled.find(rest, at + spelled_rest.size())) {
         spelled.replace(at, rest.size(), spelled_rest);
       }
+      for (size_t at = spelled.find(non_space); at != std::string::npos;
+           at = spelled.find(non_space, at + spelled_non_space.size())) {
+        spelled.replace(at, non_space.size(), spelled_non_space);
+      }
       TermSpec slow{spelled, TermSpec::Kind::kRegex, false, whole_word};
       SW_ASSERT_OK_AND_ASSIGN(auto fast_matcher, Matcher::Create({fast}, MatcherOptions{}));
       SW_ASSERT_OK_AND_ASSIGN(auto slow_matcher, Matcher::Create({slow}, MatcherOptions{}));
@@ -445,12 +452,15 @@ TEST(MatcherTest, WordPhrasesMatchAsHyperscanRegexes) {
 }
 
 // What a word phrase may not be: the callback could not walk it in one way (a rest followed by a
-// letter, two rests), or its characters' folded forms are not certain (ё, k). Hyperscan runs it.
+// character it could hold, two rests), or its characters' folded forms are not certain (ё, k).
+// Hyperscan runs it.
 TEST(MatcherTest, OtherRegexesWithWordRestsGoToHyperscan) {
   const std::string rest = "[^\\s!-/:-@\\[-`{-~]*";
   for (const std::string& regex :
        {"пункт" + rest + "пропуск", rest + " пункт", "пункт" + rest + rest + " по",
-        "ёлк" + rest + " пропуск", "kaz" + rest + " oil", "пункт" + rest + " (а|б)"}) {
+        "ёлк" + rest + " пропуск", "kaz" + rest + " oil", "пункт" + rest + " (а|б)",
+        std::string("биыл [^ ]+жыл"), std::string("биыл [^ ]+[^ ]+ жыл"),
+        std::string("биыл [^ ]* жыл")}) {
     SW_ASSERT_OK_AND_ASSIGN(auto matcher,
                             Matcher::Create({TermSpec{regex, TermSpec::Kind::kRegex}}, {}));
     EXPECT_EQ(matcher->stats().word_phrase_terms, 0u) << regex;

@@ -84,9 +84,9 @@ struct MatcherStats {
 //     of the word run that ends at the end, end checked when it ends on a letter or digit).
 //     Not with regex_start_offsets.
 //   - Case-insensitive phrases of word prefixes, as the rule language compiles "внешн* политик*"
-//     (literal chunks and rests of words `[^\s!-/:-@\[-`{-~]*`, each later chunk starting with a
-//     character a rest cannot hold; characters as above, plus the Cyrillic letters whose case
-//     pair is one upper and one lower letter): the first chunk is a literal of the same
+//     (literal chunks and rests of words `[^\s!-/:-@\[-`{-~]*` or runs `[^ ]+`, each later chunk
+//     starting with a character a rest cannot hold; characters as above, plus the Cyrillic letters
+//     whose case pair is one upper and one lower letter): the first chunk is a literal of the same
 //     database, and the callback walks the rest of the phrase from it, reporting every end the
 //     regex would (internal::WordPhrase). Not with regex_start_offsets.
 //   - Other regexes: hs_compile_multi with HS_FLAG_UTF8|HS_FLAG_CASELESS over each folded field
