@@ -1,6 +1,7 @@
 // SimdjsonItemDecoder: the ItemDecoder of news_item.h, built on simdjson On-Demand.
 //
-// Per item: check size, validate UTF-8, copy into the padded buffer, walk the root object once.
+// Per item: check size, copy into the padded buffer, parse (simdjson validates UTF-8 in its first
+// stage), walk the root object once.
 // The configured field paths form a small trie; each object on a path is iterated once, and every
 // key not on a path is skipped by simdjson without being materialised. String values are
 // unescaped into `strings_`, a buffer that is at least as large as the payload: an unescaped
@@ -170,11 +171,14 @@ class SimdjsonItemDecoder final : public ItemDecoder {
                   Cat(std::to_string(payload.size()), " bytes > max_item_bytes ",
                       std::to_string(max_item_bytes_)));
     }
-    if (!simdjson::validate_utf8(payload.data(), payload.size())) {
-      return Fail(DecodeError::kInvalidUtf8, detail, "payload is not valid UTF-8");
-    }
+    // UTF-8 is validated by simdjson's first stage, over the whole payload, inside iterate()
+    // below (a separate pass cost ~1.3% of the item path). Every failure that a separate check
+    // before everything else would have pre-empted checks it first, so the reasons stay as they
+    // were: invalid UTF-8 is kInvalidUtf8 whatever else is wrong.
+    const std::string_view whole = payload;
     if (payload.substr(0, kBom.size()) == kBom) payload.remove_prefix(kBom.size());
     if (payload.size() > capacity_ && !Grow(payload.size())) {
+      if (!simdjson::validate_utf8(whole.data(), whole.size())) return InvalidUtf8(detail);
       return Fail(DecodeError::kTooLarge, detail, "cannot allocate a buffer for the item");
     }
     std::memcpy(buffer_.get(), payload.data(), payload.size());
@@ -189,9 +193,11 @@ class SimdjsonItemDecoder final : public ItemDecoder {
     if (auto error =
             parser_.iterate(buffer_.get(), payload.size(), capacity_ + simdjson::SIMDJSON_PADDING)
                 .get(doc)) {
-      return Fail(
-          error == simdjson::UTF8_ERROR ? DecodeError::kInvalidUtf8 : DecodeError::kInvalidJson,
-          detail, Cat("document: ", simdjson::error_message(error)));
+      if (error == simdjson::UTF8_ERROR || !simdjson::validate_utf8(whole.data(), whole.size())) {
+        return InvalidUtf8(detail);
+      }
+      return Fail(DecodeError::kInvalidJson, detail,
+                  Cat("document: ", simdjson::error_message(error)));
     }
     // type() looks at the first byte only: a root that starts like no JSON value is an error
     // here, while a well-formed array, string, number or literal is "not an object".
@@ -245,6 +251,10 @@ class SimdjsonItemDecoder final : public ItemDecoder {
   }
 
  private:
+  static DecodeError InvalidUtf8(std::string* detail) {
+    return Fail(DecodeError::kInvalidUtf8, detail, "payload is not valid UTF-8");
+  }
+
   static DecodeError Fail(DecodeError error, std::string* detail, std::string_view message) {
     if (detail != nullptr) detail->assign(message);
     return error;

@@ -161,6 +161,90 @@ std::optional<std::vector<std::string>> ExpandSimpleRegex(std::string_view regex
   return out;
 }
 
+// Returns the folded code point a case-insensitive regex atom `cp` matches in folded text, as
+// SimpleFoldedAtom, or also for the Cyrillic letters of U+0450..U+045F and U+048A..U+04BF (Kazakh
+// ғ қ ң ү ұ һ, Tajik ҷ ...), whose case pairs are one upper and one lower letter that Fold maps
+// to the lower: the only one of the pair folded text holds. ё (U+0451) folds to е, so it is not
+// one of them. Returns 0 when that is not certain.
+char32_t FoldedRegexAtom(char32_t cp) {
+  if (const char32_t simple = SimpleFoldedAtom(cp)) return simple;
+  char32_t lower = 0;
+  if (cp >= 0x0400 && cp <= 0x040F) lower = cp + 0x50;
+  if (cp >= 0x0450 && cp <= 0x045F) lower = cp;
+  if (cp >= 0x048A && cp <= 0x04BF) lower = cp | 1;
+  if (lower == 0 || lower == 0x0451) return 0;
+  const char32_t upper = lower >= 0x0450 && lower <= 0x045F ? lower - 0x50 : lower - 1;
+  auto encode = [](char32_t c) {
+    std::string out;
+    out.push_back(static_cast<char>(0xC0 | (c >> 6)));
+    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+    return out;
+  };
+  const std::string folded = encode(lower);
+  if (normalise::FoldToString(encode(upper)) != folded ||
+      normalise::FoldToString(folded) != folded) {
+    return 0;
+  }
+  return lower;
+}
+
+// Returns the word phrase of a case-insensitive regex of literal chunks and kWordRest runs, or
+// nothing when the regex is anything else (or is one chunk: ExpandSimpleRegex's case). A rest
+// must follow a chunk and be followed by the end or by a character a rest cannot hold, so the
+// regex matches in one way only from a given start; the chunks' characters must be ones whose
+// folded form is certain (FoldedRegexAtom).
+std::optional<WordPhrase> ParseWordPhrase(std::string_view regex) {
+  WordPhrase out;
+  out.chunks.emplace_back();
+  bool rest = false;  // a rest was just read
+  size_t i = 0;
+  while (i < regex.size()) {
+    const bool word_rest = regex.substr(i, kWordRest.size()) == kWordRest;
+    if (word_rest || regex.substr(i, kNonSpaceRest.size()) == kNonSpaceRest) {
+      if (rest || out.chunks.back().empty()) return std::nullopt;
+      rest = true;
+      out.rests.push_back(word_rest ? kRestOfWord : kRestNonSpace);
+      i += word_rest ? kWordRest.size() : kNonSpaceRest.size();
+      continue;
+    }
+    char32_t cp;
+    const unsigned char c = static_cast<unsigned char>(regex[i]);
+    if (c == '\\') {
+      if (i + 1 >= regex.size()) return std::nullopt;
+      const unsigned char e = static_cast<unsigned char>(regex[i + 1]);
+      if (e >= 0x80 || kAsciiAlnum[e] || e <= 0x20) return std::nullopt;
+      cp = e;
+      i += 2;
+    } else if (std::string_view("^$.|?*+()[]{}").find(static_cast<char>(c)) !=
+               std::string_view::npos) {
+      return std::nullopt;
+    } else {
+      const normalise::CodePoint d = normalise::DecodeAt(regex, i);
+      if (d.length == 0) return std::nullopt;
+      cp = d.cp;
+      i += d.length;
+    }
+    const char32_t folded = FoldedRegexAtom(cp);
+    if (folded == 0) return std::nullopt;
+    if (rest) {
+      // The rest stops only where the next chunk starts.
+      if (folded >= 0x80 || RestBytes(out.rests.back())[folded]) return std::nullopt;
+      out.chunks.emplace_back();
+      rest = false;
+    }
+    std::string& chunk = out.chunks.back();
+    if (folded < 0x80) {
+      chunk.push_back(static_cast<char>(folded));
+    } else {  // below U+0800: two bytes
+      chunk.push_back(static_cast<char>(0xC0 | (folded >> 6)));
+      chunk.push_back(static_cast<char>(0x80 | (folded & 0x3F)));
+    }
+  }
+  out.final_rest = rest;
+  if (out.chunks.size() == 1 && !out.final_rest) return std::nullopt;
+  return out;
+}
+
 // Appends the canonical serialization of everything that decides the compiled databases: the
 // cache key. Length-prefixed, so no two term lists serialize alike.
 void AppendKey(const std::vector<TermSpec>& terms, const MatcherOptions& options,
@@ -170,7 +254,8 @@ void AppendKey(const std::vector<TermSpec>& terms, const MatcherOptions& options
   // v3: case-sensitive literals and simple regexes join the folded literal database.
   // v4-v6: the folded literal database's ids carry a hint, and name the target directly where
   // they can (kIdHintBits).
-  key->append("steppewatch-match-v6;");
+  // v7, v8: word phrases join the folded literal database by their first chunk (WordPhrase).
+  key->append("steppewatch-match-v8;");
   key->append(normalise::FoldToString("Unicode fold sentinel: İ’—ё"));
   key->push_back(options.regex_start_offsets ? 'S' : 's');
   for (const TermSpec& t : terms) {
@@ -252,6 +337,24 @@ absl::Status HyperscanMatcher::GroupPatterns() {
             p.targets.push_back(spelled);
             patterns_[kFoldedLiterals].push_back(std::move(p));
           }
+          continue;
+        }
+        std::optional<WordPhrase> phrase;
+        if (!options_.regex_start_offsets) phrase = ParseWordPhrase(t.text);
+        if (phrase) {
+          // Its own pattern, as a regex's spellings: the first chunk, accepted next to anything
+          // (the regex has no start check, and a rest or the next chunk follows it).
+          phrase->target = target;
+          phrase->target.regex_start = true;
+          phrases_.push_back(*std::move(phrase));
+          Pattern p;
+          p.expression = phrases_.back().chunks[0];
+          p.length = static_cast<uint32_t>(p.expression.size());
+          p.regex_start = true;
+          p.targets.push_back(
+              Target{id, false, false, true, 0, static_cast<uint32_t>(phrases_.size())});
+          patterns_[kFoldedLiterals].push_back(std::move(p));
+          ++stats_.word_phrase_terms;
           continue;
         }
       }

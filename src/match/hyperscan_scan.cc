@@ -5,6 +5,7 @@
 #include <hs/hs.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -31,11 +32,18 @@ bool CharCountInRange(std::string_view text, LengthRange range) {
   uint64_t chars = 0;
   size_t i = 0;
   // A byte starts a code point unless it is a continuation byte 10xxxxxx (-128..-65 as int8).
+  // Counted per byte lane (a compare gives -1 per start byte), summed every 255 blocks at most:
+  // __builtin_popcount is a libgcc call on the x86-64 baseline (~20 instructions a block).
   const __m128i last_continuation = _mm_set1_epi8(static_cast<char>(0xBF));
-  for (; i + 16 <= n && chars <= range.max_chars; i += 16) {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i));
-    chars += static_cast<uint64_t>(__builtin_popcount(
-        static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpgt_epi8(v, last_continuation)))));
+  while (i + 16 <= n && chars <= range.max_chars) {
+    __m128i lanes = _mm_setzero_si128();
+    for (int blocks = 0; blocks < 255 && i + 16 <= n; ++blocks, i += 16) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i));
+      lanes = _mm_sub_epi8(lanes, _mm_cmpgt_epi8(v, last_continuation));
+    }
+    const __m128i sums = _mm_sad_epu8(lanes, _mm_setzero_si128());
+    chars += static_cast<uint64_t>(_mm_cvtsi128_si32(sums)) +
+             static_cast<uint64_t>(_mm_cvtsi128_si32(_mm_unpackhi_epi64(sums, sums)));
   }
   for (; i < n && chars <= range.max_chars; ++i) chars += (s[i] & 0xC0) != 0x80;
   return chars >= range.min_chars && chars <= range.max_chars;
@@ -72,8 +80,20 @@ struct ScanState {
 
 // Returns the start of the run of non-CJK word characters that ends at `end`, or `end`.
 uint32_t WordRunStart(std::string_view text, uint32_t end) {
+  // NeedsBoundary of each ASCII character, so that an ASCII word is walked without decoding.
+  static const std::array<bool, 128> kAsciiWord = [] {
+    std::array<bool, 128> t{};
+    for (char32_t c = 0; c < 128; ++c) t[c] = NeedsBoundary(c);
+    return t;
+  }();
   uint32_t start = end;
   while (start > 0) {
+    const auto b = static_cast<unsigned char>(text[start - 1]);
+    if (b < 0x80) {
+      if (!kAsciiWord[b]) break;
+      --start;
+      continue;
+    }
     const normalise::CodePoint c = normalise::DecodeBefore(text, start);
     if (!NeedsBoundary(c.cp)) break;
     start -= c.length;
@@ -113,12 +133,18 @@ int EmitHits(ScanState* s, const Target* first, const Target* last, uint32_t sta
 // match ending at the end of the folded field (start 0 with SOM, else the word run's start).
 void EmitLengthHits(ScanState* s, const std::vector<HyperscanMatcher::LengthTerm>& terms) {
   const uint32_t folded_end = static_cast<uint32_t>(s->scanned.size());
+  // Every term's hit on the field has the same span: found once, for the first term in range.
+  uint32_t start = 0;
+  uint32_t end = 0;
+  bool span = false;
   for (const HyperscanMatcher::LengthTerm& term : terms) {
     if (s->truncated) return;
     if (!CharCountInRange(s->scanned, term.range)) continue;
-    const uint32_t end = s->folded->ToOriginal(folded_end);
-    const uint32_t start =
-        s->exact_start ? s->folded->ToOriginal(0) : WordRunStart(s->original, end);
+    if (!span) {
+      span = true;
+      end = s->folded->ToOriginal(folded_end);
+      start = s->exact_start ? s->folded->ToOriginal(0) : WordRunStart(s->original, end);
+    }
     EmitHits(s, &term.target, &term.target + 1, start, end);
   }
 }
@@ -157,6 +183,48 @@ int OnMatch(unsigned int id, unsigned long long from, unsigned long long to, uns
     end = s->folded ? s->folded->ToOriginal(static_cast<uint32_t>(to)) : static_cast<uint32_t>(to);
   }
   return EmitHits(s, first, last, start, end);
+}
+
+// Emits the hits of word phrase `phrase` whose first chunk ends at `jend` of the joined text
+// (field at `base`), as the regex's scan of that field would: each end where the regex matches
+// from this start, the start of the word run before it, the end checked as a regex's.
+int EmitPhraseHits(ScanState* s, const WordPhrase& phrase, uint32_t jend, uint32_t base) {
+  const auto* joined = reinterpret_cast<const uint8_t*>(s->joined.data());
+  const size_t n = s->joined.size();
+  // Returns the end of the rest of `kind` that starts at `from`.
+  auto skip = [&](RestKind kind, size_t from) {
+    const std::array<bool, 256>& bytes = RestBytes(kind);
+    while (from < n && bytes[joined[from]]) ++from;
+    return from;
+  };
+  size_t p = jend;
+  for (size_t c = 1; c < phrase.chunks.size(); ++c) {
+    const RestKind kind = phrase.rests[c - 1];
+    const size_t q = skip(kind, p);
+    if (q == p && kind == kRestNonSpace) return 0;  // one character at least
+    p = q;
+    const std::string& chunk = phrase.chunks[c];
+    if (n - p < chunk.size() || std::memcmp(joined + p, chunk.data(), chunk.size()) != 0) return 0;
+    p += chunk.size();
+  }
+  size_t last = p;
+  if (phrase.final_rest) {
+    const RestKind kind = phrase.rests.back();
+    last = skip(kind, p);
+    if (kind == kRestNonSpace) {
+      if (last == p) return 0;
+      ++p;  // the first end is after the first character (the loop below skips to it)
+    }
+  }
+  const normalise::FoldedText* folded = s->folded_fields[s->field].get();
+  s->regex = true;
+  for (size_t e = p; e <= last; ++e) {
+    if (e < last && (joined[e] & 0xC0) == 0x80) continue;  // inside a character
+    const uint32_t end = folded->ToOriginal(static_cast<uint32_t>(e) - base);
+    const uint32_t start = WordRunStart(s->original, end);
+    if (EmitHits(s, &phrase.target, &phrase.target + 1, start, end) != 0) return 1;
+  }
+  return 0;
 }
 
 // The callback of the folded literal database over the joined fields: finds the hit's field,
@@ -210,10 +278,38 @@ int OnJoinedMatch(unsigned int id, unsigned long long, unsigned long long to, un
   s->field = static_cast<uint8_t>(f);
   s->original = s->fields[f];
   s->regex = regex_start;  // a simple regex's spelling: the end check applies as a regex's
+  if (first->phrase != 0) return EmitPhraseHits(s, s->matcher->phrase(first->phrase), jend, base);
   const uint32_t end = folded->ToOriginal(jend - base);
   const uint32_t start =
       regex_start ? WordRunStart(s->original, end) : folded->ToOriginal(jstart - base);
   return EmitHits(s, first, last, start, end);
+}
+
+// Sorts hits by (field, start, end, term): by insertion while that stays near linear (up to
+// kSortMovesPerHit moves per hit), else by std::sort.
+void SortHits(std::vector<Hit>* hits) {
+  constexpr size_t kSortMovesPerHit = 8;
+  auto less = [](const Hit& a, const Hit& b) {
+    if (a.field != b.field) return a.field < b.field;
+    if (a.start != b.start) return a.start < b.start;
+    if (a.end != b.end) return a.end < b.end;
+    return a.term < b.term;
+  };
+  Hit* const h = hits->data();
+  const size_t n = hits->size();
+  size_t budget = kSortMovesPerHit * n;
+  for (size_t i = 1; i < n; ++i) {
+    const Hit x = h[i];
+    size_t j = i;
+    for (; j > 0 && less(x, h[j - 1]); --j) h[j] = h[j - 1];
+    h[j] = x;
+    const size_t moves = i - j;
+    if (moves > budget) {
+      std::sort(hits->begin(), hits->end(), less);
+      return;
+    }
+    budget -= moves;
+  }
 }
 
 class HyperscanMatchContext final : public MatchContext {
@@ -355,25 +451,12 @@ absl::Status HyperscanMatchContext::Scan(absl::Span<const std::string_view> fiel
     }
   }
   truncated_ = state.truncated;
-  auto less = [](const Hit& a, const Hit& b) {
-    if (a.field != b.field) return a.field < b.field;
-    if (a.start != b.start) return a.start < b.start;
-    if (a.end != b.end) return a.end < b.end;
-    return a.term < b.term;
-  };
   // Hyperscan reports in order of end offset, so the hits are nearly sorted already (out of
   // order only where terms overlap): an insertion sort is linear on them, where std::sort was 6%
-  // of the item path. Many hits (a hostile item) still go to std::sort.
-  if (hits->size() <= 256) {
-    for (size_t i = 1; i < hits->size(); ++i) {
-      const Hit h = (*hits)[i];
-      size_t j = i;
-      for (; j > 0 && less(h, (*hits)[j - 1]); --j) (*hits)[j] = (*hits)[j - 1];
-      (*hits)[j] = h;
-    }
-  } else {
-    std::sort(hits->begin(), hits->end(), less);
-  }
+  // of the item path (and 2% for the long items of more than 256 hits). A hostile item, whose
+  // hits are far out of order, runs out of the moves budget and goes to std::sort. The order is
+  // total (equal hits are identical), so either sort gives the same result.
+  SortHits(hits);
   hits->erase(std::unique(hits->begin(), hits->end(),
                           [](const Hit& a, const Hit& b) {
                             return a.field == b.field && a.start == b.start && a.end == b.end &&

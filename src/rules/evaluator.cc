@@ -247,10 +247,27 @@ bool Evaluator::TermsHit(const EvalNode& n) const {
 }
 
 bool Evaluator::Eval(uint32_t r, uint32_t node, bool trace) {
-  const EvalPlan& plan = *plan_;
-  const EvalRule& er = plan.rules[r];
-  const EvalNode& n = plan.nodes[er.nodes_begin + node];
-  const uint32_t* child = plan.children.data() + n.begin;
+  eval_nodes_ = plan_->nodes.data() + plan_->rules[r].nodes_begin;
+  eval_rule_ = r;
+  eval_trace_ = trace;
+  return EvalAt(node);
+}
+
+// A term leaf (most children of the default pack's large ORs and ANDs) is answered here, in
+// the parent's loop: a recursive call per leaf cost more than the leaf's own test.
+inline bool Evaluator::EvalChild(uint32_t node) {
+  const EvalNode& n = eval_nodes_[node];
+  if (n.kind != K::kTerms) return EvalAt(node);
+  const bool v = TermsHit(n);
+  values_[node] = v ? 1 : 0;
+  return v;
+}
+
+bool Evaluator::EvalAt(uint32_t node) {
+  const uint32_t r = eval_rule_;
+  const bool trace = eval_trace_;
+  const EvalNode& n = eval_nodes_[node];
+  const uint32_t* child = plan_->children.data() + n.begin;
   const uint32_t nchildren = n.end - n.begin;
   bool v = false;
   switch (n.kind) {
@@ -260,7 +277,7 @@ bool Evaluator::Eval(uint32_t r, uint32_t node, bool trace) {
     case K::kAnd:
       v = true;
       for (uint32_t i = 0; i < nchildren; ++i) {
-        if (!Eval(r, child[i], trace)) {
+        if (!EvalChild(child[i])) {
           v = false;
           if (!trace) break;
         }
@@ -268,18 +285,18 @@ bool Evaluator::Eval(uint32_t r, uint32_t node, bool trace) {
       break;
     case K::kOr:
       for (uint32_t i = 0; i < nchildren; ++i) {
-        if (Eval(r, child[i], trace)) {
+        if (EvalChild(child[i])) {
           v = true;
           if (!trace) break;
         }
       }
       break;
     case K::kNot:
-      v = !Eval(r, child[0], trace);
+      v = !EvalChild(child[0]);
       break;
     case K::kNear: {
-      bool left = Eval(r, child[0], trace);
-      bool right = (left || trace) ? Eval(r, child[1], trace) : false;
+      bool left = EvalChild(child[0]);
+      bool right = (left || trace) ? EvalChild(child[1]) : false;
       if (left && right) v = Near(r, n);
       break;
     }
@@ -295,7 +312,7 @@ bool Evaluator::Eval(uint32_t r, uint32_t node, bool trace) {
     }
     case K::kAtLeast:
     case K::kAtLeastDistinct: {
-      if (!Eval(r, child[0], trace)) break;
+      if (!EvalChild(child[0])) break;
       gather_.clear();
       Gather(r, child[0], false, &gather_);
       std::sort(gather_.begin(), gather_.end());

@@ -1,11 +1,16 @@
 #include "steppewatch/match/matcher.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/paths.h"
@@ -286,6 +291,185 @@ TEST(MatcherTest, SimpleRegexesMatchAsHyperscanRegexes) {
       ExpectSameHits(fast, slow, MatcherOptions{}, MatcherOptions{}, texts);
     }
   }
+}
+
+// Several length terms on one field share its hit's span; long fields (thousands of two-byte
+// characters, whose byte count alone does not decide) are counted exactly. Hyperscan cannot
+// compile bounds this large, so the expected hits are counted here: a term hits when the field's
+// code points are in its range, from the start of the field's last word to its end.
+TEST(MatcherTest, WholeFieldLengthRegexesCountLongFieldsAndShareTheirSpan) {
+  const std::vector<TermSpec> terms = {Regex("^[\\s\\S]{1,5000}$"), Regex("^[\\s\\S]{1,400}$"),
+                                       Regex("^.{4990,}$")};
+  const std::pair<size_t, size_t> ranges[] = {{1, 5000}, {1, 400}, {4990, SIZE_MAX}};
+  auto repeat = [](std::string_view piece, size_t n) {
+    std::string out;
+    for (size_t i = 0; i < n; ++i) out += piece;
+    return out;
+  };
+  // No folds that change lengths or collapse spaces: the folded field counts as the original.
+  const std::vector<std::string> texts = {repeat("Ж", 4990),
+                                          repeat("Ж", 4989),
+                                          repeat("Ж", 5000),
+                                          repeat("Ж", 5001),
+                                          repeat("ab Жc ", 832) + "Жx",
+                                          repeat("ab Жc ", 834),
+                                          repeat("Қазақ ", 399),
+                                          repeat("x", 401),
+                                          "short words, end"};
+  SW_ASSERT_OK_AND_ASSIGN(auto matcher, Matcher::Create(terms, MatcherOptions{}));
+  SW_ASSERT_OK_AND_ASSIGN(auto context, MatchContext::Create(matcher));
+  size_t total = 0;
+  for (const std::string& text : texts) {
+    const std::string_view fields[] = {"a body", text};
+    std::vector<Hit> hits;
+    ASSERT_THAT(context->Scan(fields, &hits), IsOk());
+    size_t chars = 0;
+    for (char c : text) chars += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+    const size_t space = text.rfind(' ');
+    const uint32_t word = space == std::string::npos ? 0 : static_cast<uint32_t>(space + 1);
+    std::vector<std::string> expected, found;
+    for (TermId t = 0; t < 3; ++t) {
+      if (chars >= ranges[t].first && chars <= ranges[t].second) {
+        expected.push_back(absl::StrCat(t, ":", word, "-", text.size()));
+      }
+    }
+    for (const Hit& h : hits) {
+      if (h.field == 1) found.push_back(absl::StrCat(h.term, ":", h.start, "-", h.end));
+    }
+    std::sort(found.begin(), found.end());
+    EXPECT_EQ(found, expected) << text.size() << " bytes, " << chars << " characters";
+    total += found.size();
+  }
+  EXPECT_GT(total, texts.size());
+}
+
+// Hits come back sorted by (field, start, end, term) without repeats, whether Hyperscan's order
+// is nearly sorted (few overlapping terms: the insertion sort) or far from it (phrases of 1 to
+// 40 words over 300 repeated words: every end reports 40 hits in descending start order, which
+// exhausts the insertion sort's moves budget and goes to std::sort).
+TEST(MatcherTest, ManyOverlappingHitsComeBackSortedWithoutRepeats) {
+  std::string text;
+  for (int i = 0; i < 300; ++i) text += "a ";
+  for (size_t words : {2, 40}) {
+    std::vector<TermSpec> terms;
+    std::string phrase = "a";
+    for (size_t k = 1; k <= words; ++k, phrase += " a") terms.push_back(Lit(phrase));
+    terms.push_back(Lit("a"));  // shares its pattern with the first term
+    MatcherOptions options;
+    options.max_hits_per_item = 100000;
+    SW_ASSERT_OK_AND_ASSIGN(auto matcher, Matcher::Create(terms, options));
+    SW_ASSERT_OK_AND_ASSIGN(auto context, MatchContext::Create(matcher));
+    const std::string_view fields[] = {"a a", text};
+    std::vector<Hit> hits;
+    ASSERT_THAT(context->Scan(fields, &hits), IsOk());
+    size_t expected = 0;
+    for (size_t f = 0; f < 2; ++f) {
+      const size_t n = f == 0 ? 2 : 300;
+      for (size_t k = 1; k <= words && k <= n; ++k) expected += (n - k + 1) * (k == 1 ? 2 : 1);
+    }
+    EXPECT_EQ(hits.size(), expected) << words;
+    for (size_t i = 1; i < hits.size(); ++i) {
+      const Hit& a = hits[i - 1];
+      const Hit& b = hits[i];
+      ASSERT_TRUE(std::tie(a.field, a.start, a.end, a.term) <
+                  std::tie(b.field, b.start, b.end, b.term))
+          << words << " words, hit " << i;
+    }
+  }
+}
+
+// A phrase of word prefixes, as the rule language compiles "пункт* пропуск*", is matched
+// through its first chunk in the literal database and walked by the callback; the reference is
+// the same regex with its rests spelled `{0,}`, which Hyperscan runs. Hand-written texts for the
+// edges (punctuation, CJK and digits after a rest, white-space runs, ё, Kazakh letters, the
+// non-ASCII dash, overlapping starts, a phrase across the two fields) and random mixes of them.
+TEST(MatcherTest, WordPhrasesMatchAsHyperscanRegexes) {
+  const std::string rest = "[^\\s!-/:-@\\[-`{-~]*";
+  const std::string spelled_rest = "[^\\s!-/:-@\\[-`{-~]{0,}";
+  const std::string non_space = "[^ ]+", spelled_non_space = "[^ ]{1,}";
+  const std::vector<std::string> phrases = {"пункт" + rest + " пропуск" + rest,
+                                            "пункт" + rest + " пропуска",
+                                            "премьер\\-министр" + rest + " болып тағайындал" + rest,
+                                            "Совещани" + rest + " по взаимодействию",
+                                            "the" + rest + " gov" + rest + " of" + rest,
+                                            "ҒА" + rest + " ЖҰМ" + rest,
+                                            "биыл [^ ]+ жыл",
+                                            "жыл [^ ]+",
+                                            "пункт" + rest + " [^ ]+ по" + rest};
+  std::vector<std::string> texts = {
+      "Пункты пропуска, пунктов пропуска» и ПУНКТ  ПРОПУСКА; пункт\u00a0пропуск中 пункт пропуск1",
+      "непункт пропусками… пунктпункт пропуска-2 пункт, пропуска пункт пропускАлло",
+      "Премьер\u2011министрі болып тағайындалды. премьер-министр болып Тағайындалған",
+      "Совещания по взаимодействию и мерам; совещание по взаимодействиюю; Совещаний по",
+      "The governor of Texas, theory govs ofx, the gov of; thegov of",
+      "ғалым жұмысы, ҒАЛЫМ ЖҰМ, ғаҒ жұмЁ, ғаш\u00a0\u00a0жұм",
+      "пункт",
+      "пропуска пункт",
+      "Биыл 30 жыл, биыл — жылы; биылғы «мерейтойлы» жыл. биыл  x\u00a0жыл жыл,? биыл жыл",
+      "пункт — по, пункты а-б под; жыл ёлка жылы",
+      "биыл 2,5 жыл және биыл (1) жыл, пункт ?! по"};
+  std::mt19937 random(16);
+  const std::vector<std::string> pieces = {"биыл",       "жыл",     "Жыл",
+                                           "—",          "?",       "пункт",
+                                           "ы",          "пропуск", "а",
+                                           " ",          "  ",      "\n",
+                                           "-",          "\u2011",  ",",
+                                           "»",          "ё",       "Ё",
+                                           "премьер",    "министр", "болып",
+                                           "тағайындал", "ды",      "ғ",
+                                           "Ғ",          "жұм",     "ҒА",
+                                           "x",          "1",       "中",
+                                           "\u00a0",     "é",       "İ",
+                                           "the",        "gov",     "of",
+                                           "Совещани",   "по",      "взаимодействию",
+                                           "\xff"};
+  for (int t = 0; t < 400; ++t) {
+    std::string text;
+    const int n = 1 + static_cast<int>(random() % 14);
+    for (int k = 0; k < n; ++k) text += pieces[random() % pieces.size()];
+    texts.push_back(text);
+  }
+  for (bool whole_word : {false, true}) {
+    for (const std::string& phrase : phrases) {
+      TermSpec fast{phrase, TermSpec::Kind::kRegex, false, whole_word};
+      std::string spelled = phrase;
+      for (size_t at = spelled.find(rest); at != std::string::npos;
+           at = spelled.find(rest, at + spelled_rest.size())) {
+        spelled.replace(at, rest.size(), spelled_rest);
+      }
+      for (size_t at = spelled.find(non_space); at != std::string::npos;
+           at = spelled.find(non_space, at + spelled_non_space.size())) {
+        spelled.replace(at, non_space.size(), spelled_non_space);
+      }
+      TermSpec slow{spelled, TermSpec::Kind::kRegex, false, whole_word};
+      SW_ASSERT_OK_AND_ASSIGN(auto fast_matcher, Matcher::Create({fast}, MatcherOptions{}));
+      SW_ASSERT_OK_AND_ASSIGN(auto slow_matcher, Matcher::Create({slow}, MatcherOptions{}));
+      EXPECT_EQ(fast_matcher->stats().word_phrase_terms, 1u) << phrase;
+      EXPECT_EQ(slow_matcher->stats().word_phrase_terms, 0u) << spelled;
+      ExpectSameHits(fast, slow, MatcherOptions{}, MatcherOptions{}, texts);
+    }
+  }
+}
+
+// What a word phrase may not be: the callback could not walk it in one way (a rest followed by a
+// character it could hold, two rests), or its characters' folded forms are not certain (ё, k).
+// Hyperscan runs it.
+TEST(MatcherTest, OtherRegexesWithWordRestsGoToHyperscan) {
+  const std::string rest = "[^\\s!-/:-@\\[-`{-~]*";
+  for (const std::string& regex :
+       {"пункт" + rest + "пропуск", rest + " пункт", "пункт" + rest + rest + " по",
+        "ёлк" + rest + " пропуск", "kaz" + rest + " oil", "пункт" + rest + " (а|б)",
+        std::string("биыл [^ ]+жыл"), std::string("биыл [^ ]+[^ ]+ жыл"),
+        std::string("биыл [^ ]* жыл")}) {
+    SW_ASSERT_OK_AND_ASSIGN(auto matcher,
+                            Matcher::Create({TermSpec{regex, TermSpec::Kind::kRegex}}, {}));
+    EXPECT_EQ(matcher->stats().word_phrase_terms, 0u) << regex;
+  }
+  // Hyperscan's ё (caseless: ё, Ё) never meets folded text, where both are е: the literal "елк"
+  // a phrase would search for would find both words.
+  EXPECT_THAT(Find({TermSpec{"ёлк" + rest + " пропуск", TermSpec::Kind::kRegex}},
+                   {"Ёлки пропуск, елки пропуск"}),
+              IsEmpty());
 }
 
 // With a minimum of 0 the shortcut stays out of the way: Hyperscan compiles and runs it.

@@ -60,6 +60,8 @@ struct MatcherOptions {
 struct MatcherStats {
   size_t literal_terms = 0;
   size_t regex_terms = 0;
+  // Of the regex terms: phrases of word prefixes matched through the literal database.
+  size_t word_phrase_terms = 0;
   size_t database_bytes = 0;
   double compile_seconds = 0;
   bool from_cache = false;
@@ -81,6 +83,12 @@ struct MatcherStats {
 //     literals of their spellings into the same database, with the hit a regex would give (start
 //     of the word run that ends at the end, end checked when it ends on a letter or digit).
 //     Not with regex_start_offsets.
+//   - Case-insensitive phrases of word prefixes, as the rule language compiles "внешн* политик*"
+//     (literal chunks and rests of words `[^\s!-/:-@\[-`{-~]*` or runs `[^ ]+`, each later chunk
+//     starting with a character a rest cannot hold; characters as above, plus the Cyrillic letters
+//     whose case pair is one upper and one lower letter): the first chunk is a literal of the same
+//     database, and the callback walks the rest of the phrase from it, reporting every end the
+//     regex would (internal::WordPhrase). Not with regex_start_offsets.
 //   - Other regexes: hs_compile_multi with HS_FLAG_UTF8|HS_FLAG_CASELESS over each folded field
 //     (so a regex sees ' for ’, - for dashes, one space for white-space runs); case-sensitive
 //     regexes with HS_FLAG_UTF8 over the original text (the field is validated first).

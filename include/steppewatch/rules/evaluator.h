@@ -75,6 +75,10 @@ class Evaluator {
   void Index(const ItemView& item, absl::Span<const match::Hit> hits);
   // Evaluates node `node` (local to rule `r`) of the rule's EvalPlan program.
   bool Eval(uint32_t r, uint32_t node, bool trace);
+  // Eval's recursion over the nodes of rule eval_rule_ (eval_nodes_, with trace eval_trace_):
+  // one argument, and a term leaf evaluated in its parent's loop without a call.
+  bool EvalAt(uint32_t node);
+  bool EvalChild(uint32_t node);
   bool TermsHit(const EvalNode& n) const;
   // Returns true when a term of the group hit in the term's fields.
   bool GroupHit(const EvalPlan::Group& g) const;
@@ -144,6 +148,9 @@ class Evaluator {
 
   std::vector<uint32_t> candidates_;
   std::vector<int8_t> values_;
+  const EvalNode* eval_nodes_ = nullptr;  // Eval's rule's nodes in the plan
+  uint32_t eval_rule_ = 0;
+  bool eval_trace_ = false;
   std::vector<FiredRule> fired_;
   std::vector<uint32_t> fired_hits_;
   std::vector<uint32_t> left_, right_, gather_;
