@@ -40,6 +40,19 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(ConsumerOptions optio
     spec.forced["enable.auto.offset.store"] = "false";
     spec.forced["enable.auto.commit"] = "true";
   }
+  // SetPaused() learns that a partition assigned while paused has started from the statistics
+  // (it has no record to show): they must run.
+  {
+    constexpr char kStats[] = "statistics.interval.ms";
+    std::string interval = "0";  // librdkafka's default: none
+    if (auto it = spec.properties.find(kStats); it != spec.properties.end()) {
+      interval = it->second;
+    } else if (o.defaults.has_value()) {
+      const PropertyMap& d = DefaultProperties(*o.defaults);
+      if (auto dt = d.find(kStats); dt != d.end()) interval = dt->second;
+    }
+    if (interval == "0") spec.properties[kStats] = "5000";
+  }
   spec.callbacks.opaque = c.get();
   spec.callbacks.rebalance = &RebalanceCb;
   spec.callbacks.statistics = &StatsCb;

@@ -70,6 +70,28 @@ void ProduceTimed(const std::string& bootstrap, const std::string& topic, int32_
   rd_kafka_destroy(rk);
 }
 
+// SetPaused() learns from the statistics that a partition assigned while paused has started
+// (it has no record to show): a consumer always has them, whatever its properties say.
+TEST(Consumer, AlwaysHasStatistics) {
+  Listener listener;
+  auto interval = [&](std::map<std::string, std::string> properties, bool defaults) {
+    ConsumerOptions o;
+    o.group_id = "stats";
+    o.properties = std::move(properties);
+    o.properties["bootstrap.servers"] = "127.0.0.1:1";
+    if (!defaults) o.defaults.reset();
+    auto c = Consumer::Create(o, &listener);
+    EXPECT_TRUE(c.ok()) << c.status();
+    if (!c.ok()) return std::string();
+    return GetProperty((*c)->handle(), "statistics.interval.ms").value_or("");
+  };
+  EXPECT_EQ(interval({}, /*defaults=*/false), "5000");
+  EXPECT_EQ(interval({{"statistics.interval.ms", "0"}}, true), "5000");
+  EXPECT_EQ(interval({{"statistics.interval.ms", "1000"}}, false), "1000");
+  EXPECT_EQ(interval({}, true),
+            DefaultProperties(ClientRole::kConsumer).at("statistics.interval.ms"));
+}
+
 TEST(Consumer, ReplaysSeveralTopicsFromATimestamp) {
   auto broker = EmbeddedBroker::Create({.topics = {{"in.a", 2}, {"in.b", 1}}});
   ASSERT_THAT(broker, IsOk());

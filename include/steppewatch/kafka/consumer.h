@@ -128,7 +128,9 @@ class Consumer {
   // librdkafka drop the start, or drop ours, and the partition is never fetched: see
   // OnRebalance()): a newly assigned partition gets this state once its fetcher is seen started,
   // from a record of it (Poll) or its fetch_state in the statistics (at most one
-  // statistics.interval.ms later). With statistics.interval.ms=0 only records tell.
+  // statistics.interval.ms later). So the consumer always has statistics: where neither the
+  // properties nor the defaults set statistics.interval.ms, or set it to 0, it is 5000 (a
+  // partition assigned while paused has no record to tell, and would stay paused).
   void SetPaused(bool paused);
   bool paused() const { return paused_; }
   int assigned_count() const { return assigned_count_; }
