@@ -101,6 +101,30 @@ char32_t SimpleFoldedAtom(char32_t cp) {
   return 0;
 }
 
+// Reads the regex character at regex[*i] when it is a plain one (a literal character, or an
+// escaped ASCII punctuation character) into *cp and moves *i past it; false for anything else
+// (a metacharacter, an escaped letter or digit, invalid UTF-8).
+bool ReadPlainCharacter(std::string_view regex, size_t* i, char32_t* cp) {
+  const unsigned char c = static_cast<unsigned char>(regex[*i]);
+  if (c == '\\') {
+    if (*i + 1 >= regex.size()) return false;
+    const unsigned char e = static_cast<unsigned char>(regex[*i + 1]);
+    // Only an escaped ASCII punctuation character is a plain character.
+    if (e >= 0x80 || kAsciiAlnum[e] || e <= 0x20) return false;
+    *cp = e;
+    *i += 2;
+    return true;
+  }
+  if (std::string_view("^$.|?*+()[]{}").find(static_cast<char>(c)) != std::string_view::npos) {
+    return false;
+  }
+  const normalise::CodePoint d = normalise::DecodeAt(regex, *i);
+  if (d.length == 0) return false;
+  *cp = d.cp;
+  *i += d.length;
+  return true;
+}
+
 // Returns the literals a case-insensitive regex made only of plain characters and optional
 // ones (`c5 ?\+ ?1`) matches, or nothing when the regex is anything else or has more than 16
 // spellings. Matched over folded text, those literals find exactly the regex's matches: the
@@ -111,23 +135,7 @@ std::optional<std::vector<std::string>> ExpandSimpleRegex(std::string_view regex
   size_t i = 0;
   while (i < regex.size()) {
     char32_t cp;
-    const unsigned char c = static_cast<unsigned char>(regex[i]);
-    if (c == '\\') {
-      if (i + 1 >= regex.size()) return std::nullopt;
-      const unsigned char e = static_cast<unsigned char>(regex[i + 1]);
-      // Only an escaped ASCII punctuation character is a plain character.
-      if (e >= 0x80 || kAsciiAlnum[e] || e <= 0x20) return std::nullopt;
-      cp = e;
-      i += 2;
-    } else if (std::string_view("^$.|?*+()[]{}").find(static_cast<char>(c)) !=
-               std::string_view::npos) {
-      return std::nullopt;
-    } else {
-      const normalise::CodePoint d = normalise::DecodeAt(regex, i);
-      if (d.length == 0) return std::nullopt;
-      cp = d.cp;
-      i += d.length;
-    }
+    if (!ReadPlainCharacter(regex, &i, &cp)) return std::nullopt;
     const char32_t folded = SimpleFoldedAtom(cp);
     if (folded == 0) return std::nullopt;
     std::string atom;
@@ -208,22 +216,7 @@ std::optional<WordPhrase> ParseWordPhrase(std::string_view regex) {
       continue;
     }
     char32_t cp;
-    const unsigned char c = static_cast<unsigned char>(regex[i]);
-    if (c == '\\') {
-      if (i + 1 >= regex.size()) return std::nullopt;
-      const unsigned char e = static_cast<unsigned char>(regex[i + 1]);
-      if (e >= 0x80 || kAsciiAlnum[e] || e <= 0x20) return std::nullopt;
-      cp = e;
-      i += 2;
-    } else if (std::string_view("^$.|?*+()[]{}").find(static_cast<char>(c)) !=
-               std::string_view::npos) {
-      return std::nullopt;
-    } else {
-      const normalise::CodePoint d = normalise::DecodeAt(regex, i);
-      if (d.length == 0) return std::nullopt;
-      cp = d.cp;
-      i += d.length;
-    }
+    if (!ReadPlainCharacter(regex, &i, &cp)) return std::nullopt;
     const char32_t folded = FoldedRegexAtom(cp);
     if (folded == 0) return std::nullopt;
     if (rest) {
