@@ -63,10 +63,14 @@ Fingerprint ComputeWithOptions(std::string_view folded_title, std::string_view f
   if (!KernelSupported(kernel)) kernel = Kernel::kPortable;
   normalise::FoldedText line_scratch;
   const size_t first_line = FirstLine(folded_body, original_body, options, &line_scratch);
+  TailLines tail;
+  FindTailLines(folded_body, original_body, options, &tail);
   std::vector<uint32_t> starts, ends;
   auto field = [&](std::string_view text, bool is_title, size_t line, auto&& emit) {
     TextSpan span;
-    if (!SelectText(text, is_title, options, line, &span, kernel)) return false;
+    if (!SelectText(text, is_title, options, line, &span, kernel, is_title ? nullptr : &tail)) {
+      return false;
+    }
     const size_t capacity = MaxTokens(span.end - span.begin);
     if (starts.size() < capacity) {
       starts.resize(capacity);
@@ -132,9 +136,10 @@ struct Fingerprinter::Scratch {
   // their own, then the bins (each step a loop without unpredictable branches). With `lead`
   // (the body) the sketch is also copied after kLeadTokens tokens when there are more; returns
   // whether it was.
-  bool AddField(std::string_view text, bool is_title, size_t first_line_bytes, bool lead) {
+  bool AddField(std::string_view text, bool is_title, size_t first_line_bytes, bool lead,
+                const internal::TailLines* tail = nullptr) {
     internal::TextSpan span;
-    internal::SelectText(text, is_title, kDefaults, first_line_bytes, &span, kernel);
+    internal::SelectText(text, is_title, kDefaults, first_line_bytes, &span, kernel, tail);
     const size_t count = internal::ScanTokens<true>(kernel, text, span, kDefaults, starts, ends);
     if (count == 0) return false;
     internal::TokenFeatures(kernel, text, starts, ends, count, unigrams, bigrams);
@@ -172,8 +177,10 @@ Fingerprint Fingerprinter::Compute(std::string_view folded_title, std::string_vi
   s.bins.Reset();
   const size_t first_line =
       internal::FirstLine(folded_body, original_body, kDefaults, &s.first_line);
+  internal::TailLines tail;
+  internal::FindTailLines(folded_body, original_body, kDefaults, &tail);
   s.AddField(folded_title, true, 0, false);
-  const bool has_lead = s.AddField(folded_body, false, first_line, lead != nullptr);
+  const bool has_lead = s.AddField(folded_body, false, first_line, lead != nullptr, &tail);
   if (lead != nullptr) *lead = has_lead ? s.lead_bins.Finish(s.kernel) : 0;
   return s.bins.Finish(s.kernel);
 }

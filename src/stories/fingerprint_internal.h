@@ -36,6 +36,19 @@ inline constexpr uint64_t kMul2 = 0xC2B2AE3D27D4EB4Full;
 size_t FirstLine(std::string_view folded_body, std::string_view original_body,
                  const FingerprintOptions& o, normalise::FoldedText* scratch);
 
+// Where the body's last lines start in `folded_body`: the line breaks of the original body within
+// its last o.footer_bytes, mapped to the folded body by their distance from its end (exact where
+// folding keeps the tail's length; the footer rule checks that a space, the folded line break,
+// stands before each). Lets a footer that opens a line follow a sentence cut short (an item whose
+// text ends mid-sentence, then "\nFollow us on ..."). Earliest first.
+struct TailLines {
+  static constexpr int kMax = 4;
+  uint32_t start[kMax];
+  int count = 0;
+};
+void FindTailLines(std::string_view folded_body, std::string_view original_body,
+                   const FingerprintOptions& o, TailLines* lines);
+
 // The bytes of a field whose features count: [begin, end) of the field's text.
 struct TextSpan {
   size_t begin = 0;
@@ -47,8 +60,10 @@ struct TextSpan {
 // no cut and `o.drop_last_or_whole` is off).
 // `kernel` picks the vector width of the footer scan only (kAvx512 must be supported); the span
 // is the same with either.
+// `tail` (FindTailLines' result, or null) adds footer starts at the body's last line breaks.
 bool SelectText(std::string_view text, bool is_title, const FingerprintOptions& o,
-                size_t first_line, TextSpan* span, Kernel kernel = Kernel::kPortable);
+                size_t first_line, TextSpan* span, Kernel kernel = Kernel::kPortable,
+                const TailLines* tail = nullptr);
 
 // ---- 2. Token scan --------------------------------------------------------------------------
 

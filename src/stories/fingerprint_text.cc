@@ -199,7 +199,7 @@ __attribute__((target("avx512f,avx512bw"))) uint64_t SentenceMarksAvx512(const c
 // "read more" lines, editor lines, in the languages of the pack), or n. The earliest wins: a
 // footer of several sentences ("© 2022 The Associated Press. All rights reserved. ...") goes
 // whole.
-size_t FooterStart(const char* p, size_t from, size_t n, Kernel kernel) {
+size_t FooterStart(const char* p, size_t from, size_t n, Kernel kernel, const TailLines* tail) {
   static constexpr std::string_view kMarkers[] = {"reporting by ",
                                                   "editing by ",
                                                   "writing by ",
@@ -295,16 +295,26 @@ size_t FooterStart(const char* p, size_t from, size_t n, Kernel kernel) {
     }
     return n;
   };
+  // A marker that opens one of the original's last lines, after a space (the folded line break).
+  size_t line_start = n;
+  for (int k = 0; tail != nullptr && k < tail->count; ++k) {
+    const size_t j = tail->start[k];
+    if (j >= from && j < n && p[j - 1] == ' ' && marker_at(j)) {
+      line_start = j;
+      break;
+    }
+  }
   if (kernel == Kernel::kAvx512) {
     // A 200-byte window is four blocks here, thirteen with 16-byte vectors: the vector scan was
     // most of the footer rule's cost.
-    for (size_t q = from >= 2 ? from - 2 : 0; q < n; q += 64) {
+    for (size_t q = from >= 2 ? from - 2 : 0; q < std::min(n, line_start); q += 64) {
       const size_t at = footer_in(q, SentenceMarksAvx512(p, q, std::min<size_t>(64, n - q)));
-      if (at != n) return at;
+      if (at != n) return std::min(at, line_start);
     }
-    return n;
+    return line_start;
   }
   for (size_t q = from >= 2 ? from - 2 : 0; q < n; q += 16) {
+    if (q >= line_start) break;
     uint32_t mask;
     if (q + 16 <= n) {
       mask = hits(q);
@@ -320,15 +330,15 @@ size_t FooterStart(const char* p, size_t from, size_t n, Kernel kernel) {
         }
       }
     }
-    if (const size_t at = footer_in(q, mask); at != n) return at;
+    if (const size_t at = footer_in(q, mask); at != n) return std::min(at, line_start);
   }
-  return n;
+  return line_start;
 }
 
 }  // namespace
 
 bool SelectText(std::string_view text, bool is_title, const FingerprintOptions& o,
-                size_t first_line, TextSpan* span, Kernel kernel) {
+                size_t first_line, TextSpan* span, Kernel kernel, const TailLines* tail) {
   const char* p = text.data();
   size_t n = std::min(text.size(), is_title ? o.max_title_bytes : o.max_body_bytes);
   size_t i = 0;
@@ -362,12 +372,13 @@ bool SelectText(std::string_view text, bool is_title, const FingerprintOptions& 
     }
     if (at != std::string_view::npos && at > 0 && at + len < n) i = at + len;
   }
-  if (o.strip_dateline && !is_title) {
-    // A wire dateline ("almaty, nov 20 (reuters) - ", "астана. kazinform - ") is a short
-    // leading segment that ends with a dash between spaces (Fold turns – and — into -).
-    // Repeated: a copy of a copy carries two datelines, and a copy's dateline stands before
-    // the original's own first dash (a Kazakh copula, "оның бірі - дәрігер"), which the
-    // original loses too, so both keep the same text.
+  // A wire dateline ("almaty, nov 20 (reuters) - ", "астана. kazinform - ") is a short
+  // leading segment that ends with a dash between spaces (Fold turns – and — into -), of at most
+  // dateline_words words. Repeated: a copy of a copy carries two datelines, and a copy's
+  // dateline stands before the original's own first dash (a Kazakh copula, "оның бірі -
+  // дәрігер"), which the original loses too, so both keep the same text.
+  auto strip_datelines = [&] {
+    if (!o.strip_dateline || is_title) return;
     for (int round = 0; round < o.dateline_rounds; ++round) {
       const size_t limit = std::min(n, i + o.dateline_bytes);
       const size_t j = FindDatelineDash(p, i + 1, limit);
@@ -388,7 +399,9 @@ bool SelectText(std::string_view text, bool is_title, const FingerprintOptions& 
       if (at == limit) break;
       i = at + 6;
     }
-  }
+  };
+  strip_datelines();
+  const size_t after_dateline = i;
   if (!is_title && o.byline_markers) {
     // A byline that starts with its marker ("by olzhas auyezov", "автор: нұрлан омаров"),
     // on a line of its own or run into the text when a copy re-wraps its paragraphs: the first
@@ -404,12 +417,12 @@ bool SelectText(std::string_view text, bool is_title, const FingerprintOptions& 
       if (first_line > i && first_line - i <= o.byline_bytes) e = first_line;
       while (e < n && p[e] == ' ') ++e;
       // A byline, not the item: something must stay.
-      if (n - e >= o.min_kept_bytes) i = e;
+      if (n - e >= o.boilerplate_min_kept) i = e;
     } else if (size_t e = o.byline_roles ? BylineWithRole(p, i, n, o.byline_bytes) : 0; e != 0) {
       // Or one that ends with the writer's agency or role ("jonathan nguyen, reuters"), on a line
       // of its own or run into the text.
       while (e < n && p[e] == ' ') ++e;
-      if (n - e >= o.min_kept_bytes) i = e;
+      if (n - e >= o.boilerplate_min_kept) i = e;
     }
   }
   if (!is_title && o.byline_bytes != 0 && first_line > i && first_line < n) {
@@ -426,13 +439,17 @@ bool SelectText(std::string_view text, bool is_title, const FingerprintOptions& 
       i = first_line;
     }
   }
-  if (!is_title && o.footer_markers && n > i + o.min_kept_bytes) {
+  // A byline before the dateline ("by jane doe almaty (reuters) - "): the dateline after it.
+  if (o.dateline_after_byline && i != after_dateline) strip_datelines();
+  if (!is_title && o.footer_markers && n > i + o.boilerplate_min_kept) {
     // A footer that opens with an outlets' boilerplate marker goes first, within the body's last
-    // footer_bytes, when min_kept_bytes stay: then the last-sentence rule below sees the copy as
-    // it sees the original (without it, a copy's footer took the place of the original's short
-    // last sentence, and the copy kept that sentence while the original lost it).
-    const size_t from = std::max(i + o.min_kept_bytes, n > o.footer_bytes ? n - o.footer_bytes : 0);
-    size_t cut = FooterStart(p, from, n, kernel);
+    // footer_bytes, when boilerplate_min_kept bytes stay: then the last-sentence rule below sees
+    // the copy as it sees the original (without it, a copy's footer took the place of the
+    // original's short last sentence, and the copy kept that sentence while the original lost it).
+    const size_t from =
+        std::max(i + o.boilerplate_min_kept, n > o.footer_bytes ? n - o.footer_bytes : 0);
+    size_t cut =
+        FooterStart(p, from, n, kernel, o.footer_lines && n == text.size() ? tail : nullptr);
     while (cut > i && p[cut - 1] == ' ') --cut;
     if (cut < n) n = cut;
   }
@@ -452,6 +469,25 @@ bool SelectText(std::string_view text, bool is_title, const FingerprintOptions& 
   span->begin = i;
   span->end = n;
   return true;
+}
+
+void FindTailLines(std::string_view folded_body, std::string_view original_body,
+                   const FingerprintOptions& o, TailLines* lines) {
+  lines->count = 0;
+  if (!o.footer_lines || original_body.empty()) return;
+  const size_t reach = std::min(original_body.size(), o.footer_bytes);
+  const char* tail = original_body.data() + original_body.size() - reach;
+  size_t found[TailLines::kMax];
+  int count = 0;
+  // Backwards from the end: the last kMax line breaks, then in order (earliest first).
+  for (size_t k = reach; k > 0 && count < TailLines::kMax;) {
+    const void* nl = memrchr(tail, '\n', k);
+    if (nl == nullptr) break;
+    k = static_cast<size_t>(static_cast<const char*>(nl) - tail);
+    const size_t rest = reach - k - 1;  // the original's bytes after the line break
+    if (rest > 0 && rest < folded_body.size()) found[count++] = folded_body.size() - rest;
+  }
+  for (int c = count; c-- > 0;) lines->start[lines->count++] = static_cast<uint32_t>(found[c]);
 }
 
 size_t FirstLine(std::string_view folded_body, std::string_view original_body,

@@ -317,6 +317,70 @@ TEST(Fingerprint, AFooterOpeningWithABoilerplateMarkerGoesWhole) {
             0);
 }
 
+TEST(Fingerprint, AFooterOnALineOfItsOwnGoesAfterAnUnfinishedSentence) {
+  // Feeds cut descriptions mid-sentence; a copy then puts its footer on the next line, with no
+  // sentence end before it. The footer goes by the original's line break.
+  const std::string body =
+      "Lycos made headlines during the past several days by distributing a screensaver designed "
+      "to swamp the sites of those deemed responsible for spam with traffic, giving spammers a "
+      "taste of their own ";
+  const Fingerprint base = Of("Fake Lycos screensaver hides a keylogger", body);
+  EXPECT_EQ(Of("Fake Lycos screensaver hides a keylogger",
+               body + "\nFollow us on Twitter and subscribe to our newsletter."),
+            base);
+  EXPECT_EQ(Of("Fake Lycos screensaver hides a keylogger",
+               body + "\n\u00a9 2022 The Associated Press. All rights reserved."),
+            base);
+  // Without the line break the marker is text ("... their own follow us on ...").
+  EXPECT_NE(Of("Fake Lycos screensaver hides a keylogger",
+               body + " Follow us on Twitter and subscribe to our newsletter."),
+            base);
+  // The rule off, the copy keeps its footer.
+  internal::FingerprintOptions off;
+  off.footer_lines = false;
+  EXPECT_NE(OfWith(off, "Fake Lycos screensaver hides a keylogger",
+                   body + "\nFollow us on Twitter and subscribe to our newsletter."),
+            OfWith(off, "Fake Lycos screensaver hides a keylogger", body));
+}
+
+TEST(Fingerprint, AOneSentenceItemLosesItsBylineAndFooter) {
+  // A one-line TV-news sentence shorter than min_kept_bytes: its copy's byline and footer go
+  // too, as long as boilerplate_min_kept bytes stay.
+  const std::string one = "Әзірге ақпарат осы.";
+  const Fingerprint f1 = Of("", one);
+  EXPECT_EQ(Of("", "Автор: Нұрлан Қасымова\n" + one), f1);
+  EXPECT_EQ(Of("", one + "\nЖаңалықтарды Telegram арнамыздан оқыңыз."), f1);
+  internal::FingerprintOptions old;
+  old.boilerplate_min_kept = 40;
+  EXPECT_NE(OfWith(old, "", "Автор: Нұрлан Қасымова\n" + one), OfWith(old, "", one));
+}
+
+TEST(Fingerprint, DatelinesAreSkippedBeforeAndAfterAByline) {
+  // A copy's byline before the original's dateline, and a copy's dateline before the original's
+  // own: each copy keeps the same text as the original.
+  const char* title = "U.S. forced to battle for Ryder Cup survival";
+  const std::string body =
+      "BLOOMFIELD HILLS, Michigan (Reuters) - The U.S. Ryder Cup team, wounded after a first day "
+      "mauling, were facing a fight for survival on Saturday.";
+  const Fingerprint base = Of(title, body);
+  EXPECT_EQ(Of(title, "By Lidia Nguyen and Jonathan Balmforth\n" + body), base);
+  EXPECT_EQ(Of(title, "LONDON, Aug. 3 (Xinhua) -- " + body), base);
+  // A dash in the original's first sentence: the original loses the words before it to the
+  // rule, and the copy with a dateline loses them as well.
+  const std::string dash =
+      "Michael Owen will have one last chance to prove his fitness - and possibly determine "
+      "which formation England will employ against Wales on Saturday.";
+  EXPECT_EQ(Of("Owen fitness holds the key", "BEIJING, Oct. 27 (Xinhua) -- " + dash),
+            Of("Owen fitness holds the key", dash));
+  internal::FingerprintOptions off;
+  off.dateline_after_byline = false;
+  EXPECT_NE(OfWith(off, title, "By Lidia Nguyen and Jonathan Balmforth\n" + body),
+            OfWith(off, title, body));
+  off = {};
+  off.dateline_rounds = 1;
+  EXPECT_NE(OfWith(off, title, "LONDON, Aug. 3 (Xinhua) -- " + body), OfWith(off, title, body));
+}
+
 TEST(Fingerprint, AnOutletTagAfterTheHeadlineIsSkipped) {
   const Fingerprint base = Of(kTitle, kBody);
   EXPECT_EQ(Of(std::string(kTitle) + " - Reuters", kBody), base);

@@ -5,11 +5,12 @@
 // it never sees the text.
 //
 // What it is: a one-permutation MinHash with one bit per bin over the item's words, word pairs,
-// CJK characters and CJK character pairs (title and the first 2 KB of the body; a leading wire
-// dateline, short bracketed credits, a byline (by its marker, by the writer's agency or role
-// after a comma, or as a short first line when the body is not hard-wrapped), a footer by its
-// marker, the body's last sentence when it is short,
-// where copies put footers, and an outlet tag after the headline skipped). Copies that share a
+// CJK characters and CJK character pairs (title and the first 2 KB of the body; up to two
+// leading wire datelines, before or after a byline, short bracketed credits, a byline (by its
+// marker, by the writer's agency or role after a comma, or as a short first line when the body
+// is not hard-wrapped), a footer by its marker (after a sentence end, or opening one of the
+// original's last lines), the body's last sentence when it is short, where copies put footers,
+// and an outlet tag after the headline skipped). Copies that share a
 // fraction J of these features differ in about 32 (1 - J) bits; unrelated items in about 32. It was
 // chosen over a 64-bit SimHash of the same features by measurement (benchmarks/README.md, "Stories:
 // fingerprint": the same precision, more recall, because SimHash's distance grows with the square
@@ -117,8 +118,13 @@ struct FingerprintOptions {
   // Skip a leading body segment of at most dateline_bytes that ends with " - " (a dateline).
   bool strip_dateline = true;
   size_t dateline_bytes = 64;
-  // How many datelines in a row are skipped (each within dateline_bytes of the last).
-  int dateline_rounds = 1;
+  // How many datelines in a row are skipped (each within dateline_bytes of the last): a copy's
+  // dateline before the original's own (or before a dash of the original's first sentence,
+  // which the original loses to the rule too).
+  int dateline_rounds = 2;
+  // The dateline rule runs again after a byline: copies put a byline before the dateline
+  // ("By Jane Doe\nALMATY (Reuters) - ...") as often as after it.
+  bool dateline_after_byline = true;
   // Also a leading segment ending with 日电 within dateline_bytes (Chinese wire datelines).
   bool strip_cjk_dateline = true;
   // Skip one short word between slashes ("/ТАСС/", "/Trend/").
@@ -141,6 +147,9 @@ struct FingerprintOptions {
   size_t min_kept_bytes = 40;
   size_t max_dropped_bytes = 100;
   bool drop_last_or_whole = true;
+  // What must stay of the body when a byline or a footer is skipped: a one-line item ("15 үй
+  // зардап шеккен.") loses its byline too.
+  size_t boilerplate_min_kept = 16;
   // A byline: the body's first line (up to the first line break of the original body), after
   // the dateline, is skipped when it has at most byline_bytes (0: never), ends without
   // punctuation and is followed by a longer rest ("By Olzhas Auyezov", "Автор: ...").
@@ -165,6 +174,9 @@ struct FingerprintOptions {
   // sentence end within the body's last footer_bytes is cut, before the last-sentence rule.
   bool footer_markers = true;
   size_t footer_bytes = 200;
+  // A footer marker may also open one of the original body's last lines (footer_bytes) after a
+  // sentence left unfinished ("... a taste of their own\nFollow us on Twitter ...").
+  bool footer_lines = true;
   // A headline's outlet tag: the title's last segment after " - ", " | " or "_" when it has at
   // most title_suffix_bytes (" - reuters", " | ap news", "_新华网": how outlets tag the titles
   // they republish), and a leading segment ending in ": " or "：" of at most title_prefix_bytes
