@@ -474,7 +474,8 @@ bool SelectText(std::string_view text, bool is_title, const FingerprintOptions& 
 void FindTailLines(std::string_view folded_body, std::string_view original_body,
                    const FingerprintOptions& o, TailLines* lines) {
   lines->count = 0;
-  if (!o.footer_lines || original_body.empty()) return;
+  // A body past max_body_bytes is hashed without its end: no footer to look for.
+  if (!o.footer_lines || original_body.empty() || folded_body.size() > o.max_body_bytes) return;
   const size_t reach = std::min(original_body.size(), o.footer_bytes);
   const char* tail = original_body.data() + original_body.size() - reach;
   size_t found[TailLines::kMax];
