@@ -86,10 +86,10 @@ class StoriesRole::Impl : private ConsumerListener, private ProducerListener {
     std::shared_ptr<pipeline::PartitionOffsets> offsets;
   };
   // The outputs of one live alert, the opaque of each of its messages. Its offset is finished
-  // when the last output is delivered, and never when one was given up. Made on the consumer
-  // thread before its first output is produced; from then on `remaining` and `discarded` are
-  // read and written under Impl::delivery_mu_ only, and whoever takes `remaining` to 0 deletes
-  // it.
+  // when the last output is delivered, and never when one was given up. Filled on the consumer
+  // thread (NewPending) before its first output is produced; from then on `remaining` and
+  // `discarded` are read and written under Impl::delivery_mu_ only, and whoever takes
+  // `remaining` to 0 returns it to the pool.
   struct Pending {
     std::shared_ptr<pipeline::PartitionOffsets> offsets;
     uint64_t seq = 0;
@@ -157,6 +157,10 @@ class StoriesRole::Impl : private ConsumerListener, private ProducerListener {
   size_t in_flight() const;
   // The producer's poll thread: one output of `pending` (may be null) is delivered, or given up.
   void Release(Pending* pending, bool delivered);
+  // The consumer thread: a Pending for the alert at `seq` of `offsets` with `outputs` outputs,
+  // from the pool.
+  Pending* NewPending(const std::shared_ptr<pipeline::PartitionOffsets>& offsets, uint64_t seq,
+                      int outputs);
 
   void Destroy();
 
@@ -186,10 +190,20 @@ class StoriesRole::Impl : private ConsumerListener, private ProducerListener {
   bool stopping_ = false;
   bool input_paused_ = false;  // backpressure (options_.max_in_flight); the consumer thread's
 
-  // Outputs handed to the producer and not yet delivered or given up.
+  // Outputs handed to the producer and not yet delivered or given up: raised by the consumer
+  // thread without a lock, lowered by Release under delivery_mu_, which signals delivered_cv_
+  // under it when the count reaches 0 (so a waiter that saw more under the lock is woken).
   mutable Mutex delivery_mu_;
-  CondVar delivered_cv_;  // signalled when in_flight_ drops to 0
-  size_t in_flight_ ABSL_GUARDED_BY(delivery_mu_) = 0;
+  CondVar delivered_cv_;
+  std::atomic<size_t> in_flight_{0};
+  // The Pending pool: no allocation per alert once it holds as many records as are ever in
+  // flight (max_in_flight and a batch), and a lock per refill, not per alert. The consumer
+  // thread takes from pending_free_ (its own) and, when that is empty, takes every record
+  // Release has returned in one swap under delivery_mu_. pending_owned_ (consumer thread) owns them
+  // all; it goes with the Impl, after Destroy() has had every report delivered or given up.
+  std::vector<Pending*> pending_free_;
+  std::vector<Pending*> pending_returned_ ABSL_GUARDED_BY(delivery_mu_);
+  std::vector<std::unique_ptr<Pending>> pending_owned_;
 
   StoriesRoleCounters counters_;
   mutable Mutex snapshot_mu_;

@@ -66,8 +66,7 @@ void StoriesRole::Impl::HandleOutput(rd_kafka_message_t* msg, Part& part, bool r
     if (outputs == 0) {
       part.offsets->Finish(seq);
     } else {
-      auto* pending = new Pending{part.offsets, seq, outputs};
-      Publish(out, msg, pending);
+      Publish(out, msg, NewPending(part.offsets, seq, outputs));
     }
   }
 }
@@ -175,10 +174,7 @@ void StoriesRole::Impl::Publish(const stories::StageOutput& out, rd_kafka_messag
 void StoriesRole::Impl::ProduceOutput(const std::string& topic, std::string_view key,
                                       std::string_view value, rd_kafka_headers_t* headers,
                                       Pending* pending) {
-  {
-    MutexLock lock(&delivery_mu_);
-    ++in_flight_;
-  }
+  in_flight_.fetch_add(1, std::memory_order_relaxed);
   // Not blocking on a full queue: the consumer thread keeps serving the group (and the lease)
   // while the producer's poll thread works the queue down; a refused message is retried by the
   // producer like a failed delivery.
@@ -210,6 +206,28 @@ void StoriesRole::Impl::OnFailed(const std::string& reason) {
   fatal_.store(true, std::memory_order_release);
 }
 
+StoriesRole::Impl::Pending* StoriesRole::Impl::NewPending(
+    const std::shared_ptr<pipeline::PartitionOffsets>& offsets, uint64_t seq, int outputs) {
+  if (pending_free_.empty()) {
+    MutexLock lock(&delivery_mu_);
+    pending_free_.swap(pending_returned_);
+  }
+  Pending* p;
+  if (pending_free_.empty()) {
+    pending_owned_.push_back(std::make_unique<Pending>());
+    counters_.output_records.fetch_add(1, std::memory_order_relaxed);
+    p = pending_owned_.back().get();
+  } else {
+    p = pending_free_.back();
+    pending_free_.pop_back();
+  }
+  p->offsets = offsets;
+  p->seq = seq;
+  p->remaining = outputs;
+  p->discarded = false;
+  return p;
+}
+
 void StoriesRole::Impl::Release(Pending* pending, bool delivered) {
   MutexLock lock(&delivery_mu_);
   if (pending != nullptr) {
@@ -217,24 +235,22 @@ void StoriesRole::Impl::Release(Pending* pending, bool delivered) {
     if (--pending->remaining == 0) {
       // Finished before in_flight_ drops, so a waiter that sees no output in flight stores it.
       if (!pending->discarded) pending->offsets->Finish(pending->seq);
-      delete pending;
+      pending->offsets.reset();
+      pending_returned_.push_back(pending);
     }
   }
-  if (--in_flight_ == 0) delivered_cv_.SignalAll();
+  if (in_flight_.fetch_sub(1, std::memory_order_acq_rel) == 1) delivered_cv_.SignalAll();
 }
 
 bool StoriesRole::Impl::WaitDelivered(absl::Time deadline) {
   MutexLock lock(&delivery_mu_);
-  while (in_flight_ > 0) {
-    if (!delivered_cv_.WaitWithDeadline(&delivery_mu_, deadline)) return in_flight_ == 0;
+  while (in_flight() > 0) {
+    if (!delivered_cv_.WaitWithDeadline(&delivery_mu_, deadline)) return in_flight() == 0;
   }
   return true;
 }
 
-size_t StoriesRole::Impl::in_flight() const {
-  MutexLock lock(&delivery_mu_);
-  return in_flight_;
-}
+size_t StoriesRole::Impl::in_flight() const { return in_flight_.load(std::memory_order_acquire); }
 
 void StoriesRole::Impl::StoreCommittable() {
   if (parts_.empty()) return;

@@ -373,10 +373,10 @@ bool SelectText(std::string_view text, bool is_title, const FingerprintOptions& 
     if (at != std::string_view::npos && at > 0 && at + len < n) i = at + len;
   }
   // A wire dateline ("almaty, nov 20 (reuters) - ", "астана. kazinform - ") is a short
-  // leading segment that ends with a dash between spaces (Fold turns – and — into -), of at most
-  // dateline_words words. Repeated: a copy of a copy carries two datelines, and a copy's
-  // dateline stands before the original's own first dash (a Kazakh copula, "оның бірі -
-  // дәрігер"), which the original loses too, so both keep the same text.
+  // leading segment that ends with a dash between spaces (Fold turns – and — into -).
+  // Repeated: a copy of a copy carries two datelines, and a copy's dateline stands before the
+  // original's own first dash (a clause, a Kazakh copula: "оның бірі - дәрігер"), which the
+  // original loses too, so both keep the same text. Run again after a byline.
   auto strip_datelines = [&] {
     if (!o.strip_dateline || is_title) return;
     for (int round = 0; round < o.dateline_rounds; ++round) {

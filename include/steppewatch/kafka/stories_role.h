@@ -113,6 +113,9 @@ struct StoriesRoleCounters {
   std::atomic<uint64_t> assignments{0};  // group assignments received (with or without the lease)
   std::atomic<uint64_t> pauses{0};       // input paused by backpressure (max_in_flight)
   std::atomic<bool> paused{false};       // the input is paused by backpressure now
+  // Records of alerts in flight ever allocated: the size of the role's pool, which reuses them
+  // (no allocation per alert once it holds as many as are ever in flight).
+  std::atomic<uint64_t> output_records{0};
   std::atomic<bool> active{false};
   std::atomic<bool> replaying{false};
 };
