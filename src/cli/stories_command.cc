@@ -54,7 +54,9 @@ constexpr std::string_view kUsage =
     "DUR: 90s, 10m, 72h, 3d (days), or abseil forms like 1h30m.\n"
     "\n"
     "Event time: item.published_at when it parses (RFC 3339, Reuters' 26-FEB-1987 15:01:01.79)\n"
-    "and is sane, else origin.timestamp_ms; alerts with neither are rejected (no_time).\n"
+    "and is sane, else origin.timestamp_ms, else the stream's time (the latest event time so\n"
+    "far: an undated item arrived between its neighbours); such undated alerts are grouped\n"
+    "but not counted for spikes, and before any dated alert they are rejected (no_time).\n"
     "A summary goes to stderr: alerts, stories, copies, spike events, rejected by reason.\n"
     "\n"
     "exit: 0 done (rejected alerts are reported, not failures), 1 the input or output failed,\n"
@@ -247,6 +249,10 @@ int RunStoriesCommand(int argc, char** argv) {
       first = false;
     }
     std::fputs(")", stderr);
+  }
+  if (st.undated != 0) {
+    std::fprintf(stderr, "; %llu undated (grouped at the stream's time, not counted for spikes)",
+                 static_cast<unsigned long long>(st.undated));
   }
   std::fprintf(stderr, "; window %zu stories and memory %s at the end of the input, %zu keys\n",
                before_flush.window_stories, HumanBytes(before_flush.memory_bytes).c_str(), st.keys);

@@ -49,12 +49,16 @@ std::vector<MetricFamily> StoriesCollector::Collect() const {
                "last activation.",
                MetricType::Counter, static_cast<double>(stage.copies));
   AppendSingle(&out, "steppewatch_stories_rejected_total",
-               "Alerts the stage could not use (unknown schema, no fingerprint, absurd time), "
+               "Alerts the stage could not use (unknown schema, no fingerprint, no time), "
                "since the last activation.",
                MetricType::Counter, static_cast<double>(stage.rejected));
   AppendSingle(&out, "steppewatch_stories_late_total",
                "Alerts older than the window (counted, not grouped), since the last activation.",
                MetricType::Counter, static_cast<double>(stage.late));
+  AppendSingle(&out, "steppewatch_stories_undated_total",
+               "Alerts without a usable published_at or Kafka timestamp, grouped at the stream's "
+               "time and not counted for spikes, since the last activation.",
+               MetricType::Counter, static_cast<double>(stage.undated));
   AppendSingle(&out, "steppewatch_stories_window_stories", "Stories kept in the window.",
                MetricType::Gauge, static_cast<double>(stage.window_stories));
   AppendSingle(&out, "steppewatch_stories_memory_bytes",

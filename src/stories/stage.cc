@@ -130,7 +130,9 @@ class StageImpl final : public StoriesStage {
   void Reject(StageOutput& out, std::string_view reason, std::string message);
   // Handles a parsed alert: everything Process does after the parse.
   void Handle(const StageInput& in, Slot& slot, StageOutput& out, bool replay);
-  bool ResolveTime(const AlertFields& f, int64_t kafka_timestamp_ms, int64_t* t,
+  // The event time: item.published_at when it is sane, else the Kafka timestamp, else the
+  // stream's time (the clock; *undated set); false (and *why) when none is usable.
+  bool ResolveTime(const AlertFields& f, int64_t kafka_timestamp_ms, int64_t* t, bool* undated,
                    std::string* why) const;
   int64_t PresentMs() const;
   int LanguageIndex(std::string_view lang);
@@ -184,7 +186,7 @@ int64_t StageImpl::PresentMs() const {
   return fixed_now_ms_ >= 0 ? fixed_now_ms_ : absl::ToUnixMillis(absl::Now());
 }
 
-bool StageImpl::ResolveTime(const AlertFields& f, int64_t kafka_ms, int64_t* t,
+bool StageImpl::ResolveTime(const AlertFields& f, int64_t kafka_ms, int64_t* t, bool* undated,
                             std::string* why) const {
   if (kafka_ms < kEarliestMs || kafka_ms > PresentMs() + kAheadOfNowMs) kafka_ms = -1;
   int64_t published = -1;
@@ -211,9 +213,17 @@ bool StageImpl::ResolveTime(const AlertFields& f, int64_t kafka_ms, int64_t* t,
     *t = kafka_ms;
     return true;
   }
-  *why = f.published_at.empty() ? "no item.published_at and no Kafka timestamp"
-                                : StrCat("item.published_at '", f.published_at.substr(0, 64),
-                                         "' is not a usable time and there is no Kafka timestamp");
+  // Offline input of undated items (no Kafka timestamp): the item arrived between its
+  // neighbours, so it takes the stream's time, as a live item takes its broker's.
+  if (clock_ms_ != INT64_MIN) {
+    *t = clock_ms_;
+    *undated = true;
+    return true;
+  }
+  *why = StrCat(f.published_at.empty() ? std::string("no item.published_at")
+                                       : StrCat("item.published_at '", f.published_at.substr(0, 64),
+                                                "' is not a usable time"),
+                ", no Kafka timestamp and no earlier alert to take the stream's time from");
   return false;
 }
 
@@ -372,8 +382,9 @@ void StageImpl::Handle(const StageInput& in, Slot& slot, StageOutput& out, bool 
   int64_t kafka_timestamp_ms = in.kafka_timestamp_ms;
   if (kafka_timestamp_ms < 0) kafka_timestamp_ms = f.origin_timestamp_ms;
   int64_t t;
+  bool undated = false;
   std::string why;
-  if (!ResolveTime(f, kafka_timestamp_ms, &t, &why)) {
+  if (!ResolveTime(f, kafka_timestamp_ms, &t, &undated, &why)) {
     return Reject(out, "no_time", StrCat("item ", std::string_view(f.id).substr(0, 64), ": ", why));
   }
   if (clock_ms_ != INT64_MIN && t < clock_ms_ - window_ms_) {
@@ -385,9 +396,14 @@ void StageImpl::Handle(const StageInput& in, Slot& slot, StageOutput& out, bool 
                          " is older than the window"));
   }
   Advance(t);
+  if (undated) ++stats_.undated;
   int language = LanguageIndex(f.lang);
   StoryIndex::Assignment a = index_.Assign(f.fp, f.id, t, Hash64(f.source), language, f.lead);
-  if (a.is_new) {
+  if (a.is_new && undated) {
+    // Grouped, and its copies find it; but a count of new stories per bucket means nothing for
+    // a story whose time is not known.
+    ++stats_.new_stories;
+  } else if (a.is_new) {
     ++stats_.new_stories;
     spikes_.AddGlobalStory();
     // Each key counts a story once, even when two matched rules carry the same tag; keys in

@@ -101,6 +101,9 @@ struct StageStats {
   uint64_t copies = 0;    // alerts that joined an existing story
   uint64_t rejected = 0;  // every alert not grouped (late ones included)
   uint64_t late = 0;      // events older than the window, counted and not grouped
+  // alerts without a usable published_at or Kafka timestamp (offline input of undated items),
+  // grouped at the stream's time; their new stories are not counted for spikes
+  uint64_t undated = 0;
   uint64_t spike_events = 0;
   size_t window_stories = 0;  // gauge
   size_t memory_bytes = 0;    // gauge: the window's and the baselines' memory
