@@ -59,6 +59,13 @@ case "$case_name" in
   match-compact) run match --rules "$good" --hits compact --ordered "${fixed[@]}" "$items" ;;
   explain) run explain --rules "$good" --rule kz.china-near "$items" ;;
   explain-unknown-rule) run explain --rules "$good" --rule no.such.rule "$items" ;;
+  match-cache)
+    # Twice with --cache-dir: the first run compiles and stores, the second loads the pack from
+    # the cache; both write the same alerts.
+    "$bin" match --rules "$good" --cache-dir "$out/cache" --ordered "${fixed[@]}" "$items" >"$out/first" 2>"$out/first.err"
+    run match --rules "$good" --cache-dir "$out/cache" --ordered "${fixed[@]}" "$items"
+    cat "$out/first.err" "$out/stderr" >"$out/both.err" && mv "$out/both.err" "$out/stderr"
+    cmp -s "$out/first" "$out/stdout" || echo "the two runs' alerts differ" >>"$out/stdout" ;;
   stories-help) run stories --help ;;
   stories-backtest) run stories --warmup-days 1 --now 2026-01-01T00:00:00Z tests/cli/data/stories-alerts.jsonl ;;
   stories-bad-input) "$bin" stories --now 2026-01-01T00:00:00Z --rejected "$out/rejected" - <tests/cli/data/stories-bad.jsonl >"$out/stdout" 2>"$out/stderr"; echo $? >"$out/exit"; cat "$out/rejected" >>"$out/stdout" ;;
@@ -86,6 +93,7 @@ esac
 sed -i -E \
   -e 's/database [0-9.]+ (B|KiB|MiB)/database X/' \
   -e 's/compile [0-9.]+ s, load [0-9.]+ s/compile X s, load X s/' \
+  -e 's/^pack (loaded from the cache|compiled \(now cached\)) in [0-9.]+ s$/pack \1 in X s/' \
   -e 's/in [0-9.]+ s: [0-9]+ items\/s, [0-9.]+ MB\/s/in X s: X items\/s, X MB\/s/' \
   -e 's/and memory [0-9.]+ (B|KiB|MiB) at the end/and memory X at the end/' \
   "$out/stdout" "$out/stderr"

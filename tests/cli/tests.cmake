@@ -7,7 +7,7 @@ set(steppewatch_cli_golden_cases
     rules-check-bad-regex typo-command match-typo-option match-repeated-option
     feed-repeated-property match-help
     match-no-rules match-bad-threads match-ordered match-stdin match-demo match-demo-threads
-    match-invalid-pack match-summary match-compact explain explain-unknown-rule stories-help
+    match-invalid-pack match-summary match-compact match-cache explain explain-unknown-rule stories-help
     stories-backtest stories-bad-input stories-bad-flag match-threads-agree)
 foreach(case ${steppewatch_cli_golden_cases})
   add_test(NAME cli.golden.${case}
