@@ -210,6 +210,9 @@ void Fold(std::string_view text, FoldedText* out) {
   const __m128i k_d1 = _mm_set1_epi8(static_cast<char>(0xD1));
   const __m128i k_af = _mm_set1_epi8(static_cast<char>(0xAF));
   const __m128i k_90 = _mm_set1_epi8(static_cast<char>(0x90));
+  // Two-byte lead bytes C2..DF, compared as signed: greater than C1 and less than E0.
+  const __m128i k_c1 = _mm_set1_epi8(static_cast<char>(0xC1));
+  const __m128i k_e0 = _mm_set1_epi8(static_cast<char>(0xE0));
 
   while (st.i < n) {
     if (n - st.i >= 16) {
@@ -244,6 +247,47 @@ void Fold(std::string_view text, FoldedText* out) {
                bad_next == 0;
         // A lead in the last byte: store 16 bytes but advance 15; the next block redoes it.
         advance = 16 - (leads >> 15);
+      }
+      if (!fast && !runs && high != 0) {
+        // Two-byte block path: every non-ASCII character of the block is two bytes long (Kazakh
+        // letters, Russian capitals, Latin-1, Greek ...) and folds to two bytes that are not
+        // white space. The block is stored with its ASCII folded, then each two-byte character
+        // is overwritten with its fold from the table; any other character sends the block to
+        // the scalar path, which rewrites it. Kazakh text left the Cyrillic path at every letter
+        // under D2/D3 and every capital.
+        const unsigned cont =
+            static_cast<unsigned>(_mm_movemask_epi8(_mm_cmplt_epi8(v, k_first_lead)));
+        const unsigned leads = static_cast<unsigned>(
+            _mm_movemask_epi8(_mm_and_si128(_mm_cmpgt_epi8(v, k_c1), _mm_cmplt_epi8(v, k_e0))));
+        if ((high & ~cont) == leads && cont == ((leads << 1) & 0xFFFFu)) {
+          // A lead in the last byte: its character is left to the next block.
+          const size_t block_advance = 16 - (leads >> 15);
+          const __m128i lower = _mm_or_si128(v, _mm_and_si128(upper, k_case_bit));
+          const __m128i res = _mm_or_si128(_mm_andnot_si128(ws, lower), _mm_and_si128(ws, k_space));
+          char* const block_out = st.dst + st.o;
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(block_out), res);
+          const uint8_t* const in = s + st.i;
+          unsigned todo = leads & 0x7FFFu;
+          bool folded = true;
+          while (todo != 0) {
+            const unsigned p = static_cast<unsigned>(__builtin_ctz(todo));
+            todo &= todo - 1;
+            const uint32_t cp = (uint32_t{in[p]} & 0x1F) << 6 | (in[p + 1] & 0x3F);
+            const uint32_t packed = st.two_byte[cp];
+            // Bit 31 (white space) clear and a length of two bytes.
+            if ((packed >> 24) != 2) {
+              folded = false;
+              break;
+            }
+            std::memcpy(block_out + p, &packed, 2);
+          }
+          if (folded) {
+            st.i += block_advance;
+            st.o += block_advance;
+            st.prev_space = (wm >> (block_advance - 1)) & 1;
+            continue;
+          }
+        }
       }
       if (fast) {
         const __m128i lower = _mm_or_si128(v, _mm_and_si128(upper, k_case_bit));

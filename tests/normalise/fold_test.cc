@@ -165,3 +165,64 @@ TEST(FoldTest, FastPathsAgreeWithCharacterByCharacterFold) {
 
 }  // namespace
 }  // namespace steppewatch::normalise
+
+namespace steppewatch::normalise {
+namespace {
+
+// The two-byte block path (blocks whose non-ASCII characters are all two bytes long: Kazakh,
+// Russian capitals, Latin-1, Greek ...) must agree with folding one character at a time for
+// every two-byte code point U+0080..U+07FF, wherever it falls in a block (a lead in the last
+// byte included), beside ASCII, single spaces, lowercase Russian (the Cyrillic path) and
+// characters that leave the path (three-byte, white space, length changes, invalid bytes); and
+// every folded character must map back to its original.
+TEST(FoldTest, TwoByteBlocksAgreeWithCharacterByCharacterFold) {
+  std::vector<std::string> two_byte;
+  for (char32_t cp = 0x80; cp < 0x800; ++cp) {
+    two_byte.push_back(
+        {static_cast<char>(0xC0 | (cp >> 6)), static_cast<char>(0x80 | (cp & 0x3F))});
+  }
+  const std::vector<std::string> others = {"a", "Q", "7", ".",      " ",  "жол",  "Ә",    "қ",
+                                           "—", "’", "İ", "\u00a0", "哈", "\xd2", "\xbf", "\n"};
+  std::mt19937 rng(16);
+  FoldedText folded;
+  for (int round = 0; round < 20000; ++round) {
+    std::string text;
+    // Mostly two-byte characters, so that many blocks are all-two-byte; every code point is
+    // drawn some 200 times over the rounds.
+    const int count = 8 + static_cast<int>(rng() % 40);
+    for (int k = 0; k < count; ++k) {
+      const unsigned pick = rng() % 16;
+      if (pick < 10) {
+        text += two_byte[rng() % two_byte.size()];
+      } else if (pick < 14) {
+        text.push_back("abcXYZ 019-,"[rng() % 12]);
+      } else {
+        text += others[rng() % others.size()];
+      }
+    }
+    Fold(text, &folded);
+    ASSERT_EQ(folded.text(), ReferenceFold(text)) << "round " << round;
+    // Offsets: each folded character maps back to the start of its original (a space run to
+    // its first space).
+    const std::string_view f = folded.text();
+    size_t fi = 0;
+    size_t oi = 0;
+    while (fi < f.size()) {
+      ASSERT_EQ(folded.ToOriginal(static_cast<uint32_t>(fi)), oi) << "round " << round;
+      const CodePoint fc = DecodeAt(f, fi);
+      const CodePoint oc = DecodeAt(text, oi);
+      oi += oc.length == 0 ? 1 : oc.length;
+      if (fc.cp == ' ') {
+        while (oi < text.size() && DecodeAt(text, oi).length != 0 &&
+               IsSpace(DecodeAt(text, oi).cp)) {
+          oi += DecodeAt(text, oi).length;
+        }
+      }
+      fi += fc.length;
+    }
+    ASSERT_EQ(folded.ToOriginal(static_cast<uint32_t>(f.size())), text.size()) << round;
+  }
+}
+
+}  // namespace
+}  // namespace steppewatch::normalise
