@@ -76,6 +76,10 @@ struct ScanState {
   uint32_t direct_bit = 0;
   unsigned id_shift = 0;
   uint32_t hint_mask = 0;
+  // FoldedText::ToOriginal's cursor into the map of field cursor_field (matches come in order
+  // of their ends, so each offset is found from the last one's entry).
+  uint32_t map_cursor = 0;
+  uint32_t cursor_field = UINT32_MAX;
 };
 
 // Returns the start of the run of non-CJK word characters that ends at `end`, or `end`.
@@ -220,7 +224,7 @@ int EmitPhraseHits(ScanState* s, const WordPhrase& phrase, uint32_t jend, uint32
   s->regex = true;
   for (size_t e = p; e <= last; ++e) {
     if (e < last && (joined[e] & 0xC0) == 0x80) continue;  // inside a character
-    const uint32_t end = folded->ToOriginal(static_cast<uint32_t>(e) - base);
+    const uint32_t end = folded->ToOriginal(static_cast<uint32_t>(e) - base, &s->map_cursor);
     const uint32_t start = WordRunStart(s->original, end);
     if (EmitHits(s, &phrase.target, &phrase.target + 1, start, end) != 0) return 1;
   }
@@ -278,10 +282,15 @@ int OnJoinedMatch(unsigned int id, unsigned long long, unsigned long long to, un
   s->field = static_cast<uint8_t>(f);
   s->original = s->fields[f];
   s->regex = regex_start;  // a simple regex's spelling: the end check applies as a regex's
+  if (f != s->cursor_field) {
+    s->cursor_field = f;
+    s->map_cursor = 0;
+  }
   if (first->phrase != 0) return EmitPhraseHits(s, s->matcher->phrase(first->phrase), jend, base);
-  const uint32_t end = folded->ToOriginal(jend - base);
-  const uint32_t start =
-      regex_start ? WordRunStart(s->original, end) : folded->ToOriginal(jstart - base);
+  // The start first: both then move the cursor forward.
+  uint32_t start = regex_start ? 0 : folded->ToOriginal(jstart - base, &s->map_cursor);
+  const uint32_t end = folded->ToOriginal(jend - base, &s->map_cursor);
+  if (regex_start) start = WordRunStart(s->original, end);
   return EmitHits(s, first, last, start, end);
 }
 

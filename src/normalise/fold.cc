@@ -53,6 +53,30 @@ uint32_t FoldedText::ToOriginal(uint32_t folded_offset) const {
   return folded_offset - it->folded + it->original;
 }
 
+uint32_t FoldedText::MappedToOriginal(uint32_t folded_offset, uint32_t* cursor) const {
+  // The entry that applies is the last one whose `folded` is at most the offset (entries are
+  // strictly increasing). From the cursor's entry, a few steps forward cover the next match.
+  constexpr int kMaxSteps = 4;
+  const size_t n = map_.size();
+  size_t i = *cursor < n ? *cursor : 0;
+  if (map_[i].folded <= folded_offset) {
+    for (int step = 0; step < kMaxSteps && i + 1 < n && map_[i + 1].folded <= folded_offset;
+         ++step) {
+      ++i;
+    }
+    if (i + 1 == n || folded_offset < map_[i + 1].folded) {
+      *cursor = static_cast<uint32_t>(i);
+      return folded_offset - map_[i].folded + map_[i].original;
+    }
+  }
+  auto it = std::upper_bound(map_.begin(), map_.end(), folded_offset,
+                             [](uint32_t f, const MapEntry& e) { return f < e.folded; });
+  if (it == map_.begin()) return folded_offset;
+  --it;
+  *cursor = static_cast<uint32_t>(it - map_.begin());
+  return folded_offset - it->folded + it->original;
+}
+
 namespace {
 
 #define SW_FOLD_INLINE inline __attribute__((always_inline))

@@ -1,5 +1,6 @@
 #include "steppewatch/normalise/fold.h"
 
+#include <algorithm>
 #include <random>
 #include <string>
 #include <string_view>
@@ -221,6 +222,53 @@ TEST(FoldTest, TwoByteBlocksAgreeWithCharacterByCharacterFold) {
       fi += fc.length;
     }
     ASSERT_EQ(folded.ToOriginal(static_cast<uint32_t>(f.size())), text.size()) << round;
+  }
+}
+
+}  // namespace
+}  // namespace steppewatch::normalise
+
+namespace steppewatch::normalise {
+namespace {
+
+// ToOriginal with a cursor must equal the binary search for every offset, whatever order the
+// offsets come in: increasing with small and large steps (a scan's match ends), repeated,
+// decreasing, random, and on a map that has one entry, many, or none.
+TEST(FoldTest, ToOriginalWithACursorEqualsTheSearch) {
+  const std::vector<std::string> pieces = {"word ", "\n    ", "İ",     "’",      "x", "  ",
+                                           "—",     "Ⱥ",      "қазақ", "\u00a0", "哈"};
+  std::mt19937 rng(16);
+  FoldedText folded;
+  for (int round = 0; round < 3000; ++round) {
+    std::string text;
+    const int count = static_cast<int>(rng() % 60);
+    for (int k = 0; k < count; ++k) text += pieces[rng() % (round % 3 == 0 ? 1 : pieces.size())];
+    Fold(text, &folded);
+    const auto size = static_cast<uint32_t>(folded.text().size());
+    std::vector<uint32_t> offsets;
+    for (uint32_t o = 0; o <= size; o += 1 + rng() % (1 + rng() % 24)) offsets.push_back(o);
+    switch (round % 4) {
+      case 1:
+        std::reverse(offsets.begin(), offsets.end());
+        break;
+      case 2:
+        std::shuffle(offsets.begin(), offsets.end(), rng);
+        break;
+      case 3:  // each offset twice, then back a little (a match's start after the last end)
+        for (size_t k = 0, n = offsets.size(); k < n; ++k) {
+          offsets.push_back(offsets[k]);
+          offsets.push_back(offsets[k] > 3 ? offsets[k] - 3 : 0);
+        }
+        break;
+      default:
+        break;
+    }
+    uint32_t cursor = 0;
+    for (uint32_t o : offsets) {
+      ASSERT_EQ(folded.ToOriginal(o, &cursor), folded.ToOriginal(o))
+          << "round " << round << " offset " << o << " of " << size << ", " << folded.map_entries()
+          << " map entries";
+    }
   }
 }
 
