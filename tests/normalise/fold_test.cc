@@ -274,3 +274,29 @@ TEST(FoldTest, ToOriginalWithACursorEqualsTheSearch) {
 
 }  // namespace
 }  // namespace steppewatch::normalise
+
+namespace steppewatch::normalise {
+namespace {
+
+// A white-space run split by a 16-byte block edge collapses as one run, whichever path each
+// block takes (ASCII, ASCII with runs, Cyrillic, two-byte, scalar), at every position.
+TEST(FoldTest, SpaceRunsAcrossBlockEdgesCollapse) {
+  const std::vector<std::string> fills = {"a", "Z", "я", "Қ", "哈"};
+  const std::vector<std::string> runs = {"  ", "\n    ", " \t", "\u00a0 "};
+  for (const std::string& before : fills) {
+    for (const std::string& after : fills) {
+      for (const std::string& run : runs) {
+        for (size_t k = 0; k < 40; ++k) {
+          std::string text;
+          while (text.size() < k) text += before;
+          text += run;
+          while (text.size() < k + 48) text += after;
+          ASSERT_EQ(FoldToString(text), ReferenceFold(text)) << text;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace steppewatch::normalise
