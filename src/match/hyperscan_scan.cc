@@ -32,18 +32,28 @@ bool CharCountInRange(std::string_view text, LengthRange range) {
   uint64_t chars = 0;
   size_t i = 0;
   // A byte starts a code point unless it is a continuation byte 10xxxxxx (-128..-65 as int8).
-  // Counted per byte lane (a compare gives -1 per start byte), summed every 255 blocks at most:
+  // Counted per byte lane (a compare gives -1 per start byte), summed every 16 blocks:
   // __builtin_popcount is a libgcc call on the x86-64 baseline (~20 instructions a block).
+  // After each sum the rest of the field (1 to 4 bytes a code point) often decides already: a
+  // field of 400-1600 bytes against a maximum of 400 was counted to its end (1% of the item
+  // path's CPU samples), now to about its middle.
+  constexpr int kBlocksPerSum = 16;
   const __m128i last_continuation = _mm_set1_epi8(static_cast<char>(0xBF));
-  while (i + 16 <= n && chars <= range.max_chars) {
+  while (i + 16 <= n) {
     __m128i lanes = _mm_setzero_si128();
-    for (int blocks = 0; blocks < 255 && i + 16 <= n; ++blocks, i += 16) {
+    for (int blocks = 0; blocks < kBlocksPerSum && i + 16 <= n; ++blocks, i += 16) {
       const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i));
       lanes = _mm_sub_epi8(lanes, _mm_cmpgt_epi8(v, last_continuation));
     }
     const __m128i sums = _mm_sad_epu8(lanes, _mm_setzero_si128());
     chars += static_cast<uint64_t>(_mm_cvtsi128_si32(sums)) +
              static_cast<uint64_t>(_mm_cvtsi128_si32(_mm_unpackhi_epi64(sums, sums)));
+    // The rest holds at most `rest` code points, and at least rest / 4: it may start with up to
+    // three continuation bytes of a character counted here, then whole characters of 1 to 4
+    // bytes.
+    const uint64_t rest = n - i;
+    if (chars + rest / 4 > range.max_chars || chars + rest < range.min_chars) return false;
+    if (chars >= range.min_chars && chars + rest <= range.max_chars) return true;
   }
   for (; i < n && chars <= range.max_chars; ++i) chars += (s[i] & 0xC0) != 0x80;
   return chars >= range.min_chars && chars <= range.max_chars;

@@ -343,6 +343,65 @@ TEST(MatcherTest, WholeFieldLengthRegexesCountLongFieldsAndShareTheirSpan) {
   EXPECT_GT(total, texts.size());
 }
 
+// The count stops early once the rest of the field decides (every 16 blocks): over random
+// fields of one- to four-byte characters whose counts fall on both sides of each range's
+// bounds, every term must hit exactly when the field's code points are in its range.
+TEST(MatcherTest, WholeFieldLengthCountsDecideEarlyOnlyWhenTheRestCannotChangeTheAnswer) {
+  const std::vector<std::pair<uint32_t, uint32_t>> ranges = {
+      {1, 400}, {1, 5000}, {100, 120}, {300, 1000}, {2000, 100000}, {257, 258}};
+  std::vector<TermSpec> terms;
+  for (const auto& [lo, hi] : ranges) {
+    terms.push_back(Regex(absl::StrCat("^[\\s\\S]{", lo, ",", hi, "}$")));
+  }
+  SW_ASSERT_OK_AND_ASSIGN(auto matcher, Matcher::Create(terms, MatcherOptions{}));
+  SW_ASSERT_OK_AND_ASSIGN(auto context, MatchContext::Create(matcher));
+  auto check = [&](const std::string& text, const std::string& what) {
+    size_t chars = 0;
+    for (char c : text) chars += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+    const std::string_view fields[] = {text};
+    std::vector<Hit> hits;
+    ASSERT_THAT(context->Scan(fields, &hits), IsOk());
+    std::vector<TermId> expected, found;
+    for (TermId t = 0; t < ranges.size(); ++t) {
+      if (chars >= ranges[t].first && chars <= ranges[t].second) expected.push_back(t);
+    }
+    for (const Hit& h : hits) found.push_back(h.term);
+    std::sort(found.begin(), found.end());
+    ASSERT_EQ(found, expected) << what << ": " << text.size() << " bytes, " << chars
+                               << " characters";
+  };
+  // Exactly at, under and over each bound, with four-byte characters at the end so that the
+  // last blocks split one at every alignment (the rest then starts with continuation bytes).
+  for (const auto& [lo, hi] : ranges) {
+    for (uint32_t bound : {lo, hi}) {
+      if (bound > 6000) continue;
+      for (uint32_t total = bound > 5 ? bound - 1 : 5; total <= bound + 1; ++total) {
+        for (uint32_t k = 0; k < 9 && k < total; ++k) {
+          std::string text(total - k, 'a');
+          for (uint32_t e = 0; e < k; ++e) text += "😀";
+          ASSERT_NO_FATAL_FAILURE(check(text, absl::StrCat("bound ", bound, ", ", k)));
+        }
+      }
+    }
+  }
+  const std::vector<std::string> characters = {"a", "ж", "哈", "😀"};
+  std::mt19937 rng(16);
+  for (int round = 0; round < 3000; ++round) {
+    // A count near one of the bounds, in characters of one width or of mixed widths.
+    const auto& [lo, hi] = ranges[rng() % ranges.size()];
+    const int64_t bound = std::min<uint32_t>(rng() % 2 ? lo : hi, 6000);
+    const auto target =
+        static_cast<uint32_t>(std::max<int64_t>(1, bound + static_cast<int64_t>(rng() % 5) - 2));
+    const int width = static_cast<int>(rng() % 5);  // 4: mixed
+    std::string text;
+    for (uint32_t c = 0; c + 4 < target; ++c) {
+      text += characters[width < 4 ? width : rng() % 4];
+    }
+    text += " end";
+    ASSERT_NO_FATAL_FAILURE(check(text, absl::StrCat("round ", round)));
+  }
+}
+
 // Hits come back sorted by (field, start, end, term) without repeats, whether Hyperscan's order
 // is nearly sorted (few overlapping terms: the insertion sort) or far from it (phrases of 1 to
 // 40 words over 300 repeated words: every end reports 40 hits in descending start order, which
