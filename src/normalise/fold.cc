@@ -243,11 +243,12 @@ void Fold(std::string_view text, FoldedText* out) {
     // the general block code below spent ~70 instructions on such a block deciding its path.
     while (n - st.i >= 16) {
       const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + st.i));
+      if (_mm_movemask_epi8(v) != 0) break;  // non-ASCII: decided at once
       const __m128i ws = _mm_or_si128(
           _mm_cmpeq_epi8(v, k_space),
           _mm_and_si128(_mm_cmpgt_epi8(v, k_tab_minus_1), _mm_cmplt_epi8(v, k_cr_plus_1)));
       const unsigned wm = static_cast<unsigned>(_mm_movemask_epi8(ws));
-      if ((_mm_movemask_epi8(v) | (wm & ((wm << 1) | (st.prev_space ? 1u : 0u)))) != 0) break;
+      if ((wm & ((wm << 1) | (st.prev_space ? 1u : 0u))) != 0) break;
       const __m128i upper =
           _mm_and_si128(_mm_cmpgt_epi8(v, k_a_minus_1), _mm_cmplt_epi8(v, k_z_plus_1));
       const __m128i lower = _mm_or_si128(v, _mm_and_si128(upper, k_case_bit));
