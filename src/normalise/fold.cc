@@ -234,6 +234,12 @@ void Fold(std::string_view text, FoldedText* out) {
   const __m128i k_d1 = _mm_set1_epi8(static_cast<char>(0xD1));
   const __m128i k_af = _mm_set1_epi8(static_cast<char>(0xAF));
   const __m128i k_90 = _mm_set1_epi8(static_cast<char>(0x90));
+  const __m128i k_d2 = _mm_set1_epi8(static_cast<char>(0xD2));
+  const __m128i k_d3 = _mm_set1_epi8(static_cast<char>(0xD3));
+  const __m128i k_a0 = _mm_set1_epi8(static_cast<char>(0xA0));
+  const __m128i k_91 = _mm_set1_epi8(static_cast<char>(0x91));
+  const __m128i k_8f = _mm_set1_epi8(static_cast<char>(0x8F));
+  const __m128i k_one = _mm_set1_epi8(1);
   // Two-byte lead bytes C2..DF, compared as signed: greater than C1 and less than E0.
   const __m128i k_c1 = _mm_set1_epi8(static_cast<char>(0xC1));
   const __m128i k_e0 = _mm_set1_epi8(static_cast<char>(0xE0));
@@ -311,7 +317,23 @@ void Fold(std::string_view text, FoldedText* out) {
           char* const block_out = st.dst + st.o;
           _mm_storeu_si128(reinterpret_cast<__m128i*>(block_out), res);
           const uint8_t* const in = s + st.i;
-          unsigned todo = leads & 0x7FFFu;
+          // Letters that fold to themselves need no lookup, told by their two bytes (bit p of
+          // a `next` mask is the condition on byte p + 1): after D0 B0..BF (а..п); after D1
+          // 80..9F but 91 (р..я, ѐ..џ with Kazakh і; ё folds to е); after D2 an odd byte
+          // (U+0481..U+04BF: lowercase letters and combining marks, with Kazakh ғ қ ң ү ұ һ);
+          // after D3 an odd byte from 90 (U+04D1..U+04FF lowercase, Kazakh ә ө). Checked
+          // against the table for every two-byte code point by the tests.
+          const auto mask = [](__m128i m) { return static_cast<unsigned>(_mm_movemask_epi8(m)); };
+          const unsigned next_b0_bf = mask(_mm_cmpgt_epi8(v, k_af)) >> 1;
+          const unsigned next_80_9f = mask(_mm_cmplt_epi8(v, k_a0)) >> 1;
+          const unsigned next_91 = mask(_mm_cmpeq_epi8(v, k_91)) >> 1;
+          const unsigned next_odd = mask(_mm_cmpeq_epi8(_mm_and_si128(v, k_one), k_one)) >> 1;
+          const unsigned next_90_bf = mask(_mm_cmpgt_epi8(v, k_8f)) >> 1;
+          const unsigned self = (mask(_mm_cmpeq_epi8(v, k_d0)) & next_b0_bf) |
+                                (mask(_mm_cmpeq_epi8(v, k_d1)) & next_80_9f & ~next_91) |
+                                (mask(_mm_cmpeq_epi8(v, k_d2)) & next_odd) |
+                                (mask(_mm_cmpeq_epi8(v, k_d3)) & next_odd & next_90_bf);
+          unsigned todo = leads & ~self & 0x7FFFu;
           bool folded = true;
           while (todo != 0) {
             const unsigned p = static_cast<unsigned>(__builtin_ctz(todo));
