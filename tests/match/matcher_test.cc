@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "steppewatch/normalise/utf8.h"
 #include "testing/paths.h"
 #include "testing/status_matchers.h"
 
@@ -597,6 +598,51 @@ TEST(MatcherTest, WordChecksHoldOnBothSidesOfTheIdHintLength) {
             std::vector<std::string>({"0:0:" + w31, "0:1:" + w31, "1:1:" + w32}));
   EXPECT_EQ(Find({substring31, substring32}, {"x" + w31 + "y", "x" + w32 + "y"}),
             std::vector<std::string>({"0:0:" + w31, "0:1:" + w31, "1:1:" + w32}));
+}
+
+// The word checks answer an ASCII neighbour from a table and any other by decoding it: for every
+// ASCII character and some others on either side of whole-word terms (ASCII, Cyrillic, ending
+// in a digit or in punctuation), a hit must be reported exactly when normalise's boundary
+// functions accept both edges of the original text.
+TEST(MatcherTest, WordChecksOnAsciiNeighboursAgreeWithTheBoundaryFunctions) {
+  std::vector<std::string> neighbours;
+  for (int c = 1; c < 128; ++c) neighbours.emplace_back(1, static_cast<char>(c));
+  for (const char* other : {"ж", "Қ", "é", "哈", "’", "—", "\u00a0", "\u0301"}) {
+    neighbours.emplace_back(other);
+  }
+  const std::vector<std::string> words = {"ab", "жа", "c5", "x-"};
+  std::vector<TermSpec> terms;
+  for (const std::string& w : words) terms.push_back(Lit(w));
+  // The same words as substrings share the patterns, so that a letter next to a match does not
+  // reject it before the word checks (OnJoinedMatch's early test).
+  for (const std::string& w : words) {
+    TermSpec substring = Lit(w);
+    substring.whole_word = false;
+    terms.push_back(substring);
+  }
+  SW_ASSERT_OK_AND_ASSIGN(auto matcher, Matcher::Create(terms, MatcherOptions{}));
+  SW_ASSERT_OK_AND_ASSIGN(auto context, MatchContext::Create(matcher));
+  size_t hits_seen = 0;
+  for (TermId t = 0; t < words.size(); ++t) {
+    for (const std::string& before : neighbours) {
+      for (const std::string& after : {std::string("."), std::string("q"), before}) {
+        const std::string text = before + words[t] + after;
+        const std::string_view fields[] = {text};
+        std::vector<Hit> hits;
+        ASSERT_THAT(context->Scan(fields, &hits), IsOk());
+        const size_t start = before.size();
+        const size_t end = start + words[t].size();
+        // Every word starts with a letter; all but "x-" end with a letter or digit.
+        const bool expected = normalise::IsBoundaryBefore(text, start) &&
+                              (words[t] == "x-" || normalise::IsBoundaryAfter(text, end));
+        bool found = false;
+        for (const Hit& h : hits) found |= h.term == t && h.start == start && h.end == end;
+        EXPECT_EQ(found, expected) << "\"" << text << "\"";
+        hits_seen += found;
+      }
+    }
+  }
+  EXPECT_GT(hits_seen, 100u);
 }
 
 TEST(MatcherTest, EmptyTermSetMatchesNothing) { EXPECT_THAT(Find({}, {"anything"}), IsEmpty()); }
