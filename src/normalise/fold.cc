@@ -53,6 +53,30 @@ uint32_t FoldedText::ToOriginal(uint32_t folded_offset) const {
   return folded_offset - it->folded + it->original;
 }
 
+uint32_t FoldedText::MappedToOriginal(uint32_t folded_offset, uint32_t* cursor) const {
+  // The entry that applies is the last one whose `folded` is at most the offset (entries are
+  // strictly increasing). From the cursor's entry, a few steps forward cover the next match.
+  constexpr int kMaxSteps = 4;
+  const size_t n = map_.size();
+  size_t i = *cursor < n ? *cursor : 0;
+  if (map_[i].folded <= folded_offset) {
+    for (int step = 0; step < kMaxSteps && i + 1 < n && map_[i + 1].folded <= folded_offset;
+         ++step) {
+      ++i;
+    }
+    if (i + 1 == n || folded_offset < map_[i + 1].folded) {
+      *cursor = static_cast<uint32_t>(i);
+      return folded_offset - map_[i].folded + map_[i].original;
+    }
+  }
+  auto it = std::upper_bound(map_.begin(), map_.end(), folded_offset,
+                             [](uint32_t f, const MapEntry& e) { return f < e.folded; });
+  if (it == map_.begin()) return folded_offset;
+  --it;
+  *cursor = static_cast<uint32_t>(it - map_.begin());
+  return folded_offset - it->folded + it->original;
+}
+
 namespace {
 
 #define SW_FOLD_INLINE inline __attribute__((always_inline))
@@ -210,8 +234,37 @@ void Fold(std::string_view text, FoldedText* out) {
   const __m128i k_d1 = _mm_set1_epi8(static_cast<char>(0xD1));
   const __m128i k_af = _mm_set1_epi8(static_cast<char>(0xAF));
   const __m128i k_90 = _mm_set1_epi8(static_cast<char>(0x90));
+  const __m128i k_d2 = _mm_set1_epi8(static_cast<char>(0xD2));
+  const __m128i k_d3 = _mm_set1_epi8(static_cast<char>(0xD3));
+  const __m128i k_a0 = _mm_set1_epi8(static_cast<char>(0xA0));
+  const __m128i k_91 = _mm_set1_epi8(static_cast<char>(0x91));
+  const __m128i k_8f = _mm_set1_epi8(static_cast<char>(0x8F));
+  const __m128i k_one = _mm_set1_epi8(1);
+  // Two-byte lead bytes C2..DF, compared as signed: greater than C1 and less than E0.
+  const __m128i k_c1 = _mm_set1_epi8(static_cast<char>(0xC1));
+  const __m128i k_e0 = _mm_set1_epi8(static_cast<char>(0xE0));
 
   while (st.i < n) {
+    // Blocks of ASCII without a run of white space (most English text) in a loop of their own:
+    // the general block code below spent ~70 instructions on such a block deciding its path.
+    while (n - st.i >= 16) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + st.i));
+      if (_mm_movemask_epi8(v) != 0) break;  // non-ASCII: decided at once
+      const __m128i ws = _mm_or_si128(
+          _mm_cmpeq_epi8(v, k_space),
+          _mm_and_si128(_mm_cmpgt_epi8(v, k_tab_minus_1), _mm_cmplt_epi8(v, k_cr_plus_1)));
+      const unsigned wm = static_cast<unsigned>(_mm_movemask_epi8(ws));
+      if ((wm & ((wm << 1) | (st.prev_space ? 1u : 0u))) != 0) break;
+      const __m128i upper =
+          _mm_and_si128(_mm_cmpgt_epi8(v, k_a_minus_1), _mm_cmplt_epi8(v, k_z_plus_1));
+      const __m128i lower = _mm_or_si128(v, _mm_and_si128(upper, k_case_bit));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(st.dst + st.o),
+                       _mm_or_si128(_mm_andnot_si128(ws, lower), _mm_and_si128(ws, k_space)));
+      st.i += 16;
+      st.o += 16;
+      st.prev_space = (wm >> 15) != 0;
+    }
+    if (st.i >= n) break;
     if (n - st.i >= 16) {
       const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + st.i));
       const unsigned high = static_cast<unsigned>(_mm_movemask_epi8(v));
@@ -244,6 +297,63 @@ void Fold(std::string_view text, FoldedText* out) {
                bad_next == 0;
         // A lead in the last byte: store 16 bytes but advance 15; the next block redoes it.
         advance = 16 - (leads >> 15);
+      }
+      if (!fast && !runs && high != 0) {
+        // Two-byte block path: every non-ASCII character of the block is two bytes long (Kazakh
+        // letters, Russian capitals, Latin-1, Greek ...) and folds to two bytes that are not
+        // white space. The block is stored with its ASCII folded, then each two-byte character
+        // is overwritten with its fold from the table; any other character sends the block to
+        // the scalar path, which rewrites it. Kazakh text left the Cyrillic path at every letter
+        // under D2/D3 and every capital.
+        const unsigned cont =
+            static_cast<unsigned>(_mm_movemask_epi8(_mm_cmplt_epi8(v, k_first_lead)));
+        const unsigned leads = static_cast<unsigned>(
+            _mm_movemask_epi8(_mm_and_si128(_mm_cmpgt_epi8(v, k_c1), _mm_cmplt_epi8(v, k_e0))));
+        if ((high & ~cont) == leads && cont == ((leads << 1) & 0xFFFFu)) {
+          // A lead in the last byte: its character is left to the next block.
+          const size_t block_advance = 16 - (leads >> 15);
+          const __m128i lower = _mm_or_si128(v, _mm_and_si128(upper, k_case_bit));
+          const __m128i res = _mm_or_si128(_mm_andnot_si128(ws, lower), _mm_and_si128(ws, k_space));
+          char* const block_out = st.dst + st.o;
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(block_out), res);
+          const uint8_t* const in = s + st.i;
+          // Letters that fold to themselves need no lookup, told by their two bytes (bit p of
+          // a `next` mask is the condition on byte p + 1): after D0 B0..BF (а..п); after D1
+          // 80..9F but 91 (р..я, ѐ..џ with Kazakh і; ё folds to е); after D2 an odd byte
+          // (U+0481..U+04BF: lowercase letters and combining marks, with Kazakh ғ қ ң ү ұ һ);
+          // after D3 an odd byte from 90 (U+04D1..U+04FF lowercase, Kazakh ә ө). Checked
+          // against the table for every two-byte code point by the tests.
+          const auto mask = [](__m128i m) { return static_cast<unsigned>(_mm_movemask_epi8(m)); };
+          const unsigned next_b0_bf = mask(_mm_cmpgt_epi8(v, k_af)) >> 1;
+          const unsigned next_80_9f = mask(_mm_cmplt_epi8(v, k_a0)) >> 1;
+          const unsigned next_91 = mask(_mm_cmpeq_epi8(v, k_91)) >> 1;
+          const unsigned next_odd = mask(_mm_cmpeq_epi8(_mm_and_si128(v, k_one), k_one)) >> 1;
+          const unsigned next_90_bf = mask(_mm_cmpgt_epi8(v, k_8f)) >> 1;
+          const unsigned self = (mask(_mm_cmpeq_epi8(v, k_d0)) & next_b0_bf) |
+                                (mask(_mm_cmpeq_epi8(v, k_d1)) & next_80_9f & ~next_91) |
+                                (mask(_mm_cmpeq_epi8(v, k_d2)) & next_odd) |
+                                (mask(_mm_cmpeq_epi8(v, k_d3)) & next_odd & next_90_bf);
+          unsigned todo = leads & ~self & 0x7FFFu;
+          bool folded = true;
+          while (todo != 0) {
+            const unsigned p = static_cast<unsigned>(__builtin_ctz(todo));
+            todo &= todo - 1;
+            const uint32_t cp = (uint32_t{in[p]} & 0x1F) << 6 | (in[p + 1] & 0x3F);
+            const uint32_t packed = st.two_byte[cp];
+            // Bit 31 (white space) clear and a length of two bytes.
+            if ((packed >> 24) != 2) {
+              folded = false;
+              break;
+            }
+            std::memcpy(block_out + p, &packed, 2);
+          }
+          if (folded) {
+            st.i += block_advance;
+            st.o += block_advance;
+            st.prev_space = (wm >> (block_advance - 1)) & 1;
+            continue;
+          }
+        }
       }
       if (fast) {
         const __m128i lower = _mm_or_si128(v, _mm_and_si128(upper, k_case_bit));

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iterator>
 #include <new>
+#include <random>
 #include <set>
 #include <string>
 #include <string_view>
@@ -294,6 +295,104 @@ TEST(ItemDecoder, EscapedKeysMatch) {
   ASSERT_EQ(r.error, DecodeError::kOk) << r.detail;
   EXPECT_EQ(r.item.id, "k");
   EXPECT_EQ(r.item.title, "x");
+}
+
+// Keys are compared raw when they hold no backslash, and unescaped otherwise: over random
+// objects whose keys are the configured names, escaped spellings of them, near misses (a
+// prefix, an extension, an escaped quote or NUL after the name, other case) and bad escapes,
+// each configured field must hold the value of its last exactly-named key (or the error of a
+// bad key), as when every key was unescaped.
+TEST(ItemDecoder, RawAndEscapedKeySpellingsMatchAsUnescaped) {
+  auto d = MakeDecoder();
+  struct Spelling {
+    std::string_view json;  // the key as written between the quotes
+    int slot;               // the configured field it names after unescaping, or -1
+    bool bad = false;       // an escape that encodes nothing: the item is invalid JSON
+  };
+  // Slots: 0 id, 1 title, 2 body, 3 lang.
+  const std::vector<Spelling> spellings = {{"id", 0},
+                                           {"\\u0069d", 0},
+                                           {"i\\u0064", 0},
+                                           {"\\u0069\\u0064", 0},
+                                           {"title", 1},
+                                           {"t\\u0069tle", 1},
+                                           {"titl\\u0065", 1},
+                                           {"body", 2},
+                                           {"b\\u006fdy", 2},
+                                           {"lang", 3},
+                                           {"lan\\u0067", 3},
+                                           {"i", -1},
+                                           {"idx", -1},
+                                           {"id\\u0000", -1},
+                                           {"id\\\"", -1},
+                                           {"\\\"id", -1},
+                                           {"Id", -1},
+                                           {"titles", -1},
+                                           {"tit", -1},
+                                           {"bod\\\\y", -1},
+                                           {"body\\/", -1},
+                                           {"\\u0062ody2", -1},
+                                           {"", -1},
+                                           {"\\u0442itle", -1},
+                                           {"lang\\t", -1},
+                                           {"i\\qd", -1, true},
+                                           {"ti\\u12tle", -1, true},
+                                           {"a key longer than sixteen bytes", -1},
+                                           {"id and then sixteen more", -1},
+                                           {"\\u0069d and then sixteen more", -1}};
+  std::mt19937 rng(16);
+  for (int round = 0; round < 3000; ++round) {
+    std::string json = "{";
+    std::string_view expected[4];
+    bool bad = false;
+    const int fields = 1 + static_cast<int>(rng() % 8);
+    for (int f = 0; f < fields; ++f) {
+      const Spelling& k = spellings[rng() % spellings.size()];
+      // Values: a plain string, an escaped one, null, or (off the paths only) an object.
+      const int kind = static_cast<int>(rng() % 4);
+      std::string value;
+      std::string_view decoded;
+      static const std::string_view kValues[] = {"v0", "v1", "v2", "v3", "v4", "v5"};
+      const size_t v = rng() % 6;
+      if (kind == 0 || (kind == 3 && k.slot >= 0)) {
+        value = "\"" + std::string(kValues[v]) + "\"";
+        decoded = kValues[v];
+      } else if (kind == 1) {
+        value = "\"\\u0076" + std::string(kValues[v].substr(1)) + "\"";
+        decoded = kValues[v];
+      } else if (kind == 2) {
+        value = "null";
+      } else {
+        value = R"({"id":"nested","title":"nested"})";
+      }
+      if (f > 0) json += ",";
+      json += "\"" + std::string(k.json) + "\":" + value;
+      bad |= k.bad;
+      if (k.slot >= 0) expected[k.slot] = decoded;
+    }
+    json += "}";
+    Result r = DecodeOne(*d, json);
+    SCOPED_TRACE(json);
+    if (bad) {
+      EXPECT_EQ(r.error, DecodeError::kInvalidJson);
+      EXPECT_THAT(r.detail, HasSubstr("bad key"));
+      continue;
+    }
+    if (expected[0].empty()) {
+      EXPECT_EQ(r.error, DecodeError::kMissingId);
+      continue;
+    }
+    if (expected[1].empty() && expected[2].empty()) {
+      EXPECT_EQ(r.error, DecodeError::kNoText);
+      continue;
+    }
+    EXPECT_EQ(r.error, DecodeError::kOk) << r.detail;
+    if (r.error != DecodeError::kOk) continue;
+    EXPECT_EQ(r.item.id, expected[0]);
+    EXPECT_EQ(r.item.title, expected[1]);
+    EXPECT_EQ(r.item.body, expected[2]);
+    EXPECT_EQ(r.item.lang, expected[3]);
+  }
 }
 
 TEST(ItemDecoder, ViewsOfOneItemStayIntact) {

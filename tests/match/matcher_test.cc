@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "steppewatch/normalise/utf8.h"
 #include "testing/paths.h"
 #include "testing/status_matchers.h"
 
@@ -343,6 +344,65 @@ TEST(MatcherTest, WholeFieldLengthRegexesCountLongFieldsAndShareTheirSpan) {
   EXPECT_GT(total, texts.size());
 }
 
+// The count stops early once the rest of the field decides (every 16 blocks): over random
+// fields of one- to four-byte characters whose counts fall on both sides of each range's
+// bounds, every term must hit exactly when the field's code points are in its range.
+TEST(MatcherTest, WholeFieldLengthCountsDecideEarlyOnlyWhenTheRestCannotChangeTheAnswer) {
+  const std::vector<std::pair<uint32_t, uint32_t>> ranges = {
+      {1, 400}, {1, 5000}, {100, 120}, {300, 1000}, {2000, 100000}, {257, 258}};
+  std::vector<TermSpec> terms;
+  for (const auto& [lo, hi] : ranges) {
+    terms.push_back(Regex(absl::StrCat("^[\\s\\S]{", lo, ",", hi, "}$")));
+  }
+  SW_ASSERT_OK_AND_ASSIGN(auto matcher, Matcher::Create(terms, MatcherOptions{}));
+  SW_ASSERT_OK_AND_ASSIGN(auto context, MatchContext::Create(matcher));
+  auto check = [&](const std::string& text, const std::string& what) {
+    size_t chars = 0;
+    for (char c : text) chars += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+    const std::string_view fields[] = {text};
+    std::vector<Hit> hits;
+    ASSERT_THAT(context->Scan(fields, &hits), IsOk());
+    std::vector<TermId> expected, found;
+    for (TermId t = 0; t < ranges.size(); ++t) {
+      if (chars >= ranges[t].first && chars <= ranges[t].second) expected.push_back(t);
+    }
+    for (const Hit& h : hits) found.push_back(h.term);
+    std::sort(found.begin(), found.end());
+    ASSERT_EQ(found, expected) << what << ": " << text.size() << " bytes, " << chars
+                               << " characters";
+  };
+  // Exactly at, under and over each bound, with four-byte characters at the end so that the
+  // last blocks split one at every alignment (the rest then starts with continuation bytes).
+  for (const auto& [lo, hi] : ranges) {
+    for (uint32_t bound : {lo, hi}) {
+      if (bound > 6000) continue;
+      for (uint32_t total = bound > 5 ? bound - 1 : 5; total <= bound + 1; ++total) {
+        for (uint32_t k = 0; k < 9 && k < total; ++k) {
+          std::string text(total - k, 'a');
+          for (uint32_t e = 0; e < k; ++e) text += "😀";
+          ASSERT_NO_FATAL_FAILURE(check(text, absl::StrCat("bound ", bound, ", ", k)));
+        }
+      }
+    }
+  }
+  const std::vector<std::string> characters = {"a", "ж", "哈", "😀"};
+  std::mt19937 rng(16);
+  for (int round = 0; round < 3000; ++round) {
+    // A count near one of the bounds, in characters of one width or of mixed widths.
+    const auto& [lo, hi] = ranges[rng() % ranges.size()];
+    const int64_t bound = std::min<uint32_t>(rng() % 2 ? lo : hi, 6000);
+    const auto target =
+        static_cast<uint32_t>(std::max<int64_t>(1, bound + static_cast<int64_t>(rng() % 5) - 2));
+    const int width = static_cast<int>(rng() % 5);  // 4: mixed
+    std::string text;
+    for (uint32_t c = 0; c + 4 < target; ++c) {
+      text += characters[width < 4 ? width : rng() % 4];
+    }
+    text += " end";
+    ASSERT_NO_FATAL_FAILURE(check(text, absl::StrCat("round ", round)));
+  }
+}
+
 // Hits come back sorted by (field, start, end, term) without repeats, whether Hyperscan's order
 // is nearly sorted (few overlapping terms: the insertion sort) or far from it (phrases of 1 to
 // 40 words over 300 repeated words: every end reports 40 hits in descending start order, which
@@ -538,6 +598,51 @@ TEST(MatcherTest, WordChecksHoldOnBothSidesOfTheIdHintLength) {
             std::vector<std::string>({"0:0:" + w31, "0:1:" + w31, "1:1:" + w32}));
   EXPECT_EQ(Find({substring31, substring32}, {"x" + w31 + "y", "x" + w32 + "y"}),
             std::vector<std::string>({"0:0:" + w31, "0:1:" + w31, "1:1:" + w32}));
+}
+
+// The word checks answer an ASCII neighbour from a table and any other by decoding it: for every
+// ASCII character and some others on either side of whole-word terms (ASCII, Cyrillic, ending
+// in a digit or in punctuation), a hit must be reported exactly when normalise's boundary
+// functions accept both edges of the original text.
+TEST(MatcherTest, WordChecksOnAsciiNeighboursAgreeWithTheBoundaryFunctions) {
+  std::vector<std::string> neighbours;
+  for (int c = 1; c < 128; ++c) neighbours.emplace_back(1, static_cast<char>(c));
+  for (const char* other : {"ж", "Қ", "é", "哈", "’", "—", "\u00a0", "\u0301"}) {
+    neighbours.emplace_back(other);
+  }
+  const std::vector<std::string> words = {"ab", "жа", "c5", "x-"};
+  std::vector<TermSpec> terms;
+  for (const std::string& w : words) terms.push_back(Lit(w));
+  // The same words as substrings share the patterns, so that a letter next to a match does not
+  // reject it before the word checks (OnJoinedMatch's early test).
+  for (const std::string& w : words) {
+    TermSpec substring = Lit(w);
+    substring.whole_word = false;
+    terms.push_back(substring);
+  }
+  SW_ASSERT_OK_AND_ASSIGN(auto matcher, Matcher::Create(terms, MatcherOptions{}));
+  SW_ASSERT_OK_AND_ASSIGN(auto context, MatchContext::Create(matcher));
+  size_t hits_seen = 0;
+  for (TermId t = 0; t < words.size(); ++t) {
+    for (const std::string& before : neighbours) {
+      for (const std::string& after : {std::string("."), std::string("q"), before}) {
+        const std::string text = before + words[t] + after;
+        const std::string_view fields[] = {text};
+        std::vector<Hit> hits;
+        ASSERT_THAT(context->Scan(fields, &hits), IsOk());
+        const size_t start = before.size();
+        const size_t end = start + words[t].size();
+        // Every word starts with a letter; all but "x-" end with a letter or digit.
+        const bool expected = normalise::IsBoundaryBefore(text, start) &&
+                              (words[t] == "x-" || normalise::IsBoundaryAfter(text, end));
+        bool found = false;
+        for (const Hit& h : hits) found |= h.term == t && h.start == start && h.end == end;
+        EXPECT_EQ(found, expected) << "\"" << text << "\"";
+        hits_seen += found;
+      }
+    }
+  }
+  EXPECT_GT(hits_seen, 100u);
 }
 
 TEST(MatcherTest, EmptyTermSetMatchesNothing) { EXPECT_THAT(Find({}, {"anything"}), IsEmpty()); }

@@ -1,5 +1,6 @@
 #include "steppewatch/normalise/fold.h"
 
+#include <algorithm>
 #include <random>
 #include <string>
 #include <string_view>
@@ -160,6 +161,140 @@ TEST(FoldTest, FastPathsAgreeWithCharacterByCharacterFold) {
     const int count = static_cast<int>(rng() % 40);
     for (int k = 0; k < count; ++k) text += pieces[rng() % pieces.size()];
     ASSERT_EQ(FoldToString(text), ReferenceFold(text)) << "round " << round;
+  }
+}
+
+}  // namespace
+}  // namespace steppewatch::normalise
+
+namespace steppewatch::normalise {
+namespace {
+
+// The two-byte block path (blocks whose non-ASCII characters are all two bytes long: Kazakh,
+// Russian capitals, Latin-1, Greek ...) must agree with folding one character at a time for
+// every two-byte code point U+0080..U+07FF, wherever it falls in a block (a lead in the last
+// byte included), beside ASCII, single spaces, lowercase Russian (the Cyrillic path) and
+// characters that leave the path (three-byte, white space, length changes, invalid bytes); and
+// every folded character must map back to its original.
+TEST(FoldTest, TwoByteBlocksAgreeWithCharacterByCharacterFold) {
+  std::vector<std::string> two_byte;
+  for (char32_t cp = 0x80; cp < 0x800; ++cp) {
+    two_byte.push_back(
+        {static_cast<char>(0xC0 | (cp >> 6)), static_cast<char>(0x80 | (cp & 0x3F))});
+  }
+  const std::vector<std::string> others = {"a", "Q", "7", ".",      " ",  "жол",  "Ә",    "қ",
+                                           "—", "’", "İ", "\u00a0", "哈", "\xd2", "\xbf", "\n"};
+  std::mt19937 rng(16);
+  FoldedText folded;
+  for (int round = 0; round < 20000; ++round) {
+    std::string text;
+    // Mostly two-byte characters, so that many blocks are all-two-byte; every code point is
+    // drawn some 200 times over the rounds.
+    const int count = 8 + static_cast<int>(rng() % 40);
+    for (int k = 0; k < count; ++k) {
+      const unsigned pick = rng() % 16;
+      if (pick < 10) {
+        text += two_byte[rng() % two_byte.size()];
+      } else if (pick < 14) {
+        text.push_back("abcXYZ 019-,"[rng() % 12]);
+      } else {
+        text += others[rng() % others.size()];
+      }
+    }
+    Fold(text, &folded);
+    ASSERT_EQ(folded.text(), ReferenceFold(text)) << "round " << round;
+    // Offsets: each folded character maps back to the start of its original (a space run to
+    // its first space).
+    const std::string_view f = folded.text();
+    size_t fi = 0;
+    size_t oi = 0;
+    while (fi < f.size()) {
+      ASSERT_EQ(folded.ToOriginal(static_cast<uint32_t>(fi)), oi) << "round " << round;
+      const CodePoint fc = DecodeAt(f, fi);
+      const CodePoint oc = DecodeAt(text, oi);
+      oi += oc.length == 0 ? 1 : oc.length;
+      if (fc.cp == ' ') {
+        while (oi < text.size() && DecodeAt(text, oi).length != 0 &&
+               IsSpace(DecodeAt(text, oi).cp)) {
+          oi += DecodeAt(text, oi).length;
+        }
+      }
+      fi += fc.length;
+    }
+    ASSERT_EQ(folded.ToOriginal(static_cast<uint32_t>(f.size())), text.size()) << round;
+  }
+}
+
+}  // namespace
+}  // namespace steppewatch::normalise
+
+namespace steppewatch::normalise {
+namespace {
+
+// ToOriginal with a cursor must equal the binary search for every offset, whatever order the
+// offsets come in: increasing with small and large steps (a scan's match ends), repeated,
+// decreasing, random, and on a map that has one entry, many, or none.
+TEST(FoldTest, ToOriginalWithACursorEqualsTheSearch) {
+  const std::vector<std::string> pieces = {"word ", "\n    ", "İ",     "’",      "x", "  ",
+                                           "—",     "Ⱥ",      "қазақ", "\u00a0", "哈"};
+  std::mt19937 rng(16);
+  FoldedText folded;
+  for (int round = 0; round < 3000; ++round) {
+    std::string text;
+    const int count = static_cast<int>(rng() % 60);
+    for (int k = 0; k < count; ++k) text += pieces[rng() % (round % 3 == 0 ? 1 : pieces.size())];
+    Fold(text, &folded);
+    const auto size = static_cast<uint32_t>(folded.text().size());
+    std::vector<uint32_t> offsets;
+    for (uint32_t o = 0; o <= size; o += 1 + rng() % (1 + rng() % 24)) offsets.push_back(o);
+    switch (round % 4) {
+      case 1:
+        std::reverse(offsets.begin(), offsets.end());
+        break;
+      case 2:
+        std::shuffle(offsets.begin(), offsets.end(), rng);
+        break;
+      case 3:  // each offset twice, then back a little (a match's start after the last end)
+        for (size_t k = 0, n = offsets.size(); k < n; ++k) {
+          offsets.push_back(offsets[k]);
+          offsets.push_back(offsets[k] > 3 ? offsets[k] - 3 : 0);
+        }
+        break;
+      default:
+        break;
+    }
+    uint32_t cursor = 0;
+    for (uint32_t o : offsets) {
+      ASSERT_EQ(folded.ToOriginal(o, &cursor), folded.ToOriginal(o))
+          << "round " << round << " offset " << o << " of " << size << ", " << folded.map_entries()
+          << " map entries";
+    }
+  }
+}
+
+}  // namespace
+}  // namespace steppewatch::normalise
+
+namespace steppewatch::normalise {
+namespace {
+
+// A white-space run split by a 16-byte block edge collapses as one run, whichever path each
+// block takes (ASCII, ASCII with runs, Cyrillic, two-byte, scalar), at every position.
+TEST(FoldTest, SpaceRunsAcrossBlockEdgesCollapse) {
+  const std::vector<std::string> fills = {"a", "Z", "я", "Қ", "哈"};
+  const std::vector<std::string> runs = {"  ", "\n    ", " \t", "\u00a0 "};
+  for (const std::string& before : fills) {
+    for (const std::string& after : fills) {
+      for (const std::string& run : runs) {
+        for (size_t k = 0; k < 40; ++k) {
+          std::string text;
+          while (text.size() < k) text += before;
+          text += run;
+          while (text.size() < k + 48) text += after;
+          ASSERT_EQ(FoldToString(text), ReferenceFold(text)) << text;
+        }
+      }
+    }
   }
 }
 

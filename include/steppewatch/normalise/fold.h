@@ -51,6 +51,16 @@ class FoldedText {
   // does) to the byte offset of the original text at the same character boundary.
   uint32_t ToOriginal(uint32_t folded_offset) const;
 
+  // Maps as ToOriginal(folded_offset), faster for offsets asked in about increasing order (the
+  // ends of a scan's matches): `*cursor`, owned by the caller and 0 before its first call on
+  // this fold, remembers the map entry of the last call, and the next call walks on from it
+  // instead of searching the map (a binary search with unpredictable branches per hit, ~2% of
+  // the item path's CPU over the bench corpus, whose hard-wrapped text gives a map entry per
+  // line).
+  uint32_t ToOriginal(uint32_t folded_offset, uint32_t* cursor) const {
+    return map_.empty() ? folded_offset : MappedToOriginal(folded_offset, cursor);
+  }
+
   // True when the fold kept every byte offset (then ToOriginal is the identity).
   bool identity() const { return map_.empty(); }
 
@@ -68,6 +78,7 @@ class FoldedText {
   friend void Fold(std::string_view, FoldedText*);
 
   void Reserve(size_t bytes);
+  uint32_t MappedToOriginal(uint32_t folded_offset, uint32_t* cursor) const;
 
   std::unique_ptr<char[]> data_;
   size_t capacity_ = 0;
