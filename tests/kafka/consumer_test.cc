@@ -480,6 +480,95 @@ TEST(Consumer, BackpressurePauseRightAfterAnAssignmentDoesNotDropTheFetchStart) 
   EXPECT_THAT(consumer->Close(), IsOk());
 }
 
+// A partition whose fetch start librdkafka dropped is fetched again without a rebalance. The
+// one order of the race the consumer cannot avoid: a consumer paused at its first assignment,
+// before librdkafka knows the topic's partitions, can pause them only after the assign (the
+// pause before it is refused: "unknown partition"), so that pause races librdkafka's start of
+// the new partition. The log hook makes it win every time, as in the test above: the
+// application thread waits, before the pause takes its version, until librdkafka's main thread
+// has taken the fetch start's; the main thread then waits until the pause has taken its own and
+// lets it be queued first, and the partition's thread drops the fetch start as outdated. The
+// partition stays "none" in the statistics for good, and nothing in librdkafka starts it again.
+// The consumer sees it idle past start_deadline (1 s here) with the group steady and restarts
+// its fetcher by assigning the assignment again at its positions; once the statistics show the
+// new fetcher, it gets the consumer's state (resumed) and its 3 records arrive, without a revoke
+// or a second assignment.
+TEST(Consumer, PartitionWhoseFetchStartWasDroppedIsRestartedWithoutARebalance) {
+  auto broker = EmbeddedBroker::Create({.topics = {{"in", 1}}});
+  ASSERT_THAT(broker, IsOk());
+  const std::string bootstrap = (*broker)->bootstrap();
+  ProduceTimed(bootstrap, "in", 0, 3, absl::ToUnixMillis(absl::Now()));
+
+  const std::thread::id app_thread = std::this_thread::get_id();
+  std::atomic<bool> armed{false};  // from the refused pause before the assign on
+  std::atomic<bool> main_holding{false};
+  std::atomic<bool> app_pause_queued{false};
+  std::atomic<bool> fetch_start_dropped{false};
+  std::atomic<int> assign_calls{0};  // assign() requests that librdkafka's group handled
+  struct CountingListener : Listener {
+    void OnAssign(rd_kafka_topic_partition_list_t* partitions) override {
+      Listener::OnAssign(partitions);
+      ++assigns;
+    }
+    int assigns = 0;
+  } listener;
+  pipeline::SharedCounter unstarted;
+  pipeline::SharedCounter restarts;
+  ConsumerOptions options = RaceOptions(bootstrap, "dropped-start");
+  options.properties["debug"] = "topic,cgrp";  // cgrp: each assign() ("new assignment of")
+  options.start_deadline = absl::Seconds(1);
+  options.unstarted_partitions = &unstarted;
+  options.start_restarts = &restarts;
+  options.library_log_hook_for_testing = [&](std::string_view line) {
+    auto has = [&](const char* s) { return line.find(s) != std::string_view::npos; };
+    if (has("received outdated op FETCH_START")) fetch_start_dropped.store(true);
+    if (has("new assignment of")) assign_calls.fetch_add(1);
+    if (std::this_thread::get_id() == app_thread) {
+      if (has("Pause in [0]: skipped: unknown partition")) {
+        armed.store(true);
+      } else if (armed.load() && has("Application pausing")) {
+        WaitFor(main_holding, absl::Seconds(3));
+      } else if (armed.load() && has("Pause in [0] (v")) {
+        app_pause_queued.store(true);
+        armed.store(false);
+      }
+    } else if (armed.load() && has("Start consuming")) {
+      main_holding.store(true);
+      WaitFor(app_pause_queued, absl::Seconds(3));
+      absl::SleepFor(absl::Milliseconds(100));  // the pause is queued after its line
+    }
+  };
+  SW_ASSERT_OK_AND_ASSIGN(auto consumer, Consumer::Create(options, &listener));
+  consumer->SetPaused(true);  // the outputs are stalled as the daemon joins
+  ASSERT_THAT(consumer->Subscribe(), IsOk());
+  int received = 0;
+  auto poll = [&] { PollCounting(*consumer, &received); };
+  absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (!fetch_start_dropped.load() && absl::Now() < deadline) poll();
+  ASSERT_TRUE(fetch_start_dropped.load()) << "the race was not set up: no fetch start dropped";
+  EXPECT_EQ(consumer->assigned_count(), 1);
+  EXPECT_EQ(consumer->unstarted_count(), 1);
+  EXPECT_EQ(unstarted.Value(), 1);
+  const int assign_calls_before = assign_calls.load();
+  // The outputs catch up: resume. The partition is still being started as far as the consumer
+  // knows, so this does not touch it.
+  consumer->SetPaused(false);
+
+  deadline = absl::Now() + absl::Seconds(20);
+  while (received < 3 && absl::Now() < deadline) poll();
+  EXPECT_EQ(received, 3) << "the partition whose fetch start was dropped was never fetched";
+  EXPECT_EQ(consumer->start_restarts(), 1);
+  EXPECT_EQ(restarts.Value(), 1);
+  EXPECT_EQ(consumer->unstarted_count(), 0);
+  EXPECT_EQ(unstarted.Value(), 0);
+  // Without a rebalance: no revoke, no second assignment from the group; the one extra
+  // assign() is the restart's.
+  EXPECT_EQ(listener.revoked, 0);
+  EXPECT_EQ(listener.assigns, 1);
+  EXPECT_EQ(assign_calls.load() - assign_calls_before, 1);
+  EXPECT_THAT(consumer->Close(), IsOk());
+}
+
 // A consumer paused while nothing is assigned pauses what the group then gives it (before the
 // assign, so that nothing races librdkafka's start of the fetchers): no record arrives until
 // it resumes, and then every one does.
