@@ -182,9 +182,10 @@ void Consumer::MarkStarted(std::string_view topic, int32_t partition) {
       rd_kafka_resume_partitions(client_.get(), one.get());
     }
   }
-  if (it->warned) {
+  if (it->warned || it->restarts > 0) {
     SW_LOG(kInfo, kLog, options_.what, ": ", it->topic, "[", it->partition,
-           "]: fetcher started after ", absl::FormatDuration(absl::Now() - it->since));
+           "]: fetcher started after ", absl::FormatDuration(absl::Now() - it->since),
+           it->restarts > 0 ? log::Cat(" (fetch restart ", it->restarts, ")") : std::string());
   }
   unstarted_.erase(it);
   ReportUnstarted();
@@ -346,7 +347,10 @@ bool Consumer::RestartFetchers(const std::vector<std::pair<std::string, int32_t>
     it->not_before_us = not_before_us;
     const bool was_stalled = std::find(stalled.begin(), stalled.end(),
                                        std::make_pair(it->topic, it->partition)) != stalled.end();
-    if (was_stalled) ++it->restarts;
+    if (was_stalled) {
+      ++it->restarts;
+      it->warned = false;  // the give-up is logged even after a "waiting" warning
+    }
   }
   start_restarts_ += static_cast<int64_t>(stalled.size());
   if (options_.start_restarts != nullptr) {

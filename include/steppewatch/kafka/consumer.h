@@ -2,8 +2,9 @@
 // needs around librdkafka's consumer: the rebalance callback (written against
 // rd_kafka_rebalance_protocol(), so eager and cooperative assignors are both served and a
 // switch is configuration only), manual offset storing, pause/resume that also covers newly
-// assigned partitions, static membership (group.instance.id), fatal-error reporting (a fenced
-// instance id), and a timestamp replay.
+// assigned partitions, a restart of a partition's fetcher when librdkafka lost its start
+// (ConsumerOptions::start_deadline), static membership (group.instance.id), fatal-error
+// reporting (a fenced instance id), and a timestamp replay.
 //
 // Used by the daemon's pipeline (KafkaPipeline) and by the stories stage:
 //   (a) several topics in one group: ConsumerOptions::topics, then Subscribe();
