@@ -285,7 +285,9 @@ bool Consumer::RestartFetchers(const std::vector<std::pair<std::string, int32_t>
       if (key.second == tp.partition && key.first == tp.topic) tp.offset = offset;
     }
   }
-  for (const auto& [topic, partition] : stalled) {
+  for (const std::pair<std::string, int32_t>& tp : stalled) {
+    const std::string& topic = tp.first;
+    const int32_t partition = tp.second;
     const auto it = std::find_if(unstarted_.begin(), unstarted_.end(), [&](const Unstarted& u) {
       return u.partition == partition && u.topic == topic;
     });
