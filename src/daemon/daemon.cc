@@ -314,6 +314,7 @@ int RunDaemon(const DaemonFlags& flags) {
     kafka::StoriesRoleOptions so = StoriesRoleOptionsFrom(cfg, alert_topics, bootstrap);
     // Alone, the role's consumer is the one readiness and the consumer metrics tell about.
     if (!run_match) so.stats = &stats;
+    so.fetch_start_stats = &stats;  // labelled role="stories" beside the matcher's
     absl::StatusOr<std::unique_ptr<kafka::StoriesRole>> made = kafka::StoriesRole::Create(so);
     if (!made.ok()) {
       SW_LOG(kError, kLog, "stories: ", made.status());

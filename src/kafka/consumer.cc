@@ -1,6 +1,8 @@
 // Consumer (see consumer.h): creation, the rebalance protocol, replay, pause state, fatal errors.
 #include "steppewatch/kafka/consumer.h"
 
+#include <time.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -11,6 +13,13 @@
 namespace steppewatch::kafka {
 namespace {
 constexpr char kLog[] = "kafka";
+
+// CLOCK_MONOTONIC in microseconds: librdkafka's rd_clock(), which stamps the statistics ("ts").
+int64_t MonotonicMicros() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+}
 }  // namespace
 
 Consumer::Consumer(ConsumerOptions options, ConsumerListener* listener)
@@ -173,35 +182,184 @@ void Consumer::MarkStarted(std::string_view topic, int32_t partition) {
       rd_kafka_resume_partitions(client_.get(), one.get());
     }
   }
-  if (it->warned) {
+  if (it->warned || it->restarts > 0) {
     SW_LOG(kInfo, kLog, options_.what, ": ", it->topic, "[", it->partition,
-           "]: fetcher started after ", absl::FormatDuration(absl::Now() - it->since));
+           "]: fetcher started after ", absl::FormatDuration(absl::Now() - it->since),
+           it->restarts > 0 ? log::Cat(" (fetch restart ", it->restarts, ")") : std::string());
   }
   unstarted_.erase(it);
+  ReportUnstarted();
+}
+
+void Consumer::ReportUnstarted() {
+  if (options_.unstarted_partitions != nullptr) {
+    options_.unstarted_partitions->Set(static_cast<int64_t>(unstarted_.size()));
+  }
 }
 
 void Consumer::CheckStarts(std::string_view json) {
+  StatisticsGroupState group;
   absl::StatusOr<std::vector<PartitionFetchState>> states = ParseFetchStates(
       json,
-      [this](std::string_view topic, int32_t partition) { return IsUnstarted(topic, partition); });
+      [this](std::string_view topic, int32_t partition) { return IsUnstarted(topic, partition); },
+      &group);
   if (!states.ok()) return;  // the pipeline's own parse of the same JSON logs it
   const absl::Time now = absl::Now();
+  // librdkafka 2.0.2 (rdkafka_partition.h, rdkafka_assignment.c): a partition's fetch_state is
+  // "none" or "stopped" until its fetch start has run; the assignment starts it once the
+  // committed offset is known, and never again. "stopping" waits for the previous fetcher's
+  // stop, "offset-query" and "offset-wait" (started) for the leader or a ListOffsets answer:
+  // those progress by themselves. So "none" or "stopped" long after the assignment, with the
+  // coordinator known ("up") and no rebalance under way ("steady"), is a fetch start that was
+  // dropped (or an OffsetFetch that never got an answer, which a restart asks again).
+  const bool group_settled = group.state == "up" && group.join_state == "steady";
+  std::vector<std::pair<std::string, int32_t>> stalled;
   for (const PartitionFetchState& state : *states) {
+    auto it = std::find_if(unstarted_.begin(), unstarted_.end(), [&](const Unstarted& u) {
+      return u.partition == state.partition && u.topic == state.topic;
+    });
+    if (it == unstarted_.end()) continue;
     if (state.started) {
-      MarkStarted(state.topic, state.partition);
+      // After a restart, only a document written once the old fetcher's stop had run tells
+      // about the new fetcher (see RestartFetchers()).
+      if (it->not_before_us == 0 || group.ts_us > it->not_before_us) {
+        MarkStarted(state.topic, state.partition);
+      }
       continue;
     }
-    for (Unstarted& u : unstarted_) {
-      if (u.warned || u.partition != state.partition || u.topic != state.topic) continue;
-      if (now - u.since < kStartWarning) continue;
-      u.warned = true;
-      SW_LOG(kWarning, kLog, options_.what, ": ", u.topic, "[", u.partition, "] assigned ",
-             absl::FormatDuration(now - u.since), " ago and not fetched yet (fetch_state ",
-             state.fetch_state,
-             "): waiting for its committed offset, or librdkafka lost its fetch start; it is "
-             "fetched again after the next rebalance");
+    if (now - it->since < options_.start_deadline) continue;
+    const bool idle = state.fetch_state == "none" || state.fetch_state == "stopped";
+    if (idle && group_settled && it->restarts < options_.start_restart_attempts) {
+      stalled.emplace_back(it->topic, it->partition);
+      continue;
+    }
+    if (it->warned) continue;
+    it->warned = true;
+    if (idle && group_settled) {
+      SW_LOG(kError, kLog, options_.what, ": ", it->topic, "[", it->partition, "] not fetched ",
+             absl::FormatDuration(now - it->since), " after its last of ", it->restarts,
+             " fetch restart(s) (fetch_state ", state.fetch_state,
+             "): left to the next rebalance or a restart of the daemon");
+    } else {
+      SW_LOG(kWarning, kLog, options_.what, ": ", it->topic, "[", it->partition, "] assigned ",
+             absl::FormatDuration(now - it->since), " ago and not fetched yet (fetch_state ",
+             state.fetch_state, ", group ", group.state, "/", group.join_state,
+             "): waiting for the group coordinator, the leader or its committed offset");
     }
   }
+  if (!stalled.empty()) RestartFetchers(stalled);
+}
+
+bool Consumer::RestartFetchers(const std::vector<std::pair<std::string, int32_t>>& stalled) {
+  // A lost assignment is revoked next (the revoke callback is queued): nothing to restart, and
+  // an assign() now would clear librdkafka's "lost" flag that the revoke reads.
+  if (rd_kafka_assignment_lost(client_.get()) != 0) return false;
+  const char* protocol = rd_kafka_rebalance_protocol(client_.get());
+  const bool cooperative = protocol != nullptr && std::strcmp(protocol, "COOPERATIVE") == 0;
+  rd_kafka_topic_partition_list_t* current = nullptr;
+  if (rd_kafka_assignment(client_.get(), &current) != RD_KAFKA_RESP_ERR_NO_ERROR) return false;
+  PartitionListHandle assignment(current);
+  // Eager: assign() replaces the whole assignment (incremental calls are refused), so every
+  // partition restarts. Cooperative: only the stalled ones leave and come back.
+  PartitionListHandle restart;
+  if (cooperative) {
+    restart = NewPartitionList(static_cast<int>(stalled.size()));
+    for (const auto& [topic, partition] : stalled) {
+      if (rd_kafka_topic_partition_list_find(assignment.get(), topic.c_str(), partition)) {
+        rd_kafka_topic_partition_list_add(restart.get(), topic.c_str(), partition);
+      }
+    }
+  } else {
+    restart = PartitionListHandle(rd_kafka_topic_partition_list_copy(assignment.get()));
+  }
+  if (restart->cnt == 0) return false;
+  // Where each one goes on: the position (the last record handed to the application + 1), or,
+  // before any record, where it was assigned to start (the committed offset, or a replay's).
+  rd_kafka_position(client_.get(), restart.get());
+  for (int i = 0; i < restart->cnt; ++i) {
+    rd_kafka_topic_partition_t& tp = restart->elems[i];
+    tp.err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (tp.offset >= 0) continue;
+    tp.offset = RD_KAFKA_OFFSET_INVALID;
+    for (const auto& [key, offset] : start_offsets_) {
+      if (key.second == tp.partition && key.first == tp.topic) tp.offset = offset;
+    }
+  }
+  for (const std::pair<std::string, int32_t>& tp : stalled) {
+    const std::string& topic = tp.first;
+    const int32_t partition = tp.second;
+    const auto it = std::find_if(unstarted_.begin(), unstarted_.end(), [&](const Unstarted& u) {
+      return u.partition == partition && u.topic == topic;
+    });
+    SW_LOG(kWarning, kLog, options_.what, ": ", topic, "[", partition, "] assigned ",
+           absl::FormatDuration(absl::Now() - it->since),
+           " ago and not fetched (librdkafka lost its fetch start): restarting its fetcher, "
+           "attempt ",
+           it->restarts + 1, " of ", options_.start_restart_attempts, ", ",
+           cooperative ? "unassigning and assigning it again"
+                       : log::Cat("assigning the ", restart->cnt,
+                                  " partition(s) of the assignment again at their positions"));
+  }
+  // Nothing of ours races this: librdkafka's main thread runs the assign (clear, then add) and
+  // every partition's operations, and starts each fetcher again once the old one's stop has
+  // run; SetPaused() and MarkStarted() leave the partitions alone until they are seen started
+  // (below). A partition that had started is stopped (its records fetched before are dropped:
+  // the stop takes a new version) and goes on at its position, so no record is lost or
+  // handed over twice; the stored offsets of the removed partitions are committed first.
+  if (cooperative) {
+    if (rd_kafka_error_t* e = rd_kafka_incremental_unassign(client_.get(), restart.get())) {
+      SW_LOG(kError, kLog, options_.what,
+             ": fetch restart: incremental_unassign: ", rd_kafka_error_string(e));
+      rd_kafka_error_destroy(e);
+      return false;
+    }
+    if (rd_kafka_error_t* e = rd_kafka_incremental_assign(client_.get(), restart.get())) {
+      SW_LOG(kError, kLog, options_.what,
+             ": fetch restart: incremental_assign: ", rd_kafka_error_string(e));
+      rd_kafka_error_destroy(e);
+    }
+  } else if (rd_kafka_resp_err_t e = rd_kafka_assign(client_.get(), restart.get())) {
+    SW_LOG(kError, kLog, options_.what, ": fetch restart: assign: ", rd_kafka_err2str(e));
+    return false;
+  }
+  // The assign's handler queued the stops on librdkafka's main queue (rk_ops: the group's and
+  // the partitions' operations go through it in order); this second request is served after
+  // them. Statistics are written on that thread too, so one stamped after this point shows a
+  // restarted partition stopped, or its new fetcher: never the old one.
+  rd_kafka_topic_partition_list_t* after = nullptr;
+  if (rd_kafka_assignment(client_.get(), &after) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    PartitionListHandle owned(after);
+  }
+  const int64_t not_before_us = MonotonicMicros();
+  const absl::Time now = absl::Now();
+  for (int i = 0; i < restart->cnt; ++i) {
+    const rd_kafka_topic_partition_t& tp = restart->elems[i];
+    auto it = std::find_if(unstarted_.begin(), unstarted_.end(), [&](const Unstarted& u) {
+      return u.partition == tp.partition && u.topic == tp.topic;
+    });
+    if (it == unstarted_.end()) {
+      unstarted_.push_back(
+          {.topic = tp.topic, .partition = tp.partition, .paused = paused_, .since = now});
+      it = unstarted_.end() - 1;
+    }
+    // Its pause flag may not be this consumer's state (a late pause of a lost start, a resume
+    // the start never saw): given again once started.
+    it->reassert = true;
+    it->since = now;
+    it->not_before_us = not_before_us;
+    const bool was_stalled = std::find(stalled.begin(), stalled.end(),
+                                       std::make_pair(it->topic, it->partition)) != stalled.end();
+    if (was_stalled) {
+      ++it->restarts;
+      it->warned = false;  // the give-up is logged even after a "waiting" warning
+    }
+  }
+  start_restarts_ += static_cast<int64_t>(stalled.size());
+  if (options_.start_restarts != nullptr) {
+    options_.start_restarts->Add(static_cast<int64_t>(stalled.size()));
+  }
+  ReportUnstarted();
+  return true;
 }
 
 void Consumer::ClearAllPauseFlags() {
@@ -214,6 +372,10 @@ void Consumer::ClearAllPauseFlags() {
 }
 
 absl::Status Consumer::Seek(const char* topic, int32_t partition, int64_t offset) {
+  // A fetch restart before any record of it starts where this puts it.
+  for (auto& [key, start] : start_offsets_) {
+    if (key.second == partition && key.first == topic) start = offset;
+  }
   PartitionListHandle seek = NewPartitionList(1);
   rd_kafka_topic_partition_list_add(seek.get(), topic, partition)->offset = offset;
   if (rd_kafka_error_t* error = rd_kafka_seek_partitions(client_.get(), seek.get(), 0)) {
@@ -364,7 +526,9 @@ void Consumer::OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_lis
                             .paused = paused_,
                             .reassert = late,
                             .since = now});
+      start_offsets_.push_back({{tp.topic, tp.partition}, tp.offset});
     }
+    ReportUnstarted();
     SW_LOG(kInfo, kLog, "assigned ", assigned->cnt, " partition(s) (", assigned_count_, " total, ",
            cooperative ? "cooperative" : "eager", ")");
   } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
@@ -384,9 +548,15 @@ void Consumer::OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_lis
         return rd_kafka_topic_partition_list_find(partitions, u.topic.c_str(), u.partition) !=
                nullptr;
       });
+      std::erase_if(start_offsets_, [&](const auto& s) {
+        return rd_kafka_topic_partition_list_find(partitions, s.first.first.c_str(),
+                                                  s.first.second) != nullptr;
+      });
     } else {
       unstarted_.clear();
+      start_offsets_.clear();
     }
+    ReportUnstarted();
     // Eager: the unassign below drops everything, an AssignmentFor() extension too.
     assigned_count_ = cooperative ? std::max(0, assigned_count_ - partitions->cnt) : 0;
     if (cooperative) {
@@ -404,6 +574,8 @@ void Consumer::OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_lis
     rd_kafka_assign(client_.get(), nullptr);
     assigned_count_ = 0;
     unstarted_.clear();
+    start_offsets_.clear();
+    ReportUnstarted();
   }
 }
 

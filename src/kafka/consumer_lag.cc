@@ -75,11 +75,20 @@ absl::StatusOr<std::vector<pipeline::PartitionLag>> ParseConsumerLag(
 
 absl::StatusOr<std::vector<PartitionFetchState>> ParseFetchStates(
     std::string_view json,
-    const std::function<bool(std::string_view topic, int32_t partition)>& wanted) {
+    const std::function<bool(std::string_view topic, int32_t partition)>& wanted,
+    StatisticsGroupState* group) {
   simdjson::dom::parser parser;
   simdjson::padded_string padded;
   simdjson::dom::element root;
   if (absl::Status st = Parse(json, parser, padded, &root); !st.ok()) return st;
+  if (group != nullptr) {
+    *group = StatisticsGroupState();
+    int64_t ts = 0;
+    if (root["ts"].get(ts) == simdjson::SUCCESS) group->ts_us = ts;
+    std::string_view v;
+    if (root["cgrp"]["state"].get(v) == simdjson::SUCCESS) group->state = std::string(v);
+    if (root["cgrp"]["join_state"].get(v) == simdjson::SUCCESS) group->join_state = std::string(v);
+  }
   std::vector<PartitionFetchState> states;
   ForEachPartition(
       root, wanted, [&](std::string_view topic, int32_t id, simdjson::dom::element partition) {

@@ -127,6 +127,9 @@ absl::Status KafkaPipeline::Impl::Init() {
   co.instance_id = options_.instance_id;
   co.topics = options_.input_topics;
   co.what = "kafka consumer";
+  constexpr auto kRole = static_cast<size_t>(pipeline::ConsumerRole::kMatch);
+  co.unstarted_partitions = &stats_->consumer().unstarted_partitions[kRole];
+  co.start_restarts = &stats_->consumer().fetch_restarts[kRole];
   absl::StatusOr<std::unique_ptr<Consumer>> consumer = Consumer::Create(co, &consumer_events_);
   if (!consumer.ok()) return consumer.status();
   consumer_ = *std::move(consumer);

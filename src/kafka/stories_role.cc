@@ -54,6 +54,12 @@ absl::Status StoriesRole::Impl::Init() {
   consumer.client_id = options_.client_id;
   consumer.topics = {options_.lease_topic};
   consumer.what = "stories consumer";
+  if (pipeline::Stats* stats =
+          options_.fetch_start_stats != nullptr ? options_.fetch_start_stats : options_.stats) {
+    constexpr auto kRole = static_cast<size_t>(pipeline::ConsumerRole::kStories);
+    consumer.unstarted_partitions = &stats->consumer().unstarted_partitions[kRole];
+    consumer.start_restarts = &stats->consumer().fetch_restarts[kRole];
+  }
   absl::StatusOr<std::unique_ptr<Consumer>> c = Consumer::Create(consumer, this);
   if (!c.ok()) return c.status();
   consumer_ = *std::move(c);

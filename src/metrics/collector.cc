@@ -325,6 +325,23 @@ std::vector<MetricFamily> StatsCollector::Build(const pipeline::StatsSnapshot& s
                MetricType::Gauge, static_cast<double>(s.assigned_partitions));
   AppendSingle(&out, "steppewatch_paused_partitions", "Input partitions paused for backpressure.",
                MetricType::Gauge, static_cast<double>(s.paused_partitions));
+  MetricFamily unstarted = MakeFamily(
+      "steppewatch_unstarted_partitions",
+      "Assigned partitions whose fetcher the consumer has not seen started yet, by consumer role "
+      "(a few for seconds after each assignment; one that stays is not fetched).",
+      MetricType::Gauge);
+  MetricFamily restarts = MakeFamily(
+      "steppewatch_partition_fetch_restarts_total",
+      "Fetch restarts (without a rebalance) of assigned partitions that had not started, by "
+      "consumer role.",
+      MetricType::Counter);
+  for (size_t r = 0; r < pipeline::kConsumerRoleNames.size(); ++r) {
+    const std::string role(pipeline::kConsumerRoleNames[r]);
+    AddGauge(&unstarted, {{"role", role}}, static_cast<double>(s.unstarted_partitions_by_role[r]));
+    AddCounter(&restarts, {{"role", role}}, static_cast<double>(s.fetch_restarts_by_role[r]));
+  }
+  out.push_back(std::move(unstarted));
+  out.push_back(std::move(restarts));
   AppendSingle(&out, "steppewatch_backpressure_pauses_total",
                "Times the pipeline paused its input for backpressure.", MetricType::Counter,
                static_cast<double>(s.pauses));

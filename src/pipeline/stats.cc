@@ -145,6 +145,10 @@ StatsSnapshot Stats::Snapshot() const {
   }
   s.assigned_partitions = consumer_.assigned_partitions.Value();
   s.paused_partitions = consumer_.paused_partitions.Value();
+  for (size_t r = 0; r < s.unstarted_partitions_by_role.size(); ++r) {
+    s.unstarted_partitions_by_role[r] = consumer_.unstarted_partitions[r].Value();
+    s.fetch_restarts_by_role[r] = consumer_.fetch_restarts[r].Value();
+  }
   s.pauses = consumer_.pauses.Value();
   s.consume_errors = consumer_.consume_errors.Value();
   {

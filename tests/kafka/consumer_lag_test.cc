@@ -72,5 +72,30 @@ TEST(ParseFetchStates, StartedOnlyOnceTheFetchStartHasRun) {
       ParseFetchStates("{\"topics\": {", [](std::string_view, int32_t) { return true; }).ok());
 }
 
+// The document's own time stamp and the group's state, as librdkafka 2.0.2 writes them: what a
+// fetch restart needs (Consumer::CheckStarts).
+TEST(ParseFetchStates, ReadsTheTimeStampAndTheGroupState) {
+  constexpr char kDoc[] = R"({"name": "c#consumer-1", "ts":123456789, "time":1700000000,
+    "topics": {"in": {"partitions": {"0": {"fetch_state": "none"}}}},
+    "cgrp": { "state": "up", "stateage": 5, "join_state": "steady", "rebalance_age": 4,
+              "rebalance_cnt": 1, "rebalance_reason": "x", "assignment_size": 1 }})";
+  StatisticsGroupState group;
+  auto states = ParseFetchStates(
+      kDoc, [](std::string_view, int32_t) { return true; }, &group);
+  ASSERT_THAT(states, steppewatch::testing::IsOk());
+  ASSERT_EQ(states->size(), 1u);
+  EXPECT_EQ(group.ts_us, 123456789);
+  EXPECT_EQ(group.state, "up");
+  EXPECT_EQ(group.join_state, "steady");
+  // No group (a document without "cgrp"): empty states, which never read as settled.
+  group.state = "stale";
+  ASSERT_THAT(
+      ParseFetchStates(R"({"ts": 1})", [](std::string_view, int32_t) { return true; }, &group),
+      steppewatch::testing::IsOk());
+  EXPECT_EQ(group.ts_us, 1);
+  EXPECT_EQ(group.state, "");
+  EXPECT_EQ(group.join_state, "");
+}
+
 }  // namespace
 }  // namespace steppewatch::kafka

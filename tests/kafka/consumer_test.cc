@@ -480,6 +480,169 @@ TEST(Consumer, BackpressurePauseRightAfterAnAssignmentDoesNotDropTheFetchStart) 
   EXPECT_THAT(consumer->Close(), IsOk());
 }
 
+// Makes librdkafka drop the fetch start of partition `partition` of "in" in a consumer paused at
+// its first assignment, the one order of the race the consumer cannot avoid: before librdkafka
+// knows the topic's partitions, the consumer can pause them only after the assign (the pause
+// before it is refused: "unknown partition"), so that pause races librdkafka's start of the new
+// partitions. The hook makes it win every time, as in the tests above: the application thread
+// waits, before the pause takes its version, until librdkafka's main thread has taken the
+// partition's fetch start's; the main thread then waits until the pause has taken its own and
+// lets it be queued first, and the partition's thread drops the fetch start as outdated. The
+// partition then stays "none" in the statistics, and nothing in librdkafka starts it again.
+// Also counts the assign() requests librdkafka's group handles (debug=cgrp).
+class DropFetchStart {
+ public:
+  explicit DropFetchStart(int32_t partition)
+      : skipped_("Pause in [" + std::to_string(partition) + "]: skipped: unknown partition"),
+        pause_("Pause in [" + std::to_string(partition) + "] (v"),
+        start_("Start consuming in [" + std::to_string(partition) + "]") {}
+  void Install(ConsumerOptions* options) {
+    options->properties["debug"] = "topic,cgrp";  // cgrp: each assign() ("new assignment of")
+    options->library_log_hook_for_testing = [this](std::string_view line) { OnLine(line); };
+  }
+  bool dropped() const { return dropped_.load(); }
+  int assign_calls() const { return assign_calls_.load(); }
+
+ private:
+  void OnLine(std::string_view line) {
+    auto has = [&](const std::string& s) { return line.find(s) != std::string_view::npos; };
+    if (has("received outdated op FETCH_START")) dropped_.store(true);
+    if (has("new assignment of")) assign_calls_.fetch_add(1);
+    if (std::this_thread::get_id() == app_thread_) {
+      if (has(skipped_)) {
+        armed_.store(true);  // the pause before the assign was refused: the late one comes
+      } else if (armed_.load() && has("Application pausing")) {
+        WaitFor(main_holding_, absl::Seconds(3));
+      } else if (armed_.load() && has(pause_)) {
+        app_pause_queued_.store(true);
+        armed_.store(false);
+      }
+    } else if (armed_.load() && has(start_)) {
+      main_holding_.store(true);
+      WaitFor(app_pause_queued_, absl::Seconds(3));
+      absl::SleepFor(absl::Milliseconds(100));  // the pause is queued after its line
+    }
+  }
+  const std::thread::id app_thread_ = std::this_thread::get_id();
+  const std::string skipped_, pause_, start_;
+  std::atomic<bool> armed_{false};
+  std::atomic<bool> main_holding_{false};
+  std::atomic<bool> app_pause_queued_{false};
+  std::atomic<bool> dropped_{false};
+  std::atomic<int> assign_calls_{0};
+};
+
+class CountingListener : public Listener {
+ public:
+  void OnAssign(rd_kafka_topic_partition_list_t* partitions) override {
+    Listener::OnAssign(partitions);
+    ++assigns;
+  }
+  int assigns = 0;
+};
+
+// A partition whose fetch start librdkafka dropped (DropFetchStart) is fetched again without a
+// rebalance: the consumer sees it idle ("none") past start_deadline (1 s here) with the group
+// steady and restarts its fetcher by assigning the assignment again; once the statistics show
+// the new fetcher, it gets the consumer's state (resumed) and its 3 records arrive, without a
+// revoke or a second assignment from the group.
+TEST(Consumer, PartitionWhoseFetchStartWasDroppedIsRestartedWithoutARebalance) {
+  auto broker = EmbeddedBroker::Create({.topics = {{"in", 1}}});
+  ASSERT_THAT(broker, IsOk());
+  const std::string bootstrap = (*broker)->bootstrap();
+  ProduceTimed(bootstrap, "in", 0, 3, absl::ToUnixMillis(absl::Now()));
+
+  DropFetchStart race(0);  // declared before the consumer: the hook runs until it is destroyed
+  CountingListener listener;
+  pipeline::SharedCounter unstarted;
+  pipeline::SharedCounter restarts;
+  ConsumerOptions options = RaceOptions(bootstrap, "dropped-start");
+  race.Install(&options);
+  options.start_deadline = absl::Seconds(1);
+  options.unstarted_partitions = &unstarted;
+  options.start_restarts = &restarts;
+  SW_ASSERT_OK_AND_ASSIGN(auto consumer, Consumer::Create(options, &listener));
+  consumer->SetPaused(true);  // the outputs are stalled as the daemon joins
+  ASSERT_THAT(consumer->Subscribe(), IsOk());
+  int received = 0;
+  auto poll = [&] { PollCounting(*consumer, &received); };
+  absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (!race.dropped() && absl::Now() < deadline) poll();
+  ASSERT_TRUE(race.dropped()) << "the race was not set up: no fetch start dropped";
+  EXPECT_EQ(consumer->assigned_count(), 1);
+  EXPECT_EQ(consumer->unstarted_count(), 1);
+  EXPECT_EQ(unstarted.Value(), 1);
+  const int assign_calls_before = race.assign_calls();
+  // The outputs catch up: resume. The partition is still being started as far as the consumer
+  // knows, so this does not touch it.
+  consumer->SetPaused(false);
+
+  deadline = absl::Now() + absl::Seconds(20);
+  while (received < 3 && absl::Now() < deadline) poll();
+  EXPECT_EQ(received, 3) << "the partition whose fetch start was dropped was never fetched";
+  EXPECT_EQ(consumer->start_restarts(), 1);
+  EXPECT_EQ(restarts.Value(), 1);
+  EXPECT_EQ(consumer->unstarted_count(), 0);
+  EXPECT_EQ(unstarted.Value(), 0);
+  // Without a rebalance: no revoke, no second assignment from the group; the one extra
+  // assign() is the restart's.
+  EXPECT_EQ(listener.revoked, 0);
+  EXPECT_EQ(listener.assigns, 1);
+  EXPECT_EQ(race.assign_calls() - assign_calls_before, 1);
+  EXPECT_THAT(consumer->Close(), IsOk());
+}
+
+// The restart assigns the whole assignment again (the eager protocol has no other way), so the
+// partitions that were being fetched restart too: each goes on at its position, and no record is
+// handed over twice or lost. Partition 1 starts and is consumed; partition 0's start is dropped
+// and restarted 2 s after the assignment, partition 1's with it.
+TEST(Consumer, FetchRestartHandsEveryRecordOverOnce) {
+  auto broker = EmbeddedBroker::Create({.topics = {{"in", 2}}});
+  ASSERT_THAT(broker, IsOk());
+  const std::string bootstrap = (*broker)->bootstrap();
+  for (int p = 0; p < 2; ++p) ProduceTimed(bootstrap, "in", p, 3, absl::ToUnixMillis(absl::Now()));
+
+  DropFetchStart race(0);
+  CountingListener listener;
+  ConsumerOptions options = RaceOptions(bootstrap, "restart-positions");
+  race.Install(&options);
+  options.start_deadline = absl::Seconds(2);
+  SW_ASSERT_OK_AND_ASSIGN(auto consumer, Consumer::Create(options, &listener));
+  consumer->SetPaused(true);
+  ASSERT_THAT(consumer->Subscribe(), IsOk());
+  std::map<std::string, int> seen;  // payload -> times handed over
+  int partition1_before_restart = 0;
+  auto poll = [&] {
+    rd_kafka_message_t* m = consumer->Poll(100);
+    if (m == nullptr) return;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      ++seen[std::string(static_cast<const char*>(m->payload), m->len)];
+      if (m->partition == 1 && consumer->start_restarts() == 0) ++partition1_before_restart;
+    }
+    rd_kafka_message_destroy(m);
+  };
+  absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (!race.dropped() && absl::Now() < deadline) poll();
+  ASSERT_TRUE(race.dropped()) << "the race was not set up: no fetch start dropped";
+  consumer->SetPaused(false);
+  deadline = absl::Now() + absl::Seconds(20);
+  while ((seen.size() < 6 || consumer->unstarted_count() > 0) && absl::Now() < deadline) poll();
+  // A second handover of partition 1's records would come right after its restart.
+  const absl::Time quiet = absl::Now() + absl::Seconds(1);
+  while (absl::Now() < quiet) poll();
+  EXPECT_EQ(consumer->start_restarts(), 1);
+  EXPECT_EQ(partition1_before_restart, 3)
+      << "partition 1 was not consumed before the restart: the setting this test needs";
+  std::map<std::string, int> want;
+  for (int p = 0; p < 2; ++p) {
+    for (int i = 0; i < 3; ++i) want["in/" + std::to_string(p) + "/" + std::to_string(i)] = 1;
+  }
+  EXPECT_EQ(seen, want);
+  EXPECT_EQ(listener.revoked, 0);
+  EXPECT_EQ(listener.assigns, 1);
+  EXPECT_THAT(consumer->Close(), IsOk());
+}
+
 // A consumer paused while nothing is assigned pauses what the group then gives it (before the
 // assign, so that nothing races librdkafka's start of the fetchers): no record arrives until
 // it resumes, and then every one does.

@@ -123,6 +123,8 @@ class CollectorTest : public ::testing::Test {
     stats_.consumer().rebalances[static_cast<size_t>(pipeline::RebalanceKind::kRevoke)].Add(1);
     stats_.consumer().assigned_partitions.Set(2);
     stats_.consumer().paused_partitions.Set(1);
+    stats_.consumer().unstarted_partitions[1].Set(4);  // ConsumerRole::kStories
+    stats_.consumer().fetch_restarts[0].Add(3);        // ConsumerRole::kMatch
     stats_.health().in_flight_items.Set(5);
     stats_.health().in_flight_bytes.Set(15000);
     stats_.SetConsumerLag(
@@ -238,6 +240,10 @@ TEST_F(CollectorTest, ReportsTheKnownTraffic) {
   EXPECT_EQ(s.at(R"(steppewatch_rebalances_total{kind="lost"})"), 0);
   EXPECT_EQ(s.at("steppewatch_assigned_partitions"), 2);
   EXPECT_EQ(s.at("steppewatch_paused_partitions"), 1);
+  EXPECT_EQ(s.at(R"(steppewatch_unstarted_partitions{role="match"})"), 0);
+  EXPECT_EQ(s.at(R"(steppewatch_unstarted_partitions{role="stories"})"), 4);
+  EXPECT_EQ(s.at(R"(steppewatch_partition_fetch_restarts_total{role="match"})"), 3);
+  EXPECT_EQ(s.at(R"(steppewatch_partition_fetch_restarts_total{role="stories"})"), 0);
   EXPECT_EQ(s.at("steppewatch_in_flight_items"), 5);
   EXPECT_EQ(s.at("steppewatch_in_flight_bytes"), 15000);
   EXPECT_EQ(s.at("steppewatch_brokers_down"), 0);

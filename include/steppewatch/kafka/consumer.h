@@ -2,8 +2,9 @@
 // needs around librdkafka's consumer: the rebalance callback (written against
 // rd_kafka_rebalance_protocol(), so eager and cooperative assignors are both served and a
 // switch is configuration only), manual offset storing, pause/resume that also covers newly
-// assigned partitions, static membership (group.instance.id), fatal-error reporting (a fenced
-// instance id), and a timestamp replay.
+// assigned partitions, a restart of a partition's fetcher when librdkafka lost its start
+// (ConsumerOptions::start_deadline), static membership (group.instance.id), fatal-error
+// reporting (a fenced instance id), and a timestamp replay.
 //
 // Used by the daemon's pipeline (KafkaPipeline) and by the stories stage:
 //   (a) several topics in one group: ConsumerOptions::topics, then Subscribe();
@@ -40,6 +41,7 @@
 #include "absl/time/time.h"
 #include "steppewatch/common/mutex.h"
 #include "steppewatch/kafka/client.h"
+#include "steppewatch/pipeline/stats.h"
 
 namespace steppewatch::kafka {
 
@@ -92,6 +94,20 @@ struct ConsumerOptions {
   // How long a replay's offsets_for_times may take per assignment (it blocks the rebalance).
   int replay_lookup_timeout_ms = 10000;
   std::string what = "kafka consumer";
+  // A partition whose fetcher has not started this long after its assignment is logged and,
+  // when librdkafka's statistics show it idle in a state that nothing inside librdkafka will
+  // leave ("none" or "stopped" while the group is up and steady), its fetch is restarted
+  // without a rebalance (see RestartFetchers()): the committed offsets normally arrive within a
+  // second, so a minute means a lost fetch start or a coordinator that does not answer (a
+  // restart then only asks again). Tests use about a second.
+  absl::Duration start_deadline = absl::Seconds(60);
+  // Restarts per partition and assignment, one start_deadline apart; then it is left to the next
+  // rebalance, logged, and stays in the unstarted gauge (the operators' alert).
+  int start_restart_attempts = 3;
+  // Where the consumer reports, if set: the number of assigned partitions whose fetcher it has
+  // not seen started (a gauge), and the restarts above (a counter). Must outlive the consumer.
+  pipeline::SharedCounter* unstarted_partitions = nullptr;
+  pipeline::SharedCounter* start_restarts = nullptr;
   // Tests only: called with every librdkafka log line of this consumer (set the `debug`
   // property to get the internal ones), on the librdkafka or application thread that writes it,
   // before the line is routed to the log. A test can hold that thread here to widen a race
@@ -134,6 +150,10 @@ class Consumer {
   void SetPaused(bool paused);
   bool paused() const { return paused_; }
   int assigned_count() const { return assigned_count_; }
+  // Assigned partitions whose fetcher has not been seen started (see SetPaused), and the fetch
+  // restarts so far (see ConsumerOptions::start_deadline). The consumer's thread only.
+  int unstarted_count() const { return static_cast<int>(unstarted_.size()); }
+  int64_t start_restarts() const { return start_restarts_; }
 
   // Moves the fetch position of one assigned partition.
   absl::Status Seek(const char* topic, int32_t partition, int64_t offset);
@@ -165,9 +185,17 @@ class Consumer {
   // A partition of unstarted_ whose fetcher librdkafka has started: gives it this consumer's
   // pause state when it has another one (or may have lost ours), and forgets it.
   void MarkStarted(std::string_view topic, int32_t partition);
-  // Marks the partitions of unstarted_ that `json` (the statistics) shows started, and warns
-  // once about each one that has waited for its fetcher for longer than kStartWarning.
+  // Marks the partitions of unstarted_ that `json` (the statistics) shows started, warns once
+  // about each one that has waited for its fetcher for longer than start_deadline, and restarts
+  // the fetchers of those that librdkafka shows idle for good.
   void CheckStarts(std::string_view json);
+  // Restarts the fetchers of `stalled` (in unstarted_) by assigning the current assignment again
+  // (eager) or unassigning and assigning them (cooperative), at the positions the application
+  // has reached (the offsets they were assigned with where it has consumed nothing). Returns
+  // false when nothing was restarted.
+  bool RestartFetchers(const std::vector<std::pair<std::string, int32_t>>& stalled);
+  // Publishes unstarted_.size() to the gauge.
+  void ReportUnstarted();
   // Whether `partition` of `topic` is in unstarted_.
   bool IsUnstarted(std::string_view topic, int32_t partition) const;
 
@@ -198,14 +226,18 @@ class Consumer {
     // Paused only after the assign (librdkafka did not know the partition before it): that pause
     // may have been dropped, so the state is given again once started.
     bool reassert = false;
-    absl::Time since;
+    absl::Time since;  // the assignment, or the last restart
     bool warned = false;
+    int restarts = 0;
+    // After a restart: statistics emitted before this (librdkafka's monotonic clock, "ts" in
+    // microseconds) may show the stopped fetcher's old state, so they cannot mark it started.
+    int64_t not_before_us = 0;
   };
   std::vector<Unstarted> unstarted_;
-  // A partition whose fetcher has not started this long after its assignment is logged (once):
-  // the committed offsets normally arrive within a second; a minute of waiting means a
-  // coordinator that does not answer, or a fetch start that was lost.
-  static constexpr absl::Duration kStartWarning = absl::Seconds(60);
+  // The offset each assigned partition was assigned with (RD_KAFKA_OFFSET_INVALID: the
+  // committed one), or Seek()'s: where a restart starts a partition that has no position.
+  std::vector<std::pair<std::pair<std::string, int32_t>, int64_t>> start_offsets_;
+  int64_t start_restarts_ = 0;
 };
 
 }  // namespace steppewatch::kafka

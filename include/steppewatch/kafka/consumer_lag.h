@@ -33,9 +33,22 @@ struct PartitionFetchState {
   bool started = false;
 };
 
-// Returns the fetch state of each partition `wanted` accepts (partition -1 skipped).
+// What the same document says about itself and the consumer group, for a fetch restart.
+struct StatisticsGroupState {
+  // "ts": librdkafka's monotonic clock (CLOCK_MONOTONIC, microseconds) when the document was
+  // written, on librdkafka's main thread; -1 if absent.
+  int64_t ts_us = -1;
+  // cgrp.state ("up": the coordinator is known) and cgrp.join_state ("steady": no rebalance in
+  // progress); empty if absent (no group).
+  std::string state;
+  std::string join_state;
+};
+
+// Returns the fetch state of each partition `wanted` accepts (partition -1 skipped), and fills
+// `group` if given.
 absl::StatusOr<std::vector<PartitionFetchState>> ParseFetchStates(
     std::string_view json,
-    const std::function<bool(std::string_view topic, int32_t partition)>& wanted);
+    const std::function<bool(std::string_view topic, int32_t partition)>& wanted,
+    StatisticsGroupState* group = nullptr);
 
 }  // namespace steppewatch::kafka

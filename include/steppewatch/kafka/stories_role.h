@@ -100,6 +100,10 @@ struct StoriesRoleOptions {
   // as the matcher's pipeline would: created, rebalances, assigned partitions, so the readiness
   // probe and the consumer metrics tell about the stories consumer. Not owned; outlives the role.
   pipeline::Stats* stats = nullptr;
+  // Where the role's consumer reports its unstarted partitions and fetch restarts (role label
+  // "stories"), also beside the matcher in one process, where `stats` is null; `stats` when
+  // null. Not owned; outlives the role.
+  pipeline::Stats* fetch_start_stats = nullptr;
 };
 
 // Counters of the role (cumulative since Start), readable from any thread.

@@ -152,6 +152,10 @@ size_t DeadLetterReasonIndex(std::string_view reason);
 // Rebalance kinds (the `kind` metric label).
 enum class RebalanceKind : uint8_t { kAssign = 0, kRevoke = 1, kLost = 2 };
 inline constexpr std::array<std::string_view, 3> kRebalanceKindNames = {"assign", "revoke", "lost"};
+// The daemon's consumers, by role (the metrics' `role` label): the matcher's input, the stories
+// role's alert input.
+enum class ConsumerRole : uint8_t { kMatch = 0, kStories = 1 };
+inline constexpr std::array<std::string_view, 2> kConsumerRoleNames = {"match", "stories"};
 
 // Topics are bounded by configuration (input topics) and by the rule pack (alert topics): a fixed
 // table keeps the lookup lock-free. 64 covers any sane deployment (the default pack uses 2-3
@@ -241,6 +245,10 @@ struct ConsumerStats {
   std::array<SingleWriterCounter, 3> rebalances;  // by RebalanceKind
   SharedCounter assigned_partitions;
   SharedCounter paused_partitions;
+  // By ConsumerRole, written by kafka::Consumer: assigned partitions whose fetcher it has not
+  // seen started yet, and the fetch restarts of partitions that did not start.
+  std::array<SharedCounter, 2> unstarted_partitions;
+  std::array<SharedCounter, 2> fetch_restarts;
   // Times the pipeline stopped taking input for backpressure (it holds first and pauses the
   // partitions only if the hold lasts, see kafka_pipeline.cc).
   SingleWriterCounter pauses;
@@ -294,6 +302,8 @@ struct StatsSnapshot {
   std::array<uint64_t, 3> rebalances_by_kind{};
   int64_t assigned_partitions = 0;
   int64_t paused_partitions = 0;
+  std::array<int64_t, 2> unstarted_partitions_by_role{};
+  std::array<int64_t, 2> fetch_restarts_by_role{};
   uint64_t pauses = 0;
   uint64_t consume_errors = 0;
   int64_t in_flight_items = 0;
