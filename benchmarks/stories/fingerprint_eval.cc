@@ -23,12 +23,17 @@
 // matches when the two lead keys (an item without one: its fingerprint) are within
 // kLeadDistance bits, one of the two items has a lead key, and their fingerprints are within
 // kLeadGate bits. It is reported in the k = 3 column (the product's distance): a lead match is
-// counted as distance kLeadDistance + 2. --no-lead leaves it out.
+// counted as distance kLeadDistance + 2. --no-lead leaves it out. The gate is the product's:
+// kLeadGate, widened by the containment gate (stories::LeadGate of the two items' token counts);
+// containment=0 leaves the widening out (the stage's gate for alerts without
+// item.fingerprint_tokens); floor=P and slack=S change its floor (percent) and slack for the
+// pairwise figures only (--stories uses the stage's constants).
 //
 // usage: stories_fingerprint_eval EVAL.jsonl [--examples N] [--k K] [--fingerprints OUT]
 //                                 [option=value ...] [vN.option=value ...] [vN.penalty=P]
 //                                 [cross=1] [gate=T] [--stories] [--no-lead]
-//                                 [lead_title=W] [lead_gate=T] [lead2=N gate2=G] [--dump OUT]
+//                                 [lead_title=W] [lead_gate=T] [lead2=N gate2=G] [containment=0]
+//                                 [--dump OUT]
 //   --fingerprints OUT writes "id fingerprint" per item (16 hex digits), so two builds can be
 //   compared item by item (a change meant to keep the fingerprint must give the same file).
 //   option=value overrides a feature setting (internal::FingerprintOptions), for comparing
@@ -79,6 +84,7 @@ struct Item {
   Fingerprint fp[4];  // one per view: [0] the product's (or option=value), [1..] vN.option=value
   Fingerprint lead;   // the lead key of view 0 (0: none)
   Fingerprint lead2;  // lead2=N: the fingerprint of the first N body tokens (0: none)
+  uint32_t tokens;    // the tokens the product's fingerprint covers (its containment gate)
   std::string id, title, body;
 };
 
@@ -121,9 +127,21 @@ int g_lead_title = -1;  // lead_title=W: the lead key's title weight (default: t
 size_t g_lead2 = 0;     // lead2=N: a second gate, the first N body tokens' fingerprint...
 int g_gate2 = 0;        // gate2=G: ...within G bits lets a lead match through (beside kLeadGate)
 int g_lead_gate = steppewatch::stories::kLeadGate;  // lead_gate=T
+bool g_containment = true;  // containment=0: the fixed gate only (as alerts without a count)
+int g_slack = steppewatch::stories::kContainmentSlack;  // slack=S (pairs only, not --stories)
+// floor=P: no widening when the shorter has under P% of the longer's tokens.
+uint32_t g_floor = steppewatch::stories::kContainmentFloorPercent;
+// stories::LeadGate with lead_gate=T and slack=S.
+int LeadGate(const Item& a, const Item& b) {
+  if (!g_containment || a.tokens == 0 || b.tokens == 0) return g_lead_gate;
+  const uint32_t shorter = std::min(a.tokens, b.tokens), longer = std::max(a.tokens, b.tokens);
+  if (uint64_t{shorter} * 100 < uint64_t{g_floor} * longer) return g_lead_gate;
+  return std::max(g_lead_gate, static_cast<int>(32 * (longer - shorter) / longer) + g_slack);
+  // (With the defaults this is stories::LeadGate, which --stories uses.)
+}
 int Distance(const Item& a, const Item& b) {
   int d = Distance(a.fp[0], b.fp[0]);
-  bool gate = d <= g_lead_gate;
+  bool gate = d <= LeadGate(a, b);
   if (!gate && g_lead2 > 0 && a.fp[0] != 0 && b.fp[0] != 0) {
     gate = Distance(a.lead2 != 0 ? a.lead2 : a.fp[0], b.lead2 != 0 ? b.lead2 : b.fp[0]) <= g_gate2;
   }
@@ -239,7 +257,7 @@ void StoryLevel(const std::vector<Item>& items) {
     story_of[i] =
         index
             .Assign(items[i].fp[0], items[i].id, time[i], std::hash<std::string>()(items[i].id),
-                    items[i].lang, g_lead ? items[i].lead : 0)
+                    items[i].lang, g_lead ? items[i].lead : 0, g_containment ? items[i].tokens : 0)
             .seq;
   }
   // Positives per true story; predicted pairs per assigned story (pairs of one KazNERD group but
@@ -321,6 +339,12 @@ int main(int argc, char** argv) {
       use_options = true;
     } else if (arg.starts_with("gate2=")) {
       g_gate2 = std::atoi(argv[a] + 6);
+    } else if (arg.starts_with("floor=")) {
+      g_floor = std::atoi(argv[a] + 6);
+    } else if (arg.starts_with("slack=")) {
+      g_slack = std::atoi(argv[a] + 6);
+    } else if (arg.starts_with("containment=")) {
+      g_containment = std::atoi(argv[a] + 12) != 0;
     } else if (arg.starts_with("lead_gate=")) {
       g_lead_gate = std::atoi(argv[a] + 10);
     } else if (arg.starts_with("gate=")) {
@@ -397,6 +421,10 @@ int main(int argc, char** argv) {
     item.copy = kind == "copy";
     steppewatch::normalise::Fold(item.title, &ftitle);
     steppewatch::normalise::Fold(item.body, &fbody);
+    {
+      Fingerprint lead;
+      fingerprinter.Compute(ftitle.text(), fbody.text(), item.body, &lead, &item.tokens);
+    }
     if (use_options) {
       item.fp[0] = steppewatch::stories::internal::ComputeWithOptions(
           ftitle.text(), fbody.text(), options, steppewatch::stories::internal::Kernel::kPortable,
@@ -573,17 +601,25 @@ int main(int argc, char** argv) {
       g = h;
     }
   }
-  // Pairs of one group but different stories (KazNERD transcriptions): left out.
+  // Pairs of one group but different stories (KazNERD transcriptions, and originals one of
+  // which is contained in the other: make_copies.py): left out.
   std::vector<std::vector<uint32_t>> groups(group_ids.size());
   for (uint32_t i = 0; i < n; ++i) groups[items[i].group].push_back(i);
+  std::vector<bool> kaznerd_group(group_ids.size());
+  for (const auto& [name, g] : group_ids) kaznerd_group[g] = name.starts_with("kaznerd-");
   Counts variant[kClassCount];
-  for (const auto& g : groups) {
+  Counts left_out[2];  // [0] KazNERD, [1] containment, all classes
+  for (size_t gi = 0; gi < groups.size(); ++gi) {
+    const auto& g = groups[gi];
     for (size_t x = 0; x < g.size(); ++x) {
       for (size_t y = x + 1; y < g.size(); ++y) {
         const Item& a = items[g[x]];
         const Item& b = items[g[y]];
         if (a.story == b.story) continue;
         int d = Distance(a, b);
+        Counts& kind = left_out[kaznerd_group[gi] ? 0 : 1];
+        kind.pairs++;
+        for (int k = d; k <= kMaxK; ++k) kind.within[k]++;
         uint32_t classes = PairClasses(a, b);
         for (int c = 0; c < kClassCount; ++c) {
           if (!(classes >> c & 1)) continue;
@@ -626,17 +662,19 @@ int main(int argc, char** argv) {
     }
     std::printf("\n");
   }
-  std::printf(
-      "\nLeft out: %llu pairs of KazNERD transcriptions of one sentence (numbers in words "
-      "or digits); share within k:",
-      static_cast<unsigned long long>(variant[kClassAll].pairs));
-  for (int k = 0; k <= kMaxK; ++k) {
-    std::printf(" %d: %.3f", k,
-                variant[kClassAll].pairs
-                    ? double(variant[kClassAll].within[k]) / variant[kClassAll].pairs
-                    : 0.0);
+  for (int kind = 0; kind < 2; ++kind) {
+    std::printf(kind == 0 ? "\nLeft out: %llu pairs of KazNERD transcriptions of one sentence "
+                            "(numbers in words or digits); share within k:"
+                          : "\nLeft out: %llu pairs of originals of which one is contained in "
+                            "the other (or in its copies); share within k:",
+                static_cast<unsigned long long>(left_out[kind].pairs));
+    for (int k = 0; k <= kMaxK; ++k) {
+      std::printf(
+          " %d: %.3f", k,
+          left_out[kind].pairs ? double(left_out[kind].within[k]) / left_out[kind].pairs : 0.0);
+    }
+    std::printf("\n");
   }
-  std::printf("\n");
   size_t with_false = 0;
   for (uint8_t f : has_false) with_false += f;
   std::printf("\nItems with at least one false neighbour within k=%d: %zu of %zu (%.3f%%)\n",

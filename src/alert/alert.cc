@@ -239,6 +239,7 @@ void AlertRenderer::Render(const AlertContext& c, absl::Span<const rules::FiredR
     };
     field("fingerprint", c.fingerprint);
     if (c.lead_fingerprint != 0) field("lead_fingerprint", c.lead_fingerprint);
+    if (c.fingerprint_tokens != 0) w.FieldInt("fingerprint_tokens", c.fingerprint_tokens);
   }
   w.EndObject();
   w.Key("matches");

@@ -146,7 +146,7 @@ class ItemProcessorImpl final : public ItemProcessor {
     context.has_fingerprint = true;
     context.fingerprint =
         fingerprinter_.Compute(FoldedField(0, item_.title), FoldedField(1, item_.body), item_.body,
-                               &context.lead_fingerprint);
+                               &context.lead_fingerprint, &context.fingerprint_tokens);
     for (uint16_t t : used_topics_) {
       json_[t].clear();
       context.topic = pack_->topics()[t];

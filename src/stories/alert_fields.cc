@@ -46,6 +46,12 @@ std::string_view Keep(AlertFields* f, std::string_view s) {
   return std::string_view(at, s.size());
 }
 
+// item.fingerprint_tokens, clamped (a negative count: unknown).
+uint32_t ClampTokens(int64_t v) {
+  if (v <= 0) return 0;
+  return v > int64_t{kMaxFingerprintTokens} ? kMaxFingerprintTokens : static_cast<uint32_t>(v);
+}
+
 // ---- The fast path: a grammar walk over simdjson's structural index. ----
 //
 // Stage 1 indexes every structural character outside strings ({ } [ ] : ,) and the first byte of
@@ -366,6 +372,20 @@ class Walker {
         f_->has_lead = present;
         return true;
       }
+      if (key == "fingerprint_tokens") {
+        // A number: an integer is read; any other number goes to the DOM parser (which reads
+        // only what fits an int64). A value of another type is checked and counts as unknown
+        // (a repeated key: the last one counts), as there.
+        if (!More() || !(Peek() == '-' || IsDigit(Peek()))) {
+          f_->fingerprint_tokens = 0;
+          return Value(depth);
+        }
+        bool integer;
+        int64_t v;
+        if (!Number(&integer, &v) || !integer) return false;
+        f_->fingerprint_tokens = ClampTokens(v);
+        return true;
+      }
       return Value(depth);
     });
   }
@@ -457,6 +477,10 @@ simdjson::error_code DomItem(simdjson::dom::element item, AlertFields* f) {
     } else if (field.key == "lead_fingerprint") {
       dest = &f->lead_fingerprint;
       f->has_lead = true;
+    } else if (field.key == "fingerprint_tokens") {
+      int64_t v;
+      f->fingerprint_tokens = field.value.get_int64().get(v) ? 0 : ClampTokens(v);
+      continue;
     } else {
       continue;
     }
@@ -542,6 +566,7 @@ void AlertFieldParser::Reset(AlertFields* f) {
   f->schema_ok = f->has_schema = f->has_fingerprint = f->has_lead = f->fp_ok = f->fast = false;
   f->lead_ok = true;
   f->fp = f->lead = 0;
+  f->fingerprint_tokens = 0;
   f->id = f->source = f->lang = f->published_at = f->fingerprint = f->lead_fingerprint = {};
   f->origin_timestamp_ms = -1;
   f->rules.clear();
@@ -619,15 +644,16 @@ void AlertFieldParser::ParseWithDom(std::string_view json, AlertFields* f) {
 }
 
 std::string Describe(const AlertFields& f) {
-  std::string s =
-      "error=" + std::to_string(f.error) + " schema=" + std::to_string(f.has_schema) +
-      std::to_string(f.schema_ok) + " id=[" + std::string(f.id) + "] source=[" +
-      std::string(f.source) + "] lang=[" + std::string(f.lang) + "] published_at=[" +
-      std::string(f.published_at) + "] fingerprint=" + std::to_string(f.has_fingerprint) + "[" +
-      std::string(f.fingerprint) + "] fp=" + std::to_string(f.fp_ok) + ":" + std::to_string(f.fp) +
-      " lead=" + std::to_string(f.has_lead) + "[" + std::string(f.lead_fingerprint) +
-      "] lead_fp=" + std::to_string(f.lead_ok) + ":" + std::to_string(f.lead) +
-      " origin=" + std::to_string(f.origin_timestamp_ms) + " rules=";
+  std::string s = "error=" + std::to_string(f.error) + " schema=" + std::to_string(f.has_schema) +
+                  std::to_string(f.schema_ok) + " id=[" + std::string(f.id) + "] source=[" +
+                  std::string(f.source) + "] lang=[" + std::string(f.lang) + "] published_at=[" +
+                  std::string(f.published_at) +
+                  "] fingerprint=" + std::to_string(f.has_fingerprint) + "[" +
+                  std::string(f.fingerprint) + "] fp=" + std::to_string(f.fp_ok) + ":" +
+                  std::to_string(f.fp) + " lead=" + std::to_string(f.has_lead) + "[" +
+                  std::string(f.lead_fingerprint) + "] lead_fp=" + std::to_string(f.lead_ok) + ":" +
+                  std::to_string(f.lead) + " tokens=" + std::to_string(f.fingerprint_tokens) +
+                  " origin=" + std::to_string(f.origin_timestamp_ms) + " rules=";
   for (std::string_view r : f.rules) s += "[" + std::string(r) + "]";
   s += " tags=";
   for (std::string_view t : f.tags) s += "[" + std::string(t) + "]";

@@ -44,6 +44,9 @@ struct AlertFields {
   bool fp_ok = false;    // fingerprint parsed into fp
   Fingerprint lead = 0;  // lead_fingerprint parsed; 0 when absent (or null)
   bool lead_ok = true;   // false: lead_fingerprint present and not 16 hex digits
+  // item.fingerprint_tokens when it is an integer (clamped to 0..kMaxFingerprintTokens); 0 when
+  // absent or of another type (unknown: the stage's fixed lead gate). A hint, never an error.
+  uint32_t fingerprint_tokens = 0;
   int64_t origin_timestamp_ms = -1;
   std::vector<std::string_view> rules, tags;  // kept across parses: no allocation per alert
   bool fast = false;                          // read by the fast path (else the DOM parser)

@@ -120,6 +120,7 @@ struct Fingerprinter::Scratch {
   uint64_t bigrams[internal::RoundUp8(kMaxTokens)];
 
   internal::MinHashBins lead_bins;  // the sketch after the body's first kLeadTokens tokens
+  size_t tokens = 0;                // of the fields added since the last Reset
 
   // Adds the features of tokens [from, to) of the field scanned last.
   void AddTokens(size_t from, size_t to) {
@@ -141,6 +142,7 @@ struct Fingerprinter::Scratch {
     internal::TextSpan span;
     internal::SelectText(text, is_title, kDefaults, first_line_bytes, &span, kernel, tail);
     const size_t count = internal::ScanTokens<true>(kernel, text, span, kDefaults, starts, ends);
+    tokens += count;
     if (count == 0) return false;
     internal::TokenFeatures(kernel, text, starts, ends, count, unigrams, bigrams);
     if (!lead || count <= kLeadTokens) {
@@ -168,13 +170,15 @@ Fingerprint Fingerprinter::Compute(std::string_view folded_title, std::string_vi
 }
 
 Fingerprint Fingerprinter::Compute(std::string_view folded_title, std::string_view folded_body,
-                                   std::string_view original_body, Fingerprint* lead) {
+                                   std::string_view original_body, Fingerprint* lead,
+                                   uint32_t* tokens) {
   Scratch& s = *scratch_;
   // The body's bytes that count are asked for at once, so their cache misses overlap (the scan
   // itself asks for them one block at a time).
   const size_t body_bytes = std::min(folded_body.size(), kDefaults.max_body_bytes);
   for (size_t at = 0; at < body_bytes; at += 64) __builtin_prefetch(folded_body.data() + at);
   s.bins.Reset();
+  s.tokens = 0;
   const size_t first_line =
       internal::FirstLine(folded_body, original_body, kDefaults, &s.first_line);
   internal::TailLines tail;
@@ -182,6 +186,9 @@ Fingerprint Fingerprinter::Compute(std::string_view folded_title, std::string_vi
   s.AddField(folded_title, true, 0, false);
   const bool has_lead = s.AddField(folded_body, false, first_line, lead != nullptr, &tail);
   if (lead != nullptr) *lead = has_lead ? s.lead_bins.Finish(s.kernel) : 0;
+  if (tokens != nullptr) {
+    *tokens = static_cast<uint32_t>(std::min<size_t>(s.tokens, kMaxFingerprintTokens));
+  }
   return s.bins.Finish(s.kernel);
 }
 

@@ -398,7 +398,8 @@ void StageImpl::Handle(const StageInput& in, Slot& slot, StageOutput& out, bool 
   Advance(t);
   if (undated) ++stats_.undated;
   int language = LanguageIndex(f.lang);
-  StoryIndex::Assignment a = index_.Assign(f.fp, f.id, t, Hash64(f.source), language, f.lead);
+  StoryIndex::Assignment a =
+      index_.Assign(f.fp, f.id, t, Hash64(f.source), language, f.lead, f.fingerprint_tokens);
   if (a.is_new && undated) {
     // Grouped, and its copies find it; but a count of new stories per bucket means nothing for
     // a story whose time is not known.

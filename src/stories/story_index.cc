@@ -385,7 +385,8 @@ uint64_t StoryIndex::IdHash(std::string_view id) {
 }
 
 bool StoryIndex::Nearest(Fingerprint key, Fingerprint Story::*field, int first, int count, int k,
-                         Fingerprint fp, int gate, int64_t oldest_open, uint64_t* seq) {
+                         Fingerprint fp, bool gated, uint32_t tokens, int64_t oldest_open,
+                         uint64_t* seq) {
   int best_d = k + 1;
   uint64_t best_seq = 0;
   const uint32_t head = static_cast<uint32_t>(head_seq_);
@@ -403,7 +404,7 @@ bool StoryIndex::Nearest(Fingerprint key, Fingerprint Story::*field, int first, 
       // The filter saw 32 bits; the story's key decides.
       int d = Distance(s.*field, key);
       if (d > k) continue;
-      if (Distance(s.fp, fp) > gate) continue;
+      if (gated && Distance(s.fp, fp) > LeadGate(tokens, s.tokens)) continue;
       if (s.first_seen_ms < oldest_open) continue;  // its window is over
       if (d < best_d || (d == best_d && candidate < best_seq)) {
         best_d = d;
@@ -445,7 +446,8 @@ void StoryIndex::Join(uint64_t seq, std::string_view item_id, uint64_t source_ha
 
 StoryIndex::Assignment StoryIndex::Assign(Fingerprint fp, std::string_view item_id, int64_t time_ms,
                                           uint64_t source_hash, int language_index,
-                                          Fingerprint lead) {
+                                          Fingerprint lead, uint32_t tokens) {
+  static_assert(kChunkSize * kMaxIdBytes < (uint64_t{1} << 32), "Story::id_offset has 32 bits");
   Assignment out;
   int64_t oldest_open = time_ms - window_ms_;
   if (fp != 0) {
@@ -454,9 +456,9 @@ StoryIndex::Assignment StoryIndex::Assign(Fingerprint fp, std::string_view item_
     PrefetchHeads(fp, lead);
     PrefetchBuckets(fp, lead);
     uint64_t seq;
-    if (Nearest(fp, &Story::fp, 0, kTables, max_distance_, fp, 64, oldest_open, &seq) ||
+    if (Nearest(fp, &Story::fp, 0, kTables, max_distance_, fp, false, 0, oldest_open, &seq) ||
         Nearest(lead != 0 ? lead : fp, &Story::lead, kFirstLeadTable, kLeadTables, kLeadDistance,
-                fp, kLeadGate, oldest_open, &seq)) {
+                fp, true, tokens, oldest_open, &seq)) {
       Join(seq, item_id, source_hash, language_index, &out);
       return out;
     }
@@ -483,6 +485,7 @@ StoryIndex::Assignment StoryIndex::Assign(Fingerprint fp, std::string_view item_
   s = Story{};
   s.fp = fp;
   s.lead = lead;
+  s.tokens = std::min(tokens, kMaxFingerprintTokens);
   s.first_seen_ms = time_ms;
   std::string_view stored = StoredForm(item_id);
   s.id_offset = chunk.ids.size();

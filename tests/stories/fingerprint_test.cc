@@ -392,6 +392,40 @@ TEST(Fingerprint, AnOutletTagAfterTheHeadlineIsSkipped) {
             kNearDuplicateDistance);
 }
 
+// The tokens the fingerprint covers (item.fingerprint_tokens, the stage's containment gate):
+// the title's and the body's words after the text rules, CJK characters one each.
+uint32_t TokensOf(std::string_view title, std::string_view body) {
+  Fingerprinter f;
+  Fingerprint lead = 0;
+  uint32_t tokens = 0;
+  f.Compute(normalise::FoldToString(title), normalise::FoldToString(body), body, &lead, &tokens);
+  return tokens;
+}
+
+TEST(Fingerprint, CountsTheTokensItCovers) {
+  EXPECT_EQ(TokensOf("Kazakhstan gas pipeline", "One two three four five."), 8u);
+  // A dateline the rules skip is not counted: a copy with one counts as its original.
+  EXPECT_EQ(
+      TokensOf("Kazakhstan gas pipeline", "ASTANA, Nov 20 (Reuters) - One two three four five."),
+      8u);
+  EXPECT_EQ(TokensOf("", "哈萨克斯坦与中国"), 8u);
+  EXPECT_EQ(TokensOf("", ""), 0u);
+  // A copy cut to its first two sentences covers a matching share of the original's tokens.
+  const uint32_t whole = TokensOf(kTitle, kBody);
+  const std::string_view body = kBody;
+  const uint32_t cut = TokensOf(kTitle, body.substr(0, body.find("President")));
+  EXPECT_GT(whole, 60u);
+  EXPECT_LT(cut, whole);
+  EXPECT_GT(cut, whole / 3);
+  // The three-argument form and a null count leave the fingerprint as it was.
+  Fingerprinter f;
+  const std::string t = normalise::FoldToString(kTitle), d = normalise::FoldToString(kBody);
+  Fingerprint lead = 0;
+  uint32_t tokens = 0;
+  EXPECT_EQ(f.Compute(t, d, kBody, &lead, &tokens), f.Compute(t, d, kBody));
+  EXPECT_EQ(tokens, whole);
+}
+
 TEST(Fingerprint, ChineseUsesCharacterPairs) {
   const std::string body =
       "当地时间12月19日，中国国家电网公司所属中电装备公司与沙特电力公司在利雅得签署沙特智能电表项目"

@@ -49,6 +49,8 @@ std::vector<std::string> Seeds() {
   seeds.push_back(Alert(spec));
   spec.lead = Distinct(2);
   seeds.push_back(Alert(spec));
+  spec.tokens = 312;
+  seeds.push_back(Alert(spec));
   // Escapes everywhere the stage reads, and in values it only checks.
   seeds.push_back(
       "{\"schema\":\"steppewatch.alert.v1\",\"item\":{\"id\":\"a\\\"b\\\\c\\u00e9\\ud83d\\ude00\","
@@ -151,6 +153,18 @@ TEST(AlertFieldParser, HandMadeEdgesAgreeWithDom) {
       "{\"item\":{\"lead_fingerprint\":\"0123456789abcdef\",\"lead_fingerprint\":null}}",
       "{\"item\":{\"lead_fingerprint\":\"0123456789abcdeF\"}}",
       "{\"item\":{\"lead_fingerprint\":7}}",
+      "{\"item\":{\"fingerprint_tokens\":312}}",
+      "{\"item\":{\"fingerprint_tokens\":0}}",
+      "{\"item\":{\"fingerprint_tokens\":-5}}",
+      "{\"item\":{\"fingerprint_tokens\":70000}}",
+      "{\"item\":{\"fingerprint_tokens\":12.5}}",
+      "{\"item\":{\"fingerprint_tokens\":1e3}}",
+      "{\"item\":{\"fingerprint_tokens\":\"312\"}}",
+      "{\"item\":{\"fingerprint_tokens\":null}}",
+      "{\"item\":{\"fingerprint_tokens\":[1]}}",
+      "{\"item\":{\"fingerprint_tokens\":99999999999999999999}}",
+      "{\"item\":{\"fingerprint_tokens\":-}}",
+      "{\"item\":{\"fingerprint_tokens\":5,\"fingerprint_tokens\":true}}",
       "{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}",
       "{\"a\":\"\\\"\"}",
       "{\"a\":\"\\\\\"}",
@@ -158,6 +172,31 @@ TEST(AlertFieldParser, HandMadeEdgesAgreeWithDom) {
       "{\"a\" : \"b\"\t}",
   };
   for (const char* c : cases) Compare(parser, c);
+}
+
+// item.fingerprint_tokens is a hint: an integer is read (clamped), anything else is ignored, by
+// both paths alike, and never rejects the alert.
+TEST(AlertFieldParser, ReadsTheTokenCountAsAHint) {
+  AlertFieldParser parser;
+  auto tokens = [&](std::string_view value) {
+    const std::string json =
+        "{\"schema\":\"steppewatch.alert.v1\",\"item\":{\"id\":\"a\",\"fingerprint\":"
+        "\"0123456789abcdef\",\"fingerprint_tokens\":" +
+        std::string(value) + "}}";
+    Compare(parser, json);
+    AlertFields f;
+    parser.Parse(json, &f);
+    EXPECT_EQ(f.error, simdjson::SUCCESS) << value;
+    EXPECT_TRUE(f.fp_ok) << value;
+    return f.fingerprint_tokens;
+  };
+  EXPECT_EQ(tokens("312"), 312u);
+  EXPECT_EQ(tokens("70000"), kMaxFingerprintTokens);
+  EXPECT_EQ(tokens("-5"), 0u);
+  EXPECT_EQ(tokens("12.5"), 0u);
+  EXPECT_EQ(tokens("\"312\""), 0u);
+  EXPECT_EQ(tokens("null"), 0u);
+  EXPECT_EQ(tokens("[1]"), 0u);
 }
 
 // Random edits of the seeds: bytes replaced (by JSON's own punctuation half of the time),

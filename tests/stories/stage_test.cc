@@ -193,6 +193,55 @@ TEST_F(StageTest, ATruncatedCopyJoinsByItsLead) {
   EXPECT_THAT(got_.alerts[2], HasSubstr("\"story\":{\"id\":\"cut-without-lead\""));
 }
 
+// A copy cut to about half keeps its lead, but its whole text is past the fixed gate: it joins
+// by the containment gate when both alerts carry item.fingerprint_tokens, and not without them.
+TEST_F(StageTest, ACopyCutToHalfJoinsByItsTokenCounts) {
+  Make({});
+  Fingerprinter fingerprinter;
+  auto alert = [&](const std::string& id, const std::string& body, int64_t t) {
+    AlertSpec spec{id, 0, t};
+    spec.fp =
+        fingerprinter.Compute("", normalise::FoldToString(body), body, &spec.lead, &spec.tokens);
+    return spec;
+  };
+  const std::vector<std::string> sentences = {
+      "Kazakhstan signed a new agreement with China on the transit of goods along the Middle "
+      "Corridor on Tuesday.",
+      "The deal covers rail freight through the Khorgos dry port and the port of Aktau on the "
+      "Caspian Sea.",
+      "Officials said the volume of containers would double over the next three years.",
+      "The European Union has pledged investment in the route as an alternative to the northern "
+      "corridor through Russia.",
+      "Azerbaijan and Georgia are expected to join the talks on tariffs next month.",
+      "Analysts in Almaty said bottlenecks at the Caspian ports remain the main obstacle.",
+      "The ministry of transport plans to buy new ferries and expand the rail terminals.",
+      "Trade between the two countries reached a record last year, according to customs data.",
+      "Critics warned that the deal deepens dependence on Chinese credit.",
+      "The government rejected the criticism and said the corridor serves every partner."};
+  std::string whole, cut;
+  for (size_t i = 0; i < sentences.size(); ++i) {
+    whole += (i > 0 ? " " : "") + sentences[i];
+    if (i < 6) cut += (i > 0 ? " " : "") + sentences[i];
+  }
+  const AlertSpec o = alert("original", whole, kT0);
+  const AlertSpec c = alert("cut", cut, kT0 + kMinute);
+  // What the test is about: the same lead, past the fixed gate, within the containment gate.
+  ASSERT_EQ(o.lead, c.lead);
+  ASSERT_GT(Distance(o.fp, c.fp), kLeadGate);
+  ASSERT_LE(Distance(o.fp, c.fp), LeadGate(o.tokens, c.tokens));
+  Feed(Alert(o));
+  Feed(Alert(c));
+  ASSERT_EQ(got_.alerts.size(), 2u);
+  EXPECT_THAT(got_.alerts[1], HasSubstr("\"story\":{\"id\":\"original\""));
+  EXPECT_THAT(got_.alerts[1], HasSubstr("\"copies\":2"));
+  // The same copy from a version that did not count tokens: the fixed gate, a story of its own.
+  AlertSpec uncounted = c;
+  uncounted.id = "cut-uncounted";
+  uncounted.tokens = 0;
+  Feed(Alert(uncounted));
+  EXPECT_THAT(got_.alerts[2], HasSubstr("\"story\":{\"id\":\"cut-uncounted\""));
+}
+
 TEST_F(StageTest, TheSameItemOnTwoTopicsIsNotACopy) {
   Make({});
   std::string a = Alert({"x", 42, kT0});

@@ -38,6 +38,7 @@ struct AlertSpec {
   std::string source = "example.org";
   std::string lang = "en";
   Fingerprint lead = 0;  // item.lead_fingerprint when not 0
+  uint32_t tokens = 0;   // item.fingerprint_tokens when not 0
 };
 
 inline std::string Alert(const AlertSpec& a) {
@@ -47,12 +48,14 @@ inline std::string Alert(const AlertSpec& a) {
     fp += "\",\"lead_fingerprint\":\"";
     AppendFingerprint(a.lead, &fp);
   }
+  fp += '"';
+  if (a.tokens != 0) fp += ",\"fingerprint_tokens\":" + std::to_string(a.tokens);
   std::string tags;
   for (const std::string& t : a.tags) tags += (tags.empty() ? "\"" : ",\"") + t + "\"";
   return "{\"schema\":\"steppewatch.alert.v1\",\"item\":{\"id\":\"" + a.id +
          "\",\"title\":\"T\",\"source\":\"" + a.source + "\",\"lang\":\"" + a.lang +
          "\",\"published_at\":\"" + Rfc3339(a.time_ms) + "\",\"fingerprint\":\"" + fp +
-         "\"},\"matches\":[{\"rule\":\"" + a.rule + "\",\"tags\":[" + tags +
+         "},\"matches\":[{\"rule\":\"" + a.rule + "\",\"tags\":[" + tags +
          "],\"score\":1,\"hits\":[{\"term\":\"x\",\"field\":\"title\"}]}],\"origin\":{\"topic\":"
          "\"items\",\"partition\":0,\"offset\":1,\"timestamp_ms\":-1},\"instance\":\"t\"}";
 }

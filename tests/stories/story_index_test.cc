@@ -207,6 +207,58 @@ TEST(StoryIndex, ACopyThatKeptTheLeadJoinsWithinTheGate) {
   EXPECT_TRUE(two_bits.is_new);
 }
 
+TEST(StoryIndex, ACopyCutShortJoinsWithinTheContainmentGate) {
+  const Fingerprint fp = 0x0f0f0f0f0f0f0f0fULL;
+  const Fingerprint lead = 0x123456789abcdef0ULL;
+  // The copy kept 60 of the original's 100 tokens: about 32 * 0.4 = 13 bits apart expected, the
+  // gate 12 + kContainmentSlack = 16.
+  Fingerprint cut = fp;
+  for (int b = 0; b < 14; ++b) cut ^= 1ULL << (4 * b + 1);
+  ASSERT_EQ(Distance(cut, fp), 14);
+  ASSERT_GT(14, kLeadGate);
+  EXPECT_EQ(LeadGate(100, 60), 16);
+  EXPECT_EQ(LeadGate(60, 100), 16);
+  {
+    StoryIndex index(kWindow);
+    auto first = index.Assign(fp, "original", kT0, 1, 0, lead, 100);
+    EXPECT_EQ(first.story->tokens, 100u);
+    auto copy = index.Assign(cut, "cut", kT0 + 1, 2, 0, lead, 60);
+    EXPECT_FALSE(copy.is_new);
+    EXPECT_EQ(copy.seq, first.seq);
+    // Three bits further (17): past what 60 of 100 tokens allow.
+    ASSERT_EQ(Distance(cut ^ 0x7000000000000000ULL, fp), 17);
+    auto further = index.Assign(cut ^ 0x7000000000000000ULL, "further", kT0 + 2, 3, 0, lead, 60);
+    EXPECT_TRUE(further.is_new);
+  }
+  // Items of the same length that far apart are different texts behind one lead (an agency's
+  // follow-ups): the fixed gate.
+  {
+    StoryIndex index(kWindow);
+    index.Assign(fp, "original", kT0, 1, 0, lead, 100);
+    EXPECT_EQ(LeadGate(100, 95), kLeadGate);
+    EXPECT_TRUE(index.Assign(cut, "same-length", kT0 + 1, 2, 0, lead, 95).is_new);
+  }
+  // Under half the longer's tokens the fingerprint cannot confirm a containment: the fixed gate.
+  {
+    StoryIndex index(kWindow);
+    index.Assign(fp, "original", kT0, 1, 0, lead, 100);
+    EXPECT_EQ(LeadGate(100, 49), kLeadGate);
+    EXPECT_TRUE(index.Assign(cut, "brief", kT0 + 1, 2, 0, lead, 49).is_new);
+  }
+  // Without the counts (alerts of older versions): the fixed gate.
+  {
+    StoryIndex index(kWindow);
+    index.Assign(fp, "original", kT0, 1, 0, lead);
+    EXPECT_EQ(LeadGate(0, 60), kLeadGate);
+    EXPECT_TRUE(index.Assign(cut, "cut", kT0 + 1, 2, 0, lead, 60).is_new);
+  }
+  {
+    StoryIndex index(kWindow);
+    index.Assign(fp, "original", kT0, 1, 0, lead, 100);
+    EXPECT_TRUE(index.Assign(cut, "cut", kT0 + 1, 2, 0, lead, 0).is_new);
+  }
+}
+
 TEST(StoryIndex, AnItemWithoutALeadKeyLooksUpItsFingerprintAmongTheLeads) {
   StoryIndex index(kWindow);
   const Fingerprint fp = 0x00ff00ff00ff00ffULL;

@@ -80,6 +80,9 @@ struct AlertContext {
   // Its lead key (stories::Fingerprinter::Compute), rendered as "item.lead_fingerprint" when
   // has_fingerprint and not 0 (0: the item's whole text is its lead).
   uint64_t lead_fingerprint = 0;
+  // The tokens the fingerprint covers, rendered as "item.fingerprint_tokens" when
+  // has_fingerprint and not 0 (the stage's containment gate, stories::LeadGate).
+  uint32_t fingerprint_tokens = 0;
 };
 
 struct RenderOptions {

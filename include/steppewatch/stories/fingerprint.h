@@ -50,6 +50,35 @@ inline constexpr size_t kLeadTokens = 40;
 inline constexpr int kLeadDistance = 1;
 inline constexpr int kLeadGate = 8;
 
+// The containment gate. A copy cut short (or missing sentences) holds a share r of its
+// original's features and nothing else, so its fingerprint (64 one-bit MinHash bins) differs in
+// about 32 (1 - r) bits: more than kLeadGate once r < 3/4. When both items say how many tokens
+// their fingerprints cover (item.fingerprint_tokens), a lead match is taken up to
+// 32 (1 - shorter / longer) + kContainmentSlack bits instead, and never less than kLeadGate. Two
+// different stories that share a lead are told apart by it as before: their shared share is
+// small against the shorter item, so their distance is well beyond what their lengths allow.
+// Only while the shorter has at least kContainmentFloorPercent of the longer's tokens: below
+// half, a true containment's expected distance (> 16 bits) comes too close to two unrelated
+// texts' 32 +- 4 for the fingerprint to confirm anything, and the lead alone would decide (a
+// brief that is a longer report's first paragraph stays apart, as before). Chosen by
+// measurement (benchmarks/README.md, "Stories: containment gate").
+inline constexpr int kContainmentSlack = 4;
+inline constexpr uint32_t kContainmentFloorPercent = 50;
+// Token counts saturate here (what alerts carry and the stage keeps; 2 KB of body is far less).
+inline constexpr uint32_t kMaxFingerprintTokens = 65535;
+
+// The largest fingerprint distance at which an item whose lead key matches a story's is one of
+// its copies, given the tokens each fingerprint covers (0: unknown, the fixed kLeadGate).
+inline int LeadGate(uint32_t tokens_a, uint32_t tokens_b) {
+  if (tokens_a == 0 || tokens_b == 0) return kLeadGate;
+  const uint32_t shorter = tokens_a < tokens_b ? tokens_a : tokens_b;
+  const uint32_t longer = tokens_a < tokens_b ? tokens_b : tokens_a;
+  if (uint64_t{shorter} * 100 < uint64_t{kContainmentFloorPercent} * longer) return kLeadGate;
+  // 32 (1 - shorter / longer), rounded down, in integers.
+  const int allowed = static_cast<int>(32 * (longer - shorter) / longer) + kContainmentSlack;
+  return allowed > kLeadGate ? allowed : kLeadGate;
+}
+
 // Returns the Hamming distance of two fingerprints.
 inline int Distance(Fingerprint a, Fingerprint b) { return __builtin_popcountll(a ^ b); }
 
@@ -80,8 +109,12 @@ class Fingerprinter {
   // kLeadTokens tokens, or 0 when the body has no more tokens than that (the whole text is the
   // lead, and the fingerprint is the lead key). Costs a copy of the sketch and a second finish,
   // only for longer items. `lead` may be null (no lead key: the three-argument form).
+  // `tokens`, when not null, is set to the number of tokens (words, CJK characters) of the title
+  // and body the fingerprint covers, after the text rules (at most kMaxFingerprintTokens): the
+  // stage's containment gate compares two items' counts (LeadGate).
   Fingerprint Compute(std::string_view folded_title, std::string_view folded_body,
-                      std::string_view original_body, Fingerprint* lead);
+                      std::string_view original_body, Fingerprint* lead,
+                      uint32_t* tokens = nullptr);
 
  private:
   struct Scratch;

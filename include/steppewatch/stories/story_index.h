@@ -64,9 +64,10 @@ struct Story {
   uint64_t languages = 0;    // bit i: language index i (mod 64) seen in a copy
   uint64_t source_bits = 0;  // linear-counting bitmap of every distinct source past the exact set
   uint16_t sources[4] = {};  // the first distinct sources' hashes (never 0)
-  uint64_t id_offset : 48 = 0;  // into its chunk's ids
+  uint64_t id_offset : 32 = 0;  // into its chunk's ids (at most kChunkSize * kMaxIdBytes)
   uint64_t id_length : 8 = 0;
   uint64_t exact_sources : 8 = 0;  // used entries of sources[]
+  uint64_t tokens : 16 = 0;        // the first copy's fingerprint_tokens (0: unknown)
   uint32_t copies = 0;
   // A hash of the latest copy's item id: the same item alerting to several topics arrives once
   // per topic and is one copy, not several.
@@ -106,8 +107,10 @@ class StoryIndex {
   // is within the distance, the item joins the story whose lead is within kLeadDistance of its
   // lead (of its fingerprint when 0) and whose fingerprint is within kLeadGate of its own (the
   // nearest lead; ties: the oldest story). A new story with a lead is indexed by it too.
+  // `tokens`: the tokens the item's fingerprint covers (0: unknown); with the story's first
+  // copy's, it widens that gate for a copy cut short (stories::LeadGate).
   Assignment Assign(Fingerprint fp, std::string_view item_id, int64_t time_ms, uint64_t source_hash,
-                    int language_index, Fingerprint lead = 0);
+                    int language_index, Fingerprint lead = 0, uint32_t tokens = 0);
 
   // Drops the stories whose window ended before `now_ms` (first_seen < now - window).
   void Expire(int64_t now_ms);
@@ -169,10 +172,11 @@ class StoryIndex {
   void Join(uint64_t seq, std::string_view item_id, uint64_t source_hash, int language_index,
             Assignment* out);
   // The nearest open story within `k` of `key` in tables [first, first + count) (rotation 16 *
-  // table bits), whose `field` is within `k` of the key and whose fingerprint is within `gate`
-  // of `fp`; scans compact stale entries. Returns whether one was found.
+  // table bits), whose `field` is within `k` of the key and, with `gated`, whose fingerprint is
+  // within LeadGate(tokens, story's tokens) of `fp`; scans compact stale entries. Returns
+  // whether one was found.
   bool Nearest(Fingerprint key, Fingerprint Story::*field, int first, int count, int k,
-               Fingerprint fp, int gate, int64_t oldest_open, uint64_t* seq);
+               Fingerprint fp, bool gated, uint32_t tokens, int64_t oldest_open, uint64_t* seq);
 
   std::unique_ptr<uint64_t*[], Free> heads_;  // 6 x 65536, aligned to 2 MiB
   size_t bucket_bytes_ = 0;                   // the arenas' and the large blocks' bytes
