@@ -195,6 +195,7 @@ bool SetOption(steppewatch::stories::internal::FingerprintOptions* o, std::strin
       {"footer_markers", &O::footer_markers},
       {"dateline_after_byline", &O::dateline_after_byline},
       {"footer_lines", &O::footer_lines},
+      {"dateline_marks", &O::dateline_marks},
   };
   static constexpr Size kSizes[] = {{"min_token", &O::min_token_bytes},
                                     {"lead", &O::max_body_tokens},

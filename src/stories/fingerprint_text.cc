@@ -78,6 +78,21 @@ inline size_t FindDatelineDash(const char* p, size_t from, size_t limit) {
   return limit;
 }
 
+// Whether p[i, j) (a leading segment before a dash, its last byte a space) can be a dateline:
+// one word, or a comma, period, bracket, slash or digit in it (FingerprintOptions::
+// dateline_marks).
+inline bool LooksLikeDateline(const char* p, size_t i, size_t j) {
+  bool space = false;
+  for (size_t k = i; k + 1 < j; ++k) {
+    const char c = p[k];
+    if (c == ',' || c == '.' || c == '(' || c == ')' || c == '/' || (c >= '0' && c <= '9')) {
+      return true;
+    }
+    space |= c == ' ' && k > i;
+  }
+  return !space;
+}
+
 // Returns where the first occurrence of 日电 in p[i, limit) starts, or limit. Byte by byte for
 // its rare first byte (string_view::find called memchr and memcmp: 8% of a 3 KB item's time).
 inline size_t FindCjkDispatch(const char* p, size_t i, size_t limit) {
@@ -387,6 +402,7 @@ bool SelectText(std::string_view text, bool is_title, const FingerprintOptions& 
         if (o.wire_credits) i = SkipSlashCredit(p, i, limit, n);
         break;
       }
+      if (o.dateline_marks && !LooksLikeDateline(p, i, j)) break;
       size_t e = j + 1;
       while (e < n && (p[e] == '-' || p[e] == ' ')) ++e;
       // The agency after the dash ("астана, 9 маусым - kazinform. ").

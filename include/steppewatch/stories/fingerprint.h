@@ -158,6 +158,11 @@ struct FingerprintOptions {
   // The dateline rule runs again after a byline: copies put a byline before the dateline
   // ("By Jane Doe\nALMATY (Reuters) - ...") as often as after it.
   bool dateline_after_byline = true;
+  // A dateline is one word ("almaty - ") or carries a dateline's punctuation: a comma, a period,
+  // a bracket, a slash or a digit ("almaty, nov 20 (reuters) - ", "астана. kazinform - "). Two
+  // words or more without any ("олардың сексені - студент.", a Kazakh or Russian copula) are
+  // the sentence's subject, not a dateline.
+  bool dateline_marks = true;
   // Also a leading segment ending with 日电 within dateline_bytes (Chinese wire datelines).
   bool strip_cjk_dateline = true;
   // Skip one short word between slashes ("/ТАСС/", "/Trend/").
