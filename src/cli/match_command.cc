@@ -72,6 +72,20 @@ constexpr size_t kBatchBytes = 256 << 10;
 // Bytes read from the input at a time with --threads 1.
 constexpr size_t kReadChunk = 1 << 20;
 
+// Returns the number of '\n' in [data, data + size). With several threads this runs under the
+// input lock over every batch: std::count compiles to a byte-at-a-time loop (~7 instructions
+// per byte, 28% of the instructions of the items themselves on the bench corpus, and the other
+// workers wait for it), glibc's memchr scans 32 or 64 bytes per step.
+size_t CountNewlines(const char* data, size_t size) {
+  size_t n = 0;
+  const char* const end = data + size;
+  for (const char* p = data;
+       (p = static_cast<const char*>(std::memchr(p, '\n', end - p))) != nullptr; ++p) {
+    ++n;
+  }
+  return n;
+}
+
 struct Batch {
   uint64_t seq = 0;
   int64_t first_line = 1;
@@ -185,10 +199,9 @@ bool Runner::ReadBatch(Batch* b) {
   carry_.assign(b->buf.data() + cut, len - cut);
   b->len = cut;
   if (cut == 0) return false;
-  const std::string_view data(b->buf.data(), cut);
   b->first_line = next_line_;
-  next_line_ += std::count(data.begin(), data.end(), '\n');
-  if (data.back() != '\n') ++next_line_;  // the input's last line, unterminated
+  next_line_ += CountNewlines(b->buf.data(), cut);
+  if (b->buf[cut - 1] != '\n') ++next_line_;  // the input's last line, unterminated
   std::lock_guard<std::mutex> lock(mu_);
   b->seq = batches_read_++;
   if (eof_) read_done_ = true;
