@@ -2,8 +2,9 @@
 // alert, exactly the value the daemon would publish, which names its destination topic), through
 // the same ItemProcessor as the daemon. With --threads 1 one thread reads, processes and writes.
 // With more, N workers each own an ItemProcessor and take turns reading the next chunk of input
-// (whole lines) into a batch of their own, and the main thread writes results (in input order
-// with --ordered) and the progress line.
+// (whole lines) into a batch of their own; a worker that finishes a batch also writes what is
+// ready (in input order with --ordered) unless another worker is writing, and the main thread
+// only waits and prints the progress line.
 #include <unistd.h>
 
 #include <algorithm>
@@ -124,7 +125,14 @@ class Runner {
   // number); false at the end of the input. Under in_mu_: the workers take turns.
   bool ReadBatch(Batch* b);
   void Work(pipeline::ItemProcessor* processor, MatchCounts* counts);
-  void Write(Batch& b);
+  // Hands a processed batch over for writing and, unless another worker is writing, writes
+  // every batch that is ready (the next ones in input order with --ordered, any without) until
+  // none is. Writing on the workers rather than on a writer thread: with two workers on two
+  // cores, waking a third thread per batch cost two context switches per batch and displaced a
+  // worker each time.
+  void Finished(std::unique_ptr<Batch> b);
+  // Writes b's alerts and dead letters; false when writing the alerts failed.
+  bool Write(const Batch& b);
   // Processes one non-blank line into b's results.
   void ProcessLine(pipeline::ItemProcessor* processor, std::string_view line, int64_t number,
                    Batch* b, MatchCounts* counts);
@@ -153,17 +161,23 @@ class Runner {
   std::string carry_;      // guarded by in_mu_: the start of a line the last read cut
   int64_t next_line_ = 1;  // guarded by in_mu_
   bool eof_ = false;       // guarded by in_mu_
-  // mu_ and changed_: finished batches for the writer (notified per batch), spare batches.
+  // mu_: batches between workers, the counters; changed_: notified when the last batch is
+  // written (the main thread waits for it, waking twice a second for the progress line).
   std::mutex mu_;
   std::condition_variable changed_;
   // Guarded by mu_:
-  std::vector<std::unique_ptr<Batch>> done_;
+  std::map<uint64_t, std::unique_ptr<Batch>> ready_;  // processed, not written, by seq
+  uint64_t next_write_ = 0;                           // --ordered: the seq to write next
+  bool writing_ = false;  // a worker is writing (outside mu_) the batches it took from ready_
   std::vector<std::unique_ptr<Batch>> spare_;  // written batches, buffers kept for reuse
   bool read_done_ = false;
   uint64_t batches_read_ = 0;
+  uint64_t batches_written_ = 0;
   bool read_error_ = false;
-
+  // With several threads, guarded by mu_ (the progress line reads them).
   uint64_t items_ = 0, alerts_ = 0, bytes_ = 0;
+  // Written by the one worker that is writing (handed on through mu_ and writing_), read after
+  // the workers are joined.
   bool write_error_ = false;
 };
 
@@ -222,7 +236,7 @@ void Runner::Work(pipeline::ItemProcessor* processor, MatchCounts* counts) {
     if (!ReadBatch(b.get())) {
       std::lock_guard<std::mutex> lock(mu_);
       read_done_ = true;
-      changed_.notify_all();
+      if (batches_written_ == batches_read_) changed_.notify_all();
       return;
     }
     const std::string_view data(b->buf.data(), b->len);
@@ -238,10 +252,43 @@ void Runner::Work(pipeline::ItemProcessor* processor, MatchCounts* counts) {
       }
       pos = nl + 1;
     }
-    std::lock_guard<std::mutex> lock(mu_);
-    done_.push_back(std::move(b));
-    changed_.notify_all();
+    Finished(std::move(b));
   }
+}
+
+void Runner::Finished(std::unique_ptr<Batch> b) {
+  std::vector<std::unique_ptr<Batch>> batches;  // taken from ready_ to write outside mu_
+  std::unique_lock<std::mutex> lock(mu_);
+  const uint64_t seq = b->seq;
+  ready_.emplace(seq, std::move(b));
+  if (writing_) return;  // that worker takes this batch too before it stops writing
+  writing_ = true;
+  while (true) {
+    while (!ready_.empty() && (!ordered_ || ready_.begin()->first == next_write_)) {
+      batches.push_back(std::move(ready_.begin()->second));
+      ready_.erase(ready_.begin());
+      ++next_write_;
+    }
+    if (batches.empty()) break;
+    lock.unlock();
+    for (const auto& w : batches) {
+      if (!Write(*w)) write_error_ = true;
+    }
+    lock.lock();
+    for (auto& w : batches) {
+      items_ += w->items;
+      alerts_ += w->alert_count;
+      bytes_ += w->bytes;
+      ++batches_written_;
+      w->alerts.clear();
+      w->dead.clear();
+      w->bytes = w->items = w->alert_count = 0;
+      spare_.push_back(std::move(w));
+    }
+    batches.clear();
+  }
+  writing_ = false;
+  if (read_done_ && batches_written_ == batches_read_) changed_.notify_all();
 }
 
 void Runner::ProcessLine(pipeline::ItemProcessor* processor, std::string_view line, int64_t number,
@@ -309,7 +356,9 @@ int Runner::RunInline(pipeline::ItemProcessor* processor, MatchCounts* counts) {
     ++line;
   };
   auto flush = [&] {
-    Write(b);
+    if (!Write(b)) write_error_ = true;
+    items_ += b.items;
+    alerts_ += b.alert_count;
     b.alerts.clear();
     b.dead.clear();
     b.items = 0;
@@ -346,15 +395,10 @@ int Runner::RunInline(pipeline::ItemProcessor* processor, MatchCounts* counts) {
   return 0;
 }
 
-void Runner::Write(Batch& b) {
-  if (!b.alerts.empty() &&
-      std::fwrite(b.alerts.data(), 1, b.alerts.size(), out_) != b.alerts.size()) {
-    write_error_ = true;
-  }
+bool Runner::Write(const Batch& b) {
   if (!b.dead.empty()) std::fwrite(b.dead.data(), 1, b.dead.size(), dead_);
-  items_ += b.items;
-  alerts_ += b.alert_count;
-  bytes_ += b.bytes;
+  return b.alerts.empty() ||
+         std::fwrite(b.alerts.data(), 1, b.alerts.size(), out_) == b.alerts.size();
 }
 
 int Runner::Run() {
@@ -381,58 +425,23 @@ int Runner::Run() {
   for (int i = 0; i < threads_; ++i) {
     workers.emplace_back([&, i] { Work(processors[i].get(), &counts[i]); });
   }
-  // Write results as they come (or in sequence with --ordered) until every batch is written.
-  std::map<uint64_t, std::unique_ptr<Batch>> pending;
-  uint64_t next = 0, written = 0;
-  auto last_progress = start;
+  // The workers write; wait until every batch is written, with the progress line.
   while (true) {
-    std::vector<std::unique_ptr<Batch>> got;
-    bool finished = false;
+    uint64_t items, alerts;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      auto ready = [&] {
-        return !done_.empty() || (read_done_ && written + pending.size() == batches_read_);
-      };
-      // Wake at least twice a second for the progress line.
-      changed_.wait_for(lock, std::chrono::milliseconds(500), ready);
-      got.swap(done_);
-      finished = read_done_ && written + pending.size() + got.size() == batches_read_;
+      auto all_written = [&] { return read_done_ && batches_written_ == batches_read_; };
+      // Wake twice a second for the progress line.
+      if (changed_.wait_for(lock, std::chrono::milliseconds(500), all_written)) break;
+      items = items_;
+      alerts = alerts_;
     }
-    std::vector<std::unique_ptr<Batch>> spare;
-    // Written: back to the workers with their buffers' capacity.
-    auto written_out = [&](std::unique_ptr<Batch> b) {
-      Write(*b);
-      ++written;
-      b->alerts.clear();
-      b->dead.clear();
-      b->bytes = b->items = b->alert_count = 0;
-      spare.push_back(std::move(b));
-    };
-    for (auto& b : got) {
-      if (!ordered_) {
-        written_out(std::move(b));
-      } else {
-        pending[b->seq] = std::move(b);
-      }
-    }
-    while (ordered_ && !pending.empty() && pending.begin()->first == next) {
-      written_out(std::move(pending.begin()->second));
-      pending.erase(pending.begin());
-      ++next;
-    }
-    if (!spare.empty()) {
-      std::lock_guard<std::mutex> lock(mu_);
-      for (auto& b : spare) spare_.push_back(std::move(b));
-    }
-    auto now = std::chrono::steady_clock::now();
-    if (progress_ && now - last_progress > std::chrono::milliseconds(500)) {
-      last_progress = now;
-      double s = std::chrono::duration<double>(now - start).count();
-      std::fprintf(stderr, "\r%llu items, %.0f items/s, %llu alerts   ",
-                   static_cast<unsigned long long>(items_), items_ / std::max(s, 1e-9),
-                   static_cast<unsigned long long>(alerts_));
-    }
-    if (finished && pending.empty()) break;
+    if (!progress_) continue;
+    const double s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::fprintf(stderr, "\r%llu items, %.0f items/s, %llu alerts   ",
+                 static_cast<unsigned long long>(items), items / std::max(s, 1e-9),
+                 static_cast<unsigned long long>(alerts));
   }
   for (auto& w : workers) w.join();
   std::fflush(out_);
