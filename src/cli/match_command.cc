@@ -3,15 +3,14 @@
 // the same ItemProcessor as the daemon. With --threads 1 one thread reads, processes and writes.
 // With more, N workers each own an ItemProcessor and take turns reading the next chunk of input
 // (whole lines) into a batch of their own; a worker that finishes a batch also writes what is
-// ready (in input order with --ordered) unless another worker is writing, and the main thread
-// only waits and prints the progress line.
+// ready (in input order with --ordered) unless another worker is writing (pipeline::TurnWriter),
+// and the main thread only waits and prints the progress line.
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -27,6 +26,7 @@
 #include "steppewatch/alert/json_writer.h"
 #include "steppewatch/cli/command.h"
 #include "steppewatch/pipeline/item_processor.h"
+#include "steppewatch/pipeline/turn_writer.h"
 #include "steppewatch/rules/pack.h"
 
 namespace steppewatch::cli {
@@ -116,7 +116,8 @@ class Runner {
         dead_(dead),
         progress_(progress),
         summary_(summary),
-        summary_json_(summary_json) {}
+        summary_json_(summary_json),
+        writer_(ordered_, [this](Batch& b) { WriteBatch(b); }) {}
 
   int Run();
 
@@ -125,14 +126,11 @@ class Runner {
   // number); false at the end of the input. Under in_mu_: the workers take turns.
   bool ReadBatch(Batch* b);
   void Work(pipeline::ItemProcessor* processor, MatchCounts* counts);
-  // Hands a processed batch over for writing and, unless another worker is writing, writes
-  // every batch that is ready (the next ones in input order with --ordered, any without) until
-  // none is. Writing on the workers rather than on a writer thread: with two workers on two
-  // cores, waking a third thread per batch cost two context switches per batch and displaced a
-  // worker each time.
-  void Finished(std::unique_ptr<Batch> b);
   // Writes b's alerts and dead letters; false when writing the alerts failed.
   bool Write(const Batch& b);
+  // Several threads: writes b (called by one worker at a time, by writer_), counts it and
+  // clears its results for reuse.
+  void WriteBatch(Batch& b);
   // Processes one non-blank line into b's results.
   void ProcessLine(pipeline::ItemProcessor* processor, std::string_view line, int64_t number,
                    Batch* b, MatchCounts* counts);
@@ -161,23 +159,16 @@ class Runner {
   std::string carry_;      // guarded by in_mu_: the start of a line the last read cut
   int64_t next_line_ = 1;  // guarded by in_mu_
   bool eof_ = false;       // guarded by in_mu_
-  // mu_: batches between workers, the counters; changed_: notified when the last batch is
-  // written (the main thread waits for it, waking twice a second for the progress line).
-  std::mutex mu_;
-  std::condition_variable changed_;
-  // Guarded by mu_:
-  std::map<uint64_t, std::unique_ptr<Batch>> ready_;  // processed, not written, by seq
-  uint64_t next_write_ = 0;                           // --ordered: the seq to write next
-  bool writing_ = false;  // a worker is writing (outside mu_) the batches it took from ready_
-  std::vector<std::unique_ptr<Batch>> spare_;  // written batches, buffers kept for reuse
-  bool read_done_ = false;
+  // in_mu_ also guards these:
   uint64_t batches_read_ = 0;
-  uint64_t batches_written_ = 0;
   bool read_error_ = false;
-  // With several threads, guarded by mu_ (the progress line reads them).
-  uint64_t items_ = 0, alerts_ = 0, bytes_ = 0;
-  // Written by the one worker that is writing (handed on through mu_ and writing_), read after
-  // the workers are joined.
+  // Several threads: the workers write the batches they finish, taking turns.
+  pipeline::TurnWriter<Batch> writer_;
+  // Written by one thread at a time (the inline loop, or the worker whose turn it is to write);
+  // atomic because the main thread reads them for the progress line.
+  std::atomic<uint64_t> items_{0}, alerts_{0}, bytes_{0};
+  // Written by the worker whose turn it is to write (writer_ hands the turn on under its lock),
+  // read after the workers are joined.
   bool write_error_ = false;
 };
 
@@ -193,10 +184,7 @@ bool Runner::ReadBatch(Batch* b) {
     const size_t n = std::fread(b->buf.data() + len, 1, b->buf.size() - len, in_);
     if (n == 0) {
       eof_ = true;
-      if (std::ferror(in_)) {
-        std::lock_guard<std::mutex> lock(mu_);
-        read_error_ = true;
-      }
+      if (std::ferror(in_)) read_error_ = true;
       cut = len;  // the last line may have no newline
       break;
     }
@@ -216,27 +204,21 @@ bool Runner::ReadBatch(Batch* b) {
   b->first_line = next_line_;
   next_line_ += CountNewlines(b->buf.data(), cut);
   if (b->buf[cut - 1] != '\n') ++next_line_;  // the input's last line, unterminated
-  std::lock_guard<std::mutex> lock(mu_);
   b->seq = batches_read_++;
-  if (eof_) read_done_ = true;
   return true;
 }
 
 void Runner::Work(pipeline::ItemProcessor* processor, MatchCounts* counts) {
   while (true) {
-    std::unique_ptr<Batch> b;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!spare_.empty()) {
-        b = std::move(spare_.back());
-        spare_.pop_back();
-      }
-    }
+    std::unique_ptr<Batch> b = writer_.TakeSpare();
     if (b == nullptr) b = std::make_unique<Batch>();
     if (!ReadBatch(b.get())) {
-      std::lock_guard<std::mutex> lock(mu_);
-      read_done_ = true;
-      if (batches_written_ == batches_read_) changed_.notify_all();
+      uint64_t batches;
+      {
+        std::lock_guard<std::mutex> in_lock(in_mu_);
+        batches = batches_read_;  // final: the input has ended
+      }
+      writer_.Close(batches);
       return;
     }
     const std::string_view data(b->buf.data(), b->len);
@@ -252,43 +234,19 @@ void Runner::Work(pipeline::ItemProcessor* processor, MatchCounts* counts) {
       }
       pos = nl + 1;
     }
-    Finished(std::move(b));
+    const uint64_t seq = b->seq;
+    writer_.Submit(seq, std::move(b));
   }
 }
 
-void Runner::Finished(std::unique_ptr<Batch> b) {
-  std::vector<std::unique_ptr<Batch>> batches;  // taken from ready_ to write outside mu_
-  std::unique_lock<std::mutex> lock(mu_);
-  const uint64_t seq = b->seq;
-  ready_.emplace(seq, std::move(b));
-  if (writing_) return;  // that worker takes this batch too before it stops writing
-  writing_ = true;
-  while (true) {
-    while (!ready_.empty() && (!ordered_ || ready_.begin()->first == next_write_)) {
-      batches.push_back(std::move(ready_.begin()->second));
-      ready_.erase(ready_.begin());
-      ++next_write_;
-    }
-    if (batches.empty()) break;
-    lock.unlock();
-    for (const auto& w : batches) {
-      if (!Write(*w)) write_error_ = true;
-    }
-    lock.lock();
-    for (auto& w : batches) {
-      items_ += w->items;
-      alerts_ += w->alert_count;
-      bytes_ += w->bytes;
-      ++batches_written_;
-      w->alerts.clear();
-      w->dead.clear();
-      w->bytes = w->items = w->alert_count = 0;
-      spare_.push_back(std::move(w));
-    }
-    batches.clear();
-  }
-  writing_ = false;
-  if (read_done_ && batches_written_ == batches_read_) changed_.notify_all();
+void Runner::WriteBatch(Batch& b) {
+  if (!Write(b)) write_error_ = true;
+  items_ += b.items;
+  alerts_ += b.alert_count;
+  bytes_ += b.bytes;
+  b.alerts.clear();
+  b.dead.clear();
+  b.bytes = b.items = b.alert_count = 0;
 }
 
 void Runner::ProcessLine(pipeline::ItemProcessor* processor, std::string_view line, int64_t number,
@@ -351,7 +309,7 @@ int Runner::RunInline(pipeline::ItemProcessor* processor, MatchCounts* counts) {
   auto process = [&](std::string_view l) {
     if (l.find_first_not_of(" \t\r") != std::string_view::npos) {
       ProcessLine(processor, l, line, &b, counts);
-      bytes_ += l.size();  // as the batches count: the items' bytes
+      b.bytes += l.size();  // as the batches count: the items' bytes
     }
     ++line;
   };
@@ -359,6 +317,8 @@ int Runner::RunInline(pipeline::ItemProcessor* processor, MatchCounts* counts) {
     if (!Write(b)) write_error_ = true;
     items_ += b.items;
     alerts_ += b.alert_count;
+    bytes_ += b.bytes;
+    b.bytes = 0;
     b.alerts.clear();
     b.dead.clear();
     b.items = 0;
@@ -425,23 +385,16 @@ int Runner::Run() {
   for (int i = 0; i < threads_; ++i) {
     workers.emplace_back([&, i] { Work(processors[i].get(), &counts[i]); });
   }
-  // The workers write; wait until every batch is written, with the progress line.
-  while (true) {
-    uint64_t items, alerts;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      auto all_written = [&] { return read_done_ && batches_written_ == batches_read_; };
-      // Wake twice a second for the progress line.
-      if (changed_.wait_for(lock, std::chrono::milliseconds(500), all_written)) break;
-      items = items_;
-      alerts = alerts_;
-    }
+  // The workers write; wait until every batch is written, waking twice a second for the
+  // progress line.
+  while (!writer_.WaitWritten(std::chrono::steady_clock::now() + std::chrono::milliseconds(500))) {
     if (!progress_) continue;
+    const uint64_t items = items_;
     const double s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::fprintf(stderr, "\r%llu items, %.0f items/s, %llu alerts   ",
                  static_cast<unsigned long long>(items), items / std::max(s, 1e-9),
-                 static_cast<unsigned long long>(alerts));
+                 static_cast<unsigned long long>(alerts_));
   }
   for (auto& w : workers) w.join();
   std::fflush(out_);
