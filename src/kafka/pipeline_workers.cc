@@ -124,7 +124,9 @@ void KafkaPipeline::Impl::ProcessItem(int index, pipeline::ItemProcessor* proces
   const int64_t t0 = pipeline::Stats::SteadyNowNanos();
   ws.queue_wait.ObserveNanos(t0 - item->consumed_steady_ns);
   std::string_view reason = "processor_error";
-  std::string reason_message = "no ItemProcessor could be built for the rule pack";
+  // A view: a std::string here was a heap allocation per item (the text is longer than the
+  // small-string buffer); the string is built only for a dead letter.
+  std::string_view reason_message = "no ItemProcessor could be built for the rule pack";
   const pipeline::Outcome* outcome = nullptr;
   if (undecodable) {
     reason = "undecodable";
@@ -176,7 +178,7 @@ void KafkaPipeline::Impl::ProcessItem(int index, pipeline::ItemProcessor* proces
       }
     }
   } else {
-    ProduceDeadLetter(index, item, reason, reason_message, pack_label);
+    ProduceDeadLetter(index, item, reason, std::string(reason_message), pack_label);
   }
   Unref(item, done);  // the processing reference
   ws.heartbeat_steady_ns.store(t1, std::memory_order_relaxed);
