@@ -346,6 +346,81 @@ TEST(Evaluator, CandidateSelectionIsExactWithTheHitFilter) {
   ExpectCandidateSelectionIsExact(9000);
 }
 
+// A rule's plan is one run of EvalPlan::code, rule after rule: its head (at an even offset, for
+// the threshold's double, naming its rule), groups, required terms, nodes, children, term lists
+// and weights all lie between its head and the next rule's, except a shared set's terms, which
+// lie in the run of the first rule that uses the set. That a candidate reads adjacent lines is
+// the point of the layout; the evaluation over it is checked by the tests above and below.
+TEST(Evaluator, EachRulesPlanIsOneRunOfCode) {
+  Engine e(
+      "sets:\n"
+      "  big: [w0, w1, w2, w3, w4, w5, w6, w7, w8, w9]\n"
+      "  trio: [gamma, delta, epsilon]\n"
+      "rules:\n" +
+      Rule("and-or", "alpha AND (beta OR gamma)") +
+      Rule("near", "\"alpha beta\" NEAR/2 (gamma OR title:@big)") +
+      Rule("distinct", "AT_LEAST_DISTINCT(2, alpha OR @trio)") + Rule("big", "@big AND NOT delta") +
+      Rule("lang", "lang:en AND body:@big") +
+      "  - {id: scored, query: 'alpha OR @trio', score: {threshold: 2.5}}\n"
+      "  - {id: only, score: {threshold: 3, weights: {trio: 1.5}}}\n"
+      "  - {id: off, enabled: false, query: 'alpha AND beta'}\n");
+  ASSERT_NE(e.pack(), nullptr);
+  const EvalPlan& plan = e.pack()->eval_plan();
+  const size_t rules = e.pack()->rules().size();
+  ASSERT_EQ(plan.rule_at.size(), rules);
+  using K = ProgramNode::Kind;
+  constexpr uint32_t kWords = sizeof(uint32_t);
+  for (uint32_t r = 0; r < rules; ++r) {
+    SCOPED_TRACE(e.pack()->rules()[r].id);
+    const uint32_t head = plan.rule_at[r];
+    const uint32_t next = r + 1 < rules ? plan.rule_at[r + 1] : plan.code.size();
+    auto in_run = [&](uint32_t begin, uint32_t end) {
+      return head + sizeof(EvalRule) / kWords <= begin && begin <= end && end <= next;
+    };
+    EXPECT_EQ(head % 2, 0u);
+    EXPECT_LT(head, next);
+    const EvalRule& er = plan.rule(r);
+    EXPECT_EQ(er.rule, r);
+    EXPECT_EQ(er.node_count, e.pack()->rules()[r].program.size());
+    ASSERT_TRUE(in_run(er.groups_begin, er.groups_end));
+    EXPECT_LT(er.groups_begin, er.groups_end);
+    for (auto* g = plan.At<EvalPlan::Group>(er.groups_begin);
+         g != plan.At<EvalPlan::Group>(er.groups_end); ++g) {
+      EXPECT_TRUE(in_run(g->begin, g->end));
+      EXPECT_LT(g->begin, g->end);
+    }
+    EXPECT_TRUE(in_run(er.nodes_begin, er.nodes_begin + er.node_count * sizeof(EvalNode) / kWords));
+    EXPECT_TRUE(in_run(er.weights_begin, er.weights_end));
+    EXPECT_EQ((er.weights_end - er.weights_begin) * kWords / sizeof(EvalPlan::Weight),
+              e.pack()->rules()[r].weights.size());
+    for (uint32_t i = 0; i < er.node_count; ++i) {
+      const EvalNode& n = plan.nodes(er)[i];
+      if (n.kind == K::kLang || n.kind == K::kSource) continue;
+      if (n.kind == K::kTerms && n.param != 0) {  // a set: here or in an earlier rule's run
+        EXPECT_LE(n.end, next);
+        EXPECT_EQ(n.end - n.begin, 10u);
+        continue;
+      }
+      EXPECT_TRUE(in_run(n.begin, n.end)) << "node " << i;
+      EXPECT_LT(n.begin, n.end) << "node " << i;
+    }
+  }
+  // The set is stored once: the second rule that uses it points into the first one's run.
+  const EvalRule& near = plan.rule(1);
+  const EvalRule& big = plan.rule(3);
+  uint32_t set_begin[2] = {0, 0};
+  for (const EvalRule* er : {&near, &big}) {
+    for (uint32_t i = 0; i < er->node_count; ++i) {
+      const EvalNode& n = plan.nodes(*er)[i];
+      if (n.kind == K::kTerms && n.param != 0) set_begin[er == &big] = n.begin;
+    }
+  }
+  EXPECT_NE(set_begin[0], 0u);
+  EXPECT_EQ(set_begin[0], set_begin[1]);
+  EXPECT_THAT(e.Fired({"", "alpha beta gamma"}), ElementsAre("and-or", "near", "distinct"));
+  EXPECT_THAT(e.Fired({"w3", "alpha beta x", "en"}), ElementsAre("and-or", "big"));
+}
+
 // Large term lists (the pack's named sets) are evaluated from marks set while the item's hits
 // are indexed, and a list that several rules share is stored once. The expectations are written
 // out here, independent of the evaluator: each of the ten terms of the set in the title, the body
