@@ -162,6 +162,21 @@ void CompiledPack::BuildEvalPlan() {
   absl::flat_hash_map<std::string_view, SetRange> sets;
   std::vector<std::pair<match::TermId, uint32_t>> set_members;
   std::vector<EvalNode> nodes;
+  // Room for every run at once (growing the code by doubling copied it ~20 times at 100k
+  // rules): head and padding, the nodes and what they name, weights, and groups of required
+  // terms (at most one group per node or scored term, each naming at most the rule's terms).
+  // The slack is never written, so it takes address space, not memory.
+  size_t words = 0;
+  for (const Rule& rule : rules_) {
+    words += (sizeof(EvalRule) + sizeof(uint32_t)) / sizeof(uint32_t) +
+             rule.program.size() * (sizeof(EvalNode) + sizeof(EvalPlan::Group)) / sizeof(uint32_t) +
+             rule.terms.size() * (1 + sizeof(RequiredTerm) / sizeof(uint32_t)) +
+             rule.child_index.size() +
+             rule.weights.size() *
+                 (sizeof(EvalPlan::Weight) + sizeof(RequiredTerm) + sizeof(EvalPlan::Group)) /
+                 sizeof(uint32_t);
+  }
+  code.reserve(words);
   for (uint32_t r = 0; r < rules_.size(); ++r) {
     const Rule& rule = rules_[r];
     groups.clear();
@@ -310,7 +325,6 @@ void CompiledPack::BuildEvalPlan() {
   for (size_t i = 1; i <= terms; ++i) plan.set_begin[i] += plan.set_begin[i - 1];
   plan.sets_of.resize(set_members.size());
   for (size_t i = 0; i < set_members.size(); ++i) plan.sets_of[i] = set_members[i].second;
-  code.shrink_to_fit();
 }
 
 }  // namespace steppewatch::rules
