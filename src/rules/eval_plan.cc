@@ -2,6 +2,7 @@
 // whose trigger group it belongs to, so that evaluating an item costs in proportion to its hits,
 // not to the rules.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <string_view>
 #include <type_traits>
@@ -134,6 +135,17 @@ uint32_t Append(std::vector<uint32_t>* code, const T& v) {
 template <typename T>
 void Put(std::vector<uint32_t>* code, size_t offset, const T& v) {
   std::memcpy(code->data() + offset, &v, sizeof(T));
+}
+
+// True when `w` is a multiple of 1/256 of at most 2^20 whose double and triple are floats: a
+// score is then a sum of multiples of 1/256 below 2^38 (at most 3 x 2^20 per term, 50,000 terms
+// per rule), exact in a double in any order, of exact float products weight x occurrences.
+bool ExactWeight(float w) {
+  const double d = w;
+  if (!(std::fabs(d) <= 1048576.0)) return false;  // also NaN
+  const double scaled = d * 256.0;
+  if (scaled != std::trunc(scaled)) return false;
+  return static_cast<double>(w * 3.0f) == d * 3.0 && static_cast<double>(w * 2.0f) == d * 2.0;
 }
 
 static_assert(sizeof(EvalNode) == 16 && alignof(EvalNode) == 4);
@@ -271,7 +283,11 @@ void CompiledPack::BuildEvalPlan() {
       Put(&code, er.nodes_begin + i * sizeof(EvalNode) / sizeof(uint32_t), nodes[i]);
     }
     er.weights_begin = static_cast<uint32_t>(code.size());
-    for (const auto& [t, w] : rule.weights) Append(&code, EvalPlan::Weight{t, w});
+    er.flags |= EvalRule::kExactSum;
+    for (const auto& [t, w] : rule.weights) {
+      Append(&code, EvalPlan::Weight{t, w});
+      if (!ExactWeight(w)) er.flags &= ~EvalRule::kExactSum;
+    }
     er.weights_end = static_cast<uint32_t>(code.size());
     if (rule.has_threshold) er.threshold = rule.threshold;
     Put(&code, head, er);

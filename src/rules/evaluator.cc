@@ -52,7 +52,7 @@ Evaluator::Evaluator(std::shared_ptr<const CompiledPack> pack) : pack_(std::move
   size_t terms = pack_->term_count();
   mark_.assign(terms, 0);
   use_filter_ = terms >= kFilterMinTerms;
-  span_.assign(terms, TermSpan{0, 0});
+  span_.assign(terms, TermSpan{0, 0, 0});
   occurrences_.assign(terms, 0);
   set_stamp_.assign(plan_->set_count, 0);
   set_fields_.assign(plan_->set_count, 0);
@@ -74,18 +74,27 @@ void Evaluator::Index(const ItemView& item, absl::Span<const match::Hit> hits) {
   }
   touched_.clear();
   // Counts each term's hits in span_[t].end, then turns the counts into ranges of by_term_.
-  for (const match::Hit& h : hits) {
+  for (size_t i = 0; i < hits.size(); ++i) {
+    const match::Hit& h = hits[i];
     match::TermId t = h.term;
+    TermSpan& span = span_[t];
     if (mark_[t] < mark_epoch_) {
       mark_[t] = mark_epoch_;
-      span_[t].end = 0;
+      span.end = 0;
+      span.occurrences = 0;
       touched_.push_back(t);
       if (use_filter_) {
         const uint32_t b = FilterBit(t);
         hit_filter_[b >> 6] |= uint64_t{1} << (b & 63);
       }
     }
-    ++span_[t].end;
+    ++span.end;
+    span.occurrences += h.field == 0 ? 2 : 1;
+    // The hits are sorted by field and start: hits that start at one place are neighbours.
+    if (i > 0 && hits[i - 1].start == h.start && hits[i - 1].field == h.field) {
+      span.occurrences |= kSharedStart;
+      span_[hits[i - 1].term].occurrences |= kSharedStart;
+    }
     mark_[t] |= h.field == 0 ? kTitleMask : kBodyMask;
   }
   uint32_t offset = 0;
@@ -559,6 +568,33 @@ bool Evaluator::Near(const EvalRule& r, const EvalNode& n) {
 }
 
 double Evaluator::Score(const EvalRule& er) {
+  const EvalPlan::Weight* const begin = plan_->At<EvalPlan::Weight>(er.weights_begin);
+  const EvalPlan::Weight* const end = plan_->At<EvalPlan::Weight>(er.weights_end);
+  // Fast path: when no hit of a scored term starts where another hit does, every hit counts,
+  // and the score is each hit term's weight times its capped occurrences; with weights whose
+  // sums are exact in any order (kExactSum) that is the slow path's sum to the bit.
+  if (er.flags & EvalRule::kExactSum) {
+    double score = 0;
+    bool exact = true;
+    auto add = [&](match::TermId t, float weight) {
+      const uint32_t occurrences = span_[t].occurrences;
+      if (occurrences & kSharedStart) exact = false;
+      score += weight * static_cast<float>(std::min<uint32_t>(occurrences, 3));
+    };
+    if (static_cast<size_t>(end - begin) <= touched_.size()) {
+      for (const EvalPlan::Weight* w = begin; w != end && exact; ++w) {
+        if (TermHit(w->term)) add(w->term, w->weight);
+      }
+    } else {
+      for (size_t i = 0; i < touched_.size() && exact; ++i) {
+        const match::TermId t = touched_[i];
+        const EvalPlan::Weight* it = std::lower_bound(
+            begin, end, t, [](const EvalPlan::Weight& w, match::TermId id) { return w.term < id; });
+        if (it != end && it->term == t) add(t, it->weight);
+      }
+    }
+    if (exact) return score;
+  }
   // Every hit of a scored term, with its weight; hits that start at the same place as a
   // heavier (or longer) one are the same mention seen by two terms ("Kazakh*" and
   // "Kazakhstan") and count once.
@@ -567,8 +603,6 @@ double Evaluator::Score(const EvalRule& er) {
     for (uint32_t k = span_[t].first; k < span_[t].end; ++k)
       scored_.push_back({by_term_[k], weight});
   };
-  const EvalPlan::Weight* const begin = plan_->At<EvalPlan::Weight>(er.weights_begin);
-  const EvalPlan::Weight* const end = plan_->At<EvalPlan::Weight>(er.weights_end);
   if (static_cast<size_t>(end - begin) <= touched_.size()) {
     for (const EvalPlan::Weight* w = begin; w != end; ++w) {
       if (TermHit(w->term)) add(w->term, w->weight);

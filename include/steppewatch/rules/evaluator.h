@@ -134,11 +134,15 @@ class Evaluator {
   uint32_t epoch_ = 0;
   uint32_t mark_epoch_ = 0;
   std::vector<uint32_t> mark_;
-  // Per term hit on the current item: its hits are by_term_[first, end).
+  // Per term hit on the current item: its hits are by_term_[first, end); `occurrences`: what
+  // its hits count in a score (title 2, body 1, capped at 3), or kSharedStart when one of them
+  // starts where another hit does (Score must then drop the lighter one: its slow path).
   struct TermSpan {
     uint32_t first;
     uint32_t end;
+    uint32_t occurrences;
   };
+  static constexpr uint32_t kSharedStart = 1u << 31;
   std::vector<TermSpan> span_;
   std::vector<match::TermId> touched_;
   std::vector<uint32_t> by_term_;

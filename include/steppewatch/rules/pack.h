@@ -141,7 +141,10 @@ struct EvalRule {
   uint32_t nodes_begin = 0;                     // EvalNode[node_count]
   uint32_t groups_begin = 0, groups_end = 0;    // EvalPlan::Group; the first is the trigger
   uint32_t weights_begin = 0, weights_end = 0;  // EvalPlan::Weight (Rule::weights)
-  uint32_t unused = 0;                          // keeps `threshold` 8-byte aligned
+  // kExactSum: every weight is a multiple of 1/256 of at most 2^20, times 2 and 3 exact in a
+  // float, so the rule's score is the same sum in any order (Evaluator::Score's fast path).
+  uint32_t flags = 0;  // also keeps `threshold` 8-byte aligned
+  static constexpr uint32_t kExactSum = 1;
   // Rule::threshold, or -infinity when the rule has none (no score is below it).
   double threshold = -std::numeric_limits<double>::infinity();
 };
