@@ -175,8 +175,9 @@ void CompiledPack::BuildEvalPlan() {
   std::vector<std::pair<match::TermId, uint32_t>> set_members;
   std::vector<EvalNode> nodes;
   // Room for every run at once (growing the code by doubling copied it ~20 times at 100k
-  // rules): head and padding, the nodes and what they name, weights, and groups of required
-  // terms (at most one group per node or scored term, each naming at most the rule's terms).
+  // rules), estimated per rule: head and padding, a node and a group per program node, each
+  // term once in a list and once required, children, weights (and a group each for score-only
+  // rules). A query whose groups repeat its terms can need more: the vector then grows as any.
   // The slack is never written, so it takes address space, not memory.
   size_t words = 0;
   for (const Rule& rule : rules_) {
