@@ -4,6 +4,9 @@
 # INPUT, of a run over no input (the pack load), their difference (the items' CPU), the
 # processing seconds of the run's summary line (wall, pack load excluded) and the 1-minute load.
 #   benchmarks/alternate_cpu.sh ROUNDS INPUT PACK BIN [BIN...]
+# With CACHE_DIR set, every run passes `--cache-dir $CACHE_DIR` (the compiled pack from the
+# cache, as the daemon's rules.cache_dir: the pack load no longer compiles, and the run over no
+# input that is subtracted is short and steady). Builds with the same cache keys share it.
 # Example (the watch-list rows of benchmarks/README.md):
 #   benchmarks/alternate_cpu.sh 5 /tmp/s3x10.jsonl /tmp/wl100k /tmp/base/steppewatch \
 #       build/release/steppewatch
@@ -21,7 +24,7 @@ trap 'rm -f "$out"' EXIT
 # Prints "user+sys processing_seconds" of one run over $1.
 run() {
   /usr/bin/time -f 'cpu %U %S' -o "$out.time" "$bin" match --rules "$pack" --no-progress \
-    --output /dev/null "$1" 2>"$out" >/dev/null
+    ${CACHE_DIR:+--cache-dir "$CACHE_DIR"} --output /dev/null "$1" 2>"$out" >/dev/null
   cpu=$(awk '/^cpu/ {print $2 + $3}' "$out.time")
   proc=$(sed -n 's/^items [0-9]* in \([0-9.]*\) s.*/\1/p' "$out")
   rm -f "$out.time"

@@ -2,7 +2,10 @@
 // whose trigger group it belongs to, so that evaluating an item costs in proportion to its hits,
 // not to the rules.
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -118,31 +121,115 @@ void RequiredGroups(const Rule& rule, uint32_t k, const std::vector<uint32_t>& r
   }
 }
 
+// Appends `v` to `code` as words; returns its offset.
+template <typename T>
+uint32_t Append(std::vector<uint32_t>* code, const T& v) {
+  static_assert(sizeof(T) % sizeof(uint32_t) == 0 && std::is_trivially_copyable_v<T>);
+  const size_t at = code->size();
+  code->resize(at + sizeof(T) / sizeof(uint32_t));
+  std::memcpy(code->data() + at, &v, sizeof(T));
+  return static_cast<uint32_t>(at);
+}
+
+// Writes `v` at `offset` of `code` (reserved earlier).
+template <typename T>
+void Put(std::vector<uint32_t>* code, size_t offset, const T& v) {
+  std::memcpy(code->data() + offset, &v, sizeof(T));
+}
+
+// True when `w` is a multiple of 1/256 of at most 2^20 whose double and triple are floats: a
+// score is then a sum of multiples of 1/256 below 2^38 (at most 3 x 2^20 per term, 50,000 terms
+// per rule), exact in a double in any order, of exact float products weight x occurrences.
+bool ExactWeight(float w) {
+  const double d = w;
+  if (!(std::fabs(d) <= 1048576.0)) return false;  // also NaN
+  const double scaled = d * 256.0;
+  if (scaled != std::trunc(scaled)) return false;
+  return static_cast<double>(w * 3.0f) == d * 3.0 && static_cast<double>(w * 2.0f) == d * 2.0;
+}
+
+static_assert(sizeof(EvalNode) == 16 && alignof(EvalNode) == 4);
+static_assert(sizeof(RequiredTerm) == 8 && sizeof(EvalPlan::Group) == 12);
+static_assert(sizeof(EvalPlan::Weight) == 8 && sizeof(match::TermId) == 4);
+
 }  // namespace
 
 void CompiledPack::BuildEvalPlan() {
   EvalPlan& plan = plan_;
   plan = EvalPlan();
+  std::vector<uint32_t>& code = plan.code;
   const size_t terms = term_specs_.size();
   std::vector<uint32_t> rules_of(terms);
   for (size_t t = 0; t < terms; ++t) rules_of[t] = index_begin_[t + 1] - index_begin_[t];
   // A pack of 2^30 rules or terms would need hundreds of GB before it got here.
   SW_CHECK(rules_.size() <= EvalPlan::kMaxTriggerIndex && terms <= EvalPlan::kMaxTriggerIndex);
-  plan.rules.resize(rules_.size());
+  plan.rule_at.resize(rules_.size());
   std::vector<std::pair<match::TermId, EvalPlan::Trigger>> triggers;
   Groups groups;
   // Large term lists by content (the bytes of their term ids): the first node's range in
-  // plan.terms and its set index.
+  // code and its set index.
   struct SetRange {
     uint32_t begin, end, set;
   };
   absl::flat_hash_map<std::string_view, SetRange> sets;
   std::vector<std::pair<match::TermId, uint32_t>> set_members;
+  std::vector<EvalNode> nodes;
+  // Room for every run at once (growing the code by doubling copied it ~20 times at 100k
+  // rules), estimated per rule: head and padding, a node and a group per program node, each
+  // term once in a list and once required, children, weights (and a group each for score-only
+  // rules). A query whose groups repeat its terms can need more: the vector then grows as any.
+  // The slack is never written, so it takes address space, not memory.
+  size_t words = 0;
+  for (const Rule& rule : rules_) {
+    words += (sizeof(EvalRule) + sizeof(uint32_t)) / sizeof(uint32_t) +
+             rule.program.size() * (sizeof(EvalNode) + sizeof(EvalPlan::Group)) / sizeof(uint32_t) +
+             rule.terms.size() * (1 + sizeof(RequiredTerm) / sizeof(uint32_t)) +
+             rule.child_index.size() +
+             rule.weights.size() *
+                 (sizeof(EvalPlan::Weight) + sizeof(RequiredTerm) + sizeof(EvalPlan::Group)) /
+                 sizeof(uint32_t);
+  }
+  code.reserve(words);
   for (uint32_t r = 0; r < rules_.size(); ++r) {
     const Rule& rule = rules_[r];
-    EvalRule& er = plan.rules[r];
-    er.nodes_begin = static_cast<uint32_t>(plan.nodes.size());
+    groups.clear();
+    if (!rule.program.empty()) RequiredGroups(rule, 0, rules_of, &groups);
+    if (groups.empty()) {
+      // A score-only rule (or a query that needs no particular term): any scored term.
+      TermGroup g;
+      for (const auto& [t, w] : rule.weights) g.terms.push_back({t, kAllFields});
+      groups.push_back(std::move(g));
+    }
+    size_t best = 0;
+    for (size_t i = 1; i < groups.size(); ++i) {
+      if (GroupCost(groups[i], rules_of) < GroupCost(groups[best], rules_of)) best = i;
+    }
+    std::swap(groups[0], groups[best]);
+
+    // The rule's run: its head, groups and required terms, nodes, then what the nodes name.
+    if (code.size() % 2 != 0) code.push_back(0);  // EvalRule holds a double
+    EvalRule er;
+    er.rule = r;
+    const uint32_t head = Append(&code, er);
+    plan.rule_at[r] = head;
+    er.groups_begin = static_cast<uint32_t>(code.size());
+    uint32_t required = static_cast<uint32_t>(
+        er.groups_begin + groups.size() * sizeof(EvalPlan::Group) / sizeof(uint32_t));
+    for (const auto& g : groups) {
+      const uint32_t begin = required;
+      required += static_cast<uint32_t>(g.terms.size() * sizeof(RequiredTerm) / sizeof(uint32_t));
+      Append(&code, EvalPlan::Group{begin, required, g.min});
+    }
+    er.groups_end = static_cast<uint32_t>(code.size());
+    for (const auto& g : groups) {
+      for (const RequiredTerm& t : g.terms) Append(&code, t);
+    }
+    SW_CHECK(code.size() == required);
+
     er.node_count = static_cast<uint32_t>(rule.program.size());
+    er.nodes_begin = static_cast<uint32_t>(code.size());
+    code.resize(code.size() + rule.program.size() * sizeof(EvalNode) / sizeof(uint32_t));
+    nodes.clear();
     for (const ProgramNode& n : rule.program) {
       EvalNode e;
       e.kind = n.kind;
@@ -160,10 +247,10 @@ void CompiledPack::BuildEvalPlan() {
                 count * sizeof(match::TermId));
             auto [it, fresh] = sets.try_emplace(key, SetRange{0, 0, plan.set_count});
             if (fresh) {
-              it->second.begin = static_cast<uint32_t>(plan.terms.size());
-              plan.terms.insert(plan.terms.end(), rule.terms.begin() + n.terms_begin,
-                                rule.terms.begin() + n.terms_end);
-              it->second.end = static_cast<uint32_t>(plan.terms.size());
+              it->second.begin = static_cast<uint32_t>(code.size());
+              code.insert(code.end(), rule.terms.begin() + n.terms_begin,
+                          rule.terms.begin() + n.terms_end);
+              it->second.end = static_cast<uint32_t>(code.size());
               for (uint32_t i = n.terms_begin; i < n.terms_end; ++i) {
                 set_members.push_back({rule.terms[i], plan.set_count});
               }
@@ -174,10 +261,10 @@ void CompiledPack::BuildEvalPlan() {
             e.param = it->second.set + 1;
             break;
           }
-          e.begin = static_cast<uint32_t>(plan.terms.size());
-          plan.terms.insert(plan.terms.end(), rule.terms.begin() + n.terms_begin,
-                            rule.terms.begin() + n.terms_end);
-          e.end = static_cast<uint32_t>(plan.terms.size());
+          e.begin = static_cast<uint32_t>(code.size());
+          code.insert(code.end(), rule.terms.begin() + n.terms_begin,
+                      rule.terms.begin() + n.terms_end);
+          e.end = static_cast<uint32_t>(code.size());
           break;
         }
         case ProgramNode::Kind::kLang:
@@ -186,37 +273,27 @@ void CompiledPack::BuildEvalPlan() {
           e.end = n.values_end;
           break;
         default:
-          e.begin = static_cast<uint32_t>(plan.children.size());
-          plan.children.insert(plan.children.end(), rule.child_index.begin() + n.children_begin,
-                               rule.child_index.begin() + n.children_end);
-          e.end = static_cast<uint32_t>(plan.children.size());
+          e.begin = static_cast<uint32_t>(code.size());
+          code.insert(code.end(), rule.child_index.begin() + n.children_begin,
+                      rule.child_index.begin() + n.children_end);
+          e.end = static_cast<uint32_t>(code.size());
       }
-      plan.nodes.push_back(e);
+      nodes.push_back(e);
     }
-    er.weights_begin = static_cast<uint32_t>(plan.weights.size());
-    for (const auto& [t, w] : rule.weights) plan.weights.push_back({t, w});
-    er.weights_end = static_cast<uint32_t>(plan.weights.size());
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      Put(&code, er.nodes_begin + i * sizeof(EvalNode) / sizeof(uint32_t), nodes[i]);
+    }
+    er.weights_begin = static_cast<uint32_t>(code.size());
+    er.flags |= EvalRule::kExactSum;
+    for (const auto& [t, w] : rule.weights) {
+      Append(&code, EvalPlan::Weight{t, w});
+      if (!ExactWeight(w)) er.flags &= ~EvalRule::kExactSum;
+    }
+    er.weights_end = static_cast<uint32_t>(code.size());
     if (rule.has_threshold) er.threshold = rule.threshold;
-    groups.clear();
-    if (!rule.program.empty()) RequiredGroups(rule, 0, rules_of, &groups);
-    if (groups.empty()) {
-      // A score-only rule (or a query that needs no particular term): any scored term.
-      TermGroup g;
-      for (const auto& [t, w] : rule.weights) g.terms.push_back({t, kAllFields});
-      groups.push_back(std::move(g));
-    }
-    size_t best = 0;
-    for (size_t i = 1; i < groups.size(); ++i) {
-      if (GroupCost(groups[i], rules_of) < GroupCost(groups[best], rules_of)) best = i;
-    }
-    std::swap(groups[0], groups[best]);
-    er.groups_begin = static_cast<uint32_t>(plan.groups.size());
-    for (const auto& g : groups) {
-      const uint32_t begin = static_cast<uint32_t>(plan.required.size());
-      plan.required.insert(plan.required.end(), g.terms.begin(), g.terms.end());
-      plan.groups.push_back({begin, static_cast<uint32_t>(plan.required.size()), g.min});
-    }
-    er.groups_end = static_cast<uint32_t>(plan.groups.size());
+    Put(&code, head, er);
+    // Offsets name rules in triggers (30 bits).
+    SW_CHECK(code.size() <= EvalPlan::kMaxTriggerIndex);
     if (!rule.enabled) continue;
     // A group that needs `min` distinct terms has one of any (size - min + 1) of them hit: index
     // the rule under the least shared ones only.
@@ -244,7 +321,7 @@ void CompiledPack::BuildEvalPlan() {
       trigger.also_and_fields = single->terms[0].term << 2 | (single->terms[0].fields & kAllFields);
     }
     for (const RequiredTerm& t : trigger_terms) {
-      trigger.rule_and_fields = r << 2 | (t.fields & kAllFields);
+      trigger.rule_and_fields = head << 2 | (t.fields & kAllFields);
       triggers.push_back({t.term, trigger});
     }
   }

@@ -52,7 +52,7 @@ Evaluator::Evaluator(std::shared_ptr<const CompiledPack> pack) : pack_(std::move
   size_t terms = pack_->term_count();
   mark_.assign(terms, 0);
   use_filter_ = terms >= kFilterMinTerms;
-  span_.assign(terms, TermSpan{0, 0});
+  span_.assign(terms, TermSpan{0, 0, 0});
   occurrences_.assign(terms, 0);
   set_stamp_.assign(plan_->set_count, 0);
   set_fields_.assign(plan_->set_count, 0);
@@ -74,18 +74,27 @@ void Evaluator::Index(const ItemView& item, absl::Span<const match::Hit> hits) {
   }
   touched_.clear();
   // Counts each term's hits in span_[t].end, then turns the counts into ranges of by_term_.
-  for (const match::Hit& h : hits) {
+  for (size_t i = 0; i < hits.size(); ++i) {
+    const match::Hit& h = hits[i];
     match::TermId t = h.term;
+    TermSpan& span = span_[t];
     if (mark_[t] < mark_epoch_) {
       mark_[t] = mark_epoch_;
-      span_[t].end = 0;
+      span.end = 0;
+      span.occurrences = 0;
       touched_.push_back(t);
       if (use_filter_) {
         const uint32_t b = FilterBit(t);
         hit_filter_[b >> 6] |= uint64_t{1} << (b & 63);
       }
     }
-    ++span_[t].end;
+    ++span.end;
+    span.occurrences += h.field == 0 ? 2 : 1;
+    // The hits are sorted by field and start: hits that start at one place are neighbours.
+    if (i > 0 && hits[i - 1].start == h.start && hits[i - 1].field == h.field) {
+      span.occurrences |= kSharedStart;
+      span_[hits[i - 1].term].occurrences |= kSharedStart;
+    }
     mark_[t] |= h.field == 0 ? kTitleMask : kBodyMask;
   }
   uint32_t offset = 0;
@@ -119,8 +128,8 @@ void Evaluator::PrepareWords() {
 }
 
 bool Evaluator::GroupHit(const EvalPlan::Group& g) const {
-  const RequiredTerm* begin = plan_->required.data() + g.begin;
-  const RequiredTerm* end = plan_->required.data() + g.end;
+  const RequiredTerm* begin = plan_->At<RequiredTerm>(g.begin);
+  const RequiredTerm* end = plan_->At<RequiredTerm>(g.end);
   auto hit = [&](const RequiredTerm& t) { return (HitFields(t.term) & t.fields) != 0; };
   // The group's terms are distinct: count them up to `min`.
   uint32_t found = 0;
@@ -164,44 +173,41 @@ const std::vector<FiredRule>& Evaluator::Evaluate(const ItemView& item,
   // than a per-rule stamp, a cache miss per trigger in a large pack).
   std::sort(candidates_.begin(), candidates_.end());
   candidates_.erase(std::unique(candidates_.begin(), candidates_.end()), candidates_.end());
-  // With many candidates their plan entries are cold: fetch a few candidates ahead.
+  // With many candidates their plans are cold: fetch a few candidates ahead. A candidate's plan
+  // is one run of code (its head, groups, required terms, nodes, their terms): the first two
+  // lines well ahead, the next two (the nodes of most watch-list rules) closer.
   constexpr size_t kAhead = 8;
+  const uint32_t* const code = plan.code.data();
   for (size_t i = 0; i < candidates_.size(); ++i) {
     if (i + kAhead < candidates_.size()) {
-      const EvalRule& ahead = plan.rules[candidates_[i + kAhead]];
-      __builtin_prefetch(&plan.groups[ahead.groups_begin]);
-      __builtin_prefetch(
-          &plan.rules[candidates_[std::min(i + 2 * kAhead, candidates_.size() - 1)]]);
+      const uint32_t* ahead = code + candidates_[i + kAhead];
+      __builtin_prefetch(ahead);
+      __builtin_prefetch(ahead + 16);
     }
     if (i + kAhead / 2 < candidates_.size()) {
-      const EvalRule& near = plan.rules[candidates_[i + kAhead / 2]];
-      const EvalPlan::Group& g =
-          plan.groups[near.groups_begin + (near.groups_end - near.groups_begin > 1)];
-      __builtin_prefetch(&plan.required[g.begin]);
-      // Most candidates pass their groups (a trigger also checks a second term) and walk
-      // their program next.
-      __builtin_prefetch(&plan.nodes[near.nodes_begin]);
+      const uint32_t* near = code + candidates_[i + kAhead / 2];
+      __builtin_prefetch(near + 32);
+      __builtin_prefetch(near + 48);
     }
-    const uint32_t r = candidates_[i];
-    const EvalRule& er = plan.rules[r];
+    const EvalRule& er = *plan.At<EvalRule>(candidates_[i]);
     // A term of the trigger group (the first) hit; a rule whose other required groups did not
     // (or whose trigger group needs more than one term) cannot be true, and is rejected without
     // walking its program.
+    const EvalPlan::Group* g = plan.At<EvalPlan::Group>(er.groups_begin);
+    const EvalPlan::Group* const groups_end = plan.At<EvalPlan::Group>(er.groups_end);
     bool required = true;
-    const uint32_t unchecked = plan.groups[er.groups_begin].min <= 1 ? 1 : 0;
-    for (uint32_t g = er.groups_begin + unchecked; g < er.groups_end && required; ++g) {
-      required = GroupHit(plan.groups[g]);
-    }
+    if (g->min <= 1) ++g;
+    for (; g != groups_end && required; ++g) required = GroupHit(*g);
     if (!required) continue;
     if (er.node_count != 0) {
       values_.assign(er.node_count, -1);
-      if (!Eval(r, 0, false)) continue;
+      if (!Eval(er, 0, false)) continue;
     }
     double score = Score(er);
     if (score < er.threshold) continue;
-    SelectReportedHits(r);
+    SelectReportedHits(er);
     FiredRule f;
-    f.rule = r;
+    f.rule = er.rule;
     f.score = score;
     f.hits_begin = static_cast<uint32_t>(fired_hits_.size());
     fired_hits_.insert(fired_hits_.end(), gather_.begin(), gather_.end());
@@ -217,8 +223,9 @@ Evaluator::Trace Evaluator::Explain(uint32_t r, const ItemView& item,
   const Rule& rule = pack_->rules()[r];
   Trace trace;
   values_.assign(rule.program.size(), -1);
-  trace.query_true = rule.program.empty() ? true : Eval(r, 0, true);
-  trace.score = Score(plan_->rules[r]);
+  const EvalRule& er = plan_->rule(r);
+  trace.query_true = rule.program.empty() ? true : Eval(er, 0, true);
+  trace.score = Score(er);
   trace.fired = trace.query_true && (!rule.has_threshold || trace.score >= rule.threshold);
   if (rule.program.empty()) trace.fired = trace.fired && rule.has_threshold;
   trace.value = values_;
@@ -231,8 +238,8 @@ bool Evaluator::TermsHit(const EvalNode& n) const {
     return set_stamp_[s] == epoch_ && (set_fields_[s] & n.fields) != 0;
   }
   auto hit = [&](match::TermId t) { return (HitFields(t) & n.fields) != 0; };
-  const match::TermId* begin = plan_->terms.data() + n.begin;
-  const match::TermId* end = plan_->terms.data() + n.end;
+  const match::TermId* begin = plan_->At<match::TermId>(n.begin);
+  const match::TermId* end = plan_->At<match::TermId>(n.end);
   // Walk the smaller side: a set of 500 terms against 3 terms that hit costs 3 binary searches.
   if (static_cast<size_t>(end - begin) <= touched_.size() * 4) {
     for (const match::TermId* t = begin; t != end; ++t) {
@@ -246,9 +253,9 @@ bool Evaluator::TermsHit(const EvalNode& n) const {
   return false;
 }
 
-bool Evaluator::Eval(uint32_t r, uint32_t node, bool trace) {
-  eval_nodes_ = plan_->nodes.data() + plan_->rules[r].nodes_begin;
-  eval_rule_ = r;
+bool Evaluator::Eval(const EvalRule& r, uint32_t node, bool trace) {
+  eval_nodes_ = plan_->nodes(r);
+  eval_rule_ = &r;
   eval_trace_ = trace;
   return EvalAt(node);
 }
@@ -264,10 +271,10 @@ inline bool Evaluator::EvalChild(uint32_t node) {
 }
 
 bool Evaluator::EvalAt(uint32_t node) {
-  const uint32_t r = eval_rule_;
+  const EvalRule& r = *eval_rule_;
   const bool trace = eval_trace_;
   const EvalNode& n = eval_nodes_[node];
-  const uint32_t* child = plan_->children.data() + n.begin;
+  const uint32_t* child = plan_->At<uint32_t>(n.begin);
   const uint32_t nchildren = n.end - n.begin;
   bool v = false;
   switch (n.kind) {
@@ -301,12 +308,12 @@ bool Evaluator::EvalAt(uint32_t node) {
       break;
     }
     case K::kLang: {
-      const Rule& rule = pack_->rules()[r];
+      const Rule& rule = pack_->rules()[r.rule];
       for (uint32_t i = n.begin; i < n.end && !v; ++i) v = LangMatch(rule.values[i], item_->lang);
       break;
     }
     case K::kSource: {
-      const Rule& rule = pack_->rules()[r];
+      const Rule& rule = pack_->rules()[r.rule];
       for (uint32_t i = n.begin; i < n.end && !v; ++i) v = GlobMatch(rule.values[i], item_->source);
       break;
     }
@@ -332,10 +339,10 @@ bool Evaluator::EvalAt(uint32_t node) {
   return v;
 }
 
-void Evaluator::Gather(uint32_t r, uint32_t node, bool only_true,
+void Evaluator::Gather(const EvalRule& r, uint32_t node, bool only_true,
                        std::vector<uint32_t>* out) const {
   const EvalPlan& plan = *plan_;
-  const EvalNode& n = plan.nodes[plan.rules[r].nodes_begin + node];
+  const EvalNode& n = plan.nodes(r)[node];
   if (only_true && values_[node] != 1) return;
   switch (n.kind) {
     case K::kNot:
@@ -350,8 +357,8 @@ void Evaluator::Gather(uint32_t r, uint32_t node, bool only_true,
           if (n.fields & (1u << hits_[h].field)) out->push_back(h);
         }
       };
-      const match::TermId* begin = plan.terms.data() + n.begin;
-      const match::TermId* end = plan.terms.data() + n.end;
+      const match::TermId* begin = plan.At<match::TermId>(n.begin);
+      const match::TermId* end = plan.At<match::TermId>(n.end);
       if (static_cast<size_t>(end - begin) <= touched_.size() * 4) {
         for (const match::TermId* t = begin; t != end; ++t) add(*t);
       } else {
@@ -362,15 +369,13 @@ void Evaluator::Gather(uint32_t r, uint32_t node, bool only_true,
       return;
     }
     default:
-      for (uint32_t i = n.begin; i < n.end; ++i) {
-        Gather(r, plan.children[i], only_true, out);
-      }
+      for (uint32_t i = n.begin; i < n.end; ++i) Gather(r, plan.code[i], only_true, out);
   }
 }
 
-void Evaluator::CollectTrueLeaves(uint32_t r, uint32_t node) {
+void Evaluator::CollectTrueLeaves(const EvalRule& r, uint32_t node) {
   const EvalPlan& plan = *plan_;
-  const EvalNode& n = plan.nodes[plan.rules[r].nodes_begin + node];
+  const EvalNode& n = plan.nodes(r)[node];
   if (values_[node] != 1) return;
   switch (n.kind) {
     case K::kNot:
@@ -381,7 +386,7 @@ void Evaluator::CollectTrueLeaves(uint32_t r, uint32_t node) {
       leaves_.push_back(node);
       return;
     default:
-      for (uint32_t i = n.begin; i < n.end; ++i) CollectTrueLeaves(r, plan.children[i]);
+      for (uint32_t i = n.begin; i < n.end; ++i) CollectTrueLeaves(r, plan.code[i]);
   }
 }
 
@@ -417,18 +422,18 @@ void Evaluator::AppendGroup(size_t terms_from, FieldMask fields) {
 // the rule true is represented before the kMaxHitsPerFiredRule cap, whatever the count of
 // place names elsewhere in the item. Of hits that start at the same place ("Kazakh*" and
 // "Kazakhstan") only the longest is kept, where the first of them was picked.
-void Evaluator::SelectReportedHits(uint32_t r) {
+void Evaluator::SelectReportedHits(const EvalRule& er) {
   const EvalPlan& plan = *plan_;
-  const EvalRule& er = plan.rules[r];
   gather_.clear();
   group_hits_.clear();
   group_terms_.clear();
   group_begin_.assign(1, 0);
   if (er.node_count == 0) {
     scored_.clear();
-    for (uint32_t i = er.weights_begin; i < er.weights_end; ++i) {
-      const EvalPlan::Weight& w = plan.weights[i];
-      if (TermHit(w.term)) scored_.push_back({w.term, w.weight});
+    const EvalPlan::Weight* const weights_end = plan.At<EvalPlan::Weight>(er.weights_end);
+    for (const EvalPlan::Weight* w = plan.At<EvalPlan::Weight>(er.weights_begin); w != weights_end;
+         ++w) {
+      if (TermHit(w->term)) scored_.push_back({w->term, w->weight});
     }
     std::stable_sort(scored_.begin(), scored_.end(),
                      [](const Scored& a, const Scored& b) { return a.weight > b.weight; });
@@ -438,12 +443,12 @@ void Evaluator::SelectReportedHits(uint32_t r) {
     }
   } else {
     leaves_.clear();
-    CollectTrueLeaves(r, 0);
+    CollectTrueLeaves(er, 0);
     for (uint32_t leaf : leaves_) {
-      const EvalNode& n = plan.nodes[er.nodes_begin + leaf];
+      const EvalNode& n = plan.nodes(er)[leaf];
       const size_t from = group_terms_.size();
-      const match::TermId* begin = plan.terms.data() + n.begin;
-      const match::TermId* end = plan.terms.data() + n.end;
+      const match::TermId* begin = plan.At<match::TermId>(n.begin);
+      const match::TermId* end = plan.At<match::TermId>(n.end);
       if (static_cast<size_t>(end - begin) <= touched_.size() * 4) {
         for (const match::TermId* t = begin; t != end; ++t) {
           if (TermHit(*t)) group_terms_.push_back(*t);
@@ -509,9 +514,9 @@ uint32_t Evaluator::LastWordOf(uint32_t hit) {
   return w;
 }
 
-bool Evaluator::Near(uint32_t r, const EvalNode& n) {
-  uint32_t c0 = plan_->children[n.begin];
-  uint32_t c1 = plan_->children[n.begin + 1];
+bool Evaluator::Near(const EvalRule& r, const EvalNode& n) {
+  uint32_t c0 = plan_->code[n.begin];
+  uint32_t c1 = plan_->code[n.begin + 1];
   left_.clear();
   right_.clear();
   Gather(r, c0, false, &left_);
@@ -563,6 +568,33 @@ bool Evaluator::Near(uint32_t r, const EvalNode& n) {
 }
 
 double Evaluator::Score(const EvalRule& er) {
+  const EvalPlan::Weight* const begin = plan_->At<EvalPlan::Weight>(er.weights_begin);
+  const EvalPlan::Weight* const end = plan_->At<EvalPlan::Weight>(er.weights_end);
+  // Fast path: when no hit of a scored term starts where another hit does, every hit counts,
+  // and the score is each hit term's weight times its capped occurrences; with weights whose
+  // sums are exact in any order (kExactSum) that is the slow path's sum to the bit.
+  if (er.flags & EvalRule::kExactSum) {
+    double score = 0;
+    bool exact = true;
+    auto add = [&](match::TermId t, float weight) {
+      const uint32_t occurrences = span_[t].occurrences;
+      if (occurrences & kSharedStart) exact = false;
+      score += weight * static_cast<float>(std::min<uint32_t>(occurrences, 3));
+    };
+    if (static_cast<size_t>(end - begin) <= touched_.size()) {
+      for (const EvalPlan::Weight* w = begin; w != end && exact; ++w) {
+        if (TermHit(w->term)) add(w->term, w->weight);
+      }
+    } else {
+      for (size_t i = 0; i < touched_.size() && exact; ++i) {
+        const match::TermId t = touched_[i];
+        const EvalPlan::Weight* it = std::lower_bound(
+            begin, end, t, [](const EvalPlan::Weight& w, match::TermId id) { return w.term < id; });
+        if (it != end && it->term == t) add(t, it->weight);
+      }
+    }
+    if (exact) return score;
+  }
   // Every hit of a scored term, with its weight; hits that start at the same place as a
   // heavier (or longer) one are the same mention seen by two terms ("Kazakh*" and
   // "Kazakhstan") and count once.
@@ -571,8 +603,6 @@ double Evaluator::Score(const EvalRule& er) {
     for (uint32_t k = span_[t].first; k < span_[t].end; ++k)
       scored_.push_back({by_term_[k], weight});
   };
-  const EvalPlan::Weight* const begin = plan_->weights.data() + er.weights_begin;
-  const EvalPlan::Weight* const end = plan_->weights.data() + er.weights_end;
   if (static_cast<size_t>(end - begin) <= touched_.size()) {
     for (const EvalPlan::Weight* w = begin; w != end; ++w) {
       if (TermHit(w->term)) add(w->term, w->weight);

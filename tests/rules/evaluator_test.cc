@@ -2,7 +2,10 @@
 // candidate selection and buffer reuse across items.
 #include "steppewatch/rules/evaluator.h"
 
+#include <algorithm>
+#include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -94,6 +97,8 @@ class Engine {
   }
 
   const CompiledPack* pack() const { return pack_.get(); }
+  // The hits of the last Fired() call.
+  const std::vector<match::Hit>& hits() const { return hits_; }
 
  private:
   std::shared_ptr<const CompiledPack> pack_;
@@ -223,6 +228,88 @@ TEST(Evaluator, ScoresWeightsTitlesAndCaps) {
   EXPECT_THAT(s, ElementsAre(6, 4, 6, 5));
 }
 
+// The score as the rule language defines it, computed here from the hits: hits of the rule's
+// scored terms in (field, start) order; of hits that start at one place only the heaviest (then
+// the longest) counts; a term's occurrences count 2 in the title and 1 in the body, capped at 3.
+double ReferenceScore(const std::vector<std::pair<match::TermId, float>>& weights,
+                      const std::vector<match::Hit>& hits) {
+  struct Scored {
+    match::Hit hit;
+    float weight;
+  };
+  std::vector<Scored> scored;
+  for (const match::Hit& h : hits) {
+    for (const auto& [t, w] : weights) {
+      if (t == h.term) scored.push_back({h, w});
+    }
+  }
+  std::sort(scored.begin(), scored.end(), [](const Scored& a, const Scored& b) {
+    if (a.hit.field != b.hit.field) return a.hit.field < b.hit.field;
+    if (a.hit.start != b.hit.start) return a.hit.start < b.hit.start;
+    if (a.weight != b.weight) return a.weight > b.weight;
+    if (a.hit.end != b.hit.end) return a.hit.end > b.hit.end;
+    return a.hit.term < b.hit.term;
+  });
+  std::map<match::TermId, uint32_t> occurrences;
+  double score = 0;
+  for (size_t i = 0; i < scored.size(); ++i) {
+    const match::Hit& h = scored[i].hit;
+    if (i > 0 && scored[i - 1].hit.field == h.field && scored[i - 1].hit.start == h.start) {
+      continue;
+    }
+    uint32_t& occ = occurrences[h.term];
+    const uint32_t add = std::min<uint32_t>(h.field == 0 ? 2 : 1, 3 - std::min<uint32_t>(occ, 3));
+    occ += add;
+    score += scored[i].weight * static_cast<float>(add);
+  }
+  return score;
+}
+
+// Scores over random items equal the reference to the bit: with weights whose sums are exact in
+// any order (the evaluator's fast path when no two hits start at one place) and weights that are
+// not (its sorted path), over items where "Kazakh*" and "Kazakhstan" or "oil" and "Kazakh oil"
+// start at one place, and where terms repeat past the cap, in the title and the body.
+TEST(Evaluator, ScoresEqualTheReferenceOnEveryPath) {
+  Engine e(
+      "sets:\n"
+      "  kz: {weight: 2, terms: [Kazakhstan, Kazakh*, {term: Astana, weight: 0.5}]}\n"
+      "  oil: {weight: 1.5, terms: [oil, {term: \"Kazakh oil\", weight: 3}]}\n"
+      "  odd: {weight: 0.1, terms: [Astana, {term: pipeline, weight: 0.7}, {term: oil, weight: "
+      "1.3}]}\n"
+      "rules:\n"
+      "  - {id: exact, query: '@kz OR @oil'}\n"
+      "  - {id: weighted, query: '@kz OR pipeline', score: {weights: {kz: 0.25}}}\n"
+      "  - {id: inexact, query: '@odd'}\n"
+      "  - {id: mixed, score: {threshold: 0.01, weights: {kz: 1, odd: 1}}}\n");
+  ASSERT_NE(e.pack(), nullptr);
+  const std::vector<std::string> words = {"Kazakhstan", "Kazakh", "oil",       "Astana",
+                                          "pipeline",   "x",      "Kazakh oil"};
+  std::mt19937 random(16);
+  size_t fired = 0, shared = 0;
+  for (int n = 0; n < 3000; ++n) {
+    Item item;
+    for (std::string* field : {&item.title, &item.body}) {
+      const int count = static_cast<int>(random() % 7);
+      for (int k = 0; k < count; ++k) *field += words[random() % words.size()] + " ";
+    }
+    std::vector<double> scores;
+    const std::vector<std::string> ids = e.Fired(item, &scores);
+    const std::vector<match::Hit>& hits = e.hits();
+    for (size_t i = 1; i < hits.size(); ++i) {
+      shared += hits[i].start == hits[i - 1].start && hits[i].field == hits[i - 1].field;
+    }
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const int r = e.pack()->FindRule(ids[i]);
+      ASSERT_GE(r, 0);
+      EXPECT_EQ(scores[i], ReferenceScore(e.pack()->rules()[r].weights, hits))
+          << ids[i] << ": title '" << item.title << "' body '" << item.body << "'";
+      ++fired;
+    }
+  }
+  EXPECT_GT(fired, 6000u);
+  EXPECT_GT(shared, 500u);
+}
+
 TEST(Evaluator, ReportsTheHitsThatSatisfiedTheRule) {
   Engine e("sets:\n  kz: [Kazakhstan, Kazakh*]\nrules:\n" + Rule("r", "@kz AND (alpha OR beta)"));
   EXPECT_THAT(e.Fired({"", "Kazakhstan alpha beta"}), ElementsAre("r"));
@@ -344,6 +431,81 @@ TEST(Evaluator, CandidateSelectionIsExact) { ExpectCandidateSelectionIsExact(0);
 // before a term's mark.
 TEST(Evaluator, CandidateSelectionIsExactWithTheHitFilter) {
   ExpectCandidateSelectionIsExact(9000);
+}
+
+// A rule's plan is one run of EvalPlan::code, rule after rule: its head (at an even offset, for
+// the threshold's double, naming its rule), groups, required terms, nodes, children, term lists
+// and weights all lie between its head and the next rule's, except a shared set's terms, which
+// lie in the run of the first rule that uses the set. That a candidate reads adjacent lines is
+// the point of the layout; the evaluation over it is checked by the tests above and below.
+TEST(Evaluator, EachRulesPlanIsOneRunOfCode) {
+  Engine e(
+      "sets:\n"
+      "  big: [w0, w1, w2, w3, w4, w5, w6, w7, w8, w9]\n"
+      "  trio: [gamma, delta, epsilon]\n"
+      "rules:\n" +
+      Rule("and-or", "alpha AND (beta OR gamma)") +
+      Rule("near", "\"alpha beta\" NEAR/2 (gamma OR title:@big)") +
+      Rule("distinct", "AT_LEAST_DISTINCT(2, alpha OR @trio)") + Rule("big", "@big AND NOT delta") +
+      Rule("lang", "lang:en AND body:@big") +
+      "  - {id: scored, query: 'alpha OR @trio', score: {threshold: 2.5}}\n"
+      "  - {id: only, score: {threshold: 3, weights: {trio: 1.5}}}\n"
+      "  - {id: off, enabled: false, query: 'alpha AND beta'}\n");
+  ASSERT_NE(e.pack(), nullptr);
+  const EvalPlan& plan = e.pack()->eval_plan();
+  const size_t rules = e.pack()->rules().size();
+  ASSERT_EQ(plan.rule_at.size(), rules);
+  using K = ProgramNode::Kind;
+  constexpr uint32_t kWords = sizeof(uint32_t);
+  for (uint32_t r = 0; r < rules; ++r) {
+    SCOPED_TRACE(e.pack()->rules()[r].id);
+    const uint32_t head = plan.rule_at[r];
+    const uint32_t next = r + 1 < rules ? plan.rule_at[r + 1] : plan.code.size();
+    auto in_run = [&](uint32_t begin, uint32_t end) {
+      return head + sizeof(EvalRule) / kWords <= begin && begin <= end && end <= next;
+    };
+    EXPECT_EQ(head % 2, 0u);
+    EXPECT_LT(head, next);
+    const EvalRule& er = plan.rule(r);
+    EXPECT_EQ(er.rule, r);
+    EXPECT_EQ(er.node_count, e.pack()->rules()[r].program.size());
+    ASSERT_TRUE(in_run(er.groups_begin, er.groups_end));
+    EXPECT_LT(er.groups_begin, er.groups_end);
+    for (auto* g = plan.At<EvalPlan::Group>(er.groups_begin);
+         g != plan.At<EvalPlan::Group>(er.groups_end); ++g) {
+      EXPECT_TRUE(in_run(g->begin, g->end));
+      EXPECT_LT(g->begin, g->end);
+    }
+    EXPECT_TRUE(in_run(er.nodes_begin, er.nodes_begin + er.node_count * sizeof(EvalNode) / kWords));
+    EXPECT_TRUE(in_run(er.weights_begin, er.weights_end));
+    EXPECT_EQ((er.weights_end - er.weights_begin) * kWords / sizeof(EvalPlan::Weight),
+              e.pack()->rules()[r].weights.size());
+    for (uint32_t i = 0; i < er.node_count; ++i) {
+      const EvalNode& n = plan.nodes(er)[i];
+      if (n.kind == K::kLang || n.kind == K::kSource) continue;
+      if (n.kind == K::kTerms && n.param != 0) {  // a set: here or in an earlier rule's run
+        EXPECT_LE(n.end, next);
+        EXPECT_EQ(n.end - n.begin, 10u);
+        continue;
+      }
+      EXPECT_TRUE(in_run(n.begin, n.end)) << "node " << i;
+      EXPECT_LT(n.begin, n.end) << "node " << i;
+    }
+  }
+  // The set is stored once: the second rule that uses it points into the first one's run.
+  const EvalRule& near = plan.rule(1);
+  const EvalRule& big = plan.rule(3);
+  uint32_t set_begin[2] = {0, 0};
+  for (const EvalRule* er : {&near, &big}) {
+    for (uint32_t i = 0; i < er->node_count; ++i) {
+      const EvalNode& n = plan.nodes(*er)[i];
+      if (n.kind == K::kTerms && n.param != 0) set_begin[er == &big] = n.begin;
+    }
+  }
+  EXPECT_NE(set_begin[0], 0u);
+  EXPECT_EQ(set_begin[0], set_begin[1]);
+  EXPECT_THAT(e.Fired({"", "alpha beta gamma"}), ElementsAre("and-or", "near", "distinct"));
+  EXPECT_THAT(e.Fired({"w3", "alpha beta x", "en"}), ElementsAre("and-or", "big"));
 }
 
 // Large term lists (the pack's named sets) are evaluated from marks set while the item's hits

@@ -74,7 +74,7 @@ class Evaluator {
  private:
   void Index(const ItemView& item, absl::Span<const match::Hit> hits);
   // Evaluates node `node` (local to rule `r`) of the rule's EvalPlan program.
-  bool Eval(uint32_t r, uint32_t node, bool trace);
+  bool Eval(const EvalRule& r, uint32_t node, bool trace);
   // Eval's recursion over the nodes of rule eval_rule_ (eval_nodes_, with trace eval_trace_):
   // one argument, and a term leaf evaluated in its parent's loop without a call.
   bool EvalAt(uint32_t node);
@@ -86,13 +86,14 @@ class Evaluator {
   void PrepareWords();
   // Appends the hits of the leaves under `node` (outside NOT); with `only_true`, only of
   // subtrees that evaluated true.
-  void Gather(uint32_t rule, uint32_t node, bool only_true, std::vector<uint32_t>* out) const;
+  void Gather(const EvalRule& rule, uint32_t node, bool only_true,
+              std::vector<uint32_t>* out) const;
   // Fills gather_ with the hits reported for fired rule `rule`, decisive clauses first, capped
   // at kMaxHitsPerFiredRule (evaluator.cc says how).
-  void SelectReportedHits(uint32_t rule);
-  void CollectTrueLeaves(uint32_t rule, uint32_t node);
+  void SelectReportedHits(const EvalRule& rule);
+  void CollectTrueLeaves(const EvalRule& rule, uint32_t node);
   void AppendGroup(size_t terms_from, FieldMask fields);
-  bool Near(uint32_t rule, const EvalNode& n);
+  bool Near(const EvalRule& rule, const EvalNode& n);
   double Score(const EvalRule& rule);
   uint32_t FirstWordOf(uint32_t hit);
   uint32_t LastWordOf(uint32_t hit);
@@ -133,11 +134,15 @@ class Evaluator {
   uint32_t epoch_ = 0;
   uint32_t mark_epoch_ = 0;
   std::vector<uint32_t> mark_;
-  // Per term hit on the current item: its hits are by_term_[first, end).
+  // Per term hit on the current item: its hits are by_term_[first, end); `occurrences`: what
+  // its hits count in a score (title 2, body 1, capped at 3), or kSharedStart when one of them
+  // starts where another hit does (Score must then drop the lighter one: its slow path).
   struct TermSpan {
     uint32_t first;
     uint32_t end;
+    uint32_t occurrences;
   };
+  static constexpr uint32_t kSharedStart = 1u << 31;
   std::vector<TermSpan> span_;
   std::vector<match::TermId> touched_;
   std::vector<uint32_t> by_term_;
@@ -146,10 +151,10 @@ class Evaluator {
   std::vector<uint32_t> set_stamp_;
   std::vector<FieldMask> set_fields_;
 
-  std::vector<uint32_t> candidates_;
+  std::vector<uint32_t> candidates_;  // offsets of EvalRule in EvalPlan::code
   std::vector<int8_t> values_;
   const EvalNode* eval_nodes_ = nullptr;  // Eval's rule's nodes in the plan
-  uint32_t eval_rule_ = 0;
+  const EvalRule* eval_rule_ = nullptr;
   bool eval_trace_ = false;
   std::vector<FiredRule> fired_;
   std::vector<uint32_t> fired_hits_;

@@ -102,8 +102,8 @@ struct Rule {
   std::vector<uint16_t> topic_ids;  // into CompiledPack::topics()
 };
 
-// The evaluator's form of a rule program: ProgramNode without its label, in one array for the
-// whole pack, so evaluating a candidate touches a few contiguous cache lines.
+// The evaluator's form of a rule program: ProgramNode without its label, in the rule's run of
+// EvalPlan::code, so evaluating a candidate touches a few contiguous cache lines.
 struct EvalNode {
   ProgramNode::Kind kind = ProgramNode::Kind::kTerms;
   FieldMask fields = kAllFields;
@@ -111,8 +111,8 @@ struct EvalNode {
   // NEAR distance, AT_LEAST count; kTerms: 1 + the node's EvalPlan set when its terms are one
   // (EvalPlan::kSetMinTerms or more terms), else 0.
   uint32_t param = 0;
-  // kTerms: EvalPlan::terms; kLang, kSource: Rule::values; the others: EvalPlan::children,
-  // whose entries are node indexes local to the rule (as in Rule::child_index).
+  // kTerms: term ids in EvalPlan::code; kLang, kSource: Rule::values; the others: children in
+  // EvalPlan::code, node indexes local to the rule (as in Rule::child_index).
   uint32_t begin = 0, end = 0;
 };
 
@@ -132,19 +132,27 @@ struct RequiredTerm {
 // with a large pack each rule's own vectors (Rule::weights, program, terms) are separate heap
 // blocks, and reading them cost a cache miss each per fired rule.
 //
-// 32 bytes, aligned: a candidate rule's entry is one cache line.
-struct alignas(32) EvalRule {
-  uint32_t nodes_begin = 0, node_count = 0;     // EvalPlan::nodes
-  uint32_t groups_begin = 0, groups_end = 0;    // EvalPlan::groups; the first is the trigger
-  uint32_t weights_begin = 0, weights_end = 0;  // EvalPlan::weights (Rule::weights)
+// The head of the rule's run of EvalPlan::code (see there); every offset is a word offset into
+// EvalPlan::code, and every range lies in the rule's own run (or, for a set, in the run of the
+// first rule that uses it).
+struct EvalRule {
+  uint32_t rule = 0;                            // index into CompiledPack::rules()
+  uint32_t node_count = 0;                      // EvalNode at nodes_begin
+  uint32_t nodes_begin = 0;                     // EvalNode[node_count]
+  uint32_t groups_begin = 0, groups_end = 0;    // EvalPlan::Group; the first is the trigger
+  uint32_t weights_begin = 0, weights_end = 0;  // EvalPlan::Weight (Rule::weights)
+  // kExactSum: every weight is a multiple of 1/256 of at most 2^20, times 2 and 3 exact in a
+  // float, so the rule's score is the same sum in any order (Evaluator::Score's fast path).
+  uint32_t flags = 0;  // also keeps `threshold` 8-byte aligned
+  static constexpr uint32_t kExactSum = 1;
   // Rule::threshold, or -infinity when the rule has none (no score is below it).
   double threshold = -std::numeric_limits<double>::infinity();
 };
-static_assert(sizeof(EvalRule) == 32);
+static_assert(sizeof(EvalRule) == 40 && alignof(EvalRule) == 8);
 
 struct EvalPlan {
   struct Group {
-    uint32_t begin, end;  // into required, sorted by term
+    uint32_t begin, end;  // RequiredTerm offsets in code, sorted by term
     uint32_t min = 1;     // distinct terms of the group that must hit (AT_LEAST_DISTINCT)
   };
   // A rule to consider when `term` hits in one of `fields`: the terms of the rule's trigger
@@ -152,7 +160,8 @@ struct EvalPlan {
   // (fields take two bits, kAllFields): an item's hit terms walk ~160 triggers at 100k rules,
   // and the walk is bound by the cache lines it reads.
   struct Trigger {
-    uint32_t rule_and_fields;  // rule << 2 | fields
+    // The offset of the rule's EvalRule in code << 2 | fields (in rule order, as the rules).
+    uint32_t rule_and_fields;
     // Another term the rule needs (a required group of one term), checked before the rule
     // becomes a candidate: also << 2 | the fields it must hit in; 0 when the rule has none.
     uint32_t also_and_fields = 0;
@@ -163,24 +172,33 @@ struct EvalPlan {
     FieldMask also_fields() const { return static_cast<FieldMask>(also_and_fields & kAllFields); }
   };
   static_assert(kAllFields == 3, "Trigger packs a FieldMask into two bits");
-  // Rules and terms a Trigger can name (30 bits).
+  // Code offsets and terms a Trigger can name (30 bits).
   static constexpr uint32_t kMaxTriggerIndex = (1u << 30) - 1;
   // A term the rule scores, and its weight (Rule::weights).
   struct Weight {
     match::TermId term;
     float weight;
   };
-  std::vector<EvalRule> rules;  // by rule index
-  std::vector<EvalNode> nodes;
-  std::vector<uint32_t> children;
-  std::vector<match::TermId> terms;
-  std::vector<Group> groups;
-  std::vector<RequiredTerm> required;
-  std::vector<Weight> weights;          // per rule, sorted by term
+  // Every rule's plan in one run of words, rule after rule: its EvalRule (at an even offset),
+  // its groups, their required terms, its nodes, their children (node indexes local to the
+  // rule) and term lists, its weights. A candidate rule reads a few adjacent cache lines instead
+  // of one line in each of seven pack-wide arrays (with 100k rules, each a cache miss). Read
+  // through At(); written at build time only (eval_plan.cc).
+  std::vector<uint32_t> code;
+  std::vector<uint32_t> rule_at;  // per rule index: the offset of its EvalRule in code
+
+  template <typename T>
+  const T* At(uint32_t offset) const {
+    static_assert(sizeof(T) % sizeof(uint32_t) == 0 && alignof(T) <= 8);
+    return reinterpret_cast<const T*>(code.data() + offset);
+  }
+  const EvalRule& rule(uint32_t r) const { return *At<EvalRule>(rule_at[r]); }
+  const EvalNode* nodes(const EvalRule& r) const { return At<EvalNode>(r.nodes_begin); }
+
   std::vector<uint32_t> trigger_begin;  // term_count + 1 offsets into triggers
   std::vector<Trigger> triggers;
   // Term lists of kTerms nodes with kSetMinTerms or more terms (a pack's named sets, used by
-  // many rules), each stored once in `terms`. The evaluator marks a set hit while it indexes an
+  // many rules), each stored once in `code`. The evaluator marks a set hit while it indexes an
   // item's hits, so such a node costs one lookup instead of a search per hit term.
   static constexpr size_t kSetMinTerms = 8;
   uint32_t set_count = 0;
