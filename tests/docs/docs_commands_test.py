@@ -73,9 +73,10 @@ def quoted_commands():
     return found
 
 
-# Flags whose FILE is written: a fresh path, never a file of the source tree.
+# Flags whose FILE (or DIR) is written: a fresh path, never a file of the source tree.
 OUTPUT_FLAGS = {"--output": "alerts.jsonl", "--dead-letters": "dead-letters.jsonl",
-                "--summary-json": "summary.json", "--rejected": "rejected.jsonl"}
+                "--summary-json": "summary.json", "--rejected": "rejected.jsonl",
+                "--cache-dir": "hs-cache"}
 
 
 def concrete(span):
@@ -104,6 +105,7 @@ def main():
         return 1
     failures = []
     before = {p: sha256(p) for p in (ITEMS, CONFIG)}
+    pack_files = sorted(os.listdir(PACK))
     for where, span in commands:
         words = concrete(span)
         if len(words) == 1:
@@ -150,6 +152,11 @@ def main():
     for path, digest in before.items():
         if sha256(path) != digest:
             failures.append(f"{path} was modified by a documented command")
+    # No command writes into the pack's directory (`match --cache-dir DIR` once stored the
+    # compiled pack there, in the source tree).
+    added = sorted(set(os.listdir(PACK)) - set(pack_files))
+    if added:
+        failures.append(f"{PACK} gained {added} from a documented command")
     for f in failures:
         print("FAIL  " + f)
     print(f"{len(commands) - len(failures)} of {len(commands)} quoted commands parse")
