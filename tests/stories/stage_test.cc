@@ -143,17 +143,9 @@ TEST_F(StageTest, SyndicatedCopiesFromTextJoinOneStoryAndATemplateTwinDoesNot) {
   EXPECT_THAT(got_.alerts[3], HasSubstr("\"story\":{\"id\":\"twin\""));
 }
 
-// A copy cut short keeps its lead: its whole text is too far for a copy, its lead key is not.
-// Fingerprints and lead keys as the item processor computes them, through the stage.
-TEST_F(StageTest, ATruncatedCopyJoinsByItsLead) {
-  Make({});
-  Fingerprinter fingerprinter;
-  auto alert = [&](const std::string& id, const std::string& body, int64_t t) {
-    AlertSpec spec{id, 0, t};
-    spec.fp = fingerprinter.Compute("", normalise::FoldToString(body), body, &spec.lead);
-    return std::make_pair(Alert(spec), spec);
-  };
-  const std::vector<std::string> sentences = {
+// Ten sentences of one report, for copies cut from it.
+const std::vector<std::string>& CorridorSentences() {
+  static const std::vector<std::string> sentences = {
       "Kazakhstan signed a new agreement with China on the transit of goods along the Middle "
       "Corridor on Tuesday.",
       "The deal covers rail freight through the Khorgos dry port and the port of Aktau on the "
@@ -167,6 +159,20 @@ TEST_F(StageTest, ATruncatedCopyJoinsByItsLead) {
       "Trade between the two countries reached a record last year, according to customs data.",
       "Critics warned that the deal deepens dependence on Chinese credit.",
       "The government rejected the criticism and said the corridor serves every partner."};
+  return sentences;
+}
+
+// A copy cut short keeps its lead: its whole text is too far for a copy, its lead key is not.
+// Fingerprints and lead keys as the item processor computes them, through the stage.
+TEST_F(StageTest, ATruncatedCopyJoinsByItsLead) {
+  Make({});
+  Fingerprinter fingerprinter;
+  auto alert = [&](const std::string& id, const std::string& body, int64_t t) {
+    AlertSpec spec{id, 0, t};
+    spec.fp = fingerprinter.Compute("", normalise::FoldToString(body), body, &spec.lead);
+    return std::make_pair(Alert(spec), spec);
+  };
+  const std::vector<std::string>& sentences = CorridorSentences();
   std::string whole, cut;
   for (size_t i = 0; i < sentences.size(); ++i) {
     whole += (i > 0 ? " " : "") + sentences[i];
@@ -204,20 +210,7 @@ TEST_F(StageTest, ACopyCutToHalfJoinsByItsTokenCounts) {
         fingerprinter.Compute("", normalise::FoldToString(body), body, &spec.lead, &spec.tokens);
     return spec;
   };
-  const std::vector<std::string> sentences = {
-      "Kazakhstan signed a new agreement with China on the transit of goods along the Middle "
-      "Corridor on Tuesday.",
-      "The deal covers rail freight through the Khorgos dry port and the port of Aktau on the "
-      "Caspian Sea.",
-      "Officials said the volume of containers would double over the next three years.",
-      "The European Union has pledged investment in the route as an alternative to the northern "
-      "corridor through Russia.",
-      "Azerbaijan and Georgia are expected to join the talks on tariffs next month.",
-      "Analysts in Almaty said bottlenecks at the Caspian ports remain the main obstacle.",
-      "The ministry of transport plans to buy new ferries and expand the rail terminals.",
-      "Trade between the two countries reached a record last year, according to customs data.",
-      "Critics warned that the deal deepens dependence on Chinese credit.",
-      "The government rejected the criticism and said the corridor serves every partner."};
+  const std::vector<std::string>& sentences = CorridorSentences();
   std::string whole, cut;
   for (size_t i = 0; i < sentences.size(); ++i) {
     whole += (i > 0 ? " " : "") + sentences[i];
