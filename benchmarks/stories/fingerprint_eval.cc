@@ -131,13 +131,10 @@ bool g_containment = true;  // containment=0: the fixed gate only (as alerts wit
 int g_slack = steppewatch::stories::kContainmentSlack;  // slack=S (pairs only, not --stories)
 // floor=P: no widening when the shorter has under P% of the longer's tokens.
 uint32_t g_floor = steppewatch::stories::kContainmentFloorPercent;
-// stories::LeadGate with lead_gate=T and slack=S.
+// The product's gate (stories::LeadGate), with lead_gate=T, slack=S and floor=P.
 int LeadGate(const Item& a, const Item& b) {
-  if (!g_containment || a.tokens == 0 || b.tokens == 0) return g_lead_gate;
-  const uint32_t shorter = std::min(a.tokens, b.tokens), longer = std::max(a.tokens, b.tokens);
-  if (uint64_t{shorter} * 100 < uint64_t{g_floor} * longer) return g_lead_gate;
-  return std::max(g_lead_gate, static_cast<int>(32 * (longer - shorter) / longer) + g_slack);
-  // (With the defaults this is stories::LeadGate, which --stories uses.)
+  if (!g_containment) return g_lead_gate;
+  return steppewatch::stories::LeadGate(a.tokens, b.tokens, g_lead_gate, g_slack, g_floor);
 }
 int Distance(const Item& a, const Item& b) {
   int d = Distance(a.fp[0], b.fp[0]);

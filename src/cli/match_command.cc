@@ -128,8 +128,8 @@ class Runner {
   void Work(pipeline::ItemProcessor* processor, MatchCounts* counts);
   // Writes b's alerts and dead letters; false when writing the alerts failed.
   bool Write(const Batch& b);
-  // Several threads: writes b (called by one worker at a time, by writer_), counts it and
-  // clears its results for reuse.
+  // Writes b, counts it and clears its results for reuse: by the inline loop, or with several
+  // threads by one worker at a time (writer_).
   void WriteBatch(Batch& b);
   // Processes one non-blank line into b's results.
   void ProcessLine(pipeline::ItemProcessor* processor, std::string_view line, int64_t number,
@@ -313,17 +313,7 @@ int Runner::RunInline(pipeline::ItemProcessor* processor, MatchCounts* counts) {
     }
     ++line;
   };
-  auto flush = [&] {
-    if (!Write(b)) write_error_ = true;
-    items_ += b.items;
-    alerts_ += b.alert_count;
-    bytes_ += b.bytes;
-    b.bytes = 0;
-    b.alerts.clear();
-    b.dead.clear();
-    b.items = 0;
-    b.alert_count = 0;
-  };
+  auto flush = [&] { WriteBatch(b); };
   while (true) {
     if (have == buf.size()) buf.resize(buf.size() * 2);  // a line longer than the buffer
     const size_t n = std::fread(buf.data() + have, 1, buf.size() - have, in_);

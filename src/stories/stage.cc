@@ -130,6 +130,8 @@ class StageImpl final : public StoriesStage {
   void Reject(StageOutput& out, std::string_view reason, std::string message);
   // Handles a parsed alert: everything Process does after the parse.
   void Handle(const StageInput& in, Slot& slot, StageOutput& out, bool replay);
+  // Counts a new dated story for the spikes (its rules' and tags' keys; sorts f's views).
+  void CountNewStory(AlertFields& f, int64_t t, int language, uint64_t seq);
   // The event time: item.published_at when it is sane, else the Kafka timestamp, else the
   // stream's time (the clock; *undated set); false (and *why) when none is usable.
   bool ResolveTime(const AlertFields& f, int64_t kafka_timestamp_ms, int64_t* t, bool* undated,
@@ -353,6 +355,22 @@ void StageImpl::Advance(int64_t now_ms) {
   index_.Expire(now_ms);
 }
 
+// Counts a new dated story for the spikes: globally and once per matched rule and tag.
+void StageImpl::CountNewStory(AlertFields& f, int64_t t, int language, uint64_t seq) {
+  spikes_.AddGlobalStory();
+  // Each key counts a story once, even when two matched rules carry the same tag; keys in
+  // sorted order (the alert's own views, sorted in place: they are not used after this).
+  auto count = [&](bool rule_scope, std::vector<std::string_view>& names) {
+    std::sort(names.begin(), names.end());
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (i > 0 && names[i] == names[i - 1]) continue;
+      spikes_.AddStory(rule_scope, names[i], t, language, seq, &events_);
+    }
+  };
+  count(true, f.rules);
+  count(false, f.tags);
+}
+
 void StageImpl::Handle(const StageInput& in, Slot& slot, StageOutput& out, bool replay) {
   Reset(out);
   events_.clear();
@@ -400,26 +418,13 @@ void StageImpl::Handle(const StageInput& in, Slot& slot, StageOutput& out, bool 
   int language = LanguageIndex(f.lang);
   StoryIndex::Assignment a =
       index_.Assign(f.fp, f.id, t, Hash64(f.source), language, f.lead, f.fingerprint_tokens);
-  if (a.is_new && undated) {
-    // Grouped, and its copies find it; but a count of new stories per bucket means nothing for
-    // a story whose time is not known.
+  if (!a.is_new) {
+    if (!a.same_item) ++stats_.copies;
+  } else {
     ++stats_.new_stories;
-  } else if (a.is_new) {
-    ++stats_.new_stories;
-    spikes_.AddGlobalStory();
-    // Each key counts a story once, even when two matched rules carry the same tag; keys in
-    // sorted order (the alert's own views, sorted in place: they are not used after this).
-    auto count = [&](bool rule_scope, std::vector<std::string_view>& names) {
-      std::sort(names.begin(), names.end());
-      for (size_t i = 0; i < names.size(); ++i) {
-        if (i > 0 && names[i] == names[i - 1]) continue;
-        spikes_.AddStory(rule_scope, names[i], t, language, a.seq, &events_);
-      }
-    };
-    count(true, f.rules);
-    count(false, f.tags);
-  } else if (!a.same_item) {
-    ++stats_.copies;
+    // An undated story is grouped, and its copies find it; but a count of new stories per
+    // bucket means nothing for a story whose time is not known: only dated ones count.
+    if (!undated) CountNewStory(f, t, language, a.seq);
   }
   if (replay) return;
   RenderAlert(in.alert_json, a, slot, out);

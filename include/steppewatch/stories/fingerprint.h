@@ -68,15 +68,18 @@ inline constexpr uint32_t kContainmentFloorPercent = 50;
 inline constexpr uint32_t kMaxFingerprintTokens = 65535;
 
 // The largest fingerprint distance at which an item whose lead key matches a story's is one of
-// its copies, given the tokens each fingerprint covers (0: unknown, the fixed kLeadGate).
-inline int LeadGate(uint32_t tokens_a, uint32_t tokens_b) {
-  if (tokens_a == 0 || tokens_b == 0) return kLeadGate;
+// its copies, given the tokens each fingerprint covers (0: unknown, the fixed gate). The other
+// parameters are the product's constants; the evaluation tool varies them.
+inline int LeadGate(uint32_t tokens_a, uint32_t tokens_b, int fixed_gate = kLeadGate,
+                    int slack = kContainmentSlack,
+                    uint32_t floor_percent = kContainmentFloorPercent) {
+  if (tokens_a == 0 || tokens_b == 0) return fixed_gate;
   const uint32_t shorter = tokens_a < tokens_b ? tokens_a : tokens_b;
   const uint32_t longer = tokens_a < tokens_b ? tokens_b : tokens_a;
-  if (uint64_t{shorter} * 100 < uint64_t{kContainmentFloorPercent} * longer) return kLeadGate;
+  if (uint64_t{shorter} * 100 < uint64_t{floor_percent} * longer) return fixed_gate;
   // 32 (1 - shorter / longer), rounded down, in integers.
-  const int allowed = static_cast<int>(32 * (longer - shorter) / longer) + kContainmentSlack;
-  return allowed > kLeadGate ? allowed : kLeadGate;
+  const int allowed = static_cast<int>(32 * (longer - shorter) / longer) + slack;
+  return allowed > fixed_gate ? allowed : fixed_gate;
 }
 
 // Returns the Hamming distance of two fingerprints.
