@@ -479,6 +479,7 @@ int RunMatchCommand(int argc, char** argv) {
   std::string input = flags.positional().empty() ? "-" : flags.positional()[0];
 
   pipeline::ProcessorOptions options;
+  options.time_scans = false;  // no match-time figure offline: spare two clock reads per item
   if (auto hits = flags.Get("hits"); hits && !alert::ParseHitsMode(*hits, &options.hits)) {
     return UsageError("match", "--hits must be full or compact, not '" + *hits + "'", kUsage);
   }

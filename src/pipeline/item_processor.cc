@@ -75,12 +75,17 @@ class ItemProcessorImpl final : public ItemProcessor {
     }
     out.item = &item_;
     std::string_view fields[2] = {item_.title, item_.body};
-    // Two clock reads (tens of ns on an item of ~10 us) for the match-time histogram.
-    const auto scan_start = std::chrono::steady_clock::now();
-    absl::Status scanned = context_->Scan(fields, &hits_);
-    out.match_nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                          std::chrono::steady_clock::now() - scan_start)
-                          .count();
+    // Two clock reads (~50 ns of an item of ~4 us) for the daemon's match-time histogram.
+    absl::Status scanned;
+    if (options_.time_scans) {
+      const auto scan_start = std::chrono::steady_clock::now();
+      scanned = context_->Scan(fields, &hits_);
+      out.match_nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::steady_clock::now() - scan_start)
+                            .count();
+    } else {
+      scanned = context_->Scan(fields, &hits_);
+    }
     out.bytes_scanned = item_.title.size() + item_.body.size();
     if (!scanned.ok()) {
       out.kind = Outcome::Kind::kDeadLetter;

@@ -140,6 +140,27 @@ TEST(ItemProcessor, CompactModeShowsOneHitPerTerm) {
   EXPECT_LT(compact_alert.size() * 4, full_alert.size());
 }
 
+TEST(ItemProcessor, TimesTheScanOnlyWhenAsked) {
+  // The daemon's match-time histogram reads match_nanos; `steppewatch match` turns the two
+  // clock reads off. A scan of a 40 KB body takes microseconds, so a timed one is never 0 ns.
+  const std::string body(40000, 'x');
+  const std::string item =
+      R"({"id":"t","title":"Kazakhstan and China","body":"A deal with Kazakhstan. )" + body +
+      R"("})";
+  auto timed = Make(GoodPack());
+  ProcessorOptions quiet_options;
+  quiet_options.time_scans = false;
+  auto quiet = Make(GoodPack(), quiet_options);
+  const Outcome& t = timed->Process(item, {});
+  ASSERT_EQ(t.kind, Outcome::Kind::kAlerts);
+  EXPECT_GT(t.match_nanos, 0);
+  const Outcome& q = quiet->Process(item, {});
+  ASSERT_EQ(q.kind, Outcome::Kind::kAlerts);
+  EXPECT_EQ(q.match_nanos, 0);
+  EXPECT_EQ(q.bytes_scanned, t.bytes_scanned);
+  EXPECT_EQ(q.hits, t.hits);
+}
+
 TEST(ItemProcessor, ReturnsNoMatchWithoutAlerts) {
   auto p = Make(GoodPack());
   const Outcome& o = p->Process(R"({"id":"w","title":"Weather","body":"Sunny."})", {});
