@@ -58,6 +58,23 @@ TEST(FileImage, ReadsAnEmptyFileAndReportsAMissingOne) {
               StatusIs(absl::StatusCode::kNotFound, _));
 }
 
+TEST(FileImage, ReadsLargeFilesWholeAndMovesThem) {
+  // From 2 MB on, the image is read into a mapping of whole huge pages, past the file's end: the
+  // bytes must be the file's, from the first to the last, in an image moved elsewhere too.
+  const fs::path dir = testing::MakeTempDir();
+  for (size_t size : {size_t{2} << 20, (size_t{5} << 20) + 12345}) {
+    std::string content(size, '\0');
+    for (size_t i = 0; i < size; ++i) content[i] = static_cast<char>((i * 131) ^ (i >> 12));
+    const std::string path = (dir / ("big" + std::to_string(size))).string();
+    ASSERT_THAT(WriteFileAtomically(path, {content}), IsOk());
+    absl::StatusOr<FileImage> image = FileImage::Read(path);
+    ASSERT_THAT(image, IsOk());
+    const FileImage moved(std::move(*image));
+    ASSERT_EQ(moved.data().size(), size);
+    EXPECT_TRUE(moved.data() == content) << size;
+  }
+}
+
 TEST(Hash64, SeesTruncationAndBitFlips) {
   const std::string data = "steppewatch compiled pack payload, 43 bytes";
   const uint64_t h = Hash64(data);
