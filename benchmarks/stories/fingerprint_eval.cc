@@ -33,7 +33,7 @@
 //                                 [option=value ...] [vN.option=value ...] [vN.penalty=P]
 //                                 [cross=1] [gate=T] [--stories] [--no-lead]
 //                                 [lead_title=W] [lead_gate=T] [lead2=N gate2=G] [containment=0]
-//                                 [--dump OUT]
+//                                 [tail=N tail_gate=T tail_min=M] [--dump OUT]
 //   --fingerprints OUT writes "id fingerprint" per item (16 hex digits), so two builds can be
 //   compared item by item (a change meant to keep the fingerprint must give the same file).
 //   option=value overrides a feature setting (internal::FingerprintOptions), for comparing
@@ -47,6 +47,12 @@
 //   Variants of the lead key, measured and not taken (benchmarks/README.md, "Stories: text rules,
 //   night round"): lead_title=W its title weight (0: the body's lead only); lead_gate=T its gate;
 //   lead2=N gate2=G a second gate, the first N body tokens' fingerprints within G bits.
+//   tail=N tail_gate=T tail_min=M: a tail key (a second key the stage would need to index), the
+//   fingerprint of the folded body's last N words with no title and no dateline rule, for bodies
+//   of at least M words (default 2N); a pair matches when the tail keys are within
+//   kLeadDistance bits and the fingerprints within T bits (default 6). Negative pairs are also
+//   looked up by its halves. Measured and not taken (benchmarks/README.md, "Stories:
+//   containment gate").
 //   --dump OUT writes "id story lang copy fingerprint lead" per item, for analyses in a script.
 //   Negative pairs are also looked up by the two halves of the lead key (a lead match may be up
 //   to the gate apart in its fingerprints, beyond the seven blocks' reach).
@@ -84,6 +90,7 @@ struct Item {
   Fingerprint fp[4];  // one per view: [0] the product's (or option=value), [1..] vN.option=value
   Fingerprint lead;   // the lead key of view 0 (0: none)
   Fingerprint lead2;  // lead2=N: the fingerprint of the first N body tokens (0: none)
+  Fingerprint tail;   // tail=N: the fingerprint of the body's last N words (0: none)
   uint32_t tokens;    // the tokens the product's fingerprint covers (its containment gate)
   std::string id, title, body;
 };
@@ -127,6 +134,9 @@ int g_lead_title = -1;  // lead_title=W: the lead key's title weight (default: t
 size_t g_lead2 = 0;     // lead2=N: a second gate, the first N body tokens' fingerprint...
 int g_gate2 = 0;        // gate2=G: ...within G bits lets a lead match through (beside kLeadGate)
 int g_lead_gate = steppewatch::stories::kLeadGate;  // lead_gate=T
+size_t g_tail = 0;          // tail=N: a tail key, the body's last N words, no title...
+int g_tail_gate = 6;        // tail_gate=T: ...within kLeadDistance bits when the fingerprints are
+size_t g_tail_min = 0;      // tail_min=M: only bodies of at least M words have one (default 2N)
 bool g_containment = true;  // containment=0: the fixed gate only (as alerts without a count)
 int g_slack = steppewatch::stories::kContainmentSlack;  // slack=S (pairs only, not --stories)
 // floor=P: no widening when the shorter has under P% of the longer's tokens.
@@ -145,6 +155,10 @@ int Distance(const Item& a, const Item& b) {
   if (g_lead && (a.lead != 0 || b.lead != 0) && a.fp[0] != 0 && b.fp[0] != 0 && gate) {
     const int lead_d = Distance(a.lead != 0 ? a.lead : a.fp[0], b.lead != 0 ? b.lead : b.fp[0]);
     if (lead_d <= steppewatch::stories::kLeadDistance) d = std::min(d, lead_d + 2);
+  }
+  if (g_tail > 0 && a.tail != 0 && b.tail != 0 && Distance(a.fp[0], b.fp[0]) <= g_tail_gate) {
+    const int tail_d = Distance(a.tail, b.tail);
+    if (tail_d <= steppewatch::stories::kLeadDistance) d = std::min(d, tail_d + 2);
   }
   for (int v = 0; v < g_views; ++v) {
     for (int w = g_cross ? 0 : v; w < (g_cross ? g_views : v + 1); ++w) {
@@ -343,6 +357,12 @@ int main(int argc, char** argv) {
       g_slack = std::atoi(argv[a] + 6);
     } else if (arg.starts_with("containment=")) {
       g_containment = std::atoi(argv[a] + 12) != 0;
+    } else if (arg.starts_with("tail=")) {
+      g_tail = std::atol(argv[a] + 5);
+    } else if (arg.starts_with("tail_gate=")) {
+      g_tail_gate = std::atoi(argv[a] + 10);
+    } else if (arg.starts_with("tail_min=")) {
+      g_tail_min = std::atol(argv[a] + 9);
     } else if (arg.starts_with("lead_gate=")) {
       g_lead_gate = std::atoi(argv[a] + 10);
     } else if (arg.starts_with("gate=")) {
@@ -457,6 +477,32 @@ int main(int argc, char** argv) {
     } else {
       item.fp[0] = fingerprinter.Compute(ftitle.text(), fbody.text(), item.body, &item.lead);
     }
+    if (g_tail > 0) {
+      // The body's last g_tail words (split at spaces of the folded body), no title.
+      const std::string_view fb = fbody.text();
+      size_t words = 0, at = fb.size(), cut = 0;
+      bool found = false;
+      for (size_t i = fb.size(); i > 0; --i) {
+        if (fb[i - 1] == ' ' && i < at) {
+          if (++words == g_tail) {
+            cut = i;
+            found = true;
+          }
+          at = i - 1;
+        }
+      }
+      const size_t total_words = words + 1;
+      const size_t min_words = g_tail_min > 0 ? g_tail_min : 2 * g_tail;
+      if (found && total_words >= min_words) {
+        auto tail_options = steppewatch::stories::internal::FingerprintOptions();
+        tail_options.title_weight = 0;
+        tail_options.strip_dateline = false;
+        tail_options.max_body_bytes = 1 << 20;
+        const std::string_view tb = fb.substr(cut);
+        item.tail = steppewatch::stories::internal::ComputeWithOptions(
+            "", tb, tail_options, steppewatch::stories::internal::Kernel::kPortable, tb);
+      }
+    }
     for (int v = 1; v < g_views; ++v) {
       item.fp[v] = steppewatch::stories::internal::ComputeWithOptions(
           ftitle.text(), fbody.text(), view_options[v],
@@ -550,8 +596,15 @@ int main(int argc, char** argv) {
   // Then the two 32-bit halves of the lead key (the fingerprint when an item has none): a lead
   // match within kLeadDistance = 1 bit agrees on one, and its fingerprints may be up to the
   // gate (8 bits) apart, past the seven blocks' reach.
-  for (int b = 0; b < kBlocks + (g_lead ? 2 : 0); ++b) {
+  for (int b = 0; b < kBlocks + 4; ++b) {
+    if (b >= kBlocks && b < kBlocks + 2 && !g_lead) continue;
+    if (b >= kBlocks + 2 && g_tail == 0) continue;
     auto key = [&](const std::pair<uint32_t, uint8_t>& e) -> uint64_t {
+      if (b >= kBlocks + 2) {  // the halves of the tail key
+        const Item& it = items[e.first];
+        if (e.second != 0 || it.tail == 0) return ~uint64_t{0};
+        return b == kBlocks + 2 ? it.tail & 0xffffffffu : it.tail >> 32;
+      }
       if (b >= kBlocks) {
         const Item& it = items[e.first];
         if (e.second != 0) return ~uint64_t{0};  // a lead block holds view 0 only
