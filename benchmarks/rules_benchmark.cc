@@ -13,19 +13,33 @@
 // terms, and rules in six rotating shapes that use every operator: AND/OR, NOT, NEAR/5, ONEAR/3,
 // title:, AT_LEAST(2), AT_LEAST_DISTINCT(2), prefix terms and @sets.
 //
+//   BM_DefaultPackFloor/step      the default central-asia pack over every corpus line, cost per
+//                                 item of each layer, measured side by side (issue 16, target 1):
+//                                 /0 Hyperscan alone: one hs_scan per item of a literal database
+//                                 of the pack's literal and prefix terms (folded, no flags), over
+//                                 the folded title and body prepared before timing, counting
+//                                 matches; /1 the pack's matcher: MatchContext::Scan of the
+//                                 original title and body (fold, scan, word boundaries, hits);
+//                                 /2 the whole ItemProcessor on the JSON line (decode, fold,
+//                                 scan, evaluate, render alerts, fingerprint).
+//
 // `rules_benchmark --write-pack=DIR --pack-rules=N` writes that pack as YAML to DIR and exits,
 // for `steppewatch match` measurements (benchmarks/README.md, "Rules").
 #include <benchmark/benchmark.h>
+#include <hs/hs.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "steppewatch/match/matcher.h"
+#include "steppewatch/normalise/fold.h"
 #include "steppewatch/pipeline/item_processor.h"
 #include "steppewatch/rules/evaluator.h"
 #include "steppewatch/rules/pack.h"
@@ -210,6 +224,93 @@ void BM_RulesLoad(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_RulesLoad)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond)->Iterations(1);
+
+void BM_DefaultPackFloor(benchmark::State& state) {
+  const std::optional<std::string> path = FindBenchCorpus();
+  if (!path) return state.SkipWithError(kNoCorpusMessage);
+  auto pack =
+      rules::CompiledPack::Load(std::string(STEPPEWATCH_SOURCE_DIR) + "/config/rules/central-asia");
+  if (!pack.ok()) return state.SkipWithError("the default pack does not load");
+  const BenchCorpus* corpus = LoadBenchCorpus();
+  std::ifstream in(*path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(std::move(line));
+  const int step = static_cast<int>(state.range(0));
+  size_t items = 0, matches = 0;
+  if (step == 0) {
+    std::vector<std::string> texts;
+    for (const BenchItem& item : corpus->items) {
+      texts.push_back(normalise::FoldToString(item.title) + " " +
+                      normalise::FoldToString(item.body));
+    }
+    std::vector<std::string> literals;
+    for (match::TermId t = 0; t < (*pack)->term_count(); ++t) {
+      const match::TermSpec& spec = (*pack)->term(t);
+      if (spec.kind == match::TermSpec::Kind::kRegex) continue;
+      std::string text = spec.text;
+      if (!text.empty() && text.back() == '*') text.pop_back();
+      text = normalise::FoldToString(text);
+      if (!text.empty()) literals.push_back(std::move(text));
+    }
+    std::sort(literals.begin(), literals.end());
+    literals.erase(std::unique(literals.begin(), literals.end()), literals.end());
+    std::vector<const char*> expressions;
+    std::vector<size_t> lengths;
+    std::vector<unsigned> flags(literals.size(), 0), ids;
+    for (size_t i = 0; i < literals.size(); ++i) {
+      expressions.push_back(literals[i].data());
+      lengths.push_back(literals[i].size());
+      ids.push_back(static_cast<unsigned>(i));
+    }
+    hs_database_t* db = nullptr;
+    hs_compile_error_t* error = nullptr;
+    if (hs_compile_lit_multi(expressions.data(), flags.data(), ids.data(), lengths.data(),
+                             static_cast<unsigned>(literals.size()), HS_MODE_BLOCK, nullptr, &db,
+                             &error) != HS_SUCCESS) {
+      hs_free_compile_error(error);
+      return state.SkipWithError("the literal database does not compile");
+    }
+    hs_scratch_t* scratch = nullptr;
+    hs_alloc_scratch(db, &scratch);
+    auto count = [](unsigned, unsigned long long, unsigned long long, unsigned, void* n) {
+      ++*static_cast<size_t*>(n);
+      return 0;
+    };
+    for (auto _ : state) {
+      for (const std::string& t : texts) {
+        hs_scan(db, t.data(), static_cast<unsigned>(t.size()), 0, scratch, count, &matches);
+      }
+      items += texts.size();
+    }
+    state.counters["literals"] = static_cast<double>(literals.size());
+    hs_free_scratch(scratch);
+    hs_free_database(db);
+  } else if (step == 1) {
+    auto context = match::MatchContext::Create((*pack)->matcher());
+    if (!context.ok()) return state.SkipWithError("no match context");
+    std::vector<match::Hit> hits;
+    for (auto _ : state) {
+      for (const BenchItem& item : corpus->items) {
+        const std::string_view fields[] = {item.title, item.body};
+        benchmark::DoNotOptimize((*context)->Scan(fields, &hits));
+        matches += hits.size();
+      }
+      items += corpus->items.size();
+    }
+  } else {
+    pipeline::ProcessorOptions options;
+    options.instance = "bench";
+    options.time_scans = false;  // as steppewatch match
+    auto processor = *pipeline::ItemProcessor::Create(*pack, options);
+    for (auto _ : state) {
+      for (const std::string& l : lines) matches += processor->Process(l, {}).alerts.size();
+      items += lines.size();
+    }
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(items));
+  state.counters["per_item"] = static_cast<double>(matches) / static_cast<double>(items);
+}
+BENCHMARK(BM_DefaultPackFloor)->DenseRange(0, 2)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace steppewatch::bench
