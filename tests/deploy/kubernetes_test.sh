@@ -122,6 +122,13 @@ for f in files:
 restart = float(re.search(r"^RestartSec=(\d+)s$", unit, re.M).group(1))
 if not re.search(r"^Environment=STEPPEWATCH_KAFKA_INSTANCE_ID=", unit, re.M):
     fail.append("steppewatchd.service: no STEPPEWATCH_KAFKA_INSTANCE_ID (static membership)")
+# Huge pages for malloc (deploy/README.md, "Scale"): the unit and the image (which the
+# Kubernetes manifests run) say the same.
+dockerfile = open(f"{src}/deploy/docker/Dockerfile").read()
+if not re.search(r"^Environment=GLIBC_TUNABLES=glibc\.malloc\.hugetlb=1$", unit, re.M):
+    fail.append("steppewatchd.service: no GLIBC_TUNABLES=glibc.malloc.hugetlb=1")
+if not re.search(r"^\s+GLIBC_TUNABLES=glibc\.malloc\.hugetlb=1$", dockerfile, re.M):
+    fail.append("Dockerfile: no GLIBC_TUNABLES=glibc.malloc.hugetlb=1 in the image's ENV")
 if not re.search(r"^RestartPreventExitStatus=5$", unit, re.M):
     fail.append("steppewatchd.service: a fenced instance (exit 5) must not be restarted")
 session = int(re.search(r'"session.timeout.ms", "(\d+)"',
