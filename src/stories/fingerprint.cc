@@ -150,7 +150,7 @@ struct Fingerprinter::Scratch {
       return false;
     }
     AddTokens(0, kLeadTokens);
-    lead_bins = bins;
+    internal::CopyBins(kernel, bins, &lead_bins);
     AddTokens(kLeadTokens, count);
     return true;
   }

@@ -178,6 +178,20 @@ STEPPEWATCH_AVX512_BINS Fingerprint BinBitsAvx512(const uint64_t* values) {
 
 }  // namespace
 
+namespace {
+STEPPEWATCH_AVX512_BINS void CopyBinsAvx512(const uint64_t* from, uint64_t* to) {
+  for (int q = 0; q < 8; ++q) _mm512_storeu_si512(to + 8 * q, _mm512_loadu_si512(from + 8 * q));
+}
+}  // namespace
+
+void CopyBins(Kernel kernel, const MinHashBins& from, MinHashBins* to) {
+  if (kernel == Kernel::kAvx512) {
+    CopyBinsAvx512(from.bins, to->bins);
+  } else {
+    std::memcpy(to->bins, from.bins, sizeof from.bins);
+  }
+}
+
 Fingerprint MinHashBins::Finish(Kernel kernel) const {
   const bool avx512 = kernel == Kernel::kAvx512;
   uint64_t occupied = 0;  // bit b: bin b has a minimum of its own
