@@ -178,9 +178,9 @@ struct MinHashBins {
   }
   // The same with the feature hash kept whole: within a bin its top 6 bits are the bin's, so the
   // smallest hash has the smallest low 58 bits, and Finish reads the same minimum (one
-  // instruction less per feature than Add: a quarter of the sketch's time, which is bound by
-  // the instructions it issues). Not for h == kEmptyBin (it would read as an empty bin; Add
-  // keeps it), and not mixed with Add in one sketch (their minimums do not compare).
+  // instruction less per feature than Add, of eight). Not for h == kEmptyBin (it would read as
+  // an empty bin; Add keeps it), and not mixed with Add in one sketch (their minimums do not
+  // compare).
   void AddKey(uint64_t h) {
     const unsigned bin = static_cast<unsigned>(h >> 58);
     bins[bin] = h < bins[bin] ? h : bins[bin];
