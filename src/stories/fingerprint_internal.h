@@ -154,8 +154,9 @@ inline uint64_t BigramFeature(uint64_t prev, uint64_t th) {
 // Writes the default features (weights 1) of tokens 0..count-1 of `text`: unigrams[k] =
 // UnigramFeature(hash of token k), bigrams[k] = BigramFeature(hash of token k-1, hash of token
 // k) for k >= 1 (bigrams[0] is no feature). Both arrays need RoundUp8(count) entries; `starts`
-// and `ends` as ScanTokens writes them. kAvx512 must be supported. Returns whether a feature
-// written (bigrams[0] included) equals kEmptyBin, which MinHashBins::AddKey cannot add.
+// and `ends` as ScanTokens writes them. kAvx512 must be supported. With kAvx512, returns
+// whether a feature written (bigrams[0] included) equals kEmptyBin, which MinHashBins::AddKey
+// cannot add; with kPortable, false (not looked for: add its features with MinHashBins::Add).
 inline constexpr size_t RoundUp8(size_t n) { return (n + 7) / 8 * 8; }
 bool TokenFeatures(Kernel kernel, std::string_view text, const uint32_t* starts,
                    const uint32_t* ends, size_t count, uint64_t* unigrams, uint64_t* bigrams);
