@@ -131,7 +131,7 @@ struct Fingerprinter::Scratch {
   // Adds the features of tokens [from, to) of the field scanned last.
   void AddTokens(size_t from, size_t to) {
     if (!exact && kernel == internal::Kernel::kAvx512) [[likely]] {
-      internal::AddKeyPairs(kernel, &bins, unigrams, bigrams, from, to);
+      internal::AddKeyPairs(&bins, unigrams, bigrams, from, to);
       return;
     }
     if (from == 0 && to > 0) bins.Add(unigrams[from++]);

@@ -174,40 +174,19 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vbmi"))) Fingerprint Fini
   return fp;
 }
 
-}  // namespace
-
-namespace {
 STEPPEWATCH_AVX512_BINS void CopyBinsAvx512(const uint64_t* from, uint64_t* to) {
   for (int q = 0; q < 8; ++q) _mm512_storeu_si512(to + 8 * q, _mm512_loadu_si512(from + 8 * q));
 }
 }  // namespace
 
-namespace {
-// AddKeyPairs' loop: the same with either instruction set (the target only lets the compiler
-// shift with SHRX).
-inline void AddKeyPairsLoop(MinHashBins* bins, const uint64_t* unigrams, const uint64_t* bigrams,
-                            size_t from, size_t to) {
+void AddKeyPairs(MinHashBins* bins, const uint64_t* unigrams, const uint64_t* bigrams, size_t from,
+                 size_t to) {
   if (from == 0 && to > 0) bins->AddKey(unigrams[from++]);
     // Unrolled: a quarter of the loop's instructions were its own compare and branch.
 #pragma GCC unroll 4
   for (size_t k = from; k < to; ++k) {
     bins->AddKey(unigrams[k]);
     bins->AddKey(bigrams[k]);
-  }
-}
-__attribute__((target("bmi2"))) void AddKeyPairsBmi2(MinHashBins* bins, const uint64_t* unigrams,
-                                                     const uint64_t* bigrams, size_t from,
-                                                     size_t to) {
-  AddKeyPairsLoop(bins, unigrams, bigrams, from, to);
-}
-}  // namespace
-
-void AddKeyPairs(Kernel kernel, MinHashBins* bins, const uint64_t* unigrams,
-                 const uint64_t* bigrams, size_t from, size_t to) {
-  if (kernel == Kernel::kAvx512) {
-    AddKeyPairsBmi2(bins, unigrams, bigrams, from, to);
-  } else {
-    AddKeyPairsLoop(bins, unigrams, bigrams, from, to);
   }
 }
 
