@@ -121,9 +121,19 @@ struct Fingerprinter::Scratch {
 
   internal::MinHashBins lead_bins;  // the sketch after the body's first kLeadTokens tokens
   size_t tokens = 0;                // of the fields added since the last Reset
+  // Whether the item is computed with MinHashBins::Add (exact for every feature) instead of
+  // AddKey, and whether a feature AddKey cannot take was seen (then the item is computed again
+  // with Add; a 64-bit hash of all ones: not seen in practice, but not impossible). The
+  // portable kernel always adds with Add (its TokenFeatures does not look for that hash).
+  bool exact = false;
+  bool saw_empty_bin = false;
 
   // Adds the features of tokens [from, to) of the field scanned last.
   void AddTokens(size_t from, size_t to) {
+    if (!exact && kernel == internal::Kernel::kAvx512) [[likely]] {
+      internal::AddKeyPairs(&bins, unigrams, bigrams, from, to);
+      return;
+    }
     if (from == 0 && to > 0) bins.Add(unigrams[from++]);
       // Unrolled: a quarter of the loop's instructions were its own compare and branch.
 #pragma GCC unroll 4
@@ -144,15 +154,34 @@ struct Fingerprinter::Scratch {
     const size_t count = internal::ScanTokens<true>(kernel, text, span, kDefaults, starts, ends);
     tokens += count;
     if (count == 0) return false;
-    internal::TokenFeatures(kernel, text, starts, ends, count, unigrams, bigrams);
+    saw_empty_bin |= internal::TokenFeatures(kernel, text, starts, ends, count, unigrams, bigrams);
     if (!lead || count <= kLeadTokens) {
       AddTokens(0, count);
       return false;
     }
     AddTokens(0, kLeadTokens);
-    lead_bins = bins;
+    internal::CopyBins(kernel, bins, &lead_bins);
     AddTokens(kLeadTokens, count);
     return true;
+  }
+
+  // Computes the item's fields into the bins (Fingerprinter::Compute, once or twice).
+  Fingerprint ComputeFields(std::string_view folded_title, std::string_view folded_body,
+                            std::string_view original_body, Fingerprint* lead,
+                            uint32_t* token_count) {
+    bins.Reset();
+    tokens = 0;
+    const size_t first_line_bytes =
+        internal::FirstLine(folded_body, original_body, kDefaults, &first_line);
+    internal::TailLines tail;
+    internal::FindTailLines(folded_body, original_body, kDefaults, &tail);
+    AddField(folded_title, true, 0, false);
+    const bool has_lead = AddField(folded_body, false, first_line_bytes, lead != nullptr, &tail);
+    if (lead != nullptr) *lead = has_lead ? lead_bins.Finish(kernel) : 0;
+    if (token_count != nullptr) {
+      *token_count = static_cast<uint32_t>(std::min<size_t>(tokens, kMaxFingerprintTokens));
+    }
+    return bins.Finish(kernel);
   }
 };
 
@@ -177,19 +206,14 @@ Fingerprint Fingerprinter::Compute(std::string_view folded_title, std::string_vi
   // itself asks for them one block at a time).
   const size_t body_bytes = std::min(folded_body.size(), kDefaults.max_body_bytes);
   for (size_t at = 0; at < body_bytes; at += 64) __builtin_prefetch(folded_body.data() + at);
-  s.bins.Reset();
-  s.tokens = 0;
-  const size_t first_line =
-      internal::FirstLine(folded_body, original_body, kDefaults, &s.first_line);
-  internal::TailLines tail;
-  internal::FindTailLines(folded_body, original_body, kDefaults, &tail);
-  s.AddField(folded_title, true, 0, false);
-  const bool has_lead = s.AddField(folded_body, false, first_line, lead != nullptr, &tail);
-  if (lead != nullptr) *lead = has_lead ? s.lead_bins.Finish(s.kernel) : 0;
-  if (tokens != nullptr) {
-    *tokens = static_cast<uint32_t>(std::min<size_t>(s.tokens, kMaxFingerprintTokens));
+  s.exact = false;
+  s.saw_empty_bin = false;
+  const Fingerprint fp = s.ComputeFields(folded_title, folded_body, original_body, lead, tokens);
+  if (!s.saw_empty_bin) [[likely]] {
+    return fp;
   }
-  return s.bins.Finish(s.kernel);
+  s.exact = true;
+  return s.ComputeFields(folded_title, folded_body, original_body, lead, tokens);
 }
 
 void AppendFingerprint(Fingerprint fp, std::string* out) {

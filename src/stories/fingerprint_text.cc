@@ -93,11 +93,23 @@ inline bool LooksLikeDateline(const char* p, size_t i, size_t j) {
   return !space;
 }
 
-// Returns where the first occurrence of 日电 in p[i, limit) starts, or limit. Byte by byte for
-// its rare first byte (string_view::find called memchr and memcmp: 8% of a 3 KB item's time).
+// Returns where the first occurrence of 日电 in p[i, limit) starts, or limit. Its rare first
+// byte 16 positions at a time (string_view::find called memchr and memcmp: 8% of a 3 KB item's
+// time; a byte loop over the 64-byte window, in every body, ~1.5% of it).
 inline size_t FindCjkDispatch(const char* p, size_t i, size_t limit) {
-  for (size_t j = i; j + 6 <= limit; ++j) {
-    if (p[j] == '\xE6' && std::memcmp(p + j, "\xE6\x97\xA5\xE7\x94\xB5", 6) == 0) return j;
+  auto at = [p](size_t j) { return std::memcmp(p + j, "\xE6\x97\xA5\xE7\x94\xB5", 6) == 0; };
+  size_t j = i;
+  for (; j + 16 <= limit; j += 16) {
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + j));
+    for (uint32_t m = static_cast<uint32_t>(
+             _mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(static_cast<char>(0xE6)))));
+         m != 0; m &= m - 1) {
+      const size_t k = j + static_cast<size_t>(__builtin_ctz(m));
+      if (k + 6 <= limit && at(k)) return k;
+    }
+  }
+  for (; j + 6 <= limit; ++j) {
+    if (p[j] == '\xE6' && at(j)) return j;
   }
   return limit;
 }
@@ -119,6 +131,21 @@ inline size_t BylineMarker(const char* p, size_t i, size_t n) {
 // of the words in kRoles ("olzhas auyezov, reuters", "иван петров, корреспондент"), followed
 // by a space or the end; or 0. Within `limit` bytes of i.
 inline size_t BylineWithRole(const char* p, size_t i, size_t n, size_t limit) {
+  if (limit == 64 && n - i >= 64) {
+    // The default window, 16 bytes at a time: no comma, or four spaces before the first one,
+    // and the byte loop below returns 0 (it ran in every body: a quarter of SelectText's time).
+    uint64_t commas = 0, spaces = 0;
+    for (int b = 0; b < 4; ++b) {
+      const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i + 16 * b));
+      commas |=
+          uint64_t{static_cast<uint16_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(','))))}
+          << (16 * b);
+      spaces |=
+          uint64_t{static_cast<uint16_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(' '))))}
+          << (16 * b);
+    }
+    if (commas == 0 || __builtin_popcountll(spaces & ((commas & -commas) - 1)) >= 4) return 0;
+  }
   static constexpr std::string_view kRoles[] = {
       "reuters",   "ap",      "afp",           "bloomberg", "xinhua", "tass",      "interfax",
       "kazinform", "sputnik", "correspondent", "тасс",      "риа",    "интерфакс", "корреспондент",

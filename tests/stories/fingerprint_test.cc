@@ -445,6 +445,36 @@ TEST(Fingerprint, CountsTheTokensItCovers) {
   EXPECT_EQ(tokens, whole);
 }
 
+TEST(Fingerprint, ABylineOfFourNamesBeforeTheAgencyIsSkippedInALongBody) {
+  // The byline window's 16-byte search for the comma (a body of at least 64 bytes after the
+  // byline's start): four words before ", Reuters" are a name, five are a clause.
+  const char* title = "Kazakh plant to raise tantalum output";
+  const Fingerprint wrapped = Of(title, kWrapped);
+  EXPECT_EQ(Of(title, "Anna Maria de Souza, Reuters " + Rewrapped(kWrapped)), wrapped);
+  EXPECT_EQ(Of(title, std::string("Anna Maria de Souza, Reuters\n") + kWrapped), wrapped);
+  EXPECT_NE(Of(title, "Anna Maria de la Souza, Reuters " + Rewrapped(kWrapped)), wrapped);
+  // A comma past the 64-byte window: no byline.
+  EXPECT_NE(Of(title, "Anna " + std::string(60, 'x') + ", Reuters " + Rewrapped(kWrapped)),
+            wrapped);
+}
+
+TEST(Fingerprint, AChineseDatelineIsSkippedWhereverItEndsInItsWindow) {
+  // The 16-byte search for 日电's first byte: a dispatch line ending in the first, second, third
+  // and fourth 16 bytes of the 64-byte window, and one past it.
+  const std::string body =
+      "中国国家电网公司所属中电装备公司与沙特电力公司在利雅得签署沙特智能电表项目总承包合同，项目合"
+      "同"
+      "金额约11亿美元，计划2021年全部建成投运。";
+  const std::string title = "中企与沙特电力公司签署智能电表项目合同";
+  const Fingerprint base = Of(title, body);
+  for (const char* dateline :
+       {"新华社11日电", "新华社阿斯塔纳11月20日电", "新华社记者阿斯塔纳11月20日电",
+        "新华社驻哈萨克斯坦记者阿斯塔纳11月20日电"}) {
+    EXPECT_EQ(Of(title, std::string(dateline) + body), base) << dateline;
+  }
+  EXPECT_NE(Of(title, "新华社驻哈萨克斯坦共和国首都记者站记者阿斯塔纳11月20日电" + body), base);
+}
+
 TEST(Fingerprint, ChineseUsesCharacterPairs) {
   const std::string body =
       "当地时间12月19日，中国国家电网公司所属中电装备公司与沙特电力公司在利雅得签署沙特智能电表项目"
