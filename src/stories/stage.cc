@@ -488,6 +488,9 @@ StageStats StageImpl::stats() const {
   s.dropped_keys = spikes_.dropped_keys();
   s.warm = spikes_.warm();
   s.clock_ms = clock_ms_ == INT64_MIN ? -1 : clock_ms_;
+  s.index_packings = index_.events().packings;
+  s.index_packing_ns = index_.events().packing_ns;
+  s.index_arenas_allocated = index_.events().arenas_allocated;
   return s;
 }
 

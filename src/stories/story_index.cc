@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -204,6 +205,7 @@ uint64_t* StoryIndex::AllocBlock(uint32_t words) {
     SW_CHECK(a != nullptr);
     madvise(a, kArenaBytes, MADV_HUGEPAGE);  // a hint: without it, 4 KiB pages
     arenas_.push_back(a);
+    ++events_.arenas_allocated;
     bucket_bytes_ += kArenaBytes;
     bump_ = static_cast<char*>(a);
     bump_left_ = kArenaBytes;
@@ -236,6 +238,7 @@ void StoryIndex::CompactArenas() {
   // In place, because copying into newly allocated arenas had the kernel zero every page of
   // them at each compaction: about a tenth of the stage's time at 5 M stories. A bucket's new
   // place is never after its old one (each earlier bucket moved down too), so memmove is safe.
+  const auto started = std::chrono::steady_clock::now();
   std::sort(arenas_.begin(), arenas_.end());
   std::vector<std::pair<uint64_t*, uint32_t>> blocks;  // (block, slot), rare: no reuse
   for (size_t slot = 0; slot < kSlots; ++slot) {
@@ -270,6 +273,10 @@ void StoryIndex::CompactArenas() {
   bump_left_ = used == 0 ? 0 : left;
   std::fill(free_.begin(), free_.end(), nullptr);
   free_bytes_ = 0;
+  ++events_.packings;
+  events_.packing_ns += static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                  std::chrono::steady_clock::now() - started)
+                                                  .count());
 }
 
 StoryIndex::Chunk& StoryIndex::ChunkOf(uint64_t seq) const {

@@ -132,6 +132,16 @@ class StoryIndex {
   // Bytes held by the index, the stories and their ids (capacity, not just what is used).
   size_t MemoryBytes() const;
 
+  // The index's whole-window events, for a benchmark to count and time apart: packings of the
+  // arenas (CompactArenas, every bucket moved) and their total time, and the 2 MiB arenas
+  // taken from the system (each one's pages zeroed by the kernel on first touch).
+  struct Events {
+    uint64_t packings = 0;
+    uint64_t packing_ns = 0;
+    uint64_t arenas_allocated = 0;
+  };
+  const Events& events() const { return events_; }
+
  private:
   // A bucket is one block of 8-byte words: word 0 holds its size (low half) and capacity (high
   // half), words 1..cap the entries: filter (low half) and the story's sequence number's low 32
@@ -190,6 +200,7 @@ class StoryIndex {
   mutable std::deque<Chunk> chunks_;
   Chunk spare_;  // the last chunk expired, reused for the next one (no 256 KiB allocation)
   uint64_t head_seq_ = 0, tail_seq_ = 0;  // live stories: [head, tail)
+  Events events_;
 };
 
 }  // namespace steppewatch::stories
