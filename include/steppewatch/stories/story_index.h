@@ -19,10 +19,11 @@
 //
 // Expiry touches no bucket: a story leaves the window by moving the window's first sequence
 // number past it, and its four entries become stale (the scan tells them by their sequence
-// number). Stale entries are dropped when their bucket is next scanned (every lookup scans and
-// compacts the four buckets it reads, which are then in cache) and by a sweep that visits every
-// bucket once per turnover of the window (so quiet buckets give their memory back and a 32-bit
-// sequence number never wraps into the live range).
+// number). A bucket's entries are in sequence order, so its stale entries are a prefix. They are
+// dropped when a lookup scans the bucket and finds a few of them stale (the bucket is then in
+// cache), when a full bucket would grow, and by a sweep that visits every bucket once per
+// turnover of the window (so quiet buckets give their memory back and a 32-bit sequence number
+// never wraps into the live range).
 //
 // Stories live in a FIFO of fixed-size chunks in insertion order (their sequence number is their
 // position), each chunk with the ids of its stories in one string, so expiry pops whole chunks
