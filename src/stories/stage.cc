@@ -129,7 +129,8 @@ class StageImpl final : public StoriesStage {
   void Reset(StageOutput& out);
   void Reject(StageOutput& out, std::string_view reason, std::string message);
   // Handles a parsed alert: everything Process does after the parse.
-  void Handle(const StageInput& in, Slot& slot, StageOutput& out, bool replay);
+  // `prefetched`: the index's buckets for the alert were prefetched (ProcessBatch).
+  void Handle(const StageInput& in, Slot& slot, StageOutput& out, bool replay, bool prefetched);
   // Counts a new dated story for the spikes (its rules' and tags' keys; sorts f's views).
   void CountNewStory(AlertFields& f, int64_t t, int language, uint64_t seq);
   // The event time: item.published_at when it is sane, else the Kafka timestamp, else the
@@ -371,7 +372,8 @@ void StageImpl::CountNewStory(AlertFields& f, int64_t t, int language, uint64_t 
   count(false, f.tags);
 }
 
-void StageImpl::Handle(const StageInput& in, Slot& slot, StageOutput& out, bool replay) {
+void StageImpl::Handle(const StageInput& in, Slot& slot, StageOutput& out, bool replay,
+                       bool prefetched) {
   Reset(out);
   events_.clear();
   ++stats_.alerts;
@@ -417,7 +419,10 @@ void StageImpl::Handle(const StageInput& in, Slot& slot, StageOutput& out, bool 
   if (undated) ++stats_.undated;
   int language = LanguageIndex(f.lang);
   StoryIndex::Assignment a =
-      index_.Assign(f.fp, f.id, t, Hash64(f.source), language, f.lead, f.fingerprint_tokens);
+      prefetched
+          ? index_.AssignPrefetched(f.fp, f.id, t, Hash64(f.source), language, f.lead,
+                                    f.fingerprint_tokens)
+          : index_.Assign(f.fp, f.id, t, Hash64(f.source), language, f.lead, f.fingerprint_tokens);
   if (!a.is_new) {
     if (!a.same_item) ++stats_.copies;
   } else {
@@ -435,11 +440,12 @@ std::span<const StageOutput> StageImpl::ProcessBatch(std::span<const StageInput>
                                                      bool replay) {
   const size_t n = alerts.size();
   Grow(n);
-  // A software pipeline two alerts deep: parse alert j and start loading its bucket heads, start
-  // loading the buckets of alert j - 1 (its heads have arrived meanwhile), handle alert j - 2.
-  // Parsing touches no stage state and prefetches are hints, so the outputs and the state are
-  // those of handling the alerts one by one.
-  for (size_t j = 0; j < n + 2; ++j) {
+  // A software pipeline three alerts deep: parse alert j and start loading its bucket heads,
+  // start loading the first line of each bucket of alert j - 1 (its heads have arrived
+  // meanwhile), the rest of the buckets of alert j - 2 (as many lines as their sizes, in those
+  // first lines, say), handle alert j - 3. Parsing touches no stage state and prefetches are
+  // hints, so the outputs and the state are those of handling the alerts one by one.
+  for (size_t j = 0; j < n + 3; ++j) {
     if (j + 1 < n) {
       // The next alert's bytes (the start of it: the hardware prefetcher follows a stream
       // once it has seen a few lines of it).
@@ -455,9 +461,13 @@ std::span<const StageOutput> StageImpl::ProcessBatch(std::span<const StageInput>
     }
     if (j >= 1 && j - 1 < n) {
       const AlertFields& f = slots_[j - 1]->f;
-      if (f.fp_ok) index_.PrefetchBuckets(f.fp, f.lead);
+      if (f.fp_ok) index_.PrefetchBucketStarts(f.fp, f.lead);
     }
-    if (j >= 2) Handle(alerts[j - 2], *slots_[j - 2], outs_[j - 2], replay);
+    if (j >= 2 && j - 2 < n) {
+      const AlertFields& f = slots_[j - 2]->f;
+      if (f.fp_ok) index_.PrefetchBucketRest(f.fp, f.lead);
+    }
+    if (j >= 3) Handle(alerts[j - 3], *slots_[j - 3], outs_[j - 3], replay, true);
   }
   return std::span<const StageOutput>(outs_.data(), n);
 }
@@ -466,7 +476,7 @@ const StageOutput& StageImpl::Process(std::string_view alert_json, int64_t kafka
                                       bool replay) {
   const StageInput in{alert_json, kafka_timestamp_ms};
   parser_.Parse(alert_json, &slots_[0]->f);
-  Handle(in, *slots_[0], outs_[0], replay);
+  Handle(in, *slots_[0], outs_[0], replay, false);
   return outs_[0];
 }
 
@@ -488,6 +498,9 @@ StageStats StageImpl::stats() const {
   s.dropped_keys = spikes_.dropped_keys();
   s.warm = spikes_.warm();
   s.clock_ms = clock_ms_ == INT64_MIN ? -1 : clock_ms_;
+  s.index_packings = index_.events().packings;
+  s.index_packing_ns = index_.events().packing_ns;
+  s.index_arenas_allocated = index_.events().arenas_allocated;
   return s;
 }
 

@@ -183,6 +183,61 @@ TEST(StoryIndex, AgreesWithBruteForceOverASlidingWindow) {
   EXPECT_EQ(index.size(), live.size());
 }
 
+// Every story in one bucket of the first table (the same low block), with stories expiring
+// between that bucket's lookups: its stale entries are a prefix, dropped by lookups once
+// kStaleSlack of them are stale and by a full bucket before it grows. Every lookup must still
+// find the nearest live story, and no expired one.
+TEST(StoryIndex, OneCrowdedBucketAgreesWithBruteForceWhileItsEntriesExpire) {
+  constexpr int64_t kSmallWindow = 1000;
+  StoryIndex index(kSmallWindow);
+  struct Live {
+    Fingerprint fp;
+    int64_t first_seen;
+    uint64_t seq;
+  };
+  std::vector<Live> live;
+  std::mt19937_64 rng(11);
+  std::vector<Fingerprint> recent;
+  size_t copies = 0;
+  for (int i = 0; i < 40000; ++i) {
+    int64_t t = i / 4;  // 4 items per ms: ~3000 stories live, all in one bucket of table 0
+    index.Expire(t);
+    std::erase_if(live, [&](const Live& l) { return l.first_seen < t - kSmallWindow; });
+    Fingerprint fp;
+    if (!recent.empty() && rng() % 3 == 0) {
+      // A copy of a recent item (some of them expired) with a bit flipped in each other block,
+      // so that only the crowded bucket finds it; one in four also a fourth bit (no copy).
+      fp = recent[rng() % recent.size()];
+      for (int block = 1; block < 4; ++block) fp ^= 1ULL << (16 * block + rng() % 16);
+      if (rng() % 4 == 0) fp ^= 1ULL << (rng() % 16);
+    } else {
+      fp = (rng() << 16) | 0xbeef;
+    }
+    recent.push_back(fp);
+    if (recent.size() > 6000) recent.erase(recent.begin());
+    int best_d = 4;
+    const Live* best = nullptr;
+    for (const Live& l : live) {
+      int d = Distance(l.fp, fp);
+      if (d < best_d || (d == best_d && best != nullptr && l.seq < best->seq)) {
+        best_d = d;
+        best = &l;
+      }
+    }
+    auto a = index.Assign(fp, "item-" + std::to_string(i), t, 1, 0);
+    if (best == nullptr) {
+      ASSERT_TRUE(a.is_new) << "item " << i;
+      live.push_back({fp, t, a.seq});
+    } else {
+      ASSERT_FALSE(a.is_new) << "item " << i;
+      ASSERT_EQ(a.seq, best->seq) << "item " << i;
+      ++copies;
+    }
+  }
+  EXPECT_EQ(index.size(), live.size());
+  EXPECT_GT(copies, 5000u);  // the stream did what it is for
+}
+
 TEST(StoryIndex, ACopyThatKeptTheLeadJoinsWithinTheGate) {
   StoryIndex index(kWindow);
   const Fingerprint fp = 0x0f0f0f0f0f0f0f0fULL;

@@ -112,6 +112,11 @@ struct StageStats {
   uint64_t dropped_keys = 0;  // new keys not tracked because max_keys was reached
   bool warm = false;          // gauge: enough history for spikes (warmup over)
   int64_t clock_ms = -1;      // gauge: the stage's event-time clock (latest event time; -1 none)
+  // The index's whole-window events (StoryIndex::Events): arena packings, their total time, and
+  // the 2 MiB arenas taken from the system.
+  uint64_t index_packings = 0;
+  uint64_t index_packing_ns = 0;
+  uint64_t index_arenas_allocated = 0;
 };
 
 // One alert for ProcessBatch: the arguments of one Process call.
