@@ -125,10 +125,8 @@ if not re.search(r"^Environment=STEPPEWATCH_KAFKA_INSTANCE_ID=", unit, re.M):
 # Huge pages for malloc (deploy/README.md, "Scale"): the unit and the image (which the
 # Kubernetes manifests run) say the same.
 dockerfile = open(f"{src}/deploy/docker/Dockerfile").read()
-stories_unit = open(f"{src}/deploy/systemd/steppewatch-stories.service").read()
-for name, text in (("steppewatchd.service", unit), ("steppewatch-stories.service", stories_unit)):
-    if not re.search(r"^Environment=GLIBC_TUNABLES=glibc\.malloc\.hugetlb=1$", text, re.M):
-        fail.append(f"{name}: no GLIBC_TUNABLES=glibc.malloc.hugetlb=1")
+if not re.search(r"^Environment=GLIBC_TUNABLES=glibc\.malloc\.hugetlb=1$", unit, re.M):
+    fail.append("steppewatchd.service: no GLIBC_TUNABLES=glibc.malloc.hugetlb=1")
 if not re.search(r"^\s+GLIBC_TUNABLES=glibc\.malloc\.hugetlb=1$", dockerfile, re.M):
     fail.append("Dockerfile: no GLIBC_TUNABLES=glibc.malloc.hugetlb=1 in the image's ENV")
 if not re.search(r"^RestartPreventExitStatus=5$", unit, re.M):
