@@ -130,17 +130,34 @@ TEST(StoryIndex, LongIdsAreCutAtACharacterBoundary) {
   EXPECT_TRUE(same.same_item);
 }
 
+// A story the brute-force tests keep beside the index.
+struct Live {
+  Fingerprint fp;
+  int64_t first_seen;
+  uint64_t seq;
+  std::string id;
+};
+
+// Brute force over the live stories: the nearest within 3 bits, the oldest on ties; null when
+// none is within 3.
+const Live* NearestLive(const std::vector<Live>& live, Fingerprint fp) {
+  int best_d = 4;
+  const Live* best = nullptr;
+  for (const Live& l : live) {
+    const int d = Distance(l.fp, fp);
+    if (d < best_d || (d == best_d && best != nullptr && l.seq < best->seq)) {
+      best_d = d;
+      best = &l;
+    }
+  }
+  return best;
+}
+
 // The index against a brute-force scan over the live stories: random fingerprints with planted
 // near-duplicates, a sliding window with expiry, chunk and id-ring wrap-arounds.
 TEST(StoryIndex, AgreesWithBruteForceOverASlidingWindow) {
   constexpr int64_t kSmallWindow = 1000;
   StoryIndex index(kSmallWindow);
-  struct Live {
-    Fingerprint fp;
-    int64_t first_seen;
-    uint64_t seq;
-    std::string id;
-  };
   std::vector<Live> live;
   std::mt19937_64 rng(42);
   std::vector<Fingerprint> recent;
@@ -159,16 +176,7 @@ TEST(StoryIndex, AgreesWithBruteForceOverASlidingWindow) {
     if (fp == 0) fp = 1;
     recent.push_back(fp);
     if (recent.size() > 2000) recent.erase(recent.begin());
-    // Brute force: nearest within 3, oldest on ties.
-    int best_d = 4;
-    const Live* best = nullptr;
-    for (const Live& l : live) {
-      int d = Distance(l.fp, fp);
-      if (d < best_d || (d == best_d && best != nullptr && l.seq < best->seq)) {
-        best_d = d;
-        best = &l;
-      }
-    }
+    const Live* best = NearestLive(live, fp);
     std::string id = "item-" + std::to_string(i);
     auto a = index.Assign(fp, id, t, 1, 0);
     if (best == nullptr) {
@@ -190,11 +198,6 @@ TEST(StoryIndex, AgreesWithBruteForceOverASlidingWindow) {
 TEST(StoryIndex, OneCrowdedBucketAgreesWithBruteForceWhileItsEntriesExpire) {
   constexpr int64_t kSmallWindow = 1000;
   StoryIndex index(kSmallWindow);
-  struct Live {
-    Fingerprint fp;
-    int64_t first_seen;
-    uint64_t seq;
-  };
   std::vector<Live> live;
   std::mt19937_64 rng(11);
   std::vector<Fingerprint> recent;
@@ -215,19 +218,11 @@ TEST(StoryIndex, OneCrowdedBucketAgreesWithBruteForceWhileItsEntriesExpire) {
     }
     recent.push_back(fp);
     if (recent.size() > 6000) recent.erase(recent.begin());
-    int best_d = 4;
-    const Live* best = nullptr;
-    for (const Live& l : live) {
-      int d = Distance(l.fp, fp);
-      if (d < best_d || (d == best_d && best != nullptr && l.seq < best->seq)) {
-        best_d = d;
-        best = &l;
-      }
-    }
+    const Live* best = NearestLive(live, fp);
     auto a = index.Assign(fp, "item-" + std::to_string(i), t, 1, 0);
     if (best == nullptr) {
       ASSERT_TRUE(a.is_new) << "item " << i;
-      live.push_back({fp, t, a.seq});
+      live.push_back({fp, t, a.seq, ""});
     } else {
       ASSERT_FALSE(a.is_new) << "item " << i;
       ASSERT_EQ(a.seq, best->seq) << "item " << i;
