@@ -167,6 +167,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"nul_byte", "log:\n  level: info\n  format: te\x1axt\n",
                   "test.yaml:3: control character (byte 26) is not allowed in YAML"},
         BadConfig{"tab_indent", "kafka:\n\tbrokers: x\n", "invalid YAML"},
+        // Escapes yaml-cpp decodes to bytes that are not UTF-8 text (config fuzzer find).
+        BadConfig{"escape_not_utf8", "kafka:\n  consumer: {fetch.max.bytes: \"1\\_0\"}\n",
+                  "test.yaml:2:31: an escape in this scalar decodes to bytes that are not UTF-8"},
+        BadConfig{"escape_control", "log:\n  format: \"te\\x01xt\"\n",
+                  "test.yaml:2:11: an escape in this scalar decodes to bytes that are not UTF-8"},
         // Validation errors carry the location of the value.
         BadConfig{"no_topics", "kafka:\n  input_topics: []\n",
                   "test.yaml:2:17: kafka.input_topics: needs at least one topic"},
