@@ -310,9 +310,7 @@ void StoryIndex::Resize(size_t slot, uint32_t new_cap) {
 
 void StoryIndex::Append(size_t slot, uint64_t entry) {
   uint64_t* b = heads_[slot];
-  if (b != nullptr && SizeOf(b) == CapOf(b) && SizeOf(b) > 0 &&
-      static_cast<uint32_t>(b[1] >> 32) - static_cast<uint32_t>(head_seq_) >=
-          static_cast<uint32_t>(tail_seq_ - head_seq_)) {
+  if (b != nullptr && SizeOf(b) == CapOf(b) && SizeOf(b) > 0 && Stale(b[1])) {
     // Full with stale entries (lookups leave up to kStaleSlack - 1): drop them before growing,
     // so the slack costs no memory.
     Compact(slot);
@@ -333,19 +331,18 @@ void StoryIndex::Append(size_t slot, uint64_t entry) {
 void StoryIndex::Compact(size_t slot) {
   uint64_t* b = heads_[slot];
   if (b == nullptr) return;
-  const uint32_t head = static_cast<uint32_t>(head_seq_);
-  const uint32_t live = static_cast<uint32_t>(tail_seq_ - head_seq_);
+  const bool window_empty = tail_seq_ == head_seq_;
   const uint32_t size = SizeOf(b), cap = CapOf(b);
   // A bucket's entries are in sequence order (appended in it, kept in it by every move), and
   // stories expire in sequence order: the stale entries are a prefix. Drop it and slide the
   // rest down (one memmove, instead of a test and a branch per entry).
   uint32_t first = 0;
-  while (first < size && static_cast<uint32_t>(b[1 + first] >> 32) - head >= live) ++first;
+  while (first < size && Stale(b[1 + first])) ++first;
   const uint32_t kept = size - first;
   if (first > 0 && kept > 0) std::memmove(b + 1, b + 1 + first, size_t{kept} * 8);
   b[0] = kept | (uint64_t{cap} << 32);
   // Give memory back when a bucket is mostly empty (the window's volume fell).
-  if (kept == 0 && live == 0) {
+  if (kept == 0 && window_empty) {
     Resize(slot, 0);
   } else if (cap > 15 && kept < cap / 4) {
     Resize(slot, kept + kept / 2 + 4);
@@ -440,7 +437,7 @@ bool StoryIndex::Nearest(Fingerprint key, Fingerprint Story::*field, int first, 
     // since the bucket's last lookup: a memmove per bucket read, ~6% of the stage); the scan
     // skips stale entries either way, and the sweep still drops every one.
     const uint32_t last = std::min(SizeOf(b), kStaleSlack);
-    const bool stale = static_cast<uint32_t>(b[last] >> 32) - head >= live;
+    const bool stale = Stale(b[last]);
     for (int h = 0; h < n; ++h) {
       uint64_t candidate = FullSeq(hits[h]);
       const Story& s = At(candidate);

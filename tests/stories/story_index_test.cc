@@ -430,10 +430,18 @@ TEST(StoryIndex, FindsCopiesThroughArenaPackingAndGivesMemoryBackWhenTheWindowEm
   }
   const size_t full = index.MemoryBytes();
   EXPECT_LT(full / kStories, 150u);  // bytes per story, everything counted
+  // The whole-window events a benchmark reads (StageStats): the fill took arenas, at least as
+  // many as one 8-byte entry per story in each of the four fingerprint tables needs.
+  const StoryIndex::Events filled = index.events();
+  EXPECT_GE(filled.arenas_allocated, size_t{kStories} * 4 * 8 / (size_t{2} << 20));
   // Everything expires: the sweep visits every bucket and the arenas go.
   index.Expire(kT0 + kStories + kWindow + 1);
   EXPECT_EQ(index.size(), 0u);
   EXPECT_LT(index.MemoryBytes(), full / 10);
+  // Giving them back packed the arenas, and the packings were timed.
+  EXPECT_GT(index.events().packings, filled.packings);
+  EXPECT_GT(index.events().packing_ns, filled.packing_ns);
+  EXPECT_EQ(index.events().arenas_allocated, filled.arenas_allocated);
   // And the index works as before.
   auto a = index.Assign(fps[0], "again", kT0 + 2 * kWindow + kStories, 1, 0);
   EXPECT_TRUE(a.is_new);

@@ -185,6 +185,12 @@ class StoryIndex {
   static std::string_view StoredForm(std::string_view id);
   static uint64_t IdHash(std::string_view id);
   uint64_t FullSeq(uint32_t low) const;
+  // True when a bucket entry's story has left the window (its sequence number, low 32 bits in
+  // the entry's high half, is before the window's first, mod 2^32).
+  bool Stale(uint64_t entry) const {
+    return static_cast<uint32_t>(entry >> 32) - static_cast<uint32_t>(head_seq_) >=
+           static_cast<uint32_t>(tail_seq_ - head_seq_);
+  }
 
   int64_t window_ms_;
   int max_distance_;
