@@ -139,9 +139,17 @@ void AppendRfc3339Now(std::string* out) {
 }
 
 AlertRenderer::AlertRenderer(const rules::CompiledPack& pack, const RenderOptions& options)
-    : pack_(pack), options_(options), rule_opening_(pack.rules().size()) {}
+    : pack_(pack), options_(options), rule_opening_(pack.rules().size()) {
+  rule_pack_member_ = ",\"rule_pack\":{\"name\":";
+  JsonWriter::AppendString(pack.info().name, &rule_pack_member_);
+  rule_pack_member_.append(",\"version\":");
+  JsonWriter::AppendString(pack.info().version, &rule_pack_member_);
+  rule_pack_member_.append(",\"hash\":");
+  JsonWriter::AppendString(pack.info().hash, &rule_pack_member_);
+  rule_pack_member_.push_back('}');
+}
 
-void AlertRenderer::BeginRuleEntry(uint32_t r, JsonWriter* w) const {
+std::string_view AlertRenderer::RuleOpening(uint32_t r) const {
   Span32& span = rule_opening_[r];
   if (span.size == 0) {
     const rules::Rule& rule = pack_.rules()[r];
@@ -158,7 +166,68 @@ void AlertRenderer::BeginRuleEntry(uint32_t r, JsonWriter* w) const {
     span.begin = static_cast<uint32_t>(begin);
     span.size = static_cast<uint32_t>(rule_openings_.size() - begin);
   }
-  w->BeginObjectWith(std::string_view(rule_openings_).substr(span.begin, span.size));
+  return std::string_view(rule_openings_).substr(span.begin, span.size);
+}
+
+void AlertRenderer::AppendRuleEntry(const AlertContext& c, const rules::FiredRule& f,
+                                    uint32_t context_bytes, std::string* out) const {
+  // What JsonWriter writes for these members, key by key: the opening's members, then "score"
+  // and "hits" (the opening is never empty, so each is preceded by a comma).
+  out->append(RuleOpening(f.rule));
+  out->append(",\"score\":");
+  JsonWriter::AppendDouble(f.score, out);
+  out->append(",\"hits\":[");
+  const bool compact = options_.hits == HitsMode::kCompact;
+  const decode::NewsItem& item = *c.item;
+  shown_terms_.clear();
+  bool first = true;
+  for (uint32_t k = f.hits_begin; k < f.hits_end; ++k) {
+    const uint32_t hit = (*c.fired_hits)[k];
+    const match::Hit& h = c.hits[hit];
+    if (compact) {
+      if (shown_terms_.size() >= kCompactHitsPerRule ||
+          std::find(shown_terms_.begin(), shown_terms_.end(), h.term) != shown_terms_.end()) {
+        continue;
+      }
+      shown_terms_.push_back(h.term);
+    }
+    if (!first) out->push_back(',');
+    first = false;
+    HitObject& memo = hit_object_[hit];
+    if (memo.stamp == render_stamp_) {
+      // Reserved first, so the append below copies from storage that does not move.
+      out->reserve(out->size() + memo.size);
+      out->append(out->data() + memo.pos, memo.size);
+      continue;
+    }
+    std::string_view text = h.field == 0 ? item.title : item.body;
+    uint32_t end = h.end;
+    if (pack_.term(h.term).kind != match::TermSpec::Kind::kLiteral) {
+      end = ExtendToWordEnd(text, end);
+    }
+    memo.pos = out->size();
+    out->append("{\"term\":");
+    JsonWriter::AppendString(pack_.term_display(h.term), out);
+    out->append(h.field == 0 ? std::string_view(",\"field\":\"title\",\"start\":")
+                             : std::string_view(",\"field\":\"body\",\"start\":"));
+    JsonWriter::AppendInt(h.start, out);
+    out->append(",\"end\":");
+    JsonWriter::AppendInt(end, out);
+    if (options_.include_snippets) {
+      snippet_.clear();
+      const SnippetSpan span = AppendSnippet(text, h.start, end, context_bytes, &snippet_);
+      out->append(",\"snippet\":");
+      JsonWriter::AppendString(snippet_, out);
+      out->append(",\"snippet_start\":");
+      JsonWriter::AppendInt(span.start, out);
+      out->append(",\"snippet_end\":");
+      JsonWriter::AppendInt(span.end, out);
+    }
+    out->push_back('}');
+    memo.size = static_cast<uint32_t>(out->size() - memo.pos);
+    memo.stamp = render_stamp_;
+  }
+  out->append("]}");
 }
 
 void AlertRenderer::Render(const AlertContext& c, absl::Span<const rules::FiredRule* const> fired,
@@ -201,14 +270,18 @@ void AlertRenderer::Render(const AlertContext& c, absl::Span<const rules::FiredR
   const bool compact = options_.hits == HitsMode::kCompact;
   const uint32_t context_bytes =
       compact ? options_.compact_snippet_context_bytes : options_.snippet_context_bytes;
-  JsonWriter w(json);
-  w.BeginObject();
-  w.Field("schema", kAlertSchema);
-  w.Field("alert_id", *alert_id);
-  w.Field("topic", c.topic);
-  w.Field("severity", *severity_header);
-  w.Key("tags");
-  w.BeginArray();
+  // The members as JsonWriter writes them, with literal keys: one append per constant run.
+  std::string* out = json;
+  out->append("{\"schema\":\"");
+  out->append(kAlertSchema);
+  out->append("\",\"alert_id\":");
+  JsonWriter::AppendString(*alert_id, out);
+  out->append(",\"topic\":");
+  JsonWriter::AppendString(c.topic, out);
+  out->append(",\"severity\":");
+  JsonWriter::AppendString(*severity_header, out);
+  out->append(",\"tags\":[");
+  bool first_tag = true;
   for (const rules::FiredRule* f : fired) {
     const std::vector<std::string>& tags = pack_.rules()[f->rule].tags;
     for (size_t i = 0; i < tags.size(); ++i) {
@@ -219,99 +292,62 @@ void AlertRenderer::Render(const AlertContext& c, absl::Span<const rules::FiredR
         const std::vector<std::string>& earlier = pack_.rules()[g->rule].tags;
         seen = std::find(earlier.begin(), earlier.end(), tags[i]) != earlier.end();
       }
-      if (!seen) w.String(tags[i]);
+      if (seen) continue;
+      if (!first_tag) out->push_back(',');
+      first_tag = false;
+      JsonWriter::AppendString(tags[i], out);
     }
   }
-  w.EndArray();
-  w.Key("item");
-  w.BeginObject();
-  w.Field("id", item.id);
-  w.Field("title", item.title);
-  if (!item.url.empty()) w.Field("url", item.url);
-  if (!item.source.empty()) w.Field("source", item.source);
-  if (!item.lang.empty()) w.Field("lang", item.lang);
-  if (!item.published_at.empty()) w.Field("published_at", item.published_at);
+  out->append("],\"item\":{\"id\":");
+  JsonWriter::AppendString(item.id, out);
+  out->append(",\"title\":");
+  JsonWriter::AppendString(item.title, out);
+  auto optional = [out](std::string_view key_literal, std::string_view value) {
+    if (value.empty()) return;
+    out->append(key_literal);
+    JsonWriter::AppendString(value, out);
+  };
+  optional(",\"url\":", item.url);
+  optional(",\"source\":", item.source);
+  optional(",\"lang\":", item.lang);
+  optional(",\"published_at\":", item.published_at);
   if (c.has_fingerprint) {
-    char hex[16];
-    auto field = [&](std::string_view key, uint64_t fp) {
-      for (int i = 0; i < 16; ++i) hex[i] = "0123456789abcdef"[(fp >> (60 - 4 * i)) & 0xF];
-      w.Field(key, std::string_view(hex, 16));
+    auto hex = [out](std::string_view key_literal, uint64_t fp) {
+      out->append(key_literal);
+      char quoted[18];
+      quoted[0] = '"';
+      for (int i = 0; i < 16; ++i) quoted[i + 1] = "0123456789abcdef"[(fp >> (60 - 4 * i)) & 0xF];
+      quoted[17] = '"';
+      out->append(quoted, sizeof quoted);
     };
-    field("fingerprint", c.fingerprint);
-    if (c.lead_fingerprint != 0) field("lead_fingerprint", c.lead_fingerprint);
-    if (c.fingerprint_tokens != 0) w.FieldInt("fingerprint_tokens", c.fingerprint_tokens);
-  }
-  w.EndObject();
-  w.Key("matches");
-  w.BeginArray();
-  for (const rules::FiredRule* f : fired) {
-    BeginRuleEntry(f->rule, &w);
-    w.Key("score");
-    w.Double(f->score);
-    w.Key("hits");
-    w.BeginArray();
-    shown_terms_.clear();
-    for (uint32_t k = f->hits_begin; k < f->hits_end; ++k) {
-      const uint32_t hit = (*c.fired_hits)[k];
-      const match::Hit& h = c.hits[hit];
-      if (compact) {
-        if (shown_terms_.size() >= kCompactHitsPerRule ||
-            std::find(shown_terms_.begin(), shown_terms_.end(), h.term) != shown_terms_.end()) {
-          continue;
-        }
-        shown_terms_.push_back(h.term);
-      }
-      HitObject& memo = hit_object_[hit];
-      if (memo.stamp == render_stamp_) {
-        w.RepeatValue(memo.pos, memo.size);
-        continue;
-      }
-      std::string_view text = h.field == 0 ? item.title : item.body;
-      uint32_t end = h.end;
-      if (pack_.term(h.term).kind != match::TermSpec::Kind::kLiteral) {
-        end = ExtendToWordEnd(text, end);
-      }
-      w.BeginObject();
-      memo.pos = w.size() - 1;  // at the '{'
-      w.Field("term", pack_.term_display(h.term));
-      w.Field("field", h.field == 0 ? "title" : "body");
-      w.FieldInt("start", h.start);
-      w.FieldInt("end", end);
-      if (options_.include_snippets) {
-        snippet_.clear();
-        const SnippetSpan span = AppendSnippet(text, h.start, end, context_bytes, &snippet_);
-        w.Field("snippet", snippet_);
-        w.FieldInt("snippet_start", span.start);
-        w.FieldInt("snippet_end", span.end);
-      }
-      w.EndObject();
-      memo.size = static_cast<uint32_t>(w.size() - memo.pos);
-      memo.stamp = render_stamp_;
+    hex(",\"fingerprint\":", c.fingerprint);
+    if (c.lead_fingerprint != 0) hex(",\"lead_fingerprint\":", c.lead_fingerprint);
+    if (c.fingerprint_tokens != 0) {
+      out->append(",\"fingerprint_tokens\":");
+      JsonWriter::AppendInt(c.fingerprint_tokens, out);
     }
-    w.EndArray();
-    w.EndObject();
   }
-  w.EndArray();
-  if (c.hits_truncated) {
-    w.Key("hits_truncated");
-    w.Bool(true);
+  out->append("},\"matches\":[");
+  for (size_t i = 0; i < fired.size(); ++i) {
+    if (i > 0) out->push_back(',');
+    AppendRuleEntry(c, *fired[i], context_bytes, out);
   }
-  w.Key("rule_pack");
-  w.BeginObject();
-  w.Field("name", pack_.info().name);
-  w.Field("version", pack_.info().version);
-  w.Field("hash", pack_.info().hash);
-  w.EndObject();
-  w.Key("origin");
-  w.BeginObject();
-  w.Field("topic", c.origin_topic);
-  w.FieldInt("partition", c.origin_partition);
-  w.FieldInt("offset", c.origin_offset);
-  w.FieldInt("timestamp_ms", c.origin_timestamp_ms);
-  w.EndObject();
-  w.Field("processed_at", c.processed_at);
-  w.Field("instance", c.instance);
-  w.EndObject();
+  out->push_back(']');
+  if (c.hits_truncated) out->append(",\"hits_truncated\":true");
+  out->append(rule_pack_member_);
+  out->append(",\"origin\":{\"topic\":");
+  JsonWriter::AppendString(c.origin_topic, out);
+  out->append(",\"partition\":");
+  JsonWriter::AppendInt(c.origin_partition, out);
+  out->append(",\"offset\":");
+  JsonWriter::AppendInt(c.origin_offset, out);
+  out->append(",\"timestamp_ms\":");
+  JsonWriter::AppendInt(c.origin_timestamp_ms, out);
+  out->append("},\"processed_at\":");
+  JsonWriter::AppendString(c.processed_at, out);
+  out->append(",\"instance\":");
+  JsonWriter::AppendString(c.instance, out);
+  out->push_back('}');
 }
 
 }  // namespace steppewatch::alert

@@ -216,10 +216,14 @@ void JsonWriter::Key(std::string_view key) {
 
 void JsonWriter::String(std::string_view value) {
   Separate();
-  if (AppendQuotedPlain(value, "\"", out_)) return;
-  out_->push_back('"');
-  Escape(value, out_);
-  out_->push_back('"');
+  AppendString(value, out_);
+}
+
+void JsonWriter::AppendString(std::string_view value, std::string* out) {
+  if (AppendQuotedPlain(value, "\"", out)) return;
+  out->push_back('"');
+  Escape(value, out);
+  out->push_back('"');
 }
 
 void JsonWriter::BeginObjectWith(std::string_view opening) {
@@ -239,15 +243,23 @@ void JsonWriter::RepeatValue(size_t pos, size_t len) {
 
 void JsonWriter::Int(int64_t value) {
   Separate();
+  AppendInt(value, out_);
+}
+
+void JsonWriter::AppendInt(int64_t value, std::string* out) {
   char buf[24];
   auto [p, ec] = std::to_chars(buf, buf + sizeof buf, value);
-  out_->append(buf, p);
+  out->append(buf, p);
 }
 
 void JsonWriter::Double(double value) {
   Separate();
+  AppendDouble(value, out_);
+}
+
+void JsonWriter::AppendDouble(double value, std::string* out) {
   if (!std::isfinite(value)) {
-    out_->append("null");
+    out->append("null");
     return;
   }
   char buf[32];
@@ -257,11 +269,11 @@ void JsonWriter::Double(double value) {
   if (value > -1e5 && value < 1e5 && value == static_cast<double>(static_cast<int32_t>(value)) &&
       !(value == 0 && std::signbit(value))) {
     auto [p, ec] = std::to_chars(buf, buf + sizeof buf, static_cast<int32_t>(value));
-    out_->append(buf, p);
+    out->append(buf, p);
     return;
   }
   auto [p, ec] = std::to_chars(buf, buf + sizeof buf, value);
-  out_->append(buf, p);
+  out->append(buf, p);
 }
 
 void JsonWriter::Bool(bool value) {
