@@ -182,15 +182,21 @@ std::string_view AlertRenderer::RuleOpening(uint32_t r) const {
   if (span.size == 0) {
     const rules::Rule& rule = pack_.rules()[r];
     const size_t begin = rule_openings_.size();
-    JsonWriter o(&rule_openings_);
-    o.BeginObject();
-    o.Field("rule", rule.id);
-    o.Field("title", rule.title);
-    o.Field("severity", rules::SeverityName(rule.severity));
-    o.Key("tags");
-    o.BeginArray();
-    for (const std::string& tag : rule.tags) o.String(tag);
-    o.EndArray();
+    // As JsonWriter writes these members, with literal keys: with a large watch list most
+    // fired rules of a short run fire for the first time.
+    std::string* out = &rule_openings_;
+    out->append("{\"rule\":");
+    JsonWriter::AppendString(rule.id, out);
+    out->append(",\"title\":");
+    JsonWriter::AppendString(rule.title, out);
+    out->append(",\"severity\":");
+    JsonWriter::AppendString(rules::SeverityName(rule.severity), out);
+    out->append(",\"tags\":[");
+    for (size_t i = 0; i < rule.tags.size(); ++i) {
+      if (i > 0) out->push_back(',');
+      JsonWriter::AppendString(rule.tags[i], out);
+    }
+    out->push_back(']');
     span.begin = static_cast<uint32_t>(begin);
     span.size = static_cast<uint32_t>(rule_openings_.size() - begin);
   }
