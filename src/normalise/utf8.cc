@@ -1,5 +1,7 @@
 #include "steppewatch/normalise/utf8.h"
 
+#include <emmintrin.h>  // SSE2: part of the x86-64 baseline
+
 #include <algorithm>
 #include <array>
 
@@ -85,12 +87,22 @@ namespace {
 struct ScanTables {
   std::array<uint8_t, 128> ascii{};
   bool cyrillic_words = true;
+  // Whether the ASCII word characters are exactly [0-9A-Za-z], the joiners exactly '\'' and
+  // '-', and no ASCII character is CJK: what the 16-byte blocks of the scan assume.
+  bool ascii_alnum_words = true;
 };
 
 const ScanTables& WordScanTables() {
   static const ScanTables tables = [] {
     ScanTables t;
-    for (char32_t c = 0; c < 128; ++c) t.ascii[c] = static_cast<uint8_t>(Flags(c));
+    for (char32_t c = 0; c < 128; ++c) {
+      t.ascii[c] = static_cast<uint8_t>(Flags(c));
+      const bool alnum = (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+      t.ascii_alnum_words =
+          t.ascii_alnum_words && ((t.ascii[c] & internal::kFlagWord) != 0) == alnum &&
+          ((t.ascii[c] & internal::kFlagJoiner) != 0) == (c == '\'' || c == '-') &&
+          (t.ascii[c] & internal::kFlagCjk) == 0;
+    }
     for (char32_t c = 0x400; c < 0x480; ++c) {
       const uint32_t f = Flags(c);
       t.cyrillic_words = t.cyrillic_words && (f & internal::kFlagWord) && !(f & internal::kFlagCjk);
@@ -113,7 +125,38 @@ void WordIndex::Scan() {
   // next character is a non-CJK word character too.
   bool in_word = false;
   size_t i = 0;
+  // 16 bytes of ASCII without a joiner at a time: a word starts at a word character after a
+  // non-word one and ends at a non-word character after a word one, found for the whole block
+  // from its mask of word characters. Prose has a word boundary every few bytes, each of which
+  // cost the byte loop below a decode and a lookup; a block with a joiner or a non-ASCII byte
+  // takes that loop.
+  const __m128i c0 = _mm_set1_epi8('0' - 1), c9 = _mm_set1_epi8('9' + 1);
+  const __m128i ca = _mm_set1_epi8('a' - 1), cz = _mm_set1_epi8('z' + 1);
+  const __m128i case_bit = _mm_set1_epi8(0x20);
+  const __m128i apostrophe = _mm_set1_epi8('\''), hyphen = _mm_set1_epi8('-');
   while (i < n) {
+    if (tables.ascii_alnum_words && i + 16 <= n) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i));
+      const __m128i lower = _mm_or_si128(v, case_bit);  // 'A'-'Z' to 'a'-'z'
+      // Signed compares: a byte >= 0x80 is negative, below every bound, and is stopped below.
+      const __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, c0), _mm_cmplt_epi8(v, c9));
+      const __m128i letter = _mm_and_si128(_mm_cmpgt_epi8(lower, ca), _mm_cmplt_epi8(lower, cz));
+      const unsigned stop = static_cast<unsigned>(_mm_movemask_epi8(
+          _mm_or_si128(v, _mm_or_si128(_mm_cmpeq_epi8(v, apostrophe), _mm_cmpeq_epi8(v, hyphen)))));
+      if (stop == 0) {
+        const unsigned word = static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(digit, letter)));
+        const unsigned before = (word << 1 | (in_word ? 1u : 0u)) & 0xFFFFu;
+        for (unsigned m = word & ~before; m != 0; m &= m - 1) {
+          starts_.push_back(static_cast<uint32_t>(i + __builtin_ctz(m)));
+        }
+        for (unsigned m = ~word & before & 0xFFFFu; m != 0; m &= m - 1) {
+          ends_.push_back(static_cast<uint32_t>(i + __builtin_ctz(m)));
+        }
+        in_word = (word >> 15) != 0;
+        i += 16;
+        continue;
+      }
+    }
     // Runs of ASCII that change nothing: word characters inside a word, and characters that
     // are neither word characters nor CJK outside one (a joiner there starts nothing).
     if (in_word) {
