@@ -262,10 +262,18 @@ void JsonWriter::AppendDouble(double value, std::string* out) {
     out->append("null");
     return;
   }
-  char buf[32];
   // Scores are mostly small whole numbers (weights of 1 and 2 summed); the shortest form of a
   // whole number below 1e5 in magnitude is its digits (from 1e5 on, "1e+05" can be shorter), and
-  // integer formatting costs a fraction of the general double algorithm.
+  // integer formatting costs a fraction of the general double algorithm. One digit, the most
+  // common score of a watch list's rules, is one byte.
+  if (value >= 0 && value < 10 && !std::signbit(value)) {
+    const int digit = static_cast<int>(value);
+    if (value == digit) {
+      out->push_back(static_cast<char>('0' + digit));
+      return;
+    }
+  }
+  char buf[32];
   if (value > -1e5 && value < 1e5 && value == static_cast<double>(static_cast<int32_t>(value)) &&
       !(value == 0 && std::signbit(value))) {
     auto [p, ec] = std::to_chars(buf, buf + sizeof buf, static_cast<int32_t>(value));

@@ -133,7 +133,20 @@ TEST(JsonWriter, WritesNestedStructures) {
 // Whole numbers take a shortcut past the shortest-form double formatting: it must write what
 // std::to_chars writes, on both sides of where the shortcut stops.
 TEST(JsonWriter, DoublesAreWrittenAsToCharsWritesThem) {
-  std::vector<double> values = {0.0, -0.0, 0.5, -0.5, 1e5, -1e5, 99999.5, 1e15, 2.5e-7, 1.0 / 3};
+  std::vector<double> values = {0.0,
+                                -0.0,
+                                0.5,
+                                -0.5,
+                                1e5,
+                                -1e5,
+                                99999.5,
+                                1e15,
+                                2.5e-7,
+                                1.0 / 3,
+                                9.5,
+                                std::nextafter(10.0, 0.0),
+                                std::nextafter(0.0, 1.0),
+                                std::nextafter(1.0, 2.0)};
   for (int i = -120000; i <= 120000; ++i) values.push_back(i);
   for (int e = 0; e <= 18; ++e) {
     values.push_back(std::pow(10.0, e));
