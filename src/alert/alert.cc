@@ -1,5 +1,7 @@
 #include "steppewatch/alert/alert.h"
 
+#include <emmintrin.h>  // SSE2: part of the x86-64 baseline
+
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -100,14 +102,40 @@ SnippetSpan AppendSnippet(std::string_view text, uint32_t start, uint32_t end, u
   char* p = first;
   bool prev_space = false;
   auto copy = [&](size_t a, size_t b) {
-    for (size_t i = a; i < b; ++i) {
-      const char c = text[i];
-      if (IsSpaceByte(c)) {
-        if (!prev_space) *p++ = ' ';
-        prev_space = true;
-      } else {
-        *p++ = c;
-        prev_space = false;
+    // Sixteen bytes at a time where they change nothing: no tab or line break, and no space
+    // after another (or after a space the copy ended with); a block that does is copied byte by
+    // byte. Prose has a single space every few bytes, which the byte loop alone tested one by
+    // one (most of a snippet's cost). The output is never longer than the bytes copied so far,
+    // so the 16-byte store stays inside what was sized.
+    const __m128i space = _mm_set1_epi8(' ');
+    const __m128i newline = _mm_set1_epi8('\n');
+    const __m128i cr = _mm_set1_epi8('\r');
+    const __m128i tab = _mm_set1_epi8('\t');
+    size_t i = a;
+    while (i < b) {
+      if (i + 16 <= b) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(text.data() + i));
+        const unsigned spaces = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, space)));
+        const unsigned breaks = static_cast<unsigned>(_mm_movemask_epi8(
+            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, newline), _mm_cmpeq_epi8(v, cr)),
+                         _mm_cmpeq_epi8(v, tab))));
+        if (breaks == 0 && (spaces & (spaces << 1 | (prev_space ? 1u : 0u))) == 0) {
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(p), v);
+          p += 16;
+          i += 16;
+          prev_space = (spaces >> 15) != 0;
+          continue;
+        }
+      }
+      for (const size_t stop = std::min(b, i + 16); i < stop; ++i) {
+        const char c = text[i];
+        if (IsSpaceByte(c)) {
+          if (!prev_space) *p++ = ' ';
+          prev_space = true;
+        } else {
+          *p++ = c;
+          prev_space = false;
+        }
       }
     }
   };
@@ -139,26 +167,101 @@ void AppendRfc3339Now(std::string* out) {
 }
 
 AlertRenderer::AlertRenderer(const rules::CompiledPack& pack, const RenderOptions& options)
-    : pack_(pack), options_(options), rule_opening_(pack.rules().size()) {}
+    : pack_(pack), options_(options), rule_opening_(pack.rules().size()) {
+  rule_pack_member_ = ",\"rule_pack\":{\"name\":";
+  JsonWriter::AppendString(pack.info().name, &rule_pack_member_);
+  rule_pack_member_.append(",\"version\":");
+  JsonWriter::AppendString(pack.info().version, &rule_pack_member_);
+  rule_pack_member_.append(",\"hash\":");
+  JsonWriter::AppendString(pack.info().hash, &rule_pack_member_);
+  rule_pack_member_.push_back('}');
+}
 
-void AlertRenderer::BeginRuleEntry(uint32_t r, JsonWriter* w) const {
+std::string_view AlertRenderer::RuleOpening(uint32_t r) const {
   Span32& span = rule_opening_[r];
   if (span.size == 0) {
     const rules::Rule& rule = pack_.rules()[r];
     const size_t begin = rule_openings_.size();
-    JsonWriter o(&rule_openings_);
-    o.BeginObject();
-    o.Field("rule", rule.id);
-    o.Field("title", rule.title);
-    o.Field("severity", rules::SeverityName(rule.severity));
-    o.Key("tags");
-    o.BeginArray();
-    for (const std::string& tag : rule.tags) o.String(tag);
-    o.EndArray();
+    // As JsonWriter writes these members, with literal keys: with a large watch list most
+    // fired rules of a short run fire for the first time.
+    std::string* out = &rule_openings_;
+    out->append("{\"rule\":");
+    JsonWriter::AppendString(rule.id, out);
+    out->append(",\"title\":");
+    JsonWriter::AppendString(rule.title, out);
+    out->append(",\"severity\":");
+    JsonWriter::AppendString(rules::SeverityName(rule.severity), out);
+    out->append(",\"tags\":[");
+    for (size_t i = 0; i < rule.tags.size(); ++i) {
+      if (i > 0) out->push_back(',');
+      JsonWriter::AppendString(rule.tags[i], out);
+    }
+    out->push_back(']');
     span.begin = static_cast<uint32_t>(begin);
     span.size = static_cast<uint32_t>(rule_openings_.size() - begin);
   }
-  w->BeginObjectWith(std::string_view(rule_openings_).substr(span.begin, span.size));
+  return std::string_view(rule_openings_).substr(span.begin, span.size);
+}
+
+void AlertRenderer::AppendRuleEntry(const AlertContext& c, const rules::FiredRule& f,
+                                    uint32_t context_bytes, std::string* out) const {
+  // What JsonWriter writes for these members, key by key: the opening's members, then "score"
+  // and "hits" (the opening is never empty, so each is preceded by a comma).
+  out->append(RuleOpening(f.rule));
+  out->append(",\"score\":");
+  JsonWriter::AppendDouble(f.score, out);
+  out->append(",\"hits\":[");
+  const bool compact = options_.hits == HitsMode::kCompact;
+  const decode::NewsItem& item = *c.item;
+  shown_terms_.clear();
+  bool first = true;
+  for (uint32_t k = f.hits_begin; k < f.hits_end; ++k) {
+    const uint32_t hit = (*c.fired_hits)[k];
+    const match::Hit& h = c.hits[hit];
+    if (compact) {
+      if (shown_terms_.size() >= kCompactHitsPerRule ||
+          std::find(shown_terms_.begin(), shown_terms_.end(), h.term) != shown_terms_.end()) {
+        continue;
+      }
+      shown_terms_.push_back(h.term);
+    }
+    if (!first) out->push_back(',');
+    first = false;
+    HitObject& memo = hit_object_[hit];
+    if (memo.stamp == render_stamp_) {
+      // Reserved first, so the append below copies from storage that does not move.
+      out->reserve(out->size() + memo.size);
+      out->append(out->data() + memo.pos, memo.size);
+      continue;
+    }
+    std::string_view text = h.field == 0 ? item.title : item.body;
+    uint32_t end = h.end;
+    if (pack_.term(h.term).kind != match::TermSpec::Kind::kLiteral) {
+      end = ExtendToWordEnd(text, end);
+    }
+    memo.pos = out->size();
+    out->append("{\"term\":");
+    JsonWriter::AppendString(pack_.term_display(h.term), out);
+    out->append(h.field == 0 ? std::string_view(",\"field\":\"title\",\"start\":")
+                             : std::string_view(",\"field\":\"body\",\"start\":"));
+    JsonWriter::AppendInt(h.start, out);
+    out->append(",\"end\":");
+    JsonWriter::AppendInt(end, out);
+    if (options_.include_snippets) {
+      snippet_.clear();
+      const SnippetSpan span = AppendSnippet(text, h.start, end, context_bytes, &snippet_);
+      out->append(",\"snippet\":");
+      JsonWriter::AppendString(snippet_, out);
+      out->append(",\"snippet_start\":");
+      JsonWriter::AppendInt(span.start, out);
+      out->append(",\"snippet_end\":");
+      JsonWriter::AppendInt(span.end, out);
+    }
+    out->push_back('}');
+    memo.size = static_cast<uint32_t>(out->size() - memo.pos);
+    memo.stamp = render_stamp_;
+  }
+  out->append("]}");
 }
 
 void AlertRenderer::Render(const AlertContext& c, absl::Span<const rules::FiredRule* const> fired,
@@ -201,14 +304,18 @@ void AlertRenderer::Render(const AlertContext& c, absl::Span<const rules::FiredR
   const bool compact = options_.hits == HitsMode::kCompact;
   const uint32_t context_bytes =
       compact ? options_.compact_snippet_context_bytes : options_.snippet_context_bytes;
-  JsonWriter w(json);
-  w.BeginObject();
-  w.Field("schema", kAlertSchema);
-  w.Field("alert_id", *alert_id);
-  w.Field("topic", c.topic);
-  w.Field("severity", *severity_header);
-  w.Key("tags");
-  w.BeginArray();
+  // The members as JsonWriter writes them, with literal keys: one append per constant run.
+  std::string* out = json;
+  out->append("{\"schema\":\"");
+  out->append(kAlertSchema);
+  out->append("\",\"alert_id\":");
+  JsonWriter::AppendString(*alert_id, out);
+  out->append(",\"topic\":");
+  JsonWriter::AppendString(c.topic, out);
+  out->append(",\"severity\":");
+  JsonWriter::AppendString(*severity_header, out);
+  out->append(",\"tags\":[");
+  bool first_tag = true;
   for (const rules::FiredRule* f : fired) {
     const std::vector<std::string>& tags = pack_.rules()[f->rule].tags;
     for (size_t i = 0; i < tags.size(); ++i) {
@@ -219,99 +326,62 @@ void AlertRenderer::Render(const AlertContext& c, absl::Span<const rules::FiredR
         const std::vector<std::string>& earlier = pack_.rules()[g->rule].tags;
         seen = std::find(earlier.begin(), earlier.end(), tags[i]) != earlier.end();
       }
-      if (!seen) w.String(tags[i]);
+      if (seen) continue;
+      if (!first_tag) out->push_back(',');
+      first_tag = false;
+      JsonWriter::AppendString(tags[i], out);
     }
   }
-  w.EndArray();
-  w.Key("item");
-  w.BeginObject();
-  w.Field("id", item.id);
-  w.Field("title", item.title);
-  if (!item.url.empty()) w.Field("url", item.url);
-  if (!item.source.empty()) w.Field("source", item.source);
-  if (!item.lang.empty()) w.Field("lang", item.lang);
-  if (!item.published_at.empty()) w.Field("published_at", item.published_at);
+  out->append("],\"item\":{\"id\":");
+  JsonWriter::AppendString(item.id, out);
+  out->append(",\"title\":");
+  JsonWriter::AppendString(item.title, out);
+  auto optional = [out](std::string_view key_literal, std::string_view value) {
+    if (value.empty()) return;
+    out->append(key_literal);
+    JsonWriter::AppendString(value, out);
+  };
+  optional(",\"url\":", item.url);
+  optional(",\"source\":", item.source);
+  optional(",\"lang\":", item.lang);
+  optional(",\"published_at\":", item.published_at);
   if (c.has_fingerprint) {
-    char hex[16];
-    auto field = [&](std::string_view key, uint64_t fp) {
-      for (int i = 0; i < 16; ++i) hex[i] = "0123456789abcdef"[(fp >> (60 - 4 * i)) & 0xF];
-      w.Field(key, std::string_view(hex, 16));
+    auto hex = [out](std::string_view key_literal, uint64_t fp) {
+      out->append(key_literal);
+      char quoted[18];
+      quoted[0] = '"';
+      for (int i = 0; i < 16; ++i) quoted[i + 1] = "0123456789abcdef"[(fp >> (60 - 4 * i)) & 0xF];
+      quoted[17] = '"';
+      out->append(quoted, sizeof quoted);
     };
-    field("fingerprint", c.fingerprint);
-    if (c.lead_fingerprint != 0) field("lead_fingerprint", c.lead_fingerprint);
-    if (c.fingerprint_tokens != 0) w.FieldInt("fingerprint_tokens", c.fingerprint_tokens);
-  }
-  w.EndObject();
-  w.Key("matches");
-  w.BeginArray();
-  for (const rules::FiredRule* f : fired) {
-    BeginRuleEntry(f->rule, &w);
-    w.Key("score");
-    w.Double(f->score);
-    w.Key("hits");
-    w.BeginArray();
-    shown_terms_.clear();
-    for (uint32_t k = f->hits_begin; k < f->hits_end; ++k) {
-      const uint32_t hit = (*c.fired_hits)[k];
-      const match::Hit& h = c.hits[hit];
-      if (compact) {
-        if (shown_terms_.size() >= kCompactHitsPerRule ||
-            std::find(shown_terms_.begin(), shown_terms_.end(), h.term) != shown_terms_.end()) {
-          continue;
-        }
-        shown_terms_.push_back(h.term);
-      }
-      HitObject& memo = hit_object_[hit];
-      if (memo.stamp == render_stamp_) {
-        w.RepeatValue(memo.pos, memo.size);
-        continue;
-      }
-      std::string_view text = h.field == 0 ? item.title : item.body;
-      uint32_t end = h.end;
-      if (pack_.term(h.term).kind != match::TermSpec::Kind::kLiteral) {
-        end = ExtendToWordEnd(text, end);
-      }
-      w.BeginObject();
-      memo.pos = w.size() - 1;  // at the '{'
-      w.Field("term", pack_.term_display(h.term));
-      w.Field("field", h.field == 0 ? "title" : "body");
-      w.FieldInt("start", h.start);
-      w.FieldInt("end", end);
-      if (options_.include_snippets) {
-        snippet_.clear();
-        const SnippetSpan span = AppendSnippet(text, h.start, end, context_bytes, &snippet_);
-        w.Field("snippet", snippet_);
-        w.FieldInt("snippet_start", span.start);
-        w.FieldInt("snippet_end", span.end);
-      }
-      w.EndObject();
-      memo.size = static_cast<uint32_t>(w.size() - memo.pos);
-      memo.stamp = render_stamp_;
+    hex(",\"fingerprint\":", c.fingerprint);
+    if (c.lead_fingerprint != 0) hex(",\"lead_fingerprint\":", c.lead_fingerprint);
+    if (c.fingerprint_tokens != 0) {
+      out->append(",\"fingerprint_tokens\":");
+      JsonWriter::AppendInt(c.fingerprint_tokens, out);
     }
-    w.EndArray();
-    w.EndObject();
   }
-  w.EndArray();
-  if (c.hits_truncated) {
-    w.Key("hits_truncated");
-    w.Bool(true);
+  out->append("},\"matches\":[");
+  for (size_t i = 0; i < fired.size(); ++i) {
+    if (i > 0) out->push_back(',');
+    AppendRuleEntry(c, *fired[i], context_bytes, out);
   }
-  w.Key("rule_pack");
-  w.BeginObject();
-  w.Field("name", pack_.info().name);
-  w.Field("version", pack_.info().version);
-  w.Field("hash", pack_.info().hash);
-  w.EndObject();
-  w.Key("origin");
-  w.BeginObject();
-  w.Field("topic", c.origin_topic);
-  w.FieldInt("partition", c.origin_partition);
-  w.FieldInt("offset", c.origin_offset);
-  w.FieldInt("timestamp_ms", c.origin_timestamp_ms);
-  w.EndObject();
-  w.Field("processed_at", c.processed_at);
-  w.Field("instance", c.instance);
-  w.EndObject();
+  out->push_back(']');
+  if (c.hits_truncated) out->append(",\"hits_truncated\":true");
+  out->append(rule_pack_member_);
+  out->append(",\"origin\":{\"topic\":");
+  JsonWriter::AppendString(c.origin_topic, out);
+  out->append(",\"partition\":");
+  JsonWriter::AppendInt(c.origin_partition, out);
+  out->append(",\"offset\":");
+  JsonWriter::AppendInt(c.origin_offset, out);
+  out->append(",\"timestamp_ms\":");
+  JsonWriter::AppendInt(c.origin_timestamp_ms, out);
+  out->append("},\"processed_at\":");
+  JsonWriter::AppendString(c.processed_at, out);
+  out->append(",\"instance\":");
+  JsonWriter::AppendString(c.instance, out);
+  out->push_back('}');
 }
 
 }  // namespace steppewatch::alert

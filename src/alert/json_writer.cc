@@ -216,10 +216,14 @@ void JsonWriter::Key(std::string_view key) {
 
 void JsonWriter::String(std::string_view value) {
   Separate();
-  if (AppendQuotedPlain(value, "\"", out_)) return;
-  out_->push_back('"');
-  Escape(value, out_);
-  out_->push_back('"');
+  AppendString(value, out_);
+}
+
+void JsonWriter::AppendString(std::string_view value, std::string* out) {
+  if (AppendQuotedPlain(value, "\"", out)) return;
+  out->push_back('"');
+  Escape(value, out);
+  out->push_back('"');
 }
 
 void JsonWriter::BeginObjectWith(std::string_view opening) {
@@ -239,29 +243,45 @@ void JsonWriter::RepeatValue(size_t pos, size_t len) {
 
 void JsonWriter::Int(int64_t value) {
   Separate();
+  AppendInt(value, out_);
+}
+
+void JsonWriter::AppendInt(int64_t value, std::string* out) {
   char buf[24];
   auto [p, ec] = std::to_chars(buf, buf + sizeof buf, value);
-  out_->append(buf, p);
+  out->append(buf, p);
 }
 
 void JsonWriter::Double(double value) {
   Separate();
+  AppendDouble(value, out_);
+}
+
+void JsonWriter::AppendDouble(double value, std::string* out) {
   if (!std::isfinite(value)) {
-    out_->append("null");
+    out->append("null");
     return;
   }
-  char buf[32];
   // Scores are mostly small whole numbers (weights of 1 and 2 summed); the shortest form of a
   // whole number below 1e5 in magnitude is its digits (from 1e5 on, "1e+05" can be shorter), and
-  // integer formatting costs a fraction of the general double algorithm.
+  // integer formatting costs a fraction of the general double algorithm. One digit, the most
+  // common score of a watch list's rules, is one byte.
+  if (value >= 0 && value < 10 && !std::signbit(value)) {
+    const int digit = static_cast<int>(value);
+    if (value == digit) {
+      out->push_back(static_cast<char>('0' + digit));
+      return;
+    }
+  }
+  char buf[32];
   if (value > -1e5 && value < 1e5 && value == static_cast<double>(static_cast<int32_t>(value)) &&
       !(value == 0 && std::signbit(value))) {
     auto [p, ec] = std::to_chars(buf, buf + sizeof buf, static_cast<int32_t>(value));
-    out_->append(buf, p);
+    out->append(buf, p);
     return;
   }
   auto [p, ec] = std::to_chars(buf, buf + sizeof buf, value);
-  out_->append(buf, p);
+  out->append(buf, p);
 }
 
 void JsonWriter::Bool(bool value) {

@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -132,7 +133,20 @@ TEST(JsonWriter, WritesNestedStructures) {
 // Whole numbers take a shortcut past the shortest-form double formatting: it must write what
 // std::to_chars writes, on both sides of where the shortcut stops.
 TEST(JsonWriter, DoublesAreWrittenAsToCharsWritesThem) {
-  std::vector<double> values = {0.0, -0.0, 0.5, -0.5, 1e5, -1e5, 99999.5, 1e15, 2.5e-7, 1.0 / 3};
+  std::vector<double> values = {0.0,
+                                -0.0,
+                                0.5,
+                                -0.5,
+                                1e5,
+                                -1e5,
+                                99999.5,
+                                1e15,
+                                2.5e-7,
+                                1.0 / 3,
+                                9.5,
+                                std::nextafter(10.0, 0.0),
+                                std::nextafter(0.0, 1.0),
+                                std::nextafter(1.0, 2.0)};
   for (int i = -120000; i <= 120000; ++i) values.push_back(i);
   for (int e = 0; e <= 18; ++e) {
     values.push_back(std::pow(10.0, e));
@@ -229,6 +243,40 @@ TEST(Snippet, HitEdgesInsideWhiteSpaceLandOnTheCollapsedSpace) {
   span = AppendSnippet("x\t\ty z", 3, 4, 60, &out);
   EXPECT_EQ(out, "prefixx y z");
   EXPECT_EQ(out.substr(6 + span.start, span.end - span.start), "y");
+}
+
+// Returns `text` with each run of white space written as one ' ', a byte at a time.
+std::string Collapsed(std::string_view text) {
+  std::string out;
+  bool prev_space = false;
+  for (char c : text) {
+    const bool space = c == ' ' || c == '\n' || c == '\r' || c == '\t';
+    if (!space || !prev_space) out.push_back(space ? ' ' : c);
+    prev_space = space;
+  }
+  return out;
+}
+
+// The snippet copies 16 bytes at a time where they hold no run of white space: runs, tabs and
+// line breaks at every position relative to those blocks (and spanning two of them, and a hit
+// edge), against a byte-at-a-time copy. The text fits the context, so the snippet is all of it.
+TEST(Snippet, CollapsesWhiteSpaceAtEveryBlockPosition) {
+  std::mt19937 rng(16);
+  static const char* const kPieces[] = {"a",  "bc", "Казах", " ",    " ",  "  ",
+                                        "\t", "\n", "\r\n",  "word", "x y"};
+  for (int n = 0; n < 3000; ++n) {
+    std::string text;
+    while (text.size() < 20 + rng() % 150) text += kPieces[rng() % 11];
+    const uint32_t start = static_cast<uint32_t>(rng() % (text.size() + 1));
+    const uint32_t end = start + static_cast<uint32_t>(rng() % (text.size() - start + 1));
+    std::string out = "pre";
+    const SnippetSpan span = AppendSnippet(text, start, end, 200, &out);
+    ASSERT_EQ(out, "pre" + Collapsed(text)) << n;
+    // The hit's edges land where the collapsed text before them ends (an edge inside a run
+    // after its one ' ', at its first byte before it: the run is cut in two there).
+    ASSERT_EQ(span.start, Collapsed(text.substr(0, start)).size()) << n;
+    ASSERT_EQ(span.end, Collapsed(text.substr(0, end)).size()) << n;
+  }
 }
 
 TEST(Snippet, CutsAHitLongerThanTheLimit) {

@@ -1,5 +1,6 @@
 #include "steppewatch/normalise/utf8.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -173,6 +174,65 @@ TEST(WordIndexTest, AsciiRunsSplitAsOneCodePointAtATime) {
     state = state * 6364136223846793005ull + 1442695040888963407ull;
     index.Reset(text);
     ASSERT_EQ(index.word_starts(), ReferenceWordStarts(text)) << "text: " << text;
+  }
+}
+
+// The scan takes 16 bytes of ASCII without a joiner at a time: texts of 16 to ~100 bytes where
+// such blocks meet joiners, Cyrillic, CJK and the byte loop at every position, against the
+// definition one code point at a time, for the word starts and the word of every offset (which
+// reads the word ends).
+TEST(WordIndexTest, SixteenByteBlocksSplitAsOneCodePointAtATime) {
+  const std::vector<std::string> pieces = {
+      "a",   "Z",   "7", "'",    "-",      " ",  ",",
+      ".",   "\n",  "_", "@",    "[",      "`",  "{",
+      "ж",   "中",  "’", "\x80", "Astana", "  ", "words and more words",
+      "x-y", "it's"};
+  uint64_t state = 16;
+  WordIndex index;
+  for (int round = 0; round < 20000; ++round) {
+    std::string text;
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    const size_t size = 16 + (state >> 33) % 90;
+    while (text.size() < size) {
+      state = state * 6364136223846793005ull + 1442695040888963407ull;
+      // Mostly plain words and spaces, so that many blocks take the 16-byte path.
+      const uint64_t r = state >> 33;
+      text += r % 3 == 0 ? pieces[r / 3 % pieces.size()] : (r % 3 == 1 ? "word" : " ");
+    }
+    const std::vector<uint32_t> starts = ReferenceWordStarts(text);
+    index.Reset(text);
+    ASSERT_EQ(index.word_starts(), starts) << "text: " << text;
+    // A word ends where the next code point does not continue it: the reference's words are
+    // the runs between its starts, each ending at its last word (or joined) character.
+    std::vector<uint32_t> ends;
+    for (size_t w = 0; w < starts.size(); ++w) {
+      size_t e = starts[w];
+      const size_t limit = w + 1 < starts.size() ? starts[w + 1] : text.size();
+      const CodePoint first = DecodeAt(text, e);
+      e += first.length;
+      if (!IsCjk(first.cp)) {
+        while (e < limit) {
+          const CodePoint c = DecodeAt(text, e);
+          bool continues = IsWordChar(c.cp) && !IsCjk(c.cp);
+          if (!continues && IsJoiner(c.cp)) {
+            const CodePoint next = DecodeAt(text, e + c.length);
+            continues = next.length != 0 && IsWordChar(next.cp) && !IsCjk(next.cp);
+          }
+          if (!continues) break;
+          e += c.length;
+        }
+      }
+      ends.push_back(static_cast<uint32_t>(e));
+    }
+    for (size_t offset = 0; offset <= text.size(); ++offset) {
+      const auto it = std::upper_bound(starts.begin(), starts.end(), offset);
+      uint32_t expected = 0;
+      if (it != starts.begin()) {
+        const uint32_t last = static_cast<uint32_t>(it - starts.begin()) - 1;
+        expected = offset < ends[last] ? last : last + 1;
+      }
+      ASSERT_EQ(index.WordIndexAt(offset), expected) << "offset " << offset << " of: " << text;
+    }
   }
 }
 

@@ -107,12 +107,19 @@ class AlertRenderer {
               std::string* alert_id) const;
 
  private:
-  // Appends to `w` the opening of rule `rule`'s entry in "matches" ('{' and its rule, title,
-  // severity and tags members), rendered the first time the rule fires and copied after that.
-  void BeginRuleEntry(uint32_t rule, JsonWriter* w) const;
+  // Returns the opening of rule `rule`'s entry in "matches" ('{' and its rule, title, severity
+  // and tags members), rendered the first time the rule fires and kept after that.
+  std::string_view RuleOpening(uint32_t rule) const;
+  // Appends to `*out` the entry of fired rule `f` in "matches" (a complete object), with literal
+  // keys: with a large watch list an alert holds tens of entries, and a JsonWriter call per key
+  // and value was a quarter of the rendering.
+  void AppendRuleEntry(const AlertContext& c, const rules::FiredRule& f, uint32_t context_bytes,
+                       std::string* out) const;
 
   const rules::CompiledPack& pack_;
   RenderOptions options_;
+  // The alert's "rule_pack" member with its leading comma: the same in every alert of the pack.
+  std::string rule_pack_member_;
   // Scratch reused across Render() calls (one renderer per thread).
   mutable std::string snippet_;
   mutable std::vector<match::TermId> shown_terms_;

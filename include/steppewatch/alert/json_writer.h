@@ -58,9 +58,21 @@ class JsonWriter {
   // Returns the size of the output so far: with RepeatValue, where a value about to be written
   // (after its separator) or just written lies.
   size_t size() const { return out_->size(); }
+  // Writes the separator of a value that the caller then appends, complete, to the returned
+  // output (with the static Append* functions below and literal JSON): for values whose keys are
+  // constants, written with a few appends instead of a call per key.
+  std::string* RawValue() {
+    Separate();
+    return out_;
+  }
 
   // Appends `value` to `*out` as the body of a JSON string (escaped, without quotes).
   static void Escape(std::string_view value, std::string* out);
+  // Appends `value` to `*out` as a JSON string (quoted and escaped): what String() writes.
+  static void AppendString(std::string_view value, std::string* out);
+  // Appends `value` as Int() and Double() write it.
+  static void AppendInt(int64_t value, std::string* out);
+  static void AppendDouble(double value, std::string* out);
 
  private:
   void Separate();
