@@ -23,6 +23,7 @@
 #include "steppewatch/kafka/kafka_pipeline.h"
 #include "steppewatch/kafka/producer.h"
 #include "steppewatch/pipeline/offset_tracker.h"
+#include "steppewatch/pipeline/stats.h"
 
 namespace steppewatch::kafka::internal {
 
@@ -48,11 +49,31 @@ struct Item {
 // Items a thread has finished and not yet given back: a worker collects those of one batch and
 // returns them to the pool and the in-flight limiter at once (one lock each per batch instead of
 // per item).
+// Their offsets are marked finished there too, one tracker lock per run of items of the same
+// partition (a poll round's messages mostly come from one fetch, so runs are long) instead of one
+// lock per item; until then they count as in flight, which only delays a commit.
 struct FinishedItems {
   static constexpr size_t kMax = 64;
   Item* items[kMax];
   size_t n = 0;
   size_t bytes = 0;
+};
+
+// A worker's duration histograms for the batch at hand, added to its WorkerStats after the
+// batch (pipeline::LocalHistogram): three observations per item, one flush per batch.
+struct WorkerBatchTimes {
+  pipeline::LocalHistogram<pipeline::kQueueWaitBuckets.size()> queue_wait{
+      pipeline::kQueueWaitBuckets};
+  pipeline::LocalHistogram<pipeline::kProcessingTimeBuckets.size()> processing_time{
+      pipeline::kProcessingTimeBuckets};
+  pipeline::LocalHistogram<pipeline::kProcessingTimeBuckets.size()> match_time{
+      pipeline::kProcessingTimeBuckets};
+  // Adds the batch's observations to `ws` and empties this.
+  void FlushInto(pipeline::WorkerStats* ws) {
+    ws->queue_wait.Add(&queue_wait);
+    ws->processing_time.Add(&processing_time);
+    ws->match_time.Add(&match_time);
+  }
 };
 
 // Recycles Items so the steady state allocates none. The pool holds at most what was ever in
@@ -198,9 +219,13 @@ class KafkaPipeline::Impl {
 
   // --- workers (pipeline_workers.cc) ---
   void WorkerLoop(int index);
-  void ProcessItem(int index, pipeline::ItemProcessor* processor, Item* item,
-                   const std::string& pack_label, absl::flat_hash_set<std::string>* registered,
-                   internal::FinishedItems* done);
+  // Processes `item`, whose processing starts at `start_ns` (Stats::SteadyNowNanos()), and
+  // returns a clock reading the next item may start from: the end of this item's processing
+  // when it produced nothing (one clock read per item, not two), else a fresh read.
+  int64_t ProcessItem(int index, pipeline::ItemProcessor* processor, Item* item,
+                      const std::string& pack_label, absl::flat_hash_set<std::string>* registered,
+                      int64_t start_ns, internal::WorkerBatchTimes* times,
+                      internal::FinishedItems* done);
   // Produces `item`'s dead letter (output_messages.h).
   void ProduceDeadLetter(int index, Item* item, std::string_view reason,
                          const std::string& reason_message, const std::string& pack_label);
@@ -208,9 +233,11 @@ class KafkaPipeline::Impl {
   void Produce(Item* item, std::string_view topic, std::string_view key, std::string_view value,
                rd_kafka_headers_t* headers, int64_t timestamp_ms);
   // Drops one reference; the last one finishes the item. With `done`, a worker's batch, the
-  // finished item goes back to the pool and the limiter later, in ReleaseFinished().
+  // finished item's offset is marked finished and the item goes back to the pool and the
+  // limiter later, in ReleaseFinished().
   void Unref(Item* item, internal::FinishedItems* done = nullptr);
-  // Returns done's items to the pool and the in-flight limiter.
+  // Marks done's offsets finished (one tracker lock per run of one partition's items), then
+  // returns the items to the pool and the in-flight limiter.
   void ReleaseFinished(internal::FinishedItems* done);
   void OnDelivered(const rd_kafka_message_t& msg);
   void OnDeliveryFailed(const rd_kafka_message_t& msg);

@@ -50,11 +50,14 @@ void KafkaPipeline::Impl::WorkerLoop(int index) {
   Item* batch[kBatch];
   // The batch's finished items, given back to the pool and the limiter after the batch.
   internal::FinishedItems done;
+  internal::WorkerBatchTimes times;
   for (;;) {
     bool closed = false;
     // Idle workers wake every 500 ms to beat (the liveness probe's heartbeat).
     const size_t n = queue_.PopBatch(batch, kBatch, absl::Milliseconds(500), &closed);
-    ws.heartbeat_steady_ns.store(pipeline::Stats::SteadyNowNanos(), std::memory_order_relaxed);
+    // Also the first item's start: each item then starts where the previous one ended.
+    int64_t now_ns = pipeline::Stats::SteadyNowNanos();
+    ws.heartbeat_steady_ns.store(now_ns, std::memory_order_relaxed);
     if (n == 0 && closed) break;
     // The items, their messages and payloads were last written on other cores (the consumer
     // thread, librdkafka's broker thread): each first touch is a cache miss, measured as most
@@ -95,17 +98,21 @@ void KafkaPipeline::Impl::WorkerLoop(int index) {
               ": cannot build an ItemProcessor for the new pack, keeping the old: ", made.status());
           generation = g;
         }
+        now_ns = pipeline::Stats::SteadyNowNanos();  // building a processor is not the item's
       }
-      ProcessItem(index, processor.get(), item, pack_label, &registered, &done);
+      now_ns =
+          ProcessItem(index, processor.get(), item, pack_label, &registered, now_ns, &times, &done);
     }
+    times.FlushInto(&ws);
     ReleaseFinished(&done);
   }
 }
 
-void KafkaPipeline::Impl::ProcessItem(int index, pipeline::ItemProcessor* processor, Item* item,
-                                      const std::string& pack_label,
-                                      absl::flat_hash_set<std::string>* registered,
-                                      internal::FinishedItems* done) {
+int64_t KafkaPipeline::Impl::ProcessItem(int index, pipeline::ItemProcessor* processor, Item* item,
+                                         const std::string& pack_label,
+                                         absl::flat_hash_set<std::string>* registered,
+                                         int64_t start_ns, internal::WorkerBatchTimes* times,
+                                         internal::FinishedItems* done) {
   pipeline::WorkerStats& ws = stats_->worker(index);
   rd_kafka_message_t* msg = item->msg;
   pipeline::Origin origin;
@@ -121,8 +128,8 @@ void KafkaPipeline::Impl::ProcessItem(int index, pipeline::ItemProcessor* proces
       undecodable ? std::string_view()
                   : std::string_view(static_cast<const char*>(msg->payload), msg->len);
 
-  const int64_t t0 = pipeline::Stats::SteadyNowNanos();
-  ws.queue_wait.ObserveNanos(t0 - item->consumed_steady_ns);
+  const int64_t t0 = start_ns;
+  times->queue_wait.ObserveNanos(t0 - item->consumed_steady_ns);
   std::string_view reason = "processor_error";
   // A view: a std::string here was a heap allocation per item (the text is longer than the
   // small-string buffer); the string is built only for a dead letter.
@@ -138,14 +145,16 @@ void KafkaPipeline::Impl::ProcessItem(int index, pipeline::ItemProcessor* proces
       reason_message = outcome->message;
     }
   }
-  // Also the heartbeat after the item: two clock reads per item, not three.
+  // Also the heartbeat after the item and, unless something is produced below, the next item's
+  // start.
   const int64_t t1 = pipeline::Stats::SteadyNowNanos();
-  ws.processing_time.ObserveNanos(t1 - t0);
+  times->processing_time.ObserveNanos(t1 - t0);
   ws.items_processed.Add();
+  bool produced = true;
 
   if (outcome != nullptr && outcome->kind != pipeline::Outcome::Kind::kDeadLetter) {
     ws.bytes_scanned.Add(outcome->bytes_scanned);
-    ws.match_time.ObserveNanos(outcome->match_nanos);
+    times->match_time.ObserveNanos(outcome->match_nanos);
     ws.hits.Add(outcome->hits);
     for (uint32_t rule : outcome->fired_rules) ws.CountRule(rule);
     // An alert larger than the producer's message.max.bytes (say, a matching item with a 1 MB
@@ -166,7 +175,9 @@ void KafkaPipeline::Impl::ProcessItem(int index, pipeline::ItemProcessor* proces
     }
     if (!oversize.empty()) {
       ProduceDeadLetter(index, item, "render_error", oversize, pack_label);
-    } else if (outcome->kind == pipeline::Outcome::Kind::kAlerts) {
+    } else if (outcome->kind != pipeline::Outcome::Kind::kAlerts) {
+      produced = false;
+    } else {
       ws.items_matched.Add();
       for (const pipeline::AlertMessage& alert : outcome->alerts) {
         const absl::string_view topic(alert.topic.data(), alert.topic.size());
@@ -182,6 +193,8 @@ void KafkaPipeline::Impl::ProcessItem(int index, pipeline::ItemProcessor* proces
   }
   Unref(item, done);  // the processing reference
   ws.heartbeat_steady_ns.store(t1, std::memory_order_relaxed);
+  // Producing can take long (a full producer queue blocks): it is not the next item's time.
+  return produced ? pipeline::Stats::SteadyNowNanos() : t1;
 }
 
 void KafkaPipeline::Impl::ProduceDeadLetter(int index, Item* item, std::string_view reason,
@@ -207,7 +220,6 @@ void KafkaPipeline::Impl::Produce(Item* item, std::string_view topic, std::strin
 
 void KafkaPipeline::Impl::Unref(Item* item, internal::FinishedItems* done) {
   if (item->pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-  item->partition->Finish(item->seq);
   rd_kafka_message_destroy(item->msg);
   item->msg = nullptr;
   if (done != nullptr) {
@@ -216,6 +228,7 @@ void KafkaPipeline::Impl::Unref(Item* item, internal::FinishedItems* done) {
     done->bytes += item->bytes;
     return;
   }
+  item->partition->Finish(item->seq);
   const size_t bytes = item->bytes;
   pool_.Release(&item, 1);
   items_finished_.fetch_add(1, std::memory_order_relaxed);
@@ -224,6 +237,15 @@ void KafkaPipeline::Impl::Unref(Item* item, internal::FinishedItems* done) {
 
 void KafkaPipeline::Impl::ReleaseFinished(internal::FinishedItems* done) {
   if (done->n == 0) return;
+  uint64_t seqs[internal::FinishedItems::kMax];
+  for (size_t i = 0; i < done->n;) {
+    pipeline::PartitionOffsets* partition = done->items[i]->partition;
+    size_t run = 0;
+    for (; i < done->n && done->items[i]->partition == partition; ++i) {
+      seqs[run++] = done->items[i]->seq;
+    }
+    partition->FinishMany(seqs, run);
+  }
   pool_.Release(done->items, done->n);
   items_finished_.fetch_add(done->n, std::memory_order_relaxed);
   limiter_->Release(done->bytes, done->n);

@@ -35,17 +35,30 @@ uint64_t PartitionOffsets::Begin(int64_t offset) {
   return seq;
 }
 
-void PartitionOffsets::Finish(uint64_t seq) {
-  MutexLock lock(&mu_);
+void PartitionOffsets::MarkLocked(uint64_t seq) {
   SW_CHECK(seq >= head_seq_ && seq < next_seq_);
+  ring_[seq & (ring_.size() - 1)].finished = true;
+}
+
+void PartitionOffsets::AdvanceLocked() {
   const size_t mask = ring_.size() - 1;
-  ring_[seq & mask].finished = true;
-  // Advance over the contiguous finished prefix.
   while (head_seq_ < next_seq_ && ring_[head_seq_ & mask].finished) {
     committable_ = ring_[head_seq_ & mask].offset + 1;
     ++head_seq_;
   }
   if (head_seq_ == next_seq_) idle_cv_.SignalAll();
+}
+
+void PartitionOffsets::Finish(uint64_t seq) {
+  MutexLock lock(&mu_);
+  MarkLocked(seq);
+  AdvanceLocked();
+}
+
+void PartitionOffsets::FinishMany(const uint64_t* seqs, size_t n) {
+  MutexLock lock(&mu_);
+  for (size_t i = 0; i < n; ++i) MarkLocked(seqs[i]);
+  AdvanceLocked();
 }
 
 int64_t PartitionOffsets::TakeCommittable() {

@@ -116,6 +116,12 @@ TEST(KafkaPipeline, AlertsAndDeadLettersOutOffsetsCommitted) {
   EXPECT_EQ(s.dead_letters_produced_by_reason[pipeline::DeadLetterReasonIndex("invalid_json")],
             bad.size());
   EXPECT_EQ(s.end_to_end_latency.count, matching.size());
+  // The workers' duration histograms (gathered per batch, added after it): one observation per
+  // item, match time for every item that was not dead-lettered.
+  EXPECT_EQ(s.processing_time.count, 60u);
+  EXPECT_EQ(s.queue_wait.count, 60u);
+  EXPECT_EQ(s.match_time.count, 60u - bad.size());
+  EXPECT_GT(s.processing_time.sum_seconds, 0);
   EXPECT_GE(s.rebalances_by_kind[0], 1u);
   EXPECT_EQ(s.in_flight_items, 0);
   ASSERT_EQ(s.consumed_by_topic.size(), 1u);

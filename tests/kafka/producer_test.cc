@@ -135,7 +135,7 @@ TEST(RetryingProducer, DeliversToSeveralTopicsOnceEach) {
   Recorder& recorder = started->recorder;
   // The client is made with the layer's producer defaults.
   EXPECT_EQ(producer->PropertyForTesting("enable.idempotence"), "true");
-  EXPECT_EQ(producer->PropertyForTesting("linger.ms"), "5");
+  EXPECT_EQ(producer->PropertyForTesting("linger.ms"), "50");
   ProduceRange(producer, {"out.a", "out.b", "out.c"}, 0, 300);
   ASSERT_TRUE(WaitUntil([&] { return recorder.distinct_delivered() == 300; }, absl::Seconds(30)));
   EXPECT_TRUE(ShutDown(producer));

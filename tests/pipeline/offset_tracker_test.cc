@@ -39,6 +39,25 @@ TEST(PartitionOffsets, WatermarkStopsAtTheOldestUnfinishedItem) {
   EXPECT_EQ(p.TakeCommittable(), 110);
 }
 
+TEST(PartitionOffsets, FinishManyMarksEveryItemAndAdvancesOnce) {
+  PartitionOffsets p("in", 1);
+  std::vector<uint64_t> seq;
+  for (int64_t o = 200; o < 208; ++o) seq.push_back(p.Begin(o));
+  // A worker's batch, out of order, leaving 203 and 207 in flight.
+  const uint64_t batch[] = {seq[2], seq[0], seq[6], seq[1], seq[5], seq[4]};
+  p.FinishMany(batch, 6);
+  EXPECT_EQ(p.TakeCommittable(), 203);
+  EXPECT_EQ(p.in_flight(), 5u);  // 203..207 until the watermark passes them
+  const uint64_t rest[] = {seq[3]};
+  p.FinishMany(rest, 1);
+  EXPECT_EQ(p.TakeCommittable(), 207);  // 204..206 were marked by the first call
+  p.FinishMany(nullptr, 0);
+  EXPECT_EQ(p.TakeCommittable(), -1);
+  p.Finish(seq[7]);
+  EXPECT_EQ(p.TakeCommittable(), 208);
+  EXPECT_TRUE(p.WaitIdle(absl::Now()));
+}
+
 TEST(PartitionOffsets, OffsetGapsAreFine) {
   PartitionOffsets p("in", 0);
   uint64_t a = p.Begin(5);

@@ -32,6 +32,37 @@ TEST(Stats, FoldsWorkersAndKeepsHistogramShape) {
   EXPECT_EQ(s.end_to_end_latency.upper_bounds.size(), kEndToEndLatencyBuckets.size());
 }
 
+TEST(Stats, LocalObservationsAddUpToTheSameHistogram) {
+  // The same durations observed one by one and through a LocalHistogram (a worker's batch)
+  // give the same buckets and sum; a duration equal to a bound counts in that bound's bucket.
+  const std::vector<int64_t> nanos = {-5,          0,           1'999,        2'000,
+                                      2'001,       5'000,       10'000,       3'000'000,
+                                      100'000'000, 100'000'001, 7'000'000'000};
+  LatencyHistogram<kProcessingTimeBuckets.size()> direct(kProcessingTimeBuckets);
+  LatencyHistogram<kProcessingTimeBuckets.size()> batched(kProcessingTimeBuckets);
+  LocalHistogram<kProcessingTimeBuckets.size()> local(kProcessingTimeBuckets);
+  for (int64_t n : nanos) direct.ObserveNanos(n);
+  // Two batches: the second flush must add only what came after the first.
+  for (size_t i = 0; i < 4; ++i) local.ObserveNanos(nanos[i]);
+  EXPECT_EQ(local.count(), 4u);
+  batched.Add(&local);
+  EXPECT_EQ(local.count(), 0u);
+  for (size_t i = 4; i < nanos.size(); ++i) local.ObserveNanos(nanos[i]);
+  batched.Add(&local);
+  batched.Add(&local);  // empty: adds nothing
+
+  HistogramSnapshot a, b;
+  direct.FoldInto(&a);
+  batched.FoldInto(&b);
+  // <= 2 us: -5 (as 0), 0, 1999, 2000; <= 5 us: 2001, 5000; <= 10 us: 10000; ...
+  EXPECT_THAT(a.cumulative_counts,
+              ElementsAre(4u, 6u, 7u, 7u, 7u, 7u, 7u, 7u, 7u, 7u, 8u, 8u, 8u, 9u, 11u));
+  EXPECT_EQ(b.cumulative_counts, a.cumulative_counts);
+  EXPECT_EQ(b.count, nanos.size());
+  EXPECT_DOUBLE_EQ(b.sum_seconds, a.sum_seconds);
+  EXPECT_NEAR(a.sum_seconds, 7.203021001, 1e-9);
+}
+
 TEST(Stats, DeadLetterReasonsAreClosed) {
   EXPECT_EQ(kDeadLetterReasons[DeadLetterReasonIndex("invalid_json")], "invalid_json");
   EXPECT_EQ(kDeadLetterReasons[DeadLetterReasonIndex("match_error")], "match_error");

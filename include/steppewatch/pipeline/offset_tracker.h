@@ -46,6 +46,8 @@ class PartitionOffsets {
 
   // Marks the item `seq` finished (processed and all outputs acked).
   void Finish(uint64_t seq);
+  // Marks the items seqs[0..n) finished under one lock: Finish() of each, in any order.
+  void FinishMany(const uint64_t* seqs, size_t n);
 
   // Returns the offset to store (last contiguous finished offset + 1) if it moved since the
   // last call, else -1. Always -1 once Abandon()ed.
@@ -73,6 +75,9 @@ class PartitionOffsets {
     bool finished;
   };
   void GrowLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MarkLocked(uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Advances over the contiguous finished prefix; signals idle_cv_ once nothing is in flight.
+  void AdvanceLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // First, with the constant fields, on a cache line apart from the lock and the ring: workers
   // read the flag for every item (and prefetch the object's start for it) while the consumer
