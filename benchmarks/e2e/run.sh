@@ -7,6 +7,7 @@
 #   benchmarks/e2e/run.sh [--quick] [--only passthrough,offline,packs,live,scale]
 #                         [--packs default,1k,10k,100k] [--workers N] [--perf record|stat]
 #                         [--rounds N] [--alt-build DIR] [--offline-repeat N]
+#                         [--glibc-tunables VALUE]
 # --rounds/--alt-build: the offline match and each pack's daemon N times, alternating with the
 # binaries of another build (an A/B under the same load); --perf: perf record -g (or perf stat
 # per thread) of each single-daemon run. Each daemon run reports its CPU per item by thread.
