@@ -128,12 +128,9 @@ struct Fingerprinter::Scratch {
   bool exact = false;
   bool saw_empty_bin = false;
 
-  // Adds the features of tokens [from, to) of the field scanned last.
+  // Adds the features of tokens [from, to) of the field scanned last with MinHashBins::Add (the
+  // portable kernel, or an item computed exactly).
   void AddTokens(size_t from, size_t to) {
-    if (!exact && kernel == internal::Kernel::kAvx512) [[likely]] {
-      internal::AddKeyPairs(&bins, unigrams, bigrams, from, to);
-      return;
-    }
     if (from == 0 && to > 0) bins.Add(unigrams[from++]);
       // Unrolled: a quarter of the loop's instructions were its own compare and branch.
 #pragma GCC unroll 4
@@ -143,8 +140,9 @@ struct Fingerprinter::Scratch {
     }
   }
 
-  // Adds the features of one field: the scan, then the token hashes and features in a loop of
-  // their own, then the bins (each step a loop without unpredictable branches). With `lead`
+  // Adds the features of one field: the scan, then the token hashes and features, then the bins
+  // (each step a loop without unpredictable branches; with AVX-512 the last two are one loop,
+  // internal::AddTokenFeatures, so the scalar bin updates overlap the vector hashes). With `lead`
   // (the body) the sketch is also copied after kLeadTokens tokens when there are more; returns
   // whether it was.
   bool AddField(std::string_view text, bool is_title, size_t first_line_bytes, bool lead,
@@ -154,6 +152,14 @@ struct Fingerprinter::Scratch {
     const size_t count = internal::ScanTokens<true>(kernel, text, span, kDefaults, starts, ends);
     tokens += count;
     if (count == 0) return false;
+    const bool copy_lead = lead && count > kLeadTokens;
+    if (!exact && kernel == internal::Kernel::kAvx512) [[likely]] {
+      static_assert(kLeadTokens % 8 == 0, "AddTokenFeatures copies the lead at a multiple of 8");
+      saw_empty_bin |=
+          internal::AddTokenFeatures(text, starts, ends, count, unigrams, bigrams, &bins,
+                                     copy_lead ? kLeadTokens : count, &lead_bins);
+      return copy_lead;
+    }
     saw_empty_bin |= internal::TokenFeatures(kernel, text, starts, ends, count, unigrams, bigrams);
     if (!lead || count <= kLeadTokens) {
       AddTokens(0, count);

@@ -1,8 +1,9 @@
 // The fingerprint's token hashes and default features, for Fingerprinter's path: the feature of
 // each token and of each pair of consecutive tokens, written to two arrays that the caller adds
-// to its MinHash bins. The AVX-512 kernel hashes eight tokens at a time (64-bit lanes: the same
-// multiplies and shifts as HashToken, so the same values); tokens it cannot take whole (longer
-// than 16 bytes, or within 16 bytes of the text's end) are hashed again one at a time.
+// to its MinHash bins (with AVX-512, AddTokenFeatures adds them itself). The AVX-512 kernel
+// hashes eight tokens at a time (64-bit lanes: the same multiplies and shifts as HashToken, so
+// the same values); tokens it cannot take whole (longer than 16 bytes, or within 16 bytes of the
+// text's end) are hashed again one at a time.
 // GCC 12's AVX-512 intrinsics pass an undefined vector as the unused merge source of their
 // unmasked forms, and its -Wmaybe-uninitialized reports that inside its own headers once they
 // are inlined here (no value of this file is uninitialised).
@@ -35,15 +36,29 @@ bool TokenFeaturesPortable(std::string_view text, const uint32_t* starts, const 
 #define STEPPEWATCH_AVX512_HASH \
   __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx512vbmi,bmi2")))
 
+// MinHashBins::AddKey in general registers: in a function built for AVX-512, GCC does the
+// minimum with vpminuq (a move from and to a vector register each, on the ports the hashes need).
+inline void AddKeyScalar(MinHashBins* bins, uint64_t h) {
+  uint64_t* bin = &bins->bins[h >> 58];
+  uint64_t value = *bin;
+  __asm__("cmpq %[value], %[h]\n\tcmovbq %[h], %[value]" : [value] "+r"(value) : [h] "r"(h) : "cc");
+  *bin = value;
+}
+
 // Feature() of eight hashes.
 STEPPEWATCH_AVX512_HASH inline __m512i Feature8(__m512i x) {
   x = _mm512_mullo_epi64(x, _mm512_set1_epi64(static_cast<long long>(0xD6E8FEB86659FD93ull)));
   return _mm512_xor_si512(x, _mm512_srli_epi64(x, 32));
 }
 
+// kFuse: AddTokenFeatures (the arrays are its buffer, with kEmptyBin for the lanes that are no
+// feature); else TokenFeatures (`bins`, `lead_at` and `lead` unused).
+template <bool kFuse>
 STEPPEWATCH_AVX512_HASH bool TokenFeaturesAvx512(std::string_view text, const uint32_t* starts,
                                                  const uint32_t* ends, size_t count,
-                                                 uint64_t* unigrams, uint64_t* bigrams) {
+                                                 uint64_t* unigrams, uint64_t* bigrams,
+                                                 MinHashBins* bins, size_t lead_at,
+                                                 MinHashBins* lead) {
   // The largest feature of each lane: all ones when a feature equals kEmptyBin (a maximum, not
   // a compare per group: the compare's mask, moved to a general register each time, cost 5% of
   // the item).
@@ -55,6 +70,20 @@ STEPPEWATCH_AVX512_HASH bool TokenFeaturesAvx512(std::string_view text, const ui
   const __m512i ones = _mm512_set1_epi64(-1);
   const __m512i eight = _mm512_set1_epi64(8);
   __m512i prev = _mm512_setzero_si512();
+  // With kFuse, the features of eight tokens go to the bins two groups (16 tokens) after they
+  // were stored: the scalar bin updates then run beside the vector multiplies of later groups.
+  // Read back at once they cost ~15% more than two loops (on this AMD EPYC a 64-bit load from a
+  // 512-bit store still in flight waits for it); one group later: even with two loops; two or
+  // four groups later: ~5% less (benchmarks/README.md, "Round fpfuse").
+  constexpr size_t kLag = 16;
+  auto add_group = [&](size_t g) STEPPEWATCH_AVX512_HASH {
+    if (g == lead_at) CopyBins(Kernel::kAvx512, *bins, lead);
+#pragma GCC unroll 8
+    for (size_t j = g; j < g + 8; ++j) {
+      AddKeyScalar(bins, unigrams[j]);
+      AddKeyScalar(bins, bigrams[j]);
+    }
+  };
   for (size_t k = 0; k < count; k += 8) {
     const __mmask8 live = count - k >= 8 ? 0xFF : static_cast<__mmask8>((1u << (count - k)) - 1);
     const __m512i st = _mm512_cvtepu32_epi64(_mm256_maskz_loadu_epi32(live, starts + k));
@@ -110,9 +139,21 @@ STEPPEWATCH_AVX512_HASH bool TokenFeaturesAvx512(std::string_view text, const ui
     const __m512i uni = Feature8(_mm512_add_epi64(h, _mm512_set1_epi64(0x1111)));
     const __m512i bi = Feature8(_mm512_add_epi64(
         _mm512_add_epi64(_mm512_mullo_epi64(before, mul1), h), _mm512_set1_epi64(0x2222)));
-    _mm512_storeu_si512(unigrams + k, uni);
-    _mm512_storeu_si512(bigrams + k, bi);
+    if constexpr (kFuse) {
+      // Lanes that are no feature (past the count; the first token's pair) read as kEmptyBin,
+      // which AddKey leaves out (no bin is above it).
+      _mm512_storeu_si512(unigrams + k, _mm512_mask_mov_epi64(ones, live, uni));
+      _mm512_storeu_si512(bigrams + k,
+                          _mm512_mask_mov_epi64(ones, k == 0 ? live & 0xFE : live, bi));
+      if (k >= kLag) add_group(k - kLag);
+    } else {
+      _mm512_storeu_si512(unigrams + k, uni);
+      _mm512_storeu_si512(bigrams + k, bi);
+    }
     largest = _mm512_mask_max_epu64(largest, live, largest, _mm512_max_epu64(uni, bi));
+  }
+  if constexpr (kFuse) {
+    for (size_t g = count > kLag ? RoundUp8(count) - kLag : 0; g < count; g += 8) add_group(g);
   }
   return _mm512_cmpeq_epu64_mask(largest, ones) != 0;
 }
@@ -122,9 +163,17 @@ STEPPEWATCH_AVX512_HASH bool TokenFeaturesAvx512(std::string_view text, const ui
 bool TokenFeatures(Kernel kernel, std::string_view text, const uint32_t* starts,
                    const uint32_t* ends, size_t count, uint64_t* unigrams, uint64_t* bigrams) {
   if (kernel == Kernel::kAvx512) {
-    return TokenFeaturesAvx512(text, starts, ends, count, unigrams, bigrams);
+    return TokenFeaturesAvx512<false>(text, starts, ends, count, unigrams, bigrams, nullptr, 0,
+                                      nullptr);
   }
   return TokenFeaturesPortable(text, starts, ends, count, unigrams, bigrams);
+}
+
+bool AddTokenFeatures(std::string_view text, const uint32_t* starts, const uint32_t* ends,
+                      size_t count, uint64_t* unigrams, uint64_t* bigrams, MinHashBins* bins,
+                      size_t lead_at, MinHashBins* lead) {
+  return TokenFeaturesAvx512<true>(text, starts, ends, count, unigrams, bigrams, bins, lead_at,
+                                   lead);
 }
 
 }  // namespace steppewatch::stories::internal

@@ -179,17 +179,6 @@ STEPPEWATCH_AVX512_BINS void CopyBinsAvx512(const uint64_t* from, uint64_t* to) 
 }
 }  // namespace
 
-void AddKeyPairs(MinHashBins* bins, const uint64_t* unigrams, const uint64_t* bigrams, size_t from,
-                 size_t to) {
-  if (from == 0 && to > 0) bins->AddKey(unigrams[from++]);
-    // Unrolled: a quarter of the loop's instructions were its own compare and branch.
-#pragma GCC unroll 4
-  for (size_t k = from; k < to; ++k) {
-    bins->AddKey(unigrams[k]);
-    bins->AddKey(bigrams[k]);
-  }
-}
-
 void CopyBins(Kernel kernel, const MinHashBins& from, MinHashBins* to) {
   if (kernel == Kernel::kAvx512) {
     CopyBinsAvx512(from.bins, to->bins);

@@ -647,6 +647,38 @@ std::vector<std::string> ManyTexts() {
   return texts;
 }
 
+// The AVX-512 path adds each eight tokens' features to the bins two groups after it hashed
+// them, and copies the lead's bins at token kLeadTokens within that loop: every body length
+// from 1 to 160 tokens (each group boundary, the lead's, the last groups' tail) gives the
+// portable kernel's fingerprint and lead key, with and without a title.
+TEST(Fingerprint, EveryBodyLengthGivesTheSameFingerprintOnBothKernels) {
+  Fingerprinter best, portable(Kernel::kPortable);
+  std::mt19937_64 rng(13);
+  size_t with_lead = 0;
+  for (const std::string title : {"", "Kazakhstan gas pipeline"}) {
+    std::string raw;
+    for (uint32_t n = 1; n <= 160; ++n) {
+      // One more word (no sentence mark: the rules keep every token).
+      raw += raw.empty() ? "" : " ";
+      raw += "w" + std::to_string(rng() % 100000);
+      const std::string body = normalise::FoldToString(raw);
+      Fingerprint lead_best = 1, lead_portable = 1;
+      uint32_t tokens_best = 0, tokens_portable = 0;
+      const Fingerprint fp = portable.Compute(title, body, raw, &lead_portable, &tokens_portable);
+      ASSERT_NE(fp, 0u) << n;
+      ASSERT_EQ(best.Compute(title, body, raw, &lead_best, &tokens_best), fp) << n << ": " << raw;
+      ASSERT_EQ(lead_best, lead_portable) << n << ": " << raw;
+      ASSERT_EQ(tokens_best, tokens_portable) << n;
+      ASSERT_EQ(tokens_portable, n + (title.empty() ? 0 : 3)) << raw;
+      with_lead += lead_portable != 0;
+    }
+  }
+  EXPECT_EQ(with_lead, 2 * (160 - kLeadTokens));
+  if (!internal::KernelSupported(Kernel::kAvx512)) {
+    GTEST_SKIP() << "no AVX-512 on this CPU: only the portable kernel ran";
+  }
+}
+
 TEST(Fingerprint, KernelsAndPathsGiveTheSameFingerprintOnManyTexts) {
   Fingerprinter best, portable(Kernel::kPortable);
   internal::FingerprintOptions simhash, no_rules, lead;
