@@ -155,9 +155,8 @@ struct Fingerprinter::Scratch {
     const bool copy_lead = lead && count > kLeadTokens;
     if (!exact && kernel == internal::Kernel::kAvx512) [[likely]] {
       static_assert(kLeadTokens % 8 == 0, "AddTokenFeatures copies the lead at a multiple of 8");
-      saw_empty_bin |=
-          internal::AddTokenFeatures(text, starts, ends, count, unigrams, bigrams, &bins,
-                                     copy_lead ? kLeadTokens : count, &lead_bins);
+      saw_empty_bin |= internal::AddTokenFeatures(text, starts, ends, count, &bins,
+                                                  copy_lead ? kLeadTokens : count, &lead_bins);
       return copy_lead;
     }
     saw_empty_bin |= internal::TokenFeatures(kernel, text, starts, ends, count, unigrams, bigrams);

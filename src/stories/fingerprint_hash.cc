@@ -52,7 +52,7 @@ STEPPEWATCH_AVX512_HASH inline __m512i Feature8(__m512i x) {
 }
 
 // kFuse: AddTokenFeatures (the arrays are its buffer, with kEmptyBin for the lanes that are no
-// feature); else TokenFeatures (`bins`, `lead_at` and `lead` unused).
+// feature; RoundUp8(count) entries each); else TokenFeatures (`bins`, `lead_at`, `lead` unused).
 template <bool kFuse>
 STEPPEWATCH_AVX512_HASH bool TokenFeaturesAvx512(std::string_view text, const uint32_t* starts,
                                                  const uint32_t* ends, size_t count,
@@ -170,8 +170,11 @@ bool TokenFeatures(Kernel kernel, std::string_view text, const uint32_t* starts,
 }
 
 bool AddTokenFeatures(std::string_view text, const uint32_t* starts, const uint32_t* ends,
-                      size_t count, uint64_t* unigrams, uint64_t* bigrams, MinHashBins* bins,
-                      size_t lead_at, MinHashBins* lead) {
+                      size_t count, MinHashBins* bins, size_t lead_at, MinHashBins* lead) {
+  // On the stack, not the caller's scratch arrays: ~5% faster on a 3 KB item (the stack is in L1
+  // and the compiler knows the bins are not in it).
+  alignas(64) uint64_t unigrams[RoundUp8(MaxTokens(kDefaultOptions.max_body_bytes))];
+  alignas(64) uint64_t bigrams[RoundUp8(MaxTokens(kDefaultOptions.max_body_bytes))];
   return TokenFeaturesAvx512<true>(text, starts, ends, count, unigrams, bigrams, bins, lead_at,
                                    lead);
 }

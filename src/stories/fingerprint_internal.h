@@ -194,13 +194,12 @@ struct MinHashBins {
 // The AVX-512 kernel's TokenFeatures and bin adds in one loop: adds the default features of
 // tokens 0..count-1 of `text` (the pairs from token 1) to `bins` with MinHashBins::AddKey, and
 // copies `bins` to `lead` once the features of tokens [0, lead_at) are in (`lead_at` a multiple
-// of 8 below `count`; any value >= `count`: no copy). `unigrams` and `bigrams` are its buffer
-// (RoundUp8(count) entries each; what they hold after is unspecified). kAvx512 must be supported.
-// Returns whether a feature equals kEmptyBin (AddKey leaves it out: the caller computes the item
-// again with TokenFeatures and MinHashBins::Add).
+// of 8 below `count`; any value >= `count`: no copy). `count` is at most
+// MaxTokens(kDefaultOptions.max_body_bytes) (its buffers are on the stack). kAvx512 must be
+// supported. Returns whether a feature equals kEmptyBin (AddKey leaves it out: the caller
+// computes the item again with TokenFeatures and MinHashBins::Add).
 bool AddTokenFeatures(std::string_view text, const uint32_t* starts, const uint32_t* ends,
-                      size_t count, uint64_t* unigrams, uint64_t* bigrams, MinHashBins* bins,
-                      size_t lead_at, MinHashBins* lead);
+                      size_t count, MinHashBins* bins, size_t lead_at, MinHashBins* lead);
 
 // Copies `from` to `to` (64 bins; kAvx512 must be supported): a plain struct copy compiles to
 // `rep movsq`, whose start-up cost was ~1% of a 3 KB item's time with its lead key.
