@@ -37,7 +37,9 @@ bool TokenFeaturesPortable(std::string_view text, const uint32_t* starts, const 
   __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx512vbmi,bmi2")))
 
 // MinHashBins::AddKey in general registers: in a function built for AVX-512, GCC does the
-// minimum with vpminuq (a move from and to a vector register each, on the ports the hashes need).
+// minimum with vpminuq (a move to and from a vector register each, on the ports the hashes need);
+// this was 1-2 us faster per 64 items in the same alternated runs (benchmarks/README.md, "Round
+// fpfuse").
 inline void AddKeyScalar(MinHashBins* bins, uint64_t h) {
   uint64_t* bin = &bins->bins[h >> 58];
   uint64_t value = *bin;
