@@ -305,15 +305,22 @@ void AlertRenderer::Render(const AlertContext& c, absl::Span<const rules::FiredR
   const uint32_t context_bytes =
       compact ? options_.compact_snippet_context_bytes : options_.snippet_context_bytes;
   // The members as JsonWriter writes them, with literal keys: one append per constant run.
+  // `key_literal` holds the separator, the quoted key and the colon.
   std::string* out = json;
+  auto string_member = [out](std::string_view key_literal, std::string_view value) {
+    out->append(key_literal);
+    JsonWriter::AppendString(value, out);
+  };
+  auto int_member = [out](std::string_view key_literal, int64_t value) {
+    out->append(key_literal);
+    JsonWriter::AppendInt(value, out);
+  };
   out->append("{\"schema\":\"");
   out->append(kAlertSchema);
-  out->append("\",\"alert_id\":");
-  JsonWriter::AppendString(*alert_id, out);
-  out->append(",\"topic\":");
-  JsonWriter::AppendString(c.topic, out);
-  out->append(",\"severity\":");
-  JsonWriter::AppendString(*severity_header, out);
+  out->push_back('"');
+  string_member(",\"alert_id\":", *alert_id);
+  string_member(",\"topic\":", c.topic);
+  string_member(",\"severity\":", *severity_header);
   out->append(",\"tags\":[");
   bool first_tag = true;
   for (const rules::FiredRule* f : fired) {
@@ -332,19 +339,13 @@ void AlertRenderer::Render(const AlertContext& c, absl::Span<const rules::FiredR
       JsonWriter::AppendString(tags[i], out);
     }
   }
-  out->append("],\"item\":{\"id\":");
-  JsonWriter::AppendString(item.id, out);
-  out->append(",\"title\":");
-  JsonWriter::AppendString(item.title, out);
-  auto optional = [out](std::string_view key_literal, std::string_view value) {
-    if (value.empty()) return;
-    out->append(key_literal);
-    JsonWriter::AppendString(value, out);
-  };
-  optional(",\"url\":", item.url);
-  optional(",\"source\":", item.source);
-  optional(",\"lang\":", item.lang);
-  optional(",\"published_at\":", item.published_at);
+  out->push_back(']');
+  string_member(",\"item\":{\"id\":", item.id);
+  string_member(",\"title\":", item.title);
+  if (!item.url.empty()) string_member(",\"url\":", item.url);
+  if (!item.source.empty()) string_member(",\"source\":", item.source);
+  if (!item.lang.empty()) string_member(",\"lang\":", item.lang);
+  if (!item.published_at.empty()) string_member(",\"published_at\":", item.published_at);
   if (c.has_fingerprint) {
     auto hex = [out](std::string_view key_literal, uint64_t fp) {
       out->append(key_literal);
@@ -356,10 +357,7 @@ void AlertRenderer::Render(const AlertContext& c, absl::Span<const rules::FiredR
     };
     hex(",\"fingerprint\":", c.fingerprint);
     if (c.lead_fingerprint != 0) hex(",\"lead_fingerprint\":", c.lead_fingerprint);
-    if (c.fingerprint_tokens != 0) {
-      out->append(",\"fingerprint_tokens\":");
-      JsonWriter::AppendInt(c.fingerprint_tokens, out);
-    }
+    if (c.fingerprint_tokens != 0) int_member(",\"fingerprint_tokens\":", c.fingerprint_tokens);
   }
   out->append("},\"matches\":[");
   for (size_t i = 0; i < fired.size(); ++i) {
@@ -369,18 +367,12 @@ void AlertRenderer::Render(const AlertContext& c, absl::Span<const rules::FiredR
   out->push_back(']');
   if (c.hits_truncated) out->append(",\"hits_truncated\":true");
   out->append(rule_pack_member_);
-  out->append(",\"origin\":{\"topic\":");
-  JsonWriter::AppendString(c.origin_topic, out);
-  out->append(",\"partition\":");
-  JsonWriter::AppendInt(c.origin_partition, out);
-  out->append(",\"offset\":");
-  JsonWriter::AppendInt(c.origin_offset, out);
-  out->append(",\"timestamp_ms\":");
-  JsonWriter::AppendInt(c.origin_timestamp_ms, out);
-  out->append("},\"processed_at\":");
-  JsonWriter::AppendString(c.processed_at, out);
-  out->append(",\"instance\":");
-  JsonWriter::AppendString(c.instance, out);
+  string_member(",\"origin\":{\"topic\":", c.origin_topic);
+  int_member(",\"partition\":", c.origin_partition);
+  int_member(",\"offset\":", c.origin_offset);
+  int_member(",\"timestamp_ms\":", c.origin_timestamp_ms);
+  string_member("},\"processed_at\":", c.processed_at);
+  string_member(",\"instance\":", c.instance);
   out->push_back('}');
 }
 

@@ -226,21 +226,6 @@ void JsonWriter::AppendString(std::string_view value, std::string* out) {
   out->push_back('"');
 }
 
-void JsonWriter::BeginObjectWith(std::string_view opening) {
-  Separate();
-  out_->append(opening);
-  ++depth_;
-  SW_CHECK(depth_ <= kMaxDepth);
-  first_[depth_] = opening.size() <= 1;
-}
-
-void JsonWriter::RepeatValue(size_t pos, size_t len) {
-  Separate();
-  // Reserved first, so the append below copies from storage that does not move.
-  out_->reserve(out_->size() + len);
-  out_->append(out_->data() + pos, len);
-}
-
 void JsonWriter::Int(int64_t value) {
   Separate();
   AppendInt(value, out_);

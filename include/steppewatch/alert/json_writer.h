@@ -48,24 +48,6 @@ class JsonWriter {
     Int(value);
   }
 
-  // Begins an object whose first fields were rendered earlier: `opening` is '{' followed by
-  // zero or more complete `"key":value` members separated by commas (no trailing comma). End it
-  // with EndObject() as any object.
-  void BeginObjectWith(std::string_view opening);
-  // Writes again the value that this writer wrote at out[pos, pos + len) (separated as any
-  // value): for a value that repeats within one document, rendered once and then copied.
-  void RepeatValue(size_t pos, size_t len);
-  // Returns the size of the output so far: with RepeatValue, where a value about to be written
-  // (after its separator) or just written lies.
-  size_t size() const { return out_->size(); }
-  // Writes the separator of a value that the caller then appends, complete, to the returned
-  // output (with the static Append* functions below and literal JSON): for values whose keys are
-  // constants, written with a few appends instead of a call per key.
-  std::string* RawValue() {
-    Separate();
-    return out_;
-  }
-
   // Appends `value` to `*out` as the body of a JSON string (escaped, without quotes).
   static void Escape(std::string_view value, std::string* out);
   // Appends `value` to `*out` as a JSON string (quoted and escaped): what String() writes.
