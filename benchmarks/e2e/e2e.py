@@ -183,9 +183,10 @@ class Watcher(sw.Kafka):
     return sum(max(o, 0) for o in self.committed(group, topic, parts).values())
 
 
-# --perf record|stat: `perf record -g` (or `perf stat --per-thread` of instructions, cycles and
-# context switches) of each single-instance daemon run over its measured interval, into
-# WORKDIR/<run>.perf.record (.perf.stat).
+# --perf record|faults|stat: `perf record -g` (faults: `perf record -e page-faults -g`, where the
+# daemon's minor faults come from; or `perf stat --per-thread` of instructions, cycles and context
+# switches) of each single-instance daemon run over its measured interval, into
+# WORKDIR/<run>.perf.record (.perf.faults, .perf.stat).
 PERF = None
 
 # librdkafka properties added to every daemon config (--daemon-prop consumer.KEY=VALUE or
@@ -242,8 +243,9 @@ def run_daemons(ctx, name, rules, topic, total, instances=1, timeout=600, swd=No
       threads0 = thread_cpu(procs[0].pid)
       faults0 = minor_faults(procs[0].pid)
       if PERF and instances == 1:
-        what = (["record", "-g", "-q"] if PERF == "record" else
-                ["stat", "--per-thread", "-e", "instructions,cycles,context-switches"])
+        what = {"record": ["record", "-g", "-q"],
+                "faults": ["record", "-e", "page-faults", "-g", "-q"],
+                "stat": ["stat", "--per-thread", "-e", "instructions,cycles,context-switches"]}[PERF]
         perf = subprocess.Popen(
             ["perf"] + what + ["-p", str(procs[0].pid), "-o",
                                os.path.join(ctx.workdir, f"{name}.perf.{PERF}")],
@@ -425,9 +427,10 @@ def main():
   ap.add_argument("--packs", default="default,1k,10k,100k")
   ap.add_argument("--daemon-prop", action="append", default=[],
                   help="consumer.KEY=VALUE or producer.KEY=VALUE for every daemon config")
-  ap.add_argument("--perf", choices=("record", "stat"),
-                  help="perf record -g (or perf stat per thread) each single-daemon run "
-                       "(WORKDIR/<run>.perf.record or .perf.stat)")
+  ap.add_argument("--perf", choices=("record", "faults", "stat"),
+                  help="perf record -g (faults: of the page-fault event, -g) or perf stat per "
+                       "thread of each single-daemon run (WORKDIR/<run>.perf.record, "
+                       ".perf.faults or .perf.stat)")
   ap.add_argument("--rounds", type=int, default=1,
                   help="run the offline match and the pack daemons this many times")
   ap.add_argument("--alt-build", default=None,

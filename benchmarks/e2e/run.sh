@@ -5,7 +5,7 @@
 # and synthetic packs, live latency and scale-out. Prints a markdown table; results.json and
 # every process log stay in the work directory.
 #   benchmarks/e2e/run.sh [--quick] [--only passthrough,offline,packs,live,scale]
-#                         [--packs default,1k,10k,100k] [--workers N] [--perf record|stat]
+#                         [--packs default,1k,10k,100k] [--workers N] [--perf record|faults|stat]
 #                         [--rounds N] [--alt-build DIR] [--offline-repeat N]
 #                         [--glibc-tunables VALUE]
 # --rounds/--alt-build: the offline match and each pack's daemon N times, alternating with the
