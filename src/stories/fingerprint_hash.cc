@@ -121,8 +121,10 @@ STEPPEWATCH_AVX512_HASH bool TokenFeaturesAvx512(std::string_view text, const ui
   // were stored: the scalar bin updates then run beside the vector multiplies of later groups.
   // Read back at once they cost ~15% more than two loops (on this AMD EPYC a 64-bit load from a
   // 512-bit store still in flight waits for it); one group later: even with two loops; two or
-  // four groups later: ~5% less (benchmarks/README.md, "Round fpfuse").
-  constexpr size_t kLag = 16;
+  // four groups later: ~5% less (benchmarks/README.md, "Round fpfuse"). With the next group's
+  // loads one group ahead (LoadFront), four groups (32 tokens) were 1-2% faster than two, and
+  // one group slower again (round fp1us, night).
+  constexpr size_t kLag = 32;
   auto add_group = [&](size_t g) STEPPEWATCH_AVX512_HASH {
     if (g == lead_at) CopyBins(Kernel::kAvx512, *bins, lead);
 #pragma GCC unroll 8
