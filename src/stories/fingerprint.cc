@@ -209,6 +209,25 @@ Fingerprint Fingerprinter::Compute(std::string_view folded_title, std::string_vi
   Scratch& s = *scratch_;
   // The body's bytes that count are asked for at once, so their cache misses overlap (the scan
   // itself asks for them one block at a time).
+  // First what the text rules read before the scan, each a miss of its own when the item comes
+  // from L3: the title, the original body's first line (FirstLine), the last footer_bytes of the
+  // original (FindTailLines) and of the folded body (the footer and last-sentence rules, past
+  // the 2 KB that count).
+  const auto prefetch_tail = [](std::string_view text, size_t bytes) {
+    if (text.empty()) return;
+    const char* end = text.data() + text.size();
+    for (const char* at = end - std::min(text.size(), bytes); at < end; at += 64) {
+      __builtin_prefetch(at);
+    }
+    __builtin_prefetch(end - 1);
+  };
+  __builtin_prefetch(folded_title.data());
+  if (!original_body.empty()) {
+    __builtin_prefetch(original_body.data());
+    if (original_body.size() > 64) __builtin_prefetch(original_body.data() + 64);
+  }
+  prefetch_tail(original_body, kDefaults.footer_bytes);
+  prefetch_tail(folded_body, kDefaults.footer_bytes);
   const size_t body_bytes = std::min(folded_body.size(), kDefaults.max_body_bytes);
   for (size_t at = 0; at < body_bytes; at += 64) __builtin_prefetch(folded_body.data() + at);
   s.exact = false;

@@ -53,6 +53,51 @@ STEPPEWATCH_AVX512_HASH inline __m512i Feature8(__m512i x) {
   return _mm512_xor_si512(x, _mm512_srli_epi64(x, 32));
 }
 
+// What the hash of eight tokens starting at token k needs from memory: their lengths, and
+// their first and second 8 bytes (whole in `a` and `b` for the `fast` lanes: tokens of at most
+// 16 bytes whose 16 bytes lie in the window; the others are hashed one at a time).
+struct Front {
+  __m512i len, a, b;
+  __mmask8 live, fast;
+};
+
+STEPPEWATCH_AVX512_HASH __attribute__((always_inline)) inline Front LoadFront(
+    std::string_view text, const uint32_t* starts, const uint32_t* ends, size_t count, size_t k) {
+  Front f;
+  const char* p = text.data();
+  f.live = count - k >= 8 ? 0xFF : static_cast<__mmask8>((1u << (count - k)) - 1);
+  // (The zero-masked forms: GCC 12 warns about the unmasked ones' undefined pass-through.)
+  const __m512i st =
+      _mm512_maskz_cvtepu32_epi64(f.live, _mm256_maskz_loadu_epi32(f.live, starts + k));
+  const __m512i en = _mm512_and_si512(
+      _mm512_maskz_cvtepu32_epi64(f.live, _mm256_maskz_loadu_epi32(f.live, ends + k)),
+      _mm512_set1_epi64(kEndMask));
+  f.len = _mm512_sub_epi64(en, st);
+  // The eight tokens' first 16 bytes come from a 128-byte window at the first token's start,
+  // through byte permutes (gathers took a third of the time): whole in the vector are the
+  // tokens of at most 16 bytes whose 16 bytes lie in the window. Bytes past the text read as
+  // 0 and fault nowhere; only a token's own bytes count.
+  const size_t base = starts[k];
+  const size_t rest_bytes = text.size() - base;
+  const __m512i w0 = _mm512_maskz_loadu_epi8(
+      rest_bytes >= 64 ? ~__mmask64{0} : _bzhi_u64(~uint64_t{0}, rest_bytes), p + base);
+  const __m512i w1 =
+      _mm512_maskz_loadu_epi8(rest_bytes >= 128  ? ~__mmask64{0}
+                              : rest_bytes <= 64 ? 0
+                                                 : _bzhi_u64(~uint64_t{0}, rest_bytes - 64),
+                              p + base + 64);
+  const __m512i off = _mm512_sub_epi64(st, _mm512_set1_epi64(static_cast<long long>(base)));
+  f.fast = f.live & _mm512_cmple_epu64_mask(f.len, _mm512_set1_epi64(16)) &
+           _mm512_cmple_epu64_mask(off, _mm512_set1_epi64(112));
+  // Byte i of lane j indexes the window at off[j] + i.
+  const __m512i idx =
+      _mm512_add_epi8(_mm512_shuffle_epi8(off, _mm512_set4_epi32(0x08080808, 0x08080808, 0, 0)),
+                      _mm512_set1_epi64(0x0706050403020100));
+  f.a = _mm512_permutex2var_epi8(w0, idx, w1);
+  f.b = _mm512_permutex2var_epi8(w0, _mm512_add_epi8(idx, _mm512_set1_epi8(8)), w1);
+  return f;
+}
+
 // kFuse: AddTokenFeatures (the arrays are its buffer, with kEmptyBin for the lanes that are no
 // feature; RoundUp8(count) entries each); else TokenFeatures (`bins`, `lead_at`, `lead` unused).
 template <bool kFuse>
@@ -76,8 +121,10 @@ STEPPEWATCH_AVX512_HASH bool TokenFeaturesAvx512(std::string_view text, const ui
   // were stored: the scalar bin updates then run beside the vector multiplies of later groups.
   // Read back at once they cost ~15% more than two loops (on this AMD EPYC a 64-bit load from a
   // 512-bit store still in flight waits for it); one group later: even with two loops; two or
-  // four groups later: ~5% less (benchmarks/README.md, "Round fpfuse").
-  constexpr size_t kLag = 16;
+  // four groups later: ~5% less (benchmarks/README.md, "Round fpfuse"). With the next group's
+  // loads one group ahead (LoadFront), four groups (32 tokens) were 1-2% faster than two, and
+  // one group slower again (round fp1us, night).
+  constexpr size_t kLag = 32;
   auto add_group = [&](size_t g) STEPPEWATCH_AVX512_HASH {
     if (g == lead_at) CopyBins(Kernel::kAvx512, *bins, lead);
 #pragma GCC unroll 8
@@ -86,35 +133,18 @@ STEPPEWATCH_AVX512_HASH bool TokenFeaturesAvx512(std::string_view text, const ui
       AddKeyScalar(bins, bigrams[j]);
     }
   };
+  // Software-pipelined: the loads, the window and its byte permutes of the next eight tokens
+  // (`next`) come before this eight's hashes and features in the loop body, so they are
+  // issued while this eight's multiplies are waited on (in program order after them, the
+  // next eight's loads waited for scheduler room behind this eight's chain).
+  Front next = LoadFront(text, starts, ends, count, 0);
   for (size_t k = 0; k < count; k += 8) {
-    const __mmask8 live = count - k >= 8 ? 0xFF : static_cast<__mmask8>((1u << (count - k)) - 1);
-    const __m512i st = _mm512_cvtepu32_epi64(_mm256_maskz_loadu_epi32(live, starts + k));
-    const __m512i en =
-        _mm512_and_si512(_mm512_cvtepu32_epi64(_mm256_maskz_loadu_epi32(live, ends + k)),
-                         _mm512_set1_epi64(kEndMask));
-    const __m512i len = _mm512_sub_epi64(en, st);
-    // The eight tokens' first 16 bytes come from a 128-byte window at the first token's start,
-    // through byte permutes (gathers took a third of the time): whole in the vector are the
-    // tokens of at most 16 bytes whose 16 bytes lie in the window. Bytes past the text read as
-    // 0 and fault nowhere; only a token's own bytes count.
-    const size_t base = starts[k];
-    const size_t rest_bytes = text.size() - base;
-    const __m512i w0 = _mm512_maskz_loadu_epi8(
-        rest_bytes >= 64 ? ~__mmask64{0} : _bzhi_u64(~uint64_t{0}, rest_bytes), p + base);
-    const __m512i w1 =
-        _mm512_maskz_loadu_epi8(rest_bytes >= 128  ? ~__mmask64{0}
-                                : rest_bytes <= 64 ? 0
-                                                   : _bzhi_u64(~uint64_t{0}, rest_bytes - 64),
-                                p + base + 64);
-    const __m512i off = _mm512_sub_epi64(st, _mm512_set1_epi64(static_cast<long long>(base)));
-    const __mmask8 fast = live & _mm512_cmple_epu64_mask(len, _mm512_set1_epi64(16)) &
-                          _mm512_cmple_epu64_mask(off, _mm512_set1_epi64(112));
-    // Byte i of lane j indexes the window at off[j] + i.
-    const __m512i idx =
-        _mm512_add_epi8(_mm512_shuffle_epi8(off, _mm512_set4_epi32(0x08080808, 0x08080808, 0, 0)),
-                        _mm512_set1_epi64(0x0706050403020100));
-    const __m512i a = _mm512_permutex2var_epi8(w0, idx, w1);
-    const __m512i b = _mm512_permutex2var_epi8(w0, _mm512_add_epi8(idx, _mm512_set1_epi8(8)), w1);
+    const Front f = next;
+    if (k + 8 < count) next = LoadFront(text, starts, ends, count, k + 8);
+    const __mmask8 live = f.live;
+    const __m512i len = f.len;
+    const __m512i a = f.a;
+    const __m512i b = f.b;
     __m512i h = _mm512_mullo_epi64(len, mul1);
     __m512i h8 = _mm512_mullo_epi64(_mm512_xor_si512(h, a), mul2);
     h8 = _mm512_xor_si512(h8, _mm512_srli_epi64(h8, 31));
@@ -126,7 +156,7 @@ STEPPEWATCH_AVX512_HASH bool TokenFeaturesAvx512(std::string_view text, const ui
         ones, _mm512_sub_epi64(_mm512_set1_epi64(64), _mm512_slli_epi64(rest, 3)));
     h = _mm512_mullo_epi64(_mm512_xor_si512(h, _mm512_and_si512(last, keep)), mul2);
     h = _mm512_xor_si512(h, _mm512_srli_epi64(h, 29));
-    if (const __mmask8 slow = live & ~fast; slow != 0) [[unlikely]] {
+    if (const __mmask8 slow = live & ~f.fast; slow != 0) [[unlikely]] {
       alignas(64) uint64_t lanes[8];
       _mm512_store_si512(lanes, h);
       for (unsigned m = slow; m != 0; m &= m - 1) {

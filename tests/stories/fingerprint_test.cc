@@ -679,6 +679,64 @@ TEST(Fingerprint, EveryBodyLengthGivesTheSameFingerprintOnBothKernels) {
   }
 }
 
+// The AVX-512 scan classifies a block's bytes by a table (one byte permute), the portable one
+// by compares: every ASCII byte and a character of every UTF-8 lead byte, at every offset
+// across the first two 64-byte blocks, before a word, a space, a short word it closes or a
+// closing bracket, give the same tokens and fingerprint with both kernels, with brackets and
+// slashes special and not.
+TEST(Fingerprint, ScanKernelsAgreeOnEveryLeadByteAtEveryBlockOffset) {
+  if (!internal::KernelSupported(Kernel::kAvx512)) {
+    GTEST_SKIP() << "no AVX-512 on this CPU";
+  }
+  std::vector<std::string> chars;
+  for (int c = 1; c < 0x80; ++c) chars.push_back(std::string(1, static_cast<char>(c)));
+  auto add = [&](std::initializer_list<int> bytes) {
+    std::string c;
+    for (int b : bytes) c += static_cast<char>(b);
+    chars.push_back(c);
+  };
+  for (int lead = 0xC2; lead <= 0xDF; ++lead) add({lead, 0x80 + lead % 64});
+  for (int lead = 0xE0; lead <= 0xEF; ++lead) {
+    add({lead, lead == 0xE0 ? 0xA0 : lead == 0xED ? 0x80 : 0x80 + lead * 7 % 64, 0x81});
+  }
+  add({0xE3, 0x80, 0x90});  // 【
+  add({0xEF, 0xBC, 0x88});  // （
+  add({0xEF, 0xA4, 0x80});  // a CJK compatibility ideograph
+  for (int lead = 0xF0; lead <= 0xF4; ++lead) add({lead, lead == 0xF0 ? 0x90 : 0x80, 0x80, 0x80});
+  add({0xF0, 0xA0, 0x80, 0x80});  // CJK extension B
+  const std::string filler =
+      "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt "
+      "ut labore et dolore magna aliqua ut enim ad minim veniam quis nostrud exercitation ";
+  internal::FingerprintOptions defaults, no_rules;
+  no_rules.skip_brackets = false;
+  no_rules.skip_slashes = false;
+  no_rules.drop_last_sentence = false;
+  Fingerprinter best, portable(Kernel::kPortable);
+  size_t texts = 0;
+  for (const std::string& c : chars) {
+    for (size_t offset = 0; offset <= 140; ++offset) {
+      // After it: a word, a space, the same character closing a short word ("/ab/" is an
+      // agency between slashes), a closing bracket ("(ab)" a credit).
+      for (const std::string& after : {std::string("q "), std::string(" "), "ab" + c + " ",
+                                       std::string("ab) "), std::string("ab] ")}) {
+        const std::string text = filler.substr(0, offset) + c + after + filler;
+        for (const auto* o : {&defaults, &no_rules}) {
+          ASSERT_EQ(internal::ComputeWithOptions("", text, *o, Kernel::kAvx512, text),
+                    internal::ComputeWithOptions("", text, *o, Kernel::kPortable, text))
+              << offset << " " << static_cast<int>(static_cast<unsigned char>(c[0]));
+        }
+        uint32_t tokens_best = 0, tokens_portable = 0;
+        ASSERT_EQ(best.Compute("", text, text, nullptr, &tokens_best),
+                  portable.Compute("", text, text, nullptr, &tokens_portable))
+            << offset << " " << static_cast<int>(static_cast<unsigned char>(c[0]));
+        ASSERT_EQ(tokens_best, tokens_portable) << offset;
+        ++texts;
+      }
+    }
+  }
+  EXPECT_GT(texts, 125000u);
+}
+
 TEST(Fingerprint, KernelsAndPathsGiveTheSameFingerprintOnManyTexts) {
   Fingerprinter best, portable(Kernel::kPortable);
   internal::FingerprintOptions simhash, no_rules, lead;
