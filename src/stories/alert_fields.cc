@@ -64,11 +64,11 @@ uint32_t ClampTokens(int64_t v) {
 // own error.
 class Walker {
  public:
+  // `backslash`: the first backslash in `json` (json.size() when none).
   Walker(std::string_view json, const char* buf, const uint32_t* index, uint32_t n,
-         const simdjson::internal::dom_parser_implementation& impl, AlertFields* f)
-      : json_(json), buf_(buf), index_(index), n_(n), impl_(impl), f_(f) {
-    FindBackslash(0);
-  }
+         const simdjson::internal::dom_parser_implementation& impl, AlertFields* f,
+         size_t backslash)
+      : json_(json), buf_(buf), index_(index), n_(n), backslash_(backslash), impl_(impl), f_(f) {}
 
   bool Run() {
     if (n_ == 0 || Peek() != '{') return false;
@@ -455,6 +455,13 @@ class Walker {
   AlertFields* f_;
 };
 
+// Whether the last byte of `json` that is not whitespace is '}'.
+bool EndsWithBrace(std::string_view json) {
+  size_t end = json.size();
+  while (end > 0 && IsSpace(json[end - 1])) --end;
+  return end > 0 && json[end - 1] == '}';
+}
+
 // ---- The DOM path: simdjson's DOM parser, the fields copied into the arena. ----
 
 simdjson::error_code DomItem(simdjson::dom::element item, AlertFields* f) {
@@ -574,12 +581,20 @@ void AlertFieldParser::Reset(AlertFields* f) {
   f->arena_used = 0;
 }
 
-void AlertFieldParser::Prepare(std::string_view json, AlertFields* f) {
+void AlertFieldParser::Pad(std::string_view json) {
   // One padded buffer, reused: Kafka payloads have no readable bytes past their end.
   if (buffer_.capacity() < json.size() + simdjson::SIMDJSON_PADDING) {
     buffer_.reserve(json.size() + simdjson::SIMDJSON_PADDING);
   }
   buffer_.assign(json);
+}
+
+void AlertFieldParser::Prepare(std::string_view json, AlertFields* f) {
+  Pad(json);
+  SizeArena(json, f);
+}
+
+void AlertFieldParser::SizeArena(std::string_view json, AlertFields* f) {
   // The unescaped values are never longer than the alert; simdjson's string parser may write up
   // to its padding past a value's end.
   const size_t need = json.size() + simdjson::SIMDJSON_PADDING;
@@ -590,7 +605,8 @@ void AlertFieldParser::Prepare(std::string_view json, AlertFields* f) {
   }
 }
 
-bool AlertFieldParser::FastParse(std::string_view json, AlertFields* f) {
+bool AlertFieldParser::FastParse(std::string_view json, const char* buf, size_t backslash,
+                                 AlertFields* f) {
   if (json.size() > stage1_capacity_ || stage1_ == nullptr) {
     const size_t capacity = std::max(json.size(), 2 * stage1_capacity_);
     stage1_.reset();
@@ -602,12 +618,12 @@ bool AlertFieldParser::FastParse(std::string_view json, AlertFields* f) {
     }
     stage1_capacity_ = capacity;
   }
-  if (stage1_->stage1(reinterpret_cast<const uint8_t*>(buffer_.data()), buffer_.size(),
+  if (stage1_->stage1(reinterpret_cast<const uint8_t*>(buf), json.size(),
                       simdjson::stage1_mode::regular) != simdjson::SUCCESS) {
     return false;
   }
-  Walker walker(json, buffer_.data(), stage1_->structural_indexes.get(),
-                stage1_->n_structural_indexes, *stage1_, f);
+  Walker walker(json, buf, stage1_->structural_indexes.get(), stage1_->n_structural_indexes,
+                *stage1_, f, backslash);
   return walker.Run();
 }
 
@@ -623,12 +639,22 @@ void AlertFieldParser::DomParse(std::string_view json, AlertFields* f) {
 
 void AlertFieldParser::Parse(std::string_view json, AlertFields* f) {
   Reset(f);
-  Prepare(json, f);
-  if (FastParse(json, f)) {
+  SizeArena(json, f);
+  const void* b = std::memchr(json.data(), '\\', json.size());
+  const size_t backslash =
+      b == nullptr ? json.size() : static_cast<size_t>(static_cast<const char*>(b) - json.data());
+  // In place, without the padded copy, when nothing can read past the alert's end: stage 1
+  // reads no byte past it (its last block is copied into a padded block of its own), no
+  // escape needs simdjson's string parser (which reads whole vectors), and every scan of the
+  // walk that is not bounded by the next structural (a number's digits) stops at the final '}'.
+  const bool in_place = backslash == json.size() && EndsWithBrace(json);
+  if (!in_place) Pad(json);
+  if (FastParse(json, in_place ? json.data() : buffer_.data(), backslash, f)) {
     f->fast = true;
   } else {
     // What the fast path read so far is dropped; the DOM parser decides.
     Reset(f);
+    if (in_place) Pad(json);
     DomParse(json, f);
     if (f->error) return;
   }

@@ -14,6 +14,11 @@
 //     rejected with the DOM parser's own error, and an accepted alert's fields are those the DOM
 //     parser reads (a differential test and the fuzzer check both).
 //
+// The fast path reads the alert in place when nothing can read past its end (no backslash, so
+// no escape for simdjson's string parser, which reads whole vectors; the last byte that is not
+// whitespace a '}', at which every scan of the walk stops; stage 1 copies its last block into a
+// padded block of its own), else a padded copy of it; the DOM parser always reads the copy.
+//
 // Not thread-safe: one parser per stage. The parser owns its padded copy of the alert and the
 // structural index; AlertFields owns the unescaped values that are not plain slices of the alert.
 #pragma once
@@ -77,8 +82,12 @@ class AlertFieldParser {
  private:
   // Copies `json` into the padded buffer and sizes `f`'s arena for it.
   void Prepare(std::string_view json, AlertFields* f);
+  void Pad(std::string_view json);
+  void SizeArena(std::string_view json, AlertFields* f);
   void Reset(AlertFields* f);
-  bool FastParse(std::string_view json, AlertFields* f);
+  // The fast path over `buf` (json's bytes: the padded copy, or json itself when nothing reads
+  // past its end); `backslash`: the first backslash in json (json.size() when none).
+  bool FastParse(std::string_view json, const char* buf, size_t backslash, AlertFields* f);
   void DomParse(std::string_view json, AlertFields* f);
 
   simdjson::dom::parser parser_;

@@ -316,9 +316,16 @@ void SpikeDetector::AddStory(bool rule_scope, std::string_view name, int64_t tim
   ++k.total;
   Rotate(k, bucket_);
   uint64_t lang_bit = uint64_t{1} << (language & 63);
-  int64_t tb = FloorDiv(time_ms, o_.bucket_ms);
+  // A story counts for each of its keys at one time: its bucket and ring slot once (three
+  // 64-bit divisions), not per key.
+  if (time_ms != memo_time_ms_) {
+    memo_time_ms_ = time_ms;
+    memo_bucket_ = FloorDiv(time_ms, o_.bucket_ms);
+    memo_slot_ = static_cast<size_t>((memo_bucket_ % n_ + n_) % n_);
+  }
+  const int64_t tb = memo_bucket_;
   if (tb > bucket_ - n_) {
-    size_t slot = static_cast<size_t>((tb % n_ + n_) % n_);
+    const size_t slot = memo_slot_;
     if (k.counts[slot] != UINT16_MAX) {
       ++k.counts[slot];
       ++k.window_sum;

@@ -189,6 +189,11 @@ class SpikeDetector {
   int season_slots_seen_ = 0;
   double season_sum_ = 0;
 
+  // AddStory's bucket and ring slot of the last story's time (INT64_MIN: none yet).
+  int64_t memo_time_ms_ = INT64_MIN;
+  int64_t memo_bucket_ = 0;
+  size_t memo_slot_ = 0;
+
   std::vector<Key> keys_;
   // Key index by name, one map per scope (looked up by view: no key string is built).
   absl::flat_hash_map<std::string, uint32_t> rule_index_, tag_index_;

@@ -155,6 +155,8 @@ class StageImpl final : public StoriesStage {
 
   absl::flat_hash_map<std::string, int> languages_;
   std::vector<std::string> language_names_;
+  std::string last_language_name_;  // the last alert's language and its index (-1: none yet)
+  int last_language_ = -1;
 
   std::vector<SpikeEvent> events_;  // of the alert being handled
   // Per alert of the largest batch so far; outs_[i] points into slots_[i].
@@ -232,12 +234,21 @@ bool StageImpl::ResolveTime(const AlertFields& f, int64_t kafka_ms, int64_t* t, 
 
 int StageImpl::LanguageIndex(std::string_view lang) {
   if (lang.empty()) lang = "und";
+  // A stream's alerts mostly share a language: the last one's index without a hash lookup.
+  if (last_language_ >= 0 && lang == last_language_name_) return last_language_;
+  int index;
   auto it = languages_.find(absl::string_view(lang.data(), lang.size()));
-  if (it != languages_.end()) return it->second;
-  if (language_names_.size() >= kMaxLanguages) return kMaxLanguages;
-  int index = static_cast<int>(language_names_.size());
-  language_names_.emplace_back(lang.substr(0, 16));
-  languages_.emplace(std::string(lang), index);
+  if (it != languages_.end()) {
+    index = it->second;
+  } else if (language_names_.size() >= kMaxLanguages) {
+    index = kMaxLanguages;
+  } else {
+    index = static_cast<int>(language_names_.size());
+    language_names_.emplace_back(lang.substr(0, 16));
+    languages_.emplace(std::string(lang), index);
+  }
+  last_language_name_.assign(lang);
+  last_language_ = index;
   return index;
 }
 
