@@ -36,7 +36,8 @@ std::string TuneAllocator() {
     const std::string text = absl::StrCat(s.tunable, "=", s.value);
     (mallopt(s.param, s.value) == 1 ? done : failed).push_back(text);
   }
-  std::string line = absl::StrCat("malloc: ", done.empty() ? "nothing set" : absl::StrJoin(done, ", "));
+  std::string line =
+      absl::StrCat("malloc: ", done.empty() ? "nothing set" : absl::StrJoin(done, ", "));
   if (!failed.empty()) absl::StrAppend(&line, "; mallopt refused ", absl::StrJoin(failed, ", "));
   if (settings.size() < 3) absl::StrAppend(&line, " (GLIBC_TUNABLES gives the rest)");
   return line;
