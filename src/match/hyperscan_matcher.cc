@@ -8,6 +8,7 @@
 
 #include <hs/hs.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstring>
@@ -290,6 +291,63 @@ unsigned PatternId(const Pattern& p, size_t index, unsigned id_shift) {
 
 }  // namespace
 
+bool IsLookupWord(std::string_view word) {
+  if (word.empty()) return false;
+  for (size_t i = 0; i < word.size();) {
+    const normalise::CodePoint c = normalise::DecodeAt(word, i);
+    if (c.length == 0 || !NeedsBoundary(c.cp)) return false;  // U+FFFD is not a word character
+    i += c.length;
+  }
+  return true;
+}
+
+void WordTable::Build(const std::vector<Pattern>& words) {
+  size_t slots = 16;
+  while (slots < 2 * words.size()) slots *= 2;
+  slots_.assign(slots, 0);
+  mask_ = slots - 1;
+  filter_.assign((size_t{1} << kFilterLog2) / 64, 0);
+  entries_.reserve(words.size());
+  for (const Pattern& p : words) {
+    const uint32_t index = static_cast<uint32_t>(entries_.size());
+    entries_.push_back(
+        Entry{static_cast<uint32_t>(keys_.size()), static_cast<uint32_t>(p.expression.size()),
+              static_cast<uint32_t>(targets_.size()), static_cast<uint32_t>(p.targets.size())});
+    keys_.append(p.expression);
+    targets_.insert(targets_.end(), p.targets.begin(), p.targets.end());
+    min_length_ = std::min(min_length_, entries_.back().length);
+    max_length_ = std::max(max_length_, entries_.back().length);
+    // The patterns' expressions are distinct (GroupPatterns shares a pattern between equal
+    // literals), so each is inserted once.
+    const uint64_t h = Hash(p.expression.data(), p.expression.size());
+    const uint64_t bit = h >> (64 - kFilterLog2);
+    filter_[bit >> 6] |= uint64_t{1} << (bit & 63);
+    const uint64_t tag = static_cast<uint32_t>(h >> 32) | 1;
+    uint64_t i = h & mask_;
+    while (slots_[i] != 0) i = (i + 1) & mask_;
+    slots_[i] = tag << 32 | index;
+  }
+}
+
+bool HyperscanMatcher::SplitWords() {
+  std::vector<Pattern>& patterns = patterns_[kFoldedLiterals];
+  if (patterns.size() < options_.word_lookup_min_literals) return false;
+  std::vector<Pattern> kept;
+  std::vector<Pattern> words;
+  for (Pattern& p : patterns) {
+    bool word = !p.regex_start && IsLookupWord(p.expression);
+    for (const Target& t : p.targets) {
+      word =
+          word && t.check_start && t.check_end && !t.regex_start && t.exact == 0 && t.phrase == 0;
+    }
+    (word ? words : kept).push_back(std::move(p));
+  }
+  patterns = std::move(kept);
+  stats_.word_lookup_patterns = words.size();
+  words_.Build(words);
+  return !words.empty();
+}
+
 absl::Status HyperscanMatcher::GroupPatterns() {
   std::array<absl::flat_hash_map<std::string, uint32_t>, kDatabaseCount> index;
   for (TermId id = 0; id < terms_.size(); ++id) {
@@ -441,6 +499,7 @@ absl::Status HyperscanMatcher::Compile(size_t db, const hs_platform_info_t& plat
 absl::Status HyperscanMatcher::Build() {
   const auto started = std::chrono::steady_clock::now();
   SW_RETURN_IF_ERROR(GroupPatterns());
+  const bool split = SplitWords();
   // Decided by the patterns alone, so that databases loaded from the cache agree.
   if (patterns_[kFoldedLiterals].size() < kMaxHintedPatterns)
     id_shift_[kFoldedLiterals] = kIdHintBits;
@@ -450,6 +509,9 @@ absl::Status HyperscanMatcher::Build() {
   const bool use_cache = !options_.cache_dir.empty();
   if (use_cache) {
     AppendKey(terms_, options_, &key);
+    // The whole-word patterns left the folded literal database (SplitWords): another database.
+    // Packs below the threshold keep their key, and their cache files.
+    if (split) key.append(";word-lookup-v1");
     auto loaded = internal::LoadDatabases(options_.cache_dir, key, *env);
     if (loaded.ok()) {
       // Trust but verify: the cached set must have a database exactly where terms need one.
@@ -504,6 +566,15 @@ absl::StatusOr<std::shared_ptr<const Matcher>> Matcher::Create(std::vector<TermS
   if (terms.size() > UINT32_MAX) return absl::InvalidArgumentError("too many terms");
   auto matcher = std::make_shared<internal::HyperscanMatcher>(std::move(terms), options);
   SW_RETURN_IF_ERROR(matcher->Build());
+  if (matcher->stats().word_lookup_patterns > 0) {
+    // The Hyperscan-only path for scans stopped at max_hits (HyperscanMatcher::full): its cache
+    // key is the one of the same pack without the word lookup.
+    MatcherOptions full_options = options;
+    full_options.word_lookup_min_literals = UINT32_MAX;
+    auto full = std::make_shared<internal::HyperscanMatcher>(matcher->terms(), full_options);
+    SW_RETURN_IF_ERROR(full->Build());
+    matcher->set_full(std::move(full));
+  }
   return std::shared_ptr<const Matcher>(std::move(matcher));
 }
 

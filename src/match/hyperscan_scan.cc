@@ -59,6 +59,13 @@ bool CharCountInRange(std::string_view text, LengthRange range) {
   return chars >= range.min_chars && chars <= range.max_chars;
 }
 
+// A maximal run of the joined folded text that is a WordTable word.
+struct WordMatch {
+  uint32_t jstart;
+  uint32_t jend;
+  uint32_t entry;
+};
+
 // Per-scan state the Hyperscan callback sees.
 struct ScanState {
   const PatternInfo* infos;
@@ -90,7 +97,76 @@ struct ScanState {
   // of their ends, so each offset is found from the last one's entry).
   uint32_t map_cursor = 0;
   uint32_t cursor_field = UINT32_MAX;
+  // The word lookup's matches (WordTable) in the joined text, in order of their ends: emitted
+  // among Hyperscan's matches by end offset (EmitWordsUpTo), so that a scan stopped at max_hits
+  // keeps the hits it kept when Hyperscan found these words.
+  const WordTable* word_table = nullptr;
+  const WordMatch* words = nullptr;
+  size_t word_count = 0;
+  size_t word_next = 0;
 };
+
+// Whether each character of U+0000..U+07FF needs a boundary (NeedsBoundary): the characters of
+// folded text the word walk meets most, without decoding or a flag lookup.
+struct WordCharTables {
+  std::array<bool, 0x800> needs{};
+};
+
+const WordCharTables& WordChars() {
+  static const WordCharTables tables = [] {
+    WordCharTables t;
+    for (char32_t c = 0; c < 0x800; ++c) t.needs[c] = NeedsBoundary(c);
+    return t;
+  }();
+  return tables;
+}
+
+// Returns the length in bytes of the character at s[i] of valid UTF-8 text when it needs a
+// boundary, else 0; *len gets its length either way.
+inline uint32_t WordCharAt(const WordCharTables& t, const uint8_t* s, size_t n, size_t i,
+                           uint32_t* len) {
+  const uint8_t b = s[i];
+  if (b < 0x80) {
+    *len = 1;
+    return t.needs[b] ? 1 : 0;
+  }
+  if (b < 0xE0 && i + 1 < n) {
+    *len = 2;
+    return t.needs[(uint32_t{b} & 0x1F) << 6 | (s[i + 1] & 0x3F)] ? 2 : 0;
+  }
+  const normalise::CodePoint c =
+      normalise::DecodeAt(std::string_view(reinterpret_cast<const char*>(s), n), i);
+  *len = c.length;
+  return NeedsBoundary(c.cp) ? c.length : 0;
+}
+
+// Appends to *out every maximal run of characters that need a boundary in `joined` (folded
+// text: valid UTF-8) that `table` holds, in order.
+void FindWords(std::string_view joined, const WordTable& table, std::vector<WordMatch>* out) {
+  const WordCharTables& t = WordChars();
+  const auto* s = reinterpret_cast<const uint8_t*>(joined.data());
+  const size_t n = joined.size();
+  const uint32_t min_length = table.min_length();
+  const uint32_t max_length = table.max_length();
+  size_t i = 0;
+  uint32_t len = 0;
+  while (i < n) {
+    if (WordCharAt(t, s, n, i, &len) == 0) {
+      i += len;
+      continue;
+    }
+    const size_t start = i;
+    i += len;
+    while (i < n && WordCharAt(t, s, n, i, &len) != 0) i += len;
+    const size_t length = i - start;
+    if (length < min_length || length > max_length) continue;
+    const int64_t entry = table.Find(joined.data() + start, static_cast<uint32_t>(length));
+    if (entry >= 0) {
+      out->push_back(WordMatch{static_cast<uint32_t>(start), static_cast<uint32_t>(i),
+                               static_cast<uint32_t>(entry)});
+    }
+  }
+}
 
 // Returns the start of the run of non-CJK word characters that ends at `end`, or `end`.
 uint32_t WordRunStart(std::string_view text, uint32_t end) {
@@ -272,11 +348,47 @@ int EmitPhraseHits(ScanState* s, const WordPhrase& phrase, uint32_t jend, uint32
   return 0;
 }
 
+// Makes the field that holds joined offset `jstart` the scan state's current one; returns its
+// start in the joined text.
+inline uint32_t SelectField(ScanState* s, uint32_t jstart) {
+  uint32_t f = 0;
+  while (f + 1 < s->segments && s->segment_starts[f + 1] <= jstart) ++f;
+  s->field = static_cast<uint8_t>(f);
+  s->original = s->fields[f];
+  if (f != s->cursor_field) {
+    s->cursor_field = f;
+    s->map_cursor = 0;
+  }
+  return s->segment_starts[f];
+}
+
+// Emits the hits of the word lookup's matches that end at or before joined offset `to`. Returns
+// 1 (stop the scan) when the item reached max_hits.
+__attribute__((noinline)) int EmitWordsUpTo(ScanState* s, uint64_t to) {
+  while (s->word_next < s->word_count && s->words[s->word_next].jend <= to) {
+    const WordMatch& w = s->words[s->word_next++];
+    const WordTable::Entry& e = s->word_table->entry(w.entry);
+    const uint32_t base = SelectField(s, w.jstart);
+    const normalise::FoldedText* folded = s->folded_fields[s->field].get();
+    s->regex = false;
+    const uint32_t start = folded->ToOriginal(w.jstart - base, &s->map_cursor);
+    const uint32_t end = folded->ToOriginal(w.jend - base, &s->map_cursor);
+    const Target* first = s->word_table->targets() + e.first;
+    if (EmitHits(s, first, first + e.count, start, end) != 0) return 1;
+  }
+  return 0;
+}
+
 // The callback of the folded literal database over the joined fields: finds the hit's field,
 // then proceeds as OnMatch does on that field alone.
 int OnJoinedMatch(unsigned int id, unsigned long long, unsigned long long to, unsigned int,
                   void* context) {
   auto* s = static_cast<ScanState*>(context);
+  // The word lookup's matches that end first (or at the same offset) go first.
+  if (s->word_next < s->word_count && s->words[s->word_next].jend <= to &&
+      EmitWordsUpTo(s, to) != 0) {
+    return 1;
+  }
   // The id names the target itself (direct) or holds a hint; either decides a match next to a
   // letter without the PatternInfo (cold with many literals).
   const PatternInfo* info = nullptr;
@@ -316,17 +428,9 @@ int OnJoinedMatch(unsigned int id, unsigned long long, unsigned long long to, un
     last = first + info->count;
     regex_start = info->regex_start;
   }
-  uint32_t f = 0;
-  while (f + 1 < s->segments && s->segment_starts[f + 1] <= jstart) ++f;
-  const uint32_t base = s->segment_starts[f];
-  const normalise::FoldedText* folded = s->folded_fields[f].get();
-  s->field = static_cast<uint8_t>(f);
-  s->original = s->fields[f];
+  const uint32_t base = SelectField(s, jstart);
+  const normalise::FoldedText* folded = s->folded_fields[s->field].get();
   s->regex = regex_start;  // a simple regex's spelling: the end check applies as a regex's
-  if (f != s->cursor_field) {
-    s->cursor_field = f;
-    s->map_cursor = 0;
-  }
   if (first->phrase != 0) return EmitPhraseHits(s, s->matcher->phrase(first->phrase), jend, base);
   // The start first: both then move the cursor forward.
   uint32_t start = regex_start ? 0 : folded->ToOriginal(jstart - base, &s->map_cursor);
@@ -373,12 +477,17 @@ class HyperscanMatchContext final : public MatchContext {
     if (hs_clone_scratch(matcher_->scratch(), &scratch_) != HS_SUCCESS) {
       return absl::ResourceExhaustedError("hs_clone_scratch failed");
     }
+    if (matcher_->full() != nullptr) {
+      full_ = std::make_unique<HyperscanMatchContext>(matcher_->full());
+      SW_RETURN_IF_ERROR(full_->Init());
+    }
     return absl::OkStatus();
   }
 
   absl::Status Scan(absl::Span<const std::string_view> fields, std::vector<Hit>* hits) override;
   bool truncated() const override { return truncated_; }
   std::string_view folded(size_t field) const override {
+    if (rescanned_) return full_->folded(field);
     return field < folded_fields_ ? folded_[field]->text() : std::string_view();
   }
 
@@ -393,6 +502,11 @@ class HyperscanMatchContext final : public MatchContext {
   // field starts in it; grow to the largest item and stay.
   std::string joined_;
   std::vector<uint32_t> segment_starts_;
+  std::vector<WordMatch> words_;  // the word lookup's matches of the last Scan
+  // With a word lookup, the context of the Hyperscan-only path (HyperscanMatcher::full), which
+  // scans again an item whose scan stopped at max_hits; rescanned_ when it did for the last.
+  std::unique_ptr<HyperscanMatchContext> full_;
+  bool rescanned_ = false;
   bool truncated_ = false;
 };
 
@@ -400,6 +514,7 @@ absl::Status HyperscanMatchContext::Scan(absl::Span<const std::string_view> fiel
                                          std::vector<Hit>* hits) {
   hits->clear();
   truncated_ = false;
+  rescanned_ = false;
   folded_fields_ = 0;
   // Hit::field is a uint8_t.
   if (fields.size() > 256) {
@@ -430,7 +545,8 @@ absl::Status HyperscanMatchContext::Scan(absl::Span<const std::string_view> fiel
   }
   // The folded literals, the bulk of the terms: one scan of every field's folded text joined
   // by '\n', instead of one scan per field (each hs_scan has a fixed cost).
-  if (dbs[kFoldedLiterals] != nullptr && total <= UINT32_MAX) {
+  const WordTable& word_table = matcher_->words();
+  if ((dbs[kFoldedLiterals] != nullptr || !word_table.empty()) && total <= UINT32_MAX) {
     joined_.clear();
     segment_starts_.clear();
     for (size_t f = 0; f < fields.size(); ++f) {
@@ -440,6 +556,11 @@ absl::Status HyperscanMatchContext::Scan(absl::Span<const std::string_view> fiel
     }
     joined_.pop_back();  // an empty item scans nothing
     if (!joined_.empty()) {
+      words_.clear();
+      if (!word_table.empty()) FindWords(joined_, word_table, &words_);
+      state.word_table = &word_table;
+      state.words = words_.data();
+      state.word_count = words_.size();
       state.infos = matcher_->infos(kFoldedLiterals).data();
       state.targets = matcher_->targets(kFoldedLiterals).data();
       state.joined = joined_;
@@ -450,14 +571,18 @@ absl::Status HyperscanMatchContext::Scan(absl::Span<const std::string_view> fiel
       state.direct_bit = matcher_->direct_bit(kFoldedLiterals);
       state.id_shift = matcher_->id_shift(kFoldedLiterals);
       state.hint_mask = matcher_->hint_mask(kFoldedLiterals);
-      const hs_error_t err =
-          hs_scan(dbs[kFoldedLiterals], joined_.data(), static_cast<unsigned>(joined_.size()), 0,
-                  scratch_, OnJoinedMatch, &state);
-      if (err != HS_SUCCESS && err != HS_SCAN_TERMINATED) {
-        hits->clear();
-        return absl::InternalError(
-            absl::StrCat("Hyperscan scan of the folded fields failed with code ", err));
+      if (dbs[kFoldedLiterals] != nullptr) {
+        const hs_error_t err =
+            hs_scan(dbs[kFoldedLiterals], joined_.data(), static_cast<unsigned>(joined_.size()), 0,
+                    scratch_, OnJoinedMatch, &state);
+        if (err != HS_SUCCESS && err != HS_SCAN_TERMINATED) {
+          hits->clear();
+          return absl::InternalError(
+              absl::StrCat("Hyperscan scan of the folded fields failed with code ", err));
+        }
       }
+      // The word matches after Hyperscan's last match.
+      if (!state.truncated) EmitWordsUpTo(&state, UINT64_MAX);
     }
   }
   for (size_t f = 0; f < fields.size() && !state.truncated; ++f) {
@@ -501,6 +626,13 @@ absl::Status HyperscanMatchContext::Scan(absl::Span<const std::string_view> fiel
     }
   }
   truncated_ = state.truncated;
+  if (truncated_ && full_ != nullptr) {
+    // Which hits a stopped scan keeps depends on the order of the matches (by end, and among
+    // those that end at the same byte, Hyperscan's own order): the Hyperscan-only path keeps
+    // exactly the hits it kept before the word lookup. Only items of max_hits hits come here.
+    rescanned_ = true;
+    return full_->Scan(fields, hits);
+  }
   // Hyperscan reports in order of end offset, so the hits are nearly sorted already (out of
   // order only where terms overlap): an insertion sort is linear on them, where std::sort was 6%
   // of the item path (and 2% for the long items of more than 256 hits). A hostile item, whose

@@ -55,6 +55,12 @@ struct MatcherOptions {
   // word of a hit.
   // Literals never need it (start = end - length).
   bool regex_start_offsets = false;
+  // When the folded literal database would hold at least this many patterns, the patterns that
+  // are one whole word (case-insensitive literals of word characters that check both ends) are
+  // found by looking each word of the folded text up in a hash table instead (Hyperscan's cost
+  // grows with its literal count, a lookup's does not). UINT32_MAX: never. Tests set it to force
+  // either path; the hits are the same.
+  uint32_t word_lookup_min_literals = 8192;
 };
 
 struct MatcherStats {
@@ -62,6 +68,9 @@ struct MatcherStats {
   size_t regex_terms = 0;
   // Of the regex terms: phrases of word prefixes matched through the literal database.
   size_t word_phrase_terms = 0;
+  // Patterns of the folded literal database found by the word lookup instead of Hyperscan
+  // (MatcherOptions::word_lookup_min_literals).
+  size_t word_lookup_patterns = 0;
   size_t database_bytes = 0;
   double compile_seconds = 0;
   bool from_cache = false;
