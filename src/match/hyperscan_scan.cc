@@ -110,62 +110,146 @@ struct ScanState {
 // folded text the word walk meets most, without decoding or a flag lookup.
 struct WordCharTables {
   std::array<bool, 0x800> needs{};
+  // Whether the ASCII characters that need a boundary are exactly [0-9A-Za-z], and every
+  // character of U+0400..U+047F (lead bytes D0 and D1: the Cyrillic alphabets) needs one: what
+  // the 16-byte blocks of FindWords assume (else it classifies every character one by one).
+  bool blocks = true;
 };
 
 const WordCharTables& WordChars() {
   static const WordCharTables tables = [] {
     WordCharTables t;
     for (char32_t c = 0; c < 0x800; ++c) t.needs[c] = NeedsBoundary(c);
+    for (char32_t c = 0; c < 0x80; ++c) {
+      t.blocks = t.blocks && t.needs[c] == static_cast<bool>(kAsciiAlnum[c]);
+    }
+    for (char32_t c = 0x400; c < 0x480; ++c) t.blocks = t.blocks && t.needs[c];
     return t;
   }();
   return tables;
 }
 
-// Returns the length in bytes of the character at s[i] of valid UTF-8 text when it needs a
-// boundary, else 0; *len gets its length either way.
-inline uint32_t WordCharAt(const WordCharTables& t, const uint8_t* s, size_t n, size_t i,
-                           uint32_t* len) {
-  const uint8_t b = s[i];
-  if (b < 0x80) {
-    *len = 1;
-    return t.needs[b] ? 1 : 0;
+// Returns the bits of the 64 bytes at `p` (valid UTF-8 but for characters cut at either end)
+// that are ASCII letters or digits, in *word, that are D0 or D1 lead bytes or follow one, in
+// *cyrillic, and the other non-ASCII lead bytes (not 10xxxxxx), in *other_leads.
+inline void ClassifyBlock(const uint8_t* p, uint64_t* word, uint64_t* cyrillic,
+                          uint64_t* other_leads) {
+  const __m128i k_slash = _mm_set1_epi8('0' - 1);
+  const __m128i k_colon = _mm_set1_epi8('9' + 1);
+  const __m128i k_at = _mm_set1_epi8('A' - 1);
+  const __m128i k_bracket = _mm_set1_epi8('Z' + 1);
+  const __m128i k_case = _mm_set1_epi8(0x20);
+  const __m128i k_d0 = _mm_set1_epi8(static_cast<char>(0xD0));
+  const __m128i k_d1 = _mm_set1_epi8(static_cast<char>(0xD1));
+  const __m128i k_first_lead = _mm_set1_epi8(static_cast<char>(0xC0));
+  uint64_t w = 0, d = 0, high = 0, cont = 0;
+  for (int k = 0; k < 4; ++k) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * k));
+    // Bytes >= 0x80 are negative as int8: never in these ASCII ranges.
+    const __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, k_slash), _mm_cmplt_epi8(v, k_colon));
+    const __m128i upper = _mm_or_si128(v, k_case);  // a-z and A-Z both to a-z
+    const __m128i letter = _mm_and_si128(_mm_cmpgt_epi8(upper, _mm_or_si128(k_at, k_case)),
+                                         _mm_cmplt_epi8(upper, _mm_or_si128(k_bracket, k_case)));
+    const __m128i lead01 = _mm_or_si128(_mm_cmpeq_epi8(v, k_d0), _mm_cmpeq_epi8(v, k_d1));
+    const unsigned shift = 16 * k;
+    w |= uint64_t{static_cast<uint16_t>(_mm_movemask_epi8(_mm_or_si128(digit, letter)))} << shift;
+    d |= uint64_t{static_cast<uint16_t>(_mm_movemask_epi8(lead01))} << shift;
+    high |= uint64_t{static_cast<uint16_t>(_mm_movemask_epi8(v))} << shift;
+    cont |= uint64_t{static_cast<uint16_t>(_mm_movemask_epi8(_mm_cmplt_epi8(v, k_first_lead)))}
+            << shift;
   }
-  if (b < 0xE0 && i + 1 < n) {
-    *len = 2;
-    return t.needs[(uint32_t{b} & 0x1F) << 6 | (s[i + 1] & 0x3F)] ? 2 : 0;
-  }
-  const normalise::CodePoint c =
-      normalise::DecodeAt(std::string_view(reinterpret_cast<const char*>(s), n), i);
-  *len = c.length;
-  return NeedsBoundary(c.cp) ? c.length : 0;
+  *word = w;
+  *cyrillic = d;
+  *other_leads = high & ~cont & ~d;
 }
 
 // Appends to *out every maximal run of characters that need a boundary in `joined` (folded
-// text: valid UTF-8) that `table` holds, in order.
+// text: valid UTF-8) that `table` holds, in order. 64 bytes at a time: a bit per byte that
+// belongs to such a character (ASCII letters and digits, and D0/D1 Cyrillic, by SIMD compares;
+// other non-ASCII characters by their lead byte, one by one), then the runs are the spans
+// between the mask's transitions.
 void FindWords(std::string_view joined, const WordTable& table, std::vector<WordMatch>* out) {
   const WordCharTables& t = WordChars();
   const auto* s = reinterpret_cast<const uint8_t*>(joined.data());
   const size_t n = joined.size();
   const uint32_t min_length = table.min_length();
   const uint32_t max_length = table.max_length();
-  size_t i = 0;
-  uint32_t len = 0;
-  while (i < n) {
-    if (WordCharAt(t, s, n, i, &len) == 0) {
-      i += len;
-      continue;
-    }
-    const size_t start = i;
-    i += len;
-    while (i < n && WordCharAt(t, s, n, i, &len) != 0) i += len;
-    const size_t length = i - start;
-    if (length < min_length || length > max_length) continue;
+  auto run = [&](size_t start, size_t end) {
+    const size_t length = end - start;
+    if (length < min_length || length > max_length) return;
     const int64_t entry = table.Find(joined.data() + start, static_cast<uint32_t>(length));
     if (entry >= 0) {
-      out->push_back(WordMatch{static_cast<uint32_t>(start), static_cast<uint32_t>(i),
+      out->push_back(WordMatch{static_cast<uint32_t>(start), static_cast<uint32_t>(end),
                                static_cast<uint32_t>(entry)});
     }
+  };
+  if (!t.blocks) {
+    // Character by character (a Unicode table unlike the one the blocks assume).
+    size_t i = 0;
+    size_t start = SIZE_MAX;
+    while (i < n) {
+      const normalise::CodePoint c = normalise::DecodeAt(joined, i);
+      const bool word = NeedsBoundary(c.cp);
+      if (word && start == SIZE_MAX) start = i;
+      if (!word && start != SIZE_MAX) {
+        run(start, i);
+        start = SIZE_MAX;
+      }
+      i += c.length;
+    }
+    if (start != SIZE_MAX) run(start, n);
+    return;
   }
+  alignas(16) uint8_t tail[64];
+  uint64_t carry = 0;     // bits of the next block's bytes that continue a word character
+  uint64_t previous = 0;  // the word bit of the last byte of the previous block
+  size_t start = 0;       // of the open run
+  for (size_t base = 0; base < n; base += 64) {
+    const uint8_t* p = s + base;
+    const size_t len = std::min<size_t>(64, n - base);
+    if (len < 64) {
+      // The last block, padded with zeros (not word characters).
+      std::memset(tail, 0, sizeof(tail));
+      std::memcpy(tail, p, len);
+      p = tail;
+    }
+    uint64_t word, cyrillic, leads;
+    ClassifyBlock(p, &word, &cyrillic, &leads);
+    word |= carry | cyrillic | cyrillic << 1;
+    carry = cyrillic >> 63;
+    while (leads != 0) {
+      const unsigned k = static_cast<unsigned>(__builtin_ctzll(leads));
+      leads &= leads - 1;
+      const size_t i = base + k;
+      uint32_t length;
+      bool needs;
+      if (s[i] < 0xE0) {
+        length = 2;
+        needs = i + 1 < n && t.needs[(uint32_t{s[i]} & 0x1F) << 6 | (s[i + 1] & 0x3F)];
+      } else {
+        const normalise::CodePoint c = normalise::DecodeAt(joined, i);
+        length = c.length;
+        needs = NeedsBoundary(c.cp);
+      }
+      if (!needs) continue;
+      const uint64_t bits = (uint64_t{1} << length) - 1;
+      word |= bits << k;
+      if (k + length > 64) carry |= bits >> (64 - k);
+    }
+    if (len < 64) word &= (uint64_t{1} << len) - 1;
+    uint64_t transitions = word ^ (word << 1 | previous);
+    previous = word >> 63;
+    while (transitions != 0) {
+      const unsigned k = static_cast<unsigned>(__builtin_ctzll(transitions));
+      transitions &= transitions - 1;
+      if ((word >> k) & 1) {
+        start = base + k;
+      } else {
+        run(start, base + k);
+      }
+    }
+  }
+  if (previous != 0) run(start, n);
 }
 
 // Returns the start of the run of non-CJK word characters that ends at `end`, or `end`.

@@ -4,10 +4,10 @@
 // item stops at max_hits.
 #include <algorithm>
 #include <cstdint>
-#include <map>
-#include <memory>
 #include <fstream>
 #include <iterator>
+#include <map>
+#include <memory>
 #include <random>
 #include <sstream>
 #include <string>
@@ -76,13 +76,16 @@ TEST(WordLookup, AFoldNeedsABoundaryOnlyWhereItsOriginalDoes) {
 std::vector<TermSpec> Pack() {
   std::vector<TermSpec> terms;
   auto lit = [&](std::string text, bool whole_word = true, bool case_sensitive = false) {
-    terms.push_back(TermSpec{std::move(text), TermSpec::Kind::kLiteral, case_sensitive, whole_word});
+    terms.push_back(
+        TermSpec{std::move(text), TermSpec::Kind::kLiteral, case_sensitive, whole_word});
   };
   for (const char* w :
-       {"Kazakhstan", "Astana", "Almaty", "gas", "oil", "Tokayev", "port", "c5", "2024", "İstanbul",
-        "Istanbul", "ılık", "Горбачев", "Казахстан", "Россия", "политика", "соглашение", "Қазақстан",
-        "Әлихан", "ұлттық", "үкімет", "Ақтөбе", "Шымкент", "Oʻzbekiston", "naïve", "café",
-        "Ελλάδα", "straße", "ǅemal", "κόσμος", "e\xCC\x81", "а", "i", "Sultan", "Jinping", "pipeline"}) {
+       {"Kazakhstan", "Astana",    "Almaty", "gas",      "oil",        "Tokayev",
+        "port",       "c5",        "2024",   "İstanbul", "Istanbul",   "ılık",
+        "Горбачев",   "Казахстан", "Россия", "политика", "соглашение", "Қазақстан",
+        "Әлихан",     "ұлттық",    "үкімет", "Ақтөбе",   "Шымкент",    "Oʻzbekiston",
+        "naïve",      "café",      "Ελλάδα", "straße",   "ǅemal",      "κόσμος",
+        "e\xCC\x81",  "а",         "i",      "Sultan",   "Jinping",    "pipeline"}) {
     lit(w);
   }
   // Sharing a pattern with a word: not a whole word, a prefix, case-sensitive.
@@ -98,8 +101,8 @@ std::vector<TermSpec> Pack() {
   terms.push_back(TermSpec{"Kazakh", TermSpec::Kind::kPrefix});
   terms.push_back(TermSpec{"внешн", TermSpec::Kind::kPrefix});
   terms.push_back(TermSpec{"c5 ?\\+ ?1", TermSpec::Kind::kRegex});
-  terms.push_back(TermSpec{"внешн[^\\s!-/:-@\\[-`{-~]* политик[^\\s!-/:-@\\[-`{-~]*",
-                           TermSpec::Kind::kRegex});
+  terms.push_back(
+      TermSpec{"внешн[^\\s!-/:-@\\[-`{-~]* политик[^\\s!-/:-@\\[-`{-~]*", TermSpec::Kind::kRegex});
   terms.push_back(TermSpec{"gas(prom)?", TermSpec::Kind::kRegex});
   // Generated words: 9,000 of 2 to 9 letters of Latin, Cyrillic and Kazakh alphabets (with
   // repeats, which share a pattern).
@@ -124,24 +127,127 @@ std::vector<TermSpec> Pack() {
 // Pieces random texts are made of: words of the pack in case variants, pieces of words,
 // joiners, marks, spaces, punctuation, CJK, invalid bytes.
 std::vector<std::string> Pieces() {
-  return {"Kazakhstan", "KAZAKHSTAN", "kazakhstani", "Astana", "ASTANA", "Almaty", "almatyda",
-          "gas",        "GAS",        "Gas",         "gasprom", "oil",   "Oil",    "OIL",
-          "port",       "Port",       "report",      "c5",     "C5",     "2024",   "20245",
-          "İstanbul",   "ISTANBUL",   "ılık",        "ILIK",   "Горбачёв", "ГОРБАЧЕВ", "горбачев",
-          "Казахстан",  "казахстанский", "Россия",   "политика", "ПОЛИТИКА", "Қазақстан",
-          "ҚАЗАҚСТАН",  "қазақстандық", "Әлихан",    "әлихан", "ұлттық", "ҰЛТТЫҚ", "үкімет",
-          "Ақтөбе",     "Шымкент",    "Oʻzbekiston", "O‘zbekiston", "O'zbekiston", "naïve",
-          "NAÏVE",      "café",       "CAFÉ",        "Ελλάδα", "ΕΛΛΆΔΑ", "straße", "STRASSE",
-          "ǅemal",      "ǄEMAL",      "κόσμος",      "ΚΌΣΜΟΣ", "e\xCC\x81", "a", "А", "а", "i", "I",
-          "İ",          "K",          "\xE2\x84\xAA" /* KELVIN SIGN */, "北京", "中国人",
-          "Xi",         "Jinping", "Sultan", "pipeline",    "Nur-Sultan",  "Nur‑Sultan", "Tokayev", "Tokayev's",
-          "Tokayev’s",  "внешняя",    "внешн",       "абв",    "әқ",     "a1",     "b2c",
-          " ",          " ",          " ",           "  ",     "\n",     "\t",     "\xC2\xA0",
-          "\xE3\x80\x80", ".",        ",",           "'",      "’",      "ʼ",      "-",
-          "‑",          "—",          "–",           "\xC2\xAD" /* soft hyphen */,
-          "\xE2\x80\x8D" /* ZWJ */,   "\xE2\x80\x8C" /* ZWNJ */, "\xCC\x81" /* combining acute */,
-          "\xD2\x83" /* combining titlo */, "_", "(", ")", "\"", "+", "?", "#", "\xFF", "\x80",
-          "\xD0",       "\xE2\x80",   "0",           "9",      "x",      "Q"};
+  return {"Kazakhstan",
+          "KAZAKHSTAN",
+          "kazakhstani",
+          "Astana",
+          "ASTANA",
+          "Almaty",
+          "almatyda",
+          "gas",
+          "GAS",
+          "Gas",
+          "gasprom",
+          "oil",
+          "Oil",
+          "OIL",
+          "port",
+          "Port",
+          "report",
+          "c5",
+          "C5",
+          "2024",
+          "20245",
+          "İstanbul",
+          "ISTANBUL",
+          "ılık",
+          "ILIK",
+          "Горбачёв",
+          "ГОРБАЧЕВ",
+          "горбачев",
+          "Казахстан",
+          "казахстанский",
+          "Россия",
+          "политика",
+          "ПОЛИТИКА",
+          "Қазақстан",
+          "ҚАЗАҚСТАН",
+          "қазақстандық",
+          "Әлихан",
+          "әлихан",
+          "ұлттық",
+          "ҰЛТТЫҚ",
+          "үкімет",
+          "Ақтөбе",
+          "Шымкент",
+          "Oʻzbekiston",
+          "O‘zbekiston",
+          "O'zbekiston",
+          "naïve",
+          "NAÏVE",
+          "café",
+          "CAFÉ",
+          "Ελλάδα",
+          "ΕΛΛΆΔΑ",
+          "straße",
+          "STRASSE",
+          "ǅemal",
+          "ǄEMAL",
+          "κόσμος",
+          "ΚΌΣΜΟΣ",
+          "e\xCC\x81",
+          "a",
+          "А",
+          "а",
+          "i",
+          "I",
+          "İ",
+          "K",
+          "\xE2\x84\xAA" /* KELVIN SIGN */,
+          "北京",
+          "中国人",
+          "Xi",
+          "Jinping",
+          "Sultan",
+          "pipeline",
+          "Nur-Sultan",
+          "Nur‑Sultan",
+          "Tokayev",
+          "Tokayev's",
+          "Tokayev’s",
+          "внешняя",
+          "внешн",
+          "абв",
+          "әқ",
+          "a1",
+          "b2c",
+          " ",
+          " ",
+          " ",
+          "  ",
+          "\n",
+          "\t",
+          "\xC2\xA0",
+          "\xE3\x80\x80",
+          ".",
+          ",",
+          "'",
+          "’",
+          "ʼ",
+          "-",
+          "‑",
+          "—",
+          "–",
+          "\xC2\xAD" /* soft hyphen */,
+          "\xE2\x80\x8D" /* ZWJ */,
+          "\xE2\x80\x8C" /* ZWNJ */,
+          "\xCC\x81" /* combining acute */,
+          "\xD2\x83" /* combining titlo */,
+          "_",
+          "(",
+          ")",
+          "\"",
+          "+",
+          "?",
+          "#",
+          "\xFF",
+          "\x80",
+          "\xD0",
+          "\xE2\x80",
+          "0",
+          "9",
+          "x",
+          "Q"};
 }
 
 // Real texts: the test items of the CLI, a few news sentences, this project's README.
@@ -175,9 +281,8 @@ std::string Describe(const std::vector<Hit>& hits, const std::vector<std::string
                      const std::vector<TermSpec>& terms) {
   std::string out;
   for (const Hit& h : hits) {
-    absl::StrAppend(&out, "\n  ", terms[h.term].text, " @", static_cast<int>(h.field), ":",
-                    h.start, "-", h.end, " \"",
-                    fields[h.field].substr(h.start, h.end - h.start), "\"");
+    absl::StrAppend(&out, "\n  ", terms[h.term].text, " @", static_cast<int>(h.field), ":", h.start,
+                    "-", h.end, " \"", fields[h.field].substr(h.start, h.end - h.start), "\"");
   }
   return out;
 }
@@ -217,19 +322,18 @@ void ExpectSameHits(const std::vector<std::vector<std::string>>& items, uint32_t
   for (const std::vector<std::string>& fields : items) {
     const auto [lookup_hits, lookup_truncated] = Scan(a->get(), fields);
     const auto [hs_hits, hs_truncated] = Scan(b->get(), fields);
-    const bool same =
-        lookup_hits.size() == hs_hits.size() &&
-        std::equal(lookup_hits.begin(), lookup_hits.end(), hs_hits.begin(),
-                   [](const Hit& x, const Hit& y) {
-                     return std::tie(x.term, x.field, x.start, x.end) ==
-                            std::tie(y.term, y.field, y.start, y.end);
-                   });
-    EXPECT_TRUE(same) << "fields:"
-                      << [&] {
-                           std::string f;
-                           for (const std::string& s : fields) absl::StrAppend(&f, "\n  [", s, "]");
-                           return f;
-                         }()
+    const bool same = lookup_hits.size() == hs_hits.size() &&
+                      std::equal(lookup_hits.begin(), lookup_hits.end(), hs_hits.begin(),
+                                 [](const Hit& x, const Hit& y) {
+                                   return std::tie(x.term, x.field, x.start, x.end) ==
+                                          std::tie(y.term, y.field, y.start, y.end);
+                                 });
+    EXPECT_TRUE(same) << "fields:" <<
+        [&] {
+          std::string f;
+          for (const std::string& s : fields) absl::StrAppend(&f, "\n  [", s, "]");
+          return f;
+        }()
                       << "\nword lookup:" << Describe(lookup_hits, fields, p.terms)
                       << "\nHyperscan:" << Describe(hs_hits, fields, p.terms);
     EXPECT_EQ(lookup_truncated, hs_truncated);
