@@ -319,7 +319,7 @@ void WordTable::Build(const std::vector<Pattern>& words) {
     max_length_ = std::max(max_length_, entries_.back().length);
     // The patterns' expressions are distinct (GroupPatterns shares a pattern between equal
     // literals), so each is inserted once.
-    const uint64_t h = Hash(p.expression.data(), p.expression.size());
+    const uint64_t h = Hash(p.expression.data(), p.expression.size(), p.expression.size());
     const uint64_t bit = h >> (64 - kFilterLog2);
     filter_[bit >> 6] |= uint64_t{1} << (bit & 63);
     const uint64_t tag = static_cast<uint32_t>(h >> 32) | 1;

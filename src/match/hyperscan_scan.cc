@@ -177,7 +177,8 @@ void FindWords(std::string_view joined, const WordTable& table, std::vector<Word
   auto run = [&](size_t start, size_t end) {
     const size_t length = end - start;
     if (length < min_length || length > max_length) return;
-    const int64_t entry = table.Find(joined.data() + start, static_cast<uint32_t>(length));
+    const int64_t entry =
+        table.Find(joined.data() + start, static_cast<uint32_t>(length), n - start);
     if (entry >= 0) {
       out->push_back(WordMatch{static_cast<uint32_t>(start), static_cast<uint32_t>(end),
                                static_cast<uint32_t>(entry)});
