@@ -107,6 +107,13 @@ struct MatcherStats {
 //     "Kazakhstani"; a CJK term (or CJK edge) needs no boundary. A prefix checks its start only.
 //     A regex checks its end (and its start with regex_start_offsets).
 //   - Several terms with the same folded text share one Hyperscan pattern.
+//   - A large pack (word_lookup_min_literals folded literal patterns or more; the default pack
+//     has far fewer): its patterns that are one whole word (case-insensitive literals whose every
+//     character is a non-CJK letter, digit or mark, all of whose terms check both ends) leave the
+//     database; every maximal run of such characters in the joined folded text is looked up in
+//     a hash table instead (internal::WordTable), with the same word checks on the original text
+//     and the same hits. A scan that stops at max_hits_per_item is redone without the lookup, so
+//     it keeps the same hits too.
 //   - A case-insensitive regex that is exactly a whole-field length test, `^[\s\S]{m,n}$` (also
 //     `[\S\s]`, `.`, `{m}`, `{m,}`; m >= 1), is not compiled: the folded field's code points are
 //     counted instead, with the hit Hyperscan would report (end = end of the field). In
