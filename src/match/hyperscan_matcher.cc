@@ -291,41 +291,56 @@ unsigned PatternId(const Pattern& p, size_t index, unsigned id_shift) {
 
 }  // namespace
 
-bool IsLookupWord(std::string_view word) {
-  if (word.empty()) return false;
-  for (size_t i = 0; i < word.size();) {
-    const normalise::CodePoint c = normalise::DecodeAt(word, i);
-    if (c.length == 0 || !NeedsBoundary(c.cp)) return false;  // U+FFFD is not a word character
+size_t FirstWordLength(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    const normalise::CodePoint c = normalise::DecodeAt(text, i);
+    if (c.length == 0 || !NeedsBoundary(c.cp)) break;  // U+FFFD is not a word character
     i += c.length;
   }
-  return true;
+  return i;
 }
 
 void WordTable::Build(const std::vector<Pattern>& words) {
+  // Patterns by their first word, in the order of their first appearance.
+  absl::flat_hash_map<std::string_view, uint32_t> index;
+  std::vector<std::vector<const Pattern*>> groups;
+  for (const Pattern& p : words) {
+    const std::string_view first(p.expression.data(), FirstWordLength(p.expression));
+    auto [it, inserted] = index.try_emplace(first, static_cast<uint32_t>(groups.size()));
+    if (inserted) groups.emplace_back();
+    groups[it->second].push_back(&p);
+  }
   size_t slots = 16;
-  while (slots < 2 * words.size()) slots *= 2;
+  while (slots < 2 * groups.size()) slots *= 2;
   slots_.assign(slots, 0);
   mask_ = slots - 1;
   filter_.assign((size_t{1} << kFilterLog2) / 64, 0);
-  entries_.reserve(words.size());
-  for (const Pattern& p : words) {
-    const uint32_t index = static_cast<uint32_t>(entries_.size());
-    entries_.push_back(
-        Entry{static_cast<uint32_t>(keys_.size()), static_cast<uint32_t>(p.expression.size()),
-              static_cast<uint32_t>(targets_.size()), static_cast<uint32_t>(p.targets.size())});
-    keys_.append(p.expression);
-    targets_.insert(targets_.end(), p.targets.begin(), p.targets.end());
-    min_length_ = std::min(min_length_, entries_.back().length);
-    max_length_ = std::max(max_length_, entries_.back().length);
-    // The patterns' expressions are distinct (GroupPatterns shares a pattern between equal
-    // literals), so each is inserted once.
-    const uint64_t h = Hash(p.expression.data(), p.expression.size(), p.expression.size());
+  entries_.reserve(groups.size());
+  for (const std::vector<const Pattern*>& group : groups) {
+    const uint32_t index_of_entry = static_cast<uint32_t>(entries_.size());
+    const size_t length = FirstWordLength(group.front()->expression);
+    entries_.push_back(Entry{static_cast<uint32_t>(keys_.size()), static_cast<uint32_t>(length),
+                             static_cast<uint32_t>(tails_.size()),
+                             static_cast<uint32_t>(group.size())});
+    keys_.append(group.front()->expression, 0, length);
+    for (const Pattern* p : group) {
+      tails_.push_back(Tail{
+          static_cast<uint32_t>(keys_.size()), static_cast<uint32_t>(p->expression.size() - length),
+          static_cast<uint32_t>(targets_.size()), static_cast<uint32_t>(p->targets.size())});
+      keys_.append(p->expression, length);
+      targets_.insert(targets_.end(), p->targets.begin(), p->targets.end());
+    }
+    min_length_ = std::min(min_length_, static_cast<uint32_t>(length));
+    max_length_ = std::max(max_length_, static_cast<uint32_t>(length));
+    const std::string_view key(group.front()->expression.data(), length);
+    const uint64_t h = Hash(key.data(), key.size(), key.size());
     const uint64_t bit = h >> (64 - kFilterLog2);
     filter_[bit >> 6] |= uint64_t{1} << (bit & 63);
     const uint64_t tag = static_cast<uint32_t>(h >> 32) | 1;
     uint64_t i = h & mask_;
     while (slots_[i] != 0) i = (i + 1) & mask_;
-    slots_[i] = tag << 32 | index;
+    slots_[i] = tag << 32 | index_of_entry;
   }
 }
 
@@ -335,10 +350,16 @@ bool HyperscanMatcher::SplitWords() {
   std::vector<Pattern> kept;
   std::vector<Pattern> words;
   for (Pattern& p : patterns) {
-    bool word = !p.regex_start && IsLookupWord(p.expression);
+    // A pattern that starts with a word and whose every target checks its start can only hit
+    // where a maximal run of the folded text is that word (the start check needs the run to
+    // start there; the word ends with the run, or before a character that ends the run). One
+    // that is a word alone hits only where the run is the word if also every target checks its
+    // end (a prefix would hit inside longer runs).
+    const size_t first = FirstWordLength(p.expression);
+    bool word = !p.regex_start && first > 0;
     for (const Target& t : p.targets) {
-      word =
-          word && t.check_start && t.check_end && !t.regex_start && t.exact == 0 && t.phrase == 0;
+      word = word && t.check_start && !t.regex_start && t.phrase == 0 &&
+             (first < p.expression.size() || t.check_end);
     }
     (word ? words : kept).push_back(std::move(p));
   }
@@ -511,7 +532,7 @@ absl::Status HyperscanMatcher::Build() {
     AppendKey(terms_, options_, &key);
     // The whole-word patterns left the folded literal database (SplitWords): another database.
     // Packs below the threshold keep their key, and their cache files.
-    if (split) key.append(";word-lookup-v1");
+    if (split) key.append(";word-lookup-v2");  // v2: patterns of several words too
     auto loaded = internal::LoadDatabases(options_.cache_dir, key, *env);
     if (loaded.ok()) {
       // Trust but verify: the cached set must have a database exactly where terms need one.

@@ -186,10 +186,19 @@ inline bool NeedsBoundary(char32_t cp) {
 // with the literal count), and still makes the word checks on the original text.
 class WordTable {
  public:
+  // A word of the table: the first word of its patterns (tails [first, first + count)).
   struct Entry {
     uint32_t key;     // offset of the folded word in keys_
     uint32_t length;  // bytes
-    uint32_t first;   // targets [first, first + count)
+    uint32_t first;
+    uint32_t count;
+  };
+  // A pattern: its first word (the Entry), then `rest` (empty for a pattern of one word; else it
+  // starts with a character that does not need a boundary), and its targets.
+  struct Tail {
+    uint32_t rest;  // offset in keys_
+    uint32_t rest_length;
+    uint32_t first;  // targets [first, first + count)
     uint32_t count;
   };
 
@@ -201,6 +210,8 @@ class WordTable {
   uint32_t min_length() const { return min_length_; }
   uint32_t max_length() const { return max_length_; }
   const Entry& entry(uint32_t i) const { return entries_[i]; }
+  const Tail& tail(uint32_t i) const { return tails_[i]; }
+  const char* keys() const { return keys_.data(); }
   const Target* targets() const { return targets_.data(); }
 
   // Returns the hash of `n` bytes at `p` the table is keyed by. `readable` (>= n) bytes from `p`
@@ -259,14 +270,16 @@ class WordTable {
   std::vector<uint64_t> slots_;   // tag << 32 | entry index; tag 0: empty
   uint64_t mask_ = 0;
   std::vector<Entry> entries_;
+  std::vector<Tail> tails_;
   std::string keys_;
   std::vector<Target> targets_;
   uint32_t min_length_ = UINT32_MAX;
   uint32_t max_length_ = 0;
 };
 
-// Returns true when `word` (folded) can be a WordTable word: every character needs a boundary.
-bool IsLookupWord(std::string_view word);
+// Returns the length in bytes of the run of characters that need a boundary (NeedsBoundary) at
+// the start of `text` (folded).
+size_t FirstWordLength(std::string_view text);
 
 // A whole-field length test written as a regex: `^[\s\S]{m,n}$` (also `[\S\s]`, `.`, `{m}`,
 // `{m,}`), "the field has m..n characters". Packs use it to select short items. Hyperscan runs it

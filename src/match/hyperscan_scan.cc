@@ -59,11 +59,12 @@ bool CharCountInRange(std::string_view text, LengthRange range) {
   return chars >= range.min_chars && chars <= range.max_chars;
 }
 
-// A maximal run of the joined folded text that is a WordTable word.
+// A hit of a WordTable pattern in the joined folded text: from the start of a maximal run that
+// is the pattern's first word to the end of its rest.
 struct WordMatch {
   uint32_t jstart;
   uint32_t jend;
-  uint32_t entry;
+  uint32_t tail;  // WordTable::Tail
 };
 
 // Per-scan state the Hyperscan callback sees.
@@ -174,15 +175,33 @@ void FindWords(std::string_view joined, const WordTable& table, std::vector<Word
   const size_t n = joined.size();
   const uint32_t min_length = table.min_length();
   const uint32_t max_length = table.max_length();
+  // Whether the matches so far are in order of their ends (a pattern of several words ends
+  // after its first word's run, perhaps after a later match's end).
+  bool ordered = true;
   auto run = [&](size_t start, size_t end) {
     const size_t length = end - start;
     if (length < min_length || length > max_length) return;
     const int64_t entry =
         table.Find(joined.data() + start, static_cast<uint32_t>(length), n - start);
-    if (entry >= 0) {
-      out->push_back(WordMatch{static_cast<uint32_t>(start), static_cast<uint32_t>(end),
-                               static_cast<uint32_t>(entry)});
+    if (entry < 0) return;
+    const WordTable::Entry& e = table.entry(static_cast<uint32_t>(entry));
+    for (uint32_t k = e.first; k < e.first + e.count; ++k) {
+      const WordTable::Tail& tail = table.tail(k);
+      if (tail.rest_length != 0 &&
+          (n - end < tail.rest_length ||
+           std::memcmp(joined.data() + end, table.keys() + tail.rest, tail.rest_length) != 0)) {
+        continue;
+      }
+      const uint32_t jend = static_cast<uint32_t>(end + tail.rest_length);
+      ordered = ordered && (out->empty() || out->back().jend <= jend);
+      out->push_back(WordMatch{static_cast<uint32_t>(start), jend, k});
     }
+  };
+  // Emitted among Hyperscan's matches by end (EmitWordsUpTo).
+  auto sort = [&] {
+    if (ordered) return;
+    std::sort(out->begin(), out->end(),
+              [](const WordMatch& a, const WordMatch& b) { return a.jend < b.jend; });
   };
   if (!t.blocks) {
     // Character by character (a Unicode table unlike the one the blocks assume).
@@ -199,6 +218,7 @@ void FindWords(std::string_view joined, const WordTable& table, std::vector<Word
       i += c.length;
     }
     if (start != SIZE_MAX) run(start, n);
+    sort();
     return;
   }
   alignas(16) uint8_t tail[64];
@@ -251,6 +271,7 @@ void FindWords(std::string_view joined, const WordTable& table, std::vector<Word
     }
   }
   if (previous != 0) run(start, n);
+  sort();
 }
 
 // Returns the start of the run of non-CJK word characters that ends at `end`, or `end`.
@@ -452,14 +473,14 @@ inline uint32_t SelectField(ScanState* s, uint32_t jstart) {
 __attribute__((noinline)) int EmitWordsUpTo(ScanState* s, uint64_t to) {
   while (s->word_next < s->word_count && s->words[s->word_next].jend <= to) {
     const WordMatch& w = s->words[s->word_next++];
-    const WordTable::Entry& e = s->word_table->entry(w.entry);
+    const WordTable::Tail& tail = s->word_table->tail(w.tail);
     const uint32_t base = SelectField(s, w.jstart);
     const normalise::FoldedText* folded = s->folded_fields[s->field].get();
     s->regex = false;
     const uint32_t start = folded->ToOriginal(w.jstart - base, &s->map_cursor);
     const uint32_t end = folded->ToOriginal(w.jend - base, &s->map_cursor);
-    const Target* first = s->word_table->targets() + e.first;
-    if (EmitHits(s, first, first + e.count, start, end) != 0) return 1;
+    const Target* first = s->word_table->targets() + tail.first;
+    if (EmitHits(s, first, first + tail.count, start, end) != 0) return 1;
   }
   return 0;
 }

@@ -99,6 +99,14 @@ std::vector<TermSpec> Pack() {
     lit(w);
   }
   terms.push_back(TermSpec{"Kazakh", TermSpec::Kind::kPrefix});
+  // Patterns of several words (or a word and more) that start with a word and check their
+  // start: looked up by their first word. A prefix of two words, a case-sensitive phrase, one
+  // that does not check its start.
+  terms.push_back(TermSpec{"Xi Jin", TermSpec::Kind::kPrefix});
+  terms.push_back(TermSpec{"Gas pipeline", TermSpec::Kind::kLiteral, true});
+  lit("gas pip", false);
+  lit("Astana Almaty");
+  lit("Astana-");
   terms.push_back(TermSpec{"внешн", TermSpec::Kind::kPrefix});
   terms.push_back(TermSpec{"c5 ?\\+ ?1", TermSpec::Kind::kRegex});
   terms.push_back(
@@ -115,11 +123,17 @@ std::vector<TermSpec> Pack() {
     return a;
   }();
   std::mt19937 rng(16);
+  std::vector<std::string> generated;
   for (int i = 0; i < 9000; ++i) {
     const int n = 2 + static_cast<int>(rng() % 8);
     std::string w;
     for (int k = 0; k < n; ++k) w += alphabet[rng() % alphabet.size()];
     lit(w);
+    generated.push_back(w);
+  }
+  // And 1,000 two-word phrases of them (the watch lists' "two-word capitalised phrases").
+  for (int i = 0; i < 1000; ++i) {
+    lit(generated[rng() % 200] + (rng() % 4 == 0 ? "-" : " ") + generated[rng() % 200]);
   }
   return terms;
 }
@@ -364,13 +378,25 @@ TEST(WordLookup, RealTextsGiveTheHyperscanPathsHits) {
 
 std::vector<std::vector<std::string>> RandomItems(int count, uint32_t seed, int pieces_max = 40) {
   const std::vector<std::string> pieces = Pieces();
+  const std::vector<TermSpec>& terms = Matchers(10000).terms;
   std::mt19937 rng(seed);
   std::vector<std::vector<std::string>> items;
   for (int i = 0; i < count; ++i) {
     std::vector<std::string> fields(1 + rng() % 2);
     for (std::string& f : fields) {
       const int n = static_cast<int>(rng() % pieces_max);
-      for (int k = 0; k < n; ++k) f += pieces[rng() % pieces.size()];
+      for (int k = 0; k < n; ++k) {
+        if (rng() % 4 != 0) {
+          f += pieces[rng() % pieces.size()];
+          continue;
+        }
+        // A term of the pack's last 1,500 (generated words and phrases), perhaps upper-cased.
+        std::string term = terms[terms.size() - 1 - rng() % 1500].text;
+        if (rng() % 3 == 0) {
+          for (char& c : term) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 32 : c);
+        }
+        f += term;
+      }
     }
     items.push_back(std::move(fields));
   }
