@@ -325,9 +325,16 @@ void WordTable::Build(const std::vector<Pattern>& words) {
                              static_cast<uint32_t>(group.size())});
     keys_.append(group.front()->expression, 0, length);
     for (const Pattern* p : group) {
-      tails_.push_back(Tail{
-          static_cast<uint32_t>(keys_.size()), static_cast<uint32_t>(p->expression.size() - length),
-          static_cast<uint32_t>(targets_.size()), static_cast<uint32_t>(p->targets.size())});
+      const size_t rest = p->expression.size() - length;
+      const size_t head = std::min<size_t>(rest, 8);
+      Tail tail{static_cast<uint32_t>(keys_.size()),
+                static_cast<uint32_t>(rest),
+                static_cast<uint32_t>(targets_.size()),
+                static_cast<uint32_t>(p->targets.size()),
+                0,
+                head == 0 ? 0 : ~uint64_t{0} >> (64 - 8 * head)};
+      std::memcpy(&tail.head, p->expression.data() + length, head);
+      tails_.push_back(tail);
       keys_.append(p->expression, length);
       targets_.insert(targets_.end(), p->targets.begin(), p->targets.end());
     }

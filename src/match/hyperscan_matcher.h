@@ -200,6 +200,10 @@ class WordTable {
     uint32_t rest_length;
     uint32_t first;  // targets [first, first + count)
     uint32_t count;
+    // The rest's first min(8, rest_length) bytes, little-endian, and their mask: most rests are
+    // rejected by one load and compare, without a memcmp call.
+    uint64_t head;
+    uint64_t head_mask;
   };
 
   // Builds the table from the patterns (their expressions and targets).

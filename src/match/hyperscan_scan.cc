@@ -187,10 +187,20 @@ void FindWords(std::string_view joined, const WordTable& table, std::vector<Word
     const WordTable::Entry& e = table.entry(static_cast<uint32_t>(entry));
     for (uint32_t k = e.first; k < e.first + e.count; ++k) {
       const WordTable::Tail& tail = table.tail(k);
-      if (tail.rest_length != 0 &&
-          (n - end < tail.rest_length ||
-           std::memcmp(joined.data() + end, table.keys() + tail.rest, tail.rest_length) != 0)) {
-        continue;
+      if (tail.rest_length != 0) {
+        if (n - end < tail.rest_length) continue;
+        uint64_t head = 0;
+        if (n - end >= 8) {
+          std::memcpy(&head, joined.data() + end, 8);
+        } else {
+          std::memcpy(&head, joined.data() + end, std::min<size_t>(tail.rest_length, 8));
+        }
+        if ((head & tail.head_mask) != tail.head) continue;
+        if (tail.rest_length > 8 &&
+            std::memcmp(joined.data() + end + 8, table.keys() + tail.rest + 8,
+                        tail.rest_length - 8) != 0) {
+          continue;
+        }
       }
       const uint32_t jend = static_cast<uint32_t>(end + tail.rest_length);
       ordered = ordered && (out->empty() || out->back().jend <= jend);
