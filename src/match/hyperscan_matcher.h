@@ -175,15 +175,17 @@ inline bool NeedsBoundary(char32_t cp) {
   return normalise::IsWordChar(cp) && !normalise::IsCjk(cp);
 }
 
-// The folded literal database's patterns that are one whole word, when it has many
-// (MatcherOptions::word_lookup_min_literals): case-insensitive literals whose every character
-// needs a boundary (NeedsBoundary) and whose every target checks both ends, with no exact text,
-// phrase or regex spelling. Such a pattern passes its word checks exactly where the folded text
-// holds it as a maximal run of such characters: folding maps a character to one character, and
-// a character whose fold needs a boundary needs one itself (checked for every code point by the
-// tests), so an original neighbour that passes a check folds to one that ends the run. The scan
-// looks every maximal run up here instead of Hyperscan finding the literal (whose cost grows
-// with the literal count), and still makes the word checks on the original text.
+// The folded literal database's patterns that start with a word, when it has many
+// (MatcherOptions::word_lookup_min_literals): patterns whose first character needs a boundary
+// (NeedsBoundary) and whose every target checks its start (no phrase or regex spelling); one
+// that is a word alone also needs every target to check its end. Such a pattern passes its
+// start check only where a maximal run of such characters in the folded text starts and is its
+// first word: folding maps a character to one character, and a character whose fold needs a
+// boundary needs one itself (checked for every code point by the tests), so an original
+// neighbour that passes a check folds to one that ends the run. The scan looks every maximal run
+// up here and compares the rests of the patterns that start with it, instead of Hyperscan
+// finding the literal (whose cost grows with the literal count), and still makes the word checks
+// (and exact-text checks) on the original text.
 class WordTable {
  public:
   // A word of the table: the first word of its patterns (tails [first, first + count)).

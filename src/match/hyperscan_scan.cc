@@ -589,13 +589,14 @@ class HyperscanMatchContext final : public MatchContext {
   ~HyperscanMatchContext() override { hs_free_scratch(scratch_); }
 
   absl::Status Init() {
-    if (matcher_->scratch() == nullptr) return absl::OkStatus();  // no terms
-    if (hs_clone_scratch(matcher_->scratch(), &scratch_) != HS_SUCCESS) {
-      return absl::ResourceExhaustedError("hs_clone_scratch failed");
-    }
     if (matcher_->full() != nullptr) {
       full_ = std::make_unique<HyperscanMatchContext>(matcher_->full());
       SW_RETURN_IF_ERROR(full_->Init());
+    }
+    // No database: no terms, or every pattern in the word table.
+    if (matcher_->scratch() == nullptr) return absl::OkStatus();
+    if (hs_clone_scratch(matcher_->scratch(), &scratch_) != HS_SUCCESS) {
+      return absl::ResourceExhaustedError("hs_clone_scratch failed");
     }
     return absl::OkStatus();
   }
@@ -638,8 +639,8 @@ absl::Status HyperscanMatchContext::Scan(absl::Span<const std::string_view> fiel
   }
   const DatabaseSet& dbs = matcher_->dbs();
   const std::vector<HyperscanMatcher::LengthTerm>& length_terms = matcher_->length_terms();
-  const bool any_folded =
-      dbs[kFoldedLiterals] != nullptr || dbs[kFoldedRegexes] != nullptr || !length_terms.empty();
+  const bool any_folded = dbs[kFoldedLiterals] != nullptr || dbs[kFoldedRegexes] != nullptr ||
+                          !length_terms.empty() || !matcher_->words().empty();
   ScanState state{};
   state.max_hits = matcher_->options().max_hits_per_item;
   state.exact_start = matcher_->options().regex_start_offsets;

@@ -419,3 +419,48 @@ TEST(WordLookup, ScansStoppedAtMaxHitsKeepTheSameHits) {
 
 }  // namespace
 }  // namespace steppewatch::match
+
+namespace steppewatch::match {
+namespace {
+
+// A pack whose every pattern goes to the word table (no Hyperscan database at all): the fields
+// are still folded, and a scan stopped at max_hits is still redone on the Hyperscan-only path.
+TEST(WordLookup, APackOfWordsOnlyNeedsNoDatabase) {
+  const std::vector<TermSpec> terms = {TermSpec{"Astana"}, TermSpec{"Almaty"},
+                                       TermSpec{"Xi Jinping"}, TermSpec{"Қазақстан"}};
+  for (uint32_t max_hits : {1u, 2u, 100u}) {
+    MatcherOptions options;
+    options.max_hits_per_item = max_hits;
+    options.word_lookup_min_literals = 0;
+    auto lookup = Matcher::Create(terms, options);
+    ASSERT_THAT(lookup, IsOk());
+    EXPECT_EQ((*lookup)->stats().word_lookup_patterns, terms.size());
+    options.word_lookup_min_literals = UINT32_MAX;
+    auto hyperscan = Matcher::Create(terms, options);
+    ASSERT_THAT(hyperscan, IsOk());
+    auto a = MatchContext::Create(*lookup);
+    auto b = MatchContext::Create(*hyperscan);
+    ASSERT_THAT(a, IsOk());
+    ASSERT_THAT(b, IsOk());
+    for (const std::vector<std::string>& fields : std::vector<std::vector<std::string>>{
+             {"ASTANA and Almaty; Xi  Jinping", "ҚАЗАҚСТАН, Astana"},
+             {"", "astana"},
+             {"nothing here"}}) {
+      const auto [lookup_hits, lookup_truncated] = Scan(a->get(), fields);
+      const auto [hs_hits, hs_truncated] = Scan(b->get(), fields);
+      ASSERT_EQ(lookup_hits.size(), hs_hits.size()) << max_hits;
+      for (size_t i = 0; i < hs_hits.size(); ++i) {
+        EXPECT_EQ(std::tie(lookup_hits[i].term, lookup_hits[i].field, lookup_hits[i].start,
+                           lookup_hits[i].end),
+                  std::tie(hs_hits[i].term, hs_hits[i].field, hs_hits[i].start, hs_hits[i].end));
+      }
+      EXPECT_EQ(lookup_truncated, hs_truncated);
+      for (size_t f = 0; f < fields.size(); ++f) {
+        EXPECT_EQ((*a)->folded(f), (*b)->folded(f));
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace steppewatch::match
