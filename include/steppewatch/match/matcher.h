@@ -108,12 +108,12 @@ struct MatcherStats {
 //     A regex checks its end (and its start with regex_start_offsets).
 //   - Several terms with the same folded text share one Hyperscan pattern.
 //   - A large pack (word_lookup_min_literals folded literal patterns or more; the default pack
-//     has far fewer): its patterns that are one whole word (case-insensitive literals whose every
-//     character is a non-CJK letter, digit or mark, all of whose terms check both ends) leave the
+//     has far fewer): its patterns that start with a word (a non-CJK letter, digit or mark)
+//     and all of whose terms check their start (a word alone: also their end) leave the
 //     database; every maximal run of such characters in the joined folded text is looked up in
-//     a hash table instead (internal::WordTable), with the same word checks on the original text
-//     and the same hits. A scan that stops at max_hits_per_item is redone without the lookup, so
-//     it keeps the same hits too.
+//     a hash table of first words instead (internal::WordTable), the rest of each pattern
+//     compared after it, with the same checks on the original text and the same hits. A scan
+//     that stops at max_hits_per_item is redone without the lookup, so it keeps the same hits.
 //   - A case-insensitive regex that is exactly a whole-field length test, `^[\s\S]{m,n}$` (also
 //     `[\S\s]`, `.`, `{m}`, `{m,}`; m >= 1), is not compiled: the folded field's code points are
 //     counted instead, with the hit Hyperscan would report (end = end of the field). In
