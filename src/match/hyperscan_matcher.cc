@@ -8,6 +8,7 @@
 
 #include <hs/hs.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstring>
@@ -290,6 +291,91 @@ unsigned PatternId(const Pattern& p, size_t index, unsigned id_shift) {
 
 }  // namespace
 
+size_t FirstWordLength(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    const normalise::CodePoint c = normalise::DecodeAt(text, i);
+    if (c.length == 0 || !NeedsBoundary(c.cp)) break;  // U+FFFD is not a word character
+    i += c.length;
+  }
+  return i;
+}
+
+void WordTable::Build(const std::vector<Pattern>& words) {
+  // Patterns by their first word, in the order of their first appearance.
+  absl::flat_hash_map<std::string_view, uint32_t> index;
+  std::vector<std::vector<const Pattern*>> groups;
+  for (const Pattern& p : words) {
+    const std::string_view first(p.expression.data(), FirstWordLength(p.expression));
+    auto [it, inserted] = index.try_emplace(first, static_cast<uint32_t>(groups.size()));
+    if (inserted) groups.emplace_back();
+    groups[it->second].push_back(&p);
+  }
+  size_t slots = 16;
+  while (slots < 2 * groups.size()) slots *= 2;
+  slots_.assign(slots, 0);
+  mask_ = slots - 1;
+  filter_.assign((size_t{1} << kFilterLog2) / 64, 0);
+  entries_.reserve(groups.size());
+  for (const std::vector<const Pattern*>& group : groups) {
+    const uint32_t index_of_entry = static_cast<uint32_t>(entries_.size());
+    const size_t length = FirstWordLength(group.front()->expression);
+    entries_.push_back(Entry{static_cast<uint32_t>(keys_.size()), static_cast<uint32_t>(length),
+                             static_cast<uint32_t>(tails_.size()),
+                             static_cast<uint32_t>(group.size())});
+    keys_.append(group.front()->expression, 0, length);
+    for (const Pattern* p : group) {
+      const size_t rest = p->expression.size() - length;
+      const size_t head = std::min<size_t>(rest, 8);
+      Tail tail{static_cast<uint32_t>(keys_.size()),
+                static_cast<uint32_t>(rest),
+                static_cast<uint32_t>(targets_.size()),
+                static_cast<uint32_t>(p->targets.size()),
+                0,
+                head == 0 ? 0 : ~uint64_t{0} >> (64 - 8 * head)};
+      std::memcpy(&tail.head, p->expression.data() + length, head);
+      tails_.push_back(tail);
+      keys_.append(p->expression, length);
+      targets_.insert(targets_.end(), p->targets.begin(), p->targets.end());
+    }
+    min_length_ = std::min(min_length_, static_cast<uint32_t>(length));
+    max_length_ = std::max(max_length_, static_cast<uint32_t>(length));
+    const std::string_view key(group.front()->expression.data(), length);
+    const uint64_t h = Hash(key.data(), key.size(), key.size());
+    const uint64_t bit = h >> (64 - kFilterLog2);
+    filter_[bit >> 6] |= uint64_t{1} << (bit & 63);
+    const uint64_t tag = static_cast<uint32_t>(h >> 32) | 1;
+    uint64_t i = h & mask_;
+    while (slots_[i] != 0) i = (i + 1) & mask_;
+    slots_[i] = tag << 32 | index_of_entry;
+  }
+}
+
+bool HyperscanMatcher::SplitWords() {
+  std::vector<Pattern>& patterns = patterns_[kFoldedLiterals];
+  if (patterns.size() < options_.word_lookup_min_literals) return false;
+  std::vector<Pattern> kept;
+  std::vector<Pattern> words;
+  for (Pattern& p : patterns) {
+    // A pattern that starts with a word and whose every target checks its start can only hit
+    // where a maximal run of the folded text is that word (the start check needs the run to
+    // start there; the word ends with the run, or before a character that ends the run). One
+    // that is a word alone hits only where the run is the word if also every target checks its
+    // end (a prefix would hit inside longer runs).
+    const size_t first = FirstWordLength(p.expression);
+    bool word = !p.regex_start && first > 0;
+    for (const Target& t : p.targets) {
+      word = word && t.check_start && !t.regex_start && t.phrase == 0 &&
+             (first < p.expression.size() || t.check_end);
+    }
+    (word ? words : kept).push_back(std::move(p));
+  }
+  patterns = std::move(kept);
+  stats_.word_lookup_patterns = words.size();
+  words_.Build(words);
+  return !words.empty();
+}
+
 absl::Status HyperscanMatcher::GroupPatterns() {
   std::array<absl::flat_hash_map<std::string, uint32_t>, kDatabaseCount> index;
   for (TermId id = 0; id < terms_.size(); ++id) {
@@ -441,6 +527,7 @@ absl::Status HyperscanMatcher::Compile(size_t db, const hs_platform_info_t& plat
 absl::Status HyperscanMatcher::Build() {
   const auto started = std::chrono::steady_clock::now();
   SW_RETURN_IF_ERROR(GroupPatterns());
+  const bool split = SplitWords();
   // Decided by the patterns alone, so that databases loaded from the cache agree.
   if (patterns_[kFoldedLiterals].size() < kMaxHintedPatterns)
     id_shift_[kFoldedLiterals] = kIdHintBits;
@@ -450,6 +537,9 @@ absl::Status HyperscanMatcher::Build() {
   const bool use_cache = !options_.cache_dir.empty();
   if (use_cache) {
     AppendKey(terms_, options_, &key);
+    // The whole-word patterns left the folded literal database (SplitWords): another database.
+    // Packs below the threshold keep their key, and their cache files.
+    if (split) key.append(";word-lookup-v2");  // v2: patterns of several words too
     auto loaded = internal::LoadDatabases(options_.cache_dir, key, *env);
     if (loaded.ok()) {
       // Trust but verify: the cached set must have a database exactly where terms need one.
@@ -504,6 +594,15 @@ absl::StatusOr<std::shared_ptr<const Matcher>> Matcher::Create(std::vector<TermS
   if (terms.size() > UINT32_MAX) return absl::InvalidArgumentError("too many terms");
   auto matcher = std::make_shared<internal::HyperscanMatcher>(std::move(terms), options);
   SW_RETURN_IF_ERROR(matcher->Build());
+  if (matcher->stats().word_lookup_patterns > 0) {
+    // The Hyperscan-only path for scans stopped at max_hits (HyperscanMatcher::full): its cache
+    // key is the one of the same pack without the word lookup.
+    MatcherOptions full_options = options;
+    full_options.word_lookup_min_literals = UINT32_MAX;
+    auto full = std::make_shared<internal::HyperscanMatcher>(matcher->terms(), full_options);
+    SW_RETURN_IF_ERROR(full->Build());
+    matcher->set_full(std::move(full));
+  }
   return std::shared_ptr<const Matcher>(std::move(matcher));
 }
 

@@ -10,6 +10,8 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -173,6 +175,118 @@ inline bool NeedsBoundary(char32_t cp) {
   return normalise::IsWordChar(cp) && !normalise::IsCjk(cp);
 }
 
+// The folded literal database's patterns that start with a word, when it has many
+// (MatcherOptions::word_lookup_min_literals): patterns whose first character needs a boundary
+// (NeedsBoundary) and whose every target checks its start (no phrase or regex spelling); one
+// that is a word alone also needs every target to check its end. Such a pattern passes its
+// start check only where a maximal run of such characters in the folded text starts and is its
+// first word: folding maps a character to one character, and a character whose fold needs a
+// boundary needs one itself (checked for every code point by the tests), so an original
+// neighbour that passes a check folds to one that ends the run. The scan looks every maximal run
+// up here and compares the rests of the patterns that start with it, instead of Hyperscan
+// finding the literal (whose cost grows with the literal count), and still makes the word checks
+// (and exact-text checks) on the original text.
+class WordTable {
+ public:
+  // A word of the table: the first word of its patterns (tails [first, first + count)).
+  struct Entry {
+    uint32_t key;     // offset of the folded word in keys_
+    uint32_t length;  // bytes
+    uint32_t first;
+    uint32_t count;
+  };
+  // A pattern: its first word (the Entry), then `rest` (empty for a pattern of one word; else it
+  // starts with a character that does not need a boundary), and its targets.
+  struct Tail {
+    uint32_t rest;  // offset in keys_
+    uint32_t rest_length;
+    uint32_t first;  // targets [first, first + count)
+    uint32_t count;
+    // The rest's first min(8, rest_length) bytes, little-endian, and their mask: most rests are
+    // rejected by one load and compare, without a memcmp call.
+    uint64_t head;
+    uint64_t head_mask;
+  };
+
+  // Builds the table from the patterns (their expressions and targets).
+  void Build(const std::vector<Pattern>& words);
+
+  bool empty() const { return entries_.empty(); }
+  size_t size() const { return entries_.size(); }
+  uint32_t min_length() const { return min_length_; }
+  uint32_t max_length() const { return max_length_; }
+  const Entry& entry(uint32_t i) const { return entries_[i]; }
+  const Tail& tail(uint32_t i) const { return tails_[i]; }
+  const char* keys() const { return keys_.data(); }
+  const Target* targets() const { return targets_.data(); }
+
+  // Returns the hash of `n` bytes at `p` the table is keyed by. `readable` (>= n) bytes from `p`
+  // may be read: with 8 past the last whole word of 8 bytes, the tail is one load and a mask
+  // (a memcpy of a variable length was a third of the lookup's instructions).
+  __attribute__((always_inline)) static uint64_t Hash(const char* p, size_t n, size_t readable) {
+    uint64_t h = 0x9E3779B97F4A7C15ull * (n + 1);
+    while (n >= 8) {
+      uint64_t v;
+      std::memcpy(&v, p, 8);
+      h = (h ^ v) * 0xFF51AFD7ED558CCDull;
+      h ^= h >> 32;
+      p += 8;
+      n -= 8;
+      readable -= 8;
+    }
+    if (n > 0) {
+      uint64_t v = 0;
+      if (readable >= 8) {
+        std::memcpy(&v, p, 8);
+        v &= ~uint64_t{0} >> (64 - 8 * n);  // little-endian: the first n bytes
+      } else {
+        std::memcpy(&v, p, n);
+      }
+      h = (h ^ v) * 0xFF51AFD7ED558CCDull;
+      h ^= h >> 32;
+    }
+    h *= 0xC4CEB9FE1A85EC53ull;
+    return h ^ (h >> 29);
+  }
+
+  // Returns the index of the entry whose word is the `n` bytes at `p`, or -1; `readable` as
+  // for Hash.
+  __attribute__((always_inline)) int64_t Find(const char* p, uint32_t n, size_t readable) const {
+    const uint64_t h = Hash(p, n, readable);
+    // The filter (kFilterBits, 8 KiB: stays in L1) rejects most of a text's words before the
+    // slots (cold with tens of thousands of words) are read.
+    const uint64_t bit = h >> (64 - kFilterLog2);
+    if ((filter_[bit >> 6] >> (bit & 63) & 1) == 0) return -1;
+    const uint32_t tag = static_cast<uint32_t>(h >> 32) | 1;  // 0 marks an empty slot
+    for (uint64_t i = h & mask_;; i = (i + 1) & mask_) {
+      const uint64_t slot = slots_[i];
+      const uint32_t slot_tag = static_cast<uint32_t>(slot >> 32);
+      if (slot_tag == 0) return -1;
+      if (slot_tag != tag) continue;
+      const Entry& e = entries_[static_cast<uint32_t>(slot)];
+      if (e.length == n && std::memcmp(keys_.data() + e.key, p, n) == 0) {
+        return static_cast<uint32_t>(slot);
+      }
+    }
+  }
+
+ private:
+  static constexpr unsigned kFilterLog2 = 16;
+  std::vector<uint64_t> filter_;  // 1 << kFilterLog2 bits
+  std::vector<uint64_t> slots_;   // tag << 32 | entry index; tag 0: empty
+  uint64_t mask_ = 0;
+  std::vector<Entry> entries_;
+  std::vector<Tail> tails_;
+  std::string keys_;
+  std::vector<Target> targets_;
+  uint32_t min_length_ = UINT32_MAX;
+  uint32_t max_length_ = 0;
+};
+
+// Returns the length in bytes of the run of characters that need a boundary (NeedsBoundary) at
+// the start of `text` (folded).
+size_t FirstWordLength(std::string_view text);
+
 // A whole-field length test written as a regex: `^[\s\S]{m,n}$` (also `[\S\s]`, `.`, `{m}`,
 // `{m,}`), "the field has m..n characters". Packs use it to select short items. Hyperscan runs it
 // as a bounded-repeat NFA over up to n characters of every field (UTF-8 mode): with n = 400 it
@@ -219,10 +333,25 @@ class HyperscanMatcher final : public Matcher {
   const std::string& exact_text(uint32_t exact) const { return exact_texts_[exact - 1]; }
   const WordPhrase& phrase(uint32_t phrase) const { return phrases_[phrase - 1]; }
   const MatcherOptions& options() const { return options_; }
+  const WordTable& words() const { return words_; }
+  const std::vector<TermSpec>& terms() const { return terms_; }
+  // With a word lookup: the same terms on the Hyperscan-only path, for the items whose scan
+  // stops at max_hits (which hits such a scan keeps depends on the order of matches that end at
+  // the same byte, and Hyperscan's order among them is its own). Else nullptr.
+  const std::shared_ptr<const HyperscanMatcher>& full() const { return full_; }
+  void set_full(std::shared_ptr<const HyperscanMatcher> full) {
+    stats_.database_bytes += full->stats().database_bytes;
+    stats_.from_cache = stats_.from_cache && full->stats().from_cache;
+    stats_.compile_seconds += full->stats().compile_seconds;
+    full_ = std::move(full);
+  }
 
  private:
   absl::Status GroupPatterns();
   absl::Status Compile(size_t db, const hs_platform_info_t& platform);
+  // Moves the whole-word patterns of the folded literal database into words_ when it has
+  // options_.word_lookup_min_literals patterns or more. Returns true when it moved any.
+  bool SplitWords();
 
   std::vector<TermSpec> terms_;
   MatcherOptions options_;
@@ -232,8 +361,10 @@ class HyperscanMatcher final : public Matcher {
   std::array<unsigned, kDatabaseCount> id_shift_{};
   std::array<std::vector<Target>, kDatabaseCount> targets_;
   std::vector<LengthTerm> length_terms_;
-  std::vector<std::string> exact_texts_;  // of case-sensitive literals, see Target::exact
-  std::vector<WordPhrase> phrases_;       // see Target::phrase
+  std::vector<std::string> exact_texts_;          // of case-sensitive literals, see Target::exact
+  std::vector<WordPhrase> phrases_;               // see Target::phrase
+  WordTable words_;                               // see WordTable
+  std::shared_ptr<const HyperscanMatcher> full_;  // see full()
   DatabaseSet dbs_{};
   hs_scratch_t* scratch_ = nullptr;  // prototype, cloned per MatchContext
 };

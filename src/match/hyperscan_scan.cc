@@ -59,6 +59,14 @@ bool CharCountInRange(std::string_view text, LengthRange range) {
   return chars >= range.min_chars && chars <= range.max_chars;
 }
 
+// A hit of a WordTable pattern in the joined folded text: from the start of a maximal run that
+// is the pattern's first word to the end of its rest.
+struct WordMatch {
+  uint32_t jstart;
+  uint32_t jend;
+  uint32_t tail;  // WordTable::Tail
+};
+
 // Per-scan state the Hyperscan callback sees.
 struct ScanState {
   const PatternInfo* infos;
@@ -90,7 +98,191 @@ struct ScanState {
   // of their ends, so each offset is found from the last one's entry).
   uint32_t map_cursor = 0;
   uint32_t cursor_field = UINT32_MAX;
+  // The word lookup's matches (WordTable) in the joined text, in order of their ends: emitted
+  // among Hyperscan's matches by end offset (EmitWordsUpTo), so that a scan stopped at max_hits
+  // keeps the hits it kept when Hyperscan found these words.
+  const WordTable* word_table = nullptr;
+  const WordMatch* words = nullptr;
+  size_t word_count = 0;
+  size_t word_next = 0;
 };
+
+// Whether each character of U+0000..U+07FF needs a boundary (NeedsBoundary): the characters of
+// folded text the word walk meets most, without decoding or a flag lookup.
+struct WordCharTables {
+  std::array<bool, 0x800> needs{};
+  // Whether the ASCII characters that need a boundary are exactly [0-9A-Za-z], and every
+  // character of U+0400..U+047F (lead bytes D0 and D1: the Cyrillic alphabets) needs one: what
+  // the 16-byte blocks of FindWords assume (else it classifies every character one by one).
+  bool blocks = true;
+};
+
+const WordCharTables& WordChars() {
+  static const WordCharTables tables = [] {
+    WordCharTables t;
+    for (char32_t c = 0; c < 0x800; ++c) t.needs[c] = NeedsBoundary(c);
+    for (char32_t c = 0; c < 0x80; ++c) {
+      t.blocks = t.blocks && t.needs[c] == static_cast<bool>(kAsciiAlnum[c]);
+    }
+    for (char32_t c = 0x400; c < 0x480; ++c) t.blocks = t.blocks && t.needs[c];
+    return t;
+  }();
+  return tables;
+}
+
+// Returns the bits of the 64 bytes at `p` (valid UTF-8 but for characters cut at either end)
+// that are ASCII letters or digits, in *word, that are D0 or D1 lead bytes or follow one, in
+// *cyrillic, and the other non-ASCII lead bytes (not 10xxxxxx), in *other_leads.
+inline void ClassifyBlock(const uint8_t* p, uint64_t* word, uint64_t* cyrillic,
+                          uint64_t* other_leads) {
+  const __m128i k_slash = _mm_set1_epi8('0' - 1);
+  const __m128i k_colon = _mm_set1_epi8('9' + 1);
+  const __m128i k_at = _mm_set1_epi8('A' - 1);
+  const __m128i k_bracket = _mm_set1_epi8('Z' + 1);
+  const __m128i k_case = _mm_set1_epi8(0x20);
+  const __m128i k_d0 = _mm_set1_epi8(static_cast<char>(0xD0));
+  const __m128i k_d1 = _mm_set1_epi8(static_cast<char>(0xD1));
+  const __m128i k_first_lead = _mm_set1_epi8(static_cast<char>(0xC0));
+  uint64_t w = 0, d = 0, high = 0, cont = 0;
+  for (int k = 0; k < 4; ++k) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * k));
+    // Bytes >= 0x80 are negative as int8: never in these ASCII ranges.
+    const __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, k_slash), _mm_cmplt_epi8(v, k_colon));
+    const __m128i upper = _mm_or_si128(v, k_case);  // a-z and A-Z both to a-z
+    const __m128i letter = _mm_and_si128(_mm_cmpgt_epi8(upper, _mm_or_si128(k_at, k_case)),
+                                         _mm_cmplt_epi8(upper, _mm_or_si128(k_bracket, k_case)));
+    const __m128i lead01 = _mm_or_si128(_mm_cmpeq_epi8(v, k_d0), _mm_cmpeq_epi8(v, k_d1));
+    const unsigned shift = 16 * k;
+    w |= uint64_t{static_cast<uint16_t>(_mm_movemask_epi8(_mm_or_si128(digit, letter)))} << shift;
+    d |= uint64_t{static_cast<uint16_t>(_mm_movemask_epi8(lead01))} << shift;
+    high |= uint64_t{static_cast<uint16_t>(_mm_movemask_epi8(v))} << shift;
+    cont |= uint64_t{static_cast<uint16_t>(_mm_movemask_epi8(_mm_cmplt_epi8(v, k_first_lead)))}
+            << shift;
+  }
+  *word = w;
+  *cyrillic = d;
+  *other_leads = high & ~cont & ~d;
+}
+
+// Appends to *out every maximal run of characters that need a boundary in `joined` (folded
+// text: valid UTF-8) that `table` holds, in order. 64 bytes at a time: a bit per byte that
+// belongs to such a character (ASCII letters and digits, and D0/D1 Cyrillic, by SIMD compares;
+// other non-ASCII characters by their lead byte, one by one), then the runs are the spans
+// between the mask's transitions.
+void FindWords(std::string_view joined, const WordTable& table, std::vector<WordMatch>* out) {
+  const WordCharTables& t = WordChars();
+  const auto* s = reinterpret_cast<const uint8_t*>(joined.data());
+  const size_t n = joined.size();
+  const uint32_t min_length = table.min_length();
+  const uint32_t max_length = table.max_length();
+  // Whether the matches so far are in order of their ends (a pattern of several words ends
+  // after its first word's run, perhaps after a later match's end).
+  bool ordered = true;
+  auto run = [&](size_t start, size_t end) {
+    const size_t length = end - start;
+    if (length < min_length || length > max_length) return;
+    const int64_t entry =
+        table.Find(joined.data() + start, static_cast<uint32_t>(length), n - start);
+    if (entry < 0) return;
+    const WordTable::Entry& e = table.entry(static_cast<uint32_t>(entry));
+    for (uint32_t k = e.first; k < e.first + e.count; ++k) {
+      const WordTable::Tail& tail = table.tail(k);
+      if (tail.rest_length != 0) {
+        if (n - end < tail.rest_length) continue;
+        uint64_t head = 0;
+        if (n - end >= 8) {
+          std::memcpy(&head, joined.data() + end, 8);
+        } else {
+          std::memcpy(&head, joined.data() + end, std::min<size_t>(tail.rest_length, 8));
+        }
+        if ((head & tail.head_mask) != tail.head) continue;
+        if (tail.rest_length > 8 &&
+            std::memcmp(joined.data() + end + 8, table.keys() + tail.rest + 8,
+                        tail.rest_length - 8) != 0) {
+          continue;
+        }
+      }
+      const uint32_t jend = static_cast<uint32_t>(end + tail.rest_length);
+      ordered = ordered && (out->empty() || out->back().jend <= jend);
+      out->push_back(WordMatch{static_cast<uint32_t>(start), jend, k});
+    }
+  };
+  // Emitted among Hyperscan's matches by end (EmitWordsUpTo).
+  auto sort = [&] {
+    if (ordered) return;
+    std::sort(out->begin(), out->end(),
+              [](const WordMatch& a, const WordMatch& b) { return a.jend < b.jend; });
+  };
+  if (!t.blocks) {
+    // Character by character (a Unicode table unlike the one the blocks assume).
+    size_t i = 0;
+    size_t start = SIZE_MAX;
+    while (i < n) {
+      const normalise::CodePoint c = normalise::DecodeAt(joined, i);
+      const bool word = NeedsBoundary(c.cp);
+      if (word && start == SIZE_MAX) start = i;
+      if (!word && start != SIZE_MAX) {
+        run(start, i);
+        start = SIZE_MAX;
+      }
+      i += c.length;
+    }
+    if (start != SIZE_MAX) run(start, n);
+    sort();
+    return;
+  }
+  alignas(16) uint8_t tail[64];
+  uint64_t carry = 0;     // bits of the next block's bytes that continue a word character
+  uint64_t previous = 0;  // the word bit of the last byte of the previous block
+  size_t start = 0;       // of the open run
+  for (size_t base = 0; base < n; base += 64) {
+    const uint8_t* p = s + base;
+    const size_t len = std::min<size_t>(64, n - base);
+    if (len < 64) {
+      // The last block, padded with zeros (not word characters).
+      std::memset(tail, 0, sizeof(tail));
+      std::memcpy(tail, p, len);
+      p = tail;
+    }
+    uint64_t word, cyrillic, leads;
+    ClassifyBlock(p, &word, &cyrillic, &leads);
+    word |= carry | cyrillic | cyrillic << 1;
+    carry = cyrillic >> 63;
+    while (leads != 0) {
+      const unsigned k = static_cast<unsigned>(__builtin_ctzll(leads));
+      leads &= leads - 1;
+      const size_t i = base + k;
+      uint32_t length;
+      bool needs;
+      if (s[i] < 0xE0) {
+        length = 2;
+        needs = i + 1 < n && t.needs[(uint32_t{s[i]} & 0x1F) << 6 | (s[i + 1] & 0x3F)];
+      } else {
+        const normalise::CodePoint c = normalise::DecodeAt(joined, i);
+        length = c.length;
+        needs = NeedsBoundary(c.cp);
+      }
+      if (!needs) continue;
+      const uint64_t bits = (uint64_t{1} << length) - 1;
+      word |= bits << k;
+      if (k + length > 64) carry |= bits >> (64 - k);
+    }
+    if (len < 64) word &= (uint64_t{1} << len) - 1;
+    uint64_t transitions = word ^ (word << 1 | previous);
+    previous = word >> 63;
+    while (transitions != 0) {
+      const unsigned k = static_cast<unsigned>(__builtin_ctzll(transitions));
+      transitions &= transitions - 1;
+      if ((word >> k) & 1) {
+        start = base + k;
+      } else {
+        run(start, base + k);
+      }
+    }
+  }
+  if (previous != 0) run(start, n);
+  sort();
+}
 
 // Returns the start of the run of non-CJK word characters that ends at `end`, or `end`.
 uint32_t WordRunStart(std::string_view text, uint32_t end) {
@@ -272,11 +464,47 @@ int EmitPhraseHits(ScanState* s, const WordPhrase& phrase, uint32_t jend, uint32
   return 0;
 }
 
+// Makes the field that holds joined offset `jstart` the scan state's current one; returns its
+// start in the joined text.
+inline uint32_t SelectField(ScanState* s, uint32_t jstart) {
+  uint32_t f = 0;
+  while (f + 1 < s->segments && s->segment_starts[f + 1] <= jstart) ++f;
+  s->field = static_cast<uint8_t>(f);
+  s->original = s->fields[f];
+  if (f != s->cursor_field) {
+    s->cursor_field = f;
+    s->map_cursor = 0;
+  }
+  return s->segment_starts[f];
+}
+
+// Emits the hits of the word lookup's matches that end at or before joined offset `to`. Returns
+// 1 (stop the scan) when the item reached max_hits.
+__attribute__((noinline)) int EmitWordsUpTo(ScanState* s, uint64_t to) {
+  while (s->word_next < s->word_count && s->words[s->word_next].jend <= to) {
+    const WordMatch& w = s->words[s->word_next++];
+    const WordTable::Tail& tail = s->word_table->tail(w.tail);
+    const uint32_t base = SelectField(s, w.jstart);
+    const normalise::FoldedText* folded = s->folded_fields[s->field].get();
+    s->regex = false;
+    const uint32_t start = folded->ToOriginal(w.jstart - base, &s->map_cursor);
+    const uint32_t end = folded->ToOriginal(w.jend - base, &s->map_cursor);
+    const Target* first = s->word_table->targets() + tail.first;
+    if (EmitHits(s, first, first + tail.count, start, end) != 0) return 1;
+  }
+  return 0;
+}
+
 // The callback of the folded literal database over the joined fields: finds the hit's field,
 // then proceeds as OnMatch does on that field alone.
 int OnJoinedMatch(unsigned int id, unsigned long long, unsigned long long to, unsigned int,
                   void* context) {
   auto* s = static_cast<ScanState*>(context);
+  // The word lookup's matches that end first (or at the same offset) go first.
+  if (s->word_next < s->word_count && s->words[s->word_next].jend <= to &&
+      EmitWordsUpTo(s, to) != 0) {
+    return 1;
+  }
   // The id names the target itself (direct) or holds a hint; either decides a match next to a
   // letter without the PatternInfo (cold with many literals).
   const PatternInfo* info = nullptr;
@@ -316,17 +544,9 @@ int OnJoinedMatch(unsigned int id, unsigned long long, unsigned long long to, un
     last = first + info->count;
     regex_start = info->regex_start;
   }
-  uint32_t f = 0;
-  while (f + 1 < s->segments && s->segment_starts[f + 1] <= jstart) ++f;
-  const uint32_t base = s->segment_starts[f];
-  const normalise::FoldedText* folded = s->folded_fields[f].get();
-  s->field = static_cast<uint8_t>(f);
-  s->original = s->fields[f];
+  const uint32_t base = SelectField(s, jstart);
+  const normalise::FoldedText* folded = s->folded_fields[s->field].get();
   s->regex = regex_start;  // a simple regex's spelling: the end check applies as a regex's
-  if (f != s->cursor_field) {
-    s->cursor_field = f;
-    s->map_cursor = 0;
-  }
   if (first->phrase != 0) return EmitPhraseHits(s, s->matcher->phrase(first->phrase), jend, base);
   // The start first: both then move the cursor forward.
   uint32_t start = regex_start ? 0 : folded->ToOriginal(jstart - base, &s->map_cursor);
@@ -369,7 +589,12 @@ class HyperscanMatchContext final : public MatchContext {
   ~HyperscanMatchContext() override { hs_free_scratch(scratch_); }
 
   absl::Status Init() {
-    if (matcher_->scratch() == nullptr) return absl::OkStatus();  // no terms
+    if (matcher_->full() != nullptr) {
+      full_ = std::make_unique<HyperscanMatchContext>(matcher_->full());
+      SW_RETURN_IF_ERROR(full_->Init());
+    }
+    // No database: no terms, or every pattern in the word table.
+    if (matcher_->scratch() == nullptr) return absl::OkStatus();
     if (hs_clone_scratch(matcher_->scratch(), &scratch_) != HS_SUCCESS) {
       return absl::ResourceExhaustedError("hs_clone_scratch failed");
     }
@@ -379,6 +604,7 @@ class HyperscanMatchContext final : public MatchContext {
   absl::Status Scan(absl::Span<const std::string_view> fields, std::vector<Hit>* hits) override;
   bool truncated() const override { return truncated_; }
   std::string_view folded(size_t field) const override {
+    if (rescanned_) return full_->folded(field);
     return field < folded_fields_ ? folded_[field]->text() : std::string_view();
   }
 
@@ -393,6 +619,11 @@ class HyperscanMatchContext final : public MatchContext {
   // field starts in it; grow to the largest item and stay.
   std::string joined_;
   std::vector<uint32_t> segment_starts_;
+  std::vector<WordMatch> words_;  // the word lookup's matches of the last Scan
+  // With a word lookup, the context of the Hyperscan-only path (HyperscanMatcher::full), which
+  // scans again an item whose scan stopped at max_hits; rescanned_ when it did for the last.
+  std::unique_ptr<HyperscanMatchContext> full_;
+  bool rescanned_ = false;
   bool truncated_ = false;
 };
 
@@ -400,6 +631,7 @@ absl::Status HyperscanMatchContext::Scan(absl::Span<const std::string_view> fiel
                                          std::vector<Hit>* hits) {
   hits->clear();
   truncated_ = false;
+  rescanned_ = false;
   folded_fields_ = 0;
   // Hit::field is a uint8_t.
   if (fields.size() > 256) {
@@ -407,8 +639,8 @@ absl::Status HyperscanMatchContext::Scan(absl::Span<const std::string_view> fiel
   }
   const DatabaseSet& dbs = matcher_->dbs();
   const std::vector<HyperscanMatcher::LengthTerm>& length_terms = matcher_->length_terms();
-  const bool any_folded =
-      dbs[kFoldedLiterals] != nullptr || dbs[kFoldedRegexes] != nullptr || !length_terms.empty();
+  const bool any_folded = dbs[kFoldedLiterals] != nullptr || dbs[kFoldedRegexes] != nullptr ||
+                          !length_terms.empty() || !matcher_->words().empty();
   ScanState state{};
   state.max_hits = matcher_->options().max_hits_per_item;
   state.exact_start = matcher_->options().regex_start_offsets;
@@ -430,7 +662,8 @@ absl::Status HyperscanMatchContext::Scan(absl::Span<const std::string_view> fiel
   }
   // The folded literals, the bulk of the terms: one scan of every field's folded text joined
   // by '\n', instead of one scan per field (each hs_scan has a fixed cost).
-  if (dbs[kFoldedLiterals] != nullptr && total <= UINT32_MAX) {
+  const WordTable& word_table = matcher_->words();
+  if ((dbs[kFoldedLiterals] != nullptr || !word_table.empty()) && total <= UINT32_MAX) {
     joined_.clear();
     segment_starts_.clear();
     for (size_t f = 0; f < fields.size(); ++f) {
@@ -440,6 +673,11 @@ absl::Status HyperscanMatchContext::Scan(absl::Span<const std::string_view> fiel
     }
     joined_.pop_back();  // an empty item scans nothing
     if (!joined_.empty()) {
+      words_.clear();
+      if (!word_table.empty()) FindWords(joined_, word_table, &words_);
+      state.word_table = &word_table;
+      state.words = words_.data();
+      state.word_count = words_.size();
       state.infos = matcher_->infos(kFoldedLiterals).data();
       state.targets = matcher_->targets(kFoldedLiterals).data();
       state.joined = joined_;
@@ -450,14 +688,18 @@ absl::Status HyperscanMatchContext::Scan(absl::Span<const std::string_view> fiel
       state.direct_bit = matcher_->direct_bit(kFoldedLiterals);
       state.id_shift = matcher_->id_shift(kFoldedLiterals);
       state.hint_mask = matcher_->hint_mask(kFoldedLiterals);
-      const hs_error_t err =
-          hs_scan(dbs[kFoldedLiterals], joined_.data(), static_cast<unsigned>(joined_.size()), 0,
-                  scratch_, OnJoinedMatch, &state);
-      if (err != HS_SUCCESS && err != HS_SCAN_TERMINATED) {
-        hits->clear();
-        return absl::InternalError(
-            absl::StrCat("Hyperscan scan of the folded fields failed with code ", err));
+      if (dbs[kFoldedLiterals] != nullptr) {
+        const hs_error_t err =
+            hs_scan(dbs[kFoldedLiterals], joined_.data(), static_cast<unsigned>(joined_.size()), 0,
+                    scratch_, OnJoinedMatch, &state);
+        if (err != HS_SUCCESS && err != HS_SCAN_TERMINATED) {
+          hits->clear();
+          return absl::InternalError(
+              absl::StrCat("Hyperscan scan of the folded fields failed with code ", err));
+        }
       }
+      // The word matches after Hyperscan's last match.
+      if (!state.truncated) EmitWordsUpTo(&state, UINT64_MAX);
     }
   }
   for (size_t f = 0; f < fields.size() && !state.truncated; ++f) {
@@ -501,6 +743,13 @@ absl::Status HyperscanMatchContext::Scan(absl::Span<const std::string_view> fiel
     }
   }
   truncated_ = state.truncated;
+  if (truncated_ && full_ != nullptr) {
+    // Which hits a stopped scan keeps depends on the order of the matches (by end, and among
+    // those that end at the same byte, Hyperscan's own order): the Hyperscan-only path keeps
+    // exactly the hits it kept before the word lookup. Only items of max_hits hits come here.
+    rescanned_ = true;
+    return full_->Scan(fields, hits);
+  }
   // Hyperscan reports in order of end offset, so the hits are nearly sorted already (out of
   // order only where terms overlap): an insertion sort is linear on them, where std::sort was 6%
   // of the item path (and 2% for the long items of more than 256 hits). A hostile item, whose

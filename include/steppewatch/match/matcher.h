@@ -55,6 +55,12 @@ struct MatcherOptions {
   // word of a hit.
   // Literals never need it (start = end - length).
   bool regex_start_offsets = false;
+  // When the folded literal database would hold at least this many patterns, the patterns that
+  // are one whole word (case-insensitive literals of word characters that check both ends) are
+  // found by looking each word of the folded text up in a hash table instead (Hyperscan's cost
+  // grows with its literal count, a lookup's does not). UINT32_MAX: never. Tests set it to force
+  // either path; the hits are the same.
+  uint32_t word_lookup_min_literals = 8192;
 };
 
 struct MatcherStats {
@@ -62,6 +68,9 @@ struct MatcherStats {
   size_t regex_terms = 0;
   // Of the regex terms: phrases of word prefixes matched through the literal database.
   size_t word_phrase_terms = 0;
+  // Patterns of the folded literal database found by the word lookup instead of Hyperscan
+  // (MatcherOptions::word_lookup_min_literals).
+  size_t word_lookup_patterns = 0;
   size_t database_bytes = 0;
   double compile_seconds = 0;
   bool from_cache = false;
@@ -98,6 +107,13 @@ struct MatcherStats {
 //     "Kazakhstani"; a CJK term (or CJK edge) needs no boundary. A prefix checks its start only.
 //     A regex checks its end (and its start with regex_start_offsets).
 //   - Several terms with the same folded text share one Hyperscan pattern.
+//   - A large pack (word_lookup_min_literals folded literal patterns or more; the default pack
+//     has far fewer): its patterns that start with a word (a non-CJK letter, digit or mark)
+//     and all of whose terms check their start (a word alone: also their end) leave the
+//     database; every maximal run of such characters in the joined folded text is looked up in
+//     a hash table of first words instead (internal::WordTable), the rest of each pattern
+//     compared after it, with the same checks on the original text and the same hits. A scan
+//     that stops at max_hits_per_item is redone without the lookup, so it keeps the same hits.
 //   - A case-insensitive regex that is exactly a whole-field length test, `^[\s\S]{m,n}$` (also
 //     `[\S\s]`, `.`, `{m}`, `{m,}`; m >= 1), is not compiled: the folded field's code points are
 //     counted instead, with the hit Hyperscan would report (end = end of the field). In
