@@ -183,11 +183,6 @@ class Watcher(sw.Kafka):
     return sum(max(o, 0) for o in self.committed(group, topic, parts).values())
 
 
-# The malloc setting the daemon runs with (deploy/README.md, "Scale"): the unit's and image's
-# GLIBC_TUNABLES and what steppewatchd sets with mallopt (include/steppewatch/daemon/allocator.h).
-DEPLOYED_MALLOC = ("glibc.malloc.hugetlb=1:glibc.malloc.arena_max=1:"
-                   "glibc.malloc.trim_threshold=268435456:glibc.malloc.mmap_threshold=33554432")
-
 # --perf record|faults|stat: `perf record -g` (faults: `perf record -e page-faults -g`, where the
 # daemon's minor faults come from; or `perf stat --per-thread` of instructions, cycles and context
 # switches) of each single-instance daemon run over its measured interval, into
@@ -452,19 +447,15 @@ def main():
                   help="live mode rates as fractions of the measured (or --max-rate) maximum")
   ap.add_argument("--max-rate", type=int, default=20000,
                   help="live mode rate base when the packs stage does not run")
-  ap.add_argument("--glibc-tunables", default=DEPLOYED_MALLOC,
+  ap.add_argument("--glibc-tunables", default="glibc.malloc.hugetlb=1",
                   help="GLIBC_TUNABLES of every process the run starts (default: what the "
-                       "daemon's systemd unit and container image set, plus the malloc settings "
-                       "steppewatchd makes itself; '' for none)")
+                       "daemon's systemd unit and container image set; '' for none)")
   args = ap.parse_args()
   # Every process of the run (broker, feeder, pass-through reader, offline match, daemons) gets
-  # the daemon's malloc: the unit's hugetlb=1 and the arena and thresholds steppewatchd sets
-  # itself (daemon/allocator.h; it leaves them as named here, the same values). Without them the
-  # pass-through reader measured this VM's page faults, not the broker: glibc maps each of
-  # librdkafka's multi-MiB fetch buffers afresh, and a first touch costs ~5 us per 4 KiB page here
-  # (2026-12-04: 107k faults, 1.7 s of system time, 138k items/s; with hugetlb=1 8k faults,
-  # 0.4 s, 227k items/s; with all four, in two runs, 524-998k items/s against 180-455k with
-  # hugetlb=1 alone). The reference gets what the daemon gets, so the ratio is the daemon's work.
+  # the daemon's deployed malloc setting. Without it the pass-through reader measured this VM's
+  # page faults, not the broker: glibc maps each of librdkafka's multi-MiB fetch buffers afresh,
+  # and a first touch costs ~5 us per 4 KiB page here (2026-12-04: 107k faults, 1.7 s of system
+  # time, 138k items/s; with the setting 8k faults, 0.4 s, 227k items/s).
   if args.glibc_tunables:
     os.environ["GLIBC_TUNABLES"] = args.glibc_tunables
   else:

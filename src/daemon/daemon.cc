@@ -22,7 +22,6 @@
 #include "steppewatch/common/notification.h"
 #include "steppewatch/common/version.h"
 #include "steppewatch/config/daemon_config.h"
-#include "steppewatch/daemon/allocator.h"
 #include "steppewatch/daemon/component_options.h"
 #include "steppewatch/daemon/demo.h"
 #include "steppewatch/daemon/reloader.h"
@@ -147,9 +146,6 @@ int RunDaemon(const DaemonFlags& flags) {
     return kExitRuntimeError;
   }
   StartupSignals early(signal_fd);
-  // Also before any thread: glibc's arenas are chosen as threads first allocate
-  // (steppewatch/daemon/allocator.h: librdkafka's fetch buffers were faulted in afresh).
-  const std::string allocator_line = TuneAllocator();
 
   // --- configuration ---
   config::LoadOptions load;
@@ -188,7 +184,6 @@ int RunDaemon(const DaemonFlags& flags) {
   log::SetFormat(log_options.format);
   SW_LOG(kInfo, kLog, "steppewatchd ", Version(), " (revision ", Revision(), "; ",
          LibraryVersions(), ") instance ", cfg.instance);
-  SW_LOG(kInfo, kLog, allocator_line);
   if (config_given || std::filesystem::exists(load.path)) {
     SW_LOG(kInfo, kLog, "configuration from ", load.path);
   } else {
