@@ -56,10 +56,10 @@ struct MatcherOptions {
   // Literals never need it (start = end - length).
   bool regex_start_offsets = false;
   // When the folded literal database would hold at least this many patterns, the patterns that
-  // are one whole word (case-insensitive literals of word characters that check both ends) are
-  // found by looking each word of the folded text up in a hash table instead (Hyperscan's cost
-  // grows with its literal count, a lookup's does not). UINT32_MAX: never. Tests set it to force
-  // either path; the hits are the same.
+  // start with a word and whose every term checks its start (a word alone: also its end; see
+  // "A large pack" below) are found by looking each word of the folded text up in a hash table
+  // instead (Hyperscan's cost grows with its literal count, a lookup's does not). UINT32_MAX:
+  // never. Tests set it to force either path; the hits are the same.
   uint32_t word_lookup_min_literals = 8192;
 };
 
