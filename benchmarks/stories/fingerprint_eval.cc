@@ -35,7 +35,7 @@
 //                                 [lead_title=W] [lead_gate=T] [lead2=N gate2=G] [containment=0]
 //                                 [tail=N tail_gate=T tail_min=M] [--dump OUT]
 //                                 [sent=S sent_gate=T sent_cont=0 sent_first=0] [lead_d=D]
-//                                 [--sim] [--why]
+//                                 [--sim] [--why] [sent_keys=K] [body_gate=G]
 //   --fingerprints OUT writes "id fingerprint" per item (16 hex digits), so two builds can be
 //   compared item by item (a change meant to keep the fingerprint must give the same file).
 //   option=value overrides a feature setting (internal::FingerprintOptions), for comparing
@@ -62,6 +62,9 @@
 //   typography does not change it), matching exactly when the fingerprints are within T bits
 //   (widened by the containment gate unless sent_cont=0; sent_first=0: the first sentence is
 //   no candidate). Negative pairs are also looked up by it. lead_d=D: the lead key's distance.
+//   With --sim only: sent_keys=K indexes and looks up the K least sentence hashes (100: every
+//   sentence, the bound of such keys); body_gate=G verifies a sentence match by the bodies'
+//   fingerprints (no title) within G bits instead of the whole fingerprints.
 //   --sim: stories (as --stories) by the eval's own emulation of the stage's assignment rule,
 //   which takes sent= and lead_d= (the StoryIndex has neither); without them it gives the
 //   StoryIndex's figures to the pair (checked on the three sets when written).
@@ -106,7 +109,10 @@ struct Item {
   Fingerprint lead2;  // lead2=N: the fingerprint of the first N body tokens (0: none)
   Fingerprint tail;   // tail=N: the fingerprint of the body's last N words (0: none)
   Fingerprint sent;   // sent=S: the least hash of the body's sentences of >= S tokens (0: none)
-  uint32_t tokens;    // the tokens the product's fingerprint covers (its containment gate)
+  std::vector<Fingerprint> sents;
+  Fingerprint bodyfp;  // body_gate=G: the fingerprint of the body alone (no title)  // sent_keys=K:
+                       // the K least (the bound of the family: K large)
+  uint32_t tokens;     // the tokens the product's fingerprint covers (its containment gate)
   std::string id, title, body;
 };
 
@@ -205,7 +211,11 @@ int Distance(const Item& a, const Item& b) {
 // The sentence key: the least hash of the body's sentences (as the text rules select the body)
 // of at least g_sent tokens; a sentence's hash is of its tokens in order, so typography and
 // re-wrapping do not change it. 0: no such sentence.
-Fingerprint SentenceKey(std::string_view folded_body, std::string_view original_body) {
+size_t g_sent_keys = 1;
+int g_body_gate = -1;  // body_gate=G: --sim verifies a sentence match by the body's fingerprint  //
+                       // sent_keys=K: --sim indexes the K least sentence hashes
+Fingerprint SentenceKey(std::string_view folded_body, std::string_view original_body,
+                        std::vector<Fingerprint>* all = nullptr) {
   namespace in = steppewatch::stories::internal;
   const in::FingerprintOptions& o = in::kDefaultOptions;
   steppewatch::normalise::FoldedText scratch;
@@ -247,10 +257,16 @@ Fingerprint SentenceKey(std::string_view folded_body, std::string_view original_
     if (tokens >= g_sent && !(first && g_sent_skip_first)) {
       const Fingerprint key = (h * in::kMul1) | 1;
       if (best == 0 || key < best) best = key;
+      if (all != nullptr) all->push_back(key);
     }
     first = false;
     h = 0;
     tokens = 0;
+  }
+  if (all != nullptr) {
+    std::sort(all->begin(), all->end());
+    all->erase(std::unique(all->begin(), all->end()), all->end());
+    if (all->size() > g_sent_keys) all->resize(g_sent_keys);
   }
   return best;
 }
@@ -352,7 +368,7 @@ void StoryLevel(const std::vector<Item>& items) {
     // StoryIndex does not have (sent=S, lead_d=D) can be measured as stories. With neither it
     // must give the StoryIndex's figures (checked when it was written).
     struct SimStory {
-      Fingerprint fp, lead, sent;
+      Fingerprint fp, lead, sent, bodyfp;
       uint32_t tokens;
       int64_t first_seen;
     };
@@ -395,8 +411,8 @@ void StoryLevel(const std::vector<Item>& items) {
             }
           }
         }
-        if (best < 0 && g_sent > 0 && it.sent != 0) {
-          const auto f = sents.find(it.sent);
+        for (size_t q = 0; best < 0 && g_sent > 0 && q < it.sents.size(); ++q) {
+          const auto f = sents.find(it.sents[q]);
           if (f != sents.end()) {
             for (uint32_t seq : f->second) {
               const int d = Distance(sim[seq].fp, fp);
@@ -404,7 +420,10 @@ void StoryLevel(const std::vector<Item>& items) {
                   g_containment && g_sent_containment
                       ? steppewatch::stories::LeadGate(tokens, sim[seq].tokens, g_sent_gate)
                       : g_sent_gate;
-              if (d <= gate) consider(seq, d);
+              if (g_body_gate >= 0 ? Distance(sim[seq].bodyfp, it.bodyfp) <= g_body_gate
+                                   : d <= gate) {
+                consider(seq, d);
+              }
             }
           }
         }
@@ -415,14 +434,16 @@ void StoryLevel(const std::vector<Item>& items) {
       }
       const uint32_t seq = static_cast<uint32_t>(sim.size());
       const Fingerprint lead = g_lead && fp != 0 ? it.lead : 0;
-      sim.push_back({fp, lead, fp != 0 && g_sent > 0 ? it.sent : 0, tokens, time[i]});
+      sim.push_back({fp, lead, fp != 0 && g_sent > 0 ? it.sent : 0, it.bodyfp, tokens, time[i]});
       story_of[i] = seq;
       if (fp == 0) continue;
       for (int t = 0; t < 4; ++t) blocks[t][t * 65536 + (fp >> (16 * t) & 0xffff)].push_back(seq);
       if (lead != 0) {
         for (int t = 0; t < 2; ++t) halves[t][lead >> (32 * t) & 0xffffffffu].push_back(seq);
       }
-      if (sim.back().sent != 0) sents[sim.back().sent].push_back(seq);
+      if (sim.back().sent != 0) {
+        for (Fingerprint k : it.sents) sents[k].push_back(seq);
+      }
     }
   }
   for (uint32_t i : order) {
@@ -592,6 +613,10 @@ int main(int argc, char** argv) {
       g_containment = std::atoi(argv[a] + 12) != 0;
     } else if (arg.starts_with("sent=")) {
       g_sent = std::atol(argv[a] + 5);
+    } else if (arg.starts_with("body_gate=")) {
+      g_body_gate = std::atoi(argv[a] + 10);
+    } else if (arg.starts_with("sent_keys=")) {
+      g_sent_keys = std::atol(argv[a] + 10);
     } else if (arg.starts_with("sent_gate=")) {
       g_sent_gate = std::atoi(argv[a] + 10);
     } else if (arg.starts_with("sent_cont=")) {
@@ -746,7 +771,14 @@ int main(int argc, char** argv) {
             "", tb, tail_options, steppewatch::stories::internal::Kernel::kPortable, tb);
       }
     }
-    if (g_sent > 0) item.sent = SentenceKey(fbody.text(), item.body);
+    if (g_sent > 0) item.sent = SentenceKey(fbody.text(), item.body, &item.sents);
+    if (g_body_gate >= 0) {
+      auto body_options = steppewatch::stories::internal::FingerprintOptions();
+      body_options.title_weight = 0;
+      item.bodyfp = steppewatch::stories::internal::ComputeWithOptions(
+          ftitle.text(), fbody.text(), body_options,
+          steppewatch::stories::internal::Kernel::kPortable, item.body);
+    }
     for (int v = 1; v < g_views; ++v) {
       item.fp[v] = steppewatch::stories::internal::ComputeWithOptions(
           ftitle.text(), fbody.text(), view_options[v],
