@@ -35,7 +35,8 @@
 //                                 [lead_title=W] [lead_gate=T] [lead2=N gate2=G] [containment=0]
 //                                 [tail=N tail_gate=T tail_min=M] [--dump OUT]
 //                                 [sent=S sent_gate=T sent_cont=0 sent_first=0] [lead_d=D]
-//                                 [--sim] [--why] [sent_keys=K] [body_gate=G]
+//                                 [--sim] [--why] [sent_keys=K] [body_gate=G] [sent_two=G]
+//                                 [oracle=1] [exact_j=P] [exact_c=P]
 //   --fingerprints OUT writes "id fingerprint" per item (16 hex digits), so two builds can be
 //   compared item by item (a change meant to keep the fingerprint must give the same file).
 //   option=value overrides a feature setting (internal::FingerprintOptions), for comparing
@@ -64,7 +65,11 @@
 //   no candidate). Negative pairs are also looked up by it. lead_d=D: the lead key's distance.
 //   With --sim only: sent_keys=K indexes and looks up the K least sentence hashes (100: every
 //   sentence, the bound of such keys); body_gate=G verifies a sentence match by the bodies'
-//   fingerprints (no title) within G bits instead of the whole fingerprints.
+//   fingerprints (no title) within G bits instead of the whole fingerprints; sent_two=G lets a
+//   match through at G bits when the two least sentence hashes agree; oracle=1 accepts a
+//   sentence match by the labels, exact_j=P by the exact resemblance of the two items'
+//   features (words and word pairs of the selected text) >= P%, exact_c=P by their exact
+//   containment |A n B| / min(|A|, |B|) >= P%: the bounds of the candidates and of any sketch.
 //   --sim: stories (as --stories) by the eval's own emulation of the stage's assignment rule,
 //   which takes sent= and lead_d= (the StoryIndex has neither); without them it gives the
 //   StoryIndex's figures to the pair (checked on the three sets when written).
@@ -110,6 +115,7 @@ struct Item {
   Fingerprint tail;   // tail=N: the fingerprint of the body's last N words (0: none)
   Fingerprint sent;   // sent=S: the least hash of the body's sentences of >= S tokens (0: none)
   std::vector<Fingerprint> sents;
+  std::vector<uint64_t> features;  // exact_j=P
   Fingerprint bodyfp;  // body_gate=G: the fingerprint of the body alone (no title)  // sent_keys=K:
                        // the K least (the bound of the family: K large)
   uint32_t tokens;     // the tokens the product's fingerprint covers (its containment gate)
@@ -212,8 +218,13 @@ int Distance(const Item& a, const Item& b) {
 // of at least g_sent tokens; a sentence's hash is of its tokens in order, so typography and
 // re-wrapping do not change it. 0: no such sentence.
 size_t g_sent_keys = 1;
-int g_body_gate = -1;  // body_gate=G: --sim verifies a sentence match by the body's fingerprint  //
-                       // sent_keys=K: --sim indexes the K least sentence hashes
+int g_body_gate = -1;
+bool g_oracle = false;
+int g_exact_j = 0;   // exact_j=P: --sim verifies sentence matches by exact resemblance >= P%
+int g_sent_two = 0;  // sent_two=G: two shared least sentence hashes let a match through at G bits
+                     // // oracle=1: --sim verifies sentence matches by the labels  // body_gate=G:
+                     // --sim verifies a sentence match by the body's fingerprint  // sent_keys=K:
+                     // --sim indexes the K least sentence hashes
 Fingerprint SentenceKey(std::string_view folded_body, std::string_view original_body,
                         std::vector<Fingerprint>* all = nullptr) {
   namespace in = steppewatch::stories::internal;
@@ -266,9 +277,70 @@ Fingerprint SentenceKey(std::string_view folded_body, std::string_view original_
   if (all != nullptr) {
     std::sort(all->begin(), all->end());
     all->erase(std::unique(all->begin(), all->end()), all->end());
-    if (all->size() > g_sent_keys) all->resize(g_sent_keys);
+    // Two at least: sent_two=G checks the second.
+    if (all->size() > std::max<size_t>(g_sent_keys, 2))
+      all->resize(std::max<size_t>(g_sent_keys, 2));
   }
   return best;
+}
+
+// exact_j=P: the item's features (words and word pairs of the selected title and body, as token
+// hashes), sorted, for an exact resemblance in --sim: the bound of any sketch as a verifier.
+std::vector<uint64_t> Features(std::string_view folded_title, std::string_view folded_body,
+                               std::string_view original_body) {
+  namespace in = steppewatch::stories::internal;
+  const in::FingerprintOptions& o = in::kDefaultOptions;
+  std::vector<uint64_t> out;
+  steppewatch::normalise::FoldedText scratch;
+  for (int field = 0; field < 2; ++field) {
+    const std::string_view text = field == 0 ? folded_title : folded_body;
+    in::TextSpan span;
+    if (field == 0) {
+      in::SelectText(text, true, o, 0, &span);
+    } else {
+      const size_t first_line = in::FirstLine(text, original_body, o, &scratch);
+      in::TailLines tail;
+      in::FindTailLines(text, original_body, o, &tail);
+      in::SelectText(text, false, o, first_line, &span, in::Kernel::kPortable, &tail);
+    }
+    const size_t max = in::MaxTokens(span.end - span.begin);
+    std::vector<uint32_t> starts(max), ends(max);
+    const size_t count =
+        in::ScanTokens<false>(in::Kernel::kPortable, text, span, o, starts.data(), ends.data());
+    uint64_t prev = 0;
+    for (size_t k = 0; k < count; ++k) {
+      const uint32_t e = ends[k] & in::kEndMask;
+      const uint64_t h =
+          in::HashToken(text.data() + starts[k], e - starts[k], text.data() + text.size()) ^
+          (field == 0 ? 0x5bd1e995ull : 0);
+      out.push_back(h);
+      if (k > 0) out.push_back((prev * in::kMul1) ^ h ^ 0x27d4eb2full);
+      prev = h;
+    }
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+bool g_exact_containment = false;
+double Resemblance(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
+  size_t i = 0, j = 0, both = 0;
+  while (i < a.size() && j < b.size()) {
+    if (a[i] < b[j]) {
+      ++i;
+    } else if (b[j] < a[i]) {
+      ++j;
+    } else {
+      ++both, ++i, ++j;
+    }
+  }
+  if (g_exact_containment) {  // exact_c=P: |A n B| / min(|A|, |B|) instead
+    const size_t fewer = std::min(a.size(), b.size());
+    return fewer == 0 ? 0 : double(both) / double(fewer);
+  }
+  const size_t either = a.size() + b.size() - both;
+  return either == 0 ? 0 : double(both) / double(either);
 }
 
 bool SetOption(steppewatch::stories::internal::FingerprintOptions* o, std::string_view key,
@@ -369,7 +441,8 @@ void StoryLevel(const std::vector<Item>& items) {
     // must give the StoryIndex's figures (checked when it was written).
     struct SimStory {
       Fingerprint fp, lead, sent, bodyfp;
-      uint32_t tokens;
+      uint32_t tokens, first_item;
+      Fingerprint sent2;  // the second least sentence hash (sent_two=G)
       int64_t first_seen;
     };
     std::vector<SimStory> sim;
@@ -411,7 +484,8 @@ void StoryLevel(const std::vector<Item>& items) {
             }
           }
         }
-        for (size_t q = 0; best < 0 && g_sent > 0 && q < it.sents.size(); ++q) {
+        const size_t looked_up = std::min(it.sents.size(), g_sent_keys);
+        for (size_t q = 0; best < 0 && g_sent > 0 && q < looked_up; ++q) {
           const auto f = sents.find(it.sents[q]);
           if (f != sents.end()) {
             for (uint32_t seq : f->second) {
@@ -420,8 +494,16 @@ void StoryLevel(const std::vector<Item>& items) {
                   g_containment && g_sent_containment
                       ? steppewatch::stories::LeadGate(tokens, sim[seq].tokens, g_sent_gate)
                       : g_sent_gate;
-              if (g_body_gate >= 0 ? Distance(sim[seq].bodyfp, it.bodyfp) <= g_body_gate
-                                   : d <= gate) {
+              // oracle=1: the labels verify (the bound of the candidates alone).
+              if (g_oracle ? items[sim[seq].first_item].story == it.story
+                  : g_exact_j > 0
+                      ? Resemblance(items[sim[seq].first_item].features, it.features) * 100 >=
+                            g_exact_j
+                  : g_body_gate >= 0
+                      ? Distance(sim[seq].bodyfp, it.bodyfp) <= g_body_gate
+                      : d <= gate || (g_sent_two > 0 && it.sents.size() > 1 &&
+                                      sim[seq].sent2 == it.sents[1] &&
+                                      sim[seq].sent == it.sents[0] && d <= g_sent_two)) {
                 consider(seq, d);
               }
             }
@@ -434,7 +516,8 @@ void StoryLevel(const std::vector<Item>& items) {
       }
       const uint32_t seq = static_cast<uint32_t>(sim.size());
       const Fingerprint lead = g_lead && fp != 0 ? it.lead : 0;
-      sim.push_back({fp, lead, fp != 0 && g_sent > 0 ? it.sent : 0, it.bodyfp, tokens, time[i]});
+      sim.push_back({fp, lead, fp != 0 && g_sent > 0 ? it.sent : 0, it.bodyfp, tokens, i,
+                     it.sents.size() > 1 ? it.sents[1] : 0, time[i]});
       story_of[i] = seq;
       if (fp == 0) continue;
       for (int t = 0; t < 4; ++t) blocks[t][t * 65536 + (fp >> (16 * t) & 0xffff)].push_back(seq);
@@ -442,7 +525,9 @@ void StoryLevel(const std::vector<Item>& items) {
         for (int t = 0; t < 2; ++t) halves[t][lead >> (32 * t) & 0xffffffffu].push_back(seq);
       }
       if (sim.back().sent != 0) {
-        for (Fingerprint k : it.sents) sents[k].push_back(seq);
+        for (size_t q = 0; q < std::min(it.sents.size(), g_sent_keys); ++q) {
+          sents[it.sents[q]].push_back(seq);
+        }
       }
     }
   }
@@ -550,7 +635,9 @@ void StoryLevel(const std::vector<Item>& items) {
       std::printf("\n");
     }
   }
-  std::printf("\nStories as the stage's StoryIndex forms them (pairwise, same story):\n");
+  std::printf(g_sim ? "\nStories as the stage's rule forms them (--sim, the eval's emulation; "
+                      "pairwise, same story):\n"
+                    : "\nStories as the stage's StoryIndex forms them (pairwise, same story):\n");
   std::printf(
       "| class | positive pairs | grouped | false pairs | precision / recall |\n"
       "|---|---|---|---|---|\n");
@@ -613,6 +700,15 @@ int main(int argc, char** argv) {
       g_containment = std::atoi(argv[a] + 12) != 0;
     } else if (arg.starts_with("sent=")) {
       g_sent = std::atol(argv[a] + 5);
+    } else if (arg.starts_with("sent_two=")) {
+      g_sent_two = std::atoi(argv[a] + 9);
+    } else if (arg.starts_with("exact_c=")) {
+      g_exact_j = std::atoi(argv[a] + 8);
+      g_exact_containment = true;
+    } else if (arg.starts_with("exact_j=")) {
+      g_exact_j = std::atoi(argv[a] + 8);
+    } else if (arg == "oracle=1") {
+      g_oracle = true;
     } else if (arg.starts_with("body_gate=")) {
       g_body_gate = std::atoi(argv[a] + 10);
     } else if (arg.starts_with("sent_keys=")) {
@@ -772,6 +868,7 @@ int main(int argc, char** argv) {
       }
     }
     if (g_sent > 0) item.sent = SentenceKey(fbody.text(), item.body, &item.sents);
+    if (g_exact_j > 0) item.features = Features(ftitle.text(), fbody.text(), item.body);
     if (g_body_gate >= 0) {
       auto body_options = steppewatch::stories::internal::FingerprintOptions();
       body_options.title_weight = 0;
