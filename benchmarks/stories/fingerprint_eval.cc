@@ -64,10 +64,11 @@
 //   (widened by the containment gate unless sent_cont=0; sent_first=0: the first sentence is
 //   no candidate). Negative pairs are also looked up by it. lead_d=D: the lead key's distance.
 //   With --sim only: sent_keys=K indexes and looks up the K least sentence hashes (100: every
-//   sentence, the bound of such keys); body_gate=G verifies a sentence match by the bodies'
-//   fingerprints (no title) within G bits instead of the whole fingerprints; sent_two=G lets a
-//   match through at G bits when the two least sentence hashes agree; oracle=1 accepts a
-//   sentence match by the labels, exact_j=P by the exact resemblance of the two items'
+//   sentence, the bound of such keys); sent_cheap=1 hashes a sentence by its first token and
+//   its tokens' lengths only (what a fingerprint could afford); body_gate=G verifies a sentence
+//   match by the bodies' fingerprints (no title) within G bits instead of the whole fingerprints;
+//   sent_two=G lets a match through at G bits when the two least sentence hashes agree; oracle=1
+//   accepts a sentence match by the labels, exact_j=P by the exact resemblance of the two items'
 //   features (words and word pairs of the selected text) >= P%, exact_c=P by their exact
 //   containment |A n B| / min(|A|, |B|) >= P%: the bounds of the candidates and of any sketch.
 //   --sim: stories (as --stories) by the eval's own emulation of the stage's assignment rule,
@@ -218,6 +219,7 @@ int Distance(const Item& a, const Item& b) {
 // of at least g_sent tokens; a sentence's hash is of its tokens in order, so typography and
 // re-wrapping do not change it. 0: no such sentence.
 size_t g_sent_keys = 1;
+bool g_sent_cheap = false;  // sent_cheap=1: a sentence hashed by its first token and the lengths
 int g_body_gate = -1;
 bool g_oracle = false;
 int g_exact_j = 0;   // exact_j=P: --sim verifies sentence matches by exact resemblance >= P%
@@ -246,7 +248,13 @@ Fingerprint SentenceKey(std::string_view folded_body, std::string_view original_
   const char* end = folded_body.data() + folded_body.size();
   for (size_t k = 0; k < count; ++k) {
     const uint32_t e = ends[k] & in::kEndMask;
-    h = (h ^ in::HashToken(folded_body.data() + starts[k], e - starts[k], end)) * in::kMul2;
+    if (g_sent_cheap && tokens > 0) {
+      // sent_cheap=1: the sentence's first token hashed, the others by their length only (what
+      // a fingerprint could add for a multiply per token, without hashing every token again).
+      h = (h ^ (e - starts[k])) * in::kMul2;
+    } else {
+      h = (h ^ in::HashToken(folded_body.data() + starts[k], e - starts[k], end)) * in::kMul2;
+    }
     h ^= h >> 31;
     ++tokens;
     // A sentence ends at '.', '!' or '?' followed by a space, or at a CJK full stop, between
@@ -711,6 +719,8 @@ int main(int argc, char** argv) {
       g_oracle = true;
     } else if (arg.starts_with("body_gate=")) {
       g_body_gate = std::atoi(argv[a] + 10);
+    } else if (arg.starts_with("sent_cheap=")) {
+      g_sent_cheap = std::atoi(argv[a] + 11) != 0;
     } else if (arg.starts_with("sent_keys=")) {
       g_sent_keys = std::atol(argv[a] + 10);
     } else if (arg.starts_with("sent_gate=")) {
