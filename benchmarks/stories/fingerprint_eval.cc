@@ -34,6 +34,9 @@
 //                                 [cross=1] [gate=T] [--stories] [--no-lead]
 //                                 [lead_title=W] [lead_gate=T] [lead2=N gate2=G] [containment=0]
 //                                 [tail=N tail_gate=T tail_min=M] [--dump OUT]
+//                                 [sent=S sent_gate=T sent_cont=0 sent_first=0] [lead_d=D]
+//                                 [--sim] [--why] [sent_keys=K] [body_gate=G] [sent_two=G]
+//                                 [oracle=1] [exact_j=P] [exact_c=P]
 //   --fingerprints OUT writes "id fingerprint" per item (16 hex digits), so two builds can be
 //   compared item by item (a change meant to keep the fingerprint must give the same file).
 //   option=value overrides a feature setting (internal::FingerprintOptions), for comparing
@@ -54,6 +57,25 @@
 //   looked up by its halves. Measured and not taken (benchmarks/README.md, "Stories:
 //   containment gate").
 //   --dump OUT writes "id story lang copy fingerprint lead" per item, for analyses in a script.
+//   sent=S sent_gate=T [sent_cont=0] [sent_first=0]: a sentence key (measured, not taken:
+//   benchmarks/README.md, "Stories: recall round"), the least hash of the body's sentences of at
+//   least S tokens (the body as the text rules select it; a sentence's hash is of its tokens, so
+//   typography does not change it), matching exactly when the fingerprints are within T bits
+//   (widened by the containment gate unless sent_cont=0; sent_first=0: the first sentence is
+//   no candidate). Negative pairs are also looked up by it. lead_d=D: the lead key's distance.
+//   With --sim only: sent_keys=K indexes and looks up the K least sentence hashes (100: every
+//   sentence, the bound of such keys); sent_cheap=1 hashes a sentence by its first token and
+//   its tokens' lengths only (what a fingerprint could afford); body_gate=G verifies a sentence
+//   match by the bodies' fingerprints (no title) within G bits instead of the whole fingerprints;
+//   sent_two=G lets a match through at G bits when the two least sentence hashes agree; oracle=1
+//   accepts a sentence match by the labels, exact_j=P by the exact resemblance of the two items'
+//   features (words and word pairs of the selected text) >= P%, exact_c=P by their exact
+//   containment |A n B| / min(|A|, |B|) >= P%: the bounds of the candidates and of any sketch.
+//   --sim: stories (as --stories) by the eval's own emulation of the stage's assignment rule,
+//   which takes sent= and lead_d= (the StoryIndex has neither); without them it gives the
+//   StoryIndex's figures to the pair (checked on the three sets when written).
+//   --why (with --stories or --sim): each copy against its original, joined or why not (no lead
+//   key, lead broken, gate refused), by edit and language, with the fingerprint distances.
 //   Negative pairs are also looked up by the two halves of the lead key (a lead match may be up
 //   to the gate apart in its fingerprints, beyond the seven blocks' reach).
 #include <algorithm>
@@ -68,6 +90,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "../../src/stories/fingerprint_internal.h"
 #include "simdjson.h"
 #include "steppewatch/normalise/fold.h"
 #include "steppewatch/stories/fingerprint.h"
@@ -91,7 +114,12 @@ struct Item {
   Fingerprint lead;   // the lead key of view 0 (0: none)
   Fingerprint lead2;  // lead2=N: the fingerprint of the first N body tokens (0: none)
   Fingerprint tail;   // tail=N: the fingerprint of the body's last N words (0: none)
-  uint32_t tokens;    // the tokens the product's fingerprint covers (its containment gate)
+  Fingerprint sent;   // sent=S: the least hash of the body's sentences of >= S tokens (0: none)
+  std::vector<Fingerprint> sents;
+  std::vector<uint64_t> features;  // exact_j=P
+  Fingerprint bodyfp;  // body_gate=G: the fingerprint of the body alone (no title)  // sent_keys=K:
+                       // the K least (the bound of the family: K large)
+  uint32_t tokens;     // the tokens the product's fingerprint covers (its containment gate)
   std::string id, title, body;
 };
 
@@ -134,9 +162,18 @@ int g_lead_title = -1;  // lead_title=W: the lead key's title weight (default: t
 size_t g_lead2 = 0;     // lead2=N: a second gate, the first N body tokens' fingerprint...
 int g_gate2 = 0;        // gate2=G: ...within G bits lets a lead match through (beside kLeadGate)
 int g_lead_gate = steppewatch::stories::kLeadGate;  // lead_gate=T
-size_t g_tail = 0;          // tail=N: a tail key, the body's last N words, no title...
-int g_tail_gate = 6;        // tail_gate=T: ...within kLeadDistance bits when the fingerprints are
-size_t g_tail_min = 0;      // tail_min=M: only bodies of at least M words have one (default 2N)
+size_t g_tail = 0;      // tail=N: a tail key, the body's last N words, no title...
+int g_tail_gate = 6;    // tail_gate=T: ...within kLeadDistance bits when the fingerprints are
+size_t g_tail_min = 0;  // tail_min=M: only bodies of at least M words have one (default 2N)
+size_t g_sent = 0;      // sent=S: a sentence key over sentences of at least S tokens...
+int g_sent_gate = 8;    // sent_gate=T: ...matching when the fingerprints are within the gate
+bool g_sent_skip_first = false;
+bool g_sent_containment = true;  // sent_cont=0: the sentence key's gate is fixed  // sent_first=0:
+                                 // the body's first sentence is not a candidate
+int g_lead_distance = steppewatch::stories::kLeadDistance;  // lead_d=D
+bool g_why = false;
+bool g_sim = false;  // --sim: stories by the eval's emulation of the stage (with sent=, lead_d=) //
+                     // --why: why each copy missed its original (with --stories)
 bool g_containment = true;  // containment=0: the fixed gate only (as alerts without a count)
 int g_slack = steppewatch::stories::kContainmentSlack;  // slack=S (pairs only, not --stories)
 // floor=P: no widening when the shorter has under P% of the longer's tokens.
@@ -148,13 +185,19 @@ int LeadGate(const Item& a, const Item& b) {
 }
 int Distance(const Item& a, const Item& b) {
   int d = Distance(a.fp[0], b.fp[0]);
+  if (g_sent > 0 && a.sent != 0 && a.sent == b.sent && a.fp[0] != 0 && b.fp[0] != 0 &&
+      d <= (g_containment && g_sent_containment
+                ? steppewatch::stories::LeadGate(a.tokens, b.tokens, g_sent_gate, g_slack, g_floor)
+                : g_sent_gate)) {
+    d = std::min(d, 2);
+  }
   bool gate = d <= LeadGate(a, b);
   if (!gate && g_lead2 > 0 && a.fp[0] != 0 && b.fp[0] != 0) {
     gate = Distance(a.lead2 != 0 ? a.lead2 : a.fp[0], b.lead2 != 0 ? b.lead2 : b.fp[0]) <= g_gate2;
   }
   if (g_lead && (a.lead != 0 || b.lead != 0) && a.fp[0] != 0 && b.fp[0] != 0 && gate) {
     const int lead_d = Distance(a.lead != 0 ? a.lead : a.fp[0], b.lead != 0 ? b.lead : b.fp[0]);
-    if (lead_d <= steppewatch::stories::kLeadDistance) d = std::min(d, lead_d + 2);
+    if (lead_d <= g_lead_distance) d = std::min(d, lead_d + 2);
   }
   if (g_tail > 0 && a.tail != 0 && b.tail != 0 && Distance(a.fp[0], b.fp[0]) <= g_tail_gate) {
     const int tail_d = Distance(a.tail, b.tail);
@@ -170,6 +213,142 @@ int Distance(const Item& a, const Item& b) {
     }
   }
   return d;
+}
+
+// The sentence key: the least hash of the body's sentences (as the text rules select the body)
+// of at least g_sent tokens; a sentence's hash is of its tokens in order, so typography and
+// re-wrapping do not change it. 0: no such sentence.
+size_t g_sent_keys = 1;
+bool g_sent_cheap = false;  // sent_cheap=1: a sentence hashed by its first token and the lengths
+int g_body_gate = -1;
+bool g_oracle = false;
+int g_exact_j = 0;   // exact_j=P: --sim verifies sentence matches by exact resemblance >= P%
+int g_sent_two = 0;  // sent_two=G: two shared least sentence hashes let a match through at G bits
+                     // // oracle=1: --sim verifies sentence matches by the labels  // body_gate=G:
+                     // --sim verifies a sentence match by the body's fingerprint  // sent_keys=K:
+                     // --sim indexes the K least sentence hashes
+Fingerprint SentenceKey(std::string_view folded_body, std::string_view original_body,
+                        std::vector<Fingerprint>* all = nullptr) {
+  namespace in = steppewatch::stories::internal;
+  const in::FingerprintOptions& o = in::kDefaultOptions;
+  steppewatch::normalise::FoldedText scratch;
+  const size_t first_line = in::FirstLine(folded_body, original_body, o, &scratch);
+  in::TailLines tail;
+  in::FindTailLines(folded_body, original_body, o, &tail);
+  in::TextSpan span;
+  in::SelectText(folded_body, false, o, first_line, &span, in::Kernel::kPortable, &tail);
+  const size_t max = in::MaxTokens(span.end - span.begin);
+  std::vector<uint32_t> starts(max), ends(max);
+  const size_t count = in::ScanTokens<false>(in::Kernel::kPortable, folded_body, span, o,
+                                             starts.data(), ends.data());
+  Fingerprint best = 0;
+  uint64_t h = 0;
+  size_t tokens = 0;
+  bool first = true;
+  const char* end = folded_body.data() + folded_body.size();
+  for (size_t k = 0; k < count; ++k) {
+    const uint32_t e = ends[k] & in::kEndMask;
+    if (g_sent_cheap && tokens > 0) {
+      // sent_cheap=1: the sentence's first token hashed, the others by their length only (what
+      // a fingerprint could add for a multiply per token, without hashing every token again).
+      h = (h ^ (e - starts[k])) * in::kMul2;
+    } else {
+      h = (h ^ in::HashToken(folded_body.data() + starts[k], e - starts[k], end)) * in::kMul2;
+    }
+    h ^= h >> 31;
+    ++tokens;
+    // A sentence ends at '.', '!' or '?' followed by a space, or at a CJK full stop, between
+    // this token and the next (or at the end of the text).
+    bool boundary = k + 1 == count;
+    if (!boundary) {
+      const std::string_view gap = folded_body.substr(e, starts[k + 1] - e);
+      for (size_t i = 0; i < gap.size() && !boundary; ++i) {
+        const char c = gap[i];
+        if ((c == '.' || c == '!' || c == '?') && i + 1 < gap.size() && gap[i + 1] == ' ') {
+          boundary = true;
+        }
+      }
+      boundary |= gap.find("\u3002") != std::string_view::npos ||
+                  gap.find("\uff01") != std::string_view::npos ||
+                  gap.find("\uff1f") != std::string_view::npos;
+    }
+    if (!boundary) continue;
+    if (tokens >= g_sent && !(first && g_sent_skip_first)) {
+      const Fingerprint key = (h * in::kMul1) | 1;
+      if (best == 0 || key < best) best = key;
+      if (all != nullptr) all->push_back(key);
+    }
+    first = false;
+    h = 0;
+    tokens = 0;
+  }
+  if (all != nullptr) {
+    std::sort(all->begin(), all->end());
+    all->erase(std::unique(all->begin(), all->end()), all->end());
+    // Two at least: sent_two=G checks the second.
+    if (all->size() > std::max<size_t>(g_sent_keys, 2))
+      all->resize(std::max<size_t>(g_sent_keys, 2));
+  }
+  return best;
+}
+
+// exact_j=P: the item's features (words and word pairs of the selected title and body, as token
+// hashes), sorted, for an exact resemblance in --sim: the bound of any sketch as a verifier.
+std::vector<uint64_t> Features(std::string_view folded_title, std::string_view folded_body,
+                               std::string_view original_body) {
+  namespace in = steppewatch::stories::internal;
+  const in::FingerprintOptions& o = in::kDefaultOptions;
+  std::vector<uint64_t> out;
+  steppewatch::normalise::FoldedText scratch;
+  for (int field = 0; field < 2; ++field) {
+    const std::string_view text = field == 0 ? folded_title : folded_body;
+    in::TextSpan span;
+    if (field == 0) {
+      in::SelectText(text, true, o, 0, &span);
+    } else {
+      const size_t first_line = in::FirstLine(text, original_body, o, &scratch);
+      in::TailLines tail;
+      in::FindTailLines(text, original_body, o, &tail);
+      in::SelectText(text, false, o, first_line, &span, in::Kernel::kPortable, &tail);
+    }
+    const size_t max = in::MaxTokens(span.end - span.begin);
+    std::vector<uint32_t> starts(max), ends(max);
+    const size_t count =
+        in::ScanTokens<false>(in::Kernel::kPortable, text, span, o, starts.data(), ends.data());
+    uint64_t prev = 0;
+    for (size_t k = 0; k < count; ++k) {
+      const uint32_t e = ends[k] & in::kEndMask;
+      const uint64_t h =
+          in::HashToken(text.data() + starts[k], e - starts[k], text.data() + text.size()) ^
+          (field == 0 ? 0x5bd1e995ull : 0);
+      out.push_back(h);
+      if (k > 0) out.push_back((prev * in::kMul1) ^ h ^ 0x27d4eb2full);
+      prev = h;
+    }
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+bool g_exact_containment = false;
+double Resemblance(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
+  size_t i = 0, j = 0, both = 0;
+  while (i < a.size() && j < b.size()) {
+    if (a[i] < b[j]) {
+      ++i;
+    } else if (b[j] < a[i]) {
+      ++j;
+    } else {
+      ++both, ++i, ++j;
+    }
+  }
+  if (g_exact_containment) {  // exact_c=P: |A n B| / min(|A|, |B|) instead
+    const size_t fewer = std::min(a.size(), b.size());
+    return fewer == 0 ? 0 : double(both) / double(fewer);
+  }
+  const size_t either = a.size() + b.size() - both;
+  return either == 0 ? 0 : double(both) / double(either);
 }
 
 bool SetOption(steppewatch::stories::internal::FingerprintOptions* o, std::string_view key,
@@ -264,7 +443,104 @@ void StoryLevel(const std::vector<Item>& items) {
                    [&](uint32_t a, uint32_t b) { return time[a] < time[b]; });
   steppewatch::stories::StoryIndex index(72 * 3600 * 1000LL);
   std::vector<uint64_t> story_of(n);
+  if (g_sim) {
+    // --sim: the stage's assignment rule emulated here (exact tables in hash maps), so keys the
+    // StoryIndex does not have (sent=S, lead_d=D) can be measured as stories. With neither it
+    // must give the StoryIndex's figures (checked when it was written).
+    struct SimStory {
+      Fingerprint fp, lead, sent, bodyfp;
+      uint32_t tokens, first_item;
+      Fingerprint sent2;  // the second least sentence hash (sent_two=G)
+      int64_t first_seen;
+    };
+    std::vector<SimStory> sim;
+    std::unordered_map<uint64_t, std::vector<uint32_t>> blocks[4], halves[2], sents;
+    const int64_t window = 72 * 3600 * 1000LL;
+    for (uint32_t i : order) {
+      const Item& it = items[i];
+      const Fingerprint fp = it.fp[0];
+      const int64_t oldest_open = time[i] - window;
+      const uint32_t tokens = g_containment ? std::min<uint32_t>(it.tokens, 65535) : 0;
+      int64_t best = -1;
+      int best_d = 99;
+      auto consider = [&](uint32_t seq, int d) {
+        if (sim[seq].first_seen < oldest_open) return;
+        if (d < best_d || (d == best_d && seq < best)) best_d = d, best = seq;
+      };
+      if (fp != 0) {
+        for (int t = 0; t < 4; ++t) {
+          const auto f = blocks[t].find(t * 65536 + (fp >> (16 * t) & 0xffff));
+          if (f == blocks[t].end()) continue;
+          for (uint32_t seq : f->second) {
+            const int d = Distance(sim[seq].fp, fp);
+            if (d <= 3) consider(seq, d);
+          }
+        }
+        const Fingerprint key = g_lead && it.lead != 0 ? it.lead : fp;
+        if (best < 0 && g_lead) {
+          for (int t = 0; t < 2; ++t) {
+            const auto f = halves[t].find(key >> (32 * t) & 0xffffffffu);
+            if (f == halves[t].end()) continue;
+            for (uint32_t seq : f->second) {
+              const int d = Distance(sim[seq].lead, key);
+              if (d > g_lead_distance) continue;
+              if (Distance(sim[seq].fp, fp) >
+                  steppewatch::stories::LeadGate(tokens, sim[seq].tokens)) {
+                continue;
+              }
+              consider(seq, d);
+            }
+          }
+        }
+        const size_t looked_up = std::min(it.sents.size(), g_sent_keys);
+        for (size_t q = 0; best < 0 && g_sent > 0 && q < looked_up; ++q) {
+          const auto f = sents.find(it.sents[q]);
+          if (f != sents.end()) {
+            for (uint32_t seq : f->second) {
+              const int d = Distance(sim[seq].fp, fp);
+              const int gate =
+                  g_containment && g_sent_containment
+                      ? steppewatch::stories::LeadGate(tokens, sim[seq].tokens, g_sent_gate)
+                      : g_sent_gate;
+              // oracle=1: the labels verify (the bound of the candidates alone).
+              if (g_oracle ? items[sim[seq].first_item].story == it.story
+                  : g_exact_j > 0
+                      ? Resemblance(items[sim[seq].first_item].features, it.features) * 100 >=
+                            g_exact_j
+                  : g_body_gate >= 0
+                      ? Distance(sim[seq].bodyfp, it.bodyfp) <= g_body_gate
+                      : d <= gate || (g_sent_two > 0 && it.sents.size() > 1 &&
+                                      sim[seq].sent2 == it.sents[1] &&
+                                      sim[seq].sent == it.sents[0] && d <= g_sent_two)) {
+                consider(seq, d);
+              }
+            }
+          }
+        }
+      }
+      if (best >= 0) {
+        story_of[i] = static_cast<uint64_t>(best);
+        continue;
+      }
+      const uint32_t seq = static_cast<uint32_t>(sim.size());
+      const Fingerprint lead = g_lead && fp != 0 ? it.lead : 0;
+      sim.push_back({fp, lead, fp != 0 && g_sent > 0 ? it.sent : 0, it.bodyfp, tokens, i,
+                     it.sents.size() > 1 ? it.sents[1] : 0, time[i]});
+      story_of[i] = seq;
+      if (fp == 0) continue;
+      for (int t = 0; t < 4; ++t) blocks[t][t * 65536 + (fp >> (16 * t) & 0xffff)].push_back(seq);
+      if (lead != 0) {
+        for (int t = 0; t < 2; ++t) halves[t][lead >> (32 * t) & 0xffffffffu].push_back(seq);
+      }
+      if (sim.back().sent != 0) {
+        for (size_t q = 0; q < std::min(it.sents.size(), g_sent_keys); ++q) {
+          sents[it.sents[q]].push_back(seq);
+        }
+      }
+    }
+  }
   for (uint32_t i : order) {
+    if (g_sim) break;
     index.Expire(time[i]);
     story_of[i] =
         index
@@ -303,10 +579,78 @@ void StoryLevel(const std::vector<Item>& items) {
       }
     }
   }
-  std::printf("\nStories as the stage's StoryIndex forms them (pairwise, same story):\n");
-  std::printf("| class | positive pairs | false pairs | precision / recall |\n|---|---|---|---|\n");
+  if (g_why) {
+    // --why: each copy against its original, as the stage saw it: joined, or why not.
+    std::unordered_map<std::string_view, uint32_t> index_of;
+    for (uint32_t i = 0; i < n; ++i) {
+      if (!items[i].copy) index_of[items[i].id] = i;
+    }
+    enum { kJoined, kNoKey, kLeadBroke, kGateRefused, kOther, kWhyCount };
+    static const char* why_names[] = {"joined", "no lead key, fp > 3", "lead broke (> 1 bit)",
+                                      "lead ok, gate refused", "other"};
+    // [lang 0..4 or 5 = all][edit 0..8 or 9 = all][why]
+    uint64_t why[6][kEditCount + 1][kWhyCount] = {};
+    uint64_t dist[6][kWhyCount][4] = {};  // fp distance 4-6, 7-10, 11-16, > 16
+    for (uint32_t i = 0; i < n; ++i) {
+      const Item& c = items[i];
+      if (!c.copy) continue;
+      const auto found = index_of.find(std::string_view(c.id).substr(0, c.id.find('~')));
+      if (found == index_of.end()) continue;
+      const Item& o = items[found->second];
+      int w = kOther;
+      const int d = Distance(c.fp[0], o.fp[0]);
+      if (story_of[i] == story_of[found->second]) {
+        w = kJoined;
+      } else if (d > 3) {
+        if (c.lead == 0 && o.lead == 0) {
+          w = kNoKey;
+        } else if (Distance(c.lead != 0 ? c.lead : c.fp[0], o.lead != 0 ? o.lead : o.fp[0]) >
+                   steppewatch::stories::kLeadDistance) {
+          w = kLeadBroke;
+        } else if (d > LeadGate(c, o)) {
+          w = kGateRefused;
+        }
+      }
+      const int band = d <= 6 ? 0 : d <= 10 ? 1 : d <= 16 ? 2 : 3;
+      for (int l : {int{c.lang}, 5}) {
+        dist[l][w][band]++;
+        why[l][kEditCount][w]++;
+        for (int e = 0; e < kEditCount; ++e) {
+          if (c.edits >> e & 1) why[l][e][w]++;
+        }
+      }
+    }
+    static const char* lang_names[] = {"en", "ru", "kk", "zh", "other", "all"};
+    for (int l : {5, 0, 1, 2, 3}) {
+      std::printf("\nCopies against their original, %s (by edit of the copy):\n| edit |",
+                  lang_names[l]);
+      for (int w = 0; w < kWhyCount; ++w) std::printf(" %s |", why_names[w]);
+      std::printf("\n|---|---|---|---|---|---|\n");
+      for (int e = 0; e <= kEditCount; ++e) {
+        uint64_t total = 0;
+        for (int w = 0; w < kWhyCount; ++w) total += why[l][e][w];
+        if (total == 0) continue;
+        std::printf("| %s (%llu) |", e < kEditCount ? kEdits[e] : "any", (unsigned long long)total);
+        for (int w = 0; w < kWhyCount; ++w) std::printf(" %.3f |", double(why[l][e][w]) / total);
+        std::printf("\n");
+      }
+      std::printf("fp distance of the misses (4-6 / 7-10 / 11-16 / >16):");
+      for (int w = 1; w < kWhyCount; ++w) {
+        std::printf(" %s %llu/%llu/%llu/%llu;", why_names[w], (unsigned long long)dist[l][w][0],
+                    (unsigned long long)dist[l][w][1], (unsigned long long)dist[l][w][2],
+                    (unsigned long long)dist[l][w][3]);
+      }
+      std::printf("\n");
+    }
+  }
+  std::printf(g_sim ? "\nStories as the stage's rule forms them (--sim, the eval's emulation; "
+                      "pairwise, same story):\n"
+                    : "\nStories as the stage's StoryIndex forms them (pairwise, same story):\n");
+  std::printf(
+      "| class | positive pairs | grouped | false pairs | precision / recall |\n"
+      "|---|---|---|---|---|\n");
   for (int c = 0; c < kClassCount; ++c) {
-    std::printf("| %s | %.0f | %.0f | %.3f / %.3f |\n", ClassName(c), pos[c], fp[c],
+    std::printf("| %s | %.0f | %.0f | %.0f | %.4f / %.3f |\n", ClassName(c), pos[c], tp[c], fp[c],
                 tp[c] + fp[c] > 0 ? tp[c] / (tp[c] + fp[c]) : 1.0,
                 pos[c] > 0 ? tp[c] / pos[c] : 1.0);
   }
@@ -341,6 +685,11 @@ int main(int argc, char** argv) {
       example_k = std::atoi(argv[++a]);
     } else if (arg == "--stories") {
       stories_level = true;
+    } else if (arg == "--sim") {
+      g_sim = true;
+      stories_level = true;
+    } else if (arg == "--why") {
+      g_why = true;
     } else if (arg == "--no-lead") {
       g_lead = false;
     } else if (arg.starts_with("lead_title=")) {
@@ -357,6 +706,31 @@ int main(int argc, char** argv) {
       g_slack = std::atoi(argv[a] + 6);
     } else if (arg.starts_with("containment=")) {
       g_containment = std::atoi(argv[a] + 12) != 0;
+    } else if (arg.starts_with("sent=")) {
+      g_sent = std::atol(argv[a] + 5);
+    } else if (arg.starts_with("sent_two=")) {
+      g_sent_two = std::atoi(argv[a] + 9);
+    } else if (arg.starts_with("exact_c=")) {
+      g_exact_j = std::atoi(argv[a] + 8);
+      g_exact_containment = true;
+    } else if (arg.starts_with("exact_j=")) {
+      g_exact_j = std::atoi(argv[a] + 8);
+    } else if (arg == "oracle=1") {
+      g_oracle = true;
+    } else if (arg.starts_with("body_gate=")) {
+      g_body_gate = std::atoi(argv[a] + 10);
+    } else if (arg.starts_with("sent_cheap=")) {
+      g_sent_cheap = std::atoi(argv[a] + 11) != 0;
+    } else if (arg.starts_with("sent_keys=")) {
+      g_sent_keys = std::atol(argv[a] + 10);
+    } else if (arg.starts_with("sent_gate=")) {
+      g_sent_gate = std::atoi(argv[a] + 10);
+    } else if (arg.starts_with("sent_cont=")) {
+      g_sent_containment = std::atoi(argv[a] + 10) != 0;
+    } else if (arg.starts_with("sent_first=")) {
+      g_sent_skip_first = std::atoi(argv[a] + 11) == 0;
+    } else if (arg.starts_with("lead_d=")) {
+      g_lead_distance = std::atoi(argv[a] + 7);
     } else if (arg.starts_with("tail=")) {
       g_tail = std::atol(argv[a] + 5);
     } else if (arg.starts_with("tail_gate=")) {
@@ -503,6 +877,15 @@ int main(int argc, char** argv) {
             "", tb, tail_options, steppewatch::stories::internal::Kernel::kPortable, tb);
       }
     }
+    if (g_sent > 0) item.sent = SentenceKey(fbody.text(), item.body, &item.sents);
+    if (g_exact_j > 0) item.features = Features(ftitle.text(), fbody.text(), item.body);
+    if (g_body_gate >= 0) {
+      auto body_options = steppewatch::stories::internal::FingerprintOptions();
+      body_options.title_weight = 0;
+      item.bodyfp = steppewatch::stories::internal::ComputeWithOptions(
+          ftitle.text(), fbody.text(), body_options,
+          steppewatch::stories::internal::Kernel::kPortable, item.body);
+    }
     for (int v = 1; v < g_views; ++v) {
       item.fp[v] = steppewatch::stories::internal::ComputeWithOptions(
           ftitle.text(), fbody.text(), view_options[v],
@@ -596,10 +979,16 @@ int main(int argc, char** argv) {
   // Then the two 32-bit halves of the lead key (the fingerprint when an item has none): a lead
   // match within kLeadDistance = 1 bit agrees on one, and its fingerprints may be up to the
   // gate (8 bits) apart, past the seven blocks' reach.
-  for (int b = 0; b < kBlocks + 4; ++b) {
+  for (int b = 0; b < kBlocks + 5; ++b) {
     if (b >= kBlocks && b < kBlocks + 2 && !g_lead) continue;
-    if (b >= kBlocks + 2 && g_tail == 0) continue;
+    if (b >= kBlocks + 2 && b < kBlocks + 4 && g_tail == 0) continue;
+    if (b == kBlocks + 4 && g_sent == 0) continue;
     auto key = [&](const std::pair<uint32_t, uint8_t>& e) -> uint64_t {
+      if (b == kBlocks + 4) {  // the sentence key, exact
+        const Item& it = items[e.first];
+        if (e.second != 0 || it.sent == 0) return ~uint64_t{0};
+        return it.sent;
+      }
       if (b >= kBlocks + 2) {  // the halves of the tail key
         const Item& it = items[e.first];
         if (e.second != 0 || it.tail == 0) return ~uint64_t{0};
