@@ -10,6 +10,10 @@
 # Example (the watch-list rows of benchmarks/README.md):
 #   benchmarks/alternate_cpu.sh 5 /tmp/s3x10.jsonl /tmp/wl100k /tmp/base/steppewatch \
 #       build/release/steppewatch
+# PACK may list several packs separated by ':' (`/tmp/wl1k:/tmp/wl100k`): each round then runs
+# every pack with every build, one after the other, so that a ratio of two packs (target 16.2)
+# compares runs seconds apart rather than two scripts' runs a minute apart; a pack column is
+# added after the build's.
 set -eu
 if [ $# -lt 4 ]; then
   echo "usage: $0 ROUNDS INPUT PACK BIN [BIN...]" >&2
@@ -30,14 +34,29 @@ run() {
   rm -f "$out.time"
   echo "$cpu ${proc:-0}"
 }
-printf 'round bin items_cpu_s run_cpu_s load_cpu_s processing_s load\n'
+packs=$pack
+case $packs in
+*:*) printf 'round bin pack items_cpu_s run_cpu_s load_cpu_s processing_s load\n' ;;
+*) printf 'round bin items_cpu_s run_cpu_s load_cpu_s processing_s load\n' ;;
+esac
 r=1
 while [ "$r" -le "$rounds" ]; do
   for bin in "$@"; do
-    full_run=$(run "$input")
-    empty_run=$(run /dev/null)
-    echo "$r $bin $full_run $empty_run $(cut -d' ' -f1 /proc/loadavg)" |
-      awk '{printf "%s %s %.2f %.2f %.2f %s %s\n", $1, $2, $3 - $5, $3, $5, $4, $7}'
+    rest=$packs
+    while [ -n "$rest" ]; do
+      pack=${rest%%:*}
+      case $rest in
+      *:*) rest=${rest#*:} ;;
+      *) rest= ;;
+      esac
+      name=$bin
+      case $packs in *:*) name="$bin $pack" ;; esac
+      full_run=$(run "$input")
+      empty_run=$(run /dev/null)
+      echo "$r $name $full_run $empty_run $(cut -d' ' -f1 /proc/loadavg)" |
+        awk '{n = NF - 5; line = $1; for (i = 2; i <= n; ++i) line = line " " $i;
+              printf "%s %.2f %.2f %.2f %s %s\n", line, $(n+1) - $(n+3), $(n+1), $(n+3), $(n+2), $(n+5)}'
+    done
   done
   r=$((r + 1))
 done

@@ -11,9 +11,11 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -302,6 +304,8 @@ size_t FirstWordLength(std::string_view text) {
 }
 
 void WordTable::Build(const std::vector<Pattern>& words) {
+  static_assert(sizeof(Target) == 16 && alignof(Target) <= 8 &&
+                std::is_trivially_copyable_v<Target>);
   // Patterns by their first word, in the order of their first appearance.
   absl::flat_hash_map<std::string_view, uint32_t> index;
   std::vector<std::vector<const Pattern*>> groups;
@@ -316,39 +320,59 @@ void WordTable::Build(const std::vector<Pattern>& words) {
   slots_.assign(slots, 0);
   mask_ = slots - 1;
   filter_.assign((size_t{1} << kFilterLog2) / 64, 0);
-  entries_.reserve(groups.size());
+  words_ = groups.size();
+  // The records (see the class comment), each padded to the next 64-byte line when it would
+  // cross one and fits in one.
+  std::vector<uint64_t> records;
+  auto append_bytes = [&](std::string_view bytes) {
+    for (size_t i = 0; i < bytes.size(); i += 8) {
+      uint64_t v = 0;
+      std::memcpy(&v, bytes.data() + i, std::min<size_t>(8, bytes.size() - i));
+      records.push_back(v);
+    }
+  };
   for (const std::vector<const Pattern*>& group : groups) {
-    const uint32_t index_of_entry = static_cast<uint32_t>(entries_.size());
     const size_t length = FirstWordLength(group.front()->expression);
-    entries_.push_back(Entry{static_cast<uint32_t>(keys_.size()), static_cast<uint32_t>(length),
-                             static_cast<uint32_t>(tails_.size()),
-                             static_cast<uint32_t>(group.size())});
-    keys_.append(group.front()->expression, 0, length);
+    const std::string_view key(group.front()->expression.data(), length);
+    size_t units = 1 + (length + 7) / 8;
     for (const Pattern* p : group) {
       const size_t rest = p->expression.size() - length;
-      const size_t head = std::min<size_t>(rest, 8);
-      Tail tail{static_cast<uint32_t>(keys_.size()),
-                static_cast<uint32_t>(rest),
-                static_cast<uint32_t>(targets_.size()),
-                static_cast<uint32_t>(p->targets.size()),
-                0,
-                head == 0 ? 0 : ~uint64_t{0} >> (64 - 8 * head)};
-      std::memcpy(&tail.head, p->expression.data() + length, head);
-      tails_.push_back(tail);
-      keys_.append(p->expression, length);
-      targets_.insert(targets_.end(), p->targets.begin(), p->targets.end());
+      units += 2 + (rest > 8 ? (rest - 8 + 7) / 8 : 0) + 2 * p->targets.size();
+    }
+    if (units <= 8 && records.size() % 8 + units > 8) records.resize((records.size() + 7) / 8 * 8);
+    const uint64_t offset = records.size();
+    records.push_back(length | uint64_t{group.size()} << 32);
+    append_bytes(key);
+    for (const Pattern* p : group) {
+      const std::string_view rest = std::string_view(p->expression).substr(length);
+      records.push_back(rest.size() | uint64_t{p->targets.size()} << 32);
+      uint64_t head = 0;
+      std::memcpy(&head, rest.data(), std::min<size_t>(rest.size(), 8));
+      records.push_back(head);
+      if (rest.size() > 8) append_bytes(rest.substr(8));
+      for (const Target& t : p->targets) {
+        uint64_t units_of_target[2];
+        std::memcpy(units_of_target, &t, sizeof(t));
+        records.push_back(units_of_target[0]);
+        records.push_back(units_of_target[1]);
+      }
     }
     min_length_ = std::min(min_length_, static_cast<uint32_t>(length));
     max_length_ = std::max(max_length_, static_cast<uint32_t>(length));
-    const std::string_view key(group.front()->expression.data(), length);
     const uint64_t h = Hash(key.data(), key.size(), key.size());
     const uint64_t bit = h >> (64 - kFilterLog2);
     filter_[bit >> 6] |= uint64_t{1} << (bit & 63);
     const uint64_t tag = static_cast<uint32_t>(h >> 32) | 1;
     uint64_t i = h & mask_;
     while (slots_[i] != 0) i = (i + 1) & mask_;
-    slots_[i] = tag << 32 | index_of_entry;
+    slots_[i] = tag << 32 | offset;
   }
+  if (records.size() > UINT32_MAX - 1) {
+    // Offsets are 32-bit (kNone is the largest): tens of GB of patterns, never a real pack.
+    std::abort();
+  }
+  records_.reset(new (std::align_val_t{64}) uint64_t[std::max<size_t>(records.size(), 1)]);
+  std::memcpy(records_.get(), records.data(), records.size() * sizeof(uint64_t));
 }
 
 bool HyperscanMatcher::SplitWords() {

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -188,37 +189,32 @@ inline bool NeedsBoundary(char32_t cp) {
 // (and exact-text checks) on the original text.
 class WordTable {
  public:
-  // A word of the table: the first word of its patterns (tails [first, first + count)).
-  struct Entry {
-    uint32_t key;     // offset of the folded word in keys_
-    uint32_t length;  // bytes
-    uint32_t first;
-    uint32_t count;
-  };
-  // A pattern: its first word (the Entry), then `rest` (empty for a pattern of one word; else it
-  // starts with a character that does not need a boundary), and its targets.
-  struct Tail {
-    uint32_t rest;  // offset in keys_
-    uint32_t rest_length;
-    uint32_t first;  // targets [first, first + count)
-    uint32_t count;
-    // The rest's first min(8, rest_length) bytes, little-endian, and their mask: most rests are
-    // rejected by one load and compare, without a memcmp call.
-    uint64_t head;
-    uint64_t head_mask;
-  };
+  // Each word of the table is one record in records(), in 8-byte units, so that a word found in
+  // the text costs the read of its slot and of its record (one cache line for most words), not
+  // a chain of cold reads (slot, entry, key, tail, targets: each a miss with tens of thousands
+  // of words):
+  //   [0]                  length (bytes) | tails << 32
+  //   [1, 1 + key words)   the folded word, zero-padded to whole units
+  //   then per tail (a pattern that starts with the word, in the patterns' order):
+  //   [0]                  rest length (bytes) | targets << 32
+  //   [1]                  the rest's first min(8, rest length) bytes, little-endian, zero-padded
+  //   [2, 2 + rest words)  the rest from its 9th byte on, zero-padded (none up to 8 bytes)
+  //   then the tail's targets, a Target in two units each.
+  // A record of up to 8 units does not cross a 64-byte line (records() is 64-byte aligned).
+  static constexpr uint32_t kNone = UINT32_MAX;
 
   // Builds the table from the patterns (their expressions and targets).
   void Build(const std::vector<Pattern>& words);
 
-  bool empty() const { return entries_.empty(); }
-  size_t size() const { return entries_.size(); }
+  bool empty() const { return words_ == 0; }
+  size_t size() const { return words_; }
   uint32_t min_length() const { return min_length_; }
   uint32_t max_length() const { return max_length_; }
-  const Entry& entry(uint32_t i) const { return entries_[i]; }
-  const Tail& tail(uint32_t i) const { return tails_[i]; }
-  const char* keys() const { return keys_.data(); }
-  const Target* targets() const { return targets_.data(); }
+  const uint64_t* records() const { return records_.get(); }
+  // The targets at unit `offset` of records() (a tail's, see above).
+  const Target* targets_at(uint32_t offset) const {
+    return reinterpret_cast<const Target*>(records_.get() + offset);
+  }
 
   // Returns the hash of `n` bytes at `p` the table is keyed by. `readable` (>= n) bytes from `p`
   // may be read: with 8 past the last whole word of 8 bytes, the tail is one load and a mask
@@ -235,50 +231,77 @@ class WordTable {
       readable -= 8;
     }
     if (n > 0) {
-      uint64_t v = 0;
-      if (readable >= 8) {
-        std::memcpy(&v, p, 8);
-        v &= ~uint64_t{0} >> (64 - 8 * n);  // little-endian: the first n bytes
-      } else {
-        std::memcpy(&v, p, n);
-      }
-      h = (h ^ v) * 0xFF51AFD7ED558CCDull;
+      h = (h ^ LoadTail(p, n, readable)) * 0xFF51AFD7ED558CCDull;
       h ^= h >> 32;
     }
     h *= 0xC4CEB9FE1A85EC53ull;
     return h ^ (h >> 29);
   }
 
-  // Returns the index of the entry whose word is the `n` bytes at `p`, or -1; `readable` as
-  // for Hash.
-  __attribute__((always_inline)) int64_t Find(const char* p, uint32_t n, size_t readable) const {
-    const uint64_t h = Hash(p, n, readable);
-    // The filter (kFilterBits, 8 KiB: stays in L1) rejects most of a text's words before the
-    // slots (cold with tens of thousands of words) are read.
+  // Whether the filter (kFilterLog2 bits, 8 KiB: stays in L1) lets hash `h` pass; it rejects
+  // most of a text's words before the slots (cold with tens of thousands of words) are read.
+  __attribute__((always_inline)) bool MayHold(uint64_t h) const {
     const uint64_t bit = h >> (64 - kFilterLog2);
-    if ((filter_[bit >> 6] >> (bit & 63) & 1) == 0) return -1;
+    return (filter_[bit >> 6] >> (bit & 63) & 1) != 0;
+  }
+  // The slot a probe for hash `h` starts at, and its address (to prefetch).
+  uint64_t FirstSlot(uint64_t h) const { return h & mask_; }
+  const uint64_t* slot_address(uint64_t i) const { return &slots_[i]; }
+  // From slot *i on (open addressing, linear probing): the record offset of the next slot whose
+  // tag is `h`'s, with *i at that slot; kNone at the first empty slot. The caller compares the
+  // word (KeyEquals) and, when it differs, goes on from *i + 1 (NextSlot).
+  __attribute__((always_inline)) uint32_t Probe(uint64_t h, uint64_t* i) const {
     const uint32_t tag = static_cast<uint32_t>(h >> 32) | 1;  // 0 marks an empty slot
-    for (uint64_t i = h & mask_;; i = (i + 1) & mask_) {
-      const uint64_t slot = slots_[i];
+    for (;; *i = (*i + 1) & mask_) {
+      const uint64_t slot = slots_[*i];
       const uint32_t slot_tag = static_cast<uint32_t>(slot >> 32);
-      if (slot_tag == 0) return -1;
-      if (slot_tag != tag) continue;
-      const Entry& e = entries_[static_cast<uint32_t>(slot)];
-      if (e.length == n && std::memcmp(keys_.data() + e.key, p, n) == 0) {
-        return static_cast<uint32_t>(slot);
-      }
+      if (slot_tag == 0) return kNone;
+      if (slot_tag == tag) return static_cast<uint32_t>(slot);
     }
+  }
+  uint64_t NextSlot(uint64_t i) const { return (i + 1) & mask_; }
+  // Whether the record at `record` is the word of `n` bytes at `p` (`readable` as for Hash).
+  __attribute__((always_inline)) bool KeyEquals(uint32_t record, const char* p, size_t n,
+                                                size_t readable) const {
+    const uint64_t* r = records_.get() + record;
+    if (static_cast<uint32_t>(r[0]) != n) return false;
+    ++r;
+    while (n >= 8) {
+      uint64_t v;
+      std::memcpy(&v, p, 8);
+      if (v != *r) return false;
+      ++r;
+      p += 8;
+      n -= 8;
+      readable -= 8;
+    }
+    return n == 0 || LoadTail(p, n, readable) == *r;
+  }
+
+  // The first `n` (1 to 7) bytes at `p`, little-endian, zero-extended; `readable` (>= n) bytes
+  // from `p` may be read.
+  __attribute__((always_inline)) static uint64_t LoadTail(const char* p, size_t n,
+                                                          size_t readable) {
+    uint64_t v = 0;
+    if (readable >= 8) {
+      std::memcpy(&v, p, 8);
+      v &= ~uint64_t{0} >> (64 - 8 * n);  // little-endian: the first n bytes
+    } else {
+      std::memcpy(&v, p, n);
+    }
+    return v;
   }
 
  private:
+  struct FreeAligned {
+    void operator()(uint64_t* p) const { ::operator delete[](p, std::align_val_t{64}); }
+  };
   static constexpr unsigned kFilterLog2 = 16;
   std::vector<uint64_t> filter_;  // 1 << kFilterLog2 bits
-  std::vector<uint64_t> slots_;   // tag << 32 | entry index; tag 0: empty
+  std::vector<uint64_t> slots_;   // tag << 32 | record offset; tag 0: empty
   uint64_t mask_ = 0;
-  std::vector<Entry> entries_;
-  std::vector<Tail> tails_;
-  std::string keys_;
-  std::vector<Target> targets_;
+  std::unique_ptr<uint64_t[], FreeAligned> records_;
+  size_t words_ = 0;
   uint32_t min_length_ = UINT32_MAX;
   uint32_t max_length_ = 0;
 };

@@ -64,7 +64,18 @@ bool CharCountInRange(std::string_view text, LengthRange range) {
 struct WordMatch {
   uint32_t jstart;
   uint32_t jend;
-  uint32_t tail;  // WordTable::Tail
+  uint32_t targets;  // the pattern's targets: WordTable::targets_at(targets), `count` of them
+  uint32_t count;
+};
+
+// A run of the text that passed the word table's filter, waiting for its slot and record
+// (FindWords looks runs up in batches).
+struct PendingRun {
+  uint32_t start;
+  uint32_t length;
+  uint64_t hash;
+  uint64_t slot;
+  uint32_t record;  // WordTable::kNone: not in the table
 };
 
 // Per-scan state the Hyperscan callback sees.
@@ -169,46 +180,86 @@ inline void ClassifyBlock(const uint8_t* p, uint64_t* word, uint64_t* cyrillic,
 // belongs to such a character (ASCII letters and digits, and D0/D1 Cyrillic, by SIMD compares;
 // other non-ASCII characters by their lead byte, one by one), then the runs are the spans
 // between the mask's transitions.
-void FindWords(std::string_view joined, const WordTable& table, std::vector<WordMatch>* out) {
+//
+// With tens of thousands of words the table's slots and records are cold, and a lookup per run
+// waited for each in turn (slot, then record: two misses per word). The runs that pass the
+// filter are looked up in batches of kBatch instead: their slots are prefetched as the walk
+// finds them, then read, which prefetches their records, then the records are compared, so the
+// misses of a batch overlap. *pending is scratch (kept to avoid an allocation per item).
+void FindWords(std::string_view joined, const WordTable& table, std::vector<PendingRun>* pending,
+               std::vector<WordMatch>* out) {
+  // Runs per batch: enough misses in flight, few enough that the prefetched lines stay in L1.
+  constexpr size_t kBatch = 32;
   const WordCharTables& t = WordChars();
   const auto* s = reinterpret_cast<const uint8_t*>(joined.data());
   const size_t n = joined.size();
   const uint32_t min_length = table.min_length();
   const uint32_t max_length = table.max_length();
+  const uint64_t* const records = table.records();
   // Whether the matches so far are in order of their ends (a pattern of several words ends
   // after its first word's run, perhaps after a later match's end).
   bool ordered = true;
-  auto run = [&](size_t start, size_t end) {
+  pending->clear();
+  // Looks the pending runs up and appends their matches, in the runs' order.
+  auto flush = [&] {
+    for (PendingRun& r : *pending) {
+      r.record = table.Probe(r.hash, &r.slot);
+      if (r.record != WordTable::kNone) __builtin_prefetch(records + r.record);
+    }
+    for (const PendingRun& r : *pending) {
+      uint32_t record = r.record;
+      if (record == WordTable::kNone) continue;
+      const char* const word = joined.data() + r.start;
+      uint64_t slot = r.slot;
+      while (!table.KeyEquals(record, word, r.length, n - r.start)) {
+        // Another word with the same tag (rare): probe on.
+        slot = table.NextSlot(slot);
+        record = table.Probe(r.hash, &slot);
+        if (record == WordTable::kNone) break;
+      }
+      if (record == WordTable::kNone) continue;
+      const size_t end = r.start + r.length;
+      const uint32_t tails = static_cast<uint32_t>(records[record] >> 32);
+      const uint64_t* tail = records + record + 1 + (r.length + 7) / 8;
+      for (uint32_t k = 0; k < tails; ++k) {
+        const uint32_t rest_length = static_cast<uint32_t>(tail[0]);
+        const uint32_t count = static_cast<uint32_t>(tail[0] >> 32);
+        const uint64_t head = tail[1];
+        const uint64_t* const targets = tail + 2 + (rest_length > 8 ? (rest_length - 1) / 8 : 0);
+        const uint64_t* const rest_past_head = tail + 2;
+        tail = targets + 2 * count;
+        if (rest_length != 0) {
+          // Most rests are rejected by their first 8 bytes, one load and a compare.
+          if (n - end < rest_length) continue;
+          const size_t head_length = std::min<size_t>(rest_length, 8);
+          if (WordTable::LoadTail(joined.data() + end, head_length, n - end) != head) continue;
+          if (rest_length > 8 &&
+              std::memcmp(joined.data() + end + 8, rest_past_head, rest_length - 8) != 0) {
+            continue;
+          }
+        }
+        const uint32_t jend = static_cast<uint32_t>(end + rest_length);
+        ordered = ordered && (out->empty() || out->back().jend <= jend);
+        out->push_back(WordMatch{r.start, jend, static_cast<uint32_t>(targets - records), count});
+      }
+    }
+    pending->clear();
+  };
+  // Inlined in the block loop: a call per run (~170 per item) was ~20 instructions each.
+  auto run = [&](size_t start, size_t end) __attribute__((always_inline)) {
     const size_t length = end - start;
     if (length < min_length || length > max_length) return;
-    const int64_t entry =
-        table.Find(joined.data() + start, static_cast<uint32_t>(length), n - start);
-    if (entry < 0) return;
-    const WordTable::Entry& e = table.entry(static_cast<uint32_t>(entry));
-    for (uint32_t k = e.first; k < e.first + e.count; ++k) {
-      const WordTable::Tail& tail = table.tail(k);
-      if (tail.rest_length != 0) {
-        if (n - end < tail.rest_length) continue;
-        uint64_t head = 0;
-        if (n - end >= 8) {
-          std::memcpy(&head, joined.data() + end, 8);
-        } else {
-          std::memcpy(&head, joined.data() + end, std::min<size_t>(tail.rest_length, 8));
-        }
-        if ((head & tail.head_mask) != tail.head) continue;
-        if (tail.rest_length > 8 &&
-            std::memcmp(joined.data() + end + 8, table.keys() + tail.rest + 8,
-                        tail.rest_length - 8) != 0) {
-          continue;
-        }
-      }
-      const uint32_t jend = static_cast<uint32_t>(end + tail.rest_length);
-      ordered = ordered && (out->empty() || out->back().jend <= jend);
-      out->push_back(WordMatch{static_cast<uint32_t>(start), jend, k});
-    }
+    const uint64_t h = WordTable::Hash(joined.data() + start, length, n - start);
+    if (!table.MayHold(h)) return;
+    const uint64_t slot = table.FirstSlot(h);
+    __builtin_prefetch(table.slot_address(slot));
+    pending->push_back(PendingRun{static_cast<uint32_t>(start), static_cast<uint32_t>(length), h,
+                                  slot, WordTable::kNone});
+    if (pending->size() == kBatch) flush();
   };
   // Emitted among Hyperscan's matches by end (EmitWordsUpTo).
   auto sort = [&] {
+    flush();
     if (ordered) return;
     std::sort(out->begin(), out->end(),
               [](const WordMatch& a, const WordMatch& b) { return a.jend < b.jend; });
@@ -483,14 +534,13 @@ inline uint32_t SelectField(ScanState* s, uint32_t jstart) {
 __attribute__((noinline)) int EmitWordsUpTo(ScanState* s, uint64_t to) {
   while (s->word_next < s->word_count && s->words[s->word_next].jend <= to) {
     const WordMatch& w = s->words[s->word_next++];
-    const WordTable::Tail& tail = s->word_table->tail(w.tail);
     const uint32_t base = SelectField(s, w.jstart);
     const normalise::FoldedText* folded = s->folded_fields[s->field].get();
     s->regex = false;
     const uint32_t start = folded->ToOriginal(w.jstart - base, &s->map_cursor);
     const uint32_t end = folded->ToOriginal(w.jend - base, &s->map_cursor);
-    const Target* first = s->word_table->targets() + tail.first;
-    if (EmitHits(s, first, first + tail.count, start, end) != 0) return 1;
+    const Target* first = s->word_table->targets_at(w.targets);
+    if (EmitHits(s, first, first + w.count, start, end) != 0) return 1;
   }
   return 0;
 }
@@ -619,7 +669,8 @@ class HyperscanMatchContext final : public MatchContext {
   // field starts in it; grow to the largest item and stay.
   std::string joined_;
   std::vector<uint32_t> segment_starts_;
-  std::vector<WordMatch> words_;  // the word lookup's matches of the last Scan
+  std::vector<WordMatch> words_;     // the word lookup's matches of the last Scan
+  std::vector<PendingRun> pending_;  // FindWords' scratch
   // With a word lookup, the context of the Hyperscan-only path (HyperscanMatcher::full), which
   // scans again an item whose scan stopped at max_hits; rescanned_ when it did for the last.
   std::unique_ptr<HyperscanMatchContext> full_;
@@ -674,7 +725,7 @@ absl::Status HyperscanMatchContext::Scan(absl::Span<const std::string_view> fiel
     joined_.pop_back();  // an empty item scans nothing
     if (!joined_.empty()) {
       words_.clear();
-      if (!word_table.empty()) FindWords(joined_, word_table, &words_);
+      if (!word_table.empty()) FindWords(joined_, word_table, &pending_, &words_);
       state.word_table = &word_table;
       state.words = words_.data();
       state.word_count = words_.size();

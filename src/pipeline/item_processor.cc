@@ -108,6 +108,9 @@ class ItemProcessorImpl final : public ItemProcessor {
     const std::vector<rules::FiredRule>& fired = evaluator_.Evaluate(view, hits_);
     if (fired.empty()) return out;
     out.kind = Outcome::Kind::kAlerts;
+    // The fired rules' records are cold with a large pack: asked for now, they arrive while the
+    // fingerprint below is computed.
+    for (const rules::FiredRule& f : fired) renderer_.Prefetch(f.rule);
     out.rules_fired = static_cast<uint32_t>(fired.size());
     for (const rules::FiredRule& f : fired) out.fired_rules.push_back(f.rule);
 

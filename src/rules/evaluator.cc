@@ -74,7 +74,15 @@ void Evaluator::Index(const ItemView& item, absl::Span<const match::Hit> hits) {
   }
   touched_.clear();
   // Counts each term's hits in span_[t].end, then turns the counts into ranges of by_term_.
+  // With a large pack the per-term arrays are cold (a miss per hit term in mark_ and span_):
+  // fetch them a few hits ahead.
+  constexpr size_t kHitsAhead = 8;
   for (size_t i = 0; i < hits.size(); ++i) {
+    if (use_filter_ && i + kHitsAhead < hits.size()) {
+      const match::TermId ahead = hits[i + kHitsAhead].term;
+      __builtin_prefetch(&mark_[ahead]);
+      __builtin_prefetch(&span_[ahead]);
+    }
     const match::Hit& h = hits[i];
     match::TermId t = h.term;
     TermSpan& span = span_[t];
@@ -98,11 +106,15 @@ void Evaluator::Index(const ItemView& item, absl::Span<const match::Hit> hits) {
     mark_[t] |= h.field == 0 ? kTitleMask : kBodyMask;
   }
   uint32_t offset = 0;
+  const bool sets = plan_->set_count != 0;
   for (match::TermId t : touched_) {
+    // Where the term's triggers start, for Evaluate (cold with a large pack).
+    if (use_filter_) __builtin_prefetch(&plan_->trigger_begin[t]);
     TermSpan& span = span_[t];
     span.first = offset;
     offset += span.end;
     span.end = span.first;  // the fill cursor: back at first + count after the loop below
+    if (!sets) continue;    // a pack without sets: no cold read of set_begin per term
     const FieldMask fields = HitFields(t);
     for (uint32_t s : plan_->SetsOf(t)) {
       if (set_stamp_[s] != epoch_) {
@@ -156,16 +168,19 @@ const std::vector<FiredRule>& Evaluator::Evaluate(const ItemView& item,
   const EvalPlan& plan = *plan_;
   for (size_t i = 0; i < touched_.size(); ++i) {
     const match::TermId t = touched_[i];
-    // The next terms' triggers are cold with a large pack, and so is where they start.
-    if (i + 2 < touched_.size()) __builtin_prefetch(&plan.trigger_begin[touched_[i + 2]]);
-    if (i + 1 < touched_.size()) {
-      __builtin_prefetch(plan.triggers.data() + plan.trigger_begin[touched_[i + 1]]);
+    // The next terms' triggers are cold with a large pack (where they start was fetched by
+    // Index).
+    if (i + 3 < touched_.size()) {
+      __builtin_prefetch(plan.triggers.data() + plan.trigger_begin[touched_[i + 3]]);
     }
     const FieldMask hit_fields = HitFields(t);
     for (const EvalPlan::Trigger& trigger : plan.TriggersOf(t)) {
       if ((trigger.rule_and_fields & hit_fields) == 0) continue;
       const uint32_t also = trigger.also_and_fields;
       if (also != 0 && (HitFields(also >> 2) & also) == 0) continue;
+      // The candidate's plan (cold with a large pack): its first line now, long before the
+      // candidate is evaluated after the sort.
+      if (use_filter_) __builtin_prefetch(plan.code.data() + trigger.rule());
       candidates_.push_back(trigger.rule());
     }
   }

@@ -407,6 +407,13 @@ TEST(WordLookup, RandomTextsGiveTheHyperscanPathsHits) {
   ExpectSameHits(RandomItems(20000, 1), 10000);
 }
 
+// Long fields: the word walk looks its runs up in batches (FindWords), so an item of hundreds of
+// runs crosses many batch boundaries, with words, phrases whose rest follows across a boundary,
+// and tag collisions anywhere in a batch.
+TEST(WordLookup, LongTextsGiveTheHyperscanPathsHits) {
+  ExpectSameHits(RandomItems(1500, 77, 600), 100000);
+}
+
 // Under max_hits the scan stops at the same hit: the word lookup's hits are emitted among
 // Hyperscan's by end offset.
 TEST(WordLookup, ScansStoppedAtMaxHitsKeepTheSameHits) {

@@ -106,6 +106,16 @@ class AlertRenderer {
               std::string* json, std::string* rules, std::string* tags, std::string* severity,
               std::string* alert_id) const;
 
+  // Asks for the cache lines Render reads first about fired rule `rule` (its Rule and where its
+  // opening is kept): with a large pack each is a miss, and a caller with other work to do
+  // before Render (the fingerprint) lets them arrive meanwhile. A hint only.
+  void Prefetch(uint32_t rule) const {
+    const rules::Rule& r = pack_.rules()[rule];
+    __builtin_prefetch(&r.id);
+    __builtin_prefetch(&r.tags);  // and the severity before it
+    __builtin_prefetch(&rule_opening_[rule]);
+  }
+
  private:
   // Returns the opening of rule `rule`'s entry in "matches" ('{' and its rule, title, severity
   // and tags members), rendered the first time the rule fires and kept after that.
