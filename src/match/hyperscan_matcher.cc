@@ -21,6 +21,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "steppewatch/common/files.h"
 #include "steppewatch/common/status_macros.h"
 #include "steppewatch/normalise/fold.h"
 
@@ -245,7 +246,9 @@ std::optional<WordPhrase> ParseWordPhrase(std::string_view regex) {
 // cache key. Length-prefixed, so no two term lists serialize alike.
 void AppendKey(const std::vector<TermSpec>& terms, const MatcherOptions& options,
                std::string* key) {
-  // Bump when the fold, the pattern grouping or the flags change: old cache files then miss.
+  // Bump when the meaning of what is compiled changes (how an id is read, what a database
+  // scans): old cache files then miss. A change of the fold, the grouping, the ids or the flags
+  // changes the compile inputs, which the key also names (AppendCompileDigest).
   // v2: whole-field length regexes are no longer compiled.
   // v3: case-sensitive literals and simple regexes join the folded literal database.
   // v4-v6: the folded literal database's ids carry a hint, and name the target directly where
@@ -291,7 +294,50 @@ unsigned PatternId(const Pattern& p, size_t index, unsigned id_shift) {
   return static_cast<unsigned>(index << id_shift) | hint;
 }
 
+// Hyperscan's compile flags of every pattern of database `db`.
+unsigned PatternFlags(size_t db, const MatcherOptions& options) {
+  if (!IsRegexDb(db)) return 0;
+  unsigned f = HS_FLAG_UTF8;
+  if (db == kFoldedRegexes) f |= HS_FLAG_CASELESS;
+  if (options.regex_start_offsets) f |= HS_FLAG_SOM_LEFTMOST;
+  return f;
+}
+
+// Appends a digest of exactly what Compile() hands Hyperscan (every database's expressions,
+// flags and ids) to the cache key. The key's own serialization of the terms and options decides
+// which file is read; this makes a file whose databases were grouped by other code (a release
+// that moved patterns between databases, or changed their ids, without bumping the key's
+// version) miss instead of being scanned with the wrong pattern list, which reads out of bounds.
+void AppendCompileDigest(const std::array<std::vector<Pattern>, kDatabaseCount>& patterns,
+                         const std::array<unsigned, kDatabaseCount>& id_shift,
+                         const MatcherOptions& options, std::string* key) {
+  std::string inputs;
+  for (size_t db = 0; db < kDatabaseCount; ++db) {
+    const uint64_t count = patterns[db].size();
+    inputs.append(reinterpret_cast<const char*>(&count), sizeof(count));
+    const unsigned flags = PatternFlags(db, options);
+    for (size_t i = 0; i < patterns[db].size(); ++i) {
+      const Pattern& p = patterns[db][i];
+      const uint64_t n = p.expression.size();
+      const unsigned fields[2] = {flags, PatternId(p, i, id_shift[db])};
+      inputs.append(reinterpret_cast<const char*>(&n), sizeof(n));
+      inputs.append(p.expression);
+      inputs.append(reinterpret_cast<const char*>(fields), sizeof(fields));
+    }
+    absl::StrAppend(key, ";db", db, "=", count);
+  }
+  absl::StrAppend(key, ";inputs=", absl::Hex(files::Hash64(inputs), absl::kZeroPad16));
+}
+
 }  // namespace
+
+std::string CompileDigestForTesting(
+    const std::array<std::vector<Pattern>, kDatabaseCount>& patterns,
+    const std::array<unsigned, kDatabaseCount>& id_shift, const MatcherOptions& options) {
+  std::string key;
+  AppendCompileDigest(patterns, id_shift, options, &key);
+  return key;
+}
 
 size_t FirstWordLength(std::string_view text) {
   size_t i = 0;
@@ -517,13 +563,7 @@ absl::Status HyperscanMatcher::Compile(size_t db, const hs_platform_info_t& plat
   for (size_t i = 0; i < patterns.size(); ++i) {
     expressions.push_back(patterns[i].expression.c_str());
     lengths.push_back(patterns[i].expression.size());
-    unsigned f = 0;
-    if (IsRegexDb(db)) {
-      f = HS_FLAG_UTF8;
-      if (db == kFoldedRegexes) f |= HS_FLAG_CASELESS;
-      if (options_.regex_start_offsets) f |= HS_FLAG_SOM_LEFTMOST;
-    }
-    flags.push_back(f);
+    flags.push_back(PatternFlags(db, options_));
     ids.push_back(PatternId(patterns[i], i, id_shift_[db]));
   }
   hs_compile_error_t* error = nullptr;
@@ -564,6 +604,7 @@ absl::Status HyperscanMatcher::Build() {
     // The whole-word patterns left the folded literal database (SplitWords): another database.
     // Packs below the threshold keep their key, and their cache files.
     if (split) key.append(";word-lookup-v2");  // v2: patterns of several words too
+    AppendCompileDigest(patterns_, id_shift_, options_, &key);
     auto loaded = internal::LoadDatabases(options_.cache_dir, key, *env);
     if (loaded.ok()) {
       // Trust but verify: the cached set must have a database exactly where terms need one.

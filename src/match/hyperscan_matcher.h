@@ -91,6 +91,12 @@ struct Pattern {
 // What the match callback needs of a pattern, packed: at 100k patterns the callback's cache
 // misses on fat Pattern objects were 20% of the scan (perf). Its targets are
 // targets[first, first + count).
+// The part of the database cache's key that names exactly what is compiled: each database's
+// pattern count and a hash of its expressions, flags and ids (hyperscan_matcher.cc).
+std::string CompileDigestForTesting(
+    const std::array<std::vector<Pattern>, kDatabaseCount>& patterns,
+    const std::array<unsigned, kDatabaseCount>& id_shift, const MatcherOptions& options);
+
 struct PatternInfo {
   uint32_t length;
   uint32_t first;
