@@ -10,6 +10,7 @@
 #include "steppewatch/common/mutex.h"
 #include "steppewatch/config/daemon_config.h"
 #include "steppewatch/kafka/client.h"
+#include "steppewatch/kafka/kafka_pipeline.h"
 
 namespace steppewatch::config {
 namespace {
@@ -71,6 +72,10 @@ KafkaClientProperties BuildKafkaProperties(const DaemonConfig& config,
   const std::string bootstrap =
       bootstrap_servers.empty() ? k.brokers : std::string(bootstrap_servers);
   props.consumer = kafka::DefaultProperties(kafka::ClientRole::kConsumer);
+  // A second of input for the workers that drain the prefetch queue (kafka/client.h); the
+  // operator's kafka.consumer value replaces it below.
+  props.consumer["queued.max.messages.kbytes"] = std::to_string(
+      kafka::PrefetchQueueKbytes(kafka::KafkaPipeline::ResolveWorkers(config.pipeline.workers)));
   props.consumer["bootstrap.servers"] = bootstrap;
   props.consumer["client.id"] = k.client_id;
   props.consumer["group.id"] = k.group_id;

@@ -26,6 +26,7 @@
 #include "steppewatch/daemon/demo.h"
 #include "steppewatch/daemon/reloader.h"
 #include "steppewatch/daemon/systemd_notify.h"
+#include "steppewatch/kafka/allocator.h"
 #include "steppewatch/kafka/embedded_broker.h"
 #include "steppewatch/kafka/kafka_pipeline.h"
 #include "steppewatch/metrics/metrics.h"
@@ -146,6 +147,9 @@ int RunDaemon(const DaemonFlags& flags) {
     return kExitRuntimeError;
   }
   StartupSignals early(signal_fd);
+  // Also before any thread: glibc's arenas are chosen as threads first allocate
+  // (steppewatch/kafka/allocator.h: librdkafka's fetch buffers were faulted in afresh).
+  const std::string allocator_line = kafka::TuneAllocator();
 
   // --- configuration ---
   config::LoadOptions load;
@@ -184,6 +188,7 @@ int RunDaemon(const DaemonFlags& flags) {
   log::SetFormat(log_options.format);
   SW_LOG(kInfo, kLog, "steppewatchd ", Version(), " (revision ", Revision(), "; ",
          LibraryVersions(), ") instance ", cfg.instance);
+  SW_LOG(kInfo, kLog, allocator_line);
   if (config_given || std::filesystem::exists(load.path)) {
     SW_LOG(kInfo, kLog, "configuration from ", load.path);
   } else {

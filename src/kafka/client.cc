@@ -1,10 +1,20 @@
 // The client layer's base (see client.h): defaults, creation, property read-back.
 #include "steppewatch/kafka/client.h"
 
+#include <algorithm>
+
 #include "steppewatch/common/log.h"
 #include "steppewatch/kafka/log_route.h"
 
 namespace steppewatch::kafka {
+
+int64_t PrefetchQueueKbytes(int workers) {
+  // 128 MiB is ~160k items of the bench corpus (0.8 KB), a worker's ~1.3 s with the default pack
+  // on the 2-core VM (benchmarks/README.md, "Fetch-queue round").
+  constexpr int64_t kPerWorker = 131072;
+  constexpr int64_t kMax = 1048576;
+  return std::clamp<int64_t>(int64_t{std::max(workers, 1)} * kPerWorker, kPerWorker, kMax);
+}
 
 const PropertyMap& DefaultProperties(ClientRole role) {
   // Both clients.
@@ -27,9 +37,13 @@ const PropertyMap& DefaultProperties(ClientRole role) {
         // A new group starts at the oldest item: nothing published before the first start is
         // lost.
         {"auto.offset.reset", "earliest"},
-        // In 2.0.2 a full prefetch queue costs a fixed 1 s fetch backoff: hold at least a second
-        // of input (100k items/s; 128 MiB = 1 s of 1.3 KB items, more of the typical 0.8 KB).
-        {"queued.min.messages", "100000"},
+        // In 2.0.2 a full prefetch queue costs a fixed 1 s fetch backoff (a partition that is
+        // not fetchable is looked at again only when the broker thread wakes, at most once a
+        // second; fetch.queue.backoff.ms came in 2.2): the queue must hold more than a second
+        // of what the consumer's reader drains, or the reader starves for the rest of each
+        // second. The byte cap bounds memory; the count must not bind first (a million 0.8 KB
+        // items is 800 MB). The daemon sizes the byte cap by its workers (PrefetchQueueKbytes).
+        {"queued.min.messages", "1000000"},
         {"queued.max.messages.kbytes", "131072"},
         // CPU: librdkafka allocates one buffer per fetch response. At its default 50 MiB that is
         // above glibc's largest mmap threshold (32 MiB), so every response is a fresh mapping

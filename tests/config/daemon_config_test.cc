@@ -12,6 +12,8 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "steppewatch/kafka/client.h"
+#include "steppewatch/kafka/kafka_pipeline.h"
 #include "testing/paths.h"
 #include "testing/status_matchers.h"
 
@@ -489,6 +491,27 @@ TEST(BuildKafkaProperties, DefaultsThenCommonThenPerClient) {
   p = BuildKafkaProperties(c, "127.0.0.1:40123");
   EXPECT_EQ(p.consumer.at("bootstrap.servers"), "127.0.0.1:40123");
   EXPECT_EQ(p.producer.at("bootstrap.servers"), "127.0.0.1:40123");
+}
+
+// librdkafka 2.0.2 backs a full prefetch queue off for a second: the queue holds a second of what
+// the workers drain, 128 MiB per worker up to 1 GiB, unless the operator sets it; the item
+// count never binds before the bytes.
+TEST(BuildKafkaProperties, PrefetchQueueGrowsWithTheWorkers) {
+  DaemonConfig c = Defaults();
+  c.pipeline.workers = 1;
+  EXPECT_EQ(BuildKafkaProperties(c).consumer.at("queued.max.messages.kbytes"), "131072");
+  c.pipeline.workers = 3;
+  EXPECT_EQ(BuildKafkaProperties(c).consumer.at("queued.max.messages.kbytes"), "393216");
+  c.pipeline.workers = 64;
+  EXPECT_EQ(BuildKafkaProperties(c).consumer.at("queued.max.messages.kbytes"), "1048576");
+  c.pipeline.workers = 0;  // one per core
+  EXPECT_EQ(BuildKafkaProperties(c).consumer.at("queued.max.messages.kbytes"),
+            std::to_string(kafka::PrefetchQueueKbytes(kafka::KafkaPipeline::ResolveWorkers(0))));
+  EXPECT_EQ(BuildKafkaProperties(c).consumer.at("queued.min.messages"), "1000000");
+  c.kafka.consumer = {{"queued.max.messages.kbytes", "65536"}};
+  EXPECT_EQ(BuildKafkaProperties(c).consumer.at("queued.max.messages.kbytes"), "65536");
+  EXPECT_EQ(kafka::PrefetchQueueKbytes(0), 131072);
+  EXPECT_EQ(kafka::PrefetchQueueKbytes(2), 262144);
 }
 
 TEST(BuildKafkaProperties, RefusedKeysAreReassertedEvenWithoutValidation) {

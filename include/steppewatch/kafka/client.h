@@ -12,6 +12,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
@@ -78,6 +79,12 @@ enum class ClientRole {
 // its tests and every other client built on this layer use too. The caller's properties replace
 // them key by key. The values and their reasons are in client.cc.
 const PropertyMap& DefaultProperties(ClientRole role);
+
+// The consumer's prefetch cap (queued.max.messages.kbytes) for a process whose `workers` threads
+// drain it: 128 MiB per worker, at most 1 GiB. librdkafka 2.0.2 stops fetching when the queue is
+// full and looks again only after its one-second idle wait, so a queue that holds less than a
+// second of what the workers take starves them for the rest of that second (client.cc).
+int64_t PrefetchQueueKbytes(int workers);
 
 // --- Creation -----------------------------------------------------------------------------------
 
