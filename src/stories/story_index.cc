@@ -81,12 +81,8 @@ inline uint32_t CapOf(const uint64_t* bucket) { return static_cast<uint32_t>(buc
 // at run time: the build targets generic x86-64, where __builtin_popcountll is a library call, and
 // the AVX-512 VPOPCNTQ version tests eight entries per instruction.
 // A lookup compacts a bucket when this many of its entries are stale (or all, when it has
-// fewer). 16, not 4: at 5 M stories a lookup finds about one entry expired since the bucket's
-// last lookup, so 4 moved a ~600-byte bucket every fourth read of it (the memmove was ~4% of the
-// stage: ABBA 0.94-0.95 by the median, benchmarks/README.md "Stage round 2"). The slack costs no
-// memory (Append drops the stale entries of a full bucket before growing it) and the scan skips
-// stale entries either way: at most 15 more entries, two vector steps, on some reads.
-constexpr uint32_t kStaleSlack = 16;
+// fewer).
+constexpr uint32_t kStaleSlack = 4;
 constexpr int kMaxHits = 64;  // near-duplicates of one item in one bucket; more is pathological
 
 __attribute__((target("avx512f,avx512vpopcntdq"))) int ScanAvx512(const uint64_t* entries,
@@ -437,7 +433,7 @@ bool StoryIndex::Nearest(Fingerprint key, Fingerprint Story::*field, int first, 
     int n = kScan(b + 1, SizeOf(b), FilterOf(key, t), k, head, live, hits);
     // Entries are in sequence order, so the bucket's first kStaleSlack entries are all stale
     // when the last of them is. Compacting only then, not at the first stale entry, moves the
-    // bucket a sixteenth as often (at 5 M stories each lookup found about one entry expired
+    // bucket a quarter as often (at 5 M stories each lookup found about one entry expired
     // since the bucket's last lookup: a memmove per bucket read, ~6% of the stage); the scan
     // skips stale entries either way, and the sweep still drops every one.
     const uint32_t last = std::min(SizeOf(b), kStaleSlack);
