@@ -656,6 +656,54 @@ void StoryLevel(const std::vector<Item>& items) {
   }
 }
 
+// The eval's own settings (name=value; the fingerprint's options are SetOption's), tried before
+// them. `options`: the setting changes the fingerprints, so the items are fingerprinted again.
+struct EvalSetting {
+  std::string_view name;
+  void (*set)(long v);
+  bool options;
+};
+constexpr EvalSetting kEvalSettings[] = {
+    {"lead_title", [](long v) { g_lead_title = static_cast<int>(v); }, true},
+    {"lead2", [](long v) { g_lead2 = v; }, true},
+    {"gate2", [](long v) { g_gate2 = static_cast<int>(v); }, false},
+    {"floor", [](long v) { g_floor = static_cast<int>(v); }, false},
+    {"slack", [](long v) { g_slack = static_cast<int>(v); }, false},
+    {"containment", [](long v) { g_containment = static_cast<int>(v) != 0; }, false},
+    {"sent", [](long v) { g_sent = v; }, false},
+    {"sent_two", [](long v) { g_sent_two = static_cast<int>(v); }, false},
+    {"exact_c",
+     [](long v) {
+       g_exact_j = static_cast<int>(v);
+       g_exact_containment = true;
+     },
+     false},
+    {"exact_j", [](long v) { g_exact_j = static_cast<int>(v); }, false},
+    {"oracle", [](long v) { g_oracle = v != 0; }, false},
+    {"body_gate", [](long v) { g_body_gate = static_cast<int>(v); }, false},
+    {"sent_cheap", [](long v) { g_sent_cheap = static_cast<int>(v) != 0; }, false},
+    {"sent_keys", [](long v) { g_sent_keys = v; }, false},
+    {"sent_gate", [](long v) { g_sent_gate = static_cast<int>(v); }, false},
+    {"sent_cont", [](long v) { g_sent_containment = static_cast<int>(v) != 0; }, false},
+    {"sent_first", [](long v) { g_sent_skip_first = static_cast<int>(v) == 0; }, false},
+    {"lead_d", [](long v) { g_lead_distance = static_cast<int>(v); }, false},
+    {"tail", [](long v) { g_tail = v; }, false},
+    {"tail_gate", [](long v) { g_tail_gate = static_cast<int>(v); }, false},
+    {"tail_min", [](long v) { g_tail_min = v; }, false},
+    {"lead_gate", [](long v) { g_lead_gate = static_cast<int>(v); }, false},
+    {"gate", [](long v) { g_gate = static_cast<int>(v); }, false},
+    {"cross", [](long v) { g_cross = v != 0; }, false},
+};
+
+const EvalSetting* FindEvalSetting(std::string_view arg) {
+  const size_t eq = arg.find('=');
+  if (eq == std::string_view::npos) return nullptr;
+  for (const EvalSetting& s : kEvalSettings) {
+    if (arg.substr(0, eq) == s.name) return &s;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -692,57 +740,9 @@ int main(int argc, char** argv) {
       g_why = true;
     } else if (arg == "--no-lead") {
       g_lead = false;
-    } else if (arg.starts_with("lead_title=")) {
-      g_lead_title = std::atoi(argv[a] + 11);
-      use_options = true;
-    } else if (arg.starts_with("lead2=")) {
-      g_lead2 = std::atol(argv[a] + 6);
-      use_options = true;
-    } else if (arg.starts_with("gate2=")) {
-      g_gate2 = std::atoi(argv[a] + 6);
-    } else if (arg.starts_with("floor=")) {
-      g_floor = std::atoi(argv[a] + 6);
-    } else if (arg.starts_with("slack=")) {
-      g_slack = std::atoi(argv[a] + 6);
-    } else if (arg.starts_with("containment=")) {
-      g_containment = std::atoi(argv[a] + 12) != 0;
-    } else if (arg.starts_with("sent=")) {
-      g_sent = std::atol(argv[a] + 5);
-    } else if (arg.starts_with("sent_two=")) {
-      g_sent_two = std::atoi(argv[a] + 9);
-    } else if (arg.starts_with("exact_c=")) {
-      g_exact_j = std::atoi(argv[a] + 8);
-      g_exact_containment = true;
-    } else if (arg.starts_with("exact_j=")) {
-      g_exact_j = std::atoi(argv[a] + 8);
-    } else if (arg == "oracle=1") {
-      g_oracle = true;
-    } else if (arg.starts_with("body_gate=")) {
-      g_body_gate = std::atoi(argv[a] + 10);
-    } else if (arg.starts_with("sent_cheap=")) {
-      g_sent_cheap = std::atoi(argv[a] + 11) != 0;
-    } else if (arg.starts_with("sent_keys=")) {
-      g_sent_keys = std::atol(argv[a] + 10);
-    } else if (arg.starts_with("sent_gate=")) {
-      g_sent_gate = std::atoi(argv[a] + 10);
-    } else if (arg.starts_with("sent_cont=")) {
-      g_sent_containment = std::atoi(argv[a] + 10) != 0;
-    } else if (arg.starts_with("sent_first=")) {
-      g_sent_skip_first = std::atoi(argv[a] + 11) == 0;
-    } else if (arg.starts_with("lead_d=")) {
-      g_lead_distance = std::atoi(argv[a] + 7);
-    } else if (arg.starts_with("tail=")) {
-      g_tail = std::atol(argv[a] + 5);
-    } else if (arg.starts_with("tail_gate=")) {
-      g_tail_gate = std::atoi(argv[a] + 10);
-    } else if (arg.starts_with("tail_min=")) {
-      g_tail_min = std::atol(argv[a] + 9);
-    } else if (arg.starts_with("lead_gate=")) {
-      g_lead_gate = std::atoi(argv[a] + 10);
-    } else if (arg.starts_with("gate=")) {
-      g_gate = std::atoi(argv[a] + 5);
-    } else if (arg == "cross=1") {
-      g_cross = true;
+    } else if (const EvalSetting* s = FindEvalSetting(arg); s != nullptr) {
+      s->set(std::atol(argv[a] + s->name.size() + 1));
+      use_options |= s->options;
     } else if (size_t eq = arg.find('='); eq != std::string_view::npos && arg[0] == 'v' &&
                                           arg.size() > 3 && arg[1] >= '1' && arg[1] <= '3' &&
                                           arg[2] == '.') {
