@@ -13,7 +13,7 @@ int64_t PrefetchQueueKbytes(int workers) {
   // on the 2-core VM (benchmarks/README.md, "Fetch-queue round").
   constexpr int64_t kPerWorker = 131072;
   constexpr int64_t kMax = 1048576;
-  return std::clamp<int64_t>(int64_t{std::max(workers, 1)} * kPerWorker, kPerWorker, kMax);
+  return std::clamp<int64_t>(int64_t{workers} * kPerWorker, kPerWorker, kMax);
 }
 
 const PropertyMap& DefaultProperties(ClientRole role) {

@@ -331,10 +331,15 @@ void AppendCompileDigest(const std::array<std::vector<Pattern>, kDatabaseCount>&
 
 }  // namespace
 
-std::string CompileDigestForTesting(
-    const std::array<std::vector<Pattern>, kDatabaseCount>& patterns,
-    const std::array<unsigned, kDatabaseCount>& id_shift, const MatcherOptions& options) {
+std::string DatabaseCacheKey(const std::vector<TermSpec>& terms, const MatcherOptions& options,
+                             bool word_lookup,
+                             const std::array<std::vector<Pattern>, kDatabaseCount>& patterns,
+                             const std::array<unsigned, kDatabaseCount>& id_shift) {
   std::string key;
+  AppendKey(terms, options, &key);
+  // The whole-word patterns left the folded literal database (SplitWords): another database.
+  // Packs below the threshold keep their key, and their cache files.
+  if (word_lookup) key.append(";word-lookup-v2");  // v2: patterns of several words too
   AppendCompileDigest(patterns, id_shift, options, &key);
   return key;
 }
@@ -600,11 +605,7 @@ absl::Status HyperscanMatcher::Build() {
   std::string key;
   const bool use_cache = !options_.cache_dir.empty();
   if (use_cache) {
-    AppendKey(terms_, options_, &key);
-    // The whole-word patterns left the folded literal database (SplitWords): another database.
-    // Packs below the threshold keep their key, and their cache files.
-    if (split) key.append(";word-lookup-v2");  // v2: patterns of several words too
-    AppendCompileDigest(patterns_, id_shift_, options_, &key);
+    key = DatabaseCacheKey(terms_, options_, split, patterns_, id_shift_);
     auto loaded = internal::LoadDatabases(options_.cache_dir, key, *env);
     if (loaded.ok()) {
       // Trust but verify: the cached set must have a database exactly where terms need one.

@@ -91,11 +91,13 @@ struct Pattern {
 // What the match callback needs of a pattern, packed: at 100k patterns the callback's cache
 // misses on fat Pattern objects were 20% of the scan (perf). Its targets are
 // targets[first, first + count).
-// The part of the database cache's key that names exactly what is compiled: each database's
-// pattern count and a hash of its expressions, flags and ids (hyperscan_matcher.cc).
-std::string CompileDigestForTesting(
-    const std::array<std::vector<Pattern>, kDatabaseCount>& patterns,
-    const std::array<unsigned, kDatabaseCount>& id_shift, const MatcherOptions& options);
+// The Hyperscan database cache's key (HyperscanMatcher::Build): the terms and options the
+// patterns come from, whether the word lookup took patterns out, and exactly what is compiled:
+// each database's pattern count and a hash of its expressions, flags and ids.
+std::string DatabaseCacheKey(const std::vector<TermSpec>& terms, const MatcherOptions& options,
+                             bool word_lookup,
+                             const std::array<std::vector<Pattern>, kDatabaseCount>& patterns,
+                             const std::array<unsigned, kDatabaseCount>& id_shift);
 
 struct PatternInfo {
   uint32_t length;
