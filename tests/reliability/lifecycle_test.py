@@ -227,6 +227,11 @@ class ReadinessTest(LifecycleCase):
     cfg = self.config("good", "life-good")
     p = self.spawn("good", ["--config", cfg, "--rules", sw.DEFAULT_PACK])
     p.wait_line("steppewatchd: ready")
+    # The daemon set malloc before any thread (kafka/allocator.h) and logged what it set (under a
+    # sanitizer's malloc the same settings are listed as refused).
+    self.assertRegex(p.text(), r"malloc: .*glibc\.malloc\.top_pad=67108864.*"
+                     r"glibc\.malloc\.trim_threshold=268435456.*"
+                     r"glibc\.malloc\.mmap_threshold=33554432")
     port = p.metrics_port()
     sw.wait_until(lambda: http_get(port, "/readyz")[0] == 200, 60, "/readyz 200",
                   describe=lambda: "/readyz answers %s %r" % http_get(port, "/readyz"))
