@@ -32,15 +32,43 @@ void AppendValue(const std::string& v, std::string* out) {
   }
 }
 
+// Binding strength in the grammar (query.h): OR < AND < NEAR < NOT and the primaries.
+int Precedence(const QueryNode& n) {
+  switch (n.kind) {
+    case QueryNode::Kind::kOr:
+      return 1;
+    case QueryNode::Kind::kAnd:
+      return 2;
+    case QueryNode::Kind::kNear:
+      return 3;
+    default:
+      return 4;
+  }
+}
+
+void Print(const QueryNode& n, std::string* out);
+
+// Prints `child` in parentheses only when the grammar needs them to keep the tree: the
+// canonical form then never nests deeper than the query it came from, so it always parses
+// again (within the depth limit) to the same tree.
+void PrintOperand(const QueryNode& child, bool parens, std::string* out) {
+  if (parens) out->append("(");
+  Print(child, out);
+  if (parens) out->append(")");
+}
+
 void Print(const QueryNode& n, std::string* out) {
   using K = QueryNode::Kind;
   auto join = [&](std::string_view op) {
-    out->append("(");
     for (size_t i = 0; i < n.children.size(); ++i) {
       if (i) out->append(Cat(" ", op, " "));
-      Print(*n.children[i], out);
+      const QueryNode& c = *n.children[i];
+      // Chains of OR and of AND parse as one node, and NEAR chains nest to the left, so a
+      // child of equal strength came from parentheses, except a NEAR's left operand.
+      bool parens = Precedence(c) < Precedence(n) ||
+                    (Precedence(c) == Precedence(n) && !(n.kind == K::kNear && i == 0));
+      PrintOperand(c, parens, out);
     }
-    out->append(")");
   };
   switch (n.kind) {
     case K::kTerm:
@@ -63,16 +91,18 @@ void Print(const QueryNode& n, std::string* out) {
       break;
     case K::kNot:
       out->append("NOT ");
-      Print(*n.children[0], out);
+      PrintOperand(*n.children[0], Precedence(*n.children[0]) < 4, out);
       break;
     case K::kNear:
       join(Cat(n.ordered ? "ONEAR/" : "NEAR/", n.distance));
       break;
-    case K::kField:
-      out->append(n.fields == kTitleMask ? "title:(" : "body:(");
-      Print(*n.children[0], out);
-      out->append(")");
+    case K::kField: {
+      // A field scope takes a term, a set or a parenthesised expression.
+      const QueryNode& c = *n.children[0];
+      out->append(n.fields == kTitleMask ? "title:" : "body:");
+      PrintOperand(c, c.kind != K::kTerm && c.kind != K::kSet, out);
       break;
+    }
     case K::kLang:
     case K::kSource:
       out->append(n.kind == K::kLang ? "lang:(" : "source:(");

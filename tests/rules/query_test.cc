@@ -24,31 +24,61 @@ TEST(ParseQuery, ParsesGoodQueriesWithPrecedence) {
       {"Kazakh*", "\"Kazakh*\""},
       {"/qazaq(stan)?/", "/qazaq(stan)?/"},
       {"@kazakhstan", "@kazakhstan"},
-      {"a OR b AND c", "(\"a\" OR (\"b\" AND \"c\"))"},
-      {"a AND b OR c AND d", "((\"a\" AND \"b\") OR (\"c\" AND \"d\"))"},
-      {"NOT a AND b", "(NOT \"a\" AND \"b\")"},
-      {"a NEAR/5 b AND c", "((\"a\" NEAR/5 \"b\") AND \"c\")"},
-      {"a AND b NEAR/2 c", "(\"a\" AND (\"b\" NEAR/2 \"c\"))"},
-      {"a NEAR/3 b NEAR/4 c", "((\"a\" NEAR/3 \"b\") NEAR/4 \"c\")"},
-      {"a ONEAR/0 b", "(\"a\" ONEAR/0 \"b\")"},
-      {"(a OR b) NEAR/5 (c OR d)", "((\"a\" OR \"b\") NEAR/5 (\"c\" OR \"d\"))"},
-      {"title:(a OR b) AND body:c", "(title:((\"a\" OR \"b\")) AND body:(\"c\"))"},
-      {"title:\"a b\"", "title:(\"a b\")"},
-      {"@x AND lang:ru", "(@x AND lang:(ru))"},
-      {"@x AND lang:(RU OR kk)", "(@x AND lang:(ru OR kk))"},
-      {"@x AND source:reuters*", "(@x AND source:(reuters*))"},
+      {"a OR b AND c", "\"a\" OR \"b\" AND \"c\""},
+      {"a AND b OR c AND d", "\"a\" AND \"b\" OR \"c\" AND \"d\""},
+      {"(a OR b) AND c", "(\"a\" OR \"b\") AND \"c\""},
+      {"(a OR b) OR c", "(\"a\" OR \"b\") OR \"c\""},
+      {"a AND (b AND c)", "\"a\" AND (\"b\" AND \"c\")"},
+      {"NOT a AND b", "NOT \"a\" AND \"b\""},
+      {"a NEAR/5 b AND c", "\"a\" NEAR/5 \"b\" AND \"c\""},
+      {"a AND b NEAR/2 c", "\"a\" AND \"b\" NEAR/2 \"c\""},
+      {"a NEAR/3 b NEAR/4 c", "\"a\" NEAR/3 \"b\" NEAR/4 \"c\""},
+      {"a NEAR/3 (b NEAR/4 c)", "\"a\" NEAR/3 (\"b\" NEAR/4 \"c\")"},
+      {"a ONEAR/0 b", "\"a\" ONEAR/0 \"b\""},
+      {"(a OR b) NEAR/5 (c OR d)", "(\"a\" OR \"b\") NEAR/5 (\"c\" OR \"d\")"},
+      {"title:(a OR b) AND body:c", "title:(\"a\" OR \"b\") AND body:\"c\""},
+      {"title:\"a b\"", "title:\"a b\""},
+      {"title:(NOT a)", "title:(NOT \"a\")"},
+      {"@x AND lang:ru", "@x AND lang:(ru)"},
+      {"@x AND lang:(RU OR kk)", "@x AND lang:(ru OR kk)"},
+      {"@x AND source:reuters*", "@x AND source:(reuters*)"},
       {"AT_LEAST(2, @kazakhstan)", "AT_LEAST(2, @kazakhstan)"},
-      {"AT_LEAST_DISTINCT(3, a OR b OR c)", "AT_LEAST_DISTINCT(3, (\"a\" OR \"b\" OR \"c\"))"},
-      {"a AND NOT (b OR c)", "(\"a\" AND NOT (\"b\" OR \"c\"))"},
+      {"AT_LEAST_DISTINCT(3, a OR b OR c)", "AT_LEAST_DISTINCT(3, \"a\" OR \"b\" OR \"c\")"},
+      {"a AND NOT (b OR c)", "\"a\" AND NOT (\"b\" OR \"c\")"},
       {"NOT NOT a", "NOT NOT \"a\""},
       {"\"внешн* политик*\"", "\"внешн* политик*\""},
-      {"Казахстан* AND 哈萨克斯坦", "(\"Казахстан*\" AND \"哈萨克斯坦\")"},
-      {"U.S. AND a", "(\"U.S.\" AND \"a\")"},
+      {"Казахстан* AND 哈萨克斯坦", "\"Казахстан*\" AND \"哈萨克斯坦\""},
+      {"U.S. AND a", "\"U.S.\" AND \"a\""},
   };
   for (const Good& g : kGood) {
     ParsedQuery p = ParseQuery(g.query);
     ASSERT_TRUE(p.ok()) << g.query << ": " << p.error.message;
     EXPECT_EQ(QueryToString(*p.root), g.canonical) << g.query;
+    ParsedQuery again = ParseQuery(g.canonical);
+    ASSERT_TRUE(again.ok()) << g.canonical << ": " << again.error.message;
+    EXPECT_EQ(QueryToString(*again.root), g.canonical) << g.query;
+  }
+}
+
+// The canonical form prints parentheses only where the grammar needs them, so it nests no
+// deeper than the query it came from: a query at the depth limit prints to one that parses
+// again. (A form with a pair around every operator turned a chain of 70 NEARs, nesting 0
+// levels, into one nesting 69 and failing to parse: found by the query fuzzer.)
+TEST(ParseQuery, CanonicalFormOfAQueryAtTheDepthLimitParsesAgain) {
+  std::string chain = "a";
+  for (int i = 0; i < 70; ++i) chain += " NEAR/4 title:(b OR c)";
+  std::string deep;
+  for (int i = 0; i < 62; ++i) deep += "(";
+  deep += "x AND NOT (y OR z)";
+  for (int i = 0; i < 62; ++i) deep += ")";
+  std::string fields = "AT_LEAST(2, title:(a OR b) AND body:(NOT (c AND d)))";
+  for (const std::string& q : {chain, deep, fields}) {
+    ParsedQuery p = ParseQuery(q);
+    ASSERT_TRUE(p.ok()) << q << ": " << p.error.message;
+    std::string canonical = QueryToString(*p.root);
+    ParsedQuery again = ParseQuery(canonical);
+    ASSERT_TRUE(again.ok()) << canonical << ": " << again.error.message;
+    EXPECT_EQ(QueryToString(*again.root), canonical);
   }
 }
 
