@@ -253,9 +253,14 @@ bool DemoFeed::Done() const {
   }
   if (printed_.load() < delivered) return false;
   if (options_.stories == nullptr) return true;
-  // The role read every alert, and what it published was read here.
+  // The role read every alert, delivered everything it published for them, and that was read
+  // here. Without the middle check the demo ended while the role's enriched alerts were still
+  // in its producer's queue (published_alerts 0, so "all printed"), and the README's demo
+  // showed no story under load or with a longer linger.ms.
   const kafka::StoriesRoleCounters& c = options_.stories->counters();
-  return c.consumed.load() >= delivered && stories_printed_.load() >= c.published_alerts.load() &&
+  if (c.consumed.load(std::memory_order_acquire) < delivered) return false;
+  if (options_.stories->outputs_in_flight() != 0) return false;
+  return stories_printed_.load() >= c.published_alerts.load() &&
          spikes_printed_.load() >= c.published_spikes.load();
 }
 

@@ -194,6 +194,7 @@ absl::Status StoriesRole::Start() { return impl_->Start(); }
 absl::Status StoriesRole::Stop(absl::Duration budget) { return impl_->Stop(budget); }
 const StoriesRoleCounters& StoriesRole::counters() const { return impl_->counters(); }
 bool StoriesRole::fatal() const { return impl_->fatal(); }
+size_t StoriesRole::outputs_in_flight() const { return impl_->in_flight(); }
 int StoriesRole::producer_recoveries() const { return impl_->producer()->recoveries(); }
 absl::Status StoriesRole::InjectFatalErrorForTesting(bool producer, int rd_kafka_resp_err) {
   const auto err = static_cast<rd_kafka_resp_err_t>(rd_kafka_resp_err);

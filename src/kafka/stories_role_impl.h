@@ -75,6 +75,8 @@ class StoriesRole::Impl : private ConsumerListener, private ProducerListener {
     for (const TopStory& t : top_) out.emplace_back(t.id, t.copies);
     return out;
   }
+  // Outputs produced and not yet delivered or given up (StoriesRole::outputs_in_flight).
+  size_t in_flight() const;
 
  private:
   // One partition of an alert topic while this instance is active.
@@ -154,7 +156,6 @@ class StoriesRole::Impl : private ConsumerListener, private ProducerListener {
   // --- delivery bookkeeping (stories_role_output.cc) ---
   // Any thread: waits until no output is in flight or `deadline`; returns true when none is.
   bool WaitDelivered(absl::Time deadline);
-  size_t in_flight() const;
   // The producer's poll thread: one output of `pending` (may be null) is delivered, or given up.
   void Release(Pending* pending, bool delivered);
   // The consumer thread: a Pending for the alert at `seq` of `offsets` with `outputs` outputs,

@@ -60,7 +60,6 @@ void StoriesRole::Impl::HandleOutput(rd_kafka_message_t* msg, Part& part, bool r
     if (msg->offset + 1 >= part.live_from) MarkCaughtUp(part);
   } else {
     MarkCaughtUp(part);
-    counters_.consumed.fetch_add(1, std::memory_order_relaxed);
     const uint64_t seq = part.offsets->Begin(msg->offset);
     const int outputs = (out.alert.empty() ? 0 : 1) + static_cast<int>(out.spikes.size());
     if (outputs == 0) {
@@ -68,6 +67,9 @@ void StoriesRole::Impl::HandleOutput(rd_kafka_message_t* msg, Part& part, bool r
     } else {
       Publish(out, msg, NewPending(part.offsets, seq, outputs));
     }
+    // Counted once its outputs are in flight (release): a reader that sees the alert consumed
+    // and then no output in flight (outputs_in_flight) knows every output of it was delivered.
+    counters_.consumed.fetch_add(1, std::memory_order_release);
   }
 }
 

@@ -138,6 +138,10 @@ class StoriesRole {
   absl::Status Stop(absl::Duration budget);
 
   const StoriesRoleCounters& counters() const;
+  // Outputs (enriched alerts, spike events) produced and not yet delivered or given up. Read
+  // after counters().consumed (which counts an alert once its outputs are in flight): when it
+  // is 0, every output of the alerts counted there was delivered and published_* hold them.
+  size_t outputs_in_flight() const;
   // True once the role cannot go on in this process: its consumer hit a fatal error, or its
   // producer gave up recovering from fatal errors (RetryingProducer). Nothing more is published
   // or stored; the daemon exits (code 3, as for the matcher's pipeline) so that a restart, or
