@@ -88,9 +88,6 @@ struct Pattern {
   std::vector<Target> targets;
 };
 
-// What the match callback needs of a pattern, packed: at 100k patterns the callback's cache
-// misses on fat Pattern objects were 20% of the scan (perf). Its targets are
-// targets[first, first + count).
 // The Hyperscan database cache's key (HyperscanMatcher::Build): the terms and options the
 // patterns come from, whether the word lookup took patterns out, and exactly what is compiled:
 // each database's pattern count and a hash of its expressions, flags and ids.
@@ -98,6 +95,10 @@ std::string DatabaseCacheKey(const std::vector<TermSpec>& terms, const MatcherOp
                              bool word_lookup,
                              const std::array<std::vector<Pattern>, kDatabaseCount>& patterns,
                              const std::array<unsigned, kDatabaseCount>& id_shift);
+
+// What the match callback needs of a pattern, packed: at 100k patterns the callback's cache
+// misses on fat Pattern objects were 20% of the scan (perf). Its targets are
+// targets[first, first + count).
 
 struct PatternInfo {
   uint32_t length;

@@ -198,6 +198,7 @@ class Scenario(sw.BrokerTestCase):
       if now != (committed, alerts):
         committed, alerts = now
         quiet_since = time.monotonic()
+    settled = time.monotonic() - start
     self.assertLess(committed, self.total, "the fault must hit the daemon mid-stream")
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -207,8 +208,8 @@ class Scenario(sw.BrokerTestCase):
       self.assertEqual(self.committed(), committed, "offsets committed during the fault")
       self.assertEqual(self.alert_messages(), alerts, "alerts published during the fault")
       time.sleep(0.2)
-    print(f"stalled for {seconds + settle:.1f} s at {committed} of {self.total} committed, "
-          f"{alerts} alert messages")
+    print(f"stalled for {seconds:.1f} s after {settled:.1f} s of settling at {committed} of "
+          f"{self.total} committed, {alerts} alert messages")
     return committed, alerts
 
   def committed(self):
