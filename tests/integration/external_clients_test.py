@@ -208,7 +208,8 @@ class ExternalClientsTest(sw.BrokerTestCase):
       except subprocess.TimeoutExpired:
         p.kill()
         self.fail("the demo did not exit within 120 s")
-    text = open(out, errors="replace").read()
+    with open(out, errors="replace") as f:
+      text = f.read()
     self.assertEqual(rc, 0, text[-3000:])
     self.assertRegex(text, r"127\.0\.0\.1:\d+", "prints the embedded broker's bootstrap address")
     self.assertIn("ca.", text, "prints alerts of the default pack")
@@ -231,7 +232,9 @@ class ExternalClientsTest(sw.BrokerTestCase):
     # outputs to be delivered and read, so the grouping is printed before the summary line.
     config = self.tmp.file("slow-producer.yaml")
     with open(config, "w") as f:
-      f.write("kafka:\n  producer:\n    linger.ms: 1500\n")
+      # Its own metrics port: the README command's test may run beside it on the default one.
+      f.write("kafka:\n  producer:\n    linger.ms: 1500\n"
+              f"metrics:\n  listen: \"127.0.0.1:{sw.free_port()}\"\n")
     text = self.run_demo(["--config", config])
     summary = text.index("steppewatchd: demo: 53 items processed")
     self.assertRegex(text[:summary], r"STORY demo-04[456] is copy [23] of story demo-04[456]",
