@@ -56,17 +56,25 @@ kafka::EmbeddedBrokerOptions EmbeddedBrokerOptionsFrom(
   topics.insert(topics.end(), alert_topics.begin(), alert_topics.end());
   topics.insert(topics.end(), cfg.kafka.embedded.topics.begin(), cfg.kafka.embedded.topics.end());
   if (HasRole(cfg, "stories")) {
-    topics.push_back(cfg.stories.topic);
-    topics.push_back(cfg.stories.spikes_topic);
     topics.insert(topics.end(), cfg.stories.input_topics.begin(), cfg.stories.input_topics.end());
   }
-  for (const std::string& t : topics) {
+  auto add = [&out](const std::string& t, int partitions) {
     const bool dup = std::any_of(out.topics.begin(), out.topics.end(),
                                  [&](const kafka::EmbeddedTopic& e) { return e.name == t; });
-    if (!dup) out.topics.push_back({t, cfg.kafka.embedded.partitions});
+    if (!dup) out.topics.push_back({t, partitions});
+  };
+  for (const std::string& t : topics) add(t, cfg.kafka.embedded.partitions);
+  if (HasRole(cfg, "stories")) {
+    // The lease is one partition by definition (its holder is the one active instance). The
+    // stage's outputs get one partition each here, so a reader of the embedded broker (the
+    // demo's STORY and SPIKE lines) sees them in the order the one active stage wrote them:
+    // the stories topic is keyed by item id, so over several partitions a story's third copy
+    // could be read before its second. A real cluster's partitions are the operator's choice
+    // (deploy/README.md, "Stories and spikes").
+    add(cfg.stories.lease_topic, 1);
+    add(cfg.stories.topic, 1);
+    add(cfg.stories.spikes_topic, 1);
   }
-  // The lease is one partition by definition (its holder is the one active instance).
-  if (HasRole(cfg, "stories")) out.topics.push_back({cfg.stories.lease_topic, 1});
   return out;
 }
 

@@ -281,7 +281,8 @@ int RunDaemon(const DaemonFlags& flags) {
     std::printf("steppewatchd: embedded Kafka broker at %s\n", bootstrap.c_str());
     std::fflush(stdout);
     SW_LOG(kInfo, kLog, "embedded broker at ", bootstrap, " with ", eo.topics.size(), " topics of ",
-           cfg.kafka.embedded.partitions, " partitions");
+           cfg.kafka.embedded.partitions, " partitions",
+           HasRole(cfg, "stories") ? " (the stories role's lease and outputs: 1)" : "");
   }
   kafka::PipelineOptions po = PipelineOptionsFrom(cfg, bootstrap);
   const MainLoopOptions loop_options = MainLoopOptionsFrom(cfg);

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <utility>
 
 #include "simdjson.h"
 #include "steppewatch/common/log.h"
@@ -278,13 +279,16 @@ void DemoFeed::ReadAlerts() {
   rd_kafka_t* rk = client->get();
   // Assigned directly (no group join): reads from the beginning at once.
   rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(16);
-  std::vector<std::string> topics = options_.alert_topics;
+  // The alert topics have the embedded broker's partitions; the stories role's outputs one
+  // each (EmbeddedBrokerOptionsFrom), read in the order the stage wrote them.
+  std::vector<std::pair<std::string, int>> topics;
+  for (const std::string& t : options_.alert_topics) topics.emplace_back(t, options_.partitions);
   if (options_.stories != nullptr) {
-    topics.push_back(options_.stories_topic);
-    topics.push_back(options_.spikes_topic);
+    topics.emplace_back(options_.stories_topic, 1);
+    topics.emplace_back(options_.spikes_topic, 1);
   }
-  for (const std::string& topic : topics) {
-    for (int p = 0; p < options_.partitions; ++p) {
+  for (const auto& [topic, partitions] : topics) {
+    for (int p = 0; p < partitions; ++p) {
       rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
     }
   }

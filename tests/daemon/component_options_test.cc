@@ -241,13 +241,13 @@ const std::map<std::string, std::pair<std::string, Probe>>& Probes() {
        {"stories.topic",
         {"st7",
          [](const Built& b) {
-           return b.stories.stories_topic == "st7" && HasTopic(b.embedded, "st7");
+           return b.stories.stories_topic == "st7" && HasTopic(b.embedded, "st7", 1);
          }}}},
       {"stories.spikes_topic",
        {"stories.spikes_topic",
         {"sp7",
          [](const Built& b) {
-           return b.stories.spikes_topic == "sp7" && HasTopic(b.embedded, "sp7");
+           return b.stories.spikes_topic == "sp7" && HasTopic(b.embedded, "sp7", 1);
          }}}},
       {"stories.lease_topic",
        {"stories.lease_topic",

@@ -7,6 +7,7 @@ watermarks with deadlines (support.wait_until), never sleep for work.
 """
 import json
 import os
+import re
 import signal
 import subprocess
 import unittest
@@ -218,6 +219,14 @@ class ExternalClientsTest(sw.BrokerTestCase):
     # Which copy the stage sees first (and names the story after) depends on the partitions.
     self.assertRegex(text, r"STORY demo-04[456] is copy [23] of story demo-04[456]",
                      "prints the story grouping of the syndicated copies")
+    # In the order the stage counted them: the embedded broker gives the stories topic one
+    # partition (over several, keyed by item id, copy 3 was at times printed before copy 2).
+    copies = {}
+    for n, story in re.findall(r"STORY \S+ is copy (\d+) of story (\S+)", text):
+      copies.setdefault(story, []).append(int(n))
+    for story, numbers in copies.items():
+      self.assertEqual(numbers, list(range(2, 2 + len(numbers))),
+                       f"story {story}'s copies are printed in the order they joined it")
     self.assertRegex(text, r"SPIKE start tag theme:energy: \d+ new stories",
                      "prints the spike of the burst")
     return text
