@@ -108,6 +108,29 @@ for f in files:
         if not (sc.get("readOnlyRootFilesystem") and sc.get("capabilities", {}).get("drop") == ["ALL"]
                 and pod["securityContext"].get("runAsNonRoot")):
             fail.append(f"{f}: {name}: security context is weaker than the base's")
+    # Every ServiceMonitor scrapes something: a Service carries its selector's labels (and the
+    # jobLabel it names), has the endpoint's port, and selects a StatefulSet's pods. The stories
+    # Service once lacked app.kubernetes.io/name, so its ServiceMonitor matched nothing and no
+    # stories metric (nor the alerts on them) ever reached Prometheus.
+    services = [d for d in docs if d["kind"] == "Service"]
+    for sm in (d for d in docs if d["kind"] == "ServiceMonitor"):
+        want = sm["spec"]["selector"].get("matchLabels", {})
+        job = sm["spec"].get("jobLabel")
+        ports = {e.get("port") for e in sm["spec"]["endpoints"]}
+        hits = [sv for sv in services
+                if want.items() <= sv["metadata"].get("labels", {}).items()]
+        if not hits:
+            fail.append(f"{f}: ServiceMonitor {sm['metadata']['name']} selects no Service ({want})")
+        for sv in hits:
+            labels = sv["metadata"].get("labels", {})
+            if job and job not in labels:
+                fail.append(f"{f}: Service {sv['metadata']['name']} lacks the jobLabel {job}")
+            if not ports <= {pt.get("name") for pt in sv["spec"].get("ports", [])}:
+                fail.append(f"{f}: Service {sv['metadata']['name']} has no port {ports}")
+            sel = sv["spec"].get("selector", {})
+            if not any(sel.items() <= st["spec"]["template"]["metadata"].get("labels", {}).items()
+                       for st in sets):
+                fail.append(f"{f}: Service {sv['metadata']['name']} selects no StatefulSet's pods")
     dep = next(d for d in sets if d["metadata"]["name"] == "steppewatch")
     rules_cm = cms.get("steppewatch-rules")
     if rules_cm is None:
