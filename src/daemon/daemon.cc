@@ -340,7 +340,11 @@ int RunDaemon(const DaemonFlags& flags) {
     const ReloadCounters* rc = &(*reloader)->counters();
     auto server = metrics::StartMetricsServer(
         mo, {.stats = &stats,
-             .packs = &packs,
+             // The pack's families (steppewatch_rule_pack_info, rules loaded, terms) describe
+             // the rules a process evaluates: a stories-only process evaluates none (it took its
+             // alert topics from the pack at start and does not watch it), so it exports none,
+             // and SteppewatchRulePackMismatch compares the matchers' packs only.
+             .packs = run_match ? &packs : nullptr,
              .reloads =
                  [rc] {
                    return metrics::ReloadSnapshot{rc->success.load(),

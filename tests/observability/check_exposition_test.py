@@ -53,7 +53,34 @@ def main():
             failures += 1
     samples = [line for line in text.splitlines() if line and not line.startswith("#")]
     print(f"{len(types)} families, {len(samples)} samples, promtool exit {lint.returncode}")
+    failures += check_stories_only(binary, source_dir)
     return 1 if failures else 0
+
+
+# The rule pack's families describe the rules a process evaluates. A stories-only process
+# evaluates none (it reads the pack's alert topics at start and does not watch the pack), so it
+# exports none: SteppewatchRulePackMismatch, which counts pack hashes per job, once fired for
+# every stories instance not restarted after a pack change (found by a docs audit).
+PACK_FAMILIES = ["steppewatch_rule_pack_info", "steppewatch_rules_loaded",
+                 "steppewatch_rule_pack_terms"]
+
+
+def check_stories_only(binary, source_dir):
+    with support.EmbeddedDaemon(binary, source_dir, extra_env={"STEPPEWATCH_ROLES": "stories"},
+                                demo=False) as d:
+        d.wait_ready()
+        text = d.metrics()
+    types = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")}
+    failures = 0
+    if "steppewatch_stories_active" not in types:
+        print("stories-only process: no steppewatch_stories_active (is it the stories role?)")
+        failures += 1
+    for name in PACK_FAMILIES:
+        if name in types:
+            print(f"stories-only process exports {name}: it evaluates no rules")
+            failures += 1
+    print(f"stories-only process: {len(types)} families, no rule pack family: {failures == 0}")
+    return failures
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ class EmbeddedDaemon:
   exit; the log's tail is printed when the block raised). Exits the test with SKIP when the
   binary has no --embedded mode."""
 
-  def __init__(self, binary, source_dir, extra_env=None):
+  def __init__(self, binary, source_dir, extra_env=None, demo=True):
     self.binary = binary
     self.source_dir = source_dir
     self.port = None
@@ -38,6 +38,7 @@ class EmbeddedDaemon:
       del self.env[k]
     self.env.update(extra_env or {})
     self.proc = None
+    self.with_demo = demo  # False: no --demo (no items; the roles are the config's)
 
   def demo_items(self):
     with open(self.demo, encoding="utf-8") as f:
@@ -51,7 +52,8 @@ class EmbeddedDaemon:
       sys.exit(SKIP)
     cmd = [self.binary, "--embedded",
            "--rules", os.path.join(self.source_dir, "config", "rules", "central-asia"),
-           "--demo", self.demo, "--set", "metrics.listen=127.0.0.1:0"]
+           *(["--demo", self.demo] if self.with_demo else []),
+           "--set", "metrics.listen=127.0.0.1:0"]
     self.proc = LoggedProcess(cmd, self.log_path, env=self.env, cwd=self.workdir)
     try:
       self.port = wait_until(self._announced_port, 120, "the daemon's 'metrics on' line",
