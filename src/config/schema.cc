@@ -85,6 +85,10 @@ void CheckProperties(const PropertyMap& map, std::string_view section, Problems&
   }
 }
 
+// A stories setting in minutes as the stories role takes it (whole milliseconds; see
+// StoriesRoleOptionsFrom), so these checks agree with StoriesStage::Create's.
+int64_t StoriesMs(double minutes) { return static_cast<int64_t>(minutes * 60000); }
+
 void CheckOutputTopic(const DaemonConfig& c, const std::string& topic, Problems& p) {
   if (topic.empty()) return p.Fail("must not be empty");
   // Writing outputs into an input topic would feed them back as items, forever.
@@ -369,7 +373,18 @@ const std::vector<Field>& ConfigFields() {
                            }),
                   SW_FIELD("stories.spike_window_minutes", kDouble, stories.spike_window_minutes,
                            "", false, "trailing window a spike is judged on (whole buckets)",
-                           kNoCheck),
+                           [](const DaemonConfig& c, Problems& p) {
+                             const int64_t bucket = StoriesMs(c.stories.bucket_minutes);
+                             const int64_t window = StoriesMs(c.stories.spike_window_minutes);
+                             if (bucket <= 0) return;  // stories.bucket_minutes reports it
+                             if (window < bucket || window > 1024 * bucket ||
+                                 window % bucket != 0) {
+                               p.Fail(
+                                   Cat("must be a whole number of buckets (stories."
+                                       "bucket_minutes: ",
+                                       c.stories.bucket_minutes, "), from 1 to 1024"));
+                             }
+                           }),
                   SW_FIELD("stories.warmup_days", kInt, stories.warmup_days, "", false,
                            "days of history before any spike",
                            [](const DaemonConfig& c, Problems& p) {
@@ -378,7 +393,14 @@ const std::vector<Field>& ConfigFields() {
                              }
                            }),
                   SW_FIELD("stories.baseline_hours", kDouble, stories.baseline_hours, "", false,
-                           "time constant of each key's baseline", kNoCheck),
+                           "time constant of each key's baseline",
+                           [](const DaemonConfig& c, Problems& p) {
+                             if (!(StoriesMs(c.stories.baseline_hours * 60) >=
+                                   StoriesMs(c.stories.bucket_minutes))) {
+                               p.Fail(Cat("must be at least one bucket (stories.bucket_minutes: ",
+                                          c.stories.bucket_minutes, ")"));
+                             }
+                           }),
                   SW_FIELD(
                       "stories.min_stories", kInt, stories.min_stories, "", false,
                       "fewest new stories in the spike window for a spike",
@@ -388,9 +410,17 @@ const std::vector<Field>& ConfigFields() {
                         }
                       }),
                   SW_FIELD("stories.baseline_floor", kDouble, stories.baseline_floor, "", false,
-                           "smallest expected count a sparse key is judged against", kNoCheck),
+                           "smallest expected count a sparse key is judged against",
+                           [](const DaemonConfig& c, Problems& p) {
+                             if (!(c.stories.baseline_floor > 0)) p.Fail("must be > 0");
+                           }),
                   SW_FIELD("stories.alpha", kDouble, stories.alpha, "", false,
-                           "Poisson upper-tail probability below which a count spikes", kNoCheck),
+                           "Poisson upper-tail probability below which a count spikes",
+                           [](const DaemonConfig& c, Problems& p) {
+                             if (!(c.stories.alpha > 0 && c.stories.alpha < 0.5)) {
+                               p.Fail("must be in (0, 0.5)");
+                             }
+                           }),
                   SW_FIELD("stories.top_story_ids", kInt, stories.top_story_ids, "", false,
                            "story ids listed in a spike event",
                            [](const DaemonConfig& c, Problems& p) {

@@ -236,7 +236,7 @@ int RunDaemon(const DaemonFlags& flags) {
   if (run_stories) {
     // The stage's own rules (a spike window of whole buckets, ...), checked as at start.
     auto stage = stories::StoriesStage::Create(StoriesRoleOptionsFrom(cfg, {}).stage);
-    if (!stage.ok()) errors.push_back(log::Cat("stories: ", stage.status().message()));
+    if (!stage.ok()) errors.push_back(std::string(stage.status().message()));  // "stories: ..."
   }
   if (!flags.demo_file.empty() && !run_match) {
     errors.push_back("--demo feeds items to the match role: roles must include match");

@@ -9,9 +9,11 @@
 #include <map>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "steppewatch/config/schema.h"
+#include "steppewatch/stories/stage.h"
 
 namespace steppewatch::daemon {
 namespace {
@@ -312,6 +314,56 @@ TEST(ComponentOptions, EveryKeySetToANonDefaultValueReachesAComponent) {
     // The probe can fail: the defaults do not satisfy it.
     EXPECT_FALSE(probe.second.reached(with_defaults)) << path << ": the probe proves nothing";
   }
+}
+
+// The spike settings are checked twice: by the config's schema (with the file's line, what
+// `steppewatchd --check-config` reports) and by StoriesStage::Create (at start). A value the
+// schema passed used to fail only at start, with no line ("stories: spike_window must be a
+// whole number of buckets"); the two must accept exactly the same settings.
+TEST(ComponentOptions, TheSchemaAcceptsExactlyTheStoriesSettingsTheStageAccepts) {
+  int accepted = 0, refused = 0;
+  for (const char* bucket : {"0.5", "1", "10"}) {
+    for (const char* window : {"0.25", "0.5", "5", "10", "15", "120", "10240", "10250"}) {
+      for (const char* baseline : {"0.001", "0.1", "168"}) {
+        for (const char* floor : {"0", "0.5"}) {
+          for (const char* alpha : {"0", "0.0001", "0.5"}) {
+            config::LoadOptions options;
+            options.overrides = {std::string("stories.bucket_minutes=") + bucket,
+                                 std::string("stories.spike_window_minutes=") + window,
+                                 std::string("stories.baseline_hours=") + baseline,
+                                 std::string("stories.baseline_floor=") + floor,
+                                 std::string("stories.alpha=") + alpha};
+            const absl::StatusOr<config::DaemonConfig> c =
+                config::ParseConfig("", "test.yaml", options);
+            const std::string what =
+                absl::StrCat("bucket ", bucket, " window ", window, " baseline ", baseline,
+                             " floor ", floor, " alpha ", alpha);
+            // The same values given to the stage directly, past the schema.
+            config::DaemonConfig raw = *config::ParseConfig("", "test.yaml");
+            raw.stories.bucket_minutes = std::stod(bucket);
+            raw.stories.spike_window_minutes = std::stod(window);
+            raw.stories.baseline_hours = std::stod(baseline);
+            raw.stories.baseline_floor = std::stod(floor);
+            raw.stories.alpha = std::stod(alpha);
+            auto stage = stories::StoriesStage::Create(StoriesRoleOptionsFrom(raw, {}, "").stage);
+            EXPECT_EQ(c.ok(), stage.ok())
+                << what << ": schema " << (c.ok() ? "OK" : c.status().ToString()) << "; stage "
+                << (stage.ok() ? "OK" : stage.status().ToString());
+            ++(c.ok() ? accepted : refused);
+          }
+        }
+      }
+    }
+  }
+  // Both sides of the boundary were tried.
+  EXPECT_GT(accepted, 10);
+  EXPECT_GT(refused, 10);
+  // And a refused value names its key and the rule.
+  config::LoadOptions options;
+  options.overrides = {"stories.bucket_minutes=10", "stories.spike_window_minutes=15"};
+  EXPECT_THAT(config::ParseConfig("", "test.yaml", options).status().message(),
+              ::testing::HasSubstr("stories.spike_window_minutes: must be a whole number of "
+                                   "buckets"));
 }
 
 }  // namespace
