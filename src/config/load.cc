@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "config/internal.h"
 #include "simdjson.h"
 #include "steppewatch/common/status_macros.h"
@@ -39,9 +40,22 @@ namespace {
 constexpr std::string_view kToolVariables[] = {"STEPPEWATCH_SOURCE_DIR", "STEPPEWATCH_BUILD_DIR",
                                                "STEPPEWATCH_BINARY_DIR", "STEPPEWATCH_CORPUS_DIR",
                                                "STEPPEWATCH_SOAK"};
-// Section prefixes of the variables: a misspelt variable under one of them is an error.
-constexpr std::string_view kEnvSections[] = {"KAFKA_",    "DECODER_", "RULES_",
-                                             "PIPELINE_", "METRICS_", "LOG_"};
+// True when `name` (a variable's name after STEPPEWATCH_) starts with a section of the schema
+// ("KAFKA_", "STORIES_", ...): a misspelt variable under one is an error. Taken from the schema,
+// so a new section is covered (a fixed list once left STORIES_ and ALERTS_ out: a misspelt
+// STEPPEWATCH_STORIES_TOPICS was a warning, and the role published to the default topic).
+bool InEnvSection(std::string_view name) {
+  for (const Field& f : ConfigFields()) {
+    const size_t dot = f.path.find('.');
+    if (dot == std::string_view::npos || name.size() <= dot || name[dot] != '_') continue;
+    bool same = true;
+    for (size_t i = 0; i < dot && same; ++i) {
+      same = name[i] == absl::ascii_toupper(static_cast<unsigned char>(f.path[i]));
+    }
+    if (same) return true;
+  }
+  return false;
+}
 
 const Field* PropertyMapField(std::string_view path) {
   const Field* f = FindField(path);
@@ -393,9 +407,7 @@ absl::Status ApplyEnvironment(Loader& loader, YAML::Node& root, const LoadOption
     }
     message += "; the variables are listed in config/steppewatch.example.yaml";
     const std::string_view after = n.substr(kEnvPrefix.size());
-    const bool in_section =
-        std::any_of(std::begin(kEnvSections), std::end(kEnvSections),
-                    [&](std::string_view s) { return after.substr(0, s.size()) == s; });
+    const bool in_section = InEnvSection(after);
     // A misspelt variable of a known section must not be silently ignored; others may belong to
     // tools, so they are reported without failing.
     if (in_section) return Invalid(message);

@@ -11,9 +11,11 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <string>
 
+#include "absl/strings/ascii.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "steppewatch/config/daemon_config.h"
@@ -157,6 +159,29 @@ TEST(Environment, AnUnknownVariableIsAWarningWithTheNearestName) {
   EXPECT_THAT(ParseConfig("", "f.yaml", options).status(),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("did you mean STEPPEWATCH_KAFKA_BROKERS?")));
+}
+
+// Every section of the schema, not a fixed list of them: STORIES_ and ALERTS_ were missing, so a
+// misspelt STEPPEWATCH_STORIES_TOPICS was only a warning and the role used its default topic.
+TEST(Environment, AMisspeltVariableOfEverySectionIsAnError) {
+  std::set<std::string> sections;
+  for (const Field& f : ConfigFields()) {
+    const size_t dot = f.path.find('.');
+    if (dot != std::string_view::npos) sections.insert(std::string(f.path.substr(0, dot)));
+  }
+  EXPECT_TRUE(sections.count("stories") && sections.count("alerts") && sections.count("kafka"));
+  for (const std::string& section : sections) {
+    LoadOptions options;
+    options.env = {{"STEPPEWATCH_" + absl::AsciiStrToUpper(section) + "_NO_SUCH_KEY", "1"}};
+    EXPECT_THAT(ParseConfig("", "f.yaml", options).status(),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("_NO_SUCH_KEY")))
+        << section;
+  }
+  LoadOptions options;
+  options.env = {{"STEPPEWATCH_STORIES_TOPICS", "st"}};
+  EXPECT_THAT(ParseConfig("", "f.yaml", options).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("did you mean STEPPEWATCH_STORIES_TOPIC?")));
 }
 
 TEST(Validation, ReportsEveryProblemAtOnceWithItsLine) {
