@@ -23,7 +23,8 @@ namespace {
 constexpr std::string_view kUsage =
     "usage: steppewatch stories [--window DUR] [--bucket DUR] [--spike-window DUR]\n"
     "                           [--warmup-days N] [--baseline DUR] [--min-stories N]\n"
-    "                           [--floor X] [--alpha X] [--top-story-ids N] [--now TIME]\n"
+    "                           [--floor X] [--alpha X] [--top-story-ids N] [--max-keys N]\n"
+    "                           [--now TIME]\n"
     "                           [--output FILE] [--rejected FILE] [FILE|-]\n"
     "\n"
     "Groups alerts (steppewatch.alert.v1 with item.fingerprint, one per line from FILE or stdin,\n"
@@ -46,6 +47,9 @@ constexpr std::string_view kUsage =
     "  --alpha X            Poisson upper-tail probability below which a count spikes\n"
     "                       (default 0.0001)\n"
     "  --top-story-ids N    story ids listed in a spike event (default 10)\n"
+    "  --max-keys N         keys (rules and tags) tracked for spikes (default 10000); a key\n"
+    "                       past it never spikes, and the new stories it would have counted\n"
+    "                       are summed in the summary\n"
     "  --now TIME           the present (RFC 3339): every detected_at is TIME and\n"
     "                       published_at later than TIME + 1 day is not believed\n"
     "                       (reproducible backtests; default: the wall clock)\n"
@@ -102,7 +106,7 @@ bool ParseDoubleFlag(const Flags& flags, const std::string& name, double* out, s
 
 int RunStoriesCommand(int argc, char** argv) {
   Flags flags({"window", "bucket", "spike-window", "warmup-days", "baseline", "min-stories",
-               "floor", "alpha", "top-story-ids", "now", "output", "rejected"},
+               "floor", "alpha", "top-story-ids", "max-keys", "now", "output", "rejected"},
               {});
   if (!flags.Parse(argc, argv)) return UsageError("stories", flags.error(), kUsage);
   if (flags.help()) {
@@ -112,7 +116,7 @@ int RunStoriesCommand(int argc, char** argv) {
   stories::StageOptions options;
   std::string error;
   int64_t warmup = options.warmup_days, min_stories = options.min_stories,
-          top = options.top_story_ids;
+          top = options.top_story_ids, max_keys = static_cast<int64_t>(options.max_keys);
   if (!ParseDurationFlag(flags, "window", &options.window, &error) ||
       !ParseDurationFlag(flags, "bucket", &options.bucket, &error) ||
       !ParseDurationFlag(flags, "spike-window", &options.spike_window, &error) ||
@@ -123,12 +127,14 @@ int RunStoriesCommand(int argc, char** argv) {
   }
   if (!flags.GetInt("warmup-days", 0, 365, &warmup) ||
       !flags.GetInt("min-stories", 1, 1000000, &min_stories) ||
-      !flags.GetInt("top-story-ids", 0, 100, &top)) {
+      !flags.GetInt("top-story-ids", 0, 100, &top) ||
+      !flags.GetInt("max-keys", 1, 10000000, &max_keys)) {
     return UsageError("stories", flags.error(), kUsage);
   }
   options.warmup_days = static_cast<int>(warmup);
   options.min_stories = static_cast<int>(min_stories);
   options.top_story_ids = static_cast<int>(top);
+  options.max_keys = static_cast<size_t>(max_keys);
   options.fixed_now = flags.Get("now").value_or("");
   if (flags.positional().size() > 1) {
     return UsageError("stories", "give at most one input file", kUsage);
@@ -254,8 +260,15 @@ int RunStoriesCommand(int argc, char** argv) {
     std::fprintf(stderr, "; %llu undated (grouped at the stream's time, not counted for spikes)",
                  static_cast<unsigned long long>(st.undated));
   }
-  std::fprintf(stderr, "; window %zu stories and memory %s at the end of the input, %zu keys\n",
+  std::fprintf(stderr, "; window %zu stories and memory %s at the end of the input, %zu keys",
                before_flush.window_stories, HumanBytes(before_flush.memory_bytes).c_str(), st.keys);
+  if (st.dropped_keys != 0) {
+    std::fprintf(stderr,
+                 " (%llu new-story counts dropped for keys past --max-keys: those "
+                 "keys never spike)",
+                 static_cast<unsigned long long>(st.dropped_keys));
+  }
+  std::fputc('\n', stderr);
   if (in != stdin) std::fclose(in);
   if (out != stdout && std::fclose(out) != 0) io_error = true;
   if (rejected && rejected != stdout && std::fclose(rejected) != 0) io_error = true;

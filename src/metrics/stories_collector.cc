@@ -66,6 +66,13 @@ std::vector<MetricFamily> StoriesCollector::Collect() const {
                static_cast<double>(stage.memory_bytes));
   AppendSingle(&out, "steppewatch_spikes_active", "Keys (rules, tags) with an active spike.",
                MetricType::Gauge, static_cast<double>(stage.active_spikes));
+  AppendSingle(&out, "steppewatch_stories_spike_keys",
+               "Keys (rules, tags) tracked for spikes (at most stories.max_keys).",
+               MetricType::Gauge, static_cast<double>(stage.keys));
+  AppendSingle(&out, "steppewatch_stories_untracked_key_counts_total",
+               "New stories not counted for a key (rule, tag) because stories.max_keys keys "
+               "were already tracked: such keys never spike. Since the last activation.",
+               MetricType::Counter, static_cast<double>(stage.dropped_keys));
 
   MetricFamily news = MakeFamily("steppewatch_stories_new_total",
                                  "New stories (first copies) per rule and per tag, since the "

@@ -68,6 +68,8 @@ case "$case_name" in
     cmp -s "$out/first" "$out/stdout" || echo "the two runs' alerts differ" >>"$out/stdout" ;;
   stories-help) run stories --help ;;
   stories-backtest) run stories --warmup-days 1 --now 2026-01-01T00:00:00Z tests/cli/data/stories-alerts.jsonl ;;
+  # Two of the four keys tracked: the other two are counted in the summary and never spike.
+  stories-max-keys) run stories --warmup-days 1 --max-keys 2 --now 2026-01-01T00:00:00Z tests/cli/data/stories-alerts.jsonl ;;
   stories-bad-input) "$bin" stories --now 2026-01-01T00:00:00Z --rejected "$out/rejected" - <tests/cli/data/stories-bad.jsonl >"$out/stdout" 2>"$out/stderr"; echo $? >"$out/exit"; cat "$out/rejected" >>"$out/stdout" ;;
   stories-bad-flag) run stories --bucket 7x tests/cli/data/stories-alerts.jsonl ;;
   match-threads-agree)

@@ -72,9 +72,11 @@ def check_stories_only(binary, source_dir):
         text = d.metrics()
     types = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")}
     failures = 0
-    if "steppewatch_stories_active" not in types:
-        print("stories-only process: no steppewatch_stories_active (is it the stories role?)")
-        failures += 1
+    for name in ("steppewatch_stories_active", "steppewatch_stories_spike_keys",
+                 "steppewatch_stories_untracked_key_counts_total"):
+        if name not in types:
+            print(f"stories-only process: no {name}")
+            failures += 1
     for name in PACK_FAMILIES:
         if name in types:
             print(f"stories-only process exports {name}: it evaluates no rules")

@@ -57,7 +57,8 @@ struct StageOptions {
   double alpha = 1e-4;
   // Maximum number of story ids listed in a spike event.
   int top_story_ids = 10;
-  // Keys (rules + tags) tracked for spikes; new keys past this are counted in dropped_keys.
+  // Keys (rules + tags) tracked for spikes; a key past this never spikes, and each new story it
+  // would have counted is counted in StageStats::dropped_keys.
   size_t max_keys = 10000;
   // When not empty, every output's "detected_at" is this instead of the current time (golden
   // tests, reproducible backtests).
@@ -109,9 +110,11 @@ struct StageStats {
   size_t memory_bytes = 0;    // gauge: the window's and the baselines' memory
   size_t active_spikes = 0;   // gauge
   size_t keys = 0;            // gauge: keys (rules + tags) tracked
-  uint64_t dropped_keys = 0;  // new keys not tracked because max_keys was reached
-  bool warm = false;          // gauge: enough history for spikes (warmup over)
-  int64_t clock_ms = -1;      // gauge: the stage's event-time clock (latest event time; -1 none)
+  // new stories not counted for a key because max_keys other keys were tracked (per key and
+  // story: a key past the bound counts once for each of its new stories)
+  uint64_t dropped_keys = 0;
+  bool warm = false;      // gauge: enough history for spikes (warmup over)
+  int64_t clock_ms = -1;  // gauge: the stage's event-time clock (latest event time; -1 none)
   // The index's whole-window events (StoryIndex::Events): arena packings, their total time, and
   // the 2 MiB arenas taken from the system.
   uint64_t index_packings = 0;
