@@ -93,12 +93,6 @@ class ItemProcessorImpl final : public ItemProcessor {
     }
     out.hits = static_cast<uint32_t>(hits_.size());
     out.hits_truncated = context_->truncated();
-    if (out.hits_truncated && options_.dead_letter_truncated) {
-      out.kind = Outcome::Kind::kDeadLetter;
-      out.reason = "too_many_hits";
-      out.message = "the item has more hits than MatcherOptions::max_hits_per_item";
-      return out;
-    }
     if (hits_.empty()) return out;
     rules::ItemView view;
     view.fields[0] = item_.title;

@@ -97,7 +97,7 @@ class CollectorTest : public ::testing::Test {
     w1.bytes_scanned.Add(5000);
     w0.hits.Add(17);
     w0.dead_letters[pipeline::DeadLetterReasonIndex("invalid_json")].Add(2);
-    w1.dead_letters[pipeline::DeadLetterReasonIndex("too_many_hits")].Add(1);
+    w1.dead_letters[pipeline::DeadLetterReasonIndex("render_error")].Add(1);
     w0.processing_time.ObserveNanos(7000);    // 7 us: le="1e-05"
     w1.processing_time.ObserveNanos(300000);  // 300 us: le="0.0005"
     w1.match_time.ObserveNanos(150000);       // 150 us: le="0.0002"
@@ -204,13 +204,12 @@ TEST_F(CollectorTest, ReportsTheKnownTraffic) {
   EXPECT_THAT(s, Not(Contains(Key(R"(steppewatch_alerts_produced_total{topic="dead-letters"})"))));
   EXPECT_EQ(s.at("steppewatch_dead_letters_failed_total"), 1);
   EXPECT_EQ(s.at(R"(steppewatch_dead_letters_total{reason="invalid_json"})"), 2);
-  EXPECT_EQ(s.at(R"(steppewatch_dead_letters_total{reason="too_many_hits"})"), 1);
+  EXPECT_EQ(s.at(R"(steppewatch_dead_letters_total{reason="render_error"})"), 1);
   EXPECT_EQ(s.at(R"(steppewatch_dead_letters_total{reason="missing_id"})"), 0);
   EXPECT_EQ(s.at(R"(steppewatch_dead_letters_produced_total{reason="invalid_json"})"), 2);
   // Decode failures: the decode reasons only.
   EXPECT_EQ(s.at(R"(steppewatch_decode_failures_total{reason="invalid_json"})"), 2);
-  EXPECT_THAT(s,
-              Not(Contains(Key(R"(steppewatch_decode_failures_total{reason="too_many_hits"})"))));
+  EXPECT_THAT(s, Not(Contains(Key(R"(steppewatch_decode_failures_total{reason="render_error"})"))));
 
   EXPECT_EQ(s.at(R"(steppewatch_rule_matches_total{rule="kz.one",severity="high"})"), 3);
   EXPECT_EQ(s.at(R"(steppewatch_rule_matches_total{rule="uz.two",severity="low"})"), 1);

@@ -193,7 +193,7 @@ TEST(ItemProcessor, DeadLettersDecodeErrorsWithTheirReason) {
             Outcome::Kind::kAlerts);
 }
 
-TEST(ItemProcessor, KeepsAlertsWhenHitsAreTruncatedUnlessToldOtherwise) {
+TEST(ItemProcessor, KeepsAlertsWhenHitsAreTruncated) {
   std::string body;
   for (int i = 0; i < 50; ++i) body += "Kazakhstan China ";
   std::string item = R"({"id":"t","title":"","body":")" + body + R"("})";
@@ -203,12 +203,6 @@ TEST(ItemProcessor, KeepsAlertsWhenHitsAreTruncatedUnlessToldOtherwise) {
   EXPECT_TRUE(o.hits_truncated);
   ASSERT_EQ(o.kind, Outcome::Kind::kAlerts);
   EXPECT_THAT(std::string(o.alerts[0].value), HasSubstr(R"("hits_truncated":true)"));
-  ProcessorOptions options;
-  options.dead_letter_truncated = true;
-  auto strict = Make(pack, options);
-  const Outcome& d = strict->Process(item, {});
-  EXPECT_EQ(d.kind, Outcome::Kind::kDeadLetter);
-  EXPECT_EQ(d.reason, "too_many_hits");
 }
 
 TEST(ItemProcessor, ProducesIdenticalOutputForRepeatedItems) {

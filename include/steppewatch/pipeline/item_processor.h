@@ -61,8 +61,7 @@ struct Outcome {
   // The fired rules (indexes into pack().rules(), ascending), for per-rule metrics.
   std::vector<uint32_t> fired_rules;
   // True when the matcher stopped at MatcherOptions::max_hits_per_item. The alerts are still
-  // published (evaluated over the hits found so far, marked "hits_truncated": true) unless
-  // ProcessorOptions::dead_letter_truncated asks for a dead letter "too_many_hits" instead.
+  // published, evaluated over the hits found so far and marked "hits_truncated": true.
   bool hits_truncated = false;
   // The decoded item (views into the processor's buffers, valid until the next Process()); null
   // when the payload could not be decoded. For per-source and per-language counts
@@ -77,8 +76,6 @@ struct ProcessorOptions {
   // Hits per fired rule in the alert: all (up to 32) or one per distinct term (the "compact"
   // mode, smaller alerts; `steppewatch match --hits compact`).
   alert::HitsMode hits = alert::HitsMode::kFull;
-  // Dead-letter items whose hits were truncated (reason "too_many_hits") instead of alerting.
-  bool dead_letter_truncated = false;
   // When not empty, every alert's "processed_at" is this string instead of the current time:
   // for golden-file tests and reproducible backtests.
   std::string fixed_processed_at;

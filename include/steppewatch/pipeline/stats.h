@@ -204,10 +204,10 @@ class LatencyHistogram {
 // later stages. Index with DeadLetterReasonIndex(). Never rename one (dashboards and consumers
 // match the names); add new reasons just before "other", which must stay last: it is
 // DeadLetterReasonIndex()'s fallback. The indexes themselves are internal and may shift.
-inline constexpr std::array<std::string_view, 15> kDeadLetterReasons = {
-    "tombstone",     "empty_payload", "too_large",       "invalid_utf8", "invalid_json",
-    "not_an_object", "missing_id",    "no_text",         "wrong_type",   "match_error",
-    "too_many_hits", "render_error",  "processor_error", "undecodable",  "other"};
+inline constexpr std::array<std::string_view, 14> kDeadLetterReasons = {
+    "tombstone",     "empty_payload",   "too_large",   "invalid_utf8", "invalid_json",
+    "not_an_object", "missing_id",      "no_text",     "wrong_type",   "match_error",
+    "render_error",  "processor_error", "undecodable", "other"};
 inline constexpr size_t kDeadLetterReasonCount = kDeadLetterReasons.size();
 // Returns the index of `reason` in kDeadLetterReasons, or that of "other" when unknown.
 size_t DeadLetterReasonIndex(std::string_view reason);
