@@ -299,7 +299,7 @@ const std::vector<Field>& ConfigFields() {
                              }
                            }),
                   SW_FIELD("metrics.per_rule_label", kBool, metrics.per_rule_label, "", false,
-                           "label hit and alert counters with the rule id", kNoCheck),
+                           "label steppewatch_rule_matches_total with the rule id", kNoCheck),
                   SW_FIELD(
                       "metrics.basic_auth.user", kString, metrics.basic_auth.user,
                       "STEPPEWATCH_METRICS_BASIC_AUTH_USER", false, "user of /metrics' basic auth",

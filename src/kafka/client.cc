@@ -55,7 +55,8 @@ const PropertyMap& DefaultProperties(ClientRole role) {
         // this, or a zstd batch that decompresses to more, as an error and fetches the same
         // offset again forever. The broker returns the first batch whole whatever
         // fetch.max.bytes says, so this is the cap that matters; 512 MiB lets the daemon fetch
-        // and dead-letter (too_large) such items. It allocates nothing by itself.
+        // and dead-letter such items (too_large; a batch librdkafka cannot decode: undecodable).
+        // It allocates nothing by itself.
         {"receive.message.max.bytes", "536870912"},
         // Recovery after a crash: the group waits this long for a member that stopped
         // heartbeating before its partitions move (or, with static membership, for the same
