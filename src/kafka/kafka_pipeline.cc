@@ -189,9 +189,7 @@ void KafkaPipeline::Impl::SetFatal(FatalKind kind) {
 void KafkaPipeline::Impl::OnClientError(rd_kafka_t* rk, rd_kafka_resp_err_t code,
                                         const char* reason) {
   if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
-    if (!stats_->health().all_brokers_down.exchange(true)) {
-      stats_->health().brokers_down_events.Add();
-    }
+    stats_->health().NoteAllBrokersDown();
     SW_LOG_EVERY(kWarning, kLog, 10000, "all brokers down (", rd_kafka_name(rk),
                  "): waiting for them; items stay unstored until delivered");
     return;

@@ -384,13 +384,8 @@ void KafkaPipeline::Impl::OnRevoke(const rd_kafka_topic_partition_list_t& partit
 }
 
 void KafkaPipeline::Impl::OnConsumerStatistics(std::string_view json) {
-  // A broker in state UP in the statistics (librdkafka writes `"state":"UP"` for each broker
-  // it is connected to) clears the outage even when no message or delivery report does, as
-  // with an idle input: readiness depends on this flag.
-  if (json.find("\"state\":\"UP\"") != std::string_view::npos &&
-      stats_->health().all_brokers_down.exchange(false)) {
-    SW_LOG(kInfo, kLog, "brokers reachable again");
-  }
+  // Readiness depends on the flag: a broker UP in the statistics clears it (Health).
+  if (stats_->health().NoteStatistics(json)) SW_LOG(kInfo, kLog, "brokers reachable again");
   auto lags = ParseConsumerLag(json, [this](std::string_view topic, int32_t partition) {
     TopicEntry* t = FindTopic(topic);
     return t != nullptr && t->partitions.contains(partition);

@@ -91,7 +91,14 @@ absl::Status StoriesRole::Impl::Start() {
 
 void StoriesRole::Impl::Loop() {
   absl::Time next_tick = absl::Now() + options_.tick;
+  // The process's liveness probe watches this loop (metrics::EvaluateLiveness).
+  pipeline::Stats* const beat =
+      options_.fetch_start_stats != nullptr ? options_.fetch_start_stats : options_.stats;
   while (!stop_.load(std::memory_order_acquire)) {
+    if (beat != nullptr) {
+      beat->health().stories_heartbeat_steady_ns.store(pipeline::Stats::SteadyNowNanos(),
+                                                       std::memory_order_relaxed);
+    }
     // Backpressure: outputs not yet delivered. Over the limit, the input is paused (the poll
     // still serves the group and the lease); at half of it, resumed. A turn takes no more
     // messages than the room left (each alert makes at most one output besides rare spikes).
@@ -135,8 +142,10 @@ void StoriesRole::Impl::Loop() {
     }
   }
   // Stopping: let the producer deliver what is in flight within the budget, then close (which
-  // revokes: see Deactivate) and store what was finished.
+  // revokes: see Deactivate) and store what was finished. The loop no longer beats: a stop that
+  // takes its whole budget is not a hang.
   stopping_ = true;
+  if (beat != nullptr) beat->health().stories_heartbeat_steady_ns.store(0);
   WaitDelivered(absl::Now() + absl::Milliseconds(stop_budget_ms_.load(std::memory_order_relaxed)));
   StoreCommittable();
   if (absl::Status st = consumer_->Close(); !st.ok()) {

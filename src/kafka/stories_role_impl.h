@@ -123,6 +123,7 @@ class StoriesRole::Impl : private ConsumerListener, private ProducerListener {
   void OnFailed(const std::string& reason) override;
   // Both clients' (the same signature in both interfaces), on the thread that polls `rk`.
   void OnClientError(rd_kafka_t* rk, rd_kafka_resp_err_t err, const char* reason) override;
+  void OnStatistics(std::string_view json) override;
 
   // --- consumer thread (stories_role.cc, stories_role_lease.cc) ---
   void Loop();

@@ -59,9 +59,20 @@ void StoriesRole::Impl::OnFatal(rd_kafka_resp_err_t original, const std::string&
 }
 
 void StoriesRole::Impl::OnClientError(rd_kafka_t* rk, rd_kafka_resp_err_t err, const char* reason) {
+  // A stories-only process: its readiness and steppewatch_brokers_down tell about the outage,
+  // as a matcher's do (the flag clears on the consumer's statistics, OnStatistics).
+  if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && options_.stats != nullptr) {
+    options_.stats->health().NoteAllBrokersDown();
+  }
   const bool consumer = consumer_ != nullptr && rk == consumer_->handle();
   SW_LOG_EVERY(kWarning, kLog, 10000, consumer ? "consumer: " : "producer: ", rd_kafka_err2str(err),
                ": ", reason);
+}
+
+void StoriesRole::Impl::OnStatistics(std::string_view json) {
+  if (options_.stats != nullptr && options_.stats->health().NoteStatistics(json)) {
+    SW_LOG(kInfo, kLog, "brokers reachable again");
+  }
 }
 
 PartitionListHandle StoriesRole::Impl::AssignmentFor(

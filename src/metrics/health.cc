@@ -26,6 +26,10 @@ Verdict EvaluateLiveness(const pipeline::StatsSnapshot& snapshot, int64_t now_st
     reason =
         StaleReason("worker", snapshot.oldest_worker_heartbeat_steady_ns, now_steady_ns, options);
   }
+  if (reason.empty()) {
+    reason =
+        StaleReason("stories role", snapshot.stories_heartbeat_steady_ns, now_steady_ns, options);
+  }
   if (!reason.empty()) return {false, std::move(reason)};
   return {true, "ok"};
 }

@@ -165,6 +165,8 @@ StatsSnapshot Stats::Snapshot() const {
   s.draining = health_.draining.load(std::memory_order_relaxed);
   s.main_loop_heartbeat_steady_ns =
       health_.main_loop_heartbeat_steady_ns.load(std::memory_order_relaxed);
+  s.stories_heartbeat_steady_ns =
+      health_.stories_heartbeat_steady_ns.load(std::memory_order_relaxed);
   return s;
 }
 

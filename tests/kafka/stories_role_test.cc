@@ -101,6 +101,40 @@ class StoriesRoleTest : public ::testing::Test {
   std::unique_ptr<EmbeddedBroker> broker_;
 };
 
+// A process that runs only the stories role reports through its Stats as a matcher does: its
+// loop beats for the liveness probe, and an outage of every broker sets the readiness flag
+// (and steppewatch_brokers_down), which the consumer's statistics clear once a broker is back.
+// Before, the role's client errors were only logged and /readyz stayed 200 through an outage.
+TEST_F(StoriesRoleTest, AStoriesOnlyProcessBeatsAndReportsABrokerOutageAndItsEnd) {
+  pipeline::Stats stats(1);
+  StoriesRoleOptions o = Options("alone");
+  o.stats = &stats;
+  o.consumer_properties["statistics.interval.ms"] = "500";
+  o.consumer_properties["reconnect.backoff.max.ms"] = "500";
+  std::unique_ptr<StoriesRole> role = StartRole(o);
+  ASSERT_NE(role, nullptr);
+  ASSERT_TRUE(
+      testing::WaitUntil([&] { return role->counters().active.load(); }, absl::Seconds(20)));
+  const int64_t beat = stats.Snapshot().stories_heartbeat_steady_ns;
+  EXPECT_GT(beat, 0);
+  EXPECT_TRUE(testing::WaitUntil(
+      [&] { return stats.Snapshot().stories_heartbeat_steady_ns > beat; }, absl::Seconds(5)))
+      << "the loop beats on";
+  EXPECT_FALSE(stats.Snapshot().all_brokers_down);
+
+  ASSERT_EQ(rd_kafka_mock_broker_set_down(broker_->cluster(), 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+  EXPECT_TRUE(
+      testing::WaitUntil([&] { return stats.Snapshot().all_brokers_down; }, absl::Seconds(30)))
+      << "the outage reaches the readiness flag";
+  EXPECT_GE(stats.Snapshot().brokers_down_events, 1u);
+  ASSERT_EQ(rd_kafka_mock_broker_set_up(broker_->cluster(), 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+  EXPECT_TRUE(
+      testing::WaitUntil([&] { return !stats.Snapshot().all_brokers_down; }, absl::Seconds(30)))
+      << "the statistics clear it once the broker is back";
+  ASSERT_TRUE(role->Stop(absl::Seconds(5)).ok());
+  EXPECT_EQ(stats.Snapshot().stories_heartbeat_steady_ns, 0) << "a stopped loop is not a hang";
+}
+
 TEST_F(StoriesRoleTest, PublishesEveryAlertWithItsStoryAndGroupsCopies) {
   auto role = StartRole("a");
   ASSERT_NE(role, nullptr);

@@ -123,6 +123,19 @@ TEST(Health, StaleWorkerIsUnhealthyAndUnready) {
   EXPECT_TRUE(EvaluateReadiness(s, now, ThirtySeconds()).ok);
 }
 
+TEST(Health, StaleStoriesRoleIsUnhealthy) {
+  pipeline::StatsSnapshot s = Consuming();
+  const int64_t now = kT0 + 31 * kSecond;
+  s.main_loop_heartbeat_steady_ns = now;
+  s.oldest_worker_heartbeat_steady_ns = now;
+  s.stories_heartbeat_steady_ns = kT0;  // the stories role's loop hangs
+  const Verdict live = EvaluateLiveness(s, now, ThirtySeconds());
+  EXPECT_FALSE(live.ok);
+  EXPECT_THAT(live.reason, HasSubstr("stories role heartbeat is stale"));
+  s.stories_heartbeat_steady_ns = 0;  // no role, or a role that stopped: not a hang
+  EXPECT_TRUE(EvaluateLiveness(s, now, ThirtySeconds()).ok);
+}
+
 TEST(Health, StaleMainLoopIsUnhealthy) {
   pipeline::StatsSnapshot s = Running();
   s.oldest_worker_heartbeat_steady_ns = kT0 + 60 * kSecond;

@@ -102,7 +102,8 @@ struct StoriesRoleOptions {
   pipeline::Stats* stats = nullptr;
   // Where the role's consumer reports its unstarted partitions and fetch restarts (role label
   // "stories"), also beside the matcher in one process, where `stats` is null; `stats` when
-  // null. Not owned; outlives the role.
+  // null. The role's loop also beats there (Health::stories_heartbeat_steady_ns, for the
+  // liveness probe). Not owned; outlives the role.
   pipeline::Stats* fetch_start_stats = nullptr;
 };
 

@@ -3,8 +3,9 @@
 // has one place to report its state and the probes add no writes to the hot path.
 //
 // Meaning (the contract for Kubernetes probes; deploy/OBSERVABILITY.md explains it to operators):
-// - Live   = the main loop and every worker beat within `stale_after`. A heartbeat of 0 means
-//            "not started yet" and counts as live, so a long rule-pack compile at start-up is
+// - Live   = the main loop, every worker and the stories role's loop beat within
+//            `stale_after`. A heartbeat of 0 means "not started yet" (or, for the stories role,
+//            stopped) and counts as live, so a long rule-pack compile at start-up is
 //            not a failure (give such pods a startupProbe instead). Nothing about Kafka: a broker
 //            outage must not restart pods, and the threads beat while they wait for the broker.
 // - Ready  = able to consume now: live, not draining, the rule pack loaded, the consumer

@@ -337,12 +337,30 @@ struct Health {
   std::atomic<bool> draining{false};
   // Steady-clock ns of the main loop's last iteration (it wakes at least every second).
   std::atomic<int64_t> main_loop_heartbeat_steady_ns{0};
+  // Steady-clock ns of the stories role's loop's last turn (it turns at least every 50 ms);
+  // 0 without the role.
+  std::atomic<int64_t> stories_heartbeat_steady_ns{0};
   // Broker state from the clients' error callbacks: RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN sets
   // all_brokers_down and counts an event; the next successful fetch or delivery clears it.
   SharedCounter brokers_down_events;
   std::atomic<bool> all_brokers_down{false};
   SharedCounter in_flight_items;
   SharedCounter in_flight_bytes;
+
+  // RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN from a client: sets all_brokers_down; true (and an
+  // event counted) when it was not set.
+  bool NoteAllBrokersDown() {
+    if (all_brokers_down.exchange(true)) return false;
+    brokers_down_events.Add();
+    return true;
+  }
+  // A consumer's statistics JSON: a broker in state UP (librdkafka writes `"state":"UP"` for each
+  // broker it is connected to) clears the outage even when no message or delivery report does,
+  // as with an idle input or a stories standby. True when it cleared it.
+  bool NoteStatistics(std::string_view json) {
+    return json.find("\"state\":\"UP\"") != std::string_view::npos &&
+           all_brokers_down.exchange(false);
+  }
 };
 
 // A scrape's copy of everything above, folded over workers.
@@ -389,6 +407,7 @@ struct StatsSnapshot {
   bool consumer_created = false;
   bool draining = false;
   int64_t main_loop_heartbeat_steady_ns = 0;
+  int64_t stories_heartbeat_steady_ns = 0;        // 0 = no stories role (or not started)
   int64_t oldest_worker_heartbeat_steady_ns = 0;  // min over workers; 0 = no workers yet
 };
 
