@@ -86,7 +86,9 @@ flags:
   --check-config    validate the configuration, build both librdkafka configurations, bind the
                     metrics address, check the cache directory, load, compile and test the rule
                     pack; print the effective configuration (secrets redacted), every warning
-                    and every error, and exit (0 = valid, 2 = problems)
+                    and every error, and exit (0 = valid, 2 = problems). An invalid value stops
+                    it earlier: every invalid value is printed with its file:line, and the later
+                    checks wait until the configuration is valid
   --reload-status FILE
                     after each rule reload, replace FILE with its outcome (first line
                     "attempt=N started_ms=T finished_ms=T result=installed|unchanged|refused
