@@ -229,59 +229,13 @@ int g_sent_two = 0;  // sent_two=G: two shared least sentence hashes let a match
                      // --sim indexes the K least sentence hashes
 Fingerprint SentenceKey(std::string_view folded_body, std::string_view original_body,
                         std::vector<Fingerprint>* all = nullptr) {
-  namespace in = steppewatch::stories::internal;
-  const in::FingerprintOptions& o = in::kDefaultOptions;
-  steppewatch::normalise::FoldedText scratch;
-  const size_t first_line = in::FirstLine(folded_body, original_body, o, &scratch);
-  in::TailLines tail;
-  in::FindTailLines(folded_body, original_body, o, &tail);
-  in::TextSpan span;
-  in::SelectText(folded_body, false, o, first_line, &span, in::Kernel::kPortable, &tail);
-  const size_t max = in::MaxTokens(span.end - span.begin);
-  std::vector<uint32_t> starts(max), ends(max);
-  const size_t count = in::ScanTokens<false>(in::Kernel::kPortable, folded_body, span, o,
-                                             starts.data(), ends.data());
-  Fingerprint best = 0;
-  uint64_t h = 0;
-  size_t tokens = 0;
-  bool first = true;
-  const char* end = folded_body.data() + folded_body.size();
-  for (size_t k = 0; k < count; ++k) {
-    const uint32_t e = ends[k] & in::kEndMask;
-    if (g_sent_cheap && tokens > 0) {
-      // sent_cheap=1: the sentence's first token hashed, the others by their length only (what
-      // a fingerprint could add for a multiply per token, without hashing every token again).
-      h = (h ^ (e - starts[k])) * in::kMul2;
-    } else {
-      h = (h ^ in::HashToken(folded_body.data() + starts[k], e - starts[k], end)) * in::kMul2;
-    }
-    h ^= h >> 31;
-    ++tokens;
-    // A sentence ends at '.', '!' or '?' followed by a space, or at a CJK full stop, between
-    // this token and the next (or at the end of the text).
-    bool boundary = k + 1 == count;
-    if (!boundary) {
-      const std::string_view gap = folded_body.substr(e, starts[k + 1] - e);
-      for (size_t i = 0; i < gap.size() && !boundary; ++i) {
-        const char c = gap[i];
-        if ((c == '.' || c == '!' || c == '?') && i + 1 < gap.size() && gap[i + 1] == ' ') {
-          boundary = true;
-        }
-      }
-      boundary |= gap.find("\u3002") != std::string_view::npos ||
-                  gap.find("\uff01") != std::string_view::npos ||
-                  gap.find("\uff1f") != std::string_view::npos;
-    }
-    if (!boundary) continue;
-    if (tokens >= g_sent && !(first && g_sent_skip_first)) {
-      const Fingerprint key = (h * in::kMul1) | 1;
-      if (best == 0 || key < best) best = key;
-      if (all != nullptr) all->push_back(key);
-    }
-    first = false;
-    h = 0;
-    tokens = 0;
-  }
+  // The product's definition (stories::internal::SentenceKeyOf), with the eval's settings.
+  steppewatch::stories::internal::SentenceOptions so;
+  so.min_tokens = g_sent;
+  so.skip_first = g_sent_skip_first;
+  so.cheap = g_sent_cheap;
+  const Fingerprint best =
+      steppewatch::stories::internal::SentenceKeyWithOptions(folded_body, original_body, so, all);
   if (all != nullptr) {
     std::sort(all->begin(), all->end());
     all->erase(std::unique(all->begin(), all->end()), all->end());

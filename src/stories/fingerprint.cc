@@ -95,6 +95,24 @@ Fingerprint ComputeWithOptions(std::string_view folded_title, std::string_view f
   return bins.Finish();
 }
 
+Fingerprint SentenceKeyWithOptions(std::string_view folded_body, std::string_view original_body,
+                                   const SentenceOptions& so, std::vector<Fingerprint>* all) {
+  const FingerprintOptions& o = kDefaultOptions;
+  normalise::FoldedText scratch;
+  const size_t first_line = FirstLine(folded_body, original_body, o, &scratch);
+  TailLines tail;
+  FindTailLines(folded_body, original_body, o, &tail);
+  TextSpan span;
+  SelectText(folded_body, false, o, first_line, &span, Kernel::kPortable, &tail);
+  const size_t max = MaxTokens(span.end - span.begin);
+  std::vector<uint32_t> starts(max), ends(max);
+  const size_t count =
+      ScanTokens<false>(Kernel::kPortable, folded_body, span, o, starts.data(), ends.data());
+  return SentenceKeyOf(folded_body, starts.data(), ends.data(), count, so, [all](Fingerprint key) {
+    if (all != nullptr) all->push_back(key);
+  });
+}
+
 }  // namespace internal
 
 namespace {
@@ -121,6 +139,7 @@ struct Fingerprinter::Scratch {
 
   internal::MinHashBins lead_bins;  // the sketch after the body's first kLeadTokens tokens
   size_t tokens = 0;                // of the fields added since the last Reset
+  size_t field_tokens = 0;          // of the field added last (in starts, ends)
   // Whether the item is computed with MinHashBins::Add (exact for every feature) instead of
   // AddKey, and whether a feature AddKey cannot take was seen (then the item is computed again
   // with Add; a 64-bit hash of all ones: not seen in practice, but not impossible). The
@@ -151,6 +170,7 @@ struct Fingerprinter::Scratch {
     internal::SelectText(text, is_title, kDefaults, first_line_bytes, &span, kernel, tail);
     const size_t count = internal::ScanTokens<true>(kernel, text, span, kDefaults, starts, ends);
     tokens += count;
+    field_tokens = count;
     if (count == 0) return false;
     const bool copy_lead = lead && count > kLeadTokens;
     if (!exact && kernel == internal::Kernel::kAvx512) [[likely]] {
@@ -173,7 +193,7 @@ struct Fingerprinter::Scratch {
   // Computes the item's fields into the bins (Fingerprinter::Compute, once or twice).
   Fingerprint ComputeFields(std::string_view folded_title, std::string_view folded_body,
                             std::string_view original_body, Fingerprint* lead,
-                            uint32_t* token_count) {
+                            uint32_t* token_count, Fingerprint* sentence) {
     bins.Reset();
     tokens = 0;
     const size_t first_line_bytes =
@@ -183,6 +203,11 @@ struct Fingerprinter::Scratch {
     AddField(folded_title, true, 0, false);
     const bool has_lead = AddField(folded_body, false, first_line_bytes, lead != nullptr, &tail);
     if (lead != nullptr) *lead = has_lead ? lead_bins.Finish(kernel) : 0;
+    if (sentence != nullptr) {
+      // The body's tokens are still in starts and ends.
+      *sentence = internal::SentenceKeyOf(folded_body, starts, ends, field_tokens,
+                                          internal::kDefaultSentenceOptions, [](Fingerprint) {});
+    }
     if (token_count != nullptr) {
       *token_count = static_cast<uint32_t>(std::min<size_t>(tokens, kMaxFingerprintTokens));
     }
@@ -205,7 +230,7 @@ Fingerprint Fingerprinter::Compute(std::string_view folded_title, std::string_vi
 
 Fingerprint Fingerprinter::Compute(std::string_view folded_title, std::string_view folded_body,
                                    std::string_view original_body, Fingerprint* lead,
-                                   uint32_t* tokens) {
+                                   uint32_t* tokens, Fingerprint* sentence) {
   Scratch& s = *scratch_;
   // The body's bytes that count are asked for at once, so their cache misses overlap (the scan
   // itself asks for them one block at a time).
@@ -232,12 +257,13 @@ Fingerprint Fingerprinter::Compute(std::string_view folded_title, std::string_vi
   for (size_t at = 0; at < body_bytes; at += 64) __builtin_prefetch(folded_body.data() + at);
   s.exact = false;
   s.saw_empty_bin = false;
-  const Fingerprint fp = s.ComputeFields(folded_title, folded_body, original_body, lead, tokens);
+  const Fingerprint fp =
+      s.ComputeFields(folded_title, folded_body, original_body, lead, tokens, sentence);
   if (!s.saw_empty_bin) [[likely]] {
     return fp;
   }
   s.exact = true;
-  return s.ComputeFields(folded_title, folded_body, original_body, lead, tokens);
+  return s.ComputeFields(folded_title, folded_body, original_body, lead, tokens, sentence);
 }
 
 void AppendFingerprint(Fingerprint fp, std::string* out) {

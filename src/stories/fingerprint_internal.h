@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string_view>
+#include <vector>
 
 #include "steppewatch/normalise/fold.h"
 #include "steppewatch/stories/fingerprint.h"
@@ -204,5 +205,81 @@ bool AddTokenFeatures(std::string_view text, const uint32_t* starts, const uint3
 // Copies `from` to `to` (64 bins; kAvx512 must be supported): a plain struct copy compiles to
 // `rep movsq`, whose start-up cost was ~1% of a 3 KB item's time with its lead key.
 void CopyBins(Kernel kernel, const MinHashBins& from, MinHashBins* to);
+
+// ---- 5. The sentence key ---------------------------------------------------------------------
+
+// The sentence key (fingerprint.h): the least hash of the body's sentences of at least
+// min_tokens tokens, over the body's tokens as the text rules select them. The evaluation tool
+// varies the settings (benchmarks/README.md, "Stories: recall round"); the product uses the
+// defaults.
+struct SentenceOptions {
+  size_t min_tokens = kSentenceTokens;
+  bool skip_first = false;  // the body's first sentence is no candidate (measured, not taken)
+  // A sentence hashed by its first token and its other tokens' lengths only (measured, not
+  // taken: what a fingerprint could add for a multiply per token).
+  bool cheap = false;
+};
+inline constexpr SentenceOptions kDefaultSentenceOptions{};
+
+// Whether a sentence ends in the gap between two tokens: '.', '!' or '?' followed by a space, or
+// a CJK full stop, exclamation or question mark (U+3002, U+FF01, U+FF1F). A gap of one byte (a
+// space, most gaps) holds none of them.
+inline bool SentenceEndsIn(const char* gap, size_t n) {
+  if (n < 2) return false;
+  for (size_t i = 0; i + 1 < n; ++i) {
+    const char c = gap[i];
+    if ((c == '.' || c == '!' || c == '?') && gap[i + 1] == ' ') return true;
+  }
+  const std::string_view g(gap, n);
+  return g.find("\u3002") != std::string_view::npos || g.find("\uff01") != std::string_view::npos ||
+         g.find("\uff1f") != std::string_view::npos;
+}
+
+// The sentence key of the tokens ScanTokens found in `text` (the body's span): a sentence runs
+// to a SentenceEndsIn gap or to the last token; its hash is over its tokens' hashes in order
+// (HashToken of their bytes: typography, which Fold removes, and re-wrapping, which only moves
+// spaces, leave it alone), and the key is the least over the sentences of at least
+// o.min_tokens tokens, 0 when there is none. Calls on_key(key) for every such sentence (the
+// evaluation's further keys).
+template <class OnKey>
+inline Fingerprint SentenceKeyOf(std::string_view text, const uint32_t* starts,
+                                 const uint32_t* ends, size_t count, const SentenceOptions& o,
+                                 OnKey&& on_key) {
+  const char* data = text.data();
+  const char* end = data + text.size();
+  Fingerprint best = 0;
+  uint64_t h = 0;
+  size_t tokens = 0;
+  bool first = true;
+  for (size_t k = 0; k < count; ++k) {
+    const uint32_t s = starts[k], e = ends[k] & kEndMask;
+    if (o.cheap && tokens > 0) {
+      h = (h ^ (e - s)) * kMul2;
+    } else {
+      h = (h ^ HashTokenFast(data + s, e - s, end)) * kMul2;
+    }
+    h ^= h >> 31;
+    ++tokens;
+    const bool boundary = k + 1 == count || SentenceEndsIn(data + e, starts[k + 1] - e);
+    if (!boundary) continue;
+    if (tokens >= o.min_tokens && !(first && o.skip_first)) {
+      const Fingerprint key = (h * kMul1) | 1;
+      if (best == 0 || key < best) best = key;
+      on_key(key);
+    }
+    first = false;
+    h = 0;
+    tokens = 0;
+  }
+  return best;
+}
+
+// The sentence key of an item's folded body (the original body for the byline and footer rules,
+// as Compute takes them), with `o` (allocates; for the evaluation tool and tests). With the
+// defaults it equals Fingerprinter::Compute's. `all`, when not null, gets every candidate
+// sentence's key (unsorted).
+Fingerprint SentenceKeyWithOptions(std::string_view folded_body, std::string_view original_body,
+                                   const SentenceOptions& o = kDefaultSentenceOptions,
+                                   std::vector<Fingerprint>* all = nullptr);
 
 }  // namespace steppewatch::stories::internal

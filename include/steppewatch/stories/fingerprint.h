@@ -50,6 +50,17 @@ inline constexpr size_t kLeadTokens = 40;
 inline constexpr int kLeadDistance = 1;
 inline constexpr int kLeadGate = 8;
 
+// The sentence key: the least hash of the body's sentences of at least kSentenceTokens tokens
+// (the body as the text rules select it: no dateline, byline or footer; a sentence ends at '.',
+// '!' or '?' before a space, or at a CJK full stop; its hash is over its tokens, so typography
+// and re-wrapping leave it alone), 0 when the body has no such sentence. It survives what breaks
+// the lead key: a rewritten headline always, a dropped or moved sentence unless it was the
+// least. Matched exactly and verified by the fingerprints within kSentenceGate bits (the fixed
+// gate: the containment widening cost English precision). Chosen by measurement
+// (benchmarks/README.md, "Stories: recall round").
+inline constexpr size_t kSentenceTokens = 15;
+inline constexpr int kSentenceGate = 6;
+
 // The containment gate. A copy cut short (or missing sentences) holds a share r of its
 // original's features and nothing else, so its fingerprint (64 one-bit MinHash bins) differs in
 // about 32 (1 - r) bits: more than kLeadGate once r < 3/4. When both items say how many tokens
@@ -115,9 +126,11 @@ class Fingerprinter {
   // `tokens`, when not null, is set to the number of tokens (words, CJK characters) of the title
   // and body the fingerprint covers, after the text rules (at most kMaxFingerprintTokens): the
   // stage's containment gate compares two items' counts (LeadGate).
+  // `sentence`, when not null, is set to the sentence key (0: none): a pass over the body's
+  // tokens.
   Fingerprint Compute(std::string_view folded_title, std::string_view folded_body,
-                      std::string_view original_body, Fingerprint* lead,
-                      uint32_t* tokens = nullptr);
+                      std::string_view original_body, Fingerprint* lead, uint32_t* tokens = nullptr,
+                      Fingerprint* sentence = nullptr);
 
  private:
   struct Scratch;
