@@ -220,6 +220,7 @@ int Distance(const Item& a, const Item& b) {
 // re-wrapping do not change it. 0: no such sentence.
 size_t g_sent_keys = 1;
 bool g_sent_cheap = false;  // sent_cheap=1: a sentence hashed by its first token and the lengths
+bool g_sent_chain = false;  // sent_chain=1: the recall round's chained token hashes
 int g_body_gate = -1;
 bool g_oracle = false;
 int g_exact_j = 0;   // exact_j=P: --sim verifies sentence matches by exact resemblance >= P%
@@ -233,7 +234,9 @@ Fingerprint SentenceKey(std::string_view folded_body, std::string_view original_
   steppewatch::stories::internal::SentenceOptions so;
   so.min_tokens = g_sent;
   so.skip_first = g_sent_skip_first;
-  so.cheap = g_sent_cheap;
+  so.hash = g_sent_cheap   ? steppewatch::stories::internal::SentenceOptions::Hash::kCheap
+            : g_sent_chain ? steppewatch::stories::internal::SentenceOptions::Hash::kChained
+                           : steppewatch::stories::internal::SentenceOptions::Hash::kFeatures;
   const Fingerprint best =
       steppewatch::stories::internal::SentenceKeyWithOptions(folded_body, original_body, so, all);
   if (all != nullptr) {
@@ -636,6 +639,7 @@ constexpr EvalSetting kEvalSettings[] = {
     {"oracle", [](long v) { g_oracle = v != 0; }, false},
     {"body_gate", [](long v) { g_body_gate = static_cast<int>(v); }, false},
     {"sent_cheap", [](long v) { g_sent_cheap = static_cast<int>(v) != 0; }, false},
+    {"sent_chain", [](long v) { g_sent_chain = static_cast<int>(v) != 0; }, false},
     {"sent_keys", [](long v) { g_sent_keys = v; }, false},
     {"sent_gate", [](long v) { g_sent_gate = static_cast<int>(v); }, false},
     {"sent_cont", [](long v) { g_sent_containment = static_cast<int>(v) != 0; }, false},

@@ -108,9 +108,13 @@ Fingerprint SentenceKeyWithOptions(std::string_view folded_body, std::string_vie
   std::vector<uint32_t> starts(max), ends(max);
   const size_t count =
       ScanTokens<false>(Kernel::kPortable, folded_body, span, o, starts.data(), ends.data());
-  return SentenceKeyOf(folded_body, starts.data(), ends.data(), count, so, [all](Fingerprint key) {
-    if (all != nullptr) all->push_back(key);
-  });
+  std::vector<uint64_t> unigrams(RoundUp8(count)), bigrams(RoundUp8(count));
+  TokenFeatures(Kernel::kPortable, folded_body, starts.data(), ends.data(), count, unigrams.data(),
+                bigrams.data());
+  return SentenceKeyOf(folded_body, starts.data(), ends.data(), count, unigrams.data(),
+                       bigrams.data(), so, [all](Fingerprint key) {
+                         if (all != nullptr) all->push_back(key);
+                       });
 }
 
 }  // namespace internal
@@ -139,7 +143,6 @@ struct Fingerprinter::Scratch {
 
   internal::MinHashBins lead_bins;  // the sketch after the body's first kLeadTokens tokens
   size_t tokens = 0;                // of the fields added since the last Reset
-  size_t field_tokens = 0;          // of the field added last (in starts, ends)
   // Whether the item is computed with MinHashBins::Add (exact for every feature) instead of
   // AddKey, and whether a feature AddKey cannot take was seen (then the item is computed again
   // with Add; a 64-bit hash of all ones: not seen in practice, but not impossible). The
@@ -164,22 +167,27 @@ struct Fingerprinter::Scratch {
   // internal::AddTokenFeatures, so the scalar bin updates overlap the vector hashes). With `lead`
   // (the body) the sketch is also copied after kLeadTokens tokens when there are more; returns
   // whether it was.
+  // `sentence` (the body, when not null) is set to the sentence key.
   bool AddField(std::string_view text, bool is_title, size_t first_line_bytes, bool lead,
-                const internal::TailLines* tail = nullptr) {
+                const internal::TailLines* tail = nullptr, Fingerprint* sentence = nullptr) {
     internal::TextSpan span;
     internal::SelectText(text, is_title, kDefaults, first_line_bytes, &span, kernel, tail);
     const size_t count = internal::ScanTokens<true>(kernel, text, span, kDefaults, starts, ends);
     tokens += count;
-    field_tokens = count;
+    if (sentence != nullptr) *sentence = 0;
     if (count == 0) return false;
     const bool copy_lead = lead && count > kLeadTokens;
     if (!exact && kernel == internal::Kernel::kAvx512) [[likely]] {
       static_assert(kLeadTokens % 8 == 0, "AddTokenFeatures copies the lead at a multiple of 8");
-      saw_empty_bin |= internal::AddTokenFeatures(text, starts, ends, count, &bins,
-                                                  copy_lead ? kLeadTokens : count, &lead_bins);
+      saw_empty_bin |= internal::AddTokenFeatures(
+          text, starts, ends, count, &bins, copy_lead ? kLeadTokens : count, &lead_bins, sentence);
       return copy_lead;
     }
     saw_empty_bin |= internal::TokenFeatures(kernel, text, starts, ends, count, unigrams, bigrams);
+    if (sentence != nullptr) {
+      *sentence = internal::SentenceKeyOf(text, starts, ends, count, unigrams, bigrams,
+                                          internal::kDefaultSentenceOptions, [](Fingerprint) {});
+    }
     if (!lead || count <= kLeadTokens) {
       AddTokens(0, count);
       return false;
@@ -201,13 +209,9 @@ struct Fingerprinter::Scratch {
     internal::TailLines tail;
     internal::FindTailLines(folded_body, original_body, kDefaults, &tail);
     AddField(folded_title, true, 0, false);
-    const bool has_lead = AddField(folded_body, false, first_line_bytes, lead != nullptr, &tail);
+    const bool has_lead =
+        AddField(folded_body, false, first_line_bytes, lead != nullptr, &tail, sentence);
     if (lead != nullptr) *lead = has_lead ? lead_bins.Finish(kernel) : 0;
-    if (sentence != nullptr) {
-      // The body's tokens are still in starts and ends.
-      *sentence = internal::SentenceKeyOf(folded_body, starts, ends, field_tokens,
-                                          internal::kDefaultSentenceOptions, [](Fingerprint) {});
-    }
     if (token_count != nullptr) {
       *token_count = static_cast<uint32_t>(std::min<size_t>(tokens, kMaxFingerprintTokens));
     }

@@ -199,8 +199,11 @@ struct MinHashBins {
 // MaxTokens(kDefaultOptions.max_body_bytes) (its buffers are on the stack). kAvx512 must be
 // supported. Returns whether a feature equals kEmptyBin (AddKey leaves it out: the caller
 // computes the item again with TokenFeatures and MinHashBins::Add).
+// `sentence`, when not null, is set to the sentence key of the tokens (SentenceKeyOf with the
+// defaults, over the features this computes).
 bool AddTokenFeatures(std::string_view text, const uint32_t* starts, const uint32_t* ends,
-                      size_t count, MinHashBins* bins, size_t lead_at, MinHashBins* lead);
+                      size_t count, MinHashBins* bins, size_t lead_at, MinHashBins* lead,
+                      Fingerprint* sentence = nullptr);
 
 // Copies `from` to `to` (64 bins; kAvx512 must be supported): a plain struct copy compiles to
 // `rep movsq`, whose start-up cost was ~1% of a 3 KB item's time with its lead key.
@@ -210,14 +213,18 @@ void CopyBins(Kernel kernel, const MinHashBins& from, MinHashBins* to);
 
 // The sentence key (fingerprint.h): the least hash of the body's sentences of at least
 // min_tokens tokens, over the body's tokens as the text rules select them. The evaluation tool
-// varies the settings (benchmarks/README.md, "Stories: recall round"); the product uses the
-// defaults.
+// varies the settings (benchmarks/README.md, "Stories: recall round" and "Stories: sentence
+// key"); the product uses the defaults.
 struct SentenceOptions {
   size_t min_tokens = kSentenceTokens;
   bool skip_first = false;  // the body's first sentence is no candidate (measured, not taken)
-  // A sentence hashed by its first token and its other tokens' lengths only (measured, not
-  // taken: what a fingerprint could add for a multiply per token).
-  bool cheap = false;
+  // How a sentence is hashed. kFeatures (the product): the sum of its first token's feature and
+  // its pairs' features (UnigramFeature, BigramFeature: what the fingerprint computes anyway),
+  // so the key costs a pass of adds. kChained: its tokens' hashes through a multiply chain (the
+  // recall round's definition, ~1 us per 3 KB item: as much again as the fingerprint). kCheap:
+  // the chain over its first token's hash and its other tokens' lengths (measured, not taken).
+  enum class Hash : uint8_t { kFeatures, kChained, kCheap };
+  Hash hash = Hash::kFeatures;
 };
 inline constexpr SentenceOptions kDefaultSentenceOptions{};
 
@@ -225,52 +232,127 @@ inline constexpr SentenceOptions kDefaultSentenceOptions{};
 // a CJK full stop, exclamation or question mark (U+3002, U+FF01, U+FF1F). A gap of one byte (a
 // space, most gaps) holds none of them.
 inline bool SentenceEndsIn(const char* gap, size_t n) {
-  if (n < 2) return false;
   for (size_t i = 0; i + 1 < n; ++i) {
-    const char c = gap[i];
-    if ((c == '.' || c == '!' || c == '?') && gap[i + 1] == ' ') return true;
+    const unsigned char c = static_cast<unsigned char>(gap[i]);
+    const unsigned char c1 = static_cast<unsigned char>(gap[i + 1]);
+    if ((c == '.' || c == '!' || c == '?') && c1 == ' ') return true;
+    if (i + 2 < n) {
+      const unsigned char c2 = static_cast<unsigned char>(gap[i + 2]);
+      if (c == 0xE3 && c1 == 0x80 && c2 == 0x82) return true;                  // U+3002
+      if (c == 0xEF && c1 == 0xBC && (c2 == 0x81 || c2 == 0x9F)) return true;  // U+FF01, U+FF1F
+    }
   }
-  const std::string_view g(gap, n);
-  return g.find("\u3002") != std::string_view::npos || g.find("\uff01") != std::string_view::npos ||
-         g.find("\uff1f") != std::string_view::npos;
+  return false;
 }
 
-// The sentence key of the tokens ScanTokens found in `text` (the body's span): a sentence runs
-// to a SentenceEndsIn gap or to the last token; its hash is over its tokens' hashes in order
-// (HashToken of their bytes: typography, which Fold removes, and re-wrapping, which only moves
-// spaces, leave it alone), and the key is the least over the sentences of at least
-// o.min_tokens tokens, 0 when there is none. Calls on_key(key) for every such sentence (the
-// evaluation's further keys).
+// The features' sum of the sentence of tokens [from, to): the first token's unigram feature and
+// the pairs' (bigrams[k] pairs token k - 1 with token k), four sums at a time.
+inline uint64_t SentenceFeatureSum(const uint64_t* unigrams, const uint64_t* bigrams, size_t from,
+                                   size_t to) {
+  uint64_t s0 = unigrams[from], s1 = 0, s2 = 0, s3 = 0;
+  size_t k = from + 1;
+  for (; k + 4 <= to; k += 4) {
+    s0 += bigrams[k];
+    s1 += bigrams[k + 1];
+    s2 += bigrams[k + 2];
+    s3 += bigrams[k + 3];
+  }
+  for (; k < to; ++k) s0 += bigrams[k];
+  return (s0 + s1) + (s2 + s3);
+}
+
+// Where sentences may end, found a block at a time (WideGaps, SentenceMarks with AVX-512): bit
+// j of wide[b] says whether the gap after token 64 b + j is longer than a byte; bit p of
+// `bits` (8 bytes readable past the last word) whether a SentenceEndsIn pattern starts at
+// text[p] (p < kMarkBytes).
+inline constexpr size_t kMarkBytes = 2048;
+struct SentenceMarks {
+  uint64_t wide[(MaxTokens(kMarkBytes) + 63) / 64];
+  uint64_t bits[kMarkBytes / 64 + 2];
+};
+
+// The sentence key of the `count` tokens ScanTokens found in `text` (the body's span), with the
+// features TokenFeatures writes for them (`unigrams`, `bigrams`; only for Hash::kFeatures): a
+// sentence runs to a SentenceEndsIn gap or to the last token; the key is the least over the
+// sentences of at least o.min_tokens tokens of a mix of their hash, 0 when there is none.
+// Typography (which Fold removes) and re-wrapping (which only moves spaces) leave it alone.
+// Calls on_key(key) for every such sentence (the evaluation's further keys). With `marks` (for
+// these tokens, which end before kMarkBytes) the gaps are read from them without a branch per
+// gap (a branch per gap that may end a sentence, unpredictable, cost ~1 us per 3 KB item from
+// L3); else each gap of more than one byte is checked with SentenceEndsIn.
+// `sum`, when not null, replaces SentenceFeatureSum (the same value: the AVX-512 kernel's).
+using SentenceSumFn = uint64_t (*)(const uint64_t* unigrams, const uint64_t* bigrams, size_t from,
+                                   size_t to);
 template <class OnKey>
 inline Fingerprint SentenceKeyOf(std::string_view text, const uint32_t* starts,
-                                 const uint32_t* ends, size_t count, const SentenceOptions& o,
-                                 OnKey&& on_key) {
+                                 const uint32_t* ends, size_t count, const uint64_t* unigrams,
+                                 const uint64_t* bigrams, const SentenceOptions& o, OnKey&& on_key,
+                                 const SentenceMarks* marks = nullptr,
+                                 SentenceSumFn sum = nullptr) {
   const char* data = text.data();
   const char* end = data + text.size();
   Fingerprint best = 0;
-  uint64_t h = 0;
-  size_t tokens = 0;
   bool first = true;
-  for (size_t k = 0; k < count; ++k) {
-    const uint32_t s = starts[k], e = ends[k] & kEndMask;
-    if (o.cheap && tokens > 0) {
-      h = (h ^ (e - s)) * kMul2;
-    } else {
-      h = (h ^ HashTokenFast(data + s, e - s, end)) * kMul2;
-    }
-    h ^= h >> 31;
-    ++tokens;
-    const bool boundary = k + 1 == count || SentenceEndsIn(data + e, starts[k + 1] - e);
-    if (!boundary) continue;
-    if (tokens >= o.min_tokens && !(first && o.skip_first)) {
+  size_t from = 0;
+  auto sentence = [&](size_t to) {
+    if (to - from >= o.min_tokens && !(first && o.skip_first)) {
+      uint64_t h;
+      if (o.hash == SentenceOptions::Hash::kFeatures) {
+        h = sum != nullptr ? sum(unigrams, bigrams, from, to)
+                           : SentenceFeatureSum(unigrams, bigrams, from, to);
+        h ^= h >> 32;
+      } else {
+        h = 0;
+        for (size_t k = from; k < to; ++k) {
+          const uint32_t e = ends[k] & kEndMask;
+          h = (h ^ (o.hash == SentenceOptions::Hash::kCheap && k > from
+                        ? e - starts[k]
+                        : HashToken(data + starts[k], e - starts[k], end))) *
+              kMul2;
+          h ^= h >> 31;
+        }
+      }
       const Fingerprint key = (h * kMul1) | 1;
       if (best == 0 || key < best) best = key;
       on_key(key);
     }
     first = false;
-    h = 0;
-    tokens = 0;
+    from = to;
+  };
+  // Gaps after tokens 0..count-2, 64 at a time.
+  for (size_t base = 0; base + 1 < count; base += 64) {
+    const size_t n = count - 1 - base < 64 ? count - 1 - base : 64;
+    uint64_t wide = 0;
+    if (marks != nullptr) {
+      wide = marks->wide[base / 64];
+    } else {
+      for (size_t j = 0; j < n; ++j) {
+        const size_t k = base + j;
+        wide |= uint64_t{starts[k + 1] - (ends[k] & kEndMask) > 1} << j;
+      }
+    }
+    // The sentences' last tokens in this block, listed without a branch per gap.
+    uint8_t last[64];
+    size_t found = 0;
+    for (; wide != 0; wide &= wide - 1) {
+      const size_t j = static_cast<size_t>(__builtin_ctzll(wide));
+      const size_t k = base + j;
+      const uint32_t e = ends[k] & kEndMask;
+      const uint32_t gap = starts[k + 1] - e;
+      bool ends_here;
+      if (marks != nullptr && gap <= 56) [[likely]] {
+        uint64_t bits;
+        std::memcpy(&bits, reinterpret_cast<const char*>(marks->bits) + e / 8, 8);
+        ends_here = ((bits >> (e % 8)) & ((uint64_t{1} << gap) - 1)) != 0;
+      } else {
+        ends_here = SentenceEndsIn(data + e, gap);
+      }
+      last[found] = static_cast<uint8_t>(j);
+      found += ends_here;
+    }
+    for (size_t i = 0; i < found; ++i) sentence(base + last[i] + 1);
   }
+  if (from < count) sentence(count);
   return best;
 }
 
