@@ -57,12 +57,16 @@
 //   looked up by its halves. Measured and not taken (benchmarks/README.md, "Stories:
 //   containment gate").
 //   --dump OUT writes "id story lang copy fingerprint lead" per item, for analyses in a script.
-//   sent=S sent_gate=T [sent_cont=0] [sent_first=0]: a sentence key (measured, not taken:
-//   benchmarks/README.md, "Stories: recall round"), the least hash of the body's sentences of at
-//   least S tokens (the body as the text rules select it; a sentence's hash is of its tokens, so
+//   sent=S sent_gate=T [sent_cont=1] [sent_first=0] [sent_chain=1]: the sentence key
+//   (stories::internal::SentenceKeyOf, the product's; benchmarks/README.md, "Stories: recall
+//   round" and "Stories: sentence key"), the least hash of the body's sentences of at least S
+//   tokens (the body as the text rules select it; a sentence's hash is of its tokens, so
 //   typography does not change it), matching exactly when the fingerprints are within T bits
-//   (widened by the containment gate unless sent_cont=0; sent_first=0: the first sentence is
-//   no candidate). Negative pairs are also looked up by it. lead_d=D: the lead key's distance.
+//   (widened by the containment gate with sent_cont=1; sent_first=0: the first sentence is no
+//   candidate; sent_chain=1: the recall round's chained token hashes instead of the product's
+//   feature sum). The defaults are the product's (sent=15 sent_gate=6, fixed gate; sent=0: no
+//   sentence key). Negative pairs are also looked up by it. lead_d=D: the lead key's distance
+//   (default the product's kLeadDistance, 0 since 2026-12-05; 1 before).
 //   With --sim only: sent_keys=K indexes and looks up the K least sentence hashes (100: every
 //   sentence, the bound of such keys); sent_cheap=1 hashes a sentence by its first token and
 //   its tokens' lengths only (what a fingerprint could afford); body_gate=G verifies a sentence
@@ -72,8 +76,9 @@
 //   features (words and word pairs of the selected text) >= P%, exact_c=P by their exact
 //   containment |A n B| / min(|A|, |B|) >= P%: the bounds of the candidates and of any sketch.
 //   --sim: stories (as --stories) by the eval's own emulation of the stage's assignment rule,
-//   which takes sent= and lead_d= (the StoryIndex has neither); without them it gives the
-//   StoryIndex's figures to the pair (checked on the three sets when written).
+//   which takes sent= and lead_d= and the variants above (the StoryIndex has the product's
+//   constants only); with the defaults it gives the StoryIndex's figures to the pair (checked
+//   on the five sets of "Stories: sentence key").
 //   --why (with --stories or --sim): each copy against its original, joined or why not (no lead
 //   key, lead broken, gate refused), by edit and language, with the fingerprint distances.
 //   Negative pairs are also looked up by the two halves of the lead key (a lead match may be up
@@ -165,11 +170,13 @@ int g_lead_gate = steppewatch::stories::kLeadGate;  // lead_gate=T
 size_t g_tail = 0;      // tail=N: a tail key, the body's last N words, no title...
 int g_tail_gate = 6;    // tail_gate=T: ...within kLeadDistance bits when the fingerprints are
 size_t g_tail_min = 0;  // tail_min=M: only bodies of at least M words have one (default 2N)
-size_t g_sent = 0;      // sent=S: a sentence key over sentences of at least S tokens...
-int g_sent_gate = 8;    // sent_gate=T: ...matching when the fingerprints are within the gate
+size_t g_sent = steppewatch::stories::kSentenceTokens;  // sent=S: a sentence key over sentences of
+                                                        // at least S tokens...
+int g_sent_gate = steppewatch::stories::kSentenceGate;  // sent_gate=T: ...matching when the
+                                                        // fingerprints are within the gate
 bool g_sent_skip_first = false;
-bool g_sent_containment = true;  // sent_cont=0: the sentence key's gate is fixed  // sent_first=0:
-                                 // the body's first sentence is not a candidate
+bool g_sent_containment = false;  // sent_cont=0: the sentence key's gate is fixed  // sent_first=0:
+                                  // the body's first sentence is not a candidate
 int g_lead_distance = steppewatch::stories::kLeadDistance;  // lead_d=D
 bool g_why = false;
 bool g_sim = false;  // --sim: stories by the eval's emulation of the stage (with sent=, lead_d=) //
@@ -502,7 +509,8 @@ void StoryLevel(const std::vector<Item>& items) {
     story_of[i] =
         index
             .Assign(items[i].fp[0], items[i].id, time[i], std::hash<std::string>()(items[i].id),
-                    items[i].lang, g_lead ? items[i].lead : 0, g_containment ? items[i].tokens : 0)
+                    items[i].lang, g_lead ? items[i].lead : 0, g_containment ? items[i].tokens : 0,
+                    items[i].sent)
             .seq;
   }
   // Positives per true story; predicted pairs per assigned story (pairs of one KazNERD group but
