@@ -202,7 +202,13 @@ STEPPEWATCH_AVX512_HASH uint64_t SentenceFeatureSumAvx512(const uint64_t* unigra
     const __mmask8 rest = static_cast<__mmask8>((1u << (to - k)) - 1);
     acc = _mm512_add_epi64(acc, _mm512_maskz_loadu_epi64(rest, bigrams + k));
   }
-  return unigrams[from] + static_cast<uint64_t>(_mm512_reduce_add_epi64(acc));
+  // Reduced in unsigned arithmetic: GCC's _mm512_reduce_add_epi64 adds signed 64-bit lanes, and
+  // a sum of hashes overflows them (UBSan reports it).
+  alignas(64) uint64_t lanes[8];
+  _mm512_store_si512(lanes, acc);
+  uint64_t sum = unigrams[from];
+  for (uint64_t lane : lanes) sum += lane;
+  return sum;
 }
 
 // SentenceMarks for `count` tokens of `text` that end before kMarkBytes: the wide gaps sixteen
