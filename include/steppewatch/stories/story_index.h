@@ -38,8 +38,9 @@
 // Stories live in a FIFO of fixed-size chunks in insertion order (their sequence number is their
 // position), each chunk with the ids of its stories in one string, so expiry pops whole chunks
 // from the front and memory is ~115-135 bytes per story at 1-5 M stories, everything counted
-// (about 140-145 when every story has a lead key, the most just before the arenas are packed), with
-// no per-story allocation (benchmarks/README.md, "Stories" and "Stories: lead key").
+// (about 140-146 when every story has a lead and a sentence key, the most just before the
+// arenas are packed), with no per-story allocation (benchmarks/README.md, "Stories", "Stories:
+// lead key" and "Stories: sentence key").
 //
 // What a story keeps, compactly: its fingerprint, id, first-seen time, copies (saturating at
 // 2^32-1), the languages of its copies as a bitmap of language indexes the caller interns (exact
