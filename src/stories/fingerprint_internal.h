@@ -261,34 +261,20 @@ inline uint64_t SentenceFeatureSum(const uint64_t* unigrams, const uint64_t* big
   return (s0 + s1) + (s2 + s3);
 }
 
-// Where sentences may end, found a block at a time (WideGaps, SentenceMarks with AVX-512): bit
-// j of wide[b] says whether the gap after token 64 b + j is longer than a byte; bit p of
-// `bits` (8 bytes readable past the last word) whether a SentenceEndsIn pattern starts at
-// text[p] (p < kMarkBytes).
-inline constexpr size_t kMarkBytes = 2048;
-struct SentenceMarks {
-  uint64_t wide[(MaxTokens(kMarkBytes) + 63) / 64];
-  uint64_t bits[kMarkBytes / 64 + 2];
-};
-
 // The sentence key of the `count` tokens ScanTokens found in `text` (the body's span), with the
 // features TokenFeatures writes for them (`unigrams`, `bigrams`; only for Hash::kFeatures): a
 // sentence runs to a SentenceEndsIn gap or to the last token; the key is the least over the
 // sentences of at least o.min_tokens tokens of a mix of their hash, 0 when there is none.
 // Typography (which Fold removes) and re-wrapping (which only moves spaces) leave it alone.
-// Calls on_key(key) for every such sentence (the evaluation's further keys). With `marks` (for
-// these tokens, which end before kMarkBytes) the gaps are read from them without a branch per
-// gap (a branch per gap that may end a sentence, unpredictable, cost ~1 us per 3 KB item from
-// L3); else each gap of more than one byte is checked with SentenceEndsIn.
-// `sum`, when not null, replaces SentenceFeatureSum (the same value: the AVX-512 kernel's).
-using SentenceSumFn = uint64_t (*)(const uint64_t* unigrams, const uint64_t* bigrams, size_t from,
-                                   size_t to);
+// Calls on_key(key) for every such sentence (the evaluation's further keys). Each gap of more
+// than one byte is checked with SentenceEndsIn. (The AVX-512 kernel has its own copy of this,
+// SentenceKeyAvx512 in fingerprint_hash.cc, with no unpredictable branch; the tests and the
+// stories fuzzer compare the two.)
 template <class OnKey>
 inline Fingerprint SentenceKeyOf(std::string_view text, const uint32_t* starts,
                                  const uint32_t* ends, size_t count, const uint64_t* unigrams,
-                                 const uint64_t* bigrams, const SentenceOptions& o, OnKey&& on_key,
-                                 const SentenceMarks* marks = nullptr,
-                                 SentenceSumFn sum = nullptr) {
+                                 const uint64_t* bigrams, const SentenceOptions& o,
+                                 OnKey&& on_key) {
   const char* data = text.data();
   const char* end = data + text.size();
   Fingerprint best = 0;
@@ -298,8 +284,7 @@ inline Fingerprint SentenceKeyOf(std::string_view text, const uint32_t* starts,
     if (to - from >= o.min_tokens && !(first && o.skip_first)) {
       uint64_t h;
       if (o.hash == SentenceOptions::Hash::kFeatures) {
-        h = sum != nullptr ? sum(unigrams, bigrams, from, to)
-                           : SentenceFeatureSum(unigrams, bigrams, from, to);
+        h = SentenceFeatureSum(unigrams, bigrams, from, to);
         h ^= h >> 32;
       } else {
         h = 0;
@@ -323,13 +308,9 @@ inline Fingerprint SentenceKeyOf(std::string_view text, const uint32_t* starts,
   for (size_t base = 0; base + 1 < count; base += 64) {
     const size_t n = count - 1 - base < 64 ? count - 1 - base : 64;
     uint64_t wide = 0;
-    if (marks != nullptr) {
-      wide = marks->wide[base / 64];
-    } else {
-      for (size_t j = 0; j < n; ++j) {
-        const size_t k = base + j;
-        wide |= uint64_t{starts[k + 1] - (ends[k] & kEndMask) > 1} << j;
-      }
+    for (size_t j = 0; j < n; ++j) {
+      const size_t k = base + j;
+      wide |= uint64_t{starts[k + 1] - (ends[k] & kEndMask) > 1} << j;
     }
     // The sentences' last tokens in this block, listed without a branch per gap.
     uint8_t last[64];
@@ -339,14 +320,7 @@ inline Fingerprint SentenceKeyOf(std::string_view text, const uint32_t* starts,
       const size_t k = base + j;
       const uint32_t e = ends[k] & kEndMask;
       const uint32_t gap = starts[k + 1] - e;
-      bool ends_here;
-      if (marks != nullptr && gap <= 56) [[likely]] {
-        uint64_t bits;
-        std::memcpy(&bits, reinterpret_cast<const char*>(marks->bits) + e / 8, 8);
-        ends_here = ((bits >> (e % 8)) & ((uint64_t{1} << gap) - 1)) != 0;
-      } else {
-        ends_here = SentenceEndsIn(data + e, gap);
-      }
+      const bool ends_here = SentenceEndsIn(data + e, gap);
       last[found] = static_cast<uint8_t>(j);
       found += ends_here;
     }
