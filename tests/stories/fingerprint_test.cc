@@ -926,6 +926,72 @@ TEST(Fingerprint, KernelsAndPathsGiveTheSameFingerprintOnManyTexts) {
   }
 }
 
+// The AVX-512 kernel looks at the gaps between tokens eight at a time, by the first 8 bytes of
+// each (longer gaps, and gaps near the text's end, one at a time): every end pattern and many
+// that are none, in gaps of every width up to past 8 bytes and at the text's end, must give
+// the options path's key. Sentences of 10-20 words, so a missed or extra end changes which
+// sentences count.
+TEST(Fingerprint, SentenceKeyKernelsAgreeOnEveryEndPatternAndGapWidth) {
+  const std::vector<std::string> gaps = {". ",
+                                         "! ",
+                                         "? ",
+                                         "\xE3\x80\x82",
+                                         "\xEF\xBC\x81",
+                                         "\xEF\xBC\x9F",
+                                         ", ",
+                                         " - ",
+                                         ".",
+                                         "..",
+                                         ".\" ",
+                                         "\". ",
+                                         "?! ",
+                                         ". (ap) ",
+                                         ", (reuters) said. ",
+                                         "  .  ",
+                                         "\xE3\x80\x81",
+                                         "\xEF\xBC\x8C",
+                                         "\xEF\xBC\x9F ",
+                                         " \xE3\x80\x82 ",
+                                         "\xE2\x80\x94 ",
+                                         ";  ",
+                                         ".\n",
+                                         "!\n\n",
+                                         "......  ",
+                                         " ?",
+                                         "\xE3\x80\x80. ",
+                                         "\xEF\xBC\x81\xEF\xBC\x81"};
+  std::mt19937_64 rng(13);
+  Fingerprinter best, portable(Kernel::kPortable);
+  size_t with_key = 0;
+  constexpr int kTexts = 3000;
+  for (int t = 0; t < kTexts; ++t) {
+    std::string raw;
+    const int sentences = 1 + static_cast<int>(rng() % 12);
+    for (int i = 0; i < sentences; ++i) {
+      const int words = 10 + static_cast<int>(rng() % 11);
+      for (int w = 0; w < words; ++w) {
+        if (w > 0) raw += rng() % 16 == 0 ? gaps[rng() % gaps.size()] : " ";
+        raw += "w" + std::to_string(rng() % 200);
+      }
+      // The last sentence's end is at the text's end, or a gap or two before it.
+      raw += gaps[rng() % gaps.size()];
+    }
+    if (rng() % 2 == 0) raw += "end";
+    const std::string body = normalise::FoldToString(raw);
+    Fingerprint sentence_best = 1, sentence_portable = 1, unused = 0;
+    best.Compute("", body, raw, &unused, nullptr, &sentence_best);
+    portable.Compute("", body, raw, &unused, nullptr, &sentence_portable);
+    const Fingerprint expected = internal::SentenceKeyWithOptions(body, raw);
+    ASSERT_EQ(sentence_portable, expected) << t << ": " << raw;
+    ASSERT_EQ(sentence_best, expected) << t << ": " << raw;
+    with_key += expected != 0;
+  }
+  EXPECT_GT(with_key, kTexts / 4);
+  if (!internal::KernelSupported(Kernel::kAvx512)) {
+    GTEST_SKIP() << "no AVX-512 (BW, DQ, VL, VBMI2) on this CPU: only the portable kernel ran";
+  }
+}
+
 TEST(Fingerprint, ExpectedDistanceFollowsTheShareOfChangedFeatures) {
   // Two items sharing most of their words: MinHash's distance is about 32 (1 - J); items with
   // nothing in common are about 32 apart.
