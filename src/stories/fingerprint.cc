@@ -140,6 +140,7 @@ struct Fingerprinter::Scratch {
   uint32_t ends[kMaxTokens];
   uint64_t unigrams[internal::RoundUp8(kMaxTokens)];  // their features (internal::TokenFeatures)
   uint64_t bigrams[internal::RoundUp8(kMaxTokens)];
+  uint32_t sentence_ends[kMaxTokens];  // where the body's sentences end (ScanTokensWithEnds)
 
   internal::MinHashBins lead_bins;  // the sketch after the body's first kLeadTokens tokens
   size_t tokens = 0;                // of the fields added since the last Reset
@@ -172,15 +173,22 @@ struct Fingerprinter::Scratch {
                 const internal::TailLines* tail = nullptr, Fingerprint* sentence = nullptr) {
     internal::TextSpan span;
     internal::SelectText(text, is_title, kDefaults, first_line_bytes, &span, kernel, tail);
-    const size_t count = internal::ScanTokens<true>(kernel, text, span, kDefaults, starts, ends);
+    const bool fast = !exact && kernel == internal::Kernel::kAvx512;
+    // With AVX-512 the scan finds the sentence ends too (from the bytes it classifies anyway).
+    size_t sentence_count = 0;
+    const size_t count =
+        fast && sentence != nullptr
+            ? internal::ScanTokensWithEnds(text, span, starts, ends, sentence_ends, &sentence_count)
+            : internal::ScanTokens<true>(kernel, text, span, kDefaults, starts, ends);
     tokens += count;
     if (sentence != nullptr) *sentence = 0;
     if (count == 0) return false;
     const bool copy_lead = lead && count > kLeadTokens;
-    if (!exact && kernel == internal::Kernel::kAvx512) [[likely]] {
+    if (fast) [[likely]] {
       static_assert(kLeadTokens % 8 == 0, "AddTokenFeatures copies the lead at a multiple of 8");
-      saw_empty_bin |= internal::AddTokenFeatures(
-          text, starts, ends, count, &bins, copy_lead ? kLeadTokens : count, &lead_bins, sentence);
+      saw_empty_bin |= internal::AddTokenFeatures(text, starts, ends, count, &bins,
+                                                  copy_lead ? kLeadTokens : count, &lead_bins,
+                                                  sentence, sentence_ends, sentence_count);
       return copy_lead;
     }
     saw_empty_bin |= internal::TokenFeatures(kernel, text, starts, ends, count, unigrams, bigrams);

@@ -221,106 +221,27 @@ STEPPEWATCH_AVX512_HASH inline uint64_t BigramsBefore(const uint64_t* bigrams,
          static_cast<uint64_t>(_mm_extract_epi64(y, 1));
 }
 
-// The body's sentence ends as SentenceKeyOf finds them: writes to `out` (count + 8 entries) the
-// indexes k + 1, increasing, of the tokens k after whose gap a sentence ends, and returns how
-// many. The gaps longer than a byte (the only ones that can hold an end) are listed sixteen
-// tokens at a time (their token, start and length, by register compresses), then looked at
-// eight at a time: each gap's first 8 bytes by one gather, and the end patterns of
-// SentenceEndsIn starting inside the gap found by byte compares on the 64 bytes (a gap of at
-// most 6 bytes holds the 3 bytes of any pattern starting in it). Longer gaps, and gaps within 8
-// bytes of the text's end, go to SentenceEndsIn (rare: a skipped bracket, the last tokens).
-// A pass over the body's bytes for the patterns (64 at a time, three loads and ten compares)
-// cost 0.15 us per 3 KB item; a bit test and a branch per wide gap mispredicted.
-STEPPEWATCH_AVX512_HASH size_t SentenceEnds(std::string_view text, const uint32_t* starts,
-                                            const uint32_t* ends, size_t count, uint32_t* out) {
-  constexpr size_t kMax = MaxTokens(kDefaultOptions.max_body_bytes);
-  // Wide gaps: after token wide_token[i], wide_gap[i] bytes from wide_start[i] (16 to spare:
-  // each group of sixteen stores a whole vector).
-  alignas(64) uint32_t wide_token[kMax + 16], wide_start[kMax + 16], wide_gap[kMax + 16];
-  size_t wide = 0;
-  const size_t gaps = count > 0 ? count - 1 : 0;
-  const __m512i end_mask = _mm512_set1_epi32(static_cast<int>(kEndMask));
-  const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  for (size_t k = 0; k < gaps; k += 16) {
-    const __mmask16 live =
-        gaps - k >= 16 ? __mmask16{0xFFFF} : static_cast<__mmask16>((1u << (gaps - k)) - 1);
-    const __m512i next = _mm512_maskz_loadu_epi32(live, starts + k + 1);
-    const __m512i end = _mm512_and_si512(_mm512_maskz_loadu_epi32(live, ends + k), end_mask);
-    const __m512i gap = _mm512_sub_epi32(next, end);
-    const __mmask16 w = _mm512_mask_cmpgt_epu32_mask(live, gap, _mm512_set1_epi32(1));
-    const __m512i token = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(k)), iota);
-    _mm512_storeu_si512(wide_token + wide, _mm512_maskz_compress_epi32(w, token));
-    _mm512_storeu_si512(wide_start + wide, _mm512_maskz_compress_epi32(w, end));
-    _mm512_storeu_si512(wide_gap + wide, _mm512_maskz_compress_epi32(w, gap));
-    wide += static_cast<size_t>(__builtin_popcount(w));
-  }
-  const char* data = text.data();
-  const __m256i last_gather = _mm256_set1_epi32(static_cast<int>(text.size() - 8));
-  auto eq = [](__m512i x, int c) STEPPEWATCH_AVX512_HASH {
-    return _mm512_cmpeq_epi8_mask(x, _mm512_set1_epi8(static_cast<char>(c)));
-  };
-  size_t n = 0;
-  for (size_t i = 0; i < wide; i += 8) {
-    const __mmask8 live =
-        wide - i >= 8 ? __mmask8{0xFF} : static_cast<__mmask8>((1u << (wide - i)) - 1);
-    const __m256i start = _mm256_maskz_loadu_epi32(live, wide_start + i);
-    const __m256i gap = _mm256_maskz_loadu_epi32(live, wide_gap + i);
-    // Gathered: gaps of at most 6 bytes whose 8 bytes lie inside the text.
-    __mmask8 gathered = live & _mm256_cmple_epu32_mask(gap, _mm256_set1_epi32(6));
-    if (text.size() >= 8) {
-      gathered &= _mm256_cmple_epu32_mask(start, last_gather);
-    } else {
-      gathered = 0;
-    }
-    const __m512i x0 =
-        _mm512_mask_i32gather_epi64(_mm512_setzero_si512(), gathered, start, data, 1);
-    const __m512i x1 = _mm512_srli_epi64(x0, 8), x2 = _mm512_srli_epi64(x0, 16);
-    const __mmask64 ascii = (eq(x0, '.') | eq(x0, '!') | eq(x0, '?')) & eq(x1, ' ');
-    const __mmask64 stop = eq(x0, 0xE3) & eq(x1, 0x80) & eq(x2, 0x82);
-    const __mmask64 full = eq(x0, 0xEF) & eq(x1, 0xBC) & (eq(x2, 0x81) | eq(x2, 0x9F));
-    // The patterns that start inside each gap (its first `gap` bytes).
-    const __m512i inside = _mm512_andnot_si512(
-        _mm512_sllv_epi64(_mm512_set1_epi64(-1),
-                          _mm512_slli_epi64(_mm512_maskz_cvtepu32_epi64(0xFF, gap), 3)),
-        _mm512_set1_epi64(-1));
-    __mmask8 found =
-        gathered & _mm512_test_epi64_mask(_mm512_movm_epi8(ascii | stop | full), inside);
-    if (const __mmask8 rest = live & ~gathered; rest != 0) [[unlikely]] {
-      for (unsigned m = rest; m != 0; m &= m - 1) {
-        const size_t j = i + static_cast<size_t>(__builtin_ctz(m));
-        found |=
-            static_cast<__mmask8>(SentenceEndsIn(data + wide_start[j], wide_gap[j]) << (j - i));
-      }
-    }
-    const __m256i to =
-        _mm256_add_epi32(_mm256_maskz_loadu_epi32(live, wide_token + i), _mm256_set1_epi32(1));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + n),
-                        _mm256_maskz_compress_epi32(found, to));
-    n += static_cast<size_t>(__builtin_popcount(found));
-  }
-  return n;
-}
-
-// SentenceKeyOf with the defaults, from SentenceEnds and the feature loop's `totals`, with no
-// unpredictable branch: every sentence is hashed and its key kept or not by conditional moves
-// (a branch per sentence on its length, and a call per sentence, mispredicted: with a branch per
-// wide gap ~0.3 us per 3 KB item from L3). A sentence's sum is its first token's unigram
-// feature plus BigramsBefore(to) - BigramsBefore(from + 1), the latter BigramsBefore(from) +
-// bigrams[from] (from > 0): one BigramsBefore per sentence end.
-STEPPEWATCH_AVX512_HASH Fingerprint SentenceKeyAvx512(std::string_view text, const uint32_t* starts,
-                                                      const uint32_t* ends, size_t count,
-                                                      const uint64_t* unigrams,
+// SentenceKeyOf with the defaults, from the sentence ends the scan found (ScanTokensWithEnds:
+// `sentence_ends`, `n` entries) and the feature loop's `totals`, with no unpredictable branch:
+// every sentence is hashed and its key kept or not by conditional moves (a branch per sentence
+// on its length, and a call per sentence, mispredicted: with a branch per wide gap ~0.3 us per
+// 3 KB item from L3). A sentence's sum is its first token's unigram feature plus
+// BigramsBefore(to) - BigramsBefore(from + 1), the latter BigramsBefore(from) + bigrams[from]
+// (from > 0): one BigramsBefore per sentence end. The scan's values below `count` are the
+// sentences' ends in order; a repeated one (two patterns in one gap) or a 0 (a pattern before
+// the first token) is a sentence of no tokens, which does not count.
+STEPPEWATCH_AVX512_HASH Fingerprint SentenceKeyAvx512(const uint32_t* sentence_ends, size_t n,
+                                                      size_t count, const uint64_t* unigrams,
                                                       const uint64_t* bigrams,
                                                       const uint64_t* totals) {
-  uint32_t sentence_end[MaxTokens(kDefaultOptions.max_body_bytes) + 8];
-  size_t n = SentenceEnds(text, starts, ends, count, sentence_end);
-  sentence_end[n++] = static_cast<uint32_t>(count);  // the last sentence (empty if one ended)
+  // The values count (patterns after the last token) can only come last.
+  while (n > 0 && sentence_ends[n - 1] >= count) --n;
   uint64_t best = ~uint64_t{0};
   bool any = false;
   size_t from = 0;
   uint64_t before_from = 0;  // BigramsBefore(from)
-  for (size_t i = 0; i < n; ++i) {
-    const size_t to = sentence_end[i];
+  for (size_t i = 0; i <= n; ++i) {
+    const size_t to = i < n ? sentence_ends[i] : count;  // the last sentence (empty if one ended)
     const uint64_t before_to = BigramsBefore(bigrams, totals, to);
     const uint64_t pair = from != 0 ? bigrams[from] : 0;  // bigrams[0] is no pair
     uint64_t h = unigrams[from] + (before_to - before_from - pair);
@@ -348,7 +269,7 @@ bool TokenFeatures(Kernel kernel, std::string_view text, const uint32_t* starts,
 
 bool AddTokenFeatures(std::string_view text, const uint32_t* starts, const uint32_t* ends,
                       size_t count, MinHashBins* bins, size_t lead_at, MinHashBins* lead,
-                      Fingerprint* sentence) {
+                      Fingerprint* sentence, const uint32_t* sentence_ends, size_t sentence_count) {
   // On the stack, not the caller's scratch arrays: ~5% faster on a 3 KB item (the stack is in L1
   // and the compiler knows the bins are not in it).
   alignas(64) uint64_t unigrams[RoundUp8(MaxTokens(kDefaultOptions.max_body_bytes))];
@@ -362,7 +283,7 @@ bool AddTokenFeatures(std::string_view text, const uint32_t* starts, const uint3
                                                      bins, lead_at, lead, totals);
   // The first token's feature of every sentence is in `unigrams` (kEmptyBin only past the
   // count, which no sentence reads), its pairs' sums in `totals` and `bigrams`.
-  *sentence = SentenceKeyAvx512(text, starts, ends, count, unigrams, bigrams, totals);
+  *sentence = SentenceKeyAvx512(sentence_ends, sentence_count, count, unigrams, bigrams, totals);
   return empty;
 }
 

@@ -89,6 +89,17 @@ template <bool kDefault>
 size_t ScanTokens(Kernel kernel, std::string_view text, TextSpan span, const FingerprintOptions& o,
                   uint32_t* starts, uint32_t* ends);
 
+// ScanTokens<true> with the AVX-512 kernel (which must be supported), which also finds where the
+// body's sentences end (SentenceEndsIn's patterns, section 5) from the bytes it reads anyway:
+// writes to `sentence_ends` (MaxTokens(span.end - span.begin) entries), in order, for every
+// pattern it finds in the span, how many tokens end before it, and sets *sentence_count to how
+// many it wrote. On valid UTF-8 (what Fold writes) the values v with 0 < v < count (the token
+// count returned) are exactly the k + 1 of the gaps after token k that SentenceEndsIn finds a
+// sentence end in; a value may repeat (more than one pattern in a gap), and 0 and count stand
+// for patterns before the first token or after the last.
+size_t ScanTokensWithEnds(std::string_view text, TextSpan span, uint32_t* starts, uint32_t* ends,
+                          uint32_t* sentence_ends, size_t* sentence_count);
+
 // ---- 3. Hashes ------------------------------------------------------------------------------
 
 inline uint64_t Load8(const char* p) {
@@ -200,10 +211,12 @@ struct MinHashBins {
 // supported. Returns whether a feature equals kEmptyBin (AddKey leaves it out: the caller
 // computes the item again with TokenFeatures and MinHashBins::Add).
 // `sentence`, when not null, is set to the sentence key of the tokens (SentenceKeyOf with the
-// defaults, over the features this computes).
+// defaults, over the features this computes), given the `sentence_count` sentence ends that
+// ScanTokensWithEnds wrote to `sentence_ends` for them.
 bool AddTokenFeatures(std::string_view text, const uint32_t* starts, const uint32_t* ends,
                       size_t count, MinHashBins* bins, size_t lead_at, MinHashBins* lead,
-                      Fingerprint* sentence = nullptr);
+                      Fingerprint* sentence = nullptr, const uint32_t* sentence_ends = nullptr,
+                      size_t sentence_count = 0);
 
 // Copies `from` to `to` (64 bins; kAvx512 must be supported): a plain struct copy compiles to
 // `rep movsq`, whose start-up cost was ~1% of a 3 KB item's time with its lead key.
@@ -268,8 +281,8 @@ inline uint64_t SentenceFeatureSum(const uint64_t* unigrams, const uint64_t* big
 // Typography (which Fold removes) and re-wrapping (which only moves spaces) leave it alone.
 // Calls on_key(key) for every such sentence (the evaluation's further keys). Each gap of more
 // than one byte is checked with SentenceEndsIn. (The AVX-512 kernel has its own copy of this,
-// SentenceKeyAvx512 in fingerprint_hash.cc, with no unpredictable branch; the tests and the
-// stories fuzzer compare the two.)
+// SentenceKeyAvx512 in fingerprint_hash.cc, with no unpredictable branch, over the ends its scan
+// found, ScanTokensWithEnds; the tests and the stories fuzzer compare the two.)
 template <class OnKey>
 inline Fingerprint SentenceKeyOf(std::string_view text, const uint32_t* starts,
                                  const uint32_t* ends, size_t count, const uint64_t* unigrams,

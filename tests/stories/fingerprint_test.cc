@@ -992,6 +992,76 @@ TEST(Fingerprint, SentenceKeyKernelsAgreeOnEveryEndPatternAndGapWidth) {
   }
 }
 
+// The AVX-512 scan finds the sentence ends itself (ScanTokensWithEnds): ". " across the edge of
+// its 64-byte blocks (the mark the last byte of one block, the space the first of the next),
+// after a special character (a bracket, a slash, a Latin-1 sign: a block cut short), the CJK
+// marks (one character at a time) and the patterns inside a span it skips (a bracket closed
+// soon, a slashed word) must give the options path's key at every offset of the text.
+TEST(Fingerprint, SentenceKeyKernelsAgreeAtEveryBlockOffsetAndInsideSkippedSpans) {
+  const std::vector<std::string> ends = {". ",
+                                         "! ",
+                                         "? ",
+                                         "(a. b) ",
+                                         " (reuters) ",
+                                         " [x? y] ",
+                                         " [no end] ",
+                                         " /\xE3\x80\x82/ ",
+                                         " /trend/ ",
+                                         "\xE3\x80\x90"
+                                         "a\xE3\x80\x82"
+                                         "b\xE3\x80\x91",
+                                         "\xEF\xBC\x88"
+                                         "a\xEF\xBC\x81"
+                                         "b\xEF\xBC\x89",
+                                         "\xEF\xBC\x88"
+                                         "ab\xEF\xBC\x89",
+                                         "\xE3\x80\x82",
+                                         "\xEF\xBC\x81",
+                                         "\xEF\xBC\x9F",
+                                         "\xC2\xBB. ",
+                                         ".\xC2\xAB ",
+                                         ". (",
+                                         " (open. ",
+                                         "\xE4\xB8\xAD. "};
+  const std::vector<std::string> words = {
+      "w",  "word",   "\xD1\x81\xD0\xBB\xD0\xBE\xD0\xB2\xD0\xBE",
+      "ab", "longer", "\xE4\xB8\xAD\xE5\x9B\xBD"};
+  std::mt19937_64 rng(17);
+  Fingerprinter best, portable(Kernel::kPortable);
+  size_t with_key = 0, texts = 0;
+  for (int round = 0; round < 8; ++round) {
+    // One text of sentences of 14-17 words (so a missed or extra end changes the key), shifted
+    // by 0..129 bytes. The first rounds in ASCII with ". ", "! ", "? " only (whole blocks, so
+    // an end falls on a block's edge), the others with everything.
+    const bool ascii = round < 4;
+    std::string sentences;
+    for (int i = 0; i < 8; ++i) {
+      const int n = 14 + static_cast<int>(rng() % 4);
+      for (int w = 0; w < n; ++w) {
+        if (w > 0) sentences += " ";
+        sentences += ascii ? words[rng() % 2] : words[rng() % words.size()];
+      }
+      sentences += ascii ? ends[rng() % 3] : ends[rng() % ends.size()];
+    }
+    for (size_t offset = 0; offset < 130; ++offset) {
+      const std::string raw = std::string(offset, 'z') + " " + sentences;
+      const std::string body = normalise::FoldToString(raw);
+      Fingerprint sentence_best = 1, sentence_portable = 1, unused = 0;
+      best.Compute("", body, raw, &unused, nullptr, &sentence_best);
+      portable.Compute("", body, raw, &unused, nullptr, &sentence_portable);
+      const Fingerprint expected = internal::SentenceKeyWithOptions(body, raw);
+      ASSERT_EQ(sentence_portable, expected) << offset << ": " << raw;
+      ASSERT_EQ(sentence_best, expected) << offset << ": " << raw;
+      with_key += expected != 0;
+      ++texts;
+    }
+  }
+  EXPECT_GT(with_key, texts / 2);
+  if (!internal::KernelSupported(Kernel::kAvx512)) {
+    GTEST_SKIP() << "no AVX-512 (BW, DQ, VL, VBMI2) on this CPU: only the portable kernel ran";
+  }
+}
+
 TEST(Fingerprint, ExpectedDistanceFollowsTheShareOfChangedFeatures) {
   // Two items sharing most of their words: MinHash's distance is about 32 (1 - J); items with
   // nothing in common are about 32 apart.
