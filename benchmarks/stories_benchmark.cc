@@ -5,9 +5,10 @@
 //                                   (MinHash, the product, with the best kernel of the CPU),
 //                                   6 Fingerprinter with the portable (SSE2) kernel, 1 SimHash
 //                                   with the portable kernel, 2 SimHash with the AVX-512BW
-//                                   kernel (the alternative), 7 Fingerprinter with its lead key
-//                                   (what the item processor computes); 1,004 items, 6 MB with the
-//                                   original bodies: mostly out of the core's L2 cache
+//                                   kernel (the alternative), 7 Fingerprinter with its lead key,
+//                                   token count and sentence key (what the item processor
+//                                   computes; before 2026-12-05 the lead key only); 1,004 items, 6
+//                                   MB with the original bodies: mostly out of the core's L2 cache
 //   BM_Fingerprint3KBHot/method     the same for the first 64 of them (in L2: the item path
 //                                   fingerprints text it has just folded and scanned)
 //   BM_FingerprintCorpus/lang/method every item of one language group, whole (folded beforehand)
@@ -27,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "../src/stories/fingerprint_internal.h"
 #include "steppewatch/normalise/fold.h"
 #include "steppewatch/pipeline/item_processor.h"
 #include "steppewatch/rules/pack.h"
@@ -100,9 +102,13 @@ void RunFingerprints(benchmark::State& state, const std::vector<Folded>& items, 
           it.original_body);
     }
     if (method == 7) {
-      Fingerprint lead;
-      const Fingerprint fp = f.Compute(it.title, it.body, it.original_body, &lead);
+      Fingerprint lead, sentence;
+      uint32_t tokens;
+      const Fingerprint fp =
+          f.Compute(it.title, it.body, it.original_body, &lead, &tokens, &sentence);
       benchmark::DoNotOptimize(lead);
+      benchmark::DoNotOptimize(tokens);
+      benchmark::DoNotOptimize(sentence);
       return fp;
     }
     return method == 0 || method == 6 ? f.Compute(it.title, it.body, it.original_body)
@@ -122,6 +128,15 @@ void RunFingerprints(benchmark::State& state, const std::vector<Folded>& items, 
                                  it.title, it.body, simhash, Kernel::kPortable, it.original_body)) {
       state.SkipWithError("SimHash kernels disagree");
       return;
+    }
+    if (method == 7) {
+      Fingerprint lead, sentence;
+      f.Compute(it.title, it.body, it.original_body, &lead, nullptr, &sentence);
+      if (sentence !=
+          steppewatch::stories::internal::SentenceKeyWithOptions(it.body, it.original_body)) {
+        state.SkipWithError("the sentence key disagrees with the options path");
+        return;
+      }
     }
     zero += fp == 0;
     bytes += it.title.size() + it.body.size();

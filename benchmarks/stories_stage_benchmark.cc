@@ -59,29 +59,32 @@ constexpr int64_t kWeekMs = 7 * 86400 * 1000LL;
 constexpr int64_t kT0 = 1668988800000LL;  // 2022-11-21
 
 // The query stream: 80% fresh random fingerprints, 20% near-copies of one of the last 4096.
-// Every item has a lead key (an item of more than 40 words: the most memory a story takes, and
-// every new story also scans the lead tables); a copy keeps its original's.
+// Every item has a lead key and a sentence key (an item of more than 40 words with a sentence of
+// 15: the most memory a story takes, and every new story also scans the lead and sentence
+// tables; before 2026-12-05, the lead key only); a copy keeps its original's.
 class FingerprintStream {
  public:
   explicit FingerprintStream(uint64_t seed) : rng_(seed), recent_(4096) {}
-  Fingerprint Next(Fingerprint* lead = nullptr) {
-    Fingerprint fp, l;
+  Fingerprint Next(Fingerprint* lead = nullptr, Fingerprint* sentence = nullptr) {
+    Fingerprint fp, l, s;
     if (n_ > recent_.size() && rng_() % 5 == 0) {
-      std::tie(fp, l) = recent_[rng_() % recent_.size()];
+      std::tie(fp, l, s) = recent_[rng_() % recent_.size()];
       int flips = static_cast<int>(rng_() % 4);
       for (int i = 0; i < flips; ++i) fp ^= uint64_t{1} << (rng_() % 64);
     } else {
       fp = rng_() | 1;
       l = rng_() | 1;
+      s = rng_() | 1;
     }
-    recent_[n_++ % recent_.size()] = {fp, l};
+    recent_[n_++ % recent_.size()] = {fp, l, s};
     if (lead != nullptr) *lead = l;
+    if (sentence != nullptr) *sentence = s;
     return fp;
   }
 
  private:
   std::mt19937_64 rng_;
-  std::vector<std::pair<Fingerprint, Fingerprint>> recent_;
+  std::vector<std::tuple<Fingerprint, Fingerprint, Fingerprint>> recent_;
   size_t n_ = 0;
 };
 
@@ -214,9 +217,9 @@ BENCHMARK(BM_StoryIndexReferenceSortedTables)->Arg(1000000)->Arg(5000000);
 
 // A realistic alert (~1.3 KB: two matches with three hits each and their snippets).
 std::string MakeAlert(uint64_t i, FingerprintStream& fps, int64_t t_ms, int rule) {
-  Fingerprint lead;
-  const Fingerprint fp = fps.Next(&lead);
-  return bench::SyntheticStoriesAlert(ItemId(i), i, fp, t_ms, rule, lead);
+  Fingerprint lead, sentence;
+  const Fingerprint fp = fps.Next(&lead, &sentence);
+  return bench::SyntheticStoriesAlert(ItemId(i), i, fp, t_ms, rule, lead, sentence);
 }
 
 // The stage with a full window: `batch` 1 calls Process per alert, more calls ProcessBatch with

@@ -57,12 +57,16 @@
 //   looked up by its halves. Measured and not taken (benchmarks/README.md, "Stories:
 //   containment gate").
 //   --dump OUT writes "id story lang copy fingerprint lead" per item, for analyses in a script.
-//   sent=S sent_gate=T [sent_cont=0] [sent_first=0]: a sentence key (measured, not taken:
-//   benchmarks/README.md, "Stories: recall round"), the least hash of the body's sentences of at
-//   least S tokens (the body as the text rules select it; a sentence's hash is of its tokens, so
+//   sent=S sent_gate=T [sent_cont=1] [sent_first=0] [sent_chain=1]: the sentence key
+//   (stories::internal::SentenceKeyOf, the product's; benchmarks/README.md, "Stories: recall
+//   round" and "Stories: sentence key"), the least hash of the body's sentences of at least S
+//   tokens (the body as the text rules select it; a sentence's hash is of its tokens, so
 //   typography does not change it), matching exactly when the fingerprints are within T bits
-//   (widened by the containment gate unless sent_cont=0; sent_first=0: the first sentence is
-//   no candidate). Negative pairs are also looked up by it. lead_d=D: the lead key's distance.
+//   (widened by the containment gate with sent_cont=1; sent_first=0: the first sentence is no
+//   candidate; sent_chain=1: the recall round's chained token hashes instead of the product's
+//   feature sum). The defaults are the product's (sent=15 sent_gate=6, fixed gate; sent=0: no
+//   sentence key). Negative pairs are also looked up by it. lead_d=D: the lead key's distance
+//   (default the product's kLeadDistance, 0 since 2026-12-05; 1 before).
 //   With --sim only: sent_keys=K indexes and looks up the K least sentence hashes (100: every
 //   sentence, the bound of such keys); sent_cheap=1 hashes a sentence by its first token and
 //   its tokens' lengths only (what a fingerprint could afford); body_gate=G verifies a sentence
@@ -72,8 +76,9 @@
 //   features (words and word pairs of the selected text) >= P%, exact_c=P by their exact
 //   containment |A n B| / min(|A|, |B|) >= P%: the bounds of the candidates and of any sketch.
 //   --sim: stories (as --stories) by the eval's own emulation of the stage's assignment rule,
-//   which takes sent= and lead_d= (the StoryIndex has neither); without them it gives the
-//   StoryIndex's figures to the pair (checked on the three sets when written).
+//   which takes sent= and lead_d= and the variants above (the StoryIndex has the product's
+//   constants only); with the defaults it gives the StoryIndex's figures to the pair (checked
+//   on the five sets of "Stories: sentence key").
 //   --why (with --stories or --sim): each copy against its original, joined or why not (no lead
 //   key, lead broken, gate refused), by edit and language, with the fingerprint distances.
 //   Negative pairs are also looked up by the two halves of the lead key (a lead match may be up
@@ -165,11 +170,13 @@ int g_lead_gate = steppewatch::stories::kLeadGate;  // lead_gate=T
 size_t g_tail = 0;      // tail=N: a tail key, the body's last N words, no title...
 int g_tail_gate = 6;    // tail_gate=T: ...within kLeadDistance bits when the fingerprints are
 size_t g_tail_min = 0;  // tail_min=M: only bodies of at least M words have one (default 2N)
-size_t g_sent = 0;      // sent=S: a sentence key over sentences of at least S tokens...
-int g_sent_gate = 8;    // sent_gate=T: ...matching when the fingerprints are within the gate
+size_t g_sent = steppewatch::stories::kSentenceTokens;  // sent=S: a sentence key over sentences of
+                                                        // at least S tokens...
+int g_sent_gate = steppewatch::stories::kSentenceGate;  // sent_gate=T: ...matching when the
+                                                        // fingerprints are within the gate
 bool g_sent_skip_first = false;
-bool g_sent_containment = true;  // sent_cont=0: the sentence key's gate is fixed  // sent_first=0:
-                                 // the body's first sentence is not a candidate
+bool g_sent_containment = false;  // sent_cont=0: the sentence key's gate is fixed  // sent_first=0:
+                                  // the body's first sentence is not a candidate
 int g_lead_distance = steppewatch::stories::kLeadDistance;  // lead_d=D
 bool g_why = false;
 bool g_sim = false;  // --sim: stories by the eval's emulation of the stage (with sent=, lead_d=) //
@@ -220,6 +227,7 @@ int Distance(const Item& a, const Item& b) {
 // re-wrapping do not change it. 0: no such sentence.
 size_t g_sent_keys = 1;
 bool g_sent_cheap = false;  // sent_cheap=1: a sentence hashed by its first token and the lengths
+bool g_sent_chain = false;  // sent_chain=1: the recall round's chained token hashes
 int g_body_gate = -1;
 bool g_oracle = false;
 int g_exact_j = 0;   // exact_j=P: --sim verifies sentence matches by exact resemblance >= P%
@@ -229,59 +237,15 @@ int g_sent_two = 0;  // sent_two=G: two shared least sentence hashes let a match
                      // --sim indexes the K least sentence hashes
 Fingerprint SentenceKey(std::string_view folded_body, std::string_view original_body,
                         std::vector<Fingerprint>* all = nullptr) {
-  namespace in = steppewatch::stories::internal;
-  const in::FingerprintOptions& o = in::kDefaultOptions;
-  steppewatch::normalise::FoldedText scratch;
-  const size_t first_line = in::FirstLine(folded_body, original_body, o, &scratch);
-  in::TailLines tail;
-  in::FindTailLines(folded_body, original_body, o, &tail);
-  in::TextSpan span;
-  in::SelectText(folded_body, false, o, first_line, &span, in::Kernel::kPortable, &tail);
-  const size_t max = in::MaxTokens(span.end - span.begin);
-  std::vector<uint32_t> starts(max), ends(max);
-  const size_t count = in::ScanTokens<false>(in::Kernel::kPortable, folded_body, span, o,
-                                             starts.data(), ends.data());
-  Fingerprint best = 0;
-  uint64_t h = 0;
-  size_t tokens = 0;
-  bool first = true;
-  const char* end = folded_body.data() + folded_body.size();
-  for (size_t k = 0; k < count; ++k) {
-    const uint32_t e = ends[k] & in::kEndMask;
-    if (g_sent_cheap && tokens > 0) {
-      // sent_cheap=1: the sentence's first token hashed, the others by their length only (what
-      // a fingerprint could add for a multiply per token, without hashing every token again).
-      h = (h ^ (e - starts[k])) * in::kMul2;
-    } else {
-      h = (h ^ in::HashToken(folded_body.data() + starts[k], e - starts[k], end)) * in::kMul2;
-    }
-    h ^= h >> 31;
-    ++tokens;
-    // A sentence ends at '.', '!' or '?' followed by a space, or at a CJK full stop, between
-    // this token and the next (or at the end of the text).
-    bool boundary = k + 1 == count;
-    if (!boundary) {
-      const std::string_view gap = folded_body.substr(e, starts[k + 1] - e);
-      for (size_t i = 0; i < gap.size() && !boundary; ++i) {
-        const char c = gap[i];
-        if ((c == '.' || c == '!' || c == '?') && i + 1 < gap.size() && gap[i + 1] == ' ') {
-          boundary = true;
-        }
-      }
-      boundary |= gap.find("\u3002") != std::string_view::npos ||
-                  gap.find("\uff01") != std::string_view::npos ||
-                  gap.find("\uff1f") != std::string_view::npos;
-    }
-    if (!boundary) continue;
-    if (tokens >= g_sent && !(first && g_sent_skip_first)) {
-      const Fingerprint key = (h * in::kMul1) | 1;
-      if (best == 0 || key < best) best = key;
-      if (all != nullptr) all->push_back(key);
-    }
-    first = false;
-    h = 0;
-    tokens = 0;
-  }
+  // The product's definition (stories::internal::SentenceKeyOf), with the eval's settings.
+  steppewatch::stories::internal::SentenceOptions so;
+  so.min_tokens = g_sent;
+  so.skip_first = g_sent_skip_first;
+  so.hash = g_sent_cheap   ? steppewatch::stories::internal::SentenceOptions::Hash::kCheap
+            : g_sent_chain ? steppewatch::stories::internal::SentenceOptions::Hash::kChained
+                           : steppewatch::stories::internal::SentenceOptions::Hash::kFeatures;
+  const Fingerprint best =
+      steppewatch::stories::internal::SentenceKeyWithOptions(folded_body, original_body, so, all);
   if (all != nullptr) {
     std::sort(all->begin(), all->end());
     all->erase(std::unique(all->begin(), all->end()), all->end());
@@ -545,7 +509,8 @@ void StoryLevel(const std::vector<Item>& items) {
     story_of[i] =
         index
             .Assign(items[i].fp[0], items[i].id, time[i], std::hash<std::string>()(items[i].id),
-                    items[i].lang, g_lead ? items[i].lead : 0, g_containment ? items[i].tokens : 0)
+                    items[i].lang, g_lead ? items[i].lead : 0, g_containment ? items[i].tokens : 0,
+                    items[i].sent)
             .seq;
   }
   // Positives per true story; predicted pairs per assigned story (pairs of one KazNERD group but
@@ -682,6 +647,7 @@ constexpr EvalSetting kEvalSettings[] = {
     {"oracle", [](long v) { g_oracle = v != 0; }, false},
     {"body_gate", [](long v) { g_body_gate = static_cast<int>(v); }, false},
     {"sent_cheap", [](long v) { g_sent_cheap = static_cast<int>(v) != 0; }, false},
+    {"sent_chain", [](long v) { g_sent_chain = static_cast<int>(v) != 0; }, false},
     {"sent_keys", [](long v) { g_sent_keys = v; }, false},
     {"sent_gate", [](long v) { g_sent_gate = static_cast<int>(v); }, false},
     {"sent_cont", [](long v) { g_sent_containment = static_cast<int>(v) != 0; }, false},

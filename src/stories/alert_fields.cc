@@ -372,6 +372,11 @@ class Walker {
         f_->has_lead = present;
         return true;
       }
+      if (key == "fingerprint_sentence") {
+        if (!NullableString(&f_->sentence_fingerprint, &present)) return false;
+        f_->has_sentence = present;
+        return true;
+      }
       if (key == "fingerprint_tokens") {
         // A number: an integer is read; any other number goes to the DOM parser (which reads
         // only what fits an int64). A value of another type is checked and counts as unknown
@@ -484,6 +489,9 @@ simdjson::error_code DomItem(simdjson::dom::element item, AlertFields* f) {
     } else if (field.key == "lead_fingerprint") {
       dest = &f->lead_fingerprint;
       f->has_lead = true;
+    } else if (field.key == "fingerprint_sentence") {
+      dest = &f->sentence_fingerprint;
+      f->has_sentence = true;
     } else if (field.key == "fingerprint_tokens") {
       int64_t v;
       f->fingerprint_tokens = field.value.get_int64().get(v) ? 0 : ClampTokens(v);
@@ -494,6 +502,7 @@ simdjson::error_code DomItem(simdjson::dom::element item, AlertFields* f) {
     if (field.value.is_null()) {
       if (dest == &f->fingerprint) f->has_fingerprint = false;
       if (dest == &f->lead_fingerprint) f->has_lead = false;
+      if (dest == &f->sentence_fingerprint) f->has_sentence = false;
       continue;
     }
     std::string_view s;
@@ -564,17 +573,21 @@ void ParseFingerprints(AlertFields* f) {
   f->fp_ok = f->has_fingerprint && ParseHexFingerprint(f->fingerprint, &f->fp);
   f->lead_ok = !f->has_lead || ParseHexFingerprint(f->lead_fingerprint, &f->lead);
   if (!f->lead_ok) f->lead = 0;
+  f->sentence_ok = !f->has_sentence || ParseHexFingerprint(f->sentence_fingerprint, &f->sentence);
+  if (!f->sentence_ok) f->sentence = 0;
 }
 
 }  // namespace
 
 void AlertFieldParser::Reset(AlertFields* f) {
   f->error = simdjson::SUCCESS;
-  f->schema_ok = f->has_schema = f->has_fingerprint = f->has_lead = f->fp_ok = f->fast = false;
-  f->lead_ok = true;
-  f->fp = f->lead = 0;
+  f->schema_ok = f->has_schema = f->has_fingerprint = f->has_lead = f->has_sentence = f->fp_ok =
+      f->fast = false;
+  f->lead_ok = f->sentence_ok = true;
+  f->fp = f->lead = f->sentence = 0;
   f->fingerprint_tokens = 0;
-  f->id = f->source = f->lang = f->published_at = f->fingerprint = f->lead_fingerprint = {};
+  f->id = f->source = f->lang = f->published_at = f->fingerprint = f->lead_fingerprint =
+      f->sentence_fingerprint = {};
   f->origin_timestamp_ms = -1;
   f->rules.clear();
   f->tags.clear();
@@ -670,16 +683,18 @@ void AlertFieldParser::ParseWithDom(std::string_view json, AlertFields* f) {
 }
 
 std::string Describe(const AlertFields& f) {
-  std::string s = "error=" + std::to_string(f.error) + " schema=" + std::to_string(f.has_schema) +
-                  std::to_string(f.schema_ok) + " id=[" + std::string(f.id) + "] source=[" +
-                  std::string(f.source) + "] lang=[" + std::string(f.lang) + "] published_at=[" +
-                  std::string(f.published_at) +
-                  "] fingerprint=" + std::to_string(f.has_fingerprint) + "[" +
-                  std::string(f.fingerprint) + "] fp=" + std::to_string(f.fp_ok) + ":" +
-                  std::to_string(f.fp) + " lead=" + std::to_string(f.has_lead) + "[" +
-                  std::string(f.lead_fingerprint) + "] lead_fp=" + std::to_string(f.lead_ok) + ":" +
-                  std::to_string(f.lead) + " tokens=" + std::to_string(f.fingerprint_tokens) +
-                  " origin=" + std::to_string(f.origin_timestamp_ms) + " rules=";
+  std::string s =
+      "error=" + std::to_string(f.error) + " schema=" + std::to_string(f.has_schema) +
+      std::to_string(f.schema_ok) + " id=[" + std::string(f.id) + "] source=[" +
+      std::string(f.source) + "] lang=[" + std::string(f.lang) + "] published_at=[" +
+      std::string(f.published_at) + "] fingerprint=" + std::to_string(f.has_fingerprint) + "[" +
+      std::string(f.fingerprint) + "] fp=" + std::to_string(f.fp_ok) + ":" + std::to_string(f.fp) +
+      " lead=" + std::to_string(f.has_lead) + "[" + std::string(f.lead_fingerprint) +
+      "] lead_fp=" + std::to_string(f.lead_ok) + ":" + std::to_string(f.lead) +
+      " sentence=" + std::to_string(f.has_sentence) + "[" + std::string(f.sentence_fingerprint) +
+      "] sentence_fp=" + std::to_string(f.sentence_ok) + ":" + std::to_string(f.sentence) +
+      " tokens=" + std::to_string(f.fingerprint_tokens) +
+      " origin=" + std::to_string(f.origin_timestamp_ms) + " rules=";
   for (std::string_view r : f.rules) s += "[" + std::string(r) + "]";
   s += " tags=";
   for (std::string_view t : f.tags) s += "[" + std::string(t) + "]";

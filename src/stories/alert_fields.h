@@ -42,13 +42,18 @@ struct AlertFields {
   simdjson::error_code error = simdjson::SUCCESS;  // the parse's
   bool schema_ok = false;
   bool has_schema = false;
-  std::string_view id, source, lang, published_at, fingerprint, lead_fingerprint;
+  std::string_view id, source, lang, published_at, fingerprint, lead_fingerprint,
+      sentence_fingerprint;
   bool has_fingerprint = false;
   bool has_lead = false;
+  bool has_sentence = false;
   Fingerprint fp = 0;
   bool fp_ok = false;    // fingerprint parsed into fp
   Fingerprint lead = 0;  // lead_fingerprint parsed; 0 when absent (or null)
   bool lead_ok = true;   // false: lead_fingerprint present and not 16 hex digits
+  // item.fingerprint_sentence parsed; 0 when absent (or null: an alert of an older version).
+  Fingerprint sentence = 0;
+  bool sentence_ok = true;  // false: fingerprint_sentence present and not 16 hex digits
   // item.fingerprint_tokens when it is an integer (clamped to 0..kMaxFingerprintTokens); 0 when
   // absent or of another type (unknown: the stage's fixed lead gate). A hint, never an error.
   uint32_t fingerprint_tokens = 0;

@@ -95,6 +95,28 @@ Fingerprint ComputeWithOptions(std::string_view folded_title, std::string_view f
   return bins.Finish();
 }
 
+Fingerprint SentenceKeyWithOptions(std::string_view folded_body, std::string_view original_body,
+                                   const SentenceOptions& so, std::vector<Fingerprint>* all) {
+  const FingerprintOptions& o = kDefaultOptions;
+  normalise::FoldedText scratch;
+  const size_t first_line = FirstLine(folded_body, original_body, o, &scratch);
+  TailLines tail;
+  FindTailLines(folded_body, original_body, o, &tail);
+  TextSpan span;
+  SelectText(folded_body, false, o, first_line, &span, Kernel::kPortable, &tail);
+  const size_t max = MaxTokens(span.end - span.begin);
+  std::vector<uint32_t> starts(max), ends(max);
+  const size_t count =
+      ScanTokens<false>(Kernel::kPortable, folded_body, span, o, starts.data(), ends.data());
+  std::vector<uint64_t> unigrams(RoundUp8(count)), bigrams(RoundUp8(count));
+  TokenFeatures(Kernel::kPortable, folded_body, starts.data(), ends.data(), count, unigrams.data(),
+                bigrams.data());
+  return SentenceKeyOf(folded_body, starts.data(), ends.data(), count, unigrams.data(),
+                       bigrams.data(), so, [all](Fingerprint key) {
+                         if (all != nullptr) all->push_back(key);
+                       });
+}
+
 }  // namespace internal
 
 namespace {
@@ -118,6 +140,7 @@ struct Fingerprinter::Scratch {
   uint32_t ends[kMaxTokens];
   uint64_t unigrams[internal::RoundUp8(kMaxTokens)];  // their features (internal::TokenFeatures)
   uint64_t bigrams[internal::RoundUp8(kMaxTokens)];
+  uint32_t sentence_ends[kMaxTokens];  // where the body's sentences end (ScanTokensWithEnds)
 
   internal::MinHashBins lead_bins;  // the sketch after the body's first kLeadTokens tokens
   size_t tokens = 0;                // of the fields added since the last Reset
@@ -145,21 +168,34 @@ struct Fingerprinter::Scratch {
   // internal::AddTokenFeatures, so the scalar bin updates overlap the vector hashes). With `lead`
   // (the body) the sketch is also copied after kLeadTokens tokens when there are more; returns
   // whether it was.
+  // `sentence` (the body, when not null) is set to the sentence key.
   bool AddField(std::string_view text, bool is_title, size_t first_line_bytes, bool lead,
-                const internal::TailLines* tail = nullptr) {
+                const internal::TailLines* tail = nullptr, Fingerprint* sentence = nullptr) {
     internal::TextSpan span;
     internal::SelectText(text, is_title, kDefaults, first_line_bytes, &span, kernel, tail);
-    const size_t count = internal::ScanTokens<true>(kernel, text, span, kDefaults, starts, ends);
+    const bool fast = !exact && kernel == internal::Kernel::kAvx512;
+    // With AVX-512 the scan finds the sentence ends too (from the bytes it classifies anyway).
+    size_t sentence_count = 0;
+    const size_t count =
+        fast && sentence != nullptr
+            ? internal::ScanTokensWithEnds(text, span, starts, ends, sentence_ends, &sentence_count)
+            : internal::ScanTokens<true>(kernel, text, span, kDefaults, starts, ends);
     tokens += count;
+    if (sentence != nullptr) *sentence = 0;
     if (count == 0) return false;
     const bool copy_lead = lead && count > kLeadTokens;
-    if (!exact && kernel == internal::Kernel::kAvx512) [[likely]] {
+    if (fast) [[likely]] {
       static_assert(kLeadTokens % 8 == 0, "AddTokenFeatures copies the lead at a multiple of 8");
       saw_empty_bin |= internal::AddTokenFeatures(text, starts, ends, count, &bins,
-                                                  copy_lead ? kLeadTokens : count, &lead_bins);
+                                                  copy_lead ? kLeadTokens : count, &lead_bins,
+                                                  sentence, sentence_ends, sentence_count);
       return copy_lead;
     }
     saw_empty_bin |= internal::TokenFeatures(kernel, text, starts, ends, count, unigrams, bigrams);
+    if (sentence != nullptr) {
+      *sentence = internal::SentenceKeyOf(text, starts, ends, count, unigrams, bigrams,
+                                          internal::kDefaultSentenceOptions, [](Fingerprint) {});
+    }
     if (!lead || count <= kLeadTokens) {
       AddTokens(0, count);
       return false;
@@ -173,7 +209,7 @@ struct Fingerprinter::Scratch {
   // Computes the item's fields into the bins (Fingerprinter::Compute, once or twice).
   Fingerprint ComputeFields(std::string_view folded_title, std::string_view folded_body,
                             std::string_view original_body, Fingerprint* lead,
-                            uint32_t* token_count) {
+                            uint32_t* token_count, Fingerprint* sentence) {
     bins.Reset();
     tokens = 0;
     const size_t first_line_bytes =
@@ -181,7 +217,8 @@ struct Fingerprinter::Scratch {
     internal::TailLines tail;
     internal::FindTailLines(folded_body, original_body, kDefaults, &tail);
     AddField(folded_title, true, 0, false);
-    const bool has_lead = AddField(folded_body, false, first_line_bytes, lead != nullptr, &tail);
+    const bool has_lead =
+        AddField(folded_body, false, first_line_bytes, lead != nullptr, &tail, sentence);
     if (lead != nullptr) *lead = has_lead ? lead_bins.Finish(kernel) : 0;
     if (token_count != nullptr) {
       *token_count = static_cast<uint32_t>(std::min<size_t>(tokens, kMaxFingerprintTokens));
@@ -205,7 +242,7 @@ Fingerprint Fingerprinter::Compute(std::string_view folded_title, std::string_vi
 
 Fingerprint Fingerprinter::Compute(std::string_view folded_title, std::string_view folded_body,
                                    std::string_view original_body, Fingerprint* lead,
-                                   uint32_t* tokens) {
+                                   uint32_t* tokens, Fingerprint* sentence) {
   Scratch& s = *scratch_;
   // The body's bytes that count are asked for at once, so their cache misses overlap (the scan
   // itself asks for them one block at a time).
@@ -232,12 +269,13 @@ Fingerprint Fingerprinter::Compute(std::string_view folded_title, std::string_vi
   for (size_t at = 0; at < body_bytes; at += 64) __builtin_prefetch(folded_body.data() + at);
   s.exact = false;
   s.saw_empty_bin = false;
-  const Fingerprint fp = s.ComputeFields(folded_title, folded_body, original_body, lead, tokens);
+  const Fingerprint fp =
+      s.ComputeFields(folded_title, folded_body, original_body, lead, tokens, sentence);
   if (!s.saw_empty_bin) [[likely]] {
     return fp;
   }
   s.exact = true;
-  return s.ComputeFields(folded_title, folded_body, original_body, lead, tokens);
+  return s.ComputeFields(folded_title, folded_body, original_body, lead, tokens, sentence);
 }
 
 void AppendFingerprint(Fingerprint fp, std::string* out) {

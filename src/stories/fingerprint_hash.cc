@@ -12,6 +12,8 @@
 #endif
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "stories/fingerprint_internal.h"
 
 namespace steppewatch::stories::internal {
@@ -100,12 +102,16 @@ STEPPEWATCH_AVX512_HASH __attribute__((always_inline)) inline Front LoadFront(
 
 // kFuse: AddTokenFeatures (the arrays are its buffer, with kEmptyBin for the lanes that are no
 // feature; RoundUp8(count) entries each); else TokenFeatures (`bins`, `lead_at`, `lead` unused).
-template <bool kFuse>
+// kTotals (with kFuse): totals[8 + k .. 8 + k + 7] is also set to the lane-wise sum of the
+// bigram features of tokens 1 .. k + 7 (each lane j the tokens = j mod 8; totals[0 .. 7] zero):
+// one vector add per eight tokens, a chain of one add (a running sum across the lanes cost
+// 0.15-0.2 us per 3 KB item). BigramsBefore reads a sentence's sum from it.
+template <bool kFuse, bool kTotals = false>
 STEPPEWATCH_AVX512_HASH bool TokenFeaturesAvx512(std::string_view text, const uint32_t* starts,
                                                  const uint32_t* ends, size_t count,
                                                  uint64_t* unigrams, uint64_t* bigrams,
                                                  MinHashBins* bins, size_t lead_at,
-                                                 MinHashBins* lead) {
+                                                 MinHashBins* lead, uint64_t* totals = nullptr) {
   // The largest feature of each lane: all ones when a feature equals kEmptyBin (a maximum, not
   // a compare per group: the compare's mask, moved to a general register each time, cost 5% of
   // the item).
@@ -117,6 +123,8 @@ STEPPEWATCH_AVX512_HASH bool TokenFeaturesAvx512(std::string_view text, const ui
   const __m512i ones = _mm512_set1_epi64(-1);
   const __m512i eight = _mm512_set1_epi64(8);
   __m512i prev = _mm512_setzero_si512();
+  __m512i total = _mm512_setzero_si512();  // kTotals: the lane-wise sum so far
+  if constexpr (kTotals) _mm512_store_si512(totals, total);
   // With kFuse, the features of eight tokens go to the bins two groups (16 tokens) after they
   // were stored: the scalar bin updates then run beside the vector multiplies of later groups.
   // Read back at once they cost ~15% more than two loops (on this AMD EPYC a 64-bit load from a
@@ -175,8 +183,12 @@ STEPPEWATCH_AVX512_HASH bool TokenFeaturesAvx512(std::string_view text, const ui
       // Lanes that are no feature (past the count; the first token's pair) read as kEmptyBin,
       // which AddKey leaves out (no bin is above it).
       _mm512_storeu_si512(unigrams + k, _mm512_mask_mov_epi64(ones, live, uni));
-      _mm512_storeu_si512(bigrams + k,
-                          _mm512_mask_mov_epi64(ones, k == 0 ? live & 0xFE : live, bi));
+      const __mmask8 pairs = k == 0 ? live & 0xFE : live;
+      _mm512_storeu_si512(bigrams + k, _mm512_mask_mov_epi64(ones, pairs, bi));
+      if constexpr (kTotals) {
+        total = _mm512_add_epi64(total, _mm512_maskz_mov_epi64(pairs, bi));
+        _mm512_store_si512(totals + 8 + k, total);
+      }
       if (k >= kLag) add_group(k - kLag);
     } else {
       _mm512_storeu_si512(unigrams + k, uni);
@@ -188,6 +200,60 @@ STEPPEWATCH_AVX512_HASH bool TokenFeaturesAvx512(std::string_view text, const ui
     for (size_t g = count > kLag ? RoundUp8(count) - kLag : 0; g < count; g += 8) add_group(g);
   }
   return _mm512_cmpeq_epu64_mask(largest, ones) != 0;
+}
+
+// The sum of bigrams[1 .. b - 1] (b <= count; bigrams[0] is no pair) from TokenFeaturesAvx512's
+// `totals`: the lanes of the totals before b's group of eight plus the group's features before
+// b, added in unsigned arithmetic (GCC's _mm512_reduce_add_epi64 adds signed lanes, and a sum
+// of hashes overflows them: UBSan reports it).
+STEPPEWATCH_AVX512_HASH inline uint64_t BigramsBefore(const uint64_t* bigrams,
+                                                      const uint64_t* totals, size_t b) {
+  const size_t g = b & ~size_t{7};
+  __mmask8 m = static_cast<__mmask8>((1u << (b & 7)) - 1);
+  if (g == 0) m &= 0xFE;
+  const __m512i v =
+      _mm512_add_epi64(_mm512_load_si512(totals + g), _mm512_maskz_load_epi64(m, bigrams + g));
+  // (The zero-masked forms: GCC 12 warns about the unmasked ones' undefined pass-through.)
+  const __m256i x = _mm256_add_epi64(_mm512_maskz_extracti64x4_epi64(0xF, v, 0),
+                                     _mm512_maskz_extracti64x4_epi64(0xF, v, 1));
+  const __m128i y = _mm_add_epi64(_mm256_castsi256_si128(x), _mm256_extracti128_si256(x, 1));
+  return static_cast<uint64_t>(_mm_cvtsi128_si64(y)) +
+         static_cast<uint64_t>(_mm_extract_epi64(y, 1));
+}
+
+// SentenceKeyOf with the defaults, from the sentence ends the scan found (ScanTokensWithEnds:
+// `sentence_ends`, `n` entries) and the feature loop's `totals`, with no unpredictable branch:
+// every sentence is hashed and its key kept or not by conditional moves (a branch per sentence
+// on its length, and a call per sentence, mispredicted: with a branch per wide gap ~0.3 us per
+// 3 KB item from L3). A sentence's sum is its first token's unigram feature plus
+// BigramsBefore(to) - BigramsBefore(from + 1), the latter BigramsBefore(from) + bigrams[from]
+// (from > 0): one BigramsBefore per sentence end. The scan's values below `count` are the
+// sentences' ends in order; a repeated one (two patterns in one gap) or a 0 (a pattern before
+// the first token) is a sentence of no tokens, which does not count.
+STEPPEWATCH_AVX512_HASH Fingerprint SentenceKeyAvx512(const uint32_t* sentence_ends, size_t n,
+                                                      size_t count, const uint64_t* unigrams,
+                                                      const uint64_t* bigrams,
+                                                      const uint64_t* totals) {
+  // The values count (patterns after the last token) can only come last.
+  while (n > 0 && sentence_ends[n - 1] >= count) --n;
+  uint64_t best = ~uint64_t{0};
+  bool any = false;
+  size_t from = 0;
+  uint64_t before_from = 0;  // BigramsBefore(from)
+  for (size_t i = 0; i <= n; ++i) {
+    const size_t to = i < n ? sentence_ends[i] : count;  // the last sentence (empty if one ended)
+    const uint64_t before_to = BigramsBefore(bigrams, totals, to);
+    const uint64_t pair = from != 0 ? bigrams[from] : 0;  // bigrams[0] is no pair
+    uint64_t h = unigrams[from] + (before_to - before_from - pair);
+    h ^= h >> 32;
+    const uint64_t key = (h * kMul1) | 1;
+    const bool counts = to - from >= kDefaultSentenceOptions.min_tokens;
+    any |= counts;
+    best = std::min(best, counts ? key : ~uint64_t{0});
+    from = to;
+    before_from = before_to;
+  }
+  return any ? best : 0;
 }
 
 }  // namespace
@@ -202,13 +268,23 @@ bool TokenFeatures(Kernel kernel, std::string_view text, const uint32_t* starts,
 }
 
 bool AddTokenFeatures(std::string_view text, const uint32_t* starts, const uint32_t* ends,
-                      size_t count, MinHashBins* bins, size_t lead_at, MinHashBins* lead) {
+                      size_t count, MinHashBins* bins, size_t lead_at, MinHashBins* lead,
+                      Fingerprint* sentence, const uint32_t* sentence_ends, size_t sentence_count) {
   // On the stack, not the caller's scratch arrays: ~5% faster on a 3 KB item (the stack is in L1
   // and the compiler knows the bins are not in it).
   alignas(64) uint64_t unigrams[RoundUp8(MaxTokens(kDefaultOptions.max_body_bytes))];
   alignas(64) uint64_t bigrams[RoundUp8(MaxTokens(kDefaultOptions.max_body_bytes))];
-  return TokenFeaturesAvx512<true>(text, starts, ends, count, unigrams, bigrams, bins, lead_at,
-                                   lead);
+  if (sentence == nullptr) {
+    return TokenFeaturesAvx512<true>(text, starts, ends, count, unigrams, bigrams, bins, lead_at,
+                                     lead);
+  }
+  alignas(64) uint64_t totals[8 + RoundUp8(MaxTokens(kDefaultOptions.max_body_bytes))];
+  const bool empty = TokenFeaturesAvx512<true, true>(text, starts, ends, count, unigrams, bigrams,
+                                                     bins, lead_at, lead, totals);
+  // The first token's feature of every sentence is in `unigrams` (kEmptyBin only past the
+  // count, which no sentence reads), its pairs' sums in `totals` and `bigrams`.
+  *sentence = SentenceKeyAvx512(sentence_ends, sentence_count, count, unigrams, bigrams, totals);
+  return empty;
 }
 
 }  // namespace steppewatch::stories::internal

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string_view>
+#include <vector>
 
 #include "steppewatch/normalise/fold.h"
 #include "steppewatch/stories/fingerprint.h"
@@ -87,6 +88,17 @@ inline constexpr size_t MaxTokens(size_t bytes) { return bytes / 2 + 2 + kScanSl
 template <bool kDefault>
 size_t ScanTokens(Kernel kernel, std::string_view text, TextSpan span, const FingerprintOptions& o,
                   uint32_t* starts, uint32_t* ends);
+
+// ScanTokens<true> with the AVX-512 kernel (which must be supported), which also finds where the
+// body's sentences end (SentenceEndsIn's patterns, section 5) from the bytes it reads anyway:
+// writes to `sentence_ends` (MaxTokens(span.end - span.begin) entries), in order, for every
+// pattern it finds in the span, how many tokens end before it, and sets *sentence_count to how
+// many it wrote. On valid UTF-8 (what Fold writes) the values v with 0 < v < count (the token
+// count returned) are exactly the k + 1 of the gaps after token k that SentenceEndsIn finds a
+// sentence end in; a value may repeat (more than one pattern in a gap), and 0 and count stand
+// for patterns before the first token or after the last.
+size_t ScanTokensWithEnds(std::string_view text, TextSpan span, uint32_t* starts, uint32_t* ends,
+                          uint32_t* sentence_ends, size_t* sentence_count);
 
 // ---- 3. Hashes ------------------------------------------------------------------------------
 
@@ -198,11 +210,145 @@ struct MinHashBins {
 // MaxTokens(kDefaultOptions.max_body_bytes) (its buffers are on the stack). kAvx512 must be
 // supported. Returns whether a feature equals kEmptyBin (AddKey leaves it out: the caller
 // computes the item again with TokenFeatures and MinHashBins::Add).
+// `sentence`, when not null, is set to the sentence key of the tokens (SentenceKeyOf with the
+// defaults, over the features this computes), given the `sentence_count` sentence ends that
+// ScanTokensWithEnds wrote to `sentence_ends` for them.
 bool AddTokenFeatures(std::string_view text, const uint32_t* starts, const uint32_t* ends,
-                      size_t count, MinHashBins* bins, size_t lead_at, MinHashBins* lead);
+                      size_t count, MinHashBins* bins, size_t lead_at, MinHashBins* lead,
+                      Fingerprint* sentence = nullptr, const uint32_t* sentence_ends = nullptr,
+                      size_t sentence_count = 0);
 
 // Copies `from` to `to` (64 bins; kAvx512 must be supported): a plain struct copy compiles to
 // `rep movsq`, whose start-up cost was ~1% of a 3 KB item's time with its lead key.
 void CopyBins(Kernel kernel, const MinHashBins& from, MinHashBins* to);
+
+// ---- 5. The sentence key ---------------------------------------------------------------------
+
+// The sentence key (fingerprint.h): the least hash of the body's sentences of at least
+// min_tokens tokens, over the body's tokens as the text rules select them. The evaluation tool
+// varies the settings (benchmarks/README.md, "Stories: recall round" and "Stories: sentence
+// key"); the product uses the defaults.
+struct SentenceOptions {
+  size_t min_tokens = kSentenceTokens;
+  bool skip_first = false;  // the body's first sentence is no candidate (measured, not taken)
+  // How a sentence is hashed. kFeatures (the product): the sum of its first token's feature and
+  // its pairs' features (UnigramFeature, BigramFeature: what the fingerprint computes anyway),
+  // so the key costs a pass of adds. kChained: its tokens' hashes through a multiply chain (the
+  // recall round's definition, ~1 us per 3 KB item: as much again as the fingerprint). kCheap:
+  // the chain over its first token's hash and its other tokens' lengths (measured, not taken).
+  enum class Hash : uint8_t { kFeatures, kChained, kCheap };
+  Hash hash = Hash::kFeatures;
+};
+inline constexpr SentenceOptions kDefaultSentenceOptions{};
+
+// Whether a sentence ends in the gap between two tokens: '.', '!' or '?' followed by a space, or
+// a CJK full stop, exclamation or question mark (U+3002, U+FF01, U+FF1F). A gap of one byte (a
+// space, most gaps) holds none of them.
+inline bool SentenceEndsIn(const char* gap, size_t n) {
+  for (size_t i = 0; i + 1 < n; ++i) {
+    const unsigned char c = static_cast<unsigned char>(gap[i]);
+    const unsigned char c1 = static_cast<unsigned char>(gap[i + 1]);
+    if ((c == '.' || c == '!' || c == '?') && c1 == ' ') return true;
+    if (i + 2 < n) {
+      const unsigned char c2 = static_cast<unsigned char>(gap[i + 2]);
+      if (c == 0xE3 && c1 == 0x80 && c2 == 0x82) return true;                  // U+3002
+      if (c == 0xEF && c1 == 0xBC && (c2 == 0x81 || c2 == 0x9F)) return true;  // U+FF01, U+FF1F
+    }
+  }
+  return false;
+}
+
+// The features' sum of the sentence of tokens [from, to): the first token's unigram feature and
+// the pairs' (bigrams[k] pairs token k - 1 with token k), four sums at a time.
+inline uint64_t SentenceFeatureSum(const uint64_t* unigrams, const uint64_t* bigrams, size_t from,
+                                   size_t to) {
+  uint64_t s0 = unigrams[from], s1 = 0, s2 = 0, s3 = 0;
+  size_t k = from + 1;
+  for (; k + 4 <= to; k += 4) {
+    s0 += bigrams[k];
+    s1 += bigrams[k + 1];
+    s2 += bigrams[k + 2];
+    s3 += bigrams[k + 3];
+  }
+  for (; k < to; ++k) s0 += bigrams[k];
+  return (s0 + s1) + (s2 + s3);
+}
+
+// The sentence key of the `count` tokens ScanTokens found in `text` (the body's span), with the
+// features TokenFeatures writes for them (`unigrams`, `bigrams`; only for Hash::kFeatures): a
+// sentence runs to a SentenceEndsIn gap or to the last token; the key is the least over the
+// sentences of at least o.min_tokens tokens of a mix of their hash, 0 when there is none.
+// Typography (which Fold removes) and re-wrapping (which only moves spaces) leave it alone.
+// Calls on_key(key) for every such sentence (the evaluation's further keys). Each gap of more
+// than one byte is checked with SentenceEndsIn. (The AVX-512 kernel has its own copy of this,
+// SentenceKeyAvx512 in fingerprint_hash.cc, with no unpredictable branch, over the ends its scan
+// found, ScanTokensWithEnds; the tests and the stories fuzzer compare the two.)
+template <class OnKey>
+inline Fingerprint SentenceKeyOf(std::string_view text, const uint32_t* starts,
+                                 const uint32_t* ends, size_t count, const uint64_t* unigrams,
+                                 const uint64_t* bigrams, const SentenceOptions& o,
+                                 OnKey&& on_key) {
+  const char* data = text.data();
+  const char* end = data + text.size();
+  Fingerprint best = 0;
+  bool first = true;
+  size_t from = 0;
+  auto sentence = [&](size_t to) {
+    if (to - from >= o.min_tokens && !(first && o.skip_first)) {
+      uint64_t h;
+      if (o.hash == SentenceOptions::Hash::kFeatures) {
+        h = SentenceFeatureSum(unigrams, bigrams, from, to);
+        h ^= h >> 32;
+      } else {
+        h = 0;
+        for (size_t k = from; k < to; ++k) {
+          const uint32_t e = ends[k] & kEndMask;
+          h = (h ^ (o.hash == SentenceOptions::Hash::kCheap && k > from
+                        ? e - starts[k]
+                        : HashToken(data + starts[k], e - starts[k], end))) *
+              kMul2;
+          h ^= h >> 31;
+        }
+      }
+      const Fingerprint key = (h * kMul1) | 1;
+      if (best == 0 || key < best) best = key;
+      on_key(key);
+    }
+    first = false;
+    from = to;
+  };
+  // Gaps after tokens 0..count-2, 64 at a time.
+  for (size_t base = 0; base + 1 < count; base += 64) {
+    const size_t n = count - 1 - base < 64 ? count - 1 - base : 64;
+    uint64_t wide = 0;
+    for (size_t j = 0; j < n; ++j) {
+      const size_t k = base + j;
+      wide |= uint64_t{starts[k + 1] - (ends[k] & kEndMask) > 1} << j;
+    }
+    // The sentences' last tokens in this block, listed without a branch per gap.
+    uint8_t last[64];
+    size_t found = 0;
+    for (; wide != 0; wide &= wide - 1) {
+      const size_t j = static_cast<size_t>(__builtin_ctzll(wide));
+      const size_t k = base + j;
+      const uint32_t e = ends[k] & kEndMask;
+      const uint32_t gap = starts[k + 1] - e;
+      const bool ends_here = SentenceEndsIn(data + e, gap);
+      last[found] = static_cast<uint8_t>(j);
+      found += ends_here;
+    }
+    for (size_t i = 0; i < found; ++i) sentence(base + last[i] + 1);
+  }
+  if (from < count) sentence(count);
+  return best;
+}
+
+// The sentence key of an item's folded body (the original body for the byline and footer rules,
+// as Compute takes them), with `o` (allocates; for the evaluation tool and tests). With the
+// defaults it equals Fingerprinter::Compute's. `all`, when not null, gets every candidate
+// sentence's key (unsorted).
+Fingerprint SentenceKeyWithOptions(std::string_view folded_body, std::string_view original_body,
+                                   const SentenceOptions& o = kDefaultSentenceOptions,
+                                   std::vector<Fingerprint>* all = nullptr);
 
 }  // namespace steppewatch::stories::internal

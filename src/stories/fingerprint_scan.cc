@@ -81,10 +81,31 @@ struct ScanState {
   uint32_t* starts;
   uint32_t* ends;
   size_t ns = 0, ne = 0;
+  // With kEnds (ScanTokensWithEnds): where sentences end, as token counts (see there).
+  uint32_t* sentence_ends = nullptr;
+  size_t nsentence = 0;
+  // kEnds: the bytes [skip_begin, skip_end) that the last ScalarStep skipped (a bracket or a
+  // slashed word), for the caller to look for sentence ends in; skip_end 0: none.
+  size_t skip_begin = 0, skip_end = 0;
 };
 
-// Handles the one character at s.i (or a bracketed span it opens).
-template <bool kDefault>
+// Records a sentence end after the tokens completed so far (kEnds).
+inline void SentenceEndHere(ScanState& s) {
+  s.sentence_ends[s.nsentence++] = static_cast<uint32_t>(s.ne);
+}
+// Notes a span [begin, end) skipped whole (kEnds).
+inline void Skipped(ScanState& s, size_t begin, size_t end) {
+  s.skip_begin = begin;
+  s.skip_end = end;
+}
+
+// Handles the one character at s.i (or a bracketed span it opens). kEnds: also records the
+// sentence ends that are SentenceEndsIn patterns starting at this character (a CJK full stop,
+// exclamation or question mark), and notes a span it skips (Skipped): the caller looks for
+// patterns inside it (a bracket or a slashed word lies inside the gap between two tokens, and
+// no pattern crosses its edges: its first byte is no pattern's last, its last byte no
+// pattern's first).
+template <bool kDefault, bool kEnds = false>
 inline void ScalarStep(ScanState& s, const FingerprintOptions& runtime) {
   const FingerprintOptions& o = kDefault ? kDefaultOptions : runtime;
   const char* p = s.p;
@@ -105,6 +126,7 @@ inline void ScalarStep(ScanState& s, const FingerprintOptions& runtime) {
     if (o.skip_brackets && (c == '(' || c == '[')) {
       const char closing = c == '(' ? ')' : ']';
       if (size_t e = SpanEnd(p, i, n, o.bracket_bytes, &closing, 1)) {
+        if (kEnds) Skipped(s, i, e);
         i = e;
         return;
       }
@@ -114,6 +136,7 @@ inline void ScalarStep(ScanState& s, const FingerprintOptions& runtime) {
       size_t e = i + 1;
       while (e < n && e < i + 24 && p[e] != '/' && p[e] != ' ') ++e;
       if (e < n && p[e] == '/' && e > i + 1) {
+        if (kEnds) Skipped(s, i, e + 1);
         i = e + 1;
         return;
       }
@@ -133,20 +156,24 @@ inline void ScalarStep(ScanState& s, const FingerprintOptions& runtime) {
     cjk = c1 != 0x80;                                   // U+3000..U+303F is CJK punctuation
     if (o.skip_brackets && c1 == 0x80 && c2 == 0x90) {  // 【 ... 】
       if (size_t e = SpanEnd(p, i, n, o.bracket_bytes, "\xE3\x80\x91", 3)) {
+        if (kEnds) Skipped(s, i, e);
         i = e;
         return;
       }
     }
+    if (kEnds && c1 == 0x80 && c2 == 0x82) SentenceEndHere(s);  // U+3002
   } else if (k == kCjk3) {
     cjk = true;
   } else if (k == kEF) {
     cjk = c1 >= 0xA4 && c1 <= 0xAB;                     // U+F900..U+FAFF compatibility ideographs
     if (o.skip_brackets && c1 == 0xBC && c2 == 0x88) {  // （ ... ）
       if (size_t e = SpanEnd(p, i, n, o.bracket_bytes, "\xEF\xBC\x89", 3)) {
+        if (kEnds) Skipped(s, i, e);
         i = e;
         return;
       }
     }
+    if (kEnds && c1 == 0xBC && (c2 == 0x81 || c2 == 0x9F)) SentenceEndHere(s);  // U+FF01, U+FF1F
   } else if (k == kF0) {
     len = 4;
     cjk = c1 >= 0xA0 && c1 <= 0xAF;  // U+20000..U+2FFFF CJK extensions
@@ -227,7 +254,9 @@ size_t ScanPortable(std::string_view text, TextSpan span, const FingerprintOptio
 // unless special; which half of an entry counts is picked by the byte's top bit. The same
 // classes as the compares they replace, in 6 instructions instead of ~14 and no mask moves
 // (benchmarks/README.md, "Round fp1us, 2026-12-04 night").
-inline constexpr uint8_t kAsciiWord = 1, kAsciiSpecial = 2, kHighSpecial = 4;
+// kAsciiMark: '.', '!' and '?' (the first byte of an ASCII sentence end, SentenceEndsIn; only for
+// bytes < 0x80).
+inline constexpr uint8_t kAsciiWord = 1, kAsciiSpecial = 2, kHighSpecial = 4, kAsciiMark = 8;
 struct ScanClasses {
   alignas(64) uint8_t entry[128];
 };
@@ -238,6 +267,7 @@ constexpr ScanClasses MakeScanClasses(bool brackets, bool slashes) {
     if ((j >= '0' && j <= '9') || (j >= 'a' && j <= 'z') || (j >= 'A' && j <= 'Z')) k |= kAsciiWord;
     if ((brackets && (j == '(' || j == '[')) || (slashes && j == '/')) k |= kAsciiSpecial;
     if (j + 0x80 >= 0xE0 || (j + 0x80 >= 0xC0 && j + 0x80 <= 0xC2)) k |= kHighSpecial;
+    if (j == '.' || j == '!' || j == '?') k |= kAsciiMark;
     t.entry[j] = k;
   }
   return t;
@@ -247,16 +277,17 @@ inline constexpr ScanClasses kScanClasses[4] = {
     MakeScanClasses(false, false), MakeScanClasses(false, true), MakeScanClasses(true, false),
     MakeScanClasses(true, true)};
 
+alignas(64) inline constexpr std::array<uint8_t, 64> kIota = [] {
+  std::array<uint8_t, 64> t{};
+  for (int j = 0; j < 64; ++j) t[j] = static_cast<uint8_t>(j);
+  return t;
+}();
+
 // Writes the positions base + b of the set bits b of `bits` (at most 32) to out[*count...],
 // with no loop: VBMI2 compresses the bit indexes into bytes, which widen to 32 bits. Writes 32
 // entries whatever the count (the arrays have kScanSlack entries to spare).
 STEPPEWATCH_AVX512_SCAN inline void CompressBits(uint64_t bits, size_t base, uint32_t* out,
                                                  size_t* count) {
-  alignas(64) static constexpr std::array<uint8_t, 64> kIota = [] {
-    std::array<uint8_t, 64> t{};
-    for (int j = 0; j < 64; ++j) t[j] = static_cast<uint8_t>(j);
-    return t;
-  }();
   const __m512i packed = _mm512_maskz_compress_epi8(
       bits, _mm512_load_si512(reinterpret_cast<const void*>(kIota.data())));
   const __m512i b = _mm512_set1_epi32(static_cast<int>(base));
@@ -272,12 +303,66 @@ STEPPEWATCH_AVX512_SCAN inline void CompressBits(uint64_t bits, size_t base, uin
   *count += static_cast<size_t>(found);
 }
 
-template <bool kDefault>
+// kEnds: records the sentence ends among a block's bytes: `stop` has bit j set when byte j is
+// the space of a ". ", "! " or "? " (its mark in this block or, for j = 0, the last byte of the
+// block before), `ended` bit j when a token ends at byte j, and `ne` is how many tokens ended
+// before the block. A stop follows those tokens and the ones whose end bit is below its own.
+// The first two stops with no branch (a block has none or one most of the time), in general
+// registers beside the vector work; a third or more in a loop. Writes two entries whatever the
+// count.
+STEPPEWATCH_AVX512_SCAN inline void BlockSentenceEnds(ScanState& s, uint64_t stop, uint64_t ended,
+                                                      size_t ne) {
+  uint32_t* out = s.sentence_ends;
+  size_t n = s.nsentence;
+  auto before = [&](uint64_t at) STEPPEWATCH_AVX512_SCAN {
+    return static_cast<uint32_t>(ne + __builtin_popcountll(_bzhi_u64(ended, _tzcnt_u64(at))));
+  };
+  out[n] = before(stop);
+  n += stop != 0;
+  stop = _blsr_u64(stop);
+  out[n] = before(stop);
+  n += stop != 0;
+  for (stop = _blsr_u64(stop); stop != 0; stop = _blsr_u64(stop)) out[n++] = before(stop);
+  s.nsentence = n;
+}
+
+// Whether a SentenceEndsIn pattern lies inside p[0, len), by byte compares on at most two
+// 64-byte blocks (bytes past len read as 0, which no pattern has) instead of a loop per byte.
+STEPPEWATCH_AVX512_SCAN inline bool PatternInside(const char* p, size_t len) {
+  if (len > 128) [[unlikely]] {
+    return SentenceEndsIn(p, len);
+  }
+  const uint64_t load0 =
+      len >= 64 ? ~uint64_t{0} : _bzhi_u64(~uint64_t{0}, static_cast<unsigned>(len));
+  const uint64_t load1 = len <= 64 ? 0 : _bzhi_u64(~uint64_t{0}, static_cast<unsigned>(len - 64));
+  const __m512i x0 = _mm512_maskz_loadu_epi8(load0, p);
+  const __m512i x1 = _mm512_maskz_loadu_epi8(load1, p + 64);
+  // Byte masks of the 128 bytes as two halves, and the same moved down by one and two bytes.
+  struct Bits {
+    uint64_t lo, hi;
+  };
+  auto eq = [&](int c) STEPPEWATCH_AVX512_SCAN {
+    const __m512i v = _mm512_set1_epi8(static_cast<char>(c));
+    return Bits{_mm512_cmpeq_epi8_mask(x0, v), _mm512_cmpeq_epi8_mask(x1, v)};
+  };
+  auto next = [](Bits b, int k) { return Bits{(b.lo >> k) | (b.hi << (64 - k)), b.hi >> k}; };
+  auto both = [](Bits a, Bits b) { return Bits{a.lo & b.lo, a.hi & b.hi}; };
+  auto either = [](Bits a, Bits b) { return Bits{a.lo | b.lo, a.hi | b.hi}; };
+  const Bits ascii = both(either(either(eq('.'), eq('!')), eq('?')), next(eq(' '), 1));
+  const Bits stop = both(both(eq(0xE3), next(eq(0x80), 1)), next(eq(0x82), 2));
+  const Bits full = both(both(eq(0xEF), next(eq(0xBC), 1)), next(either(eq(0x81), eq(0x9F)), 2));
+  const Bits any = either(either(ascii, stop), full);
+  return (any.lo | any.hi) != 0;
+}
+
+template <bool kDefault, bool kEnds = false>
 STEPPEWATCH_AVX512_SCAN size_t ScanAvx512(std::string_view text, TextSpan span,
                                           const FingerprintOptions& runtime, uint32_t* starts,
-                                          uint32_t* ends) {
+                                          uint32_t* ends, uint32_t* sentence_ends = nullptr,
+                                          size_t* sentence_count = nullptr) {
   const FingerprintOptions& o = kDefault ? kDefaultOptions : runtime;
   ScanState s{text.data(), span.end, span.begin, starts, ends};
+  s.sentence_ends = sentence_ends;
   const char* p = s.p;
   const size_t n = s.n;
   const ScanClasses& classes = kScanClasses[(o.skip_brackets ? 2 : 0) + (o.skip_slashes ? 1 : 0)];
@@ -287,6 +372,7 @@ STEPPEWATCH_AVX512_SCAN size_t ScanAvx512(std::string_view text, TextSpan span,
   // has (`load`; bytes past the span read as 0, a separator, and fault nowhere).
   struct Block {
     uint64_t word, special, load;
+    uint64_t mark, space;  // kEnds: its '.', '!', '?' and ' ' bytes
   };
   auto classify = [&](size_t at) STEPPEWATCH_AVX512_SCAN {
     const size_t avail = n - at;
@@ -299,10 +385,15 @@ STEPPEWATCH_AVX512_SCAN size_t ScanAvx512(std::string_view text, TextSpan span,
         _mm512_test_epi8_mask(cls, _mm512_mask_blend_epi8(high, _mm512_set1_epi8(kAsciiSpecial),
                                                           _mm512_set1_epi8(kHighSpecial)));
     b.word = _mm512_test_epi8_mask(cls, _mm512_set1_epi8(kAsciiWord)) | high;
+    if constexpr (kEnds) {
+      b.mark = _mm512_mask_test_epi8_mask(~high, cls, _mm512_set1_epi8(kAsciiMark));
+      b.space = _mm512_cmpeq_epi8_mask(x, _mm512_set1_epi8(' '));
+    }
     return b;
   };
   Block next{};
   if (s.i < n) next = classify(s.i);
+  uint64_t mark_before = 0;  // kEnds: whether the byte before the block is a mark (bit 0)
   while (s.i < n) {
     const Block cur = next;
     const uint64_t word = cur.word;
@@ -317,8 +408,14 @@ STEPPEWATCH_AVX512_SCAN size_t ScanAvx512(std::string_view text, TextSpan span,
       // other: two thirds of the scan's time).
       const uint64_t m = word;  // zero past the span
       const uint64_t before = (m << 1) | (s.ns != s.ne ? 1u : 0u);
+      const uint64_t ended = ~m & before & cur.load;
+      const size_t ne = s.ne;
       CompressBits(m & ~before, s.i, s.starts, &s.ns);
-      CompressBits(~m & before & cur.load, s.i, s.ends, &s.ne);
+      CompressBits(ended, s.i, s.ends, &s.ne);
+      if constexpr (kEnds) {
+        BlockSentenceEnds(s, ((cur.mark << 1) | mark_before) & cur.space, ended, ne);
+        mark_before = cur.mark >> 63;  // the next block starts right after this one
+      }
       s.i += 64;  // past n only after the span's last block
       continue;
     }
@@ -327,16 +424,33 @@ STEPPEWATCH_AVX512_SCAN size_t ScanAvx512(std::string_view text, TextSpan span,
     const uint64_t valid = _bzhi_u64(~uint64_t{0}, static_cast<unsigned>(take));
     const uint64_t m = word & valid;
     const uint64_t before = (m << 1) | (s.ns != s.ne ? 1u : 0u);
+    const uint64_t ended = ~m & before & valid;
+    const size_t ne = s.ne;
     CompressBits(m & ~before, s.i, s.starts, &s.ns);
-    CompressBits(~m & before & valid, s.i, s.ends, &s.ne);
+    CompressBits(ended, s.i, s.ends, &s.ne);
+    if constexpr (kEnds) {
+      BlockSentenceEnds(s, ((cur.mark << 1) | mark_before) & cur.space & valid, ended, ne);
+      // What ScalarStep takes ends in no mark (a special character, a bracket's or slash's
+      // close), so the next block starts after none.
+      mark_before = 0;
+    }
     s.i += take;
-    ScalarStep<kDefault>(s, o);
-    // A run of 3- and 4-byte characters (Chinese: all of it) one character at a time, without
-    // a 64-byte block per character.
-    while (s.i < n && static_cast<unsigned char>(p[s.i]) >= 0xE0) ScalarStep<kDefault>(s, o);
+    // A special character, then a run of 3- and 4-byte characters (Chinese: all of it) one
+    // character at a time, without a 64-byte block per character.
+    do {
+      ScalarStep<kDefault, kEnds>(s, o);
+      if constexpr (kEnds) {
+        if (s.skip_end != 0) [[unlikely]] {
+          s.sentence_ends[s.nsentence] = static_cast<uint32_t>(s.ne);
+          s.nsentence += PatternInside(p + s.skip_begin, s.skip_end - s.skip_begin);
+          s.skip_end = 0;
+        }
+      }
+    } while (s.i < n && static_cast<unsigned char>(p[s.i]) >= 0xE0);
     if (s.i < n) next = classify(s.i);
   }
   if (s.ns != s.ne) s.ends[s.ne++] = static_cast<uint32_t>(n);
+  if constexpr (kEnds) *sentence_count = s.nsentence;
   return s.ne;
 }
 
@@ -349,6 +463,15 @@ size_t ScanTokens(Kernel kernel, std::string_view text, TextSpan span, const Fin
   if (span.begin >= span.end) return 0;
   if (kernel == Kernel::kAvx512) return ScanAvx512<kDefault>(text, span, o, starts, ends);
   return ScanPortable<kDefault>(text, span, o, starts, ends);
+}
+
+size_t ScanTokensWithEnds(std::string_view text, TextSpan span, uint32_t* starts, uint32_t* ends,
+                          uint32_t* sentence_ends, size_t* sentence_count) {
+  *sentence_count = 0;
+  span.end = std::min<size_t>(span.end, kEndMask);
+  if (span.begin >= span.end) return 0;
+  return ScanAvx512<true, true>(text, span, kDefaultOptions, starts, ends, sentence_ends,
+                                sentence_count);
 }
 
 template size_t ScanTokens<true>(Kernel, std::string_view, TextSpan, const FingerprintOptions&,

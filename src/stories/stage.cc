@@ -410,6 +410,11 @@ void StageImpl::Handle(const StageInput& in, Slot& slot, StageOutput& out, bool 
                   StrCat("item ", std::string_view(f.id).substr(0, 64),
                          ": item.lead_fingerprint is not 16 hex digits"));
   }
+  if (!f.sentence_ok) {
+    return Reject(out, "no_fingerprint",
+                  StrCat("item ", std::string_view(f.id).substr(0, 64),
+                         ": item.fingerprint_sentence is not 16 hex digits"));
+  }
   int64_t kafka_timestamp_ms = in.kafka_timestamp_ms;
   if (kafka_timestamp_ms < 0) kafka_timestamp_ms = f.origin_timestamp_ms;
   int64_t t;
@@ -430,10 +435,10 @@ void StageImpl::Handle(const StageInput& in, Slot& slot, StageOutput& out, bool 
   if (undated) ++stats_.undated;
   int language = LanguageIndex(f.lang);
   StoryIndex::Assignment a =
-      prefetched
-          ? index_.AssignPrefetched(f.fp, f.id, t, Hash64(f.source), language, f.lead,
-                                    f.fingerprint_tokens)
-          : index_.Assign(f.fp, f.id, t, Hash64(f.source), language, f.lead, f.fingerprint_tokens);
+      prefetched ? index_.AssignPrefetched(f.fp, f.id, t, Hash64(f.source), language, f.lead,
+                                           f.fingerprint_tokens, f.sentence)
+                 : index_.Assign(f.fp, f.id, t, Hash64(f.source), language, f.lead,
+                                 f.fingerprint_tokens, f.sentence);
   if (!a.is_new) {
     if (!a.same_item) ++stats_.copies;
   } else {
@@ -468,15 +473,15 @@ std::span<const StageOutput> StageImpl::ProcessBatch(std::span<const StageInput>
     if (j < n) {
       AlertFields& f = slots_[j]->f;
       parser_.Parse(alerts[j].alert_json, &f);
-      if (f.fp_ok) index_.PrefetchHeads(f.fp, f.lead);
+      if (f.fp_ok) index_.PrefetchHeads(f.fp, f.lead, f.sentence);
     }
     if (j >= 1 && j - 1 < n) {
       const AlertFields& f = slots_[j - 1]->f;
-      if (f.fp_ok) index_.PrefetchBucketStarts(f.fp, f.lead);
+      if (f.fp_ok) index_.PrefetchBucketStarts(f.fp, f.lead, f.sentence);
     }
     if (j >= 2 && j - 2 < n) {
       const AlertFields& f = slots_[j - 2]->f;
-      if (f.fp_ok) index_.PrefetchBucketRest(f.fp, f.lead);
+      if (f.fp_ok) index_.PrefetchBucketRest(f.fp, f.lead, f.sentence);
     }
     if (j >= 3) Handle(alerts[j - 3], *slots_[j - 3], outs_[j - 3], replay, true);
   }

@@ -14,19 +14,21 @@
 namespace steppewatch::stories {
 namespace {
 
-// Tables 0-3 index the fingerprint by its four 16-bit blocks; tables 4 and 5 the lead key by
-// the low block of each 32-bit half.
+// Tables 0-3 index the fingerprint by its four 16-bit blocks; table 4 the lead key and table 5
+// the sentence key, each by its low block (both keys match exactly: the bucket and the filter
+// compare 48 bits).
 constexpr int kTables = 4;
-constexpr int kLeadTables = 2;
-constexpr int kFirstLeadTable = kTables;
+constexpr int kLeadTable = kTables;
+constexpr int kSentenceTable = kTables + 1;
+constexpr int kAllTables = kTables + 2;
 constexpr size_t kBuckets = 65536;
-constexpr size_t kSlots = (kTables + kLeadTables) * kBuckets;
+constexpr size_t kSlots = kAllTables * kBuckets;
 // The heads' allocation: a multiple of the 2 MiB alignment (aligned_alloc's rule).
 constexpr size_t kHeadBytes =
     (kSlots * sizeof(uint64_t*) + (size_t{2} << 20) - 1) / (size_t{2} << 20) * (size_t{2} << 20);
 
 // The rotation that brings table `table`'s block to the low bits.
-inline int RotationOf(int table) { return table < kTables ? 16 * table : 32 * (table - kTables); }
+inline int RotationOf(int table) { return table < kTables ? 16 * table : 0; }
 
 inline size_t SlotOf(Fingerprint key, int table) {
   return static_cast<size_t>(table) * kBuckets +
@@ -349,49 +351,56 @@ void StoryIndex::Compact(size_t slot) {
   }
 }
 
-void StoryIndex::PrefetchHeads(Fingerprint fp, Fingerprint lead) const {
-  for (int t = 0; t < kTables; ++t) __builtin_prefetch(&heads_[SlotOf(fp, t)]);
-  const Fingerprint key = lead != 0 ? lead : fp;
-  for (int t = kFirstLeadTable; t < kFirstLeadTable + kLeadTables; ++t) {
-    __builtin_prefetch(&heads_[SlotOf(key, t)]);
+namespace {
+
+// The key each table is looked up by (0: not looked up).
+inline Fingerprint KeyOf(int table, Fingerprint fp, Fingerprint lead, Fingerprint sentence) {
+  return table < kTables ? fp : table == kLeadTable ? (lead != 0 ? lead : fp) : sentence;
+}
+
+}  // namespace
+
+void StoryIndex::PrefetchHeads(Fingerprint fp, Fingerprint lead, Fingerprint sentence) const {
+  for (int t = 0; t < kAllTables; ++t) {
+    const Fingerprint key = KeyOf(t, fp, lead, sentence);
+    if (key != 0) __builtin_prefetch(&heads_[SlotOf(key, t)]);
   }
 }
 
-void StoryIndex::PrefetchBuckets(Fingerprint fp, Fingerprint lead) const {
+void StoryIndex::PrefetchBuckets(Fingerprint fp, Fingerprint lead, Fingerprint sentence) const {
   // The buckets hold about size / 65536 entries each (Poisson: a few in ten hold 1.5 times
   // that); load the lines of 1.5 times the mean (the first line also holds the bucket's size;
   // a block starts anywhere in a line), at most 24.
+  // The lead and sentence buckets are read only when no story is within the distance (a new
+  // story, most of a window's alerts), and hold as many entries as the others when most stories
+  // have a lead key (longer items): the same lines (their first line only cost a demand miss per
+  // further line on every new story, ~7% of the stage at 5 M stories).
   const size_t bytes = 8 + (size() >> 16) * 12;
   const size_t lines = std::min<size_t>(24, bytes / 64 + 2);
-  for (int t = 0; t < kTables; ++t) {
-    const char* b = reinterpret_cast<const char*>(heads_[SlotOf(fp, t)]);
-    if (b == nullptr) continue;
-    for (size_t l = 0; l < lines; ++l) __builtin_prefetch(b + 64 * l);
-  }
-  // The lead buckets are read only when no story is within the distance (a new story, most of
-  // a window's alerts), and hold as many entries as the others when most stories have a lead
-  // key (longer items): the same lines (their first line only cost a demand miss per further
-  // line on every new story, ~7% of the stage at 5 M stories).
-  const Fingerprint key = lead != 0 ? lead : fp;
-  for (int t = kFirstLeadTable; t < kFirstLeadTable + kLeadTables; ++t) {
+  for (int t = 0; t < kAllTables; ++t) {
+    const Fingerprint key = KeyOf(t, fp, lead, sentence);
+    if (key == 0) continue;
     const char* b = reinterpret_cast<const char*>(heads_[SlotOf(key, t)]);
     if (b == nullptr) continue;
     for (size_t l = 0; l < lines; ++l) __builtin_prefetch(b + 64 * l);
   }
 }
 
-void StoryIndex::PrefetchBucketStarts(Fingerprint fp, Fingerprint lead) const {
-  const Fingerprint key = lead != 0 ? lead : fp;
-  for (int t = 0; t < kTables + kLeadTables; ++t) {
-    const uint64_t* b = heads_[SlotOf(t < kTables ? fp : key, t)];
+void StoryIndex::PrefetchBucketStarts(Fingerprint fp, Fingerprint lead,
+                                      Fingerprint sentence) const {
+  for (int t = 0; t < kAllTables; ++t) {
+    const Fingerprint key = KeyOf(t, fp, lead, sentence);
+    if (key == 0) continue;
+    const uint64_t* b = heads_[SlotOf(key, t)];
     if (b != nullptr) __builtin_prefetch(b);
   }
 }
 
-void StoryIndex::PrefetchBucketRest(Fingerprint fp, Fingerprint lead) const {
-  const Fingerprint key = lead != 0 ? lead : fp;
-  for (int t = 0; t < kTables + kLeadTables; ++t) {
-    const uint64_t* b = heads_[SlotOf(t < kTables ? fp : key, t)];
+void StoryIndex::PrefetchBucketRest(Fingerprint fp, Fingerprint lead, Fingerprint sentence) const {
+  for (int t = 0; t < kAllTables; ++t) {
+    const Fingerprint key = KeyOf(t, fp, lead, sentence);
+    if (key == 0) continue;
+    const uint64_t* b = heads_[SlotOf(key, t)];
     if (b == nullptr) continue;
     // The lines after the first up to the one the next entry goes to (a new story appends to
     // every bucket it was looked up in), at most 64.
@@ -419,9 +428,12 @@ uint64_t StoryIndex::IdHash(std::string_view id) {
 }
 
 bool StoryIndex::Nearest(Fingerprint key, Fingerprint Story::*field, int first, int count, int k,
-                         Fingerprint fp, bool gated, uint32_t tokens, int64_t oldest_open,
+                         Fingerprint fp, Gate gate, uint32_t tokens, int64_t oldest_open,
                          uint64_t* seq) {
-  int best_d = k + 1;
+  // Without a field (the sentence key) the story is ranked by its fingerprint's distance, within
+  // kSentenceGate.
+  const int limit = field != nullptr ? k : kSentenceGate;
+  int best_d = limit + 1;
   uint64_t best_seq = 0;
   const uint32_t head = static_cast<uint32_t>(head_seq_);
   const uint32_t live = static_cast<uint32_t>(tail_seq_ - head_seq_);
@@ -441,10 +453,11 @@ bool StoryIndex::Nearest(Fingerprint key, Fingerprint Story::*field, int first, 
     for (int h = 0; h < n; ++h) {
       uint64_t candidate = FullSeq(hits[h]);
       const Story& s = At(candidate);
-      // The filter saw 32 bits; the story's key decides.
-      int d = Distance(s.*field, key);
-      if (d > k) continue;
-      if (gated && Distance(s.fp, fp) > LeadGate(tokens, s.tokens)) continue;
+      // The filter saw 32 bits; the story's key decides (the sentence key has no field: its 16
+      // bits of bucket and 32 of filter, all equal, are the check).
+      const int d = field != nullptr ? Distance(s.*field, key) : Distance(s.fp, fp);
+      if (d > limit) continue;
+      if (gate == Gate::kLead && Distance(s.fp, fp) > LeadGate(tokens, s.tokens)) continue;
       if (s.first_seen_ms < oldest_open) continue;  // its window is over
       if (d < best_d || (d == best_d && candidate < best_seq)) {
         best_d = d;
@@ -455,7 +468,7 @@ bool StoryIndex::Nearest(Fingerprint key, Fingerprint Story::*field, int first, 
     if (stale) Compact(slot);
   }
   *seq = best_seq;
-  return best_d <= k;
+  return best_d <= limit;
 }
 
 void StoryIndex::Join(uint64_t seq, std::string_view item_id, uint64_t source_hash,
@@ -486,33 +499,36 @@ void StoryIndex::Join(uint64_t seq, std::string_view item_id, uint64_t source_ha
 
 StoryIndex::Assignment StoryIndex::Assign(Fingerprint fp, std::string_view item_id, int64_t time_ms,
                                           uint64_t source_hash, int language_index,
-                                          Fingerprint lead, uint32_t tokens) {
+                                          Fingerprint lead, uint32_t tokens, Fingerprint sentence) {
   if (fp != 0) {
     // The buckets are in random places: start all their cache misses before waiting on the
     // first (a batch starts them earlier still, through AssignPrefetched).
-    PrefetchHeads(fp, lead);
-    PrefetchBuckets(fp, lead);
+    PrefetchHeads(fp, lead, sentence);
+    PrefetchBuckets(fp, lead, sentence);
   }
-  return AssignPrefetched(fp, item_id, time_ms, source_hash, language_index, lead, tokens);
+  return AssignPrefetched(fp, item_id, time_ms, source_hash, language_index, lead, tokens,
+                          sentence);
 }
 
 StoryIndex::Assignment StoryIndex::AssignPrefetched(Fingerprint fp, std::string_view item_id,
                                                     int64_t time_ms, uint64_t source_hash,
                                                     int language_index, Fingerprint lead,
-                                                    uint32_t tokens) {
+                                                    uint32_t tokens, Fingerprint sentence) {
   static_assert(kChunkSize * kMaxIdBytes < (uint64_t{1} << 32), "Story::id_offset has 32 bits");
   Assignment out;
   int64_t oldest_open = time_ms - window_ms_;
   if (fp != 0) {
     uint64_t seq;
-    if (Nearest(fp, &Story::fp, 0, kTables, max_distance_, fp, false, 0, oldest_open, &seq) ||
-        Nearest(lead != 0 ? lead : fp, &Story::lead, kFirstLeadTable, kLeadTables, kLeadDistance,
-                fp, true, tokens, oldest_open, &seq)) {
+    if (Nearest(fp, &Story::fp, 0, kTables, max_distance_, fp, Gate::kNone, 0, oldest_open, &seq) ||
+        Nearest(lead != 0 ? lead : fp, &Story::lead, kLeadTable, 1, kLeadDistance, fp, Gate::kLead,
+                tokens, oldest_open, &seq) ||
+        (sentence != 0 && Nearest(sentence, nullptr, kSentenceTable, 1, 0, fp, Gate::kSentence,
+                                  tokens, oldest_open, &seq))) {
       Join(seq, item_id, source_hash, language_index, &out);
       return out;
     }
   } else {
-    lead = 0;
+    lead = sentence = 0;
   }
   if ((tail_seq_ & (kChunkSize - 1)) == 0 &&
       (tail_seq_ >> kChunkBits) - (head_seq_ >> kChunkBits) == chunks_.size()) {
@@ -552,9 +568,12 @@ StoryIndex::Assignment StoryIndex::AssignPrefetched(Fingerprint fp, std::string_
     }
   }
   if (lead != 0) {
-    for (int t = kFirstLeadTable; t < kFirstLeadTable + kLeadTables; ++t) {
-      Append(SlotOf(lead, t), FilterOf(lead, t) | (uint64_t{static_cast<uint32_t>(seq)} << 32));
-    }
+    Append(SlotOf(lead, kLeadTable),
+           FilterOf(lead, kLeadTable) | (uint64_t{static_cast<uint32_t>(seq)} << 32));
+  }
+  if (sentence != 0) {
+    Append(SlotOf(sentence, kSentenceTable),
+           FilterOf(sentence, kSentenceTable) | (uint64_t{static_cast<uint32_t>(seq)} << 32));
   }
   out.seq = seq;
   out.story = &s;

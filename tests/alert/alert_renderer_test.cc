@@ -71,6 +71,11 @@ std::string ReferenceAlert(const rules::CompiledPack& pack, const RenderOptions&
       w.Field("lead_fingerprint", hex);
     }
     if (c.fingerprint_tokens != 0) w.FieldInt("fingerprint_tokens", c.fingerprint_tokens);
+    if (c.sentence_fingerprint != 0) {
+      std::snprintf(hex, sizeof hex, "%016llx",
+                    static_cast<unsigned long long>(c.sentence_fingerprint));
+      w.Field("fingerprint_sentence", hex);
+    }
   }
   w.EndObject();
   w.Key("matches");
@@ -228,6 +233,7 @@ TEST(AlertRenderer, AlertsEqualTheGenericWriterItemAfterItem) {
       c.fingerprint = (uint64_t{rng()} << 32) | rng();
       c.lead_fingerprint = rng() % 2 ? 0 : (uint64_t{rng()} << 32) | rng();
       c.fingerprint_tokens = rng() % 2 ? 0 : rng() % 1000;
+      c.sentence_fingerprint = rng() % 2 ? 0 : (uint64_t{rng()} << 32) | rng();
       std::string json = "prefix";  // Render appends
       std::string rules_header, tags_header, severity_header, alert_id;
       renderer.Render(c, fired_ptrs, &json, &rules_header, &tags_header, &severity_header,

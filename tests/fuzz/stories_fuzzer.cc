@@ -6,8 +6,8 @@
 // and simdjson's DOM parser give one verdict and the same fields (src/stories/alert_fields.h).
 // The same bytes are also an item's text for the fingerprint (title: the first line, body: the
 // rest, also as the original body): folded, the AVX-512 and the portable kernels and the
-// settings-at-run-time path must give one fingerprint; unfolded (bytes Fold never writes,
-// sequences cut anywhere), each kernel must only stay inside the text.
+// settings-at-run-time path must give one fingerprint, lead key and sentence key; unfolded (bytes
+// Fold never writes, sequences cut anywhere), each kernel must only stay inside the text.
 //
 // Run: the `fuzz` preset builds it (`cmake --build --preset fuzz --target stories_fuzzer`);
 //   build/fuzz/tests/stories_fuzzer -max_total_time=60 WORK_DIR tests/fuzz/corpus/stories
@@ -23,6 +23,7 @@
 #include "steppewatch/stories/fingerprint.h"
 #include "steppewatch/stories/stage.h"
 #include "stories/alert_fields.h"
+#include "stories/fingerprint_internal.h"
 
 namespace {
 
@@ -90,9 +91,18 @@ void CheckFingerprints(std::string_view text) {
   const auto expected = steppewatch::stories::internal::ComputeWithOptions(
       folded_title, folded_body, lead_only, Kernel::kPortable, body);
   if (lead != 0 ? lead != expected : expected != fp) std::abort();
+  // The sentence key: the same on both kernels (the AVX-512 one finds sentence ends a block at
+  // a time and sums the features it kept) and the options path (a byte loop per gap).
+  steppewatch::stories::Fingerprint sentence = 1, sentence_portable = 1;
+  if (best.Compute(folded_title, folded_body, body, &lead, nullptr, &sentence) != fp) std::abort();
+  portable.Compute(folded_title, folded_body, body, &lead_portable, nullptr, &sentence_portable);
+  if (sentence != sentence_portable) std::abort();
+  if (steppewatch::stories::internal::SentenceKeyWithOptions(folded_body, body) != sentence) {
+    std::abort();
+  }
   const std::string raw_title(title), raw_body(body);
-  best.Compute(raw_title, raw_body, raw_body);
-  portable.Compute(raw_title, raw_body, raw_body);
+  best.Compute(raw_title, raw_body, raw_body, &lead, nullptr, &sentence);
+  portable.Compute(raw_title, raw_body, raw_body, &lead, nullptr, &sentence);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 
 #include "gtest/gtest.h"
 #include "steppewatch/normalise/fold.h"
+#include "stories/fingerprint_internal.h"
 
 namespace steppewatch::stories {
 namespace {
@@ -445,6 +446,125 @@ TEST(Fingerprint, CountsTheTokensItCovers) {
   EXPECT_EQ(tokens, whole);
 }
 
+// The sentence key (item.fingerprint_sentence), as the item processor computes it.
+Fingerprint SentenceOf(std::string_view title, std::string_view body,
+                       Kernel kernel = internal::BestKernel()) {
+  Fingerprinter f(kernel);
+  Fingerprint lead = 0, sentence = 1;
+  uint32_t tokens = 0;
+  f.Compute(normalise::FoldToString(title), normalise::FoldToString(body), body, &lead, &tokens,
+            &sentence);
+  return sentence;
+}
+
+// Four sentences of at least kSentenceTokens tokens, one short one, after a dateline.
+constexpr char kSentenceBody[] =
+    "ALMATY, Dec 4 (Reuters) - Kazakhstan and China signed an agreement on Tuesday to expand the "
+    "capacity of the gas pipeline that links the two countries, the energy ministry said. "
+    "The deal raises annual exports to 10 billion cubic metres by 2025, up from about 6 billion "
+    "cubic metres a year now. It was signed in Beijing. President Kassym-Jomart Tokayev said the "
+    "project was part of the country's multi-vector foreign policy, which balances ties with "
+    "Russia, China and the West. Analysts said the pipeline would also carry gas from "
+    "Turkmenistan and Uzbekistan to Chinese customers in the coming years.";
+
+// The body's sentences (split where the test text puts them).
+std::vector<std::string> Sentences(std::string_view body) {
+  std::vector<std::string> out;
+  size_t from = 0;
+  for (size_t at = body.find(". "); at != std::string_view::npos; at = body.find(". ", from)) {
+    out.emplace_back(body.substr(from, at + 1 - from));
+    from = at + 2;
+  }
+  out.emplace_back(body.substr(from));
+  return out;
+}
+std::string Join(const std::vector<std::string>& sentences) {
+  std::string out;
+  for (const std::string& s : sentences) out += (out.empty() ? "" : " ") + s;
+  return out;
+}
+
+TEST(Fingerprint, SentenceKeySurvivesWhatBreaksTheLead) {
+  const Fingerprint key = SentenceOf(kTitle, kSentenceBody);
+  ASSERT_NE(key, 0u);
+  // A rewritten headline (also none at all) keeps it: the title is no part of it.
+  EXPECT_EQ(SentenceOf("Gas exports to China to rise under new Kazakh deal", kSentenceBody), key);
+  EXPECT_EQ(SentenceOf("", kSentenceBody), key);
+  // Typography (case, curly quotes, no-break spaces, a re-wrapped line) and another dateline.
+  std::string typo = kSentenceBody;
+  typo.replace(typo.find("country's"), 9, "country\u2019s");
+  typo.replace(typo.find("Kazakhstan and"), 14, "KAZAKHSTAN\u00a0and");
+  typo.replace(typo.find(" the two countries"), 1, "\n");
+  EXPECT_EQ(SentenceOf(kTitle, typo), key);
+  std::string dateline = kSentenceBody;
+  dateline.replace(0, dateline.find(" - ") + 3, "ASTANA (Kazinform) - ");
+  EXPECT_EQ(SentenceOf(kTitle, dateline), key);
+  // Which sentence is the least: dropping any other one, or moving it, keeps the key.
+  const std::vector<std::string> sentences = Sentences(kSentenceBody);
+  ASSERT_EQ(sentences.size(), 5u);
+  int least = -1;
+  for (size_t i = 0; i < sentences.size(); ++i) {
+    std::vector<std::string> without = sentences;
+    without.erase(without.begin() + static_cast<long>(i));
+    if (SentenceOf(kTitle, Join(without)) != key) {
+      EXPECT_EQ(least, -1) << "dropping sentence " << i << " changed the key too";
+      least = static_cast<int>(i);
+    }
+  }
+  ASSERT_NE(least, -1) << "no sentence carries the key";
+  EXPECT_NE(least, 2) << "the short sentence is no candidate";
+  for (size_t i = 0; i < sentences.size(); ++i) {
+    if (static_cast<int>(i) == least) continue;
+    std::vector<std::string> moved = sentences;
+    std::string s = moved[i];
+    moved.erase(moved.begin() + static_cast<long>(i));
+    moved.insert(moved.begin() + static_cast<long>((i + 2) % moved.size()), s);
+    EXPECT_EQ(SentenceOf(kTitle, Join(moved)), key) << i;
+  }
+  // A word changed in the least sentence, or a different text, changes it.
+  std::vector<std::string> edited = sentences;
+  edited[static_cast<size_t>(least)].insert(0, "Meanwhile, ");
+  EXPECT_NE(SentenceOf(kTitle, Join(edited)), key);
+  constexpr char kOther[] =
+      "The central bank left its base rate unchanged at 16.75 percent on Friday, citing inflation "
+      "that stayed above its target for the tenth month in a row. It said it would consider a "
+      "cut early next year if prices slowed as it expects them to.";
+  EXPECT_NE(SentenceOf(kTitle, kOther), key);
+  EXPECT_NE(SentenceOf(kTitle, kOther), 0u);
+}
+
+TEST(Fingerprint, NoSentenceKeyWithoutASentenceOfFifteenTokens) {
+  // 14 tokens per sentence: none.
+  EXPECT_EQ(SentenceOf(kTitle,
+                       "One two three four five six seven eight nine ten eleven twelve thirteen "
+                       "fourteen. One two three four five six seven eight nine ten eleven twelve "
+                       "thirteen fourteen."),
+            0u);
+  // 15: one.
+  EXPECT_NE(SentenceOf(kTitle,
+                       "One two three four five six seven eight nine ten eleven twelve thirteen "
+                       "fourteen fifteen."),
+            0u);
+  EXPECT_EQ(SentenceOf("", ""), 0u);
+  EXPECT_EQ(SentenceOf("A long title of many words that is no part of the body's sentences at all",
+                       "Short body."),
+            0u);
+  // A dateline does not count towards a sentence's tokens (the text rules skip it).
+  EXPECT_EQ(SentenceOf("",
+                       "ALMATY, Dec 4 (Reuters) - One two three four five six seven eight "
+                       "nine ten eleven twelve thirteen fourteen."),
+            0u);
+  // Chinese: a sentence ends at a full stop; each character is a token.
+  EXPECT_NE(SentenceOf("", "哈萨克斯坦与中国签署协议扩大天然气管道的输送能力。"), 0u);
+  EXPECT_EQ(SentenceOf("", "哈萨克斯坦与中国签署协议。扩大天然气管道。"), 0u);
+  // Without the pointer nothing is computed, and the fingerprint is the same either way.
+  Fingerprinter f;
+  const std::string t = normalise::FoldToString(kTitle), d = normalise::FoldToString(kBody);
+  Fingerprint lead = 0, sentence = 0;
+  uint32_t tokens = 0;
+  EXPECT_EQ(f.Compute(t, d, kBody, &lead, &tokens, &sentence), f.Compute(t, d, kBody));
+}
+
 TEST(Fingerprint, ABylineOfFourNamesBeforeTheAgencyIsSkippedInALongBody) {
   // The byline window's 16-byte search for the comma (a body of at least 64 bytes after the
   // byline's start): four words before ", Reuters" are a name, five are a clause.
@@ -750,7 +870,7 @@ TEST(Fingerprint, KernelsAndPathsGiveTheSameFingerprintOnManyTexts) {
   lead.trigram_weight = 1;
   lead.title_weight = 2;
   const std::vector<std::string> texts = ManyTexts();
-  size_t nonzero = 0, with_lead = 0;
+  size_t nonzero = 0, with_lead = 0, with_sentence = 0;
   for (size_t t = 0; t < texts.size(); ++t) {
     const std::string& raw = texts[t];
     const std::string& raw_title = texts[(t * 7 + 3) % texts.size()].substr(0, 120);
@@ -785,12 +905,158 @@ TEST(Fingerprint, KernelsAndPathsGiveTheSameFingerprintOnManyTexts) {
       ASSERT_EQ(lead_portable, lead_expected) << t << ": " << raw;
       ++with_lead;
     }
+    // The sentence key: both kernels and the options path (the evaluation's) agree.
+    Fingerprint sentence_best = 1, sentence_portable = 1, unused = 0;
+    best.Compute(title, body, raw, &unused, nullptr, &sentence_best);
+    portable.Compute(title, body, raw, &unused, nullptr, &sentence_portable);
+    ASSERT_EQ(sentence_best, sentence_portable) << t << ": " << raw;
+    std::vector<Fingerprint> all;
+    ASSERT_EQ(internal::SentenceKeyWithOptions(body, raw, {}, &all), sentence_portable) << t;
+    ASSERT_EQ(all.empty(), sentence_portable == 0) << t;
+    with_sentence += sentence_portable != 0;
     // The folded body cut anywhere, also inside a character (the 2 KB limit does that).
     const std::string cut = body.substr(0, body.size() * (t % 5) / 4);
     ASSERT_EQ(best.Compute("", cut), portable.Compute("", cut)) << t;
   }
   EXPECT_GT(nonzero, texts.size() * 3 / 4);
   EXPECT_GT(with_lead, texts.size() / 10);  // long texts were among them
+  EXPECT_GT(with_sentence, texts.size() / 20);
+  if (!internal::KernelSupported(Kernel::kAvx512)) {
+    GTEST_SKIP() << "no AVX-512 (BW, DQ, VL, VBMI2) on this CPU: only the portable kernel ran";
+  }
+}
+
+// The AVX-512 kernel looks at the gaps between tokens eight at a time, by the first 8 bytes of
+// each (longer gaps, and gaps near the text's end, one at a time): every end pattern and many
+// that are none, in gaps of every width up to past 8 bytes and at the text's end, must give
+// the options path's key. Sentences of 10-20 words, so a missed or extra end changes which
+// sentences count.
+TEST(Fingerprint, SentenceKeyKernelsAgreeOnEveryEndPatternAndGapWidth) {
+  const std::vector<std::string> gaps = {". ",
+                                         "! ",
+                                         "? ",
+                                         "\xE3\x80\x82",
+                                         "\xEF\xBC\x81",
+                                         "\xEF\xBC\x9F",
+                                         ", ",
+                                         " - ",
+                                         ".",
+                                         "..",
+                                         ".\" ",
+                                         "\". ",
+                                         "?! ",
+                                         ". (ap) ",
+                                         ", (reuters) said. ",
+                                         "  .  ",
+                                         "\xE3\x80\x81",
+                                         "\xEF\xBC\x8C",
+                                         "\xEF\xBC\x9F ",
+                                         " \xE3\x80\x82 ",
+                                         "\xE2\x80\x94 ",
+                                         ";  ",
+                                         ".\n",
+                                         "!\n\n",
+                                         "......  ",
+                                         " ?",
+                                         "\xE3\x80\x80. ",
+                                         "\xEF\xBC\x81\xEF\xBC\x81"};
+  std::mt19937_64 rng(13);
+  Fingerprinter best, portable(Kernel::kPortable);
+  size_t with_key = 0;
+  constexpr int kTexts = 3000;
+  for (int t = 0; t < kTexts; ++t) {
+    std::string raw;
+    const int sentences = 1 + static_cast<int>(rng() % 12);
+    for (int i = 0; i < sentences; ++i) {
+      const int words = 10 + static_cast<int>(rng() % 11);
+      for (int w = 0; w < words; ++w) {
+        if (w > 0) raw += rng() % 16 == 0 ? gaps[rng() % gaps.size()] : " ";
+        raw += "w" + std::to_string(rng() % 200);
+      }
+      // The last sentence's end is at the text's end, or a gap or two before it.
+      raw += gaps[rng() % gaps.size()];
+    }
+    if (rng() % 2 == 0) raw += "end";
+    const std::string body = normalise::FoldToString(raw);
+    Fingerprint sentence_best = 1, sentence_portable = 1, unused = 0;
+    best.Compute("", body, raw, &unused, nullptr, &sentence_best);
+    portable.Compute("", body, raw, &unused, nullptr, &sentence_portable);
+    const Fingerprint expected = internal::SentenceKeyWithOptions(body, raw);
+    ASSERT_EQ(sentence_portable, expected) << t << ": " << raw;
+    ASSERT_EQ(sentence_best, expected) << t << ": " << raw;
+    with_key += expected != 0;
+  }
+  EXPECT_GT(with_key, kTexts / 4);
+  if (!internal::KernelSupported(Kernel::kAvx512)) {
+    GTEST_SKIP() << "no AVX-512 (BW, DQ, VL, VBMI2) on this CPU: only the portable kernel ran";
+  }
+}
+
+// The AVX-512 scan finds the sentence ends itself (ScanTokensWithEnds): ". " across the edge of
+// its 64-byte blocks (the mark the last byte of one block, the space the first of the next),
+// after a special character (a bracket, a slash, a Latin-1 sign: a block cut short), the CJK
+// marks (one character at a time) and the patterns inside a span it skips (a bracket closed
+// soon, a slashed word) must give the options path's key at every offset of the text.
+TEST(Fingerprint, SentenceKeyKernelsAgreeAtEveryBlockOffsetAndInsideSkippedSpans) {
+  const std::vector<std::string> ends = {". ",
+                                         "! ",
+                                         "? ",
+                                         "(a. b) ",
+                                         " (reuters) ",
+                                         " [x? y] ",
+                                         " [no end] ",
+                                         " /\xE3\x80\x82/ ",
+                                         " /trend/ ",
+                                         "\xE3\x80\x90"
+                                         "a\xE3\x80\x82"
+                                         "b\xE3\x80\x91",
+                                         "\xEF\xBC\x88"
+                                         "a\xEF\xBC\x81"
+                                         "b\xEF\xBC\x89",
+                                         "\xEF\xBC\x88"
+                                         "ab\xEF\xBC\x89",
+                                         "\xE3\x80\x82",
+                                         "\xEF\xBC\x81",
+                                         "\xEF\xBC\x9F",
+                                         "\xC2\xBB. ",
+                                         ".\xC2\xAB ",
+                                         ". (",
+                                         " (open. ",
+                                         "\xE4\xB8\xAD. "};
+  const std::vector<std::string> words = {
+      "w",  "word",   "\xD1\x81\xD0\xBB\xD0\xBE\xD0\xB2\xD0\xBE",
+      "ab", "longer", "\xE4\xB8\xAD\xE5\x9B\xBD"};
+  std::mt19937_64 rng(17);
+  Fingerprinter best, portable(Kernel::kPortable);
+  size_t with_key = 0, texts = 0;
+  for (int round = 0; round < 8; ++round) {
+    // One text of sentences of 14-17 words (so a missed or extra end changes the key), shifted
+    // by 0..129 bytes. The first rounds in ASCII with ". ", "! ", "? " only (whole blocks, so
+    // an end falls on a block's edge), the others with everything.
+    const bool ascii = round < 4;
+    std::string sentences;
+    for (int i = 0; i < 8; ++i) {
+      const int n = 14 + static_cast<int>(rng() % 4);
+      for (int w = 0; w < n; ++w) {
+        if (w > 0) sentences += " ";
+        sentences += ascii ? words[rng() % 2] : words[rng() % words.size()];
+      }
+      sentences += ascii ? ends[rng() % 3] : ends[rng() % ends.size()];
+    }
+    for (size_t offset = 0; offset < 130; ++offset) {
+      const std::string raw = std::string(offset, 'z') + " " + sentences;
+      const std::string body = normalise::FoldToString(raw);
+      Fingerprint sentence_best = 1, sentence_portable = 1, unused = 0;
+      best.Compute("", body, raw, &unused, nullptr, &sentence_best);
+      portable.Compute("", body, raw, &unused, nullptr, &sentence_portable);
+      const Fingerprint expected = internal::SentenceKeyWithOptions(body, raw);
+      ASSERT_EQ(sentence_portable, expected) << offset << ": " << raw;
+      ASSERT_EQ(sentence_best, expected) << offset << ": " << raw;
+      with_key += expected != 0;
+      ++texts;
+    }
+  }
+  EXPECT_GT(with_key, texts / 2);
   if (!internal::KernelSupported(Kernel::kAvx512)) {
     GTEST_SKIP() << "no AVX-512 (BW, DQ, VL, VBMI2) on this CPU: only the portable kernel ran";
   }

@@ -58,6 +58,8 @@ std::vector<std::string> Seeds() {
   seeds.push_back(Alert(spec));
   spec.tokens = 312;
   seeds.push_back(Alert(spec));
+  spec.sentence = Distinct(3);
+  seeds.push_back(Alert(spec));
   // Escapes everywhere the stage reads, and in values it only checks.
   seeds.push_back(
       "{\"schema\":\"steppewatch.alert.v1\",\"item\":{\"id\":\"a\\\"b\\\\c\\u00e9\\ud83d\\ude00\","
@@ -160,6 +162,10 @@ TEST(AlertFieldParser, HandMadeEdgesAgreeWithDom) {
       "{\"item\":{\"lead_fingerprint\":\"0123456789abcdef\",\"lead_fingerprint\":null}}",
       "{\"item\":{\"lead_fingerprint\":\"0123456789abcdeF\"}}",
       "{\"item\":{\"lead_fingerprint\":7}}",
+      "{\"item\":{\"fingerprint_sentence\":\"0123456789abcdef\",\"fingerprint_sentence\":null}}",
+      "{\"item\":{\"fingerprint_sentence\":\"0123456789abcdeF\"}}",
+      "{\"item\":{\"fingerprint_sentence\":\"\\u0030123456789abcdef\"}}",
+      "{\"item\":{\"fingerprint_sentence\":7}}",
       "{\"item\":{\"fingerprint_tokens\":312}}",
       "{\"item\":{\"fingerprint_tokens\":0}}",
       "{\"item\":{\"fingerprint_tokens\":-5}}",
@@ -204,6 +210,40 @@ TEST(AlertFieldParser, ReadsTheTokenCountAsAHint) {
   EXPECT_EQ(tokens("\"312\""), 0u);
   EXPECT_EQ(tokens("null"), 0u);
   EXPECT_EQ(tokens("[1]"), 0u);
+}
+
+// item.fingerprint_sentence: absent (an alert of an older version) or null is 0 and accepted, 16
+// hex digits are read, anything else marks the alert bad (the stage rejects it, as a bad
+// lead_fingerprint), by both paths alike.
+TEST(AlertFieldParser, ReadsTheSentenceKey) {
+  AlertFieldParser parser;
+  struct Got {
+    bool ok;
+    Fingerprint sentence;
+  };
+  auto sentence = [&](std::string_view member) {
+    const std::string json =
+        "{\"schema\":\"steppewatch.alert.v1\",\"item\":{\"id\":\"a\",\"fingerprint\":"
+        "\"0123456789abcdef\"" +
+        std::string(member) + "}}";
+    Compare(parser, json);
+    AlertFields f;
+    parser.Parse(json, &f);
+    EXPECT_EQ(f.error, simdjson::SUCCESS) << member;
+    EXPECT_TRUE(f.fp_ok) << member;
+    return Got{f.sentence_ok, f.sentence};
+  };
+  const Got absent = sentence("");
+  EXPECT_TRUE(absent.ok);
+  EXPECT_EQ(absent.sentence, 0u);
+  const Got null = sentence(",\"fingerprint_sentence\":null");
+  EXPECT_TRUE(null.ok);
+  EXPECT_EQ(null.sentence, 0u);
+  const Got key = sentence(",\"fingerprint_sentence\":\"00000000000000ff\"");
+  EXPECT_TRUE(key.ok);
+  EXPECT_EQ(key.sentence, 0xffu);
+  EXPECT_FALSE(sentence(",\"fingerprint_sentence\":\"00000000000000FF\"").ok);
+  EXPECT_FALSE(sentence(",\"fingerprint_sentence\":\"ff\"").ok);
 }
 
 // Every prefix of every seed, and each prefix closed by a '}': cut inside numbers (the walk's

@@ -235,6 +235,71 @@ TEST_F(StageTest, ACopyCutToHalfJoinsByItsTokenCounts) {
   EXPECT_THAT(got_.alerts[2], HasSubstr("\"story\":{\"id\":\"cut-uncounted\""));
 }
 
+// A copy with a rewritten headline and its first sentence dropped: its whole text and its lead
+// moved, its sentence key did not. It joins by the sentence key within kSentenceGate, not past
+// it, and not from an alert without the key (an older version's: the field is optional).
+TEST_F(StageTest, ACopyWithANewHeadlineAndNoFirstSentenceJoinsBySentenceKey) {
+  Make({});
+  Fingerprinter fingerprinter;
+  auto alert = [&](const std::string& id, const std::string& title, const std::string& body,
+                   int64_t t) {
+    AlertSpec spec{id, 0, t};
+    spec.fp = fingerprinter.Compute(normalise::FoldToString(title), normalise::FoldToString(body),
+                                    body, &spec.lead, &spec.tokens, &spec.sentence);
+    return spec;
+  };
+  const std::vector<std::string>& sentences = CorridorSentences();
+  std::string whole, dropped;
+  for (size_t i = 0; i < sentences.size(); ++i) {
+    whole += (i > 0 ? " " : "") + sentences[i];
+    if (i > 0) dropped += (i > 1 ? " " : "") + sentences[i];
+  }
+  const AlertSpec o =
+      alert("original", "Kazakhstan and China sign transport corridor deal", whole, kT0);
+  const AlertSpec c =
+      alert("rewritten", "Caspian route to double container traffic", dropped, kT0 + kMinute);
+  // What the test is about: the lead broke and the whole text is past a copy's distance, the
+  // sentence key held and the fingerprints are within its gate.
+  ASSERT_NE(o.sentence, 0u);
+  ASSERT_EQ(o.sentence, c.sentence);
+  ASSERT_NE(o.lead, c.lead);
+  ASSERT_GT(Distance(o.fp, c.fp), kNearDuplicateDistance);
+  ASSERT_LE(Distance(o.fp, c.fp), kSentenceGate);
+  Feed(Alert(o));
+  Feed(Alert(c));
+  ASSERT_EQ(got_.alerts.size(), 2u);
+  EXPECT_THAT(got_.alerts[1], HasSubstr("\"story\":{\"id\":\"original\""));
+  EXPECT_THAT(got_.alerts[1], HasSubstr("\"copies\":2"));
+  // The same copy without the key (an alert of an older version): a story of its own.
+  AlertSpec old = c;
+  old.id = "rewritten-old";
+  old.sentence = 0;
+  Feed(Alert(old));
+  EXPECT_THAT(got_.alerts[2], HasSubstr("\"story\":{\"id\":\"rewritten-old\""));
+  // One bit past the gate from the original (and from both copies): a story of its own.
+  AlertSpec far = c;
+  far.id = "far";
+  far.fp = o.fp;
+  for (int b = 0, flipped = 0; flipped <= kSentenceGate; ++b) {
+    if (((o.fp ^ c.fp) >> b & 1) == 0 && ((o.fp ^ old.fp) >> b & 1) == 0) {
+      far.fp ^= uint64_t{1} << b;
+      ++flipped;
+    }
+  }
+  ASSERT_EQ(Distance(far.fp, o.fp), kSentenceGate + 1);
+  ASSERT_GT(Distance(far.fp, c.fp), kSentenceGate);
+  Feed(Alert(far));
+  EXPECT_THAT(got_.alerts[3], HasSubstr("\"story\":{\"id\":\"far\""));
+  // A malformed key is rejected, as a malformed lead key is.
+  std::string bad = Alert(c);
+  const size_t at = bad.find("\"fingerprint_sentence\":\"") + 24;
+  bad.replace(at, 3, "xyz");
+  Feed(bad);
+  EXPECT_EQ(got_.alerts.size(), 4u);
+  ASSERT_EQ(got_.rejected.size(), 1u);
+  EXPECT_EQ(got_.rejected[0], "no_fingerprint");
+}
+
 TEST_F(StageTest, TheSameItemOnTwoTopicsIsNotACopy) {
   Make({});
   std::string a = Alert({"x", 42, kT0});

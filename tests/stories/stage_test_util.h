@@ -37,8 +37,9 @@ struct AlertSpec {
   std::vector<std::string> tags = {"geo:kazakhstan"};
   std::string source = "example.org";
   std::string lang = "en";
-  Fingerprint lead = 0;  // item.lead_fingerprint when not 0
-  uint32_t tokens = 0;   // item.fingerprint_tokens when not 0
+  Fingerprint lead = 0;      // item.lead_fingerprint when not 0
+  uint32_t tokens = 0;       // item.fingerprint_tokens when not 0
+  Fingerprint sentence = 0;  // item.fingerprint_sentence when not 0
 };
 
 inline std::string Alert(const AlertSpec& a) {
@@ -50,6 +51,11 @@ inline std::string Alert(const AlertSpec& a) {
   }
   fp += '"';
   if (a.tokens != 0) fp += ",\"fingerprint_tokens\":" + std::to_string(a.tokens);
+  if (a.sentence != 0) {
+    fp += ",\"fingerprint_sentence\":\"";
+    AppendFingerprint(a.sentence, &fp);
+    fp += '"';
+  }
   std::string tags;
   for (const std::string& t : a.tags) tags += (tags.empty() ? "\"" : ",\"") + t + "\"";
   return "{\"schema\":\"steppewatch.alert.v1\",\"item\":{\"id\":\"" + a.id +

@@ -12,3 +12,6 @@ set_tests_properties(stories.output_schema PROPERTIES LABELS unit)
 # The alert parser's differential test reads the parser's private header.
 target_include_directories(stories_stage_alert_fields_test PRIVATE ${PROJECT_SOURCE_DIR}/src)
 target_link_libraries(stories_stage_alert_fields_test PRIVATE simdjson::simdjson)
+
+# The fingerprint test checks the sentence key's options path (a private header).
+target_include_directories(stories_fingerprint_test PRIVATE ${PROJECT_SOURCE_DIR}/src)

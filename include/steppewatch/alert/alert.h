@@ -83,6 +83,9 @@ struct AlertContext {
   // The tokens the fingerprint covers, rendered as "item.fingerprint_tokens" when
   // has_fingerprint and not 0 (the stage's containment gate, stories::LeadGate).
   uint32_t fingerprint_tokens = 0;
+  // Its sentence key (stories::Fingerprinter::Compute), rendered as "item.fingerprint_sentence"
+  // when has_fingerprint and not 0 (0: no sentence of stories::kSentenceTokens tokens).
+  uint64_t sentence_fingerprint = 0;
 };
 
 struct RenderOptions {

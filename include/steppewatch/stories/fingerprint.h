@@ -46,9 +46,24 @@ inline constexpr int kNearDuplicateDistance = 3;
 // kLeadDistance bits of its own when their whole fingerprints are also within kLeadGate bits:
 // leads alone are too alike among follow-ups of one agency (they share the lead's boilerplate),
 // the gate keeps those apart. Chosen by measurement (benchmarks/README.md, "Stories: lead key").
+// The lead keys must be equal (kLeadDistance 0: one exact index table; within 1 bit needed two,
+// and the exact key beside the sentence key below keeps English precision: benchmarks/README.md,
+// "Stories: recall round" and "Stories: sentence key").
 inline constexpr size_t kLeadTokens = 40;
-inline constexpr int kLeadDistance = 1;
+inline constexpr int kLeadDistance = 0;
 inline constexpr int kLeadGate = 8;
+
+// The sentence key: the least hash of the body's sentences of at least kSentenceTokens tokens
+// (the body as the text rules select it: no dateline, byline or footer; a sentence ends at '.',
+// '!' or '?' before a space, or at a CJK full stop; its hash is over its tokens, so typography
+// and re-wrapping leave it alone), 0 when the body has no such sentence. It survives what breaks
+// the lead key: a rewritten headline always, a dropped or moved sentence unless it was the
+// least. When neither the fingerprint nor the lead key finds a story, the stage lets an item join
+// a story whose first copy has its sentence key when their fingerprints are within
+// kSentenceGate bits (the fixed gate: the containment widening cost English precision). Chosen
+// by measurement (benchmarks/README.md, "Stories: recall round" and "Stories: sentence key").
+inline constexpr size_t kSentenceTokens = 15;
+inline constexpr int kSentenceGate = 6;
 
 // The containment gate. A copy cut short (or missing sentences) holds a share r of its
 // original's features and nothing else, so its fingerprint (64 one-bit MinHash bins) differs in
@@ -115,9 +130,11 @@ class Fingerprinter {
   // `tokens`, when not null, is set to the number of tokens (words, CJK characters) of the title
   // and body the fingerprint covers, after the text rules (at most kMaxFingerprintTokens): the
   // stage's containment gate compares two items' counts (LeadGate).
+  // `sentence`, when not null, is set to the sentence key (0: none): a pass over the body's
+  // tokens.
   Fingerprint Compute(std::string_view folded_title, std::string_view folded_body,
-                      std::string_view original_body, Fingerprint* lead,
-                      uint32_t* tokens = nullptr);
+                      std::string_view original_body, Fingerprint* lead, uint32_t* tokens = nullptr,
+                      Fingerprint* sentence = nullptr);
 
  private:
   struct Scratch;

@@ -12,13 +12,23 @@
 // moving window.
 //
 // A story whose first item has a lead key (fingerprint.h: longer items) is also indexed by it,
-// in two more tables keyed by 16 bits of each 32-bit half (two leads within kLeadDistance = 1
-// bit agree on one half): an item that finds no story within the distance looks there for a
-// story whose lead is within 1 bit of its own lead (its fingerprint when it has none) and whose
-// fingerprint is within kLeadGate bits of its own.
+// in a fifth table keyed by its low 16 bits (the entry's filter: the next 32; the lead keys
+// must be equal, kLeadDistance = 0): an item that finds no story within the distance looks
+// there for a story whose lead equals its own lead (its fingerprint when it has none) and whose
+// fingerprint is within kLeadGate bits of its own (or the containment gate, LeadGate). Before
+// 2026-12-05 leads within 1 bit matched, which took two tables (one per 32-bit half).
+//
+// A story whose first item has a sentence key (fingerprint.h: a body sentence of
+// kSentenceTokens tokens) is indexed by it in a sixth table the same way: an item that finds no
+// story by its fingerprint or its lead looks there for a story with its sentence key and a
+// fingerprint within kSentenceGate bits of its own, the nearest (ties: the oldest). Story keeps
+// no field for it: the bucket's 16 bits and the filter's 32, all equal, are the check (two
+// different keys agree on them once in 2^48), so it costs a story one 8-byte entry and no
+// bytes of Story (the lead table it freed paid for it; benchmarks/README.md, "Stories: sentence
+// key").
 //
 // Expiry touches no bucket: a story leaves the window by moving the window's first sequence
-// number past it, and its four entries become stale (the scan tells them by their sequence
+// number past it, and its entries (four to six) become stale (the scan tells them by their sequence
 // number). A bucket's entries are in sequence order, so its stale entries are a prefix. They are
 // dropped when a lookup scans the bucket and finds a few of them stale (the bucket is then in
 // cache), when a full bucket would grow, and by a sweep that visits every bucket once per
@@ -28,8 +38,9 @@
 // Stories live in a FIFO of fixed-size chunks in insertion order (their sequence number is their
 // position), each chunk with the ids of its stories in one string, so expiry pops whole chunks
 // from the front and memory is ~115-135 bytes per story at 1-5 M stories, everything counted
-// (about 140-145 when every story has a lead key, the most just before the arenas are packed), with
-// no per-story allocation (benchmarks/README.md, "Stories" and "Stories: lead key").
+// (about 140-146 when every story has a lead and a sentence key, the most just before the
+// arenas are packed), with no per-story allocation (benchmarks/README.md, "Stories", "Stories:
+// lead key" and "Stories: sentence key").
 //
 // What a story keeps, compactly: its fingerprint, id, first-seen time, copies (saturating at
 // 2^32-1), the languages of its copies as a bitmap of language indexes the caller interns (exact
@@ -110,13 +121,18 @@ class StoryIndex {
   // nearest lead; ties: the oldest story). A new story with a lead is indexed by it too.
   // `tokens`: the tokens the item's fingerprint covers (0: unknown); with the story's first
   // copy's, it widens that gate for a copy cut short (stories::LeadGate).
+  // `sentence`: the item's sentence key (fingerprint.h), 0 when it has none. When neither the
+  // fingerprint nor the lead finds a story, the item joins the story whose first copy had the
+  // same sentence key and whose fingerprint is within kSentenceGate of its own (the nearest
+  // fingerprint; ties: the oldest story). A new story with one is indexed by it too.
   Assignment Assign(Fingerprint fp, std::string_view item_id, int64_t time_ms, uint64_t source_hash,
-                    int language_index, Fingerprint lead = 0, uint32_t tokens = 0);
+                    int language_index, Fingerprint lead = 0, uint32_t tokens = 0,
+                    Fingerprint sentence = 0);
   // As Assign, without its own prefetches: for a caller that ran PrefetchHeads,
   // PrefetchBucketStarts and PrefetchBucketRest for (fp, lead), each some work apart (a batch).
   Assignment AssignPrefetched(Fingerprint fp, std::string_view item_id, int64_t time_ms,
                               uint64_t source_hash, int language_index, Fingerprint lead = 0,
-                              uint32_t tokens = 0);
+                              uint32_t tokens = 0, Fingerprint sentence = 0);
 
   // Drops the stories whose window ended before `now_ms` (first_seen < now - window).
   void Expire(int64_t now_ms);
@@ -124,15 +140,15 @@ class StoryIndex {
   // Starts loading the memory a later Assign of `fp` reads, in two steps a caller runs some work
   // apart (a batch: the next alerts' parse): PrefetchHeads loads the four bucket heads,
   // PrefetchBuckets (after the heads arrived) the buckets' entries. Hints only: nothing changes.
-  void PrefetchHeads(Fingerprint fp, Fingerprint lead = 0) const;
-  void PrefetchBuckets(Fingerprint fp, Fingerprint lead = 0) const;
+  void PrefetchHeads(Fingerprint fp, Fingerprint lead = 0, Fingerprint sentence = 0) const;
+  void PrefetchBuckets(Fingerprint fp, Fingerprint lead = 0, Fingerprint sentence = 0) const;
   // The same in three steps, for a caller with the work of three alerts to put between them:
   // PrefetchHeads, then PrefetchBucketStarts (the first line of each bucket, which holds its
   // size), then PrefetchBucketRest (reads the sizes: the bucket's other lines, as many as it
   // has, where PrefetchBuckets guesses from the mean with a margin of 1.5 and loads ~40%
   // more lines than there are).
-  void PrefetchBucketStarts(Fingerprint fp, Fingerprint lead = 0) const;
-  void PrefetchBucketRest(Fingerprint fp, Fingerprint lead = 0) const;
+  void PrefetchBucketStarts(Fingerprint fp, Fingerprint lead = 0, Fingerprint sentence = 0) const;
+  void PrefetchBucketRest(Fingerprint fp, Fingerprint lead = 0, Fingerprint sentence = 0) const;
 
   // Returns the story with sequence number `seq`, or null when it left the window.
   const Story* Find(uint64_t seq) const;
@@ -158,7 +174,8 @@ class StoryIndex {
  private:
   // A bucket is one block of 8-byte words: word 0 holds its size (low half) and capacity (high
   // half), words 1..cap the entries: filter (low half) and the story's sequence number's low 32
-  // bits (high half). The tables of 6 x 65536 heads (4 for the fingerprint, 2 for the lead key)
+  // bits (high half). The tables of 6 x 65536 heads (4 for the fingerprint, 1 for the lead key,
+  // 1 for the sentence key)
   // hold only the pointers (3 MiB; null: an empty bucket). Blocks come in size classes (16-byte
   // steps to 512 bytes, then x1.125) carved from 2 MiB huge-page arenas, with a free list per
   // class: a lookup's random reads then need no page walk (with 4 KiB pages from malloc each bucket
@@ -200,12 +217,16 @@ class StoryIndex {
   // Joins `out` to the story at `seq` (or marks the item as that story's again).
   void Join(uint64_t seq, std::string_view item_id, uint64_t source_hash, int language_index,
             Assignment* out);
-  // The nearest open story within `k` of `key` in tables [first, first + count) (rotation 16 *
-  // table bits), whose `field` is within `k` of the key and, with `gated`, whose fingerprint is
-  // within LeadGate(tokens, story's tokens) of `fp`; scans compact stale entries. Returns
-  // whether one was found.
+  // What a key's match must also meet: nothing more (the fingerprint), the lead's gate (the
+  // story's fingerprint within LeadGate(tokens, story's tokens) of `fp`), or the sentence key's
+  // (no field: the nearest fingerprint within kSentenceGate).
+  enum class Gate : uint8_t { kNone, kLead, kSentence };
+  // The nearest open story in tables [first, first + count) whose filter is within `k` of the
+  // key's and whose `field` is within `k` of the key (null `field`: ranked by its fingerprint's
+  // distance to `fp`, at most kSentenceGate), under `gate`; scans compact stale entries.
+  // Returns whether one was found.
   bool Nearest(Fingerprint key, Fingerprint Story::*field, int first, int count, int k,
-               Fingerprint fp, bool gated, uint32_t tokens, int64_t oldest_open, uint64_t* seq);
+               Fingerprint fp, Gate gate, uint32_t tokens, int64_t oldest_open, uint64_t* seq);
 
   std::unique_ptr<uint64_t*[], Free> heads_;  // 6 x 65536, aligned to 2 MiB
   size_t bucket_bytes_ = 0;                   // the arenas' and the large blocks' bytes
