@@ -926,6 +926,20 @@ TEST(Fingerprint, KernelsAndPathsGiveTheSameFingerprintOnManyTexts) {
   }
 }
 
+// The sentence key of `raw` (folded as the item processor folds it) from both kernels, checked
+// against the options path; returns that key (0: none). `where` names the text in a failure.
+Fingerprint ExpectKernelsGiveTheSentenceKey(Fingerprinter& best, Fingerprinter& portable,
+                                            const std::string& raw, const std::string& where) {
+  const std::string body = normalise::FoldToString(raw);
+  Fingerprint sentence_best = 1, sentence_portable = 1, unused = 0;
+  best.Compute("", body, raw, &unused, nullptr, &sentence_best);
+  portable.Compute("", body, raw, &unused, nullptr, &sentence_portable);
+  const Fingerprint expected = internal::SentenceKeyWithOptions(body, raw);
+  EXPECT_EQ(sentence_portable, expected) << where << ": " << raw;
+  EXPECT_EQ(sentence_best, expected) << where << ": " << raw;
+  return expected;
+}
+
 // The AVX-512 kernel looks at the gaps between tokens eight at a time, by the first 8 bytes of
 // each (longer gaps, and gaps near the text's end, one at a time): every end pattern and many
 // that are none, in gaps of every width up to past 8 bytes and at the text's end, must give
@@ -977,14 +991,8 @@ TEST(Fingerprint, SentenceKeyKernelsAgreeOnEveryEndPatternAndGapWidth) {
       raw += gaps[rng() % gaps.size()];
     }
     if (rng() % 2 == 0) raw += "end";
-    const std::string body = normalise::FoldToString(raw);
-    Fingerprint sentence_best = 1, sentence_portable = 1, unused = 0;
-    best.Compute("", body, raw, &unused, nullptr, &sentence_best);
-    portable.Compute("", body, raw, &unused, nullptr, &sentence_portable);
-    const Fingerprint expected = internal::SentenceKeyWithOptions(body, raw);
-    ASSERT_EQ(sentence_portable, expected) << t << ": " << raw;
-    ASSERT_EQ(sentence_best, expected) << t << ": " << raw;
-    with_key += expected != 0;
+    with_key += ExpectKernelsGiveTheSentenceKey(best, portable, raw, std::to_string(t)) != 0;
+    if (::testing::Test::HasFailure()) return;  // the first disagreement is enough
   }
   EXPECT_GT(with_key, kTexts / 4);
   if (!internal::KernelSupported(Kernel::kAvx512)) {
@@ -1045,14 +1053,8 @@ TEST(Fingerprint, SentenceKeyKernelsAgreeAtEveryBlockOffsetAndInsideSkippedSpans
     }
     for (size_t offset = 0; offset < 130; ++offset) {
       const std::string raw = std::string(offset, 'z') + " " + sentences;
-      const std::string body = normalise::FoldToString(raw);
-      Fingerprint sentence_best = 1, sentence_portable = 1, unused = 0;
-      best.Compute("", body, raw, &unused, nullptr, &sentence_best);
-      portable.Compute("", body, raw, &unused, nullptr, &sentence_portable);
-      const Fingerprint expected = internal::SentenceKeyWithOptions(body, raw);
-      ASSERT_EQ(sentence_portable, expected) << offset << ": " << raw;
-      ASSERT_EQ(sentence_best, expected) << offset << ": " << raw;
-      with_key += expected != 0;
+      with_key += ExpectKernelsGiveTheSentenceKey(best, portable, raw, std::to_string(offset)) != 0;
+      if (::testing::Test::HasFailure()) return;  // the first disagreement is enough
       ++texts;
     }
   }
