@@ -85,10 +85,6 @@ void CheckProperties(const PropertyMap& map, std::string_view section, Problems&
   }
 }
 
-// A stories setting in minutes as the stories role takes it (whole milliseconds; see
-// StoriesRoleOptionsFrom), so these checks agree with StoriesStage::Create's.
-int64_t StoriesMs(double minutes) { return static_cast<int64_t>(minutes * 60000); }
-
 void CheckOutputTopic(const DaemonConfig& c, const std::string& topic, Problems& p) {
   if (topic.empty()) return p.Fail("must not be empty");
   // Writing outputs into an input topic would feed them back as items, forever.
@@ -371,20 +367,20 @@ const std::vector<Field>& ConfigFields() {
                                p.Fail("must be in [1.0 / 60, 24 * 60] minutes");
                              }
                            }),
-                  SW_FIELD("stories.spike_window_minutes", kDouble, stories.spike_window_minutes,
-                           "", false, "trailing window a spike is judged on (whole buckets)",
-                           [](const DaemonConfig& c, Problems& p) {
-                             const int64_t bucket = StoriesMs(c.stories.bucket_minutes);
-                             const int64_t window = StoriesMs(c.stories.spike_window_minutes);
-                             if (bucket <= 0) return;  // stories.bucket_minutes reports it
-                             if (window < bucket || window > 1024 * bucket ||
-                                 window % bucket != 0) {
-                               p.Fail(
-                                   Cat("must be a whole number of buckets (stories."
-                                       "bucket_minutes: ",
-                                       c.stories.bucket_minutes, "), from 1 to 1024"));
-                             }
-                           }),
+                  SW_FIELD(
+                      "stories.spike_window_minutes", kDouble, stories.spike_window_minutes, "",
+                      false, "trailing window a spike is judged on (whole buckets)",
+                      [](const DaemonConfig& c, Problems& p) {
+                        const int64_t bucket = StoriesMilliseconds(c.stories.bucket_minutes);
+                        const int64_t window = StoriesMilliseconds(c.stories.spike_window_minutes);
+                        if (bucket <= 0) return;  // stories.bucket_minutes reports it
+                        if (window < bucket || window > 1024 * bucket || window % bucket != 0) {
+                          p.Fail(
+                              Cat("must be a whole number of buckets (stories."
+                                  "bucket_minutes: ",
+                                  c.stories.bucket_minutes, "), from 1 to 1024"));
+                        }
+                      }),
                   SW_FIELD("stories.warmup_days", kInt, stories.warmup_days, "", false,
                            "days of history before any spike",
                            [](const DaemonConfig& c, Problems& p) {
@@ -395,8 +391,8 @@ const std::vector<Field>& ConfigFields() {
                   SW_FIELD("stories.baseline_hours", kDouble, stories.baseline_hours, "", false,
                            "time constant of each key's baseline",
                            [](const DaemonConfig& c, Problems& p) {
-                             if (!(StoriesMs(c.stories.baseline_hours * 60) >=
-                                   StoriesMs(c.stories.bucket_minutes))) {
+                             if (!(StoriesMilliseconds(c.stories.baseline_hours * 60) >=
+                                   StoriesMilliseconds(c.stories.bucket_minutes))) {
                                p.Fail(Cat("must be at least one bucket (stories.bucket_minutes: ",
                                           c.stories.bucket_minutes, ")"));
                              }

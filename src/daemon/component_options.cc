@@ -63,18 +63,18 @@ kafka::EmbeddedBrokerOptions EmbeddedBrokerOptionsFrom(
                                  [&](const kafka::EmbeddedTopic& e) { return e.name == t; });
     if (!dup) out.topics.push_back({t, partitions});
   };
-  for (const std::string& t : topics) add(t, cfg.kafka.embedded.partitions);
   if (HasRole(cfg, "stories")) {
-    // The lease is one partition by definition (its holder is the one active instance). The
-    // stage's outputs get one partition each here, so a reader of the embedded broker (the
-    // demo's STORY and SPIKE lines) sees them in the order the one active stage wrote them:
-    // the stories topic is keyed by item id, so over several partitions a story's third copy
-    // could be read before its second. A real cluster's partitions are the operator's choice
-    // (deploy/README.md, "Stories and spikes").
+    // First, so a name also listed above keeps them. The lease is one partition by definition
+    // (its holder is the one active instance). The stage's outputs get one partition each here,
+    // so a reader of the embedded broker (the demo's STORY and SPIKE lines, which reads only
+    // those) sees them in the order the one active stage wrote them: the stories topic is keyed
+    // by item id, so over several partitions a story's third copy could be read before its
+    // second. A real cluster's partitions are the operator's choice (deploy/README.md).
     add(cfg.stories.lease_topic, 1);
-    add(cfg.stories.topic, 1);
-    add(cfg.stories.spikes_topic, 1);
+    add(cfg.stories.topic, kEmbeddedStoriesPartitions);
+    add(cfg.stories.spikes_topic, kEmbeddedStoriesPartitions);
   }
+  for (const std::string& t : topics) add(t, cfg.kafka.embedded.partitions);
   return out;
 }
 
@@ -110,7 +110,7 @@ kafka::StoriesRoleOptions StoriesRoleOptionsFrom(const config::DaemonConfig& cfg
   // Static membership is the matcher's (kafka.instance_id names a matcher instance); a stories
   // instance with the same id would fence it.
   out.consumer_properties.erase("group.instance.id");
-  auto minutes = [](double m) { return absl::Milliseconds(static_cast<int64_t>(m * 60000)); };
+  auto minutes = [](double m) { return absl::Milliseconds(config::StoriesMilliseconds(m)); };
   out.stage.window = minutes(s.window_hours * 60);
   out.stage.bucket = minutes(s.bucket_minutes);
   out.stage.spike_window = minutes(s.spike_window_minutes);

@@ -11,6 +11,7 @@
 
 #include "simdjson.h"
 #include "steppewatch/common/log.h"
+#include "steppewatch/daemon/component_options.h"
 #include "steppewatch/kafka/client.h"
 #include "steppewatch/kafka/log_route.h"
 
@@ -284,8 +285,8 @@ void DemoFeed::ReadAlerts() {
   std::vector<std::pair<std::string, int>> topics;
   for (const std::string& t : options_.alert_topics) topics.emplace_back(t, options_.partitions);
   if (options_.stories != nullptr) {
-    topics.emplace_back(options_.stories_topic, 1);
-    topics.emplace_back(options_.spikes_topic, 1);
+    topics.emplace_back(options_.stories_topic, kEmbeddedStoriesPartitions);
+    topics.emplace_back(options_.spikes_topic, kEmbeddedStoriesPartitions);
   }
   for (const auto& [topic, partitions] : topics) {
     for (int p = 0; p < partitions; ++p) {

@@ -316,6 +316,23 @@ TEST(ComponentOptions, EveryKeySetToANonDefaultValueReachesAComponent) {
   }
 }
 
+// The stories role's outputs keep one partition in the embedded cluster even when a name is
+// also listed in kafka.embedded.topics: the demo's reader reads only their partition 0.
+TEST(ComponentOptions, TheEmbeddedStoriesOutputsHaveOnePartitionWhateverElseListsThem) {
+  config::LoadOptions options;
+  options.overrides = {"roles=stories", "kafka.embedded.partitions=8",
+                       "kafka.embedded.topics=st7,other7", "stories.topic=st7"};
+  const absl::StatusOr<config::DaemonConfig> c = config::ParseConfig("", "test.yaml", options);
+  ASSERT_TRUE(c.ok()) << c.status();
+  const kafka::EmbeddedBrokerOptions o = EmbeddedBrokerOptionsFrom(*c, {});
+  EXPECT_TRUE(HasTopic(o, "st7", kEmbeddedStoriesPartitions));
+  EXPECT_TRUE(HasTopic(o, c->stories.spikes_topic, kEmbeddedStoriesPartitions));
+  EXPECT_TRUE(HasTopic(o, "other7", 8));
+  EXPECT_EQ(std::count_if(o.topics.begin(), o.topics.end(),
+                          [](const kafka::EmbeddedTopic& t) { return t.name == "st7"; }),
+            1);
+}
+
 // The spike settings are checked twice: by the config's schema (with the file's line, what
 // `steppewatchd --check-config` reports) and by StoriesStage::Create (at start). A value the
 // schema passed used to fail only at start, with no line ("stories: spike_window must be a

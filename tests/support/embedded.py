@@ -24,7 +24,7 @@ class EmbeddedDaemon:
   exit; the log's tail is printed when the block raised). Exits the test with SKIP when the
   binary has no --embedded mode."""
 
-  def __init__(self, binary, source_dir, extra_env=None, demo=True):
+  def __init__(self, binary, source_dir, extra_env=None, demo=True, extra_args=()):
     self.binary = binary
     self.source_dir = source_dir
     self.port = None
@@ -39,6 +39,7 @@ class EmbeddedDaemon:
     self.env.update(extra_env or {})
     self.proc = None
     self.with_demo = demo  # False: no --demo (no items; the roles are the config's)
+    self.extra_args = list(extra_args)  # more flags, e.g. ["--set", "stories.max_keys=2"]
 
   def demo_items(self):
     with open(self.demo, encoding="utf-8") as f:
@@ -53,7 +54,7 @@ class EmbeddedDaemon:
     cmd = [self.binary, "--embedded",
            "--rules", os.path.join(self.source_dir, "config", "rules", "central-asia"),
            *(["--demo", self.demo] if self.with_demo else []),
-           "--set", "metrics.listen=127.0.0.1:0"]
+           "--set", "metrics.listen=127.0.0.1:0", *self.extra_args]
     self.proc = LoggedProcess(cmd, self.log_path, env=self.env, cwd=self.workdir)
     try:
       self.port = wait_until(self._announced_port, 120, "the daemon's 'metrics on' line",

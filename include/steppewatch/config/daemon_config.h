@@ -191,6 +191,10 @@ struct StoriesConfig {
   bool operator==(const StoriesConfig&) const = default;
 };
 
+// A stories setting in minutes as the stories role takes it: whole milliseconds (truncated).
+// The schema's checks and StoriesRoleOptionsFrom both use it, so they judge the same values.
+inline int64_t StoriesMilliseconds(double minutes) { return static_cast<int64_t>(minutes * 60000); }
+
 struct DaemonConfig {
   // Names this instance in alerts (`instance`) and logs. Empty in the file = the host name
   // (filled in by LoadConfig/ParseConfig, so a loaded config never has it empty).

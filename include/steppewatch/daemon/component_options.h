@@ -47,6 +47,9 @@ metrics::MetricsOptions MetricsOptionsFrom(const config::DaemonConfig& cfg);
 // The embedded cluster (kafka.brokers: embedded): every input, output and kafka.embedded.topics
 // topic with kafka.embedded.partitions partitions, and with the stories role its output topics
 // and its one-partition lease topic. `alert_topics` are the pack's.
+// Partitions of the stories role's lease, stories and spikes topics in the embedded cluster: one,
+// so a reader (the demo's) sees the stage's output in the order the stage wrote it.
+inline constexpr int kEmbeddedStoriesPartitions = 1;
 kafka::EmbeddedBrokerOptions EmbeddedBrokerOptionsFrom(
     const config::DaemonConfig& cfg, const std::vector<std::string>& alert_topics);
 
