@@ -75,6 +75,9 @@
 //   accepts a sentence match by the labels, exact_j=P by the exact resemblance of the two items'
 //   features (words and word pairs of the selected text) >= P%, exact_c=P by their exact
 //   containment |A n B| / min(|A|, |B|) >= P%: the bounds of the candidates and of any sketch.
+//   members=M: a copy that joins a story other than as an exact twin of the member it matched
+//   adds its own keys (fingerprint, lead, sentence) to the story, up to M such copies per story,
+//   so later copies may join through them (the stage indexes a story's first copy only).
 //   --sim: stories (as --stories) by the eval's own emulation of the stage's assignment rule,
 //   which takes sent= and lead_d= and the variants above (the StoryIndex has the product's
 //   constants only); with the defaults it gives the StoryIndex's figures to the pair (checked
@@ -231,6 +234,7 @@ bool g_sent_chain = false;  // sent_chain=1: the recall round's chained token ha
 int g_body_gate = -1;
 bool g_oracle = false;
 int g_exact_j = 0;   // exact_j=P: --sim verifies sentence matches by exact resemblance >= P%
+int g_members = 0;   // members=M: --sim indexes up to M copies' keys per story besides its first
 int g_sent_two = 0;  // sent_two=G: two shared least sentence hashes let a match through at G bits
                      // // oracle=1: --sim verifies sentence matches by the labels  // body_gate=G:
                      // --sim verifies a sentence match by the body's fingerprint  // sent_keys=K:
@@ -416,7 +420,9 @@ void StoryLevel(const std::vector<Item>& items) {
       uint32_t tokens, first_item;
       Fingerprint sent2;  // the second least sentence hash (sent_two=G)
       int64_t first_seen;
+      uint32_t story = 0;  // members=M: the story this member's keys lead to (its first member)
     };
+    std::vector<uint32_t> members_of;  // members=M: per story (by its first member), how many
     std::vector<SimStory> sim;
     std::unordered_map<uint64_t, std::vector<uint32_t>> blocks[4], halves[2], sents;
     const int64_t window = 72 * 3600 * 1000LL;
@@ -482,15 +488,25 @@ void StoryLevel(const std::vector<Item>& items) {
           }
         }
       }
-      if (best >= 0) {
-        story_of[i] = static_cast<uint64_t>(best);
-        continue;
-      }
       const uint32_t seq = static_cast<uint32_t>(sim.size());
       const Fingerprint lead = g_lead && fp != 0 ? it.lead : 0;
-      sim.push_back({fp, lead, fp != 0 && g_sent > 0 ? it.sent : 0, it.bodyfp, tokens, i,
-                     it.sents.size() > 1 ? it.sents[1] : 0, time[i]});
-      story_of[i] = seq;
+      if (best >= 0) {
+        const uint32_t story = sim[best].story;
+        story_of[i] = story;
+        // members=M: a copy that is not its member's exact twin adds its keys to the story
+        // (at most M copies per story), so later copies may join through it.
+        if (members_of[story] >= static_cast<uint32_t>(1 + g_members) || best_d == 0) continue;
+        ++members_of[story];
+        sim.push_back({fp, lead, fp != 0 && g_sent > 0 ? it.sent : 0, it.bodyfp, tokens,
+                       sim[best].first_item, it.sents.size() > 1 ? it.sents[1] : 0,
+                       sim[best].first_seen, story});
+      } else {
+        sim.push_back({fp, lead, fp != 0 && g_sent > 0 ? it.sent : 0, it.bodyfp, tokens, i,
+                       it.sents.size() > 1 ? it.sents[1] : 0, time[i], seq});
+        members_of.resize(seq + 1);
+        members_of[seq] = 1;
+        story_of[i] = seq;
+      }
       if (fp == 0) continue;
       for (int t = 0; t < 4; ++t) blocks[t][t * 65536 + (fp >> (16 * t) & 0xffff)].push_back(seq);
       if (lead != 0) {
@@ -645,6 +661,7 @@ constexpr EvalSetting kEvalSettings[] = {
      false},
     {"exact_j", [](long v) { g_exact_j = static_cast<int>(v); }, false},
     {"oracle", [](long v) { g_oracle = v != 0; }, false},
+    {"members", [](long v) { g_members = static_cast<int>(v); }, false},
     {"body_gate", [](long v) { g_body_gate = static_cast<int>(v); }, false},
     {"sent_cheap", [](long v) { g_sent_cheap = static_cast<int>(v) != 0; }, false},
     {"sent_chain", [](long v) { g_sent_chain = static_cast<int>(v) != 0; }, false},
