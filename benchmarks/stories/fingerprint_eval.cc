@@ -128,6 +128,8 @@ struct Item {
   Fingerprint bodyfp;  // body_gate=G: the fingerprint of the body alone (no title)  // sent_keys=K:
                        // the K least (the bound of the family: K large)
   uint32_t tokens;     // the tokens the product's fingerprint covers (its containment gate)
+  uint64_t sketch[2] = {0, 0};  // sk=N: two 64-bin one-bit MinHash sketches of the features
+  uint32_t nfeat = 0;           // sk=N: how many distinct features
   std::string id, title, body;
 };
 
@@ -297,6 +299,45 @@ std::vector<uint64_t> Features(std::string_view folded_title, std::string_view f
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
+}
+
+// sk=N skc=P: --sim verifies a sentence match by the containment estimated from N (1 or 2)
+// 64-bin one-bit MinHash sketches of the exact features and the two feature counts,
+// C = J (|A| + |B|) / ((1 + J) min(|A|, |B|)), J = 1 - 2 d / (64 N): what a second 64-bit word per
+// story (the 8 bytes of Story::lead, which the exact lead key no longer needs) would buy.
+// The defaults: the product's (sk=-1: SentenceContained on the fingerprints and token counts;
+// sk=0: the fixed gate alone, the rule before 2026-12-05 midday).
+int g_sk = -1, g_skd = 64;
+int g_skc = steppewatch::stories::kSentenceContainmentPercent;
+int g_skf =
+    steppewatch::stories::kSentenceContainmentFloorPercent;  // skf=P: the shorter >= P%  // skd=D:
+                                                             // and the fingerprints within D bits
+void Sketch(const std::vector<uint64_t>& features, uint64_t out[2]) {
+  for (int s = 0; s < 2; ++s) {
+    uint64_t bins[64];
+    for (auto& b : bins) b = ~uint64_t{0};
+    for (uint64_t f : features) {
+      uint64_t h =
+          (f ^ (s == 0 ? 0x243F6A8885A308D3ull : 0x13198A2E03707344ull)) * 0xD6E8FEB86659FD93ull;
+      h ^= h >> 32;
+      h *= 0x9E3779B97F4A7C15ull;
+      h ^= h >> 29;
+      uint64_t& b = bins[h >> 58];
+      b = std::min(b, h & ((uint64_t{1} << 58) - 1));
+    }
+    uint64_t v = 0;
+    for (int i = 0; i < 64; ++i) v |= (bins[i] & 1) << i;
+    out[s] = v;
+  }
+}
+double EstimatedContainment(const uint64_t a[2], uint32_t na, const uint64_t b[2], uint32_t nb) {
+  int d = 0;
+  const int n = g_sk;
+  for (int s = 0; s < n; ++s) d += __builtin_popcountll(a[s] ^ b[s]);
+  const double j = std::max(0.0, 1.0 - 2.0 * d / (64.0 * n));
+  const double fewer = std::max<uint32_t>(1, std::min(na, nb));
+  if (fewer * 100 < g_skf * static_cast<double>(std::max(na, nb))) return 0;
+  return j * (na + nb) / ((1 + j) * fewer);
 }
 
 bool g_exact_containment = false;
@@ -473,15 +514,24 @@ void StoryLevel(const std::vector<Item>& items) {
                       ? steppewatch::stories::LeadGate(tokens, sim[seq].tokens, g_sent_gate)
                       : g_sent_gate;
               // oracle=1: the labels verify (the bound of the candidates alone).
-              if (g_oracle ? items[sim[seq].first_item].story == it.story
+              if (g_oracle   ? items[sim[seq].first_item].story == it.story
+                  : g_sk > 0 ? EstimatedContainment(items[sim[seq].first_item].sketch,
+                                                    items[sim[seq].first_item].nfeat, it.sketch,
+                                                    it.nfeat) *
+                                           100 >=
+                                       g_skc &&
+                                   d <= g_skd
                   : g_exact_j > 0
                       ? Resemblance(items[sim[seq].first_item].features, it.features) * 100 >=
                             g_exact_j
-                  : g_body_gate >= 0
-                      ? Distance(sim[seq].bodyfp, it.bodyfp) <= g_body_gate
-                      : d <= gate || (g_sent_two > 0 && it.sents.size() > 1 &&
-                                      sim[seq].sent2 == it.sents[1] &&
-                                      sim[seq].sent == it.sents[0] && d <= g_sent_two)) {
+                  : g_body_gate >= 0 ? Distance(sim[seq].bodyfp, it.bodyfp) <= g_body_gate
+                                     : d <= gate ||
+                                           (g_sk < 0 && d <= g_skd &&
+                                            steppewatch::stories::SentenceContained(
+                                                d, tokens, sim[seq].tokens, g_skc, g_skf)) ||
+                                           (g_sent_two > 0 && it.sents.size() > 1 &&
+                                            sim[seq].sent2 == it.sents[1] &&
+                                            sim[seq].sent == it.sents[0] && d <= g_sent_two)) {
                 consider(seq, d);
               }
             }
@@ -661,6 +711,10 @@ constexpr EvalSetting kEvalSettings[] = {
      false},
     {"exact_j", [](long v) { g_exact_j = static_cast<int>(v); }, false},
     {"oracle", [](long v) { g_oracle = v != 0; }, false},
+    {"sk", [](long v) { g_sk = static_cast<int>(v); }, false},
+    {"skc", [](long v) { g_skc = static_cast<int>(v); }, false},
+    {"skf", [](long v) { g_skf = static_cast<int>(v); }, false},
+    {"skd", [](long v) { g_skd = static_cast<int>(v); }, false},
     {"members", [](long v) { g_members = static_cast<int>(v); }, false},
     {"body_gate", [](long v) { g_body_gate = static_cast<int>(v); }, false},
     {"sent_cheap", [](long v) { g_sent_cheap = static_cast<int>(v) != 0; }, false},
@@ -861,7 +915,11 @@ int main(int argc, char** argv) {
       }
     }
     if (g_sent > 0) item.sent = SentenceKey(fbody.text(), item.body, &item.sents);
-    if (g_exact_j > 0) item.features = Features(ftitle.text(), fbody.text(), item.body);
+    if (g_exact_j > 0 || g_sk > 0) item.features = Features(ftitle.text(), fbody.text(), item.body);
+    if (g_sk > 0) {
+      Sketch(item.features, item.sketch);
+      item.nfeat = static_cast<uint32_t>(item.features.size());
+    }
     if (g_body_gate >= 0) {
       auto body_options = steppewatch::stories::internal::FingerprintOptions();
       body_options.title_weight = 0;

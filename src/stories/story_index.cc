@@ -431,9 +431,9 @@ bool StoryIndex::Nearest(Fingerprint key, Fingerprint Story::*field, int first, 
                          Fingerprint fp, Gate gate, uint32_t tokens, int64_t oldest_open,
                          uint64_t* seq) {
   // Without a field (the sentence key) the story is ranked by its fingerprint's distance, within
-  // kSentenceGate.
+  // kSentenceGate or contained (SentenceContained).
   const int limit = field != nullptr ? k : kSentenceGate;
-  int best_d = limit + 1;
+  int best_d = 65;
   uint64_t best_seq = 0;
   const uint32_t head = static_cast<uint32_t>(head_seq_);
   const uint32_t live = static_cast<uint32_t>(tail_seq_ - head_seq_);
@@ -456,7 +456,9 @@ bool StoryIndex::Nearest(Fingerprint key, Fingerprint Story::*field, int first, 
       // The filter saw 32 bits; the story's key decides (the sentence key has no field: its 16
       // bits of bucket and 32 of filter, all equal, are the check).
       const int d = field != nullptr ? Distance(s.*field, key) : Distance(s.fp, fp);
-      if (d > limit) continue;
+      if (d > limit && (gate != Gate::kSentence || !SentenceContained(d, tokens, s.tokens))) {
+        continue;
+      }
       if (gate == Gate::kLead && Distance(s.fp, fp) > LeadGate(tokens, s.tokens)) continue;
       if (s.first_seen_ms < oldest_open) continue;  // its window is over
       if (d < best_d || (d == best_d && candidate < best_seq)) {
@@ -468,7 +470,7 @@ bool StoryIndex::Nearest(Fingerprint key, Fingerprint Story::*field, int first, 
     if (stale) Compact(slot);
   }
   *seq = best_seq;
-  return best_d <= limit;
+  return best_d <= 64;
 }
 
 void StoryIndex::Join(uint64_t seq, std::string_view item_id, uint64_t source_hash,

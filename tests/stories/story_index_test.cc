@@ -1,5 +1,6 @@
 #include "steppewatch/stories/story_index.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <random>
 #include <string>
@@ -450,8 +451,9 @@ TEST(StoryIndex, ACopyWithTheSentenceKeyJoinsWithinItsGate) {
   auto copy = index.Assign(far, "rewritten", kT0 + 1, 2, 0, ~lead, 100, sentence);
   EXPECT_FALSE(copy.is_new);
   EXPECT_EQ(copy.seq, first.seq);
-  // One bit further: a story of its own.
-  auto past = index.Assign(far ^ (1ULL << 1), "past", kT0 + 2, 3, 0, ~lead ^ 1, 100, sentence);
+  // One bit further, from an item that does not say how many tokens it has (so no containment
+  // estimate, SentenceContained): a story of its own.
+  auto past = index.Assign(far ^ (1ULL << 1), "past", kT0 + 2, 3, 0, ~lead ^ 1, 0, sentence);
   EXPECT_TRUE(past.is_new);
   // Within the gate, but the key one bit away in the bucket's 16 bits or the filter's 32: a
   // story of its own. (The key's top 16 bits are not held: Story has no field for it, and 48
@@ -475,7 +477,8 @@ TEST(StoryIndex, ACopyWithTheSentenceKeyJoinsWithinItsGate) {
   {
     StoryIndex two(kWindow);
     auto a = two.Assign(fp, "a", kT0, 1, 0, 11, 100, sentence);
-    auto b = two.Assign(fp ^ 0x1FF, "b", kT0 + 1, 2, 0, 12, 100, sentence);
+    // (b's tokens unknown: 9 bits from a is within SentenceContained for two items of 100.)
+    auto b = two.Assign(fp ^ 0x1FF, "b", kT0 + 1, 2, 0, 12, 0, sentence);
     ASSERT_TRUE(b.is_new);
     EXPECT_EQ(two.Assign(fp ^ 0x00F, "c", kT0 + 2, 3, 0, 13, 100, sentence).seq, a.seq);
     EXPECT_EQ(two.Assign(fp ^ 0x1F0, "d", kT0 + 3, 4, 0, 14, 100, sentence).seq, b.seq);
@@ -490,6 +493,63 @@ TEST(StoryIndex, ACopyWithTheSentenceKeyJoinsWithinItsGate) {
 // A window large enough that its buckets grow through many sizes (which packs the bucket
 // arenas again) and then a volume drop to nothing (which sweeps every bucket and gives the
 // memory back): copies still find their stories all along.
+// Beyond kSentenceGate, a sentence-key match joins when the two token counts and the distance
+// say the shorter text is mostly (kSentenceContainmentPercent) in the longer: with J = 1 - d / 32,
+// J (a + b) / ((1 + J) min(a, b)) >= 0.8. Equal lengths: up to 10 bits; a copy of 80 tokens of
+// a 200-token original: up to 22; below kSentenceContainmentFloorPercent of the longer, or with
+// a count unknown, the fixed gate alone.
+TEST(StoryIndex, ASentenceKeyMatchJoinsWhenTheShorterIsContained) {
+  const Fingerprint fp = 0x0f0f0f0f0f0f0f0fULL;
+  const Fingerprint sentence = 0x2468ace013579bdfULL;
+  auto away = [&](int bits) {
+    Fingerprint f = fp;
+    for (int b = 0; b < bits; ++b) f ^= 1ULL << (b * 64 / bits);
+    EXPECT_EQ(Distance(f, fp), bits);
+    return f;
+  };
+  auto joins = [&](uint32_t original_tokens, int bits, uint32_t copy_tokens) {
+    StoryIndex index(kWindow);
+    const auto first = index.Assign(fp, "original", kT0, 1, 0, 0x1111, original_tokens, sentence);
+    EXPECT_TRUE(first.is_new);
+    const auto copy =
+        index.Assign(away(bits), "copy", kT0 + 1, 2, 1, 0x2222, copy_tokens, sentence);
+    return !copy.is_new && copy.seq == first.seq;
+  };
+  EXPECT_TRUE(joins(100, 10, 100));
+  EXPECT_FALSE(joins(100, 11, 100));
+  EXPECT_TRUE(joins(200, 22, 80));
+  EXPECT_FALSE(joins(200, 23, 80));
+  EXPECT_TRUE(joins(80, 22, 200));  // either way round
+  EXPECT_FALSE(joins(80, 23, 200));
+  // 40 of 200 tokens (20%, under the floor): contained or not, the fixed gate decides.
+  EXPECT_TRUE(joins(200, kSentenceGate, 40));
+  EXPECT_FALSE(joins(200, kSentenceGate + 1, 40));
+  EXPECT_TRUE(joins(200, 22, 50));  // 25%: at the floor
+  // A count unknown (0): the fixed gate.
+  EXPECT_FALSE(joins(0, kSentenceGate + 1, 100));
+  EXPECT_FALSE(joins(100, kSentenceGate + 1, 0));
+  // Without the same sentence key, containment alone joins nothing.
+  StoryIndex index(kWindow);
+  ASSERT_TRUE(index.Assign(fp, "original", kT0, 1, 0, 0x1111, 200, sentence).is_new);
+  EXPECT_TRUE(index.Assign(away(12), "other", kT0 + 1, 2, 0, 0x2222, 80, sentence ^ 1).is_new);
+}
+
+TEST(StoryIndex, SentenceContainedIsTheEstimateInIntegers) {
+  for (uint32_t a : {1u, 7u, 40u, 80u, 100u, 200u, 1000u, 65535u}) {
+    for (uint32_t b : {1u, 7u, 40u, 80u, 100u, 200u, 1000u, 65535u}) {
+      for (int d = 0; d <= 64; ++d) {
+        const double j = std::max(0.0, 1.0 - d / 32.0);
+        const double shorter = std::min(a, b), longer = std::max(a, b);
+        const double c = j * (a + b) / ((1 + j) * shorter);
+        const bool expected = shorter * 100 >= 25 * longer && d < 32 && c >= 0.8 - 1e-12;
+        EXPECT_EQ(SentenceContained(d, a, b), expected) << a << " " << b << " " << d;
+      }
+    }
+  }
+  EXPECT_FALSE(SentenceContained(0, 0, 100));
+  EXPECT_FALSE(SentenceContained(0, 100, 0));
+}
+
 TEST(StoryIndex, FindsCopiesThroughArenaPackingAndGivesMemoryBackWhenTheWindowEmpties) {
   constexpr int kStories = 600000;
   StoryIndex index(kWindow);
