@@ -309,10 +309,15 @@ SpikeEvent SpikeDetector::MakeEvent(const Key& k, SpikeState state, int64_t end_
 }
 
 void SpikeDetector::AddStory(bool rule_scope, std::string_view name, int64_t time_ms, int language,
-                             uint64_t seq, std::vector<SpikeEvent>* events) {
+                             uint64_t seq, std::vector<SpikeEvent>* events, bool again) {
   Key* kp = FindOrAdd(rule_scope, name);
   if (kp == nullptr) return;
   Key& k = *kp;
+  if (again) {
+    for (const auto& r : k.recent) {
+      if (r.first == seq) return;
+    }
+  }
   ++k.total;
   Rotate(k, bucket_);
   uint64_t lang_bit = uint64_t{1} << (language & 63);

@@ -85,8 +85,12 @@ class SpikeDetector {
   // Counts one new story (sequence `seq`, language index `language`) for the key at event time
   // `time_ms` (<= the clock; older than the spike window still feeds the baseline) and appends
   // a start or update event when the key spikes or grows. `rule_scope`: a rule (else a tag).
+  // `again`: the story's first item once more (another topic's alert of it, or a redelivery):
+  // the key counts it unless it is among the key's recent_stories most recent stories (so a key
+  // in both alerts counts the story once, unless more than recent_stories new stories of that
+  // key came between the two).
   void AddStory(bool rule_scope, std::string_view name, int64_t time_ms, int language, uint64_t seq,
-                std::vector<SpikeEvent>* events);
+                std::vector<SpikeEvent>* events, bool again = false);
   // Counts one new story for the all-keys hour-of-week profile (once per story).
   void AddGlobalStory() {
     ++global_bucket_count_;

@@ -132,7 +132,7 @@ class StageImpl final : public StoriesStage {
   // `prefetched`: the index's buckets for the alert were prefetched (ProcessBatch).
   void Handle(const StageInput& in, Slot& slot, StageOutput& out, bool replay, bool prefetched);
   // Counts a new dated story for the spikes (its rules' and tags' keys; sorts f's views).
-  void CountNewStory(AlertFields& f, int64_t t, int language, uint64_t seq);
+  void CountNewStory(AlertFields& f, int64_t t, int language, uint64_t seq, bool again);
   // The event time: item.published_at when it is sane, else the Kafka timestamp, else the
   // stream's time (the clock; *undated set); false (and *why) when none is usable.
   bool ResolveTime(const AlertFields& f, int64_t kafka_timestamp_ms, int64_t* t, bool* undated,
@@ -368,15 +368,15 @@ void StageImpl::Advance(int64_t now_ms) {
 }
 
 // Counts a new dated story for the spikes: globally and once per matched rule and tag.
-void StageImpl::CountNewStory(AlertFields& f, int64_t t, int language, uint64_t seq) {
-  spikes_.AddGlobalStory();
+void StageImpl::CountNewStory(AlertFields& f, int64_t t, int language, uint64_t seq, bool again) {
+  if (!again) spikes_.AddGlobalStory();
   // Each key counts a story once, even when two matched rules carry the same tag; keys in
   // sorted order (the alert's own views, sorted in place: they are not used after this).
   auto count = [&](bool rule_scope, std::vector<std::string_view>& names) {
     std::sort(names.begin(), names.end());
     for (size_t i = 0; i < names.size(); ++i) {
       if (i > 0 && names[i] == names[i - 1]) continue;
-      spikes_.AddStory(rule_scope, names[i], t, language, seq, &events_);
+      spikes_.AddStory(rule_scope, names[i], t, language, seq, &events_, again);
     }
   };
   count(true, f.rules);
@@ -440,12 +440,19 @@ void StageImpl::Handle(const StageInput& in, Slot& slot, StageOutput& out, bool 
                  : index_.Assign(f.fp, f.id, t, Hash64(f.source), language, f.lead,
                                  f.fingerprint_tokens, f.sentence);
   if (!a.is_new) {
-    if (!a.same_item) ++stats_.copies;
+    if (!a.same_item) {
+      ++stats_.copies;
+    } else if (a.first_item && !undated) {
+      // The story's first item again: the same item alerting to several topics arrives once
+      // per topic, each alert with the rules and tags of its own topic. Its rules and tags
+      // here count the new story too, each key once (AddStory's `again`).
+      CountNewStory(f, t, language, a.seq, /*again=*/true);
+    }
   } else {
     ++stats_.new_stories;
     // An undated story is grouped, and its copies find it; but a count of new stories per
     // bucket means nothing for a story whose time is not known: only dated ones count.
-    if (!undated) CountNewStory(f, t, language, a.seq);
+    if (!undated) CountNewStory(f, t, language, a.seq, /*again=*/false);
   }
   if (replay) return;
   RenderAlert(in.alert_json, a, slot, out);

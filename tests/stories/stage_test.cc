@@ -311,6 +311,31 @@ TEST_F(StageTest, TheSameItemOnTwoTopicsIsNotACopy) {
   EXPECT_EQ(stage_->stats().copies, 0u);
 }
 
+// An item whose rules go to two topics arrives as two alerts, each with its own topic's rules
+// and tags: the new story counts for the keys of both, each key once (a tag in both, or the
+// same alert delivered twice, counts once).
+TEST_F(StageTest, TheSameItemOnTwoTopicsCountsForTheKeysOfBoth) {
+  Make({});
+  AlertSpec first{"x", 42, kT0};
+  AlertSpec second{"x", 42, kT0};
+  second.rule = "kz.urgent";
+  second.tags = {"geo:kazakhstan", "theme:unrest"};
+  Feed(Alert(first));
+  Feed(Alert(second));
+  Feed(Alert(first));                              // redelivered
+  Feed(Alert({"y", Distinct(7), kT0 + kMinute}));  // another story, for kz.unrest only
+  std::map<std::string, uint64_t> counts;
+  stage_->ForEachKey([&](std::string_view scope, std::string_view name, uint64_t n) {
+    counts[std::string(scope) + ":" + std::string(name)] = n;
+  });
+  EXPECT_EQ(counts, (std::map<std::string, uint64_t>{{"rule:kz.unrest", 2},
+                                                     {"rule:kz.urgent", 1},
+                                                     {"tag:geo:kazakhstan", 2},
+                                                     {"tag:theme:unrest", 1}}));
+  EXPECT_EQ(stage_->stats().new_stories, 2u);
+  EXPECT_EQ(stage_->stats().copies, 0u);
+}
+
 TEST_F(StageTest, StoriesExpireAfterTheWindow) {
   StageOptions o;
   o.window = absl::Hours(72);
