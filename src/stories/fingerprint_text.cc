@@ -433,7 +433,11 @@ bool SelectText(std::string_view text, bool is_title, const FingerprintOptions& 
       size_t e = j + 1;
       while (e < n && (p[e] == '-' || p[e] == ' ')) ++e;
       // The agency after the dash ("астана, 9 маусым - kazinform. ").
-      i = o.wire_credits ? SkipCreditAfterDash(p, e, n) : e;
+      e = o.wire_credits ? SkipCreditAfterDash(p, e, n) : e;
+      // A dateline, not the item: something must stay ("profits rose. - kazinform." is a
+      // sentence and a credit, not a dateline and nothing).
+      if (n - e < o.boilerplate_min_kept) break;
+      i = e;
     }
     // Chinese wire datelines end with 日电 ("dispatch of day ...": "新华社阿斯塔纳11月20日电").
     for (int round = 0; round < o.dateline_rounds && o.strip_cjk_dateline; ++round) {
