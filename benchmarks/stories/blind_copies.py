@@ -517,6 +517,7 @@ def evaluate(args):
             it = json.loads(line)
             items[it["id"]] = it
     pred = {}
+    fpinfo = {}
     alerts_per_item = collections.Counter()
     conflict = 0
     with open(os.path.join(d, "stories.jsonl"), encoding="utf-8") as f:
@@ -530,6 +531,7 @@ def evaluate(args):
             if iid in pred and pred[iid] != sid:
                 conflict += 1
             pred.setdefault(iid, sid)
+            fpinfo[iid] = a["item"]
     missing = [i for i in order if i not in pred]
     print(f"items {len(order)}, with a story {len(pred)}, without {len(missing)}, "
           f"items with >1 alert {sum(1 for v in alerts_per_item.values() if v > 1)}, "
@@ -559,6 +561,18 @@ def evaluate(args):
             ni_cache[key] = near_identical(orig_text(p[0]), orig_text(p[1]))
         return ni_cache[key]
     fp_ni = {p for p in fp if fp_near_ident(p)}
+    jac_cache = {}
+
+    def fp_jac(p):
+        key = tuple(sorted((truth[p[0]]["story"], truth[p[1]]["story"])))
+        if key not in jac_cache:
+            sa = shingles(norm_tokens(orig_text(p[0])))
+            sb = shingles(norm_tokens(orig_text(p[1])))
+            jac_cache[key] = len(sa & sb) / len(sa | sb) if sa and sb else 0.0
+        return jac_cache[key]
+    fp_half = {p for p in fp if fp_jac(p) >= 0.5}
+    fp_degen = {p for p in fp if fpinfo[p[0]].get("fingerprint_tokens", 99) <= 2
+                and fpinfo[p[1]].get("fingerprint_tokens", 99) <= 2}
 
     def short(i):
         return truth[i]["orig_bytes"] < 200
@@ -629,11 +643,64 @@ def evaluate(args):
             f.write(json.dumps(dict(a=items[p[0]], b=items[p[1]],
                                     a_truth=truth[p[0]], b_truth=truth[p[1]],
                                     story=pred[p[0]]), ensure_ascii=False) + "\n")
-    print(f"\nfalse pairs {len(fp)} ({len(fp_ni)} between near-identical originals), "
-          f"missed pairs {len(fn)} ({len(miss)} copy-original)")
+    print(f"\nfalse pairs {len(fp)}: {len(fp_ni)} between near-identical originals "
+          f"(3-shingle Jaccard >= 0.9), {len(fp_half)} with Jaccard >= 0.5 (reissues, "
+          f"corrections, updates), {len(fp_degen)} where both items have "
+          f"fingerprint_tokens <= 2; precision excluding Jaccard >= 0.5: "
+          f"{len(tp) / (len(pred_pairs) - len(fp_half)):.4f}")
+    print(f"missed pairs {len(fn)} ({len(miss)} copy-original)")
+
+    def hd(a, b):
+        return bin(int(a, 16) ^ int(b, 16)).count("1")
+    dist = collections.Counter()
+    for p in miss:
+        a, b = p
+        dd = hd(fpinfo[a]["fingerprint"], fpinfo[b]["fingerprint"])
+        dist["0-3" if dd <= 3 else "4-8" if dd <= 8 else "9-16" if dd <= 16 else ">16"] += 1
+    print("copy-original misses by fingerprint distance:", dict(sorted(dist.items())))
+    degen_items = [i for i in ids if fpinfo[i].get("fingerprint_tokens", 99) <= 1]
+    print(f"items with fingerprint_tokens <= 1: {len(degen_items)}; most common fingerprints "
+          f"among them: {collections.Counter(fpinfo[i]['fingerprint'] for i in degen_items).most_common(3)}")
     big = sorted(pred_groups.values(), key=len, reverse=True)[:5]
     print("largest predicted stories:", [(g[0], len(g), len({truth[i]['story'] for i in g}))
                                          for g in big])
+
+
+def probes(args):
+    """Small items that show what BLIND-COPIES.md reports as suspected bugs (pipe them
+    through match and stories and print item.fingerprint*, story.id)."""
+    dow = ("Dow Chemical Co has launched a 200 mln\nSwiss franc, 12-year bond with a 4-3/4 pct "
+           "coupon priced at\n100-1/4 pct, lead manager Union Bank of Switzerland said.\n    "
+           "The issue carries a call option from 1993 at 102 pct,\ndeclining thereafter by 1/2 "
+           "percentage point per year.\n    Subscriptions close March 18 and payment date is "
+           "April 2.")
+    dow_t = "DOW CHEMICAL LAUNCHES 200 MLN SWISS FRANC BOND"
+    s3 = ["Profits rose sharply in the first quarter of the year, the company said on Monday.",
+          "The board will meet next week to discuss the dividend and other matters."]
+    rows = [
+        # 1. a short sentence followed by the README's own credit "– Kazinform."
+        ("kz-credit-1", "", "Шығын өндіріледі. – Kazinform.", "kk"),
+        ("kz-credit-2", "", "АСТАНА. KAZINFORM – Шынын айтсам. – Kazinform.", "kk"),
+        ("en-credit-3", "", "The company said profits rose. – Kazinform.", "en"),
+        ("kz-plain-1", "", "Шығын өндіріледі.", "kk"),
+        # 2. a dash late in a title-less body: everything before it is taken as a dateline
+        ("en-dash-1", "", "The company said profits rose 10 pct in 1986 and sales rose - Reuters",
+         "en"),
+        ("en-dash-2", "", "Profits rose in 1986 – the company said.", "en"),
+        # 3. the last sentence of a body is not fingerprinted
+        ("en-last-1", "ACME PROFITS RISE", " ".join(s3) + " Shares closed higher in New York "
+         "trading.", "en"),
+        ("en-last-2", "ACME PROFITS RISE", " ".join(s3) + " The chairman resigned on Friday "
+         "after a dispute with the board over pay.", "en"),
+        # 4. a story is joined through its first item only: c is 0 bits from b, b is in a's
+        # story, c starts a new one
+        ("tr-a", dow_t, dow + "\n REUTER", "en"),
+        ("tr-b", dow_t, dow, "en"),
+        ("tr-c", dow_t, "Sarah Miller in Paris\n\n" + dow, "en"),
+    ]
+    for k, (i, t, b, lang) in enumerate(rows):
+        print(json.dumps(dict(id=i, title=t, body=b, source="probe", lang=lang,
+                              published_at=f"1987-03-02T10:{k:02d}:00Z"), ensure_ascii=False))
 
 
 def main():
@@ -647,8 +714,9 @@ def main():
     g.add_argument("--out", required=True)
     e = sub.add_parser("eval")
     e.add_argument("--dir", required=True)
+    sub.add_parser("probes")
     args = ap.parse_args()
-    gen(args) if args.cmd == "gen" else evaluate(args)
+    {"gen": gen, "eval": evaluate, "probes": probes}[args.cmd](args)
 
 
 if __name__ == "__main__":
