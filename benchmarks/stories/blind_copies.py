@@ -658,6 +658,33 @@ def evaluate(args):
         dd = hd(fpinfo[a]["fingerprint"], fpinfo[b]["fingerprint"])
         dist["0-3" if dd <= 3 else "4-8" if dd <= 8 else "9-16" if dd <= 16 else ">16"] += 1
     print("copy-original misses by fingerprint distance:", dict(sorted(dist.items())))
+    # near-identical pairs of originals (the same exact measure) within 72 h of each other
+    # in the data, and how many of them the product put in one story
+    origs = [i for i in ids if truth[i]["role"] == "original"]
+    when = {i: dt.datetime.strptime(items[i]["published_at"], "%Y-%m-%dT%H:%M:%SZ")
+            for i in origs}
+    sh = {i: shingles(norm_tokens(items[i]["title"] + "\n" + items[i]["body"])) for i in origs}
+    index = collections.defaultdict(list)
+    for i in origs:
+        for g in sh[i]:
+            index[g].append(i)
+    ni_pairs = set()
+    for i in origs:
+        cand = collections.Counter()
+        for g in sh[i]:
+            post = index[g]
+            if len(post) <= 200:
+                cand.update(post)
+        for j, c in cand.items():
+            if j <= i or c < 0.8 * min(len(sh[i]), len(sh[j])):
+                continue
+            if abs((when[i] - when[j]).total_seconds()) > 72 * 3600:
+                continue
+            if len(sh[i] & sh[j]) / len(sh[i] | sh[j]) >= 0.9:
+                ni_pairs.add((i, j))
+    together = sum(1 for i, j in ni_pairs if pred[i] == pred[j])
+    print(f"near-identical original pairs (Jaccard >= 0.9) within 72 h: {len(ni_pairs)}, "
+          f"in one predicted story: {together}")
     degen_items = [i for i in ids if fpinfo[i].get("fingerprint_tokens", 99) <= 1]
     print(f"items with fingerprint_tokens <= 1: {len(degen_items)}; most common fingerprints "
           f"among them: {collections.Counter(fpinfo[i]['fingerprint'] for i in degen_items).most_common(3)}")
