@@ -488,6 +488,23 @@ bool SelectText(std::string_view text, bool is_title, const FingerprintOptions& 
   }
   // A byline before the dateline ("by jane doe almaty (reuters) - "): the dateline after it.
   if (o.dateline_after_byline && i != after_dateline) strip_datelines();
+  if (!is_title && o.wire_credits) {
+    // The wire's sign-off as the body's last word ("... the company said.\n REUTER", most
+    // Reuters items): boilerplate that outlets drop when they republish. Without this, the
+    // last-sentence rule below dropped the sign-off from the original and a real sentence from
+    // a copy without it. Only "reuter" alone (the sign-off's form; "told reuters." is a
+    // sentence's end), when boilerplate_min_kept bytes stay.
+    constexpr std::string_view kSignOff = "reuter";
+    size_t e = n;
+    while (e > i && p[e - 1] == ' ') --e;
+    if (e - i >= kSignOff.size() + 1 + o.boilerplate_min_kept &&
+        std::string_view(p + e - kSignOff.size(), kSignOff.size()) == kSignOff &&
+        p[e - kSignOff.size() - 1] == ' ') {
+      e -= kSignOff.size();
+      while (e > i && p[e - 1] == ' ') --e;
+      n = e;
+    }
+  }
   if (!is_title && o.footer_markers && n > i + o.boilerplate_min_kept) {
     // A footer that opens with an outlets' boilerplate marker goes first, within the body's last
     // footer_bytes, when boilerplate_min_kept bytes stay: then the last-sentence rule below sees

@@ -107,6 +107,23 @@ TEST(Fingerprint, ADashBeforeACreditIsNoDatelineWhenNothingWouldStay) {
             Of("", "The company said profits rose sharply in March and April."));
 }
 
+// The wire's sign-off as the body's last word (most Reuters items: "...said.\n REUTER") is
+// boilerplate: a copy that drops it keeps the fingerprint (before, the last-sentence rule took
+// the sign-off from the original and a real sentence from the copy).
+TEST(Fingerprint, TheWiresSignOffIsBoilerplate) {
+  const std::string body =
+      "The company said first quarter profits rose 12 pct on higher sales of its main product. "
+      "It expects a similar rise in the second quarter, a spokesman said. Shares rose 2 pct.";
+  EXPECT_EQ(Of("PROFITS RISE", body + "\n REUTER\n"), Of("PROFITS RISE", body));
+  EXPECT_EQ(Of("PROFITS RISE", body + "\n Reuter"), Of("PROFITS RISE", body));
+  internal::FingerprintOptions off;
+  off.wire_credits = false;
+  EXPECT_NE(OfWith(off, "PROFITS RISE", body + "\n REUTER"), OfWith(off, "PROFITS RISE", body));
+  // Only the sign-off's own form: a last word "Reuters" stays text (there the last-sentence
+  // rule takes it from one and a sentence from the other, as before).
+  EXPECT_NE(Of("PROFITS RISE", body + "\n REUTERS"), Of("PROFITS RISE", body));
+}
+
 TEST(Fingerprint, UnrelatedAndSameTemplateItemsAreFar) {
   const Fingerprint base = Of(kTitle, kBody);
   EXPECT_GT(Distance(Of("Uzbekistan wheat harvest falls",
