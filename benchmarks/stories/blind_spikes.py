@@ -1,0 +1,604 @@
+#!/usr/bin/python3
+"""Blind evaluation of the stories stage's spike detection (issue 13), written without reading
+the project's own generators or the stage's sources.
+
+  blind_spikes.py build  --out DIR            timeline, injections, manifest (seeded)
+  blind_spikes.py run    --out DIR --label L [-- STORIES OPTIONS]
+                                              match | stories over the clean and injected
+                                              timelines, then score the spike events
+  blind_spikes.py badinput --out DIR          archive faults (order, 1970, future, a gap)
+
+What is modelled, and why (see BLIND-SPIKES.md):
+- The timeline is the corpus as an archive: Reuters-21578 items at their own 1987 dates (the
+  original "26-FEB-1987 15:01:01.79" strings are kept, as the CLI says it parses them); every
+  other item (BBC, AG News, Russian, Kazakh, Chinese) gets the time of a random Reuters item
+  plus up to +-3 h, so it follows the real 1987 daily and weekly rhythm and its gaps.
+- Keys are the rules and tags of a small topical pack (blind_spikes_pack/) over the corpus'
+  own words; which keys are quiet is measured on the clean timeline, not assumed.
+- A distinct burst is 25 real corpus items that match the key, re-dated into a two-hour
+  window (new ids: a second publication of the same report more than 4 days from its own
+  date, which the 72 h story window treats as new). They are chosen pairwise far apart in
+  fingerprint, lead key and sentence key, so they are 25 stories by construction. A
+  two-language burst takes 5-10 of them from a second language.
+- A copy burst is one real report republished 30 times in two hours by other outlets, each
+  copy edited the way outlets edit wire copy: dateline added or changed, byline, credit or
+  footer, typography (curly quotes, dashes, no-break spaces, re-wrapped or unwrapped lines),
+  a rewritten headline, and cuts (to the lead, to 50-80%, or mid-sentence by a feed limit).
+- Shapes: evenly spread over 2 h, front-loaded (exponential, mean 15 min), by day (13-15 UTC)
+  or by night (01-03 UTC).
+Python 3 standard library only; fixed seeds.
+"""
+import argparse
+import collections
+import datetime as dt
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+
+CORPUS = "/work/shared/corpus/news-bench.jsonl"
+HERE = os.path.dirname(os.path.abspath(__file__))
+PACK = os.path.join(HERE, "blind_spikes_pack")
+SW = os.environ.get("STEPPEWATCH", "/work/blindbin/steppewatch")
+NOW = "1988-01-01T00:00:00Z"
+UTC = dt.timezone.utc
+SEED = 13
+
+# Quiet keys that get injections, chosen after measuring the clean timeline (build prints the
+# weekly counts of every rule, weekly_counts.tsv; these have a median of 1-8 a week).
+# 24 distinct bursts (12 in one language, 12 in two: on the keys whose pool has items in a
+# second language) and 24 copy bursts (3 on each of 8 quiet keys).
+PLAN = ([("distinct", 1, k) for k in ["soft.cocoa", "metal.tin", "metal.zinc", "wood.lumber",
+                                      "disaster.quake", "disaster.drought"] * 2]
+        + [("distinct", 2, k) for k in ["geo.afghanistan", "agri.potato", "disaster.flood",
+                                        "geo.afghanistan", "agri.potato", "disaster.flood",
+                                        "geo.afghanistan", "metal.uranium", "disaster.flood",
+                                        "geo.afghanistan", "agri.potato", "metal.uranium"]]
+        + [("copies", 1, k) for k in ["soft.cocoa", "metal.tin", "metal.zinc", "wood.lumber",
+                                      "metal.uranium", "agri.potato", "disaster.quake",
+                                      "geo.afghanistan"] * 3])
+
+
+def parse_reuters(s):
+    m = re.match(r"(\d+)-([A-Z]{3})-(\d{4}) (\d+):(\d+):(\d+)", s or "")
+    if not m:
+        return None
+    try:
+        d = dt.datetime.strptime("%s-%s-%s" % m.group(1, 2, 3), "%d-%b-%Y")
+        return d.replace(tzinfo=UTC) + dt.timedelta(hours=int(m.group(4)), minutes=int(m.group(5)),
+                                                   seconds=int(m.group(6)))
+    except ValueError:
+        return None
+
+
+def rfc(t):
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (t.microsecond // 1000)
+
+
+def parse_rfc(s):
+    return dt.datetime.strptime(s[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+
+
+def popcount(x):
+    return bin(x).count("1")
+
+
+# ---------------------------------------------------------------------------------- timeline
+def load_corpus():
+    items = []
+    with open(CORPUS, encoding="utf-8") as f:
+        for line in f:
+            items.append(json.loads(line))
+    return items
+
+
+def build_timeline(items, rnd):
+    """Returns [(time, item)] sorted by time; Reuters at their dates, others spread."""
+    reuters_times = []
+    out = []
+    for it in items:
+        if it["id"].startswith("reuters21578-"):
+            t = parse_reuters(it.get("published_at"))
+            if t is None:
+                # 31-MAR-1987 605:12:19.12: a broken archive date, kept as is; placed at its day
+                m = re.match(r"(\d+-[A-Z]{3}-\d{4})", it.get("published_at") or "")
+                t = dt.datetime.strptime(m.group(1), "%d-%b-%Y").replace(tzinfo=UTC) + dt.timedelta(hours=12)
+            else:
+                reuters_times.append(t)
+            out.append((t, dict(it)))
+    reuters_times.sort()
+    for it in items:
+        if it["id"].startswith("reuters21578-"):
+            continue
+        t = rnd.choice(reuters_times) + dt.timedelta(seconds=rnd.randint(-3 * 3600, 3 * 3600))
+        it = dict(it)
+        it["original_published_at"] = it.get("published_at")
+        it["published_at"] = rfc(t)
+        out.append((t, it))
+    out.sort(key=lambda p: (p[0], p[1]["id"]))
+    return out
+
+
+def write_items(path, timeline):
+    with open(path, "w", encoding="utf-8") as f:
+        for _, it in timeline:
+            f.write(json.dumps(it, ensure_ascii=False) + "\n")
+
+
+def run_match(items_path, alerts_path):
+    with open(alerts_path, "w") as out:
+        r = subprocess.run([SW, "match", "--rules", PACK, "--ordered", "--no-progress",
+                            "--processed-at", NOW, "--instance", "blind", items_path],
+                           stdout=out, stderr=subprocess.PIPE, text=True)
+    sys.stderr.write(r.stderr)
+    if r.returncode != 0:
+        sys.exit("match failed: %d" % r.returncode)
+
+
+def read_alerts(path):
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            yield json.loads(line)
+
+
+# ---------------------------------------------------------------------------------- copies
+OUTLETS = ["The Times", "Financial Post", "Globe and Mail", "Straits Times", "Business Recorder",
+           "Hong Kong Standard", "The Age", "Irish Times", "Gulf News", "Lloyd's List",
+           "Journal of Commerce", "Bangkok Post", "New Straits Times", "Daily Telegraph",
+           "Sydney Morning Herald", "Toronto Star", "Jakarta Post", "Khaleej Times",
+           "Dominion Post", "Agra Europe", "Public Ledger", "Metal Bulletin", "Dawn",
+           "Business Day", "The Nation", "Nikkei English", "Economic Times", "Daily Star",
+           "Manila Bulletin", "Herald Sun", "Scotsman", "Western Mail"]
+CITIES = ["LONDON", "NEW YORK", "TOKYO", "SINGAPORE", "KUALA LUMPUR", "SYDNEY", "CHICAGO",
+          "WASHINGTON", "HONG KONG", "JAKARTA", "ACCRA", "SAO PAULO", "GENEVA", "OTTAWA"]
+NAMES = ["David Brough", "Jane Light", "Peter Elstob", "Marcus Kabel", "Lisa Vaughan",
+         "Tom Miles", "Jonathan Leff", "Kate Holton", "Ruth Pitchford", "Chris Johnson"]
+FOOTERS = ["Copyright 1987 Reuters Limited. All rights reserved.",
+           "\u00a9 1987 The Times. All rights reserved.",
+           "Our Standards: The Thomson Reuters Trust Principles.",
+           "(Reporting by {n}; Editing by {m})",
+           "For more business news, subscribe to our daily newsletter.",
+           "This story has not been edited by our staff and is published from a syndicated feed.",
+           "Related: Commodities page B4"]
+
+
+def paragraphs(body):
+    # Reuters-21578 bodies are fixed-width: paragraphs start with 4 spaces
+    ps = re.split(r"\n(?= {3,})|\n\s*\n", body)
+    return [p for p in (x.strip() for x in ps) if p]
+
+
+def unwrap(p):
+    return re.sub(r"\s*\n\s*", " ", p)
+
+
+def typography(s, rnd):
+    s = re.sub(r'"([^"]*)"', "\u201c\\1\u201d", s)
+    s = s.replace("'", "\u2019").replace(" - ", " \u2013 ").replace("--", "\u2014")
+    if rnd.random() < 0.5:
+        s = re.sub(r"(\d) (pct|mln|dlrs|tonnes)", "\\1\u00a0\\2", s)
+    return s
+
+
+def make_copy(orig, k, t, city, rnd, date_word):
+    """One outlet's republication of orig; returns (item, edits)."""
+    title, body = orig["title"], orig["body"]
+    ps = [unwrap(p) for p in paragraphs(body)] if rnd.random() < 0.6 else paragraphs(body)
+    edits = []
+    if rnd.random() < 0.5 or not ps:
+        pass
+    # cuts
+    r = rnd.random()
+    if r < 0.12 and len(ps) > 2:
+        ps = ps[:rnd.choice([1, 2])]
+        edits.append("cut-to-lead")
+    elif r < 0.25 and len(ps) > 3:
+        n = max(2, int(len(ps) * rnd.uniform(0.5, 0.8)))
+        ps = ps[:n]
+        edits.append("cut-%d%%" % (100 * n // max(1, len(paragraphs(body)))))
+    elif r < 0.32 and len(" ".join(ps)) > 600:
+        text = "\n".join(ps)
+        cut = rnd.randint(len(text) // 2, len(text) * 4 // 5)
+        ps = text[:cut].rstrip().split("\n")
+        edits.append("feed-cut-mid-sentence")
+    # dateline
+    if rnd.random() < 0.55 and ps:
+        form = rnd.choice(["%s, %s (Reuters) - ", "%s (Reuters) - ", "%s, %s - ", "%s: "])
+        dl = form % ((city, date_word) if form.count("%s") == 2 else (city,))
+        ps[0] = dl + ps[0]
+        edits.append("dateline")
+    # byline
+    if rnd.random() < 0.3:
+        ps.insert(0, rnd.choice(["By %s", "By %s, Reuters", "%s, Reuters correspondent"]) % rnd.choice(NAMES))
+        edits.append("byline")
+    # footer
+    if rnd.random() < 0.4:
+        ft = rnd.choice(FOOTERS).format(n=rnd.choice(NAMES), m=rnd.choice(NAMES))
+        ps.append(ft)
+        edits.append("footer")
+    # typography
+    if rnd.random() < 0.5:
+        ps = [typography(p, rnd) for p in ps]
+        edits.append("typography")
+    sep = "\n\n" if rnd.random() < 0.5 else "\n"
+    new_body = sep.join(ps)
+    # headline
+    r = rnd.random()
+    if r < 0.35:
+        title = title.title() if title.isupper() else title
+        edits.append("headline-case")
+    elif r < 0.55:
+        words = re.sub(r"\s+", " ", unwrap(paragraphs(body)[0] if paragraphs(body) else title)).split(" ")
+        title = " ".join(words[: rnd.randint(6, 10)]).rstrip(",;")
+        edits.append("headline-rewritten")
+    elif r < 0.65:
+        title = rnd.choice(["UPDATE 1-", "WRAPUP-", "FOCUS-"]) + title
+        edits.append("headline-prefix")
+    item = {"id": "copy-%s-%02d" % (orig["id"], k), "title": title, "body": new_body,
+            "source": rnd.choice(OUTLETS), "lang": orig.get("lang", "en"), "published_at": rfc(t),
+            "url": None}
+    return item, edits or ["verbatim"]
+
+
+# ---------------------------------------------------------------------------------- build
+def burst_times(t0, n, shape, rnd):
+    if shape == "even":
+        offs = sorted(rnd.uniform(0, 7200) for _ in range(n - 1))
+    else:  # front-loaded
+        offs = sorted(min(7199, rnd.expovariate(1 / 900.0)) for _ in range(n - 1))
+    return [t0] + [t0 + dt.timedelta(seconds=o) for o in offs]
+
+
+def cmd_build(a):
+    os.makedirs(a.out, exist_ok=True)
+    rnd = random.Random(SEED)
+    items = load_corpus()
+    byid = {it["id"]: it for it in items}
+    timeline = build_timeline(items, rnd)
+    tl_time = {it["id"]: t for t, it in timeline}
+    clean = os.path.join(a.out, "items_clean.jsonl")
+    write_items(clean, timeline)
+    alerts = os.path.join(a.out, "alerts_clean.jsonl")
+    run_match(clean, alerts)
+
+    # key membership and the items' keys (fingerprints) from the matcher itself
+    pool = collections.defaultdict(list)
+    fp = {}
+    weekly = collections.defaultdict(collections.Counter)
+    for al in read_alerts(alerts):
+        it = al["item"]
+        fp[it["id"]] = (int(it.get("fingerprint", "0"), 16), it.get("lead_fingerprint"),
+                        it.get("fingerprint_sentence"), it.get("fingerprint_tokens"))
+        t = tl_time[it["id"]]
+        for m in al["matches"]:
+            pool[m["rule"]].append(it["id"])
+            weekly[m["rule"]][t.strftime("%G-W%V")] += 1
+    weeks = sorted({t.strftime("%G-W%V") for t, it in timeline if it["id"].startswith("reuters")})
+    with open(os.path.join(a.out, "weekly_counts.tsv"), "w") as f:
+        f.write("rule\t" + "\t".join(weeks) + "\tmedian\n")
+        for r in sorted(weekly):
+            c = [weekly[r][w] for w in weeks]
+            f.write("%s\t%s\t%d\n" % (r, "\t".join(map(str, c)), sorted(c)[len(c) // 2]))
+    print(open(os.path.join(a.out, "weekly_counts.tsv")).read())
+
+    # injection slots: active Reuters days (>= 100 Reuters items) after 9 days of history, a
+    # day slot (13-15 UTC) and a night slot (01-03 UTC) each; every injection has a slot of its
+    # own, so two injections never share a 4-hour scoring window (tags are shared by rules)
+    start = timeline[0][0]
+    per_day = collections.Counter(t.date() for t, it in timeline if it["id"].startswith("reuters"))
+    days = sorted(d for d, n in per_day.items() if n >= 100
+                  and d >= (start + dt.timedelta(days=9)).date())
+    slots = {"day": list(days), "night": list(days)}
+    rnd.shuffle(slots["day"])
+    rnd.shuffle(slots["night"])
+    plan = []
+    used = collections.defaultdict(list)   # item id -> times it was re-dated to
+    injected = []
+    shapes = [("even", "day"), ("front", "night"), ("front", "day"), ("even", "night")]
+    for n, (kind, langs, key) in enumerate(PLAN):
+        shape, when = shapes[n % 4]
+        day = slots[when].pop()
+        hour = rnd.uniform(13, 15) if when == "day" else rnd.uniform(1, 3)
+        t0 = dt.datetime.combine(day, dt.time(0), tzinfo=UTC) + dt.timedelta(hours=hour)
+
+        def far(iid):
+            t = tl_time[iid]
+            if abs((t - t0).total_seconds()) < 5 * 86400:
+                return False
+            return all(abs((u - t0).total_seconds()) >= 5 * 86400 for u in used[iid])
+
+        cands = [i for i in pool[key] if far(i) and i in fp]
+        rnd.shuffle(cands)
+        inj = {"n": n, "kind": kind, "key": key, "langs": langs, "shape": shape, "when": when,
+               "t0": rfc(t0), "items": []}
+        if kind == "distinct":
+            second = [i for i in cands if byid[i].get("lang") != "en"]
+            first = [i for i in cands if byid[i].get("lang") == "en"]
+            want2 = rnd.randint(5, 10) if langs == 2 else 0
+            chosen = []
+
+            def ok(i):
+                f, lead, sent, _ = fp[i]
+                for j in chosen:
+                    g, lead2, sent2, _ = fp[j]
+                    if popcount(f ^ g) <= 12 or (lead and lead == lead2) or (sent and sent == sent2):
+                        return False
+                    if byid[i]["title"] and byid[i]["title"] == byid[j]["title"]:
+                        return False
+                return True
+            for i in second:
+                if len(chosen) >= want2:
+                    break
+                if ok(i):
+                    chosen.append(i)
+            if len(chosen) < want2:
+                inj["note"] = "only %d second-language items for %s" % (len(chosen), key)
+            for i in first:
+                if len(chosen) >= 25:
+                    break
+                if ok(i):
+                    chosen.append(i)
+            rnd.shuffle(chosen)
+            times = burst_times(t0, len(chosen), shape, rnd)
+            for i, t in zip(chosen, times):
+                used[i].append(t0)
+                it = dict(byid[i])
+                it["id"] = "burst%02d-%s" % (n, i)
+                it["published_at"] = rfc(t)
+                it.pop("original_published_at", None)
+                injected.append((t, it))
+                inj["items"].append({"id": it["id"], "orig": i, "t": rfc(t), "lang": it.get("lang")})
+        else:
+            base = [i for i in cands if i.startswith("reuters") and len(byid[i]["body"].split()) >= 120]
+            base = base or [i for i in cands if byid[i].get("lang") == "en"]
+            orig = byid[base[0]]
+            used[base[0]].append(t0)
+            times = burst_times(t0, 30, shape, rnd)
+            city = rnd.choice(CITIES)
+            date_word = t0.strftime("%B ") + str(t0.day)
+            for k, t in enumerate(times):
+                if k == 0:
+                    it = dict(orig)
+                    it["id"] = "copy-%s-00" % orig["id"]
+                    it["published_at"] = rfc(t)
+                    it["source"] = "Reuters"
+                    it.pop("original_published_at", None)
+                    edits = ["original"]
+                else:
+                    it, edits = make_copy(orig, k, t, city, rnd, date_word)
+                injected.append((t, it))
+                inj["items"].append({"id": it["id"], "orig": orig["id"], "t": rfc(t), "edits": edits})
+        plan.append(inj)
+    full = sorted(timeline + injected, key=lambda p: (p[0], p[1]["id"]))
+    write_items(os.path.join(a.out, "items_inject.jsonl"), full)
+    with open(os.path.join(a.out, "manifest.json"), "w") as f:
+        json.dump({"seed": SEED, "now": NOW, "start": rfc(timeline[0][0]),
+                   "end": rfc(timeline[-1][0]), "items_clean": len(timeline),
+                   "items_injected": len(injected), "injections": plan}, f, indent=1)
+    run_match(os.path.join(a.out, "items_inject.jsonl"), os.path.join(a.out, "alerts_inject.jsonl"))
+    print("timeline %d items, %d injected, %d injections" % (len(timeline), len(injected), len(plan)))
+
+
+# ---------------------------------------------------------------------------------- run
+def run_stories(alerts, out, extra):
+    cmd = [SW, "stories", "--now", NOW] + extra + ["--output", out, alerts]
+    r = subprocess.run(cmd, stderr=subprocess.PIPE, text=True)
+    return r.returncode, r.stderr, cmd
+
+
+def spikes(path):
+    ev, alerts = [], {}
+    for line in open(path, encoding="utf-8"):
+        d = json.loads(line)
+        if d.get("schema") == "steppewatch.spike.v1":
+            ev.append(d)
+        else:
+            alerts[d["item"]["id"]] = d["story"]
+    return ev, alerts
+
+
+def cmd_run(a):
+    man = json.load(open(os.path.join(a.out, "manifest.json")))
+    res = {"label": a.label, "options": a.extra}
+    # clean timeline: false spikes per key per week
+    out_c = os.path.join(a.out, "stories_clean_%s.jsonl" % a.label)
+    rc, err, cmd = run_stories(os.path.join(a.out, "alerts_clean.jsonl"), out_c, a.extra)
+    res["clean_cmd"] = " ".join(cmd)
+    res["clean_rc"], res["clean_summary"] = rc, err.strip()
+    ev, _ = spikes(out_c)
+    start = parse_rfc(man["start"])
+    end = parse_rfc(man["end"])
+    warm = 7
+    for i, x in enumerate(a.extra):
+        if x == "--warmup-days":
+            warm = int(a.extra[i + 1])
+    span_weeks = ((end - start).total_seconds() / 86400 - warm) / 7
+    # active weeks: ISO weeks after warm-up with Reuters items (the archive has gaps)
+    active = set()
+    for line in open(os.path.join(a.out, "items_clean.jsonl"), encoding="utf-8"):
+        it = json.loads(line)
+        if it["id"].startswith("reuters"):
+            t = parse_reuters(it["published_at"])
+            if t and t >= start + dt.timedelta(days=warm):
+                active.add(t.strftime("%G-W%V"))
+    starts = collections.Counter((e["scope"], e["name"]) for e in ev if e["state"] == "start")
+    res["clean"] = {"span_weeks": round(span_weeks, 2), "active_weeks": len(active),
+                    "starts": {"%s:%s" % k: v for k, v in sorted(starts.items())},
+                    "events": collections.Counter(e["state"] for e in ev),
+                    "start_events": [{k: e[k] for k in ("name", "scope", "window_start", "window_end", "stories", "expected", "languages", "story_ids")} for e in ev if e["state"] == "start"]}
+    # injected timeline
+    out_i = os.path.join(a.out, "stories_inject_%s.jsonl" % a.label)
+    rc, err, cmd = run_stories(os.path.join(a.out, "alerts_inject.jsonl"), out_i, a.extra)
+    res["inject_cmd"] = " ".join(cmd)
+    res["inject_rc"], res["inject_summary"] = rc, err.strip()
+    ev, stories = spikes(out_i)
+    rows = []
+    for inj in man["injections"]:
+        t0 = parse_rfc(inj["t0"])
+        tl = [parse_rfc(x["t"]) for x in inj["items"]]
+        row = {k: inj[k] for k in ("n", "kind", "key", "langs", "shape", "when", "t0")}
+        row["langs_actual"] = sorted({x.get("lang") for x in inj["items"]}) if inj["kind"] == "distinct" else ["en"]
+        sids = [stories.get(x["id"], {}).get("id") for x in inj["items"]]
+        row["story_ids"] = len(set(s for s in sids if s))
+        row["alerted"] = sum(1 for x in inj["items"] if x["id"] in stories)
+        row["items"] = len(inj["items"])
+        # spike events on the rule, and on its tags, in [t0 - 10 min, t0 + 4 h]
+        lo, hi = t0 - dt.timedelta(minutes=10), t0 + dt.timedelta(hours=4)
+        for scope in ("rule", "tag"):
+            evs = [e for e in ev if e["scope"] == scope and lo <= parse_rfc(e["window_end"]) <= hi
+                   and (e["name"] == inj["key"] if scope == "rule" else e["name"] in TAGS.get(inj["key"], ()))]
+            st = [e for e in evs if e["state"] == "start"]
+            # the spikes' whole lives (updates and ends may come after hi)
+            ids = {e["spike_id"] for e in st}
+            life = [e for e in ev if e["spike_id"] in ids]
+            row[scope + "_starts"] = len(st)
+            row[scope + "_events"] = dict(collections.Counter(e["state"] for e in life))
+            if st:
+                s0 = min(st, key=lambda e: e["window_end"])
+                we = parse_rfc(s0["window_end"])
+                row[scope + "_delay_min"] = round((we - t0).total_seconds() / 60, 1)
+                row[scope + "_items_by_detection"] = sum(1 for t in tl if t <= we)
+                row[scope + "_confirmed"] = any(e["confirmed"] for e in life)
+                row[scope + "_max_stories"] = max(e["stories"] for e in life)
+                row[scope + "_expected"] = s0["expected"]
+                row[scope + "_start_stories"] = s0["stories"]
+        if inj["kind"] == "copies":
+            split = collections.defaultdict(list)
+            for x, s in zip(inj["items"], sids):
+                split[s].append("+".join(x["edits"]))
+            row["copy_groups"] = {str(k): v for k, v in split.items()}
+        rows.append(row)
+    res["injections"] = rows
+    # starts on the injected run outside every injection window (per key)
+    wins = [(parse_rfc(i["t0"]) - dt.timedelta(minutes=10), parse_rfc(i["t0"]) + dt.timedelta(hours=4)) for i in man["injections"]]
+    other = collections.Counter()
+    for e in ev:
+        if e["state"] != "start":
+            continue
+        t = parse_rfc(e["window_end"])
+        if not any(lo <= t <= hi for lo, hi in wins):
+            other["%s:%s" % (e["scope"], e["name"])] += 1
+    res["inject_starts_outside_windows"] = dict(sorted(other.items()))
+    with open(os.path.join(a.out, "result_%s.json" % a.label), "w") as f:
+        json.dump(res, f, indent=1, default=str)
+    report(res)
+
+
+def report(res):
+    print("== %s %s" % (res["label"], " ".join(res["options"])))
+    print("clean: rc %s; %s" % (res["clean_rc"], res["clean_summary"].replace("\n", " | ")))
+    print("inject: rc %s; %s" % (res["inject_rc"], res["inject_summary"].replace("\n", " | ")))
+    c = res["clean"]
+    print("clean timeline: %.1f weeks after warm-up (%d active ISO weeks); start events by key:" % (c["span_weeks"], c["active_weeks"]))
+    for k, v in c["starts"].items():
+        print("  %-28s %3d  %.2f/wk (span)  %.2f/wk (active)" % (k, v, v / c["span_weeks"], v / max(1, c["active_weeks"])))
+    for kind in ("distinct", "copies"):
+        rows = [r for r in res["injections"] if r["kind"] == kind]
+        print("-- %s bursts: %d" % (kind, len(rows)))
+        print("  n  key                langs shape when  items alerted stories | rule: starts delay items@det confirmed events | tag: starts delay")
+        for r in rows:
+            print("  %2d %-18s %-5s %-5s %-5s %5d %7d %7d | %d %6s %4s %5s %s | %d %6s" % (
+                r["n"], r["key"], ",".join(r["langs_actual"]), r["shape"], r["when"], r["items"], r["alerted"],
+                r["story_ids"], r["rule_starts"], r.get("rule_delay_min", "-"), r.get("rule_items_by_detection", "-"),
+                r.get("rule_confirmed", "-"), r["rule_events"], r["tag_starts"], r.get("tag_delay_min", "-")))
+        det = [r for r in rows if r["rule_starts"]]
+        print("  rule spikes started: %d of %d" % (len(det), len(rows)))
+        if det and kind == "distinct":
+            d = sorted(r["rule_delay_min"] for r in det)
+            print("  delay minutes: min %s median %s max %s" % (d[0], d[len(d) // 2], d[-1]))
+    print("starts outside injection windows (injected run):", res["inject_starts_outside_windows"])
+
+
+TAGS = {}
+
+
+def load_tags():
+    txt = open(os.path.join(PACK, "pack.yaml"), encoding="utf-8").read()
+    for m in re.finditer(r"id: ([a-z.]+), tags: \[([^\]]*)\]", txt):
+        TAGS[m.group(1)] = [t.strip().strip('"') for t in m.group(2).split(",")]
+
+
+# ---------------------------------------------------------------------------------- bad input
+def cmd_badinput(a):
+    """Archive faults on the clean alerts: a stretch out of time order, 1970 and future
+    published_at, a week's gap; run stories on each and report what it says and does."""
+    src = [l for l in open(os.path.join(a.out, "alerts_clean.jsonl"), encoding="utf-8")]
+    rnd = random.Random(SEED + 1)
+    cases = {}
+    # 1. out of order: 2% of alerts moved 1-48 h earlier in the stream (late arrivals)
+    al = list(src)
+    moved = 0
+    for _ in range(len(al) // 50):
+        i = rnd.randrange(200, len(al))
+        j = max(0, i - rnd.randint(20, 600))
+        al.insert(j, al.pop(i))
+        moved += 1
+    cases["out_of_order"] = al
+    # 2. 1970 and future timestamps on 1% each
+    al = []
+    for l in src:
+        d = json.loads(l)
+        r = rnd.random()
+        if r < 0.01:
+            d["item"]["published_at"] = "1970-01-01T00:00:00Z"
+        elif r < 0.02:
+            d["item"]["published_at"] = "2031-06-01T12:00:00Z"
+        elif r < 0.025:
+            d["item"]["published_at"] = "0001-01-01T00:00:00Z"
+        al.append(json.dumps(d, ensure_ascii=False) + "\n")
+    cases["1970_future"] = al
+    # 3. a week's gap: drop every alert between 1987-03-16 and 1987-03-23
+    al = [l for l in src if not ("1987-03-1" in l and re.search(r'"published_at": "(1[6-9]|2[0-2])-MAR-1987', l))]
+    cases["week_gap"] = al
+    # 4. a whole day shuffled (archive dumped by another key than time)
+    al = list(src)
+    idx = [i for i, l in enumerate(al) if '"published_at": "1' in l and "-APR-1987" in l and re.search(r'"published_at": "0[67]-APR-1987', l)]
+    block = [al[i] for i in idx]
+    rnd.shuffle(block)
+    for i, l in zip(idx, block):
+        al[i] = l
+    cases["day_shuffled"] = al
+    # 5. garbage lines and an alert without fingerprint
+    al = list(src[:5000])
+    al.insert(100, "not json\n")
+    d = json.loads(src[200]); d["item"].pop("fingerprint", None); al.insert(200, json.dumps(d) + "\n")
+    d = json.loads(src[300]); d["item"]["published_at"] = None; d["origin"]["timestamp_ms"] = -1; al.insert(0, json.dumps(d) + "\n")
+    cases["garbage"] = al
+    base_out = os.path.join(a.out, "bad_base.jsonl")
+    rc, err, _ = run_stories(os.path.join(a.out, "alerts_clean.jsonl"), base_out, [])
+    print("== base: rc %d\n%s" % (rc, err))
+    base_starts = sorted((e["scope"], e["name"], e["window_start"]) for e in spikes(base_out)[0] if e["state"] == "start")
+    for name, lines in cases.items():
+        p = os.path.join(a.out, "bad_%s.alerts.jsonl" % name)
+        with open(p, "w", encoding="utf-8") as f:
+            f.writelines(lines)
+        o = os.path.join(a.out, "bad_%s.out.jsonl" % name)
+        rej = os.path.join(a.out, "bad_%s.rejected.jsonl" % name)
+        t = dt.datetime.now()
+        rc, err, cmd = run_stories(p, o, ["--rejected", rej])
+        secs = (dt.datetime.now() - t).total_seconds()
+        ev, st = spikes(o)
+        starts = sorted((e["scope"], e["name"], e["window_start"]) for e in ev if e["state"] == "start")
+        reasons = collections.Counter(json.loads(l)["reason"] for l in open(rej)) if os.path.exists(rej) else {}
+        print("== %s: rc %d, %.1f s, %d alerts out, %d spike events (%d starts; %d starts as in base)\n   cmd: %s\n   stderr: %s\n   rejected: %s" % (
+            name, rc, secs, len(st), len(ev), len(starts), len(set(starts) & set(base_starts)), " ".join(cmd), err.strip().replace("\n", " | "), dict(reasons)))
+        odd = [e for e in ev if e["window_start"] < "1987" or e["window_end"] > "1988"]
+        if odd:
+            print("   events outside 1987:", [(e["name"], e["state"], e["window_start"], e["window_end"], e["stories"]) for e in odd[:5]])
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("cmd", choices=["build", "run", "badinput"])
+    p.add_argument("--out", default="/tmp/blinds")
+    p.add_argument("--label", default="defaults")
+    p.add_argument("extra", nargs="*")
+    a = p.parse_args()
+    load_tags()
+    {"build": cmd_build, "run": cmd_run, "badinput": cmd_badinput}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    main()
