@@ -132,7 +132,8 @@ def run_match(items_path, alerts_path):
         r = subprocess.run([SW, "match", "--rules", PACK, "--ordered", "--no-progress",
                             "--processed-at", NOW, "--instance", "blind", items_path],
                            stdout=out, stderr=subprocess.PIPE, text=True)
-    sys.stderr.write(r.stderr)
+    if not os.environ.get("QUIET_MATCH"):
+        sys.stderr.write(r.stderr)
     if r.returncode != 0:
         sys.exit("match failed: %d" % r.returncode)
 
@@ -182,7 +183,7 @@ def typography(s, rnd):
     return s
 
 
-def make_copy(orig, k, t, city, rnd, date_word):
+def make_copy(orig, burst, k, t, city, rnd, date_word):
     """One outlet's republication of orig; returns (item, edits)."""
     title, body = orig["title"], orig["body"]
     ps = [unwrap(p) for p in paragraphs(body)] if rnd.random() < 0.6 else paragraphs(body)
@@ -236,7 +237,7 @@ def make_copy(orig, k, t, city, rnd, date_word):
     elif r < 0.65:
         title = rnd.choice(["UPDATE 1-", "WRAPUP-", "FOCUS-"]) + title
         edits.append("headline-prefix")
-    item = {"id": "copy-%s-%02d" % (orig["id"], k), "title": title, "body": new_body,
+    item = {"id": "copy%02d-%s-%02d" % (burst, orig["id"], k), "title": title, "body": new_body,
             "source": rnd.choice(OUTLETS), "lang": orig.get("lang", "en"), "published_at": rfc(t),
             "url": None}
     return item, edits or ["verbatim"]
@@ -361,13 +362,13 @@ def cmd_build(a):
             for k, t in enumerate(times):
                 if k == 0:
                     it = dict(orig)
-                    it["id"] = "copy-%s-00" % orig["id"]
+                    it["id"] = "copy%02d-%s-00" % (n, orig["id"])
                     it["published_at"] = rfc(t)
                     it["source"] = "Reuters"
                     it.pop("original_published_at", None)
                     edits = ["original"]
                 else:
-                    it, edits = make_copy(orig, k, t, city, rnd, date_word)
+                    it, edits = make_copy(orig, n, k, t, city, rnd, date_word)
                 injected.append((t, it))
                 inj["items"].append({"id": it["id"], "orig": orig["id"], "t": rfc(t), "edits": edits})
         plan.append(inj)
@@ -384,7 +385,11 @@ def cmd_build(a):
 # ---------------------------------------------------------------------------------- run
 def run_stories(alerts, out, extra):
     cmd = [SW, "stories", "--now", NOW] + extra + ["--output", out, alerts]
+    if os.path.exists(out):
+        os.remove(out)
     r = subprocess.run(cmd, stderr=subprocess.PIPE, text=True)
+    if r.returncode != 0 or not os.path.exists(out):
+        open(out, "w").close()
     return r.returncode, r.stderr, cmd
 
 
@@ -589,15 +594,107 @@ def cmd_badinput(a):
             print("   events outside 1987:", [(e["name"], e["state"], e["window_start"], e["window_end"], e["stories"]) for e in odd[:5]])
 
 
+# ---------------------------------------------------------------------------------- gaps
+WORDS = ("harvest port shipment grade arrivals growers exporters council buffer stock quota "
+         "price tonnes season crop weather rain traders market auction delivery contract "
+         "estimate forecast board premium discount warehouse deficit surplus ministry").split()
+
+
+def synth_item(rnd, iid, t, term):
+    words = [rnd.choice(WORDS) for _ in range(60)]
+    words.insert(rnd.randrange(10, 50), term)
+    return {"id": iid, "title": " ".join(rnd.choice(WORDS) for _ in range(6)).capitalize(),
+            "body": " ".join(words) + ".", "source": "synthetic", "lang": "en",
+            "published_at": rfc(t), "url": None}
+
+
+def cmd_gap(a):
+    """Controlled test: a quiet key (cocoa, one story every 8 h) and a busy one (oil, one every
+    15 min) for 14 days, then no items at all for G days, then a burst of 25 distinct cocoa
+    stories in 2 h, on the first day after the stream resumes (at 14:00, the stream having
+    resumed at 00:00) or on day 3 or day 8 after it."""
+    os.makedirs(a.out, exist_ok=True)
+    print("gap_days resume_day burst_detected delay_min start_stories expected")
+    for g in [0, 2, 5, 8, 10, 13, 15, 20, 25, 30, 40]:
+        for day in [0, 2, 7]:
+            rnd = random.Random(SEED + g)
+            t = dt.datetime(1987, 3, 1, tzinfo=UTC)
+            items = []
+            end1 = t + dt.timedelta(days=14)
+            resume = end1 + dt.timedelta(days=g)
+            stop = resume + dt.timedelta(days=day + 1)
+            k = 0
+            while t < stop:
+                if end1 <= t < resume:
+                    t = resume
+                    continue
+                items.append(synth_item(rnd, "bg-oil-%d" % k, t, "oil"))
+                if k % 32 == 0:
+                    items.append(synth_item(rnd, "bg-cocoa-%d" % k, t + dt.timedelta(minutes=3), "cocoa"))
+                k += 1
+                t += dt.timedelta(minutes=15)
+            t0 = resume + dt.timedelta(days=day, hours=14, minutes=5)
+            for i in range(25):
+                items.append(synth_item(rnd, "burst-%d" % i, t0 + dt.timedelta(minutes=4.8 * i), "cocoa"))
+            items.sort(key=lambda it: it["published_at"])
+            ip = os.path.join(a.out, "gap_items.jsonl")
+            with open(ip, "w") as f:
+                for it in items:
+                    f.write(json.dumps(it) + "\n")
+            ap = os.path.join(a.out, "gap_alerts.jsonl")
+            run_match(ip, ap)
+            op = os.path.join(a.out, "gap_out.jsonl")
+            rc, err, cmd = run_stories(ap, op, a.extra)
+            ev, _ = spikes(op)
+            st = [e for e in ev if e["state"] == "start" and e["name"] == "soft.cocoa"
+                  and parse_rfc(e["window_end"]) >= t0]
+            if st:
+                print("%3d %d  yes  %5.1f  %d  %s" % (g, day, (parse_rfc(st[0]["window_end"]) - t0).total_seconds() / 60,
+                                                       st[0]["stories"], st[0]["expected"]))
+            else:
+                print("%3d %d  no" % (g, day))
+
+def cmd_summary(a):
+    """One line per run (result_*.json in --out): the figures the brief asks for."""
+    import glob
+    keys = sorted({r for _, _, r in PLAN})
+    print("| run | options | distinct bursts detected (rule) | 1-lang / 2-lang | delay min (median, max) | stories at detection (median) | 2-lang confirmed | repeated starts | copy bursts with a rule start | copy bursts with a tag start | clean: starts on the 10 injected quiet rules | clean: starts per key-week, quiet rules | clean: all keys (rules+tags) starts per key-week |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for path in sorted(glob.glob(os.path.join(a.out, "result_*.json")), key=os.path.getmtime):
+        r = json.load(open(path))
+        d = [x for x in r["injections"] if x["kind"] == "distinct"]
+        c = [x for x in r["injections"] if x["kind"] == "copies"]
+        det = [x for x in d if x["rule_starts"]]
+        one = sum(1 for x in det if len(x["langs_actual"]) == 1)
+        two = sum(1 for x in det if len(x["langs_actual"]) > 1)
+        delays = sorted(x["rule_delay_min"] for x in det)
+        items_at = sorted(x["rule_items_by_detection"] for x in det)
+        conf = sum(1 for x in det if len(x["langs_actual"]) > 1 and x["rule_confirmed"])
+        rep = sum(1 for x in r["injections"] if x["rule_starts"] > 1)
+        cl = r["clean"]
+        quiet = sum(v for k, v in cl["starts"].items() if k.split(":", 1)[1] in keys and k.startswith("rule:"))
+        nkeys = 22 + 10  # rules and tags of the pack
+        allstarts = sum(cl["starts"].values())
+        print("| %s | %s | %d/24 | %d/12, %d/12 | %s, %s | %s | %d/%d | %d | %d/24 | %d/24 | %d | %.3f | %.3f |" % (
+            r["label"], " ".join(r["options"]) or "defaults", len(det), one, two,
+            delays[len(delays) // 2] if delays else "-", delays[-1] if delays else "-",
+            items_at[len(items_at) // 2] if items_at else "-", conf, two, rep,
+            sum(1 for x in c if x["rule_starts"]), sum(1 for x in c if x["tag_starts"]),
+            quiet, quiet / (len(keys) * cl["span_weeks"]), allstarts / (nkeys * cl["span_weeks"])))
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("cmd", choices=["build", "run", "badinput"])
+    p.add_argument("cmd", choices=["build", "run", "badinput", "gap", "summary"])
     p.add_argument("--out", default="/tmp/blinds")
     p.add_argument("--label", default="defaults")
-    p.add_argument("extra", nargs="*")
-    a = p.parse_args()
+    argv = sys.argv[1:]
+    extra = argv[argv.index("--") + 1:] if "--" in argv else []
+    argv = argv[:argv.index("--")] if "--" in argv else argv
+    a = p.parse_args(argv)
+    a.extra = extra  # steppewatch stories options, after --
     load_tags()
-    {"build": cmd_build, "run": cmd_run, "badinput": cmd_badinput}[a.cmd](a)
+    {"build": cmd_build, "run": cmd_run, "badinput": cmd_badinput, "gap": cmd_gap, "summary": cmd_summary}[a.cmd](a)
 
 
 if __name__ == "__main__":
