@@ -554,17 +554,35 @@ def cmd_badinput(a):
             d["item"]["published_at"] = "0001-01-01T00:00:00Z"
         al.append(json.dumps(d, ensure_ascii=False) + "\n")
     cases["1970_future"] = al
-    # 3. a week's gap: drop every alert between 1987-03-16 and 1987-03-23
-    al = [l for l in src if not ("1987-03-1" in l and re.search(r'"published_at": "(1[6-9]|2[0-2])-MAR-1987', l))]
-    cases["week_gap"] = al
-    # 4. a whole day shuffled (archive dumped by another key than time)
+    def when(line):
+        pa = json.loads(line)["item"].get("published_at") or ""
+        return parse_reuters(pa) or (parse_rfc(pa) if re.match(r"\d{4}-", pa) else None)
+    times = [when(l) for l in src]
+    # 3. a week's gap: every alert from 1987-03-16 to 1987-03-22 lost
+    lo, hi = dt.datetime(1987, 3, 16, tzinfo=UTC), dt.datetime(1987, 3, 23, tzinfo=UTC)
+    cases["week_gap"] = [l for l, t in zip(src, times) if not (t and lo <= t < hi)]
+    # 4. a whole day shuffled (an archive dumped by item id, not by time): 1987-04-07
     al = list(src)
-    idx = [i for i, l in enumerate(al) if '"published_at": "1' in l and "-APR-1987" in l and re.search(r'"published_at": "0[67]-APR-1987', l)]
+    idx = [i for i, t in enumerate(times) if t and t.date() == dt.date(1987, 4, 7)]
     block = [al[i] for i in idx]
     rnd.shuffle(block)
     for i, l in zip(idx, block):
         al[i] = l
     cases["day_shuffled"] = al
+    # 4b. one alert dated N hours ahead of its neighbours (a wrong time zone, a typo)
+    for ahead in (1, 3, 12, 48):
+        al = list(src)
+        i = 3000
+        d = json.loads(al[i])
+        d["item"]["published_at"] = rfc(times[i] + dt.timedelta(hours=ahead))
+        al[i] = json.dumps(d, ensure_ascii=False) + "\n"
+        cases["one_alert_%dh_ahead" % ahead] = al
+    # 4c. one late arrival: an alert of N hours ago arriving now (a feed that re-sent it)
+    for late in (1, 3, 12, 48):
+        al = list(src)
+        j = next(k for k in range(3000, len(src)) if times[k] and times[k] - times[3000] >= dt.timedelta(hours=late))
+        al.insert(j, al.pop(3000))
+        cases["one_alert_%dh_late" % late] = al
     # 5. garbage lines and an alert without fingerprint
     al = list(src[:5000])
     al.insert(100, "not json\n")
@@ -654,6 +672,52 @@ def cmd_gap(a):
             else:
                 print("%3d %d  no" % (g, day))
 
+def cmd_order(a):
+    """Controlled test: 14 days of background (oil every 15 min, cocoa every 8 h), then a burst
+    of 25 distinct cocoa stories over 2 h, delivered in time order, shuffled within the burst,
+    or in reverse; all within the 72 h story window, so none is "late"."""
+    os.makedirs(a.out, exist_ok=True)
+    print("delivery  rejected  spike  delay_min  max_stories  summary")
+    for mode in ("in-order", "shuffled", "reversed", "burst-1h-late-block"):
+        rnd = random.Random(SEED)
+        t = dt.datetime(1987, 3, 1, tzinfo=UTC)
+        items, k = [], 0
+        while t < dt.datetime(1987, 3, 16, tzinfo=UTC):
+            items.append(synth_item(rnd, "bg-oil-%d" % k, t, "oil"))
+            if k % 32 == 0:
+                items.append(synth_item(rnd, "bg-cocoa-%d" % k, t + dt.timedelta(minutes=3), "cocoa"))
+            k += 1
+            t += dt.timedelta(minutes=15)
+        items.sort(key=lambda it: it["published_at"])
+        t0 = dt.datetime(1987, 3, 15, 14, 5, tzinfo=UTC)
+        burst = [synth_item(rnd, "burst-%02d" % i, t0 + dt.timedelta(minutes=4.8 * i), "cocoa") for i in range(25)]
+        if mode == "shuffled":
+            rnd.shuffle(burst)
+        elif mode == "reversed":
+            burst.reverse()
+        if mode == "burst-1h-late-block":
+            # the burst arrives as one block an hour after its last item (a feed that caught up)
+            cut = next(i for i, it in enumerate(items) if it["published_at"] > rfc(t0 + dt.timedelta(hours=3)))
+            items[cut:cut] = burst
+        else:
+            cut = next(i for i, it in enumerate(items) if it["published_at"] > rfc(t0))
+            items[cut:cut] = burst
+        ip = os.path.join(a.out, "order_items.jsonl")
+        with open(ip, "w") as f:
+            for it in items:
+                f.write(json.dumps(it) + "\n")
+        ap = os.path.join(a.out, "order_alerts.jsonl")
+        run_match(ip, ap)
+        op = os.path.join(a.out, "order_out_%s.jsonl" % mode)
+        rc, err, cmd = run_stories(ap, op, a.extra)
+        ev, _ = spikes(op)
+        ev = [e for e in ev if e["name"] == "soft.cocoa" and parse_rfc(e["window_end"]) >= t0]
+        st = [e for e in ev if e["state"] == "start"]
+        print("%-20s rc %d  %s  %s  %s  %s" % (mode, rc, "yes" if st else "no",
+              round((parse_rfc(st[0]["window_end"]) - t0).total_seconds() / 60, 1) if st else "-",
+              max((e["stories"] for e in ev), default=0), err.strip().split("; window")[0]))
+
+
 def cmd_summary(a):
     """One line per run (result_*.json in --out): the figures the brief asks for."""
     import glob
@@ -685,7 +749,7 @@ def cmd_summary(a):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("cmd", choices=["build", "run", "badinput", "gap", "summary"])
+    p.add_argument("cmd", choices=["build", "run", "badinput", "gap", "summary", "order"])
     p.add_argument("--out", default="/tmp/blinds")
     p.add_argument("--label", default="defaults")
     argv = sys.argv[1:]
@@ -694,7 +758,7 @@ def main():
     a = p.parse_args(argv)
     a.extra = extra  # steppewatch stories options, after --
     load_tags()
-    {"build": cmd_build, "run": cmd_run, "badinput": cmd_badinput, "gap": cmd_gap, "summary": cmd_summary}[a.cmd](a)
+    {"build": cmd_build, "run": cmd_run, "badinput": cmd_badinput, "gap": cmd_gap, "summary": cmd_summary, "order": cmd_order}[a.cmd](a)
 
 
 if __name__ == "__main__":
