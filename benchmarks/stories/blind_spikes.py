@@ -628,13 +628,15 @@ def synth_item(rnd, iid, t, term):
 
 def cmd_gap(a):
     """Controlled test: a quiet key (cocoa, one story every 8 h) and a busy one (oil, one every
-    15 min) for 14 days, then no items at all for G days, then a burst of 25 distinct cocoa
+    15 min) for 14 days, then no items at all for G days (stream) or none on the quiet key only
+    (key), then a burst of 25 distinct cocoa
     stories in 2 h, on the first day after the stream resumes (at 14:00, the stream having
     resumed at 00:00) or on day 3 or day 8 after it."""
     os.makedirs(a.out, exist_ok=True)
-    print("gap_days resume_day burst_detected delay_min start_stories expected")
-    for g in [0, 2, 5, 8, 10, 13, 15, 20, 25, 30, 40]:
-        for day in [0, 2, 7]:
+    print("what_stops gap_days resume_day burst_detected delay_min start_stories expected")
+    for what, g, day in [(w, g, d) for w in ("stream", "key") for g in [0, 2, 5, 8, 10, 13, 14, 15, 20, 30, 40]
+                         for d in [0, 2, 7]]:
+        if True:
             rnd = random.Random(SEED + g)
             t = dt.datetime(1987, 3, 1, tzinfo=UTC)
             items = []
@@ -643,11 +645,11 @@ def cmd_gap(a):
             stop = resume + dt.timedelta(days=day + 1)
             k = 0
             while t < stop:
-                if end1 <= t < resume:
+                if what == "stream" and end1 <= t < resume:
                     t = resume
                     continue
                 items.append(synth_item(rnd, "bg-oil-%d" % k, t, "oil"))
-                if k % 32 == 0:
+                if k % 32 == 0 and not (end1 <= t < resume):
                     items.append(synth_item(rnd, "bg-cocoa-%d" % k, t + dt.timedelta(minutes=3), "cocoa"))
                 k += 1
                 t += dt.timedelta(minutes=15)
@@ -667,10 +669,10 @@ def cmd_gap(a):
             st = [e for e in ev if e["state"] == "start" and e["name"] == "soft.cocoa"
                   and parse_rfc(e["window_end"]) >= t0]
             if st:
-                print("%3d %d  yes  %5.1f  %d  %s" % (g, day, (parse_rfc(st[0]["window_end"]) - t0).total_seconds() / 60,
+                print("%-6s %3d %d  yes  %5.1f  %d  %s" % (what, g, day, (parse_rfc(st[0]["window_end"]) - t0).total_seconds() / 60,
                                                        st[0]["stories"], st[0]["expected"]))
             else:
-                print("%3d %d  no" % (g, day))
+                print("%-6s %3d %d  no" % (what, g, day))
 
 def cmd_order(a):
     """Controlled test: 14 days of background (oil every 15 min, cocoa every 8 h), then a burst
