@@ -60,6 +60,13 @@ PLAN = ([("distinct", 1, k) for k in ["soft.cocoa", "metal.tin", "metal.zinc", "
                                       "metal.uranium", "agri.potato", "disaster.quake",
                                       "geo.afghanistan"] * 3])
 
+# --extended: distinct bursts on medium keys (a median of 8-26 items a week) and copy bursts of
+# short items (AG News: a title and one or two sentences, as wire briefs are republished).
+EXTENDED = ([("distinct-medium", 1, k) for k in ["soft.sugar", "soft.coffee", "energy.opec",
+                                                 "sport.olympics"] * 2]
+            + [("copies-short", 1, k) for k in ["soft.cocoa", "disaster.quake", "geo.afghanistan",
+                                               "metal.uranium"] * 2])
+
 
 def parse_reuters(s):
     m = re.match(r"(\d+)-([A-Z]{3})-(\d{4}) (\d+):(\d+):(\d+)", s or "")
@@ -254,7 +261,7 @@ def burst_times(t0, n, shape, rnd):
 
 def cmd_build(a):
     os.makedirs(a.out, exist_ok=True)
-    rnd = random.Random(SEED)
+    rnd = random.Random(a.seed)
     items = load_corpus()
     byid = {it["id"]: it for it in items}
     timeline = build_timeline(items, rnd)
@@ -298,7 +305,8 @@ def cmd_build(a):
     used = collections.defaultdict(list)   # item id -> times it was re-dated to
     injected = []
     shapes = [("even", "day"), ("front", "night"), ("front", "day"), ("even", "night")]
-    for n, (kind, langs, key) in enumerate(PLAN):
+    plan_list = PLAN + (EXTENDED if a.extended else [])
+    for n, (kind, langs, key) in enumerate(plan_list):
         shape, when = shapes[n % 4]
         day = slots[when].pop()
         hour = rnd.uniform(13, 15) if when == "day" else rnd.uniform(1, 3)
@@ -314,7 +322,7 @@ def cmd_build(a):
         rnd.shuffle(cands)
         inj = {"n": n, "kind": kind, "key": key, "langs": langs, "shape": shape, "when": when,
                "t0": rfc(t0), "items": []}
-        if kind == "distinct":
+        if kind.startswith("distinct"):
             second = [i for i in cands if byid[i].get("lang") != "en"]
             first = [i for i in cands if byid[i].get("lang") == "en"]
             want2 = rnd.randint(5, 10) if langs == 2 else 0
@@ -352,7 +360,10 @@ def cmd_build(a):
                 injected.append((t, it))
                 inj["items"].append({"id": it["id"], "orig": i, "t": rfc(t), "lang": it.get("lang")})
         else:
-            base = [i for i in cands if i.startswith("reuters") and len(byid[i]["body"].split()) >= 120]
+            if kind == "copies-short":
+                base = [i for i in cands if i.startswith("agnews")]
+            else:
+                base = [i for i in cands if i.startswith("reuters") and len(byid[i]["body"].split()) >= 120]
             base = base or [i for i in cands if byid[i].get("lang") == "en"]
             orig = byid[base[0]]
             used[base[0]].append(t0)
@@ -375,7 +386,7 @@ def cmd_build(a):
     full = sorted(timeline + injected, key=lambda p: (p[0], p[1]["id"]))
     write_items(os.path.join(a.out, "items_inject.jsonl"), full)
     with open(os.path.join(a.out, "manifest.json"), "w") as f:
-        json.dump({"seed": SEED, "now": NOW, "start": rfc(timeline[0][0]),
+        json.dump({"seed": a.seed, "now": NOW, "start": rfc(timeline[0][0]),
                    "end": rfc(timeline[-1][0]), "items_clean": len(timeline),
                    "items_injected": len(injected), "injections": plan}, f, indent=1)
     run_match(os.path.join(a.out, "items_inject.jsonl"), os.path.join(a.out, "alerts_inject.jsonl"))
@@ -422,12 +433,18 @@ def cmd_run(a):
     span_weeks = ((end - start).total_seconds() / 86400 - warm) / 7
     # active weeks: ISO weeks after warm-up with Reuters items (the archive has gaps)
     active = set()
+    all_times = []
     for line in open(os.path.join(a.out, "items_clean.jsonl"), encoding="utf-8"):
         it = json.loads(line)
-        if it["id"].startswith("reuters"):
-            t = parse_reuters(it["published_at"])
-            if t and t >= start + dt.timedelta(days=warm):
-                active.add(t.strftime("%G-W%V"))
+        pa = it.get("published_at") or ""
+        t = parse_reuters(pa) or (parse_rfc(pa) if re.match(r"\d{4}-", pa) else None)
+        if t:
+            all_times.append(t)
+        if it["id"].startswith("reuters") and t and t >= start + dt.timedelta(days=warm):
+            active.add(t.strftime("%G-W%V"))
+    all_times.sort()
+    # ends of the stream's silences of two weeks or more (the documented warm-up restart)
+    resumes = [b for x, b in zip(all_times, all_times[1:]) if b - x >= dt.timedelta(days=14)]
     starts = collections.Counter((e["scope"], e["name"]) for e in ev if e["state"] == "start")
     res["clean"] = {"span_weeks": round(span_weeks, 2), "active_weeks": len(active),
                     "starts": {"%s:%s" % k: v for k, v in sorted(starts.items())},
@@ -444,7 +461,8 @@ def cmd_run(a):
         t0 = parse_rfc(inj["t0"])
         tl = [parse_rfc(x["t"]) for x in inj["items"]]
         row = {k: inj[k] for k in ("n", "kind", "key", "langs", "shape", "when", "t0")}
-        row["langs_actual"] = sorted({x.get("lang") for x in inj["items"]}) if inj["kind"] == "distinct" else ["en"]
+        row["rewarm"] = any(dt.timedelta(0) <= t0 - r0 < dt.timedelta(days=warm) for r0 in resumes)
+        row["langs_actual"] = sorted({x.get("lang") for x in inj["items"]}) if inj["kind"].startswith("distinct") else ["en"]
         sids = [stories.get(x["id"], {}).get("id") for x in inj["items"]]
         row["story_ids"] = len(set(s for s in sids if s))
         row["alerted"] = sum(1 for x in inj["items"] if x["id"] in stories)
@@ -469,7 +487,7 @@ def cmd_run(a):
                 row[scope + "_max_stories"] = max(e["stories"] for e in life)
                 row[scope + "_expected"] = s0["expected"]
                 row[scope + "_start_stories"] = s0["stories"]
-        if inj["kind"] == "copies":
+        if inj["kind"].startswith("copies"):
             split = collections.defaultdict(list)
             for x, s in zip(inj["items"], sids):
                 split[s].append("+".join(x["edits"]))
@@ -499,8 +517,10 @@ def report(res):
     print("clean timeline: %.1f weeks after warm-up (%d active ISO weeks); start events by key:" % (c["span_weeks"], c["active_weeks"]))
     for k, v in c["starts"].items():
         print("  %-28s %3d  %.2f/wk (span)  %.2f/wk (active)" % (k, v, v / c["span_weeks"], v / max(1, c["active_weeks"])))
-    for kind in ("distinct", "copies"):
+    for kind in ("distinct", "copies", "distinct-medium", "copies-short"):
         rows = [r for r in res["injections"] if r["kind"] == kind]
+        if not rows:
+            continue
         print("-- %s bursts: %d" % (kind, len(rows)))
         print("  n  key                langs shape when  items alerted stories | rule: starts delay items@det confirmed events | tag: starts delay")
         for r in rows:
@@ -510,7 +530,7 @@ def report(res):
                 r.get("rule_confirmed", "-"), r["rule_events"], r["tag_starts"], r.get("tag_delay_min", "-")))
         det = [r for r in rows if r["rule_starts"]]
         print("  rule spikes started: %d of %d" % (len(det), len(rows)))
-        if det and kind == "distinct":
+        if det and kind.startswith("distinct"):
             d = sorted(r["rule_delay_min"] for r in det)
             print("  delay minutes: min %s median %s max %s" % (d[0], d[len(d) // 2], d[-1]))
     print("starts outside injection windows (injected run):", res["inject_starts_outside_windows"])
@@ -720,19 +740,67 @@ def cmd_order(a):
               max((e["stories"] for e in ev), default=0), err.strip().split("; window")[0]))
 
 
+def cmd_sustained(a):
+    """Controlled test of "a spike that stays high is not repeated every bucket": 14 days of
+    background (oil every 15 min, cocoa every 8 h), then cocoa stories at R an hour for H hours
+    (evenly, distinct synthetic texts), or two such episodes with a lull between them."""
+    os.makedirs(a.out, exist_ok=True)
+    print("episode  starts updates ends  first_start_min  stories_per_event")
+    for name, episodes in [("6/h for 12 h", [(0, 12, 6)]), ("3/h for 24 h", [(0, 24, 3)]),
+                           ("12/h for 48 h", [(0, 48, 12)]),
+                           ("6/h 4 h, lull 3 h, 6/h 4 h", [(0, 4, 6), (7, 4, 6)]),
+                           ("6/h 4 h, lull 1 h, 6/h 4 h", [(0, 4, 6), (5, 4, 6)])]:
+        rnd = random.Random(SEED)
+        t = dt.datetime(1987, 3, 1, tzinfo=UTC)
+        items, k = [], 0
+        while t < dt.datetime(1987, 3, 19, tzinfo=UTC):
+            items.append(synth_item(rnd, "bg-oil-%d" % k, t, "oil"))
+            if k % 32 == 0:
+                items.append(synth_item(rnd, "bg-cocoa-%d" % k, t + dt.timedelta(minutes=3), "cocoa"))
+            k += 1
+            t += dt.timedelta(minutes=15)
+        t0 = dt.datetime(1987, 3, 15, 9, 2, tzinfo=UTC)
+        i = 0
+        for start_h, hours, rate in episodes:
+            n = hours * rate
+            for j in range(n):
+                items.append(synth_item(rnd, "burst-%03d" % i, t0 + dt.timedelta(hours=start_h + j / rate), "cocoa"))
+                i += 1
+        items.sort(key=lambda it: it["published_at"])
+        ip = os.path.join(a.out, "sus_items.jsonl")
+        with open(ip, "w") as f:
+            for it in items:
+                f.write(json.dumps(it) + "\n")
+        ap = os.path.join(a.out, "sus_alerts.jsonl")
+        run_match(ip, ap)
+        op = os.path.join(a.out, "sus_out.jsonl")
+        rc, err, cmd = run_stories(ap, op, a.extra)
+        ev, _ = spikes(op)
+        ev = [e for e in ev if e["scope"] == "rule" and e["name"] == "soft.cocoa" and parse_rfc(e["window_end"]) >= t0]
+        c = collections.Counter(e["state"] for e in ev)
+        st = [e for e in ev if e["state"] == "start"]
+        print("%-28s %d %d %d  %s  %s" % (name, c["start"], c["update"], c["end"],
+              round((parse_rfc(st[0]["window_end"]) - t0).total_seconds() / 60, 1) if st else "-",
+              " ".join("%s:%d@%s" % (e["state"][0], e["stories"], e["window_end"][5:16]) for e in ev)))
+
+
 def cmd_summary(a):
     """One line per run (result_*.json in --out): the figures the brief asks for."""
     import glob
     keys = sorted({r for _, _, r in PLAN})
-    print("| run | options | distinct bursts detected (rule) | 1-lang / 2-lang | delay min (median, max) | stories at detection (median) | 2-lang confirmed | repeated starts | copy bursts with a rule start | copy bursts with a tag start | clean: starts on the 10 injected quiet rules | clean: starts per key-week, quiet rules | clean: all keys (rules+tags) starts per key-week |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| run | options | distinct bursts detected (rule) | outside a re-warm-up | 1-lang / 2-lang | delay min (median, max) | stories at detection (median) | 2-lang confirmed | repeated starts | copy bursts with a rule start | copy bursts with a tag start | clean: starts on the 10 injected quiet rules | clean: starts per key-week, quiet rules | clean: all keys (rules+tags) starts per key-week |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for path in sorted(glob.glob(os.path.join(a.out, "result_*.json")), key=os.path.getmtime):
         r = json.load(open(path))
-        d = [x for x in r["injections"] if x["kind"] == "distinct"]
+        # a burst whose key's pool ran out (fewer than 20 distinct items) is not a burst of 25
+        short = [x for x in r["injections"] if x["kind"] == "distinct" and x["items"] < 20]
+        d = [x for x in r["injections"] if x["kind"] == "distinct" and x["items"] >= 20]
         c = [x for x in r["injections"] if x["kind"] == "copies"]
         det = [x for x in d if x["rule_starts"]]
+        ok = [x for x in d if not x.get("rewarm")]
         one = sum(1 for x in det if len(x["langs_actual"]) == 1)
         two = sum(1 for x in det if len(x["langs_actual"]) > 1)
+        n1 = sum(1 for x in d if len(x["langs_actual"]) == 1)
         delays = sorted(x["rule_delay_min"] for x in det)
         items_at = sorted(x["rule_items_by_detection"] for x in det)
         conf = sum(1 for x in det if len(x["langs_actual"]) > 1 and x["rule_confirmed"])
@@ -741,26 +809,43 @@ def cmd_summary(a):
         quiet = sum(v for k, v in cl["starts"].items() if k.split(":", 1)[1] in keys and k.startswith("rule:"))
         nkeys = 22 + 10  # rules and tags of the pack
         allstarts = sum(cl["starts"].values())
-        print("| %s | %s | %d/24 | %d/12, %d/12 | %s, %s | %s | %d/%d | %d | %d/24 | %d/24 | %d | %.3f | %.3f |" % (
-            r["label"], " ".join(r["options"]) or "defaults", len(det), one, two,
+        print("| %s | %s | %d/%d | %d/%d | %d/%d, %d/%d | %s, %s | %s | %d/%d | %d | %d/%d | %d/%d | %d | %.3f | %.3f |" % (
+            r["label"], " ".join(r["options"]) or "defaults", len(det), len(d),
+            sum(1 for x in ok if x["rule_starts"]), len(ok), one, n1, two, len(d) - n1,
             delays[len(delays) // 2] if delays else "-", delays[-1] if delays else "-",
             items_at[len(items_at) // 2] if items_at else "-", conf, two, rep,
-            sum(1 for x in c if x["rule_starts"]), sum(1 for x in c if x["tag_starts"]),
+            sum(1 for x in c if x["rule_starts"]), len(c), sum(1 for x in c if x["tag_starts"]), len(c),
             quiet, quiet / (len(keys) * cl["span_weeks"]), allstarts / (nkeys * cl["span_weeks"])))
+        for x in short:
+            print("|  | left out: burst %d on %s has only %d items (%s) |" % (
+                x["n"], x["key"], x["items"], "started a spike" if x["rule_starts"] else "no spike"))
+        for kind in ("distinct-medium", "copies-short"):
+            e = [x for x in r["injections"] if x["kind"] == kind]
+            if e:
+                det = [x for x in e if x["rule_starts"]]
+                dl = sorted(x["rule_delay_min"] for x in det)
+                print("|  | %s: %d/%d with a rule start (%d outside a re-warm-up: %d/%d)%s; stories per burst %s |" % (
+                    kind, len(det), len(e), len([x for x in e if not x.get("rewarm")]),
+                    sum(1 for x in e if x["rule_starts"] and not x.get("rewarm")), len([x for x in e if not x.get("rewarm")]),
+                    ", delay median %s max %s" % (dl[len(dl) // 2], dl[-1]) if dl else "",
+                    sorted(x["story_ids"] for x in e)))
 
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("cmd", choices=["build", "run", "badinput", "gap", "summary", "order"])
+    p.add_argument("cmd", choices=["build", "run", "badinput", "gap", "summary", "order", "sustained"])
     p.add_argument("--out", default="/tmp/blinds")
     p.add_argument("--label", default="defaults")
+    p.add_argument("--seed", type=int, default=SEED, help="build: the seed of the timeline and injections")
+    p.add_argument("--extended", action="store_true",
+                   help="build: also 8 distinct bursts on medium keys and 8 copy bursts of short items")
     argv = sys.argv[1:]
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
     argv = argv[:argv.index("--")] if "--" in argv else argv
     a = p.parse_args(argv)
     a.extra = extra  # steppewatch stories options, after --
     load_tags()
-    {"build": cmd_build, "run": cmd_run, "badinput": cmd_badinput, "gap": cmd_gap, "summary": cmd_summary, "order": cmd_order}[a.cmd](a)
+    {"build": cmd_build, "run": cmd_run, "badinput": cmd_badinput, "gap": cmd_gap, "summary": cmd_summary, "order": cmd_order, "sustained": cmd_sustained}[a.cmd](a)
 
 
 if __name__ == "__main__":
