@@ -415,12 +415,40 @@ def spikes(path):
     return ev, alerts
 
 
+def arrival_order(src, dst, mean_min, seed):
+    """Rewrites the alerts of src in the order a live stage would see them: each item arrives
+    at its published time plus an exponential delay of mean_min minutes (feeds are polled,
+    agencies re-send, outlets post late), so the stream is in arrival order, not event order."""
+    rnd = random.Random(seed)
+    rows, last = [], None
+    for line in open(src, encoding="utf-8"):
+        pa = json.loads(line)["item"].get("published_at") or ""
+        t = parse_reuters(pa) or (parse_rfc(pa) if re.match(r"\d{4}-", pa) else None) or last
+        last = t
+        rows.append((t + dt.timedelta(minutes=rnd.expovariate(1.0 / mean_min)), len(rows), line))
+    rows.sort()
+    with open(dst, "w", encoding="utf-8") as f:
+        f.writelines(r[2] for r in rows)
+    moved = sum(1 for i, r in enumerate(rows) if r[1] != i)
+    return moved
+
+
 def cmd_run(a):
     man = json.load(open(os.path.join(a.out, "manifest.json")))
     res = {"label": a.label, "options": a.extra}
     # clean timeline: false spikes per key per week
+    alerts_clean = os.path.join(a.out, "alerts_clean.jsonl")
+    alerts_inject = os.path.join(a.out, "alerts_inject.jsonl")
+    if a.arrival_delay:
+        res["arrival_delay_min"] = a.arrival_delay
+        ac = os.path.join(a.out, "alerts_clean_arrival%s.jsonl" % a.arrival_delay)
+        ai = os.path.join(a.out, "alerts_inject_arrival%s.jsonl" % a.arrival_delay)
+        res["moved_clean"] = arrival_order(alerts_clean, ac, a.arrival_delay, SEED + 2)
+        res["moved_inject"] = arrival_order(alerts_inject, ai, a.arrival_delay, SEED + 2)
+        alerts_clean, alerts_inject = ac, ai
+        res["options"] = ["(arrival order, delay mean %s min)" % a.arrival_delay] + res["options"]
     out_c = os.path.join(a.out, "stories_clean_%s.jsonl" % a.label)
-    rc, err, cmd = run_stories(os.path.join(a.out, "alerts_clean.jsonl"), out_c, a.extra)
+    rc, err, cmd = run_stories(alerts_clean, out_c, a.extra)
     res["clean_cmd"] = " ".join(cmd)
     res["clean_rc"], res["clean_summary"] = rc, err.strip()
     ev, _ = spikes(out_c)
@@ -452,7 +480,7 @@ def cmd_run(a):
                     "start_events": [{k: e[k] for k in ("name", "scope", "window_start", "window_end", "stories", "expected", "languages", "story_ids")} for e in ev if e["state"] == "start"]}
     # injected timeline
     out_i = os.path.join(a.out, "stories_inject_%s.jsonl" % a.label)
-    rc, err, cmd = run_stories(os.path.join(a.out, "alerts_inject.jsonl"), out_i, a.extra)
+    rc, err, cmd = run_stories(alerts_inject, out_i, a.extra)
     res["inject_cmd"] = " ".join(cmd)
     res["inject_rc"], res["inject_summary"] = rc, err.strip()
     ev, stories = spikes(out_i)
@@ -837,6 +865,9 @@ def main():
     p.add_argument("--out", default="/tmp/blinds")
     p.add_argument("--label", default="defaults")
     p.add_argument("--seed", type=int, default=SEED, help="build: the seed of the timeline and injections")
+    p.add_argument("--arrival-delay", type=float, default=0,
+                   help="run: feed the alerts in arrival order, each delayed by an exponential "
+                        "of this mean (minutes), as a live stage would see them")
     p.add_argument("--extended", action="store_true",
                    help="build: also 8 distinct bursts on medium keys and 8 copy bursts of short items")
     argv = sys.argv[1:]
