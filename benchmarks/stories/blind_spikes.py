@@ -728,7 +728,8 @@ def cmd_order(a):
     or in reverse; all within the 72 h story window, so none is "late"."""
     os.makedirs(a.out, exist_ok=True)
     print("delivery  rejected  spike  delay_min  max_stories  summary")
-    for mode in ("in-order", "shuffled", "reversed", "burst-1h-late-block"):
+    for mode in ("in-order", "shuffled", "reversed", "burst-1h-late-block",
+                 "one-item-6h-ahead-before", "one-item-1h-ahead-before", "one-item-dated-december"):
         rnd = random.Random(SEED)
         t = dt.datetime(1987, 3, 1, tzinfo=UTC)
         items, k = [], 0
@@ -745,7 +746,16 @@ def cmd_order(a):
             rnd.shuffle(burst)
         elif mode == "reversed":
             burst.reverse()
-        if mode == "burst-1h-late-block":
+        if mode.startswith("one-item"):
+            # a background item just before the burst carries a wrong time: local time written
+            # as UTC (Almaty is UTC+5/+6), or a date months ahead (still before --now)
+            j = next(i for i, it in enumerate(items) if it["published_at"] > rfc(t0 - dt.timedelta(minutes=10)))
+            wrong = {"one-item-6h-ahead-before": t0 + dt.timedelta(hours=6),
+                     "one-item-1h-ahead-before": t0 + dt.timedelta(hours=1),
+                     "one-item-dated-december": dt.datetime(1987, 12, 30, tzinfo=UTC)}[mode]
+            items[j] = dict(items[j], published_at=rfc(wrong))
+            items[j + 1:j + 1] = burst    # the burst arrives after the mis-dated item
+        elif mode == "burst-1h-late-block":
             # the burst arrives as one block an hour after its last item (a feed that caught up)
             cut = next(i for i, it in enumerate(items) if it["published_at"] > rfc(t0 + dt.timedelta(hours=3)))
             items[cut:cut] = burst
@@ -763,7 +773,7 @@ def cmd_order(a):
         ev, _ = spikes(op)
         ev = [e for e in ev if e["name"] == "soft.cocoa" and parse_rfc(e["window_end"]) >= t0]
         st = [e for e in ev if e["state"] == "start"]
-        print("%-20s rc %d  %s  %s  %s  %s" % (mode, rc, "yes" if st else "no",
+        print("%-26s rc %d  %s  %s  %s  %s" % (mode, rc, "yes" if st else "no",
               round((parse_rfc(st[0]["window_end"]) - t0).total_seconds() / 60, 1) if st else "-",
               max((e["stories"] for e in ev), default=0), err.strip().split("; window")[0]))
 
