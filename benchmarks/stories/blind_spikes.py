@@ -729,7 +729,9 @@ def cmd_order(a):
     os.makedirs(a.out, exist_ok=True)
     print("delivery  rejected  spike  delay_min  max_stories  summary")
     for mode in ("in-order", "shuffled", "reversed", "burst-1h-late-block",
-                 "one-item-6h-ahead-before", "one-item-1h-ahead-before", "one-item-dated-december"):
+                 "one-item-1h-ahead-before", "one-item-2h-ahead-before", "one-item-3h-ahead-before",
+                 "one-item-4h-ahead-before", "one-item-6h-ahead-before", "one-item-23h-ahead-before",
+                 "one-item-dated-december"):
         rnd = random.Random(SEED)
         t = dt.datetime(1987, 3, 1, tzinfo=UTC)
         items, k = [], 0
@@ -750,9 +752,10 @@ def cmd_order(a):
             # a background item just before the burst carries a wrong time: local time written
             # as UTC (Almaty is UTC+5/+6), or a date months ahead (still before --now)
             j = next(i for i, it in enumerate(items) if it["published_at"] > rfc(t0 - dt.timedelta(minutes=10)))
-            wrong = {"one-item-6h-ahead-before": t0 + dt.timedelta(hours=6),
-                     "one-item-1h-ahead-before": t0 + dt.timedelta(hours=1),
-                     "one-item-dated-december": dt.datetime(1987, 12, 30, tzinfo=UTC)}[mode]
+            if mode == "one-item-dated-december":
+                wrong = dt.datetime(1987, 12, 30, tzinfo=UTC)
+            else:
+                wrong = t0 + dt.timedelta(hours=int(mode.split("-")[2][:-1]))
             items[j] = dict(items[j], published_at=rfc(wrong))
             items[j + 1:j + 1] = burst    # the burst arrives after the mis-dated item
         elif mode == "burst-1h-late-block":
@@ -762,7 +765,7 @@ def cmd_order(a):
         else:
             cut = next(i for i, it in enumerate(items) if it["published_at"] > rfc(t0))
             items[cut:cut] = burst
-        ip = os.path.join(a.out, "order_items.jsonl")
+        ip = os.path.join(a.out, "order_items_%s.jsonl" % mode)
         with open(ip, "w") as f:
             for it in items:
                 f.write(json.dumps(it) + "\n")
@@ -822,6 +825,70 @@ def cmd_sustained(a):
               " ".join("%s:%d@%s" % (e["state"][0], e["stories"], e["window_end"][5:16]) for e in ev)))
 
 
+def background(rnd, until, prefix="bg"):
+    t, items, k = dt.datetime(1987, 3, 1, tzinfo=UTC), [], 0
+    while t < until:
+        items.append(synth_item(rnd, "%s-oil-%d" % (prefix, k), t, "oil"))
+        if k % 32 == 0:
+            items.append(synth_item(rnd, "%s-cocoa-%d" % (prefix, k), t + dt.timedelta(minutes=3), "cocoa"))
+        k += 1
+        t += dt.timedelta(minutes=15)
+    return items
+
+
+def cmd_kafkats(a):
+    """What the stage does with origin.timestamp_ms (the Kafka timestamp) next to published_at.
+    (1) 14.5 days of synthetic history with a 25-story burst, every alert given one Kafka
+    timestamp (an archive produced at once, as `steppewatchd --demo` does): which published_at
+    are believed (story.first_seen equals it) and are there spikes. (2) A backfill: after 14.5
+    days of live alerts (Kafka timestamp = published_at), 12 cocoa and 60 oil items published
+    4-6 days earlier arrive now (a poller catching up, a feed re-sent), with the Kafka timestamp
+    of now, against the same items carrying their own time as Kafka timestamp."""
+    os.makedirs(a.out, exist_ok=True)
+    rnd = random.Random(SEED)
+    items = background(rnd, dt.datetime(1987, 3, 16, tzinfo=UTC))
+    t0 = dt.datetime(1987, 3, 15, 14, 5, tzinfo=UTC)
+    items += [synth_item(rnd, "burst-%02d" % i, t0 + dt.timedelta(minutes=4.8 * i), "cocoa") for i in range(25)]
+    items.sort(key=lambda it: it["published_at"])
+    T = parse_rfc(items[-1]["published_at"]) + dt.timedelta(minutes=1)
+    back = [synth_item(rnd, "backfill-cocoa-%d" % i, T - dt.timedelta(days=4 + 2 * rnd.random()), "cocoa") for i in range(12)]
+    back += [synth_item(rnd, "backfill-oil-%d" % i, T - dt.timedelta(days=4 + 2 * rnd.random()), "oil") for i in range(60)]
+    ip, ap = os.path.join(a.out, "kts_items.jsonl"), os.path.join(a.out, "kts_alerts.jsonl")
+    with open(ip, "w") as f:
+        for it in items + back:
+            f.write(json.dumps(it) + "\n")
+    run_match(ip, ap)
+    rows = [json.loads(l) for l in open(ap)]
+    cases = {
+        "published_at only (timestamp_ms -1)": lambda d: -1,
+        "Kafka ts = published_at + 20 days for each": lambda d: parse_rfc(d["item"]["published_at"]) + dt.timedelta(days=20),
+        "one Kafka ts for all (archive produced at once)": lambda d: T,
+        "live, then the backfill with Kafka ts = its own published_at": lambda d: parse_rfc(d["item"]["published_at"]),
+        "live, then the backfill with Kafka ts = now": lambda d: T if d["item"]["id"].startswith("backfill") else parse_rfc(d["item"]["published_at"]),
+    }
+    for name, ts in cases.items():
+        sel = rows if "backfill" in name else [d for d in rows if not d["item"]["id"].startswith("backfill")]
+        inp = os.path.join(a.out, "kts_in.jsonl")
+        with open(inp, "w") as f:
+            for d in sel:
+                d = json.loads(json.dumps(d))
+                v = ts(d)
+                d["origin"]["timestamp_ms"] = v if v == -1 else int(v.timestamp() * 1000)
+                f.write(json.dumps(d) + "\n")
+        op = os.path.join(a.out, "kts_out.jsonl")
+        rc, err, cmd = run_stories(inp, op, a.extra)
+        ev, _ = spikes(op)
+        out = [json.loads(l) for l in open(op) if '"story"' in l]
+        believed = [d for d in out if d["story"]["new"] and d["story"]["first_seen"][:19] == d["item"]["published_at"][:19]]
+        new = [d for d in out if d["story"]["new"]]
+        print("== %s: %s" % (name, err.strip().split("; window")[0]))
+        print("   new stories whose first_seen is their published_at: %d of %d" % (len(believed), len(new)))
+        for e in ev:
+            if e["state"] == "start":
+                print("   start %s %s window %s..%s stories %d expected %.2f" % (
+                    e["scope"], e["name"], e["window_start"][5:16], e["window_end"][5:16], e["stories"], e["expected"]))
+
+
 def cmd_summary(a):
     """One line per run (result_*.json in --out): the figures the brief asks for."""
     import glob
@@ -871,7 +938,7 @@ def cmd_summary(a):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("cmd", choices=["build", "run", "badinput", "gap", "summary", "order", "sustained"])
+    p.add_argument("cmd", choices=["build", "run", "badinput", "gap", "summary", "order", "sustained", "kafkats"])
     p.add_argument("--out", default="/tmp/blinds")
     p.add_argument("--label", default="defaults")
     p.add_argument("--seed", type=int, default=SEED, help="build: the seed of the timeline and injections")
@@ -886,7 +953,7 @@ def main():
     a = p.parse_args(argv)
     a.extra = extra  # steppewatch stories options, after --
     load_tags()
-    {"build": cmd_build, "run": cmd_run, "badinput": cmd_badinput, "gap": cmd_gap, "summary": cmd_summary, "order": cmd_order, "sustained": cmd_sustained}[a.cmd](a)
+    {"build": cmd_build, "run": cmd_run, "badinput": cmd_badinput, "gap": cmd_gap, "summary": cmd_summary, "order": cmd_order, "sustained": cmd_sustained, "kafkats": cmd_kafkats}[a.cmd](a)
 
 
 if __name__ == "__main__":
