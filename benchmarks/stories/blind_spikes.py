@@ -65,7 +65,8 @@ PLAN = ([("distinct", 1, k) for k in ["soft.cocoa", "metal.tin", "metal.zinc", "
 EXTENDED = ([("distinct-medium", 1, k) for k in ["soft.sugar", "soft.coffee", "energy.opec",
                                                  "sport.olympics"] * 2]
             + [("copies-short", 1, k) for k in ["soft.cocoa", "disaster.quake", "geo.afghanistan",
-                                               "metal.uranium"] * 2])
+                                               "metal.uranium"] * 2]
+            + [("copies-ru", 1, "geo.afghanistan")] * 4)
 
 
 def parse_reuters(s):
@@ -163,6 +164,12 @@ CITIES = ["LONDON", "NEW YORK", "TOKYO", "SINGAPORE", "KUALA LUMPUR", "SYDNEY", 
           "WASHINGTON", "HONG KONG", "JAKARTA", "ACCRA", "SAO PAULO", "GENEVA", "OTTAWA"]
 NAMES = ["David Brough", "Jane Light", "Peter Elstob", "Marcus Kabel", "Lisa Vaughan",
          "Tom Miles", "Jonathan Leff", "Kate Holton", "Ruth Pitchford", "Chris Johnson"]
+RU_CITIES = ["МОСКВА", "Кабул", "ИСЛАМАБАД", "Ташкент", "ДУШАНБЕ", "Алматы", "ВАШИНГТОН"]
+RU_NAMES = ["Иван Петров", "Анна Смирнова", "Олег Кузнецов", "Мария Иванова", "Дмитрий Орлов"]
+RU_FOOTERS = ["Подписывайтесь на наш канал в Telegram", "\u00a9 РИА Новости", "Читайте также: главные новости дня",
+              "При перепечатке ссылка на источник обязательна.", "Источник: ТАСС", "Фото: Reuters"]
+RU_MONTHS = ["января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа", "сентября",
+             "октября", "ноября", "декабря"]
 FOOTERS = ["Copyright 1987 Reuters Limited. All rights reserved.",
            "\u00a9 1987 The Times. All rights reserved.",
            "Our Standards: The Thomson Reuters Trust Principles.",
@@ -194,6 +201,8 @@ def make_copy(orig, burst, k, t, city, rnd, date_word):
     """One outlet's republication of orig; returns (item, edits)."""
     title, body = orig["title"], orig["body"]
     ps = [unwrap(p) for p in paragraphs(body)] if rnd.random() < 0.6 else paragraphs(body)
+    if orig.get("lang") == "ru":   # Russian Wikinews / inosmi bodies: one paragraph a line
+        ps = [p for p in (x.strip() for x in body.split("\n")) if p]
     edits = []
     if rnd.random() < 0.5 or not ps:
         pass
@@ -211,21 +220,36 @@ def make_copy(orig, burst, k, t, city, rnd, date_word):
         cut = rnd.randint(len(text) // 2, len(text) * 4 // 5)
         ps = text[:cut].rstrip().split("\n")
         edits.append("feed-cut-mid-sentence")
+    ru = orig.get("lang") == "ru"
     # dateline
     if rnd.random() < 0.55 and ps:
-        form = rnd.choice(["%s, %s (Reuters) - ", "%s (Reuters) - ", "%s, %s - ", "%s: "])
-        dl = form % ((city, date_word) if form.count("%s") == 2 else (city,))
+        if ru:
+            c = rnd.choice(RU_CITIES)
+            d = "%d %s" % (t.day, RU_MONTHS[t.month - 1])
+            dl = rnd.choice(["%s, %s. /ТАСС/. " % (c, d), "%s. %s. INTERFAX.RU - " % (c, d),
+                             "%s, %s - РИА Новости. " % (c, d), "%s — " % c.upper()])
+        else:
+            form = rnd.choice(["%s, %s (Reuters) - ", "%s (Reuters) - ", "%s, %s - ", "%s: "])
+            dl = form % ((city, date_word) if form.count("%s") == 2 else (city,))
         ps[0] = dl + ps[0]
         edits.append("dateline")
     # byline
     if rnd.random() < 0.3:
-        ps.insert(0, rnd.choice(["By %s", "By %s, Reuters", "%s, Reuters correspondent"]) % rnd.choice(NAMES))
+        if ru:
+            ps.insert(0, rnd.choice(["Автор: %s", "%s, корреспондент"]) % rnd.choice(RU_NAMES))
+        else:
+            ps.insert(0, rnd.choice(["By %s", "By %s, Reuters", "%s, Reuters correspondent"]) % rnd.choice(NAMES))
         edits.append("byline")
     # footer
     if rnd.random() < 0.4:
-        ft = rnd.choice(FOOTERS).format(n=rnd.choice(NAMES), m=rnd.choice(NAMES))
+        ft = rnd.choice(RU_FOOTERS if ru else FOOTERS).format(n=rnd.choice(NAMES), m=rnd.choice(NAMES))
         ps.append(ft)
         edits.append("footer")
+    # ё written as е (most Russian outlets), and «» quotes as straight ones, or the reverse
+    if ru and rnd.random() < 0.5:
+        ps = [p.replace("ё", "е").replace("Ё", "Е") for p in ps]
+        ps = [re.sub(r"«([^»]*)»", '"\\1"', p) if rnd.random() < 0.5 else re.sub(r'"([^"]*)"', "«\\1»", p) for p in ps]
+        edits.append("yo-quotes")
     # typography
     if rnd.random() < 0.5:
         ps = [typography(p, rnd) for p in ps]
@@ -301,6 +325,12 @@ def cmd_build(a):
     slots = {"day": list(days), "night": list(days)}
     rnd.shuffle(slots["day"])
     rnd.shuffle(slots["night"])
+    # --extended needs more slots than there are busy days: quieter days (30-99 Reuters items)
+    # come first in the list, used only once the busy ones are taken (pop takes from the end)
+    spare = sorted(d for d, n in per_day.items() if 30 <= n < 100
+                   and d >= (start + dt.timedelta(days=9)).date())
+    for w in ("day", "night"):
+        slots[w] = spare[:] + slots[w]
     plan = []
     used = collections.defaultdict(list)   # item id -> times it was re-dated to
     injected = []
@@ -362,6 +392,8 @@ def cmd_build(a):
         else:
             if kind == "copies-short":
                 base = [i for i in cands if i.startswith("agnews")]
+            elif kind == "copies-ru":
+                base = [i for i in cands if byid[i].get("lang") == "ru" and len(byid[i]["body"].split()) >= 120]
             else:
                 base = [i for i in cands if i.startswith("reuters") and len(byid[i]["body"].split()) >= 120]
             base = base or [i for i in cands if byid[i].get("lang") == "en"]
@@ -375,7 +407,7 @@ def cmd_build(a):
                     it = dict(orig)
                     it["id"] = "copy%02d-%s-00" % (n, orig["id"])
                     it["published_at"] = rfc(t)
-                    it["source"] = "Reuters"
+                    it["source"] = "ТАСС" if orig.get("lang") == "ru" else "Reuters"
                     it.pop("original_published_at", None)
                     edits = ["original"]
                 else:
@@ -545,7 +577,7 @@ def report(res):
     print("clean timeline: %.1f weeks after warm-up (%d active ISO weeks); start events by key:" % (c["span_weeks"], c["active_weeks"]))
     for k, v in c["starts"].items():
         print("  %-28s %3d  %.2f/wk (span)  %.2f/wk (active)" % (k, v, v / c["span_weeks"], v / max(1, c["active_weeks"])))
-    for kind in ("distinct", "copies", "distinct-medium", "copies-short"):
+    for kind in ("distinct", "copies", "distinct-medium", "copies-short", "copies-ru"):
         rows = [r for r in res["injections"] if r["kind"] == kind]
         if not rows:
             continue
@@ -924,7 +956,7 @@ def cmd_summary(a):
         for x in short:
             print("|  | left out: burst %d on %s has only %d items (%s) |" % (
                 x["n"], x["key"], x["items"], "started a spike" if x["rule_starts"] else "no spike"))
-        for kind in ("distinct-medium", "copies-short"):
+        for kind in ("distinct-medium", "copies-short", "copies-ru"):
             e = [x for x in r["injections"] if x["kind"] == kind]
             if e:
                 det = [x for x in e if x["rule_starts"]]
