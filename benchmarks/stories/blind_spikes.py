@@ -925,7 +925,7 @@ def cmd_summary(a):
     """One line per run (result_*.json in --out): the figures the brief asks for."""
     import glob
     keys = sorted({r for _, _, r in PLAN})
-    print("| run | options | distinct bursts detected (rule) | outside a re-warm-up | 1-lang / 2-lang | delay min (median, max) | stories at detection (median) | 2-lang confirmed | repeated starts | copy bursts with a rule start | copy bursts with a tag start | clean: starts on the 10 injected quiet rules | clean: starts per key-week, quiet rules | clean: all keys (rules+tags) starts per key-week |")
+    print("| run | options | distinct bursts detected (rule) | outside a re-warm-up | 1-lang / 2-lang | delay min (median, max) | burst items at detection (median) | 2-lang confirmed | repeated starts | copy bursts with a rule start | copy bursts with a tag start | clean: starts on the 10 injected quiet rules | clean: starts per key-week, quiet rules | clean: all keys (rules+tags) starts per key-week |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for path in sorted(glob.glob(os.path.join(a.out, "result_*.json")), key=os.path.getmtime):
         r = json.load(open(path))
