@@ -21,7 +21,9 @@
 // A story whose first item has a sentence key (fingerprint.h: a body sentence of
 // kSentenceTokens tokens) is indexed by it in a sixth table the same way: an item that finds no
 // story by its fingerprint or its lead looks there for a story with its sentence key and a
-// fingerprint within kSentenceGate bits of its own, the nearest (ties: the oldest). Story keeps
+// fingerprint within kSentenceGate bits of its own, or far enough for the two token counts to
+// say the shorter text is contained in the longer (SentenceContained), the nearest (ties: the
+// oldest). Story keeps
 // no field for it: the bucket's 16 bits and the filter's 32, all equal, are the check (two
 // different keys agree on them once in 2^48), so it costs a story one 8-byte entry and no
 // bytes of Story (the lead table it freed paid for it; benchmarks/README.md, "Stories: sentence
@@ -123,7 +125,8 @@ class StoryIndex {
   // copy's, it widens that gate for a copy cut short (stories::LeadGate).
   // `sentence`: the item's sentence key (fingerprint.h), 0 when it has none. When neither the
   // fingerprint nor the lead finds a story, the item joins the story whose first copy had the
-  // same sentence key and whose fingerprint is within kSentenceGate of its own (the nearest
+  // same sentence key and whose fingerprint is within kSentenceGate of its own or contained
+  // (SentenceContained with the two token counts) (the nearest
   // fingerprint; ties: the oldest story). A new story with one is indexed by it too.
   Assignment Assign(Fingerprint fp, std::string_view item_id, int64_t time_ms, uint64_t source_hash,
                     int language_index, Fingerprint lead = 0, uint32_t tokens = 0,
