@@ -96,14 +96,45 @@ inline int64_t SumCommitted(const std::vector<int64_t>& offsets) {
   return s;
 }
 
-// Reads every message of `topic` (all partitions, from the beginning) until `expected` were
-// read or `timeout` passed (then returns what it has). No consumer group.
-inline std::vector<Record> ReadTopic(const std::string& bootstrap, const std::string& topic,
-                                     int partitions, size_t expected, absl::Duration timeout) {
+// Reads the messages of `topic` (all partitions, from the beginning) until `expected` were read
+// (expected > 0) or, with expected 0, until every partition was read to the high watermark it
+// had when the call began; or until `timeout` passed (then returns what it has). No consumer
+// group. A test that claims "exactly once" reads to the end: stopping at the expected count
+// cannot see a duplicate after it.
+inline std::vector<Record> ReadTopicUntil(const std::string& bootstrap, const std::string& topic,
+                                          int partitions, size_t expected, absl::Duration timeout) {
   rd_kafka_t* rk = NewClient(RD_KAFKA_CONSUMER, {{"bootstrap.servers", bootstrap},
                                                  {"group.id", "test-reader"},
                                                  {"enable.auto.commit", "false"},
                                                  {"log_level", "3"}});
+  const absl::Time deadline = absl::Now() + timeout;
+  // expected 0: the end of each partition (-1: not known yet; the watermark query is retried
+  // while the deadline allows, as the broker may still be electing a leader).
+  std::vector<int64_t> high(static_cast<size_t>(partitions), -1);
+  if (expected == 0) {
+    for (int p = 0; p < partitions; ++p) {
+      int64_t low = 0, hi = 0;
+      while (absl::Now() < deadline) {
+        if (rd_kafka_query_watermark_offsets(rk, topic.c_str(), p, &low, &hi, 2000) ==
+            RD_KAFKA_RESP_ERR_NO_ERROR) {
+          high[static_cast<size_t>(p)] = hi;
+          break;
+        }
+        absl::SleepFor(absl::Milliseconds(100));
+      }
+    }
+  }
+  std::vector<int64_t> next(static_cast<size_t>(partitions), 0);  // the next offset to read
+  auto done = [&](size_t n) {
+    if (expected > 0) return n >= expected;
+    for (int p = 0; p < partitions; ++p) {
+      if (high[static_cast<size_t>(p)] < 0 ||
+          next[static_cast<size_t>(p)] < high[static_cast<size_t>(p)]) {
+        return false;
+      }
+    }
+    return true;
+  };
   rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
   for (int p = 0; p < partitions; ++p) {
     rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
@@ -111,8 +142,7 @@ inline std::vector<Record> ReadTopic(const std::string& bootstrap, const std::st
   rd_kafka_assign(rk, list);
   rd_kafka_topic_partition_list_destroy(list);
   std::vector<Record> out;
-  const absl::Time deadline = absl::Now() + timeout;
-  while (out.size() < expected && absl::Now() < deadline) {
+  while (!done(out.size()) && absl::Now() < deadline) {
     rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
     if (m == nullptr) continue;
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -120,6 +150,9 @@ inline std::vector<Record> ReadTopic(const std::string& bootstrap, const std::st
       r.topic = rd_kafka_topic_name(m->rkt);
       r.partition = m->partition;
       r.offset = m->offset;
+      if (m->partition >= 0 && m->partition < partitions) {
+        next[static_cast<size_t>(m->partition)] = m->offset + 1;
+      }
       if (m->key) r.key.assign(static_cast<const char*>(m->key), m->key_len);
       if (m->payload) r.value.assign(static_cast<const char*>(m->payload), m->len);
       rd_kafka_timestamp_type_t type;
@@ -142,6 +175,19 @@ inline std::vector<Record> ReadTopic(const std::string& bootstrap, const std::st
   rd_kafka_consumer_close(rk);
   rd_kafka_destroy(rk);
   return out;
+}
+
+// Reads `topic` until `expected` messages were read or `timeout` passed (ReadTopicUntil).
+inline std::vector<Record> ReadTopic(const std::string& bootstrap, const std::string& topic,
+                                     int partitions, size_t expected, absl::Duration timeout) {
+  return ReadTopicUntil(bootstrap, topic, partitions, expected, timeout);
+}
+
+// Reads `topic` to the end each partition had when the call began (ReadTopicUntil): every
+// message, duplicates included.
+inline std::vector<Record> ReadWholeTopic(const std::string& bootstrap, const std::string& topic,
+                                          int partitions, absl::Duration timeout) {
+  return ReadTopicUntil(bootstrap, topic, partitions, 0, timeout);
 }
 
 // Returns the committed offset of each partition of `topic` for `group` (-1001 = none).
