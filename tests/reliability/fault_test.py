@@ -137,6 +137,10 @@ class Scenario(sw.BrokerTestCase):
     m = re.search(r"metrics on (http://\S+/metrics)", d.text())
     self.assertIsNotNone(m, "the daemon logs its metrics URL")
     text = urllib.request.urlopen(m.group(1), timeout=10).read().decode()
+    # A family the daemon does not export is an error, not 0: a renamed or removed metric must
+    # fail the checks that compare it with 0 (its TYPE line is there even with no sample yet).
+    self.assertRegex(text, r"(?m)^# TYPE " + re.escape(name) + r" ",
+                     f"the daemon exports no metric {name}")
     out = []
     for line in text.splitlines():
       sample = re.match(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (\S+)$", line)
@@ -146,7 +150,8 @@ class Scenario(sw.BrokerTestCase):
     return out
 
   def metric(self, d, name, **labels):
-    """Sums the samples of `name` whose labels include `labels` (0 when there is none)."""
+    """Sums the samples of `name` whose labels include `labels` (0 when none has them; a
+    failure when the daemon exports no family `name`)."""
     return sum(v for have, v in self.samples(d, name)
                if all(have.get(k) == str(want) for k, want in labels.items()))
 
