@@ -260,6 +260,12 @@ int RunStoriesCommand(int argc, char** argv) {
     std::fprintf(stderr, "; %llu undated (grouped at the stream's time, not counted for spikes)",
                  static_cast<unsigned long long>(st.undated));
   }
+  if (st.behind_spike_window != 0) {
+    std::fprintf(stderr,
+                 "; %llu new-story counts more than the spike window behind the stream (baselines "
+                 "only, no spike count)",
+                 static_cast<unsigned long long>(st.behind_spike_window));
+  }
   std::fprintf(stderr, "; window %zu stories and memory %s at the end of the input, %zu keys",
                before_flush.window_stories, HumanBytes(before_flush.memory_bytes).c_str(), st.keys);
   if (st.dropped_keys != 0) {

@@ -59,6 +59,10 @@ std::vector<MetricFamily> StoriesCollector::Collect() const {
                "Alerts without a usable published_at or Kafka timestamp, grouped at the stream's "
                "time and not counted for spikes, since the last activation.",
                MetricType::Counter, static_cast<double>(stage.undated));
+  AppendSingle(&out, "steppewatch_stories_behind_spike_window_total",
+               "New-story key counts more than the spike window behind the stage's clock, fed to "
+               "the baselines only, since the last activation.",
+               MetricType::Counter, static_cast<double>(stage.behind_spike_window));
   AppendSingle(&out, "steppewatch_stories_window_stories", "Stories kept in the window.",
                MetricType::Gauge, static_cast<double>(stage.window_stories));
   AppendSingle(&out, "steppewatch_stories_memory_bytes",

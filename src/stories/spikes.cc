@@ -339,6 +339,7 @@ void SpikeDetector::AddStory(bool rule_scope, std::string_view name, int64_t tim
   } else {
     // Late, but inside the story window: it feeds the baseline only.
     k.num += std::pow(decay_, static_cast<double>(bucket_ - n_ - tb));
+    ++behind_window_;
   }
   k.recent[k.recent_next] = {seq, time_ms};
   k.recent_next = (k.recent_next + 1) % static_cast<uint32_t>(k.recent.size());

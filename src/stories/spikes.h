@@ -101,6 +101,9 @@ class SpikeDetector {
   size_t active_spikes() const { return active_.size(); }
   size_t keys() const { return keys_.size(); }
   uint64_t dropped_keys() const { return dropped_keys_; }
+  // Key counts of new stories that came more than the spike window behind the clock (fed to
+  // the baseline only).
+  uint64_t behind_window() const { return behind_window_; }
   size_t MemoryBytes() const;
   // New stories per key since creation: fn(rule_scope, name, count).
   template <typename Fn>
@@ -203,6 +206,7 @@ class SpikeDetector {
   absl::flat_hash_map<std::string, uint32_t> rule_index_, tag_index_;
   std::vector<uint32_t> active_;
   uint64_t dropped_keys_ = 0;
+  uint64_t behind_window_ = 0;
 };
 
 }  // namespace steppewatch::stories

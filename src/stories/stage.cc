@@ -519,6 +519,7 @@ StageStats StageImpl::stats() const {
   s.active_spikes = spikes_.active_spikes();
   s.keys = spikes_.keys();
   s.dropped_keys = spikes_.dropped_keys();
+  s.behind_spike_window = spikes_.behind_window();
   s.warm = spikes_.warm();
   s.clock_ms = clock_ms_ == INT64_MIN ? -1 : clock_ms_;
   s.index_packings = index_.events().packings;

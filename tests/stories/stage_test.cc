@@ -634,6 +634,21 @@ TEST_F(StageTest, AClockJumpDoesNotStallOrKeepOldState) {
   EXPECT_EQ(stage_->stats().late, 1u);
 }
 
+// A new story more than the spike window behind the clock (inside the story window) is grouped
+// and feeds its keys' baselines, and is counted as such (per key), not silently lost to the spike
+// counts.
+TEST_F(StageTest, NewStoriesBehindTheSpikeWindowAreCounted) {
+  Make({});
+  Feed(Alert({"now", Distinct(1), kT0 + 10 * kHour}));
+  EXPECT_EQ(stage_->stats().behind_spike_window, 0u);
+  Feed(Alert({"inside", Distinct(2), kT0 + 9 * kHour}));  // 1 h behind: counted for spikes
+  EXPECT_EQ(stage_->stats().behind_spike_window, 0u);
+  Feed(Alert({"behind", Distinct(3), kT0 + 7 * kHour}));  // 3 h behind: the rule and the tag
+  EXPECT_EQ(stage_->stats().behind_spike_window, 2u);
+  EXPECT_EQ(stage_->stats().new_stories, 3u);
+  EXPECT_EQ(stage_->stats().late, 0u);
+}
+
 TEST_F(StageTest, KeysAreBounded) {
   StageOptions o;
   o.max_keys = 3;

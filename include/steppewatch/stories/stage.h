@@ -105,6 +105,10 @@ struct StageStats {
   // alerts without a usable published_at or Kafka timestamp (offline input of undated items),
   // grouped at the stream's time; their new stories are not counted for spikes
   uint64_t undated = 0;
+  // key counts (one per key of a new story) more than the spike window behind the clock and
+  // inside the story window: the story is grouped, and fed to its keys' baselines only, not to
+  // a spike count
+  uint64_t behind_spike_window = 0;
   uint64_t spike_events = 0;
   size_t window_stories = 0;  // gauge
   size_t memory_bytes = 0;    // gauge: the window's and the baselines' memory
