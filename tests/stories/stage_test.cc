@@ -276,7 +276,7 @@ TEST_F(StageTest, ACopyWithANewHeadlineAndNoFirstSentenceJoinsBySentenceKey) {
   old.sentence = 0;
   Feed(Alert(old));
   EXPECT_THAT(got_.alerts[2], HasSubstr("\"story\":{\"id\":\"rewritten-old\""));
-  // One bit past the gate from the original (and from both copies): a story of its own.
+  // One bit past the fixed gate from the original (and from both copies).
   AlertSpec far = c;
   far.id = "far";
   far.fp = o.fp;
@@ -288,14 +288,22 @@ TEST_F(StageTest, ACopyWithANewHeadlineAndNoFirstSentenceJoinsBySentenceKey) {
   }
   ASSERT_EQ(Distance(far.fp, o.fp), kSentenceGate + 1);
   ASSERT_GT(Distance(far.fp, c.fp), kSentenceGate);
+  // With both token counts, 7 bits between texts of about one length is containment (up to 10:
+  // SentenceContained), so it joins; without its count, the fixed gate: a story of its own.
+  AlertSpec counted = far;
+  counted.id = "far-counted";
+  ASSERT_TRUE(SentenceContained(Distance(far.fp, o.fp), far.tokens, o.tokens));
+  Feed(Alert(counted));
+  EXPECT_THAT(got_.alerts[3], HasSubstr("\"story\":{\"id\":\"original\""));
+  far.tokens = 0;
   Feed(Alert(far));
-  EXPECT_THAT(got_.alerts[3], HasSubstr("\"story\":{\"id\":\"far\""));
+  EXPECT_THAT(got_.alerts[4], HasSubstr("\"story\":{\"id\":\"far\""));
   // A malformed key is rejected, as a malformed lead key is.
   std::string bad = Alert(c);
   const size_t at = bad.find("\"fingerprint_sentence\":\"") + 24;
   bad.replace(at, 3, "xyz");
   Feed(bad);
-  EXPECT_EQ(got_.alerts.size(), 4u);
+  EXPECT_EQ(got_.alerts.size(), 5u);
   ASSERT_EQ(got_.rejected.size(), 1u);
   EXPECT_EQ(got_.rejected[0], "no_fingerprint");
 }
