@@ -433,7 +433,8 @@ bool StoryIndex::Nearest(Fingerprint key, Fingerprint Story::*field, int first, 
   // Without a field (the sentence key) the story is ranked by its fingerprint's distance, within
   // kSentenceGate or contained (SentenceContained).
   const int limit = field != nullptr ? k : kSentenceGate;
-  int best_d = 65;
+  bool found = false;
+  int best_d = 0;
   uint64_t best_seq = 0;
   const uint32_t head = static_cast<uint32_t>(head_seq_);
   const uint32_t live = static_cast<uint32_t>(tail_seq_ - head_seq_);
@@ -461,7 +462,8 @@ bool StoryIndex::Nearest(Fingerprint key, Fingerprint Story::*field, int first, 
       }
       if (gate == Gate::kLead && Distance(s.fp, fp) > LeadGate(tokens, s.tokens)) continue;
       if (s.first_seen_ms < oldest_open) continue;  // its window is over
-      if (d < best_d || (d == best_d && candidate < best_seq)) {
+      if (!found || d < best_d || (d == best_d && candidate < best_seq)) {
+        found = true;
         best_d = d;
         best_seq = candidate;
       }
@@ -470,7 +472,7 @@ bool StoryIndex::Nearest(Fingerprint key, Fingerprint Story::*field, int first, 
     if (stale) Compact(slot);
   }
   *seq = best_seq;
-  return best_d <= 64;
+  return found;
 }
 
 void StoryIndex::Join(uint64_t seq, std::string_view item_id, uint64_t source_hash,

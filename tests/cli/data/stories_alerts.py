@@ -9,7 +9,8 @@ stories-alerts.jsonl (time order, 2022-11-21 .. 2022-11-22):
     30 sources): one story, no spike;
   - 25 distinct stories on kz.unrest in two hours, one of them in Kazakh: a confirmed spike;
   - the same item on a second alert topic (not a copy).
-stories-bad.jsonl: one line per rejection reason.
+stories-bad.jsonl: one line per rejection reason, undated alerts before and after dated ones,
+  and a new story more than the spike window behind the clock.
 
 usage: stories_alerts.py  (from the source directory)
 """
@@ -69,6 +70,10 @@ def main():
       f.write(json.dumps(r, separators=(",", ":"), ensure_ascii=False) + "\n")
 
   bad = []
+  # An undated alert before any dated one: no time to take (no_time).
+  first = alert("undated-first", distinct(5), T0)
+  del first["item"]["published_at"]
+  bad.append(json.dumps(first, separators=(",", ":")))
   good = alert("ok", distinct(5), T0)
   bad.append(json.dumps(good, separators=(",", ":")))
   bad.append("{not json")
@@ -87,6 +92,11 @@ def main():
   bad.append(json.dumps(alert("reuters", distinct(11), 0, published="26-FEB-1987 15:01:01.79"),
                         separators=(",", ":")))
   bad.append(json.dumps(alert("after", distinct(12), T0 + 60), separators=(",", ":")))
+  # Five hours on, then a new story 3.5 h behind that (inside the story window, outside the
+  # spike window): grouped, counted for its rule's and tag's baselines only, and said so.
+  bad.append(json.dumps(alert("later", distinct(13), T0 + 5 * 3600), separators=(",", ":")))
+  bad.append(json.dumps(alert("behind-spike-window", distinct(14), T0 + 90 * 60),
+                        separators=(",", ":")))
   with open("tests/cli/data/stories-bad.jsonl", "w") as f:
     for r in bad:
       f.write(r + "\n")
