@@ -75,6 +75,11 @@
 //   accepts a sentence match by the labels, exact_j=P by the exact resemblance of the two items'
 //   features (words and word pairs of the selected text) >= P%, exact_c=P by their exact
 //   containment |A n B| / min(|A|, |B|) >= P%: the bounds of the candidates and of any sketch.
+//   sk=N skc=P skd=D skf=F: the sentence match's containment check. Default sk=-1: the
+//   product's SentenceContained on the fingerprints and token counts (skc, skf its percent and
+//   floor; skd an extra bound on the distance); sk=0: the fixed gate alone (before 2026-12-05
+//   midday); sk=1 or 2: the same estimate from one or two independent 64-bin sketches of the
+//   exact features instead (what a second 64-bit word per story would buy).
 //   members=M: a copy that joins a story other than as an exact twin of the member it matched
 //   adds its own keys (fingerprint, lead, sentence) to the story, up to M such copies per story,
 //   so later copies may join through them (the stage indexes a story's first copy only).
