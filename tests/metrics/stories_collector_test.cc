@@ -2,15 +2,18 @@
 // cluster, reads a set of alerts built so that every counter of the stories stage and of the role
 // has its own known value (5 copies, 3 rejected of which 1 late, 4 undated, 8 key counts behind
 // the spike window, 19 stories, 6 keys tracked, 7 untracked key counts, 2 spikes that start,
-// one grows, both end...), and the collector's text exposition must say exactly those values and
-// nothing else. The values are pairwise distinct, so a collector line that exports the wrong
+// one grows, both end; an outage of the stories topic that pauses the input once and fails
+// deliveries), and the collector's text exposition must say exactly those values and nothing
+// else. The values are pairwise distinct, so a collector line that exports the wrong
 // field (late for undated) fails, and so does a stage counter that stops counting.
 #include "steppewatch/metrics/stories_collector.h"
 
 #include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
 
 #include <atomic>
 #include <bitset>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <map>
@@ -132,7 +135,9 @@ void ExpectExported(const kafka::StoriesRole& role, const std::map<std::string, 
       ADD_FAILURE() << sample << " is not exported";
       continue;
     }
-    EXPECT_EQ(it->second, value) << sample;
+    if (!std::isnan(value)) {
+      EXPECT_EQ(it->second, value) << sample;
+    }
   }
   constexpr char kMemory[] = "steppewatch_stories_memory_bytes";
   ASSERT_TRUE(got.count(kMemory)) << kMemory << " is not exported";
@@ -203,8 +208,12 @@ TEST(StoriesCollectorTest, ExportsTheValueOfEveryCounterOfTheStageAndTheRole) {
   o.spikes_topic = kSpikes;
   o.consumer_properties = {
       {"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "500"}, {"log_level", "3"}};
-  o.producer_properties = {{"log_level", "3"}};
+  // A delivery to a topic without a leader fails after 1 s (librdkafka's default: 5 minutes).
+  o.producer_properties = {{"log_level", "3"}, {"message.timeout.ms", "1000"}};
   o.tick = absl::Milliseconds(100);
+  // Backpressure at 26 outputs in flight: never reached by the 25 outputs of the first alerts,
+  // reached once by the 26 copies sent while the stories topic has no leader.
+  o.max_in_flight = 26;
   // The role's clock (its ticks advance the stage without alerts): the wall clock, moved on
   // later to end the spikes.
   std::atomic<int64_t> clock_shift_ms{0};
@@ -351,6 +360,49 @@ TEST(StoriesCollectorTest, ExportsTheValueOfEveryCounterOfTheStageAndTheRole) {
   want[R"(steppewatch_spike_events_total{scope="rule",name="r.burst",state="end"})"] = 1;
   want[R"(steppewatch_spike_events_total{scope="tag",name="t:burst",state="end"})"] = 1;
   ExpectExported(*role, want, "after the spikes ended");
+
+  // The stories topic loses its leader: the role reads 26 more copies of p1's story, reaches 26
+  // outputs in flight and pauses its input (once), and every delivery fails at least once.
+  rd_kafka_mock_cluster_t* mc = (*broker)->cluster();
+  ASSERT_EQ(rd_kafka_mock_partition_set_leader(mc, kStories, 0, -1), RD_KAFKA_RESP_ERR_NO_ERROR);
+  std::vector<Input> stuck;
+  for (int i = 0; i < 26; ++i) {
+    stuck.push_back(story(
+        {.id = absl::StrCat("k", i), .fingerprint = FlipBit(main_fp, 10 + i), .tags = {"t:main"}}));
+  }
+  ASSERT_EQ(ProduceInOrder(bootstrap, kAlerts, stuck), 26);
+  ASSERT_TRUE(kt::WaitUntil(
+      [&] {
+        return role->counters().paused.load() && role->counters().consumed.load() >= 51 &&
+               role->counters().delivery_failures.load() >= 26 && role->stage_stats().alerts >= 53;
+      },
+      absl::Seconds(30)))
+      << "paused " << role->counters().paused.load() << ", consumed "
+      << role->counters().consumed.load() << ", delivery failures "
+      << role->counters().delivery_failures.load();
+  want["steppewatch_stories_alerts_total"] = 51;
+  want["steppewatch_stories_copies_total"] = 31;
+  want[R"(steppewatch_story_copies{story="p1"})"] = 32;
+  want["steppewatch_stories_input_paused"] = 1;
+  want["steppewatch_stories_backpressure_pauses_total"] = 1;
+  want["steppewatch_stories_delivery_failures_total"] = std::nan("");  // still failing
+  ExpectExported(*role, want, "while the stories topic has no leader");
+
+  // The leader is back: the 26 are delivered, the input resumes, the failures stop.
+  ASSERT_EQ(rd_kafka_mock_partition_set_leader(mc, kStories, 0, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+  ASSERT_TRUE(kt::WaitUntil(
+      [&] {
+        return role->counters().published_alerts.load() >= 48 && role->outputs_in_flight() == 0 &&
+               !role->counters().paused.load();
+      },
+      absl::Seconds(30)))
+      << "published " << role->counters().published_alerts.load();
+  const uint64_t failures = role->counters().delivery_failures.load();
+  EXPECT_GE(failures, 26u);
+  want["steppewatch_stories_published_total"] = 48;
+  want["steppewatch_stories_input_paused"] = 0;
+  want["steppewatch_stories_delivery_failures_total"] = static_cast<double>(failures);
+  ExpectExported(*role, want, "after the outage");
 
   // The spikes topic carried exactly the events the spike families count.
   std::map<std::string, int> events;  // "scope:name state" -> count
