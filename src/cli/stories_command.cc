@@ -266,6 +266,14 @@ int RunStoriesCommand(int argc, char** argv) {
                  "only, no spike count)",
                  static_cast<unsigned long long>(st.behind_spike_window));
   }
+  if (st.ahead != 0) {
+    std::fprintf(stderr,
+                 "; %llu %s dated further ahead than the stream's pace allows (the clock "
+                 "waited for another story: %llu %s)",
+                 static_cast<unsigned long long>(st.ahead), st.ahead == 1 ? "alert" : "alerts",
+                 static_cast<unsigned long long>(st.clock_jumps),
+                 st.clock_jumps == 1 ? "jump confirmed" : "jumps confirmed");
+  }
   std::fprintf(stderr, "; window %zu stories and memory %s at the end of the input, %zu keys",
                before_flush.window_stories, HumanBytes(before_flush.memory_bytes).c_str(), st.keys);
   if (st.dropped_keys != 0) {

@@ -63,6 +63,15 @@ std::vector<MetricFamily> StoriesCollector::Collect() const {
                "New-story key counts more than the spike window behind the stage's clock, fed to "
                "the baselines only, since the last activation.",
                MetricType::Counter, static_cast<double>(stage.behind_spike_window));
+  AppendSingle(&out, "steppewatch_stories_ahead_of_clock_total",
+               "Alerts dated further ahead of the stage's clock than the stream's pace allows "
+               "(a mis-dated item): the clock waited for another story to confirm the time, "
+               "since the last activation.",
+               MetricType::Counter, static_cast<double>(stage.ahead));
+  AppendSingle(&out, "steppewatch_stories_clock_jumps_total",
+               "Such times another story confirmed (the stream moved: the clock jumped), since "
+               "the last activation.",
+               MetricType::Counter, static_cast<double>(stage.clock_jumps));
   AppendSingle(&out, "steppewatch_stories_window_stories", "Stories kept in the window.",
                MetricType::Gauge, static_cast<double>(stage.window_stories));
   AppendSingle(&out, "steppewatch_stories_memory_bytes",

@@ -56,6 +56,18 @@ constexpr int64_t kAheadOfKafkaMs = 3600 * 1000LL;
 constexpr int64_t kAheadOfNowMs = kDayMs;
 // Language index 63 is shared by every language past the 63rd distinct one.
 constexpr int kMaxLanguages = 63;
+// The clock's guard against one mis-dated item (see Ahead and Confirm): a dated alert more
+// than kJumpFactor times the stream's pace (and more than one spike bucket) ahead of the clock
+// does not move it, and its new-story counts wait, until an alert of another story agrees on
+// that time or, coming next, is later (see Confirm: the stream moved, the counts count at their
+// time), or the clock reaches it; not confirmed within kPendingAlerts alerts, it was one item's
+// mistake (its counts count at the stream's time). The pace is the mean advance of the clock per
+// dated alert (exponentially weighted over about kPaceAlerts alerts), trusted after kPaceAlerts
+// alerts. Eight times the pace: a Poisson stream has such a gap once in 3,000; a night or a quiet
+// weekend is one, and the next alert confirms it.
+constexpr double kJumpFactor = 8;
+constexpr int kPaceAlerts = 32;
+constexpr int kPendingAlerts = 8;
 
 // absl::string_view is its own type in Debian's abseil (not std::string_view), so absl::StrCat
 // does not take std::string_view: these two do.
@@ -107,6 +119,8 @@ class StageImpl final : public StoriesStage {
       : options_(o),
         window_ms_(absl::ToInt64Milliseconds(o.window)),
         fixed_now_ms_(fixed_now_ms),
+        bucket_ms_(so.bucket_ms),
+        spike_window_ms_(so.spike_window_ms),
         index_(window_ms_),
         spikes_(so) {
     Grow(1);
@@ -142,14 +156,52 @@ class StageImpl final : public StoriesStage {
   void RenderAlert(std::string_view json, const StoryIndex::Assignment& a, Slot& slot,
                    StageOutput& out);
   void RenderEvents(Slot& slot, StageOutput& out);
+  // Moves the clock to `now_ms` if it is later; a pending time it reaches was right: its
+  // deferred counts count there.
   void Advance(int64_t now_ms);
+  void MoveClock(int64_t now_ms);
+  // The clock's guard, before the alert is assigned: true when the dated alert at `t` is
+  // further ahead of the clock than the stream's pace allows (the clock is then not moved);
+  // else learns the pace and moves the clock to `t`.
+  bool Ahead(int64_t t, bool undated);
+  // After an ahead alert at `t` is assigned to story `seq`: true when a pending time of another
+  // story agrees with `t` (the jump is confirmed: the clock moves to `t`, the pending counts
+  // count); false when `t` becomes the pending time (the alert's counts are then deferred with
+  // Defer: they count when the clock reaches `t`, or at the clock when `t` is dropped).
+  bool Confirm(int64_t t, uint64_t seq);
+  void Defer(AlertFields& f, int language, uint64_t seq, bool again);
+  // Counts the pending time's deferred counts at `t` (<= the clock) and clears it.
+  void CountPending(int64_t t);
+  int64_t Allowance() const;
 
   StageOptions options_;
   int64_t window_ms_;
   int64_t fixed_now_ms_;  // -1: the wall clock
+  int64_t bucket_ms_;
+  int64_t spike_window_ms_;
   StoryIndex index_;
   SpikeDetector spikes_;
   int64_t clock_ms_ = INT64_MIN;
+  // The guard's state: the pace (ms of clock advance per dated alert, weighted), the alerts it
+  // has seen, and the pending time (a doubted jump: INT64_MIN none), its story and the alerts
+  // since it.
+  double pace_ms_ = 0;
+  int paced_ = 0;
+  int64_t pending_ms_ = INT64_MIN;
+  uint64_t pending_seq_ = 0;
+  int since_pending_ = 0;
+  int ahead_run_ = 0;  // big steps ahead in a row ending with the pending one
+  // The pending alerts' new-story counts (CountNewStory's arguments, names copied; entries and
+  // their strings are reused).
+  struct DeferredCount {
+    int language = 0;
+    uint64_t seq = 0;
+    bool again = false;
+    std::vector<std::string> rules, tags;
+    size_t n_rules = 0, n_tags = 0;
+  };
+  std::vector<DeferredCount> deferred_;
+  size_t n_deferred_ = 0;
 
   AlertFieldParser parser_;  // touches no stage state: a batch parses ahead
 
@@ -360,11 +412,124 @@ void StageImpl::RenderEvents(Slot& slot, StageOutput& out) {
   stats_.spike_events += events_.size();
 }
 
-void StageImpl::Advance(int64_t now_ms) {
+void StageImpl::MoveClock(int64_t now_ms) {
   if (clock_ms_ != INT64_MIN && now_ms <= clock_ms_) return;
   clock_ms_ = now_ms;
   spikes_.Advance(now_ms, &events_);
   index_.Expire(now_ms);
+}
+
+void StageImpl::Advance(int64_t now_ms) {
+  if (pending_ms_ != INT64_MIN && now_ms >= pending_ms_) {
+    MoveClock(pending_ms_);
+    CountPending(pending_ms_);
+  }
+  MoveClock(now_ms);
+}
+
+int64_t StageImpl::Allowance() const {
+  return std::max(bucket_ms_, static_cast<int64_t>(kJumpFactor * pace_ms_));
+}
+
+bool StageImpl::Ahead(int64_t t, bool undated) {
+  if (clock_ms_ == INT64_MIN || undated) {
+    Advance(t);
+    return false;
+  }
+  if (paced_ >= kPaceAlerts && t - clock_ms_ > Allowance()) return true;
+  // An ordinary alert: the pace learns its advance (0 when behind the clock), and a pending
+  // time no other story confirmed within kPendingAlerts alerts was one item's mistake: its
+  // counts count at the stream's time.
+  pace_ms_ += (static_cast<double>(std::max<int64_t>(0, t - clock_ms_)) - pace_ms_) / kPaceAlerts;
+  if (paced_ < kPaceAlerts) ++paced_;
+  if (pending_ms_ != INT64_MIN && ++since_pending_ > kPendingAlerts) CountPending(clock_ms_);
+  Advance(t);
+  return false;
+}
+
+bool StageImpl::Confirm(int64_t t, uint64_t seq) {
+  const int64_t allowance = Allowance();
+  int run = 1;  // big steps ahead in a row ending with this one (no ordinary alert between)
+  if (pending_ms_ != INT64_MIN && seq != pending_seq_) {
+    // The stream did move (an archive's hole, a night, a feed resuming), at least to the
+    // earlier of the two times, when another story is as far ahead (within the allowance), or
+    // comes right after the pending one (no ordinary alert between) and later, by at most a
+    // spike window or as the fourth such alert in a row (a stream that turned sparse). A
+    // later time further off is more likely another mistake (2% of an archive's alerts out of
+    // place put two or three side by side now and then); a wrong jump of at most a spike
+    // window costs little (what is behind it still counts).
+    const bool agrees = t >= pending_ms_ - allowance && t <= pending_ms_ + allowance;
+    const bool in_row = since_pending_ == 0 && t > pending_ms_;
+    const bool small_step = in_row && t - pending_ms_ <= std::max(allowance, spike_window_ms_);
+    // `run` counts the big steps in a row (the pending alert's run, plus this one).
+    if (in_row && !small_step) run = ahead_run_ + 1;
+    if (agrees || small_step || (in_row && run >= 4)) {
+      ++stats_.clock_jumps;
+      Advance(std::min(t, pending_ms_));
+      if (pending_ms_ != INT64_MIN) CountPending(clock_ms_);
+      if (t - clock_ms_ <= allowance) {
+        Advance(t);
+        return true;
+      }
+      // Further still: `t` is doubted in turn; in a sparse run (big steps) the next big step
+      // confirms it.
+      run = agrees || small_step ? 1 : std::max(run, 3);
+    } else {
+      // Two times ahead that do not agree: the older one counts at the stream's time. In a
+      // row and later, they may be a stream that turned sparse (a weekend after a busy day):
+      // the pace learns their step (at most a spike window: a pair of mistakes teaches it
+      // little), so that its allowance grows towards such a stream's gaps.
+      if (in_row) {
+        const double step = static_cast<double>(std::min(t - pending_ms_, spike_window_ms_));
+        pace_ms_ += (step - pace_ms_) / kPaceAlerts;
+      }
+      CountPending(clock_ms_);
+    }
+  } else if (pending_ms_ != INT64_MIN) {
+    run = ahead_run_;  // the pending story again (another topic's alert, or a copy)
+  }
+  ++stats_.ahead;
+  pending_ms_ = t;
+  pending_seq_ = seq;
+  since_pending_ = 0;
+  ahead_run_ = run;
+  return false;
+}
+
+void StageImpl::Defer(AlertFields& f, int language, uint64_t seq, bool again) {
+  if (n_deferred_ == deferred_.size()) deferred_.emplace_back();
+  DeferredCount& d = deferred_[n_deferred_++];
+  d.language = language;
+  d.seq = seq;
+  d.again = again;
+  // Each key once, as CountNewStory does (sorting the alert's own views in place).
+  auto copy = [](std::vector<std::string_view>& from, std::vector<std::string>& to, size_t& n) {
+    std::sort(from.begin(), from.end());
+    n = 0;
+    for (size_t i = 0; i < from.size(); ++i) {
+      if (i > 0 && from[i] == from[i - 1]) continue;
+      if (to.size() <= n) to.emplace_back();
+      to[n++].assign(from[i]);
+    }
+  };
+  copy(f.rules, d.rules, d.n_rules);
+  copy(f.tags, d.tags, d.n_tags);
+}
+
+void StageImpl::CountPending(int64_t t) {
+  pending_ms_ = INT64_MIN;
+  for (size_t i = 0; i < n_deferred_; ++i) {
+    DeferredCount& d = deferred_[i];
+    if (!d.again) spikes_.AddGlobalStory();
+    auto count = [&](bool rule_scope, const std::vector<std::string>& names, size_t n) {
+      for (size_t j = 0; j < n; ++j) {
+        spikes_.AddStory(rule_scope, names[j], t, d.language, d.seq, &events_, d.again);
+      }
+    };
+    count(true, d.rules, d.n_rules);
+    count(false, d.tags, d.n_tags);
+  }
+  n_deferred_ = 0;
 }
 
 // Counts a new dated story for the spikes: globally and once per matched rule and tag.
@@ -431,7 +596,7 @@ void StageImpl::Handle(const StageInput& in, Slot& slot, StageOutput& out, bool 
                   StrCat("item ", std::string_view(f.id).substr(0, 64), ": its time ", when,
                          " is older than the window"));
   }
-  Advance(t);
+  const bool ahead = Ahead(t, undated);
   if (undated) ++stats_.undated;
   int language = LanguageIndex(f.lang);
   StoryIndex::Assignment a =
@@ -439,6 +604,9 @@ void StageImpl::Handle(const StageInput& in, Slot& slot, StageOutput& out, bool 
                                            f.fingerprint_tokens, f.sentence)
                  : index_.Assign(f.fp, f.id, t, Hash64(f.source), language, f.lead,
                                  f.fingerprint_tokens, f.sentence);
+  // An ahead alert's story keeps the alert's own time (its first_seen); its counts for spikes
+  // wait until the time is confirmed or dropped.
+  const bool held = ahead && !Confirm(t, a.seq);
   if (!a.is_new) {
     if (!a.same_item) {
       ++stats_.copies;
@@ -446,13 +614,21 @@ void StageImpl::Handle(const StageInput& in, Slot& slot, StageOutput& out, bool 
       // The story's first item again: the same item alerting to several topics arrives once
       // per topic, each alert with the rules and tags of its own topic. Its rules and tags
       // here count the new story too, each key once (AddStory's `again`).
-      CountNewStory(f, t, language, a.seq, /*again=*/true);
+      if (held) {
+        Defer(f, language, a.seq, /*again=*/true);
+      } else {
+        CountNewStory(f, t, language, a.seq, /*again=*/true);
+      }
     }
   } else {
     ++stats_.new_stories;
     // An undated story is grouped, and its copies find it; but a count of new stories per
     // bucket means nothing for a story whose time is not known: only dated ones count.
-    if (!undated) CountNewStory(f, t, language, a.seq, /*again=*/false);
+    if (held) {
+      Defer(f, language, a.seq, /*again=*/false);
+    } else if (!undated) {
+      CountNewStory(f, t, language, a.seq, /*again=*/false);
+    }
   }
   if (replay) return;
   RenderAlert(in.alert_json, a, slot, out);
@@ -522,6 +698,7 @@ StageStats StageImpl::stats() const {
   s.behind_spike_window = spikes_.behind_window();
   s.warm = spikes_.warm();
   s.clock_ms = clock_ms_ == INT64_MIN ? -1 : clock_ms_;
+  s.pending_clock_ms = pending_ms_ == INT64_MIN ? -1 : pending_ms_;
   s.index_packings = index_.events().packings;
   s.index_packing_ns = index_.events().packing_ns;
   s.index_arenas_allocated = index_.events().arenas_allocated;

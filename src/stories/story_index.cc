@@ -591,7 +591,10 @@ void StoryIndex::Expire(int64_t now_ms) {
   const uint64_t before = size();
   while (head_seq_ < tail_seq_) {
     Story& s = At(head_seq_);
-    if (s.first_seen_ms >= oldest_open) break;
+    // Stories leave in the order they came. One whose own time is more than a window ahead of
+    // the clock (an alert dated far ahead, which did not move the clock: see the stage's
+    // guard) leaves when it reaches the head, or it would hold every later story past its end.
+    if (s.first_seen_ms >= oldest_open && s.first_seen_ms <= now_ms + window_ms_) break;
     ++head_seq_;
     if ((head_seq_ & (kChunkSize - 1)) == 0) {
       spare_ = std::move(chunks_.front());

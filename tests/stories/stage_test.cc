@@ -394,6 +394,105 @@ TEST_F(StageTest, ABurstOfDistinctStoriesOnAQuietKeySpikes) {
   EXPECT_THAT(ends[0], HasSubstr("\"stories\":25,"));
   EXPECT_THAT(ends[0], HasSubstr("\"confirmed\":true"));
   EXPECT_EQ(stage_->stats().active_spikes, 0u);
+  // The burst came after a 10-hour silence, 120 times the stream's pace: its first story was
+  // doubted, and the second confirmed the jump (burst0 counted at its own time, above).
+  EXPECT_GE(stage_->stats().clock_jumps, 1u);
+}
+
+// A background stream every 10 minutes, then one alert of another key dated `ahead_ms` ahead
+// of it, then a burst of 25 distinct stories in 2 hours on the quiet key.
+class MisdatedTest : public StageTest {
+ protected:
+  void Run(int64_t ahead_ms) {
+    StageOptions o;
+    o.warmup_days = 7;
+    Make(o);
+    Background(8, 12 * kHour);
+    const int64_t burst = kT0 + 8 * kDay;
+    AlertSpec wrong{"misdated", Distinct(900), burst + ahead_ms, "other.rule", {"theme:other"}};
+    Feed(Alert(wrong));
+    misdated_story_ = got_.alerts.back();
+    for (int i = 0; i < 25; ++i) {
+      Feed(Alert({"burst" + std::to_string(i), Distinct(i), burst + i * 2 * kHour / 25}));
+    }
+  }
+  std::string misdated_story_;
+};
+
+// One mis-dated item (a feed's wrong time zone, a typo) must not move the clock of every key:
+// before the guard, an item 4 h or more ahead put the burst behind the spike window (no
+// spike), and one days ahead made what followed late.
+TEST_F(MisdatedTest, OneAlertDatedHoursAheadDoesNotHideABurst) {
+  Run(6 * kHour);
+  auto starts = SpikesWith("start");
+  ASSERT_EQ(starts.size(), 2u);
+  EXPECT_THAT(starts[0], HasSubstr("\"name\":\"kz.unrest\""));
+  EXPECT_THAT(starts[0], HasSubstr("\"story_ids\":[\"burst0\","));
+  StageStats s = stage_->stats();
+  EXPECT_EQ(s.ahead, 1u);
+  EXPECT_EQ(s.behind_spike_window, 0u);
+  EXPECT_EQ(s.late, 0u);
+  // No other story agreed: after kPendingAlerts ordinary alerts the time was dropped, and the
+  // clock is the burst's.
+  EXPECT_EQ(s.pending_clock_ms, -1);
+  EXPECT_EQ(s.clock_ms, kT0 + 8 * kDay + 24 * 2 * kHour / 25);
+  // Its story keeps the time it claims.
+  EXPECT_THAT(misdated_story_, HasSubstr("\"first_seen\":\"2022-11-29T06:00:00.000Z\""));
+  // And its new story counted for its keys, once.
+  std::map<std::string, uint64_t> counts;
+  stage_->ForEachKey([&](std::string_view scope, std::string_view name, uint64_t n) {
+    counts[std::string(scope) + ":" + std::string(name)] = n;
+  });
+  EXPECT_EQ(counts["rule:other.rule"], 8u * 144 + 1);
+}
+
+TEST_F(MisdatedTest, OneAlertDatedDaysAheadMakesNothingLate) {
+  Run(30 * kDay);
+  EXPECT_EQ(SpikesWith("start").size(), 2u);
+  EXPECT_EQ(stage_->stats().late, 0u);
+  EXPECT_EQ(stage_->stats().clock_ms, kT0 + 8 * kDay + 24 * 2 * kHour / 25);
+}
+
+// Two mistakes side by side (another feed's backlog) do not confirm each other when they are
+// days apart; a jump of more than the pace allows that the next stories agree with is the
+// stream moving, and the clock follows it.
+TEST_F(StageTest, TwoMisdatedAlertsSideBySideDoNotMoveTheClock) {
+  Make({});
+  for (int i = 0; i < 60; ++i)
+    Feed(Alert({"s" + std::to_string(i), Distinct(i), kT0 + i * kMinute}));
+  const int64_t last = kT0 + 59 * kMinute;
+  Feed(Alert({"x", Distinct(100), last + 2 * kDay}));
+  Feed(Alert({"y", Distinct(101), last + 5 * kDay}));
+  for (int i = 60; i < 80; ++i)
+    Feed(Alert({"s" + std::to_string(i), Distinct(i), kT0 + i * kMinute}));
+  StageStats s = stage_->stats();
+  EXPECT_EQ(s.clock_ms, kT0 + 79 * kMinute);
+  EXPECT_EQ(s.clock_jumps, 0u);
+  EXPECT_EQ(s.ahead, 2u);
+  EXPECT_EQ(s.behind_spike_window, 0u);
+  // A night's silence: the first alert after it is doubted, the second agrees.
+  Feed(Alert({"m0", Distinct(200), kT0 + 10 * kHour}));
+  EXPECT_EQ(stage_->stats().clock_ms, kT0 + 79 * kMinute);
+  Feed(Alert({"m1", Distinct(201), kT0 + 10 * kHour + 3 * kMinute}));
+  s = stage_->stats();
+  EXPECT_EQ(s.clock_ms, kT0 + 10 * kHour + 3 * kMinute);
+  EXPECT_EQ(s.clock_jumps, 1u);
+  EXPECT_EQ(s.behind_spike_window, 0u);
+}
+
+// A stream that turns sparse (every 3 hours after a minute apart): the clock follows it.
+TEST_F(StageTest, TheClockFollowsAStreamThatTurnsSparse) {
+  Make({});
+  for (int i = 0; i < 60; ++i)
+    Feed(Alert({"s" + std::to_string(i), Distinct(i), kT0 + i * kMinute}));
+  int64_t t = kT0 + 59 * kMinute;
+  for (int i = 0; i < 12; ++i) {
+    t += 3 * kHour;
+    Feed(Alert({"sparse" + std::to_string(i), Distinct(300 + i), t}));
+  }
+  // At most the last alert is still doubted.
+  EXPECT_GE(stage_->stats().clock_ms, t - 3 * kHour);
+  EXPECT_EQ(stage_->stats().late, 0u);
 }
 
 TEST_F(StageTest, ASpikeEndsWhenItsCountFellNotWhenTheNextAlertCame) {

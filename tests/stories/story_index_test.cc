@@ -104,6 +104,24 @@ TEST(StoryIndex, ExpiresStoriesAfterTheWindow) {
   EXPECT_EQ(index.Id(again.seq), "new");
 }
 
+// Stories leave oldest first, so one dated far ahead (an alert the stage's clock did not
+// believe) would hold every later story in memory past its window: one dated more than a
+// window ahead of the clock leaves when it is the oldest.
+TEST(StoryIndex, AStoryDatedMoreThanAWindowAheadDoesNotHoldTheOthers) {
+  StoryIndex index(kWindow);
+  index.Assign(0x1111222233334444ULL, "now", kT0, 1, 0);
+  auto ahead = index.Assign(0x5555666677778888ULL, "ahead", kT0 + 10 * kWindow, 1, 0);
+  auto near = index.Assign(0x9999aaaabbbbccccULL, "near-ahead", kT0 + kWindow / 2, 1, 0);
+  auto after = index.Assign(0x0f0f0f0f0f0f0f0fULL, "after", kT0 + 1, 1, 0);
+  index.Expire(kT0 + kWindow + 2);  // "now" and "after" are over; "ahead" is 9 windows ahead
+  EXPECT_EQ(index.Find(ahead.seq), nullptr);
+  // A story less than a window ahead is kept (and holds the ones after it until it goes).
+  EXPECT_NE(index.Find(near.seq), nullptr);
+  EXPECT_NE(index.Find(after.seq), nullptr);
+  index.Expire(kT0 + kWindow / 2 + kWindow + 1);
+  EXPECT_EQ(index.size(), 0u);
+}
+
 TEST(StoryIndex, AStoryPastItsWindowTakesNoCopiesBeforeItIsExpired) {
   StoryIndex index(kWindow);
   Fingerprint a = 0x1111222233334444ULL;

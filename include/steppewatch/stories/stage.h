@@ -109,6 +109,11 @@ struct StageStats {
   // inside the story window: the story is grouped, and fed to its keys' baselines only, not to
   // a spike count
   uint64_t behind_spike_window = 0;
+  // dated alerts further ahead of the clock than the stream's pace allows (one mis-dated item,
+  // a feed's wrong time zone): grouped at their own time, counted for spikes at the stream's
+  // time, and the clock not moved, unless an alert of another story confirms the jump
+  uint64_t ahead = 0;
+  uint64_t clock_jumps = 0;  // such jumps confirmed by a second story (the clock then moved)
   uint64_t spike_events = 0;
   size_t window_stories = 0;  // gauge
   size_t memory_bytes = 0;    // gauge: the window's and the baselines' memory
@@ -119,6 +124,7 @@ struct StageStats {
   uint64_t dropped_keys = 0;
   bool warm = false;      // gauge: enough history for spikes (warmup over)
   int64_t clock_ms = -1;  // gauge: the stage's event-time clock (latest event time; -1 none)
+  int64_t pending_clock_ms = -1;  // gauge: a doubted time ahead of the clock (-1 none)
   // The index's whole-window events (StoryIndex::Events): arena packings, their total time, and
   // the 2 MiB arenas taken from the system.
   uint64_t index_packings = 0;

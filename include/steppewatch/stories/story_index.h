@@ -137,7 +137,9 @@ class StoryIndex {
                               uint64_t source_hash, int language_index, Fingerprint lead = 0,
                               uint32_t tokens = 0, Fingerprint sentence = 0);
 
-  // Drops the stories whose window ended before `now_ms` (first_seen < now - window).
+  // Drops the stories whose window ended before `now_ms` (first_seen < now - window), oldest
+  // first: a story dated later than those after it holds them until it goes, except one dated
+  // more than a window after `now_ms`, which goes when it is the oldest.
   void Expire(int64_t now_ms);
 
   // Starts loading the memory a later Assign of `fp` reads, in two steps a caller runs some work
