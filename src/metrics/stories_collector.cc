@@ -49,8 +49,9 @@ std::vector<MetricFamily> StoriesCollector::Collect() const {
                "last activation.",
                MetricType::Counter, static_cast<double>(stage.copies));
   AppendSingle(&out, "steppewatch_stories_rejected_total",
-               "Alerts the stage could not use (unknown schema, no fingerprint, no time), "
-               "since the last activation.",
+               "Alerts the stage could not use (invalid JSON, unknown schema, no item.id, no "
+               "fingerprint, no usable time, or late: also in _late_total), since the last "
+               "activation (replayed alerts included).",
                MetricType::Counter, static_cast<double>(stage.rejected));
   AppendSingle(&out, "steppewatch_stories_late_total",
                "Alerts older than the window (counted, not grouped), since the last activation.",
