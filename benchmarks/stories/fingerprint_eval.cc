@@ -33,6 +33,7 @@
 //                                 [option=value ...] [vN.option=value ...] [vN.penalty=P]
 //                                 [cross=1] [gate=T] [--stories] [--no-lead]
 //                                 [lead_title=W] [lead_gate=T] [lead2=N gate2=G] [containment=0]
+//                                 [lead_cont=P]
 //                                 [tail=N tail_gate=T tail_min=M] [--dump OUT]
 //                                 [sent=S sent_gate=T sent_cont=0 sent_first=0] [lead_d=D]
 //                                 [--sim] [--why] [sent_keys=K] [body_gate=G] [sent_two=G]
@@ -195,10 +196,23 @@ bool g_containment = true;  // containment=0: the fixed gate only (as alerts wit
 int g_slack = steppewatch::stories::kContainmentSlack;  // slack=S (pairs only, not --stories)
 // floor=P: no widening when the shorter has under P% of the longer's tokens.
 uint32_t g_floor = steppewatch::stories::kContainmentFloorPercent;
+// lead_cont=P: the lead path's containment estimate (stories::LeadJoins) from P% of the longer's
+// tokens; the product's kLeadContainmentFloorPercent by default, lead_cont=101 leaves it out (the
+// gate before 2026-12-05 afternoon). The pairwise figures and --sim; --stories uses the product's.
+uint32_t g_lead_cont_floor = steppewatch::stories::kLeadContainmentFloorPercent;
 // The product's gate (stories::LeadGate), with lead_gate=T, slack=S and floor=P.
 int LeadGate(const Item& a, const Item& b) {
   if (!g_containment) return g_lead_gate;
   return steppewatch::stories::LeadGate(a.tokens, b.tokens, g_lead_gate, g_slack, g_floor);
+}
+// Whether a lead match at fingerprint distance d joins: LeadGate, or (with the containment gate)
+// the lead path's containment estimate (stories::LeadJoins, from lead_cont=P%).
+bool LeadGateAllows(const Item& a, const Item& b, int d) {
+  return d <= LeadGate(a, b) ||
+         (g_containment && g_lead_cont_floor <= 100 &&
+          steppewatch::stories::SentenceContained(d, a.tokens, b.tokens,
+                                                  steppewatch::stories::kSentenceContainmentPercent,
+                                                  g_lead_cont_floor));
 }
 int Distance(const Item& a, const Item& b) {
   int d = Distance(a.fp[0], b.fp[0]);
@@ -208,7 +222,7 @@ int Distance(const Item& a, const Item& b) {
                 : g_sent_gate)) {
     d = std::min(d, 2);
   }
-  bool gate = d <= LeadGate(a, b);
+  bool gate = LeadGateAllows(a, b, d);
   if (!gate && g_lead2 > 0 && a.fp[0] != 0 && b.fp[0] != 0) {
     gate = Distance(a.lead2 != 0 ? a.lead2 : a.fp[0], b.lead2 != 0 ? b.lead2 : b.fp[0]) <= g_gate2;
   }
@@ -500,8 +514,8 @@ void StoryLevel(const std::vector<Item>& items) {
             for (uint32_t seq : f->second) {
               const int d = Distance(sim[seq].lead, key);
               if (d > g_lead_distance) continue;
-              if (Distance(sim[seq].fp, fp) >
-                  steppewatch::stories::LeadGate(tokens, sim[seq].tokens)) {
+              if (!steppewatch::stories::LeadJoins(Distance(sim[seq].fp, fp), tokens,
+                                                   sim[seq].tokens, g_lead_cont_floor)) {
                 continue;
               }
               consider(seq, d);
@@ -643,7 +657,7 @@ void StoryLevel(const std::vector<Item>& items) {
         } else if (Distance(c.lead != 0 ? c.lead : c.fp[0], o.lead != 0 ? o.lead : o.fp[0]) >
                    steppewatch::stories::kLeadDistance) {
           w = kLeadBroke;
-        } else if (d > LeadGate(c, o)) {
+        } else if (!LeadGateAllows(c, o, d)) {
           w = kGateRefused;
         }
       }
@@ -704,6 +718,7 @@ constexpr EvalSetting kEvalSettings[] = {
     {"lead2", [](long v) { g_lead2 = v; }, true},
     {"gate2", [](long v) { g_gate2 = static_cast<int>(v); }, false},
     {"floor", [](long v) { g_floor = static_cast<int>(v); }, false},
+    {"lead_cont", [](long v) { g_lead_cont_floor = static_cast<uint32_t>(v); }, false},
     {"slack", [](long v) { g_slack = static_cast<int>(v); }, false},
     {"containment", [](long v) { g_containment = static_cast<int>(v) != 0; }, false},
     {"sent", [](long v) { g_sent = v; }, false},

@@ -460,7 +460,7 @@ bool StoryIndex::Nearest(Fingerprint key, Fingerprint Story::*field, int first, 
       if (d > limit && (gate != Gate::kSentence || !SentenceContained(d, tokens, s.tokens))) {
         continue;
       }
-      if (gate == Gate::kLead && Distance(s.fp, fp) > LeadGate(tokens, s.tokens)) continue;
+      if (gate == Gate::kLead && !LeadJoins(Distance(s.fp, fp), tokens, s.tokens)) continue;
       if (s.first_seen_ms < oldest_open) continue;  // its window is over
       if (!found || d < best_d || (d == best_d && candidate < best_seq)) {
         found = true;

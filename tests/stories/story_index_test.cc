@@ -301,25 +301,41 @@ TEST(StoryIndex, ACopyCutShortJoinsWithinTheContainmentGate) {
     auto copy = index.Assign(cut, "cut", kT0 + 1, 2, 0, lead, 60);
     EXPECT_FALSE(copy.is_new);
     EXPECT_EQ(copy.seq, first.seq);
-    // Three bits further (17): past what 60 of 100 tokens allow.
-    ASSERT_EQ(Distance(cut ^ 0x7000000000000000ULL, fp), 17);
-    auto further = index.Assign(cut ^ 0x7000000000000000ULL, "further", kT0 + 2, 3, 0, lead, 60);
+    // Five bits further (19): past what 60 of 100 tokens allow (LeadGate 16, and the
+    // containment estimate since 2026-12-05 afternoon 18: LeadJoins).
+    const Fingerprint further_fp = cut ^ 0x7000000000000000ULL ^ 0x0000000000004400ULL;
+    ASSERT_EQ(Distance(further_fp, fp), 19);
+    EXPECT_TRUE(LeadJoins(18, 100, 60));
+    EXPECT_FALSE(LeadJoins(19, 100, 60));
+    auto further = index.Assign(further_fp, "further", kT0 + 2, 3, 0, lead, 60);
     EXPECT_TRUE(further.is_new);
   }
   // Items of the same length that far apart are different texts behind one lead (an agency's
-  // follow-ups): the fixed gate.
+  // follow-ups): 14 bits is past both the fixed gate and the estimate (11 at 95 of 100).
   {
     StoryIndex index(kWindow);
     index.Assign(fp, "original", kT0, 1, 0, lead, 100);
     EXPECT_EQ(LeadGate(100, 95), kLeadGate);
+    EXPECT_TRUE(LeadJoins(11, 100, 95));
+    EXPECT_FALSE(LeadJoins(12, 100, 95));
     EXPECT_TRUE(index.Assign(cut, "same-length", kT0 + 1, 2, 0, lead, 95).is_new);
   }
-  // Under half the longer's tokens the fingerprint cannot confirm a containment: the fixed gate.
+  // Under half the longer's tokens LeadGate keeps its fixed gate; the estimate takes a brief of
+  // 49 of 100 tokens up to 20 bits, and none under kLeadContainmentFloorPercent (39 of 100).
   {
     StoryIndex index(kWindow);
     index.Assign(fp, "original", kT0, 1, 0, lead, 100);
     EXPECT_EQ(LeadGate(100, 49), kLeadGate);
-    EXPECT_TRUE(index.Assign(cut, "brief", kT0 + 1, 2, 0, lead, 49).is_new);
+    EXPECT_TRUE(LeadJoins(20, 100, 49));
+    EXPECT_FALSE(LeadJoins(21, 100, 49));
+    EXPECT_FALSE(index.Assign(cut, "brief", kT0 + 1, 2, 0, lead, 49).is_new);
+  }
+  {
+    StoryIndex index(kWindow);
+    index.Assign(fp, "original", kT0, 1, 0, lead, 100);
+    EXPECT_FALSE(LeadJoins(9, 100, 39));
+    EXPECT_TRUE(LeadJoins(8, 100, 39));
+    EXPECT_TRUE(index.Assign(cut, "too-short", kT0 + 1, 2, 0, lead, 39).is_new);
   }
   // Without the counts (alerts of older versions): the fixed gate.
   {
