@@ -480,6 +480,35 @@ TEST_F(StageTest, TwoMisdatedAlertsSideBySideDoNotMoveTheClock) {
   EXPECT_EQ(s.behind_spike_window, 0u);
 }
 
+// A doubted alert's new-story counts wait: not counted while its time is pending, counted at
+// its time when the clock reaches it (the daemon's wall clock ticking the stage on).
+TEST_F(StageTest, ADoubtedAlertCountsWhenTheClockReachesItsTime) {
+  Make({});
+  for (int i = 0; i < 40; ++i)
+    Feed(Alert({"s" + std::to_string(i), Distinct(i), kT0 + i * kMinute}));
+  auto count = [&](std::string_view key) {
+    uint64_t n = 0;
+    stage_->ForEachKey([&](std::string_view scope, std::string_view name, uint64_t c) {
+      if (std::string(scope) + ":" + std::string(name) == key) n = c;
+    });
+    return n;
+  };
+  const int64_t ahead = kT0 + 39 * kMinute + 30 * kMinute;
+  Feed(Alert({"ahead", Distinct(500), ahead, "feed.ahead", {"theme:ahead"}}));
+  StageStats s = stage_->stats();
+  EXPECT_EQ(s.ahead, 1u);
+  EXPECT_EQ(s.pending_clock_ms, ahead);
+  EXPECT_EQ(s.clock_ms, kT0 + 39 * kMinute);
+  EXPECT_EQ(count("rule:feed.ahead"), 0u);
+  Tick(ahead - kMinute);
+  EXPECT_EQ(count("rule:feed.ahead"), 0u);
+  Tick(ahead);
+  EXPECT_EQ(count("rule:feed.ahead"), 1u);
+  EXPECT_EQ(count("tag:theme:ahead"), 1u);
+  EXPECT_EQ(stage_->stats().pending_clock_ms, -1);
+  EXPECT_EQ(stage_->stats().clock_jumps, 0u);
+}
+
 // A stream that turns sparse (every 3 hours after a minute apart): the clock follows it.
 TEST_F(StageTest, TheClockFollowsAStreamThatTurnsSparse) {
   Make({});
