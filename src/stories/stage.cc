@@ -113,6 +113,20 @@ struct Slot {
   std::vector<std::pair<size_t, size_t>> event_spans;  // (key end, json end) in events_out
 };
 
+// Calls fn(rule_scope, name) for each of the alert's rules, then each of its tags, each key once
+// (two matched rules may carry the same tag) and in sorted order: the alert's own views, sorted
+// in place (they are not used after this).
+template <typename Fn>
+void ForEachUniqueKey(AlertFields& f, Fn fn) {
+  for (bool rule_scope : {true, false}) {
+    std::vector<std::string_view>& names = rule_scope ? f.rules : f.tags;
+    std::sort(names.begin(), names.end());
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (i == 0 || names[i] != names[i - 1]) fn(rule_scope, names[i]);
+    }
+  }
+}
+
 class StageImpl final : public StoriesStage {
  public:
   StageImpl(const StageOptions& o, const SpikeOptions& so, int64_t fixed_now_ms)
@@ -164,8 +178,8 @@ class StageImpl final : public StoriesStage {
   // further ahead of the clock than the stream's pace allows (the clock is then not moved);
   // else learns the pace and moves the clock to `t`.
   bool Ahead(int64_t t, bool undated);
-  // After an ahead alert at `t` is assigned to story `seq`: true when a pending time of another
-  // story agrees with `t` (the jump is confirmed: the clock moves to `t`, the pending counts
+  // After an ahead alert at `t` is assigned to story `seq`: true when it confirms the pending
+  // time of another story (see the rules there: the clock moves to `t`, the pending counts
   // count); false when `t` becomes the pending time (the alert's counts are then deferred with
   // Defer: they count when the clock reaches `t`, or at the clock when `t` is dropped).
   bool Confirm(int64_t t, uint64_t seq);
@@ -461,8 +475,16 @@ bool StageImpl::Confirm(int64_t t, uint64_t seq) {
     const bool agrees = t >= pending_ms_ - allowance && t <= pending_ms_ + allowance;
     const bool in_row = since_pending_ == 0 && t > pending_ms_;
     const bool small_step = in_row && t - pending_ms_ <= std::max(allowance, spike_window_ms_);
-    // `run` counts the big steps in a row (the pending alert's run, plus this one).
-    if (in_row && !small_step) run = ahead_run_ + 1;
+    if (in_row && !small_step) {
+      // A big step in a row: `run` counts them (the pending alert's run, plus this one). They
+      // may be a stream that turned sparse (a weekend after a busy day): the pace learns the
+      // step (at most a spike window: a pair of mistakes teaches it little), so that the
+      // allowance grows to such a stream's gaps within a few alerts and its alerts are no
+      // longer doubted one by one.
+      run = ahead_run_ + 1;
+      const double step = static_cast<double>(std::min(t - pending_ms_, spike_window_ms_));
+      pace_ms_ += (step - pace_ms_) / kPaceAlerts;
+    }
     if (agrees || small_step || (in_row && run >= 4)) {
       ++stats_.clock_jumps;
       Advance(std::min(t, pending_ms_));
@@ -475,14 +497,7 @@ bool StageImpl::Confirm(int64_t t, uint64_t seq) {
       // confirms it.
       run = agrees || small_step ? 1 : std::max(run, 3);
     } else {
-      // Two times ahead that do not agree: the older one counts at the stream's time. In a
-      // row and later, they may be a stream that turned sparse (a weekend after a busy day):
-      // the pace learns their step (at most a spike window: a pair of mistakes teaches it
-      // little), so that its allowance grows towards such a stream's gaps.
-      if (in_row) {
-        const double step = static_cast<double>(std::min(t - pending_ms_, spike_window_ms_));
-        pace_ms_ += (step - pace_ms_) / kPaceAlerts;
-      }
+      // Two times ahead that do not agree: the older one counts at the stream's time.
       CountPending(clock_ms_);
     }
   } else if (pending_ms_ != INT64_MIN) {
@@ -502,18 +517,13 @@ void StageImpl::Defer(AlertFields& f, int language, uint64_t seq, bool again) {
   d.language = language;
   d.seq = seq;
   d.again = again;
-  // Each key once, as CountNewStory does (sorting the alert's own views in place).
-  auto copy = [](std::vector<std::string_view>& from, std::vector<std::string>& to, size_t& n) {
-    std::sort(from.begin(), from.end());
-    n = 0;
-    for (size_t i = 0; i < from.size(); ++i) {
-      if (i > 0 && from[i] == from[i - 1]) continue;
-      if (to.size() <= n) to.emplace_back();
-      to[n++].assign(from[i]);
-    }
-  };
-  copy(f.rules, d.rules, d.n_rules);
-  copy(f.tags, d.tags, d.n_tags);
+  d.n_rules = d.n_tags = 0;
+  ForEachUniqueKey(f, [&d](bool rule_scope, std::string_view name) {
+    std::vector<std::string>& to = rule_scope ? d.rules : d.tags;
+    size_t& n = rule_scope ? d.n_rules : d.n_tags;
+    if (to.size() <= n) to.emplace_back();
+    to[n++].assign(name);
+  });
 }
 
 void StageImpl::CountPending(int64_t t) {
@@ -535,17 +545,9 @@ void StageImpl::CountPending(int64_t t) {
 // Counts a new dated story for the spikes: globally and once per matched rule and tag.
 void StageImpl::CountNewStory(AlertFields& f, int64_t t, int language, uint64_t seq, bool again) {
   if (!again) spikes_.AddGlobalStory();
-  // Each key counts a story once, even when two matched rules carry the same tag; keys in
-  // sorted order (the alert's own views, sorted in place: they are not used after this).
-  auto count = [&](bool rule_scope, std::vector<std::string_view>& names) {
-    std::sort(names.begin(), names.end());
-    for (size_t i = 0; i < names.size(); ++i) {
-      if (i > 0 && names[i] == names[i - 1]) continue;
-      spikes_.AddStory(rule_scope, names[i], t, language, seq, &events_, again);
-    }
-  };
-  count(true, f.rules);
-  count(false, f.tags);
+  ForEachUniqueKey(f, [&](bool rule_scope, std::string_view name) {
+    spikes_.AddStory(rule_scope, name, t, language, seq, &events_, again);
+  });
 }
 
 void StageImpl::Handle(const StageInput& in, Slot& slot, StageOutput& out, bool replay,

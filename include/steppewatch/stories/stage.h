@@ -110,8 +110,9 @@ struct StageStats {
   // a spike count
   uint64_t behind_spike_window = 0;
   // dated alerts further ahead of the clock than the stream's pace allows (one mis-dated item,
-  // a feed's wrong time zone): grouped at their own time, counted for spikes at the stream's
-  // time, and the clock not moved, unless an alert of another story confirms the jump
+  // a feed's wrong time zone): grouped at their own time; the clock is not moved and their
+  // new-story counts wait: at their time when another story confirms the jump or the clock
+  // reaches it, at the stream's time when it was a mistake
   uint64_t ahead = 0;
   uint64_t clock_jumps = 0;  // such jumps confirmed by a second story (the clock then moved)
   uint64_t spike_events = 0;
@@ -122,8 +123,9 @@ struct StageStats {
   // new stories not counted for a key because max_keys other keys were tracked (per key and
   // story: a key past the bound counts once for each of its new stories)
   uint64_t dropped_keys = 0;
-  bool warm = false;      // gauge: enough history for spikes (warmup over)
-  int64_t clock_ms = -1;  // gauge: the stage's event-time clock (latest event time; -1 none)
+  bool warm = false;  // gauge: enough history for spikes (warmup over)
+  // gauge: the stage's event-time clock (the latest event time not doubted as ahead; -1 none)
+  int64_t clock_ms = -1;
   int64_t pending_clock_ms = -1;  // gauge: a doubted time ahead of the clock (-1 none)
   // The index's whole-window events (StoryIndex::Events): arena packings, their total time, and
   // the 2 MiB arenas taken from the system.
