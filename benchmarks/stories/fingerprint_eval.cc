@@ -298,7 +298,8 @@ std::vector<uint64_t> Features(std::string_view folded_title, std::string_view f
       const size_t first_line = in::FirstLine(text, original_body, o, &scratch);
       in::TailLines tail;
       in::FindTailLines(text, original_body, o, &tail);
-      in::SelectText(text, false, o, first_line, &span, in::Kernel::kPortable, &tail);
+      in::SelectText(text, false, o, first_line, &span, in::Kernel::kPortable, &tail,
+                     original_body);
     }
     const size_t max = in::MaxTokens(span.end - span.begin);
     std::vector<uint32_t> starts(max), ends(max);
@@ -414,6 +415,9 @@ bool SetOption(steppewatch::stories::internal::FingerprintOptions* o, std::strin
       {"dateline_after_byline", &O::dateline_after_byline},
       {"footer_lines", &O::footer_lines},
       {"dateline_marks", &O::dateline_marks},
+      {"name_lines", &O::name_lines},
+      {"end_credits", &O::end_credits},
+      {"capital_datelines", &O::capital_datelines},
   };
   static constexpr Size kSizes[] = {{"min_token", &O::min_token_bytes},
                                     {"lead", &O::max_body_tokens},

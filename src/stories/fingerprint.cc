@@ -68,7 +68,8 @@ Fingerprint ComputeWithOptions(std::string_view folded_title, std::string_view f
   std::vector<uint32_t> starts, ends;
   auto field = [&](std::string_view text, bool is_title, size_t line, auto&& emit) {
     TextSpan span;
-    if (!SelectText(text, is_title, options, line, &span, kernel, is_title ? nullptr : &tail)) {
+    if (!SelectText(text, is_title, options, line, &span, kernel, is_title ? nullptr : &tail,
+                    is_title ? std::string_view() : original_body)) {
       return false;
     }
     const size_t capacity = MaxTokens(span.end - span.begin);
@@ -103,7 +104,7 @@ Fingerprint SentenceKeyWithOptions(std::string_view folded_body, std::string_vie
   TailLines tail;
   FindTailLines(folded_body, original_body, o, &tail);
   TextSpan span;
-  SelectText(folded_body, false, o, first_line, &span, Kernel::kPortable, &tail);
+  SelectText(folded_body, false, o, first_line, &span, Kernel::kPortable, &tail, original_body);
   const size_t max = MaxTokens(span.end - span.begin);
   std::vector<uint32_t> starts(max), ends(max);
   const size_t count =
@@ -170,9 +171,11 @@ struct Fingerprinter::Scratch {
   // whether it was.
   // `sentence` (the body, when not null) is set to the sentence key.
   bool AddField(std::string_view text, bool is_title, size_t first_line_bytes, bool lead,
-                const internal::TailLines* tail = nullptr, Fingerprint* sentence = nullptr) {
+                const internal::TailLines* tail = nullptr, Fingerprint* sentence = nullptr,
+                std::string_view original_body = {}) {
     internal::TextSpan span;
-    internal::SelectText(text, is_title, kDefaults, first_line_bytes, &span, kernel, tail);
+    internal::SelectText(text, is_title, kDefaults, first_line_bytes, &span, kernel, tail,
+                         original_body);
     const bool fast = !exact && kernel == internal::Kernel::kAvx512;
     // With AVX-512 the scan finds the sentence ends too (from the bytes it classifies anyway).
     size_t sentence_count = 0;
@@ -217,8 +220,8 @@ struct Fingerprinter::Scratch {
     internal::TailLines tail;
     internal::FindTailLines(folded_body, original_body, kDefaults, &tail);
     AddField(folded_title, true, 0, false);
-    const bool has_lead =
-        AddField(folded_body, false, first_line_bytes, lead != nullptr, &tail, sentence);
+    const bool has_lead = AddField(folded_body, false, first_line_bytes, lead != nullptr, &tail,
+                                   sentence, original_body);
     if (lead != nullptr) *lead = has_lead ? lead_bins.Finish(kernel) : 0;
     if (token_count != nullptr) {
       *token_count = static_cast<uint32_t>(std::min<size_t>(tokens, kMaxFingerprintTokens));

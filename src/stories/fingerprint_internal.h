@@ -37,6 +37,13 @@ inline constexpr uint64_t kMul2 = 0xC2B2AE3D27D4EB4Full;
 size_t FirstLine(std::string_view folded_body, std::string_view original_body,
                  const FingerprintOptions& o, normalise::FoldedText* scratch);
 
+// Whether a line of the original (unfolded) body reads as a name or a byline without its
+// marker: two to kNameWords words, no digit, each opening with a capital letter (Latin,
+// Cyrillic, Kazakh) or one of a few joining words ("David Chen in Frankfurt", "Нұрлан Әбенов").
+// FirstLine takes such a line as a byline when it is a paragraph of its own (o.name_lines).
+inline constexpr int kNameWords = 6;
+bool ReadsAsName(std::string_view line);
+
 // Where the body's last lines start in `folded_body`: the line breaks of the original body within
 // its last o.footer_bytes, mapped to the folded body by their distance from its end (exact where
 // folding keeps the tail's length; the footer rule checks that a space, the folded line break,
@@ -50,6 +57,16 @@ struct TailLines {
 void FindTailLines(std::string_view folded_body, std::string_view original_body,
                    const FingerprintOptions& o, TailLines* lines);
 
+// Whether `segment` (a leading segment of the folded body before a dash, with its last space:
+// "hong kong ") is a dateline of two or three capitalised words in the original body, at its
+// start or at its second paragraph's (after a byline line): "Hong Kong - ", "New York – ". With
+// no dateline's marks the rule cannot tell it from a sentence's subject before a dash in the
+// folded text (dateline_marks), the original's capitals can. ASCII words only (the cities that
+// need two words in the pack's languages are Latin-script; Cyrillic ones are one word or
+// hyphenated).
+inline constexpr size_t kCapitalDatelineBytes = 32;
+bool IsCapitalDateline(std::string_view original_body, std::string_view segment);
+
 // The bytes of a field whose features count: [begin, end) of the field's text.
 struct TextSpan {
   size_t begin = 0;
@@ -62,9 +79,11 @@ struct TextSpan {
 // `kernel` picks the vector width of the footer scan only (kAvx512 must be supported); the span
 // is the same with either.
 // `tail` (FindTailLines' result, or null) adds footer starts at the body's last line breaks.
+// `original_body` (the body only; empty: unknown) is read when a dateline without marks may be
+// one in capitals (o.capital_datelines, IsCapitalDateline).
 bool SelectText(std::string_view text, bool is_title, const FingerprintOptions& o,
                 size_t first_line, TextSpan* span, Kernel kernel = Kernel::kPortable,
-                const TailLines* tail = nullptr);
+                const TailLines* tail = nullptr, std::string_view original_body = {});
 
 // ---- 2. Token scan --------------------------------------------------------------------------
 

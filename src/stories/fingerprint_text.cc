@@ -199,6 +199,36 @@ inline size_t SkipCreditAfterDash(const char* p, size_t i, size_t n) {
   return i;
 }
 
+// A credit that ends the body after a dash, without a sentence end before it ("... record march
+// 20 - reuters", a table's last row with the outlet's credit): one to three words of letters
+// within 32 bytes after " - ", the body's last bytes. Returns where the body ends without it
+// (spaces trimmed), or n when it has none or less than min_kept bytes would stay. Not with a
+// final '.': "оның бірі - дәрігер." is a sentence whose copula is a dash (Kazakh, Russian), and
+// after a sentence end the last-sentence rule takes a credit ("... rose. - kazinform.") anyway.
+inline size_t CutEndCredit(const char* p, size_t i, size_t n, size_t min_kept) {
+  size_t e = n;
+  while (e > i && p[e - 1] == ' ') --e;
+  int spaces = 0;
+  for (size_t j = e; j-- > i && j + 32 > e;) {
+    const char c = p[j];
+    if (c == ' ') {
+      if (j >= i + 2 && p[j - 1] == '-' && p[j - 2] == ' ') {
+        if (j == e - 1) return n;  // nothing after the dash
+        size_t cut = j - 2;
+        while (cut > i && p[cut - 1] == ' ') --cut;
+        return cut - i >= min_kept ? cut : n;
+      }
+      if (++spaces > 2) return n;
+      continue;
+    }
+    const auto u = static_cast<unsigned char>(c);
+    // Letters only: ASCII ones and the bytes of non-ASCII ones (Fold leaves no other
+    // punctuation above 0x7F that a credit would carry).
+    if (!(u >= 0x80 || (c >= 'a' && c <= 'z'))) return n;
+  }
+  return n;
+}
+
 // A dateline that ends with a wire agency between slashes and a '.' or ':' ("астана, 20 ноября.
 // /тасс/. ", "new york, oct 15 /trend/: "): returns where the text after it starts, or i.
 inline size_t SkipSlashCredit(const char* p, size_t i, size_t limit, size_t n) {
@@ -251,6 +281,7 @@ size_t FooterStart(const char* p, size_t from, size_t n, Kernel kernel, const Ta
                                                   "all rights reserved",
                                                   "follow us on ",
                                                   "subscribe to our ",
+                                                  "click here",
                                                   "read more:",
                                                   "подписывайтесь на ",
                                                   "при использовании материалов",
@@ -380,7 +411,8 @@ size_t FooterStart(const char* p, size_t from, size_t n, Kernel kernel, const Ta
 }  // namespace
 
 bool SelectText(std::string_view text, bool is_title, const FingerprintOptions& o,
-                size_t first_line, TextSpan* span, Kernel kernel, const TailLines* tail) {
+                size_t first_line, TextSpan* span, Kernel kernel, const TailLines* tail,
+                std::string_view original_body) {
   const char* p = text.data();
   size_t n = std::min(text.size(), is_title ? o.max_title_bytes : o.max_body_bytes);
   size_t i = 0;
@@ -429,7 +461,10 @@ bool SelectText(std::string_view text, bool is_title, const FingerprintOptions& 
         if (o.wire_credits) i = SkipSlashCredit(p, i, limit, n);
         break;
       }
-      if (o.dateline_marks && !LooksLikeDateline(p, i, j)) break;
+      if (o.dateline_marks && !LooksLikeDateline(p, i, j) &&
+          !(o.capital_datelines && IsCapitalDateline(original_body, {p + i, j - i}))) {
+        break;
+      }
       size_t e = j + 1;
       while (e < n && (p[e] == '-' || p[e] == ' ')) ++e;
       // The agency after the dash ("астана, 9 маусым - kazinform. ").
@@ -517,6 +552,10 @@ bool SelectText(std::string_view text, bool is_title, const FingerprintOptions& 
     while (cut > i && p[cut - 1] == ' ') --cut;
     if (cut < n) n = cut;
   }
+  // Not in a body cut at max_body_bytes: its end is not the item's.
+  if (!is_title && o.end_credits && text.size() <= o.max_body_bytes) {
+    n = CutEndCredit(p, i, n, o.boilerplate_min_kept);
+  }
   if (!is_title && o.drop_last_sentence) {
     // After the dateline: a dateline is no sentence of the story, and what stays must be story.
     // The last sentence starts after the last '.', '!' or '?' followed by a space, or after the
@@ -555,6 +594,118 @@ void FindTailLines(std::string_view folded_body, std::string_view original_body,
   for (int c = count; c-- > 0;) lines->start[lines->count++] = static_cast<uint32_t>(found[c]);
 }
 
+namespace {
+
+// Whether a word (of the original, unfolded text) opens with a capital letter: Latin, Latin-1,
+// Cyrillic, or one of Kazakh's own (Ә Ғ Қ Ң Ө Ұ Ү Һ).
+bool OpensWithCapital(std::string_view w) {
+  const auto c0 = static_cast<unsigned char>(w[0]);
+  if (c0 >= 'A' && c0 <= 'Z') return true;
+  if (w.size() < 2) return false;
+  const auto c1 = static_cast<unsigned char>(w[1]);
+  switch (c0) {
+    case 0xC3:
+      return c1 >= 0x80 && c1 <= 0x9E && c1 != 0x97;  // À-Þ but ×
+    case 0xD0:
+      return c1 >= 0x80 && c1 <= 0xAF;  // Ѐ-Я
+    case 0xD2:
+      return c1 == 0x92 || c1 == 0x9A || c1 == 0xA2 || c1 == 0xAE || c1 == 0xB0 || c1 == 0xBA;
+    case 0xD3:
+      return c1 == 0x98 || c1 == 0xA8;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+bool ReadsAsName(std::string_view line) {
+  // The lower-case words a name or a byline joins its parts with ("David Chen in Frankfurt",
+  // "Jean de la Fontaine", "Иван Петров и Анна Смирнова", "Нұрлан Әбенов мен Дана Қасымова").
+  static constexpr std::string_view kJoining[] = {"in",
+                                                  "and",
+                                                  "at",
+                                                  "of",
+                                                  "de",
+                                                  "la",
+                                                  "van",
+                                                  "von",
+                                                  "der",
+                                                  "da",
+                                                  "del",
+                                                  "bin",
+                                                  "al",
+                                                  "\xD0\xB8",                           // и
+                                                  "\xD0\xB2",                           // в
+                                                  "\xD0\xB8\xD0\xB7",                   // из
+                                                  "\xD0\xBC\xD0\xB5\xD0\xBD",           // мен
+                                                  "\xD0\xB6\xD3\x99\xD0\xBD\xD0\xB5"};  // және
+  int words = 0;
+  int capitals = 0;
+  size_t k = 0;
+  while (k < line.size()) {
+    if (line[k] == ' ' || line[k] == '\t') {
+      ++k;
+      continue;
+    }
+    size_t e = k;
+    while (e < line.size() && line[e] != ' ' && line[e] != '\t') {
+      if (line[e] >= '0' && line[e] <= '9') return false;
+      ++e;
+    }
+    const std::string_view w = line.substr(k, e - k);
+    if (++words > kNameWords) return false;
+    if (OpensWithCapital(w)) {
+      ++capitals;
+    } else if (std::find(std::begin(kJoining), std::end(kJoining), w) == std::end(kJoining)) {
+      return false;
+    }
+    k = e;
+  }
+  return capitals >= 2;
+}
+
+bool IsCapitalDateline(std::string_view original_body, std::string_view segment) {
+  if (segment.size() > kCapitalDatelineBytes) return false;
+  // At `at`: two or three words of ASCII letters, each capitalised, one space apart, then a
+  // space and a dash (-, – or —), and the words lower-cased are the segment.
+  auto at = [&](size_t from) {
+    const std::string_view s = original_body.substr(from);
+    if (s.size() < segment.size() + 2) return false;
+    int words = 0;
+    bool word_start = true;
+    for (size_t k = 0; k < segment.size(); ++k) {
+      const char c = s[k];
+      if (word_start) {
+        if (c < 'A' || c > 'Z' || ++words > 3) return false;
+        word_start = false;
+      } else if (c == ' ') {
+        word_start = true;
+      } else if (!(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z')) {
+        return false;
+      }
+      const char folded = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+      if (folded != segment[k]) return false;
+    }
+    const std::string_view rest = s.substr(segment.size());
+    return words >= 2 && segment.back() == ' ' &&
+           (rest.starts_with("- ") || rest.starts_with("\xE2\x80\x93 ") ||  // –
+            rest.starts_with("\xE2\x80\x94 "));                             // —
+  };
+  if (at(0)) return true;
+  // Or at the start of the second paragraph, after a first line that can be a byline (at most
+  // byline_bytes after a dateline's: 128 bytes reach past both).
+  const size_t reach = std::min<size_t>(original_body.size(), 128);
+  const void* found = std::memchr(original_body.data(), '\n', reach);
+  if (found == nullptr) return false;
+  size_t b = static_cast<size_t>(static_cast<const char*>(found) - original_body.data());
+  while (b < original_body.size() &&
+         (original_body[b] == '\n' || original_body[b] == '\r' || original_body[b] == ' ')) {
+    ++b;
+  }
+  return b < original_body.size() && at(b);
+}
+
 size_t FirstLine(std::string_view folded_body, std::string_view original_body,
                  const FingerprintOptions& o, normalise::FoldedText* scratch) {
   if (o.byline_bytes == 0 || original_body.empty()) return 0;
@@ -577,14 +728,20 @@ size_t FirstLine(std::string_view folded_body, std::string_view original_body,
     return 0;
   }
   if (o.wrap_bytes != 0) {
-    // A hard-wrapped body: the next line (its indent skipped) also ends within wrap_bytes.
     size_t b = nl + 1;
     while (b < original_body.size() &&
            (original_body[b] == ' ' || original_body[b] == '\t' || original_body[b] == '\r')) {
       ++b;
     }
-    const size_t look = std::min(original_body.size() - b, o.wrap_bytes + 1);
-    if (look > 0 && std::memchr(original_body.data() + b, '\n', look) != nullptr) return 0;
+    if (b < original_body.size() && original_body[b] == '\n') {
+      // A paragraph of its own (a blank line follows): a byline when it reads as a name ("David
+      // Chen in Frankfurt"), not when it is a table's first row or a lead-in.
+      if (!o.name_lines || !ReadsAsName(original_body.substr(0, e))) return 0;
+    } else {
+      // A hard-wrapped body: the next line (its indent skipped) also ends within wrap_bytes.
+      const size_t look = std::min(original_body.size() - b, o.wrap_bytes + 1);
+      if (look > 0 && std::memchr(original_body.data() + b, '\n', look) != nullptr) return 0;
+    }
   }
   normalise::Fold(original_body.substr(0, nl), scratch);
   const std::string_view line = scratch->text();

@@ -249,6 +249,108 @@ TEST(Fingerprint, AHardWrappedBodyKeepsItsFirstLine) {
             Of(title, paragraph + "\nA second paragraph."));
 }
 
+uint32_t TokensOf(std::string_view title, std::string_view body);  // below
+
+// A wire table (the form of the 1987 Reuters earnings items): hard-wrapped rows, no sentence.
+constexpr char kTable[] =
+    "Shr 39 cts vs 31 cts\n"
+    "    Net 8,801,000 vs 6,912,000\n"
+    "    Revs 33.2 mln vs 29.7 mln\n"
+    "    Avg shrs 22.5 mln vs 22.3 mln";
+
+TEST(Fingerprint, ANameOnALineOfItsOwnIsABylineAboveATable) {
+  // A copy that sets the writer on a paragraph of its own above the table (the next line is a
+  // short row, so the byline-line rule took the body for a hard-wrapped one and kept the name).
+  const char* title = "Kazakh Minerals 4th qtr net";
+  const Fingerprint base = Of(title, kTable);
+  std::string paragraphs = kTable;  // one row per paragraph, as outlets re-set tables
+  for (size_t at = 0; (at = paragraphs.find("\n    ", at)) != std::string::npos;) {
+    paragraphs.replace(at, 5, "\n\n");
+  }
+  EXPECT_EQ(Of(title, paragraphs), base);
+  EXPECT_EQ(Of(title, "David Chen in Frankfurt\n\n" + paragraphs), base);
+  EXPECT_EQ(Of(title, "Нұрлан Әбенов\n\n" + paragraphs), base);
+  EXPECT_EQ(Of(title, "Иван Петров и Анна Смирнова\n\n" + paragraphs), base);
+  // The same line before a single line break is a table's first line as far as the rule can
+  // tell (the next line is short): kept.
+  EXPECT_NE(Of(title, "David Chen in Frankfurt\n" + paragraphs), base);
+  // Not a name: a first row followed by a blank line (a digit), a lead-in (a lower-case word).
+  EXPECT_NE(Of(title, "Fourth quarter\n\n" + paragraphs), base);
+  internal::FingerprintOptions off;
+  off.name_lines = false;
+  EXPECT_NE(OfWith(off, title, "David Chen in Frankfurt\n\n" + paragraphs),
+            OfWith(off, title, paragraphs));
+}
+
+TEST(Fingerprint, ACreditEndingATableAndAClickHereFooterAreSkipped) {
+  // No sentence end before them, so neither the footer-after-a-sentence rule nor the
+  // last-sentence rule saw them: a table's last row with the outlet's credit after a dash, and a
+  // "Click here" line.
+  const char* title = "Kazakh Minerals 4th qtr net";
+  const Fingerprint base = Of(title, kTable);
+  const std::string table = kTable;
+  EXPECT_EQ(Of(title, table + " - Reuters"), base);
+  EXPECT_EQ(
+      Of(title, table + " \u2013 \u0420\u0418\u0410 \u041d\u043e\u0432\u043e\u0441\u0442\u0438"),
+      base);  // – РИА Новости
+  // A sentence whose copula is a dash keeps its end.
+  const std::string copula = "Қаладағы ең үлкен ғимараттың бірі - мектеп.";
+  EXPECT_EQ(TokensOf("", copula), 6u);
+  EXPECT_EQ(Of(title, table + " - Reuters\n\nOur Standards: The Thomson Reuters Trust Principles."),
+            base);
+  EXPECT_EQ(Of(title, table + "\n\nClick here to subscribe to our daily newsletter."), base);
+  // Not a credit: a number, or four words (their tokens count).
+  const uint32_t tokens = TokensOf(title, kTable);
+  EXPECT_EQ(TokensOf(title, table + " - Kazakh Telegraph Agency"), tokens);
+  EXPECT_EQ(TokensOf(title, table + " - 12 mths"), tokens + 2);
+  EXPECT_EQ(TokensOf(title, table + " - one two three four"), tokens + 4);
+  internal::FingerprintOptions off;
+  off.end_credits = false;
+  EXPECT_NE(OfWith(off, title, table + " - Kazakh Telegraph Agency"), OfWith(off, title, kTable));
+}
+
+TEST(Fingerprint, ADatelineOfTwoCapitalisedWordsIsSkipped) {
+  // "Hong Kong - " has none of a dateline's marks, and in the folded text it reads as a
+  // sentence's subject before a dash; the original's capitals make it a dateline, at the body's
+  // start or after a byline line.
+  const Fingerprint base = Of(kTitle, kBody);
+  const std::string body = kBody;
+  EXPECT_EQ(Of(kTitle, "Hong Kong - " + body), base);
+  EXPECT_EQ(Of(kTitle, "New York \u2013 " + body), base);
+  EXPECT_EQ(Of(kTitle, "Kuala Lumpur \u2014 " + body), base);
+  EXPECT_EQ(Of(kTitle, "By Mary Jones, Staff Writer\n\nHong Kong - " + body), base);
+  // Not a dateline: a subject in lower case, four words, or capitals without a dash.
+  const uint32_t tokens = TokensOf(kTitle, kBody);
+  EXPECT_EQ(TokensOf(kTitle, "The company - " + body), tokens + 2);
+  EXPECT_EQ(TokensOf(kTitle, "Rio Grande Do Sul - " + body), tokens + 4);
+  EXPECT_EQ(TokensOf(kTitle, "Hong Kong " + body), tokens + 2);
+  internal::FingerprintOptions off;
+  off.capital_datelines = false;
+  const std::string one = "Kazakhstan and China signed an agreement to expand the pipeline.";
+  EXPECT_NE(OfWith(off, "", "Hong Kong - " + one), OfWith(off, "", one));
+  EXPECT_EQ(OfWith(off, "", "Hong Kong, March 3 - " + one), OfWith(off, "", one));
+  EXPECT_EQ(Of("", "Hong Kong - " + one), Of("", one));
+}
+
+TEST(Fingerprint, ReadsAsNameTakesNamesAndJoiningWordsOnly) {
+  using internal::ReadsAsName;
+  EXPECT_TRUE(ReadsAsName("David Chen"));
+  EXPECT_TRUE(ReadsAsName("David Chen in Frankfurt"));
+  EXPECT_TRUE(ReadsAsName("Jean de la Fontaine"));
+  EXPECT_TRUE(ReadsAsName("J. R. Smith and Ana Ortiz"));
+  EXPECT_TRUE(ReadsAsName("Нұрлан Әбенов мен Дана Қасымова"));
+  EXPECT_TRUE(ReadsAsName("Ольга Иванова"));
+  EXPECT_TRUE(ReadsAsName("\xC3\x89mile Zola"));  // Émile
+  EXPECT_FALSE(ReadsAsName("David"));             // one word
+  EXPECT_FALSE(ReadsAsName("Shr 39 cts vs 31 cts"));
+  EXPECT_FALSE(ReadsAsName("Fourth quarter"));
+  EXPECT_FALSE(ReadsAsName("Oil Output Rises In 2024"));
+  EXPECT_FALSE(ReadsAsName("One Two Three Four Five Six Seven"));  // more than kNameWords
+  EXPECT_FALSE(ReadsAsName("оның бірі"));
+  EXPECT_FALSE(ReadsAsName("\xC3\x97 Sign"));  // × is no capital
+  EXPECT_FALSE(ReadsAsName(""));
+}
+
 TEST(Fingerprint, ABylineNamingTheAgencyIsSkipped) {
   // "Name, Agency" (or ", correspondent"): skipped on a line of its own, also before a
   // hard-wrapped body (where the byline-line rule stands down), and run into the text.

@@ -519,7 +519,9 @@ TEST_F(StageTest, TheClockFollowsAStreamThatTurnsSparse) {
     t += 3 * kHour;
     Feed(Alert({"sparse" + std::to_string(i), Distinct(300 + i), t}));
     // Big steps in a row: the fourth confirms the third (the first two were dropped).
-    if (i == 3) EXPECT_EQ(stage_->stats().clock_ms, t - 3 * kHour);
+    if (i == 3) {
+      EXPECT_EQ(stage_->stats().clock_ms, t - 3 * kHour);
+    }
   }
   // The pace learned the steps (capped at a spike window): the allowance outgrew them, so the
   // last alerts are ordinary, not doubted one by one.

@@ -6,11 +6,13 @@
 //
 // What it is: a one-permutation MinHash with one bit per bin over the item's words, word pairs,
 // CJK characters and CJK character pairs (title and the first 2 KB of the body; up to two
-// leading wire datelines, before or after a byline, short bracketed credits, a byline (by its
-// marker, by the writer's agency or role after a comma, or as a short first line when the body
-// is not hard-wrapped), a footer by its marker (after a sentence end, or opening one of the
-// original's last lines), the body's last sentence when it is short, where copies put footers,
-// and an outlet tag after the headline skipped). Copies that share a
+// leading wire datelines (with a dateline's marks, one word, or two or three words the original
+// writes capitalised), before or after a byline, short bracketed credits, a byline (by its
+// marker, by the writer's agency or role after a comma, as a short first line when the body
+// is not hard-wrapped, or as a name on a paragraph of its own), a footer by its marker (after a
+// sentence end, or opening one of the original's last lines), a credit after a dash ending the
+// body, the body's last sentence when it is short, where copies put footers, and an outlet tag
+// after the headline skipped). Copies that share a
 // fraction J of these features differ in about 32 (1 - J) bits; unrelated items in about 32. It was
 // chosen over a 64-bit SimHash of the same features by measurement (benchmarks/README.md, "Stories:
 // fingerprint": the same precision, more recall, because SimHash's distance grows with the square
@@ -230,6 +232,10 @@ struct FingerprintOptions {
   // words or more without any ("олардың сексені - студент.", a Kazakh or Russian copula) are
   // the sentence's subject, not a dateline.
   bool dateline_marks = true;
+  // Two or three words without those marks are a dateline when the original body writes them
+  // capitalised before the dash ("Hong Kong - ", "New York – "), at its start or after a first
+  // line (internal::IsCapitalDateline).
+  bool capital_datelines = true;
   // Also a leading segment ending with 日电 within dateline_bytes (Chinese wire datelines).
   bool strip_cjk_dateline = true;
   // Skip one short word between slashes ("/ТАСС/", "/Trend/").
@@ -271,9 +277,17 @@ struct FingerprintOptions {
   // archives are, where the first line is a piece of a sentence, and a copy that re-wraps the
   // text has no line there). 0: no such check.
   size_t wrap_bytes = 80;
+  // A first line that is a paragraph of its own (a blank line follows it in the original body)
+  // is a byline when it reads as a name (internal::ReadsAsName: "David Chen in Frankfurt",
+  // "Иван Петров"), whatever follows: the byline of an outlet that puts the writer on a line of
+  // its own above a table or a list. Other such lines stay (a table's first row, a lead-in).
+  bool name_lines = true;
   // A wire credit after a dateline's dash ("- kazinform. ", "- риа новости. ") and a dateline
   // ending in an agency between slashes ("/тасс/. ", "/trend/: ") are skipped with it.
   bool wire_credits = true;
+  // A credit that ends the body after a dash ("... record march 20 - reuters": a table's last
+  // row with the outlet's credit, where no sentence end lets the last-sentence rule take it).
+  bool end_credits = true;
   // A footer that opens with a boilerplate marker ("(Reporting by", "©", "Our Standards:",
   // "Follow us on", "Подписывайтесь на", "Редактор:", "Толығырақ:", "（责任编辑", ...) after a
   // sentence end within the body's last footer_bytes is cut, before the last-sentence rule.
