@@ -58,8 +58,9 @@ void FindTailLines(std::string_view folded_body, std::string_view original_body,
                    const FingerprintOptions& o, TailLines* lines);
 
 // Whether `segment` (a leading segment of the folded body before a dash, with its last space:
-// "hong kong ") is a dateline of two or three capitalised words in the original body, at its
-// start or at its second paragraph's (after a byline line): "Hong Kong - ", "New York – ". With
+// "hong kong ") is a dateline of two or three capitalised words in the original body, at a
+// word's start within its first 128 bytes (at its start, after a byline line or after another
+// dateline): "Hong Kong - ", "New York – ". With
 // no dateline's marks the rule cannot tell it from a sentence's subject before a dash in the
 // folded text (dateline_marks), the original's capitals can. ASCII words only (the cities that
 // need two words in the pack's languages are Latin-script; Cyrillic ones are one word or

@@ -229,6 +229,9 @@ inline size_t CutEndCredit(const char* p, size_t i, size_t n, size_t min_kept) {
   return n;
 }
 
+// The most a credit between a dash and a footer takes ("- reuters ", "- риа новости ").
+inline constexpr size_t kCreditBytes = 24;
+
 // A dateline that ends with a wire agency between slashes and a '.' or ':' ("астана, 20 ноября.
 // /тасс/. ", "new york, oct 15 /trend/: "): returns where the text after it starts, or i.
 inline size_t SkipSlashCredit(const char* p, size_t i, size_t limit, size_t n) {
@@ -472,6 +475,13 @@ bool SelectText(std::string_view text, bool is_title, const FingerprintOptions& 
       // A dateline, not the item: something must stay ("profits rose. - kazinform." is a
       // sentence and a credit, not a dateline and nothing).
       if (n - e < o.boilerplate_min_kept) break;
+      // Nor a credit and a footer only ("... record may eight - reuters\nour standards: ..."):
+      // the dash ends the item's text, it opens none.
+      if (o.footer_markers && n - e <= o.footer_bytes) {
+        const size_t footer =
+            FooterStart(p, e, n, kernel, o.footer_lines && n == text.size() ? tail : nullptr);
+        if (footer < n && footer <= e + kCreditBytes) break;
+      }
       i = e;
     }
     // Chinese wire datelines end with 日电 ("dispatch of day ...": "新华社阿斯塔纳11月20日电").
@@ -692,18 +702,15 @@ bool IsCapitalDateline(std::string_view original_body, std::string_view segment)
            (rest.starts_with("- ") || rest.starts_with("\xE2\x80\x93 ") ||  // –
             rest.starts_with("\xE2\x80\x94 "));                             // —
   };
-  if (at(0)) return true;
-  // Or at the start of the second paragraph, after a first line that can be a byline (at most
-  // byline_bytes after a dateline's: 128 bytes reach past both).
+  // At any word's start within the original's first 128 bytes: after a byline line (at most
+  // byline_bytes) or another dateline (at most dateline_bytes), as the rule meets it.
   const size_t reach = std::min<size_t>(original_body.size(), 128);
-  const void* found = std::memchr(original_body.data(), '\n', reach);
-  if (found == nullptr) return false;
-  size_t b = static_cast<size_t>(static_cast<const char*>(found) - original_body.data());
-  while (b < original_body.size() &&
-         (original_body[b] == '\n' || original_body[b] == '\r' || original_body[b] == ' ')) {
-    ++b;
+  for (size_t k = 0; k < reach; ++k) {
+    if ((k == 0 || original_body[k - 1] == ' ' || original_body[k - 1] == '\n') && at(k)) {
+      return true;
+    }
   }
-  return b < original_body.size() && at(b);
+  return false;
 }
 
 size_t FirstLine(std::string_view folded_body, std::string_view original_body,
