@@ -293,9 +293,17 @@ TEST(Fingerprint, ACreditEndingATableAndAClickHereFooterAreSkipped) {
   EXPECT_EQ(
       Of(title, table + " \u2013 \u0420\u0418\u0410 \u041d\u043e\u0432\u043e\u0441\u0442\u0438"),
       base);  // – РИА Новости
-  // A sentence whose copula is a dash keeps its end.
+  // A sentence whose copula is a dash keeps its end; after a sentence end the words are a
+  // credit, also on a one-liner too short for the last-sentence rule.
   const std::string copula = "Қаладағы ең үлкен ғимараттың бірі - мектеп.";
   EXPECT_EQ(TokensOf("", copula), 6u);
+  const std::string one = "Оған сенбеңіз.";  // under min_kept_bytes: no last-sentence rule
+  EXPECT_EQ(Of("", one + " \u2013 Kazinform."), Of("", one));
+  EXPECT_EQ(TokensOf("", one + " \u2013 Kazinform."), 2u);
+  // A longer body: the credit goes before the last-sentence rule, which then drops the same
+  // short last sentence from the copy as from the original.
+  const std::string body = std::string(kBody) + " It was signed in Astana.";
+  EXPECT_EQ(Of(kTitle, body + " \u2013 Kazinform."), Of(kTitle, body));
   EXPECT_EQ(Of(title, table + " - Reuters\n\nOur Standards: The Thomson Reuters Trust Principles."),
             base);
   EXPECT_EQ(Of(title, table + "\n\nClick here to subscribe to our daily newsletter."), base);
