@@ -467,9 +467,13 @@ bool SelectText(std::string_view text, bool is_title, const FingerprintOptions& 
       const size_t limit = std::min(n, i + o.dateline_bytes);
       const size_t j = FindDatelineDash(p, i + 1, limit);
       if (j == limit) {
-        // Or one that ends with an agency between slashes ("/тасс/. ", "/trend/: ").
-        if (o.wire_credits) i = SkipSlashCredit(p, i, limit, n);
-        break;
+        // Or one that ends with an agency between slashes ("/тасс/. ", "/trend/: "); then the
+        // next round, as after a dash (a copy's "москва, 2 марта. /тасс/. " before the
+        // original's own "бишкек, 5 августа /новости-грузия/. ").
+        const size_t k = o.wire_credits ? SkipSlashCredit(p, i, limit, n) : i;
+        if (k == i) break;
+        i = k;
+        continue;
       }
       if (o.dateline_marks && !LooksLikeDateline(p, i, j) &&
           !(o.capital_datelines && IsCapitalDateline(original_body, {p + i, j - i}))) {

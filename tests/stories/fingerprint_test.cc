@@ -427,6 +427,9 @@ TEST(Fingerprint, WireCreditsAfterTheDatelineAreSkipped) {
   EXPECT_EQ(Of("", "АҚТӨБЕ, 21 сәуір \u2013 Kazinform. " + one), f1);
   EXPECT_EQ(Of("", "МИНСК, 10 сен \u2013 РИА Новости. " + one), f1);
   EXPECT_EQ(Of("", "АСТАНА, 20 ноября. /ТАСС/. " + one), f1);
+  // A copy's slashed dateline before the original's own: both go, as two dash datelines do.
+  const std::string own = "БИШКЕК, 5 августа /Новости-Грузия/. " + one;
+  EXPECT_EQ(Of("", "МОСКВА, 2 марта. /ТАСС/. " + own), Of("", own));
   const Fingerprint base = Of(kTitle, kBody);
   const std::string body = kBody;
   EXPECT_EQ(Of(kTitle, "New York, Oct 15 /Trend/: " + body), base);
