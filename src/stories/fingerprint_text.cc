@@ -687,7 +687,9 @@ bool ReadsAsName(std::string_view line) {
 }
 
 bool IsCapitalDateline(std::string_view original_body, std::string_view segment) {
-  if (segment.size() > kCapitalDatelineBytes) return false;
+  // After a byline line the segment starts at the folded line break.
+  while (!segment.empty() && segment.front() == ' ') segment.remove_prefix(1);
+  if (segment.empty() || segment.size() > kCapitalDatelineBytes) return false;
   // At `at`: two or three words of ASCII letters, each capitalised, one space apart, then a
   // space and a dash (-, – or —), and the words lower-cased are the segment.
   auto at = [&](size_t from) {
@@ -745,6 +747,7 @@ size_t FirstLine(std::string_view folded_body, std::string_view original_body,
   if (last == '.' || last == '!' || last == '?' || last == ':' || last == ';' || last == ',') {
     return 0;
   }
+
   if (o.wrap_bytes != 0) {
     size_t b = nl + 1;
     while (b < original_body.size() &&

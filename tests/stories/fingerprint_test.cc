@@ -327,6 +327,10 @@ TEST(Fingerprint, ADatelineOfTwoCapitalisedWordsIsSkipped) {
   EXPECT_EQ(Of(kTitle, "New York \u2013 " + body), base);
   EXPECT_EQ(Of(kTitle, "Kuala Lumpur \u2014 " + body), base);
   EXPECT_EQ(Of(kTitle, "By Mary Jones, Staff Writer\n\nHong Kong - " + body), base);
+  // After a byline the byline-line rule took (its folded line break starts the segment).
+  EXPECT_EQ(Of(kTitle, "Sarah Miller in Tokyo\n\nNEW YORK \u2013 " + body), base);
+  EXPECT_EQ(TokensOf(kTitle, "Sarah Miller in Tokyo\n\nNEW YORK \u2013 " + body),
+            TokensOf(kTitle, kBody));
   // Not a dateline: a subject in lower case, four words, or capitals without a dash.
   const uint32_t tokens = TokensOf(kTitle, kBody);
   EXPECT_EQ(TokensOf(kTitle, "The company - " + body), tokens + 2);
