@@ -200,18 +200,36 @@ inline size_t SkipCreditAfterDash(const char* p, size_t i, size_t n) {
 }
 
 // A credit that ends the body after a dash ("... record march 20 - reuters", a table's last row
-// with the outlet's credit; "... rose. - kazinform."): one to three words of letters within 32
-// bytes after " - ", the body's last bytes. Returns where the body ends without it (spaces
-// trimmed), or n when it has none or less than min_kept bytes would stay. With a final '.' only
-// after a sentence end before the dash: "оның бірі - дәрігер." is a sentence whose copula is a
-// dash (Kazakh, Russian). Before the last-sentence rule, which then sees the copy as it sees
-// the original (it took the credit for the copy's last sentence and kept the real one, and a
-// one-liner under min_kept_bytes kept the credit's word).
+// with the outlet's credit; "... rose. - kazinform.") or between slashes ("... дня. /тасс/."):
+// one to three words of letters within 32 bytes after " - " or " /", the body's last bytes. Returns
+// where the body ends without it (spaces trimmed), or n when it has none or less than min_kept
+// bytes would stay. With a final '.' only after a sentence end before the dash: "оның бірі -
+// дәрігер." is a sentence whose copula is a dash (Kazakh, Russian). Before the last-sentence rule,
+// which then sees the copy as it sees the original (it took the credit for the copy's last sentence
+// and kept the real one, and a one-liner under min_kept_bytes kept the credit's word).
 inline size_t CutEndCredit(const char* p, size_t i, size_t n, size_t min_kept) {
   size_t e = n;
   while (e > i && p[e - 1] == ' ') --e;
   const bool period = e > i && p[e - 1] == '.';
   if (period) --e;
+  if (e > i && p[e - 1] == '/') {
+    // An agency between slashes (" /тасс/.", " /новости-грузия/"), as regional outlets credit
+    // what they reprint: after a space, letters, hyphens and up to two spaces.
+    int inner = 0;
+    for (size_t j = e - 1; j-- > i && j + 32 > e;) {
+      const char c = p[j];
+      if (c == '/') {
+        if (j == e - 2 || j == i || p[j - 1] != ' ') return n;
+        size_t cut = j - 1;
+        while (cut > i && p[cut - 1] == ' ') --cut;
+        return cut - i >= min_kept ? cut : n;
+      }
+      if (c == ' ' && ++inner > 2) return n;
+      const auto u = static_cast<unsigned char>(c);
+      if (!(u >= 0x80 || (c >= 'a' && c <= 'z') || c == '-' || c == ' ')) return n;
+    }
+    return n;
+  }
   int spaces = 0;
   for (size_t j = e; j-- > i && j + 32 > e;) {
     const char c = p[j];

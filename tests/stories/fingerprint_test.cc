@@ -304,6 +304,9 @@ TEST(Fingerprint, ACreditEndingATableAndAClickHereFooterAreSkipped) {
   // short last sentence from the copy as from the original.
   const std::string body = std::string(kBody) + " It was signed in Astana.";
   EXPECT_EQ(Of(kTitle, body + " \u2013 Kazinform."), Of(kTitle, body));
+  // Or between slashes, as regional outlets credit TASS.
+  EXPECT_EQ(Of(kTitle, body + " /\u0422\u0410\u0421\u0421/."), Of(kTitle, body));  // /ТАСС/.
+  EXPECT_EQ(TokensOf("", one + " /\u0422\u0410\u0421\u0421/."), 2u);
   EXPECT_EQ(Of(title, table + " - Reuters\n\nOur Standards: The Thomson Reuters Trust Principles."),
             base);
   EXPECT_EQ(Of(title, table + "\n\nClick here to subscribe to our daily newsletter."), base);
