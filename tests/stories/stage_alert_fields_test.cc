@@ -246,6 +246,58 @@ TEST(AlertFieldParser, ReadsTheSentenceKey) {
   EXPECT_FALSE(sentence(",\"fingerprint_sentence\":\"ff\"").ok);
 }
 
+// The three fingerprints' hex digits (read 16 at a time by the parser) against
+// ParseFingerprint's digit-by-digit reading: random strings of 15-17 bytes drawn mostly from the
+// bytes at the edges of the accepted ranges ('/', '0', '9', ':', '`', 'a', 'f', 'g', upper case,
+// DEL, UTF-8), and random valid keys.
+TEST(AlertFieldParser, FingerprintDigitsAgreeWithParseFingerprint) {
+  AlertFieldParser parser;
+  std::mt19937_64 rng(13);
+  const std::vector<std::string> pieces = {"/", "0", "1",    "5", "9", ":",        "@",
+                                           "A", "F", "G",    "`", "a", "c",        "f",
+                                           "g", "z", "\x7f", " ", "~", "\xc3\xa9", "\xe2\x80\xa8"};
+  auto key = [&] {
+    std::string k;
+    const size_t want = 15 + rng() % 3;
+    if (rng() % 3 == 0) {  // a valid key (or one digit off)
+      AppendFingerprint(rng(), &k);
+      const std::string_view ascii = "/09:@AFG`afgz~ \x7f";
+      if (rng() % 2 == 0) k[rng() % 16] = ascii[rng() % ascii.size()];
+      return k;
+    }
+    while (k.size() < want) k += pieces[rng() % pieces.size()];
+    return k;
+  };
+  size_t accepted = 0;
+  for (int i = 0; i < 20000; ++i) {
+    const std::string fp = key(), lead = key(), sentence = key();
+    const std::string json =
+        "{\"schema\":\"steppewatch.alert.v1\",\"item\":{\"id\":\"a\",\"fingerprint\":\"" + fp +
+        "\",\"lead_fingerprint\":\"" + lead + "\",\"fingerprint_sentence\":\"" + sentence + "\"}}";
+    AlertFields f;
+    parser.Parse(json, &f);
+    ASSERT_EQ(f.error, simdjson::SUCCESS) << json;
+    Fingerprint want = 0;
+    const bool fp_ok = ParseFingerprint(fp, &want);
+    EXPECT_EQ(f.fp_ok, fp_ok) << fp;
+    if (fp_ok) {
+      EXPECT_EQ(f.fp, want) << fp;
+    }
+    want = 0;
+    const bool lead_ok = ParseFingerprint(lead, &want);
+    EXPECT_EQ(f.lead_ok, lead_ok) << lead;
+    EXPECT_EQ(f.lead, lead_ok ? want : 0) << lead;
+    want = 0;
+    const bool sentence_ok = ParseFingerprint(sentence, &want);
+    EXPECT_EQ(f.sentence_ok, sentence_ok) << sentence;
+    EXPECT_EQ(f.sentence, sentence_ok ? want : 0) << sentence;
+    accepted += fp_ok + lead_ok + sentence_ok;
+  }
+  // Both verdicts seen many times.
+  EXPECT_GT(accepted, 10000u);
+  EXPECT_LT(accepted, 50000u);
+}
+
 // Every prefix of every seed, and each prefix closed by a '}': cut inside numbers (the walk's
 // digit scans stop at the final '}' of an alert read in place, and nothing else stops them), in
 // literals, strings and escapes. Compare hands each in an exactly sized buffer, so ASan (and
