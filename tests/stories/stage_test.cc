@@ -348,12 +348,15 @@ TEST_F(StageTest, TheSameItemOnTwoTopicsCountsForTheKeysOfBoth) {
 
 // A new story counts for its keys in sorted order (rules, then tags; each key once): the order
 // the keys are created in (ForEachKey's) and their spike events come in. Random tags with shared
-// prefixes, upper case, bytes of 0x80 and more (UTF-8) and repeats, against std::sort.
+// prefixes (of 8 bytes and more too), upper case, bytes of 0x80 and more (UTF-8) and repeats,
+// against std::sort.
 TEST_F(StageTest, AStorysNewKeysAreCountedInSortedOrder) {
   Make({});
   std::mt19937_64 rng(5);
   const std::vector<std::string> pieces = {"a", "b", "z",        "A",
                                            "~", ".", "\xc3\xa9", "\xe2\x82\xac"};
+  const std::vector<std::string> prefixes = {
+      "", "b", "geo:", "geo:coun", "geo:country", "geo:countryA~"};
   std::set<std::string> seen;
   for (int i = 0; i < 300; ++i) {
     AlertSpec spec{"item" + std::to_string(i), Distinct(i + 1), kT0 + i * kMinute};
@@ -361,8 +364,9 @@ TEST_F(StageTest, AStorysNewKeysAreCountedInSortedOrder) {
     spec.tags.clear();
     const int n = 1 + static_cast<int>(rng() % 6);
     for (int t = 0; t < n; ++t) {
-      std::string tag;
-      for (size_t len = rng() % 5; tag.size() < len;) tag += pieces[rng() % pieces.size()];
+      // Most of them past eight bytes, many sharing the first eight or more.
+      std::string tag = prefixes[rng() % prefixes.size()];
+      for (size_t k = rng() % 9; k > 0; --k) tag += pieces[rng() % pieces.size()];
       spec.tags.push_back(tag);
     }
     if (rng() % 4 == 0) spec.tags.push_back(spec.tags[0]);  // a repeat
