@@ -27,6 +27,8 @@
 //     key per week are measured on a real timeline (benchmarks/README.md, "Stories: spikes").
 #include "steppewatch/stories/stage.h"
 
+#include <emmintrin.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
@@ -97,8 +99,20 @@ uint64_t Hash64(std::string_view s) {
 // Whether JsonWriter::Escape copies `s` as it is: printable ASCII without '"' or '\\' (an item
 // id, mostly), which needs no escaping (and no UTF-8 check: Escape's own for 16 bytes or more).
 bool PlainAscii(std::string_view s) {
+  size_t i = 0;
+  for (; i + 16 <= s.size(); i += 16) {
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i));
+    // As int8, bytes of 0x80 and more are negative: below 0x20 as well.
+    const __m128i special = _mm_or_si128(_mm_cmplt_epi8(b, _mm_set1_epi8(0x20)),
+                                         _mm_or_si128(_mm_cmpeq_epi8(b, _mm_set1_epi8('"')),
+                                                      _mm_cmpeq_epi8(b, _mm_set1_epi8('\\'))));
+    if (_mm_movemask_epi8(special) != 0) return false;
+  }
   bool plain = true;
-  for (unsigned char c : s) plain &= c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+  for (; i < s.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    plain &= c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+  }
   return plain;
 }
 

@@ -44,6 +44,12 @@ TEST(StageBatch, TheStoryObjectAndTheViewsAreThoseOfTheStream) {
     std::string id = "item" + std::to_string(i);
     if (i % 3 == 1) {
       for (int k = 0; k < 6; ++k) id += id_pieces[rng() % id_pieces.size()];
+    } else if (i % 3 == 2) {
+      // One special byte (a quote, a backslash, UTF-8, a control character) anywhere in an id
+      // of 5-45 bytes (the escaping's check goes 16 bytes at a time).
+      id += std::string(rng() % 40, 'p');
+      const size_t special[] = {3, 4, 5, 6, 9};
+      id.insert(rng() % (id.size() + 1), id_pieces[special[rng() % 5]]);
     }
     if (i % 50 == 7) id += std::string(300, 'x');  // longer than a stored id
     // Copies of the last 30 stories (their first fingerprint), languages from a pool of 80.
@@ -100,7 +106,7 @@ TEST(StageBatch, TheStoryObjectAndTheViewsAreThoseOfTheStream) {
       EXPECT_EQ(got, want) << out.alert;
     }
   }
-  EXPECT_GT(escaped, 500u);
+  EXPECT_GT(escaped, 1000u);
   EXPECT_GT(cut, 20u);
   EXPECT_GT(language_index.size(), 70u);
 }
