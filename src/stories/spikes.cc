@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 
 namespace steppewatch::stories {
 namespace {
@@ -291,40 +290,6 @@ SpikeDetector::Key* SpikeDetector::FindOrAdd(bool rule_scope, std::string_view n
   return &k;
 }
 
-uint64_t SpikeDetector::NameHash(bool rule_scope, std::string_view name) {
-  // Eight bytes at a time (names are short: a rule id, a tag), then a final mix.
-  uint64_t h =
-      (uint64_t{name.size()} << 1 | static_cast<uint64_t>(rule_scope)) * 0x9E3779B97F4A7C15ULL;
-  size_t i = 0;
-  for (; i + 8 <= name.size(); i += 8) {
-    uint64_t w;
-    std::memcpy(&w, name.data() + i, 8);
-    h = (h ^ w) * 0xff51afd7ed558ccdULL;
-    h ^= h >> 32;
-  }
-  if (i < name.size()) {
-    uint64_t w = 0;
-    std::memcpy(&w, name.data() + i, name.size() - i);
-    h = (h ^ w) * 0xff51afd7ed558ccdULL;
-  }
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ULL;
-  h ^= h >> 33;
-  return h;
-}
-
-SpikeDetector::Key* SpikeDetector::FindCached(bool rule_scope, std::string_view name) {
-  const uint64_t h = NameHash(rule_scope, name);
-  CachedKey& c = key_cache_[h & (kKeyCacheSize - 1)];
-  if (c.hash == h && c.key != UINT32_MAX) {
-    Key& k = keys_[c.key];
-    if (k.rule_scope == rule_scope && k.name == name) return &k;
-  }
-  Key* k = FindOrAdd(rule_scope, name);
-  if (k != nullptr) c = {h, static_cast<uint32_t>(k - keys_.data())};
-  return k;
-}
-
 SpikeEvent SpikeDetector::MakeEvent(const Key& k, SpikeState state, int64_t end_ms) const {
   SpikeEvent e;
   e.state = state;
@@ -345,7 +310,7 @@ SpikeEvent SpikeDetector::MakeEvent(const Key& k, SpikeState state, int64_t end_
 
 void SpikeDetector::AddStory(bool rule_scope, std::string_view name, int64_t time_ms, int language,
                              uint64_t seq, std::vector<SpikeEvent>* events, bool again) {
-  Key* kp = FindCached(rule_scope, name);
+  Key* kp = FindOrAdd(rule_scope, name);
   if (kp == nullptr) return;
   Key& k = *kp;
   if (again) {
@@ -431,8 +396,7 @@ double SpikeDetector::ExpectedNow(bool rule_scope, std::string_view name) {
 size_t SpikeDetector::MemoryBytes() const {
   size_t per_key = sizeof(Key) + static_cast<size_t>(n_) * (sizeof(uint16_t) + sizeof(uint64_t)) +
                    static_cast<size_t>(std::max(1, o_.recent_stories)) * 16;
-  size_t bytes = keys_.capacity() * sizeof(Key) + shape_ring_.capacity() * sizeof(double) +
-                 key_cache_.capacity() * sizeof(CachedKey);
+  size_t bytes = keys_.capacity() * sizeof(Key) + shape_ring_.capacity() * sizeof(double);
   for (const Key& k : keys_) bytes += per_key - sizeof(Key) + k.name.capacity();
   bytes += (rule_index_.capacity() + tag_index_.capacity()) *
            (sizeof(std::string) + sizeof(uint32_t) + 1);

@@ -154,12 +154,6 @@ class SpikeDetector {
   };
 
   Key* FindOrAdd(bool rule_scope, std::string_view name);
-  // FindOrAdd through the key cache: a direct-mapped table of (hash of scope and name, key
-  // index), checked against the key's own name (on the first line of the Key, which AddStory
-  // reads next anyway) and filled on a miss. Cheaper than the map's hash, probe and compare on
-  // every new story's every key.
-  static uint64_t NameHash(bool rule_scope, std::string_view name);
-  Key* FindCached(bool rule_scope, std::string_view name);
   // Brings the key's ring up to bucket `b` (folding buckets that leave it into num).
   void Rotate(Key& k, int64_t b);
   // Computes the key's expected count and threshold for the current bucket.
@@ -208,12 +202,6 @@ class SpikeDetector {
   size_t memo_slot_ = 0;
 
   std::vector<Key> keys_;
-  struct CachedKey {
-    uint64_t hash = 0;
-    uint32_t key = UINT32_MAX;  // none
-  };
-  static constexpr size_t kKeyCacheSize = 1024;  // a power of two
-  std::vector<CachedKey> key_cache_ = std::vector<CachedKey>(kKeyCacheSize);
   // Key index by name, one map per scope (looked up by view: no key string is built).
   absl::flat_hash_map<std::string, uint32_t> rule_index_, tag_index_;
   std::vector<uint32_t> active_;

@@ -388,51 +388,6 @@ TEST_F(StageTest, AStorysNewKeysAreCountedInSortedOrder) {
   EXPECT_THAT(got_.rejected, IsEmpty());
 }
 
-// Many keys (3,000 tags and 200 rules, more than the stage's key cache has slots, so names
-// share slots and evict each other) and a bound on keys: each key's count of new stories, and
-// the counts dropped past the bound, against a tally of the stream.
-TEST_F(StageTest, ManyKeysAreCountedEachForItsOwnStories) {
-  StageOptions o;
-  o.max_keys = 2500;
-  Make(o);
-  std::mt19937_64 rng(8);
-  std::map<std::string, uint64_t> want;  // "scope:name" -> new stories, in creation order too
-  std::vector<std::string> order;
-  uint64_t dropped = 0;
-  auto count = [&](const std::string& key) {
-    if (want.count(key) == 0 && want.size() >= 2500) {
-      ++dropped;
-      return;
-    }
-    if (want.count(key) == 0) order.push_back(key);
-    ++want[key];
-  };
-  for (int i = 0; i < 6000; ++i) {
-    AlertSpec spec{"item" + std::to_string(i), Distinct(i + 1), kT0 + i * kMinute};
-    spec.rule = "rule." + std::to_string(rng() % 200);
-    spec.tags.clear();
-    for (int t = 0; t < 3; ++t) spec.tags.push_back("tag:" + std::to_string(rng() % 3000));
-    std::vector<std::string> tags = spec.tags;
-    std::sort(tags.begin(), tags.end());
-    tags.erase(std::unique(tags.begin(), tags.end()), tags.end());
-    count("rule:" + spec.rule);
-    for (const std::string& tag : tags) count("tag:" + tag);
-    Feed(Alert(spec));
-  }
-  std::map<std::string, uint64_t> got;
-  std::vector<std::string> got_order;
-  stage_->ForEachKey([&](std::string_view scope, std::string_view name, uint64_t n) {
-    const std::string key = std::string(scope) + ":" + std::string(name);
-    got[key] = n;
-    got_order.push_back(key);
-  });
-  EXPECT_EQ(got, want);
-  EXPECT_EQ(got_order, order);
-  EXPECT_EQ(stage_->stats().dropped_keys, dropped);
-  EXPECT_GT(dropped, 1000u);
-  EXPECT_THAT(got_.rejected, IsEmpty());
-}
-
 TEST_F(StageTest, StoriesExpireAfterTheWindow) {
   StageOptions o;
   o.window = absl::Hours(72);
