@@ -147,12 +147,38 @@ bool ParseReuters(std::string_view text, int64_t* ms, bool* has_time) {
   return Assemble(y, mo, d, h, mi, sec, millis, 0, ms);
 }
 
+// The form of nearly every item's published_at, "YYYY-MM-DDTHH:MM:SSZ", read with fixed offsets;
+// false (ParseIso decides) for anything else, or when Assemble rejects the date.
+bool ParseCommonIso(std::string_view text, int64_t* ms, bool* has_time) {
+  if (text.size() != 20 || text[4] != '-' || text[7] != '-' || text[10] != 'T' || text[13] != ':' ||
+      text[16] != ':' || text[19] != 'Z') {
+    return false;
+  }
+  bool digits = true;
+  auto at = [&](int i, int n) {
+    int v = 0;
+    for (int k = i; k < i + n; ++k) {
+      const unsigned d = static_cast<unsigned char>(text[k]) - '0';
+      digits &= d <= 9;
+      v = v * 10 + static_cast<int>(d);
+    }
+    return v;
+  };
+  const int y = at(0, 4), mo = at(5, 2), d = at(8, 2), h = at(11, 2), mi = at(14, 2),
+            sec = at(17, 2);
+  if (!digits || !Assemble(y, mo, d, h, mi, sec, 0, 0, ms)) return false;
+  *has_time = true;
+  return true;
+}
+
 }  // namespace
 
 bool ParseEventTime(std::string_view text, int64_t* ms, bool* has_time_of_day) {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
   while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
   if (text.size() < 10) return false;
+  // ParseIso's result for this form (ParseIso ran ~380 instructions an alert).
+  if (ParseCommonIso(text, ms, has_time_of_day)) return true;
   if (ParseIso(text, ms, has_time_of_day)) return true;
   return ParseReuters(text, ms, has_time_of_day);
 }

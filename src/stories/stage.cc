@@ -27,6 +27,8 @@
 //     key per week are measured on a real timeline (benchmarks/README.md, "Stories: spikes").
 #include "steppewatch/stories/stage.h"
 
+#include <emmintrin.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
@@ -94,9 +96,33 @@ uint64_t Hash64(std::string_view s) {
   return h;
 }
 
+// Whether JsonWriter::Escape copies `s` as it is: printable ASCII without '"' or '\\' (an item
+// id, mostly), which needs no escaping (and no UTF-8 check: Escape's own for 16 bytes or more).
+bool PlainAscii(std::string_view s) {
+  size_t i = 0;
+  for (; i + 16 <= s.size(); i += 16) {
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i));
+    // As int8, bytes of 0x80 and more are negative: below 0x20 as well.
+    const __m128i special = _mm_or_si128(_mm_cmplt_epi8(b, _mm_set1_epi8(0x20)),
+                                         _mm_or_si128(_mm_cmpeq_epi8(b, _mm_set1_epi8('"')),
+                                                      _mm_cmpeq_epi8(b, _mm_set1_epi8('\\'))));
+    if (_mm_movemask_epi8(special) != 0) return false;
+  }
+  bool plain = true;
+  for (; i < s.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    plain &= c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+  }
+  return plain;
+}
+
 void AppendString(std::string_view s, std::string* out) {
   out->push_back('"');
-  alert::JsonWriter::Escape(s, out);
+  if (PlainAscii(s)) {
+    out->append(s);
+  } else {
+    alert::JsonWriter::Escape(s, out);
+  }
   out->push_back('"');
 }
 
@@ -116,11 +142,35 @@ struct Slot {
 // Calls fn(rule_scope, name) for each of the alert's rules, then each of its tags, each key once
 // (two matched rules may carry the same tag) and in sorted order: the alert's own views, sorted
 // in place (they are not used after this).
+// std::string_view's order (bytes as unsigned char, then length), eight bytes at a time (as
+// big-endian numbers) without a call to memcmp: names are short and share prefixes ("geo:").
+bool NameLess(std::string_view a, std::string_view b) {
+  const size_t n = std::min(a.size(), b.size());
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t x, y;
+    std::memcpy(&x, a.data() + i, 8);
+    std::memcpy(&y, b.data() + i, 8);
+    if (x != y) return __builtin_bswap64(x) < __builtin_bswap64(y);
+  }
+  for (; i < n; ++i) {
+    if (a[i] != b[i]) return static_cast<unsigned char>(a[i]) < static_cast<unsigned char>(b[i]);
+  }
+  return a.size() < b.size();
+}
+
 template <typename Fn>
 void ForEachUniqueKey(AlertFields& f, Fn fn) {
   for (bool rule_scope : {true, false}) {
     std::vector<std::string_view>& names = rule_scope ? f.rules : f.tags;
-    std::sort(names.begin(), names.end());
+    // An alert has a few names: an insertion sort (equal names are equal bytes, so the order
+    // among them does not matter).
+    for (size_t i = 1; i < names.size(); ++i) {
+      const std::string_view x = names[i];
+      size_t j = i;
+      for (; j > 0 && NameLess(x, names[j - 1]); --j) names[j] = names[j - 1];
+      names[j] = x;
+    }
     for (size_t i = 0; i < names.size(); ++i) {
       if (i == 0 || names[i] != names[i - 1]) fn(rule_scope, names[i]);
     }
@@ -223,6 +273,11 @@ class StageImpl final : public StoriesStage {
   std::vector<std::string> language_names_;
   std::string last_language_name_;  // the last alert's language and its index (-1: none yet)
   int last_language_ = -1;
+  // The last story's languages as rendered (AppendLanguages), its bitmap and the count of
+  // language names it was rendered with (SIZE_MAX: none yet).
+  std::string languages_rendered_;
+  uint64_t languages_rendered_bits_ = 0;
+  size_t languages_rendered_names_ = SIZE_MAX;
 
   std::vector<SpikeEvent> events_;  // of the alert being handled
   // Per alert of the largest batch so far; outs_[i] points into slots_[i].
@@ -344,24 +399,53 @@ void StageImpl::RenderAlert(std::string_view json, const StoryIndex::Assignment&
   const Story& s = *a.story;
   const std::string_view id = index_.Id(a.seq);
   // The object has at least its schema, so the story follows a member.
-  o.append(",\"story\":{\"id\":");
-  AppendString(id, &o);
-  o.append(",\"first_seen\":\"");
+  o.append(",\"story\":{\"id\":\"");
+  // An id that needs no escaping is in the output as it is: the output's view of it (valid as
+  // long as the output), not a copy.
+  const size_t id_at = o.size();
+  const bool id_plain = PlainAscii(id);
+  if (id_plain) {
+    o.append(id);
+  } else {
+    alert::JsonWriter::Escape(id, &o);
+  }
+  o.append("\",\"first_seen\":\"");
   AppendRfc3339(s.first_seen_ms, &o);
   o.append("\",\"copies\":");
   AppendUint(s.copies, &o);
   o.append(",\"sources\":");
   AppendUint(StoryIndex::Sources(s), &o);
   o.append(",\"languages\":");
-  AppendLanguages(s.languages, language_names_, &o);
+  // A story's languages are mostly those of the last story rendered (one language): its
+  // rendering again. The names only grow, so a rendering holds while their count does.
+  if (s.languages != languages_rendered_bits_ ||
+      language_names_.size() != languages_rendered_names_) {
+    languages_rendered_.clear();
+    AppendLanguages(s.languages, language_names_, &languages_rendered_);
+    languages_rendered_bits_ = s.languages;
+    languages_rendered_names_ = language_names_.size();
+  }
+  o.append(languages_rendered_);
   // "new" marks the story's first item (each of its alerts, when it alerted to several topics).
   o.append(a.first_item ? ",\"new\":true}}" : ",\"new\":false}}");
-  slot.key_out.assign(slot.f.id);
+  // The item id's bytes are in the alert's copy at the same place when the parse read them in
+  // place (no escapes), else a copy of them.
+  const auto key_at = reinterpret_cast<uintptr_t>(slot.f.id.data()) -
+                      reinterpret_cast<uintptr_t>(json.data());  // wraps when before it
+  if (key_at < json.size() && slot.f.id.size() < json.size() - key_at) {
+    out.key = std::string_view(o).substr(key_at, slot.f.id.size());
+  } else {
+    slot.key_out.assign(slot.f.id);
+    out.key = slot.key_out;
+  }
   // A copy: the index's ids move when later alerts of a batch expire or add stories.
-  slot.story_id_out.assign(id);
+  if (id_plain) {
+    out.story_id = std::string_view(o).substr(id_at, id.size());
+  } else {
+    slot.story_id_out.assign(id);
+    out.story_id = slot.story_id_out;
+  }
   out.alert = o;
-  out.key = slot.key_out;
-  out.story_id = slot.story_id_out;
   out.story_copies = s.copies;
 }
 

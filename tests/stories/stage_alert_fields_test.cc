@@ -3,6 +3,7 @@
 // every input both must give the same verdict (the same simdjson error when rejected) and the
 // same fields; the fast path must also take the alerts it was made for (else it is only slower).
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -14,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "steppewatch/stories/fingerprint.h"
 #include "stories/alert_fields.h"
+#include "stories/event_time.h"
 #include "stories/stage_test_util.h"
 #include "testing/paths.h"
 
@@ -244,6 +246,98 @@ TEST(AlertFieldParser, ReadsTheSentenceKey) {
   EXPECT_EQ(key.sentence, 0xffu);
   EXPECT_FALSE(sentence(",\"fingerprint_sentence\":\"00000000000000FF\"").ok);
   EXPECT_FALSE(sentence(",\"fingerprint_sentence\":\"ff\"").ok);
+}
+
+// The three fingerprints' hex digits (read 16 at a time by the parser) against
+// ParseFingerprint's digit-by-digit reading: random strings of 15-17 bytes drawn mostly from the
+// bytes at the edges of the accepted ranges ('/', '0', '9', ':', '`', 'a', 'f', 'g', upper case,
+// DEL, UTF-8), and random valid keys.
+TEST(AlertFieldParser, FingerprintDigitsAgreeWithParseFingerprint) {
+  AlertFieldParser parser;
+  std::mt19937_64 rng(13);
+  const std::vector<std::string> pieces = {"/", "0", "1",    "5", "9", ":",        "@",
+                                           "A", "F", "G",    "`", "a", "c",        "f",
+                                           "g", "z", "\x7f", " ", "~", "\xc3\xa9", "\xe2\x80\xa8"};
+  auto key = [&] {
+    std::string k;
+    const size_t want = 15 + rng() % 3;
+    if (rng() % 3 == 0) {  // a valid key (or one digit off)
+      AppendFingerprint(rng(), &k);
+      const std::string_view ascii = "/09:@AFG`afgz~ \x7f";
+      if (rng() % 2 == 0) k[rng() % 16] = ascii[rng() % ascii.size()];
+      return k;
+    }
+    while (k.size() < want) k += pieces[rng() % pieces.size()];
+    return k;
+  };
+  size_t accepted = 0;
+  for (int i = 0; i < 20000; ++i) {
+    const std::string fp = key(), lead = key(), sentence = key();
+    const std::string json =
+        "{\"schema\":\"steppewatch.alert.v1\",\"item\":{\"id\":\"a\",\"fingerprint\":\"" + fp +
+        "\",\"lead_fingerprint\":\"" + lead + "\",\"fingerprint_sentence\":\"" + sentence + "\"}}";
+    AlertFields f;
+    parser.Parse(json, &f);
+    ASSERT_EQ(f.error, simdjson::SUCCESS) << json;
+    Fingerprint want = 0;
+    const bool fp_ok = ParseFingerprint(fp, &want);
+    EXPECT_EQ(f.fp_ok, fp_ok) << fp;
+    if (fp_ok) {
+      EXPECT_EQ(f.fp, want) << fp;
+    }
+    want = 0;
+    const bool lead_ok = ParseFingerprint(lead, &want);
+    EXPECT_EQ(f.lead_ok, lead_ok) << lead;
+    EXPECT_EQ(f.lead, lead_ok ? want : 0) << lead;
+    want = 0;
+    const bool sentence_ok = ParseFingerprint(sentence, &want);
+    EXPECT_EQ(f.sentence_ok, sentence_ok) << sentence;
+    EXPECT_EQ(f.sentence, sentence_ok ? want : 0) << sentence;
+    accepted += fp_ok + lead_ok + sentence_ok;
+  }
+  // Both verdicts seen many times.
+  EXPECT_GT(accepted, 10000u);
+  EXPECT_LT(accepted, 50000u);
+}
+
+// Event times of the common form ("YYYY-MM-DDTHH:MM:SSZ", read with fixed offsets) against the
+// general parse of the same time written in a form only it reads (lower-case 't' and 'z', or a
+// ".000" fraction): random digits around the edges (month 00-13, day 00-32, hour 24, minute
+// 60, second 61, Feb 29 of leap and common years, years 0000-9999), and a byte off anywhere.
+TEST(EventTime, TheCommonFormAgreesWithTheGeneralParse) {
+  std::mt19937_64 rng(3);
+  auto two = [&](int hi) {
+    const int v = static_cast<int>(rng() % (hi + 1));
+    return std::string(1, static_cast<char>('0' + v / 10)) + static_cast<char>('0' + v % 10);
+  };
+  size_t accepted = 0;
+  for (int i = 0; i < 200000; ++i) {
+    char year[8];
+    std::snprintf(
+        year, sizeof year, "%04d",
+        rng() % 4 == 0 ? static_cast<int>(rng() % 10000) : 1996 + static_cast<int>(rng() % 40));
+    std::string t = std::string(year) + "-" + two(13) + "-" + two(32) + "T" + two(24) + ":" +
+                    two(60) + ":" + two(61) + "Z";
+    if (rng() % 8 == 0) t[rng() % t.size()] = "0:-TZ/ a9"[rng() % 9];
+    int64_t ms = 0, want_ms = 0;
+    bool has_time = false, want_time = false;
+    const bool ok = ParseEventTime(t, &ms, &has_time);
+    std::string general = t;
+    if (rng() % 2 == 0) {
+      for (char& c : general) c = c == 'T' ? 't' : c == 'Z' ? 'z' : c;
+    } else if (general.size() == 20 && general[19] == 'Z') {
+      general.insert(19, ".000");
+    }
+    const bool want = ParseEventTime(general, &want_ms, &want_time);
+    ASSERT_EQ(ok, want) << t << " / " << general;
+    if (ok) {
+      EXPECT_EQ(ms, want_ms) << t;
+      EXPECT_EQ(has_time, want_time) << t;
+    }
+    accepted += ok;
+  }
+  EXPECT_GT(accepted, 20000u);
+  EXPECT_LT(accepted, 180000u);
 }
 
 // Every prefix of every seed, and each prefix closed by a '}': cut inside numbers (the walk's

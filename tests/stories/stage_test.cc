@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <map>
+#include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -342,6 +344,48 @@ TEST_F(StageTest, TheSameItemOnTwoTopicsCountsForTheKeysOfBoth) {
                                                      {"tag:theme:unrest", 1}}));
   EXPECT_EQ(stage_->stats().new_stories, 2u);
   EXPECT_EQ(stage_->stats().copies, 0u);
+}
+
+// A new story counts for its keys in sorted order (rules, then tags; each key once): the order
+// the keys are created in (ForEachKey's) and their spike events come in. Random tags with shared
+// prefixes (of 8 bytes and more too), upper case, bytes of 0x80 and more (UTF-8) and repeats,
+// against std::sort.
+TEST_F(StageTest, AStorysNewKeysAreCountedInSortedOrder) {
+  Make({});
+  std::mt19937_64 rng(5);
+  const std::vector<std::string> pieces = {"a", "b", "z",        "A",
+                                           "~", ".", "\xc3\xa9", "\xe2\x82\xac"};
+  const std::vector<std::string> prefixes = {
+      "", "b", "geo:", "geo:coun", "geo:country", "geo:countryA~"};
+  std::set<std::string> seen;
+  for (int i = 0; i < 300; ++i) {
+    AlertSpec spec{"item" + std::to_string(i), Distinct(i + 1), kT0 + i * kMinute};
+    spec.rule = "rule." + std::to_string(i);
+    spec.tags.clear();
+    const int n = 1 + static_cast<int>(rng() % 6);
+    for (int t = 0; t < n; ++t) {
+      // Most of them past eight bytes, many sharing the first eight or more.
+      std::string tag = prefixes[rng() % prefixes.size()];
+      for (size_t k = rng() % 9; k > 0; --k) tag += pieces[rng() % pieces.size()];
+      spec.tags.push_back(tag);
+    }
+    if (rng() % 4 == 0) spec.tags.push_back(spec.tags[0]);  // a repeat
+    std::vector<std::string> want;
+    for (const std::string& tag : spec.tags) {
+      if (!seen.count("tag:" + tag)) want.push_back("tag:" + tag);
+    }
+    std::sort(want.begin(), want.end());
+    want.erase(std::unique(want.begin(), want.end()), want.end());
+    want.insert(want.begin(), "rule:" + spec.rule);
+    Feed(Alert(spec));
+    std::vector<std::string> added;
+    stage_->ForEachKey([&](std::string_view scope, std::string_view name, uint64_t) {
+      const std::string key = std::string(scope) + ":" + std::string(name);
+      if (seen.insert(key).second) added.push_back(key);
+    });
+    ASSERT_EQ(added, want) << "alert " << i;
+  }
+  EXPECT_THAT(got_.rejected, IsEmpty());
 }
 
 TEST_F(StageTest, StoriesExpireAfterTheWindow) {

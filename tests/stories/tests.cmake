@@ -13,5 +13,8 @@ set_tests_properties(stories.output_schema PROPERTIES LABELS unit)
 target_include_directories(stories_stage_alert_fields_test PRIVATE ${PROJECT_SOURCE_DIR}/src)
 target_link_libraries(stories_stage_alert_fields_test PRIVATE simdjson::simdjson)
 
+# The batch test reads the enriched alerts back with simdjson's DOM parser.
+target_link_libraries(stories_stage_batch_test PRIVATE simdjson::simdjson)
+
 # The fingerprint test checks the sentence key's options path (a private header).
 target_include_directories(stories_fingerprint_test PRIVATE ${PROJECT_SOURCE_DIR}/src)
