@@ -159,17 +159,24 @@ bool NameLess(std::string_view a, std::string_view b) {
   return a.size() < b.size();
 }
 
+inline constexpr size_t kInsertionSortNames = 16;
+
 template <typename Fn>
 void ForEachUniqueKey(AlertFields& f, Fn fn) {
   for (bool rule_scope : {true, false}) {
     std::vector<std::string_view>& names = rule_scope ? f.rules : f.tags;
     // An alert has a few names: an insertion sort (equal names are equal bytes, so the order
-    // among them does not matter).
-    for (size_t i = 1; i < names.size(); ++i) {
-      const std::string_view x = names[i];
-      size_t j = i;
-      for (; j > 0 && NameLess(x, names[j - 1]); --j) names[j] = names[j - 1];
-      names[j] = x;
+    // among them does not matter); many (an item that matched much of a large watch list) are
+    // sorted in n log n, in the same order.
+    if (names.size() > kInsertionSortNames) {
+      std::sort(names.begin(), names.end(), NameLess);
+    } else {
+      for (size_t i = 1; i < names.size(); ++i) {
+        const std::string_view x = names[i];
+        size_t j = i;
+        for (; j > 0 && NameLess(x, names[j - 1]); --j) names[j] = names[j - 1];
+        names[j] = x;
+      }
     }
     for (size_t i = 0; i < names.size(); ++i) {
       if (i == 0 || names[i] != names[i - 1]) fn(rule_scope, names[i]);
