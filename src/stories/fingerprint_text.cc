@@ -212,18 +212,19 @@ inline size_t CutEndCredit(const char* p, size_t i, size_t n, size_t min_kept) {
   while (e > i && p[e - 1] == ' ') --e;
   const bool period = e > i && p[e - 1] == '.';
   if (period) --e;
+  // The body without the credit that starts at `at` (its spaces before trimmed), when min_kept
+  // bytes stay.
+  auto cut_before = [&](size_t at) {
+    while (at > i && p[at - 1] == ' ') --at;
+    return at - i >= min_kept ? at : n;
+  };
   if (e > i && p[e - 1] == '/') {
     // An agency between slashes (" /тасс/.", " /новости-грузия/"), as regional outlets credit
     // what they reprint: after a space, letters, hyphens and up to two spaces.
     int inner = 0;
     for (size_t j = e - 1; j-- > i && j + 32 > e;) {
       const char c = p[j];
-      if (c == '/') {
-        if (j == e - 2 || j == i || p[j - 1] != ' ') return n;
-        size_t cut = j - 1;
-        while (cut > i && p[cut - 1] == ' ') --cut;
-        return cut - i >= min_kept ? cut : n;
-      }
+      if (c == '/') return j == e - 2 || j == i || p[j - 1] != ' ' ? n : cut_before(j);
       if (c == ' ' && ++inner > 2) return n;
       const auto u = static_cast<unsigned char>(c);
       if (!(u >= 0x80 || (c >= 'a' && c <= 'z') || c == '-' || c == ' ')) return n;
@@ -236,12 +237,13 @@ inline size_t CutEndCredit(const char* p, size_t i, size_t n, size_t min_kept) {
     if (c == ' ') {
       if (j >= i + 2 && p[j - 1] == '-' && p[j - 2] == ' ') {
         if (j == e - 1) return n;  // nothing after the dash
-        size_t cut = j - 2;
-        while (cut > i && p[cut - 1] == ' ') --cut;
-        if (period && (cut == i || (p[cut - 1] != '.' && p[cut - 1] != '!' && p[cut - 1] != '?'))) {
-          return n;  // a copula's sentence, not a credit
+        const size_t cut = cut_before(j - 2);
+        // With a final '.', a sentence end must stand before the dash, else it is a copula's
+        // sentence ("бірі - дәрігер."), not a credit.
+        if (cut != n && period && p[cut - 1] != '.' && p[cut - 1] != '!' && p[cut - 1] != '?') {
+          return n;
         }
-        return cut - i >= min_kept ? cut : n;
+        return cut;
       }
       if (++spaces > 2) return n;
       continue;
@@ -765,7 +767,6 @@ size_t FirstLine(std::string_view folded_body, std::string_view original_body,
   if (last == '.' || last == '!' || last == '?' || last == ':' || last == ';' || last == ',') {
     return 0;
   }
-
   if (o.wrap_bytes != 0) {
     size_t b = nl + 1;
     while (b < original_body.size() &&

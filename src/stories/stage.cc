@@ -406,17 +406,14 @@ void StageImpl::RenderAlert(std::string_view json, const StoryIndex::Assignment&
   const Story& s = *a.story;
   const std::string_view id = index_.Id(a.seq);
   // The object has at least its schema, so the story follows a member.
-  o.append(",\"story\":{\"id\":\"");
+  o.append(",\"story\":{\"id\":");
   // An id that needs no escaping is in the output as it is: the output's view of it (valid as
-  // long as the output), not a copy.
-  const size_t id_at = o.size();
-  const bool id_plain = PlainAscii(id);
-  if (id_plain) {
-    o.append(id);
-  } else {
-    alert::JsonWriter::Escape(id, &o);
-  }
-  o.append("\",\"first_seen\":\"");
+  // long as the output), not a copy. Escaping lengthens whatever it changes, so an id written in
+  // its own length was written as it is.
+  const size_t id_at = o.size() + 1;
+  AppendString(id, &o);
+  const bool id_plain = o.size() - 1 - id_at == id.size();
+  o.append(",\"first_seen\":\"");
   AppendRfc3339(s.first_seen_ms, &o);
   o.append("\",\"copies\":");
   AppendUint(s.copies, &o);

@@ -233,8 +233,9 @@ struct FingerprintOptions {
   // the sentence's subject, not a dateline.
   bool dateline_marks = true;
   // Two or three words without those marks are a dateline when the original body writes them
-  // capitalised before the dash ("Hong Kong - ", "New York – "), at its start or after a first
-  // line (internal::IsCapitalDateline).
+  // capitalised before the dash ("Hong Kong - ", "New York – ") at a word's start within its
+  // first 128 bytes: at its start, after a byline line or after another dateline
+  // (internal::IsCapitalDateline).
   bool capital_datelines = true;
   // Also a leading segment ending with 日电 within dateline_bytes (Chinese wire datelines).
   bool strip_cjk_dateline = true;
