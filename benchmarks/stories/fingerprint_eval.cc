@@ -68,19 +68,21 @@
 //   feature sum). The defaults are the product's (sent=15 sent_gate=6, fixed gate; sent=0: no
 //   sentence key). Negative pairs are also looked up by it. lead_d=D: the lead key's distance
 //   (default the product's kLeadDistance, 0 since 2026-12-05; 1 before).
-//   With --sim only: sent_keys=K indexes and looks up the K least sentence hashes (100: every
-//   sentence, the bound of such keys); sent_cheap=1 hashes a sentence by its first token and
-//   its tokens' lengths only (what a fingerprint could afford); body_gate=G verifies a sentence
-//   match by the bodies' fingerprints (no title) within G bits instead of the whole fingerprints;
-//   sent_two=G lets a match through at G bits when the two least sentence hashes agree; oracle=1
-//   accepts a sentence match by the labels, exact_j=P by the exact resemblance of the two items'
-//   features (words and word pairs of the selected text) >= P%, exact_c=P by their exact
-//   containment |A n B| / min(|A|, |B|) >= P%: the bounds of the candidates and of any sketch.
-//   sk=N skc=P skd=D skf=F: the sentence match's containment check. Default sk=-1: the
-//   product's SentenceContained on the fingerprints and token counts (skc, skf its percent and
-//   floor; skd an extra bound on the distance); sk=0: the fixed gate alone (before 2026-12-05
-//   midday); sk=1 or 2: the same estimate from one or two independent 64-bin sketches of the
-//   exact features instead (what a second 64-bit word per story would buy).
+//   With --sim only: sent_keys=K indexes and looks up the K least sentence hashes (default 2, the
+//   product's two sentence keys; 1: the sentence key alone, as before 2026-12-05 evening; 100:
+//   every sentence, the bound of such keys); sent2_gate=G and sent2_c=P take a match through a
+//   key other than both items' least within G bits or contained at P% (default: as the least);
+//   sent_cheap=1 hashes a sentence by its first token and its tokens' lengths only (what a
+//   fingerprint could afford); body_gate=G verifies a sentence match by the bodies' fingerprints
+//   (no title) within G bits instead of the whole fingerprints; sent_two=G lets a match through at
+//   G bits when the two least sentence hashes agree; oracle=1 accepts a sentence match by the
+//   labels, exact_j=P by the exact resemblance of the two items' features (words and word pairs of
+//   the selected text) >= P%, exact_c=P by their exact containment |A n B| / min(|A|, |B|) >= P%:
+//   the bounds of the candidates and of any sketch. sk=N skc=P skd=D skf=F: the sentence match's
+//   containment check. Default sk=-1: the product's SentenceContained on the fingerprints and token
+//   counts (skc, skf its percent and floor; skd an extra bound on the distance); sk=0: the fixed
+//   gate alone (before 2026-12-05 midday); sk=1 or 2: the same estimate from one or two independent
+//   64-bin sketches of the exact features instead (what a second 64-bit word per story would buy).
 //   members=M: a copy that joins a story other than as an exact twin of the member it matched
 //   adds its own keys (fingerprint, lead, sentence) to the story, up to M such copies per story,
 //   so later copies may join through them (the stage indexes a story's first copy only).
@@ -190,6 +192,9 @@ bool g_sent_containment = false;  // sent_cont=0: the sentence key's gate is fix
                                   // the body's first sentence is not a candidate
 int g_lead_distance = steppewatch::stories::kLeadDistance;  // lead_d=D
 bool g_why = false;
+// --assignments OUT (with --stories or --sim): "id story" per item, the story it was put in (its
+// first item's id), for the analyses of false pairs and misses in a script.
+const char* g_assignments = nullptr;
 bool g_sim = false;  // --sim: stories by the eval's emulation of the stage (with sent=, lead_d=) //
                      // --why: why each copy missed its original (with --stories)
 bool g_containment = true;  // containment=0: the fixed gate only (as alerts without a count)
@@ -249,7 +254,7 @@ int Distance(const Item& a, const Item& b) {
 // The sentence key: the least hash of the body's sentences (as the text rules select the body)
 // of at least g_sent tokens; a sentence's hash is of its tokens in order, so typography and
 // re-wrapping do not change it. 0: no such sentence.
-size_t g_sent_keys = 1;
+size_t g_sent_keys = 2;     // the product's: the sentence key and the second
 bool g_sent_cheap = false;  // sent_cheap=1: a sentence hashed by its first token and the lengths
 bool g_sent_chain = false;  // sent_chain=1: the recall round's chained token hashes
 int g_body_gate = -1;
@@ -328,6 +333,9 @@ std::vector<uint64_t> Features(std::string_view folded_title, std::string_view f
 // The defaults: the product's (sk=-1: SentenceContained on the fingerprints and token counts;
 // sk=0: the fixed gate alone, the rule before 2026-12-05 midday).
 int g_sk = -1, g_skd = 64;
+// sent2_gate=G sent2_c=P: a match through a key that is not both items' least (sent_keys >= 2)
+// is taken within G bits or contained at P% (defaults: as the least key's).
+int g_sent2_gate = -1, g_sent2_c = -1;
 int g_skc = steppewatch::stories::kSentenceContainmentPercent;
 int g_skf =
     steppewatch::stories::kSentenceContainmentFloorPercent;  // skf=P: the shorter >= P%  // skd=D:
@@ -530,12 +538,15 @@ void StoryLevel(const std::vector<Item>& items) {
         for (size_t q = 0; best < 0 && g_sent > 0 && q < looked_up; ++q) {
           const auto f = sents.find(it.sents[q]);
           if (f != sents.end()) {
-            for (uint32_t seq : f->second) {
+            for (uint32_t seq_rank : f->second) {
+              const uint32_t seq = seq_rank >> 1;
+              const bool second = q > 0 || (seq_rank & 1) != 0;
+              const int sgate = second && g_sent2_gate >= 0 ? g_sent2_gate : g_sent_gate;
+              const int skc = second && g_sent2_c >= 0 ? g_sent2_c : g_skc;
               const int d = Distance(sim[seq].fp, fp);
-              const int gate =
-                  g_containment && g_sent_containment
-                      ? steppewatch::stories::LeadGate(tokens, sim[seq].tokens, g_sent_gate)
-                      : g_sent_gate;
+              const int gate = g_containment && g_sent_containment
+                                   ? steppewatch::stories::LeadGate(tokens, sim[seq].tokens, sgate)
+                                   : sgate;
               // oracle=1: the labels verify (the bound of the candidates alone).
               if (g_oracle   ? items[sim[seq].first_item].story == it.story
                   : g_sk > 0 ? EstimatedContainment(items[sim[seq].first_item].sketch,
@@ -551,7 +562,7 @@ void StoryLevel(const std::vector<Item>& items) {
                                      : d <= gate ||
                                            (g_sk < 0 && d <= g_skd &&
                                             steppewatch::stories::SentenceContained(
-                                                d, tokens, sim[seq].tokens, g_skc, g_skf)) ||
+                                                d, tokens, sim[seq].tokens, skc, g_skf)) ||
                                            (g_sent_two > 0 && it.sents.size() > 1 &&
                                             sim[seq].sent2 == it.sents[1] &&
                                             sim[seq].sent == it.sents[0] && d <= g_sent_two)) {
@@ -587,7 +598,7 @@ void StoryLevel(const std::vector<Item>& items) {
       }
       if (sim.back().sent != 0) {
         for (size_t q = 0; q < std::min(it.sents.size(), g_sent_keys); ++q) {
-          sents[it.sents[q]].push_back(seq);
+          sents[it.sents[q]].push_back(seq << 1 | (q > 0 ? 1u : 0u));
         }
       }
     }
@@ -599,7 +610,7 @@ void StoryLevel(const std::vector<Item>& items) {
         index
             .Assign(items[i].fp[0], items[i].id, time[i], std::hash<std::string>()(items[i].id),
                     items[i].lang, g_lead ? items[i].lead : 0, g_containment ? items[i].tokens : 0,
-                    items[i].sent)
+                    items[i].sent, items[i].sents.size() > 1 ? items[i].sents[1] : 0)
             .seq;
   }
   // Positives per true story; predicted pairs per assigned story (pairs of one KazNERD group but
@@ -631,6 +642,17 @@ void StoryLevel(const std::vector<Item>& items) {
         const uint32_t classes = PairClasses(a, b);
         for (int c = 0; c < kClassCount; ++c) fp[c] += classes >> c & 1;
       }
+    }
+  }
+  if (g_assignments != nullptr) {
+    std::FILE* out = std::fopen(g_assignments, "w");
+    if (out != nullptr) {
+      std::unordered_map<uint64_t, uint32_t> first_of;
+      for (uint32_t i : order) first_of.emplace(story_of[i], i);
+      for (uint32_t i = 0; i < n; ++i) {
+        std::fprintf(out, "%s %s\n", items[i].id.c_str(), items[first_of[story_of[i]]].id.c_str());
+      }
+      std::fclose(out);
     }
   }
   if (g_why) {
@@ -744,6 +766,8 @@ constexpr EvalSetting kEvalSettings[] = {
     {"sent_cheap", [](long v) { g_sent_cheap = static_cast<int>(v) != 0; }, false},
     {"sent_chain", [](long v) { g_sent_chain = static_cast<int>(v) != 0; }, false},
     {"sent_keys", [](long v) { g_sent_keys = v; }, false},
+    {"sent2_gate", [](long v) { g_sent2_gate = static_cast<int>(v); }, false},
+    {"sent2_c", [](long v) { g_sent2_c = static_cast<int>(v); }, false},
     {"sent_gate", [](long v) { g_sent_gate = static_cast<int>(v); }, false},
     {"sent_cont", [](long v) { g_sent_containment = static_cast<int>(v) != 0; }, false},
     {"sent_first", [](long v) { g_sent_skip_first = static_cast<int>(v) == 0; }, false},
@@ -797,6 +821,8 @@ int main(int argc, char** argv) {
     } else if (arg == "--sim") {
       g_sim = true;
       stories_level = true;
+    } else if (arg == "--assignments" && a + 1 < argc) {
+      g_assignments = argv[++a];
     } else if (arg == "--why") {
       g_why = true;
     } else if (arg == "--no-lead") {

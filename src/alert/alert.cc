@@ -367,6 +367,7 @@ void AlertRenderer::Render(const AlertContext& c, absl::Span<const rules::FiredR
     if (c.lead_fingerprint != 0) hex(",\"lead_fingerprint\":", c.lead_fingerprint);
     if (c.fingerprint_tokens != 0) int_member(",\"fingerprint_tokens\":", c.fingerprint_tokens);
     if (c.sentence_fingerprint != 0) hex(",\"fingerprint_sentence\":", c.sentence_fingerprint);
+    if (c.sentence_fingerprint2 != 0) hex(",\"fingerprint_sentence2\":", c.sentence_fingerprint2);
   }
   out->append("},\"matches\":[");
   for (size_t i = 0; i < fired.size(); ++i) {

@@ -144,9 +144,10 @@ class ItemProcessorImpl final : public ItemProcessor {
     // The near-duplicate fingerprint, for alerting items only, from the text the matcher folded
     // (and the original body, whose line breaks Fold does not keep).
     context.has_fingerprint = true;
-    context.fingerprint = fingerprinter_.Compute(
-        FoldedField(0, item_.title), FoldedField(1, item_.body), item_.body,
-        &context.lead_fingerprint, &context.fingerprint_tokens, &context.sentence_fingerprint);
+    context.fingerprint =
+        fingerprinter_.Compute(FoldedField(0, item_.title), FoldedField(1, item_.body), item_.body,
+                               &context.lead_fingerprint, &context.fingerprint_tokens,
+                               &context.sentence_fingerprint, &context.sentence_fingerprint2);
     for (uint16_t t : used_topics_) {
       json_[t].clear();
       context.topic = pack_->topics()[t];

@@ -388,6 +388,11 @@ class Walker {
         f_->has_sentence = present;
         return true;
       }
+      if (Is(key, "fingerprint_sentence2")) {
+        if (!NullableString(&f_->sentence_fingerprint2, &present)) return false;
+        f_->has_sentence2 = present;
+        return true;
+      }
       if (Is(key, "fingerprint_tokens")) {
         // A number: an integer is read; any other number goes to the DOM parser (which reads
         // only what fits an int64). A value of another type is checked and counts as unknown
@@ -503,6 +508,9 @@ simdjson::error_code DomItem(simdjson::dom::element item, AlertFields* f) {
     } else if (field.key == "fingerprint_sentence") {
       dest = &f->sentence_fingerprint;
       f->has_sentence = true;
+    } else if (field.key == "fingerprint_sentence2") {
+      dest = &f->sentence_fingerprint2;
+      f->has_sentence2 = true;
     } else if (field.key == "fingerprint_tokens") {
       int64_t v;
       f->fingerprint_tokens = field.value.get_int64().get(v) ? 0 : ClampTokens(v);
@@ -514,6 +522,7 @@ simdjson::error_code DomItem(simdjson::dom::element item, AlertFields* f) {
       if (dest == &f->fingerprint) f->has_fingerprint = false;
       if (dest == &f->lead_fingerprint) f->has_lead = false;
       if (dest == &f->sentence_fingerprint) f->has_sentence = false;
+      if (dest == &f->sentence_fingerprint2) f->has_sentence2 = false;
       continue;
     }
     std::string_view s;
@@ -586,19 +595,22 @@ void ParseFingerprints(AlertFields* f) {
   if (!f->lead_ok) f->lead = 0;
   f->sentence_ok = !f->has_sentence || ParseHexFingerprint(f->sentence_fingerprint, &f->sentence);
   if (!f->sentence_ok) f->sentence = 0;
+  f->sentence2_ok =
+      !f->has_sentence2 || ParseHexFingerprint(f->sentence_fingerprint2, &f->sentence2);
+  if (!f->sentence2_ok) f->sentence2 = 0;
 }
 
 }  // namespace
 
 void AlertFieldParser::Reset(AlertFields* f) {
   f->error = simdjson::SUCCESS;
-  f->schema_ok = f->has_schema = f->has_fingerprint = f->has_lead = f->has_sentence = f->fp_ok =
-      f->fast = false;
-  f->lead_ok = f->sentence_ok = true;
-  f->fp = f->lead = f->sentence = 0;
+  f->schema_ok = f->has_schema = f->has_fingerprint = f->has_lead = f->has_sentence =
+      f->has_sentence2 = f->fp_ok = f->fast = false;
+  f->lead_ok = f->sentence_ok = f->sentence2_ok = true;
+  f->fp = f->lead = f->sentence = f->sentence2 = 0;
   f->fingerprint_tokens = 0;
   f->id = f->source = f->lang = f->published_at = f->fingerprint = f->lead_fingerprint =
-      f->sentence_fingerprint = {};
+      f->sentence_fingerprint = f->sentence_fingerprint2 = {};
   f->origin_timestamp_ms = -1;
   f->rules.clear();
   f->tags.clear();
@@ -704,6 +716,8 @@ std::string Describe(const AlertFields& f) {
       "] lead_fp=" + std::to_string(f.lead_ok) + ":" + std::to_string(f.lead) +
       " sentence=" + std::to_string(f.has_sentence) + "[" + std::string(f.sentence_fingerprint) +
       "] sentence_fp=" + std::to_string(f.sentence_ok) + ":" + std::to_string(f.sentence) +
+      " sentence2=" + std::to_string(f.has_sentence2) + "[" + std::string(f.sentence_fingerprint2) +
+      "] sentence2_fp=" + std::to_string(f.sentence2_ok) + ":" + std::to_string(f.sentence2) +
       " tokens=" + std::to_string(f.fingerprint_tokens) +
       " origin=" + std::to_string(f.origin_timestamp_ms) + " rules=";
   for (std::string_view r : f.rules) s += "[" + std::string(r) + "]";

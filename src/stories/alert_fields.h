@@ -43,10 +43,11 @@ struct AlertFields {
   bool schema_ok = false;
   bool has_schema = false;
   std::string_view id, source, lang, published_at, fingerprint, lead_fingerprint,
-      sentence_fingerprint;
+      sentence_fingerprint, sentence_fingerprint2;
   bool has_fingerprint = false;
   bool has_lead = false;
   bool has_sentence = false;
+  bool has_sentence2 = false;
   Fingerprint fp = 0;
   bool fp_ok = false;    // fingerprint parsed into fp
   Fingerprint lead = 0;  // lead_fingerprint parsed; 0 when absent (or null)
@@ -54,6 +55,9 @@ struct AlertFields {
   // item.fingerprint_sentence parsed; 0 when absent (or null: an alert of an older version).
   Fingerprint sentence = 0;
   bool sentence_ok = true;  // false: fingerprint_sentence present and not 16 hex digits
+  // item.fingerprint_sentence2 (the second sentence key), the same way.
+  Fingerprint sentence2 = 0;
+  bool sentence2_ok = true;
   // item.fingerprint_tokens when it is an integer (clamped to 0..kMaxFingerprintTokens); 0 when
   // absent or of another type (unknown: the stage's fixed lead gate). A hint, never an error.
   uint32_t fingerprint_tokens = 0;

@@ -169,7 +169,8 @@ struct Fingerprinter::Scratch {
   // internal::AddTokenFeatures, so the scalar bin updates overlap the vector hashes). With `lead`
   // (the body) the sketch is also copied after kLeadTokens tokens when there are more; returns
   // whether it was.
-  // `sentence` (the body, when not null) is set to the sentence key.
+  // `sentence` (the body, when not null; two entries) is set to the sentence key and the second
+  // sentence key.
   bool AddField(std::string_view text, bool is_title, size_t first_line_bytes, bool lead,
                 const internal::TailLines* tail = nullptr, Fingerprint* sentence = nullptr,
                 std::string_view original_body = {}) {
@@ -184,7 +185,7 @@ struct Fingerprinter::Scratch {
             ? internal::ScanTokensWithEnds(text, span, starts, ends, sentence_ends, &sentence_count)
             : internal::ScanTokens<true>(kernel, text, span, kDefaults, starts, ends);
     tokens += count;
-    if (sentence != nullptr) *sentence = 0;
+    if (sentence != nullptr) sentence[0] = sentence[1] = 0;
     if (count == 0) return false;
     const bool copy_lead = lead && count > kLeadTokens;
     if (fast) [[likely]] {
@@ -196,8 +197,9 @@ struct Fingerprinter::Scratch {
     }
     saw_empty_bin |= internal::TokenFeatures(kernel, text, starts, ends, count, unigrams, bigrams);
     if (sentence != nullptr) {
-      *sentence = internal::SentenceKeyOf(text, starts, ends, count, unigrams, bigrams,
-                                          internal::kDefaultSentenceOptions, [](Fingerprint) {});
+      sentence[0] = internal::SentenceKeyOf(
+          text, starts, ends, count, unigrams, bigrams, internal::kDefaultSentenceOptions,
+          [](Fingerprint) {}, sentence + 1);
     }
     if (!lead || count <= kLeadTokens) {
       AddTokens(0, count);
@@ -245,8 +247,12 @@ Fingerprint Fingerprinter::Compute(std::string_view folded_title, std::string_vi
 
 Fingerprint Fingerprinter::Compute(std::string_view folded_title, std::string_view folded_body,
                                    std::string_view original_body, Fingerprint* lead,
-                                   uint32_t* tokens, Fingerprint* sentence) {
+                                   uint32_t* tokens, Fingerprint* sentence,
+                                   Fingerprint* sentence2) {
   Scratch& s = *scratch_;
+  // The two sentence keys come out of one pass; either pointer alone asks for it.
+  Fingerprint keys[2];
+  Fingerprint* const sentences = sentence != nullptr || sentence2 != nullptr ? keys : nullptr;
   // The body's bytes that count are asked for at once, so their cache misses overlap (the scan
   // itself asks for them one block at a time).
   // First what the text rules read before the scan, each a miss of its own when the item comes
@@ -272,13 +278,15 @@ Fingerprint Fingerprinter::Compute(std::string_view folded_title, std::string_vi
   for (size_t at = 0; at < body_bytes; at += 64) __builtin_prefetch(folded_body.data() + at);
   s.exact = false;
   s.saw_empty_bin = false;
-  const Fingerprint fp =
-      s.ComputeFields(folded_title, folded_body, original_body, lead, tokens, sentence);
-  if (!s.saw_empty_bin) [[likely]] {
-    return fp;
+  Fingerprint fp =
+      s.ComputeFields(folded_title, folded_body, original_body, lead, tokens, sentences);
+  if (s.saw_empty_bin) [[unlikely]] {
+    s.exact = true;
+    fp = s.ComputeFields(folded_title, folded_body, original_body, lead, tokens, sentences);
   }
-  s.exact = true;
-  return s.ComputeFields(folded_title, folded_body, original_body, lead, tokens, sentence);
+  if (sentence != nullptr) *sentence = keys[0];
+  if (sentence2 != nullptr) *sentence2 = keys[1];
+  return fp;
 }
 
 void AppendFingerprint(Fingerprint fp, std::string* out) {

@@ -230,13 +230,15 @@ STEPPEWATCH_AVX512_HASH inline uint64_t BigramsBefore(const uint64_t* bigrams,
 // (from > 0): one BigramsBefore per sentence end. The scan's values below `count` are the
 // sentences' ends in order; a repeated one (two patterns in one gap) or a 0 (a pattern before
 // the first token) is a sentence of no tokens, which does not count.
-STEPPEWATCH_AVX512_HASH Fingerprint SentenceKeyAvx512(const uint32_t* sentence_ends, size_t n,
-                                                      size_t count, const uint64_t* unigrams,
-                                                      const uint64_t* bigrams,
-                                                      const uint64_t* totals) {
+// Writes the key to keys[0] and the second key (the least above it; 0: none) to keys[1].
+STEPPEWATCH_AVX512_HASH void SentenceKeyAvx512(const uint32_t* sentence_ends, size_t n,
+                                               size_t count, const uint64_t* unigrams,
+                                               const uint64_t* bigrams, const uint64_t* totals,
+                                               Fingerprint* keys) {
   // The values count (patterns after the last token) can only come last.
   while (n > 0 && sentence_ends[n - 1] >= count) --n;
   uint64_t best = ~uint64_t{0};
+  uint64_t next = ~uint64_t{0};  // the least key above `best`
   bool any = false;
   size_t from = 0;
   uint64_t before_from = 0;  // BigramsBefore(from)
@@ -249,11 +251,16 @@ STEPPEWATCH_AVX512_HASH Fingerprint SentenceKeyAvx512(const uint32_t* sentence_e
     const uint64_t key = (h * kMul1) | 1;
     const bool counts = to - from >= kDefaultSentenceOptions.min_tokens;
     any |= counts;
-    best = std::min(best, counts ? key : ~uint64_t{0});
+    const uint64_t k = counts ? key : ~uint64_t{0};
+    const uint64_t low = std::min(best, k);
+    const uint64_t high = std::max(best, k);
+    next = high != low ? std::min(next, high) : next;  // a key equal to the least is no second
+    best = low;
     from = to;
     before_from = before_to;
   }
-  return any ? best : 0;
+  keys[0] = any ? best : 0;
+  keys[1] = next != ~uint64_t{0} ? next : 0;
 }
 
 }  // namespace
@@ -283,7 +290,7 @@ bool AddTokenFeatures(std::string_view text, const uint32_t* starts, const uint3
                                                      bins, lead_at, lead, totals);
   // The first token's feature of every sentence is in `unigrams` (kEmptyBin only past the
   // count, which no sentence reads), its pairs' sums in `totals` and `bigrams`.
-  *sentence = SentenceKeyAvx512(sentence_ends, sentence_count, count, unigrams, bigrams, totals);
+  SentenceKeyAvx512(sentence_ends, sentence_count, count, unigrams, bigrams, totals, sentence);
   return empty;
 }
 

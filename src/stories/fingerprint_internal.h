@@ -231,8 +231,9 @@ struct MinHashBins {
 // supported. Returns whether a feature equals kEmptyBin (AddKey leaves it out: the caller
 // computes the item again with TokenFeatures and MinHashBins::Add).
 // `sentence`, when not null, is set to the sentence key of the tokens (SentenceKeyOf with the
-// defaults, over the features this computes), given the `sentence_count` sentence ends that
-// ScanTokensWithEnds wrote to `sentence_ends` for them.
+// defaults, over the features this computes), and `sentence[1]` to the second sentence key,
+// given the `sentence_count` sentence ends that ScanTokensWithEnds wrote to `sentence_ends` for
+// them.
 bool AddTokenFeatures(std::string_view text, const uint32_t* starts, const uint32_t* ends,
                       size_t count, MinHashBins* bins, size_t lead_at, MinHashBins* lead,
                       Fingerprint* sentence = nullptr, const uint32_t* sentence_ends = nullptr,
@@ -303,14 +304,17 @@ inline uint64_t SentenceFeatureSum(const uint64_t* unigrams, const uint64_t* big
 // than one byte is checked with SentenceEndsIn. (The AVX-512 kernel has its own copy of this,
 // SentenceKeyAvx512 in fingerprint_hash.cc, with no unpredictable branch, over the ends its scan
 // found, ScanTokensWithEnds; the tests and the stories fuzzer compare the two.)
+// `second`, when not null, is set to the second sentence key: the least key above the least (0
+// when there is none).
 template <class OnKey>
 inline Fingerprint SentenceKeyOf(std::string_view text, const uint32_t* starts,
                                  const uint32_t* ends, size_t count, const uint64_t* unigrams,
-                                 const uint64_t* bigrams, const SentenceOptions& o,
-                                 OnKey&& on_key) {
+                                 const uint64_t* bigrams, const SentenceOptions& o, OnKey&& on_key,
+                                 Fingerprint* second = nullptr) {
   const char* data = text.data();
   const char* end = data + text.size();
   Fingerprint best = 0;
+  Fingerprint next = 0;  // the least key above `best`
   bool first = true;
   size_t from = 0;
   auto sentence = [&](size_t to) {
@@ -331,7 +335,12 @@ inline Fingerprint SentenceKeyOf(std::string_view text, const uint32_t* starts,
         }
       }
       const Fingerprint key = (h * kMul1) | 1;
-      if (best == 0 || key < best) best = key;
+      if (best == 0 || key < best) {
+        next = best;
+        best = key;
+      } else if (key != best && (next == 0 || key < next)) {
+        next = key;
+      }
       on_key(key);
     }
     first = false;
@@ -360,6 +369,7 @@ inline Fingerprint SentenceKeyOf(std::string_view text, const uint32_t* starts,
     for (size_t i = 0; i < found; ++i) sentence(base + last[i] + 1);
   }
   if (from < count) sentence(count);
+  if (second != nullptr) *second = next;
   return best;
 }
 

@@ -665,10 +665,11 @@ void StageImpl::Handle(const StageInput& in, Slot& slot, StageOutput& out, bool 
                   StrCat("item ", std::string_view(f.id).substr(0, 64),
                          ": item.lead_fingerprint is not 16 hex digits"));
   }
-  if (!f.sentence_ok) {
+  if (!f.sentence_ok || !f.sentence2_ok) {
     return Reject(out, "no_fingerprint",
-                  StrCat("item ", std::string_view(f.id).substr(0, 64),
-                         ": item.fingerprint_sentence is not 16 hex digits"));
+                  StrCat("item ", std::string_view(f.id).substr(0, 64), ": item.",
+                         f.sentence_ok ? "fingerprint_sentence2" : "fingerprint_sentence",
+                         " is not 16 hex digits"));
   }
   int64_t kafka_timestamp_ms = in.kafka_timestamp_ms;
   if (kafka_timestamp_ms < 0) kafka_timestamp_ms = f.origin_timestamp_ms;
@@ -691,9 +692,9 @@ void StageImpl::Handle(const StageInput& in, Slot& slot, StageOutput& out, bool 
   int language = LanguageIndex(f.lang);
   StoryIndex::Assignment a =
       prefetched ? index_.AssignPrefetched(f.fp, f.id, t, Hash64(f.source), language, f.lead,
-                                           f.fingerprint_tokens, f.sentence)
+                                           f.fingerprint_tokens, f.sentence, f.sentence2)
                  : index_.Assign(f.fp, f.id, t, Hash64(f.source), language, f.lead,
-                                 f.fingerprint_tokens, f.sentence);
+                                 f.fingerprint_tokens, f.sentence, f.sentence2);
   // An ahead alert's story keeps the alert's own time (its first_seen); its counts for spikes
   // wait until the time is confirmed or dropped.
   const bool held = ahead && !Confirm(t, a.seq);
@@ -746,15 +747,15 @@ std::span<const StageOutput> StageImpl::ProcessBatch(std::span<const StageInput>
     if (j < n) {
       AlertFields& f = slots_[j]->f;
       parser_.Parse(alerts[j].alert_json, &f);
-      if (f.fp_ok) index_.PrefetchHeads(f.fp, f.lead, f.sentence);
+      if (f.fp_ok) index_.PrefetchHeads(f.fp, f.lead, f.sentence, f.sentence2);
     }
     if (j >= 1 && j - 1 < n) {
       const AlertFields& f = slots_[j - 1]->f;
-      if (f.fp_ok) index_.PrefetchBucketStarts(f.fp, f.lead, f.sentence);
+      if (f.fp_ok) index_.PrefetchBucketStarts(f.fp, f.lead, f.sentence, f.sentence2);
     }
     if (j >= 2 && j - 2 < n) {
       const AlertFields& f = slots_[j - 2]->f;
-      if (f.fp_ok) index_.PrefetchBucketRest(f.fp, f.lead, f.sentence);
+      if (f.fp_ok) index_.PrefetchBucketRest(f.fp, f.lead, f.sentence, f.sentence2);
     }
     if (j >= 3) Handle(alerts[j - 3], *slots_[j - 3], outs_[j - 3], replay, true);
   }

@@ -353,21 +353,33 @@ void StoryIndex::Compact(size_t slot) {
 
 namespace {
 
-// The key each table is looked up by (0: not looked up).
-inline Fingerprint KeyOf(int table, Fingerprint fp, Fingerprint lead, Fingerprint sentence) {
-  return table < kTables ? fp : table == kLeadTable ? (lead != 0 ? lead : fp) : sentence;
+// An item's lookups: one per table, and a second in the sentence table (its second sentence
+// key).
+constexpr int kLookups = kAllTables + 1;
+inline int TableOf(int lookup) { return lookup < kAllTables ? lookup : kSentenceTable; }
+
+// The key of each lookup (0: not looked up).
+inline Fingerprint KeyOf(int lookup, Fingerprint fp, Fingerprint lead, Fingerprint sentence,
+                         Fingerprint sentence2) {
+  return lookup < kTables       ? fp
+         : lookup == kLeadTable ? (lead != 0 ? lead : fp)
+         : lookup < kAllTables  ? sentence
+                                : sentence2;
 }
 
 }  // namespace
 
-void StoryIndex::PrefetchHeads(Fingerprint fp, Fingerprint lead, Fingerprint sentence) const {
-  for (int t = 0; t < kAllTables; ++t) {
-    const Fingerprint key = KeyOf(t, fp, lead, sentence);
+void StoryIndex::PrefetchHeads(Fingerprint fp, Fingerprint lead, Fingerprint sentence,
+                               Fingerprint sentence2) const {
+  for (int l = 0; l < kLookups; ++l) {
+    const Fingerprint key = KeyOf(l, fp, lead, sentence, sentence2);
+    const int t = TableOf(l);
     if (key != 0) __builtin_prefetch(&heads_[SlotOf(key, t)]);
   }
 }
 
-void StoryIndex::PrefetchBuckets(Fingerprint fp, Fingerprint lead, Fingerprint sentence) const {
+void StoryIndex::PrefetchBuckets(Fingerprint fp, Fingerprint lead, Fingerprint sentence,
+                                 Fingerprint sentence2) const {
   // The buckets hold about size / 65536 entries each (Poisson: a few in ten hold 1.5 times
   // that); load the lines of 1.5 times the mean (the first line also holds the bucket's size;
   // a block starts anywhere in a line), at most 24.
@@ -377,8 +389,9 @@ void StoryIndex::PrefetchBuckets(Fingerprint fp, Fingerprint lead, Fingerprint s
   // further line on every new story, ~7% of the stage at 5 M stories).
   const size_t bytes = 8 + (size() >> 16) * 12;
   const size_t lines = std::min<size_t>(24, bytes / 64 + 2);
-  for (int t = 0; t < kAllTables; ++t) {
-    const Fingerprint key = KeyOf(t, fp, lead, sentence);
+  for (int l = 0; l < kLookups; ++l) {
+    const Fingerprint key = KeyOf(l, fp, lead, sentence, sentence2);
+    const int t = TableOf(l);
     if (key == 0) continue;
     const char* b = reinterpret_cast<const char*>(heads_[SlotOf(key, t)]);
     if (b == nullptr) continue;
@@ -386,19 +399,22 @@ void StoryIndex::PrefetchBuckets(Fingerprint fp, Fingerprint lead, Fingerprint s
   }
 }
 
-void StoryIndex::PrefetchBucketStarts(Fingerprint fp, Fingerprint lead,
-                                      Fingerprint sentence) const {
-  for (int t = 0; t < kAllTables; ++t) {
-    const Fingerprint key = KeyOf(t, fp, lead, sentence);
+void StoryIndex::PrefetchBucketStarts(Fingerprint fp, Fingerprint lead, Fingerprint sentence,
+                                      Fingerprint sentence2) const {
+  for (int l = 0; l < kLookups; ++l) {
+    const Fingerprint key = KeyOf(l, fp, lead, sentence, sentence2);
+    const int t = TableOf(l);
     if (key == 0) continue;
     const uint64_t* b = heads_[SlotOf(key, t)];
     if (b != nullptr) __builtin_prefetch(b);
   }
 }
 
-void StoryIndex::PrefetchBucketRest(Fingerprint fp, Fingerprint lead, Fingerprint sentence) const {
-  for (int t = 0; t < kAllTables; ++t) {
-    const Fingerprint key = KeyOf(t, fp, lead, sentence);
+void StoryIndex::PrefetchBucketRest(Fingerprint fp, Fingerprint lead, Fingerprint sentence,
+                                    Fingerprint sentence2) const {
+  for (int l = 0; l < kLookups; ++l) {
+    const Fingerprint key = KeyOf(l, fp, lead, sentence, sentence2);
+    const int t = TableOf(l);
     if (key == 0) continue;
     const uint64_t* b = heads_[SlotOf(key, t)];
     if (b == nullptr) continue;
@@ -427,12 +443,12 @@ uint64_t StoryIndex::IdHash(std::string_view id) {
   return h ^ (h >> 32);
 }
 
-bool StoryIndex::Nearest(Fingerprint key, Fingerprint Story::*field, int first, int count, int k,
-                         Fingerprint fp, Gate gate, uint32_t tokens, int64_t oldest_open,
-                         uint64_t* seq) {
-  // Without a field (the sentence key) the story is ranked by its fingerprint's distance, within
+bool StoryIndex::Nearest(Fingerprint key, int first, int count, int k, Fingerprint fp, Gate gate,
+                         uint32_t tokens, int64_t oldest_open, uint64_t* seq) {
+  // The fingerprint's stories are ranked by their distance to it, within k; the lead key's all
+  // rank 0 (their keys are equal); the sentence keys' by their fingerprint's distance, within
   // kSentenceGate or contained (SentenceContained).
-  const int limit = field != nullptr ? k : kSentenceGate;
+  const int limit = gate == Gate::kNone ? k : gate == Gate::kLead ? 0 : kSentenceGate;
   bool found = false;
   int best_d = 0;
   uint64_t best_seq = 0;
@@ -454,9 +470,12 @@ bool StoryIndex::Nearest(Fingerprint key, Fingerprint Story::*field, int first, 
     for (int h = 0; h < n; ++h) {
       uint64_t candidate = FullSeq(hits[h]);
       const Story& s = At(candidate);
-      // The filter saw 32 bits; the story's key decides (the sentence key has no field: its 16
-      // bits of bucket and 32 of filter, all equal, are the check).
-      const int d = field != nullptr ? Distance(s.*field, key) : Distance(s.fp, fp);
+      // The filter saw 32 bits; the story's fingerprint decides. The lead and sentence keys are
+      // kept nowhere else: their 16 bits of bucket and 32 of filter, all equal, are the check
+      // (two different keys agree on them once in 2^48).
+      const int d = gate == Gate::kNone   ? Distance(s.fp, key)
+                    : gate == Gate::kLead ? 0
+                                          : Distance(s.fp, fp);
       if (d > limit && (gate != Gate::kSentence || !SentenceContained(d, tokens, s.tokens))) {
         continue;
       }
@@ -503,36 +522,42 @@ void StoryIndex::Join(uint64_t seq, std::string_view item_id, uint64_t source_ha
 
 StoryIndex::Assignment StoryIndex::Assign(Fingerprint fp, std::string_view item_id, int64_t time_ms,
                                           uint64_t source_hash, int language_index,
-                                          Fingerprint lead, uint32_t tokens, Fingerprint sentence) {
+                                          Fingerprint lead, uint32_t tokens, Fingerprint sentence,
+                                          Fingerprint sentence2) {
   if (fp != 0) {
     // The buckets are in random places: start all their cache misses before waiting on the
     // first (a batch starts them earlier still, through AssignPrefetched).
-    PrefetchHeads(fp, lead, sentence);
-    PrefetchBuckets(fp, lead, sentence);
+    PrefetchHeads(fp, lead, sentence, sentence2);
+    PrefetchBuckets(fp, lead, sentence, sentence2);
   }
-  return AssignPrefetched(fp, item_id, time_ms, source_hash, language_index, lead, tokens,
-                          sentence);
+  return AssignPrefetched(fp, item_id, time_ms, source_hash, language_index, lead, tokens, sentence,
+                          sentence2);
 }
 
 StoryIndex::Assignment StoryIndex::AssignPrefetched(Fingerprint fp, std::string_view item_id,
                                                     int64_t time_ms, uint64_t source_hash,
                                                     int language_index, Fingerprint lead,
-                                                    uint32_t tokens, Fingerprint sentence) {
+                                                    uint32_t tokens, Fingerprint sentence,
+                                                    Fingerprint sentence2) {
   static_assert(kChunkSize * kMaxIdBytes < (uint64_t{1} << 32), "Story::id_offset has 32 bits");
   Assignment out;
   int64_t oldest_open = time_ms - window_ms_;
   if (fp != 0) {
     uint64_t seq;
-    if (Nearest(fp, &Story::fp, 0, kTables, max_distance_, fp, Gate::kNone, 0, oldest_open, &seq) ||
-        Nearest(lead != 0 ? lead : fp, &Story::lead, kLeadTable, 1, kLeadDistance, fp, Gate::kLead,
-                tokens, oldest_open, &seq) ||
-        (sentence != 0 && Nearest(sentence, nullptr, kSentenceTable, 1, 0, fp, Gate::kSentence,
-                                  tokens, oldest_open, &seq))) {
+    static_assert(kLeadDistance == 0, "the lead table keeps no key to measure a distance with");
+    if (sentence2 == sentence) sentence2 = 0;
+    if (Nearest(fp, 0, kTables, max_distance_, fp, Gate::kNone, 0, oldest_open, &seq) ||
+        Nearest(lead != 0 ? lead : fp, kLeadTable, 1, 0, fp, Gate::kLead, tokens, oldest_open,
+                &seq) ||
+        (sentence != 0 &&
+         Nearest(sentence, kSentenceTable, 1, 0, fp, Gate::kSentence, tokens, oldest_open, &seq)) ||
+        (sentence2 != 0 && Nearest(sentence2, kSentenceTable, 1, 0, fp, Gate::kSentence, tokens,
+                                   oldest_open, &seq))) {
       Join(seq, item_id, source_hash, language_index, &out);
       return out;
     }
   } else {
-    lead = sentence = 0;
+    lead = sentence = sentence2 = 0;
   }
   if ((tail_seq_ & (kChunkSize - 1)) == 0 &&
       (tail_seq_ >> kChunkBits) - (head_seq_ >> kChunkBits) == chunks_.size()) {
@@ -553,7 +578,6 @@ StoryIndex::Assignment StoryIndex::AssignPrefetched(Fingerprint fp, std::string_
   Story& s = chunk.stories[seq & (kChunkSize - 1)];
   s = Story{};
   s.fp = fp;
-  s.lead = lead;
   s.tokens = std::min(tokens, kMaxFingerprintTokens);
   s.first_seen_ms = time_ms;
   std::string_view stored = StoredForm(item_id);
@@ -578,6 +602,10 @@ StoryIndex::Assignment StoryIndex::AssignPrefetched(Fingerprint fp, std::string_
   if (sentence != 0) {
     Append(SlotOf(sentence, kSentenceTable),
            FilterOf(sentence, kSentenceTable) | (uint64_t{static_cast<uint32_t>(seq)} << 32));
+  }
+  if (sentence2 != 0) {
+    Append(SlotOf(sentence2, kSentenceTable),
+           FilterOf(sentence2, kSentenceTable) | (uint64_t{static_cast<uint32_t>(seq)} << 32));
   }
   out.seq = seq;
   out.story = &s;

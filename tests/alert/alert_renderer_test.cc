@@ -76,6 +76,11 @@ std::string ReferenceAlert(const rules::CompiledPack& pack, const RenderOptions&
                     static_cast<unsigned long long>(c.sentence_fingerprint));
       w.Field("fingerprint_sentence", hex);
     }
+    if (c.sentence_fingerprint2 != 0) {
+      std::snprintf(hex, sizeof hex, "%016llx",
+                    static_cast<unsigned long long>(c.sentence_fingerprint2));
+      w.Field("fingerprint_sentence2", hex);
+    }
   }
   w.EndObject();
   w.Key("matches");
@@ -234,6 +239,7 @@ TEST(AlertRenderer, AlertsEqualTheGenericWriterItemAfterItem) {
       c.lead_fingerprint = rng() % 2 ? 0 : (uint64_t{rng()} << 32) | rng();
       c.fingerprint_tokens = rng() % 2 ? 0 : rng() % 1000;
       c.sentence_fingerprint = rng() % 2 ? 0 : (uint64_t{rng()} << 32) | rng();
+      c.sentence_fingerprint2 = rng() % 2 ? 0 : (uint64_t{rng()} << 32) | rng();
       std::string json = "prefix";  // Render appends
       std::string rules_header, tags_header, severity_header, alert_id;
       renderer.Render(c, fired_ptrs, &json, &rules_header, &tags_header, &severity_header,

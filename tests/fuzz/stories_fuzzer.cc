@@ -12,11 +12,13 @@
 // Run: the `fuzz` preset builds it (`cmake --build --preset fuzz --target stories_fuzzer`);
 //   build/fuzz/tests/stories_fuzzer -max_total_time=60 WORK_DIR tests/fuzz/corpus/stories
 // Every crash it finds becomes a file in tests/fuzz/corpus/stories/ (regression-*).
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "simdjson.h"
 #include "steppewatch/normalise/fold.h"
@@ -93,13 +95,24 @@ void CheckFingerprints(std::string_view text) {
   if (lead != 0 ? lead != expected : expected != fp) std::abort();
   // The sentence key: the same on both kernels (the AVX-512 one finds sentence ends a block at
   // a time and sums the features it kept) and the options path (a byte loop per gap).
-  steppewatch::stories::Fingerprint sentence = 1, sentence_portable = 1;
-  if (best.Compute(folded_title, folded_body, body, &lead, nullptr, &sentence) != fp) std::abort();
-  portable.Compute(folded_title, folded_body, body, &lead_portable, nullptr, &sentence_portable);
-  if (sentence != sentence_portable) std::abort();
-  if (steppewatch::stories::internal::SentenceKeyWithOptions(folded_body, body) != sentence) {
+  // And the second sentence key: the next least of every sentence's key, on both kernels.
+  steppewatch::stories::Fingerprint sentence = 1, sentence_portable = 1, second = 1,
+                                    second_portable = 1;
+  if (best.Compute(folded_title, folded_body, body, &lead, nullptr, &sentence, &second) != fp) {
     std::abort();
   }
+  portable.Compute(folded_title, folded_body, body, &lead_portable, nullptr, &sentence_portable,
+                   &second_portable);
+  if (sentence != sentence_portable || second != second_portable) std::abort();
+  std::vector<steppewatch::stories::Fingerprint> all;
+  if (steppewatch::stories::internal::SentenceKeyWithOptions(
+          folded_body, body, steppewatch::stories::internal::kDefaultSentenceOptions, &all) !=
+      sentence) {
+    std::abort();
+  }
+  std::sort(all.begin(), all.end());
+  all.erase(std::unique(all.begin(), all.end()), all.end());
+  if (second != (all.size() < 2 ? 0 : all[1])) std::abort();
   const std::string raw_title(title), raw_body(body);
   best.Compute(raw_title, raw_body, raw_body, &lead, nullptr, &sentence);
   portable.Compute(raw_title, raw_body, raw_body, &lead, nullptr, &sentence);

@@ -3,8 +3,10 @@
 // distinct items apart, short items, Chinese, the counting kernels, the hex form.
 #include "steppewatch/stories/fingerprint.h"
 
+#include <algorithm>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -738,6 +740,76 @@ TEST(Fingerprint, NoSentenceKeyWithoutASentenceOfFifteenTokens) {
   Fingerprint lead = 0, sentence = 0;
   uint32_t tokens = 0;
   EXPECT_EQ(f.Compute(t, d, kBody, &lead, &tokens, &sentence), f.Compute(t, d, kBody));
+}
+
+// The two sentence keys (item.fingerprint_sentence and item.fingerprint_sentence2), as the item
+// processor computes them.
+std::pair<Fingerprint, Fingerprint> SentenceKeysOf(std::string_view title, std::string_view body,
+                                                   Kernel kernel = internal::BestKernel()) {
+  Fingerprinter f(kernel);
+  Fingerprint lead = 0, sentence = 1, sentence2 = 1;
+  uint32_t tokens = 0;
+  f.Compute(normalise::FoldToString(title), normalise::FoldToString(body), body, &lead, &tokens,
+            &sentence, &sentence2);
+  return {sentence, sentence2};
+}
+
+// The second sentence key is the least of the others: the key a copy that lost the least
+// sentence has as its least. Both kernels, and the evaluation's list of every sentence's key.
+TEST(Fingerprint, TheSecondSentenceKeyIsTheNextLeast) {
+  for (Kernel kernel : {Kernel::kPortable, Kernel::kAvx512}) {
+    if (!internal::KernelSupported(kernel)) continue;
+    const auto [least, second] = SentenceKeysOf(kTitle, kSentenceBody, kernel);
+    EXPECT_EQ(least, SentenceOf(kTitle, kSentenceBody, kernel));
+    ASSERT_NE(second, 0u);
+    EXPECT_GT(second, least);
+    std::vector<Fingerprint> all;
+    internal::SentenceKeyWithOptions(normalise::FoldToString(kSentenceBody), kSentenceBody,
+                                     internal::kDefaultSentenceOptions, &all);
+    std::sort(all.begin(), all.end());
+    ASSERT_EQ(all.size(), 4u);  // four sentences of 15 tokens or more
+    EXPECT_EQ(all[0], least);
+    EXPECT_EQ(all[1], second);
+    // Without the least sentence, the second is the least.
+    std::vector<std::string> sentences = Sentences(kSentenceBody);
+    for (size_t i = 0; i < sentences.size(); ++i) {
+      std::vector<std::string> without = sentences;
+      without.erase(without.begin() + static_cast<long>(i));
+      if (SentenceOf(kTitle, Join(without), kernel) == least) continue;
+      const auto [cut_least, cut_second] = SentenceKeysOf(kTitle, Join(without), kernel);
+      EXPECT_EQ(cut_least, second);
+      EXPECT_EQ(cut_second, all[2]);
+    }
+    // One sentence of 15 tokens, or the same one twice: no second key.
+    constexpr char kOne[] =
+        "One two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+        "fifteen.";
+    EXPECT_NE(SentenceKeysOf("", kOne, kernel).first, 0u);
+    EXPECT_EQ(SentenceKeysOf("", kOne, kernel).second, 0u);
+    EXPECT_EQ(SentenceKeysOf("", std::string(kOne) + " " + kOne, kernel).second, 0u);
+    EXPECT_EQ(SentenceKeysOf("", "", kernel), std::make_pair(Fingerprint{0}, Fingerprint{0}));
+  }
+  // Bodies of random sentences drawn from the test texts (some repeated, some short): the two
+  // kernels agree, and the second key is the second of the sorted distinct keys.
+  std::vector<std::string> pool = Sentences(kSentenceBody);
+  for (const std::string& s : Sentences(kWrapped)) pool.push_back(s);
+  std::mt19937_64 rng(11);
+  for (int trial = 0; trial < 200; ++trial) {
+    std::vector<std::string> picked;
+    for (size_t n = 1 + rng() % 7; n > 0; --n) picked.push_back(pool[rng() % pool.size()]);
+    const std::string body = Join(picked);
+    const auto portable = SentenceKeysOf(kTitle, body, Kernel::kPortable);
+    if (internal::KernelSupported(Kernel::kAvx512)) {
+      EXPECT_EQ(SentenceKeysOf(kTitle, body, Kernel::kAvx512), portable) << body;
+    }
+    std::vector<Fingerprint> all;
+    internal::SentenceKeyWithOptions(normalise::FoldToString(body), body,
+                                     internal::kDefaultSentenceOptions, &all);
+    std::sort(all.begin(), all.end());
+    all.erase(std::unique(all.begin(), all.end()), all.end());
+    EXPECT_EQ(portable.first, all.empty() ? 0 : all[0]) << body;
+    EXPECT_EQ(portable.second, all.size() < 2 ? 0 : all[1]) << body;
+  }
 }
 
 TEST(Fingerprint, ABylineOfFourNamesBeforeTheAgencyIsSkippedInALongBody) {

@@ -168,6 +168,9 @@ TEST(AlertFieldParser, HandMadeEdgesAgreeWithDom) {
       "{\"item\":{\"fingerprint_sentence\":\"0123456789abcdeF\"}}",
       "{\"item\":{\"fingerprint_sentence\":\"\\u0030123456789abcdef\"}}",
       "{\"item\":{\"fingerprint_sentence\":7}}",
+      "{\"item\":{\"fingerprint_sentence2\":\"0123456789abcdef\",\"fingerprint_sentence2\":null}}",
+      "{\"item\":{\"fingerprint_sentence2\":\"0123456789abcdeF\"}}",
+      "{\"item\":{\"fingerprint_sentence2\":7}}",
       "{\"item\":{\"fingerprint_tokens\":312}}",
       "{\"item\":{\"fingerprint_tokens\":0}}",
       "{\"item\":{\"fingerprint_tokens\":-5}}",
@@ -246,6 +249,44 @@ TEST(AlertFieldParser, ReadsTheSentenceKey) {
   EXPECT_EQ(key.sentence, 0xffu);
   EXPECT_FALSE(sentence(",\"fingerprint_sentence\":\"00000000000000FF\"").ok);
   EXPECT_FALSE(sentence(",\"fingerprint_sentence\":\"ff\"").ok);
+}
+
+// item.fingerprint_sentence2 as item.fingerprint_sentence: absent or null is 0 and accepted, 16
+// hex digits are read, anything else marks the alert bad, by both paths alike; the two keys
+// are read apart (neither name is taken for the other).
+TEST(AlertFieldParser, ReadsTheSecondSentenceKey) {
+  AlertFieldParser parser;
+  auto parse = [&](std::string_view members, AlertFields* f) {
+    const std::string json =
+        "{\"schema\":\"steppewatch.alert.v1\",\"item\":{\"id\":\"a\",\"fingerprint\":"
+        "\"0123456789abcdef\"" +
+        std::string(members) + "}}";
+    Compare(parser, json);
+    parser.Parse(json, f);
+    EXPECT_EQ(f->error, simdjson::SUCCESS) << members;
+  };
+  AlertFields f;
+  parse("", &f);
+  EXPECT_TRUE(f.sentence2_ok);
+  EXPECT_EQ(f.sentence2, 0u);
+  parse(",\"fingerprint_sentence2\":null", &f);
+  EXPECT_TRUE(f.sentence2_ok);
+  EXPECT_EQ(f.sentence2, 0u);
+  parse(
+      ",\"fingerprint_sentence\":\"00000000000000ff\",\"fingerprint_sentence2\":"
+      "\"0000000000000aff\"",
+      &f);
+  EXPECT_TRUE(f.sentence_ok && f.sentence2_ok);
+  EXPECT_EQ(f.sentence, 0xffu);
+  EXPECT_EQ(f.sentence2, 0xaffu);
+  parse(",\"fingerprint_sentence2\":\"0000000000000aff\"", &f);
+  EXPECT_EQ(f.sentence, 0u);
+  EXPECT_EQ(f.sentence2, 0xaffu);
+  parse(",\"fingerprint_sentence2\":\"0000000000000AFF\"", &f);
+  EXPECT_FALSE(f.sentence2_ok);
+  EXPECT_TRUE(f.sentence_ok);
+  parse(",\"fingerprint_sentence2\":\"aff\"", &f);
+  EXPECT_FALSE(f.sentence2_ok);
 }
 
 // The three fingerprints' hex digits (read 16 at a time by the parser) against

@@ -310,6 +310,69 @@ TEST_F(StageTest, ACopyWithANewHeadlineAndNoFirstSentenceJoinsBySentenceKey) {
   EXPECT_EQ(got_.rejected[0], "no_fingerprint");
 }
 
+// A copy with a rewritten headline that lost the sentence carrying the original's sentence key
+// (the least): its own least is the original's second key, and it joins by it. The same copy
+// against an original from an alert without the second key (an older version's): a story of
+// its own. A malformed second key is rejected as a malformed first one.
+TEST_F(StageTest, ACopyThatLostTheLeastSentenceJoinsByTheSecondKey) {
+  Make({});
+  Fingerprinter fingerprinter;
+  auto alert = [&](const std::string& id, const std::string& title, const std::string& body,
+                   int64_t t) {
+    AlertSpec spec{id, 0, t};
+    spec.fp =
+        fingerprinter.Compute(normalise::FoldToString(title), normalise::FoldToString(body), body,
+                              &spec.lead, &spec.tokens, &spec.sentence, &spec.sentence2);
+    return spec;
+  };
+  const std::vector<std::string>& sentences = CorridorSentences();
+  std::string whole;
+  for (size_t i = 0; i < sentences.size(); ++i) whole += (i > 0 ? " " : "") + sentences[i];
+  const AlertSpec o =
+      alert("original", "Kazakhstan and China sign transport corridor deal", whole, kT0);
+  ASSERT_NE(o.sentence2, 0u);
+  // The copy: every sentence but the one whose removal takes the least key.
+  AlertSpec c{};
+  for (size_t drop = 0; drop < sentences.size() && c.id.empty(); ++drop) {
+    std::string body;
+    for (size_t i = 0; i < sentences.size(); ++i) {
+      if (i != drop) body += (body.empty() ? "" : " ") + sentences[i];
+    }
+    AlertSpec candidate =
+        alert("rewritten", "Caspian route to double container traffic", body, kT0 + kMinute);
+    if (candidate.sentence != o.sentence) c = candidate;
+  }
+  ASSERT_FALSE(c.id.empty());
+  // What the test is about: the lead broke, the whole text is past a copy's distance, the
+  // least sentence key is gone and the copy's least is the original's second.
+  ASSERT_EQ(c.sentence, o.sentence2);
+  ASSERT_NE(o.lead, c.lead);
+  ASSERT_GT(Distance(o.fp, c.fp), kNearDuplicateDistance);
+  AlertSpec older = o;  // the original from an alert without the second key
+  older.id = "original-older";
+  older.sentence2 = 0;
+  Feed(Alert(older));
+  AlertSpec lone = c;
+  lone.id = "rewritten-alone";
+  Feed(Alert(lone));
+  ASSERT_EQ(got_.alerts.size(), 2u);
+  EXPECT_THAT(got_.alerts[1], HasSubstr("\"story\":{\"id\":\"rewritten-alone\""));
+  Make({});  // a new stage, and what it writes apart
+  got_.alerts.clear();
+  Feed(Alert(o));
+  Feed(Alert(c));
+  ASSERT_EQ(got_.alerts.size(), 2u);
+  EXPECT_THAT(got_.alerts[1], HasSubstr("\"story\":{\"id\":\"original\""));
+  EXPECT_THAT(got_.alerts[1], HasSubstr("\"copies\":2"));
+  std::string bad = Alert(c);
+  const size_t at = bad.find("\"fingerprint_sentence2\":\"") + 25;
+  bad.replace(at, 3, "xyz");
+  Feed(bad);
+  EXPECT_EQ(got_.alerts.size(), 2u);
+  ASSERT_EQ(got_.rejected.size(), 1u);
+  EXPECT_EQ(got_.rejected[0], "no_fingerprint");
+}
+
 TEST_F(StageTest, TheSameItemOnTwoTopicsIsNotACopy) {
   Make({});
   std::string a = Alert({"x", 42, kT0});

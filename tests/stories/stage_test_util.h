@@ -37,9 +37,10 @@ struct AlertSpec {
   std::vector<std::string> tags = {"geo:kazakhstan"};
   std::string source = "example.org";
   std::string lang = "en";
-  Fingerprint lead = 0;      // item.lead_fingerprint when not 0
-  uint32_t tokens = 0;       // item.fingerprint_tokens when not 0
-  Fingerprint sentence = 0;  // item.fingerprint_sentence when not 0
+  Fingerprint lead = 0;       // item.lead_fingerprint when not 0
+  uint32_t tokens = 0;        // item.fingerprint_tokens when not 0
+  Fingerprint sentence = 0;   // item.fingerprint_sentence when not 0
+  Fingerprint sentence2 = 0;  // item.fingerprint_sentence2 when not 0
 };
 
 inline std::string Alert(const AlertSpec& a) {
@@ -54,6 +55,11 @@ inline std::string Alert(const AlertSpec& a) {
   if (a.sentence != 0) {
     fp += ",\"fingerprint_sentence\":\"";
     AppendFingerprint(a.sentence, &fp);
+    fp += '"';
+  }
+  if (a.sentence2 != 0) {
+    fp += ",\"fingerprint_sentence2\":\"";
+    AppendFingerprint(a.sentence2, &fp);
     fp += '"';
   }
   std::string tags;

@@ -86,6 +86,9 @@ struct AlertContext {
   // Its sentence key (stories::Fingerprinter::Compute), rendered as "item.fingerprint_sentence"
   // when has_fingerprint and not 0 (0: no sentence of stories::kSentenceTokens tokens).
   uint64_t sentence_fingerprint = 0;
+  // Its second sentence key, rendered as "item.fingerprint_sentence2" when has_fingerprint and
+  // not 0 (0: fewer than two distinct such sentences).
+  uint64_t sentence_fingerprint2 = 0;
 };
 
 struct RenderOptions {

@@ -23,11 +23,13 @@
 // story by its fingerprint or its lead looks there for a story with its sentence key and a
 // fingerprint within kSentenceGate bits of its own, or far enough for the two token counts to
 // say the shorter text is contained in the longer (SentenceContained), the nearest (ties: the
-// oldest). Story keeps
-// no field for it: the bucket's 16 bits and the filter's 32, all equal, are the check (two
-// different keys agree on them once in 2^48), so it costs a story one 8-byte entry and no
-// bytes of Story (the lead table it freed paid for it; benchmarks/README.md, "Stories: sentence
-// key").
+// oldest). Its second sentence key (fingerprint.h) goes in the same table and is looked up after
+// the first: a story is found by either of its first copy's keys through either of the item's.
+// Story keeps no field for the lead or the sentence keys: the bucket's 16 bits and the filter's
+// 32, all equal, are the check (two different keys agree on them once in 2^48), so a key costs
+// a story one 8-byte entry and no bytes of Story (the second sentence key's entry was paid for
+// by dropping Story's copy of the lead key, 2026-12-05; benchmarks/README.md, "Stories: the
+// second sentence key").
 //
 // Expiry touches no bucket: a story leaves the window by moving the window's first sequence
 // number past it, and its entries (four to six) become stale (the scan tells them by their sequence
@@ -70,24 +72,24 @@
 
 namespace steppewatch::stories {
 
-// 64 bytes.
+// 56 bytes; what a lookup reads (fp, first_seen_ms, tokens) in the first 24. The first copy's
+// lead and sentence keys are in the index's tables only (their bucket and filter are the check).
 struct Story {
   Fingerprint fp = 0;
-  Fingerprint lead = 0;  // the first copy's lead key; 0: none (not in the lead tables)
   int64_t first_seen_ms = 0;
-  uint64_t languages = 0;    // bit i: language index i (mod 64) seen in a copy
-  uint64_t source_bits = 0;  // linear-counting bitmap of every distinct source past the exact set
-  uint16_t sources[4] = {};  // the first distinct sources' hashes (never 0)
   uint64_t id_offset : 32 = 0;  // into its chunk's ids (at most kChunkSize * kMaxIdBytes)
   uint64_t id_length : 8 = 0;
   uint64_t exact_sources : 8 = 0;  // used entries of sources[]
   uint64_t tokens : 16 = 0;        // the first copy's fingerprint_tokens (0: unknown)
+  uint64_t languages = 0;          // bit i: language index i (mod 64) seen in a copy
+  uint64_t source_bits = 0;  // linear-counting bitmap of every distinct source past the exact set
+  uint16_t sources[4] = {};  // the first distinct sources' hashes (never 0)
   uint32_t copies = 0;
   // A hash of the latest copy's item id: the same item alerting to several topics arrives once
   // per topic and is one copy, not several.
   uint32_t last_item = 0;
 };
-static_assert(sizeof(Story) == 64);
+static_assert(sizeof(Story) == 56);
 
 class StoryIndex {
  public:
@@ -128,14 +130,17 @@ class StoryIndex {
   // same sentence key and whose fingerprint is within kSentenceGate of its own or contained
   // (SentenceContained with the two token counts) (the nearest
   // fingerprint; ties: the oldest story). A new story with one is indexed by it too.
+  // `sentence2`: the item's second sentence key, 0 when it has none; looked up after `sentence`
+  // in the same way (a story is indexed by both of its first copy's keys).
   Assignment Assign(Fingerprint fp, std::string_view item_id, int64_t time_ms, uint64_t source_hash,
                     int language_index, Fingerprint lead = 0, uint32_t tokens = 0,
-                    Fingerprint sentence = 0);
+                    Fingerprint sentence = 0, Fingerprint sentence2 = 0);
   // As Assign, without its own prefetches: for a caller that ran PrefetchHeads,
   // PrefetchBucketStarts and PrefetchBucketRest for (fp, lead), each some work apart (a batch).
   Assignment AssignPrefetched(Fingerprint fp, std::string_view item_id, int64_t time_ms,
                               uint64_t source_hash, int language_index, Fingerprint lead = 0,
-                              uint32_t tokens = 0, Fingerprint sentence = 0);
+                              uint32_t tokens = 0, Fingerprint sentence = 0,
+                              Fingerprint sentence2 = 0);
 
   // Drops the stories whose window ended before `now_ms` (first_seen < now - window), oldest
   // first: a story dated later than those after it holds them until it goes, except one dated
@@ -145,15 +150,19 @@ class StoryIndex {
   // Starts loading the memory a later Assign of `fp` reads, in two steps a caller runs some work
   // apart (a batch: the next alerts' parse): PrefetchHeads loads the four bucket heads,
   // PrefetchBuckets (after the heads arrived) the buckets' entries. Hints only: nothing changes.
-  void PrefetchHeads(Fingerprint fp, Fingerprint lead = 0, Fingerprint sentence = 0) const;
-  void PrefetchBuckets(Fingerprint fp, Fingerprint lead = 0, Fingerprint sentence = 0) const;
+  void PrefetchHeads(Fingerprint fp, Fingerprint lead = 0, Fingerprint sentence = 0,
+                     Fingerprint sentence2 = 0) const;
+  void PrefetchBuckets(Fingerprint fp, Fingerprint lead = 0, Fingerprint sentence = 0,
+                       Fingerprint sentence2 = 0) const;
   // The same in three steps, for a caller with the work of three alerts to put between them:
   // PrefetchHeads, then PrefetchBucketStarts (the first line of each bucket, which holds its
   // size), then PrefetchBucketRest (reads the sizes: the bucket's other lines, as many as it
   // has, where PrefetchBuckets guesses from the mean with a margin of 1.5 and loads ~40%
   // more lines than there are).
-  void PrefetchBucketStarts(Fingerprint fp, Fingerprint lead = 0, Fingerprint sentence = 0) const;
-  void PrefetchBucketRest(Fingerprint fp, Fingerprint lead = 0, Fingerprint sentence = 0) const;
+  void PrefetchBucketStarts(Fingerprint fp, Fingerprint lead = 0, Fingerprint sentence = 0,
+                            Fingerprint sentence2 = 0) const;
+  void PrefetchBucketRest(Fingerprint fp, Fingerprint lead = 0, Fingerprint sentence = 0,
+                          Fingerprint sentence2 = 0) const;
 
   // Returns the story with sequence number `seq`, or null when it left the window.
   const Story* Find(uint64_t seq) const;
@@ -187,7 +196,7 @@ class StoryIndex {
   // read was a TLB miss, and a prefetch that misses the TLB waits for the walk), and a bucket's
   // growth costs no malloc. Freed blocks are kept for reuse, and the arenas are packed again
   // (CompactArenas) when free blocks pass a tenth of them.
-  static constexpr int kChunkBits = 12;  // 4096 stories (256 KiB) per chunk
+  static constexpr int kChunkBits = 12;  // 4096 stories (224 KiB) per chunk
   static constexpr uint64_t kChunkSize = uint64_t{1} << kChunkBits;
   struct Chunk {
     std::unique_ptr<Story[]> stories;
@@ -223,15 +232,16 @@ class StoryIndex {
   void Join(uint64_t seq, std::string_view item_id, uint64_t source_hash, int language_index,
             Assignment* out);
   // What a key's match must also meet: nothing more (the fingerprint), the lead's gate (the
-  // story's fingerprint within LeadGate(tokens, story's tokens) of `fp`), or the sentence key's
-  // (no field: the nearest fingerprint within kSentenceGate).
+  // story's fingerprint within LeadGate(tokens, story's tokens) of `fp`, or LeadJoins), or the
+  // sentence key's (the nearest fingerprint within kSentenceGate, or SentenceContained).
   enum class Gate : uint8_t { kNone, kLead, kSentence };
   // The nearest open story in tables [first, first + count) whose filter is within `k` of the
-  // key's and whose `field` is within `k` of the key (null `field`: ranked by its fingerprint's
-  // distance to `fp`, at most kSentenceGate), under `gate`; scans compact stale entries.
-  // Returns whether one was found.
-  bool Nearest(Fingerprint key, Fingerprint Story::*field, int first, int count, int k,
-               Fingerprint fp, Gate gate, uint32_t tokens, int64_t oldest_open, uint64_t* seq);
+  // key's, under `gate`: kNone, the story's fingerprint within `k` of the key (ranked by that
+  // distance); kLead and kSentence, the key equal (bucket and filter) and the gate met, kLead's
+  // stories all ranked alike, kSentence's by their fingerprint's distance to `fp`. Ties: the
+  // oldest. Scans compact stale entries. Returns whether one was found.
+  bool Nearest(Fingerprint key, int first, int count, int k, Fingerprint fp, Gate gate,
+               uint32_t tokens, int64_t oldest_open, uint64_t* seq);
 
   std::unique_ptr<uint64_t*[], Free> heads_;  // 6 x 65536, aligned to 2 MiB
   size_t bucket_bytes_ = 0;                   // the arenas' and the large blocks' bytes
@@ -243,7 +253,7 @@ class StoryIndex {
   size_t sweep_next_ = 0;  // the next bucket the sweep visits
   double sweep_due_ = 0;   // buckets the sweep owes
   mutable std::deque<Chunk> chunks_;
-  Chunk spare_;  // the last chunk expired, reused for the next one (no 256 KiB allocation)
+  Chunk spare_;  // the last chunk expired, reused for the next one (no 224 KiB allocation)
   uint64_t head_seq_ = 0, tail_seq_ = 0;  // live stories: [head, tail)
   Events events_;
 };
