@@ -8,8 +8,8 @@ namespace steppewatch::bench {
 
 std::string SyntheticStoriesAlert(std::string_view item_id, uint64_t i, stories::Fingerprint fp,
                                   int64_t t_ms, int rule, stories::Fingerprint lead,
-                                  stories::Fingerprint sentence) {
-  char head[560];
+                                  stories::Fingerprint sentence, stories::Fingerprint sentence2) {
+  char head[640];
   std::string fp_hex;
   stories::AppendFingerprint(fp, &fp_hex);
   if (lead != 0) {
@@ -19,6 +19,10 @@ std::string SyntheticStoriesAlert(std::string_view item_id, uint64_t i, stories:
   if (sentence != 0) {
     fp_hex += "\",\"fingerprint_sentence\":\"";
     stories::AppendFingerprint(sentence, &fp_hex);
+  }
+  if (sentence2 != 0) {
+    fp_hex += "\",\"fingerprint_sentence2\":\"";
+    stories::AppendFingerprint(sentence2, &fp_hex);
   }
   time_t secs = static_cast<time_t>(t_ms / 1000);
   struct tm tm;

@@ -381,11 +381,11 @@ TEST(StoryIndex, AStoryWithoutALeadKeyIsNotFoundByLead) {
 // computed over every live story (fingerprint within 3, nearest and oldest; else the same lead
 // and a fingerprint within the gate, oldest; else a story with the item's sentence key as either
 // of its two and a fingerprint within kSentenceGate, nearest and oldest; else the same with the
-// item's second sentence key). The index holds 48 bits of a lead or sentence key (its bucket
-// and filter): the rule compares those.
+// item's second sentence key). The index holds 48 bits of a lead key and 49 of a sentence key
+// (its bucket and filter): the rule compares those.
 TEST(StoryIndex, LeadLookupAgreesWithBruteForce) {
   constexpr int64_t kSmallWindow = 1000;
-  constexpr Fingerprint kKeyBits = 0xFFFFFFFFFFFFULL;
+  constexpr Fingerprint kKeyBits = 0xFFFFFFFFFFFFULL, kSentenceBits = 0x1FFFFFFFFFFFFULL;
   StoryIndex index(kSmallWindow);
   struct Live {
     Fingerprint fp, lead, sentence, sentence2;
@@ -457,8 +457,8 @@ TEST(StoryIndex, LeadLookupAgreesWithBruteForce) {
       const Live* found = nullptr;
       int found_d = kSentenceGate + 1;
       for (const Live& l : live) {
-        const bool first = l.sentence != 0 && ((l.sentence ^ key) & kKeyBits) == 0;
-        const bool second = l.sentence2 != 0 && ((l.sentence2 ^ key) & kKeyBits) == 0;
+        const bool first = l.sentence != 0 && ((l.sentence ^ key) & kSentenceBits) == 0;
+        const bool second = l.sentence2 != 0 && ((l.sentence2 ^ key) & kSentenceBits) == 0;
         if (!first && !second) continue;
         int d = Distance(l.fp, fp);
         if (d < found_d || (d == found_d && found != nullptr && l.seq < found->seq)) {
