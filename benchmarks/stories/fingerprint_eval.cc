@@ -37,7 +37,7 @@
 //                                 [tail=N tail_gate=T tail_min=M] [--dump OUT]
 //                                 [sent=S sent_gate=T sent_cont=0 sent_first=0] [lead_d=D]
 //                                 [--sim] [--why] [sent_keys=K] [body_gate=G] [sent_two=G]
-//                                 [oracle=1] [exact_j=P] [exact_c=P]
+//                                 [oracle=1] [exact_j=P] [exact_c=P] [--assignments OUT]
 //   --fingerprints OUT writes "id fingerprint" per item (16 hex digits), so two builds can be
 //   compared item by item (a change meant to keep the fingerprint must give the same file).
 //   option=value overrides a feature setting (internal::FingerprintOptions), for comparing
@@ -58,6 +58,8 @@
 //   looked up by its halves. Measured and not taken (benchmarks/README.md, "Stories:
 //   containment gate").
 //   --dump OUT writes "id story lang copy fingerprint lead" per item, for analyses in a script.
+//   --assignments OUT (with --stories or --sim) writes "id story" per item: the id of the first
+//   item of the story it was put in (the false pairs and misses of two variants, compared).
 //   sent=S sent_gate=T [sent_cont=1] [sent_first=0] [sent_chain=1]: the sentence key
 //   (stories::internal::SentenceKeyOf, the product's; benchmarks/README.md, "Stories: recall
 //   round" and "Stories: sentence key"), the least hash of the body's sentences of at least S
