@@ -187,21 +187,66 @@ inline void ScalarStep(ScanState& s, const FingerprintOptions& runtime) {
   i += len;
 }
 
-// Appends the positions base + b of the set bits b of `bits` to out[*count...].
-inline void AppendBits(uint64_t bits, size_t base, uint32_t* out, size_t* count) {
-  for (; bits != 0; bits &= bits - 1)
-    out[(*count)++] = static_cast<uint32_t>(base + __builtin_ctzll(bits));
+// The positions of the set bits of each byte value, as four 32-bit lanes, and their count: a
+// byte of a start or end mask has at most four (two starts, or two ends, are never adjacent: a
+// start needs a separator before it, an end a word byte before it).
+struct BytePositions {
+  alignas(16) uint32_t pos[256][4];
+  uint8_t count[256];
+};
+constexpr BytePositions MakeBytePositions() {
+  BytePositions t{};
+  for (int v = 0; v < 256; ++v) {
+    int n = 0;
+    for (int b = 0; b < 8; ++b) {
+      if ((v >> b) & 1) {
+        if (n < 4) t.pos[v][n] = static_cast<uint32_t>(b);
+        ++n;
+      }
+    }
+    t.count[v] = static_cast<uint8_t>(n);
+  }
+  return t;
+}
+inline constexpr BytePositions kBytePositions = MakeBytePositions();
+
+// Appends the positions base + b of the set bits b of `bits` (16 bits, no two adjacent) to
+// out[*count...] with no branch: four entries per byte of the mask from kBytePositions, whatever
+// its count (the arrays have kScanSlack entries to spare). A loop per set bit mispredicted its
+// exit about once per mask (most of the portable scan's time).
+inline void AppendBits16(uint32_t bits, size_t base, uint32_t* out, size_t* count) {
+  const __m128i b = _mm_set1_epi32(static_cast<int>(base));
+  const uint32_t lo = bits & 0xFF, hi = bits >> 8;
+  uint32_t* dst = out + *count;
+  _mm_storeu_si128(
+      reinterpret_cast<__m128i*>(dst),
+      _mm_add_epi32(b, _mm_load_si128(reinterpret_cast<const __m128i*>(kBytePositions.pos[lo]))));
+  dst += kBytePositions.count[lo];
+  _mm_storeu_si128(
+      reinterpret_cast<__m128i*>(dst),
+      _mm_add_epi32(_mm_add_epi32(b, _mm_set1_epi32(8)),
+                    _mm_load_si128(reinterpret_cast<const __m128i*>(kBytePositions.pos[hi]))));
+  *count += size_t{kBytePositions.count[lo]} + kBytePositions.count[hi];
 }
 
 // Adds a block's word starts and ends, given its word bytes m (within the block's valid bytes,
-// `valid`) and whether a word was open before it.
-inline void BlockEvents(ScanState& s, uint64_t m, uint64_t valid) {
-  const uint64_t before = (m << 1) | (s.ns != s.ne ? 1u : 0u);  // bit j: byte j-1 is a word byte
-  AppendBits(m & ~before, s.i, s.starts, &s.ns);
-  AppendBits(~m & before & valid, s.i, s.ends, &s.ne);
+// `valid`; 16 bits) and whether a word was open before it.
+inline void BlockEvents(ScanState& s, uint32_t m, uint32_t valid) {
+  const uint32_t before = (m << 1) | (s.ns != s.ne ? 1u : 0u);  // bit j: byte j-1 is a word byte
+  AppendBits16(m & ~before, s.i, s.starts, &s.ns);
+  AppendBits16(~m & before & valid, s.i, s.ends, &s.ne);
 }
 
-// 16 bytes at a time while they hold only ASCII, 2-byte letters and no bracket or slash.
+// Whether each byte of x lies in [lo, hi] (0 <= hi - lo < 255): x - lo as an unsigned byte is
+// at most hi - lo, compared signed after moving 0 to -128. Two instructions instead of three.
+inline __m128i InRange(__m128i x, int lo, int hi) {
+  const __m128i t = _mm_add_epi8(x, _mm_set1_epi8(static_cast<char>(0x80 - lo)));
+  return _mm_cmplt_epi8(t, _mm_set1_epi8(static_cast<char>(hi - lo + 1 - 128)));
+}
+
+// 16 bytes at a time while they hold only ASCII, 2-byte letters and no bracket or slash. The
+// span's last partial block is read as the 16 bytes that end the span, its masks shifted down
+// (so only a span shorter than 16 bytes goes a character at a time).
 template <bool kDefault>
 size_t ScanPortable(std::string_view text, TextSpan span, const FingerprintOptions& runtime,
                     uint32_t* starts, uint32_t* ends) {
@@ -209,37 +254,39 @@ size_t ScanPortable(std::string_view text, TextSpan span, const FingerprintOptio
   ScanState s{text.data(), span.end, span.begin, starts, ends};
   const char* p = s.p;
   const size_t n = s.n;
-  const __m128i kZero = _mm_setzero_si128();
-  while (s.i + 16 <= n) {
-    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + s.i));
-    // Signed bytes: 0x80..0xBF are -128..-65, 0xC0..0xC2 -64..-62, 0xC3..0xDF -61..-33,
-    // 0xE0..0xFF -32..-1.
-    const __m128i high_lead =
-        _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8(-33)), _mm_cmplt_epi8(x, kZero));
-    const __m128i c0_c2 =
-        _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8(-65)), _mm_cmplt_epi8(x, _mm_set1_epi8(-61)));
-    __m128i special = _mm_or_si128(high_lead, c0_c2);
+  while (s.i < n) {
+    const size_t rest = n - s.i;
+    if (rest < 16 && n < 16) [[unlikely]] {
+      ScalarStep<kDefault>(s, o);
+      continue;
+    }
+    // The 16 bytes at s.i, or the 16 that end the span, of which the first `shift` are before
+    // s.i (already scanned).
+    const unsigned shift = rest >= 16 ? 0 : static_cast<unsigned>(16 - rest);
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + s.i - shift));
+    // Special: 0xC0..0xC2 and 0xE0..0xFF (bytes ScalarStep takes), and the skipped brackets and
+    // slashes.
+    __m128i special = _mm_or_si128(InRange(x, 0xE0, 0xFF), InRange(x, 0xC0, 0xC2));
     if (o.skip_brackets) {
       special = _mm_or_si128(special, _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('(')),
                                                    _mm_cmpeq_epi8(x, _mm_set1_epi8('['))));
     }
     if (o.skip_slashes) special = _mm_or_si128(special, _mm_cmpeq_epi8(x, _mm_set1_epi8('/')));
-    const __m128i lower = _mm_or_si128(x, _mm_set1_epi8(0x20));
-    const __m128i word =
-        _mm_or_si128(_mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('0' - 1)),
-                                                _mm_cmplt_epi8(x, _mm_set1_epi8('9' + 1))),
-                                  _mm_and_si128(_mm_cmpgt_epi8(lower, _mm_set1_epi8('a' - 1)),
-                                                _mm_cmplt_epi8(lower, _mm_set1_epi8('z' + 1)))),
-                     _mm_cmplt_epi8(x, kZero));
-    const uint32_t special_mask = static_cast<uint32_t>(_mm_movemask_epi8(special));
-    // Bytes before the first special one (all 16 when there is none).
-    const int take = special_mask ? __builtin_ctz(special_mask) : 16;
-    const uint64_t valid = (uint64_t{1} << take) - 1;
-    BlockEvents(s, static_cast<uint32_t>(_mm_movemask_epi8(word)) & valid, valid);
+    // Word bytes: ASCII letters and digits, and every byte >= 0x80 (its top bit, which the
+    // byte's own top bit gives movemask).
+    const __m128i word = _mm_or_si128(
+        _mm_or_si128(InRange(x, '0', '9'), InRange(_mm_or_si128(x, _mm_set1_epi8(0x20)), 'a', 'z')),
+        x);
+    const uint32_t special_mask = static_cast<uint32_t>(_mm_movemask_epi8(special)) >> shift;
+    const uint32_t word_mask = static_cast<uint32_t>(_mm_movemask_epi8(word)) >> shift;
+    const unsigned len = 16 - shift;
+    // Bytes before the first special one (all `len` when there is none).
+    const unsigned take = special_mask ? __builtin_ctz(special_mask) : len;
+    const uint32_t valid = (1u << take) - 1;
+    BlockEvents(s, word_mask & valid, valid);
     s.i += take;
-    if (take < 16) ScalarStep<kDefault>(s, o);
+    if (take < len) ScalarStep<kDefault>(s, o);
   }
-  while (s.i < n) ScalarStep<kDefault>(s, o);
   if (s.ns != s.ne) s.ends[s.ne++] = static_cast<uint32_t>(n);
   return s.ne;
 }
