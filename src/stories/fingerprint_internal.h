@@ -12,6 +12,8 @@
 // Private to src/stories. Everything here is stateless and thread-safe.
 #pragma once
 
+#include <emmintrin.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -265,6 +267,14 @@ inline constexpr SentenceOptions kDefaultSentenceOptions{};
 // a CJK full stop, exclamation or question mark (U+3002, U+FF01, U+FF1F). A gap of one byte (a
 // space, most gaps) holds none of them.
 inline bool SentenceEndsIn(const char* gap, size_t n) {
+  if (n == 2) {
+    // Most wide gaps (", ", ". "): one compare of each byte, no branch on what the first is
+    // (whether a gap ends a sentence is a coin toss to the branch predictor).
+    const unsigned char c = static_cast<unsigned char>(gap[0]);
+    const bool mark = c < 64 && ((uint64_t{1} << c) & ((uint64_t{1} << '.') | (uint64_t{1} << '!') |
+                                                       (uint64_t{1} << '?'))) != 0;
+    return mark & (gap[1] == ' ');
+  }
   for (size_t i = 0; i + 1 < n; ++i) {
     const unsigned char c = static_cast<unsigned char>(gap[i]);
     const unsigned char c1 = static_cast<unsigned char>(gap[i + 1]);
@@ -292,6 +302,22 @@ inline uint64_t SentenceFeatureSum(const uint64_t* unigrams, const uint64_t* big
   }
   for (; k < to; ++k) s0 += bigrams[k];
   return (s0 + s1) + (s2 + s3);
+}
+
+// Bit j set when the gap between tokens j and j + 1 is wider than one byte, for j < n (n <= 64),
+// four gaps at a time (SSE2). Reads starts[1 .. n + 4] and ends[0 .. n + 3]: inside what
+// ScanTokens may write for the n + 1 tokens (MaxTokens has kScanSlack entries to spare); the
+// lanes past n are masked off.
+inline uint64_t WideGaps(const uint32_t* starts, const uint32_t* ends, size_t n) {
+  uint64_t wide = 0;
+  for (size_t j = 0; j < n; j += 4) {
+    const __m128i e = _mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ends + j)),
+                                    _mm_set1_epi32(static_cast<int>(kEndMask)));
+    const __m128i s = _mm_loadu_si128(reinterpret_cast<const __m128i*>(starts + j + 1));
+    const __m128i wider = _mm_cmpgt_epi32(_mm_sub_epi32(s, e), _mm_set1_epi32(1));
+    wide |= uint64_t{static_cast<uint32_t>(_mm_movemask_ps(_mm_castsi128_ps(wider)))} << j;
+  }
+  return n < 64 ? wide & ((uint64_t{1} << n) - 1) : wide;
 }
 
 // The sentence key of the `count` tokens ScanTokens found in `text` (the body's span), with the
@@ -340,11 +366,7 @@ inline Fingerprint SentenceKeyOf(std::string_view text, const uint32_t* starts,
   // Gaps after tokens 0..count-2, 64 at a time.
   for (size_t base = 0; base + 1 < count; base += 64) {
     const size_t n = count - 1 - base < 64 ? count - 1 - base : 64;
-    uint64_t wide = 0;
-    for (size_t j = 0; j < n; ++j) {
-      const size_t k = base + j;
-      wide |= uint64_t{starts[k + 1] - (ends[k] & kEndMask) > 1} << j;
-    }
+    uint64_t wide = WideGaps(starts + base, ends + base, n);
     // The sentences' last tokens in this block, listed without a branch per gap.
     uint8_t last[64];
     size_t found = 0;
