@@ -189,11 +189,22 @@ void CopyBins(Kernel kernel, const MinHashBins& from, MinHashBins* to) {
 
 Fingerprint MinHashBins::Finish(Kernel kernel) const {
   if (kernel == Kernel::kAvx512) return FinishAvx512(bins);
+  // One pass over the bins for their occupancy and their bits, from bin 63 down so that each
+  // bit shifts in at the bottom (no shift by a variable count); an empty bin's bit is then
+  // computed on its own from the minimum it borrows (the previous form copied the bins to a
+  // second array first, a `rep movsq` that had 12% of this function's time, and read them
+  // twice).
   uint64_t occupied = 0;  // bit b: bin b has a minimum of its own
-  for (int b = 0; b < 64; ++b) occupied |= static_cast<uint64_t>(bins[b] != kEmptyBin) << b;
+  Fingerprint fp = 0;
+#pragma GCC unroll 8
+  for (int b = 63; b >= 0; --b) {
+    const uint64_t v = bins[b];
+    occupied = occupied * 2 + (v != kEmptyBin);
+    // One well-mixed bit of (minimum, bin): bins that borrowed the same minimum still differ.
+    fp = fp * 2 + ((((v & kValueMask) ^ kBinSalts[b]) * kMul2) >> 63);
+  }
   if (occupied == 0) return 0;
-  uint64_t values[64];
-  std::memcpy(values, bins, sizeof values);
+  fp &= occupied;
   // Only the empty bins probe (a short item has many), and they test eight probe positions at
   // a time against the occupancy bits: the first occupied bin in kProbes order, with one branch
   // per eight positions instead of one per position (their outcome is unpredictable, and a
@@ -205,15 +216,11 @@ Fingerprint MinHashBins::Finish(Kernel kernel) const {
       uint32_t hit = 0;
       for (int k = 0; k < 8; ++k) hit |= static_cast<uint32_t>((occupied >> order[j + k]) & 1) << k;
       if (hit != 0) {
-        values[b] = bins[order[j + __builtin_ctz(hit)]];
+        const uint64_t value = bins[order[j + __builtin_ctz(hit)]];
+        fp |= ((((value & kValueMask) ^ kBinSalts[b]) * kMul2) >> 63) << b;
         break;
       }
     }
-  }
-  Fingerprint fp = 0;
-  for (int b = 0; b < 64; ++b) {
-    // One well-mixed bit of (minimum, bin): bins that borrowed the same minimum still differ.
-    fp |= ((((values[b] & kValueMask) ^ kBinSalts[b]) * kMul2) >> 63) << b;
   }
   return fp;
 }
