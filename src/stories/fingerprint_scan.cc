@@ -210,31 +210,22 @@ constexpr BytePositions MakeBytePositions() {
 }
 inline constexpr BytePositions kBytePositions = MakeBytePositions();
 
-// Appends the positions base + b of the set bits b of `bits` (16 bits, no two adjacent) to
-// out[*count...] with no branch: four entries per byte of the mask from kBytePositions, whatever
-// its count (the arrays have kScanSlack entries to spare). A loop per set bit mispredicted its
-// exit about once per mask (most of the portable scan's time).
-inline void AppendBits16(uint32_t bits, size_t base, uint32_t* out, size_t* count) {
+// Writes the positions base + b of the set bits b of `bits` (16 bits, no two adjacent) at `out`
+// with no branch, and returns the entry after the last: four entries per byte of the mask from
+// kBytePositions, whatever its count (the arrays have kScanSlack entries to spare). A loop per
+// set bit mispredicted its exit about once per mask (most of the portable scan's time).
+inline uint32_t* AppendBits16(uint32_t bits, size_t base, uint32_t* out) {
   const __m128i b = _mm_set1_epi32(static_cast<int>(base));
   const uint32_t lo = bits & 0xFF, hi = bits >> 8;
-  uint32_t* dst = out + *count;
   _mm_storeu_si128(
-      reinterpret_cast<__m128i*>(dst),
+      reinterpret_cast<__m128i*>(out),
       _mm_add_epi32(b, _mm_load_si128(reinterpret_cast<const __m128i*>(kBytePositions.pos[lo]))));
-  dst += kBytePositions.count[lo];
+  out += kBytePositions.count[lo];
   _mm_storeu_si128(
-      reinterpret_cast<__m128i*>(dst),
+      reinterpret_cast<__m128i*>(out),
       _mm_add_epi32(_mm_add_epi32(b, _mm_set1_epi32(8)),
                     _mm_load_si128(reinterpret_cast<const __m128i*>(kBytePositions.pos[hi]))));
-  *count += size_t{kBytePositions.count[lo]} + kBytePositions.count[hi];
-}
-
-// Adds a block's word starts and ends, given its word bytes m (within the block's valid bytes,
-// `valid`; 16 bits) and whether a word was open before it.
-inline void BlockEvents(ScanState& s, uint32_t m, uint32_t valid) {
-  const uint32_t before = (m << 1) | (s.ns != s.ne ? 1u : 0u);  // bit j: byte j-1 is a word byte
-  AppendBits16(m & ~before, s.i, s.starts, &s.ns);
-  AppendBits16(~m & before & valid, s.i, s.ends, &s.ne);
+  return out + kBytePositions.count[hi];
 }
 
 // Whether each byte of x lies in [lo, hi] (0 <= hi - lo < 255): x - lo as an unsigned byte is
@@ -254,16 +245,32 @@ size_t ScanPortable(std::string_view text, TextSpan span, const FingerprintOptio
   ScanState s{text.data(), span.end, span.begin, starts, ends};
   const char* p = s.p;
   const size_t n = s.n;
-  while (s.i < n) {
-    const size_t rest = n - s.i;
+  // The scan's position and counts in registers, written back to `s` only around ScalarStep
+  // (in `s`, which ScalarStep takes by reference, they were loaded and stored every block, a
+  // chain through memory from each block to the next).
+  // (As counts, GCC 12 kept the two in one vector register, moved out and back every block.)
+  size_t i = s.i;
+  uint32_t* starts_end = starts;
+  uint32_t* ends_end = ends;
+  auto scalar_step = [&] {
+    s.i = i;
+    s.ns = static_cast<size_t>(starts_end - starts);
+    s.ne = static_cast<size_t>(ends_end - ends);
+    ScalarStep<kDefault>(s, o);
+    i = s.i;
+    starts_end = starts + s.ns;
+    ends_end = ends + s.ne;
+  };
+  while (i < n) {
+    const size_t rest = n - i;
     if (rest < 16 && n < 16) [[unlikely]] {
-      ScalarStep<kDefault>(s, o);
+      scalar_step();
       continue;
     }
-    // The 16 bytes at s.i, or the 16 that end the span, of which the first `shift` are before
-    // s.i (already scanned).
+    // The 16 bytes at i, or the 16 that end the span, of which the first `shift` are before i
+    // (already scanned).
     const unsigned shift = rest >= 16 ? 0 : static_cast<unsigned>(16 - rest);
-    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + s.i - shift));
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i - shift));
     // Special: 0xC0..0xC2 and 0xE0..0xFF (bytes ScalarStep takes), and the skipped brackets and
     // slashes.
     __m128i special = _mm_or_si128(InRange(x, 0xE0, 0xFF), InRange(x, 0xC0, 0xC2));
@@ -278,17 +285,20 @@ size_t ScanPortable(std::string_view text, TextSpan span, const FingerprintOptio
         _mm_or_si128(InRange(x, '0', '9'), InRange(_mm_or_si128(x, _mm_set1_epi8(0x20)), 'a', 'z')),
         x);
     const uint32_t special_mask = static_cast<uint32_t>(_mm_movemask_epi8(special)) >> shift;
-    const uint32_t word_mask = static_cast<uint32_t>(_mm_movemask_epi8(word)) >> shift;
     const unsigned len = 16 - shift;
     // Bytes before the first special one (all `len` when there is none).
     const unsigned take = special_mask ? __builtin_ctz(special_mask) : len;
     const uint32_t valid = (1u << take) - 1;
-    BlockEvents(s, word_mask & valid, valid);
-    s.i += take;
-    if (take < len) ScalarStep<kDefault>(s, o);
+    const uint32_t m = (static_cast<uint32_t>(_mm_movemask_epi8(word)) >> shift) & valid;
+    // Bit j: byte j-1 is a word byte (a word is open when more have started than ended).
+    const uint32_t before = (m << 1) | (starts_end - starts != ends_end - ends ? 1u : 0u);
+    starts_end = AppendBits16(m & ~before, i, starts_end);
+    ends_end = AppendBits16(~m & before & valid, i, ends_end);
+    i += take;
+    if (take < len) scalar_step();
   }
-  if (s.ns != s.ne) s.ends[s.ne++] = static_cast<uint32_t>(n);
-  return s.ne;
+  if (starts_end - starts != ends_end - ends) *ends_end++ = static_cast<uint32_t>(n);
+  return static_cast<size_t>(ends_end - ends);
 }
 
 #define STEPPEWATCH_AVX512_SCAN \
