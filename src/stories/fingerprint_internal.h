@@ -164,10 +164,8 @@ inline uint64_t HashToken(const char* p, size_t n, const char* end) {
 // readable bytes (most words: whether a word is longer than 8 bytes is a coin toss in Russian
 // and one word in five in English, and a mispredicted branch per such word cost more than
 // hashing both ways).
-inline uint64_t HashTokenFast(const char* p, size_t n, const char* end) {
-  if (n > 16 || end - p < 16) [[unlikely]] {
-    return HashToken(p, n, end);
-  }
+// HashTokenFast's common case: 1 <= n <= 16, and 16 bytes readable at p.
+inline uint64_t HashToken16(const char* p, size_t n) {
   const uint64_t a = Load8(p), b = Load8(p + 8);
   const bool two = n > 8;
   uint64_t h = n * kMul1;
@@ -176,6 +174,12 @@ inline uint64_t HashTokenFast(const char* p, size_t n, const char* end) {
   h = two ? h8 : h;
   h = (h ^ LowBytes(two ? b : a, two ? n - 8 : n)) * kMul2;
   return h ^ (h >> 29);
+}
+inline uint64_t HashTokenFast(const char* p, size_t n, const char* end) {
+  if (n > 16 || end - p < 16) [[unlikely]] {
+    return HashToken(p, n, end);
+  }
+  return HashToken16(p, n);
 }
 
 // Derives a feature hash from a token hash (already well mixed by HashToken): one multiply and a
