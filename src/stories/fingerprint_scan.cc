@@ -210,22 +210,23 @@ constexpr BytePositions MakeBytePositions() {
 }
 inline constexpr BytePositions kBytePositions = MakeBytePositions();
 
-// Writes the positions base + b of the set bits b of `bits` (16 bits, no two adjacent) at `out`
+// Writes the positions base + b of the set bits b of `bits` (32 bits, no two adjacent) at `out`
 // with no branch, and returns the entry after the last: four entries per byte of the mask from
 // kBytePositions, whatever its count (the arrays have kScanSlack entries to spare). A loop per
 // set bit mispredicted its exit about once per mask (most of the portable scan's time).
-inline uint32_t* AppendBits16(uint32_t bits, size_t base, uint32_t* out) {
-  const __m128i b = _mm_set1_epi32(static_cast<int>(base));
-  const uint32_t lo = bits & 0xFF, hi = bits >> 8;
-  _mm_storeu_si128(
-      reinterpret_cast<__m128i*>(out),
-      _mm_add_epi32(b, _mm_load_si128(reinterpret_cast<const __m128i*>(kBytePositions.pos[lo]))));
-  out += kBytePositions.count[lo];
-  _mm_storeu_si128(
-      reinterpret_cast<__m128i*>(out),
-      _mm_add_epi32(_mm_add_epi32(b, _mm_set1_epi32(8)),
-                    _mm_load_si128(reinterpret_cast<const __m128i*>(kBytePositions.pos[hi]))));
-  return out + kBytePositions.count[hi];
+inline uint32_t* AppendBits32(uint32_t bits, size_t base, uint32_t* out) {
+  __m128i b = _mm_set1_epi32(static_cast<int>(base));
+#pragma GCC unroll 4
+  for (int q = 0; q < 4; ++q) {
+    const uint32_t byte = (bits >> (8 * q)) & 0xFF;
+    _mm_storeu_si128(
+        reinterpret_cast<__m128i*>(out),
+        _mm_add_epi32(b,
+                      _mm_load_si128(reinterpret_cast<const __m128i*>(kBytePositions.pos[byte]))));
+    out += kBytePositions.count[byte];
+    b = _mm_add_epi32(b, _mm_set1_epi32(8));
+  }
+  return out;
 }
 
 // Whether each byte of x lies in [lo, hi] (0 <= hi - lo < 255): x - lo as an unsigned byte is
@@ -235,9 +236,31 @@ inline __m128i InRange(__m128i x, int lo, int hi) {
   return _mm_cmplt_epi8(t, _mm_set1_epi8(static_cast<char>(hi - lo + 1 - 128)));
 }
 
-// 16 bytes at a time while they hold only ASCII, 2-byte letters and no bracket or slash. The
-// span's last partial block is read as the 16 bytes that end the span, its masks shifted down
-// (so only a span shorter than 16 bytes goes a character at a time).
+// The special and word bytes of the 16 bytes at q, as bit masks. Special: 0xC0..0xC2 and
+// 0xE0..0xFF (bytes ScalarStep takes), and the skipped brackets and slashes. Word: ASCII letters
+// and digits, and every byte >= 0x80 (its top bit, which the byte's own top bit gives movemask).
+struct Masks16 {
+  uint32_t special, word;
+};
+inline Masks16 Classify16(const char* q, bool brackets, bool slashes) {
+  const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+  __m128i special = _mm_or_si128(InRange(x, 0xE0, 0xFF), InRange(x, 0xC0, 0xC2));
+  if (brackets) {
+    special = _mm_or_si128(special, _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('(')),
+                                                 _mm_cmpeq_epi8(x, _mm_set1_epi8('['))));
+  }
+  if (slashes) special = _mm_or_si128(special, _mm_cmpeq_epi8(x, _mm_set1_epi8('/')));
+  const __m128i word = _mm_or_si128(
+      _mm_or_si128(InRange(x, '0', '9'), InRange(_mm_or_si128(x, _mm_set1_epi8(0x20)), 'a', 'z')),
+      x);
+  return {static_cast<uint32_t>(_mm_movemask_epi8(special)),
+          static_cast<uint32_t>(_mm_movemask_epi8(word))};
+}
+
+// 32 bytes at a time (two 16-byte classifications, one set of 32-bit masks) while they hold
+// only ASCII, 2-byte letters and no bracket or slash. The span's last partial block is read as
+// the 32 (or, in a span shorter than 32 bytes, 16) bytes that end the span, its masks shifted
+// down, so only a span shorter than 16 bytes goes a character at a time.
 template <bool kDefault>
 size_t ScanPortable(std::string_view text, TextSpan span, const FingerprintOptions& runtime,
                     uint32_t* starts, uint32_t* ends) {
@@ -245,10 +268,10 @@ size_t ScanPortable(std::string_view text, TextSpan span, const FingerprintOptio
   ScanState s{text.data(), span.end, span.begin, starts, ends};
   const char* p = s.p;
   const size_t n = s.n;
-  // The scan's position and counts in registers, written back to `s` only around ScalarStep
+  // The scan's position and ends in registers, written back to `s` only around ScalarStep
   // (in `s`, which ScalarStep takes by reference, they were loaded and stored every block, a
-  // chain through memory from each block to the next).
-  // (As counts, GCC 12 kept the two in one vector register, moved out and back every block.)
+  // chain through memory from each block to the next; as counts, GCC 12 kept the two in one
+  // vector register, moved out and back every block).
   size_t i = s.i;
   uint32_t* starts_end = starts;
   uint32_t* ends_end = ends;
@@ -261,41 +284,41 @@ size_t ScanPortable(std::string_view text, TextSpan span, const FingerprintOptio
     starts_end = starts + s.ns;
     ends_end = ends + s.ne;
   };
-  while (i < n) {
-    const size_t rest = n - i;
-    if (rest < 16 && n < 16) [[unlikely]] {
-      scalar_step();
-      continue;
-    }
-    // The 16 bytes at i, or the 16 that end the span, of which the first `shift` are before i
-    // (already scanned).
-    const unsigned shift = rest >= 16 ? 0 : static_cast<unsigned>(16 - rest);
-    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i - shift));
-    // Special: 0xC0..0xC2 and 0xE0..0xFF (bytes ScalarStep takes), and the skipped brackets and
-    // slashes.
-    __m128i special = _mm_or_si128(InRange(x, 0xE0, 0xFF), InRange(x, 0xC0, 0xC2));
-    if (o.skip_brackets) {
-      special = _mm_or_si128(special, _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('(')),
-                                                   _mm_cmpeq_epi8(x, _mm_set1_epi8('['))));
-    }
-    if (o.skip_slashes) special = _mm_or_si128(special, _mm_cmpeq_epi8(x, _mm_set1_epi8('/')));
-    // Word bytes: ASCII letters and digits, and every byte >= 0x80 (its top bit, which the
-    // byte's own top bit gives movemask).
-    const __m128i word = _mm_or_si128(
-        _mm_or_si128(InRange(x, '0', '9'), InRange(_mm_or_si128(x, _mm_set1_epi8(0x20)), 'a', 'z')),
-        x);
-    const uint32_t special_mask = static_cast<uint32_t>(_mm_movemask_epi8(special)) >> shift;
-    const unsigned len = 16 - shift;
+  // Adds the word starts and ends of the `len` bytes at i whose masks are `special` and
+  // `word`, up to the first special byte, which ScalarStep then takes.
+  auto block = [&](uint32_t special, uint32_t word, unsigned len) __attribute__((always_inline)) {
     // Bytes before the first special one (all `len` when there is none).
-    const unsigned take = special_mask ? __builtin_ctz(special_mask) : len;
-    const uint32_t valid = (1u << take) - 1;
-    const uint32_t m = (static_cast<uint32_t>(_mm_movemask_epi8(word)) >> shift) & valid;
+    const unsigned take = special != 0 ? __builtin_ctz(special) : len;
+    const uint32_t valid = static_cast<uint32_t>((uint64_t{1} << take) - 1);
+    const uint32_t m = word & valid;
     // Bit j: byte j-1 is a word byte (a word is open when more have started than ended).
     const uint32_t before = (m << 1) | (starts_end - starts != ends_end - ends ? 1u : 0u);
-    starts_end = AppendBits16(m & ~before, i, starts_end);
-    ends_end = AppendBits16(~m & before & valid, i, ends_end);
+    starts_end = AppendBits32(m & ~before, i, starts_end);
+    ends_end = AppendBits32(~m & before & valid, i, ends_end);
     i += take;
     if (take < len) scalar_step();
+  };
+  while (i < n) {
+    const size_t rest = n - i;
+    if (rest >= 32) [[likely]] {
+      const Masks16 a = Classify16(p + i, o.skip_brackets, o.skip_slashes);
+      const Masks16 b = Classify16(p + i + 16, o.skip_brackets, o.skip_slashes);
+      block(a.special | b.special << 16, a.word | b.word << 16, 32);
+    } else if (n >= 32) {
+      // The 32 bytes that end the span, of which the first `shift` are before i.
+      const unsigned shift = static_cast<unsigned>(32 - rest);
+      const Masks16 a = Classify16(p + n - 32, o.skip_brackets, o.skip_slashes);
+      const Masks16 b = Classify16(p + n - 16, o.skip_brackets, o.skip_slashes);
+      block((a.special | b.special << 16) >> shift, (a.word | b.word << 16) >> shift,
+            static_cast<unsigned>(rest));
+    } else if (n >= 16) {
+      // The 16 bytes at i, or the 16 that end the span, of which the first `shift` are before i.
+      const unsigned shift = rest >= 16 ? 0 : static_cast<unsigned>(16 - rest);
+      const Masks16 a = Classify16(p + i - shift, o.skip_brackets, o.skip_slashes);
+      block(a.special >> shift, a.word >> shift, 16 - shift);
+    } else {
+      scalar_step();
+    }
   }
   if (starts_end - starts != ends_end - ends) *ends_end++ = static_cast<uint32_t>(n);
   return static_cast<size_t>(ends_end - ends);
