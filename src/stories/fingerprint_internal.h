@@ -316,18 +316,19 @@ inline uint64_t SentenceFeatureSum(const uint64_t* unigrams, const uint64_t* big
 }
 
 // Bit j set when the gap between tokens j and j + 1 is wider than one byte, for j < n (n <= 64),
-// four gaps at a time (SSE2). Reads starts[1 .. n + 4] and ends[0 .. n + 3]: inside what
+// four gaps at a time (SSE2). Reads starts[1 .. n + 8] and ends[0 .. n + 7]: inside what
 // ScanTokens may write for the n + 1 tokens (MaxTokens has kScanSlack entries to spare); the
 // lanes past n are masked off.
 inline uint64_t WideGaps(const uint32_t* starts, const uint32_t* ends, size_t n) {
-  uint64_t wide = 0;
-  for (size_t j = 0; j < n; j += 4) {
+  auto four = [&](size_t j) {
     const __m128i e = _mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ends + j)),
                                     _mm_set1_epi32(static_cast<int>(kEndMask)));
     const __m128i s = _mm_loadu_si128(reinterpret_cast<const __m128i*>(starts + j + 1));
     const __m128i wider = _mm_cmpgt_epi32(_mm_sub_epi32(s, e), _mm_set1_epi32(1));
-    wide |= uint64_t{static_cast<uint32_t>(_mm_movemask_ps(_mm_castsi128_ps(wider)))} << j;
-  }
+    return static_cast<uint32_t>(_mm_movemask_ps(_mm_castsi128_ps(wider)));
+  };
+  uint64_t wide = 0;
+  for (size_t j = 0; j < n; j += 8) wide |= uint64_t{four(j) | four(j + 4) << 4} << j;
   return n < 64 ? wide & ((uint64_t{1} << n) - 1) : wide;
 }
 
