@@ -3,7 +3,7 @@
 //   1. text rules (fingerprint_text.cc): which bytes of the title and body count (datelines,
 //      bylines, a short last sentence, an outlet tag and the byte limits are cut off);
 //   2. the token scan (fingerprint_scan.cc): the words and CJK characters of those bytes, as
-//      positions, 16 bytes at a time (SSE2, any x86-64) or 64 at a time (AVX-512BW, picked at
+//      positions, 32 bytes at a time (SSE2, any x86-64) or 64 at a time (AVX-512BW, picked at
 //      run time), with identical tokens on any valid UTF-8 (what Fold writes);
 //   3. token hashes and features (the hash functions here; eight tokens at a time with AVX-512
 //      in fingerprint_hash.cc), which go into

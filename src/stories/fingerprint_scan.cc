@@ -5,7 +5,8 @@
 // through ScalarStep, which classifies the same bytes the same way, so the tokens do not depend
 // on where the blocks fall or how wide they are (on valid UTF-8, what Fold writes).
 //
-// Two block kernels: 16 bytes with SSE2 (any x86-64: the portable path) and 64 bytes with
+// Two block kernels: 32 bytes with SSE2 (two 16-byte compares; any x86-64: the portable path),
+// whose word starts and ends come from a table per byte of the masks, and 64 bytes with
 // AVX-512BW, whose masked loads also take an item's last partial block (a title is one block),
 // and whose VBMI2 byte compress writes a block's word starts and ends with no loop.
 #include <immintrin.h>
