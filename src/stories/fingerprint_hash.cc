@@ -24,10 +24,23 @@ bool TokenFeaturesPortable(std::string_view text, const uint32_t* starts, const 
   const char* p = text.data();
   const char* end = p + text.size();
   uint64_t prev = 0;
-  for (size_t k = 0; k < count; ++k) {
-    const uint64_t th = HashTokenFast(p + starts[k], (ends[k] & kEndMask) - starts[k], end);
+  // The tokens with 16 readable bytes from their start (all but the last few: the starts
+  // ascend) without HashTokenFast's check of that per token.
+  size_t near_end = count;
+  while (near_end > 0 && text.size() - starts[near_end - 1] < 16) --near_end;
+  size_t k = 0;
+  for (; k < near_end; ++k) {
+    const size_t n = (ends[k] & kEndMask) - starts[k];
+    const uint64_t th = __builtin_expect(n > 16, 0) ? HashToken(p + starts[k], n, end)
+                                                    : HashToken16(p + starts[k], n);
     unigrams[k] = UnigramFeature(th);
     bigrams[k] = BigramFeature(prev, th);  // [0] is no pair: the caller skips it
+    prev = th;
+  }
+  for (; k < count; ++k) {
+    const uint64_t th = HashTokenFast(p + starts[k], (ends[k] & kEndMask) - starts[k], end);
+    unigrams[k] = UnigramFeature(th);
+    bigrams[k] = BigramFeature(prev, th);
     prev = th;
   }
   // Not looked for: the portable kernel's caller adds with MinHashBins::Add (a compare per

@@ -3,7 +3,7 @@
 //   1. text rules (fingerprint_text.cc): which bytes of the title and body count (datelines,
 //      bylines, a short last sentence, an outlet tag and the byte limits are cut off);
 //   2. the token scan (fingerprint_scan.cc): the words and CJK characters of those bytes, as
-//      positions, 16 bytes at a time (SSE2, any x86-64) or 64 at a time (AVX-512BW, picked at
+//      positions, 32 bytes at a time (SSE2, any x86-64) or 64 at a time (AVX-512BW, picked at
 //      run time), with identical tokens on any valid UTF-8 (what Fold writes);
 //   3. token hashes and features (the hash functions here; eight tokens at a time with AVX-512
 //      in fingerprint_hash.cc), which go into
@@ -12,6 +12,9 @@
 // Private to src/stories. Everything here is stateless and thread-safe.
 #pragma once
 
+#include <emmintrin.h>
+
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -128,8 +131,14 @@ inline uint64_t Load8(const char* p) {
   return v;
 }
 
-// The low n (1..8) bytes of v.
-inline uint64_t LowBytes(uint64_t v, size_t n) { return v & (~uint64_t{0} >> (64 - 8 * n)); }
+// The low n (1..8) bytes of v: an AND with a mask from a table (a shift by a computed count took
+// five more instructions per token).
+alignas(128) inline constexpr std::array<uint64_t, 9> kLowBytesMask = [] {
+  std::array<uint64_t, 9> t{};
+  for (size_t n = 1; n <= 8; ++n) t[n] = ~uint64_t{0} >> (64 - 8 * n);
+  return t;
+}();
+inline uint64_t LowBytes(uint64_t v, size_t n) { return v & kLowBytesMask[n]; }
 
 // Hashes a token's n >= 1 bytes 8 at a time (tokens are short: no per-byte loop, no
 // allocation). Reads only inside [p, end).
@@ -155,10 +164,8 @@ inline uint64_t HashToken(const char* p, size_t n, const char* end) {
 // readable bytes (most words: whether a word is longer than 8 bytes is a coin toss in Russian
 // and one word in five in English, and a mispredicted branch per such word cost more than
 // hashing both ways).
-inline uint64_t HashTokenFast(const char* p, size_t n, const char* end) {
-  if (n > 16 || end - p < 16) [[unlikely]] {
-    return HashToken(p, n, end);
-  }
+// HashTokenFast's common case: 1 <= n <= 16, and 16 bytes readable at p.
+inline uint64_t HashToken16(const char* p, size_t n) {
   const uint64_t a = Load8(p), b = Load8(p + 8);
   const bool two = n > 8;
   uint64_t h = n * kMul1;
@@ -167,6 +174,12 @@ inline uint64_t HashTokenFast(const char* p, size_t n, const char* end) {
   h = two ? h8 : h;
   h = (h ^ LowBytes(two ? b : a, two ? n - 8 : n)) * kMul2;
   return h ^ (h >> 29);
+}
+inline uint64_t HashTokenFast(const char* p, size_t n, const char* end) {
+  if (n > 16 || end - p < 16) [[unlikely]] {
+    return HashToken(p, n, end);
+  }
+  return HashToken16(p, n);
 }
 
 // Derives a feature hash from a token hash (already well mixed by HashToken): one multiply and a
@@ -266,6 +279,14 @@ inline constexpr SentenceOptions kDefaultSentenceOptions{};
 // a CJK full stop, exclamation or question mark (U+3002, U+FF01, U+FF1F). A gap of one byte (a
 // space, most gaps) holds none of them.
 inline bool SentenceEndsIn(const char* gap, size_t n) {
+  if (n == 2) {
+    // Most wide gaps (", ", ". "): one compare of each byte, no branch on what the first is
+    // (whether a gap ends a sentence is a coin toss to the branch predictor).
+    const unsigned char c = static_cast<unsigned char>(gap[0]);
+    const bool mark = c < 64 && ((uint64_t{1} << c) & ((uint64_t{1} << '.') | (uint64_t{1} << '!') |
+                                                       (uint64_t{1} << '?'))) != 0;
+    return mark & (gap[1] == ' ');
+  }
   for (size_t i = 0; i + 1 < n; ++i) {
     const unsigned char c = static_cast<unsigned char>(gap[i]);
     const unsigned char c1 = static_cast<unsigned char>(gap[i + 1]);
@@ -293,6 +314,23 @@ inline uint64_t SentenceFeatureSum(const uint64_t* unigrams, const uint64_t* big
   }
   for (; k < to; ++k) s0 += bigrams[k];
   return (s0 + s1) + (s2 + s3);
+}
+
+// Bit j set when the gap between tokens j and j + 1 is wider than one byte, for j < n (n <= 64),
+// four gaps at a time (SSE2). Reads starts[1 .. n + 8] and ends[0 .. n + 7]: inside what
+// ScanTokens may write for the n + 1 tokens (MaxTokens has kScanSlack entries to spare); the
+// lanes past n are masked off.
+inline uint64_t WideGaps(const uint32_t* starts, const uint32_t* ends, size_t n) {
+  auto four = [&](size_t j) {
+    const __m128i e = _mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ends + j)),
+                                    _mm_set1_epi32(static_cast<int>(kEndMask)));
+    const __m128i s = _mm_loadu_si128(reinterpret_cast<const __m128i*>(starts + j + 1));
+    const __m128i wider = _mm_cmpgt_epi32(_mm_sub_epi32(s, e), _mm_set1_epi32(1));
+    return static_cast<uint32_t>(_mm_movemask_ps(_mm_castsi128_ps(wider)));
+  };
+  uint64_t wide = 0;
+  for (size_t j = 0; j < n; j += 8) wide |= uint64_t{four(j) | four(j + 4) << 4} << j;
+  return n < 64 ? wide & ((uint64_t{1} << n) - 1) : wide;
 }
 
 // The sentence key of the `count` tokens ScanTokens found in `text` (the body's span), with the
@@ -349,11 +387,7 @@ inline Fingerprint SentenceKeyOf(std::string_view text, const uint32_t* starts,
   // Gaps after tokens 0..count-2, 64 at a time.
   for (size_t base = 0; base + 1 < count; base += 64) {
     const size_t n = count - 1 - base < 64 ? count - 1 - base : 64;
-    uint64_t wide = 0;
-    for (size_t j = 0; j < n; ++j) {
-      const size_t k = base + j;
-      wide |= uint64_t{starts[k + 1] - (ends[k] & kEndMask) > 1} << j;
-    }
+    uint64_t wide = WideGaps(starts + base, ends + base, n);
     // The sentences' last tokens in this block, listed without a branch per gap.
     uint8_t last[64];
     size_t found = 0;

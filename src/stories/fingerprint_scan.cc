@@ -5,7 +5,8 @@
 // through ScalarStep, which classifies the same bytes the same way, so the tokens do not depend
 // on where the blocks fall or how wide they are (on valid UTF-8, what Fold writes).
 //
-// Two block kernels: 16 bytes with SSE2 (any x86-64: the portable path) and 64 bytes with
+// Two block kernels: 32 bytes with SSE2 (two 16-byte compares; any x86-64: the portable path),
+// whose word starts and ends come from a table per byte of the masks, and 64 bytes with
 // AVX-512BW, whose masked loads also take an item's last partial block (a title is one block),
 // and whose VBMI2 byte compress writes a block's word starts and ends with no loop.
 #include <immintrin.h>
@@ -187,21 +188,80 @@ inline void ScalarStep(ScanState& s, const FingerprintOptions& runtime) {
   i += len;
 }
 
-// Appends the positions base + b of the set bits b of `bits` to out[*count...].
-inline void AppendBits(uint64_t bits, size_t base, uint32_t* out, size_t* count) {
-  for (; bits != 0; bits &= bits - 1)
-    out[(*count)++] = static_cast<uint32_t>(base + __builtin_ctzll(bits));
+// The positions of the set bits of each byte value, as four 32-bit lanes, and their count: a
+// byte of a start or end mask has at most four (two starts, or two ends, are never adjacent: a
+// start needs a separator before it, an end a word byte before it).
+struct BytePositions {
+  alignas(16) uint32_t pos[256][4];
+  uint8_t count[256];
+};
+constexpr BytePositions MakeBytePositions() {
+  BytePositions t{};
+  for (int v = 0; v < 256; ++v) {
+    int n = 0;
+    for (int b = 0; b < 8; ++b) {
+      if ((v >> b) & 1) {
+        if (n < 4) t.pos[v][n] = static_cast<uint32_t>(b);
+        ++n;
+      }
+    }
+    t.count[v] = static_cast<uint8_t>(n);
+  }
+  return t;
+}
+inline constexpr BytePositions kBytePositions = MakeBytePositions();
+
+// Writes the positions base + b of the set bits b of `bits` (32 bits, no two adjacent) at `out`
+// with no branch, and returns the entry after the last: four entries per byte of the mask from
+// kBytePositions, whatever its count (the arrays have kScanSlack entries to spare). A loop per
+// set bit mispredicted its exit about once per mask (most of the portable scan's time).
+inline uint32_t* AppendBits32(uint32_t bits, size_t base, uint32_t* out) {
+  __m128i b = _mm_set1_epi32(static_cast<int>(base));
+#pragma GCC unroll 4
+  for (int q = 0; q < 4; ++q) {
+    const uint32_t byte = (bits >> (8 * q)) & 0xFF;
+    _mm_storeu_si128(
+        reinterpret_cast<__m128i*>(out),
+        _mm_add_epi32(b,
+                      _mm_load_si128(reinterpret_cast<const __m128i*>(kBytePositions.pos[byte]))));
+    out += kBytePositions.count[byte];
+    b = _mm_add_epi32(b, _mm_set1_epi32(8));
+  }
+  return out;
 }
 
-// Adds a block's word starts and ends, given its word bytes m (within the block's valid bytes,
-// `valid`) and whether a word was open before it.
-inline void BlockEvents(ScanState& s, uint64_t m, uint64_t valid) {
-  const uint64_t before = (m << 1) | (s.ns != s.ne ? 1u : 0u);  // bit j: byte j-1 is a word byte
-  AppendBits(m & ~before, s.i, s.starts, &s.ns);
-  AppendBits(~m & before & valid, s.i, s.ends, &s.ne);
+// Whether each byte of x lies in [lo, hi] (0 <= hi - lo < 255): x - lo as an unsigned byte is
+// at most hi - lo, compared signed after moving 0 to -128. Two instructions instead of three.
+inline __m128i InRange(__m128i x, int lo, int hi) {
+  const __m128i t = _mm_add_epi8(x, _mm_set1_epi8(static_cast<char>(0x80 - lo)));
+  return _mm_cmplt_epi8(t, _mm_set1_epi8(static_cast<char>(hi - lo + 1 - 128)));
 }
 
-// 16 bytes at a time while they hold only ASCII, 2-byte letters and no bracket or slash.
+// The special and word bytes of the 16 bytes at q, as bit masks. Special: 0xC0..0xC2 and
+// 0xE0..0xFF (bytes ScalarStep takes), and the skipped brackets and slashes. Word: ASCII letters
+// and digits, and every byte >= 0x80 (its top bit, which the byte's own top bit gives movemask).
+struct Masks16 {
+  uint32_t special, word;
+};
+inline Masks16 Classify16(const char* q, bool brackets, bool slashes) {
+  const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+  __m128i special = _mm_or_si128(InRange(x, 0xE0, 0xFF), InRange(x, 0xC0, 0xC2));
+  if (brackets) {
+    special = _mm_or_si128(special, _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('(')),
+                                                 _mm_cmpeq_epi8(x, _mm_set1_epi8('['))));
+  }
+  if (slashes) special = _mm_or_si128(special, _mm_cmpeq_epi8(x, _mm_set1_epi8('/')));
+  const __m128i word = _mm_or_si128(
+      _mm_or_si128(InRange(x, '0', '9'), InRange(_mm_or_si128(x, _mm_set1_epi8(0x20)), 'a', 'z')),
+      x);
+  return {static_cast<uint32_t>(_mm_movemask_epi8(special)),
+          static_cast<uint32_t>(_mm_movemask_epi8(word))};
+}
+
+// 32 bytes at a time (two 16-byte classifications, one set of 32-bit masks) while they hold
+// only ASCII, 2-byte letters and no bracket or slash. The span's last partial block is read as
+// the 32 (or, in a span shorter than 32 bytes, 16) bytes that end the span, its masks shifted
+// down, so only a span shorter than 16 bytes goes a character at a time.
 template <bool kDefault>
 size_t ScanPortable(std::string_view text, TextSpan span, const FingerprintOptions& runtime,
                     uint32_t* starts, uint32_t* ends) {
@@ -209,39 +269,67 @@ size_t ScanPortable(std::string_view text, TextSpan span, const FingerprintOptio
   ScanState s{text.data(), span.end, span.begin, starts, ends};
   const char* p = s.p;
   const size_t n = s.n;
-  const __m128i kZero = _mm_setzero_si128();
-  while (s.i + 16 <= n) {
-    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + s.i));
-    // Signed bytes: 0x80..0xBF are -128..-65, 0xC0..0xC2 -64..-62, 0xC3..0xDF -61..-33,
-    // 0xE0..0xFF -32..-1.
-    const __m128i high_lead =
-        _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8(-33)), _mm_cmplt_epi8(x, kZero));
-    const __m128i c0_c2 =
-        _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8(-65)), _mm_cmplt_epi8(x, _mm_set1_epi8(-61)));
-    __m128i special = _mm_or_si128(high_lead, c0_c2);
-    if (o.skip_brackets) {
-      special = _mm_or_si128(special, _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('(')),
-                                                   _mm_cmpeq_epi8(x, _mm_set1_epi8('['))));
+  // The scan's position and ends in registers, written back to `s` only around ScalarStep
+  // (in `s`, which ScalarStep takes by reference, they were loaded and stored every block, a
+  // chain through memory from each block to the next; as counts, GCC 12 kept the two in one
+  // vector register, moved out and back every block).
+  size_t i = s.i;
+  uint32_t* starts_end = starts;
+  uint32_t* ends_end = ends;
+  auto scalar_step = [&] {
+    s.i = i;
+    s.ns = static_cast<size_t>(starts_end - starts);
+    s.ne = static_cast<size_t>(ends_end - ends);
+    ScalarStep<kDefault>(s, o);
+    i = s.i;
+    starts_end = starts + s.ns;
+    ends_end = ends + s.ne;
+  };
+  // Adds the word starts and ends of the `len` bytes at i whose masks are `special` and
+  // `word`, up to the first special byte, which ScalarStep then takes.
+  auto block = [&](uint32_t special, uint32_t word, unsigned len) __attribute__((always_inline)) {
+    // Bytes before the first special one (all `len` when there is none).
+    const unsigned take = special != 0 ? __builtin_ctz(special) : len;
+    const uint32_t valid = static_cast<uint32_t>((uint64_t{1} << take) - 1);
+    const uint32_t m = word & valid;
+    // Bit j: byte j-1 is a word byte (a word is open when more have started than ended).
+    const uint32_t before = (m << 1) | (starts_end - starts != ends_end - ends ? 1u : 0u);
+    starts_end = AppendBits32(m & ~before, i, starts_end);
+    ends_end = AppendBits32(~m & before & valid, i, ends_end);
+    i += take;
+    if (take < len) {
+      // A special character, then a run of 3- and 4-byte characters (Chinese: all of it) one
+      // character at a time, without a block per character (as the AVX-512 scan does; with a
+      // 32-byte block per character, Chinese items took half as long again as with 16).
+      do {
+        scalar_step();
+      } while (i < n && static_cast<unsigned char>(p[i]) >= 0xE0);
     }
-    if (o.skip_slashes) special = _mm_or_si128(special, _mm_cmpeq_epi8(x, _mm_set1_epi8('/')));
-    const __m128i lower = _mm_or_si128(x, _mm_set1_epi8(0x20));
-    const __m128i word =
-        _mm_or_si128(_mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('0' - 1)),
-                                                _mm_cmplt_epi8(x, _mm_set1_epi8('9' + 1))),
-                                  _mm_and_si128(_mm_cmpgt_epi8(lower, _mm_set1_epi8('a' - 1)),
-                                                _mm_cmplt_epi8(lower, _mm_set1_epi8('z' + 1)))),
-                     _mm_cmplt_epi8(x, kZero));
-    const uint32_t special_mask = static_cast<uint32_t>(_mm_movemask_epi8(special));
-    // Bytes before the first special one (all 16 when there is none).
-    const int take = special_mask ? __builtin_ctz(special_mask) : 16;
-    const uint64_t valid = (uint64_t{1} << take) - 1;
-    BlockEvents(s, static_cast<uint32_t>(_mm_movemask_epi8(word)) & valid, valid);
-    s.i += take;
-    if (take < 16) ScalarStep<kDefault>(s, o);
+  };
+  while (i < n) {
+    const size_t rest = n - i;
+    if (rest >= 32) [[likely]] {
+      const Masks16 a = Classify16(p + i, o.skip_brackets, o.skip_slashes);
+      const Masks16 b = Classify16(p + i + 16, o.skip_brackets, o.skip_slashes);
+      block(a.special | b.special << 16, a.word | b.word << 16, 32);
+    } else if (n >= 32) {
+      // The 32 bytes that end the span, of which the first `shift` are before i.
+      const unsigned shift = static_cast<unsigned>(32 - rest);
+      const Masks16 a = Classify16(p + n - 32, o.skip_brackets, o.skip_slashes);
+      const Masks16 b = Classify16(p + n - 16, o.skip_brackets, o.skip_slashes);
+      block((a.special | b.special << 16) >> shift, (a.word | b.word << 16) >> shift,
+            static_cast<unsigned>(rest));
+    } else if (n >= 16) {
+      // The 16 bytes at i, or the 16 that end the span, of which the first `shift` are before i.
+      const unsigned shift = rest >= 16 ? 0 : static_cast<unsigned>(16 - rest);
+      const Masks16 a = Classify16(p + i - shift, o.skip_brackets, o.skip_slashes);
+      block(a.special >> shift, a.word >> shift, 16 - shift);
+    } else {
+      scalar_step();
+    }
   }
-  while (s.i < n) ScalarStep<kDefault>(s, o);
-  if (s.ns != s.ne) s.ends[s.ne++] = static_cast<uint32_t>(n);
-  return s.ne;
+  if (starts_end - starts != ends_end - ends) *ends_end++ = static_cast<uint32_t>(n);
+  return static_cast<size_t>(ends_end - ends);
 }
 
 #define STEPPEWATCH_AVX512_SCAN \

@@ -20,7 +20,7 @@
 //
 // Speed: with AVX-512 where the CPU has it (picked at run time) the token scan reads 64 bytes at
 // a time and the token hashes take eight tokens at a time; elsewhere the portable kernel (SSE2,
-// 16 bytes at a time, one token at a time) gives the same fingerprint.
+// 32 bytes at a time, one token at a time) gives the same fingerprint.
 //
 // Threading: Fingerprinter is one per worker thread (it reuses scratch buffers); the free
 // functions are thread-safe.
