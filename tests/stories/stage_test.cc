@@ -44,6 +44,20 @@ class StageTest : public ::testing::Test {
   void Tick(int64_t now) {
     for (const auto& e : stage_->Tick(now).spikes) got_.spikes.emplace_back(e.json);
   }
+  // Feeds alert `a` with the first three digits of its `member` (a key's name) made "xyz": the
+  // stage rejects it as no_fingerprint and writes no alert.
+  void FeedWithAMalformedKey(const AlertSpec& a, std::string_view member) {
+    std::string bad = Alert(a);
+    const std::string opening = "\"" + std::string(member) + "\":\"";
+    const size_t at = bad.find(opening);
+    ASSERT_NE(at, std::string::npos) << member;
+    bad.replace(at + opening.size(), 3, "xyz");
+    const size_t alerts = got_.alerts.size(), rejected = got_.rejected.size();
+    Feed(bad);
+    EXPECT_EQ(got_.alerts.size(), alerts);
+    ASSERT_EQ(got_.rejected.size(), rejected + 1);
+    EXPECT_EQ(got_.rejected.back(), "no_fingerprint");
+  }
   // A steady background for `days` from kT0: one new story every `every` on the key under test
   // (kz.unrest, geo:kazakhstan) and, so that the hour-of-week profile of all stories is flat as
   // in a real feed, one every 10 minutes on another key.
@@ -240,16 +254,22 @@ TEST_F(StageTest, ACopyCutToHalfJoinsByItsTokenCounts) {
 // A copy with a rewritten headline and its first sentence dropped: its whole text and its lead
 // moved, its sentence key did not. It joins by the sentence key within kSentenceGate, not past
 // it, and not from an alert without the key (an older version's: the field is optional).
+// The alert of an item with every key the item processor computes; without the second sentence
+// key when `second` is false (an alert of a version before it).
+AlertSpec KeyedAlert(const std::string& id, const std::string& title, const std::string& body,
+                     int64_t t, bool second = true) {
+  static Fingerprinter fingerprinter;
+  AlertSpec spec{id, 0, t};
+  spec.fp = fingerprinter.Compute(normalise::FoldToString(title), normalise::FoldToString(body),
+                                  body, &spec.lead, &spec.tokens, &spec.sentence,
+                                  second ? &spec.sentence2 : nullptr);
+  return spec;
+}
+
 TEST_F(StageTest, ACopyWithANewHeadlineAndNoFirstSentenceJoinsBySentenceKey) {
   Make({});
-  Fingerprinter fingerprinter;
-  auto alert = [&](const std::string& id, const std::string& title, const std::string& body,
-                   int64_t t) {
-    AlertSpec spec{id, 0, t};
-    spec.fp = fingerprinter.Compute(normalise::FoldToString(title), normalise::FoldToString(body),
-                                    body, &spec.lead, &spec.tokens, &spec.sentence);
-    return spec;
-  };
+  auto alert = [](const std::string& id, const std::string& title, const std::string& body,
+                  int64_t t) { return KeyedAlert(id, title, body, t, /*second=*/false); };
   const std::vector<std::string>& sentences = CorridorSentences();
   std::string whole, dropped;
   for (size_t i = 0; i < sentences.size(); ++i) {
@@ -301,13 +321,7 @@ TEST_F(StageTest, ACopyWithANewHeadlineAndNoFirstSentenceJoinsBySentenceKey) {
   Feed(Alert(far));
   EXPECT_THAT(got_.alerts[4], HasSubstr("\"story\":{\"id\":\"far\""));
   // A malformed key is rejected, as a malformed lead key is.
-  std::string bad = Alert(c);
-  const size_t at = bad.find("\"fingerprint_sentence\":\"") + 24;
-  bad.replace(at, 3, "xyz");
-  Feed(bad);
-  EXPECT_EQ(got_.alerts.size(), 5u);
-  ASSERT_EQ(got_.rejected.size(), 1u);
-  EXPECT_EQ(got_.rejected[0], "no_fingerprint");
+  FeedWithAMalformedKey(c, "fingerprint_sentence");
 }
 
 // A copy with a rewritten headline that lost the sentence carrying the original's sentence key
@@ -316,15 +330,8 @@ TEST_F(StageTest, ACopyWithANewHeadlineAndNoFirstSentenceJoinsBySentenceKey) {
 // its own. A malformed second key is rejected as a malformed first one.
 TEST_F(StageTest, ACopyThatLostTheLeastSentenceJoinsByTheSecondKey) {
   Make({});
-  Fingerprinter fingerprinter;
-  auto alert = [&](const std::string& id, const std::string& title, const std::string& body,
-                   int64_t t) {
-    AlertSpec spec{id, 0, t};
-    spec.fp =
-        fingerprinter.Compute(normalise::FoldToString(title), normalise::FoldToString(body), body,
-                              &spec.lead, &spec.tokens, &spec.sentence, &spec.sentence2);
-    return spec;
-  };
+  auto alert = [](const std::string& id, const std::string& title, const std::string& body,
+                  int64_t t) { return KeyedAlert(id, title, body, t); };
   const std::vector<std::string>& sentences = CorridorSentences();
   std::string whole;
   for (size_t i = 0; i < sentences.size(); ++i) whole += (i > 0 ? " " : "") + sentences[i];
@@ -364,13 +371,7 @@ TEST_F(StageTest, ACopyThatLostTheLeastSentenceJoinsByTheSecondKey) {
   ASSERT_EQ(got_.alerts.size(), 2u);
   EXPECT_THAT(got_.alerts[1], HasSubstr("\"story\":{\"id\":\"original\""));
   EXPECT_THAT(got_.alerts[1], HasSubstr("\"copies\":2"));
-  std::string bad = Alert(c);
-  const size_t at = bad.find("\"fingerprint_sentence2\":\"") + 25;
-  bad.replace(at, 3, "xyz");
-  Feed(bad);
-  EXPECT_EQ(got_.alerts.size(), 2u);
-  ASSERT_EQ(got_.rejected.size(), 1u);
-  EXPECT_EQ(got_.rejected[0], "no_fingerprint");
+  FeedWithAMalformedKey(c, "fingerprint_sentence2");
 }
 
 TEST_F(StageTest, TheSameItemOnTwoTopicsIsNotACopy) {
