@@ -128,6 +128,18 @@ const ScanTables& WordScanTables() {
   }();
   return tables;
 }
+// Returns whether a non-CJK word character lies at `offset`, past any characters Fold drops
+// ("Kazakh\u00AD\u200Bstan"): whether a joiner continues its word. Out of line, off the scan's
+// common path (it runs once per joiner or dropped character at a word's end).
+__attribute__((noinline)) bool WordGoesOnAt(std::string_view text, size_t offset) {
+  CodePoint next = DecodeAt(text, offset);
+  while (next.length != 0 && (Flags(next.cp) & internal::kFlagIgnore)) {
+    offset += next.length;
+    next = DecodeAt(text, offset);
+  }
+  const uint32_t nf = next.length ? Flags(next.cp) : 0;
+  return (nf & internal::kFlagWord) && !(nf & internal::kFlagCjk);
+}
 }  // namespace
 
 void WordIndex::Scan() {
@@ -211,15 +223,7 @@ void WordIndex::Scan() {
       // The characters Fold drops join as joiners do: the matcher sees "Kazakh\u200Bstan" as
       // one word, so NEAR counts it as one.
       if (in_word && !word && (f & (internal::kFlagJoiner | internal::kFlagIgnore))) {
-        // The next character past any more dropped ones ("Kazakh\u00AD\u200Bstan").
-        size_t j = i + c.length;
-        CodePoint next = DecodeAt(text_, j);
-        while (next.length != 0 && (Flags(next.cp) & internal::kFlagIgnore)) {
-          j += next.length;
-          next = DecodeAt(text_, j);
-        }
-        const uint32_t nf = next.length ? Flags(next.cp) : 0;
-        continues = (nf & internal::kFlagWord) && !(nf & internal::kFlagCjk);
+        continues = WordGoesOnAt(text_, i + c.length);
       }
       if (in_word && !continues) {
         ends_.push_back(static_cast<uint32_t>(i));
