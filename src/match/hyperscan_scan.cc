@@ -335,7 +335,9 @@ void FindWords(std::string_view joined, const WordTable& table, std::vector<Pend
   sort();
 }
 
-// Returns the start of the run of non-CJK word characters that ends at `end`, or `end`.
+// Returns the start of the run of non-CJK word characters that ends at `end`, or `end`. The
+// characters Fold drops do not end the run (the folded text has no trace of them), so the run of
+// "Kazakh\u00ADstan" starts at its 'K'.
 uint32_t WordRunStart(std::string_view text, uint32_t end) {
   // NeedsBoundary of each ASCII character, so that an ASCII word is walked without decoding.
   static const std::array<bool, 128> kAsciiWord = [] {
@@ -344,16 +346,23 @@ uint32_t WordRunStart(std::string_view text, uint32_t end) {
     return t;
   }();
   uint32_t start = end;
-  while (start > 0) {
-    const auto b = static_cast<unsigned char>(text[start - 1]);
+  uint32_t at = end;  // walks ahead of `start` over dropped characters
+  while (at > 0) {
+    const auto b = static_cast<unsigned char>(text[at - 1]);
     if (b < 0x80) {
       if (!kAsciiWord[b]) break;
-      --start;
+      start = --at;
       continue;
     }
-    const normalise::CodePoint c = normalise::DecodeBefore(text, start);
-    if (!NeedsBoundary(c.cp)) break;
-    start -= c.length;
+    const normalise::CodePoint c = normalise::DecodeBefore(text, at);
+    if (NeedsBoundary(c.cp)) {
+      at -= c.length;
+      start = at;
+    } else if (normalise::IsIgnorable(c.cp)) {
+      at -= c.length;
+    } else {
+      break;
+    }
   }
   return start;
 }

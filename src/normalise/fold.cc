@@ -83,8 +83,11 @@ namespace {
 
 // Folds of the two-byte code points U+0080..U+07FF (Latin-1, Latin Extended, Greek, Cyrillic,
 // ...), precomputed so the common non-ASCII case is one load: low 24 bits the folded UTF-8
-// bytes, bits 24-25 their count, bit 31 set for white space.
+// bytes, bits 24-25 their count, bit 31 set for white space, bit 30 for a character that folds
+// to nothing (the soft hyphen). Both special bits are above every ordinary entry, so one
+// compare sends both out of the common path.
 constexpr uint32_t kTwoByteSpace = 1u << 31;
+constexpr uint32_t kTwoByteIgnore = 1u << 30;
 
 std::array<uint32_t, 0x800> MakeTwoByteTable() {
   std::array<uint32_t, 0x800> t{};
@@ -92,6 +95,10 @@ std::array<uint32_t, 0x800> MakeTwoByteTable() {
     const uint32_t entry = internal::Entry(cp);
     if (internal::EntryFlags(entry) & internal::kFlagSpace) {
       t[cp] = kTwoByteSpace;
+      continue;
+    }
+    if (internal::EntryFlags(entry) & internal::kFlagIgnore) {
+      t[cp] = kTwoByteIgnore;
       continue;
     }
     char bytes[4] = {};
@@ -141,6 +148,13 @@ struct FoldState {
     }
   }
 
+  // Drops one character of `len` input bytes that folds to nothing. A white-space run stays one
+  // run across it (prev_space is kept), so "a \u00AD b" folds to "a b".
+  SW_FOLD_INLINE void Ignore(uint32_t len) {
+    i += len;
+    Note();
+  }
+
   // Folds the one code point at s[i].
   SW_FOLD_INLINE void Step() {
     const uint8_t b = s[i];
@@ -157,8 +171,12 @@ struct FoldState {
     if (b >= 0xC2 && b < 0xE0 && i + 1 < n && (s[i + 1] & 0xC0) == 0x80) {
       const uint32_t cp = (uint32_t{b} & 0x1F) << 6 | (s[i + 1] & 0x3F);
       const uint32_t packed = two_byte[cp];
-      if (packed & kTwoByteSpace) {
-        Space(2);
+      if (packed >= kTwoByteIgnore) {  // white space or ignorable: rare
+        if (packed & kTwoByteSpace) {
+          Space(2);
+        } else {
+          Ignore(2);
+        }
         return;
       }
       prev_space = false;
@@ -173,11 +191,12 @@ struct FoldState {
     if (b >= 0xE1 && b < 0xF0 && b != 0xED && i + 2 < n && (s[i + 1] & 0xC0) == 0x80 &&
         (s[i + 2] & 0xC0) == 0x80) {
       // A three-byte character without overlong/surrogate forms (E0 and ED are excluded): if it
-      // neither folds nor is white space (CJK, most symbols), it is copied.
+      // neither folds nor is white space nor is dropped (CJK, most symbols), it is copied.
       const uint32_t cp =
           (uint32_t{b} & 0x0F) << 12 | (uint32_t{s[i + 1]} & 0x3F) << 6 | (s[i + 2] & 0x3F);
       const uint32_t entry = internal::Entry(cp);
-      if ((entry & 0xFFFFFFu) == 0 && !(internal::EntryFlags(entry) & internal::kFlagSpace)) {
+      if ((entry & 0xFFFFFFu) == 0 &&
+          !(internal::EntryFlags(entry) & (internal::kFlagSpace | internal::kFlagIgnore))) {
         prev_space = false;
         std::memcpy(dst + o, s + i, 3);
         i += 3;
@@ -200,6 +219,10 @@ struct FoldState {
     const uint32_t entry = internal::Entry(cp);
     if (internal::EntryFlags(entry) & internal::kFlagSpace) {
       Space(len);
+      return;
+    }
+    if (internal::EntryFlags(entry) & internal::kFlagIgnore) {
+      Ignore(len);
       return;
     }
     prev_space = false;
@@ -340,7 +363,7 @@ void Fold(std::string_view text, FoldedText* out) {
             todo &= todo - 1;
             const uint32_t cp = (uint32_t{in[p]} & 0x1F) << 6 | (in[p + 1] & 0x3F);
             const uint32_t packed = st.two_byte[cp];
-            // Bit 31 (white space) clear and a length of two bytes.
+            // Bits 30-31 (white space, dropped) clear and a length of two bytes.
             if ((packed >> 24) != 2) {
               folded = false;
               break;

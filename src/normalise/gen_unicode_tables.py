@@ -7,7 +7,7 @@ Run from the project root:  /usr/bin/python3 src/normalise/gen_unicode_tables.py
 One table entry per code point (U+0000..U+10FFFF), packed in a uint32:
   bits 0-23  folded code point minus the code point, two's complement (0 when it does not fold,
              so that the blocks of unfolded scripts are identical and shared)
-  bits 24-31 class flags (kWord, kCjk, kSpace, kJoiner; see unicode_tables.h)
+  bits 24-31 class flags (kWord, kCjk, kSpace, kJoiner, kIgnore; see unicode_tables.h)
 stored as a two-level table (stage 1: cp >> 8 -> block number; stage 2: 256 entries per block),
 with identical blocks shared, so the whole thing is ~100 KB and a lookup is two loads.
 
@@ -19,17 +19,24 @@ does), plus matching-specific choices (documented in include/steppewatch/normali
   - Apostrophes (U+2018 U+2019 U+201B U+02BB U+02BC U+2032 U+FF07) fold to ASCII '.
   - Dashes (U+2010..U+2015 U+2212 U+FE58 U+FE63 U+FF0D) fold to ASCII '-'.
   - White space (Zs and the ASCII/Unicode line breaks) folds to ' ' (runs collapse in fold.cc).
+  - Invisible characters that web text carries inside words (soft hyphen, zero-width space,
+    non-joiner, joiner, word joiner, BOM) are flagged IGNORE: fold.cc drops them. Their fold
+    delta stays 0 (fold.cc never emits them).
 """
 import unicodedata
 
 MAX_CP = 0x110000
-WORD, CJK, SPACE, JOINER = 1, 2, 4, 8
+WORD, CJK, SPACE, JOINER, IGNORE = 1, 2, 4, 8, 16
 
 APOSTROPHES = [0x2018, 0x2019, 0x201B, 0x02BB, 0x02BC, 0x2032, 0xFF07]
 DASHES = [0x2010, 0x2011, 0x2012, 0x2013, 0x2014, 0x2015, 0x2212, 0xFE58, 0xFE63, 0xFF0D]
 # Joiners keep a word together for NEAR word counting: apostrophes and hyphens, not en/em dashes
 # (which separate words in "Astana—Moscow" or "2020–2022").
 JOINERS = [0x27, 0x2D, 0x2010, 0x2011, 0x2018, 0x2019, 0x201B, 0x00AD, 0xFF07]
+# Fold to nothing: hyphenation hints (U+00AD, HTML &shy;) and zero-width characters (U+200B
+# space, U+200C non-joiner, U+200D joiner, U+2060 word joiner, U+FEFF BOM / zero-width no-break
+# space) that scraped pages leave inside words ("Kazakh&shy;stan" must match "Kazakhstan").
+IGNORABLES = [0x00AD, 0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF]
 EXTRA_SPACES = [0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x85, 0x2028, 0x2029]
 
 # Han, kana, hangul and their supplements: each such letter is one word and needs no boundary.
@@ -76,6 +83,8 @@ def flags(cp):
     f |= SPACE
   if cp in JOINERS:
     f |= JOINER
+  if cp in IGNORABLES:
+    f |= IGNORE
   return f
 
 

@@ -11,6 +11,9 @@ inline constexpr uint32_t kFlagWord = 1;    // letter, digit or combining mark
 inline constexpr uint32_t kFlagCjk = 2;     // Han, kana, hangul letter: one word per character
 inline constexpr uint32_t kFlagSpace = 4;   // white space: folds to ' '
 inline constexpr uint32_t kFlagJoiner = 8;  // apostrophe or hyphen: joins a word for NEAR
+// Soft hyphen and zero-width characters (U+00AD U+200B U+200C U+200D U+2060 U+FEFF): Fold drops
+// them, and word boundaries are looked for past them.
+inline constexpr uint32_t kFlagIgnore = 16;
 
 extern const char kUnicodeVersion[];
 extern const uint16_t kStage1[0x110000 >> 8];

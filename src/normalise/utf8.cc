@@ -55,6 +55,7 @@ bool IsWordChar(char32_t cp) { return Flags(cp) & internal::kFlagWord; }
 bool IsCjk(char32_t cp) { return Flags(cp) & internal::kFlagCjk; }
 bool IsJoiner(char32_t cp) { return Flags(cp) & internal::kFlagJoiner; }
 bool IsSpace(char32_t cp) { return Flags(cp) & internal::kFlagSpace; }
+bool IsIgnorable(char32_t cp) { return Flags(cp) & internal::kFlagIgnore; }
 
 namespace {
 inline bool BlocksBoundary(CodePoint c) {
@@ -62,14 +63,30 @@ inline bool BlocksBoundary(CodePoint c) {
   const uint32_t f = Flags(c.cp);
   return (f & internal::kFlagWord) && !(f & internal::kFlagCjk);
 }
+
+// Whether Fold drops `c` (soft hyphen, zero-width characters).
+inline bool Ignored(CodePoint c) { return c.length != 0 && (Flags(c.cp) & internal::kFlagIgnore); }
 }  // namespace
 
+// Both look past the characters Fold drops: the matcher finds terms in folded text, where
+// "Kazakh\u00ADstan" is one word, and checks their boundaries in the original, where "stan"
+// must not pass for a whole word after the soft hyphen.
 bool IsBoundaryBefore(std::string_view text, size_t offset) {
-  return !BlocksBoundary(DecodeBefore(text, offset));
+  CodePoint c = DecodeBefore(text, offset);
+  while (Ignored(c)) {
+    offset -= c.length;
+    c = DecodeBefore(text, offset);
+  }
+  return !BlocksBoundary(c);
 }
 
 bool IsBoundaryAfter(std::string_view text, size_t offset) {
-  return !BlocksBoundary(DecodeAt(text, offset));
+  CodePoint c = DecodeAt(text, offset);
+  while (Ignored(c)) {
+    offset += c.length;
+    c = DecodeAt(text, offset);
+  }
+  return !BlocksBoundary(c);
 }
 
 void WordIndex::Reset(std::string_view text) {
@@ -110,6 +127,18 @@ const ScanTables& WordScanTables() {
     return t;
   }();
   return tables;
+}
+// Returns whether a non-CJK word character lies at `offset`, past any characters Fold drops
+// ("Kazakh\u00AD\u200Bstan"): whether a joiner continues its word. Out of line, off the scan's
+// common path (it runs once per joiner or dropped character at a word's end).
+__attribute__((noinline)) bool WordGoesOnAt(std::string_view text, size_t offset) {
+  CodePoint next = DecodeAt(text, offset);
+  while (next.length != 0 && (Flags(next.cp) & internal::kFlagIgnore)) {
+    offset += next.length;
+    next = DecodeAt(text, offset);
+  }
+  const uint32_t nf = next.length ? Flags(next.cp) : 0;
+  return (nf & internal::kFlagWord) && !(nf & internal::kFlagCjk);
 }
 }  // namespace
 
@@ -191,10 +220,10 @@ void WordIndex::Scan() {
       const bool cjk = f & internal::kFlagCjk;
       const bool word = (f & internal::kFlagWord) && !cjk;
       bool continues = word;
-      if (in_word && !word && (f & internal::kFlagJoiner)) {
-        const CodePoint next = DecodeAt(text_, i + c.length);
-        const uint32_t nf = next.length ? Flags(next.cp) : 0;
-        continues = (nf & internal::kFlagWord) && !(nf & internal::kFlagCjk);
+      // The characters Fold drops join as joiners do: the matcher sees "Kazakh\u200Bstan" as
+      // one word, so NEAR counts it as one.
+      if (in_word && !word && (f & (internal::kFlagJoiner | internal::kFlagIgnore))) {
+        continues = WordGoesOnAt(text_, i + c.length);
       }
       if (in_word && !continues) {
         ends_.push_back(static_cast<uint32_t>(i));

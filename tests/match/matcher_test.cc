@@ -146,6 +146,23 @@ INSTANTIATE_TEST_SUITE_P(
                   {Regex("qazaq(stan|sta?n)"), Regex("Қазақ\\w*")},
                   "QAZAQSTN and Qazaqstan and qazaqstanka",
                   {"0:0:QAZAQSTN", "0:0:Qazaqstan"}},
+        // Fold drops soft hyphens and zero-width characters: the word they split is one word
+        // for a whole-word term, and its halves are no whole words.
+        MatchCase{"SoftHyphenInsideWord",
+                  {Lit("Kazakhstan"), Lit("stan"), Lit("Kazakh"), Lit("Қазақстан"), Lit("стан")},
+                  "Kazakh\u00ADstan, KAZAKH\u00AD\u00ADSTAN; Қазақ\u00ADстан.",
+                  {"0:0:Kazakh\u00ADstan", "0:0:KAZAKH\u00AD\u00ADSTAN", "3:0:Қазақ\u00ADстан"}},
+        MatchCase{"ZeroWidthCharacters",
+                  {Lit("Kazakhstan"), Lit("Xi Jinping"), Lit("stan")},
+                  "\uFEFFKazakh\u200Bstan Ka\u200Czakh\u200Dstan\u2060 Xi \u200B Jin\u00ADping",
+                  {"0:0:Kazakh\u200Bstan", "0:0:Ka\u200Czakh\u200Dstan\u2060",
+                   "1:0:Xi \u200B Jin\u00ADping"}},
+        // Without start offsets a regex hit starts where its word does: before the soft hyphen.
+        // (\w is ASCII in Hyperscan without UCP, hence \S for the Kazakh word.)
+        MatchCase{"RegexAcrossSoftHyphen",
+                  {Regex("kazakh\\w+"), Regex("қазақ\\S+")},
+                  "Kazakh\u00ADstan and Қазақ\u00ADстан",
+                  {"0:0:Kazakh\u00ADstan", "1:0:Қазақ\u00ADстан"}},
         MatchCase{"PhraseAcrossLengthChanges",
                   {Lit("İzmir")},
                   "İİ İzmir’s İZMİR",

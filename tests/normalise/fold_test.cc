@@ -52,6 +52,17 @@ INSTANTIATE_TEST_SUITE_P(
         FoldCase{"LatinExtended", "ĀĂĄĆČĎĐĒĘĚĞĢĪĮĶĹĻĽŁŃŅŇŌŐŒŔŘŚŞŠŢŤŪŮŰŲŹŻŽ",
                  "āăąćčďđēęěğģīįķĺļľłńņňōőœŕřśşšţťūůűųźżž"},
         FoldCase{"LatinExtendedB", "ƏȘȚǄȺ", "əșțǆⱥ"},
+        // Soft hyphen and zero-width characters fold to nothing: inside a word, at the start
+        // and end of the field, repeated, and inside or next to a white-space run (one ' ').
+        FoldCase{"SoftHyphen", "Kazakh\u00ADstan \u00ADQAZAQ\u00AD\u00AD Қазақ\u00ADстан\u00AD",
+                 "kazakhstan qazaq қазақстан"},
+        FoldCase{
+            "ZeroWidth",
+            "\u200BKa\u200Bzakh\u200Cstan Ka\u200Dzakh\u2060stan\uFEFF\u2060 x\u200B\u200B\u200By",
+            "kazakhstan kazakhstan xy"},
+        FoldCase{"IgnorableInSpaceRun", "a \u00AD b c\u200B  \uFEFF d\u2060 \u2060e f \u200C",
+                 "a b c d e f "},
+        FoldCase{"OnlyIgnorables", "\u00AD\u200B\u200C\u200D\u2060\uFEFF", ""},
         FoldCase{"InvalidBytes", std::string("a\xff\xc3(b\xe2\x82"),
                  "a?"
                  "?(b??"}),
@@ -78,17 +89,25 @@ TEST_P(FoldOffsetTest, EveryFoldedCharacterMapsBackToItsOriginal) {
   const std::string_view f = folded.text();
   // Walk both texts together: each folded character comes from one original character, except
   // a collapsed space run (one ' ' from several spaces).
+  // Characters that fold to nothing belong to the folded offset after them: a folded offset
+  // maps past any dropped characters at it (so a hit's start and end both lie past them).
+  const auto skip_ignorables = [&](size_t oi, bool spaces) {
+    while (oi < text.size()) {
+      const CodePoint c = DecodeAt(text, oi);
+      if (!IsIgnorable(c.cp) && !(spaces && IsSpace(c.cp))) break;
+      oi += c.length;
+    }
+    return oi;
+  };
   size_t fi = 0;
-  size_t oi = 0;
+  size_t oi = skip_ignorables(0, false);
   while (fi < f.size()) {
     ASSERT_EQ(folded.ToOriginal(fi), oi) << "folded offset " << fi;
     const CodePoint fc = DecodeAt(f, fi);
     const CodePoint oc = DecodeAt(text, oi);
     ASSERT_GT(oc.length, 0u);
     oi += oc.length;
-    if (fc.cp == ' ') {
-      while (oi < text.size() && IsSpace(DecodeAt(text, oi).cp)) oi += DecodeAt(text, oi).length;
-    }
+    oi = skip_ignorables(oi, fc.cp == ' ');
     fi += fc.length;
     ASSERT_EQ(folded.ToOriginal(fi), oi) << "end of folded character at " << fi;
   }
@@ -97,16 +116,37 @@ TEST_P(FoldOffsetTest, EveryFoldedCharacterMapsBackToItsOriginal) {
 
 INSTANTIATE_TEST_SUITE_P(
     LengthChanges, FoldOffsetTest,
-    ::testing::Values(OffsetCase{"Ascii", "Plain ASCII text, nothing changes length."},
-                      OffsetCase{"TurkishDottedI", "İstanbul and İzmir, İİİ"},
-                      OffsetCase{"Apostrophes", "Xi Jinping’s visit; Oʻzbekiston’s ‘x’"},
-                      OffsetCase{"Dashes", "Nur‑Sultan — Astana – 2022"},
-                      OffsetCase{"Spaces", "a\u00a0\u00a0b \n\t c\u2009\u202fd   "},
-                      OffsetCase{"Grows", "ȺȾ x Ⱥ"},
-                      OffsetCase{"Mixed", "  ҚАЗАҚСТАН’ның İ — 哈萨克斯坦\u3000x"},
-                      OffsetCase{"LongAscii",
-                                 std::string(100, 'A') + "\n\n  " + std::string(40, 'b') + "İ"}),
+    ::testing::Values(
+        OffsetCase{"Ascii", "Plain ASCII text, nothing changes length."},
+        OffsetCase{"TurkishDottedI", "İstanbul and İzmir, İİİ"},
+        OffsetCase{"Apostrophes", "Xi Jinping’s visit; Oʻzbekiston’s ‘x’"},
+        OffsetCase{"Dashes", "Nur‑Sultan — Astana – 2022"},
+        OffsetCase{"Spaces", "a\u00a0\u00a0b \n\t c\u2009\u202fd   "},
+        OffsetCase{"Grows", "ȺȾ x Ⱥ"}, OffsetCase{"Mixed", "  ҚАЗАҚСТАН’ның İ — 哈萨克斯坦\u3000x"},
+        OffsetCase{"SoftHyphen", "\u00ADKazakh\u00ADstan \u00AD Қазақ\u00AD\u00ADстан\u00AD"},
+        OffsetCase{"ZeroWidth", "\u200BKa\u200Czakh\u200Dstan\u2060 \uFEFF\uFEFF x\u200B\u00AD"},
+        OffsetCase{"IgnorablesInBlocks", std::string(20, 'a') + "\u00AD" + std::string(20, 'b') +
+                                             "\u200B  \u200B" + std::string(20, 'c') +
+                                             "Қазақ\u00ADстан Қазақ\u00ADстан" + "中国\uFEFF中国"},
+        OffsetCase{"LongAscii", std::string(100, 'A') + "\n\n  " + std::string(40, 'b') + "İ"}),
     [](const auto& info) { return std::string(info.param.name); });
+
+TEST(FoldTest, DroppedCharactersMapToTheOriginalAfterThem) {
+  FoldedText folded;
+  // "Kazakh" 0-6, U+00AD 6-8, "stan" 8-12, ' ' 12, U+200B 13-16, "x" 16.
+  Fold("Kazakh\u00ADstan \u200Bx", &folded);
+  EXPECT_EQ(folded.text(), "kazakhstan x");
+  EXPECT_FALSE(folded.identity());
+  EXPECT_EQ(folded.map_entries(), 2u);  // one entry per removal
+  EXPECT_EQ(folded.ToOriginal(5), 5u);
+  EXPECT_EQ(folded.ToOriginal(6), 8u);  // "stan" starts after the soft hyphen
+  EXPECT_EQ(folded.ToOriginal(10), 12u);
+  EXPECT_EQ(folded.ToOriginal(11), 16u);  // "x" after the zero-width space
+  EXPECT_EQ(folded.ToOriginal(12), 17u);
+  uint32_t cursor = 0;
+  EXPECT_EQ(folded.ToOriginal(6, &cursor), 8u);
+  EXPECT_EQ(folded.ToOriginal(11, &cursor), 16u);
+}
 
 TEST(FoldTest, IdentityWhenNoLengthChanges) {
   FoldedText folded;
@@ -138,6 +178,7 @@ std::string ReferenceFold(std::string_view text) {
     const CodePoint c = DecodeAt(text, i);
     const std::string one = FoldToString(text.substr(i, c.length));
     i += c.length;
+    if (one.empty()) continue;  // dropped: a space run goes on across it
     if (one == " ") {
       if (!prev_space) out += one;
       prev_space = true;
@@ -154,7 +195,8 @@ TEST(FoldTest, FastPathsAgreeWithCharacterByCharacterFold) {
       "a",      "Z",        "Kazakhstan ", "  ",     "\n    ", " ",          "\t", "привет",
       "ПРИВЕТ", "ё",        "Ё",           "р",      "я",      "Қазақстан",  "ә",  "İ",
       "ı",      "’",        "—",           "\u00a0", "\u2009", "哈萨克斯坦", "。", "\xff",
-      "\xd0",   "\xe4\xb8", "Ⱥ",           "😀",      "ß",      "ΣΑΣ",        "x",  "0123456789"};
+      "\xd0",   "\xe4\xb8", "Ⱥ",           "😀",      "ß",      "ΣΑΣ",        "x",  "0123456789",
+      "\u00AD", "\u200B",   "\u200C",      "\u200D", "\u2060", "\uFEFF"};
   std::mt19937 rng(42);  // fixed seed: the test is deterministic
   for (int round = 0; round < 2000; ++round) {
     std::string text;
@@ -182,8 +224,9 @@ TEST(FoldTest, TwoByteBlocksAgreeWithCharacterByCharacterFold) {
     two_byte.push_back(
         {static_cast<char>(0xC0 | (cp >> 6)), static_cast<char>(0x80 | (cp & 0x3F))});
   }
-  const std::vector<std::string> others = {"a", "Q", "7", ".",      " ",  "жол",  "Ә",    "қ",
-                                           "—", "’", "İ", "\u00a0", "哈", "\xd2", "\xbf", "\n"};
+  const std::vector<std::string> others = {"a",  "Q",    "7",    ".",  " ",      "жол",
+                                           "Ә",  "қ",    "—",    "’",  "İ",      "\u00a0",
+                                           "哈", "\xd2", "\xbf", "\n", "\u00AD", "\u200B"};
   std::mt19937 rng(16);
   FoldedText folded;
   for (int round = 0; round < 20000; ++round) {
@@ -204,21 +247,23 @@ TEST(FoldTest, TwoByteBlocksAgreeWithCharacterByCharacterFold) {
     Fold(text, &folded);
     ASSERT_EQ(folded.text(), ReferenceFold(text)) << "round " << round;
     // Offsets: each folded character maps back to the start of its original (a space run to
-    // its first space).
+    // its first space), past any dropped characters before it.
     const std::string_view f = folded.text();
+    const auto skip = [&](size_t oi, bool spaces) {
+      while (oi < text.size()) {
+        const CodePoint c = DecodeAt(text, oi);
+        if (c.length == 0 || !(IsIgnorable(c.cp) || (spaces && IsSpace(c.cp)))) break;
+        oi += c.length;
+      }
+      return oi;
+    };
     size_t fi = 0;
-    size_t oi = 0;
+    size_t oi = skip(0, false);
     while (fi < f.size()) {
       ASSERT_EQ(folded.ToOriginal(static_cast<uint32_t>(fi)), oi) << "round " << round;
       const CodePoint fc = DecodeAt(f, fi);
       const CodePoint oc = DecodeAt(text, oi);
-      oi += oc.length == 0 ? 1 : oc.length;
-      if (fc.cp == ' ') {
-        while (oi < text.size() && DecodeAt(text, oi).length != 0 &&
-               IsSpace(DecodeAt(text, oi).cp)) {
-          oi += DecodeAt(text, oi).length;
-        }
-      }
+      oi = skip(oi + (oc.length == 0 ? 1 : oc.length), fc.cp == ' ');
       fi += fc.length;
     }
     ASSERT_EQ(folded.ToOriginal(static_cast<uint32_t>(f.size())), text.size()) << round;

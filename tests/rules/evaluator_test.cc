@@ -168,6 +168,24 @@ TEST(Evaluator, NearCountsWordsFromTheEndOfTheEarlierHit) {
   EXPECT_THAT(e.Body("red square x beta"), IsEmpty());
 }
 
+// Fold drops soft hyphens and zero-width characters, which scraped pages leave inside words: a
+// rule for the word matches the word they split, not its halves, and NEAR counts it as one word.
+TEST(Evaluator, SoftHyphensAndZeroWidthCharactersDoNotSplitWords) {
+  Engine e("sets:\n  kz: [Kazakhstan, Қазақстан]\n  half: [stan, стан, Kazakh]\nrules:\n" +
+           Rule("kz", "@kz") + Rule("half", "@half") + Rule("n2", "alpha NEAR/2 beta"));
+  EXPECT_THAT(e.Body("Kazakh\u00ADstan"), ElementsAre("kz"));
+  EXPECT_THAT(e.Body("KAZAKH\u00AD\u00ADSTAN."), ElementsAre("kz"));
+  EXPECT_THAT(e.Body("Қазақ\u00ADстан"), ElementsAre("kz"));
+  EXPECT_THAT(e.Body("\uFEFFKa\u200Bzakh\u200Cstan"), ElementsAre("kz"));
+  EXPECT_THAT(e.Body("Kazakh\u200D\u2060stan\uFEFF"), ElementsAre("kz"));
+  // Between words, or beside a space, they change nothing.
+  EXPECT_THAT(e.Body("Kazakh \u00ADstan"), ElementsAre("half"));
+  // "alpha x y beta" is too far for NEAR/2; a split word must count once.
+  EXPECT_THAT(e.Body("alpha Kazakh\u200Bstan beta"), ElementsAre("kz", "n2"));
+  EXPECT_THAT(e.Body("alpha Ka\u00AD\u200Bzakh\u2060stan beta"), ElementsAre("kz", "n2"));
+  EXPECT_THAT(e.Body("alpha Kazakh\u200B stan beta"), ElementsAre("half"));
+}
+
 TEST(Evaluator, NearNeedsBothHitsInTheSameField) {
   Engine e("rules:\n" + Rule("n", "alpha NEAR/5 beta"));
   EXPECT_THAT(e.Fired({"alpha", "beta"}), IsEmpty());

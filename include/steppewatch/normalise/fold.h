@@ -16,14 +16,23 @@
 //     (so "Nur‑Sultan" matches "Nur-Sultan").
 //   - White space (tabs, line breaks, no-break, thin and ideographic spaces) folds to ' ', and a
 //     run of white space folds to one ' ' (hard-wrapped news lines break no phrase).
+//   - The soft hyphen U+00AD (HTML &shy;), zero-width space U+200B, zero-width non-joiner and
+//     joiner U+200C U+200D, word joiner U+2060 and BOM / zero-width no-break space U+FEFF fold
+//     to nothing: scraped pages leave them inside words, and "Kazakh\u00ADstan" must match
+//     "Kazakhstan" (and give the fingerprint the same token). A white-space run stays one ' '
+//     across them ("a \u00AD b" -> "a b").
 //   - An invalid UTF-8 byte becomes '?' (same length), so the output is always valid UTF-8 and
 //     safe for a Hyperscan UTF-8 database.
 // Not done: Unicode normalisation (NFC/NFKC), diacritic stripping, fullwidth-to-ASCII.
 //
-// Offsets: most folds keep the byte length. Where they do not (İ -> i, ’ -> ', a space run,
-// U+023A -> U+2C65 grows by one byte), FoldedText records one map entry, so a folded offset that
-// lies on a character boundary maps back to the exact original offset in O(log entries), and in
-// O(1) when the field had no length change (the common case).
+// Offsets: most folds keep the byte length. Where they do not (İ -> i, ’ -> ', a space run, a
+// dropped character, U+023A -> U+2C65 grows by one byte), FoldedText records one map entry, so a
+// folded offset that lies on a character boundary maps back to the exact original offset in
+// O(log entries), and in O(1) when the field had no length change (the common case). A folded
+// offset where characters were dropped maps to the original offset after them, so a hit's start
+// and end both lie past them ("Kazakhstan" in "\u2060Kazakhstan\uFEFF x" is
+// "Kazakhstan\uFEFF"); the word checks on the original text look past them too
+// (IsBoundaryBefore/After in utf8.h).
 //
 // Threading: FoldedText is a per-thread reusable buffer (not thread-safe); Fold() allocates only
 // when the input is larger than any seen before by that buffer.

@@ -52,10 +52,16 @@ bool IsJoiner(char32_t cp);
 // Returns true for white space (Unicode Zs, tab, line breaks, U+0085, U+2028, U+2029).
 bool IsSpace(char32_t cp);
 
+// Returns true for the characters Fold drops: the soft hyphen U+00AD, the zero-width space,
+// non-joiner and joiner U+200B..U+200D, the word joiner U+2060 and the BOM U+FEFF.
+bool IsIgnorable(char32_t cp);
+
 // Returns true when a word boundary lies at byte `offset` of `text` on the side facing
 // `after`: for a term's start pass after=false (checks the character before `offset`), for a
 // term's end pass after=true (checks the character at `offset`). A boundary exists when that
 // neighbour is absent, is not a word character, or is CJK (a CJK character is a word by itself).
+// The characters Fold drops (soft hyphen, zero-width space/joiners, word joiner, BOM) are looked
+// past: the neighbour is the first character beyond them, as in the folded text.
 bool IsBoundaryBefore(std::string_view text, size_t offset);
 bool IsBoundaryAfter(std::string_view text, size_t offset);
 
