@@ -14,9 +14,9 @@
 namespace steppewatch::stories {
 namespace {
 
-// Tables 0-3 index the fingerprint by its four 16-bit blocks; table 4 the lead key and table 5
-// the sentence key, each by its low block (both keys match exactly: the bucket and the filter
-// compare 48 bits).
+// Tables 0-3 index the fingerprint by its four 16-bit blocks; table 4 the lead key by its low
+// 16 bits and table 5 the two sentence keys by their low 17 (the keys match exactly: the bucket
+// and the filter compare 48 bits, 49 in the sentence table).
 constexpr int kTables = 4;
 constexpr int kLeadTable = kTables;
 constexpr int kSentenceTable = kTables + 1;
@@ -481,8 +481,8 @@ bool StoryIndex::Nearest(Fingerprint key, int first, int count, int k, Fingerpri
       uint64_t candidate = FullSeq(hits[h]);
       const Story& s = At(candidate);
       // The filter saw 32 bits; the story's fingerprint decides. The lead and sentence keys are
-      // kept nowhere else: their 16 bits of bucket and 32 of filter, all equal, are the check
-      // (two different keys agree on them once in 2^48).
+      // kept nowhere else: their bucket's bits and the filter's 32, all equal, are the check (two
+      // different keys agree on them once in 2^48, 2^49 in the sentence table).
       const int d = gate == Gate::kNone   ? Distance(s.fp, key)
                     : gate == Gate::kLead ? 0
                                           : Distance(s.fp, fp);

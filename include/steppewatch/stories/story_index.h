@@ -25,26 +25,30 @@
 // say the shorter text is contained in the longer (SentenceContained), the nearest (ties: the
 // oldest). Its second sentence key (fingerprint.h) goes in the same table and is looked up after
 // the first: a story is found by either of its first copy's keys through either of the item's.
-// Story keeps no field for the lead or the sentence keys: the bucket's 16 bits and the filter's
-// 32, all equal, are the check (two different keys agree on them once in 2^48), so a key costs
-// a story one 8-byte entry and no bytes of Story (the second sentence key's entry was paid for
-// by dropping Story's copy of the lead key, 2026-12-05; benchmarks/README.md, "Stories: the
-// second sentence key").
+// Story keeps no field for the lead or the sentence keys: the bucket's bits (16; 17 in the
+// sentence table, which holds twice the keys and has twice the buckets) and the filter's 32, all
+// equal, are the check (two different keys agree on them once in 2^48 or 2^49), so a key costs
+// a story one 8-byte entry and no bytes of Story (dropping Story's copy of the lead key,
+// 2026-12-05, made room for the second sentence key's entry: 147.3 bytes per story at the peak
+// at 5 M stories against 145.7 before both; benchmarks/README.md, "Stories: the second sentence
+// key").
 //
 // Expiry touches no bucket: a story leaves the window by moving the window's first sequence
-// number past it, and its entries (four to six) become stale (the scan tells them by their sequence
-// number). A bucket's entries are in sequence order, so its stale entries are a prefix. They are
-// dropped when a lookup scans the bucket and finds a few of them stale (the bucket is then in
-// cache), when a full bucket would grow, and by a sweep that visits every bucket once per
+// number past it, and its entries (four to seven) become stale (the scan tells them by their
+// sequence number). A bucket's entries are in sequence order, so its stale entries are a prefix.
+// They are dropped when a lookup scans the bucket and finds a few of them stale (the bucket is then
+// in cache), when a full bucket would grow, and by a sweep that visits every bucket once per
 // turnover of the window (so quiet buckets give their memory back and a 32-bit sequence number
 // never wraps into the live range).
 //
 // Stories live in a FIFO of fixed-size chunks in insertion order (their sequence number is their
 // position), each chunk with the ids of its stories in one string, so expiry pops whole chunks
-// from the front and memory is ~115-135 bytes per story at 1-5 M stories, everything counted
-// (about 140-146 when every story has a lead and a sentence key, the most just before the
-// arenas are packed), with no per-story allocation (benchmarks/README.md, "Stories", "Stories:
-// lead key" and "Stories: sentence key").
+// from the front and memory is ~115-135 bytes per story at 1-5 M stories, everything counted,
+// as measured with the 64-byte Story of before 2026-12-05 evening (not measured since for
+// stories without keys); 147.3 at 5 M when every story has a lead and two sentence keys, the
+// most just before the arenas are packed; with no per-story allocation (benchmarks/README.md,
+// "Stories", "Stories: lead key", "Stories: sentence key" and "Stories: the second sentence
+// key").
 //
 // What a story keeps, compactly: its fingerprint, id, first-seen time, copies (saturating at
 // 2^32-1), the languages of its copies as a bitmap of language indexes the caller interns (exact
@@ -188,9 +192,9 @@ class StoryIndex {
  private:
   // A bucket is one block of 8-byte words: word 0 holds its size (low half) and capacity (high
   // half), words 1..cap the entries: filter (low half) and the story's sequence number's low 32
-  // bits (high half). The tables of 6 x 65536 heads (4 for the fingerprint, 1 for the lead key,
-  // 1 for the sentence key)
-  // hold only the pointers (3 MiB; null: an empty bucket). Blocks come in size classes (16-byte
+  // bits (high half). The tables' 7 x 65536 heads (4 x 65536 for the fingerprint, 65536 for the
+  // lead key, 2 x 65536 for the sentence keys) hold only the pointers (3.5 MiB; null: an empty
+  // bucket). Blocks come in size classes (16-byte
   // steps to 512 bytes, then x1.125) carved from 2 MiB huge-page arenas, with a free list per
   // class: a lookup's random reads then need no page walk (with 4 KiB pages from malloc each bucket
   // read was a TLB miss, and a prefetch that misses the TLB waits for the walk), and a bucket's
@@ -243,7 +247,7 @@ class StoryIndex {
   bool Nearest(Fingerprint key, int first, int count, int k, Fingerprint fp, Gate gate,
                uint32_t tokens, int64_t oldest_open, uint64_t* seq);
 
-  std::unique_ptr<uint64_t*[], Free> heads_;  // 6 x 65536, aligned to 2 MiB
+  std::unique_ptr<uint64_t*[], Free> heads_;  // 7 x 65536, aligned to 2 MiB
   size_t bucket_bytes_ = 0;                   // the arenas' and the large blocks' bytes
   std::vector<void*> arenas_;
   char* bump_ = nullptr;  // the free end of the newest arena
