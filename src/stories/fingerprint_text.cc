@@ -240,8 +240,9 @@ inline size_t CutEndCredit(const char* p, size_t i, size_t n, size_t min_kept) {
         const size_t cut = cut_before(j - 2);
         // With a final '.', a sentence end must stand before the dash, else it is a copula's
         // sentence ("бірі - дәрігер."), not a credit.
-        if (cut != n && period && p[cut - 1] != '.' && p[cut - 1] != '!' && p[cut - 1] != '?') {
-          return n;
+        if (cut != n && period &&
+            (cut == i || (p[cut - 1] != '.' && p[cut - 1] != '!' && p[cut - 1] != '?'))) {
+          return n;  // (cut == i: nothing before the dash, possible only with min_kept 0)
         }
         return cut;
       }
