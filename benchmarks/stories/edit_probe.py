@@ -5,7 +5,9 @@ the originals and the copies, and the probe prints, per edit, how many copies jo
 original's story and the fingerprint distances. Edits that real feeds apply and the evaluation
 generators may not: HTML entities left in, soft hyphens and zero-width characters inside
 words, decomposed Unicode, a teaser of the lead, inserted captions and "Related:" lines,
-reordered paragraphs, tags, numbers re-spaced.
+reordered paragraphs, tags, numbers re-spaced; and copies cut to their first 70, 50, 35 or 25% of
+sentences, alone, under a rewritten headline, or between an outlet's byline and footer: how
+recall falls as a cut deepens (the lead path's containment check stops at 40% of the length).
 
 usage: edit_probe.py --steppewatch BIN [--corpus PATH] [--work DIR]
 (benchmarks/README.md, "Invisible characters"). Needs ../shared/corpus (skips without it).
@@ -64,7 +66,26 @@ EDITS = {
             sentences(b)))),
     "title_upper": lambda t, b: (t.upper(), b),
     "smart_quotes": lambda t, b: (t, b.replace('"', "\u201c").replace("'", "\u2019")),
+    "cut_70": lambda t, b: (t, cut(b, 0.7)),
+    "cut_50": lambda t, b: (t, cut(b, 0.5)),
+    "cut_35": lambda t, b: (t, cut(b, 0.35)),
+    "cut_25": lambda t, b: (t, cut(b, 0.25)),
+    "cut_50_new_title": lambda t, b: (new_title(t, b), cut(b, 0.5)),
+    "cut_35_new_title": lambda t, b: (new_title(t, b), cut(b, 0.35)),
+    "cut_50_byline": lambda t, b: (t, "By Staff Writer, Almaty Times\n\n" + cut(b, 0.5) + "\n\n(c) 2026 Almaty Times. All rights reserved. Subscribe for more."),
 }
+
+
+def cut(b, frac):
+    """The first `frac` of the body's sentences (at least one)."""
+    s = sentences(b)
+    return " ".join(s[:max(1, round(len(s) * frac))])
+
+
+def new_title(t, b):
+    """A rewritten headline: the first sentence's first nine words."""
+    w = sentences(b)[0].split()[:9]
+    return " ".join(w).rstrip(".,;") + " - report"
 
 
 def main():
