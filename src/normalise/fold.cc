@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <string_view>
 
 #include "normalise/unicode_tables.h"
 #include "normalise/utf8_internal.h"
@@ -115,6 +116,97 @@ const std::array<uint32_t, 0x800>& TwoByteTable() {
   return table;
 }
 
+// Reads the original text as Fold will write it, a code point at a time: folded, dropped
+// characters skipped, white space as ' ', an invalid byte as '?'. A character reference is read
+// through it, so that Fold decodes a reference exactly when its folded text would show one
+// ("&AMP;", "&am\u00ADp;"): folding folded text then changes nothing.
+struct FoldedReader {
+  const uint8_t* s;
+  size_t n;
+  size_t i;  // the next original byte
+
+  // The next folded code point; 0 at the end.
+  uint32_t Next() {
+    while (i < n) {
+      uint32_t cp = s[i];
+      uint32_t len = 1;
+      if (cp >= 0x80) {
+        len = internal::DecodeMultiByte(s + i, n - i, &cp);
+        if (len == 0) {
+          ++i;
+          return '?';
+        }
+      }
+      i += len;
+      const uint32_t entry = internal::Entry(cp);
+      if (internal::EntryFlags(entry) & internal::kFlagIgnore) continue;
+      if (internal::EntryFlags(entry) & internal::kFlagSpace) return ' ';
+      return internal::EntryFold(cp, entry);
+    }
+    return 0;
+  }
+};
+
+// Reads the rest of a character reference after its '&' from `r`: name; (a name of
+// kHtmlEntities, in any case), #digits; (1-7 decimal digits) or #xhex; (1-6 hex digits), always
+// with its ';'. Returns whether it is one Fold decodes and sets *cp; not for an unknown name, a
+// missing ';', a code point that is 0, a surrogate, past U+10FFFF, a control other than tab,
+// line feed and carriage return, a word character or a dropped one (left as text: the
+// word-boundary checks read the original, where the reference is not a letter), '#' or ';'
+// (decoded, they could complete another reference). &#128;..&#159; are read as Windows-1252
+// (&#146; is ’), as HTML 5 does.
+bool ReadReference(FoldedReader* r, uint32_t* cp) {
+  uint32_t c = r->Next();
+  uint32_t value = 0;
+  if (c == '#') {
+    c = r->Next();
+    const bool hex = c == 'x';
+    if (hex) c = r->Next();
+    uint32_t digits = 0;
+    for (;; c = r->Next(), ++digits) {
+      uint32_t d;
+      if (c >= '0' && c <= '9') {
+        d = c - '0';
+      } else if (hex && c >= 'a' && c <= 'f') {
+        d = c - 'a' + 10;
+      } else {
+        break;
+      }
+      if (digits == (hex ? 6u : 7u)) return false;
+      value = value * (hex ? 16 : 10) + d;
+    }
+    if (digits == 0 || c != ';') return false;
+    if (value >= 0x80 && value < 0xA0) value = internal::kWindows1252[value - 0x80];
+  } else {
+    char name[8];
+    size_t length = 0;
+    for (; (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); c = r->Next()) {
+      if (length == sizeof(name)) return false;
+      name[length++] = static_cast<char>(c);
+    }
+    if (length == 0 || c != ';') return false;
+    const std::string_view key(name, length);
+    const internal::HtmlEntity* const begin = internal::kHtmlEntities;
+    const internal::HtmlEntity* const end = begin + internal::kHtmlEntityCount;
+    const internal::HtmlEntity* it = std::lower_bound(
+        begin, end, key,
+        [](const internal::HtmlEntity& e, std::string_view x) { return e.name < x; });
+    if (it == end || it->name != key) return false;
+    value = it->cp;
+  }
+  if (value == 0 || value > 0x10FFFF || (value >= 0xD800 && value <= 0xDFFF) ||
+      (value < 0x20 && value != '\t' && value != '\n' && value != '\r') || value == 0x7F ||
+      value == '#' || value == ';') {
+    return false;
+  }
+  if (internal::EntryFlags(internal::Entry(value)) &
+      (internal::kFlagWord | internal::kFlagIgnore)) {
+    return false;
+  }
+  *cp = value;
+  return true;
+}
+
 // The fold loop's state, kept in registers: every helper is force-inlined.
 struct FoldState {
   const uint8_t* s;
@@ -155,7 +247,8 @@ struct FoldState {
     Note();
   }
 
-  // Folds the one code point at s[i].
+  // Folds the one code point at s[i]; reads character references when kReferences.
+  template <bool kReferences>
   SW_FOLD_INLINE void Step() {
     const uint8_t b = s[i];
     if (b < 0x80) {
@@ -163,6 +256,7 @@ struct FoldState {
         Space(1);
         return;
       }
+      if (kReferences && b == '&' && Reference()) return;
       prev_space = false;
       dst[o++] = kAscii.fold[b];
       ++i;
@@ -207,6 +301,36 @@ struct FoldState {
     StepGeneric();
   }
 
+  // Folds the HTML character reference at s[i] (ReadReference) as the character it names: one
+  // map entry, as for any change of length (a reference is longer than its character). Returns
+  // false, changing nothing, when there is none to decode.
+  __attribute__((noinline)) bool Reference() {
+    FoldedReader r{s, n, i + 1};
+    uint32_t cp = 0;
+    if (!ReadReference(&r, &cp)) return false;
+    // Escaped twice ("&amp;lt;", "&amp;quot;": a common fault of feeds), read on: the '&' a
+    // reference names starts the next one.
+    while (cp == '&') {
+      FoldedReader more = r;
+      if (!ReadReference(&more, &cp)) {
+        cp = '&';
+        break;
+      }
+      r = more;
+    }
+    const uint32_t len = static_cast<uint32_t>(r.i - i);
+    const uint32_t entry = internal::Entry(cp);
+    if (internal::EntryFlags(entry) & internal::kFlagSpace) {
+      Space(len);
+      return true;
+    }
+    prev_space = false;
+    i += len;
+    o += internal::EncodeUtf8(internal::EntryFold(cp, entry), dst + o);
+    Note();
+    return true;
+  }
+
   __attribute__((noinline)) void StepGeneric() {
     uint32_t cp = 0;
     const uint32_t len = internal::DecodeMultiByte(s + i, n - i, &cp);
@@ -233,17 +357,13 @@ struct FoldState {
   }
 };
 
-}  // namespace
-
-void Fold(std::string_view text, FoldedText* out) {
-  const size_t n = text.size();
-  // A folded character is at most one byte longer than the original, and only for originals of
-  // two or more bytes (checked by the table generator), so 1.5x bounds the output.
-  out->Reserve(n + n / 2 + kStoreSlack);
-  out->map_.clear();
-  FoldState st{reinterpret_cast<const uint8_t*>(text.data()), n, out->data_.get(), &out->map_,
-               TwoByteTable().data()};
-  const uint8_t* const s = st.s;
+// The fold loop over a whole field, writing to `dst` and `map`; returns the folded length.
+// kReferences: whether the field has an '&', so that a block with one goes one code point at a
+// time, where Step reads the character reference that may start there (a field without one,
+// most of them, runs the loop without those checks).
+template <bool kReferences>
+size_t FoldLoop(const uint8_t* s, size_t n, char* dst, std::vector<FoldedText::MapEntry>* map) {
+  FoldState st{s, n, dst, map, TwoByteTable().data()};
 
   const __m128i k_a_minus_1 = _mm_set1_epi8('A' - 1);
   const __m128i k_z_plus_1 = _mm_set1_epi8('Z' + 1);
@@ -266,13 +386,16 @@ void Fold(std::string_view text, FoldedText* out) {
   // Two-byte lead bytes C2..DF, compared as signed: greater than C1 and less than E0.
   const __m128i k_c1 = _mm_set1_epi8(static_cast<char>(0xC1));
   const __m128i k_e0 = _mm_set1_epi8(static_cast<char>(0xE0));
+  const __m128i k_amp = _mm_set1_epi8('&');
 
   while (st.i < n) {
     // Blocks of ASCII without a run of white space (most English text) in a loop of their own:
     // the general block code below spent ~70 instructions on such a block deciding its path.
     while (n - st.i >= 16) {
       const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + st.i));
-      if (_mm_movemask_epi8(v) != 0) break;  // non-ASCII: decided at once
+      // Non-ASCII (or an '&' in a field with references): decided at once.
+      const __m128i stop = kReferences ? _mm_or_si128(v, _mm_cmpeq_epi8(v, k_amp)) : v;
+      if (_mm_movemask_epi8(stop) != 0) break;
       const __m128i ws = _mm_or_si128(
           _mm_cmpeq_epi8(v, k_space),
           _mm_and_si128(_mm_cmpgt_epi8(v, k_tab_minus_1), _mm_cmplt_epi8(v, k_cr_plus_1)));
@@ -290,6 +413,13 @@ void Fold(std::string_view text, FoldedText* out) {
     if (st.i >= n) break;
     if (n - st.i >= 16) {
       const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + st.i));
+      if (kReferences && _mm_movemask_epi8(_mm_cmpeq_epi8(v, k_amp)) != 0) {
+        // An '&': the block goes one code point at a time, where Step reads any character
+        // reference (one may run past the block's end: Step finishes it).
+        const size_t block_end = st.i + 16;
+        while (st.i < block_end) st.Step<true>();
+        continue;
+      }
       const unsigned high = static_cast<unsigned>(_mm_movemask_epi8(v));
       // Bytes >= 0x80 are negative as int8, so they are never in 'A'..'Z' or '\t'..'\r'.
       const __m128i upper =
@@ -421,12 +551,26 @@ void Fold(std::string_view text, FoldedText* out) {
       // Fold up to the end of this block one code point at a time (a character that straddles
       // the block end is finished too).
       const size_t block_end = st.i + 16;
-      while (st.i < block_end) st.Step();
+      while (st.i < block_end) st.Step<kReferences>();
       continue;
     }
-    st.Step();
+    st.Step<kReferences>();
   }
-  out->size_ = st.o;
+  return st.o;
+}
+
+}  // namespace
+
+void Fold(std::string_view text, FoldedText* out) {
+  const size_t n = text.size();
+  // A folded character is at most one byte longer than the original, and only for originals of
+  // two or more bytes (checked by the table generator), so 1.5x bounds the output.
+  out->Reserve(n + n / 2 + kStoreSlack);
+  out->map_.clear();
+  const auto* s = reinterpret_cast<const uint8_t*>(text.data());
+  out->size_ = std::memchr(s, '&', n) == nullptr
+                   ? FoldLoop<false>(s, n, out->data_.get(), &out->map_)
+                   : FoldLoop<true>(s, n, out->data_.get(), &out->map_);
 }
 
 std::string FoldToString(std::string_view text) {

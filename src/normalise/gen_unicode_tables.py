@@ -22,7 +22,12 @@ does), plus matching-specific choices (documented in include/steppewatch/normali
   - Invisible characters that web text carries inside words (soft hyphen, zero-width space,
     non-joiner, joiner, word joiner, BOM) are flagged IGNORE: fold.cc drops them. Their fold
     delta stays 0 (fold.cc never emits them).
+It also writes the HTML character references Fold decodes: the named ones of HTML 4 (Python's
+html.entities.name2codepoint) plus &apos;, lower case, and the Windows-1252 characters HTML 5
+reads numeric references &#128;..&#159; as; a reference is decoded only to a character that is
+neither a word character nor dropped nor '#' or ';' (fold.h says why).
 """
+import html.entities
 import unicodedata
 
 MAX_CP = 0x110000
@@ -132,6 +137,38 @@ def main():
     for i in range(0, 256, 8):
       out.append('        ' + ', '.join('0x%08x' % x for x in blk[i:i + 8]) + ',')
     out.append('    },')
+  out.append('};')
+  # HTML character references: decoded only to a character the word-boundary checks, which read
+  # the original text, see as they see the reference itself (not a word character, not dropped).
+  # Names are read without regard to case (Fold reads a reference as it will read its folded
+  # text), so where HTML 4 has two cases of one name (Dagger, dagger) the lower-case one is kept.
+  # Not '#' or ';' either: decoded, they could complete a reference the folded text would show.
+  names = dict(html.entities.name2codepoint)
+  names['apos'] = 0x27
+  kept = {}
+  for name, cp in sorted(names.items(), key=lambda e: (e[0].lower(), e[0] != e[0].lower())):
+    if flags(cp) & (WORD | IGNORE) or cp in (0x23, 0x3B) or name.lower() in kept:
+      continue
+    kept[name.lower()] = cp
+  kept = sorted(kept.items())
+  assert all(len(name) <= 8 for name, _ in kept)
+  out.append('')
+  out.append('const HtmlEntity kHtmlEntities[%d] = {' % len(kept))
+  for i in range(0, len(kept), 4):
+    out.append('    ' + ' '.join('{"%s", 0x%04x},' % e for e in kept[i:i + 4]))
+  out.append('};')
+  out.append('const size_t kHtmlEntityCount = %d;' % len(kept))
+  out.append('')
+  # HTML 5 reads &#128;..&#159; as Windows-1252 (&#146; is a right single quote); 0: no character.
+  cp1252 = []
+  for b in range(0x80, 0xA0):
+    try:
+      cp1252.append(ord(bytes([b]).decode('cp1252')))
+    except UnicodeDecodeError:
+      cp1252.append(0)
+  out.append('const uint16_t kWindows1252[32] = {')
+  for i in range(0, 32, 8):
+    out.append('    ' + ', '.join('0x%04x' % x for x in cp1252[i:i + 8]) + ',')
   out.append('};')
   out.append('')
   out.append('}  // namespace steppewatch::normalise::internal')

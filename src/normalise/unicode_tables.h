@@ -2,6 +2,7 @@
 // uint32 per code point, two-level. Private to src/normalise; the public API is utf8.h / fold.h.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace steppewatch::normalise::internal {
@@ -16,6 +17,17 @@ inline constexpr uint32_t kFlagJoiner = 8;  // apostrophe or hyphen: joins a wor
 inline constexpr uint32_t kFlagIgnore = 16;
 
 extern const char kUnicodeVersion[];
+
+// The named HTML character references Fold decodes, sorted by name (byte order).
+struct HtmlEntity {
+  const char* name;
+  uint32_t cp;
+};
+extern const HtmlEntity kHtmlEntities[];
+extern const size_t kHtmlEntityCount;
+// Code points of the numeric references &#128;..&#159; (Windows-1252, as HTML 5 reads them);
+// 0 where Windows-1252 has no character.
+extern const uint16_t kWindows1252[32];
 extern const uint16_t kStage1[0x110000 >> 8];
 extern const uint32_t kStage2[][256];
 

@@ -163,6 +163,13 @@ INSTANTIATE_TEST_SUITE_P(
                   {Regex("kazakh\\w+"), Regex("қазақ\\S+")},
                   "Kazakh\u00ADstan and Қазақ\u00ADстан",
                   {"0:0:Kazakh\u00ADstan", "1:0:Қазақ\u00ADстан"}},
+        // HTML character references of punctuation and spaces match as their characters; a
+        // hit covers the whole reference.
+        MatchCase{
+            "HtmlReferences",
+            {Lit("AT&T"), Lit("Kazakhstan's"), Lit("Xi Jinping"), Lit("Kazakhstan"), Lit("rsquo")},
+            "AT&amp;T and Kazakhstan&rsquo;s Xi&nbsp;Jinping; AT&ampT",
+            {"0:0:AT&amp;T", "3:0:Kazakhstan", "1:0:Kazakhstan&rsquo;s", "2:0:Xi&nbsp;Jinping"}},
         MatchCase{"PhraseAcrossLengthChanges",
                   {Lit("İzmir")},
                   "İİ İzmir’s İZMİR",

@@ -63,6 +63,30 @@ INSTANTIATE_TEST_SUITE_P(
         FoldCase{"IgnorableInSpaceRun", "a \u00AD b c\u200B  \uFEFF d\u2060 \u2060e f \u200C",
                  "a b c d e f "},
         FoldCase{"OnlyIgnorables", "\u00AD\u200B\u200C\u200D\u2060\uFEFF", ""},
+        // HTML character references of punctuation, symbols and spaces are read as their
+        // characters, then folded as those are; names in any case; escaped twice ("&amp;lt;")
+        // read through. References to letters, digits, '#', ';' and dropped characters,
+        // unknown names, references without ';' and impossible code points stay as text.
+        // &#128;..&#159; are Windows-1252 (&#146; is ’).
+        FoldCase{"HtmlReferences",
+                 "AT&amp;T &lt;KMG&gt; Kazakhstan&rsquo;s &quot;x&quot; &#39;y&#x27; &AMP; "
+                 "&#146;z&#151;w &ndash;&laquo;&#X2014; &Dagger;",
+                 "at&t <kmg> kazakhstan's \"x\" 'y' & 'z-w -«- †"},
+        FoldCase{"HtmlReferencesEscapedTwice",
+                 "&amp;lt;b&amp;gt; &amp;amp;amp; &amp;quot;q&#38;#39;", "<b> & \"q'"},
+        FoldCase{"HtmlSpaceReferences", "a&nbsp;&nbsp; b&#160;c &#x20; &#9;d&#10;&emsp;e",
+                 "a b c d e"},
+        FoldCase{"HtmlReferencesLeftAsText",
+                 "caf&eacute; &#233; &#65; &#48; &#35;&#59;&semi; &shy;&#173;&#8203; &bogus; "
+                 "&amp &#; &#x; &#0; &#1; &#xD800; &#x110000; &#12345678; &#x0000041; &#129; "
+                 "&thetasym; &toolongname; & && &#38",
+                 "caf&eacute; &#233; &#65; &#48; &#35;&#59;&semi; &shy;&#173;&#8203; &bogus; "
+                 "&amp &#; &#x; &#0; &#1; &#xd800; &#x110000; &#12345678; &#x0000041; &#129; "
+                 "&thetasym; &toolongname; & && &#38"},
+        // Read as the folded text shows it: a dropped character or a letter that folds to
+        // ASCII inside a reference (so that folding the folded text changes nothing).
+        FoldCase{"HtmlReferencesReadFolded", "&am\u00ADp; &LT; &\u0130nfin;", "& < ∞"},
+        FoldCase{"HtmlReferenceAtTheEnd", "x&amp;", "x&"},
         FoldCase{"InvalidBytes", std::string("a\xff\xc3(b\xe2\x82"),
                  "a?"
                  "?(b??"}),
@@ -146,6 +170,97 @@ TEST(FoldTest, DroppedCharactersMapToTheOriginalAfterThem) {
   uint32_t cursor = 0;
   EXPECT_EQ(folded.ToOriginal(6, &cursor), 8u);
   EXPECT_EQ(folded.ToOriginal(11, &cursor), 16u);
+}
+
+TEST(FoldTest, AReferenceMapsToTheWholeReference) {
+  FoldedText folded;
+  // "AT" 0-2, "&amp;" 2-7, "T" 7, ' ' 8, "&rsquo;" 9-16, "s" 16.
+  Fold("AT&amp;T &rsquo;s", &folded);
+  EXPECT_EQ(folded.text(), "at&t 's");
+  EXPECT_EQ(folded.map_entries(), 2u);  // one entry per reference
+  EXPECT_EQ(folded.ToOriginal(2), 2u);  // the '&' starts where its reference does
+  EXPECT_EQ(folded.ToOriginal(3), 7u);  // and ends where it ends
+  EXPECT_EQ(folded.ToOriginal(5), 9u);
+  EXPECT_EQ(folded.ToOriginal(6), 16u);
+  EXPECT_EQ(folded.ToOriginal(7), 17u);
+  uint32_t cursor = 0;
+  EXPECT_EQ(folded.ToOriginal(3, &cursor), 7u);
+  EXPECT_EQ(folded.ToOriginal(6, &cursor), 16u);
+}
+
+// A reference folds as the character it names wherever it falls: in the ASCII blocks, in the
+// Cyrillic and two-byte blocks, across a block's end, beside white-space runs. Each text is
+// built twice, with references and with their characters (pieces that are not decoded are the
+// same in both), and the two must fold alike. '&' itself is left out of the decoded pieces: the
+// character "&" before "lt;" would make a reference the other text does not have.
+TEST(FoldTest, ReferencesFoldAsTheirCharactersWhereverTheyFall) {
+  const std::vector<std::pair<std::string, std::string>> pieces = {{"&lt;", "<"},
+                                                                   {"&gt;", ">"},
+                                                                   {"&quot;", "\""},
+                                                                   {"&#39;", "'"},
+                                                                   {"&rsquo;", "’"},
+                                                                   {"&nbsp;", "\u00a0"},
+                                                                   {"&#x2014;", "—"},
+                                                                   {"&#146;", "’"},
+                                                                   {"&hellip;", "…"},
+                                                                   {"&#10;", "\n"},
+                                                                   {"&euro;", "€"},
+                                                                   {"&eacute;", "&eacute;"},
+                                                                   {"&#233;", "&#233;"},
+                                                                   {"&amp", "&amp"},
+                                                                   {"&", "&"},
+                                                                   {"&#;", "&#;"},
+                                                                   {"a", "a"},
+                                                                   {"Z", "Z"},
+                                                                   {"Kazakhstan ", "Kazakhstan "},
+                                                                   {"  ", "  "},
+                                                                   {" ", " "},
+                                                                   {"привет", "привет"},
+                                                                   {"ПРИВЕТ", "ПРИВЕТ"},
+                                                                   {"Қазақстан", "Қазақстан"},
+                                                                   {"哈萨克斯坦", "哈萨克斯坦"},
+                                                                   {"İ", "İ"},
+                                                                   {"\u00AD", "\u00AD"},
+                                                                   {"0123456789", "0123456789"},
+                                                                   {"x", "x"}};
+  std::mt19937 rng(7);  // fixed seed: the test is deterministic
+  for (int round = 0; round < 3000; ++round) {
+    std::string text, plain;
+    const int count = static_cast<int>(rng() % 40);
+    for (int k = 0; k < count; ++k) {
+      const auto& p = pieces[rng() % pieces.size()];
+      text += p.first;
+      plain += p.second;
+    }
+    ASSERT_EQ(FoldToString(text), FoldToString(plain)) << "round " << round << ": " << text;
+    FoldedText folded;
+    Fold(text, &folded);
+    // Every folded offset maps inside the original, in order.
+    uint32_t last = 0;
+    for (uint32_t f = 0; f <= folded.text().size(); ++f) {
+      const uint32_t o = folded.ToOriginal(f);
+      ASSERT_LE(o, text.size()) << "round " << round;
+      ASSERT_GE(o, last) << "round " << round;
+      last = o;
+    }
+  }
+}
+
+// Folding folded text changes nothing, references or not: a reference Fold leaves as text
+// stays text, and none appears in its output that was not decoded ("&&#35;38;", "&amp;lt;").
+TEST(FoldTest, FoldingFoldedTextWithReferencesChangesNothing) {
+  const std::vector<std::string> pieces = {
+      "&",     "&amp;", "amp", "lt", ";",      "#",      "#x",     "38",     "26",   "&#35;",
+      "&#59;", "&#38;", "AMP", "Lt", "x",      "\u00AD", "\u0130", "nfin",   "quot", "&quot;",
+      "&lt;",  "&#x",   " ",   "  ", "&#146;", "Қ",      "中",     "&nbsp;", "9",    "\xff"};
+  std::mt19937 rng(11);  // fixed seed: the test is deterministic
+  for (int round = 0; round < 20000; ++round) {
+    std::string text;
+    const int count = static_cast<int>(rng() % 12);
+    for (int k = 0; k < count; ++k) text += pieces[rng() % pieces.size()];
+    const std::string once = FoldToString(text);
+    ASSERT_EQ(FoldToString(once), once) << "round " << round << ": " << text;
+  }
 }
 
 TEST(FoldTest, IdentityWhenNoLengthChanges) {

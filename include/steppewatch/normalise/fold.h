@@ -21,12 +21,24 @@
 //     to nothing: scraped pages leave them inside words, and "Kazakh\u00ADstan" must match
 //     "Kazakhstan" (and give the fingerprint the same token). A white-space run stays one ' '
 //     across them ("a \u00AD b" -> "a b").
+//   - HTML character references of punctuation, symbols and white space are read as their
+//     characters and folded as those are: "AT&amp;T" folds to "at&t", "Kazakhstan&rsquo;s" to
+//     "kazakhstan's", "&nbsp;" to ' ' (feeds and scraped pages leave them in the text, and a copy
+//     with them must keep its original's tokens). Named (the HTML 4 names and &apos;, in any
+//     case), decimal (&#39;) and hex (&#x27;) references, always with their ';'; &#128;..&#159;
+//     as Windows-1252 (&#146; is ’), as HTML 5 reads them; escaped twice ("&amp;quot;") read
+//     through. Left as text: references to letters and digits (&eacute;, &#233;: the
+//     word-boundary checks read the original text, where a reference is no letter, so a term
+//     "caf" would match in "caf&eacute;"), to '#', ';' and the characters dropped below, unknown
+//     names, references without ';'. A reference is read as its folded text shows it ("&AMP;",
+//     "&am\u00ADp;"), so folding folded text changes nothing.
 //   - An invalid UTF-8 byte becomes '?' (same length), so the output is always valid UTF-8 and
 //     safe for a Hyperscan UTF-8 database.
 // Not done: Unicode normalisation (NFC/NFKC), diacritic stripping, fullwidth-to-ASCII.
 //
 // Offsets: most folds keep the byte length. Where they do not (İ -> i, ’ -> ', a space run, a
-// dropped character, U+023A -> U+2C65 grows by one byte), FoldedText records one map entry, so a
+// dropped character, a character reference, U+023A -> U+2C65 grows by one byte), FoldedText
+// records one map entry, so a
 // folded offset that lies on a character boundary maps back to the exact original offset in
 // O(log entries), and in O(1) when the field had no length change (the common case). A folded
 // offset where characters were dropped maps to the original offset after them, so a hit's start
