@@ -207,6 +207,26 @@ bool ReadReference(FoldedReader* r, uint32_t* cp) {
   return true;
 }
 
+}  // namespace
+
+uint32_t internal::ReferenceAt(const uint8_t* s, size_t n, size_t at, uint32_t* cp) {
+  FoldedReader r{s, n, at + 1};
+  if (!ReadReference(&r, cp)) return 0;
+  // Escaped twice ("&amp;lt;", "&amp;quot;": a common fault of feeds), read on: the '&' a
+  // reference names starts the next one.
+  while (*cp == '&') {
+    FoldedReader more = r;
+    if (!ReadReference(&more, cp)) {
+      *cp = '&';
+      break;
+    }
+    r = more;
+  }
+  return static_cast<uint32_t>(r.i - at);
+}
+
+namespace {
+
 // The fold loop's state, kept in registers: every helper is force-inlined.
 struct FoldState {
   const uint8_t* s;
@@ -301,24 +321,13 @@ struct FoldState {
     StepGeneric();
   }
 
-  // Folds the HTML character reference at s[i] (ReadReference) as the character it names: one
-  // map entry, as for any change of length (a reference is longer than its character). Returns
-  // false, changing nothing, when there is none to decode.
+  // Folds the HTML character reference at s[i] (internal::ReferenceAt) as the character it
+  // names: one map entry, as for any change of length (a reference is longer than its
+  // character). Returns false, changing nothing, when there is none to decode.
   __attribute__((noinline)) bool Reference() {
-    FoldedReader r{s, n, i + 1};
     uint32_t cp = 0;
-    if (!ReadReference(&r, &cp)) return false;
-    // Escaped twice ("&amp;lt;", "&amp;quot;": a common fault of feeds), read on: the '&' a
-    // reference names starts the next one.
-    while (cp == '&') {
-      FoldedReader more = r;
-      if (!ReadReference(&more, &cp)) {
-        cp = '&';
-        break;
-      }
-      r = more;
-    }
-    const uint32_t len = static_cast<uint32_t>(r.i - i);
+    const uint32_t len = internal::ReferenceAt(s, n, i, &cp);
+    if (len == 0) return false;
     const uint32_t entry = internal::Entry(cp);
     if (internal::EntryFlags(entry) & internal::kFlagSpace) {
       Space(len);

@@ -154,6 +154,7 @@ void WordIndex::Scan() {
   const __m128i ca = _mm_set1_epi8('a' - 1), cz = _mm_set1_epi8('z' + 1);
   const __m128i case_bit = _mm_set1_epi8(0x20);
   const __m128i apostrophe = _mm_set1_epi8('\''), hyphen = _mm_set1_epi8('-');
+  const __m128i ampersand = _mm_set1_epi8('&');
   // After a block that cannot be taken whole the byte loop goes past it before the next try,
   // 64 bytes past it when it held a non-ASCII byte: in Chinese, Kazakh or Russian text a try per
   // step cost more than it saved (with tries every 64 bytes those scans read ~3% more
@@ -168,8 +169,10 @@ void WordIndex::Scan() {
         const __m128i lower = _mm_or_si128(v, case_bit);  // 'A'-'Z' to 'a'-'z'
         const __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, c0), _mm_cmplt_epi8(v, c9));
         const __m128i letter = _mm_and_si128(_mm_cmpgt_epi8(lower, ca), _mm_cmplt_epi8(lower, cz));
+        // (An '&' may start a character reference: the byte loop reads it.)
         const unsigned joiners = static_cast<unsigned>(_mm_movemask_epi8(
-            _mm_or_si128(_mm_cmpeq_epi8(v, apostrophe), _mm_cmpeq_epi8(v, hyphen))));
+            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, apostrophe), _mm_cmpeq_epi8(v, hyphen)),
+                         _mm_cmpeq_epi8(v, ampersand))));
         if (joiners == 0) {
           const unsigned word =
               static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(digit, letter)));
@@ -203,10 +206,18 @@ void WordIndex::Scan() {
           }
         }
       } else {
-        while (i < n && s[i] < 0x80 && !(ascii[s[i]] & internal::kFlagWord)) ++i;
+        while (i < n && s[i] < 0x80 && !(ascii[s[i]] & internal::kFlagWord) && s[i] != '&') ++i;
       }
       if (i >= n) break;
-      const CodePoint c = DecodeAt(text_, i);
+      CodePoint c = DecodeAt(text_, i);
+      // A character reference Fold reads as a character is that character here too:
+      // "Kazakhstan&rsquo;s" is one word, as "Kazakhstan’s" is, and "lt" in "&lt;" none.
+      if (s[i] == '&') {
+        uint32_t cp = 0;
+        if (const uint32_t length = internal::ReferenceAt(s, n, i, &cp)) {
+          c = {static_cast<char32_t>(cp), length};
+        }
+      }
       const uint32_t f = c.cp < 0x80 ? ascii[c.cp] : Flags(c.cp);
       const bool cjk = f & internal::kFlagCjk;
       const bool word = (f & internal::kFlagWord) && !cjk;

@@ -57,4 +57,9 @@ inline uint32_t EncodeUtf8(uint32_t cp, char* out) {
   return 4;
 }
 
+// The length of the HTML character reference at s[at] (an '&') that Fold reads as a character,
+// and that character in *cp; 0 when Fold leaves it as text (fold.h says which; defined in
+// fold.cc). For the word index, which reads the original text as Fold does.
+uint32_t ReferenceAt(const uint8_t* s, size_t n, size_t at, uint32_t* cp);
+
 }  // namespace steppewatch::normalise::internal

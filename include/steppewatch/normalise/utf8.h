@@ -66,7 +66,9 @@ bool IsBoundaryBefore(std::string_view text, size_t offset);
 bool IsBoundaryAfter(std::string_view text, size_t offset);
 
 // Word starts of one field, computed once on demand, so the rules stage can turn hit offsets
-// into word indexes for NEAR/n. Typical use, per item and field:
+// into word indexes for NEAR/n. An HTML character reference that Fold reads as a character
+// (fold.h) counts as that character: "Kazakhstan&rsquo;s" is one word, "&lt;" none.
+// Typical use, per item and field:
 //   WordIndex& w = per_thread_word_index;   // reused: no allocation once warmed
 //   w.Reset(field_text);                    // O(1): the scan happens at the first query
 //   uint32_t a = w.WordIndexAt(hit_a.start), b = w.WordIndexAt(hit_b.start);
