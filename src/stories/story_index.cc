@@ -1,6 +1,5 @@
 #include "steppewatch/stories/story_index.h"
 
-#include <immintrin.h>
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -10,6 +9,7 @@
 #include <cstring>
 
 #include "steppewatch/common/check.h"
+#include "stories/bucket_scan.h"
 
 namespace steppewatch::stories {
 namespace {
@@ -86,85 +86,15 @@ int ClassFor(uint32_t words) {
 inline uint32_t SizeOf(const uint64_t* bucket) { return static_cast<uint32_t>(bucket[0]); }
 inline uint32_t CapOf(const uint64_t* bucket) { return static_cast<uint32_t>(bucket[0] >> 32); }
 
-// The bucket scan over `n` entries: writes the sequence numbers (low 32 bits) of the live
-// entries whose filter is within `k` of `q` to `out` (at most kMaxHits) and returns how many
-// (stale entries are a prefix of a bucket: Nearest tests the first). An entry is live when its
-// sequence number minus the window's first (mod 2^32) is below `live`. Three versions chosen once
-// at run time: the build targets generic x86-64, where __builtin_popcountll is a library call, and
-// the AVX-512 VPOPCNTQ version tests eight entries per instruction.
+// The bucket scan (bucket_scan.h), its version chosen once at run time: the build targets
+// generic x86-64, where __builtin_popcountll is a library call; AVX2 tests eight entries per step
+// and AVX-512 VPOPCNTQ eight per instruction.
 // A lookup compacts a bucket when this many of its entries are stale (or all, when it has
 // fewer).
 constexpr uint32_t kStaleSlack = 4;
-constexpr int kMaxHits = 64;  // near-duplicates of one item in one bucket; more is pathological
+constexpr int kMaxHits = bucket_scan::kMaxHits;
 
-__attribute__((target("avx512f,avx512vpopcntdq"))) int ScanAvx512(const uint64_t* entries,
-                                                                  uint32_t n, uint32_t q, int k,
-                                                                  uint32_t head, uint32_t live,
-                                                                  uint32_t* out) {
-  const __m512i query = _mm512_set1_epi64(q);
-  const __m512i low_half = _mm512_set1_epi64(0xffffffff);
-  const __m512i head_high = _mm512_set1_epi64(static_cast<long long>(uint64_t{head} << 32));
-  const __m512i live_count = _mm512_set1_epi64(live);
-  const __m512i limit = _mm512_set1_epi64(k);
-  int hits = 0;
-  for (uint32_t i = 0; i < n; i += 8) {
-    __mmask8 valid = n - i >= 8 ? 0xff : static_cast<__mmask8>((1u << (n - i)) - 1);
-    __m512i v = _mm512_maskz_loadu_epi64(valid, entries + i);
-    // The high halves minus the window's first sequence number, per 32-bit lane (no borrow into
-    // the filter), shifted down: the story's position in the window, or >= live when stale.
-    // (The maskz form: GCC 12 warns about the undefined source of the plain one.)
-    __m512i rel = _mm512_maskz_srli_epi64(valid, _mm512_sub_epi32(v, head_high), 32);
-    __mmask8 is_live = _mm512_mask_cmplt_epu64_mask(valid, rel, live_count);
-    __m512i d = _mm512_popcnt_epi64(_mm512_and_si512(_mm512_xor_si512(v, query), low_half));
-    __mmask8 m = _mm512_mask_cmple_epu64_mask(is_live, d, limit);
-    while (m != 0 && hits < kMaxHits) {  // rare: a near-duplicate
-      out[hits++] =
-          static_cast<uint32_t>(entries[i + static_cast<uint32_t>(__builtin_ctz(m))] >> 32);
-      m &= m - 1;
-    }
-  }
-  return hits;
-}
-
-// Inlined into both scalar versions below, so each is compiled for its own target.
-__attribute__((always_inline)) inline int ScanScalar(const uint64_t* entries, uint32_t n,
-                                                     uint32_t q, int k, uint32_t head,
-                                                     uint32_t live, uint32_t* out) {
-  int hits = 0;
-  for (uint32_t i = 0; i < n; ++i) {
-    const uint64_t e = entries[i];
-    const uint32_t seq = static_cast<uint32_t>(e >> 32);
-    if (seq - head >= live) continue;
-    if (hits < kMaxHits && __builtin_popcount(static_cast<uint32_t>(e) ^ q) <= k) {
-      out[hits++] = seq;
-    }
-  }
-  return hits;
-}
-
-__attribute__((target("popcnt"))) int ScanPopcnt(const uint64_t* entries, uint32_t n, uint32_t q,
-                                                 int k, uint32_t head, uint32_t live,
-                                                 uint32_t* out) {
-  return ScanScalar(entries, n, q, k, head, live, out);
-}
-
-int ScanGeneric(const uint64_t* entries, uint32_t n, uint32_t q, int k, uint32_t head,
-                uint32_t live, uint32_t* out) {
-  return ScanScalar(entries, n, q, k, head, live, out);
-}
-
-using ScanFn = int (*)(const uint64_t*, uint32_t, uint32_t, int, uint32_t, uint32_t, uint32_t*);
-
-ScanFn ChooseScan() {
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vpopcntdq")) {
-    return &ScanAvx512;
-  }
-  if (__builtin_cpu_supports("popcnt")) return &ScanPopcnt;
-  return &ScanGeneric;
-}
-
-const ScanFn kScan = ChooseScan();
+const bucket_scan::ScanFn kScan = bucket_scan::Choose();
 
 }  // namespace
 

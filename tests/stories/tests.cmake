@@ -18,3 +18,6 @@ target_link_libraries(stories_stage_batch_test PRIVATE simdjson::simdjson)
 
 # The fingerprint test checks the sentence key's options path (a private header).
 target_include_directories(stories_fingerprint_test PRIVATE ${PROJECT_SOURCE_DIR}/src)
+
+# The bucket scan's test reads the index's private header.
+target_include_directories(stories_bucket_scan_test PRIVATE ${PROJECT_SOURCE_DIR}/src)
