@@ -4,6 +4,7 @@
 #include "steppewatch/stories/fingerprint.h"
 
 #include <algorithm>
+#include <ostream>
 #include <random>
 #include <string>
 #include <utility>
@@ -14,6 +15,14 @@
 #include "stories/fingerprint_internal.h"
 
 namespace steppewatch::stories {
+namespace internal {
+// Names the kernel in gtest's messages (found by argument-dependent lookup).
+void PrintTo(Kernel kernel, std::ostream* os) {
+  *os << (kernel == Kernel::kPortable ? "kPortable"
+          : kernel == Kernel::kAvx512 ? "kAvx512"
+                                      : "kAvx2");
+}
+}  // namespace internal
 namespace {
 
 using internal::Kernel;
