@@ -3,8 +3,9 @@
 //   1. text rules (fingerprint_text.cc): which bytes of the title and body count (datelines,
 //      bylines, a short last sentence, an outlet tag and the byte limits are cut off);
 //   2. the token scan (fingerprint_scan.cc): the words and CJK characters of those bytes, as
-//      positions, 32 bytes at a time (SSE2, any x86-64) or 64 at a time (AVX-512BW, picked at
-//      run time), with identical tokens on any valid UTF-8 (what Fold writes);
+//      positions, 32 bytes at a time (SSE2, any x86-64; or AVX2, whose 32-byte compares and
+//      whole-block path make the AVX2 kernel) or 64 at a time (AVX-512BW), the kernel picked at
+//      run time, with identical tokens on any valid UTF-8 (what Fold writes);
 //   3. token hashes and features (the hash functions here; eight tokens at a time with AVX-512
 //      in fingerprint_hash.cc), which go into
 //   4. a one-permutation MinHash of 64 one-bit bins, or SimHash's counters for the evaluation
@@ -104,10 +105,10 @@ inline constexpr uint32_t kEndMask = ~kCjkToken;
 inline constexpr size_t kScanSlack = 32;
 inline constexpr size_t MaxTokens(size_t bytes) { return bytes / 2 + 2 + kScanSlack; }
 
-// Scans text[span.begin, span.end) with `kernel` (kAvx512 must be supported) into `starts` and
-// `ends` (MaxTokens(span.end - span.begin) entries each) and returns the token count. Reads only
-// inside `text`; only its first 2 GB count (positions are 31 bits). kDefault: o is
-// kDefaultOptions (Fingerprinter's path).
+// Scans text[span.begin, span.end) with `kernel` (kAvx512 or kAvx2: must be supported) into
+// `starts` and `ends` (MaxTokens(span.end - span.begin) entries each) and returns the token
+// count. Reads only inside `text`; only its first 2 GB count (positions are 31 bits). kDefault:
+// o is kDefaultOptions (Fingerprinter's path).
 template <bool kDefault>
 size_t ScanTokens(Kernel kernel, std::string_view text, TextSpan span, const FingerprintOptions& o,
                   uint32_t* starts, uint32_t* ends);

@@ -5,8 +5,9 @@
 // through ScalarStep, which classifies the same bytes the same way, so the tokens do not depend
 // on where the blocks fall or how wide they are (on valid UTF-8, what Fold writes).
 //
-// Two block kernels: 32 bytes with SSE2 (two 16-byte compares; any x86-64: the portable path),
-// whose word starts and ends come from a table per byte of the masks, and 64 bytes with
+// Three block kernels: 32 bytes with SSE2 (two 16-byte compares; any x86-64: the portable path),
+// whose word starts and ends come from a table per byte of the masks; the same with AVX2 (one
+// 32-byte compare set, and a path of its own for a block with no special byte); and 64 bytes with
 // AVX-512BW, whose masked loads also take an item's last partial block (a title is one block),
 // and whose VBMI2 byte compress writes a block's word starts and ends with no loop.
 #include <immintrin.h>
@@ -542,6 +543,119 @@ STEPPEWATCH_AVX512_SCAN size_t ScanAvx512(std::string_view text, TextSpan span,
   return s.ne;
 }
 
+// ---- The AVX2 kernel (machines without AVX-512) ----------------------------------------------
+// The portable scan's blocks, tables and ScalarStep, with a block's 32 bytes classified by one
+// set of 256-bit compares instead of two of 128 bits (half the vector instructions; Zen 1 runs
+// each as two 128-bit operations), and a whole block with no special byte on a path of its own
+// (ScanAvx2). The rest of the AVX2 kernel is the portable one's code (benchmarks/README.md,
+// "Round avx2": what was tried for the hashes and the bins, and lost on Zen 1).
+#pragma GCC push_options
+#pragma GCC target("avx2,bmi,bmi2,popcnt")
+// Without this GCC 12 keeps the two output pointers in one vector register for AVX2, moved out
+// and back every block (the hottest instructions of the scan).
+#pragma GCC optimize("no-tree-slp-vectorize")
+
+// InRange on 32 bytes.
+inline __m256i InRange32(__m256i x, int lo, int hi) {
+  const __m256i t = _mm256_add_epi8(x, _mm256_set1_epi8(static_cast<char>(0x80 - lo)));
+  return _mm256_cmpgt_epi8(_mm256_set1_epi8(static_cast<char>(hi - lo + 1 - 128)), t);
+}
+
+// Classify16 on 32 bytes (the same masks).
+struct Masks32 {
+  uint32_t special, word;
+};
+inline Masks32 Classify32(const char* q, bool brackets, bool slashes) {
+  const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
+  __m256i special = _mm256_or_si256(InRange32(x, 0xE0, 0xFF), InRange32(x, 0xC0, 0xC2));
+  if (brackets) {
+    special =
+        _mm256_or_si256(special, _mm256_or_si256(_mm256_cmpeq_epi8(x, _mm256_set1_epi8('(')),
+                                                 _mm256_cmpeq_epi8(x, _mm256_set1_epi8('['))));
+  }
+  if (slashes) special = _mm256_or_si256(special, _mm256_cmpeq_epi8(x, _mm256_set1_epi8('/')));
+  const __m256i word = _mm256_or_si256(
+      _mm256_or_si256(InRange32(x, '0', '9'),
+                      InRange32(_mm256_or_si256(x, _mm256_set1_epi8(0x20)), 'a', 'z')),
+      x);
+  return {static_cast<uint32_t>(_mm256_movemask_epi8(special)),
+          static_cast<uint32_t>(_mm256_movemask_epi8(word))};
+}
+
+// ScanPortable with Classify32 and a path of its own for a whole block without a special byte
+// (the same tokens: the same masks and ScalarStep). In the portable scan the next block's
+// position waits for this block's bytes (i += take, take from the special mask) and whether a
+// word is open for the output counts: a chain of ~20 cycles per block. Here a block with no
+// special byte (most of any text but Chinese) moves on by 32 under a predicted branch, and the
+// open word is the block's last word bit, so the next block's load and compares start at once.
+template <bool kDefault>
+size_t ScanAvx2(std::string_view text, TextSpan span, const FingerprintOptions& runtime,
+                uint32_t* starts, uint32_t* ends) {
+  const FingerprintOptions& o = kDefault ? kDefaultOptions : runtime;
+  ScanState s{text.data(), span.end, span.begin, starts, ends};
+  const char* p = s.p;
+  const size_t n = s.n;
+  size_t i = s.i;
+  uint32_t* starts_end = starts;
+  uint32_t* ends_end = ends;
+  uint32_t open = 0;  // 1 when a word is open at i (more starts than ends so far)
+  auto scalar_step = [&] {
+    s.i = i;
+    s.ns = static_cast<size_t>(starts_end - starts);
+    s.ne = static_cast<size_t>(ends_end - ends);
+    ScalarStep<kDefault>(s, o);
+    i = s.i;
+    starts_end = starts + s.ns;
+    ends_end = ends + s.ne;
+  };
+  auto block = [&](uint32_t special, uint32_t word, unsigned len) __attribute__((always_inline)) {
+    const unsigned take = special != 0 ? _tzcnt_u32(special) : len;
+    const uint32_t valid = static_cast<uint32_t>(_bzhi_u64(~uint64_t{0}, take));
+    const uint32_t m = word & valid;
+    const uint32_t before = (m << 1) | open;
+    starts_end = AppendBits32(m & ~before, i, starts_end);
+    ends_end = AppendBits32(~m & before & valid, i, ends_end);
+    i += take;
+    if (take < len) {
+      do {
+        scalar_step();
+      } while (i < n && static_cast<unsigned char>(p[i]) >= 0xE0);
+    }
+    open = starts_end - starts != ends_end - ends ? 1u : 0u;
+  };
+  while (i < n) {
+    const size_t rest = n - i;
+    if (rest >= 32) [[likely]] {
+      const Masks32 a = Classify32(p + i, o.skip_brackets, o.skip_slashes);
+      if (a.special == 0) [[likely]] {
+        const uint32_t m = a.word;
+        const uint32_t before = (m << 1) | open;
+        starts_end = AppendBits32(m & ~before, i, starts_end);
+        ends_end = AppendBits32(~m & before, i, ends_end);
+        open = m >> 31;
+        i += 32;
+        continue;
+      }
+      block(a.special, a.word, 32);
+    } else if (n >= 32) {
+      const unsigned shift = static_cast<unsigned>(32 - rest);
+      const Masks32 a = Classify32(p + n - 32, o.skip_brackets, o.skip_slashes);
+      block(a.special >> shift, a.word >> shift, static_cast<unsigned>(rest));
+    } else if (n >= 16) {
+      const unsigned shift = rest >= 16 ? 0 : static_cast<unsigned>(16 - rest);
+      const Masks16 a = Classify16(p + i - shift, o.skip_brackets, o.skip_slashes);
+      block(a.special >> shift, a.word >> shift, 16 - shift);
+    } else {
+      scalar_step();
+      open = starts_end - starts != ends_end - ends ? 1u : 0u;
+    }
+  }
+  if (open) *ends_end++ = static_cast<uint32_t>(n);
+  return static_cast<size_t>(ends_end - ends);
+}
+
+#pragma GCC pop_options
+
 }  // namespace
 
 template <bool kDefault>
@@ -550,6 +664,7 @@ size_t ScanTokens(Kernel kernel, std::string_view text, TextSpan span, const Fin
   span.end = std::min<size_t>(span.end, kEndMask);  // positions and the CJK flag share 32 bits
   if (span.begin >= span.end) return 0;
   if (kernel == Kernel::kAvx512) return ScanAvx512<kDefault>(text, span, o, starts, ends);
+  if (kernel == Kernel::kAvx2) return ScanAvx2<kDefault>(text, span, o, starts, ends);
   return ScanPortable<kDefault>(text, span, o, starts, ends);
 }
 

@@ -257,12 +257,19 @@ bool KernelSupported(Kernel kernel) {
              __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
              __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512vbmi2") &&
              __builtin_cpu_supports("bmi2");
+    case Kernel::kAvx2:
+      // The token scan's 32-byte compares are AVX2's; the feature loop's shifts and bit
+      // operations BMI's (the scalar hashes: AVX2 has no 64-bit multiply).
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi") &&
+             __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("popcnt");
   }
   return false;
 }
 
 Kernel BestKernel() {
-  static const Kernel best = KernelSupported(Kernel::kAvx512) ? Kernel::kAvx512 : Kernel::kPortable;
+  static const Kernel best = KernelSupported(Kernel::kAvx512) ? Kernel::kAvx512
+                             : KernelSupported(Kernel::kAvx2) ? Kernel::kAvx2
+                                                              : Kernel::kPortable;
   return best;
 }
 

@@ -5,9 +5,11 @@
 // the stories topic parse), and every spike event is valid JSON; the stage's fast alert parser
 // and simdjson's DOM parser give one verdict and the same fields (src/stories/alert_fields.h).
 // The same bytes are also an item's text for the fingerprint (title: the first line, body: the
-// rest, also as the original body): folded, the AVX-512 and the portable kernels and the
-// settings-at-run-time path must give one fingerprint, lead key and sentence key; unfolded (bytes
-// Fold never writes, sequences cut anywhere), each kernel must only stay inside the text.
+// rest, also as the original body): folded, the CPU's best kernel (AVX-512 or AVX2), the AVX2
+// kernel, the portable kernel and the settings-at-run-time path must give one fingerprint, lead
+// key and sentence key (the AVX2 kernel: every output, and its scan the portable scan's tokens);
+// unfolded (bytes Fold never writes, sequences cut anywhere), each kernel must only stay inside
+// the text.
 //
 // Run: the `fuzz` preset builds it (`cmake --build --preset fuzz --target stories_fuzzer`);
 //   build/fuzz/tests/stories_fuzzer -max_total_time=60 WORK_DIR tests/fuzz/corpus/stories
@@ -65,6 +67,51 @@ void CheckAlertParser(std::string_view alert) {
   if (steppewatch::stories::Describe(fast) != expected) std::abort();
 }
 
+// The AVX2 kernel (the best kernel where the CPU lacks AVX-512; checked on any CPU with AVX2):
+// every output of Compute equals the portable kernel's, and its scan writes the portable scan's
+// tokens with the defaults and with brackets and slashes not special.
+void CheckAvx2Kernel(const std::string& title, const std::string& body,
+                     std::string_view original_body) {
+  using steppewatch::stories::Fingerprint;
+  using steppewatch::stories::Fingerprinter;
+  namespace internal = steppewatch::stories::internal;
+  using internal::Kernel;
+  if (!internal::KernelSupported(Kernel::kAvx2)) return;
+  static Fingerprinter avx2(Kernel::kAvx2), portable(Kernel::kPortable);
+  Fingerprint out[2][4] = {};
+  uint32_t tokens[2] = {0, 0};
+  for (int k = 0; k < 2; ++k) {
+    Fingerprinter& f = k == 0 ? avx2 : portable;
+    out[k][0] =
+        f.Compute(title, body, original_body, &out[k][1], &tokens[k], &out[k][2], &out[k][3]);
+  }
+  if (!std::equal(out[0], out[0] + 4, out[1]) || tokens[0] != tokens[1]) std::abort();
+  internal::FingerprintOptions defaults, no_rules;
+  no_rules.skip_brackets = false;
+  no_rules.skip_slashes = false;
+  internal::TextSpan span;
+  span.end = body.size();
+  const size_t capacity = internal::MaxTokens(body.size());
+  std::vector<uint32_t> starts[2], ends[2];
+  for (const internal::FingerprintOptions* o : {&defaults, &no_rules}) {
+    size_t count[2];
+    for (int k = 0; k < 2; ++k) {
+      starts[k].assign(capacity, 0);
+      ends[k].assign(capacity, 0);
+      const Kernel kernel = k == 0 ? Kernel::kAvx2 : Kernel::kPortable;
+      count[k] = o == &defaults ? internal::ScanTokens<true>(kernel, body, span, *o,
+                                                             starts[k].data(), ends[k].data())
+                                : internal::ScanTokens<false>(kernel, body, span, *o,
+                                                              starts[k].data(), ends[k].data());
+    }
+    if (count[0] != count[1] ||
+        !std::equal(starts[0].begin(), starts[0].begin() + count[0], starts[1].begin()) ||
+        !std::equal(ends[0].begin(), ends[0].begin() + count[0], ends[1].begin())) {
+      std::abort();
+    }
+  }
+}
+
 void CheckFingerprints(std::string_view text) {
   using steppewatch::stories::Fingerprinter;
   using steppewatch::stories::internal::Kernel;
@@ -116,6 +163,8 @@ void CheckFingerprints(std::string_view text) {
   const std::string raw_title(title), raw_body(body);
   best.Compute(raw_title, raw_body, raw_body, &lead, nullptr, &sentence);
   portable.Compute(raw_title, raw_body, raw_body, &lead, nullptr, &sentence);
+  CheckAvx2Kernel(folded_title, folded_body, body);
+  CheckAvx2Kernel(raw_title, raw_body, raw_body);
 }
 
 }  // namespace

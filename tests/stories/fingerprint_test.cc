@@ -4,6 +4,7 @@
 #include "steppewatch/stories/fingerprint.h"
 
 #include <algorithm>
+#include <ostream>
 #include <random>
 #include <string>
 #include <utility>
@@ -14,9 +15,40 @@
 #include "stories/fingerprint_internal.h"
 
 namespace steppewatch::stories {
+namespace internal {
+// Names the kernel in gtest's messages (found by argument-dependent lookup).
+void PrintTo(Kernel kernel, std::ostream* os) {
+  *os << (kernel == Kernel::kPortable ? "kPortable"
+          : kernel == Kernel::kAvx512 ? "kAvx512"
+                                      : "kAvx2");
+}
+}  // namespace internal
 namespace {
 
 using internal::Kernel;
+
+// The vector kernels, each compared with the portable one (the reference) by the tests of
+// FingerprintKernel; a kernel this CPU lacks is skipped, saying so.
+const char* KernelName(Kernel kernel) {
+  switch (kernel) {
+    case Kernel::kPortable:
+      return "portable";
+    case Kernel::kAvx512:
+      return "AVX-512 (F, BW, DQ, VL, VBMI, VBMI2, BMI2)";
+    case Kernel::kAvx2:
+      return "AVX2 (AVX2, BMI1, BMI2, POPCNT)";
+  }
+  return "?";
+}
+class FingerprintKernel : public ::testing::TestWithParam<Kernel> {
+ protected:
+  void SetUp() override {
+    if (!internal::KernelSupported(GetParam())) {
+      GTEST_SKIP() << "this CPU lacks the " << KernelName(GetParam())
+                   << " kernel: not compared with the portable one here";
+    }
+  }
+};
 
 // As the item processor calls it: the folded fields and the original body.
 Fingerprint Of(std::string_view title, std::string_view body) {
@@ -757,7 +789,7 @@ std::pair<Fingerprint, Fingerprint> SentenceKeysOf(std::string_view title, std::
 // The second sentence key is the least of the others: the key a copy that lost the least
 // sentence has as its least. Both kernels, and the evaluation's list of every sentence's key.
 TEST(Fingerprint, TheSecondSentenceKeyIsTheNextLeast) {
-  for (Kernel kernel : {Kernel::kPortable, Kernel::kAvx512}) {
+  for (Kernel kernel : {Kernel::kPortable, Kernel::kAvx512, Kernel::kAvx2}) {
     if (!internal::KernelSupported(kernel)) continue;
     const auto [least, second] = SentenceKeysOf(kTitle, kSentenceBody, kernel);
     EXPECT_EQ(least, SentenceOf(kTitle, kSentenceBody, kernel));
@@ -799,8 +831,10 @@ TEST(Fingerprint, TheSecondSentenceKeyIsTheNextLeast) {
     for (size_t n = 1 + rng() % 7; n > 0; --n) picked.push_back(pool[rng() % pool.size()]);
     const std::string body = Join(picked);
     const auto portable = SentenceKeysOf(kTitle, body, Kernel::kPortable);
-    if (internal::KernelSupported(Kernel::kAvx512)) {
-      EXPECT_EQ(SentenceKeysOf(kTitle, body, Kernel::kAvx512), portable) << body;
+    for (Kernel kernel : {Kernel::kAvx512, Kernel::kAvx2}) {
+      if (internal::KernelSupported(kernel)) {
+        EXPECT_EQ(SentenceKeysOf(kTitle, body, kernel), portable) << KernelName(kernel) << body;
+      }
     }
     std::vector<Fingerprint> all;
     internal::SentenceKeyWithOptions(normalise::FoldToString(body), body,
@@ -1018,8 +1052,8 @@ std::vector<std::string> ManyTexts() {
 // them, and copies the lead's bins at token kLeadTokens within that loop: every body length
 // from 1 to 160 tokens (each group boundary, the lead's, the last groups' tail) gives the
 // portable kernel's fingerprint and lead key, with and without a title.
-TEST(Fingerprint, EveryBodyLengthGivesTheSameFingerprintOnBothKernels) {
-  Fingerprinter best, portable(Kernel::kPortable);
+TEST_P(FingerprintKernel, EveryBodyLengthGivesThePortableFingerprint) {
+  Fingerprinter best(GetParam()), portable(Kernel::kPortable);
   std::mt19937_64 rng(13);
   size_t with_lead = 0;
   for (const std::string title : {"", "Kazakhstan gas pipeline"}) {
@@ -1041,9 +1075,6 @@ TEST(Fingerprint, EveryBodyLengthGivesTheSameFingerprintOnBothKernels) {
     }
   }
   EXPECT_EQ(with_lead, 2 * (160 - kLeadTokens));
-  if (!internal::KernelSupported(Kernel::kAvx512)) {
-    GTEST_SKIP() << "no AVX-512 on this CPU: only the portable kernel ran";
-  }
 }
 
 // The AVX-512 scan classifies a block's bytes by a table (one byte permute), the portable one
@@ -1051,10 +1082,8 @@ TEST(Fingerprint, EveryBodyLengthGivesTheSameFingerprintOnBothKernels) {
 // across the first two 64-byte blocks, before a word, a space, a short word it closes or a
 // closing bracket, give the same tokens and fingerprint with both kernels, with brackets and
 // slashes special and not.
-TEST(Fingerprint, ScanKernelsAgreeOnEveryLeadByteAtEveryBlockOffset) {
-  if (!internal::KernelSupported(Kernel::kAvx512)) {
-    GTEST_SKIP() << "no AVX-512 on this CPU";
-  }
+TEST_P(FingerprintKernel, ScanAgreesOnEveryLeadByteAtEveryBlockOffset) {
+  const Kernel kernel = GetParam();
   std::vector<std::string> chars;
   for (int c = 1; c < 0x80; ++c) chars.push_back(std::string(1, static_cast<char>(c)));
   auto add = [&](std::initializer_list<int> bytes) {
@@ -1078,7 +1107,7 @@ TEST(Fingerprint, ScanKernelsAgreeOnEveryLeadByteAtEveryBlockOffset) {
   no_rules.skip_brackets = false;
   no_rules.skip_slashes = false;
   no_rules.drop_last_sentence = false;
-  Fingerprinter best, portable(Kernel::kPortable);
+  Fingerprinter best(kernel), portable(Kernel::kPortable);
   size_t texts = 0;
   for (const std::string& c : chars) {
     for (size_t offset = 0; offset <= 140; ++offset) {
@@ -1088,7 +1117,7 @@ TEST(Fingerprint, ScanKernelsAgreeOnEveryLeadByteAtEveryBlockOffset) {
                                        std::string("ab) "), std::string("ab] ")}) {
         const std::string text = filler.substr(0, offset) + c + after + filler;
         for (const auto* o : {&defaults, &no_rules}) {
-          ASSERT_EQ(internal::ComputeWithOptions("", text, *o, Kernel::kAvx512, text),
+          ASSERT_EQ(internal::ComputeWithOptions("", text, *o, kernel, text),
                     internal::ComputeWithOptions("", text, *o, Kernel::kPortable, text))
               << offset << " " << static_cast<int>(static_cast<unsigned char>(c[0]));
         }
@@ -1104,8 +1133,9 @@ TEST(Fingerprint, ScanKernelsAgreeOnEveryLeadByteAtEveryBlockOffset) {
   EXPECT_GT(texts, 125000u);
 }
 
-TEST(Fingerprint, KernelsAndPathsGiveTheSameFingerprintOnManyTexts) {
-  Fingerprinter best, portable(Kernel::kPortable);
+TEST_P(FingerprintKernel, KernelsAndPathsGiveTheSameFingerprintOnManyTexts) {
+  const Kernel kernel = GetParam();
+  Fingerprinter best(kernel), portable(Kernel::kPortable);
   internal::FingerprintOptions simhash, no_rules, lead;
   simhash.method = internal::Method::kSimHash;
   no_rules.skip_brackets = false;  // brackets and slashes stop being special bytes of a block
@@ -1128,11 +1158,11 @@ TEST(Fingerprint, KernelsAndPathsGiveTheSameFingerprintOnManyTexts) {
     nonzero += fp != 0;
     ASSERT_EQ(best.Compute(title, body, raw), fp) << t << ": " << raw;
     ASSERT_EQ(internal::ComputeWithOptions(title, body, {}, Kernel::kPortable, raw), fp) << t;
-    ASSERT_EQ(internal::ComputeWithOptions(title, body, {}, internal::BestKernel(), raw), fp) << t;
+    ASSERT_EQ(internal::ComputeWithOptions(title, body, {}, kernel, raw), fp) << t;
     ASSERT_EQ(best.Compute(title, body), portable.Compute(title, body)) << t;
     ASSERT_EQ(best.Compute(body, title), portable.Compute(body, title)) << t;
     for (const auto* o : {&simhash, &no_rules, &lead}) {
-      ASSERT_EQ(internal::ComputeWithOptions(title, body, *o, internal::BestKernel(), raw),
+      ASSERT_EQ(internal::ComputeWithOptions(title, body, *o, kernel, raw),
                 internal::ComputeWithOptions(title, body, *o, Kernel::kPortable, raw))
           << t << ": " << raw;
     }
@@ -1168,9 +1198,6 @@ TEST(Fingerprint, KernelsAndPathsGiveTheSameFingerprintOnManyTexts) {
   EXPECT_GT(nonzero, texts.size() * 3 / 4);
   EXPECT_GT(with_lead, texts.size() / 10);  // long texts were among them
   EXPECT_GT(with_sentence, texts.size() / 20);
-  if (!internal::KernelSupported(Kernel::kAvx512)) {
-    GTEST_SKIP() << "no AVX-512 (BW, DQ, VL, VBMI2) on this CPU: only the portable kernel ran";
-  }
 }
 
 // The sentence key of `raw` (folded as the item processor folds it) from both kernels, checked
@@ -1192,7 +1219,7 @@ Fingerprint ExpectKernelsGiveTheSentenceKey(Fingerprinter& best, Fingerprinter& 
 // that are none, in gaps of every width up to past 8 bytes and at the text's end, must give
 // the options path's key. Sentences of 10-20 words, so a missed or extra end changes which
 // sentences count.
-TEST(Fingerprint, SentenceKeyKernelsAgreeOnEveryEndPatternAndGapWidth) {
+TEST_P(FingerprintKernel, SentenceKeyAgreesOnEveryEndPatternAndGapWidth) {
   const std::vector<std::string> gaps = {". ",
                                          "! ",
                                          "? ",
@@ -1222,7 +1249,7 @@ TEST(Fingerprint, SentenceKeyKernelsAgreeOnEveryEndPatternAndGapWidth) {
                                          "\xE3\x80\x80. ",
                                          "\xEF\xBC\x81\xEF\xBC\x81"};
   std::mt19937_64 rng(13);
-  Fingerprinter best, portable(Kernel::kPortable);
+  Fingerprinter best(GetParam()), portable(Kernel::kPortable);
   size_t with_key = 0;
   constexpr int kTexts = 3000;
   for (int t = 0; t < kTexts; ++t) {
@@ -1242,9 +1269,6 @@ TEST(Fingerprint, SentenceKeyKernelsAgreeOnEveryEndPatternAndGapWidth) {
     if (::testing::Test::HasFailure()) return;  // the first disagreement is enough
   }
   EXPECT_GT(with_key, kTexts / 4);
-  if (!internal::KernelSupported(Kernel::kAvx512)) {
-    GTEST_SKIP() << "no AVX-512 (BW, DQ, VL, VBMI2) on this CPU: only the portable kernel ran";
-  }
 }
 
 // The AVX-512 scan finds the sentence ends itself (ScanTokensWithEnds): ". " across the edge of
@@ -1252,7 +1276,7 @@ TEST(Fingerprint, SentenceKeyKernelsAgreeOnEveryEndPatternAndGapWidth) {
 // after a special character (a bracket, a slash, a Latin-1 sign: a block cut short), the CJK
 // marks (one character at a time) and the patterns inside a span it skips (a bracket closed
 // soon, a slashed word) must give the options path's key at every offset of the text.
-TEST(Fingerprint, SentenceKeyKernelsAgreeAtEveryBlockOffsetAndInsideSkippedSpans) {
+TEST_P(FingerprintKernel, SentenceKeyAgreesAtEveryBlockOffsetAndInsideSkippedSpans) {
   const std::vector<std::string> ends = {". ",
                                          "! ",
                                          "? ",
@@ -1282,7 +1306,7 @@ TEST(Fingerprint, SentenceKeyKernelsAgreeAtEveryBlockOffsetAndInsideSkippedSpans
       "w",  "word",   "\xD1\x81\xD0\xBB\xD0\xBE\xD0\xB2\xD0\xBE",
       "ab", "longer", "\xE4\xB8\xAD\xE5\x9B\xBD"};
   std::mt19937_64 rng(17);
-  Fingerprinter best, portable(Kernel::kPortable);
+  Fingerprinter best(GetParam()), portable(Kernel::kPortable);
   size_t with_key = 0, texts = 0;
   for (int round = 0; round < 8; ++round) {
     // One text of sentences of 14-17 words (so a missed or extra end changes the key), shifted
@@ -1306,9 +1330,6 @@ TEST(Fingerprint, SentenceKeyKernelsAgreeAtEveryBlockOffsetAndInsideSkippedSpans
     }
   }
   EXPECT_GT(with_key, texts / 2);
-  if (!internal::KernelSupported(Kernel::kAvx512)) {
-    GTEST_SKIP() << "no AVX-512 (BW, DQ, VL, VBMI2) on this CPU: only the portable kernel ran";
-  }
 }
 
 TEST(Fingerprint, ExpectedDistanceFollowsTheShareOfChangedFeatures) {
@@ -1353,7 +1374,7 @@ TEST(Fingerprint, DoesNotDependOnWhereTheTextStarts) {
   };
   for (const std::string& body : bodies) {
     const std::string folded = normalise::FoldToString(body);
-    for (Kernel kernel : {Kernel::kPortable, Kernel::kAvx512}) {
+    for (Kernel kernel : {Kernel::kPortable, Kernel::kAvx512, Kernel::kAvx2}) {
       Fingerprinter f(kernel);
       const Fingerprint base = f.Compute("", folded);
       EXPECT_NE(base, 0u) << body;
@@ -1379,6 +1400,136 @@ TEST(Fingerprint, HandlesInvalidAndCutSequencesWithoutReadingPastTheText) {
   }
   SUCCEED();
 }
+
+// Random text of one script (or all mixed), `bytes` long at most, cut at a character: valid
+// UTF-8, raw (the fuzzer's and a careless caller's input) rather than folded, so capitals,
+// marks and signs that Fold would turn into others are in it too.
+std::string RandomText(std::mt19937_64& rng, int script, size_t bytes) {
+  static const std::vector<std::vector<std::string>> kPools = {
+      // ASCII: letters, digits, the separators, brackets, slashes, sentence marks.
+      {"a", "b", "k", "z", "Q", "7", "0",  " ", " ",  " ",  ".", ". ", "! ", "? ", ",",
+       "-", "(", ")", "[", "]", "/", "\"", "'", "\n", "\t", "e", "o",  "n",  "t"},
+      // Cyrillic and Kazakh letters, «», a dash.
+      {"\xD0\xB0", "\xD0\x91", "\xD1\x8F", "\xD2\x9B", "\xD3\x99", "\xD2\xB1", " ", " ", ". ",
+       "\xC2\xAB", "\xC2\xBB", "\xE2\x80\x94", ",", "\xD0\xA2", "\xD1\x8C"},
+      // CJK: ideographs, kana, CJK punctuation and its full stops, fullwidth brackets.
+      {"\xE4\xB8\xAD", "\xE5\x9B\xBD", "\xE9\xBE\x99", "\xE3\x81\x82", "\xE3\x80\x82",
+       "\xE3\x80\x81", "\xEF\xBC\x81", "\xEF\xBC\x9F", "\xEF\xBC\x88", "\xEF\xBC\x89",
+       "\xE3\x80\x90", "\xE3\x80\x91", "\xEF\xA4\x80", "\xF0\xA0\x80\x80", " "},
+      // Valid but unusual: Latin-1 signs and NBSP, zero-width space, BOM, private use, U+FFFF,
+      // the last code point, emoji, Hangul, Thai, Georgian, a lone letter byte pair at U+0080.
+      {"\xC2\x80", "\xC2\xA0", "\xC2\xA9", "\xE2\x80\x8B", "\xEF\xBB\xBF", "\xEE\x80\x80",
+       "\xEF\xBF\xBF", "\xF4\x8F\xBF\xBF", "\xF0\x9F\x98\x80", "\xEA\xB0\x80", "\xE0\xB8\x81",
+       "\xE1\x83\x90", "\xC3\xA9", "x", " ", ". "},
+  };
+  std::string text;
+  for (;;) {
+    const auto& pool = kPools[script < 4 ? script : rng() % 4];
+    const std::string& c = pool[rng() % pool.size()];
+    if (text.size() + c.size() > bytes) break;
+    text += c;
+  }
+  return text;
+}
+
+// Every output of the kernel (fingerprint, lead key, token count, both sentence keys) on random
+// bodies and titles of each script and mixed, raw and folded, of lengths at and around the
+// block edges (31-33, 63-65, ...) and the body limit, equals the portable kernel's.
+TEST_P(FingerprintKernel, RandomBodiesAndTitlesGiveEveryPortableOutput) {
+  Fingerprinter best(GetParam()), portable(Kernel::kPortable);
+  std::mt19937_64 rng(29);
+  const size_t max_body = internal::kDefaultOptions.max_body_bytes;
+  std::vector<size_t> lengths;
+  for (size_t n = 1; n <= 17; ++n) lengths.push_back(n);
+  for (size_t edge : {32, 64, 96, 128, 160, 192, 256, 512, 1024}) {
+    for (size_t n = edge - 1; n <= edge + 1; ++n) lengths.push_back(n);
+  }
+  for (size_t n = max_body - 2; n <= max_body + 2; ++n) lengths.push_back(n);
+  lengths.push_back(3 * max_body);
+  size_t texts = 0, with_sentence = 0;
+  for (int script = 0; script <= 4; ++script) {
+    for (size_t length : lengths) {
+      for (int trial = 0; trial < 6; ++trial) {
+        const std::string raw = RandomText(rng, script, length);
+        const std::string folded = normalise::FoldToString(raw);
+        const std::string title = RandomText(rng, script, rng() % 200);
+        for (const std::string* body : {&raw, &folded}) {
+          // Exactly sized copies, so that ASan sees a read past either end.
+          const std::string b = *body, t = title;
+          Fingerprint lead[2] = {1, 1}, sentence[2] = {1, 1}, second[2] = {1, 1};
+          uint32_t tokens[2] = {0, 0};
+          const Fingerprint fp[2] = {
+              best.Compute(t, b, raw, &lead[0], &tokens[0], &sentence[0], &second[0]),
+              portable.Compute(t, b, raw, &lead[1], &tokens[1], &sentence[1], &second[1])};
+          const std::string where =
+              std::to_string(script) + "/" + std::to_string(length) + ": " + b;
+          ASSERT_EQ(fp[0], fp[1]) << where;
+          ASSERT_EQ(lead[0], lead[1]) << where;
+          ASSERT_EQ(tokens[0], tokens[1]) << where;
+          ASSERT_EQ(sentence[0], sentence[1]) << where;
+          ASSERT_EQ(second[0], second[1]) << where;
+          // The body as a title, and without the original body (no byline rule).
+          ASSERT_EQ(best.Compute(b, t), portable.Compute(b, t)) << where;
+          ASSERT_EQ(best.Compute(t, b), portable.Compute(t, b)) << where;
+          with_sentence += sentence[1] != 0;
+          ++texts;
+        }
+      }
+    }
+  }
+  EXPECT_GT(texts, 2000u);
+  EXPECT_GT(with_sentence, texts / 20);
+}
+
+// The scan on its own: the kernel's token starts and ends (CJK flag included) equal the
+// portable scan's on random spans of random text, with the defaults and with brackets and
+// slashes not special, for both template paths (Fingerprinter's and the options path's).
+TEST_P(FingerprintKernel, ScanWritesThePortableTokensOnRandomSpans) {
+  const Kernel kernel = GetParam();
+  std::mt19937_64 rng(31);
+  internal::FingerprintOptions defaults, no_rules;
+  no_rules.skip_brackets = false;
+  no_rules.skip_slashes = false;
+  size_t tokens = 0;
+  for (int trial = 0; trial < 4000; ++trial) {
+    const size_t length = trial < 2000 ? 1 + rng() % 140 : 1 + rng() % 3000;
+    const std::string text = RandomText(rng, static_cast<int>(rng() % 5), length);
+    if (text.empty()) continue;
+    internal::TextSpan span;
+    span.begin = rng() % 3 == 0 ? 0 : rng() % text.size();
+    span.end = span.begin + rng() % (text.size() - span.begin + 1);
+    if (rng() % 3 == 0) span.end = text.size();
+    const size_t capacity = internal::MaxTokens(span.end - span.begin);
+    for (const internal::FingerprintOptions* o : {&defaults, &no_rules}) {
+      std::vector<uint32_t> starts[2], ends[2];
+      size_t count[2];
+      for (int k = 0; k < 2; ++k) {
+        starts[k].assign(capacity, 0);
+        ends[k].assign(capacity, 0);
+        const Kernel which = k == 0 ? kernel : Kernel::kPortable;
+        count[k] = o == &defaults ? internal::ScanTokens<true>(which, text, span, *o,
+                                                               starts[k].data(), ends[k].data())
+                                  : internal::ScanTokens<false>(which, text, span, *o,
+                                                                starts[k].data(), ends[k].data());
+      }
+      ASSERT_EQ(count[0], count[1]) << trial << ": " << text;
+      starts[0].resize(count[0]);
+      starts[1].resize(count[1]);
+      ends[0].resize(count[0]);
+      ends[1].resize(count[1]);
+      ASSERT_EQ(starts[0], starts[1]) << trial << ": " << text;
+      ASSERT_EQ(ends[0], ends[1]) << trial << ": " << text;
+      tokens += count[1];
+    }
+  }
+  EXPECT_GT(tokens, 100000u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Kernels, FingerprintKernel,
+                         ::testing::Values(Kernel::kAvx512, Kernel::kAvx2),
+                         [](const ::testing::TestParamInfo<Kernel>& info) {
+                           return std::string(info.param == Kernel::kAvx512 ? "Avx512" : "Avx2");
+                         });
 
 TEST(FingerprintText, RoundTripsSixteenHexDigits) {
   for (Fingerprint fp :

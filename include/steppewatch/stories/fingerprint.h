@@ -159,9 +159,10 @@ inline int Distance(Fingerprint a, Fingerprint b) { return __builtin_popcountll(
 
 namespace internal {
 // The kernels of the token scan, the token hashes, the MinHash finish and SimHash's counters:
-// kPortable (SSE2, any x86-64) and kAvx512 (AVX-512 F, BW, DQ, VL, VBMI and VBMI2, and BMI2).
-// Both give the same fingerprint (tests compare them).
-enum class Kernel : uint8_t { kPortable, kAvx512 };
+// kPortable (SSE2, any x86-64), kAvx512 (AVX-512 F, BW, DQ, VL, VBMI and VBMI2, and BMI2) and
+// kAvx2 (AVX2, BMI1, BMI2 and POPCNT: the machines without AVX-512, most of the cloud's).
+// All give the same fingerprint, lead key, token count and sentence keys (tests compare them).
+enum class Kernel : uint8_t { kPortable, kAvx512, kAvx2 };
 }  // namespace internal
 
 class Fingerprinter {
