@@ -549,11 +549,17 @@ STEPPEWATCH_AVX512_SCAN size_t ScanAvx512(std::string_view text, TextSpan span,
 // each as two 128-bit operations), and a whole block with no special byte on a path of its own
 // (ScanAvx2). The rest of the AVX2 kernel is the portable one's code (benchmarks/README.md,
 // "Round avx2": what was tried for the hashes and the bins, and lost on Zen 1).
+// Every function of the kernel is compiled for AVX2 (clang's pragma where the build uses clang:
+// the thread-safety analysis and the fuzz targets).
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,bmi,bmi2,popcnt"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,bmi,bmi2,popcnt")
 // Without this GCC 12 keeps the two output pointers in one vector register for AVX2, moved out
 // and back every block (the hottest instructions of the scan).
 #pragma GCC optimize("no-tree-slp-vectorize")
+#endif
 
 // InRange on 32 bytes.
 inline __m256i InRange32(__m256i x, int lo, int hi) {
@@ -654,7 +660,11 @@ size_t ScanAvx2(std::string_view text, TextSpan span, const FingerprintOptions& 
   return static_cast<size_t>(ends_end - ends);
 }
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
 }  // namespace
 
