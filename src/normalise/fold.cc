@@ -577,7 +577,8 @@ void Fold(std::string_view text, FoldedText* out) {
   out->Reserve(n + n / 2 + kStoreSlack);
   out->map_.clear();
   const auto* s = reinterpret_cast<const uint8_t*>(text.data());
-  out->size_ = std::memchr(s, '&', n) == nullptr
+  // (An empty view may have no data: memchr must not see its null pointer.)
+  out->size_ = n == 0 || std::memchr(s, '&', n) == nullptr
                    ? FoldLoop<false>(s, n, out->data_.get(), &out->map_)
                    : FoldLoop<true>(s, n, out->data_.get(), &out->map_);
 }

@@ -263,6 +263,15 @@ TEST(FoldTest, FoldingFoldedTextWithReferencesChangesNothing) {
   }
 }
 
+// An empty view may have a null pointer (a default std::string_view): Fold must not pass it on
+// (UBSan reported memchr(nullptr, ...) in the field search).
+TEST(FoldTest, AnEmptyViewWithoutDataFoldsToNothing) {
+  FoldedText folded;
+  Fold(std::string_view(), &folded);
+  EXPECT_EQ(folded.text(), "");
+  EXPECT_TRUE(folded.identity());
+}
+
 TEST(FoldTest, IdentityWhenNoLengthChanges) {
   FoldedText folded;
   Fold("Казахстан and Kazakhstan", &folded);
