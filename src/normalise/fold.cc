@@ -267,8 +267,7 @@ struct FoldState {
     Note();
   }
 
-  // Folds the one code point at s[i]; reads character references when kReferences.
-  template <bool kReferences>
+  // Folds the one code point at s[i] (an '&' may start a character reference).
   SW_FOLD_INLINE void Step() {
     const uint8_t b = s[i];
     if (b < 0x80) {
@@ -276,7 +275,7 @@ struct FoldState {
         Space(1);
         return;
       }
-      if (kReferences && b == '&' && Reference()) return;
+      if (b == '&' && Reference()) return;
       prev_space = false;
       dst[o++] = kAscii.fold[b];
       ++i;
@@ -366,11 +365,11 @@ struct FoldState {
   }
 };
 
-// The fold loop over a whole field, writing to `dst` and `map`; returns the folded length.
-// kReferences: whether the field has an '&', so that a block with one goes one code point at a
-// time, where Step reads the character reference that may start there (a field without one,
-// most of them, runs the loop without those checks).
-template <bool kReferences>
+// The fold loop over a whole field, writing to `dst` and `map`; returns the folded length. A
+// block with an '&' goes one code point at a time, where Step reads the character reference
+// that may start there. (Searching each field for an '&' first with memchr, and running a loop
+// without these checks when it has none, was slower on this project's VM: the memchr pass cost
+// more than the two compares per block; benchmarks/README.md, "HTML character references".)
 size_t FoldLoop(const uint8_t* s, size_t n, char* dst, std::vector<FoldedText::MapEntry>* map) {
   FoldState st{s, n, dst, map, TwoByteTable().data()};
 
@@ -402,9 +401,8 @@ size_t FoldLoop(const uint8_t* s, size_t n, char* dst, std::vector<FoldedText::M
     // the general block code below spent ~70 instructions on such a block deciding its path.
     while (n - st.i >= 16) {
       const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + st.i));
-      // Non-ASCII (or an '&' in a field with references): decided at once.
-      const __m128i stop = kReferences ? _mm_or_si128(v, _mm_cmpeq_epi8(v, k_amp)) : v;
-      if (_mm_movemask_epi8(stop) != 0) break;
+      // Non-ASCII, or an '&' (a character reference?): decided at once.
+      if (_mm_movemask_epi8(_mm_or_si128(v, _mm_cmpeq_epi8(v, k_amp))) != 0) break;
       const __m128i ws = _mm_or_si128(
           _mm_cmpeq_epi8(v, k_space),
           _mm_and_si128(_mm_cmpgt_epi8(v, k_tab_minus_1), _mm_cmplt_epi8(v, k_cr_plus_1)));
@@ -422,11 +420,11 @@ size_t FoldLoop(const uint8_t* s, size_t n, char* dst, std::vector<FoldedText::M
     if (st.i >= n) break;
     if (n - st.i >= 16) {
       const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + st.i));
-      if (kReferences && _mm_movemask_epi8(_mm_cmpeq_epi8(v, k_amp)) != 0) {
+      if (_mm_movemask_epi8(_mm_cmpeq_epi8(v, k_amp)) != 0) {
         // An '&': the block goes one code point at a time, where Step reads any character
         // reference (one may run past the block's end: Step finishes it).
         const size_t block_end = st.i + 16;
-        while (st.i < block_end) st.Step<true>();
+        while (st.i < block_end) st.Step();
         continue;
       }
       const unsigned high = static_cast<unsigned>(_mm_movemask_epi8(v));
@@ -560,10 +558,10 @@ size_t FoldLoop(const uint8_t* s, size_t n, char* dst, std::vector<FoldedText::M
       // Fold up to the end of this block one code point at a time (a character that straddles
       // the block end is finished too).
       const size_t block_end = st.i + 16;
-      while (st.i < block_end) st.Step<kReferences>();
+      while (st.i < block_end) st.Step();
       continue;
     }
-    st.Step<kReferences>();
+    st.Step();
   }
   return st.o;
 }
@@ -577,10 +575,7 @@ void Fold(std::string_view text, FoldedText* out) {
   out->Reserve(n + n / 2 + kStoreSlack);
   out->map_.clear();
   const auto* s = reinterpret_cast<const uint8_t*>(text.data());
-  // (An empty view may have no data: memchr must not see its null pointer.)
-  out->size_ = n == 0 || std::memchr(s, '&', n) == nullptr
-                   ? FoldLoop<false>(s, n, out->data_.get(), &out->map_)
-                   : FoldLoop<true>(s, n, out->data_.get(), &out->map_);
+  out->size_ = FoldLoop(s, n, out->data_.get(), &out->map_);
 }
 
 std::string FoldToString(std::string_view text) {
