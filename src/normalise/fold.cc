@@ -365,13 +365,21 @@ struct FoldState {
   }
 };
 
-// The fold loop over a whole field, writing to `dst` and `map`; returns the folded length. A
-// block with an '&' goes one code point at a time, where Step reads the character reference
-// that may start there. (Searching each field for an '&' first with memchr, and running a loop
+}  // namespace
+
+// A block with an '&' goes one code point at a time, where Step reads the character reference
+// that may start there. (Searching each field for an '&' first with memchr, and running the loop
 // without these checks when it has none, was slower on this project's VM: the memchr pass cost
 // more than the two compares per block; benchmarks/README.md, "HTML character references".)
-size_t FoldLoop(const uint8_t* s, size_t n, char* dst, std::vector<FoldedText::MapEntry>* map) {
-  FoldState st{s, n, dst, map, TwoByteTable().data()};
+void Fold(std::string_view text, FoldedText* out) {
+  const size_t n = text.size();
+  // A folded character is at most one byte longer than the original, and only for originals of
+  // two or more bytes (checked by the table generator), so 1.5x bounds the output.
+  out->Reserve(n + n / 2 + kStoreSlack);
+  out->map_.clear();
+  FoldState st{reinterpret_cast<const uint8_t*>(text.data()), n, out->data_.get(), &out->map_,
+               TwoByteTable().data()};
+  const uint8_t* const s = st.s;
 
   const __m128i k_a_minus_1 = _mm_set1_epi8('A' - 1);
   const __m128i k_z_plus_1 = _mm_set1_epi8('Z' + 1);
@@ -563,19 +571,7 @@ size_t FoldLoop(const uint8_t* s, size_t n, char* dst, std::vector<FoldedText::M
     }
     st.Step();
   }
-  return st.o;
-}
-
-}  // namespace
-
-void Fold(std::string_view text, FoldedText* out) {
-  const size_t n = text.size();
-  // A folded character is at most one byte longer than the original, and only for originals of
-  // two or more bytes (checked by the table generator), so 1.5x bounds the output.
-  out->Reserve(n + n / 2 + kStoreSlack);
-  out->map_.clear();
-  const auto* s = reinterpret_cast<const uint8_t*>(text.data());
-  out->size_ = FoldLoop(s, n, out->data_.get(), &out->map_);
+  out->size_ = st.o;
 }
 
 std::string FoldToString(std::string_view text) {

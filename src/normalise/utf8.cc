@@ -169,11 +169,11 @@ void WordIndex::Scan() {
         const __m128i lower = _mm_or_si128(v, case_bit);  // 'A'-'Z' to 'a'-'z'
         const __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, c0), _mm_cmplt_epi8(v, c9));
         const __m128i letter = _mm_and_si128(_mm_cmpgt_epi8(lower, ca), _mm_cmplt_epi8(lower, cz));
-        // (An '&' may start a character reference: the byte loop reads it.)
-        const unsigned joiners = static_cast<unsigned>(_mm_movemask_epi8(
+        // Joiners, and an '&' (it may start a character reference), go to the byte loop.
+        const unsigned stops = static_cast<unsigned>(_mm_movemask_epi8(
             _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, apostrophe), _mm_cmpeq_epi8(v, hyphen)),
                          _mm_cmpeq_epi8(v, ampersand))));
-        if (joiners == 0) {
+        if (stops == 0) {
           const unsigned word =
               static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(digit, letter)));
           const unsigned before = (word << 1 | (in_word ? 1u : 0u)) & 0xFFFFu;

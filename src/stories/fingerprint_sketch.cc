@@ -258,8 +258,8 @@ bool KernelSupported(Kernel kernel) {
              __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512vbmi2") &&
              __builtin_cpu_supports("bmi2");
     case Kernel::kAvx2:
-      // The token scan's 32-byte compares are AVX2's; the feature loop's shifts and bit
-      // operations BMI's (the scalar hashes: AVX2 has no 64-bit multiply).
+      // The AVX2 token scan is compiled for these: its 32-byte compares are AVX2's, its block
+      // masks use TZCNT (BMI1) and BZHI (BMI2). The hashes and bins are the portable code.
       return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi") &&
              __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("popcnt");
   }

@@ -170,6 +170,12 @@ INSTANTIATE_TEST_SUITE_P(
             {Lit("AT&T"), Lit("Kazakhstan's"), Lit("Xi Jinping"), Lit("Kazakhstan"), Lit("rsquo")},
             "AT&amp;T and Kazakhstan&rsquo;s Xi&nbsp;Jinping; AT&ampT",
             {"0:0:AT&amp;T", "3:0:Kazakhstan", "1:0:Kazakhstan&rsquo;s", "2:0:Xi&nbsp;Jinping"}},
+        // A reference to a letter stays text: the word with the letter does not find it, and
+        // the escaped form written as a term does (what config/rules/README.md advises).
+        MatchCase{"HtmlLetterReferenceAsATerm",
+                  {Lit("café"), Lit("caf&eacute;")},
+                  "caf&eacute; and café",
+                  {"1:0:caf&eacute;", "0:0:café"}},
         MatchCase{"PhraseAcrossLengthChanges",
                   {Lit("İzmir")},
                   "İİ İzmir’s İZMİR",

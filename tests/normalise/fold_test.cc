@@ -263,8 +263,8 @@ TEST(FoldTest, FoldingFoldedTextWithReferencesChangesNothing) {
   }
 }
 
-// An empty view may have a null pointer (a default std::string_view): Fold must not pass it on
-// (UBSan reported memchr(nullptr, ...) in the field search).
+// An empty view may have a null pointer (a default std::string_view): Fold must not pass it to
+// a library call (UBSan reported memchr(nullptr, ...) in a field search Fold once had).
 TEST(FoldTest, AnEmptyViewWithoutDataFoldsToNothing) {
   FoldedText folded;
   Fold(std::string_view(), &folded);
