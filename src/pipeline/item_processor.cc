@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <utility>
 
@@ -48,6 +49,7 @@ class ItemProcessorImpl final : public ItemProcessor {
     tags_header_.resize(topics);
     severity_header_.resize(topics);
     alert_id_.resize(topics);
+    headers_.resize(topics);
     topic_rules_.resize(topics);
   }
 
@@ -70,7 +72,7 @@ class ItemProcessorImpl final : public ItemProcessor {
     if (error != decode::DecodeError::kOk) {
       out.kind = Outcome::Kind::kDeadLetter;
       out.reason = decode::DecodeErrorName(error);
-      out.message = detail_.empty() ? std::string(out.reason) : detail_;
+      out.message.assign(detail_.empty() ? out.reason : std::string_view(detail_));
       return out;
     }
     out.item = &item_;
@@ -158,12 +160,12 @@ class ItemProcessorImpl final : public ItemProcessor {
       alert.topic = pack_->topics()[t];
       alert.key = item_.id;
       alert.value = json_[t];
-      alert.headers.clear();
-      alert.headers.push_back({alert::kHeaderSchema, alert::kAlertSchema});
-      alert.headers.push_back({alert::kHeaderRules, rules_header_[t]});
-      alert.headers.push_back({alert::kHeaderTags, tags_header_[t]});
-      alert.headers.push_back({alert::kHeaderSeverity, severity_header_[t]});
-      alert.headers.push_back({alert::kHeaderAlertId, alert_id_[t]});
+      headers_[t] = {Header{alert::kHeaderSchema, alert::kAlertSchema},
+                     Header{alert::kHeaderRules, rules_header_[t]},
+                     Header{alert::kHeaderTags, tags_header_[t]},
+                     Header{alert::kHeaderSeverity, severity_header_[t]},
+                     Header{alert::kHeaderAlertId, alert_id_[t]}};
+      alert.headers = headers_[t];
     }
     return out;
   }
@@ -198,6 +200,7 @@ class ItemProcessorImpl final : public ItemProcessor {
   // Per topic of the pack: the fired rules of the current item and the rendered message.
   std::vector<std::vector<const rules::FiredRule*>> topic_rules_;
   std::vector<std::string> json_, rules_header_, tags_header_, severity_header_, alert_id_;
+  std::vector<std::array<Header, 5>> headers_;  // the alert's headers (views of the above)
 };
 
 }  // namespace

@@ -1,11 +1,9 @@
 // Tests of the decode stage: every reason code, field paths, escapes, ids as numbers, nulls,
 // duplicate keys, BOM, huge and deep items, stable views, and no allocation per item.
-#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <new>
 #include <random>
 #include <set>
 #include <string>
@@ -15,38 +13,12 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "steppewatch/decode/news_item.h"
+#include "testing/counting_new.h"
 #include "testing/paths.h"
 #include "testing/status_matchers.h"
 
-// A counting global operator new for this test binary: lets a test prove that the happy path of
-// Decode() does not allocate once the decoder has seen its largest item.
-namespace {
-std::atomic<long> g_allocations{0};
-}  // namespace
-
-// GCC's -Wmismatched-new-delete cannot see that this operator new is malloc-based.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void* operator new(size_t size) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](size_t size) { return operator new(size); }
-// The nothrow forms too (simdjson allocates its parser with new (std::nothrow) T[]): otherwise
-// the runtime's own nothrow new pairs with the free() below, which ASan reports as a mismatch.
-void* operator new(size_t size, const std::nothrow_t&) noexcept {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  return std::malloc(size == 0 ? 1 : size);
-}
-void* operator new[](size_t size, const std::nothrow_t& tag) noexcept {
-  return operator new(size, tag);
-}
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
-void operator delete[](void* p, size_t) noexcept { std::free(p); }
+// This test binary counts operator new (testing/counting_new.h): the happy path of Decode() does
+// not allocate once the decoder has seen its largest item.
 
 namespace steppewatch::decode {
 namespace {
@@ -548,18 +520,18 @@ TEST(ItemDecoder, HappyPathDoesNotAllocate) {
   detail.reserve(256);
   ASSERT_EQ(d->Decode(items.back(), &item, &detail), DecodeError::kOk) << detail;
   // The counter sees allocations (else this test could not fail).
-  const long probe = g_allocations.load();
+  const long probe = steppewatch::testing::Allocations();
   delete new std::string(100, 'x');
-  ASSERT_GT(g_allocations.load(), probe);
+  ASSERT_GT(steppewatch::testing::Allocations(), probe);
 
   size_t total = 0;
-  const long before = g_allocations.load();
+  const long before = steppewatch::testing::Allocations();
   for (int round = 0; round < 10; ++round) {
     for (const std::string& payload : items) {
       if (d->Decode(payload, &item, &detail) == DecodeError::kOk) total += item.body.size();
     }
   }
-  const long after = g_allocations.load();
+  const long after = steppewatch::testing::Allocations();
   EXPECT_EQ(after - before, 0);
   EXPECT_GT(total, 0u);
 }

@@ -263,7 +263,7 @@ class ScriptedProcessor : public pipeline::ItemProcessor {
       alert.topic = alert_topic_;
       alert.key = id_;
       alert.value = value_;
-      alert.headers = {{"steppewatch.rules", "test.rule"}, {"steppewatch.schema", "test"}};
+      alert.headers = kHeaders;
       outcome_.alerts.push_back(alert);
       outcome_.hits = 1;
       outcome_.rules_fired = 1;
@@ -284,6 +284,8 @@ class ScriptedProcessor : public pipeline::ItemProcessor {
   pipeline::Outcome outcome_;
   std::string id_;
   std::string value_;
+  static constexpr pipeline::Header kHeaders[] = {{"steppewatch.rules", "test.rule"},
+                                                  {"steppewatch.schema", "test"}};
 };
 
 // Pipeline options for tests: one input topic, ScriptedProcessor workers (held by `gate` when
