@@ -301,6 +301,7 @@ SpikeEvent SpikeDetector::MakeEvent(const Key& k, SpikeState state, int64_t end_
   e.expected = k.spike_expected;
   e.languages = k.spike_langs;
   size_t m = k.recent.size();
+  e.story_seqs.reserve(m);  // one allocation per event, not one per doubling
   for (size_t i = 0; i < m; ++i) {
     const auto& [seq, t] = k.recent[(k.recent_next + i) % m];  // oldest first
     if (seq != UINT64_MAX && t >= k.spike_start_ms) e.story_seqs.push_back(seq);

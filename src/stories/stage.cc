@@ -291,12 +291,25 @@ class StageImpl final : public StoriesStage {
   std::vector<std::unique_ptr<Slot>> slots_;
   std::vector<StageOutput> outs_;
   std::vector<std::pair<uint32_t, uint64_t>> top_;  // scratch: (copies, seq)
+  std::string detected_scratch_, id_scratch_;       // scratch of RenderEvents
   StageStats stats_;
 };
 
 void StageImpl::Grow(size_t n) {
-  while (slots_.size() < n) slots_.push_back(std::make_unique<Slot>());
-  if (outs_.size() < n) outs_.resize(n);
+  // Room for a few spike events per alert from the start (4 KB of rendering, 16 events): a
+  // slot's first events would otherwise grow these in the middle of a burst.
+  constexpr size_t kEventsReserved = 16;
+  while (slots_.size() < n) {
+    auto slot = std::make_unique<Slot>();
+    slot->events_out.reserve(4096);
+    slot->event_spans.reserve(kEventsReserved);
+    slots_.push_back(std::move(slot));
+  }
+  if (events_.capacity() < kEventsReserved) events_.reserve(kEventsReserved);
+  if (outs_.size() < n) {
+    outs_.resize(n);
+    for (StageOutput& out : outs_) out.spikes.reserve(kEventsReserved);
+  }
 }
 
 void StageImpl::Reset(StageOutput& out) {
@@ -458,14 +471,18 @@ void StageImpl::RenderEvents(Slot& slot, StageOutput& out) {
   std::string& o = slot.events_out;
   o.clear();
   slot.event_spans.clear();
-  std::string detected;
+  // Scratch strings kept by the stage: an event allocates nothing here once they have grown.
+  std::string& detected = detected_scratch_;
+  detected.clear();
   AppendRfc3339(PresentMs(), &detected);
   for (const SpikeEvent& e : events_) {
     std::string_view scope = e.rule_scope ? "rule" : "tag";
     StrAppend(&o, scope, ":", e.name);
     size_t key_end = o.size();
     o.append("{\"schema\":\"steppewatch.spike.v1\",\"spike_id\":");
-    std::string id = StrCat(scope, ":", e.name, "@");
+    std::string& id = id_scratch_;
+    id.clear();
+    StrAppend(&id, scope, ":", e.name, "@");
     AppendRfc3339(e.window_start_ms, &id);
     AppendString(id, &o);
     StrAppend(&o, ",\"scope\":\"", scope, "\",\"name\":");

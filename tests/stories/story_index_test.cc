@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -696,6 +697,36 @@ TEST(StoryIndex, FindsCopiesThroughArenaPackingAndGivesMemoryBackWhenTheWindowEm
   EXPECT_TRUE(a.is_new);
   auto b = index.Assign(fps[0] ^ 4, "again-copy", kT0 + 2 * kWindow + kStories + 1, 1, 0);
   EXPECT_EQ(b.seq, a.seq);
+}
+
+// A story whose two sentence keys are equal (a body whose least sentence hash is also its next:
+// the fingerprinter gives 0 then, an alert from elsewhere may not) is indexed once under that
+// key, as a story with no second key: 20,000 such stories in one sentence bucket take the memory
+// of 20,000 entries, not 40,000 (a bucket that large is a block of its own, whose bytes
+// MemoryBytes counts exactly; fails with AssignPrefetched's guard removed). Each still joins by
+// it.
+TEST(StoryIndex, EqualSentenceKeysAreIndexedOnce) {
+  auto fill = [](bool second_equal) {
+    auto index = std::make_unique<StoryIndex>(kWindow);
+    for (uint64_t i = 0; i < 20000; ++i) {
+      // One sentence bucket (the same low 17 bits), distinct keys above them.
+      const Fingerprint sentence = ((i + 1) << 17) | 0x1234;
+      index->Assign((i + 1) * 0x9E3779B97F4A7C15ULL, "s" + std::to_string(i),
+                    kT0 + static_cast<int64_t>(i), 1, 0, 0, 100, sentence,
+                    second_equal ? sentence : 0);
+    }
+    return index;
+  };
+  auto once = fill(false);
+  auto twice = fill(true);
+  EXPECT_EQ(twice->size(), 20000u);
+  EXPECT_EQ(twice->MemoryBytes(), once->MemoryBytes());
+  // A copy with the key and a fingerprint within kSentenceGate joins its story.
+  const Fingerprint fp = 8 * 0x9E3779B97F4A7C15ULL;
+  const auto copy =
+      twice->Assign(fp ^ 0x3F, "copy", kT0 + 1000, 2, 0, 0, 100, (Fingerprint{8} << 17) | 0x1234);
+  EXPECT_FALSE(copy.is_new);
+  EXPECT_EQ(twice->Id(copy.seq), "s7");
 }
 
 }  // namespace
