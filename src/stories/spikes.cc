@@ -10,8 +10,13 @@ constexpr int64_t kHourMs = 3600 * 1000;
 // Weeks each hour-of-week slot of the profile averages over.
 constexpr int kSeasonWeeks = 4;
 // A clock jump longer than this, and than kRestartGapFactor times the stream's mean gap between
-// new stories once it has had kRestartMinStories, restarts history (see Advance).
+// new stories once it has had kRestartMinStories, is a hole in the data (see Advance): the
+// detector resumes after it with the baseline it had, or restarts history when the hole is
+// longer than kResumeMaxGapMs.
 constexpr int64_t kRestartGapMs = 14 * 86400 * 1000LL;
+constexpr int64_t kResumeMaxGapMs = 365 * 86400 * 1000LL;
+// The volume factor's prior after a hole, in stories (see SpikeDetector::volume_factor_).
+constexpr double kVolumePrior = 20;
 constexpr double kRestartGapFactor = 50;
 constexpr uint64_t kRestartMinStories = 100;
 // Above this expectation the Poisson tail is taken from its normal approximation (the exact sum
@@ -78,6 +83,19 @@ double SpikeDetector::Shape(int64_t b) const {
 }
 
 void SpikeDetector::CloseBucket(int64_t b) {
+  if (hole_end_bucket_ != INT64_MIN) {
+    if ((b - hole_end_bucket_) * o_.bucket_ms >= o_.baseline_ms) {
+      hole_end_bucket_ = INT64_MIN;  // the baselines have had a time constant to learn
+      volume_factor_ = 1;
+    } else {
+      since_hole_expected_ += pre_hole_season_ok_ ? pre_hole_season_[HourOfWeek(b * o_.bucket_ms)] *
+                                                        o_.bucket_ms / kHourMs
+                                                  : pre_hole_rate_;
+      // A prior of kVolumePrior stories at the old rate: a few stories do not move it.
+      volume_factor_ = std::max(1.0, (static_cast<double>(since_hole_stories_) + kVolumePrior) /
+                                         (since_hole_expected_ + kVolumePrior));
+    }
+  }
   hour_count_ += static_cast<double>(global_bucket_count_);
   global_bucket_count_ = 0;
   int slot = HourOfWeek(b * o_.bucket_ms);
@@ -117,14 +135,22 @@ void SpikeDetector::Advance(int64_t now_ms, std::vector<SpikeEvent>* events) {
   if (now_ms <= clock_ms_) return;
   int64_t gap = now_ms - clock_ms_;
   // A silence far longer than the stream's usual gaps is missing data (an outage, an archive
-  // with holes, a broken clock): history restarts, with its warmup. A sparse stream (a pack
-  // that alerts every few days) has long gaps that are just quiet: they do not restart it.
+  // with holes): no news was counted, not "no news happened". The detector resumes after it
+  // as it was before it (ResumeAfterHole), so a burst on the first day after the hole is judged
+  // against the baseline the key had; until 2026-12-06 history restarted here, with its warmup,
+  // and a week of bursts after every hole went unseen. A hole of more than a year (or a broken
+  // clock) still restarts it. A sparse stream (a pack that alerts every few days) has long gaps
+  // that are just quiet: they are neither.
   double mean_gap = stories_since_start_ > 0
                         ? static_cast<double>(clock_ms_ - history_start_ms_) / stories_since_start_
                         : 0;
   if (gap > kRestartGapMs && stories_since_start_ >= kRestartMinStories &&
       gap > kRestartGapFactor * mean_gap) {
-    RestartHistory(now_ms, /*keep_history=*/false, events);
+    if (gap <= kResumeMaxGapMs) {
+      ResumeAfterHole(now_ms, events);
+    } else {
+      RestartHistory(now_ms, /*keep_history=*/false, events);
+    }
     return;
   }
   // After a gap of five baseline time constants every level has decayed to under 1%: jump
@@ -158,6 +184,55 @@ void SpikeDetector::Advance(int64_t now_ms, std::vector<SpikeEvent>* events) {
   }
 }
 
+void SpikeDetector::ResumeAfterHole(int64_t now_ms, std::vector<SpikeEvent>* events) {
+  // Spikes end when the data did (at the latest a spike window after the last clock).
+  for (uint32_t i : active_) {
+    events->push_back(MakeEvent(keys_[i], SpikeState::kEnd, clock_ms_ + o_.spike_window_ms));
+    keys_[i].active = false;
+  }
+  active_.clear();
+  // The spike window after the last event closes as it would in a quiet stream (a live stage
+  // cannot tell an outage from a quiet hour until later), and every key's ring folds into its
+  // baseline: the stories before the hole all count.
+  const int64_t old_clock = clock_ms_;
+  for (const int64_t last = bucket_ + n_; bucket_ < last;) CloseBucket(bucket_);
+  for (Key& k : keys_) Rotate(k, bucket_);
+  // Then time moves to now_ms without the hole's buckets: nothing decays over them, and the
+  // history before the hole counts for the warmup.
+  const int64_t nb = FloorDiv(now_ms, o_.bucket_ms);
+  const int64_t day = DayOf(nb);
+  const int32_t day_shift = static_cast<int32_t>(day - today_);
+  for (Key& k : keys_) {
+    k.ring_bucket = nb;  // the ring is empty after the rotation
+    for (int32_t& d : k.hod_day) d += day_shift;
+    k.threshold_bucket = INT64_MIN;
+    k.spike_from_bucket = INT64_MAX;
+    k.spike_to_bucket = INT64_MIN;
+  }
+  today_ = day;
+  // The spike window now holds only the current bucket (the ones before it were not seen), as
+  // at the first event.
+  std::fill(shape_ring_.begin(), shape_ring_.end(), 0.0);
+  bucket_ = nb;
+  shape_ring_[static_cast<size_t>((nb % n_ + n_) % n_)] = Shape(nb);
+  shape_window_sum_ = Shape(nb);
+  hour_count_ = 0;
+  global_bucket_count_ = 0;
+  // What all keys together had per bucket before the hole, for the volume factor.
+  pre_hole_rate_ = old_clock > history_start_ms_
+                       ? static_cast<double>(stories_since_start_) * o_.bucket_ms /
+                             static_cast<double>(old_clock - history_start_ms_)
+                       : 0;
+  pre_hole_season_ok_ = season_slots_seen_ == 168 && season_sum_ > 0;
+  std::copy(std::begin(season_), std::end(season_), std::begin(pre_hole_season_));
+  hole_end_bucket_ = nb;
+  since_hole_stories_ = 0;
+  since_hole_expected_ = 0;
+  volume_factor_ = 1;
+  history_start_ms_ += now_ms - old_clock;
+  clock_ms_ = now_ms;
+}
+
 void SpikeDetector::RestartHistory(int64_t now_ms, bool keep_history,
                                    std::vector<SpikeEvent>* events) {
   for (uint32_t i : active_) {
@@ -188,6 +263,8 @@ void SpikeDetector::RestartHistory(int64_t now_ms, bool keep_history,
   }
   hour_count_ = 0;
   global_bucket_count_ = 0;
+  hole_end_bucket_ = INT64_MIN;
+  volume_factor_ = 1;
   den_ = 0;
   den_buckets_ = 0;
   den_days_ = 0;
@@ -258,7 +335,8 @@ void SpikeDetector::Refresh(Key& k) {
   if (k.threshold_bucket == bucket_) return;
   k.threshold_bucket = bucket_;
   double rate = den_ > 0 ? k.num / den_ : 0;
-  k.expected = std::max({rate * shape_window_sum_, HourOfDayExpected(k), o_.floor});
+  k.expected =
+      std::max({rate * shape_window_sum_, HourOfDayExpected(k), o_.floor}) * volume_factor_;
   // Dispersion of the key's bucket counts; 1 (Poisson) until a day of buckets is behind it.
   k.dispersion = 1;
   if (den_buckets_ * o_.bucket_ms >= 86400 * 1000.0 && k.num > 0) {

@@ -26,9 +26,12 @@
 // is a spike when P(Poisson(expected / phi) >= c / phi) < alpha and c >= min_stories; a key whose
 // stories come one at a time (phi ~ 1) keeps the Poisson test, a bursty key needs a bigger burst.
 // Spikes are raised only
-// after `warmup` of history (since the first event, or since a silence of more than two weeks
-// and 50 times the stream's mean gap between new stories: missing data, after which a baseline
-// would describe another time).
+// after `warmup` of history (since the first event). A silence of more than two weeks and 50
+// times the stream's mean gap between new stories is missing data (an outage, an archive with a
+// hole): the detector resumes after it with the baselines it had, nothing decayed over the hole
+// (ResumeAfterHole), and for a baseline time constant scales every key's expectation by how much
+// denser the whole stream is than before it (volume_factor_); a hole of more than a year
+// restarts history and its warmup.
 //
 // Memory: per key ~250 bytes plus 16 bytes per bucket of the spike window; keys are capped at
 // max_keys (new keys beyond are counted in dropped_keys and not tracked).
@@ -95,6 +98,7 @@ class SpikeDetector {
   void AddGlobalStory() {
     ++global_bucket_count_;
     ++stories_since_start_;
+    ++since_hole_stories_;
   }
 
   bool warm() const;
@@ -168,6 +172,10 @@ class SpikeDetector {
   // Clears every baseline (and, unless `keep_history`, the hour-of-week profile and the
   // warmup) and moves the clock to now_ms; active spikes end.
   void RestartHistory(int64_t now_ms, bool keep_history, std::vector<SpikeEvent>* events);
+  // After a hole in the data: ends active spikes, folds every key's ring into its baseline, and
+  // moves time to now_ms as if the hole had not been (no decay over it; the history before it
+  // counts for the warmup).
+  void ResumeAfterHole(int64_t now_ms, std::vector<SpikeEvent>* events);
   SpikeEvent MakeEvent(const Key& k, SpikeState state, int64_t end_ms) const;
   uint32_t Threshold(double expected, double dispersion) const;
 
@@ -190,6 +198,19 @@ class SpikeDetector {
   int64_t today_ = 0;    // day index of bucket_
   uint64_t global_bucket_count_ = 0;
   uint64_t stories_since_start_ = 0;
+  // After a hole (ResumeAfterHole), for one baseline time constant: the new stories of all keys
+  // since it, what the history before it expected of them, and their ratio (at least 1), by
+  // which every key's expectation is scaled (the data after a hole may be denser than before it:
+  // a feed added during an outage, an archive that thinned out before its hole).
+  int64_t hole_end_bucket_ = INT64_MIN;
+  uint64_t since_hole_stories_ = 0;
+  double since_hole_expected_ = 0;
+  double volume_factor_ = 1;
+  // All keys' new stories per bucket before the hole: per hour of the week when the profile was
+  // complete (else pre_hole_rate_, the mean).
+  double pre_hole_season_[168] = {};
+  bool pre_hole_season_ok_ = false;
+  double pre_hole_rate_ = 0;
   double hour_count_ = 0;
   double season_[168] = {};
   int season_seen_[168] = {};

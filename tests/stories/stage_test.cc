@@ -687,6 +687,51 @@ TEST_F(StageTest, NoSpikeDuringWarmup) {
   EXPECT_FALSE(stage_->stats().warm);
 }
 
+// A hole in the whole stream (an outage, an archive with a month missing) is missing data, not
+// silence: after it the detector goes on with the baselines it had. A key at its usual rate
+// raises nothing on the first day after a 30-day hole, and 25 distinct stories in two hours
+// there spike (until 2026-12-06 history restarted after such a hole, with its warmup: no spike
+// for a week after each hole). The same when the stream comes back three times as dense on
+// every key (the busy key every 3 minutes instead of 10): that is the feed, not news (fails
+// without the volume factor). A hole of more than a year still restarts the warmup.
+TEST_F(StageTest, AfterAHoleInTheStreamTheBaselineGoesOn) {
+  auto run = [&](int64_t hole_days, int64_t every = 10 * kMinute) {
+    Make({});
+    Background(10, 12 * kHour);
+    EXPECT_TRUE(stage_->stats().warm);
+    const size_t before = got_.spikes.size();
+    const int64_t resume = kT0 + (10 + hole_days) * kDay;
+    // The first day after the hole: the busy key every 10 minutes, kz.unrest twice.
+    for (int64_t t = resume, i = 0; t < resume + kDay; t += every, ++i) {
+      Feed(Alert(
+          {"after" + std::to_string(i), Distinct(3000000 + i), t, "other.rule", {"theme:other"}}));
+      if (i % (720 * kMinute / every) == 0) {
+        Feed(Alert({"k" + std::to_string(i), Distinct(4000000 + i), t}));
+      }
+    }
+    EXPECT_EQ(got_.spikes.size(), before) << "a key at its usual rate spiked after the hole";
+    // Then the burst, the next morning.
+    const int64_t burst = resume + kDay + 9 * kHour;
+    for (int i = 0; i < 25; ++i) {
+      Feed(Alert({"b" + std::to_string(i), Distinct(5000000 + i), burst + i * 4 * kMinute}));
+    }
+  };
+  run(30);
+  EXPECT_TRUE(stage_->stats().warm);
+  auto starts = SpikesWith("start");
+  ASSERT_EQ(starts.size(), 2u);
+  EXPECT_THAT(starts[0], HasSubstr("\"name\":\"kz.unrest\""));
+  got_ = Collected();
+  run(30, 3 * kMinute);
+  starts = SpikesWith("start");
+  ASSERT_EQ(starts.size(), 2u);
+  EXPECT_THAT(starts[0], HasSubstr("\"name\":\"kz.unrest\""));
+  got_ = Collected();
+  run(400);
+  EXPECT_FALSE(stage_->stats().warm);
+  EXPECT_THAT(SpikesWith("start"), IsEmpty());
+}
+
 TEST_F(StageTest, ABusyKeyAtItsUsualRateDoesNotSpike) {
   Make({});
   // Six new stories an hour, evenly, for 10 days: a busy key at its baseline.
