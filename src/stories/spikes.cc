@@ -184,6 +184,13 @@ void SpikeDetector::Advance(int64_t now_ms, std::vector<SpikeEvent>* events) {
   }
 }
 
+void SpikeDetector::Idle(int64_t now_ms, std::vector<SpikeEvent>* events) {
+  if (last_story_clock_ms_ != INT64_MIN) {
+    now_ms = std::min(now_ms, last_story_clock_ms_ + o_.spike_window_ms + o_.bucket_ms);
+  }
+  Advance(now_ms, events);
+}
+
 void SpikeDetector::ResumeAfterHole(int64_t now_ms, std::vector<SpikeEvent>* events) {
   // Spikes end when the data did (at the latest a spike window after the last clock).
   for (uint32_t i : active_) {

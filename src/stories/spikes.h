@@ -82,8 +82,15 @@ class SpikeDetector {
   explicit SpikeDetector(const SpikeOptions& options);
 
   // Moves the clock to `now_ms` if it is later: closes buckets, ends spikes that are over
-  // (appends their events to `*events`). A jump of more than two weeks restarts history.
+  // (appends their events to `*events`). A jump of more than two weeks and 50 times the
+  // stream's mean gap is a hole in the data (ResumeAfterHole); of more than a year, a restart.
   void Advance(int64_t now_ms, std::vector<SpikeEvent>* events);
+  // Time passing with no story (the live stage's wall-clock ticks): as Advance, but no further
+  // than a spike window and a bucket after the last story. By then every spike has ended, and
+  // the rest of a silence of the whole stream only decays the baselines: that is left to the
+  // next story's Advance, which then sees the silence as one step and can tell a hole in the
+  // data (an outage upstream) from quiet news, as it does in a replay.
+  void Idle(int64_t now_ms, std::vector<SpikeEvent>* events);
 
   // Counts one new story (sequence `seq`, language index `language`) for the key at event time
   // `time_ms` (<= the clock; older than the spike window still feeds the baseline) and appends
@@ -99,6 +106,7 @@ class SpikeDetector {
     ++global_bucket_count_;
     ++stories_since_start_;
     ++since_hole_stories_;
+    last_story_clock_ms_ = clock_ms_;
   }
 
   bool warm() const;
@@ -187,6 +195,7 @@ class SpikeDetector {
   int64_t clock_ms_ = INT64_MIN;
   int64_t bucket_ = INT64_MIN;  // the current bucket
   int64_t history_start_ms_ = INT64_MIN;
+  int64_t last_story_clock_ms_ = INT64_MIN;  // the clock when the last new story was counted
   // Global: the shape ring of the window's buckets, its sum, and the weighted shape sum of the
   // buckets that left it (the denominator of every key's rate), as of bucket_ - n_.
   std::vector<double> shape_ring_;

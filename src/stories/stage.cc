@@ -229,8 +229,9 @@ class StageImpl final : public StoriesStage {
   void RenderEvents(Slot& slot, StageOutput& out);
   // Moves the clock to `now_ms` if it is later; a pending time it reaches was right: its
   // deferred counts count there.
-  void Advance(int64_t now_ms);
-  void MoveClock(int64_t now_ms);
+  // `idle`: time passing with no alert (Tick): the spike detector's Idle.
+  void Advance(int64_t now_ms, bool idle = false);
+  void MoveClock(int64_t now_ms, bool idle = false);
   // The clock's guard, before the alert is assigned: true when the dated alert at `t` is
   // further ahead of the clock than the stream's pace allows (the clock is then not moved);
   // else learns the pace and moves the clock to `t`.
@@ -531,19 +532,23 @@ void StageImpl::RenderEvents(Slot& slot, StageOutput& out) {
   stats_.spike_events += events_.size();
 }
 
-void StageImpl::MoveClock(int64_t now_ms) {
+void StageImpl::MoveClock(int64_t now_ms, bool idle) {
   if (clock_ms_ != INT64_MIN && now_ms <= clock_ms_) return;
   clock_ms_ = now_ms;
-  spikes_.Advance(now_ms, &events_);
+  if (idle) {
+    spikes_.Idle(now_ms, &events_);
+  } else {
+    spikes_.Advance(now_ms, &events_);
+  }
   index_.Expire(now_ms);
 }
 
-void StageImpl::Advance(int64_t now_ms) {
+void StageImpl::Advance(int64_t now_ms, bool idle) {
   if (pending_ms_ != INT64_MIN && now_ms >= pending_ms_) {
     MoveClock(pending_ms_);
     CountPending(pending_ms_);
   }
-  MoveClock(now_ms);
+  MoveClock(now_ms, idle);
 }
 
 int64_t StageImpl::Allowance() const {
@@ -791,7 +796,7 @@ const StageOutput& StageImpl::Tick(int64_t now_ms) {
   StageOutput& out = outs_[0];
   Reset(out);
   events_.clear();
-  Advance(now_ms);
+  Advance(now_ms, /*idle=*/true);
   RenderEvents(*slots_[0], out);
   return out;
 }

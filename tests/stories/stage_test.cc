@@ -732,6 +732,33 @@ TEST_F(StageTest, AfterAHoleInTheStreamTheBaselineGoesOn) {
   EXPECT_THAT(SpikesWith("start"), IsEmpty());
 }
 
+// The live stage ticks its clock with the wall clock between alerts. A month of ticks with no
+// alert at all (the matchers down) is the same hole as a month missing from a replay: the
+// baselines do not decay over it, so the busy key at its usual rate raises nothing when alerts
+// come back, and a burst the next morning spikes (fails with ticks advancing the detector as
+// alerts do: the busy key's decayed baseline makes it spike on the first day).
+TEST_F(StageTest, AMonthOfTicksWithoutAlertsIsAHoleNotQuietNews) {
+  Make({});
+  Background(10, 12 * kHour);
+  const size_t before = got_.spikes.size();
+  for (int64_t t = kT0 + 10 * kDay; t < kT0 + 40 * kDay; t += kHour) Tick(t);
+  const int64_t resume = kT0 + 40 * kDay;
+  for (int64_t t = resume, i = 0; t < resume + kDay; t += 10 * kMinute, ++i) {
+    Feed(Alert(
+        {"after" + std::to_string(i), Distinct(3000000 + i), t, "other.rule", {"theme:other"}}));
+    if (i % 72 == 0) Feed(Alert({"k" + std::to_string(i), Distinct(4000000 + i), t}));
+  }
+  EXPECT_EQ(got_.spikes.size(), before) << "a key at its usual rate spiked after the silence";
+  const int64_t burst = resume + kDay + 9 * kHour;
+  for (int i = 0; i < 25; ++i) {
+    Feed(Alert({"b" + std::to_string(i), Distinct(5000000 + i), burst + i * 4 * kMinute}));
+  }
+  const auto starts = SpikesWith("start");
+  ASSERT_EQ(starts.size(), 2u);
+  EXPECT_THAT(starts[0], HasSubstr("\"name\":\"kz.unrest\""));
+  EXPECT_TRUE(stage_->stats().warm);
+}
+
 TEST_F(StageTest, ABusyKeyAtItsUsualRateDoesNotSpike) {
   Make({});
   // Six new stories an hour, evenly, for 10 days: a busy key at its baseline.
