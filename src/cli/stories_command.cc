@@ -274,6 +274,13 @@ int RunStoriesCommand(int argc, char** argv) {
                  static_cast<unsigned long long>(st.clock_jumps),
                  st.clock_jumps == 1 ? "jump confirmed" : "jumps confirmed");
   }
+  if (st.stream_holes != 0) {
+    std::fprintf(stderr,
+                 "; %llu %s in the data (silences of the whole stream of more than two weeks: "
+                 "the spike baselines went on after %s)",
+                 static_cast<unsigned long long>(st.stream_holes),
+                 st.stream_holes == 1 ? "hole" : "holes", st.stream_holes == 1 ? "it" : "each");
+  }
   std::fprintf(stderr, "; window %zu stories and memory %s at the end of the input, %zu keys",
                before_flush.window_stories, HumanBytes(before_flush.memory_bytes).c_str(), st.keys);
   if (st.dropped_keys != 0) {

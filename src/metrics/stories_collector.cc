@@ -73,6 +73,11 @@ std::vector<MetricFamily> StoriesCollector::Collect() const {
                "Such times another story confirmed (the stream moved: the clock jumped), since "
                "the last activation.",
                MetricType::Counter, static_cast<double>(stage.clock_jumps));
+  AppendSingle(&out, "steppewatch_stories_stream_holes_total",
+               "Silences of the whole alert stream taken for holes in the data (more than two "
+               "weeks and 50 times its usual gap between new stories): the spike baselines went "
+               "on after each as before it, since the last activation.",
+               MetricType::Counter, static_cast<double>(stage.stream_holes));
   AppendSingle(&out, "steppewatch_stories_window_stories", "Stories kept in the window.",
                MetricType::Gauge, static_cast<double>(stage.window_stories));
   AppendSingle(&out, "steppewatch_stories_memory_bytes",

@@ -146,6 +146,7 @@ void SpikeDetector::Advance(int64_t now_ms, std::vector<SpikeEvent>* events) {
                         : 0;
   if (gap > kRestartGapMs && stories_since_start_ >= kRestartMinStories &&
       gap > kRestartGapFactor * mean_gap) {
+    ++holes_;
     if (gap <= kResumeMaxGapMs) {
       ResumeAfterHole(now_ms, events);
     } else {

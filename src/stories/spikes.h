@@ -116,6 +116,9 @@ class SpikeDetector {
   // Key counts of new stories that came more than the spike window behind the clock (fed to
   // the baseline only).
   uint64_t behind_window() const { return behind_window_; }
+  // Silences of the whole stream taken for holes in the data (ResumeAfterHole), and those long
+  // enough to restart history.
+  uint64_t holes() const { return holes_; }
   size_t MemoryBytes() const;
   // New stories per key since creation: fn(rule_scope, name, count).
   template <typename Fn>
@@ -237,6 +240,7 @@ class SpikeDetector {
   std::vector<uint32_t> active_;
   uint64_t dropped_keys_ = 0;
   uint64_t behind_window_ = 0;
+  uint64_t holes_ = 0;
 };
 
 }  // namespace steppewatch::stories

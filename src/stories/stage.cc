@@ -809,6 +809,7 @@ StageStats StageImpl::stats() const {
   s.keys = spikes_.keys();
   s.dropped_keys = spikes_.dropped_keys();
   s.behind_spike_window = spikes_.behind_window();
+  s.stream_holes = spikes_.holes();
   s.warm = spikes_.warm();
   s.clock_ms = clock_ms_ == INT64_MIN ? -1 : clock_ms_;
   s.pending_clock_ms = pending_ms_ == INT64_MIN ? -1 : pending_ms_;

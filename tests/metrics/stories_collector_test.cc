@@ -314,6 +314,9 @@ TEST(StoriesCollectorTest, ExportsTheValueOfEveryCounterOfTheStageAndTheRole) {
       // MisdatedTest and TwoMisdatedAlertsSideBySideDoNotMoveTheClock).
       {"steppewatch_stories_ahead_of_clock_total", 0},
       {"steppewatch_stories_clock_jumps_total", 0},
+      // No silence of two weeks here: its count is tested in the stage's
+      // AfterAHoleInTheStreamTheBaselineGoesOn and AMonthOfTicksWithoutAlertsIsAHoleNotQuietNews.
+      {"steppewatch_stories_stream_holes_total", 0},
       {"steppewatch_stories_window_stories", 19},
       {"steppewatch_spikes_active", 2},
       {"steppewatch_stories_spike_keys", 6},

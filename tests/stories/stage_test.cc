@@ -718,6 +718,7 @@ TEST_F(StageTest, AfterAHoleInTheStreamTheBaselineGoesOn) {
   };
   run(30);
   EXPECT_TRUE(stage_->stats().warm);
+  EXPECT_EQ(stage_->stats().stream_holes, 1u);
   auto starts = SpikesWith("start");
   ASSERT_EQ(starts.size(), 2u);
   EXPECT_THAT(starts[0], HasSubstr("\"name\":\"kz.unrest\""));
@@ -729,6 +730,7 @@ TEST_F(StageTest, AfterAHoleInTheStreamTheBaselineGoesOn) {
   got_ = Collected();
   run(400);
   EXPECT_FALSE(stage_->stats().warm);
+  EXPECT_EQ(stage_->stats().stream_holes, 1u);  // counted, and history restarted
   EXPECT_THAT(SpikesWith("start"), IsEmpty());
 }
 
@@ -757,6 +759,7 @@ TEST_F(StageTest, AMonthOfTicksWithoutAlertsIsAHoleNotQuietNews) {
   ASSERT_EQ(starts.size(), 2u);
   EXPECT_THAT(starts[0], HasSubstr("\"name\":\"kz.unrest\""));
   EXPECT_TRUE(stage_->stats().warm);
+  EXPECT_EQ(stage_->stats().stream_holes, 1u);
 }
 
 TEST_F(StageTest, ABusyKeyAtItsUsualRateDoesNotSpike) {

@@ -115,6 +115,10 @@ struct StageStats {
   // reaches it, at the stream's time when it was a mistake
   uint64_t ahead = 0;
   uint64_t clock_jumps = 0;  // such jumps confirmed by a second story (the clock then moved)
+  // silences of the whole stream of more than two weeks and 50 times its mean gap between new
+  // stories: holes in the data, after which the spike baselines went on as before (after more
+  // than a year: history restarted)
+  uint64_t stream_holes = 0;
   uint64_t spike_events = 0;
   size_t window_stories = 0;  // gauge
   size_t memory_bytes = 0;    // gauge: the window's and the baselines' memory
