@@ -83,14 +83,18 @@ double SpikeDetector::Shape(int64_t b) const {
 }
 
 void SpikeDetector::CloseBucket(int64_t b) {
+  // All keys together, with the keys' own baseline: what bucket b was expected to hold, then b
+  // folded in.
+  const double shape = Shape(b);
+  const double expected_all = all_den_ > 0 ? all_num_ / all_den_ * shape : 0;
+  all_num_ = all_num_ * decay_ + static_cast<double>(global_bucket_count_);
+  all_den_ = all_den_ * decay_ + shape;
   if (hole_end_bucket_ != INT64_MIN) {
     if ((b - hole_end_bucket_) * o_.bucket_ms >= o_.baseline_ms) {
       hole_end_bucket_ = INT64_MIN;  // the baselines have had a time constant to learn
       volume_factor_ = 1;
     } else {
-      since_hole_expected_ += pre_hole_season_ok_ ? pre_hole_season_[HourOfWeek(b * o_.bucket_ms)] *
-                                                        o_.bucket_ms / kHourMs
-                                                  : pre_hole_rate_;
+      since_hole_expected_ += expected_all;
       // A prior of kVolumePrior stories at the old rate: a few stories do not move it.
       volume_factor_ = std::max(1.0, (static_cast<double>(since_hole_stories_) + kVolumePrior) /
                                          (since_hole_expected_ + kVolumePrior));
@@ -226,13 +230,6 @@ void SpikeDetector::ResumeAfterHole(int64_t now_ms, std::vector<SpikeEvent>* eve
   shape_window_sum_ = Shape(nb);
   hour_count_ = 0;
   global_bucket_count_ = 0;
-  // What all keys together had per bucket before the hole, for the volume factor.
-  pre_hole_rate_ = old_clock > history_start_ms_
-                       ? static_cast<double>(stories_since_start_) * o_.bucket_ms /
-                             static_cast<double>(old_clock - history_start_ms_)
-                       : 0;
-  pre_hole_season_ok_ = season_slots_seen_ == 168 && season_sum_ > 0;
-  std::copy(std::begin(season_), std::end(season_), std::begin(pre_hole_season_));
   hole_end_bucket_ = nb;
   since_hole_stories_ = 0;
   since_hole_expected_ = 0;
@@ -273,6 +270,7 @@ void SpikeDetector::RestartHistory(int64_t now_ms, bool keep_history,
   global_bucket_count_ = 0;
   hole_end_bucket_ = INT64_MIN;
   volume_factor_ = 1;
+  all_num_ = all_den_ = 0;
   den_ = 0;
   den_buckets_ = 0;
   den_days_ = 0;

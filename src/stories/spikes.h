@@ -30,8 +30,8 @@
 // times the stream's mean gap between new stories is missing data (an outage, an archive with a
 // hole): the detector resumes after it with the baselines it had, nothing decayed over the hole
 // (ResumeAfterHole), and for a baseline time constant scales every key's expectation by how much
-// denser the whole stream is than before it (volume_factor_); a hole of more than a year
-// restarts history and its warmup.
+// denser the whole stream is than its own baseline expected (volume_factor_); a hole of more
+// than a year restarts history and its warmup.
 //
 // Memory: per key ~250 bytes plus 16 bytes per bucket of the spike window; keys are capped at
 // max_keys (new keys beyond are counted in dropped_keys and not tracked).
@@ -211,18 +211,17 @@ class SpikeDetector {
   uint64_t global_bucket_count_ = 0;
   uint64_t stories_since_start_ = 0;
   // After a hole (ResumeAfterHole), for one baseline time constant: the new stories of all keys
-  // since it, what the history before it expected of them, and their ratio (at least 1), by
+  // since it, what their baseline (all_num_) expected of them, and their ratio (at least 1), by
   // which every key's expectation is scaled (the data after a hole may be denser than before it:
   // a feed added during an outage, an archive that thinned out before its hole).
   int64_t hole_end_bucket_ = INT64_MIN;
   uint64_t since_hole_stories_ = 0;
   double since_hole_expected_ = 0;
   double volume_factor_ = 1;
-  // All keys' new stories per bucket before the hole: per hour of the week when the profile was
-  // complete (else pre_hole_rate_, the mean).
-  double pre_hole_season_[168] = {};
-  bool pre_hole_season_ok_ = false;
-  double pre_hole_rate_ = 0;
+  // All keys' new stories as one key's baseline (the same decay and hour-of-week shape, every
+  // bucket folded as it closes): what the stream was expected to bring after a hole.
+  double all_num_ = 0;
+  double all_den_ = 0;
   double hour_count_ = 0;
   double season_[168] = {};
   int season_seen_[168] = {};
