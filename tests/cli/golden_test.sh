@@ -72,6 +72,9 @@ case "$case_name" in
   stories-max-keys) run stories --warmup-days 1 --max-keys 2 --now 2026-01-01T00:00:00Z tests/cli/data/stories-alerts.jsonl ;;
   stories-bad-input) "$bin" stories --now 2026-01-01T00:00:00Z --rejected "$out/rejected" - <tests/cli/data/stories-bad.jsonl >"$out/stdout" 2>"$out/stderr"; echo $? >"$out/exit"; cat "$out/rejected" >>"$out/stdout" ;;
   stories-bad-flag) run stories --bucket 7x tests/cli/data/stories-alerts.jsonl ;;
+  # A hole of 20 days in the stream: counted in the summary, and the burst after it spikes (no new
+  # warmup; before 2026-12-06 it raised nothing).
+  stories-hole) run stories --now 2026-01-01T00:00:00Z --output /dev/null tests/cli/data/stories-hole.jsonl ;;
   match-threads-agree)
     # Input larger than several of the workers' batches (256 KiB), with blank and bad lines and
     # no final newline: three threads write what one does, and the same line numbers.

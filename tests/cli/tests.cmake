@@ -8,7 +8,8 @@ set(steppewatch_cli_golden_cases
     feed-repeated-property match-help
     match-no-rules match-bad-threads match-ordered match-stdin match-demo match-demo-threads
     match-invalid-pack match-summary match-compact match-cache explain explain-unknown-rule stories-help
-    stories-backtest stories-max-keys stories-bad-input stories-bad-flag match-threads-agree)
+    stories-backtest stories-max-keys stories-bad-input stories-bad-flag stories-hole
+    match-threads-agree)
 foreach(case ${steppewatch_cli_golden_cases})
   add_test(NAME cli.golden.${case}
            COMMAND ${PROJECT_SOURCE_DIR}/tests/cli/golden_test.sh $<TARGET_FILE:steppewatch> ${case})

@@ -38,11 +38,10 @@
 //
 // Offsets: most folds keep the byte length. Where they do not (İ -> i, ’ -> ', a space run, a
 // dropped character, a character reference, U+023A -> U+2C65 grows by one byte), FoldedText
-// records one map entry, so a
-// folded offset that lies on a character boundary maps back to the exact original offset in
-// O(log entries), and in O(1) when the field had no length change (the common case). A folded
-// offset where characters were dropped maps to the original offset after them, so a hit's start
-// and end both lie past them ("Kazakhstan" in "\u2060Kazakhstan\uFEFF x" is
+// records one map entry, so a folded offset that lies on a character boundary maps back to the
+// exact original offset in O(log entries), and in O(1) when the field had no length change (the
+// common case). A folded offset where characters were dropped maps to the original offset after
+// them, so a hit's start and end both lie past them ("Kazakhstan" in "\u2060Kazakhstan\uFEFF x" is
 // "Kazakhstan\uFEFF"); the word checks on the original text look past them too
 // (IsBoundaryBefore/After in utf8.h).
 //

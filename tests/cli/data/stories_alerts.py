@@ -11,6 +11,10 @@ stories-alerts.jsonl (time order, 2022-11-21 .. 2022-11-22):
   - the same item on a second alert topic (not a copy).
 stories-bad.jsonl: one line per rejection reason, undated alerts before and after dated ones,
   and a new story more than the spike window behind the clock.
+stories-hole.jsonl: eight days of background (other.rule every 30 minutes, kz.unrest every
+  six hours), a hole of 20 days with no alert at all, a day of the same background, then 25
+  distinct stories on kz.unrest in two hours: one hole in the data, and a spike with no new
+  warmup after it.
 
 usage: stories_alerts.py  (from the source directory)
 """
@@ -100,6 +104,21 @@ def main():
   with open("tests/cli/data/stories-bad.jsonl", "w") as f:
     for r in bad:
       f.write(r + "\n")
+
+  hole = []
+  for start, days in ((T0, 8), (T0 + 28 * 86400, 1)):
+    for k in range(days * 48):
+      secs = start + k * 1800
+      hole.append(alert("bg-%d" % secs, distinct(3000 + len(hole)), secs, rule="other.rule",
+                        tags=("theme:other",)))
+      if k % 12 == 0:
+        hole.append(alert("kz-%d" % secs, distinct(3000 + len(hole)), secs + 60))
+  t = T0 + 29 * 86400 + 9 * 3600
+  for i in range(25):
+    hole.append(alert("hole-burst-%d" % i, distinct(5000 + i), t + i * 288))
+  with open("tests/cli/data/stories-hole.jsonl", "w") as f:
+    for r in hole:
+      f.write(json.dumps(r, separators=(",", ":")) + "\n")
 
 
 if __name__ == "__main__":
