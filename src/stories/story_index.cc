@@ -85,13 +85,18 @@ int ClassFor(uint32_t words) {
 
 inline uint32_t SizeOf(const uint64_t* bucket) { return static_cast<uint32_t>(bucket[0]); }
 inline uint32_t CapOf(const uint64_t* bucket) { return static_cast<uint32_t>(bucket[0] >> 32); }
+// A bucket's two arrays (story_index.h): the filters from word 1, the sequence numbers after the
+// capacity's filters.
+inline uint32_t* FiltersOf(uint64_t* bucket) { return reinterpret_cast<uint32_t*>(bucket + 1); }
+inline const uint32_t* FiltersOf(const uint64_t* bucket) {
+  return reinterpret_cast<const uint32_t*>(bucket + 1);
+}
+inline uint32_t* SeqsOf(uint64_t* bucket) { return FiltersOf(bucket) + CapOf(bucket); }
+inline const uint32_t* SeqsOf(const uint64_t* bucket) { return FiltersOf(bucket) + CapOf(bucket); }
 
 // The bucket scan (bucket_scan.h), its version chosen once at run time: the build targets
-// generic x86-64, where __builtin_popcountll is a library call; AVX2 tests eight entries per step
-// and AVX-512 VPOPCNTQ eight per instruction.
-// A lookup compacts a bucket when this many of its entries are stale (or all, when it has
-// fewer).
-constexpr uint32_t kStaleSlack = 4;
+// generic x86-64, where __builtin_popcount is a library call; AVX2 tests eight filters per step
+// and AVX-512 VPOPCNTD sixteen.
 constexpr int kMaxHits = bucket_scan::kMaxHits;
 
 const bucket_scan::ScanFn kScan = bucket_scan::Choose();
@@ -195,7 +200,12 @@ void StoryIndex::CompactArenas() {
       left = kArenaBytes;
     }
     if (reinterpret_cast<char*>(b) != dest) {
-      std::memmove(dest, b, (size_t{SizeOf(b)} + 1) * 8);
+      // The header and the filters, then the sequence numbers (the capacity's filters after
+      // them in both places). dest is below b, so the first move ends before b's sequence
+      // numbers begin.
+      const size_t size = SizeOf(b), cap = CapOf(b);
+      std::memmove(dest, b, 8 + size * 4);
+      std::memmove(dest + 8 + cap * 4, reinterpret_cast<const char*>(b) + 8 + cap * 4, size * 4);
       heads_[slot] = reinterpret_cast<uint64_t*>(dest);
     }
     dest += bytes;
@@ -236,7 +246,10 @@ void StoryIndex::Resize(size_t slot, uint32_t new_cap) {
     const uint32_t words = c < kClassCount ? kClassWords.words[c] : new_cap + 1;
     fresh = AllocBlock(words);
     fresh[0] = size | (uint64_t{words - 1} << 32);
-    if (size > 0) std::memcpy(fresh + 1, old + 1, size_t{size} * 8);
+    if (size > 0) {
+      std::memcpy(FiltersOf(fresh), FiltersOf(old), size_t{size} * 4);
+      std::memcpy(SeqsOf(fresh), SeqsOf(old), size_t{size} * 4);
+    }
   }
   if (old != nullptr) FreeBlock(old, CapOf(old) + 1);
   heads_[slot] = fresh;
@@ -250,11 +263,12 @@ void StoryIndex::Resize(size_t slot, uint32_t new_cap) {
   }
 }
 
-void StoryIndex::Append(size_t slot, uint64_t entry) {
+void StoryIndex::Append(size_t slot, uint32_t filter, uint32_t seq) {
   uint64_t* b = heads_[slot];
-  if (b != nullptr && SizeOf(b) == CapOf(b) && SizeOf(b) > 0 && Stale(b[1])) {
-    // Full with stale entries (lookups leave up to kStaleSlack - 1): drop them before growing,
-    // so the slack costs no memory.
+  if (b != nullptr && SizeOf(b) == CapOf(b) && SizeOf(b) > 0 && Stale(SeqsOf(b)[0])) {
+    // Full with stale entries: drop them before growing, so stale entries never cost a bucket
+    // memory (a bucket holds at most its capacity's slack of them when it is appended to, and
+    // the sweep drops those of buckets no story is added to).
     Compact(slot);
     b = heads_[slot];
   }
@@ -266,7 +280,8 @@ void StoryIndex::Append(size_t slot, uint64_t entry) {
     b = heads_[slot];
   }
   const uint32_t size = SizeOf(b);
-  b[1 + size] = entry;
+  FiltersOf(b)[size] = filter;
+  SeqsOf(b)[size] = seq;
   b[0] = (size + 1) | (uint64_t{CapOf(b)} << 32);
 }
 
@@ -278,10 +293,15 @@ void StoryIndex::Compact(size_t slot) {
   // A bucket's entries are in sequence order (appended in it, kept in it by every move), and
   // stories expire in sequence order: the stale entries are a prefix. Drop it and slide the
   // rest down (one memmove, instead of a test and a branch per entry).
+  uint32_t* filters = FiltersOf(b);
+  uint32_t* seqs = SeqsOf(b);
   uint32_t first = 0;
-  while (first < size && Stale(b[1 + first])) ++first;
+  while (first < size && Stale(seqs[first])) ++first;
   const uint32_t kept = size - first;
-  if (first > 0 && kept > 0) std::memmove(b + 1, b + 1 + first, size_t{kept} * 8);
+  if (first > 0 && kept > 0) {
+    std::memmove(filters, filters + first, size_t{kept} * 4);
+    std::memmove(seqs, seqs + first, size_t{kept} * 4);
+  }
   b[0] = kept | (uint64_t{cap} << 32);
   // Give memory back when a bucket is mostly empty (the window's volume fell).
   if (kept == 0 && window_empty) {
@@ -321,13 +341,15 @@ void StoryIndex::PrefetchHeads(Fingerprint fp, Fingerprint lead, Fingerprint sen
 void StoryIndex::PrefetchBuckets(Fingerprint fp, Fingerprint lead, Fingerprint sentence,
                                  Fingerprint sentence2) const {
   // The buckets hold about size / 65536 entries each (Poisson: a few in ten hold 1.5 times
-  // that); load the lines of 1.5 times the mean (the first line also holds the bucket's size;
-  // a block starts anywhere in a line), at most 24.
+  // that); load the lines of 1.5 times the mean of their filters (the first line also holds the
+  // bucket's size; a block starts anywhere in a line), at most 24. The sequence numbers are
+  // read for the few filters that pass (and by the appends and compactions, which
+  // PrefetchBucketRest loads).
   // The lead and sentence buckets are read only when no story is within the distance (a new
   // story, most of a window's alerts), and hold as many entries as the others when most stories
   // have a lead key (longer items): the same lines (their first line only cost a demand miss per
   // further line on every new story, ~7% of the stage at 5 M stories).
-  const size_t bytes = 8 + (size() >> 16) * 12;
+  const size_t bytes = 8 + (size() >> 16) * 6;
   const size_t lines = std::min<size_t>(24, bytes / 64 + 2);
   for (int l = 0; l < kLookups; ++l) {
     const Fingerprint key = KeyOf(l, fp, lead, sentence, sentence2);
@@ -358,13 +380,19 @@ void StoryIndex::PrefetchBucketRest(Fingerprint fp, Fingerprint lead, Fingerprin
     if (key == 0) continue;
     const uint64_t* b = heads_[SlotOf(key, t)];
     if (b == nullptr) continue;
-    // The lines after the first up to the one the next entry goes to (a new story appends to
-    // every bucket it was looked up in), at most 64.
+    // The filters' lines after the first, up to the one the next filter goes to (a new story
+    // appends to every bucket it was looked up in), at most 64; then the line the next sequence
+    // number goes to. The other sequence numbers are read for the filters that pass (rare) and
+    // by a compaction (an append to a full bucket, the sweep).
+    const uint32_t size = SizeOf(b);
+    const uint32_t* filters = FiltersOf(b);
     const uintptr_t first = reinterpret_cast<uintptr_t>(b) & ~uintptr_t{63};
-    const uintptr_t end = reinterpret_cast<uintptr_t>(b + 1 + std::min<uint32_t>(SizeOf(b), 504));
+    const uintptr_t end = reinterpret_cast<uintptr_t>(filters + std::min<uint32_t>(size, 1008));
     for (uintptr_t line = first + 64; line <= end; line += 64) {
       __builtin_prefetch(reinterpret_cast<const void*>(line));
     }
+    const uint32_t* seqs = filters + CapOf(b);
+    __builtin_prefetch(seqs + size);  // a hint: past the block when it is full
   }
 }
 
@@ -399,14 +427,10 @@ bool StoryIndex::Nearest(Fingerprint key, int first, int count, int k, Fingerpri
     const uint64_t* b = heads_[slot];
     if (b == nullptr || SizeOf(b) == 0) continue;
     uint32_t hits[kMaxHits];
-    int n = kScan(b + 1, SizeOf(b), FilterOf(key, t), k, head, live, hits);
-    // Entries are in sequence order, so the bucket's first kStaleSlack entries are all stale
-    // when the last of them is. Compacting only then, not at the first stale entry, moves the
-    // bucket a quarter as often (at 5 M stories each lookup found about one entry expired
-    // since the bucket's last lookup: a memmove per bucket read, ~6% of the stage); the scan
-    // skips stale entries either way, and the sweep still drops every one.
-    const uint32_t last = std::min(SizeOf(b), kStaleSlack);
-    const bool stale = Stale(b[last]);
+    int n = kScan(FiltersOf(b), SeqsOf(b), SizeOf(b), FilterOf(key, t), k, head, live, hits);
+    // A lookup reads the filters only, and leaves stale entries to the appends and the sweep
+    // (until 2026-12-06 it compacted a bucket with four stale entries, which read the first
+    // line of its sequence numbers on every lookup; the scan skips stale entries either way).
     for (int h = 0; h < n; ++h) {
       uint64_t candidate = FullSeq(hits[h]);
       const Story& s = At(candidate);
@@ -427,8 +451,6 @@ bool StoryIndex::Nearest(Fingerprint key, int first, int count, int k, Fingerpri
         best_seq = candidate;
       }
     }
-    // The bucket is in cache now: the cheapest time to drop what expired from it.
-    if (stale) Compact(slot);
   }
   *seq = best_seq;
   return found;
@@ -514,6 +536,7 @@ StoryIndex::Assignment StoryIndex::AssignPrefetched(Fingerprint fp, std::string_
     chunks_.push_back(std::move(c));
   }
   uint64_t seq = tail_seq_++;
+  const auto seq32 = static_cast<uint32_t>(seq);
   Chunk& chunk = ChunkOf(seq);
   Story& s = chunk.stories[seq & (kChunkSize - 1)];
   s = Story{};
@@ -531,21 +554,14 @@ StoryIndex::Assignment StoryIndex::AssignPrefetched(Fingerprint fp, std::string_
   s.exact_sources = 1;
   s.source_bits = 0;
   if (fp != 0) {
-    for (int t = 0; t < kTables; ++t) {
-      Append(SlotOf(fp, t), FilterOf(fp, t) | (uint64_t{static_cast<uint32_t>(seq)} << 32));
-    }
+    for (int t = 0; t < kTables; ++t) Append(SlotOf(fp, t), FilterOf(fp, t), seq32);
   }
-  if (lead != 0) {
-    Append(SlotOf(lead, kLeadTable),
-           FilterOf(lead, kLeadTable) | (uint64_t{static_cast<uint32_t>(seq)} << 32));
-  }
+  if (lead != 0) Append(SlotOf(lead, kLeadTable), FilterOf(lead, kLeadTable), seq32);
   if (sentence != 0) {
-    Append(SlotOf(sentence, kSentenceTable),
-           FilterOf(sentence, kSentenceTable) | (uint64_t{static_cast<uint32_t>(seq)} << 32));
+    Append(SlotOf(sentence, kSentenceTable), FilterOf(sentence, kSentenceTable), seq32);
   }
   if (sentence2 != 0) {
-    Append(SlotOf(sentence2, kSentenceTable),
-           FilterOf(sentence2, kSentenceTable) | (uint64_t{static_cast<uint32_t>(seq)} << 32));
+    Append(SlotOf(sentence2, kSentenceTable), FilterOf(sentence2, kSentenceTable), seq32);
   }
   out.seq = seq;
   out.story = &s;

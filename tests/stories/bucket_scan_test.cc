@@ -54,11 +54,16 @@ TEST(BucketScan, EveryVersionAgreesWithThePortableOneOnRandomBuckets) {
     // before the head (stale) to past the live count.
     const uint32_t head = static_cast<uint32_t>(rng());
     const uint32_t live = 1 + static_cast<uint32_t>(rng() % 2000);
-    // The words past the bucket's end hold live entries equal to the query: a version that
-    // reads them as entries reports them.
-    auto storage = std::make_unique<uint64_t[]>(n + 8);
-    uint64_t* entries = storage.get();
-    for (uint32_t i = n; i < n + 8; ++i) entries[i] = q | (uint64_t{head} << 32);
+    // The words past the arrays' ends hold live entries whose filter equals the query: a
+    // version that reads them as entries reports them.
+    auto filter_storage = std::make_unique<uint32_t[]>(n + 16);
+    auto seq_storage = std::make_unique<uint32_t[]>(n + 16);
+    uint32_t* filters = filter_storage.get();
+    uint32_t* seqs = seq_storage.get();
+    for (uint32_t i = n; i < n + 16; ++i) {
+      filters[i] = q;
+      seqs[i] = head;
+    }
     uint32_t seq = head - static_cast<uint32_t>(rng() % 20);
     const int near_share = static_cast<int>(rng() % 4);  // 0: few near filters, 3: most
     for (uint32_t i = 0; i < n; ++i) {
@@ -66,15 +71,16 @@ TEST(BucketScan, EveryVersionAgreesWithThePortableOneOnRandomBuckets) {
       const uint32_t filter = static_cast<int>(rng() % 4) < near_share
                                   ? Near(q, static_cast<int>(rng() % 6), rng)
                                   : static_cast<uint32_t>(rng());
-      entries[i] = filter | (uint64_t{seq} << 32);
+      filters[i] = filter;
+      seqs[i] = seq;
     }
     uint32_t expected[kMaxHits];
-    const int expected_n = ScanGeneric(entries, n, q, k, head, live, expected);
+    const int expected_n = ScanGeneric(filters, seqs, n, q, k, head, live, expected);
     with_hits += expected_n > 0;
     full += expected_n == kMaxHits;
     for (const Version& v : versions) {
       uint32_t got[kMaxHits];
-      const int got_n = v.scan(entries, n, q, k, head, live, got);
+      const int got_n = v.scan(filters, seqs, n, q, k, head, live, got);
       ASSERT_EQ(got_n, expected_n) << v.name << " n=" << n << " k=" << k << " round " << round;
       for (int h = 0; h < got_n; ++h) {
         ASSERT_EQ(got[h], expected[h]) << v.name << " hit " << h << " round " << round;

@@ -5,9 +5,10 @@
 // cut into four 16-bit blocks, and two fingerprints within distance 3 agree exactly on at least
 // one block. Each block has a table of 65536 buckets holding, for the stories with that block
 // value, 8-byte entries: 32 of the other 48 bits (a filter: a fingerprint within distance 3 is
-// within 3 on them; a random one passes with probability 1.3e-6) and the story's sequence number.
-// A lookup scans four buckets of ~N/65536 entries each (76 at 5 M stories) with a vector
-// popcount and checks the few that pass against the story's own fingerprint. This replaces the
+// within 3 on them; a random one passes with probability 1.3e-6) and the story's sequence number,
+// kept in two arrays. A lookup scans the filters of four buckets of ~N/65536 entries each (76 at
+// 5 M stories: ~5 cache lines each) with a vector popcount, and reads the sequence number and
+// the story of the few that pass to check the story's own fingerprint. This replaces the
 // permuted sorted tables of the paper, which need a sort or a tree to insert and delete in a
 // moving window.
 //
@@ -36,8 +37,8 @@
 // Expiry touches no bucket: a story leaves the window by moving the window's first sequence
 // number past it, and its entries (four to seven) become stale (the scan tells them by their
 // sequence number). A bucket's entries are in sequence order, so its stale entries are a prefix.
-// They are dropped when a lookup scans the bucket and finds a few of them stale (the bucket is then
-// in cache), when a full bucket would grow, and by a sweep that visits every bucket once per
+// They are dropped when a full bucket would grow (so a bucket that stories are added to holds at
+// most its capacity's slack of them) and by a sweep that visits every bucket once per
 // turnover of the window (so quiet buckets give their memory back and a 32-bit sequence number
 // never wraps into the live range).
 //
@@ -191,15 +192,16 @@ class StoryIndex {
 
  private:
   // A bucket is one block of 8-byte words: word 0 holds its size (low half) and capacity (high
-  // half), words 1..cap the entries: filter (low half) and the story's sequence number's low 32
-  // bits (high half). The tables' 7 x 65536 heads (4 x 65536 for the fingerprint, 65536 for the
-  // lead key, 2 x 65536 for the sentence keys) hold only the pointers (3.5 MiB; null: an empty
-  // bucket). Blocks come in size classes (16-byte
-  // steps to 512 bytes, then x1.125) carved from 2 MiB huge-page arenas, with a free list per
-  // class: a lookup's random reads then need no page walk (with 4 KiB pages from malloc each bucket
-  // read was a TLB miss, and a prefetch that misses the TLB waits for the walk), and a bucket's
-  // growth costs no malloc. Freed blocks are kept for reuse, and the arenas are packed again
-  // (CompactArenas) when free blocks pass a tenth of them.
+  // half), words 1..cap the entries as two arrays of cap 32-bit words: the filters, then the
+  // stories' sequence numbers' low 32 bits (a lookup reads the filters only, half the bucket's
+  // lines; until 2026-12-06 an entry was one word, filter and sequence number). The tables' 7 x
+  // 65536 heads (4 x 65536 for the fingerprint, 65536 for the lead key, 2 x 65536 for the sentence
+  // keys) hold only the pointers (3.5 MiB; null: an empty bucket). Blocks come in size classes
+  // (16-byte steps to 512 bytes, then x1.125) carved from 2 MiB huge-page arenas, with a free list
+  // per class: a lookup's random reads then need no page walk (with 4 KiB pages from malloc each
+  // bucket read was a TLB miss, and a prefetch that misses the TLB waits for the walk), and a
+  // bucket's growth costs no malloc. Freed blocks are kept for reuse, and the arenas are packed
+  // again (CompactArenas) when free blocks pass a tenth of them.
   static constexpr int kChunkBits = 12;  // 4096 stories (224 KiB) per chunk
   static constexpr uint64_t kChunkSize = uint64_t{1} << kChunkBits;
   struct Chunk {
@@ -211,7 +213,7 @@ class StoryIndex {
   Story& At(uint64_t seq) const;
   // Drops the stale entries of bucket `slot` (and gives memory back when it is mostly empty).
   void Compact(size_t slot);
-  void Append(size_t slot, uint64_t entry);
+  void Append(size_t slot, uint32_t filter, uint32_t seq);
   void Resize(size_t slot, uint32_t new_cap);
   uint64_t* AllocBlock(uint32_t words);
   void FreeBlock(uint64_t* block, uint32_t words);
@@ -220,11 +222,10 @@ class StoryIndex {
   static std::string_view StoredForm(std::string_view id);
   static uint64_t IdHash(std::string_view id);
   uint64_t FullSeq(uint32_t low) const;
-  // True when a bucket entry's story has left the window (its sequence number, low 32 bits in
-  // the entry's high half, is before the window's first, mod 2^32).
-  bool Stale(uint64_t entry) const {
-    return static_cast<uint32_t>(entry >> 32) - static_cast<uint32_t>(head_seq_) >=
-           static_cast<uint32_t>(tail_seq_ - head_seq_);
+  // True when a bucket entry's story has left the window (its sequence number's low 32 bits,
+  // `seq`, are before the window's first, mod 2^32).
+  bool Stale(uint32_t seq) const {
+    return seq - static_cast<uint32_t>(head_seq_) >= static_cast<uint32_t>(tail_seq_ - head_seq_);
   }
 
   int64_t window_ms_;
@@ -243,7 +244,7 @@ class StoryIndex {
   // key's, under `gate`: kNone, the story's fingerprint within `k` of the key (ranked by that
   // distance); kLead and kSentence, the key equal (bucket and filter) and the gate met, kLead's
   // stories all ranked alike, kSentence's by their fingerprint's distance to `fp`. Ties: the
-  // oldest. Scans compact stale entries. Returns whether one was found.
+  // oldest. Returns whether one was found.
   bool Nearest(Fingerprint key, int first, int count, int k, Fingerprint fp, Gate gate,
                uint32_t tokens, int64_t oldest_open, uint64_t* seq);
 
