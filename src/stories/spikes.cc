@@ -15,8 +15,13 @@ constexpr int kSeasonWeeks = 4;
 // longer than kResumeMaxGapMs.
 constexpr int64_t kRestartGapMs = 14 * 86400 * 1000LL;
 constexpr int64_t kResumeMaxGapMs = 365 * 86400 * 1000LL;
-// The volume factor's prior after a hole, in stories (see SpikeDetector::volume_factor_).
+// The volume factor's prior after a hole, in stories (see SpikeDetector::volume_factor_), and the
+// stream factor's (see SpikeDetector::stream_num_).
 constexpr double kVolumePrior = 20;
+// The time constant of the stream factor's sums: three spike windows of the defaults, measured
+// against 3, 12 and 24 hours (benchmarks/README.md, "Stories: spikes when the whole stream is
+// denser").
+constexpr double kStreamHours = 6;
 constexpr double kRestartGapFactor = 50;
 constexpr uint64_t kRestartMinStories = 100;
 // Above this expectation the Poisson tail is taken from its normal approximation (the exact sum
@@ -39,6 +44,7 @@ SpikeDetector::SpikeDetector(const SpikeOptions& options) : o_(options) {
   n_ = static_cast<int>(std::max<int64_t>(1, o_.spike_window_ms / o_.bucket_ms));
   decay_ = std::exp(-static_cast<double>(o_.bucket_ms) / static_cast<double>(o_.baseline_ms));
   day_decay_ = std::exp(-86400 * 1000.0 / static_cast<double>(o_.baseline_ms));
+  stream_decay_ = std::exp(-static_cast<double>(o_.bucket_ms) / (kStreamHours * 3600 * 1000.0));
   shape_ring_.assign(n_, 0.0);
   double lo = 0, hi = 40;
   for (int i = 0; i < 100; ++i) {
@@ -87,6 +93,10 @@ void SpikeDetector::CloseBucket(int64_t b) {
   // folded in.
   const double shape = Shape(b);
   const double expected_all = all_den_ > 0 ? all_num_ / all_den_ * shape : 0;
+  if (all_den_ > 0) {
+    stream_num_ = stream_num_ * stream_decay_ + static_cast<double>(global_bucket_count_);
+    stream_den_ = stream_den_ * stream_decay_ + expected_all;
+  }
   all_num_ = all_num_ * decay_ + static_cast<double>(global_bucket_count_);
   all_den_ = all_den_ * decay_ + shape;
   if (hole_end_bucket_ != INT64_MIN) {
@@ -234,6 +244,7 @@ void SpikeDetector::ResumeAfterHole(int64_t now_ms, std::vector<SpikeEvent>* eve
   since_hole_stories_ = 0;
   since_hole_expected_ = 0;
   volume_factor_ = 1;
+  stream_num_ = stream_den_ = 0;
   history_start_ms_ += now_ms - old_clock;
   clock_ms_ = now_ms;
 }
@@ -270,6 +281,7 @@ void SpikeDetector::RestartHistory(int64_t now_ms, bool keep_history,
   global_bucket_count_ = 0;
   hole_end_bucket_ = INT64_MIN;
   volume_factor_ = 1;
+  stream_num_ = stream_den_ = 0;
   all_num_ = all_den_ = 0;
   den_ = 0;
   den_buckets_ = 0;
@@ -341,8 +353,17 @@ void SpikeDetector::Refresh(Key& k) {
   if (k.threshold_bucket == bucket_) return;
   k.threshold_bucket = bucket_;
   double rate = den_ > 0 ? k.num / den_ : 0;
-  k.expected =
-      std::max({rate * shape_window_sum_, HourOfDayExpected(k), o_.floor}) * volume_factor_;
+  // How much denser than its baseline the rest of the stream has been over the last hours (the
+  // key's own stories of the spike window left out, so a burst does not raise its own bar), and
+  // after a hole since the hole: a key that only follows the whole stream up is no spike.
+  const double base = std::max({rate * shape_window_sum_, HourOfDayExpected(k), o_.floor});
+  double factor = volume_factor_;
+  if (stream_den_ > 0) {
+    const double rest = std::max(0.0, stream_num_ - static_cast<double>(k.window_sum));
+    const double rest_expected = std::max(0.0, stream_den_ - base);
+    factor = std::max(factor, (rest + kVolumePrior) / (rest_expected + kVolumePrior));
+  }
+  k.expected = base * factor;
   // Dispersion of the key's bucket counts; 1 (Poisson) until a day of buckets is behind it.
   k.dispersion = 1;
   if (den_buckets_ * o_.bucket_ms >= 86400 * 1000.0 && k.num > 0) {

@@ -18,6 +18,10 @@
 //     day-of-week factor of all stories: a key with its own rhythm (Tokyo-hours stories of a
 //     Japan rule) is judged against that rhythm. The expectation is the larger of the two.
 //   - floor: sparse keys are judged against at least this many stories per window.
+//   - the stream factor (since 2026-12-06): the expectation is scaled by how much denser than the
+//     all-keys baseline the rest of the stream has been over the last hours (decayed sums, time
+//     constant 6 h; the key's own stories of its spike window left out; a prior of 20 stories;
+//     never below 1), so a key that only rises with the whole stream is no spike.
 // A spike ends when the window's count falls below half the threshold (hysteresis: a count
 // hovering at the threshold does not start and end a spike every bucket).
 // News is burstier than Poisson (earnings seasons, a desk filing twenty briefs in an hour), so
@@ -218,6 +222,15 @@ class SpikeDetector {
   uint64_t since_hole_stories_ = 0;
   double since_hole_expected_ = 0;
   double volume_factor_ = 1;
+  // All keys' new stories in the closed buckets and what the all-keys baseline expected of them,
+  // both decayed with a time constant of kStreamHours (spikes.cc): every key's expectation is
+  // scaled by at least (stories - the key's own in its spike window + kVolumePrior) / (expected
+  // + kVolumePrior), so a day when the whole stream runs denser than its baseline (a backlog
+  // after a feed's outage, an archive's thin days before full ones, a source added) does not
+  // start a spike on every busy key; a key that jumps against the rest still does.
+  double stream_decay_ = 1;
+  double stream_num_ = 0;
+  double stream_den_ = 0;
   // All keys' new stories as one key's baseline (the same decay and hour-of-week shape, every
   // bucket folded as it closes): what the stream was expected to bring after a hole.
   double all_num_ = 0;

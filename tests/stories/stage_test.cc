@@ -762,6 +762,46 @@ TEST_F(StageTest, AMonthOfTicksWithoutAlertsIsAHoleNotQuietNews) {
   EXPECT_EQ(stage_->stats().stream_holes, 1u);
 }
 
+// A day when the whole stream runs two and a half times as dense as its baseline (a backlog after
+// a feed's outage, an archive's full day after thin ones, a source added): six busy keys that
+// only rise with it start no spike, and a quiet key that jumps against the rest still does (fails
+// without the stream factor: the six busy keys and their tags start 12 spikes on the dense day).
+TEST_F(StageTest, KeysThatOnlyRiseWithTheWholeStreamDoNotSpike) {
+  Make({});
+  int64_t n = 0;
+  auto busy = [&](int64_t from, int64_t to, int64_t every) {
+    for (int64_t t = from; t < to; t += every) {
+      for (int r = 0; r < 6; ++r) {
+        const std::string rule = "busy.r" + std::to_string(r);
+        Feed(Alert({"s" + std::to_string(n),
+                    Distinct(6000000 + n),
+                    t + r * kMinute,
+                    rule,
+                    {"theme:busy" + std::to_string(r)}}));
+        ++n;
+      }
+    }
+  };
+  busy(kT0, kT0 + 10 * kDay, 10 * kMinute);  // 36 new stories an hour in all
+  EXPECT_TRUE(stage_->stats().warm);
+  EXPECT_THAT(SpikesWith("start"), IsEmpty());
+  // The next day the stream rises to two and a half times its rate over six hours.
+  const int64_t day = kT0 + 10 * kDay;
+  busy(day, day + 3 * kHour, 7 * kMinute);
+  busy(day + 3 * kHour, day + 6 * kHour, 5 * kMinute);
+  busy(day + 6 * kHour, day + kDay, 4 * kMinute);
+  EXPECT_THAT(SpikesWith("start"), IsEmpty()) << "a key that rose with the stream spiked";
+  // In the dense stream, 25 stories in two hours on a quiet key (kz.unrest) spike.
+  const int64_t burst = day + kDay + 9 * kHour;
+  for (int i = 0; i < 25; ++i) {
+    busy(burst + i * 4 * kMinute, burst + i * 4 * kMinute + 1, kMinute);  // the dense stream
+    Feed(Alert({"b" + std::to_string(i), Distinct(5000000 + i), burst + i * 4 * kMinute}));
+  }
+  const auto starts = SpikesWith("start");
+  ASSERT_EQ(starts.size(), 2u);
+  EXPECT_THAT(starts[0], HasSubstr("\"name\":\"kz.unrest\""));
+}
+
 TEST_F(StageTest, ABusyKeyAtItsUsualRateDoesNotSpike) {
   Make({});
   // Six new stories an hour, evenly, for 10 days: a busy key at its baseline.
