@@ -19,8 +19,7 @@ constexpr int64_t kResumeMaxGapMs = 365 * 86400 * 1000LL;
 // stream factor's (see SpikeDetector::stream_num_).
 constexpr double kVolumePrior = 20;
 // The time constant of the stream factor's sums: three spike windows of the defaults, measured
-// against 3, 12 and 24 hours (benchmarks/README.md, "Stories: spikes when the whole stream is
-// denser").
+// against 3, 12 and 24 hours (benchmarks/README.md, "Spikes when the whole stream is denser").
 constexpr double kStreamHours = 6;
 constexpr double kRestartGapFactor = 50;
 constexpr uint64_t kRestartMinStories = 100;

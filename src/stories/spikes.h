@@ -20,8 +20,9 @@
 //   - floor: sparse keys are judged against at least this many stories per window.
 //   - the stream factor (since 2026-12-06): the expectation is scaled by how much denser than the
 //     all-keys baseline the rest of the stream has been over the last hours (decayed sums, time
-//     constant 6 h; the key's own stories of its spike window left out; a prior of 20 stories;
-//     never below 1), so a key that only rises with the whole stream is no spike.
+//     constant 6 h; the key's own stories of its spike window and its own expectation left out;
+//     a prior of 20 stories; never below 1), so a key that only rises with the whole stream is no
+//     spike.
 // A spike ends when the window's count falls below half the threshold (hysteresis: a count
 // hovering at the threshold does not start and end a spike every bucket).
 // News is burstier than Poisson (earnings seasons, a desk filing twenty briefs in an hour), so
@@ -225,7 +226,8 @@ class SpikeDetector {
   // All keys' new stories in the closed buckets and what the all-keys baseline expected of them,
   // both decayed with a time constant of kStreamHours (spikes.cc): every key's expectation is
   // scaled by at least (stories - the key's own in its spike window + kVolumePrior) / (expected
-  // + kVolumePrior), so a day when the whole stream runs denser than its baseline (a backlog
+  // - the key's own expectation + kVolumePrior) (Refresh; the larger of this and
+  // volume_factor_), so a day when the whole stream runs denser than its baseline (a backlog
   // after a feed's outage, an archive's thin days before full ones, a source added) does not
   // start a spike on every busy key; a key that jumps against the rest still does.
   double stream_decay_ = 1;
