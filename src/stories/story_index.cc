@@ -266,9 +266,10 @@ void StoryIndex::Resize(size_t slot, uint32_t new_cap) {
 void StoryIndex::Append(size_t slot, uint32_t filter, uint32_t seq) {
   uint64_t* b = heads_[slot];
   if (b != nullptr && SizeOf(b) == CapOf(b) && SizeOf(b) > 0 && Stale(SeqsOf(b)[0])) {
-    // Full with stale entries: drop them before growing, so stale entries never cost a bucket
-    // memory (a bucket holds at most its capacity's slack of them when it is appended to, and
-    // the sweep drops those of buckets no story is added to).
+    // Full with stale entries: drop them before growing, so stale entries never make a bucket
+    // grow (in a steady stream a bucket holds about its capacity's slack of them, as many as
+    // were appended since it was last full; the sweep drops those of buckets no story is added
+    // to).
     Compact(slot);
     b = heads_[slot];
   }
@@ -292,7 +293,7 @@ void StoryIndex::Compact(size_t slot) {
   const uint32_t size = SizeOf(b), cap = CapOf(b);
   // A bucket's entries are in sequence order (appended in it, kept in it by every move), and
   // stories expire in sequence order: the stale entries are a prefix. Drop it and slide the
-  // rest down (one memmove, instead of a test and a branch per entry).
+  // rest of both arrays down (a memmove each, instead of a test and a branch per entry).
   uint32_t* filters = FiltersOf(b);
   uint32_t* seqs = SeqsOf(b);
   uint32_t first = 0;

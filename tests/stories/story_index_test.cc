@@ -212,9 +212,9 @@ TEST(StoryIndex, AgreesWithBruteForceOverASlidingWindow) {
 }
 
 // Every story in one bucket of the first table (the same low block), with stories expiring
-// between that bucket's lookups: its stale entries are a prefix, dropped by lookups once
-// kStaleSlack of them are stale and by a full bucket before it grows. Every lookup must still
-// find the nearest live story, and no expired one.
+// between that bucket's lookups: its stale entries are a prefix, which lookups skip and a full
+// bucket drops before it grows (until 2026-12-06 lookups also dropped them once four were
+// stale). Every lookup must still find the nearest live story, and no expired one.
 TEST(StoryIndex, OneCrowdedBucketAgreesWithBruteForceWhileItsEntriesExpire) {
   constexpr int64_t kSmallWindow = 1000;
   StoryIndex index(kSmallWindow);

@@ -37,8 +37,8 @@
 // Expiry touches no bucket: a story leaves the window by moving the window's first sequence
 // number past it, and its entries (four to seven) become stale (the scan tells them by their
 // sequence number). A bucket's entries are in sequence order, so its stale entries are a prefix.
-// They are dropped when a full bucket would grow (so a bucket that stories are added to holds at
-// most its capacity's slack of them) and by a sweep that visits every bucket once per
+// They are dropped when a full bucket would grow (so in a steady stream a bucket holds about its
+// capacity's slack of them) and by a sweep that visits every bucket once per
 // turnover of the window (so quiet buckets give their memory back and a 32-bit sequence number
 // never wraps into the live range).
 //
