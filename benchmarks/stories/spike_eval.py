@@ -25,11 +25,16 @@ day, real timestamps in Reuters' own format). The tool runs the real binaries en
          from it, 30 sources)
          within one hour -> spike starts of the key in the following three hours beyond those of
          the run without injection (must be 0);
+     (c) with --together N: N runs per time slot in which every injected key gets its 25
+         stories in the same two hours, as when one event raises several keys at once; the
+         stage scales each key's expectation by how dense the rest of the stream is, and the
+         other keys' bursts are part of that rest, so this measures what that costs;
   5. seasonality: the weekday/weekend volume of the timeline, false spikes by day of week and
      on Monday mornings (after the quiet weekend), and detection of (a) on Saturday vs weekdays.
 
 usage: spike_eval.py --steppewatch build/release/steppewatch [--corpus PATH] [--pack DIR]
                      [--work DIR] [--stories-args "..."] [--keys N] [--seed N] [--json OUT]
+                     [--together N]
 Prints a report (markdown) to stdout.
 """
 import argparse
@@ -201,6 +206,10 @@ def main():
   ap.add_argument("--quiet-rate", type=float, default=3.0, help="new stories/day of a quiet key")
   ap.add_argument("--seed", type=int, default=1987)
   ap.add_argument("--json", default="")
+  ap.add_argument("--together", type=int, default=0,
+                  help="also N runs per time slot in which every injected key bursts in the same "
+                       "two hours (25 distinct stories each): does one key's burst raise the "
+                       "others' bar? (default 0: not run)")
   args = ap.parse_args()
   if not os.path.exists(args.corpus):
     print("corpus %s not found: nothing to evaluate" % args.corpus)
@@ -372,6 +381,34 @@ def main():
       copies.append({"key": "%s:%s" % key, "slot": label, "day": str(day),
                      "extra_spikes": extra_starts})
 
+  # (c) Every injected key bursts in the same two hours (--together): the stream factor counts
+  # the other keys' bursts as the rest of the stream, so this shows what it costs when several
+  # quiet keys (or one event's keys) rise at once.
+  together = []
+  for run_i in range(args.together):
+    for label, pool, hour in slots:
+      if not pool or not inject_keys:
+        continue
+      day = pool[rng.randrange(len(pool))]
+      t0_ms = int(datetime.datetime(day.year, day.month, day.day, hour, tzinfo=UTC).timestamp() * 1000)
+      extra = []
+      for ki, key in enumerate(inject_keys):
+        times = sorted(t0_ms + rng.randrange(2 * 3600 * 1000) for _ in range(25))
+        times[0] = t0_ms
+        extra += [(t, alert_for(key, "together-%d-%d-%d" % (run_i, ki, i), rng.getrandbits(64) | 1, t,
+                                "wire%d.example" % i)) for i, t in enumerate(times)]
+      with open(tmp, "w", encoding="utf-8") as f:
+        f.write("\n".join(merged(base, extra)) + "\n")
+      sp, _, _, _ = stories_run(args, tmp)
+      for key in inject_keys:
+        base_starts = [s for s in starts if (s["scope"], s["name"]) == key]
+        hit = [s for s in sp if s["state"] == "start" and (s["scope"], s["name"]) == key and
+               parse_time(s["window_end"]) >= t0_ms and
+               not any(b["spike_id"] == s["spike_id"] for b in base_starts)]
+        delay = (parse_time(hit[0]["window_end"]) - t0_ms) / 60000 if hit else None
+        together.append({"key": "%s:%s" % key, "slot": label, "day": str(day), "delay_min": delay,
+                         "within_window": delay is not None and delay <= 120})
+
   # Report.
   res = {
       "items": len(items), "days": len(days), "alerts": len(base), "stand_in_fingerprints": stand_in,
@@ -387,7 +424,7 @@ def main():
       "weekday_items_per_day": round(weekday_avg, 1), "weekend_items_per_day": round(weekend_avg, 1),
       "spike_starts_by_weekday": {d: start_dow[i] for i, d in enumerate("Mon Tue Wed Thu Fri Sat Sun".split())},
       "spike_starts_monday_morning": monday_morning,
-      "bursts": bursts, "copies": copies,
+      "bursts": bursts, "copies": copies, "together": together,
   }
   detected = [b for b in bursts if b["within_window"]]
   delays = sorted(b["delay_min"] for b in bursts if b["delay_min"] is not None)
@@ -413,6 +450,18 @@ def main():
                                                      "%.0f" % sd[len(sd) // 2] if sd else "-"))
   print("- (b) 30 copies of one story in 1 h: extra spike starts %d over %d injections"
         % (sum(max(0, c["extra_spikes"]) for c in copies), len(copies)))
+  if together:
+    td = sorted(b["delay_min"] for b in together if b["delay_min"] is not None)
+    print("- (c) all %d keys burst in the same 2 h (%d runs per slot): detected within the window "
+          "%d of %d; delay min/median/max %s min" % (
+              len(inject_keys), args.together, sum(b["within_window"] for b in together), len(together),
+              "/".join("%.0f" % x for x in ([td[0], td[len(td) // 2], td[-1]] if td else []))))
+    for label, _, _ in slots:
+      sub = [b for b in together if b["slot"] == label]
+      sd = sorted(b["delay_min"] for b in sub if b["delay_min"] is not None)
+      if sub:
+        print("  - %s: %d/%d, median delay %s min" % (label, sum(b["within_window"] for b in sub), len(sub),
+                                                       "%.0f" % sd[len(sd) // 2] if sd else "-"))
   print("- seasonality: %.0f items/weekday, %.0f items/weekend day; spike starts by day %s; "
         "Monday before noon: %d" % (weekday_avg, weekend_avg, res["spike_starts_by_weekday"], monday_morning))
   if args.json:
