@@ -88,6 +88,11 @@
 //   members=M: a copy that joins a story other than as an exact twin of the member it matched
 //   adds its own keys (fingerprint, lead, sentence) to the story, up to M such copies per story,
 //   so later copies may join through them (the stage indexes a story's first copy only).
+//   numbers=N [numbers_min=M]: --sim refuses a join when both items' leads (the selected body up
+//   to its N-th token with a letter) hold at least M digits (default 3) and their digits differ:
+//   recurring reports on one template (a daily price table, a central bank's operation) are one
+//   story's text with other figures. Measured and not taken (benchmarks/README.md, "Stories: a
+//   veto on the lead's digits").
 //   --sim: stories (as --stories) by the eval's own emulation of the stage's assignment rule,
 //   which takes sent= and lead_d= and the variants above (the StoryIndex has the product's
 //   constants only); with the defaults it gives the StoryIndex's figures to the pair (checked
@@ -138,6 +143,7 @@ struct Item {
   Fingerprint bodyfp;  // body_gate=G: the fingerprint of the body alone (no title)  // sent_keys=K:
                        // the K least (the bound of the family: K large)
   uint32_t tokens;     // the tokens the product's fingerprint covers (its containment gate)
+  uint64_t digits = 0;  // numbers=N: a hash of the digits of the body's lead (0: too few digits)
   uint64_t sketch[2] = {0, 0};  // sk=N: two 64-bin one-bit MinHash sketches of the features
   uint32_t nfeat = 0;           // sk=N: how many distinct features
   std::string id, title, body;
@@ -261,8 +267,10 @@ bool g_sent_cheap = false;  // sent_cheap=1: a sentence hashed by its first toke
 bool g_sent_chain = false;  // sent_chain=1: the recall round's chained token hashes
 int g_body_gate = -1;
 bool g_oracle = false;
-int g_exact_j = 0;   // exact_j=P: --sim verifies sentence matches by exact resemblance >= P%
-int g_members = 0;   // members=M: --sim indexes up to M copies' keys per story besides its first
+int g_exact_j = 0;      // exact_j=P: --sim verifies sentence matches by exact resemblance >= P%
+int g_numbers = 0;      // numbers=N: --sim vetoes a join when the leads' digits differ (N words)
+int g_numbers_min = 3;  // numbers_min=M: digits a lead needs for its digits to count
+int g_members = 0;      // members=M: --sim indexes up to M copies' keys per story besides its first
 int g_sent_two = 0;  // sent_two=G: two shared least sentence hashes let a match through at G bits
                      // // oracle=1: --sim verifies sentence matches by the labels  // body_gate=G:
                      // --sim verifies a sentence match by the body's fingerprint  // sent_keys=K:
@@ -286,6 +294,42 @@ Fingerprint SentenceKey(std::string_view folded_body, std::string_view original_
       all->resize(std::max<size_t>(g_sent_keys, 2));
   }
   return best;
+}
+
+// numbers=N: the digits of the selected body's tokens up to its N-th token that holds a letter
+// (digit-only tokens do not count, so "1,000" against "1000" moves no boundary), hashed; 0 when
+// fewer than g_numbers_min digits. Separators are not kept ("1,000", "1 000" and "1000" agree).
+uint64_t LeadDigits(std::string_view folded_body, std::string_view original_body) {
+  namespace in = steppewatch::stories::internal;
+  const in::FingerprintOptions& o = in::kDefaultOptions;
+  steppewatch::normalise::FoldedText scratch;
+  in::TextSpan span;
+  const size_t first_line = in::FirstLine(folded_body, original_body, o, &scratch);
+  in::TailLines tail;
+  in::FindTailLines(folded_body, original_body, o, &tail);
+  in::SelectText(folded_body, false, o, first_line, &span, in::Kernel::kPortable, &tail,
+                 original_body);
+  const size_t max = in::MaxTokens(span.end - span.begin);
+  std::vector<uint32_t> starts(max), ends(max);
+  const size_t count = in::ScanTokens<false>(in::Kernel::kPortable, folded_body, span, o,
+                                             starts.data(), ends.data());
+  std::string digits;
+  int words = 0;
+  for (size_t k = 0; k < count && words < g_numbers; ++k) {
+    const uint32_t e = ends[k] & in::kEndMask;
+    bool letter = false;
+    for (uint32_t c = starts[k]; c < e; ++c) {
+      const char ch = folded_body[c];
+      if (ch >= '0' && ch <= '9') {
+        digits.push_back(ch);
+      } else {
+        letter = true;
+      }
+    }
+    words += letter;
+  }
+  if (digits.size() < static_cast<size_t>(g_numbers_min)) return 0;
+  return std::hash<std::string>()(digits) | 1;
 }
 
 // exact_j=P: the item's features (words and word pairs of the selected title and body, as token
@@ -494,7 +538,8 @@ void StoryLevel(const std::vector<Item>& items) {
       uint32_t tokens, first_item;
       Fingerprint sent2;  // the second least sentence hash (sent_two=G)
       int64_t first_seen;
-      uint32_t story = 0;  // members=M: the story this member's keys lead to (its first member)
+      uint32_t story = 0;   // members=M: the story this member's keys lead to (its first member)
+      uint64_t digits = 0;  // numbers=N
     };
     std::vector<uint32_t> members_of;  // members=M: per story (by its first member), how many
     std::vector<SimStory> sim;
@@ -509,6 +554,11 @@ void StoryLevel(const std::vector<Item>& items) {
       int best_d = 99;
       auto consider = [&](uint32_t seq, int d) {
         if (sim[seq].first_seen < oldest_open) return;
+        // numbers=N: two leads with their own, different digits are different reports.
+        if (g_numbers > 0 && it.digits != 0 && sim[seq].digits != 0 &&
+            it.digits != sim[seq].digits) {
+          return;
+        }
         if (d < best_d || (d == best_d && seq < best)) best_d = d, best = seq;
       };
       if (fp != 0) {
@@ -585,10 +635,10 @@ void StoryLevel(const std::vector<Item>& items) {
         ++members_of[story];
         sim.push_back({fp, lead, fp != 0 && g_sent > 0 ? it.sent : 0, it.bodyfp, tokens,
                        sim[best].first_item, it.sents.size() > 1 ? it.sents[1] : 0,
-                       sim[best].first_seen, story});
+                       sim[best].first_seen, story, it.digits});
       } else {
         sim.push_back({fp, lead, fp != 0 && g_sent > 0 ? it.sent : 0, it.bodyfp, tokens, i,
-                       it.sents.size() > 1 ? it.sents[1] : 0, time[i], seq});
+                       it.sents.size() > 1 ? it.sents[1] : 0, time[i], seq, it.digits});
         members_of.resize(seq + 1);
         members_of[seq] = 1;
         story_of[i] = seq;
@@ -764,6 +814,8 @@ constexpr EvalSetting kEvalSettings[] = {
     {"skf", [](long v) { g_skf = static_cast<int>(v); }, false},
     {"skd", [](long v) { g_skd = static_cast<int>(v); }, false},
     {"members", [](long v) { g_members = static_cast<int>(v); }, false},
+    {"numbers", [](long v) { g_numbers = static_cast<int>(v); }, false},
+    {"numbers_min", [](long v) { g_numbers_min = static_cast<int>(v); }, false},
     {"body_gate", [](long v) { g_body_gate = static_cast<int>(v); }, false},
     {"sent_cheap", [](long v) { g_sent_cheap = static_cast<int>(v) != 0; }, false},
     {"sent_chain", [](long v) { g_sent_chain = static_cast<int>(v) != 0; }, false},
@@ -967,6 +1019,7 @@ int main(int argc, char** argv) {
       }
     }
     if (g_sent > 0) item.sent = SentenceKey(fbody.text(), item.body, &item.sents);
+    if (g_numbers > 0) item.digits = LeadDigits(fbody.text(), item.body);
     if (g_exact_j > 0 || g_sk > 0) item.features = Features(ftitle.text(), fbody.text(), item.body);
     if (g_sk > 0) {
       Sketch(item.features, item.sketch);
