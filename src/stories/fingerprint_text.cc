@@ -408,6 +408,13 @@ size_t FooterStart(const char* p, size_t from, size_t n, Kernel kernel, const Ta
       break;
     }
   }
+  // A copyright sign starts the footer wherever it stands in the window, also inside a sentence:
+  // an outlet appends "© 2022 The Associated Press. ..." to a story cut mid-sentence, and news
+  // prose does not use the sign.
+  if (from < n) {
+    const size_t sign = std::string_view(p + from, n - from).find("\xC2\xA9");
+    if (sign != std::string_view::npos) line_start = std::min(line_start, from + sign);
+  }
   if (kernel == Kernel::kAvx512) {
     // A 200-byte window is four blocks here, thirteen with 16-byte vectors: the vector scan was
     // most of the footer rule's cost.

@@ -549,6 +549,22 @@ TEST(Fingerprint, AFooterOnALineOfItsOwnGoesAfterAnUnfinishedSentence) {
             OfWith(off, "Fake Lycos screensaver hides a keylogger", body));
 }
 
+TEST(Fingerprint, ACopyrightSignOpensTheFooterInsideASentence) {
+  // A copy cut mid-sentence with the outlet's footer on the same line: the sign opens the footer
+  // wherever it stands in the body's last footer_bytes (other markers only at a sentence start).
+  const std::string body =
+      "Lycos made headlines during the past several days by distributing a screensaver designed "
+      "to swamp the sites of those deemed responsible for spam with traffic, giving spammers a "
+      "taste of their own ";
+  EXPECT_EQ(Of("Fake Lycos screensaver hides a keylogger",
+               body + "\u00a9 2022 The Associated Press. All rights reserved. This material may "
+                      "not be published, broadcast, rewritten or redistributed."),
+            Of("Fake Lycos screensaver hides a keylogger", body));
+  // Before the last footer_bytes the sign cuts nothing: the text reads as without it.
+  EXPECT_EQ(Of("", body + "\u00a9 2022 The Associated Press. " + kBody),
+            Of("", body + "2022 The Associated Press. " + kBody));
+}
+
 TEST(Fingerprint, AOneSentenceItemLosesItsBylineAndFooter) {
   // A one-line TV-news sentence shorter than min_kept_bytes: its copy's byline and footer go
   // too, as long as boilerplate_min_kept bytes stay.

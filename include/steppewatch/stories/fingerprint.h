@@ -301,7 +301,9 @@ struct FingerprintOptions {
   bool end_credits = true;
   // A footer that opens with a boilerplate marker ("(Reporting by", "©", "Our Standards:",
   // "Follow us on", "Подписывайтесь на", "Редактор:", "Толығырақ:", "（责任编辑", ...) after a
-  // sentence end within the body's last footer_bytes is cut, before the last-sentence rule.
+  // sentence end within the body's last footer_bytes is cut, before the last-sentence rule; a
+  // copyright sign opens it wherever it stands in that window, also inside a sentence (a story
+  // cut mid-sentence with "© 2022 The Associated Press. ..." on the same line).
   bool footer_markers = true;
   size_t footer_bytes = 200;
   // A footer marker may also open one of the original body's last lines (footer_bytes) after a
