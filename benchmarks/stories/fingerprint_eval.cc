@@ -296,23 +296,35 @@ Fingerprint SentenceKey(std::string_view folded_body, std::string_view original_
   return best;
 }
 
+// The tokens of a field as the product's text rules select them (the portable scan): their
+// starts and ends (the ends with flags, see kEndMask) in *starts and *ends; returns how many.
+size_t SelectedTokens(std::string_view text, bool is_title, std::string_view original_body,
+                      std::vector<uint32_t>* starts, std::vector<uint32_t>* ends) {
+  namespace in = steppewatch::stories::internal;
+  const in::FingerprintOptions& o = in::kDefaultOptions;
+  in::TextSpan span;
+  if (is_title) {
+    in::SelectText(text, true, o, 0, &span);
+  } else {
+    steppewatch::normalise::FoldedText scratch;
+    const size_t first_line = in::FirstLine(text, original_body, o, &scratch);
+    in::TailLines tail;
+    in::FindTailLines(text, original_body, o, &tail);
+    in::SelectText(text, false, o, first_line, &span, in::Kernel::kPortable, &tail, original_body);
+  }
+  const size_t max = in::MaxTokens(span.end - span.begin);
+  starts->resize(max);
+  ends->resize(max);
+  return in::ScanTokens<false>(in::Kernel::kPortable, text, span, o, starts->data(), ends->data());
+}
+
 // numbers=N: the digits of the selected body's tokens up to its N-th token that holds a letter
 // (digit-only tokens do not count, so "1,000" against "1000" moves no boundary), hashed; 0 when
 // fewer than g_numbers_min digits. Separators are not kept ("1,000", "1 000" and "1000" agree).
 uint64_t LeadDigits(std::string_view folded_body, std::string_view original_body) {
   namespace in = steppewatch::stories::internal;
-  const in::FingerprintOptions& o = in::kDefaultOptions;
-  steppewatch::normalise::FoldedText scratch;
-  in::TextSpan span;
-  const size_t first_line = in::FirstLine(folded_body, original_body, o, &scratch);
-  in::TailLines tail;
-  in::FindTailLines(folded_body, original_body, o, &tail);
-  in::SelectText(folded_body, false, o, first_line, &span, in::Kernel::kPortable, &tail,
-                 original_body);
-  const size_t max = in::MaxTokens(span.end - span.begin);
-  std::vector<uint32_t> starts(max), ends(max);
-  const size_t count = in::ScanTokens<false>(in::Kernel::kPortable, folded_body, span, o,
-                                             starts.data(), ends.data());
+  std::vector<uint32_t> starts, ends;
+  const size_t count = SelectedTokens(folded_body, false, original_body, &starts, &ends);
   std::string digits;
   int words = 0;
   for (size_t k = 0; k < count && words < g_numbers; ++k) {
@@ -337,25 +349,11 @@ uint64_t LeadDigits(std::string_view folded_body, std::string_view original_body
 std::vector<uint64_t> Features(std::string_view folded_title, std::string_view folded_body,
                                std::string_view original_body) {
   namespace in = steppewatch::stories::internal;
-  const in::FingerprintOptions& o = in::kDefaultOptions;
   std::vector<uint64_t> out;
-  steppewatch::normalise::FoldedText scratch;
+  std::vector<uint32_t> starts, ends;
   for (int field = 0; field < 2; ++field) {
     const std::string_view text = field == 0 ? folded_title : folded_body;
-    in::TextSpan span;
-    if (field == 0) {
-      in::SelectText(text, true, o, 0, &span);
-    } else {
-      const size_t first_line = in::FirstLine(text, original_body, o, &scratch);
-      in::TailLines tail;
-      in::FindTailLines(text, original_body, o, &tail);
-      in::SelectText(text, false, o, first_line, &span, in::Kernel::kPortable, &tail,
-                     original_body);
-    }
-    const size_t max = in::MaxTokens(span.end - span.begin);
-    std::vector<uint32_t> starts(max), ends(max);
-    const size_t count =
-        in::ScanTokens<false>(in::Kernel::kPortable, text, span, o, starts.data(), ends.data());
+    const size_t count = SelectedTokens(text, field == 0, original_body, &starts, &ends);
     uint64_t prev = 0;
     for (size_t k = 0; k < count; ++k) {
       const uint32_t e = ends[k] & in::kEndMask;

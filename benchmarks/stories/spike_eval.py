@@ -426,8 +426,6 @@ def main():
       "spike_starts_monday_morning": monday_morning,
       "bursts": bursts, "copies": copies, "together": together,
   }
-  detected = [b for b in bursts if b["within_window"]]
-  delays = sorted(b["delay_min"] for b in bursts if b["delay_min"] is not None)
   print("## Spike evaluation: Reuters-21578 timeline, pack %s\n" % (args.pack or "synthetic topics (%d rules)" % len(TOPICS)))
   print("- %d items over %d days, %d alerts (%d stand-in fingerprints); match %.1f s, stories %.2f s"
         % (len(items), len(days), len(base), stand_in, match_s, stories_s))
@@ -439,29 +437,25 @@ def main():
         % (len(starts), false_per_key_week, quiet_false, res["quiet_keys_with_false_spikes"],
            len(quiet), res["busy_key_false_spikes_per_key_week"]))
   print("- top spiking keys: %s" % ", ".join("%s %d" % kv for kv in list(res["starts_by_key"].items())[:8]))
-  print("- (a) 25 distinct stories in 2 h on a quiet key: detected within the window %d of %d; "
-        "delay min/median/max %s min" % (len(detected), len(bursts),
-        "/".join("%.0f" % x for x in ([delays[0], delays[len(delays) // 2], delays[-1]] if delays else []))))
-  for label, _, _ in slots:
-    sub = [b for b in bursts if b["slot"] == label]
-    sd = sorted(b["delay_min"] for b in sub if b["delay_min"] is not None)
-    if sub:
-      print("  - %s: %d/%d, median delay %s min" % (label, sum(b["within_window"] for b in sub), len(sub),
-                                                     "%.0f" % sd[len(sd) // 2] if sd else "-"))
-  print("- (b) 30 copies of one story in 1 h: extra spike starts %d over %d injections"
-        % (sum(max(0, c["extra_spikes"]) for c in copies), len(copies)))
-  if together:
-    td = sorted(b["delay_min"] for b in together if b["delay_min"] is not None)
-    print("- (c) all %d keys burst in the same 2 h (%d runs per slot): detected within the window "
-          "%d of %d; delay min/median/max %s min" % (
-              len(inject_keys), args.together, sum(b["within_window"] for b in together), len(together),
-              "/".join("%.0f" % x for x in ([td[0], td[len(td) // 2], td[-1]] if td else []))))
+  def report_bursts(heading, runs):
+    """Prints detection and delays of a list of burst runs, overall and per time slot."""
+    d = sorted(b["delay_min"] for b in runs if b["delay_min"] is not None)
+    print("- %s: detected within the window %d of %d; delay min/median/max %s min" % (
+        heading, sum(b["within_window"] for b in runs), len(runs),
+        "/".join("%.0f" % x for x in ([d[0], d[len(d) // 2], d[-1]] if d else []))))
     for label, _, _ in slots:
-      sub = [b for b in together if b["slot"] == label]
+      sub = [b for b in runs if b["slot"] == label]
       sd = sorted(b["delay_min"] for b in sub if b["delay_min"] is not None)
       if sub:
         print("  - %s: %d/%d, median delay %s min" % (label, sum(b["within_window"] for b in sub), len(sub),
                                                        "%.0f" % sd[len(sd) // 2] if sd else "-"))
+
+  report_bursts("(a) 25 distinct stories in 2 h on a quiet key", bursts)
+  print("- (b) 30 copies of one story in 1 h: extra spike starts %d over %d injections"
+        % (sum(max(0, c["extra_spikes"]) for c in copies), len(copies)))
+  if together:
+    report_bursts("(c) all %d keys burst in the same 2 h (%d runs per slot)" % (len(inject_keys), args.together),
+                  together)
   print("- seasonality: %.0f items/weekday, %.0f items/weekend day; spike starts by day %s; "
         "Monday before noon: %d" % (weekday_avg, weekend_avg, res["spike_starts_by_weekday"], monday_morning))
   if args.json:
