@@ -338,27 +338,35 @@ def main():
   inject_keys = rng.sample(quiet, min(args.keys, len(quiet))) if quiet else []
   bursts, copies = [], []
   tmp = os.path.join(args.work, "injected.jsonl")
+
+  def run_with(extra):
+    """The spike events of `steppewatch stories` over the timeline with `extra` alerts merged in."""
+    with open(tmp, "w", encoding="utf-8") as f:
+      f.write("\n".join(merged(base, extra)) + "\n")
+    sp, _, _, _ = stories_run(args, tmp)
+    return sp
+
+  def burst_result(sp, key, t0_ms, label, day):
+    """The first spike start of `key` at or after t0_ms that the timeline alone does not have."""
+    base_starts = [s for s in starts if (s["scope"], s["name"]) == key]
+    hit = [s for s in sp if s["state"] == "start" and (s["scope"], s["name"]) == key and
+           parse_time(s["window_end"]) >= t0_ms and
+           not any(b["spike_id"] == s["spike_id"] for b in base_starts)]
+    delay = (parse_time(hit[0]["window_end"]) - t0_ms) / 60000 if hit else None
+    return {"key": "%s:%s" % key, "slot": label, "day": str(day), "delay_min": delay,
+            "within_window": delay is not None and delay <= 120}
   for ki, key in enumerate(inject_keys):
     for label, pool, hour in slots:
       if not pool:
         continue
       day = pool[rng.randrange(len(pool))]
       t0_ms = int(datetime.datetime(day.year, day.month, day.day, hour, tzinfo=UTC).timestamp() * 1000)
-      base_starts = [s for s in starts if (s["scope"], s["name"]) == key]
       # (a) 25 distinct stories in two hours.
       times = sorted(t0_ms + rng.randrange(2 * 3600 * 1000) for _ in range(25))
       times[0] = t0_ms
       extra = [(t, alert_for(key, "inject-%d-%d" % (ki, i), rng.getrandbits(64) | 1, t,
                              "wire%d.example" % i)) for i, t in enumerate(times)]
-      with open(tmp, "w", encoding="utf-8") as f:
-        f.write("\n".join(merged(base, extra)) + "\n")
-      sp, _, _, _ = stories_run(args, tmp)
-      hit = [s for s in sp if s["state"] == "start" and (s["scope"], s["name"]) == key and
-             parse_time(s["window_end"]) >= t0_ms and
-             not any(b["spike_id"] == s["spike_id"] for b in base_starts)]
-      delay = (parse_time(hit[0]["window_end"]) - t0_ms) / 60000 if hit else None
-      bursts.append({"key": "%s:%s" % key, "slot": label, "day": str(day), "delay_min": delay,
-                     "within_window": delay is not None and delay <= 120})
+      bursts.append(burst_result(run_with(extra), key, t0_ms, label, day))
       # (b) 30 copies of one story in one hour.
       orig = rng.getrandbits(64) | 1
       extra = []
@@ -371,9 +379,7 @@ def main():
             fp ^= 1 << b
         t = t0_ms if i == 0 else t0_ms + rng.randrange(3600 * 1000)
         extra.append((t, alert_for(key, "copy-%d-%d" % (ki, i), fp, t, "outlet%d.example" % i)))
-      with open(tmp, "w", encoding="utf-8") as f:
-        f.write("\n".join(merged(base, extra)) + "\n")
-      sp, _, _, _ = stories_run(args, tmp)
+      sp = run_with(extra)
       def in_span(s):
         t = parse_time(s["window_end"])
         return s["state"] == "start" and (s["scope"], s["name"]) == key and t0_ms <= t <= t0_ms + 3 * 3600 * 1000
@@ -397,17 +403,8 @@ def main():
         times[0] = t0_ms
         extra += [(t, alert_for(key, "together-%d-%d-%d" % (run_i, ki, i), rng.getrandbits(64) | 1, t,
                                 "wire%d.example" % i)) for i, t in enumerate(times)]
-      with open(tmp, "w", encoding="utf-8") as f:
-        f.write("\n".join(merged(base, extra)) + "\n")
-      sp, _, _, _ = stories_run(args, tmp)
-      for key in inject_keys:
-        base_starts = [s for s in starts if (s["scope"], s["name"]) == key]
-        hit = [s for s in sp if s["state"] == "start" and (s["scope"], s["name"]) == key and
-               parse_time(s["window_end"]) >= t0_ms and
-               not any(b["spike_id"] == s["spike_id"] for b in base_starts)]
-        delay = (parse_time(hit[0]["window_end"]) - t0_ms) / 60000 if hit else None
-        together.append({"key": "%s:%s" % key, "slot": label, "day": str(day), "delay_min": delay,
-                         "within_window": delay is not None and delay <= 120})
+      sp = run_with(extra)
+      together += [burst_result(sp, key, t0_ms, label, day) for key in inject_keys]
 
   # Report.
   res = {
