@@ -399,12 +399,14 @@ size_t FooterStart(const char* p, size_t from, size_t n, Kernel kernel, const Ta
     }
     return n;
   };
-  // A marker that opens one of the original's last lines, after a space (the folded line break).
-  size_t line_start = n;
+  // The earliest footer start found without the sentence scan below (which stops there): a
+  // marker that opens one of the original's last lines, after a space (the folded line break),
+  // or a copyright sign.
+  size_t known = n;
   for (int k = 0; tail != nullptr && k < tail->count; ++k) {
     const size_t j = tail->start[k];
     if (j >= from && j < n && p[j - 1] == ' ' && marker_at(j)) {
-      line_start = j;
+      known = j;
       break;
     }
   }
@@ -413,19 +415,19 @@ size_t FooterStart(const char* p, size_t from, size_t n, Kernel kernel, const Ta
   // prose does not use the sign.
   if (from < n) {
     const size_t sign = std::string_view(p + from, n - from).find("\xC2\xA9");
-    if (sign != std::string_view::npos) line_start = std::min(line_start, from + sign);
+    if (sign != std::string_view::npos) known = std::min(known, from + sign);
   }
   if (kernel == Kernel::kAvx512) {
     // A 200-byte window is four blocks here, thirteen with 16-byte vectors: the vector scan was
     // most of the footer rule's cost.
-    for (size_t q = from >= 2 ? from - 2 : 0; q < std::min(n, line_start); q += 64) {
+    for (size_t q = from >= 2 ? from - 2 : 0; q < std::min(n, known); q += 64) {
       const size_t at = footer_in(q, SentenceMarksAvx512(p, q, std::min<size_t>(64, n - q)));
-      if (at != n) return std::min(at, line_start);
+      if (at != n) return std::min(at, known);
     }
-    return line_start;
+    return known;
   }
   for (size_t q = from >= 2 ? from - 2 : 0; q < n; q += 16) {
-    if (q >= line_start) break;
+    if (q >= known) break;
     uint32_t mask;
     if (q + 16 <= n) {
       mask = hits(q);
@@ -441,9 +443,9 @@ size_t FooterStart(const char* p, size_t from, size_t n, Kernel kernel, const Ta
         }
       }
     }
-    if (const size_t at = footer_in(q, mask); at != n) return std::min(at, line_start);
+    if (const size_t at = footer_in(q, mask); at != n) return std::min(at, known);
   }
-  return line_start;
+  return known;
 }
 
 }  // namespace
